@@ -1,0 +1,1 @@
+//! Option pricing that survives bad data (being built).
