@@ -37,7 +37,10 @@ impl AssetCode {
         if raw.len() > ASSET_CODE_LEN_MAX {
             return Err(AssetCodeError::TooLong);
         }
-        if !raw.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        if !raw
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
             return Err(AssetCodeError::BadCharacter);
         }
         if !raw.iter().any(u8::is_ascii_uppercase) {
@@ -45,7 +48,10 @@ impl AssetCode {
         }
         let mut bytes = [0u8; ASSET_CODE_LEN_MAX];
         bytes[..raw.len()].copy_from_slice(raw);
-        Ok(Self { bytes, len: raw.len() as u8 })
+        Ok(Self {
+            bytes,
+            len: raw.len() as u8,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -121,7 +127,10 @@ mod tests {
         assert_eq!(AssetCode::parse(""), Err(AssetCodeError::Empty));
         assert_eq!(AssetCode::parse("btc"), Err(AssetCodeError::BadCharacter));
         assert_eq!(AssetCode::parse("12345"), Err(AssetCodeError::NoLetter));
-        assert_eq!(AssetCode::parse("ABCDEFGHIJK"), Err(AssetCodeError::TooLong));
+        assert_eq!(
+            AssetCode::parse("ABCDEFGHIJK"),
+            Err(AssetCodeError::TooLong)
+        );
         assert!(AssetCode::parse("1000PEPE").is_ok());
     }
 

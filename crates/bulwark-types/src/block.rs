@@ -13,7 +13,9 @@ use crate::name::ExpiryDate;
 use crate::num::UnitPrice;
 use crate::tx::{SignedTx, verify_batch};
 use bytes::BufMut;
-use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write};
+use commonware_codec::{
+    Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
+};
 use rand_core::CryptoRng;
 
 /// Bounds on a decoded block. Part of node configuration; every validator uses the same.
@@ -28,7 +30,10 @@ pub struct BlockLimits {
 impl BlockLimits {
     /// 4,096 transactions of at most `TX_BYTES_MAX` (about 250 bytes) is 1 MiB per block,
     /// and a few milliseconds of execution at a microsecond per transaction.
-    pub const DEFAULT: Self = Self { txs_max: 4_096, prices_max: 1_024 };
+    pub const DEFAULT: Self = Self {
+        txs_max: 4_096,
+        prices_max: 1_024,
+    };
 }
 
 /// Why price inputs are not well formed.
@@ -82,7 +87,11 @@ impl PriceInputs {
         index.sort_by_key(|p| p.asset);
         marks.sort_by_key(|p| p.instrument);
         settlements.sort_by_key(|p| (p.asset, p.expiry));
-        let inputs = Self { index, marks, settlements };
+        let inputs = Self {
+            index,
+            marks,
+            settlements,
+        };
         inputs.check(usize::MAX)?;
         Ok(inputs)
     }
@@ -100,15 +109,28 @@ impl PriceInputs {
     }
 
     fn check(&self, prices_max: usize) -> Result<(), PriceInputError> {
-        if self.index.len() > prices_max || self.marks.len() > prices_max || self.settlements.len() > prices_max {
+        if self.index.len() > prices_max
+            || self.marks.len() > prices_max
+            || self.settlements.len() > prices_max
+        {
             return Err(PriceInputError::TooMany);
         }
-        let positive = self.index.iter().map(|p| p.price).chain(self.marks.iter().map(|p| p.price));
-        if !positive.chain(self.settlements.iter().map(|p| p.price)).all(UnitPrice::is_positive) {
+        let positive = self
+            .index
+            .iter()
+            .map(|p| p.price)
+            .chain(self.marks.iter().map(|p| p.price));
+        if !positive
+            .chain(self.settlements.iter().map(|p| p.price))
+            .all(UnitPrice::is_positive)
+        {
             return Err(PriceInputError::NotPositive);
         }
         let increasing = self.index.windows(2).all(|w| w[0].asset < w[1].asset)
-            && self.marks.windows(2).all(|w| w[0].instrument < w[1].instrument)
+            && self
+                .marks
+                .windows(2)
+                .all(|w| w[0].instrument < w[1].instrument)
             && self
                 .settlements
                 .windows(2)
@@ -133,7 +155,10 @@ impl Block {
     /// Checks every transaction's signature (in one batch) and pairs the block with the verdicts.
     pub fn check_signatures(self, rng: &mut impl CryptoRng) -> CheckedBlock {
         let signature_valid = verify_batch(rng, &self.txs);
-        CheckedBlock { block: self, signature_valid }
+        CheckedBlock {
+            block: self,
+            signature_valid,
+        }
     }
 }
 
@@ -178,7 +203,10 @@ impl EncodeSize for IndexPrice {
 impl Read for IndexPrice {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self { asset: AssetCode::read(buf)?, price: UnitPrice::read(buf)? })
+        Ok(Self {
+            asset: AssetCode::read(buf)?,
+            price: UnitPrice::read(buf)?,
+        })
     }
 }
 
@@ -196,7 +224,10 @@ impl FixedSize for MarkPrice {
 impl Read for MarkPrice {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self { instrument: InstrumentId::read(buf)?, price: UnitPrice::read(buf)? })
+        Ok(Self {
+            instrument: InstrumentId::read(buf)?,
+            price: UnitPrice::read(buf)?,
+        })
     }
 }
 
@@ -216,7 +247,8 @@ impl Read for ExpiryDate {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         let (year, month, day) = (u16::read(buf)?, u8::read(buf)?, u8::read(buf)?);
-        ExpiryDate::new(year, month, day).ok_or(CodecError::Invalid("ExpiryDate", "not a calendar date"))
+        ExpiryDate::new(year, month, day)
+            .ok_or(CodecError::Invalid("ExpiryDate", "not a calendar date"))
     }
 }
 
@@ -237,7 +269,11 @@ impl EncodeSize for SettlementPrice {
 impl Read for SettlementPrice {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self { asset: AssetCode::read(buf)?, expiry: ExpiryDate::read(buf)?, price: UnitPrice::read(buf)? })
+        Ok(Self {
+            asset: AssetCode::read(buf)?,
+            expiry: ExpiryDate::read(buf)?,
+            price: UnitPrice::read(buf)?,
+        })
     }
 }
 
@@ -266,8 +302,12 @@ impl Read for PriceInputs {
             settlements: Vec::<SettlementPrice>::read_cfg(buf, &(range, ()))?,
         };
         inputs.check(*prices_max).map_err(|e| match e {
-            PriceInputError::NotPositive => CodecError::Invalid("PriceInputs", "price not positive"),
-            PriceInputError::Duplicate => CodecError::Invalid("PriceInputs", "keys not strictly increasing"),
+            PriceInputError::NotPositive => {
+                CodecError::Invalid("PriceInputs", "price not positive")
+            }
+            PriceInputError::Duplicate => {
+                CodecError::Invalid("PriceInputs", "keys not strictly increasing")
+            }
             PriceInputError::TooMany => CodecError::Invalid("PriceInputs", "too many entries"),
         })?;
         Ok(inputs)

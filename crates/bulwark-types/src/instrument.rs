@@ -99,7 +99,11 @@ impl InstrumentSpec {
     pub fn kind(&self) -> InstrumentKind {
         match self.name.kind() {
             NameKind::Perpetual => InstrumentKind::Perpetual,
-            NameKind::Option { expiry, strike, right } => InstrumentKind::Option {
+            NameKind::Option {
+                expiry,
+                strike,
+                right,
+            } => InstrumentKind::Option {
                 expiry_ms: expiry.expiry_millis(),
                 strike,
                 right,
@@ -172,13 +176,22 @@ mod tests {
     #[test]
     fn fractional_tick_value_is_refused() {
         // 1 micro-USDC tick on 0.001 BTC is worth 0.001 micro-USDC.
-        assert_eq!(spec("BTC_USDC-PERPETUAL", 1, 100_000).check(), Err(SpecError::TickValue));
+        assert_eq!(
+            spec("BTC_USDC-PERPETUAL", 1, 100_000).check(),
+            Err(SpecError::TickValue)
+        );
     }
 
     #[test]
     fn bad_terms_are_refused_with_their_reason() {
-        assert_eq!(spec("BTC_USDC-PERPETUAL", 0, 100_000).check(), Err(SpecError::TickSize));
-        assert_eq!(spec("BTC_USDC-PERPETUAL", 500_000, 0).check(), Err(SpecError::Multiplier));
+        assert_eq!(
+            spec("BTC_USDC-PERPETUAL", 0, 100_000).check(),
+            Err(SpecError::TickSize)
+        );
+        assert_eq!(
+            spec("BTC_USDC-PERPETUAL", 500_000, 0).check(),
+            Err(SpecError::Multiplier)
+        );
         let mut s = spec("BTC_USDC-PERPETUAL", 500_000, 100_000);
         s.lot_size = Qty::from_contracts(10);
         s.size_min = Qty::from_contracts(15);

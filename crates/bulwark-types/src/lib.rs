@@ -22,12 +22,16 @@ pub mod reject;
 pub mod tx;
 
 pub use asset::AssetCode;
-pub use block::{Block, BlockLimits, CheckedBlock, IndexPrice, MarkPrice, PriceInputs, SettlementPrice};
+pub use block::{
+    Block, BlockLimits, CheckedBlock, IndexPrice, MarkPrice, PriceInputs, SettlementPrice,
+};
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use ids::{AccountId, BlockTime, ClientOrderId, Height, InstrumentId, Nonce, OrderId};
 pub use instrument::{InstrumentKind, InstrumentSpec, SpecError};
 pub use name::{ExpiryDate, InstrumentName, NameError, Right};
 pub use num::{ArithError, Money, Multiplier, Price, Qty, UnitPrice};
-pub use order::{OrderRef, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
+pub use order::{
+    CancelReason, OrderRef, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce,
+};
 pub use reject::RejectReason;
 pub use tx::{SignedTx, Tx, TxBody};

@@ -54,7 +54,9 @@ pub enum NameError {
     ExpiryFormat,
     #[error("expiry date does not exist in the calendar")]
     ExpiryNotADate,
-    #[error("strike must be a positive number like 100000 or 0d625, without leading or trailing zeros")]
+    #[error(
+        "strike must be a positive number like 100000 or 0d625, without leading or trailing zeros"
+    )]
     StrikeFormat,
     #[error("strike has more than 6 decimals")]
     StrikePrecision,
@@ -111,7 +113,11 @@ impl ExpiryDate {
 
     /// Milliseconds since the Unix epoch of 08:00 UTC on this date: the moment of expiry.
     pub fn expiry_millis(self) -> u64 {
-        let days = days_from_civil(i64::from(self.year), u32::from(self.month), u32::from(self.day));
+        let days = days_from_civil(
+            i64::from(self.year),
+            u32::from(self.month),
+            u32::from(self.day),
+        );
         let days = u64::try_from(days).expect("years from 2000 lie after the epoch");
         (days * 24 + EXPIRY_HOUR_UTC) * 3_600_000
     }
@@ -148,7 +154,11 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NameKind {
     Perpetual,
-    Option { expiry: ExpiryDate, strike: UnitPrice, right: Right },
+    Option {
+        expiry: ExpiryDate,
+        strike: UnitPrice,
+        right: Right,
+    },
 }
 
 /// A parsed, canonical instrument name such as `BTC_USDC-27DEC26-100000-C`.
@@ -160,14 +170,29 @@ pub struct InstrumentName {
 
 impl InstrumentName {
     pub const fn perpetual(base: AssetCode) -> Self {
-        Self { base, kind: NameKind::Perpetual }
+        Self {
+            base,
+            kind: NameKind::Perpetual,
+        }
     }
 
-    pub fn option(base: AssetCode, expiry: ExpiryDate, strike: UnitPrice, right: Right) -> Result<Self, NameError> {
+    pub fn option(
+        base: AssetCode,
+        expiry: ExpiryDate,
+        strike: UnitPrice,
+        right: Right,
+    ) -> Result<Self, NameError> {
         if !strike.is_positive() {
             return Err(NameError::StrikeFormat);
         }
-        Ok(Self { base, kind: NameKind::Option { expiry, strike, right } })
+        Ok(Self {
+            base,
+            kind: NameKind::Option {
+                expiry,
+                strike,
+                right,
+            },
+        })
     }
 
     pub const fn base(&self) -> AssetCode {
@@ -195,12 +220,18 @@ impl InstrumentName {
             return Err(NameError::Shape);
         }
         let mut parts = rest.split('-');
-        let (Some(expiry), strike, right, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(expiry), strike, right, None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(NameError::Shape);
         };
         let expiry = parse_expiry(expiry)?;
         let (Some(strike), Some(right)) = (strike, right) else {
-            return Err(if strike.is_none() { NameError::FutureUnsupported } else { NameError::Shape });
+            return Err(if strike.is_none() {
+                NameError::FutureUnsupported
+            } else {
+                NameError::Shape
+            });
         };
         let strike = parse_strike(strike)?;
         let right = match right {
@@ -218,9 +249,14 @@ fn parse_expiry(text: &str) -> Result<ExpiryDate, NameError> {
     if !(1..=2).contains(&day_len) || bytes[0] == b'0' || bytes.len() != day_len + 5 {
         return Err(NameError::ExpiryFormat);
     }
-    let day: u8 = text[..day_len].parse().map_err(|_| NameError::ExpiryFormat)?;
+    let day: u8 = text[..day_len]
+        .parse()
+        .map_err(|_| NameError::ExpiryFormat)?;
     let month_text = &text[day_len..day_len + 3];
-    let month = MONTHS.iter().position(|m| *m == month_text).ok_or(NameError::ExpiryFormat)?;
+    let month = MONTHS
+        .iter()
+        .position(|m| *m == month_text)
+        .ok_or(NameError::ExpiryFormat)?;
     let year_text = &text[day_len + 3..];
     if !year_text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(NameError::ExpiryFormat);
@@ -275,7 +311,11 @@ impl std::fmt::Display for InstrumentName {
         write!(f, "{}_{SETTLEMENT_CURRENCY}-", self.base)?;
         match self.kind {
             NameKind::Perpetual => f.write_str("PERPETUAL"),
-            NameKind::Option { expiry, strike, right } => {
+            NameKind::Option {
+                expiry,
+                strike,
+                right,
+            } => {
                 write!(f, "{expiry}-")?;
                 format_strike(strike, f)?;
                 write!(f, "-{}", right.letter())
@@ -317,7 +357,9 @@ impl Read for InstrumentName {
         }
         let mut raw = [0u8; NAME_LEN_MAX];
         buf.copy_to_slice(&mut raw[..len]);
-        let text = std::str::from_utf8(&raw[..len]).map_err(|_| CodecError::Invalid("InstrumentName", "not UTF-8"))?;
-        Self::parse(text).map_err(|_| CodecError::Invalid("InstrumentName", "not a canonical instrument name"))
+        let text = std::str::from_utf8(&raw[..len])
+            .map_err(|_| CodecError::Invalid("InstrumentName", "not UTF-8"))?;
+        Self::parse(text)
+            .map_err(|_| CodecError::Invalid("InstrumentName", "not a canonical instrument name"))
     }
 }

@@ -99,7 +99,11 @@ impl Qty {
     }
 
     pub fn abs(self) -> Self {
-        Self(self.0.checked_abs().expect("quantities are bounded far below i64::MAX"))
+        Self(
+            self.0
+                .checked_abs()
+                .expect("quantities are bounded far below i64::MAX"),
+        )
     }
 
     pub fn checked_add(self, other: Self) -> Result<Self, ArithError> {
@@ -281,13 +285,21 @@ impl Multiplier {
         // |contracts| <= 2^63, |unit_price| <= 2^63, multiplier <= 2^40 (checked at listing):
         // the product of the first two fits i128; the third is applied after a division.
         let per_unit = i128::from(contracts.0) * i128::from(unit_price.0);
-        Money(mul_div_floor(per_unit, i128::from(self.0), i128::from(UNDERLYING_SCALE)))
+        Money(mul_div_floor(
+            per_unit,
+            i128::from(self.0),
+            i128::from(UNDERLYING_SCALE),
+        ))
     }
 
     /// Money value like [`Self::value`], rounded toward positive infinity (for requirements).
     pub fn value_ceil(self, contracts: Qty, unit_price: UnitPrice) -> Money {
         let per_unit = i128::from(contracts.0) * i128::from(unit_price.0);
-        Money(mul_div_ceil(per_unit, i128::from(self.0), i128::from(UNDERLYING_SCALE)))
+        Money(mul_div_ceil(
+            per_unit,
+            i128::from(self.0),
+            i128::from(UNDERLYING_SCALE),
+        ))
     }
 }
 
@@ -324,7 +336,10 @@ mod tests {
     #[test]
     fn unit_price_to_ticks_requires_grid() {
         let tick = UnitPrice::from_micros(500_000);
-        assert_eq!(UnitPrice::from_usdc(100).to_ticks(tick), Some(Price::from_ticks(200)));
+        assert_eq!(
+            UnitPrice::from_usdc(100).to_ticks(tick),
+            Some(Price::from_ticks(200))
+        );
         assert_eq!(UnitPrice::from_micros(100_250_000).to_ticks(tick), None);
         assert_eq!(UnitPrice::from_usdc(1).to_ticks(UnitPrice::ZERO), None);
     }
@@ -333,9 +348,18 @@ mod tests {
     fn multiplier_value_rounds_floor_and_ceil() {
         // 0.01 BTC at 3 micro-USDC: 0.03 micro, floors to 0 and ceils to 1.
         let m = Multiplier::from_e8(1_000_000);
-        assert_eq!(m.value(Qty::from_contracts(1), UnitPrice::from_micros(3)), Money::ZERO);
-        assert_eq!(m.value_ceil(Qty::from_contracts(1), UnitPrice::from_micros(3)), Money::from_micros(1));
-        assert_eq!(m.value(Qty::from_contracts(-1), UnitPrice::from_micros(3)), Money::from_micros(-1));
+        assert_eq!(
+            m.value(Qty::from_contracts(1), UnitPrice::from_micros(3)),
+            Money::ZERO
+        );
+        assert_eq!(
+            m.value_ceil(Qty::from_contracts(1), UnitPrice::from_micros(3)),
+            Money::from_micros(1)
+        );
+        assert_eq!(
+            m.value(Qty::from_contracts(-1), UnitPrice::from_micros(3)),
+            Money::from_micros(-1)
+        );
         // 2 contracts of 0.01 BTC at 100,000 USDC = 2,000 USDC.
         assert_eq!(
             m.value(Qty::from_contracts(2), UnitPrice::from_usdc(100_000)),
@@ -345,7 +369,12 @@ mod tests {
 
     #[test]
     fn mul_div_matches_wide_arithmetic() {
-        for (a, b, d) in [(7i128, 3i128, 2i128), (-7, 3, 2), (i64::MAX as i128 * 1000, 9_999, 10_000), (-5, 1, 3)] {
+        for (a, b, d) in [
+            (7i128, 3i128, 2i128),
+            (-7, 3, 2),
+            (i64::MAX as i128 * 1000, 9_999, 10_000),
+            (-5, 1, 3),
+        ] {
             let exact = a * b;
             assert_eq!(mul_div_floor(a, b, d), exact.div_euclid(d));
             assert_eq!(mul_div_ceil(a, b, d), -((-exact).div_euclid(d)));
@@ -358,7 +387,11 @@ mod tests {
             Qty::from_contracts(i64::MAX).checked_add(Qty::from_contracts(1)),
             Err(ArithError::Overflow("qty add"))
         );
-        assert!(Money::from_micros(i128::MAX).checked_add(Money::from_micros(1)).is_err());
+        assert!(
+            Money::from_micros(i128::MAX)
+                .checked_add(Money::from_micros(1))
+                .is_err()
+        );
     }
 
     #[test]

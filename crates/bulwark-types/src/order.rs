@@ -68,7 +68,11 @@ pub enum SelfTradePrevention {
 pub enum OrderType {
     /// Trades at `price` or better. `post_only` orders never take: one that would cross is
     /// rejected (as Deribit's `reject_post_only` does).
-    Limit { price: UnitPrice, time_in_force: TimeInForce, post_only: bool },
+    Limit {
+        price: UnitPrice,
+        time_in_force: TimeInForce,
+        post_only: bool,
+    },
     /// Trades immediately at the best prices inside the instrument's price band; never rests.
     Market,
 }
@@ -91,7 +95,12 @@ impl OrderRequest {
     /// Checks that need no exchange state, in precedence order.
     pub fn check(&self) -> Result<(), RejectReason> {
         check_qty(self.qty)?;
-        if let OrderType::Limit { price, time_in_force, post_only } = self.order_type {
+        if let OrderType::Limit {
+            price,
+            time_in_force,
+            post_only,
+        } = self.order_type
+        {
             check_price(price)?;
             if post_only && time_in_force != TimeInForce::GoodTilCancelled {
                 return Err(RejectReason::PostOnlyMustRest);
@@ -119,6 +128,27 @@ pub(crate) fn check_price(price: UnitPrice) -> Result<(), RejectReason> {
         return Err(RejectReason::PriceTooLarge);
     }
     Ok(())
+}
+
+/// Why an order (or its unfilled part) left the book without trading. Wire format: append only.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// Its account asked (cancel, cancel-all).
+    Requested,
+    /// Immediate-or-cancel (or market) order: the part that did not trade at once.
+    ImmediateOrCancel,
+    /// Fill-or-kill order that could not fill entirely.
+    FillOrKill,
+    /// Self-trade prevention stopped it from trading with its own account.
+    SelfTrade,
+    /// A taker reached the most fills one order may make; the rest is cancelled.
+    MatchLimit,
+    /// The book holds as many resting orders as it may.
+    BookFull,
+    /// The instrument expired.
+    Expired,
+    /// A reduce-only order would have increased the position after the position shrank.
+    ReduceOnly,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -156,11 +186,25 @@ macro_rules! unit_enum_codec {
 unit_enum_codec!(Side { Buy = 0, Sell = 1 });
 unit_enum_codec!(TimeInForce { GoodTilCancelled = 0, ImmediateOrCancel = 1, FillOrKill = 2 });
 unit_enum_codec!(SelfTradePrevention { CancelMaker = 0, CancelTaker = 1, CancelBoth = 2 });
+unit_enum_codec!(CancelReason {
+    Requested = 0,
+    ImmediateOrCancel = 1,
+    FillOrKill = 2,
+    SelfTrade = 3,
+    MatchLimit = 4,
+    BookFull = 5,
+    Expired = 6,
+    ReduceOnly = 7,
+});
 
 impl Write for OrderType {
     fn write(&self, buf: &mut impl BufMut) {
         match self {
-            OrderType::Limit { price, time_in_force, post_only } => {
+            OrderType::Limit {
+                price,
+                time_in_force,
+                post_only,
+            } => {
                 0u8.write(buf);
                 price.write(buf);
                 time_in_force.write(buf);
@@ -268,13 +312,22 @@ impl Read for OrderRequest {
 mod tests {
     use super::*;
 
-    fn limit(qty: i64, price_micros: i64, time_in_force: TimeInForce, post_only: bool) -> OrderRequest {
+    fn limit(
+        qty: i64,
+        price_micros: i64,
+        time_in_force: TimeInForce,
+        post_only: bool,
+    ) -> OrderRequest {
         OrderRequest {
             instrument: InstrumentId::new(0),
             client_order_id: ClientOrderId::new(1),
             side: Side::Buy,
             qty: Qty::from_contracts(qty),
-            order_type: OrderType::Limit { price: UnitPrice::from_micros(price_micros), time_in_force, post_only },
+            order_type: OrderType::Limit {
+                price: UnitPrice::from_micros(price_micros),
+                time_in_force,
+                post_only,
+            },
             reduce_only: false,
             self_trade: SelfTradePrevention::CancelMaker,
         }
@@ -284,11 +337,26 @@ mod tests {
     fn stateless_checks_run_in_precedence_order() {
         let gtc = TimeInForce::GoodTilCancelled;
         assert_eq!(limit(1, 1, gtc, false).check(), Ok(()));
-        assert_eq!(limit(0, 0, gtc, false).check(), Err(RejectReason::QtyNotPositive));
-        assert_eq!(limit(-3, 1, gtc, false).check(), Err(RejectReason::QtyNotPositive));
-        assert_eq!(limit(QTY_MAX + 1, 1, gtc, false).check(), Err(RejectReason::QtyTooLarge));
-        assert_eq!(limit(1, 0, gtc, false).check(), Err(RejectReason::PriceNotPositive));
-        assert_eq!(limit(1, PRICE_MAX + 1, gtc, false).check(), Err(RejectReason::PriceTooLarge));
+        assert_eq!(
+            limit(0, 0, gtc, false).check(),
+            Err(RejectReason::QtyNotPositive)
+        );
+        assert_eq!(
+            limit(-3, 1, gtc, false).check(),
+            Err(RejectReason::QtyNotPositive)
+        );
+        assert_eq!(
+            limit(QTY_MAX + 1, 1, gtc, false).check(),
+            Err(RejectReason::QtyTooLarge)
+        );
+        assert_eq!(
+            limit(1, 0, gtc, false).check(),
+            Err(RejectReason::PriceNotPositive)
+        );
+        assert_eq!(
+            limit(1, PRICE_MAX + 1, gtc, false).check(),
+            Err(RejectReason::PriceTooLarge)
+        );
         assert_eq!(
             limit(1, 1, TimeInForce::ImmediateOrCancel, true).check(),
             Err(RejectReason::PostOnlyMustRest)

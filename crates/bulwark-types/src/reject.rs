@@ -216,7 +216,8 @@ impl EncodeSize for RejectReason {
     fn encode_size(&self) -> usize {
         2 + match self {
             RejectReason::InstrumentSpecInvalid(_) => 1,
-            RejectReason::MarginInsufficient { .. } | RejectReason::WithdrawalExceedsAvailable { .. } => 16,
+            RejectReason::MarginInsufficient { .. }
+            | RejectReason::WithdrawalExceedsAvailable { .. } => 16,
             _ => 0,
         }
     }
@@ -232,8 +233,12 @@ impl Read for RejectReason {
                 let e = spec_error_from_tag(tag).ok_or(CodecError::InvalidEnum(tag))?;
                 Ok(RejectReason::InstrumentSpecInvalid(e))
             }
-            90 => Ok(RejectReason::MarginInsufficient { shortfall: Money::read(buf)? }),
-            91 => Ok(RejectReason::WithdrawalExceedsAvailable { shortfall: Money::read(buf)? }),
+            90 => Ok(RejectReason::MarginInsufficient {
+                shortfall: Money::read(buf)?,
+            }),
+            91 => Ok(RejectReason::WithdrawalExceedsAvailable {
+                shortfall: Money::read(buf)?,
+            }),
             _ => Self::from_code(code).ok_or(CodecError::Invalid("RejectReason", "unknown code")),
         }
     }
@@ -248,12 +253,22 @@ mod tests {
     fn every_code_is_unique_and_round_trips() {
         let mut seen = std::collections::BTreeSet::new();
         let mut all: Vec<RejectReason> = (0..=200u16).filter_map(RejectReason::from_code).collect();
-        all.push(RejectReason::InstrumentSpecInvalid(SpecError::StrikeOffTick));
-        all.push(RejectReason::MarginInsufficient { shortfall: Money::from_micros(12) });
-        all.push(RejectReason::WithdrawalExceedsAvailable { shortfall: Money::from_micros(-3) });
+        all.push(RejectReason::InstrumentSpecInvalid(
+            SpecError::StrikeOffTick,
+        ));
+        all.push(RejectReason::MarginInsufficient {
+            shortfall: Money::from_micros(12),
+        });
+        all.push(RejectReason::WithdrawalExceedsAvailable {
+            shortfall: Money::from_micros(-3),
+        });
         assert_eq!(all.len(), 39, "every variant is reachable from its code");
         for reason in all {
-            assert!(seen.insert(reason.code()), "duplicate code {}", reason.code());
+            assert!(
+                seen.insert(reason.code()),
+                "duplicate code {}",
+                reason.code()
+            );
             let bytes = reason.encode();
             assert_eq!(bytes.len(), reason.encode_size());
             assert_eq!(RejectReason::decode(bytes).unwrap(), reason);

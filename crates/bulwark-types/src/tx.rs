@@ -7,14 +7,16 @@
 //! Never: looks at exchange state. Whether the signer may do what it asks (owner, agent,
 //! bridge, admin) and whether its nonce is fresh are the exchange's checks.
 
+use crate::ids::InstrumentId;
 use crate::ids::Nonce;
 use crate::instrument::InstrumentSpec;
-use crate::ids::InstrumentId;
 use crate::num::Money;
 use crate::order::{OrderRef, OrderRequest};
 use crate::reject::RejectReason;
 use bytes::BufMut;
-use commonware_codec::{Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
+use commonware_codec::{
+    Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write,
+};
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 use commonware_cryptography::{BatchEntry, BatchVerifier, Signer, Verifier};
 use commonware_parallel::Sequential;
@@ -28,11 +30,8 @@ pub const TX_NAMESPACE: &[u8] = b"_BULWARK_TX_V1";
 pub const TRANSFER_MAX: Money = Money::from_micros(1_000_000_000_000_000_000_000);
 
 /// Largest encoded signed transaction, in bytes (a listing with the longest name).
-pub const TX_BYTES_MAX: usize = PublicKey::SIZE
-    + Nonce::SIZE
-    + 1
-    + (1 + crate::name::NAME_LEN_MAX + 4 * 8)
-    + Signature::SIZE;
+pub const TX_BYTES_MAX: usize =
+    PublicKey::SIZE + Nonce::SIZE + 1 + (1 + crate::name::NAME_LEN_MAX + 4 * 8) + Signature::SIZE;
 
 /// What a transaction asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,12 +43,20 @@ pub enum TxBody {
     /// Place an order. Owner or agent.
     PlaceOrder(OrderRequest),
     /// Cancel one open order. Owner or agent.
-    CancelOrder { instrument: InstrumentId, order: OrderRef },
+    CancelOrder {
+        instrument: InstrumentId,
+        order: OrderRef,
+    },
     /// Cancel every open order of the account, in one instrument or in all. Owner or agent.
     CancelAll { instrument: Option<InstrumentId> },
     /// Change an open order's price or quantity. Raising the quantity or moving the price loses
     /// time priority; lowering the quantity keeps it. Owner or agent.
-    AmendOrder { instrument: InstrumentId, order: OrderRef, price: crate::num::UnitPrice, qty: crate::num::Qty },
+    AmendOrder {
+        instrument: InstrumentId,
+        order: OrderRef,
+        price: crate::num::UnitPrice,
+        qty: crate::num::Qty,
+    },
     /// Let `agent` trade for the account (never withdraw). Account owner only.
     AuthoriseAgent { agent: PublicKey },
     /// Withdraw an agent's authority. Account owner only.
@@ -104,7 +111,10 @@ impl Tx {
     pub fn sign(self, key: &PrivateKey) -> SignedTx {
         debug_assert_eq!(key.public_key(), self.signer, "signed by its signer");
         let signature = key.sign(TX_NAMESPACE, &self.encode());
-        SignedTx { tx: self, signature }
+        SignedTx {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -118,7 +128,9 @@ pub struct SignedTx {
 impl SignedTx {
     /// Whether the signature is the signer's over this transaction.
     pub fn verify(&self) -> bool {
-        self.tx.signer.verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
+        self.tx
+            .signer
+            .verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
     }
 }
 
@@ -189,7 +201,12 @@ impl Write for TxBody {
                 TAG_CANCEL_ALL.write(buf);
                 instrument.write(buf);
             }
-            TxBody::AmendOrder { instrument, order, price, qty } => {
+            TxBody::AmendOrder {
+                instrument,
+                order,
+                price,
+                qty,
+            } => {
                 TAG_AMEND.write(buf);
                 instrument.write(buf);
                 order.write(buf);
@@ -231,19 +248,33 @@ impl Read for TxBody {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         Ok(match u8::read(buf)? {
-            TAG_DEPOSIT => TxBody::Deposit { owner: PublicKey::read(buf)?, amount: Money::read(buf)? },
-            TAG_WITHDRAW => TxBody::Withdraw { amount: Money::read(buf)? },
+            TAG_DEPOSIT => TxBody::Deposit {
+                owner: PublicKey::read(buf)?,
+                amount: Money::read(buf)?,
+            },
+            TAG_WITHDRAW => TxBody::Withdraw {
+                amount: Money::read(buf)?,
+            },
             TAG_PLACE => TxBody::PlaceOrder(OrderRequest::read(buf)?),
-            TAG_CANCEL => TxBody::CancelOrder { instrument: InstrumentId::read(buf)?, order: OrderRef::read(buf)? },
-            TAG_CANCEL_ALL => TxBody::CancelAll { instrument: Option::<InstrumentId>::read(buf)? },
+            TAG_CANCEL => TxBody::CancelOrder {
+                instrument: InstrumentId::read(buf)?,
+                order: OrderRef::read(buf)?,
+            },
+            TAG_CANCEL_ALL => TxBody::CancelAll {
+                instrument: Option::<InstrumentId>::read(buf)?,
+            },
             TAG_AMEND => TxBody::AmendOrder {
                 instrument: InstrumentId::read(buf)?,
                 order: OrderRef::read(buf)?,
                 price: crate::num::UnitPrice::read(buf)?,
                 qty: crate::num::Qty::read(buf)?,
             },
-            TAG_AUTHORISE => TxBody::AuthoriseAgent { agent: PublicKey::read(buf)? },
-            TAG_REVOKE => TxBody::RevokeAgent { agent: PublicKey::read(buf)? },
+            TAG_AUTHORISE => TxBody::AuthoriseAgent {
+                agent: PublicKey::read(buf)?,
+            },
+            TAG_REVOKE => TxBody::RevokeAgent {
+                agent: PublicKey::read(buf)?,
+            },
             TAG_LIST => TxBody::ListInstrument(InstrumentSpec::read(buf)?),
             other => return Err(CodecError::InvalidEnum(other)),
         })
@@ -267,7 +298,11 @@ impl EncodeSize for Tx {
 impl Read for Tx {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self { signer: PublicKey::read(buf)?, nonce: Nonce::read(buf)?, body: TxBody::read(buf)? })
+        Ok(Self {
+            signer: PublicKey::read(buf)?,
+            nonce: Nonce::read(buf)?,
+            body: TxBody::read(buf)?,
+        })
     }
 }
 
@@ -287,6 +322,9 @@ impl EncodeSize for SignedTx {
 impl Read for SignedTx {
     type Cfg = ();
     fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(Self { tx: Tx::read(buf)?, signature: Signature::read(buf)? })
+        Ok(Self {
+            tx: Tx::read(buf)?,
+            signature: Signature::read(buf)?,
+        })
     }
 }

@@ -26,8 +26,18 @@ fn accepted_names_round_trip_exactly() {
 fn option_fields_are_read_from_the_name() {
     let name = InstrumentName::parse("BTC_USDC-27DEC26-100000-C").unwrap();
     assert_eq!(name.base().as_str(), "BTC");
-    let NameKind::Option { expiry, strike, right } = name.kind() else { panic!("an option") };
-    assert_eq!((expiry.year(), expiry.month(), expiry.day()), (2026, 12, 27));
+    let NameKind::Option {
+        expiry,
+        strike,
+        right,
+    } = name.kind()
+    else {
+        panic!("an option")
+    };
+    assert_eq!(
+        (expiry.year(), expiry.month(), expiry.day()),
+        (2026, 12, 27)
+    );
     assert_eq!(strike, UnitPrice::from_usdc(100_000));
     assert_eq!(right, Right::Call);
     // 2026-12-27T08:00:00Z, from `date -u -d 2026-12-27T08:00:00Z +%s` = 1798358400.
@@ -37,7 +47,9 @@ fn option_fields_are_read_from_the_name() {
 #[test]
 fn fractional_strikes_use_d_as_decimal_point() {
     let name = InstrumentName::parse("XRP_USDC-30JUN27-0d625-C").unwrap();
-    let NameKind::Option { strike, .. } = name.kind() else { panic!("an option") };
+    let NameKind::Option { strike, .. } = name.kind() else {
+        panic!("an option")
+    };
     assert_eq!(strike, UnitPrice::from_micros(625_000));
 }
 
@@ -63,12 +75,21 @@ fn malformed_names_are_rejected_with_their_reason() {
         ("BTC_USDC-27DEC26-1d50-C", NameError::StrikeFormat),
         ("BTC_USDC-27DEC26-1.5-C", NameError::StrikeFormat),
         ("BTC_USDC-27DEC26-1d1234567-C", NameError::StrikePrecision),
-        ("BTC_USDC-27DEC26-1234567890123-C", NameError::StrikeTooLarge),
+        (
+            "BTC_USDC-27DEC26-1234567890123-C",
+            NameError::StrikeTooLarge,
+        ),
         ("BTC_USDC-27DEC26--C", NameError::StrikeFormat),
         ("BTC_USDC-27DEC26-100000-c", NameError::Right),
         ("BTC_USDC-27DEC26-100000-CALL", NameError::Right),
-        ("btc_USDC-PERPETUAL", NameError::Base(bulwark_types::asset::AssetCodeError::BadCharacter)),
-        ("_USDC-PERPETUAL", NameError::Base(bulwark_types::asset::AssetCodeError::Empty)),
+        (
+            "btc_USDC-PERPETUAL",
+            NameError::Base(bulwark_types::asset::AssetCodeError::BadCharacter),
+        ),
+        (
+            "_USDC-PERPETUAL",
+            NameError::Base(bulwark_types::asset::AssetCodeError::Empty),
+        ),
         ("BTC_USDC-PERPETUAL-X", NameError::Shape),
         ("", NameError::Shape),
     ];

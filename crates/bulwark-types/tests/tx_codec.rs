@@ -36,28 +36,51 @@ fn sample_bodies() -> Vec<TxBody> {
         self_trade: SelfTradePrevention::CancelBoth,
     };
     vec![
-        TxBody::Deposit { owner: key(9).public_key(), amount: Money::from_usdc(1_000) },
-        TxBody::Withdraw { amount: Money::from_usdc(5) },
+        TxBody::Deposit {
+            owner: key(9).public_key(),
+            amount: Money::from_usdc(1_000),
+        },
+        TxBody::Withdraw {
+            amount: Money::from_usdc(5),
+        },
         TxBody::PlaceOrder(order),
-        TxBody::PlaceOrder(OrderRequest { order_type: OrderType::Market, reduce_only: true, ..order }),
-        TxBody::CancelOrder { instrument: InstrumentId::new(3), order: OrderRef::Exchange(OrderId::new(5)) },
+        TxBody::PlaceOrder(OrderRequest {
+            order_type: OrderType::Market,
+            reduce_only: true,
+            ..order
+        }),
+        TxBody::CancelOrder {
+            instrument: InstrumentId::new(3),
+            order: OrderRef::Exchange(OrderId::new(5)),
+        },
         TxBody::CancelAll { instrument: None },
-        TxBody::CancelAll { instrument: Some(InstrumentId::new(1)) },
+        TxBody::CancelAll {
+            instrument: Some(InstrumentId::new(1)),
+        },
         TxBody::AmendOrder {
             instrument: InstrumentId::new(3),
             order: OrderRef::Client(ClientOrderId::new(77)),
             price: UnitPrice::from_usdc(2_505),
             qty: Qty::from_contracts(10),
         },
-        TxBody::AuthoriseAgent { agent: key(10).public_key() },
-        TxBody::RevokeAgent { agent: key(10).public_key() },
+        TxBody::AuthoriseAgent {
+            agent: key(10).public_key(),
+        },
+        TxBody::RevokeAgent {
+            agent: key(10).public_key(),
+        },
         TxBody::ListInstrument(spec),
     ]
 }
 
 fn signed(body: TxBody, nonce: u64) -> SignedTx {
     let signer = key(1);
-    Tx { signer: signer.public_key(), nonce: Nonce::new(nonce), body }.sign(&signer)
+    Tx {
+        signer: signer.public_key(),
+        nonce: Nonce::new(nonce),
+        body,
+    }
+    .sign(&signer)
 }
 
 #[test]
@@ -66,7 +89,11 @@ fn every_body_round_trips_and_verifies() {
         let tx = signed(body, i as u64);
         let bytes = tx.encode();
         assert_eq!(bytes.len(), tx.encode_size());
-        assert!(bytes.len() <= TX_BYTES_MAX, "{} > {TX_BYTES_MAX}", bytes.len());
+        assert!(
+            bytes.len() <= TX_BYTES_MAX,
+            "{} > {TX_BYTES_MAX}",
+            bytes.len()
+        );
         let decoded = SignedTx::decode(bytes).unwrap();
         assert_eq!(decoded, tx);
         assert!(decoded.verify());
@@ -75,17 +102,31 @@ fn every_body_round_trips_and_verifies() {
 
 #[test]
 fn altered_transaction_fails_verification() {
-    let mut tx = signed(TxBody::Withdraw { amount: Money::from_usdc(5) }, 1);
-    tx.tx.body = TxBody::Withdraw { amount: Money::from_usdc(500) };
+    let mut tx = signed(
+        TxBody::Withdraw {
+            amount: Money::from_usdc(5),
+        },
+        1,
+    );
+    tx.tx.body = TxBody::Withdraw {
+        amount: Money::from_usdc(500),
+    };
     assert!(!tx.verify());
-    let mut tx = signed(TxBody::Withdraw { amount: Money::from_usdc(5) }, 1);
+    let mut tx = signed(
+        TxBody::Withdraw {
+            amount: Money::from_usdc(5),
+        },
+        1,
+    );
     tx.tx.nonce = Nonce::new(2);
     assert!(!tx.verify(), "the nonce is signed");
 }
 
 #[test]
 fn batch_verification_finds_the_bad_signature() {
-    let mut txs: Vec<SignedTx> = (0..64).map(|n| signed(TxBody::CancelAll { instrument: None }, n)).collect();
+    let mut txs: Vec<SignedTx> = (0..64)
+        .map(|n| signed(TxBody::CancelAll { instrument: None }, n))
+        .collect();
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     assert!(verify_batch(&mut rng, &txs).iter().all(|ok| *ok));
     txs[17].tx.nonce = Nonce::new(1_000);
@@ -100,13 +141,21 @@ fn unknown_tags_and_truncations_are_errors() {
     for body in sample_bodies() {
         let bytes = signed(body, 1).encode();
         for cut in 0..bytes.len() {
-            assert!(SignedTx::decode(Copying(&bytes[..cut])).is_err(), "prefix {cut} decoded");
+            assert!(
+                SignedTx::decode(Copying(&bytes[..cut])).is_err(),
+                "prefix {cut} decoded"
+            );
         }
         let mut extended = bytes.to_vec();
         extended.push(0);
-        assert!(SignedTx::decode(Copying(&extended)).is_err(), "trailing byte accepted");
+        assert!(
+            SignedTx::decode(Copying(&extended)).is_err(),
+            "trailing byte accepted"
+        );
     }
-    let mut bytes = signed(TxBody::CancelAll { instrument: None }, 1).encode().to_vec();
+    let mut bytes = signed(TxBody::CancelAll { instrument: None }, 1)
+        .encode()
+        .to_vec();
     bytes[32 + 8] = 200; // body tag
     assert!(SignedTx::decode(Copying(&bytes)).is_err());
 }
@@ -115,33 +164,66 @@ fn unknown_tags_and_truncations_are_errors() {
 fn block_decoder_enforces_limits_and_canonical_prices() {
     let btc = AssetCode::parse("BTC").unwrap();
     let prices = PriceInputs::new(
-        vec![IndexPrice { asset: btc, price: UnitPrice::from_usdc(100_000) }],
+        vec![IndexPrice {
+            asset: btc,
+            price: UnitPrice::from_usdc(100_000),
+        }],
         vec![
-            MarkPrice { instrument: InstrumentId::new(2), price: UnitPrice::from_usdc(10) },
-            MarkPrice { instrument: InstrumentId::new(1), price: UnitPrice::from_usdc(20) },
+            MarkPrice {
+                instrument: InstrumentId::new(2),
+                price: UnitPrice::from_usdc(10),
+            },
+            MarkPrice {
+                instrument: InstrumentId::new(1),
+                price: UnitPrice::from_usdc(20),
+            },
         ],
         vec![],
     )
     .unwrap();
-    assert_eq!(prices.marks()[0].instrument, InstrumentId::new(1), "sorted on construction");
+    assert_eq!(
+        prices.marks()[0].instrument,
+        InstrumentId::new(1),
+        "sorted on construction"
+    );
     let block = Block {
         height: Height::new(1),
         time: BlockTime::from_millis(5),
         prices,
-        txs: (0..3).map(|n| signed(TxBody::CancelAll { instrument: None }, n)).collect(),
+        txs: (0..3)
+            .map(|n| signed(TxBody::CancelAll { instrument: None }, n))
+            .collect(),
     };
     let bytes = block.encode();
-    assert_eq!(Block::decode_cfg(bytes.clone(), &BlockLimits::DEFAULT).unwrap(), block);
-    let tight = BlockLimits { txs_max: 2, prices_max: 8 };
-    assert!(Block::decode_cfg(bytes.clone(), &tight).is_err(), "too many txs");
-    let tight = BlockLimits { txs_max: 8, prices_max: 1 };
+    assert_eq!(
+        Block::decode_cfg(bytes.clone(), &BlockLimits::DEFAULT).unwrap(),
+        block
+    );
+    let tight = BlockLimits {
+        txs_max: 2,
+        prices_max: 8,
+    };
+    assert!(
+        Block::decode_cfg(bytes.clone(), &tight).is_err(),
+        "too many txs"
+    );
+    let tight = BlockLimits {
+        txs_max: 8,
+        prices_max: 1,
+    };
     assert!(Block::decode_cfg(bytes, &tight).is_err(), "too many marks");
 
     let duplicate = PriceInputs::new(
         vec![],
         vec![
-            MarkPrice { instrument: InstrumentId::new(1), price: UnitPrice::from_usdc(10) },
-            MarkPrice { instrument: InstrumentId::new(1), price: UnitPrice::from_usdc(20) },
+            MarkPrice {
+                instrument: InstrumentId::new(1),
+                price: UnitPrice::from_usdc(10),
+            },
+            MarkPrice {
+                instrument: InstrumentId::new(1),
+                price: UnitPrice::from_usdc(20),
+            },
         ],
         vec![],
     );

@@ -1,0 +1,556 @@
+//! The book: two ladders of price levels over one arena of resting orders.
+//!
+//! Layout: every resting order lives in a slot of `nodes` (a slab with a free list) and is
+//! linked into the FIFO queue of its price level; each side keeps its levels in a `BTreeMap`
+//! keyed by price; `index` maps an order id to its slot for O(1) cancels. The hash map is used
+//! for lookups only, never iterated, so its order cannot leak into replicated state.
+
+use crate::order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};
+use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Sentinel for "no slot" in the intrusive lists.
+const NIL: u32 = u32::MAX;
+
+/// Bounds on one book. Replicated (part of the exchange parameters): every validator must use
+/// the same, since they decide when orders are cancelled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BookLimits {
+    /// Most orders resting in the book; a remainder that would exceed it is cancelled.
+    pub orders_max: u32,
+    /// Most fills one incoming order may make; the rest of it is cancelled. Bounds the work
+    /// and the events of a single transaction.
+    pub fills_per_match_max: u32,
+}
+
+impl BookLimits {
+    /// 100,000 resting orders per book (about 8 MB); 1,000 fills per taker.
+    pub const DEFAULT: Self = Self {
+        orders_max: 100_000,
+        fills_per_match_max: 1_000,
+    };
+}
+
+/// The book's internal structure disagrees with itself: a bug, never bad input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("order book corrupt: {0}")]
+pub struct BookCorruption(pub String);
+
+#[derive(Clone, Debug)]
+struct Node {
+    order: RestingOrder,
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Level {
+    head: u32,
+    tail: u32,
+    /// Sum of the open quantity of the level's orders.
+    qty: i64,
+    count: u32,
+}
+
+/// One side's price levels. Bids are best at the highest price, asks at the lowest.
+type Ladder = BTreeMap<Price, Level>;
+
+/// A price-time priority limit order book for one instrument.
+#[derive(Clone, Debug)]
+pub struct Book {
+    limits: BookLimits,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    index: FxHashMap<OrderId, u32>,
+    bids: Ladder,
+    asks: Ladder,
+}
+
+/// Whether a taker on `side` with limit `limit` trades against a level at `level_price`.
+#[inline]
+fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
+    match side {
+        Side::Buy => level_price <= limit,
+        Side::Sell => level_price >= limit,
+    }
+}
+
+impl Book {
+    pub fn new(limits: BookLimits) -> Self {
+        assert!(
+            limits.orders_max > 0 && limits.orders_max < NIL,
+            "orders_max in 1..u32::MAX"
+        );
+        assert!(
+            limits.fills_per_match_max > 0,
+            "fills_per_match_max positive"
+        );
+        Self {
+            limits,
+            nodes: Vec::new(),
+            free: Vec::new(),
+            index: FxHashMap::default(),
+            bids: Ladder::new(),
+            asks: Ladder::new(),
+        }
+    }
+
+    pub fn limits(&self) -> BookLimits {
+        self.limits
+    }
+
+    /// Number of resting orders.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn best_bid(&self) -> Option<(Price, Qty)> {
+        self.bids
+            .last_key_value()
+            .map(|(p, l)| (*p, Qty::from_contracts(l.qty)))
+    }
+
+    pub fn best_ask(&self) -> Option<(Price, Qty)> {
+        self.asks
+            .first_key_value()
+            .map(|(p, l)| (*p, Qty::from_contracts(l.qty)))
+    }
+
+    pub fn get(&self, order_id: OrderId) -> Option<&RestingOrder> {
+        self.index
+            .get(&order_id)
+            .map(|slot| &self.nodes[*slot as usize].order)
+    }
+
+    /// Up to `levels_max` levels of one side, best first: price, open quantity, order count.
+    pub fn depth(&self, side: Side, levels_max: usize) -> Vec<(Price, Qty, u32)> {
+        let view = |(p, l): (&Price, &Level)| (*p, Qty::from_contracts(l.qty), l.count);
+        match side {
+            Side::Buy => self.bids.iter().rev().take(levels_max).map(view).collect(),
+            Side::Sell => self.asks.iter().take(levels_max).map(view).collect(),
+        }
+    }
+
+    /// Every resting order of one side in priority order: best price first, then arrival.
+    pub fn orders(&self, side: Side) -> impl Iterator<Item = &RestingOrder> + '_ {
+        let levels: Box<dyn Iterator<Item = &Level>> = match side {
+            Side::Buy => Box::new(self.bids.values().rev()),
+            Side::Sell => Box::new(self.asks.values()),
+        };
+        levels.flat_map(move |level| LevelIter {
+            nodes: &self.nodes,
+            cursor: level.head,
+        })
+    }
+
+    /// Places an order: matches what crosses, then rests, cancels or kills the remainder as
+    /// its time in force says. Fills and self-trade cancellations are appended to `sink`.
+    pub fn place(
+        &mut self,
+        order: &NewOrder,
+        sink: &mut MatchSink,
+    ) -> Result<Placement, BookReject> {
+        assert!(
+            order.qty.is_positive(),
+            "admission passes only positive quantities"
+        );
+        if self.index.contains_key(&order.order_id) {
+            return Err(BookReject::OrderIdInUse);
+        }
+        if order.post_only && self.best_opposite_crosses(order.side, order.price) {
+            return Err(BookReject::PostOnlyWouldCross);
+        }
+        if order.time_in_force == TimeInForce::FillOrKill
+            && self.fillable(order) < order.qty.contracts()
+        {
+            let remainder = Remainder::Cancelled {
+                qty: order.qty,
+                reason: CancelReason::FillOrKill,
+            };
+            return Ok(Placement {
+                filled: Qty::ZERO,
+                remainder,
+            });
+        }
+        let fills_before = sink.fills.len();
+        let (filled, stop) = self.take(order, sink);
+        debug_assert_eq!(
+            sink.fills[fills_before..]
+                .iter()
+                .map(|f| f.qty.contracts())
+                .sum::<i64>(),
+            filled,
+            "fills add up to the filled quantity"
+        );
+        let left = order.qty.contracts() - filled;
+        assert!(left >= 0, "a taker never fills more than it asked");
+        let remainder = if left == 0 {
+            Remainder::None
+        } else if let Some(reason) = stop {
+            Remainder::Cancelled {
+                qty: Qty::from_contracts(left),
+                reason,
+            }
+        } else {
+            match order.time_in_force {
+                TimeInForce::GoodTilCancelled if self.len() >= self.limits.orders_max as usize => {
+                    Remainder::Cancelled {
+                        qty: Qty::from_contracts(left),
+                        reason: CancelReason::BookFull,
+                    }
+                }
+                TimeInForce::GoodTilCancelled => {
+                    self.rest(RestingOrder {
+                        order_id: order.order_id,
+                        account: order.account,
+                        client_order_id: order.client_order_id,
+                        side: order.side,
+                        price: order.price,
+                        qty: Qty::from_contracts(left),
+                        reduce_only: order.reduce_only,
+                    });
+                    Remainder::Rested(Qty::from_contracts(left))
+                }
+                TimeInForce::ImmediateOrCancel => Remainder::Cancelled {
+                    qty: Qty::from_contracts(left),
+                    reason: CancelReason::ImmediateOrCancel,
+                },
+                TimeInForce::FillOrKill => {
+                    unreachable!("a fill-or-kill order that passed the check fills entirely")
+                }
+            }
+        };
+        Ok(Placement {
+            filled: Qty::from_contracts(filled),
+            remainder,
+        })
+    }
+
+    /// Removes a resting order; `None` if it does not rest here.
+    pub fn cancel(&mut self, order_id: OrderId) -> Option<RestingOrder> {
+        let slot = self.index.remove(&order_id)?;
+        let order = self.nodes[slot as usize].order;
+        let ladder = match order.side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let level = ladder
+            .get_mut(&order.price)
+            .expect("a resting order's level exists");
+        unlink(&mut self.nodes, level, slot);
+        level.qty -= order.qty.contracts();
+        if level.count == 0 {
+            ladder.remove(&order.price);
+        }
+        self.free.push(slot);
+        Some(order)
+    }
+
+    /// Lowers a resting order's open quantity to `qty` (positive, below the current), keeping
+    /// its time priority. Returns the order as it was, or `None` if it does not rest here.
+    pub fn reduce(&mut self, order_id: OrderId, qty: Qty) -> Option<RestingOrder> {
+        let slot = *self.index.get(&order_id)?;
+        let node = &mut self.nodes[slot as usize];
+        let before = node.order;
+        assert!(
+            qty.is_positive() && qty < before.qty,
+            "reduce keeps 0 < qty < current"
+        );
+        node.order.qty = qty;
+        let ladder = match before.side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let level = ladder
+            .get_mut(&before.price)
+            .expect("a resting order's level exists");
+        level.qty -= before.qty.contracts() - qty.contracts();
+        Some(before)
+    }
+
+    /// Puts an order at the back of its price level without matching: for restoring a
+    /// snapshot, whose orders arrive in priority order. Refuses an order that would cross or
+    /// whose id already rests.
+    pub fn restore(&mut self, order: RestingOrder) -> Result<(), BookCorruption> {
+        if !order.qty.is_positive() || !order.price.is_positive() {
+            return Err(BookCorruption(format!(
+                "restored order {} has no size or price",
+                order.order_id
+            )));
+        }
+        if self.index.contains_key(&order.order_id) {
+            return Err(BookCorruption(format!(
+                "order {} restored twice",
+                order.order_id
+            )));
+        }
+        if self.best_opposite_crosses(order.side, order.price) {
+            return Err(BookCorruption(format!(
+                "restored order {} crosses the book",
+                order.order_id
+            )));
+        }
+        if self.len() >= self.limits.orders_max as usize {
+            return Err(BookCorruption("restored book exceeds orders_max".into()));
+        }
+        self.rest(order);
+        Ok(())
+    }
+
+    fn best_opposite_crosses(&self, side: Side, price: Price) -> bool {
+        let best = match side {
+            Side::Buy => self.asks.first_key_value(),
+            Side::Sell => self.bids.last_key_value(),
+        };
+        best.is_some_and(|(p, _)| crosses(side, price, *p))
+    }
+
+    fn rest(&mut self, order: RestingOrder) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = Node {
+                    order,
+                    prev: NIL,
+                    next: NIL,
+                };
+                slot
+            }
+            None => {
+                self.nodes.push(Node {
+                    order,
+                    prev: NIL,
+                    next: NIL,
+                });
+                u32::try_from(self.nodes.len() - 1).expect("slots bounded by orders_max")
+            }
+        };
+        let ladder = match order.side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let level = ladder.entry(order.price).or_insert(Level {
+            head: NIL,
+            tail: NIL,
+            qty: 0,
+            count: 0,
+        });
+        if level.tail == NIL {
+            level.head = slot;
+        } else {
+            self.nodes[level.tail as usize].next = slot;
+            self.nodes[slot as usize].prev = level.tail;
+        }
+        level.tail = slot;
+        level.qty += order.qty.contracts();
+        level.count += 1;
+        let previous = self.index.insert(order.order_id, slot);
+        debug_assert!(previous.is_none(), "order ids rest once");
+    }
+
+    /// How much a fill-or-kill order could fill right now, walking what `take` would walk.
+    fn fillable(&self, order: &NewOrder) -> i64 {
+        match order.side {
+            Side::Buy => self.fillable_in(order, self.asks.iter()),
+            Side::Sell => self.fillable_in(order, self.bids.iter().rev()),
+        }
+    }
+
+    fn fillable_in<'a>(
+        &self,
+        order: &NewOrder,
+        levels: impl Iterator<Item = (&'a Price, &'a Level)>,
+    ) -> i64 {
+        let wanted = order.qty.contracts();
+        let mut sum = 0i64;
+        let mut fills = 0u32;
+        for (price, level) in levels {
+            if !crosses(order.side, order.price, *price) {
+                break;
+            }
+            for maker in (LevelIter {
+                nodes: &self.nodes,
+                cursor: level.head,
+            }) {
+                if maker.account == order.account {
+                    if order.self_trade == SelfTradePrevention::CancelMaker {
+                        continue;
+                    }
+                    return sum;
+                }
+                sum += maker.qty.contracts().min(wanted - sum);
+                fills += 1;
+                if sum >= wanted || fills >= self.limits.fills_per_match_max {
+                    return sum;
+                }
+            }
+        }
+        sum
+    }
+
+    /// Matches `order` against the opposite side. Returns the quantity filled and, if matching
+    /// stopped before the order's limit was reached, why the rest must be cancelled.
+    fn take(&mut self, order: &NewOrder, sink: &mut MatchSink) -> (i64, Option<CancelReason>) {
+        let Book {
+            limits,
+            nodes,
+            free,
+            index,
+            bids,
+            asks,
+        } = self;
+        let ladder = match order.side {
+            Side::Buy => asks,
+            Side::Sell => bids,
+        };
+        let mut remaining = order.qty.contracts();
+        let mut fills = 0u32;
+        let mut stop = None;
+        while remaining > 0 && stop.is_none() {
+            let best = match order.side {
+                Side::Buy => ladder.first_key_value(),
+                Side::Sell => ladder.last_key_value(),
+            };
+            let Some((&price, _)) = best else { break };
+            if !crosses(order.side, order.price, price) {
+                break;
+            }
+            let level = ladder.get_mut(&price).expect("best level exists");
+            let mut cursor = level.head;
+            while cursor != NIL && remaining > 0 {
+                let slot = cursor;
+                let maker = nodes[slot as usize].order;
+                cursor = nodes[slot as usize].next;
+                if maker.account == order.account {
+                    if order.self_trade != SelfTradePrevention::CancelTaker {
+                        unlink(nodes, level, slot);
+                        level.qty -= maker.qty.contracts();
+                        index.remove(&maker.order_id);
+                        free.push(slot);
+                        sink.maker_cancels.push(maker);
+                    }
+                    if order.self_trade != SelfTradePrevention::CancelMaker {
+                        stop = Some(CancelReason::SelfTrade);
+                        break;
+                    }
+                    continue;
+                }
+                let qty = remaining.min(maker.qty.contracts());
+                let left = maker.qty.contracts() - qty;
+                remaining -= qty;
+                level.qty -= qty;
+                if left == 0 {
+                    unlink(nodes, level, slot);
+                    index.remove(&maker.order_id);
+                    free.push(slot);
+                } else {
+                    nodes[slot as usize].order.qty = Qty::from_contracts(left);
+                }
+                sink.fills.push(Fill {
+                    maker_order_id: maker.order_id,
+                    maker_account: maker.account,
+                    maker_client_order_id: maker.client_order_id,
+                    taker_order_id: order.order_id,
+                    taker_account: order.account,
+                    taker_side: order.side,
+                    price,
+                    qty: Qty::from_contracts(qty),
+                    maker_qty_left: Qty::from_contracts(left),
+                });
+                fills += 1;
+                if fills >= limits.fills_per_match_max && remaining > 0 {
+                    stop = Some(CancelReason::MatchLimit);
+                    break;
+                }
+            }
+            if level.count == 0 {
+                ladder.remove(&price);
+            }
+        }
+        (order.qty.contracts() - remaining, stop)
+    }
+
+    /// Checks every structural invariant; O(orders). Used after each block in tests and
+    /// debug builds, and on snapshot restore.
+    pub fn check_invariants(&self) -> Result<(), BookCorruption> {
+        let corrupt = |what: String| Err(BookCorruption(what));
+        if let (Some((bid, _)), Some((ask, _))) = (self.best_bid(), self.best_ask()) {
+            if bid >= ask {
+                return corrupt(format!("crossed: best bid {bid} >= best ask {ask}"));
+            }
+        }
+        let mut seen = 0usize;
+        for (side, ladder) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
+            for (price, level) in ladder {
+                let (mut qty, mut count, mut prev) = (0i64, 0u32, NIL);
+                let mut cursor = level.head;
+                while cursor != NIL {
+                    let node = &self.nodes[cursor as usize];
+                    let o = &node.order;
+                    if node.prev != prev
+                        || o.side != side
+                        || o.price != *price
+                        || !o.qty.is_positive()
+                    {
+                        return corrupt(format!("order {} misplaced in level {price}", o.order_id));
+                    }
+                    if self.index.get(&o.order_id) != Some(&cursor) {
+                        return corrupt(format!("order {} missing from the index", o.order_id));
+                    }
+                    qty += o.qty.contracts();
+                    count += 1;
+                    prev = cursor;
+                    cursor = node.next;
+                    if count as usize > self.nodes.len() {
+                        return corrupt(format!("cycle in level {price}"));
+                    }
+                }
+                if level.tail != prev || level.qty != qty || level.count != count || count == 0 {
+                    return corrupt(format!("level {price} totals disagree with its orders"));
+                }
+                seen += count as usize;
+            }
+        }
+        if seen != self.index.len() || seen + self.free.len() != self.nodes.len() {
+            return corrupt("index, slots and levels disagree on the order count".into());
+        }
+        Ok(())
+    }
+}
+
+/// Removes `slot` from its level's queue; the caller adjusts the level's quantity.
+fn unlink(nodes: &mut [Node], level: &mut Level, slot: u32) {
+    let (prev, next) = (nodes[slot as usize].prev, nodes[slot as usize].next);
+    if prev == NIL {
+        level.head = next;
+    } else {
+        nodes[prev as usize].next = next;
+    }
+    if next == NIL {
+        level.tail = prev;
+    } else {
+        nodes[next as usize].prev = prev;
+    }
+    level.count -= 1;
+}
+
+struct LevelIter<'a> {
+    nodes: &'a [Node],
+    cursor: u32,
+}
+
+impl<'a> Iterator for LevelIter<'a> {
+    type Item = &'a RestingOrder;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cursor == NIL {
+            return None;
+        }
+        let node = &self.nodes[self.cursor as usize];
+        self.cursor = node.next;
+        Some(&node.order)
+    }
+}
