@@ -213,6 +213,8 @@ impl Book {
                         price: order.price,
                         qty: Qty::from_contracts(left),
                         reduce_only: order.reduce_only,
+                        post_only: order.post_only,
+                        self_trade: order.self_trade,
                     });
                     Remainder::Rested(Qty::from_contracts(left))
                 }
@@ -454,6 +456,7 @@ impl Book {
                     maker_order_id: maker.order_id,
                     maker_account: maker.account,
                     maker_client_order_id: maker.client_order_id,
+                    maker_reduce_only: maker.reduce_only,
                     taker_order_id: order.order_id,
                     taker_account: order.account,
                     taker_side: order.side,

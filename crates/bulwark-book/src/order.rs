@@ -33,6 +33,10 @@ pub struct RestingOrder {
     /// Contracts still open; always positive while the order rests.
     pub qty: Qty,
     pub reduce_only: bool,
+    /// Kept so that an amend that re-enters the order keeps its terms.
+    pub post_only: bool,
+    /// Kept for the same reason: applies when an amended order takes.
+    pub self_trade: SelfTradePrevention,
 }
 
 /// One match between a resting (maker) order and an incoming (taker) order, at the maker's price.
@@ -41,6 +45,7 @@ pub struct Fill {
     pub maker_order_id: OrderId,
     pub maker_account: AccountId,
     pub maker_client_order_id: ClientOrderId,
+    pub maker_reduce_only: bool,
     pub taker_order_id: OrderId,
     pub taker_account: AccountId,
     pub taker_side: Side,

@@ -420,6 +420,8 @@ fn restore_refuses_crossing_and_duplicate_orders() {
         price: Price::from_ticks(price),
         qty: Qty::from_contracts(1),
         reduce_only: false,
+        post_only: false,
+        self_trade: SelfTradePrevention::CancelMaker,
     };
     book.restore(order(1, Side::Buy, 100)).unwrap();
     assert!(book.restore(order(1, Side::Sell, 200)).is_err());

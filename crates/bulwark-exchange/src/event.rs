@@ -1,0 +1,428 @@
+//! What a block did: one result per transaction and the events everything produced.
+//!
+//! Owns: the [`BlockOutcome`], its events, and their canonical encoding, which the state
+//! digest chains (so validators that apply a block differently disagree at that block).
+//! Wire format: event tags and field orders are append-only.
+
+use bulwark_types::{
+    AccountId, AssetCode, CancelReason, ClientOrderId, Height, InstrumentId, InstrumentSpec, Money,
+    OrderId, Price, PublicKey, Qty, RejectReason, Side, UnitPrice,
+};
+use bytes::BufMut;
+use commonware_codec::{EncodeSize, FixedSize, Write};
+
+/// Which price input an [`Event::PriceIgnored`] refers to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PriceInput {
+    Index(AssetCode),
+    Mark(InstrumentId),
+    Settlement(AssetCode),
+}
+
+/// Why a price input of the block was not used.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PriceIgnoredReason {
+    /// No listed instrument uses this asset or id.
+    NoSuchInstrument,
+    /// The instrument no longer trades.
+    NotTrading,
+    /// No expired, unsettled option matches the settlement price.
+    NothingToSettle,
+}
+
+/// One thing the exchange did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    AccountOpened {
+        account: AccountId,
+        owner: PublicKey,
+    },
+    Deposited {
+        account: AccountId,
+        amount: Money,
+    },
+    Withdrawn {
+        account: AccountId,
+        amount: Money,
+    },
+    AgentAuthorised {
+        account: AccountId,
+        agent: PublicKey,
+    },
+    AgentRevoked {
+        account: AccountId,
+        agent: PublicKey,
+    },
+    InstrumentListed {
+        instrument: InstrumentId,
+        spec: InstrumentSpec,
+    },
+    /// An order passed admission; what it did next follows (trades, rest or cancel).
+    OrderAccepted {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        account: AccountId,
+        client_order_id: ClientOrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+    },
+    Trade(Trade),
+    OrderCancelled {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        account: AccountId,
+        qty: Qty,
+        reason: CancelReason,
+    },
+    OrderAmended {
+        instrument: InstrumentId,
+        order_id: OrderId,
+        account: AccountId,
+        price: Price,
+        qty: Qty,
+        /// False when the amend moved the price or raised the quantity.
+        priority_kept: bool,
+    },
+    PriceIgnored {
+        input: PriceInput,
+        reason: PriceIgnoredReason,
+    },
+    /// An option mark outside [intrinsic, bound] was moved to the nearest bound.
+    MarkClamped {
+        instrument: InstrumentId,
+        supplied: UnitPrice,
+        applied: UnitPrice,
+    },
+    /// Longs paid shorts `per_contract` each (shorts paid longs when negative).
+    FundingPaid {
+        instrument: InstrumentId,
+        rate_ppm: i64,
+        per_contract: Money,
+        mark: UnitPrice,
+        index: UnitPrice,
+    },
+    /// The option reached expiry: trading stopped and its resting orders were cancelled.
+    InstrumentExpired {
+        instrument: InstrumentId,
+    },
+    PositionSettled {
+        instrument: InstrumentId,
+        account: AccountId,
+        position: i64,
+        amount: Money,
+    },
+    InstrumentSettled {
+        instrument: InstrumentId,
+        price: UnitPrice,
+    },
+}
+
+/// One match, with the fees each side paid (negative: a rebate received).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Trade {
+    pub instrument: InstrumentId,
+    pub price: Price,
+    pub qty: Qty,
+    pub taker_side: Side,
+    pub maker_order_id: OrderId,
+    pub maker_account: AccountId,
+    pub taker_order_id: OrderId,
+    pub taker_account: AccountId,
+    pub maker_fee: Money,
+    pub taker_fee: Money,
+}
+
+/// The result of one transaction.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// `None` when applied.
+    pub rejection: Option<RejectReason>,
+    /// The transaction's events are `events[previous tx's events_end..events_end]`.
+    pub events_end: u32,
+}
+
+/// Everything a block did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    pub height: Height,
+    /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
+    /// transaction's.
+    pub events: Vec<Event>,
+    /// Where the block's own events end.
+    pub block_events_end: u32,
+    pub txs: Vec<TxOutcome>,
+}
+
+impl BlockOutcome {
+    /// The events of transaction `index`.
+    pub fn tx_events(&self, index: usize) -> &[Event] {
+        let start = if index == 0 {
+            self.block_events_end
+        } else {
+            self.txs[index - 1].events_end
+        };
+        &self.events[start as usize..self.txs[index].events_end as usize]
+    }
+
+    /// The block's own events (before any transaction's).
+    pub fn block_events(&self) -> &[Event] {
+        &self.events[..self.block_events_end as usize]
+    }
+
+    pub fn trades(&self) -> impl Iterator<Item = &Trade> {
+        self.events.iter().filter_map(|e| {
+            if let Event::Trade(t) = e {
+                Some(t)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+// ---- codec (encoding only: the digest chains it; clients read JSON from the API) ----
+
+impl Write for PriceInput {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            PriceInput::Index(asset) => {
+                0u8.write(buf);
+                asset.write(buf);
+            }
+            PriceInput::Mark(id) => {
+                1u8.write(buf);
+                id.write(buf);
+            }
+            PriceInput::Settlement(asset) => {
+                2u8.write(buf);
+                asset.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for PriceInput {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            PriceInput::Index(a) | PriceInput::Settlement(a) => a.encode_size(),
+            PriceInput::Mark(_) => InstrumentId::SIZE,
+        }
+    }
+}
+
+fn reason_tag(reason: PriceIgnoredReason) -> u8 {
+    match reason {
+        PriceIgnoredReason::NoSuchInstrument => 0,
+        PriceIgnoredReason::NotTrading => 1,
+        PriceIgnoredReason::NothingToSettle => 2,
+    }
+}
+
+impl Write for Trade {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.instrument.write(buf);
+        self.price.write(buf);
+        self.qty.write(buf);
+        self.taker_side.write(buf);
+        self.maker_order_id.write(buf);
+        self.maker_account.write(buf);
+        self.taker_order_id.write(buf);
+        self.taker_account.write(buf);
+        self.maker_fee.write(buf);
+        self.taker_fee.write(buf);
+    }
+}
+
+impl FixedSize for Trade {
+    const SIZE: usize = 4 + 8 + 8 + 1 + 8 + 8 + 8 + 8 + 16 + 16;
+}
+
+impl Write for Event {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Event::AccountOpened { account, owner } => {
+                0u8.write(buf);
+                account.write(buf);
+                owner.write(buf);
+            }
+            Event::Deposited { account, amount } => {
+                1u8.write(buf);
+                account.write(buf);
+                amount.write(buf);
+            }
+            Event::Withdrawn { account, amount } => {
+                2u8.write(buf);
+                account.write(buf);
+                amount.write(buf);
+            }
+            Event::AgentAuthorised { account, agent } => {
+                3u8.write(buf);
+                account.write(buf);
+                agent.write(buf);
+            }
+            Event::AgentRevoked { account, agent } => {
+                4u8.write(buf);
+                account.write(buf);
+                agent.write(buf);
+            }
+            Event::InstrumentListed { instrument, spec } => {
+                5u8.write(buf);
+                instrument.write(buf);
+                spec.write(buf);
+            }
+            Event::OrderAccepted {
+                instrument,
+                order_id,
+                account,
+                client_order_id,
+                side,
+                price,
+                qty,
+            } => {
+                6u8.write(buf);
+                instrument.write(buf);
+                order_id.write(buf);
+                account.write(buf);
+                client_order_id.write(buf);
+                side.write(buf);
+                price.write(buf);
+                qty.write(buf);
+            }
+            Event::Trade(trade) => {
+                7u8.write(buf);
+                trade.write(buf);
+            }
+            Event::OrderCancelled {
+                instrument,
+                order_id,
+                account,
+                qty,
+                reason,
+            } => {
+                8u8.write(buf);
+                instrument.write(buf);
+                order_id.write(buf);
+                account.write(buf);
+                qty.write(buf);
+                reason.write(buf);
+            }
+            Event::OrderAmended {
+                instrument,
+                order_id,
+                account,
+                price,
+                qty,
+                priority_kept,
+            } => {
+                9u8.write(buf);
+                instrument.write(buf);
+                order_id.write(buf);
+                account.write(buf);
+                price.write(buf);
+                qty.write(buf);
+                priority_kept.write(buf);
+            }
+            Event::PriceIgnored { input, reason } => {
+                10u8.write(buf);
+                input.write(buf);
+                reason_tag(*reason).write(buf);
+            }
+            Event::MarkClamped {
+                instrument,
+                supplied,
+                applied,
+            } => {
+                11u8.write(buf);
+                instrument.write(buf);
+                supplied.write(buf);
+                applied.write(buf);
+            }
+            Event::FundingPaid {
+                instrument,
+                rate_ppm,
+                per_contract,
+                mark,
+                index,
+            } => {
+                12u8.write(buf);
+                instrument.write(buf);
+                rate_ppm.write(buf);
+                per_contract.write(buf);
+                mark.write(buf);
+                index.write(buf);
+            }
+            Event::InstrumentExpired { instrument } => {
+                13u8.write(buf);
+                instrument.write(buf);
+            }
+            Event::PositionSettled {
+                instrument,
+                account,
+                position,
+                amount,
+            } => {
+                14u8.write(buf);
+                instrument.write(buf);
+                account.write(buf);
+                position.write(buf);
+                amount.write(buf);
+            }
+            Event::InstrumentSettled { instrument, price } => {
+                15u8.write(buf);
+                instrument.write(buf);
+                price.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Event {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Event::AccountOpened { .. }
+            | Event::AgentAuthorised { .. }
+            | Event::AgentRevoked { .. } => 8 + 32,
+            Event::Deposited { .. } | Event::Withdrawn { .. } => 8 + 16,
+            Event::InstrumentListed { spec, .. } => 4 + spec.encode_size(),
+            Event::OrderAccepted { .. } => 4 + 8 + 8 + 8 + 1 + 8 + 8,
+            Event::Trade(_) => Trade::SIZE,
+            Event::OrderCancelled { .. } => 4 + 8 + 8 + 8 + 1,
+            Event::OrderAmended { .. } => 4 + 8 + 8 + 8 + 8 + 1,
+            Event::PriceIgnored { input, .. } => input.encode_size() + 1,
+            Event::MarkClamped { .. } => 4 + 8 + 8,
+            Event::FundingPaid { .. } => 4 + 8 + 16 + 8 + 8,
+            Event::InstrumentExpired { .. } => 4,
+            Event::PositionSettled { .. } => 4 + 8 + 8 + 16,
+            Event::InstrumentSettled { .. } => 4 + 8,
+        }
+    }
+}
+
+impl Write for TxOutcome {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.rejection.write(buf);
+        self.events_end.write(buf);
+    }
+}
+
+impl EncodeSize for TxOutcome {
+    fn encode_size(&self) -> usize {
+        self.rejection.encode_size() + 4
+    }
+}
+
+impl Write for BlockOutcome {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.height.write(buf);
+        self.events.write(buf);
+        self.block_events_end.write(buf);
+        self.txs.write(buf);
+    }
+}
+
+impl EncodeSize for BlockOutcome {
+    fn encode_size(&self) -> usize {
+        Height::SIZE + self.events.encode_size() + 4 + self.txs.encode_size()
+    }
+}

@@ -1,0 +1,399 @@
+//! The exchange state machine: applies blocks to replicated state.
+//!
+//! Owns: every account, key, instrument, book and total; the block's order of work (prices,
+//! expiry, settlement, funding, then transactions in block order); authentication of each
+//! transaction (signature verdict, signer, nonce, role); and the running state digest.
+//! Never: reads a clock (time is the block's), draws randomness, performs I/O, or panics on
+//! anything a transaction or block input carries: bad input becomes a [`RejectReason`] or an
+//! ignored-price event. A panic here means internal corruption.
+
+use crate::account::{Account, KeyRecord, KeyRole};
+use crate::event::{BlockOutcome, Event, TxOutcome};
+use crate::instrument::Instrument;
+use crate::margin::{
+    ExposureView, MarginModel, MarginRequirement, StandardMargin, ValuationPrices, equity,
+};
+use crate::params::{ConfigError, ExchangeParams, Genesis};
+use bulwark_book::MatchSink;
+use bulwark_types::{
+    AccountId, AssetCode, BlockTime, CheckedBlock, Height, InstrumentId, InstrumentName, Money,
+    OrderId, PublicKey, RejectReason, SignedTx, TxBody, UnitPrice,
+};
+use commonware_codec::{Encode, EncodeSize, Write};
+use commonware_cryptography::{Hasher, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Digest of the exchange's history: each block's digest commits to the previous one and to
+/// everything the block did. Two validators with equal digests applied the same blocks with
+/// the same outcomes; since state is a function of those outcomes, they hold the same state.
+pub type StateDigest = commonware_cryptography::sha256::Digest;
+
+/// Domain separation of the digest chain.
+const DIGEST_NAMESPACE: &[u8] = b"_BULWARK_STATE_V1";
+
+/// Why a block could not be applied at all. State is unchanged. Consensus must never finalize
+/// such a block; a validator that meets one halts rather than guess.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block height {got} does not follow {expected}")]
+    HeightNotNext { expected: Height, got: Height },
+    #[error("block time {got} is before the previous block's {previous}")]
+    TimeWentBackwards { previous: BlockTime, got: BlockTime },
+}
+
+/// Money that has entered and left the exchange, and where the rest sits. Conservation:
+/// `sum(cash) + fees + insurance_fund == deposits - withdrawals`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub deposits: Money,
+    pub withdrawals: Money,
+    /// Net fees collected (after maker rebates).
+    pub fees: Money,
+    pub insurance_fund: Money,
+}
+
+/// An account's margin position.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct AccountMargin {
+    pub equity: Money,
+    pub requirement: MarginRequirement,
+    /// Equity above the initial requirement: what may be withdrawn or put at risk.
+    pub available: Money,
+}
+
+/// The replicated exchange.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub(crate) admin: PublicKey,
+    pub(crate) bridge: PublicKey,
+    pub(crate) params: ExchangeParams,
+    pub(crate) margin: StandardMargin,
+    pub(crate) height: Height,
+    pub(crate) time: BlockTime,
+    pub(crate) digest: StateDigest,
+    pub(crate) order_id_next: OrderId,
+    pub(crate) signers: BTreeMap<PublicKey, KeyRecord>,
+    /// Indexed by `AccountId`: ids are dense from 0.
+    pub(crate) accounts: Vec<Account>,
+    /// Indexed by `InstrumentId`: ids are dense from 0.
+    pub(crate) instruments: Vec<Instrument>,
+    pub(crate) names: BTreeMap<InstrumentName, InstrumentId>,
+    /// Underlyings of listed instruments; index prices are accepted for these only.
+    pub(crate) assets: BTreeSet<AssetCode>,
+    pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
+    /// Trading options by expiry instant, for the expiry sweep.
+    pub(crate) expiries: BTreeSet<(u64, InstrumentId)>,
+    pub(crate) ledger: Ledger,
+    /// Scratch space for matching; not state.
+    pub(crate) sink: MatchSink,
+}
+
+impl Exchange {
+    /// The state before the first block.
+    pub fn new(genesis: &Genesis) -> Result<Self, ConfigError> {
+        genesis.check()?;
+        let mut signers = BTreeMap::new();
+        for key in [&genesis.admin, &genesis.bridge] {
+            signers.insert(
+                key.clone(),
+                KeyRecord {
+                    nonce_last: None,
+                    binding: None,
+                },
+            );
+        }
+        let digest = Sha256::hash(&[DIGEST_NAMESPACE, &genesis_bytes(genesis)]);
+        Ok(Self {
+            admin: genesis.admin.clone(),
+            bridge: genesis.bridge.clone(),
+            params: genesis.params,
+            margin: StandardMargin {
+                params: genesis.params.margin,
+            },
+            height: Height::new(0),
+            time: genesis.time,
+            digest,
+            order_id_next: OrderId::new(0),
+            signers,
+            accounts: Vec::new(),
+            instruments: Vec::new(),
+            names: BTreeMap::new(),
+            assets: BTreeSet::new(),
+            index: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            ledger: Ledger::default(),
+            sink: MatchSink::default(),
+        })
+    }
+
+    /// Applies one block whose signatures have been checked. On `Err` nothing changed.
+    pub fn apply_block(&mut self, checked: &CheckedBlock) -> Result<BlockOutcome, BlockError> {
+        let block = checked.block();
+        if block.height != self.height.next() {
+            return Err(BlockError::HeightNotNext {
+                expected: self.height.next(),
+                got: block.height,
+            });
+        }
+        if block.time < self.time {
+            return Err(BlockError::TimeWentBackwards {
+                previous: self.time,
+                got: block.time,
+            });
+        }
+        self.time = block.time;
+        let mut events = Vec::new();
+        self.apply_prices(&block.prices, &mut events);
+        self.expire_due(&mut events);
+        self.settle(&block.prices, &mut events);
+        self.pay_funding(&mut events);
+        let block_events_end = events_len(&events);
+        let mut txs = Vec::with_capacity(block.txs.len());
+        for (i, tx) in block.txs.iter().enumerate() {
+            let rejection = self
+                .apply_tx(tx, checked.signature_valid(i), &mut events)
+                .err();
+            txs.push(TxOutcome {
+                rejection,
+                events_end: events_len(&events),
+            });
+        }
+        let outcome = BlockOutcome {
+            height: block.height,
+            events,
+            block_events_end,
+            txs,
+        };
+        self.height = block.height;
+        self.digest = chain_digest(&self.digest, self.time, &outcome);
+        if cfg!(any(debug_assertions, feature = "verify")) {
+            self.assert_invariants();
+        }
+        Ok(outcome)
+    }
+
+    /// Authenticates one transaction, spends its nonce, and applies it.
+    fn apply_tx(
+        &mut self,
+        signed: &SignedTx,
+        signature_valid: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        if !signature_valid {
+            return Err(RejectReason::SignatureInvalid);
+        }
+        let tx = &signed.tx;
+        let record = self
+            .signers
+            .get_mut(&tx.signer)
+            .ok_or(RejectReason::SignerUnknown)?;
+        if record.nonce_last.is_some_and(|last| tx.nonce.get() <= last) {
+            return Err(RejectReason::NonceNotIncreasing);
+        }
+        record.nonce_last = Some(tx.nonce.get());
+        let binding = record.binding;
+        let account = self.authorise(&tx.signer, binding, &tx.body)?;
+        tx.body.check()?;
+        match &tx.body {
+            TxBody::Deposit { owner, amount } => self.deposit(owner, *amount, events),
+            TxBody::ListInstrument(spec) => self.list_instrument(spec, events),
+            TxBody::Withdraw { amount } => self.withdraw(account, *amount, events),
+            TxBody::AuthoriseAgent { agent } => self.authorise_agent(account, agent, events),
+            TxBody::RevokeAgent { agent } => self.revoke_agent(account, agent, events),
+            TxBody::PlaceOrder(order) => self.place_order(account, order, events),
+            TxBody::CancelOrder { instrument, order } => {
+                self.cancel_order(account, *instrument, *order, events)
+            }
+            TxBody::CancelAll { instrument } => self.cancel_all(account, *instrument, events),
+            TxBody::AmendOrder {
+                instrument,
+                order,
+                price,
+                qty,
+            } => self.amend_order(account, *instrument, *order, *price, *qty, events),
+        }
+    }
+
+    /// Checks the signer's role for the body. Returns the acting account (a placeholder id for
+    /// bridge and admin transactions, which act on no account of their own).
+    fn authorise(
+        &self,
+        signer: &PublicKey,
+        binding: Option<(AccountId, KeyRole)>,
+        body: &TxBody,
+    ) -> Result<AccountId, RejectReason> {
+        match body {
+            TxBody::Deposit { .. } if *signer == self.bridge => {
+                return Ok(AccountId::new(u64::MAX));
+            }
+            TxBody::Deposit { .. } => return Err(RejectReason::NotBridge),
+            TxBody::ListInstrument(_) if *signer == self.admin => {
+                return Ok(AccountId::new(u64::MAX));
+            }
+            TxBody::ListInstrument(_) => return Err(RejectReason::NotAdmin),
+            _ => {}
+        }
+        let (account, role) = binding.ok_or(RejectReason::SignerUnknown)?;
+        let owner_only = matches!(
+            body,
+            TxBody::Withdraw { .. } | TxBody::AuthoriseAgent { .. } | TxBody::RevokeAgent { .. }
+        );
+        match role {
+            KeyRole::Revoked => Err(RejectReason::AgentRevoked),
+            KeyRole::Agent if owner_only => Err(RejectReason::NotOwner),
+            KeyRole::Owner | KeyRole::Agent => Ok(account),
+        }
+    }
+
+    // ---- queries ----
+
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    pub fn time(&self) -> BlockTime {
+        self.time
+    }
+
+    pub fn state_digest(&self) -> StateDigest {
+        self.digest
+    }
+
+    pub fn params(&self) -> &ExchangeParams {
+        &self.params
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        self.ledger
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub fn account(&self, id: AccountId) -> Option<&Account> {
+        usize::try_from(id.get())
+            .ok()
+            .and_then(|i| self.accounts.get(i))
+    }
+
+    /// The account a key owns or trades for, with its role.
+    pub fn key_binding(&self, key: &PublicKey) -> Option<(AccountId, KeyRole)> {
+        self.signers.get(key).and_then(|r| r.binding)
+    }
+
+    /// The last nonce a key used, if any.
+    pub fn nonce_last(&self, key: &PublicKey) -> Option<u64> {
+        self.signers.get(key).and_then(|r| r.nonce_last)
+    }
+
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+
+    pub fn instrument(&self, id: InstrumentId) -> Option<&Instrument> {
+        self.instruments.get(id.get() as usize)
+    }
+
+    pub fn instrument_by_name(&self, name: &InstrumentName) -> Option<&Instrument> {
+        self.names
+            .get(name)
+            .map(|id| &self.instruments[id.get() as usize])
+    }
+
+    pub fn index_price(&self, asset: AssetCode) -> Option<UnitPrice> {
+        self.index.get(&asset).copied()
+    }
+
+    /// Equity, requirement and available funds of an account.
+    pub fn account_margin(&self, id: AccountId) -> Option<AccountMargin> {
+        let account = self.account(id)?;
+        Some(self.margin_of(account, None))
+    }
+
+    // ---- helpers shared by the transaction handlers ----
+
+    pub(crate) fn valuation_prices(&self, instrument: &Instrument) -> ValuationPrices {
+        ValuationPrices {
+            index: self.index.get(&instrument.spec.underlying()).copied(),
+            mark: instrument.mark,
+        }
+    }
+
+    /// Margin of `account`, optionally with one instrument's exposure replaced (to price a
+    /// hypothetical order). Equity uses the actual positions.
+    pub(crate) fn margin_of(
+        &self,
+        account: &Account,
+        replace: Option<(InstrumentId, &crate::account::Exposure)>,
+    ) -> AccountMargin {
+        let view = |id: &InstrumentId, exposure| {
+            let instrument = &self.instruments[id.get() as usize];
+            ExposureView {
+                spec: &instrument.spec,
+                kind: instrument.kind,
+                exposure,
+                prices: self.valuation_prices(instrument),
+            }
+        };
+        let equity = equity(
+            account.cash,
+            account.exposures.iter().map(|(id, e)| view(id, e)),
+        );
+        let requirement = match replace {
+            None => self
+                .margin
+                .requirement(&mut account.exposures.iter().map(|(id, e)| view(id, e))),
+            Some((target, replacement)) => {
+                let others = account
+                    .exposures
+                    .iter()
+                    .filter(|(id, _)| **id != target)
+                    .map(|(id, e)| view(id, e));
+                let mut all = others.chain(std::iter::once(view(&target, replacement)));
+                self.margin.requirement(&mut all)
+            }
+        };
+        let available = equity.checked_sub(requirement.initial).expect("bounded");
+        AccountMargin {
+            equity,
+            requirement,
+            available,
+        }
+    }
+
+    pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
+        &mut self.accounts[usize::try_from(id.get()).expect("account ids are indices")]
+    }
+
+    pub(crate) fn next_order_id(&mut self) -> OrderId {
+        let id = self.order_id_next;
+        self.order_id_next = id.next();
+        id
+    }
+}
+
+fn events_len(events: &[Event]) -> u32 {
+    u32::try_from(events.len())
+        .expect("events per block are bounded by txs_max x fills_per_match_max")
+}
+
+fn genesis_bytes(genesis: &Genesis) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    genesis.admin.write(&mut bytes);
+    genesis.bridge.write(&mut bytes);
+    genesis.time.write(&mut bytes);
+    crate::snapshot::write_params(&genesis.params, &mut bytes);
+    bytes
+}
+
+/// `H(namespace || previous || time || outcome)`.
+pub(crate) fn chain_digest(
+    previous: &StateDigest,
+    time: BlockTime,
+    outcome: &BlockOutcome,
+) -> StateDigest {
+    let mut bytes = Vec::with_capacity(outcome.encode_size());
+    outcome.write(&mut bytes);
+    Sha256::hash(&[DIGEST_NAMESPACE, previous.as_ref(), &time.encode(), &bytes])
+}

@@ -1,0 +1,241 @@
+//! The exchange's invariants, checked after every block in tests and debug builds (and with
+//! the `verify` feature), and on every snapshot restore. A violation is internal corruption:
+//! [`Exchange::assert_invariants`] crashes, because a halted replica is a liveness fault the
+//! cluster tolerates and one voting on corrupt state is not.
+//!
+//! 1. Money is conserved: `sum(cash) + fees + insurance fund = deposits - withdrawals`.
+//! 2. Positions net to zero in every instrument, and `holders` lists exactly the non-zero ones.
+//! 3. No book is crossed, and each is structurally sound.
+//! 4. Every resting order belongs to an existing account, which indexes it by its client
+//!    order id and reserves margin for it: the account's open-order totals equal its orders.
+//! 5. Reduce-only orders sit on the reducing side and never exceed the position.
+//! 6. Expired and settled instruments rest no orders; settled ones have no holders.
+
+use crate::account::{KeyRole, OpenOrders};
+use crate::exchange::Exchange;
+use crate::instrument::InstrumentStatus;
+use bulwark_types::{AccountId, InstrumentId, Money, Side};
+use std::collections::BTreeMap;
+
+/// A broken invariant, with what was found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant violated: {0}")]
+pub struct InvariantViolation(pub String);
+
+#[derive(Default)]
+struct Reserved {
+    bids: OpenOrders,
+    asks: OpenOrders,
+    reduce_only_qty: i64,
+    reduce_only_sides: [bool; 2],
+}
+
+fn violation<T>(what: String) -> Result<T, InvariantViolation> {
+    Err(InvariantViolation(what))
+}
+
+impl Exchange {
+    /// Panics with the violation and the height if any invariant fails.
+    pub fn assert_invariants(&self) {
+        if let Err(e) = self.check_invariants() {
+            panic!("{e} (height {})", self.height);
+        }
+    }
+
+    /// Checks every invariant; O(accounts + orders).
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        self.check_money()?;
+        let reserved = self.check_instruments()?;
+        self.check_accounts(&reserved)?;
+        Ok(())
+    }
+
+    fn check_money(&self) -> Result<(), InvariantViolation> {
+        let cash = self
+            .accounts
+            .iter()
+            .try_fold(Money::ZERO, |sum, a| sum.checked_add(a.cash));
+        let held = cash
+            .and_then(|c| c.checked_add(self.ledger.fees))
+            .and_then(|c| c.checked_add(self.ledger.insurance_fund));
+        let net = self.ledger.deposits.checked_sub(self.ledger.withdrawals);
+        match (held, net) {
+            (Ok(held), Ok(net)) if held == net => {}
+            (held, net) => {
+                return violation(format!(
+                    "money not conserved: held {held:?}, deposited net {net:?}"
+                ));
+            }
+        }
+        if self.ledger.fees.is_negative() {
+            return violation(format!("net fees negative: {}", self.ledger.fees));
+        }
+        Ok(())
+    }
+
+    fn check_instruments(
+        &self,
+    ) -> Result<BTreeMap<(AccountId, InstrumentId), Reserved>, InvariantViolation> {
+        let mut reserved: BTreeMap<(AccountId, InstrumentId), Reserved> = BTreeMap::new();
+        // Net position and number of non-zero positions per instrument.
+        let mut positions: BTreeMap<InstrumentId, (i128, usize)> = BTreeMap::new();
+        for account in &self.accounts {
+            for (id, exposure) in &account.exposures {
+                if exposure.position != 0 {
+                    let entry = positions.entry(*id).or_default();
+                    entry.0 += i128::from(exposure.position);
+                    entry.1 += 1;
+                }
+            }
+        }
+        for instrument in &self.instruments {
+            let id = instrument.id;
+            instrument
+                .book
+                .check_invariants()
+                .map_err(|e| InvariantViolation(format!("instrument {id}: {e}")))?;
+            if instrument.status != InstrumentStatus::Trading && !instrument.book.is_empty() {
+                return violation(format!("instrument {id} rests orders after expiry"));
+            }
+            if instrument.status == InstrumentStatus::Settled && !instrument.holders.is_empty() {
+                return violation(format!("settled instrument {id} still has holders"));
+            }
+            for holder in &instrument.holders {
+                if self.account(*holder).is_none_or(|a| a.position(id) == 0) {
+                    return violation(format!("holder {holder} of {id} holds nothing"));
+                }
+            }
+            let (net, count) = positions.get(&id).copied().unwrap_or((0, 0));
+            if net != 0 {
+                return violation(format!("positions in {id} net to {net}, not zero"));
+            }
+            if count != instrument.holders.len() {
+                return violation(format!(
+                    "{id} has {count} positions but {} holders",
+                    instrument.holders.len()
+                ));
+            }
+            for side in [Side::Buy, Side::Sell] {
+                for order in instrument.book.orders(side) {
+                    if order.order_id >= self.order_id_next {
+                        return violation(format!(
+                            "order {} has an id not yet issued",
+                            order.order_id
+                        ));
+                    }
+                    let Some(account) = self.account(order.account) else {
+                        return violation(format!(
+                            "order {} belongs to no account",
+                            order.order_id
+                        ));
+                    };
+                    if account.client_orders.get(&order.client_order_id)
+                        != Some(&(id, order.order_id))
+                    {
+                        return violation(format!(
+                            "order {} missing from its account's index",
+                            order.order_id
+                        ));
+                    }
+                    let entry = reserved.entry((order.account, id)).or_default();
+                    match side {
+                        Side::Buy => entry.bids.add(order.price, order.qty),
+                        Side::Sell => entry.asks.add(order.price, order.qty),
+                    }
+                    if order.reduce_only {
+                        entry.reduce_only_qty += order.qty.contracts();
+                        entry.reduce_only_sides[side as usize] = true;
+                    }
+                }
+            }
+        }
+        Ok(reserved)
+    }
+
+    fn check_accounts(
+        &self,
+        reserved: &BTreeMap<(AccountId, InstrumentId), Reserved>,
+    ) -> Result<(), InvariantViolation> {
+        let mut agents: BTreeMap<AccountId, u32> = BTreeMap::new();
+        for (key, record) in &self.signers {
+            match record.binding {
+                Some((account, KeyRole::Agent)) => *agents.entry(account).or_default() += 1,
+                Some((account, KeyRole::Owner))
+                    if self.account(account).is_none_or(|a| a.owner != *key) =>
+                {
+                    return violation(format!("owner key of account {account} does not match"));
+                }
+                _ => {}
+            }
+        }
+        let empty = Reserved::default();
+        for (index, account) in self.accounts.iter().enumerate() {
+            let id = account.id;
+            if id.get() != index as u64 {
+                return violation(format!("account at {index} has id {id}"));
+            }
+            if u32::from(account.agents) != agents.get(&id).copied().unwrap_or(0) {
+                return violation(format!("account {id} agent count disagrees with the keys"));
+            }
+            if account.client_orders.len() > self.params.orders_open_max as usize {
+                return violation(format!("account {id} exceeds orders_open_max"));
+            }
+            let open_orders: usize = account
+                .exposures
+                .values()
+                .map(|e| (e.bids.count + e.asks.count) as usize)
+                .sum();
+            if open_orders != account.client_orders.len() {
+                return violation(format!(
+                    "account {id} counts {open_orders} orders but indexes {}",
+                    account.client_orders.len()
+                ));
+            }
+            for (instrument, exposure) in &account.exposures {
+                if self.instrument(*instrument).is_none() {
+                    return violation(format!(
+                        "account {id} has an entry for unlisted {instrument}"
+                    ));
+                }
+                if exposure.is_empty() {
+                    return violation(format!(
+                        "account {id} keeps an empty entry for {instrument}"
+                    ));
+                }
+                let want = reserved.get(&(id, *instrument)).unwrap_or(&empty);
+                if exposure.bids != want.bids
+                    || exposure.asks != want.asks
+                    || exposure.reduce_only_qty != want.reduce_only_qty
+                {
+                    return violation(format!(
+                        "account {id} reserves for {instrument} other than its resting orders"
+                    ));
+                }
+                let reducing_side = if exposure.position > 0 {
+                    Side::Sell
+                } else {
+                    Side::Buy
+                };
+                let wrong_side = want.reduce_only_sides[reducing_side.opposite() as usize];
+                if want.reduce_only_qty > exposure.position.abs()
+                    || (want.reduce_only_qty > 0 && wrong_side)
+                {
+                    return violation(format!(
+                        "account {id} reduce-only orders in {instrument} exceed its position"
+                    ));
+                }
+            }
+            for (instrument, _) in
+                reserved.range((id, InstrumentId::new(0))..=(id, InstrumentId::new(u32::MAX)))
+            {
+                if !account.exposures.contains_key(&instrument.1) {
+                    return violation(format!(
+                        "account {id} rests orders in {} without an entry",
+                        instrument.1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

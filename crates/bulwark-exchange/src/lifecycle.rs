@@ -1,0 +1,223 @@
+//! What happens to instruments as time and prices move: index and mark updates, expiry,
+//! cash settlement, and perpetual funding.
+//!
+//! Every payment here is computed once per contract and multiplied by each holder's signed
+//! position; since positions net to zero, the payments net to exactly zero and cash is
+//! conserved without any rounding residue.
+
+use crate::event::{Event, PriceIgnoredReason, PriceInput};
+use crate::exchange::Exchange;
+use crate::instrument::InstrumentStatus;
+use crate::margin::intrinsic;
+use crate::params::PPM;
+use bulwark_types::{
+    CancelReason, InstrumentId, InstrumentKind, Money, PriceInputs, Qty, Right, Side, UnitPrice,
+};
+
+/// Funding rates are quoted per 8 hours (the industry's convention) and scaled to the interval.
+const FUNDING_PERIOD_MS: i128 = 8 * 3_600_000;
+
+impl Exchange {
+    /// Takes the block's index and mark prices. Inputs for unknown or finished instruments are
+    /// ignored with an event; option marks are kept within [intrinsic, bound].
+    pub(crate) fn apply_prices(&mut self, prices: &PriceInputs, events: &mut Vec<Event>) {
+        for input in prices.index() {
+            if self.assets.contains(&input.asset) {
+                self.index.insert(input.asset, input.price);
+            } else {
+                events.push(Event::PriceIgnored {
+                    input: PriceInput::Index(input.asset),
+                    reason: PriceIgnoredReason::NoSuchInstrument,
+                });
+            }
+        }
+        for input in prices.marks() {
+            let ignored = |reason| Event::PriceIgnored {
+                input: PriceInput::Mark(input.instrument),
+                reason,
+            };
+            let Some(instrument) = self.instruments.get(input.instrument.get() as usize) else {
+                events.push(ignored(PriceIgnoredReason::NoSuchInstrument));
+                continue;
+            };
+            if instrument.status != InstrumentStatus::Trading {
+                events.push(ignored(PriceIgnoredReason::NotTrading));
+                continue;
+            }
+            let index = self.index.get(&instrument.spec.underlying()).copied();
+            let applied = match (instrument.kind, index) {
+                (InstrumentKind::Option { strike, right, .. }, Some(index)) => {
+                    clamp_option_mark(input.price, right, strike, index)
+                }
+                _ => input.price,
+            };
+            if applied != input.price {
+                events.push(Event::MarkClamped {
+                    instrument: input.instrument,
+                    supplied: input.price,
+                    applied,
+                });
+            }
+            self.instruments[input.instrument.get() as usize].mark = Some(applied);
+        }
+    }
+
+    /// Stops trading in every option whose expiry has come, cancelling its resting orders.
+    pub(crate) fn expire_due(&mut self, events: &mut Vec<Event>) {
+        while let Some(&(expiry_ms, id)) = self.expiries.first() {
+            if expiry_ms > self.time.millis() {
+                break;
+            }
+            self.expiries.pop_first();
+            for side in [Side::Buy, Side::Sell] {
+                let resting: Vec<_> = self.instruments[id.get() as usize]
+                    .book
+                    .orders(side)
+                    .copied()
+                    .collect();
+                for order in resting {
+                    self.cancel_resting(id, &order, CancelReason::Expired, events);
+                }
+            }
+            self.instruments[id.get() as usize].status = InstrumentStatus::Expired;
+            events.push(Event::InstrumentExpired { instrument: id });
+        }
+    }
+
+    /// Pays out expired options against the block's settlement prices.
+    pub(crate) fn settle(&mut self, prices: &PriceInputs, events: &mut Vec<Event>) {
+        for input in prices.settlements() {
+            let expiry_ms = input.expiry.expiry_millis();
+            let due: Vec<InstrumentId> = self
+                .instruments
+                .iter()
+                .filter(|i| i.status == InstrumentStatus::Expired && i.spec.underlying() == input.asset)
+                .filter(|i| matches!(i.kind, InstrumentKind::Option { expiry_ms: at, .. } if at == expiry_ms))
+                .map(|i| i.id)
+                .collect();
+            if due.is_empty() {
+                events.push(Event::PriceIgnored {
+                    input: crate::event::PriceInput::Settlement(input.asset),
+                    reason: PriceIgnoredReason::NothingToSettle,
+                });
+            }
+            for id in due {
+                self.settle_instrument(id, input.price, events);
+            }
+        }
+    }
+
+    fn settle_instrument(&mut self, id: InstrumentId, price: UnitPrice, events: &mut Vec<Event>) {
+        let instrument = &mut self.instruments[id.get() as usize];
+        let InstrumentKind::Option { strike, right, .. } = instrument.kind else {
+            unreachable!("only options expire")
+        };
+        assert!(
+            instrument.book.is_empty(),
+            "expiry cancelled every resting order"
+        );
+        let payoff = instrument
+            .spec
+            .multiplier
+            .value(Qty::from_contracts(1), intrinsic(right, strike, price));
+        let holders = std::mem::take(&mut instrument.holders);
+        instrument.status = InstrumentStatus::Settled;
+        instrument.mark = Some(intrinsic(right, strike, price));
+        for account in holders {
+            let holder = self.account_mut(account);
+            let exposure = holder.exposures.remove(&id).expect("holders hold");
+            let amount = payoff
+                .checked_mul(i128::from(exposure.position))
+                .expect("bounded");
+            holder.cash = holder
+                .cash
+                .checked_add(amount)
+                .expect("bounded by deposits");
+            events.push(Event::PositionSettled {
+                instrument: id,
+                account,
+                position: exposure.position,
+                amount,
+            });
+        }
+        events.push(Event::InstrumentSettled {
+            instrument: id,
+            price,
+        });
+    }
+
+    /// Pays funding on every perpetual whose interval has come round.
+    ///
+    /// Rate per interval: the premium of mark over index, `(mark - index) / index`, scaled from
+    /// 8 hours to the interval and clamped to `funding_rate_max_ppm`. Longs pay shorts when it
+    /// is positive. A chain that was halted does not charge for the time it was down.
+    pub(crate) fn pay_funding(&mut self, events: &mut Vec<Event>) {
+        let now = self.time.millis();
+        let interval = self.params.funding_interval_ms;
+        for i in 0..self.instruments.len() {
+            let instrument = &self.instruments[i];
+            if instrument.kind != InstrumentKind::Perpetual || now < instrument.funding_next_ms {
+                continue;
+            }
+            let prices = self.valuation_prices(instrument);
+            let due = (prices.index, instrument.mark.or(prices.index));
+            self.instruments[i].funding_next_ms = (now / interval + 1) * interval;
+            let (Some(index), Some(mark)) = due else {
+                continue;
+            };
+            let premium_ppm = i128::from(mark.micros() - index.micros()) * i128::from(PPM)
+                / i128::from(index.micros());
+            let max = i128::from(self.params.funding_rate_max_ppm);
+            let rate_ppm =
+                (premium_ppm * i128::from(interval) / FUNDING_PERIOD_MS).clamp(-max, max);
+            let contract_value = self.instruments[i]
+                .spec
+                .multiplier
+                .value(Qty::from_contracts(1), mark);
+            let per_contract =
+                Money::from_micros(contract_value.micros() * rate_ppm / i128::from(PPM));
+            let id = self.instruments[i].id;
+            if per_contract != Money::ZERO {
+                let holders: Vec<_> = self.instruments[i].holders.iter().copied().collect();
+                for account in holders {
+                    let holder = self.account_mut(account);
+                    let position = holder.position(id);
+                    let payment = per_contract
+                        .checked_mul(i128::from(position))
+                        .expect("bounded");
+                    holder.cash = holder
+                        .cash
+                        .checked_sub(payment)
+                        .expect("bounded by deposits");
+                }
+            }
+            let rate_ppm = i64::try_from(rate_ppm).expect("clamped to funding_rate_max_ppm");
+            events.push(Event::FundingPaid {
+                instrument: id,
+                rate_ppm,
+                per_contract,
+                mark,
+                index,
+            });
+        }
+    }
+}
+
+/// An option's mark held within [intrinsic value, upper bound]: a call is worth at most the
+/// underlying, a put at most its strike.
+fn clamp_option_mark(
+    mark: UnitPrice,
+    right: Right,
+    strike: UnitPrice,
+    index: UnitPrice,
+) -> UnitPrice {
+    let floor = intrinsic(right, strike, index);
+    let ceiling = match right {
+        Right::Call => index,
+        Right::Put => strike,
+    };
+    UnitPrice::from_micros(
+        mark.micros()
+            .clamp(floor.micros().max(1), ceiling.micros().max(1)),
+    )
+}

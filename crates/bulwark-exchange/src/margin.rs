@@ -1,0 +1,234 @@
+//! Margin: what an account's positions and resting orders require, and what its equity is.
+//!
+//! Owns: the [`MarginModel`] interface that every margin method implements (standard margin
+//! here; portfolio margin in `bulwark-risk` plugs in behind the same trait), and
+//! [`StandardMargin`], Deribit's rules for linear products.
+//! Never: mutates state, or rounds in the account's favour: requirements round up, values
+//! down (see [`bulwark_types::Multiplier::value`]).
+//!
+//! Resting orders reserve margin as if they filled: for each instrument the requirement is the
+//! worse of "all bids fill" and "all asks fill", plus what those fills would lose against the
+//! mark. Order losses are taken per side in aggregate (`max(0, premium - value at mark)`), which
+//! equals the per-order sum whenever a side's orders all lie on one side of the mark.
+
+use crate::account::Exposure;
+use crate::params::{BPS, StandardMarginParams};
+use bulwark_types::{InstrumentKind, InstrumentSpec, Money, Qty, Right, UnitPrice};
+
+/// Collateral an account must hold. `initial` gates new risk; falling below `maintenance`
+/// makes the account liquidatable.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarginRequirement {
+    pub initial: Money,
+    pub maintenance: Money,
+}
+
+impl MarginRequirement {
+    pub fn add(self, other: Self) -> Self {
+        Self {
+            initial: self
+                .initial
+                .checked_add(other.initial)
+                .expect("requirements bounded"),
+            maintenance: self
+                .maintenance
+                .checked_add(other.maintenance)
+                .expect("requirements bounded"),
+        }
+    }
+}
+
+/// Prices an exposure is valued at.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ValuationPrices {
+    /// Index price of the underlying, if one has been agreed.
+    pub index: Option<UnitPrice>,
+    /// Mark price of the instrument, if one has been agreed.
+    pub mark: Option<UnitPrice>,
+}
+
+/// One instrument of an account, as a margin model sees it.
+#[derive(Copy, Clone, Debug)]
+pub struct ExposureView<'a> {
+    pub spec: &'a InstrumentSpec,
+    pub kind: InstrumentKind,
+    pub exposure: &'a Exposure,
+    pub prices: ValuationPrices,
+}
+
+impl ExposureView<'_> {
+    /// The price a position is valued at: the mark; for an option without one, its intrinsic
+    /// value (a floor of its worth); for a perpetual without one, the index.
+    pub fn valuation_price(&self) -> Option<UnitPrice> {
+        if let Some(mark) = self.prices.mark {
+            return Some(mark);
+        }
+        let index = self.prices.index?;
+        Some(match self.kind {
+            InstrumentKind::Perpetual => index,
+            InstrumentKind::Option { strike, right, .. } => intrinsic(right, strike, index),
+        })
+    }
+
+    /// Value of the position at the valuation price (zero if none is known: no position can
+    /// exist without one, since trading requires a mark).
+    pub fn position_value(&self) -> Money {
+        match self.valuation_price() {
+            Some(price) => self
+                .spec
+                .multiplier
+                .value(Qty::from_contracts(self.exposure.position), price),
+            None => Money::ZERO,
+        }
+    }
+}
+
+/// Intrinsic value per unit of underlying of an option at `index`.
+pub fn intrinsic(right: Right, strike: UnitPrice, index: UnitPrice) -> UnitPrice {
+    let value = match right {
+        Right::Call => index.micros() - strike.micros(),
+        Right::Put => strike.micros() - index.micros(),
+    };
+    UnitPrice::from_micros(value.max(0))
+}
+
+/// A margin method. Implementations must be pure and deterministic: every validator computes
+/// the same requirement from the same state.
+pub trait MarginModel {
+    /// The requirement of one account holding `exposures` (every instrument in which it has a
+    /// position or resting orders).
+    fn requirement<'a>(
+        &self,
+        exposures: &mut dyn Iterator<Item = ExposureView<'a>>,
+    ) -> MarginRequirement;
+}
+
+/// Deribit-style standard margin for linear (USDC) perpetuals and options, per instrument.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StandardMargin {
+    pub params: StandardMarginParams,
+}
+
+impl MarginModel for StandardMargin {
+    fn requirement<'a>(
+        &self,
+        exposures: &mut dyn Iterator<Item = ExposureView<'a>>,
+    ) -> MarginRequirement {
+        exposures.fold(MarginRequirement::default(), |total, view| {
+            total.add(self.instrument_requirement(&view))
+        })
+    }
+}
+
+impl StandardMargin {
+    /// The requirement of one instrument's position and resting orders.
+    pub fn instrument_requirement(&self, view: &ExposureView<'_>) -> MarginRequirement {
+        let Some(mark) = view.valuation_price() else {
+            assert!(
+                view.exposure.position == 0
+                    && view.exposure.bids.count == 0
+                    && view.exposure.asks.count == 0,
+                "positions and orders exist only where a price is known"
+            );
+            return MarginRequirement::default();
+        };
+        let e = view.exposure;
+        let m = view.spec.multiplier;
+        let tick_value = view.spec.tick_value().micros();
+        // What the resting orders would lose against the mark if they all filled.
+        let bid_premium = Money::from_micros(e.bids.notional_ticks * tick_value);
+        let ask_premium = Money::from_micros(e.asks.notional_ticks * tick_value);
+        let bid_loss = bid_premium
+            .checked_sub(m.value(Qty::from_contracts(e.bids.qty), mark))
+            .expect("bounded")
+            .max(Money::ZERO);
+        let ask_loss = m
+            .value_ceil(Qty::from_contracts(e.asks.qty), mark)
+            .checked_sub(ask_premium)
+            .expect("bounded")
+            .max(Money::ZERO);
+        let if_bids_fill = e.position + e.bids.qty;
+        let if_asks_fill = e.position - e.asks.qty;
+        match view.kind {
+            InstrumentKind::Perpetual => {
+                let p = &self.params;
+                let notional =
+                    |contracts: i64| m.value_ceil(Qty::from_contracts(contracts.abs()), mark);
+                let initial_if = |contracts: i64, loss: Money| {
+                    bps_ceil(notional(contracts), p.perpetual_initial_bps)
+                        .checked_add(loss)
+                        .expect("bounded")
+                };
+                let initial =
+                    initial_if(if_bids_fill, bid_loss).max(initial_if(if_asks_fill, ask_loss));
+                MarginRequirement {
+                    initial,
+                    maintenance: bps_ceil(notional(e.position), p.perpetual_maintenance_bps),
+                }
+            }
+            InstrumentKind::Option { strike, right, .. } => {
+                // Without an index the underlying is taken at the strike (no OTM credit).
+                let underlying = view.prices.index.unwrap_or(strike);
+                let (per_initial, per_maintenance) =
+                    self.short_option_per_unit(right, strike, underlying, mark);
+                let shorts = |contracts: i64| Qty::from_contracts((-contracts).max(0));
+                let initial = m
+                    .value_ceil(shorts(if_bids_fill), per_initial)
+                    .checked_add(bid_loss)
+                    .expect("bounded")
+                    .max(
+                        m.value_ceil(shorts(if_asks_fill), per_initial)
+                            .checked_add(ask_loss)
+                            .expect("bounded"),
+                    );
+                MarginRequirement {
+                    initial,
+                    maintenance: m.value_ceil(shorts(e.position), per_maintenance),
+                }
+            }
+        }
+    }
+
+    /// Initial and maintenance margin of one short option per unit of underlying.
+    pub fn short_option_per_unit(
+        &self,
+        right: Right,
+        strike: UnitPrice,
+        underlying: UnitPrice,
+        mark: UnitPrice,
+    ) -> (UnitPrice, UnitPrice) {
+        let p = &self.params;
+        let u = i128::from(underlying.micros());
+        let otm = i128::from(match right {
+            Right::Call => (strike.micros() - underlying.micros()).max(0),
+            Right::Put => (underlying.micros() - strike.micros()).max(0),
+        });
+        // max(base - OTM/U, min), kept in bps of U and rounded up.
+        let otm_bps = if u > 0 { otm * i128::from(BPS) / u } else { 0 };
+        let rate_bps = (i128::from(p.option_initial_base_bps) - otm_bps)
+            .max(i128::from(p.option_initial_min_bps));
+        let per = |bps: i128| {
+            let base = (u * bps + i128::from(BPS) - 1) / i128::from(BPS);
+            UnitPrice::from_micros(
+                i64::try_from(base + i128::from(mark.micros())).expect("below PRICE_MAX x 2"),
+            )
+        };
+        (per(rate_bps), per(i128::from(p.option_maintenance_bps)))
+    }
+}
+
+/// `amount x bps / 10_000`, rounded up.
+pub fn bps_ceil(amount: Money, bps: i64) -> Money {
+    Money::from_micros(bulwark_types::num::mul_div_ceil(
+        amount.micros(),
+        i128::from(bps),
+        i128::from(BPS),
+    ))
+}
+
+/// Equity of an account: cash plus its positions at their valuation prices.
+pub fn equity<'a>(cash: Money, exposures: impl Iterator<Item = ExposureView<'a>>) -> Money {
+    exposures.fold(cash, |sum, view| {
+        sum.checked_add(view.position_value()).expect("bounded")
+    })
+}

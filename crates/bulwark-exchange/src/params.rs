@@ -1,0 +1,258 @@
+//! Replicated parameters of the exchange and the genesis that sets them.
+//!
+//! Owns: fees, standard margin rates, price bands, funding, and the bounds on accounts, orders
+//! and instruments. Every validator must hold identical parameters: they are fixed in genesis
+//! (`bulwark` writes the defaults below) and checked by [`ExchangeParams::check`]; a bad genesis
+//! stops startup with a [`ConfigError`]. There is no `Default`: defaults are spelled out in
+//! [`ExchangeParams::defaults`] with where each comes from.
+
+use bulwark_book::BookLimits;
+use bulwark_types::{BlockTime, PublicKey, Qty};
+
+/// Basis points in one whole: 10_000 bps = 100%.
+pub const BPS: i64 = 10_000;
+/// Parts per million in one whole.
+pub const PPM: i64 = 1_000_000;
+
+/// Maker and taker fees of one instrument kind, in basis points of the fee base. A negative
+/// maker fee is a rebate; it may not exceed the taker fee, so every fill earns the exchange a
+/// non-negative net fee.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FeeSchedule {
+    pub maker_bps: i32,
+    pub taker_bps: i32,
+    /// Options only: the fee is capped at this fraction of the premium (Deribit caps option
+    /// fees at 12.5% of the option price). Ignored for perpetuals.
+    pub premium_cap_bps: i32,
+}
+
+/// Standard margin in the manner of Deribit's linear (USDC) products.
+///
+/// Short option, per unit of underlying: initial `max(initial_base - OTM/underlying,
+/// initial_min) * underlying + mark`, maintenance `maintenance * underlying + mark`. Long
+/// options need none (their premium is paid). Perpetual: a fraction of the notional at mark.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct StandardMarginParams {
+    /// Perpetual initial margin, bps of notional.
+    pub perpetual_initial_bps: i64,
+    /// Perpetual maintenance margin, bps of notional; below the initial.
+    pub perpetual_maintenance_bps: i64,
+    /// Short option initial margin before the out-of-the-money credit, bps of the underlying.
+    pub option_initial_base_bps: i64,
+    /// Floor of the short option initial margin, bps of the underlying.
+    pub option_initial_min_bps: i64,
+    /// Short option maintenance margin, bps of the underlying.
+    pub option_maintenance_bps: i64,
+}
+
+/// How far from the mark an order may be priced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PriceBand {
+    /// Half-width as bps of the mark price.
+    pub width_bps: i64,
+    /// Least half-width in ticks, so cheap options keep a usable band.
+    pub width_ticks_min: i64,
+}
+
+/// Replicated exchange parameters.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeParams {
+    pub fees_perpetual: FeeSchedule,
+    pub fees_option: FeeSchedule,
+    pub margin: StandardMarginParams,
+    pub band_perpetual: PriceBand,
+    pub band_option: PriceBand,
+    /// Funding is exchanged between longs and shorts once per interval, milliseconds.
+    pub funding_interval_ms: u64,
+    /// Largest funding rate of one interval, parts per million of the mark notional.
+    pub funding_rate_max_ppm: i64,
+    /// Most open orders one account may hold across all instruments.
+    pub orders_open_max: u32,
+    /// Most agent keys one account may authorise.
+    pub agents_max: u8,
+    /// Largest position (and position plus open orders) in one instrument, contracts.
+    pub position_max: Qty,
+    /// Most instruments ever listed.
+    pub instruments_max: u32,
+    /// Most accounts.
+    pub accounts_max: u64,
+    pub book: BookLimits,
+}
+
+impl ExchangeParams {
+    /// The genesis defaults and their sources.
+    pub const fn defaults() -> Self {
+        Self {
+            // Deribit BTC perpetual: 0% maker, 0.05% taker.
+            fees_perpetual: FeeSchedule {
+                maker_bps: 0,
+                taker_bps: 5,
+                premium_cap_bps: 0,
+            },
+            // Deribit options: 0.03% of the underlying, capped at 12.5% of the premium.
+            fees_option: FeeSchedule {
+                maker_bps: 3,
+                taker_bps: 3,
+                premium_cap_bps: 1_250,
+            },
+            margin: StandardMarginParams {
+                // 2% initial (50x leverage), 1% maintenance: common crypto-perpetual terms.
+                perpetual_initial_bps: 200,
+                perpetual_maintenance_bps: 100,
+                // Deribit linear options: max(0.15 - OTM/U, 0.1) * U + mark; 0.075 * U + mark.
+                option_initial_base_bps: 1_500,
+                option_initial_min_bps: 1_000,
+                option_maintenance_bps: 750,
+            },
+            // 5% around the mark for the perpetual; 30% (at least 10 ticks) for options, whose
+            // prices move several times faster than the underlying's.
+            band_perpetual: PriceBand {
+                width_bps: 500,
+                width_ticks_min: 10,
+            },
+            band_option: PriceBand {
+                width_bps: 3_000,
+                width_ticks_min: 10,
+            },
+            // Hourly funding, as Hyperliquid pays; at most 0.075% per hour.
+            funding_interval_ms: 3_600_000,
+            funding_rate_max_ppm: 750,
+            orders_open_max: 500,
+            agents_max: 8,
+            position_max: Qty::from_contracts(1_000_000_000),
+            instruments_max: 10_000,
+            accounts_max: 100_000_000,
+            book: BookLimits::DEFAULT,
+        }
+    }
+
+    /// Checks relations between the parameters.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        for fees in [self.fees_perpetual, self.fees_option] {
+            if fees.taker_bps < 0 || fees.taker_bps > 1_000 || fees.maker_bps > 1_000 {
+                return Err(ConfigError::Fees("fees must lie in [-taker, 10%]"));
+            }
+            if -fees.maker_bps > fees.taker_bps {
+                return Err(ConfigError::Fees(
+                    "maker rebate may not exceed the taker fee",
+                ));
+            }
+            if !(0..=BPS as i32).contains(&fees.premium_cap_bps) {
+                return Err(ConfigError::Fees("premium cap must lie in [0, 100%]"));
+            }
+        }
+        let m = &self.margin;
+        if !(0 < m.perpetual_maintenance_bps
+            && m.perpetual_maintenance_bps < m.perpetual_initial_bps
+            && m.perpetual_initial_bps <= BPS)
+        {
+            return Err(ConfigError::Margin(
+                "perpetual: 0 < maintenance < initial <= 100%",
+            ));
+        }
+        if !(0 < m.option_maintenance_bps
+            && m.option_maintenance_bps <= m.option_initial_min_bps
+            && m.option_initial_min_bps <= m.option_initial_base_bps
+            && m.option_initial_base_bps <= BPS)
+        {
+            return Err(ConfigError::Margin(
+                "option: 0 < maintenance <= initial_min <= initial_base <= 100%",
+            ));
+        }
+        for band in [self.band_perpetual, self.band_option] {
+            if !(1..=BPS).contains(&band.width_bps)
+                || !(1..=1_000_000).contains(&band.width_ticks_min)
+            {
+                return Err(ConfigError::Band);
+            }
+        }
+        if self.funding_interval_ms < 1_000 || !(0..=PPM / 10).contains(&self.funding_rate_max_ppm)
+        {
+            return Err(ConfigError::Funding);
+        }
+        if self.orders_open_max == 0 || self.orders_open_max > 1_000_000 {
+            return Err(ConfigError::Bound("orders_open_max in 1..=1_000_000"));
+        }
+        if !(1..=1_000_000_000_000).contains(&self.position_max.contracts()) {
+            return Err(ConfigError::Bound("position_max in 1..=1e12 contracts"));
+        }
+        if self.instruments_max == 0 || self.instruments_max > 1_000_000 {
+            return Err(ConfigError::Bound("instruments_max in 1..=1_000_000"));
+        }
+        if self.accounts_max == 0 {
+            return Err(ConfigError::Bound("accounts_max positive"));
+        }
+        if self.book.orders_max == 0
+            || self.book.orders_max >= u32::MAX
+            || self.book.fills_per_match_max == 0
+        {
+            return Err(ConfigError::Bound("book limits positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Why parameters or a genesis cannot start an exchange.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("fees: {0}")]
+    Fees(&'static str),
+    #[error("margin: {0}")]
+    Margin(&'static str),
+    #[error("price band width must be 1..=10000 bps and 1..=1e6 ticks")]
+    Band,
+    #[error("funding interval must be at least 1 s and the rate cap within 10%")]
+    Funding,
+    #[error("bound: {0}")]
+    Bound(&'static str),
+    #[error("admin and bridge keys must differ")]
+    KeysNotDistinct,
+}
+
+/// Everything the first block builds on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Genesis {
+    /// Lists instruments.
+    pub admin: PublicKey,
+    /// Credits deposits (the bridge from the settlement chain).
+    pub bridge: PublicKey,
+    pub params: ExchangeParams,
+    /// Time of the genesis state; the first block may not be earlier.
+    pub time: BlockTime,
+}
+
+impl Genesis {
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.admin == self.bridge {
+            return Err(ConfigError::KeysNotDistinct);
+        }
+        self.params.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_their_own_check() {
+        assert_eq!(ExchangeParams::defaults().check(), Ok(()));
+    }
+
+    #[test]
+    fn rebate_above_taker_fee_is_refused() {
+        let mut p = ExchangeParams::defaults();
+        p.fees_perpetual.maker_bps = -6;
+        assert!(matches!(p.check(), Err(ConfigError::Fees(_))));
+    }
+
+    #[test]
+    fn maintenance_above_initial_is_refused() {
+        let mut p = ExchangeParams::defaults();
+        p.margin.perpetual_maintenance_bps = 300;
+        assert!(matches!(p.check(), Err(ConfigError::Margin(_))));
+        let mut p = ExchangeParams::defaults();
+        p.margin.option_maintenance_bps = 1_100;
+        assert!(matches!(p.check(), Err(ConfigError::Margin(_))));
+    }
+}

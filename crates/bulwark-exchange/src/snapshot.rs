@@ -1,0 +1,543 @@
+//! Snapshots: the exchange's whole replicated state in one canonical encoding, with a digest.
+//!
+//! Layout: `MAGIC || version (u16) || state || sha256(everything before)`. The state holds
+//! only what cannot be derived: parameters, keys, accounts with cash and positions, each
+//! instrument with its terms, status, mark, funding schedule and resting orders in priority
+//! order, index prices, the ledger and the digest chain. Open-order totals, client-order
+//! indices, holders and expiry queues are rebuilt on restore, then every invariant is checked.
+//!
+//! [`Exchange::restore`] treats its input as hostile: every count is bounded by the bytes
+//! that remain, keys must be strictly increasing (one state, one encoding), ids dense, and any
+//! failure is a typed [`SnapshotError`], never a panic.
+
+use crate::account::{Account, Exposure, KeyRecord, KeyRole, MarginMode};
+use crate::exchange::{Exchange, Ledger, StateDigest};
+use crate::instrument::{Instrument, InstrumentStatus};
+use crate::invariants::InvariantViolation;
+use crate::margin::StandardMargin;
+use crate::params::{
+    ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand, StandardMarginParams,
+};
+use bulwark_book::{BookLimits, MatchSink, RestingOrder};
+use bulwark_types::{
+    AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentKind,
+    InstrumentSpec, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side, UnitPrice,
+};
+use bytes::{Buf as _, BufMut};
+use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, ReadExt, Write};
+use commonware_cryptography::{Hasher, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+const MAGIC: &[u8; 8] = b"BULWARK\x00";
+const VERSION: u16 = 1;
+const DIGEST_LEN: usize = 32;
+
+/// Why bytes are not a usable snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot is shorter than its header and digest")]
+    TooShort,
+    #[error("not a Bulwark snapshot (bad magic)")]
+    BadMagic,
+    #[error("snapshot version {0} is not supported (this build reads {VERSION})")]
+    Version(u16),
+    #[error("snapshot digest does not match its contents")]
+    DigestMismatch,
+    #[error("snapshot does not decode: {0}")]
+    Decode(#[from] CodecError),
+    #[error("snapshot is not canonical: {0}")]
+    NotCanonical(&'static str),
+    #[error("snapshot parameters are invalid: {0}")]
+    Config(#[from] ConfigError),
+    #[error("restored state is inconsistent: {0}")]
+    Invariant(#[from] InvariantViolation),
+}
+
+impl Exchange {
+    /// The canonical encoding of the whole state, followed by its SHA-256 digest.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 << 16);
+        out.put_slice(MAGIC);
+        VERSION.write(&mut out);
+        write_params(&self.params, &mut out);
+        self.admin.write(&mut out);
+        self.bridge.write(&mut out);
+        self.height.write(&mut out);
+        self.time.write(&mut out);
+        out.put_slice(self.digest.as_ref());
+        self.order_id_next.write(&mut out);
+        for money in [
+            self.ledger.deposits,
+            self.ledger.withdrawals,
+            self.ledger.fees,
+            self.ledger.insurance_fund,
+        ] {
+            money.write(&mut out);
+        }
+        (self.signers.len() as u64).write(&mut out);
+        for (key, record) in &self.signers {
+            key.write(&mut out);
+            record.nonce_last.write(&mut out);
+            record
+                .binding
+                .map(|(account, role)| (account, role_tag(role)))
+                .write(&mut out);
+        }
+        (self.accounts.len() as u64).write(&mut out);
+        for account in &self.accounts {
+            write_account(account, &mut out);
+        }
+        (self.instruments.len() as u64).write(&mut out);
+        for instrument in &self.instruments {
+            write_instrument(instrument, &mut out);
+        }
+        (self.index.len() as u64).write(&mut out);
+        for (asset, price) in &self.index {
+            asset.write(&mut out);
+            price.write(&mut out);
+        }
+        let digest = Sha256::hash(&[&out]);
+        out.put_slice(digest.as_ref());
+        out
+    }
+
+    /// The digest a snapshot carries (its last 32 bytes), to compare with one committed
+    /// elsewhere before restoring.
+    pub fn snapshot_digest(bytes: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+        let start = bytes.len().checked_sub(DIGEST_LEN)?;
+        bytes[start..].try_into().ok()
+    }
+
+    /// Rebuilds an exchange from a snapshot, refusing anything corrupt or inconsistent.
+    pub fn restore(bytes: &[u8]) -> Result<Self, SnapshotError> {
+        if bytes.len() < MAGIC.len() + 2 + DIGEST_LEN {
+            return Err(SnapshotError::TooShort);
+        }
+        let (body, digest) = bytes.split_at(bytes.len() - DIGEST_LEN);
+        if Sha256::hash(&[body]).as_ref() != digest {
+            return Err(SnapshotError::DigestMismatch);
+        }
+        if &body[..MAGIC.len()] != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let mut buf = Copying(&body[MAGIC.len()..]);
+        let version = u16::read(&mut buf)?;
+        if version != VERSION {
+            return Err(SnapshotError::Version(version));
+        }
+        let exchange = read_state(&mut buf)?;
+        if buf.remaining() != 0 {
+            return Err(SnapshotError::Decode(CodecError::ExtraData(
+                buf.remaining(),
+            )));
+        }
+        exchange.check_invariants()?;
+        Ok(exchange)
+    }
+}
+
+fn role_tag(role: KeyRole) -> u8 {
+    match role {
+        KeyRole::Owner => 0,
+        KeyRole::Agent => 1,
+        KeyRole::Revoked => 2,
+    }
+}
+
+fn role_from_tag(tag: u8) -> Result<KeyRole, CodecError> {
+    match tag {
+        0 => Ok(KeyRole::Owner),
+        1 => Ok(KeyRole::Agent),
+        2 => Ok(KeyRole::Revoked),
+        other => Err(CodecError::InvalidEnum(other)),
+    }
+}
+
+/// Writes every parameter, in declaration order. Also feeds the genesis digest.
+pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
+    for fees in [p.fees_perpetual, p.fees_option] {
+        fees.maker_bps.write(out);
+        fees.taker_bps.write(out);
+        fees.premium_cap_bps.write(out);
+    }
+    let m = &p.margin;
+    for value in [
+        m.perpetual_initial_bps,
+        m.perpetual_maintenance_bps,
+        m.option_initial_base_bps,
+        m.option_initial_min_bps,
+        m.option_maintenance_bps,
+    ] {
+        value.write(out);
+    }
+    for band in [p.band_perpetual, p.band_option] {
+        band.width_bps.write(out);
+        band.width_ticks_min.write(out);
+    }
+    p.funding_interval_ms.write(out);
+    p.funding_rate_max_ppm.write(out);
+    p.orders_open_max.write(out);
+    p.agents_max.write(out);
+    p.position_max.write(out);
+    p.instruments_max.write(out);
+    p.accounts_max.write(out);
+    p.book.orders_max.write(out);
+    p.book.fills_per_match_max.write(out);
+}
+
+fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
+    let mut fees = || -> Result<FeeSchedule, CodecError> {
+        Ok(FeeSchedule {
+            maker_bps: i32::read(buf)?,
+            taker_bps: i32::read(buf)?,
+            premium_cap_bps: i32::read(buf)?,
+        })
+    };
+    let (fees_perpetual, fees_option) = (fees()?, fees()?);
+    let margin = StandardMarginParams {
+        perpetual_initial_bps: i64::read(buf)?,
+        perpetual_maintenance_bps: i64::read(buf)?,
+        option_initial_base_bps: i64::read(buf)?,
+        option_initial_min_bps: i64::read(buf)?,
+        option_maintenance_bps: i64::read(buf)?,
+    };
+    let band_perpetual = PriceBand {
+        width_bps: i64::read(buf)?,
+        width_ticks_min: i64::read(buf)?,
+    };
+    let band_option = PriceBand {
+        width_bps: i64::read(buf)?,
+        width_ticks_min: i64::read(buf)?,
+    };
+    Ok(ExchangeParams {
+        fees_perpetual,
+        fees_option,
+        margin,
+        band_perpetual,
+        band_option,
+        funding_interval_ms: u64::read(buf)?,
+        funding_rate_max_ppm: i64::read(buf)?,
+        orders_open_max: u32::read(buf)?,
+        agents_max: u8::read(buf)?,
+        position_max: Qty::read(buf)?,
+        instruments_max: u32::read(buf)?,
+        accounts_max: u64::read(buf)?,
+        book: BookLimits {
+            orders_max: u32::read(buf)?,
+            fills_per_match_max: u32::read(buf)?,
+        },
+    })
+}
+
+fn write_account(account: &Account, out: &mut Vec<u8>) {
+    account.id.write(out);
+    account.owner.write(out);
+    match account.margin_mode {
+        MarginMode::Standard => 0u8.write(out),
+    }
+    account.cash.write(out);
+    let positions: Vec<_> = account
+        .exposures
+        .iter()
+        .filter(|(_, e)| e.position != 0)
+        .collect();
+    (positions.len() as u64).write(out);
+    for (instrument, exposure) in positions {
+        instrument.write(out);
+        exposure.position.write(out);
+        exposure.cost.write(out);
+        exposure.realised_pnl.write(out);
+    }
+}
+
+fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
+    instrument.spec.write(out);
+    let status: u8 = match instrument.status {
+        InstrumentStatus::Trading => 0,
+        InstrumentStatus::Expired => 1,
+        InstrumentStatus::Settled => 2,
+    };
+    status.write(out);
+    instrument.mark.write(out);
+    instrument.funding_next_ms.write(out);
+    for side in [Side::Buy, Side::Sell] {
+        (instrument.book.orders(side).count() as u64).write(out);
+        for order in instrument.book.orders(side) {
+            order.order_id.write(out);
+            order.account.write(out);
+            order.client_order_id.write(out);
+            order.price.write(out);
+            order.qty.write(out);
+            order.reduce_only.write(out);
+            order.post_only.write(out);
+            order.self_trade.write(out);
+        }
+    }
+}
+
+/// Reads a count and bounds it by the bytes left, at `entry_bytes_min` bytes per entry, so a
+/// forged count cannot make us allocate.
+fn read_count(buf: &mut impl Buf, entry_bytes_min: usize) -> Result<usize, CodecError> {
+    let count = u64::read(buf)?;
+    let bound = buf.remaining() / entry_bytes_min.max(1);
+    usize::try_from(count)
+        .ok()
+        .filter(|c| *c <= bound)
+        .ok_or(CodecError::InvalidLength(bound))
+}
+
+fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
+    let params = read_params(buf)?;
+    params.check()?;
+    let admin = PublicKey::read(buf)?;
+    let bridge = PublicKey::read(buf)?;
+    Genesis {
+        admin: admin.clone(),
+        bridge: bridge.clone(),
+        params,
+        time: BlockTime::from_millis(0),
+    }
+    .check()?;
+    let height = Height::read(buf)?;
+    let time = BlockTime::read(buf)?;
+    let digest = StateDigest::read(buf)?;
+    let order_id_next = OrderId::read(buf)?;
+    let ledger = Ledger {
+        deposits: Money::read(buf)?,
+        withdrawals: Money::read(buf)?,
+        fees: Money::read(buf)?,
+        insurance_fund: Money::read(buf)?,
+    };
+    let signers = read_signers(buf)?;
+    let mut accounts = read_accounts(buf, &params)?;
+    let instruments = read_instruments(buf, &params, &mut accounts)?;
+    let mut index = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + UnitPrice::SIZE)? {
+        let (asset, price) = (AssetCode::read(buf)?, UnitPrice::read(buf)?);
+        if !price.is_positive()
+            || index
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= asset)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "index prices positive, assets increasing",
+            ));
+        }
+        index.insert(asset, price);
+    }
+    let mut exchange = Exchange {
+        admin,
+        bridge,
+        params,
+        margin: StandardMargin {
+            params: params.margin,
+        },
+        height,
+        time,
+        digest,
+        order_id_next,
+        signers,
+        accounts,
+        instruments: Vec::new(),
+        names: BTreeMap::new(),
+        assets: BTreeSet::new(),
+        index,
+        expiries: BTreeSet::new(),
+        ledger,
+        sink: MatchSink::default(),
+    };
+    for instrument in instruments {
+        exchange.names.insert(instrument.spec.name, instrument.id);
+        exchange.assets.insert(instrument.spec.underlying());
+        if let (InstrumentStatus::Trading, InstrumentKind::Option { expiry_ms, .. }) =
+            (instrument.status, instrument.kind)
+        {
+            exchange.expiries.insert((expiry_ms, instrument.id));
+        }
+        exchange.instruments.push(instrument);
+    }
+    if exchange.names.len() != exchange.instruments.len() {
+        return Err(SnapshotError::NotCanonical("instrument names unique"));
+    }
+    Ok(exchange)
+}
+
+fn read_signers(buf: &mut impl Buf) -> Result<BTreeMap<PublicKey, KeyRecord>, SnapshotError> {
+    let mut signers = BTreeMap::new();
+    for _ in 0..read_count(buf, PublicKey::SIZE + 2)? {
+        let key = PublicKey::read(buf)?;
+        let nonce_last = Option::<u64>::read(buf)?;
+        let binding = match bool::read(buf)? {
+            true => Some((AccountId::read(buf)?, role_from_tag(u8::read(buf)?)?)),
+            false => None,
+        };
+        if signers
+            .last_key_value()
+            .is_some_and(|(last, _): (&PublicKey, _)| *last >= key)
+        {
+            return Err(SnapshotError::NotCanonical("keys strictly increasing"));
+        }
+        signers.insert(
+            key,
+            KeyRecord {
+                nonce_last,
+                binding,
+            },
+        );
+    }
+    Ok(signers)
+}
+
+fn read_accounts(
+    buf: &mut impl Buf,
+    params: &ExchangeParams,
+) -> Result<Vec<Account>, SnapshotError> {
+    let count = read_count(buf, 8 + PublicKey::SIZE + 1 + 16 + 8)?;
+    if count as u64 > params.accounts_max {
+        return Err(SnapshotError::NotCanonical("accounts within accounts_max"));
+    }
+    let mut accounts = Vec::with_capacity(count);
+    for index in 0..count {
+        let id = AccountId::read(buf)?;
+        if id.get() != index as u64 {
+            return Err(SnapshotError::NotCanonical(
+                "account ids dense and in order",
+            ));
+        }
+        let owner = PublicKey::read(buf)?;
+        let margin_mode = match u8::read(buf)? {
+            0 => MarginMode::Standard,
+            other => return Err(CodecError::InvalidEnum(other).into()),
+        };
+        let mut account = Account::new(id, owner);
+        account.margin_mode = margin_mode;
+        account.cash = Money::read(buf)?;
+        let mut last = None;
+        for _ in 0..read_count(buf, 4 + 8 + 16 + 16)? {
+            let instrument = InstrumentId::read(buf)?;
+            let position = i64::read(buf)?;
+            let (cost, realised_pnl) = (Money::read(buf)?, Money::read(buf)?);
+            if position == 0
+                || last.is_some_and(|l| l >= instrument)
+                || position.abs() > params.position_max.contracts()
+            {
+                return Err(SnapshotError::NotCanonical(
+                    "positions non-zero, bounded, instruments increasing",
+                ));
+            }
+            last = Some(instrument);
+            account.exposures.insert(
+                instrument,
+                Exposure {
+                    position,
+                    cost,
+                    realised_pnl,
+                    ..Exposure::default()
+                },
+            );
+        }
+        accounts.push(account);
+    }
+    Ok(accounts)
+}
+
+fn read_instruments(
+    buf: &mut impl Buf,
+    params: &ExchangeParams,
+    accounts: &mut [Account],
+) -> Result<Vec<Instrument>, SnapshotError> {
+    let count = read_count(buf, 8 + 1 + 1 + 8 + 16)?;
+    if count > params.instruments_max as usize {
+        return Err(SnapshotError::NotCanonical(
+            "instruments within instruments_max",
+        ));
+    }
+    let mut instruments = Vec::with_capacity(count);
+    for index in 0..count {
+        let id = InstrumentId::new(index as u32);
+        let spec = InstrumentSpec::read(buf)?;
+        spec.check()
+            .map_err(|_| SnapshotError::NotCanonical("instrument terms valid"))?;
+        let status = match u8::read(buf)? {
+            0 => InstrumentStatus::Trading,
+            1 => InstrumentStatus::Expired,
+            2 => InstrumentStatus::Settled,
+            other => return Err(CodecError::InvalidEnum(other).into()),
+        };
+        let mut instrument = Instrument::new(id, spec, params.book, 0);
+        instrument.status = status;
+        instrument.mark = Option::<UnitPrice>::read(buf)?;
+        instrument.funding_next_ms = u64::read(buf)?;
+        if instrument.mark.is_some_and(|m| !m.is_positive()) {
+            return Err(SnapshotError::NotCanonical("marks positive"));
+        }
+        for side in [Side::Buy, Side::Sell] {
+            for _ in 0..read_count(buf, 8 * 5 + 3)? {
+                let order = read_order(buf, side)?;
+                restore_order(&mut instrument, order, accounts)?;
+            }
+        }
+        instruments.push(instrument);
+    }
+    for account in accounts.iter() {
+        for (instrument, exposure) in &account.exposures {
+            let Some(target) = instruments.get_mut(instrument.get() as usize) else {
+                return Err(SnapshotError::NotCanonical(
+                    "positions in listed instruments",
+                ));
+            };
+            if exposure.position != 0 {
+                target.holders.insert(account.id);
+            }
+        }
+    }
+    Ok(instruments)
+}
+
+fn read_order(buf: &mut impl Buf, side: Side) -> Result<RestingOrder, CodecError> {
+    Ok(RestingOrder {
+        order_id: OrderId::read(buf)?,
+        account: AccountId::read(buf)?,
+        client_order_id: ClientOrderId::read(buf)?,
+        side,
+        price: Price::read(buf)?,
+        qty: Qty::read(buf)?,
+        reduce_only: bool::read(buf)?,
+        post_only: bool::read(buf)?,
+        self_trade: SelfTradePrevention::read(buf)?,
+    })
+}
+
+/// Puts a resting order back in its book and in its account's totals.
+fn restore_order(
+    instrument: &mut Instrument,
+    order: RestingOrder,
+    accounts: &mut [Account],
+) -> Result<(), SnapshotError> {
+    let account = usize::try_from(order.account.get())
+        .ok()
+        .and_then(|i| accounts.get_mut(i))
+        .ok_or(SnapshotError::NotCanonical("orders belong to accounts"))?;
+    if order.qty.contracts() > bulwark_types::order::QTY_MAX {
+        return Err(SnapshotError::NotCanonical("order sizes bounded"));
+    }
+    instrument
+        .book
+        .restore(order)
+        .map_err(|e| SnapshotError::Invariant(InvariantViolation(e.0)))?;
+    if account
+        .client_orders
+        .insert(order.client_order_id, (instrument.id, order.order_id))
+        .is_some()
+    {
+        return Err(SnapshotError::NotCanonical(
+            "client order ids unique per account",
+        ));
+    }
+    let exposure = account.exposures.entry(instrument.id).or_default();
+    exposure.open_mut(order.side).add(order.price, order.qty);
+    if order.reduce_only {
+        exposure.reduce_only_qty += order.qty.contracts();
+    }
+    Ok(())
+}

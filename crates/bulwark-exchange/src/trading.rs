@@ -1,0 +1,692 @@
+//! Orders: admission (the stateful checks, in precedence order), execution through the book,
+//! and the money and positions each fill moves.
+//!
+//! Admission decides everything that can fail before anything changes, so a rejected order
+//! leaves no trace but its spent nonce. Execution cannot fail.
+
+use crate::account::{Account, Exposure};
+use crate::event::{Event, Trade};
+use crate::exchange::Exchange;
+use crate::instrument::{Instrument, InstrumentStatus};
+use crate::margin::bps_ceil;
+use crate::params::BPS;
+use bulwark_book::{Fill, NewOrder, Remainder, RestingOrder};
+use bulwark_types::{
+    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, OrderId, OrderRef,
+    OrderRequest, OrderType, Price, Qty, RejectReason, SelfTradePrevention, Side, TimeInForce,
+    UnitPrice,
+};
+
+/// An order's terms before admission: from a new order request, or from an amend.
+#[derive(Copy, Clone, Debug)]
+struct OrderTerms {
+    instrument: InstrumentId,
+    client_order_id: ClientOrderId,
+    side: Side,
+    qty: Qty,
+    /// `None` for a market order.
+    price: Option<UnitPrice>,
+    time_in_force: TimeInForce,
+    post_only: bool,
+    reduce_only: bool,
+    self_trade: SelfTradePrevention,
+}
+
+impl OrderTerms {
+    fn from_request(request: &OrderRequest) -> Self {
+        let (price, time_in_force, post_only) = match request.order_type {
+            OrderType::Limit {
+                price,
+                time_in_force,
+                post_only,
+            } => (Some(price), time_in_force, post_only),
+            OrderType::Market => (None, TimeInForce::ImmediateOrCancel, false),
+        };
+        Self {
+            instrument: request.instrument,
+            client_order_id: request.client_order_id,
+            side: request.side,
+            qty: request.qty,
+            price,
+            time_in_force,
+            post_only,
+            reduce_only: request.reduce_only,
+            self_trade: request.self_trade,
+        }
+    }
+}
+
+/// Lowest and highest price (ticks) an order may carry: the band around the mark.
+fn band_ticks(
+    mark: UnitPrice,
+    tick_size: UnitPrice,
+    width_bps: i64,
+    width_ticks_min: i64,
+) -> (Price, Price) {
+    let (mark, tick) = (i128::from(mark.micros()), i128::from(tick_size.micros()));
+    let width = (mark * i128::from(width_bps))
+        .div_euclid(i128::from(BPS))
+        .max(i128::from(width_ticks_min) * tick);
+    let low = (mark - width + tick - 1).div_euclid(tick).max(1);
+    let high = (mark + width).div_euclid(tick);
+    let clamp = |ticks: i128| Price::from_ticks(i64::try_from(ticks).unwrap_or(i64::MAX));
+    (clamp(low), clamp(high))
+}
+
+impl Exchange {
+    pub(crate) fn place_order(
+        &mut self,
+        account: AccountId,
+        request: &OrderRequest,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let mut order = self.admit(account, &OrderTerms::from_request(request), None)?;
+        order.order_id = self.next_order_id();
+        self.execute(request.instrument, order, true, events);
+        Ok(())
+    }
+
+    /// The stateful checks, in [`RejectReason`] order. `replacing` is the resting order an
+    /// amend replaces: it is treated as gone.
+    fn admit(
+        &self,
+        account: AccountId,
+        terms: &OrderTerms,
+        replacing: Option<&RestingOrder>,
+    ) -> Result<NewOrder, RejectReason> {
+        let instrument = self
+            .instruments
+            .get(terms.instrument.get() as usize)
+            .ok_or(RejectReason::InstrumentUnknown)?;
+        if instrument.status != InstrumentStatus::Trading {
+            return Err(RejectReason::InstrumentNotTrading);
+        }
+        let spec = &instrument.spec;
+        let limit = match terms.price {
+            Some(price) => Some(
+                price
+                    .to_ticks(spec.tick_size)
+                    .ok_or(RejectReason::PriceNotOnTick)?,
+            ),
+            None => None,
+        };
+        if terms.qty.contracts() % spec.lot_size.contracts() != 0 {
+            return Err(RejectReason::QtyNotMultipleOfLot);
+        }
+        if terms.qty < spec.size_min {
+            return Err(RejectReason::QtyBelowMinimum);
+        }
+        let price = self.price_within_band(instrument, terms.side, limit)?;
+        if terms.post_only && self.would_cross(instrument, terms.side, price) {
+            return Err(RejectReason::PostOnlyWouldCross);
+        }
+        let holder = &self.accounts[account.get() as usize];
+        let mut exposure = holder
+            .exposures
+            .get(&terms.instrument)
+            .copied()
+            .unwrap_or_default();
+        if let Some(old) = replacing {
+            exposure.open_mut(old.side).remove(old.price, old.qty, true);
+            if old.reduce_only {
+                exposure.reduce_only_qty -= old.qty.contracts();
+            }
+        }
+        self.check_account_terms(holder, terms, replacing.is_some(), &exposure)?;
+        exposure.open_mut(terms.side).add(price, terms.qty);
+        self.check_position_and_margin(holder, terms.instrument, &exposure)?;
+        Ok(NewOrder {
+            order_id: OrderId::new(u64::MAX), // assigned by the caller once admitted
+            account,
+            client_order_id: terms.client_order_id,
+            side: terms.side,
+            price,
+            qty: terms.qty,
+            time_in_force: terms.time_in_force,
+            post_only: terms.post_only,
+            reduce_only: terms.reduce_only,
+            self_trade: terms.self_trade,
+        })
+    }
+
+    /// The order's price in ticks, checked against the band around the mark. A market order
+    /// gets the band's far edge as its limit, so it can never sweep past the band.
+    fn price_within_band(
+        &self,
+        instrument: &Instrument,
+        side: Side,
+        limit: Option<Price>,
+    ) -> Result<Price, RejectReason> {
+        let prices = self.valuation_prices(instrument);
+        let (mark, band) = if instrument.is_option() {
+            prices.index.ok_or(RejectReason::IndexPriceUnavailable)?;
+            (instrument.mark, self.params.band_option)
+        } else {
+            (instrument.mark.or(prices.index), self.params.band_perpetual)
+        };
+        let mark = mark.ok_or(RejectReason::MarkPriceUnavailable)?;
+        let (low, high) = band_ticks(
+            mark,
+            instrument.spec.tick_size,
+            band.width_bps,
+            band.width_ticks_min,
+        );
+        match (limit, side) {
+            (Some(price), _) if price < low || price > high => Err(RejectReason::PriceOutsideBand),
+            (Some(price), _) => Ok(price),
+            (None, Side::Buy) => Ok(high),
+            (None, Side::Sell) => Ok(low),
+        }
+    }
+
+    fn would_cross(&self, instrument: &Instrument, side: Side, price: Price) -> bool {
+        match side {
+            Side::Buy => instrument
+                .book
+                .best_ask()
+                .is_some_and(|(ask, _)| ask <= price),
+            Side::Sell => instrument
+                .book
+                .best_bid()
+                .is_some_and(|(bid, _)| bid >= price),
+        }
+    }
+
+    fn check_account_terms(
+        &self,
+        holder: &Account,
+        terms: &OrderTerms,
+        amend: bool,
+        exposure: &Exposure,
+    ) -> Result<(), RejectReason> {
+        if terms.reduce_only {
+            let position = exposure.position;
+            let reduces = (terms.side == Side::Buy && position < 0)
+                || (terms.side == Side::Sell && position > 0);
+            if !reduces || terms.qty.contracts() > position.abs() - exposure.reduce_only_qty {
+                return Err(RejectReason::ReduceOnlyWouldIncrease);
+            }
+        }
+        if !amend && holder.client_orders.contains_key(&terms.client_order_id) {
+            return Err(RejectReason::ClientOrderIdInUse);
+        }
+        let may_rest = terms.time_in_force == TimeInForce::GoodTilCancelled;
+        if !amend && may_rest && holder.orders_open() >= self.params.orders_open_max as usize {
+            return Err(RejectReason::OpenOrderLimit);
+        }
+        Ok(())
+    }
+
+    /// Position limit and initial margin with the order counted as resting (`exposure`).
+    fn check_position_and_margin(
+        &self,
+        holder: &Account,
+        instrument: InstrumentId,
+        exposure: &Exposure,
+    ) -> Result<(), RejectReason> {
+        let max = self.params.position_max.contracts();
+        if (exposure.position + exposure.bids.qty).abs() > max
+            || (exposure.position - exposure.asks.qty).abs() > max
+        {
+            return Err(RejectReason::PositionLimit);
+        }
+        let after = self.margin_of(holder, Some((instrument, exposure)));
+        if after.requirement.initial > after.equity {
+            // An account below its initial margin may still cut its risk.
+            let before = self.margin_of(holder, None);
+            if after.requirement.initial > before.requirement.initial {
+                let shortfall = after
+                    .requirement
+                    .initial
+                    .checked_sub(after.equity)
+                    .expect("bounded");
+                return Err(RejectReason::MarginInsufficient { shortfall });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs an admitted order through the book and books everything it did.
+    fn execute(
+        &mut self,
+        instrument: InstrumentId,
+        order: NewOrder,
+        announce: bool,
+        events: &mut Vec<Event>,
+    ) {
+        if announce {
+            events.push(Event::OrderAccepted {
+                instrument,
+                order_id: order.order_id,
+                account: order.account,
+                client_order_id: order.client_order_id,
+                side: order.side,
+                price: order.price,
+                qty: order.qty,
+            });
+        }
+        let mut sink = std::mem::take(&mut self.sink);
+        sink.clear();
+        let placement = self.instruments[instrument.get() as usize]
+            .book
+            .place(&order, &mut sink)
+            .expect("admission ruled out crossing post-only orders; order ids are fresh");
+        for fill in &sink.fills {
+            self.book_fill(instrument, fill, events);
+        }
+        for maker in &sink.maker_cancels {
+            self.release(maker.account, instrument, maker, maker.qty, true);
+            events.push(cancelled(
+                instrument,
+                maker,
+                maker.qty,
+                CancelReason::SelfTrade,
+            ));
+        }
+        match placement.remainder {
+            Remainder::None => {}
+            Remainder::Rested(qty) => {
+                let holder = self.account_mut(order.account);
+                let exposure = holder.exposures.entry(instrument).or_default();
+                exposure.open_mut(order.side).add(order.price, qty);
+                if order.reduce_only {
+                    exposure.reduce_only_qty += qty.contracts();
+                }
+                holder
+                    .client_orders
+                    .insert(order.client_order_id, (instrument, order.order_id));
+            }
+            Remainder::Cancelled { qty, reason } => events.push(Event::OrderCancelled {
+                instrument,
+                order_id: order.order_id,
+                account: order.account,
+                qty,
+                reason,
+            }),
+        }
+        self.enforce_reduce_only(order.account, instrument, events);
+        for fill in &sink.fills {
+            self.enforce_reduce_only(fill.maker_account, instrument, events);
+            self.account_mut(fill.maker_account).tidy(instrument);
+        }
+        for maker in &sink.maker_cancels {
+            self.account_mut(maker.account).tidy(instrument);
+        }
+        self.account_mut(order.account).tidy(instrument);
+        self.sink = sink;
+    }
+
+    /// Moves premium and fees for one fill and updates both positions.
+    fn book_fill(&mut self, instrument: InstrumentId, fill: &Fill, events: &mut Vec<Event>) {
+        let (premium, taker_fee, maker_fee) = self.fill_money(instrument, fill);
+        let qty = fill.qty.contracts();
+        let sign = fill.taker_side.sign();
+        let signed_premium = Money::from_micros(premium.micros() * i128::from(sign));
+        let taker = self.account_mut(fill.taker_account);
+        taker.cash = taker
+            .cash
+            .checked_sub(signed_premium)
+            .and_then(|c| c.checked_sub(taker_fee))
+            .expect("bounded by deposits");
+        let taker_exposure = taker.exposures.entry(instrument).or_default();
+        taker_exposure.apply_fill(sign * qty, signed_premium);
+        let taker_position = taker_exposure.position;
+
+        let maker = self.account_mut(fill.maker_account);
+        maker.cash = maker
+            .cash
+            .checked_add(signed_premium)
+            .and_then(|c| c.checked_sub(maker_fee))
+            .expect("bounded by deposits");
+        let maker_exposure = maker
+            .exposures
+            .get_mut(&instrument)
+            .expect("a resting maker has an exposure entry");
+        maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
+        let closed = fill.maker_qty_left.is_zero();
+        maker_exposure
+            .open_mut(fill.taker_side.opposite())
+            .remove(fill.price, fill.qty, closed);
+        if fill.maker_reduce_only {
+            maker_exposure.reduce_only_qty -= qty;
+        }
+        let maker_position = maker_exposure.position;
+        if closed {
+            maker.client_orders.remove(&fill.maker_client_order_id);
+        }
+
+        self.ledger.fees = self
+            .ledger
+            .fees
+            .checked_add(taker_fee)
+            .and_then(|f| f.checked_add(maker_fee))
+            .expect("bounded");
+        let holders = &mut self.instruments[instrument.get() as usize].holders;
+        for (account, position) in [
+            (fill.taker_account, taker_position),
+            (fill.maker_account, maker_position),
+        ] {
+            if position == 0 {
+                holders.remove(&account);
+            } else {
+                holders.insert(account);
+            }
+        }
+        events.push(Event::Trade(Trade {
+            instrument,
+            price: fill.price,
+            qty: fill.qty,
+            taker_side: fill.taker_side,
+            maker_order_id: fill.maker_order_id,
+            maker_account: fill.maker_account,
+            taker_order_id: fill.taker_order_id,
+            taker_account: fill.taker_account,
+            maker_fee,
+            taker_fee,
+        }));
+    }
+
+    /// Premium (price x qty x tick value) and the taker's and maker's fees of a fill.
+    ///
+    /// Perpetual fees are a fraction of the premium (the notional). Option fees are a fraction
+    /// of the underlying's notional, capped at a fraction of the premium, as Deribit charges.
+    /// Charges round up and rebates round down, so the exchange never pays out a rounding.
+    fn fill_money(&self, instrument: InstrumentId, fill: &Fill) -> (Money, Money, Money) {
+        let instrument = &self.instruments[instrument.get() as usize];
+        let tick_value = instrument.spec.tick_value().micros();
+        let premium = Money::from_micros(
+            i128::from(fill.price.ticks()) * i128::from(fill.qty.contracts()) * tick_value,
+        );
+        let (schedule, base, cap) = match instrument.kind {
+            InstrumentKind::Perpetual => (self.params.fees_perpetual, premium, None),
+            InstrumentKind::Option { strike, .. } => {
+                let underlying = self.valuation_prices(instrument).index.unwrap_or(strike);
+                let base = instrument.spec.multiplier.value(fill.qty, underlying);
+                (self.params.fees_option, base, Some(premium))
+            }
+        };
+        let fee = |bps: i32| {
+            let magnitude = |amount: Money, bps: i64, up: bool| {
+                if up {
+                    bps_ceil(amount, bps)
+                } else {
+                    Money::from_micros(amount.micros() * i128::from(bps) / i128::from(BPS))
+                }
+            };
+            let charge = bps >= 0;
+            let mut fee = magnitude(base, i64::from(bps.unsigned_abs()), charge);
+            if let Some(premium) = cap {
+                fee = fee.min(magnitude(
+                    premium,
+                    i64::from(schedule.premium_cap_bps),
+                    charge,
+                ));
+            }
+            if charge {
+                fee
+            } else {
+                Money::from_micros(-fee.micros())
+            }
+        };
+        (premium, fee(schedule.taker_bps), fee(schedule.maker_bps))
+    }
+
+    /// Forgets `qty` of a resting order in the account's totals; `closed` when it left the book.
+    fn release(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        order: &RestingOrder,
+        qty: Qty,
+        closed: bool,
+    ) {
+        let holder = self.account_mut(account);
+        let exposure = holder
+            .exposures
+            .get_mut(&instrument)
+            .expect("a resting order has an exposure entry");
+        exposure
+            .open_mut(order.side)
+            .remove(order.price, qty, closed);
+        if order.reduce_only {
+            exposure.reduce_only_qty -= qty.contracts();
+        }
+        if closed {
+            holder.client_orders.remove(&order.client_order_id);
+        }
+    }
+
+    /// Finds an open order of `account` in `instrument`.
+    fn resolve(
+        &self,
+        account: AccountId,
+        instrument: InstrumentId,
+        order: OrderRef,
+    ) -> Result<RestingOrder, RejectReason> {
+        let target = self
+            .instruments
+            .get(instrument.get() as usize)
+            .ok_or(RejectReason::InstrumentUnknown)?;
+        let order_id = match order {
+            OrderRef::Exchange(id) => id,
+            OrderRef::Client(client) => match self.accounts[account.get() as usize]
+                .client_orders
+                .get(&client)
+            {
+                Some((at, id)) if *at == instrument => *id,
+                _ => return Err(RejectReason::OrderUnknown),
+            },
+        };
+        match target.book.get(order_id) {
+            Some(resting) if resting.account == account => Ok(*resting),
+            _ => Err(RejectReason::OrderUnknown),
+        }
+    }
+
+    pub(crate) fn cancel_order(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        order: OrderRef,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let resting = self.resolve(account, instrument, order)?;
+        self.cancel_resting(instrument, &resting, CancelReason::Requested, events);
+        Ok(())
+    }
+
+    /// Removes a resting order from its book and the account's totals, with an event.
+    pub(crate) fn cancel_resting(
+        &mut self,
+        instrument: InstrumentId,
+        resting: &RestingOrder,
+        reason: CancelReason,
+        events: &mut Vec<Event>,
+    ) {
+        let removed = self.instruments[instrument.get() as usize]
+            .book
+            .cancel(resting.order_id);
+        assert_eq!(
+            removed.as_ref(),
+            Some(resting),
+            "the order rests where the account says"
+        );
+        self.release(resting.account, instrument, resting, resting.qty, true);
+        self.account_mut(resting.account).tidy(instrument);
+        events.push(cancelled(instrument, resting, resting.qty, reason));
+    }
+
+    pub(crate) fn cancel_all(
+        &mut self,
+        account: AccountId,
+        instrument: Option<InstrumentId>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        if let Some(id) = instrument {
+            self.instruments
+                .get(id.get() as usize)
+                .ok_or(RejectReason::InstrumentUnknown)?;
+        }
+        // Bounded by orders_open_max.
+        let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account.get() as usize]
+            .client_orders
+            .values()
+            .filter(|(at, _)| instrument.is_none_or(|want| *at == want))
+            .copied()
+            .collect();
+        for (at, order_id) in targets {
+            let resting = *self.instruments[at.get() as usize]
+                .book
+                .get(order_id)
+                .expect("indexed orders rest");
+            self.cancel_resting(at, &resting, CancelReason::Requested, events);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn amend_order(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        order: OrderRef,
+        price: UnitPrice,
+        qty: Qty,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let old = self.resolve(account, instrument, order)?;
+        let spec = self.instruments[instrument.get() as usize].spec;
+        let new_price = price
+            .to_ticks(spec.tick_size)
+            .ok_or(RejectReason::PriceNotOnTick)?;
+        if new_price == old.price && qty == old.qty {
+            return Err(RejectReason::AmendUnchanged);
+        }
+        if new_price == old.price && qty < old.qty {
+            // Smaller at the same price: keeps its place in the queue and needs no margin.
+            if qty.contracts() % spec.lot_size.contracts() != 0 {
+                return Err(RejectReason::QtyNotMultipleOfLot);
+            }
+            if qty < spec.size_min {
+                return Err(RejectReason::QtyBelowMinimum);
+            }
+            self.instruments[instrument.get() as usize]
+                .book
+                .reduce(old.order_id, qty);
+            self.release(
+                account,
+                instrument,
+                &old,
+                Qty::from_contracts(old.qty.contracts() - qty.contracts()),
+                false,
+            );
+            events.push(amended(instrument, &old, new_price, qty, true));
+            return Ok(());
+        }
+        let terms = OrderTerms {
+            instrument,
+            client_order_id: old.client_order_id,
+            side: old.side,
+            qty,
+            price: Some(price),
+            time_in_force: TimeInForce::GoodTilCancelled,
+            post_only: old.post_only,
+            reduce_only: old.reduce_only,
+            self_trade: old.self_trade,
+        };
+        let mut replacement = self.admit(account, &terms, Some(&old))?;
+        replacement.order_id = old.order_id;
+        self.instruments[instrument.get() as usize]
+            .book
+            .cancel(old.order_id)
+            .expect("resolved orders rest");
+        self.release(account, instrument, &old, old.qty, true);
+        events.push(amended(instrument, &old, new_price, qty, false));
+        self.execute(instrument, replacement, false, events);
+        Ok(())
+    }
+
+    /// Keeps an account's resting reduce-only orders within its position after the position
+    /// changed: trims the newest first, cancelling what no longer reduces anything.
+    fn enforce_reduce_only(
+        &mut self,
+        account: AccountId,
+        instrument: InstrumentId,
+        events: &mut Vec<Event>,
+    ) {
+        let holder = &self.accounts[account.get() as usize];
+        let Some(exposure) = holder.exposures.get(&instrument) else {
+            return;
+        };
+        if exposure.reduce_only_qty == 0 {
+            return;
+        }
+        let book = &self.instruments[instrument.get() as usize].book;
+        // Bounded by orders_open_max.
+        let mut orders: Vec<RestingOrder> = holder
+            .client_orders
+            .values()
+            .filter(|(at, _)| *at == instrument)
+            .filter_map(|(_, id)| book.get(*id).copied())
+            .filter(|o| o.reduce_only)
+            .collect();
+        orders.sort_by_key(|o| std::cmp::Reverse(o.order_id));
+        let position = exposure.position;
+        let reduces = |side: Side| {
+            (side == Side::Buy && position < 0) || (side == Side::Sell && position > 0)
+        };
+        let allowed = orders
+            .first()
+            .map_or(0, |o| if reduces(o.side) { position.abs() } else { 0 });
+        let mut excess = exposure.reduce_only_qty - allowed;
+        for order in orders {
+            if excess <= 0 {
+                break;
+            }
+            if order.qty.contracts() <= excess {
+                excess -= order.qty.contracts();
+                self.cancel_resting(instrument, &order, CancelReason::ReduceOnly, events);
+            } else {
+                let keep = Qty::from_contracts(order.qty.contracts() - excess);
+                self.instruments[instrument.get() as usize]
+                    .book
+                    .reduce(order.order_id, keep);
+                let cut = Qty::from_contracts(excess);
+                self.release(account, instrument, &order, cut, false);
+                events.push(cancelled(instrument, &order, cut, CancelReason::ReduceOnly));
+                excess = 0;
+            }
+        }
+    }
+}
+
+fn cancelled(
+    instrument: InstrumentId,
+    order: &RestingOrder,
+    qty: Qty,
+    reason: CancelReason,
+) -> Event {
+    Event::OrderCancelled {
+        instrument,
+        order_id: order.order_id,
+        account: order.account,
+        qty,
+        reason,
+    }
+}
+
+fn amended(
+    instrument: InstrumentId,
+    order: &RestingOrder,
+    price: Price,
+    qty: Qty,
+    priority_kept: bool,
+) -> Event {
+    Event::OrderAmended {
+        instrument,
+        order_id: order.order_id,
+        account: order.account,
+        price,
+        qty,
+        priority_kept,
+    }
+}

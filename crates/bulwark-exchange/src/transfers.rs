@@ -1,0 +1,177 @@
+//! Money in and out, keys, and listings: deposits, withdrawals, agents, instruments.
+
+use crate::account::{Account, KeyRecord, KeyRole};
+use crate::event::Event;
+use crate::exchange::Exchange;
+use crate::instrument::Instrument;
+use bulwark_types::{
+    AccountId, InstrumentId, InstrumentKind, InstrumentSpec, Money, PublicKey, RejectReason,
+};
+
+impl Exchange {
+    /// Credits `amount` to `owner`'s account, opening it on first deposit.
+    pub(crate) fn deposit(
+        &mut self,
+        owner: &PublicKey,
+        amount: Money,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let deposits = self
+            .ledger
+            .deposits
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        let existing = self.signers.get(owner).and_then(|r| r.binding);
+        let account = match existing {
+            Some((account, KeyRole::Owner)) => account,
+            Some(_) => return Err(RejectReason::KeyInUse),
+            None => {
+                if self.accounts.len() as u64 >= self.params.accounts_max {
+                    return Err(RejectReason::AccountLimit);
+                }
+                let id = AccountId::new(self.accounts.len() as u64);
+                self.accounts.push(Account::new(id, owner.clone()));
+                let record = self.signers.entry(owner.clone()).or_insert(KeyRecord {
+                    nonce_last: None,
+                    binding: None,
+                });
+                record.binding = Some((id, KeyRole::Owner));
+                events.push(Event::AccountOpened {
+                    account: id,
+                    owner: owner.clone(),
+                });
+                id
+            }
+        };
+        // Deposits bound every cash balance: no single balance can exceed their total.
+        let cash = self
+            .account_mut(account)
+            .cash
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        self.account_mut(account).cash = cash;
+        self.ledger.deposits = deposits;
+        events.push(Event::Deposited { account, amount });
+        Ok(())
+    }
+
+    /// Pays out `amount` if the account keeps its initial margin afterwards.
+    pub(crate) fn withdraw(
+        &mut self,
+        account: AccountId,
+        amount: Money,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let margin = self.margin_of(&self.accounts[account.get() as usize], None);
+        if amount > margin.available {
+            let shortfall = amount
+                .checked_sub(margin.available)
+                .map_err(|_| RejectReason::BalanceOverflow)?;
+            return Err(RejectReason::WithdrawalExceedsAvailable { shortfall });
+        }
+        let withdrawals = self
+            .ledger
+            .withdrawals
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        let target = self.account_mut(account);
+        target.cash = target
+            .cash
+            .checked_sub(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        self.ledger.withdrawals = withdrawals;
+        events.push(Event::Withdrawn { account, amount });
+        Ok(())
+    }
+
+    pub(crate) fn authorise_agent(
+        &mut self,
+        account: AccountId,
+        agent: &PublicKey,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        match self.signers.get(agent).and_then(|r| r.binding) {
+            None => {}
+            // A revoked agent of this very account may be authorised again; its nonce stays.
+            Some((bound, KeyRole::Revoked)) if bound == account => {}
+            Some(_) => return Err(RejectReason::KeyInUse),
+        }
+        if self.accounts[account.get() as usize].agents >= self.params.agents_max {
+            return Err(RejectReason::AgentLimit);
+        }
+        let record = self.signers.entry(agent.clone()).or_insert(KeyRecord {
+            nonce_last: None,
+            binding: None,
+        });
+        record.binding = Some((account, KeyRole::Agent));
+        self.account_mut(account).agents += 1;
+        events.push(Event::AgentAuthorised {
+            account,
+            agent: agent.clone(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn revoke_agent(
+        &mut self,
+        account: AccountId,
+        agent: &PublicKey,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let record = self
+            .signers
+            .get_mut(agent)
+            .ok_or(RejectReason::AgentUnknown)?;
+        if record.binding != Some((account, KeyRole::Agent)) {
+            return Err(RejectReason::AgentUnknown);
+        }
+        record.binding = Some((account, KeyRole::Revoked));
+        self.account_mut(account).agents -= 1;
+        events.push(Event::AgentRevoked {
+            account,
+            agent: agent.clone(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn list_instrument(
+        &mut self,
+        spec: &InstrumentSpec,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        spec.check().map_err(RejectReason::InstrumentSpecInvalid)?;
+        if self.names.contains_key(&spec.name) {
+            return Err(RejectReason::InstrumentExists);
+        }
+        if self.instruments.len() >= self.params.instruments_max as usize {
+            return Err(RejectReason::InstrumentLimit);
+        }
+        let kind = spec.kind();
+        if let InstrumentKind::Option { expiry_ms, .. } = kind {
+            if expiry_ms <= self.time.millis() {
+                return Err(RejectReason::InstrumentNotTrading);
+            }
+        }
+        let id = InstrumentId::new(
+            u32::try_from(self.instruments.len()).expect("bounded by instruments_max"),
+        );
+        let interval = self.params.funding_interval_ms;
+        let funding_next_ms = (self.time.millis() / interval + 1) * interval;
+        self.instruments.push(Instrument::new(
+            id,
+            *spec,
+            self.params.book,
+            funding_next_ms,
+        ));
+        self.names.insert(spec.name, id);
+        self.assets.insert(spec.underlying());
+        if let InstrumentKind::Option { expiry_ms, .. } = kind {
+            self.expiries.insert((expiry_ms, id));
+        }
+        events.push(Event::InstrumentListed {
+            instrument: id,
+            spec: *spec,
+        });
+        Ok(())
+    }
+}

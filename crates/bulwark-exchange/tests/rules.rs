@@ -1,0 +1,885 @@
+//! One rule per test: authentication, admission, matching money, margin, agents, transfers,
+//! funding, expiry and settlement.
+
+mod common;
+
+use bulwark_exchange::*;
+use bulwark_types::*;
+use common::*;
+use commonware_cryptography::Signer;
+
+// ---- authentication ----
+
+#[test]
+fn deposit_opens_an_account_and_credits_it() {
+    let mut v = Venue::standard();
+    let dave = v.key("dave").public_key();
+    let tx = v.bridge_tx(TxBody::Deposit {
+        owner: dave.clone(),
+        amount: Money::from_usdc(50),
+    });
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    let id = v.exchange.key_binding(&dave).unwrap().0;
+    assert_eq!(
+        events[0],
+        Event::AccountOpened {
+            account: id,
+            owner: dave
+        }
+    );
+    assert_eq!(v.cash("dave"), Money::from_usdc(50));
+    assert_eq!(v.exchange.ledger().deposits, Money::from_usdc(3_000_050));
+}
+
+#[test]
+fn only_the_bridge_may_deposit_and_only_the_admin_may_list() {
+    let mut v = Venue::standard();
+    let alice = v.key("alice").public_key();
+    let tx = v.tx(
+        "alice",
+        TxBody::Deposit {
+            owner: alice,
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::NotBridge));
+    let tx = v.tx("alice", TxBody::ListInstrument(spec("ETH_USDC-PERPETUAL")));
+    assert_eq!(v.run(tx).0, Some(RejectReason::NotAdmin));
+}
+
+#[test]
+fn unknown_signer_is_rejected() {
+    let mut v = Venue::standard();
+    let tx = v.tx("stranger", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, Some(RejectReason::SignerUnknown));
+}
+
+#[test]
+fn replayed_transaction_is_rejected_by_its_nonce() {
+    let mut v = Venue::standard();
+    let tx = v.tx("alice", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx.clone()).0, None);
+    assert_eq!(v.run(tx).0, Some(RejectReason::NonceNotIncreasing));
+}
+
+#[test]
+fn forged_signature_is_rejected_and_spends_no_nonce() {
+    let mut v = Venue::standard();
+    let mut tx = v.tx("alice", TxBody::CancelAll { instrument: None });
+    let mallory = PrivateKey::from_seed(666);
+    tx.signature = mallory.sign(bulwark_types::tx::TX_NAMESPACE, b"something else");
+    assert_eq!(v.run(tx.clone()).0, Some(RejectReason::SignatureInvalid));
+    let alice = v.key("alice");
+    assert_eq!(v.exchange.nonce_last(&alice.public_key()), None);
+    let honest = tx.tx.sign(&alice);
+    assert_eq!(v.run(honest).0, None, "the same nonce is still free");
+}
+
+// ---- listing ----
+
+#[test]
+fn listing_rejects_duplicates_bad_terms_and_past_expiries() {
+    let mut v = Venue::standard();
+    let tx = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    assert_eq!(v.run(tx).0, Some(RejectReason::InstrumentExists));
+    let mut bad = spec("ETH_USDC-PERPETUAL");
+    bad.tick_size = UnitPrice::from_micros(1);
+    let tx = v.admin_tx(TxBody::ListInstrument(bad));
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::InstrumentSpecInvalid(SpecError::TickValue))
+    );
+    let tx = v.admin_tx(TxBody::ListInstrument(spec("BTC_USDC-1JAN26-90000-C")));
+    assert_eq!(v.run(tx).0, Some(RejectReason::InstrumentNotTrading));
+}
+
+// ---- admission ----
+
+#[test]
+fn order_terms_are_checked_in_order() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    let cases: &[(OrderRequest, RejectReason)] = &[
+        (
+            limit(
+                InstrumentId::new(99),
+                Side::Buy,
+                1,
+                UnitPrice::from_usdc(100_000),
+                1,
+            ),
+            RejectReason::InstrumentUnknown,
+        ),
+        (
+            limit(
+                perp,
+                Side::Buy,
+                1,
+                UnitPrice::from_micros(100_000_250_000),
+                1,
+            ),
+            RejectReason::PriceNotOnTick,
+        ),
+        (
+            limit(perp, Side::Buy, 1, UnitPrice::from_usdc(90_000), 1),
+            RejectReason::PriceOutsideBand,
+        ),
+        (
+            limit(perp, Side::Sell, 1, UnitPrice::from_usdc(110_000), 1),
+            RejectReason::PriceOutsideBand,
+        ),
+        (
+            limit(perp, Side::Buy, 0, UnitPrice::from_usdc(100_000), 1),
+            RejectReason::QtyNotPositive,
+        ),
+    ];
+    for (request, reason) in cases {
+        let tx = v.tx("alice", TxBody::PlaceOrder(*request));
+        assert_eq!(v.run(tx).0, Some(*reason), "{request:?}");
+    }
+}
+
+#[test]
+fn lot_and_minimum_size_are_enforced() {
+    let mut v = Venue::new();
+    let mut terms = spec(BTC_PERP);
+    terms.lot_size = Qty::from_contracts(5);
+    terms.size_min = Qty::from_contracts(10);
+    let tx = v.admin_tx(TxBody::ListInstrument(terms));
+    v.run(tx);
+    v.set_prices(100_000, &[(BTC_PERP, 100_000)]);
+    v.fund("alice", 1_000_000);
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 7, 100_000).0,
+        Some(RejectReason::QtyNotMultipleOfLot)
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 5, 100_000).0,
+        Some(RejectReason::QtyBelowMinimum)
+    );
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 10, 100_000).0, None);
+}
+
+#[test]
+fn options_need_an_index_and_a_mark() {
+    let mut v = Venue::new();
+    let tx = v.admin_tx(TxBody::ListInstrument(spec(BTC_CALL)));
+    v.run(tx);
+    v.fund("alice", 1_000_000);
+    assert_eq!(
+        v.order("alice", BTC_CALL, Side::Buy, 1, 5_000).0,
+        Some(RejectReason::IndexPriceUnavailable)
+    );
+    v.set_prices(100_000, &[]);
+    assert_eq!(
+        v.order("alice", BTC_CALL, Side::Buy, 1, 5_000).0,
+        Some(RejectReason::MarkPriceUnavailable)
+    );
+    v.set_prices(100_000, &[(BTC_CALL, 5_000)]);
+    assert_eq!(v.order("alice", BTC_CALL, Side::Buy, 1, 5_000).0, None);
+}
+
+#[test]
+fn post_only_that_would_cross_is_rejected() {
+    let mut v = Venue::standard();
+    v.order("bob", BTC_PERP, Side::Sell, 1, 100_000);
+    let mut request = limit(
+        v.id(BTC_PERP),
+        Side::Buy,
+        1,
+        UnitPrice::from_usdc(100_000),
+        7,
+    );
+    request.order_type = OrderType::Limit {
+        price: UnitPrice::from_usdc(100_000),
+        time_in_force: TimeInForce::GoodTilCancelled,
+        post_only: true,
+    };
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, Some(RejectReason::PostOnlyWouldCross));
+}
+
+#[test]
+fn reduce_only_may_not_open_or_exceed_the_position() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    let mut request = limit(perp, Side::Sell, 1, UnitPrice::from_usdc(100_000), 1);
+    request.reduce_only = true;
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::ReduceOnlyWouldIncrease),
+        "no position to reduce"
+    );
+    v.order("bob", BTC_PERP, Side::Sell, 3, 100_000);
+    v.order("alice", BTC_PERP, Side::Buy, 3, 100_000);
+    request.qty = Qty::from_contracts(4);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::ReduceOnlyWouldIncrease),
+        "more than the position"
+    );
+    request.qty = Qty::from_contracts(3);
+    request.client_order_id = ClientOrderId::new(2);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, None);
+    request.qty = Qty::from_contracts(1);
+    request.client_order_id = ClientOrderId::new(3);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::ReduceOnlyWouldIncrease),
+        "resting reduce-only counts"
+    );
+}
+
+#[test]
+fn resting_reduce_only_shrinks_when_the_position_does() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    v.order("bob", BTC_PERP, Side::Sell, 3, 100_000);
+    v.order("alice", BTC_PERP, Side::Buy, 3, 100_000);
+    let mut request = limit(perp, Side::Sell, 3, UnitPrice::from_usdc(101_000), 50);
+    request.reduce_only = true;
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, None);
+    // Alice sells 2 elsewhere: her position is 1, so her reduce-only order shrinks to 1.
+    v.order("carol", BTC_PERP, Side::Buy, 2, 100_000);
+    let (rejection, events) = v.order("alice", BTC_PERP, Side::Sell, 2, 100_000);
+    assert_eq!(rejection, None);
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ReduceOnly, .. } if qty.contracts() == 2)));
+    assert_eq!(v.position("alice", BTC_PERP), 1);
+}
+
+#[test]
+fn client_order_ids_are_unique_among_open_orders() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    let request = limit(perp, Side::Buy, 1, UnitPrice::from_usdc(99_000), 5);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, None);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, Some(RejectReason::ClientOrderIdInUse));
+}
+
+#[test]
+fn open_order_cap_is_enforced() {
+    let mut params = ExchangeParams::defaults();
+    params.orders_open_max = 2;
+    let mut v = Venue::with_params(params);
+    let tx = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    v.run(tx);
+    v.set_prices(100_000, &[]);
+    v.fund("alice", 1_000_000);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1, 99_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1, 99_001).0, None);
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 99_002).0,
+        Some(RejectReason::OpenOrderLimit)
+    );
+}
+
+#[test]
+fn position_limit_counts_resting_orders() {
+    let mut params = ExchangeParams::defaults();
+    params.position_max = Qty::from_contracts(10);
+    let mut v = Venue::with_params(params);
+    let tx = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    v.run(tx);
+    v.set_prices(100_000, &[]);
+    v.fund("alice", 1_000_000);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 6, 99_000).0, None);
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 5, 99_000).0,
+        Some(RejectReason::PositionLimit)
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 10, 101_000).0,
+        None,
+        "the other side is separate"
+    );
+}
+
+// ---- margin ----
+
+#[test]
+fn order_beyond_initial_margin_is_rejected_with_the_shortfall() {
+    let mut v = Venue::standard();
+    v.fund("dave", 1_000);
+    // 1,000 perpetual contracts of 0.001 BTC at 100,000 = 100,000 USDC notional; 2% = 2,000.
+    let (rejection, _) = v.order("dave", BTC_PERP, Side::Buy, 1_000, 99_000);
+    // Notional at mark 100,000; the order's 1,000 USDC loss above mark is not counted (it
+    // buys below mark), so the requirement is exactly 2,000 and the shortfall 1,000.
+    assert_eq!(
+        rejection,
+        Some(RejectReason::MarginInsufficient {
+            shortfall: Money::from_usdc(1_000)
+        })
+    );
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 500, 99_000).0, None);
+}
+
+#[test]
+fn short_call_standard_margin_matches_deribit_formula() {
+    // Hand computation, Deribit linear option: short 1 call (0.01 BTC), strike 100,000,
+    // index 95,000, mark 2,000. OTM = 5,000 = 5.263% of U: rate = max(15% - 5.263%, 10%) = 10%.
+    // Initial per BTC = 0.10 x 95,000 + 2,000 = 11,500 -> 115 USDC for 0.01 BTC.
+    // Maintenance per BTC = 0.075 x 95,000 + 2,000 = 9,125 -> 91.25 USDC.
+    let mut v = Venue::standard();
+    v.set_prices(
+        95_000,
+        &[(BTC_PERP, 95_000), (BTC_CALL, 2_000), (BTC_PUT, 7_000)],
+    );
+    v.order("bob", BTC_CALL, Side::Buy, 1, 2_000);
+    v.order("alice", BTC_CALL, Side::Sell, 1, 2_000);
+    let alice = v.account("alice");
+    let margin = v.exchange.account_margin(alice).unwrap();
+    assert_eq!(margin.requirement.initial, Money::from_usdc(115));
+    assert_eq!(
+        margin.requirement.maintenance,
+        Money::from_micros(91_250_000)
+    );
+}
+
+#[test]
+fn in_the_money_short_put_uses_the_full_base_rate() {
+    // Short put strike 100,000 at index 95,000 is 5,000 in the money: OTM = 0, rate 15%.
+    // Initial per BTC = 0.15 x 95,000 + 7,000 = 21,250 -> 212.5 USDC for 0.01 BTC.
+    let mut v = Venue::standard();
+    v.set_prices(
+        95_000,
+        &[(BTC_PERP, 95_000), (BTC_CALL, 2_000), (BTC_PUT, 7_000)],
+    );
+    v.order("bob", BTC_PUT, Side::Buy, 1, 7_000);
+    v.order("alice", BTC_PUT, Side::Sell, 1, 7_000);
+    let alice = v.account("alice");
+    assert_eq!(
+        v.exchange
+            .account_margin(alice)
+            .unwrap()
+            .requirement
+            .initial,
+        Money::from_micros(212_500_000)
+    );
+}
+
+#[test]
+fn under_margined_account_may_still_reduce_risk() {
+    let mut v = Venue::standard();
+    v.fund("dave", 1_000);
+    v.order("bob", BTC_PERP, Side::Sell, 400, 100_000);
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    // The index falls 3%: dave's equity drops by 1,200 USDC below zero margin cover.
+    v.set_prices(
+        97_000,
+        &[(BTC_PERP, 97_000), (BTC_CALL, 4_000), (BTC_PUT, 6_000)],
+    );
+    v.block(vec![]);
+    let dave = v.account("dave");
+    let m = v.exchange.account_margin(dave).unwrap();
+    assert!(m.equity < m.requirement.initial);
+    assert_eq!(
+        v.order("dave", BTC_PERP, Side::Buy, 1, 97_000)
+            .0
+            .map(|r| r.code()),
+        Some(90),
+        "adding is refused"
+    );
+    assert_eq!(
+        v.order("dave", BTC_PERP, Side::Sell, 100, 97_000).0,
+        None,
+        "reducing is allowed"
+    );
+}
+
+#[test]
+fn withdrawal_is_limited_to_available_funds() {
+    let mut v = Venue::standard();
+    v.fund("dave", 1_000);
+    v.order("bob", BTC_PERP, Side::Sell, 100, 100_000);
+    v.order("dave", BTC_PERP, Side::Buy, 100, 100_000);
+    // Requirement: 2% of 10,000 USDC = 200; fee 0.05% of 10,000 = 5 -> equity 995, available 795.
+    let tx = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(800),
+        },
+    );
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::WithdrawalExceedsAvailable {
+            shortfall: Money::from_usdc(5)
+        })
+    );
+    let tx = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(795),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.exchange.ledger().withdrawals, Money::from_usdc(795));
+}
+
+// ---- matching money ----
+
+#[test]
+fn option_fill_moves_premium_and_fees_exactly() {
+    let mut v = Venue::standard();
+    let (alice0, bob0) = (v.cash("alice"), v.cash("bob"));
+    v.order("alice", BTC_CALL, Side::Sell, 10, 5_000);
+    let (_, events) = v.order("bob", BTC_CALL, Side::Buy, 10, 5_000);
+    let t = trades(&events);
+    assert_eq!(t.len(), 1);
+    // Premium: 10 contracts x 0.01 BTC x 5,000 = 500 USDC.
+    // Fee: 0.03% of underlying 10 x 0.01 x 100,000 = 10,000 -> 3 USDC; cap 12.5% x 500 = 62.5.
+    assert_eq!(t[0].taker_fee, Money::from_usdc(3));
+    assert_eq!(t[0].maker_fee, Money::from_usdc(3));
+    assert_eq!(
+        v.cash("bob"),
+        bob0.checked_sub(Money::from_usdc(503)).unwrap()
+    );
+    assert_eq!(
+        v.cash("alice"),
+        alice0.checked_add(Money::from_usdc(497)).unwrap()
+    );
+    assert_eq!(v.exchange.ledger().fees, Money::from_usdc(6));
+}
+
+#[test]
+fn option_fee_is_capped_at_its_share_of_the_premium() {
+    let mut v = Venue::standard();
+    v.set_prices(
+        100_000,
+        &[(BTC_PERP, 100_000), (BTC_CALL, 20), (BTC_PUT, 5_000)],
+    );
+    v.order("alice", BTC_CALL, Side::Sell, 10, 20);
+    let (_, events) = v.order("bob", BTC_CALL, Side::Buy, 10, 20);
+    // Premium 10 x 0.01 x 20 = 2 USDC; cap 12.5% = 0.25 USDC, below the 3 USDC underlying fee.
+    assert_eq!(trades(&events)[0].taker_fee, Money::from_micros(250_000));
+}
+
+#[test]
+fn maker_rebate_is_paid_from_the_taker_fee() {
+    let mut params = ExchangeParams::defaults();
+    params.fees_perpetual.maker_bps = -1;
+    let mut v = Venue::with_params(params);
+    let tx = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    v.run(tx);
+    v.set_prices(100_000, &[]);
+    v.fund("alice", 100_000);
+    v.fund("bob", 100_000);
+    v.order("alice", BTC_PERP, Side::Sell, 100, 100_000);
+    let (_, events) = v.order("bob", BTC_PERP, Side::Buy, 100, 100_000);
+    // Notional 10,000 USDC: taker 0.05% = 5, maker rebate 0.01% = 1.
+    let t = trades(&events)[0];
+    assert_eq!(
+        (t.taker_fee, t.maker_fee),
+        (Money::from_usdc(5), Money::from_usdc(-1))
+    );
+    assert_eq!(v.exchange.ledger().fees, Money::from_usdc(4));
+}
+
+#[test]
+fn market_order_trades_only_inside_the_band() {
+    let mut v = Venue::standard();
+    v.order("bob", BTC_PERP, Side::Sell, 1, 101_000);
+    v.order("carol", BTC_PERP, Side::Sell, 1, 104_000);
+    let request = OrderRequest {
+        order_type: OrderType::Market,
+        ..limit(v.id(BTC_PERP), Side::Buy, 5, UnitPrice::ZERO, 9)
+    };
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    // Band: 5% of 100,000 -> up to 105,000. Both asks fill; the rest is cancelled, never rests.
+    assert_eq!(trades(&events).len(), 2);
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
+    assert!(
+        v.exchange
+            .instrument(v.id(BTC_PERP))
+            .unwrap()
+            .book
+            .is_empty()
+    );
+}
+
+#[test]
+fn self_trade_prevention_cancels_the_resting_order() {
+    let mut v = Venue::standard();
+    v.order("alice", BTC_PERP, Side::Sell, 2, 100_000);
+    let (rejection, events) = v.order("alice", BTC_PERP, Side::Buy, 2, 100_000);
+    assert_eq!(rejection, None);
+    assert!(trades(&events).is_empty());
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::OrderCancelled {
+            reason: CancelReason::SelfTrade,
+            ..
+        }
+    )));
+    assert_eq!(v.position("alice", BTC_PERP), 0);
+}
+
+// ---- cancel and amend ----
+
+#[test]
+fn cancel_by_client_id_and_cancel_all_by_instrument() {
+    let mut v = Venue::standard();
+    let (perp, call) = (v.id(BTC_PERP), v.id(BTC_CALL));
+    for (i, (instrument, price)) in [(perp, 99_000), (perp, 98_000), (call, 4_000)]
+        .into_iter()
+        .enumerate()
+    {
+        let tx = v.tx(
+            "alice",
+            TxBody::PlaceOrder(limit(
+                instrument,
+                Side::Buy,
+                1,
+                UnitPrice::from_usdc(price),
+                100 + i as u64,
+            )),
+        );
+        assert_eq!(v.run(tx).0, None);
+    }
+    let tx = v.tx(
+        "alice",
+        TxBody::CancelOrder {
+            instrument: perp,
+            order: OrderRef::Client(ClientOrderId::new(100)),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    let tx = v.tx(
+        "alice",
+        TxBody::CancelOrder {
+            instrument: call,
+            order: OrderRef::Client(ClientOrderId::new(101)),
+        },
+    );
+    assert_eq!(
+        v.run(tx).0,
+        Some(RejectReason::OrderUnknown),
+        "wrong instrument"
+    );
+    let tx = v.tx(
+        "alice",
+        TxBody::CancelAll {
+            instrument: Some(perp),
+        },
+    );
+    let (_, events) = v.run(tx);
+    assert_eq!(events.len(), 1);
+    let alice = v.account("alice");
+    assert_eq!(v.exchange.account(alice).unwrap().orders_open(), 1);
+    let tx = v.tx("alice", TxBody::CancelAll { instrument: None });
+    v.run(tx);
+    assert_eq!(v.exchange.account(alice).unwrap().orders_open(), 0);
+}
+
+#[test]
+fn cancelling_another_accounts_order_is_refused() {
+    let mut v = Venue::standard();
+    let (_, events) = v.order("bob", BTC_PERP, Side::Buy, 1, 99_000);
+    let Event::OrderAccepted { order_id, .. } = events[0] else {
+        panic!("accepted")
+    };
+    let tx = v.tx(
+        "alice",
+        TxBody::CancelOrder {
+            instrument: v.id(BTC_PERP),
+            order: OrderRef::Exchange(order_id),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::OrderUnknown));
+}
+
+#[test]
+fn amend_down_keeps_priority_and_amend_up_loses_it() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    let tx = v.tx(
+        "alice",
+        TxBody::PlaceOrder(limit(perp, Side::Buy, 5, UnitPrice::from_usdc(99_000), 1)),
+    );
+    v.run(tx);
+    v.order("bob", BTC_PERP, Side::Buy, 5, 99_000);
+    let amend = |qty| TxBody::AmendOrder {
+        instrument: perp,
+        order: OrderRef::Client(ClientOrderId::new(1)),
+        price: UnitPrice::from_usdc(99_000),
+        qty: Qty::from_contracts(qty),
+    };
+    let tx = v.tx("alice", amend(3));
+    let (_, events) = v.run(tx);
+    assert!(matches!(
+        events[0],
+        Event::OrderAmended {
+            priority_kept: true,
+            ..
+        }
+    ));
+    let (_, events) = v.order("carol", BTC_PERP, Side::Sell, 1, 99_000);
+    let alice = v.account("alice");
+    assert_eq!(trades(&events)[0].maker_account, alice, "alice still first");
+    let tx = v.tx("alice", amend(4));
+    let (_, events) = v.run(tx);
+    assert!(matches!(
+        events[0],
+        Event::OrderAmended {
+            priority_kept: false,
+            ..
+        }
+    ));
+    let (_, events) = v.order("carol", BTC_PERP, Side::Sell, 1, 99_000);
+    assert_ne!(
+        trades(&events)[0].maker_account,
+        alice,
+        "alice went to the back"
+    );
+    let tx = v.tx("alice", amend(4));
+    assert_eq!(v.run(tx).0, Some(RejectReason::AmendUnchanged));
+}
+
+#[test]
+fn amend_across_the_spread_trades() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    v.order("bob", BTC_PERP, Side::Sell, 2, 100_000);
+    let tx = v.tx(
+        "alice",
+        TxBody::PlaceOrder(limit(perp, Side::Buy, 2, UnitPrice::from_usdc(99_000), 1)),
+    );
+    v.run(tx);
+    let tx = v.tx(
+        "alice",
+        TxBody::AmendOrder {
+            instrument: perp,
+            order: OrderRef::Client(ClientOrderId::new(1)),
+            price: UnitPrice::from_usdc(100_000),
+            qty: Qty::from_contracts(2),
+        },
+    );
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    assert_eq!(trades(&events).len(), 1);
+    assert_eq!(v.position("alice", BTC_PERP), 2);
+}
+
+// ---- agents ----
+
+#[test]
+fn agent_trades_but_never_withdraws_and_stays_spent_after_revocation() {
+    let mut v = Venue::standard();
+    let agent = v.key("alice-bot").public_key();
+    let tx = v.tx(
+        "alice",
+        TxBody::AuthoriseAgent {
+            agent: agent.clone(),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    let perp = v.id(BTC_PERP);
+    let tx = v.tx(
+        "alice-bot",
+        TxBody::PlaceOrder(limit(perp, Side::Buy, 1, UnitPrice::from_usdc(99_000), 1)),
+    );
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    let alice = v.account("alice");
+    assert!(matches!(events[0], Event::OrderAccepted { account, .. } if account == alice));
+    let tx = v.tx(
+        "alice-bot",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::NotOwner));
+    let old = v.tx("alice-bot", TxBody::CancelAll { instrument: None });
+    let tx = v.tx(
+        "alice",
+        TxBody::RevokeAgent {
+            agent: agent.clone(),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    let tx = v.tx("alice-bot", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, Some(RejectReason::AgentRevoked));
+    let tx = v.tx("alice", TxBody::AuthoriseAgent { agent });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(
+        v.run(old).0,
+        Some(RejectReason::NonceNotIncreasing),
+        "a re-authorised agent's old transactions stay spent"
+    );
+}
+
+#[test]
+fn a_key_serves_one_account() {
+    let mut v = Venue::standard();
+    let bob = v.key("bob").public_key();
+    let tx = v.tx("alice", TxBody::AuthoriseAgent { agent: bob });
+    assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse));
+}
+
+// ---- funding, expiry, settlement ----
+
+#[test]
+fn funding_moves_cash_from_longs_to_shorts_and_conserves_it() {
+    let mut v = Venue::standard();
+    v.order("bob", BTC_PERP, Side::Sell, 100, 100_000);
+    v.order("alice", BTC_PERP, Side::Buy, 100, 100_000);
+    // Mark 0.8% over index: 8,000 ppm per 8 h -> 1,000 ppm per hour, clamped to 750 ppm.
+    v.set_prices(
+        100_000,
+        &[(BTC_PERP, 100_800), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let (alice0, bob0) = (v.cash("alice"), v.cash("bob"));
+    v.time_ms += 3_600_000;
+    let outcome = v.block(vec![]);
+    let funding = outcome.block_events().iter().find_map(|e| {
+        if let Event::FundingPaid {
+            rate_ppm,
+            per_contract,
+            ..
+        } = e
+        {
+            Some((*rate_ppm, *per_contract))
+        } else {
+            None
+        }
+    });
+    // One contract is 0.001 BTC x 100,800 = 100.8 USDC; 750 ppm of it = 0.0756 USDC.
+    assert_eq!(funding, Some((750, Money::from_micros(75_600))));
+    assert_eq!(
+        v.cash("alice"),
+        alice0.checked_sub(Money::from_micros(7_560_000)).unwrap()
+    );
+    assert_eq!(
+        v.cash("bob"),
+        bob0.checked_add(Money::from_micros(7_560_000)).unwrap()
+    );
+}
+
+#[test]
+fn expiry_cancels_orders_and_settlement_pays_intrinsic_value() {
+    let mut v = Venue::standard();
+    v.order("alice", BTC_CALL, Side::Sell, 2, 5_000);
+    v.order("bob", BTC_CALL, Side::Buy, 2, 5_000);
+    v.order("carol", BTC_CALL, Side::Buy, 1, 4_000);
+    let (alice0, bob0) = (v.cash("alice"), v.cash("bob"));
+    let expiry = ExpiryDate::new(2026, 12, 27).unwrap();
+    v.time_ms = expiry.expiry_millis();
+    let outcome = v.block(vec![]);
+    let call = v.id(BTC_CALL);
+    assert!(
+        outcome
+            .block_events()
+            .contains(&Event::InstrumentExpired { instrument: call })
+    );
+    assert!(outcome.block_events().iter().any(|e| matches!(
+        e,
+        Event::OrderCancelled {
+            reason: CancelReason::Expired,
+            ..
+        }
+    )));
+    assert_eq!(
+        v.order("carol", BTC_CALL, Side::Buy, 1, 4_000).0,
+        Some(RejectReason::InstrumentNotTrading)
+    );
+    // Settle at 112,000: intrinsic 12,000 per BTC -> 120 USDC per contract of 0.01 BTC.
+    let settlement = SettlementPrice {
+        asset: btc(),
+        expiry,
+        price: UnitPrice::from_usdc(112_000),
+    };
+    v.prices = PriceInputs::new(v.prices.index().to_vec(), vec![], vec![settlement]).unwrap();
+    let outcome = v.block(vec![]);
+    assert!(outcome.block_events().contains(&Event::InstrumentSettled {
+        instrument: call,
+        price: UnitPrice::from_usdc(112_000)
+    }));
+    assert_eq!(
+        v.cash("bob"),
+        bob0.checked_add(Money::from_usdc(240)).unwrap()
+    );
+    assert_eq!(
+        v.cash("alice"),
+        alice0.checked_sub(Money::from_usdc(240)).unwrap()
+    );
+    assert_eq!(v.position("alice", BTC_CALL), 0);
+    assert_eq!(
+        v.exchange.instrument(call).unwrap().status,
+        InstrumentStatus::Settled
+    );
+}
+
+#[test]
+fn settlement_price_before_expiry_is_ignored() {
+    let mut v = Venue::standard();
+    let settlement = SettlementPrice {
+        asset: btc(),
+        expiry: ExpiryDate::new(2026, 12, 27).unwrap(),
+        price: UnitPrice::from_usdc(1),
+    };
+    v.prices = PriceInputs::new(v.prices.index().to_vec(), vec![], vec![settlement]).unwrap();
+    let outcome = v.block(vec![]);
+    assert!(
+        outcome
+            .block_events()
+            .iter()
+            .any(|e| matches!(e, Event::PriceIgnored { .. }))
+    );
+    assert_eq!(
+        v.exchange.instrument(v.id(BTC_CALL)).unwrap().status,
+        InstrumentStatus::Trading
+    );
+}
+
+#[test]
+fn option_mark_is_clamped_between_intrinsic_and_its_bound() {
+    let mut v = Venue::standard();
+    // Call strike 100,000 at index 110,000: intrinsic 10,000; a mark of 1,000 is raised.
+    v.set_prices(110_000, &[(BTC_CALL, 1_000)]);
+    let outcome = v.block(vec![]);
+    let call = v.id(BTC_CALL);
+    assert!(outcome.block_events().contains(&Event::MarkClamped {
+        instrument: call,
+        supplied: UnitPrice::from_usdc(1_000),
+        applied: UnitPrice::from_usdc(10_000)
+    }));
+}
+
+// ---- blocks ----
+
+#[test]
+fn block_out_of_order_or_back_in_time_is_refused_without_change() {
+    let mut v = Venue::standard();
+    let digest = v.exchange.state_digest();
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(1);
+    let skip = Block {
+        height: Height::new(v.exchange.height().get() + 2),
+        time: BlockTime::from_millis(v.time_ms + 1),
+        prices: PriceInputs::default(),
+        txs: vec![],
+    };
+    assert!(matches!(
+        v.exchange.apply_block(&skip.check_signatures(&mut rng)),
+        Err(BlockError::HeightNotNext { .. })
+    ));
+    let back = Block {
+        height: v.exchange.height().next(),
+        time: BlockTime::from_millis(v.time_ms - 1),
+        prices: PriceInputs::default(),
+        txs: vec![],
+    };
+    assert!(matches!(
+        v.exchange.apply_block(&back.check_signatures(&mut rng)),
+        Err(BlockError::TimeWentBackwards { .. })
+    ));
+    assert_eq!(v.exchange.state_digest(), digest);
+}
