@@ -52,6 +52,7 @@ impl Model {
             .map(|best| self.resting.iter().position(|o| o.id == best.id).unwrap())
     }
 
+    #[allow(clippy::too_many_arguments)] // mirrors NewOrder's fields
     fn place(
         &mut self,
         id: u64,

@@ -24,7 +24,7 @@ pub struct MarginRequirement {
 }
 
 impl MarginRequirement {
-    pub fn add(self, other: Self) -> Self {
+    pub fn plus(self, other: Self) -> Self {
         Self {
             initial: self
                 .initial
@@ -115,7 +115,7 @@ impl MarginModel for StandardMargin {
         exposures: &mut dyn Iterator<Item = ExposureView<'a>>,
     ) -> MarginRequirement {
         exposures.fold(MarginRequirement::default(), |total, view| {
-            total.add(self.instrument_requirement(&view))
+            total.plus(self.instrument_requirement(&view))
         })
     }
 }

@@ -183,10 +183,12 @@ impl ExchangeParams {
             return Err(ConfigError::Bound("accounts_max positive"));
         }
         if self.book.orders_max == 0
-            || self.book.orders_max >= u32::MAX
+            || self.book.orders_max > 10_000_000
             || self.book.fills_per_match_max == 0
         {
-            return Err(ConfigError::Bound("book limits positive"));
+            return Err(ConfigError::Bound(
+                "book limits: orders_max in 1..=1e7, fills_per_match_max positive",
+            ));
         }
         Ok(())
     }

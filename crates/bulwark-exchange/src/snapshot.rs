@@ -236,10 +236,11 @@ fn write_account(account: &Account, out: &mut Vec<u8>) {
         MarginMode::Standard => 0u8.write(out),
     }
     account.cash.write(out);
+    // Everything but the open-order totals, which restore rebuilds from the books.
     let positions: Vec<_> = account
         .exposures
         .iter()
-        .filter(|(_, e)| e.position != 0)
+        .filter(|(_, e)| e.position != 0 || e.cost != Money::ZERO || e.realised_pnl != Money::ZERO)
         .collect();
     (positions.len() as u64).write(out);
     for (instrument, exposure) in positions {
@@ -310,6 +311,20 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     };
     let signers = read_signers(buf)?;
     let mut accounts = read_accounts(buf, &params)?;
+    for (account, role) in signers.values().filter_map(|r| r.binding) {
+        let holder = usize::try_from(account.get())
+            .ok()
+            .and_then(|i| accounts.get_mut(i));
+        let holder = holder.ok_or(SnapshotError::NotCanonical(
+            "keys bound to existing accounts",
+        ))?;
+        if role == KeyRole::Agent {
+            holder.agents = holder
+                .agents
+                .checked_add(1)
+                .ok_or(SnapshotError::NotCanonical("agents bounded"))?;
+        }
+    }
     let instruments = read_instruments(buf, &params, &mut accounts)?;
     let mut index = BTreeMap::new();
     for _ in 0..read_count(buf, 2 + UnitPrice::SIZE)? {
@@ -417,12 +432,13 @@ fn read_accounts(
             let instrument = InstrumentId::read(buf)?;
             let position = i64::read(buf)?;
             let (cost, realised_pnl) = (Money::read(buf)?, Money::read(buf)?);
-            if position == 0
+            let blank = position == 0 && cost == Money::ZERO && realised_pnl == Money::ZERO;
+            if blank
                 || last.is_some_and(|l| l >= instrument)
                 || position.abs() > params.position_max.contracts()
             {
                 return Err(SnapshotError::NotCanonical(
-                    "positions non-zero, bounded, instruments increasing",
+                    "positions non-blank, bounded, instruments increasing",
                 ));
             }
             last = Some(instrument);
@@ -468,8 +484,9 @@ fn read_instruments(
         instrument.status = status;
         instrument.mark = Option::<UnitPrice>::read(buf)?;
         instrument.funding_next_ms = u64::read(buf)?;
-        if instrument.mark.is_some_and(|m| !m.is_positive()) {
-            return Err(SnapshotError::NotCanonical("marks positive"));
+        // Settled out-of-the-money options keep their final mark of zero.
+        if instrument.mark.is_some_and(|m| m.micros() < 0) {
+            return Err(SnapshotError::NotCanonical("marks not negative"));
         }
         for side in [Side::Buy, Side::Sell] {
             for _ in 0..read_count(buf, 8 * 5 + 3)? {
