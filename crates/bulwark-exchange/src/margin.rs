@@ -13,6 +13,7 @@
 
 use crate::account::Exposure;
 use crate::params::{BPS, StandardMarginParams};
+use bulwark_types::num::{mul_div_ceil, mul_div_floor};
 use bulwark_types::{InstrumentKind, InstrumentSpec, Money, Qty, Right, UnitPrice};
 
 /// Collateral an account must hold. `initial` gates new risk; falling below `maintenance`
@@ -203,12 +204,16 @@ impl StandardMargin {
             Right::Call => (strike.micros() - underlying.micros()).max(0),
             Right::Put => (underlying.micros() - strike.micros()).max(0),
         });
-        // max(base - OTM/U, min), kept in bps of U and rounded up.
-        let otm_bps = if u > 0 { otm * i128::from(BPS) / u } else { 0 };
+        // max(base - OTM/U, min), kept in bps of U; the requirement rounds up.
+        let otm_bps = if u > 0 {
+            mul_div_floor(otm, i128::from(BPS), u)
+        } else {
+            0
+        };
         let rate_bps = (i128::from(p.option_initial_base_bps) - otm_bps)
             .max(i128::from(p.option_initial_min_bps));
         let per = |bps: i128| {
-            let base = (u * bps + i128::from(BPS) - 1) / i128::from(BPS);
+            let base = mul_div_ceil(u, bps, i128::from(BPS));
             UnitPrice::from_micros(
                 i64::try_from(base + i128::from(mark.micros())).expect("below PRICE_MAX x 2"),
             )

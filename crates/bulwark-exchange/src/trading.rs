@@ -11,6 +11,7 @@ use crate::instrument::{Instrument, InstrumentStatus};
 use crate::margin::bps_ceil;
 use crate::params::BPS;
 use bulwark_book::{Fill, NewOrder, Remainder, RestingOrder};
+use bulwark_types::num::{mul_div_ceil, mul_div_floor};
 use bulwark_types::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, OrderId, OrderRef,
     OrderRequest, OrderType, Price, Qty, RejectReason, SelfTradePrevention, Side, TimeInForce,
@@ -64,11 +65,10 @@ fn band_ticks(
     width_ticks_min: i64,
 ) -> (Price, Price) {
     let (mark, tick) = (i128::from(mark.micros()), i128::from(tick_size.micros()));
-    let width = (mark * i128::from(width_bps))
-        .div_euclid(i128::from(BPS))
+    let width = mul_div_floor(mark, i128::from(width_bps), i128::from(BPS))
         .max(i128::from(width_ticks_min) * tick);
-    let low = (mark - width + tick - 1).div_euclid(tick).max(1);
-    let high = (mark + width).div_euclid(tick);
+    let low = mul_div_ceil(mark - width, 1, tick).max(1);
+    let high = mul_div_floor(mark + width, 1, tick);
     let clamp = |ticks: i128| Price::from_ticks(i64::try_from(ticks).unwrap_or(i64::MAX));
     (clamp(low), clamp(high))
 }
@@ -410,7 +410,11 @@ impl Exchange {
                 if up {
                     bps_ceil(amount, bps)
                 } else {
-                    Money::from_micros(amount.micros() * i128::from(bps) / i128::from(BPS))
+                    Money::from_micros(mul_div_floor(
+                        amount.micros(),
+                        i128::from(bps),
+                        i128::from(BPS),
+                    ))
                 }
             };
             let charge = bps >= 0;
