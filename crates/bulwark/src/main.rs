@@ -23,6 +23,10 @@ enum Command {
     /// Performance benchmarks users can run themselves (build with --release).
     #[command(subcommand)]
     Bench(Bench),
+    /// Price options, invert implied volatility and fit smiles: JSON lines on standard input,
+    /// one JSON answer line per request on standard output, in order (schema in
+    /// `crates/bulwark-pricing/src/jsonl.rs`).
+    Options,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +80,12 @@ fn main() -> Result<()> {
             block_txs,
             seed,
         }) => bench_apply(txs, accounts, block_txs, seed),
+        Command::Options => {
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            bulwark::options::serve(stdin, stdout).context("bulwark options")?;
+            Ok(())
+        }
     }
 }
 

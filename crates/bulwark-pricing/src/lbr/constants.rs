@@ -1,0 +1,11 @@
+pub const SQRT_PI_OVER_2: f64 = f64::from_bits(0x3ff4_0d93_1ff6_2706);
+pub const SQRT_2_PI: f64 = f64::from_bits(0x4004_0d93_1ff6_2706);
+pub const SQRT_3: f64 = f64::from_bits(0x3ffb_b67a_e858_4caa);
+pub const SQRT_2_OVER_PI: f64 = f64::from_bits(0x3fe9_8845_33d4_3650);
+pub const FRAC_1_SQRT_3: f64 = f64::from_bits(0x3fe2_79a7_4590_331d);
+pub const FRAC_2_PI_SQRT_27: f64 = f64::from_bits(0x3ff3_58e1_a79e_d7e1);
+pub const FRAC_SQRT_3_CUBIC_ROOT_2_PI: f64 = f64::from_bits(0x3fee_095e_1123_53f7);
+pub const SIXTEENTH_ROOT_DBL_EPSILON: f64 = f64::from_bits(0x3fba_e89f_995a_d3ae);
+pub const SQRT_DBL_MAX: f64 = f64::from_bits(0x5fef_ffff_ffff_ffff);
+pub const FRAC_1_SQRT_2_PI: f64 = f64::from_bits(0x3fd9_8845_33d4_3650);
+pub const HALF_OF_LN_2_PI: f64 = f64::from_bits(0x3fed_67f1_c864_beb5);
