@@ -34,6 +34,17 @@ impl BlockLimits {
         txs_max: 4_096,
         prices_max: 1_024,
     };
+
+    /// An upper bound on the encoded size of any block these limits admit: each list's
+    /// length prefix at its widest (5 bytes) plus its most entries at their largest.
+    pub const fn block_bytes_max(&self) -> usize {
+        const PREFIX: usize = 5;
+        const INDEX_MAX: usize = 1 + crate::asset::ASSET_CODE_LEN_MAX + 8;
+        const MARK: usize = 4 + 8;
+        const SETTLEMENT_MAX: usize = 1 + crate::asset::ASSET_CODE_LEN_MAX + 4 + 8;
+        let prices = 3 * PREFIX + self.prices_max * (INDEX_MAX + MARK + SETTLEMENT_MAX);
+        8 + 8 + prices + PREFIX + self.txs_max * crate::tx::TX_BYTES_MAX
+    }
 }
 
 /// Why price inputs are not well formed.
@@ -160,9 +171,39 @@ impl Block {
             signature_valid,
         }
     }
+
+    /// Like [`Self::check_signatures`], but trusts `known_valid[i]` for transactions this
+    /// process verified before (a validator caches verdicts from mempool admission and block
+    /// verification) and verifies only the rest, in one batch.
+    pub fn check_signatures_cached(
+        self,
+        rng: &mut impl CryptoRng,
+        known_valid: &[bool],
+    ) -> CheckedBlock {
+        assert_eq!(
+            known_valid.len(),
+            self.txs.len(),
+            "one verdict per transaction"
+        );
+        let mut signature_valid = known_valid.to_vec();
+        let unknown: Vec<usize> = (0..self.txs.len())
+            .filter(|i| !signature_valid[*i])
+            .collect();
+        if !unknown.is_empty() {
+            let batch: Vec<SignedTx> = unknown.iter().map(|i| self.txs[*i].clone()).collect();
+            for (i, ok) in unknown.into_iter().zip(verify_batch(rng, &batch)) {
+                signature_valid[i] = ok;
+            }
+        }
+        CheckedBlock {
+            block: self,
+            signature_valid,
+        }
+    }
 }
 
 /// A block whose transaction signatures have been checked. Only [`Block::check_signatures`]
+/// and [`Block::check_signatures_cached`]
 /// makes one, so the exchange can trust the verdicts without verifying again.
 #[derive(Clone, Debug)]
 pub struct CheckedBlock {
@@ -178,6 +219,11 @@ impl CheckedBlock {
     /// Whether transaction `index` carries a valid signature.
     pub fn signature_valid(&self, index: usize) -> bool {
         self.signature_valid[index]
+    }
+
+    /// Whether every transaction carries a valid signature.
+    pub fn all_signatures_valid(&self) -> bool {
+        self.signature_valid.iter().all(|ok| *ok)
     }
 
     pub fn into_block(self) -> Block {

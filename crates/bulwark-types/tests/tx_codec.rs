@@ -199,6 +199,14 @@ fn block_decoder_enforces_limits_and_canonical_prices() {
         Block::decode_cfg(bytes.clone(), &BlockLimits::DEFAULT).unwrap(),
         block
     );
+    assert!(
+        bytes.len()
+            <= BlockLimits {
+                txs_max: 3,
+                prices_max: 2
+            }
+            .block_bytes_max()
+    );
     let tight = BlockLimits {
         txs_max: 2,
         prices_max: 8,

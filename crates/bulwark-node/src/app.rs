@@ -1,0 +1,269 @@
+//! The consensus application: builds blocks as leader and verifies others' blocks.
+//!
+//! Owns: what a valid block is. A block is valid when its time does not go back from its
+//! parent's, every transaction's signature verifies, and the state digest it commits to is
+//! the state this node computes after its parent. Verdicts are deterministic: the only local
+//! input, the clock, can delay a verdict (a block from the future waits) but never decide it.
+//! Never: holds a lock across an `.await`; returns `false` for "not yet".
+
+use crate::block::{ChainBlock, Ctx};
+use crate::chain::ExtendError;
+use crate::mempool::tx_digest;
+use crate::prices::PriceFeed;
+use crate::shared::{Shared, lock};
+use bulwark_types::{
+    Block as ExchangeBlock, BlockLimits, BlockTime, CheckedBlock, Height as ExchangeHeight,
+};
+use commonware_consensus::marshal::ancestry::Ancestry;
+use commonware_consensus::simplex::scheme::ed25519;
+use commonware_consensus::{Application, Heightable};
+use commonware_cryptography::{Digested, Digestible};
+use commonware_runtime::Clock;
+use futures::StreamExt;
+use rand_core::CryptoRng;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Block building and verification settings. Node-local, but `limits` must match the network's.
+#[derive(Copy, Clone, Debug)]
+pub struct AppConfig {
+    pub limits: BlockLimits,
+    /// Encoded transaction bytes a proposal may carry.
+    pub proposal_bytes_max: usize,
+    /// A leader waits until this long after its parent's time before proposing.
+    pub block_interval_min: Duration,
+    /// How far ahead of this node's clock a block's time may be before its verdict waits.
+    pub time_drift_max: Duration,
+    /// How many blocks beyond its finalized state this node executes speculatively; further
+    /// behind, it waits for execution to catch up instead of voting.
+    pub speculation_depth_max: u64,
+}
+
+/// Milliseconds since the Unix epoch of the runtime's clock.
+pub fn now_ms(clock: &impl Clock) -> u64 {
+    let now: SystemTime = clock.current();
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The exchange as a consensus application.
+#[derive(Clone)]
+pub struct ExchangeApp {
+    shared: Arc<Shared>,
+    feed: Arc<Mutex<Box<dyn PriceFeed>>>,
+    config: AppConfig,
+}
+
+impl ExchangeApp {
+    pub fn new(shared: Arc<Shared>, feed: Box<dyn PriceFeed>, config: AppConfig) -> Self {
+        Self {
+            shared,
+            feed: Arc::new(Mutex::new(feed)),
+            config,
+        }
+    }
+
+    fn halted(&self) -> bool {
+        lock(&self.shared.status).halted.is_some()
+    }
+
+    /// Signature verdicts for a block's transactions, verifying only those not seen before.
+    fn check_signatures(&self, rng: &mut impl CryptoRng, body: ExchangeBlock) -> CheckedBlock {
+        let digests: Vec<_> = body.txs.iter().map(tx_digest).collect();
+        let known: Vec<bool> = {
+            let cache = lock(&self.shared.signatures);
+            digests.iter().map(|d| cache.contains(d)).collect()
+        };
+        let checked = body.check_signatures_cached(rng, &known);
+        let mut cache = lock(&self.shared.signatures);
+        for (i, digest) in digests.into_iter().enumerate() {
+            if checked.signature_valid(i) {
+                cache.insert(digest);
+            }
+        }
+        checked
+    }
+
+    /// Makes sure this node holds the state after `parent`, executing the blocks between its
+    /// newest known state and `parent` (taken from `ancestry`, newest first) if needed.
+    /// Returns false if `parent` does not descend from this node's finalized block.
+    async fn ensure_state<E: Clock + CryptoRng>(
+        &self,
+        runtime: &mut E,
+        parent: &Digested<ChainBlock>,
+        ancestry: &mut impl Ancestry<ChainBlock>,
+    ) -> bool {
+        loop {
+            let finalized_height = {
+                let chain = lock(&self.shared.chain);
+                if chain.state_after(&parent.digest()).is_some() {
+                    return true;
+                }
+                chain.finalized_height()
+            };
+            if parent.height().get() <= finalized_height {
+                // Not our finalized block, yet at or below its height: a fork we cannot join.
+                return false;
+            }
+            if parent.height().get() - finalized_height > self.config.speculation_depth_max {
+                // Far behind: let execution of finalized blocks catch up first.
+                runtime.sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let mut path = vec![parent.clone()];
+            loop {
+                let oldest = path.last().expect("non-empty");
+                let known = lock(&self.shared.chain)
+                    .state_after(&oldest.inner().parent)
+                    .is_some();
+                if known {
+                    break;
+                }
+                if oldest.height().get() <= finalized_height + 1 {
+                    return false;
+                }
+                match ancestry.next().await {
+                    Some(block) => path.push(block),
+                    None => return false,
+                }
+            }
+            let mut replayed = true;
+            for block in path.iter().rev() {
+                let checked = self.check_signatures(runtime, block.inner().body.clone());
+                if !checked.all_signatures_valid() {
+                    return false;
+                }
+                match lock(&self.shared.chain).extend(block.inner(), &checked) {
+                    Ok(_) => {}
+                    Err(ExtendError::UnknownParent(_)) => {
+                        // Another task moved the head meanwhile; start over.
+                        replayed = false;
+                        break;
+                    }
+                    Err(_) => return false,
+                }
+            }
+            if replayed {
+                return true;
+            }
+        }
+    }
+}
+
+impl<E> Application<E> for ExchangeApp
+where
+    E: Clock + CryptoRng + Send + 'static,
+{
+    type SigningScheme = ed25519::Scheme;
+    type Context = Ctx;
+    type Block = ChainBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (mut runtime, context): (E, Ctx),
+        mut ancestry: impl Ancestry<ChainBlock>,
+        _input: (),
+    ) -> Option<Digested<ChainBlock>> {
+        let parent = ancestry.next().await?;
+        if self.halted() {
+            return None;
+        }
+        let earliest =
+            parent.inner().time().millis() + self.config.block_interval_min.as_millis() as u64;
+        let now = now_ms(&runtime);
+        if now < earliest {
+            runtime.sleep(Duration::from_millis(earliest - now)).await;
+        }
+        if !self
+            .ensure_state(&mut runtime, &parent, &mut ancestry)
+            .await
+        {
+            return None;
+        }
+        let time = BlockTime::from_millis(now_ms(&runtime).max(parent.inner().time().millis()));
+        let block = {
+            let chain = lock(&self.shared.chain);
+            let state = chain.state_after(&parent.digest())?;
+            let prices = lock(&self.feed).prices(time, state);
+            let txs = lock(&self.shared.mempool).select(
+                &self.config.limits,
+                self.config.proposal_bytes_max,
+                |signer| state.nonce_last(signer),
+            );
+            let body = ExchangeBlock {
+                height: ExchangeHeight::new(parent.height().get() + 1),
+                time,
+                prices,
+                txs,
+            };
+            ChainBlock::new(context, parent.digest(), state.state_digest(), body)
+        };
+        let checked = self.check_signatures(&mut runtime, block.body.clone());
+        if let Err(error) = lock(&self.shared.chain).extend(&block, &checked) {
+            tracing::warn!(%error, "own proposal does not apply; declining to propose");
+            return None;
+        }
+        let digest = block.digest();
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (mut runtime, _context): (E, Ctx),
+        mut ancestry: impl Ancestry<ChainBlock>,
+    ) -> bool {
+        let Some(candidate) = ancestry.next().await else {
+            return false;
+        };
+        let Some(parent) = ancestry.next().await else {
+            return false;
+        };
+        if self.halted() {
+            // A halted node abstains from every vote.
+            futures::future::pending::<()>().await;
+        }
+        if candidate.inner().time() < parent.inner().time()
+            || candidate.height().get() != parent.height().get() + 1
+        {
+            return false;
+        }
+        let drift = self.config.time_drift_max.as_millis() as u64;
+        loop {
+            let now = now_ms(&runtime);
+            let time = candidate.inner().time().millis();
+            if time <= now + drift {
+                break;
+            }
+            // From the future: wait for our clock rather than judge by it.
+            runtime
+                .sleep(Duration::from_millis(time - now - drift))
+                .await;
+        }
+        let checked = self.check_signatures(&mut runtime, candidate.inner().body.clone());
+        if !checked.all_signatures_valid() {
+            tracing::warn!(
+                height = candidate.height().get(),
+                "block carries a transaction with a bad signature"
+            );
+            return false;
+        }
+        loop {
+            if !self
+                .ensure_state(&mut runtime, &parent, &mut ancestry)
+                .await
+            {
+                return false;
+            }
+            let result = lock(&self.shared.chain).extend(candidate.inner(), &checked);
+            match result {
+                Ok(_) => return true,
+                Err(ExtendError::UnknownParent(_)) => continue,
+                Err(error) => {
+                    tracing::warn!(height = candidate.height().get(), %error, "rejecting block");
+                    return false;
+                }
+            }
+        }
+    }
+}

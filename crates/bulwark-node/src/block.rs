@@ -1,0 +1,206 @@
+//! The chain's block: the exchange block plus what consensus and divergence checks need.
+//!
+//! Owns: the block's wire format and digest. The digest is SHA-256 over a domain tag and the
+//! canonical encoding, so it commits to the consensus context, the parent, the state digest
+//! and every transaction; it is computed from the fields on construction and on decode, never
+//! read off the wire.
+
+use bulwark_exchange::StateDigest;
+use bulwark_types::{
+    Block as ExchangeBlock, BlockLimits, BlockTime, Height as ExchangeHeight, PriceInputs,
+};
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, Encode, EncodeSize, Error as CodecError, FixedSize, MaxEncodeSize, Read, ReadExt, Write,
+};
+use commonware_consensus::simplex::types::Context;
+use commonware_consensus::types::{Epoch, Height, Round, View};
+use commonware_consensus::{Block, BoundedBlock, CertifiableBlock, Heightable};
+use commonware_cryptography::ed25519::PublicKey;
+use commonware_cryptography::sha256::Digest;
+use commonware_cryptography::{Digestible, Hasher, Sha256};
+
+/// Consensus context embedded in every block (the `Deferred` marshal wrapper re-verifies from it).
+pub type Ctx = Context<Digest, PublicKey>;
+
+/// Domain separation of block digests.
+const BLOCK_NAMESPACE: &[u8] = b"_BULWARK_BLOCK_V1";
+
+/// A block of the Bulwark chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBlock {
+    /// Round, leader and parent view the block was proposed under.
+    pub context: Ctx,
+    /// Digest of the parent block.
+    pub parent: Digest,
+    /// The exchange's state digest after the parent block: a validator whose own state
+    /// disagrees finds out at this block.
+    pub state_digest: StateDigest,
+    /// What the exchange applies: height, time, price inputs, transactions.
+    pub body: ExchangeBlock,
+    /// Cached; derived from the fields above, not encoded.
+    digest: Digest,
+}
+
+impl ChainBlock {
+    pub fn new(
+        context: Ctx,
+        parent: Digest,
+        state_digest: StateDigest,
+        body: ExchangeBlock,
+    ) -> Self {
+        let mut block = Self {
+            context,
+            parent,
+            state_digest,
+            body,
+            digest: Digest::EMPTY_DIGEST,
+        };
+        block.digest = Sha256::hash(&[BLOCK_NAMESPACE, &block.encode()]);
+        block
+    }
+
+    /// The block every validator starts from: height 0, never proposed, no transactions.
+    pub fn genesis(leader: PublicKey, state_digest: StateDigest, time: BlockTime) -> Self {
+        let context = Ctx {
+            round: Round::new(Epoch::zero(), View::zero()),
+            leader,
+            parent: (View::zero(), Digest::EMPTY_DIGEST),
+        };
+        let body = ExchangeBlock {
+            height: ExchangeHeight::new(0),
+            time,
+            prices: PriceInputs::default(),
+            txs: Vec::new(),
+        };
+        Self::new(context, Digest::EMPTY_DIGEST, state_digest, body)
+    }
+
+    pub fn time(&self) -> BlockTime {
+        self.body.time
+    }
+}
+
+/// The all-zero digest, as a constant usable in constructors.
+trait EmptyDigest {
+    const EMPTY_DIGEST: Self;
+}
+
+impl EmptyDigest for Digest {
+    const EMPTY_DIGEST: Self = <Digest as commonware_cryptography::Digest>::EMPTY;
+}
+
+impl Write for ChainBlock {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.context.write(buf);
+        self.parent.write(buf);
+        self.state_digest.write(buf);
+        self.body.write(buf);
+    }
+}
+
+impl EncodeSize for ChainBlock {
+    fn encode_size(&self) -> usize {
+        self.context.encode_size() + Digest::SIZE + StateDigest::SIZE + self.body.encode_size()
+    }
+}
+
+impl Read for ChainBlock {
+    type Cfg = BlockLimits;
+    fn read_cfg(buf: &mut impl Buf, limits: &BlockLimits) -> Result<Self, CodecError> {
+        let context = Ctx::read(buf)?;
+        let parent = Digest::read(buf)?;
+        let state_digest = StateDigest::read(buf)?;
+        let body = ExchangeBlock::read_cfg(buf, limits)?;
+        Ok(Self::new(context, parent, state_digest, body))
+    }
+}
+
+impl Digestible for ChainBlock {
+    type Digest = Digest;
+    fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+impl Heightable for ChainBlock {
+    fn height(&self) -> Height {
+        Height::new(self.body.height.get())
+    }
+}
+
+impl Block for ChainBlock {
+    fn parent(&self) -> Digest {
+        self.parent
+    }
+}
+
+impl CertifiableBlock for ChainBlock {
+    type Context = Ctx;
+    fn context(&self) -> Ctx {
+        self.context.clone()
+    }
+}
+
+impl BoundedBlock for ChainBlock {
+    fn max_encode_size(limits: &BlockLimits) -> usize {
+        Ctx::MAX_ENCODE_SIZE + Digest::SIZE + StateDigest::SIZE + limits.block_bytes_max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{Copying, Decode};
+    use commonware_cryptography::Signer;
+
+    fn sample() -> ChainBlock {
+        let leader = bulwark_types::PrivateKey::from_seed(1).public_key();
+        let genesis = ChainBlock::genesis(
+            leader.clone(),
+            Digest::EMPTY_DIGEST,
+            BlockTime::from_millis(5),
+        );
+        let body = ExchangeBlock {
+            height: ExchangeHeight::new(1),
+            time: BlockTime::from_millis(7),
+            prices: PriceInputs::default(),
+            txs: Vec::new(),
+        };
+        let context = Ctx {
+            round: Round::new(Epoch::zero(), View::new(1)),
+            leader,
+            parent: (View::zero(), genesis.digest()),
+        };
+        ChainBlock::new(context, genesis.digest(), Digest::EMPTY_DIGEST, body)
+    }
+
+    #[test]
+    fn decoded_block_derives_its_digest_from_its_fields() {
+        let block = sample();
+        let bytes = block.encode();
+        assert!(bytes.len() <= ChainBlock::max_encode_size(&BlockLimits::DEFAULT));
+        let decoded = ChainBlock::decode_cfg(bytes.clone(), &BlockLimits::DEFAULT).unwrap();
+        assert_eq!(decoded, block);
+        assert_eq!(decoded.digest(), block.digest());
+        // Any change to the encoding changes the digest.
+        let mut altered = bytes.to_vec();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        if let Ok(other) = ChainBlock::decode_cfg(Copying(&altered), &BlockLimits::DEFAULT) {
+            assert_ne!(other.digest(), block.digest());
+        }
+    }
+
+    #[test]
+    fn state_digest_is_committed() {
+        let block = sample();
+        let other = ChainBlock::new(
+            block.context.clone(),
+            block.parent,
+            Sha256::hash(&[b"x"]),
+            block.body.clone(),
+        );
+        assert_ne!(other.digest(), block.digest());
+    }
+}

@@ -1,0 +1,405 @@
+//! Wiring of one validator: p2p channels, block broadcast and backfill, marshal's archives,
+//! the executor, the mempool gossip, and simplex consensus over the exchange application.
+//!
+//! Generic over the runtime and the p2p implementation, so the same code runs on the
+//! deterministic runtime with the simulated network and on tokio with authenticated TCP.
+
+use crate::app::{AppConfig, ExchangeApp};
+use crate::block::ChainBlock;
+use crate::chain::Chain;
+use crate::executor::{Executor, ExecutorConfig, FinalizedFeed, initial_chain};
+use crate::gossip::{self, GossipConfig};
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::prices::PriceFeed;
+use crate::shared::{Shared, lock};
+use crate::snapshots::SnapshotStore;
+use bulwark_exchange::{Exchange, Genesis};
+use bulwark_types::BlockLimits;
+use commonware_broadcast::buffered;
+use commonware_consensus::marshal::{
+    self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver,
+};
+use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolicy};
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::{self, scheme::ed25519};
+use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
+use commonware_consensus::{Reporter, Reporters, Viewable as _};
+use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
+use commonware_cryptography::sha256::Digest;
+use commonware_cryptography::{Digested, Digestible, Sha256, Signer as _};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, Supervisor};
+use commonware_storage::archive::immutable;
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
+use rand_core::CryptoRng;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Channel ids; identical on every validator.
+pub const CHANNEL_VOTES: u64 = 0;
+pub const CHANNEL_CERTIFICATES: u64 = 1;
+pub const CHANNEL_RESOLVER: u64 = 2;
+pub const CHANNEL_BACKFILL: u64 = 3;
+pub const CHANNEL_BLOCKS: u64 = 4;
+pub const CHANNEL_TRANSACTIONS: u64 = 5;
+
+/// One (sender, receiver) pair per channel.
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub backfill: (S, R),
+    pub blocks: (S, R),
+    pub transactions: (S, R),
+}
+
+/// Consensus timing. Node-local; the defaults ran well on loopback and 50 ms simulated links.
+#[derive(Copy, Clone, Debug)]
+pub struct Timeouts {
+    pub leader: Duration,
+    pub certification: Duration,
+    pub retry: Duration,
+    pub skip: Duration,
+}
+
+impl Timeouts {
+    pub const DEFAULT: Self = Self {
+        leader: Duration::from_secs(1),
+        certification: Duration::from_secs(2),
+        retry: Duration::from_secs(5),
+        skip: Duration::from_secs(10),
+    };
+}
+
+/// Everything one validator needs to start. No `Default`: every field is chosen on purpose.
+pub struct ValidatorConfig {
+    pub signer: PrivateKey,
+    /// Every validator's key; the same set, in the same order, on every validator.
+    pub participants: Set<PublicKey>,
+    /// Domain separation of this network's consensus messages.
+    pub namespace: Vec<u8>,
+    /// Prefix of every storage partition; unique per validator, stable across restarts.
+    pub partition_prefix: String,
+    pub genesis: Genesis,
+    pub app: AppConfig,
+    pub executor: ExecutorConfig,
+    pub mempool: MempoolLimits,
+    pub gossip: GossipConfig,
+    pub timeouts: Timeouts,
+    pub mailbox_size: NonZeroUsize,
+    /// Largest snapshot this validator will store or load.
+    pub snapshot_bytes_max: usize,
+}
+
+impl ValidatorConfig {
+    /// Checks relations between fields; a bad configuration stops startup.
+    pub fn assert(&self) {
+        assert!(
+            self.participants
+                .position(&self.signer.public_key())
+                .is_some(),
+            "signer must be a participant"
+        );
+        assert!(
+            self.timeouts.certification > self.timeouts.leader,
+            "certification timeout exceeds leader timeout"
+        );
+        assert!(
+            self.timeouts.skip > self.timeouts.certification
+                && self.timeouts.skip > self.timeouts.retry,
+            "skip timeout exceeds the others"
+        );
+        assert!(
+            self.app.limits.txs_max > 0 && self.app.proposal_bytes_max > 0,
+            "blocks carry transactions"
+        );
+        assert!(
+            self.app.proposal_bytes_max <= self.app.limits.block_bytes_max(),
+            "proposal bytes within the block bound"
+        );
+        assert!(!self.partition_prefix.is_empty(), "partition prefix set");
+    }
+}
+
+/// The genesis block every validator must agree on.
+pub fn genesis_block(
+    participants: &Set<PublicKey>,
+    genesis: &Genesis,
+) -> Result<(ChainBlock, Exchange), bulwark_exchange::ConfigError> {
+    let exchange = Exchange::new(genesis)?;
+    let leader = participants
+        .iter()
+        .next()
+        .expect("at least one participant")
+        .clone();
+    Ok((
+        ChainBlock::genesis(leader, exchange.state_digest(), genesis.time),
+        exchange,
+    ))
+}
+
+/// Largest message any component sends, for the p2p configuration.
+pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_max: usize) -> u32 {
+    let simplex = simplex::max_payload_size::<ed25519::Scheme, Digest>(participants);
+    let marshal = marshal::max_payload_size::<
+        marshal::standard::Standard<ChainBlock>,
+        ed25519::Scheme,
+    >(participants, limits);
+    let gossip = 5 + gossip_batch_max * bulwark_types::tx::TX_BYTES_MAX;
+    commonware_p2p::max_message_size(&[simplex, marshal, gossip])
+}
+
+/// Watches consensus activity for the node status (views finalized, faults seen).
+#[derive(Clone)]
+pub struct ConsensusMonitor {
+    shared: Arc<Shared>,
+}
+
+impl Reporter for ConsensusMonitor {
+    type Activity = simplex::types::Activity<ed25519::Scheme, Digest>;
+    fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        use simplex::types::Activity;
+        let view = activity.view().get();
+        let mut status = lock(&self.shared.status);
+        match activity {
+            Activity::ConflictingNotarize(_)
+            | Activity::ConflictingFinalize(_)
+            | Activity::NullifyFinalize(_) => {
+                status.faults_observed += 1;
+                drop(status);
+                tracing::warn!(view, "consensus fault observed from a peer");
+            }
+            Activity::Nullification(_) => {
+                status.views_skipped += 1;
+                status.consensus_view = status.consensus_view.max(view);
+            }
+            Activity::Notarization(_) | Activity::Finalization(_) => {
+                status.consensus_view = status.consensus_view.max(view);
+            }
+            _ => {}
+        }
+        commonware_actor::Feedback::Ok
+    }
+}
+
+/// A running validator.
+pub struct Validator {
+    pub shared: Arc<Shared>,
+    pub handles: Vec<Handle<()>>,
+}
+
+/// Starts every actor of one validator under `context`.
+#[allow(clippy::too_many_arguments)]
+pub async fn start<E, S, R, B, P>(
+    context: E,
+    config: ValidatorConfig,
+    channels: Channels<S, R>,
+    blocker: B,
+    peer_provider: P,
+    feed: Box<dyn PriceFeed>,
+) -> Validator
+where
+    E: Spawner + Clock + Metrics + Storage + Supervisor + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+{
+    config.assert();
+    let me = config.signer.public_key();
+    let scheme = ed25519::Scheme::signer(
+        &config.namespace,
+        config.participants.clone(),
+        config.signer.clone(),
+    )
+    .expect("signer is a participant");
+    let epocher = FixedEpocher::new(NZU64!(u64::MAX)); // one epoch forever: a static validator set
+    let page_cache = CacheRef::new(NZU16!(4096), NZUsize!(1024));
+    let (genesis, genesis_exchange) =
+        genesis_block(&config.participants, &config.genesis).expect("genesis is valid");
+    let genesis_digest = genesis.digest();
+    let prefix = config.partition_prefix.clone();
+    let limits = config.app.limits;
+
+    // Durable state first: the newest snapshot, else genesis.
+    let store = SnapshotStore::init(
+        context.child("snapshots"),
+        format!("{prefix}-snapshots"),
+        config.snapshot_bytes_max,
+    )
+    .await;
+    let chain = initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
+    let shared = Arc::new(Shared::new(
+        chain,
+        Mempool::new(config.mempool),
+        1 << 20,
+        1 << 18,
+    ));
+    let mut handles = Vec::new();
+
+    let (resolver_rx, resolver) = marshal_resolver::init(
+        context.child("marshal_resolver"),
+        marshal_resolver::Config {
+            public_key: me.clone(),
+            peer_provider: peer_provider.clone(),
+            blocker: blocker.clone(),
+            mailbox_size: config.mailbox_size,
+            fetch_timeout: NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        channels.backfill,
+    );
+    let (broadcast_engine, buffer) = buffered::Engine::new(
+        context.child("broadcast"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size: config.mailbox_size,
+            deque_size: 16,
+            priority: false,
+            codec_config: limits,
+            peer_provider,
+            strategy: Sequential,
+        },
+    );
+    handles.push(broadcast_engine.start(channels.blocks));
+
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations"),
+        // Unbounded is safe here only because the archive reads this validator's own disk.
+        archive_config(
+            &prefix,
+            "finalizations",
+            page_cache.clone(),
+            ed25519::Scheme::certificate_codec_config_unbounded(),
+        ),
+    )
+    .await
+    .expect("finalizations archive must open");
+    let blocks = immutable::Archive::init(
+        context.child("blocks"),
+        archive_config(&prefix, "blocks", page_cache.clone(), limits),
+    )
+    .await
+    .expect("blocks archive must open");
+
+    let (actor, marshal_mailbox, floor) = MarshalActor::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone()),
+            epocher: epocher.clone(),
+            start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+            partition_prefix: format!("{prefix}-marshal"),
+            mailbox_size: config.mailbox_size,
+            view_retention: ViewDelta::new(10),
+            prunable_items_per_section: NZU64!(10),
+            page_cache: page_cache.clone(),
+            replay_buffer: NZUsize!(1024 * 1024),
+            key_write_buffer: NZUsize!(1024 * 1024),
+            value_write_buffer: NZUsize!(1024 * 1024),
+            block_codec_config: limits,
+            max_repair: NZUsize!(16),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    tracing::info!(processed = ?floor.processed().map(|p| p.height()), "marshal initialized");
+    let (finalized_feed, finalized_blocks) = FinalizedFeed::new(shared.clone());
+    handles.push(actor.start(finalized_feed, buffer, (resolver_rx, resolver)));
+
+    let executor = Executor::new(
+        context.child("executor"),
+        shared.clone(),
+        store,
+        marshal_mailbox.clone(),
+        config.executor,
+    );
+    handles.push(
+        context
+            .child("executor_task")
+            .spawn(move |_| executor.run(finalized_blocks)),
+    );
+    handles.extend(gossip::start(
+        context.child("gossip"),
+        shared.clone(),
+        channels.transactions,
+        config.gossip,
+    ));
+
+    let app = ExchangeApp::new(shared.clone(), feed, config.app);
+    let wrapper =
+        marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
+    let monitor = ConsensusMonitor {
+        shared: shared.clone(),
+    };
+    let engine = simplex::Engine::new(
+        context.child("simplex"),
+        simplex::Config {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker,
+            automaton: wrapper.clone(),
+            relay: wrapper.clone(),
+            reporter: Reporters::from((wrapper, monitor)),
+            strategy: Sequential,
+            partition: format!("{prefix}-simplex-epoch0"),
+            mailbox_size: config.mailbox_size,
+            epoch: Epoch::zero(),
+            floor: simplex::Floor::Genesis(genesis_digest),
+            replay_buffer: NZUsize!(1024 * 1024),
+            write_buffer: NZUsize!(1024 * 1024),
+            page_cache,
+            leader_timeout: config.timeouts.leader,
+            certification_timeout: config.timeouts.certification,
+            timeout_retry: config.timeouts.retry,
+            view_retention: ViewDelta::new(10),
+            skip: SkipPolicy::Enabled {
+                timeout: config.timeouts.skip,
+                budget: SkipBudget::Participants,
+            },
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            forward: ForwardPolicy::SilentLeader,
+            track_historical_votes: false,
+        },
+    );
+    handles.push(engine.start(channels.votes, channels.certificates, channels.resolver));
+    Validator { shared, handles }
+}
+
+/// Configuration of one of marshal's immutable archives, under this validator's prefix.
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: 1024,
+        freezer_table_resize_frequency: 10,
+        freezer_table_resize_chunk_size: 1024,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache,
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_target_size: 64 * 1024 * 1024,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        items_per_section: NZU64!(1024),
+        freezer_key_write_buffer: NZUsize!(1024 * 1024),
+        freezer_value_write_buffer: NZUsize!(1024 * 1024),
+        ordinal_write_buffer: NZUsize!(1024 * 1024),
+        replay_buffer: NZUsize!(1024 * 1024),
+        codec_config,
+    }
+}

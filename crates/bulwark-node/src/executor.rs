@@ -1,0 +1,286 @@
+//! Execution of finalized blocks: marshal hands them over in height order; this applies each
+//! to the finalized state, records receipts, prunes the mempool, snapshots, and acknowledges.
+//!
+//! Owns: the finalized state's progress and its durability. On startup it restores the newest
+//! snapshot and replays the finalized blocks after it from marshal's archive, so a crash at
+//! any moment loses nothing that was finalized. A block whose committed state digest differs
+//! from this node's halts the node, loudly: the height and both digests go to the log and to
+//! the status the API shows; the node stops voting and stops acknowledging.
+//! Never: blocks inside `Reporter::report` (it only forwards to this task's queue, which
+//! marshal bounds: it hands over at most `max_pending_acks` unacknowledged blocks).
+
+use crate::block::ChainBlock;
+use crate::chain::{Chain, FinalizeError};
+use crate::mempool::tx_digest;
+use crate::shared::{FinalizedRecord, HISTORY_MAX, Shared, lock};
+use crate::snapshots::SnapshotStore;
+use bulwark_exchange::BlockOutcome;
+use bulwark_types::CheckedBlock;
+use commonware_actor::Feedback;
+use commonware_codec::Encode;
+use commonware_consensus::marshal::{Update, core::Mailbox, standard::Standard};
+use commonware_consensus::simplex::scheme::ed25519;
+use commonware_consensus::types::Height;
+use commonware_consensus::{Heightable, Reporter};
+use commonware_cryptography::{Digested, Digestible};
+use commonware_cryptography::{Hasher, Sha256};
+use commonware_runtime::{Clock, Metrics, Storage};
+use commonware_utils::Acknowledgement;
+use commonware_utils::acknowledgement::Exact;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use rand_core::CryptoRng;
+use std::sync::Arc;
+
+/// The marshal mailbox type of a Bulwark validator.
+pub type MarshalMailbox = Mailbox<ed25519::Scheme, Standard<ChainBlock>>;
+
+/// Forwards marshal's finalized blocks to the executor task; records the finalized tip.
+#[derive(Clone)]
+pub struct FinalizedFeed {
+    sender: mpsc::UnboundedSender<(Digested<ChainBlock>, Exact)>,
+    shared: Arc<Shared>,
+}
+
+impl FinalizedFeed {
+    pub fn new(
+        shared: Arc<Shared>,
+    ) -> (Self, mpsc::UnboundedReceiver<(Digested<ChainBlock>, Exact)>) {
+        let (sender, receiver) = mpsc::unbounded();
+        (Self { sender, shared }, receiver)
+    }
+}
+
+impl Reporter for FinalizedFeed {
+    type Activity = Update<ChainBlock>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match activity {
+            Update::Tip(_, height, _) => {
+                let mut status = lock(&self.shared.status);
+                status.tip_height = status.tip_height.max(height.get());
+            }
+            Update::Block(block, ack) => {
+                // Unbounded by type, bounded in practice by marshal's max_pending_acks.
+                if self.sender.unbounded_send((block, ack)).is_err() {
+                    tracing::error!("executor is gone; finalized block dropped");
+                }
+            }
+        }
+        Feedback::Ok
+    }
+}
+
+/// Executor settings.
+#[derive(Copy, Clone, Debug)]
+pub struct ExecutorConfig {
+    /// Snapshot the finalized state every this many blocks.
+    pub snapshot_interval: u64,
+    /// Keep this many finalized blocks below the newest snapshot in marshal's archive (peers
+    /// that fell behind backfill from them); prune older ones.
+    pub archive_retention: u64,
+}
+
+/// Applies finalized blocks in order.
+pub struct Executor<E: Storage + Clock + Metrics + CryptoRng> {
+    context: E,
+    shared: Arc<Shared>,
+    store: SnapshotStore<E>,
+    marshal: MarshalMailbox,
+    config: ExecutorConfig,
+}
+
+impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
+    pub fn new(
+        context: E,
+        shared: Arc<Shared>,
+        store: SnapshotStore<E>,
+        marshal: MarshalMailbox,
+        config: ExecutorConfig,
+    ) -> Self {
+        assert!(config.snapshot_interval > 0, "snapshot interval positive");
+        Self {
+            context,
+            shared,
+            store,
+            marshal,
+            config,
+        }
+    }
+
+    /// Catches up from the archive, then executes blocks as marshal delivers them.
+    pub async fn run(mut self, mut blocks: mpsc::UnboundedReceiver<(Digested<ChainBlock>, Exact)>) {
+        if !self.replay_archive().await {
+            return;
+        }
+        while let Some((block, ack)) = blocks.next().await {
+            let height = block.height().get();
+            let executed = lock(&self.shared.chain).finalized_height();
+            if height <= executed {
+                // Redelivered after a restart: already applied.
+                ack.acknowledge();
+                continue;
+            }
+            if !self.execute(&block).await {
+                // Halted: never acknowledge (marshal then stops delivering); hold the
+                // acknowledgement rather than drop it, and stay parked.
+                let _held = ack;
+                futures::future::pending::<()>().await;
+                return;
+            }
+            ack.acknowledge();
+        }
+    }
+
+    /// Applies finalized blocks stored after the snapshot this node restored from.
+    async fn replay_archive(&mut self) -> bool {
+        let Some(processed) = self.marshal.get_processed().await else {
+            return true;
+        };
+        let from = lock(&self.shared.chain).finalized_height() + 1;
+        let to = processed.height().get();
+        if from <= to {
+            tracing::info!(from, to, "replaying finalized blocks after the snapshot");
+        }
+        for height in from..=to {
+            let Some(block) = self.marshal.get_block(Height::new(height)).await else {
+                tracing::error!(
+                    height,
+                    "finalized block missing from the archive; cannot replay"
+                );
+                self.halt(format!("finalized block {height} missing from the archive"));
+                return false;
+            };
+            let digest = block.digest();
+            if !self.execute(&Digested::precomputed(block, digest)).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Executes one finalized block; false if the node halted.
+    async fn execute(&mut self, block: &Digested<ChainBlock>) -> bool {
+        let block = block.inner();
+        let height = block.height().get();
+        let checked = self.check_signatures(block);
+        let result = lock(&self.shared.chain).finalize(block, &checked);
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(FinalizeError::Divergence(divergence)) => {
+                tracing::error!(
+                    height = divergence.height,
+                    committed = ?divergence.committed,
+                    computed = ?divergence.computed,
+                    "STATE DIVERGENCE: this validator's state differs from the finalized chain; halting"
+                );
+                self.halt(divergence.to_string());
+                return false;
+            }
+            Err(error) => {
+                tracing::error!(height, %error, "cannot execute finalized block; halting");
+                self.halt(error.to_string());
+                return false;
+            }
+        };
+        let txs = &block.body.txs;
+        {
+            let mut mempool = lock(&self.shared.mempool);
+            mempool.prune_executed(txs);
+            mempool.evict_old(height);
+        }
+        lock(&self.shared.receipts).record_block(height, txs, &outcome);
+        self.update_status(block, txs.len() as u64, outcome.trades().count() as u64);
+        self.record_history(block, &outcome);
+        if height % self.config.snapshot_interval == 0 {
+            let (exchange, digest) = {
+                let chain = lock(&self.shared.chain);
+                (chain.finalized().clone(), chain.finalized_digest())
+            };
+            self.store.save(&exchange, digest).await;
+            if let Some(floor) = height.checked_sub(self.config.archive_retention) {
+                self.marshal.prune(Height::new(floor));
+            }
+        }
+        true
+    }
+
+    fn check_signatures(&mut self, block: &ChainBlock) -> CheckedBlock {
+        let known: Vec<bool> = {
+            let cache = lock(&self.shared.signatures);
+            block
+                .body
+                .txs
+                .iter()
+                .map(|tx| cache.contains(&tx_digest(tx)))
+                .collect()
+        };
+        block
+            .body
+            .clone()
+            .check_signatures_cached(&mut self.context, &known)
+    }
+
+    fn update_status(&self, block: &ChainBlock, txs: u64, trades: u64) {
+        let (state_digest, mempool_txs) = {
+            let chain = lock(&self.shared.chain);
+            let digest = chain.finalized().state_digest();
+            (digest, lock(&self.shared.mempool).len())
+        };
+        let mut status = lock(&self.shared.status);
+        status.finalized_height = block.height().get();
+        status.finalized_block = hex(block.digest().as_ref());
+        status.state_digest = hex(state_digest.as_ref());
+        status.view = block.context.round.view().get();
+        status.leader = hex(block.context.leader.as_ref());
+        status.mempool_txs = mempool_txs;
+        status.transactions_executed += txs;
+        status.trades_executed += trades;
+    }
+
+    fn record_history(&self, block: &ChainBlock, outcome: &BlockOutcome) {
+        let state_after = lock(&self.shared.chain).finalized().state_digest();
+        let record = FinalizedRecord {
+            height: block.height().get(),
+            block: block.digest(),
+            state_after,
+            outcome: Sha256::hash(&[&outcome.encode()]),
+            txs: block.body.txs.len() as u32,
+        };
+        let mut history = lock(&self.shared.history);
+        if history.len() == HISTORY_MAX {
+            history.pop_front();
+        }
+        history.push_back(record);
+    }
+
+    fn halt(&self, reason: String) {
+        lock(&self.shared.status).halted = Some(reason);
+    }
+}
+
+/// Builds the chain a validator starts from: the newest snapshot if it restores, else genesis.
+pub fn initial_chain<E: Storage + Clock + Metrics>(
+    store: &SnapshotStore<E>,
+    genesis: Chain,
+) -> Chain {
+    match store.load() {
+        None => genesis,
+        Some(Ok((exchange, digest))) => {
+            tracing::info!(
+                height = exchange.height().get(),
+                "restored state from snapshot"
+            );
+            Chain::new(exchange, digest)
+        }
+        Some(Err(error)) => {
+            tracing::error!(%error, "stored snapshot unusable; starting from genesis and replaying");
+            genesis
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,23 @@
+//! Run a Bulwark validator: the exchange state machine replicated by simplex consensus.
+//!
+//! Status: ALPHA.
+//!
+//! A validator is a set of Commonware actors wired together in [`engine::start`]: simplex
+//! consensus votes on blocks that [`app::ExchangeApp`] builds and verifies; marshal delivers
+//! finalized blocks in order to the [`executor::Executor`], which applies them to the exchange,
+//! snapshots it, and halts loudly on divergence; the [`mempool::Mempool`] holds transactions
+//! that clients submit (through [`shared::Shared::submit`]) or peers gossip.
+//!
+//! Generic over the runtime: the same code runs on Commonware's deterministic runtime with a
+//! simulated network (the tests) and on tokio with authenticated TCP (the `bulwark` binary).
+
+pub mod app;
+pub mod block;
+pub mod chain;
+pub mod engine;
+pub mod executor;
+pub mod gossip;
+pub mod mempool;
+pub mod prices;
+pub mod shared;
+pub mod snapshots;

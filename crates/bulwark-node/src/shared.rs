@@ -1,0 +1,253 @@
+//! State one validator's tasks share: the chain, the mempool, verified signatures, receipts
+//! of executed transactions, and status for the API.
+//!
+//! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
+//! `receipts`, then `status`, then `outbox`, then `history`. No lock is held across an `.await` (on the
+//! deterministic runtime that would freeze the whole simulation).
+
+use crate::chain::Chain;
+use crate::mempool::{AdmitError, Mempool, TxDigest, tx_digest};
+use bulwark_exchange::{BlockOutcome, Event, StateDigest};
+use bulwark_types::{RejectReason, SignedTx, tx::verify_batch};
+use commonware_cryptography::sha256::Digest;
+use rand_core::CryptoRng;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+/// Digests of transactions whose signatures this node verified, so that a transaction is
+/// verified once per node however many times it is seen (API, gossip, proposal, finalization).
+/// Bounded: the oldest entries are forgotten first.
+#[derive(Debug)]
+pub struct SignatureCache {
+    known: HashSet<TxDigest>,
+    order: VecDeque<TxDigest>,
+    capacity: usize,
+}
+
+impl SignatureCache {
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "cache capacity positive");
+        Self {
+            known: HashSet::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub fn contains(&self, digest: &TxDigest) -> bool {
+        self.known.contains(digest)
+    }
+
+    pub fn insert(&mut self, digest: TxDigest) {
+        if self.known.insert(digest) {
+            self.order.push_back(digest);
+            if self.order.len() > self.capacity {
+                let oldest = self.order.pop_front().expect("non-empty");
+                self.known.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// What became of a transaction this node heard of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// In this node's mempool.
+    Pending,
+    /// Executed in a finalized block.
+    Finalized {
+        height: u64,
+        index: u32,
+        rejection: Option<RejectReason>,
+        events: Vec<Event>,
+    },
+}
+
+/// Recent transaction statuses by digest. Bounded: the oldest are forgotten first.
+#[derive(Debug)]
+pub struct Receipts {
+    statuses: BTreeMap<TxDigest, TxStatus>,
+    order: VecDeque<TxDigest>,
+    capacity: usize,
+}
+
+impl Receipts {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            statuses: BTreeMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, digest: &TxDigest) -> Option<&TxStatus> {
+        self.statuses.get(digest)
+    }
+
+    pub fn record(&mut self, digest: TxDigest, status: TxStatus) {
+        if self.statuses.insert(digest, status).is_none() {
+            self.order.push_back(digest);
+            if self.order.len() > self.capacity {
+                let oldest = self.order.pop_front().expect("non-empty");
+                self.statuses.remove(&oldest);
+            }
+        }
+    }
+
+    /// Records the outcome of every transaction of a finalized block.
+    pub fn record_block(&mut self, height: u64, txs: &[SignedTx], outcome: &BlockOutcome) {
+        for (index, tx) in txs.iter().enumerate() {
+            let status = TxStatus::Finalized {
+                height,
+                index: index as u32,
+                rejection: outcome.txs[index].rejection,
+                events: outcome.tx_events(index).to_vec(),
+            };
+            self.record(tx_digest(tx), status);
+        }
+    }
+}
+
+/// What the API reports about this validator.
+#[derive(Clone, Debug, Default)]
+pub struct NodeStatus {
+    pub finalized_height: u64,
+    /// Hex of the last finalized block's digest.
+    pub finalized_block: String,
+    /// Hex of the exchange state digest after that block.
+    pub state_digest: String,
+    /// View of the last finalized block.
+    pub view: u64,
+    /// Hex of the last finalized block's proposer.
+    pub leader: String,
+    /// Highest finalized height consensus has reported (may run ahead of execution).
+    pub tip_height: u64,
+    /// Highest view consensus has certified (notarized, finalized or skipped).
+    pub consensus_view: u64,
+    /// Views skipped by a nullification (a leader that was down or too slow).
+    pub views_skipped: u64,
+    /// Evidence of Byzantine behaviour (conflicting votes) seen from peers.
+    pub faults_observed: u64,
+    pub mempool_txs: usize,
+    pub transactions_executed: u64,
+    pub trades_executed: u64,
+    /// Why the node halted, if it did.
+    pub halted: Option<String>,
+}
+
+/// One finalized block as this node executed it: what replicas compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalizedRecord {
+    pub height: u64,
+    /// Digest of the block.
+    pub block: Digest,
+    /// Exchange state digest after executing it.
+    pub state_after: StateDigest,
+    /// SHA-256 of the encoded `BlockOutcome`: every transaction's verdict and events.
+    pub outcome: Digest,
+    pub txs: u32,
+}
+
+/// How many finalized blocks [`Shared::history`] remembers.
+pub const HISTORY_MAX: usize = 4_096;
+
+/// Transactions this node accepted from its own clients, waiting to be gossiped to peers.
+pub const OUTBOX_MAX: usize = 65_536;
+
+/// Everything one validator's tasks share.
+#[derive(Debug)]
+pub struct Shared {
+    pub chain: Mutex<Chain>,
+    pub mempool: Mutex<Mempool>,
+    pub signatures: Mutex<SignatureCache>,
+    pub receipts: Mutex<Receipts>,
+    pub status: Mutex<NodeStatus>,
+    pub outbox: Mutex<VecDeque<SignedTx>>,
+    /// The newest finalized blocks this node executed, oldest first, at most [`HISTORY_MAX`].
+    pub history: Mutex<VecDeque<FinalizedRecord>>,
+}
+
+/// Locks a mutex, treating poisoning (a panic while held) as fatal corruption.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .expect("a task panicked while holding node state")
+}
+
+impl Shared {
+    pub fn new(chain: Chain, mempool: Mempool, signature_cache: usize, receipts: usize) -> Self {
+        Self {
+            chain: Mutex::new(chain),
+            mempool: Mutex::new(mempool),
+            signatures: Mutex::new(SignatureCache::new(signature_cache)),
+            receipts: Mutex::new(Receipts::new(receipts)),
+            status: Mutex::new(NodeStatus::default()),
+            outbox: Mutex::new(VecDeque::new()),
+            history: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Admits transactions to the mempool: verifies signatures not seen before (in one batch),
+    /// checks nonces against the newest state this node holds, and queues those from this
+    /// node's own clients (`gossip`) for its peers.
+    pub fn submit(
+        &self,
+        txs: Vec<SignedTx>,
+        rng: &mut impl CryptoRng,
+        gossip: bool,
+    ) -> Vec<Result<TxDigest, AdmitError>> {
+        let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+        let unknown: Vec<usize> = {
+            let cache = lock(&self.signatures);
+            (0..txs.len())
+                .filter(|i| !cache.contains(&digests[*i]))
+                .collect()
+        };
+        let batch: Vec<SignedTx> = unknown.iter().map(|i| txs[*i].clone()).collect();
+        let mut valid = vec![true; txs.len()];
+        for (i, ok) in unknown.iter().zip(verify_batch(rng, &batch)) {
+            valid[*i] = ok;
+        }
+        let chain = lock(&self.chain);
+        let newest = chain.newest();
+        let height = newest.height().get();
+        let mut mempool = lock(&self.mempool);
+        let mut results = Vec::with_capacity(txs.len());
+        let mut accepted = Vec::new();
+        for (i, tx) in txs.into_iter().enumerate() {
+            let nonce_last = newest.nonce_last(&tx.tx.signer);
+            match mempool.admit(tx.clone(), valid[i], nonce_last, height) {
+                Ok(()) => {
+                    accepted.push((digests[i], tx));
+                    results.push(Ok(digests[i]));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let mempool_txs = mempool.len();
+        drop(mempool);
+        drop(chain);
+        let mut cache = lock(&self.signatures);
+        for (i, ok) in valid.iter().enumerate() {
+            if *ok {
+                cache.insert(digests[i]);
+            }
+        }
+        drop(cache);
+        let mut receipts = lock(&self.receipts);
+        for (digest, _) in &accepted {
+            receipts.record(*digest, TxStatus::Pending);
+        }
+        drop(receipts);
+        lock(&self.status).mempool_txs = mempool_txs;
+        if gossip {
+            let mut outbox = lock(&self.outbox);
+            for (_, tx) in accepted {
+                if outbox.len() < OUTBOX_MAX {
+                    outbox.push_back(tx);
+                }
+            }
+        }
+        results
+    }
+}

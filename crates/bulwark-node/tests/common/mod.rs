@@ -1,0 +1,529 @@
+//! A 4-validator Bulwark cluster on Commonware's deterministic runtime and simulated network,
+//! with traders submitting real signed transactions, and the checks every scenario ends with.
+//!
+//! Each validator runs under its own supervising task, so a crash is an abort of that task
+//! (its storage, kept by the runtime, survives) and a restart is a new task over the same
+//! partitions. Traders submit to a "home" validator's mempool, which gossips to the others.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use bulwark_exchange::{ExchangeParams, Genesis};
+use bulwark_node::app::{AppConfig, now_ms};
+use bulwark_node::engine::{self, Channels, Timeouts, ValidatorConfig};
+use bulwark_node::executor::ExecutorConfig;
+use bulwark_node::gossip::GossipConfig;
+use bulwark_node::mempool::MempoolLimits;
+use bulwark_node::prices::RandomWalkFeed;
+use bulwark_node::shared::{FinalizedRecord, Shared, lock};
+use bulwark_types::{
+    AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
+    Money, Multiplier, Nonce, OrderRequest, OrderType, PrivateKey, PublicKey, Qty,
+    SelfTradePrevention, Side, SignedTx, TimeInForce, Tx, TxBody, UnitPrice,
+};
+use commonware_cryptography::Signer as _;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock, Handle, Metrics as _, Quota, Runner as _, Spawner, Supervisor as _, deterministic,
+};
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZU32, NZUsize};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const VALIDATORS: usize = 4;
+pub const NAMESPACE: &[u8] = b"_BULWARK_TEST";
+pub const TRADERS: usize = 16;
+const GOSSIP_BATCH_MAX: usize = 256;
+/// Simulated seconds any wait may take before the scenario is declared stuck.
+const WAIT_MAX: Duration = Duration::from_secs(900);
+
+pub type Context = deterministic::Context;
+
+/// Where a validator's shared state appears once it has started (None while crashed).
+type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
+
+pub struct Cluster {
+    pub context: Context,
+    pub oracle: Oracle<PublicKey, Context>,
+    pub signers: Vec<PrivateKey>,
+    pub participants: Set<PublicKey>,
+    pub genesis: Genesis,
+    pub link: Link,
+    pub slots: Vec<Slot>,
+    pub tasks: Vec<Option<Handle<()>>>,
+    /// Storage partition prefix per validator; a wiped validator gets a fresh one.
+    pub prefixes: Vec<String>,
+    pub admin: PrivateKey,
+    pub bridge: PrivateKey,
+    pub traffic: Arc<Mutex<Traffic>>,
+}
+
+/// What the traders did.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    pub submitted: u64,
+    pub admitted: u64,
+    /// Set to stop the traders.
+    pub stop: bool,
+}
+
+/// A link with `success_percent` of messages delivered.
+pub fn link(latency_ms: u64, jitter_ms: u64, success_percent: u64) -> Link {
+    Link {
+        latency: Duration::from_millis(latency_ms),
+        jitter: Duration::from_millis(jitter_ms),
+        success_rate: commonware_utils::Probability::new(success_percent, 100)
+            .expect("a probability"),
+    }
+}
+
+pub fn validator_key(i: usize) -> PrivateKey {
+    PrivateKey::from_seed(100 + i as u64)
+}
+
+fn perpetual() -> InstrumentSpec {
+    InstrumentSpec {
+        name: InstrumentName::parse("BTC_USDC-PERPETUAL").expect("valid name"),
+        tick_size: UnitPrice::from_micros(500_000),
+        multiplier: Multiplier::from_e8(100_000),
+        lot_size: Qty::from_contracts(1),
+        size_min: Qty::from_contracts(1),
+    }
+}
+
+pub fn btc() -> AssetCode {
+    AssetCode::parse("BTC").expect("valid asset")
+}
+
+impl Cluster {
+    /// A cluster with every link up at `link`; no validator started yet.
+    pub async fn new(context: Context, link: Link) -> Self {
+        let signers: Vec<PrivateKey> = (0..VALIDATORS).map(validator_key).collect();
+        let participants = Set::from_iter_dedup(signers.iter().map(|s| s.public_key()));
+        let (admin, bridge) = (PrivateKey::from_seed(1), PrivateKey::from_seed(2));
+        let genesis = Genesis {
+            admin: admin.public_key(),
+            bridge: bridge.public_key(),
+            params: ExchangeParams::defaults(),
+            time: BlockTime::from_millis(now_ms(&context)),
+        };
+        let max_size =
+            engine::max_message_size(VALIDATORS as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size,
+                max_peers_per_set: NZUsize!(VALIDATORS),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            participants.iter().cloned(),
+        )
+        .await;
+        network.start();
+        let cluster = Self {
+            context,
+            oracle,
+            signers,
+            participants,
+            genesis,
+            link,
+            slots: (0..VALIDATORS).map(|_| Slot::default()).collect(),
+            tasks: (0..VALIDATORS).map(|_| None).collect(),
+            prefixes: (0..VALIDATORS).map(|i| format!("validator-{i}")).collect(),
+            admin,
+            bridge,
+            traffic: Arc::default(),
+        };
+        for i in 0..VALIDATORS {
+            for j in 0..VALIDATORS {
+                if i != j {
+                    cluster.set_link(i, j, true).await;
+                }
+            }
+        }
+        cluster
+    }
+
+    pub async fn set_link(&self, from: usize, to: usize, up: bool) {
+        let (a, b) = (
+            self.signers[from].public_key(),
+            self.signers[to].public_key(),
+        );
+        if up {
+            // An existing link is replaced.
+            let _ = self.oracle.remove_link(a.clone(), b.clone()).await;
+            self.oracle
+                .add_link(a, b, self.link.clone())
+                .await
+                .expect("link added");
+        } else {
+            let _ = self.oracle.remove_link(a, b).await;
+        }
+    }
+
+    /// Cuts (or restores) every link between the two groups, both ways.
+    pub async fn partition(&self, left: &[usize], right: &[usize], up: bool) {
+        for &a in left {
+            for &b in right {
+                self.set_link(a, b, up).await;
+                self.set_link(b, a, up).await;
+            }
+        }
+    }
+
+    pub fn validator_config(&self, i: usize) -> ValidatorConfig {
+        ValidatorConfig {
+            signer: self.signers[i].clone(),
+            participants: self.participants.clone(),
+            namespace: NAMESPACE.to_vec(),
+            partition_prefix: self.prefixes[i].clone(),
+            genesis: self.genesis.clone(),
+            app: AppConfig {
+                limits: BlockLimits::DEFAULT,
+                proposal_bytes_max: 512 << 10,
+                block_interval_min: Duration::from_millis(50),
+                time_drift_max: Duration::from_millis(500),
+                speculation_depth_max: 32,
+            },
+            executor: ExecutorConfig {
+                snapshot_interval: 25,
+                archive_retention: 200,
+            },
+            mempool: MempoolLimits::DEFAULT,
+            gossip: GossipConfig {
+                batch_max: GOSSIP_BATCH_MAX,
+                interval: Duration::from_millis(20),
+            },
+            timeouts: Timeouts::DEFAULT,
+            mailbox_size: NZUsize!(1024),
+            snapshot_bytes_max: 64 << 20,
+        }
+    }
+
+    /// Starts (or restarts, over the same storage) honest validator `i`.
+    pub fn start(&mut self, i: usize) {
+        assert!(self.tasks[i].is_none(), "validator {i} already running");
+        let oracle = self.oracle.clone();
+        let config = self.validator_config(i);
+        let slot = self.slots[i].clone();
+        let feed = RandomWalkFeed::new(
+            btc(),
+            7,
+            self.genesis.time,
+            UnitPrice::from_usdc(100_000),
+            5,
+        );
+        let handle = self
+            .context
+            .child("validator")
+            .with_attribute("index", i)
+            .spawn(move |context| async move {
+                let control = oracle.control(config.signer.public_key());
+                let quota = Quota::per_second(NZU32!(4096));
+                let mut registered = Vec::new();
+                for channel in 0..6u64 {
+                    registered.push(
+                        control
+                            .register(channel, quota)
+                            .await
+                            .expect("channel registers"),
+                    );
+                }
+                let mut channels = registered.into_iter();
+                let mut next = || channels.next().expect("six channels");
+                let channels = Channels {
+                    votes: next(),
+                    certificates: next(),
+                    resolver: next(),
+                    backfill: next(),
+                    blocks: next(),
+                    transactions: next(),
+                };
+                let validator = engine::start(
+                    context.child("node"),
+                    config,
+                    channels,
+                    control.clone(),
+                    oracle.manager(),
+                    Box::new(feed),
+                )
+                .await;
+                *lock(&slot) = Some(validator.shared.clone());
+                let (result, component, _) = futures::future::select_all(validator.handles).await;
+                tracing::warn!(index = i, component, ?result, "validator component exited");
+            });
+        self.tasks[i] = Some(handle);
+    }
+
+    /// Aborts validator `i` and everything under it; its storage survives.
+    pub async fn crash(&mut self, i: usize) {
+        let handle = self.tasks[i].take().expect("validator running");
+        *lock(&self.slots[i]) = None;
+        handle.abort();
+        let _ = handle.await;
+    }
+
+    /// Crashes validator `i` and gives it fresh, empty storage.
+    pub async fn wipe(&mut self, i: usize) {
+        self.crash(i).await;
+        self.prefixes[i] = format!("{}-wiped", self.prefixes[i]);
+    }
+
+    pub fn shared(&self, i: usize) -> Option<Arc<Shared>> {
+        lock(&self.slots[i]).clone()
+    }
+
+    pub fn finalized_height(&self, i: usize) -> u64 {
+        self.shared(i)
+            .map_or(0, |s| lock(&s.chain).finalized_height())
+    }
+
+    pub fn heights(&self) -> Vec<u64> {
+        (0..VALIDATORS).map(|i| self.finalized_height(i)).collect()
+    }
+
+    pub fn now_s(&self) -> f64 {
+        now_ms(&self.context) as f64 / 1_000.0
+    }
+
+    /// Waits until every validator in `who` has executed `height`; panics if it takes longer
+    /// than [`WAIT_MAX`] of simulated time.
+    pub async fn wait_until(&self, who: &[usize], height: u64) {
+        let deadline = self.context.current() + WAIT_MAX;
+        while who.iter().any(|i| self.finalized_height(*i) < height) {
+            assert!(
+                self.context.current() < deadline,
+                "stuck: waiting for {who:?} to reach {height}, heights {:?}, statuses {:?}",
+                self.heights(),
+                (0..VALIDATORS)
+                    .map(|i| self.shared(i).map(|s| lock(&s.status).clone()))
+                    .collect::<Vec<_>>()
+            );
+            self.context.sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Starts traders: the admin lists the perpetual, the bridge funds every trader, then
+    /// each trader places and cancels orders around the index every `interval`.
+    pub fn start_traders(&self, seed: u64, interval: Duration) -> Handle<()> {
+        let slots = self.slots.clone();
+        let traffic = self.traffic.clone();
+        let (admin, bridge) = (self.admin.clone(), self.bridge.clone());
+        self.context
+            .child("traders")
+            .spawn(move |context| async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let submit = |context: &mut Context, home: usize, txs: Vec<SignedTx>| {
+                    let Some(shared) = lock(&slots[home % VALIDATORS]).clone() else {
+                        return;
+                    };
+                    let n = txs.len() as u64;
+                    let admitted = shared
+                        .submit(txs, context, true)
+                        .iter()
+                        .filter(|r| r.is_ok())
+                        .count() as u64;
+                    let mut traffic = lock(&traffic);
+                    traffic.submitted += n;
+                    traffic.admitted += admitted;
+                };
+                let mut context = context;
+                // Setup: retried until it is in a finalized state.
+                let traders: Vec<PrivateKey> = (0..TRADERS)
+                    .map(|i| PrivateKey::from_seed(1_000 + i as u64))
+                    .collect();
+                let mut setup_nonce = 0u64;
+                loop {
+                    setup_nonce += 1;
+                    let mut txs = vec![sign(
+                        &admin,
+                        setup_nonce,
+                        TxBody::ListInstrument(perpetual()),
+                    )];
+                    for (i, trader) in traders.iter().enumerate() {
+                        let body = TxBody::Deposit {
+                            owner: trader.public_key(),
+                            amount: Money::from_usdc(10_000_000),
+                        };
+                        txs.push(sign(&bridge, setup_nonce * 100 + i as u64, body));
+                    }
+                    submit(&mut context, 0, txs.clone());
+                    let ready = |shared: &Arc<Shared>| {
+                        let chain = lock(&shared.chain);
+                        let state = chain.finalized();
+                        !state.instruments().is_empty()
+                            && traders
+                                .iter()
+                                .all(|t| state.key_binding(&t.public_key()).is_some())
+                    };
+                    let mut waited = 0;
+                    while waited < 50
+                        && !(0..VALIDATORS).any(|i| lock(&slots[i]).as_ref().is_some_and(ready))
+                    {
+                        context.sleep(Duration::from_millis(100)).await;
+                        waited += 1;
+                    }
+                    if waited < 50 {
+                        break;
+                    }
+                    // Every retry uses higher nonces, so one that was lost is simply superseded.
+                    setup_nonce += 1;
+                }
+                let mut nonces = [0u64; TRADERS];
+                let mut client_ids = [0u64; TRADERS];
+                while !lock(&traffic).stop {
+                    let index = (0..VALIDATORS)
+                        .find_map(|i| lock(&slots[i]).clone())
+                        .and_then(|s| lock(&s.chain).finalized().index_price(btc()))
+                        .unwrap_or(UnitPrice::from_usdc(100_000));
+                    let index_ticks = index.micros() / 500_000;
+                    for (t, key) in traders.iter().enumerate() {
+                        nonces[t] += 1;
+                        let body = if rng.random_range(0..10) == 0 {
+                            TxBody::CancelAll { instrument: None }
+                        } else {
+                            client_ids[t] += 1;
+                            let side = if rng.random_bool(0.5) {
+                                Side::Buy
+                            } else {
+                                Side::Sell
+                            };
+                            let crossing = rng.random_range(0..10) < 3;
+                            let offset: i64 = if crossing {
+                                -2
+                            } else {
+                                rng.random_range(1..=20)
+                            };
+                            let ticks = match side {
+                                Side::Buy => index_ticks - offset,
+                                Side::Sell => index_ticks + offset,
+                            };
+                            TxBody::PlaceOrder(OrderRequest {
+                                instrument: InstrumentId::new(0),
+                                client_order_id: ClientOrderId::new(client_ids[t]),
+                                side,
+                                qty: Qty::from_contracts(rng.random_range(1..=5)),
+                                order_type: OrderType::Limit {
+                                    price: UnitPrice::from_micros(ticks * 500_000),
+                                    time_in_force: if crossing {
+                                        TimeInForce::ImmediateOrCancel
+                                    } else {
+                                        TimeInForce::GoodTilCancelled
+                                    },
+                                    post_only: false,
+                                },
+                                reduce_only: false,
+                                self_trade: SelfTradePrevention::CancelMaker,
+                            })
+                        };
+                        submit(&mut context, t, vec![sign(key, nonces[t], body)]);
+                    }
+                    context.sleep(interval).await;
+                }
+            })
+    }
+
+    /// Checks that the validators in `who` agree on every finalized height they all executed
+    /// (block, state digest after it, and the digest of every transaction's outcome), that none
+    /// halted, and returns how many heights were compared.
+    pub fn check_agreement(&self, who: &[usize]) -> usize {
+        let histories: Vec<BTreeMap<u64, FinalizedRecord>> = who
+            .iter()
+            .map(|i| {
+                let shared = self.shared(*i).expect("validator running");
+                let status = lock(&shared.status).clone();
+                assert!(
+                    status.halted.is_none(),
+                    "validator {i} halted: {:?}",
+                    status.halted
+                );
+                let history = lock(&shared.history);
+                history.iter().map(|r| (r.height, r.clone())).collect()
+            })
+            .collect();
+        let mut compared = 0;
+        for (height, record) in &histories[0] {
+            if histories.iter().all(|h| h.contains_key(height)) {
+                for (k, history) in histories.iter().enumerate() {
+                    assert_eq!(
+                        &history[height], record,
+                        "validator {} disagrees with validator {} at height {height}",
+                        who[k], who[0]
+                    );
+                }
+                compared += 1;
+            }
+        }
+        // And the finalized states are the same at the same height: compare the lowest.
+        compared
+    }
+
+    /// Total transactions and trades executed by validator `i`.
+    pub fn executed(&self, i: usize) -> (u64, u64) {
+        let shared = self.shared(i).expect("validator running");
+        let status = lock(&shared.status);
+        (status.transactions_executed, status.trades_executed)
+    }
+
+    pub fn stop_traders(&self) {
+        lock(&self.traffic).stop = true;
+    }
+
+    /// Every validator any honest validator's p2p blocked (for Byzantine scenarios).
+    pub async fn blocked(&self) -> Vec<(usize, usize)> {
+        let index = |k: &PublicKey| {
+            self.signers
+                .iter()
+                .position(|s| s.public_key() == *k)
+                .expect("a validator")
+        };
+        self.oracle
+            .blocked()
+            .await
+            .expect("oracle answers")
+            .iter()
+            .map(|(a, b)| (index(a), index(b)))
+            .collect()
+    }
+
+    /// A metric line of validator `i`, for diagnostics.
+    pub fn metrics(&self) -> String {
+        self.context.encode()
+    }
+}
+
+pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
+    Tx {
+        signer: key.public_key(),
+        nonce: Nonce::new(nonce),
+        body,
+    }
+    .sign(key)
+}
+
+/// Runs `f` on a fresh deterministic runtime with `seed`.
+pub fn run<F, Fut>(seed: u64, f: F)
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(24 * 3600)));
+    deterministic::Runner::new(config).start(f);
+}
