@@ -13,6 +13,7 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::prices::PriceFeed;
 use crate::shared::{Shared, lock};
 use crate::snapshots::SnapshotStore;
+use crate::sync::{self, SyncConfig};
 use bulwark_exchange::{Exchange, Genesis};
 use bulwark_types::BlockLimits;
 use commonware_broadcast::buffered;
@@ -47,6 +48,7 @@ pub const CHANNEL_RESOLVER: u64 = 2;
 pub const CHANNEL_BACKFILL: u64 = 3;
 pub const CHANNEL_BLOCKS: u64 = 4;
 pub const CHANNEL_TRANSACTIONS: u64 = 5;
+pub const CHANNEL_SNAPSHOTS: u64 = 6;
 
 /// One (sender, receiver) pair per channel.
 pub struct Channels<S, R> {
@@ -56,6 +58,7 @@ pub struct Channels<S, R> {
     pub backfill: (S, R),
     pub blocks: (S, R),
     pub transactions: (S, R),
+    pub snapshots: (S, R),
 }
 
 /// Consensus timing. Node-local; the defaults ran well on loopback and 50 ms simulated links.
@@ -92,8 +95,11 @@ pub struct ValidatorConfig {
     pub gossip: GossipConfig,
     pub timeouts: Timeouts,
     pub mailbox_size: NonZeroUsize,
-    /// Largest snapshot this validator will store or load.
+    /// Largest snapshot this validator will store, load or fetch.
     pub snapshot_bytes_max: usize,
+    /// Whether (and how) to fetch a peer's snapshot at startup when far behind; `None` always
+    /// starts from the local disk (and relies on peers still holding every block after it).
+    pub sync: Option<SyncConfig>,
 }
 
 impl ValidatorConfig {
@@ -123,6 +129,15 @@ impl ValidatorConfig {
             "proposal bytes within the block bound"
         );
         assert!(!self.partition_prefix.is_empty(), "partition prefix set");
+        if let Some(sync) = &self.sync {
+            // A validator that does not sync (within the threshold) must find every block
+            // after its snapshot still archived at its peers.
+            assert!(
+                self.executor.archive_retention >= sync.threshold + self.executor.snapshot_interval,
+                "archive retention covers the sync threshold plus a snapshot interval"
+            );
+            assert!(sync.attempts > 0, "state sync makes at least one attempt");
+        }
     }
 }
 
@@ -151,7 +166,8 @@ pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_ma
         ed25519::Scheme,
     >(participants, limits);
     let gossip = 5 + gossip_batch_max * bulwark_types::tx::TX_BYTES_MAX;
-    commonware_p2p::max_message_size(&[simplex, marshal, gossip])
+    let snapshots = crate::sync::max_message_size(limits, participants);
+    commonware_p2p::max_message_size(&[simplex, marshal, gossip, snapshots])
 }
 
 /// Watches consensus activity for the node status (views finalized, faults seen).
@@ -227,19 +243,42 @@ where
     let limits = config.app.limits;
 
     // Durable state first: the newest snapshot, else genesis.
-    let store = SnapshotStore::init(
+    let mut store = SnapshotStore::init(
         context.child("snapshots"),
         format!("{prefix}-snapshots"),
         config.snapshot_bytes_max,
     )
     .await;
-    let chain = initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
+    let (mut chain, mut served) =
+        initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
+    let (mut snapshot_sender, mut snapshot_receiver) = channels.snapshots;
+    let mut sync_floor = None;
+    if let Some(sync_config) = config.sync {
+        let mut sync_context = context.child("sync");
+        let synced = sync::fetch(
+            &mut sync_context,
+            &mut snapshot_sender,
+            &mut snapshot_receiver,
+            &scheme,
+            limits,
+            config.snapshot_bytes_max as u64,
+            chain.finalized_height(),
+            sync_config,
+        )
+        .await;
+        if let Some(synced) = synced {
+            served = Some(store.save(&synced.exchange, synced.block_digest).await);
+            chain = Chain::new(synced.exchange, synced.block_digest);
+            sync_floor = Some(synced.finalization);
+        }
+    }
     let shared = Arc::new(Shared::new(
         chain,
         Mempool::new(config.mempool),
         1 << 20,
         1 << 18,
     ));
+    *lock(&shared.snapshot) = served;
     let mut handles = Vec::new();
 
     let (resolver_rx, resolver) = marshal_resolver::init(
@@ -296,7 +335,10 @@ where
         marshal::Config {
             provider: ConstantProvider::<ed25519::Scheme, Epoch>::new(scheme.clone()),
             epocher: epocher.clone(),
-            start: marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+            start: match &sync_floor {
+                Some(finalization) => marshal::Start::Floor(finalization.clone()),
+                None => marshal::Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+            },
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: config.mailbox_size,
             view_retention: ViewDelta::new(10),
@@ -335,6 +377,15 @@ where
         config.gossip,
     ));
 
+    handles.push(sync::serve(
+        context.child("sync"),
+        shared.clone(),
+        marshal_mailbox.clone(),
+        (snapshot_sender, snapshot_receiver),
+        limits,
+        scheme.certificate_codec_config(),
+    ));
+
     let app = ExchangeApp::new(shared.clone(), feed, config.app);
     let wrapper =
         marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
@@ -354,7 +405,10 @@ where
             partition: format!("{prefix}-simplex-epoch0"),
             mailbox_size: config.mailbox_size,
             epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis_digest),
+            floor: match sync_floor {
+                Some(finalization) => simplex::Floor::Finalized(finalization),
+                None => simplex::Floor::Genesis(genesis_digest),
+            },
             replay_buffer: NZUsize!(1024 * 1024),
             write_buffer: NZUsize!(1024 * 1024),
             page_cache,

@@ -14,6 +14,7 @@ use crate::chain::{Chain, FinalizeError};
 use crate::mempool::tx_digest;
 use crate::shared::{FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
+use crate::sync::ServedSnapshot;
 use bulwark_exchange::BlockOutcome;
 use bulwark_types::CheckedBlock;
 use commonware_actor::Feedback;
@@ -197,7 +198,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 let chain = lock(&self.shared.chain);
                 (chain.finalized().clone(), chain.finalized_digest())
             };
-            self.store.save(&exchange, digest).await;
+            let served = self.store.save(&exchange, digest).await;
+            *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));
             }
@@ -259,23 +261,24 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     }
 }
 
-/// Builds the chain a validator starts from: the newest snapshot if it restores, else genesis.
+/// Builds the chain a validator starts from: the newest snapshot if it restores, else genesis;
+/// with the snapshot to serve to syncing peers, if any.
 pub fn initial_chain<E: Storage + Clock + Metrics>(
     store: &SnapshotStore<E>,
     genesis: Chain,
-) -> Chain {
+) -> (Chain, Option<ServedSnapshot>) {
     match store.load() {
-        None => genesis,
-        Some(Ok((exchange, digest))) => {
+        None => (genesis, None),
+        Some(Ok((exchange, digest, served))) => {
             tracing::info!(
                 height = exchange.height().get(),
                 "restored state from snapshot"
             );
-            Chain::new(exchange, digest)
+            (Chain::new(exchange, digest), Some(served))
         }
         Some(Err(error)) => {
             tracing::error!(%error, "stored snapshot unusable; starting from genesis and replaying");
-            genesis
+            (genesis, None)
         }
     }
 }

@@ -21,3 +21,4 @@ pub mod mempool;
 pub mod prices;
 pub mod shared;
 pub mod snapshots;
+pub mod sync;

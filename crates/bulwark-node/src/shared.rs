@@ -2,11 +2,12 @@
 //! of executed transactions, and status for the API.
 //!
 //! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
-//! `receipts`, then `status`, then `outbox`, then `history`. No lock is held across an `.await` (on the
+//! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`. No lock is held across an `.await` (on the
 //! deterministic runtime that would freeze the whole simulation).
 
 use crate::chain::Chain;
 use crate::mempool::{AdmitError, Mempool, TxDigest, tx_digest};
+use crate::sync::ServedSnapshot;
 use bulwark_exchange::{BlockOutcome, Event, StateDigest};
 use bulwark_types::{RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
@@ -165,6 +166,8 @@ pub struct Shared {
     pub outbox: Mutex<VecDeque<SignedTx>>,
     /// The newest finalized blocks this node executed, oldest first, at most [`HISTORY_MAX`].
     pub history: Mutex<VecDeque<FinalizedRecord>>,
+    /// The newest snapshot on this validator's disk, as served to syncing peers.
+    pub snapshot: Mutex<Option<ServedSnapshot>>,
 }
 
 /// Locks a mutex, treating poisoning (a panic while held) as fatal corruption.
@@ -184,6 +187,7 @@ impl Shared {
             status: Mutex::new(NodeStatus::default()),
             outbox: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
+            snapshot: Mutex::new(None),
         }
     }
 

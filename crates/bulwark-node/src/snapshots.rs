@@ -6,6 +6,7 @@
 //! whole; the snapshot carries its own digest too, which `Exchange::restore` checks.
 //! A failed storage write is fatal: the node cannot promise what it cannot persist.
 
+use crate::sync::ServedSnapshot;
 use bulwark_exchange::Exchange;
 use commonware_codec::{RangeCfg, ReadExt};
 use commonware_cryptography::sha256::Digest;
@@ -47,8 +48,9 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         }
     }
 
-    /// The newest snapshot: the exchange state and the digest of the block it follows.
-    pub fn load(&self) -> Option<Result<(Exchange, Digest), LoadError>> {
+    /// The newest snapshot: the exchange state, the digest of the block it follows, and its
+    /// bytes as served to syncing peers.
+    pub fn load(&self) -> Option<Result<(Exchange, Digest, ServedSnapshot), LoadError>> {
         let bytes = self
             .metadata
             .as_ref()
@@ -57,12 +59,14 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         Some(decode(bytes))
     }
 
-    /// Persists the finalized state after block `digest`; returns once it is synced.
-    pub async fn save(&mut self, exchange: &Exchange, digest: Digest) {
-        let mut bytes = Vec::new();
+    /// Persists the finalized state after block `digest`; returns once it is synced, with
+    /// the snapshot as served to syncing peers.
+    pub async fn save(&mut self, exchange: &Exchange, digest: Digest) -> ServedSnapshot {
+        let snapshot = exchange.snapshot();
+        let mut bytes = Vec::with_capacity(40 + snapshot.len());
         bytes.extend_from_slice(&exchange.height().get().to_be_bytes());
         bytes.extend_from_slice(digest.as_ref());
-        bytes.extend_from_slice(&exchange.snapshot());
+        bytes.extend_from_slice(&snapshot);
         let mut metadata = self.metadata.take().expect("store open");
         metadata.put(U64::new(SNAPSHOT_KEY), bytes);
         self.metadata = Some(
@@ -71,10 +75,11 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
                 .await
                 .expect("snapshot storage write failed"),
         );
+        ServedSnapshot::new(exchange.height().get(), snapshot)
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<(Exchange, Digest), LoadError> {
+fn decode(bytes: &[u8]) -> Result<(Exchange, Digest, ServedSnapshot), LoadError> {
     if bytes.len() < 8 + 32 {
         return Err(LoadError::Truncated);
     }
@@ -88,5 +93,6 @@ fn decode(bytes: &[u8]) -> Result<(Exchange, Digest), LoadError> {
             restored: exchange.height().get(),
         });
     }
-    Ok((exchange, digest))
+    let served = ServedSnapshot::new(claimed, bytes[40..].to_vec());
+    Ok((exchange, digest, served))
 }

@@ -255,3 +255,34 @@ fn the_same_seed_replays_the_same_chain() {
     };
     assert_eq!(digest_at_60(7), digest_at_60(7));
 }
+
+#[test]
+fn a_wiped_validator_recovers_by_state_sync_from_a_verified_snapshot() {
+    run(8, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(18, Duration::from_millis(100));
+        // Far enough that peers pruned the start of the chain (retention 200 below their
+        // newest snapshot) and hold a snapshot more than the sync threshold ahead.
+        cluster.wait_until(&ALL, 260).await;
+        cluster.wipe(3).await;
+        cluster.start(3);
+        let goal = cluster.heights().into_iter().max().unwrap() + 40;
+        cluster.wait_until(&ALL, goal).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        let shared = cluster.shared(3).unwrap();
+        let first = shared.history.lock().unwrap().front().unwrap().height;
+        assert!(
+            first > 200,
+            "the wiped validator started from a peer's snapshot, not genesis (first executed {first})"
+        );
+        assert!(
+            cluster.executed(3).0 > 0,
+            "it executes real transactions after syncing"
+        );
+        println!("wiped validator synced and resumed at height {first}");
+    });
+}

@@ -18,6 +18,7 @@ use bulwark_node::gossip::GossipConfig;
 use bulwark_node::mempool::MempoolLimits;
 use bulwark_node::prices::RandomWalkFeed;
 use bulwark_node::shared::{FinalizedRecord, Shared, lock};
+use bulwark_node::sync::SyncConfig;
 use bulwark_types::{
     AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
     Money, Multiplier, Nonce, OrderRequest, OrderType, PrivateKey, PublicKey, Qty,
@@ -205,6 +206,11 @@ impl Cluster {
             timeouts: Timeouts::DEFAULT,
             mailbox_size: NZUsize!(1024),
             snapshot_bytes_max: 64 << 20,
+            sync: Some(SyncConfig {
+                threshold: 100,
+                attempts: 3,
+                timeout: Duration::from_secs(2),
+            }),
         }
     }
 
@@ -229,7 +235,7 @@ impl Cluster {
                 let control = oracle.control(config.signer.public_key());
                 let quota = Quota::per_second(NZU32!(4096));
                 let mut registered = Vec::new();
-                for channel in 0..6u64 {
+                for channel in 0..7u64 {
                     registered.push(
                         control
                             .register(channel, quota)
@@ -238,7 +244,7 @@ impl Cluster {
                     );
                 }
                 let mut channels = registered.into_iter();
-                let mut next = || channels.next().expect("six channels");
+                let mut next = || channels.next().expect("seven channels");
                 let channels = Channels {
                     votes: next(),
                     certificates: next(),
@@ -246,6 +252,7 @@ impl Cluster {
                     backfill: next(),
                     blocks: next(),
                     transactions: next(),
+                    snapshots: next(),
                 };
                 let validator = engine::start(
                     context.child("node"),
