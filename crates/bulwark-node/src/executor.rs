@@ -165,6 +165,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let block = block.inner();
         let height = block.height().get();
         let checked = self.check_signatures(block);
+        #[cfg(test)]
+        let checked = self.inject_fault(checked);
         let result = lock(&self.shared.chain).finalize(block, &checked);
         let outcome = match result {
             Ok(outcome) => outcome,
@@ -205,6 +207,29 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             }
         }
         true
+    }
+
+    /// Unit-test builds only: simulates a non-deterministic execution bug. The first block at
+    /// or after `Shared::fault_drop_last_tx_at` that has transactions is executed with its last
+    /// transaction's signature replaced by a stranger's, so that transaction is refused here
+    /// while every other validator executes it.
+    #[cfg(test)]
+    fn inject_fault(&mut self, checked: CheckedBlock) -> CheckedBlock {
+        use commonware_cryptography::Signer as _;
+        use std::sync::atomic::Ordering;
+        let at = self.shared.fault_drop_last_tx_at.load(Ordering::SeqCst);
+        let mut block = checked.into_block();
+        if at != 0 && block.height.get() >= at && !block.txs.is_empty() {
+            self.shared.fault_drop_last_tx_at.store(0, Ordering::SeqCst);
+            let last = block.txs.last_mut().expect("non-empty");
+            let stranger = bulwark_types::PrivateKey::from_seed(u64::MAX);
+            last.signature = stranger.sign(bulwark_types::tx::TX_NAMESPACE, &last.tx.encode());
+            tracing::warn!(
+                height = block.height.get(),
+                "fault injected: a transaction executes differently here"
+            );
+        }
+        block.check_signatures(&mut self.context)
     }
 
     fn check_signatures(&mut self, block: &ChainBlock) -> CheckedBlock {

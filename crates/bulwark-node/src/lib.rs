@@ -22,3 +22,9 @@ pub mod prices;
 pub mod shared;
 pub mod snapshots;
 pub mod sync;
+
+// Lets the shared cluster harness (`tests/common`) name this crate from inside it.
+extern crate self as bulwark_node;
+
+#[cfg(test)]
+mod divergence;

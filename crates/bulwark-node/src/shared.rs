@@ -168,6 +168,9 @@ pub struct Shared {
     pub history: Mutex<VecDeque<FinalizedRecord>>,
     /// The newest snapshot on this validator's disk, as served to syncing peers.
     pub snapshot: Mutex<Option<ServedSnapshot>>,
+    /// Unit-test builds only: see `Executor::inject_fault`.
+    #[cfg(test)]
+    pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
 }
 
 /// Locks a mutex, treating poisoning (a panic while held) as fatal corruption.
@@ -188,6 +191,8 @@ impl Shared {
             outbox: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
+            #[cfg(test)]
+            fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
