@@ -173,3 +173,137 @@ impl Chain {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::Ctx;
+    use bulwark_exchange::{ExchangeParams, Genesis};
+    use bulwark_types::{
+        Block as ExchangeBlock, BlockTime, Height as ExchangeHeight, Money, Nonce, PriceInputs,
+        PrivateKey, Tx, TxBody,
+    };
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::{Hasher, Sha256, Signer as _};
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    fn genesis() -> (Chain, PrivateKey) {
+        let bridge = PrivateKey::from_seed(2);
+        let genesis = Genesis {
+            admin: PrivateKey::from_seed(1).public_key(),
+            bridge: bridge.public_key(),
+            params: ExchangeParams::defaults(),
+            time: BlockTime::from_millis(1_000),
+        };
+        let exchange = Exchange::new(&genesis).unwrap();
+        (Chain::new(exchange, Sha256::hash(&[b"genesis"])), bridge)
+    }
+
+    /// A block on `parent` (whose post-state is `state`) depositing `usdc` to a fresh owner.
+    fn block(
+        state: &Exchange,
+        parent: Digest,
+        bridge: &PrivateKey,
+        nonce: u64,
+        usdc: i64,
+    ) -> (ChainBlock, CheckedBlock) {
+        let owner = PrivateKey::from_seed(10 + nonce).public_key();
+        let tx = Tx {
+            signer: bridge.public_key(),
+            nonce: Nonce::new(nonce),
+            body: TxBody::Deposit {
+                owner,
+                amount: Money::from_usdc(usdc),
+            },
+        }
+        .sign(bridge);
+        let body = ExchangeBlock {
+            height: ExchangeHeight::new(state.height().get() + 1),
+            time: BlockTime::from_millis(1_000 + 100 * nonce),
+            prices: PriceInputs::default(),
+            txs: vec![tx],
+        };
+        let context = Ctx {
+            round: Round::new(Epoch::zero(), View::new(nonce)),
+            leader: bridge.public_key(),
+            parent: (View::zero(), parent),
+        };
+        let block = ChainBlock::new(context, parent, state.state_digest(), body);
+        let checked = block
+            .body
+            .clone()
+            .check_signatures(&mut ChaCha8Rng::seed_from_u64(nonce));
+        (block, checked)
+    }
+
+    #[test]
+    fn speculation_forks_from_the_finalized_state_and_finalization_checks_the_commitment() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
+        chain.extend(&a, &checked_a).unwrap();
+        assert_eq!(chain.newest().height().get(), 1);
+        // A competing block on the same parent replaces the head (a fork from finalized).
+        let (b, checked_b) = block(chain.finalized(), root, &bridge, 1, 200);
+        chain.extend(&b, &checked_b).unwrap();
+        assert!(chain.state_after(&b.digest()).is_some());
+        assert!(chain.state_after(&a.digest()).is_none());
+        // A child of `b`.
+        let b_state = chain.state_after(&b.digest()).unwrap().clone();
+        let (c, checked_c) = block(&b_state, b.digest(), &bridge, 2, 300);
+        chain.extend(&c, &checked_c).unwrap();
+
+        // Finalizing `a` (the network chose it) works from the finalized state alone.
+        let outcome = chain.finalize(&a, &checked_a).unwrap();
+        assert_eq!(outcome.height.get(), 1);
+        assert_eq!(chain.finalized_digest(), a.digest());
+        // `c` builds on `b`, not on the finalized `a`.
+        assert_eq!(
+            chain.finalize(&c, &checked_c),
+            Err(FinalizeError::NotNext { height: 2 })
+        );
+    }
+
+    #[test]
+    fn a_block_committing_to_another_state_is_refused_and_a_finalized_one_is_a_divergence() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (good, checked) = block(chain.finalized(), root, &bridge, 1, 100);
+        let lying = ChainBlock::new(
+            good.context.clone(),
+            root,
+            Sha256::hash(&[b"another state"]),
+            good.body.clone(),
+        );
+        let before = chain.finalized().state_digest();
+        assert!(matches!(
+            chain.extend(&lying, &checked),
+            Err(ExtendError::StateMismatch { .. })
+        ));
+        assert!(
+            chain.state_after(&lying.digest()).is_none(),
+            "nothing changed"
+        );
+        let Err(FinalizeError::Divergence(divergence)) = chain.finalize(&lying, &checked) else {
+            panic!("a divergence")
+        };
+        assert_eq!(divergence.height, 1);
+        assert_eq!(divergence.computed, before);
+        assert_eq!(
+            chain.finalized().state_digest(),
+            before,
+            "a divergent block is not applied"
+        );
+        let unknown_parent = ChainBlock::new(
+            good.context.clone(),
+            Sha256::hash(&[b"nowhere"]),
+            before,
+            good.body.clone(),
+        );
+        assert!(matches!(
+            chain.extend(&unknown_parent, &checked),
+            Err(ExtendError::UnknownParent(_))
+        ));
+    }
+}
