@@ -375,6 +375,7 @@ where
         shared.clone(),
         channels.transactions,
         config.gossip,
+        blocker.clone(),
     ));
 
     handles.push(sync::serve(
@@ -384,6 +385,7 @@ where
         (snapshot_sender, snapshot_receiver),
         limits,
         scheme.certificate_codec_config(),
+        blocker.clone(),
     ));
 
     let app = ExchangeApp::new(shared.clone(), feed, config.app);

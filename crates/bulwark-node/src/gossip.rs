@@ -11,7 +11,7 @@
 use crate::shared::{Shared, lock};
 use bulwark_types::SignedTx;
 use commonware_codec::{Decode, Encode, RangeCfg};
-use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use rand_core::CryptoRng;
 use std::sync::Arc;
@@ -27,16 +27,19 @@ pub struct GossipConfig {
 }
 
 /// Starts the send and receive loops.
-pub fn start<E, S, R>(
+/// A peer whose batch does not decode is blocked: honest validators never send one.
+pub fn start<E, S, R, B>(
     context: E,
     shared: Arc<Shared>,
     (mut sender, mut receiver): (S, R),
     config: GossipConfig,
+    mut blocker: B,
 ) -> Vec<Handle<()>>
 where
     E: Spawner + Clock + Supervisor + CryptoRng,
     S: Sender,
-    R: Receiver,
+    R: Receiver<PublicKey = S::PublicKey>,
+    B: Blocker<PublicKey = S::PublicKey>,
 {
     assert!(
         config.batch_max > 0,
@@ -69,7 +72,8 @@ where
                 let txs = match Vec::<SignedTx>::decode_cfg(message, &(range, ())) {
                     Ok(txs) => txs,
                     Err(error) => {
-                        tracing::debug!(?peer, %error, "undecodable gossip dropped");
+                        tracing::warn!(?peer, %error, "undecodable gossip; blocking the peer");
+                        let _ = blocker.block(peer);
                         continue;
                     }
                 };

@@ -35,7 +35,7 @@ use commonware_cryptography::certificate::{Scheme as _, Verifier as _};
 use commonware_cryptography::ed25519::PublicKey;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Digestible, Hasher, Sha256};
-use commonware_p2p::{Receiver, Recipients, Sender};
+use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use rand_core::CryptoRng;
@@ -495,26 +495,34 @@ where
     }
 }
 
-/// Serves this validator's newest snapshot to syncing peers.
-pub fn serve<E, S, R>(
+/// Serves this validator's newest snapshot to syncing peers. A peer whose request does not
+/// decode is blocked: honest validators never send one.
+#[allow(clippy::too_many_arguments)]
+pub fn serve<E, S, R, B>(
     context: E,
     shared: Arc<Shared>,
     marshal: MarshalMailbox,
     (mut sender, mut receiver): (S, R),
     limits: BlockLimits,
     certificate: <BlockFinalization as Read>::Cfg,
+    mut blocker: B,
 ) -> Handle<()>
 where
     E: Spawner + Clock + Supervisor,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
 {
     context.child("snapshot_server").spawn(move |_| async move {
         use commonware_codec::Decode as _;
         let cfg = (limits, certificate);
         while let Ok((peer, bytes)) = receiver.recv().await {
             let Ok(message) = Message::decode_cfg(bytes, &cfg) else {
-                tracing::debug!(?peer, "undecodable snapshot request dropped");
+                tracing::warn!(
+                    ?peer,
+                    "undecodable snapshot-channel message; blocking the peer"
+                );
+                let _ = blocker.block(peer);
                 continue;
             };
             let snapshot = lock(&shared.snapshot).clone();

@@ -286,3 +286,68 @@ fn a_wiped_validator_recovers_by_state_sync_from_a_verified_snapshot() {
         println!("wiped validator synced and resumed at height {first}");
     });
 }
+
+/// Validator 3's key sends random bytes on `channels` to everyone while the other three run.
+async fn garbage_scenario(context: common::Context, channels: &'static [u64], seed: u64) {
+    let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+    for i in HONEST {
+        cluster.start(i);
+    }
+    let signer = cluster.signers[3].clone();
+    let oracle = cluster.oracle.clone();
+    let _garbage = cluster
+        .context
+        .child("garbage")
+        .spawn(move |context| async move {
+            use commonware_cryptography::Signer as _;
+            use commonware_p2p::{Recipients, Sender as _};
+            use rand::RngExt as _;
+            let control = oracle.control(signer.public_key());
+            let mut senders = Vec::new();
+            for channel in channels {
+                senders.push(
+                    control
+                        .register(*channel, Quota::per_second(NZU32!(4096)))
+                        .await
+                        .unwrap(),
+                );
+            }
+            let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(seed);
+            loop {
+                for (sender, _) in senders.iter_mut() {
+                    let mut bytes = vec![0u8; rng.random_range(0..4_096usize)];
+                    rng.fill(&mut bytes[..]);
+                    // Often a plausible tag, so decoders get past the first byte.
+                    if let Some(first) = bytes.first_mut() {
+                        *first %= 4;
+                    }
+                    sender.send(Recipients::All, bytes::Bytes::from(bytes), false);
+                }
+                context.sleep(Duration::from_millis(5)).await;
+            }
+        });
+    let _traders = cluster.start_traders(seed, Duration::from_millis(100));
+    cluster.wait_until(&HONEST, 100).await;
+    cluster.stop_traders();
+    assert!(cluster.check_agreement(&HONEST) >= 100);
+    assert!(cluster.executed(0).1 > 0, "trades happened");
+    let blocked = cluster.blocked().await;
+    for i in HONEST {
+        assert!(
+            blocked.contains(&(i, 3)),
+            "validator {i} blocked the garbage sender: {blocked:?}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_sending_garbage_on_every_channel_is_blocked_and_changes_nothing() {
+    run(10, |context| {
+        garbage_scenario(context, &[0, 1, 2, 3, 4, 5, 6], 10)
+    });
+}
+
+#[test]
+fn garbage_transaction_gossip_and_snapshot_requests_are_blocked_and_change_nothing() {
+    run(11, |context| garbage_scenario(context, &[5, 6], 11));
+}
