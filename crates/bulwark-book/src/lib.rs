@@ -5,7 +5,8 @@
 //! Owns: the instrument's resting orders, their queue positions, and the fills an incoming
 //! order produces: limit orders that rest (good-til-cancelled), immediate-or-cancel and
 //! fill-or-kill orders, post-only orders that refuse to take, and self-trade prevention
-//! (cancel maker, cancel taker, cancel both).
+//! (cancel maker, cancel taker, cancel both); and the call auction that reopens a halted
+//! instrument at the price that matches the most ([`CallAuction`], [`Book::uncross`]).
 //! Never: reads a clock, checks margin, fees, price bands or reduce-only positions (the
 //! exchange's admission did), assigns ids, or touches another instrument. Knows accounts only
 //! as ids, to prevent self-trades.
@@ -14,8 +15,10 @@
 //!
 //! Pure: no I/O, clock, randomness or async.
 
+mod auction;
 mod book;
 mod order;
 
+pub use auction::{AuctionOutcome, AuctionReject, CallAuction, Uncross, uncrossing_price};
 pub use book::{Book, BookCorruption, BookLimits};
 pub use order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};

@@ -149,6 +149,8 @@ pub enum CancelReason {
     Expired,
     /// A reduce-only order would have increased the position after the position shrank.
     ReduceOnly,
+    /// A post-only order left over from a reopening auction would have taken liquidity.
+    PostOnly,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -195,6 +197,7 @@ unit_enum_codec!(CancelReason {
     BookFull = 5,
     Expired = 6,
     ReduceOnly = 7,
+    PostOnly = 8,
 });
 
 impl Write for OrderType {
