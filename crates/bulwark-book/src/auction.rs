@@ -1,14 +1,17 @@
-//! The call auction that reopens a halted instrument: orders collected during the halt are
-//! uncrossed together with the book's resting orders at the one price that matches the most.
+//! The call auction that reopens a halted instrument: while a book is halted, good-til-cancelled
+//! orders wait without matching; at reopening they are uncrossed together with the orders that
+//! rested before the halt, at the one price that matches the most.
 //!
-//! Owns: [`CallAuction`] (the orders received while halted, in arrival order), the uncrossing
-//! price ([`uncrossing_price`]) and [`Book::uncross`], which executes it.
-//! Never: leaves the book crossed (what remains after the uncross is placed through the
-//! ordinary matching path), fills an order beyond its quantity or at a price worse than its
-//! limit, or decides when to halt (the exchange's circuit breaker does).
-//! Bounds: an auction holds at most the book's free capacity (`orders_max` minus resting
-//! orders when the order arrives); the uncross is O(n log n) in the orders taking part, and
-//! finding its price O(levels).
+//! Owns: the halted mode of [`Book`] ([`Book::halt`], [`Book::reopen`]), the waiting orders, and
+//! the uncrossing price ([`uncrossing_price`]).
+//! Never: leaves the book crossed, fills an order beyond its quantity or at a price worse than
+//! its limit, or decides when to halt (the exchange's circuit breaker does).
+//! Bounds: the book and its auction together hold at most `orders_max` orders; reopening is
+//! O(n log n) in the orders taking part, and finding its price O(levels).
+//!
+//! While halted, an immediate-or-cancel or fill-or-kill order is cancelled at once (nothing
+//! trades during a halt); a good-til-cancelled order, post-only or not, waits in the auction and
+//! counts as resting (it can be cancelled, reduced or amended as usual).
 //!
 //! The uncrossing price, as on Xetra and Euronext: among the limit prices of all orders, the
 //! one that maximises the executable volume `min(bids at or above it, asks at or below it)`;
@@ -17,37 +20,33 @@
 //! Priority within each side is price, then time: the book's resting orders before orders
 //! that arrived during the halt, which go in arrival order. Of two matched orders the older
 //! (smaller order id) is the maker. Self-trade prevention applies as in continuous trading,
-//! under the newer order's policy. Fill-or-kill orders cannot join an auction (nothing fills
-//! at once while halted); immediate-or-cancel orders take part in the uncross and their rest is
-//! cancelled; good-til-cancelled remainders are then placed in arrival order.
+//! under the newer order's policy. What is left of each waiting order then rests. Without
+//! self-trade prevention nothing left can cross (a crossing pair would have matched at a price
+//! with more volume); a remainder that would cross because a self-trade was prevented is
+//! cancelled (`CancelReason::AuctionCrossed`).
 
 use crate::book::Book;
-use crate::order::{Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};
-use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
+use crate::order::{Fill, MatchSink, Placement, Remainder, RestingOrder};
+use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side};
 use std::collections::BTreeMap;
 
-/// Why an auction refused an order; nothing changed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AuctionReject {
-    #[error("a fill-or-kill order cannot wait in a halted instrument's auction")]
-    FillOrKill,
-    #[error("order id already rests in the book or the auction")]
-    OrderIdInUse,
-    #[error("the book and its auction hold as many orders as the book may")]
-    Full,
+/// Orders waiting while a book is halted, in arrival order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CallAuction {
+    pub(crate) orders: Vec<RestingOrder>,
 }
 
-/// Orders received while an instrument is halted, in arrival order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CallAuction {
-    orders: Vec<NewOrder>,
+impl CallAuction {
+    pub(crate) fn position(&self, order_id: OrderId) -> Option<usize> {
+        self.orders.iter().position(|o| o.order_id == order_id)
+    }
 }
 
 /// The price an uncross happens at, and what it matches.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Uncross {
     pub price: Price,
-    /// Contracts matched at `price` (before self-trade prevention).
+    /// Contracts that cross at `price` (before self-trade prevention).
     pub volume: Qty,
     /// Bids at or above `price` minus asks at or below it: positive when buyers are left over.
     pub surplus: i64,
@@ -58,90 +57,24 @@ pub struct Uncross {
 pub struct AuctionOutcome {
     /// `None` when nothing crossed.
     pub uncross: Option<Uncross>,
-    /// Each auction order's result, in arrival order.
-    pub placements: Vec<(OrderId, Placement)>,
-}
-
-impl CallAuction {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.orders.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.orders.is_empty()
-    }
-
-    /// The orders, in arrival order.
-    pub fn orders(&self) -> &[NewOrder] {
-        &self.orders
-    }
-
-    pub fn get(&self, order_id: OrderId) -> Option<&NewOrder> {
-        self.orders.iter().find(|o| o.order_id == order_id)
-    }
-
-    /// Takes an order into the auction. Nothing matches until [`Book::uncross`].
-    pub fn add(&mut self, order: NewOrder, book: &Book) -> Result<(), AuctionReject> {
-        assert!(
-            order.qty.is_positive(),
-            "admission passes only positive quantities"
-        );
-        if order.time_in_force == TimeInForce::FillOrKill {
-            return Err(AuctionReject::FillOrKill);
-        }
-        if book.get(order.order_id).is_some() || self.get(order.order_id).is_some() {
-            return Err(AuctionReject::OrderIdInUse);
-        }
-        if book.len() + self.orders.len() >= book.limits().orders_max as usize {
-            return Err(AuctionReject::Full);
-        }
-        self.orders.push(order);
-        Ok(())
-    }
-
-    /// Removes an order from the auction; `None` if it is not there.
-    pub fn cancel(&mut self, order_id: OrderId) -> Option<NewOrder> {
-        let at = self.orders.iter().position(|o| o.order_id == order_id)?;
-        Some(self.orders.remove(at))
-    }
-
-    /// Lowers an auction order's quantity to `qty` (positive, below the current).
-    pub fn reduce(&mut self, order_id: OrderId, qty: Qty) -> Option<NewOrder> {
-        let order = self.orders.iter_mut().find(|o| o.order_id == order_id)?;
-        assert!(
-            qty.is_positive() && qty < order.qty,
-            "reduce keeps 0 < qty < current"
-        );
-        let before = *order;
-        order.qty = qty;
-        Some(before)
-    }
-
-    /// The price and volume the auction would uncross at now, for display.
-    pub fn indicative(&self, book: &Book, reference: Price) -> Option<Uncross> {
-        let (bids, asks) = participants(book, &self.orders);
-        uncrossing_price(&levels(&bids), &levels(&asks), reference)
-    }
+    /// Each waiting order's result, in arrival order: what it filled at the uncross and
+    /// whether its remainder now rests or was cancelled.
+    pub placements: Vec<(RestingOrder, Placement)>,
 }
 
 /// An order taking part in an uncross.
 #[derive(Copy, Clone, Debug)]
 struct Participant {
     order: RestingOrder,
-    /// Index into the auction's orders, or `None` for a book order.
+    /// Index into the auction's orders, or `None` for an order that rested before the halt.
     auction: Option<usize>,
     /// What is left of it.
     open: i64,
-    self_trade: SelfTradePrevention,
 }
 
 /// Both sides in priority order: price (best first), then book orders in their queue order,
 /// then auction orders in arrival order.
-fn participants(book: &Book, auction: &[NewOrder]) -> (Vec<Participant>, Vec<Participant>) {
+fn participants(book: &Book, auction: &[RestingOrder]) -> (Vec<Participant>, Vec<Participant>) {
     let mut sides = (Vec::new(), Vec::new());
     for side in [Side::Buy, Side::Sell] {
         let list = if side == Side::Buy {
@@ -153,7 +86,6 @@ fn participants(book: &Book, auction: &[NewOrder]) -> (Vec<Participant>, Vec<Par
             order: *o,
             auction: None,
             open: o.qty.contracts(),
-            self_trade: o.self_trade,
         }));
         list.extend(
             auction
@@ -161,20 +93,9 @@ fn participants(book: &Book, auction: &[NewOrder]) -> (Vec<Participant>, Vec<Par
                 .enumerate()
                 .filter(|(_, o)| o.side == side)
                 .map(|(i, o)| Participant {
-                    order: RestingOrder {
-                        order_id: o.order_id,
-                        account: o.account,
-                        client_order_id: o.client_order_id,
-                        side: o.side,
-                        price: o.price,
-                        qty: o.qty,
-                        reduce_only: o.reduce_only,
-                        post_only: o.post_only,
-                        self_trade: o.self_trade,
-                    },
+                    order: *o,
                     auction: Some(i),
                     open: o.qty.contracts(),
-                    self_trade: o.self_trade,
                 }),
         );
         // Stable: equal prices keep book-then-arrival order.
@@ -267,16 +188,39 @@ pub fn uncrossing_price(
 }
 
 impl Book {
-    /// Reopens after a halt: matches the book's resting orders and the auction's at the
-    /// uncrossing price (`reference` breaks ties, see the module docs), then places what is
-    /// left of each good-til-cancelled auction order through ordinary matching, in arrival
-    /// order. Fills and self-trade cancellations of book orders go to `sink`.
-    pub fn uncross(
-        &mut self,
-        auction: CallAuction,
-        reference: Price,
-        sink: &mut MatchSink,
-    ) -> AuctionOutcome {
+    /// Halts the book: from now on good-til-cancelled orders wait for [`Self::reopen`] and
+    /// nothing matches. Halting a halted book changes nothing.
+    pub fn halt(&mut self) {
+        if self.auction.is_none() {
+            self.auction = Some(CallAuction::default());
+        }
+    }
+
+    pub fn is_halted(&self) -> bool {
+        self.auction.is_some()
+    }
+
+    /// The orders waiting in the auction, in arrival order (empty unless halted).
+    pub fn auction_orders(&self) -> &[RestingOrder] {
+        self.auction.as_ref().map_or(&[], |a| a.orders.as_slice())
+    }
+
+    /// The price and volume the auction would uncross at now (`None` unless halted and
+    /// something crosses), for display.
+    pub fn indicative(&self, reference: Price) -> Option<Uncross> {
+        let auction = self.auction.as_ref()?;
+        let (bids, asks) = participants(self, &auction.orders);
+        uncrossing_price(&levels(&bids), &levels(&asks), reference)
+    }
+
+    /// Ends a halt: matches the orders that rested before it and those that waited, at the
+    /// uncrossing price (`reference` breaks ties, see the module docs), then rests what is left
+    /// of each waiting order. Fills and self-trade cancellations of orders that rested before
+    /// the halt go to `sink`. Reopening a book that is not halted does nothing.
+    pub fn reopen(&mut self, reference: Price, sink: &mut MatchSink) -> AuctionOutcome {
+        let Some(auction) = self.auction.take() else {
+            return AuctionOutcome::default();
+        };
         let (mut bids, mut asks) = participants(self, &auction.orders);
         let uncross = uncrossing_price(&levels(&bids), &levels(&asks), reference);
         let mut filled = vec![0i64; auction.orders.len()];
@@ -297,12 +241,13 @@ impl Book {
                     a += 1;
                     continue;
                 }
-                let (newer_is_bid, policy) = if bid.order.order_id > ask.order.order_id {
-                    (true, bid.self_trade)
-                } else {
-                    (false, ask.self_trade)
-                };
+                let newer_is_bid = bid.order.order_id > ask.order.order_id;
                 if bid.order.account == ask.order.account {
+                    let policy = if newer_is_bid {
+                        bid.order.self_trade
+                    } else {
+                        ask.order.self_trade
+                    };
                     let (cancel_bid, cancel_ask) = match (policy, newer_is_bid) {
                         (SelfTradePrevention::CancelBoth, _) => (true, true),
                         (SelfTradePrevention::CancelMaker, true)
@@ -354,22 +299,20 @@ impl Book {
                     }
                 }
             }
-            // Book orders: what matched leaves the book (a partial fill keeps its priority).
+            // Orders that rested before the halt: what matched leaves the book (a partial
+            // fill keeps its place in the queue).
             for participant in bids
                 .iter()
                 .chain(asks.iter())
                 .filter(|p| p.auction.is_none())
             {
-                let Some(resting) = self.get(participant.order.order_id) else {
+                let Some(resting) = self.get(participant.order.order_id).copied() else {
                     continue;
                 };
                 if participant.open == 0 {
                     self.cancel(resting.order_id);
                 } else if participant.open < resting.qty.contracts() {
-                    self.reduce(
-                        participant.order.order_id,
-                        Qty::from_contracts(participant.open),
-                    );
+                    self.reduce(resting.order_id, Qty::from_contracts(participant.open));
                 }
             }
         }
@@ -377,49 +320,32 @@ impl Book {
         for (i, order) in auction.orders.iter().enumerate() {
             let left = order.qty.contracts() - filled[i];
             let done = Qty::from_contracts(filled[i]);
-            let placement = if left == 0 {
-                Placement {
-                    filled: done,
-                    remainder: Remainder::None,
-                }
+            let remainder = if left == 0 {
+                Remainder::None
             } else if self_traded[i] {
-                Placement {
-                    filled: done,
-                    remainder: Remainder::Cancelled {
-                        qty: Qty::from_contracts(left),
-                        reason: CancelReason::SelfTrade,
-                    },
+                Remainder::Cancelled {
+                    qty: Qty::from_contracts(left),
+                    reason: CancelReason::SelfTrade,
                 }
-            } else if order.time_in_force == TimeInForce::ImmediateOrCancel {
-                Placement {
-                    filled: done,
-                    remainder: Remainder::Cancelled {
-                        qty: Qty::from_contracts(left),
-                        reason: CancelReason::ImmediateOrCancel,
-                    },
+            } else if self.crosses_opposite(order.side, order.price) {
+                Remainder::Cancelled {
+                    qty: Qty::from_contracts(left),
+                    reason: CancelReason::AuctionCrossed,
                 }
             } else {
-                let rest = NewOrder {
+                self.rest(RestingOrder {
                     qty: Qty::from_contracts(left),
                     ..*order
-                };
-                match self.place(&rest, sink) {
-                    Ok(p) => Placement {
-                        filled: Qty::from_contracts(done.contracts() + p.filled.contracts()),
-                        remainder: p.remainder,
-                    },
-                    // A post-only remainder that would now cross: cancelled, as a post-only
-                    // order that would take is refused.
-                    Err(_) => Placement {
-                        filled: done,
-                        remainder: Remainder::Cancelled {
-                            qty: Qty::from_contracts(left),
-                            reason: CancelReason::PostOnly,
-                        },
-                    },
-                }
+                });
+                Remainder::Rested(Qty::from_contracts(left))
             };
-            placements.push((order.order_id, placement));
+            placements.push((
+                *order,
+                Placement {
+                    filled: done,
+                    remainder,
+                },
+            ));
         }
         AuctionOutcome {
             uncross,

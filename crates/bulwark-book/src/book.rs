@@ -5,6 +5,7 @@
 //! keyed by price; `index` maps an order id to its slot for O(1) cancels. The hash map is used
 //! for lookups only, never iterated, so its order cannot leak into replicated state.
 
+use crate::auction::CallAuction;
 use crate::order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};
 use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
 use rustc_hash::FxHashMap;
@@ -65,6 +66,8 @@ pub struct Book {
     index: FxHashMap<OrderId, u32>,
     bids: Ladder,
     asks: Ladder,
+    /// While halted: the orders waiting for the reopening auction (see `auction.rs`).
+    pub(crate) auction: Option<CallAuction>,
 }
 
 /// Whether a taker on `side` with limit `limit` trades against a level at `level_price`.
@@ -93,6 +96,7 @@ impl Book {
             index: FxHashMap::default(),
             bids: Ladder::new(),
             asks: Ladder::new(),
+            auction: None,
         }
     }
 
@@ -100,13 +104,13 @@ impl Book {
         self.limits
     }
 
-    /// Number of resting orders.
+    /// Number of resting orders, those waiting in a halted book's auction included.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len() + self.auction_orders().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     pub fn best_bid(&self) -> Option<(Price, Qty)> {
@@ -121,10 +125,15 @@ impl Book {
             .map(|(p, l)| (*p, Qty::from_contracts(l.qty)))
     }
 
+    /// A resting order, or one waiting in a halted book's auction.
     pub fn get(&self, order_id: OrderId) -> Option<&RestingOrder> {
-        self.index
-            .get(&order_id)
-            .map(|slot| &self.nodes[*slot as usize].order)
+        match self.index.get(&order_id) {
+            Some(slot) => Some(&self.nodes[*slot as usize].order),
+            None => self
+                .auction_orders()
+                .iter()
+                .find(|o| o.order_id == order_id),
+        }
     }
 
     /// Up to `levels_max` levels of one side, best first: price, open quantity, order count.
@@ -137,6 +146,7 @@ impl Book {
     }
 
     /// Every resting order of one side in priority order: best price first, then arrival.
+    /// Orders waiting in a halted book's auction are not among them (see `auction_orders`).
     pub fn orders(&self, side: Side) -> impl Iterator<Item = &RestingOrder> + '_ {
         let levels: Box<dyn Iterator<Item = &Level>> = match side {
             Side::Buy => Box::new(self.bids.values().rev()),
@@ -159,8 +169,11 @@ impl Book {
             order.qty.is_positive(),
             "admission passes only positive quantities"
         );
-        if self.index.contains_key(&order.order_id) {
+        if self.get(order.order_id).is_some() {
             return Err(BookReject::OrderIdInUse);
+        }
+        if self.auction.is_some() {
+            return Ok(self.wait(order));
         }
         if order.post_only && self.best_opposite_crosses(order.side, order.price) {
             return Err(BookReject::PostOnlyWouldCross);
@@ -233,9 +246,50 @@ impl Book {
         })
     }
 
-    /// Removes a resting order; `None` if it does not rest here.
+    /// A halted book's answer to a new order: good-til-cancelled orders wait, others are
+    /// cancelled at once (nothing trades during a halt).
+    fn wait(&mut self, order: &NewOrder) -> Placement {
+        let cancelled = |reason| Placement {
+            filled: Qty::ZERO,
+            remainder: Remainder::Cancelled {
+                qty: order.qty,
+                reason,
+            },
+        };
+        match order.time_in_force {
+            TimeInForce::FillOrKill => cancelled(CancelReason::FillOrKill),
+            TimeInForce::ImmediateOrCancel => cancelled(CancelReason::ImmediateOrCancel),
+            TimeInForce::GoodTilCancelled if self.len() >= self.limits.orders_max as usize => {
+                cancelled(CancelReason::BookFull)
+            }
+            TimeInForce::GoodTilCancelled => {
+                let auction = self.auction.as_mut().expect("waiting only while halted");
+                auction.orders.push(RestingOrder {
+                    order_id: order.order_id,
+                    account: order.account,
+                    client_order_id: order.client_order_id,
+                    side: order.side,
+                    price: order.price,
+                    qty: order.qty,
+                    reduce_only: order.reduce_only,
+                    post_only: order.post_only,
+                    self_trade: order.self_trade,
+                });
+                Placement {
+                    filled: Qty::ZERO,
+                    remainder: Remainder::Rested(order.qty),
+                }
+            }
+        }
+    }
+
+    /// Removes a resting (or waiting) order; `None` if it is not here.
     pub fn cancel(&mut self, order_id: OrderId) -> Option<RestingOrder> {
-        let slot = self.index.remove(&order_id)?;
+        let Some(slot) = self.index.remove(&order_id) else {
+            let auction = self.auction.as_mut()?;
+            let at = auction.position(order_id)?;
+            return Some(auction.orders.remove(at));
+        };
         let order = self.nodes[slot as usize].order;
         let ladder = match order.side {
             Side::Buy => &mut self.bids,
@@ -256,7 +310,18 @@ impl Book {
     /// Lowers a resting order's open quantity to `qty` (positive, below the current), keeping
     /// its time priority. Returns the order as it was, or `None` if it does not rest here.
     pub fn reduce(&mut self, order_id: OrderId, qty: Qty) -> Option<RestingOrder> {
-        let slot = *self.index.get(&order_id)?;
+        let Some(slot) = self.index.get(&order_id).copied() else {
+            let auction = self.auction.as_mut()?;
+            let at = auction.position(order_id)?;
+            let order = &mut auction.orders[at];
+            let before = *order;
+            assert!(
+                qty.is_positive() && qty < before.qty,
+                "reduce keeps 0 < qty < current"
+            );
+            order.qty = qty;
+            return Some(before);
+        };
         let node = &mut self.nodes[slot as usize];
         let before = node.order;
         assert!(
@@ -304,6 +369,38 @@ impl Book {
         Ok(())
     }
 
+    /// Puts an order back into a halted book's auction, for restoring a snapshot, whose
+    /// waiting orders arrive in arrival order.
+    pub fn restore_waiting(&mut self, order: RestingOrder) -> Result<(), BookCorruption> {
+        if !self.is_halted() {
+            return Err(BookCorruption(format!(
+                "order {} waits in a book that is not halted",
+                order.order_id
+            )));
+        }
+        if !order.qty.is_positive() || !order.price.is_positive() {
+            return Err(BookCorruption(format!(
+                "waiting order {} has no size or price",
+                order.order_id
+            )));
+        }
+        if self.get(order.order_id).is_some() {
+            return Err(BookCorruption(format!(
+                "order {} restored twice",
+                order.order_id
+            )));
+        }
+        if self.len() >= self.limits.orders_max as usize {
+            return Err(BookCorruption("restored book exceeds orders_max".into()));
+        }
+        self.auction.as_mut().expect("halted").orders.push(order);
+        Ok(())
+    }
+
+    pub(crate) fn crosses_opposite(&self, side: Side, price: Price) -> bool {
+        self.best_opposite_crosses(side, price)
+    }
+
     fn best_opposite_crosses(&self, side: Side, price: Price) -> bool {
         let best = match side {
             Side::Buy => self.asks.first_key_value(),
@@ -312,7 +409,7 @@ impl Book {
         best.is_some_and(|(p, _)| crosses(side, price, *p))
     }
 
-    fn rest(&mut self, order: RestingOrder) {
+    pub(crate) fn rest(&mut self, order: RestingOrder) {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = Node {
@@ -404,6 +501,7 @@ impl Book {
             index,
             bids,
             asks,
+            auction: _,
         } = self;
         let ladder = match order.side {
             Side::Buy => asks,
@@ -520,6 +618,22 @@ impl Book {
         }
         if seen != self.index.len() || seen + self.free.len() != self.nodes.len() {
             return corrupt("index, slots and levels disagree on the order count".into());
+        }
+        let waiting = self.auction_orders();
+        for (i, o) in waiting.iter().enumerate() {
+            if !o.qty.is_positive()
+                || !o.price.is_positive()
+                || self.index.contains_key(&o.order_id)
+                || waiting[..i].iter().any(|p| p.order_id == o.order_id)
+            {
+                return corrupt(format!(
+                    "waiting order {} malformed or duplicated",
+                    o.order_id
+                ));
+            }
+        }
+        if self.len() > self.limits.orders_max as usize {
+            return corrupt("more orders than orders_max".into());
         }
         Ok(())
     }

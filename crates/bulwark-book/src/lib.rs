@@ -5,8 +5,8 @@
 //! Owns: the instrument's resting orders, their queue positions, and the fills an incoming
 //! order produces: limit orders that rest (good-til-cancelled), immediate-or-cancel and
 //! fill-or-kill orders, post-only orders that refuse to take, and self-trade prevention
-//! (cancel maker, cancel taker, cancel both); and the call auction that reopens a halted
-//! instrument at the price that matches the most ([`CallAuction`], [`Book::uncross`]).
+//! (cancel maker, cancel taker, cancel both); and the halted mode whose call auction reopens
+//! the instrument at the price that matches the most ([`Book::halt`], [`Book::reopen`]).
 //! Never: reads a clock, checks margin, fees, price bands or reduce-only positions (the
 //! exchange's admission did), assigns ids, or touches another instrument. Knows accounts only
 //! as ids, to prevent self-trades.
@@ -19,6 +19,6 @@ mod auction;
 mod book;
 mod order;
 
-pub use auction::{AuctionOutcome, AuctionReject, CallAuction, Uncross, uncrossing_price};
+pub use auction::{AuctionOutcome, Uncross, uncrossing_price};
 pub use book::{Book, BookCorruption, BookLimits};
 pub use order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};

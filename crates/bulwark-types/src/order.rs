@@ -149,8 +149,9 @@ pub enum CancelReason {
     Expired,
     /// A reduce-only order would have increased the position after the position shrank.
     ReduceOnly,
-    /// A post-only order left over from a reopening auction would have taken liquidity.
-    PostOnly,
+    /// What was left of an order after a reopening auction would have crossed the book
+    /// (possible only when self-trade prevention took volume out of the uncross).
+    AuctionCrossed,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -197,7 +198,7 @@ unit_enum_codec!(CancelReason {
     BookFull = 5,
     Expired = 6,
     ReduceOnly = 7,
-    PostOnly = 8,
+    AuctionCrossed = 8,
 });
 
 impl Write for OrderType {
