@@ -19,7 +19,7 @@
 //! (the exchange passes the mark), then to the lower price. Every match is at that price.
 //! Priority within each side is price, then time: the book's resting orders before orders
 //! that arrived during the halt, which go in arrival order. Of two matched orders the older
-//! (smaller order id) is the maker. Self-trade prevention applies as in continuous trading,
+//! is the maker: one that rested before the halt, else the earlier arrival. Self-trade prevention applies as in continuous trading,
 //! under the newer order's policy. What is left of each waiting order then rests. Without
 //! self-trade prevention nothing left can cross (a crossing pair would have matched at a price
 //! with more volume); a remainder that would cross because a self-trade was prevented is
@@ -70,6 +70,18 @@ struct Participant {
     auction: Option<usize>,
     /// What is left of it.
     open: i64,
+}
+
+impl Participant {
+    /// Which of two matched orders is older: an order that rested before the halt is older
+    /// than any that waited, and waiting orders are as old as their arrival. (Order ids do
+    /// not say it: an order amended during the halt keeps its id but waits as a new arrival.)
+    fn age(&self) -> (bool, usize) {
+        match self.auction {
+            None => (false, 0),
+            Some(arrival) => (true, arrival),
+        }
+    }
 }
 
 /// Both sides in priority order: price (best first), then book orders in their queue order,
@@ -241,7 +253,7 @@ impl Book {
                     a += 1;
                     continue;
                 }
-                let newer_is_bid = bid.order.order_id > ask.order.order_id;
+                let newer_is_bid = bid.age() > ask.age();
                 if bid.order.account == ask.order.account {
                     let policy = if newer_is_bid {
                         bid.order.self_trade

@@ -116,6 +116,21 @@ pub enum Event {
         instrument: InstrumentId,
         price: UnitPrice,
     },
+    /// Trades moved the price from `low` to `high` (ticks) within the circuit breaker's
+    /// window: trading stops until `until_ms`, and orders wait for the reopening auction.
+    InstrumentHalted {
+        instrument: InstrumentId,
+        low: Price,
+        high: Price,
+        until_ms: u64,
+    },
+    /// The reopening auction matched `volume` at `price` (none if nothing crossed);
+    /// continuous trading resumed.
+    InstrumentReopened {
+        instrument: InstrumentId,
+        price: Option<Price>,
+        volume: Qty,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -373,6 +388,28 @@ impl Write for Event {
                 instrument.write(buf);
                 price.write(buf);
             }
+            Event::InstrumentHalted {
+                instrument,
+                low,
+                high,
+                until_ms,
+            } => {
+                16u8.write(buf);
+                instrument.write(buf);
+                low.write(buf);
+                high.write(buf);
+                until_ms.write(buf);
+            }
+            Event::InstrumentReopened {
+                instrument,
+                price,
+                volume,
+            } => {
+                17u8.write(buf);
+                instrument.write(buf);
+                price.write(buf);
+                volume.write(buf);
+            }
         }
     }
 }
@@ -395,6 +432,8 @@ impl EncodeSize for Event {
             Event::InstrumentExpired { .. } => 4,
             Event::PositionSettled { .. } => 4 + 8 + 8 + 16,
             Event::InstrumentSettled { .. } => 4 + 8,
+            Event::InstrumentHalted { .. } => 4 + 8 + 8 + 8,
+            Event::InstrumentReopened { price, .. } => 4 + price.encode_size() + 8,
         }
     }
 }

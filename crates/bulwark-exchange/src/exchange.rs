@@ -144,6 +144,7 @@ impl Exchange {
         self.time = block.time;
         let mut events = Vec::new();
         self.apply_prices(&block.prices, &mut events);
+        self.reopen_due(&mut events);
         self.expire_due(&mut events);
         self.settle(&block.prices, &mut events);
         self.pay_funding(&mut events);

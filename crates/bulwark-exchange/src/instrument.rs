@@ -1,9 +1,10 @@
 //! A listed instrument's replicated state: contract terms, life cycle, book, mark price,
 //! funding schedule and the accounts that hold it.
 
+use crate::params::{BPS, CircuitBreaker};
 use bulwark_book::{Book, BookLimits};
-use bulwark_types::{AccountId, InstrumentId, InstrumentKind, InstrumentSpec, UnitPrice};
-use std::collections::BTreeSet;
+use bulwark_types::{AccountId, InstrumentId, InstrumentKind, InstrumentSpec, Price, UnitPrice};
+use std::collections::{BTreeSet, VecDeque};
 
 /// Where an instrument is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -30,6 +31,63 @@ pub struct Instrument {
     pub funding_next_ms: u64,
     /// Accounts with a non-zero position.
     pub holders: BTreeSet<AccountId>,
+    /// Recent trade prices and whether the instrument is halted.
+    pub breaker: BreakerState,
+}
+
+/// The circuit breaker's memory: the lowest and highest trade prices of the look-back window,
+/// kept as monotonic queues of `(time_ms, price)` so each trade costs O(1) amortised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BreakerState {
+    /// Prices ascending from the front: the front is the window's lowest.
+    pub lows: VecDeque<(u64, Price)>,
+    /// Prices descending from the front: the front is the window's highest.
+    pub highs: VecDeque<(u64, Price)>,
+    /// While halted: the block time (ms) from which it reopens. The book is halted exactly
+    /// when this is set.
+    pub halted_until_ms: Option<u64>,
+}
+
+impl BreakerState {
+    /// Most entries in either queue. Beyond it the oldest are dropped, which only shortens
+    /// the window (a queue this long means thousands of trades at ever-rising or ever-falling
+    /// prices, which trips the breaker long before).
+    pub const ENTRIES_MAX: usize = 4_096;
+
+    /// Records a trade at `price` (positive) and time `time_ms`; returns the window's lowest
+    /// and highest prices if they now lie more than `breaker.move_bps` apart.
+    pub fn record(
+        &mut self,
+        time_ms: u64,
+        price: Price,
+        breaker: &CircuitBreaker,
+    ) -> Option<(Price, Price)> {
+        debug_assert!(price.is_positive(), "trades happen at positive prices");
+        let horizon = time_ms.saturating_sub(breaker.window_ms);
+        for (queue, keeps) in [(&mut self.lows, true), (&mut self.highs, false)] {
+            while queue
+                .back()
+                .is_some_and(|(_, p)| if keeps { *p >= price } else { *p <= price })
+            {
+                queue.pop_back();
+            }
+            queue.push_back((time_ms, price));
+            while queue.front().is_some_and(|(t, _)| *t < horizon)
+                || queue.len() > Self::ENTRIES_MAX
+            {
+                queue.pop_front();
+            }
+        }
+        let (low, high) = (self.lows.front()?.1, self.highs.front()?.1);
+        let moved = i128::from(high.ticks() - low.ticks()) * i128::from(BPS);
+        (moved > i128::from(breaker.move_bps) * i128::from(low.ticks())).then_some((low, high))
+    }
+
+    /// Forgets the window (after a halt, the reopening price starts a fresh one).
+    pub fn forget(&mut self) {
+        self.lows.clear();
+        self.highs.clear();
+    }
 }
 
 impl Instrument {
@@ -48,6 +106,7 @@ impl Instrument {
             mark: None,
             funding_next_ms,
             holders: BTreeSet::new(),
+            breaker: BreakerState::default(),
         }
     }
 

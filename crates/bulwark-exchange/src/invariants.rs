@@ -115,8 +115,16 @@ impl Exchange {
                     instrument.holders.len()
                 ));
             }
+            if instrument.book.is_halted() != instrument.breaker.halted_until_ms.is_some() {
+                return violation(format!("instrument {id}: halted book and breaker disagree"));
+            }
             for side in [Side::Buy, Side::Sell] {
-                for order in instrument.book.orders(side) {
+                let waiting = instrument
+                    .book
+                    .auction_orders()
+                    .iter()
+                    .filter(|o| o.side == side);
+                for order in instrument.book.orders(side).chain(waiting) {
                     if order.order_id >= self.order_id_next {
                         return violation(format!(
                             "order {} has an id not yet issued",

@@ -69,6 +69,22 @@ impl Exchange {
                 break;
             }
             self.expiries.pop_first();
+            let waiting = self.instruments[id.get() as usize]
+                .book
+                .auction_orders()
+                .to_vec();
+            for order in waiting {
+                self.cancel_resting(id, &order, CancelReason::Expired, events);
+            }
+            let instrument = &mut self.instruments[id.get() as usize];
+            if instrument.breaker.halted_until_ms.take().is_some() {
+                // Nothing waits any more: ending the halt matches nothing.
+                let outcome = instrument.book.reopen(
+                    bulwark_types::Price::from_ticks(0),
+                    &mut bulwark_book::MatchSink::default(),
+                );
+                debug_assert!(outcome.placements.is_empty() && outcome.uncross.is_none());
+            }
             for side in [Side::Buy, Side::Sell] {
                 let resting: Vec<_> = self.instruments[id.get() as usize]
                     .book

@@ -12,11 +12,12 @@
 
 use crate::account::{Account, Exposure, KeyRecord, KeyRole, MarginMode};
 use crate::exchange::{Exchange, Ledger, StateDigest};
-use crate::instrument::{Instrument, InstrumentStatus};
+use crate::instrument::{BreakerState, Instrument, InstrumentStatus};
 use crate::invariants::InvariantViolation;
 use crate::margin::StandardMargin;
 use crate::params::{
-    ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand, StandardMarginParams,
+    CircuitBreaker, ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand,
+    StandardMarginParams,
 };
 use bulwark_book::{BookLimits, MatchSink, RestingOrder};
 use bulwark_types::{
@@ -26,7 +27,7 @@ use bulwark_types::{
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
 const VERSION: u16 = 1;
@@ -183,6 +184,28 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     p.accounts_max.write(out);
     p.book.orders_max.write(out);
     p.book.fills_per_match_max.write(out);
+    for breaker in [p.breaker_perpetual, p.breaker_option] {
+        match breaker {
+            None => false.write(out),
+            Some(b) => {
+                true.write(out);
+                b.move_bps.write(out);
+                b.window_ms.write(out);
+                b.halt_ms.write(out);
+            }
+        }
+    }
+}
+
+fn read_breaker(buf: &mut impl Buf) -> Result<Option<CircuitBreaker>, CodecError> {
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    Ok(Some(CircuitBreaker {
+        move_bps: i64::read(buf)?,
+        window_ms: u64::read(buf)?,
+        halt_ms: u64::read(buf)?,
+    }))
 }
 
 fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
@@ -226,6 +249,8 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
             orders_max: u32::read(buf)?,
             fills_per_match_max: u32::read(buf)?,
         },
+        breaker_perpetual: read_breaker(buf)?,
+        breaker_option: read_breaker(buf)?,
     })
 }
 
@@ -264,16 +289,35 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     for side in [Side::Buy, Side::Sell] {
         (instrument.book.orders(side).count() as u64).write(out);
         for order in instrument.book.orders(side) {
-            order.order_id.write(out);
-            order.account.write(out);
-            order.client_order_id.write(out);
-            order.price.write(out);
-            order.qty.write(out);
-            order.reduce_only.write(out);
-            order.post_only.write(out);
-            order.self_trade.write(out);
+            write_order(order, out);
         }
     }
+    let breaker = &instrument.breaker;
+    breaker.halted_until_ms.write(out);
+    let waiting = instrument.book.auction_orders();
+    (waiting.len() as u64).write(out);
+    for order in waiting {
+        order.side.write(out);
+        write_order(order, out);
+    }
+    for queue in [&breaker.lows, &breaker.highs] {
+        (queue.len() as u64).write(out);
+        for (time_ms, price) in queue {
+            time_ms.write(out);
+            price.write(out);
+        }
+    }
+}
+
+fn write_order(order: &RestingOrder, out: &mut Vec<u8>) {
+    order.order_id.write(out);
+    order.account.write(out);
+    order.client_order_id.write(out);
+    order.price.write(out);
+    order.qty.write(out);
+    order.reduce_only.write(out);
+    order.post_only.write(out);
+    order.self_trade.write(out);
 }
 
 /// Reads a count and bounds it by the bytes left, at `entry_bytes_min` bytes per entry, so a
@@ -494,6 +538,47 @@ fn read_instruments(
                 restore_order(&mut instrument, order, accounts)?;
             }
         }
+        instrument.breaker.halted_until_ms = Option::<u64>::read(buf)?;
+        if instrument.breaker.halted_until_ms.is_some() {
+            instrument.book.halt();
+        }
+        for _ in 0..read_count(buf, 1 + 8 * 5 + 3)? {
+            let side = Side::read(buf)?;
+            let order = read_order(buf, side)?;
+            restore_order(&mut instrument, order, accounts)?;
+        }
+        for ascending in [true, false] {
+            let count = read_count(buf, 16)?;
+            if count > BreakerState::ENTRIES_MAX {
+                return Err(SnapshotError::NotCanonical("breaker window bounded"));
+            }
+            let mut queue = VecDeque::with_capacity(count);
+            for _ in 0..count {
+                let entry = (u64::read(buf)?, Price::read(buf)?);
+                // Monotonic in time and in price (rising for lows, falling for highs).
+                if let Some(last) = queue.back() {
+                    let (t, p): &(u64, Price) = last;
+                    let ordered = entry.0 >= *t
+                        && if ascending {
+                            entry.1 > *p
+                        } else {
+                            entry.1 < *p
+                        };
+                    if !ordered {
+                        return Err(SnapshotError::NotCanonical("breaker window monotonic"));
+                    }
+                }
+                if !entry.1.is_positive() {
+                    return Err(SnapshotError::NotCanonical("breaker prices positive"));
+                }
+                queue.push_back(entry);
+            }
+            if ascending {
+                instrument.breaker.lows = queue;
+            } else {
+                instrument.breaker.highs = queue;
+            }
+        }
         instruments.push(instrument);
     }
     for account in accounts.iter() {
@@ -538,10 +623,12 @@ fn restore_order(
     if order.qty.contracts() > bulwark_types::order::QTY_MAX {
         return Err(SnapshotError::NotCanonical("order sizes bounded"));
     }
-    instrument
-        .book
-        .restore(order)
-        .map_err(|e| SnapshotError::Invariant(InvariantViolation(e.0)))?;
+    let restored = if instrument.book.is_halted() {
+        instrument.book.restore_waiting(order)
+    } else {
+        instrument.book.restore(order)
+    };
+    restored.map_err(|e| SnapshotError::Invariant(InvariantViolation(e.0)))?;
     if account
         .client_orders
         .insert(order.client_order_id, (instrument.id, order.order_id))

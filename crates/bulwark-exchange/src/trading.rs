@@ -17,6 +17,7 @@ use bulwark_types::{
     OrderRequest, OrderType, Price, Qty, RejectReason, SelfTradePrevention, Side, TimeInForce,
     UnitPrice,
 };
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An order's terms before admission: from a new order request, or from an amend.
 #[derive(Copy, Clone, Debug)]
@@ -180,6 +181,10 @@ impl Exchange {
     }
 
     fn would_cross(&self, instrument: &Instrument, side: Side, price: Price) -> bool {
+        if instrument.book.is_halted() {
+            // Nothing takes while halted: a post-only order waits for the auction.
+            return false;
+        }
         match side {
             Side::Buy => instrument
                 .book
@@ -272,7 +277,7 @@ impl Exchange {
             .place(&order, &mut sink)
             .expect("admission ruled out crossing post-only orders; order ids are fresh");
         for fill in &sink.fills {
-            self.book_fill(instrument, fill, events);
+            self.book_fill(instrument, fill, Some(fill.price), events);
         }
         for maker in &sink.maker_cancels {
             self.release(maker.account, instrument, maker, maker.qty, true);
@@ -313,11 +318,145 @@ impl Exchange {
             self.account_mut(maker.account).tidy(instrument);
         }
         self.account_mut(order.account).tidy(instrument);
+        self.check_breaker(instrument, &sink.fills, events);
         self.sink = sink;
     }
 
-    /// Moves premium and fees for one fill and updates both positions.
-    fn book_fill(&mut self, instrument: InstrumentId, fill: &Fill, events: &mut Vec<Event>) {
+    /// Feeds an order's fills to the instrument's circuit breaker; halts the instrument if
+    /// they moved the price too far within the window. Checked once the order has finished
+    /// matching: the price band around the mark already bounds how far one order can sweep.
+    fn check_breaker(&mut self, id: InstrumentId, fills: &[Fill], events: &mut Vec<Event>) {
+        let now = self.time.millis();
+        let instrument = &mut self.instruments[id.get() as usize];
+        let Some(breaker) = self.params.breaker(instrument.is_option()) else {
+            return;
+        };
+        if fills.is_empty() || instrument.book.is_halted() {
+            return;
+        }
+        let mut tripped = None;
+        for fill in fills {
+            if let Some(range) = instrument.breaker.record(now, fill.price, &breaker) {
+                tripped = Some(range);
+            }
+        }
+        let Some((low, high)) = tripped else { return };
+        let until_ms = now.saturating_add(breaker.halt_ms);
+        instrument.book.halt();
+        instrument.breaker.forget();
+        instrument.breaker.halted_until_ms = Some(until_ms);
+        events.push(Event::InstrumentHalted {
+            instrument: id,
+            low,
+            high,
+            until_ms,
+        });
+    }
+
+    /// Reopens every halted instrument whose halt is over, through its call auction.
+    pub(crate) fn reopen_due(&mut self, events: &mut Vec<Event>) {
+        let now = self.time.millis();
+        let due: Vec<InstrumentId> = self
+            .instruments
+            .iter()
+            .filter(|i| i.breaker.halted_until_ms.is_some_and(|until| until <= now))
+            .map(|i| i.id)
+            .collect();
+        for id in due {
+            self.reopen(id, events);
+        }
+    }
+
+    /// Uncrosses a halted instrument's book at the auction price and books the result.
+    /// Orders that waited were counted as resting; they are taken out of their accounts'
+    /// totals first, then whatever of them rests again is put back.
+    fn reopen(&mut self, id: InstrumentId, events: &mut Vec<Event>) {
+        let instrument = &self.instruments[id.get() as usize];
+        let tick = instrument.spec.tick_size.micros();
+        let reference = instrument
+            .mark
+            .or(self.valuation_prices(instrument).index)
+            .map_or(Price::from_ticks(0), |p| {
+                Price::from_ticks(p.micros() / tick)
+            });
+        // The prices the orders that rested before the halt are counted at in their accounts'
+        // totals: they fill at the auction price, but leave the totals at their own.
+        let rested: BTreeMap<OrderId, Price> = [Side::Buy, Side::Sell]
+            .into_iter()
+            .flat_map(|side| instrument.book.orders(side))
+            .map(|o| (o.order_id, o.price))
+            .collect();
+        let waiting: Vec<RestingOrder> = instrument.book.auction_orders().to_vec();
+        for order in &waiting {
+            self.release(order.account, id, order, order.qty, true);
+        }
+        let mut sink = std::mem::take(&mut self.sink);
+        sink.clear();
+        let instrument = &mut self.instruments[id.get() as usize];
+        let outcome = instrument.book.reopen(reference, &mut sink);
+        instrument.breaker.halted_until_ms = None;
+        if let Some(uncross) = outcome.uncross {
+            // The auction price opens a fresh window.
+            if let Some(breaker) = self.params.breaker(instrument.is_option()) {
+                instrument
+                    .breaker
+                    .record(self.time.millis(), uncross.price, &breaker);
+            }
+        }
+        for fill in &sink.fills {
+            let maker_rested_at = rested.get(&fill.maker_order_id).copied();
+            self.book_fill(id, fill, maker_rested_at, events);
+        }
+        for maker in &sink.maker_cancels {
+            self.release(maker.account, id, maker, maker.qty, true);
+            events.push(cancelled(id, maker, maker.qty, CancelReason::SelfTrade));
+        }
+        for (order, placement) in &outcome.placements {
+            match placement.remainder {
+                Remainder::None => {}
+                Remainder::Rested(qty) => {
+                    let holder = self.account_mut(order.account);
+                    let exposure = holder.exposures.entry(id).or_default();
+                    exposure.open_mut(order.side).add(order.price, qty);
+                    if order.reduce_only {
+                        exposure.reduce_only_qty += qty.contracts();
+                    }
+                    holder
+                        .client_orders
+                        .insert(order.client_order_id, (id, order.order_id));
+                }
+                Remainder::Cancelled { qty, reason } => {
+                    events.push(cancelled(id, order, qty, reason));
+                }
+            }
+        }
+        events.push(Event::InstrumentReopened {
+            instrument: id,
+            price: outcome.uncross.map(|u| u.price),
+            volume: Qty::from_contracts(sink.fills.iter().map(|f| f.qty.contracts()).sum()),
+        });
+        let mut touched: BTreeSet<AccountId> = waiting.iter().map(|o| o.account).collect();
+        touched.extend(sink.fills.iter().map(|f| f.maker_account));
+        touched.extend(sink.maker_cancels.iter().map(|o| o.account));
+        for account in touched {
+            self.enforce_reduce_only(account, id, events);
+            self.account_mut(account).tidy(id);
+        }
+        self.sink = sink;
+    }
+
+    /// Moves premium and fees for one fill and updates both positions. `maker_rested_at`: the
+    /// price at which the maker is counted among its account's resting orders: the fill's
+    /// price in continuous trading; its own limit in a reopening auction, where it fills at
+    /// the auction price; `None` for an order that waited in that auction (taken out of the
+    /// totals before the uncross).
+    fn book_fill(
+        &mut self,
+        instrument: InstrumentId,
+        fill: &Fill,
+        maker_rested_at: Option<Price>,
+        events: &mut Vec<Event>,
+    ) {
         let (premium, taker_fee, maker_fee) = self.fill_money(instrument, fill);
         let qty = fill.qty.contracts();
         let sign = fill.taker_side.sign();
@@ -338,20 +477,19 @@ impl Exchange {
             .checked_add(signed_premium)
             .and_then(|c| c.checked_sub(maker_fee))
             .expect("bounded by deposits");
-        let maker_exposure = maker
-            .exposures
-            .get_mut(&instrument)
-            .expect("a resting maker has an exposure entry");
+        let maker_exposure = maker.exposures.entry(instrument).or_default();
         maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
         let closed = fill.maker_qty_left.is_zero();
-        maker_exposure
-            .open_mut(fill.taker_side.opposite())
-            .remove(fill.price, fill.qty, closed);
-        if fill.maker_reduce_only {
-            maker_exposure.reduce_only_qty -= qty;
+        if let Some(rested_at) = maker_rested_at {
+            maker_exposure
+                .open_mut(fill.taker_side.opposite())
+                .remove(rested_at, fill.qty, closed);
+            if fill.maker_reduce_only {
+                maker_exposure.reduce_only_qty -= qty;
+            }
         }
         let maker_position = maker_exposure.position;
-        if closed {
+        if closed && maker_rested_at.is_some() {
             maker.client_orders.remove(&fill.maker_client_order_id);
         }
 

@@ -883,3 +883,107 @@ fn block_out_of_order_or_back_in_time_is_refused_without_change() {
     ));
     assert_eq!(v.exchange.state_digest(), digest);
 }
+
+// ---- circuit breaker and reopening auction ----
+
+fn ticks(v: &Venue, usdc: i64) -> Price {
+    let tick = v
+        .exchange
+        .instrument(v.id(BTC_PERP))
+        .unwrap()
+        .spec
+        .tick_size;
+    UnitPrice::from_usdc(usdc).to_ticks(tick).unwrap()
+}
+
+#[test]
+fn a_crash_halts_the_perpetual_and_it_reopens_through_the_auction() {
+    let mut v = Venue::standard();
+    let trade = |v: &mut Venue, usdc: i64| {
+        v.order("alice", BTC_PERP, Side::Sell, 1, usdc);
+        v.order("bob", BTC_PERP, Side::Buy, 1, usdc).1
+    };
+    assert_eq!(trades(&trade(&mut v, 100_000)).len(), 1);
+    v.set_prices(94_000, &[(BTC_PERP, 94_000)]);
+    let events = trade(&mut v, 95_000);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::InstrumentHalted { .. })),
+        "a 5% move is allowed"
+    );
+    v.set_prices(89_000, &[(BTC_PERP, 89_000)]);
+    // 100,000 to 89,000 within five minutes: 12.4% > 10%.
+    let events = trade(&mut v, 89_000);
+    let halted_until = v.time_ms + 60_000;
+    assert!(events.contains(&Event::InstrumentHalted {
+        instrument: v.id(BTC_PERP),
+        low: ticks(&v, 89_000),
+        high: ticks(&v, 100_000),
+        until_ms: halted_until,
+    }));
+
+    // While halted nothing trades: orders wait, immediate ones are cancelled.
+    let (rejection, events) = v.order("carol", BTC_PERP, Side::Buy, 2, 90_000);
+    assert_eq!(rejection, None);
+    assert!(trades(&events).is_empty());
+    let (_, events) = v.order("alice", BTC_PERP, Side::Sell, 1, 89_500);
+    assert!(trades(&events).is_empty(), "crossing orders wait too");
+    let mut ioc = limit(
+        v.id(BTC_PERP),
+        Side::Sell,
+        1,
+        UnitPrice::from_usdc(89_000),
+        77,
+    );
+    ioc.order_type = OrderType::Limit {
+        price: UnitPrice::from_usdc(89_000),
+        time_in_force: TimeInForce::ImmediateOrCancel,
+        post_only: false,
+    };
+    let tx = v.tx("bob", TxBody::PlaceOrder(ioc));
+    let (_, events) = v.run(tx);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::OrderCancelled {
+            reason: CancelReason::ImmediateOrCancel,
+            ..
+        }
+    )));
+
+    // A snapshot taken during the halt restores the waiting orders and the halt.
+    let restored = Exchange::restore(&v.exchange.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), v.exchange.snapshot());
+
+    // Reopening: bids 2@90,000, ask 1@89,500. Both prices match 1 with a surplus of 1; the
+    // mark (89,000) picks 89,500. Carol's bid arrived first, so it makes.
+    let mut reopened = None;
+    while reopened.is_none() {
+        let outcome = v.block(vec![]);
+        assert!(
+            v.time_ms <= halted_until + 1_000,
+            "reopens at the first block after the halt"
+        );
+        reopened = outcome.events.iter().find_map(|e| match e {
+            Event::InstrumentReopened { price, volume, .. } => Some((*price, *volume)),
+            _ => None,
+        });
+        if reopened.is_some() {
+            let t = trades(&outcome.events);
+            assert_eq!(t.len(), 1);
+            assert_eq!((t[0].price, t[0].qty.contracts()), (ticks(&v, 89_500), 1));
+            assert_eq!(t[0].maker_account, v.account("carol"));
+        }
+    }
+    assert_eq!(
+        reopened,
+        Some((Some(ticks(&v, 89_500)), Qty::from_contracts(1)))
+    );
+    assert!(v.time_ms >= halted_until);
+    assert_eq!(v.position("carol", BTC_PERP), 1);
+    assert_eq!(v.position("alice", BTC_PERP), -4);
+    // Carol's other contract rests, and continuous trading is back.
+    let (_, events) = v.order("alice", BTC_PERP, Side::Sell, 1, 90_000);
+    assert_eq!(trades(&events).len(), 1);
+    assert_eq!(v.position("carol", BTC_PERP), 2);
+}
