@@ -11,8 +11,9 @@
 //! the positions' values sum to zero across accounts, and the sum of cash is conserved by every
 //! fill, funding payment and settlement.
 
+use crate::mmp::MmpState;
 use bulwark_types::{
-    AccountId, ClientOrderId, InstrumentId, Money, OrderId, Price, PublicKey, Qty, Side,
+    AccountId, AssetCode, ClientOrderId, InstrumentId, Money, OrderId, Price, PublicKey, Qty, Side,
 };
 use std::collections::BTreeMap;
 
@@ -173,6 +174,8 @@ pub struct Account {
     pub client_orders: BTreeMap<ClientOrderId, (InstrumentId, OrderId)>,
     /// Agents currently authorised.
     pub agents: u8,
+    /// Market maker protection per underlying.
+    pub mmp: BTreeMap<AssetCode, MmpState>,
 }
 
 impl Account {
@@ -185,6 +188,7 @@ impl Account {
             exposures: BTreeMap::new(),
             client_orders: BTreeMap::new(),
             agents: 0,
+            mmp: BTreeMap::new(),
         }
     }
 

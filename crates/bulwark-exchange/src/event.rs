@@ -131,6 +131,16 @@ pub enum Event {
         price: Option<Price>,
         volume: Qty,
     },
+    /// The account's market maker protection in `asset` tripped after `contracts` filled with
+    /// net delta `delta_e8` within its window: its quotes there were cancelled and it may not
+    /// rest new orders there until `frozen_until_ms` (`u64::MAX`: until it resets).
+    MmpTriggered {
+        account: AccountId,
+        asset: AssetCode,
+        contracts: Qty,
+        delta_e8: i64,
+        frozen_until_ms: u64,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -410,6 +420,20 @@ impl Write for Event {
                 price.write(buf);
                 volume.write(buf);
             }
+            Event::MmpTriggered {
+                account,
+                asset,
+                contracts,
+                delta_e8,
+                frozen_until_ms,
+            } => {
+                18u8.write(buf);
+                account.write(buf);
+                asset.write(buf);
+                contracts.write(buf);
+                delta_e8.write(buf);
+                frozen_until_ms.write(buf);
+            }
         }
     }
 }
@@ -434,6 +458,7 @@ impl EncodeSize for Event {
             Event::InstrumentSettled { .. } => 4 + 8,
             Event::InstrumentHalted { .. } => 4 + 8 + 8 + 8,
             Event::InstrumentReopened { price, .. } => 4 + price.encode_size() + 8,
+            Event::MmpTriggered { asset, .. } => 8 + asset.encode_size() + 8 + 8 + 8,
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct Exchange {
     pub(crate) ledger: Ledger,
     /// Scratch space for matching; not state.
     pub(crate) sink: MatchSink,
+    /// Market maker protection trips waiting for the current order to finish; not state.
+    pub(crate) mmp_trips: Vec<crate::mmp::MmpTrip>,
 }
 
 impl Exchange {
@@ -123,6 +125,7 @@ impl Exchange {
             expiries: BTreeSet::new(),
             ledger: Ledger::default(),
             sink: MatchSink::default(),
+            mmp_trips: Vec::new(),
         })
     }
 
@@ -212,6 +215,8 @@ impl Exchange {
                 price,
                 qty,
             } => self.amend_order(account, *instrument, *order, *price, *qty, events),
+            TxBody::SetMmp { asset, config } => self.set_mmp(account, *asset, *config),
+            TxBody::ResetMmp { asset } => self.reset_mmp(account, *asset),
         }
     }
 

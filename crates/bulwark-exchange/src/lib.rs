@@ -21,6 +21,7 @@ pub mod instrument;
 pub mod invariants;
 pub mod lifecycle;
 pub mod margin;
+pub mod mmp;
 pub mod params;
 pub mod snapshot;
 mod trading;

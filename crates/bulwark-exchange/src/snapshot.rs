@@ -15,6 +15,7 @@ use crate::exchange::{Exchange, Ledger, StateDigest};
 use crate::instrument::{BreakerState, Instrument, InstrumentStatus};
 use crate::invariants::InvariantViolation;
 use crate::margin::StandardMargin;
+use crate::mmp::MmpState;
 use crate::params::{
     CircuitBreaker, ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand,
     StandardMarginParams,
@@ -22,7 +23,8 @@ use crate::params::{
 use bulwark_book::{BookLimits, MatchSink, RestingOrder};
 use bulwark_types::{
     AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentKind,
-    InstrumentSpec, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side, UnitPrice,
+    InstrumentSpec, MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side,
+    UnitPrice,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, ReadExt, Write};
@@ -274,6 +276,49 @@ fn write_account(account: &Account, out: &mut Vec<u8>) {
         exposure.cost.write(out);
         exposure.realised_pnl.write(out);
     }
+    (account.mmp.len() as u64).write(out);
+    for (asset, state) in &account.mmp {
+        asset.write(out);
+        state.config.write(out);
+        state.frozen_until_ms.write(out);
+        (state.window.len() as u64).write(out);
+        for (time_ms, qty, delta_e8) in &state.window {
+            time_ms.write(out);
+            qty.write(out);
+            delta_e8.write(out);
+        }
+    }
+}
+
+fn read_mmp(buf: &mut impl Buf, account: &mut Account) -> Result<(), SnapshotError> {
+    let mut last = None;
+    for _ in 0..read_count(buf, 2 + MmpConfig::SIZE + 1 + 8)? {
+        let asset = AssetCode::read(buf)?;
+        let config = MmpConfig::read(buf)?;
+        if config.check().is_err() || last.is_some_and(|l| l >= asset) {
+            return Err(SnapshotError::NotCanonical(
+                "protection settings valid, assets increasing",
+            ));
+        }
+        last = Some(asset);
+        let mut state = MmpState::new(config);
+        state.frozen_until_ms = Option::<u64>::read(buf)?;
+        let count = read_count(buf, 24)?;
+        if count > MmpState::WINDOW_MAX {
+            return Err(SnapshotError::NotCanonical("protection window bounded"));
+        }
+        for _ in 0..count {
+            let entry = (u64::read(buf)?, i64::read(buf)?, i64::read(buf)?);
+            if entry.1 <= 0 || state.window.back().is_some_and(|(t, _, _)| *t > entry.0) {
+                return Err(SnapshotError::NotCanonical(
+                    "protection window fills positive, in time order",
+                ));
+            }
+            state.window.push_back(entry);
+        }
+        account.mmp.insert(asset, state);
+    }
+    Ok(())
 }
 
 fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
@@ -385,6 +430,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         index.insert(asset, price);
     }
     let mut exchange = Exchange {
+        mmp_trips: Vec::new(),
         admin,
         bridge,
         params,
@@ -496,6 +542,7 @@ fn read_accounts(
                 },
             );
         }
+        read_mmp(buf, &mut account)?;
         accounts.push(account);
     }
     Ok(accounts)

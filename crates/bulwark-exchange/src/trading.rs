@@ -134,6 +134,11 @@ impl Exchange {
             }
         }
         self.check_account_terms(holder, terms, replacing.is_some(), &exposure)?;
+        if terms.time_in_force == TimeInForce::GoodTilCancelled
+            && self.mmp_frozen(account, instrument)
+        {
+            return Err(RejectReason::MmpFrozen);
+        }
         exposure.open_mut(terms.side).add(price, terms.qty);
         self.check_position_and_margin(holder, terms.instrument, &exposure)?;
         Ok(NewOrder {
@@ -320,6 +325,7 @@ impl Exchange {
         self.account_mut(order.account).tidy(instrument);
         self.check_breaker(instrument, &sink.fills, events);
         self.sink = sink;
+        self.apply_mmp_trips(events);
     }
 
     /// Feeds an order's fills to the instrument's circuit breaker; halts the instrument if
@@ -443,6 +449,7 @@ impl Exchange {
             self.account_mut(account).tidy(id);
         }
         self.sink = sink;
+        self.apply_mmp_trips(events);
     }
 
     /// Moves premium and fees for one fill and updates both positions. `maker_rested_at`: the
@@ -499,6 +506,12 @@ impl Exchange {
             .checked_add(taker_fee)
             .and_then(|f| f.checked_add(maker_fee))
             .expect("bounded");
+        self.mmp_on_maker_fill(
+            fill.maker_account,
+            instrument,
+            fill.taker_side.opposite(),
+            fill.qty,
+        );
         let holders = &mut self.instruments[instrument.get() as usize].holders;
         for (account, position) in [
             (fill.taker_account, taker_position),

@@ -987,3 +987,146 @@ fn a_crash_halts_the_perpetual_and_it_reopens_through_the_auction() {
     assert_eq!(trades(&events).len(), 1);
     assert_eq!(v.position("carol", BTC_PERP), 2);
 }
+
+// ---- market maker protection ----
+
+fn set_mmp(v: &mut Venue, name: &str, frozen_ms: u64, qty_limit: i64, delta_limit_e8: i64) {
+    let config = MmpConfig {
+        interval_ms: 10_000,
+        frozen_ms,
+        qty_limit: Qty::from_contracts(qty_limit),
+        delta_limit_e8,
+    };
+    let tx = v.tx(
+        name,
+        TxBody::SetMmp {
+            asset: btc(),
+            config: Some(config),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+}
+
+fn mmp_event(events: &[Event]) -> Option<(i64, i64, u64)> {
+    events.iter().find_map(|e| match e {
+        Event::MmpTriggered {
+            contracts,
+            delta_e8,
+            frozen_until_ms,
+            ..
+        } => Some((contracts.contracts(), *delta_e8, *frozen_until_ms)),
+        _ => None,
+    })
+}
+
+#[test]
+fn market_maker_protection_pulls_quotes_and_freezes_after_too_many_fills() {
+    let mut v = Venue::standard();
+    set_mmp(&mut v, "alice", 30_000, 5, i64::MAX);
+    v.order("alice", BTC_PERP, Side::Sell, 3, 100_100);
+    v.order("alice", BTC_PERP, Side::Sell, 3, 100_200);
+    v.order("alice", BTC_PERP, Side::Buy, 2, 99_000);
+    v.order("alice", BTC_CALL, Side::Sell, 1, 5_500);
+    let (_, events) = v.order("bob", BTC_PERP, Side::Buy, 4, 100_200);
+    assert_eq!(
+        mmp_event(&events),
+        None,
+        "4 contracts within the limit of 5"
+    );
+    let (_, events) = v.order("bob", BTC_PERP, Side::Buy, 2, 100_200);
+    let frozen_until = v.time_ms + 30_000;
+    assert_eq!(trades(&events).len(), 1, "the fill that trips stands");
+    let (contracts, _, until) = mmp_event(&events).expect("tripped at 6 contracts");
+    assert_eq!((contracts, until), (6, frozen_until));
+    // Every other quote in the underlying was pulled: the perpetual bid and the call.
+    let pulled = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::OrderCancelled {
+                    reason: CancelReason::MarketMakerProtection,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(pulled, 2);
+    let alice = v.account("alice");
+    assert_eq!(v.exchange.account(alice).unwrap().orders_open(), 0);
+
+    // Frozen: resting orders are refused, taking orders (to hedge) are not.
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 99_000).0,
+        Some(RejectReason::MmpFrozen)
+    );
+    let mut ioc = limit(
+        v.id(BTC_PERP),
+        Side::Buy,
+        1,
+        UnitPrice::from_usdc(99_000),
+        500,
+    );
+    ioc.order_type = OrderType::Limit {
+        price: UnitPrice::from_usdc(99_000),
+        time_in_force: TimeInForce::ImmediateOrCancel,
+        post_only: false,
+    };
+    let tx = v.tx("alice", TxBody::PlaceOrder(ioc));
+    assert_eq!(v.run(tx).0, None);
+    // The freeze ends by itself.
+    while v.time_ms < frozen_until {
+        v.block(vec![]);
+    }
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1, 99_000).0, None);
+
+    // A snapshot keeps the protection.
+    let restored = Exchange::restore(&v.exchange.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), v.exchange.snapshot());
+}
+
+#[test]
+fn an_indefinite_freeze_lasts_until_reset_and_option_fills_count_their_delta() {
+    let mut v = Venue::standard();
+    // The at-the-money call (index 100,000, strike 100,000, mark 5,000, about a month left)
+    // has a delta a little above one half; the limit is 1.5 calls' worth of delta.
+    let call_multiplier_e8 = 1_000_000;
+    set_mmp(&mut v, "alice", 0, 1_000, call_multiplier_e8 * 3 / 2);
+    v.order("alice", BTC_CALL, Side::Sell, 5, 5_000);
+    let (_, events) = v.order("bob", BTC_CALL, Side::Buy, 2, 5_000);
+    assert_eq!(
+        mmp_event(&events),
+        None,
+        "two calls: about 1.07 calls of delta"
+    );
+    let (_, events) = v.order("bob", BTC_CALL, Side::Buy, 1, 5_000);
+    let (contracts, delta_e8, until) =
+        mmp_event(&events).expect("three calls: about 1.6 calls of delta");
+    assert_eq!((contracts, until), (3, u64::MAX));
+    // Alice sold: negative delta, between 0.5 and 0.6 per call.
+    assert!(
+        delta_e8 < -3 * call_multiplier_e8 / 2 && delta_e8 > -3 * call_multiplier_e8 * 6 / 10,
+        "{delta_e8}"
+    );
+    for _ in 0..5 {
+        v.block(vec![]);
+    }
+    assert_eq!(
+        v.order("alice", BTC_CALL, Side::Sell, 1, 5_000).0,
+        Some(RejectReason::MmpFrozen)
+    );
+    let tx = v.tx("alice", TxBody::ResetMmp { asset: btc() });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("alice", BTC_CALL, Side::Sell, 1, 5_000).0, None);
+    // Resetting what was never set is refused; so is protection on an unlisted asset.
+    let tx = v.tx("bob", TxBody::ResetMmp { asset: btc() });
+    assert_eq!(v.run(tx).0, Some(RejectReason::MmpNotConfigured));
+    let tx = v.tx(
+        "bob",
+        TxBody::SetMmp {
+            asset: AssetCode::parse("ETH").unwrap(),
+            config: None,
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::InstrumentUnknown));
+}

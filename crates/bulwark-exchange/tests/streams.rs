@@ -56,6 +56,11 @@ enum Op {
         trader: u8,
         revoke: bool,
     },
+    /// Market maker protection: 0 removes it, 1 lifts a freeze, otherwise a contract limit.
+    Mmp {
+        trader: u8,
+        qty_limit: u8,
+    },
     List {
         strike_k: u8,
     },
@@ -91,6 +96,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (t.clone(), any::<u16>()).prop_map(|(trader, usdc)| Op::Withdraw { trader, usdc }),
         1 => (t.clone(), any::<u16>()).prop_map(|(trader, usdc)| Op::Deposit { trader, usdc }),
         1 => (t.clone(), prop::bool::weighted(0.3)).prop_map(|(trader, revoke)| Op::Agent { trader, revoke }),
+        1 => (t.clone(), 0u8..40).prop_map(|(trader, qty_limit)| Op::Mmp { trader, qty_limit }),
         1 => (0u8..4).prop_map(|strike_k| Op::List { strike_k }),
         1 => any::<u16>().prop_map(|index| Op::Replay { index }),
         1 => t.clone().prop_map(|trader| Op::Forge { trader }),
@@ -249,6 +255,26 @@ impl Driver {
                     owner,
                     amount: Money::from_usdc(i64::from(usdc)),
                 })
+            }
+            Op::Mmp { trader, qty_limit } => {
+                let asset = AssetCode::parse("BTC").unwrap();
+                let body = match qty_limit {
+                    0 => TxBody::SetMmp {
+                        asset,
+                        config: None,
+                    },
+                    1 => TxBody::ResetMmp { asset },
+                    limit => TxBody::SetMmp {
+                        asset,
+                        config: Some(MmpConfig {
+                            interval_ms: 5_000,
+                            frozen_ms: u64::from(limit % 3) * 2_000,
+                            qty_limit: Qty::from_contracts(i64::from(limit)),
+                            delta_limit_e8: i64::from(limit) * 300_000,
+                        }),
+                    },
+                };
+                v.tx(&Self::trader(trader), body)
             }
             Op::Agent { trader, revoke } => {
                 let agent = v

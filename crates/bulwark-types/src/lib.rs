@@ -34,4 +34,4 @@ pub use order::{
     CancelReason, OrderRef, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce,
 };
 pub use reject::RejectReason;
-pub use tx::{SignedTx, Tx, TxBody};
+pub use tx::{MmpConfig, SignedTx, Tx, TxBody};

@@ -152,6 +152,8 @@ pub enum CancelReason {
     /// What was left of an order after a reopening auction would have crossed the book
     /// (possible only when self-trade prevention took volume out of the uncross).
     AuctionCrossed,
+    /// The account's market maker protection tripped in this underlying.
+    MarketMakerProtection,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -199,6 +201,7 @@ unit_enum_codec!(CancelReason {
     Expired = 6,
     ReduceOnly = 7,
     AuctionCrossed = 8,
+    MarketMakerProtection = 9,
 });
 
 impl Write for OrderType {

@@ -42,6 +42,8 @@ pub enum RejectReason {
     PriceTooLarge,
     #[error("a post-only order must be good-til-cancelled")]
     PostOnlyMustRest,
+    #[error("market maker protection settings out of range")]
+    MmpConfigInvalid,
     // ---- stateful: instrument and order terms ----
     #[error("no instrument has this id")]
     InstrumentUnknown,
@@ -73,6 +75,10 @@ pub enum RejectReason {
     OrderUnknown,
     #[error("amend changes neither price nor quantity")]
     AmendUnchanged,
+    #[error("market maker protection tripped: quoting in this underlying is frozen")]
+    MmpFrozen,
+    #[error("no market maker protection is set for this underlying")]
+    MmpNotConfigured,
     // ---- stateful: keys, transfers, listing ----
     #[error("key already belongs to an account")]
     KeyInUse,
@@ -115,6 +121,7 @@ impl RejectReason {
             RejectReason::PriceNotPositive => 24,
             RejectReason::PriceTooLarge => 25,
             RejectReason::PostOnlyMustRest => 26,
+            RejectReason::MmpConfigInvalid => 27,
             RejectReason::InstrumentUnknown => 40,
             RejectReason::InstrumentNotTrading => 41,
             RejectReason::PriceNotOnTick => 42,
@@ -130,6 +137,8 @@ impl RejectReason {
             RejectReason::PositionLimit => 52,
             RejectReason::OrderUnknown => 53,
             RejectReason::AmendUnchanged => 54,
+            RejectReason::MmpFrozen => 55,
+            RejectReason::MmpNotConfigured => 56,
             RejectReason::KeyInUse => 70,
             RejectReason::AgentLimit => 71,
             RejectReason::AgentUnknown => 72,
@@ -145,7 +154,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 36] = [
+        const PLAIN: [RejectReason; 39] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -160,6 +169,7 @@ impl RejectReason {
             RejectReason::PriceNotPositive,
             RejectReason::PriceTooLarge,
             RejectReason::PostOnlyMustRest,
+            RejectReason::MmpConfigInvalid,
             RejectReason::InstrumentUnknown,
             RejectReason::InstrumentNotTrading,
             RejectReason::PriceNotOnTick,
@@ -175,6 +185,8 @@ impl RejectReason {
             RejectReason::PositionLimit,
             RejectReason::OrderUnknown,
             RejectReason::AmendUnchanged,
+            RejectReason::MmpFrozen,
+            RejectReason::MmpNotConfigured,
             RejectReason::KeyInUse,
             RejectReason::AgentLimit,
             RejectReason::AgentUnknown,
@@ -262,7 +274,7 @@ mod tests {
         all.push(RejectReason::WithdrawalExceedsAvailable {
             shortfall: Money::from_micros(-3),
         });
-        assert_eq!(all.len(), 39, "every variant is reachable from its code");
+        assert_eq!(all.len(), 42, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

@@ -7,6 +7,7 @@
 //! Never: looks at exchange state. Whether the signer may do what it asks (owner, agent,
 //! bridge, admin) and whether its nonce is fresh are the exchange's checks.
 
+use crate::asset::AssetCode;
 use crate::ids::InstrumentId;
 use crate::ids::Nonce;
 use crate::instrument::InstrumentSpec;
@@ -63,6 +64,70 @@ pub enum TxBody {
     RevokeAgent { agent: PublicKey },
     /// List a new instrument. Admin only.
     ListInstrument(InstrumentSpec),
+    /// Set (or with `None` remove) market maker protection for the account's quotes in
+    /// instruments on `asset`. Owner or agent.
+    SetMmp {
+        asset: AssetCode,
+        config: Option<MmpConfig>,
+    },
+    /// Lift a market maker protection freeze before its time. Owner or agent.
+    ResetMmp { asset: AssetCode },
+}
+
+/// Market maker protection, in the manner of Deribit's MMP: when the account's resting orders
+/// in one underlying are filled for more than `qty_limit` contracts, or more than
+/// `delta_limit_e8` of net delta (in units of the underlying, times 10^8), within
+/// `interval_ms`, the exchange cancels all its resting orders in that underlying and refuses
+/// new ones that would rest for `frozen_ms` (0: until a `ResetMmp`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MmpConfig {
+    pub interval_ms: u64,
+    pub frozen_ms: u64,
+    pub qty_limit: crate::num::Qty,
+    pub delta_limit_e8: i64,
+}
+
+impl MmpConfig {
+    /// Longest window and freeze: one hour.
+    pub const TIME_MAX_MS: u64 = 3_600_000;
+
+    pub fn check(&self) -> Result<(), RejectReason> {
+        let in_range = (1..=Self::TIME_MAX_MS).contains(&self.interval_ms)
+            && self.frozen_ms <= Self::TIME_MAX_MS
+            && self.qty_limit.is_positive()
+            && self.qty_limit.contracts() <= crate::order::QTY_MAX
+            && self.delta_limit_e8 > 0;
+        if in_range {
+            Ok(())
+        } else {
+            Err(RejectReason::MmpConfigInvalid)
+        }
+    }
+}
+
+impl Write for MmpConfig {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.interval_ms.write(buf);
+        self.frozen_ms.write(buf);
+        self.qty_limit.write(buf);
+        self.delta_limit_e8.write(buf);
+    }
+}
+
+impl FixedSize for MmpConfig {
+    const SIZE: usize = 8 * 4;
+}
+
+impl Read for MmpConfig {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            interval_ms: u64::read(buf)?,
+            frozen_ms: u64::read(buf)?,
+            qty_limit: crate::num::Qty::read(buf)?,
+            delta_limit_e8: i64::read(buf)?,
+        })
+    }
 }
 
 impl TxBody {
@@ -79,7 +144,13 @@ impl TxBody {
             | TxBody::CancelAll { .. }
             | TxBody::AuthoriseAgent { .. }
             | TxBody::RevokeAgent { .. }
-            | TxBody::ListInstrument(_) => Ok(()),
+            | TxBody::ListInstrument(_)
+            | TxBody::SetMmp { config: None, .. }
+            | TxBody::ResetMmp { .. } => Ok(()),
+            TxBody::SetMmp {
+                config: Some(config),
+                ..
+            } => config.check(),
         }
     }
 
@@ -175,6 +246,8 @@ const TAG_AMEND: u8 = 5;
 const TAG_AUTHORISE: u8 = 6;
 const TAG_REVOKE: u8 = 7;
 const TAG_LIST: u8 = 8;
+const TAG_SET_MMP: u8 = 9;
+const TAG_RESET_MMP: u8 = 10;
 
 impl Write for TxBody {
     fn write(&self, buf: &mut impl BufMut) {
@@ -225,6 +298,15 @@ impl Write for TxBody {
                 TAG_LIST.write(buf);
                 spec.write(buf);
             }
+            TxBody::SetMmp { asset, config } => {
+                TAG_SET_MMP.write(buf);
+                asset.write(buf);
+                config.write(buf);
+            }
+            TxBody::ResetMmp { asset } => {
+                TAG_RESET_MMP.write(buf);
+                asset.write(buf);
+            }
         }
     }
 }
@@ -240,6 +322,8 @@ impl EncodeSize for TxBody {
             TxBody::AmendOrder { .. } => InstrumentId::SIZE + OrderRef::SIZE + 8 + 8,
             TxBody::AuthoriseAgent { .. } | TxBody::RevokeAgent { .. } => PublicKey::SIZE,
             TxBody::ListInstrument(spec) => spec.encode_size(),
+            TxBody::SetMmp { asset, config } => asset.encode_size() + config.encode_size(),
+            TxBody::ResetMmp { asset } => asset.encode_size(),
         }
     }
 }
@@ -276,6 +360,13 @@ impl Read for TxBody {
                 agent: PublicKey::read(buf)?,
             },
             TAG_LIST => TxBody::ListInstrument(InstrumentSpec::read(buf)?),
+            TAG_SET_MMP => TxBody::SetMmp {
+                asset: AssetCode::read(buf)?,
+                config: Option::<MmpConfig>::read(buf)?,
+            },
+            TAG_RESET_MMP => TxBody::ResetMmp {
+                asset: AssetCode::read(buf)?,
+            },
             other => return Err(CodecError::InvalidEnum(other)),
         })
     }

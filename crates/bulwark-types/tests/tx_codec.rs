@@ -271,3 +271,63 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn market_maker_protection_bodies_round_trip_and_check_their_ranges() {
+    let btc = AssetCode::parse("BTC").unwrap();
+    let config = MmpConfig {
+        interval_ms: 10_000,
+        frozen_ms: 30_000,
+        qty_limit: Qty::from_contracts(100),
+        delta_limit_e8: 5 * 100_000_000,
+    };
+    for (i, body) in [
+        TxBody::SetMmp {
+            asset: btc,
+            config: Some(config),
+        },
+        TxBody::SetMmp {
+            asset: btc,
+            config: None,
+        },
+        TxBody::ResetMmp { asset: btc },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(body.check(), Ok(()));
+        let tx = signed(body, i as u64);
+        let bytes = tx.encode();
+        assert_eq!(bytes.len(), tx.encode_size());
+        assert!(bytes.len() <= TX_BYTES_MAX);
+        assert_eq!(SignedTx::decode(bytes).unwrap(), tx);
+    }
+    for bad in [
+        MmpConfig {
+            interval_ms: 0,
+            ..config
+        },
+        MmpConfig {
+            interval_ms: MmpConfig::TIME_MAX_MS + 1,
+            ..config
+        },
+        MmpConfig {
+            frozen_ms: MmpConfig::TIME_MAX_MS + 1,
+            ..config
+        },
+        MmpConfig {
+            qty_limit: Qty::ZERO,
+            ..config
+        },
+        MmpConfig {
+            delta_limit_e8: 0,
+            ..config
+        },
+    ] {
+        let body = TxBody::SetMmp {
+            asset: btc,
+            config: Some(bad),
+        };
+        assert_eq!(body.check(), Err(RejectReason::MmpConfigInvalid));
+    }
+}
