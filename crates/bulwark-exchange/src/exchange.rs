@@ -81,6 +81,8 @@ pub struct Exchange {
     /// Underlyings of listed instruments; index prices are accepted for these only.
     pub(crate) assets: BTreeSet<AssetCode>,
     pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
+    /// Realised variance of each index, for the volatility-scaled band.
+    pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
     /// Trading options by expiry instant, for the expiry sweep.
     pub(crate) expiries: BTreeSet<(u64, InstrumentId)>,
     pub(crate) ledger: Ledger,
@@ -122,6 +124,7 @@ impl Exchange {
             names: BTreeMap::new(),
             assets: BTreeSet::new(),
             index: BTreeMap::new(),
+            realised: BTreeMap::new(),
             expiries: BTreeSet::new(),
             ledger: Ledger::default(),
             sink: MatchSink::default(),

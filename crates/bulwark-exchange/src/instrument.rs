@@ -114,3 +114,46 @@ impl Instrument {
         matches!(self.kind, InstrumentKind::Option { .. })
     }
 }
+
+/// An exponentially weighted estimate of an index's variance per second, in bps² × 10^6,
+/// updated at each new index price. Integer arithmetic: replicated state.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RealisedVariance {
+    /// Time (ms) and price of the last index print.
+    pub last: Option<(u64, UnitPrice)>,
+    pub var_e6: u128,
+}
+
+impl RealisedVariance {
+    /// A return's square is capped at 100% (10^4 bps) per print, so one absurd print cannot
+    /// overflow or dominate beyond what the band cap allows anyway.
+    const RETURN_BPS_MAX: i128 = 10_000;
+
+    pub fn update(&mut self, time_ms: u64, price: UnitPrice, half_life_ms: u64) {
+        if let Some((t0, p0)) = self.last {
+            let dt = time_ms.saturating_sub(t0);
+            if dt == 0 {
+                // Same instant: keep the first print as the reference.
+                return;
+            }
+            let p0 = i128::from(p0.micros().max(1));
+            let r_bps_e3 = ((i128::from(price.micros()) - p0) * 10_000_000 / p0)
+                .clamp(-Self::RETURN_BPS_MAX * 1_000, Self::RETURN_BPS_MAX * 1_000);
+            // bps² per second, × 10^6.
+            let sample = (r_bps_e3 * r_bps_e3) as u128 * 1_000 / u128::from(dt);
+            let (dt, h) = (u128::from(dt), u128::from(half_life_ms));
+            self.var_e6 = if sample >= self.var_e6 {
+                self.var_e6 + (sample - self.var_e6) * dt / (dt + h)
+            } else {
+                self.var_e6 - (self.var_e6 - sample) * dt / (dt + h)
+            };
+        }
+        self.last = Some((time_ms, price));
+    }
+
+    /// Standard deviation of the move over `horizon_ms`, in bps.
+    pub fn sigma_bps(&self, horizon_ms: u64) -> i64 {
+        let var_over_horizon_e6 = self.var_e6.saturating_mul(u128::from(horizon_ms)) / 1_000;
+        i64::try_from(var_over_horizon_e6.isqrt() / 1_000).unwrap_or(i64::MAX)
+    }
+}

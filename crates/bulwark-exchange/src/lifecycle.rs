@@ -24,6 +24,13 @@ impl Exchange {
         for input in prices.index() {
             if self.assets.contains(&input.asset) {
                 self.index.insert(input.asset, input.price);
+                if let Some(scaling) = self.params.band_vol {
+                    self.realised.entry(input.asset).or_default().update(
+                        self.time.millis(),
+                        input.price,
+                        scaling.half_life_ms,
+                    );
+                }
             } else {
                 events.push(Event::PriceIgnored {
                     input: PriceInput::Index(input.asset),

@@ -68,6 +68,18 @@ pub struct CircuitBreaker {
     pub halt_ms: u64,
 }
 
+/// Widening of the perpetual's price band with the underlying's realised volatility: the
+/// band's half-width is at least `sigmas_x100 / 100` standard deviations of the index's move
+/// over `horizon_ms`, estimated as an exponentially weighted variance of index returns with
+/// `half_life_ms`, and at most `width_max_bps`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BandVolScaling {
+    pub sigmas_x100: i64,
+    pub horizon_ms: u64,
+    pub half_life_ms: u64,
+    pub width_max_bps: i64,
+}
+
 /// Replicated exchange parameters.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeParams {
@@ -95,6 +107,8 @@ pub struct ExchangeParams {
     pub breaker_perpetual: Option<CircuitBreaker>,
     /// Circuit breaker of options; `None` turns it off.
     pub breaker_option: Option<CircuitBreaker>,
+    /// Widening of the perpetual band with realised volatility; `None` keeps it fixed.
+    pub band_vol: Option<BandVolScaling>,
 }
 
 impl ExchangeParams {
@@ -152,6 +166,17 @@ impl ExchangeParams {
             // Option premiums move several times faster than the underlying: a percentage
             // breaker on them would halt constantly. Off; the band around the mark bounds them.
             breaker_option: None,
+            // Four standard deviations of a five-minute move, estimated with a ten-minute half
+            // life, up to 20%. At bitcoin's usual 50-70% annual volatility a five-minute
+            // standard deviation is about 0.2%, so the 5% band stands; in a crash moving 2% a
+            // minute it widens to the cap, so orders can follow the market down instead of
+            // piling up at a band edge the index has left behind.
+            band_vol: Some(BandVolScaling {
+                sigmas_x100: 400,
+                horizon_ms: 300_000,
+                half_life_ms: 600_000,
+                width_max_bps: 2_000,
+            }),
         }
     }
 
@@ -230,6 +255,15 @@ impl ExchangeParams {
                 return Err(ConfigError::Bound(
                     "circuit breaker: move in 1..=100000 bps, window and halt in 1 s..=1 day",
                 ));
+            }
+        }
+        if let Some(b) = self.band_vol {
+            if !(1..=10_000).contains(&b.sigmas_x100)
+                || !(1_000..=86_400_000).contains(&b.horizon_ms)
+                || !(1_000..=86_400_000).contains(&b.half_life_ms)
+                || !(self.band_perpetual.width_bps..=BPS).contains(&b.width_max_bps)
+            {
+                return Err(ConfigError::Band);
             }
         }
         Ok(())

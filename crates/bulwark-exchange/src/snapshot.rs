@@ -17,7 +17,7 @@ use crate::invariants::InvariantViolation;
 use crate::margin::StandardMargin;
 use crate::mmp::MmpState;
 use crate::params::{
-    CircuitBreaker, ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand,
+    BandVolScaling, CircuitBreaker, ConfigError, ExchangeParams, FeeSchedule, Genesis, PriceBand,
     StandardMarginParams,
 };
 use bulwark_book::{BookLimits, MatchSink, RestingOrder};
@@ -98,6 +98,19 @@ impl Exchange {
         for (asset, price) in &self.index {
             asset.write(&mut out);
             price.write(&mut out);
+        }
+        (self.realised.len() as u64).write(&mut out);
+        for (asset, realised) in &self.realised {
+            asset.write(&mut out);
+            match realised.last {
+                None => false.write(&mut out),
+                Some((time_ms, price)) => {
+                    true.write(&mut out);
+                    time_ms.write(&mut out);
+                    price.write(&mut out);
+                }
+            }
+            realised.var_e6.write(&mut out);
         }
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
@@ -186,6 +199,16 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     p.accounts_max.write(out);
     p.book.orders_max.write(out);
     p.book.fills_per_match_max.write(out);
+    match p.band_vol {
+        None => false.write(out),
+        Some(b) => {
+            true.write(out);
+            b.sigmas_x100.write(out);
+            b.horizon_ms.write(out);
+            b.half_life_ms.write(out);
+            b.width_max_bps.write(out);
+        }
+    }
     for breaker in [p.breaker_perpetual, p.breaker_option] {
         match breaker {
             None => false.write(out),
@@ -250,6 +273,16 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         book: BookLimits {
             orders_max: u32::read(buf)?,
             fills_per_match_max: u32::read(buf)?,
+        },
+        band_vol: if bool::read(buf)? {
+            Some(BandVolScaling {
+                sigmas_x100: i64::read(buf)?,
+                horizon_ms: u64::read(buf)?,
+                half_life_ms: u64::read(buf)?,
+                width_max_bps: i64::read(buf)?,
+            })
+        } else {
+            None
         },
         breaker_perpetual: read_breaker(buf)?,
         breaker_option: read_breaker(buf)?,
@@ -429,7 +462,28 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         }
         index.insert(asset, price);
     }
+    let mut realised = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 1 + 16)? {
+        let asset = AssetCode::read(buf)?;
+        let last = if bool::read(buf)? {
+            Some((u64::read(buf)?, UnitPrice::read(buf)?))
+        } else {
+            None
+        };
+        let var_e6 = u128::read(buf)?;
+        let malformed = last.is_some_and(|(_, p)| !p.is_positive())
+            || realised
+                .last_key_value()
+                .is_some_and(|(prev, _): (&AssetCode, _)| *prev >= asset);
+        if malformed {
+            return Err(SnapshotError::NotCanonical(
+                "realised variance: positive prices, assets increasing",
+            ));
+        }
+        realised.insert(asset, crate::instrument::RealisedVariance { last, var_e6 });
+    }
     let mut exchange = Exchange {
+        realised,
         mmp_trips: Vec::new(),
         admin,
         bridge,

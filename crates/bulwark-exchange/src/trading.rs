@@ -168,7 +168,16 @@ impl Exchange {
             prices.index.ok_or(RejectReason::IndexPriceUnavailable)?;
             (instrument.mark, self.params.band_option)
         } else {
-            (instrument.mark.or(prices.index), self.params.band_perpetual)
+            let mut band = self.params.band_perpetual;
+            if let Some(scaling) = self.params.band_vol {
+                let sigma = self
+                    .realised
+                    .get(&instrument.spec.underlying())
+                    .map_or(0, |r| r.sigma_bps(scaling.horizon_ms));
+                let scaled = sigma.saturating_mul(scaling.sigmas_x100) / 100;
+                band.width_bps = band.width_bps.max(scaled.min(scaling.width_max_bps));
+            }
+            (instrument.mark.or(prices.index), band)
         };
         let mark = mark.ok_or(RejectReason::MarkPriceUnavailable)?;
         let (low, high) = band_ticks(

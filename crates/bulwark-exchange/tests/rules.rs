@@ -1130,3 +1130,50 @@ fn an_indefinite_freeze_lasts_until_reset_and_option_fills_count_their_delta() {
     );
     assert_eq!(v.run(tx).0, Some(RejectReason::InstrumentUnknown));
 }
+
+#[test]
+fn the_perpetual_band_widens_with_realised_volatility() {
+    let mut v = Venue::standard();
+    v.block(vec![]);
+    // Calm: the band is the fixed 5%.
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 1, 92_000).0,
+        Some(RejectReason::PriceOutsideBand)
+    );
+    // The index falls 2% a second for five seconds.
+    let mut price = 100_000i64;
+    for _ in 0..5 {
+        price = price * 98 / 100;
+        v.set_prices(price, &[(BTC_PERP, price)]);
+        v.block(vec![]);
+    }
+    // Realised variance is now about 330 bps² a second: a five-minute standard deviation of
+    // about 3.2%, so four of them make a band of about 12.6% instead of 5%.
+    let eight_percent_below = price * 92 / 100 / 10 * 10;
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 1, eight_percent_below)
+            .0,
+        None
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 1, price * 86 / 100 / 10 * 10)
+            .0,
+        Some(RejectReason::PriceOutsideBand)
+    );
+    // It never exceeds the cap, however violent the moves.
+    for _ in 0..20 {
+        price = price * 70 / 100;
+        v.set_prices(price, &[(BTC_PERP, price)]);
+        v.block(vec![]);
+    }
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 1, price * 79 / 100)
+            .0,
+        Some(RejectReason::PriceOutsideBand)
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 1, price * 81 / 100)
+            .0,
+        None
+    );
+}
