@@ -1,0 +1,492 @@
+//! The oracle's replicated state and its block step: every tracked asset's guarded index and
+//! mode, and the per-validator record.
+//!
+//! Owns: which assets the oracle tracks, each one's [`DeviationGuard`], last raw median and
+//! [`OracleMode`], and the [`ValidatorRecords`]. [`OracleState::apply_block`] groups a block's
+//! observations by asset (dropping those of untracked assets), aggregates each tracked asset,
+//! records the results per validator, and passes each new median through the guard.
+//! Never: verifies signatures (verdicts come in), reads a clock (time is the block's), or
+//! decides what a stale oracle means for trading (the exchange turns reduce-only).
+//! Bounds: at most `assets_max` tracked assets; per block, O(m log m) for m observations.
+//!
+//! Leaders are expected to carry each validator's latest observation of each asset in every
+//! block while it is fresh, so an asset is stale only when fewer than `2f + 1` validators have
+//! observed it within `observation_age_ms_max`, not merely when a block arrives early.
+
+use crate::aggregate::{
+    AggregateContext, AssetAggregate, DropCounts, DropReason, Dropped, IndexOutcome,
+    aggregate_items, position,
+};
+use crate::config::OracleConfig;
+use crate::guard::{DeviationGuard, GuardStep};
+use crate::observation::SignedObservation;
+use crate::record::ValidatorRecords;
+use crate::validators::ValidatorSet;
+use bulwark_types::{AssetCode, BlockTime, UnitPrice};
+use bytes::BufMut;
+use commonware_codec::{
+    Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
+};
+use std::collections::BTreeMap;
+
+/// Whether an asset's index is live.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OracleMode {
+    /// The last block carried a quorum of fresh observations.
+    Fresh,
+    /// It did not (or none ever has): the index must not be trusted for risk-adding trades.
+    Stale,
+}
+
+/// Why the oracle refused to track an asset.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("the oracle already tracks assets_max assets")]
+    TooManyAssets,
+}
+
+/// One tracked asset.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct AssetIndex {
+    guard: DeviationGuard,
+    raw: Option<UnitPrice>,
+    mode: OracleMode,
+}
+
+impl AssetIndex {
+    const fn new() -> Self {
+        Self {
+            guard: DeviationGuard::new(),
+            raw: None,
+            mode: OracleMode::Stale,
+        }
+    }
+
+    /// The guarded index the exchange uses, once a first quorum has arrived.
+    pub fn index(&self) -> Option<UnitPrice> {
+        self.guard.index()
+    }
+
+    /// The last raw median, before the guard.
+    pub fn raw(&self) -> Option<UnitPrice> {
+        self.raw
+    }
+
+    pub fn mode(&self) -> OracleMode {
+        self.mode
+    }
+
+    /// Block time (ms) the index last moved on a quorum.
+    pub fn updated_at_ms(&self) -> Option<u64> {
+        self.guard.updated_at_ms()
+    }
+}
+
+/// What one block did to one asset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetOutcome {
+    pub aggregate: AssetAggregate,
+    /// The guard's step, when the block carried a quorum.
+    pub guard: Option<GuardStep>,
+    pub mode: OracleMode,
+    /// Whether `mode` differs from the previous block's: each change is an exchange event.
+    pub mode_changed: bool,
+}
+
+/// What one block did to the oracle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OracleOutcome {
+    /// One entry per tracked asset, in asset order (with no observations, an asset is stale).
+    pub assets: Vec<AssetOutcome>,
+    /// Observations of assets the oracle does not track.
+    pub untracked: Vec<Dropped>,
+}
+
+/// The oracle's replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OracleState {
+    assets: BTreeMap<AssetCode, AssetIndex>,
+    records: ValidatorRecords,
+}
+
+impl OracleState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts tracking `asset` (stale until its first quorum). Tracking twice is a no-op.
+    pub fn track(&mut self, config: &OracleConfig, asset: AssetCode) -> Result<(), StateError> {
+        if self.assets.contains_key(&asset) {
+            return Ok(());
+        }
+        if self.assets.len() >= config.assets_max as usize {
+            return Err(StateError::TooManyAssets);
+        }
+        self.assets.insert(asset, AssetIndex::new());
+        Ok(())
+    }
+
+    pub fn asset(&self, asset: &AssetCode) -> Option<&AssetIndex> {
+        self.assets.get(asset)
+    }
+
+    /// Every tracked asset, in order.
+    pub fn assets(&self) -> impl Iterator<Item = (&AssetCode, &AssetIndex)> {
+        self.assets.iter()
+    }
+
+    /// The guarded index of `asset`, if tracked and ever quorate.
+    pub fn index(&self, asset: &AssetCode) -> Option<UnitPrice> {
+        self.assets.get(asset).and_then(AssetIndex::index)
+    }
+
+    pub fn records(&self) -> &ValidatorRecords {
+        &self.records
+    }
+
+    /// Applies one block's observations. `signature_valid[i]` is the verdict on
+    /// `observations[i]` (from [`crate::observation::verify_batch`] or a verdict cache).
+    pub fn apply_block(
+        &mut self,
+        config: &OracleConfig,
+        validators: &ValidatorSet,
+        block_time: BlockTime,
+        observations: &[SignedObservation],
+        signature_valid: &[bool],
+    ) -> OracleOutcome {
+        assert_eq!(
+            observations.len(),
+            signature_valid.len(),
+            "one verdict per observation"
+        );
+        let (groups, untracked) = self.group(observations);
+        let mut untracked_counts = DropCounts::default();
+        untracked_counts.add(DropReason::AssetUnknown, untracked.len() as u64);
+        self.records.record_unattributed(&untracked_counts);
+        let context = AggregateContext {
+            config,
+            validators,
+            block_time,
+        };
+        let mut assets = Vec::with_capacity(self.assets.len());
+        for (asset, state) in &mut self.assets {
+            let positions = groups.get(asset).map(Vec::as_slice).unwrap_or_default();
+            let items = positions.iter().map(|p| {
+                let i = *p as usize;
+                (*p, &observations[i].observation, signature_valid[i])
+            });
+            let aggregate = aggregate_items(context, *asset, items);
+            self.records.record(validators, block_time, &aggregate);
+            let guard = aggregate.outcome.price().map(|raw| {
+                state.raw = Some(raw);
+                state.guard.step(&config.guard, raw, block_time)
+            });
+            let mode = match aggregate.outcome {
+                IndexOutcome::Median(_) => OracleMode::Fresh,
+                IndexOutcome::Stale { .. } => OracleMode::Stale,
+            };
+            let mode_changed = mode != state.mode;
+            state.mode = mode;
+            assets.push(AssetOutcome {
+                aggregate,
+                guard,
+                mode,
+                mode_changed,
+            });
+        }
+        let judged: usize = untracked.len()
+            + assets
+                .iter()
+                .map(|a| a.aggregate.accepted.len() + a.aggregate.dropped.len())
+                .sum::<usize>();
+        assert_eq!(judged, observations.len(), "every observation judged once");
+        OracleOutcome { assets, untracked }
+    }
+
+    /// Positions of each tracked asset's observations, in block order, and the drops of
+    /// untracked ones.
+    fn group(
+        &self,
+        observations: &[SignedObservation],
+    ) -> (BTreeMap<AssetCode, Vec<u32>>, Vec<Dropped>) {
+        let mut groups: BTreeMap<AssetCode, Vec<u32>> = BTreeMap::new();
+        let mut untracked = Vec::new();
+        for (i, signed) in observations.iter().enumerate() {
+            let observation = &signed.observation;
+            if self.assets.contains_key(&observation.asset) {
+                groups
+                    .entry(observation.asset)
+                    .or_default()
+                    .push(position(i));
+            } else {
+                untracked.push(Dropped {
+                    position: position(i),
+                    validator: observation.validator.clone(),
+                    reason: DropReason::AssetUnknown,
+                });
+            }
+        }
+        (groups, untracked)
+    }
+}
+
+// ---- codec (replicated state: snapshots carry it) ----
+
+impl Write for OracleMode {
+    fn write(&self, buf: &mut impl BufMut) {
+        u8::from(*self == OracleMode::Fresh).write(buf);
+    }
+}
+
+impl FixedSize for OracleMode {
+    const SIZE: usize = 1;
+}
+
+impl Read for OracleMode {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            0 => Ok(OracleMode::Stale),
+            1 => Ok(OracleMode::Fresh),
+            other => Err(CodecError::InvalidEnum(other)),
+        }
+    }
+}
+
+impl Write for AssetIndex {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.guard.write(buf);
+        // Zero stands for "no median yet": medians are always positive.
+        self.raw.unwrap_or(UnitPrice::ZERO).write(buf);
+        self.mode.write(buf);
+    }
+}
+
+impl FixedSize for AssetIndex {
+    const SIZE: usize = DeviationGuard::SIZE + UnitPrice::SIZE + OracleMode::SIZE;
+}
+
+impl Read for AssetIndex {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let guard = DeviationGuard::read(buf)?;
+        let raw = UnitPrice::read(buf)?;
+        let mode = OracleMode::read(buf)?;
+        let raw = match raw {
+            UnitPrice::ZERO => None,
+            p if p.is_positive() => Some(p),
+            _ => return Err(CodecError::Invalid("AssetIndex", "negative median")),
+        };
+        // A median and a guarded index arrive together; a fresh asset has both.
+        if raw.is_some() != guard.index().is_some() || (mode == OracleMode::Fresh && raw.is_none())
+        {
+            return Err(CodecError::Invalid("AssetIndex", "inconsistent fields"));
+        }
+        Ok(Self { guard, raw, mode })
+    }
+}
+
+impl Write for OracleState {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.assets.write(buf);
+        self.records.write(buf);
+    }
+}
+
+impl EncodeSize for OracleState {
+    fn encode_size(&self) -> usize {
+        self.assets.encode_size() + self.records.encode_size()
+    }
+}
+
+impl Read for OracleState {
+    /// Most tracked assets (`OracleConfig::assets_max`).
+    type Cfg = usize;
+    fn read_cfg(buf: &mut impl Buf, assets_max: &usize) -> Result<Self, CodecError> {
+        let range = RangeCfg::new(0..=*assets_max);
+        Ok(Self {
+            assets: BTreeMap::read_cfg(buf, &(range, ((), ())))?,
+            records: ValidatorRecords::read(buf)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::GuardVerdict;
+    use crate::observation::{Observation, verify_batch};
+    use bulwark_types::PrivateKey;
+    use commonware_codec::{Decode, Encode};
+    use commonware_cryptography::Signer;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const T: u64 = 1_700_000_000_000;
+
+    fn asset(code: &str) -> AssetCode {
+        AssetCode::parse(code).unwrap()
+    }
+
+    fn signed(key: &PrivateKey, code: &str, price: i64, at_ms: u64) -> SignedObservation {
+        Observation {
+            validator: key.public_key(),
+            asset: asset(code),
+            price: UnitPrice::from_micros(price),
+            observed_at_ms: at_ms,
+            sources: 1,
+        }
+        .sign(key)
+    }
+
+    struct Cluster {
+        keys: Vec<PrivateKey>,
+        set: ValidatorSet,
+        config: OracleConfig,
+        state: OracleState,
+    }
+
+    impl Cluster {
+        fn new(n: u64) -> Self {
+            let keys: Vec<PrivateKey> = (0..n).map(PrivateKey::from_seed).collect();
+            let set = ValidatorSet::new(keys.iter().map(|k| k.public_key()).collect()).unwrap();
+            let config = OracleConfig::GENESIS;
+            config.check_for(&set).unwrap();
+            let mut state = OracleState::new();
+            state.track(&config, asset("BTC")).unwrap();
+            state.track(&config, asset("ETH")).unwrap();
+            Self {
+                keys,
+                set,
+                config,
+                state,
+            }
+        }
+
+        fn block(&mut self, at_ms: u64, observations: &[SignedObservation]) -> OracleOutcome {
+            let mut rng = ChaCha20Rng::seed_from_u64(at_ms);
+            let verdicts = verify_batch(&mut rng, observations);
+            self.state.apply_block(
+                &self.config,
+                &self.set,
+                BlockTime::from_millis(at_ms),
+                observations,
+                &verdicts,
+            )
+        }
+    }
+
+    #[test]
+    fn block_groups_by_asset_and_drops_untracked() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let list = [
+            signed(&k[0], "BTC", 100, T),
+            signed(&k[0], "ETH", 10, T),
+            signed(&k[1], "BTC", 102, T),
+            signed(&k[2], "SOL", 1, T),
+            signed(&k[2], "BTC", 101, T),
+        ];
+        let outcome = c.block(T, &list);
+        assert_eq!(outcome.untracked.len(), 1);
+        assert_eq!(outcome.untracked[0].position, 3);
+        let [btc, eth] = &outcome.assets[..] else {
+            panic!("two tracked assets")
+        };
+        assert_eq!(btc.aggregate.asset, asset("BTC"));
+        assert_eq!(btc.guard.unwrap().verdict, GuardVerdict::Initial);
+        assert_eq!((btc.mode, btc.mode_changed), (OracleMode::Fresh, true));
+        assert_eq!((eth.mode, eth.mode_changed), (OracleMode::Stale, false));
+        assert_eq!(
+            c.state.index(&asset("BTC")),
+            Some(UnitPrice::from_micros(101))
+        );
+        assert_eq!(c.state.index(&asset("ETH")), None);
+        assert_eq!(
+            c.state
+                .records()
+                .unattributed()
+                .get(DropReason::AssetUnknown),
+            1
+        );
+        // Validator 3 sent nothing: absent for both assets.
+        let absent = c
+            .state
+            .records()
+            .get(&c.set.keys()[c.set.index_of(&k[3].public_key()).unwrap()]);
+        assert_eq!(absent.unwrap().absent, 2);
+    }
+
+    #[test]
+    fn losing_quorum_turns_stale_and_keeps_the_index_then_recovers() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let quorum: Vec<_> = (0..3).map(|v| signed(&k[v], "BTC", 1_000_000, T)).collect();
+        c.block(T, &quorum);
+        let outcome = c.block(T + 1_000, &quorum[..2]);
+        assert_eq!(
+            (outcome.assets[0].mode, outcome.assets[0].mode_changed),
+            (OracleMode::Stale, true)
+        );
+        assert_eq!(outcome.assets[0].guard, None);
+        assert_eq!(
+            c.state.index(&asset("BTC")),
+            Some(UnitPrice::from_micros(1_000_000))
+        );
+        // The same observations, now 6 s old, are stale even with all of them.
+        let outcome = c.block(T + 6_000, &quorum);
+        assert_eq!(
+            outcome.assets[0]
+                .aggregate
+                .drop_counts
+                .get(DropReason::Stale),
+            3
+        );
+        let fresh: Vec<_> = (0..4)
+            .map(|v| signed(&k[v], "BTC", 1_001_000, T + 6_500))
+            .collect();
+        let outcome = c.block(T + 7_000, &fresh);
+        assert_eq!(
+            (outcome.assets[0].mode, outcome.assets[0].mode_changed),
+            (OracleMode::Fresh, true)
+        );
+        assert_eq!(
+            c.state.index(&asset("BTC")),
+            Some(UnitPrice::from_micros(1_001_000))
+        );
+    }
+
+    #[test]
+    fn state_round_trips_through_its_codec() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let list: Vec<_> = (0..4)
+            .map(|v| signed(&k[v], "ETH", 3_000 + v as i64, T))
+            .collect();
+        c.block(T, &list);
+        let bytes = c.state.encode();
+        assert_eq!(
+            OracleState::decode_cfg(bytes.clone(), &64).unwrap(),
+            c.state
+        );
+        assert!(
+            OracleState::decode_cfg(bytes, &1).is_err(),
+            "assets bound applies"
+        );
+    }
+
+    #[test]
+    fn tracking_is_bounded_and_idempotent() {
+        let config = OracleConfig {
+            assets_max: 1,
+            ..OracleConfig::GENESIS
+        };
+        let mut state = OracleState::new();
+        state.track(&config, asset("BTC")).unwrap();
+        state.track(&config, asset("BTC")).unwrap();
+        assert_eq!(
+            state.track(&config, asset("ETH")),
+            Err(StateError::TooManyAssets)
+        );
+    }
+}
