@@ -6,7 +6,11 @@ use bulwark_types::{Block, BlockLimits};
 use commonware_codec::{Copying, Decode, Encode};
 use libfuzzer_sys::fuzz_target;
 
-const LIMITS: BlockLimits = BlockLimits { txs_max: 8, prices_max: 8 };
+const LIMITS: BlockLimits = BlockLimits {
+    txs_max: 8,
+    prices_max: 8,
+    observations_max: 8,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(block) = Block::decode_cfg(Copying(data), &LIMITS) {

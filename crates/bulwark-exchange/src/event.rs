@@ -28,6 +28,8 @@ pub enum PriceIgnoredReason {
     NotTrading,
     /// No expired, unsettled option matches the settlement price.
     NothingToSettle,
+    /// The validators' oracle sets this index; a proposer's value is not taken.
+    OracleGoverned,
 }
 
 /// One thing the exchange did.
@@ -141,6 +143,20 @@ pub enum Event {
         delta_e8: i64,
         frozen_until_ms: u64,
     },
+    /// The oracle's median `raw` moved too far from the last index: the deviation guard
+    /// applied `applied` instead.
+    IndexClamped {
+        asset: AssetCode,
+        raw: UnitPrice,
+        applied: UnitPrice,
+    },
+    /// The oracle for `asset` turned fresh (a quorum of fresh observations) or stale (none):
+    /// while stale, its instruments accept only orders that reduce positions, and pay no
+    /// funding.
+    OracleModeChanged {
+        asset: AssetCode,
+        fresh: bool,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -241,6 +257,7 @@ fn reason_tag(reason: PriceIgnoredReason) -> u8 {
         PriceIgnoredReason::NoSuchInstrument => 0,
         PriceIgnoredReason::NotTrading => 1,
         PriceIgnoredReason::NothingToSettle => 2,
+        PriceIgnoredReason::OracleGoverned => 3,
     }
 }
 
@@ -434,6 +451,21 @@ impl Write for Event {
                 delta_e8.write(buf);
                 frozen_until_ms.write(buf);
             }
+            Event::IndexClamped {
+                asset,
+                raw,
+                applied,
+            } => {
+                19u8.write(buf);
+                asset.write(buf);
+                raw.write(buf);
+                applied.write(buf);
+            }
+            Event::OracleModeChanged { asset, fresh } => {
+                20u8.write(buf);
+                asset.write(buf);
+                fresh.write(buf);
+            }
         }
     }
 }
@@ -459,6 +491,8 @@ impl EncodeSize for Event {
             Event::InstrumentHalted { .. } => 4 + 8 + 8 + 8,
             Event::InstrumentReopened { price, .. } => 4 + price.encode_size() + 8,
             Event::MmpTriggered { asset, .. } => 8 + asset.encode_size() + 8 + 8 + 8,
+            Event::IndexClamped { asset, .. } => asset.encode_size() + 8 + 8,
+            Event::OracleModeChanged { asset, .. } => asset.encode_size() + 1,
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct Exchange {
     /// Underlyings of listed instruments; index prices are accepted for these only.
     pub(crate) assets: BTreeSet<AssetCode>,
     pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
+    /// The validators' price oracle, if the genesis set one up.
+    pub(crate) oracle: Option<crate::oracle::Oracle>,
     /// Realised variance of each index, for the volatility-scaled band.
     pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
     /// Trading options by expiry instant, for the expiry sweep.
@@ -125,6 +127,12 @@ impl Exchange {
             assets: BTreeSet::new(),
             index: BTreeMap::new(),
             realised: BTreeMap::new(),
+            oracle: match &genesis.oracle {
+                Some(oracle) => {
+                    Some(crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?)
+                }
+                None => None,
+            },
             expiries: BTreeSet::new(),
             ledger: Ledger::default(),
             sink: MatchSink::default(),
@@ -150,6 +158,7 @@ impl Exchange {
         self.time = block.time;
         let mut events = Vec::new();
         self.apply_prices(&block.prices, &mut events);
+        self.apply_oracle(checked, &mut events);
         self.reopen_due(&mut events);
         self.expire_due(&mut events);
         self.settle(&block.prices, &mut events);
@@ -393,6 +402,7 @@ fn genesis_bytes(genesis: &Genesis) -> Vec<u8> {
     genesis.bridge.write(&mut bytes);
     genesis.time.write(&mut bytes);
     crate::snapshot::write_params(&genesis.params, &mut bytes);
+    crate::snapshot::write_oracle_genesis(genesis.oracle.as_ref(), &mut bytes);
     bytes
 }
 

@@ -88,6 +88,13 @@ impl Exchange {
                 }
             }
         }
+        if let Some(oracle) = &self.oracle {
+            for asset in &self.assets {
+                if oracle.state.asset(asset).is_none() {
+                    return violation(format!("oracle does not track listed underlying {asset}"));
+                }
+            }
+        }
         for instrument in &self.instruments {
             let id = instrument.id;
             instrument

@@ -22,6 +22,7 @@ pub mod invariants;
 pub mod lifecycle;
 pub mod margin;
 pub mod mmp;
+pub mod oracle;
 pub mod params;
 pub mod snapshot;
 mod trading;

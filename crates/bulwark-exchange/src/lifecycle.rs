@@ -22,15 +22,13 @@ impl Exchange {
     /// ignored with an event; option marks are kept within [intrinsic, bound].
     pub(crate) fn apply_prices(&mut self, prices: &PriceInputs, events: &mut Vec<Event>) {
         for input in prices.index() {
-            if self.assets.contains(&input.asset) {
-                self.index.insert(input.asset, input.price);
-                if let Some(scaling) = self.params.band_vol {
-                    self.realised.entry(input.asset).or_default().update(
-                        self.time.millis(),
-                        input.price,
-                        scaling.half_life_ms,
-                    );
-                }
+            if self.oracle.is_some() {
+                events.push(Event::PriceIgnored {
+                    input: PriceInput::Index(input.asset),
+                    reason: PriceIgnoredReason::OracleGoverned,
+                });
+            } else if self.assets.contains(&input.asset) {
+                self.set_index(input.asset, input.price);
             } else {
                 events.push(Event::PriceIgnored {
                     input: PriceInput::Index(input.asset),
@@ -66,6 +64,18 @@ impl Exchange {
                 });
             }
             self.instruments[input.instrument.get() as usize].mark = Some(applied);
+        }
+    }
+
+    /// Takes a new index price for `asset` (from the oracle, or a trusted feed).
+    pub(crate) fn set_index(&mut self, asset: bulwark_types::AssetCode, price: UnitPrice) {
+        self.index.insert(asset, price);
+        if let Some(scaling) = self.params.band_vol {
+            self.realised.entry(asset).or_default().update(
+                self.time.millis(),
+                price,
+                scaling.half_life_ms,
+            );
         }
     }
 
@@ -184,8 +194,10 @@ impl Exchange {
             }
             let prices = self.valuation_prices(instrument);
             let due = (prices.index, instrument.mark.or(prices.index));
+            let fresh = self.oracle_fresh(instrument.spec.underlying());
             self.instruments[i].funding_next_ms = (now / interval + 1) * interval;
-            let (Some(index), Some(mark)) = due else {
+            let (Some(index), Some(mark), true) = (due.0, due.1, fresh) else {
+                // No prices, or an oracle without a quorum: this interval pays nothing.
                 continue;
             };
             let premium_ppm = i128::from(mark.micros() - index.micros()) * i128::from(PPM)

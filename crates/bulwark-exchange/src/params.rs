@@ -294,6 +294,8 @@ pub enum ConfigError {
     Bound(&'static str),
     #[error("admin and bridge keys must differ")]
     KeysNotDistinct,
+    #[error("oracle: {0}")]
+    Oracle(&'static str),
 }
 
 /// Everything the first block builds on.
@@ -306,12 +308,18 @@ pub struct Genesis {
     pub params: ExchangeParams,
     /// Time of the genesis state; the first block may not be earlier.
     pub time: BlockTime,
+    /// The validators' price oracle; `None` takes index prices from each block's price
+    /// inputs, trusting whoever builds the blocks (a single operator, tests, replays).
+    pub oracle: Option<crate::oracle::OracleGenesis>,
 }
 
 impl Genesis {
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.admin == self.bridge {
             return Err(ConfigError::KeysNotDistinct);
+        }
+        if let Some(oracle) = &self.oracle {
+            crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?;
         }
         self.params.check()
     }

@@ -27,7 +27,7 @@ use bulwark_types::{
     UnitPrice,
 };
 use bytes::{Buf as _, BufMut};
-use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, ReadExt, Write};
+use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -65,6 +65,14 @@ impl Exchange {
         write_params(&self.params, &mut out);
         self.admin.write(&mut out);
         self.bridge.write(&mut out);
+        let oracle_genesis = self.oracle.as_ref().map(|o| crate::oracle::OracleGenesis {
+            validators: o.validators.keys().to_vec(),
+            config: o.config,
+        });
+        write_oracle_genesis(oracle_genesis.as_ref(), &mut out);
+        if let Some(oracle) = &self.oracle {
+            oracle.state.write(&mut out);
+        }
         self.height.write(&mut out);
         self.time.write(&mut out);
         out.put_slice(self.digest.as_ref());
@@ -170,6 +178,70 @@ fn role_from_tag(tag: u8) -> Result<KeyRole, CodecError> {
 }
 
 /// Writes every parameter, in declaration order. Also feeds the genesis digest.
+/// The oracle's genesis: presence, validators (sorted), configuration.
+pub(crate) fn write_oracle_genesis(
+    oracle: Option<&crate::oracle::OracleGenesis>,
+    out: &mut Vec<u8>,
+) {
+    let Some(oracle) = oracle else {
+        false.write(out);
+        return;
+    };
+    true.write(out);
+    let mut validators = oracle.validators.clone();
+    validators.sort();
+    (validators.len() as u64).write(out);
+    for key in &validators {
+        key.write(out);
+    }
+    let c = &oracle.config;
+    c.observation_age_ms_max.write(out);
+    c.observation_lead_ms_max.write(out);
+    c.observations_per_asset_max.write(out);
+    c.assets_max.write(out);
+    c.sources_min.write(out);
+    c.outlier_mad_multiple.write(out);
+    c.outlier_floor_ppm.write(out);
+    c.guard.move_ppm_per_block.write(out);
+    c.guard.move_ppm_per_s.write(out);
+    c.guard.move_ppm_max.write(out);
+}
+
+fn read_oracle_genesis(
+    buf: &mut impl Buf,
+) -> Result<Option<crate::oracle::OracleGenesis>, SnapshotError> {
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    let count = read_count(buf, PublicKey::SIZE)?;
+    if count > bulwark_oracle::VALIDATORS_MAX {
+        return Err(SnapshotError::NotCanonical("oracle validators bounded"));
+    }
+    let validators = (0..count)
+        .map(|_| PublicKey::read(buf))
+        .collect::<Result<Vec<_>, _>>()?;
+    if validators.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(SnapshotError::NotCanonical(
+            "oracle validators sorted and distinct",
+        ));
+    }
+    let config = bulwark_oracle::OracleConfig {
+        observation_age_ms_max: u64::read(buf)?,
+        observation_lead_ms_max: u64::read(buf)?,
+        observations_per_asset_max: u32::read(buf)?,
+        assets_max: u32::read(buf)?,
+        sources_min: u8::read(buf)?,
+        outlier_mad_multiple: u32::read(buf)?,
+        outlier_floor_ppm: u32::read(buf)?,
+        guard: bulwark_oracle::GuardConfig {
+            move_ppm_per_block: u32::read(buf)?,
+            move_ppm_per_s: u32::read(buf)?,
+            move_ppm_max: u32::read(buf)?,
+        },
+    };
+    Ok(Some(crate::oracle::OracleGenesis { validators, config }))
+}
+
 pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     for fees in [p.fees_perpetual, p.fees_option] {
         fees.maker_bps.write(out);
@@ -414,13 +486,25 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     params.check()?;
     let admin = PublicKey::read(buf)?;
     let bridge = PublicKey::read(buf)?;
+    let oracle_genesis = read_oracle_genesis(buf)?;
     Genesis {
         admin: admin.clone(),
         bridge: bridge.clone(),
         params,
         time: BlockTime::from_millis(0),
+        oracle: oracle_genesis.clone(),
     }
     .check()?;
+    let oracle = match oracle_genesis {
+        None => None,
+        Some(genesis) => {
+            let mut oracle = crate::oracle::Oracle::new(&genesis)
+                .map_err(|_| SnapshotError::NotCanonical("oracle genesis valid"))?;
+            oracle.state =
+                bulwark_oracle::OracleState::read_cfg(buf, &(genesis.config.assets_max as usize))?;
+            Some(oracle)
+        }
+    };
     let height = Height::read(buf)?;
     let time = BlockTime::read(buf)?;
     let digest = StateDigest::read(buf)?;
@@ -483,6 +567,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         realised.insert(asset, crate::instrument::RealisedVariance { last, var_e6 });
     }
     let mut exchange = Exchange {
+        oracle,
         realised,
         mmp_trips: Vec::new(),
         admin,

@@ -134,6 +134,15 @@ impl Exchange {
             }
         }
         self.check_account_terms(holder, terms, replacing.is_some(), &exposure)?;
+        if !self.oracle_fresh(spec.underlying()) {
+            // Degraded: only orders that cut the position may trade.
+            let position = exposure.position;
+            let reduces = (terms.side == Side::Buy && position < 0)
+                || (terms.side == Side::Sell && position > 0);
+            if !reduces || terms.qty.contracts() > position.abs() {
+                return Err(RejectReason::OracleStale);
+            }
+        }
         if terms.time_in_force == TimeInForce::GoodTilCancelled
             && self.mmp_frozen(account, instrument)
         {

@@ -152,6 +152,8 @@ impl Exchange {
                 return Err(RejectReason::InstrumentNotTrading);
             }
         }
+        // The oracle must be able to track a new underlying before anything changes.
+        self.oracle_track(spec.underlying())?;
         let id = InstrumentId::new(
             u32::try_from(self.instruments.len()).expect("bounded by instruments_max"),
         );

@@ -865,6 +865,7 @@ fn block_out_of_order_or_back_in_time_is_refused_without_change() {
         height: Height::new(v.exchange.height().get() + 2),
         time: BlockTime::from_millis(v.time_ms + 1),
         prices: PriceInputs::default(),
+        observations: Vec::new(),
         txs: vec![],
     };
     assert!(matches!(
@@ -875,6 +876,7 @@ fn block_out_of_order_or_back_in_time_is_refused_without_change() {
         height: v.exchange.height().next(),
         time: BlockTime::from_millis(v.time_ms - 1),
         prices: PriceInputs::default(),
+        observations: Vec::new(),
         txs: vec![],
     };
     assert!(matches!(

@@ -59,6 +59,7 @@ fn restore_reproduces_state_and_the_future() {
         height: v.exchange.height().next(),
         time: BlockTime::from_millis(v.time_ms + 1_000),
         prices: v.prices.clone(),
+        observations: Vec::new(),
         txs: vec![tx],
     };
     let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(5);

@@ -374,6 +374,7 @@ fn build_blocks(plans: &[BlockPlan]) -> Vec<Block> {
             height: Height::new(height as u64 + 1),
             time: BlockTime::from_millis(time_ms),
             prices,
+            observations: Vec::new(),
             txs,
         });
     }
@@ -398,6 +399,7 @@ fn build_blocks(plans: &[BlockPlan]) -> Vec<Block> {
             height: Height::new(out.len() as u64 + 1),
             time: BlockTime::from_millis(time_ms),
             prices,
+            observations: Vec::new(),
             txs,
         });
     }
@@ -450,6 +452,7 @@ fn genesis() -> Genesis {
         bridge: PrivateKey::from_seed(2).public_key(),
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(START_MS),
+        oracle: None,
     }
 }
 

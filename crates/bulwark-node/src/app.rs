@@ -195,6 +195,7 @@ where
                 height: ExchangeHeight::new(parent.height().get() + 1),
                 time,
                 prices,
+                observations: Vec::new(),
                 txs,
             };
             ChainBlock::new(context, parent.digest(), state.state_digest(), body)

@@ -71,6 +71,7 @@ impl ChainBlock {
             height: ExchangeHeight::new(0),
             time,
             prices: PriceInputs::default(),
+            observations: Vec::new(),
             txs: Vec::new(),
         };
         Self::new(context, Digest::EMPTY_DIGEST, state_digest, body)
@@ -165,6 +166,7 @@ mod tests {
             height: ExchangeHeight::new(1),
             time: BlockTime::from_millis(7),
             prices: PriceInputs::default(),
+            observations: Vec::new(),
             txs: Vec::new(),
         };
         let context = Ctx {

@@ -195,6 +195,7 @@ mod tests {
             bridge: bridge.public_key(),
             params: ExchangeParams::defaults(),
             time: BlockTime::from_millis(1_000),
+            oracle: None,
         };
         let exchange = Exchange::new(&genesis).unwrap();
         (Chain::new(exchange, Sha256::hash(&[b"genesis"])), bridge)
@@ -222,6 +223,7 @@ mod tests {
             height: ExchangeHeight::new(state.height().get() + 1),
             time: BlockTime::from_millis(1_000 + 100 * nonce),
             prices: PriceInputs::default(),
+            observations: Vec::new(),
             txs: vec![tx],
         };
         let context = Ctx {

@@ -381,6 +381,7 @@ mod tests {
         let limits = BlockLimits {
             txs_max: 2,
             prices_max: 1,
+            observations_max: 1,
         };
         let chosen = pool.select(&limits, 1 << 20, |_| Some(2));
         assert_eq!(

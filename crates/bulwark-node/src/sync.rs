@@ -607,6 +607,7 @@ mod tests {
             bridge: PrivateKey::from_seed(2).public_key(),
             params: ExchangeParams::defaults(),
             time: BlockTime::from_millis(1_000),
+            oracle: None,
         };
         Exchange::new(&genesis).unwrap()
     }
@@ -622,6 +623,7 @@ mod tests {
             height: ExchangeHeight::new(state.height().get() + 1),
             time: BlockTime::from_millis(2_000),
             prices: PriceInputs::default(),
+            observations: Vec::new(),
             txs: Vec::new(),
         };
         ChainBlock::new(context, parent, state.state_digest(), body)

@@ -1,5 +1,5 @@
-//! Blocks as the exchange state machine consumes them: height, time, price inputs and signed
-//! transactions.
+//! Blocks as the exchange state machine consumes them: height, time, price inputs, the
+//! validators' signed price observations and signed transactions.
 //!
 //! Owns: the block's exchange-level contents and their canonical encoding. Price inputs are
 //! sorted by key with no duplicates, and the decoder refuses anything else, so one block has
@@ -11,6 +11,7 @@ use crate::asset::AssetCode;
 use crate::ids::{BlockTime, Height, InstrumentId};
 use crate::name::ExpiryDate;
 use crate::num::UnitPrice;
+use crate::observation::SignedObservation;
 use crate::tx::{SignedTx, verify_batch};
 use bytes::BufMut;
 use commonware_codec::{
@@ -25,6 +26,8 @@ pub struct BlockLimits {
     pub txs_max: usize,
     /// Most entries in each of the block's price input lists.
     pub prices_max: usize,
+    /// Most signed price observations (all assets together).
+    pub observations_max: usize,
 }
 
 impl BlockLimits {
@@ -33,6 +36,8 @@ impl BlockLimits {
     pub const DEFAULT: Self = Self {
         txs_max: 4_096,
         prices_max: 1_024,
+        // 64 validators observing 16 underlyings: 124 KiB at most.
+        observations_max: 1_024,
     };
 
     /// An upper bound on the encoded size of any block these limits admit: each list's
@@ -43,7 +48,9 @@ impl BlockLimits {
         const MARK: usize = 4 + 8;
         const SETTLEMENT_MAX: usize = 1 + crate::asset::ASSET_CODE_LEN_MAX + 4 + 8;
         let prices = 3 * PREFIX + self.prices_max * (INDEX_MAX + MARK + SETTLEMENT_MAX);
-        8 + 8 + prices + PREFIX + self.txs_max * crate::tx::TX_BYTES_MAX
+        let observations =
+            PREFIX + self.observations_max * crate::observation::SIGNED_OBSERVATION_BYTES_MAX;
+        8 + 8 + prices + observations + PREFIX + self.txs_max * crate::tx::TX_BYTES_MAX
     }
 }
 
@@ -159,16 +166,23 @@ pub struct Block {
     pub height: Height,
     pub time: BlockTime,
     pub prices: PriceInputs,
+    /// Validators' signed observations of index prices, as the proposer collected them. Their
+    /// signatures are checked like the transactions'; a bad one is dropped by the oracle (and
+    /// counted against nobody), never a reason to refuse the block.
+    pub observations: Vec<SignedObservation>,
     pub txs: Vec<SignedTx>,
 }
 
 impl Block {
-    /// Checks every transaction's signature (in one batch) and pairs the block with the verdicts.
+    /// Checks every transaction's and observation's signature (in batches) and pairs the
+    /// block with the verdicts.
     pub fn check_signatures(self, rng: &mut impl CryptoRng) -> CheckedBlock {
         let signature_valid = verify_batch(rng, &self.txs);
+        let observation_valid = crate::observation::verify_batch(rng, &self.observations);
         CheckedBlock {
             block: self,
             signature_valid,
+            observation_valid,
         }
     }
 
@@ -195,20 +209,23 @@ impl Block {
                 signature_valid[i] = ok;
             }
         }
+        let observation_valid = crate::observation::verify_batch(rng, &self.observations);
         CheckedBlock {
             block: self,
             signature_valid,
+            observation_valid,
         }
     }
 }
 
-/// A block whose transaction signatures have been checked. Only [`Block::check_signatures`]
-/// and [`Block::check_signatures_cached`]
-/// makes one, so the exchange can trust the verdicts without verifying again.
+/// A block whose transaction and observation signatures have been checked. Only
+/// [`Block::check_signatures`] and [`Block::check_signatures_cached`] make one, so the
+/// exchange can trust the verdicts without verifying again.
 #[derive(Clone, Debug)]
 pub struct CheckedBlock {
     block: Block,
     signature_valid: Vec<bool>,
+    observation_valid: Vec<bool>,
 }
 
 impl CheckedBlock {
@@ -221,9 +238,15 @@ impl CheckedBlock {
         self.signature_valid[index]
     }
 
-    /// Whether every transaction carries a valid signature.
+    /// Whether every transaction carries a valid signature (observations aside: a badly
+    /// signed observation is the oracle's to drop).
     pub fn all_signatures_valid(&self) -> bool {
         self.signature_valid.iter().all(|ok| *ok)
+    }
+
+    /// One verdict per observation, in block order.
+    pub fn observation_verdicts(&self) -> &[bool] {
+        &self.observation_valid
     }
 
     pub fn into_block(self) -> Block {
@@ -365,13 +388,18 @@ impl Write for Block {
         self.height.write(buf);
         self.time.write(buf);
         self.prices.write(buf);
+        self.observations.write(buf);
         self.txs.write(buf);
     }
 }
 
 impl EncodeSize for Block {
     fn encode_size(&self) -> usize {
-        Height::SIZE + BlockTime::SIZE + self.prices.encode_size() + self.txs.encode_size()
+        Height::SIZE
+            + BlockTime::SIZE
+            + self.prices.encode_size()
+            + self.observations.encode_size()
+            + self.txs.encode_size()
     }
 }
 
@@ -382,6 +410,10 @@ impl Read for Block {
             height: Height::read(buf)?,
             time: BlockTime::read(buf)?,
             prices: PriceInputs::read_cfg(buf, &limits.prices_max)?,
+            observations: Vec::<SignedObservation>::read_cfg(
+                buf,
+                &(RangeCfg::new(0..=limits.observations_max), ()),
+            )?,
             txs: Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::new(0..=limits.txs_max), ()))?,
         })
     }

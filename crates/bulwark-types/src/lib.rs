@@ -17,6 +17,7 @@ pub mod ids;
 pub mod instrument;
 pub mod name;
 pub mod num;
+pub mod observation;
 pub mod order;
 pub mod reject;
 pub mod tx;
@@ -30,6 +31,7 @@ pub use ids::{AccountId, BlockTime, ClientOrderId, Height, InstrumentId, Nonce, 
 pub use instrument::{InstrumentKind, InstrumentSpec, SpecError};
 pub use name::{ExpiryDate, InstrumentName, NameError, Right};
 pub use num::{ArithError, Money, Multiplier, Price, Qty, UnitPrice};
+pub use observation::{Observation, SignedObservation};
 pub use order::{
     CancelReason, OrderRef, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce,
 };

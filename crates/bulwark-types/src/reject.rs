@@ -79,6 +79,8 @@ pub enum RejectReason {
     MmpFrozen,
     #[error("no market maker protection is set for this underlying")]
     MmpNotConfigured,
+    #[error("the oracle has no quorum for this underlying: only orders that reduce a position are taken")]
+    OracleStale,
     // ---- stateful: keys, transfers, listing ----
     #[error("key already belongs to an account")]
     KeyInUse,
@@ -139,6 +141,7 @@ impl RejectReason {
             RejectReason::AmendUnchanged => 54,
             RejectReason::MmpFrozen => 55,
             RejectReason::MmpNotConfigured => 56,
+            RejectReason::OracleStale => 57,
             RejectReason::KeyInUse => 70,
             RejectReason::AgentLimit => 71,
             RejectReason::AgentUnknown => 72,
@@ -154,7 +157,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 39] = [
+        const PLAIN: [RejectReason; 40] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -187,6 +190,7 @@ impl RejectReason {
             RejectReason::AmendUnchanged,
             RejectReason::MmpFrozen,
             RejectReason::MmpNotConfigured,
+            RejectReason::OracleStale,
             RejectReason::KeyInUse,
             RejectReason::AgentLimit,
             RejectReason::AgentUnknown,
@@ -274,7 +278,7 @@ mod tests {
         all.push(RejectReason::WithdrawalExceedsAvailable {
             shortfall: Money::from_micros(-3),
         });
-        assert_eq!(all.len(), 42, "every variant is reachable from its code");
+        assert_eq!(all.len(), 43, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

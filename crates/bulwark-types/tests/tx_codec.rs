@@ -186,10 +186,23 @@ fn block_decoder_enforces_limits_and_canonical_prices() {
         InstrumentId::new(1),
         "sorted on construction"
     );
+    let observations = (0..2u64)
+        .map(|n| {
+            Observation {
+                validator: key(20 + n).public_key(),
+                asset: AssetCode::parse("BTC").unwrap(),
+                price: UnitPrice::from_usdc(100_000),
+                observed_at_ms: 4,
+                sources: 2,
+            }
+            .sign(&key(20 + n))
+        })
+        .collect();
     let block = Block {
         height: Height::new(1),
         time: BlockTime::from_millis(5),
         prices,
+        observations,
         txs: (0..3)
             .map(|n| signed(TxBody::CancelAll { instrument: None }, n))
             .collect(),
@@ -203,13 +216,15 @@ fn block_decoder_enforces_limits_and_canonical_prices() {
         bytes.len()
             <= BlockLimits {
                 txs_max: 3,
-                prices_max: 2
+                prices_max: 2,
+                observations_max: 2,
             }
             .block_bytes_max()
     );
     let tight = BlockLimits {
         txs_max: 2,
         prices_max: 8,
+        observations_max: 8,
     };
     assert!(
         Block::decode_cfg(bytes.clone(), &tight).is_err(),
@@ -217,7 +232,17 @@ fn block_decoder_enforces_limits_and_canonical_prices() {
     );
     let tight = BlockLimits {
         txs_max: 8,
+        prices_max: 8,
+        observations_max: 1,
+    };
+    assert!(
+        Block::decode_cfg(bytes.clone(), &tight).is_err(),
+        "too many observations"
+    );
+    let tight = BlockLimits {
+        txs_max: 8,
         prices_max: 1,
+        observations_max: 8,
     };
     assert!(Block::decode_cfg(bytes, &tight).is_err(), "too many marks");
 

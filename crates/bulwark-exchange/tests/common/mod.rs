@@ -48,6 +48,8 @@ pub struct Venue {
     nonces: BTreeMap<PublicKey, u64>,
     pub time_ms: u64,
     pub prices: PriceInputs,
+    /// Signed observations every block carries (exchanges with an oracle).
+    pub observations: Vec<SignedObservation>,
     rng: ChaCha20Rng,
 }
 
@@ -57,6 +59,13 @@ impl Venue {
     }
 
     pub fn with_params(params: ExchangeParams) -> Self {
+        Self::with_genesis(params, None)
+    }
+
+    pub fn with_genesis(
+        params: ExchangeParams,
+        oracle: Option<bulwark_exchange::oracle::OracleGenesis>,
+    ) -> Self {
         let admin = PrivateKey::from_seed(1);
         let bridge = PrivateKey::from_seed(2);
         let genesis = Genesis {
@@ -64,6 +73,7 @@ impl Venue {
             bridge: bridge.public_key(),
             params,
             time: BlockTime::from_millis(START_MS),
+            oracle,
         };
         Self {
             exchange: Exchange::new(&genesis).unwrap(),
@@ -73,6 +83,7 @@ impl Venue {
             nonces: BTreeMap::new(),
             time_ms: START_MS,
             prices: PriceInputs::default(),
+            observations: Vec::new(),
             rng: ChaCha20Rng::seed_from_u64(9),
         }
     }
@@ -149,6 +160,7 @@ impl Venue {
             height: self.exchange.height().next(),
             time: BlockTime::from_millis(self.time_ms),
             prices: self.prices.clone(),
+            observations: self.observations.clone(),
             txs,
         };
         let checked = block.check_signatures(&mut self.rng);

@@ -114,6 +114,7 @@ impl Cluster {
             bridge: bridge.public_key(),
             params: ExchangeParams::defaults(),
             time: BlockTime::from_millis(now_ms(&context)),
+            oracle: None,
         };
         let max_size =
             engine::max_message_size(VALIDATORS as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);

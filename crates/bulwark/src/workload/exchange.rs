@@ -125,6 +125,7 @@ pub fn generate(config: ExchangeWorkloadConfig) -> ExchangeWorkload {
         bridge: bridge.public_key(),
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(START_MS),
+        oracle: None,
     };
     let specs = instruments();
     let price_inputs = prices(&specs);
@@ -139,6 +140,7 @@ pub fn generate(config: ExchangeWorkloadConfig) -> ExchangeWorkload {
             height: shadow.height().next(),
             time: BlockTime::from_millis(time_ms),
             prices: price_inputs.clone(),
+            observations: Vec::new(),
             txs,
         };
         let checked = block.check_signatures(&mut verify_rng);

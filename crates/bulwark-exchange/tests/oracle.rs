@@ -1,0 +1,198 @@
+//! An exchange whose index comes from the validators' signed observations: quorum, liars,
+//! the deviation guard, the proposer's index ignored, and the stale mode's degraded trading.
+
+mod common;
+
+use bulwark_exchange::event::PriceIgnoredReason;
+use bulwark_exchange::oracle::OracleGenesis;
+use bulwark_exchange::*;
+use bulwark_oracle::OracleConfig;
+use bulwark_types::*;
+use common::*;
+use commonware_cryptography::Signer;
+
+fn validators() -> Vec<PrivateKey> {
+    (0..4).map(|i| PrivateKey::from_seed(500 + i)).collect()
+}
+
+/// A venue whose oracle is the four validators above, with the perpetual listed and alice,
+/// bob and carol funded; no observation yet.
+fn venue() -> Venue {
+    let oracle = OracleGenesis {
+        validators: validators().iter().map(|k| k.public_key()).collect(),
+        config: OracleConfig::GENESIS,
+    };
+    let mut v = Venue::with_genesis(ExchangeParams::defaults(), Some(oracle));
+    let listing = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    v.block(vec![listing]);
+    for name in ["alice", "bob", "carol"] {
+        v.fund(name, 1_000_000);
+    }
+    v
+}
+
+/// Observations at `usdc` by the validators in `who`, made at the next block's time.
+fn observe(v: &mut Venue, who: &[(usize, i64)]) {
+    let keys = validators();
+    v.observations = who
+        .iter()
+        .map(|(i, usdc)| {
+            Observation {
+                validator: keys[*i].public_key(),
+                asset: btc(),
+                price: UnitPrice::from_usdc(*usdc),
+                observed_at_ms: v.time_ms + 1_000,
+                sources: 3,
+            }
+            .sign(&keys[*i])
+        })
+        .collect();
+}
+
+fn mode_changes(outcome: &BlockOutcome) -> Vec<bool> {
+    outcome
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::OracleModeChanged { fresh, .. } => Some(*fresh),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_quorum_sets_the_index_and_a_liar_cannot_move_it() {
+    let mut v = venue();
+    assert!(
+        !v.exchange.oracle_fresh(btc()),
+        "stale until the first quorum"
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 100_000).0,
+        Some(RejectReason::MarkPriceUnavailable),
+        "no index at all yet"
+    );
+
+    // Three honest validators and one that reports ten times the price.
+    observe(
+        &mut v,
+        &[(0, 100_000), (1, 100_010), (2, 99_990), (3, 1_000_000)],
+    );
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), vec![true]);
+    // Median of four: the mean of the middle two, 100,000 and 100,010.
+    assert_eq!(
+        v.exchange.index_price(btc()),
+        Some(UnitPrice::from_usdc(100_005))
+    );
+    assert!(v.exchange.oracle_fresh(btc()));
+    // The proposer's own index is not taken.
+    v.set_prices(50_000, &[(BTC_PERP, 100_000)]);
+    let outcome = v.block(vec![]);
+    assert!(outcome.events.iter().any(|e| matches!(
+        e,
+        Event::PriceIgnored {
+            reason: PriceIgnoredReason::OracleGoverned,
+            ..
+        }
+    )));
+    assert_eq!(
+        v.exchange.index_price(btc()),
+        Some(UnitPrice::from_usdc(100_005))
+    );
+    // Trading works while fresh.
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 2, 100_000).0, None);
+    assert_eq!(
+        trades(&v.order("bob", BTC_PERP, Side::Sell, 2, 100_000).1).len(),
+        1
+    );
+    // The liar is on record.
+    let state = v.exchange.oracle_state().unwrap();
+    let liar = state.records().get(&validators()[3].public_key()).unwrap();
+    assert!(liar.outliers > 0);
+    let restored = Exchange::restore(&v.exchange.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), v.exchange.snapshot());
+}
+
+#[test]
+fn a_one_block_spike_is_clamped_by_the_guard() {
+    let mut v = venue();
+    observe(&mut v, &[(0, 100_000), (1, 100_000), (2, 100_000)]);
+    v.block(vec![]);
+    // Everyone sees 130,000 one second later: the index may move 1% + 0.5%/s.
+    observe(&mut v, &[(0, 130_000), (1, 130_000), (2, 130_000)]);
+    let outcome = v.block(vec![]);
+    assert!(
+        outcome
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::IndexClamped { .. }))
+    );
+    assert_eq!(
+        v.exchange.index_price(btc()),
+        Some(UnitPrice::from_usdc(101_500))
+    );
+}
+
+#[test]
+fn without_a_quorum_only_risk_reducing_orders_trade_and_funding_pauses() {
+    let mut v = venue();
+    observe(&mut v, &[(0, 100_000), (1, 100_000), (2, 100_000)]);
+    v.block(vec![]);
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(BTC_PERP),
+            price: UnitPrice::from_usdc(100_000),
+        }],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 3, 100_000).0, None);
+    assert_eq!(
+        trades(&v.order("bob", BTC_PERP, Side::Sell, 3, 100_000).1).len(),
+        1
+    );
+    v.order("alice", BTC_PERP, Side::Sell, 1, 100_500);
+
+    // Only two validators report: below the quorum of three.
+    observe(&mut v, &[(0, 100_000), (1, 100_000)]);
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), vec![false]);
+    // Adding risk is refused; cutting it is not; cancels always work.
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 100_000).0,
+        Some(RejectReason::OracleStale)
+    );
+    assert_eq!(
+        v.order("carol", BTC_PERP, Side::Sell, 1, 100_000).0,
+        Some(RejectReason::OracleStale)
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 2, 100_500).0,
+        None,
+        "alice is long 3"
+    );
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 4, 100_500).0,
+        Some(RejectReason::OracleStale),
+        "more than her position"
+    );
+    let tx = v.tx("alice", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, None);
+    // No funding while stale, however long.
+    v.time_ms += 2 * 3_600_000;
+    let outcome = v.block(vec![]);
+    assert!(
+        !outcome
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::FundingPaid { .. }))
+    );
+
+    // A quorum again: fresh, and trading resumes.
+    observe(&mut v, &[(0, 100_000), (1, 100_000), (3, 100_000)]);
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), vec![true]);
+    assert_eq!(v.order("carol", BTC_PERP, Side::Sell, 1, 100_000).0, None);
+}
