@@ -13,6 +13,7 @@ use crate::prices::PriceFeed;
 use crate::shared::{Shared, lock};
 use bulwark_types::{
     Block as ExchangeBlock, BlockLimits, BlockTime, CheckedBlock, Height as ExchangeHeight,
+    PriceInputs,
 };
 use commonware_consensus::marshal::ancestry::Ancestry;
 use commonware_consensus::simplex::scheme::ed25519;
@@ -52,14 +53,22 @@ pub struct ExchangeApp {
     shared: Arc<Shared>,
     feed: Arc<Mutex<Box<dyn PriceFeed>>>,
     config: AppConfig,
+    /// Oldest observation a proposal carries.
+    observation_age_max: Duration,
 }
 
 impl ExchangeApp {
-    pub fn new(shared: Arc<Shared>, feed: Box<dyn PriceFeed>, config: AppConfig) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        feed: Box<dyn PriceFeed>,
+        config: AppConfig,
+        observation_age_max: Duration,
+    ) -> Self {
         Self {
             shared,
             feed: Arc::new(Mutex::new(feed)),
             config,
+            observation_age_max,
         }
     }
 
@@ -185,7 +194,16 @@ where
         let block = {
             let chain = lock(&self.shared.chain);
             let state = chain.state_after(&parent.digest())?;
-            let prices = lock(&self.feed).prices(time, state);
+            let mut prices = lock(&self.feed).prices(time, state);
+            if state.oracle_state().is_some() {
+                // The oracle sets the index; a proposer's would only be ignored.
+                prices = PriceInputs::new(
+                    Vec::new(),
+                    prices.marks().to_vec(),
+                    prices.settlements().to_vec(),
+                )
+                .expect("a subset of well-formed inputs");
+            }
             let txs = lock(&self.shared.mempool).select(
                 &self.config.limits,
                 self.config.proposal_bytes_max,
@@ -195,7 +213,12 @@ where
                 height: ExchangeHeight::new(parent.height().get() + 1),
                 time,
                 prices,
-                observations: Vec::new(),
+                observations: {
+                    let mut fresh =
+                        lock(&self.shared.observations).fresh(time, self.observation_age_max);
+                    fresh.truncate(self.config.limits.observations_max);
+                    fresh
+                },
                 txs,
             };
             ChainBlock::new(context, parent.digest(), state.state_digest(), body)

@@ -10,6 +10,7 @@ use crate::chain::Chain;
 use crate::executor::{Executor, ExecutorConfig, FinalizedFeed, initial_chain};
 use crate::gossip::{self, GossipConfig};
 use crate::mempool::{Mempool, MempoolLimits};
+use crate::observer::{ObservationPool, ObserverConfig};
 use crate::prices::PriceFeed;
 use crate::shared::{Shared, lock};
 use crate::snapshots::SnapshotStore;
@@ -49,6 +50,7 @@ pub const CHANNEL_BACKFILL: u64 = 3;
 pub const CHANNEL_BLOCKS: u64 = 4;
 pub const CHANNEL_TRANSACTIONS: u64 = 5;
 pub const CHANNEL_SNAPSHOTS: u64 = 6;
+pub const CHANNEL_OBSERVATIONS: u64 = 7;
 
 /// One (sender, receiver) pair per channel.
 pub struct Channels<S, R> {
@@ -59,6 +61,7 @@ pub struct Channels<S, R> {
     pub blocks: (S, R),
     pub transactions: (S, R),
     pub snapshots: (S, R),
+    pub observations: (S, R),
 }
 
 /// Consensus timing. Node-local; the defaults ran well on loopback and 50 ms simulated links.
@@ -100,6 +103,10 @@ pub struct ValidatorConfig {
     /// Whether (and how) to fetch a peer's snapshot at startup when far behind; `None` always
     /// starts from the local disk (and relies on peers still holding every block after it).
     pub sync: Option<SyncConfig>,
+    /// How often this validator observes prices for the oracle.
+    pub observer: ObserverConfig,
+    /// Where this validator's price observations come from.
+    pub price_source: Box<dyn bulwark_oracle::PriceSource + Send>,
 }
 
 impl ValidatorConfig {
@@ -167,7 +174,9 @@ pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_ma
     >(participants, limits);
     let gossip = 5 + gossip_batch_max * bulwark_types::tx::TX_BYTES_MAX;
     let snapshots = crate::sync::max_message_size(limits, participants);
-    commonware_p2p::max_message_size(&[simplex, marshal, gossip, snapshots])
+    let observations =
+        5 + crate::observer::BATCH_MAX * bulwark_types::observation::SIGNED_OBSERVATION_BYTES_MAX;
+    commonware_p2p::max_message_size(&[simplex, marshal, gossip, snapshots, observations])
 }
 
 /// Watches consensus activity for the node status (views finalized, faults seen).
@@ -279,6 +288,8 @@ where
         1 << 18,
     ));
     *lock(&shared.snapshot) = served;
+    *lock(&shared.observations) =
+        ObservationPool::new(config.participants.iter().cloned().collect());
     let mut handles = Vec::new();
 
     let (resolver_rx, resolver) = marshal_resolver::init(
@@ -388,7 +399,17 @@ where
         blocker.clone(),
     ));
 
-    let app = ExchangeApp::new(shared.clone(), feed, config.app);
+    handles.extend(crate::observer::start(
+        context.child("observer"),
+        shared.clone(),
+        config.signer.clone(),
+        config.price_source,
+        channels.observations,
+        config.observer,
+        blocker.clone(),
+    ));
+
+    let app = ExchangeApp::new(shared.clone(), feed, config.app, config.observer.age_max);
     let wrapper =
         marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
     let monitor = ConsensusMonitor {

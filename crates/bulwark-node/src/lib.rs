@@ -18,6 +18,7 @@ pub mod engine;
 pub mod executor;
 pub mod gossip;
 pub mod mempool;
+pub mod observer;
 pub mod prices;
 pub mod shared;
 pub mod snapshots;

@@ -2,11 +2,13 @@
 //! of executed transactions, and status for the API.
 //!
 //! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
-//! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`. No lock is held across an `.await` (on the
+//! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`, then
+//! `observations`. No lock is held across an `.await` (on the
 //! deterministic runtime that would freeze the whole simulation).
 
 use crate::chain::Chain;
 use crate::mempool::{AdmitError, Mempool, TxDigest, tx_digest};
+use crate::observer::ObservationPool;
 use crate::sync::ServedSnapshot;
 use bulwark_exchange::{BlockOutcome, Event, StateDigest};
 use bulwark_types::{RejectReason, SignedTx, tx::verify_batch};
@@ -168,6 +170,9 @@ pub struct Shared {
     pub history: Mutex<VecDeque<FinalizedRecord>>,
     /// The newest snapshot on this validator's disk, as served to syncing peers.
     pub snapshot: Mutex<Option<ServedSnapshot>>,
+    /// Every validator's newest signed price observation per asset, for the blocks this
+    /// validator proposes.
+    pub observations: Mutex<ObservationPool>,
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
@@ -191,6 +196,7 @@ impl Shared {
             outbox: Mutex::new(VecDeque::new()),
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
+            observations: Mutex::new(ObservationPool::new(Vec::new())),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
         }

@@ -343,11 +343,11 @@ async fn garbage_scenario(context: common::Context, channels: &'static [u64], se
 #[test]
 fn a_peer_sending_garbage_on_every_channel_is_blocked_and_changes_nothing() {
     run(10, |context| {
-        garbage_scenario(context, &[0, 1, 2, 3, 4, 5, 6], 10)
+        garbage_scenario(context, &[0, 1, 2, 3, 4, 5, 6, 7], 10)
     });
 }
 
 #[test]
-fn garbage_transaction_gossip_and_snapshot_requests_are_blocked_and_change_nothing() {
-    run(11, |context| garbage_scenario(context, &[5, 6], 11));
+fn garbage_gossip_snapshot_requests_and_observations_are_blocked_and_change_nothing() {
+    run(11, |context| garbage_scenario(context, &[5, 6, 7], 11));
 }

@@ -18,7 +18,10 @@ use bulwark_node::gossip::GossipConfig;
 use bulwark_node::mempool::MempoolLimits;
 use bulwark_node::prices::RandomWalkFeed;
 use bulwark_node::shared::{FinalizedRecord, Shared, lock};
+use bulwark_node::observer::ObserverConfig;
 use bulwark_node::sync::SyncConfig;
+use bulwark_exchange::oracle::OracleGenesis;
+use bulwark_oracle::{MarketConfig, ObserverNoise, OracleConfig, SyntheticSource};
 use bulwark_types::{
     AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
     Money, Multiplier, Nonce, OrderRequest, OrderType, PrivateKey, PublicKey, Qty,
@@ -114,7 +117,10 @@ impl Cluster {
             bridge: bridge.public_key(),
             params: ExchangeParams::defaults(),
             time: BlockTime::from_millis(now_ms(&context)),
-            oracle: None,
+            oracle: Some(OracleGenesis {
+                validators: signers.iter().map(|k| k.public_key()).collect(),
+                config: OracleConfig::GENESIS,
+            }),
         };
         let max_size =
             engine::max_message_size(VALIDATORS as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);
@@ -207,6 +213,26 @@ impl Cluster {
             timeouts: Timeouts::DEFAULT,
             mailbox_size: NZUsize!(1024),
             snapshot_bytes_max: 64 << 20,
+            observer: ObserverConfig {
+                interval: Duration::from_millis(250),
+                age_max: Duration::from_secs(3),
+            },
+            price_source: Box::new(
+                SyntheticSource::new(
+                    42,
+                    vec![MarketConfig::crypto(
+                        btc(),
+                        UnitPrice::from_usdc(100_000),
+                        self.genesis.time.millis(),
+                    )],
+                )
+                .expect("a valid market")
+                .with_noise(ObserverNoise {
+                    observer: i as u32,
+                    noise_bps: 2,
+                })
+                .expect("valid noise"),
+            ),
             sync: Some(SyncConfig {
                 threshold: 100,
                 attempts: 3,
@@ -236,7 +262,7 @@ impl Cluster {
                 let control = oracle.control(config.signer.public_key());
                 let quota = Quota::per_second(NZU32!(4096));
                 let mut registered = Vec::new();
-                for channel in 0..7u64 {
+                for channel in 0..8u64 {
                     registered.push(
                         control
                             .register(channel, quota)
@@ -245,7 +271,7 @@ impl Cluster {
                     );
                 }
                 let mut channels = registered.into_iter();
-                let mut next = || channels.next().expect("seven channels");
+                let mut next = || channels.next().expect("eight channels");
                 let channels = Channels {
                     votes: next(),
                     certificates: next(),
@@ -254,6 +280,7 @@ impl Cluster {
                     blocks: next(),
                     transactions: next(),
                     snapshots: next(),
+                    observations: next(),
                 };
                 let validator = engine::start(
                     context.child("node"),
