@@ -83,6 +83,8 @@ pub struct Exchange {
     pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
     /// The validators' price oracle, if the genesis set one up.
     pub(crate) oracle: Option<crate::oracle::Oracle>,
+    /// Each index's last thirty minutes, for settlement under an oracle.
+    pub(crate) history: BTreeMap<AssetCode, crate::instrument::IndexHistory>,
     /// Realised variance of each index, for the volatility-scaled band.
     pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
     /// Trading options by expiry instant, for the expiry sweep.
@@ -127,6 +129,7 @@ impl Exchange {
             assets: BTreeSet::new(),
             index: BTreeMap::new(),
             realised: BTreeMap::new(),
+            history: BTreeMap::new(),
             oracle: match &genesis.oracle {
                 Some(oracle) => {
                     Some(crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?)
@@ -159,6 +162,7 @@ impl Exchange {
         let mut events = Vec::new();
         self.apply_prices(&block.prices, &mut events);
         self.apply_oracle(checked, &mut events);
+        self.mark_perpetuals();
         self.reopen_due(&mut events);
         self.expire_due(&mut events);
         self.settle(&block.prices, &mut events);

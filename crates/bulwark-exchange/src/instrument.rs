@@ -33,6 +33,21 @@ pub struct Instrument {
     pub holders: BTreeSet<AccountId>,
     /// Recent trade prices and whether the instrument is halted.
     pub breaker: BreakerState,
+    /// Perpetuals under an oracle: the inputs of the exchange's own mark price.
+    pub mark_inputs: MarkInputs,
+}
+
+/// What a perpetual's mark is made of when the exchange computes it (with an oracle), in the
+/// manner of Hyperliquid's: the median of the index plus an exponentially weighted premium of
+/// the book over the index, the book's mid, and the last trade.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MarkInputs {
+    /// Exponentially weighted (mid - index), micro-USDC per unit.
+    pub premium_ema: i64,
+    /// Block time (ms) of the last premium sample.
+    pub premium_at_ms: Option<u64>,
+    /// Price (ticks) of the last trade.
+    pub last_trade: Option<Price>,
 }
 
 /// The circuit breaker's memory: the lowest and highest trade prices of the look-back window,
@@ -107,6 +122,7 @@ impl Instrument {
             funding_next_ms,
             holders: BTreeSet::new(),
             breaker: BreakerState::default(),
+            mark_inputs: MarkInputs::default(),
         }
     }
 
@@ -155,5 +171,69 @@ impl RealisedVariance {
     pub fn sigma_bps(&self, horizon_ms: u64) -> i64 {
         let var_over_horizon_e6 = self.var_e6.saturating_mul(u128::from(horizon_ms)) / 1_000;
         i64::try_from(var_over_horizon_e6.isqrt() / 1_000).unwrap_or(i64::MAX)
+    }
+}
+
+/// An index's recent history for the settlement average: at most one sample per second, the
+/// last [`IndexHistory::SPAN_MS`] of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IndexHistory {
+    pub samples: VecDeque<(u64, UnitPrice)>,
+}
+
+impl IndexHistory {
+    /// Thirty minutes: Deribit settles on the index's average over the 30 minutes before
+    /// expiry.
+    pub const SPAN_MS: u64 = 30 * 60_000;
+    pub const SAMPLES_MAX: usize = 1_800;
+
+    pub fn record(&mut self, time_ms: u64, price: UnitPrice) {
+        if self
+            .samples
+            .back()
+            .is_some_and(|(t, _)| time_ms < t + 1_000)
+        {
+            return;
+        }
+        self.samples.push_back((time_ms, price));
+        while self.samples.len() > Self::SAMPLES_MAX
+            || self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| *t + Self::SPAN_MS + 1_000 < time_ms)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The time-weighted average over `[until - SPAN_MS, until]`: each sample holds until the
+    /// next (the last until `until`); `None` without a sample in or before the window.
+    pub fn average(&self, until_ms: u64) -> Option<UnitPrice> {
+        let from = until_ms.saturating_sub(Self::SPAN_MS);
+        let mut weighted: i128 = 0;
+        let mut total: i128 = 0;
+        let samples: Vec<&(u64, UnitPrice)> = self
+            .samples
+            .iter()
+            .filter(|(t, _)| *t <= until_ms)
+            .collect();
+        for (i, (t, price)) in samples.iter().enumerate() {
+            let start = (*t).max(from);
+            let end = samples
+                .get(i + 1)
+                .map_or(until_ms, |(next, _)| (*next).min(until_ms));
+            if end > start {
+                let span = i128::from(end - start);
+                weighted += i128::from(price.micros()) * span;
+                total += span;
+            }
+        }
+        if total == 0 {
+            // Only one sample, at the end of the window: it is the average.
+            return samples.last().map(|(_, p)| *p);
+        }
+        Some(UnitPrice::from_micros(
+            i64::try_from(weighted / total).expect("an average of i64 prices"),
+        ))
     }
 }

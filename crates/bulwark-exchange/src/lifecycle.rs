@@ -49,6 +49,11 @@ impl Exchange {
                 events.push(ignored(PriceIgnoredReason::NotTrading));
                 continue;
             }
+            if self.oracle.is_some() && instrument.kind == InstrumentKind::Perpetual {
+                // The exchange marks its perpetuals itself (`mark_perpetuals`).
+                events.push(ignored(PriceIgnoredReason::OracleGoverned));
+                continue;
+            }
             let index = self.index.get(&instrument.spec.underlying()).copied();
             let applied = match (instrument.kind, index) {
                 (InstrumentKind::Option { strike, right, .. }, Some(index)) => {
@@ -70,12 +75,79 @@ impl Exchange {
     /// Takes a new index price for `asset` (from the oracle, or a trusted feed).
     pub(crate) fn set_index(&mut self, asset: bulwark_types::AssetCode, price: UnitPrice) {
         self.index.insert(asset, price);
+        if self.oracle.is_some() {
+            self.history
+                .entry(asset)
+                .or_default()
+                .record(self.time.millis(), price);
+        }
         if let Some(scaling) = self.params.band_vol {
             self.realised.entry(asset).or_default().update(
                 self.time.millis(),
                 price,
                 scaling.half_life_ms,
             );
+        }
+    }
+
+    /// Under an oracle, the exchange marks each trading perpetual itself: the median of the
+    /// index plus the premium's exponential average (half-life 150 s), the book's mid, and the
+    /// last trade, whichever exist, clamped to half the perpetual band around the index.
+    pub(crate) fn mark_perpetuals(&mut self) {
+        const PREMIUM_HALF_LIFE_MS: i128 = 150_000;
+        if self.oracle.is_none() {
+            return;
+        }
+        let now = self.time.millis();
+        let half_band_bps = i128::from(self.params.band_perpetual.width_bps / 2);
+        for i in 0..self.instruments.len() {
+            let instrument = &self.instruments[i];
+            if instrument.kind != InstrumentKind::Perpetual
+                || instrument.status != InstrumentStatus::Trading
+            {
+                continue;
+            }
+            let Some(index) = self.index.get(&instrument.spec.underlying()).copied() else {
+                continue;
+            };
+            let tick = i128::from(instrument.spec.tick_size.micros());
+            let mid = match (instrument.book.best_bid(), instrument.book.best_ask()) {
+                (Some((bid, _)), Some((ask, _))) if !instrument.book.is_halted() => {
+                    Some((i128::from(bid.ticks()) + i128::from(ask.ticks())) * tick / 2)
+                }
+                _ => None,
+            };
+            let inputs = &mut self.instruments[i].mark_inputs;
+            if let Some(mid) = mid {
+                let sample = mid - i128::from(index.micros());
+                let ema = i128::from(inputs.premium_ema);
+                let dt = i128::from(
+                    inputs
+                        .premium_at_ms
+                        .map_or(PREMIUM_HALF_LIFE_MS as u64, |t| now.saturating_sub(t)),
+                );
+                let next = ema + (sample - ema) * dt / (dt + PREMIUM_HALF_LIFE_MS);
+                inputs.premium_ema = i64::try_from(next).unwrap_or(inputs.premium_ema);
+                inputs.premium_at_ms = Some(now);
+            }
+            let index_micros = i128::from(index.micros());
+            let mut candidates = vec![index_micros + i128::from(inputs.premium_ema)];
+            candidates.extend(mid);
+            candidates.extend(inputs.last_trade.map(|p| i128::from(p.ticks()) * tick));
+            candidates.sort();
+            let n = candidates.len();
+            let median = if n % 2 == 1 {
+                candidates[n / 2]
+            } else {
+                (candidates[n / 2 - 1] + candidates[n / 2]).div_euclid(2)
+            };
+            let band = index_micros * half_band_bps / i128::from(crate::params::BPS);
+            let mark = median
+                .clamp(index_micros - band, index_micros + band)
+                .max(1);
+            self.instruments[i].mark = Some(UnitPrice::from_micros(
+                i64::try_from(mark).expect("within the band of an i64 index"),
+            ));
         }
     }
 
@@ -114,11 +186,29 @@ impl Exchange {
             }
             self.instruments[id.get() as usize].status = InstrumentStatus::Expired;
             events.push(Event::InstrumentExpired { instrument: id });
+            if self.oracle.is_some() {
+                // Under an oracle the exchange settles on the index's 30-minute average.
+                let asset = self.instruments[id.get() as usize].spec.underlying();
+                let average = self.history.get(&asset).and_then(|h| h.average(expiry_ms));
+                if let Some(price) = average {
+                    self.settle_instrument(id, price, events);
+                }
+            }
         }
     }
 
     /// Pays out expired options against the block's settlement prices.
     pub(crate) fn settle(&mut self, prices: &PriceInputs, events: &mut Vec<Event>) {
+        if self.oracle.is_some() {
+            self.settle_from_history(events);
+            for input in prices.settlements() {
+                events.push(Event::PriceIgnored {
+                    input: crate::event::PriceInput::Settlement(input.asset),
+                    reason: PriceIgnoredReason::OracleGoverned,
+                });
+            }
+            return;
+        }
         for input in prices.settlements() {
             let expiry_ms = input.expiry.expiry_millis();
             let due: Vec<InstrumentId> = self
@@ -136,6 +226,27 @@ impl Exchange {
             }
             for id in due {
                 self.settle_instrument(id, input.price, events);
+            }
+        }
+    }
+
+    /// Under an oracle: settles expired options that expiry could not settle for want of any
+    /// index before it, once there is one.
+    fn settle_from_history(&mut self, events: &mut Vec<Event>) {
+        let due: Vec<(InstrumentId, u64)> = self
+            .instruments
+            .iter()
+            .filter(|i| i.status == InstrumentStatus::Expired)
+            .filter_map(|i| match i.kind {
+                InstrumentKind::Option { expiry_ms, .. } => Some((i.id, expiry_ms)),
+                InstrumentKind::Perpetual => None,
+            })
+            .collect();
+        for (id, expiry_ms) in due {
+            let asset = self.instruments[id.get() as usize].spec.underlying();
+            let price = self.history.get(&asset).and_then(|h| h.average(expiry_ms));
+            if let Some(price) = price {
+                self.settle_instrument(id, price, events);
             }
         }
     }

@@ -107,6 +107,15 @@ impl Exchange {
             asset.write(&mut out);
             price.write(&mut out);
         }
+        (self.history.len() as u64).write(&mut out);
+        for (asset, history) in &self.history {
+            asset.write(&mut out);
+            (history.samples.len() as u64).write(&mut out);
+            for (time_ms, price) in &history.samples {
+                time_ms.write(&mut out);
+                price.write(&mut out);
+            }
+        }
         (self.realised.len() as u64).write(&mut out);
         for (asset, realised) in &self.realised {
             asset.write(&mut out);
@@ -442,6 +451,10 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
             write_order(order, out);
         }
     }
+    let inputs = &instrument.mark_inputs;
+    inputs.premium_ema.write(out);
+    inputs.premium_at_ms.write(out);
+    inputs.last_trade.write(out);
     let breaker = &instrument.breaker;
     breaker.halted_until_ms.write(out);
     let waiting = instrument.book.auction_orders();
@@ -546,6 +559,32 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         }
         index.insert(asset, price);
     }
+    let mut history = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 8)? {
+        let asset = AssetCode::read(buf)?;
+        let count = read_count(buf, 16)?;
+        if count > crate::instrument::IndexHistory::SAMPLES_MAX
+            || history
+                .last_key_value()
+                .is_some_and(|(prev, _): (&AssetCode, _)| *prev >= asset)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "index history bounded, assets increasing",
+            ));
+        }
+        let mut samples: VecDeque<(u64, UnitPrice)> = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            let sample = (u64::read(buf)?, UnitPrice::read(buf)?);
+            if !sample.1.is_positive() || samples.back().is_some_and(|(t, _)| sample.0 < t + 1_000)
+            {
+                return Err(SnapshotError::NotCanonical(
+                    "index history positive, a second apart",
+                ));
+            }
+            samples.push_back(sample);
+        }
+        history.insert(asset, crate::instrument::IndexHistory { samples });
+    }
     let mut realised = BTreeMap::new();
     for _ in 0..read_count(buf, 2 + 1 + 16)? {
         let asset = AssetCode::read(buf)?;
@@ -567,6 +606,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         realised.insert(asset, crate::instrument::RealisedVariance { last, var_e6 });
     }
     let mut exchange = Exchange {
+        history,
         oracle,
         realised,
         mmp_trips: Vec::new(),
@@ -724,6 +764,11 @@ fn read_instruments(
                 restore_order(&mut instrument, order, accounts)?;
             }
         }
+        instrument.mark_inputs = crate::instrument::MarkInputs {
+            premium_ema: i64::read(buf)?,
+            premium_at_ms: Option::<u64>::read(buf)?,
+            last_trade: Option::<Price>::read(buf)?,
+        };
         instrument.breaker.halted_until_ms = Option::<u64>::read(buf)?;
         if instrument.breaker.halted_until_ms.is_some() {
             instrument.book.halt();

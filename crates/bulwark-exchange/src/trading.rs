@@ -524,6 +524,9 @@ impl Exchange {
             .checked_add(taker_fee)
             .and_then(|f| f.checked_add(maker_fee))
             .expect("bounded");
+        self.instruments[instrument.get() as usize]
+            .mark_inputs
+            .last_trade = Some(fill.price);
         self.mmp_on_maker_fill(
             fill.maker_account,
             instrument,

@@ -196,3 +196,97 @@ fn without_a_quorum_only_risk_reducing_orders_trade_and_funding_pauses() {
     assert_eq!(mode_changes(&outcome), vec![true]);
     assert_eq!(v.order("carol", BTC_PERP, Side::Sell, 1, 100_000).0, None);
 }
+
+fn mark(v: &Venue) -> i64 {
+    v.exchange
+        .instrument(v.id(BTC_PERP))
+        .unwrap()
+        .mark
+        .unwrap()
+        .micros()
+        / 1_000_000
+}
+
+#[test]
+fn the_exchange_marks_the_perpetual_itself_within_half_a_band_of_the_index() {
+    let mut v = venue();
+    observe(&mut v, &[(0, 100_000), (1, 100_000), (2, 100_000)]);
+    // The proposer's mark is not taken.
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(BTC_PERP),
+            price: UnitPrice::from_usdc(150_000),
+        }],
+        vec![],
+    )
+    .unwrap();
+    let outcome = v.block(vec![]);
+    assert!(outcome.events.iter().any(|e| matches!(
+        e,
+        Event::PriceIgnored {
+            reason: PriceIgnoredReason::OracleGoverned,
+            ..
+        }
+    )));
+    assert_eq!(mark(&v), 100_000, "no book, no trade: the index");
+    // A book quoted well above the index, and a trade there: mid and last trade pull the mark
+    // up, but never beyond half the 5% band (2.5%).
+    v.order("alice", BTC_PERP, Side::Buy, 1, 104_900);
+    v.order("bob", BTC_PERP, Side::Sell, 1, 104_990);
+    v.order("carol", BTC_PERP, Side::Sell, 1, 104_950);
+    v.order("alice", BTC_PERP, Side::Buy, 1, 104_950);
+    for _ in 0..3 {
+        v.block(vec![]);
+    }
+    assert_eq!(mark(&v), 102_500);
+}
+
+#[test]
+fn options_settle_on_the_index_average_of_their_last_half_hour() {
+    let mut v = venue();
+    // Expires 2026-11-25 08:00 UTC.
+    let call = "BTC_USDC-25NOV26-100000-C";
+    let listing = v.admin_tx(TxBody::ListInstrument(spec(call)));
+    v.block(vec![listing]);
+    let expiry = ExpiryDate::new(2026, 11, 25).unwrap().expiry_millis();
+    observe(&mut v, &[(0, 100_000), (1, 100_000), (2, 100_000)]);
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(call),
+            price: UnitPrice::from_usdc(3_000),
+        }],
+        vec![],
+    )
+    .unwrap();
+    v.block(vec![]);
+    v.order("alice", call, Side::Buy, 1, 3_000);
+    v.order("bob", call, Side::Sell, 1, 3_000);
+    // Forty minutes before expiry, then a block a minute: the index holds at 100,000 until
+    // fifteen minutes before expiry and at 102,000 after.
+    v.time_ms = expiry - 40 * 60_000;
+    let mut settled = None;
+    while settled.is_none() {
+        let usdc = if v.time_ms + 1_000 < expiry - 15 * 60_000 {
+            100_000
+        } else {
+            102_000
+        };
+        observe(&mut v, &[(0, usdc), (1, usdc), (2, usdc)]);
+        let outcome = v.block(vec![]);
+        settled = outcome.events.iter().find_map(|e| match e {
+            Event::InstrumentSettled { price, .. } => Some(price.micros() / 1_000_000),
+            _ => None,
+        });
+        v.time_ms += 59_000;
+        assert!(
+            v.time_ms < expiry + 5 * 60_000,
+            "settles at the first block after expiry"
+        );
+    }
+    // Half the window at each price: about 101,000, not the last print.
+    let price = settled.unwrap();
+    assert!((100_900..=101_100).contains(&price), "{price}");
+    assert_eq!(v.position("alice", call), 0, "settled positions are closed");
+}

@@ -196,13 +196,20 @@ where
             let state = chain.state_after(&parent.digest())?;
             let mut prices = lock(&self.feed).prices(time, state);
             if state.oracle_state().is_some() {
-                // The oracle sets the index; a proposer's would only be ignored.
-                prices = PriceInputs::new(
-                    Vec::new(),
-                    prices.marks().to_vec(),
-                    prices.settlements().to_vec(),
-                )
-                .expect("a subset of well-formed inputs");
+                // The oracle sets the index, the exchange marks perpetuals and settles on the
+                // index's average: a proposer supplies option marks only.
+                let option_marks = prices
+                    .marks()
+                    .iter()
+                    .filter(|m| {
+                        state
+                            .instrument(m.instrument)
+                            .is_some_and(|i| i.is_option())
+                    })
+                    .copied()
+                    .collect();
+                prices = PriceInputs::new(Vec::new(), option_marks, Vec::new())
+                    .expect("a subset of well-formed inputs");
             }
             let txs = lock(&self.shared.mempool).select(
                 &self.config.limits,

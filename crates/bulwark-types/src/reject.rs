@@ -79,7 +79,9 @@ pub enum RejectReason {
     MmpFrozen,
     #[error("no market maker protection is set for this underlying")]
     MmpNotConfigured,
-    #[error("the oracle has no quorum for this underlying: only orders that reduce a position are taken")]
+    #[error(
+        "the oracle has no quorum for this underlying: only orders that reduce a position are taken"
+    )]
     OracleStale,
     // ---- stateful: keys, transfers, listing ----
     #[error("key already belongs to an account")]

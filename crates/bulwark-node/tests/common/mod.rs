@@ -10,17 +10,17 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_node::app::{AppConfig, now_ms};
 use bulwark_node::engine::{self, Channels, Timeouts, ValidatorConfig};
 use bulwark_node::executor::ExecutorConfig;
 use bulwark_node::gossip::GossipConfig;
 use bulwark_node::mempool::MempoolLimits;
+use bulwark_node::observer::ObserverConfig;
 use bulwark_node::prices::RandomWalkFeed;
 use bulwark_node::shared::{FinalizedRecord, Shared, lock};
-use bulwark_node::observer::ObserverConfig;
 use bulwark_node::sync::SyncConfig;
-use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_oracle::{MarketConfig, ObserverNoise, OracleConfig, SyntheticSource};
 use bulwark_types::{
     AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
