@@ -92,6 +92,31 @@ pub struct OrderRequest {
 }
 
 impl OrderRequest {
+    /// A limit order with the usual terms: not post-only, not reduce-only, self-trades
+    /// cancel the resting order.
+    pub fn limit(
+        instrument: InstrumentId,
+        client_order_id: ClientOrderId,
+        side: Side,
+        qty: Qty,
+        price: UnitPrice,
+        time_in_force: TimeInForce,
+    ) -> Self {
+        Self {
+            instrument,
+            client_order_id,
+            side,
+            qty,
+            order_type: OrderType::Limit {
+                price,
+                time_in_force,
+                post_only: false,
+            },
+            reduce_only: false,
+            self_trade: SelfTradePrevention::CancelMaker,
+        }
+    }
+
     /// Checks that need no exchange state, in precedence order.
     pub fn check(&self) -> Result<(), RejectReason> {
         check_qty(self.qty)?;

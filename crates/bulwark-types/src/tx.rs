@@ -178,6 +178,18 @@ pub struct Tx {
     pub body: TxBody,
 }
 
+impl TxBody {
+    /// This body as a transaction of `key`'s with `nonce`, signed.
+    pub fn signed(self, key: &PrivateKey, nonce: u64) -> SignedTx {
+        Tx {
+            signer: key.public_key(),
+            nonce: Nonce::new(nonce),
+            body: self,
+        }
+        .sign(key)
+    }
+}
+
 impl Tx {
     pub fn sign(self, key: &PrivateKey) -> SignedTx {
         debug_assert_eq!(key.public_key(), self.signer, "signed by its signer");

@@ -244,19 +244,14 @@ pub fn limit(
     price: UnitPrice,
     client: u64,
 ) -> OrderRequest {
-    OrderRequest {
+    OrderRequest::limit(
         instrument,
-        client_order_id: ClientOrderId::new(client),
+        ClientOrderId::new(client),
         side,
-        qty: Qty::from_contracts(qty),
-        order_type: OrderType::Limit {
-            price,
-            time_in_force: TimeInForce::GoodTilCancelled,
-            post_only: false,
-        },
-        reduce_only: false,
-        self_trade: SelfTradePrevention::CancelMaker,
-    }
+        Qty::from_contracts(qty),
+        price,
+        TimeInForce::GoodTilCancelled,
+    )
 }
 
 pub fn trades(events: &[Event]) -> Vec<Trade> {

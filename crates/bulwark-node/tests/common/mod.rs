@@ -24,8 +24,8 @@ use bulwark_node::sync::SyncConfig;
 use bulwark_oracle::{MarketConfig, ObserverNoise, OracleConfig, SyntheticSource};
 use bulwark_types::{
     AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
-    Money, Multiplier, Nonce, OrderRequest, OrderType, PrivateKey, PublicKey, Qty,
-    SelfTradePrevention, Side, SignedTx, TimeInForce, Tx, TxBody, UnitPrice,
+    Money, Multiplier, OrderRequest, PrivateKey, PublicKey, Qty, Side, SignedTx, TimeInForce,
+    TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer as _;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
@@ -441,23 +441,18 @@ impl Cluster {
                                 Side::Buy => index_ticks - offset,
                                 Side::Sell => index_ticks + offset,
                             };
-                            TxBody::PlaceOrder(OrderRequest {
-                                instrument: InstrumentId::new(0),
-                                client_order_id: ClientOrderId::new(client_ids[t]),
+                            TxBody::PlaceOrder(OrderRequest::limit(
+                                InstrumentId::new(0),
+                                ClientOrderId::new(client_ids[t]),
                                 side,
-                                qty: Qty::from_contracts(rng.random_range(1..=5)),
-                                order_type: OrderType::Limit {
-                                    price: UnitPrice::from_micros(ticks * 500_000),
-                                    time_in_force: if crossing {
-                                        TimeInForce::ImmediateOrCancel
-                                    } else {
-                                        TimeInForce::GoodTilCancelled
-                                    },
-                                    post_only: false,
+                                Qty::from_contracts(rng.random_range(1..=5)),
+                                UnitPrice::from_micros(ticks * 500_000),
+                                if crossing {
+                                    TimeInForce::ImmediateOrCancel
+                                } else {
+                                    TimeInForce::GoodTilCancelled
                                 },
-                                reduce_only: false,
-                                self_trade: SelfTradePrevention::CancelMaker,
-                            })
+                            ))
                         };
                         submit(&mut context, t, vec![sign(key, nonces[t], body)]);
                     }
@@ -536,12 +531,7 @@ impl Cluster {
 }
 
 pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
-    Tx {
-        signer: key.public_key(),
-        nonce: Nonce::new(nonce),
-        body,
-    }
-    .sign(key)
+    body.signed(key, nonce)
 }
 
 /// Runs `f` on a fresh deterministic runtime with `seed`.

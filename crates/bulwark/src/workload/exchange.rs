@@ -10,9 +10,8 @@
 use bulwark_exchange::{BlockOutcome, Exchange, ExchangeParams, Genesis};
 use bulwark_types::{
     AssetCode, Block, BlockTime, CheckedBlock, ClientOrderId, IndexPrice, InstrumentId,
-    InstrumentName, InstrumentSpec, MarkPrice, Money, Multiplier, Nonce, OrderRef, OrderRequest,
-    OrderType, PriceInputs, PrivateKey, PublicKey, Qty, SelfTradePrevention, Side, TimeInForce, Tx,
-    TxBody, UnitPrice,
+    InstrumentName, InstrumentSpec, MarkPrice, Money, Multiplier, OrderRef, OrderRequest,
+    PriceInputs, PrivateKey, PublicKey, Qty, Side, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer;
 use rand::RngExt;
@@ -107,12 +106,7 @@ fn prices(specs: &[InstrumentSpec]) -> PriceInputs {
 
 fn sign(key: &PrivateKey, nonce: &mut u64, body: TxBody) -> bulwark_types::SignedTx {
     *nonce += 1;
-    Tx {
-        signer: key.public_key(),
-        nonce: Nonce::new(*nonce),
-        body,
-    }
-    .sign(key)
+    body.signed(key, *nonce)
 }
 
 /// Builds the workload, running a shadow exchange to learn which orders rest (so cancels
@@ -236,23 +230,18 @@ fn next_body(rng: &mut ChaCha8Rng, trader: &mut Trader, specs: &[InstrumentSpec]
         Side::Sell => mark_ticks + offset,
     };
     trader.next_client += 1;
-    TxBody::PlaceOrder(OrderRequest {
-        instrument: InstrumentId::new(instrument as u32),
-        client_order_id: ClientOrderId::new(trader.next_client),
+    TxBody::PlaceOrder(OrderRequest::limit(
+        InstrumentId::new(instrument as u32),
+        ClientOrderId::new(trader.next_client),
         side,
-        qty: Qty::from_contracts(rng.random_range(1..=20)),
-        order_type: OrderType::Limit {
-            price: UnitPrice::from_micros(price_ticks * tick),
-            time_in_force: if crossing {
-                TimeInForce::ImmediateOrCancel
-            } else {
-                TimeInForce::GoodTilCancelled
-            },
-            post_only: false,
+        Qty::from_contracts(rng.random_range(1..=20)),
+        UnitPrice::from_micros(price_ticks * tick),
+        if crossing {
+            TimeInForce::ImmediateOrCancel
+        } else {
+            TimeInForce::GoodTilCancelled
         },
-        reduce_only: false,
-        self_trade: SelfTradePrevention::CancelMaker,
-    })
+    ))
 }
 
 /// Updates each trader's list of resting orders from what the shadow exchange did.
