@@ -11,6 +11,7 @@
 //! Generic over the runtime: the same code runs on Commonware's deterministic runtime with a
 //! simulated network (the tests) and on tokio with authenticated TCP (the `bulwark` binary).
 
+pub mod api;
 pub mod app;
 pub mod block;
 pub mod chain;

@@ -103,6 +103,13 @@ impl Mempool {
         self.bytes
     }
 
+    /// Highest nonce of `signer` waiting in the pool (the API derives a client's next nonce).
+    pub fn nonce_max(&self, signer: &PublicKey) -> Option<u64> {
+        self.by_signer
+            .get(signer)
+            .and_then(|q| q.keys().next_back().copied())
+    }
+
     /// Admits a transaction whose signature verdict the caller computed (in a batch).
     /// `nonce_last` is the signer's last executed nonce in the newest state this node knows.
     pub fn admit(

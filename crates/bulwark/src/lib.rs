@@ -1,5 +1,14 @@
 //! The `bulwark` command line's library: everything the subcommands do, so that benchmarks
 //! and tests can call it without a process.
 
+pub mod bots;
+pub mod cli;
+pub mod client;
+pub mod cluster_bench;
+pub mod config;
+pub mod devnet;
+pub mod genesis;
+pub mod keys;
 pub mod options;
+pub mod validator;
 pub mod workload;

@@ -1,7 +1,9 @@
-//! `bulwark`: run the exchange's benchmarks, price options, and (soon) run validators.
+//! `bulwark`: run validators and local networks, trade against them, price options, and
+//! run the benchmarks.
 
 use anyhow::{Context, Result};
 use bulwark::workload::{exchange, matching};
+use bulwark::{cli, cluster_bench};
 use clap::{Parser, Subcommand};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -27,6 +29,22 @@ enum Command {
     /// one JSON answer line per request on standard output, in order (schema in
     /// `crates/bulwark-pricing/src/jsonl.rs`).
     Options,
+    /// Create an ed25519 key: writes it to --out (hex, mode 0600) and prints the public key.
+    Keygen(cli::KeygenArgs),
+    /// Run one validator from a configuration file (TOML, or JSON if it ends in .json).
+    Node(cli::NodeArgs),
+    /// A local network: validators in this process on 127.0.0.1, a BTC perpetual and
+    /// options, bots that trade; prints where the APIs are. Ctrl-C stops; run again to resume.
+    Devnet(cli::DevnetArgs),
+    /// Place or cancel orders through a validator's API.
+    #[command(subcommand)]
+    Order(cli::OrderCommand),
+    /// Show an account: balances, margin, open orders, positions.
+    Account(cli::AccountArgs),
+    /// Show an instrument's order book.
+    Book(cli::BookArgs),
+    /// Show a validator's status.
+    Status(cli::StatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -64,10 +82,24 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Validators in one process on 127.0.0.1 (as `bulwark devnet`) under a stream of signed
+    /// orders at a target rate: finalized orders per second, submission-to-finalized latency
+    /// (p50, p99) and CPU time per order per validator, printed as the last lines.
+    Cluster(cluster_bench::ClusterBenchArgs),
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Bench(Bench::Matching {
             ops,
             seed,
@@ -80,6 +112,14 @@ fn main() -> Result<()> {
             block_txs,
             seed,
         }) => bench_apply(txs, accounts, block_txs, seed),
+        Command::Bench(Bench::Cluster(args)) => cluster_bench::run(args),
+        Command::Keygen(args) => cli::keygen(args),
+        Command::Node(args) => cli::node(args),
+        Command::Devnet(args) => cli::devnet(args),
+        Command::Order(command) => cli::order(command),
+        Command::Account(args) => cli::account(args),
+        Command::Book(args) => cli::book(args),
+        Command::Status(args) => cli::status(args),
         Command::Options => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();

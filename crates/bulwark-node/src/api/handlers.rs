@@ -1,0 +1,483 @@
+//! Route handlers. Each takes its inputs as `Result`s of axum's extractors, so that every
+//! rejection becomes a typed [`ApiError`] rather than axum's plain-text default.
+
+use super::error::ApiError;
+use super::views::{self, AccountView};
+use super::{ApiState, metrics as node_metrics};
+use crate::executor::hex;
+use crate::mempool::TxDigest;
+use crate::shared::{TxStatus, lock};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use bulwark_types::{AssetCode, InstrumentName, PublicKey, SignedTx, tx::TX_BYTES_MAX};
+use commonware_codec::DecodeExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// Runs before every route: refuses a declared body over the limit before reading any of it,
+/// bounds the request's time, and counts requests and error responses for `/metrics`.
+pub async fn guard(State(api): State<ApiState>, request: Request, next: Next) -> Response {
+    let counters = &api.inner.counters;
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    let config = api.inner.config;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let response = if declared.is_some_and(|len| len > config.body_bytes_max as u64) {
+        ApiError::BodyTooLarge {
+            limit: config.body_bytes_max,
+        }
+        .into_response()
+    } else {
+        match tokio::time::timeout(config.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::RequestTimeout.into_response(),
+        }
+    };
+    if response.status().is_client_error() {
+        counters.responses_4xx.fetch_add(1, Ordering::Relaxed);
+    } else if response.status().is_server_error() {
+        counters.responses_5xx.fetch_add(1, Ordering::Relaxed);
+    }
+    response
+}
+
+pub async fn route_unknown() -> ApiError {
+    ApiError::RouteUnknown
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn body(api: &ApiState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge {
+                limit: api.inner.config.body_bytes_max,
+            }
+        } else {
+            ApiError::BodyUnreadable(rejection.body_text())
+        }
+    })
+}
+
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|rejection| ApiError::PathInvalid(rejection.body_text()))
+}
+
+/// Decodes lower-case or upper-case hex of at most `bytes_max` bytes.
+pub fn decode_hex(text: &str, bytes_max: usize) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || text.len() / 2 > bytes_max {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+fn decode_tx_hex(text: &str) -> Result<SignedTx, ApiError> {
+    let bytes = decode_hex(text, TX_BYTES_MAX).ok_or(ApiError::EncodingInvalid {
+        encoding: "hex (at most TX_BYTES_MAX bytes)",
+    })?;
+    SignedTx::decode(bytes).map_err(|e| ApiError::TxUndecodable(e.to_string()))
+}
+
+fn decode_tx_base64(text: &str) -> Result<SignedTx, ApiError> {
+    // Four base64 characters carry three bytes; refuse anything longer than a largest tx.
+    if text.len() > TX_BYTES_MAX.div_ceil(3) * 4 {
+        return Err(ApiError::EncodingInvalid {
+            encoding: "base64 (at most TX_BYTES_MAX bytes)",
+        });
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| ApiError::EncodingInvalid { encoding: "base64" })?;
+    SignedTx::decode(bytes).map_err(|e| ApiError::TxUndecodable(e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    tx: Option<String>,
+    tx_base64: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    txs: Vec<String>,
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::JsonInvalid(e.to_string()))
+}
+
+fn refuse_if_halted(api: &ApiState) -> Result<(), ApiError> {
+    match &lock(&api.inner.shared.status).halted {
+        Some(reason) => Err(ApiError::NodeHalted(reason.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Admits decoded transactions; one result per transaction.
+fn admit(api: &ApiState, txs: Vec<SignedTx>) -> Vec<Result<TxDigest, ApiError>> {
+    let counters = &api.inner.counters;
+    counters
+        .txs_received
+        .fetch_add(txs.len() as u64, Ordering::Relaxed);
+    let results = api.inner.shared.submit(txs, &mut rand::rng(), true);
+    let admitted = results.iter().filter(|r| r.is_ok()).count();
+    counters
+        .txs_admitted
+        .fetch_add(admitted as u64, Ordering::Relaxed);
+    results
+        .into_iter()
+        .map(|r| r.map_err(ApiError::Admit))
+        .collect()
+}
+
+pub async fn submit_tx(
+    State(api): State<ApiState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let raw = body(&api, raw)?;
+    let request: SubmitBody = parse_json(&raw)?;
+    let tx = match (request.tx, request.tx_base64) {
+        (Some(text), None) => decode_tx_hex(&text)?,
+        (None, Some(text)) => decode_tx_base64(&text)?,
+        _ => {
+            return Err(ApiError::JsonInvalid(
+                "give exactly one of `tx` (hex) and `tx_base64`".into(),
+            ));
+        }
+    };
+    refuse_if_halted(&api)?;
+    let digest = admit(&api, vec![tx])
+        .pop()
+        .expect("one result per transaction")?;
+    Ok(Json(
+        json!({"digest": hex(digest.as_ref()), "status": "pending"}),
+    ))
+}
+
+pub async fn submit_txs(
+    State(api): State<ApiState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let raw = body(&api, raw)?;
+    let request: BatchBody = parse_json(&raw)?;
+    let max = api.inner.config.batch_txs_max;
+    if request.txs.len() > max {
+        return Err(ApiError::BatchTooLarge {
+            max,
+            got: request.txs.len(),
+        });
+    }
+    if request.txs.is_empty() {
+        return Err(ApiError::BatchEmpty);
+    }
+    refuse_if_halted(&api)?;
+    let decoded: Vec<Result<SignedTx, ApiError>> =
+        request.txs.iter().map(|t| decode_tx_hex(t)).collect();
+    let valid: Vec<SignedTx> = decoded
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut admitted = admit(&api, valid).into_iter();
+    let results: Vec<Value> = decoded
+        .into_iter()
+        .map(|r| {
+            match r.and_then(|_| admitted.next().expect("one result per decoded transaction")) {
+                Ok(digest) => json!({"digest": hex(digest.as_ref()), "status": "pending"}),
+                Err(error) => error.to_json(),
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+pub async fn tx_status(
+    State(api): State<ApiState>,
+    digest: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let text = path(digest)?;
+    let bytes = decode_hex(&text, 32)
+        .filter(|b| b.len() == 32)
+        .ok_or(ApiError::DigestInvalid)?;
+    let digest = TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)?;
+    let status = lock(&api.inner.shared.receipts)
+        .get(&digest)
+        .cloned()
+        .ok_or(ApiError::TxUnknown)?;
+    let body = match status {
+        TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
+        TxStatus::Finalized {
+            height,
+            index,
+            rejection,
+            events,
+        } => {
+            let chain = lock(&api.inner.shared.chain);
+            let state = chain.finalized();
+            let events: Vec<Value> = events.iter().map(|e| views::event_json(state, e)).collect();
+            let outcome = match rejection {
+                None => json!({"result": "applied"}),
+                Some(reason) => {
+                    json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
+                }
+            };
+            json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome, "events": events})
+        }
+    };
+    Ok(Json(body))
+}
+
+pub async fn instruments(State(api): State<ApiState>) -> ApiResult {
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let list: Vec<_> = state
+        .instruments()
+        .iter()
+        .map(views::instrument_view)
+        .collect();
+    Ok(Json(
+        json!({"height": state.height().get(), "instruments": list}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookQuery {
+    depth: Option<usize>,
+}
+
+pub async fn book(
+    State(api): State<ApiState>,
+    name: Result<Path<String>, PathRejection>,
+    query: Result<Query<BookQuery>, QueryRejection>,
+) -> ApiResult {
+    let name = path(name)?;
+    let query = query
+        .map_err(|rejection| ApiError::QueryInvalid(rejection.body_text()))?
+        .0;
+    let depth = query.depth.unwrap_or(20);
+    let depth_max = api.inner.config.book_depth_max;
+    if depth == 0 || depth > depth_max {
+        return Err(ApiError::QueryInvalid(format!(
+            "depth must lie in 1..={depth_max}"
+        )));
+    }
+    let name =
+        InstrumentName::parse(&name).map_err(|e| ApiError::InstrumentNameInvalid(e.to_string()))?;
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let instrument = state
+        .instrument_by_name(&name)
+        .ok_or(ApiError::InstrumentUnknown)?;
+    let view = views::book_view(state, instrument, depth);
+    Ok(Json(serde_json::to_value(view).expect("views serialize")))
+}
+
+pub async fn prices(State(api): State<ApiState>) -> ApiResult {
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let assets: BTreeSet<AssetCode> = state
+        .instruments()
+        .iter()
+        .map(|i| i.spec.underlying())
+        .collect();
+    let index: Vec<Value> = assets
+        .iter()
+        .map(
+            |a| json!({"asset": a.as_str(), "price": state.index_price(*a).map(|p| p.to_string())}),
+        )
+        .collect();
+    let marks: Vec<Value> = state
+        .instruments()
+        .iter()
+        .map(|i| json!({"instrument": i.spec.name.to_string(), "status": views::status_name(i.status), "mark": i.mark.map(|m| m.to_string())}))
+        .collect();
+    let index_source = if state.oracle_state().is_some() {
+        "oracle"
+    } else {
+        "leader-supplied"
+    };
+    Ok(Json(
+        json!({"height": state.height().get(), "index_source": index_source, "mark_source": "leader-supplied", "index": index, "marks": marks}),
+    ))
+}
+
+fn parse_key(text: &str) -> Result<PublicKey, ApiError> {
+    let bytes = decode_hex(text, 32)
+        .filter(|b| b.len() == 32)
+        .ok_or(ApiError::KeyInvalid)?;
+    PublicKey::decode(bytes).map_err(|_| ApiError::KeyInvalid)
+}
+
+fn account_view(
+    api: &ApiState,
+    key: &PublicKey,
+    with_details: bool,
+) -> Result<AccountView, ApiError> {
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let nonce_last = chain.newest().nonce_last(key).max(state.nonce_last(key));
+    let nonce_pending_max = lock(&api.inner.shared.mempool).nonce_max(key);
+    let binding = state.key_binding(key);
+    if binding.is_none() && nonce_last.is_none() && nonce_pending_max.is_none() {
+        return Err(ApiError::AccountUnknown);
+    }
+    let nonce_next = nonce_last
+        .max(nonce_pending_max)
+        .map_or(1, |n| n.saturating_add(1));
+    let mut view = AccountView {
+        height: state.height().get(),
+        key: hex(key.as_ref()),
+        role: binding.map_or("none", |(_, role)| views::role_name(role)),
+        nonce_last,
+        nonce_pending_max,
+        nonce_next,
+        account_id: None,
+        owner: None,
+        cash: None,
+        equity: None,
+        margin_initial: None,
+        margin_maintenance: None,
+        available: None,
+        orders: Vec::new(),
+        positions: Vec::new(),
+    };
+    let Some(account) = binding.and_then(|(id, _)| state.account(id)) else {
+        return Ok(view);
+    };
+    view.account_id = Some(account.id.get());
+    view.owner = Some(hex(account.owner.as_ref()));
+    view.cash = Some(account.cash.to_string());
+    if let Some(margin) = state.account_margin(account.id) {
+        view.equity = Some(margin.equity.to_string());
+        view.margin_initial = Some(margin.requirement.initial.to_string());
+        view.margin_maintenance = Some(margin.requirement.maintenance.to_string());
+        view.available = Some(margin.available.to_string());
+    }
+    view.positions = views::positions_view(state, account);
+    if with_details {
+        view.orders = views::orders_view(state, account);
+    }
+    Ok(view)
+}
+
+pub async fn account(
+    State(api): State<ApiState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let key = parse_key(&path(key)?)?;
+    let view = account_view(&api, &key, true)?;
+    Ok(Json(serde_json::to_value(view).expect("views serialize")))
+}
+
+pub async fn positions(
+    State(api): State<ApiState>,
+    key: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let key = parse_key(&path(key)?)?;
+    let view = account_view(&api, &key, false)?;
+    Ok(Json(
+        json!({"height": view.height, "key": view.key, "positions": view.positions}),
+    ))
+}
+
+pub async fn status(State(api): State<ApiState>) -> ApiResult {
+    let status = lock(&api.inner.shared.status).clone();
+    let identity = &api.inner.identity;
+    let mode = match &status.halted {
+        Some(reason) => format!("halted: {reason}"),
+        // Execution trails the finalized tip by more than a few blocks: say so.
+        None if status.tip_height > status.finalized_height + 16 => "catching up".to_string(),
+        None => "running".to_string(),
+    };
+    let peers_connected = (api.inner.telemetry.peers_connected)();
+    Ok(Json(json!({
+        "mode": mode,
+        "node": identity.public_key,
+        "validators": identity.participants.len(),
+        "peers_connected": peers_connected,
+        "peers_expected": identity.participants.len().saturating_sub(1),
+        "finalized_height": status.finalized_height,
+        "tip_height": status.tip_height,
+        "state_digest": status.state_digest,
+        "finalized_block": status.finalized_block,
+        "view": status.view,
+        "consensus_view": status.consensus_view,
+        "leader": status.leader,
+        "views_skipped": status.views_skipped,
+        "faults_observed": status.faults_observed,
+        "mempool_txs": status.mempool_txs,
+        "transactions_executed": status.transactions_executed,
+        "trades_executed": status.trades_executed,
+        "oracle": oracle_status(&api),
+    })))
+}
+
+/// Which prices are agreed and which leader-supplied, and the oracle's health per asset.
+fn oracle_status(api: &ApiState) -> Value {
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let Some(oracle) = state.oracle_state() else {
+        return json!({
+            "index": "leader-supplied",
+            "marks": "leader-supplied",
+            "health": "no oracle in this chain's genesis: each block's leader supplies every price from its own feed",
+        });
+    };
+    let assets: Vec<Value> = oracle
+        .assets()
+        .map(|(asset, index)| {
+            json!({
+                "asset": asset.as_str(),
+                "mode": format!("{:?}", index.mode()).to_lowercase(),
+                "index": index.index().map(|p| p.to_string()),
+                "median": index.raw().map(|p| p.to_string()),
+                "updated_at_ms": index.updated_at_ms(),
+            })
+        })
+        .collect();
+    json!({
+        "index": "oracle: median of 2f+1 validators' signed observations, deviation-guarded",
+        "marks": "leader-supplied",
+        "assets": assets,
+    })
+}
+
+pub async fn metrics(State(api): State<ApiState>) -> Response {
+    let runtime = (api.inner.telemetry.encode)();
+    let text = node_metrics::encode(&runtime, &api.inner.shared, &api.inner.counters);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,400 @@
+//! The API against hostile input, over real TCP: every bad request gets a typed 4xx and the
+//! server keeps answering.
+
+use super::*;
+use crate::chain::Chain;
+use crate::mempool::{Mempool, MempoolLimits};
+use crate::shared::lock;
+use base64::Engine as _;
+use bulwark_exchange::{Exchange, ExchangeParams, Genesis};
+use bulwark_types::{
+    Block, BlockTime, Height, InstrumentName, InstrumentSpec, Money, Multiplier, Nonce,
+    PriceInputs, PrivateKey, Qty, SignedTx, Tx, TxBody, UnitPrice,
+};
+use commonware_codec::Encode;
+use commonware_cryptography::{Hasher, Sha256, Signer};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BODY_MAX: usize = 4_096;
+
+fn keys() -> (PrivateKey, PrivateKey, PrivateKey) {
+    (
+        PrivateKey::from_seed(1),
+        PrivateKey::from_seed(2),
+        PrivateKey::from_seed(3),
+    )
+}
+
+fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
+    Tx {
+        signer: key.public_key(),
+        nonce: Nonce::new(nonce),
+        body,
+    }
+    .sign(key)
+}
+
+fn deposit(bridge: &PrivateKey, nonce: u64, owner: &PrivateKey) -> SignedTx {
+    sign(
+        bridge,
+        nonce,
+        TxBody::Deposit {
+            owner: owner.public_key(),
+            amount: Money::from_usdc(1_000),
+        },
+    )
+}
+
+fn hex_of(tx: &SignedTx) -> String {
+    crate::executor::hex(&tx.encode())
+}
+
+/// A node state after one block that lists the perpetual and funds the trader.
+fn shared() -> Arc<Shared> {
+    let (admin, bridge, trader) = keys();
+    let genesis = Genesis {
+        admin: admin.public_key(),
+        bridge: bridge.public_key(),
+        params: ExchangeParams::defaults(),
+        time: BlockTime::from_millis(1_000),
+        oracle: None,
+    };
+    let mut exchange = Exchange::new(&genesis).unwrap();
+    let spec = InstrumentSpec {
+        name: InstrumentName::parse("BTC_USDC-PERPETUAL").unwrap(),
+        tick_size: UnitPrice::from_micros(500_000),
+        multiplier: Multiplier::from_e8(100_000),
+        lot_size: Qty::from_contracts(1),
+        size_min: Qty::from_contracts(1),
+    };
+    let txs = vec![
+        sign(&admin, 1, TxBody::ListInstrument(spec)),
+        deposit(&bridge, 1, &trader),
+    ];
+    let block = Block {
+        height: Height::new(1),
+        time: BlockTime::from_millis(2_000),
+        prices: PriceInputs::default(),
+        observations: Vec::new(),
+        txs,
+    };
+    let checked = block.check_signatures(&mut ChaCha8Rng::seed_from_u64(0));
+    exchange.apply_block(&checked).unwrap();
+    let chain = Chain::new(exchange, Sha256::hash(&[b"block one"]));
+    Arc::new(Shared::new(
+        chain,
+        Mempool::new(MempoolLimits::DEFAULT),
+        1_024,
+        1_024,
+    ))
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+}
+
+async fn start() -> Server {
+    let shared = shared();
+    let config = ApiConfig {
+        body_bytes_max: BODY_MAX,
+        batch_txs_max: 4,
+        book_depth_max: 50,
+        connections_max: 64,
+        header_read_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_secs(1),
+    };
+    let identity = NodeIdentity {
+        public_key: "00".repeat(32),
+        participants: vec!["00".repeat(32); 4],
+    };
+    let state = ApiState::new(shared.clone(), config, identity, Telemetry::none());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    Server { addr, shared }
+}
+
+/// Sends raw bytes, returns (status, body as JSON or a string).
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may answer (and close) before reading everything; a failed write is fine.
+    let _ = stream.write_all(request).await;
+    let mut response = Vec::new();
+    // Bounded: a server that kept the connection open would fail the test, not hang it.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut response),
+    )
+    .await;
+    let head = String::from_utf8_lossy(&request[..request.len().min(60)]);
+    assert!(
+        read.is_ok(),
+        "server kept the connection open after {head:?}, answering {:?}",
+        String::from_utf8_lossy(&response)
+    );
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+    )
+}
+
+async fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    raw(addr, &[head.as_bytes(), body.as_bytes()].concat()).await
+}
+
+fn code(body: &Value) -> &str {
+    body["code"].as_str().unwrap_or("<no code>")
+}
+
+#[tokio::test]
+async fn malformed_json_and_encodings_are_typed_400s() {
+    let server = start().await;
+    for (body, expected) in [
+        ("{not json", "json_invalid"),
+        ("[1,2,3]", "json_invalid"),
+        (r#"{"tx": "ab", "extra": 1}"#, "json_invalid"),
+        (r#"{}"#, "json_invalid"),
+        (r#"{"tx": "zz"}"#, "encoding_invalid"),
+        (r#"{"tx": "abc"}"#, "encoding_invalid"),
+        (r#"{"tx_base64": "!!!"}"#, "encoding_invalid"),
+        (r#"{"tx": "00ff00ff"}"#, "tx_undecodable"),
+        (r#"{"tx": ""}"#, "tx_undecodable"),
+    ] {
+        let (status, response) = request(server.addr, "POST", "/tx", body).await;
+        assert_eq!((status, code(&response)), (400, expected), "{body}");
+        assert!(response["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    let (status, response) = request(server.addr, "POST", "/tx", "\u{0}\u{1}garbage").await;
+    assert_eq!((status, code(&response)), (400, "json_invalid"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_parsing() {
+    let server = start().await;
+    let big = format!(r#"{{"tx": "{}"}}"#, "a".repeat(BODY_MAX * 2));
+    let (status, response) = request(server.addr, "POST", "/tx", &big).await;
+    assert_eq!((status, code(&response)), (413, "body_too_large"));
+    // A body that claims to be huge is refused without being read.
+    let head =
+        "POST /txs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\nConnection: close\r\n\r\n{";
+    let (status, response) = raw(server.addr, head.as_bytes()).await;
+    assert_eq!((status, code(&response)), (413, "body_too_large"));
+    // Chunked, without a length, past the limit.
+    let chunk = "b".repeat(BODY_MAX);
+    let chunked = format!(
+        "POST /tx HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len(),
+        chunk.len()
+    );
+    let (status, response) = raw(server.addr, chunked.as_bytes()).await;
+    assert_eq!((status, code(&response)), (413, "body_too_large"));
+    // Batches beyond their count.
+    let (admin, bridge, trader) = keys();
+    let _ = admin;
+    let txs: Vec<String> = (2..8)
+        .map(|n| format!("\"{}\"", hex_of(&deposit(&bridge, n, &trader))))
+        .collect();
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/txs",
+        &format!(r#"{{"txs": [{}]}}"#, txs.join(",")),
+    )
+    .await;
+    assert_eq!((status, code(&response)), (400, "batch_too_large"));
+    let (status, response) = request(server.addr, "POST", "/txs", r#"{"txs": []}"#).await;
+    assert_eq!((status, code(&response)), (400, "batch_empty"));
+}
+
+#[tokio::test]
+async fn bad_signatures_and_replays_are_refused_and_good_ones_admitted() {
+    let server = start().await;
+    let (_, bridge, trader) = keys();
+    // A valid signature over different contents.
+    let mut forged = deposit(&bridge, 2, &trader);
+    forged.signature = deposit(&bridge, 3, &trader).signature;
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx": "{}"}}"#, hex_of(&forged)),
+    )
+    .await;
+    assert_eq!((status, code(&response)), (422, "signature_invalid"));
+    // Replay of the deposit the genesis block already executed (nonce 1).
+    let executed = deposit(&bridge, 1, &trader);
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx": "{}"}}"#, hex_of(&executed)),
+    )
+    .await;
+    assert_eq!((status, code(&response)), (409, "nonce_stale"));
+    // Stateless checks of the body: a zero deposit.
+    let zero = sign(
+        &bridge,
+        9,
+        TxBody::Deposit {
+            owner: trader.public_key(),
+            amount: Money::ZERO,
+        },
+    );
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx": "{}"}}"#, hex_of(&zero)),
+    )
+    .await;
+    assert_eq!((status, code(&response)), (422, "tx_invalid"));
+    assert!(response["reject_code"].as_u64().is_some());
+    // A good one is pending, and its replay while pending is a duplicate.
+    let good = deposit(&bridge, 2, &trader);
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx": "{}"}}"#, hex_of(&good)),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["status"], "pending");
+    let digest = response["digest"].as_str().unwrap().to_string();
+    let (status, response) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx": "{}"}}"#, hex_of(&good)),
+    )
+    .await;
+    assert_eq!((status, code(&response)), (409, "duplicate"));
+    let (status, response) = request(server.addr, "GET", &format!("/tx/{digest}"), "").await;
+    assert_eq!(
+        (status, response["status"].as_str()),
+        (200, Some("pending"))
+    );
+    // Base64 works too; the batch route reports each transaction on its own.
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(deposit(&bridge, 3, &trader).encode());
+    let (status, _) = request(
+        server.addr,
+        "POST",
+        "/tx",
+        &format!(r#"{{"tx_base64": "{b64}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let batch = format!(
+        r#"{{"txs": ["{}", "nothex", "{}"]}}"#,
+        hex_of(&deposit(&bridge, 4, &trader)),
+        hex_of(&forged)
+    );
+    let (status, response) = request(server.addr, "POST", "/txs", &batch).await;
+    assert_eq!(status, 200);
+    let results = response["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], "pending");
+    assert_eq!(code(&results[1]), "encoding_invalid");
+    assert_eq!(code(&results[2]), "signature_invalid");
+    assert_eq!(lock(&server.shared.mempool).len(), 3);
+}
+
+#[tokio::test]
+async fn reads_validate_their_inputs() {
+    let server = start().await;
+    let (_, _, trader) = keys();
+    let key = crate::executor::hex(trader.public_key().as_ref());
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("/book/NOT-A-NAME".into(), 400, "instrument_name_invalid"),
+        ("/book/ETH_USDC-PERPETUAL".into(), 404, "instrument_unknown"),
+        (
+            "/book/BTC_USDC-PERPETUAL?depth=0".into(),
+            400,
+            "query_invalid",
+        ),
+        (
+            "/book/BTC_USDC-PERPETUAL?depth=99999".into(),
+            400,
+            "query_invalid",
+        ),
+        (
+            "/book/BTC_USDC-PERPETUAL?depth=abc".into(),
+            400,
+            "query_invalid",
+        ),
+        ("/account/xyz".into(), 400, "key_invalid"),
+        (format!("/account/{}", "ab".repeat(40)), 400, "key_invalid"),
+        (
+            format!(
+                "/account/{}",
+                crate::executor::hex(PrivateKey::from_seed(99).public_key().as_ref())
+            ),
+            404,
+            "account_unknown",
+        ),
+        ("/tx/1234".into(), 400, "digest_invalid"),
+        (format!("/tx/{}", "00".repeat(32)), 404, "tx_unknown"),
+        ("/nowhere".into(), 404, "route_unknown"),
+    ];
+    for (path, status, expected) in cases {
+        let (got, response) = request(server.addr, "GET", &path, "").await;
+        assert_eq!((got, code(&response)), (status, expected), "{path}");
+    }
+    let (status, response) = request(server.addr, "DELETE", "/status", "").await;
+    assert_eq!((status, code(&response)), (405, "method_not_allowed"));
+    let (status, response) =
+        request(server.addr, "GET", "/book/BTC_USDC-PERPETUAL?depth=5", "").await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["instrument"]["name"], "BTC_USDC-PERPETUAL");
+    let (status, response) = request(server.addr, "GET", &format!("/account/{key}"), "").await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(
+        (response["cash"].as_str(), response["nonce_next"].as_u64()),
+        (Some("1000.000000"), Some(1))
+    );
+    let (status, response) = request(server.addr, "GET", "/status", "").await;
+    assert_eq!((status, response["mode"].as_str()), (200, Some("running")));
+    assert_eq!(response["oracle"]["marks"], "leader-supplied");
+    let (status, response) = request(server.addr, "GET", "/metrics", "").await;
+    let text = response.as_str().unwrap_or_default();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("bulwark_finalized_height 0") && text.ends_with("# EOF\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_the_port_does_not_stop_the_server() {
+    let server = start().await;
+    for garbage in [
+        &b"\x00\x01\x02\xff\xfe"[..],
+        b"GET / HTTP/9.9\r\n\r\n",
+        b"POST /tx HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        &[b'A'; 70_000],
+    ] {
+        let _ = raw(server.addr, garbage).await;
+    }
+    // A body that never arrives times out; the server answers others meanwhile.
+    let slow = "POST /tx HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{";
+    let (status, response) = raw(server.addr, slow.as_bytes()).await;
+    assert_eq!((status, code(&response)), (408, "request_timeout"));
+    let (status, _) = request(server.addr, "GET", "/status", "").await;
+    assert_eq!(status, 200);
+}

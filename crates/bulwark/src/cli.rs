@@ -1,0 +1,356 @@
+//! The arguments and bodies of the node, devnet and client subcommands.
+
+use crate::client::{self, PlaceOrder};
+use crate::config;
+use crate::devnet::{self, DevnetOptions};
+use crate::keys;
+use crate::validator;
+use anyhow::{Context, Result, bail, ensure};
+use bulwark_types::{ClientOrderId, OrderId, OrderRef, Side, TimeInForce};
+use clap::{Args, Subcommand, ValueEnum};
+use commonware_cryptography::Signer;
+use commonware_runtime::{Runner as _, Supervisor as _, tokio};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Logs to standard error, filtered by `RUST_LOG` (default: `default`).
+pub fn init_logging(default: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[derive(Args)]
+pub struct KeygenArgs {
+    /// Write the private key here (refuses to overwrite). Without it, both halves are printed.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the public key of an existing key file instead.
+    #[arg(long, conflicts_with = "out")]
+    pub show: Option<PathBuf>,
+}
+
+pub fn keygen(args: KeygenArgs) -> Result<()> {
+    if let Some(path) = args.show {
+        println!("{}", keys::public_hex(&keys::read_key(&path)?.public_key()));
+        return Ok(());
+    }
+    let key = keys::generate();
+    match args.out {
+        Some(path) => {
+            ensure!(
+                !path.exists(),
+                "{} exists; not overwriting a key",
+                path.display()
+            );
+            keys::write_key(&path, &key)?;
+            println!("{}", keys::public_hex(&key.public_key()));
+            eprintln!(
+                "private key written to {}; the line above is its public key",
+                path.display()
+            );
+        }
+        None => {
+            use commonware_codec::Encode;
+            println!("private {}", keys::hex(&key.encode()));
+            println!("public  {}", keys::public_hex(&key.public_key()));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// The validator's configuration (see `crates/bulwark/src/config.rs` for the format).
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+pub fn node(args: NodeArgs) -> Result<()> {
+    let file = config::read(&args.config)?;
+    let plan = config::check(&file, &args.config, devnet::now_ms())?;
+    std::fs::create_dir_all(&plan.data_dir)
+        .with_context(|| format!("creating {}", plan.data_dir.display()))?;
+    init_logging("info");
+    let runtime = tokio::Config::new()
+        .with_storage_directory(&plan.data_dir)
+        .with_worker_threads(2);
+    let api_listen = plan.setup.api_listen;
+    tokio::Runner::new(runtime).start(|context| async move {
+        let running = validator::start(context.child("validator"), plan.setup, "").await?;
+        println!(
+            "bulwark node: validator {} running; API http://{} (requested {api_listen}); data in {}",
+            keys::public_hex(&running.public_key),
+            running.api_addr,
+            plan.data_dir.display()
+        );
+        devnet::shutdown_signal(&context, None).await;
+        println!("stopping");
+        devnet::stop(context).await;
+        Ok(())
+    })
+}
+
+#[derive(Args)]
+pub struct DevnetArgs {
+    /// Directory for the devnet's keys and data; reusing it resumes the same chain.
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Seed of the keys, the price walk and the bots. Demo keys follow from it.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First p2p port; validator i listens on this + i.
+    #[arg(long, default_value_t = 30_400)]
+    pub p2p_port: u16,
+    /// First API port; validator i serves on this + i.
+    #[arg(long, default_value_t = 8_080)]
+    pub api_port: u16,
+    /// Run without the trading bots.
+    #[arg(long)]
+    pub no_bots: bool,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+pub fn devnet(args: DevnetArgs) -> Result<()> {
+    init_logging("warn");
+    devnet::run(DevnetOptions {
+        dir: args.dir,
+        validators: args.validators,
+        seed: args.seed,
+        p2p_port: args.p2p_port,
+        api_port: args.api_port,
+        bots: !args.no_bots,
+        duration: args.seconds.map(Duration::from_secs),
+    })
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum TifArg {
+    /// Good till cancelled: rests until filled or cancelled.
+    Gtc,
+    /// Immediate or cancel: fills what it can now, the rest is cancelled.
+    Ioc,
+    /// Fill or kill: fills entirely now or not at all.
+    Fok,
+}
+
+#[derive(Args)]
+pub struct ApiArg {
+    /// The validator's API, e.g. http://127.0.0.1:8080.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+}
+
+#[derive(Subcommand)]
+pub enum OrderCommand {
+    /// Sign and submit an order, then wait for its finalized outcome.
+    Place(PlaceArgs),
+    /// Cancel one order (by --client-id or --order-id, with --instrument), or all of them.
+    Cancel(CancelArgs),
+}
+
+#[derive(Args)]
+pub struct PlaceArgs {
+    #[command(flatten)]
+    pub api: ApiArg,
+    /// Key file of the account (or an agent of it).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Deribit-style name, e.g. BTC_USDC-PERPETUAL or BTC_USDC-27DEC26-100000-C.
+    #[arg(long)]
+    pub instrument: String,
+    #[arg(long, value_enum)]
+    pub side: SideArg,
+    /// Limit price in USDC per unit of the underlying (on the tick grid); omit for a market order.
+    #[arg(long)]
+    pub price: Option<String>,
+    /// Contracts.
+    #[arg(long)]
+    pub qty: i64,
+    #[arg(long, value_enum, default_value = "gtc")]
+    pub tif: TifArg,
+    #[arg(long)]
+    pub post_only: bool,
+    #[arg(long)]
+    pub reduce_only: bool,
+    /// The account's own id for the order (default: the transaction's nonce).
+    #[arg(long)]
+    pub client_id: Option<u64>,
+    /// Seconds to wait for the finalized outcome.
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
+}
+
+#[derive(Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub api: ApiArg,
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Instrument of the order (or, with neither id, cancel all of this instrument's orders).
+    #[arg(long)]
+    pub instrument: Option<String>,
+    #[arg(long, conflicts_with = "order_id")]
+    pub client_id: Option<u64>,
+    #[arg(long)]
+    pub order_id: Option<u64>,
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+pub fn order(command: OrderCommand) -> Result<()> {
+    let outcome = match command {
+        OrderCommand::Place(args) => {
+            let key = keys::read_key(&args.key)?;
+            ensure!(args.qty > 0, "--qty must be positive");
+            let order = PlaceOrder {
+                instrument: args.instrument,
+                side: match args.side {
+                    SideArg::Buy => Side::Buy,
+                    SideArg::Sell => Side::Sell,
+                },
+                price_usdc: args.price,
+                qty: args.qty,
+                time_in_force: match args.tif {
+                    TifArg::Gtc => TimeInForce::GoodTilCancelled,
+                    TifArg::Ioc => TimeInForce::ImmediateOrCancel,
+                    TifArg::Fok => TimeInForce::FillOrKill,
+                },
+                post_only: args.post_only,
+                reduce_only: args.reduce_only,
+                client_order_id: args.client_id,
+            };
+            client::place(&args.api.api, &key, &order, Duration::from_secs(args.wait))?
+        }
+        OrderCommand::Cancel(args) => {
+            let key = keys::read_key(&args.key)?;
+            let order = match (args.client_id, args.order_id) {
+                (Some(id), _) => Some(OrderRef::Client(ClientOrderId::new(id))),
+                (None, Some(id)) => Some(OrderRef::Exchange(OrderId::new(id))),
+                (None, None) => None,
+            };
+            client::cancel(
+                &args.api.api,
+                &key,
+                args.instrument.as_deref(),
+                order,
+                Duration::from_secs(args.wait),
+            )?
+        }
+    };
+    print_json(&outcome);
+    if outcome["outcome"]["result"] == "rejected" {
+        bail!(
+            "the exchange rejected the transaction: {}",
+            outcome["outcome"]["reason"]
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct AccountArgs {
+    #[command(flatten)]
+    pub api: ApiArg,
+    /// Key file of the account.
+    #[arg(long, conflicts_with = "public_key")]
+    pub key: Option<PathBuf>,
+    /// Or the account's public key, hex.
+    #[arg(long)]
+    pub public_key: Option<String>,
+}
+
+pub fn account(args: AccountArgs) -> Result<()> {
+    let public = match (args.key, args.public_key) {
+        (Some(path), None) => keys::public_hex(&keys::read_key(&path)?.public_key()),
+        (None, Some(hex)) => keys::public_hex(&keys::parse_public_key(&hex)?),
+        _ => bail!("give --key FILE or --public-key HEX"),
+    };
+    print_json(&client::get_ok(
+        &args.api.api,
+        &format!("/account/{public}"),
+    )?);
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BookArgs {
+    #[command(flatten)]
+    pub api: ApiArg,
+    /// Instrument name, e.g. BTC_USDC-PERPETUAL.
+    pub instrument: String,
+    /// Levels per side.
+    #[arg(long, default_value_t = 10)]
+    pub depth: usize,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn book(args: BookArgs) -> Result<()> {
+    let book = client::get_ok(
+        &args.api.api,
+        &format!("/book/{}?depth={}", args.instrument, args.depth),
+    )?;
+    if args.json {
+        print_json(&book);
+        return Ok(());
+    }
+    let instrument = &book["instrument"];
+    println!(
+        "{} ({}) at height {}: mark {} index {}",
+        instrument["name"].as_str().unwrap_or("?"),
+        instrument["status"].as_str().unwrap_or("?"),
+        book["height"],
+        instrument["mark"].as_str().unwrap_or("-"),
+        book["index"].as_str().unwrap_or("-")
+    );
+    let empty = Vec::new();
+    let asks = book["asks"].as_array().unwrap_or(&empty);
+    let bids = book["bids"].as_array().unwrap_or(&empty);
+    println!("{:>16} {:>10} {:>7}", "price", "qty", "orders");
+    let row = |level: &Value, side: &str| {
+        let price = level["price"].as_str().unwrap_or("?");
+        println!(
+            "{price:>16} {:>10} {:>7}  {side}",
+            level["qty"].as_i64().unwrap_or(0),
+            level["orders"].as_i64().unwrap_or(0)
+        );
+    };
+    asks.iter().rev().for_each(|level| row(level, "ask"));
+    println!("{:>16}", "----");
+    bids.iter().for_each(|level| row(level, "bid"));
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub api: ApiArg,
+}
+
+pub fn status(args: StatusArgs) -> Result<()> {
+    print_json(&client::get_ok(&args.api.api, "/status")?);
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The client commands: talk to a validator's HTTP API, sign with a key file.
+//!
+//! Owns: a minimal HTTP/1.1 client (plain `http://` only, bounded responses and timeouts),
+//! and the commands `order place`, `order cancel`, `account`, `book`, `status`. A transaction
+//! is signed with the nonce the API reports as the key's next (`nonce_next`: above its last
+//! executed nonce and above anything of it still pending).
+
+use crate::keys;
+use anyhow::{Context, Result, bail, ensure};
+use bulwark_types::{
+    ClientOrderId, InstrumentId, Nonce, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
+    SelfTradePrevention, Side, SignedTx, TimeInForce, Tx, TxBody, UnitPrice,
+};
+use commonware_codec::Encode;
+use commonware_cryptography::Signer;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Largest response read.
+const RESPONSE_BYTES_MAX: u64 = 16 << 20;
+
+/// A response: status code and JSON body (or the body as a string when it is not JSON).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Splits `http://host:port[/prefix]` into the address and path prefix.
+fn parse_url(api: &str) -> Result<(String, String)> {
+    let rest = api
+        .strip_prefix("http://")
+        .context("the API URL must start with http://")?;
+    let (host, prefix) = rest
+        .split_once('/')
+        .map_or((rest, String::new()), |(h, p)| {
+            (h, format!("/{}", p.trim_end_matches('/')))
+        });
+    ensure!(!host.is_empty(), "the API URL names no host");
+    let host = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    Ok((host, if prefix == "/" { String::new() } else { prefix }))
+}
+
+/// One request with `Connection: close`; reads the whole response.
+pub fn request(api: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
+    let (host, prefix) = parse_url(api)?;
+    let addr = host
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {host}"))?
+        .next()
+        .context("no address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {api}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let head = format!(
+        "{method} {prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    stream
+        .take(RESPONSE_BYTES_MAX)
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading the answer from {api}"))?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Result<Response> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the answer has no HTTP head")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("the answer has no status")?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let mut body = raw[split + 4..].to_vec();
+    if chunked {
+        body = dechunk(&body)?;
+    }
+    let text = String::from_utf8_lossy(&body).to_string();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok(Response { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunked body")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .context("bad chunk size")?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        ensure!(data.len() >= size, "truncated chunk");
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+}
+
+/// A successful answer's body; an error answer becomes an error naming its code.
+pub fn get_ok(api: &str, path: &str) -> Result<Value> {
+    ok(request(api, "GET", path, None)?)
+}
+
+fn ok(response: Response) -> Result<Value> {
+    if (200..300).contains(&response.status) {
+        return Ok(response.body);
+    }
+    let code = response.body["code"].as_str().unwrap_or("?");
+    let error = response.body["error"]
+        .as_str()
+        .map_or_else(|| response.body.to_string(), str::to_string);
+    bail!("the API refused ({} {code}): {error}", response.status)
+}
+
+/// Submits one signed transaction; returns the API's answer.
+pub fn submit(api: &str, tx: &SignedTx) -> Result<Value> {
+    let body = serde_json::json!({ "tx": keys::hex(&tx.encode()) });
+    ok(request(api, "POST", "/tx", Some(&body))?)
+}
+
+/// The nonce to sign `key`'s next transaction with.
+pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
+    let response = request(
+        api,
+        "GET",
+        &format!("/account/{}", keys::public_hex(&key.public_key())),
+        None,
+    )?;
+    if response.status == 404 {
+        return Ok(1);
+    }
+    ok(response)?["nonce_next"]
+        .as_u64()
+        .context("the API gave no nonce_next")
+}
+
+/// Looks an instrument up by name: (id, tick size in micro-USDC).
+pub fn instrument(api: &str, name: &str) -> Result<(InstrumentId, i64)> {
+    let book = get_ok(api, &format!("/book/{name}?depth=1"))?;
+    let id = book["instrument"]["id"]
+        .as_u64()
+        .context("no instrument id")?;
+    let tick = parse_usdc(
+        book["instrument"]["tick_size"]
+            .as_str()
+            .context("no tick size")?,
+    )?;
+    Ok((InstrumentId::new(u32::try_from(id)?), tick))
+}
+
+/// Parses a decimal USDC amount (`99000`, `99000.5`) into micro-USDC, exactly.
+pub fn parse_usdc(text: &str) -> Result<i64> {
+    let text = text.trim();
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    ensure!(
+        !whole.is_empty() && whole.chars().all(|c| c.is_ascii_digit()),
+        "`{text}` is not a positive decimal"
+    );
+    ensure!(
+        frac.len() <= 6 && frac.chars().all(|c| c.is_ascii_digit()),
+        "`{text}`: at most 6 decimals"
+    );
+    let whole: i64 = whole.parse().context("amount too large")?;
+    let frac: i64 = format!("{frac:0<6}").parse().unwrap_or(0);
+    whole
+        .checked_mul(1_000_000)
+        .and_then(|w| w.checked_add(frac))
+        .context("amount too large")
+}
+
+pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
+    Tx {
+        signer: key.public_key(),
+        nonce: Nonce::new(nonce),
+        body,
+    }
+    .sign(key)
+}
+
+/// What `order place` asks for.
+pub struct PlaceOrder {
+    pub instrument: String,
+    pub side: Side,
+    pub price_usdc: Option<String>,
+    pub qty: i64,
+    pub time_in_force: TimeInForce,
+    pub post_only: bool,
+    pub reduce_only: bool,
+    pub client_order_id: Option<u64>,
+}
+
+/// Signs and submits an order, then waits (up to `wait`) for its finalized outcome.
+pub fn place(api: &str, key: &PrivateKey, order: &PlaceOrder, wait: Duration) -> Result<Value> {
+    let (id, tick) = instrument(api, &order.instrument)?;
+    let order_type = match &order.price_usdc {
+        Some(price) => {
+            let micros = parse_usdc(price)?;
+            ensure!(
+                micros > 0 && micros % tick == 0,
+                "price must be a positive multiple of the tick size ({} USDC)",
+                UnitPrice::from_micros(tick)
+            );
+            OrderType::Limit {
+                price: UnitPrice::from_micros(micros),
+                time_in_force: order.time_in_force,
+                post_only: order.post_only,
+            }
+        }
+        None => OrderType::Market,
+    };
+    let nonce = next_nonce(api, key)?;
+    let request = OrderRequest {
+        instrument: id,
+        client_order_id: ClientOrderId::new(order.client_order_id.unwrap_or(nonce)),
+        side: order.side,
+        qty: Qty::from_contracts(order.qty),
+        order_type,
+        reduce_only: order.reduce_only,
+        self_trade: SelfTradePrevention::CancelTaker,
+    };
+    submit_and_follow(api, &sign(key, nonce, TxBody::PlaceOrder(request)), wait)
+}
+
+/// Signs and submits a cancel of one order (by client or exchange order id), or of all.
+pub fn cancel(
+    api: &str,
+    key: &PrivateKey,
+    instrument: Option<&str>,
+    order: Option<OrderRef>,
+    wait: Duration,
+) -> Result<Value> {
+    let id = instrument
+        .map(|name| instrument_id(api, name))
+        .transpose()?;
+    let body = match (id, order) {
+        (Some(instrument), Some(order)) => TxBody::CancelOrder { instrument, order },
+        (None, Some(_)) => bail!("cancelling one order needs --instrument"),
+        (instrument, None) => TxBody::CancelAll { instrument },
+    };
+    let nonce = next_nonce(api, key)?;
+    submit_and_follow(api, &sign(key, nonce, body), wait)
+}
+
+fn instrument_id(api: &str, name: &str) -> Result<InstrumentId> {
+    Ok(instrument(api, name)?.0)
+}
+
+/// Submits `tx` and polls its status until finalized or `wait` passes.
+pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Value> {
+    let accepted = submit(api, tx)?;
+    let digest = accepted["digest"]
+        .as_str()
+        .context("no digest in the answer")?
+        .to_string();
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let status = request(api, "GET", &format!("/tx/{digest}"), None)?;
+        if status.status == 200 && status.body["status"] == "finalized" {
+            return Ok(status.body);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(
+                serde_json::json!({"digest": digest, "status": "pending", "note": "not finalized yet; ask again with GET /tx/<digest>"}),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usdc_amounts_parse_exactly() {
+        assert_eq!(parse_usdc("99000").unwrap(), 99_000_000_000);
+        assert_eq!(parse_usdc("0.5").unwrap(), 500_000);
+        assert_eq!(parse_usdc("1.000001").unwrap(), 1_000_001);
+        for bad in [
+            "",
+            "-1",
+            "1.0000001",
+            "1e5",
+            "abc",
+            ".5",
+            "99999999999999999999",
+        ] {
+            assert!(parse_usdc(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_and_responses_parse() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8080").unwrap(),
+            ("127.0.0.1:8080".into(), String::new())
+        );
+        assert_eq!(
+            parse_url("http://h/api/").unwrap(),
+            ("h:80".into(), "/api".into())
+        );
+        assert!(parse_url("https://h").is_err());
+        let raw =
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\r\n{\"code\":\"x\"}";
+        let response = parse_response(raw).unwrap();
+        assert_eq!(
+            (response.status, response.body["code"].as_str()),
+            (404, Some("x"))
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap().body["a"], 1);
+    }
+}

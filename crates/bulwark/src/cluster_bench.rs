@@ -1,0 +1,400 @@
+//! `bulwark bench cluster`: a devnet's validators in one process under a stream of signed
+//! orders, measuring what a client sees.
+//!
+//! Setup (untimed): the devnet's listings, `accounts` funded traders, and `orders` signed
+//! perpetual orders (75% limit orders resting near the mark, 20% cancels of the trader's
+//! earlier orders by client id, 5% immediate-or-cancel orders that cross), signed before
+//! timing. Then the orders go to the validators' mempools in round-robin batches every 10 ms
+//! at the target rate, through `Shared::submit` (what the API does after decoding), and a
+//! watcher polls each validator's receipts for the orders it took.
+//! Figures: finalized orders per second (first submission to last finalization), latency from
+//! submission to the finalized outcome on the validator that took the order (p50, p99), and
+//! process CPU time (user + system, `getrusage`) divided by finalized orders and validators.
+//! Every validator runs on the same 2 worker threads, so the last figure is the cost one
+//! validator would pay per order on a machine of its own.
+
+use crate::devnet::{self, DevnetFile};
+use crate::genesis;
+use crate::keys::{self, DevnetKey};
+use crate::validator::{self, NodeSettings, RunningValidator};
+use anyhow::{Context as _, Result, ensure};
+use bulwark_node::mempool::TxDigest;
+use bulwark_node::shared::{Shared, TxStatus, lock};
+use bulwark_types::{
+    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
+    SelfTradePrevention, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+};
+use clap::Args;
+use commonware_cryptography::Signer;
+use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, tokio};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Args, Clone, Debug)]
+pub struct ClusterBenchArgs {
+    /// Signed orders to submit.
+    #[arg(long, default_value_t = 60_000)]
+    pub orders: usize,
+    /// Target submission rate, orders per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Funded trading accounts.
+    #[arg(long, default_value_t = 2_000)]
+    pub accounts: usize,
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Least time between blocks, milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub block_interval_ms: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Storage directory (default: a fresh temporary one, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 31_400)]
+    pub p2p_port: u16,
+    #[arg(long, default_value_t = 9_080)]
+    pub api_port: u16,
+}
+
+/// Process CPU time (user + system) so far.
+pub fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+struct Trader {
+    key: PrivateKey,
+    nonce: u64,
+    client_order_id: u64,
+    resting: Vec<u64>,
+}
+
+/// The perpetual's orders, signed: each trader's in nonce order, with the trader's index.
+fn sign_orders(seed: u64, traders: &mut [Trader], count: usize) -> Vec<(usize, SignedTx)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xbe4c);
+    let perpetual = InstrumentId::new(0);
+    let tick = genesis::perpetual_spec().tick_size.micros();
+    let mark_ticks = genesis::INDEX_START_USDC * 1_000_000 / tick;
+    (0..count)
+        .map(|_| {
+            let who = rng.random_range(0..traders.len());
+            let trader = &mut traders[who];
+            let roll = rng.random_range(0..100);
+            let body = if roll < 20 && !trader.resting.is_empty() {
+                let id = trader
+                    .resting
+                    .swap_remove(rng.random_range(0..trader.resting.len()));
+                TxBody::CancelOrder {
+                    instrument: perpetual,
+                    order: OrderRef::Client(ClientOrderId::new(id)),
+                }
+            } else {
+                let side = if rng.random_bool(0.5) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                let crossing = roll >= 95;
+                let offset = if crossing {
+                    -20
+                } else {
+                    rng.random_range(1..=200)
+                };
+                let ticks = match side {
+                    Side::Buy => mark_ticks - offset,
+                    Side::Sell => mark_ticks + offset,
+                };
+                trader.client_order_id += 1;
+                if !crossing {
+                    trader.resting.push(trader.client_order_id);
+                }
+                TxBody::PlaceOrder(OrderRequest {
+                    instrument: perpetual,
+                    client_order_id: ClientOrderId::new(trader.client_order_id),
+                    side,
+                    qty: Qty::from_contracts(rng.random_range(1..=10)),
+                    order_type: OrderType::Limit {
+                        price: UnitPrice::from_micros(ticks * tick),
+                        time_in_force: if crossing {
+                            TimeInForce::ImmediateOrCancel
+                        } else {
+                            TimeInForce::GoodTilCancelled
+                        },
+                        post_only: false,
+                    },
+                    reduce_only: false,
+                    self_trade: SelfTradePrevention::CancelMaker,
+                })
+            };
+            trader.nonce += 1;
+            (who, genesis::sign(&trader.key, trader.nonce, body))
+        })
+        .collect()
+}
+
+/// Waits until validator 0 has executed `bridge_nonce` deposits; false on timeout.
+async fn wait_for_setup(
+    context: &tokio::Context,
+    shared: &Shared,
+    bridge: &PrivateKey,
+    deposits: u64,
+    timeout: Duration,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    let bridge = bridge.public_key();
+    while Instant::now() < deadline {
+        let done = lock(&shared.chain)
+            .finalized()
+            .nonce_last(&bridge)
+            .unwrap_or(0)
+            >= deposits;
+        if done {
+            return true;
+        }
+        context.sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Percentile of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// What one run measured.
+struct Figures {
+    submitted: usize,
+    refused: usize,
+    finalized: usize,
+    rejected: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    cpu: Duration,
+    height: u64,
+}
+
+/// Submits `orders` at `rate`, each trader's to one validator (trader `t` to validator
+/// `t mod n`: a client keeps to one API, since nonces sent to different validators could
+/// overtake one another), and follows them to finality.
+async fn drive(
+    context: &tokio::Context,
+    validators: &[Arc<Shared>],
+    orders: Vec<(usize, SignedTx)>,
+    rate: u64,
+) -> Figures {
+    let per_tick = (rate as usize / 100).max(1);
+    let mut outstanding: Vec<Vec<(TxDigest, Instant)>> = vec![Vec::new(); validators.len()];
+    let (mut submitted, mut refused, mut finalized, mut rejected) = (0, 0, 0, 0);
+    let mut latencies = Vec::with_capacity(orders.len());
+    let cpu_start = cpu_time();
+    let start = Instant::now();
+    let mut last_final = start;
+    let mut queue = orders.into_iter().peekable();
+    let deadline_after_submit = Duration::from_secs(30);
+    let mut submit_done: Option<Instant> = None;
+    loop {
+        // Submit what the schedule says is due by now.
+        let due = ((start.elapsed().as_micros() as u64 * rate) / 1_000_000) as usize;
+        while submitted + refused < due && queue.peek().is_some() {
+            let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); validators.len()];
+            for (who, tx) in queue.by_ref().take(per_tick.min(due - submitted - refused)) {
+                batches[who % validators.len()].push(tx);
+            }
+            let now = Instant::now();
+            for (target, batch) in batches
+                .into_iter()
+                .enumerate()
+                .filter(|(_, b)| !b.is_empty())
+            {
+                for result in validators[target].submit(batch, &mut rand::rng(), true) {
+                    match result {
+                        Ok(digest) => {
+                            outstanding[target].push((digest, now));
+                            submitted += 1;
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+            }
+        }
+        if queue.peek().is_none() && submit_done.is_none() {
+            submit_done = Some(Instant::now());
+        }
+        // Collect finalized outcomes.
+        for (i, shared) in validators.iter().enumerate() {
+            let receipts = lock(&shared.receipts);
+            let now = Instant::now();
+            outstanding[i].retain(|(digest, at)| match receipts.get(digest) {
+                Some(TxStatus::Finalized { rejection, .. }) => {
+                    latencies.push(now - *at);
+                    finalized += 1;
+                    rejected += usize::from(rejection.is_some());
+                    last_final = now;
+                    false
+                }
+                _ => true,
+            });
+        }
+        let pending: usize = outstanding.iter().map(Vec::len).sum();
+        if let Some(done) = submit_done {
+            if pending == 0 || done.elapsed() > deadline_after_submit {
+                break;
+            }
+        }
+        context.sleep(Duration::from_millis(5)).await;
+    }
+    let cpu = cpu_time().saturating_sub(cpu_start);
+    latencies.sort();
+    let height = lock(&validators[0].status).finalized_height;
+    Figures {
+        submitted,
+        refused,
+        finalized,
+        rejected,
+        elapsed: last_final - start,
+        latencies,
+        cpu,
+        height,
+    }
+}
+
+pub fn run(args: ClusterBenchArgs) -> Result<()> {
+    ensure!(
+        args.accounts > 0 && args.orders > 0 && args.rate > 0,
+        "need accounts, orders and a rate"
+    );
+    ensure!(
+        (1..=16).contains(&args.validators),
+        "--validators must lie in 1..=16"
+    );
+    crate::cli::init_logging("error");
+    let (dir, temporary) = match &args.dir {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("bulwark-bench-cluster-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let pinned = DevnetFile {
+        seed: args.seed,
+        validators: args.validators,
+        genesis_time_ms: devnet::now_ms() / 1_000 * 1_000,
+        p2p_port: args.p2p_port,
+        api_port: args.api_port,
+    };
+    let settings = NodeSettings {
+        block_interval: Duration::from_millis(args.block_interval_ms),
+        ..NodeSettings::DEFAULT
+    };
+    let setups = devnet::setups(&pinned, settings)?;
+    let runtime = tokio::Config::new()
+        .with_storage_directory(dir.join("data"))
+        .with_worker_threads(2);
+    let figures = tokio::Runner::new(runtime).start(|context| async move {
+        let mut validators: Vec<RunningValidator> = Vec::new();
+        for (i, setup) in setups.into_iter().enumerate() {
+            let child = context.child("validator").with_attribute("validator", i);
+            validators.push(validator::start(child, setup, &format!("validator=\"{i}\"")).await?);
+        }
+        let shareds: Vec<Arc<Shared>> = validators.iter().map(|v| v.shared.clone()).collect();
+        eprintln!(
+            "{} validators up; listing instruments and funding {} accounts",
+            shareds.len(),
+            args.accounts
+        );
+        let admin = keys::devnet_key(args.seed, DevnetKey::Admin);
+        let bridge = keys::devnet_key(args.seed, DevnetKey::Bridge);
+        let mut traders: Vec<Trader> = (0..args.accounts as u64)
+            .map(|i| Trader {
+                key: keys::devnet_key(args.seed, DevnetKey::Bot(1_000 + i)),
+                nonce: 0,
+                client_order_id: 0,
+                resting: Vec::new(),
+            })
+            .collect();
+        let funded: Vec<_> = traders
+            .iter()
+            .map(|t| (t.key.public_key(), Money::from_usdc(10_000_000)))
+            .collect();
+        let listings = genesis::listings(&admin, &[genesis::perpetual_spec()]);
+        let deposits = genesis::deposits(&bridge, &funded);
+        shareds[0].submit(listings, &mut rand::rng(), true);
+        // The mempool holds at most `per_signer_max` of the bridge's transactions at once.
+        let mut executed = 0;
+        for chunk in deposits.chunks(200) {
+            shareds[0].submit(chunk.to_vec(), &mut rand::rng(), true);
+            executed += chunk.len() as u64;
+            let setup_ok = wait_for_setup(
+                &context,
+                &shareds[0],
+                &bridge,
+                executed,
+                Duration::from_secs(60),
+            )
+            .await;
+            ensure!(
+                setup_ok,
+                "the cluster did not execute the setup within 60 s: {}",
+                devnet::progress(&shareds)
+            );
+        }
+        // Let every validator catch up with the setup, so the first orders meet funded accounts.
+        context.sleep(Duration::from_secs(1)).await;
+        eprintln!("signing {} orders", args.orders);
+        let orders = sign_orders(args.seed, &mut traders, args.orders);
+        eprintln!("submitting at {} orders/s", args.rate);
+        let figures = drive(&context, &shareds, orders, args.rate).await;
+        devnet::stop(context).await;
+        Ok::<_, anyhow::Error>(figures)
+    })?;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    report(&args, &figures);
+    Ok(())
+}
+
+fn report(args: &ClusterBenchArgs, f: &Figures) {
+    let per_second = f.finalized as f64 / f.elapsed.as_secs_f64().max(1e-9);
+    let cpu_per_order =
+        f.cpu.as_secs_f64() * 1e6 / (f.finalized.max(1) as f64) / args.validators as f64;
+    println!(
+        "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange) in {:.2} s; height {}",
+        f.submitted,
+        f.refused,
+        f.finalized,
+        f.rejected,
+        f.elapsed.as_secs_f64(),
+        f.height
+    );
+    println!(
+        "target rate: {} orders/s over {} validators (block interval {} ms)",
+        args.rate, args.validators, args.block_interval_ms
+    );
+    println!("finalized: {per_second:.0} orders/s");
+    println!(
+        "latency submission to finalized outcome: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&f.latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&f.latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "cpu: {cpu_per_order:.1} us per order per validator ({:.2} s process CPU)",
+        f.cpu.as_secs_f64()
+    );
+}

@@ -1,0 +1,320 @@
+//! `bulwark node`'s configuration file (TOML, or JSON when the name ends in `.json`).
+//!
+//! ```toml
+//! namespace = "bulwark-local"         # the network's name; the same on every validator
+//! key_file = "validator-0.key"        # this validator's private key (paths relative to this file)
+//! data_dir = "data/validator-0"       # storage; keep it across restarts
+//! api_listen = "127.0.0.1:8080"
+//! p2p_listen = "127.0.0.1:30400"      # optional: defaults to this validator's address below
+//! block_interval_ms = 100             # optional
+//!
+//! [genesis]                           # the same on every validator
+//! time_ms = 1795478400000             # must not lie in the future
+//! admin = "<hex public key>"
+//! bridge = "<hex public key>"
+//!
+//! [prices]                            # the same on every validator
+//! seed = 7                            # synthetic BTC market each validator observes
+//! index_start_usdc = 100000
+//! noise_bps = 2                       # each validator's observation noise
+//!
+//! [[validators]]                      # every validator, this one included, in any order
+//! public_key = "<hex>"
+//! address = "127.0.0.1:30400"
+//! ```
+//!
+//! Everything is checked before the node starts, and each refusal names the field and why.
+
+use crate::genesis;
+use crate::keys;
+use crate::validator::{NodeSettings, PriceSettings, ValidatorSetup};
+use anyhow::{Context, Result, bail, ensure};
+use commonware_cryptography::Signer;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest configuration file read.
+const CONFIG_BYTES_MAX: u64 = 1 << 20;
+/// Most validators one configuration may list.
+pub const VALIDATORS_MAX: usize = 1_024;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub namespace: String,
+    pub key_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub api_listen: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_interval_ms: Option<u64>,
+    pub genesis: GenesisFile,
+    pub prices: PriceSettings,
+    pub validators: Vec<ValidatorEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    pub time_ms: u64,
+    pub admin: String,
+    pub bridge: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorEntry {
+    pub public_key: String,
+    pub address: SocketAddr,
+}
+
+/// A checked configuration, ready to start.
+pub struct NodePlan {
+    pub data_dir: PathBuf,
+    pub setup: ValidatorSetup,
+}
+
+/// Reads and parses `path` (no checks beyond the shape).
+pub fn read(path: &Path) -> Result<NodeFile> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading config {}", path.display()))?;
+    ensure!(
+        meta.len() <= CONFIG_BYTES_MAX,
+        "config {} is larger than {CONFIG_BYTES_MAX} bytes",
+        path.display()
+    );
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    let parsed = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
+    } else {
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    parsed.with_context(|| format!("config {} is not valid", path.display()))
+}
+
+/// Writes `file` as TOML.
+pub fn write(path: &Path, file: &NodeFile) -> Result<()> {
+    let text = toml::to_string(file).context("encoding config")?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Checks `file` (read from `path`) and resolves it into a plan. `now_ms` is the machine's
+/// clock, only to refuse a genesis in the future (blocks could never be timed after it).
+pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    ensure!(
+        !file.namespace.is_empty()
+            && file.namespace.len() <= 64
+            && file.namespace.chars().all(|c| c.is_ascii_graphic()),
+        "namespace must be 1 to 64 printable ASCII characters without spaces"
+    );
+    let signer = keys::read_key(&resolve(&file.key_file)).context("key_file")?;
+    ensure!(
+        !file.validators.is_empty(),
+        "validators: list at least this validator"
+    );
+    ensure!(
+        file.validators.len() <= VALIDATORS_MAX,
+        "validators: at most {VALIDATORS_MAX}"
+    );
+    let mut peers = Vec::with_capacity(file.validators.len());
+    let (mut seen_keys, mut seen_addrs) = (BTreeSet::new(), BTreeSet::new());
+    for (i, entry) in file.validators.iter().enumerate() {
+        let key = keys::parse_public_key(&entry.public_key)
+            .with_context(|| format!("validators[{i}].public_key"))?;
+        ensure!(
+            seen_keys.insert(key.clone()),
+            "validators[{i}]: public key listed twice"
+        );
+        ensure!(
+            seen_addrs.insert(entry.address),
+            "validators[{i}]: address {} listed twice",
+            entry.address
+        );
+        peers.push((key, entry.address));
+    }
+    let me = signer.public_key();
+    let Some((_, my_address)) = peers.iter().find(|(key, _)| *key == me) else {
+        bail!(
+            "the key in key_file ({}) is not among the validators",
+            keys::public_hex(&me)
+        );
+    };
+    let admin = keys::parse_public_key(&file.genesis.admin).context("genesis.admin")?;
+    let bridge = keys::parse_public_key(&file.genesis.bridge).context("genesis.bridge")?;
+    ensure!(
+        admin != bridge,
+        "genesis: admin and bridge must be different keys"
+    );
+    ensure!(
+        file.genesis.time_ms <= now_ms,
+        "genesis.time_ms lies in the future ({} > now {now_ms})",
+        file.genesis.time_ms
+    );
+    // Every validator observes prices for the oracle.
+    let oracle = peers.iter().map(|(key, _)| key.clone()).collect();
+    let genesis = genesis::genesis(&admin, &bridge, file.genesis.time_ms, Some(oracle));
+    genesis
+        .check()
+        .map_err(|e| anyhow::anyhow!("genesis: {e}"))?;
+    ensure!(
+        file.prices.index_start_usdc > 0 && file.prices.index_start_usdc <= 1_000_000_000,
+        "prices.index_start_usdc must lie in 1..=1e9"
+    );
+    ensure!(
+        file.prices.noise_bps <= 1_000,
+        "prices.noise_bps must be at most 1,000"
+    );
+    let mut settings = NodeSettings::DEFAULT;
+    if let Some(ms) = file.block_interval_ms {
+        ensure!(
+            (10..=10_000).contains(&ms),
+            "block_interval_ms must lie in 10..=10000"
+        );
+        settings.block_interval = Duration::from_millis(ms);
+    }
+    let setup = ValidatorSetup {
+        signer,
+        p2p_listen: file.p2p_listen.unwrap_or(*my_address),
+        peers,
+        api_listen: file.api_listen,
+        namespace: file.namespace.clone(),
+        genesis,
+        prices: file.prices,
+        partition_prefix: "validator".to_string(),
+        settings,
+        state_sync: true,
+    };
+    Ok(NodePlan {
+        data_dir: resolve(&file.data_dir),
+        setup,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid one-validator configuration in a fresh directory, and its path.
+    fn valid(name: &str) -> (NodeFile, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("bulwark-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = keys::generate();
+        keys::write_key(&dir.join("v.key"), &key).unwrap();
+        let file = NodeFile {
+            namespace: "test".into(),
+            key_file: "v.key".into(),
+            data_dir: "data".into(),
+            api_listen: "127.0.0.1:0".parse().unwrap(),
+            p2p_listen: None,
+            block_interval_ms: None,
+            genesis: GenesisFile {
+                time_ms: 1_000,
+                admin: keys::public_hex(&keys::generate().public_key()),
+                bridge: keys::public_hex(&keys::generate().public_key()),
+            },
+            prices: PriceSettings {
+                seed: 1,
+                index_start_usdc: 100_000,
+                noise_bps: 2,
+            },
+            validators: vec![ValidatorEntry {
+                public_key: keys::public_hex(&key.public_key()),
+                address: "127.0.0.1:1".parse().unwrap(),
+            }],
+        };
+        (file, dir.join("node.toml"))
+    }
+
+    fn refusal(file: &NodeFile, path: &Path) -> String {
+        match check(file, path, 2_000) {
+            Ok(_) => "accepted".into(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_file_round_trips_through_toml_and_checks() {
+        let (file, path) = valid("ok");
+        write(&path, &file).unwrap();
+        let read_back = read(&path).unwrap();
+        let plan = check(&read_back, &path, 2_000).unwrap();
+        assert_eq!(plan.data_dir, path.parent().unwrap().join("data"));
+        assert!(
+            plan.setup.genesis.oracle.is_some(),
+            "every validator observes for the oracle"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    type Mistake = Box<dyn Fn(&mut NodeFile)>;
+
+    #[test]
+    fn each_mistake_is_named() {
+        let (good, path) = valid("bad");
+        let cases: Vec<(Mistake, &str)> = vec![
+            (Box::new(|f| f.namespace = String::new()), "namespace"),
+            (Box::new(|f| f.key_file = "missing.key".into()), "key_file"),
+            (
+                Box::new(|f| f.validators[0].public_key = "zz".into()),
+                "validators[0].public_key",
+            ),
+            (
+                Box::new(|f| f.validators.push(f.validators[0].clone())),
+                "listed twice",
+            ),
+            (
+                Box::new(|f| {
+                    f.validators[0].public_key = keys::public_hex(&keys::generate().public_key())
+                }),
+                "not among the validators",
+            ),
+            (Box::new(|f| f.genesis.time_ms = 5_000), "in the future"),
+            (
+                Box::new(|f| f.genesis.bridge = f.genesis.admin.clone()),
+                "admin and bridge",
+            ),
+            (Box::new(|f| f.prices.noise_bps = 5_000), "noise_bps"),
+            (
+                Box::new(|f| f.block_interval_ms = Some(1)),
+                "block_interval_ms",
+            ),
+        ];
+        for (mutate, expected) in cases {
+            let mut file = good.clone();
+            mutate(&mut file);
+            let message = refusal(&file, &path);
+            assert!(
+                message.contains(expected),
+                "expected `{expected}` in: {message}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_syntax_are_refused() {
+        let (file, path) = valid("syntax");
+        let text = toml::to_string(&file)
+            .unwrap()
+            .replace("namespace =", "namespaec =");
+        std::fs::write(&path, text).unwrap();
+        assert!(format!("{:#}", read(&path).unwrap_err()).contains("namespaec"));
+        std::fs::write(&path, "this is = = not toml").unwrap();
+        assert!(read(&path).is_err());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

@@ -1,0 +1,177 @@
+//! The devnet's market: a genesis, the instruments its admin lists, and the deposits its
+//! bridge makes, all as ordinary signed transactions.
+//!
+//! Owns: the devnet's instrument strip (a BTC perpetual and BTC options at several expiries
+//! after the genesis date, strikes around the money, calls and puts) and the setup
+//! transactions. Their nonces are fixed (1, 2, ...), so submitting them again after a restart
+//! is harmless: an executed nonce is refused as stale.
+
+use bulwark_exchange::oracle::OracleGenesis;
+use bulwark_exchange::{ExchangeParams, Genesis};
+use bulwark_oracle::OracleConfig;
+use bulwark_types::{
+    AssetCode, BlockTime, ExpiryDate, InstrumentName, InstrumentSpec, Money, Multiplier, Nonce,
+    PrivateKey, PublicKey, Qty, Right, SignedTx, Tx, TxBody, UnitPrice,
+};
+use commonware_cryptography::Signer;
+
+/// The BTC index the devnet's price walk starts from, USDC.
+pub const INDEX_START_USDC: i64 = 100_000;
+/// Days after the genesis date on which the devnet's options expire (08:00 UTC).
+pub const EXPIRY_DAYS: [u64; 4] = [2, 9, 30, 91];
+/// Strikes as a fraction of the starting index, in percent.
+pub const STRIKE_PERCENT: [i64; 5] = [90, 95, 100, 105, 110];
+
+pub fn btc() -> AssetCode {
+    AssetCode::parse("BTC").expect("valid asset code")
+}
+
+/// A genesis with the default parameters and, when `oracle` names the observing validators,
+/// the price oracle with its genesis configuration.
+pub fn genesis(
+    admin: &PublicKey,
+    bridge: &PublicKey,
+    time_ms: u64,
+    oracle: Option<Vec<PublicKey>>,
+) -> Genesis {
+    Genesis {
+        admin: admin.clone(),
+        bridge: bridge.clone(),
+        params: ExchangeParams::defaults(),
+        time: BlockTime::from_millis(time_ms),
+        oracle: oracle.map(|validators| OracleGenesis {
+            validators,
+            config: OracleConfig::GENESIS,
+        }),
+    }
+}
+
+/// The BTC perpetual: tick 0.5 USDC, 0.001 BTC per contract.
+pub fn perpetual_spec() -> InstrumentSpec {
+    InstrumentSpec {
+        name: InstrumentName::perpetual(btc()),
+        tick_size: UnitPrice::from_micros(500_000),
+        multiplier: Multiplier::from_e8(100_000),
+        lot_size: Qty::from_contracts(1),
+        size_min: Qty::from_contracts(1),
+    }
+}
+
+/// The civil date (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The expiry date `days_after` days after the date of `time_ms`.
+pub fn expiry_after(time_ms: u64, days_after: u64) -> Option<ExpiryDate> {
+    let days = i64::try_from(time_ms / 86_400_000 + days_after).ok()?;
+    let (year, month, day) = civil_from_days(days);
+    ExpiryDate::new(u16::try_from(year).ok()?, month as u8, day as u8)
+}
+
+/// An option on BTC: tick 5 USDC, 0.01 BTC per contract (Deribit's linear BTC options).
+pub fn option_spec(expiry: ExpiryDate, strike_usdc: i64, right: Right) -> InstrumentSpec {
+    InstrumentSpec {
+        name: InstrumentName::option(btc(), expiry, UnitPrice::from_usdc(strike_usdc), right)
+            .expect("positive strike"),
+        tick_size: UnitPrice::from_usdc(5),
+        multiplier: Multiplier::from_e8(1_000_000),
+        lot_size: Qty::from_contracts(1),
+        size_min: Qty::from_contracts(1),
+    }
+}
+
+/// Every instrument the devnet lists, the perpetual first.
+pub fn instruments(genesis_ms: u64) -> Vec<InstrumentSpec> {
+    let mut specs = vec![perpetual_spec()];
+    for days in EXPIRY_DAYS {
+        let Some(expiry) = expiry_after(genesis_ms, days) else {
+            continue;
+        };
+        for percent in STRIKE_PERCENT {
+            for right in [Right::Call, Right::Put] {
+                specs.push(option_spec(expiry, INDEX_START_USDC * percent / 100, right));
+            }
+        }
+    }
+    specs
+}
+
+pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
+    Tx {
+        signer: key.public_key(),
+        nonce: Nonce::new(nonce),
+        body,
+    }
+    .sign(key)
+}
+
+/// The admin's listings, nonces 1, 2, ...
+pub fn listings(admin: &PrivateKey, specs: &[InstrumentSpec]) -> Vec<SignedTx> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| sign(admin, i as u64 + 1, TxBody::ListInstrument(*spec)))
+        .collect()
+}
+
+/// The bridge's deposits, nonces 1, 2, ...
+pub fn deposits(bridge: &PrivateKey, funded: &[(PublicKey, Money)]) -> Vec<SignedTx> {
+    funded
+        .iter()
+        .enumerate()
+        .map(|(i, (owner, amount))| {
+            sign(
+                bridge,
+                i as u64 + 1,
+                TxBody::Deposit {
+                    owner: owner.clone(),
+                    amount: *amount,
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip_through_expiry_millis() {
+        // 2026-11-24T11:00Z: two days later is 26NOV26, 91 days later 23FEB27.
+        let now = 1_795_518_000_000;
+        let expiry = expiry_after(now, 2).unwrap();
+        assert_eq!(expiry.to_string(), "26NOV26");
+        assert_eq!(expiry_after(now, 91).unwrap().to_string(), "23FEB27");
+        assert!(expiry.expiry_millis() > now);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn the_strip_lists_and_every_spec_checks() {
+        let specs = instruments(1_795_518_000_000);
+        assert_eq!(
+            specs.len(),
+            1 + EXPIRY_DAYS.len() * STRIKE_PERCENT.len() * 2
+        );
+        for spec in &specs {
+            spec.check().unwrap();
+            assert_eq!(
+                InstrumentName::parse(&spec.name.to_string()).unwrap(),
+                spec.name
+            );
+        }
+    }
+}
