@@ -12,7 +12,7 @@
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
 use crate::mempool::tx_digest;
-use crate::shared::{FinalizedRecord, HISTORY_MAX, Shared, lock};
+use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
 use crate::sync::ServedSnapshot;
 use bulwark_exchange::BlockOutcome;
@@ -187,12 +187,20 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             }
         };
         let txs = &block.body.txs;
-        {
+        let (superseded, expired) = {
             let mut mempool = lock(&self.shared.mempool);
-            mempool.prune_executed(txs);
-            mempool.evict_old(height);
+            (mempool.prune_executed(txs), mempool.evict_old(height))
+        };
+        {
+            let mut receipts = lock(&self.shared.receipts);
+            receipts.record_block(height, txs, &outcome);
+            for digest in &superseded {
+                receipts.drop_pending(digest, DropReason::NonceSuperseded);
+            }
+            for digest in &expired {
+                receipts.drop_pending(digest, DropReason::Expired);
+            }
         }
-        lock(&self.shared.receipts).record_block(height, txs, &outcome);
         self.update_status(block, txs.len() as u64, outcome.trades().count() as u64);
         self.record_history(block, &outcome);
         if height % self.config.snapshot_interval == 0 {

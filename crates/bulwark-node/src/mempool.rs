@@ -219,30 +219,45 @@ impl Mempool {
         chosen
     }
 
-    /// Drops every transaction of `signer` at or below `nonce` (executed, or made stale).
-    pub fn prune_signer(&mut self, signer: &PublicKey, nonce: u64) {
+    /// Drops every transaction of `signer` at or below `nonce` (executed, or made stale);
+    /// returns the digests of those dropped.
+    pub fn prune_signer(&mut self, signer: &PublicKey, nonce: u64) -> Vec<TxDigest> {
         let Some(queue) = self.by_signer.get_mut(signer) else {
-            return;
+            return Vec::new();
         };
         let keep = queue.split_off(&(nonce.saturating_add(1)));
+        let mut dropped = Vec::new();
         for pending in std::mem::replace(queue, keep).into_values() {
             self.arrival.remove(&pending.seq);
             self.bytes -= pending.bytes;
+            dropped.push(tx_digest(&pending.tx));
         }
         if self.by_signer[signer].is_empty() {
             self.by_signer.remove(signer);
         }
+        dropped
     }
 
-    /// Drops transactions executed in a block (and everything of theirs they made stale).
-    pub fn prune_executed(&mut self, txs: &[SignedTx]) {
+    /// Drops transactions executed in a block and everything of theirs they made stale;
+    /// returns the digests of the stale ones (pending transactions that will never execute:
+    /// a higher nonce of their signer executed first).
+    pub fn prune_executed(&mut self, txs: &[SignedTx]) -> Vec<TxDigest> {
+        let executed: std::collections::BTreeSet<TxDigest> = txs.iter().map(tx_digest).collect();
+        let mut stale = Vec::new();
         for tx in txs {
-            self.prune_signer(&tx.tx.signer, tx.tx.nonce.get());
+            stale.extend(
+                self.prune_signer(&tx.tx.signer, tx.tx.nonce.get())
+                    .into_iter()
+                    .filter(|d| !executed.contains(d)),
+            );
         }
+        stale
     }
 
-    /// Drops transactions admitted more than `age_blocks_max` blocks before `height`.
-    pub fn evict_old(&mut self, height: u64) {
+    /// Drops transactions admitted more than `age_blocks_max` blocks before `height`; returns
+    /// their digests.
+    pub fn evict_old(&mut self, height: u64) -> Vec<TxDigest> {
+        let mut evicted = Vec::new();
         let cutoff = height.saturating_sub(self.limits.age_blocks_max);
         let old: Vec<(PublicKey, u64)> = self
             .by_signer
@@ -258,12 +273,14 @@ impl Mempool {
                 if let Some(pending) = queue.remove(&nonce) {
                     self.arrival.remove(&pending.seq);
                     self.bytes -= pending.bytes;
+                    evicted.push(tx_digest(&pending.tx));
                 }
                 if queue.is_empty() {
                     self.by_signer.remove(&signer);
                 }
             }
         }
+        evicted
     }
 
     /// Checks the pool's bookkeeping; for tests.
@@ -395,7 +412,13 @@ mod tests {
             chosen.iter().map(|t| t.tx.nonce.get()).collect::<Vec<_>>(),
             vec![3, 4]
         );
-        pool.prune_executed(&chosen);
+        // Nonces 1 and 2 were executed elsewhere (the state says 2): executing 3 and 4 drops
+        // them as superseded, but not 3 and 4 themselves.
+        let superseded = pool.prune_executed(&chosen);
+        assert_eq!(
+            superseded,
+            vec![tx_digest(&tx(1, 1, false)), tx_digest(&tx(1, 2, false))]
+        );
         assert_eq!(pool.len(), 1);
         pool.check();
     }
@@ -423,7 +446,7 @@ mod tests {
         });
         pool.admit(tx(1, 1, false), true, None, 0).unwrap();
         pool.admit(tx(2, 1, false), true, None, 4).unwrap();
-        pool.evict_old(6);
+        assert_eq!(pool.evict_old(6), vec![tx_digest(&tx(1, 1, false))]);
         assert_eq!(pool.len(), 1);
         pool.check();
     }

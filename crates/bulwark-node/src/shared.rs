@@ -57,6 +57,8 @@ impl SignatureCache {
 pub enum TxStatus {
     /// In this node's mempool.
     Pending,
+    /// Left the mempool without executing, and never will.
+    Dropped { reason: DropReason },
     /// Executed in a finalized block.
     Finalized {
         height: u64,
@@ -64,6 +66,25 @@ pub enum TxStatus {
         rejection: Option<RejectReason>,
         events: Vec<Event>,
     },
+}
+
+/// Why a pending transaction will never execute.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// A higher nonce of its signer executed first (it was sent to another validator, or
+    /// reordered), so this nonce can no longer be used.
+    NonceSuperseded,
+    /// It waited longer than the mempool keeps transactions.
+    Expired,
+}
+
+impl DropReason {
+    pub const fn code(self) -> &'static str {
+        match self {
+            DropReason::NonceSuperseded => "nonce_superseded",
+            DropReason::Expired => "expired",
+        }
+    }
 }
 
 /// Recent transaction statuses by digest. Bounded: the oldest are forgotten first.
@@ -94,6 +115,13 @@ impl Receipts {
                 let oldest = self.order.pop_front().expect("non-empty");
                 self.statuses.remove(&oldest);
             }
+        }
+    }
+
+    /// Marks a transaction that is still pending as dropped (a finalized one stays finalized).
+    pub fn drop_pending(&mut self, digest: &TxDigest, reason: DropReason) {
+        if let Some(status @ TxStatus::Pending) = self.statuses.get_mut(digest) {
+            *status = TxStatus::Dropped { reason };
         }
     }
 

@@ -267,7 +267,7 @@ fn instrument_id(api: &str, name: &str) -> Result<InstrumentId> {
     Ok(instrument(api, name)?.0)
 }
 
-/// Submits `tx` and polls its status until finalized or `wait` passes.
+/// Submits `tx` and polls its status until finalized (or dropped) or `wait` passes.
 pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Value> {
     let accepted = submit(api, tx)?;
     let digest = accepted["digest"]
@@ -277,7 +277,12 @@ pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Val
     let deadline = std::time::Instant::now() + wait;
     loop {
         let status = request(api, "GET", &format!("/tx/{digest}"), None)?;
-        if status.status == 200 && status.body["status"] == "finalized" {
+        if status.status == 200
+            && matches!(
+                status.body["status"].as_str(),
+                Some("finalized" | "dropped")
+            )
+        {
             return Ok(status.body);
         }
         if std::time::Instant::now() >= deadline {

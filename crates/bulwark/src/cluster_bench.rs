@@ -182,6 +182,8 @@ struct Figures {
     refused: usize,
     finalized: usize,
     rejected: usize,
+    /// Left a mempool without executing (a later nonce of the signer executed first).
+    dropped: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
     cpu: Duration,
@@ -200,6 +202,7 @@ async fn drive(
     let per_tick = (rate as usize / 100).max(1);
     let mut outstanding: Vec<Vec<(TxDigest, Instant)>> = vec![Vec::new(); validators.len()];
     let (mut submitted, mut refused, mut finalized, mut rejected) = (0, 0, 0, 0);
+    let mut dropped = 0;
     let mut latencies = Vec::with_capacity(orders.len());
     let cpu_start = cpu_time();
     let start = Instant::now();
@@ -247,6 +250,10 @@ async fn drive(
                     last_final = now;
                     false
                 }
+                Some(TxStatus::Dropped { .. }) => {
+                    dropped += 1;
+                    false
+                }
                 _ => true,
             });
         }
@@ -266,6 +273,7 @@ async fn drive(
         refused,
         finalized,
         rejected,
+        dropped,
         elapsed: last_final - start,
         latencies,
         cpu,
@@ -375,11 +383,12 @@ fn report(args: &ClusterBenchArgs, f: &Figures) {
     let cpu_per_order =
         f.cpu.as_secs_f64() * 1e6 / (f.finalized.max(1) as f64) / args.validators as f64;
     println!(
-        "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange) in {:.2} s; height {}",
+        "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange), {} dropped, in {:.2} s; height {}",
         f.submitted,
         f.refused,
         f.finalized,
         f.rejected,
+        f.dropped,
         f.elapsed.as_secs_f64(),
         f.height
     );

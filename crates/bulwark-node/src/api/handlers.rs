@@ -232,6 +232,9 @@ pub async fn tx_status(
         .ok_or(ApiError::TxUnknown)?;
     let body = match status {
         TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
+        TxStatus::Dropped { reason } => {
+            json!({"digest": text.to_lowercase(), "status": "dropped", "reason": reason.code()})
+        }
         TxStatus::Finalized {
             height,
             index,
