@@ -8,8 +8,8 @@
 use crate::keys;
 use anyhow::{Context, Result, bail, ensure};
 use bulwark_types::{
-    ClientOrderId, InstrumentId, Nonce, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
-    SelfTradePrevention, Side, SignedTx, TimeInForce, Tx, TxBody, UnitPrice,
+    ClientOrderId, InstrumentId, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
+    SelfTradePrevention, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_codec::Encode;
 use commonware_cryptography::Signer;
@@ -191,12 +191,7 @@ pub fn parse_usdc(text: &str) -> Result<i64> {
 }
 
 pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
-    Tx {
-        signer: key.public_key(),
-        nonce: Nonce::new(nonce),
-        body,
-    }
-    .sign(key)
+    body.signed(key, nonce)
 }
 
 /// What `order place` asks for.

@@ -21,8 +21,8 @@ use anyhow::{Context as _, Result, ensure};
 use bulwark_node::mempool::TxDigest;
 use bulwark_node::shared::{Shared, TxStatus, lock};
 use bulwark_types::{
-    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
-    SelfTradePrevention, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, PrivateKey, Qty, Side, SignedTx,
+    TimeInForce, TxBody, UnitPrice,
 };
 use clap::Args;
 use commonware_cryptography::Signer;
@@ -119,23 +119,18 @@ fn sign_orders(seed: u64, traders: &mut [Trader], count: usize) -> Vec<(usize, S
                 if !crossing {
                     trader.resting.push(trader.client_order_id);
                 }
-                TxBody::PlaceOrder(OrderRequest {
-                    instrument: perpetual,
-                    client_order_id: ClientOrderId::new(trader.client_order_id),
+                TxBody::PlaceOrder(OrderRequest::limit(
+                    perpetual,
+                    ClientOrderId::new(trader.client_order_id),
                     side,
-                    qty: Qty::from_contracts(rng.random_range(1..=10)),
-                    order_type: OrderType::Limit {
-                        price: UnitPrice::from_micros(ticks * tick),
-                        time_in_force: if crossing {
-                            TimeInForce::ImmediateOrCancel
-                        } else {
-                            TimeInForce::GoodTilCancelled
-                        },
-                        post_only: false,
+                    Qty::from_contracts(rng.random_range(1..=10)),
+                    UnitPrice::from_micros(ticks * tick),
+                    if crossing {
+                        TimeInForce::ImmediateOrCancel
+                    } else {
+                        TimeInForce::GoodTilCancelled
                     },
-                    reduce_only: false,
-                    self_trade: SelfTradePrevention::CancelMaker,
-                })
+                ))
             };
             trader.nonce += 1;
             (who, genesis::sign(&trader.key, trader.nonce, body))

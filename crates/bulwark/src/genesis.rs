@@ -10,10 +10,9 @@ use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_oracle::OracleConfig;
 use bulwark_types::{
-    AssetCode, BlockTime, ExpiryDate, InstrumentName, InstrumentSpec, Money, Multiplier, Nonce,
-    PrivateKey, PublicKey, Qty, Right, SignedTx, Tx, TxBody, UnitPrice,
+    AssetCode, BlockTime, ExpiryDate, InstrumentName, InstrumentSpec, Money, Multiplier,
+    PrivateKey, PublicKey, Qty, Right, SignedTx, TxBody, UnitPrice,
 };
-use commonware_cryptography::Signer;
 
 /// The BTC index the devnet's price walk starts from, USDC.
 pub const INDEX_START_USDC: i64 = 100_000;
@@ -108,12 +107,7 @@ pub fn instruments(genesis_ms: u64) -> Vec<InstrumentSpec> {
 }
 
 pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
-    Tx {
-        signer: key.public_key(),
-        nonce: Nonce::new(nonce),
-        body,
-    }
-    .sign(key)
+    body.signed(key, nonce)
 }
 
 /// The admin's listings, nonces 1, 2, ...

@@ -17,8 +17,8 @@ use bulwark::genesis;
 use bulwark::keys;
 use bulwark::validator::PriceSettings;
 use bulwark_types::{
-    ClientOrderId, InstrumentId, Money, OrderRequest, OrderType, PrivateKey, Qty,
-    SelfTradePrevention, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+    ClientOrderId, InstrumentId, Money, OrderRequest, PrivateKey, Qty, Side, SignedTx, TimeInForce,
+    TxBody, UnitPrice,
 };
 use commonware_codec::Encode;
 use commonware_cryptography::Signer;
@@ -275,23 +275,18 @@ fn load(
                 let order = if round % 40 == 0 {
                     TxBody::CancelAll { instrument: None }
                 } else {
-                    TxBody::PlaceOrder(OrderRequest {
-                        instrument: InstrumentId::new(0),
-                        client_order_id: ClientOrderId::new(nonces[t]),
+                    TxBody::PlaceOrder(OrderRequest::limit(
+                        InstrumentId::new(0),
+                        ClientOrderId::new(nonces[t]),
                         side,
-                        qty: Qty::from_contracts(1 + (round % 3)),
-                        order_type: OrderType::Limit {
-                            price: UnitPrice::from_micros(price),
-                            time_in_force: if crossing {
-                                TimeInForce::ImmediateOrCancel
-                            } else {
-                                TimeInForce::GoodTilCancelled
-                            },
-                            post_only: false,
+                        Qty::from_contracts(1 + (round % 3)),
+                        UnitPrice::from_micros(price),
+                        if crossing {
+                            TimeInForce::ImmediateOrCancel
+                        } else {
+                            TimeInForce::GoodTilCancelled
                         },
-                        reduce_only: false,
-                        self_trade: SelfTradePrevention::CancelMaker,
-                    })
+                    ))
                 };
                 let tx = genesis::sign(trader, nonces[t], order);
                 if let Some(answer) = submit(&apis[t % 3], &[tx]) {
