@@ -31,7 +31,11 @@ pub struct MmpState {
     pub config: MmpConfig,
     /// Maker fills within the window, oldest first: (block time ms, contracts, signed delta
     /// in units of the underlying times 10^8).
-    pub window: VecDeque<(u64, i64, i64)>,
+    window: VecDeque<(u64, i64, i64)>,
+    /// Sums over `window`, kept as fills enter and leave it, so a fill costs O(1) amortised
+    /// rather than a walk of the window. Derived: never encoded.
+    contracts: i64,
+    delta_e8: i128,
     /// While frozen: until when (`u64::MAX`: until reset).
     pub frozen_until_ms: Option<u64>,
 }
@@ -43,12 +47,33 @@ impl MmpState {
         Self {
             config,
             window: VecDeque::new(),
+            contracts: 0,
+            delta_e8: 0,
             frozen_until_ms: None,
         }
     }
 
     pub fn frozen(&self, now_ms: u64) -> bool {
         self.frozen_until_ms.is_some_and(|until| now_ms < until)
+    }
+
+    /// The fills in the window, oldest first.
+    pub fn window(&self) -> &VecDeque<(u64, i64, i64)> {
+        &self.window
+    }
+
+    /// Appends a fill to the window (recording, or restoring a snapshot in time order).
+    pub fn push_fill(&mut self, fill: (u64, i64, i64)) {
+        self.window.push_back(fill);
+        self.contracts += fill.1;
+        self.delta_e8 += i128::from(fill.2);
+    }
+
+    /// Forgets the window (a trip or a reset starts a fresh one).
+    pub fn clear_window(&mut self) {
+        self.window.clear();
+        self.contracts = 0;
+        self.delta_e8 = 0;
     }
 
     /// Records a maker fill; if the window's totals now exceed a limit, freezes and returns
@@ -58,17 +83,18 @@ impl MmpState {
         while self.window.front().is_some_and(|(t, _, _)| *t < horizon)
             || self.window.len() >= Self::WINDOW_MAX
         {
-            self.window.pop_front();
+            let (_, q, d) = self.window.pop_front().expect("non-empty");
+            self.contracts -= q;
+            self.delta_e8 -= i128::from(d);
         }
-        self.window.push_back((now_ms, qty, delta_e8));
-        let contracts: i64 = self.window.iter().map(|(_, q, _)| q).sum();
-        let delta: i128 = self.window.iter().map(|(_, _, d)| i128::from(*d)).sum();
+        self.push_fill((now_ms, qty, delta_e8));
+        let (contracts, delta) = (self.contracts, self.delta_e8);
         let tripped = contracts > self.config.qty_limit.contracts()
             || delta.abs() > i128::from(self.config.delta_limit_e8);
         if !tripped {
             return None;
         }
-        self.window.clear();
+        self.clear_window();
         self.frozen_until_ms = Some(match self.config.frozen_ms {
             0 => u64::MAX,
             ms => now_ms.saturating_add(ms),
@@ -121,7 +147,7 @@ impl Exchange {
             .get_mut(&asset)
             .ok_or(RejectReason::MmpNotConfigured)?;
         state.frozen_until_ms = None;
-        state.window.clear();
+        state.clear_window();
         Ok(())
     }
 

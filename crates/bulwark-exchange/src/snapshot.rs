@@ -395,8 +395,8 @@ fn write_account(account: &Account, out: &mut Vec<u8>) {
         asset.write(out);
         state.config.write(out);
         state.frozen_until_ms.write(out);
-        (state.window.len() as u64).write(out);
-        for (time_ms, qty, delta_e8) in &state.window {
+        (state.window().len() as u64).write(out);
+        for (time_ms, qty, delta_e8) in state.window() {
             time_ms.write(out);
             qty.write(out);
             delta_e8.write(out);
@@ -423,12 +423,12 @@ fn read_mmp(buf: &mut impl Buf, account: &mut Account) -> Result<(), SnapshotErr
         }
         for _ in 0..count {
             let entry = (u64::read(buf)?, i64::read(buf)?, i64::read(buf)?);
-            if entry.1 <= 0 || state.window.back().is_some_and(|(t, _, _)| *t > entry.0) {
+            if entry.1 <= 0 || state.window().back().is_some_and(|(t, _, _)| *t > entry.0) {
                 return Err(SnapshotError::NotCanonical(
                     "protection window fills positive, in time order",
                 ));
             }
-            state.window.push_back(entry);
+            state.push_fill(entry);
         }
         account.mmp.insert(asset, state);
     }
