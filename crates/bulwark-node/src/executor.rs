@@ -15,7 +15,7 @@ use crate::mempool::tx_digest;
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
 use crate::sync::ServedSnapshot;
-use bulwark_exchange::BlockOutcome;
+use bulwark_exchange::{BlockOutcome, StateDigest};
 use bulwark_types::CheckedBlock;
 use commonware_actor::Feedback;
 use commonware_codec::Encode;
@@ -167,9 +167,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let checked = self.check_signatures(block);
         #[cfg(test)]
         let checked = self.inject_fault(checked);
-        let result = lock(&self.shared.chain).finalize(block, &checked);
-        let outcome = match result {
-            Ok(outcome) => outcome,
+        let result = {
+            let mut chain = lock(&self.shared.chain);
+            let outcome = chain.finalize(block, &checked);
+            outcome.map(|o| (o, chain.finalized().state_digest()))
+        };
+        let (outcome, state_after) = match result {
+            Ok(done) => done,
             Err(FinalizeError::Divergence(divergence)) => {
                 tracing::error!(
                     height = divergence.height,
@@ -201,8 +205,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 receipts.drop_pending(digest, DropReason::Expired);
             }
         }
-        self.update_status(block, txs.len() as u64, outcome.trades().count() as u64);
-        self.record_history(block, &outcome);
+        self.update_status(
+            block,
+            state_after,
+            txs.len() as u64,
+            outcome.trades().count() as u64,
+        );
+        self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
             let (exchange, digest) = {
                 let chain = lock(&self.shared.chain);
@@ -256,12 +265,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             .check_signatures_cached(&mut self.context, &known)
     }
 
-    fn update_status(&self, block: &ChainBlock, txs: u64, trades: u64) {
-        let (state_digest, mempool_txs) = {
-            let chain = lock(&self.shared.chain);
-            let digest = chain.finalized().state_digest();
-            (digest, lock(&self.shared.mempool).len())
-        };
+    fn update_status(&self, block: &ChainBlock, state_digest: StateDigest, txs: u64, trades: u64) {
+        let mempool_txs = lock(&self.shared.mempool).len();
         let mut status = lock(&self.shared.status);
         status.finalized_height = block.height().get();
         status.finalized_block = hex(block.digest().as_ref());
@@ -273,8 +278,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         status.trades_executed += trades;
     }
 
-    fn record_history(&self, block: &ChainBlock, outcome: &BlockOutcome) {
-        let state_after = lock(&self.shared.chain).finalized().state_digest();
+    fn record_history(&self, block: &ChainBlock, state_after: StateDigest, outcome: &BlockOutcome) {
         let record = FinalizedRecord {
             height: block.height().get(),
             block: block.digest(),
