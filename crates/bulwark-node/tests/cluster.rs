@@ -6,11 +6,9 @@ mod common;
 
 use common::{Cluster, VALIDATORS, link, run};
 use commonware_consensus::simplex::mocks::{conflicter, equivocator, relay::Relay};
-use commonware_consensus::simplex::scheme::ed25519;
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Sha256;
-use commonware_runtime::{Clock, Quota, Spawner, Supervisor as _};
-use commonware_utils::NZU32;
+use commonware_runtime::{Clock, Supervisor as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,24 +77,9 @@ fn a_conflicting_voter_cannot_stop_or_fork_the_honest_three() {
         for i in HONEST {
             cluster.start(i);
         }
-        let signer = cluster.signers[3].clone();
-        let scheme = ed25519::Scheme::signer(
-            common::NAMESPACE,
-            cluster.participants.clone(),
-            signer.clone(),
-        )
-        .unwrap();
-        let oracle = cluster.oracle.clone();
-        let _byzantine = cluster
-            .context
-            .child("byzantine")
-            .spawn(move |context| async move {
-                use commonware_cryptography::Signer as _;
-                let control = oracle.control(signer.public_key());
-                let votes = control
-                    .register(0, Quota::per_second(NZU32!(4096)))
-                    .await
-                    .unwrap();
+        let _byzantine =
+            cluster.spawn_impostor(3, &[0], |context, scheme, mut channels| async move {
+                let votes = channels.remove(0);
                 let conflicter = conflicter::Conflicter::<_, _, Sha256>::new(
                     context.child("conflicter"),
                     conflicter::Config { scheme },
@@ -136,23 +119,9 @@ fn an_equivocating_leader_cannot_stop_or_fork_the_honest_three() {
         for i in HONEST {
             cluster.start(i);
         }
-        let signer = cluster.signers[3].clone();
-        let scheme = ed25519::Scheme::signer(
-            common::NAMESPACE,
-            cluster.participants.clone(),
-            signer.clone(),
-        )
-        .unwrap();
-        let oracle = cluster.oracle.clone();
-        let _byzantine = cluster
-            .context
-            .child("byzantine")
-            .spawn(move |context| async move {
-                use commonware_cryptography::Signer as _;
-                let control = oracle.control(signer.public_key());
-                let quota = Quota::per_second(NZU32!(4096));
-                let votes = control.register(0, quota).await.unwrap();
-                let certificates = control.register(1, quota).await.unwrap();
+        let _byzantine =
+            cluster.spawn_impostor(3, &[0, 1], |context, scheme, mut channels| async move {
+                let (votes, certificates) = (channels.remove(0), channels.remove(0));
                 let config = equivocator::Config {
                     scheme,
                     elector: commonware_consensus::simplex::elector::RoundRobin::<Sha256>::default(
@@ -293,25 +262,12 @@ async fn garbage_scenario(context: common::Context, channels: &'static [u64], se
     for i in HONEST {
         cluster.start(i);
     }
-    let signer = cluster.signers[3].clone();
-    let oracle = cluster.oracle.clone();
-    let _garbage = cluster
-        .context
-        .child("garbage")
-        .spawn(move |context| async move {
-            use commonware_cryptography::Signer as _;
+    let _garbage = cluster.spawn_impostor(
+        3,
+        channels,
+        move |context, _scheme, mut senders| async move {
             use commonware_p2p::{Recipients, Sender as _};
             use rand::RngExt as _;
-            let control = oracle.control(signer.public_key());
-            let mut senders = Vec::new();
-            for channel in channels {
-                senders.push(
-                    control
-                        .register(*channel, Quota::per_second(NZU32!(4096)))
-                        .await
-                        .unwrap(),
-                );
-            }
             let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(seed);
             loop {
                 for (sender, _) in senders.iter_mut() {
@@ -325,7 +281,8 @@ async fn garbage_scenario(context: common::Context, channels: &'static [u64], se
                 }
                 context.sleep(Duration::from_millis(5)).await;
             }
-        });
+        },
+    );
     let _traders = cluster.start_traders(seed, Duration::from_millis(100));
     cluster.wait_until(&HONEST, 100).await;
     cluster.stop_traders();

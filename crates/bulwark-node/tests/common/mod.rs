@@ -530,6 +530,54 @@ impl Cluster {
     }
 }
 
+/// A registered channel of the simulated network.
+pub type Channel = (
+    simulated::Sender<PublicKey, Context>,
+    simulated::Receiver<PublicKey>,
+);
+
+impl Cluster {
+    /// Runs `behaviour` in place of validator `i` (a Byzantine mock, a garbage sender): with
+    /// that validator's signing scheme and `channels` registered under its key.
+    pub fn spawn_impostor<F, Fut>(
+        &self,
+        i: usize,
+        channels: &'static [u64],
+        behaviour: F,
+    ) -> Handle<()>
+    where
+        F: FnOnce(
+                Context,
+                commonware_consensus::simplex::scheme::ed25519::Scheme,
+                Vec<Channel>,
+            ) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let signer = self.signers[i].clone();
+        let scheme = commonware_consensus::simplex::scheme::ed25519::Scheme::signer(
+            NAMESPACE,
+            self.participants.clone(),
+            signer.clone(),
+        )
+        .expect("a participant");
+        let oracle = self.oracle.clone();
+        self.context
+            .child("impostor")
+            .with_attribute("index", i)
+            .spawn(move |context| async move {
+                let control = oracle.control(signer.public_key());
+                let mut registered = Vec::with_capacity(channels.len());
+                for channel in channels {
+                    let quota = Quota::per_second(NZU32!(4096));
+                    registered.push(control.register(*channel, quota).await.expect("registers"));
+                }
+                behaviour(context, scheme, registered).await;
+            })
+    }
+}
+
 pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
     body.signed(key, nonce)
 }
