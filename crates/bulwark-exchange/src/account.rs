@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 pub enum MarginMode {
     /// Per-instrument rules as Deribit's standard margin ([`crate::margin::StandardMargin`]).
     Standard,
+    /// A scenario grid over the whole portfolio of each underlying
+    /// ([`crate::portfolio::PortfolioMarginModel`]).
+    Portfolio,
 }
 
 /// Totals of an account's resting orders on one side of one instrument.

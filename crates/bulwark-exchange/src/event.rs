@@ -157,6 +157,67 @@ pub enum Event {
         asset: AssetCode,
         fresh: bool,
     },
+    /// The account's equity was below its maintenance margin at the end of the block: the
+    /// liquidation engine cancelled its orders and acts on its positions (events follow).
+    MarginCall {
+        account: AccountId,
+        equity: Money,
+        maintenance: Money,
+    },
+    /// One liquidation step: `qty` contracts of the position offered to the book on `side`
+    /// within the band, `filled` of them taken, `fee` paid to the insurance fund.
+    LiquidationStep {
+        account: AccountId,
+        instrument: InstrumentId,
+        side: Side,
+        qty: Qty,
+        filled: Qty,
+        fee: Money,
+    },
+    /// `position` contracts (signed as the account held them) passed to the backstop at `price`.
+    BackstopTakeover {
+        account: AccountId,
+        instrument: InstrumentId,
+        position: i64,
+        price: UnitPrice,
+    },
+    /// A negative balance was made whole: `from_fund` by the insurance fund,
+    /// `from_deleveraging` by the counterparties deleveraged; `uncovered` is what nobody could
+    /// pay, carried by the fund (which may go negative).
+    DeficitCovered {
+        account: AccountId,
+        from_fund: Money,
+        from_deleveraging: Money,
+        uncovered: Money,
+    },
+    /// Auto-deleveraging: `position` contracts of `account`'s position (signed as it held them)
+    /// closed against `counterparty`'s opposing position at `price`; the counterparty paid
+    /// `charged` towards the deficit.
+    Deleveraged {
+        account: AccountId,
+        counterparty: AccountId,
+        instrument: InstrumentId,
+        position: i64,
+        price: UnitPrice,
+        charged: Money,
+    },
+    /// The backstop's profit or loss since the last mark moved into the insurance fund, which
+    /// now holds `fund`.
+    InsuranceFundMarked {
+        change: Money,
+        fund: Money,
+    },
+    /// The account's balance is negative and it could not be closed out this block (the
+    /// oracle is stale, or the block's bound was reached): it is first in line next block.
+    LiquidationQueued {
+        account: AccountId,
+        equity: Money,
+    },
+    /// The account switched margin method.
+    MarginModeChanged {
+        account: AccountId,
+        portfolio: bool,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -188,7 +249,7 @@ pub struct TxOutcome {
 pub struct BlockOutcome {
     pub height: Height,
     /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
-    /// transaction's.
+    /// transaction's, then the end of the block's (liquidation).
     pub events: Vec<Event>,
     /// Where the block's own events end.
     pub block_events_end: u32,
@@ -209,6 +270,15 @@ impl BlockOutcome {
     /// The block's own events (before any transaction's).
     pub fn block_events(&self) -> &[Event] {
         &self.events[..self.block_events_end as usize]
+    }
+
+    /// The events of the end of the block, after every transaction's: liquidation.
+    pub fn end_events(&self) -> &[Event] {
+        let start = self
+            .txs
+            .last()
+            .map_or(self.block_events_end, |t| t.events_end);
+        &self.events[start as usize..]
     }
 
     pub fn trades(&self) -> impl Iterator<Item = &Trade> {
@@ -466,6 +536,87 @@ impl Write for Event {
                 asset.write(buf);
                 fresh.write(buf);
             }
+            Event::MarginCall {
+                account,
+                equity,
+                maintenance,
+            } => {
+                21u8.write(buf);
+                account.write(buf);
+                equity.write(buf);
+                maintenance.write(buf);
+            }
+            Event::LiquidationStep {
+                account,
+                instrument,
+                side,
+                qty,
+                filled,
+                fee,
+            } => {
+                22u8.write(buf);
+                account.write(buf);
+                instrument.write(buf);
+                side.write(buf);
+                qty.write(buf);
+                filled.write(buf);
+                fee.write(buf);
+            }
+            Event::BackstopTakeover {
+                account,
+                instrument,
+                position,
+                price,
+            } => {
+                23u8.write(buf);
+                account.write(buf);
+                instrument.write(buf);
+                position.write(buf);
+                price.write(buf);
+            }
+            Event::DeficitCovered {
+                account,
+                from_fund,
+                from_deleveraging,
+                uncovered,
+            } => {
+                24u8.write(buf);
+                account.write(buf);
+                from_fund.write(buf);
+                from_deleveraging.write(buf);
+                uncovered.write(buf);
+            }
+            Event::Deleveraged {
+                account,
+                counterparty,
+                instrument,
+                position,
+                price,
+                charged,
+            } => {
+                25u8.write(buf);
+                account.write(buf);
+                counterparty.write(buf);
+                instrument.write(buf);
+                position.write(buf);
+                price.write(buf);
+                charged.write(buf);
+            }
+            Event::InsuranceFundMarked { change, fund } => {
+                26u8.write(buf);
+                change.write(buf);
+                fund.write(buf);
+            }
+            Event::LiquidationQueued { account, equity } => {
+                27u8.write(buf);
+                account.write(buf);
+                equity.write(buf);
+            }
+            Event::MarginModeChanged { account, portfolio } => {
+                28u8.write(buf);
+                account.write(buf);
+                portfolio.write(buf);
+            }
         }
     }
 }
@@ -493,6 +644,14 @@ impl EncodeSize for Event {
             Event::MmpTriggered { asset, .. } => 8 + asset.encode_size() + 8 + 8 + 8,
             Event::IndexClamped { asset, .. } => asset.encode_size() + 8 + 8,
             Event::OracleModeChanged { asset, .. } => asset.encode_size() + 1,
+            Event::MarginCall { .. } => 8 + 16 + 16,
+            Event::LiquidationStep { .. } => 8 + 4 + 1 + 8 + 8 + 16,
+            Event::BackstopTakeover { .. } => 8 + 4 + 8 + 8,
+            Event::DeficitCovered { .. } => 8 + 16 + 16 + 16,
+            Event::Deleveraged { .. } => 8 + 8 + 4 + 8 + 8 + 16,
+            Event::InsuranceFundMarked { .. } => 16 + 16,
+            Event::LiquidationQueued { .. } => 8 + 16,
+            Event::MarginModeChanged { .. } => 8 + 1,
         }
     }
 }

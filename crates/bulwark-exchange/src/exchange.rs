@@ -7,13 +7,14 @@
 //! anything a transaction or block input carries: bad input becomes a [`RejectReason`] or an
 //! ignored-price event. A panic here means internal corruption.
 
-use crate::account::{Account, KeyRecord, KeyRole};
+use crate::account::{Account, KeyRecord, KeyRole, MarginMode};
 use crate::event::{BlockOutcome, Event, TxOutcome};
 use crate::instrument::Instrument;
 use crate::margin::{
     ExposureView, MarginModel, MarginRequirement, StandardMargin, ValuationPrices, equity,
 };
 use crate::params::{ConfigError, ExchangeParams, Genesis};
+use crate::portfolio::PortfolioMarginModel;
 use bulwark_book::MatchSink;
 use bulwark_types::{
     AccountId, AssetCode, BlockTime, CheckedBlock, Height, InstrumentId, InstrumentName, Money,
@@ -94,6 +95,10 @@ pub struct Exchange {
     pub(crate) sink: MatchSink,
     /// Market maker protection trips waiting for the current order to finish; not state.
     pub(crate) mmp_trips: Vec<crate::mmp::MmpTrip>,
+    /// Portfolio margin per underlying: realised vol (state) and contract vectors (derived).
+    pub(crate) portfolio: BTreeMap<AssetCode, crate::portfolio::UnderlyingRisk>,
+    /// The account that takes over positions the book cannot absorb, once opened.
+    pub(crate) backstop: Option<AccountId>,
 }
 
 impl Exchange {
@@ -140,6 +145,8 @@ impl Exchange {
             ledger: Ledger::default(),
             sink: MatchSink::default(),
             mmp_trips: Vec::new(),
+            portfolio: BTreeMap::new(),
+            backstop: None,
         })
     }
 
@@ -167,6 +174,7 @@ impl Exchange {
         self.expire_due(&mut events);
         self.settle(&block.prices, &mut events);
         self.pay_funding(&mut events);
+        self.update_portfolio_risk();
         let block_events_end = events_len(&events);
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
@@ -178,6 +186,7 @@ impl Exchange {
                 events_end: events_len(&events),
             });
         }
+        self.liquidate(&mut events);
         let outcome = BlockOutcome {
             height: block.height,
             events,
@@ -188,6 +197,9 @@ impl Exchange {
         self.digest = chain_digest(&self.digest, self.time, &outcome);
         if cfg!(any(debug_assertions, feature = "verify")) {
             self.assert_invariants();
+            if let Err(e) = self.check_deficits(outcome.end_events()) {
+                panic!("{e} (height {})", self.height);
+            }
         }
         Ok(outcome)
     }
@@ -233,6 +245,9 @@ impl Exchange {
             } => self.amend_order(account, *instrument, *order, *price, *qty, events),
             TxBody::SetMmp { asset, config } => self.set_mmp(account, *asset, *config),
             TxBody::ResetMmp { asset } => self.reset_mmp(account, *asset),
+            TxBody::SetMarginMode { portfolio } => {
+                self.set_margin_mode(account, *portfolio, events)
+            }
         }
     }
 
@@ -258,7 +273,10 @@ impl Exchange {
         let (account, role) = binding.ok_or(RejectReason::SignerUnknown)?;
         let owner_only = matches!(
             body,
-            TxBody::Withdraw { .. } | TxBody::AuthoriseAgent { .. } | TxBody::RevokeAgent { .. }
+            TxBody::Withdraw { .. }
+                | TxBody::AuthoriseAgent { .. }
+                | TxBody::RevokeAgent { .. }
+                | TxBody::SetMarginMode { .. }
         );
         match role {
             KeyRole::Revoked => Err(RejectReason::AgentRevoked),
@@ -342,8 +360,9 @@ impl Exchange {
         }
     }
 
-    /// Margin of `account`, optionally with one instrument's exposure replaced (to price a
-    /// hypothetical order). Equity uses the actual positions.
+    /// Margin of `account` under its own margin method, optionally with one instrument's
+    /// exposure replaced (to price a hypothetical order or liquidation step). Equity uses the
+    /// actual positions.
     pub(crate) fn margin_of(
         &self,
         account: &Account,
@@ -352,6 +371,7 @@ impl Exchange {
         let view = |id: &InstrumentId, exposure| {
             let instrument = &self.instruments[id.get() as usize];
             ExposureView {
+                id: *id,
                 spec: &instrument.spec,
                 kind: instrument.kind,
                 exposure,
@@ -362,10 +382,19 @@ impl Exchange {
             account.cash,
             account.exposures.iter().map(|(id, e)| view(id, e)),
         );
+        let portfolio;
+        let model: &dyn MarginModel = match account.margin_mode {
+            MarginMode::Standard => &self.margin,
+            MarginMode::Portfolio => {
+                portfolio = PortfolioMarginModel {
+                    risk: &self.portfolio,
+                    standard: &self.margin,
+                };
+                &portfolio
+            }
+        };
         let requirement = match replace {
-            None => self
-                .margin
-                .requirement(&mut account.exposures.iter().map(|(id, e)| view(id, e))),
+            None => model.requirement(&mut account.exposures.iter().map(|(id, e)| view(id, e))),
             Some((target, replacement)) => {
                 let others = account
                     .exposures
@@ -373,7 +402,7 @@ impl Exchange {
                     .filter(|(id, _)| **id != target)
                     .map(|(id, e)| view(id, e));
                 let mut all = others.chain(std::iter::once(view(&target, replacement)));
-                self.margin.requirement(&mut all)
+                model.requirement(&mut all)
             }
         };
         let available = equity.checked_sub(requirement.initial).expect("bounded");

@@ -10,6 +10,10 @@
 //!    order id and reserves margin for it: the account's open-order totals equal its orders.
 //! 5. Reduce-only orders sit on the reducing side and never exceed the position.
 //! 6. Expired and settled instruments rest no orders; settled ones have no holders.
+//! 7. With liquidation on, no account but the backstop ends a block with negative equity
+//!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
+//!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
+//!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
 
 use crate::account::{KeyRole, OpenOrders};
 use crate::exchange::Exchange;
@@ -40,6 +44,33 @@ impl Exchange {
         if let Err(e) = self.check_invariants() {
             panic!("{e} (height {})", self.height);
         }
+    }
+
+    /// Invariant 7, given the block's end events ([`crate::BlockOutcome::end_events`]).
+    /// O(accounts x instruments held).
+    pub fn check_deficits(&self, end_events: &[crate::Event]) -> Result<(), InvariantViolation> {
+        if self.params.liquidation.is_none() {
+            return Ok(());
+        }
+        for account in &self.accounts {
+            if Some(account.id) == self.backstop {
+                continue;
+            }
+            let equity = self.margin_of(account, None).equity;
+            if !equity.is_negative() {
+                continue;
+            }
+            let queued = end_events.iter().any(|e| {
+                matches!(e, crate::Event::LiquidationQueued { account: a, .. } if *a == account.id)
+            });
+            if !queued {
+                return violation(format!(
+                    "account {} ends the block at equity {equity} with no cover or queue recorded",
+                    account.id
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks every invariant; O(accounts + orders).
@@ -173,6 +204,15 @@ impl Exchange {
     ) -> Result<(), InvariantViolation> {
         let mut agents: BTreeMap<AccountId, u32> = BTreeMap::new();
         for (key, record) in &self.signers {
+            if record
+                .binding
+                .is_some_and(|(account, _)| Some(account) == self.backstop)
+            {
+                return violation(format!(
+                    "the backstop {account:?} is bound to a key",
+                    account = self.backstop
+                ));
+            }
             match record.binding {
                 Some((account, KeyRole::Agent)) => *agents.entry(account).or_default() += 1,
                 Some((account, KeyRole::Owner))

@@ -1,8 +1,8 @@
 //! Margin: what an account's positions and resting orders require, and what its equity is.
 //!
 //! Owns: the [`MarginModel`] interface that every margin method implements (standard margin
-//! here; portfolio margin in `bulwark-risk` plugs in behind the same trait), and
-//! [`StandardMargin`], Deribit's rules for linear products.
+//! here; portfolio margin, `bulwark-risk`'s scenario grid, plugs in behind the same trait in
+//! module `portfolio`), and [`StandardMargin`], Deribit's rules for linear products.
 //! Never: mutates state, or rounds in the account's favour: requirements round up, values
 //! down (see [`bulwark_types::Multiplier::value`]).
 //!
@@ -14,7 +14,7 @@
 use crate::account::Exposure;
 use crate::params::{BPS, StandardMarginParams};
 use bulwark_types::num::{mul_div_ceil, mul_div_floor};
-use bulwark_types::{InstrumentKind, InstrumentSpec, Money, Qty, Right, UnitPrice};
+use bulwark_types::{InstrumentId, InstrumentKind, InstrumentSpec, Money, Qty, Right, UnitPrice};
 
 /// Collateral an account must hold. `initial` gates new risk; falling below `maintenance`
 /// makes the account liquidatable.
@@ -51,6 +51,7 @@ pub struct ValuationPrices {
 /// One instrument of an account, as a margin model sees it.
 #[derive(Copy, Clone, Debug)]
 pub struct ExposureView<'a> {
+    pub id: InstrumentId,
     pub spec: &'a InstrumentSpec,
     pub kind: InstrumentKind,
     pub exposure: &'a Exposure,
@@ -135,19 +136,7 @@ impl StandardMargin {
         };
         let e = view.exposure;
         let m = view.spec.multiplier;
-        let tick_value = view.spec.tick_value().micros();
-        // What the resting orders would lose against the mark if they all filled.
-        let bid_premium = Money::from_micros(e.bids.notional_ticks * tick_value);
-        let ask_premium = Money::from_micros(e.asks.notional_ticks * tick_value);
-        let bid_loss = bid_premium
-            .checked_sub(m.value(Qty::from_contracts(e.bids.qty), mark))
-            .expect("bounded")
-            .max(Money::ZERO);
-        let ask_loss = m
-            .value_ceil(Qty::from_contracts(e.asks.qty), mark)
-            .checked_sub(ask_premium)
-            .expect("bounded")
-            .max(Money::ZERO);
+        let (bid_loss, ask_loss) = order_losses(view, mark);
         let if_bids_fill = e.position + e.bids.qty;
         let if_asks_fill = e.position - e.asks.qty;
         match view.kind {
@@ -220,6 +209,26 @@ impl StandardMargin {
         };
         (per(rate_bps), per(i128::from(p.option_maintenance_bps)))
     }
+}
+
+/// What an instrument's resting bids and asks would lose against `mark` if they all filled
+/// (each never negative): a bid above the mark pays more than the position is worth.
+pub fn order_losses(view: &ExposureView<'_>, mark: UnitPrice) -> (Money, Money) {
+    let e = view.exposure;
+    let m = view.spec.multiplier;
+    let tick_value = view.spec.tick_value().micros();
+    let bid_premium = Money::from_micros(e.bids.notional_ticks * tick_value);
+    let ask_premium = Money::from_micros(e.asks.notional_ticks * tick_value);
+    let bid_loss = bid_premium
+        .checked_sub(m.value(Qty::from_contracts(e.bids.qty), mark))
+        .expect("bounded")
+        .max(Money::ZERO);
+    let ask_loss = m
+        .value_ceil(Qty::from_contracts(e.asks.qty), mark)
+        .checked_sub(ask_premium)
+        .expect("bounded")
+        .max(Money::ZERO);
+    (bid_loss, ask_loss)
 }
 
 /// `amount x bps / 10_000`, rounded up.

@@ -261,7 +261,7 @@ impl Exchange {
         right: Right,
         expiry_ms: u64,
     ) -> f64 {
-        use bulwark_pricing::{Black76, OptionKind, implied_vol};
+        use bulwark_pricing::{Black76, OptionKind};
         let kind = match right {
             Right::Call => OptionKind::Call,
             Right::Put => OptionKind::Put,
@@ -276,12 +276,10 @@ impl Exchange {
             _ => 0.0,
         };
         let years = expiry_ms.saturating_sub(self.time.millis()) as f64 / (365.0 * 86_400_000.0);
-        let Some(mark) = instrument.mark else {
+        let Some(vol) = self.implied_vol(instrument) else {
             return intrinsic;
         };
-        let price = mark.micros() as f64 / 1e6;
-        implied_vol(kind, forward, strike, years, 0.0, price)
-            .and_then(|vol| Black76::new(forward, strike, years, vol, 0.0))
+        Black76::new(forward, strike, years, vol, 0.0)
             .and_then(|model| model.greeks(kind))
             .map_or(intrinsic, |g| g.delta)
     }

@@ -7,6 +7,7 @@
 //! [`ExchangeParams::defaults`] with where each comes from.
 
 use bulwark_book::BookLimits;
+use bulwark_risk::PortfolioMarginParams;
 use bulwark_types::{BlockTime, PublicKey, Qty};
 
 /// Basis points in one whole: 10_000 bps = 100%.
@@ -80,6 +81,66 @@ pub struct BandVolScaling {
     pub width_max_bps: i64,
 }
 
+/// The liquidation engine, run at the end of every block (module `liquidation`).
+///
+/// An account whose equity falls below its maintenance margin has its orders cancelled, then
+/// loses `step_bps` of one position per block (the one whose cut lowers maintenance most) to
+/// the book, through an immediate-or-cancel order at the edge of the price band, paying
+/// `fee_bps` of the closed notional to the insurance fund. What the book cannot take within the
+/// band passes to the backstop at the mark, charged to the insurance fund; an account with
+/// negative equity is closed out entirely the same way. When the fund cannot cover a deficit,
+/// auto-deleveraging closes opposing positions, most profitable and most leveraged first.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LiquidationParams {
+    /// Share of a position cut per block, bps (at least one lot). 10_000 closes it at once.
+    pub step_bps: i64,
+    /// Liquidation fee, bps of the closed notional (the underlying's, for options), paid to
+    /// the insurance fund out of what equity the account has left.
+    pub fee_bps: i64,
+    /// Most accounts stepped through the book per block; the rest wait for the next block.
+    pub accounts_per_block_max: u32,
+    /// Most accounts with negative equity closed out per block; any left are reported queued.
+    pub bankruptcies_per_block_max: u32,
+    /// Share of each backstop position offered to the book per block, bps.
+    pub backstop_unwind_bps: i64,
+}
+
+impl LiquidationParams {
+    /// Defaults and their sources.
+    pub const fn defaults() -> Self {
+        Self {
+            // A quarter of a position per block: BitMEX and Deribit liquidate incrementally in
+            // steps rather than dumping the position; with sub-second blocks this still clears
+            // a position within seconds, but never in one print.
+            step_bps: 2_500,
+            // 0.5% of the closed notional: Bulwark's choice, at the low end of what centralised
+            // derivatives venues charge on liquidations (about 0.5% to 1%).
+            fee_bps: 50,
+            accounts_per_block_max: 64,
+            bankruptcies_per_block_max: 256,
+            // The backstop sheds a tenth of each position per block: slowly enough not to
+            // become the next crash, fast enough not to hold a squeezed position for long
+            // (Hyperliquid's JELLY vault, March 2025).
+            backstop_unwind_bps: 1_000,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=BPS).contains(&self.step_bps)
+            || !(0..=1_000).contains(&self.fee_bps)
+            || !(1..=100_000).contains(&self.accounts_per_block_max)
+            || !(1..=100_000).contains(&self.bankruptcies_per_block_max)
+            || !(0..=BPS).contains(&self.backstop_unwind_bps)
+        {
+            return Err(ConfigError::Bound(
+                "liquidation: step in 1..=10000 bps, fee in 0..=1000 bps, per-block bounds in \
+                 1..=100000, backstop unwind in 0..=10000 bps",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Replicated exchange parameters.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeParams {
@@ -109,6 +170,11 @@ pub struct ExchangeParams {
     pub breaker_option: Option<CircuitBreaker>,
     /// Widening of the perpetual band with realised volatility; `None` keeps it fixed.
     pub band_vol: Option<BandVolScaling>,
+    /// Portfolio margin, which accounts may choose over standard margin; `None` does not
+    /// offer it.
+    pub portfolio: Option<PortfolioMarginParams>,
+    /// The liquidation engine; `None` turns it off (for comparisons: an exchange should not).
+    pub liquidation: Option<LiquidationParams>,
 }
 
 impl ExchangeParams {
@@ -177,6 +243,10 @@ impl ExchangeParams {
                 half_life_ms: 600_000,
                 width_max_bps: 2_000,
             }),
+            // Deribit's scenario grid and SPAN's extreme-move cover; sources per field in
+            // `bulwark_risk::PortfolioMarginParams::defaults`.
+            portfolio: Some(PortfolioMarginParams::defaults()),
+            liquidation: Some(LiquidationParams::defaults()),
         }
     }
 
@@ -265,6 +335,14 @@ impl ExchangeParams {
             {
                 return Err(ConfigError::Band);
             }
+        }
+        if let Some(portfolio) = self.portfolio {
+            portfolio
+                .check()
+                .map_err(|_| ConfigError::Margin("portfolio margin parameters fail their check"))?;
+        }
+        if let Some(liquidation) = self.liquidation {
+            liquidation.check()?;
         }
         Ok(())
     }

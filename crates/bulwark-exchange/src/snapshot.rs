@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -129,6 +129,22 @@ impl Exchange {
             }
             realised.var_e6.write(&mut out);
         }
+        (self.portfolio.len() as u64).write(&mut out);
+        for (asset, risk) in &self.portfolio {
+            asset.write(&mut out);
+            let (variance_e12, sample, print_last_ms) = risk.realised.parts();
+            variance_e12.write(&mut out);
+            match sample {
+                None => false.write(&mut out),
+                Some((index, time_ms)) => {
+                    true.write(&mut out);
+                    index.write(&mut out);
+                    time_ms.write(&mut out);
+                }
+            }
+            print_last_ms.write(&mut out);
+        }
+        self.backstop.write(&mut out);
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
         out
@@ -301,6 +317,84 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             }
         }
     }
+    match p.portfolio {
+        None => false.write(out),
+        Some(pm) => {
+            true.write(out);
+            pm.move_points.write(out);
+            for value in [
+                pm.range_min_bps,
+                pm.range_max_bps,
+                pm.range_sigmas_bps,
+                pm.vol_up_bps,
+                pm.vol_down_bps,
+                pm.vol_scale_min_bps,
+                pm.vol_scale_max_bps,
+                pm.extreme_multiple_bps,
+                pm.extreme_cover_bps,
+                pm.short_option_addon_bps,
+                pm.initial_over_maintenance_bps,
+            ] {
+                value.write(out);
+            }
+            pm.realised_vol_sample_ms.write(out);
+            pm.realised_vol_half_life_ms.write(out);
+            pm.realised_vol_initial_bps.write(out);
+            pm.realised_vol_sample_max_bps.write(out);
+        }
+    }
+    match p.liquidation {
+        None => false.write(out),
+        Some(l) => {
+            true.write(out);
+            l.step_bps.write(out);
+            l.fee_bps.write(out);
+            l.accounts_per_block_max.write(out);
+            l.bankruptcies_per_block_max.write(out);
+            l.backstop_unwind_bps.write(out);
+        }
+    }
+}
+
+fn read_portfolio_params(
+    buf: &mut impl Buf,
+) -> Result<Option<bulwark_risk::PortfolioMarginParams>, CodecError> {
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    Ok(Some(bulwark_risk::PortfolioMarginParams {
+        move_points: u8::read(buf)?,
+        range_min_bps: u32::read(buf)?,
+        range_max_bps: u32::read(buf)?,
+        range_sigmas_bps: u32::read(buf)?,
+        vol_up_bps: u32::read(buf)?,
+        vol_down_bps: u32::read(buf)?,
+        vol_scale_min_bps: u32::read(buf)?,
+        vol_scale_max_bps: u32::read(buf)?,
+        extreme_multiple_bps: u32::read(buf)?,
+        extreme_cover_bps: u32::read(buf)?,
+        short_option_addon_bps: u32::read(buf)?,
+        initial_over_maintenance_bps: u32::read(buf)?,
+        realised_vol_sample_ms: u64::read(buf)?,
+        realised_vol_half_life_ms: u64::read(buf)?,
+        realised_vol_initial_bps: u32::read(buf)?,
+        realised_vol_sample_max_bps: u32::read(buf)?,
+    }))
+}
+
+fn read_liquidation_params(
+    buf: &mut impl Buf,
+) -> Result<Option<crate::params::LiquidationParams>, CodecError> {
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    Ok(Some(crate::params::LiquidationParams {
+        step_bps: i64::read(buf)?,
+        fee_bps: i64::read(buf)?,
+        accounts_per_block_max: u32::read(buf)?,
+        bankruptcies_per_block_max: u32::read(buf)?,
+        backstop_unwind_bps: i64::read(buf)?,
+    }))
 }
 
 fn read_breaker(buf: &mut impl Buf) -> Result<Option<CircuitBreaker>, CodecError> {
@@ -367,6 +461,8 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         },
         breaker_perpetual: read_breaker(buf)?,
         breaker_option: read_breaker(buf)?,
+        portfolio: read_portfolio_params(buf)?,
+        liquidation: read_liquidation_params(buf)?,
     })
 }
 
@@ -375,6 +471,7 @@ fn write_account(account: &Account, out: &mut Vec<u8>) {
     account.owner.write(out);
     match account.margin_mode {
         MarginMode::Standard => 0u8.write(out),
+        MarginMode::Portfolio => 1u8.write(out),
     }
     account.cash.write(out);
     // Everything but the open-order totals, which restore rebuilds from the books.
@@ -605,7 +702,40 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         }
         realised.insert(asset, crate::instrument::RealisedVariance { last, var_e6 });
     }
+    let mut portfolio = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 8 + 1 + 1)? {
+        let asset = AssetCode::read(buf)?;
+        let variance_e12 = u64::read(buf)?;
+        let sample = if bool::read(buf)? {
+            Some((UnitPrice::read(buf)?, u64::read(buf)?))
+        } else {
+            None
+        };
+        let print_last_ms = Option::<u64>::read(buf)?;
+        let Some(pm) = params.portfolio else {
+            return Err(SnapshotError::NotCanonical(
+                "portfolio margin state without its parameters",
+            ));
+        };
+        let state = bulwark_risk::RealisedVol::from_parts(&pm, variance_e12, sample, print_last_ms)
+            .map_err(|_| SnapshotError::NotCanonical("portfolio realised vol out of range"))?;
+        if portfolio
+            .last_key_value()
+            .is_some_and(|(prev, _): (&AssetCode, _)| *prev >= asset)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "portfolio margin: assets increasing",
+            ));
+        }
+        portfolio.insert(asset, crate::portfolio::UnderlyingRisk::new(&pm, state));
+    }
+    let backstop = Option::<AccountId>::read(buf)?;
+    if backstop.is_some_and(|id| id.get() >= accounts.len() as u64) {
+        return Err(SnapshotError::NotCanonical("backstop is an account"));
+    }
     let mut exchange = Exchange {
+        portfolio,
+        backstop,
         history,
         oracle,
         realised,
@@ -643,6 +773,8 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     if exchange.names.len() != exchange.instruments.len() {
         return Err(SnapshotError::NotCanonical("instrument names unique"));
     }
+    // Derived state: the contract vectors at the restored index, time and marks.
+    exchange.revalue_portfolio();
     Ok(exchange)
 }
 
@@ -691,6 +823,7 @@ fn read_accounts(
         let owner = PublicKey::read(buf)?;
         let margin_mode = match u8::read(buf)? {
             0 => MarginMode::Standard,
+            1 => MarginMode::Portfolio,
             other => return Err(CodecError::InvalidEnum(other).into()),
         };
         let mut account = Account::new(id, owner);

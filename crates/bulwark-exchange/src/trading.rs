@@ -166,7 +166,7 @@ impl Exchange {
 
     /// The order's price in ticks, checked against the band around the mark. A market order
     /// gets the band's far edge as its limit, so it can never sweep past the band.
-    fn price_within_band(
+    pub(crate) fn price_within_band(
         &self,
         instrument: &Instrument,
         side: Side,
@@ -275,7 +275,7 @@ impl Exchange {
     }
 
     /// Runs an admitted order through the book and books everything it did.
-    fn execute(
+    pub(crate) fn execute(
         &mut self,
         instrument: InstrumentId,
         order: NewOrder,
@@ -783,7 +783,7 @@ impl Exchange {
 
     /// Keeps an account's resting reduce-only orders within its position after the position
     /// changed: trims the newest first, cancelling what no longer reduces anything.
-    fn enforce_reduce_only(
+    pub(crate) fn enforce_reduce_only(
         &mut self,
         account: AccountId,
         instrument: InstrumentId,

@@ -371,24 +371,26 @@ fn under_margined_account_may_still_reduce_risk() {
     v.fund("dave", 1_000);
     v.order("bob", BTC_PERP, Side::Sell, 400, 100_000);
     assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
-    // The index falls 3%: dave's equity drops by 1,200 USDC below zero margin cover.
+    // The index falls 1%: dave's equity drops by 400 USDC, below initial margin (2% of
+    // 39,600) but above maintenance (1%), so he is not liquidated.
     v.set_prices(
-        97_000,
-        &[(BTC_PERP, 97_000), (BTC_CALL, 4_000), (BTC_PUT, 6_000)],
+        99_000,
+        &[(BTC_PERP, 99_000), (BTC_CALL, 4_000), (BTC_PUT, 6_000)],
     );
     v.block(vec![]);
     let dave = v.account("dave");
     let m = v.exchange.account_margin(dave).unwrap();
     assert!(m.equity < m.requirement.initial);
+    assert!(m.equity > m.requirement.maintenance);
     assert_eq!(
-        v.order("dave", BTC_PERP, Side::Buy, 1, 97_000)
+        v.order("dave", BTC_PERP, Side::Buy, 1, 99_000)
             .0
             .map(|r| r.code()),
         Some(90),
         "adding is refused"
     );
     assert_eq!(
-        v.order("dave", BTC_PERP, Side::Sell, 100, 97_000).0,
+        v.order("dave", BTC_PERP, Side::Sell, 100, 99_000).0,
         None,
         "reducing is allowed"
     );

@@ -140,6 +140,59 @@ impl ScenarioVector {
         Ok(())
     }
 
+    /// Counts an instrument's resting orders as if they filled, on the worse side: per
+    /// scenario the lesser P&L of "all `bids` fill" and "all `asks` fill" from `position`, and
+    /// the larger of the two sides' charges. Taking each scenario's worse side on its own bounds
+    /// every combination of fills from below, so the requirement of the result covers whatever
+    /// part of the orders fills. `bids` and `asks` are open contracts (non-negative). On error
+    /// the vector is unchanged.
+    pub fn add_open_orders(
+        &mut self,
+        contract: &ContractVector,
+        position: Qty,
+        bids: Qty,
+        asks: Qty,
+    ) -> Result<(), RiskError> {
+        if contract.basis != self.basis {
+            return Err(RiskError::BasisMismatch);
+        }
+        if bids.contracts() < 0 || asks.contracts() < 0 {
+            return Err(RiskError::PositionInconsistent);
+        }
+        let overflow = RiskError::Overflow("account vector");
+        let before = i128::from(position.contracts());
+        let (bid, ask) = (i128::from(bids.contracts()), i128::from(asks.contracts()));
+        let shorts = |p: i128| (-p).max(0);
+        let longs = |p: i128| p.max(0);
+        let worse = |f: &dyn Fn(i128) -> i128| {
+            (f(before + bid) - f(before)).max(f(before - ask) - f(before))
+        };
+        let addon = checked_step(self.addon, contract.addon_short, worse(&shorts))?;
+        let addon_band = checked_step(self.addon_band, contract.addon_short_band, worse(&shorts))?;
+        let convexity = checked_step(self.convexity, contract.convexity_long, worse(&longs))?;
+        let contracts = self
+            .contracts
+            .checked_add(worse(&|p: i128| p.abs()))
+            .ok_or(overflow)?;
+        let step = |per: i64| (bid * i128::from(per)).min(-ask * i128::from(per));
+        let fits = self
+            .pnl
+            .iter()
+            .zip(&contract.pnl)
+            .all(|(total, &per)| total.checked_add(step(per)).is_some());
+        if !fits {
+            return Err(RiskError::Overflow("account vector"));
+        }
+        for (total, &per) in self.pnl.iter_mut().zip(&contract.pnl) {
+            *total += step(per);
+        }
+        self.addon = addon;
+        self.addon_band = addon_band;
+        self.convexity = convexity;
+        self.contracts = contracts;
+        Ok(())
+    }
+
     /// Scenario P&L of the account, micro-USDC, in grid order.
     pub fn pnl(&self) -> &[i128] {
         &self.pnl

@@ -179,6 +179,8 @@ pub enum CancelReason {
     AuctionCrossed,
     /// The account's market maker protection tripped in this underlying.
     MarketMakerProtection,
+    /// The account fell below maintenance margin: the liquidation engine cancelled its orders.
+    Liquidation,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -227,6 +229,7 @@ unit_enum_codec!(CancelReason {
     ReduceOnly = 7,
     AuctionCrossed = 8,
     MarketMakerProtection = 9,
+    Liquidation = 10,
 });
 
 impl Write for OrderType {

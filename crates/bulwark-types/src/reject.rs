@@ -83,6 +83,10 @@ pub enum RejectReason {
         "the oracle has no quorum for this underlying: only orders that reduce a position are taken"
     )]
     OracleStale,
+    #[error("portfolio margin is not offered on this exchange")]
+    PortfolioMarginUnavailable,
+    #[error("the account already uses this margin method")]
+    MarginModeUnchanged,
     // ---- stateful: keys, transfers, listing ----
     #[error("key already belongs to an account")]
     KeyInUse,
@@ -144,6 +148,8 @@ impl RejectReason {
             RejectReason::MmpFrozen => 55,
             RejectReason::MmpNotConfigured => 56,
             RejectReason::OracleStale => 57,
+            RejectReason::PortfolioMarginUnavailable => 58,
+            RejectReason::MarginModeUnchanged => 59,
             RejectReason::KeyInUse => 70,
             RejectReason::AgentLimit => 71,
             RejectReason::AgentUnknown => 72,
@@ -159,7 +165,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 40] = [
+        const PLAIN: [RejectReason; 42] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -193,6 +199,8 @@ impl RejectReason {
             RejectReason::MmpFrozen,
             RejectReason::MmpNotConfigured,
             RejectReason::OracleStale,
+            RejectReason::PortfolioMarginUnavailable,
+            RejectReason::MarginModeUnchanged,
             RejectReason::KeyInUse,
             RejectReason::AgentLimit,
             RejectReason::AgentUnknown,

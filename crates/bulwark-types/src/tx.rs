@@ -72,6 +72,9 @@ pub enum TxBody {
     },
     /// Lift a market maker protection freeze before its time. Owner or agent.
     ResetMmp { asset: AssetCode },
+    /// Switch the account between standard margin (`portfolio: false`) and portfolio margin.
+    /// Refused when the account would not meet initial margin under the new method. Owner only.
+    SetMarginMode { portfolio: bool },
 }
 
 /// Market maker protection, in the manner of Deribit's MMP: when the account's resting orders
@@ -146,7 +149,8 @@ impl TxBody {
             | TxBody::RevokeAgent { .. }
             | TxBody::ListInstrument(_)
             | TxBody::SetMmp { config: None, .. }
-            | TxBody::ResetMmp { .. } => Ok(()),
+            | TxBody::ResetMmp { .. }
+            | TxBody::SetMarginMode { .. } => Ok(()),
             TxBody::SetMmp {
                 config: Some(config),
                 ..
@@ -260,6 +264,7 @@ const TAG_REVOKE: u8 = 7;
 const TAG_LIST: u8 = 8;
 const TAG_SET_MMP: u8 = 9;
 const TAG_RESET_MMP: u8 = 10;
+const TAG_SET_MARGIN_MODE: u8 = 11;
 
 impl Write for TxBody {
     fn write(&self, buf: &mut impl BufMut) {
@@ -319,6 +324,10 @@ impl Write for TxBody {
                 TAG_RESET_MMP.write(buf);
                 asset.write(buf);
             }
+            TxBody::SetMarginMode { portfolio } => {
+                TAG_SET_MARGIN_MODE.write(buf);
+                portfolio.write(buf);
+            }
         }
     }
 }
@@ -336,6 +345,7 @@ impl EncodeSize for TxBody {
             TxBody::ListInstrument(spec) => spec.encode_size(),
             TxBody::SetMmp { asset, config } => asset.encode_size() + config.encode_size(),
             TxBody::ResetMmp { asset } => asset.encode_size(),
+            TxBody::SetMarginMode { .. } => bool::SIZE,
         }
     }
 }
@@ -378,6 +388,9 @@ impl Read for TxBody {
             },
             TAG_RESET_MMP => TxBody::ResetMmp {
                 asset: AssetCode::read(buf)?,
+            },
+            TAG_SET_MARGIN_MODE => TxBody::SetMarginMode {
+                portfolio: bool::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

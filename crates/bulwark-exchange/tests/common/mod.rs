@@ -91,7 +91,12 @@ impl Venue {
     /// A venue with the BTC perpetual, a call and a put listed, index 100,000, marks set,
     /// and traders `alice`, `bob`, `carol` funded with 1,000,000 USDC each.
     pub fn standard() -> Self {
-        let mut v = Self::new();
+        Self::standard_with(ExchangeParams::defaults())
+    }
+
+    /// [`Venue::standard`] with other parameters.
+    pub fn standard_with(params: ExchangeParams) -> Self {
+        let mut v = Self::with_params(params);
         let listings: Vec<_> = [BTC_PERP, BTC_CALL, BTC_PUT]
             .iter()
             .map(|n| v.admin_tx(TxBody::ListInstrument(spec(n))))

@@ -1,0 +1,736 @@
+//! Liquidation: what the state machine does at the end of every block to accounts whose equity
+//! fell below maintenance margin, so that losses stop where they started instead of cascading.
+//!
+//! Owns: the end-of-block pass ([`Exchange::liquidate`]): finding accounts below maintenance,
+//! cancelling their orders, stepping their positions out through the book, the backstop (an
+//! exchange-held account whose profit and loss is the insurance fund's), deficit cover and
+//! auto-deleveraging, and every event that records them.
+//! Never: lets an account with no open position bear another's loss (only holders of opposing
+//! positions are deleveraged); trades outside the price band; liquidates while an account's
+//! underlying has a stale oracle (it waits, and a negative balance is reported queued); creates
+//! or destroys money (every step moves cash between accounts, fees and the fund).
+//! Bounds: at most `accounts_per_block_max` accounts stepped through the book and
+//! `bankruptcies_per_block_max` closed out per block; one step per account per block; the
+//! backstop offers at most `backstop_unwind_bps` of each position per block.
+//!
+//! Order of work, each block:
+//! 1. Every account holding a position or a negative balance is measured: equity against
+//!    maintenance margin, under its own margin method.
+//! 2. Accounts with negative equity (bankrupt), most negative first: orders cancelled, every
+//!    position passes at the mark to the backstop when the insurance fund covers the deficit;
+//!    otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
+//!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
+//! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
+//!    one step: `step_bps` of the position whose cut lowers maintenance most, as an
+//!    immediate-or-cancel order at the band's edge. The fee goes to the fund; what the book
+//!    did not take passes to the backstop at the mark (or, with an empty fund, to
+//!    deleveraging).
+//! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
+//! 5. The backstop is marked to market: its equity moves into the insurance fund, so the fund
+//!    carries its profit and loss. A fund that goes negative deleverages the backstop's
+//!    positions, charging their holders.
+
+use crate::account::Account;
+use crate::event::Event;
+use crate::exchange::Exchange;
+use crate::instrument::InstrumentStatus;
+use crate::margin::{ExposureView, bps_ceil};
+use crate::params::{BPS, LiquidationParams};
+use bulwark_book::NewOrder;
+use bulwark_types::{
+    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, Qty,
+    SelfTradePrevention, Side, TimeInForce, UnitPrice,
+};
+use std::collections::BTreeSet;
+
+/// The client order id liquidation and backstop orders carry (they never rest, so it cannot
+/// clash with an account's own open orders).
+pub const LIQUIDATION_CLIENT_ORDER_ID: ClientOrderId = ClientOrderId::new(u64::MAX);
+
+/// Who receives what deleveraging collects.
+#[derive(Copy, Clone, Debug)]
+enum Beneficiary {
+    Account(AccountId),
+    InsuranceFund,
+}
+
+impl Exchange {
+    /// The end-of-block liquidation pass (see the module doc).
+    pub(crate) fn liquidate(&mut self, events: &mut Vec<Event>) {
+        let Some(params) = self.params.liquidation else {
+            return;
+        };
+        let mut candidates: BTreeSet<AccountId> = self
+            .instruments
+            .iter()
+            .flat_map(|i| i.holders.iter().copied())
+            .collect();
+        candidates.extend(
+            self.accounts
+                .iter()
+                .filter(|a| a.cash.is_negative())
+                .map(|a| a.id),
+        );
+        if let Some(backstop) = self.backstop {
+            candidates.remove(&backstop);
+        }
+        let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
+        let mut under: Vec<(i128, AccountId)> = Vec::new();
+        for id in candidates {
+            let account = &self.accounts[id.get() as usize];
+            let margin = self.margin_of(account, None);
+            let (equity, maintenance) = (margin.equity, margin.requirement.maintenance);
+            if equity >= maintenance {
+                continue;
+            }
+            if !self.account_oracles_fresh(account) {
+                // Paused with the oracle; a deficit waits, reported.
+                if equity.is_negative() {
+                    events.push(Event::LiquidationQueued {
+                        account: id,
+                        equity,
+                    });
+                }
+                continue;
+            }
+            if equity.is_negative() {
+                bankrupt.push((equity, id));
+            } else {
+                // Equity over maintenance, in bps: the lowest ratio goes first.
+                let ratio = equity.micros() * i128::from(BPS) / maintenance.micros().max(1);
+                under.push((ratio, id));
+            }
+        }
+        bankrupt.sort();
+        let mut budget = params.bankruptcies_per_block_max as usize;
+        self.close_out_all(bankrupt, &mut budget, events);
+        let pass_start = events.len();
+        under.sort();
+        for (_, id) in under
+            .into_iter()
+            .take(params.accounts_per_block_max as usize)
+        {
+            self.liquidation_step(id, &params, events);
+        }
+        self.unwind_backstop(&params, events);
+        // Trading at the band's edge can take a stepped account, or a maker that bought from
+        // it, below zero: those are closed out now, so no deficit outlives the block unreported.
+        let traded: BTreeSet<AccountId> = events[pass_start..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Trade(t) => Some([t.maker_account, t.taker_account]),
+                _ => None,
+            })
+            .flatten()
+            .filter(|id| Some(*id) != self.backstop)
+            .collect();
+        let mut bankrupt: Vec<(Money, AccountId)> = traded
+            .into_iter()
+            .map(|id| {
+                (
+                    self.margin_of(&self.accounts[id.get() as usize], None)
+                        .equity,
+                    id,
+                )
+            })
+            .filter(|(equity, _)| equity.is_negative())
+            .collect();
+        bankrupt.sort();
+        self.close_out_all(bankrupt, &mut budget, events);
+        self.mark_backstop(events);
+    }
+
+    /// Closes out bankrupt accounts while the block's budget lasts; the rest are reported.
+    fn close_out_all(
+        &mut self,
+        bankrupt: Vec<(Money, AccountId)>,
+        budget: &mut usize,
+        events: &mut Vec<Event>,
+    ) {
+        for (equity, id) in bankrupt {
+            if *budget > 0 {
+                *budget -= 1;
+                self.close_out(id, events);
+            } else {
+                events.push(Event::LiquidationQueued {
+                    account: id,
+                    equity,
+                });
+            }
+        }
+    }
+
+    /// Whether every underlying the account holds has a fresh oracle.
+    fn account_oracles_fresh(&self, account: &Account) -> bool {
+        account.exposures.keys().all(|id| {
+            let spec = &self.instruments[id.get() as usize].spec;
+            self.oracle_fresh(spec.underlying())
+        })
+    }
+
+    /// Cancels every open order of the account, with the liquidation reason.
+    fn cancel_for_liquidation(&mut self, account: AccountId, events: &mut Vec<Event>) {
+        // Bounded by orders_open_max.
+        let targets: Vec<(InstrumentId, bulwark_types::OrderId)> = self.accounts
+            [account.get() as usize]
+            .client_orders
+            .values()
+            .copied()
+            .collect();
+        for (at, order_id) in targets {
+            let resting = *self.instruments[at.get() as usize]
+                .book
+                .get(order_id)
+                .expect("indexed orders rest");
+            self.cancel_resting(at, &resting, CancelReason::Liquidation, events);
+        }
+    }
+
+    /// Closes out an account with negative equity: every position to the backstop at the
+    /// mark when the fund covers the deficit, otherwise deleveraging for what the fund cannot
+    /// pay. The account ends with nothing and zero equity (or, if even deleveraging could not
+    /// collect the deficit, the fund carries the rest, reported as uncovered).
+    fn close_out(&mut self, id: AccountId, events: &mut Vec<Event>) {
+        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
+        events.push(Event::MarginCall {
+            account: id,
+            equity: margin.equity,
+            maintenance: margin.requirement.maintenance,
+        });
+        self.cancel_for_liquidation(id, events);
+        let deficit = Money::from_micros(-margin.equity.micros());
+        let positions = self.positions_of(id);
+        let fund = self.ledger.insurance_fund;
+        let (from_fund, from_deleveraging) = if fund >= deficit {
+            for (instrument, position) in positions {
+                self.backstop_take(id, instrument, position, events);
+            }
+            (deficit, Money::ZERO)
+        } else {
+            let from_fund = fund.max(Money::ZERO);
+            let rest = deficit.checked_sub(from_fund).expect("bounded");
+            let collected =
+                self.deleverage_all(id, &positions, rest, Beneficiary::Account(id), events);
+            (from_fund, collected)
+        };
+        let covered = from_fund.checked_add(from_deleveraging).expect("bounded");
+        let uncovered = deficit.checked_sub(covered).expect("bounded");
+        // The fund pays its part and carries whatever nobody could.
+        let fund_pays = from_fund.checked_add(uncovered).expect("bounded");
+        self.ledger.insurance_fund = self
+            .ledger
+            .insurance_fund
+            .checked_sub(fund_pays)
+            .expect("bounded");
+        let account = self.account_mut(id);
+        account.cash = account.cash.checked_add(fund_pays).expect("bounded");
+        events.push(Event::DeficitCovered {
+            account: id,
+            from_fund,
+            from_deleveraging,
+            uncovered,
+        });
+    }
+
+    /// One step of an account below maintenance: cancel its orders, then cut the position
+    /// that lowers maintenance most by `step_bps` through the book.
+    fn liquidation_step(
+        &mut self,
+        id: AccountId,
+        params: &LiquidationParams,
+        events: &mut Vec<Event>,
+    ) {
+        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
+        events.push(Event::MarginCall {
+            account: id,
+            equity: margin.equity,
+            maintenance: margin.requirement.maintenance,
+        });
+        self.cancel_for_liquidation(id, events);
+        let Some((instrument, cut)) = self.riskiest_step(id, params.step_bps) else {
+            return;
+        };
+        let before = self.accounts[id.get() as usize].position(instrument);
+        self.book_reduce(id, instrument, cut, events);
+        let after = self.accounts[id.get() as usize].position(instrument);
+        let filled = (before - after).abs();
+        let fee = self.liquidation_fee(id, instrument, filled, params.fee_bps);
+        if fee.is_positive() {
+            let account = self.account_mut(id);
+            account.cash = account.cash.checked_sub(fee).expect("bounded");
+            self.ledger.insurance_fund = self
+                .ledger
+                .insurance_fund
+                .checked_add(fee)
+                .expect("bounded");
+        }
+        let left = cut - filled;
+        events.push(Event::LiquidationStep {
+            account: id,
+            instrument,
+            side: if before > 0 { Side::Sell } else { Side::Buy },
+            qty: Qty::from_contracts(cut),
+            filled: Qty::from_contracts(filled),
+            fee,
+        });
+        if left > 0 {
+            let transfer = left * before.signum();
+            if self.ledger.insurance_fund.is_positive() {
+                self.backstop_take(id, instrument, transfer, events);
+            } else {
+                self.deleverage(
+                    id,
+                    instrument,
+                    transfer,
+                    Money::ZERO,
+                    Beneficiary::Account(id),
+                    events,
+                );
+            }
+        }
+    }
+
+    /// The position to cut and by how much: among positions in instruments that trade
+    /// continuously, the cut of `step_bps` (at least a lot) that leaves the lowest maintenance.
+    fn riskiest_step(&self, id: AccountId, step_bps: i64) -> Option<(InstrumentId, i64)> {
+        let account = &self.accounts[id.get() as usize];
+        let mut best: Option<(Money, InstrumentId, i64)> = None;
+        for (instrument, exposure) in &account.exposures {
+            let target = &self.instruments[instrument.get() as usize];
+            if exposure.position == 0
+                || target.status != InstrumentStatus::Trading
+                || target.book.is_halted()
+            {
+                continue;
+            }
+            let cut = step_size(
+                exposure.position.abs(),
+                target.spec.lot_size.contracts(),
+                step_bps,
+            );
+            let mut reduced = *exposure;
+            reduced.position -= cut * exposure.position.signum();
+            let maintenance = self
+                .margin_of(account, Some((*instrument, &reduced)))
+                .requirement
+                .maintenance;
+            if best.is_none_or(|(m, _, _)| maintenance < m) {
+                best = Some((maintenance, *instrument, cut));
+            }
+        }
+        best.map(|(_, instrument, cut)| (instrument, cut))
+    }
+
+    /// Sends a reduce-only immediate-or-cancel order for `cut` contracts of the account's
+    /// position at the far edge of the price band.
+    fn book_reduce(
+        &mut self,
+        id: AccountId,
+        instrument: InstrumentId,
+        cut: i64,
+        events: &mut Vec<Event>,
+    ) {
+        let position = self.accounts[id.get() as usize].position(instrument);
+        let side = if position > 0 { Side::Sell } else { Side::Buy };
+        let target = &self.instruments[instrument.get() as usize];
+        let Ok(price) = self.price_within_band(target, side, None) else {
+            return;
+        };
+        let order = NewOrder {
+            order_id: self.next_order_id(),
+            account: id,
+            client_order_id: LIQUIDATION_CLIENT_ORDER_ID,
+            side,
+            price,
+            qty: Qty::from_contracts(cut),
+            time_in_force: TimeInForce::ImmediateOrCancel,
+            post_only: false,
+            reduce_only: true,
+            self_trade: SelfTradePrevention::CancelTaker,
+        };
+        self.execute(instrument, order, true, events);
+    }
+
+    /// The liquidation fee of `filled` contracts: `fee_bps` of their notional (the
+    /// underlying's for options), never more than the account's remaining positive equity.
+    fn liquidation_fee(
+        &self,
+        id: AccountId,
+        instrument: InstrumentId,
+        filled: i64,
+        fee_bps: i64,
+    ) -> Money {
+        if filled == 0 || fee_bps == 0 {
+            return Money::ZERO;
+        }
+        let target = &self.instruments[instrument.get() as usize];
+        let prices = self.valuation_prices(target);
+        let base_price = match target.kind {
+            InstrumentKind::Perpetual => target.mark.or(prices.index),
+            InstrumentKind::Option { strike, .. } => Some(prices.index.unwrap_or(strike)),
+        };
+        let Some(base_price) = base_price else {
+            return Money::ZERO;
+        };
+        let notional = target
+            .spec
+            .multiplier
+            .value(Qty::from_contracts(filled), base_price);
+        let equity = self
+            .margin_of(&self.accounts[id.get() as usize], None)
+            .equity;
+        bps_ceil(notional, fee_bps).min(equity.max(Money::ZERO))
+    }
+
+    /// The account's non-zero positions, in instrument order.
+    fn positions_of(&self, id: AccountId) -> Vec<(InstrumentId, i64)> {
+        self.accounts[id.get() as usize]
+            .exposures
+            .iter()
+            .filter(|(_, e)| e.position != 0)
+            .map(|(i, e)| (*i, e.position))
+            .collect()
+    }
+
+    /// The price a position in `instrument` is valued at (mark, else intrinsic or index).
+    fn valuation_price_of(&self, instrument: InstrumentId) -> Option<UnitPrice> {
+        let target = &self.instruments[instrument.get() as usize];
+        let exposure = crate::account::Exposure::default();
+        ExposureView {
+            id: instrument,
+            spec: &target.spec,
+            kind: target.kind,
+            exposure: &exposure,
+            prices: self.valuation_prices(target),
+        }
+        .valuation_price()
+    }
+
+    /// The backstop account, opened on first use. It is owned by the admin key but bound to
+    /// no key, so no transaction can act for it.
+    fn backstop_account(&mut self, events: &mut Vec<Event>) -> AccountId {
+        if let Some(id) = self.backstop {
+            return id;
+        }
+        let id = AccountId::new(self.accounts.len() as u64);
+        self.accounts.push(Account::new(id, self.admin.clone()));
+        self.backstop = Some(id);
+        events.push(Event::AccountOpened {
+            account: id,
+            owner: self.admin.clone(),
+        });
+        id
+    }
+
+    /// Moves `contracts` (signed like the account's position) of the account's position in
+    /// `instrument` to the backstop at the valuation price.
+    fn backstop_take(
+        &mut self,
+        from: AccountId,
+        instrument: InstrumentId,
+        contracts: i64,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(price) = self.valuation_price_of(instrument) else {
+            return;
+        };
+        let backstop = self.backstop_account(events);
+        self.transfer_position(instrument, from, backstop, contracts, price, events);
+        events.push(Event::BackstopTakeover {
+            account: from,
+            instrument,
+            position: contracts,
+            price,
+        });
+    }
+
+    /// Moves `contracts` of `from`'s position (signed like it: positive gives longs) to `to`
+    /// at `price`: `to` pays `from` the position's value. Money and net positions are
+    /// unchanged in total.
+    fn transfer_position(
+        &mut self,
+        instrument: InstrumentId,
+        from: AccountId,
+        to: AccountId,
+        contracts: i64,
+        price: UnitPrice,
+        events: &mut Vec<Event>,
+    ) {
+        assert!(contracts != 0 && from != to, "a transfer moves something");
+        let multiplier = self.instruments[instrument.get() as usize].spec.multiplier;
+        let value = multiplier.value(Qty::from_contracts(contracts.abs()), price);
+        let premium = Money::from_micros(value.micros() * i128::from(contracts.signum()));
+        let receiver = self.account_mut(to);
+        receiver.cash = receiver.cash.checked_sub(premium).expect("bounded");
+        let exposure = receiver.exposures.entry(instrument).or_default();
+        exposure.apply_fill(contracts, premium);
+        let to_position = exposure.position;
+        let giver = self.account_mut(from);
+        giver.cash = giver.cash.checked_add(premium).expect("bounded");
+        let exposure = giver.exposures.entry(instrument).or_default();
+        exposure.apply_fill(-contracts, Money::from_micros(-premium.micros()));
+        let from_position = exposure.position;
+        let holders = &mut self.instruments[instrument.get() as usize].holders;
+        for (account, position) in [(to, to_position), (from, from_position)] {
+            if position == 0 {
+                holders.remove(&account);
+            } else {
+                holders.insert(account);
+            }
+        }
+        self.enforce_reduce_only(from, instrument, events);
+        self.account_mut(from).tidy(instrument);
+        self.account_mut(to).tidy(instrument);
+    }
+
+    /// Deleverages every position in `positions`, charging `charge` in total across them in
+    /// proportion to each position's value at the mark. Returns what was collected.
+    fn deleverage_all(
+        &mut self,
+        id: AccountId,
+        positions: &[(InstrumentId, i64)],
+        charge: Money,
+        beneficiary: Beneficiary,
+        events: &mut Vec<Event>,
+    ) -> Money {
+        let values: Vec<i128> = positions
+            .iter()
+            .map(|(instrument, position)| {
+                let multiplier = self.instruments[instrument.get() as usize].spec.multiplier;
+                self.valuation_price_of(*instrument)
+                    .map_or(0, |p| {
+                        multiplier
+                            .value(Qty::from_contracts(position.abs()), p)
+                            .micros()
+                    })
+                    .max(1)
+            })
+            .collect();
+        let total: i128 = values.iter().sum();
+        let mut collected = Money::ZERO;
+        let mut assigned = 0i128;
+        for (n, ((instrument, position), value)) in positions.iter().zip(&values).enumerate() {
+            let share = if n + 1 == positions.len() {
+                charge.micros() - assigned
+            } else {
+                charge.micros() * value / total.max(1)
+            };
+            assigned += share;
+            let got = self.deleverage(
+                id,
+                *instrument,
+                *position,
+                Money::from_micros(share),
+                beneficiary,
+                events,
+            );
+            collected = collected.checked_add(got).expect("bounded");
+        }
+        collected
+    }
+
+    /// Auto-deleveraging: closes `contracts` of `from`'s position in `instrument` against
+    /// opposing positions at the valuation price, most profitable and most leveraged first,
+    /// and charges the counterparties `charge` in proportion to what each took over, each at
+    /// most its own positive equity. What is collected goes to `beneficiary`; returns it.
+    fn deleverage(
+        &mut self,
+        from: AccountId,
+        instrument: InstrumentId,
+        contracts: i64,
+        charge: Money,
+        beneficiary: Beneficiary,
+        events: &mut Vec<Event>,
+    ) -> Money {
+        let Some(price) = self.valuation_price_of(instrument) else {
+            return Money::ZERO;
+        };
+        let ranked = self.deleverage_ranking(from, instrument, contracts.signum(), price);
+        let mut left = contracts.abs();
+        let mut collected = Money::ZERO;
+        for (counterparty, opposing) in ranked {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(opposing);
+            let share = if take == left {
+                charge.micros() - collected.micros()
+            } else {
+                charge.micros() * i128::from(take) / i128::from(contracts.abs())
+            };
+            let signed = take * contracts.signum();
+            self.transfer_position(instrument, from, counterparty, signed, price, events);
+            left -= take;
+            let equity = self
+                .margin_of(&self.accounts[counterparty.get() as usize], None)
+                .equity;
+            let charged = Money::from_micros(share)
+                .min(equity.max(Money::ZERO))
+                .max(Money::ZERO);
+            if charged.is_positive() {
+                let account = self.account_mut(counterparty);
+                account.cash = account.cash.checked_sub(charged).expect("bounded");
+                match beneficiary {
+                    Beneficiary::Account(id) => {
+                        let account = self.account_mut(id);
+                        account.cash = account.cash.checked_add(charged).expect("bounded");
+                    }
+                    Beneficiary::InsuranceFund => {
+                        self.ledger.insurance_fund = self
+                            .ledger
+                            .insurance_fund
+                            .checked_add(charged)
+                            .expect("bounded");
+                    }
+                }
+                collected = collected.checked_add(charged).expect("bounded");
+            }
+            events.push(Event::Deleveraged {
+                account: from,
+                counterparty,
+                instrument,
+                position: signed,
+                price,
+                charged,
+            });
+        }
+        assert_eq!(
+            left, 0,
+            "positions net to zero: the opposing side holds enough"
+        );
+        collected
+    }
+
+    /// Holders of positions opposing a position of sign `sign`, with their size, ranked by
+    /// unrealised profit times leverage (profit x notional / equity), highest first; ties by
+    /// account id. The backstop and accounts without positive equity come last.
+    fn deleverage_ranking(
+        &self,
+        from: AccountId,
+        instrument: InstrumentId,
+        sign: i64,
+        price: UnitPrice,
+    ) -> Vec<(AccountId, i64)> {
+        let target = &self.instruments[instrument.get() as usize];
+        let multiplier = target.spec.multiplier;
+        let mut ranked: Vec<(bool, std::cmp::Reverse<i128>, AccountId, i64)> = target
+            .holders
+            .iter()
+            .filter(|h| **h != from)
+            .filter_map(|h| {
+                let account = &self.accounts[h.get() as usize];
+                let exposure = account.exposures.get(&instrument)?;
+                if exposure.position.signum() != -sign {
+                    return None;
+                }
+                let value = multiplier.value(Qty::from_contracts(exposure.position), price);
+                let profit = value.micros() - exposure.cost.micros();
+                let notional = value.micros().abs();
+                let equity = self.margin_of(account, None).equity.micros();
+                let last = Some(*h) == self.backstop || equity <= 0;
+                let score = if last {
+                    0
+                } else {
+                    profit.saturating_mul(notional) / equity
+                };
+                Some((last, std::cmp::Reverse(score), *h, exposure.position.abs()))
+            })
+            .collect();
+        ranked.sort();
+        ranked
+            .into_iter()
+            .map(|(_, _, h, size)| (h, size))
+            .collect()
+    }
+
+    /// The backstop offers `backstop_unwind_bps` of each position to the book.
+    fn unwind_backstop(&mut self, params: &LiquidationParams, events: &mut Vec<Event>) {
+        let Some(backstop) = self.backstop else {
+            return;
+        };
+        if params.backstop_unwind_bps == 0 {
+            return;
+        }
+        for (instrument, position) in self.positions_of(backstop) {
+            let target = &self.instruments[instrument.get() as usize];
+            if target.status != InstrumentStatus::Trading
+                || target.book.is_halted()
+                || !self.oracle_fresh(target.spec.underlying())
+            {
+                continue;
+            }
+            let cut = step_size(
+                position.abs(),
+                target.spec.lot_size.contracts(),
+                params.backstop_unwind_bps,
+            );
+            self.book_reduce(backstop, instrument, cut, events);
+        }
+    }
+
+    /// Moves the backstop's equity into the insurance fund, so the fund carries its profit and
+    /// loss; if the fund is then negative, deleverages the backstop's positions to refill it.
+    fn mark_backstop(&mut self, events: &mut Vec<Event>) {
+        let Some(backstop) = self.backstop else {
+            return;
+        };
+        let equity = self
+            .margin_of(&self.accounts[backstop.get() as usize], None)
+            .equity;
+        if equity != Money::ZERO {
+            let account = self.account_mut(backstop);
+            account.cash = account.cash.checked_sub(equity).expect("bounded");
+            self.ledger.insurance_fund = self
+                .ledger
+                .insurance_fund
+                .checked_add(equity)
+                .expect("bounded");
+            events.push(Event::InsuranceFundMarked {
+                change: equity,
+                fund: self.ledger.insurance_fund,
+            });
+        }
+        if self.ledger.insurance_fund.is_negative() {
+            let positions = self.positions_of(backstop);
+            if !positions.is_empty() {
+                let deficit = Money::from_micros(-self.ledger.insurance_fund.micros());
+                self.deleverage_all(
+                    backstop,
+                    &positions,
+                    deficit,
+                    Beneficiary::InsuranceFund,
+                    events,
+                );
+            }
+        }
+    }
+
+    /// The backstop account, if one was opened.
+    pub fn backstop(&self) -> Option<AccountId> {
+        self.backstop
+    }
+}
+
+/// `step_bps` of `size` contracts, rounded up to whole lots, at least one lot, at most `size`.
+fn step_size(size: i64, lot: i64, step_bps: i64) -> i64 {
+    let raw =
+        bulwark_types::num::mul_div_ceil(i128::from(size), i128::from(step_bps), i128::from(BPS));
+    let lots = (raw + i128::from(lot) - 1) / i128::from(lot);
+    let cut = i64::try_from(lots * i128::from(lot)).expect("at most size");
+    cut.clamp(lot.min(size), size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_size;
+
+    #[test]
+    fn steps_round_up_to_lots_and_never_exceed_the_position() {
+        assert_eq!(step_size(100, 1, 2_500), 25);
+        assert_eq!(step_size(101, 1, 2_500), 26);
+        assert_eq!(step_size(100, 10, 2_500), 30);
+        assert_eq!(step_size(3, 1, 2_500), 1);
+        assert_eq!(step_size(3, 10, 2_500), 3);
+        assert_eq!(step_size(40, 10, 10_000), 40);
+    }
+}

@@ -1,0 +1,396 @@
+//! Liquidation and portfolio margin through the state machine: stepwise reduction through the
+//! book, the backstop and the insurance fund, deficit cover by auto-deleveraging, and the
+//! account's choice of margin method. Every block also runs the exchange's invariants
+//! (money conserved, positions net to zero, no unreported negative equity).
+
+mod common;
+
+use bulwark_exchange::*;
+use bulwark_types::*;
+use common::*;
+use proptest::prelude::*;
+
+fn end_events(outcome: &BlockOutcome) -> Vec<Event> {
+    outcome.end_events().to_vec()
+}
+
+fn perp_index(v: &mut Venue, usdc: i64) -> BlockOutcome {
+    v.set_prices(
+        usdc,
+        &[(BTC_PERP, usdc), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    v.block(vec![])
+}
+
+/// dave: 1,000 USDC, long 400 perpetual contracts (0.4 BTC) at 100,000 from bob.
+fn leveraged_dave() -> Venue {
+    let mut v = Venue::standard();
+    v.fund("dave", 1_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    assert_eq!(v.position("dave", BTC_PERP), 400);
+    v
+}
+
+#[test]
+fn an_account_below_maintenance_is_cut_a_step_per_block_through_the_book() {
+    let mut v = leveraged_dave();
+    let dave = v.account("dave");
+    // dave also rests an order: liquidation cancels it first.
+    assert_eq!(v.order("dave", BTC_PERP, Side::Sell, 10, 101_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1_000, 98_500).0, None);
+    // Down 1.5%: equity 980 - 600 = 380 < maintenance 1% of 39,400.
+    let out = perp_index(&mut v, 98_500);
+    let end = end_events(&out);
+    assert!(matches!(end[0], Event::MarginCall { account, .. } if account == dave));
+    assert!(end.iter().any(|e| matches!(e,
+        Event::OrderCancelled { account, reason: CancelReason::Liquidation, .. } if *account == dave)));
+    let step = end
+        .iter()
+        .find_map(|e| match e {
+            Event::LiquidationStep {
+                account,
+                qty,
+                filled,
+                fee,
+                side,
+                ..
+            } if *account == dave => Some((*qty, *filled, *fee, *side)),
+            _ => None,
+        })
+        .expect("a step");
+    assert_eq!(step.0, Qty::from_contracts(100), "a quarter of 400");
+    assert_eq!(step.1, Qty::from_contracts(100), "alice's bid absorbs it");
+    assert_eq!(step.3, Side::Sell);
+    // 0.5% of 100 contracts x 0.001 BTC x 98,500.
+    assert_eq!(step.2, Money::from_micros(49_250_000));
+    assert_eq!(v.exchange.ledger().insurance_fund, step.2);
+    assert_eq!(v.position("dave", BTC_PERP), 300);
+    // Following blocks continue, never more than a quarter (rounded up) at a time, until dave
+    // is back above maintenance or flat.
+    let mut position = 300;
+    for _ in 0..20 {
+        perp_index(&mut v, 98_500);
+        let now = v.position("dave", BTC_PERP);
+        assert!(position - now <= (position + 3) / 4, "{position} -> {now}");
+        position = now;
+        let m = v.exchange.account_margin(dave).unwrap();
+        if m.equity >= m.requirement.maintenance {
+            break;
+        }
+    }
+    let m = v.exchange.account_margin(dave).unwrap();
+    assert!(position == 0 || m.equity >= m.requirement.maintenance);
+    assert!(
+        position > 0,
+        "stepping stops once maintenance is met: {position}"
+    );
+}
+
+#[test]
+fn a_bankrupt_account_with_an_empty_fund_is_deleveraged_against_the_profitable_side() {
+    let mut v = leveraged_dave();
+    let (dave, bob) = (v.account("dave"), v.account("bob"));
+    let carol_cash = v.cash("carol");
+    let bob_cash = v.cash("bob");
+    // Down 5%: dave loses 2,000 on 980 of equity.
+    let out = perp_index(&mut v, 95_000);
+    let end = end_events(&out);
+    let deleveraged: Vec<_> = end
+        .iter()
+        .filter_map(|e| match e {
+            Event::Deleveraged {
+                account,
+                counterparty,
+                position,
+                charged,
+                price,
+                ..
+            } => Some((*account, *counterparty, *position, *charged, *price)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deleveraged,
+        vec![(
+            dave,
+            bob,
+            400,
+            Money::from_usdc(1_020),
+            UnitPrice::from_usdc(95_000)
+        )]
+    );
+    assert!(end.contains(&Event::DeficitCovered {
+        account: dave,
+        from_fund: Money::ZERO,
+        from_deleveraging: Money::from_usdc(1_020),
+        uncovered: Money::ZERO,
+    }));
+    assert_eq!(v.position("dave", BTC_PERP), 0);
+    assert_eq!(v.position("bob", BTC_PERP), 0);
+    assert_eq!(v.exchange.account_margin(dave).unwrap().equity, Money::ZERO);
+    // bob received dave's 400 contracts at 95,000 (paying 38,000 to close his short) and
+    // paid the 1,020 deficit.
+    assert_eq!(
+        v.cash("bob"),
+        bob_cash
+            .checked_sub(Money::from_usdc(38_000 + 1_020))
+            .unwrap()
+    );
+    assert_eq!(
+        v.cash("carol"),
+        carol_cash,
+        "no position, no share of the loss"
+    );
+}
+
+#[test]
+fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_book() {
+    // Whole positions per step, so erin's liquidation fills the fund in one block.
+    let mut params = ExchangeParams::defaults();
+    params.liquidation.as_mut().unwrap().step_bps = 10_000;
+    let mut v = Venue::standard_with(params);
+    v.fund("dave", 1_000);
+    v.fund("erin", 1_990);
+    for (name, qty) in [("dave", 400), ("erin", 600)] {
+        assert_eq!(v.order("bob", BTC_PERP, Side::Sell, qty, 100_000).0, None);
+        assert_eq!(v.order(name, BTC_PERP, Side::Buy, qty, 100_000).0, None);
+    }
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 5_000, 97_000).0, None);
+    let (dave, erin) = (v.account("dave"), v.account("erin"));
+    // At 97,400 dave is at -60 (bankrupt, the fund is empty: deleveraged); erin at 400 is
+    // below her 584 maintenance and sold into alice's bids, paying the fee into the fund.
+    let out = perp_index(&mut v, 97_400);
+    let end = end_events(&out);
+    assert!(end.contains(&Event::DeficitCovered {
+        account: dave,
+        from_fund: Money::ZERO,
+        from_deleveraging: Money::from_usdc(60),
+        uncovered: Money::ZERO,
+    }));
+    assert!(end.iter().any(|e| matches!(e,
+        Event::LiquidationStep { account, filled, .. } if *account == erin && filled.contracts() == 600)));
+    let fund = v.exchange.ledger().insurance_fund;
+    assert!(fund.is_positive());
+    // frank's deficit at 94,000 is smaller than the fund: the backstop takes his position.
+    v.fund("frank", 100);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 40, 97_400).0, None);
+    assert_eq!(v.order("frank", BTC_PERP, Side::Buy, 40, 97_400).0, None);
+    let frank = v.account("frank");
+    let fund_before = v.exchange.ledger().insurance_fund;
+    let out = perp_index(&mut v, 94_000);
+    let end = end_events(&out);
+    assert!(
+        end.iter().any(|e| matches!(e,
+            Event::BackstopTakeover { account, position: 40, .. } if *account == frank)),
+        "{end:?}"
+    );
+    let from_fund = end
+        .iter()
+        .find_map(|e| match e {
+            Event::DeficitCovered {
+                account, from_fund, ..
+            } if *account == frank => Some(*from_fund),
+            _ => None,
+        })
+        .expect("frank closed out");
+    assert!(from_fund.is_positive() && from_fund <= fund_before);
+    assert_eq!(
+        v.exchange.account_margin(frank).unwrap().equity,
+        Money::ZERO
+    );
+    let backstop = v.exchange.backstop().expect("opened");
+    let perp = v.id(BTC_PERP);
+    // The backstop offers its position to the book, a tenth per block, and its profit and
+    // loss lands in the fund.
+    let mut sold = false;
+    let mut marked = false;
+    for _ in 0..10 {
+        let out = perp_index(&mut v, 94_000);
+        sold |= out
+            .trades()
+            .any(|t| t.taker_account == backstop && t.taker_side == Side::Sell);
+        marked |= out
+            .end_events()
+            .iter()
+            .any(|e| matches!(e, Event::InsuranceFundMarked { .. }));
+    }
+    assert!(sold && marked, "the backstop unwinds through the book");
+    assert!(v.exchange.account(backstop).unwrap().position(perp) < 40);
+}
+
+#[test]
+fn with_liquidation_off_a_crash_leaves_the_deficit_where_it_fell() {
+    // Turned off, the same crash leaves dave underwater and nobody else touched.
+    let mut params = ExchangeParams::defaults();
+    params.liquidation = None;
+    let mut v = Venue::with_params(params);
+    let listings: Vec<_> = [BTC_PERP, BTC_CALL, BTC_PUT]
+        .iter()
+        .map(|n| v.admin_tx(TxBody::ListInstrument(spec(n))))
+        .collect();
+    v.block(listings);
+    perp_index(&mut v, 100_000);
+    v.fund("bob", 1_000_000);
+    v.fund("dave", 1_000);
+    v.order("bob", BTC_PERP, Side::Sell, 400, 100_000);
+    v.order("dave", BTC_PERP, Side::Buy, 400, 100_000);
+    let out = perp_index(&mut v, 95_000);
+    assert!(out.end_events().is_empty());
+    let dave = v.account("dave");
+    assert!(
+        v.exchange
+            .account_margin(dave)
+            .unwrap()
+            .equity
+            .is_negative()
+    );
+}
+
+// ---- portfolio margin ----
+
+/// alice holds a conversion: long 10 calls, short 10 puts (strike 100,000) and short 100
+/// perpetual contracts: 0.1 BTC long synthetically, 0.1 BTC short in the perpetual.
+fn hedged_alice() -> Venue {
+    let mut v = Venue::standard();
+    for (side, instrument, qty, price) in [
+        (Side::Sell, BTC_CALL, 10, 5_000),
+        (Side::Buy, BTC_PUT, 10, 5_000),
+        (Side::Buy, BTC_PERP, 100, 100_000),
+    ] {
+        assert_eq!(v.order("bob", instrument, side, qty, price).0, None);
+        assert_eq!(
+            v.order("alice", instrument, side.opposite(), qty, price).0,
+            None
+        );
+    }
+    v
+}
+
+#[test]
+fn portfolio_margin_charges_a_hedged_book_a_fraction_of_standard_margin() {
+    let mut v = hedged_alice();
+    let alice = v.account("alice");
+    let standard = v.exchange.account_margin(alice).unwrap().requirement;
+    let tx = v.tx("alice", TxBody::SetMarginMode { portfolio: true });
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    assert!(events.contains(&Event::MarginModeChanged {
+        account: alice,
+        portfolio: true
+    }));
+    let portfolio = v.exchange.account_margin(alice).unwrap().requirement;
+    // Short put add-on: 1% x 100,000 x 0.01 BTC x 10 = 100 USDC; the synthetic long and the
+    // short perpetual cancel in every scenario (same vol for call and put).
+    assert!(
+        portfolio.maintenance >= Money::from_usdc(100)
+            && portfolio.maintenance < Money::from_usdc(110),
+        "{portfolio:?}"
+    );
+    assert!(
+        portfolio.initial.micros() * 5 < standard.initial.micros(),
+        "{portfolio:?} vs {standard:?}"
+    );
+    let tx = v.tx("alice", TxBody::SetMarginMode { portfolio: true });
+    assert_eq!(v.run(tx).0, Some(RejectReason::MarginModeUnchanged));
+}
+
+#[test]
+fn portfolio_margin_refuses_orders_beyond_initial_with_the_shortfall() {
+    let mut v = Venue::standard();
+    v.fund("dave", 100);
+    let tx = v.tx("dave", TxBody::SetMarginMode { portfolio: true });
+    assert_eq!(v.run(tx).0, None);
+    let (rejection, _) = v.order("dave", BTC_PUT, Side::Sell, 10, 5_000);
+    match rejection {
+        Some(RejectReason::MarginInsufficient { shortfall }) => {
+            assert!(shortfall.is_positive())
+        }
+        other => panic!("expected a margin rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn portfolio_margin_is_refused_where_it_is_not_offered() {
+    let mut params = ExchangeParams::defaults();
+    params.portfolio = None;
+    let mut v = Venue::with_params(params);
+    v.fund("dave", 100);
+    let tx = v.tx("dave", TxBody::SetMarginMode { portfolio: true });
+    assert_eq!(v.run(tx).0, Some(RejectReason::PortfolioMarginUnavailable));
+    let tx = v.tx("dave", TxBody::SetMarginMode { portfolio: false });
+    assert_eq!(v.run(tx).0, Some(RejectReason::MarginModeUnchanged));
+}
+
+#[test]
+fn portfolio_state_survives_a_snapshot() {
+    let mut v = hedged_alice();
+    let tx = v.tx("alice", TxBody::SetMarginMode { portfolio: true });
+    assert_eq!(v.run(tx).0, None);
+    for index in [99_000, 97_000, 101_000] {
+        perp_index(&mut v, index);
+    }
+    let alice = v.account("alice");
+    let restored = Exchange::restore(&v.exchange.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), v.exchange.snapshot());
+    assert_eq!(
+        restored.account_margin(alice),
+        v.exchange.account_margin(alice)
+    );
+}
+
+// ---- property: crashes through liquidation keep every invariant ----
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Random leveraged populations (longs and shorts in the perpetual and the options) through
+    /// random index paths: every block keeps the invariants (checked inside `Venue::block`,
+    /// including that no negative equity goes unreported), and an account holding nothing
+    /// never loses money to anyone else's liquidation.
+    #[test]
+    fn random_books_through_random_crashes_keep_every_invariant(
+        traders in prop::collection::vec((200i64..5_000, -600i64..600, -20i64..20), 2..8),
+        depth in 0i64..3_000,
+        path in prop::collection::vec(-1_200i64..1_200, 1..12),
+        portfolio in any::<bool>(),
+    ) {
+        let mut v = Venue::standard();
+        v.fund("mm", 10_000_000);
+        // A market maker's resting bids and asks around the index give liquidations a book.
+        if depth > 0 {
+            v.order("mm", BTC_PERP, Side::Buy, depth, 98_000);
+            v.order("mm", BTC_PERP, Side::Sell, depth, 102_000);
+        }
+        for (n, (cash, perp, puts)) in traders.iter().enumerate() {
+            let name = format!("t{n}");
+            v.fund(&name, *cash);
+            if portfolio && n % 2 == 0 {
+                let tx = v.tx(&name, TxBody::SetMarginMode { portfolio: true });
+                v.run(tx);
+            }
+            if *perp != 0 {
+                let side = if *perp > 0 { Side::Buy } else { Side::Sell };
+                v.order("bob", BTC_PERP, side.opposite(), perp.abs(), 100_000);
+                v.order(&name, BTC_PERP, side, perp.abs(), 100_000);
+            }
+            if *puts != 0 {
+                let side = if *puts > 0 { Side::Buy } else { Side::Sell };
+                v.order("carol", BTC_PUT, side.opposite(), puts.abs(), 5_000);
+                v.order(&name, BTC_PUT, side, puts.abs(), 5_000);
+            }
+        }
+        v.fund("idle", 5_000);
+        let idle = v.account("idle");
+        let mut index = 100_000i64;
+        for step_bps in path {
+            index = (index * (10_000 + step_bps) / 10_000).max(1_000);
+            // Puts move with the index, staying above intrinsic.
+            let put = (100_000 - index).max(0) + 3_000;
+            v.set_prices(index, &[(BTC_PERP, index), (BTC_CALL, 3_000), (BTC_PUT, put)]);
+            let outcome = v.block(vec![]);
+            v.exchange.check_deficits(outcome.end_events()).unwrap();
+            prop_assert_eq!(v.exchange.account(idle).unwrap().cash, Money::from_usdc(5_000));
+        }
+    }
+}
