@@ -218,6 +218,11 @@ pub enum Event {
         account: AccountId,
         portfolio: bool,
     },
+    /// The bridge credited `amount` to the insurance fund, which now holds `fund`.
+    InsuranceFunded {
+        amount: Money,
+        fund: Money,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -617,6 +622,11 @@ impl Write for Event {
                 account.write(buf);
                 portfolio.write(buf);
             }
+            Event::InsuranceFunded { amount, fund } => {
+                29u8.write(buf);
+                amount.write(buf);
+                fund.write(buf);
+            }
         }
     }
 }
@@ -652,6 +662,7 @@ impl EncodeSize for Event {
             Event::InsuranceFundMarked { .. } => 16 + 16,
             Event::LiquidationQueued { .. } => 8 + 16,
             Event::MarginModeChanged { .. } => 8 + 1,
+            Event::InsuranceFunded { .. } => 16 + 16,
         }
     }
 }

@@ -248,6 +248,7 @@ impl Exchange {
             TxBody::SetMarginMode { portfolio } => {
                 self.set_margin_mode(account, *portfolio, events)
             }
+            TxBody::FundInsurance { amount } => self.fund_insurance(*amount, events),
         }
     }
 
@@ -264,6 +265,10 @@ impl Exchange {
                 return Ok(AccountId::new(u64::MAX));
             }
             TxBody::Deposit { .. } => return Err(RejectReason::NotBridge),
+            TxBody::FundInsurance { .. } if *signer == self.bridge => {
+                return Ok(AccountId::new(u64::MAX));
+            }
+            TxBody::FundInsurance { .. } => return Err(RejectReason::NotBridge),
             TxBody::ListInstrument(_) if *signer == self.admin => {
                 return Ok(AccountId::new(u64::MAX));
             }

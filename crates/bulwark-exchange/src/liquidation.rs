@@ -22,7 +22,7 @@
 //!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
 //!    one step: `step_bps` of the position whose cut lowers maintenance most, as an
-//!    immediate-or-cancel order at the band's edge. The fee goes to the fund; what the book
+//!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The fee goes to the fund; what the book
 //!    did not take passes to the backstop at the mark (or, with an empty fund, to
 //!    deleveraging).
 //! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
@@ -113,7 +113,7 @@ impl Exchange {
             self.liquidation_step(id, &params, events);
         }
         self.unwind_backstop(&params, events);
-        // Trading at the band's edge can take a stepped account, or a maker that bought from
+        // Trading away from the mark can take a stepped account, or a maker that bought from
         // it, below zero: those are closed out now, so no deficit outlives the block unreported.
         let traded: BTreeSet<AccountId> = events[pass_start..]
             .iter()
@@ -322,7 +322,7 @@ impl Exchange {
     }
 
     /// Sends a reduce-only immediate-or-cancel order for `cut` contracts of the account's
-    /// position at the far edge of the price band.
+    /// position, limited to `price_limit_bps` from the mark and to the band.
     fn book_reduce(
         &mut self,
         id: AccountId,
@@ -333,8 +333,26 @@ impl Exchange {
         let position = self.accounts[id.get() as usize].position(instrument);
         let side = if position > 0 { Side::Sell } else { Side::Buy };
         let target = &self.instruments[instrument.get() as usize];
-        let Ok(price) = self.price_within_band(target, side, None) else {
+        let Ok(band_edge) = self.price_within_band(target, side, None) else {
             return;
+        };
+        let Some(mark) = target.mark.or(self.valuation_prices(target).index) else {
+            return;
+        };
+        let limit_bps = self.params.liquidation.map_or(BPS, |l| l.price_limit_bps);
+        let (low, high) = crate::trading::band_ticks(
+            mark,
+            target.spec.tick_size,
+            limit_bps,
+            if target.is_option() {
+                self.params.band_option.width_ticks_min
+            } else {
+                1
+            },
+        );
+        let price = match side {
+            Side::Sell => band_edge.max(low),
+            Side::Buy => band_edge.min(high),
         };
         let order = NewOrder {
             order_id: self.next_order_id(),

@@ -97,6 +97,10 @@ pub struct LiquidationParams {
     /// Liquidation fee, bps of the closed notional (the underlying's, for options), paid to
     /// the insurance fund out of what equity the account has left.
     pub fee_bps: i64,
+    /// Furthest from the mark a liquidation order trades, bps (and never outside the order
+    /// band). What the book cannot take this close goes to the backstop at the mark, so a
+    /// liquidation cannot sweep a thin book.
+    pub price_limit_bps: i64,
     /// Most accounts stepped through the book per block; the rest wait for the next block.
     pub accounts_per_block_max: u32,
     /// Most accounts with negative equity closed out per block; any left are reported queued.
@@ -116,6 +120,9 @@ impl LiquidationParams {
             // 0.5% of the closed notional: Bulwark's choice, at the low end of what centralised
             // derivatives venues charge on liquidations (about 0.5% to 1%).
             fee_bps: 50,
+            // 2.5%: a quarter of the perpetual's fixed band; deeper than a normal spread, far
+            // short of the sweep that turns one liquidation into the next.
+            price_limit_bps: 250,
             accounts_per_block_max: 64,
             bankruptcies_per_block_max: 256,
             // The backstop sheds a tenth of each position per block: slowly enough not to
@@ -128,13 +135,14 @@ impl LiquidationParams {
     fn check(&self) -> Result<(), ConfigError> {
         if !(1..=BPS).contains(&self.step_bps)
             || !(0..=1_000).contains(&self.fee_bps)
+            || !(1..=BPS).contains(&self.price_limit_bps)
             || !(1..=100_000).contains(&self.accounts_per_block_max)
             || !(1..=100_000).contains(&self.bankruptcies_per_block_max)
             || !(0..=BPS).contains(&self.backstop_unwind_bps)
         {
             return Err(ConfigError::Bound(
-                "liquidation: step in 1..=10000 bps, fee in 0..=1000 bps, per-block bounds in \
-                 1..=100000, backstop unwind in 0..=10000 bps",
+                "liquidation: step in 1..=10000 bps, fee in 0..=1000 bps, price limit in \
+                 1..=10000 bps, per-block bounds in 1..=100000, backstop unwind in 0..=10000 bps",
             ));
         }
         Ok(())

@@ -349,6 +349,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             true.write(out);
             l.step_bps.write(out);
             l.fee_bps.write(out);
+            l.price_limit_bps.write(out);
             l.accounts_per_block_max.write(out);
             l.bankruptcies_per_block_max.write(out);
             l.backstop_unwind_bps.write(out);
@@ -391,6 +392,7 @@ fn read_liquidation_params(
     Ok(Some(crate::params::LiquidationParams {
         step_bps: i64::read(buf)?,
         fee_bps: i64::read(buf)?,
+        price_limit_bps: i64::read(buf)?,
         accounts_per_block_max: u32::read(buf)?,
         bankruptcies_per_block_max: u32::read(buf)?,
         backstop_unwind_bps: i64::read(buf)?,

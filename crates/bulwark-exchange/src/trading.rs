@@ -59,7 +59,7 @@ impl OrderTerms {
 }
 
 /// Lowest and highest price (ticks) an order may carry: the band around the mark.
-fn band_ticks(
+pub(crate) fn band_ticks(
     mark: UnitPrice,
     tick_size: UnitPrice,
     width_bps: i64,

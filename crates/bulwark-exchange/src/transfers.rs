@@ -10,6 +10,28 @@ use bulwark_types::{
 
 impl Exchange {
     /// Credits `amount` to `owner`'s account, opening it on first deposit.
+    /// Credits the insurance fund (bridge only): money enters the exchange as a deposit.
+    pub(crate) fn fund_insurance(
+        &mut self,
+        amount: Money,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let deposits = self
+            .ledger
+            .deposits
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        let fund = self
+            .ledger
+            .insurance_fund
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        self.ledger.deposits = deposits;
+        self.ledger.insurance_fund = fund;
+        events.push(Event::InsuranceFunded { amount, fund });
+        Ok(())
+    }
+
     pub(crate) fn deposit(
         &mut self,
         owner: &PublicKey,

@@ -145,6 +145,54 @@ fn a_bankrupt_account_with_an_empty_fund_is_deleveraged_against_the_profitable_s
 }
 
 #[test]
+fn a_funded_insurance_fund_takes_a_bankrupt_position_through_the_backstop() {
+    let mut v = leveraged_dave();
+    let (dave, bob) = (v.account("dave"), v.account("bob"));
+    let tx = v.tx(
+        "bob",
+        TxBody::FundInsurance {
+            amount: Money::from_usdc(10_000),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::NotBridge));
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: Money::from_usdc(10_000),
+    });
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    assert_eq!(
+        events,
+        vec![Event::InsuranceFunded {
+            amount: Money::from_usdc(10_000),
+            fund: Money::from_usdc(10_000)
+        }]
+    );
+    let bob_cash = v.cash("bob");
+    let out = perp_index(&mut v, 95_000);
+    let end = end_events(&out);
+    assert!(end.contains(&Event::BackstopTakeover {
+        account: dave,
+        instrument: v.id(BTC_PERP),
+        position: 400,
+        price: UnitPrice::from_usdc(95_000),
+    }));
+    assert!(end.contains(&Event::DeficitCovered {
+        account: dave,
+        from_fund: Money::from_usdc(1_020),
+        from_deleveraging: Money::ZERO,
+        uncovered: Money::ZERO,
+    }));
+    assert!(!end.iter().any(|e| matches!(e, Event::Deleveraged { .. })));
+    assert_eq!(v.cash("bob"), bob_cash, "the fund paid, not the other side");
+    assert_eq!(v.position("bob", BTC_PERP), -400);
+    assert_eq!(
+        v.exchange.ledger().insurance_fund,
+        Money::from_usdc(10_000 - 1_020)
+    );
+    let _ = bob;
+}
+
+#[test]
 fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_book() {
     // Whole positions per step, so erin's liquidation fills the fund in one block.
     let mut params = ExchangeParams::defaults();
@@ -392,5 +440,44 @@ proptest! {
             v.exchange.check_deficits(outcome.end_events()).unwrap();
             prop_assert_eq!(v.exchange.account(idle).unwrap().cash, Money::from_usdc(5_000));
         }
+    }
+}
+
+/// A state with a backstop holding a position, a funded insurance fund, a portfolio-margined
+/// account and resting orders restores to itself. With `BULWARK_FUZZ_SEED_DIR` set, its body
+/// (without the digest, which the fuzz target appends) is written there as the
+/// `snapshot_restore` seed.
+#[test]
+fn a_state_after_liquidation_restores_to_itself() {
+    let mut v = hedged_alice();
+    let tx = v.tx("alice", TxBody::SetMarginMode { portfolio: true });
+    assert_eq!(v.run(tx).0, None);
+    v.fund("dave", 1_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: Money::from_usdc(10_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("carol", BTC_PERP, Side::Buy, 10, 95_500).0, None);
+    perp_index(&mut v, 95_000);
+    let backstop = v
+        .exchange
+        .backstop()
+        .expect("dave's position went to the backstop");
+    assert!(
+        v.exchange
+            .account(backstop)
+            .unwrap()
+            .position(v.id(BTC_PERP))
+            > 0
+    );
+    let bytes = v.exchange.snapshot();
+    let restored = Exchange::restore(&bytes).unwrap();
+    assert_eq!(restored.snapshot(), bytes);
+    assert_eq!(restored.backstop(), Some(backstop));
+    if let Ok(dir) = std::env::var("BULWARK_FUZZ_SEED_DIR") {
+        let body = &bytes[..bytes.len() - 32];
+        std::fs::write(std::path::Path::new(&dir).join("seed-0"), body).unwrap();
     }
 }

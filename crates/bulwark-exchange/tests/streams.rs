@@ -96,7 +96,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (t.clone(), any::<u16>()).prop_map(|(trader, usdc)| Op::Withdraw { trader, usdc }),
         1 => (t.clone(), any::<u16>()).prop_map(|(trader, usdc)| Op::Deposit { trader, usdc }),
         1 => (t.clone(), prop::bool::weighted(0.3)).prop_map(|(trader, revoke)| Op::Agent { trader, revoke }),
-        1 => (t.clone(), 0u8..40).prop_map(|(trader, qty_limit)| Op::Mmp { trader, qty_limit }),
+        1 => (t.clone(), 0u8..44).prop_map(|(trader, qty_limit)| Op::Mmp { trader, qty_limit }),
         1 => (0u8..4).prop_map(|strike_k| Op::List { strike_k }),
         1 => any::<u16>().prop_map(|index| Op::Replay { index }),
         1 => t.clone().prop_map(|trader| Op::Forge { trader }),
@@ -264,6 +264,10 @@ impl Driver {
                         config: None,
                     },
                     1 => TxBody::ResetMmp { asset },
+                    // The margin method switch rides on the same op's upper values.
+                    40..=43 => TxBody::SetMarginMode {
+                        portfolio: qty_limit % 2 == 0,
+                    },
                     limit => TxBody::SetMmp {
                         asset,
                         config: Some(MmpConfig {

@@ -75,6 +75,8 @@ pub enum TxBody {
     /// Switch the account between standard margin (`portfolio: false`) and portfolio margin.
     /// Refused when the account would not meet initial margin under the new method. Owner only.
     SetMarginMode { portfolio: bool },
+    /// Credit `amount` to the insurance fund (the exchange capitalising it). Bridge only.
+    FundInsurance { amount: Money },
 }
 
 /// Market maker protection, in the manner of Deribit's MMP: when the account's resting orders
@@ -137,7 +139,9 @@ impl TxBody {
     /// Checks that need no exchange state.
     pub fn check(&self) -> Result<(), RejectReason> {
         match self {
-            TxBody::Deposit { amount, .. } | TxBody::Withdraw { amount } => check_amount(*amount),
+            TxBody::Deposit { amount, .. }
+            | TxBody::Withdraw { amount }
+            | TxBody::FundInsurance { amount } => check_amount(*amount),
             TxBody::PlaceOrder(order) => order.check(),
             TxBody::AmendOrder { price, qty, .. } => {
                 crate::order::check_qty(*qty)?;
@@ -265,6 +269,7 @@ const TAG_LIST: u8 = 8;
 const TAG_SET_MMP: u8 = 9;
 const TAG_RESET_MMP: u8 = 10;
 const TAG_SET_MARGIN_MODE: u8 = 11;
+const TAG_FUND_INSURANCE: u8 = 12;
 
 impl Write for TxBody {
     fn write(&self, buf: &mut impl BufMut) {
@@ -328,6 +333,10 @@ impl Write for TxBody {
                 TAG_SET_MARGIN_MODE.write(buf);
                 portfolio.write(buf);
             }
+            TxBody::FundInsurance { amount } => {
+                TAG_FUND_INSURANCE.write(buf);
+                amount.write(buf);
+            }
         }
     }
 }
@@ -346,6 +355,7 @@ impl EncodeSize for TxBody {
             TxBody::SetMmp { asset, config } => asset.encode_size() + config.encode_size(),
             TxBody::ResetMmp { asset } => asset.encode_size(),
             TxBody::SetMarginMode { .. } => bool::SIZE,
+            TxBody::FundInsurance { .. } => Money::SIZE,
         }
     }
 }
@@ -391,6 +401,9 @@ impl Read for TxBody {
             },
             TAG_SET_MARGIN_MODE => TxBody::SetMarginMode {
                 portfolio: bool::read(buf)?,
+            },
+            TAG_FUND_INSURANCE => TxBody::FundInsurance {
+                amount: Money::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

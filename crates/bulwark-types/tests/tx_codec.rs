@@ -70,6 +70,10 @@ fn sample_bodies() -> Vec<TxBody> {
             agent: key(10).public_key(),
         },
         TxBody::ListInstrument(spec),
+        TxBody::SetMarginMode { portfolio: true },
+        TxBody::FundInsurance {
+            amount: Money::from_usdc(1_000),
+        },
     ]
 }
 
@@ -316,6 +320,8 @@ fn market_maker_protection_bodies_round_trip_and_check_their_ranges() {
             config: None,
         },
         TxBody::ResetMmp { asset: btc },
+        TxBody::SetMarginMode { portfolio: true },
+        TxBody::SetMarginMode { portfolio: false },
     ]
     .into_iter()
     .enumerate()

@@ -2,6 +2,7 @@
 //! and tests can call it without a process.
 
 pub mod bots;
+pub mod cascade;
 pub mod cli;
 pub mod client;
 pub mod cluster_bench;
