@@ -60,24 +60,18 @@ impl Exchange {
         let Some(params) = self.params.liquidation else {
             return;
         };
-        let mut candidates: BTreeSet<AccountId> = self
-            .instruments
-            .iter()
-            .flat_map(|i| i.holders.iter().copied())
-            .collect();
-        candidates.extend(
-            self.accounts
-                .iter()
-                .filter(|a| a.cash.is_negative())
-                .map(|a| a.id),
-        );
-        if let Some(backstop) = self.backstop {
-            candidates.remove(&backstop);
-        }
+        // Accounts holding a position or a negative balance, each once, in id order: a pass
+        // over the dense account table (cheaper than collecting the holder sets).
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
         let mut under: Vec<(i128, AccountId)> = Vec::new();
-        for id in candidates {
-            let account = &self.accounts[id.get() as usize];
+        for account in &self.accounts {
+            let id = account.id;
+            if Some(id) == self.backstop
+                || (!account.cash.is_negative()
+                    && account.exposures.values().all(|e| e.position == 0))
+            {
+                continue;
+            }
             let margin = self.margin_of(account, None);
             let (equity, maintenance) = (margin.equity, margin.requirement.maintenance);
             if equity >= maintenance {

@@ -75,8 +75,8 @@ struct Sums<'r> {
     engine: &'r PortfolioMargin,
     /// Positions only: sets maintenance.
     positions: ScenarioVector,
-    /// Positions and resting orders: sets initial.
-    with_orders: ScenarioVector,
+    /// Instruments with resting orders: added to a copy of `positions` to set initial.
+    orders: Vec<(&'r ContractVector, Qty, Qty, Qty)>,
     order_losses: Money,
 }
 
@@ -92,15 +92,21 @@ impl MarginModel for PortfolioMarginModel<'_> {
                 fallback = fallback.plus(self.standard.instrument_requirement(&view));
             }
         }
-        sums.values().fold(fallback, |total, s| {
+        sums.into_values().fold(fallback, |total, s| {
             let maintenance = s
                 .engine
                 .requirement(&s.positions)
                 .expect("vectors share the engine's grid; sums bounded by position_max")
                 .maintenance;
+            let mut with_orders = s.positions;
+            for (contract, position, bids, asks) in s.orders {
+                with_orders
+                    .add_open_orders(contract, position, bids, asks)
+                    .expect("as above");
+            }
             let initial = s
                 .engine
-                .requirement(&s.with_orders)
+                .requirement(&with_orders)
                 .expect("as above")
                 .initial
                 .checked_add(s.order_losses)
@@ -130,27 +136,27 @@ impl<'r> PortfolioMarginModel<'r> {
         let entry = sums.entry(asset).or_insert_with(|| Sums {
             engine: &risk.engine,
             positions: risk.engine.empty_account(valuation),
-            with_orders: risk.engine.empty_account(valuation),
+            orders: Vec::new(),
             order_losses: Money::ZERO,
         });
         let e = view.exposure;
         let position = Qty::from_contracts(e.position);
-        let added = entry
-            .positions
-            .apply_fill(contract, Qty::ZERO, position)
-            .and_then(|()| entry.with_orders.apply_fill(contract, Qty::ZERO, position))
-            .and_then(|()| {
-                entry.with_orders.add_open_orders(
-                    contract,
-                    position,
-                    Qty::from_contracts(e.bids.qty),
-                    Qty::from_contracts(e.asks.qty),
-                )
-            });
-        assert!(
-            added.is_ok(),
-            "one basis per underlying and sums bounded by position_max: {added:?}"
-        );
+        if e.position != 0 {
+            let added = entry.positions.apply_fill(contract, Qty::ZERO, position);
+            assert!(
+                added.is_ok(),
+                "one basis per underlying and sums bounded by position_max: {added:?}"
+            );
+        }
+        if e.bids.qty == 0 && e.asks.qty == 0 {
+            return true;
+        }
+        entry.orders.push((
+            contract,
+            position,
+            Qty::from_contracts(e.bids.qty),
+            Qty::from_contracts(e.asks.qty),
+        ));
         let (bid_loss, ask_loss) = order_losses(view, mark);
         entry.order_losses = entry
             .order_losses

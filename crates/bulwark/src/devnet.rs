@@ -16,7 +16,7 @@ use crate::keys::{self, DevnetKey};
 use crate::validator::{self, NodeSettings, PriceSettings, RunningValidator, ValidatorSetup};
 use anyhow::{Context as _, Result, bail, ensure};
 use bulwark_node::shared::{Shared, lock};
-use bulwark_types::{Money, PublicKey};
+use bulwark_types::{Money, PublicKey, TxBody};
 use commonware_cryptography::Signer;
 use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, tokio};
 use serde::{Deserialize, Serialize};
@@ -168,7 +168,11 @@ pub fn setups(pinned: &DevnetFile, settings: NodeSettings) -> Result<Vec<Validat
         .collect()
 }
 
-/// Submits the listings and deposits (demo accounts and bots) to `shared`.
+/// What the devnet's insurance fund starts with.
+pub const INSURANCE_FUND_USDC: i64 = 1_000_000;
+
+/// Submits the listings, deposits (demo accounts and bots) and the insurance fund's capital
+/// to `shared`.
 pub fn submit_setup(shared: &Shared, seed: u64, genesis_ms: u64) -> usize {
     let admin = keys::devnet_key(seed, DevnetKey::Admin);
     let bridge = keys::devnet_key(seed, DevnetKey::Bridge);
@@ -188,6 +192,14 @@ pub fn submit_setup(shared: &Shared, seed: u64, genesis_ms: u64) -> usize {
     }
     let mut txs = genesis::listings(&admin, &genesis::instruments(genesis_ms));
     txs.extend(genesis::deposits(&bridge, &funded));
+    // The bridge capitalises the insurance fund that backs the backstop.
+    txs.push(genesis::sign(
+        &bridge,
+        funded.len() as u64 + 1,
+        TxBody::FundInsurance {
+            amount: Money::from_usdc(INSURANCE_FUND_USDC),
+        },
+    ));
     shared
         .submit(txs, &mut rand::rng(), true)
         .iter()
@@ -313,7 +325,7 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         let submitted = submit_setup(&validators[0].shared, pinned.seed, pinned.genesis_time_ms);
         if submitted > 0 {
             println!(
-                "submitted {submitted} setup transactions (listings, deposits) to validator 0"
+                "submitted {submitted} setup transactions (listings, deposits, insurance fund) to validator 0"
             );
         }
         if options.bots {

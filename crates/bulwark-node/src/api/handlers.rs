@@ -364,6 +364,7 @@ fn account_view(
         account_id: None,
         owner: None,
         cash: None,
+        margin_mode: None,
         equity: None,
         margin_initial: None,
         margin_maintenance: None,
@@ -377,6 +378,10 @@ fn account_view(
     view.account_id = Some(account.id.get());
     view.owner = Some(hex(account.owner.as_ref()));
     view.cash = Some(account.cash.to_string());
+    view.margin_mode = Some(match account.margin_mode {
+        bulwark_exchange::MarginMode::Standard => "standard",
+        bulwark_exchange::MarginMode::Portfolio => "portfolio",
+    });
     if let Some(margin) = state.account_margin(account.id) {
         view.equity = Some(margin.equity.to_string());
         view.margin_initial = Some(margin.requirement.initial.to_string());
@@ -439,7 +444,20 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "transactions_executed": status.transactions_executed,
         "trades_executed": status.trades_executed,
         "oracle": oracle_status(&api),
+        "risk": risk_status(&api),
     })))
+}
+
+/// The insurance fund and the backstop, in the finalized state.
+fn risk_status(api: &ApiState) -> Value {
+    let chain = lock(&api.inner.shared.chain);
+    let state = chain.finalized();
+    let backstop = state.backstop().and_then(|id| state.account(id));
+    json!({
+        "insurance_fund": state.ledger().insurance_fund.to_string(),
+        "backstop_account": backstop.map(|a| a.id.get()),
+        "backstop_positions": backstop.map_or(0, |a| a.exposures.values().filter(|e| e.position != 0).count()),
+    })
 }
 
 /// Which prices are agreed and which leader-supplied, and the oracle's health per asset.

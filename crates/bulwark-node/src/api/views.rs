@@ -236,6 +236,8 @@ pub struct AccountView {
     pub account_id: Option<u64>,
     pub owner: Option<String>,
     pub cash: Option<String>,
+    /// `standard` or `portfolio`.
+    pub margin_mode: Option<&'static str>,
     pub equity: Option<String>,
     pub margin_initial: Option<String>,
     pub margin_maintenance: Option<String>,
