@@ -418,6 +418,48 @@ impl Exchange {
         }
     }
 
+    /// Every instrument's valuation prices, indexed by instrument id.
+    pub(crate) fn valuation_prices_all(&self) -> Vec<ValuationPrices> {
+        self.instruments
+            .iter()
+            .map(|i| self.valuation_prices(i))
+            .collect()
+    }
+
+    /// Equity and maintenance requirement of `account`: what the liquidation pass compares,
+    /// without pricing resting orders.
+    /// `prices` is [`Self::valuation_prices_all`], taken once for a pass over many accounts.
+    pub(crate) fn maintenance_of(
+        &self,
+        account: &Account,
+        prices: &[ValuationPrices],
+    ) -> (Money, Money) {
+        let view = |id: &InstrumentId, exposure| {
+            let instrument = &self.instruments[id.get() as usize];
+            ExposureView {
+                id: *id,
+                spec: &instrument.spec,
+                kind: instrument.kind,
+                exposure,
+                prices: prices[id.get() as usize],
+            }
+        };
+        let equity = equity(
+            account.cash,
+            account.exposures.iter().map(|(id, e)| view(id, e)),
+        );
+        let mut exposures = account.exposures.iter().map(|(id, e)| view(id, e));
+        let maintenance = match account.margin_mode {
+            MarginMode::Standard => self.margin.maintenance(&mut exposures),
+            MarginMode::Portfolio => PortfolioMarginModel {
+                risk: &self.portfolio,
+                standard: &self.margin,
+            }
+            .maintenance(&mut exposures),
+        };
+        (equity, maintenance)
+    }
+
     pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
         &mut self.accounts[usize::try_from(id.get()).expect("account ids are indices")]
     }

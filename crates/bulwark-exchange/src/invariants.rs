@@ -52,11 +52,20 @@ impl Exchange {
         if self.params.liquidation.is_none() {
             return Ok(());
         }
+        let prices = self.valuation_prices_all();
         for account in &self.accounts {
             if Some(account.id) == self.backstop {
                 continue;
             }
-            let equity = self.margin_of(account, None).equity;
+            let margin = self.margin_of(account, None);
+            let (equity, maintenance) = self.maintenance_of(account, &prices);
+            if (equity, maintenance) != (margin.equity, margin.requirement.maintenance) {
+                return violation(format!(
+                    "account {}: the liquidation pass's maintenance {maintenance} differs from \
+                     the margin model's {}",
+                    account.id, margin.requirement.maintenance
+                ));
+            }
             if !equity.is_negative() {
                 continue;
             }

@@ -64,6 +64,7 @@ impl Exchange {
         // over the dense account table (cheaper than collecting the holder sets).
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
         let mut under: Vec<(i128, AccountId)> = Vec::new();
+        let prices = self.valuation_prices_all();
         for account in &self.accounts {
             let id = account.id;
             if Some(id) == self.backstop
@@ -72,8 +73,7 @@ impl Exchange {
             {
                 continue;
             }
-            let margin = self.margin_of(account, None);
-            let (equity, maintenance) = (margin.equity, margin.requirement.maintenance);
+            let (equity, maintenance) = self.maintenance_of(account, &prices);
             if equity >= maintenance {
                 continue;
             }

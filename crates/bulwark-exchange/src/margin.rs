@@ -103,6 +103,12 @@ pub trait MarginModel {
         &self,
         exposures: &mut dyn Iterator<Item = ExposureView<'a>>,
     ) -> MarginRequirement;
+
+    /// The maintenance requirement alone (positions only), for the liquidation pass, which
+    /// measures every account every block. Must equal `requirement(..).maintenance`.
+    fn maintenance<'a>(&self, exposures: &mut dyn Iterator<Item = ExposureView<'a>>) -> Money {
+        self.requirement(exposures).maintenance
+    }
 }
 
 /// Deribit-style standard margin for linear (USDC) perpetuals and options, per instrument.
@@ -120,9 +126,43 @@ impl MarginModel for StandardMargin {
             total.plus(self.instrument_requirement(&view))
         })
     }
+
+    fn maintenance<'a>(&self, exposures: &mut dyn Iterator<Item = ExposureView<'a>>) -> Money {
+        exposures.fold(Money::ZERO, |total, view| {
+            total
+                .checked_add(self.instrument_maintenance(&view))
+                .expect("requirements bounded")
+        })
+    }
 }
 
 impl StandardMargin {
+    /// The maintenance requirement of one instrument's position: the same figure as
+    /// [`Self::instrument_requirement`]'s, without pricing the resting orders.
+    pub fn instrument_maintenance(&self, view: &ExposureView<'_>) -> Money {
+        let position = view.exposure.position;
+        if position == 0 {
+            return Money::ZERO;
+        }
+        let mark = view
+            .valuation_price()
+            .expect("positions exist only where a price is known");
+        let m = view.spec.multiplier;
+        match view.kind {
+            InstrumentKind::Perpetual => bps_ceil(
+                m.value_ceil(Qty::from_contracts(position.abs()), mark),
+                self.params.perpetual_maintenance_bps,
+            ),
+            InstrumentKind::Option { strike, right, .. } if position < 0 => {
+                let underlying = view.prices.index.unwrap_or(strike);
+                let (_, per_maintenance) =
+                    self.short_option_per_unit(right, strike, underlying, mark);
+                m.value_ceil(Qty::from_contracts(-position), per_maintenance)
+            }
+            InstrumentKind::Option { .. } => Money::ZERO,
+        }
+    }
+
     /// The requirement of one instrument's position and resting orders.
     pub fn instrument_requirement(&self, view: &ExposureView<'_>) -> MarginRequirement {
         let Some(mark) = view.valuation_price() else {

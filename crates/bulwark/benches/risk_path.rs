@@ -7,7 +7,8 @@
 //!   dominated by recomputing the 51 contract vectors (40 Black-76 prices each);
 //! - `block/liquidation_pass_100k_accounts_none_liquidatable`: an empty block on an exchange
 //!   with 100,000 accounts each holding a healthy perpetual position: the end-of-block
-//!   liquidation pass measures every one.
+//!   liquidation pass measures every one (`block/empty_100k_accounts_liquidation_off` is the
+//!   same block without the pass).
 
 use bulwark_exchange::{Exchange, ExchangeParams, Genesis};
 use bulwark_pricing::{Black76, OptionKind};
@@ -33,12 +34,12 @@ struct Chain {
 }
 
 impl Chain {
-    fn new() -> (Self, PrivateKey, PrivateKey) {
+    fn new(params: ExchangeParams) -> (Self, PrivateKey, PrivateKey) {
         let (admin, bridge) = (PrivateKey::from_seed(1), PrivateKey::from_seed(2));
         let genesis = Genesis {
             admin: admin.public_key(),
             bridge: bridge.public_key(),
-            params: ExchangeParams::defaults(),
+            params,
             time: BlockTime::from_millis(START_MS),
             oracle: None,
         };
@@ -93,7 +94,7 @@ fn order(id: InstrumentId, side: Side, qty: i64, price: UnitPrice, client: u64) 
 
 /// An exchange with 50 options over 3 expiries and an account holding all of them.
 fn portfolio_exchange() -> (Chain, AccountId) {
-    let (mut chain, admin, bridge) = Chain::new();
+    let (mut chain, admin, bridge) = Chain::new(ExchangeParams::defaults());
     let mut specs = vec![spec(
         "BTC_USDC-PERPETUAL",
         UnitPrice::from_micros(500_000),
@@ -209,8 +210,8 @@ fn portfolio_exchange() -> (Chain, AccountId) {
 }
 
 /// An exchange with `accounts` accounts each long one perpetual contract, all healthy.
-fn crowded_exchange(accounts: usize) -> Chain {
-    let (mut chain, admin, bridge) = Chain::new();
+fn crowded_exchange(accounts: usize, params: ExchangeParams) -> Chain {
+    let (mut chain, admin, bridge) = Chain::new(params);
     chain.prices = PriceInputs::new(
         vec![IndexPrice {
             asset: AssetCode::parse("BTC").expect("valid"),
@@ -288,12 +289,20 @@ fn risk_path(c: &mut Criterion) {
     group.bench_function("block/revalue_51_instruments", |b| {
         b.iter(|| chain.block(Vec::new()))
     });
-    let mut crowded = crowded_exchange(100_000);
+    let mut crowded = crowded_exchange(100_000, ExchangeParams::defaults());
     group.sample_size(10);
     group.bench_function(
         "block/liquidation_pass_100k_accounts_none_liquidatable",
         |b| b.iter(|| crowded.block(Vec::new())),
     );
+    drop(crowded);
+    // The same block with liquidation off: what the pass itself costs is the difference.
+    let mut params = ExchangeParams::defaults();
+    params.liquidation = None;
+    let mut quiet = crowded_exchange(100_000, params);
+    group.bench_function("block/empty_100k_accounts_liquidation_off", |b| {
+        b.iter(|| quiet.block(Vec::new()))
+    });
     group.finish();
 }
 
