@@ -1,8 +1,8 @@
 //! Margin portfolios on a scenario grid, keep account risk current fill by fill, screen accounts
 //! for liquidation cheaply, and stress-test portfolios.
 //!
-//! Status: ALPHA. Parameters and report fields may still change; the exchange does not use the
-//! crate yet.
+//! Status: ALPHA. Parameters and report fields may still change. `bulwark-exchange` runs its
+//! portfolio margin on this crate.
 //!
 //! # What it offers
 //! - [`PortfolioMarginParams`]: every parameter, with `defaults()` and their sources, and a
