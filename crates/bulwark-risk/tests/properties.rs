@@ -117,6 +117,43 @@ proptest! {
         );
     }
 
+    /// Resting orders counted on the worse side per scenario cover whatever part of them
+    /// fills: for any fill of any part of each instrument's bids or asks (one side per
+    /// instrument), the requirement of the filled portfolio is at most the requirement with
+    /// the orders counted.
+    #[test]
+    fn open_orders_cover_every_partial_fill(
+        vols in vols(),
+        positions in prop::collection::vec(-300..=300_i64, 25),
+        orders in prop::collection::vec((0..25usize, 0..200_i64, 0..200_i64, 0..=100_i64, any::<bool>()), 1..8),
+    ) {
+        let margin = engine(1_600);
+        let vectors = vectors(&margin, 100_000, &vols);
+        let base = rebuilt(&margin, &vectors, &positions);
+        let mut with_orders = base.clone();
+        let mut filled = positions.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        for &(i, bids, asks, pct, buy_side) in &orders {
+            if !seen.insert(i) {
+                continue;
+            }
+            with_orders
+                .add_open_orders(
+                    &vectors[i],
+                    Qty::from_contracts(positions[i]),
+                    Qty::from_contracts(bids),
+                    Qty::from_contracts(asks),
+                )
+                .unwrap();
+            filled[i] += if buy_side { bids * pct / 100 } else { -(asks * pct / 100) };
+        }
+        let counted = margin.requirement(&with_orders).unwrap();
+        let after = margin.requirement(&rebuilt(&margin, &vectors, &filled)).unwrap();
+        let nothing = margin.requirement(&base).unwrap();
+        prop_assert!(after.maintenance <= counted.maintenance, "{after:?} > {counted:?}");
+        prop_assert!(nothing.maintenance <= counted.maintenance);
+    }
+
     /// A book whose value is concave in the index (short options, perpetuals either way) needs
     /// at least as much margin on a wider range: its loss in each vol state is convex in the
     /// move, so the outermost points dominate. Rounding may cost one micro-USDC per contract.
