@@ -112,6 +112,11 @@ impl ExpiryDate {
     }
 
     /// Milliseconds since the Unix epoch of 08:00 UTC on this date: the moment of expiry.
+    /// Parses Deribit's expiry part, as in `27DEC26` (day without a leading zero).
+    pub fn parse(text: &str) -> Result<Self, NameError> {
+        parse_expiry(text)
+    }
+
     pub fn expiry_millis(self) -> u64 {
         let days = days_from_civil(
             i64::from(self.year),

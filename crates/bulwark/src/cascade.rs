@@ -18,9 +18,8 @@
 
 use bulwark_exchange::{Event, Exchange, ExchangeParams, Genesis};
 use bulwark_types::{
-    AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, InstrumentName,
-    InstrumentSpec, MarkPrice, Money, Multiplier, OrderRequest, PriceInputs, PrivateKey, Qty, Side,
-    SignedTx, TimeInForce, TxBody, UnitPrice,
+    AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, MarkPrice, Money,
+    OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer;
 use rand::RngExt;
@@ -180,16 +179,6 @@ pub struct CascadeOutcome {
     pub halts: usize,
 }
 
-fn perp_spec() -> InstrumentSpec {
-    InstrumentSpec {
-        name: InstrumentName::parse("BTC_USDC-PERPETUAL").expect("valid name"),
-        tick_size: UnitPrice::from_micros(500_000),
-        multiplier: Multiplier::from_e8(100_000),
-        lot_size: Qty::from_contracts(1),
-        size_min: Qty::from_contracts(1),
-    }
-}
-
 struct Key {
     key: PrivateKey,
     nonce: u64,
@@ -282,7 +271,9 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         index: INDEX_USDC,
         mark: INDEX_USDC,
     };
-    market.block(vec![admin.sign(TxBody::ListInstrument(perp_spec()))]);
+    market.block(vec![
+        admin.sign(TxBody::ListInstrument(crate::genesis::perpetual_spec())),
+    ]);
     let mut maker = Key::new(10);
     let mut whale = Key::new(11);
     let mut traders: Vec<Key> = (0..config.accounts)

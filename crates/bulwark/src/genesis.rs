@@ -47,10 +47,26 @@ pub fn genesis(
 
 /// The BTC perpetual: tick 0.5 USDC, 0.001 BTC per contract.
 pub fn perpetual_spec() -> InstrumentSpec {
+    spec_for(InstrumentName::perpetual(btc()))
+}
+
+/// The devnet's contract terms for an instrument of any name: perpetuals tick 0.5 USDC with
+/// 0.001 units per contract, options tick 5 USDC with 0.01 units per contract (Deribit's linear
+/// BTC terms).
+pub fn spec_for(name: InstrumentName) -> InstrumentSpec {
+    let (tick_size, multiplier) = match name.kind() {
+        bulwark_types::name::NameKind::Perpetual => (
+            UnitPrice::from_micros(500_000),
+            Multiplier::from_e8(100_000),
+        ),
+        bulwark_types::name::NameKind::Option { .. } => {
+            (UnitPrice::from_usdc(5), Multiplier::from_e8(1_000_000))
+        }
+    };
     InstrumentSpec {
-        name: InstrumentName::perpetual(btc()),
-        tick_size: UnitPrice::from_micros(500_000),
-        multiplier: Multiplier::from_e8(100_000),
+        name,
+        tick_size,
+        multiplier,
         lot_size: Qty::from_contracts(1),
         size_min: Qty::from_contracts(1),
     }
@@ -80,14 +96,10 @@ pub fn expiry_after(time_ms: u64, days_after: u64) -> Option<ExpiryDate> {
 
 /// An option on BTC: tick 5 USDC, 0.01 BTC per contract (Deribit's linear BTC options).
 pub fn option_spec(expiry: ExpiryDate, strike_usdc: i64, right: Right) -> InstrumentSpec {
-    InstrumentSpec {
-        name: InstrumentName::option(btc(), expiry, UnitPrice::from_usdc(strike_usdc), right)
+    spec_for(
+        InstrumentName::option(btc(), expiry, UnitPrice::from_usdc(strike_usdc), right)
             .expect("positive strike"),
-        tick_size: UnitPrice::from_usdc(5),
-        multiplier: Multiplier::from_e8(1_000_000),
-        lot_size: Qty::from_contracts(1),
-        size_min: Qty::from_contracts(1),
-    }
+    )
 }
 
 /// Every instrument the devnet lists, the perpetual first.

@@ -11,5 +11,6 @@ pub mod devnet;
 pub mod genesis;
 pub mod keys;
 pub mod options;
+pub mod stress;
 pub mod validator;
 pub mod workload;

@@ -45,6 +45,11 @@ enum Command {
     Book(cli::BookArgs),
     /// Show a validator's status.
     Status(cli::StatusArgs),
+    /// Stress a portfolio under the margin grid, your own shocks or historical crashes
+    /// (--portfolio FILE [--shocks FILE | --historical] [--json] [--plot FILE.svg]); or run the
+    /// cascade analysis of leveraged accounts through a crash, each protection on and off
+    /// (--cascade).
+    Stress(bulwark::stress::StressArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,6 +125,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Account(args) => cli::account(args),
         Command::Book(args) => cli::book(args),
         Command::Status(args) => cli::status(args),
+        Command::Stress(args) => bulwark::stress::run(args),
         Command::Options => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();
