@@ -375,13 +375,7 @@ impl Exchange {
     ) -> AccountMargin {
         let view = |id: &InstrumentId, exposure| {
             let instrument = &self.instruments[id.get() as usize];
-            ExposureView {
-                id: *id,
-                spec: &instrument.spec,
-                kind: instrument.kind,
-                exposure,
-                prices: self.valuation_prices(instrument),
-            }
+            self.exposure_view(instrument, exposure, self.valuation_prices(instrument))
         };
         let equity = equity(
             account.cash,
@@ -418,6 +412,22 @@ impl Exchange {
         }
     }
 
+    /// One instrument of an account as a margin model sees it.
+    pub(crate) fn exposure_view<'a>(
+        &self,
+        instrument: &'a Instrument,
+        exposure: &'a crate::account::Exposure,
+        prices: ValuationPrices,
+    ) -> ExposureView<'a> {
+        ExposureView {
+            id: instrument.id,
+            spec: &instrument.spec,
+            kind: instrument.kind,
+            exposure,
+            prices,
+        }
+    }
+
     /// Every instrument's valuation prices, indexed by instrument id.
     pub(crate) fn valuation_prices_all(&self) -> Vec<ValuationPrices> {
         self.instruments
@@ -436,13 +446,7 @@ impl Exchange {
     ) -> (Money, Money) {
         let view = |id: &InstrumentId, exposure| {
             let instrument = &self.instruments[id.get() as usize];
-            ExposureView {
-                id: *id,
-                spec: &instrument.spec,
-                kind: instrument.kind,
-                exposure,
-                prices: prices[id.get() as usize],
-            }
+            self.exposure_view(instrument, exposure, prices[id.get() as usize])
         };
         let equity = equity(
             account.cash,

@@ -34,7 +34,7 @@ use crate::account::Account;
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::InstrumentStatus;
-use crate::margin::{ExposureView, bps_ceil};
+use crate::margin::bps_ceil;
 use crate::params::{BPS, LiquidationParams};
 use bulwark_book::NewOrder;
 use bulwark_types::{
@@ -162,22 +162,16 @@ impl Exchange {
         })
     }
 
-    /// Cancels every open order of the account, with the liquidation reason.
-    fn cancel_for_liquidation(&mut self, account: AccountId, events: &mut Vec<Event>) {
-        // Bounded by orders_open_max.
-        let targets: Vec<(InstrumentId, bulwark_types::OrderId)> = self.accounts
-            [account.get() as usize]
-            .client_orders
-            .values()
-            .copied()
-            .collect();
-        for (at, order_id) in targets {
-            let resting = *self.instruments[at.get() as usize]
-                .book
-                .get(order_id)
-                .expect("indexed orders rest");
-            self.cancel_resting(at, &resting, CancelReason::Liquidation, events);
-        }
+    /// Records the margin call and cancels every open order of the account; returns its margin.
+    fn margin_call(&mut self, id: AccountId, events: &mut Vec<Event>) -> crate::AccountMargin {
+        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
+        events.push(Event::MarginCall {
+            account: id,
+            equity: margin.equity,
+            maintenance: margin.requirement.maintenance,
+        });
+        self.cancel_all_for(id, None, CancelReason::Liquidation, events);
+        margin
     }
 
     /// Closes out an account with negative equity: every position to the backstop at the
@@ -185,13 +179,7 @@ impl Exchange {
     /// pay. The account ends with nothing and zero equity (or, if even deleveraging could not
     /// collect the deficit, the fund carries the rest, reported as uncovered).
     fn close_out(&mut self, id: AccountId, events: &mut Vec<Event>) {
-        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
-        events.push(Event::MarginCall {
-            account: id,
-            equity: margin.equity,
-            maintenance: margin.requirement.maintenance,
-        });
-        self.cancel_for_liquidation(id, events);
+        let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
         let positions = self.positions_of(id);
         let fund = self.ledger.insurance_fund;
@@ -234,13 +222,7 @@ impl Exchange {
         params: &LiquidationParams,
         events: &mut Vec<Event>,
     ) {
-        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
-        events.push(Event::MarginCall {
-            account: id,
-            equity: margin.equity,
-            maintenance: margin.requirement.maintenance,
-        });
-        self.cancel_for_liquidation(id, events);
+        self.margin_call(id, events);
         let Some((instrument, cut)) = self.riskiest_step(id, params.step_bps) else {
             return;
         };
@@ -408,14 +390,8 @@ impl Exchange {
     fn valuation_price_of(&self, instrument: InstrumentId) -> Option<UnitPrice> {
         let target = &self.instruments[instrument.get() as usize];
         let exposure = crate::account::Exposure::default();
-        ExposureView {
-            id: instrument,
-            spec: &target.spec,
-            kind: target.kind,
-            exposure: &exposure,
-            prices: self.valuation_prices(target),
-        }
-        .valuation_price()
+        self.exposure_view(target, &exposure, self.valuation_prices(target))
+            .valuation_price()
     }
 
     /// The backstop account, opened on first use. It is owned by the admin key but bound to

@@ -703,6 +703,18 @@ impl Exchange {
                 .get(id.get() as usize)
                 .ok_or(RejectReason::InstrumentUnknown)?;
         }
+        self.cancel_all_for(account, instrument, CancelReason::Requested, events);
+        Ok(())
+    }
+
+    /// Cancels every open order of `account` (in one instrument, or in all) for `reason`.
+    pub(crate) fn cancel_all_for(
+        &mut self,
+        account: AccountId,
+        instrument: Option<InstrumentId>,
+        reason: CancelReason,
+        events: &mut Vec<Event>,
+    ) {
         // Bounded by orders_open_max.
         let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account.get() as usize]
             .client_orders
@@ -715,9 +727,8 @@ impl Exchange {
                 .book
                 .get(order_id)
                 .expect("indexed orders rest");
-            self.cancel_resting(at, &resting, CancelReason::Requested, events);
+            self.cancel_resting(at, &resting, reason, events);
         }
-        Ok(())
     }
 
     pub(crate) fn amend_order(

@@ -272,14 +272,7 @@ fn with_liquidation_off_a_crash_leaves_the_deficit_where_it_fell() {
     // Turned off, the same crash leaves dave underwater and nobody else touched.
     let mut params = ExchangeParams::defaults();
     params.liquidation = None;
-    let mut v = Venue::with_params(params);
-    let listings: Vec<_> = [BTC_PERP, BTC_CALL, BTC_PUT]
-        .iter()
-        .map(|n| v.admin_tx(TxBody::ListInstrument(spec(n))))
-        .collect();
-    v.block(listings);
-    perp_index(&mut v, 100_000);
-    v.fund("bob", 1_000_000);
+    let mut v = Venue::standard_with(params);
     v.fund("dave", 1_000);
     v.order("bob", BTC_PERP, Side::Sell, 400, 100_000);
     v.order("dave", BTC_PERP, Side::Buy, 400, 100_000);

@@ -122,21 +122,31 @@ impl ScenarioVector {
             return Err(RiskError::PositionInconsistent);
         }
         // |q| < 2^64 and |pnl| <= 2^53: each product fits i128; only the sums can overflow.
-        let fits = self
-            .pnl
-            .iter()
-            .zip(&contract.pnl)
-            .all(|(total, &per)| total.checked_add(q * i128::from(per)).is_some());
-        if !fits {
-            return Err(overflow);
-        }
-        for (total, &per) in self.pnl.iter_mut().zip(&contract.pnl) {
-            *total += q * i128::from(per);
-        }
+        self.add_per_scenario(contract, |per| q * i128::from(per))?;
         self.addon = addon;
         self.addon_band = addon_band;
         self.convexity = convexity;
         self.contracts = contracts;
+        Ok(())
+    }
+
+    /// Adds `step(contract P&L)` to each scenario, or nothing if any sum would overflow.
+    fn add_per_scenario(
+        &mut self,
+        contract: &ContractVector,
+        step: impl Fn(i64) -> i128,
+    ) -> Result<(), RiskError> {
+        let fits = self
+            .pnl
+            .iter()
+            .zip(&contract.pnl)
+            .all(|(total, &per)| total.checked_add(step(per)).is_some());
+        if !fits {
+            return Err(RiskError::Overflow("account vector"));
+        }
+        for (total, &per) in self.pnl.iter_mut().zip(&contract.pnl) {
+            *total += step(per);
+        }
         Ok(())
     }
 
@@ -174,18 +184,9 @@ impl ScenarioVector {
             .contracts
             .checked_add(worse(&|p: i128| p.abs()))
             .ok_or(overflow)?;
-        let step = |per: i64| (bid * i128::from(per)).min(-ask * i128::from(per));
-        let fits = self
-            .pnl
-            .iter()
-            .zip(&contract.pnl)
-            .all(|(total, &per)| total.checked_add(step(per)).is_some());
-        if !fits {
-            return Err(RiskError::Overflow("account vector"));
-        }
-        for (total, &per) in self.pnl.iter_mut().zip(&contract.pnl) {
-            *total += step(per);
-        }
+        self.add_per_scenario(contract, |per| {
+            (bid * i128::from(per)).min(-ask * i128::from(per))
+        })?;
         self.addon = addon;
         self.addon_band = addon_band;
         self.convexity = convexity;
