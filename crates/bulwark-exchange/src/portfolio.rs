@@ -117,6 +117,26 @@ impl MarginModel for PortfolioMarginModel<'_> {
             })
         })
     }
+
+    fn maintenance<'a>(&self, exposures: &mut dyn Iterator<Item = ExposureView<'a>>) -> Money {
+        let mut sums: BTreeMap<AssetCode, Sums> = BTreeMap::new();
+        let mut fallback = Money::ZERO;
+        for view in exposures {
+            if !self.add(&mut sums, &view) {
+                fallback = fallback
+                    .checked_add(self.standard.instrument_maintenance(&view))
+                    .expect("bounded");
+            }
+        }
+        sums.values().fold(fallback, |total, s| {
+            let maintenance = s
+                .engine
+                .requirement(&s.positions)
+                .expect("vectors share the engine's grid; sums bounded by position_max")
+                .maintenance;
+            total.checked_add(maintenance).expect("bounded")
+        })
+    }
 }
 
 impl<'r> PortfolioMarginModel<'r> {
