@@ -99,6 +99,8 @@ pub struct Exchange {
     pub(crate) portfolio: BTreeMap<AssetCode, crate::portfolio::UnderlyingRisk>,
     /// The account that takes over positions the book cannot absorb, once opened.
     pub(crate) backstop: Option<AccountId>,
+    /// Deleveraging order per instrument and side, ranked once per block; not state.
+    pub(crate) adl_rankings: BTreeMap<(InstrumentId, i64), Vec<AccountId>>,
 }
 
 impl Exchange {
@@ -147,6 +149,7 @@ impl Exchange {
             mmp_trips: Vec::new(),
             portfolio: BTreeMap::new(),
             backstop: None,
+            adl_rankings: BTreeMap::new(),
         })
     }
 

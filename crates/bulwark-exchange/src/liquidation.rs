@@ -60,6 +60,7 @@ impl Exchange {
         let Some(params) = self.params.liquidation else {
             return;
         };
+        self.adl_rankings.clear();
         // Accounts holding a position or a negative balance, each once, in id order: a pass
         // over the dense account table (cheaper than collecting the holder sets).
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
@@ -467,6 +468,7 @@ impl Exchange {
             }
         }
         self.enforce_reduce_only(from, instrument, events);
+        self.enforce_reduce_only(to, instrument, events);
         self.account_mut(from).tidy(instrument);
         self.account_mut(to).tidy(instrument);
     }
@@ -533,19 +535,47 @@ impl Exchange {
         let Some(price) = self.valuation_price_of(instrument) else {
             return Money::ZERO;
         };
-        let ranked = self.deleverage_ranking(from, instrument, contracts.signum(), price);
+        let sign = contracts.signum();
+        let cached = self.adl_rankings.get(&(instrument, sign)).cloned();
+        // The block's ranking first; if positions opened since it was taken are needed (a
+        // maker that bought from a liquidation), a fresh ranking replaces it.
         let mut left = contracts.abs();
         let mut collected = Money::ZERO;
-        for (counterparty, opposing) in ranked {
+        let mut assigned = 0i128;
+        let mut passes = 0;
+        let mut ranked = cached.unwrap_or_default();
+        if ranked.is_empty() {
+            ranked = self.deleverage_ranking(instrument, sign, price);
+            self.adl_rankings.insert((instrument, sign), ranked.clone());
+            passes = 1;
+        }
+        let mut queue = ranked.into_iter();
+        loop {
+            let Some(counterparty) = queue.next() else {
+                if left == 0 || passes == 1 {
+                    break;
+                }
+                let ranked = self.deleverage_ranking(instrument, sign, price);
+                self.adl_rankings.insert((instrument, sign), ranked.clone());
+                queue = ranked.into_iter();
+                passes = 1;
+                continue;
+            };
             if left == 0 {
                 break;
             }
-            let take = left.min(opposing);
+            // The ranking is the block's; positions are read as they are now.
+            let opposing = self.accounts[counterparty.get() as usize].position(instrument);
+            if counterparty == from || opposing.signum() != -sign {
+                continue;
+            }
+            let take = left.min(opposing.abs());
             let share = if take == left {
-                charge.micros() - collected.micros()
+                charge.micros() - assigned
             } else {
                 charge.micros() * i128::from(take) / i128::from(contracts.abs())
             };
+            assigned += share;
             let signed = take * contracts.signum();
             self.transfer_position(instrument, from, counterparty, signed, price, events);
             left -= take;
@@ -589,22 +619,21 @@ impl Exchange {
         collected
     }
 
-    /// Holders of positions opposing a position of sign `sign`, with their size, ranked by
-    /// unrealised profit times leverage (profit x notional / equity), highest first; ties by
-    /// account id. The backstop and accounts without positive equity come last.
+    /// Holders of positions opposing a position of sign `sign`, ranked by unrealised profit
+    /// times leverage (profit x notional / equity), highest first; ties by account id. The
+    /// backstop and accounts without positive equity come last. Computed once per instrument
+    /// and side per block (`adl_rankings`), so deleveraging many accounts stays linear.
     fn deleverage_ranking(
         &self,
-        from: AccountId,
         instrument: InstrumentId,
         sign: i64,
         price: UnitPrice,
-    ) -> Vec<(AccountId, i64)> {
+    ) -> Vec<AccountId> {
         let target = &self.instruments[instrument.get() as usize];
         let multiplier = target.spec.multiplier;
-        let mut ranked: Vec<(bool, std::cmp::Reverse<i128>, AccountId, i64)> = target
+        let mut ranked: Vec<(bool, std::cmp::Reverse<i128>, AccountId)> = target
             .holders
             .iter()
-            .filter(|h| **h != from)
             .filter_map(|h| {
                 let account = &self.accounts[h.get() as usize];
                 let exposure = account.exposures.get(&instrument)?;
@@ -621,14 +650,11 @@ impl Exchange {
                 } else {
                     profit.saturating_mul(notional) / equity
                 };
-                Some((last, std::cmp::Reverse(score), *h, exposure.position.abs()))
+                Some((last, std::cmp::Reverse(score), *h))
             })
             .collect();
         ranked.sort();
-        ranked
-            .into_iter()
-            .map(|(_, _, h, size)| (h, size))
-            .collect()
+        ranked.into_iter().map(|(_, _, h)| h).collect()
     }
 
     /// The backstop offers `backstop_unwind_bps` of each position to the book.

@@ -738,6 +738,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     let mut exchange = Exchange {
         portfolio,
         backstop,
+        adl_rankings: BTreeMap::new(),
         history,
         oracle,
         realised,
