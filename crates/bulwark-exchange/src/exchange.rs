@@ -101,6 +101,8 @@ pub struct Exchange {
     pub(crate) backstop: Option<AccountId>,
     /// Deleveraging order per instrument and side, ranked once per block; not state.
     pub(crate) adl_rankings: BTreeMap<(InstrumentId, i64), Vec<AccountId>>,
+    /// Liquidation orders sent to each instrument this block; not state.
+    pub(crate) liquidation_orders: BTreeMap<InstrumentId, u32>,
 }
 
 impl Exchange {
@@ -150,6 +152,7 @@ impl Exchange {
             portfolio: BTreeMap::new(),
             backstop: None,
             adl_rankings: BTreeMap::new(),
+            liquidation_orders: BTreeMap::new(),
         })
     }
 

@@ -10,8 +10,10 @@
 //! underlying has a stale oracle (it waits, and a negative balance is reported queued); creates
 //! or destroys money (every step moves cash between accounts, fees and the fund).
 //! Bounds: at most `accounts_per_block_max` accounts stepped through the book and
-//! `bankruptcies_per_block_max` closed out per block; one step per account per block; the
-//! backstop offers at most `backstop_unwind_bps` of each position per block.
+//! `bankruptcies_per_block_max` closed out per block; one step per account per block; at most
+//! `orders_per_instrument_max` liquidation orders into one book per block (an account whose
+//! only positions are in a throttled book waits for the next block); the backstop offers at
+//! most `backstop_unwind_bps` of each position per block.
 //!
 //! Order of work, each block:
 //! 1. Every account holding a position or a negative balance is measured: equity against
@@ -61,6 +63,7 @@ impl Exchange {
             return;
         };
         self.adl_rankings.clear();
+        self.liquidation_orders.clear();
         // Accounts holding a position or a negative balance, each once, in id order: a pass
         // over the dense account table (cheaper than collecting the holder sets).
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
@@ -277,6 +280,7 @@ impl Exchange {
             if exposure.position == 0
                 || target.status != InstrumentStatus::Trading
                 || target.book.is_halted()
+                || self.liquidation_throttled(*instrument)
             {
                 continue;
             }
@@ -296,6 +300,17 @@ impl Exchange {
             }
         }
         best.map(|(_, instrument, cut)| (instrument, cut))
+    }
+
+    /// Whether `instrument` has taken its liquidation orders for this block.
+    fn liquidation_throttled(&self, instrument: InstrumentId) -> bool {
+        let max = self
+            .params
+            .liquidation
+            .map_or(u32::MAX, |l| l.orders_per_instrument_max);
+        self.liquidation_orders
+            .get(&instrument)
+            .is_some_and(|sent| *sent >= max)
     }
 
     /// Sends a reduce-only immediate-or-cancel order for `cut` contracts of the account's
@@ -331,6 +346,7 @@ impl Exchange {
             Side::Sell => band_edge.max(low),
             Side::Buy => band_edge.min(high),
         };
+        *self.liquidation_orders.entry(instrument).or_default() += 1;
         let order = NewOrder {
             order_id: self.next_order_id(),
             account: id,
@@ -670,6 +686,7 @@ impl Exchange {
             if target.status != InstrumentStatus::Trading
                 || target.book.is_halted()
                 || !self.oracle_fresh(target.spec.underlying())
+                || self.liquidation_throttled(instrument)
             {
                 continue;
             }

@@ -103,6 +103,9 @@ pub struct LiquidationParams {
     pub price_limit_bps: i64,
     /// Most accounts stepped through the book per block; the rest wait for the next block.
     pub accounts_per_block_max: u32,
+    /// Most liquidation orders (steps and backstop sales) sent to one instrument's book per
+    /// block: a throttle, so one book takes a bounded amount of forced selling per block.
+    pub orders_per_instrument_max: u32,
     /// Most accounts with negative equity closed out per block; any left are reported queued.
     pub bankruptcies_per_block_max: u32,
     /// Share of each backstop position offered to the book per block, bps.
@@ -124,6 +127,8 @@ impl LiquidationParams {
             // short of the sweep that turns one liquidation into the next.
             price_limit_bps: 250,
             accounts_per_block_max: 64,
+            // Half the accounts a block may step: one instrument never takes all of them.
+            orders_per_instrument_max: 32,
             bankruptcies_per_block_max: 256,
             // The backstop sheds a tenth of each position per block: slowly enough not to
             // become the next crash, fast enough not to hold a squeezed position for long
@@ -137,6 +142,7 @@ impl LiquidationParams {
             || !(0..=1_000).contains(&self.fee_bps)
             || !(1..=BPS).contains(&self.price_limit_bps)
             || !(1..=100_000).contains(&self.accounts_per_block_max)
+            || !(1..=100_000).contains(&self.orders_per_instrument_max)
             || !(1..=100_000).contains(&self.bankruptcies_per_block_max)
             || !(0..=BPS).contains(&self.backstop_unwind_bps)
         {

@@ -351,6 +351,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             l.fee_bps.write(out);
             l.price_limit_bps.write(out);
             l.accounts_per_block_max.write(out);
+            l.orders_per_instrument_max.write(out);
             l.bankruptcies_per_block_max.write(out);
             l.backstop_unwind_bps.write(out);
         }
@@ -394,6 +395,7 @@ fn read_liquidation_params(
         fee_bps: i64::read(buf)?,
         price_limit_bps: i64::read(buf)?,
         accounts_per_block_max: u32::read(buf)?,
+        orders_per_instrument_max: u32::read(buf)?,
         bankruptcies_per_block_max: u32::read(buf)?,
         backstop_unwind_bps: i64::read(buf)?,
     }))
@@ -739,6 +741,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
+        liquidation_orders: BTreeMap::new(),
         history,
         oracle,
         realised,

@@ -474,3 +474,41 @@ fn a_state_after_liquidation_restores_to_itself() {
         std::fs::write(std::path::Path::new(&dir).join("seed-0"), body).unwrap();
     }
 }
+
+#[test]
+fn liquidation_orders_are_throttled_per_instrument_per_block() {
+    let mut params = ExchangeParams::defaults();
+    params
+        .liquidation
+        .as_mut()
+        .unwrap()
+        .orders_per_instrument_max = 1;
+    let mut v = Venue::standard_with(params);
+    for name in ["dave", "erin"] {
+        v.fund(name, 1_000);
+        assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
+        assert_eq!(v.order(name, BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    }
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1_000, 98_500).0, None);
+    let steps = |outcome: &BlockOutcome| {
+        outcome
+            .end_events()
+            .iter()
+            .filter(|e| matches!(e, Event::LiquidationStep { .. }))
+            .count()
+    };
+    // Both are below maintenance at 98,500; the book takes one liquidation order a block.
+    let first = perp_index(&mut v, 98_500);
+    let calls = first
+        .end_events()
+        .iter()
+        .filter(|e| matches!(e, Event::MarginCall { .. }))
+        .count();
+    assert_eq!((calls, steps(&first)), (2, 1));
+    let second = perp_index(&mut v, 98_500);
+    assert_eq!(steps(&second), 1, "the other account's turn");
+    assert_eq!(
+        v.position("dave", BTC_PERP) + v.position("erin", BTC_PERP),
+        600
+    );
+}

@@ -16,16 +16,20 @@
 //! exchange applies under its oracle), so liquidation selling feeds back into marks: the
 //! cascade the protections must stop.
 
+use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{Event, Exchange, ExchangeParams, Genesis};
+use bulwark_oracle::{GuardConfig, OracleConfig};
 use bulwark_types::{
     AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, MarkPrice, Money,
-    OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+    Observation, OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody,
+    UnitPrice,
 };
 use commonware_cryptography::Signer;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use serde::Serialize;
+use std::fmt::Write as _;
 
 /// 2026-11-24T00:00:00Z.
 const START_MS: u64 = 1_795_478_400_000;
@@ -46,6 +50,14 @@ pub struct CascadeConfig {
     pub level_size: i64,
     /// What the insurance fund starts with, USDC.
     pub insurance_usdc: i64,
+    /// Blocks over which the index climbs back to where it started after the fall, once the
+    /// hold is over (0: it stays down).
+    pub recover_blocks: usize,
+    /// Blocks the index stays at its low before recovering.
+    pub bottom_blocks: usize,
+    /// Take the index from four validators' signed observations through the exchange's oracle
+    /// (deviation guard, exchange-computed perpetual mark) instead of from block inputs.
+    pub oracle: bool,
 }
 
 impl CascadeConfig {
@@ -61,7 +73,47 @@ impl CascadeConfig {
             levels: 20,
             level_size: 200,
             insurance_usdc: 1_000_000,
+            recover_blocks: 0,
+            bottom_blocks: 0,
+            oracle: false,
         }
+    }
+
+    /// A flash crash through the oracle: the index falls 30% in 3 one-second blocks, stays
+    /// down 2 blocks, climbs back over 3, then 40 quiet blocks follow.
+    pub const fn flash_crash() -> Self {
+        Self {
+            crash_bps: 3_000,
+            crash_blocks: 3,
+            bottom_blocks: 2,
+            recover_blocks: 3,
+            hold_blocks: 40,
+            oracle: true,
+            ..Self::defaults()
+        }
+    }
+
+    /// The index (whole USDC) at crash step `step`.
+    fn index_at(&self, step: usize) -> i64 {
+        let crash_blocks = self.crash_blocks.max(1);
+        let fallen = if step < crash_blocks {
+            self.crash_bps * (step + 1) as i64 / crash_blocks as i64
+        } else if self.recover_blocks == 0 || step < crash_blocks + self.bottom_blocks {
+            self.crash_bps
+        } else {
+            let up = (step + 1 - crash_blocks - self.bottom_blocks).min(self.recover_blocks);
+            self.crash_bps - self.crash_bps * up as i64 / self.recover_blocks as i64
+        };
+        INDEX_USDC * (10_000 - fallen) / 10_000
+    }
+
+    fn steps(&self) -> usize {
+        let recovery = if self.recover_blocks == 0 {
+            0
+        } else {
+            self.bottom_blocks + self.recover_blocks
+        };
+        self.crash_blocks + recovery + self.hold_blocks
     }
 }
 
@@ -69,7 +121,8 @@ impl CascadeConfig {
 #[derive(Copy, Clone, Debug, Serialize)]
 pub struct Protections {
     pub name: &'static str,
-    /// Liquidation cuts 25% of a position per block (off: the whole position at once).
+    /// Liquidation cuts 25% of a position per block, at most 32 liquidation orders per book per
+    /// block (off: whole positions, unthrottled).
     pub stepwise: bool,
     /// The dynamic circuit breaker halts and reopens through an auction.
     pub breaker: bool,
@@ -79,11 +132,14 @@ pub struct Protections {
     pub price_limit: bool,
     /// The backstop sheds 10% of a position a block (off: it offers all of it at once).
     pub slow_backstop: bool,
+    /// With the oracle: the deviation guard follows a large move at a bounded rate (off: the
+    /// index follows the median at once).
+    pub oracle_guard: bool,
 }
 
 impl Protections {
     /// Every protection on, all off, and each one off alone.
-    pub const VARIANTS: [Protections; 7] = [
+    pub const VARIANTS: [Protections; 8] = [
         Protections::on("all protections on"),
         Protections {
             name: "all protections off",
@@ -92,6 +148,7 @@ impl Protections {
             vol_band: false,
             price_limit: false,
             slow_backstop: false,
+            oracle_guard: false,
         },
         Protections {
             stepwise: false,
@@ -113,6 +170,10 @@ impl Protections {
             slow_backstop: false,
             ..Protections::on("slow backstop unwind off")
         },
+        Protections {
+            oracle_guard: false,
+            ..Protections::on("oracle deviation guard off")
+        },
     ];
 
     const fn on(name: &'static str) -> Self {
@@ -123,6 +184,7 @@ impl Protections {
             vol_band: true,
             price_limit: true,
             slow_backstop: true,
+            oracle_guard: true,
         }
     }
 
@@ -131,6 +193,7 @@ impl Protections {
         let liquidation = params.liquidation.as_mut().expect("on by default");
         if !self.stepwise {
             liquidation.step_bps = 10_000;
+            liquidation.orders_per_instrument_max = 100_000;
         }
         if !self.slow_backstop {
             liquidation.backstop_unwind_bps = 10_000;
@@ -165,7 +228,9 @@ pub struct CascadeOutcome {
     /// Contracts closed by auto-deleveraging, and deleveraging events.
     pub deleveraged_contracts: i64,
     pub deleverage_events: usize,
-    /// Accounts made whole, and what nobody could cover.
+    /// Accounts that ended in deficit (distinct), deficits made whole, and what nobody could
+    /// cover.
+    pub accounts_in_deficit: usize,
     pub deficits_covered: usize,
     pub uncovered_usdc: f64,
     /// The most negative equity any account reached before cover, USDC.
@@ -177,6 +242,8 @@ pub struct CascadeOutcome {
     pub lowest_trade_fall_pct: f64,
     pub lowest_mark_fall_pct: f64,
     pub halts: usize,
+    /// Most margin calls in one block (the pass's per-block bound at work).
+    pub margin_calls_per_block_max: usize,
 }
 
 struct Key {
@@ -209,28 +276,52 @@ struct Market {
     rng: ChaCha8Rng,
     index: i64,
     mark: i64,
+    /// With an oracle: the validators that observe the index each block.
+    validators: Vec<PrivateKey>,
 }
 
 impl Market {
     fn block(&mut self, txs: Vec<SignedTx>) -> bulwark_exchange::BlockOutcome {
         self.time_ms += 1_000;
-        let prices = PriceInputs::new(
-            vec![IndexPrice {
-                asset: AssetCode::parse("BTC").expect("valid"),
-                price: UnitPrice::from_usdc(self.index),
-            }],
-            vec![MarkPrice {
-                instrument: PERP,
-                price: UnitPrice::from_usdc(self.mark),
-            }],
-            vec![],
-        )
-        .expect("positive prices");
+        let asset = AssetCode::parse("BTC").expect("valid");
+        // Under an oracle the index comes from the validators' observations and the exchange
+        // marks the perpetual itself; otherwise both are block inputs.
+        let (prices, observations) = if self.validators.is_empty() {
+            let prices = PriceInputs::new(
+                vec![IndexPrice {
+                    asset,
+                    price: UnitPrice::from_usdc(self.index),
+                }],
+                vec![MarkPrice {
+                    instrument: PERP,
+                    price: UnitPrice::from_usdc(self.mark),
+                }],
+                vec![],
+            )
+            .expect("positive prices");
+            (prices, Vec::new())
+        } else {
+            let observations = self
+                .validators
+                .iter()
+                .map(|key| {
+                    Observation {
+                        validator: key.public_key(),
+                        asset,
+                        price: UnitPrice::from_usdc(self.index),
+                        observed_at_ms: self.time_ms,
+                        sources: 3,
+                    }
+                    .sign(key)
+                })
+                .collect();
+            (PriceInputs::default(), observations)
+        };
         let block = Block {
             height: self.exchange.height().next(),
             time: BlockTime::from_millis(self.time_ms),
             prices,
-            observations: Vec::new(),
+            observations,
             txs,
         };
         let checked = block.check_signatures(&mut self.rng);
@@ -257,12 +348,32 @@ fn limit(side: Side, qty: i64, price_usdc: f64, client: u64, tif: TimeInForce) -
 pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (mut admin, mut bridge) = (Key::new(1), Key::new(2));
+    let validators: Vec<PrivateKey> = if config.oracle {
+        (0..4).map(|i| PrivateKey::from_seed(500 + i)).collect()
+    } else {
+        Vec::new()
+    };
+    let oracle = config.oracle.then(|| {
+        let mut oracle = OracleConfig::GENESIS;
+        if !protections.oracle_guard {
+            // Follow any move at once.
+            oracle.guard = GuardConfig {
+                move_ppm_per_block: 999_999,
+                move_ppm_per_s: 0,
+                move_ppm_max: 999_999,
+            };
+        }
+        OracleGenesis {
+            validators: validators.iter().map(|k| k.public_key()).collect(),
+            config: oracle,
+        }
+    });
     let genesis = Genesis {
         admin: admin.key.public_key(),
         bridge: bridge.key.public_key(),
         params: protections.params(),
         time: BlockTime::from_millis(START_MS),
-        oracle: None,
+        oracle,
     };
     let mut market = Market {
         exchange: Exchange::new(&genesis).expect("default parameters are valid"),
@@ -270,6 +381,7 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0xc45c),
         index: INDEX_USDC,
         mark: INDEX_USDC,
+        validators,
     };
     market.block(vec![
         admin.sign(TxBody::ListInstrument(crate::genesis::perpetual_spec())),
@@ -334,6 +446,8 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         backstop_contracts: 0,
         backstop_events: 0,
         backstop_sold: 0,
+        accounts_in_deficit: 0,
+        margin_calls_per_block_max: 0,
         deleveraged_contracts: 0,
         deleverage_events: 0,
         deficits_covered: 0,
@@ -348,11 +462,9 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
     let mut called = std::collections::BTreeSet::new();
     let (mut fund_peak, mut lowest_trade, mut lowest_mark) = (0i128, INDEX_USDC, INDEX_USDC);
     let mut client = 10u64;
-    let steps = config.crash_blocks + config.hold_blocks;
-    for step in 0..steps {
-        let crash_blocks = config.crash_blocks.max(1);
-        let fallen = config.crash_bps * (step + 1).min(crash_blocks) as i64 / crash_blocks as i64;
-        market.index = INDEX_USDC * (10_000 - fallen) / 10_000;
+    let mut deficits = std::collections::BTreeSet::new();
+    for step in 0..config.steps() {
+        market.index = config.index_at(step);
         // The maker requotes its ladder around the index (where it hedges) each block.
         let mut quotes = vec![maker.sign(TxBody::CancelAll { instrument: None })];
         for level in 1..=config.levels {
@@ -373,11 +485,13 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         }
         let block = market.block(quotes);
         let mut last_trade = None;
+        let mut calls = 0;
         for event in &block.events {
             match event {
                 Event::MarginCall {
                     account, equity, ..
                 } => {
+                    calls += 1;
                     outcome.margin_calls += 1;
                     called.insert(*account);
                     outcome.worst_deficit_usdc = outcome.worst_deficit_usdc.min(usdc(*equity));
@@ -393,7 +507,10 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
                     outcome.deleveraged_contracts += position.abs();
                     outcome.deleverage_events += 1;
                 }
-                Event::DeficitCovered { uncovered, .. } => {
+                Event::DeficitCovered {
+                    account, uncovered, ..
+                } => {
+                    deficits.insert(*account);
                     outcome.deficits_covered += 1;
                     outcome.uncovered_usdc += usdc(*uncovered);
                 }
@@ -416,8 +533,18 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         outcome.insurance_fund_drawdown_usdc = outcome
             .insurance_fund_drawdown_usdc
             .max((fund_peak - fund) as f64 / 1e6);
+        outcome.margin_calls_per_block_max = outcome.margin_calls_per_block_max.max(calls);
+        let perp = market.exchange.instrument(PERP).expect("listed");
+        if config.oracle {
+            // The exchange marked the perpetual itself.
+            if let Some(mark) = perp.mark {
+                market.mark = mark.micros() / 1_000_000;
+                lowest_mark = lowest_mark.min(market.mark);
+            }
+            continue;
+        }
         // Next block's mark: the median of index, last trade and mid, within 5% of the index.
-        let book = &market.exchange.instrument(PERP).expect("listed").book;
+        let book = &perp.book;
         let mid = match (book.best_bid(), book.best_ask()) {
             (Some((bid, _)), Some((ask, _))) => (bid.ticks() + ask.ticks()) / 4,
             _ => market.index,
@@ -429,6 +556,7 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         lowest_mark = lowest_mark.min(market.mark);
     }
     outcome.accounts_liquidated = called.len();
+    outcome.accounts_in_deficit = deficits.len();
     outcome.insurance_fund_end_usdc = usdc(market.exchange.ledger().insurance_fund);
     let fall = |price: i64| (INDEX_USDC - price) as f64 / INDEX_USDC as f64 * 100.0;
     outcome.lowest_trade_fall_pct = fall(lowest_trade);
@@ -450,57 +578,75 @@ pub fn run(config: &CascadeConfig) -> Vec<CascadeOutcome> {
 
 /// The outcomes as an aligned table.
 pub fn table(config: &CascadeConfig, outcomes: &[CascadeOutcome]) -> String {
+    let recovery = if config.recover_blocks == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {} s at the low, back up over {} s",
+            config.bottom_blocks, config.recover_blocks
+        )
+    };
     let mut out = format!(
-        "cascade: {} accounts at 2x-15x long the BTC perpetual, index -{:.1}% over {} s then \
-         held {} s; maker ladder {} x {} contracts a side; fund {} USDC (seed {})\n\n",
+        "cascade: {} accounts at 2x-15x long the BTC perpetual, index -{:.1}% over {} s{recovery}, \
+         then {} s; index from {}; maker ladder {} x {} contracts a side; fund {} USDC (seed {})\n\n",
         config.accounts,
         config.crash_bps as f64 / 100.0,
         config.crash_blocks,
         config.hold_blocks,
+        if config.oracle {
+            "4 validators' observations through the oracle"
+        } else {
+            "block inputs"
+        },
         config.levels,
         config.level_size,
         config.insurance_usdc,
         config.seed
     );
-    out.push_str(&format!(
-        "{:<28} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>12} {:>12} {:>11} {:>10} {:>10} {:>6}\n",
+    let _ = writeln!(
+        out,
+        "{:<28} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>12} {:>10} {:>10} {:>10} {:>6}",
         "variant",
         "liquidated",
         "calls",
+        "max/blk",
         "book vol",
         "backstop",
         "bs sold",
         "ADL",
-        "covered",
+        "deficit",
         "worst def.",
         "fund drawdn",
         "uncovered",
         "low trade",
         "low mark",
         "halts"
-    ));
+    );
     for o in outcomes {
-        out.push_str(&format!(
-            "{:<28} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>12.2} {:>12.2} {:>11.2} {:>9.2}% {:>9.2}% {:>6}\n",
+        let _ = writeln!(
+            out,
+            "{:<28} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11.2} {:>12.2} {:>10.2} {:>9.2}% {:>9.2}% {:>6}",
             o.protections.name,
             o.accounts_liquidated,
             o.margin_calls,
+            o.margin_calls_per_block_max,
             o.volume_liquidated,
             o.backstop_contracts,
             o.backstop_sold,
             o.deleveraged_contracts,
-            o.deficits_covered,
+            o.accounts_in_deficit,
             o.worst_deficit_usdc,
             o.insurance_fund_drawdown_usdc,
             o.uncovered_usdc,
             -o.lowest_trade_fall_pct,
             -o.lowest_mark_fall_pct,
             o.halts
-        ));
+        );
     }
     out.push_str(
         "\nvolumes in contracts of 0.001 BTC (book vol: sold by liquidation steps; backstop: taken \
-         over at the mark; bs sold: the backstop's sales into the book); money in USDC; worst \
+         over at the mark; bs sold: the backstop's sales into the book; ADL: closed by \
+         deleveraging); deficit: accounts whose equity went below zero; money in USDC; worst \
          def. is the lowest equity any account reached before cover\n",
     );
     out
@@ -524,5 +670,31 @@ mod tests {
         let off = run_variant(&config, Protections::VARIANTS[1]);
         assert!(off.accounts_liquidated > 0, "{off:?}");
         assert_ne!(format!("{on:?}"), format!("{off:?}"));
+    }
+
+    /// The issue's flash crash: -30% within a few blocks and back. With the protections the
+    /// circuit breaker halts, liquidation goes in bounded steps, and fewer accounts end in
+    /// deficit than without them.
+    #[test]
+    fn a_flash_crash_leaves_fewer_deficits_with_the_protections_on() {
+        let config = CascadeConfig {
+            accounts: 80,
+            hold_blocks: 20,
+            ..CascadeConfig::flash_crash()
+        };
+        let on = run_variant(&config, Protections::VARIANTS[0]);
+        let off = run_variant(&config, Protections::VARIANTS[1]);
+        assert!(on.halts >= 1, "{on:?}");
+        let params = bulwark_exchange::LiquidationParams::defaults();
+        assert!(
+            on.margin_calls_per_block_max
+                <= (params.accounts_per_block_max + params.bankruptcies_per_block_max) as usize
+        );
+        assert!(
+            on.accounts_in_deficit < off.accounts_in_deficit,
+            "on {on:?}\noff {off:?}"
+        );
+        assert!(on.insurance_fund_drawdown_usdc < off.insurance_fund_drawdown_usdc);
+        assert!(on.lowest_mark_fall_pct < off.lowest_mark_fall_pct);
     }
 }

@@ -74,15 +74,19 @@ pub struct StressArgs {
     /// with each protection on and off.
     #[arg(long)]
     pub cascade: bool,
+    /// Cascade: a flash crash instead (-30% in 3 s, back up in 5 s, the index from validators'
+    /// observations through the oracle and its deviation guard).
+    #[arg(long, requires = "cascade")]
+    pub flash: bool,
     /// Cascade: accounts in the population.
     #[arg(long, default_value_t = CascadeConfig::defaults().accounts, requires = "cascade")]
     pub accounts: usize,
     /// Cascade: the population's seed.
     #[arg(long, default_value_t = CascadeConfig::defaults().seed, requires = "cascade")]
     pub seed: u64,
-    /// Cascade: the index's fall, percent.
-    #[arg(long, default_value_t = CascadeConfig::defaults().crash_bps as f64 / 100.0, requires = "cascade")]
-    pub crash_pct: f64,
+    /// Cascade: the index's fall, percent (default 10; 30 with --flash).
+    #[arg(long, requires = "cascade")]
+    pub crash_pct: Option<f64>,
 }
 
 pub fn run(args: StressArgs) -> Result<()> {
@@ -92,14 +96,22 @@ pub fn run(args: StressArgs) -> Result<()> {
             "--accounts must lie in 1..=100000"
         );
         ensure!(
-            args.crash_pct.is_finite() && (0.0..=90.0).contains(&args.crash_pct),
+            args.crash_pct
+                .is_none_or(|pct| pct.is_finite() && (0.0..=90.0).contains(&pct)),
             "--crash-pct must lie in 0..=90"
         );
+        let base = if args.flash {
+            CascadeConfig::flash_crash()
+        } else {
+            CascadeConfig::defaults()
+        };
         let config = CascadeConfig {
             accounts: args.accounts,
             seed: args.seed,
-            crash_bps: (args.crash_pct * 100.0).round() as i64,
-            ..CascadeConfig::defaults()
+            crash_bps: args
+                .crash_pct
+                .map_or(base.crash_bps, |pct| (pct * 100.0).round() as i64),
+            ..base
         };
         let outcomes = cascade::run(&config);
         if args.json {
