@@ -30,6 +30,8 @@ pub enum PriceIgnoredReason {
     NothingToSettle,
     /// The validators' oracle sets this index; a proposer's value is not taken.
     OracleGoverned,
+    /// The option's expiry is marked from the exchange's fitted smile (module `surface`).
+    SurfaceGoverned,
 }
 
 /// One thing the exchange did.
@@ -219,6 +221,31 @@ pub enum Event {
         portfolio: bool,
     },
     /// The bridge credited `amount` to the insurance fund, which now holds `fund`.
+    /// A series' volatility smile was refitted to its books' two-sided quotes: its options
+    /// are marked from it (`quotes` offered, `outliers` of them flagged by the robust fit).
+    SmileFitted {
+        underlying: AssetCode,
+        expiry_ms: u64,
+        quotes: u16,
+        outliers: u16,
+        /// At-the-money vol of the new smile, bps.
+        vol_atm_bps: u32,
+    },
+    /// A due refit found `quotes` quotes but only `good` the fit trusts (fewer than
+    /// `quotes_min`): the previous smile, if any, stays and ages.
+    SmileNotFitted {
+        underlying: AssetCode,
+        expiry_ms: u64,
+        quotes: u16,
+        good: u16,
+    },
+    /// A series' smile was `age_ms` old, past `age_ms_max`, and was dropped: proposers' marks
+    /// apply to it until the next fit.
+    SmileDropped {
+        underlying: AssetCode,
+        expiry_ms: u64,
+        age_ms: u64,
+    },
     InsuranceFunded {
         amount: Money,
         fund: Money,
@@ -333,6 +360,7 @@ fn reason_tag(reason: PriceIgnoredReason) -> u8 {
         PriceIgnoredReason::NotTrading => 1,
         PriceIgnoredReason::NothingToSettle => 2,
         PriceIgnoredReason::OracleGoverned => 3,
+        PriceIgnoredReason::SurfaceGoverned => 4,
     }
 }
 
@@ -627,6 +655,42 @@ impl Write for Event {
                 amount.write(buf);
                 fund.write(buf);
             }
+            Event::SmileFitted {
+                underlying,
+                expiry_ms,
+                quotes,
+                outliers,
+                vol_atm_bps,
+            } => {
+                30u8.write(buf);
+                underlying.write(buf);
+                expiry_ms.write(buf);
+                quotes.write(buf);
+                outliers.write(buf);
+                vol_atm_bps.write(buf);
+            }
+            Event::SmileNotFitted {
+                underlying,
+                expiry_ms,
+                quotes,
+                good,
+            } => {
+                31u8.write(buf);
+                underlying.write(buf);
+                expiry_ms.write(buf);
+                quotes.write(buf);
+                good.write(buf);
+            }
+            Event::SmileDropped {
+                underlying,
+                expiry_ms,
+                age_ms,
+            } => {
+                32u8.write(buf);
+                underlying.write(buf);
+                expiry_ms.write(buf);
+                age_ms.write(buf);
+            }
         }
     }
 }
@@ -663,6 +727,9 @@ impl EncodeSize for Event {
             Event::LiquidationQueued { .. } => 8 + 16,
             Event::MarginModeChanged { .. } => 8 + 1,
             Event::InsuranceFunded { .. } => 16 + 16,
+            Event::SmileFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 4,
+            Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2,
+            Event::SmileDropped { underlying, .. } => underlying.encode_size() + 8 + 8,
         }
     }
 }

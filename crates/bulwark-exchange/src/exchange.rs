@@ -103,6 +103,11 @@ pub struct Exchange {
     pub(crate) adl_rankings: BTreeMap<(InstrumentId, i64), Vec<AccountId>>,
     /// Liquidation orders sent to each instrument this block; not state.
     pub(crate) liquidation_orders: BTreeMap<InstrumentId, u32>,
+    /// Floors of each account's margin slack, so the liquidation pass measures only the
+    /// accounts that could be below maintenance (derived; never snapshotted).
+    pub(crate) screen: crate::screen::LiquidationScreen,
+    /// The fitted volatility smile of each option series marked by the exchange (state).
+    pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
 }
 
 impl Exchange {
@@ -152,6 +157,8 @@ impl Exchange {
             portfolio: BTreeMap::new(),
             backstop: None,
             adl_rankings: BTreeMap::new(),
+            screen: crate::screen::LiquidationScreen::default(),
+            smiles: BTreeMap::new(),
             liquidation_orders: BTreeMap::new(),
         })
     }
@@ -171,11 +178,13 @@ impl Exchange {
                 got: block.time,
             });
         }
+        let previous_ms = self.time.millis();
         self.time = block.time;
         let mut events = Vec::new();
         self.apply_prices(&block.prices, &mut events);
         self.apply_oracle(checked, &mut events);
         self.mark_perpetuals();
+        self.mark_options(previous_ms, &mut events);
         self.reopen_due(&mut events);
         self.expire_due(&mut events);
         self.settle(&block.prices, &mut events);
@@ -470,7 +479,11 @@ impl Exchange {
         (equity, maintenance)
     }
 
+    /// The account, to change: its liquidation-screen floor is dropped, so the next pass
+    /// measures it. Every change to an account's cash or positions goes through here (but
+    /// funding, which the screen bounds per contract).
     pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
+        self.screen.touch(id);
         &mut self.accounts[usize::try_from(id.get()).expect("account ids are indices")]
     }
 

@@ -79,6 +79,30 @@ impl Exchange {
                 ));
             }
         }
+        self.check_screen()
+    }
+
+    /// Every floor of the liquidation screen is at or below the account's exact slack at the
+    /// prices it was taken at: the screen never skips an account the pass had to measure.
+    fn check_screen(&self) -> Result<(), InvariantViolation> {
+        let prices = self.screen.reference_prices();
+        if prices.len() != self.instruments.len() {
+            // No pass since the last listing: no floor is relied on before the next one.
+            return Ok(());
+        }
+        for (id, floor) in self.screen.floors() {
+            let Some(account) = self.accounts.get(id.get() as usize) else {
+                return violation(format!("the screen has a floor for unknown account {id}"));
+            };
+            let (equity, maintenance) = self.maintenance_of(account, prices);
+            let slack = equity.checked_sub(maintenance).expect("bounded");
+            let floor = Money::from_micros(i128::from(floor));
+            if floor > slack {
+                return violation(format!(
+                    "account {id}: screen floor {floor} above its slack {slack}"
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -54,6 +54,13 @@ impl Exchange {
                 events.push(ignored(PriceIgnoredReason::OracleGoverned));
                 continue;
             }
+            if let InstrumentKind::Option { expiry_ms, .. } = instrument.kind
+                && self.surface_governs((instrument.spec.underlying(), expiry_ms))
+            {
+                // The exchange marks this series from its smile (`mark_options`).
+                events.push(ignored(PriceIgnoredReason::SurfaceGoverned));
+                continue;
+            }
             let index = self.index.get(&instrument.spec.underlying()).copied();
             let applied = match (instrument.kind, index) {
                 (InstrumentKind::Option { strike, right, .. }, Some(index)) => {
@@ -325,8 +332,11 @@ impl Exchange {
             let id = self.instruments[i].id;
             if per_contract != Money::ZERO {
                 let holders: Vec<_> = self.instruments[i].holders.iter().copied().collect();
+                // Funding leaves the holders' liquidation-screen floors standing: the screen
+                // counts it in the instrument's drift instead.
+                self.screen.funding_paid(i, per_contract);
                 for account in holders {
-                    let holder = self.account_mut(account);
+                    let holder = &mut self.accounts[account.get() as usize];
                     let position = holder.position(id);
                     let payment = per_contract
                         .checked_mul(i128::from(position))
@@ -351,7 +361,7 @@ impl Exchange {
 
 /// An option's mark held within [intrinsic value, upper bound]: a call is worth at most the
 /// underlying, a put at most its strike.
-fn clamp_option_mark(
+pub(crate) fn clamp_option_mark(
     mark: UnitPrice,
     right: Right,
     strike: UnitPrice,

@@ -69,15 +69,22 @@ impl Exchange {
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
         let mut under: Vec<(i128, AccountId)> = Vec::new();
         let prices = self.valuation_prices_all();
+        let mut screen = std::mem::take(&mut self.screen);
+        screen.begin_pass(
+            self.accounts.len(),
+            &prices,
+            self.instruments
+                .iter()
+                .map(|i| (i.kind, i.spec.multiplier)),
+            &self.margin,
+        );
         for account in &self.accounts {
             let id = account.id;
-            if Some(id) == self.backstop
-                || (!account.cash.is_negative()
-                    && account.exposures.values().all(|e| e.position == 0))
-            {
+            if Some(id) == self.backstop || screen.proven_safe(id) {
                 continue;
             }
             let (equity, maintenance) = self.maintenance_of(account, &prices);
+            screen.record(account, equity, maintenance);
             if equity >= maintenance {
                 continue;
             }
@@ -99,6 +106,7 @@ impl Exchange {
                 under.push((ratio, id));
             }
         }
+        self.screen = screen;
         bankrupt.sort();
         let mut budget = params.bankruptcies_per_block_max as usize;
         self.close_out_all(bankrupt, &mut budget, events);

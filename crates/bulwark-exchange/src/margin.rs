@@ -62,14 +62,7 @@ impl ExposureView<'_> {
     /// The price a position is valued at: the mark; for an option without one, its intrinsic
     /// value (a floor of its worth); for a perpetual without one, the index.
     pub fn valuation_price(&self) -> Option<UnitPrice> {
-        if let Some(mark) = self.prices.mark {
-            return Some(mark);
-        }
-        let index = self.prices.index?;
-        Some(match self.kind {
-            InstrumentKind::Perpetual => index,
-            InstrumentKind::Option { strike, right, .. } => intrinsic(right, strike, index),
-        })
+        valuation_price(self.kind, self.prices)
     }
 
     /// Value of the position at the valuation price (zero if none is known: no position can
@@ -83,6 +76,19 @@ impl ExposureView<'_> {
             None => Money::ZERO,
         }
     }
+}
+
+/// The price a position in an instrument of `kind` is valued at (see
+/// [`ExposureView::valuation_price`]).
+pub fn valuation_price(kind: InstrumentKind, prices: ValuationPrices) -> Option<UnitPrice> {
+    if let Some(mark) = prices.mark {
+        return Some(mark);
+    }
+    let index = prices.index?;
+    Some(match kind {
+        InstrumentKind::Perpetual => index,
+        InstrumentKind::Option { strike, right, .. } => intrinsic(right, strike, index),
+    })
 }
 
 /// Intrinsic value per unit of underlying of an option at `index`.

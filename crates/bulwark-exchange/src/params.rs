@@ -155,6 +155,64 @@ impl LiquidationParams {
     }
 }
 
+/// Option marks from a volatility smile the state machine fits to its own option books
+/// (module `surface`), instead of marks a block proposer supplies.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SurfaceMarkParams {
+    /// Smiles are refitted when block time crosses a multiple of this, ms.
+    pub refit_interval_ms: u64,
+    /// Fewest quotes the fit must keep unflagged for its smile to be taken.
+    pub quotes_min: u16,
+    /// Most quotes fitted per expiry (nearest the index first).
+    pub quotes_max: u16,
+    /// Widest two-sided quote taken, bps of its mid.
+    pub spread_max_bps: i64,
+    /// Oldest smile used, ms; an older one is dropped.
+    pub age_ms_max: u64,
+    /// Age at which a smile's shape is halved toward its at-the-money vol, ms.
+    pub flatten_half_life_ms: u64,
+}
+
+impl SurfaceMarkParams {
+    /// Defaults and their sources.
+    pub const fn defaults() -> Self {
+        Self {
+            // Every 10 s: a robust fit of 50 quotes costs about 1 ms (README), so a handful of
+            // expiries refit well inside a block; Deribit recomputes marks continuously,
+            // and a 10 s old smile at the current index is close to that.
+            refit_interval_ms: 10_000,
+            // Raw SVI has five parameters: fewer good quotes do not determine a smile.
+            quotes_min: 5,
+            quotes_max: 64,
+            // A quote wider than its own mid says little about the level.
+            spread_max_bps: 10_000,
+            // An hour: long enough to ride out an empty book, short enough not to mark a
+            // moving market from a stale shape.
+            age_ms_max: 3_600_000,
+            // The shape fades by half in 15 minutes without fresh quotes; the level (ATM vol)
+            // stays until the smile is dropped.
+            flatten_half_life_ms: 900_000,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(1_000..=86_400_000).contains(&self.refit_interval_ms)
+            || usize::from(self.quotes_min) < bulwark_pricing::QUOTES_MIN
+            || self.quotes_max < self.quotes_min
+            || !(1..=4 * BPS).contains(&self.spread_max_bps)
+            || self.age_ms_max < self.refit_interval_ms
+            || self.flatten_half_life_ms > 7 * 86_400_000
+        {
+            return Err(ConfigError::Bound(
+                "surface marks: refit interval in 1 s..=1 day, 5 <= quotes_min <= quotes_max, \
+                 spread in 1..=40000 bps, age max at least the refit interval, half-life at \
+                 most a week",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Replicated exchange parameters.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeParams {
@@ -189,6 +247,8 @@ pub struct ExchangeParams {
     pub portfolio: Option<PortfolioMarginParams>,
     /// The liquidation engine; `None` turns it off (for comparisons: an exchange should not).
     pub liquidation: Option<LiquidationParams>,
+    /// Option marks from the exchange's own fitted smiles; `None` takes proposers' marks.
+    pub surface_marks: Option<SurfaceMarkParams>,
 }
 
 impl ExchangeParams {
@@ -261,6 +321,7 @@ impl ExchangeParams {
             // `bulwark_risk::PortfolioMarginParams::defaults`.
             portfolio: Some(PortfolioMarginParams::defaults()),
             liquidation: Some(LiquidationParams::defaults()),
+            surface_marks: Some(SurfaceMarkParams::defaults()),
         }
     }
 
@@ -357,6 +418,9 @@ impl ExchangeParams {
         }
         if let Some(liquidation) = self.liquidation {
             liquidation.check()?;
+        }
+        if let Some(surface) = self.surface_marks {
+            surface.check()?;
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -145,6 +145,24 @@ impl Exchange {
             print_last_ms.write(&mut out);
         }
         self.backstop.write(&mut out);
+        (self.smiles.len() as u64).write(&mut out);
+        for ((asset, expiry_ms), fitted) in &self.smiles {
+            asset.write(&mut out);
+            expiry_ms.write(&mut out);
+            let svi = fitted.smile.params();
+            for value in [
+                svi.a(),
+                svi.b(),
+                svi.rho(),
+                svi.m(),
+                svi.sigma(),
+                fitted.smile.forward(),
+                fitted.smile.time_years(),
+            ] {
+                value.to_bits().write(&mut out);
+            }
+            fitted.fitted_at_ms.write(&mut out);
+        }
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
         out
@@ -356,6 +374,18 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             l.backstop_unwind_bps.write(out);
         }
     }
+    match p.surface_marks {
+        None => false.write(out),
+        Some(s) => {
+            true.write(out);
+            s.refit_interval_ms.write(out);
+            s.quotes_min.write(out);
+            s.quotes_max.write(out);
+            s.spread_max_bps.write(out);
+            s.age_ms_max.write(out);
+            s.flatten_half_life_ms.write(out);
+        }
+    }
 }
 
 fn read_portfolio_params(
@@ -467,6 +497,18 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         breaker_option: read_breaker(buf)?,
         portfolio: read_portfolio_params(buf)?,
         liquidation: read_liquidation_params(buf)?,
+        surface_marks: if bool::read(buf)? {
+            Some(crate::params::SurfaceMarkParams {
+                refit_interval_ms: u64::read(buf)?,
+                quotes_min: u16::read(buf)?,
+                quotes_max: u16::read(buf)?,
+                spread_max_bps: i64::read(buf)?,
+                age_ms_max: u64::read(buf)?,
+                flatten_half_life_ms: u64::read(buf)?,
+            })
+        } else {
+            None
+        },
     })
 }
 
@@ -737,10 +779,40 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     if backstop.is_some_and(|id| id.get() >= accounts.len() as u64) {
         return Err(SnapshotError::NotCanonical("backstop is an account"));
     }
+    let mut smiles = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 8 + 7 * 8 + 8)? {
+        let key = (AssetCode::read(buf)?, u64::read(buf)?);
+        let mut value = || u64::read(buf).map(f64::from_bits);
+        let (a, b, rho, m, sigma) = (value()?, value()?, value()?, value()?, value()?);
+        let (forward, time_years) = (value()?, value()?);
+        let fitted_at_ms = u64::read(buf)?;
+        let smile = bulwark_pricing::SviParams::new(a, b, rho, m, sigma)
+            .and_then(|svi| bulwark_pricing::Smile::new(svi, forward, time_years))
+            .map_err(|_| SnapshotError::NotCanonical("smile: invalid SVI parameters"))?;
+        if params.surface_marks.is_none()
+            || fitted_at_ms > time.millis()
+            || smiles
+                .last_key_value()
+                .is_some_and(|(prev, _): (&crate::surface::SeriesKey, _)| *prev >= key)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "smiles: with their parameters, fitted in the past, series increasing",
+            ));
+        }
+        smiles.insert(
+            key,
+            crate::surface::FittedSmile {
+                smile,
+                fitted_at_ms,
+            },
+        );
+    }
     let mut exchange = Exchange {
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
+        screen: crate::screen::LiquidationScreen::default(),
+        smiles,
         liquidation_orders: BTreeMap::new(),
         history,
         oracle,

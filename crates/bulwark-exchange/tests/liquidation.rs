@@ -512,3 +512,48 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
         600
     );
 }
+
+/// Funding moves a holder's cash without a trade, so the liquidation pass's screen (which
+/// skips accounts proven above maintenance) must count it: an account drained by funding
+/// alone is margin-called in the block its equity falls below maintenance, not later.
+#[test]
+fn an_account_drained_by_funding_alone_is_margin_called_on_time() {
+    let mut v = leveraged_dave();
+    let dave = v.account("dave");
+    // Mark 98,700: equity 1,000 - 520 = 480 over maintenance 1% x 39,480 = 394.80.
+    // Index 97,700: a 1.02% premium, so longs pay the clamped 750 ppm each hourly interval,
+    // 29.61 USDC for dave's 400 contracts.
+    v.set_prices(
+        97_700,
+        &[(BTC_PERP, 98_700), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let mut called_at = None;
+    let mut paid = Money::ZERO;
+    for block in 0..12 {
+        v.time_ms += 3_600_000;
+        let out = v.block(vec![]);
+        for e in &out.events {
+            if let Event::FundingPaid { per_contract, .. } = e {
+                paid = paid.checked_add(*per_contract).unwrap();
+            }
+        }
+        if out
+            .end_events()
+            .iter()
+            .any(|e| matches!(e, Event::MarginCall { account, .. } if *account == dave))
+        {
+            called_at = Some(block);
+            break;
+        }
+        let m = v.exchange.account_margin(dave).unwrap();
+        assert!(
+            m.equity >= m.requirement.maintenance,
+            "block {block}: below maintenance ({} < {}) without a margin call",
+            m.equity,
+            m.requirement.maintenance
+        );
+    }
+    // 85.20 of slack: 3 payments of 0.074 per contract (29.61 for 400) cross it.
+    assert_eq!(paid, Money::from_micros(222_075));
+    assert_eq!(called_at, Some(2));
+}
