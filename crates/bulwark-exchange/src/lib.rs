@@ -27,8 +27,8 @@ pub mod oracle;
 pub mod params;
 pub mod portfolio;
 mod screen;
-pub mod surface;
 pub mod snapshot;
+pub mod surface;
 mod trading;
 mod transfers;
 
@@ -41,3 +41,4 @@ pub use margin::{MarginModel, MarginRequirement, StandardMargin};
 pub use params::{ConfigError, ExchangeParams, Genesis, LiquidationParams, SurfaceMarkParams};
 pub use portfolio::PortfolioMarginModel;
 pub use snapshot::SnapshotError;
+pub use surface::{FittedSmile, MarkOrigin, SeriesKey};

@@ -73,9 +73,7 @@ impl Exchange {
         screen.begin_pass(
             self.accounts.len(),
             &prices,
-            self.instruments
-                .iter()
-                .map(|i| (i.kind, i.spec.multiplier)),
+            self.instruments.iter().map(|i| (i.kind, i.spec.multiplier)),
             &self.margin,
         );
         for account in &self.accounts {

@@ -196,7 +196,9 @@ impl LiquidationScreen {
             .micros()
             .clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         let cushion = ROUNDING_CUSHION * legs as i64;
-        row.slack = i64::try_from(slack).expect("clamped").saturating_sub(cushion);
+        row.slack = i64::try_from(slack)
+            .expect("clamped")
+            .saturating_sub(cushion);
         row.legs = u8::try_from(legs).expect("at most LEGS_MAX");
         row.state = RowState::Screened;
     }

@@ -32,8 +32,8 @@ use crate::exchange::Exchange;
 use crate::instrument::InstrumentStatus;
 use crate::params::{BPS, SurfaceMarkParams};
 use bulwark_pricing::{
-    AgeingRule, ExpiryMarks, OptionKind, QuoteValue, RobustLoss, Smile, SmileQuote,
-    TIME_YEARS_MIN, fit_smile,
+    AgeingRule, ExpiryMarks, OptionKind, QuoteValue, RobustLoss, Smile, SmileQuote, TIME_YEARS_MIN,
+    fit_smile,
 };
 use bulwark_types::{AssetCode, InstrumentKind, Right, UnitPrice};
 use std::collections::BTreeMap;
@@ -52,7 +52,39 @@ pub struct FittedSmile {
 /// (underlying, expiry in ms) of an option series.
 pub type SeriesKey = (AssetCode, u64);
 
+/// Who set an instrument's current mark.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum MarkOrigin {
+    /// A block proposer's price input (clamped for options).
+    Proposer,
+    /// The exchange: a perpetual's median of index plus premium, mid and last trade.
+    PerpetualMedian,
+    /// The exchange: the option series' smile fitted at `fitted_at_ms`.
+    Smile { fitted_at_ms: u64 },
+}
+
 impl Exchange {
+    /// Every option series' fitted smile.
+    pub fn smiles(&self) -> impl Iterator<Item = (&SeriesKey, &FittedSmile)> {
+        self.smiles.iter()
+    }
+
+    /// Who sets `instrument`'s mark.
+    pub fn mark_origin(&self, instrument: &crate::Instrument) -> MarkOrigin {
+        match instrument.kind {
+            InstrumentKind::Perpetual if self.oracle.is_some() => MarkOrigin::PerpetualMedian,
+            InstrumentKind::Option { expiry_ms, .. }
+                if self.surface_governs((instrument.spec.underlying(), expiry_ms)) =>
+            {
+                let key = (instrument.spec.underlying(), expiry_ms);
+                MarkOrigin::Smile {
+                    fitted_at_ms: self.smiles[&key].fitted_at_ms,
+                }
+            }
+            _ => MarkOrigin::Proposer,
+        }
+    }
+
     /// Whether option marks for `(asset, expiry_ms)` come from a smile this block, so a
     /// proposer's are ignored.
     pub(crate) fn surface_governs(&self, key: SeriesKey) -> bool {
@@ -110,7 +142,8 @@ impl Exchange {
                 continue;
             };
             let age_ms = now.saturating_sub(fitted.fitted_at_ms);
-            let Ok(marks) = ExpiryMarks::aged(fitted.smile, age_ms, &rule, forward, time_years, 0.0)
+            let Ok(marks) =
+                ExpiryMarks::aged(fitted.smile, age_ms, &rule, forward, time_years, 0.0)
             else {
                 // Too old (or no longer valid at this forward): dropped; proposers' marks
                 // apply again until a new fit.
@@ -175,10 +208,12 @@ impl Exchange {
                 continue;
             };
             let tick = i128::from(instrument.spec.tick_size.micros());
-            let (bid, ask) = (i128::from(bid.ticks()) * tick, i128::from(ask.ticks()) * tick);
+            let (bid, ask) = (
+                i128::from(bid.ticks()) * tick,
+                i128::from(ask.ticks()) * tick,
+            );
             let mid = (bid + ask) / 2;
-            if bid <= 0 || (ask - bid) * i128::from(BPS) > i128::from(params.spread_max_bps) * mid
-            {
+            if bid <= 0 || (ask - bid) * i128::from(BPS) > i128::from(params.spread_max_bps) * mid {
                 continue;
             }
             let kind = match right {

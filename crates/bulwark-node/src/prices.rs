@@ -10,14 +10,14 @@
 //! **Trust gap.** The leader of each block supplies these inputs from its own feed, and
 //! validators accept any positive, well-formed ones. On an exchange whose genesis runs the
 //! oracle, the index comes from the median of 2f+1 validators' signed observations instead
-//! (the node drops the feed's index) and [`SmileFeed`] marks from that agreed index; without
-//! the oracle the feed's walk is the index too. Either way the marks and settlement prices
-//! are leader-supplied: a Byzantine leader can move them within those bounds for its blocks
-//! (the exchange still clamps option marks between intrinsic value and their bound). Honest
-//! leaders agree because every validator runs the same deterministic feed; agreed marks (an
-//! oracle over validators' mark observations, or marks the state machine derives from the
-//! agreed index and surface) are the next step. `/status` says which prices are agreed and
-//! which leader-supplied.
+//! (the node drops the feed's index), the exchange marks perpetuals itself, and [`SmileFeed`]
+//! marks options from that agreed index. Option marks are leader-supplied only until the
+//! exchange has fitted a smile to the series' own books (`bulwark_exchange::surface`, on by
+//! default): from then on the exchange marks the series itself and ignores the leader's. A
+//! Byzantine leader can therefore move the marks of a series with no smile yet (within the
+//! clamp between intrinsic value and the option's bound) and the settlement price of an
+//! expiry without an oracle. Honest leaders agree because every validator runs the same
+//! deterministic feed. `/status` says who sets each instrument's mark.
 
 use bulwark_exchange::{Exchange, InstrumentStatus};
 use bulwark_pricing::{Black76, OptionKind, TIME_YEARS_MIN, to_minor_units};

@@ -161,6 +161,11 @@ impl Black76 {
 
     /// `exp(-rate * time)`, in `[exp(-100), exp(100)]` by the domain.
     pub fn discount_factor(&self) -> f64 {
+        if self.rate == 0.0 {
+            // exp(-0) is exactly 1: the same bits without the call (margin and marks price
+            // at a zero rate, thousands of times a block).
+            return 1.0;
+        }
         libm::exp(-self.rate * self.time_years)
     }
 
@@ -177,6 +182,54 @@ impl Black76 {
         let price = check_output(self.discount_factor() * undiscounted, Input::Price)?;
         debug_assert!(price >= 0.0, "an option price is never negative");
         Ok(price)
+    }
+
+    /// Discounted price by the textbook formula `DF w (F N(w d1) - K N(w d2))`, `N` from
+    /// `libm::erfc`, kept between discounted intrinsic value and the upper bound: accurate to
+    /// a few `1e-16` of `max(F, K)` in absolute terms (what a profit and loss in money needs;
+    /// tested against [`Self::price`]) and about twice as fast, but without
+    /// [`Self::price`]'s full relative precision far out of the money. For scenario grids,
+    /// which price thousands of options a block and round each to micro-units.
+    pub fn price_absolute(&self, kind: OptionKind) -> Result<f64, PricingError> {
+        self.price_absolute_at(kind, libm::log(self.forward / self.strike))
+    }
+
+    /// [`Self::price_absolute`] with the log-moneyness `x = ln(F / K)` supplied by a caller
+    /// that prices many forwards of one strike (a scenario grid: `ln(F0 / K) + ln(1 + move)`,
+    /// one logarithm per grid rather than per price). `x` must be `ln(F / K)` to within a few
+    /// ulps (checked in debug builds).
+    pub fn price_absolute_at(&self, kind: OptionKind, x: f64) -> Result<f64, PricingError> {
+        self.absolute(kind, self.forward, x)
+    }
+
+    /// [`Self::price_absolute_at`] at another forward (validated as in [`Self::new`]) with the
+    /// same strike, time, vol and rate: a scenario grid builds one model per vol and prices
+    /// every moved forward from it. `x` must be `ln(forward / K)`.
+    pub fn price_absolute_at_forward(
+        &self,
+        kind: OptionKind,
+        forward: f64,
+        x: f64,
+    ) -> Result<f64, PricingError> {
+        let forward = check_level(forward, Input::Forward)?;
+        self.absolute(kind, forward, x)
+    }
+
+    fn absolute(&self, kind: OptionKind, forward: f64, x: f64) -> Result<f64, PricingError> {
+        debug_assert!(
+            (x - libm::log(forward / self.strike)).abs() <= 1e-12 * (1.0 + x.abs()),
+            "x is ln(F / K)"
+        );
+        let w = kind.sign();
+        let s = self.vol * libm::sqrt(self.time_years);
+        let d1 = x / s + 0.5 * s;
+        let d2 = d1 - s;
+        let cdf = |z: f64| 0.5 * libm::erfc(-z * core::f64::consts::FRAC_1_SQRT_2);
+        let undiscounted = w * (forward * cdf(w * d1) - self.strike * cdf(w * d2));
+        let df = self.discount_factor();
+        let lower = intrinsic_value(kind, forward, self.strike, df);
+        let upper = upper_bound(kind, forward, self.strike, df);
+        check_output((df * undiscounted).clamp(lower, upper), Input::Price)
     }
 
     /// Price and all greeks.

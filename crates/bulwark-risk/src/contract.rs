@@ -18,6 +18,7 @@ use crate::grid::{ScenarioGrid, VolShift};
 use crate::model::{FRAC_1_SQRT_2PI, InstrumentModel, check_vol, shifted_vol, vol_scale};
 use crate::params::{BPS, PortfolioMarginParams};
 use crate::rounding::{charge_micros_ceil, contract_micros};
+use bulwark_pricing::{Black76, TIME_YEARS_MIN};
 use bulwark_types::num::UNDERLYING_SCALE;
 use bulwark_types::num::{mul_div_ceil, mul_div_floor};
 use bulwark_types::{AssetCode, InstrumentSpec, UnitPrice};
@@ -168,7 +169,29 @@ fn option_pnl(
     vols: [f64; 3],
     multiplier: f64,
 ) -> Result<Vec<i64>, RiskError> {
-    let base = model.value(index, vols[1])?;
+    let base_log_moneyness = match *model {
+        InstrumentModel::Option { strike, .. } => libm::log(index / strike),
+        InstrumentModel::Perpetual => 0.0,
+    };
+    let base = model.value_at(index, base_log_moneyness, vols[1])?;
+    // One Black-76 model per vol, at the base index; each scenario prices its moved index
+    // from it (expiring options, valued at intrinsic, go through the model instead).
+    let priced = match *model {
+        InstrumentModel::Option {
+            kind,
+            strike,
+            time_years,
+            ..
+        } if time_years >= TIME_YEARS_MIN => Some((
+            kind,
+            [
+                Black76::new(index, strike, time_years, vols[0], 0.0)?,
+                Black76::new(index, strike, time_years, vols[1], 0.0)?,
+                Black76::new(index, strike, time_years, vols[2], 0.0)?,
+            ],
+        )),
+        _ => None,
+    };
     let mut pnl = Vec::with_capacity(grid.len());
     for scenario in grid.scenarios() {
         // The unmoved, unshifted scenario is the base itself: P&L exactly zero, no pricing.
@@ -176,12 +199,19 @@ fn option_pnl(
             pnl.push(0);
             continue;
         }
-        let vol = match scenario.vol_shift {
-            VolShift::Down => vols[0],
-            VolShift::Unchanged => vols[1],
-            VolShift::Up => vols[2],
+        let shift = match scenario.vol_shift {
+            VolShift::Down => 0,
+            VolShift::Unchanged => 1,
+            VolShift::Up => 2,
         };
-        let value = model.value(index * (1.0 + scenario.index_move), vol)?;
+        let (forward, x) = (
+            index * (1.0 + scenario.index_move),
+            base_log_moneyness + scenario.log_growth,
+        );
+        let value = match &priced {
+            Some((kind, models)) => models[shift].price_absolute_at_forward(*kind, forward, x)?,
+            None => model.value_at(forward, x, vols[shift])?,
+        };
         pnl.push(contract_micros((value - base) * multiplier, "option P&L")?);
     }
     Ok(pnl)
@@ -241,7 +271,7 @@ fn convexity_bound(
     let mut bound: f64 = 0.0;
     for (width, low) in intervals {
         let slope_bound = width / 4.0;
-        let gap = if time_years < bulwark_pricing::TIME_YEARS_MIN {
+        let gap = if time_years < TIME_YEARS_MIN {
             slope_bound
         } else {
             let gamma_max = FRAC_1_SQRT_2PI / (low * vol_min * sqrt_t);

@@ -58,6 +58,9 @@ pub enum ScenarioRole {
 pub struct Scenario {
     /// Index move as a fraction: `-0.16` is -16%.
     pub index_move: f64,
+    /// `ln(1 + index_move)`, computed once with the grid: a scenario's log-moneyness is the
+    /// base's plus this, so pricing a contract's scenarios takes no logarithm each.
+    pub log_growth: f64,
     pub vol_shift: VolShift,
     pub role: ScenarioRole,
     /// Part of this scenario's loss that counts toward the requirement, bps: 10_000 for core,
@@ -97,8 +100,9 @@ impl ScenarioGrid {
         let extreme = (u64::from(range_bps) * u64::from(params.extreme_multiple_bps)) as f64 / 1e8;
         let band = f64::from(band_bps) / f64::from(BPS);
         let mut scenarios = Vec::with_capacity(3 * usize::from(params.move_points) + 12);
-        let core = |index_move, vol_shift, role, cover_bps| Scenario {
+        let core = |index_move: f64, vol_shift, role, cover_bps| Scenario {
             index_move,
+            log_growth: libm::log1p(index_move),
             vol_shift,
             role,
             cover_bps,

@@ -7,8 +7,9 @@
 //!   dominated by recomputing the 51 contract vectors (40 Black-76 prices each);
 //! - `block/liquidation_pass_100k_accounts_none_liquidatable`: an empty block on an exchange
 //!   with 100,000 accounts each holding a healthy perpetual position: the end-of-block
-//!   liquidation pass measures every one (`block/empty_100k_accounts_liquidation_off` is the
-//!   same block without the pass).
+//!   liquidation pass screens every one (`block/empty_100k_accounts_liquidation_off` is the
+//!   same block without the pass; `..._index_moving` moves the index 0.1% each block, so
+//!   every account's floor is lowered each pass).
 
 use bulwark_exchange::{Exchange, ExchangeParams, Genesis};
 use bulwark_pricing::{Black76, OptionKind};
@@ -295,6 +296,28 @@ fn risk_path(c: &mut Criterion) {
         "block/liquidation_pass_100k_accounts_none_liquidatable",
         |b| b.iter(|| crowded.block(Vec::new())),
     );
+    // The index (and the perpetual's mark) moving 0.1% every block, up and down: every
+    // account's floor is lowered by its drift each pass.
+    let mut up = false;
+    group.bench_function("block/liquidation_pass_100k_accounts_index_moving", |b| {
+        b.iter(|| {
+            up = !up;
+            let price = UnitPrice::from_usdc(if up { INDEX + 100 } else { INDEX });
+            crowded.prices = PriceInputs::new(
+                vec![IndexPrice {
+                    asset: AssetCode::parse("BTC").expect("valid"),
+                    price,
+                }],
+                vec![MarkPrice {
+                    instrument: InstrumentId::new(0),
+                    price,
+                }],
+                vec![],
+            )
+            .expect("positive");
+            crowded.block(Vec::new())
+        })
+    });
     drop(crowded);
     // The same block with liquidation off: what the pass itself costs is the difference.
     let mut params = ExchangeParams::defaults();

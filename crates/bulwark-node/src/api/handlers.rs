@@ -15,11 +15,12 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use bulwark_exchange::{Exchange, MarkOrigin};
 use bulwark_types::{AssetCode, InstrumentName, PublicKey, SignedTx, tx::TX_BYTES_MAX};
 use commonware_codec::DecodeExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 type ApiResult = Result<Json<Value>, ApiError>;
@@ -319,7 +320,7 @@ pub async fn prices(State(api): State<ApiState>) -> ApiResult {
     let marks: Vec<Value> = state
         .instruments()
         .iter()
-        .map(|i| json!({"instrument": i.spec.name.to_string(), "status": views::status_name(i.status), "mark": i.mark.map(|m| m.to_string())}))
+        .map(|i| json!({"instrument": i.spec.name.to_string(), "status": views::status_name(i.status), "mark": i.mark.map(|m| m.to_string()), "mark_source": mark_source(state, i)}))
         .collect();
     let index_source = if state.oracle_state().is_some() {
         "oracle"
@@ -327,8 +328,36 @@ pub async fn prices(State(api): State<ApiState>) -> ApiResult {
         "leader-supplied"
     };
     Ok(Json(
-        json!({"height": state.height().get(), "index_source": index_source, "mark_source": "leader-supplied", "index": index, "marks": marks}),
+        json!({"height": state.height().get(), "index_source": index_source, "index": index, "marks": marks}),
     ))
+}
+
+/// Who set an instrument's mark, as the API names it.
+fn mark_source(state: &Exchange, instrument: &bulwark_exchange::Instrument) -> &'static str {
+    match state.mark_origin(instrument) {
+        MarkOrigin::Proposer => "leader-supplied",
+        MarkOrigin::PerpetualMedian => "exchange: median of index + premium, mid, last trade",
+        MarkOrigin::Smile { .. } => "exchange: smile fitted to the option books",
+    }
+}
+
+/// Each option series' smile: when it was fitted and its at-the-money vol.
+fn smiles_status(state: &Exchange) -> Vec<Value> {
+    let now = state.time().millis();
+    state
+        .smiles()
+        .map(|((asset, expiry_ms), fitted)| {
+            let svi = fitted.smile.params();
+            let vol_atm = svi.vol(0.0, fitted.smile.time_years()).ok();
+            json!({
+                "underlying": asset.as_str(),
+                "expiry_ms": expiry_ms,
+                "fitted_at_ms": fitted.fitted_at_ms,
+                "age_ms": now.saturating_sub(fitted.fitted_at_ms),
+                "vol_atm": vol_atm,
+            })
+        })
+        .collect()
 }
 
 fn parse_key(text: &str) -> Result<PublicKey, ApiError> {
@@ -467,8 +496,9 @@ fn oracle_status(api: &ApiState) -> Value {
     let Some(oracle) = state.oracle_state() else {
         return json!({
             "index": "leader-supplied",
-            "marks": "leader-supplied",
-            "health": "no oracle in this chain's genesis: each block's leader supplies every price from its own feed",
+            "marks": marks_status(state),
+            "smiles": smiles_status(state),
+            "health": "no oracle in this chain's genesis: each block's leader supplies the index from its own feed",
         });
     };
     let assets: Vec<Value> = oracle
@@ -485,9 +515,21 @@ fn oracle_status(api: &ApiState) -> Value {
         .collect();
     json!({
         "index": "oracle: median of 2f+1 validators' signed observations, deviation-guarded",
-        "marks": "leader-supplied",
+        "marks": marks_status(state),
+        "smiles": smiles_status(state),
         "assets": assets,
     })
+}
+
+/// How many instruments' marks each source sets.
+fn marks_status(state: &Exchange) -> Value {
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for instrument in state.instruments() {
+        if instrument.status == bulwark_exchange::InstrumentStatus::Trading {
+            *counts.entry(mark_source(state, instrument)).or_default() += 1;
+        }
+    }
+    json!(counts)
 }
 
 pub async fn metrics(State(api): State<ApiState>) -> Response {

@@ -1,0 +1,262 @@
+//! Option marks the exchange makes itself from a smile fitted to its own books: once a series
+//! has a smile, a proposer's marks for it are ignored; a quote the robust fit distrusts does
+//! not move the smile; an emptied book keeps its smile, aged, until it is too old; smiles
+//! survive a snapshot.
+
+mod common;
+
+use bulwark_exchange::*;
+use bulwark_pricing::{Black76, OptionKind};
+use bulwark_types::*;
+use common::*;
+use rand_core::SeedableRng;
+
+const STRIKES: [i64; 5] = [90_000, 95_000, 100_000, 105_000, 110_000];
+/// The vol of the proposer's marks; the books quote 60%.
+const PROPOSED_VOL: f64 = 0.55;
+/// 27 Dec 2026 08:00 UTC.
+const EXPIRY_MS: u64 = 1_798_358_400_000;
+
+fn name(strike: i64, right: Right) -> String {
+    let r = match right {
+        Right::Call => "C",
+        Right::Put => "P",
+    };
+    format!("BTC_USDC-27DEC26-{strike}-{r}")
+}
+
+fn series() -> Vec<(i64, Right)> {
+    STRIKES
+        .iter()
+        .flat_map(|k| [(*k, Right::Call), (*k, Right::Put)])
+        .collect()
+}
+
+/// Black-76 value in USDC per unit at the venue's clock, index 100,000.
+fn model(v: &Venue, strike: i64, right: Right, vol: f64) -> f64 {
+    let years = (EXPIRY_MS - v.time_ms) as f64 / (365.0 * 86_400_000.0);
+    let kind = match right {
+        Right::Call => OptionKind::Call,
+        Right::Put => OptionKind::Put,
+    };
+    Black76::new(100_000.0, strike as f64, years, vol, 0.0)
+        .unwrap()
+        .price(kind)
+        .unwrap()
+}
+
+/// Proposer marks for every option at `vol`, the perpetual at the index.
+fn propose_marks(v: &mut Venue, vol: f64) {
+    let names: Vec<(String, i64)> = series()
+        .into_iter()
+        .map(|(k, r)| (name(k, r), model(v, k, r, vol).round() as i64))
+        .collect();
+    let mut marks: Vec<(&str, i64)> = names.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    marks.push((BTC_PERP, 100_000));
+    v.set_prices(100_000, &marks);
+}
+
+/// A venue listing the ten options of one expiry, proposer marks at 55% vol, and alice
+/// bidding / bob offering every option 2% either side of its 60% vol value.
+fn quoted_venue() -> Venue {
+    quoted_venue_with(|_, _| 1.0)
+}
+
+/// [`quoted_venue`] with each quote's centre scaled by `skew(strike, right)`.
+fn quoted_venue_with(skew: impl Fn(i64, Right) -> f64) -> Venue {
+    let mut v = Venue::standard();
+    let listings: Vec<_> = series()
+        .into_iter()
+        .filter(|(k, _)| *k != 100_000)
+        .map(|(k, r)| v.admin_tx(TxBody::ListInstrument(spec(&name(k, r)))))
+        .collect();
+    v.block(listings);
+    propose_marks(&mut v, PROPOSED_VOL);
+    v.block(vec![]);
+    for (k, r) in series() {
+        let value = model(&v, k, r, 0.6) * skew(k, r);
+        let bid = ((value * 0.98) / 5.0).floor() as i64 * 5;
+        let ask = ((value * 1.02) / 5.0).ceil() as i64 * 5;
+        let n = name(k, r);
+        assert_eq!(v.order("alice", &n, Side::Buy, 1, bid).0, None, "{n} bid");
+        assert_eq!(v.order("bob", &n, Side::Sell, 1, ask).0, None, "{n} ask");
+    }
+    v
+}
+
+fn fitted(events: &[Event]) -> Vec<(u16, u16, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SmileFitted {
+                quotes,
+                outliers,
+                vol_atm_bps,
+                expiry_ms,
+                ..
+            } if *expiry_ms == EXPIRY_MS => Some((*quotes, *outliers, *vol_atm_bps)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs blocks until a refit of the series lands; returns its (quotes, outliers, vol bps).
+fn next_fit(v: &mut Venue) -> (u16, u16, u32) {
+    for _ in 0..11 {
+        let out = v.block(vec![]);
+        if let Some(fit) = fitted(out.block_events()).pop() {
+            return fit;
+        }
+    }
+    panic!("no refit within a refit interval");
+}
+
+fn mark(v: &Venue, strike: i64, right: Right) -> f64 {
+    let id = v.id(&name(strike, right));
+    let mark = v.exchange.instrument(id).unwrap().mark.unwrap();
+    mark.micros() as f64 / 1e6
+}
+
+#[test]
+fn a_series_with_two_sided_quotes_is_marked_from_its_fitted_smile() {
+    let mut v = quoted_venue();
+    let (quotes, outliers, vol_bps) = next_fit(&mut v);
+    assert_eq!((quotes, outliers), (10, 0));
+    assert!(
+        (5_950..=6_050).contains(&vol_bps),
+        "the quotes' 60% vol: {vol_bps}"
+    );
+    // Every option is marked near its 60% value, not the proposer's 55%.
+    for (k, r) in series() {
+        let (got, want, proposed) = (
+            mark(&v, k, r),
+            model(&v, k, r, 0.6),
+            model(&v, k, r, PROPOSED_VOL),
+        );
+        assert!(
+            (got - want).abs() <= 0.01 * want + 5.0,
+            "{}: mark {got}, 60% value {want}",
+            name(k, r)
+        );
+        if k == 100_000 {
+            assert!((got - proposed).abs() > 0.05 * proposed, "{}", name(k, r));
+        }
+    }
+    // The proposer's marks for this series are now ignored, each with its reason.
+    let out = v.block(vec![]);
+    let ignored = out
+        .block_events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::PriceIgnored {
+                    reason: event::PriceIgnoredReason::SurfaceGoverned,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(ignored, 10);
+}
+
+#[test]
+fn a_quote_far_from_the_smile_is_flagged_and_does_not_move_it() {
+    let (_, _, clean_bps) = next_fit(&mut quoted_venue());
+    // The 95,000 call quoted 20% above its 60% value (inside the 30% band around the
+    // proposer's mark): tight and two-sided, far from every other strike's vol.
+    let mut v = quoted_venue_with(|k, r| {
+        if (k, r) == (95_000, Right::Call) {
+            1.2
+        } else {
+            1.0
+        }
+    });
+    let (quotes, outliers, vol_bps) = next_fit(&mut v);
+    assert_eq!(quotes, 10);
+    assert!(outliers >= 1, "the off-smile quote is flagged");
+    assert!(
+        vol_bps.abs_diff(clean_bps) <= 50,
+        "ATM vol within half a vol point: {clean_bps} -> {vol_bps}"
+    );
+    let (got, want) = (
+        mark(&v, 95_000, Right::Call),
+        model(&v, 95_000, Right::Call, 0.6),
+    );
+    assert!(
+        (got - want).abs() <= 0.02 * want,
+        "the 95,000 call is marked from the smile ({got}), not its quote (~{})",
+        want * 1.2
+    );
+}
+
+#[test]
+fn an_emptied_series_keeps_its_smile_aged_until_it_is_too_old() {
+    let mut v = quoted_venue();
+    next_fit(&mut v);
+    for who in ["alice", "bob"] {
+        let tx = v.tx(who, TxBody::CancelAll { instrument: None });
+        assert_eq!(v.run(tx).0, None);
+    }
+    // Refits now find no quotes: no fit, the smile stands and marks keep following it.
+    for _ in 0..12 {
+        let out = v.block(vec![]);
+        assert!(fitted(out.block_events()).is_empty());
+    }
+    let (got, want) = (
+        mark(&v, 100_000, Right::Call),
+        model(&v, 100_000, Right::Call, 0.6),
+    );
+    assert!((got - want).abs() <= 0.01 * want, "{got} vs {want}");
+    // Past an hour the smile is dropped and proposers' marks apply again.
+    v.time_ms += 3_600_000;
+    let out = v.block(vec![]);
+    assert!(out.block_events().iter().any(|e| matches!(
+        e,
+        Event::SmileDropped { expiry_ms, .. } if *expiry_ms == EXPIRY_MS
+    )));
+    let out = v.block(vec![]);
+    assert!(!out.block_events().iter().any(|e| matches!(
+        e,
+        Event::PriceIgnored {
+            reason: event::PriceIgnoredReason::SurfaceGoverned,
+            ..
+        }
+    )));
+    let proposed = model(&v, 100_000, Right::Call, PROPOSED_VOL);
+    let got = mark(&v, 100_000, Right::Call);
+    assert!(
+        (got - proposed).abs() <= 0.01 * proposed + 5.0,
+        "{got} vs {proposed}"
+    );
+}
+
+#[test]
+fn smiles_survive_a_snapshot() {
+    let mut v = quoted_venue();
+    next_fit(&mut v);
+    let bytes = v.exchange.snapshot();
+    let mut restored = Exchange::restore(&bytes).unwrap();
+    assert_eq!(restored.snapshot(), bytes);
+    // The restored exchange marks the next blocks exactly as the original does.
+    for _ in 0..12 {
+        let out = v.block(vec![]);
+        let block = Block {
+            height: restored.height().next(),
+            time: BlockTime::from_millis(v.time_ms),
+            prices: v.prices.clone(),
+            observations: vec![],
+            txs: vec![],
+        };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let again = restored
+            .apply_block(&block.check_signatures(&mut rng))
+            .unwrap();
+        assert_eq!(again, out);
+        assert_eq!(restored.state_digest(), v.exchange.state_digest());
+    }
+    if let Ok(dir) = std::env::var("BULWARK_FUZZ_SEED_DIR") {
+        let body = &bytes[..bytes.len() - 32];
+        std::fs::write(std::path::Path::new(&dir).join("seed-smiles"), body).unwrap();
+    }
+}
