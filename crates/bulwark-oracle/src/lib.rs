@@ -42,6 +42,7 @@ pub use observation::{
 };
 pub use record::{ValidatorRecord, ValidatorRecords};
 pub use source::csv::{CsvError, CsvLimits, CsvReplay};
+pub use source::deribit::{DeribitIndexFeed, FeedError, Frame, Ingested, decode_frame};
 pub use source::synthetic::{
     Crash, MarketConfig, MarketError, ObserverNoise, SyntheticMarket, SyntheticSource,
 };

@@ -2,14 +2,16 @@
 //!
 //! Owns: the [`PriceSource`] trait, the [`SourceQuote`] a source returns, and
 //! [`observe_sources`], which combines several sources into one [`Observation`].
-//! Implementations: [`csv::CsvReplay`] (a recorded file of timestamped prices) and
-//! [`synthetic::SyntheticSource`] (a seeded market with jumps and scripted crashes).
+//! Implementations: [`csv::CsvReplay`] (a recorded file of timestamped prices),
+//! [`synthetic::SyntheticSource`] (a seeded market with jumps and scripted crashes) and
+//! [`deribit::DeribitIndexFeed`] (Deribit's websocket index channel, frame by frame).
 //! Never: I/O, clocks or entropy. The caller hands over the text and the time; a source's
 //! answer depends only on what it was built from and on `now_ms`, never on how often or in
 //! which order it was asked, so every validator and every run of the lab see the same market.
 //! Bounds: [`SOURCES_MAX`] sources per observation.
 
 pub mod csv;
+pub mod deribit;
 pub mod synthetic;
 
 use crate::median::median_sorted;
