@@ -159,11 +159,7 @@ impl Exchange {
                 let InstrumentKind::Option { strike, right, .. } = self.instruments[i].kind else {
                     unreachable!("series hold options");
                 };
-                let kind = match right {
-                    Right::Call => OptionKind::Call,
-                    Right::Put => OptionKind::Put,
-                };
-                let Ok(mark) = marks.mark(strike.micros() as f64, kind) else {
+                let Ok(mark) = marks.mark(strike.micros() as f64, option_kind(right)) else {
                     continue;
                 };
                 let micros = libm::round(mark.price);
@@ -216,10 +212,7 @@ impl Exchange {
             if bid <= 0 || (ask - bid) * i128::from(BPS) > i128::from(params.spread_max_bps) * mid {
                 continue;
             }
-            let kind = match right {
-                Right::Call => OptionKind::Call,
-                Right::Put => OptionKind::Put,
-            };
+            let kind = option_kind(right);
             quotes.push((
                 strike.micros().abs_diff(index.micros()),
                 SmileQuote {
@@ -276,5 +269,13 @@ impl Exchange {
                 good,
             }),
         }
+    }
+}
+
+/// The pricing library's name for an option's right.
+fn option_kind(right: Right) -> OptionKind {
+    match right {
+        Right::Call => OptionKind::Call,
+        Right::Put => OptionKind::Put,
     }
 }
