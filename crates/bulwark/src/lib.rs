@@ -8,6 +8,7 @@ pub mod client;
 pub mod cluster_bench;
 pub mod config;
 pub mod devnet;
+pub mod feed;
 pub mod genesis;
 pub mod keys;
 pub mod options;

@@ -50,6 +50,17 @@ enum Command {
     /// cascade analysis of leveraged accounts through a crash, each protection on and off
     /// (--cascade).
     Stress(bulwark::stress::StressArgs),
+    /// Follow a public exchange's price index over its websocket, as a validator's price
+    /// source would read it; optionally record the frames as a capture.
+    #[command(subcommand)]
+    Feed(Feed),
+}
+
+#[derive(Subcommand)]
+enum Feed {
+    /// Deribit's `deribit_price_index` channel (--index btc_usd=BTC, repeatable; --seconds N;
+    /// --record FILE appends every frame).
+    Deribit(bulwark::feed::FeedArgs),
 }
 
 #[derive(Subcommand)]
@@ -126,6 +137,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Book(args) => cli::book(args),
         Command::Status(args) => cli::status(args),
         Command::Stress(args) => bulwark::stress::run(args),
+        Command::Feed(Feed::Deribit(args)) => bulwark::feed::run(args),
         Command::Options => {
             let stdin = std::io::stdin().lock();
             let stdout = std::io::stdout().lock();

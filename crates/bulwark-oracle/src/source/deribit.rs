@@ -4,7 +4,7 @@
 //! Owns: decoding one websocket text frame of Deribit's JSON-RPC 2.0 API
 //! ([`decode_frame`]) and [`DeribitIndexFeed`], which keeps each tracked index's recent
 //! prices and answers [`PriceSource::observe`] from them.
-//! Never: opens a socket or reads a clock. The caller (a validator's feed task, or a test
+//! Never: opens a socket or reads a clock. The caller (`bulwark feed deribit`, or a test
 //! replaying a capture) hands over each frame's text as it arrives; the answer depends only on
 //! the frames ingested and `now_ms`, and a quote is stamped with Deribit's own timestamp.
 //! Bounds: frames of at most [`FRAME_BYTES_MAX`] bytes; at most `history_max` prices kept per
