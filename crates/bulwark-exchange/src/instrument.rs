@@ -3,8 +3,26 @@
 
 use crate::params::{BPS, CircuitBreaker};
 use bulwark_book::{Book, BookLimits};
-use bulwark_types::{AccountId, InstrumentId, InstrumentKind, InstrumentSpec, Price, UnitPrice};
+use bulwark_types::{
+    AccountId, InstrumentId, InstrumentKind, InstrumentSpec, Price, Right, UnitPrice,
+};
 use std::collections::{BTreeSet, VecDeque};
+
+/// Milliseconds in the 365-day year the exchange's option models count time in.
+const MS_PER_YEAR: f64 = 365.0 * 86_400_000.0;
+
+/// Years from `now_ms` to `expiry_ms` (zero once past), as the option models count them.
+pub(crate) fn years_to_expiry(expiry_ms: u64, now_ms: u64) -> f64 {
+    expiry_ms.saturating_sub(now_ms) as f64 / MS_PER_YEAR
+}
+
+/// The pricing library's name for an option's right.
+pub(crate) fn option_kind(right: Right) -> bulwark_pricing::OptionKind {
+    match right {
+        Right::Call => bulwark_pricing::OptionKind::Call,
+        Right::Put => bulwark_pricing::OptionKind::Put,
+    }
+}
 
 /// Where an instrument is in its life.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -106,6 +124,20 @@ impl BreakerState {
 }
 
 impl Instrument {
+    /// Best bid and best ask in micro-USDC per unit, when the book is open and has both.
+    pub(crate) fn two_sided_micros(&self) -> Option<(i128, i128)> {
+        if self.book.is_halted() {
+            return None;
+        }
+        let tick = i128::from(self.spec.tick_size.micros());
+        let (bid, _) = self.book.best_bid()?;
+        let (ask, _) = self.book.best_ask()?;
+        Some((
+            i128::from(bid.ticks()) * tick,
+            i128::from(ask.ticks()) * tick,
+        ))
+    }
+
     pub fn new(
         id: InstrumentId,
         spec: InstrumentSpec,

@@ -55,7 +55,9 @@ impl Exchange {
                 continue;
             }
             if let InstrumentKind::Option { expiry_ms, .. } = instrument.kind
-                && self.surface_governs((instrument.spec.underlying(), expiry_ms))
+                && self
+                    .governing_smile((instrument.spec.underlying(), expiry_ms))
+                    .is_some()
             {
                 // The exchange marks this series from its smile (`mark_options`).
                 events.push(ignored(PriceIgnoredReason::SurfaceGoverned));
@@ -118,12 +120,9 @@ impl Exchange {
                 continue;
             };
             let tick = i128::from(instrument.spec.tick_size.micros());
-            let mid = match (instrument.book.best_bid(), instrument.book.best_ask()) {
-                (Some((bid, _)), Some((ask, _))) if !instrument.book.is_halted() => {
-                    Some((i128::from(bid.ticks()) + i128::from(ask.ticks())) * tick / 2)
-                }
-                _ => None,
-            };
+            let mid = instrument
+                .two_sided_micros()
+                .map(|(bid, ask)| (bid + ask) / 2);
             let inputs = &mut self.instruments[i].mark_inputs;
             if let Some(mid) = mid {
                 let sample = mid - i128::from(index.micros());

@@ -261,11 +261,8 @@ impl Exchange {
         right: Right,
         expiry_ms: u64,
     ) -> f64 {
-        use bulwark_pricing::{Black76, OptionKind};
-        let kind = match right {
-            Right::Call => OptionKind::Call,
-            Right::Put => OptionKind::Put,
-        };
+        use bulwark_pricing::Black76;
+        let kind = crate::instrument::option_kind(right);
         let Some(index) = self.valuation_prices(instrument).index else {
             return 0.0;
         };
@@ -275,7 +272,7 @@ impl Exchange {
             Right::Put if forward < strike => -1.0,
             _ => 0.0,
         };
-        let years = expiry_ms.saturating_sub(self.time.millis()) as f64 / (365.0 * 86_400_000.0);
+        let years = crate::instrument::years_to_expiry(expiry_ms, self.time.millis());
         let Some(vol) = self.implied_vol(instrument) else {
             return intrinsic;
         };

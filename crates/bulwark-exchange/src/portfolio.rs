@@ -27,9 +27,7 @@ use crate::margin::{ExposureView, MarginModel, MarginRequirement, StandardMargin
 use bulwark_risk::{
     ContractVector, PortfolioMargin, PortfolioMarginParams, RealisedVol, ScenarioVector, Valuation,
 };
-use bulwark_types::{
-    AccountId, AssetCode, InstrumentId, InstrumentKind, Money, Qty, RejectReason, Right,
-};
+use bulwark_types::{AccountId, AssetCode, InstrumentId, InstrumentKind, Money, Qty, RejectReason};
 use std::collections::BTreeMap;
 
 /// Portfolio margin state of one underlying.
@@ -254,7 +252,7 @@ impl Exchange {
 
     /// The vol an option's mark implies at the current index and block time, if any.
     pub(crate) fn implied_vol(&self, instrument: &Instrument) -> Option<f64> {
-        use bulwark_pricing::{OptionKind, implied_vol};
+        use bulwark_pricing::implied_vol;
         let InstrumentKind::Option {
             strike,
             right,
@@ -265,13 +263,9 @@ impl Exchange {
         };
         let index = self.valuation_prices(instrument).index?;
         let mark = instrument.mark?;
-        let kind = match right {
-            Right::Call => OptionKind::Call,
-            Right::Put => OptionKind::Put,
-        };
-        let years = expiry_ms.saturating_sub(self.time.millis()) as f64 / (365.0 * 86_400_000.0);
+        let years = crate::instrument::years_to_expiry(expiry_ms, self.time.millis());
         implied_vol(
-            kind,
+            crate::instrument::option_kind(right),
             index.micros() as f64 / 1e6,
             strike.micros() as f64 / 1e6,
             years,

@@ -31,8 +31,9 @@
 //! Accounts under portfolio margin, with more than [`LEGS_MAX`] positions, or with a position
 //! above `u32::MAX` contracts are measured every pass (their rows say so).
 //!
-//! In debug builds (and with the `verify` feature) `Exchange::check_deficits` measures every
-//! screened account after every block and fails if a floor is above the exact slack.
+//! In debug builds (and with the `verify` feature) `Exchange::check_screen`, run with the
+//! deficit check after every block, measures every screened account and fails if a floor is
+//! above the exact slack.
 
 use crate::account::Account;
 use crate::margin::{StandardMargin, ValuationPrices, valuation_price};
@@ -203,7 +204,7 @@ impl LiquidationScreen {
         row.state = RowState::Screened;
     }
 
-    /// Every screened account's floor, with the prices it was taken at (for the debug check).
+    /// Every screened account's floor (for the debug check, at [`Self::reference_prices`]).
     pub(crate) fn floors(&self) -> impl Iterator<Item = (AccountId, i64)> + '_ {
         self.rows
             .iter()
@@ -235,10 +236,10 @@ fn unit_drift(
     let value_before = valuation_price(kind, before)?;
     let value_after = valuation_price(kind, after)?;
     let value_move = i128::from(value_after.micros().abs_diff(value_before.micros()));
-    let rate = i128::from(margin.params.perpetual_maintenance_bps);
     let unit = match kind {
         // Value moves by the mark's move, maintenance by mm_bps of it.
         InstrumentKind::Perpetual => {
+            let rate = i128::from(margin.params.perpetual_maintenance_bps);
             value_move + mul_div_ceil(value_move, rate, i128::from(BPS)) + 2
         }
         // A long moves by the mark's move; a short by the mark's move in value and again in

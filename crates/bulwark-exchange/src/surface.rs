@@ -29,17 +29,13 @@
 
 use crate::event::Event;
 use crate::exchange::Exchange;
-use crate::instrument::InstrumentStatus;
+use crate::instrument::{InstrumentStatus, option_kind, years_to_expiry};
 use crate::params::{BPS, SurfaceMarkParams};
 use bulwark_pricing::{
-    AgeingRule, ExpiryMarks, OptionKind, QuoteValue, RobustLoss, Smile, SmileQuote, TIME_YEARS_MIN,
-    fit_smile,
+    AgeingRule, ExpiryMarks, QuoteValue, RobustLoss, Smile, SmileQuote, TIME_YEARS_MIN, fit_smile,
 };
-use bulwark_types::{AssetCode, InstrumentKind, Right, UnitPrice};
+use bulwark_types::{AssetCode, InstrumentKind, UnitPrice};
 use std::collections::BTreeMap;
-
-/// Milliseconds in the year the option models count time in.
-const YEAR_MS: f64 = 365.0 * 86_400_000.0;
 
 /// The smile an expiry is marked from, and when it was fitted.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -73,25 +69,20 @@ impl Exchange {
     pub fn mark_origin(&self, instrument: &crate::Instrument) -> MarkOrigin {
         match instrument.kind {
             InstrumentKind::Perpetual if self.oracle.is_some() => MarkOrigin::PerpetualMedian,
-            InstrumentKind::Option { expiry_ms, .. }
-                if self.surface_governs((instrument.spec.underlying(), expiry_ms)) =>
-            {
-                let key = (instrument.spec.underlying(), expiry_ms);
-                MarkOrigin::Smile {
-                    fitted_at_ms: self.smiles[&key].fitted_at_ms,
-                }
-            }
-            _ => MarkOrigin::Proposer,
+            InstrumentKind::Option { expiry_ms, .. } => self
+                .governing_smile((instrument.spec.underlying(), expiry_ms))
+                .map_or(MarkOrigin::Proposer, |fitted| MarkOrigin::Smile {
+                    fitted_at_ms: fitted.fitted_at_ms,
+                }),
+            InstrumentKind::Perpetual => MarkOrigin::Proposer,
         }
     }
 
-    /// Whether option marks for `(asset, expiry_ms)` come from a smile this block, so a
-    /// proposer's are ignored.
-    pub(crate) fn surface_governs(&self, key: SeriesKey) -> bool {
-        let Some(params) = self.params.surface_marks else {
-            return false;
-        };
-        self.smiles.get(&key).is_some_and(|fitted| {
+    /// The smile option marks for `(asset, expiry_ms)` come from this block, if any: then a
+    /// proposer's marks for the series are ignored.
+    pub(crate) fn governing_smile(&self, key: SeriesKey) -> Option<&FittedSmile> {
+        let params = self.params.surface_marks?;
+        self.smiles.get(&key).filter(|fitted| {
             self.time.millis().saturating_sub(fitted.fitted_at_ms) <= params.age_ms_max
         })
     }
@@ -130,7 +121,7 @@ impl Exchange {
                 // Marks stand still with the index.
                 continue;
             }
-            let time_years = expiry_ms.saturating_sub(now) as f64 / YEAR_MS;
+            let time_years = years_to_expiry(expiry_ms, now);
             if time_years < TIME_YEARS_MIN {
                 continue;
             }
@@ -195,19 +186,9 @@ impl Exchange {
             let InstrumentKind::Option { strike, right, .. } = instrument.kind else {
                 unreachable!("series hold options");
             };
-            if instrument.book.is_halted() {
-                continue;
-            }
-            let (Some((bid, _)), Some((ask, _))) =
-                (instrument.book.best_bid(), instrument.book.best_ask())
-            else {
+            let Some((bid, ask)) = instrument.two_sided_micros() else {
                 continue;
             };
-            let tick = i128::from(instrument.spec.tick_size.micros());
-            let (bid, ask) = (
-                i128::from(bid.ticks()) * tick,
-                i128::from(ask.ticks()) * tick,
-            );
             let mid = (bid + ask) / 2;
             if bid <= 0 || (ask - bid) * i128::from(BPS) > i128::from(params.spread_max_bps) * mid {
                 continue;
@@ -269,13 +250,5 @@ impl Exchange {
                 good,
             }),
         }
-    }
-}
-
-/// The pricing library's name for an option's right.
-fn option_kind(right: Right) -> OptionKind {
-    match right {
-        Right::Call => OptionKind::Call,
-        Right::Put => OptionKind::Put,
     }
 }

@@ -17,9 +17,11 @@
 //! Byzantine leader can therefore move the marks of a series with no smile yet (within the
 //! clamp between intrinsic value and the option's bound) and the settlement price of an
 //! expiry without an oracle. Honest leaders agree because every validator runs the same
-//! deterministic feed. `/status` says who sets each instrument's mark.
+//! deterministic feed. `/status` says who sets each instrument's mark. The feeds propose marks
+//! only for instruments whose mark the parent state leaves to proposers, so blocks carry no
+//! inputs the exchange would ignore.
 
-use bulwark_exchange::{Exchange, InstrumentStatus};
+use bulwark_exchange::{Exchange, InstrumentStatus, MarkOrigin};
 use bulwark_pricing::{Black76, OptionKind, TIME_YEARS_MIN, to_minor_units};
 use bulwark_types::name::NameKind;
 use bulwark_types::{
@@ -121,6 +123,7 @@ fn perpetual_marks(state: &Exchange, asset: AssetCode, index: UnitPrice) -> Vec<
             i.spec.underlying() == asset
                 && i.kind == InstrumentKind::Perpetual
                 && i.status == InstrumentStatus::Trading
+                && state.mark_origin(i) == MarkOrigin::Proposer
         })
         .map(|i| MarkPrice {
             instrument: i.id,
@@ -250,7 +253,11 @@ impl PriceFeed for SmileFeed {
                 continue;
             };
             match instrument.status {
-                InstrumentStatus::Trading if expiry_ms > time.millis() => {
+                // A series the exchange marks from its smile takes no proposer marks.
+                InstrumentStatus::Trading
+                    if expiry_ms > time.millis()
+                        && state.mark_origin(instrument) == MarkOrigin::Proposer =>
+                {
                     let tick = instrument.spec.tick_size.micros();
                     if let Some(price) =
                         self.option_mark(index, strike, right, expiry_ms, time, tick)

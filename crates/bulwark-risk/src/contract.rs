@@ -169,13 +169,10 @@ fn option_pnl(
     vols: [f64; 3],
     multiplier: f64,
 ) -> Result<Vec<i64>, RiskError> {
-    let base_log_moneyness = match *model {
-        InstrumentModel::Option { strike, .. } => libm::log(index / strike),
-        InstrumentModel::Perpetual => 0.0,
-    };
-    let base = model.value_at(index, base_log_moneyness, vols[1])?;
+    let base = model.value(index, vols[1])?;
     // One Black-76 model per vol, at the base index; each scenario prices its moved index
-    // from it (expiring options, valued at intrinsic, go through the model instead).
+    // from it at `ln(index / K) + ln(1 + move)` (expiring options, valued at intrinsic, go
+    // through the model instead).
     let priced = match *model {
         InstrumentModel::Option {
             kind,
@@ -184,6 +181,7 @@ fn option_pnl(
             ..
         } if time_years >= TIME_YEARS_MIN => Some((
             kind,
+            libm::log(index / strike),
             [
                 Black76::new(index, strike, time_years, vols[0], 0.0)?,
                 Black76::new(index, strike, time_years, vols[1], 0.0)?,
@@ -204,13 +202,14 @@ fn option_pnl(
             VolShift::Unchanged => 1,
             VolShift::Up => 2,
         };
-        let (forward, x) = (
-            index * (1.0 + scenario.index_move),
-            base_log_moneyness + scenario.log_growth,
-        );
+        let forward = index * (1.0 + scenario.index_move);
         let value = match &priced {
-            Some((kind, models)) => models[shift].price_absolute_at_forward(*kind, forward, x)?,
-            None => model.value_at(forward, x, vols[shift])?,
+            Some((kind, base_x, models)) => models[shift].price_absolute_at_forward(
+                *kind,
+                forward,
+                base_x + scenario.log_growth,
+            )?,
+            None => model.value(forward, vols[shift])?,
         };
         pnl.push(contract_micros((value - base) * multiplier, "option P&L")?);
     }

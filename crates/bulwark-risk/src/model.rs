@@ -80,21 +80,6 @@ impl InstrumentModel {
 
     /// Value per unit at index `forward` and `vol`.
     pub(crate) fn value(&self, forward: f64, vol: f64) -> Result<f64, RiskError> {
-        let log_moneyness = match *self {
-            Self::Perpetual => 0.0,
-            Self::Option { strike, .. } => libm::log(forward / strike),
-        };
-        self.value_at(forward, log_moneyness, vol)
-    }
-
-    /// [`Self::value`] with an option's `ln(forward / strike)` already known (a scenario
-    /// grid adds `ln(1 + move)` to the base's, so no price takes a logarithm of its own).
-    pub(crate) fn value_at(
-        &self,
-        forward: f64,
-        log_moneyness: f64,
-        vol: f64,
-    ) -> Result<f64, RiskError> {
         match *self {
             Self::Perpetual => Ok(forward),
             Self::Option {
@@ -107,8 +92,7 @@ impl InstrumentModel {
                     return Ok((kind.sign() * (forward - strike)).max(0.0));
                 }
                 // Absolute precision is what a P&L rounded to micro-USDC needs.
-                Ok(Black76::new(forward, strike, time_years, vol, 0.0)?
-                    .price_absolute_at(kind, log_moneyness)?)
+                Ok(Black76::new(forward, strike, time_years, vol, 0.0)?.price_absolute(kind)?)
             }
         }
     }

@@ -210,21 +210,26 @@ fn portfolio_exchange() -> (Chain, AccountId) {
     (chain, account)
 }
 
-/// An exchange with `accounts` accounts each long one perpetual contract, all healthy.
-fn crowded_exchange(accounts: usize, params: ExchangeParams) -> Chain {
-    let (mut chain, admin, bridge) = Chain::new(params);
-    chain.prices = PriceInputs::new(
+/// The BTC index and the perpetual's (instrument 0) mark, both at `price`.
+fn perpetual_at(price: UnitPrice) -> PriceInputs {
+    PriceInputs::new(
         vec![IndexPrice {
             asset: AssetCode::parse("BTC").expect("valid"),
-            price: UnitPrice::from_usdc(INDEX),
+            price,
         }],
         vec![MarkPrice {
             instrument: InstrumentId::new(0),
-            price: UnitPrice::from_usdc(INDEX),
+            price,
         }],
         vec![],
     )
-    .expect("positive");
+    .expect("positive")
+}
+
+/// An exchange with `accounts` accounts each long one perpetual contract, all healthy.
+fn crowded_exchange(accounts: usize, params: ExchangeParams) -> Chain {
+    let (mut chain, admin, bridge) = Chain::new(params);
+    chain.prices = perpetual_at(UnitPrice::from_usdc(INDEX));
     let mut nonces = std::collections::BTreeMap::new();
     let mut sign = |key: &PrivateKey, body: TxBody| {
         let nonce = nonces.entry(key.public_key()).or_insert(0u64);
@@ -302,19 +307,8 @@ fn risk_path(c: &mut Criterion) {
     group.bench_function("block/liquidation_pass_100k_accounts_index_moving", |b| {
         b.iter(|| {
             up = !up;
-            let price = UnitPrice::from_usdc(if up { INDEX + 100 } else { INDEX });
-            crowded.prices = PriceInputs::new(
-                vec![IndexPrice {
-                    asset: AssetCode::parse("BTC").expect("valid"),
-                    price,
-                }],
-                vec![MarkPrice {
-                    instrument: InstrumentId::new(0),
-                    price,
-                }],
-                vec![],
-            )
-            .expect("positive");
+            crowded.prices =
+                perpetual_at(UnitPrice::from_usdc(if up { INDEX + 100 } else { INDEX }));
             crowded.block(Vec::new())
         })
     });
