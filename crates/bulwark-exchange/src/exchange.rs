@@ -53,13 +53,29 @@ pub struct Ledger {
     pub insurance_fund: Money,
 }
 
-/// An account's margin position.
+/// An account's margin position and funds, in Deribit's words.
+///
+/// Money that leaves the exchange, and option premium, must be money the account really has:
+/// `withdrawable` leaves out everything unrealised (long options' value, perpetuals' gains)
+/// and the premium its resting option bids would pay, so it never exceeds the account's
+/// realised balance (cash less the open perpetual flows), whatever marks say.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct AccountMargin {
+    /// Cash plus every position at its valuation price.
     pub equity: Money,
     pub requirement: MarginRequirement,
-    /// Equity above the initial requirement: what may be withdrawn or put at risk.
+    /// `available_funds`: equity above the initial requirement, what new risk may use.
     pub available: Money,
+    /// Equity that is not realised money: the value of long option positions and the
+    /// unrealised gains of perpetual positions (each position's own; losses are not netted
+    /// against them).
+    pub unrealised: Money,
+    /// Premium (and the most it could pay in fees) of resting option bids that would open or
+    /// increase long positions: paid from realised funds, so held back from them.
+    pub premium_reserved: Money,
+    /// `available_withdrawal_funds`: `available - unrealised - premium_reserved`. What may be
+    /// withdrawn, and what pays for new option premium. Negative when nothing may.
+    pub withdrawable: Money,
 }
 
 /// The replicated exchange.
@@ -106,6 +122,9 @@ pub struct Exchange {
     /// Floors of each account's margin slack, so the liquidation pass measures only the
     /// accounts that could be below maintenance (derived; never snapshotted).
     pub(crate) screen: crate::screen::LiquidationScreen,
+    /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
+    /// budget): while the insurance fund does not cover them, withdrawals are suspended.
+    pub(crate) deficits_queued: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
 }
@@ -159,6 +178,7 @@ impl Exchange {
             adl_rankings: BTreeMap::new(),
             screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
+            deficits_queued: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
         })
     }
@@ -245,7 +265,9 @@ impl Exchange {
             TxBody::Deposit { owner, amount } => self.deposit(owner, *amount, events),
             TxBody::ListInstrument(spec) => self.list_instrument(spec, events),
             TxBody::Withdraw { amount } => self.withdraw(account, *amount, events),
-            TxBody::AuthoriseAgent { agent } => self.authorise_agent(account, agent, events),
+            TxBody::AuthoriseAgent { agent, proof } => {
+                self.authorise_agent(account, agent, proof, tx.nonce, events)
+            }
             TxBody::RevokeAgent { agent } => self.revoke_agent(account, agent, events),
             TxBody::PlaceOrder(order) => self.place_order(account, order, events),
             TxBody::CancelOrder { instrument, order } => {
@@ -420,11 +442,70 @@ impl Exchange {
             }
         };
         let available = equity.checked_sub(requirement.initial).expect("bounded");
+        let (mut unrealised, mut premium_reserved) = (Money::ZERO, Money::ZERO);
+        let held = account
+            .exposures
+            .iter()
+            .filter(|(id, _)| replace.is_none_or(|(target, _)| target != **id));
+        for (id, exposure) in held.chain(replace.iter().map(|(id, e)| (id, *e))) {
+            let instrument = &self.instruments[id.get() as usize];
+            let view = self.exposure_view(instrument, exposure, self.valuation_prices(instrument));
+            unrealised = unrealised
+                .checked_add(crate::margin::unrealised_value(&view))
+                .expect("bounded");
+            premium_reserved = premium_reserved
+                .checked_add(self.opening_bid_premium(instrument, exposure))
+                .expect("bounded");
+        }
+        let withdrawable = available
+            .checked_sub(unrealised)
+            .and_then(|w| w.checked_sub(premium_reserved))
+            .expect("bounded");
+        debug_assert!(
+            withdrawable
+                <= account
+                    .cash
+                    .checked_add(perpetual_cost(self, account))
+                    .expect("bounded"),
+            "withdrawable funds never exceed the realised balance"
+        );
         AccountMargin {
             equity,
             requirement,
             available,
+            unrealised,
+            premium_reserved,
+            withdrawable,
         }
+    }
+
+    /// Premium and the most in fees that an account's resting bids in an option would pay for
+    /// the contracts that open or increase a long position (bids that buy back a short are
+    /// paid for by the short's own margin). Zero for perpetuals.
+    fn opening_bid_premium(
+        &self,
+        instrument: &Instrument,
+        exposure: &crate::account::Exposure,
+    ) -> Money {
+        if !instrument.is_option() || exposure.bids.qty == 0 {
+            return Money::ZERO;
+        }
+        let opening = (exposure.position + exposure.bids.qty).max(0) - exposure.position.max(0);
+        if opening == 0 {
+            return Money::ZERO;
+        }
+        let bids = &exposure.bids;
+        // The opening share of the bids' premium at their average price, rounded up.
+        let average_ticks =
+            bulwark_types::num::mul_div_ceil(bids.notional_ticks, 1, i128::from(bids.qty));
+        let price = bulwark_types::Price::from_ticks(
+            i64::try_from(average_ticks).expect("bounded by price_max"),
+        );
+        let qty = bulwark_types::Qty::from_contracts(opening);
+        let (premium, _, _) = self.trade_money(instrument, price, qty);
+        premium
+            .checked_add(self.fee_bound(instrument, price, qty))
+            .expect("bounded")
     }
 
     /// One instrument of an account as a margin model sees it.
@@ -492,6 +573,18 @@ impl Exchange {
         self.order_id_next = id.next();
         id
     }
+}
+
+/// Premium paid (less received) for an account's open perpetual positions: with cash, the
+/// account's realised balance (`cash + perpetual_cost`), which excludes the open perpetual flows.
+fn perpetual_cost(exchange: &Exchange, account: &Account) -> Money {
+    account
+        .exposures
+        .iter()
+        .filter(|(id, _)| !exchange.instruments[id.get() as usize].is_option())
+        .fold(Money::ZERO, |sum, (_, e)| {
+            sum.checked_add(e.cost).expect("bounded")
+        })
 }
 
 fn events_len(events: &[Event]) -> u32 {

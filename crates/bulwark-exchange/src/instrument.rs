@@ -66,6 +66,48 @@ pub struct MarkInputs {
     pub premium_at_ms: Option<u64>,
     /// Price (ticks) of the last trade.
     pub last_trade: Option<Price>,
+    /// Perpetuals: the premium of mark over index accrued since the last funding payment.
+    pub funding: FundingAccrual,
+}
+
+/// A perpetual's premium of mark over index, integrated over block time since the last
+/// funding payment: funding pays the interval's time-weighted average, so one block's mark
+/// (a wash trade and a quote just before the hour) moves it only by that block's share.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FundingAccrual {
+    /// Sum of premium (ppm of the index) x milliseconds it held.
+    pub premium_ppm_ms: i128,
+    /// Milliseconds sampled (block time with a fresh oracle, each block counted for at most
+    /// [`FundingAccrual::SAMPLE_MS_MAX`]).
+    pub sampled_ms: u64,
+    /// Block time of the last sample.
+    pub sampled_at_ms: Option<u64>,
+}
+
+impl FundingAccrual {
+    /// Longest time one block's premium is held for: a chain that was halted (or an oracle
+    /// that was stale) does not let the first block after it stand for the whole gap.
+    pub const SAMPLE_MS_MAX: u64 = 10_000;
+
+    /// Accrues `premium_ppm` as held since the last sample (at most `SAMPLE_MS_MAX`).
+    pub fn sample(&mut self, now_ms: u64, premium_ppm: i128) {
+        let held = self
+            .sampled_at_ms
+            .map_or(0, |at| now_ms.saturating_sub(at).min(Self::SAMPLE_MS_MAX));
+        self.premium_ppm_ms += premium_ppm * i128::from(held);
+        self.sampled_ms += held;
+        self.sampled_at_ms = Some(now_ms);
+    }
+
+    /// The time-weighted average premium (ppm) since the last payment, if any time was
+    /// sampled; starts the next interval.
+    pub fn take_average(&mut self) -> Option<i128> {
+        let average = (self.sampled_ms > 0)
+            .then(|| self.premium_ppm_ms.div_euclid(i128::from(self.sampled_ms)));
+        self.premium_ppm_ms = 0;
+        self.sampled_ms = 0;
+        average
+    }
 }
 
 /// The circuit breaker's memory: the lowest and highest trade prices of the look-back window,
@@ -217,9 +259,18 @@ impl IndexHistory {
     /// Thirty minutes: Deribit settles on the index's average over the 30 minutes before
     /// expiry.
     pub const SPAN_MS: u64 = 30 * 60_000;
-    pub const SAMPLES_MAX: usize = 1_800;
+    /// Longest gap between agreed index samples for a settlement window to count as covered.
+    pub const GAP_MS_MAX: u64 = 60_000;
+    /// Samples are at least a second apart; a pending settlement keeps at most the 30 minutes
+    /// before its expiry and the 30 minutes after the index returns (nothing lies between),
+    /// plus the live half hour.
+    pub const SAMPLES_MAX: usize = 4 * 1_800;
 
-    pub fn record(&mut self, time_ms: u64, price: UnitPrice) {
+    /// Records an agreed index at `time_ms` (at most one a second). Samples older than the
+    /// live half hour are pruned, except from `keep_from_ms` on (the window of the earliest
+    /// expiry still waiting for its settlement price), and the newest sample before the
+    /// kept span stays, since it holds into it.
+    pub fn record(&mut self, time_ms: u64, price: UnitPrice, keep_from_ms: Option<u64>) {
         if self
             .samples
             .back()
@@ -228,14 +279,59 @@ impl IndexHistory {
             return;
         }
         self.samples.push_back((time_ms, price));
+        let live_from = time_ms.saturating_sub(Self::SPAN_MS + 1_000);
+        let keep_from = keep_from_ms.map_or(live_from, |k| k.min(live_from));
         while self.samples.len() > Self::SAMPLES_MAX
-            || self
-                .samples
-                .front()
-                .is_some_and(|(t, _)| *t + Self::SPAN_MS + 1_000 < time_ms)
+            || self.samples.get(1).is_some_and(|(t, _)| *t <= keep_from)
         {
             self.samples.pop_front();
         }
+    }
+
+    /// Whether the agreed index was sampled throughout `[from, until]`: no two consecutive
+    /// samples (counting the last one before `from`) and no window edge more than
+    /// [`Self::GAP_MS_MAX`] apart.
+    pub fn covers(&self, from_ms: u64, until_ms: u64) -> bool {
+        let mut previous: Option<u64> = None;
+        for (t, _) in &self.samples {
+            let t = *t;
+            if t > until_ms {
+                break;
+            }
+            if t > from_ms {
+                let since = previous.unwrap_or(from_ms);
+                if t - since > Self::GAP_MS_MAX {
+                    return false;
+                }
+            }
+            previous = Some(t);
+        }
+        previous.is_some_and(|p| until_ms.saturating_sub(p) <= Self::GAP_MS_MAX)
+    }
+
+    /// The settlement price of options expiring at `expiry_ms`, as block time `now_ms` knows
+    /// it (the rule in ARCHITECTURE.md, "Settlement"):
+    /// - the index's time-weighted average over the 30 minutes before expiry, when the index
+    ///   was agreed throughout them ([`Self::covers`]);
+    /// - otherwise (the chain or its oracle was down around expiry) the average over the first
+    ///   30 minutes of agreed index from the first sample at or after expiry, once they have
+    ///   passed.
+    ///
+    /// `None` until one of them exists: the options stay expired, never unsettled for ever,
+    /// since the history keeps what a pending expiry needs.
+    pub fn settlement_price(&self, expiry_ms: u64, now_ms: u64) -> Option<UnitPrice> {
+        if now_ms < expiry_ms {
+            return None;
+        }
+        if self.covers(expiry_ms.saturating_sub(Self::SPAN_MS), expiry_ms) {
+            return self.average(expiry_ms);
+        }
+        let (restart_ms, _) = self.samples.iter().find(|(t, _)| *t >= expiry_ms)?;
+        let until_ms = restart_ms + Self::SPAN_MS;
+        if now_ms < until_ms {
+            return None;
+        }
+        self.average(until_ms)
     }
 
     /// The time-weighted average over `[until - SPAN_MS, until]`: each sample holds until the

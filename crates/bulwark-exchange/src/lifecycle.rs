@@ -85,10 +85,11 @@ impl Exchange {
     pub(crate) fn set_index(&mut self, asset: bulwark_types::AssetCode, price: UnitPrice) {
         self.index.insert(asset, price);
         if self.oracle.is_some() {
+            let keep_from = self.settlement_window_start(asset);
             self.history
                 .entry(asset)
                 .or_default()
-                .record(self.time.millis(), price);
+                .record(self.time.millis(), price, keep_from);
         }
         if let Some(scaling) = self.params.band_vol {
             self.realised.entry(asset).or_default().update(
@@ -97,6 +98,22 @@ impl Exchange {
                 scaling.half_life_ms,
             );
         }
+    }
+
+    /// The start of the settlement window of `asset`'s earliest expiry whose settlement price
+    /// is still to be found (expired and unsettled, or expiring now): its index history is
+    /// kept from there until it settles.
+    fn settlement_window_start(&self, asset: bulwark_types::AssetCode) -> Option<u64> {
+        let now = self.time.millis();
+        self.instruments
+            .iter()
+            .filter(|i| i.spec.underlying() == asset && i.status != InstrumentStatus::Settled)
+            .filter_map(|i| match i.kind {
+                InstrumentKind::Option { expiry_ms, .. } if expiry_ms <= now => Some(expiry_ms),
+                _ => None,
+            })
+            .min()
+            .map(|expiry_ms| expiry_ms.saturating_sub(crate::instrument::IndexHistory::SPAN_MS))
     }
 
     /// Under an oracle, the exchange marks each trading perpetual itself: the median of the
@@ -193,10 +210,15 @@ impl Exchange {
             self.instruments[id.get() as usize].status = InstrumentStatus::Expired;
             events.push(Event::InstrumentExpired { instrument: id });
             if self.oracle.is_some() {
-                // Under an oracle the exchange settles on the index's 30-minute average.
+                // Under an oracle the exchange settles on the index's 30-minute average (or,
+                // after a halt across expiry, waits for the rule's later window).
                 let asset = self.instruments[id.get() as usize].spec.underlying();
-                let average = self.history.get(&asset).and_then(|h| h.average(expiry_ms));
-                if let Some(price) = average {
+                let now = self.time.millis();
+                let price = self
+                    .history
+                    .get(&asset)
+                    .and_then(|h| h.settlement_price(expiry_ms, now));
+                if let Some(price) = price {
                     self.settle_instrument(id, price, events);
                 }
             }
@@ -236,8 +258,9 @@ impl Exchange {
         }
     }
 
-    /// Under an oracle: settles expired options that expiry could not settle for want of any
-    /// index before it, once there is one.
+    /// Under an oracle: settles expired options that expiry could not settle (the index was
+    /// not agreed throughout the 30 minutes before expiry) once the settlement rule gives a
+    /// price.
     fn settle_from_history(&mut self, events: &mut Vec<Event>) {
         let due: Vec<(InstrumentId, u64)> = self
             .instruments
@@ -250,7 +273,11 @@ impl Exchange {
             .collect();
         for (id, expiry_ms) in due {
             let asset = self.instruments[id.get() as usize].spec.underlying();
-            let price = self.history.get(&asset).and_then(|h| h.average(expiry_ms));
+            let now = self.time.millis();
+            let price = self
+                .history
+                .get(&asset)
+                .and_then(|h| h.settlement_price(expiry_ms, now));
             if let Some(price) = price {
                 self.settle_instrument(id, price, events);
             }
@@ -298,27 +325,49 @@ impl Exchange {
 
     /// Pays funding on every perpetual whose interval has come round.
     ///
-    /// Rate per interval: the premium of mark over index, `(mark - index) / index`, scaled from
-    /// 8 hours to the interval and clamped to `funding_rate_max_ppm`. Longs pay shorts when it
-    /// is positive. A chain that was halted does not charge for the time it was down.
+    /// Every block with a fresh oracle samples each perpetual's premium of mark over index,
+    /// `(mark - index) / index`, held for the time since the last sample (at most 10 s).
+    /// When the interval comes round, the rate is the interval's time-weighted average
+    /// premium, scaled from 8 hours to the interval and clamped to `funding_rate_max_ppm`;
+    /// longs pay shorts when it is positive. An interval with no sampled time (no prices, or
+    /// an oracle stale throughout) pays nothing, and a chain that was halted does not charge
+    /// for the time it was down.
     pub(crate) fn pay_funding(&mut self, events: &mut Vec<Event>) {
         let now = self.time.millis();
         let interval = self.params.funding_interval_ms;
         for i in 0..self.instruments.len() {
             let instrument = &self.instruments[i];
-            if instrument.kind != InstrumentKind::Perpetual || now < instrument.funding_next_ms {
+            if instrument.kind != InstrumentKind::Perpetual
+                || instrument.status != InstrumentStatus::Trading
+            {
                 continue;
             }
             let prices = self.valuation_prices(instrument);
-            let due = (prices.index, instrument.mark.or(prices.index));
             let fresh = self.oracle_fresh(instrument.spec.underlying());
+            let premium = match (prices.index, instrument.mark.or(prices.index), fresh) {
+                (Some(index), Some(mark), true) => Some((
+                    index,
+                    mark,
+                    i128::from(mark.micros() - index.micros()) * i128::from(PPM)
+                        / i128::from(index.micros()),
+                )),
+                _ => None,
+            };
+            let accrual = &mut self.instruments[i].mark_inputs.funding;
+            match premium {
+                Some((_, _, premium_ppm)) => accrual.sample(now, premium_ppm),
+                // Unsampled time is not held by the next sample.
+                None => accrual.sampled_at_ms = None,
+            }
+            if now < self.instruments[i].funding_next_ms {
+                continue;
+            }
             self.instruments[i].funding_next_ms = (now / interval + 1) * interval;
-            let (Some(index), Some(mark), true) = (due.0, due.1, fresh) else {
-                // No prices, or an oracle without a quorum: this interval pays nothing.
+            let average = self.instruments[i].mark_inputs.funding.take_average();
+            let (Some((index, mark, _)), Some(premium_ppm)) = (premium, average) else {
+                // No prices now, or none sampled this interval: it pays nothing.
                 continue;
             };
-            let premium_ppm = i128::from(mark.micros() - index.micros()) * i128::from(PPM)
-                / i128::from(index.micros());
             let max = i128::from(self.params.funding_rate_max_ppm);
             let rate_ppm =
                 (premium_ppm * i128::from(interval) / FUNDING_PERIOD_MS).clamp(-max, max);

@@ -18,15 +18,19 @@
 //! Order of work, each block:
 //! 1. Every account holding a position or a negative balance is measured: equity against
 //!    maintenance margin, under its own margin method.
-//! 2. Accounts with negative equity (bankrupt), most negative first: orders cancelled, every
+//! 2. The backstop is marked to market into the insurance fund, so every coverage decision
+//!    below weighs the fund as this block's prices leave it.
+//!    Accounts with negative equity (bankrupt), most negative first: orders cancelled, every
 //!    position passes at the mark to the backstop when the insurance fund covers the deficit;
 //!    otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
 //!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
 //!    one step: `step_bps` of the position whose cut lowers maintenance most, as an
-//!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The fee goes to the fund; what the book
-//!    did not take passes to the backstop at the mark (or, with an empty fund, to
-//!    deleveraging).
+//!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The
+//!    fee goes to the fund; what the book did not take passes to the backstop at the mark
+//!    while the fund is positive; with an empty fund it stays, reported queued, for the next
+//!    block's step. Healthy traders are deleveraged only for a bankrupt account's residual
+//!    that the fund cannot pay (step 2, and the backstop in step 5).
 //! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
 //! 5. The backstop is marked to market: its equity moves into the insurance fund, so the fund
 //!    carries its profit and loss. A fund that goes negative deleverages the backstop's
@@ -62,6 +66,28 @@ impl Exchange {
         let Some(params) = self.params.liquidation else {
             return;
         };
+        let pass_begin = events.len();
+        self.pass(&params, events);
+        // What stays queued: each queued account's deficit as the pass leaves it.
+        let queued: BTreeSet<AccountId> = events[pass_begin..]
+            .iter()
+            .filter_map(|e| match e {
+                Event::LiquidationQueued { account, .. } => Some(*account),
+                _ => None,
+            })
+            .collect();
+        self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
+            let equity = self
+                .margin_of(&self.accounts[id.get() as usize], None)
+                .equity;
+            sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
+                .expect("bounded by deposits")
+        });
+    }
+
+    /// One liquidation pass (see [`Self::liquidate`]).
+    fn pass(&mut self, params: &LiquidationParams, events: &mut Vec<Event>) {
+        let params = *params;
         self.adl_rankings.clear();
         self.liquidation_orders.clear();
         // Accounts holding a position or a negative balance, each once, in id order: a pass
@@ -105,6 +131,9 @@ impl Exchange {
             }
         }
         self.screen = screen;
+        // Coverage is decided on the fund as this block's prices leave it: the backstop's
+        // profit and loss moves into the fund before any deficit is weighed against it.
+        self.mark_backstop(events);
         bankrupt.sort();
         let mut budget = params.bankruptcies_per_block_max as usize;
         self.close_out_all(bankrupt, &mut budget, events);
@@ -165,7 +194,7 @@ impl Exchange {
     }
 
     /// Whether every underlying the account holds has a fresh oracle.
-    fn account_oracles_fresh(&self, account: &Account) -> bool {
+    pub(crate) fn account_oracles_fresh(&self, account: &Account) -> bool {
         account.exposures.keys().all(|id| {
             let spec = &self.instruments[id.get() as usize].spec;
             self.oracle_fresh(spec.underlying())
@@ -251,6 +280,7 @@ impl Exchange {
                 .expect("bounded");
         }
         let left = cut - filled;
+        let fund = self.ledger.insurance_fund;
         events.push(Event::LiquidationStep {
             account: id,
             instrument,
@@ -260,18 +290,19 @@ impl Exchange {
             fee,
         });
         if left > 0 {
-            let transfer = left * before.signum();
-            if self.ledger.insurance_fund.is_positive() {
-                self.backstop_take(id, instrument, transfer, events);
+            if fund.is_positive() {
+                self.backstop_take(id, instrument, left * before.signum(), events);
             } else {
-                self.deleverage(
-                    id,
-                    instrument,
-                    transfer,
-                    Money::ZERO,
-                    Beneficiary::Account(id),
-                    events,
-                );
+                // Nobody is bankrupt: healthy traders are not deleveraged for a step the book
+                // could not fill. With nothing in the fund to back the backstop, the rest of
+                // the step waits for the next block's book.
+                let equity = self
+                    .margin_of(&self.accounts[id.get() as usize], None)
+                    .equity;
+                events.push(Event::LiquidationQueued {
+                    account: id,
+                    equity,
+                });
             }
         }
     }

@@ -286,6 +286,25 @@ pub fn bps_ceil(amount: Money, bps: i64) -> Money {
     ))
 }
 
+/// The part of a position's value that is not realised money: a long option's whole value
+/// (its premium was paid; what it is worth now is a mark, not cash), a perpetual's unrealised
+/// gain over what was paid for it. Zero for short options and losing perpetuals: their value
+/// already lowers equity.
+pub fn unrealised_value(view: &ExposureView<'_>) -> Money {
+    let position = view.exposure.position;
+    if position == 0 {
+        return Money::ZERO;
+    }
+    let value = view.position_value();
+    match view.kind {
+        InstrumentKind::Option { .. } => value.max(Money::ZERO),
+        InstrumentKind::Perpetual => value
+            .checked_sub(view.exposure.cost)
+            .expect("bounded")
+            .max(Money::ZERO),
+    }
+}
+
 /// Equity of an account: cash plus its positions at their valuation prices.
 pub fn equity<'a>(cash: Money, exposures: impl Iterator<Item = ExposureView<'a>>) -> Money {
     exposures.fold(cash, |sum, view| {

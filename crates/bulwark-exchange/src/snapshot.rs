@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 3;
+const VERSION: u16 = 4;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -163,6 +163,7 @@ impl Exchange {
             }
             fitted.fitted_at_ms.write(&mut out);
         }
+        self.deficits_queued.write(&mut out);
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
         out
@@ -598,6 +599,9 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     inputs.premium_ema.write(out);
     inputs.premium_at_ms.write(out);
     inputs.last_trade.write(out);
+    inputs.funding.premium_ppm_ms.write(out);
+    inputs.funding.sampled_ms.write(out);
+    inputs.funding.sampled_at_ms.write(out);
     let breaker = &instrument.breaker;
     breaker.halted_until_ms.write(out);
     let waiting = instrument.book.auction_orders();
@@ -807,7 +811,14 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
             },
         );
     }
+    let deficits_queued = Money::read(buf)?;
+    if deficits_queued.is_negative() {
+        return Err(SnapshotError::NotCanonical(
+            "queued deficits are not negative",
+        ));
+    }
     let mut exchange = Exchange {
+        deficits_queued,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
@@ -979,6 +990,11 @@ fn read_instruments(
             premium_ema: i64::read(buf)?,
             premium_at_ms: Option::<u64>::read(buf)?,
             last_trade: Option::<Price>::read(buf)?,
+            funding: crate::instrument::FundingAccrual {
+                premium_ppm_ms: i128::read(buf)?,
+                sampled_ms: u64::read(buf)?,
+                sampled_at_ms: Option::<u64>::read(buf)?,
+            },
         };
         instrument.breaker.halted_until_ms = Option::<u64>::read(buf)?;
         if instrument.breaker.halted_until_ms.is_some() {

@@ -149,7 +149,8 @@ impl Exchange {
             return Err(RejectReason::MmpFrozen);
         }
         exposure.open_mut(terms.side).add(price, terms.qty);
-        self.check_position_and_margin(holder, terms.instrument, &exposure)?;
+        let fee = self.fee_bound(instrument, price, terms.qty);
+        self.check_position_and_margin(holder, terms.instrument, &exposure, fee)?;
         Ok(NewOrder {
             order_id: OrderId::new(u64::MAX), // assigned by the caller once admitted
             account,
@@ -245,12 +246,18 @@ impl Exchange {
         Ok(())
     }
 
-    /// Position limit and initial margin with the order counted as resting (`exposure`).
+    /// Position limit, initial margin and premium with the order counted as resting
+    /// (`exposure`); `fee` is the most the order can pay in fees, held back from both.
+    ///
+    /// An account below its initial margin may still cut its risk. An order that opens or
+    /// increases a long option position must find its premium and fee in realised funds
+    /// (`withdrawable`): unrealised gains and long options' value never pay for options.
     fn check_position_and_margin(
         &self,
         holder: &Account,
         instrument: InstrumentId,
         exposure: &Exposure,
+        fee: Money,
     ) -> Result<(), RejectReason> {
         let max = self.params.position_max.contracts();
         if (exposure.position + exposure.bids.qty).abs() > max
@@ -259,16 +266,17 @@ impl Exchange {
             return Err(RejectReason::PositionLimit);
         }
         let after = self.margin_of(holder, Some((instrument, exposure)));
-        if after.requirement.initial > after.equity {
-            // An account below its initial margin may still cut its risk.
-            let before = self.margin_of(holder, None);
-            if after.requirement.initial > before.requirement.initial {
-                let shortfall = after
-                    .requirement
-                    .initial
-                    .checked_sub(after.equity)
-                    .expect("bounded");
-                return Err(RejectReason::MarginInsufficient { shortfall });
+        let before = self.margin_of(holder, None);
+        let required = after.requirement.initial.checked_add(fee).expect("bounded");
+        if required > after.equity && after.requirement.initial > before.requirement.initial {
+            let shortfall = required.checked_sub(after.equity).expect("bounded");
+            return Err(RejectReason::MarginInsufficient { shortfall });
+        }
+        if after.premium_reserved > before.premium_reserved {
+            // `premium_reserved` already holds the most this order could pay in fees.
+            if after.withdrawable.is_negative() {
+                let shortfall = Money::from_micros(-after.withdrawable.micros());
+                return Err(RejectReason::PremiumNotCovered { shortfall });
             }
         }
         Ok(())
@@ -565,15 +573,26 @@ impl Exchange {
     /// Charges round up and rebates round down, so the exchange never pays out a rounding.
     fn fill_money(&self, instrument: InstrumentId, fill: &Fill) -> (Money, Money, Money) {
         let instrument = &self.instruments[instrument.get() as usize];
+        self.trade_money(instrument, fill.price, fill.qty)
+    }
+
+    /// Premium and the taker's and maker's fees of `qty` contracts traded at `price` (see
+    /// [`Self::fill_money`]).
+    pub(crate) fn trade_money(
+        &self,
+        instrument: &Instrument,
+        price: Price,
+        qty: Qty,
+    ) -> (Money, Money, Money) {
         let tick_value = instrument.spec.tick_value().micros();
         let premium = Money::from_micros(
-            i128::from(fill.price.ticks()) * i128::from(fill.qty.contracts()) * tick_value,
+            i128::from(price.ticks()) * i128::from(qty.contracts()) * tick_value,
         );
         let (schedule, base, cap) = match instrument.kind {
             InstrumentKind::Perpetual => (self.params.fees_perpetual, premium, None),
             InstrumentKind::Option { strike, .. } => {
                 let underlying = self.valuation_prices(instrument).index.unwrap_or(strike);
-                let base = instrument.spec.multiplier.value(fill.qty, underlying);
+                let base = instrument.spec.multiplier.value(qty, underlying);
                 (self.params.fees_option, base, Some(premium))
             }
         };
@@ -605,6 +624,13 @@ impl Exchange {
             }
         };
         (premium, fee(schedule.taker_bps), fee(schedule.maker_bps))
+    }
+
+    /// The most an order of `qty` at `price` can pay in fees, whether it takes or rests and is
+    /// taken: what admission holds back for it.
+    pub(crate) fn fee_bound(&self, instrument: &Instrument, price: Price, qty: Qty) -> Money {
+        let (_, taker, maker) = self.trade_money(instrument, price, qty);
+        taker.max(maker).max(Money::ZERO)
     }
 
     /// Forgets `qty` of a resting order in the account's totals; `closed` when it left the book.

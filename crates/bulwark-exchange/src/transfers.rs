@@ -77,17 +77,31 @@ impl Exchange {
         Ok(())
     }
 
-    /// Pays out `amount` if the account keeps its initial margin afterwards.
+    /// Pays out `amount` of the account's realised funds (`AccountMargin::withdrawable`),
+    /// never while its prices cannot be trusted or its losses may fall on others: refused
+    /// while the venue's insurance fund does not cover the deficits it must pay, while an
+    /// underlying the account holds has no fresh oracle quorum (its margin is measured at a
+    /// stale index and its liquidation is paused), and while the account is below maintenance.
     pub(crate) fn withdraw(
         &mut self,
         account: AccountId,
         amount: Money,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let margin = self.margin_of(&self.accounts[account.get() as usize], None);
-        if amount > margin.available {
+        if self.withdrawals_suspended() {
+            return Err(RejectReason::WithdrawalsSuspended);
+        }
+        let holder = &self.accounts[account.get() as usize];
+        if !self.account_oracles_fresh(holder) {
+            return Err(RejectReason::WithdrawalOracleStale);
+        }
+        let margin = self.margin_of(holder, None);
+        if margin.equity < margin.requirement.maintenance {
+            return Err(RejectReason::WithdrawalDuringLiquidation);
+        }
+        if amount > margin.withdrawable {
             let shortfall = amount
-                .checked_sub(margin.available)
+                .checked_sub(margin.withdrawable)
                 .map_err(|_| RejectReason::BalanceOverflow)?;
             return Err(RejectReason::WithdrawalExceedsAvailable { shortfall });
         }
@@ -106,12 +120,29 @@ impl Exchange {
         Ok(())
     }
 
+    /// Whether withdrawals are suspended for everyone: the insurance fund is negative, or the
+    /// deficits the last liquidation pass had to leave queued exceed it. Money leaving then
+    /// would be paid by whoever stays.
+    pub fn withdrawals_suspended(&self) -> bool {
+        self.ledger.insurance_fund.is_negative()
+            || self.deficits_queued > self.ledger.insurance_fund
+    }
+
+    /// Binds `agent` to the account as a trading key, if `proof` shows the agent's holder
+    /// consents: its signature over the owner's key and this transaction's `nonce`. Without
+    /// it anyone could bind a key seen in a pending deposit and lock its owner out.
     pub(crate) fn authorise_agent(
         &mut self,
         account: AccountId,
         agent: &PublicKey,
+        proof: &bulwark_types::Signature,
+        nonce: bulwark_types::Nonce,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
+        let owner = &self.accounts[account.get() as usize].owner;
+        if !bulwark_types::tx::agent_proof_valid(agent, owner, nonce, proof) {
+            return Err(RejectReason::AgentProofInvalid);
+        }
         match self.signers.get(agent).and_then(|r| r.binding) {
             None => {}
             // A revoked agent of this very account may be authorised again; its nonce stays.

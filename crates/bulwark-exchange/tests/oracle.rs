@@ -155,7 +155,12 @@ fn without_a_quorum_only_risk_reducing_orders_trade_and_funding_pauses() {
     );
     v.order("alice", BTC_PERP, Side::Sell, 1, 100_500);
 
-    // Only two validators report: below the quorum of three.
+    // Only two validators report: below the quorum of three. Staleness is judged over the
+    // observation age (5 s), not per block: it comes once the last quorum is older.
+    observe(&mut v, &[(0, 100_000), (1, 100_000)]);
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), Vec::<bool>::new());
+    v.time_ms += 5_000;
     observe(&mut v, &[(0, 100_000), (1, 100_000)]);
     let outcome = v.block(vec![]);
     assert_eq!(mode_changes(&outcome), vec![false]);
@@ -289,4 +294,168 @@ fn options_settle_on_the_index_average_of_their_last_half_hour() {
     let price = settled.unwrap();
     assert!((100_900..=101_100).contains(&price), "{price}");
     assert_eq!(v.position("alice", call), 0, "settled positions are closed");
+}
+
+/// Observations of every validator at `usdc`, made at the next block's time.
+fn all_observe(v: &mut Venue, usdc: i64) {
+    observe(v, &[(0, usdc), (1, usdc), (2, usdc), (3, usdc)]);
+}
+
+#[test]
+fn a_leader_that_leaves_out_the_observations_changes_nothing() {
+    let mut v = venue();
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 5, 100_000).0, None);
+    // The next leaders carry no observations: one block, then another, change nothing.
+    v.observations.clear();
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), Vec::<bool>::new());
+    assert!(v.exchange.oracle_fresh(btc()));
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 100_000).0,
+        None,
+        "risk-adding orders still trade"
+    );
+    // Only a quorum older than the observation age (5 s) makes the index stale.
+    v.time_ms += 3_000;
+    let outcome = v.block(vec![]);
+    assert_eq!(mode_changes(&outcome), vec![false]);
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Buy, 1, 100_000).0,
+        Some(RejectReason::OracleStale)
+    );
+}
+
+#[test]
+fn no_withdrawal_of_an_account_priced_at_a_stale_index() {
+    let mut v = venue();
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    v.observations.clear();
+    v.time_ms += 10_000;
+    v.block(vec![]);
+    assert!(!v.exchange.oracle_fresh(btc()));
+    // alice's margin is measured at an index nobody is agreeing on: she waits.
+    let tx = v.tx(
+        "alice",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::WithdrawalOracleStale));
+    // carol holds nothing on that underlying.
+    let tx = v.tx(
+        "carol",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    // The quorum returns: so do alice's withdrawals.
+    all_observe(&mut v, 100_000);
+    let tx = v.tx(
+        "alice",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+}
+
+/// A call on `expiry_day` November 2026 (08:00 UTC), listed; alice long one from bob.
+fn listed_call(v: &mut Venue, name: &str) {
+    let listing = v.admin_tx(TxBody::ListInstrument(spec(name)));
+    v.block(vec![listing]);
+    all_observe(v, 100_000);
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(name),
+            price: UnitPrice::from_usdc(3_000),
+        }],
+        vec![],
+    )
+    .unwrap();
+    v.block(vec![]);
+    assert_eq!(v.order("alice", name, Side::Buy, 1, 3_000).0, None);
+    assert_eq!(v.order("bob", name, Side::Sell, 1, 3_000).0, None);
+    assert_eq!(v.position("alice", name), 1);
+}
+
+#[test]
+fn a_halt_across_expiry_settles_on_the_first_half_hour_after_the_restart() {
+    let mut v = venue();
+    let call = "BTC_USDC-25NOV26-100000-C";
+    listed_call(&mut v, call);
+    let expiry = ExpiryDate::new(2026, 11, 25).unwrap().expiry_millis();
+    // Live at 100,000 from forty to ten minutes before expiry, a block every 2 s...
+    v.time_ms = expiry - 40 * 60_000;
+    while v.time_ms < expiry - 10 * 60_000 {
+        v.time_ms += 1_000;
+        all_observe(&mut v, 100_000);
+        v.block(vec![]);
+    }
+    // ...then the chain halts for fifty minutes, across expiry, and restarts with the index
+    // at 110,000. The 30 minutes before expiry were not agreed throughout.
+    v.time_ms = expiry + 40 * 60_000;
+    let restart_ms = v.time_ms + 1_000;
+    let mut settled = None;
+    let mut blocks = 0;
+    while settled.is_none() {
+        all_observe(&mut v, 110_000);
+        let outcome = v.block(vec![]);
+        settled = outcome.events.iter().find_map(|e| match e {
+            Event::InstrumentSettled { price, .. } => Some((v.time_ms, price.micros())),
+            _ => None,
+        });
+        v.time_ms += 1_000;
+        blocks += 1;
+        assert!(blocks < 2_000, "settles, never stays unsettled");
+    }
+    let (at_ms, price) = settled.unwrap();
+    // 30 minutes of agreed index after the restart (the guard lets it climb from 100,000 to
+    // 110,000 within its first few blocks).
+    assert!(at_ms >= restart_ms + 30 * 60_000, "{at_ms}");
+    assert!(at_ms < restart_ms + 30 * 60_000 + 5_000, "{at_ms}");
+    assert!(
+        (109_900_000_000..=110_000_000_000).contains(&price),
+        "{price}"
+    );
+    assert_eq!(v.position("alice", call), 0, "settled positions are closed");
+    assert_eq!(v.position("bob", call), 0);
+    // The history keeps only what settlement needed, and snapshots carry it.
+    let restored = Exchange::restore(&v.exchange.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), v.exchange.snapshot());
+}
+
+#[test]
+fn a_short_gap_at_expiry_still_settles_on_the_half_hour_before_it() {
+    let mut v = venue();
+    let call = "BTC_USDC-25NOV26-100000-C";
+    listed_call(&mut v, call);
+    let expiry = ExpiryDate::new(2026, 11, 25).unwrap().expiry_millis();
+    v.time_ms = expiry - 31 * 60_000;
+    let mut settled = None;
+    while settled.is_none() {
+        all_observe(&mut v, 100_000);
+        let outcome = v.block(vec![]);
+        settled = outcome.events.iter().find_map(|e| match e {
+            Event::InstrumentSettled { price, .. } => Some(price.micros()),
+            _ => None,
+        });
+        // Blocks every 30 s, with a 45 s pause right before expiry.
+        v.time_ms += if v.time_ms + 50_000 > expiry {
+            44_000
+        } else {
+            29_000
+        };
+        assert!(
+            v.time_ms < expiry + 2 * 60_000,
+            "settles at the first block after expiry"
+        );
+    }
+    assert_eq!(settled, Some(100_000_000_000));
 }

@@ -311,14 +311,22 @@ fn order_beyond_initial_margin_is_rejected_with_the_shortfall() {
     // 1,000 perpetual contracts of 0.001 BTC at 100,000 = 100,000 USDC notional; 2% = 2,000.
     let (rejection, _) = v.order("dave", BTC_PERP, Side::Buy, 1_000, 99_000);
     // Notional at mark 100,000; the order's 1,000 USDC loss above mark is not counted (it
-    // buys below mark), so the requirement is exactly 2,000 and the shortfall 1,000.
+    // buys below mark), so the requirement is exactly 2,000, plus the most the order can pay
+    // in fees (5 bps of 99,000 = 49.50): the shortfall is 1,049.50.
     assert_eq!(
         rejection,
         Some(RejectReason::MarginInsufficient {
-            shortfall: Money::from_usdc(1_000)
+            shortfall: Money::from_micros(1_049_500_000)
         })
     );
-    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 500, 99_000).0, None);
+    // 500 contracts need exactly 1,000 of margin, and 24.75 of fees beyond that.
+    assert_eq!(
+        v.order("dave", BTC_PERP, Side::Buy, 500, 99_000).0,
+        Some(RejectReason::MarginInsufficient {
+            shortfall: Money::from_micros(24_750_000)
+        })
+    );
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 480, 99_000).0, None);
 }
 
 #[test]
@@ -677,12 +685,7 @@ fn amend_across_the_spread_trades() {
 fn agent_trades_but_never_withdraws_and_stays_spent_after_revocation() {
     let mut v = Venue::standard();
     let agent = v.key("alice-bot").public_key();
-    let tx = v.tx(
-        "alice",
-        TxBody::AuthoriseAgent {
-            agent: agent.clone(),
-        },
-    );
+    let tx = v.authorise_tx("alice", "alice-bot");
     assert_eq!(v.run(tx).0, None);
     let perp = v.id(BTC_PERP);
     let tx = v.tx(
@@ -710,7 +713,7 @@ fn agent_trades_but_never_withdraws_and_stays_spent_after_revocation() {
     assert_eq!(v.run(tx).0, None);
     let tx = v.tx("alice-bot", TxBody::CancelAll { instrument: None });
     assert_eq!(v.run(tx).0, Some(RejectReason::AgentRevoked));
-    let tx = v.tx("alice", TxBody::AuthoriseAgent { agent });
+    let tx = v.authorise_tx("alice", "alice-bot");
     assert_eq!(v.run(tx).0, None);
     assert_eq!(
         v.run(old).0,
@@ -722,8 +725,7 @@ fn agent_trades_but_never_withdraws_and_stays_spent_after_revocation() {
 #[test]
 fn a_key_serves_one_account() {
     let mut v = Venue::standard();
-    let bob = v.key("bob").public_key();
-    let tx = v.tx("alice", TxBody::AuthoriseAgent { agent: bob });
+    let tx = v.authorise_tx("alice", "bob");
     assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse));
 }
 
@@ -732,13 +734,14 @@ fn a_key_serves_one_account() {
 #[test]
 fn funding_moves_cash_from_longs_to_shorts_and_conserves_it() {
     let mut v = Venue::standard();
-    v.order("bob", BTC_PERP, Side::Sell, 100, 100_000);
-    v.order("alice", BTC_PERP, Side::Buy, 100, 100_000);
-    // Mark 0.8% over index: 8,000 ppm per 8 h -> 1,000 ppm per hour, clamped to 750 ppm.
+    // Mark 0.8% over index for the whole hour (funding pays the interval's average
+    // premium): 8,000 ppm per 8 h -> 1,000 ppm per hour, clamped to 750 ppm.
     v.set_prices(
         100_000,
         &[(BTC_PERP, 100_800), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
     );
+    v.order("bob", BTC_PERP, Side::Sell, 100, 100_000);
+    v.order("alice", BTC_PERP, Side::Buy, 100, 100_000);
     let (alice0, bob0) = (v.cash("alice"), v.cash("bob"));
     v.time_ms += 3_600_000;
     let outcome = v.block(vec![]);

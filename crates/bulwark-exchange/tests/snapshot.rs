@@ -17,13 +17,7 @@ fn busy_venue() -> Venue {
     v.order("carol", BTC_CALL, Side::Sell, 4, 5_000);
     v.order("alice", BTC_CALL, Side::Buy, 1, 5_000);
     v.order("alice", BTC_PUT, Side::Buy, 1, 4_000);
-    let agent = v.key("bob-bot");
-    let tx = v.tx(
-        "bob",
-        TxBody::AuthoriseAgent {
-            agent: commonware_cryptography::Signer::public_key(&agent),
-        },
-    );
+    let tx = v.authorise_tx("bob", "bob-bot");
     v.run(tx);
     v
 }

@@ -281,15 +281,13 @@ impl Driver {
                 v.tx(&Self::trader(trader), body)
             }
             Op::Agent { trader, revoke } => {
-                let agent = v
-                    .key(&format!("{}-agent", Self::trader(trader)))
-                    .public_key();
-                let body = if revoke {
-                    TxBody::RevokeAgent { agent }
+                let agent_name = format!("{}-agent", Self::trader(trader));
+                if revoke {
+                    let agent = v.key(&agent_name).public_key();
+                    v.tx(&Self::trader(trader), TxBody::RevokeAgent { agent })
                 } else {
-                    TxBody::AuthoriseAgent { agent }
-                };
-                v.tx(&Self::trader(trader), body)
+                    v.authorise_tx(&Self::trader(trader), &agent_name)
+                }
             }
             Op::List { strike_k } => {
                 let name = format!(
@@ -360,12 +358,8 @@ fn build_blocks(plans: &[BlockPlan]) -> Vec<Block> {
     }
     blocks.push(funding);
     for t in (2..6u8).step_by(3) {
-        let agent = setup
-            .key(&format!("{}-agent", Driver::trader(t)))
-            .public_key();
-        blocks.push(vec![
-            setup.tx(&Driver::trader(t), TxBody::AuthoriseAgent { agent }),
-        ]);
+        let agent_name = format!("{}-agent", Driver::trader(t));
+        blocks.push(vec![setup.authorise_tx(&Driver::trader(t), &agent_name)]);
     }
     // Make the driver's keys and nonces line up with the setup's.
     driver.venue = setup;

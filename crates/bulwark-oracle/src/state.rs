@@ -10,8 +10,9 @@
 //! Bounds: at most `assets_max` tracked assets; per block, O(m log m) for m observations.
 //!
 //! Leaders are expected to carry each validator's latest observation of each asset in every
-//! block while it is fresh, so an asset is stale only when fewer than `2f + 1` validators have
-//! observed it within `observation_age_ms_max`, not merely when a block arrives early.
+//! block while it is fresh. An asset is stale only when no block has carried a quorum (`2f + 1`
+//! validators' observations) within `observation_age_ms_max` of block time: one leader that
+//! leaves the observations out of its block changes nothing.
 
 use crate::aggregate::{
     AggregateContext, AssetAggregate, DropCounts, DropReason, Dropped, IndexOutcome,
@@ -32,9 +33,11 @@ use std::collections::BTreeMap;
 /// Whether an asset's index is live.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum OracleMode {
-    /// The last block carried a quorum of fresh observations.
+    /// A block carried a quorum of fresh observations within the last
+    /// `observation_age_ms_max` of block time.
     Fresh,
-    /// It did not (or none ever has): the index must not be trusted for risk-adding trades.
+    /// None has for longer (or none ever has): the index must not be trusted for risk-adding
+    /// trades.
     Stale,
 }
 
@@ -181,8 +184,15 @@ impl OracleState {
                 state.raw = Some(raw);
                 state.guard.step(&config.guard, raw, block_time)
             });
+            // Staleness is judged over a window of time, not per block: a block without a
+            // quorum (a leader that withheld observations) changes nothing while the last
+            // quorum is within `observation_age_ms_max`, the same age an observation may have.
+            let quorum_recent = state.guard.updated_at_ms().is_some_and(|at| {
+                block_time.millis().saturating_sub(at) <= config.observation_age_ms_max
+            });
             let mode = match aggregate.outcome {
                 IndexOutcome::Median(_) => OracleMode::Fresh,
+                IndexOutcome::Stale { .. } if quorum_recent => OracleMode::Fresh,
                 IndexOutcome::Stale { .. } => OracleMode::Stale,
             };
             let mode_changed = mode != state.mode;
@@ -423,7 +433,17 @@ mod tests {
         let k = c.keys.clone();
         let quorum: Vec<_> = (0..3).map(|v| signed(&k[v], "BTC", 1_000_000, T)).collect();
         c.block(T, &quorum);
+        // A block without a quorum (a leader that left observations out) changes nothing
+        // while the last quorum is within the observation age.
         let outcome = c.block(T + 1_000, &quorum[..2]);
+        assert_eq!(
+            (outcome.assets[0].mode, outcome.assets[0].mode_changed),
+            (OracleMode::Fresh, false)
+        );
+        let outcome = c.block(T + 5_000, &[]);
+        assert_eq!(outcome.assets[0].mode, OracleMode::Fresh);
+        // Past it, the asset is stale.
+        let outcome = c.block(T + 5_001, &quorum[..2]);
         assert_eq!(
             (outcome.assets[0].mode, outcome.assets[0].mode_changed),
             (OracleMode::Stale, true)

@@ -40,6 +40,8 @@ const MONTHS: [&str; 12] = [
 pub enum NameError {
     #[error("name is longer than {NAME_LEN_MAX} bytes")]
     TooLong,
+    #[error("name holds a character outside ASCII")]
+    NotAscii,
     #[error("name lacks the `_USDC` settlement part (inverse instruments are not listed)")]
     NotLinear,
     #[error("settlement currency must be USDC")]
@@ -212,6 +214,9 @@ impl InstrumentName {
         if name.len() > NAME_LEN_MAX {
             return Err(NameError::TooLong);
         }
+        if !name.is_ascii() {
+            return Err(NameError::NotAscii);
+        }
         let (pair, rest) = name.split_once('-').ok_or(NameError::Shape)?;
         let (base, quote) = pair.split_once('_').ok_or(NameError::NotLinear)?;
         if quote != SETTLEMENT_CURRENCY {
@@ -249,25 +254,37 @@ impl InstrumentName {
 }
 
 fn parse_expiry(text: &str) -> Result<ExpiryDate, NameError> {
+    // Work on bytes only: the text is untrusted and may hold multi-byte characters, where a
+    // `str` slice at a byte index would panic.
     let bytes = text.as_bytes();
     let day_len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
     if !(1..=2).contains(&day_len) || bytes[0] == b'0' || bytes.len() != day_len + 5 {
         return Err(NameError::ExpiryFormat);
     }
-    let day: u8 = text[..day_len]
-        .parse()
-        .map_err(|_| NameError::ExpiryFormat)?;
-    let month_text = &text[day_len..day_len + 3];
+    let (day_text, rest) = bytes.split_at(day_len);
+    let (month_text, year_text) = rest.split_at(3);
+    let day = ascii_number(day_text).ok_or(NameError::ExpiryFormat)?;
     let month = MONTHS
         .iter()
-        .position(|m| *m == month_text)
+        .position(|m| m.as_bytes() == month_text)
         .ok_or(NameError::ExpiryFormat)?;
-    let year_text = &text[day_len + 3..];
-    if !year_text.bytes().all(|b| b.is_ascii_digit()) {
+    let year = ascii_number(year_text).ok_or(NameError::ExpiryFormat)?;
+    let (Ok(day), Ok(year)) = (u8::try_from(day), u16::try_from(year)) else {
         return Err(NameError::ExpiryFormat);
-    }
-    let year: u16 = year_text.parse().map_err(|_| NameError::ExpiryFormat)?;
+    };
     ExpiryDate::new(2000 + year, month as u8 + 1, day).ok_or(NameError::ExpiryNotADate)
+}
+
+/// The value of one or two ASCII digits; `None` for anything else.
+fn ascii_number(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 2 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0')),
+    )
 }
 
 fn parse_strike(text: &str) -> Result<UnitPrice, NameError> {

@@ -102,13 +102,28 @@ pub enum RejectReason {
     InstrumentLimit,
     #[error("as many accounts exist as may")]
     AccountLimit,
+    #[error("the agent key's proof of possession does not verify for this owner and nonce")]
+    AgentProofInvalid,
+    #[error("withdrawals wait while an underlying the account holds has no fresh oracle quorum")]
+    WithdrawalOracleStale,
+    #[error("withdrawals wait while the account is below maintenance margin (in liquidation)")]
+    WithdrawalDuringLiquidation,
+    #[error(
+        "withdrawals are suspended: the insurance fund does not cover the deficits it must pay"
+    )]
+    WithdrawalsSuspended,
     #[error("a balance would leave its allowed range")]
     BalanceOverflow,
     // ---- margin, last ----
     #[error("initial margin would not be covered; short by {shortfall} USDC")]
     MarginInsufficient { shortfall: Money },
-    #[error("withdrawal exceeds available funds by {shortfall} USDC")]
+    #[error("withdrawal exceeds available withdrawal funds by {shortfall} USDC")]
     WithdrawalExceedsAvailable { shortfall: Money },
+    #[error(
+        "option premium and fees must be paid from realised funds (unrealised gains and long \
+         options' value do not count); short by {shortfall} USDC"
+    )]
+    PremiumNotCovered { shortfall: Money },
 }
 
 impl RejectReason {
@@ -160,12 +175,17 @@ impl RejectReason {
             RejectReason::BalanceOverflow => 77,
             RejectReason::MarginInsufficient { .. } => 90,
             RejectReason::WithdrawalExceedsAvailable { .. } => 91,
+            RejectReason::PremiumNotCovered { .. } => 92,
+            RejectReason::AgentProofInvalid => 78,
+            RejectReason::WithdrawalOracleStale => 79,
+            RejectReason::WithdrawalDuringLiquidation => 80,
+            RejectReason::WithdrawalsSuspended => 81,
         }
     }
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 42] = [
+        const PLAIN: [RejectReason; 46] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -208,6 +228,10 @@ impl RejectReason {
             RejectReason::InstrumentLimit,
             RejectReason::AccountLimit,
             RejectReason::BalanceOverflow,
+            RejectReason::AgentProofInvalid,
+            RejectReason::WithdrawalOracleStale,
+            RejectReason::WithdrawalDuringLiquidation,
+            RejectReason::WithdrawalsSuspended,
         ];
         PLAIN.into_iter().find(|reason| reason.code() == code)
     }
@@ -232,7 +256,8 @@ impl Write for RejectReason {
         match self {
             RejectReason::InstrumentSpecInvalid(e) => (*e as u8).write(buf),
             RejectReason::MarginInsufficient { shortfall }
-            | RejectReason::WithdrawalExceedsAvailable { shortfall } => shortfall.write(buf),
+            | RejectReason::WithdrawalExceedsAvailable { shortfall }
+            | RejectReason::PremiumNotCovered { shortfall } => shortfall.write(buf),
             _ => {}
         }
     }
@@ -243,7 +268,8 @@ impl EncodeSize for RejectReason {
         2 + match self {
             RejectReason::InstrumentSpecInvalid(_) => 1,
             RejectReason::MarginInsufficient { .. }
-            | RejectReason::WithdrawalExceedsAvailable { .. } => 16,
+            | RejectReason::WithdrawalExceedsAvailable { .. }
+            | RejectReason::PremiumNotCovered { .. } => 16,
             _ => 0,
         }
     }
@@ -263,6 +289,9 @@ impl Read for RejectReason {
                 shortfall: Money::read(buf)?,
             }),
             91 => Ok(RejectReason::WithdrawalExceedsAvailable {
+                shortfall: Money::read(buf)?,
+            }),
+            92 => Ok(RejectReason::PremiumNotCovered {
                 shortfall: Money::read(buf)?,
             }),
             _ => Self::from_code(code).ok_or(CodecError::Invalid("RejectReason", "unknown code")),
@@ -288,7 +317,10 @@ mod tests {
         all.push(RejectReason::WithdrawalExceedsAvailable {
             shortfall: Money::from_micros(-3),
         });
-        assert_eq!(all.len(), 45, "every variant is reachable from its code");
+        all.push(RejectReason::PremiumNotCovered {
+            shortfall: Money::from_micros(7),
+        });
+        assert_eq!(all.len(), 50, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

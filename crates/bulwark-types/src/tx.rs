@@ -30,9 +30,50 @@ pub const TX_NAMESPACE: &[u8] = b"_BULWARK_TX_V1";
 /// Largest single deposit or withdrawal: 10^15 USDC (in micro-USDC).
 pub const TRANSFER_MAX: Money = Money::from_micros(1_000_000_000_000_000_000_000);
 
-/// Largest encoded signed transaction, in bytes (a listing with the longest name).
+/// Domain separation for an agent's proof of possession: a signature made to consent to
+/// trading for an account can never be taken for a transaction or anything else.
+pub const AGENT_PROOF_NAMESPACE: &[u8] = b"_BULWARK_AGENT_V1";
+
+/// Largest body, in bytes: a listing with the longest name (81), or an agent's authorisation
+/// with its proof (96).
+const BODY_BYTES_MAX: usize = {
+    let listing = 1 + crate::name::NAME_LEN_MAX + 4 * 8;
+    let authorise = PublicKey::SIZE + Signature::SIZE;
+    if listing > authorise {
+        listing
+    } else {
+        authorise
+    }
+};
+
+/// Largest encoded signed transaction, in bytes.
 pub const TX_BYTES_MAX: usize =
-    PublicKey::SIZE + Nonce::SIZE + 1 + (1 + crate::name::NAME_LEN_MAX + 4 * 8) + Signature::SIZE;
+    PublicKey::SIZE + Nonce::SIZE + 1 + BODY_BYTES_MAX + Signature::SIZE;
+
+/// What an agent key signs to consent to trading for the account of `owner`: the owner's key
+/// and the nonce of the owner's `AuthoriseAgent` transaction, so one proof authorises one
+/// binding and cannot be replayed into another account's transaction.
+pub fn agent_proof_message(owner: &PublicKey, nonce: Nonce) -> Vec<u8> {
+    let mut message = Vec::with_capacity(PublicKey::SIZE + Nonce::SIZE);
+    owner.write(&mut message);
+    nonce.write(&mut message);
+    message
+}
+
+/// Whether `proof` is `agent`'s signature consenting to trade for `owner` in the owner's
+/// transaction with `nonce`.
+pub fn agent_proof_valid(
+    agent: &PublicKey,
+    owner: &PublicKey,
+    nonce: Nonce,
+    proof: &Signature,
+) -> bool {
+    agent.verify(
+        AGENT_PROOF_NAMESPACE,
+        &agent_proof_message(owner, nonce),
+        proof,
+    )
+}
 
 /// What a transaction asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,8 +99,10 @@ pub enum TxBody {
         price: crate::num::UnitPrice,
         qty: crate::num::Qty,
     },
-    /// Let `agent` trade for the account (never withdraw). Account owner only.
-    AuthoriseAgent { agent: PublicKey },
+    /// Let `agent` trade for the account (never withdraw). Account owner only. `proof` is the
+    /// agent key's signature of [`agent_proof_message`] (the owner's key and this
+    /// transaction's nonce): nobody can bind a key whose private half they do not hold.
+    AuthoriseAgent { agent: PublicKey, proof: Signature },
     /// Withdraw an agent's authority. Account owner only.
     RevokeAgent { agent: PublicKey },
     /// List a new instrument. Admin only.
@@ -187,6 +230,19 @@ pub struct Tx {
 }
 
 impl TxBody {
+    /// The body that authorises `agent` for the account `owner` controls, with the agent's
+    /// proof of possession for the owner's transaction with `nonce`.
+    pub fn authorise_agent(agent: &PrivateKey, owner: &PublicKey, nonce: u64) -> Self {
+        let proof = agent.sign(
+            AGENT_PROOF_NAMESPACE,
+            &agent_proof_message(owner, Nonce::new(nonce)),
+        );
+        TxBody::AuthoriseAgent {
+            agent: agent.public_key(),
+            proof,
+        }
+    }
+
     /// This body as a transaction of `key`'s with `nonce`, signed.
     pub fn signed(self, key: &PrivateKey, nonce: u64) -> SignedTx {
         Tx {
@@ -263,7 +319,8 @@ const TAG_PLACE: u8 = 2;
 const TAG_CANCEL: u8 = 3;
 const TAG_CANCEL_ALL: u8 = 4;
 const TAG_AMEND: u8 = 5;
-const TAG_AUTHORISE: u8 = 6;
+// Tag 6 was `AuthoriseAgent` without a proof of possession; it is retired, never reused.
+const TAG_AUTHORISE: u8 = 13;
 const TAG_REVOKE: u8 = 7;
 const TAG_LIST: u8 = 8;
 const TAG_SET_MMP: u8 = 9;
@@ -308,9 +365,10 @@ impl Write for TxBody {
                 price.write(buf);
                 qty.write(buf);
             }
-            TxBody::AuthoriseAgent { agent } => {
+            TxBody::AuthoriseAgent { agent, proof } => {
                 TAG_AUTHORISE.write(buf);
                 agent.write(buf);
+                proof.write(buf);
             }
             TxBody::RevokeAgent { agent } => {
                 TAG_REVOKE.write(buf);
@@ -350,7 +408,8 @@ impl EncodeSize for TxBody {
             TxBody::CancelOrder { .. } => InstrumentId::SIZE + OrderRef::SIZE,
             TxBody::CancelAll { instrument } => instrument.encode_size(),
             TxBody::AmendOrder { .. } => InstrumentId::SIZE + OrderRef::SIZE + 8 + 8,
-            TxBody::AuthoriseAgent { .. } | TxBody::RevokeAgent { .. } => PublicKey::SIZE,
+            TxBody::AuthoriseAgent { .. } => PublicKey::SIZE + Signature::SIZE,
+            TxBody::RevokeAgent { .. } => PublicKey::SIZE,
             TxBody::ListInstrument(spec) => spec.encode_size(),
             TxBody::SetMmp { asset, config } => asset.encode_size() + config.encode_size(),
             TxBody::ResetMmp { asset } => asset.encode_size(),
@@ -387,6 +446,7 @@ impl Read for TxBody {
             },
             TAG_AUTHORISE => TxBody::AuthoriseAgent {
                 agent: PublicKey::read(buf)?,
+                proof: Signature::read(buf)?,
             },
             TAG_REVOKE => TxBody::RevokeAgent {
                 agent: PublicKey::read(buf)?,

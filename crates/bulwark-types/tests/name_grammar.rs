@@ -100,6 +100,42 @@ fn malformed_names_are_rejected_with_their_reason() {
     assert_eq!(InstrumentName::parse(&long), Err(NameError::TooLong));
 }
 
+/// Regression (found by the `tx_decode` fuzz target on a clean checkout): a multi-byte
+/// character inside the expiry made the parser slice a `str` off a character boundary and
+/// panic. Every position of every kind of name now refuses such a character by name.
+#[test]
+fn multi_byte_characters_anywhere_are_refused_not_a_panic() {
+    for name in [
+        "BTC_USDC-27DEC26-100000-C",
+        "BTC_USDC-PERPETUAL",
+        "XRP_USDC-30JUN27-0d625-P",
+    ] {
+        for at in 0..=name.len() {
+            for ch in ['\u{3bf}', '\u{e9}', '\u{20ac}', '\u{1f600}'] {
+                let mut hostile = name.to_string();
+                hostile.insert(at, ch);
+                assert_eq!(
+                    InstrumentName::parse(&hostile),
+                    Err(NameError::NotAscii),
+                    "{hostile}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        InstrumentName::parse("BTC_USDC-53CE\u{3bf}6-100000-C"),
+        Err(NameError::NotAscii)
+    );
+    // The expiry parser is public on its own too.
+    for text in ["53CE\u{3bf}6", "1\u{3bf}EC26", "27D\u{e9}C2", "27DEC\u{e9}"] {
+        assert_eq!(
+            bulwark_types::name::ExpiryDate::parse(text),
+            Err(NameError::ExpiryFormat),
+            "{text}"
+        );
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -111,6 +147,19 @@ mod properties {
             if let Ok(name) = InstrumentName::parse(&s) {
                 prop_assert_eq!(name.to_string(), s);
             }
+        }
+
+        /// Names of the right shape with any character in the expiry, strike or right: the parts
+        /// parsed by position, where a byte index could fall inside a character.
+        #[test]
+        fn shaped_names_with_any_characters_never_panic(
+            expiry in "\\PC{1,8}", strike in "\\PC{1,8}", right in "\\PC{1,2}",
+        ) {
+            let name = format!("BTC_USDC-{expiry}-{strike}-{right}");
+            if let Ok(parsed) = InstrumentName::parse(&name) {
+                prop_assert_eq!(parsed.to_string(), name);
+            }
+            let _ = bulwark_types::name::ExpiryDate::parse(&expiry);
         }
 
         /// Strings built from the grammar's own alphabet hit the interesting paths more often.

@@ -148,6 +148,21 @@ impl Venue {
         self.signed(&key, body)
     }
 
+    /// `owner`'s transaction authorising `agent`'s key, with the agent's proof of possession
+    /// for the nonce the transaction takes.
+    pub fn authorise_tx(&mut self, owner: &str, agent: &str) -> SignedTx {
+        let owner_key = self.key(owner);
+        let agent_key = self.key(agent);
+        let nonce = self
+            .nonces
+            .get(&owner_key.public_key())
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        let body = TxBody::authorise_agent(&agent_key, &owner_key.public_key(), nonce);
+        self.signed(&owner_key, body)
+    }
+
     pub fn admin_tx(&mut self, body: TxBody) -> SignedTx {
         let key = self.admin.clone();
         self.signed(&key, body)

@@ -1,0 +1,562 @@
+//! Attacks on the venue's money, each written as the attacker's transactions through
+//! `apply_block`: the attacker ends with no more than an honest trader would, and nobody else
+//! (nor the insurance fund) pays for it. One test per attack of issue 13 (economic
+//! integrity); a property test drives random attacker streams.
+//!
+//! Figures: the standard venue (see `common`) lists a call and a put of 0.01 BTC per
+//! contract marked at 5,000 (50 USDC a contract) and a perpetual of 0.001 BTC per contract,
+//! with the index at 100,000. Option fees are 3 bps of the underlying's notional (0.3 USDC a
+//! contract), perpetual taker fees 5 bps.
+
+mod common;
+
+use bulwark_exchange::*;
+use bulwark_types::*;
+use common::*;
+use commonware_cryptography::Signer;
+use proptest::prelude::*;
+
+fn usdc(amount: i64) -> Money {
+    Money::from_usdc(amount)
+}
+
+fn margin(v: &mut Venue, name: &str) -> AccountMargin {
+    let id = v.account(name);
+    v.exchange.account_margin(id).unwrap()
+}
+
+fn withdraw(v: &mut Venue, name: &str, amount: Money) -> Option<RejectReason> {
+    let tx = v.tx(name, TxBody::Withdraw { amount });
+    v.run(tx).0
+}
+
+/// Cash less the open perpetual flows: the money an account has realised.
+fn realised_balance(v: &Venue, id: AccountId) -> Money {
+    let account = v.exchange.account(id).unwrap();
+    account
+        .exposures
+        .iter()
+        .filter(|(i, _)| !v.exchange.instrument(**i).unwrap().is_option())
+        .fold(account.cash, |sum, (_, e)| sum.checked_add(e.cost).unwrap())
+}
+
+// ---- options bought on credit ----
+
+#[test]
+fn options_cannot_be_bought_on_credit_nor_their_value_withdrawn() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 1_000);
+    assert_eq!(v.order("carol", BTC_CALL, Side::Sell, 2_000, 5_000).0, None);
+    // 2,000 calls cost 100,000 USDC of premium: with 1,000 USDC, refused (the account view
+    // used to report 999,090 available after such a purchase).
+    let (rejection, _) = v.order("mallory", BTC_CALL, Side::Buy, 2_000, 5_000);
+    let Some(RejectReason::PremiumNotCovered { shortfall }) = rejection else {
+        panic!("refused for its premium: {rejection:?}")
+    };
+    // 100,000 premium + 600 fee - 1,000 cash.
+    assert_eq!(shortfall, usdc(99_600));
+    // 19 calls (950 premium, 5.70 fee) fit; one more does not.
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Buy, 19, 5_000).0, None);
+    assert_eq!(v.position("mallory", BTC_CALL), 19);
+    assert!(matches!(
+        v.order("mallory", BTC_CALL, Side::Buy, 1, 5_000).0,
+        Some(RejectReason::PremiumNotCovered { .. })
+    ));
+    assert!(!v.cash("mallory").is_negative(), "premium paid in cash");
+    let m = margin(&mut v, "mallory");
+    assert_eq!(
+        m.withdrawable,
+        v.cash("mallory"),
+        "only cash is withdrawable"
+    );
+    assert_eq!(m.withdrawable, Money::from_micros(44_300_000));
+    // The mark doubles: equity rises by 950, withdrawable funds do not.
+    v.set_prices(
+        100_000,
+        &[(BTC_PERP, 100_000), (BTC_CALL, 10_000), (BTC_PUT, 5_000)],
+    );
+    v.block(vec![]);
+    let m = margin(&mut v, "mallory");
+    assert_eq!(m.equity, Money::from_micros(1_944_300_000));
+    assert_eq!(m.withdrawable, Money::from_micros(44_300_000));
+    assert_eq!(
+        withdraw(&mut v, "mallory", usdc(45)),
+        Some(RejectReason::WithdrawalExceedsAvailable {
+            shortfall: Money::from_micros(700_000)
+        })
+    );
+    assert_eq!(
+        withdraw(&mut v, "mallory", Money::from_micros(44_300_000)),
+        None
+    );
+    assert_eq!(v.cash("mallory"), Money::ZERO);
+    // Selling the calls at the new price realises the gain: then it may leave.
+    let tx = v.tx("carol", TxBody::CancelAll { instrument: None });
+    v.run(tx);
+    assert_eq!(v.order("alice", BTC_CALL, Side::Buy, 19, 10_000).0, None);
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Sell, 19, 10_000).0, None);
+    let m = margin(&mut v, "mallory");
+    assert_eq!(v.position("mallory", BTC_CALL), 0, "{m:?}");
+    assert_eq!(m.withdrawable, v.cash("mallory"));
+    assert!(m.withdrawable > usdc(1_800), "{m:?}");
+}
+
+#[test]
+fn an_option_buyer_pays_the_fee_from_cash_too() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 50);
+    assert_eq!(v.order("carol", BTC_CALL, Side::Sell, 10, 5_000).0, None);
+    // 50 USDC of premium leaves nothing for the 0.30 fee.
+    assert_eq!(
+        v.order("mallory", BTC_CALL, Side::Buy, 1, 5_000).0,
+        Some(RejectReason::PremiumNotCovered {
+            shortfall: Money::from_micros(300_000)
+        })
+    );
+    let owner = v.key("mallory").public_key();
+    let tx = v.bridge_tx(TxBody::Deposit {
+        owner,
+        amount: Money::from_micros(300_000),
+    });
+    v.run(tx);
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Buy, 1, 5_000).0, None);
+    assert_eq!(v.cash("mallory"), Money::ZERO, "never below zero");
+}
+
+#[test]
+fn buying_back_a_short_option_needs_no_fresh_cash() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 300);
+    assert_eq!(v.order("alice", BTC_CALL, Side::Buy, 1, 5_000).0, None);
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Sell, 1, 5_000).0, None);
+    assert_eq!(v.position("mallory", BTC_CALL), -1);
+    // The short's margin ties up its cash; a buy that closes it reserves no premium.
+    assert_eq!(v.order("carol", BTC_CALL, Side::Sell, 1, 5_000).0, None);
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Buy, 1, 5_000).0, None);
+    assert_eq!(v.position("mallory", BTC_CALL), 0);
+}
+
+// ---- perpetual gains and a pumped mark (Mango Markets, October 2022) ----
+
+#[test]
+fn unrealised_perpetual_profit_never_leaves() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 10_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(
+        v.order("mallory", BTC_PERP, Side::Buy, 100, 100_000).0,
+        None
+    );
+    // The mark rises 5%: 500 USDC of unrealised profit.
+    v.set_prices(
+        105_000,
+        &[(BTC_PERP, 105_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    v.block(vec![]);
+    let m = margin(&mut v, "mallory");
+    let id = v.account("mallory");
+    assert_eq!(m.unrealised, usdc(500));
+    assert!(m.withdrawable <= realised_balance(&v, id));
+    // Fee 5 USDC, initial margin 2% of 10,500.
+    assert_eq!(m.withdrawable, usdc(10_000 - 5 - 210));
+    assert!(matches!(
+        withdraw(&mut v, "mallory", usdc(10_200)),
+        Some(RejectReason::WithdrawalExceedsAvailable { .. })
+    ));
+    // Closing at the higher price against a real bid realises it.
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 105_000).0, None);
+    assert_eq!(
+        v.order("mallory", BTC_PERP, Side::Sell, 100, 105_000).0,
+        None
+    );
+    let m = margin(&mut v, "mallory");
+    assert_eq!(m.unrealised, Money::ZERO);
+    assert_eq!(withdraw(&mut v, "mallory", usdc(10_480)), None);
+}
+
+#[test]
+fn two_accounts_and_a_pumped_mark_take_out_nothing_they_did_not_bring() {
+    let mut v = Venue::standard();
+    v.fund("m-long", 5_000);
+    v.fund("m-short", 5_000);
+    // The attacker takes both sides of 400 contracts (0.4 BTC) with itself.
+    assert_eq!(
+        v.order("m-short", BTC_PERP, Side::Sell, 400, 100_000).0,
+        None
+    );
+    assert_eq!(v.order("m-long", BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    // The mark is pumped 5%: the long shows 2,000 USDC of profit, the short the loss.
+    v.set_prices(
+        105_000,
+        &[(BTC_PERP, 105_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    v.block(vec![]);
+    let long = margin(&mut v, "m-long");
+    let short = margin(&mut v, "m-short");
+    assert_eq!(long.unrealised, usdc(2_000));
+    let taken = [("m-long", long), ("m-short", short)]
+        .into_iter()
+        .map(|(name, m)| {
+            let most = m.withdrawable.max(Money::ZERO);
+            if most.is_positive() {
+                assert_eq!(withdraw(&mut v, name, most), None);
+            }
+            most
+        })
+        .fold(Money::ZERO, |sum, m| sum.checked_add(m).unwrap());
+    // Everything the two accounts could take out is less than they deposited.
+    assert!(taken < usdc(10_000), "took {taken}");
+    // The pump reverts: neither account owes anyone; the fund is untouched.
+    v.set_prices(
+        100_000,
+        &[(BTC_PERP, 100_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    v.block(vec![]);
+    for name in ["m-long", "m-short"] {
+        assert!(!margin(&mut v, name).equity.is_negative(), "{name}");
+    }
+    assert_eq!(v.exchange.ledger().insurance_fund, Money::ZERO);
+}
+
+// ---- withdrawal gates ----
+
+/// dave: 1,000 USDC, long 400 perpetual contracts (0.4 BTC, 40x) at 100,000 from bob.
+fn leveraged(v: &mut Venue, name: &str) {
+    v.fund(name, 1_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
+    assert_eq!(v.order(name, BTC_PERP, Side::Buy, 400, 100_000).0, None);
+}
+
+#[test]
+fn no_withdrawal_while_the_account_is_below_maintenance() {
+    let mut v = Venue::standard();
+    leveraged(&mut v, "dave");
+    // Down 1.5%: equity about 380, maintenance 394. The withdrawal runs before the block's
+    // liquidation pass.
+    v.set_prices(
+        98_500,
+        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    assert_eq!(
+        withdraw(&mut v, "dave", usdc(1)),
+        Some(RejectReason::WithdrawalDuringLiquidation)
+    );
+}
+
+#[test]
+fn withdrawals_wait_while_queued_deficits_exceed_the_fund() {
+    let mut params = ExchangeParams::defaults();
+    let mut liquidation = params.liquidation.unwrap();
+    liquidation.bankruptcies_per_block_max = 1;
+    params.liquidation = Some(liquidation);
+    let mut v = Venue::standard_with(params);
+    leveraged(&mut v, "dave");
+    leveraged(&mut v, "erin");
+    // Down 3% in one block: both bankrupt; the block's budget closes out one, the other's
+    // deficit waits, and the fund (empty) cannot cover it.
+    v.set_prices(
+        97_000,
+        &[(BTC_PERP, 97_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let out = v.block(vec![]);
+    assert!(
+        out.end_events()
+            .iter()
+            .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_negative()))
+    );
+    assert!(v.exchange.withdrawals_suspended());
+    // carol, flat and rich, waits too: money leaving now would be paid by whoever stays.
+    assert_eq!(
+        withdraw(&mut v, "carol", usdc(1)),
+        Some(RejectReason::WithdrawalsSuspended)
+    );
+    // That block's pass closed out the second account: withdrawals resume.
+    assert!(!v.exchange.withdrawals_suspended());
+    assert_eq!(withdraw(&mut v, "carol", usdc(1)), None);
+}
+
+// ---- agent keys ----
+
+#[test]
+fn an_agent_key_cannot_be_squatted() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 100);
+    let dave = v.key("dave");
+    // mallory sees a deposit for dave's new key pending and tries to bind the key first,
+    // with a proof it made itself...
+    let forged = mallory_binds(&mut v, &dave, |v, nonce| {
+        let mallory = v.key("mallory");
+        TxBody::authorise_agent(&mallory, &mallory.public_key(), nonce)
+    });
+    assert_eq!(forged, Some(RejectReason::AgentProofInvalid));
+    // ...or with a proof dave really signed, for another owner's transaction.
+    let replayed = mallory_binds(&mut v, &dave, |v, nonce| {
+        let alice = v.key("alice").public_key();
+        TxBody::authorise_agent(&dave, &alice, nonce)
+    });
+    assert_eq!(replayed, Some(RejectReason::AgentProofInvalid));
+    // dave's deposit opens his own account.
+    v.fund("dave", 500);
+    assert_eq!(v.cash("dave"), usdc(500));
+    let (account, role) = v.exchange.key_binding(&dave.public_key()).unwrap();
+    assert_eq!(role, KeyRole::Owner);
+    assert_ne!(account, v.account("mallory"));
+}
+
+/// mallory's `AuthoriseAgent` of `victim`'s key, its proof made by `proof(venue, nonce)`,
+/// with the agent field set to the victim's key.
+fn mallory_binds(
+    v: &mut Venue,
+    victim: &PrivateKey,
+    proof: impl Fn(&mut Venue, u64) -> TxBody,
+) -> Option<RejectReason> {
+    let mallory = v.key("mallory");
+    let nonce = v.exchange.nonce_last(&mallory.public_key()).unwrap_or(0) + 1;
+    let TxBody::AuthoriseAgent { proof, .. } = proof(v, nonce) else {
+        unreachable!()
+    };
+    let body = TxBody::AuthoriseAgent {
+        agent: victim.public_key(),
+        proof,
+    };
+    let tx = v.signed(&mallory, body);
+    v.run(tx).0
+}
+
+// ---- funding from the whole interval ----
+
+#[test]
+fn a_mark_pushed_just_before_the_hour_barely_moves_funding() {
+    let mut v = Venue::standard();
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    // Blocks every 10 s with the mark on the index, until the last block before the hour,
+    // when the mark is pushed 0.8% up (a wash trade and a quote).
+    let hour_ms = START_MS + 3_600_000;
+    let mut rates = Vec::new();
+    while v.time_ms + 10_000 < hour_ms {
+        v.time_ms += 9_000;
+        let out = v.block(vec![]);
+        rates.extend(funding_rates(&out));
+    }
+    v.set_prices(
+        100_000,
+        &[(BTC_PERP, 100_800), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    while rates.is_empty() {
+        v.time_ms = v.time_ms.max(hour_ms - 1_000);
+        let out = v.block(vec![]);
+        rates.extend(funding_rates(&out));
+    }
+    // One sample of 0.8% would pay 1,000 ppm an hour, clamped to 750; the hour's average
+    // premium pays about a three-hundredth of that.
+    assert_eq!(rates.len(), 1);
+    assert!(rates[0] > 0 && rates[0] <= 5, "rate {} ppm", rates[0]);
+}
+
+fn funding_rates(out: &BlockOutcome) -> Vec<i64> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FundingPaid { rate_ppm, .. } => Some(*rate_ppm),
+            _ => None,
+        })
+        .collect()
+}
+
+// ---- insurance fund and deleveraging ----
+
+#[test]
+fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
+    let mut v = Venue::standard();
+    leveraged(&mut v, "dave");
+    // No bids at all: the step cannot fill, the fund is empty, nobody is bankrupt.
+    v.set_prices(
+        98_500,
+        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let out = v.block(vec![]);
+    let end = out.end_events();
+    assert!(
+        end.iter()
+            .any(|e| matches!(e, Event::LiquidationStep { filled, .. } if filled.is_zero()))
+    );
+    assert!(
+        !end.iter().any(|e| matches!(e, Event::Deleveraged { .. })),
+        "bob, healthy, keeps his position: {end:?}"
+    );
+    assert_eq!(v.position("bob", BTC_PERP), -400);
+    assert!(
+        end.iter()
+            .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_positive()))
+    );
+    // A bid arrives: the next block's step fills through the book.
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 400, 98_500).0, None);
+    assert!(v.position("dave", BTC_PERP) < 400);
+}
+
+// ---- random attacker streams ----
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// The attacker trades with itself: `seller` rests, the other takes.
+    SelfTrade {
+        perp: bool,
+        qty: i64,
+        offset_bps: i64,
+    },
+    /// A quote from an attacker account or an honest one.
+    Quote {
+        who: usize,
+        perp: bool,
+        buy: bool,
+        qty: i64,
+        offset_bps: i64,
+    },
+    /// The proposer moves the marks (the attacker pumping them).
+    Pump { perp_bps: i64, call_bps: i64 },
+    /// An attacker account withdraws a share of its funds, or far more.
+    Withdraw { who: usize, per_mille: i64 },
+    /// An attacker binds a key it does not hold.
+    Squat { who: usize },
+}
+
+const ATTACKERS: [&str; 2] = ["m1", "m2"];
+const EVERYONE: [&str; 5] = ["m1", "m2", "alice", "bob", "carol"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<bool>(), 1i64..200, -400i64..400).prop_map(|(perp, qty, offset_bps)| {
+            Op::SelfTrade {
+                perp,
+                qty,
+                offset_bps,
+            }
+        }),
+        (
+            0usize..5,
+            any::<bool>(),
+            any::<bool>(),
+            1i64..300,
+            -400i64..400
+        )
+            .prop_map(|(who, perp, buy, qty, offset_bps)| Op::Quote {
+                who,
+                perp,
+                buy,
+                qty,
+                offset_bps,
+            }),
+        (-450i64..450, -2_500i64..2_500)
+            .prop_map(|(perp_bps, call_bps)| Op::Pump { perp_bps, call_bps }),
+        (0usize..2, 1i64..3_000).prop_map(|(who, per_mille)| Op::Withdraw { who, per_mille }),
+        (0usize..2).prop_map(|who| Op::Squat { who }),
+    ]
+}
+
+fn price_at(base: i64, offset_bps: i64, tick: i64) -> i64 {
+    let raw = base + base * offset_bps / 10_000;
+    (raw / tick).max(1) * tick
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever the attacker does, no account's withdrawable funds exceed its realised
+    /// balance (deposits, realised profit and premium received, less premium paid, fees and
+    /// withdrawals), every withdrawal is within the funds measured before it, and nobody's
+    /// key is bound without its holder.
+    #[test]
+    fn attacker_streams_take_out_only_realised_money(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut v = Venue::standard();
+        for name in ATTACKERS {
+            v.fund(name, 20_000);
+        }
+        let (mut perp_mark, mut call_mark) = (100_000i64, 5_000i64);
+        for op in ops {
+            let before: Vec<Money> = ATTACKERS
+                .iter()
+                .map(|name| margin(&mut v, name).withdrawable)
+                .collect();
+            let txs = match op {
+                Op::SelfTrade { perp, qty, offset_bps } => {
+                    let (name, base, tick) = if perp {
+                        (BTC_PERP, perp_mark, 1)
+                    } else {
+                        (BTC_CALL, call_mark, 5)
+                    };
+                    let price = UnitPrice::from_usdc(price_at(base, offset_bps, tick));
+                    let id = v.id(name);
+                    let client = v.exchange.height().get() * 10;
+                    vec![
+                        v.tx("m1", TxBody::PlaceOrder(limit(id, Side::Sell, qty, price, client))),
+                        v.tx("m2", TxBody::PlaceOrder(limit(id, Side::Buy, qty, price, client + 1))),
+                    ]
+                }
+                Op::Quote { who, perp, buy, qty, offset_bps } => {
+                    let (name, base, tick) = if perp {
+                        (BTC_PERP, perp_mark, 1)
+                    } else {
+                        (BTC_CALL, call_mark, 5)
+                    };
+                    let price = UnitPrice::from_usdc(price_at(base, offset_bps, tick));
+                    let id = v.id(name);
+                    let side = if buy { Side::Buy } else { Side::Sell };
+                    let client = v.exchange.height().get() * 10 + 5;
+                    vec![v.tx(EVERYONE[who], TxBody::PlaceOrder(limit(id, side, qty, price, client)))]
+                }
+                Op::Pump { perp_bps, call_bps } => {
+                    perp_mark = price_at(100_000, perp_bps, 1);
+                    call_mark = price_at(5_000, call_bps, 5);
+                    v.set_prices(
+                        perp_mark,
+                        &[(BTC_PERP, perp_mark), (BTC_CALL, call_mark), (BTC_PUT, 5_000)],
+                    );
+                    vec![]
+                }
+                Op::Withdraw { who, per_mille } => {
+                    let most = before[who].max(Money::from_micros(1));
+                    let amount = Money::from_micros(most.micros() * i128::from(per_mille) / 1_000)
+                        .max(Money::from_micros(1));
+                    vec![v.tx(ATTACKERS[who], TxBody::Withdraw { amount })]
+                }
+                Op::Squat { who } => {
+                    let victim = v.key("victim");
+                    let attacker = v.key(ATTACKERS[who]);
+                    let nonce = v.exchange.nonce_last(&attacker.public_key()).unwrap_or(0) + 1;
+                    let TxBody::AuthoriseAgent { proof, .. } =
+                        TxBody::authorise_agent(&attacker, &attacker.public_key(), nonce)
+                    else {
+                        unreachable!()
+                    };
+                    let body = TxBody::AuthoriseAgent { agent: victim.public_key(), proof };
+                    vec![v.signed(&attacker, body)]
+                }
+            };
+            let out = v.block(txs);
+            for (n, name) in ATTACKERS.iter().enumerate() {
+                let id = v.account(name);
+                let withdrawn: i128 = out
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Withdrawn { account, amount } if *account == id => Some(amount.micros()),
+                        _ => None,
+                    })
+                    .sum();
+                prop_assert!(withdrawn <= before[n].micros().max(0), "{name} withdrew {withdrawn}");
+            }
+            for id in v.exchange.accounts().iter().map(|a| a.id).collect::<Vec<_>>() {
+                let m = v.exchange.account_margin(id).unwrap();
+                prop_assert!(m.withdrawable <= realised_balance(&v, id));
+                if let Some(a) = v.exchange.account(id)
+                    && a.exposures.iter().all(|(i, _)| v.exchange.instrument(*i).unwrap().is_option())
+                {
+                    prop_assert!(m.withdrawable <= a.cash);
+                }
+            }
+            let victim = v.key("victim").public_key();
+            prop_assert_eq!(v.exchange.key_binding(&victim), None);
+        }
+    }
+}
