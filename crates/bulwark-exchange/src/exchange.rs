@@ -61,6 +61,10 @@ pub struct Ledger {
 /// realised balance (cash less the open perpetual flows), whatever marks say.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct AccountMargin {
+    /// Deribit's `balance`: cash less the open perpetual positions' premium flows (their
+    /// cost): deposits less withdrawals, plus realised profit, option premium received less
+    /// paid, funding and settlement, less fees. Money the account has realised.
+    pub balance: Money,
     /// Cash plus every position at its valuation price.
     pub equity: Money,
     pub requirement: MarginRequirement,
@@ -461,15 +465,16 @@ impl Exchange {
             .checked_sub(unrealised)
             .and_then(|w| w.checked_sub(premium_reserved))
             .expect("bounded");
-        debug_assert!(
-            withdrawable
-                <= account
-                    .cash
-                    .checked_add(perpetual_cost(self, account))
-                    .expect("bounded"),
+        let balance = account
+            .cash
+            .checked_add(perpetual_cost(self, account))
+            .expect("bounded");
+        assert!(
+            withdrawable <= balance,
             "withdrawable funds never exceed the realised balance"
         );
         AccountMargin {
+            balance,
             equity,
             requirement,
             available,

@@ -194,6 +194,28 @@ mod tests {
         }
     }
 
+    /// Regression (issue 14, item 0): the transaction the `tx_decode` fuzz target found (an
+    /// instrument name with a multi-byte character in its expiry) panicked the name parser.
+    /// Inside a proposed block, and inside a peer's gossip batch, it is now a decoding error:
+    /// the block gets no vote and the peer is blocked, and nobody panics.
+    #[test]
+    fn a_block_or_gossip_batch_carrying_the_fuzzer_s_name_is_refused_not_a_panic() {
+        let hostile = include_bytes!("../../../fuzz/seeds/tx_decode/regression-multibyte-expiry");
+        let mut bytes = sample().encode().to_vec();
+        assert_eq!(
+            bytes.pop(),
+            Some(0),
+            "an empty transaction list ends the block"
+        );
+        bytes.push(1);
+        bytes.extend_from_slice(hostile);
+        assert!(ChainBlock::decode_cfg(Copying(&bytes), &BlockLimits::DEFAULT).is_err());
+        let mut batch = vec![1u8];
+        batch.extend_from_slice(hostile);
+        let range = commonware_codec::RangeCfg::new(0..=64usize);
+        assert!(Vec::<bulwark_types::SignedTx>::decode_cfg(Copying(&batch), &(range, ())).is_err());
+    }
+
     #[test]
     fn state_digest_is_committed() {
         let block = sample();

@@ -308,3 +308,41 @@ fn a_peer_sending_garbage_on_every_channel_is_blocked_and_changes_nothing() {
 fn garbage_gossip_snapshot_requests_and_observations_are_blocked_and_change_nothing() {
     run(11, |context| garbage_scenario(context, &[5, 6, 7], 11));
 }
+
+/// Regression (issue 14, item 0): validator 3's key gossips the transaction that once
+/// panicked the name parser, again and again, while the other three run with traders. They
+/// keep finalizing and agreeing, and block the sender.
+#[test]
+fn a_peer_gossiping_the_fuzzer_s_transaction_is_blocked_and_changes_nothing() {
+    run(12, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in HONEST {
+            cluster.start(i);
+        }
+        let _hostile =
+            cluster.spawn_impostor(3, &[5], move |context, _scheme, mut senders| async move {
+                use commonware_p2p::{Recipients, Sender as _};
+                let hostile =
+                    include_bytes!("../../../fuzz/seeds/tx_decode/regression-multibyte-expiry");
+                let mut batch = vec![1u8];
+                batch.extend_from_slice(hostile);
+                loop {
+                    for (sender, _) in senders.iter_mut() {
+                        sender.send(Recipients::All, bytes::Bytes::from(batch.clone()), false);
+                    }
+                    context.sleep(Duration::from_millis(20)).await;
+                }
+            });
+        let _traders = cluster.start_traders(12, Duration::from_millis(100));
+        cluster.wait_until(&HONEST, 60).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&HONEST) >= 60);
+        let blocked = cluster.blocked().await;
+        for i in HONEST {
+            assert!(
+                blocked.contains(&(i, 3)),
+                "validator {i} blocked the sender: {blocked:?}"
+            );
+        }
+    });
+}

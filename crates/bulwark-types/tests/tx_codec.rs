@@ -96,6 +96,10 @@ fn every_body_round_trips_and_verifies() {
             "{} > {TX_BYTES_MAX}",
             bytes.len()
         );
+        // With `BULWARK_FUZZ_SEED_DIR` set, each sample is written there as a `tx_decode` seed.
+        if let Ok(dir) = std::env::var("BULWARK_FUZZ_SEED_DIR") {
+            std::fs::write(std::path::Path::new(&dir).join(format!("seed-{i}")), &bytes).unwrap();
+        }
         let decoded = SignedTx::decode(bytes).unwrap();
         assert_eq!(decoded, tx);
         assert!(decoded.verify());

@@ -393,11 +393,15 @@ fn account_view(
         account_id: None,
         owner: None,
         cash: None,
+        balance: None,
         margin_mode: None,
         equity: None,
         margin_initial: None,
         margin_maintenance: None,
-        available: None,
+        available_funds: None,
+        unrealised: None,
+        premium_reserved: None,
+        available_withdrawal_funds: None,
         orders: Vec::new(),
         positions: Vec::new(),
     };
@@ -415,7 +419,16 @@ fn account_view(
         view.equity = Some(margin.equity.to_string());
         view.margin_initial = Some(margin.requirement.initial.to_string());
         view.margin_maintenance = Some(margin.requirement.maintenance.to_string());
-        view.available = Some(margin.available.to_string());
+        view.available_funds = Some(margin.available.to_string());
+        view.unrealised = Some(margin.unrealised.to_string());
+        view.premium_reserved = Some(margin.premium_reserved.to_string());
+        view.available_withdrawal_funds = Some(
+            margin
+                .withdrawable
+                .max(bulwark_types::Money::ZERO)
+                .to_string(),
+        );
+        view.balance = Some(margin.balance.to_string());
     }
     view.positions = views::positions_view(state, account);
     if with_details {

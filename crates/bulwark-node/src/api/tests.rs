@@ -182,6 +182,14 @@ async fn malformed_json_and_encodings_are_typed_400s() {
     }
     let (status, response) = request(server.addr, "POST", "/tx", "\u{0}\u{1}garbage").await;
     assert_eq!((status, code(&response)), (400, "json_invalid"));
+    // Regression: the fuzzer's transaction with a multi-byte character in an instrument name
+    // panicked the API worker; it is a typed refusal, and the server goes on answering.
+    let hostile = include_bytes!("../../../../fuzz/seeds/tx_decode/regression-multibyte-expiry");
+    let body = format!(r#"{{"tx": "{}"}}"#, crate::executor::hex(hostile));
+    let (status, response) = request(server.addr, "POST", "/tx", &body).await;
+    assert_eq!((status, code(&response)), (400, "tx_undecodable"));
+    let (status, _) = request(server.addr, "GET", "/status", "").await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

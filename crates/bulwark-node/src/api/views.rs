@@ -235,13 +235,28 @@ pub struct AccountView {
     pub nonce_next: u64,
     pub account_id: Option<u64>,
     pub owner: Option<String>,
+    /// Settlement-currency cash. Fills move each trade's whole premium through it (the
+    /// perpetual's too), so a perpetual long shows it low; `balance` is what was realised.
     pub cash: Option<String>,
+    /// Deribit's `balance`: cash less the open perpetual positions' premium flows, i.e.
+    /// deposits less withdrawals, plus realised profit, option premium received less paid,
+    /// funding and settlement, less fees.
+    pub balance: Option<String>,
     /// `standard` or `portfolio`.
     pub margin_mode: Option<&'static str>,
+    /// Balance plus every position at its valuation price.
     pub equity: Option<String>,
     pub margin_initial: Option<String>,
     pub margin_maintenance: Option<String>,
-    pub available: Option<String>,
+    /// Deribit's `available_funds`: equity above initial margin, what new risk may use.
+    pub available_funds: Option<String>,
+    /// What is not realised money: long options' value and perpetuals' unrealised gains.
+    pub unrealised: Option<String>,
+    /// Premium (and the most in fees) that resting option bids would pay from realised funds.
+    pub premium_reserved: Option<String>,
+    /// Deribit's `available_withdrawal_funds`: `available_funds - unrealised -
+    /// premium_reserved`, never below zero; what may leave, and what pays option premium.
+    pub available_withdrawal_funds: Option<String>,
     pub orders: Vec<OrderView>,
     pub positions: Vec<PositionView>,
 }
