@@ -228,19 +228,26 @@ pub enum Event {
         expiry_ms: u64,
         quotes: u16,
         outliers: u16,
+        /// Distinct accounts behind the best bids and asks of the quotes the fit kept.
+        accounts: u16,
         /// At-the-money vol of the new smile, bps.
         vol_atm_bps: u32,
+        /// At-the-money vol the quotes alone asked for, bps: more than `vol_move_max_bps`
+        /// away from the previous smile's, the new smile is moved only that far.
+        vol_atm_fitted_bps: u32,
     },
     /// A due refit found `quotes` quotes but only `good` the fit trusts (fewer than
-    /// `quotes_min`): the previous smile, if any, stays and ages.
+    /// `quotes_min`), or from fewer than `accounts_min` distinct `accounts`: the previous
+    /// smile, if any, stays and ages.
     SmileNotFitted {
         underlying: AssetCode,
         expiry_ms: u64,
         quotes: u16,
         good: u16,
+        accounts: u16,
     },
-    /// A series' smile was `age_ms` old, past `age_ms_max`, and was dropped: proposers' marks
-    /// apply to it until the next fit.
+    /// A series' smile was `age_ms` old, past `age_ms_max`, and was dropped: the series is
+    /// marked by the exchange's model until the next fit.
     SmileDropped {
         underlying: AssetCode,
         expiry_ms: u64,
@@ -660,26 +667,32 @@ impl Write for Event {
                 expiry_ms,
                 quotes,
                 outliers,
+                accounts,
                 vol_atm_bps,
+                vol_atm_fitted_bps,
             } => {
                 30u8.write(buf);
                 underlying.write(buf);
                 expiry_ms.write(buf);
                 quotes.write(buf);
                 outliers.write(buf);
+                accounts.write(buf);
                 vol_atm_bps.write(buf);
+                vol_atm_fitted_bps.write(buf);
             }
             Event::SmileNotFitted {
                 underlying,
                 expiry_ms,
                 quotes,
                 good,
+                accounts,
             } => {
                 31u8.write(buf);
                 underlying.write(buf);
                 expiry_ms.write(buf);
                 quotes.write(buf);
                 good.write(buf);
+                accounts.write(buf);
             }
             Event::SmileDropped {
                 underlying,
@@ -727,8 +740,10 @@ impl EncodeSize for Event {
             Event::LiquidationQueued { .. } => 8 + 16,
             Event::MarginModeChanged { .. } => 8 + 1,
             Event::InsuranceFunded { .. } => 16 + 16,
-            Event::SmileFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 4,
-            Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2,
+            Event::SmileFitted { underlying, .. } => {
+                underlying.encode_size() + 8 + 2 + 2 + 2 + 4 + 4
+            }
+            Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 2,
             Event::SmileDropped { underlying, .. } => underlying.encode_size() + 8 + 8,
         }
     }

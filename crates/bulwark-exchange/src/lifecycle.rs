@@ -49,8 +49,10 @@ impl Exchange {
                 events.push(ignored(PriceIgnoredReason::NotTrading));
                 continue;
             }
-            if self.oracle.is_some() && instrument.kind == InstrumentKind::Perpetual {
-                // The exchange marks its perpetuals itself (`mark_perpetuals`).
+            if self.oracle.is_some() {
+                // Under an oracle no single party sets a mark: the exchange marks perpetuals
+                // itself (`mark_perpetuals`) and options from smiles or its model
+                // (`mark_options`).
                 events.push(ignored(PriceIgnoredReason::OracleGoverned));
                 continue;
             }

@@ -171,6 +171,16 @@ pub struct SurfaceMarkParams {
     pub age_ms_max: u64,
     /// Age at which a smile's shape is halved toward its at-the-money vol, ms.
     pub flatten_half_life_ms: u64,
+    /// Fewest distinct accounts behind the best bids and asks of the quotes a fit keeps. Each
+    /// account's quotes in a series also weigh, together, as one quote per side.
+    pub accounts_min: u16,
+    /// Most one refit may move a series' at-the-money vol from its previous smile's, bps of
+    /// that vol; a fit asking for more is shifted to the bound.
+    pub vol_move_max_bps: u32,
+    /// Volatility of the exchange's model marks (Black-76 at the agreed index) for a series
+    /// with no smile yet (or whose smile was dropped), when no other expiry of the underlying
+    /// has a smile whose at-the-money vol it takes instead, bps.
+    pub model_vol_bps: u32,
 }
 
 impl SurfaceMarkParams {
@@ -192,6 +202,15 @@ impl SurfaceMarkParams {
             // The shape fades by half in 15 minutes without fresh quotes; the level (ATM vol)
             // stays until the smile is dropped.
             flatten_half_life_ms: 900_000,
+            // One account, or two, cannot make a smile: three distinct makers at least.
+            accounts_min: 3,
+            // 10% of the vol per 10 s refit: a smile can double in about 80 s, as fast as
+            // crypto vol has repriced in crashes, while quotes that leap move marks by steps
+            // that others can trade against before the next.
+            vol_move_max_bps: 1_000,
+            // BTC's implied vol has mostly lain between 40% and 80%; 60% marks a new
+            // listing until its books fill.
+            model_vol_bps: 6_000,
         }
     }
 
@@ -202,11 +221,15 @@ impl SurfaceMarkParams {
             || !(1..=4 * BPS).contains(&self.spread_max_bps)
             || self.age_ms_max < self.refit_interval_ms
             || self.flatten_half_life_ms > 7 * 86_400_000
+            || self.accounts_min == 0
+            || !(1..=10_000).contains(&self.vol_move_max_bps)
+            || !(100..=50_000).contains(&self.model_vol_bps)
         {
             return Err(ConfigError::Bound(
                 "surface marks: refit interval in 1 s..=1 day, 5 <= quotes_min <= quotes_max, \
                  spread in 1..=40000 bps, age max at least the refit interval, half-life at \
-                 most a week",
+                 most a week, at least one account, vol move in 1..=10000 bps, model vol in \
+                 100..=50000 bps",
             ));
         }
         Ok(())

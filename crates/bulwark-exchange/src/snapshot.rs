@@ -385,6 +385,9 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             s.spread_max_bps.write(out);
             s.age_ms_max.write(out);
             s.flatten_half_life_ms.write(out);
+            s.accounts_min.write(out);
+            s.vol_move_max_bps.write(out);
+            s.model_vol_bps.write(out);
         }
     }
 }
@@ -506,6 +509,9 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
                 spread_max_bps: i64::read(buf)?,
                 age_ms_max: u64::read(buf)?,
                 flatten_half_life_ms: u64::read(buf)?,
+                accounts_min: u16::read(buf)?,
+                vol_move_max_bps: u32::read(buf)?,
+                model_vol_bps: u32::read(buf)?,
             })
         } else {
             None

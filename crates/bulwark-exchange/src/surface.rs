@@ -14,13 +14,21 @@
 //! Fallbacks: a refit with fewer than `quotes_min` good quotes keeps the previous smile, aged
 //! (`bulwark_pricing::ExpiryMarks::aged`: its shape fades toward its at-the-money vol with
 //! `flatten_half_life_ms`, and beyond `age_ms_max` it is dropped). An expiry with no smile
-//! (a new listing before its books fill, or one whose smile was dropped) takes the
-//! proposer's marks, clamped as before; once it has a smile, proposers' marks for it are
-//! ignored (`PriceIgnoredReason::SurfaceGoverned`).
+//! (a new listing before its books fill, or one whose smile was dropped) is marked by the
+//! exchange's own model: Black-76 at the agreed index, at the at-the-money vol of the
+//! underlying's nearest expiry that has a smile, or else at `model_vol_bps`. Under an oracle
+//! no block proposer's option mark is ever taken (`PriceIgnoredReason::OracleGoverned`); an
+//! exchange without an oracle trusts its single operator's feed for marks with no smile.
 //!
-//! Manipulation: moving a mark needs two-sided quotes in several strikes that the robust fit
-//! does not flag, each of which others can trade against, and the mark is bounded as above;
-//! an expiry whose books empty keeps its last smile rather than following one quote.
+//! Manipulation (Mango Markets, October 2022): a quote counts only with a two-sided market in
+//! its strike; each account's quotes in a series weigh together as one quote per side (the
+//! owner of a side is the account first in time at the best price); a fit needs the good
+//! quotes of at least `accounts_min` distinct accounts; and one refit moves the at-the-money
+//! vol at most `vol_move_max_bps` of the previous smile's (a fit asking for more is shifted
+//! to the bound, keeping its shape). Every quote that moves a mark can be traded against,
+//! and the mark stays within `[intrinsic value, bound]`; an expiry whose books empty keeps
+//! its last smile rather than following one quote. Not done: trades at the quoted prices do
+//! not lift the per-refit bound.
 //!
 //! Determinism: `f64` on `libm`, as all of `bulwark-pricing`, from integer inputs in the
 //! state; marks are rounded to micro-USDC before they enter the state.
@@ -34,7 +42,7 @@ use crate::params::{BPS, SurfaceMarkParams};
 use bulwark_pricing::{
     AgeingRule, ExpiryMarks, QuoteValue, RobustLoss, Smile, SmileQuote, TIME_YEARS_MIN, fit_smile,
 };
-use bulwark_types::{AssetCode, InstrumentKind, UnitPrice};
+use bulwark_types::{AccountId, AssetCode, InstrumentKind, Side, UnitPrice};
 use std::collections::BTreeMap;
 
 /// The smile an expiry is marked from, and when it was fitted.
@@ -51,8 +59,12 @@ pub type SeriesKey = (AssetCode, u64);
 /// Who set an instrument's current mark.
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub enum MarkOrigin {
-    /// A block proposer's price input (clamped for options).
+    /// A block proposer's price input (clamped for options): only on an exchange without an
+    /// oracle, which trusts its single operator's feed.
     Proposer,
+    /// The exchange: Black-76 at the agreed index and `vol_bps`, for an option series with no
+    /// smile (the underlying's nearest smile's at-the-money vol, or `model_vol_bps`).
+    Model { vol_bps: u32 },
     /// The exchange: a perpetual's median of index plus premium, mid and last trade.
     PerpetualMedian,
     /// The exchange: the option series' smile fitted at `fitted_at_ms`.
@@ -69,11 +81,20 @@ impl Exchange {
     pub fn mark_origin(&self, instrument: &crate::Instrument) -> MarkOrigin {
         match instrument.kind {
             InstrumentKind::Perpetual if self.oracle.is_some() => MarkOrigin::PerpetualMedian,
-            InstrumentKind::Option { expiry_ms, .. } => self
-                .governing_smile((instrument.spec.underlying(), expiry_ms))
-                .map_or(MarkOrigin::Proposer, |fitted| MarkOrigin::Smile {
-                    fitted_at_ms: fitted.fitted_at_ms,
-                }),
+            InstrumentKind::Option { expiry_ms, .. } => {
+                let key = (instrument.spec.underlying(), expiry_ms);
+                match self.governing_smile(key) {
+                    Some(fitted) => MarkOrigin::Smile {
+                        fitted_at_ms: fitted.fitted_at_ms,
+                    },
+                    None => match self.model_vol(key) {
+                        Some(vol) if self.oracle.is_some() => MarkOrigin::Model {
+                            vol_bps: libm::round(vol * BPS as f64) as u32,
+                        },
+                        _ => MarkOrigin::Proposer,
+                    },
+                }
+            }
             InstrumentKind::Perpetual => MarkOrigin::Proposer,
         }
     }
@@ -87,8 +108,31 @@ impl Exchange {
         })
     }
 
-    /// Refits the smiles that are due and marks every trading option whose expiry has one
-    /// (see the module doc). `previous_ms` is the previous block's time.
+    /// The volatility of the model marks of a series with no smile: the at-the-money vol of
+    /// the governing smile of the same underlying nearest in expiry (ties: the earlier), or
+    /// `model_vol_bps`. `None` without surface marks.
+    pub(crate) fn model_vol(&self, key: SeriesKey) -> Option<f64> {
+        let params = self.params.surface_marks?;
+        let (asset, expiry_ms) = key;
+        let nearest = self
+            .smiles
+            .iter()
+            .filter(|((a, e), _)| *a == asset && *e != expiry_ms)
+            .filter(|(k, _)| self.governing_smile(**k).is_some())
+            .min_by_key(|((_, e), _)| (e.abs_diff(expiry_ms), *e))
+            .and_then(|(_, fitted)| {
+                fitted
+                    .smile
+                    .params()
+                    .vol(0.0, fitted.smile.time_years())
+                    .ok()
+            });
+        Some(nearest.unwrap_or(f64::from(params.model_vol_bps) / BPS as f64))
+    }
+
+    /// Refits the smiles that are due and marks every trading option: from its series' smile,
+    /// or (under an oracle) from the model when the series has none (see the module doc).
+    /// `previous_ms` is the previous block's time.
     pub(crate) fn mark_options(&mut self, previous_ms: u64, events: &mut Vec<Event>) {
         let Some(params) = self.params.surface_marks else {
             return;
@@ -129,22 +173,32 @@ impl Exchange {
             if due {
                 self.refit(key, &members, index, time_years, &params, events);
             }
-            let Some(fitted) = self.smiles.get(&key).copied() else {
-                continue;
-            };
-            let age_ms = now.saturating_sub(fitted.fitted_at_ms);
-            let Ok(marks) =
-                ExpiryMarks::aged(fitted.smile, age_ms, &rule, forward, time_years, 0.0)
-            else {
-                // Too old (or no longer valid at this forward): dropped; proposers' marks
-                // apply again until a new fit.
-                self.smiles.remove(&key);
-                events.push(Event::SmileDropped {
-                    underlying: asset,
-                    expiry_ms,
-                    age_ms,
-                });
-                continue;
+            let aged = self.smiles.get(&key).copied().map(|fitted| {
+                let age_ms = now.saturating_sub(fitted.fitted_at_ms);
+                let marks =
+                    ExpiryMarks::aged(fitted.smile, age_ms, &rule, forward, time_years, 0.0);
+                (marks, age_ms)
+            });
+            let marks = match aged {
+                Some((Ok(marks), _)) => marks,
+                Some((Err(_), age_ms)) => {
+                    // Too old (or no longer valid at this forward): dropped; the model
+                    // marks the series until a new fit.
+                    self.smiles.remove(&key);
+                    events.push(Event::SmileDropped {
+                        underlying: asset,
+                        expiry_ms,
+                        age_ms,
+                    });
+                    continue;
+                }
+                None if self.oracle.is_some() => {
+                    let Some(marks) = self.model_marks(key, forward, time_years) else {
+                        continue;
+                    };
+                    marks
+                }
+                None => continue,
             };
             for i in members {
                 let InstrumentKind::Option { strike, right, .. } = self.instruments[i].kind else {
@@ -168,6 +222,20 @@ impl Exchange {
         }
     }
 
+    /// A flat smile at the series' model vol ([`Self::model_vol`]), as marks.
+    fn model_marks(&self, key: SeriesKey, forward: f64, time_years: f64) -> Option<ExpiryMarks> {
+        let vol = self.model_vol(key)?;
+        let flat = bulwark_pricing::SviParams::new(vol * vol * time_years, 0.0, 0.0, 0.0, 1.0)
+            .and_then(|svi| Smile::new(svi, forward, time_years))
+            .ok()?;
+        let rule = AgeingRule {
+            age_ms_max: u64::MAX,
+            flatten_half_life_ms: 0,
+            good_quotes_min: 0,
+        };
+        ExpiryMarks::aged(flat, 0, &rule, forward, time_years, 0.0).ok()
+    }
+
     /// Fits the series' smile to its books' two-sided quotes; keeps the previous smile when
     /// the quotes do not support a fit.
     fn refit(
@@ -180,7 +248,8 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) {
         let (underlying, expiry_ms) = key;
-        let mut quotes: Vec<(u64, SmileQuote)> = Vec::new();
+        // (distance from the index, quote, owner of the best bid, owner of the best ask)
+        let mut quotes: Vec<(u64, SmileQuote, AccountId, AccountId)> = Vec::new();
         for &i in members {
             let instrument = &self.instruments[i];
             let InstrumentKind::Option { strike, right, .. } = instrument.kind else {
@@ -193,18 +262,27 @@ impl Exchange {
             if bid <= 0 || (ask - bid) * i128::from(BPS) > i128::from(params.spread_max_bps) * mid {
                 continue;
             }
-            let kind = option_kind(right);
+            let owner = |side| {
+                instrument
+                    .book
+                    .orders(side)
+                    .next()
+                    .map(|order| order.account)
+                    .expect("a two-sided book has a best order on each side")
+            };
             quotes.push((
                 strike.micros().abs_diff(index.micros()),
                 SmileQuote {
                     strike: strike.micros() as f64,
                     value: QuoteValue::Price {
-                        kind,
+                        kind: option_kind(right),
                         price: mid as f64,
                     },
                     bid_ask: Some((bid as f64, ask as f64)),
                     weight: None,
                 },
+                owner(Side::Buy),
+                owner(Side::Sell),
             ));
         }
         if quotes.len() < usize::from(params.quotes_min) {
@@ -212,9 +290,24 @@ impl Exchange {
             return;
         }
         // Nearest the index first; ties (a call and a put at one strike) in listing order.
-        quotes.sort_by_key(|(distance, _)| *distance);
+        quotes.sort_by_key(|(distance, ..)| *distance);
         quotes.truncate(usize::from(params.quotes_max));
-        let quotes: Vec<SmileQuote> = quotes.into_iter().map(|(_, q)| q).collect();
+        // Each account's quotes weigh, together, as one quote per side of the series.
+        let mut per_side: BTreeMap<(bool, AccountId), u32> = BTreeMap::new();
+        for (_, _, bidder, asker) in &quotes {
+            *per_side.entry((true, *bidder)).or_default() += 1;
+            *per_side.entry((false, *asker)).or_default() += 1;
+        }
+        let owners: Vec<(AccountId, AccountId)> =
+            quotes.iter().map(|(_, _, b, a)| (*b, *a)).collect();
+        let quotes: Vec<SmileQuote> = quotes
+            .into_iter()
+            .map(|(_, mut quote, bidder, asker)| {
+                let shared = per_side[&(true, bidder)].max(per_side[&(false, asker)]);
+                quote.weight = Some(1.0 / f64::from(shared));
+                quote
+            })
+            .collect();
         let offered = u16::try_from(quotes.len()).expect("at most quotes_max");
         let fit = fit_smile(
             index.micros() as f64,
@@ -223,15 +316,30 @@ impl Exchange {
             &quotes,
             RobustLoss::Tukey,
         );
-        let good = fit.as_ref().map_or(0, |f| f.good_quote_count());
-        let good = u16::try_from(good).expect("at most the quotes offered");
-        match fit {
-            Ok(fit) if good >= params.quotes_min => {
-                let vol_atm_bps = libm::round(fit.vol_atm() * BPS as f64);
+        let kept: Vec<usize> = fit.as_ref().map_or(Vec::new(), |f| {
+            (0..f.quotes.len())
+                .filter(|&q| f.quotes[q].outlier.is_none())
+                .collect()
+        });
+        let good = u16::try_from(kept.len()).expect("at most the quotes offered");
+        let accounts: std::collections::BTreeSet<AccountId> = kept
+            .iter()
+            .flat_map(|&q| [owners[q].0, owners[q].1])
+            .collect();
+        let accounts = u16::try_from(accounts.len()).expect("two per quote at most");
+        let previous = self.smiles.get(&key).copied();
+        let bounded = fit.ok().and_then(|fit| {
+            (good >= params.quotes_min && accounts >= params.accounts_min)
+                .then(|| bound_move(&fit, previous.as_ref(), params.vol_move_max_bps))
+                .flatten()
+        });
+        match bounded {
+            Some((smile, vol_atm, vol_atm_fitted)) => {
+                let bps = |vol: f64| libm::round(vol * BPS as f64) as u32;
                 self.smiles.insert(
                     key,
                     FittedSmile {
-                        smile: Smile::from_fit(&fit),
+                        smile,
                         fitted_at_ms: self.time.millis(),
                     },
                 );
@@ -240,15 +348,51 @@ impl Exchange {
                     expiry_ms,
                     quotes: offered,
                     outliers: offered - good,
-                    vol_atm_bps: vol_atm_bps as u32,
+                    accounts,
+                    vol_atm_bps: bps(vol_atm),
+                    vol_atm_fitted_bps: bps(vol_atm_fitted),
                 });
             }
-            _ => events.push(Event::SmileNotFitted {
+            None => events.push(Event::SmileNotFitted {
                 underlying,
                 expiry_ms,
                 quotes: offered,
                 good,
+                accounts,
             }),
         }
     }
+}
+
+/// The fit's smile with its at-the-money vol held within `move_max_bps` of the previous
+/// smile's: a fit asking for more is shifted (its SVI level `a` moved, its shape kept) to the
+/// bound. Returns the smile, its ATM vol and the fit's own; `None` if the shifted smile is
+/// not a valid one (the previous smile then stays).
+fn bound_move(
+    fit: &bulwark_pricing::SmileFit,
+    previous: Option<&FittedSmile>,
+    move_max_bps: u32,
+) -> Option<(Smile, f64, f64)> {
+    let fitted = fit.vol_atm();
+    let smile = Smile::from_fit(fit);
+    let Some(previous) = previous else {
+        return Some((smile, fitted, fitted));
+    };
+    let before = previous
+        .smile
+        .params()
+        .vol(0.0, previous.smile.time_years())
+        .ok()?;
+    let step = before * f64::from(move_max_bps) / BPS as f64;
+    let bounded = fitted.clamp(before - step, before + step);
+    if bounded == fitted {
+        return Some((smile, fitted, fitted));
+    }
+    let svi = fit.params;
+    let shift = (bounded * bounded - fitted * fitted) * fit.time_years;
+    let shifted =
+        bulwark_pricing::SviParams::new(svi.a() + shift, svi.b(), svi.rho(), svi.m(), svi.sigma())
+            .and_then(|svi| Smile::new(svi, fit.forward, fit.time_years))
+            .ok()?;
+    Some((shifted, bounded, fitted))
 }

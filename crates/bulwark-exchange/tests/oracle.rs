@@ -380,8 +380,13 @@ fn listed_call(v: &mut Venue, name: &str) {
     )
     .unwrap();
     v.block(vec![]);
-    assert_eq!(v.order("alice", name, Side::Buy, 1, 3_000).0, None);
-    assert_eq!(v.order("bob", name, Side::Sell, 1, 3_000).0, None);
+    // Under the oracle the proposer's mark is ignored: the exchange's model marks the call
+    // (Black-76 at 60% vol, no smile yet). Trade at that mark, on the 5 USDC tick.
+    let mark = v.exchange.instrument(v.id(name)).unwrap().mark.unwrap();
+    let price = mark.micros() / 5_000_000 * 5;
+    assert!((500..3_000).contains(&price), "{price}");
+    assert_eq!(v.order("alice", name, Side::Buy, 1, price).0, None);
+    assert_eq!(v.order("bob", name, Side::Sell, 1, price).0, None);
     assert_eq!(v.position("alice", name), 1);
 }
 
@@ -458,4 +463,51 @@ fn a_short_gap_at_expiry_still_settles_on_the_half_hour_before_it() {
         );
     }
     assert_eq!(settled, Some(100_000_000_000));
+}
+
+/// One validator used to set the mark of any option without a smile (a new listing), anywhere
+/// between intrinsic value and the index, and so liquidate honest shorts in one block. Under
+/// the oracle the exchange marks such a series itself: Black-76 at the agreed index and the
+/// model vol; a proposer's mark is ignored.
+#[test]
+fn a_leader_cannot_set_an_option_mark() {
+    let mut v = venue();
+    let call = "BTC_USDC-25NOV26-100000-C";
+    let listing = v.admin_tx(TxBody::ListInstrument(spec(call)));
+    v.block(vec![listing]);
+    // The leader proposes the call at 40,000 (the index is 100,000: its bound).
+    all_observe(&mut v, 100_000);
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(call),
+            price: UnitPrice::from_usdc(40_000),
+        }],
+        vec![],
+    )
+    .unwrap();
+    let outcome = v.block(vec![]);
+    assert!(outcome.events.iter().any(|e| matches!(
+        e,
+        Event::PriceIgnored {
+            reason: PriceIgnoredReason::OracleGoverned,
+            ..
+        }
+    )));
+    let instrument = v.exchange.instrument(v.id(call)).unwrap();
+    assert_eq!(
+        v.exchange.mark_origin(instrument),
+        MarkOrigin::Model { vol_bps: 6_000 }
+    );
+    let mark = instrument.mark.unwrap().micros() as f64 / 1e6;
+    let expiry = ExpiryDate::new(2026, 11, 25).unwrap().expiry_millis();
+    let years = (expiry - v.time_ms) as f64 / (365.0 * 86_400_000.0);
+    let want = bulwark_pricing::Black76::new(100_000.0, 100_000.0, years, 0.6, 0.0)
+        .unwrap()
+        .price(bulwark_pricing::OptionKind::Call)
+        .unwrap();
+    assert!(
+        (mark - want).abs() < 1.0,
+        "mark {mark}, Black-76 at 60% {want}"
+    );
 }

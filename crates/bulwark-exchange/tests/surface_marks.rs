@@ -56,10 +56,33 @@ fn propose_marks(v: &mut Venue, vol: f64) {
     v.set_prices(100_000, &marks);
 }
 
-/// A venue listing the ten options of one expiry, proposer marks at 55% vol, and alice
-/// bidding / bob offering every option 2% either side of its 60% vol value.
+/// The three market makers: strike `i` is bid by `MAKERS[i % 3]` and offered by the next.
+const MAKERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// A venue listing the ten options of one expiry, proposer marks at 55% vol, and three
+/// makers bidding and offering every option 2% either side of its 60% vol value.
 fn quoted_venue() -> Venue {
     quoted_venue_with(|_, _| 1.0)
+}
+
+/// Quotes every option of the series 2% either side of its `vol` value times `skew`,
+/// bid by `bidders[i % n]` and offered by `askers[i % n]` for the `i`th option.
+fn quote_series(
+    v: &mut Venue,
+    vol: f64,
+    skew: &dyn Fn(i64, Right) -> f64,
+    bidders: &[&str],
+    askers: &[&str],
+) {
+    for (i, (k, r)) in series().into_iter().enumerate() {
+        let value = model(v, k, r, vol) * skew(k, r);
+        let bid = ((value * 0.98) / 5.0).floor() as i64 * 5;
+        let ask = ((value * 1.02) / 5.0).ceil() as i64 * 5;
+        let n = name(k, r);
+        let (bidder, asker) = (bidders[i % bidders.len()], askers[i % askers.len()]);
+        assert_eq!(v.order(bidder, &n, Side::Buy, 1, bid).0, None, "{n} bid");
+        assert_eq!(v.order(asker, &n, Side::Sell, 1, ask).0, None, "{n} ask");
+    }
 }
 
 /// [`quoted_venue`] with each quote's centre scaled by `skew(strike, right)`.
@@ -73,14 +96,8 @@ fn quoted_venue_with(skew: impl Fn(i64, Right) -> f64) -> Venue {
     v.block(listings);
     propose_marks(&mut v, PROPOSED_VOL);
     v.block(vec![]);
-    for (k, r) in series() {
-        let value = model(&v, k, r, 0.6) * skew(k, r);
-        let bid = ((value * 0.98) / 5.0).floor() as i64 * 5;
-        let ask = ((value * 1.02) / 5.0).ceil() as i64 * 5;
-        let n = name(k, r);
-        assert_eq!(v.order("alice", &n, Side::Buy, 1, bid).0, None, "{n} bid");
-        assert_eq!(v.order("bob", &n, Side::Sell, 1, ask).0, None, "{n} ask");
-    }
+    let askers = [MAKERS[1], MAKERS[2], MAKERS[0]];
+    quote_series(&mut v, 0.6, &skew, &MAKERS, &askers);
     v
 }
 
@@ -109,6 +126,23 @@ fn next_fit(v: &mut Venue) -> (u16, u16, u32) {
         }
     }
     panic!("no refit within a refit interval");
+}
+
+fn cancel_quotes(v: &mut Venue, who: &[&str]) {
+    for name in who {
+        let tx = v.tx(name, TxBody::CancelAll { instrument: None });
+        assert_eq!(v.run(tx).0, None);
+    }
+}
+
+fn not_fitted(events: &[Event]) -> Vec<(u16, u16)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SmileNotFitted { good, accounts, .. } => Some((*good, *accounts)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn mark(v: &Venue, strike: i64, right: Right) -> f64 {
@@ -194,10 +228,7 @@ fn a_quote_far_from_the_smile_is_flagged_and_does_not_move_it() {
 fn an_emptied_series_keeps_its_smile_aged_until_it_is_too_old() {
     let mut v = quoted_venue();
     next_fit(&mut v);
-    for who in ["alice", "bob"] {
-        let tx = v.tx(who, TxBody::CancelAll { instrument: None });
-        assert_eq!(v.run(tx).0, None);
-    }
+    cancel_quotes(&mut v, &MAKERS);
     // Refits now find no quotes: no fit, the smile stands and marks keep following it.
     for _ in 0..12 {
         let out = v.block(vec![]);
@@ -258,5 +289,95 @@ fn smiles_survive_a_snapshot() {
     if let Ok(dir) = std::env::var("BULWARK_FUZZ_SEED_DIR") {
         let body = &bytes[..bytes.len() - 32];
         std::fs::write(std::path::Path::new(&dir).join("seed-smiles"), body).unwrap();
+    }
+}
+
+/// Mango Markets, October 2022, on an option series: in a thin series one account is the only
+/// quoter, on both sides of every strike, 25% above the honest value. It cannot make a smile
+/// at all: a fit needs the quotes of three distinct accounts.
+#[test]
+fn one_account_quoting_a_thin_series_rich_makes_no_smile() {
+    let mut v = Venue::standard();
+    let listings: Vec<_> = series()
+        .into_iter()
+        .filter(|(k, _)| *k != 100_000)
+        .map(|(k, r)| v.admin_tx(TxBody::ListInstrument(spec(&name(k, r)))))
+        .collect();
+    v.block(listings);
+    propose_marks(&mut v, 0.6);
+    v.block(vec![]);
+    v.fund("mallory", 1_000_000);
+    quote_series(&mut v, 0.6, &|_, _| 1.25, &["mallory"], &["mallory"]);
+    let mut refused = Vec::new();
+    for _ in 0..11 {
+        let out = v.block(vec![]);
+        assert!(
+            fitted(out.block_events()).is_empty(),
+            "no smile from one account"
+        );
+        refused.extend(not_fitted(out.block_events()));
+    }
+    assert_eq!(refused, vec![(10, 1)], "ten good quotes, one account");
+    // Marks stay where the (trusted, oracle-less) feed put them, not 25% up.
+    let (got, want) = (
+        mark(&v, 100_000, Right::Call),
+        model(&v, 100_000, Right::Call, 0.6),
+    );
+    assert!((got - want).abs() <= 0.01 * want + 5.0, "{got} vs {want}");
+}
+
+/// Each account's quotes weigh together as one quote per side: three accounts of an attacker
+/// that take over an emptied series, quoting it all 25% rich, move the at-the-money vol at
+/// most 10% of the previous smile's per refit (it used to jump to the quotes at once).
+#[test]
+fn an_attacker_with_three_accounts_moves_a_smile_only_a_bounded_step_per_refit() {
+    let mut v = quoted_venue();
+    let (_, _, before_bps) = next_fit(&mut v);
+    cancel_quotes(&mut v, &MAKERS);
+    let attackers = ["m1", "m2", "m3"];
+    for name in attackers {
+        v.fund(name, 1_000_000);
+    }
+    quote_series(&mut v, 0.6, &|_, _| 1.25, &attackers, &["m2", "m3", "m1"]);
+    let mut steps = Vec::new();
+    for _ in 0..3 {
+        let out = loop {
+            let out = v.block(vec![]);
+            if out.block_events().iter().any(
+                |e| matches!(e, Event::SmileFitted { expiry_ms, .. } if *expiry_ms == EXPIRY_MS),
+            ) {
+                break out;
+            }
+        };
+        let (applied, asked) = out
+            .block_events()
+            .iter()
+            .find_map(|e| match e {
+                Event::SmileFitted {
+                    vol_atm_bps,
+                    vol_atm_fitted_bps,
+                    ..
+                } => Some((*vol_atm_bps, *vol_atm_fitted_bps)),
+                _ => None,
+            })
+            .unwrap();
+        steps.push((applied, asked));
+    }
+    // The quotes ask for about 72% at once; the first refit moves 10% (60% -> 66%), the next
+    // covers the rest. Every quote on the way is one others can trade against.
+    let mut previous = before_bps;
+    assert!(steps[0].1 > previous + previous / 10, "{steps:?}");
+    for (applied, asked) in &steps {
+        let bound = previous + previous / 10;
+        assert!(
+            *applied <= bound + 2,
+            "at most 10%: {previous} -> {applied} ({steps:?})"
+        );
+        if *asked <= bound {
+            assert_eq!(applied, asked, "{steps:?}");
+        } else {
+            assert!(applied.abs_diff(bound) <= 2, "one whole step: {steps:?}");
+        }
+        previous = *applied;
     }
 }

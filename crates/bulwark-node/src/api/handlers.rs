@@ -338,6 +338,7 @@ fn mark_source(state: &Exchange, instrument: &bulwark_exchange::Instrument) -> &
         MarkOrigin::Proposer => "leader-supplied",
         MarkOrigin::PerpetualMedian => "exchange: median of index + premium, mid, last trade",
         MarkOrigin::Smile { .. } => "exchange: smile fitted to the option books",
+        MarkOrigin::Model { .. } => "exchange: Black-76 at the index and the model vol",
     }
 }
 
