@@ -25,7 +25,8 @@
 //!    otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
 //!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
-//!    one step: `step_bps` of the position whose cut lowers maintenance most, as an
+//!    one step: `step_bps` of the position whose cut lowers maintenance most (more, if that
+//!    is what brings maintenance down to `equity / restore_bps`), as an
 //!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The
 //!    fee goes to the fund; what the book did not take passes to the backstop at the mark
 //!    while the fund is positive; with an empty fund it stays, reported queued, for the next
@@ -265,8 +266,16 @@ impl Exchange {
         let Some((instrument, cut)) = self.riskiest_step(id, params.step_bps) else {
             return;
         };
+        let cut = self.restoring_cut(id, instrument, cut, params.restore_bps);
         let before = self.accounts[id.get() as usize].position(instrument);
-        self.book_reduce(id, instrument, cut, events);
+        // A halted book, or one that took its liquidation orders for the block, gets no order:
+        // the step passes to the backstop at the mark (while the fund backs it) rather than
+        // waiting while the account sinks.
+        let book_open = !self.instruments[instrument.get() as usize].book.is_halted()
+            && !self.liquidation_throttled(instrument);
+        if book_open {
+            self.book_reduce(id, instrument, cut, events);
+        }
         let after = self.accounts[id.get() as usize].position(instrument);
         let filled = (before - after).abs();
         let fee = self.liquidation_fee(id, instrument, filled, params.fee_bps);
@@ -314,11 +323,7 @@ impl Exchange {
         let mut best: Option<(Money, InstrumentId, i64)> = None;
         for (instrument, exposure) in &account.exposures {
             let target = &self.instruments[instrument.get() as usize];
-            if exposure.position == 0
-                || target.status != InstrumentStatus::Trading
-                || target.book.is_halted()
-                || self.liquidation_throttled(*instrument)
-            {
+            if exposure.position == 0 || target.status != InstrumentStatus::Trading {
                 continue;
             }
             let cut = step_size(
@@ -337,6 +342,55 @@ impl Exchange {
             }
         }
         best.map(|(_, instrument, cut)| (instrument, cut))
+    }
+
+    /// The cut of the account's position in `instrument`, at least `cut`, that brings its
+    /// maintenance down to `equity x 10_000 / restore_bps` (or the whole position, if even
+    /// that does not): the smallest such number of lots, found by bisection over the margin
+    /// model (at most 64 measurements).
+    fn restoring_cut(
+        &self,
+        id: AccountId,
+        instrument: InstrumentId,
+        cut: i64,
+        restore_bps: i64,
+    ) -> i64 {
+        let account = &self.accounts[id.get() as usize];
+        let Some(exposure) = account.exposures.get(&instrument) else {
+            return cut;
+        };
+        let size = exposure.position.abs();
+        let lot = self.instruments[instrument.get() as usize]
+            .spec
+            .lot_size
+            .contracts();
+        if restore_bps == 0 || cut >= size {
+            return cut;
+        }
+        let equity = self.margin_of(account, None).equity;
+        let restored = |cut: i64| {
+            let mut reduced = *exposure;
+            reduced.position -= cut * exposure.position.signum();
+            let maintenance = self
+                .margin_of(account, Some((instrument, &reduced)))
+                .requirement
+                .maintenance;
+            maintenance.micros() * i128::from(restore_bps) <= equity.micros() * i128::from(BPS)
+        };
+        if restored(cut) {
+            return cut;
+        }
+        // Bisect in lots over (cut, size]: `restored` holds at `high`, not at `low`.
+        let (mut low, mut high) = (cut / lot, (size + lot - 1) / lot);
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            if restored((middle * lot).min(size)) {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        (high * lot).min(size)
     }
 
     /// Whether `instrument` has taken its liquidation orders for this block.

@@ -110,6 +110,11 @@ pub struct LiquidationParams {
     pub bankruptcies_per_block_max: u32,
     /// Share of each backstop position offered to the book per block, bps.
     pub backstop_unwind_bps: i64,
+    /// A step cuts at least enough that the account's maintenance falls to its equity times
+    /// `10_000 / restore_bps` (at the mark): one step restores a cushion the next blocks'
+    /// moves must eat before another, rather than leaving a falling account just under
+    /// maintenance. 10_000 only restores maintenance; 0 turns it off (fixed steps).
+    pub restore_bps: i64,
 }
 
 impl LiquidationParams {
@@ -134,6 +139,10 @@ impl LiquidationParams {
             // become the next crash, fast enough not to hold a squeezed position for long
             // (Hyperliquid's JELLY vault, March 2025).
             backstop_unwind_bps: 1_000,
+            // Equity at 1.5x maintenance after a step, as Deribit's incremental liquidation
+            // cuts until the maintenance margin is back under the equity with a margin: a
+            // quarter step alone left 15x accounts under water two blocks into a 0.5%/s fall.
+            restore_bps: 25_000,
         }
     }
 
@@ -145,10 +154,12 @@ impl LiquidationParams {
             || !(1..=100_000).contains(&self.orders_per_instrument_max)
             || !(1..=100_000).contains(&self.bankruptcies_per_block_max)
             || !(0..=BPS).contains(&self.backstop_unwind_bps)
+            || !(self.restore_bps == 0 || (BPS..=10 * BPS).contains(&self.restore_bps))
         {
             return Err(ConfigError::Bound(
                 "liquidation: step in 1..=10000 bps, fee in 0..=1000 bps, price limit in \
-                 1..=10000 bps, per-block bounds in 1..=100000, backstop unwind in 0..=10000 bps",
+                 1..=10000 bps, per-block bounds in 1..=100000, backstop unwind in 0..=10000 bps, \
+                 restore 0 or in 10000..=100000 bps",
             ));
         }
         Ok(())

@@ -373,6 +373,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             l.orders_per_instrument_max.write(out);
             l.bankruptcies_per_block_max.write(out);
             l.backstop_unwind_bps.write(out);
+            l.restore_bps.write(out);
         }
     }
     match p.surface_marks {
@@ -432,6 +433,7 @@ fn read_liquidation_params(
         orders_per_instrument_max: u32::read(buf)?,
         bankruptcies_per_block_max: u32::read(buf)?,
         backstop_unwind_bps: i64::read(buf)?,
+        restore_bps: i64::read(buf)?,
     }))
 }
 

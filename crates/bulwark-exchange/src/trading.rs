@@ -307,8 +307,16 @@ impl Exchange {
             .book
             .place(&order, &mut sink)
             .expect("admission ruled out crossing post-only orders; order ids are fresh");
+        // Forced selling (liquidation and backstop orders) trades, but its prints do not feed
+        // the perpetual's mark: a liquidation cannot lower the mark that liquidates the next.
+        let forced = order.client_order_id == crate::liquidation::LIQUIDATION_CLIENT_ORDER_ID;
         for fill in &sink.fills {
             self.book_fill(instrument, fill, Some(fill.price), events);
+            if !forced {
+                self.instruments[instrument.get() as usize]
+                    .mark_inputs
+                    .last_trade = Some(fill.price);
+            }
         }
         for maker in &sink.maker_cancels {
             self.release(maker.account, instrument, maker, maker.qty, true);
@@ -438,6 +446,7 @@ impl Exchange {
         for fill in &sink.fills {
             let maker_rested_at = rested.get(&fill.maker_order_id).copied();
             self.book_fill(id, fill, maker_rested_at, events);
+            self.instruments[id.get() as usize].mark_inputs.last_trade = Some(fill.price);
         }
         for maker in &sink.maker_cancels {
             self.release(maker.account, id, maker, maker.qty, true);
@@ -532,9 +541,6 @@ impl Exchange {
             .checked_add(taker_fee)
             .and_then(|f| f.checked_add(maker_fee))
             .expect("bounded");
-        self.instruments[instrument.get() as usize]
-            .mark_inputs
-            .last_trade = Some(fill.price);
         self.mmp_on_maker_fill(
             fill.maker_account,
             instrument,

@@ -59,16 +59,28 @@ fn an_account_below_maintenance_is_cut_a_step_per_block_through_the_book() {
             _ => None,
         })
         .expect("a step");
-    assert_eq!(step.0, Qty::from_contracts(100), "a quarter of 400");
-    assert_eq!(step.1, Qty::from_contracts(100), "alice's bid absorbs it");
+    // A quarter of 400 would leave dave just under maintenance for the next tick to sink:
+    // the step is what brings maintenance down to equity / 2.5 (restore_bps 25,000):
+    // 1% x 0.001 BTC x 98,500 x (400 - cut) <= 380 / 2.5, so a cut of 246.
+    assert_eq!(
+        step.0,
+        Qty::from_contracts(246),
+        "restores 2.5x maintenance"
+    );
+    assert_eq!(step.1, Qty::from_contracts(246), "alice's bid absorbs it");
     assert_eq!(step.3, Side::Sell);
-    // 0.5% of 100 contracts x 0.001 BTC x 98,500.
-    assert_eq!(step.2, Money::from_micros(49_250_000));
+    // 0.5% of 246 contracts x 0.001 BTC x 98,500.
+    assert_eq!(step.2, Money::from_micros(121_155_000));
     assert_eq!(v.exchange.ledger().insurance_fund, step.2);
-    assert_eq!(v.position("dave", BTC_PERP), 300);
+    assert_eq!(v.position("dave", BTC_PERP), 154);
+    let m = v.exchange.account_margin(dave).unwrap();
+    assert!(
+        m.equity >= m.requirement.maintenance,
+        "one step restores it"
+    );
     // Following blocks continue, never more than a quarter (rounded up) at a time, until dave
     // is back above maintenance or flat.
-    let mut position = 300;
+    let mut position = 154;
     for _ in 0..20 {
         perp_index(&mut v, 98_500);
         let now = v.position("dave", BTC_PERP);
@@ -504,12 +516,28 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
         .iter()
         .filter(|e| matches!(e, Event::MarginCall { .. }))
         .count();
-    assert_eq!((calls, steps(&first)), (2, 1));
-    let second = perp_index(&mut v, 98_500);
-    assert_eq!(steps(&second), 1, "the other account's turn");
+    // One step trades through the book; the other account's step does not wait while it
+    // sinks: the book has had its order, so the step passes to the backstop at the mark (the
+    // first step's fee put something in the fund to back it).
+    let filled: Vec<i64> = first
+        .end_events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::LiquidationStep { filled, .. } => Some(filled.contracts()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((calls, steps(&first)), (2, 2));
+    assert_eq!(filled.iter().filter(|f| **f > 0).count(), 1, "{filled:?}");
+    assert!(
+        first
+            .end_events()
+            .iter()
+            .any(|e| matches!(e, Event::BackstopTakeover { .. }))
+    );
     assert_eq!(
         v.position("dave", BTC_PERP) + v.position("erin", BTC_PERP),
-        600
+        2 * 154
     );
 }
 

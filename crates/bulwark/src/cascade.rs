@@ -135,11 +135,14 @@ pub struct Protections {
     /// With the oracle: the deviation guard follows a large move at a bounded rate (off: the
     /// index follows the median at once).
     pub oracle_guard: bool,
+    /// Liquidation and backstop prints do not feed the perpetual's mark (off: the simulation's
+    /// mark takes every trade; under the oracle the exchange's mark always ignores them).
+    pub mark_ignores_forced: bool,
 }
 
 impl Protections {
     /// Every protection on, all off, and each one off alone.
-    pub const VARIANTS: [Protections; 8] = [
+    pub const VARIANTS: [Protections; 9] = [
         Protections::on("all protections on"),
         Protections {
             name: "all protections off",
@@ -149,6 +152,7 @@ impl Protections {
             price_limit: false,
             slow_backstop: false,
             oracle_guard: false,
+            mark_ignores_forced: false,
         },
         Protections {
             stepwise: false,
@@ -174,6 +178,10 @@ impl Protections {
             oracle_guard: false,
             ..Protections::on("oracle deviation guard off")
         },
+        Protections {
+            mark_ignores_forced: false,
+            ..Protections::on("forced prints in the mark")
+        },
     ];
 
     const fn on(name: &'static str) -> Self {
@@ -185,6 +193,7 @@ impl Protections {
             price_limit: true,
             slow_backstop: true,
             oracle_guard: true,
+            mark_ignores_forced: true,
         }
     }
 
@@ -193,6 +202,7 @@ impl Protections {
         let liquidation = params.liquidation.as_mut().expect("on by default");
         if !self.stepwise {
             liquidation.step_bps = 10_000;
+            liquidation.restore_bps = 0;
             liquidation.orders_per_instrument_max = 100_000;
         }
         if !self.slow_backstop {
@@ -486,11 +496,16 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         let block = market.block(quotes);
         let mut last_trade = None;
         let mut calls = 0;
+        // Accounts liquidated this block: their (forced) prints do not feed the mark, as the
+        // exchange's own perpetual mark ignores liquidation and backstop orders.
+        let mut forced = std::collections::BTreeSet::new();
+        forced.extend(market.exchange.backstop());
         for event in &block.events {
             match event {
                 Event::MarginCall {
                     account, equity, ..
                 } => {
+                    forced.insert(*account);
                     calls += 1;
                     outcome.margin_calls += 1;
                     called.insert(*account);
@@ -518,7 +533,14 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
                 Event::Trade(trade) if Some(trade.taker_account) == market.exchange.backstop() => {
                     outcome.backstop_sold += trade.qty.contracts();
                     lowest_trade = lowest_trade.min(trade.price.ticks() / 2);
-                    last_trade = Some(trade.price.ticks() / 2);
+                    if !protections.mark_ignores_forced {
+                        last_trade = Some(trade.price.ticks() / 2);
+                    }
+                }
+                Event::Trade(trade)
+                    if protections.mark_ignores_forced && forced.contains(&trade.taker_account) =>
+                {
+                    lowest_trade = lowest_trade.min(trade.price.ticks() / 2);
                 }
                 Event::Trade(trade) => {
                     let price = trade.price.ticks() / 2;
