@@ -33,7 +33,8 @@ use std::fmt::Write as _;
 
 /// 2026-11-24T00:00:00Z.
 const START_MS: u64 = 1_795_478_400_000;
-const INDEX_USDC: i64 = 100_000;
+/// Where the index starts, whole USDC.
+pub const INDEX_USDC: i64 = 100_000;
 const PERP: InstrumentId = InstrumentId::new(0);
 
 /// The population and the crash.
@@ -242,6 +243,8 @@ pub struct CascadeOutcome {
     /// cover.
     pub accounts_in_deficit: usize,
     pub deficits_covered: usize,
+    /// Every deficit, however covered (fund, deleveraging, or nobody): the bad debt, USDC.
+    pub bad_debt_usdc: f64,
     pub uncovered_usdc: f64,
     /// The most negative equity any account reached before cover, USDC.
     pub worst_deficit_usdc: f64,
@@ -354,8 +357,35 @@ fn limit(side: Side, qty: i64, price_usdc: f64, client: u64, tif: TimeInForce) -
     ))
 }
 
+/// One block of a price path: the index and the market maker's ladder around it.
+#[derive(Copy, Clone, Debug)]
+pub struct PathStep {
+    /// Index, whole USDC.
+    pub index: i64,
+    /// Levels quoted per side (every 0.5%), and contracts per level.
+    pub levels: usize,
+    pub level_size: i64,
+}
+
 /// Runs one variant.
 pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeOutcome {
+    let path: Vec<PathStep> = (0..config.steps())
+        .map(|step| PathStep {
+            index: config.index_at(step),
+            levels: config.levels,
+            level_size: config.level_size,
+        })
+        .collect();
+    run_path(config, protections, &path)
+}
+
+/// Runs one variant along `path` (one entry per block after the positions are opened): the
+/// population, the fund and the oracle set-up come from `config`.
+pub fn run_path(
+    config: &CascadeConfig,
+    protections: Protections,
+    path: &[PathStep],
+) -> CascadeOutcome {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (mut admin, mut bridge) = (Key::new(1), Key::new(2));
     let validators: Vec<PrivateKey> = if config.oracle {
@@ -461,6 +491,7 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
         deleveraged_contracts: 0,
         deleverage_events: 0,
         deficits_covered: 0,
+        bad_debt_usdc: 0.0,
         uncovered_usdc: 0.0,
         worst_deficit_usdc: 0.0,
         insurance_fund_drawdown_usdc: 0.0,
@@ -473,11 +504,11 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
     let (mut fund_peak, mut lowest_trade, mut lowest_mark) = (0i128, INDEX_USDC, INDEX_USDC);
     let mut client = 10u64;
     let mut deficits = std::collections::BTreeSet::new();
-    for step in 0..config.steps() {
-        market.index = config.index_at(step);
+    for step in path {
+        market.index = step.index;
         // The maker requotes its ladder around the index (where it hedges) each block.
         let mut quotes = vec![maker.sign(TxBody::CancelAll { instrument: None })];
-        for level in 1..=config.levels {
+        for level in 1..=step.levels {
             let offset = market.index as f64 * 0.005 * level as f64;
             for (side, price) in [
                 (Side::Buy, market.index as f64 - offset),
@@ -486,7 +517,7 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
                 client += 1;
                 quotes.push(maker.sign(limit(
                     side,
-                    config.level_size,
+                    step.level_size,
                     price,
                     client,
                     TimeInForce::GoodTilCancelled,
@@ -523,8 +554,13 @@ pub fn run_variant(config: &CascadeConfig, protections: Protections) -> CascadeO
                     outcome.deleverage_events += 1;
                 }
                 Event::DeficitCovered {
-                    account, uncovered, ..
+                    account,
+                    from_fund,
+                    from_deleveraging,
+                    uncovered,
                 } => {
+                    outcome.bad_debt_usdc +=
+                        usdc(*from_fund) + usdc(*from_deleveraging) + usdc(*uncovered);
                     deficits.insert(*account);
                     outcome.deficits_covered += 1;
                     outcome.uncovered_usdc += usdc(*uncovered);

@@ -11,6 +11,7 @@ pub mod devnet;
 pub mod feed;
 pub mod genesis;
 pub mod keys;
+pub mod monte_carlo;
 pub mod options;
 pub mod stress;
 pub mod validator;

@@ -56,7 +56,11 @@ const USDC_MAX: f64 = 1e15;
 #[derive(Args)]
 pub struct StressArgs {
     /// The portfolio to stress (JSON; format in `crates/bulwark/src/stress.rs`).
-    #[arg(long, required_unless_present = "cascade", conflicts_with = "cascade")]
+    #[arg(
+        long,
+        required_unless_present_any = ["cascade", "monte_carlo"],
+        conflicts_with_all = ["cascade", "monte_carlo"]
+    )]
     pub portfolio: Option<PathBuf>,
     /// Run a file of shocks instead of the margin grid.
     #[arg(long, conflicts_with = "historical")]
@@ -78,21 +82,36 @@ pub struct StressArgs {
     /// observations through the oracle and its deviation guard).
     #[arg(long, requires = "cascade")]
     pub flash: bool,
-    /// Cascade: accounts in the population.
-    #[arg(long, default_value_t = CascadeConfig::defaults().accounts, requires = "cascade")]
-    pub accounts: usize,
-    /// Cascade: the population's seed.
-    #[arg(long, default_value_t = CascadeConfig::defaults().seed, requires = "cascade")]
+    /// Cascade and Monte Carlo: accounts in the population (default 400; 40 for the Monte
+    /// Carlo).
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Cascade and Monte Carlo: the seed of the population and of the paths.
+    #[arg(long, default_value_t = CascadeConfig::defaults().seed)]
     pub seed: u64,
+    /// Monte Carlo: seeded jump-diffusion paths (volatility spikes, liquidity withdrawal)
+    /// through the exchange's liquidation, the distribution of bad debt against the fund.
+    #[arg(long, conflicts_with = "cascade")]
+    pub monte_carlo: bool,
+    /// Monte Carlo: how many paths.
+    #[arg(long, default_value_t = 10_000, requires = "monte_carlo")]
+    pub paths: usize,
+    /// Monte Carlo: worker threads (default: every core).
+    #[arg(long, requires = "monte_carlo")]
+    pub threads: Option<usize>,
     /// Cascade: the index's fall, percent (default 10; 30 with --flash).
     #[arg(long, requires = "cascade")]
     pub crash_pct: Option<f64>,
 }
 
 pub fn run(args: StressArgs) -> Result<()> {
+    if args.monte_carlo {
+        return monte_carlo(&args);
+    }
     if args.cascade {
+        let accounts = args.accounts.unwrap_or(CascadeConfig::defaults().accounts);
         ensure!(
-            (1..=100_000).contains(&args.accounts),
+            (1..=100_000).contains(&accounts),
             "--accounts must lie in 1..=100000"
         );
         ensure!(
@@ -106,7 +125,7 @@ pub fn run(args: StressArgs) -> Result<()> {
             CascadeConfig::defaults()
         };
         let config = CascadeConfig {
-            accounts: args.accounts,
+            accounts,
             seed: args.seed,
             crash_bps: args
                 .crash_pct
@@ -125,7 +144,7 @@ pub fn run(args: StressArgs) -> Result<()> {
     let path = args
         .portfolio
         .as_deref()
-        .context("--portfolio is required")?;
+        .context("--portfolio, --cascade or --monte-carlo is required")?;
     let portfolio = read_portfolio(path)?;
     let margin = grid_margin()?;
     let set = if let Some(shocks) = &args.shocks {
@@ -562,4 +581,43 @@ mod tests {
         let unknown = ok.replace(r#""vol":0.6"#, r#""vol":0.6,"leverage":3"#);
         assert!(parse(&unknown).is_err());
     }
+}
+
+/// `stress --monte-carlo`: the paths on every core, with a progress bar on standard error.
+fn monte_carlo(args: &StressArgs) -> Result<()> {
+    let accounts = args.accounts.unwrap_or(40);
+    ensure!(
+        (1..=10_000).contains(&accounts),
+        "--accounts must lie in 1..=10000"
+    );
+    ensure!(
+        (1..=crate::monte_carlo::PATHS_MAX).contains(&args.paths),
+        "--paths must lie in 1..={}",
+        crate::monte_carlo::PATHS_MAX
+    );
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    ensure!(
+        (1..=256).contains(&threads),
+        "--threads must lie in 1..=256"
+    );
+    let config = crate::monte_carlo::population(accounts, args.seed);
+    let model = crate::monte_carlo::PathModel::defaults();
+    let bar = indicatif::ProgressBar::new(args.paths as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} paths ({per_sec}, eta {eta})",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
+    );
+    let report = crate::monte_carlo::run(&config, &model, args.paths, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::monte_carlo::table(&report));
+    }
+    Ok(())
 }
