@@ -129,6 +129,9 @@ pub struct Exchange {
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
+    /// The clearing pocket of multi-party payments (`ledger.rs`); zero between operations, so
+    /// not state.
+    pub(crate) clearing: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
 }
@@ -183,6 +186,7 @@ impl Exchange {
             screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
             deficits_queued: Money::ZERO,
+            clearing: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
         })
     }

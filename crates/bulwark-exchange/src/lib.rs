@@ -19,6 +19,7 @@ pub mod event;
 pub mod exchange;
 pub mod instrument;
 pub mod invariants;
+mod ledger;
 pub mod lifecycle;
 pub mod liquidation;
 pub mod margin;

@@ -8,6 +8,7 @@
 use crate::event::{Event, PriceIgnoredReason, PriceInput};
 use crate::exchange::Exchange;
 use crate::instrument::InstrumentStatus;
+use crate::ledger::Pocket;
 use crate::margin::intrinsic;
 use crate::params::PPM;
 use bulwark_types::{
@@ -308,10 +309,7 @@ impl Exchange {
             let amount = payoff
                 .checked_mul(i128::from(exposure.position))
                 .expect("bounded");
-            holder.cash = holder
-                .cash
-                .checked_add(amount)
-                .expect("bounded by deposits");
+            self.transfer(Pocket::Clearing, Pocket::Account(account), amount);
             events.push(Event::PositionSettled {
                 instrument: id,
                 account,
@@ -319,6 +317,8 @@ impl Exchange {
                 amount,
             });
         }
+        // Every long's payoff is a short's: the clearing pocket is empty again.
+        self.clear();
         events.push(Event::InstrumentSettled {
             instrument: id,
             price,
@@ -386,16 +386,13 @@ impl Exchange {
                 // counts it in the instrument's drift instead.
                 self.screen.funding_paid(i, per_contract);
                 for account in holders {
-                    let holder = &mut self.accounts[account.get() as usize];
-                    let position = holder.position(id);
+                    let position = self.accounts[account.get() as usize].position(id);
                     let payment = per_contract
                         .checked_mul(i128::from(position))
                         .expect("bounded");
-                    holder.cash = holder
-                        .cash
-                        .checked_sub(payment)
-                        .expect("bounded by deposits");
+                    self.transfer(Pocket::Screened(account), Pocket::Clearing, payment);
                 }
+                self.clear();
             }
             let rate_ppm = i64::try_from(rate_ppm).expect("clamped to funding_rate_max_ppm");
             events.push(Event::FundingPaid {

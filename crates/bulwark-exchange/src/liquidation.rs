@@ -41,6 +41,7 @@ use crate::account::Account;
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::InstrumentStatus;
+use crate::ledger::Pocket;
 use crate::margin::bps_ceil;
 use crate::params::{BPS, LiquidationParams};
 use bulwark_book::NewOrder;
@@ -239,13 +240,7 @@ impl Exchange {
         let uncovered = deficit.checked_sub(covered).expect("bounded");
         // The fund pays its part and carries whatever nobody could.
         let fund_pays = from_fund.checked_add(uncovered).expect("bounded");
-        self.ledger.insurance_fund = self
-            .ledger
-            .insurance_fund
-            .checked_sub(fund_pays)
-            .expect("bounded");
-        let account = self.account_mut(id);
-        account.cash = account.cash.checked_add(fund_pays).expect("bounded");
+        self.transfer(Pocket::Fund, Pocket::Account(id), fund_pays);
         events.push(Event::DeficitCovered {
             account: id,
             from_fund,
@@ -280,13 +275,7 @@ impl Exchange {
         let filled = (before - after).abs();
         let fee = self.liquidation_fee(id, instrument, filled, params.fee_bps);
         if fee.is_positive() {
-            let account = self.account_mut(id);
-            account.cash = account.cash.checked_sub(fee).expect("bounded");
-            self.ledger.insurance_fund = self
-                .ledger
-                .insurance_fund
-                .checked_add(fee)
-                .expect("bounded");
+            self.transfer(Pocket::Account(id), Pocket::Fund, fee);
         }
         let left = cut - filled;
         let fund = self.ledger.insurance_fund;
@@ -556,13 +545,12 @@ impl Exchange {
         let multiplier = self.instruments[instrument.get() as usize].spec.multiplier;
         let value = multiplier.value(Qty::from_contracts(contracts.abs()), price);
         let premium = Money::from_micros(value.micros() * i128::from(contracts.signum()));
+        self.transfer(Pocket::Account(to), Pocket::Account(from), premium);
         let receiver = self.account_mut(to);
-        receiver.cash = receiver.cash.checked_sub(premium).expect("bounded");
         let exposure = receiver.exposures.entry(instrument).or_default();
         exposure.apply_fill(contracts, premium);
         let to_position = exposure.position;
         let giver = self.account_mut(from);
-        giver.cash = giver.cash.checked_add(premium).expect("bounded");
         let exposure = giver.exposures.entry(instrument).or_default();
         exposure.apply_fill(-contracts, Money::from_micros(-premium.micros()));
         let from_position = exposure.position;
@@ -693,21 +681,11 @@ impl Exchange {
                 .min(equity.max(Money::ZERO))
                 .max(Money::ZERO);
             if charged.is_positive() {
-                let account = self.account_mut(counterparty);
-                account.cash = account.cash.checked_sub(charged).expect("bounded");
-                match beneficiary {
-                    Beneficiary::Account(id) => {
-                        let account = self.account_mut(id);
-                        account.cash = account.cash.checked_add(charged).expect("bounded");
-                    }
-                    Beneficiary::InsuranceFund => {
-                        self.ledger.insurance_fund = self
-                            .ledger
-                            .insurance_fund
-                            .checked_add(charged)
-                            .expect("bounded");
-                    }
-                }
+                let to = match beneficiary {
+                    Beneficiary::Account(id) => Pocket::Account(id),
+                    Beneficiary::InsuranceFund => Pocket::Fund,
+                };
+                self.transfer(Pocket::Account(counterparty), to, charged);
                 collected = collected.checked_add(charged).expect("bounded");
             }
             events.push(Event::Deleveraged {
@@ -800,13 +778,7 @@ impl Exchange {
             .margin_of(&self.accounts[backstop.get() as usize], None)
             .equity;
         if equity != Money::ZERO {
-            let account = self.account_mut(backstop);
-            account.cash = account.cash.checked_sub(equity).expect("bounded");
-            self.ledger.insurance_fund = self
-                .ledger
-                .insurance_fund
-                .checked_add(equity)
-                .expect("bounded");
+            self.transfer(Pocket::Account(backstop), Pocket::Fund, equity);
             events.push(Event::InsuranceFundMarked {
                 change: equity,
                 fund: self.ledger.insurance_fund,

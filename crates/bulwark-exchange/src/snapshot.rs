@@ -827,6 +827,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     }
     let mut exchange = Exchange {
         deficits_queued,
+        clearing: Money::ZERO,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),

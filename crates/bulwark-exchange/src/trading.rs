@@ -8,6 +8,7 @@ use crate::account::{Account, Exposure};
 use crate::event::{Event, Trade};
 use crate::exchange::Exchange;
 use crate::instrument::{Instrument, InstrumentStatus};
+use crate::ledger::Pocket;
 use crate::margin::bps_ceil;
 use crate::params::BPS;
 use bulwark_book::{Fill, NewOrder, Remainder, RestingOrder};
@@ -503,22 +504,19 @@ impl Exchange {
         let qty = fill.qty.contracts();
         let sign = fill.taker_side.sign();
         let signed_premium = Money::from_micros(premium.micros() * i128::from(sign));
+        let (taker, maker) = (
+            Pocket::Account(fill.taker_account),
+            Pocket::Account(fill.maker_account),
+        );
+        self.transfer(taker, maker, signed_premium);
+        self.transfer(taker, Pocket::Fees, taker_fee);
+        self.transfer(maker, Pocket::Fees, maker_fee);
         let taker = self.account_mut(fill.taker_account);
-        taker.cash = taker
-            .cash
-            .checked_sub(signed_premium)
-            .and_then(|c| c.checked_sub(taker_fee))
-            .expect("bounded by deposits");
         let taker_exposure = taker.exposures.entry(instrument).or_default();
         taker_exposure.apply_fill(sign * qty, signed_premium);
         let taker_position = taker_exposure.position;
 
         let maker = self.account_mut(fill.maker_account);
-        maker.cash = maker
-            .cash
-            .checked_add(signed_premium)
-            .and_then(|c| c.checked_sub(maker_fee))
-            .expect("bounded by deposits");
         let maker_exposure = maker.exposures.entry(instrument).or_default();
         maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
         let closed = fill.maker_qty_left.is_zero();
@@ -535,12 +533,6 @@ impl Exchange {
             maker.client_orders.remove(&fill.maker_client_order_id);
         }
 
-        self.ledger.fees = self
-            .ledger
-            .fees
-            .checked_add(taker_fee)
-            .and_then(|f| f.checked_add(maker_fee))
-            .expect("bounded");
         self.mmp_on_maker_fill(
             fill.maker_account,
             instrument,

@@ -4,6 +4,7 @@ use crate::account::{Account, KeyRecord, KeyRole};
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::Instrument;
+use crate::ledger::Pocket;
 use bulwark_types::{
     AccountId, InstrumentId, InstrumentKind, InstrumentSpec, Money, PublicKey, RejectReason,
 };
@@ -16,19 +17,11 @@ impl Exchange {
         amount: Money,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let deposits = self
-            .ledger
-            .deposits
-            .checked_add(amount)
-            .map_err(|_| RejectReason::BalanceOverflow)?;
-        let fund = self
-            .ledger
-            .insurance_fund
-            .checked_add(amount)
-            .map_err(|_| RejectReason::BalanceOverflow)?;
-        self.ledger.deposits = deposits;
-        self.ledger.insurance_fund = fund;
-        events.push(Event::InsuranceFunded { amount, fund });
+        self.try_transfer(Pocket::Outside, Pocket::Fund, amount)?;
+        events.push(Event::InsuranceFunded {
+            amount,
+            fund: self.ledger.insurance_fund,
+        });
         Ok(())
     }
 
@@ -38,8 +31,8 @@ impl Exchange {
         amount: Money,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let deposits = self
-            .ledger
+        // Checked before an account opens, so a refused deposit leaves nothing behind.
+        self.ledger
             .deposits
             .checked_add(amount)
             .map_err(|_| RejectReason::BalanceOverflow)?;
@@ -66,13 +59,7 @@ impl Exchange {
             }
         };
         // Deposits bound every cash balance: no single balance can exceed their total.
-        let cash = self
-            .account_mut(account)
-            .cash
-            .checked_add(amount)
-            .map_err(|_| RejectReason::BalanceOverflow)?;
-        self.account_mut(account).cash = cash;
-        self.ledger.deposits = deposits;
+        self.try_transfer(Pocket::Outside, Pocket::Account(account), amount)?;
         events.push(Event::Deposited { account, amount });
         Ok(())
     }
@@ -105,17 +92,7 @@ impl Exchange {
                 .map_err(|_| RejectReason::BalanceOverflow)?;
             return Err(RejectReason::WithdrawalExceedsAvailable { shortfall });
         }
-        let withdrawals = self
-            .ledger
-            .withdrawals
-            .checked_add(amount)
-            .map_err(|_| RejectReason::BalanceOverflow)?;
-        let target = self.account_mut(account);
-        target.cash = target
-            .cash
-            .checked_sub(amount)
-            .map_err(|_| RejectReason::BalanceOverflow)?;
-        self.ledger.withdrawals = withdrawals;
+        self.try_transfer(Pocket::Account(account), Pocket::Outside, amount)?;
         events.push(Event::Withdrawn { account, amount });
         Ok(())
     }

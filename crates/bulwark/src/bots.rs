@@ -148,7 +148,7 @@ impl Bot {
                     } else {
                         spread_bps
                     };
-                    // Jitter the half-spread by up to a half so the two makers' quotes interleave.
+                    // Jitter the half-spread by up to a half so the makers' quotes interleave.
                     let half = q.mark * spread / 20_000 * (10 + self.rng.random_range(0..6)) / 10;
                     let bid = (q.mark - half) / q.tick;
                     let ask = ((q.mark + half + q.tick - 1) / q.tick).max(bid + 1);

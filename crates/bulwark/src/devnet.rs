@@ -28,7 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Demo accounts for people, funded with 1,000,000 USDC each.
 pub const DEMO_ACCOUNTS: u64 = 4;
 const DEMO_FUNDS_USDC: i64 = 1_000_000;
-const MAKERS: u64 = 2;
+/// Three makers: a smile needs the quotes of three distinct accounts (`accounts_min`).
+const MAKERS: u64 = 3;
 const TAKERS: u64 = 2;
 
 /// What `devnet.toml` pins.
@@ -213,7 +214,9 @@ pub fn bots(seed: u64) -> Vec<Bot> {
     for i in 0..MAKERS {
         let strategy = Strategy::MarketMaker {
             spread_bps: 10 + 10 * i as i64,
-            option_spread_bps: 400 + 200 * i as i64,
+            // One option spread for all: with the jitter, each maker is best on about a third
+            // of the strikes, so every series' smile has the three accounts a fit needs.
+            option_spread_bps: 500,
             size_max: 10,
         };
         let key = keys::devnet_key(seed, DevnetKey::Bot(i));

@@ -1,0 +1,188 @@
+//! Where the exchange's money sits, and the one way it moves.
+//!
+//! Owns: [`Pocket`] (an account's cash, the insurance fund, net fees, the world outside, and a
+//! clearing pocket for payments among many holders) and [`Exchange::transfer`], the only code
+//! that changes an account's cash, the fund, fees, deposits or withdrawals. A transfer takes
+//! an amount out of one pocket and puts the same amount into another, so money is conserved
+//! by construction (invariant 1 checks it anyway): `sum(cash) + fees + fund = deposits -
+//! withdrawals`, with money from outside counted as deposits and money to outside as
+//! withdrawals.
+//! Never: decides whether a movement is allowed (the rules that call it do), or leaves the
+//! clearing pocket non-zero after a multi-party payment ([`Exchange::clear`]).
+
+use crate::exchange::Exchange;
+use bulwark_types::{AccountId, Money, RejectReason};
+
+/// A place money can be.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Pocket {
+    /// An account's cash; its liquidation-screen floor is dropped (`Exchange::account_mut`).
+    Account(AccountId),
+    /// An account's cash for a payment the liquidation screen already bounds as drift
+    /// (funding): its floor stays.
+    Screened(AccountId),
+    /// The insurance fund.
+    Fund,
+    /// Net fees collected.
+    Fees,
+    /// Outside the exchange: deposits come from here, withdrawals go here.
+    Outside,
+    /// Payments among many holders (funding, settlement) pass through here and must net to
+    /// zero by the end of the operation.
+    Clearing,
+}
+
+impl Exchange {
+    /// Moves `amount` (negative: the other way) from `from` to `to`, or changes nothing and
+    /// answers `BalanceOverflow` if either side would leave its range. For movements a
+    /// transaction asks for (deposits, withdrawals, insurance funding).
+    pub(crate) fn try_transfer(
+        &mut self,
+        from: Pocket,
+        to: Pocket,
+        amount: Money,
+    ) -> Result<(), RejectReason> {
+        let taken = self
+            .pocket(from)
+            .checked_sub(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        let given = self
+            .pocket(to)
+            .checked_add(amount)
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        assert_ne!(from, to, "a transfer moves money between two pockets");
+        self.set_pocket(from, taken);
+        self.set_pocket(to, given);
+        Ok(())
+    }
+
+    /// [`Self::try_transfer`] for movements the state machine makes itself, whose amounts are
+    /// bounded by the money deposited: an overflow is internal corruption.
+    pub(crate) fn transfer(&mut self, from: Pocket, to: Pocket, amount: Money) {
+        self.try_transfer(from, to, amount)
+            .expect("movements are bounded by the money deposited");
+    }
+
+    /// Ends a multi-party payment: everything paid into the clearing pocket was paid out.
+    pub(crate) fn clear(&self) {
+        assert_eq!(
+            self.clearing,
+            Money::ZERO,
+            "multi-party payments net to exactly zero"
+        );
+    }
+
+    /// The balance of a pocket. `Outside` reads as what has left less what has come in, so
+    /// that taking from it is a deposit and giving to it a withdrawal.
+    fn pocket(&self, pocket: Pocket) -> Money {
+        match pocket {
+            Pocket::Account(id) | Pocket::Screened(id) => self.accounts[index(id)].cash,
+            Pocket::Fund => self.ledger.insurance_fund,
+            Pocket::Fees => self.ledger.fees,
+            Pocket::Outside => self
+                .ledger
+                .withdrawals
+                .checked_sub(self.ledger.deposits)
+                .expect("both bounded"),
+            Pocket::Clearing => self.clearing,
+        }
+    }
+
+    fn set_pocket(&mut self, pocket: Pocket, value: Money) {
+        match pocket {
+            Pocket::Account(id) => self.account_mut(id).cash = value,
+            Pocket::Screened(id) => self.accounts[index(id)].cash = value,
+            Pocket::Fund => self.ledger.insurance_fund = value,
+            Pocket::Fees => self.ledger.fees = value,
+            Pocket::Outside => {
+                // `value = withdrawals - deposits`: a deposit raises deposits, a withdrawal
+                // raises withdrawals; neither ever falls.
+                let before = self.pocket(Pocket::Outside);
+                let change = value.checked_sub(before).expect("bounded");
+                if change.is_negative() {
+                    self.ledger.deposits = self
+                        .ledger
+                        .deposits
+                        .checked_sub(change)
+                        .expect("bounded by the checked transfer");
+                } else {
+                    self.ledger.withdrawals = self
+                        .ledger
+                        .withdrawals
+                        .checked_add(change)
+                        .expect("bounded by the checked transfer");
+                }
+            }
+            Pocket::Clearing => self.clearing = value,
+        }
+    }
+}
+
+fn index(id: AccountId) -> usize {
+    usize::try_from(id.get()).expect("account ids are indices")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{ExchangeParams, Genesis};
+    use bulwark_types::{BlockTime, PrivateKey};
+    use commonware_cryptography::Signer;
+
+    fn exchange() -> Exchange {
+        Exchange::new(&Genesis {
+            admin: PrivateKey::from_seed(1).public_key(),
+            bridge: PrivateKey::from_seed(2).public_key(),
+            params: ExchangeParams::defaults(),
+            time: BlockTime::from_millis(1_000),
+            oracle: None,
+        })
+        .unwrap()
+    }
+
+    fn total(e: &Exchange) -> Money {
+        let cash = e
+            .accounts
+            .iter()
+            .fold(Money::ZERO, |s, a| s.checked_add(a.cash).unwrap());
+        cash.checked_add(e.ledger.fees)
+            .and_then(|m| m.checked_add(e.ledger.insurance_fund))
+            .and_then(|m| m.checked_sub(e.ledger.deposits))
+            .and_then(|m| m.checked_add(e.ledger.withdrawals))
+            .unwrap()
+    }
+
+    #[test]
+    fn transfers_conserve_money_and_a_refused_one_changes_nothing() {
+        let mut e = exchange();
+        e.try_transfer(Pocket::Outside, Pocket::Fund, Money::from_usdc(500))
+            .unwrap();
+        assert_eq!(e.ledger.deposits, Money::from_usdc(500));
+        e.transfer(Pocket::Fund, Pocket::Fees, Money::from_usdc(-20));
+        assert_eq!(e.ledger.insurance_fund, Money::from_usdc(520));
+        assert_eq!(e.ledger.fees, Money::from_usdc(-20));
+        e.try_transfer(Pocket::Fund, Pocket::Outside, Money::from_usdc(100))
+            .unwrap();
+        assert_eq!(e.ledger.withdrawals, Money::from_usdc(100));
+        assert_eq!(total(&e), Money::ZERO);
+        let before = e.ledger;
+        let huge = Money::from_micros(i128::MAX);
+        assert_eq!(
+            e.try_transfer(Pocket::Fees, Pocket::Fund, huge),
+            Err(RejectReason::BalanceOverflow)
+        );
+        assert_eq!(e.ledger, before, "nothing moved");
+        e.transfer(Pocket::Clearing, Pocket::Fees, Money::from_usdc(3));
+        e.transfer(Pocket::Fund, Pocket::Clearing, Money::from_usdc(3));
+        e.clear();
+        assert_eq!(total(&e), Money::ZERO);
+    }
+
+    #[test]
+    #[should_panic(expected = "net to exactly zero")]
+    fn an_unbalanced_multi_party_payment_is_corruption() {
+        let mut e = exchange();
+        e.transfer(Pocket::Clearing, Pocket::Fund, Money::from_usdc(1));
+        e.clear();
+    }
+}
