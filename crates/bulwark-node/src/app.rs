@@ -259,6 +259,14 @@ where
         {
             return false;
         }
+        if !crate::mempool::cancels_first(&candidate.inner().body.txs) {
+            // The proposer held a cancel back behind other signers' orders: no vote.
+            tracing::warn!(
+                height = candidate.height().get(),
+                "block does not put cancels first"
+            );
+            return false;
+        }
         let drift = self.config.time_drift_max.as_millis() as u64;
         loop {
             let now = now_ms(&runtime);

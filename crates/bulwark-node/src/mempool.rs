@@ -310,6 +310,24 @@ impl Mempool {
     }
 }
 
+/// The proposer's duty of order that every verifier checks: cancels first. A cancel may
+/// follow a transaction that is not a cancel only behind a non-cancel of its own signer (its
+/// nonce order keeps it there), so a leader cannot hold market makers' cancels back while it
+/// runs orders against their stale quotes. [`Mempool::select`] always satisfies it.
+pub fn cancels_first(txs: &[SignedTx]) -> bool {
+    let mut ordered: std::collections::BTreeSet<&PublicKey> = std::collections::BTreeSet::new();
+    for tx in txs {
+        if tx.tx.body.is_cancel() {
+            if !ordered.is_empty() && !ordered.contains(&tx.tx.signer) {
+                return false;
+            }
+        } else {
+            ordered.insert(&tx.tx.signer);
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +412,58 @@ mod tests {
             nonces(&chosen),
             vec![(s(2), 1), (s(1), 1), (s(1), 2), (s(3), 1), (s(2), 2)]
         );
+    }
+
+    #[test]
+    fn selections_put_cancels_first_and_a_leader_holding_one_back_breaks_the_rule() {
+        let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+        for t in [
+            tx(1, 1, false),
+            tx(1, 2, true),
+            tx(2, 1, true),
+            tx(3, 1, false),
+            tx(2, 2, false),
+            tx(4, 1, true),
+        ] {
+            pool.admit(t, true, None, 0).unwrap();
+        }
+        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        assert!(cancels_first(&chosen));
+        // A leader that moves signer 4's cancel behind signer 3's order.
+        let mut held_back = chosen.clone();
+        let at = held_back
+            .iter()
+            .position(|t| t.tx.signer == PrivateKey::from_seed(4).public_key())
+            .unwrap();
+        let cancel = held_back.remove(at);
+        held_back.push(cancel);
+        assert!(!cancels_first(&held_back));
+        assert!(cancels_first(&[]));
+    }
+
+    proptest::proptest! {
+        /// Whatever the mempool holds, its selection passes the verifiers' cancels-first check.
+        #[test]
+        fn every_selection_passes_the_cancels_first_check(
+            txs in proptest::collection::vec((1u64..6, any_cancel()), 0..40),
+        ) {
+            let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+            let mut next = std::collections::BTreeMap::new();
+            for (signer, cancel) in txs {
+                let nonce = next.entry(signer).or_insert(0u64);
+                *nonce += 1;
+                let _ = pool.admit(tx(signer, *nonce, cancel), true, None, 0);
+            }
+            let limits = BlockLimits { txs_max: 7, prices_max: 1, observations_max: 1 };
+            for bytes_max in [200usize, 1 << 20] {
+                let chosen = pool.select(&limits, bytes_max, |_| None);
+                proptest::prop_assert!(cancels_first(&chosen));
+            }
+        }
+    }
+
+    fn any_cancel() -> impl proptest::strategy::Strategy<Value = bool> {
+        proptest::prelude::any::<bool>()
     }
 
     #[test]
