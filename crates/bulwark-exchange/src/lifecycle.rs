@@ -215,15 +215,7 @@ impl Exchange {
             if self.oracle.is_some() {
                 // Under an oracle the exchange settles on the index's 30-minute average (or,
                 // after a halt across expiry, waits for the rule's later window).
-                let asset = self.instruments[id.get() as usize].spec.underlying();
-                let now = self.time.millis();
-                let price = self
-                    .history
-                    .get(&asset)
-                    .and_then(|h| h.settlement_price(expiry_ms, now));
-                if let Some(price) = price {
-                    self.settle_instrument(id, price, events);
-                }
+                self.settle_from_index(id, expiry_ms, events);
             }
         }
     }
@@ -275,15 +267,21 @@ impl Exchange {
             })
             .collect();
         for (id, expiry_ms) in due {
-            let asset = self.instruments[id.get() as usize].spec.underlying();
-            let now = self.time.millis();
-            let price = self
-                .history
-                .get(&asset)
-                .and_then(|h| h.settlement_price(expiry_ms, now));
-            if let Some(price) = price {
-                self.settle_instrument(id, price, events);
-            }
+            self.settle_from_index(id, expiry_ms, events);
+        }
+    }
+
+    /// Settles expired option `id` if the index history gives its settlement price yet
+    /// (`IndexHistory::settlement_price`).
+    fn settle_from_index(&mut self, id: InstrumentId, expiry_ms: u64, events: &mut Vec<Event>) {
+        let asset = self.instruments[id.get() as usize].spec.underlying();
+        let now = self.time.millis();
+        let price = self
+            .history
+            .get(&asset)
+            .and_then(|h| h.settlement_price(expiry_ms, now));
+        if let Some(price) = price {
+            self.settle_instrument(id, price, events);
         }
     }
 

@@ -25,6 +25,14 @@ fn margin(v: &mut Venue, name: &str) -> AccountMargin {
     v.exchange.account_margin(id).unwrap()
 }
 
+/// The next blocks' index and perpetual mark at `index`, the call at `call`, the put at 5,000.
+fn prices(v: &mut Venue, index: i64, call: i64) {
+    v.set_prices(
+        index,
+        &[(BTC_PERP, index), (BTC_CALL, call), (BTC_PUT, 5_000)],
+    );
+}
+
 fn withdraw(v: &mut Venue, name: &str, amount: Money) -> Option<RejectReason> {
     let tx = v.tx(name, TxBody::Withdraw { amount });
     v.run(tx).0
@@ -71,10 +79,7 @@ fn options_cannot_be_bought_on_credit_nor_their_value_withdrawn() {
     );
     assert_eq!(m.withdrawable, Money::from_micros(44_300_000));
     // The mark doubles: equity rises by 950, withdrawable funds do not.
-    v.set_prices(
-        100_000,
-        &[(BTC_PERP, 100_000), (BTC_CALL, 10_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 100_000, 10_000);
     v.block(vec![]);
     let m = margin(&mut v, "mallory");
     assert_eq!(m.equity, Money::from_micros(1_944_300_000));
@@ -148,10 +153,7 @@ fn unrealised_perpetual_profit_never_leaves() {
         None
     );
     // The mark rises 5%: 500 USDC of unrealised profit.
-    v.set_prices(
-        105_000,
-        &[(BTC_PERP, 105_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 105_000, 5_000);
     v.block(vec![]);
     let m = margin(&mut v, "mallory");
     let id = v.account("mallory");
@@ -186,10 +188,7 @@ fn two_accounts_and_a_pumped_mark_take_out_nothing_they_did_not_bring() {
     );
     assert_eq!(v.order("m-long", BTC_PERP, Side::Buy, 400, 100_000).0, None);
     // The mark is pumped 5%: the long shows 2,000 USDC of profit, the short the loss.
-    v.set_prices(
-        105_000,
-        &[(BTC_PERP, 105_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 105_000, 5_000);
     v.block(vec![]);
     let long = margin(&mut v, "m-long");
     let short = margin(&mut v, "m-short");
@@ -207,10 +206,7 @@ fn two_accounts_and_a_pumped_mark_take_out_nothing_they_did_not_bring() {
     // Everything the two accounts could take out is less than they deposited.
     assert!(taken < usdc(10_000), "took {taken}");
     // The pump reverts: neither account owes anyone; the fund is untouched.
-    v.set_prices(
-        100_000,
-        &[(BTC_PERP, 100_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 100_000, 5_000);
     v.block(vec![]);
     for name in ["m-long", "m-short"] {
         assert!(!margin(&mut v, name).equity.is_negative(), "{name}");
@@ -233,10 +229,7 @@ fn no_withdrawal_while_the_account_is_below_maintenance() {
     leveraged(&mut v, "dave");
     // Down 1.5%: equity about 380, maintenance 394. The withdrawal runs before the block's
     // liquidation pass.
-    v.set_prices(
-        98_500,
-        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 98_500, 5_000);
     assert_eq!(
         withdraw(&mut v, "dave", usdc(1)),
         Some(RejectReason::WithdrawalDuringLiquidation)
@@ -254,10 +247,7 @@ fn withdrawals_wait_while_queued_deficits_exceed_the_fund() {
     leveraged(&mut v, "erin");
     // Down 3% in one block: both bankrupt; the block's budget closes out one, the other's
     // deficit waits, and the fund (empty) cannot cover it.
-    v.set_prices(
-        97_000,
-        &[(BTC_PERP, 97_000), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 97_000, 5_000);
     let out = v.block(vec![]);
     assert!(
         out.end_events()
@@ -371,10 +361,7 @@ fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
     let mut v = Venue::standard();
     leveraged(&mut v, "dave");
     // No bids at all: the step cannot fill, the fund is empty, nobody is bankrupt.
-    v.set_prices(
-        98_500,
-        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    prices(&mut v, 98_500, 5_000);
     let out = v.block(vec![]);
     let end = out.end_events();
     assert!(
