@@ -533,6 +533,45 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `stress --monte-carlo`: the paths on every core, with a progress bar on standard error.
+fn monte_carlo(args: &StressArgs) -> Result<()> {
+    let accounts = args.accounts.unwrap_or(40);
+    ensure!(
+        (1..=10_000).contains(&accounts),
+        "--accounts must lie in 1..=10000"
+    );
+    ensure!(
+        (1..=crate::monte_carlo::PATHS_MAX).contains(&args.paths),
+        "--paths must lie in 1..={}",
+        crate::monte_carlo::PATHS_MAX
+    );
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    ensure!(
+        (1..=256).contains(&threads),
+        "--threads must lie in 1..=256"
+    );
+    let config = crate::monte_carlo::population(accounts, args.seed);
+    let model = crate::monte_carlo::PathModel::defaults();
+    let bar = indicatif::ProgressBar::new(args.paths as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} paths ({per_sec}, eta {eta})",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
+    );
+    let report = crate::monte_carlo::run(&config, &model, args.paths, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::monte_carlo::table(&report));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,43 +620,4 @@ mod tests {
         let unknown = ok.replace(r#""vol":0.6"#, r#""vol":0.6,"leverage":3"#);
         assert!(parse(&unknown).is_err());
     }
-}
-
-/// `stress --monte-carlo`: the paths on every core, with a progress bar on standard error.
-fn monte_carlo(args: &StressArgs) -> Result<()> {
-    let accounts = args.accounts.unwrap_or(40);
-    ensure!(
-        (1..=10_000).contains(&accounts),
-        "--accounts must lie in 1..=10000"
-    );
-    ensure!(
-        (1..=crate::monte_carlo::PATHS_MAX).contains(&args.paths),
-        "--paths must lie in 1..={}",
-        crate::monte_carlo::PATHS_MAX
-    );
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    ensure!(
-        (1..=256).contains(&threads),
-        "--threads must lie in 1..=256"
-    );
-    let config = crate::monte_carlo::population(accounts, args.seed);
-    let model = crate::monte_carlo::PathModel::defaults();
-    let bar = indicatif::ProgressBar::new(args.paths as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} paths ({per_sec}, eta {eta})",
-        )
-        .context("progress template")?
-        .progress_chars("=> "),
-    );
-    let report = crate::monte_carlo::run(&config, &model, args.paths, threads, &|| bar.inc(1));
-    bar.finish_and_clear();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", crate::monte_carlo::table(&report));
-    }
-    Ok(())
 }
