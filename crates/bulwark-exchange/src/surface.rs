@@ -69,6 +69,9 @@ pub enum MarkOrigin {
     PerpetualMedian,
     /// The exchange: the option series' smile fitted at `fitted_at_ms`.
     Smile { fitted_at_ms: u64 },
+    /// Nobody: an option under an oracle whose genesis turned surface marks off has no mark
+    /// (no proposer's mark is taken), so it does not trade.
+    Unmarked,
 }
 
 impl Exchange {
@@ -87,11 +90,12 @@ impl Exchange {
                     Some(fitted) => MarkOrigin::Smile {
                         fitted_at_ms: fitted.fitted_at_ms,
                     },
-                    None => match self.model_vol(key) {
-                        Some(vol) if self.oracle.is_some() => MarkOrigin::Model {
+                    None => match (self.oracle.is_some(), self.model_vol(key)) {
+                        (true, Some(vol)) => MarkOrigin::Model {
                             vol_bps: libm::round(vol * BPS as f64) as u32,
                         },
-                        _ => MarkOrigin::Proposer,
+                        (true, None) => MarkOrigin::Unmarked,
+                        (false, _) => MarkOrigin::Proposer,
                     },
                 }
             }

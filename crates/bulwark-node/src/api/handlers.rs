@@ -339,6 +339,7 @@ fn mark_source(state: &Exchange, instrument: &bulwark_exchange::Instrument) -> &
         MarkOrigin::PerpetualMedian => "exchange: median of index + premium, mid, last trade",
         MarkOrigin::Smile { .. } => "exchange: smile fitted to the option books",
         MarkOrigin::Model { .. } => "exchange: Black-76 at the index and the model vol",
+        MarkOrigin::Unmarked => "none: no proposer's mark is taken under the oracle",
     }
 }
 
