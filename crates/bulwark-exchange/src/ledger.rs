@@ -32,6 +32,28 @@ pub(crate) enum Pocket {
     Clearing,
 }
 
+/// What a pocket's balance is stored in: an account's two pockets are one balance.
+#[derive(PartialEq, Eq, Debug)]
+enum Storage {
+    Cash(AccountId),
+    Fund,
+    Fees,
+    Outside,
+    Clearing,
+}
+
+impl Pocket {
+    fn storage(self) -> Storage {
+        match self {
+            Pocket::Account(id) | Pocket::Screened(id) => Storage::Cash(id),
+            Pocket::Fund => Storage::Fund,
+            Pocket::Fees => Storage::Fees,
+            Pocket::Outside => Storage::Outside,
+            Pocket::Clearing => Storage::Clearing,
+        }
+    }
+}
+
 impl Exchange {
     /// Moves `amount` (negative: the other way) from `from` to `to`, or changes nothing and
     /// answers `BalanceOverflow` if either side would leave its range. For movements a
@@ -50,7 +72,11 @@ impl Exchange {
             .pocket(to)
             .checked_add(amount)
             .map_err(|_| RejectReason::BalanceOverflow)?;
-        assert_ne!(from, to, "a transfer moves money between two pockets");
+        assert_ne!(
+            from.storage(),
+            to.storage(),
+            "a transfer moves money between two pockets"
+        );
         self.set_pocket(from, taken);
         self.set_pocket(to, given);
         Ok(())
