@@ -49,6 +49,30 @@ fn observe(v: &mut Venue, who: &[(usize, i64)]) {
         .collect();
 }
 
+/// A block whose proposer marks `instrument` at `usdc`; whether the exchange ignored the mark
+/// because the oracle governs it.
+fn propose_mark(v: &mut Venue, instrument: &str, usdc: i64) -> bool {
+    v.prices = PriceInputs::new(
+        vec![],
+        vec![MarkPrice {
+            instrument: v.id(instrument),
+            price: UnitPrice::from_usdc(usdc),
+        }],
+        vec![],
+    )
+    .unwrap();
+    let outcome = v.block(vec![]);
+    outcome.events.iter().any(|e| {
+        matches!(
+            e,
+            Event::PriceIgnored {
+                reason: PriceIgnoredReason::OracleGoverned,
+                ..
+            }
+        )
+    })
+}
+
 fn mode_changes(outcome: &BlockOutcome) -> Vec<bool> {
     outcome
         .events
@@ -217,23 +241,7 @@ fn the_exchange_marks_the_perpetual_itself_within_half_a_band_of_the_index() {
     let mut v = venue();
     observe(&mut v, &[(0, 100_000), (1, 100_000), (2, 100_000)]);
     // The proposer's mark is not taken.
-    v.prices = PriceInputs::new(
-        vec![],
-        vec![MarkPrice {
-            instrument: v.id(BTC_PERP),
-            price: UnitPrice::from_usdc(150_000),
-        }],
-        vec![],
-    )
-    .unwrap();
-    let outcome = v.block(vec![]);
-    assert!(outcome.events.iter().any(|e| matches!(
-        e,
-        Event::PriceIgnored {
-            reason: PriceIgnoredReason::OracleGoverned,
-            ..
-        }
-    )));
+    assert!(propose_mark(&mut v, BTC_PERP, 150_000));
     assert_eq!(mark(&v), 100_000, "no book, no trade: the index");
     // A book quoted well above the index, and a trade there: mid and last trade pull the mark
     // up, but never beyond half the 5% band (2.5%).
@@ -477,23 +485,7 @@ fn a_leader_cannot_set_an_option_mark() {
     v.block(vec![listing]);
     // The leader proposes the call at 40,000 (the index is 100,000: its bound).
     all_observe(&mut v, 100_000);
-    v.prices = PriceInputs::new(
-        vec![],
-        vec![MarkPrice {
-            instrument: v.id(call),
-            price: UnitPrice::from_usdc(40_000),
-        }],
-        vec![],
-    )
-    .unwrap();
-    let outcome = v.block(vec![]);
-    assert!(outcome.events.iter().any(|e| matches!(
-        e,
-        Event::PriceIgnored {
-            reason: PriceIgnoredReason::OracleGoverned,
-            ..
-        }
-    )));
+    assert!(propose_mark(&mut v, call, 40_000));
     let instrument = v.exchange.instrument(v.id(call)).unwrap();
     assert_eq!(
         v.exchange.mark_origin(instrument),

@@ -85,8 +85,8 @@ fn quote_series(
     }
 }
 
-/// [`quoted_venue`] with each quote's centre scaled by `skew(strike, right)`.
-fn quoted_venue_with(skew: impl Fn(i64, Right) -> f64) -> Venue {
+/// The standard venue with the ten options of the series listed and proposer marks at `vol`.
+fn listed_series(vol: f64) -> Venue {
     let mut v = Venue::standard();
     let listings: Vec<_> = series()
         .into_iter()
@@ -94,8 +94,14 @@ fn quoted_venue_with(skew: impl Fn(i64, Right) -> f64) -> Venue {
         .map(|(k, r)| v.admin_tx(TxBody::ListInstrument(spec(&name(k, r)))))
         .collect();
     v.block(listings);
-    propose_marks(&mut v, PROPOSED_VOL);
+    propose_marks(&mut v, vol);
     v.block(vec![]);
+    v
+}
+
+/// [`quoted_venue`] with each quote's centre scaled by `skew(strike, right)`.
+fn quoted_venue_with(skew: impl Fn(i64, Right) -> f64) -> Venue {
+    let mut v = listed_series(PROPOSED_VOL);
     let askers = [MAKERS[1], MAKERS[2], MAKERS[0]];
     quote_series(&mut v, 0.6, &skew, &MAKERS, &askers);
     v
@@ -297,15 +303,7 @@ fn smiles_survive_a_snapshot() {
 /// at all: a fit needs the quotes of three distinct accounts.
 #[test]
 fn one_account_quoting_a_thin_series_rich_makes_no_smile() {
-    let mut v = Venue::standard();
-    let listings: Vec<_> = series()
-        .into_iter()
-        .filter(|(k, _)| *k != 100_000)
-        .map(|(k, r)| v.admin_tx(TxBody::ListInstrument(spec(&name(k, r)))))
-        .collect();
-    v.block(listings);
-    propose_marks(&mut v, 0.6);
-    v.block(vec![]);
+    let mut v = listed_series(0.6);
     v.fund("mallory", 1_000_000);
     quote_series(&mut v, 0.6, &|_, _| 1.25, &["mallory"], &["mallory"]);
     let mut refused = Vec::new();
