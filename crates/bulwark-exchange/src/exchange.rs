@@ -418,14 +418,35 @@ impl Exchange {
         account: &Account,
         replace: Option<(InstrumentId, &crate::account::Exposure)>,
     ) -> AccountMargin {
+        let equity = self.equity_of(account);
+        let requirement = self.requirement_of(account, replace);
+        let available = equity.checked_sub(requirement.initial).expect("bounded");
+        self.with_realised_funds(account, replace, equity, requirement, available)
+    }
+
+    /// Equity alone (cash plus positions at their valuation prices): what the liquidation
+    /// paths weigh, without pricing orders or realised funds.
+    pub(crate) fn equity_of(&self, account: &Account) -> Money {
+        equity(
+            account.cash,
+            account.exposures.iter().map(|(id, e)| {
+                let instrument = &self.instruments[id.get() as usize];
+                self.exposure_view(instrument, e, self.valuation_prices(instrument))
+            }),
+        )
+    }
+
+    /// The requirement under the account's own margin method, optionally with one
+    /// instrument's exposure replaced (see [`Self::margin_of`]).
+    pub(crate) fn requirement_of(
+        &self,
+        account: &Account,
+        replace: Option<(InstrumentId, &crate::account::Exposure)>,
+    ) -> MarginRequirement {
         let view = |id: &InstrumentId, exposure| {
             let instrument = &self.instruments[id.get() as usize];
             self.exposure_view(instrument, exposure, self.valuation_prices(instrument))
         };
-        let equity = equity(
-            account.cash,
-            account.exposures.iter().map(|(id, e)| view(id, e)),
-        );
         let portfolio;
         let model: &dyn MarginModel = match account.margin_mode {
             MarginMode::Standard => &self.margin,
@@ -437,7 +458,7 @@ impl Exchange {
                 &portfolio
             }
         };
-        let requirement = match replace {
+        match replace {
             None => model.requirement(&mut account.exposures.iter().map(|(id, e)| view(id, e))),
             Some((target, replacement)) => {
                 let others = account
@@ -448,8 +469,18 @@ impl Exchange {
                 let mut all = others.chain(std::iter::once(view(&target, replacement)));
                 model.requirement(&mut all)
             }
-        };
-        let available = equity.checked_sub(requirement.initial).expect("bounded");
+        }
+    }
+
+    /// Completes an [`AccountMargin`] with what of it is realised money.
+    fn with_realised_funds(
+        &self,
+        account: &Account,
+        replace: Option<(InstrumentId, &crate::account::Exposure)>,
+        equity: Money,
+        requirement: MarginRequirement,
+        available: Money,
+    ) -> AccountMargin {
         let (mut unrealised, mut premium_reserved) = (Money::ZERO, Money::ZERO);
         let held = account
             .exposures
@@ -511,9 +542,9 @@ impl Exchange {
             i64::try_from(average_ticks).expect("bounded by price_max"),
         );
         let qty = bulwark_types::Qty::from_contracts(opening);
-        let (premium, _, _) = self.trade_money(instrument, price, qty);
+        let (premium, taker_fee, maker_fee) = self.trade_money(instrument, price, qty);
         premium
-            .checked_add(self.fee_bound(instrument, price, qty))
+            .checked_add(taker_fee.max(maker_fee).max(Money::ZERO))
             .expect("bounded")
     }
 

@@ -79,9 +79,7 @@ impl Exchange {
             })
             .collect();
         self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
-            let equity = self
-                .margin_of(&self.accounts[id.get() as usize], None)
-                .equity;
+            let equity = self.equity_of(&self.accounts[id.get() as usize]);
             sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
                 .expect("bounded by deposits")
         });
@@ -161,13 +159,7 @@ impl Exchange {
             .collect();
         let mut bankrupt: Vec<(Money, AccountId)> = traded
             .into_iter()
-            .map(|id| {
-                (
-                    self.margin_of(&self.accounts[id.get() as usize], None)
-                        .equity,
-                    id,
-                )
-            })
+            .map(|id| (self.equity_of(&self.accounts[id.get() as usize]), id))
             .filter(|(equity, _)| equity.is_negative())
             .collect();
         bankrupt.sort();
@@ -294,9 +286,7 @@ impl Exchange {
                 // Nobody is bankrupt: healthy traders are not deleveraged for a step the book
                 // could not fill. With nothing in the fund to back the backstop, the rest of
                 // the step waits for the next block's book.
-                let equity = self
-                    .margin_of(&self.accounts[id.get() as usize], None)
-                    .equity;
+                let equity = self.equity_of(&self.accounts[id.get() as usize]);
                 events.push(Event::LiquidationQueued {
                     account: id,
                     equity,
@@ -323,8 +313,7 @@ impl Exchange {
             let mut reduced = *exposure;
             reduced.position -= cut * exposure.position.signum();
             let maintenance = self
-                .margin_of(account, Some((*instrument, &reduced)))
-                .requirement
+                .requirement_of(account, Some((*instrument, &reduced)))
                 .maintenance;
             if best.is_none_or(|(m, _, _)| maintenance < m) {
                 best = Some((maintenance, *instrument, cut));
@@ -356,13 +345,12 @@ impl Exchange {
         if restore_bps == 0 || cut >= size {
             return cut;
         }
-        let equity = self.margin_of(account, None).equity;
+        let equity = self.equity_of(account);
         let restored = |cut: i64| {
             let mut reduced = *exposure;
             reduced.position -= cut * exposure.position.signum();
             let maintenance = self
-                .margin_of(account, Some((instrument, &reduced)))
-                .requirement
+                .requirement_of(account, Some((instrument, &reduced)))
                 .maintenance;
             maintenance.micros() * i128::from(restore_bps) <= equity.micros() * i128::from(BPS)
         };
@@ -467,9 +455,7 @@ impl Exchange {
             .spec
             .multiplier
             .value(Qty::from_contracts(filled), base_price);
-        let equity = self
-            .margin_of(&self.accounts[id.get() as usize], None)
-            .equity;
+        let equity = self.equity_of(&self.accounts[id.get() as usize]);
         bps_ceil(notional, fee_bps).min(equity.max(Money::ZERO))
     }
 
@@ -674,9 +660,7 @@ impl Exchange {
             let signed = take * contracts.signum();
             self.transfer_position(instrument, from, counterparty, signed, price, events);
             left -= take;
-            let equity = self
-                .margin_of(&self.accounts[counterparty.get() as usize], None)
-                .equity;
+            let equity = self.equity_of(&self.accounts[counterparty.get() as usize]);
             let charged = Money::from_micros(share)
                 .min(equity.max(Money::ZERO))
                 .max(Money::ZERO);
@@ -728,7 +712,7 @@ impl Exchange {
                 let value = multiplier.value(Qty::from_contracts(exposure.position), price);
                 let profit = value.micros() - exposure.cost.micros();
                 let notional = value.micros().abs();
-                let equity = self.margin_of(account, None).equity.micros();
+                let equity = self.equity_of(account).micros();
                 let last = Some(*h) == self.backstop || equity <= 0;
                 let score = if last {
                     0
@@ -774,9 +758,7 @@ impl Exchange {
         let Some(backstop) = self.backstop else {
             return;
         };
-        let equity = self
-            .margin_of(&self.accounts[backstop.get() as usize], None)
-            .equity;
+        let equity = self.equity_of(&self.accounts[backstop.get() as usize]);
         if equity != Money::ZERO {
             self.transfer(Pocket::Account(backstop), Pocket::Fund, equity);
             events.push(Event::InsuranceFundMarked {

@@ -26,7 +26,8 @@
 //! quotes of at least `accounts_min` distinct accounts; and one refit moves the at-the-money
 //! vol at most `vol_move_max_bps` of the previous smile's (a fit asking for more is shifted
 //! to the bound, keeping its shape). Every quote that moves a mark can be traded against,
-//! and the mark stays within `[intrinsic value, bound]`; an expiry whose books empty keeps
+//! and the mark stays within `[intrinsic value, bound]`. Under an oracle a series' first fit is
+//! bounded the same way from the model vol that marked it before; an expiry whose books empty keeps
 //! its last smile rather than following one quote. Not done: trades at the quoted prices do
 //! not lift the per-refit bound.
 //!
@@ -331,10 +332,21 @@ impl Exchange {
             .flat_map(|&q| [owners[q].0, owners[q].1])
             .collect();
         let accounts = u16::try_from(accounts.len()).expect("two per quote at most");
-        let previous = self.smiles.get(&key).copied();
+        // The ATM vol that marked the series until now: its smile's, or (a first fit under an
+        // oracle) the model's, so three accounts cannot place a new listing's first smile
+        // anywhere in the band either.
+        let previous = match self.smiles.get(&key) {
+            Some(fitted) => fitted
+                .smile
+                .params()
+                .vol(0.0, fitted.smile.time_years())
+                .ok(),
+            None if self.oracle.is_some() => self.model_vol(key),
+            None => None,
+        };
         let bounded = fit.ok().and_then(|fit| {
             (good >= params.quotes_min && accounts >= params.accounts_min)
-                .then(|| bound_move(&fit, previous.as_ref(), params.vol_move_max_bps))
+                .then(|| bound_move(&fit, previous, params.vol_move_max_bps))
                 .flatten()
         });
         match bounded {
@@ -368,25 +380,20 @@ impl Exchange {
     }
 }
 
-/// The fit's smile with its at-the-money vol held within `move_max_bps` of the previous
-/// smile's: a fit asking for more is shifted (its SVI level `a` moved, its shape kept) to the
-/// bound. Returns the smile, its ATM vol and the fit's own; `None` if the shifted smile is
-/// not a valid one (the previous smile then stays).
+/// The fit's smile with its at-the-money vol held within `move_max_bps` of `before`, the ATM
+/// vol that marked the series until now: a fit asking for more is shifted (its SVI level `a`
+/// moved, its shape kept) to the bound. Returns the smile, its ATM vol and the fit's own;
+/// `None` if the shifted smile is not a valid one (the previous marks then stay).
 fn bound_move(
     fit: &bulwark_pricing::SmileFit,
-    previous: Option<&FittedSmile>,
+    before: Option<f64>,
     move_max_bps: u32,
 ) -> Option<(Smile, f64, f64)> {
     let fitted = fit.vol_atm();
     let smile = Smile::from_fit(fit);
-    let Some(previous) = previous else {
+    let Some(before) = before else {
         return Some((smile, fitted, fitted));
     };
-    let before = previous
-        .smile
-        .params()
-        .vol(0.0, previous.smile.time_years())
-        .ok()?;
     let step = before * f64::from(move_max_bps) / BPS as f64;
     let bounded = fitted.clamp(before - step, before + step);
     if bounded == fitted {

@@ -128,6 +128,31 @@ fn an_option_buyer_pays_the_fee_from_cash_too() {
     assert_eq!(v.cash("mallory"), Money::ZERO, "never below zero");
 }
 
+/// The premium rule holds for amends too: a resting bid for one call amended to 2,000.
+#[test]
+fn an_amended_option_bid_pays_its_premium_from_cash_too() {
+    let mut v = Venue::standard();
+    v.fund("mallory", 1_000);
+    assert_eq!(v.order("mallory", BTC_CALL, Side::Buy, 1, 4_500).0, None);
+    let call = v.id(BTC_CALL);
+    let id = v.account("mallory");
+    let open = v.exchange.account(id).unwrap();
+    let (&client, _) = open.client_orders.iter().next().expect("the bid rests");
+    let amend = |qty| TxBody::AmendOrder {
+        instrument: call,
+        order: OrderRef::Client(client),
+        price: UnitPrice::from_usdc(4_500),
+        qty: Qty::from_contracts(qty),
+    };
+    let tx = v.tx("mallory", amend(2_000));
+    assert!(matches!(
+        v.run(tx).0,
+        Some(RejectReason::PremiumNotCovered { .. })
+    ));
+    let tx = v.tx("mallory", amend(20));
+    assert_eq!(v.run(tx).0, None, "45 USDC a contract: 20 fit in 1,000");
+}
+
 #[test]
 fn buying_back_a_short_option_needs_no_fresh_cash() {
     let mut v = Venue::standard();

@@ -503,3 +503,61 @@ fn a_leader_cannot_set_an_option_mark() {
         "mark {mark}, Black-76 at 60% {want}"
     );
 }
+
+/// Three accounts quoting a brand-new series 25% above its model marks cannot place its first
+/// smile where they like either: the first fit moves the ATM vol at most 10% from the model
+/// vol (60%) that marked the series before.
+#[test]
+fn three_accounts_cannot_place_a_new_series_first_smile_anywhere() {
+    let mut v = venue();
+    let strikes = [96_000, 98_000, 100_000, 102_000, 104_000];
+    let names: Vec<String> = strikes
+        .iter()
+        .flat_map(|k| ["C", "P"].map(|r| format!("BTC_USDC-25NOV26-{k}-{r}")))
+        .collect();
+    let listings: Vec<_> = names
+        .iter()
+        .map(|n| v.admin_tx(TxBody::ListInstrument(spec(n))))
+        .collect();
+    v.block(listings);
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    let makers = ["alice", "bob", "carol"];
+    for (i, name) in names.iter().enumerate() {
+        let mark = v.exchange.instrument(v.id(name)).unwrap().mark.unwrap();
+        let rich = mark.micros() as f64 / 1e6 * 1.25;
+        let (bid, ask) = (
+            (rich * 0.98 / 5.0).floor() as i64 * 5,
+            (rich * 1.02 / 5.0).ceil() as i64 * 5,
+        );
+        if bid < 50 {
+            continue;
+        }
+        all_observe(&mut v, 100_000);
+        assert_eq!(
+            v.order(makers[i % 3], name, Side::Buy, 1, bid).0,
+            None,
+            "{name}"
+        );
+        all_observe(&mut v, 100_000);
+        assert_eq!(
+            v.order(makers[(i + 1) % 3], name, Side::Sell, 1, ask).0,
+            None,
+            "{name}"
+        );
+    }
+    let fit = (0..30).find_map(|_| {
+        all_observe(&mut v, 100_000);
+        v.block(vec![]).events.iter().find_map(|e| match e {
+            Event::SmileFitted {
+                vol_atm_bps,
+                vol_atm_fitted_bps,
+                ..
+            } => Some((*vol_atm_bps, *vol_atm_fitted_bps)),
+            _ => None,
+        })
+    });
+    let (applied, asked) = fit.expect("a fit within three refits");
+    assert!(asked > 6_602, "the quotes ask for more than 10%: {asked}");
+    assert!(applied <= 6_602, "one step from the model's 60%: {applied}");
+}

@@ -392,20 +392,26 @@ mod tests {
         pool.check();
     }
 
-    #[test]
-    fn selection_puts_leading_cancels_first_and_keeps_nonce_order() {
+    /// Signer 1 sends an order then a cancel; signer 2 a cancel; signer 3 an order; signer 2
+    /// an order; then `more`. Returns the default selection.
+    fn mixed_selection(more: &[SignedTx]) -> Vec<SignedTx> {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
-        // Signer 1 sends an order then a cancel; signer 2 sends a cancel; signer 3 an order.
-        for t in [
+        let base = [
             tx(1, 1, false),
             tx(1, 2, true),
             tx(2, 1, true),
             tx(3, 1, false),
             tx(2, 2, false),
-        ] {
-            pool.admit(t, true, None, 0).unwrap();
+        ];
+        for t in base.iter().chain(more) {
+            pool.admit(t.clone(), true, None, 0).unwrap();
         }
-        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None)
+    }
+
+    #[test]
+    fn selection_puts_leading_cancels_first_and_keeps_nonce_order() {
+        let chosen = mixed_selection(&[]);
         let s = |seed: u64| PrivateKey::from_seed(seed).public_key().as_ref()[0] as u64;
         // Signer 2's cancel jumps ahead; signer 1's cancel stays behind its own order.
         assert_eq!(
@@ -416,18 +422,7 @@ mod tests {
 
     #[test]
     fn selections_put_cancels_first_and_a_leader_holding_one_back_breaks_the_rule() {
-        let mut pool = Mempool::new(MempoolLimits::DEFAULT);
-        for t in [
-            tx(1, 1, false),
-            tx(1, 2, true),
-            tx(2, 1, true),
-            tx(3, 1, false),
-            tx(2, 2, false),
-            tx(4, 1, true),
-        ] {
-            pool.admit(t, true, None, 0).unwrap();
-        }
-        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        let chosen = mixed_selection(&[tx(4, 1, true)]);
         assert!(cancels_first(&chosen));
         // A leader that moves signer 4's cancel behind signer 3's order.
         let mut held_back = chosen.clone();
