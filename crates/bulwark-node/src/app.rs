@@ -1,8 +1,8 @@
 //! The consensus application: builds blocks as leader and verifies others' blocks.
 //!
 //! Owns: what a valid block is. A block is valid when its time does not go back from its
-//! parent's, every transaction's signature verifies, and the state digest it commits to is
-//! the state this node computes after its parent. Verdicts are deterministic: the only local
+//! parent's, its cancels come first, every transaction's signature verifies, and the state
+//! digest and state hash it commits to are the ones this node computes after its parent. Verdicts are deterministic: the only local
 //! input, the clock, can delay a verdict (a block from the future waits) but never decide it.
 //! Never: holds a lock across an `.await`; returns `false` for "not yet".
 
@@ -192,7 +192,8 @@ where
         }
         let time = BlockTime::from_millis(now_ms(&runtime).max(parent.inner().time().millis()));
         let block = {
-            let chain = lock(&self.shared.chain);
+            let mut chain = lock(&self.shared.chain);
+            let state_hash = chain.state_hash_due(&parent.digest())?;
             let state = chain.state_after(&parent.digest())?;
             let mut prices = lock(&self.feed).prices(time, state);
             if state.oracle_state().is_some() {
@@ -228,7 +229,13 @@ where
                 },
                 txs,
             };
-            ChainBlock::new(context, parent.digest(), state.state_digest(), body)
+            ChainBlock::new(
+                context,
+                parent.digest(),
+                state.state_digest(),
+                state_hash,
+                body,
+            )
         };
         let checked = self.check_signatures(&mut runtime, block.body.clone());
         if let Err(error) = lock(&self.shared.chain).extend(&block, &checked) {

@@ -1,10 +1,11 @@
 //! The chain's block: the exchange block plus what consensus and divergence checks need.
 //!
 //! Owns: the block's wire format and digest. The digest is SHA-256 over a domain tag and the
-//! canonical encoding, so it commits to the consensus context, the parent, the state digest
-//! and every transaction; it is computed from the fields on construction and on decode, never
+//! canonical encoding, so it commits to the consensus context, the parent, the state digest,
+//! the state hash (where one is due) and every transaction; it is computed from the fields on construction and on decode, never
 //! read off the wire.
 
+use crate::commitment::StateHash;
 use bulwark_exchange::StateDigest;
 use bulwark_types::{
     Block as ExchangeBlock, BlockLimits, BlockTime, Height as ExchangeHeight, PriceInputs,
@@ -36,6 +37,9 @@ pub struct ChainBlock {
     /// The exchange's state digest after the parent block: a validator whose own state
     /// disagrees finds out at this block.
     pub state_digest: StateDigest,
+    /// The hash of the whole state after the parent block, where the chain's rule says a block
+    /// carries one (see [`crate::commitment`]): every verifier recomputes it.
+    pub state_hash: Option<StateHash>,
     /// What the exchange applies: height, time, price inputs, transactions.
     pub body: ExchangeBlock,
     /// Cached; derived from the fields above, not encoded.
@@ -47,12 +51,14 @@ impl ChainBlock {
         context: Ctx,
         parent: Digest,
         state_digest: StateDigest,
+        state_hash: Option<StateHash>,
         body: ExchangeBlock,
     ) -> Self {
         let mut block = Self {
             context,
             parent,
             state_digest,
+            state_hash,
             body,
             digest: Digest::EMPTY_DIGEST,
         };
@@ -74,7 +80,7 @@ impl ChainBlock {
             observations: Vec::new(),
             txs: Vec::new(),
         };
-        Self::new(context, Digest::EMPTY_DIGEST, state_digest, body)
+        Self::new(context, Digest::EMPTY_DIGEST, state_digest, None, body)
     }
 
     pub fn time(&self) -> BlockTime {
@@ -96,13 +102,18 @@ impl Write for ChainBlock {
         self.context.write(buf);
         self.parent.write(buf);
         self.state_digest.write(buf);
+        self.state_hash.write(buf);
         self.body.write(buf);
     }
 }
 
 impl EncodeSize for ChainBlock {
     fn encode_size(&self) -> usize {
-        self.context.encode_size() + Digest::SIZE + StateDigest::SIZE + self.body.encode_size()
+        self.context.encode_size()
+            + Digest::SIZE
+            + StateDigest::SIZE
+            + self.state_hash.encode_size()
+            + self.body.encode_size()
     }
 }
 
@@ -112,8 +123,9 @@ impl Read for ChainBlock {
         let context = Ctx::read(buf)?;
         let parent = Digest::read(buf)?;
         let state_digest = StateDigest::read(buf)?;
+        let state_hash = Option::<StateHash>::read(buf)?;
         let body = ExchangeBlock::read_cfg(buf, limits)?;
-        Ok(Self::new(context, parent, state_digest, body))
+        Ok(Self::new(context, parent, state_digest, state_hash, body))
     }
 }
 
@@ -145,7 +157,12 @@ impl CertifiableBlock for ChainBlock {
 
 impl BoundedBlock for ChainBlock {
     fn max_encode_size(limits: &BlockLimits) -> usize {
-        Ctx::MAX_ENCODE_SIZE + Digest::SIZE + StateDigest::SIZE + limits.block_bytes_max()
+        Ctx::MAX_ENCODE_SIZE
+            + Digest::SIZE
+            + StateDigest::SIZE
+            + 1
+            + StateHash::SIZE
+            + limits.block_bytes_max()
     }
 }
 
@@ -174,7 +191,13 @@ mod tests {
             leader,
             parent: (View::zero(), genesis.digest()),
         };
-        ChainBlock::new(context, genesis.digest(), Digest::EMPTY_DIGEST, body)
+        ChainBlock::new(
+            context,
+            genesis.digest(),
+            Digest::EMPTY_DIGEST,
+            Some(Sha256::hash(&[b"state"])),
+            body,
+        )
     }
 
     #[test]
@@ -223,8 +246,23 @@ mod tests {
             block.context.clone(),
             block.parent,
             Sha256::hash(&[b"x"]),
+            block.state_hash,
             block.body.clone(),
         );
         assert_ne!(other.digest(), block.digest());
+        for state_hash in [None, Some(Sha256::hash(&[b"y"]))] {
+            let other = ChainBlock::new(
+                block.context.clone(),
+                block.parent,
+                block.state_digest,
+                state_hash,
+                block.body.clone(),
+            );
+            assert_ne!(
+                other.digest(),
+                block.digest(),
+                "the state hash is committed"
+            );
+        }
     }
 }

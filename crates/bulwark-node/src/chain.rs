@@ -13,6 +13,7 @@
 //! and keeps the finalized state free of anything a fork could undo.
 
 use crate::block::ChainBlock;
+use crate::commitment::{self, StateHash};
 use bulwark_exchange::{BlockError, BlockOutcome, Exchange, StateDigest};
 use bulwark_types::CheckedBlock;
 use commonware_consensus::Heightable;
@@ -26,16 +27,29 @@ struct Head {
     exchange: Exchange,
 }
 
-/// A finalized block's committed state digest is not the one this node computed: the node's
-/// execution diverged from the network's. Never silent: the node halts and reports this.
+/// A finalized block commits to a state (its outcome chain, or its state hash) that is not
+/// the one this node computed: the node's execution or state diverged from the network's.
+/// Never silent: the node halts and reports this.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "state divergence at height {height}: block commits to {committed:?}, this node computed {computed:?}"
+    "state divergence at height {height}: block commits to {what} {committed}, this node computed {computed}"
 )]
 pub struct Divergence {
     pub height: u64,
-    pub committed: StateDigest,
-    pub computed: StateDigest,
+    /// Which commitment differs: "state digest" (the outcome chain) or "state hash".
+    pub what: &'static str,
+    /// Hex of what the block commits to ("none" where it carries nothing).
+    pub committed: String,
+    /// Hex of what this node computed.
+    pub computed: String,
+}
+
+/// Lower-case hex of an optional digest, "none" for none.
+fn hex_of(digest: Option<&[u8]>) -> String {
+    digest.map_or_else(
+        || "none".to_string(),
+        |d| d.iter().map(|b| format!("{b:02x}")).collect(),
+    )
 }
 
 /// Why a block cannot extend a known state.
@@ -47,6 +61,13 @@ pub enum ExtendError {
     StateMismatch {
         committed: StateDigest,
         computed: StateDigest,
+    },
+    #[error(
+        "block carries state hash {committed:?} but the rule and its parent's state give {computed:?}"
+    )]
+    StateHashMismatch {
+        committed: Option<StateHash>,
+        computed: Option<StateHash>,
     },
     #[error("block cannot be applied: {0}")]
     Block(#[from] BlockError),
@@ -69,6 +90,9 @@ pub struct Chain {
     finalized: Exchange,
     finalized_digest: Digest,
     head: Option<Head>,
+    /// The state hash due after the last block it was computed for (a leader's proposal and
+    /// the verification of competing blocks on one parent share it).
+    state_hash_cache: Option<(Digest, Option<StateHash>)>,
 }
 
 impl Chain {
@@ -78,7 +102,21 @@ impl Chain {
             finalized: exchange,
             finalized_digest: digest,
             head: None,
+            state_hash_cache: None,
         }
+    }
+
+    /// The state hash a block on `parent` must carry (see [`crate::commitment`]), if this
+    /// node holds the state after `parent`.
+    pub fn state_hash_due(&mut self, parent: &Digest) -> Option<Option<StateHash>> {
+        if let Some((cached, due)) = self.state_hash_cache
+            && cached == *parent
+        {
+            return Some(due);
+        }
+        let due = commitment::expected_after(self.state_after(parent)?);
+        self.state_hash_cache = Some((*parent, due));
+        Some(due)
     }
 
     pub fn finalized(&self) -> &Exchange {
@@ -124,6 +162,15 @@ impl Chain {
                 computed,
             });
         }
+        let due = self
+            .state_hash_due(&block.parent)
+            .expect("parent state known");
+        if due != block.state_hash {
+            return Err(ExtendError::StateHashMismatch {
+                committed: block.state_hash,
+                computed: due,
+            });
+        }
         if self.head.as_ref().is_none_or(|h| h.digest != block.parent) {
             // The parent is the finalized block: fork a fresh head from it.
             self.head = Some(Head {
@@ -152,8 +199,21 @@ impl Chain {
         if computed != block.state_digest {
             return Err(Divergence {
                 height,
-                committed: block.state_digest,
-                computed,
+                what: "state digest",
+                committed: hex_of(Some(block.state_digest.as_ref())),
+                computed: hex_of(Some(computed.as_ref())),
+            }
+            .into());
+        }
+        // Recomputed on the finalized state itself (not taken from the speculative head's
+        // cache), so a finalized state that drifted from the speculative one is caught too.
+        let due = commitment::expected_after(&self.finalized);
+        if due != block.state_hash {
+            return Err(Divergence {
+                height,
+                what: "state hash",
+                committed: hex_of(block.state_hash.as_ref().map(|d| d.as_ref())),
+                computed: hex_of(due.as_ref().map(|d| d.as_ref())),
             }
             .into());
         }
@@ -231,7 +291,13 @@ mod tests {
             leader: bridge.public_key(),
             parent: (View::zero(), parent),
         };
-        let block = ChainBlock::new(context, parent, state.state_digest(), body);
+        let block = ChainBlock::new(
+            context,
+            parent,
+            state.state_digest(),
+            commitment::expected_after(state),
+            body,
+        );
         let checked = block
             .body
             .clone()
@@ -276,6 +342,7 @@ mod tests {
             good.context.clone(),
             root,
             Sha256::hash(&[b"another state"]),
+            good.state_hash,
             good.body.clone(),
         );
         let before = chain.finalized().state_digest();
@@ -291,7 +358,8 @@ mod tests {
             panic!("a divergence")
         };
         assert_eq!(divergence.height, 1);
-        assert_eq!(divergence.computed, before);
+        assert_eq!(divergence.what, "state digest");
+        assert_eq!(divergence.computed, hex_of(Some(before.as_ref())));
         assert_eq!(
             chain.finalized().state_digest(),
             before,
@@ -301,11 +369,77 @@ mod tests {
             good.context.clone(),
             Sha256::hash(&[b"nowhere"]),
             before,
+            good.state_hash,
             good.body.clone(),
         );
         assert!(matches!(
             chain.extend(&unknown_parent, &checked),
             Err(ExtendError::UnknownParent(_))
         ));
+    }
+
+    /// A state that differs in a field no event has touched yet (here: an account forged into
+    /// the snapshot, as a lying sync peer would) keeps the same outcome chain, so the state
+    /// digest cannot see it; the state hash does, at the next block that commits to it.
+    #[test]
+    fn a_state_differing_without_any_event_is_caught_by_the_state_hash() {
+        let (mut honest, bridge) = genesis();
+        let root = honest.finalized_digest();
+        assert!(commitment::commits_after(0), "block 1 commits to genesis");
+        let (good, checked) = block(honest.finalized(), root, &bridge, 1, 100);
+        assert!(good.state_hash.is_some());
+        // The same state with the insurance fund's bytes altered and the trailer recomputed:
+        // restore accepts it (it is self-consistent), its outcome chain is the honest one.
+        let forged = forge_fund(honest.finalized());
+        assert_eq!(forged.state_digest(), honest.finalized().state_digest());
+        let mut diverged = Chain::new(forged, root);
+        assert!(matches!(
+            diverged.extend(&good, &checked),
+            Err(ExtendError::StateHashMismatch { .. })
+        ));
+        let Err(FinalizeError::Divergence(divergence)) = diverged.finalize(&good, &checked) else {
+            panic!("a divergence")
+        };
+        assert_eq!(divergence.what, "state hash");
+        assert_ne!(divergence.committed, divergence.computed);
+        // The honest chain takes it; a block leaving the hash out, or adding one where none is
+        // due, is refused.
+        honest.extend(&good, &checked).unwrap();
+        let without = ChainBlock::new(
+            good.context.clone(),
+            root,
+            good.state_digest,
+            None,
+            good.body.clone(),
+        );
+        assert!(matches!(
+            honest.extend(&without, &checked),
+            Err(ExtendError::StateHashMismatch { .. })
+        ));
+        honest.finalize(&good, &checked).unwrap();
+        let (next, checked_next) = block(honest.finalized(), good.digest(), &bridge, 2, 5);
+        assert!(
+            next.state_hash.is_none(),
+            "height 1 is not a commitment height"
+        );
+        let extra = ChainBlock::new(
+            next.context.clone(),
+            next.parent,
+            next.state_digest,
+            Some(commitment::state_hash_of(honest.finalized())),
+            next.body.clone(),
+        );
+        assert!(matches!(
+            honest.extend(&extra, &checked_next),
+            Err(ExtendError::StateHashMismatch { .. })
+        ));
+        honest.extend(&next, &checked_next).unwrap();
+    }
+
+    /// `state` with 1 USDC added to the insurance fund and to deposits (so the ledger still
+    /// balances), re-encoded with a fresh trailer: what a forger can make of a snapshot.
+    pub(crate) fn forge_fund(state: &Exchange) -> Exchange {
+        let bytes = crate::commitment::tests_support::credit_fund(&state.snapshot());
+        Exchange::restore(&bytes).expect("a self-consistent forgery restores")
     }
 }

@@ -1,12 +1,14 @@
-//! A validator whose execution diverges from the network's halts at once, loudly, while the
-//! others keep finalizing. Lives in the library's unit tests because the fault it injects
-//! (`Executor::inject_fault`) exists only in `cfg(test)` builds.
+//! A validator whose execution or state diverges from the network's halts, loudly, while the
+//! others keep finalizing; a snapshot server that forges is refused and blocked. These live
+//! in the library's unit tests because the faults they inject (`Executor::inject_fault`,
+//! `Executor::inject_state_fault`, `sync::forge_for_test`) exist only in `cfg(test)` builds.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use crate::shared::lock;
-use common::{Cluster, link, run};
+use common::{ALL, Cluster, link, run};
+use commonware_cryptography::Signer as _;
 use commonware_runtime::Clock as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -51,5 +53,108 @@ fn a_diverged_validator_halts_naming_the_height_and_both_digests() {
         );
         cluster.stop_traders();
         assert!(cluster.check_agreement(&[0, 1, 2]) >= 40);
+    });
+}
+
+/// A difference in state that no event shows yet (here 1 USDC forged into the insurance fund
+/// of one validator, its outcome chain untouched) is invisible to the outcome chain; the state
+/// hash catches it within `STATE_HASH_INTERVAL + 1` blocks: the validator halts naming the
+/// height and both hashes, the others go on and agree.
+#[test]
+fn a_validator_whose_state_differs_without_any_event_halts_at_the_next_state_hash() {
+    run(13, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in 0..4 {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(23, Duration::from_millis(100));
+        cluster.wait_until(&[0, 1, 2, 3], 40).await;
+        let victim = cluster.shared(3).unwrap();
+        let at = cluster.finalized_height(3) + 3;
+        victim.fault_forge_state_at.store(at, Ordering::SeqCst);
+        let deadline = cluster.context.current() + Duration::from_secs(120);
+        while lock(&victim.status).halted.is_none() {
+            assert!(
+                cluster.context.current() < deadline,
+                "the validator with a forged state never halted"
+            );
+            cluster.context.sleep(Duration::from_millis(100)).await;
+        }
+        let reason = lock(&victim.status).halted.clone().unwrap();
+        assert!(reason.contains("block commits to state hash"), "{reason}");
+        let halted_at = cluster.finalized_height(3);
+        assert!(
+            halted_at < at + crate::commitment::STATE_HASH_INTERVAL + 1,
+            "halted within the bound: forged before {at}, halted after {halted_at}"
+        );
+        assert!(
+            reason.contains(&format!("state divergence at height {}", halted_at + 1)),
+            "{reason}"
+        );
+        // Until then it agreed on every outcome: only the state hash could see it.
+        let goal = halted_at + 30;
+        cluster.wait_until(&[0, 1, 2], goal).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&[0, 1, 2]) >= 30);
+        assert_eq!(cluster.finalized_height(3), halted_at);
+        println!(
+            "forged at {at}, halted executing {}: {reason}",
+            halted_at + 1
+        );
+    });
+}
+
+/// A wiped validator syncs while two of its three peers forge their snapshot (issue 14): one
+/// lists a forged state (a balance changed, the snapshot's own trailer recomputed, the outcome
+/// chain kept) under the genuine finalized block; the other lists the honest chunks but sends
+/// forged ones, and is the first asked for them. The syncing validator refuses both, blocks
+/// both, takes the honest peer's snapshot and agrees with everyone afterwards.
+#[test]
+fn a_wiped_validator_refuses_forged_snapshots_blocks_the_forgers_and_syncs() {
+    run(14, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(24, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 260).await;
+        // Chunks are asked of the offering peers in key order: make the first a chunk forger.
+        let mut servers = [0usize, 1, 2];
+        servers.sort_by_key(|i| common::validator_key(*i).public_key());
+        let [chunk_forger, listing_forger, honest] = servers;
+        cluster
+            .shared(listing_forger)
+            .unwrap()
+            .fault_forge_snapshot
+            .store(1, Ordering::SeqCst);
+        cluster
+            .shared(chunk_forger)
+            .unwrap()
+            .fault_forge_snapshot
+            .store(2, Ordering::SeqCst);
+        cluster.wipe(3).await;
+        cluster.start(3);
+        let goal = cluster.heights().into_iter().max().unwrap() + 40;
+        cluster.wait_until(&ALL, goal).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        let synced = cluster.shared(3).unwrap();
+        let first = synced.history.lock().unwrap().front().unwrap().height;
+        assert!(first > 200, "synced from a snapshot, not genesis: {first}");
+        let blocked = cluster.blocked().await;
+        assert!(
+            blocked.contains(&(3, listing_forger)),
+            "the forged listing is blamed: {blocked:?}"
+        );
+        assert!(
+            blocked.contains(&(3, chunk_forger)),
+            "the forged chunk is blamed: {blocked:?}"
+        );
+        assert!(
+            !blocked.contains(&(3, honest)),
+            "the honest server is not: {blocked:?}"
+        );
+        // Its state is the network's: the state hash at the next commitment agrees.
+        println!("synced at {first} past forgers {listing_forger} and {chunk_forger}");
     });
 }

@@ -136,6 +136,12 @@ impl ValidatorConfig {
             "proposal bytes within the block bound"
         );
         assert!(!self.partition_prefix.is_empty(), "partition prefix set");
+        assert!(
+            self.executor.snapshot_interval > 0
+                && self.executor.snapshot_interval % crate::commitment::STATE_HASH_INTERVAL == 0,
+            "snapshots are taken at heights the chain commits to (multiples of {})",
+            crate::commitment::STATE_HASH_INTERVAL
+        );
         if let Some(sync) = &self.sync {
             // A validator that does not sync (within the threshold) must find every block
             // after its snapshot still archived at its peers.
@@ -258,16 +264,31 @@ where
         config.snapshot_bytes_max,
     )
     .await;
-    let (mut chain, mut served) =
-        initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
+    let initial = initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
+    let (mut chain, mut served) = (initial.chain, initial.served);
     let (mut snapshot_sender, mut snapshot_receiver) = channels.snapshots;
     let mut sync_floor = None;
-    if let Some(sync_config) = config.sync {
+    // With no usable local snapshot, sync whatever the distance, and with at least one try.
+    let sync_config = match (config.sync, initial.lost_local_state) {
+        (Some(sync), true) => Some(SyncConfig {
+            threshold: 0,
+            ..sync
+        }),
+        (None, true) => Some(SyncConfig {
+            threshold: 0,
+            attempts: 3,
+            timeout: Duration::from_secs(2),
+        }),
+        (sync, false) => sync,
+    };
+    if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
+        let mut sync_blocker = blocker.clone();
         let synced = sync::fetch(
             &mut sync_context,
             &mut snapshot_sender,
             &mut snapshot_receiver,
+            &mut sync_blocker,
             &scheme,
             limits,
             config.snapshot_bytes_max as u64,
@@ -279,6 +300,11 @@ where
             served = Some(store.save(&synced.exchange, synced.block_digest).await);
             chain = Chain::new(synced.exchange, synced.block_digest);
             sync_floor = Some(synced.finalization);
+        } else if initial.lost_local_state {
+            tracing::error!(
+                "no usable local snapshot and no peer snapshot: replaying from genesis, which \
+                 halts if peers have pruned the blocks it needs"
+            );
         }
     }
     let shared = Arc::new(Shared::new(

@@ -167,6 +167,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let checked = self.check_signatures(block);
         #[cfg(test)]
         let checked = self.inject_fault(checked);
+        #[cfg(test)]
+        self.inject_state_fault(height);
         let result = {
             let mut chain = lock(&self.shared.chain);
             let outcome = chain.finalize(block, &checked);
@@ -249,6 +251,24 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         block.check_signatures(&mut self.context)
     }
 
+    /// Unit-test builds only: simulates a state that differs where no event shows it (a
+    /// restore bug, a dropped field, a forged dormant balance). Before executing block
+    /// `Shared::fault_forge_state_at`, the finalized state gets 1 USDC more in its insurance
+    /// fund and deposits, its outcome chain untouched.
+    #[cfg(test)]
+    fn inject_state_fault(&mut self, height: u64) {
+        use std::sync::atomic::Ordering;
+        if self.shared.fault_forge_state_at.load(Ordering::SeqCst) != height {
+            return;
+        }
+        self.shared.fault_forge_state_at.store(0, Ordering::SeqCst);
+        let mut chain = lock(&self.shared.chain);
+        let forged = crate::commitment::tests_support::credit_fund(&chain.finalized().snapshot());
+        let forged = bulwark_exchange::Exchange::restore(&forged).expect("restores");
+        *chain = Chain::new(forged, chain.finalized_digest());
+        tracing::warn!(height, "fault injected: this node's state differs silently");
+    }
+
     fn check_signatures(&mut self, block: &ChainBlock) -> CheckedBlock {
         let known: Vec<bool> = {
             let cache = lock(&self.shared.signatures);
@@ -284,6 +304,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             block: block.digest(),
             state_after,
             outcome: Sha256::hash(&[&outcome.encode()]),
+            state_hash: block.state_hash,
             txs: block.body.txs.len() as u32,
         };
         let mut history = lock(&self.shared.history);
@@ -298,25 +319,44 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     }
 }
 
-/// Builds the chain a validator starts from: the newest snapshot if it restores, else genesis;
-/// with the snapshot to serve to syncing peers, if any.
+/// Where a validator starts from.
+pub struct InitialChain {
+    pub chain: Chain,
+    /// The snapshot to serve to syncing peers, if any.
+    pub served: Option<ServedSnapshot>,
+    /// The disk held snapshots but none restores: the node must not quietly replay from
+    /// genesis (peers may have pruned those blocks), so it syncs from peers whatever its height.
+    pub lost_local_state: bool,
+}
+
+/// Builds the chain a validator starts from: the newest stored snapshot that restores (the
+/// previous one if the newest does not), else genesis.
 pub fn initial_chain<E: Storage + Clock + Metrics>(
     store: &SnapshotStore<E>,
     genesis: Chain,
-) -> (Chain, Option<ServedSnapshot>) {
-    match store.load() {
-        None => (genesis, None),
-        Some(Ok((exchange, digest, served))) => {
+) -> InitialChain {
+    let loaded = store.load();
+    for error in &loaded.unusable {
+        tracing::error!(%error, "stored snapshot unusable");
+    }
+    match loaded.usable {
+        Some((exchange, digest, served)) => {
             tracing::info!(
                 height = exchange.height().get(),
+                fell_back = !loaded.unusable.is_empty(),
                 "restored state from snapshot"
             );
-            (Chain::new(exchange, digest), Some(served))
+            InitialChain {
+                chain: Chain::new(exchange, digest),
+                served: Some(served),
+                lost_local_state: false,
+            }
         }
-        Some(Err(error)) => {
-            tracing::error!(%error, "stored snapshot unusable; starting from genesis and replaying");
-            (genesis, None)
-        }
+        None => InitialChain {
+            chain: genesis,
+            served: None,
+            lost_local_state: !loaded.unusable.is_empty(),
+        },
     }
 }
 

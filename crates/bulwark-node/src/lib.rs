@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod block;
 pub mod chain;
+pub mod commitment;
 pub mod engine;
 pub mod executor;
 pub mod gossip;

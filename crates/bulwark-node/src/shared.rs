@@ -176,6 +176,9 @@ pub struct FinalizedRecord {
     pub state_after: StateDigest,
     /// SHA-256 of the encoded `BlockOutcome`: every transaction's verdict and events.
     pub outcome: Digest,
+    /// The hash of the whole state before the block, where the block commits to one: this
+    /// node computed it from its own finalized state and found it equal (or halted).
+    pub state_hash: Option<crate::commitment::StateHash>,
     pub txs: u32,
 }
 
@@ -204,6 +207,13 @@ pub struct Shared {
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
+    /// Unit-test builds only: makes this validator's snapshot server forge (see
+    /// `sync::forge_for_test`).
+    #[cfg(test)]
+    pub fault_forge_snapshot: std::sync::atomic::AtomicU8,
+    /// Unit-test builds only: see `Executor::inject_state_fault`.
+    #[cfg(test)]
+    pub fault_forge_state_at: std::sync::atomic::AtomicU64,
 }
 
 /// Locks a mutex, treating poisoning (a panic while held) as fatal corruption.
@@ -227,6 +237,10 @@ impl Shared {
             observations: Mutex::new(ObservationPool::new(Vec::new())),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            fault_forge_snapshot: std::sync::atomic::AtomicU8::new(0),
+            #[cfg(test)]
+            fault_forge_state_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

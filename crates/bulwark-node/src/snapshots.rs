@@ -1,9 +1,11 @@
 //! Exchange snapshots on this validator's disk.
 //!
 //! Owns: writing the finalized state every `snapshot_interval` blocks and reading the newest
-//! one back at startup. Stored through Commonware's `Metadata` (two blobs written
-//! alternately, each with a checksum), so a crash mid-write leaves the previous snapshot
-//! whole; the snapshot carries its own digest too, which `Exchange::restore` checks.
+//! usable one back at startup. The two newest snapshots are kept, under two keys written in
+//! turn, through Commonware's `Metadata` (two blobs written alternately, each with a
+//! checksum), so a crash mid-write leaves the previous write whole, and a snapshot that no
+//! longer restores (a bug, an upgrade that cannot read it) falls back to the one before.
+//! The snapshot carries its own digest too, which `Exchange::restore` checks.
 //! A failed storage write is fatal: the node cannot promise what it cannot persist.
 
 use crate::sync::ServedSnapshot;
@@ -14,21 +16,31 @@ use commonware_runtime::{Clock, Metrics, Storage};
 use commonware_storage::metadata::{Config, Metadata};
 use commonware_utils::sequence::U64;
 
-/// The one key under which the newest snapshot is kept.
-const SNAPSHOT_KEY: u64 = 0;
+/// The two keys the newest two snapshots are kept under, written in turn.
+const SNAPSHOT_KEYS: [u64; 2] = [0, 1];
 
 /// Why the stored snapshot could not be used (startup then falls back to genesis and replay).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("stored snapshot is too short to hold its header")]
     Truncated,
-    #[error("stored snapshot does not restore: {0}")]
-    Restore(#[from] bulwark_exchange::SnapshotError),
+    #[error("stored snapshot of height {claimed} does not restore: {error}")]
+    Restore {
+        claimed: u64,
+        error: bulwark_exchange::SnapshotError,
+    },
     #[error("stored snapshot claims height {claimed} but restores height {restored}")]
     HeightMismatch { claimed: u64, restored: u64 },
 }
 
-/// The newest snapshot of the finalized state, on disk.
+/// What the disk holds: the newest snapshot that restores, and why newer ones did not.
+pub struct Loaded {
+    pub usable: Option<(Exchange, Digest, ServedSnapshot)>,
+    /// Every stored snapshot that did not restore, newest first.
+    pub unusable: Vec<LoadError>,
+}
+
+/// The newest snapshots of the finalized state, on disk.
 pub struct SnapshotStore<E: Storage + Clock + Metrics> {
     metadata: Option<Metadata<E, U64, Vec<u8>>>,
 }
@@ -48,34 +60,91 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         }
     }
 
-    /// The newest snapshot: the exchange state, the digest of the block it follows, and its
-    /// bytes as served to syncing peers.
-    pub fn load(&self) -> Option<Result<(Exchange, Digest, ServedSnapshot), LoadError>> {
-        let bytes = self
-            .metadata
-            .as_ref()
-            .expect("store open")
-            .get(&U64::new(SNAPSHOT_KEY))?;
-        Some(decode(bytes))
+    /// The newest stored snapshot that restores (the exchange state, the digest of the block
+    /// it follows, and its bytes as served to syncing peers), and what did not restore.
+    pub fn load(&self) -> Loaded {
+        let metadata = self.metadata.as_ref().expect("store open");
+        let mut decoded: Vec<Result<(Exchange, Digest, ServedSnapshot), LoadError>> = SNAPSHOT_KEYS
+            .iter()
+            .filter_map(|key| metadata.get(&U64::new(*key)))
+            .map(|bytes| decode(bytes))
+            .collect();
+        // Newest first: by the height each claims (a record too short to claim one, last).
+        decoded.sort_by_key(|d| std::cmp::Reverse(claimed_height(d)));
+        let mut loaded = Loaded {
+            usable: None,
+            unusable: Vec::new(),
+        };
+        for result in decoded {
+            match result {
+                Ok(snapshot) if loaded.usable.is_none() => loaded.usable = Some(snapshot),
+                Ok(_) => {}
+                Err(error) => loaded.unusable.push(error),
+            }
+        }
+        loaded
     }
 
-    /// Persists the finalized state after block `digest`; returns once it is synced, with
-    /// the snapshot as served to syncing peers.
+    /// Persists the finalized state after block `digest` in place of the older of the two
+    /// kept; returns once it is synced, with the snapshot as served to syncing peers.
     pub async fn save(&mut self, exchange: &Exchange, digest: Digest) -> ServedSnapshot {
         let snapshot = exchange.snapshot();
         let mut bytes = Vec::with_capacity(40 + snapshot.len());
         bytes.extend_from_slice(&exchange.height().get().to_be_bytes());
         bytes.extend_from_slice(digest.as_ref());
         bytes.extend_from_slice(&snapshot);
+        self.put(bytes).await;
+        ServedSnapshot::new(exchange.height().get(), snapshot)
+    }
+
+    /// Writes a stored record over the older (or a missing) key.
+    async fn put(&mut self, record: Vec<u8>) {
         let mut metadata = self.metadata.take().expect("store open");
-        metadata.put(U64::new(SNAPSHOT_KEY), bytes);
+        let height_of = |key: u64| {
+            metadata
+                .get(&U64::new(key))
+                .and_then(|b| b.get(..8))
+                .map(|h| u64::from_be_bytes(h.try_into().expect("8 bytes")))
+        };
+        let key = SNAPSHOT_KEYS
+            .into_iter()
+            .min_by_key(|key| height_of(*key).map_or((0, 0), |h| (1, h)))
+            .expect("two keys");
+        metadata.put(U64::new(key), record);
         self.metadata = Some(
             metadata
                 .sync()
                 .await
                 .expect("snapshot storage write failed"),
         );
-        ServedSnapshot::new(exchange.height().get(), snapshot)
+    }
+
+    /// Unit-test builds only: overwrites the newest stored record with `bytes`, as a disk
+    /// fault or a bug would.
+    #[cfg(test)]
+    pub async fn corrupt_newest(&mut self, bytes: Vec<u8>) {
+        let metadata = self.metadata.as_ref().expect("store open");
+        let newest = SNAPSHOT_KEYS
+            .into_iter()
+            .filter_map(|key| {
+                let height = metadata.get(&U64::new(key))?.get(..8)?;
+                Some((u64::from_be_bytes(height.try_into().ok()?), key))
+            })
+            .max()
+            .map(|(_, key)| key)
+            .expect("a stored snapshot");
+        let mut metadata = self.metadata.take().expect("store open");
+        metadata.put(U64::new(newest), bytes);
+        self.metadata = Some(metadata.sync().await.expect("written"));
+    }
+}
+
+fn claimed_height(decoded: &Result<(Exchange, Digest, ServedSnapshot), LoadError>) -> u64 {
+    match decoded {
+        Ok((exchange, _, _)) => exchange.height().get(),
+        Err(LoadError::HeightMismatch { claimed, .. }) => *claimed,
+        Err(LoadError::Restore { claimed, .. }) => *claimed,
+        Err(LoadError::Truncated) => 0,
     }
 }
 
@@ -86,7 +155,8 @@ fn decode(bytes: &[u8]) -> Result<(Exchange, Digest, ServedSnapshot), LoadError>
     let claimed = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
     let digest = Digest::read(&mut commonware_codec::Copying(&bytes[8..40]))
         .map_err(|_| LoadError::Truncated)?;
-    let exchange = Exchange::restore(&bytes[40..])?;
+    let exchange =
+        Exchange::restore(&bytes[40..]).map_err(|error| LoadError::Restore { claimed, error })?;
     if exchange.height().get() != claimed {
         return Err(LoadError::HeightMismatch {
             claimed,
@@ -95,4 +165,87 @@ fn decode(bytes: &[u8]) -> Result<(Exchange, Digest, ServedSnapshot), LoadError>
     }
     let served = ServedSnapshot::new(claimed, bytes[40..].to_vec());
     Ok((exchange, digest, served))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_exchange::{ExchangeParams, Genesis};
+    use bulwark_types::{Block, BlockTime, Height, PriceInputs, PrivateKey};
+    use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
+    use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::SeedableRng;
+
+    fn state_at(height: u64) -> Exchange {
+        let genesis = Genesis {
+            admin: PrivateKey::from_seed(1).public_key(),
+            bridge: PrivateKey::from_seed(2).public_key(),
+            params: ExchangeParams::defaults(),
+            time: BlockTime::from_millis(1_000),
+            oracle: None,
+        };
+        let mut exchange = Exchange::new(&genesis).unwrap();
+        for h in 1..=height {
+            let block = Block {
+                height: Height::new(h),
+                time: BlockTime::from_millis(1_000 + h),
+                prices: PriceInputs::default(),
+                observations: Vec::new(),
+                txs: Vec::new(),
+            };
+            let checked = block.check_signatures(&mut ChaCha8Rng::seed_from_u64(h));
+            exchange.apply_block(&checked).unwrap();
+        }
+        exchange
+    }
+
+    /// The two newest snapshots are kept; when the newest no longer restores, the one before
+    /// is used and the failure reported; when none restores, nothing is, and that is reported
+    /// too (startup then syncs from peers instead of replaying quietly from genesis).
+    #[test]
+    fn a_snapshot_that_does_not_restore_falls_back_to_the_previous_one() {
+        deterministic::Runner::default().start(|context| async move {
+            let mut store =
+                SnapshotStore::init(context.child("snapshots"), "snapshots".into(), 1 << 20).await;
+            assert!(store.load().usable.is_none() && store.load().unusable.is_empty());
+            for height in [1u64, 2, 3] {
+                let digest = Sha256::hash(&[&height.to_be_bytes()]);
+                store.save(&state_at(height), digest).await;
+            }
+            let loaded = store.load();
+            let (newest, digest, served) = loaded.usable.expect("a snapshot");
+            assert_eq!(newest.height().get(), 3);
+            assert_eq!(digest, Sha256::hash(&[&3u64.to_be_bytes()]));
+            assert_eq!(served.height, 3);
+
+            // The newest is damaged (its snapshot no longer restores): height 2 is used.
+            let mut damaged = 3u64.to_be_bytes().to_vec();
+            damaged.extend_from_slice(digest.as_ref());
+            damaged.extend_from_slice(b"not a snapshot at all, but long enough to try");
+            store.corrupt_newest(damaged).await;
+            let loaded = store.load();
+            assert_eq!(loaded.usable.expect("the previous").0.height().get(), 2);
+            assert!(matches!(
+                loaded.unusable.as_slice(),
+                [LoadError::Restore { claimed: 3, .. }]
+            ));
+
+            // Truncated instead: still the previous one.
+            store.corrupt_newest(vec![0; 3]).await;
+            let loaded = store.load();
+            assert_eq!(loaded.usable.expect("the previous").0.height().get(), 2);
+            assert!(matches!(loaded.unusable.as_slice(), [LoadError::Truncated]));
+
+            // Both damaged: nothing usable, both reported.
+            store.corrupt_newest(vec![1; 5]).await;
+            let loaded = store.load();
+            assert!(loaded.usable.is_none());
+            assert_eq!(loaded.unusable.len(), 2);
+
+            // Saving again replaces the older record and is used.
+            store.save(&state_at(4), Sha256::hash(&[b"4"])).await;
+            assert_eq!(store.load().usable.unwrap().0.height().get(), 4);
+        });
+    }
 }

@@ -3,21 +3,28 @@
 //!
 //! Owns: the snapshot protocol on its own p2p channel, both sides of it.
 //! - A serving validator answers a manifest request with its newest snapshot (the state after
-//!   height `H`) described by its length and SHA-256, together with block `H + 1` and that
-//!   block's finalization certificate; then serves the snapshot in chunks.
+//!   height `H`, a multiple of the state-hash interval) described by its length and its
+//!   chunks' SHA-256, together with block `H + 1` and that block's finalization certificate;
+//!   then serves the snapshot in chunks.
 //! - A syncing validator trusts nothing a peer says until it checks it: the finalization must
 //!   carry a quorum of the validators' signatures over block `H + 1`'s digest, which the block
-//!   must hash to; the assembled bytes must hash to the manifest's SHA-256; and the restored
-//!   state must have height `H` and the state digest block `H + 1` commits to (the state after
-//!   its parent), with `H + 1`'s parent as the block it follows. Only then does it install the
-//!   state, persist it, and start marshal and simplex from that finalization, so marshal
+//!   must hash to; the chunk list must hash to the state hash block `H + 1` commits to (see
+//!   [`crate::commitment`]), so the snapshot's bytes are fixed by the finalized chain and not
+//!   by the peer; every chunk must hash to its entry on arrival; and the restored state must
+//!   have height `H` and the outcome chain block `H + 1` commits to. Only then does it install
+//!   the state, persist it, and start marshal and simplex from that finalization, so marshal
 //!   delivers from `H + 1` on.
+//! - Blame: a peer whose offer fails a check, or who sends a chunk that does not hash to its
+//!   entry, has lied (an honest peer never does either) and is blocked. A peer that does not
+//!   answer a chunk in time, or no longer holds it, is skipped for that chunk: the next peer
+//!   offering the same snapshot is asked. Offers are ranked by their verified height.
 //!
 //! Never: lets a peer make it allocate more than `snapshot_bytes_max` for a snapshot or more
 //! than a chunk per message; waits forever (every request has a deadline and a bounded number
 //! of attempts; a cluster with no snapshot anywhere starts from genesis).
 
 use crate::block::ChainBlock;
+use crate::commitment::{self, StateHash};
 use crate::executor::MarshalMailbox;
 use crate::shared::{Shared, lock};
 use bulwark_exchange::Exchange;
@@ -43,8 +50,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Bytes of snapshot in one chunk message.
-pub const CHUNK_BYTES: usize = 256 * 1024;
+pub use crate::commitment::CHUNK_BYTES;
+
+/// Most chunks a manifest may list: snapshots up to 1 GiB.
+pub const CHUNKS_MAX: usize = 4_096;
 
 /// A finalization of a Bulwark block.
 pub type BlockFinalization = Finalization<ed25519::Scheme, Digest>;
@@ -56,15 +65,20 @@ pub struct ServedSnapshot {
     pub height: u64,
     /// `Exchange::snapshot` bytes.
     pub bytes: Arc<Vec<u8>>,
-    pub hash: Digest,
+    /// SHA-256 of each chunk.
+    pub chunk_hashes: Arc<Vec<Digest>>,
+    /// The state hash: what block `height + 1` commits to.
+    pub hash: StateHash,
 }
 
 impl ServedSnapshot {
     pub fn new(height: u64, bytes: Vec<u8>) -> Self {
-        let hash = Sha256::hash(&[&bytes]);
+        let chunk_hashes = commitment::chunk_hashes(&bytes);
+        let hash = commitment::root(bytes.len() as u64, &chunk_hashes);
         Self {
             height,
             bytes: Arc::new(bytes),
+            chunk_hashes: Arc::new(chunk_hashes),
             hash,
         }
     }
@@ -76,8 +90,9 @@ pub struct Manifest {
     /// Height of the state in the snapshot.
     pub height: u64,
     pub snapshot_len: u64,
-    pub snapshot_hash: Digest,
-    /// Block `height + 1`: it commits to the snapshot's state digest.
+    /// SHA-256 of each chunk; their root is the state hash `next_block` commits to.
+    pub chunk_hashes: Vec<Digest>,
+    /// Block `height + 1`: it commits to the snapshot's state hash and state digest.
     pub next_block: ChainBlock,
     /// Finalization of `next_block`.
     pub finalization: BlockFinalization,
@@ -113,7 +128,7 @@ impl Write for Message {
                         1u8.write(buf);
                         m.height.write(buf);
                         m.snapshot_len.write(buf);
-                        m.snapshot_hash.write(buf);
+                        m.chunk_hashes.write(buf);
                         m.next_block.write(buf);
                         m.finalization.write(buf);
                     }
@@ -144,7 +159,11 @@ impl EncodeSize for Message {
             Message::ManifestRequest => 0,
             Message::Manifest(None) => 1,
             Message::Manifest(Some(m)) => {
-                1 + 8 + 8 + Digest::SIZE + m.next_block.encode_size() + m.finalization.encode_size()
+                1 + 8
+                    + 8
+                    + m.chunk_hashes.encode_size()
+                    + m.next_block.encode_size()
+                    + m.finalization.encode_size()
             }
             Message::ChunkRequest { .. } => 8 + 4,
             Message::Chunk { bytes, .. } => 8 + 4 + bytes.encode_size(),
@@ -162,13 +181,14 @@ impl Read for Message {
                 1 => {
                     let height = u64::read(buf)?;
                     let snapshot_len = u64::read(buf)?;
-                    let snapshot_hash = Digest::read(buf)?;
+                    let chunk_hashes =
+                        Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(1..=CHUNKS_MAX), ()))?;
                     let next_block = ChainBlock::read_cfg(buf, limits)?;
                     let finalization = BlockFinalization::read_cfg(buf, certificate)?;
                     Ok(Message::Manifest(Some(Box::new(Manifest {
                         height,
                         snapshot_len,
-                        snapshot_hash,
+                        chunk_hashes,
                         next_block,
                         finalization,
                     }))))
@@ -198,7 +218,13 @@ impl Read for Message {
 /// Largest snapshot-channel message.
 pub fn max_message_size(limits: &BlockLimits, participants: u32) -> usize {
     let certificate = simplex_certificate_bytes_max(participants);
-    let manifest = 2 + 8 + 8 + Digest::SIZE + ChainBlock::max_encode_size(limits) + certificate;
+    let manifest = 2
+        + 8
+        + 8
+        + 5
+        + CHUNKS_MAX * Digest::SIZE
+        + ChainBlock::max_encode_size(limits)
+        + certificate;
     let chunk = 1 + 8 + 4 + 1 + 5 + CHUNK_BYTES;
     manifest.max(chunk)
 }
@@ -243,7 +269,11 @@ pub enum OfferError {
     HeightMismatch { block: u64, snapshot: u64 },
     #[error("snapshot of {0} bytes exceeds the bound")]
     TooLarge(u64),
-    #[error("assembled snapshot does not hash to the manifest's")]
+    #[error("block {0} commits to no state hash: no snapshot can be checked against it")]
+    Uncommitted(u64),
+    #[error("manifest lists {listed} chunks for a snapshot of {expected}")]
+    ChunkCount { listed: usize, expected: u64 },
+    #[error("the manifest's chunks do not hash to the state hash the finalized block commits to")]
     HashMismatch,
     #[error("snapshot does not restore: {0}")]
     Restore(#[from] bulwark_exchange::SnapshotError),
@@ -275,15 +305,47 @@ pub fn check_manifest(
             snapshot: manifest.height,
         });
     }
+    let Some(committed) = manifest.next_block.state_hash else {
+        return Err(OfferError::Uncommitted(block));
+    };
+    let expected = commitment::chunk_count(manifest.snapshot_len);
+    if manifest.chunk_hashes.len() as u64 != expected {
+        return Err(OfferError::ChunkCount {
+            listed: manifest.chunk_hashes.len(),
+            expected,
+        });
+    }
+    if commitment::root(manifest.snapshot_len, &manifest.chunk_hashes) != committed {
+        return Err(OfferError::HashMismatch);
+    }
     if manifest.snapshot_len > snapshot_bytes_max {
         return Err(OfferError::TooLarge(manifest.snapshot_len));
     }
     Ok(())
 }
 
+impl OfferError {
+    /// Whether only a lying peer sends such an offer (an honest one never does): it is
+    /// blocked. An offer too large for this node's bound is not a lie.
+    pub fn is_a_lie(&self) -> bool {
+        !matches!(self, OfferError::TooLarge(_))
+    }
+}
+
+/// Whether `bytes` is chunk `index` of the snapshot `manifest` describes.
+pub fn chunk_valid(manifest: &Manifest, index: usize, bytes: &[u8]) -> bool {
+    let len = manifest.snapshot_len as usize;
+    let expected = CHUNK_BYTES.min(len.saturating_sub(index * CHUNK_BYTES));
+    bytes.len() == expected
+        && manifest
+            .chunk_hashes
+            .get(index)
+            .is_some_and(|hash| *hash == Sha256::hash(&[bytes]))
+}
+
 /// Checks assembled snapshot bytes against a checked manifest and restores them.
 pub fn restore_offer(manifest: &Manifest, bytes: &[u8]) -> Result<Exchange, OfferError> {
-    if Sha256::hash(&[bytes]) != manifest.snapshot_hash {
+    if Some(commitment::state_hash(bytes)) != manifest.next_block.state_hash {
         return Err(OfferError::HashMismatch);
     }
     let exchange = Exchange::restore(bytes)?;
@@ -295,12 +357,13 @@ pub fn restore_offer(manifest: &Manifest, bytes: &[u8]) -> Result<Exchange, Offe
 }
 
 /// Asks peers for their newest snapshot and, if one is more than `threshold` blocks ahead
-/// of `local_height`, fetches, checks and restores it.
+/// of `local_height`, fetches, checks and restores it. Peers caught lying are blocked.
 #[allow(clippy::too_many_arguments)]
-pub async fn fetch<E, S, R>(
+pub async fn fetch<E, S, R, B>(
     context: &mut E,
     sender: &mut S,
     receiver: &mut R,
+    blocker: &mut B,
     scheme: &ed25519::Scheme,
     limits: BlockLimits,
     snapshot_bytes_max: u64,
@@ -311,6 +374,7 @@ where
     E: Clock + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
 {
     let cfg = (limits, scheme.certificate_codec_config());
     let others = scheme.participants().len().saturating_sub(1);
@@ -333,12 +397,17 @@ where
                         Ok(()) => {
                             offers.insert(peer, manifest);
                         }
+                        Err(error) if error.is_a_lie() => {
+                            tracing::warn!(?peer, %error, "forged snapshot offer; blocking the peer");
+                            let _ = blocker.block(peer);
+                        }
                         Err(error) => tracing::warn!(?peer, %error, "refused a snapshot offer"),
                     }
                 }
                 _ => {}
             }
         }
+        // Ranked by verified height: every offer left has a finalized next block.
         let best = offers.values().map(|m| m.height).max();
         let Some(height) = best else {
             if answered >= others {
@@ -356,7 +425,8 @@ where
             );
             return None;
         }
-        // 2. Chunks, from any peer offering that exact snapshot.
+        // 2. Chunks, from any peer offering that height: the finalized block fixes the bytes,
+        // so every honest offer at one height lists the same chunks.
         let manifest = offers
             .values()
             .find(|m| m.height == height)
@@ -364,13 +434,14 @@ where
             .clone();
         let sources: Vec<PublicKey> = offers
             .iter()
-            .filter(|(_, m)| m.height == height && m.snapshot_hash == manifest.snapshot_hash)
+            .filter(|(_, m)| m.height == height)
             .map(|(p, _)| p.clone())
             .collect();
         match fetch_chunks(
             context,
             sender,
             receiver,
+            blocker,
             &cfg,
             &manifest,
             &sources,
@@ -387,7 +458,9 @@ where
                         finalization: manifest.finalization,
                     });
                 }
-                Err(error) => tracing::warn!(%error, height, "fetched snapshot refused"),
+                // Every chunk matched the committed hash: these are the bytes the network
+                // committed to, so no peer is to blame; this build cannot restore them.
+                Err(error) => tracing::error!(%error, height, "committed snapshot refused"),
             },
             None => tracing::info!(height, "snapshot chunks did not arrive; retrying"),
         }
@@ -396,10 +469,16 @@ where
     None
 }
 
-async fn fetch_chunks<E, S, R>(
+/// Fetches every chunk of `manifest`, each checked against its hash on arrival. Chunk `i` is
+/// asked of the sources in turn starting from source `i` (so load spreads and one slow peer
+/// does not decide), twice around; a source that sends a chunk that does not hash to its
+/// entry is blocked and asked nothing more.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_chunks<E, S, R, B>(
     context: &mut E,
     sender: &mut S,
     receiver: &mut R,
+    blocker: &mut B,
     cfg: &<Message as Read>::Cfg,
     manifest: &Manifest,
     sources: &[PublicKey],
@@ -409,15 +488,19 @@ where
     E: Clock + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
 {
     let len = usize::try_from(manifest.snapshot_len).ok()?;
-    let chunks = len.div_ceil(CHUNK_BYTES).max(1);
+    let chunks = manifest.chunk_hashes.len();
+    let mut liars: Vec<PublicKey> = Vec::new();
     let mut bytes = Vec::with_capacity(len);
     for index in 0..chunks {
-        let expected = CHUNK_BYTES.min(len - index * CHUNK_BYTES);
         let mut got = None;
-        // Try each source in turn, twice around.
-        for source in sources.iter().chain(sources.iter()) {
+        for turn in 0..2 * sources.len() {
+            let source = &sources[(index + turn) % sources.len()];
+            if liars.contains(source) {
+                continue;
+            }
             let request = Message::ChunkRequest {
                 height: manifest.height,
                 index: index as u32,
@@ -436,13 +519,31 @@ where
                     && height == manifest.height
                     && i as usize == index
                 {
-                    got = bytes.filter(|b| b.len() == expected);
+                    match bytes {
+                        Some(chunk) if chunk_valid(manifest, index, &chunk) => got = Some(chunk),
+                        Some(_) => {
+                            tracing::warn!(
+                                ?peer,
+                                index,
+                                "snapshot chunk does not hash to the committed list; blocking the peer"
+                            );
+                            let _ = blocker.block(peer);
+                            liars.push(source.clone());
+                        }
+                        // It no longer holds that snapshot (it took a newer one): not a lie.
+                        None => tracing::info!(?peer, index, "peer no longer holds the snapshot"),
+                    }
                     break;
                 }
             }
             if got.is_some() {
                 break;
             }
+            tracing::info!(
+                ?source,
+                index,
+                "no valid chunk from this peer; asking the next"
+            );
         }
         bytes.extend_from_slice(&got?);
     }
@@ -526,6 +627,12 @@ where
                 continue;
             };
             let snapshot = lock(&shared.snapshot).clone();
+            // What this server lists and what it sends: the same snapshot, unless a test made
+            // it a forger.
+            #[cfg(test)]
+            let (listed, sent) = forge_for_test(&shared, &snapshot);
+            #[cfg(not(test))]
+            let (listed, sent) = (snapshot.clone(), snapshot.clone());
             let answer = match message {
                 Message::ManifestRequest => {
                     let manifest = match snapshot {
@@ -537,15 +644,19 @@ where
                                 marshal.get_finalization(next).await,
                             ) {
                                 (Some(next_block), Some(finalization)) => {
-                                    Some(Box::new(Manifest {
-                                        next_block: Arc::unwrap_or_clone(Arc::<ChainBlock>::from(
+                                    let next_block =
+                                        Arc::unwrap_or_clone(Arc::<ChainBlock>::from(next_block));
+                                    // Offer only what the chain committed to.
+                                    (next_block.state_hash == Some(snapshot.hash)).then(|| {
+                                        Box::new(Manifest {
                                             next_block,
-                                        )),
-                                        height: snapshot.height,
-                                        snapshot_len: snapshot.bytes.len() as u64,
-                                        snapshot_hash: snapshot.hash,
-                                        finalization,
-                                    }))
+                                            height: snapshot.height,
+                                            snapshot_len: snapshot.bytes.len() as u64,
+                                            chunk_hashes: listed
+                                                .map_or_else(Vec::new, |l| l.chunk_hashes.to_vec()),
+                                            finalization,
+                                        })
+                                    })
                                 }
                                 // The next block is not finalized (or not archived) yet.
                                 _ => None,
@@ -555,7 +666,7 @@ where
                     Message::Manifest(manifest)
                 }
                 Message::ChunkRequest { height, index } => {
-                    let chunk = snapshot.filter(|s| s.height == height).and_then(|s| {
+                    let chunk = sent.filter(|s| s.height == height).and_then(|s| {
                         let start = (index as usize).checked_mul(CHUNK_BYTES)?;
                         (start < s.bytes.len() || (start == 0 && s.bytes.is_empty())).then(|| {
                             s.bytes[start..(start + CHUNK_BYTES).min(s.bytes.len())].to_vec()
@@ -573,6 +684,31 @@ where
             sender.send(Recipients::One(peer), answer.encode(), false);
         }
     })
+}
+
+/// Unit-test builds only: how a forging server (`Shared::fault_forge_snapshot`) lists and
+/// sends its snapshot. 1: it lists and sends a forged state (the insurance fund credited,
+/// the snapshot's own trailer recomputed); 2: it lists the honest chunks but sends forged ones.
+#[cfg(test)]
+fn forge_for_test(
+    shared: &Shared,
+    honest: &Option<ServedSnapshot>,
+) -> (Option<ServedSnapshot>, Option<ServedSnapshot>) {
+    use std::sync::atomic::Ordering;
+    let mode = shared.fault_forge_snapshot.load(Ordering::SeqCst);
+    let forged = || {
+        honest.as_ref().map(|h| {
+            ServedSnapshot::new(
+                h.height,
+                crate::commitment::tests_support::credit_fund(&h.bytes),
+            )
+        })
+    };
+    match mode {
+        1 => (forged(), forged()),
+        2 => (honest.clone(), forged()),
+        _ => (honest.clone(), honest.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -626,7 +762,13 @@ mod tests {
             observations: Vec::new(),
             txs: Vec::new(),
         };
-        ChainBlock::new(context, parent, state.state_digest(), body)
+        ChainBlock::new(
+            context,
+            parent,
+            state.state_digest(),
+            commitment::expected_after(state),
+            body,
+        )
     }
 
     fn finalize(signers: &[ed25519::Scheme], digest: Digest) -> BlockFinalization {
@@ -649,14 +791,22 @@ mod tests {
         let bytes = state.snapshot();
         let next_block = block_after(&state, Sha256::hash(&[b"block 0"]));
         let finalization = finalize(signers, next_block.digest());
-        let manifest = Manifest {
-            height: 0,
+        (manifest_for(&bytes, next_block, finalization), bytes)
+    }
+
+    /// What a server lists for `bytes` (honest or not) under a real finalized block.
+    fn manifest_for(
+        bytes: &[u8],
+        next_block: ChainBlock,
+        finalization: BlockFinalization,
+    ) -> Manifest {
+        Manifest {
+            height: next_block.height().get() - 1,
             snapshot_len: bytes.len() as u64,
-            snapshot_hash: Sha256::hash(&[&bytes]),
+            chunk_hashes: commitment::chunk_hashes(bytes),
             next_block,
             finalization,
-        };
-        (manifest, bytes)
+        }
     }
 
     fn cfg(scheme: &ed25519::Scheme) -> <Message as Read>::Cfg {
@@ -717,29 +867,55 @@ mod tests {
             Err(OfferError::TooLarge(_))
         ));
 
-        // Bytes that are not the advertised snapshot.
+        // Bytes that are not the advertised snapshot: chunk by chunk, and as a whole.
         let mut tampered = bytes.clone();
         tampered[10] ^= 1;
+        assert!(!chunk_valid(&manifest, 0, &tampered));
+        assert!(chunk_valid(&manifest, 0, &bytes));
         assert!(matches!(
             restore_offer(&manifest, &tampered),
             Err(OfferError::HashMismatch)
         ));
 
-        // A self-consistent snapshot of another state than the block commits to.
-        let other = {
-            let mut genesis_other = exchange();
-            let checked = block_after(&genesis_other, Sha256::hash(&[b"block 0"]))
-                .body
-                .check_signatures(&mut rng);
-            genesis_other.apply_block(&checked).unwrap();
-            genesis_other.snapshot()
-        };
-        let mut lying = manifest.clone();
-        lying.snapshot_hash = Sha256::hash(&[&other]);
-        lying.snapshot_len = other.len() as u64;
+        // The attack: a snapshot of the same height with a balance changed, its own
+        // trailer recomputed and its outcome-chain field kept, listed under the genuine
+        // finalized block. It restores by itself, and has the committed outcome chain, but
+        // its chunks do not hash to the state hash the finalized block commits to.
+        let forged = crate::commitment::tests_support::credit_fund(&bytes);
+        let restored = Exchange::restore(&forged).unwrap();
+        assert_eq!(restored.state_digest(), manifest.next_block.state_digest);
+        let lying = manifest_for(
+            &forged,
+            manifest.next_block.clone(),
+            manifest.finalization.clone(),
+        );
+        let refused = check_manifest(&mut rng, &signers[0], &lying, 1 << 20).unwrap_err();
+        assert!(matches!(refused, OfferError::HashMismatch) && refused.is_a_lie());
         assert!(matches!(
-            restore_offer(&lying, &other),
-            Err(OfferError::StateMismatch { .. })
+            restore_offer(&manifest, &forged),
+            Err(OfferError::HashMismatch)
+        ));
+        // A chunk list of the wrong length.
+        let mut short = manifest.clone();
+        short.chunk_hashes.push(Sha256::hash(&[b"more"]));
+        assert!(matches!(
+            check_manifest(&mut rng, &signers[0], &short, 1 << 20),
+            Err(OfferError::ChunkCount { .. })
+        ));
+
+        // A genuine block that commits to no state hash (height 1 is not a commitment
+        // height): nothing can be checked against it, so it backs no offer.
+        let mut later = exchange();
+        later
+            .apply_block(&manifest.next_block.body.clone().check_signatures(&mut rng))
+            .unwrap();
+        let uncommitted = block_after(&later, manifest.next_block.digest());
+        assert!(uncommitted.state_hash.is_none());
+        let finalization = finalize(&signers, uncommitted.digest());
+        let unverifiable = manifest_for(&later.snapshot(), uncommitted, finalization);
+        assert!(matches!(
+            check_manifest(&mut rng, &signers[0], &unverifiable, 1 << 20),
+            Err(OfferError::Uncommitted(2))
         ));
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Cluster, VALIDATORS, link, run};
+use common::{ALL, Cluster, link, run};
 use commonware_consensus::simplex::mocks::{conflicter, equivocator, relay::Relay};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Sha256;
@@ -12,7 +12,6 @@ use commonware_runtime::{Clock, Supervisor as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-const ALL: [usize; VALIDATORS] = [0, 1, 2, 3];
 const HONEST: [usize; 3] = [0, 1, 2];
 
 #[test]

@@ -42,6 +42,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const VALIDATORS: usize = 4;
+/// Every validator of the cluster.
+pub const ALL: [usize; VALIDATORS] = [0, 1, 2, 3];
 pub const NAMESPACE: &[u8] = b"_BULWARK_TEST";
 pub const TRADERS: usize = 16;
 const GOSSIP_BATCH_MAX: usize = 256;
@@ -462,8 +464,9 @@ impl Cluster {
     }
 
     /// Checks that the validators in `who` agree on every finalized height they all executed
-    /// (block, state digest after it, and the digest of every transaction's outcome), that none
-    /// halted, and returns how many heights were compared.
+    /// (block, state digest after it, the digest of every transaction's outcome, and the hash
+    /// of the whole state at every commitment height), that none halted, and returns how many
+    /// heights were compared.
     pub fn check_agreement(&self, who: &[usize]) -> usize {
         let histories: Vec<BTreeMap<u64, FinalizedRecord>> = who
             .iter()
@@ -492,7 +495,18 @@ impl Cluster {
                 compared += 1;
             }
         }
-        // And the finalized states are the same at the same height: compare the lowest.
+        // The states themselves: every record of a commitment height carries the state hash
+        // each validator computed from its own finalized state (or it would have halted).
+        let states = histories[0]
+            .values()
+            .filter(|r| {
+                r.state_hash.is_some() && histories.iter().all(|h| h.contains_key(&r.height))
+            })
+            .count();
+        assert!(
+            compared < 2 * bulwark_node::commitment::STATE_HASH_INTERVAL as usize || states > 0,
+            "{compared} common heights compared, yet no state hash among them"
+        );
         compared
     }
 
