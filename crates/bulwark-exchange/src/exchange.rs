@@ -367,6 +367,11 @@ impl Exchange {
             .and_then(|i| self.accounts.get(i))
     }
 
+    /// Whether `key` is one of the exchange's operator keys (the admin's or the bridge's).
+    pub fn is_operator(&self, key: &PublicKey) -> bool {
+        *key == self.admin || *key == self.bridge
+    }
+
     /// The account a key owns or trades for, with its role.
     pub fn key_binding(&self, key: &PublicKey) -> Option<(AccountId, KeyRole)> {
         self.signers.get(key).and_then(|r| r.binding)

@@ -6,7 +6,9 @@
 //! transactions are not gossiped again: with a fixed, fully connected validator set, one hop
 //! reaches everyone.
 //! Bounds: a batch holds at most `batch_max` transactions; a peer's channel quota (set when
-//! registering the channel) bounds how many batches it can push.
+//! registering the channel) bounds how many batches it can push, and each peer has a budget
+//! of `peer_txs_per_second` transactions: beyond it, its batches are dropped before any
+//! signature is checked, so one peer's flood buys a bounded share of this node's CPU.
 
 use crate::shared::{Shared, lock};
 use bulwark_types::SignedTx;
@@ -24,6 +26,31 @@ pub struct GossipConfig {
     pub batch_max: usize,
     /// How often the outbox is flushed.
     pub interval: Duration,
+    /// Transactions a peer may gossip per second before the rest of its batches in that
+    /// second are dropped unread.
+    pub peer_txs_per_second: u32,
+}
+
+/// One peer's gossip budget: transactions counted in the current one-second window.
+#[derive(Copy, Clone, Debug, Default)]
+struct Budget {
+    window_start_ms: u64,
+    used: u32,
+}
+
+impl Budget {
+    /// Spends `n` if the window has room; a new window starts every second.
+    fn spend(&mut self, now_ms: u64, n: u32, per_second: u32) -> bool {
+        if now_ms.saturating_sub(self.window_start_ms) >= 1_000 {
+            self.window_start_ms = now_ms;
+            self.used = 0;
+        }
+        if self.used.saturating_add(n) > per_second {
+            return false;
+        }
+        self.used += n;
+        true
+    }
 }
 
 /// Starts the send and receive loops.
@@ -68,6 +95,10 @@ where
         .child("gossip_receive")
         .spawn(move |mut context| async move {
             let range = RangeCfg::new(0..=config.batch_max);
+            // One entry per peer that ever sent: bounded by the validator set (p2p admits
+            // only its members).
+            let mut budgets: std::collections::BTreeMap<S::PublicKey, Budget> =
+                std::collections::BTreeMap::new();
             while let Ok((peer, message)) = receiver.recv().await {
                 let txs = match Vec::<SignedTx>::decode_cfg(message, &(range, ())) {
                     Ok(txs) => txs,
@@ -77,6 +108,17 @@ where
                         continue;
                     }
                 };
+                let now = crate::app::now_ms(&context);
+                let budget = budgets.entry(peer.clone()).or_default();
+                if !budget.spend(now, txs.len() as u32, config.peer_txs_per_second) {
+                    lock(&shared.status).gossip_dropped += txs.len() as u64;
+                    tracing::debug!(
+                        ?peer,
+                        txs = txs.len(),
+                        "peer over its gossip budget; batch dropped"
+                    );
+                    continue;
+                }
                 let results = shared.submit(txs, &mut context, false);
                 let refused = results.iter().filter(|r| r.is_err()).count();
                 if refused > 0 {
@@ -85,4 +127,20 @@ where
             }
         });
     vec![send, receive]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_s_budget_refills_each_second_and_never_overspends() {
+        let mut budget = Budget::default();
+        assert!(budget.spend(5_000, 600, 1_000));
+        assert!(!budget.spend(5_400, 401, 1_000), "over the budget");
+        assert!(budget.spend(5_999, 400, 1_000), "exactly the budget");
+        assert!(!budget.spend(5_999, 1, 1_000));
+        assert!(budget.spend(6_000, 1_000, 1_000), "a new second");
+        assert!(!budget.spend(6_500, u32::MAX, 1_000), "no overflow");
+    }
 }

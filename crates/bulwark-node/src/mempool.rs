@@ -1,18 +1,26 @@
 //! The mempool: signed transactions waiting for a block.
 //!
 //! Owns: admission at the door (stateless checks, signature verdict, nonce freshness,
-//! duplicates, per-signer and global bounds), block selection (cancels first, each signer's
-//! transactions in nonce order, otherwise arrival order), and pruning once transactions are
-//! executed or too old.
+//! duplicates, per-signer, per-account and global bounds), block selection (cancels first,
+//! each signer's transactions in nonce order, otherwise arrival order, each account's share
+//! capped), eviction when full, and pruning once transactions are executed or too old.
 //! Never: executes anything, or iterates a hash map (selection must be reproducible).
-//! Bounds: at most `txs_max` transactions and `bytes_max` encoded bytes in total, and
-//! `per_signer_max` per signer; a full pool refuses new transactions rather than evicting.
+//!
+//! Spam costs the spammer: every transaction is charged to its [`Payer`], the account its
+//! signer owns or trades for in the newest state this node holds (keys with no account are
+//! refused before their signature is checked, in `Shared::submit`). An account's keys share
+//! `per_account_max` places in the pool and `per_account_block_max` places in a block, so
+//! a thousand agent keys buy no more room than one; and a full pool makes room for an account
+//! holding fewer transactions by evicting the newest transaction of the account holding the
+//! most, so a flooder fills only its own share.
+//! Bounds: at most `txs_max` transactions and `bytes_max` encoded bytes in total,
+//! `per_signer_max` per signer and `per_account_max` per account.
 
-use bulwark_types::{BlockLimits, PublicKey, RejectReason, SignedTx};
+use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx};
 use commonware_codec::EncodeSize;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A transaction's identity: SHA-256 of its encoding (signature included).
 pub type TxDigest = Digest;
@@ -27,18 +35,34 @@ pub struct MempoolLimits {
     pub txs_max: usize,
     pub bytes_max: usize,
     pub per_signer_max: usize,
+    /// Pending transactions of one account's keys (owner and agents) together.
+    pub per_account_max: usize,
+    /// Transactions of one account's keys in one block this node proposes.
+    pub per_account_block_max: usize,
     /// Transactions still pending this many blocks after admission are dropped.
     pub age_blocks_max: u64,
 }
 
 impl MempoolLimits {
-    /// 100,000 transactions (about 25 MB), 256 per signer, one minute of blocks at 10/s.
+    /// 100,000 transactions (about 25 MB), 256 per signer, 1,024 per account and 512 of an
+    /// account in one block, one minute of blocks at 10/s.
     pub const DEFAULT: Self = Self {
         txs_max: 100_000,
         bytes_max: 32 << 20,
         per_signer_max: 256,
+        per_account_max: 1_024,
+        per_account_block_max: 512,
         age_blocks_max: 600,
     };
+}
+
+/// Who a transaction is charged to, in pool and block room: from the newest state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Payer {
+    /// The exchange's operator keys (bridge, admin): bounded per signer only, never evicted.
+    Operator,
+    /// The account the signer owns or trades for.
+    Account(AccountId),
 }
 
 /// Why the mempool refused a transaction. Each is a clear answer for the API client.
@@ -54,6 +78,10 @@ pub enum AdmitError {
     Duplicate,
     #[error("this signer already has {0} transactions pending")]
     SignerQueueFull(usize),
+    #[error("this account's keys already have {0} transactions pending")]
+    AccountQueueFull(usize),
+    #[error("the signer has no account with collateral and is not an operator key")]
+    UnknownSigner,
     #[error("the mempool is full; retry later")]
     PoolFull,
 }
@@ -64,16 +92,23 @@ struct Pending {
     bytes: usize,
     seq: u64,
     admitted_at: u64,
+    payer: Payer,
 }
 
-/// Pending transactions, by signer and nonce, with their arrival order.
+/// Pending transactions, by signer and nonce, with their arrival order and payers.
 #[derive(Clone, Debug)]
 pub struct Mempool {
     limits: MempoolLimits,
     by_signer: BTreeMap<PublicKey, BTreeMap<u64, Pending>>,
     arrival: BTreeMap<u64, (PublicKey, u64)>,
+    /// Pending count per account, and the same ordered by count (largest last).
+    per_account: BTreeMap<AccountId, usize>,
+    by_count: BTreeSet<(usize, AccountId)>,
+    /// The signers with pending transactions of each account.
+    account_signers: BTreeMap<AccountId, BTreeSet<PublicKey>>,
     seq: u64,
     bytes: usize,
+    evicted: u64,
 }
 
 impl Mempool {
@@ -82,13 +117,97 @@ impl Mempool {
             limits.txs_max > 0 && limits.bytes_max > 0 && limits.per_signer_max > 0,
             "mempool bounds positive"
         );
+        assert!(
+            limits.per_account_max > 0 && limits.per_account_block_max > 0,
+            "per-account bounds positive"
+        );
         Self {
             limits,
             by_signer: BTreeMap::new(),
             arrival: BTreeMap::new(),
+            per_account: BTreeMap::new(),
+            by_count: BTreeSet::new(),
+            account_signers: BTreeMap::new(),
             seq: 0,
             bytes: 0,
+            evicted: 0,
         }
+    }
+
+    /// Transactions evicted to make room since startup.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Pending transactions charged to `account`.
+    pub fn account_pending(&self, account: AccountId) -> usize {
+        self.per_account.get(&account).copied().unwrap_or(0)
+    }
+
+    fn count_account(&mut self, account: AccountId, signer: &PublicKey, added: bool) {
+        let count = self.per_account.entry(account).or_insert(0);
+        self.by_count.remove(&(*count, account));
+        if added {
+            *count += 1;
+        } else {
+            *count = count.checked_sub(1).expect("counted on admission");
+        }
+        if *count == 0 {
+            self.per_account.remove(&account);
+        } else {
+            self.by_count.insert((*count, account));
+        }
+        if added {
+            self.account_signers
+                .entry(account)
+                .or_default()
+                .insert(signer.clone());
+        }
+    }
+
+    /// Unlinks a transaction already taken out of its signer's queue; drops the signer's
+    /// queue if it emptied. Returns its digest.
+    fn unlink(&mut self, signer: &PublicKey, pending: &Pending) -> TxDigest {
+        self.arrival.remove(&pending.seq);
+        self.bytes -= pending.bytes;
+        let emptied = self.by_signer.get(signer).is_some_and(BTreeMap::is_empty);
+        if emptied {
+            self.by_signer.remove(signer);
+        }
+        if let Payer::Account(account) = pending.payer {
+            self.count_account(account, signer, false);
+            if emptied && let Some(signers) = self.account_signers.get_mut(&account) {
+                signers.remove(signer);
+                if signers.is_empty() {
+                    self.account_signers.remove(&account);
+                }
+            }
+        }
+        tx_digest(&pending.tx)
+    }
+
+    /// Evicts the newest transaction of the account holding the most pending, if that
+    /// account holds more than `payer` would after admission; returns the evicted digest.
+    fn evict_for(&mut self, payer: Payer) -> Option<TxDigest> {
+        let &(largest, account) = self.by_count.last()?;
+        let mine = match payer {
+            Payer::Operator => 0,
+            Payer::Account(own) if own == account => return None,
+            Payer::Account(own) => self.account_pending(own),
+        };
+        if largest <= mine + 1 {
+            return None;
+        }
+        // Its signer with the longest queue gives up its highest nonce (no gap is left).
+        let signer = self
+            .account_signers
+            .get(&account)?
+            .iter()
+            .max_by_key(|s| self.by_signer.get(*s).map_or(0, BTreeMap::len))?
+            .clone();
+        let (_, pending) = self.by_signer.get_mut(&signer)?.pop_last()?;
+        self.evicted += 1;
+        Some(self.unlink(&signer, &pending))
     }
 
     pub fn len(&self) -> usize {
@@ -111,14 +230,17 @@ impl Mempool {
     }
 
     /// Admits a transaction whose signature verdict the caller computed (in a batch).
-    /// `nonce_last` is the signer's last executed nonce in the newest state this node knows.
+    /// `nonce_last` is the signer's last executed nonce in the newest state this node knows,
+    /// `payer` who the signer is there. Returns the digests of transactions evicted to make
+    /// room (they will never execute from this node's pool).
     pub fn admit(
         &mut self,
         tx: SignedTx,
         signature_valid: bool,
         nonce_last: Option<u64>,
         height: u64,
-    ) -> Result<(), AdmitError> {
+        payer: Payer,
+    ) -> Result<Vec<TxDigest>, AdmitError> {
         if !signature_valid {
             return Err(AdmitError::SignatureInvalid);
         }
@@ -138,30 +260,56 @@ impl Mempool {
         if queue_len >= self.limits.per_signer_max {
             return Err(AdmitError::SignerQueueFull(queue_len));
         }
+        if let Payer::Account(account) = payer {
+            let pending = self.account_pending(account);
+            if pending >= self.limits.per_account_max {
+                return Err(AdmitError::AccountQueueFull(pending));
+            }
+        }
         let bytes = tx.encode_size();
+        let mut evicted = Vec::new();
+        // Bounded: each round frees one transaction; a transaction is at most TX_BYTES_MAX,
+        // so a few rounds free room for any one.
+        for _ in 0..8 {
+            if self.arrival.len() < self.limits.txs_max
+                && self.bytes + bytes <= self.limits.bytes_max
+            {
+                break;
+            }
+            match self.evict_for(payer) {
+                Some(digest) => evicted.push(digest),
+                None => break,
+            }
+        }
         if self.arrival.len() >= self.limits.txs_max || self.bytes + bytes > self.limits.bytes_max {
             return Err(AdmitError::PoolFull);
         }
         self.seq += 1;
-        self.arrival.insert(self.seq, (tx.tx.signer.clone(), nonce));
+        let signer = tx.tx.signer.clone();
+        self.arrival.insert(self.seq, (signer.clone(), nonce));
         self.bytes += bytes;
         let pending = Pending {
             tx,
             bytes,
             seq: self.seq,
             admitted_at: height,
+            payer,
         };
         self.by_signer
-            .entry(pending.tx.tx.signer.clone())
+            .entry(signer.clone())
             .or_default()
             .insert(nonce, pending);
-        Ok(())
+        if let Payer::Account(account) = payer {
+            self.count_account(account, &signer, true);
+        }
+        Ok(evicted)
     }
 
     /// Transactions for the next block, within `limits` and `bytes_max`: first every signer's
     /// leading run of cancels (so market makers' cancels land before new orders, as
     /// Hyperliquid orders its actions), then the rest in arrival order, each signer's in nonce
-    /// order. Transactions at or below a signer's `nonce_last` are skipped. Nothing is removed.
+    /// order, at most `per_account_block_max` of one account's keys. Transactions at or below
+    /// a signer's `nonce_last` are skipped. Nothing is removed.
     pub fn select(
         &self,
         limits: &BlockLimits,
@@ -174,14 +322,32 @@ impl Mempool {
         let mut taken: BTreeMap<&PublicKey, u64> = BTreeMap::new();
         let fresh =
             |signer: &PublicKey, nonce: u64| nonce_last(signer).is_none_or(|last| nonce > last);
-        let take = |p: &Pending, chosen: &mut Vec<SignedTx>, bytes: &mut usize| -> bool {
+        let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
+        let share_max = self.limits.per_account_block_max;
+        // Full: the block is done. Over its account's share: that signer waits (its later
+        // nonces with it), others go on.
+        enum Take {
+            Taken,
+            Full,
+            OverShare,
+        }
+        let mut take = |p: &Pending, chosen: &mut Vec<SignedTx>, bytes: &mut usize| -> Take {
             if chosen.len() >= limits.txs_max || *bytes + p.bytes > bytes_max {
-                return false;
+                return Take::Full;
+            }
+            if let Payer::Account(account) = p.payer {
+                let share = shares.entry(account).or_insert(0);
+                if *share >= share_max {
+                    return Take::OverShare;
+                }
+                *share += 1;
             }
             *bytes += p.bytes;
             chosen.push(p.tx.clone());
-            true
+            Take::Taken
         };
+        // Signers held back by their account's share, for the rest of this selection.
+        let mut held: BTreeSet<&PublicKey> = BTreeSet::new();
         // Leading cancels, signers in order of their first arrival.
         let mut signers: Vec<(&PublicKey, u64)> = self
             .by_signer
@@ -194,8 +360,16 @@ impl Mempool {
                 if !fresh(signer, *nonce) {
                     continue;
                 }
-                if !pending.tx.tx.body.is_cancel() || !take(pending, &mut chosen, &mut bytes) {
+                if !pending.tx.tx.body.is_cancel() {
                     break;
+                }
+                match take(pending, &mut chosen, &mut bytes) {
+                    Take::Taken => {}
+                    Take::Full => return chosen,
+                    Take::OverShare => {
+                        held.insert(signer);
+                        break;
+                    }
                 }
                 taken.insert(signer, nonce + 1);
             }
@@ -203,15 +377,20 @@ impl Mempool {
         // Everything else, by arrival; an arrival pulls in its signer's lower nonces first.
         for (signer, nonce) in self.arrival.values() {
             let from = taken.get(signer).copied().unwrap_or(0);
-            if *nonce < from {
+            if *nonce < from || held.contains(signer) {
                 continue;
             }
             for (n, pending) in self.by_signer[signer].range(from..=*nonce) {
                 if !fresh(signer, *n) {
                     continue;
                 }
-                if !take(pending, &mut chosen, &mut bytes) {
-                    return chosen;
+                match take(pending, &mut chosen, &mut bytes) {
+                    Take::Taken => {}
+                    Take::Full => return chosen,
+                    Take::OverShare => {
+                        held.insert(signer);
+                        break;
+                    }
                 }
                 taken.insert(signer, n + 1);
             }
@@ -226,16 +405,10 @@ impl Mempool {
             return Vec::new();
         };
         let keep = queue.split_off(&(nonce.saturating_add(1)));
-        let mut dropped = Vec::new();
-        for pending in std::mem::replace(queue, keep).into_values() {
-            self.arrival.remove(&pending.seq);
-            self.bytes -= pending.bytes;
-            dropped.push(tx_digest(&pending.tx));
-        }
-        if self.by_signer[signer].is_empty() {
-            self.by_signer.remove(signer);
-        }
-        dropped
+        let gone = std::mem::replace(queue, keep);
+        gone.into_values()
+            .map(|pending| self.unlink(signer, &pending))
+            .collect()
     }
 
     /// Drops transactions executed in a block and everything of theirs they made stale;
@@ -269,15 +442,12 @@ impl Mempool {
             })
             .collect();
         for (signer, nonce) in old {
-            if let Some(queue) = self.by_signer.get_mut(&signer) {
-                if let Some(pending) = queue.remove(&nonce) {
-                    self.arrival.remove(&pending.seq);
-                    self.bytes -= pending.bytes;
-                    evicted.push(tx_digest(&pending.tx));
-                }
-                if queue.is_empty() {
-                    self.by_signer.remove(&signer);
-                }
+            let removed = self
+                .by_signer
+                .get_mut(&signer)
+                .and_then(|queue| queue.remove(&nonce));
+            if let Some(pending) = removed {
+                evicted.push(self.unlink(&signer, &pending));
             }
         }
         evicted
@@ -306,6 +476,19 @@ impl Mempool {
             self.by_signer
                 .values()
                 .all(|q| !q.is_empty() && q.len() <= self.limits.per_signer_max)
+        );
+        let mut per_account: BTreeMap<AccountId, usize> = BTreeMap::new();
+        for pending in self.by_signer.values().flat_map(|q| q.values()) {
+            if let Payer::Account(account) = pending.payer {
+                *per_account.entry(account).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(per_account, self.per_account, "account counts match");
+        assert_eq!(self.by_count.len(), self.per_account.len());
+        assert!(
+            per_account
+                .values()
+                .all(|n| *n <= self.limits.per_account_max)
         );
     }
 }
@@ -363,30 +546,41 @@ mod tests {
             txs_max: 3,
             bytes_max: 1 << 20,
             per_signer_max: 2,
+            per_account_max: 100,
+            per_account_block_max: 100,
             age_blocks_max: 10,
         };
         let mut pool = Mempool::new(limits);
         assert_eq!(
-            pool.admit(tx(1, 5, false), false, None, 0),
+            pool.admit(tx(1, 5, false), false, None, 0, Payer::Operator),
             Err(AdmitError::SignatureInvalid)
         );
         assert_eq!(
-            pool.admit(tx(1, 5, false), true, Some(5), 0),
+            pool.admit(tx(1, 5, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::NonceStale { nonce: 5, last: 5 })
         );
-        assert_eq!(pool.admit(tx(1, 6, false), true, Some(5), 0), Ok(()));
         assert_eq!(
-            pool.admit(tx(1, 6, false), true, Some(5), 0),
+            pool.admit(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
+            Ok(vec![])
+        );
+        assert_eq!(
+            pool.admit(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::Duplicate)
         );
-        assert_eq!(pool.admit(tx(1, 7, false), true, Some(5), 0), Ok(()));
         assert_eq!(
-            pool.admit(tx(1, 8, false), true, Some(5), 0),
+            pool.admit(tx(1, 7, false), true, Some(5), 0, Payer::Operator),
+            Ok(vec![])
+        );
+        assert_eq!(
+            pool.admit(tx(1, 8, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::SignerQueueFull(2))
         );
-        assert_eq!(pool.admit(tx(2, 1, false), true, None, 0), Ok(()));
         assert_eq!(
-            pool.admit(tx(3, 1, false), true, None, 0),
+            pool.admit(tx(2, 1, false), true, None, 0, Payer::Operator),
+            Ok(vec![])
+        );
+        assert_eq!(
+            pool.admit(tx(3, 1, false), true, None, 0, Payer::Operator),
             Err(AdmitError::PoolFull)
         );
         pool.check();
@@ -404,7 +598,8 @@ mod tests {
             tx(2, 2, false),
         ];
         for t in base.iter().chain(more) {
-            pool.admit(t.clone(), true, None, 0).unwrap();
+            pool.admit(t.clone(), true, None, 0, Payer::Operator)
+                .unwrap();
         }
         pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None)
     }
@@ -447,7 +642,7 @@ mod tests {
             for (signer, cancel) in txs {
                 let nonce = next.entry(signer).or_insert(0u64);
                 *nonce += 1;
-                let _ = pool.admit(tx(signer, *nonce, cancel), true, None, 0);
+                let _ = pool.admit(tx(signer, *nonce, cancel), true, None, 0, Payer::Operator);
             }
             let limits = BlockLimits { txs_max: 7, prices_max: 1, observations_max: 1 };
             for bytes_max in [200usize, 1 << 20] {
@@ -465,7 +660,8 @@ mod tests {
     fn selection_respects_limits_and_skips_executed_nonces() {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
         for n in 1..=5 {
-            pool.admit(tx(1, n, false), true, None, 0).unwrap();
+            pool.admit(tx(1, n, false), true, None, 0, Payer::Operator)
+                .unwrap();
         }
         let limits = BlockLimits {
             txs_max: 2,
@@ -491,9 +687,12 @@ mod tests {
     #[test]
     fn a_later_nonce_arriving_first_waits_for_its_predecessor() {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
-        pool.admit(tx(1, 2, false), true, None, 0).unwrap();
-        pool.admit(tx(4, 1, false), true, None, 0).unwrap();
-        pool.admit(tx(1, 1, false), true, None, 0).unwrap();
+        pool.admit(tx(1, 2, false), true, None, 0, Payer::Operator)
+            .unwrap();
+        pool.admit(tx(4, 1, false), true, None, 0, Payer::Operator)
+            .unwrap();
+        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+            .unwrap();
         let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
         let order: Vec<u64> = chosen.iter().map(|t| t.tx.nonce.get()).collect();
         assert_eq!(
@@ -509,10 +708,163 @@ mod tests {
             age_blocks_max: 5,
             ..MempoolLimits::DEFAULT
         });
-        pool.admit(tx(1, 1, false), true, None, 0).unwrap();
-        pool.admit(tx(2, 1, false), true, None, 4).unwrap();
+        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+            .unwrap();
+        pool.admit(tx(2, 1, false), true, None, 4, Payer::Operator)
+            .unwrap();
         assert_eq!(pool.evict_old(6), vec![tx_digest(&tx(1, 1, false))]);
         assert_eq!(pool.len(), 1);
         pool.check();
+    }
+
+    fn account(n: u32) -> Payer {
+        Payer::Account(AccountId::new(n.into()))
+    }
+
+    /// One account's thousand keys are one account: they share its pool places.
+    #[test]
+    fn an_account_s_keys_share_one_limit() {
+        let mut pool = Mempool::new(MempoolLimits {
+            per_account_max: 10,
+            ..MempoolLimits::DEFAULT
+        });
+        for key in 0..10 {
+            pool.admit(tx(100 + key, 1, false), true, None, 0, account(1))
+                .unwrap();
+        }
+        assert_eq!(
+            pool.admit(tx(200, 1, false), true, None, 0, account(1)),
+            Err(AdmitError::AccountQueueFull(10))
+        );
+        // Another account is unaffected.
+        pool.admit(tx(201, 1, false), true, None, 0, account(2))
+            .unwrap();
+        pool.check();
+    }
+
+    /// A flooder that fills the pool holds only until someone else needs room: the newest
+    /// transaction of the account holding the most is evicted for an account holding fewer,
+    /// never for itself, never leaving a nonce gap, and never an operator's.
+    #[test]
+    fn a_full_pool_evicts_the_largest_account_s_newest_for_a_smaller_one() {
+        let mut pool = Mempool::new(MempoolLimits {
+            txs_max: 40,
+            ..MempoolLimits::DEFAULT
+        });
+        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+            .unwrap();
+        for key in 0..13u64 {
+            for nonce in 1..=3 {
+                pool.admit(tx(100 + key, nonce, false), true, None, 0, account(7))
+                    .unwrap();
+            }
+        }
+        assert_eq!(pool.len(), 40);
+        // The flooder cannot make room for itself.
+        assert_eq!(
+            pool.admit(tx(300, 1, false), true, None, 0, account(7)),
+            Err(AdmitError::PoolFull)
+        );
+        // An honest trader can, twice.
+        for nonce in 1..=2 {
+            let evicted = pool
+                .admit(tx(400, nonce, false), true, None, 0, account(9))
+                .unwrap();
+            assert_eq!(evicted.len(), 1);
+        }
+        assert_eq!(pool.evicted(), 2);
+        assert_eq!(pool.account_pending(AccountId::new(9u32.into())), 2);
+        assert_eq!(pool.account_pending(AccountId::new(7u32.into())), 37);
+        // No signer of the flooder lost anything but its highest nonces.
+        for key in 0..13u64 {
+            let signer = PrivateKey::from_seed(100 + key).public_key();
+            let held: Vec<u64> = pool.by_signer[&signer].keys().copied().collect();
+            assert!(held == vec![1, 2, 3] || held == vec![1, 2], "{held:?}");
+        }
+        assert_eq!(
+            pool.nonce_max(&PrivateKey::from_seed(1).public_key()),
+            Some(1)
+        );
+        pool.check();
+    }
+
+    /// A block this node proposes holds at most `per_account_block_max` of one account, so a
+    /// flooder arriving first does not crowd later traders out of the block.
+    #[test]
+    fn a_block_holds_at_most_an_account_s_share() {
+        let mut pool = Mempool::new(MempoolLimits {
+            per_account_block_max: 5,
+            ..MempoolLimits::DEFAULT
+        });
+        for key in 0..4u64 {
+            for nonce in 1..=5 {
+                let cancel = nonce == 1;
+                pool.admit(tx(100 + key, nonce, cancel), true, None, 0, account(7))
+                    .unwrap();
+            }
+        }
+        for key in 0..3u64 {
+            pool.admit(
+                tx(200 + key, 1, false),
+                true,
+                None,
+                0,
+                account(8 + key as u32),
+            )
+            .unwrap();
+        }
+        let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        let flooder = block
+            .iter()
+            .filter(|t| (100..104).any(|k| t.tx.signer == PrivateKey::from_seed(k).public_key()))
+            .count();
+        assert_eq!(flooder, 5);
+        assert_eq!(block.len(), 8, "every other account's transaction is in");
+        assert!(cancels_first(&block));
+        // Each signer's nonces are in order and start at its first.
+        let mut next: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for t in &block {
+            let expected = next.entry(t.tx.signer.clone()).or_insert(1);
+            assert_eq!(t.tx.nonce.get(), *expected);
+            *expected += 1;
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of accounts, admissions, evictions, prunes and expiries, the pool's
+        /// bookkeeping holds and no account exceeds its bound.
+        #[test]
+        fn bookkeeping_holds_under_any_mix(
+            ops in proptest::collection::vec((0u64..24, 1u64..6, 0u8..10), 1..300)
+        ) {
+            let mut pool = Mempool::new(MempoolLimits {
+                txs_max: 30,
+                per_signer_max: 4,
+                per_account_max: 12,
+                per_account_block_max: 3,
+                ..MempoolLimits::DEFAULT
+            });
+            for (i, (key, nonce, op)) in ops.into_iter().enumerate() {
+                // A key belongs to one account (or is an operator's) for good.
+                let payer = match key % 4 {
+                    0 => Payer::Operator,
+                    n => account(n as u32),
+                };
+                match op {
+                    0 => {
+                        pool.prune_signer(&PrivateKey::from_seed(key).public_key(), nonce);
+                    }
+                    1 => {
+                        pool.evict_old(i as u64);
+                    }
+                    _ => {
+                        let _ = pool.admit(tx(key, nonce, op == 2), true, None, i as u64 / 20, payer);
+                    }
+                }
+                pool.check();
+                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+                proptest::prop_assert!(cancels_first(&block));
+            }
+        }
     }
 }

@@ -7,11 +7,11 @@
 //! deterministic runtime that would freeze the whole simulation).
 
 use crate::chain::Chain;
-use crate::mempool::{AdmitError, Mempool, TxDigest, tx_digest};
+use crate::mempool::{AdmitError, Mempool, Payer, TxDigest, tx_digest};
 use crate::observer::ObservationPool;
 use crate::sync::ServedSnapshot;
 use bulwark_exchange::{BlockOutcome, Event, StateDigest};
-use bulwark_types::{RejectReason, SignedTx, tx::verify_batch};
+use bulwark_types::{PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -76,6 +76,32 @@ pub enum DropReason {
     NonceSuperseded,
     /// It waited longer than the mempool keeps transactions.
     Expired,
+    /// The pool was full and its account held the most pending: it made room for another.
+    Evicted,
+}
+
+/// Who pays for `signer`'s transactions in `state`: an operator key, or the account it owns or
+/// trades for if that account has collateral (cash, a position or an open order).
+pub fn payer_of(
+    state: &bulwark_exchange::Exchange,
+    signer: &PublicKey,
+) -> Result<Payer, AdmitError> {
+    if state.is_operator(signer) {
+        return Ok(Payer::Operator);
+    }
+    let (id, role) = state.key_binding(signer).ok_or(AdmitError::UnknownSigner)?;
+    if role == bulwark_exchange::KeyRole::Revoked {
+        return Err(AdmitError::UnknownSigner);
+    }
+    let account = state.account(id).ok_or(AdmitError::UnknownSigner)?;
+    let collateral = account.cash > bulwark_types::Money::ZERO
+        || !account.exposures.is_empty()
+        || !account.client_orders.is_empty();
+    if collateral {
+        Ok(Payer::Account(id))
+    } else {
+        Err(AdmitError::UnknownSigner)
+    }
 }
 
 impl DropReason {
@@ -83,6 +109,7 @@ impl DropReason {
         match self {
             DropReason::NonceSuperseded => "nonce_superseded",
             DropReason::Expired => "expired",
+            DropReason::Evicted => "evicted",
         }
     }
 }
@@ -159,6 +186,8 @@ pub struct NodeStatus {
     pub views_skipped: u64,
     /// Evidence of Byzantine behaviour (conflicting votes) seen from peers.
     pub faults_observed: u64,
+    /// Gossiped transactions dropped unread because their peer was over its budget.
+    pub gossip_dropped: u64,
     pub mempool_txs: usize,
     pub transactions_executed: u64,
     pub trades_executed: u64,
@@ -244,24 +273,33 @@ impl Shared {
         }
     }
 
-    /// Admits transactions to the mempool: verifies signatures not seen before (in one batch),
-    /// checks nonces against the newest state this node holds, and queues those from this
-    /// node's own clients (`gossip`) for its peers.
+    /// Admits transactions to the mempool: charges each to its signer's account in the newest
+    /// state this node holds (a key with no account with collateral, and no operator key, is
+    /// refused before its signature is checked, so throwaway keys cost this node nothing),
+    /// verifies the remaining signatures not seen before (in one batch), checks nonces, and
+    /// queues those from this node's own clients (`gossip`) for its peers.
     pub fn submit(
         &self,
         txs: Vec<SignedTx>,
         rng: &mut impl CryptoRng,
         gossip: bool,
     ) -> Vec<Result<TxDigest, AdmitError>> {
+        let payers: Vec<Result<Payer, AdmitError>> = {
+            let chain = lock(&self.chain);
+            let newest = chain.newest();
+            txs.iter()
+                .map(|tx| payer_of(newest, &tx.tx.signer))
+                .collect()
+        };
         let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
         let unknown: Vec<usize> = {
             let cache = lock(&self.signatures);
             (0..txs.len())
-                .filter(|i| !cache.contains(&digests[*i]))
+                .filter(|i| payers[*i].is_ok() && !cache.contains(&digests[*i]))
                 .collect()
         };
         let batch: Vec<SignedTx> = unknown.iter().map(|i| txs[*i].clone()).collect();
-        let mut valid = vec![true; txs.len()];
+        let mut valid: Vec<bool> = payers.iter().map(Result::is_ok).collect();
         for (i, ok) in unknown.iter().zip(verify_batch(rng, &batch)) {
             valid[*i] = ok;
         }
@@ -271,10 +309,19 @@ impl Shared {
         let mut mempool = lock(&self.mempool);
         let mut results = Vec::with_capacity(txs.len());
         let mut accepted = Vec::new();
+        let mut evicted = Vec::new();
         for (i, tx) in txs.into_iter().enumerate() {
+            let payer = match &payers[i] {
+                Ok(payer) => *payer,
+                Err(error) => {
+                    results.push(Err(error.clone()));
+                    continue;
+                }
+            };
             let nonce_last = newest.nonce_last(&tx.tx.signer);
-            match mempool.admit(tx.clone(), valid[i], nonce_last, height) {
-                Ok(()) => {
+            match mempool.admit(tx.clone(), valid[i], nonce_last, height, payer) {
+                Ok(gone) => {
+                    evicted.extend(gone);
                     accepted.push((digests[i], tx));
                     results.push(Ok(digests[i]));
                 }
@@ -294,6 +341,9 @@ impl Shared {
         let mut receipts = lock(&self.receipts);
         for (digest, _) in &accepted {
             receipts.record(*digest, TxStatus::Pending);
+        }
+        for digest in &evicted {
+            receipts.drop_pending(digest, DropReason::Evicted);
         }
         drop(receipts);
         lock(&self.status).mempool_txs = mempool_txs;

@@ -12,6 +12,12 @@
 //! process CPU time (user + system, `getrusage`) divided by finalized orders and validators.
 //! Every validator runs on the same 2 worker threads, so the last figure is the cost one
 //! validator would pay per order on a machine of its own.
+//!
+//! `--flood`: beside the honest traders, a flooder with `--flood-keys` keys (one of them a
+//! funded account, the rest throwaway keys with no account) submits every transaction it
+//! signed, round-robin to the validators, as fast as the validators take them, for as long as
+//! the honest orders run. The figures stay the honest orders'; the flooder's line says what
+//! became of its transactions. Run it with and without `--flood` at the same rate to compare.
 
 use crate::devnet::{self, DevnetFile};
 use crate::genesis;
@@ -26,7 +32,7 @@ use bulwark_types::{
 };
 use clap::Args;
 use commonware_cryptography::Signer;
-use commonware_runtime::{Clock as _, Runner as _, Supervisor as _, tokio};
+use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, tokio};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -59,6 +65,95 @@ pub struct ClusterBenchArgs {
     pub p2p_port: u16,
     #[arg(long, default_value_t = 9_080)]
     pub api_port: u16,
+    /// Add a flooder (see the module docs).
+    #[arg(long)]
+    pub flood: bool,
+    /// Keys the flooder signs with (one funded, the rest without an account).
+    #[arg(long, default_value_t = 1_000)]
+    pub flood_keys: usize,
+    /// Transactions the flooder signs per key.
+    #[arg(long, default_value_t = 40)]
+    pub flood_per_key: usize,
+}
+
+/// What became of the flooder's transactions.
+#[derive(Default, Debug)]
+struct FloodFigures {
+    attempted: u64,
+    admitted: u64,
+    /// Refused before any signature check: the signer has no account.
+    unknown_signer: u64,
+    /// Refused for the account's or signer's share of the pool.
+    over_share: u64,
+    other_refusals: u64,
+}
+
+/// The flooder's transactions: resting orders far from the mark. Key 0 is funded and signs
+/// `20 * per_key`; every other key has no account and signs `per_key`. The funded key's
+/// transactions are spread through the others'.
+fn sign_flood(keys: &[PrivateKey], per_key: usize) -> Vec<SignedTx> {
+    let perpetual = InstrumentId::new(0);
+    let tick = genesis::perpetual_spec().tick_size.micros();
+    let far_ticks = genesis::INDEX_START_USDC * 1_000_000 / tick / 2;
+    let order = |key: &PrivateKey, nonce: u64| {
+        let body = TxBody::PlaceOrder(OrderRequest::limit(
+            perpetual,
+            ClientOrderId::new(nonce),
+            Side::Buy,
+            Qty::from_contracts(1),
+            UnitPrice::from_micros(far_ticks * tick),
+            TimeInForce::GoodTilCancelled,
+        ));
+        genesis::sign(key, nonce, body)
+    };
+    let Some((funded, throwaway)) = keys.split_first() else {
+        return Vec::new();
+    };
+    let mut funded_txs = (1..=(20 * per_key) as u64).map(|nonce| order(funded, nonce));
+    let mut txs = Vec::with_capacity(keys.len() * per_key + 20 * per_key);
+    for nonce in 1..=per_key as u64 {
+        for (i, key) in throwaway.iter().enumerate() {
+            if i % 50 == 0 {
+                txs.extend(funded_txs.next());
+            }
+            txs.push(order(key, nonce));
+        }
+    }
+    txs.extend(funded_txs);
+    txs
+}
+
+/// Submits `txs` round-robin to the validators in batches of 1,000 every 5 ms, cycling, until
+/// `stop`.
+async fn flood(
+    context: tokio::Context,
+    validators: Vec<Arc<Shared>>,
+    txs: Vec<SignedTx>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> FloodFigures {
+    use bulwark_node::mempool::AdmitError;
+    use std::sync::atomic::Ordering;
+    let mut figures = FloodFigures::default();
+    for (target, batch) in txs.chunks(1_000).cycle().enumerate() {
+        if stop.load(Ordering::Relaxed) || batch.is_empty() {
+            break;
+        }
+        for result in
+            validators[target % validators.len()].submit(batch.to_vec(), &mut rand::rng(), true)
+        {
+            figures.attempted += 1;
+            match result {
+                Ok(_) => figures.admitted += 1,
+                Err(AdmitError::UnknownSigner) => figures.unknown_signer += 1,
+                Err(AdmitError::SignerQueueFull(_) | AdmitError::AccountQueueFull(_)) => {
+                    figures.over_share += 1
+                }
+                Err(_) => figures.other_refusals += 1,
+            }
+        }
+        context.sleep(Duration::from_millis(5)).await;
+    }
+    figures
 }
 
 /// Process CPU time (user + system) so far.
@@ -309,7 +404,7 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
     let runtime = tokio::Config::new()
         .with_storage_directory(dir.join("data"))
         .with_worker_threads(2);
-    let figures = tokio::Runner::new(runtime).start(|context| async move {
+    let (figures, flood_figures) = tokio::Runner::new(runtime).start(|context| async move {
         let mut validators: Vec<RunningValidator> = Vec::new();
         for (i, setup) in setups.into_iter().enumerate() {
             let child = context.child("validator").with_attribute("validator", i);
@@ -331,10 +426,18 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
                 resting: Vec::new(),
             })
             .collect();
-        let funded: Vec<_> = traders
+        let flood_keys: Vec<PrivateKey> = (0..args.flood_keys as u64)
+            .map(|i| keys::devnet_key(args.seed, DevnetKey::Bot(1_000_000 + i)))
+            .collect();
+        let mut funded: Vec<_> = traders
             .iter()
             .map(|t| (t.key.public_key(), Money::from_usdc(10_000_000)))
             .collect();
+        if args.flood
+            && let Some(first) = flood_keys.first()
+        {
+            funded.push((first.public_key(), Money::from_usdc(10_000_000)));
+        }
         let listings = genesis::listings(&admin, &[genesis::perpetual_spec()]);
         let deposits = genesis::deposits(&bridge, &funded);
         shareds[0].submit(listings, &mut rand::rng(), true);
@@ -361,13 +464,50 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
         context.sleep(Duration::from_secs(1)).await;
         eprintln!("signing {} orders", args.orders);
         let orders = sign_orders(args.seed, &mut traders, args.orders);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flooder = if args.flood {
+            eprintln!(
+                "signing the flooder's {} transactions from {} keys",
+                (args.flood_keys + 19) * args.flood_per_key,
+                args.flood_keys
+            );
+            let txs = sign_flood(&flood_keys, args.flood_per_key);
+            let (validators, stop) = (shareds.clone(), stop.clone());
+            Some(
+                context
+                    .child("flooder")
+                    .spawn(move |context| flood(context, validators, txs, stop)),
+            )
+        } else {
+            None
+        };
         eprintln!("submitting at {} orders/s", args.rate);
         let figures = drive(&context, &shareds, orders, args.rate).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let flood_figures = match flooder {
+            Some(handle) => Some(
+                handle
+                    .await
+                    .map_err(|e| anyhow::anyhow!("flooder: {e:?}"))?,
+            ),
+            None => None,
+        };
         devnet::stop(context).await;
-        Ok::<_, anyhow::Error>(figures)
+        Ok::<_, anyhow::Error>((figures, flood_figures))
     })?;
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if let Some(flood) = &flood_figures {
+        println!(
+            "flooder ({} keys, 1 funded): {} submitted, {} admitted, {} refused as unknown signers before any signature check, {} over its account's share, {} otherwise refused",
+            args.flood_keys,
+            flood.attempted,
+            flood.admitted,
+            flood.unknown_signer,
+            flood.over_share,
+            flood.other_refusals
+        );
     }
     report(&args, &figures);
     Ok(())

@@ -164,6 +164,8 @@ pub fn validator_config(
         gossip: GossipConfig {
             batch_max: GOSSIP_BATCH_MAX,
             interval: Duration::from_millis(10),
+            // Four times what a validator's clients can push at the bench's default rate.
+            peer_txs_per_second: 40_000,
         },
         timeouts: Timeouts::DEFAULT,
         mailbox_size: NZUsize!(1_024),

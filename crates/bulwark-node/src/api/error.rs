@@ -105,7 +105,10 @@ impl ApiError {
             ApiError::Admit(AdmitError::NonceStale { .. } | AdmitError::Duplicate) => {
                 StatusCode::CONFLICT
             }
-            ApiError::Admit(AdmitError::SignerQueueFull(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Admit(AdmitError::SignerQueueFull(_) | AdmitError::AccountQueueFull(_)) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Admit(AdmitError::UnknownSigner) => StatusCode::FORBIDDEN,
             ApiError::Admit(AdmitError::PoolFull) | ApiError::NodeHalted(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -139,6 +142,8 @@ pub fn admit_code(error: &AdmitError) -> &'static str {
         AdmitError::NonceStale { .. } => "nonce_stale",
         AdmitError::Duplicate => "duplicate",
         AdmitError::SignerQueueFull(_) => "signer_queue_full",
+        AdmitError::AccountQueueFull(_) => "account_queue_full",
+        AdmitError::UnknownSigner => "signer_unknown",
         AdmitError::PoolFull => "mempool_full",
     }
 }

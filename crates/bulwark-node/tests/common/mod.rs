@@ -211,6 +211,7 @@ impl Cluster {
             gossip: GossipConfig {
                 batch_max: GOSSIP_BATCH_MAX,
                 interval: Duration::from_millis(20),
+                peer_txs_per_second: 20_000,
             },
             timeouts: Timeouts::DEFAULT,
             mailbox_size: NZUsize!(1024),
