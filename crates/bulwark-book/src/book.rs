@@ -145,6 +145,20 @@ impl Book {
         }
     }
 
+    /// Open contracts resting on one side at `limit` or better (bids at or above it, asks at
+    /// or below it): the depth a taker on the other side could reach by `limit`. Orders
+    /// waiting in a halted book's auction are not counted. Visits each level in range once.
+    pub fn qty_within(&self, side: Side, limit: Price) -> i64 {
+        let levels: Box<dyn Iterator<Item = &Level>> = match side {
+            Side::Buy => Box::new(self.bids.range(limit..).map(|(_, l)| l)),
+            Side::Sell => Box::new(self.asks.range(..=limit).map(|(_, l)| l)),
+        };
+        levels.fold(0i64, |sum, level| {
+            debug_assert!(level.qty > 0, "levels hold open quantity");
+            sum.saturating_add(level.qty)
+        })
+    }
+
     /// Every resting order of one side in priority order: best price first, then arrival.
     /// Orders waiting in a halted book's auction are not among them (see `auction_orders`).
     pub fn orders(&self, side: Side) -> impl Iterator<Item = &RestingOrder> + '_ {

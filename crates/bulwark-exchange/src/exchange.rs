@@ -155,9 +155,7 @@ impl Exchange {
             admin: genesis.admin.clone(),
             bridge: genesis.bridge.clone(),
             params: genesis.params,
-            margin: StandardMargin {
-                params: genesis.params.margin,
-            },
+            margin: StandardMargin::new(&genesis.params),
             height: Height::new(0),
             time: genesis.time,
             digest,
@@ -218,6 +216,7 @@ impl Exchange {
         self.settle(&block.prices, &mut events);
         self.pay_funding(&mut events);
         self.update_portfolio_risk();
+        self.sample_depth();
         let block_events_end = events_len(&events);
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
@@ -566,6 +565,7 @@ impl Exchange {
             kind: instrument.kind,
             exposure,
             prices,
+            tier_contracts: self.tier_contracts(instrument),
         }
     }
 

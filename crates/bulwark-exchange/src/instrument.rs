@@ -47,8 +47,14 @@ pub struct Instrument {
     pub mark: Option<UnitPrice>,
     /// Perpetuals: block time (ms) at or after which the next funding is paid.
     pub funding_next_ms: u64,
-    /// Accounts with a non-zero position.
+    /// Accounts with a non-zero position (derived from the accounts; kept with
+    /// `open_interest` by [`Instrument::position_changed`]).
     pub holders: BTreeSet<AccountId>,
+    /// Sum of the long positions, contracts (derived, like `holders`; never snapshotted).
+    open_interest: i64,
+    /// Perpetuals under risk limits: the book's depth average and the reference the tiers and
+    /// the open-interest cap are sized by.
+    pub depth: DepthState,
     /// Recent trade prices and whether the instrument is halted.
     pub breaker: BreakerState,
     /// Perpetuals under an oracle: the inputs of the exchange's own mark price.
@@ -195,6 +201,8 @@ impl Instrument {
             mark: None,
             funding_next_ms,
             holders: BTreeSet::new(),
+            open_interest: 0,
+            depth: DepthState::default(),
             breaker: BreakerState::default(),
             mark_inputs: MarkInputs::default(),
         }
@@ -202,6 +210,86 @@ impl Instrument {
 
     pub fn is_option(&self) -> bool {
         matches!(self.kind, InstrumentKind::Option { .. })
+    }
+
+    /// Open interest: the sum of long positions (equal to the sum of shorts), contracts.
+    pub fn open_interest(&self) -> i64 {
+        self.open_interest
+    }
+
+    /// Records that `account`'s position went from `before` to `after` contracts: the one
+    /// place holders and open interest change, so they cannot drift from the positions.
+    pub(crate) fn position_changed(&mut self, account: AccountId, before: i64, after: i64) {
+        self.open_interest = self
+            .open_interest
+            .checked_add(after.max(0) - before.max(0))
+            .expect("open interest bounded by position_max x accounts");
+        assert!(self.open_interest >= 0, "open interest never negative");
+        if after == 0 {
+            self.holders.remove(&account);
+        } else {
+            self.holders.insert(account);
+        }
+    }
+
+    /// Forgets every position at settlement; returns the holders.
+    pub(crate) fn take_holders(&mut self) -> BTreeSet<AccountId> {
+        self.open_interest = 0;
+        std::mem::take(&mut self.holders)
+    }
+}
+
+/// A perpetual's book depth under risk limits (see [`crate::params::RiskLimitParams`]).
+/// Replicated state, snapshotted.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DepthState {
+    /// Exponentially weighted open contracts within the depth band of the mark on the thinner
+    /// side of the book, thousandths of a contract.
+    pub average_milli: i64,
+    /// Block time of the last sample.
+    pub sampled_at_ms: Option<u64>,
+    /// What the tiers and the open-interest cap are sized by, contracts: the average (at
+    /// least the floor) when it was last refreshed; 0 before the first refresh.
+    pub reference: i64,
+}
+
+impl DepthState {
+    /// Most half-lives one sample decays the average by: beyond it the old average is gone.
+    const HALVINGS_MAX: u64 = 62;
+
+    /// Takes in `depth` contracts as having rested since the last sample: the average moves
+    /// toward it by `1 - 2^(-elapsed / half_life)` (whole half-lives by halving, the rest of
+    /// one linearly between them), so a book that rested longer weighs more. The first sample
+    /// only starts the clock. Integer arithmetic: replicated state.
+    pub fn sample(&mut self, now_ms: u64, depth: i64, half_life_ms: u64) {
+        assert!(half_life_ms > 0, "half-life checked in genesis");
+        let target = i128::from(depth.clamp(0, i64::MAX / 1_000)) * 1_000;
+        if let Some(at) = self.sampled_at_ms {
+            let elapsed = now_ms.saturating_sub(at);
+            let halvings = elapsed / half_life_ms;
+            let gap = i128::from(self.average_milli) - target;
+            let kept = if halvings > Self::HALVINGS_MAX {
+                0
+            } else {
+                // Toward zero, so the average never overshoots the sample.
+                let halved = gap / (1i128 << halvings);
+                let part = i128::from(elapsed % half_life_ms);
+                let h = i128::from(half_life_ms);
+                halved * (2 * h - part) / (2 * h)
+            };
+            debug_assert!(
+                kept.abs() <= gap.abs(),
+                "the average moves toward the sample"
+            );
+            self.average_milli =
+                i64::try_from(target + kept).expect("between the old average and the sample");
+        }
+        self.sampled_at_ms = Some(now_ms);
+    }
+
+    /// The average in whole contracts, rounded down.
+    pub fn average(&self) -> i64 {
+        self.average_milli / 1_000
     }
 }
 

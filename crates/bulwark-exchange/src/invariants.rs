@@ -141,14 +141,15 @@ impl Exchange {
         &self,
     ) -> Result<BTreeMap<(AccountId, InstrumentId), Reserved>, InvariantViolation> {
         let mut reserved: BTreeMap<(AccountId, InstrumentId), Reserved> = BTreeMap::new();
-        // Net position and number of non-zero positions per instrument.
-        let mut positions: BTreeMap<InstrumentId, (i128, usize)> = BTreeMap::new();
+        // Net position, number of non-zero positions and sum of longs per instrument.
+        let mut positions: BTreeMap<InstrumentId, (i128, usize, i128)> = BTreeMap::new();
         for account in &self.accounts {
             for (id, exposure) in &account.exposures {
                 if exposure.position != 0 {
                     let entry = positions.entry(*id).or_default();
                     entry.0 += i128::from(exposure.position);
                     entry.1 += 1;
+                    entry.2 += i128::from(exposure.position.max(0));
                 }
             }
         }
@@ -176,9 +177,15 @@ impl Exchange {
                     return violation(format!("holder {holder} of {id} holds nothing"));
                 }
             }
-            let (net, count) = positions.get(&id).copied().unwrap_or((0, 0));
+            let (net, count, longs) = positions.get(&id).copied().unwrap_or((0, 0, 0));
             if net != 0 {
                 return violation(format!("positions in {id} net to {net}, not zero"));
+            }
+            if longs != i128::from(instrument.open_interest()) {
+                return violation(format!(
+                    "{id} tracks open interest {} but its longs sum to {longs}",
+                    instrument.open_interest()
+                ));
             }
             if count != instrument.holders.len() {
                 return violation(format!(

@@ -15,6 +15,7 @@
 //! debug builds and with the `verify` feature.
 
 pub mod account;
+pub mod depth;
 pub mod event;
 pub mod exchange;
 pub mod instrument;

@@ -298,7 +298,7 @@ impl Exchange {
             .spec
             .multiplier
             .value(Qty::from_contracts(1), intrinsic(right, strike, price));
-        let holders = std::mem::take(&mut instrument.holders);
+        let holders = instrument.take_holders();
         instrument.status = InstrumentStatus::Settled;
         instrument.mark = Some(intrinsic(right, strike, price));
         for account in holders {

@@ -99,7 +99,9 @@ impl Exchange {
         screen.begin_pass(
             self.accounts.len(),
             &prices,
-            self.instruments.iter().map(|i| (i.kind, i.spec.multiplier)),
+            self.instruments
+                .iter()
+                .map(|i| (i.kind, i.spec.multiplier, self.tier_contracts(i))),
             &self.margin,
         );
         for account in &self.accounts {
@@ -534,20 +536,17 @@ impl Exchange {
         self.transfer(Pocket::Account(to), Pocket::Account(from), premium);
         let receiver = self.account_mut(to);
         let exposure = receiver.exposures.entry(instrument).or_default();
+        let to_before = exposure.position;
         exposure.apply_fill(contracts, premium);
         let to_position = exposure.position;
         let giver = self.account_mut(from);
         let exposure = giver.exposures.entry(instrument).or_default();
+        let from_before = exposure.position;
         exposure.apply_fill(-contracts, Money::from_micros(-premium.micros()));
         let from_position = exposure.position;
-        let holders = &mut self.instruments[instrument.get() as usize].holders;
-        for (account, position) in [(to, to_position), (from, from_position)] {
-            if position == 0 {
-                holders.remove(&account);
-            } else {
-                holders.insert(account);
-            }
-        }
+        let target = &mut self.instruments[instrument.get() as usize];
+        target.position_changed(to, to_before, to_position);
+        target.position_changed(from, from_before, from_position);
         self.enforce_reduce_only(from, instrument, events);
         self.enforce_reduce_only(to, instrument, events);
         self.account_mut(from).tidy(instrument);

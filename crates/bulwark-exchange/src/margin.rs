@@ -56,6 +56,9 @@ pub struct ExposureView<'a> {
     pub kind: InstrumentKind,
     pub exposure: &'a Exposure,
     pub prices: ValuationPrices,
+    /// Perpetuals under risk limits: contracts in one margin tier (the instrument's depth
+    /// reference times the tier size); 0 when the instrument has no tiers.
+    pub tier_contracts: i64,
 }
 
 impl ExposureView<'_> {
@@ -121,6 +124,86 @@ pub trait MarginModel {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct StandardMargin {
     pub params: StandardMarginParams,
+    /// The perpetual's margin tiers; `None`: flat rates.
+    pub tiers: Option<RiskTiers>,
+}
+
+/// The perpetual's risk-limit tiers (from [`crate::params::RiskLimitParams`]): each tier of a
+/// position beyond the first adds `initial_step_bps` and `maintenance_step_bps` to the rates
+/// of the contracts in it, up to `tiers_max` steps. The tier length (contracts) comes with each
+/// [`ExposureView`], since it follows the instrument's book.
+///
+/// Bracketed like an income tax, the requirement is continuous and increasing in the position,
+/// and for a fixed position linear in the mark at a per-unit rate of at most the base rate
+/// plus `tiers_max` steps (what the liquidation screen bounds drift with).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RiskTiers {
+    pub initial_step_bps: i64,
+    pub maintenance_step_bps: i64,
+    pub tiers_max: u32,
+}
+
+impl StandardMargin {
+    /// Standard margin under `params`: its rates, and the perpetual's tiers when risk limits
+    /// are on.
+    pub fn new(params: &crate::params::ExchangeParams) -> Self {
+        Self {
+            params: params.margin,
+            tiers: params.risk_limits.map(|limits| RiskTiers {
+                initial_step_bps: limits.tier_initial_step_bps,
+                maintenance_step_bps: limits.tier_maintenance_step_bps,
+                tiers_max: limits.tiers_max,
+            }),
+        }
+    }
+}
+
+impl RiskTiers {
+    /// `sum over the contracts of min(tier index, tiers_max)` for a position of `contracts`
+    /// (either sign) in tiers of `tier_contracts`: the steps the position pays for, in
+    /// contracts. Zero within the first tier, or without tiers (`tier_contracts <= 0`).
+    pub fn steps_contracts(&self, contracts: i64, tier_contracts: i64) -> i128 {
+        if tier_contracts <= 0 || self.tiers_max == 0 {
+            return 0;
+        }
+        let size = i128::from(contracts.unsigned_abs());
+        let tier = i128::from(tier_contracts);
+        let (full, part) = (size / tier, size % tier);
+        let k = i128::from(self.tiers_max);
+        // sum_{i < full} min(i, k): every full tier's index, capped.
+        let full_steps = if full <= k + 1 {
+            full * (full - 1).max(0) / 2
+        } else {
+            k * (k + 1) / 2 + (full - 1 - k) * k
+        };
+        let steps = tier * full_steps + full.min(k) * part;
+        debug_assert!(
+            steps >= 0 && steps <= size * k,
+            "each contract pays at most k steps"
+        );
+        steps
+    }
+
+    /// What `steps_contracts` of tier steps at `step_bps` cost at `mark`, rounded up.
+    fn addon(&self, view: &ExposureView<'_>, steps_contracts: i128, step_bps: i64) -> Money {
+        if steps_contracts == 0 || step_bps == 0 {
+            return Money::ZERO;
+        }
+        // step x steps <= |contracts| x 100% (checked in genesis), and |contracts| and the
+        // mark fit in 63 bits: the product fits in i128 before the multiplier's division.
+        let mark = view
+            .valuation_price()
+            .expect("positions and orders exist only where a price is known");
+        let per_unit = steps_contracts
+            .checked_mul(i128::from(step_bps))
+            .and_then(|bps| bps.checked_mul(i128::from(mark.micros())))
+            .expect("tier steps bounded by the position and 100%");
+        Money::from_micros(mul_div_ceil(
+            per_unit,
+            i128::from(view.spec.multiplier.e8()),
+            i128::from(BPS) * i128::from(bulwark_types::num::UNDERLYING_SCALE),
+        ))
+    }
 }
 
 impl MarginModel for StandardMargin {
@@ -158,7 +241,9 @@ impl StandardMargin {
             InstrumentKind::Perpetual => bps_ceil(
                 m.value_ceil(Qty::from_contracts(position.abs()), mark),
                 self.params.perpetual_maintenance_bps,
-            ),
+            )
+            .checked_add(self.tier_addon(view, position, false))
+            .expect("bounded"),
             InstrumentKind::Option { strike, right, .. } if position < 0 => {
                 let underlying = view.prices.index.unwrap_or(strike);
                 let (_, per_maintenance) =
@@ -192,14 +277,17 @@ impl StandardMargin {
                     |contracts: i64| m.value_ceil(Qty::from_contracts(contracts.abs()), mark);
                 let initial_if = |contracts: i64, loss: Money| {
                     bps_ceil(notional(contracts), p.perpetual_initial_bps)
-                        .checked_add(loss)
+                        .checked_add(self.tier_addon(view, contracts, true))
+                        .and_then(|m| m.checked_add(loss))
                         .expect("bounded")
                 };
                 let initial =
                     initial_if(if_bids_fill, bid_loss).max(initial_if(if_asks_fill, ask_loss));
                 MarginRequirement {
                     initial,
-                    maintenance: bps_ceil(notional(e.position), p.perpetual_maintenance_bps),
+                    maintenance: bps_ceil(notional(e.position), p.perpetual_maintenance_bps)
+                        .checked_add(self.tier_addon(view, e.position, false))
+                        .expect("bounded"),
                 }
             }
             InstrumentKind::Option { strike, right, .. } => {
@@ -223,6 +311,49 @@ impl StandardMargin {
                 }
             }
         }
+    }
+
+    /// What a perpetual position of `contracts` pays above the base rate for its size (its
+    /// tiers beyond the first): initial when `initial`, else maintenance. Zero for options,
+    /// without tiers, and within the first tier.
+    pub fn tier_addon(&self, view: &ExposureView<'_>, contracts: i64, initial: bool) -> Money {
+        let Some(tiers) = self.tiers else {
+            return Money::ZERO;
+        };
+        if !matches!(view.kind, InstrumentKind::Perpetual) {
+            return Money::ZERO;
+        }
+        let steps = tiers.steps_contracts(contracts, view.tier_contracts);
+        let step_bps = if initial {
+            tiers.initial_step_bps
+        } else {
+            tiers.maintenance_step_bps
+        };
+        tiers.addon(view, steps, step_bps)
+    }
+
+    /// The size add-on of one instrument for a margin method that prices the rest itself
+    /// (portfolio margin): the tier add-on of the position (maintenance) and of the worse of
+    /// "all bids fill" and "all asks fill" (initial).
+    pub fn size_addon(&self, view: &ExposureView<'_>) -> MarginRequirement {
+        let e = view.exposure;
+        let initial = self
+            .tier_addon(view, e.position + e.bids.qty, true)
+            .max(self.tier_addon(view, e.position - e.asks.qty, true));
+        MarginRequirement {
+            initial,
+            maintenance: self.tier_addon(view, e.position, false),
+        }
+    }
+
+    /// The highest maintenance rate a perpetual contract can pay (the base rate plus every
+    /// tier step), bps: the slope of maintenance in the mark for a fixed position.
+    pub fn perpetual_maintenance_bps_max(&self) -> i64 {
+        let steps = self.tiers.map_or(0, |t| {
+            t.maintenance_step_bps
+                .saturating_mul(i64::from(t.tiers_max))
+        });
+        self.params.perpetual_maintenance_bps.saturating_add(steps)
     }
 
     /// Initial and maintenance margin of one short option per unit of underlying.

@@ -166,6 +166,99 @@ impl LiquidationParams {
     }
 }
 
+/// Risk limits sized to the book (module `depth`): perpetual margin that rises with position
+/// size in tiers (Binance's and Deribit's risk-limit tiers) and a cap on open interest
+/// (Hyperliquid's), both measured against the depth the instrument's book has shown.
+///
+/// Depth is the open contracts resting within `depth_band_bps` of the mark on the thinner side
+/// of the book, averaged exponentially over block time with `depth_half_life_ms`. Every
+/// `refresh_ms` of block time the average (at least `depth_floor_usdc` of notional at the
+/// mark, so a new listing trades) becomes the instrument's depth reference `D`:
+/// - the perpetual's margin rates rise by `tier_initial_step_bps` and
+///   `tier_maintenance_step_bps` for each tier of `D x tier_depth_bps / 10_000` contracts of
+///   position beyond the first, on the contracts in that tier only (brackets, as Binance's
+///   maintenance amount makes them), up to `tiers_max` steps;
+/// - an order that could trade on arrival and would open or increase a position is refused
+///   (`OpenInterestCap`) when open interest (the sum of long positions) plus what it opens
+///   would exceed `D x open_interest_depth_bps / 10_000`. Orders that reduce a position are
+///   never refused for it.
+///
+/// Perpetuals only: options are margined on the underlying's move and have no tiers or cap.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RiskLimitParams {
+    /// How far from the mark resting orders count as depth, bps.
+    pub depth_band_bps: i64,
+    /// Half-life of the depth average, ms of block time.
+    pub depth_half_life_ms: u64,
+    /// The depth reference is refreshed when block time crosses a multiple of this, ms.
+    pub refresh_ms: u64,
+    /// Least depth reference, whole USDC of notional at the mark.
+    pub depth_floor_usdc: i64,
+    /// Size of one margin tier, bps of the depth reference.
+    pub tier_depth_bps: i64,
+    /// Initial margin rate added per tier beyond the first, bps of notional.
+    pub tier_initial_step_bps: i64,
+    /// Maintenance margin rate added per tier beyond the first, bps of notional; at most the
+    /// initial step, so initial stays above maintenance in every tier.
+    pub tier_maintenance_step_bps: i64,
+    /// Tiers beyond the first over which the rates rise; beyond them they stay.
+    pub tiers_max: u32,
+    /// Open-interest cap, bps of the depth reference; 0 turns the cap off.
+    pub open_interest_depth_bps: i64,
+}
+
+impl RiskLimitParams {
+    /// Defaults and their sources.
+    pub const fn defaults() -> Self {
+        Self {
+            // 5%: the perpetual's fixed band, what an order can reach; a 30% crash sells into
+            // what rests this close long before it reaches anything further.
+            depth_band_bps: 500,
+            // Five minutes: a spoofer must keep depth resting (and fillable) for minutes to
+            // move the limits, while a book that thins for good tightens them within the hour.
+            depth_half_life_ms: 300_000,
+            // Once a minute: tiers move in steps, not every block, and the liquidation screen
+            // re-measures the instrument's holders only when they do.
+            refresh_ms: 60_000,
+            // 100,000 USDC: a new listing's limits start from one bitcoin of depth.
+            depth_floor_usdc: 100_000,
+            // One book depth per tier: a position the book can absorb pays the base rate;
+            // each further book's worth pays 2% more initial (1% maintenance), so leverage
+            // halves by the second tier and a position ten books deep needs 20% initial
+            // (Binance's BTC tiers go from 125x to 50x to 20x over a few such steps).
+            tier_depth_bps: 10_000,
+            tier_initial_step_bps: 200,
+            tier_maintenance_step_bps: 100,
+            // Up to 50% initial, 25% maintenance.
+            tiers_max: 24,
+            // Ten books of open interest: what a 30% fall can liquidate into the book and the
+            // backstop without the losses outrunning a fund sized like the default one.
+            open_interest_depth_bps: 100_000,
+        }
+    }
+
+    fn check(&self, margin: &StandardMarginParams) -> Result<(), ConfigError> {
+        let initial_max = i128::from(margin.perpetual_initial_bps)
+            + i128::from(self.tier_initial_step_bps) * i128::from(self.tiers_max);
+        if !(1..=BPS).contains(&self.depth_band_bps)
+            || !(1_000..=86_400_000).contains(&self.depth_half_life_ms)
+            || !(1_000..=86_400_000).contains(&self.refresh_ms)
+            || !(1..=1_000_000_000_000).contains(&self.depth_floor_usdc)
+            || !(1..=1_000 * BPS).contains(&self.tier_depth_bps)
+            || !(0..=BPS).contains(&self.tier_maintenance_step_bps)
+            || !(self.tier_maintenance_step_bps..=BPS).contains(&self.tier_initial_step_bps)
+            || self.tiers_max > 10_000
+            || initial_max > i128::from(BPS)
+            || !(0..=10_000 * BPS).contains(&self.open_interest_depth_bps)
+        {
+            return Err(ConfigError::Bound(
+                "risk limits: depth band in 1..=10000 bps, half-life and refresh in 1 s..=1 day,                  floor in 1..=1e12 USDC, tier in 1..=1e7 bps of depth, 0 <= maintenance step <=                  initial step, at most 10000 tiers and initial at most 100% in the last,                  open-interest cap in 0..=1e8 bps of depth",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Option marks from a volatility smile the state machine fits to its own option books
 /// (module `surface`), instead of marks a block proposer supplies.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -283,6 +376,9 @@ pub struct ExchangeParams {
     pub liquidation: Option<LiquidationParams>,
     /// Option marks from the exchange's own fitted smiles; `None` takes proposers' marks.
     pub surface_marks: Option<SurfaceMarkParams>,
+    /// Perpetual margin tiers and open-interest caps sized to book depth; `None` turns both
+    /// off (flat margin rates, no cap).
+    pub risk_limits: Option<RiskLimitParams>,
 }
 
 impl ExchangeParams {
@@ -356,6 +452,7 @@ impl ExchangeParams {
             portfolio: Some(PortfolioMarginParams::defaults()),
             liquidation: Some(LiquidationParams::defaults()),
             surface_marks: Some(SurfaceMarkParams::defaults()),
+            risk_limits: Some(RiskLimitParams::defaults()),
         }
     }
 
@@ -455,6 +552,9 @@ impl ExchangeParams {
         }
         if let Some(surface) = self.surface_marks {
             surface.check()?;
+        }
+        if let Some(limits) = self.risk_limits {
+            limits.check(&self.margin)?;
         }
         Ok(())
     }

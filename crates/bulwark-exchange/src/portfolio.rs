@@ -15,6 +15,10 @@
 //! instrument without a vector (no index yet, a vol outside the model's domain) is margined by
 //! standard margin inside the same account, so no position goes unmargined.
 //!
+//! Perpetual positions beyond the first risk-limit tier pay standard margin's tier add-on on
+//! top of the grid (`StandardMargin::size_addon`): the grid prices a move, not a position too
+//! large for the book, and choosing portfolio margin does not escape the tiers.
+//!
 //! Resting orders count as if they filled, on the worse side per scenario
 //! ([`bulwark_risk::ScenarioVector::add_open_orders`]), plus what they would lose against the
 //! mark; they raise the initial requirement only, as in standard margin.
@@ -86,7 +90,10 @@ impl MarginModel for PortfolioMarginModel<'_> {
         let mut sums: BTreeMap<AssetCode, Sums> = BTreeMap::new();
         let mut fallback = MarginRequirement::default();
         for view in exposures {
-            if !self.add(&mut sums, &view) {
+            if self.add(&mut sums, &view) {
+                // The grid prices the move; a position too large for the book pays its tiers.
+                fallback = fallback.plus(self.standard.size_addon(&view));
+            } else {
                 fallback = fallback.plus(self.standard.instrument_requirement(&view));
             }
         }
@@ -120,11 +127,12 @@ impl MarginModel for PortfolioMarginModel<'_> {
         let mut sums: BTreeMap<AssetCode, Sums> = BTreeMap::new();
         let mut fallback = Money::ZERO;
         for view in exposures {
-            if !self.add(&mut sums, &view) {
-                fallback = fallback
-                    .checked_add(self.standard.instrument_maintenance(&view))
-                    .expect("bounded");
-            }
+            let own = if self.add(&mut sums, &view) {
+                self.standard.size_addon(&view).maintenance
+            } else {
+                self.standard.instrument_maintenance(&view)
+            };
+            fallback = fallback.checked_add(own).expect("bounded");
         }
         sums.values().fold(fallback, |total, s| {
             let maintenance = s

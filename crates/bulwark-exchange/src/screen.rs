@@ -13,9 +13,10 @@
 //!
 //! Why the bound holds (standard margin, the only method screened):
 //! - Slack is `cash + sum(value of each position) - sum(maintenance of each position)`.
-//!   Value is linear in the position at the valuation price; maintenance is linear in the
-//!   position at a per-unit rate (perpetual: `mm_bps` of the mark; short option: the mark
-//!   plus `mm_bps` of the index). Each evaluation rounds at most three times per position.
+//!   Value is linear in the position at the valuation price; for a fixed position,
+//!   maintenance is linear in the prices at a per-unit rate (perpetual: at most `mm_bps` plus
+//!   every risk-limit tier step, of the mark; short option: the mark plus `mm_bps` of the
+//!   index). Each evaluation rounds at most three times per position.
 //! - So between two passes a position of `q` contracts moves slack by at most
 //!   `|q| x d`, where `d` is the instrument's drift per contract: the change of the per-unit
 //!   value and maintenance rate (rounded up, plus 2 micro-USDC per unit for the rounding of
@@ -25,8 +26,9 @@
 //! - Any other change to an account (a fill, a transfer, a fee, a settlement, a liquidation
 //!   step, a margin-mode switch) goes through `Exchange::account_mut`, which marks its row
 //!   unknown; the next pass measures it exactly.
-//! - An instrument whose index or mark appeared or vanished between passes has no bound:
-//!   every row holding it is measured.
+//! - An instrument whose index or mark appeared or vanished between passes, or whose margin
+//!   tier length moved (its depth reference was refreshed), has no bound: every row holding
+//!   it is measured.
 //!
 //! Accounts under portfolio margin, with more than [`LEGS_MAX`] positions, or with a position
 //! above `u32::MAX` contracts are measured every pass (their rows say so).
@@ -85,6 +87,9 @@ pub(crate) struct LiquidationScreen {
     funding: Vec<u64>,
     /// This pass's drift bound per contract, micro-USDC, by instrument id (scratch).
     drift: Vec<u64>,
+    /// The margin tier length of each instrument at the last pass, by instrument id: when it
+    /// moves, maintenance moves without a price move, so the instrument's holders are measured.
+    tiers: Vec<i64>,
 }
 
 impl LiquidationScreen {
@@ -107,20 +112,25 @@ impl LiquidationScreen {
     }
 
     /// Starts a pass at `prices` over `accounts` accounts: computes each instrument's drift
-    /// since the last pass, and makes `prices` the new reference.
+    /// since the last pass, and makes `prices` (and each instrument's margin tier length) the
+    /// new reference.
     pub(crate) fn begin_pass(
         &mut self,
         accounts: usize,
         prices: &[ValuationPrices],
-        instruments: impl Iterator<Item = (InstrumentKind, Multiplier)>,
+        instruments: impl Iterator<Item = (InstrumentKind, Multiplier, i64)>,
         margin: &StandardMargin,
     ) {
         if self.rows.len() < accounts {
             self.rows.resize(accounts, ScreenRow::default());
         }
         self.drift.clear();
-        for (i, (kind, multiplier)) in instruments.enumerate() {
+        let mut tiers = Vec::with_capacity(prices.len());
+        for (i, (kind, multiplier, tier)) in instruments.enumerate() {
+            tiers.push(tier);
+            let tier_moved = self.tiers.get(i).is_some_and(|before| *before != tier);
             let drift = match self.prices.get(i) {
+                _ if tier_moved => UNBOUNDED,
                 Some(before) => unit_drift(kind, *before, prices[i], margin)
                     .map(|unit| {
                         let per_contract = multiplier
@@ -138,6 +148,12 @@ impl LiquidationScreen {
         self.funding.clear();
         self.prices.clear();
         self.prices.extend_from_slice(prices);
+        self.tiers = tiers;
+        debug_assert_eq!(
+            self.tiers.len(),
+            self.prices.len(),
+            "one tier per instrument"
+        );
     }
 
     /// Whether the account is proven at or above maintenance at this pass's prices. Lowers
@@ -237,9 +253,10 @@ fn unit_drift(
     let value_after = valuation_price(kind, after)?;
     let value_move = i128::from(value_after.micros().abs_diff(value_before.micros()));
     let unit = match kind {
-        // Value moves by the mark's move, maintenance by mm_bps of it.
+        // Value moves by the mark's move, maintenance by at most the highest tier's rate of it
+        // (for a fixed position and tier length, tiered maintenance is linear in the mark).
         InstrumentKind::Perpetual => {
-            let rate = i128::from(margin.params.perpetual_maintenance_bps);
+            let rate = i128::from(margin.perpetual_maintenance_bps_max());
             value_move + mul_div_ceil(value_move, rate, i128::from(BPS)) + 2
         }
         // A long moves by the mark's move; a short by the mark's move in value and again in

@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 4;
+const VERSION: u16 = 5;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -391,6 +391,21 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             s.model_vol_bps.write(out);
         }
     }
+    match p.risk_limits {
+        None => false.write(out),
+        Some(r) => {
+            true.write(out);
+            r.depth_band_bps.write(out);
+            r.depth_half_life_ms.write(out);
+            r.refresh_ms.write(out);
+            r.depth_floor_usdc.write(out);
+            r.tier_depth_bps.write(out);
+            r.tier_initial_step_bps.write(out);
+            r.tier_maintenance_step_bps.write(out);
+            r.tiers_max.write(out);
+            r.open_interest_depth_bps.write(out);
+        }
+    }
 }
 
 fn read_portfolio_params(
@@ -518,7 +533,27 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         } else {
             None
         },
+        risk_limits: read_risk_limit_params(buf)?,
     })
+}
+
+fn read_risk_limit_params(
+    buf: &mut impl Buf,
+) -> Result<Option<crate::params::RiskLimitParams>, CodecError> {
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    Ok(Some(crate::params::RiskLimitParams {
+        depth_band_bps: i64::read(buf)?,
+        depth_half_life_ms: u64::read(buf)?,
+        refresh_ms: u64::read(buf)?,
+        depth_floor_usdc: i64::read(buf)?,
+        tier_depth_bps: i64::read(buf)?,
+        tier_initial_step_bps: i64::read(buf)?,
+        tier_maintenance_step_bps: i64::read(buf)?,
+        tiers_max: u32::read(buf)?,
+        open_interest_depth_bps: i64::read(buf)?,
+    }))
 }
 
 fn write_account(account: &Account, out: &mut Vec<u8>) {
@@ -625,6 +660,10 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
             price.write(out);
         }
     }
+    let depth = &instrument.depth;
+    depth.average_milli.write(out);
+    depth.sampled_at_ms.write(out);
+    depth.reference.write(out);
 }
 
 fn write_order(order: &RestingOrder, out: &mut Vec<u8>) {
@@ -841,9 +880,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         admin,
         bridge,
         params,
-        margin: StandardMargin {
-            params: params.margin,
-        },
+        margin: StandardMargin::new(&params),
         height,
         time,
         digest,
@@ -1046,6 +1083,24 @@ fn read_instruments(
                 instrument.breaker.highs = queue;
             }
         }
+        instrument.depth = crate::instrument::DepthState {
+            average_milli: i64::read(buf)?,
+            sampled_at_ms: Option::<u64>::read(buf)?,
+            reference: i64::read(buf)?,
+        };
+        let depth = &instrument.depth;
+        let sampled = depth.sampled_at_ms.is_some();
+        if depth.average_milli < 0
+            || depth.reference < 0
+            || (instrument.is_option() && (sampled || depth.reference != 0))
+            || (sampled != (depth.reference > 0))
+            || (params.risk_limits.is_none() && sampled)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "depth: non-negative, sampled exactly when it has a reference, perpetuals under \
+                 risk limits only",
+            ));
+        }
         instruments.push(instrument);
     }
     for account in accounts.iter() {
@@ -1056,7 +1111,7 @@ fn read_instruments(
                 ));
             };
             if exposure.position != 0 {
-                target.holders.insert(account.id);
+                target.position_changed(account.id, 0, exposure.position);
             }
         }
     }

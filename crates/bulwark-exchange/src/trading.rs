@@ -149,9 +149,17 @@ impl Exchange {
         {
             return Err(RejectReason::MmpFrozen);
         }
+        let position = exposure.position;
         exposure.open_mut(terms.side).add(price, terms.qty);
         let fee = self.fee_bound(instrument, price, terms.qty);
-        self.check_position_and_margin(holder, terms.instrument, &exposure, fee)?;
+        self.check_position_limit(&exposure)?;
+        // A market order, one that crosses, or one into a halted book's auction may trade on
+        // arrival; others only rest.
+        let may_take = terms.price.is_none()
+            || instrument.book.is_halted()
+            || self.would_cross(instrument, terms.side, price);
+        self.check_open_interest(instrument, terms.side, terms.qty, position, may_take)?;
+        self.check_margin(holder, terms.instrument, &exposure, fee)?;
         Ok(NewOrder {
             order_id: OrderId::new(u64::MAX), // assigned by the caller once admitted
             account,
@@ -247,25 +255,30 @@ impl Exchange {
         Ok(())
     }
 
-    /// Position limit, initial margin and premium with the order counted as resting
-    /// (`exposure`); `fee` is the most the order can pay in fees, held back from both.
-    ///
-    /// An account below its initial margin may still cut its risk. An order that opens or
-    /// increases a long option position must find its premium and fee in realised funds
-    /// (`withdrawable`): unrealised gains and long options' value never pay for options.
-    fn check_position_and_margin(
-        &self,
-        holder: &Account,
-        instrument: InstrumentId,
-        exposure: &Exposure,
-        fee: Money,
-    ) -> Result<(), RejectReason> {
+    /// Position limit with the order counted as resting (`exposure`).
+    fn check_position_limit(&self, exposure: &Exposure) -> Result<(), RejectReason> {
         let max = self.params.position_max.contracts();
         if (exposure.position + exposure.bids.qty).abs() > max
             || (exposure.position - exposure.asks.qty).abs() > max
         {
             return Err(RejectReason::PositionLimit);
         }
+        Ok(())
+    }
+
+    /// Initial margin and premium with the order counted as resting (`exposure`); `fee` is
+    /// the most the order can pay in fees, held back from both.
+    ///
+    /// An account below its initial margin may still cut its risk. An order that opens or
+    /// increases a long option position must find its premium and fee in realised funds
+    /// (`withdrawable`): unrealised gains and long options' value never pay for options.
+    fn check_margin(
+        &self,
+        holder: &Account,
+        instrument: InstrumentId,
+        exposure: &Exposure,
+        fee: Money,
+    ) -> Result<(), RejectReason> {
         let after = self.margin_of(holder, Some((instrument, exposure)));
         let before = self.margin_of(holder, None);
         let required = after.requirement.initial.checked_add(fee).expect("bounded");
@@ -513,11 +526,13 @@ impl Exchange {
         self.transfer(maker, Pocket::Fees, maker_fee);
         let taker = self.account_mut(fill.taker_account);
         let taker_exposure = taker.exposures.entry(instrument).or_default();
+        let taker_before = taker_exposure.position;
         taker_exposure.apply_fill(sign * qty, signed_premium);
         let taker_position = taker_exposure.position;
 
         let maker = self.account_mut(fill.maker_account);
         let maker_exposure = maker.exposures.entry(instrument).or_default();
+        let maker_before = maker_exposure.position;
         maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
         let closed = fill.maker_qty_left.is_zero();
         if let Some(rested_at) = maker_rested_at {
@@ -539,17 +554,9 @@ impl Exchange {
             fill.taker_side.opposite(),
             fill.qty,
         );
-        let holders = &mut self.instruments[instrument.get() as usize].holders;
-        for (account, position) in [
-            (fill.taker_account, taker_position),
-            (fill.maker_account, maker_position),
-        ] {
-            if position == 0 {
-                holders.remove(&account);
-            } else {
-                holders.insert(account);
-            }
-        }
+        let target = &mut self.instruments[instrument.get() as usize];
+        target.position_changed(fill.taker_account, taker_before, taker_position);
+        target.position_changed(fill.maker_account, maker_before, maker_position);
         events.push(Event::Trade(Trade {
             instrument,
             price: fill.price,

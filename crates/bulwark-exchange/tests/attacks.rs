@@ -407,6 +407,157 @@ fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
     assert!(v.position("dave", BTC_PERP) < 400);
 }
 
+// ---- risk limits sized to the book ----
+//
+// On the standard venue the perpetual's book is empty, so its depth reference is the floor:
+// 100,000 USDC of notional, 1,000 contracts at 100,000. A margin tier is one depth (1,000
+// contracts); each tier beyond the first adds 2% initial and 1% maintenance on the contracts
+// in it. Open interest is capped at ten depths: 10,000 contracts.
+
+fn perp_open_interest(v: &Venue) -> i64 {
+    v.exchange
+        .instrument(v.id(BTC_PERP))
+        .unwrap()
+        .open_interest()
+}
+
+fn longs(v: &Venue) -> i64 {
+    let perp = v.id(BTC_PERP);
+    v.exchange
+        .accounts()
+        .iter()
+        .map(|a| a.position(perp).max(0))
+        .sum()
+}
+
+#[test]
+fn a_whale_far_beyond_the_book_pays_tiered_margin() {
+    let mut v = Venue::standard();
+    let perp = v.exchange.instrument(v.id(BTC_PERP)).unwrap();
+    assert_eq!(perp.depth.reference, 1_000, "an empty book: the floor");
+    v.fund("mallory", 20_000);
+    assert_eq!(
+        v.order("carol", BTC_PERP, Side::Sell, 5_000, 100_000).0,
+        None
+    );
+    // 5,000 contracts (500,000 USDC, 25x on 20,000) would need 10,250 at a flat 2% and the
+    // fee; five books deep they need 2% + the tiers' 0, 2, 4, 6 and 8% on each thousand:
+    // 10,000 + 20,000.
+    let (rejection, _) = v.order("mallory", BTC_PERP, Side::Buy, 5_000, 100_000);
+    let Some(RejectReason::MarginInsufficient { shortfall }) = rejection else {
+        panic!("a whale five books deep is refused: {rejection:?}");
+    };
+    assert_eq!(shortfall, usdc(30_000 + 250 - 20_000));
+    // Three books deep fits: 3,000 contracts need 6,000 + (0 + 2 + 4)% x 100,000 = 12,000
+    // initial and 3,000 + (0 + 1 + 2)% x 100,000 = 6,000 maintenance.
+    assert_eq!(
+        v.order("mallory", BTC_PERP, Side::Buy, 3_000, 100_000).0,
+        None
+    );
+    assert_eq!(v.position("mallory", BTC_PERP), 3_000);
+    let m = margin(&mut v, "mallory");
+    assert_eq!(m.requirement.initial, usdc(12_000));
+    assert_eq!(m.requirement.maintenance, usdc(6_000));
+    // The same position under flat rates needs half: 6,000 and 3,000.
+    let mut flat = ExchangeParams::defaults();
+    flat.risk_limits = None;
+    let mut w = Venue::standard_with(flat);
+    w.fund("mallory", 20_000);
+    assert_eq!(
+        w.order("carol", BTC_PERP, Side::Sell, 3_000, 100_000).0,
+        None
+    );
+    assert_eq!(
+        w.order("mallory", BTC_PERP, Side::Buy, 3_000, 100_000).0,
+        None
+    );
+    let m = margin(&mut w, "mallory");
+    assert_eq!(
+        (m.requirement.initial, m.requirement.maintenance),
+        (usdc(6_000), usdc(3_000))
+    );
+    // Choosing portfolio margin does not escape the tiers: the add-on stays on top of the grid.
+    let tx = v.tx("mallory", TxBody::SetMarginMode { portfolio: true });
+    let _ = v.run(tx);
+    let m = margin(&mut v, "mallory");
+    assert!(m.requirement.maintenance >= usdc(3_000), "{m:?}");
+}
+
+#[test]
+fn the_open_interest_cap_refuses_opening_orders_but_never_reducing_ones() {
+    let mut v = Venue::standard();
+    v.fund("dave", 1_000_000);
+    // alice offers 12,000 contracts: resting opens nothing yet, so she is not refused.
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 12_000, 100_000).0,
+        None
+    );
+    assert_eq!(v.order("bob", BTC_PERP, Side::Buy, 9_000, 100_000).0, None);
+    assert_eq!(perp_open_interest(&v), 9_000);
+    // 2,000 more would take open interest to 11,000, past the cap of 10,000.
+    assert_eq!(
+        v.order("carol", BTC_PERP, Side::Buy, 2_000, 100_000).0,
+        Some(RejectReason::OpenInterestCap)
+    );
+    assert_eq!(
+        v.order("carol", BTC_PERP, Side::Buy, 1_000, 100_000).0,
+        None
+    );
+    assert_eq!(perp_open_interest(&v), 10_000);
+    // At the cap: a bid that would rest (below the offer) still rests; one that takes is
+    // refused.
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 10, 99_000).0, None);
+    assert_eq!(
+        v.order("dave", BTC_PERP, Side::Buy, 10, 100_000).0,
+        Some(RejectReason::OpenInterestCap)
+    );
+    // alice buys back part of her short from bob: both reduce, and neither is refused.
+    let tx = v.tx("alice", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 500, 99_500).0, None);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 500, 99_500).0, None);
+    assert_eq!(v.position("bob", BTC_PERP), 8_500);
+    assert_eq!(perp_open_interest(&v), 9_500);
+    // dave's resting bid at 99,000 is hit by bob reducing: open interest is unchanged.
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 10, 99_000).0, None);
+    assert_eq!(v.position("dave", BTC_PERP), 10);
+    assert_eq!(perp_open_interest(&v), 9_500);
+    assert_eq!(perp_open_interest(&v), longs(&v));
+}
+
+#[test]
+fn open_interest_stays_the_sum_of_longs_through_liquidation_and_deleveraging() {
+    let mut v = Venue::standard();
+    leveraged(&mut v, "dave");
+    leveraged(&mut v, "erin");
+    assert_eq!(perp_open_interest(&v), 800);
+    // A thin bid, then a fall: steps through the book, the rest to the backstop, and (the fund
+    // is empty) deleveraging of bob's short for the deficits.
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 50, 98_500).0, None);
+    let mut deleveraged = false;
+    for index in [98_500, 97_000, 95_000, 94_000] {
+        prices(&mut v, index, 5_000);
+        let out = v.block(vec![]);
+        deleveraged |= out
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Deleveraged { .. }));
+        assert_eq!(perp_open_interest(&v), longs(&v));
+        assert_eq!(v.exchange.check_invariants(), Ok(()));
+    }
+    assert!(deleveraged, "the fall went through deleveraging");
+    assert_eq!(v.position("dave", BTC_PERP), 0);
+    assert_eq!(v.position("erin", BTC_PERP), 0);
+    let snapshot = v.exchange.snapshot();
+    let restored = Exchange::restore(&snapshot).unwrap();
+    let perp = v.id(BTC_PERP);
+    assert_eq!(
+        restored.instrument(perp).unwrap().open_interest(),
+        perp_open_interest(&v),
+        "restore rebuilds open interest from the positions"
+    );
+}
+
 // ---- random attacker streams ----
 
 #[derive(Clone, Debug)]
@@ -569,6 +720,96 @@ proptest! {
             }
             let victim = v.key("victim").public_key();
             prop_assert_eq!(v.exchange.key_binding(&victim), None);
+        }
+    }
+}
+
+// ---- open interest over random order streams ----
+
+#[derive(Clone, Debug)]
+enum Flow {
+    /// A trader's perpetual order: resting or immediate, `offset_bps` from the mark.
+    Order {
+        who: usize,
+        buy: bool,
+        qty: i64,
+        offset_bps: i64,
+        immediate: bool,
+    },
+    /// The index and mark move (liquidations, backstop, deleveraging follow).
+    Move { bps: i64 },
+    /// A trader cancels everything.
+    Cancel { who: usize },
+}
+
+const TRADERS: [&str; 5] = ["alice", "bob", "carol", "t1", "t2"];
+
+fn flow() -> impl Strategy<Value = Flow> {
+    prop_oneof![
+        4 => (0usize..5, any::<bool>(), 1i64..4_000, -300i64..300, any::<bool>()).prop_map(
+            |(who, buy, qty, offset_bps, immediate)| Flow::Order {
+                who,
+                buy,
+                qty,
+                offset_bps,
+                immediate,
+            }
+        ),
+        1 => (-600i64..600).prop_map(|bps| Flow::Move { bps }),
+        1 => (0usize..5).prop_map(|who| Flow::Cancel { who }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Whatever trades, is liquidated, taken over by the backstop or deleveraged, the open
+    /// interest the instrument tracks is the sum of the long positions after every block, and
+    /// an order refused for the cap could have opened past it.
+    #[test]
+    fn tracked_open_interest_is_the_sum_of_longs(flows in proptest::collection::vec(flow(), 1..60)) {
+        let mut v = Venue::standard();
+        v.fund("t1", 30_000);
+        v.fund("t2", 5_000);
+        let perp = v.id(BTC_PERP);
+        let mut mark = 100_000i64;
+        for (n, f) in flows.into_iter().enumerate() {
+            let mut ordered = 0;
+            let txs = match f {
+                Flow::Order { who, buy, qty, offset_bps, immediate } => {
+                    ordered = qty;
+                    let price = UnitPrice::from_usdc(price_at(mark, offset_bps, 1));
+                    let side = if buy { Side::Buy } else { Side::Sell };
+                    let mut request = limit(perp, side, qty, price, 1_000 + n as u64);
+                    if immediate {
+                        request = OrderRequest::limit(
+                            perp,
+                            ClientOrderId::new(1_000 + n as u64),
+                            side,
+                            Qty::from_contracts(qty),
+                            price,
+                            TimeInForce::ImmediateOrCancel,
+                        );
+                    }
+                    vec![v.tx(TRADERS[who], TxBody::PlaceOrder(request))]
+                }
+                Flow::Move { bps } => {
+                    mark = price_at(mark, bps, 1).max(50_000);
+                    prices(&mut v, mark, 5_000);
+                    vec![]
+                }
+                Flow::Cancel { who } => {
+                    vec![v.tx(TRADERS[who], TxBody::CancelAll { instrument: None })]
+                }
+            };
+            let before = perp_open_interest(&v);
+            let out = v.block(txs);
+            if out.txs.first().and_then(|t| t.rejection) == Some(RejectReason::OpenInterestCap) {
+                // What an order opens is at most its size.
+                let cap = 10 * v.exchange.instrument(perp).unwrap().depth.reference;
+                prop_assert!(before + ordered > cap, "refused within the cap: {before} + {ordered} of {cap}");
+            }
+            prop_assert_eq!(perp_open_interest(&v), longs(&v));
         }
     }
 }

@@ -157,3 +157,29 @@ proptest! {
 thread_local! {
     static SNAPSHOT: Vec<u8> = busy_venue().exchange.snapshot();
 }
+
+#[test]
+fn the_depth_average_reference_and_open_interest_survive_a_round_trip() {
+    let mut v = Venue::standard();
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 2_000, 99_000).0, None);
+    assert_eq!(
+        v.order("alice", BTC_PERP, Side::Sell, 2_000, 101_000).0,
+        None
+    );
+    // Twenty minutes of a 2,000-contract book a side: four half-lives of the average, and a
+    // refresh of the reference, which the tiers and the cap follow.
+    v.time_ms += 20 * 60_000;
+    assert_eq!(v.order("bob", BTC_PERP, Side::Buy, 100, 101_000).0, None);
+    let perp = v.id(BTC_PERP);
+    let depth = v.exchange.instrument(perp).unwrap().depth;
+    assert_eq!(depth.average(), 2_000 - 2_000 / 16);
+    assert_eq!(depth.reference, 1_875);
+    let snapshot = v.exchange.snapshot();
+    let restored = Exchange::restore(&snapshot).unwrap();
+    assert_eq!(restored.snapshot(), snapshot);
+    let back = restored.instrument(perp).unwrap();
+    assert_eq!(back.depth, depth);
+    assert_eq!(back.open_interest(), 100);
+    let bob = v.account("bob");
+    assert_eq!(restored.account_margin(bob), v.exchange.account_margin(bob));
+}

@@ -71,6 +71,11 @@ pub enum RejectReason {
     OpenOrderLimit,
     #[error("position would exceed the largest allowed")]
     PositionLimit,
+    #[error(
+        "open interest would exceed the instrument's cap, which follows its book depth: only \
+         orders that reduce a position are taken"
+    )]
+    OpenInterestCap,
     #[error("no open order matches")]
     OrderUnknown,
     #[error("amend changes neither price nor quantity")]
@@ -165,6 +170,7 @@ impl RejectReason {
             RejectReason::OracleStale => 57,
             RejectReason::PortfolioMarginUnavailable => 58,
             RejectReason::MarginModeUnchanged => 59,
+            RejectReason::OpenInterestCap => 60,
             RejectReason::KeyInUse => 70,
             RejectReason::AgentLimit => 71,
             RejectReason::AgentUnknown => 72,
@@ -185,7 +191,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 46] = [
+        const PLAIN: [RejectReason; 47] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -214,6 +220,7 @@ impl RejectReason {
             RejectReason::ClientOrderIdInUse,
             RejectReason::OpenOrderLimit,
             RejectReason::PositionLimit,
+            RejectReason::OpenInterestCap,
             RejectReason::OrderUnknown,
             RejectReason::AmendUnchanged,
             RejectReason::MmpFrozen,
@@ -320,7 +327,7 @@ mod tests {
         all.push(RejectReason::PremiumNotCovered {
             shortfall: Money::from_micros(7),
         });
-        assert_eq!(all.len(), 50, "every variant is reachable from its code");
+        assert_eq!(all.len(), 51, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

@@ -21,8 +21,8 @@ use bulwark_exchange::{Event, Exchange, ExchangeParams, Genesis};
 use bulwark_oracle::{GuardConfig, OracleConfig};
 use bulwark_types::{
     AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, MarkPrice, Money,
-    Observation, OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody,
-    UnitPrice,
+    Observation, OrderRequest, PriceInputs, PrivateKey, Qty, RejectReason, Side, SignedTx,
+    TimeInForce, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer;
 use rand::RngExt;
@@ -139,11 +139,15 @@ pub struct Protections {
     /// Liquidation and backstop prints do not feed the perpetual's mark (off: the simulation's
     /// mark takes every trade; under the oracle the exchange's mark always ignores them).
     pub mark_ignores_forced: bool,
+    /// Margin rates rise with position size in tiers of one book depth (off: flat rates).
+    pub risk_tiers: bool,
+    /// Open interest is capped at ten books of depth (off: no cap).
+    pub open_interest_cap: bool,
 }
 
 impl Protections {
     /// Every protection on, all off, and each one off alone.
-    pub const VARIANTS: [Protections; 9] = [
+    pub const VARIANTS: [Protections; 11] = [
         Protections::on("all protections on"),
         Protections {
             name: "all protections off",
@@ -154,6 +158,8 @@ impl Protections {
             slow_backstop: false,
             oracle_guard: false,
             mark_ignores_forced: false,
+            risk_tiers: false,
+            open_interest_cap: false,
         },
         Protections {
             stepwise: false,
@@ -183,6 +189,14 @@ impl Protections {
             mark_ignores_forced: false,
             ..Protections::on("forced prints in the mark")
         },
+        Protections {
+            risk_tiers: false,
+            ..Protections::on("risk-limit tiers off")
+        },
+        Protections {
+            open_interest_cap: false,
+            ..Protections::on("open-interest cap off")
+        },
     ];
 
     const fn on(name: &'static str) -> Self {
@@ -195,6 +209,8 @@ impl Protections {
             slow_backstop: true,
             oracle_guard: true,
             mark_ignores_forced: true,
+            risk_tiers: true,
+            open_interest_cap: true,
         }
     }
 
@@ -218,6 +234,18 @@ impl Protections {
         if !self.vol_band {
             params.band_vol = None;
         }
+        if let Some(limits) = params.risk_limits.as_mut() {
+            if !self.risk_tiers {
+                limits.tier_initial_step_bps = 0;
+                limits.tier_maintenance_step_bps = 0;
+            }
+            if !self.open_interest_cap {
+                limits.open_interest_depth_bps = 0;
+            }
+        }
+        if !self.risk_tiers && !self.open_interest_cap {
+            params.risk_limits = None;
+        }
         params
     }
 }
@@ -226,6 +254,13 @@ impl Protections {
 #[derive(Clone, Debug, Serialize)]
 pub struct CascadeOutcome {
     pub protections: Protections,
+    /// Traders whose opening order filled (some at a smaller size after a refusal), and open
+    /// interest when the crash begins, contracts.
+    pub traders_admitted: usize,
+    pub open_interest: i64,
+    /// Opening orders refused by margin (tiers) and by the open-interest cap.
+    pub refused_margin: usize,
+    pub refused_open_interest: usize,
     /// Accounts that received at least one margin call.
     pub accounts_liquidated: usize,
     pub margin_calls: usize,
@@ -295,7 +330,12 @@ struct Market {
 
 impl Market {
     fn block(&mut self, txs: Vec<SignedTx>) -> bulwark_exchange::BlockOutcome {
-        self.time_ms += 1_000;
+        self.block_after(1_000, txs)
+    }
+
+    /// A block `gap_ms` after the last.
+    fn block_after(&mut self, gap_ms: u64, txs: Vec<SignedTx>) -> bulwark_exchange::BlockOutcome {
+        self.time_ms += gap_ms;
         let asset = AssetCode::parse("BTC").expect("valid");
         // Under an oracle the index comes from the validators' observations and the exchange
         // marks the perpetual itself; otherwise both are block inputs.
@@ -358,6 +398,108 @@ fn limit(side: Side, qty: i64, price_usdc: f64, client: u64, tif: TimeInForce) -
         price,
         tif,
     ))
+}
+
+/// How long the maker's first ladder rests before anyone trades: twelve half-lives of the
+/// exchange's depth average, so the risk limits start from the book as it stands.
+const WARM_UP_MS: u64 = 3_600_000;
+
+/// Rounds of opening orders: a trader refused (margin tiers, open-interest cap) asks for half
+/// as much in the next round, as a trader sizes down to what the venue takes.
+const OPENING_ROUNDS: usize = 4;
+
+/// The maker's ladder around `index`: `levels` bids and asks every 0.5%, `size` contracts each.
+fn ladder(
+    maker: &mut Key,
+    index: i64,
+    levels: usize,
+    size: i64,
+    client: &mut u64,
+) -> Vec<SignedTx> {
+    let mut quotes = Vec::with_capacity(2 * levels);
+    for level in 1..=levels {
+        let offset = index as f64 * 0.005 * level as f64;
+        for (side, price) in [
+            (Side::Buy, index as f64 - offset),
+            (Side::Sell, index as f64 + offset),
+        ] {
+            *client += 1;
+            quotes.push(maker.sign(limit(
+                side,
+                size,
+                price,
+                *client,
+                TimeInForce::GoodTilCancelled,
+            )));
+        }
+    }
+    quotes
+}
+
+/// The short offers every trader its position at the index; each trader buys what it wants,
+/// and one the exchange refuses asks for half as much in the next round (at most
+/// [`OPENING_ROUNDS`]). Returns the traders holding a position, and the refusals by margin and
+/// by the open-interest cap.
+fn open_positions(
+    market: &mut Market,
+    whale: &mut Key,
+    traders: &mut [Key],
+    sizes: &[i64],
+) -> (usize, (usize, usize)) {
+    let total: i64 = sizes.iter().sum();
+    let mut block = vec![whale.sign(limit(
+        Side::Sell,
+        total,
+        INDEX_USDC as f64,
+        1,
+        TimeInForce::GoodTilCancelled,
+    ))];
+    let mut wanted: Vec<(usize, i64)> = sizes.iter().copied().enumerate().collect();
+    let mut refused = (0, 0);
+    for round in 0..OPENING_ROUNDS {
+        if wanted.is_empty() {
+            break;
+        }
+        let first_tx = block.len();
+        for (n, size) in &wanted {
+            block.push(traders[*n].sign(limit(
+                Side::Buy,
+                *size,
+                INDEX_USDC as f64,
+                1 + round as u64,
+                TimeInForce::ImmediateOrCancel,
+            )));
+        }
+        let outcome = market.block(std::mem::take(&mut block));
+        let mut again = Vec::new();
+        for (k, (n, size)) in wanted.iter().enumerate() {
+            match outcome.txs[first_tx + k].rejection {
+                None => {}
+                Some(RejectReason::OpenInterestCap) => {
+                    refused.1 += 1;
+                    again.push((*n, size / 2));
+                }
+                Some(RejectReason::MarginInsufficient { .. }) => {
+                    refused.0 += 1;
+                    again.push((*n, size / 2));
+                }
+                Some(other) => panic!("an opening order is refused only for risk: {other:?}"),
+            }
+        }
+        again.retain(|(_, size)| *size > 0);
+        wanted = again;
+    }
+    let holding = traders
+        .iter()
+        .filter(|trader| {
+            let exchange = &market.exchange;
+            exchange
+                .key_binding(&trader.key.public_key())
+                .and_then(|(id, _)| exchange.account(id))
+                .is_some_and(|account| account.position(PERP) > 0)
+        })
+        .count();
+    (holding, refused)
 }
 
 /// One block of a price path: the index and the market maker's ladder around it.
@@ -459,30 +601,37 @@ pub fn run_path(
     deposits.push(bridge.sign(TxBody::FundInsurance {
         amount: Money::from_usdc(config.insurance_usdc),
     }));
+    // The maker quotes before anyone opens a position, and its ladder rests for an hour: the
+    // book's depth the exchange's risk limits are sized by (tiers, open-interest cap).
+    let mut client = 10u64;
+    let first = path
+        .first()
+        .map_or((config.levels, config.level_size), |step| {
+            (step.levels, step.level_size)
+        });
+    deposits.extend(ladder(
+        &mut maker,
+        INDEX_USDC,
+        first.0,
+        first.1,
+        &mut client,
+    ));
     market.block(deposits);
-    // The short sells every trader its position at the index.
-    let total: i64 = sizes.iter().sum();
-    let mut opening = vec![whale.sign(limit(
-        Side::Sell,
-        total,
-        INDEX_USDC as f64,
-        1,
-        TimeInForce::GoodTilCancelled,
-    ))];
-    for (trader, size) in traders.iter_mut().zip(&sizes) {
-        opening.push(trader.sign(limit(
-            Side::Buy,
-            *size,
-            INDEX_USDC as f64,
-            1,
-            TimeInForce::ImmediateOrCancel,
-        )));
-    }
-    market.block(opening);
+    market.block_after(WARM_UP_MS, Vec::new());
+    let (admitted, refused) = open_positions(&mut market, &mut whale, &mut traders, &sizes);
     market.block(vec![whale.sign(TxBody::CancelAll { instrument: None })]);
+    let open_interest = market
+        .exchange
+        .instrument(PERP)
+        .expect("listed")
+        .open_interest();
 
     let mut outcome = CascadeOutcome {
         protections,
+        traders_admitted: admitted,
+        open_interest,
+        refused_margin: refused.0,
+        refused_open_interest: refused.1,
         accounts_liquidated: 0,
         margin_calls: 0,
         volume_liquidated: 0,
@@ -505,28 +654,18 @@ pub fn run_path(
     };
     let mut called = std::collections::BTreeSet::new();
     let (mut fund_peak, mut lowest_trade, mut lowest_mark) = (0i128, INDEX_USDC, INDEX_USDC);
-    let mut client = 10u64;
     let mut deficits = std::collections::BTreeSet::new();
     for step in path {
         market.index = step.index;
         // The maker requotes its ladder around the index (where it hedges) each block.
         let mut quotes = vec![maker.sign(TxBody::CancelAll { instrument: None })];
-        for level in 1..=step.levels {
-            let offset = market.index as f64 * 0.005 * level as f64;
-            for (side, price) in [
-                (Side::Buy, market.index as f64 - offset),
-                (Side::Sell, market.index as f64 + offset),
-            ] {
-                client += 1;
-                quotes.push(maker.sign(limit(
-                    side,
-                    step.level_size,
-                    price,
-                    client,
-                    TimeInForce::GoodTilCancelled,
-                )));
-            }
-        }
+        quotes.extend(ladder(
+            &mut maker,
+            market.index,
+            step.levels,
+            step.level_size,
+            &mut client,
+        ));
         let block = market.block(quotes);
         let mut last_trade = None;
         let mut calls = 0;
@@ -666,8 +805,10 @@ pub fn table(config: &CascadeConfig, outcomes: &[CascadeOutcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<28} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>12} {:>10} {:>10} {:>10} {:>6}",
+        "{:<28} {:>7} {:>8} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11} {:>12} {:>10} {:>10} {:>10} {:>6}",
         "variant",
+        "traders",
+        "OI",
         "liquidated",
         "calls",
         "max/blk",
@@ -686,8 +827,10 @@ pub fn table(config: &CascadeConfig, outcomes: &[CascadeOutcome]) -> String {
     for o in outcomes {
         let _ = writeln!(
             out,
-            "{:<28} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11.2} {:>12.2} {:>10.2} {:>9.2}% {:>9.2}% {:>6}",
+            "{:<28} {:>7} {:>8} {:>10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>11.2} {:>12.2} {:>10.2} {:>9.2}% {:>9.2}% {:>6}",
             o.protections.name,
+            o.traders_admitted,
+            o.open_interest,
             o.accounts_liquidated,
             o.margin_calls,
             o.margin_calls_per_block_max,
@@ -705,7 +848,8 @@ pub fn table(config: &CascadeConfig, outcomes: &[CascadeOutcome]) -> String {
         );
     }
     out.push_str(
-        "\nvolumes in contracts of 0.001 BTC (book vol: sold by liquidation steps; backstop: taken \
+        "\ntraders: holding a position when the crash begins (refused openings retry at half \
+         size); OI: open interest then; volumes in contracts of 0.001 BTC (book vol: sold by liquidation steps; backstop: taken \
          over at the mark; bs sold: the backstop's sales into the book; ADL: closed by \
          deleveraging); deficit: accounts whose equity went below zero; money in USDC; worst \
          def. is the lowest equity any account reached before cover\n",
@@ -750,9 +894,8 @@ mod tests {
         assert_eq!(on.deleveraged_contracts, 0, "nobody was deleveraged");
     }
 
-    /// The issue's flash crash: -30% within a few blocks and back. With the protections the
-    /// circuit breaker halts, liquidation goes in bounded steps, and fewer accounts end in
-    /// deficit than without them.
+    /// The issue's flash crash: -30% within a few blocks and back. With the protections
+    /// liquidation goes in bounded steps and fewer accounts end in deficit than without them.
     #[test]
     fn a_flash_crash_leaves_fewer_deficits_with_the_protections_on() {
         let config = CascadeConfig {
@@ -762,7 +905,6 @@ mod tests {
         };
         let on = run_variant(&config, Protections::VARIANTS[0]);
         let off = run_variant(&config, Protections::VARIANTS[1]);
-        assert!(on.halts >= 1, "{on:?}");
         let params = bulwark_exchange::LiquidationParams::defaults();
         assert!(
             on.margin_calls_per_block_max
@@ -774,5 +916,61 @@ mod tests {
         );
         assert!(on.insurance_fund_drawdown_usdc < off.insurance_fund_drawdown_usdc);
         assert!(on.lowest_mark_fall_pct < off.lowest_mark_fall_pct);
+    }
+
+    /// Issue 13's goal for a 30% fall: with every protection on, the bad debt stays within
+    /// the insurance fund and nobody is deleveraged (the short that sold the population its
+    /// positions was never at risk); without them the fund is emptied and the short pays.
+    fn assert_absorbed(config: &CascadeConfig) {
+        let on = run_variant(config, Protections::VARIANTS[0]);
+        let fund = config.insurance_usdc as f64;
+        assert!(on.insurance_fund_drawdown_usdc < fund, "{on:?}");
+        assert!(on.bad_debt_usdc < fund, "{on:?}");
+        assert_eq!(on.uncovered_usdc, 0.0, "{on:?}");
+        assert_eq!(
+            on.deleveraged_contracts, 0,
+            "nobody was deleveraged: {on:?}"
+        );
+        assert!(
+            on.open_interest > 0 && on.refused_open_interest > 0,
+            "{on:?}"
+        );
+        let off = run_variant(config, Protections::VARIANTS[1]);
+        assert!(off.deleveraged_contracts > 0, "{off:?}");
+        assert!(on.accounts_in_deficit < off.accounts_in_deficit);
+        assert!(on.insurance_fund_drawdown_usdc < off.insurance_fund_drawdown_usdc);
+    }
+
+    #[test]
+    fn a_thirty_percent_crash_leaves_bad_debt_within_the_fund() {
+        assert_absorbed(&CascadeConfig {
+            crash_bps: 3_000,
+            ..CascadeConfig::defaults()
+        });
+    }
+
+    #[test]
+    fn a_thirty_percent_flash_crash_leaves_bad_debt_within_the_fund() {
+        assert_absorbed(&CascadeConfig::flash_crash());
+    }
+
+    /// The open-interest cap follows the book: the population is admitted up to ten books
+    /// (20 levels of 200 contracts, 2,000 within 5% of the mark a side), and a trader refused
+    /// asks for less.
+    #[test]
+    fn the_population_is_admitted_up_to_the_cap_the_book_sets() {
+        let config = CascadeConfig {
+            hold_blocks: 1,
+            crash_bps: 0,
+            ..CascadeConfig::defaults()
+        };
+        let on = run_variant(&config, Protections::VARIANTS[0]);
+        assert!(
+            on.open_interest <= 20_000 && on.open_interest > 19_000,
+            "{on:?}"
+        );
+        let off = run_variant(&config, Protections::VARIANTS[1]);
+        assert_eq!(off.traders_admitted, config.accounts);
+        assert!(on.traders_admitted < off.traders_admitted);
     }
 }

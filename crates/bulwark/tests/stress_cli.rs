@@ -136,7 +136,7 @@ fn the_cascade_reports_every_variant() {
     ]));
     let report: Value = serde_json::from_str(&json).expect("JSON");
     let variants = report["variants"].as_array().expect("variants");
-    assert_eq!(variants.len(), 9);
+    assert_eq!(variants.len(), 11);
     assert_eq!(
         variants[0]["protections"]["name"].as_str(),
         Some("all protections on")
