@@ -8,7 +8,7 @@ use common::{ALL, Cluster, link, run};
 use commonware_consensus::simplex::mocks::{conflicter, equivocator, relay::Relay};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Sha256;
-use commonware_runtime::{Clock, Supervisor as _};
+use commonware_runtime::{Clock, Spawner as _, Supervisor as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -344,4 +344,122 @@ fn a_peer_gossiping_the_fuzzer_s_transaction_is_blocked_and_changes_nothing() {
             );
         }
     });
+}
+
+/// Honest traders' progress at height 150: the sum over traders of their last executed nonce
+/// (each trader's nonces count its transactions), with or without a flooder sending, every
+/// 20 ms to every validator, 1,000 transactions: from 999 keys with no account, and from one
+/// funded account as many as it can. Returns (honest progress, the flooder's admissions by
+/// kind: throwaway, funded).
+fn honest_progress(flood: bool) -> (u64, u64, u64) {
+    use bulwark_node::mempool::AdmitError;
+    use bulwark_types::{Money, TxBody};
+    use commonware_cryptography::Signer as _;
+    let result = Arc::new(std::sync::Mutex::new((0u64, 0u64, 0u64)));
+    let out = result.clone();
+    run(15, move |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(25, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 20).await;
+        let flood_keys: Vec<_> = (0..1_000u64)
+            .map(|i| bulwark_types::PrivateKey::from_seed(50_000 + i))
+            .collect();
+        let counts = Arc::new(std::sync::Mutex::new((0u64, 0u64)));
+        if flood {
+            // The flooder's own account: one real deposit.
+            let deposit = common::sign(
+                &cluster.bridge,
+                1_000_000,
+                TxBody::Deposit {
+                    owner: flood_keys[0].public_key(),
+                    amount: Money::from_usdc(1_000_000),
+                },
+            );
+            let _ = cluster
+                .shared(0)
+                .unwrap()
+                .submit(vec![deposit], &mut cluster.context, true);
+            let shareds: Vec<_> = ALL.iter().map(|i| cluster.shared(*i).unwrap()).collect();
+            let counts = counts.clone();
+            cluster
+                .context
+                .child("flooder")
+                .spawn(move |mut context| async move {
+                    let mut nonce = 0u64;
+                    let mut funded_nonce = 0u64;
+                    loop {
+                        nonce += 1;
+                        for shared in &shareds {
+                            let mut txs = Vec::with_capacity(1_000);
+                            for key in &flood_keys[1..] {
+                                txs.push(common::sign(
+                                    key,
+                                    nonce,
+                                    TxBody::CancelAll { instrument: None },
+                                ));
+                            }
+                            funded_nonce += 1;
+                            txs.push(common::sign(
+                                &flood_keys[0],
+                                funded_nonce,
+                                TxBody::CancelAll { instrument: None },
+                            ));
+                            let results = shared.submit(txs, &mut context, true);
+                            let mut counts = counts.lock().unwrap();
+                            for (i, result) in results.iter().enumerate() {
+                                match (i, result) {
+                                    (999, Ok(_)) => counts.1 += 1,
+                                    (_, Ok(_)) => counts.0 += 1,
+                                    (_, Err(AdmitError::UnknownSigner)) => {}
+                                    (_, Err(_)) => {}
+                                }
+                            }
+                        }
+                        context.sleep(Duration::from_millis(20)).await;
+                    }
+                });
+        }
+        cluster.wait_until(&ALL, 150).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&ALL) >= 100);
+        let shared = cluster.shared(0).unwrap();
+        let progress: u64 = {
+            let chain = shared.chain.lock().unwrap();
+            (0..common::TRADERS as u64)
+                .map(|i| {
+                    let key = bulwark_types::PrivateKey::from_seed(1_000 + i).public_key();
+                    chain.finalized().nonce_last(&key).unwrap_or(0)
+                })
+                .sum()
+        };
+        let (throwaway, funded) = *counts.lock().unwrap();
+        *out.lock().unwrap() = (progress, throwaway, funded);
+    });
+    let result = *result.lock().unwrap();
+    result
+}
+
+/// Issue 14: spam costs the spammer. Keys with no account are refused before their
+/// signatures are checked; the funded flooder is held to its account's share; honest traders'
+/// progress by height 150 is within 10% of the run without the flooder.
+#[test]
+fn a_flooder_with_a_thousand_keys_does_not_crowd_out_honest_traders() {
+    let (quiet, _, _) = honest_progress(false);
+    let (flooded, throwaway, funded) = honest_progress(true);
+    println!(
+        "honest progress: {quiet} quiet, {flooded} flooded; flooder admitted {throwaway} throwaway, {funded} funded"
+    );
+    assert!(quiet > 0);
+    assert_eq!(
+        throwaway, 0,
+        "no transaction of a key without an account is admitted"
+    );
+    assert!(funded > 0, "the funded flooder trades like anyone");
+    assert!(
+        flooded * 10 >= quiet * 9,
+        "honest progress {flooded} flooded vs {quiet} quiet"
+    );
 }

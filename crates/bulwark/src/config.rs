@@ -52,6 +52,10 @@ pub struct NodeFile {
     pub p2p_listen: Option<SocketAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_interval_ms: Option<u64>,
+    /// `"production"` (the default: public addresses only, strict handshake limits) or
+    /// `"local"` (loopback and private addresses; for a network on one machine or a LAN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_preset: Option<crate::validator::P2pPreset>,
     pub genesis: GenesisFile,
     pub prices: PriceSettings,
     pub validators: Vec<ValidatorEntry>,
@@ -196,6 +200,9 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
         partition_prefix: "validator".to_string(),
         settings,
         state_sync: true,
+        p2p_preset: file
+            .p2p_preset
+            .unwrap_or(crate::validator::P2pPreset::Production),
     };
     Ok(NodePlan {
         data_dir: resolve(&file.data_dir),
@@ -221,6 +228,7 @@ mod tests {
             api_listen: "127.0.0.1:0".parse().unwrap(),
             p2p_listen: None,
             block_interval_ms: None,
+            p2p_preset: None,
             genesis: GenesisFile {
                 time_ms: 1_000,
                 admin: keys::public_hex(&keys::generate().public_key()),

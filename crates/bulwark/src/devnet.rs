@@ -164,6 +164,7 @@ pub fn setups(pinned: &DevnetFile, settings: NodeSettings) -> Result<Vec<Validat
                 partition_prefix: format!("validator-{i}"),
                 settings,
                 state_sync: false,
+                p2p_preset: crate::validator::P2pPreset::Local,
             })
         })
         .collect()

@@ -108,6 +108,18 @@ impl PriceSettings {
 }
 
 /// What distinguishes one validator of a network.
+/// Commonware's two p2p presets.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum P2pPreset {
+    /// Public addresses only, one handshake per IP every 5 s, peers blocked for 4 hours:
+    /// what a validator on the internet runs.
+    Production,
+    /// Loopback and private addresses admitted, loose per-IP handshake limits (every devnet
+    /// peer shares 127.0.0.1): devnets, benches and tests on one machine only.
+    Local,
+}
+
 pub struct ValidatorSetup {
     pub signer: PrivateKey,
     /// Every validator's key and p2p address (this one's included).
@@ -124,6 +136,8 @@ pub struct ValidatorSetup {
     /// Ask peers for a snapshot at startup when far behind. A network whose validators all
     /// start together (a devnet) gains nothing: nobody answers until its own startup ends.
     pub state_sync: bool,
+    /// Which p2p settings: chosen explicitly, never by default.
+    pub p2p_preset: P2pPreset,
 }
 
 /// A running validator.
@@ -240,9 +254,13 @@ pub async fn start(
         cups::Version::V1,
     );
     // `local` admits loopback and private addresses and rate-limits handshakes per IP loosely
-    // (every devnet peer shares 127.0.0.1); `recommended` would refuse them without a word.
+    // (every devnet peer shares 127.0.0.1); `recommended` refuses them without a word.
     let p2p_namespace = format!("{}-p2p", setup.namespace);
-    let p2p = lookup::Config::local(
+    let preset = match setup.p2p_preset {
+        P2pPreset::Production => lookup::Config::recommended,
+        P2pPreset::Local => lookup::Config::local,
+    };
+    let p2p = preset(
         handshake,
         p2p_namespace.as_bytes(),
         setup.p2p_listen,

@@ -15,7 +15,7 @@ use bulwark::client;
 use bulwark::config::{self, GenesisFile, NodeFile, ValidatorEntry};
 use bulwark::genesis;
 use bulwark::keys;
-use bulwark::validator::PriceSettings;
+use bulwark::validator::{P2pPreset, PriceSettings};
 use bulwark_types::{
     ClientOrderId, InstrumentId, Money, OrderRequest, PrivateKey, Qty, Side, SignedTx, TimeInForce,
     TxBody, UnitPrice,
@@ -93,6 +93,8 @@ impl Cluster {
                 api_listen: api[i],
                 p2p_listen: None,
                 block_interval_ms: Some(100),
+                // Four processes on 127.0.0.1: the production preset would refuse them.
+                p2p_preset: Some(P2pPreset::Local),
                 genesis: GenesisFile {
                     time_ms: now_ms - 1_000,
                     admin: keys::public_hex(&admin.public_key()),
