@@ -369,10 +369,28 @@ fn honest_progress(flood: bool) -> (u64, u64, u64) {
             .collect();
         let counts = Arc::new(std::sync::Mutex::new((0u64, 0u64)));
         if flood {
-            // The flooder's own account: one real deposit.
+            // The flooder's own account: one real deposit, once the traders' setup is done (a
+            // bridge nonce is used once, and the setup's deposits must not be overtaken).
+            let shared = cluster.shared(0).unwrap();
+            let bridge_nonce = loop {
+                let ready = {
+                    let chain = shared.chain.lock().unwrap();
+                    let state = chain.finalized();
+                    (0..common::TRADERS as u64)
+                        .all(|i| {
+                            let key = bulwark_types::PrivateKey::from_seed(1_000 + i);
+                            state.key_binding(&key.public_key()).is_some()
+                        })
+                        .then(|| state.nonce_last(&cluster.bridge.public_key()).unwrap_or(0))
+                };
+                if let Some(nonce) = ready {
+                    break nonce + 1;
+                }
+                cluster.context.sleep(Duration::from_millis(100)).await;
+            };
             let deposit = common::sign(
                 &cluster.bridge,
-                1_000_000,
+                bridge_nonce,
                 TxBody::Deposit {
                     owner: flood_keys[0].public_key(),
                     amount: Money::from_usdc(1_000_000),
