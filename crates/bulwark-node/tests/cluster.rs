@@ -456,8 +456,7 @@ fn honest_progress(flood: bool) -> (u64, u64, u64) {
         let (throwaway, funded) = *counts.lock().unwrap();
         *out.lock().unwrap() = (progress, throwaway, funded);
     });
-    let result = *result.lock().unwrap();
-    result
+    result.lock().map(|r| *r).expect("not poisoned")
 }
 
 /// Issue 14: spam costs the spammer. Keys with no account are refused before their
