@@ -238,7 +238,6 @@ impl Chain {
 mod tests {
     use super::*;
     use crate::block::Ctx;
-    use bulwark_exchange::{ExchangeParams, Genesis};
     use bulwark_types::{
         Block as ExchangeBlock, BlockTime, Height as ExchangeHeight, Money, Nonce, PriceInputs,
         PrivateKey, Tx, TxBody,
@@ -249,15 +248,8 @@ mod tests {
     use rand_core::SeedableRng;
 
     fn genesis() -> (Chain, PrivateKey) {
-        let bridge = PrivateKey::from_seed(2);
-        let genesis = Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: bridge.public_key(),
-            params: ExchangeParams::defaults(),
-            time: BlockTime::from_millis(1_000),
-            oracle: None,
-        };
-        let exchange = Exchange::new(&genesis).unwrap();
+        let exchange = crate::test_support::genesis_exchange();
+        let bridge = crate::test_support::bridge();
         (Chain::new(exchange, Sha256::hash(&[b"genesis"])), bridge)
     }
 
@@ -439,7 +431,7 @@ mod tests {
     /// `state` with 1 USDC added to the insurance fund and to deposits (so the ledger still
     /// balances), re-encoded with a fresh trailer: what a forger can make of a snapshot.
     pub(crate) fn forge_fund(state: &Exchange) -> Exchange {
-        let bytes = crate::commitment::tests_support::credit_fund(&state.snapshot());
+        let bytes = crate::test_support::credit_fund(&state.snapshot());
         Exchange::restore(&bytes).expect("a self-consistent forgery restores")
     }
 }

@@ -78,38 +78,6 @@ pub fn expected_after(parent: &Exchange) -> Option<StateHash> {
     commits_after(parent.height().get()).then(|| state_hash_of(parent))
 }
 
-/// What a forger can do to a snapshot: change the state and recompute the snapshot's own
-/// trailer, so that it restores. For the tests of the defences against it.
-#[cfg(test)]
-pub(crate) mod tests_support {
-    use bulwark_exchange::Exchange;
-    use commonware_cryptography::{Hasher, Sha256};
-
-    /// `snapshot` with 1 USDC more in the insurance fund and in deposits (so the ledger still
-    /// balances and restore accepts it), its outcome chain untouched.
-    pub fn credit_fund(snapshot: &[u8]) -> Vec<u8> {
-        let state = Exchange::restore(snapshot).expect("an honest snapshot");
-        // The ledger follows the outcome chain's digest (32 bytes, unique in the encoding) and
-        // the next order id (8 bytes): deposits, withdrawals, fees, fund, as 16-byte integers.
-        let digest = state.state_digest();
-        let at = snapshot
-            .windows(digest.as_ref().len())
-            .position(|w| w == digest.as_ref())
-            .expect("the digest is in the snapshot")
-            + 32
-            + 8;
-        let mut body = snapshot[..snapshot.len() - 32].to_vec();
-        for field in [at, at + 48] {
-            let bytes: [u8; 16] = body[field..field + 16].try_into().expect("16 bytes");
-            let value = i128::from_be_bytes(bytes) + 1_000_000;
-            body[field..field + 16].copy_from_slice(&value.to_be_bytes());
-        }
-        let trailer = Sha256::hash(&[&body]);
-        body.extend_from_slice(trailer.as_ref());
-        body
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

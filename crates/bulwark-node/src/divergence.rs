@@ -132,14 +132,7 @@ fn a_wiped_validator_refuses_forged_snapshots_blocks_the_forgers_and_syncs() {
             .unwrap()
             .fault_forge_snapshot
             .store(2, Ordering::SeqCst);
-        cluster.wipe(3).await;
-        cluster.start(3);
-        let goal = cluster.heights().into_iter().max().unwrap() + 40;
-        cluster.wait_until(&ALL, goal).await;
-        cluster.stop_traders();
-        assert!(cluster.check_agreement(&ALL) >= 40);
-        let synced = cluster.shared(3).unwrap();
-        let first = synced.history.lock().unwrap().front().unwrap().height;
+        let first = cluster.wipe_and_resync(3).await;
         assert!(first > 200, "synced from a snapshot, not genesis: {first}");
         let blocked = cluster.blocked().await;
         assert!(

@@ -263,7 +263,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         }
         self.shared.fault_forge_state_at.store(0, Ordering::SeqCst);
         let mut chain = lock(&self.shared.chain);
-        let forged = crate::commitment::tests_support::credit_fund(&chain.finalized().snapshot());
+        let forged = crate::test_support::credit_fund(&chain.finalized().snapshot());
         let forged = bulwark_exchange::Exchange::restore(&forged).expect("restores");
         *chain = Chain::new(forged, chain.finalized_digest());
         tracing::warn!(height, "fault injected: this node's state differs silently");

@@ -31,3 +31,5 @@ extern crate self as bulwark_node;
 
 #[cfg(test)]
 mod divergence;
+#[cfg(test)]
+mod test_support;

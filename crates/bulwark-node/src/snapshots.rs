@@ -170,22 +170,14 @@ fn decode(bytes: &[u8]) -> Result<(Exchange, Digest, ServedSnapshot), LoadError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulwark_exchange::{ExchangeParams, Genesis};
-    use bulwark_types::{Block, BlockTime, Height, PriceInputs, PrivateKey};
-    use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
+    use bulwark_types::{Block, BlockTime, Height, PriceInputs};
+    use commonware_cryptography::{Hasher as _, Sha256};
     use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
     use rand_chacha::ChaCha8Rng;
     use rand_core::SeedableRng;
 
     fn state_at(height: u64) -> Exchange {
-        let genesis = Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: PrivateKey::from_seed(2).public_key(),
-            params: ExchangeParams::defaults(),
-            time: BlockTime::from_millis(1_000),
-            oracle: None,
-        };
-        let mut exchange = Exchange::new(&genesis).unwrap();
+        let mut exchange = crate::test_support::genesis_exchange();
         for h in 1..=height {
             let block = Block {
                 height: Height::new(h),

@@ -697,12 +697,9 @@ fn forge_for_test(
     use std::sync::atomic::Ordering;
     let mode = shared.fault_forge_snapshot.load(Ordering::SeqCst);
     let forged = || {
-        honest.as_ref().map(|h| {
-            ServedSnapshot::new(
-                h.height,
-                crate::commitment::tests_support::credit_fund(&h.bytes),
-            )
-        })
+        honest
+            .as_ref()
+            .map(|h| ServedSnapshot::new(h.height, crate::test_support::credit_fund(&h.bytes)))
     };
     match mode {
         1 => (forged(), forged()),
@@ -714,7 +711,6 @@ fn forge_for_test(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulwark_exchange::{ExchangeParams, Genesis};
     use bulwark_types::{Block as ExchangeBlock, BlockTime, Height as ExchangeHeight, PriceInputs};
     use commonware_codec::Decode as _;
     use commonware_consensus::simplex::types::{Finalize, Proposal};
@@ -738,14 +734,7 @@ mod tests {
     }
 
     fn exchange() -> Exchange {
-        let genesis = Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: PrivateKey::from_seed(2).public_key(),
-            params: ExchangeParams::defaults(),
-            time: BlockTime::from_millis(1_000),
-            oracle: None,
-        };
-        Exchange::new(&genesis).unwrap()
+        crate::test_support::genesis_exchange()
     }
 
     fn block_after(state: &Exchange, parent: Digest) -> ChainBlock {
@@ -881,7 +870,7 @@ mod tests {
         // trailer recomputed and its outcome-chain field kept, listed under the genuine
         // finalized block. It restores by itself, and has the committed outcome chain, but
         // its chunks do not hash to the state hash the finalized block commits to.
-        let forged = crate::commitment::tests_support::credit_fund(&bytes);
+        let forged = crate::test_support::credit_fund(&bytes);
         let restored = Exchange::restore(&forged).unwrap();
         assert_eq!(restored.state_digest(), manifest.next_block.state_digest);
         let lying = manifest_for(

@@ -235,14 +235,7 @@ fn a_wiped_validator_recovers_by_state_sync_from_a_verified_snapshot() {
         // Far enough that peers pruned the start of the chain (retention 200 below their
         // newest snapshot) and hold a snapshot more than the sync threshold ahead.
         cluster.wait_until(&ALL, 260).await;
-        cluster.wipe(3).await;
-        cluster.start(3);
-        let goal = cluster.heights().into_iter().max().unwrap() + 40;
-        cluster.wait_until(&ALL, goal).await;
-        cluster.stop_traders();
-        assert!(cluster.check_agreement(&ALL) >= 40);
-        let shared = cluster.shared(3).unwrap();
-        let first = shared.history.lock().unwrap().front().unwrap().height;
+        let first = cluster.wipe_and_resync(3).await;
         assert!(
             first > 200,
             "the wiped validator started from a peer's snapshot, not genesis (first executed {first})"

@@ -315,6 +315,24 @@ impl Cluster {
         self.prefixes[i] = format!("{}-wiped", self.prefixes[i]);
     }
 
+    /// Wipes validator `i`'s disk and restarts it; waits until every validator is 40 heights
+    /// past where the cluster stood, stops the traders, checks agreement over at least 40
+    /// heights and returns the first height the wiped validator executed.
+    pub async fn wipe_and_resync(&mut self, i: usize) -> u64 {
+        self.wipe(i).await;
+        self.start(i);
+        let goal = self.heights().into_iter().max().expect("validators") + 40;
+        self.wait_until(&ALL, goal).await;
+        self.stop_traders();
+        assert!(self.check_agreement(&ALL) >= 40);
+        let shared = self.shared(i).expect("restarted");
+        shared
+            .history
+            .lock()
+            .map(|h| h.front().expect("it executed blocks").height)
+            .expect("not poisoned")
+    }
+
     pub fn shared(&self, i: usize) -> Option<Arc<Shared>> {
         lock(&self.slots[i]).clone()
     }
