@@ -460,6 +460,8 @@ pub async fn positions(
 }
 
 pub async fn status(State(api): State<ApiState>) -> ApiResult {
+    // Lock order (shared.rs): the mempool before the status.
+    let mempool_evicted = lock(&api.inner.shared.mempool).evicted();
     let status = lock(&api.inner.shared.status).clone();
     let identity = &api.inner.identity;
     let mode = match &status.halted {
@@ -484,7 +486,9 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "leader": status.leader,
         "views_skipped": status.views_skipped,
         "faults_observed": status.faults_observed,
+        "gossip_dropped": status.gossip_dropped,
         "mempool_txs": status.mempool_txs,
+        "mempool_evicted": mempool_evicted,
         "transactions_executed": status.transactions_executed,
         "trades_executed": status.trades_executed,
         "oracle": oracle_status(&api),
