@@ -5,7 +5,9 @@
 mod common;
 
 use common::{ALL, Cluster, link, run};
-use commonware_consensus::simplex::mocks::{conflicter, equivocator, relay::Relay};
+use commonware_consensus::simplex::mocks::{
+    conflicter, equivocator, nuller, outdated, relay::Relay,
+};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Sha256;
 use commonware_runtime::{Clock, Spawner as _, Supervisor as _};
@@ -472,4 +474,95 @@ fn a_flooder_with_a_thousand_keys_does_not_crowd_out_honest_traders() {
         flooded * 10 >= quiet * 9,
         "honest progress {flooded} flooded vs {quiet} quiet"
     );
+}
+
+/// Validator 3's key runs `byzantine` on the vote channel while the other three run with
+/// traders to height 150. Safety and liveness are asserted here (150 common heights agreed,
+/// trades executed, no honest validator blocked by another); returns the consensus faults
+/// the honest three reported and which of them blocked validator 3.
+fn byzantine_voter_scenario<F>(seed: u64, byzantine: F) -> (u64, Vec<usize>)
+where
+    F: FnOnce(
+            common::Context,
+            commonware_consensus::simplex::scheme::ed25519::Scheme,
+            common::Channel,
+        ) -> commonware_runtime::Handle<()>
+        + Send
+        + 'static,
+{
+    let result = Arc::new(std::sync::Mutex::new((0u64, Vec::new())));
+    let out = result.clone();
+    run(seed, move |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in HONEST {
+            cluster.start(i);
+        }
+        let _byzantine =
+            cluster.spawn_impostor(3, &[0], |context, scheme, mut channels| async move {
+                let _ = byzantine(context, scheme, channels.remove(0)).await;
+            });
+        let _traders = cluster.start_traders(seed, Duration::from_millis(100));
+        cluster.wait_until(&HONEST, 150).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&HONEST) >= 150);
+        assert!(cluster.executed(0).1 > 0, "trades happened");
+        let faults = HONEST
+            .iter()
+            .map(|i| {
+                cluster
+                    .shared(*i)
+                    .unwrap()
+                    .status
+                    .lock()
+                    .unwrap()
+                    .faults_observed
+            })
+            .sum();
+        let blocked = cluster.blocked().await;
+        assert!(
+            !blocked
+                .iter()
+                .any(|(a, b)| HONEST.contains(a) && HONEST.contains(b)),
+            "no honest validator is blamed: {blocked:?}"
+        );
+        let blockers = blocked
+            .iter()
+            .filter(|(_, b)| *b == 3)
+            .map(|(a, _)| *a)
+            .collect();
+        *out.lock().unwrap() = (faults, blockers);
+    });
+    result.lock().map(|r| r.clone()).expect("not poisoned")
+}
+
+/// Commonware's nuller: it votes both to nullify and to finalize the same view, which is
+/// evidence of a fault. The honest three keep finalizing and agree, report it and block it.
+#[test]
+fn a_validator_voting_to_nullify_and_finalize_one_view_is_reported_and_blocked() {
+    let (faults, blockers) = byzantine_voter_scenario(16, |context, scheme, votes| {
+        nuller::Nuller::<_, _, Sha256>::new(context.child("nuller"), nuller::Config { scheme })
+            .start(votes)
+    });
+    assert!(faults > 0, "the nullify-and-finalize votes were reported");
+    assert!(
+        !blockers.is_empty(),
+        "an honest validator blocked the nuller"
+    );
+}
+
+/// Commonware's outdated voter: it replays its votes for views long past. They are no
+/// evidence of a fault (a slow honest validator sends late votes too), so nobody is blamed;
+/// the honest three keep finalizing and agree.
+#[test]
+fn a_validator_sending_outdated_votes_changes_nothing() {
+    let (_, _) = byzantine_voter_scenario(17, |context, scheme, votes| {
+        outdated::Outdated::<_, _, Sha256>::new(
+            context.child("outdated"),
+            outdated::Config {
+                scheme,
+                view_delta: commonware_consensus::types::ViewDelta::new(10),
+            },
+        )
+        .start(votes)
+    });
 }
