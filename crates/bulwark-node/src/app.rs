@@ -1,7 +1,8 @@
 //! The consensus application: builds blocks as leader and verifies others' blocks.
 //!
 //! Owns: what a valid block is. A block is valid when its time does not go back from its
-//! parent's, its cancels come first, every transaction's signature verifies, and the state
+//! parent's, its cancels come first, every transaction's signature verifies, its observations
+//! are validators', validly signed and one per validator and underlying, and the state
 //! digest and state hash it commits to are the ones this node computes after its parent. Verdicts are deterministic: the only local
 //! input, the clock, can delay a verdict (a block from the future waits) but never decide it.
 //! Never: holds a lock across an `.await`; returns `false` for "not yet".
@@ -291,6 +292,17 @@ where
             tracing::warn!(
                 height = candidate.height().get(),
                 "block carries a transaction with a bad signature"
+            );
+            return false;
+        }
+        let observations_valid = lock(&self.shared.observations).block_observations_valid(
+            &candidate.inner().body.observations,
+            checked.observation_verdicts(),
+        );
+        if !observations_valid {
+            tracing::warn!(
+                height = candidate.height().get(),
+                "block carries an observation that is badly signed, not a validator's, or a second of one validator and underlying"
             );
             return false;
         }

@@ -83,6 +83,26 @@ impl ObservationPool {
             .collect()
     }
 
+    /// The proposer's duty for the observations a block carries, checked by every verifier:
+    /// each from a validator, validly signed (`verdicts`, one per observation), and at most one
+    /// per validator and underlying. [`ObservationPool::fresh`] always satisfies it; a block
+    /// that breaks it gets no vote, so a leader cannot make every validator verify a block's
+    /// worth of junk signatures, or weigh one validator's view twice.
+    pub fn block_observations_valid(
+        &self,
+        observations: &[SignedObservation],
+        verdicts: &[bool],
+    ) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        observations.len() == verdicts.len()
+            && observations.iter().zip(verdicts).all(|(s, valid)| {
+                let o = &s.observation;
+                *valid
+                    && self.validators.binary_search(&o.validator).is_ok()
+                    && seen.insert((o.validator.clone(), o.asset))
+            })
+    }
+
     pub fn len(&self) -> usize {
         self.newest.len()
     }
@@ -198,6 +218,33 @@ mod tests {
                 .iter()
                 .all(|o| o.observation.observed_at_ms <= 1_500),
             "none from after the block"
+        );
+    }
+
+    #[test]
+    fn a_block_s_observations_must_be_validators_valid_and_one_each() {
+        let keys: Vec<PrivateKey> = (0..3).map(PrivateKey::from_seed).collect();
+        let pool = ObservationPool::new(keys[..2].iter().map(|k| k.public_key()).collect());
+        let honest = vec![observation(&keys[0], 1_000), observation(&keys[1], 1_000)];
+        assert!(pool.block_observations_valid(&honest, &[true, true]));
+        assert!(pool.block_observations_valid(&[], &[]));
+        assert!(
+            !pool.block_observations_valid(&honest, &[true, false]),
+            "a bad signature"
+        );
+        let twice = vec![observation(&keys[0], 1_000), observation(&keys[0], 1_100)];
+        assert!(
+            !pool.block_observations_valid(&twice, &[true, true]),
+            "one validator twice"
+        );
+        let stranger = vec![observation(&keys[2], 1_000)];
+        assert!(
+            !pool.block_observations_valid(&stranger, &[true]),
+            "not a validator"
+        );
+        assert!(
+            !pool.block_observations_valid(&honest, &[true]),
+            "verdicts missing"
         );
     }
 }
