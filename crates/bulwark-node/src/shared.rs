@@ -291,11 +291,17 @@ impl Shared {
                 .map(|tx| payer_of(newest, &tx.tx.signer))
                 .collect()
         };
-        let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+        // Only admissible transactions are hashed: a flood of keys without an account costs
+        // this node a lookup each, no hash and no signature check.
+        let digests: Vec<Option<TxDigest>> = txs
+            .iter()
+            .zip(&payers)
+            .map(|(tx, payer)| payer.is_ok().then(|| tx_digest(tx)))
+            .collect();
         let unknown: Vec<usize> = {
             let cache = lock(&self.signatures);
             (0..txs.len())
-                .filter(|i| payers[*i].is_ok() && !cache.contains(&digests[*i]))
+                .filter(|i| digests[*i].is_some_and(|d| !cache.contains(&d)))
                 .collect()
         };
         let batch: Vec<SignedTx> = unknown.iter().map(|i| txs[*i].clone()).collect();
@@ -311,19 +317,20 @@ impl Shared {
         let mut accepted = Vec::new();
         let mut evicted = Vec::new();
         for (i, tx) in txs.into_iter().enumerate() {
-            let payer = match &payers[i] {
-                Ok(payer) => *payer,
-                Err(error) => {
+            let (payer, digest) = match (&payers[i], digests[i]) {
+                (Ok(payer), Some(digest)) => (*payer, digest),
+                (Err(error), _) => {
                     results.push(Err(error.clone()));
                     continue;
                 }
+                (Ok(_), None) => unreachable!("every admissible transaction is hashed"),
             };
             let nonce_last = newest.nonce_last(&tx.tx.signer);
             match mempool.admit(tx.clone(), valid[i], nonce_last, height, payer) {
                 Ok(gone) => {
                     evicted.extend(gone);
-                    accepted.push((digests[i], tx));
-                    results.push(Ok(digests[i]));
+                    accepted.push((digest, tx));
+                    results.push(Ok(digest));
                 }
                 Err(e) => results.push(Err(e)),
             }
@@ -332,9 +339,9 @@ impl Shared {
         drop(mempool);
         drop(chain);
         let mut cache = lock(&self.signatures);
-        for (i, ok) in valid.iter().enumerate() {
-            if *ok {
-                cache.insert(digests[i]);
+        for (digest, ok) in digests.iter().zip(&valid) {
+            if let (Some(digest), true) = (digest, ok) {
+                cache.insert(*digest);
             }
         }
         drop(cache);
