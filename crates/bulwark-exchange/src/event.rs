@@ -235,6 +235,9 @@ pub enum Event {
         /// At-the-money vol the quotes alone asked for, bps: more than `vol_move_max_bps`
         /// away from the previous smile's, the new smile is moved only that far.
         vol_atm_fitted_bps: u32,
+        /// At-the-money vol the series' trades since the last refit confirm, bps, when they
+        /// span `accounts_min` accounts: the bound reaches it (`vol_move_confirmed_max_bps`).
+        vol_atm_traded_bps: Option<u32>,
     },
     /// A due refit found `quotes` quotes but only `good` the fit trusts (fewer than
     /// `quotes_min`), or from fewer than `accounts_min` distinct `accounts`: the previous
@@ -670,6 +673,7 @@ impl Write for Event {
                 accounts,
                 vol_atm_bps,
                 vol_atm_fitted_bps,
+                vol_atm_traded_bps,
             } => {
                 30u8.write(buf);
                 underlying.write(buf);
@@ -679,6 +683,7 @@ impl Write for Event {
                 accounts.write(buf);
                 vol_atm_bps.write(buf);
                 vol_atm_fitted_bps.write(buf);
+                vol_atm_traded_bps.write(buf);
             }
             Event::SmileNotFitted {
                 underlying,

@@ -134,6 +134,9 @@ pub struct Exchange {
     pub(crate) clearing: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
+    /// Each option series' trades since its last refit, which may confirm a larger move of
+    /// its smile (`surface.rs`); at most `PRINTS_MAX` a series.
+    pub(crate) option_prints: BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>,
 }
 
 impl Exchange {
@@ -183,6 +186,7 @@ impl Exchange {
             adl_rankings: BTreeMap::new(),
             screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
+            option_prints: BTreeMap::new(),
             deficits_queued: Money::ZERO,
             clearing: Money::ZERO,
             liquidation_orders: BTreeMap::new(),

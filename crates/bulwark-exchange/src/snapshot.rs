@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 5;
+const VERSION: u16 = 6;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -162,6 +162,19 @@ impl Exchange {
                 value.to_bits().write(&mut out);
             }
             fitted.fitted_at_ms.write(&mut out);
+        }
+        (self.option_prints.len() as u64).write(&mut out);
+        for ((asset, expiry_ms), tape) in &self.option_prints {
+            asset.write(&mut out);
+            expiry_ms.write(&mut out);
+            (tape.len() as u64).write(&mut out);
+            for print in tape {
+                print.instrument.write(&mut out);
+                print.price_micros.write(&mut out);
+                print.qty.write(&mut out);
+                print.maker.write(&mut out);
+                print.taker.write(&mut out);
+            }
         }
         self.deficits_queued.write(&mut out);
         let digest = Sha256::hash(&[&out]);
@@ -388,6 +401,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             s.flatten_half_life_ms.write(out);
             s.accounts_min.write(out);
             s.vol_move_max_bps.write(out);
+            s.vol_move_confirmed_max_bps.write(out);
             s.model_vol_bps.write(out);
         }
     }
@@ -528,6 +542,7 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
                 flatten_half_life_ms: u64::read(buf)?,
                 accounts_min: u16::read(buf)?,
                 vol_move_max_bps: u32::read(buf)?,
+                vol_move_confirmed_max_bps: u32::read(buf)?,
                 model_vol_bps: u32::read(buf)?,
             })
         } else {
@@ -858,6 +873,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
             },
         );
     }
+    let option_prints = read_option_prints(buf, &params, &instruments, accounts.len())?;
     let deficits_queued = Money::read(buf)?;
     if deficits_queued.is_negative() {
         return Err(SnapshotError::NotCanonical(
@@ -872,6 +888,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         adl_rankings: BTreeMap::new(),
         screen: crate::screen::LiquidationScreen::default(),
         smiles,
+        option_prints,
         liquidation_orders: BTreeMap::new(),
         history,
         oracle,
@@ -1166,4 +1183,65 @@ fn restore_order(
         exposure.reduce_only_qty += order.qty.contracts();
     }
     Ok(())
+}
+
+/// Each option series' trades since its last refit: series increasing, each at most
+/// `PRINTS_MAX` trades of that series' trading options between two distinct accounts.
+fn read_option_prints(
+    buf: &mut impl Buf,
+    params: &ExchangeParams,
+    instruments: &[Instrument],
+    accounts: usize,
+) -> Result<BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>, SnapshotError> {
+    const PRINT_BYTES: usize = 4 + 8 + 8 + 8 + 8;
+    let mut prints = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 8 + 8 + PRINT_BYTES)? {
+        let key: crate::surface::SeriesKey = (AssetCode::read(buf)?, u64::read(buf)?);
+        let count = read_count(buf, PRINT_BYTES)?;
+        if params.surface_marks.is_none()
+            || count == 0
+            || count > crate::surface::PRINTS_MAX
+            || prints
+                .last_key_value()
+                .is_some_and(|(prev, _): (&crate::surface::SeriesKey, _)| *prev >= key)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "option prints: with surface marks, 1..=PRINTS_MAX a series, series increasing",
+            ));
+        }
+        let mut tape = Vec::with_capacity(count);
+        for _ in 0..count {
+            let print = crate::surface::OptionPrint {
+                instrument: InstrumentId::read(buf)?,
+                price_micros: i64::read(buf)?,
+                qty: i64::read(buf)?,
+                maker: AccountId::read(buf)?,
+                taker: AccountId::read(buf)?,
+            };
+            let of_series = instruments
+                .get(print.instrument.get() as usize)
+                .is_some_and(|instrument| match instrument.kind {
+                    InstrumentKind::Option { expiry_ms, .. } => {
+                        instrument.status == InstrumentStatus::Trading
+                            && (instrument.spec.underlying(), expiry_ms) == key
+                    }
+                    InstrumentKind::Perpetual => false,
+                });
+            let known = |id: AccountId| id.get() < accounts as u64;
+            if !of_series
+                || print.price_micros <= 0
+                || print.qty <= 0
+                || print.maker == print.taker
+                || !known(print.maker)
+                || !known(print.taker)
+            {
+                return Err(SnapshotError::NotCanonical(
+                    "option prints: a trading option of the series, positive, two known accounts",
+                ));
+            }
+            tape.push(print);
+        }
+        prints.insert(key, tape);
+    }
+    Ok(prints)
 }
