@@ -220,7 +220,6 @@ pub enum Event {
         account: AccountId,
         portfolio: bool,
     },
-    /// The bridge credited `amount` to the insurance fund, which now holds `fund`.
     /// A series' volatility smile was refitted to its books' two-sided quotes: its options
     /// are marked from it (`quotes` offered, `outliers` of them flagged by the robust fit).
     SmileFitted {
@@ -256,6 +255,17 @@ pub enum Event {
         expiry_ms: u64,
         age_ms: u64,
     },
+    /// Custodian number `custodian` attested the action under custody id `id`: `approvals`
+    /// of the `threshold` needed (at `threshold` the action was carried out; its own events
+    /// follow).
+    Attested {
+        id: u64,
+        custodian: u8,
+        approvals: u8,
+        threshold: u8,
+    },
+    /// Money entered the insurance fund (the bridge, or a custodians' quorum): `amount`,
+    /// and the fund now holds `fund`.
     InsuranceFunded {
         amount: Money,
         fund: Money,
@@ -709,6 +719,18 @@ impl Write for Event {
                 expiry_ms.write(buf);
                 age_ms.write(buf);
             }
+            Event::Attested {
+                id,
+                custodian,
+                approvals,
+                threshold,
+            } => {
+                33u8.write(buf);
+                id.write(buf);
+                custodian.write(buf);
+                approvals.write(buf);
+                threshold.write(buf);
+            }
         }
     }
 }
@@ -745,11 +767,16 @@ impl EncodeSize for Event {
             Event::LiquidationQueued { .. } => 8 + 16,
             Event::MarginModeChanged { .. } => 8 + 1,
             Event::InsuranceFunded { .. } => 16 + 16,
-            Event::SmileFitted { underlying, .. } => {
-                underlying.encode_size() + 8 + 2 + 2 + 2 + 4 + 4
+            Event::SmileFitted {
+                underlying,
+                vol_atm_traded_bps,
+                ..
+            } => {
+                underlying.encode_size() + 8 + 2 + 2 + 2 + 4 + 4 + vol_atm_traded_bps.encode_size()
             }
             Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 2,
             Event::SmileDropped { underlying, .. } => underlying.encode_size() + 8 + 8,
+            Event::Attested { .. } => 8 + 1 + 1 + 1,
         }
     }
 }

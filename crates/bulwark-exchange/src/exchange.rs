@@ -137,6 +137,9 @@ pub struct Exchange {
     /// Each option series' trades since its last refit, which may confirm a larger move of
     /// its smile (`surface.rs`); at most `PRINTS_MAX` a series.
     pub(crate) option_prints: BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>,
+    /// The custodians and their waiting attestations (`custody.rs`), when the genesis names
+    /// custodians.
+    pub(crate) custody: Option<crate::custody::CustodyState>,
 }
 
 impl Exchange {
@@ -144,7 +147,11 @@ impl Exchange {
     pub fn new(genesis: &Genesis) -> Result<Self, ConfigError> {
         genesis.check()?;
         let mut signers = BTreeMap::new();
-        for key in [&genesis.admin, &genesis.bridge] {
+        let custodians = genesis.custody.iter().flat_map(|c| &c.custodians);
+        for key in [&genesis.admin, &genesis.bridge]
+            .into_iter()
+            .chain(custodians)
+        {
             signers.insert(
                 key.clone(),
                 KeyRecord {
@@ -187,6 +194,10 @@ impl Exchange {
             screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
             option_prints: BTreeMap::new(),
+            custody: genesis
+                .custody
+                .clone()
+                .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
             clearing: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
@@ -297,6 +308,7 @@ impl Exchange {
                 self.set_margin_mode(account, *portfolio, events)
             }
             TxBody::FundInsurance { amount } => self.fund_insurance(*amount, events),
+            TxBody::Attest { id, action } => self.attest(&tx.signer, *id, action, events),
         }
     }
 
@@ -308,6 +320,21 @@ impl Exchange {
         binding: Option<(AccountId, KeyRole)>,
         body: &TxBody,
     ) -> Result<AccountId, RejectReason> {
+        let custodian = self
+            .custody
+            .as_ref()
+            .map(|state| state.custodian(signer).is_some());
+        match (body, custodian) {
+            (
+                TxBody::Deposit { .. } | TxBody::FundInsurance { .. } | TxBody::ListInstrument(_),
+                Some(_),
+            ) => {
+                return Err(RejectReason::QuorumRequired);
+            }
+            (TxBody::Attest { .. }, Some(true)) => return Ok(AccountId::new(u64::MAX)),
+            (TxBody::Attest { .. }, _) => return Err(RejectReason::NotCustodian),
+            _ => {}
+        }
         match body {
             TxBody::Deposit { .. } if *signer == self.bridge => {
                 return Ok(AccountId::new(u64::MAX));
@@ -370,9 +397,15 @@ impl Exchange {
             .and_then(|i| self.accounts.get(i))
     }
 
-    /// Whether `key` is one of the exchange's operator keys (the admin's or the bridge's).
+    /// Whether `key` is one of the exchange's operator keys (the admin's, the bridge's or a
+    /// custodian's).
     pub fn is_operator(&self, key: &PublicKey) -> bool {
-        *key == self.admin || *key == self.bridge
+        *key == self.admin
+            || *key == self.bridge
+            || self
+                .custody
+                .as_ref()
+                .is_some_and(|state| state.custodian(key).is_some())
     }
 
     /// The account a key owns or trades for, with its role.
@@ -648,6 +681,7 @@ fn genesis_bytes(genesis: &Genesis) -> Vec<u8> {
     genesis.time.write(&mut bytes);
     crate::snapshot::write_params(&genesis.params, &mut bytes);
     crate::snapshot::write_oracle_genesis(genesis.oracle.as_ref(), &mut bytes);
+    crate::snapshot::write_custody(genesis.custody.as_ref(), &mut bytes);
     bytes
 }
 
@@ -659,5 +693,10 @@ pub(crate) fn chain_digest(
 ) -> StateDigest {
     let mut bytes = Vec::with_capacity(outcome.encode_size());
     outcome.write(&mut bytes);
+    debug_assert_eq!(
+        bytes.len(),
+        outcome.encode_size(),
+        "outcome sizes its encoding"
+    );
     Sha256::hash(&[DIGEST_NAMESPACE, previous.as_ref(), &time.encode(), &bytes])
 }

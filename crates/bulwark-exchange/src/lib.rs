@@ -15,6 +15,7 @@
 //! debug builds and with the `verify` feature.
 
 pub mod account;
+pub mod custody;
 pub mod depth;
 pub mod event;
 pub mod exchange;
@@ -35,6 +36,7 @@ mod trading;
 mod transfers;
 
 pub use account::{Account, Exposure, KeyRole, MarginMode};
+pub use custody::{Custody, CustodyState};
 pub use event::{BlockOutcome, Event, Trade, TxOutcome};
 pub use exchange::{AccountMargin, BlockError, Exchange, Ledger, StateDigest};
 pub use instrument::{Instrument, InstrumentStatus};

@@ -613,6 +613,9 @@ pub struct Genesis {
     /// The validators' price oracle; `None` takes index prices from each block's price
     /// inputs, trusting whoever builds the blocks (a single operator, tests, replays).
     pub oracle: Option<crate::oracle::OracleGenesis>,
+    /// Custodians who, by quorum, alone deposit, fund the insurance fund and list
+    /// (`custody.rs`); `None` leaves those to the single `bridge` and `admin` keys.
+    pub custody: Option<crate::custody::Custody>,
 }
 
 impl Genesis {
@@ -622,6 +625,9 @@ impl Genesis {
         }
         if let Some(oracle) = &self.oracle {
             crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?;
+        }
+        if let Some(custody) = &self.custody {
+            custody.check()?;
         }
         self.params.check()
     }

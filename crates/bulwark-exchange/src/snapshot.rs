@@ -176,6 +176,20 @@ impl Exchange {
                 print.taker.write(&mut out);
             }
         }
+        write_custody(self.custody.as_ref().map(|state| &state.custody), &mut out);
+        if let Some(state) = &self.custody {
+            (state.pending.len() as u64).write(&mut out);
+            for ((id, _), (action, by)) in &state.pending {
+                id.write(&mut out);
+                action.write(&mut out);
+                by.write(&mut out);
+            }
+            (state.done.len() as u64).write(&mut out);
+            for id in &state.done {
+                id.write(&mut out);
+            }
+            state.floor.write(&mut out);
+        }
         self.deficits_queued.write(&mut out);
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
@@ -715,6 +729,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         params,
         time: BlockTime::from_millis(0),
         oracle: oracle_genesis.clone(),
+        custody: None,
     }
     .check()?;
     let oracle = match oracle_genesis {
@@ -874,6 +889,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         );
     }
     let option_prints = read_option_prints(buf, &params, &instruments, accounts.len())?;
+    let custody = read_custody(buf, &signers)?;
     let deficits_queued = Money::read(buf)?;
     if deficits_queued.is_negative() {
         return Err(SnapshotError::NotCanonical(
@@ -889,6 +905,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         screen: crate::screen::LiquidationScreen::default(),
         smiles,
         option_prints,
+        custody,
         liquidation_orders: BTreeMap::new(),
         history,
         oracle,
@@ -1244,4 +1261,97 @@ fn read_option_prints(
         prints.insert(key, tape);
     }
     Ok(prints)
+}
+
+/// The custodians and threshold (genesis digest and snapshot).
+pub(crate) fn write_custody(custody: Option<&crate::custody::Custody>, out: &mut Vec<u8>) {
+    match custody {
+        None => false.write(out),
+        Some(custody) => {
+            true.write(out);
+            (custody.custodians.len() as u8).write(out);
+            for key in &custody.custodians {
+                key.write(out);
+            }
+            custody.threshold.write(out);
+        }
+    }
+}
+
+/// Custody as [`Exchange::snapshot`] writes it: the custodians (each a known signer), the
+/// actions waiting (ids increasing, then encodings), the spent ids (increasing) and the floor,
+/// within [`crate::custody::CustodyState::check`].
+fn read_custody(
+    buf: &mut impl Buf,
+    signers: &BTreeMap<PublicKey, KeyRecord>,
+) -> Result<Option<crate::custody::CustodyState>, SnapshotError> {
+    use crate::custody::{
+        CUSTODIANS_MAX, Custody, CustodyState, DONE_IDS_KEPT, PENDING_PER_CUSTODIAN_MAX,
+    };
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    let count = usize::from(u8::read(buf)?);
+    if count > CUSTODIANS_MAX {
+        return Err(SnapshotError::NotCanonical(
+            "custody: at most 16 custodians",
+        ));
+    }
+    let mut custodians = Vec::with_capacity(count);
+    for _ in 0..count {
+        custodians.push(PublicKey::read(buf)?);
+    }
+    let custody = Custody {
+        custodians,
+        threshold: u8::read(buf)?,
+    };
+    custody.check()?;
+    if custody
+        .custodians
+        .iter()
+        .any(|key| !signers.contains_key(key))
+    {
+        return Err(SnapshotError::NotCanonical(
+            "custody: custodians are known signers",
+        ));
+    }
+    let mut state = CustodyState::new(custody);
+    let pending_max = CUSTODIANS_MAX * PENDING_PER_CUSTODIAN_MAX;
+    let count = read_count(buf, 8 + 1 + 2)?;
+    if count > pending_max {
+        return Err(SnapshotError::NotCanonical(
+            "custody: waiting actions bounded",
+        ));
+    }
+    for _ in 0..count {
+        let id = u64::read(buf)?;
+        let action = bulwark_types::CustodyAction::read(buf)?;
+        let by = u16::read(buf)?;
+        let key = (id, commonware_codec::Encode::encode(&action).to_vec());
+        if action.check().is_err()
+            || state
+                .pending
+                .last_key_value()
+                .is_some_and(|(prev, _)| *prev >= key)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "custody: waiting actions valid, in increasing order",
+            ));
+        }
+        state.pending.insert(key, (action, by));
+    }
+    let count = read_count(buf, 8)?;
+    if count > DONE_IDS_KEPT {
+        return Err(SnapshotError::NotCanonical("custody: spent ids bounded"));
+    }
+    for _ in 0..count {
+        let id = u64::read(buf)?;
+        if state.done.last().is_some_and(|prev| *prev >= id) {
+            return Err(SnapshotError::NotCanonical("custody: spent ids increasing"));
+        }
+        state.done.insert(id);
+    }
+    state.floor = u64::read(buf)?;
+    state.check().map_err(SnapshotError::NotCanonical)?;
+    Ok(Some(state))
 }
