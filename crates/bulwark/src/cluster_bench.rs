@@ -27,8 +27,8 @@ use anyhow::{Context as _, Result, ensure};
 use bulwark_node::mempool::TxDigest;
 use bulwark_node::shared::{Shared, TxStatus, lock};
 use bulwark_types::{
-    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, PrivateKey, Qty, Side, SignedTx,
-    TimeInForce, TxBody, UnitPrice,
+    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, PrivateKey, PublicKey, Qty, Side,
+    SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use clap::Args;
 use commonware_cryptography::Signer;
@@ -237,18 +237,18 @@ fn sign_orders(seed: u64, traders: &mut [Trader], count: usize) -> Vec<(usize, S
 async fn wait_for_setup(
     context: &tokio::Context,
     shared: &Shared,
-    bridge: &PrivateKey,
-    deposits: u64,
+    required: &[(PublicKey, u64)],
     timeout: Duration,
 ) -> bool {
     let deadline = Instant::now() + timeout;
-    let bridge = bridge.public_key();
     while Instant::now() < deadline {
-        let done = lock(&shared.chain)
-            .finalized()
-            .nonce_last(&bridge)
-            .unwrap_or(0)
-            >= deposits;
+        let done = {
+            let chain = lock(&shared.chain);
+            let state = chain.finalized();
+            required
+                .iter()
+                .all(|(key, nonce)| state.nonce_last(key).unwrap_or(0) >= *nonce)
+        };
         if done {
             return true;
         }
@@ -416,8 +416,7 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
             shareds.len(),
             args.accounts
         );
-        let admin = keys::devnet_key(args.seed, DevnetKey::Admin);
-        let bridge = keys::devnet_key(args.seed, DevnetKey::Bridge);
+        let operators = devnet::operators(args.seed, pinned.validators);
         let mut traders: Vec<Trader> = (0..args.accounts as u64)
             .map(|i| Trader {
                 key: keys::devnet_key(args.seed, DevnetKey::Bot(1_000 + i)),
@@ -438,22 +437,26 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
         {
             funded.push((first.public_key(), Money::from_usdc(10_000_000)));
         }
-        let listings = genesis::listings(&admin, &[genesis::perpetual_spec()]);
-        let deposits = genesis::deposits(&bridge, &funded);
-        shareds[0].submit(listings, &mut rand::rng(), true);
-        // The mempool holds at most `per_signer_max` of the bridge's transactions at once.
-        let mut executed = 0;
-        for chunk in deposits.chunks(200) {
+        let setup = genesis::Setup {
+            listings: vec![genesis::perpetual_spec()],
+            deposits: funded,
+            insurance: None,
+        };
+        let txs = setup.txs(&operators);
+        // Each action is one transaction per attesting custodian, and the mempool holds at most
+        // `per_signer_max` of one signer's transactions at once: 200 actions at a time.
+        let per_action = txs.len() / (setup.listings.len() + setup.deposits.len()).max(1);
+        let mut actions = 0;
+        for chunk in txs.chunks(200 * per_action.max(1)) {
             shareds[0].submit(chunk.to_vec(), &mut rand::rng(), true);
-            executed += chunk.len() as u64;
-            let setup_ok = wait_for_setup(
-                &context,
-                &shareds[0],
-                &bridge,
-                executed,
-                Duration::from_secs(60),
-            )
-            .await;
+            actions += (chunk.len() / per_action.max(1)) as u64;
+            let required: Vec<(PublicKey, u64)> = setup
+                .last_nonces(&operators)
+                .into_iter()
+                .map(|(key, _)| (key, actions))
+                .collect();
+            let setup_ok =
+                wait_for_setup(&context, &shareds[0], &required, Duration::from_secs(60)).await;
             ensure!(
                 setup_ok,
                 "the cluster did not execute the setup within 60 s: {}",

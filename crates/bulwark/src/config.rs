@@ -12,6 +12,9 @@
 //! time_ms = 1795478400000             # must not lie in the future
 //! admin = "<hex public key>"
 //! bridge = "<hex public key>"
+//! # custodians = ["<hex>", ...]      # optional: who deposits and lists, by quorum; by default
+//! # custody_threshold = 3            # the validators, 2f + 1 of them; `custodians = []` leaves
+//!                                     # it to the single admin and bridge keys
 //!
 //! [prices]                            # the same on every validator
 //! seed = 7                            # synthetic BTC market each validator observes
@@ -67,6 +70,13 @@ pub struct GenesisFile {
     pub time_ms: u64,
     pub admin: String,
     pub bridge: String,
+    /// Who deposits, funds the insurance fund and lists, by quorum (`custody.rs` in the
+    /// exchange). Absent: the validators. Empty: nobody; the single admin and bridge keys do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custodians: Option<Vec<String>>,
+    /// How many custodians carry out an action. Absent: `2f + 1` of `3f + 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody_threshold: Option<u8>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -167,9 +177,45 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
         "genesis.time_ms lies in the future ({} > now {now_ms})",
         file.genesis.time_ms
     );
+    let validators: Vec<_> = peers.iter().map(|(key, _)| key.clone()).collect();
+    let custody = match &file.genesis.custodians {
+        None => Some(genesis::validator_custody(validators.clone())),
+        Some(list) if list.is_empty() => {
+            ensure!(
+                file.genesis.custody_threshold.is_none(),
+                "genesis.custody_threshold without custodians"
+            );
+            None
+        }
+        Some(list) => {
+            let custodians = list
+                .iter()
+                .enumerate()
+                .map(|(i, hex)| {
+                    keys::parse_public_key(hex).with_context(|| format!("genesis.custodians[{i}]"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let threshold = genesis::validator_custody(custodians.clone()).threshold;
+            Some(bulwark_exchange::Custody {
+                custodians,
+                threshold,
+            })
+        }
+    };
+    let custody = custody.map(|mut custody| {
+        if let Some(threshold) = file.genesis.custody_threshold {
+            custody.threshold = threshold;
+        }
+        custody
+    });
     // Every validator observes prices for the oracle.
-    let oracle = peers.iter().map(|(key, _)| key.clone()).collect();
-    let genesis = genesis::genesis(&admin, &bridge, file.genesis.time_ms, Some(oracle));
+    let genesis = genesis::genesis_with_custody(
+        &admin,
+        &bridge,
+        file.genesis.time_ms,
+        Some(validators),
+        custody,
+    );
     genesis
         .check()
         .map_err(|e| anyhow::anyhow!("genesis: {e}"))?;
@@ -233,6 +279,8 @@ mod tests {
                 time_ms: 1_000,
                 admin: keys::public_hex(&keys::generate().public_key()),
                 bridge: keys::public_hex(&keys::generate().public_key()),
+                custodians: None,
+                custody_threshold: None,
             },
             prices: PriceSettings {
                 seed: 1,
@@ -299,6 +347,28 @@ mod tests {
             (
                 Box::new(|f| f.block_interval_ms = Some(1)),
                 "block_interval_ms",
+            ),
+            (
+                Box::new(|f| f.genesis.custodians = Some(vec!["zz".into()])),
+                "genesis.custodians[0]",
+            ),
+            (
+                Box::new(|f| f.genesis.custody_threshold = Some(0)),
+                "custody",
+            ),
+            (
+                Box::new(|f| {
+                    f.genesis.custodians = Some(vec![]);
+                    f.genesis.custody_threshold = Some(1);
+                }),
+                "custody_threshold without custodians",
+            ),
+            (
+                Box::new(|f| {
+                    let key = keys::public_hex(&keys::generate().public_key());
+                    f.genesis.custodians = Some(vec![key.clone(), key]);
+                }),
+                "custody",
             ),
         ];
         for (mutate, expected) in cases {

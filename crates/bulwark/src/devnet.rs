@@ -16,7 +16,7 @@ use crate::keys::{self, DevnetKey};
 use crate::validator::{self, NodeSettings, PriceSettings, RunningValidator, ValidatorSetup};
 use anyhow::{Context as _, Result, bail, ensure};
 use bulwark_node::shared::{Shared, lock};
-use bulwark_types::{Money, PublicKey, TxBody};
+use bulwark_types::{Money, PrivateKey, PublicKey};
 use commonware_cryptography::Signer;
 use commonware_runtime::{Clock as _, Runner as _, Spawner as _, Supervisor as _, tokio};
 use serde::{Deserialize, Serialize};
@@ -137,8 +137,16 @@ pub fn setups(pinned: &DevnetFile, settings: NodeSettings) -> Result<Vec<Validat
     let signers: Vec<_> = (0..pinned.validators as u64)
         .map(|i| keys::devnet_key(pinned.seed, DevnetKey::Validator(i)))
         .collect();
-    let oracle = signers.iter().map(|s| s.public_key()).collect();
-    let genesis = genesis::genesis(&admin, &bridge, pinned.genesis_time_ms, Some(oracle));
+    let validators: Vec<PublicKey> = signers.iter().map(|s| s.public_key()).collect();
+    // The validators observe prices for the oracle and, 2f + 1 of them, attest every deposit
+    // and listing: no single key mints or lists.
+    let genesis = genesis::genesis_with_custody(
+        &admin,
+        &bridge,
+        pinned.genesis_time_ms,
+        Some(validators.clone()),
+        Some(genesis::validator_custody(validators)),
+    );
     let peers: Vec<(PublicKey, SocketAddr)> = signers
         .iter()
         .enumerate()
@@ -173,11 +181,20 @@ pub fn setups(pinned: &DevnetFile, settings: NodeSettings) -> Result<Vec<Validat
 /// What the devnet's insurance fund starts with.
 pub const INSURANCE_FUND_USDC: i64 = 1_000_000;
 
-/// Submits the listings, deposits (demo accounts and bots) and the insurance fund's capital
-/// to `shared`.
-pub fn submit_setup(shared: &Shared, seed: u64, genesis_ms: u64) -> usize {
-    let admin = keys::devnet_key(seed, DevnetKey::Admin);
-    let bridge = keys::devnet_key(seed, DevnetKey::Bridge);
+/// Who puts money and instruments into a devnet of `validators` validators: 2f + 1 of the
+/// validators, by attestation (the genesis of [`setups`]).
+pub fn operators(seed: u64, validators: usize) -> genesis::Operators {
+    let keys: Vec<PrivateKey> = (0..validators as u64)
+        .map(|i| keys::devnet_key(seed, DevnetKey::Validator(i)))
+        .collect();
+    let threshold =
+        genesis::validator_custody(keys.iter().map(|k| k.public_key()).collect()).threshold;
+    genesis::Operators::Custodians { keys, threshold }
+}
+
+/// Submits the listings, deposits (demo accounts and bots) and the insurance fund's capital,
+/// each attested by 2f + 1 validators, to `shared`.
+pub fn submit_setup(shared: &Shared, seed: u64, genesis_ms: u64, validators: usize) -> usize {
     let mut funded: Vec<(PublicKey, Money)> = (0..DEMO_ACCOUNTS)
         .map(|i| {
             (
@@ -192,16 +209,13 @@ pub fn submit_setup(shared: &Shared, seed: u64, genesis_ms: u64) -> usize {
             Money::from_usdc(10_000_000),
         ));
     }
-    let mut txs = genesis::listings(&admin, &genesis::instruments(genesis_ms));
-    txs.extend(genesis::deposits(&bridge, &funded));
-    // The bridge capitalises the insurance fund that backs the backstop.
-    txs.push(genesis::sign(
-        &bridge,
-        funded.len() as u64 + 1,
-        TxBody::FundInsurance {
-            amount: Money::from_usdc(INSURANCE_FUND_USDC),
-        },
-    ));
+    let setup = genesis::Setup {
+        listings: genesis::instruments(genesis_ms),
+        deposits: funded,
+        // Capital of the insurance fund that backs the backstop.
+        insurance: Some(Money::from_usdc(INSURANCE_FUND_USDC)),
+    };
+    let txs = setup.txs(&operators(seed, validators));
     shared
         .submit(txs, &mut rand::rng(), true)
         .iter()
@@ -326,7 +340,12 @@ pub fn run(options: DevnetOptions) -> Result<()> {
             validators.push(running);
         }
         print_banner(&options, &pinned, &validators, &demo);
-        let submitted = submit_setup(&validators[0].shared, pinned.seed, pinned.genesis_time_ms);
+        let submitted = submit_setup(
+            &validators[0].shared,
+            pinned.seed,
+            pinned.genesis_time_ms,
+            pinned.validators,
+        );
         if submitted > 0 {
             println!(
                 "submitted {submitted} setup transactions (listings, deposits, insurance fund) to validator 0"

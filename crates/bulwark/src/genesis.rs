@@ -1,5 +1,6 @@
-//! The devnet's market: a genesis, the instruments its admin lists, and the deposits its
-//! bridge makes, all as ordinary signed transactions.
+//! The devnet's market: a genesis, the instruments listed, the deposits and the insurance
+//! fund's capital, all as ordinary signed transactions: the single admin and bridge keys', or
+//! (under custody) each custodian's attestations.
 //!
 //! Owns: the devnet's instrument strip (a BTC perpetual and BTC options at several expiries
 //! after the genesis date, strikes around the money, calls and puts) and the setup
@@ -7,12 +8,13 @@
 //! is harmless: an executed nonce is refused as stale.
 
 use bulwark_exchange::oracle::OracleGenesis;
-use bulwark_exchange::{ExchangeParams, Genesis};
+use bulwark_exchange::{Custody, ExchangeParams, Genesis};
 use bulwark_oracle::OracleConfig;
 use bulwark_types::{
-    AssetCode, BlockTime, ExpiryDate, InstrumentName, InstrumentSpec, Money, Multiplier,
-    PrivateKey, PublicKey, Qty, Right, SignedTx, TxBody, UnitPrice,
+    AssetCode, BlockTime, CustodyAction, ExpiryDate, InstrumentName, InstrumentSpec, Money,
+    Multiplier, PrivateKey, PublicKey, Qty, Right, SignedTx, TxBody, UnitPrice,
 };
+use commonware_cryptography::Signer as _;
 
 /// The BTC index the devnet's price walk starts from, USDC.
 pub const INDEX_START_USDC: i64 = 100_000;
@@ -26,12 +28,25 @@ pub fn btc() -> AssetCode {
 }
 
 /// A genesis with the default parameters and, when `oracle` names the observing validators,
-/// the price oracle with its genesis configuration.
+/// the price oracle with its genesis configuration. Without custodians (see
+/// [`genesis_with_custody`]) the admin lists and the bridge deposits alone.
 pub fn genesis(
     admin: &PublicKey,
     bridge: &PublicKey,
     time_ms: u64,
     oracle: Option<Vec<PublicKey>>,
+) -> Genesis {
+    genesis_with_custody(admin, bridge, time_ms, oracle, None)
+}
+
+/// [`genesis`] with `custody`: deposits, insurance funding and listings only by a quorum of
+/// custodians' attestations.
+pub fn genesis_with_custody(
+    admin: &PublicKey,
+    bridge: &PublicKey,
+    time_ms: u64,
+    oracle: Option<Vec<PublicKey>>,
+    custody: Option<Custody>,
 ) -> Genesis {
     Genesis {
         admin: admin.clone(),
@@ -42,7 +57,121 @@ pub fn genesis(
             validators,
             config: OracleConfig::GENESIS,
         }),
-        custody: None,
+        custody,
+    }
+}
+
+/// Custody by `validators`, `2f + 1` of `n = 3f + 1` (rounded down), as BFT venues' bridges
+/// do: the f faulty ones together can credit or list nothing.
+pub fn validator_custody(validators: Vec<PublicKey>) -> Custody {
+    let n = validators.len();
+    let f = n.saturating_sub(1) / 3;
+    Custody {
+        custodians: validators,
+        threshold: u8::try_from(2 * f + 1).expect("at most 16 custodians"),
+    }
+}
+
+/// Who puts money and instruments into the exchange: the genesis' single operator keys (the
+/// admin lists, the bridge deposits and funds), or custodians by quorum.
+pub enum Operators {
+    Keys {
+        admin: Box<PrivateKey>,
+        bridge: Box<PrivateKey>,
+    },
+    /// The custodians that attest, `threshold` of them (the first ones).
+    Custodians {
+        keys: Vec<PrivateKey>,
+        threshold: u8,
+    },
+}
+
+/// What a venue starts with: instruments, funded accounts, the insurance fund's capital.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    pub listings: Vec<InstrumentSpec>,
+    pub deposits: Vec<(PublicKey, Money)>,
+    pub insurance: Option<Money>,
+}
+
+impl Setup {
+    /// The setup's actions in order: listings, deposits, the insurance fund.
+    fn actions(&self) -> Vec<CustodyAction> {
+        let listings = self
+            .listings
+            .iter()
+            .map(|spec| CustodyAction::ListInstrument(*spec));
+        let deposits = self
+            .deposits
+            .iter()
+            .map(|(owner, amount)| CustodyAction::Deposit {
+                owner: owner.clone(),
+                amount: *amount,
+            });
+        let insurance = self
+            .insurance
+            .map(|amount| CustodyAction::FundInsurance { amount });
+        listings.chain(deposits).chain(insurance).collect()
+    }
+
+    /// The setup's signed transactions. Their nonces are fixed (each signer's 1, 2, ...), and
+    /// under custody so are the ids (1, 2, ... in the order of [`Setup::actions`]), so
+    /// submitting them again is harmless: an executed nonce is refused as stale.
+    pub fn txs(&self, operators: &Operators) -> Vec<SignedTx> {
+        match operators {
+            Operators::Keys { admin, bridge } => {
+                let mut txs = listings(admin, &self.listings);
+                txs.extend(deposits(bridge, &self.deposits));
+                if let Some(amount) = self.insurance {
+                    let nonce = self.deposits.len() as u64 + 1;
+                    txs.push(sign(bridge, nonce, TxBody::FundInsurance { amount }));
+                }
+                txs
+            }
+            Operators::Custodians { keys, threshold } => {
+                let actions = self.actions();
+                let mut txs = Vec::with_capacity(actions.len() * usize::from(*threshold));
+                for (i, action) in actions.into_iter().enumerate() {
+                    let id = i as u64 + 1;
+                    for key in keys.iter().take(usize::from(*threshold)) {
+                        let body = TxBody::Attest {
+                            id,
+                            action: action.clone(),
+                        };
+                        txs.push(sign(key, id, body));
+                    }
+                }
+                txs
+            }
+        }
+    }
+
+    /// Each signer of [`Setup::txs`] with the nonce of its last transaction there: the setup
+    /// has executed once every one of them has spent it.
+    pub fn last_nonces(&self, operators: &Operators) -> Vec<(PublicKey, u64)> {
+        match operators {
+            Operators::Keys { admin, bridge } => {
+                let mut last = Vec::new();
+                if !self.listings.is_empty() {
+                    last.push((admin.public_key(), self.listings.len() as u64));
+                }
+                let bridge_txs = self.deposits.len() as u64 + u64::from(self.insurance.is_some());
+                if bridge_txs > 0 {
+                    last.push((bridge.public_key(), bridge_txs));
+                }
+                last
+            }
+            Operators::Custodians { keys, threshold } => {
+                let actions = self.actions().len() as u64;
+                if actions == 0 {
+                    return Vec::new();
+                }
+                keys.iter()
+                    .take(usize::from(*threshold))
+                    .map(|key| (key.public_key(), actions))
+                    .collect()
+            }
+        }
     }
 }
 

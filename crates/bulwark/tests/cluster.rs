@@ -52,8 +52,8 @@ struct Cluster {
     apis: Vec<String>,
     p2p: Vec<SocketAddr>,
     children: Vec<Option<Child>>,
-    admin: PrivateKey,
-    bridge: PrivateKey,
+    /// The validators' keys: custodians by default, 3 of 4 deposit and list.
+    signers: Vec<PrivateKey>,
 }
 
 impl Cluster {
@@ -99,6 +99,9 @@ impl Cluster {
                     time_ms: now_ms - 1_000,
                     admin: keys::public_hex(&admin.public_key()),
                     bridge: keys::public_hex(&bridge.public_key()),
+                    // The default: the validators, 2f + 1 of them, deposit and list.
+                    custodians: None,
+                    custody_threshold: None,
                 },
                 prices: PriceSettings {
                     seed: 3,
@@ -118,8 +121,7 @@ impl Cluster {
             apis,
             p2p,
             children: Vec::new(),
-            admin,
-            bridge,
+            signers,
         };
         for i in 0..VALIDATORS {
             let child = cluster.spawn(i);
@@ -221,26 +223,37 @@ impl Drop for Cluster {
     }
 }
 
-/// Lists the perpetual and funds the traders; waits until validator 0 executed both.
+/// Lists the perpetual and funds the traders, each attested by three of the four validators
+/// (the default custody); waits until validator 0 executed both.
 fn setup(cluster: &Cluster, traders: &[PrivateKey]) {
-    let listing = genesis::listings(&cluster.admin, &[genesis::perpetual_spec()]);
-    let funded: Vec<_> = traders
-        .iter()
-        .map(|t| (t.public_key(), Money::from_usdc(1_000_000)))
-        .collect();
-    let deposits = genesis::deposits(&cluster.bridge, &funded);
-    let all: Vec<SignedTx> = listing.into_iter().chain(deposits).collect();
-    let answer = cluster.submit(0, &all).expect("API answers");
+    let setup = genesis::Setup {
+        listings: vec![genesis::perpetual_spec()],
+        deposits: traders
+            .iter()
+            .map(|t| (t.public_key(), Money::from_usdc(1_000_000)))
+            .collect(),
+        insurance: None,
+    };
+    let operators = genesis::Operators::Custodians {
+        keys: cluster.signers.clone(),
+        threshold: 3,
+    };
+    let answer = cluster
+        .submit(0, &setup.txs(&operators))
+        .expect("API answers");
     assert!(
         answer["results"]
             .as_array()
             .is_some_and(|r| r.iter().all(|x| x["status"] == "pending")),
         "{answer}"
     );
-    let bridge = keys::public_hex(&cluster.bridge.public_key());
+    let last = setup.last_nonces(&operators);
     cluster.wait_for("setup to execute", Duration::from_secs(60), |c| {
-        client::get_ok(&c.apis[0], &format!("/account/{bridge}"))
-            .is_ok_and(|a| a["nonce_last"].as_u64() == Some(TRADERS as u64))
+        last.iter().all(|(key, nonce)| {
+            let key = keys::public_hex(key);
+            client::get_ok(&c.apis[0], &format!("/account/{key}"))
+                .is_ok_and(|a| a["nonce_last"].as_u64() == Some(*nonce))
+        })
     });
 }
 
@@ -465,9 +478,16 @@ fn garbage_on_peer_and_api_ports_then_reads_while_stalled() {
         assert!(client::get_ok(&cluster.apis[i], "/instruments").is_ok());
         assert!(client::get_ok(&cluster.apis[i], "/prices").is_ok());
     }
-    let funded = [(keys::generate().public_key(), Money::from_usdc(1))];
+    let setup = genesis::Setup {
+        deposits: vec![(keys::generate().public_key(), Money::from_usdc(1))],
+        ..genesis::Setup::default()
+    };
+    let operators = genesis::Operators::Custodians {
+        keys: cluster.signers.clone(),
+        threshold: 3,
+    };
     let answer = cluster
-        .submit(0, &genesis::deposits(&cluster.bridge, &funded))
+        .submit(0, &setup.txs(&operators)[..1])
         .expect("API answers");
     assert_eq!(answer["results"][0]["status"], "pending", "{answer}");
 }
