@@ -94,8 +94,8 @@ pub struct Exchange {
     pub(crate) digest: StateDigest,
     pub(crate) order_id_next: OrderId,
     pub(crate) signers: BTreeMap<PublicKey, KeyRecord>,
-    /// Indexed by `AccountId`: ids are dense from 0.
-    pub(crate) accounts: Vec<Account>,
+    /// Every account with its liquidation screen; mutable access drops the account's floor.
+    pub(crate) accounts: crate::accounts::Accounts,
     /// Indexed by `InstrumentId`: ids are dense from 0.
     pub(crate) instruments: Vec<Instrument>,
     pub(crate) names: BTreeMap<InstrumentName, InstrumentId>,
@@ -123,9 +123,6 @@ pub struct Exchange {
     pub(crate) adl_rankings: BTreeMap<(InstrumentId, i64), Vec<AccountId>>,
     /// Liquidation orders sent to each instrument this block; not state.
     pub(crate) liquidation_orders: BTreeMap<InstrumentId, u32>,
-    /// Floors of each account's margin slack, so the liquidation pass measures only the
-    /// accounts that could be below maintenance (derived; never snapshotted).
-    pub(crate) screen: crate::screen::LiquidationScreen,
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
@@ -161,7 +158,7 @@ impl Exchange {
             digest,
             order_id_next: OrderId::new(0),
             signers,
-            accounts: Vec::new(),
+            accounts: crate::accounts::Accounts::default(),
             instruments: Vec::new(),
             names: BTreeMap::new(),
             assets: BTreeSet::new(),
@@ -181,7 +178,6 @@ impl Exchange {
             portfolio: BTreeMap::new(),
             backstop: None,
             adl_rankings: BTreeMap::new(),
-            screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
             deficits_queued: Money::ZERO,
             clearing: Money::ZERO,
@@ -357,13 +353,11 @@ impl Exchange {
     }
 
     pub fn accounts(&self) -> &[Account] {
-        &self.accounts
+        self.accounts.as_slice()
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        usize::try_from(id.get())
-            .ok()
-            .and_then(|i| self.accounts.get(i))
+        self.accounts.get(id)
     }
 
     /// Whether `key` is one of the exchange's operator keys (the admin's or the bridge's).
@@ -603,14 +597,6 @@ impl Exchange {
             .maintenance(&mut exposures),
         };
         (equity, maintenance)
-    }
-
-    /// The account, to change: its liquidation-screen floor is dropped, so the next pass
-    /// measures it. Every change to an account's cash or positions goes through here (but
-    /// funding, which the screen bounds per contract).
-    pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
-        self.screen.touch(id);
-        &mut self.accounts[usize::try_from(id.get()).expect("account ids are indices")]
     }
 
     pub(crate) fn next_order_id(&mut self) -> OrderId {

@@ -53,7 +53,7 @@ impl Exchange {
             return Ok(());
         }
         let prices = self.valuation_prices_all();
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             if Some(account.id) == self.backstop {
                 continue;
             }
@@ -85,13 +85,13 @@ impl Exchange {
     /// Every floor of the liquidation screen is at or below the account's exact slack at the
     /// prices it was taken at: the screen never skips an account the pass had to measure.
     fn check_screen(&self) -> Result<(), InvariantViolation> {
-        let prices = self.screen.reference_prices();
+        let prices = self.accounts.screen().reference_prices();
         if prices.len() != self.instruments.len() {
             // No pass since the last listing: no floor is relied on before the next one.
             return Ok(());
         }
-        for (id, floor) in self.screen.floors() {
-            let Some(account) = self.accounts.get(id.get() as usize) else {
+        for (id, floor) in self.accounts.screen().floors() {
+            let Some(account) = self.accounts.get(id) else {
                 return violation(format!("the screen has a floor for unknown account {id}"));
             };
             let (equity, maintenance) = self.maintenance_of(account, prices);
@@ -143,7 +143,7 @@ impl Exchange {
         let mut reserved: BTreeMap<(AccountId, InstrumentId), Reserved> = BTreeMap::new();
         // Net position, number of non-zero positions and sum of longs per instrument.
         let mut positions: BTreeMap<InstrumentId, (i128, usize, i128)> = BTreeMap::new();
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             for (id, exposure) in &account.exposures {
                 if exposure.position != 0 {
                     let entry = positions.entry(*id).or_default();

@@ -16,10 +16,10 @@ use bulwark_types::{AccountId, Money, RejectReason};
 /// A place money can be.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Pocket {
-    /// An account's cash; its liquidation-screen floor is dropped (`Exchange::account_mut`).
+    /// An account's cash; its liquidation-screen floor is dropped (`Accounts::get_mut`).
     Account(AccountId),
     /// An account's cash for a payment the liquidation screen already bounds as drift
-    /// (funding): its floor stays.
+    /// (funding, `Accounts::funding_paid`): its floor stays (`Accounts::set_cash_screened`).
     Screened(AccountId),
     /// The insurance fund.
     Fund,
@@ -102,7 +102,7 @@ impl Exchange {
     /// that taking from it is a deposit and giving to it a withdrawal.
     fn pocket(&self, pocket: Pocket) -> Money {
         match pocket {
-            Pocket::Account(id) | Pocket::Screened(id) => self.accounts[index(id)].cash,
+            Pocket::Account(id) | Pocket::Screened(id) => self.accounts[id].cash,
             Pocket::Fund => self.ledger.insurance_fund,
             Pocket::Fees => self.ledger.fees,
             Pocket::Outside => self
@@ -116,8 +116,8 @@ impl Exchange {
 
     fn set_pocket(&mut self, pocket: Pocket, value: Money) {
         match pocket {
-            Pocket::Account(id) => self.account_mut(id).cash = value,
-            Pocket::Screened(id) => self.accounts[index(id)].cash = value,
+            Pocket::Account(id) => self.accounts.get_mut(id).cash = value,
+            Pocket::Screened(id) => self.accounts.set_cash_screened(id, value),
             Pocket::Fund => self.ledger.insurance_fund = value,
             Pocket::Fees => self.ledger.fees = value,
             Pocket::Outside => {
@@ -142,10 +142,6 @@ impl Exchange {
             Pocket::Clearing => self.clearing = value,
         }
     }
-}
-
-fn index(id: AccountId) -> usize {
-    usize::try_from(id.get()).expect("account ids are indices")
 }
 
 #[cfg(test)]

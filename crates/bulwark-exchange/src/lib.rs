@@ -15,6 +15,7 @@
 //! debug builds and with the `verify` feature.
 
 pub mod account;
+mod accounts;
 pub mod depth;
 pub mod event;
 pub mod exchange;

@@ -302,7 +302,7 @@ impl Exchange {
         instrument.status = InstrumentStatus::Settled;
         instrument.mark = Some(intrinsic(right, strike, price));
         for account in holders {
-            let holder = self.account_mut(account);
+            let holder = self.accounts.get_mut(account);
             let exposure = holder.exposures.remove(&id).expect("holders hold");
             let amount = payoff
                 .checked_mul(i128::from(exposure.position))
@@ -382,9 +382,9 @@ impl Exchange {
                 let holders: Vec<_> = self.instruments[i].holders.iter().copied().collect();
                 // Funding leaves the holders' liquidation-screen floors standing: the screen
                 // counts it in the instrument's drift instead.
-                self.screen.funding_paid(i, per_contract);
+                self.accounts.funding_paid(i, per_contract);
                 for account in holders {
-                    let position = self.accounts[account.get() as usize].position(id);
+                    let position = self.accounts[account].position(id);
                     let payment = per_contract
                         .checked_mul(i128::from(position))
                         .expect("bounded");

@@ -299,7 +299,7 @@ impl Exchange {
         } else {
             MarginMode::Standard
         };
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         if holder.margin_mode == mode {
             return Err(RejectReason::MarginModeUnchanged);
         }
@@ -317,7 +317,7 @@ impl Exchange {
                 .expect("bounded");
             return Err(RejectReason::MarginInsufficient { shortfall });
         }
-        self.account_mut(account).margin_mode = mode;
+        self.accounts.get_mut(account).margin_mode = mode;
         events.push(Event::MarginModeChanged { account, portfolio });
         Ok(())
     }

@@ -95,7 +95,7 @@ impl Exchange {
                 .write(&mut out);
         }
         (self.accounts.len() as u64).write(&mut out);
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             write_account(account, &mut out);
         }
         (self.instruments.len() as u64).write(&mut out);
@@ -870,7 +870,6 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
-        screen: crate::screen::LiquidationScreen::default(),
         smiles,
         liquidation_orders: BTreeMap::new(),
         history,
@@ -886,7 +885,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         digest,
         order_id_next,
         signers,
-        accounts,
+        accounts: crate::accounts::Accounts::restored(accounts),
         instruments: Vec::new(),
         names: BTreeMap::new(),
         assets: BTreeSet::new(),

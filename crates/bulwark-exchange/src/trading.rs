@@ -122,7 +122,7 @@ impl Exchange {
         if terms.post_only && self.would_cross(instrument, terms.side, price) {
             return Err(RejectReason::PostOnlyWouldCross);
         }
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         let mut exposure = holder
             .exposures
             .get(&terms.instrument)
@@ -344,7 +344,7 @@ impl Exchange {
         match placement.remainder {
             Remainder::None => {}
             Remainder::Rested(qty) => {
-                let holder = self.account_mut(order.account);
+                let holder = self.accounts.get_mut(order.account);
                 let exposure = holder.exposures.entry(instrument).or_default();
                 exposure.open_mut(order.side).add(order.price, qty);
                 if order.reduce_only {
@@ -365,12 +365,12 @@ impl Exchange {
         self.enforce_reduce_only(order.account, instrument, events);
         for fill in &sink.fills {
             self.enforce_reduce_only(fill.maker_account, instrument, events);
-            self.account_mut(fill.maker_account).tidy(instrument);
+            self.accounts.get_mut(fill.maker_account).tidy(instrument);
         }
         for maker in &sink.maker_cancels {
-            self.account_mut(maker.account).tidy(instrument);
+            self.accounts.get_mut(maker.account).tidy(instrument);
         }
-        self.account_mut(order.account).tidy(instrument);
+        self.accounts.get_mut(order.account).tidy(instrument);
         self.check_breaker(instrument, &sink.fills, events);
         self.sink = sink;
         self.apply_mmp_trips(events);
@@ -470,7 +470,7 @@ impl Exchange {
             match placement.remainder {
                 Remainder::None => {}
                 Remainder::Rested(qty) => {
-                    let holder = self.account_mut(order.account);
+                    let holder = self.accounts.get_mut(order.account);
                     let exposure = holder.exposures.entry(id).or_default();
                     exposure.open_mut(order.side).add(order.price, qty);
                     if order.reduce_only {
@@ -495,7 +495,7 @@ impl Exchange {
         touched.extend(sink.maker_cancels.iter().map(|o| o.account));
         for account in touched {
             self.enforce_reduce_only(account, id, events);
-            self.account_mut(account).tidy(id);
+            self.accounts.get_mut(account).tidy(id);
         }
         self.sink = sink;
         self.apply_mmp_trips(events);
@@ -524,13 +524,13 @@ impl Exchange {
         self.transfer(taker, maker, signed_premium);
         self.transfer(taker, Pocket::Fees, taker_fee);
         self.transfer(maker, Pocket::Fees, maker_fee);
-        let taker = self.account_mut(fill.taker_account);
+        let taker = self.accounts.get_mut(fill.taker_account);
         let taker_exposure = taker.exposures.entry(instrument).or_default();
         let taker_before = taker_exposure.position;
         taker_exposure.apply_fill(sign * qty, signed_premium);
         let taker_position = taker_exposure.position;
 
-        let maker = self.account_mut(fill.maker_account);
+        let maker = self.accounts.get_mut(fill.maker_account);
         let maker_exposure = maker.exposures.entry(instrument).or_default();
         let maker_before = maker_exposure.position;
         maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
@@ -647,7 +647,7 @@ impl Exchange {
         qty: Qty,
         closed: bool,
     ) {
-        let holder = self.account_mut(account);
+        let holder = self.accounts.get_mut(account);
         let exposure = holder
             .exposures
             .get_mut(&instrument)
@@ -676,10 +676,7 @@ impl Exchange {
             .ok_or(RejectReason::InstrumentUnknown)?;
         let order_id = match order {
             OrderRef::Exchange(id) => id,
-            OrderRef::Client(client) => match self.accounts[account.get() as usize]
-                .client_orders
-                .get(&client)
-            {
+            OrderRef::Client(client) => match self.accounts[account].client_orders.get(&client) {
                 Some((at, id)) if *at == instrument => *id,
                 _ => return Err(RejectReason::OrderUnknown),
             },
@@ -719,7 +716,7 @@ impl Exchange {
             "the order rests where the account says"
         );
         self.release(resting.account, instrument, resting, resting.qty, true);
-        self.account_mut(resting.account).tidy(instrument);
+        self.accounts.get_mut(resting.account).tidy(instrument);
         events.push(cancelled(instrument, resting, resting.qty, reason));
     }
 
@@ -747,7 +744,7 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) {
         // Bounded by orders_open_max.
-        let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account.get() as usize]
+        let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account]
             .client_orders
             .values()
             .filter(|(at, _)| instrument.is_none_or(|want| *at == want))
@@ -831,7 +828,7 @@ impl Exchange {
         instrument: InstrumentId,
         events: &mut Vec<Event>,
     ) {
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         let Some(exposure) = holder.exposures.get(&instrument) else {
             return;
         };

@@ -1,6 +1,6 @@
 //! Money in and out, keys, and listings: deposits, withdrawals, agents, instruments.
 
-use crate::account::{Account, KeyRecord, KeyRole};
+use crate::account::{KeyRecord, KeyRole};
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::Instrument;
@@ -44,8 +44,7 @@ impl Exchange {
                 if self.accounts.len() as u64 >= self.params.accounts_max {
                     return Err(RejectReason::AccountLimit);
                 }
-                let id = AccountId::new(self.accounts.len() as u64);
-                self.accounts.push(Account::new(id, owner.clone()));
+                let id = self.accounts.open(owner.clone());
                 let record = self.signers.entry(owner.clone()).or_insert(KeyRecord {
                     nonce_last: None,
                     binding: None,
@@ -78,7 +77,7 @@ impl Exchange {
         if self.withdrawals_suspended() {
             return Err(RejectReason::WithdrawalsSuspended);
         }
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         if !self.account_oracles_fresh(holder) {
             return Err(RejectReason::WithdrawalOracleStale);
         }
@@ -116,7 +115,7 @@ impl Exchange {
         nonce: bulwark_types::Nonce,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let owner = &self.accounts[account.get() as usize].owner;
+        let owner = &self.accounts[account].owner;
         if !bulwark_types::tx::agent_proof_valid(agent, owner, nonce, proof) {
             return Err(RejectReason::AgentProofInvalid);
         }
@@ -126,7 +125,7 @@ impl Exchange {
             Some((bound, KeyRole::Revoked)) if bound == account => {}
             Some(_) => return Err(RejectReason::KeyInUse),
         }
-        if self.accounts[account.get() as usize].agents >= self.params.agents_max {
+        if self.accounts[account].agents >= self.params.agents_max {
             return Err(RejectReason::AgentLimit);
         }
         let record = self.signers.entry(agent.clone()).or_insert(KeyRecord {
@@ -134,7 +133,7 @@ impl Exchange {
             binding: None,
         });
         record.binding = Some((account, KeyRole::Agent));
-        self.account_mut(account).agents += 1;
+        self.accounts.get_mut(account).agents += 1;
         events.push(Event::AgentAuthorised {
             account,
             agent: agent.clone(),
@@ -156,7 +155,7 @@ impl Exchange {
             return Err(RejectReason::AgentUnknown);
         }
         record.binding = Some((account, KeyRole::Revoked));
-        self.account_mut(account).agents -= 1;
+        self.accounts.get_mut(account).agents -= 1;
         events.push(Event::AgentRevoked {
             account,
             agent: agent.clone(),
