@@ -110,7 +110,8 @@ pub struct Exchange {
     pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
     /// Trading options by expiry instant, for the expiry sweep.
     pub(crate) expiries: BTreeSet<(u64, InstrumentId)>,
-    pub(crate) ledger: Ledger,
+    /// The totals and the clearing pocket; written only by `ledger.rs`'s transfers.
+    pub(crate) treasury: crate::ledger::Treasury,
     /// Scratch space for matching; not state.
     pub(crate) sink: MatchSink,
     /// Market maker protection trips waiting for the current order to finish; not state.
@@ -126,9 +127,6 @@ pub struct Exchange {
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
-    /// The clearing pocket of multi-party payments (`ledger.rs`); zero between operations, so
-    /// not state.
-    pub(crate) clearing: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
 }
@@ -172,7 +170,7 @@ impl Exchange {
                 None => None,
             },
             expiries: BTreeSet::new(),
-            ledger: Ledger::default(),
+            treasury: crate::ledger::Treasury::default(),
             sink: MatchSink::default(),
             mmp_trips: Vec::new(),
             portfolio: BTreeMap::new(),
@@ -180,7 +178,6 @@ impl Exchange {
             adl_rankings: BTreeMap::new(),
             smiles: BTreeMap::new(),
             deficits_queued: Money::ZERO,
-            clearing: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
         })
     }
@@ -349,7 +346,7 @@ impl Exchange {
     }
 
     pub fn ledger(&self) -> Ledger {
-        self.ledger
+        *self.treasury.totals()
     }
 
     pub fn accounts(&self) -> &[Account] {

@@ -120,9 +120,13 @@ impl Exchange {
             .iter()
             .try_fold(Money::ZERO, |sum, a| sum.checked_add(a.cash));
         let held = cash
-            .and_then(|c| c.checked_add(self.ledger.fees))
-            .and_then(|c| c.checked_add(self.ledger.insurance_fund));
-        let net = self.ledger.deposits.checked_sub(self.ledger.withdrawals);
+            .and_then(|c| c.checked_add(self.treasury.totals().fees))
+            .and_then(|c| c.checked_add(self.treasury.totals().insurance_fund));
+        let net = self
+            .treasury
+            .totals()
+            .deposits
+            .checked_sub(self.treasury.totals().withdrawals);
         match (held, net) {
             (Ok(held), Ok(net)) if held == net => {}
             (held, net) => {
@@ -131,8 +135,11 @@ impl Exchange {
                 ));
             }
         }
-        if self.ledger.fees.is_negative() {
-            return violation(format!("net fees negative: {}", self.ledger.fees));
+        if self.treasury.totals().fees.is_negative() {
+            return violation(format!(
+                "net fees negative: {}",
+                self.treasury.totals().fees
+            ));
         }
         Ok(())
     }

@@ -217,7 +217,7 @@ impl Exchange {
         let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
         let positions = self.positions_of(id);
-        let fund = self.ledger.insurance_fund;
+        let fund = self.treasury.fund();
         let (from_fund, from_deleveraging) = if fund >= deficit {
             for (instrument, position) in positions {
                 self.backstop_take(id, instrument, position, events);
@@ -272,7 +272,7 @@ impl Exchange {
             self.transfer(Pocket::Account(id), Pocket::Fund, fee);
         }
         let left = cut - filled;
-        let fund = self.ledger.insurance_fund;
+        let fund = self.treasury.fund();
         events.push(Event::LiquidationStep {
             account: id,
             instrument,
@@ -761,13 +761,13 @@ impl Exchange {
             self.transfer(Pocket::Account(backstop), Pocket::Fund, equity);
             events.push(Event::InsuranceFundMarked {
                 change: equity,
-                fund: self.ledger.insurance_fund,
+                fund: self.treasury.fund(),
             });
         }
-        if self.ledger.insurance_fund.is_negative() {
+        if self.treasury.fund().is_negative() {
             let positions = self.positions_of(backstop);
             if !positions.is_empty() {
-                let deficit = Money::from_micros(-self.ledger.insurance_fund.micros());
+                let deficit = Money::from_micros(-self.treasury.fund().micros());
                 self.deleverage_all(
                     backstop,
                     &positions,

@@ -78,10 +78,10 @@ impl Exchange {
         out.put_slice(self.digest.as_ref());
         self.order_id_next.write(&mut out);
         for money in [
-            self.ledger.deposits,
-            self.ledger.withdrawals,
-            self.ledger.fees,
-            self.ledger.insurance_fund,
+            self.treasury.totals().deposits,
+            self.treasury.totals().withdrawals,
+            self.treasury.totals().fees,
+            self.treasury.totals().insurance_fund,
         ] {
             money.write(&mut out);
         }
@@ -866,7 +866,6 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     }
     let mut exchange = Exchange {
         deficits_queued,
-        clearing: Money::ZERO,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
@@ -891,7 +890,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         assets: BTreeSet::new(),
         index,
         expiries: BTreeSet::new(),
-        ledger,
+        treasury: crate::ledger::Treasury::restored(ledger),
         sink: MatchSink::default(),
     };
     for instrument in instruments {

@@ -20,7 +20,7 @@ impl Exchange {
         self.try_transfer(Pocket::Outside, Pocket::Fund, amount)?;
         events.push(Event::InsuranceFunded {
             amount,
-            fund: self.ledger.insurance_fund,
+            fund: self.treasury.fund(),
         });
         Ok(())
     }
@@ -32,7 +32,8 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
         // Checked before an account opens, so a refused deposit leaves nothing behind.
-        self.ledger
+        self.treasury
+            .totals()
             .deposits
             .checked_add(amount)
             .map_err(|_| RejectReason::BalanceOverflow)?;
@@ -100,8 +101,7 @@ impl Exchange {
     /// deficits the last liquidation pass had to leave queued exceed it. Money leaving then
     /// would be paid by whoever stays.
     pub fn withdrawals_suspended(&self) -> bool {
-        self.ledger.insurance_fund.is_negative()
-            || self.deficits_queued > self.ledger.insurance_fund
+        self.treasury.fund().is_negative() || self.deficits_queued > self.treasury.fund()
     }
 
     /// Binds `agent` to the account as a trading key, if `proof` shows the agent's holder
