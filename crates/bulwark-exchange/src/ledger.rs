@@ -111,6 +111,13 @@ impl Exchange {
             to.storage(),
             "a transfer moves money between two pockets"
         );
+        // The world outside is two totals, each of which only rises: the one this transfer
+        // raises must stay in range too.
+        for (pocket, value) in [(from, taken), (to, given)] {
+            if pocket == Pocket::Outside {
+                self.outside_after(value)?;
+            }
+        }
         self.set_pocket(from, taken);
         self.set_pocket(to, given);
         Ok(())
@@ -144,8 +151,30 @@ impl Exchange {
                 .totals
                 .withdrawals
                 .checked_sub(self.treasury.totals.deposits)
-                .expect("both bounded"),
+                .expect("deposits and withdrawals are both non-negative"),
             Pocket::Clearing => self.treasury.clearing,
+        }
+    }
+
+    /// Deposits and withdrawals once the `Outside` pocket reads `value` (`withdrawals -
+    /// deposits`): a deposit raises deposits, a withdrawal raises withdrawals; neither falls.
+    fn outside_after(&self, value: Money) -> Result<(Money, Money), RejectReason> {
+        let totals = &self.treasury.totals;
+        let change = value
+            .checked_sub(self.pocket(Pocket::Outside))
+            .map_err(|_| RejectReason::BalanceOverflow)?;
+        if change.is_negative() {
+            let deposits = totals
+                .deposits
+                .checked_sub(change)
+                .map_err(|_| RejectReason::BalanceOverflow)?;
+            Ok((deposits, totals.withdrawals))
+        } else {
+            let withdrawals = totals
+                .withdrawals
+                .checked_add(change)
+                .map_err(|_| RejectReason::BalanceOverflow)?;
+            Ok((totals.deposits, withdrawals))
         }
     }
 
@@ -156,25 +185,11 @@ impl Exchange {
             Pocket::Fund => self.treasury.totals.insurance_fund = value,
             Pocket::Fees => self.treasury.totals.fees = value,
             Pocket::Outside => {
-                // `value = withdrawals - deposits`: a deposit raises deposits, a withdrawal
-                // raises withdrawals; neither ever falls.
-                let before = self.pocket(Pocket::Outside);
-                let change = value.checked_sub(before).expect("bounded");
-                if change.is_negative() {
-                    self.treasury.totals.deposits = self
-                        .treasury
-                        .totals
-                        .deposits
-                        .checked_sub(change)
-                        .expect("bounded by the checked transfer");
-                } else {
-                    self.treasury.totals.withdrawals = self
-                        .treasury
-                        .totals
-                        .withdrawals
-                        .checked_add(change)
-                        .expect("bounded by the checked transfer");
-                }
+                let (deposits, withdrawals) = self
+                    .outside_after(value)
+                    .expect("try_transfer checked the outside totals before any pocket changed");
+                self.treasury.totals.deposits = deposits;
+                self.treasury.totals.withdrawals = withdrawals;
             }
             Pocket::Clearing => self.treasury.clearing = value,
         }
