@@ -415,7 +415,9 @@ impl Exchange {
     ) -> AccountMargin {
         let equity = self.equity_of(account);
         let requirement = self.requirement_of(account, replace);
-        let available = equity.checked_sub(requirement.initial).expect("bounded");
+        let available = equity
+            .checked_sub(requirement.initial)
+            .expect("equity and initial margin are account sums (money bounds)");
         self.with_realised_funds(account, replace, equity, requirement, available)
     }
 
@@ -486,19 +488,19 @@ impl Exchange {
             let view = self.exposure_view(instrument, exposure, self.valuation_prices(instrument));
             unrealised = unrealised
                 .checked_add(crate::margin::unrealised_value(&view))
-                .expect("bounded");
+                .expect("unrealised value sums an account's positions (money bounds)");
             premium_reserved = premium_reserved
                 .checked_add(self.opening_bid_premium(instrument, exposure))
-                .expect("bounded");
+                .expect("reserved premium sums an account's resting bids (money bounds)");
         }
         let withdrawable = available
             .checked_sub(unrealised)
             .and_then(|w| w.checked_sub(premium_reserved))
-            .expect("bounded");
+            .expect("available, unrealised and reserved are account sums (money bounds)");
         let balance = account
             .cash
             .checked_add(perpetual_cost(self, account))
-            .expect("bounded");
+            .expect("cash and perpetual costs are account sums (money bounds)");
         assert!(
             withdrawable <= balance,
             "withdrawable funds never exceed the realised balance"
@@ -534,13 +536,14 @@ impl Exchange {
         let average_ticks =
             bulwark_types::num::mul_div_ceil(bids.notional_ticks, 1, i128::from(bids.qty));
         let price = bulwark_types::Price::from_ticks(
-            i64::try_from(average_ticks).expect("bounded by price_max"),
+            i64::try_from(average_ticks)
+                .expect("the average of resting bid prices, each at most PRICE_MAX"),
         );
         let qty = bulwark_types::Qty::from_contracts(opening);
         let (premium, taker_fee, maker_fee) = self.trade_money(instrument, price, qty);
         premium
             .checked_add(taker_fee.max(maker_fee).max(Money::ZERO))
-            .expect("bounded")
+            .expect("one order's premium and fee (money bounds)")
     }
 
     /// One instrument of an account as a margin model sees it.
@@ -611,7 +614,8 @@ fn perpetual_cost(exchange: &Exchange, account: &Account) -> Money {
         .iter()
         .filter(|(id, _)| !exchange.instruments[id.get() as usize].is_option())
         .fold(Money::ZERO, |sum, (_, e)| {
-            sum.checked_add(e.cost).expect("bounded")
+            sum.checked_add(e.cost)
+                .expect("perpetual costs sum an account's positions (money bounds)")
         })
 }
 

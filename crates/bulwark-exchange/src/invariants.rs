@@ -95,7 +95,9 @@ impl Exchange {
                 return violation(format!("the screen has a floor for unknown account {id}"));
             };
             let (equity, maintenance) = self.maintenance_of(account, prices);
-            let slack = equity.checked_sub(maintenance).expect("bounded");
+            let slack = equity
+                .checked_sub(maintenance)
+                .expect("equity and maintenance are account sums (money bounds)");
             let floor = Money::from_micros(i128::from(floor));
             if floor > slack {
                 return violation(format!(

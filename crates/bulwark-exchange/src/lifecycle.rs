@@ -306,7 +306,7 @@ impl Exchange {
             let exposure = holder.exposures.remove(&id).expect("holders hold");
             let amount = payoff
                 .checked_mul(i128::from(exposure.position))
-                .expect("bounded");
+                .expect("settlement payoff of one position (money bounds)");
             self.transfer(Pocket::Clearing, Pocket::Account(account), amount);
             events.push(Event::PositionSettled {
                 instrument: id,
@@ -387,7 +387,7 @@ impl Exchange {
                     let position = self.accounts[account].position(id);
                     let payment = per_contract
                         .checked_mul(i128::from(position))
-                        .expect("bounded");
+                        .expect("funding of one position (money bounds)");
                     self.transfer(Pocket::Screened(account), Pocket::Clearing, payment);
                 }
                 self.clear();

@@ -81,7 +81,7 @@ impl Exchange {
         self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
             let equity = self.equity_of(&self.accounts[id]);
             sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
-                .expect("bounded by deposits")
+                .expect("queued deficits sum account equities (money bounds)")
         });
     }
 
@@ -225,15 +225,23 @@ impl Exchange {
             (deficit, Money::ZERO)
         } else {
             let from_fund = fund.max(Money::ZERO);
-            let rest = deficit.checked_sub(from_fund).expect("bounded");
+            let rest = deficit
+                .checked_sub(from_fund)
+                .expect("0 <= from_fund < deficit");
             let collected =
                 self.deleverage_all(id, &positions, rest, Beneficiary::Account(id), events);
             (from_fund, collected)
         };
-        let covered = from_fund.checked_add(from_deleveraging).expect("bounded");
-        let uncovered = deficit.checked_sub(covered).expect("bounded");
+        let covered = from_fund
+            .checked_add(from_deleveraging)
+            .expect("from_fund and deleveraging each at most the deficit (money bounds)");
+        let uncovered = deficit
+            .checked_sub(covered)
+            .expect("deficit and what covered it within the money bounds");
         // The fund pays its part and carries whatever nobody could.
-        let fund_pays = from_fund.checked_add(uncovered).expect("bounded");
+        let fund_pays = from_fund
+            .checked_add(uncovered)
+            .expect("at most the deficit plus the fund (money bounds)");
         self.transfer(Pocket::Fund, Pocket::Account(id), fund_pays);
         events.push(Event::DeficitCovered {
             account: id,
@@ -593,7 +601,9 @@ impl Exchange {
                 beneficiary,
                 events,
             );
-            collected = collected.checked_add(got).expect("bounded");
+            collected = collected
+                .checked_add(got)
+                .expect("deleveraging collects shares of one deficit (money bounds)");
         }
         collected
     }
@@ -668,7 +678,9 @@ impl Exchange {
                     Beneficiary::InsuranceFund => Pocket::Fund,
                 };
                 self.transfer(Pocket::Account(counterparty), to, charged);
-                collected = collected.checked_add(charged).expect("bounded");
+                collected = collected
+                    .checked_add(charged)
+                    .expect("deleveraging collects shares of one deficit (money bounds)");
             }
             events.push(Event::Deleveraged {
                 account: from,

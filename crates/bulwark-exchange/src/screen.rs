@@ -209,7 +209,7 @@ impl LiquidationScreen {
         }
         let slack = equity
             .checked_sub(maintenance)
-            .expect("bounded")
+            .expect("equity and maintenance are account sums (money bounds)")
             .micros()
             .clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         let cushion = ROUNDING_CUSHION * legs as i64;

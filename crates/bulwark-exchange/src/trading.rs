@@ -281,9 +281,15 @@ impl Exchange {
     ) -> Result<(), RejectReason> {
         let after = self.margin_of(holder, Some((instrument, exposure)));
         let before = self.margin_of(holder, None);
-        let required = after.requirement.initial.checked_add(fee).expect("bounded");
+        let required = after
+            .requirement
+            .initial
+            .checked_add(fee)
+            .expect("initial margin and one order's fee (money bounds)");
         if required > after.equity && after.requirement.initial > before.requirement.initial {
-            let shortfall = required.checked_sub(after.equity).expect("bounded");
+            let shortfall = required
+                .checked_sub(after.equity)
+                .expect("initial margin, fee and equity are account sums (money bounds)");
             return Err(RejectReason::MarginInsufficient { shortfall });
         }
         if after.premium_reserved > before.premium_reserved {

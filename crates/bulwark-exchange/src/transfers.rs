@@ -184,7 +184,7 @@ impl Exchange {
         // The oracle must be able to track a new underlying before anything changes.
         self.oracle_track(spec.underlying())?;
         let id = InstrumentId::new(
-            u32::try_from(self.instruments.len()).expect("bounded by instruments_max"),
+            u32::try_from(self.instruments.len()).expect("instruments_max <= 10^6 fits u32"),
         );
         let interval = self.params.funding_interval_ms;
         let funding_next_ms = (self.time.millis() / interval + 1) * interval;
