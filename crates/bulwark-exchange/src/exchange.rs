@@ -22,7 +22,7 @@ use bulwark_types::{
 };
 use commonware_codec::{Encode, EncodeSize, Write};
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Digest of the exchange's history: each block's digest commits to the previous one and to
 /// everything the block did. Two validators with equal digests applied the same blocks with
@@ -96,11 +96,8 @@ pub struct Exchange {
     pub(crate) signers: BTreeMap<PublicKey, KeyRecord>,
     /// Every account with its liquidation screen; mutable access drops the account's floor.
     pub(crate) accounts: crate::accounts::Accounts,
-    /// Indexed by `InstrumentId`: ids are dense from 0.
-    pub(crate) instruments: Vec<Instrument>,
-    pub(crate) names: BTreeMap<InstrumentName, InstrumentId>,
-    /// Underlyings of listed instruments; index prices are accepted for these only.
-    pub(crate) assets: BTreeSet<AssetCode>,
+    /// Every instrument, with its name index, underlyings and expiry queue.
+    pub(crate) instruments: crate::instruments::Instruments,
     pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
     /// The validators' price oracle, if the genesis set one up.
     pub(crate) oracle: Option<crate::oracle::Oracle>,
@@ -108,8 +105,6 @@ pub struct Exchange {
     pub(crate) history: BTreeMap<AssetCode, crate::instrument::IndexHistory>,
     /// Realised variance of each index, for the volatility-scaled band.
     pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
-    /// Trading options by expiry instant, for the expiry sweep.
-    pub(crate) expiries: BTreeSet<(u64, InstrumentId)>,
     /// The totals and the clearing pocket; written only by `ledger.rs`'s transfers.
     pub(crate) treasury: crate::ledger::Treasury,
     /// Scratch space for matching; not state.
@@ -157,9 +152,7 @@ impl Exchange {
             order_id_next: OrderId::new(0),
             signers,
             accounts: crate::accounts::Accounts::default(),
-            instruments: Vec::new(),
-            names: BTreeMap::new(),
-            assets: BTreeSet::new(),
+            instruments: crate::instruments::Instruments::default(),
             index: BTreeMap::new(),
             realised: BTreeMap::new(),
             history: BTreeMap::new(),
@@ -169,7 +162,6 @@ impl Exchange {
                 }
                 None => None,
             },
-            expiries: BTreeSet::new(),
             treasury: crate::ledger::Treasury::default(),
             sink: MatchSink::default(),
             mmp_trips: Vec::new(),
@@ -373,7 +365,7 @@ impl Exchange {
     }
 
     pub fn instruments(&self) -> &[Instrument] {
-        &self.instruments
+        self.instruments.as_slice()
     }
 
     pub fn instrument(&self, id: InstrumentId) -> Option<&Instrument> {
@@ -381,8 +373,8 @@ impl Exchange {
     }
 
     pub fn instrument_by_name(&self, name: &InstrumentName) -> Option<&Instrument> {
-        self.names
-            .get(name)
+        self.instruments
+            .id_by_name(name)
             .map(|id| &self.instruments[id.get() as usize])
     }
 

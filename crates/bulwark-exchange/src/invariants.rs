@@ -163,7 +163,7 @@ impl Exchange {
             }
         }
         if let Some(oracle) = &self.oracle {
-            for asset in &self.assets {
+            for asset in self.instruments.assets() {
                 if oracle.state.asset(asset).is_none() {
                     return violation(format!("oracle does not track listed underlying {asset}"));
                 }

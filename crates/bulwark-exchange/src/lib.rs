@@ -37,6 +37,7 @@ pub mod depth;
 pub mod event;
 pub mod exchange;
 pub mod instrument;
+mod instruments;
 pub mod invariants;
 mod ledger;
 pub mod lifecycle;

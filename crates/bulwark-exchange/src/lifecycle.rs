@@ -28,7 +28,7 @@ impl Exchange {
                     input: PriceInput::Index(input.asset),
                     reason: PriceIgnoredReason::OracleGoverned,
                 });
-            } else if self.assets.contains(&input.asset) {
+            } else if self.instruments.has_asset(&input.asset) {
                 self.set_index(input.asset, input.price);
             } else {
                 events.push(Event::PriceIgnored {
@@ -179,11 +179,7 @@ impl Exchange {
 
     /// Stops trading in every option whose expiry has come, cancelling its resting orders.
     pub(crate) fn expire_due(&mut self, events: &mut Vec<Event>) {
-        while let Some(&(expiry_ms, id)) = self.expiries.first() {
-            if expiry_ms > self.time.millis() {
-                break;
-            }
-            self.expiries.pop_first();
+        while let Some((expiry_ms, id)) = self.instruments.pop_expired(self.time.millis()) {
             let waiting = self.instruments[id.get() as usize]
                 .book
                 .auction_orders()

@@ -95,14 +95,12 @@ impl Exchange {
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
         let mut under: Vec<(i128, AccountId)> = Vec::new();
         let prices = self.valuation_prices_all();
-        // Bounded by instruments_max; collected so the screen can be changed while read.
-        let instruments: Vec<_> = self
-            .instruments
-            .iter()
-            .map(|i| (i.kind, i.spec.multiplier, self.tier_contracts(i)))
-            .collect();
-        self.accounts
-            .begin_pass(&prices, instruments.into_iter(), &self.margin);
+        let limits = self.params.risk_limits;
+        let instruments = self.instruments.iter().map(|i| {
+            let tier = limits.map_or(0, |l| crate::depth::tier_contracts(&l, i));
+            (i.kind, i.spec.multiplier, tier)
+        });
+        self.accounts.begin_pass(&prices, instruments, &self.margin);
         for index in 0..self.accounts.len() {
             let id = AccountId::new(index as u64);
             if Some(id) == self.backstop || self.accounts.proven_safe(id) {

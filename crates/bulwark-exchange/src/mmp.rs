@@ -121,7 +121,7 @@ impl Exchange {
         asset: AssetCode,
         config: Option<MmpConfig>,
     ) -> Result<(), RejectReason> {
-        if !self.assets.contains(&asset) {
+        if !self.instruments.has_asset(&asset) {
             return Err(RejectReason::InstrumentUnknown);
         }
         let holder = self.accounts.get_mut(account);

@@ -22,14 +22,13 @@ use crate::params::{
 };
 use bulwark_book::{BookLimits, MatchSink, RestingOrder};
 use bulwark_types::{
-    AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentKind,
-    InstrumentSpec, MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side,
-    UnitPrice,
+    AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentSpec,
+    MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side, UnitPrice,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
 const VERSION: u16 = 5;
@@ -885,27 +884,12 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         order_id_next,
         signers,
         accounts: crate::accounts::Accounts::restored(accounts),
-        instruments: Vec::new(),
-        names: BTreeMap::new(),
-        assets: BTreeSet::new(),
+        instruments: crate::instruments::Instruments::restored(instruments)
+            .ok_or(SnapshotError::NotCanonical("instrument names unique"))?,
         index,
-        expiries: BTreeSet::new(),
         treasury: crate::ledger::Treasury::restored(ledger),
         sink: MatchSink::default(),
     };
-    for instrument in instruments {
-        exchange.names.insert(instrument.spec.name, instrument.id);
-        exchange.assets.insert(instrument.spec.underlying());
-        if let (InstrumentStatus::Trading, InstrumentKind::Option { expiry_ms, .. }) =
-            (instrument.status, instrument.kind)
-        {
-            exchange.expiries.insert((expiry_ms, instrument.id));
-        }
-        exchange.instruments.push(instrument);
-    }
-    if exchange.names.len() != exchange.instruments.len() {
-        return Err(SnapshotError::NotCanonical("instrument names unique"));
-    }
     // Derived state: the contract vectors at the restored index, time and marks.
     exchange.revalue_portfolio();
     Ok(exchange)

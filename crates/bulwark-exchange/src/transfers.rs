@@ -169,7 +169,7 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
         spec.check().map_err(RejectReason::InstrumentSpecInvalid)?;
-        if self.names.contains_key(&spec.name) {
+        if self.instruments.id_by_name(&spec.name).is_some() {
             return Err(RejectReason::InstrumentExists);
         }
         if self.instruments.len() >= self.params.instruments_max as usize {
@@ -188,17 +188,12 @@ impl Exchange {
         );
         let interval = self.params.funding_interval_ms;
         let funding_next_ms = (self.time.millis() / interval + 1) * interval;
-        self.instruments.push(Instrument::new(
+        self.instruments.list(Instrument::new(
             id,
             *spec,
             self.params.book,
             funding_next_ms,
         ));
-        self.names.insert(spec.name, id);
-        self.assets.insert(spec.underlying());
-        if let InstrumentKind::Option { expiry_ms, .. } = kind {
-            self.expiries.insert((expiry_ms, id));
-        }
         events.push(Event::InstrumentListed {
             instrument: id,
             spec: *spec,
