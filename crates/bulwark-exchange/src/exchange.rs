@@ -98,13 +98,10 @@ pub struct Exchange {
     pub(crate) accounts: crate::accounts::Accounts,
     /// Every instrument, with its name index, underlyings and expiry queue.
     pub(crate) instruments: crate::instruments::Instruments,
-    pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
+    /// Index prices with the history and realised variance every price feeds.
+    pub(crate) index: crate::index_prices::IndexPrices,
     /// The validators' price oracle, if the genesis set one up.
     pub(crate) oracle: Option<crate::oracle::Oracle>,
-    /// Each index's last thirty minutes, for settlement under an oracle.
-    pub(crate) history: BTreeMap<AssetCode, crate::instrument::IndexHistory>,
-    /// Realised variance of each index, for the volatility-scaled band.
-    pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
     /// The totals and the clearing pocket; written only by `ledger.rs`'s transfers.
     pub(crate) treasury: crate::ledger::Treasury,
     /// Scratch space for matching; not state.
@@ -153,9 +150,7 @@ impl Exchange {
             signers,
             accounts: crate::accounts::Accounts::default(),
             instruments: crate::instruments::Instruments::default(),
-            index: BTreeMap::new(),
-            realised: BTreeMap::new(),
-            history: BTreeMap::new(),
+            index: crate::index_prices::IndexPrices::default(),
             oracle: match &genesis.oracle {
                 Some(oracle) => {
                     Some(crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?)

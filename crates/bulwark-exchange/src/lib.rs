@@ -36,6 +36,7 @@ mod accounts;
 pub mod depth;
 pub mod event;
 pub mod exchange;
+mod index_prices;
 pub mod instrument;
 mod instruments;
 pub mod invariants;

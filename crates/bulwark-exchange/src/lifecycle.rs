@@ -86,21 +86,19 @@ impl Exchange {
 
     /// Takes a new index price for `asset` (from the oracle, or a trusted feed).
     pub(crate) fn set_index(&mut self, asset: bulwark_types::AssetCode, price: UnitPrice) {
-        self.index.insert(asset, price);
-        if self.oracle.is_some() {
-            let keep_from = self.settlement_window_start(asset);
-            self.history
-                .entry(asset)
-                .or_default()
-                .record(self.time.millis(), price, keep_from);
-        }
-        if let Some(scaling) = self.params.band_vol {
-            self.realised.entry(asset).or_default().update(
-                self.time.millis(),
-                price,
-                scaling.half_life_ms,
-            );
-        }
+        // Settlement reads the history under an oracle only.
+        let history = self
+            .oracle
+            .is_some()
+            .then(|| self.settlement_window_start(asset));
+        let variance_half_life_ms = self.params.band_vol.map(|scaling| scaling.half_life_ms);
+        self.index.record(
+            asset,
+            price,
+            self.time.millis(),
+            history,
+            variance_half_life_ms,
+        );
     }
 
     /// The start of the settlement window of `asset`'s earliest expiry whose settlement price
@@ -273,8 +271,8 @@ impl Exchange {
         let asset = self.instruments[id.get() as usize].spec.underlying();
         let now = self.time.millis();
         let price = self
-            .history
-            .get(&asset)
+            .index
+            .history(&asset)
             .and_then(|h| h.settlement_price(expiry_ms, now));
         if let Some(price) = price {
             self.settle_instrument(id, price, events);

@@ -106,8 +106,8 @@ impl Exchange {
             asset.write(&mut out);
             price.write(&mut out);
         }
-        (self.history.len() as u64).write(&mut out);
-        for (asset, history) in &self.history {
+        (self.index.histories().len() as u64).write(&mut out);
+        for (asset, history) in self.index.histories() {
             asset.write(&mut out);
             (history.samples.len() as u64).write(&mut out);
             for (time_ms, price) in &history.samples {
@@ -115,8 +115,8 @@ impl Exchange {
                 price.write(&mut out);
             }
         }
-        (self.realised.len() as u64).write(&mut out);
-        for (asset, realised) in &self.realised {
+        (self.index.variances().len() as u64).write(&mut out);
+        for (asset, realised) in self.index.variances() {
             asset.write(&mut out);
             match realised.last {
                 None => false.write(&mut out),
@@ -870,9 +870,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         adl_rankings: BTreeMap::new(),
         smiles,
         liquidation_orders: BTreeMap::new(),
-        history,
         oracle,
-        realised,
         mmp_trips: Vec::new(),
         admin,
         bridge,
@@ -886,7 +884,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         accounts: crate::accounts::Accounts::restored(accounts),
         instruments: crate::instruments::Instruments::restored(instruments)
             .ok_or(SnapshotError::NotCanonical("instrument names unique"))?,
-        index,
+        index: crate::index_prices::IndexPrices::restored(index, history, realised),
         treasury: crate::ledger::Treasury::restored(ledger),
         sink: MatchSink::default(),
     };

@@ -190,8 +190,8 @@ impl Exchange {
             let mut band = self.params.band_perpetual;
             if let Some(scaling) = self.params.band_vol {
                 let sigma = self
-                    .realised
-                    .get(&instrument.spec.underlying())
+                    .index
+                    .variance(&instrument.spec.underlying())
                     .map_or(0, |r| r.sigma_bps(scaling.horizon_ms));
                 let scaled = sigma.saturating_mul(scaling.sigmas_x100) / 100;
                 band.width_bps = band.width_bps.max(scaled.min(scaling.width_max_bps));
