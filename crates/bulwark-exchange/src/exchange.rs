@@ -7,7 +7,7 @@
 //! anything a transaction or block input carries: bad input becomes a [`RejectReason`] or an
 //! ignored-price event. A panic here means internal corruption.
 
-use crate::account::{Account, KeyRecord, KeyRole, MarginMode};
+use crate::account::{Account, KeyRole, MarginMode};
 use crate::event::{BlockOutcome, Event, TxOutcome};
 use crate::instrument::Instrument;
 use crate::margin::{
@@ -93,7 +93,8 @@ pub struct Exchange {
     pub(crate) time: BlockTime,
     pub(crate) digest: StateDigest,
     pub(crate) order_id_next: OrderId,
-    pub(crate) signers: BTreeMap<PublicKey, KeyRecord>,
+    /// Every signing key's nonce and binding.
+    pub(crate) signers: crate::keys::Keys,
     /// Every account with its liquidation screen; mutable access drops the account's floor.
     pub(crate) accounts: crate::accounts::Accounts,
     /// Every instrument, with its name index, underlyings and expiry queue.
@@ -127,16 +128,6 @@ impl Exchange {
     /// The state before the first block.
     pub fn new(genesis: &Genesis) -> Result<Self, ConfigError> {
         genesis.check()?;
-        let mut signers = BTreeMap::new();
-        for key in [&genesis.admin, &genesis.bridge] {
-            signers.insert(
-                key.clone(),
-                KeyRecord {
-                    nonce_last: None,
-                    binding: None,
-                },
-            );
-        }
         let digest = Sha256::hash(&[DIGEST_NAMESPACE, &genesis_bytes(genesis)]);
         Ok(Self {
             admin: genesis.admin.clone(),
@@ -147,7 +138,7 @@ impl Exchange {
             time: genesis.time,
             digest,
             order_id_next: OrderId::new(0),
-            signers,
+            signers: crate::keys::Keys::genesis([&genesis.admin, &genesis.bridge]),
             accounts: crate::accounts::Accounts::default(),
             instruments: crate::instruments::Instruments::default(),
             index: crate::index_prices::IndexPrices::default(),
@@ -237,15 +228,7 @@ impl Exchange {
             return Err(RejectReason::SignatureInvalid);
         }
         let tx = &signed.tx;
-        let record = self
-            .signers
-            .get_mut(&tx.signer)
-            .ok_or(RejectReason::SignerUnknown)?;
-        if record.nonce_last.is_some_and(|last| tx.nonce.get() <= last) {
-            return Err(RejectReason::NonceNotIncreasing);
-        }
-        record.nonce_last = Some(tx.nonce.get());
-        let binding = record.binding;
+        let binding = self.signers.spend_nonce(&tx.signer, tx.nonce.get())?;
         let account = self.authorise(&tx.signer, binding, &tx.body)?;
         tx.body.check()?;
         match &tx.body {
@@ -351,12 +334,12 @@ impl Exchange {
 
     /// The account a key owns or trades for, with its role.
     pub fn key_binding(&self, key: &PublicKey) -> Option<(AccountId, KeyRole)> {
-        self.signers.get(key).and_then(|r| r.binding)
+        self.signers.binding(key)
     }
 
     /// The last nonce a key used, if any.
     pub fn nonce_last(&self, key: &PublicKey) -> Option<u64> {
-        self.signers.get(key).and_then(|r| r.nonce_last)
+        self.signers.nonce_last(key)
     }
 
     pub fn instruments(&self) -> &[Instrument] {

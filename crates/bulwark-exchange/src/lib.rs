@@ -40,6 +40,7 @@ mod index_prices;
 pub mod instrument;
 mod instruments;
 pub mod invariants;
+mod keys;
 mod ledger;
 pub mod lifecycle;
 pub mod liquidation;

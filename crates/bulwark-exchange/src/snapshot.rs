@@ -880,7 +880,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         time,
         digest,
         order_id_next,
-        signers,
+        signers: crate::keys::Keys::restored(signers),
         accounts: crate::accounts::Accounts::restored(accounts),
         instruments: crate::instruments::Instruments::restored(instruments)
             .ok_or(SnapshotError::NotCanonical("instrument names unique"))?,

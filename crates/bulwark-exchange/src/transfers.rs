@@ -1,6 +1,6 @@
 //! Money in and out, keys, and listings: deposits, withdrawals, agents, instruments.
 
-use crate::account::{KeyRecord, KeyRole};
+use crate::account::KeyRole;
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::Instrument;
@@ -37,7 +37,7 @@ impl Exchange {
             .deposits
             .checked_add(amount)
             .map_err(|_| RejectReason::BalanceOverflow)?;
-        let existing = self.signers.get(owner).and_then(|r| r.binding);
+        let existing = self.signers.binding(owner);
         let account = match existing {
             Some((account, KeyRole::Owner)) => account,
             Some(_) => return Err(RejectReason::KeyInUse),
@@ -46,11 +46,7 @@ impl Exchange {
                     return Err(RejectReason::AccountLimit);
                 }
                 let id = self.accounts.open(owner.clone());
-                let record = self.signers.entry(owner.clone()).or_insert(KeyRecord {
-                    nonce_last: None,
-                    binding: None,
-                });
-                record.binding = Some((id, KeyRole::Owner));
+                self.signers.bind_owner(owner, id);
                 events.push(Event::AccountOpened {
                     account: id,
                     owner: owner.clone(),
@@ -119,20 +115,14 @@ impl Exchange {
         if !bulwark_types::tx::agent_proof_valid(agent, owner, nonce, proof) {
             return Err(RejectReason::AgentProofInvalid);
         }
-        match self.signers.get(agent).and_then(|r| r.binding) {
-            None => {}
-            // A revoked agent of this very account may be authorised again; its nonce stays.
-            Some((bound, KeyRole::Revoked)) if bound == account => {}
-            Some(_) => return Err(RejectReason::KeyInUse),
+        // A revoked agent of this very account may be authorised again; its nonce stays.
+        if !self.signers.agent_free(agent, account) {
+            return Err(RejectReason::KeyInUse);
         }
         if self.accounts[account].agents >= self.params.agents_max {
             return Err(RejectReason::AgentLimit);
         }
-        let record = self.signers.entry(agent.clone()).or_insert(KeyRecord {
-            nonce_last: None,
-            binding: None,
-        });
-        record.binding = Some((account, KeyRole::Agent));
+        self.signers.bind_agent(agent, account);
         self.accounts.get_mut(account).agents += 1;
         events.push(Event::AgentAuthorised {
             account,
@@ -147,14 +137,7 @@ impl Exchange {
         agent: &PublicKey,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let record = self
-            .signers
-            .get_mut(agent)
-            .ok_or(RejectReason::AgentUnknown)?;
-        if record.binding != Some((account, KeyRole::Agent)) {
-            return Err(RejectReason::AgentUnknown);
-        }
-        record.binding = Some((account, KeyRole::Revoked));
+        self.signers.revoke_agent(agent, account)?;
         self.accounts.get_mut(account).agents -= 1;
         events.push(Event::AgentRevoked {
             account,
