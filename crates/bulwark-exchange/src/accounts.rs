@@ -136,3 +136,47 @@ impl std::ops::Index<AccountId> for Accounts {
 fn index(id: AccountId) -> usize {
     usize::try_from(id.get()).expect("account ids are indices")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ExchangeParams;
+    use bulwark_types::PrivateKey;
+    use commonware_cryptography::Signer;
+
+    /// One account, measured at 10 USDC of slack by an empty pass.
+    fn screened() -> (Accounts, AccountId) {
+        let mut accounts = Accounts::default();
+        let id = accounts.open(PrivateKey::from_seed(1).public_key());
+        let margin = StandardMargin::new(&ExchangeParams::defaults());
+        accounts.begin_pass(&[], std::iter::empty(), &margin);
+        accounts.record(id, Money::from_usdc(10), Money::ZERO);
+        (accounts, id)
+    }
+
+    #[test]
+    fn mutable_access_drops_the_floor_and_funding_keeps_it() {
+        let (mut accounts, id) = screened();
+        assert!(accounts.proven_safe(id), "measured above maintenance");
+        accounts.set_cash_screened(id, Money::from_usdc(3));
+        assert!(
+            accounts.proven_safe(id),
+            "funding is counted as drift instead"
+        );
+        accounts.get_mut(id).agents += 1;
+        assert!(
+            !accounts.proven_safe(id),
+            "any other change is measured next pass"
+        );
+        assert_eq!(accounts[id].cash, Money::from_usdc(3));
+    }
+
+    #[test]
+    fn ids_are_dense_and_a_restored_table_is_unscreened() {
+        let (accounts, id) = screened();
+        assert_eq!(id, AccountId::new(0));
+        assert!(accounts.get(AccountId::new(1)).is_none());
+        let mut restored = Accounts::restored(accounts.as_slice().to_vec());
+        assert!(!restored.proven_safe(id), "the screen is not state");
+    }
+}

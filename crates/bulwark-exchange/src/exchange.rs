@@ -1,12 +1,11 @@
 //! The exchange state machine: applies blocks to replicated state.
 //!
-//! Owns: the parts of replicated state (accounts with their liquidation screen in
-//! `accounts.rs`, ledger totals in `ledger.rs`, instruments in
-//! `instruments.rs`, index prices in `index_prices.rs`, signing keys in
-//! `keys.rs`, and the fields of [`Exchange`] that belong to no part); the block's order
-//! of work (prices, expiry, settlement, funding, then transactions in block order);
-//! authentication of each transaction (signature verdict, signer, nonce, role); and the running
-//! state digest.
+//! Owns: the parts of replicated state (accounts with their liquidation screen in `accounts.rs`,
+//! ledger totals in `ledger.rs`, instruments in `instruments.rs`, index prices in
+//! `index_prices.rs`, signing keys in `keys.rs`, and the fields of [`Exchange`] that belong to
+//! no part); the block's order of work (prices, expiry, settlement, funding, then transactions
+//! in block order); authentication of each transaction (signature verdict, signer, nonce,
+//! role); and the running state digest.
 //! Never: reads a clock (time is the block's), draws randomness, performs I/O, or panics on
 //! anything a transaction or block input carries: bad input becomes a [`RejectReason`] or an
 //! ignored-price event. A panic here means internal corruption.

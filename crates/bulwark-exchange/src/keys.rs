@@ -130,3 +130,57 @@ impl<'a> IntoIterator for &'a Keys {
         self.records.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_types::PrivateKey;
+    use commonware_cryptography::Signer;
+
+    fn key(seed: u64) -> PublicKey {
+        PrivateKey::from_seed(seed).public_key()
+    }
+
+    #[test]
+    fn nonces_only_rise_and_unknown_keys_sign_nothing() {
+        let mut keys = Keys::genesis([&key(1), &key(2)]);
+        assert_eq!(keys.spend_nonce(&key(1), 5), Ok(None));
+        assert_eq!(
+            keys.spend_nonce(&key(1), 5),
+            Err(RejectReason::NonceNotIncreasing)
+        );
+        assert_eq!(
+            keys.spend_nonce(&key(1), 4),
+            Err(RejectReason::NonceNotIncreasing)
+        );
+        assert_eq!(keys.nonce_last(&key(1)), Some(5));
+        assert_eq!(
+            keys.spend_nonce(&key(3), 1),
+            Err(RejectReason::SignerUnknown)
+        );
+    }
+
+    #[test]
+    fn an_agent_binds_while_free_and_only_an_agent_is_revoked() {
+        let (a, b) = (AccountId::new(0), AccountId::new(1));
+        let mut keys = Keys::default();
+        keys.bind_owner(&key(1), a);
+        assert!(!keys.agent_free(&key(1), a), "an owner key is in use");
+        assert_eq!(
+            keys.revoke_agent(&key(1), a),
+            Err(RejectReason::AgentUnknown)
+        );
+        keys.bind_agent(&key(2), a);
+        assert!(!keys.agent_free(&key(2), b));
+        assert_eq!(
+            keys.revoke_agent(&key(2), b),
+            Err(RejectReason::AgentUnknown)
+        );
+        assert_eq!(keys.revoke_agent(&key(2), a), Ok(()));
+        assert!(
+            keys.agent_free(&key(2), a),
+            "revoked from this account: may return"
+        );
+        assert!(!keys.agent_free(&key(2), b), "but not to another account");
+    }
+}

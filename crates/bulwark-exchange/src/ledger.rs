@@ -253,6 +253,24 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_that_would_take_deposits_past_the_range_is_refused_and_changes_nothing() {
+        let mut e = exchange();
+        let half = Money::from_micros(1 << 126);
+        e.try_transfer(Pocket::Outside, Pocket::Fund, half).unwrap();
+        let almost = Money::from_micros((1 << 126) - 5);
+        e.try_transfer(Pocket::Outside, Pocket::Fees, almost)
+            .unwrap();
+        let before = *e.treasury.totals();
+        // The outside pocket would read exactly i128::MIN, but deposits would pass i128::MAX.
+        assert_eq!(
+            e.try_transfer(Pocket::Outside, Pocket::Clearing, Money::from_micros(5)),
+            Err(RejectReason::BalanceOverflow)
+        );
+        assert_eq!(*e.treasury.totals(), before, "nothing moved");
+        assert_eq!(e.treasury.clearing, Money::ZERO);
+    }
+
+    #[test]
     #[should_panic(expected = "net to exactly zero")]
     fn an_unbalanced_multi_party_payment_is_corruption() {
         let mut e = exchange();

@@ -239,7 +239,7 @@ impl Exchange {
         // The fund pays its part and carries whatever nobody could.
         let fund_pays = from_fund
             .checked_add(uncovered)
-            .expect("at most the deficit plus the fund (money bounds)");
+            .expect("the deficit less what deleveraging collected (money bounds)");
         self.transfer(Pocket::Fund, Pocket::Account(id), fund_pays);
         events.push(Event::DeficitCovered {
             account: id,
