@@ -220,7 +220,6 @@ pub enum Event {
         account: AccountId,
         portfolio: bool,
     },
-    /// The bridge credited `amount` to the insurance fund, which now holds `fund`.
     /// A series' volatility smile was refitted to its books' two-sided quotes: its options
     /// are marked from it (`quotes` offered, `outliers` of them flagged by the robust fit).
     SmileFitted {
@@ -235,6 +234,9 @@ pub enum Event {
         /// At-the-money vol the quotes alone asked for, bps: more than `vol_move_max_bps`
         /// away from the previous smile's, the new smile is moved only that far.
         vol_atm_fitted_bps: u32,
+        /// At-the-money vol the series' trades since the last refit confirm, bps, when they
+        /// span `accounts_min` accounts: the bound reaches it (`vol_move_confirmed_max_bps`).
+        vol_atm_traded_bps: Option<u32>,
     },
     /// A due refit found `quotes` quotes but only `good` the fit trusts (fewer than
     /// `quotes_min`), or from fewer than `accounts_min` distinct `accounts`: the previous
@@ -253,6 +255,17 @@ pub enum Event {
         expiry_ms: u64,
         age_ms: u64,
     },
+    /// Custodian number `custodian` attested the action under custody id `id`: `approvals`
+    /// of the `threshold` needed (at `threshold` the action was carried out; its own events
+    /// follow).
+    Attested {
+        id: u64,
+        custodian: u8,
+        approvals: u8,
+        threshold: u8,
+    },
+    /// Money entered the insurance fund (the bridge, or a custodians' quorum): `amount`,
+    /// and the fund now holds `fund`.
     InsuranceFunded {
         amount: Money,
         fund: Money,
@@ -670,6 +683,7 @@ impl Write for Event {
                 accounts,
                 vol_atm_bps,
                 vol_atm_fitted_bps,
+                vol_atm_traded_bps,
             } => {
                 30u8.write(buf);
                 underlying.write(buf);
@@ -679,6 +693,7 @@ impl Write for Event {
                 accounts.write(buf);
                 vol_atm_bps.write(buf);
                 vol_atm_fitted_bps.write(buf);
+                vol_atm_traded_bps.write(buf);
             }
             Event::SmileNotFitted {
                 underlying,
@@ -703,6 +718,18 @@ impl Write for Event {
                 underlying.write(buf);
                 expiry_ms.write(buf);
                 age_ms.write(buf);
+            }
+            Event::Attested {
+                id,
+                custodian,
+                approvals,
+                threshold,
+            } => {
+                33u8.write(buf);
+                id.write(buf);
+                custodian.write(buf);
+                approvals.write(buf);
+                threshold.write(buf);
             }
         }
     }
@@ -740,11 +767,16 @@ impl EncodeSize for Event {
             Event::LiquidationQueued { .. } => 8 + 16,
             Event::MarginModeChanged { .. } => 8 + 1,
             Event::InsuranceFunded { .. } => 16 + 16,
-            Event::SmileFitted { underlying, .. } => {
-                underlying.encode_size() + 8 + 2 + 2 + 2 + 4 + 4
+            Event::SmileFitted {
+                underlying,
+                vol_atm_traded_bps,
+                ..
+            } => {
+                underlying.encode_size() + 8 + 2 + 2 + 2 + 4 + 4 + vol_atm_traded_bps.encode_size()
             }
             Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 2,
             Event::SmileDropped { underlying, .. } => underlying.encode_size() + 8 + 8,
+            Event::Attested { .. } => 8 + 1 + 1 + 1,
         }
     }
 }

@@ -127,12 +127,22 @@ pub struct Exchange {
     pub(crate) deficits_queued: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
+    /// Each option series' trades since its last refit, which may confirm a larger move of
+    /// its smile (`surface.rs`); at most `PRINTS_MAX` a series.
+    pub(crate) option_prints: BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>,
+    /// The custodians and their waiting attestations (`custody.rs`), when the genesis names
+    /// custodians.
+    pub(crate) custody: Option<crate::custody::CustodyState>,
 }
 
 impl Exchange {
     /// The state before the first block.
     pub fn new(genesis: &Genesis) -> Result<Self, ConfigError> {
         genesis.check()?;
+        let custodians = genesis.custody.iter().flat_map(|c| &c.custodians);
+        let operators = [&genesis.admin, &genesis.bridge]
+            .into_iter()
+            .chain(custodians);
         let digest = Sha256::hash(&[DIGEST_NAMESPACE, &genesis_bytes(genesis)]);
         Ok(Self {
             admin: genesis.admin.clone(),
@@ -143,7 +153,7 @@ impl Exchange {
             time: genesis.time,
             digest,
             order_id_next: OrderId::new(0),
-            signers: crate::keys::Keys::genesis([&genesis.admin, &genesis.bridge]),
+            signers: crate::keys::Keys::genesis(operators),
             accounts: crate::accounts::Accounts::default(),
             instruments: crate::instruments::Instruments::default(),
             index: crate::index_prices::IndexPrices::default(),
@@ -160,6 +170,11 @@ impl Exchange {
             backstop: None,
             adl_rankings: BTreeMap::new(),
             smiles: BTreeMap::new(),
+            option_prints: BTreeMap::new(),
+            custody: genesis
+                .custody
+                .clone()
+                .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
         })
@@ -261,6 +276,7 @@ impl Exchange {
                 self.set_margin_mode(account, *portfolio, events)
             }
             TxBody::FundInsurance { amount } => self.fund_insurance(*amount, events),
+            TxBody::Attest { id, action } => self.attest(&tx.signer, *id, action, events),
         }
     }
 
@@ -272,6 +288,21 @@ impl Exchange {
         binding: Option<(AccountId, KeyRole)>,
         body: &TxBody,
     ) -> Result<AccountId, RejectReason> {
+        let custodian = self
+            .custody
+            .as_ref()
+            .map(|state| state.custodian(signer).is_some());
+        match (body, custodian) {
+            (
+                TxBody::Deposit { .. } | TxBody::FundInsurance { .. } | TxBody::ListInstrument(_),
+                Some(_),
+            ) => {
+                return Err(RejectReason::QuorumRequired);
+            }
+            (TxBody::Attest { .. }, Some(true)) => return Ok(AccountId::new(u64::MAX)),
+            (TxBody::Attest { .. }, _) => return Err(RejectReason::NotCustodian),
+            _ => {}
+        }
         match body {
             TxBody::Deposit { .. } if *signer == self.bridge => {
                 return Ok(AccountId::new(u64::MAX));
@@ -332,9 +363,15 @@ impl Exchange {
         self.accounts.get(id)
     }
 
-    /// Whether `key` is one of the exchange's operator keys (the admin's or the bridge's).
+    /// Whether `key` is one of the exchange's operator keys (the admin's, the bridge's or a
+    /// custodian's).
     pub fn is_operator(&self, key: &PublicKey) -> bool {
-        *key == self.admin || *key == self.bridge
+        *key == self.admin
+            || *key == self.bridge
+            || self
+                .custody
+                .as_ref()
+                .is_some_and(|state| state.custodian(key).is_some())
     }
 
     /// The account a key owns or trades for, with its role.
@@ -606,6 +643,7 @@ fn genesis_bytes(genesis: &Genesis) -> Vec<u8> {
     genesis.time.write(&mut bytes);
     crate::snapshot::write_params(&genesis.params, &mut bytes);
     crate::snapshot::write_oracle_genesis(genesis.oracle.as_ref(), &mut bytes);
+    crate::snapshot::write_custody(genesis.custody.as_ref(), &mut bytes);
     bytes
 }
 
@@ -617,5 +655,10 @@ pub(crate) fn chain_digest(
 ) -> StateDigest {
     let mut bytes = Vec::with_capacity(outcome.encode_size());
     outcome.write(&mut bytes);
+    debug_assert_eq!(
+        bytes.len(),
+        outcome.encode_size(),
+        "outcome sizes its encoding"
+    );
     Sha256::hash(&[DIGEST_NAMESPACE, previous.as_ref(), &time.encode(), &bytes])
 }

@@ -113,6 +113,11 @@ impl Exchange {
         self.check_money()?;
         let reserved = self.check_instruments()?;
         self.check_accounts(&reserved)?;
+        if let Some(custody) = &self.custody {
+            custody
+                .check()
+                .map_err(|what| InvariantViolation(what.to_string()))?;
+        }
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The keys that may sign transactions: each key's last nonce and the account it acts for.
 //!
 //! Owns: one [`KeyRecord`] per key that ever signed for something (the operators' keys from
-//! genesis, every account owner's, every agent's, revoked ones too).
+//! genesis, custodians' included, every account owner's, every agent's, revoked ones too).
 //! Never: lets a key's nonce fall or repeat ([`Keys::spend_nonce`] is the only write of it),
 //! forgets a key (a revoked agent's record stays, so its old transactions cannot replay), or
 //! rebinds a bound key: an owner key is bound once, when its account opens; an agent key is
@@ -27,8 +27,9 @@ const UNUSED: KeyRecord = KeyRecord {
 };
 
 impl Keys {
-    /// The operators' keys, bound to no account, with no nonce spent.
-    pub(crate) fn genesis(operators: [&PublicKey; 2]) -> Self {
+    /// The operators' keys (admin, bridge, custodians), bound to no account, with no nonce
+    /// spent.
+    pub(crate) fn genesis<'a>(operators: impl IntoIterator<Item = &'a PublicKey>) -> Self {
         let mut records = BTreeMap::new();
         for key in operators {
             records.insert(key.clone(), UNUSED);

@@ -210,6 +210,7 @@ mod tests {
             params: ExchangeParams::defaults(),
             time: BlockTime::from_millis(1_000),
             oracle: None,
+            custody: None,
         })
         .unwrap()
     }

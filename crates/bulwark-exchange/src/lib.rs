@@ -33,6 +33,7 @@
 
 pub mod account;
 mod accounts;
+pub mod custody;
 pub mod depth;
 pub mod event;
 pub mod exchange;
@@ -56,6 +57,7 @@ mod trading;
 mod transfers;
 
 pub use account::{Account, Exposure, KeyRole, MarginMode};
+pub use custody::{Custody, CustodyState};
 pub use event::{BlockOutcome, Event, Trade, TxOutcome};
 pub use exchange::{AccountMargin, BlockError, Exchange, Ledger, StateDigest};
 pub use instrument::{Instrument, InstrumentStatus};

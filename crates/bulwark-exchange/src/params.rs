@@ -281,6 +281,12 @@ pub struct SurfaceMarkParams {
     /// Most one refit may move a series' at-the-money vol from its previous smile's, bps of
     /// that vol; a fit asking for more is shifted to the bound.
     pub vol_move_max_bps: u32,
+    /// Most one refit may move a series' at-the-money vol, bps of the previous smile's, when
+    /// the series' trades since the last refit confirm the move: trades between at least
+    /// `accounts_min` distinct accounts whose size-weighted median implied vol (each taken
+    /// to the at-the-money level along the fitted smile) lies beyond the `vol_move_max_bps`
+    /// step. The fit then moves as far as the trades, within this bound.
+    pub vol_move_confirmed_max_bps: u32,
     /// Volatility of the exchange's model marks (Black-76 at the agreed index) for a series
     /// with no smile yet (or whose smile was dropped), when no other expiry of the underlying
     /// has a smile whose at-the-money vol it takes instead, bps.
@@ -312,6 +318,10 @@ impl SurfaceMarkParams {
             // crypto vol has repriced in crashes, while quotes that leap move marks by steps
             // that others can trade against before the next.
             vol_move_max_bps: 1_000,
+            // Traded prices are the market's own word on a repricing (a crash doubles vol in
+            // minutes): trades among three accounts at the new level let a refit follow them
+            // up to half the vol again in one step rather than in 10% steps over a minute.
+            vol_move_confirmed_max_bps: 5_000,
             // BTC's implied vol has mostly lain between 40% and 80%; 60% marks a new
             // listing until its books fill.
             model_vol_bps: 6_000,
@@ -326,13 +336,15 @@ impl SurfaceMarkParams {
             || self.age_ms_max < self.refit_interval_ms
             || self.flatten_half_life_ms > 7 * 86_400_000
             || self.accounts_min == 0
-            || !(1..=10_000).contains(&self.vol_move_max_bps)
+            || !(1..=9_000).contains(&self.vol_move_max_bps)
+            || !(self.vol_move_max_bps..=9_000).contains(&self.vol_move_confirmed_max_bps)
             || !(100..=50_000).contains(&self.model_vol_bps)
         {
             return Err(ConfigError::Bound(
                 "surface marks: refit interval in 1 s..=1 day, 5 <= quotes_min <= quotes_max, \
                  spread in 1..=40000 bps, age max at least the refit interval, half-life at \
-                 most a week, at least one account, vol move in 1..=10000 bps, model vol in \
+                 most a week, at least one account, vol move in 1..=9000 bps and confirmed move in \
+                 vol move..=9000 bps, model vol in \
                  100..=50000 bps",
             ));
         }
@@ -601,6 +613,9 @@ pub struct Genesis {
     /// The validators' price oracle; `None` takes index prices from each block's price
     /// inputs, trusting whoever builds the blocks (a single operator, tests, replays).
     pub oracle: Option<crate::oracle::OracleGenesis>,
+    /// Custodians who, by quorum, alone deposit, fund the insurance fund and list
+    /// (`custody.rs`); `None` leaves those to the single `bridge` and `admin` keys.
+    pub custody: Option<crate::custody::Custody>,
 }
 
 impl Genesis {
@@ -610,6 +625,9 @@ impl Genesis {
         }
         if let Some(oracle) = &self.oracle {
             crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?;
+        }
+        if let Some(custody) = &self.custody {
+            custody.check()?;
         }
         self.params.check()
     }

@@ -22,8 +22,9 @@ use crate::params::{
 };
 use bulwark_book::{BookLimits, MatchSink, RestingOrder};
 use bulwark_types::{
-    AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentSpec,
-    MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side, UnitPrice,
+    AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentKind,
+    InstrumentSpec, MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side,
+    UnitPrice,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, Read, ReadExt, Write};
@@ -31,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 5;
+const VERSION: u16 = 6;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -161,6 +162,33 @@ impl Exchange {
                 value.to_bits().write(&mut out);
             }
             fitted.fitted_at_ms.write(&mut out);
+        }
+        (self.option_prints.len() as u64).write(&mut out);
+        for ((asset, expiry_ms), tape) in &self.option_prints {
+            asset.write(&mut out);
+            expiry_ms.write(&mut out);
+            (tape.len() as u64).write(&mut out);
+            for print in tape {
+                print.instrument.write(&mut out);
+                print.price_micros.write(&mut out);
+                print.qty.write(&mut out);
+                print.maker.write(&mut out);
+                print.taker.write(&mut out);
+            }
+        }
+        write_custody(self.custody.as_ref().map(|state| &state.custody), &mut out);
+        if let Some(state) = &self.custody {
+            (state.pending.len() as u64).write(&mut out);
+            for ((id, _), (action, by)) in &state.pending {
+                id.write(&mut out);
+                action.write(&mut out);
+                by.write(&mut out);
+            }
+            (state.done.len() as u64).write(&mut out);
+            for id in &state.done {
+                id.write(&mut out);
+            }
+            state.floor.write(&mut out);
         }
         self.deficits_queued.write(&mut out);
         let digest = Sha256::hash(&[&out]);
@@ -387,6 +415,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             s.flatten_half_life_ms.write(out);
             s.accounts_min.write(out);
             s.vol_move_max_bps.write(out);
+            s.vol_move_confirmed_max_bps.write(out);
             s.model_vol_bps.write(out);
         }
     }
@@ -527,6 +556,7 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
                 flatten_half_life_ms: u64::read(buf)?,
                 accounts_min: u16::read(buf)?,
                 vol_move_max_bps: u32::read(buf)?,
+                vol_move_confirmed_max_bps: u32::read(buf)?,
                 model_vol_bps: u32::read(buf)?,
             })
         } else {
@@ -699,6 +729,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         params,
         time: BlockTime::from_millis(0),
         oracle: oracle_genesis.clone(),
+        custody: None,
     }
     .check()?;
     let oracle = match oracle_genesis {
@@ -857,6 +888,8 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
             },
         );
     }
+    let option_prints = read_option_prints(buf, &params, &instruments, accounts.len())?;
+    let custody = read_custody(buf, &signers)?;
     let deficits_queued = Money::read(buf)?;
     if deficits_queued.is_negative() {
         return Err(SnapshotError::NotCanonical(
@@ -869,6 +902,8 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         backstop,
         adl_rankings: BTreeMap::new(),
         smiles,
+        option_prints,
+        custody,
         liquidation_orders: BTreeMap::new(),
         oracle,
         mmp_trips: Vec::new(),
@@ -1146,4 +1181,158 @@ fn restore_order(
         exposure.reduce_only_qty += order.qty.contracts();
     }
     Ok(())
+}
+
+/// Each option series' trades since its last refit: series increasing, each at most
+/// `PRINTS_MAX` trades of that series' trading options between two distinct accounts.
+fn read_option_prints(
+    buf: &mut impl Buf,
+    params: &ExchangeParams,
+    instruments: &[Instrument],
+    accounts: usize,
+) -> Result<BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>, SnapshotError> {
+    const PRINT_BYTES: usize = 4 + 8 + 8 + 8 + 8;
+    let mut prints = BTreeMap::new();
+    for _ in 0..read_count(buf, 2 + 8 + 8 + PRINT_BYTES)? {
+        let key: crate::surface::SeriesKey = (AssetCode::read(buf)?, u64::read(buf)?);
+        let count = read_count(buf, PRINT_BYTES)?;
+        if params.surface_marks.is_none()
+            || count == 0
+            || count > crate::surface::PRINTS_MAX
+            || prints
+                .last_key_value()
+                .is_some_and(|(prev, _): (&crate::surface::SeriesKey, _)| *prev >= key)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "option prints: with surface marks, 1..=PRINTS_MAX a series, series increasing",
+            ));
+        }
+        let mut tape = Vec::with_capacity(count);
+        for _ in 0..count {
+            let print = crate::surface::OptionPrint {
+                instrument: InstrumentId::read(buf)?,
+                price_micros: i64::read(buf)?,
+                qty: i64::read(buf)?,
+                maker: AccountId::read(buf)?,
+                taker: AccountId::read(buf)?,
+            };
+            let of_series = instruments
+                .get(print.instrument.get() as usize)
+                .is_some_and(|instrument| match instrument.kind {
+                    InstrumentKind::Option { expiry_ms, .. } => {
+                        instrument.status == InstrumentStatus::Trading
+                            && (instrument.spec.underlying(), expiry_ms) == key
+                    }
+                    InstrumentKind::Perpetual => false,
+                });
+            let known = |id: AccountId| id.get() < accounts as u64;
+            if !of_series
+                || print.price_micros <= 0
+                || print.qty <= 0
+                || print.maker == print.taker
+                || !known(print.maker)
+                || !known(print.taker)
+            {
+                return Err(SnapshotError::NotCanonical(
+                    "option prints: a trading option of the series, positive, two known accounts",
+                ));
+            }
+            tape.push(print);
+        }
+        prints.insert(key, tape);
+    }
+    Ok(prints)
+}
+
+/// The custodians and threshold (genesis digest and snapshot).
+pub(crate) fn write_custody(custody: Option<&crate::custody::Custody>, out: &mut Vec<u8>) {
+    match custody {
+        None => false.write(out),
+        Some(custody) => {
+            true.write(out);
+            (custody.custodians.len() as u8).write(out);
+            for key in &custody.custodians {
+                key.write(out);
+            }
+            custody.threshold.write(out);
+        }
+    }
+}
+
+/// Custody as [`Exchange::snapshot`] writes it: the custodians (each a known signer), the
+/// actions waiting (ids increasing, then encodings), the spent ids (increasing) and the floor,
+/// within [`crate::custody::CustodyState::check`].
+fn read_custody(
+    buf: &mut impl Buf,
+    signers: &BTreeMap<PublicKey, KeyRecord>,
+) -> Result<Option<crate::custody::CustodyState>, SnapshotError> {
+    use crate::custody::{
+        CUSTODIANS_MAX, Custody, CustodyState, DONE_IDS_KEPT, PENDING_PER_CUSTODIAN_MAX,
+    };
+    if !bool::read(buf)? {
+        return Ok(None);
+    }
+    let count = usize::from(u8::read(buf)?);
+    if count > CUSTODIANS_MAX {
+        return Err(SnapshotError::NotCanonical(
+            "custody: at most 16 custodians",
+        ));
+    }
+    let mut custodians = Vec::with_capacity(count);
+    for _ in 0..count {
+        custodians.push(PublicKey::read(buf)?);
+    }
+    let custody = Custody {
+        custodians,
+        threshold: u8::read(buf)?,
+    };
+    custody.check()?;
+    if custody
+        .custodians
+        .iter()
+        .any(|key| !signers.contains_key(key))
+    {
+        return Err(SnapshotError::NotCanonical(
+            "custody: custodians are known signers",
+        ));
+    }
+    let mut state = CustodyState::new(custody);
+    let pending_max = CUSTODIANS_MAX * PENDING_PER_CUSTODIAN_MAX;
+    let count = read_count(buf, 8 + 1 + 2)?;
+    if count > pending_max {
+        return Err(SnapshotError::NotCanonical(
+            "custody: waiting actions bounded",
+        ));
+    }
+    for _ in 0..count {
+        let id = u64::read(buf)?;
+        let action = bulwark_types::CustodyAction::read(buf)?;
+        let by = u16::read(buf)?;
+        let key = (id, commonware_codec::Encode::encode(&action).to_vec());
+        if action.check().is_err()
+            || state
+                .pending
+                .last_key_value()
+                .is_some_and(|(prev, _)| *prev >= key)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "custody: waiting actions valid, in increasing order",
+            ));
+        }
+        state.pending.insert(key, (action, by));
+    }
+    let count = read_count(buf, 8)?;
+    if count > DONE_IDS_KEPT {
+        return Err(SnapshotError::NotCanonical("custody: spent ids bounded"));
+    }
+    for _ in 0..count {
+        let id = u64::read(buf)?;
+        if state.done.last().is_some_and(|prev| *prev >= id) {
+            return Err(SnapshotError::NotCanonical("custody: spent ids increasing"));
+        }
+        state.done.insert(id);
+    }
+    state.floor = u64::read(buf)?;
+    state.check().map_err(SnapshotError::NotCanonical)?;
+    Ok(Some(state))
 }

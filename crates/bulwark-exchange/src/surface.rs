@@ -28,23 +28,50 @@
 //! to the bound, keeping its shape). Every quote that moves a mark can be traded against,
 //! and the mark stays within `[intrinsic value, bound]`. Under an oracle a series' first fit is
 //! bounded the same way from the model vol that marked it before; an expiry whose books empty keeps
-//! its last smile rather than following one quote. Not done: trades at the quoted prices do
-//! not lift the per-refit bound.
+//! its last smile rather than following one quote.
+//!
+//! Trades confirm a larger move: each series keeps its trades since the last refit (at most
+//! [`PRINTS_MAX`], the largest kept; liquidation and backstop prints excluded, a trade never
+//! has one account on both sides). At a refit each trade's implied vol, taken to the
+//! at-the-money level along the new fit's shape, is weighed by its size; when the trades span
+//! at least `accounts_min` distinct accounts, their weighted median `c` widens the bound to
+//! reach `c` (within `vol_move_confirmed_max_bps` of the previous vol). The fit still moves
+//! only toward what it asks for: trades alone never move a smile, and quotes alone move it one
+//! step. An attacker who confirms his own quotes with trades needs as many accounts as the
+//! quotes do, pays both sides' fees, and trades at the price he quotes, where others can
+//! trade with him.
 //!
 //! Determinism: `f64` on `libm`, as all of `bulwark-pricing`, from integer inputs in the
 //! state; marks are rounded to micro-USDC before they enter the state.
 //! Bounds: one fit of at most `quotes_max` quotes (nearest the index first) per expiry per
-//! refit interval; one Black-76 price per option per block.
+//! refit interval; one Black-76 price per option per block; at most [`PRINTS_MAX`] trades
+//! kept per series per refit interval, one implied vol each at the refit.
 
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::{InstrumentStatus, option_kind, years_to_expiry};
 use crate::params::{BPS, SurfaceMarkParams};
+use bulwark_book::Fill;
 use bulwark_pricing::{
     AgeingRule, ExpiryMarks, QuoteValue, RobustLoss, Smile, SmileQuote, TIME_YEARS_MIN, fit_smile,
 };
-use bulwark_types::{AccountId, AssetCode, InstrumentKind, Side, UnitPrice};
-use std::collections::BTreeMap;
+use bulwark_types::{AccountId, AssetCode, InstrumentId, InstrumentKind, Side, UnitPrice};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most trades a series keeps between refits; when full, a larger trade replaces the smallest.
+pub const PRINTS_MAX: usize = 32;
+
+/// A trade in an option series since the series' last refit, as the refit weighs it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OptionPrint {
+    pub instrument: InstrumentId,
+    /// Trade price, micro-USDC per unit.
+    pub price_micros: i64,
+    /// Contracts traded; positive.
+    pub qty: i64,
+    pub maker: AccountId,
+    pub taker: AccountId,
+}
 
 /// The smile an expiry is marked from, and when it was fitted.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -225,6 +252,10 @@ impl Exchange {
                 self.instruments[i].mark = Some(applied);
             }
         }
+        if due {
+            // Trades confirm only the refit that follows them.
+            self.option_prints.clear();
+        }
     }
 
     /// A flat smile at the series' model vol ([`Self::model_vol`]), as marks.
@@ -239,6 +270,101 @@ impl Exchange {
             good_quotes_min: 0,
         };
         ExpiryMarks::aged(flat, 0, &rule, forward, time_years, 0.0).ok()
+    }
+
+    /// Keeps a trade of an option series for its next refit (see the module doc). Forced
+    /// prints (liquidation, backstop) are not passed here.
+    pub(crate) fn record_option_print(&mut self, id: InstrumentId, fill: &Fill) {
+        if self.params.surface_marks.is_none() || fill.maker_account == fill.taker_account {
+            return;
+        }
+        let instrument = &self.instruments[id.get() as usize];
+        let InstrumentKind::Option { expiry_ms, .. } = instrument.kind else {
+            return;
+        };
+        let Some(price_micros) = fill
+            .price
+            .ticks()
+            .checked_mul(instrument.spec.tick_size.micros())
+            .filter(|p| *p > 0)
+        else {
+            return;
+        };
+        let print = OptionPrint {
+            instrument: id,
+            price_micros,
+            qty: fill.qty.contracts(),
+            maker: fill.maker_account,
+            taker: fill.taker_account,
+        };
+        let tape = self
+            .option_prints
+            .entry((instrument.spec.underlying(), expiry_ms))
+            .or_default();
+        if tape.len() < PRINTS_MAX {
+            tape.push(print);
+        } else if let Some(smallest) = (0..tape.len()).min_by_key(|&i| (tape[i].qty, i))
+            && tape[smallest].qty < print.qty
+        {
+            tape[smallest] = print;
+        }
+        debug_assert!(tape.len() <= PRINTS_MAX);
+    }
+
+    /// The at-the-money vol the series' trades since its last refit confirm, read along
+    /// `fit`'s shape: the size-weighted median of each trade's implied vol less the fit's skew
+    /// at its strike; `None` unless the trades span `accounts_min` distinct accounts.
+    fn confirmed_vol(
+        &self,
+        key: SeriesKey,
+        fit: &bulwark_pricing::SmileFit,
+        accounts_min: u16,
+    ) -> Option<f64> {
+        let tape = self.option_prints.get(&key)?;
+        let vol_atm = fit.vol_atm();
+        let mut samples: Vec<(f64, i64)> = Vec::with_capacity(tape.len());
+        let mut accounts = BTreeSet::new();
+        for print in tape {
+            let InstrumentKind::Option { strike, right, .. } =
+                self.instruments[print.instrument.get() as usize].kind
+            else {
+                unreachable!("prints are of options");
+            };
+            let strike = strike.micros() as f64;
+            let Ok(implied) = bulwark_pricing::implied_vol(
+                option_kind(right),
+                fit.forward,
+                strike,
+                fit.time_years,
+                0.0,
+                print.price_micros as f64,
+            ) else {
+                continue;
+            };
+            let Ok(vol_at_strike) = fit
+                .params
+                .vol(libm::log(strike / fit.forward), fit.time_years)
+            else {
+                continue;
+            };
+            samples.push((implied - (vol_at_strike - vol_atm), print.qty));
+            accounts.insert(print.maker);
+            accounts.insert(print.taker);
+        }
+        if accounts.len() < usize::from(accounts_min) || samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: i128 = samples.iter().map(|(_, qty)| i128::from(*qty)).sum();
+        let mut seen: i128 = 0;
+        samples
+            .into_iter()
+            .find(|(_, qty)| {
+                seen += i128::from(*qty);
+                2 * seen >= total
+            })
+            .map(|(vol, _)| vol)
+            .filter(|vol| vol.is_finite() && *vol > 0.0)
     }
 
     /// Fits the series' smile to its books' two-sided quotes; keeps the previous smile when
@@ -344,9 +470,13 @@ impl Exchange {
             None if self.oracle.is_some() => self.model_vol(key),
             None => None,
         };
+        let confirmed = fit
+            .as_ref()
+            .ok()
+            .and_then(|fit| self.confirmed_vol(key, fit, params.accounts_min));
         let bounded = fit.ok().and_then(|fit| {
             (good >= params.quotes_min && accounts >= params.accounts_min)
-                .then(|| bound_move(&fit, previous, params.vol_move_max_bps))
+                .then(|| bound_move(&fit, previous, confirmed, params))
                 .flatten()
         });
         match bounded {
@@ -367,6 +497,7 @@ impl Exchange {
                     accounts,
                     vol_atm_bps: bps(vol_atm),
                     vol_atm_fitted_bps: bps(vol_atm_fitted),
+                    vol_atm_traded_bps: confirmed.map(bps),
                 });
             }
             None => events.push(Event::SmileNotFitted {
@@ -380,22 +511,32 @@ impl Exchange {
     }
 }
 
-/// The fit's smile with its at-the-money vol held within `move_max_bps` of `before`, the ATM
-/// vol that marked the series until now: a fit asking for more is shifted (its SVI level `a`
-/// moved, its shape kept) to the bound. Returns the smile, its ATM vol and the fit's own;
-/// `None` if the shifted smile is not a valid one (the previous marks then stay).
+/// The fit's smile with its at-the-money vol held within `vol_move_max_bps` of `before`, the
+/// ATM vol that marked the series until now, or as far toward the trades' `confirmed` vol as
+/// they reach (within `vol_move_confirmed_max_bps`): a fit asking for more is shifted (its
+/// SVI level `a` moved, its shape kept) to the bound. Returns the smile, its ATM vol and the
+/// fit's own; `None` if the shifted smile is not a valid one (the previous marks then stay).
 fn bound_move(
     fit: &bulwark_pricing::SmileFit,
     before: Option<f64>,
-    move_max_bps: u32,
+    confirmed: Option<f64>,
+    params: &SurfaceMarkParams,
 ) -> Option<(Smile, f64, f64)> {
     let fitted = fit.vol_atm();
     let smile = Smile::from_fit(fit);
     let Some(before) = before else {
         return Some((smile, fitted, fitted));
     };
-    let step = before * f64::from(move_max_bps) / BPS as f64;
-    let bounded = fitted.clamp(before - step, before + step);
+    let step = before * f64::from(params.vol_move_max_bps) / BPS as f64;
+    let (mut low, mut high) = (before - step, before + step);
+    if let Some(confirmed) = confirmed {
+        let reach = before * f64::from(params.vol_move_confirmed_max_bps) / BPS as f64;
+        let confirmed = confirmed.clamp(before - reach, before + reach);
+        low = low.min(confirmed);
+        high = high.max(confirmed);
+    }
+    debug_assert!(low > 0.0, "moves are bounded below 100% of the vol");
+    let bounded = fitted.clamp(low, high);
     if bounded == fitted {
         return Some((smile, fitted, fitted));
     }

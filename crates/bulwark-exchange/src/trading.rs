@@ -336,6 +336,7 @@ impl Exchange {
                 self.instruments[instrument.get() as usize]
                     .mark_inputs
                     .last_trade = Some(fill.price);
+                self.record_option_print(instrument, fill);
             }
         }
         for maker in &sink.maker_cancels {
@@ -467,6 +468,7 @@ impl Exchange {
             let maker_rested_at = rested.get(&fill.maker_order_id).copied();
             self.book_fill(id, fill, maker_rested_at, events);
             self.instruments[id.get() as usize].mark_inputs.last_trade = Some(fill.price);
+            self.record_option_print(id, fill);
         }
         for maker in &sink.maker_cancels {
             self.release(maker.account, id, maker, maker.qty, true);

@@ -451,6 +451,7 @@ fn genesis() -> Genesis {
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(START_MS),
         oracle: None,
+        custody: None,
     }
 }
 

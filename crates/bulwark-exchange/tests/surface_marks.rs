@@ -272,10 +272,17 @@ fn an_emptied_series_keeps_its_smile_aged_until_it_is_too_old() {
 fn smiles_survive_a_snapshot() {
     let mut v = quoted_venue();
     next_fit(&mut v);
+    replays_after_restore(&mut v, "seed-smiles");
+}
+
+/// Snapshots `v`, restores it, and checks that the restored exchange applies the next 12
+/// blocks (a refit among them) exactly as the original does. With `BULWARK_FUZZ_SEED_DIR`
+/// set, writes the snapshot there as a fuzzing seed named `seed`.
+fn replays_after_restore(v: &mut Venue, seed: &str) -> Vec<BlockOutcome> {
     let bytes = v.exchange.snapshot();
     let mut restored = Exchange::restore(&bytes).unwrap();
     assert_eq!(restored.snapshot(), bytes);
-    // The restored exchange marks the next blocks exactly as the original does.
+    let mut outcomes = Vec::new();
     for _ in 0..12 {
         let out = v.block(vec![]);
         let block = Block {
@@ -291,11 +298,13 @@ fn smiles_survive_a_snapshot() {
             .unwrap();
         assert_eq!(again, out);
         assert_eq!(restored.state_digest(), v.exchange.state_digest());
+        outcomes.push(out);
     }
     if let Ok(dir) = std::env::var("BULWARK_FUZZ_SEED_DIR") {
         let body = &bytes[..bytes.len() - 32];
-        std::fs::write(std::path::Path::new(&dir).join("seed-smiles"), body).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(seed), body).unwrap();
     }
+    outcomes
 }
 
 /// Mango Markets, October 2022, on an option series: in a thin series one account is the only
@@ -378,4 +387,262 @@ fn an_attacker_with_three_accounts_moves_a_smile_only_a_bounded_step_per_refit()
         }
         previous = *applied;
     }
+}
+
+/// Quote prices (bid, ask) of option `(k, r)` 2% either side of its `vol` value, on the tick.
+fn quote_prices(v: &Venue, k: i64, r: Right, vol: f64) -> (i64, i64) {
+    let value = model(v, k, r, vol);
+    (
+        ((value * 0.98) / 5.0).floor() as i64 * 5,
+        ((value * 1.02) / 5.0).ceil() as i64 * 5,
+    )
+}
+
+/// A limit order as a transaction (for several in one block).
+fn order_tx(v: &mut Venue, who: &str, k: i64, r: Right, side: Side, price: i64) -> SignedTx {
+    static CLIENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(900_000);
+    let client = CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let request = limit(
+        v.id(&name(k, r)),
+        side,
+        1,
+        UnitPrice::from_usdc(price),
+        client,
+    );
+    v.tx(who, TxBody::PlaceOrder(request))
+}
+
+/// The makers' quotes of the whole series at `vol`, as transactions (bid by `MAKERS[i % 3]`,
+/// offered by the next), preceded by their cancels.
+fn requote_txs(v: &mut Venue, vol: f64) -> Vec<SignedTx> {
+    let mut txs: Vec<SignedTx> = MAKERS
+        .iter()
+        .map(|who| v.tx(who, TxBody::CancelAll { instrument: None }))
+        .collect();
+    let askers = [MAKERS[1], MAKERS[2], MAKERS[0]];
+    for (i, (k, r)) in series().into_iter().enumerate() {
+        let (bid, ask) = quote_prices(v, k, r, vol);
+        txs.push(order_tx(v, MAKERS[i % 3], k, r, Side::Buy, bid));
+        txs.push(order_tx(v, askers[i % 3], k, r, Side::Sell, ask));
+    }
+    txs
+}
+
+/// The next refit's (applied ATM vol, the quotes' ATM vol, the trades' ATM vol), bps.
+fn next_refit(v: &mut Venue) -> (u32, u32, Option<u32>) {
+    for _ in 0..11 {
+        let out = v.block(vec![]);
+        if let Some(fit) = out.block_events().iter().find_map(|e| match e {
+            Event::SmileFitted {
+                vol_atm_bps,
+                vol_atm_fitted_bps,
+                vol_atm_traded_bps,
+                expiry_ms,
+                ..
+            } if *expiry_ms == EXPIRY_MS => {
+                Some((*vol_atm_bps, *vol_atm_fitted_bps, *vol_atm_traded_bps))
+            }
+            _ => None,
+        }) {
+            return fit;
+        }
+    }
+    panic!("no refit within a refit interval");
+}
+
+/// A venue whose series has a 60% smile, the block right after its refit, with `takers`
+/// funded: (venue, the smile's ATM vol in bps).
+fn fitted_venue(takers: &[&str]) -> (Venue, u32) {
+    let mut v = quoted_venue();
+    for who in takers {
+        v.fund(who, 1_000_000);
+    }
+    let (_, _, before) = next_fit(&mut v);
+    (v, before)
+}
+
+/// The block's rejected transactions, after checking that its last `takers` (the trades)
+/// were not among them. Far wing quotes may fall outside the options' 30% price band.
+fn rejected(out: &BlockOutcome, takers: usize) -> usize {
+    let taking = &out.txs[out.txs.len() - takers..];
+    assert!(taking.iter().all(|t| t.rejection.is_none()), "{taking:?}");
+    out.txs.iter().filter(|t| t.rejection.is_some()).count()
+}
+
+/// A real repricing: the makers requote the series at 70% and traders buy the at-the-money
+/// call and sell the put at the new quotes, three accounts in all. The next refit follows the
+/// trades in one step, past the 10% step (66%) that quotes alone are held to.
+#[test]
+fn trades_among_three_accounts_at_the_new_quotes_let_one_refit_follow_them() {
+    let (mut v, before) = fitted_venue(&["dave", "erin"]);
+    let mut txs = requote_txs(&mut v, 0.7);
+    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
+    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
+    // The call at 100,000 is offered by carol, the put bid by carol: dave, erin and carol.
+    txs.push(order_tx(
+        &mut v,
+        "dave",
+        100_000,
+        Right::Call,
+        Side::Buy,
+        call_ask,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "erin",
+        100_000,
+        Right::Put,
+        Side::Sell,
+        put_bid,
+    ));
+    let out = v.block(txs);
+    assert!(rejected(&out, 2) <= 4, "most quotes stand");
+    assert_eq!(trades(&out.events).len(), 2, "both quotes taken");
+    let (applied, asked, traded) = next_refit(&mut v);
+    let traded = traded.expect("three accounts traded");
+    assert!(
+        (6_800..=7_200).contains(&traded),
+        "trades at ~70%: {traded}"
+    );
+    assert!((6_800..=7_200).contains(&asked), "quotes at ~70%: {asked}");
+    assert!(
+        applied > before + before / 10 + 150,
+        "past one 10% step ({before} -> {applied})"
+    );
+    assert!(
+        applied <= asked.max(traded) + 2,
+        "no further than quotes and trades both ask: {applied}"
+    );
+}
+
+/// The same repricing confirmed by trades between two accounts only (an attacker's pair
+/// trading with itself at its own quotes) does not lift the bound: one 10% step.
+#[test]
+fn trades_between_two_accounts_do_not_confirm_a_move() {
+    let (mut v, before) = fitted_venue(&["dave"]);
+    let mut txs = requote_txs(&mut v, 0.7);
+    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
+    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
+    txs.push(order_tx(
+        &mut v,
+        "dave",
+        100_000,
+        Right::Call,
+        Side::Buy,
+        call_ask,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "dave",
+        100_000,
+        Right::Put,
+        Side::Sell,
+        put_bid,
+    ));
+    let out = v.block(txs);
+    assert!(rejected(&out, 2) <= 4, "most quotes stand");
+    assert_eq!(trades(&out.events).len(), 2);
+    let (applied, asked, traded) = next_refit(&mut v);
+    assert_eq!(traded, None, "dave and carol are two accounts");
+    assert!(asked > before + before / 10, "{asked}");
+    assert!(
+        applied.abs_diff(before + before / 10) <= 2,
+        "one step: {before} -> {applied}"
+    );
+}
+
+/// Trades alone never move a smile: trades at 70% among four accounts while the makers keep
+/// quoting 60% leave the smile where the quotes put it.
+#[test]
+fn trades_without_quotes_at_their_level_do_not_move_the_smile() {
+    let (mut v, before) = fitted_venue(&["dave", "erin", "frank", "gina"]);
+    let mut txs: Vec<SignedTx> = MAKERS
+        .iter()
+        .map(|who| v.tx(who, TxBody::CancelAll { instrument: None }))
+        .collect();
+    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
+    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
+    txs.push(order_tx(
+        &mut v,
+        "frank",
+        100_000,
+        Right::Call,
+        Side::Sell,
+        call_ask,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "dave",
+        100_000,
+        Right::Call,
+        Side::Buy,
+        call_ask,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "erin",
+        100_000,
+        Right::Put,
+        Side::Buy,
+        put_bid,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "gina",
+        100_000,
+        Right::Put,
+        Side::Sell,
+        put_bid,
+    ));
+    let requote = requote_txs(&mut v, 0.6);
+    txs.extend(requote.into_iter().skip(MAKERS.len()));
+    let out = v.block(txs);
+    assert!(rejected(&out, 2) <= 4, "most quotes stand");
+    assert_eq!(trades(&out.events).len(), 2);
+    let (applied, asked, traded) = next_refit(&mut v);
+    let traded = traded.expect("four accounts traded");
+    assert!(traded > 6_700, "{traded}");
+    assert!(
+        asked.abs_diff(before) <= 100,
+        "quotes still at 60%: {asked}"
+    );
+    assert_eq!(applied, asked, "the fit moves only toward its quotes");
+}
+
+/// Trades waiting for the next refit are state: a validator restored from a snapshot between
+/// the trades and the refit confirms the same move.
+#[test]
+fn trades_awaiting_a_refit_survive_a_snapshot() {
+    let (mut v, _) = fitted_venue(&["dave", "erin"]);
+    let mut txs = requote_txs(&mut v, 0.7);
+    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
+    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
+    txs.push(order_tx(
+        &mut v,
+        "dave",
+        100_000,
+        Right::Call,
+        Side::Buy,
+        call_ask,
+    ));
+    txs.push(order_tx(
+        &mut v,
+        "erin",
+        100_000,
+        Right::Put,
+        Side::Sell,
+        put_bid,
+    ));
+    v.block(txs);
+    let outcomes = replays_after_restore(&mut v, "seed-prints");
+    let confirmed = outcomes.iter().flat_map(|o| o.block_events()).any(|e| {
+        matches!(
+            e,
+            Event::SmileFitted {
+                vol_atm_traded_bps: Some(_),
+                ..
+            }
+        )
+    });
+    assert!(confirmed, "the refit after the restore saw the trades");
 }

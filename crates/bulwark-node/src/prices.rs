@@ -409,6 +409,7 @@ mod tests {
             params: ExchangeParams::defaults(),
             time: start,
             oracle: None,
+            custody: None,
         };
         let mut state = Exchange::new(&genesis).unwrap();
         let spec = |name: InstrumentName, tick: UnitPrice, e8: i64| InstrumentSpec {

@@ -23,6 +23,7 @@ pub fn genesis_exchange() -> Exchange {
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(1_000),
         oracle: None,
+        custody: None,
     };
     Exchange::new(&genesis).expect("a valid genesis")
 }

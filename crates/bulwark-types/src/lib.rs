@@ -36,4 +36,4 @@ pub use order::{
     CancelReason, OrderRef, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce,
 };
 pub use reject::RejectReason;
-pub use tx::{MmpConfig, SignedTx, Tx, TxBody};
+pub use tx::{CustodyAction, MmpConfig, SignedTx, Tx, TxBody};

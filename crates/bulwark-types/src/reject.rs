@@ -117,6 +117,16 @@ pub enum RejectReason {
         "withdrawals are suspended: the insurance fund does not cover the deficits it must pay"
     )]
     WithdrawalsSuspended,
+    #[error("this exchange's custodians deposit, fund and list by quorum: no single key may do it")]
+    QuorumRequired,
+    #[error("only a custodian named in the genesis may attest")]
+    NotCustodian,
+    #[error("this custody id was already carried out, or lies below the ids still kept")]
+    CustodyIdUsed,
+    #[error("this custodian already attested this action under this id")]
+    AttestationRepeated,
+    #[error("this custodian has as many attestations waiting for a quorum as it may")]
+    AttestationsPendingLimit,
     #[error("a balance would leave its allowed range")]
     BalanceOverflow,
     // ---- margin, last ----
@@ -186,12 +196,17 @@ impl RejectReason {
             RejectReason::WithdrawalOracleStale => 79,
             RejectReason::WithdrawalDuringLiquidation => 80,
             RejectReason::WithdrawalsSuspended => 81,
+            RejectReason::QuorumRequired => 82,
+            RejectReason::NotCustodian => 83,
+            RejectReason::CustodyIdUsed => 84,
+            RejectReason::AttestationRepeated => 85,
+            RejectReason::AttestationsPendingLimit => 86,
         }
     }
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 47] = [
+        const PLAIN: [RejectReason; 52] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -239,6 +254,11 @@ impl RejectReason {
             RejectReason::WithdrawalOracleStale,
             RejectReason::WithdrawalDuringLiquidation,
             RejectReason::WithdrawalsSuspended,
+            RejectReason::QuorumRequired,
+            RejectReason::NotCustodian,
+            RejectReason::CustodyIdUsed,
+            RejectReason::AttestationRepeated,
+            RejectReason::AttestationsPendingLimit,
         ];
         PLAIN.into_iter().find(|reason| reason.code() == code)
     }
@@ -327,7 +347,7 @@ mod tests {
         all.push(RejectReason::PremiumNotCovered {
             shortfall: Money::from_micros(7),
         });
-        assert_eq!(all.len(), 51, "every variant is reachable from its code");
+        assert_eq!(all.len(), 56, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

@@ -34,13 +34,14 @@ pub const TRANSFER_MAX: Money = Money::from_micros(1_000_000_000_000_000_000_000
 /// trading for an account can never be taken for a transaction or anything else.
 pub const AGENT_PROOF_NAMESPACE: &[u8] = b"_BULWARK_AGENT_V1";
 
-/// Largest body, in bytes: a listing with the longest name (81), or an agent's authorisation
-/// with its proof (96).
+/// Largest body, in bytes: a custodian's attestation of a listing with the longest name
+/// (8 + 1 + 114), or an agent's authorisation with its proof (96).
 const BODY_BYTES_MAX: usize = {
     let listing = 1 + crate::name::NAME_LEN_MAX + 4 * 8;
+    let attest_listing = 8 + 1 + listing;
     let authorise = PublicKey::SIZE + Signature::SIZE;
-    if listing > authorise {
-        listing
+    if attest_listing > authorise {
+        attest_listing
     } else {
         authorise
     }
@@ -73,6 +74,31 @@ pub fn agent_proof_valid(
         &agent_proof_message(owner, nonce),
         proof,
     )
+}
+
+/// What, on an exchange whose genesis names custodians, no single key may do: it takes effect
+/// once a quorum of custodians attested the same action under the same id
+/// ([`TxBody::Attest`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustodyAction {
+    /// Credit `amount` to the account owned by `owner`, creating it if new.
+    Deposit { owner: PublicKey, amount: Money },
+    /// Credit `amount` to the insurance fund.
+    FundInsurance { amount: Money },
+    /// List a new instrument.
+    ListInstrument(InstrumentSpec),
+}
+
+impl CustodyAction {
+    /// Checks that need no exchange state.
+    pub fn check(&self) -> Result<(), RejectReason> {
+        match self {
+            CustodyAction::Deposit { amount, .. } | CustodyAction::FundInsurance { amount } => {
+                check_amount(*amount)
+            }
+            CustodyAction::ListInstrument(_) => Ok(()),
+        }
+    }
 }
 
 /// What a transaction asks for.
@@ -120,6 +146,11 @@ pub enum TxBody {
     SetMarginMode { portfolio: bool },
     /// Credit `amount` to the insurance fund (the exchange capitalising it). Bridge only.
     FundInsurance { amount: Money },
+    /// A custodian's attestation that `action` is due under `id` (for a deposit, the source
+    /// chain's deposit number). Custodians named in the genesis only. The action takes effect
+    /// when the genesis' threshold of distinct custodians attested the same action under the
+    /// same id, and each id takes effect at most once.
+    Attest { id: u64, action: CustodyAction },
 }
 
 /// Market maker protection, in the manner of Deribit's MMP: when the account's resting orders
@@ -185,6 +216,7 @@ impl TxBody {
             TxBody::Deposit { amount, .. }
             | TxBody::Withdraw { amount }
             | TxBody::FundInsurance { amount } => check_amount(*amount),
+            TxBody::Attest { action, .. } => action.check(),
             TxBody::PlaceOrder(order) => order.check(),
             TxBody::AmendOrder { price, qty, .. } => {
                 crate::order::check_qty(*qty)?;
@@ -327,6 +359,58 @@ const TAG_SET_MMP: u8 = 9;
 const TAG_RESET_MMP: u8 = 10;
 const TAG_SET_MARGIN_MODE: u8 = 11;
 const TAG_FUND_INSURANCE: u8 = 12;
+const TAG_ATTEST: u8 = 14;
+
+const ACTION_DEPOSIT: u8 = 0;
+const ACTION_FUND_INSURANCE: u8 = 1;
+const ACTION_LIST: u8 = 2;
+
+impl Write for CustodyAction {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            CustodyAction::Deposit { owner, amount } => {
+                ACTION_DEPOSIT.write(buf);
+                owner.write(buf);
+                amount.write(buf);
+            }
+            CustodyAction::FundInsurance { amount } => {
+                ACTION_FUND_INSURANCE.write(buf);
+                amount.write(buf);
+            }
+            CustodyAction::ListInstrument(spec) => {
+                ACTION_LIST.write(buf);
+                spec.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for CustodyAction {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            CustodyAction::Deposit { .. } => PublicKey::SIZE + Money::SIZE,
+            CustodyAction::FundInsurance { .. } => Money::SIZE,
+            CustodyAction::ListInstrument(spec) => spec.encode_size(),
+        }
+    }
+}
+
+impl Read for CustodyAction {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(match u8::read(buf)? {
+            ACTION_DEPOSIT => CustodyAction::Deposit {
+                owner: PublicKey::read(buf)?,
+                amount: Money::read(buf)?,
+            },
+            ACTION_FUND_INSURANCE => CustodyAction::FundInsurance {
+                amount: Money::read(buf)?,
+            },
+            ACTION_LIST => CustodyAction::ListInstrument(InstrumentSpec::read(buf)?),
+            other => return Err(CodecError::InvalidEnum(other)),
+        })
+    }
+}
 
 impl Write for TxBody {
     fn write(&self, buf: &mut impl BufMut) {
@@ -395,6 +479,11 @@ impl Write for TxBody {
                 TAG_FUND_INSURANCE.write(buf);
                 amount.write(buf);
             }
+            TxBody::Attest { id, action } => {
+                TAG_ATTEST.write(buf);
+                id.write(buf);
+                action.write(buf);
+            }
         }
     }
 }
@@ -415,6 +504,7 @@ impl EncodeSize for TxBody {
             TxBody::ResetMmp { asset } => asset.encode_size(),
             TxBody::SetMarginMode { .. } => bool::SIZE,
             TxBody::FundInsurance { .. } => Money::SIZE,
+            TxBody::Attest { action, .. } => 8 + action.encode_size(),
         }
     }
 }
@@ -464,6 +554,10 @@ impl Read for TxBody {
             },
             TAG_FUND_INSURANCE => TxBody::FundInsurance {
                 amount: Money::read(buf)?,
+            },
+            TAG_ATTEST => TxBody::Attest {
+                id: u64::read(buf)?,
+                action: CustodyAction::read(buf)?,
             },
             other => return Err(CodecError::InvalidEnum(other)),
         })

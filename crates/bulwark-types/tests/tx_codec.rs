@@ -72,6 +72,23 @@ fn sample_bodies() -> Vec<TxBody> {
         TxBody::FundInsurance {
             amount: Money::from_usdc(1_000),
         },
+        TxBody::Attest {
+            id: 41,
+            action: CustodyAction::Deposit {
+                owner: key(2).public_key(),
+                amount: Money::from_usdc(5_000),
+            },
+        },
+        TxBody::Attest {
+            id: 42,
+            action: CustodyAction::FundInsurance {
+                amount: Money::from_usdc(1_000),
+            },
+        },
+        TxBody::Attest {
+            id: u64::MAX,
+            action: CustodyAction::ListInstrument(spec),
+        },
     ]
 }
 

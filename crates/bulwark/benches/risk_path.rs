@@ -43,6 +43,7 @@ impl Chain {
             params,
             time: BlockTime::from_millis(START_MS),
             oracle: None,
+            custody: None,
         };
         let chain = Self {
             exchange: Exchange::new(&genesis).expect("defaults are valid"),

@@ -559,6 +559,7 @@ pub fn run_path(
         params: protections.params(),
         time: BlockTime::from_millis(START_MS),
         oracle,
+        custody: None,
     };
     let mut market = Market {
         exchange: Exchange::new(&genesis).expect("default parameters are valid"),

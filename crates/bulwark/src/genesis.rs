@@ -42,6 +42,7 @@ pub fn genesis(
             validators,
             config: OracleConfig::GENESIS,
         }),
+        custody: None,
     }
 }
 

@@ -74,6 +74,7 @@ impl Venue {
             params,
             time: BlockTime::from_millis(START_MS),
             oracle,
+            custody: None,
         };
         Self {
             exchange: Exchange::new(&genesis).unwrap(),

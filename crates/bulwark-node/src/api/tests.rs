@@ -62,6 +62,7 @@ fn shared() -> Arc<Shared> {
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(1_000),
         oracle: None,
+        custody: None,
     };
     let mut exchange = Exchange::new(&genesis).unwrap();
     let spec = InstrumentSpec {

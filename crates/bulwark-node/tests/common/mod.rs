@@ -123,6 +123,7 @@ impl Cluster {
                 validators: signers.iter().map(|k| k.public_key()).collect(),
                 config: OracleConfig::GENESIS,
             }),
+            custody: None,
         };
         let max_size =
             engine::max_message_size(VALIDATORS as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);

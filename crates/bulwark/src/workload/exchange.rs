@@ -120,6 +120,7 @@ pub fn generate(config: ExchangeWorkloadConfig) -> ExchangeWorkload {
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(START_MS),
         oracle: None,
+        custody: None,
     };
     let specs = instruments();
     let price_inputs = prices(&specs);
