@@ -123,11 +123,19 @@ impl Exposure {
             );
             // Selling out of a long: received |premium_closing|, gave up cost_out.
             let realised = Money::from_micros(-premium_closing.micros() - cost_out.micros());
-            self.realised_pnl = self.realised_pnl.checked_add(realised).expect("bounded");
-            self.cost = self.cost.checked_sub(cost_out).expect("bounded");
+            self.realised_pnl = self
+                .realised_pnl
+                .checked_add(realised)
+                .expect("realised P&L sums one position's premium flows (money bounds)");
+            self.cost = self
+                .cost
+                .checked_sub(cost_out)
+                .expect("cost is one position's premium (money bounds)");
             let opening = signed_qty.abs() - closing;
             if opening > 0 {
-                let premium_opening = premium.checked_sub(premium_closing).expect("bounded");
+                let premium_opening = premium
+                    .checked_sub(premium_closing)
+                    .expect("premium of one fill (money bounds)");
                 debug_assert_eq!(
                     self.cost,
                     Money::ZERO,
@@ -139,7 +147,10 @@ impl Exposure {
         self.position += signed_qty;
         if self.position == 0 {
             // Rounding residue of the pro-rata split belongs to realised P&L.
-            self.realised_pnl = self.realised_pnl.checked_sub(self.cost).expect("bounded");
+            self.realised_pnl = self
+                .realised_pnl
+                .checked_sub(self.cost)
+                .expect("realised P&L sums one position's premium flows (money bounds)");
             self.cost = Money::ZERO;
         }
     }

@@ -1,13 +1,16 @@
 //! The exchange state machine: applies blocks to replicated state.
 //!
-//! Owns: every account, key, instrument, book and total; the block's order of work (prices,
-//! expiry, settlement, funding, then transactions in block order); authentication of each
-//! transaction (signature verdict, signer, nonce, role); and the running state digest.
+//! Owns: the parts of replicated state (accounts with their liquidation screen in `accounts.rs`,
+//! ledger totals in `ledger.rs`, instruments in `instruments.rs`, index prices in
+//! `index_prices.rs`, signing keys in `keys.rs`, and the fields of [`Exchange`] that belong to
+//! no part); the block's order of work (prices, expiry, settlement, funding, then transactions
+//! in block order); authentication of each transaction (signature verdict, signer, nonce,
+//! role); and the running state digest.
 //! Never: reads a clock (time is the block's), draws randomness, performs I/O, or panics on
 //! anything a transaction or block input carries: bad input becomes a [`RejectReason`] or an
 //! ignored-price event. A panic here means internal corruption.
 
-use crate::account::{Account, KeyRecord, KeyRole, MarginMode};
+use crate::account::{Account, KeyRole, MarginMode};
 use crate::event::{BlockOutcome, Event, TxOutcome};
 use crate::instrument::Instrument;
 use crate::margin::{
@@ -22,7 +25,7 @@ use bulwark_types::{
 };
 use commonware_codec::{Encode, EncodeSize, Write};
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Digest of the exchange's history: each block's digest commits to the previous one and to
 /// everything the block did. Two validators with equal digests applied the same blocks with
@@ -82,7 +85,9 @@ pub struct AccountMargin {
     pub withdrawable: Money,
 }
 
-/// The replicated exchange.
+/// The replicated exchange. Fields with a rule are parts whose own fields are private to their
+/// module (`Accounts`, `Treasury`, `Instruments`, `IndexPrices`, `Keys`); the rest are read
+/// and written by the modules of this crate that act on the exchange.
 #[derive(Clone, Debug)]
 pub struct Exchange {
     pub(crate) admin: PublicKey,
@@ -93,24 +98,18 @@ pub struct Exchange {
     pub(crate) time: BlockTime,
     pub(crate) digest: StateDigest,
     pub(crate) order_id_next: OrderId,
-    pub(crate) signers: BTreeMap<PublicKey, KeyRecord>,
-    /// Indexed by `AccountId`: ids are dense from 0.
-    pub(crate) accounts: Vec<Account>,
-    /// Indexed by `InstrumentId`: ids are dense from 0.
-    pub(crate) instruments: Vec<Instrument>,
-    pub(crate) names: BTreeMap<InstrumentName, InstrumentId>,
-    /// Underlyings of listed instruments; index prices are accepted for these only.
-    pub(crate) assets: BTreeSet<AssetCode>,
-    pub(crate) index: BTreeMap<AssetCode, UnitPrice>,
+    /// Every signing key's nonce and binding.
+    pub(crate) signers: crate::keys::Keys,
+    /// Every account with its liquidation screen; mutable access drops the account's floor.
+    pub(crate) accounts: crate::accounts::Accounts,
+    /// Every instrument, with its name index, underlyings and expiry queue.
+    pub(crate) instruments: crate::instruments::Instruments,
+    /// Index prices with the history and realised variance every price feeds.
+    pub(crate) index: crate::index_prices::IndexPrices,
     /// The validators' price oracle, if the genesis set one up.
     pub(crate) oracle: Option<crate::oracle::Oracle>,
-    /// Each index's last thirty minutes, for settlement under an oracle.
-    pub(crate) history: BTreeMap<AssetCode, crate::instrument::IndexHistory>,
-    /// Realised variance of each index, for the volatility-scaled band.
-    pub(crate) realised: BTreeMap<AssetCode, crate::instrument::RealisedVariance>,
-    /// Trading options by expiry instant, for the expiry sweep.
-    pub(crate) expiries: BTreeSet<(u64, InstrumentId)>,
-    pub(crate) ledger: Ledger,
+    /// The totals and the clearing pocket; written only by `ledger.rs`'s transfers.
+    pub(crate) treasury: crate::ledger::Treasury,
     /// Scratch space for matching; not state.
     pub(crate) sink: MatchSink,
     /// Market maker protection trips waiting for the current order to finish; not state.
@@ -123,15 +122,9 @@ pub struct Exchange {
     pub(crate) adl_rankings: BTreeMap<(InstrumentId, i64), Vec<AccountId>>,
     /// Liquidation orders sent to each instrument this block; not state.
     pub(crate) liquidation_orders: BTreeMap<InstrumentId, u32>,
-    /// Floors of each account's margin slack, so the liquidation pass measures only the
-    /// accounts that could be below maintenance (derived; never snapshotted).
-    pub(crate) screen: crate::screen::LiquidationScreen,
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
-    /// The clearing pocket of multi-party payments (`ledger.rs`); zero between operations, so
-    /// not state.
-    pub(crate) clearing: Money,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
     /// Each option series' trades since its last refit, which may confirm a larger move of
@@ -146,20 +139,10 @@ impl Exchange {
     /// The state before the first block.
     pub fn new(genesis: &Genesis) -> Result<Self, ConfigError> {
         genesis.check()?;
-        let mut signers = BTreeMap::new();
         let custodians = genesis.custody.iter().flat_map(|c| &c.custodians);
-        for key in [&genesis.admin, &genesis.bridge]
+        let operators = [&genesis.admin, &genesis.bridge]
             .into_iter()
-            .chain(custodians)
-        {
-            signers.insert(
-                key.clone(),
-                KeyRecord {
-                    nonce_last: None,
-                    binding: None,
-                },
-            );
-        }
+            .chain(custodians);
         let digest = Sha256::hash(&[DIGEST_NAMESPACE, &genesis_bytes(genesis)]);
         Ok(Self {
             admin: genesis.admin.clone(),
@@ -170,28 +153,22 @@ impl Exchange {
             time: genesis.time,
             digest,
             order_id_next: OrderId::new(0),
-            signers,
-            accounts: Vec::new(),
-            instruments: Vec::new(),
-            names: BTreeMap::new(),
-            assets: BTreeSet::new(),
-            index: BTreeMap::new(),
-            realised: BTreeMap::new(),
-            history: BTreeMap::new(),
+            signers: crate::keys::Keys::genesis(operators),
+            accounts: crate::accounts::Accounts::default(),
+            instruments: crate::instruments::Instruments::default(),
+            index: crate::index_prices::IndexPrices::default(),
             oracle: match &genesis.oracle {
                 Some(oracle) => {
                     Some(crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?)
                 }
                 None => None,
             },
-            expiries: BTreeSet::new(),
-            ledger: Ledger::default(),
+            treasury: crate::ledger::Treasury::default(),
             sink: MatchSink::default(),
             mmp_trips: Vec::new(),
             portfolio: BTreeMap::new(),
             backstop: None,
             adl_rankings: BTreeMap::new(),
-            screen: crate::screen::LiquidationScreen::default(),
             smiles: BTreeMap::new(),
             option_prints: BTreeMap::new(),
             custody: genesis
@@ -199,7 +176,6 @@ impl Exchange {
                 .clone()
                 .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
-            clearing: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
         })
     }
@@ -272,15 +248,7 @@ impl Exchange {
             return Err(RejectReason::SignatureInvalid);
         }
         let tx = &signed.tx;
-        let record = self
-            .signers
-            .get_mut(&tx.signer)
-            .ok_or(RejectReason::SignerUnknown)?;
-        if record.nonce_last.is_some_and(|last| tx.nonce.get() <= last) {
-            return Err(RejectReason::NonceNotIncreasing);
-        }
-        record.nonce_last = Some(tx.nonce.get());
-        let binding = record.binding;
+        let binding = self.signers.spend_nonce(&tx.signer, tx.nonce.get())?;
         let account = self.authorise(&tx.signer, binding, &tx.body)?;
         tx.body.check()?;
         match &tx.body {
@@ -384,17 +352,15 @@ impl Exchange {
     }
 
     pub fn ledger(&self) -> Ledger {
-        self.ledger
+        *self.treasury.totals()
     }
 
     pub fn accounts(&self) -> &[Account] {
-        &self.accounts
+        self.accounts.as_slice()
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {
-        usize::try_from(id.get())
-            .ok()
-            .and_then(|i| self.accounts.get(i))
+        self.accounts.get(id)
     }
 
     /// Whether `key` is one of the exchange's operator keys (the admin's, the bridge's or a
@@ -410,16 +376,16 @@ impl Exchange {
 
     /// The account a key owns or trades for, with its role.
     pub fn key_binding(&self, key: &PublicKey) -> Option<(AccountId, KeyRole)> {
-        self.signers.get(key).and_then(|r| r.binding)
+        self.signers.binding(key)
     }
 
     /// The last nonce a key used, if any.
     pub fn nonce_last(&self, key: &PublicKey) -> Option<u64> {
-        self.signers.get(key).and_then(|r| r.nonce_last)
+        self.signers.nonce_last(key)
     }
 
     pub fn instruments(&self) -> &[Instrument] {
-        &self.instruments
+        self.instruments.as_slice()
     }
 
     pub fn instrument(&self, id: InstrumentId) -> Option<&Instrument> {
@@ -427,8 +393,8 @@ impl Exchange {
     }
 
     pub fn instrument_by_name(&self, name: &InstrumentName) -> Option<&Instrument> {
-        self.names
-            .get(name)
+        self.instruments
+            .id_by_name(name)
             .map(|id| &self.instruments[id.get() as usize])
     }
 
@@ -461,7 +427,9 @@ impl Exchange {
     ) -> AccountMargin {
         let equity = self.equity_of(account);
         let requirement = self.requirement_of(account, replace);
-        let available = equity.checked_sub(requirement.initial).expect("bounded");
+        let available = equity
+            .checked_sub(requirement.initial)
+            .expect("equity and initial margin are account sums (money bounds)");
         self.with_realised_funds(account, replace, equity, requirement, available)
     }
 
@@ -532,19 +500,19 @@ impl Exchange {
             let view = self.exposure_view(instrument, exposure, self.valuation_prices(instrument));
             unrealised = unrealised
                 .checked_add(crate::margin::unrealised_value(&view))
-                .expect("bounded");
+                .expect("unrealised value sums an account's positions (money bounds)");
             premium_reserved = premium_reserved
                 .checked_add(self.opening_bid_premium(instrument, exposure))
-                .expect("bounded");
+                .expect("reserved premium sums an account's resting bids (money bounds)");
         }
         let withdrawable = available
             .checked_sub(unrealised)
             .and_then(|w| w.checked_sub(premium_reserved))
-            .expect("bounded");
+            .expect("available, unrealised and reserved are account sums (money bounds)");
         let balance = account
             .cash
             .checked_add(perpetual_cost(self, account))
-            .expect("bounded");
+            .expect("cash and perpetual costs are account sums (money bounds)");
         assert!(
             withdrawable <= balance,
             "withdrawable funds never exceed the realised balance"
@@ -580,13 +548,14 @@ impl Exchange {
         let average_ticks =
             bulwark_types::num::mul_div_ceil(bids.notional_ticks, 1, i128::from(bids.qty));
         let price = bulwark_types::Price::from_ticks(
-            i64::try_from(average_ticks).expect("bounded by price_max"),
+            i64::try_from(average_ticks)
+                .expect("the average of resting bid prices, each at most PRICE_MAX"),
         );
         let qty = bulwark_types::Qty::from_contracts(opening);
         let (premium, taker_fee, maker_fee) = self.trade_money(instrument, price, qty);
         premium
             .checked_add(taker_fee.max(maker_fee).max(Money::ZERO))
-            .expect("bounded")
+            .expect("one order's premium and fee (money bounds)")
     }
 
     /// One instrument of an account as a margin model sees it.
@@ -642,14 +611,6 @@ impl Exchange {
         (equity, maintenance)
     }
 
-    /// The account, to change: its liquidation-screen floor is dropped, so the next pass
-    /// measures it. Every change to an account's cash or positions goes through here (but
-    /// funding, which the screen bounds per contract).
-    pub(crate) fn account_mut(&mut self, id: AccountId) -> &mut Account {
-        self.screen.touch(id);
-        &mut self.accounts[usize::try_from(id.get()).expect("account ids are indices")]
-    }
-
     pub(crate) fn next_order_id(&mut self) -> OrderId {
         let id = self.order_id_next;
         self.order_id_next = id.next();
@@ -665,7 +626,8 @@ fn perpetual_cost(exchange: &Exchange, account: &Account) -> Money {
         .iter()
         .filter(|(id, _)| !exchange.instruments[id.get() as usize].is_option())
         .fold(Money::ZERO, |sum, (_, e)| {
-            sum.checked_add(e.cost).expect("bounded")
+            sum.checked_add(e.cost)
+                .expect("perpetual costs sum an account's positions (money bounds)")
         })
 }
 

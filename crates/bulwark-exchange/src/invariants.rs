@@ -53,7 +53,7 @@ impl Exchange {
             return Ok(());
         }
         let prices = self.valuation_prices_all();
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             if Some(account.id) == self.backstop {
                 continue;
             }
@@ -85,17 +85,19 @@ impl Exchange {
     /// Every floor of the liquidation screen is at or below the account's exact slack at the
     /// prices it was taken at: the screen never skips an account the pass had to measure.
     fn check_screen(&self) -> Result<(), InvariantViolation> {
-        let prices = self.screen.reference_prices();
+        let prices = self.accounts.screen().reference_prices();
         if prices.len() != self.instruments.len() {
             // No pass since the last listing: no floor is relied on before the next one.
             return Ok(());
         }
-        for (id, floor) in self.screen.floors() {
-            let Some(account) = self.accounts.get(id.get() as usize) else {
+        for (id, floor) in self.accounts.screen().floors() {
+            let Some(account) = self.accounts.get(id) else {
                 return violation(format!("the screen has a floor for unknown account {id}"));
             };
             let (equity, maintenance) = self.maintenance_of(account, prices);
-            let slack = equity.checked_sub(maintenance).expect("bounded");
+            let slack = equity
+                .checked_sub(maintenance)
+                .expect("equity and maintenance are account sums (money bounds)");
             let floor = Money::from_micros(i128::from(floor));
             if floor > slack {
                 return violation(format!(
@@ -125,9 +127,13 @@ impl Exchange {
             .iter()
             .try_fold(Money::ZERO, |sum, a| sum.checked_add(a.cash));
         let held = cash
-            .and_then(|c| c.checked_add(self.ledger.fees))
-            .and_then(|c| c.checked_add(self.ledger.insurance_fund));
-        let net = self.ledger.deposits.checked_sub(self.ledger.withdrawals);
+            .and_then(|c| c.checked_add(self.treasury.totals().fees))
+            .and_then(|c| c.checked_add(self.treasury.totals().insurance_fund));
+        let net = self
+            .treasury
+            .totals()
+            .deposits
+            .checked_sub(self.treasury.totals().withdrawals);
         match (held, net) {
             (Ok(held), Ok(net)) if held == net => {}
             (held, net) => {
@@ -136,8 +142,11 @@ impl Exchange {
                 ));
             }
         }
-        if self.ledger.fees.is_negative() {
-            return violation(format!("net fees negative: {}", self.ledger.fees));
+        if self.treasury.totals().fees.is_negative() {
+            return violation(format!(
+                "net fees negative: {}",
+                self.treasury.totals().fees
+            ));
         }
         Ok(())
     }
@@ -148,7 +157,7 @@ impl Exchange {
         let mut reserved: BTreeMap<(AccountId, InstrumentId), Reserved> = BTreeMap::new();
         // Net position, number of non-zero positions and sum of longs per instrument.
         let mut positions: BTreeMap<InstrumentId, (i128, usize, i128)> = BTreeMap::new();
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             for (id, exposure) in &account.exposures {
                 if exposure.position != 0 {
                     let entry = positions.entry(*id).or_default();
@@ -159,7 +168,7 @@ impl Exchange {
             }
         }
         if let Some(oracle) = &self.oracle {
-            for asset in &self.assets {
+            for asset in self.instruments.assets() {
                 if oracle.state.asset(asset).is_none() {
                     return violation(format!("oracle does not track listed underlying {asset}"));
                 }

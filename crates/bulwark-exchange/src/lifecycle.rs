@@ -28,7 +28,7 @@ impl Exchange {
                     input: PriceInput::Index(input.asset),
                     reason: PriceIgnoredReason::OracleGoverned,
                 });
-            } else if self.assets.contains(&input.asset) {
+            } else if self.instruments.has_asset(&input.asset) {
                 self.set_index(input.asset, input.price);
             } else {
                 events.push(Event::PriceIgnored {
@@ -86,21 +86,19 @@ impl Exchange {
 
     /// Takes a new index price for `asset` (from the oracle, or a trusted feed).
     pub(crate) fn set_index(&mut self, asset: bulwark_types::AssetCode, price: UnitPrice) {
-        self.index.insert(asset, price);
-        if self.oracle.is_some() {
-            let keep_from = self.settlement_window_start(asset);
-            self.history
-                .entry(asset)
-                .or_default()
-                .record(self.time.millis(), price, keep_from);
-        }
-        if let Some(scaling) = self.params.band_vol {
-            self.realised.entry(asset).or_default().update(
-                self.time.millis(),
-                price,
-                scaling.half_life_ms,
-            );
-        }
+        // Settlement reads the history under an oracle only.
+        let history = self
+            .oracle
+            .is_some()
+            .then(|| self.settlement_window_start(asset));
+        let variance_half_life_ms = self.params.band_vol.map(|scaling| scaling.half_life_ms);
+        self.index.record(
+            asset,
+            price,
+            self.time.millis(),
+            history,
+            variance_half_life_ms,
+        );
     }
 
     /// The start of the settlement window of `asset`'s earliest expiry whose settlement price
@@ -179,11 +177,7 @@ impl Exchange {
 
     /// Stops trading in every option whose expiry has come, cancelling its resting orders.
     pub(crate) fn expire_due(&mut self, events: &mut Vec<Event>) {
-        while let Some(&(expiry_ms, id)) = self.expiries.first() {
-            if expiry_ms > self.time.millis() {
-                break;
-            }
-            self.expiries.pop_first();
+        while let Some((expiry_ms, id)) = self.instruments.pop_expired(self.time.millis()) {
             let waiting = self.instruments[id.get() as usize]
                 .book
                 .auction_orders()
@@ -277,8 +271,8 @@ impl Exchange {
         let asset = self.instruments[id.get() as usize].spec.underlying();
         let now = self.time.millis();
         let price = self
-            .history
-            .get(&asset)
+            .index
+            .history(&asset)
             .and_then(|h| h.settlement_price(expiry_ms, now));
         if let Some(price) = price {
             self.settle_instrument(id, price, events);
@@ -302,11 +296,11 @@ impl Exchange {
         instrument.status = InstrumentStatus::Settled;
         instrument.mark = Some(intrinsic(right, strike, price));
         for account in holders {
-            let holder = self.account_mut(account);
+            let holder = self.accounts.get_mut(account);
             let exposure = holder.exposures.remove(&id).expect("holders hold");
             let amount = payoff
                 .checked_mul(i128::from(exposure.position))
-                .expect("bounded");
+                .expect("settlement payoff of one position (money bounds)");
             self.transfer(Pocket::Clearing, Pocket::Account(account), amount);
             events.push(Event::PositionSettled {
                 instrument: id,
@@ -382,12 +376,12 @@ impl Exchange {
                 let holders: Vec<_> = self.instruments[i].holders.iter().copied().collect();
                 // Funding leaves the holders' liquidation-screen floors standing: the screen
                 // counts it in the instrument's drift instead.
-                self.screen.funding_paid(i, per_contract);
+                self.accounts.funding_paid(i, per_contract);
                 for account in holders {
-                    let position = self.accounts[account.get() as usize].position(id);
+                    let position = self.accounts[account].position(id);
                     let payment = per_contract
                         .checked_mul(i128::from(position))
-                        .expect("bounded");
+                        .expect("funding of one position (money bounds)");
                     self.transfer(Pocket::Screened(account), Pocket::Clearing, payment);
                 }
                 self.clear();

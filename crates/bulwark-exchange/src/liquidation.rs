@@ -79,9 +79,9 @@ impl Exchange {
             })
             .collect();
         self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
-            let equity = self.equity_of(&self.accounts[id.get() as usize]);
+            let equity = self.equity_of(&self.accounts[id]);
             sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
-                .expect("bounded by deposits")
+                .expect("queued deficits sum account equities (money bounds)")
         });
     }
 
@@ -95,22 +95,21 @@ impl Exchange {
         let mut bankrupt: Vec<(Money, AccountId)> = Vec::new();
         let mut under: Vec<(i128, AccountId)> = Vec::new();
         let prices = self.valuation_prices_all();
-        let mut screen = std::mem::take(&mut self.screen);
-        screen.begin_pass(
-            self.accounts.len(),
-            &prices,
-            self.instruments
-                .iter()
-                .map(|i| (i.kind, i.spec.multiplier, self.tier_contracts(i))),
-            &self.margin,
-        );
-        for account in &self.accounts {
-            let id = account.id;
-            if Some(id) == self.backstop || screen.proven_safe(id) {
+        let limits = self.params.risk_limits;
+        let instruments = self.instruments.iter().map(|i| {
+            let tier = limits.map_or(0, |l| crate::depth::tier_contracts(&l, i));
+            (i.kind, i.spec.multiplier, tier)
+        });
+        self.accounts.begin_pass(&prices, instruments, &self.margin);
+        for index in 0..self.accounts.len() {
+            let id = AccountId::new(index as u64);
+            if Some(id) == self.backstop || self.accounts.proven_safe(id) {
                 continue;
             }
+            let account = &self.accounts[id];
             let (equity, maintenance) = self.maintenance_of(account, &prices);
-            screen.record(account, equity, maintenance);
+            self.accounts.record(id, equity, maintenance);
+            let account = &self.accounts[id];
             if equity >= maintenance {
                 continue;
             }
@@ -132,7 +131,6 @@ impl Exchange {
                 under.push((ratio, id));
             }
         }
-        self.screen = screen;
         // Coverage is decided on the fund as this block's prices leave it: the backstop's
         // profit and loss moves into the fund before any deficit is weighed against it.
         self.mark_backstop(events);
@@ -161,7 +159,7 @@ impl Exchange {
             .collect();
         let mut bankrupt: Vec<(Money, AccountId)> = traded
             .into_iter()
-            .map(|id| (self.equity_of(&self.accounts[id.get() as usize]), id))
+            .map(|id| (self.equity_of(&self.accounts[id]), id))
             .filter(|(equity, _)| equity.is_negative())
             .collect();
         bankrupt.sort();
@@ -199,7 +197,7 @@ impl Exchange {
 
     /// Records the margin call and cancels every open order of the account; returns its margin.
     fn margin_call(&mut self, id: AccountId, events: &mut Vec<Event>) -> crate::AccountMargin {
-        let margin = self.margin_of(&self.accounts[id.get() as usize], None);
+        let margin = self.margin_of(&self.accounts[id], None);
         events.push(Event::MarginCall {
             account: id,
             equity: margin.equity,
@@ -217,7 +215,7 @@ impl Exchange {
         let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
         let positions = self.positions_of(id);
-        let fund = self.ledger.insurance_fund;
+        let fund = self.treasury.fund();
         let (from_fund, from_deleveraging) = if fund >= deficit {
             for (instrument, position) in positions {
                 self.backstop_take(id, instrument, position, events);
@@ -225,15 +223,23 @@ impl Exchange {
             (deficit, Money::ZERO)
         } else {
             let from_fund = fund.max(Money::ZERO);
-            let rest = deficit.checked_sub(from_fund).expect("bounded");
+            let rest = deficit
+                .checked_sub(from_fund)
+                .expect("0 <= from_fund < deficit");
             let collected =
                 self.deleverage_all(id, &positions, rest, Beneficiary::Account(id), events);
             (from_fund, collected)
         };
-        let covered = from_fund.checked_add(from_deleveraging).expect("bounded");
-        let uncovered = deficit.checked_sub(covered).expect("bounded");
+        let covered = from_fund
+            .checked_add(from_deleveraging)
+            .expect("from_fund and deleveraging each at most the deficit (money bounds)");
+        let uncovered = deficit
+            .checked_sub(covered)
+            .expect("deficit and what covered it within the money bounds");
         // The fund pays its part and carries whatever nobody could.
-        let fund_pays = from_fund.checked_add(uncovered).expect("bounded");
+        let fund_pays = from_fund
+            .checked_add(uncovered)
+            .expect("the deficit less what deleveraging collected (money bounds)");
         self.transfer(Pocket::Fund, Pocket::Account(id), fund_pays);
         events.push(Event::DeficitCovered {
             account: id,
@@ -256,7 +262,7 @@ impl Exchange {
             return;
         };
         let cut = self.restoring_cut(id, instrument, cut, params.restore_bps);
-        let before = self.accounts[id.get() as usize].position(instrument);
+        let before = self.accounts[id].position(instrument);
         // A halted book, or one that took its liquidation orders for the block, gets no order:
         // the step passes to the backstop at the mark (while the fund backs it) rather than
         // waiting while the account sinks.
@@ -265,14 +271,14 @@ impl Exchange {
         if book_open {
             self.book_reduce(id, instrument, cut, events);
         }
-        let after = self.accounts[id.get() as usize].position(instrument);
+        let after = self.accounts[id].position(instrument);
         let filled = (before - after).abs();
         let fee = self.liquidation_fee(id, instrument, filled, params.fee_bps);
         if fee.is_positive() {
             self.transfer(Pocket::Account(id), Pocket::Fund, fee);
         }
         let left = cut - filled;
-        let fund = self.ledger.insurance_fund;
+        let fund = self.treasury.fund();
         events.push(Event::LiquidationStep {
             account: id,
             instrument,
@@ -288,7 +294,7 @@ impl Exchange {
                 // Nobody is bankrupt: healthy traders are not deleveraged for a step the book
                 // could not fill. With nothing in the fund to back the backstop, the rest of
                 // the step waits for the next block's book.
-                let equity = self.equity_of(&self.accounts[id.get() as usize]);
+                let equity = self.equity_of(&self.accounts[id]);
                 events.push(Event::LiquidationQueued {
                     account: id,
                     equity,
@@ -300,7 +306,7 @@ impl Exchange {
     /// The position to cut and by how much: among positions in instruments that trade
     /// continuously, the cut of `step_bps` (at least a lot) that leaves the lowest maintenance.
     fn riskiest_step(&self, id: AccountId, step_bps: i64) -> Option<(InstrumentId, i64)> {
-        let account = &self.accounts[id.get() as usize];
+        let account = &self.accounts[id];
         let mut best: Option<(Money, InstrumentId, i64)> = None;
         for (instrument, exposure) in &account.exposures {
             let target = &self.instruments[instrument.get() as usize];
@@ -335,7 +341,7 @@ impl Exchange {
         cut: i64,
         restore_bps: i64,
     ) -> i64 {
-        let account = &self.accounts[id.get() as usize];
+        let account = &self.accounts[id];
         let Some(exposure) = account.exposures.get(&instrument) else {
             return cut;
         };
@@ -392,7 +398,7 @@ impl Exchange {
         cut: i64,
         events: &mut Vec<Event>,
     ) {
-        let position = self.accounts[id.get() as usize].position(instrument);
+        let position = self.accounts[id].position(instrument);
         let side = if position > 0 { Side::Sell } else { Side::Buy };
         let target = &self.instruments[instrument.get() as usize];
         let Ok(band_edge) = self.price_within_band(target, side, None) else {
@@ -457,13 +463,13 @@ impl Exchange {
             .spec
             .multiplier
             .value(Qty::from_contracts(filled), base_price);
-        let equity = self.equity_of(&self.accounts[id.get() as usize]);
+        let equity = self.equity_of(&self.accounts[id]);
         bps_ceil(notional, fee_bps).min(equity.max(Money::ZERO))
     }
 
     /// The account's non-zero positions, in instrument order.
     fn positions_of(&self, id: AccountId) -> Vec<(InstrumentId, i64)> {
-        self.accounts[id.get() as usize]
+        self.accounts[id]
             .exposures
             .iter()
             .filter(|(_, e)| e.position != 0)
@@ -485,8 +491,7 @@ impl Exchange {
         if let Some(id) = self.backstop {
             return id;
         }
-        let id = AccountId::new(self.accounts.len() as u64);
-        self.accounts.push(Account::new(id, self.admin.clone()));
+        let id = self.accounts.open(self.admin.clone());
         self.backstop = Some(id);
         events.push(Event::AccountOpened {
             account: id,
@@ -534,12 +539,12 @@ impl Exchange {
         let value = multiplier.value(Qty::from_contracts(contracts.abs()), price);
         let premium = Money::from_micros(value.micros() * i128::from(contracts.signum()));
         self.transfer(Pocket::Account(to), Pocket::Account(from), premium);
-        let receiver = self.account_mut(to);
+        let receiver = self.accounts.get_mut(to);
         let exposure = receiver.exposures.entry(instrument).or_default();
         let to_before = exposure.position;
         exposure.apply_fill(contracts, premium);
         let to_position = exposure.position;
-        let giver = self.account_mut(from);
+        let giver = self.accounts.get_mut(from);
         let exposure = giver.exposures.entry(instrument).or_default();
         let from_before = exposure.position;
         exposure.apply_fill(-contracts, Money::from_micros(-premium.micros()));
@@ -549,8 +554,8 @@ impl Exchange {
         target.position_changed(from, from_before, from_position);
         self.enforce_reduce_only(from, instrument, events);
         self.enforce_reduce_only(to, instrument, events);
-        self.account_mut(from).tidy(instrument);
-        self.account_mut(to).tidy(instrument);
+        self.accounts.get_mut(from).tidy(instrument);
+        self.accounts.get_mut(to).tidy(instrument);
     }
 
     /// Deleverages every position in `positions`, charging `charge` in total across them in
@@ -594,7 +599,9 @@ impl Exchange {
                 beneficiary,
                 events,
             );
-            collected = collected.checked_add(got).expect("bounded");
+            collected = collected
+                .checked_add(got)
+                .expect("deleveraging collects shares of one deficit (money bounds)");
         }
         collected
     }
@@ -645,7 +652,7 @@ impl Exchange {
                 break;
             }
             // The ranking is the block's; positions are read as they are now.
-            let opposing = self.accounts[counterparty.get() as usize].position(instrument);
+            let opposing = self.accounts[counterparty].position(instrument);
             if counterparty == from || opposing.signum() != -sign {
                 continue;
             }
@@ -659,7 +666,7 @@ impl Exchange {
             let signed = take * contracts.signum();
             self.transfer_position(instrument, from, counterparty, signed, price, events);
             left -= take;
-            let equity = self.equity_of(&self.accounts[counterparty.get() as usize]);
+            let equity = self.equity_of(&self.accounts[counterparty]);
             let charged = Money::from_micros(share)
                 .min(equity.max(Money::ZERO))
                 .max(Money::ZERO);
@@ -669,7 +676,9 @@ impl Exchange {
                     Beneficiary::InsuranceFund => Pocket::Fund,
                 };
                 self.transfer(Pocket::Account(counterparty), to, charged);
-                collected = collected.checked_add(charged).expect("bounded");
+                collected = collected
+                    .checked_add(charged)
+                    .expect("deleveraging collects shares of one deficit (money bounds)");
             }
             events.push(Event::Deleveraged {
                 account: from,
@@ -703,7 +712,7 @@ impl Exchange {
             .holders
             .iter()
             .filter_map(|h| {
-                let account = &self.accounts[h.get() as usize];
+                let account = &self.accounts[*h];
                 let exposure = account.exposures.get(&instrument)?;
                 if exposure.position.signum() != -sign {
                     return None;
@@ -757,18 +766,18 @@ impl Exchange {
         let Some(backstop) = self.backstop else {
             return;
         };
-        let equity = self.equity_of(&self.accounts[backstop.get() as usize]);
+        let equity = self.equity_of(&self.accounts[backstop]);
         if equity != Money::ZERO {
             self.transfer(Pocket::Account(backstop), Pocket::Fund, equity);
             events.push(Event::InsuranceFundMarked {
                 change: equity,
-                fund: self.ledger.insurance_fund,
+                fund: self.treasury.fund(),
             });
         }
-        if self.ledger.insurance_fund.is_negative() {
+        if self.treasury.fund().is_negative() {
             let positions = self.positions_of(backstop);
             if !positions.is_empty() {
-                let deficit = Money::from_micros(-self.ledger.insurance_fund.micros());
+                let deficit = Money::from_micros(-self.treasury.fund().micros());
                 self.deleverage_all(
                     backstop,
                     &positions,

@@ -243,7 +243,7 @@ impl StandardMargin {
                 self.params.perpetual_maintenance_bps,
             )
             .checked_add(self.tier_addon(view, position, false))
-            .expect("bounded"),
+            .expect("one perpetual's maintenance (money bounds)"),
             InstrumentKind::Option { strike, right, .. } if position < 0 => {
                 let underlying = view.prices.index.unwrap_or(strike);
                 let (_, per_maintenance) =
@@ -279,7 +279,7 @@ impl StandardMargin {
                     bps_ceil(notional(contracts), p.perpetual_initial_bps)
                         .checked_add(self.tier_addon(view, contracts, true))
                         .and_then(|m| m.checked_add(loss))
-                        .expect("bounded")
+                        .expect("one perpetual's initial margin and order loss (money bounds)")
                 };
                 let initial =
                     initial_if(if_bids_fill, bid_loss).max(initial_if(if_asks_fill, ask_loss));
@@ -287,7 +287,7 @@ impl StandardMargin {
                     initial,
                     maintenance: bps_ceil(notional(e.position), p.perpetual_maintenance_bps)
                         .checked_add(self.tier_addon(view, e.position, false))
-                        .expect("bounded"),
+                        .expect("one perpetual's maintenance (money bounds)"),
                 }
             }
             InstrumentKind::Option { strike, right, .. } => {
@@ -299,11 +299,13 @@ impl StandardMargin {
                 let initial = m
                     .value_ceil(shorts(if_bids_fill), per_initial)
                     .checked_add(bid_loss)
-                    .expect("bounded")
+                    .expect("one short option's initial margin and order loss (money bounds)")
                     .max(
                         m.value_ceil(shorts(if_asks_fill), per_initial)
                             .checked_add(ask_loss)
-                            .expect("bounded"),
+                            .expect(
+                                "one short option's initial margin and order loss (money bounds)",
+                            ),
                     );
                 MarginRequirement {
                     initial,
@@ -398,12 +400,12 @@ pub fn order_losses(view: &ExposureView<'_>, mark: UnitPrice) -> (Money, Money) 
     let ask_premium = Money::from_micros(e.asks.notional_ticks * tick_value);
     let bid_loss = bid_premium
         .checked_sub(m.value(Qty::from_contracts(e.bids.qty), mark))
-        .expect("bounded")
+        .expect("resting bids' premium and value (money bounds)")
         .max(Money::ZERO);
     let ask_loss = m
         .value_ceil(Qty::from_contracts(e.asks.qty), mark)
         .checked_sub(ask_premium)
-        .expect("bounded")
+        .expect("resting asks' value and premium (money bounds)")
         .max(Money::ZERO);
     (bid_loss, ask_loss)
 }
@@ -431,7 +433,7 @@ pub fn unrealised_value(view: &ExposureView<'_>) -> Money {
         InstrumentKind::Option { .. } => value.max(Money::ZERO),
         InstrumentKind::Perpetual => value
             .checked_sub(view.exposure.cost)
-            .expect("bounded")
+            .expect("one perpetual's value and cost (money bounds)")
             .max(Money::ZERO),
     }
 }
@@ -439,6 +441,7 @@ pub fn unrealised_value(view: &ExposureView<'_>) -> Money {
 /// Equity of an account: cash plus its positions at their valuation prices.
 pub fn equity<'a>(cash: Money, exposures: impl Iterator<Item = ExposureView<'a>>) -> Money {
     exposures.fold(cash, |sum, view| {
-        sum.checked_add(view.position_value()).expect("bounded")
+        sum.checked_add(view.position_value())
+            .expect("equity sums an account's positions (money bounds)")
     })
 }

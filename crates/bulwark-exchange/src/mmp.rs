@@ -121,10 +121,10 @@ impl Exchange {
         asset: AssetCode,
         config: Option<MmpConfig>,
     ) -> Result<(), RejectReason> {
-        if !self.assets.contains(&asset) {
+        if !self.instruments.has_asset(&asset) {
             return Err(RejectReason::InstrumentUnknown);
         }
-        let holder = self.account_mut(account);
+        let holder = self.accounts.get_mut(account);
         match config {
             Some(config) => {
                 holder.mmp.insert(asset, MmpState::new(config));
@@ -142,7 +142,8 @@ impl Exchange {
         asset: AssetCode,
     ) -> Result<(), RejectReason> {
         let state = self
-            .account_mut(account)
+            .accounts
+            .get_mut(account)
             .mmp
             .get_mut(&asset)
             .ok_or(RejectReason::MmpNotConfigured)?;
@@ -153,7 +154,7 @@ impl Exchange {
 
     /// Whether `account` may not rest new orders in `instrument` now.
     pub(crate) fn mmp_frozen(&self, account: AccountId, instrument: &Instrument) -> bool {
-        self.accounts[account.get() as usize]
+        self.accounts[account]
             .mmp
             .get(&instrument.spec.underlying())
             .is_some_and(|s| s.frozen(self.time.millis()))
@@ -170,7 +171,7 @@ impl Exchange {
         let now = self.time.millis();
         let instrument = &self.instruments[id.get() as usize];
         let asset = instrument.spec.underlying();
-        let Some(state) = self.accounts[account.get() as usize].mmp.get(&asset) else {
+        let Some(state) = self.accounts[account].mmp.get(&asset) else {
             return;
         };
         if state.frozen(now) {
@@ -189,7 +190,8 @@ impl Exchange {
             0
         };
         let state = self
-            .account_mut(account)
+            .accounts
+            .get_mut(account)
             .mmp
             .get_mut(&asset)
             .expect("checked above");
@@ -210,8 +212,7 @@ impl Exchange {
         let trips = std::mem::take(&mut self.mmp_trips);
         for trip in &trips {
             // Bounded by orders_open_max.
-            let targets: Vec<(InstrumentId, bulwark_types::OrderId)> = self.accounts
-                [trip.account.get() as usize]
+            let targets: Vec<(InstrumentId, bulwark_types::OrderId)> = self.accounts[trip.account]
                 .client_orders
                 .values()
                 .filter(|(at, _)| {

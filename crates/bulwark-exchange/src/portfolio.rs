@@ -115,7 +115,7 @@ impl MarginModel for PortfolioMarginModel<'_> {
                 .expect("as above")
                 .initial
                 .checked_add(s.order_losses)
-                .expect("bounded");
+                .expect("an underlying's initial margin and order losses (money bounds)");
             total.plus(MarginRequirement {
                 initial: initial.max(maintenance),
                 maintenance,
@@ -132,7 +132,9 @@ impl MarginModel for PortfolioMarginModel<'_> {
             } else {
                 self.standard.instrument_maintenance(&view)
             };
-            fallback = fallback.checked_add(own).expect("bounded");
+            fallback = fallback
+                .checked_add(own)
+                .expect("maintenance sums an account's positions (money bounds)");
         }
         sums.values().fold(fallback, |total, s| {
             let maintenance = s
@@ -140,7 +142,9 @@ impl MarginModel for PortfolioMarginModel<'_> {
                 .requirement(&s.positions)
                 .expect("vectors share the engine's grid; sums bounded by position_max")
                 .maintenance;
-            total.checked_add(maintenance).expect("bounded")
+            total
+                .checked_add(maintenance)
+                .expect("maintenance sums an account's underlyings (money bounds)")
         })
     }
 }
@@ -187,7 +191,7 @@ impl<'r> PortfolioMarginModel<'r> {
         entry.order_losses = entry
             .order_losses
             .checked_add(bid_loss.max(ask_loss))
-            .expect("bounded");
+            .expect("order losses sum an account's resting orders (money bounds)");
         true
     }
 }
@@ -299,7 +303,7 @@ impl Exchange {
         } else {
             MarginMode::Standard
         };
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         if holder.margin_mode == mode {
             return Err(RejectReason::MarginModeUnchanged);
         }
@@ -314,10 +318,10 @@ impl Exchange {
                 .requirement
                 .initial
                 .checked_sub(after.equity)
-                .expect("bounded");
+                .expect("initial margin and equity are account sums (money bounds)");
             return Err(RejectReason::MarginInsufficient { shortfall });
         }
-        self.account_mut(account).margin_mode = mode;
+        self.accounts.get_mut(account).margin_mode = mode;
         events.push(Event::MarginModeChanged { account, portfolio });
         Ok(())
     }

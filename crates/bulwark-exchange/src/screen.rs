@@ -24,7 +24,7 @@
 //!   passes. A floor keeps a cushion of [`ROUNDING_CUSHION`] per position for the rounding
 //!   of the two exact evaluations it spans.
 //! - Any other change to an account (a fill, a transfer, a fee, a settlement, a liquidation
-//!   step, a margin-mode switch) goes through `Exchange::account_mut`, which marks its row
+//!   step, a margin-mode switch) goes through `Accounts::get_mut`, which marks its row
 //!   unknown; the next pass measures it exactly.
 //! - An instrument whose index or mark appeared or vanished between passes, or whose margin
 //!   tier length moved (its depth reference was refreshed), has no bound: every row holding
@@ -209,7 +209,7 @@ impl LiquidationScreen {
         }
         let slack = equity
             .checked_sub(maintenance)
-            .expect("bounded")
+            .expect("equity and maintenance are account sums (money bounds)")
             .micros()
             .clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         let cushion = ROUNDING_CUSHION * legs as i64;

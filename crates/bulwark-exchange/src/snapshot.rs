@@ -29,7 +29,7 @@ use bulwark_types::{
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
 const VERSION: u16 = 6;
@@ -78,10 +78,10 @@ impl Exchange {
         out.put_slice(self.digest.as_ref());
         self.order_id_next.write(&mut out);
         for money in [
-            self.ledger.deposits,
-            self.ledger.withdrawals,
-            self.ledger.fees,
-            self.ledger.insurance_fund,
+            self.treasury.totals().deposits,
+            self.treasury.totals().withdrawals,
+            self.treasury.totals().fees,
+            self.treasury.totals().insurance_fund,
         ] {
             money.write(&mut out);
         }
@@ -95,7 +95,7 @@ impl Exchange {
                 .write(&mut out);
         }
         (self.accounts.len() as u64).write(&mut out);
-        for account in &self.accounts {
+        for account in self.accounts.iter() {
             write_account(account, &mut out);
         }
         (self.instruments.len() as u64).write(&mut out);
@@ -107,8 +107,8 @@ impl Exchange {
             asset.write(&mut out);
             price.write(&mut out);
         }
-        (self.history.len() as u64).write(&mut out);
-        for (asset, history) in &self.history {
+        (self.index.histories().len() as u64).write(&mut out);
+        for (asset, history) in self.index.histories() {
             asset.write(&mut out);
             (history.samples.len() as u64).write(&mut out);
             for (time_ms, price) in &history.samples {
@@ -116,8 +116,8 @@ impl Exchange {
                 price.write(&mut out);
             }
         }
-        (self.realised.len() as u64).write(&mut out);
-        for (asset, realised) in &self.realised {
+        (self.index.variances().len() as u64).write(&mut out);
+        for (asset, realised) in self.index.variances() {
             asset.write(&mut out);
             match realised.last {
                 None => false.write(&mut out),
@@ -898,18 +898,14 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     }
     let mut exchange = Exchange {
         deficits_queued,
-        clearing: Money::ZERO,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
-        screen: crate::screen::LiquidationScreen::default(),
         smiles,
         option_prints,
         custody,
         liquidation_orders: BTreeMap::new(),
-        history,
         oracle,
-        realised,
         mmp_trips: Vec::new(),
         admin,
         bridge,
@@ -919,29 +915,14 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         time,
         digest,
         order_id_next,
-        signers,
-        accounts,
-        instruments: Vec::new(),
-        names: BTreeMap::new(),
-        assets: BTreeSet::new(),
-        index,
-        expiries: BTreeSet::new(),
-        ledger,
+        signers: crate::keys::Keys::restored(signers),
+        accounts: crate::accounts::Accounts::restored(accounts),
+        instruments: crate::instruments::Instruments::restored(instruments)
+            .ok_or(SnapshotError::NotCanonical("instrument names unique"))?,
+        index: crate::index_prices::IndexPrices::restored(index, history, realised),
+        treasury: crate::ledger::Treasury::restored(ledger),
         sink: MatchSink::default(),
     };
-    for instrument in instruments {
-        exchange.names.insert(instrument.spec.name, instrument.id);
-        exchange.assets.insert(instrument.spec.underlying());
-        if let (InstrumentStatus::Trading, InstrumentKind::Option { expiry_ms, .. }) =
-            (instrument.status, instrument.kind)
-        {
-            exchange.expiries.insert((expiry_ms, instrument.id));
-        }
-        exchange.instruments.push(instrument);
-    }
-    if exchange.names.len() != exchange.instruments.len() {
-        return Err(SnapshotError::NotCanonical("instrument names unique"));
-    }
     // Derived state: the contract vectors at the restored index, time and marks.
     exchange.revalue_portfolio();
     Ok(exchange)

@@ -122,7 +122,7 @@ impl Exchange {
         if terms.post_only && self.would_cross(instrument, terms.side, price) {
             return Err(RejectReason::PostOnlyWouldCross);
         }
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         let mut exposure = holder
             .exposures
             .get(&terms.instrument)
@@ -190,8 +190,8 @@ impl Exchange {
             let mut band = self.params.band_perpetual;
             if let Some(scaling) = self.params.band_vol {
                 let sigma = self
-                    .realised
-                    .get(&instrument.spec.underlying())
+                    .index
+                    .variance(&instrument.spec.underlying())
                     .map_or(0, |r| r.sigma_bps(scaling.horizon_ms));
                 let scaled = sigma.saturating_mul(scaling.sigmas_x100) / 100;
                 band.width_bps = band.width_bps.max(scaled.min(scaling.width_max_bps));
@@ -281,9 +281,15 @@ impl Exchange {
     ) -> Result<(), RejectReason> {
         let after = self.margin_of(holder, Some((instrument, exposure)));
         let before = self.margin_of(holder, None);
-        let required = after.requirement.initial.checked_add(fee).expect("bounded");
+        let required = after
+            .requirement
+            .initial
+            .checked_add(fee)
+            .expect("initial margin and one order's fee (money bounds)");
         if required > after.equity && after.requirement.initial > before.requirement.initial {
-            let shortfall = required.checked_sub(after.equity).expect("bounded");
+            let shortfall = required
+                .checked_sub(after.equity)
+                .expect("initial margin, fee and equity are account sums (money bounds)");
             return Err(RejectReason::MarginInsufficient { shortfall });
         }
         if after.premium_reserved > before.premium_reserved {
@@ -345,7 +351,7 @@ impl Exchange {
         match placement.remainder {
             Remainder::None => {}
             Remainder::Rested(qty) => {
-                let holder = self.account_mut(order.account);
+                let holder = self.accounts.get_mut(order.account);
                 let exposure = holder.exposures.entry(instrument).or_default();
                 exposure.open_mut(order.side).add(order.price, qty);
                 if order.reduce_only {
@@ -366,12 +372,12 @@ impl Exchange {
         self.enforce_reduce_only(order.account, instrument, events);
         for fill in &sink.fills {
             self.enforce_reduce_only(fill.maker_account, instrument, events);
-            self.account_mut(fill.maker_account).tidy(instrument);
+            self.accounts.get_mut(fill.maker_account).tidy(instrument);
         }
         for maker in &sink.maker_cancels {
-            self.account_mut(maker.account).tidy(instrument);
+            self.accounts.get_mut(maker.account).tidy(instrument);
         }
-        self.account_mut(order.account).tidy(instrument);
+        self.accounts.get_mut(order.account).tidy(instrument);
         self.check_breaker(instrument, &sink.fills, events);
         self.sink = sink;
         self.apply_mmp_trips(events);
@@ -472,7 +478,7 @@ impl Exchange {
             match placement.remainder {
                 Remainder::None => {}
                 Remainder::Rested(qty) => {
-                    let holder = self.account_mut(order.account);
+                    let holder = self.accounts.get_mut(order.account);
                     let exposure = holder.exposures.entry(id).or_default();
                     exposure.open_mut(order.side).add(order.price, qty);
                     if order.reduce_only {
@@ -497,7 +503,7 @@ impl Exchange {
         touched.extend(sink.maker_cancels.iter().map(|o| o.account));
         for account in touched {
             self.enforce_reduce_only(account, id, events);
-            self.account_mut(account).tidy(id);
+            self.accounts.get_mut(account).tidy(id);
         }
         self.sink = sink;
         self.apply_mmp_trips(events);
@@ -526,13 +532,13 @@ impl Exchange {
         self.transfer(taker, maker, signed_premium);
         self.transfer(taker, Pocket::Fees, taker_fee);
         self.transfer(maker, Pocket::Fees, maker_fee);
-        let taker = self.account_mut(fill.taker_account);
+        let taker = self.accounts.get_mut(fill.taker_account);
         let taker_exposure = taker.exposures.entry(instrument).or_default();
         let taker_before = taker_exposure.position;
         taker_exposure.apply_fill(sign * qty, signed_premium);
         let taker_position = taker_exposure.position;
 
-        let maker = self.account_mut(fill.maker_account);
+        let maker = self.accounts.get_mut(fill.maker_account);
         let maker_exposure = maker.exposures.entry(instrument).or_default();
         let maker_before = maker_exposure.position;
         maker_exposure.apply_fill(-sign * qty, Money::from_micros(-signed_premium.micros()));
@@ -649,7 +655,7 @@ impl Exchange {
         qty: Qty,
         closed: bool,
     ) {
-        let holder = self.account_mut(account);
+        let holder = self.accounts.get_mut(account);
         let exposure = holder
             .exposures
             .get_mut(&instrument)
@@ -678,10 +684,7 @@ impl Exchange {
             .ok_or(RejectReason::InstrumentUnknown)?;
         let order_id = match order {
             OrderRef::Exchange(id) => id,
-            OrderRef::Client(client) => match self.accounts[account.get() as usize]
-                .client_orders
-                .get(&client)
-            {
+            OrderRef::Client(client) => match self.accounts[account].client_orders.get(&client) {
                 Some((at, id)) if *at == instrument => *id,
                 _ => return Err(RejectReason::OrderUnknown),
             },
@@ -721,7 +724,7 @@ impl Exchange {
             "the order rests where the account says"
         );
         self.release(resting.account, instrument, resting, resting.qty, true);
-        self.account_mut(resting.account).tidy(instrument);
+        self.accounts.get_mut(resting.account).tidy(instrument);
         events.push(cancelled(instrument, resting, resting.qty, reason));
     }
 
@@ -749,7 +752,7 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) {
         // Bounded by orders_open_max.
-        let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account.get() as usize]
+        let targets: Vec<(InstrumentId, OrderId)> = self.accounts[account]
             .client_orders
             .values()
             .filter(|(at, _)| instrument.is_none_or(|want| *at == want))
@@ -833,7 +836,7 @@ impl Exchange {
         instrument: InstrumentId,
         events: &mut Vec<Event>,
     ) {
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         let Some(exposure) = holder.exposures.get(&instrument) else {
             return;
         };

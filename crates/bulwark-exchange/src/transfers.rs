@@ -1,6 +1,6 @@
 //! Money in and out, keys, and listings: deposits, withdrawals, agents, instruments.
 
-use crate::account::{Account, KeyRecord, KeyRole};
+use crate::account::KeyRole;
 use crate::event::Event;
 use crate::exchange::Exchange;
 use crate::instrument::Instrument;
@@ -20,7 +20,7 @@ impl Exchange {
         self.try_transfer(Pocket::Outside, Pocket::Fund, amount)?;
         events.push(Event::InsuranceFunded {
             amount,
-            fund: self.ledger.insurance_fund,
+            fund: self.treasury.fund(),
         });
         Ok(())
     }
@@ -32,11 +32,12 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
         // Checked before an account opens, so a refused deposit leaves nothing behind.
-        self.ledger
+        self.treasury
+            .totals()
             .deposits
             .checked_add(amount)
             .map_err(|_| RejectReason::BalanceOverflow)?;
-        let existing = self.signers.get(owner).and_then(|r| r.binding);
+        let existing = self.signers.binding(owner);
         let account = match existing {
             Some((account, KeyRole::Owner)) => account,
             Some(_) => return Err(RejectReason::KeyInUse),
@@ -44,13 +45,8 @@ impl Exchange {
                 if self.accounts.len() as u64 >= self.params.accounts_max {
                     return Err(RejectReason::AccountLimit);
                 }
-                let id = AccountId::new(self.accounts.len() as u64);
-                self.accounts.push(Account::new(id, owner.clone()));
-                let record = self.signers.entry(owner.clone()).or_insert(KeyRecord {
-                    nonce_last: None,
-                    binding: None,
-                });
-                record.binding = Some((id, KeyRole::Owner));
+                let id = self.accounts.open(owner.clone());
+                self.signers.bind_owner(owner, id);
                 events.push(Event::AccountOpened {
                     account: id,
                     owner: owner.clone(),
@@ -78,7 +74,7 @@ impl Exchange {
         if self.withdrawals_suspended() {
             return Err(RejectReason::WithdrawalsSuspended);
         }
-        let holder = &self.accounts[account.get() as usize];
+        let holder = &self.accounts[account];
         if !self.account_oracles_fresh(holder) {
             return Err(RejectReason::WithdrawalOracleStale);
         }
@@ -101,8 +97,7 @@ impl Exchange {
     /// deficits the last liquidation pass had to leave queued exceed it. Money leaving then
     /// would be paid by whoever stays.
     pub fn withdrawals_suspended(&self) -> bool {
-        self.ledger.insurance_fund.is_negative()
-            || self.deficits_queued > self.ledger.insurance_fund
+        self.treasury.fund().is_negative() || self.deficits_queued > self.treasury.fund()
     }
 
     /// Binds `agent` to the account as a trading key, if `proof` shows the agent's holder
@@ -116,25 +111,19 @@ impl Exchange {
         nonce: bulwark_types::Nonce,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let owner = &self.accounts[account.get() as usize].owner;
+        let owner = &self.accounts[account].owner;
         if !bulwark_types::tx::agent_proof_valid(agent, owner, nonce, proof) {
             return Err(RejectReason::AgentProofInvalid);
         }
-        match self.signers.get(agent).and_then(|r| r.binding) {
-            None => {}
-            // A revoked agent of this very account may be authorised again; its nonce stays.
-            Some((bound, KeyRole::Revoked)) if bound == account => {}
-            Some(_) => return Err(RejectReason::KeyInUse),
+        // A revoked agent of this very account may be authorised again; its nonce stays.
+        if !self.signers.agent_free(agent, account) {
+            return Err(RejectReason::KeyInUse);
         }
-        if self.accounts[account.get() as usize].agents >= self.params.agents_max {
+        if self.accounts[account].agents >= self.params.agents_max {
             return Err(RejectReason::AgentLimit);
         }
-        let record = self.signers.entry(agent.clone()).or_insert(KeyRecord {
-            nonce_last: None,
-            binding: None,
-        });
-        record.binding = Some((account, KeyRole::Agent));
-        self.account_mut(account).agents += 1;
+        self.signers.bind_agent(agent, account);
+        self.accounts.get_mut(account).agents += 1;
         events.push(Event::AgentAuthorised {
             account,
             agent: agent.clone(),
@@ -148,15 +137,8 @@ impl Exchange {
         agent: &PublicKey,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let record = self
-            .signers
-            .get_mut(agent)
-            .ok_or(RejectReason::AgentUnknown)?;
-        if record.binding != Some((account, KeyRole::Agent)) {
-            return Err(RejectReason::AgentUnknown);
-        }
-        record.binding = Some((account, KeyRole::Revoked));
-        self.account_mut(account).agents -= 1;
+        self.signers.revoke_agent(agent, account)?;
+        self.accounts.get_mut(account).agents -= 1;
         events.push(Event::AgentRevoked {
             account,
             agent: agent.clone(),
@@ -170,7 +152,7 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
         spec.check().map_err(RejectReason::InstrumentSpecInvalid)?;
-        if self.names.contains_key(&spec.name) {
+        if self.instruments.id_by_name(&spec.name).is_some() {
             return Err(RejectReason::InstrumentExists);
         }
         if self.instruments.len() >= self.params.instruments_max as usize {
@@ -185,21 +167,16 @@ impl Exchange {
         // The oracle must be able to track a new underlying before anything changes.
         self.oracle_track(spec.underlying())?;
         let id = InstrumentId::new(
-            u32::try_from(self.instruments.len()).expect("bounded by instruments_max"),
+            u32::try_from(self.instruments.len()).expect("instruments_max <= 10^6 fits u32"),
         );
         let interval = self.params.funding_interval_ms;
         let funding_next_ms = (self.time.millis() / interval + 1) * interval;
-        self.instruments.push(Instrument::new(
+        self.instruments.list(Instrument::new(
             id,
             *spec,
             self.params.book,
             funding_next_ms,
         ));
-        self.names.insert(spec.name, id);
-        self.assets.insert(spec.underlying());
-        if let InstrumentKind::Option { expiry_ms, .. } = kind {
-            self.expiries.insert((expiry_ms, id));
-        }
         events.push(Event::InstrumentListed {
             instrument: id,
             spec: *spec,
