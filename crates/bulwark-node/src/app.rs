@@ -36,9 +36,50 @@ pub struct AppConfig {
     pub block_interval_min: Duration,
     /// How far ahead of this node's clock a block's time may be before its verdict waits.
     pub time_drift_max: Duration,
+    /// How far behind this node's clock a proposal's time may lag: older, it gets no vote. A
+    /// leader cannot hold block time back (keeping stale observations fresh, delaying
+    /// funding, expiry and settlement) by more than this.
+    pub time_lag_max: Duration,
     /// How many blocks beyond its finalized state this node executes speculatively; further
     /// behind, it waits for execution to catch up instead of voting.
     pub speculation_depth_max: u64,
+}
+
+/// Why a proposal's time gets no vote.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockTimeError {
+    #[error("block time {time_ms} is before its parent's {parent_ms}")]
+    BeforeParent { time_ms: u64, parent_ms: u64 },
+    #[error(
+        "block time {time_ms} lags this validator's clock {now_ms} by more than {lag_max_ms} ms"
+    )]
+    Lagging {
+        time_ms: u64,
+        now_ms: u64,
+        lag_max_ms: u64,
+    },
+}
+
+/// Whether a proposal's time `time_ms` may follow its parent's at this validator's clock
+/// `now_ms`: not before the parent, and not more than `lag_max_ms` behind the clock. (Ahead of
+/// the clock by more than the drift bound, the verdict waits for the clock instead.)
+pub fn block_time_acceptable(
+    time_ms: u64,
+    parent_ms: u64,
+    now_ms: u64,
+    lag_max_ms: u64,
+) -> Result<(), BlockTimeError> {
+    if time_ms < parent_ms {
+        return Err(BlockTimeError::BeforeParent { time_ms, parent_ms });
+    }
+    if time_ms.saturating_add(lag_max_ms) < now_ms {
+        return Err(BlockTimeError::Lagging {
+            time_ms,
+            now_ms,
+            lag_max_ms,
+        });
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch of the runtime's clock.
@@ -160,6 +201,36 @@ impl ExchangeApp {
     }
 }
 
+#[cfg(test)]
+impl ExchangeApp {
+    /// Unit-test builds only: breaks the proposer duty `Shared::fault_propose` names in `body`
+    /// (1: a cancel after another signer's order; 2: a second observation of one validator and
+    /// underlying; 3: a time before the parent's). Returns whether it broke one.
+    fn break_duty(&self, body: &mut ExchangeBlock, parent_time: BlockTime) -> bool {
+        use std::sync::atomic::Ordering;
+        match self.shared.fault_propose.load(Ordering::SeqCst) {
+            1 => {
+                // Orders first, cancels last: breaks the rule when some other signer's
+                // order precedes a cancel.
+                body.txs.sort_by_key(|tx| tx.tx.body.is_cancel());
+                !crate::mempool::cancels_first(&body.txs)
+            }
+            2 => match body.observations.first().cloned() {
+                Some(first) => {
+                    body.observations.push(first);
+                    true
+                }
+                None => false,
+            },
+            3 if parent_time.millis() > 0 => {
+                body.time = BlockTime::from_millis(parent_time.millis() - 1);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl<E> Application<E> for ExchangeApp
 where
     E: Clock + CryptoRng + Send + 'static,
@@ -192,6 +263,8 @@ where
             return None;
         }
         let time = BlockTime::from_millis(now_ms(&runtime).max(parent.inner().time().millis()));
+        #[cfg(test)]
+        let broken: bool;
         let block = {
             let mut chain = lock(&self.shared.chain);
             let state_hash = chain.state_hash_due(&parent.digest())?;
@@ -218,7 +291,8 @@ where
                 self.config.proposal_bytes_max,
                 |signer| state.nonce_last(signer),
             );
-            let body = ExchangeBlock {
+            #[allow(unused_mut)]
+            let mut body = ExchangeBlock {
                 height: ExchangeHeight::new(parent.height().get() + 1),
                 time,
                 prices,
@@ -230,6 +304,10 @@ where
                 },
                 txs,
             };
+            #[cfg(test)]
+            {
+                broken = self.break_duty(&mut body, parent.inner().time());
+            }
             ChainBlock::new(
                 context,
                 parent.digest(),
@@ -239,6 +317,13 @@ where
             )
         };
         let checked = self.check_signatures(&mut runtime, block.body.clone());
+        #[cfg(test)]
+        if broken {
+            // A faulty leader ships what it built, whatever its own checks would say.
+            let digest = block.digest();
+            lock(&self.shared.faulty_proposals).push(digest);
+            return Some(Digested::precomputed(block, digest));
+        }
         if let Err(error) = lock(&self.shared.chain).extend(&block, &checked) {
             tracing::warn!(%error, "own proposal does not apply; declining to propose");
             return None;
@@ -255,6 +340,24 @@ where
         let Some(candidate) = ancestry.next().await else {
             return false;
         };
+        let (shared, leader) = (
+            self.shared.clone(),
+            crate::executor::hex(candidate.inner().context.leader.as_ref()),
+        );
+        let height = candidate.height().get();
+        // No vote, with the reason logged and counted against the proposer in `/status`.
+        let refuse = move |reason: String| {
+            tracing::warn!(height, %leader, %reason, "rejecting block");
+            let mut status = lock(&shared.status);
+            status.proposals_refused += 1;
+            let named = status.refused.len() < crate::shared::REFUSED_LEADERS_MAX;
+            if named || status.refused.contains_key(&leader) {
+                let entry = status.refused.entry(leader.clone()).or_default();
+                entry.0 += 1;
+                entry.1 = reason;
+            }
+            false
+        };
         let Some(parent) = ancestry.next().await else {
             return false;
         };
@@ -262,18 +365,20 @@ where
             // A halted node abstains from every vote.
             futures::future::pending::<()>().await;
         }
-        if candidate.inner().time() < parent.inner().time()
-            || candidate.height().get() != parent.height().get() + 1
-        {
-            return false;
+        if candidate.height().get() != parent.height().get() + 1 {
+            return refuse("height is not its parent's next".into());
+        }
+        if let Err(error) = block_time_acceptable(
+            candidate.inner().time().millis(),
+            parent.inner().time().millis(),
+            now_ms(&runtime),
+            self.config.time_lag_max.as_millis() as u64,
+        ) {
+            return refuse(error.to_string());
         }
         if !crate::mempool::cancels_first(&candidate.inner().body.txs) {
-            // The proposer held a cancel back behind other signers' orders: no vote.
-            tracing::warn!(
-                height = candidate.height().get(),
-                "block does not put cancels first"
-            );
-            return false;
+            // The proposer held a cancel back behind other signers' orders.
+            return refuse("cancels are not first".into());
         }
         let drift = self.config.time_drift_max.as_millis() as u64;
         loop {
@@ -289,22 +394,18 @@ where
         }
         let checked = self.check_signatures(&mut runtime, candidate.inner().body.clone());
         if !checked.all_signatures_valid() {
-            tracing::warn!(
-                height = candidate.height().get(),
-                "block carries a transaction with a bad signature"
-            );
-            return false;
+            return refuse("a transaction's signature does not verify".into());
         }
         let observations_valid = lock(&self.shared.observations).block_observations_valid(
             &candidate.inner().body.observations,
             checked.observation_verdicts(),
         );
         if !observations_valid {
-            tracing::warn!(
-                height = candidate.height().get(),
-                "block carries an observation that is badly signed, not a validator's, or a second of one validator and underlying"
+            return refuse(
+                "an observation is badly signed, not a validator's, or a second of one \
+                 validator and underlying"
+                    .into(),
             );
-            return false;
         }
         loop {
             if !self
@@ -317,11 +418,43 @@ where
             match result {
                 Ok(_) => return true,
                 Err(ExtendError::UnknownParent(_)) => continue,
-                Err(error) => {
-                    tracing::warn!(height = candidate.height().get(), %error, "rejecting block");
-                    return false;
-                }
+                Err(error) => return refuse(error.to_string()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_time_may_not_precede_its_parent_nor_lag_the_clock() {
+        // At the parent's time, at the clock, and up to the lag bound behind it.
+        assert_eq!(block_time_acceptable(1_000, 1_000, 1_000, 5_000), Ok(()));
+        assert_eq!(block_time_acceptable(10_000, 1_000, 15_000, 5_000), Ok(()));
+        // Ahead of the clock: the verdict waits for the clock instead (not refused here).
+        assert_eq!(block_time_acceptable(20_000, 1_000, 15_000, 5_000), Ok(()));
+        assert_eq!(
+            block_time_acceptable(999, 1_000, 1_000, 5_000),
+            Err(BlockTimeError::BeforeParent {
+                time_ms: 999,
+                parent_ms: 1_000
+            })
+        );
+        // A leader holding time back after a stall (keeping old observations fresh).
+        assert_eq!(
+            block_time_acceptable(9_999, 1_000, 15_000, 5_000),
+            Err(BlockTimeError::Lagging {
+                time_ms: 9_999,
+                now_ms: 15_000,
+                lag_max_ms: 5_000
+            })
+        );
+        // No overflow at the ends.
+        assert_eq!(
+            block_time_acceptable(u64::MAX, 0, u64::MAX, u64::MAX),
+            Ok(())
+        );
     }
 }

@@ -3,11 +3,8 @@
 //! in the library's unit tests because the faults they inject (`Executor::inject_fault`,
 //! `Executor::inject_state_fault`, `sync::forge_for_test`) exist only in `cfg(test)` builds.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
+use crate::common::{ALL, Cluster, link, run};
 use crate::shared::lock;
-use common::{ALL, Cluster, link, run};
 use commonware_cryptography::Signer as _;
 use commonware_runtime::Clock as _;
 use std::sync::atomic::Ordering;
@@ -120,7 +117,7 @@ fn a_wiped_validator_refuses_forged_snapshots_blocks_the_forgers_and_syncs() {
         cluster.wait_until(&ALL, 260).await;
         // Chunks are asked of the offering peers in key order: make the first a chunk forger.
         let mut servers = [0usize, 1, 2];
-        servers.sort_by_key(|i| common::validator_key(*i).public_key());
+        servers.sort_by_key(|i| crate::common::validator_key(*i).public_key());
         let [chunk_forger, listing_forger, honest] = servers;
         cluster
             .shared(listing_forger)

@@ -29,7 +29,14 @@ pub mod sync;
 // Lets the shared cluster harness (`tests/common`) name this crate from inside it.
 extern crate self as bulwark_node;
 
+/// The deterministic cluster harness of `tests/`, shared with the unit tests that inject
+/// faults only `cfg(test)` builds have.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[cfg(test)]
 mod divergence;
+#[cfg(test)]
+mod duties;
 #[cfg(test)]
 mod test_support;

@@ -188,12 +188,20 @@ pub struct NodeStatus {
     pub faults_observed: u64,
     /// Gossiped transactions dropped unread because their peer was over its budget.
     pub gossip_dropped: u64,
+    /// Proposals this node refused to vote for (a proposer duty broken, a bad signature, a
+    /// block that does not apply), per proposer (hex key): how many, and the last reason. At
+    /// most [`REFUSED_LEADERS_MAX`] proposers are named; further ones are counted only.
+    pub proposals_refused: u64,
+    pub refused: std::collections::BTreeMap<String, (u64, String)>,
     pub mempool_txs: usize,
     pub transactions_executed: u64,
     pub trades_executed: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
 }
+
+/// Most proposers [`NodeStatus::refused`] names.
+pub const REFUSED_LEADERS_MAX: usize = 64;
 
 /// One finalized block as this node executed it: what replicas compare.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +244,12 @@ pub struct Shared {
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
+    /// Unit-test builds only: the proposer duty this validator breaks in every block it
+    /// proposes (`ExchangeApp::break_duty`), and the digests of the blocks it broke it in.
+    #[cfg(test)]
+    pub fault_propose: std::sync::atomic::AtomicU8,
+    #[cfg(test)]
+    pub faulty_proposals: Mutex<Vec<Digest>>,
     /// Unit-test builds only: makes this validator's snapshot server forge (see
     /// `sync::forge_for_test`).
     #[cfg(test)]
@@ -266,6 +280,10 @@ impl Shared {
             observations: Mutex::new(ObservationPool::new(Vec::new())),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            fault_propose: std::sync::atomic::AtomicU8::new(0),
+            #[cfg(test)]
+            faulty_proposals: Mutex::new(Vec::new()),
             #[cfg(test)]
             fault_forge_snapshot: std::sync::atomic::AtomicU8::new(0),
             #[cfg(test)]

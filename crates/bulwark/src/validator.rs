@@ -168,6 +168,7 @@ pub fn validator_config(
             proposal_bytes_max: limits.txs_max * TX_BYTES_MAX,
             block_interval_min: setup.settings.block_interval,
             time_drift_max: Duration::from_millis(500),
+            time_lag_max: Duration::from_secs(5),
             speculation_depth_max: 8,
         },
         executor: ExecutorConfig {

@@ -486,6 +486,8 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "leader": status.leader,
         "views_skipped": status.views_skipped,
         "faults_observed": status.faults_observed,
+        "proposals_refused": status.proposals_refused,
+        "refused": status.refused.iter().map(|(leader, (count, reason))| json!({"leader": leader, "proposals": count, "last_reason": reason})).collect::<Vec<_>>(),
         "gossip_dropped": status.gossip_dropped,
         "mempool_txs": status.mempool_txs,
         "mempool_evicted": mempool_evicted,

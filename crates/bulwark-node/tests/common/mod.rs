@@ -202,6 +202,7 @@ impl Cluster {
                 proposal_bytes_max: 512 << 10,
                 block_interval_min: Duration::from_millis(50),
                 time_drift_max: Duration::from_millis(500),
+                time_lag_max: Duration::from_secs(5),
                 speculation_depth_max: 32,
             },
             executor: ExecutorConfig {
