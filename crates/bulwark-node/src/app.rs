@@ -205,7 +205,8 @@ impl ExchangeApp {
 impl ExchangeApp {
     /// Unit-test builds only: breaks the proposer duty `Shared::fault_propose` names in `body`
     /// (1: a cancel after another signer's order; 2: a second observation of one validator and
-    /// underlying; 3: a time before the parent's). Returns whether it broke one.
+    /// underlying; 3: a time before the parent's; 4: a transaction of a key with no account).
+    /// Returns whether it broke one.
     fn break_duty(&self, body: &mut ExchangeBlock, parent_time: BlockTime) -> bool {
         use std::sync::atomic::Ordering;
         match self.shared.fault_propose.load(Ordering::SeqCst) {
@@ -224,6 +225,17 @@ impl ExchangeApp {
             },
             3 if parent_time.millis() > 0 => {
                 body.time = BlockTime::from_millis(parent_time.millis() - 1);
+                true
+            }
+            4 => {
+                // A throwaway key's withdrawal: validly signed, but nobody pays for it.
+                use commonware_cryptography::Signer as _;
+                let key = bulwark_types::PrivateKey::from_seed(body.height.get() ^ 0x5eed);
+                let tx = bulwark_types::TxBody::Withdraw {
+                    amount: bulwark_types::Money::from_usdc(1),
+                }
+                .signed(&key, 1);
+                body.txs.push(tx);
                 true
             }
             _ => false,
@@ -290,6 +302,7 @@ where
                 &self.config.limits,
                 self.config.proposal_bytes_max,
                 |signer| state.nonce_last(signer),
+                |signer, _| crate::shared::payer_of(state, signer).ok(),
             );
             #[allow(unused_mut)]
             let mut body = ExchangeBlock {
@@ -414,7 +427,17 @@ where
             {
                 return false;
             }
-            let result = lock(&self.shared.chain).extend(candidate.inner(), &checked);
+            let result = {
+                let mut chain = lock(&self.shared.chain);
+                if let Some(state) = chain.state_after(&candidate.inner().parent)
+                    && let Err(reason) =
+                        crate::mempool::block_payers_valid(state, &candidate.inner().body.txs)
+                {
+                    drop(chain);
+                    return refuse(reason);
+                }
+                chain.extend(candidate.inner(), &checked)
+            };
             match result {
                 Ok(_) => return true,
                 Err(ExtendError::UnknownParent(_)) => continue,

@@ -68,3 +68,8 @@ fn a_leader_counting_one_validator_s_observation_twice_gets_no_vote() {
 fn a_leader_dating_its_block_before_the_parent_gets_no_vote() {
     a_leader_breaking(3, 33);
 }
+
+#[test]
+fn a_leader_stuffing_its_block_with_keys_that_have_no_account_gets_no_vote() {
+    a_leader_breaking(4, 34);
+}

@@ -118,7 +118,8 @@ impl Mempool {
             "mempool bounds positive"
         );
         assert!(
-            limits.per_account_max > 0 && limits.per_account_block_max > 0,
+            limits.per_account_max > 0
+                && (1..=Self::BLOCK_TXS_PER_ACCOUNT_MAX).contains(&limits.per_account_block_max),
             "per-account bounds positive"
         );
         Self {
@@ -305,16 +306,24 @@ impl Mempool {
         Ok(evicted)
     }
 
+    /// The network's rule every verifier checks: a block carries at most this many transactions
+    /// charged to one account (an honest proposer takes at most `per_account_block_max`, which
+    /// may not exceed it).
+    pub const BLOCK_TXS_PER_ACCOUNT_MAX: usize = 1_024;
+
     /// Transactions for the next block, within `limits` and `bytes_max`: first every signer's
     /// leading run of cancels (so market makers' cancels land before new orders, as
     /// Hyperliquid orders its actions), then the rest in arrival order, each signer's in nonce
     /// order, at most `per_account_block_max` of one account's keys. Transactions at or below
-    /// a signer's `nonce_last` are skipped. Nothing is removed.
+    /// a signer's `nonce_last` are skipped, and so are the transactions of a signer that
+    /// `payer_now` (given the payer it was admitted under) says no longer has one: the block's
+    /// state decides, as every verifier's does ([`block_payers_valid`]). Nothing is removed.
     pub fn select(
         &self,
         limits: &BlockLimits,
         bytes_max: usize,
         nonce_last: impl Fn(&PublicKey) -> Option<u64>,
+        payer_now: impl Fn(&PublicKey, Payer) -> Option<Payer>,
     ) -> Vec<SignedTx> {
         let mut chosen: Vec<SignedTx> = Vec::new();
         let mut bytes = 0usize;
@@ -335,7 +344,10 @@ impl Mempool {
             if chosen.len() >= limits.txs_max || *bytes + p.bytes > bytes_max {
                 return Take::Full;
             }
-            if let Payer::Account(account) = p.payer {
+            let Some(payer) = payer_now(&p.tx.tx.signer, p.payer) else {
+                return Take::OverShare;
+            };
+            if let Payer::Account(account) = payer {
                 let share = shares.entry(account).or_insert(0);
                 if *share >= share_max {
                     return Take::OverShare;
@@ -497,6 +509,41 @@ impl Mempool {
 /// follow a transaction that is not a cancel only behind a non-cancel of its own signer (its
 /// nonce order keeps it there), so a leader cannot hold market makers' cancels back while it
 /// runs orders against their stale quotes. [`Mempool::select`] always satisfies it.
+/// Whether every transaction of a block is chargeable in `state`, the state its block applies
+/// to: its signer is an operator key or a key of an account holding collateral, and no account
+/// is charged more than [`Mempool::BLOCK_TXS_PER_ACCOUNT_MAX`] of them. A leader cannot fill a
+/// block with keys that have no account (each costing every validator a signature check) or
+/// with one account's transactions. The reason names the first that is not.
+pub fn block_payers_valid(
+    state: &bulwark_exchange::Exchange,
+    txs: &[SignedTx],
+) -> Result<(), String> {
+    let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
+    for tx in txs {
+        match crate::shared::payer_of(state, &tx.tx.signer) {
+            Err(_) => {
+                return Err(format!(
+                    "a transaction of {}, a key with no account holding collateral",
+                    crate::executor::hex(tx.tx.signer.as_ref())
+                ));
+            }
+            Ok(Payer::Operator) => {}
+            Ok(Payer::Account(account)) => {
+                let share = shares.entry(account).or_insert(0);
+                *share += 1;
+                if *share > Mempool::BLOCK_TXS_PER_ACCOUNT_MAX {
+                    return Err(format!(
+                        "more than {} transactions of account {}",
+                        Mempool::BLOCK_TXS_PER_ACCOUNT_MAX,
+                        account.get()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn cancels_first(txs: &[SignedTx]) -> bool {
     let mut ordered: std::collections::BTreeSet<&PublicKey> = std::collections::BTreeSet::new();
     for tx in txs {
@@ -601,7 +648,7 @@ mod tests {
             pool.admit(t.clone(), true, None, 0, Payer::Operator)
                 .unwrap();
         }
-        pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None)
+        pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p))
     }
 
     #[test]
@@ -646,7 +693,7 @@ mod tests {
             }
             let limits = BlockLimits { txs_max: 7, prices_max: 1, observations_max: 1 };
             for bytes_max in [200usize, 1 << 20] {
-                let chosen = pool.select(&limits, bytes_max, |_| None);
+                let chosen = pool.select(&limits, bytes_max, |_| None, |_, p| Some(p));
                 proptest::prop_assert!(cancels_first(&chosen));
             }
         }
@@ -668,7 +715,7 @@ mod tests {
             prices_max: 1,
             observations_max: 1,
         };
-        let chosen = pool.select(&limits, 1 << 20, |_| Some(2));
+        let chosen = pool.select(&limits, 1 << 20, |_| Some(2), |_, p| Some(p));
         assert_eq!(
             chosen.iter().map(|t| t.tx.nonce.get()).collect::<Vec<_>>(),
             vec![3, 4]
@@ -693,7 +740,7 @@ mod tests {
             .unwrap();
         pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
-        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
         let order: Vec<u64> = chosen.iter().map(|t| t.tx.nonce.get()).collect();
         assert_eq!(
             order,
@@ -813,7 +860,7 @@ mod tests {
             )
             .unwrap();
         }
-        let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+        let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
         let flooder = block
             .iter()
             .filter(|t| (100..104).any(|k| t.tx.signer == PrivateKey::from_seed(k).public_key()))
@@ -862,9 +909,63 @@ mod tests {
                     }
                 }
                 pool.check();
-                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None);
+                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
                 proptest::prop_assert!(cancels_first(&block));
             }
         }
+    }
+
+    /// A block is chargeable only if every signer pays from an account with collateral (or is
+    /// an operator key), at most `BLOCK_TXS_PER_ACCOUNT_MAX` to one account.
+    #[test]
+    fn a_block_of_keys_without_accounts_or_too_much_of_one_account_is_refused() {
+        use bulwark_exchange::Exchange;
+        use bulwark_types::{Block, BlockTime, Height, Money, PriceInputs};
+        use rand_core::SeedableRng;
+        let mut state = crate::test_support::genesis_exchange();
+        let bridge = crate::test_support::bridge();
+        let trader = PrivateKey::from_seed(77);
+        let deposit = TxBody::Deposit {
+            owner: trader.public_key(),
+            amount: Money::from_usdc(1_000),
+        }
+        .signed(&bridge, 1);
+        let block = Block {
+            height: Height::new(1),
+            time: BlockTime::from_millis(2_000),
+            prices: PriceInputs::default(),
+            observations: vec![],
+            txs: vec![deposit],
+        };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        Exchange::apply_block(&mut state, &block.check_signatures(&mut rng)).unwrap();
+        let withdraw = |key: &PrivateKey, nonce: u64| {
+            TxBody::Withdraw {
+                amount: Money::from_usdc(1),
+            }
+            .signed(key, nonce)
+        };
+        let operator = TxBody::FundInsurance {
+            amount: Money::from_usdc(1),
+        }
+        .signed(&bridge, 2);
+        assert_eq!(
+            block_payers_valid(&state, &[operator.clone(), withdraw(&trader, 1)]),
+            Ok(())
+        );
+        let stranger = PrivateKey::from_seed(78);
+        let refused = block_payers_valid(&state, &[withdraw(&trader, 1), withdraw(&stranger, 1)]);
+        assert!(refused.unwrap_err().contains("no account"));
+        let full: Vec<SignedTx> = (1..=Mempool::BLOCK_TXS_PER_ACCOUNT_MAX as u64)
+            .map(|n| withdraw(&trader, n))
+            .collect();
+        assert_eq!(block_payers_valid(&state, &full), Ok(()));
+        let mut over = full;
+        over.push(withdraw(&trader, 5_000));
+        assert!(
+            block_payers_valid(&state, &over)
+                .unwrap_err()
+                .contains("more than 1024")
+        );
     }
 }
