@@ -542,3 +542,192 @@ fn a_validator_sending_outdated_votes_changes_nothing() {
         .start(votes)
     });
 }
+
+/// A real equivocating leader: at each of its views it builds two different valid blocks on
+/// the same parent (the same state; times a millisecond apart), ships block A to validators 0
+/// and 1 and block B to validators 1 and 2, and sends its notarize vote for each where it
+/// shipped it. Both blocks are valid: validator 0 executes A and validator 2 executes B as
+/// verifiers. Validator 1 holds both votes, reports the conflict and blocks the equivocator,
+/// after which neither block of a pair can gather a quorum. The honest three never finalize
+/// both blocks of a pair, agree at every height and keep finalizing; only the equivocator is
+/// blocked. (The mock `equivocator` above ships no blocks: it tests a withholding leader.)
+#[test]
+fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three() {
+    use bulwark_node::block::{ChainBlock, Ctx};
+    use bulwark_node::engine::{CHANNEL_BLOCKS, CHANNEL_CERTIFICATES, CHANNEL_VOTES};
+    use bulwark_types::{Block as ExchangeBlock, BlockTime, PriceInputs};
+    use commonware_codec::{Encode as _, Read as _};
+    use commonware_consensus::Viewable as _;
+    use commonware_consensus::simplex::elector::{
+        Config as _, Elector as _, RoundRobin, RoundRobinElector,
+    };
+    use commonware_consensus::simplex::scheme::ed25519::Scheme;
+    use commonware_consensus::simplex::types::{Certificate, Notarize, Proposal, Vote};
+    use commonware_consensus::types::Round;
+    use commonware_cryptography::certificate::{Scheme as _, Verifier as CertificateVerifier};
+    use commonware_cryptography::sha256::Digest;
+    use commonware_cryptography::{Digestible as _, Signer as _};
+    use commonware_p2p::{Receiver as _, Recipients, Sender as _};
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    run(41, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in HONEST {
+            cluster.start(i);
+        }
+        cluster.wait_until(&HONEST, 2).await;
+        let source = cluster.shared(0).unwrap();
+        let other = cluster.shared(2).unwrap();
+        let keys: Vec<_> = (0..4)
+            .map(|i| common::validator_key(i).public_key())
+            .collect();
+        let shipped: Arc<Mutex<Vec<(Digest, Digest)>>> = Arc::default();
+        let record = shipped.clone();
+        // How many of block A validator 0 executed as a verifier, and of block B validator 2.
+        let verified: Arc<Mutex<(u64, u64)>> = Arc::default();
+        let verifies = verified.clone();
+        let _byzantine = cluster.spawn_impostor(
+            3,
+            &[CHANNEL_VOTES, CHANNEL_CERTIFICATES, CHANNEL_BLOCKS],
+            move |context, scheme: Scheme, mut channels| async move {
+                let (mut votes, _) = channels.remove(0);
+                let (_, mut certificates) = channels.remove(0);
+                let (mut blocks, _) = channels.remove(0);
+                let elector: RoundRobinElector<Scheme> =
+                    RoundRobin::<Sha256>::default().build(scheme.participants());
+                let me = scheme.me().and_then(|m| m.signer()).expect("a participant");
+                let mut seen = BTreeSet::new();
+                loop {
+                    let Ok((_, message)) = certificates.recv().await else {
+                        return;
+                    };
+                    let mut bytes = message;
+                    let Ok(certificate) = Certificate::<Scheme, Digest>::read_cfg(
+                        &mut bytes,
+                        &<Scheme as CertificateVerifier>::certificate_codec_config(&scheme),
+                    ) else {
+                        continue;
+                    };
+                    let (view, parent) = match certificate {
+                        Certificate::Notarization(n) => (n.view(), n.proposal.payload),
+                        Certificate::Finalization(f) => (f.view(), f.proposal.payload),
+                        _ => continue,
+                    };
+                    if !seen.insert(view) {
+                        continue;
+                    }
+                    let round = Round::new(Epoch::zero(), view.next());
+                    if elector.elect(round, ()) != me {
+                        continue;
+                    }
+                    let built = {
+                        let mut chain = source.chain.lock().unwrap();
+                        let Some(state_hash) = chain.state_hash_due(&parent) else {
+                            continue;
+                        };
+                        let Some(state) = chain.state_after(&parent) else {
+                            continue;
+                        };
+                        let now = context
+                            .current()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis() as u64;
+                        let time = now.max(state.time().millis());
+                        let ctx = Ctx {
+                            round,
+                            leader: keys[3].clone(),
+                            parent: (view, parent),
+                        };
+                        let block = |time_ms: u64| {
+                            ChainBlock::new(
+                                ctx.clone(),
+                                parent,
+                                state.state_digest(),
+                                state_hash,
+                                ExchangeBlock {
+                                    height: state.height().next(),
+                                    time: BlockTime::from_millis(time_ms),
+                                    prices: PriceInputs::default(),
+                                    observations: vec![],
+                                    txs: vec![],
+                                },
+                            )
+                        };
+                        (block(time), block(time + 1))
+                    };
+                    let (a, b) = built;
+                    let to =
+                        |who: [usize; 2]| Recipients::Some(who.map(|i| keys[i].clone()).to_vec());
+                    let vote = |block: &ChainBlock| {
+                        let proposal = Proposal::new(round, view, block.digest());
+                        Vote::Notarize(Notarize::<Scheme, Digest>::sign(&scheme, proposal).unwrap())
+                            .encode()
+                    };
+                    blocks.send(to([0, 1]), a.encode(), true);
+                    blocks.send(to([1, 2]), b.encode(), true);
+                    votes.send(to([0, 1]), vote(&a), true);
+                    votes.send(to([1, 2]), vote(&b), true);
+                    record.lock().unwrap().push((a.digest(), b.digest()));
+                    // Both blocks are valid: each side's verifier executes its own.
+                    context.sleep(Duration::from_millis(300)).await;
+                    let executed = |shared: &bulwark_node::shared::Shared, digest: &Digest| {
+                        shared.chain.lock().unwrap().state_after(digest).is_some()
+                    };
+                    let mut counts = verifies.lock().unwrap();
+                    counts.0 += u64::from(executed(&source, &a.digest()));
+                    counts.1 += u64::from(executed(&other, &b.digest()));
+                }
+            },
+        );
+        let _traders = cluster.start_traders(41, Duration::from_millis(100));
+        cluster.wait_until(&HONEST, 150).await;
+        cluster.stop_traders();
+        assert!(
+            cluster.check_agreement(&HONEST) >= 150,
+            "safety and liveness"
+        );
+        let pairs = shipped.lock().unwrap().clone();
+        assert!(!pairs.is_empty(), "the leader equivocated");
+        for i in HONEST {
+            let shared = cluster.shared(i).unwrap();
+            let history = shared.history.lock().unwrap();
+            let finalized: BTreeSet<_> = history.iter().map(|r| r.block).collect();
+            for (a, b) in &pairs {
+                assert!(
+                    !(finalized.contains(a) && finalized.contains(b)),
+                    "validator {i} finalized both blocks of one view"
+                );
+            }
+        }
+        let faults: u64 = HONEST
+            .iter()
+            .map(|i| {
+                cluster
+                    .shared(*i)
+                    .unwrap()
+                    .status
+                    .lock()
+                    .unwrap()
+                    .faults_observed
+            })
+            .sum();
+        assert!(faults > 0, "the conflicting notarize votes were reported");
+        let blocked = cluster.blocked().await;
+        assert!(
+            blocked.iter().all(|(_, blamed)| *blamed == 3),
+            "no honest validator is blamed: {blocked:?}"
+        );
+        assert!(
+            blocked.iter().any(|(_, blamed)| *blamed == 3),
+            "the equivocator is blocked: {blocked:?}"
+        );
+        let (a_verified, b_verified) = *verified.lock().unwrap();
+        assert!(
+            a_verified > 0 && b_verified > 0,
+            "both blocks of a pair were valid and executed by a verifier: {a_verified}, {b_verified}"
+        );
+        assert!(cluster.executed(0).1 > 0, "trades happened");
+    });
+}
