@@ -334,8 +334,11 @@ impl ReadModel {
                 if let Some(order) = self.orders.get_mut(order_id) {
                     order.updated_ms = time_ms;
                     order.price = Some(*price);
-                    // The exchange's amend quantity is the order's new total size.
-                    order.qty = *qty;
+                    // The exchange's amend quantity is what stays open; Deribit's amount is
+                    // the order's total, filled part included.
+                    order.qty = Qty::from_contracts(
+                        order.filled.contracts().saturating_add(qty.contracts()),
+                    );
                 }
             }
             _ => {}

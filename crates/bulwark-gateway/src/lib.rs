@@ -12,6 +12,10 @@
 
 pub mod deribit;
 pub mod follower;
+pub mod gateway;
 pub mod index;
+pub mod keys;
+pub mod limits;
 pub mod replica;
+pub mod server;
 pub mod source;
