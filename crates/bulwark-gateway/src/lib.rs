@@ -17,5 +17,6 @@ pub mod index;
 pub mod keys;
 pub mod limits;
 pub mod replica;
+pub mod run;
 pub mod server;
 pub mod source;

@@ -313,6 +313,17 @@ pub fn run(options: DevnetOptions) -> Result<()> {
     let demo = write_keys(&options.dir, &pinned)?;
     let data = options.dir.join("data");
     let setups = setups(&pinned, NodeSettings::DEFAULT)?;
+    let gateway_setup = crate::gateway_cli::setup(
+        &setups[0].namespace,
+        &setups
+            .iter()
+            .map(|s| s.signer.public_key())
+            .collect::<Vec<_>>(),
+        setups[0].genesis.clone(),
+        Vec::new(),
+        local(pinned.api_port, pinned.validators)?,
+        options.dir.join("gateway"),
+    );
     let runtime = tokio::Config::new()
         .with_storage_directory(&data)
         .with_worker_threads(2);
@@ -325,7 +336,17 @@ pub fn run(options: DevnetOptions) -> Result<()> {
                 .with_context(|| format!("starting validator {i}"))?;
             validators.push(running);
         }
+        let gateway = bulwark_gateway::run::start(bulwark_gateway::run::GatewaySetup {
+            validators: validators
+                .iter()
+                .map(|v| format!("http://{}", v.api_addr))
+                .collect(),
+            ..gateway_setup
+        })
+        .await
+        .context("starting the gateway")?;
         print_banner(&options, &pinned, &validators, &demo);
+        print_gateway(gateway.addr, &validators[0], &demo[0]);
         let submitted = submit_setup(&validators[0].shared, pinned.seed, pinned.genesis_time_ms);
         if submitted > 0 {
             println!(
@@ -362,6 +383,15 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         stop(context).await;
         Ok(())
     })
+}
+
+fn print_gateway(addr: SocketAddr, validator: &RunningValidator, demo: &Path) {
+    println!("  gateway (Deribit JSON-RPC, for ccxt and other Deribit clients): http://{addr}");
+    println!(
+        "    bulwark apikey create --gateway http://{addr} --api http://{} --key {}",
+        validator.api_addr,
+        demo.display()
+    );
 }
 
 fn print_banner(

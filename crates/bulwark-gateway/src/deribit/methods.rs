@@ -344,7 +344,9 @@ fn stats<'a>(
     spec: &InstrumentSpec,
     trades: impl Iterator<Item = &'a PublicTrade>,
 ) -> (Value, Option<f64>) {
-    let (mut high, mut low, mut volume, mut volume_usd) = (None::<f64>, None::<f64>, 0.0, 0.0);
+    let (mut high, mut low) = (None::<f64>, None::<f64>);
+    // Summed exactly (contracts, and ticks x contracts), converted once.
+    let (mut contracts, mut notional_ticks) = (0i128, 0i128);
     let mut last = None;
     for trade in trades {
         let price = convert::ticks_price(trade.price, spec);
@@ -354,12 +356,15 @@ fn stats<'a>(
         if trade.time_ms.saturating_add(STATS_WINDOW_MS) < now_ms {
             break;
         }
-        let amount = convert::qty_amount(trade.qty, spec);
         high = Some(high.map_or(price, |h| h.max(price)));
         low = Some(low.map_or(price, |l| l.min(price)));
-        volume += amount;
-        volume_usd += amount * price;
+        contracts += i128::from(trade.qty.contracts());
+        notional_ticks += i128::from(trade.qty.contracts()) * i128::from(trade.price.ticks());
     }
+    let multiplier = i128::from(spec.multiplier.e8());
+    let volume = (contracts * multiplier) as f64 / 1e8;
+    let volume_usd =
+        (notional_ticks * multiplier * i128::from(spec.tick_size.micros())) as f64 / 1e14;
     (
         json!({"high": high, "low": low, "volume": volume, "volume_usd": volume_usd, "price_change": null}),
         last,
