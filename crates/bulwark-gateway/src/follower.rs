@@ -251,10 +251,11 @@ pub async fn run(
             Err(error) => {
                 proof.forget();
                 if let FetchError::Pruned(_) = error {
-                    tracing::error!(validator = %peer.source.name(), height,
-                        "validator pruned the block this gateway needs; start the gateway from a newer state");
+                    tracing::warn!(validator = %peer.source.name(), height,
+                        "validator no longer holds the block this gateway needs");
+                } else {
+                    tracing::debug!(validator = %peer.source.name(), %error, "fetch failed");
                 }
-                tracing::debug!(validator = %peer.source.name(), %error, "fetch failed");
                 peer.benched_until = Some(now + config.failure_backoff);
                 current += 1;
             }

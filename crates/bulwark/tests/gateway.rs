@@ -134,6 +134,13 @@ fn deribit_api_end_to_end() {
         br#"{"jsonrpc":"2.0","id":42,"method":"public/get_time","params":{}}"#,
     );
     assert_eq!((status, posted["id"].as_i64()), (200, Some(42)), "{posted}");
+    // Oversized requests: a request-target over 8 KiB, a body over 64 KiB.
+    let long = format!("/api/v2/public/get_time?x={}", "a".repeat(9_000));
+    let (status, oversized) = http(&gateway, "GET", &long, &[], b"");
+    assert_eq!((status, code_of(&oversized)), (400, 11050), "{oversized}");
+    let big = vec![b' '; 70_000];
+    let (_, oversized) = http(&gateway, "POST", "/api/v2/public/get_time", &[], &big);
+    assert_eq!(code_of(&oversized), 11050, "{oversized}");
     // Unknown query parameters are ignored.
     let (status, _) = public(&gateway, "get_time", "include_old=true&code=USDC");
     assert_eq!(status, 200);
