@@ -9,6 +9,9 @@
 //! below the retention) is `410 block_pruned`. A block whose own finalization is not archived
 //! (marshal learned it through a descendant's certificate) is answered with
 //! `"finalization": null`: the follower then proves it through the next block's parent link.
+//! `GET /snapshot` answers this node's newest served snapshot (`Exchange::snapshot` bytes,
+//! `application/octet-stream`, its height in `x-bulwark-height`): a follower that starts after
+//! the archive was pruned checks it against the state hash block `height + 1` commits to.
 //! Never: trusts or re-checks what it serves (the follower verifies), panics on a height.
 
 use super::ApiState;
@@ -81,4 +84,28 @@ pub async fn block(
         "block": hex(&block.encode()),
         "finalization": finalization.map(|f| hex(&f.encode())),
     })))
+}
+
+/// `GET /snapshot`.
+pub async fn snapshot(State(api): State<ApiState>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let served = lock(&api.inner.shared.snapshot).clone();
+    let Some(served) = served else {
+        return Err(ApiError::SnapshotUnavailable);
+    };
+    let bytes = axum::body::Bytes::from(served.bytes.as_ref().clone());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/octet-stream".to_string(),
+            ),
+            (
+                axum::http::HeaderName::from_static("x-bulwark-height"),
+                served.height.to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

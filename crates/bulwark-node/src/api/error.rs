@@ -57,6 +57,8 @@ pub enum ApiError {
     BlockPruned { height: u64 },
     #[error("this node does not serve finalized blocks")]
     BlocksUnavailable,
+    #[error("this node holds no snapshot yet")]
+    SnapshotUnavailable,
 }
 
 /// The JSON body of an error.
@@ -96,6 +98,7 @@ impl ApiError {
             ApiError::BlockNotFinalized { .. } => "block_not_finalized",
             ApiError::BlockPruned { .. } => "block_pruned",
             ApiError::BlocksUnavailable => "blocks_unavailable",
+            ApiError::SnapshotUnavailable => "snapshot_unavailable",
         }
     }
 
@@ -106,7 +109,8 @@ impl ApiError {
             | ApiError::AccountUnknown
             | ApiError::TxUnknown
             | ApiError::RouteUnknown
-            | ApiError::BlockNotFinalized { .. } => StatusCode::NOT_FOUND,
+            | ApiError::BlockNotFinalized { .. }
+            | ApiError::SnapshotUnavailable => StatusCode::NOT_FOUND,
             ApiError::BlockPruned { .. } => StatusCode::GONE,
             ApiError::BlocksUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -22,6 +22,7 @@
 //! - `GET /status`, `GET /metrics`.
 //! - `GET /blocks/latest`, `GET /blocks/{height}`: finalized blocks with their finalization
 //!   certificate, hex (see [`blocks`]); served once [`ApiState::serve_blocks`] names a source.
+//! - `GET /snapshot`: the newest snapshot this node serves, binary, height in `x-bulwark-height`.
 
 pub mod blocks;
 pub mod error;
@@ -176,6 +177,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(handlers::metrics))
         .route("/blocks/latest", get(blocks::latest))
         .route("/blocks/{height}", get(blocks::block))
+        .route("/snapshot", get(blocks::snapshot))
         .fallback(handlers::route_unknown)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

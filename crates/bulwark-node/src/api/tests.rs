@@ -471,4 +471,18 @@ async fn blocks_are_served_by_height_and_missing_ones_are_typed() {
     assert_eq!((status, code(&response)), (400, "path_invalid"));
     let (status, response) = request(addr, "GET", "/blocks/latest", "").await;
     assert_eq!((status, response["height"].as_u64()), (200, Some(2)));
+
+    // The snapshot: none yet, then its bytes and height.
+    let (status, response) = request(addr, "GET", "/snapshot", "").await;
+    assert_eq!((status, code(&response)), (404, "snapshot_unavailable"));
+    *lock(&shared.snapshot) = Some(crate::sync::ServedSnapshot::new(7, b"state".to_vec()));
+    let head = "GET /snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("x-bulwark-height: 7"), "{text}");
+    assert!(text.ends_with("\r\n\r\nstate"), "{text}");
 }
