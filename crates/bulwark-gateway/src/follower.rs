@@ -11,6 +11,10 @@
 //! Proven blocks are applied through [`crate::replica::Replica::apply`], which runs
 //! `bulwark_node::chain::Chain::finalize`: a block whose committed state digest or state hash
 //! differs from the replica's halts the follower (with the reason kept for `/status`).
+//! A validator that no longer holds the next block (pruned) is asked for its snapshot: it is
+//! believed only if it hashes to the state hash that the proven block after it commits to, and
+//! restores to the outcome digest that block names ([`check_snapshot`]); the replica then
+//! restarts there (the read model's history starts there too).
 //! Never: applies a block on one validator's word; holds more than
 //! [`UNCERTIFIED_MAX`] unproven blocks; panics on what a validator sends.
 
@@ -145,6 +149,102 @@ pub fn check_certificate(
     Ok(())
 }
 
+/// Why a validator's snapshot was refused: each one is that validator lying (or broken).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotLie {
+    #[error("block {0} after the snapshot carries no state hash")]
+    Uncommitted(u64),
+    #[error("snapshot does not hash to the state hash block {0} commits to")]
+    HashMismatch(u64),
+    #[error("snapshot does not restore: {0}")]
+    Restore(String),
+    #[error("snapshot restores to height {restored}, served as {served}")]
+    HeightMismatch { restored: u64, served: u64 },
+    #[error("restored state's outcome digest differs from the one block {0} commits to")]
+    DigestMismatch(u64),
+    #[error("block after the snapshot: {0}")]
+    Block(#[from] Lie),
+}
+
+/// Checks snapshot `bytes`, served as the state at `height`, against `next`: the proven block
+/// `height + 1`, which commits to the state hash (snapshots are taken at heights the chain
+/// commits after) and the outcome digest of the state after its parent.
+pub fn check_snapshot(
+    height: u64,
+    bytes: &[u8],
+    next: &ChainBlock,
+) -> Result<bulwark_exchange::Exchange, SnapshotLie> {
+    let block = next.height().get();
+    let committed = next.state_hash.ok_or(SnapshotLie::Uncommitted(block))?;
+    if bulwark_node::commitment::state_hash(bytes) != committed {
+        return Err(SnapshotLie::HashMismatch(block));
+    }
+    let exchange = bulwark_exchange::Exchange::restore(bytes)
+        .map_err(|e| SnapshotLie::Restore(e.to_string()))?;
+    let restored = exchange.height().get();
+    if restored != height || restored.checked_add(1) != Some(block) {
+        return Err(SnapshotLie::HeightMismatch {
+            restored,
+            served: height,
+        });
+    }
+    if exchange.state_digest() != next.state_digest {
+        return Err(SnapshotLie::DigestMismatch(block));
+    }
+    Ok(exchange)
+}
+
+/// Why a bootstrap from a snapshot did not happen.
+#[derive(Debug, thiserror::Error)]
+enum BootstrapError {
+    #[error("fetch failed: {0}")]
+    Fetch(#[from] FetchError),
+    #[error("the validator has no snapshot ahead of this replica")]
+    NoSnapshot,
+    #[error("the blocks after the snapshot are not finalized there yet")]
+    NotYet,
+    #[error(transparent)]
+    Lie(#[from] SnapshotLie),
+    #[error("a proven block after the snapshot does not apply: {0}")]
+    Apply(#[from] bulwark_node::chain::FinalizeError),
+}
+
+/// Restarts `replica` from `source`'s snapshot, proven by the certified blocks after it.
+async fn bootstrap(replica: &Replica, source: &dyn BlockSource) -> Result<u64, BootstrapError> {
+    let Some((height, bytes)) = source.snapshot().await? else {
+        return Err(BootstrapError::NoSnapshot);
+    };
+    if height <= replica.tip().0 {
+        return Err(BootstrapError::NoSnapshot);
+    }
+    // Block `height + 1` names the digest of block `height`; it, and that digest, are proven
+    // once it (or a parent-linked descendant) carries a certificate.
+    let first = source
+        .fetch(height + 1)
+        .await?
+        .ok_or(BootstrapError::NotYet)?;
+    let parent = first.block.parent;
+    let mut proof = Proof::new(replica.verifier().clone());
+    let mut proven = proof
+        .offer(&mut rand::rng(), height, parent, first)
+        .map_err(SnapshotLie::from)?;
+    while proven.is_empty() {
+        let next = source
+            .fetch(proof.next_height(height))
+            .await?
+            .ok_or(BootstrapError::NotYet)?;
+        proven = proof
+            .offer(&mut rand::rng(), height, parent, next)
+            .map_err(SnapshotLie::from)?;
+    }
+    let exchange = check_snapshot(height, &bytes, &proven[0])?;
+    replica.restart_from(exchange, parent);
+    for block in &proven {
+        replica.apply(block)?;
+    }
+    Ok(replica.tip().0)
+}
+
 /// Follower settings.
 #[derive(Copy, Clone, Debug)]
 pub struct FollowerConfig {
@@ -230,7 +330,7 @@ pub async fn run(
                         peer.benched_until = Some(now + config.liar_timeout);
                         tracing::warn!(validator = %peer.source.name(), %lie, lies = peer.lies,
                             "validator served a block without valid proof; not asking it for a while");
-                        replica.record_lie(peer.source.name(), &lie);
+                        replica.record_lie(peer.source.name(), &lie.to_string());
                         current += 1;
                     }
                 }
@@ -252,7 +352,30 @@ pub async fn run(
                 proof.forget();
                 if let FetchError::Pruned(_) = error {
                     tracing::warn!(validator = %peer.source.name(), height,
-                        "validator no longer holds the block this gateway needs");
+                        "validator no longer holds the block this gateway needs; trying its snapshot");
+                    match bootstrap(&replica, peer.source.as_ref()).await {
+                        Ok(height) => {
+                            tracing::info!(validator = %peer.source.name(), height,
+                                "replica restarted from a snapshot proven by the chain");
+                            continue;
+                        }
+                        Err(BootstrapError::Lie(lie)) => {
+                            peer.lies += 1;
+                            peer.benched_until = Some(now + config.liar_timeout);
+                            tracing::warn!(validator = %peer.source.name(), %lie,
+                                "validator served a snapshot without valid proof");
+                            replica.record_lie(peer.source.name(), &lie.to_string());
+                            current += 1;
+                            continue;
+                        }
+                        Err(BootstrapError::Apply(error)) => {
+                            tracing::error!(%error, "follower halted");
+                            return;
+                        }
+                        Err(error) => {
+                            tracing::warn!(validator = %peer.source.name(), %error, "no snapshot bootstrap");
+                        }
+                    }
                 } else {
                     tracing::debug!(validator = %peer.source.name(), %error, "fetch failed");
                 }

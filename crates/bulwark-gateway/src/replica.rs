@@ -7,7 +7,6 @@
 //! wait on. Never: holds its lock across an `.await`; applies an unproven block (the follower
 //! only hands over proven ones).
 
-use crate::follower::Lie;
 use crate::index::ReadModel;
 use bulwark_exchange::{ConfigError, Genesis};
 use bulwark_node::block::ChainBlock;
@@ -98,7 +97,7 @@ impl Replica {
         self.height.subscribe()
     }
 
-    pub fn record_lie(&self, validator: &str, lie: &Lie) {
+    pub fn record_lie(&self, validator: &str, lie: &str) {
         let mut state = self.lock();
         if state.lies.len() == LIES_KEPT {
             state.lies.pop_front();
@@ -106,6 +105,18 @@ impl Replica {
         state
             .lies
             .push_back((validator.to_string(), lie.to_string()));
+    }
+
+    /// Restarts the replica from a verified snapshot state: `exchange` after block `digest`.
+    /// The read model starts empty there (history before it is not known here).
+    pub fn restart_from(&self, exchange: bulwark_exchange::Exchange, digest: Digest) {
+        let height = exchange.height().get();
+        {
+            let mut state = self.lock();
+            state.index = ReadModel::new(&exchange);
+            state.chain = Chain::new(exchange, digest);
+        }
+        self.height.send_replace(height);
     }
 
     /// Applies a proven block; a divergence (or any block that cannot be applied) halts the

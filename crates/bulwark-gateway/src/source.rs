@@ -46,7 +46,14 @@ pub trait BlockSource: Send + Sync {
     fn name(&self) -> &str;
     /// The finalized block at `height`; `Ok(None)` if the validator has not finalized it yet.
     fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>>;
+    /// The validator's newest snapshot: its height and `Exchange::snapshot` bytes (unchecked).
+    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
+
+/// Largest snapshot fetched (the validators' own bound is of this order).
+pub const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
 
 /// Largest `/blocks/{h}` response read: the hex of the largest block and certificate, and slack.
 pub fn response_bytes_max(limits: &BlockLimits, validators: usize) -> usize {
@@ -169,6 +176,34 @@ impl HttpValidator {
         }))
     }
 
+    async fn fetch_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, FetchError> {
+        let response = self
+            .client
+            .get(format!("{}/snapshot", self.base))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .map_err(|e| FetchError::Http(e.to_string()))?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        let height = response
+            .headers()
+            .get("x-bulwark-height")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = Self::read(response, SNAPSHOT_BYTES_MAX).await?;
+        if status != 200 {
+            return Err(FetchError::Status {
+                status,
+                body: truncate(&String::from_utf8_lossy(&body)),
+            });
+        }
+        let height = height.ok_or_else(|| FetchError::Malformed("no x-bulwark-height".into()))?;
+        Ok(Some((height, body)))
+    }
+
     /// The newest height the validator has executed.
     pub async fn latest(&self) -> Result<u64, FetchError> {
         let (status, body) = self.get_json("/blocks/latest", 4_096).await?;
@@ -218,5 +253,9 @@ impl BlockSource for HttpValidator {
 
     fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
         Box::pin(self.fetch_block(height))
+    }
+
+    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+        Box::pin(self.fetch_snapshot())
     }
 }

@@ -1,7 +1,9 @@
 //! The follower against lying validators: a forged block, a certificate from strangers, a
 //! certificate over another block, a block that does not extend the chain. Each is refused,
 //! the liar is benched, and the follower continues from an honest validator to the same state
-//! the validators computed.
+//! the validators computed. A gateway started after the validators pruned their archives joins
+//! from a snapshot, believed only against the state hash the certified block after it commits
+//! to.
 
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_gateway::follower::{self, FollowerConfig, Lie, Proof};
@@ -15,6 +17,7 @@ use bulwark_types::{
     Block as ExchangeBlock, BlockTime, Height as ExchangeHeight, Money, Nonce, PriceInputs,
     PrivateKey, Tx, TxBody,
 };
+use commonware_consensus::Heightable as _;
 use commonware_consensus::simplex::scheme::ed25519;
 use commonware_consensus::simplex::types::{Finalize, Proposal};
 use commonware_consensus::types::{Epoch, Round, View};
@@ -76,6 +79,15 @@ fn finalize(signers: &[ed25519::Scheme], view: u64, digest: Digest) -> BlockFina
 /// The honest chain: blocks 1..=HEIGHTS each depositing to a fresh owner, with the
 /// validators' certificates (odd heights lack their own, as marshal may archive them).
 fn honest_chain(signers: &[ed25519::Scheme]) -> (Vec<Fetched>, Digest) {
+    let (fetched, digest, _) = honest_chain_with_snapshots(signers);
+    (fetched, digest)
+}
+
+/// The honest chain, its final state digest, and the snapshot after every height.
+fn honest_chain_with_snapshots(
+    signers: &[ed25519::Scheme],
+) -> (Vec<Fetched>, Digest, Vec<Vec<u8>>) {
+    let mut snapshots = Vec::new();
     let (genesis_block, exchange) =
         bulwark_node::engine::genesis_block(&participants(100), &genesis()).unwrap();
     let mut chain = Chain::new(exchange, genesis_block.digest());
@@ -87,6 +99,7 @@ fn honest_chain(signers: &[ed25519::Scheme]) -> (Vec<Fetched>, Digest) {
             .clone()
             .check_signatures(&mut ChaCha8Rng::seed_from_u64(height));
         chain.finalize(&block, &checked).unwrap();
+        snapshots.push(chain.finalized().snapshot());
         let finalization = (height % 2 == 0 || height == HEIGHTS)
             .then(|| finalize(signers, height, block.digest()));
         fetched.push(Fetched {
@@ -94,7 +107,7 @@ fn honest_chain(signers: &[ed25519::Scheme]) -> (Vec<Fetched>, Digest) {
             finalization,
         });
     }
-    (fetched, chain.finalized().state_digest())
+    (fetched, chain.finalized().state_digest(), snapshots)
 }
 
 /// The next block on `chain`'s finalized state, depositing `usdc` to a fresh owner.
@@ -321,4 +334,109 @@ impl BlockSource for ArcSource {
     fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
         self.0.fetch(height)
     }
+}
+
+/// A validator that pruned everything up to `SNAPSHOT` and serves its snapshot there.
+struct Pruned {
+    name: String,
+    blocks: Vec<Fetched>,
+    snapshot: (u64, Vec<u8>),
+}
+
+const SNAPSHOT: u64 = 25;
+
+impl BlockSource for Pruned {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+        let answer = if height <= SNAPSHOT {
+            Err(FetchError::Pruned(height))
+        } else {
+            Ok(self.blocks.get(height as usize - 1).cloned())
+        };
+        Box::pin(async move { answer })
+    }
+
+    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+        let snapshot = self.snapshot.clone();
+        Box::pin(async move { Ok(Some(snapshot)) })
+    }
+}
+
+#[test]
+fn a_snapshot_is_believed_only_against_the_block_after_it() {
+    let signers = schemes(100);
+    let (honest, _, snapshots) = honest_chain_with_snapshots(&signers);
+    let next = &honest[SNAPSHOT as usize].block;
+    assert_eq!(next.height().get(), SNAPSHOT + 1);
+    let good = &snapshots[SNAPSHOT as usize - 1];
+    let restored = follower::check_snapshot(SNAPSHOT, good, next).unwrap();
+    assert_eq!(restored.height().get(), SNAPSHOT);
+    // The state one block earlier, served as this one: its hash is not the committed one.
+    let earlier = &snapshots[SNAPSHOT as usize - 2];
+    assert_eq!(
+        follower::check_snapshot(SNAPSHOT, earlier, next).err(),
+        Some(follower::SnapshotLie::HashMismatch(SNAPSHOT + 1))
+    );
+    // Bytes altered: refused.
+    let mut altered = good.clone();
+    altered[10] ^= 1;
+    assert!(follower::check_snapshot(SNAPSHOT, &altered, next).is_err());
+    // The right bytes served under another height.
+    assert!(matches!(
+        follower::check_snapshot(SNAPSHOT + 1, good, next),
+        Err(follower::SnapshotLie::HeightMismatch { .. })
+    ));
+    // A block that commits to no state hash proves no snapshot.
+    assert_eq!(
+        follower::check_snapshot(
+            SNAPSHOT + 1,
+            &snapshots[SNAPSHOT as usize],
+            &honest[SNAPSHOT as usize + 1].block
+        )
+        .err(),
+        Some(follower::SnapshotLie::Uncommitted(SNAPSHOT + 2))
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_started_after_pruning_joins_from_a_proven_snapshot() {
+    let signers = schemes(100);
+    let (honest, honest_digest, snapshots) = honest_chain_with_snapshots(&signers);
+    let liar = Pruned {
+        name: "liar".into(),
+        blocks: honest.clone(),
+        snapshot: (SNAPSHOT, snapshots[SNAPSHOT as usize - 2].clone()),
+    };
+    let good = Pruned {
+        name: "honest".into(),
+        blocks: honest,
+        snapshot: (SNAPSHOT, snapshots[SNAPSHOT as usize - 1].clone()),
+    };
+    let replica =
+        Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
+    let sources: Vec<Box<dyn BlockSource>> = vec![Box::new(liar), Box::new(good)];
+    let config = FollowerConfig {
+        poll: Duration::from_millis(5),
+        liar_timeout: Duration::from_secs(600),
+        failure_backoff: Duration::from_millis(10),
+    };
+    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
+    let mut heights = replica.subscribe();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while *heights.borrow_and_update() < HEIGHTS {
+            heights.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the follower joins from the snapshot and reaches the tip");
+    task.abort();
+    let state = replica.lock();
+    assert_eq!(state.chain.finalized().state_digest(), honest_digest);
+    assert!(state.halted.is_none());
+    assert_eq!(state.lies.len(), 1, "{:?}", state.lies);
+    assert_eq!(state.lies[0].0, "liar");
+    assert!(state.lies[0].1.contains("state hash"), "{:?}", state.lies);
 }
