@@ -47,10 +47,13 @@ pub trait BlockSource: Send + Sync {
     /// The finalized block at `height`; `Ok(None)` if the validator has not finalized it yet.
     fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>>;
     /// The validator's newest snapshot: its height and `Exchange::snapshot` bytes (unchecked).
-    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+    fn snapshot(&self) -> SnapshotAnswer<'_> {
         Box::pin(async { Ok(None) })
     }
 }
+
+/// A snapshot fetch: its height and bytes (unchecked), `None` if the validator holds none.
+pub type SnapshotAnswer<'a> = BoxFuture<'a, Result<Option<(u64, Vec<u8>)>, FetchError>>;
 
 /// Largest snapshot fetched (the validators' own bound is of this order).
 pub const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
@@ -255,7 +258,7 @@ impl BlockSource for HttpValidator {
         Box::pin(self.fetch_block(height))
     }
 
-    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+    fn snapshot(&self) -> SnapshotAnswer<'_> {
         Box::pin(self.fetch_snapshot())
     }
 }

@@ -359,7 +359,7 @@ impl BlockSource for Pruned {
         Box::pin(async move { answer })
     }
 
-    fn snapshot(&self) -> BoxFuture<'_, Result<Option<(u64, Vec<u8>)>, FetchError>> {
+    fn snapshot(&self) -> bulwark_gateway::source::SnapshotAnswer<'_> {
         let snapshot = self.snapshot.clone();
         Box::pin(async move { Ok(Some(snapshot)) })
     }

@@ -38,6 +38,7 @@ fn deribit_api_end_to_end() {
         id: created_a.client_id.clone(),
         secret: created_a.client_secret.clone(),
     };
+    let created_b_agent = created_b.agent.clone();
     let b = Client {
         base: gateway.clone(),
         id: created_b.client_id,
@@ -353,6 +354,39 @@ fn deribit_api_end_to_end() {
     assert!(
         book["result"]["bids"].is_array() && book["result"]["change_id"].is_u64(),
         "{book}"
+    );
+
+    // A private JSON-RPC POST, signed over its body; the id is echoed.
+    let body = br#"{"jsonrpc":"2.0","id":"q1","method":"private/get_position","params":{"instrument_name":"BTC_USDC-PERPETUAL"}}"#;
+    let target = "/api/v2/private/get_position";
+    let header = a.header("POST", target, body, now_ms());
+    let (status, posted) = http(&gateway, "POST", target, &[("Authorization", header)], body);
+    assert_eq!(
+        (status, posted["id"].as_str()),
+        (200, Some("q1")),
+        "{posted}"
+    );
+    assert_eq!(posted["result"]["size"], 0.001);
+
+    // Revocation: the owner's RevokeAgent, once final, ends the key.
+    let agent = bulwark::keys::parse_public_key(&created_b_agent).unwrap();
+    gateway_cli::revoke(&api, &key(1), agent, Duration::from_secs(60)).unwrap();
+    // The gateway may trail the validator that reported it final by a block or two.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let revoked = loop {
+        let (_, answer) = b.get("get_account_summaries", "");
+        if code_of(&answer) == 13009 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code_of(&revoked), 13009, "{revoked}");
+    assert!(
+        revoked["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("revoked"),
+        "{revoked}"
     );
 
     // The rate limit: a key's read budget (burst 100) runs out.
