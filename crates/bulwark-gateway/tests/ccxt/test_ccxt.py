@@ -76,6 +76,12 @@ def main():
     assert mine and mine[0]["takerOrMaker"] == "maker" and mine[0]["amount"] == 0.001, mine
     assert mine[0]["fee"]["currency"] == "USDC", mine
     assert a.fetch_trades(SYMBOL)[-1]["amount"] == 0.001
+    since = mine[0]["timestamp"] - 1
+    assert a.fetch_trades(SYMBOL, since)[-1]["amount"] == 0.001
+    assert [t["id"] for t in a.fetch_my_trades(SYMBOL, since)] == [mine[0]["id"]]
+    assert order["id"] in [o["id"] for o in a.fetch_closed_orders()]
+    tickers = a.fetch_tickers([SYMBOL])
+    assert tickers[SYMBOL]["bid"] is None or tickers[SYMBOL]["bid"] > 0, tickers
 
     # Balance and positions.
     balance = a.fetch_balance()
