@@ -396,3 +396,50 @@ fn deribit_api_end_to_end() {
         .count();
     assert!(limited > 0, "the key's rate limit was never hit");
 }
+
+/// `bulwark gateway` as its own process, from a node configuration of the devnet's network:
+/// it derives the same genesis and follows to the same blocks as the devnet's own gateway.
+#[test]
+fn a_standalone_gateway_follows_the_same_chain() {
+    let devnet = Devnet::start("gateway-standalone");
+    let config = devnet.node_config();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listen.local_addr().unwrap();
+    drop(listen);
+    let data = devnet.dir.join("standalone");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(["gateway", "--genesis"])
+        .arg(&config)
+        .arg("--validators")
+        .arg(devnet.apis.join(","))
+        .args(["--listen", &addr.to_string(), "--data-dir"])
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (ours, theirs) = loop {
+        let (_, theirs) = http(&url, "GET", "/gateway/v1/status", &[], b"");
+        let height = theirs["height"].as_u64().unwrap_or(0);
+        if height >= 5 {
+            // The devnet's gateway at the same height (it is at or past it).
+            devnet.wait_height(height, Duration::from_secs(30));
+            let (_, ours) = http(&devnet.gateway, "GET", "/gateway/v1/status", &[], b"");
+            if ours["height"] == theirs["height"] {
+                break (ours, theirs);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standalone gateway did not follow: {theirs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ours["block"], theirs["block"]);
+    assert_eq!(ours["state_digest"], theirs["state_digest"]);
+    assert_eq!(theirs["lies"], json!([]));
+}

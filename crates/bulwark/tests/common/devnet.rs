@@ -19,14 +19,20 @@ pub fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// `count` consecutive free ports from a pseudo-random base.
+static PORT_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// `count` consecutive free ports from a pseudo-random base (distinct per call within a
+/// process, so tests running in parallel do not pick the same run).
 fn free_run(count: u16, salt: u64) -> u16 {
+    let salt = salt + 1_000 * PORT_RUNS.fetch_add(1, Ordering::SeqCst);
     for attempt in 0..200u64 {
         let seed = (std::process::id() as u64)
             .wrapping_mul(7_919)
             .wrapping_add(salt * 1_000_003 + attempt * 104_729);
         // Below the ephemeral range (32768+), where outgoing connections take ports.
-        let base = 20_000 + (seed % 12_000) as u16;
+        // In slots of 10 ports: runs of at most 10 in different slots never overlap.
+        assert!(count <= 10);
+        let base = 20_000 + 10 * (seed % 1_200) as u16;
         let free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
         if free {
             return base;
@@ -116,6 +122,44 @@ impl Devnet {
         }
     }
 
+    /// A node configuration of this devnet's network (for `bulwark gateway --genesis`): the
+    /// namespace, genesis and validators the devnet pinned; key file and data dir unused.
+    pub fn node_config(&self) -> PathBuf {
+        use commonware_cryptography::Signer as _;
+        let pinned = std::fs::read_to_string(self.dir.join("devnet.toml")).unwrap();
+        let field = |name: &str| -> u64 {
+            pinned
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in devnet.toml"))
+        };
+        let public = |file: &str| {
+            let key = bulwark::keys::read_key(&self.dir.join("keys").join(file)).unwrap();
+            bulwark::keys::public_hex(&key.public_key())
+        };
+        let mut text = format!(
+            "namespace = \"bulwark-devnet-{}\"\nkey_file = \"unused.key\"\ndata_dir = \"unused\"\n\
+             api_listen = \"127.0.0.1:1\"\n\n[genesis]\ntime_ms = {}\nadmin = \"{}\"\nbridge = \"{}\"\n\n\
+             [prices]\nseed = 1\nindex_start_usdc = 100000\nnoise_bps = 2\n",
+            field("seed"),
+            field("genesis_time_ms"),
+            public("admin.key"),
+            public("bridge.key"),
+        );
+        let p2p = field("p2p_port");
+        for i in 0..field("validators") {
+            text.push_str(&format!(
+                "\n[[validators]]\npublic_key = \"{}\"\naddress = \"127.0.0.1:{}\"\n",
+                public(&format!("validator-{i}.key")),
+                p2p + i
+            ));
+        }
+        let path = self.dir.join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     pub fn demo_key(&self, i: usize) -> PathBuf {
         self.dir.join("keys").join(format!("demo-{i}.key"))
     }
@@ -129,7 +173,8 @@ impl Drop for Devnet {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null).
+/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null); status 0 when
+/// nothing listens.
 pub fn http(
     base: &str,
     method: &str,
@@ -138,7 +183,9 @@ pub fn http(
     body: &[u8],
 ) -> (u16, Value) {
     let host = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).expect("connect");
+    let Ok(mut stream) = TcpStream::connect(host) else {
+        return (0, Value::Null);
+    };
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
