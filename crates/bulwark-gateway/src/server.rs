@@ -50,6 +50,21 @@ pub struct Peer(pub SocketAddr);
 
 /// The Deribit envelope around a result or an error.
 fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) -> Response {
+    let (status, body) = envelope_body(us_in, id, outcome);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The envelope's status and JSON.
+fn envelope_body(
+    us_in: u64,
+    id: Option<&Value>,
+    outcome: Result<Value, RpcError>,
+) -> (StatusCode, Value) {
     let us_out = now_us();
     let mut body = json!({
         "jsonrpc": "2.0",
@@ -71,12 +86,7 @@ fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) ->
             StatusCode::BAD_REQUEST
         }
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, body)
 }
 
 /// The routes over `gateway`.
@@ -440,5 +450,39 @@ pub async fn serve(
             }
             drop(slot);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_decode_rfc3986_and_malformed_ones_are_refused() {
+        let params =
+            parse_query("instrument_name=BTC-PERPETUAL&amount=0.01&label=a%20b%2Fc%3Ad&x=1+2")
+                .unwrap();
+        assert_eq!(params.text("label").as_deref(), Some("a b/c:d"));
+        assert_eq!(params.text("amount").as_deref(), Some("0.01"));
+        assert_eq!(params.text("x").as_deref(), Some("1 2"));
+        assert_eq!(parse_query("").unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn the_envelope_carries_integer_codes_and_http_400() {
+        let (status, body) = envelope_body(5, Some(&json!(7)), Err(error::too_many_requests()));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], json!(10028));
+        assert!(body["error"]["code"].is_i64());
+        assert_eq!(body["error"]["message"], "too_many_requests");
+        assert_eq!(
+            (body["id"].clone(), body["jsonrpc"].clone()),
+            (json!(7), json!("2.0"))
+        );
+        assert_eq!(body["testnet"], false);
+        assert!(body["usOut"].as_u64().unwrap() >= 5 && body.get("result").is_none());
+        let (status, body) = envelope_body(5, None, Ok(json!(1)));
+        assert_eq!((status, body["result"].clone()), (StatusCode::OK, json!(1)));
+        assert!(body.get("id").is_none() && body.get("error").is_none());
     }
 }

@@ -135,6 +135,23 @@ fn deribit_api_end_to_end() {
         br#"{"jsonrpc":"2.0","id":42,"method":"public/get_time","params":{}}"#,
     );
     assert_eq!((status, posted["id"].as_i64()), (200, Some(42)), "{posted}");
+    // A JSON-RPC body naming another method than its path, or params that are not an object.
+    let (_, mismatch) = http(
+        &gateway,
+        "POST",
+        "/api/v2/public/get_time",
+        &[],
+        br#"{"jsonrpc":"2.0","id":1,"method":"public/test"}"#,
+    );
+    assert_eq!(code_of(&mismatch), -32600, "{mismatch}");
+    let (_, array) = http(
+        &gateway,
+        "POST",
+        "/api/v2/public/get_time",
+        &[],
+        br#"{"jsonrpc":"2.0","id":1,"params":[1]}"#,
+    );
+    assert_eq!(code_of(&array), -32602, "{array}");
     // Oversized requests: a request-target over 8 KiB, a body over 64 KiB.
     let long = format!("/api/v2/public/get_time?x={}", "a".repeat(9_000));
     let (status, oversized) = http(&gateway, "GET", &long, &[], b"");
