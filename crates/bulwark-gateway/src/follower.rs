@@ -207,10 +207,42 @@ enum BootstrapError {
     Lie(#[from] SnapshotLie),
     #[error("a proven block after the snapshot does not apply: {0}")]
     Apply(#[from] bulwark_node::chain::FinalizeError),
+    #[error("the bootstrap task failed: {0}")]
+    Task(String),
+}
+
+/// Why applying blocks off the async workers failed.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    #[error(transparent)]
+    Finalize(#[from] bulwark_node::chain::FinalizeError),
+    #[error("the execution task failed: {0}")]
+    Task(String),
+}
+
+/// Applies proven blocks on a blocking thread: execution (signature checks, matching, margin)
+/// is CPU work that must not hold up the runtime's async workers, which a devnet shares with
+/// its validators' consensus.
+async fn apply_blocking(replica: &Arc<Replica>, blocks: Vec<ChainBlock>) -> Result<(), ApplyError> {
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let replica = replica.clone();
+    tokio::task::spawn_blocking(move || {
+        for block in &blocks {
+            replica.apply(block)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApplyError::Task(e.to_string()))?
 }
 
 /// Restarts `replica` from `source`'s snapshot, proven by the certified blocks after it.
-async fn bootstrap(replica: &Replica, source: &dyn BlockSource) -> Result<u64, BootstrapError> {
+async fn bootstrap(
+    replica: &Arc<Replica>,
+    source: &dyn BlockSource,
+) -> Result<u64, BootstrapError> {
     let Some((height, bytes)) = source.snapshot().await? else {
         return Err(BootstrapError::NoSnapshot);
     };
@@ -237,11 +269,18 @@ async fn bootstrap(replica: &Replica, source: &dyn BlockSource) -> Result<u64, B
             .offer(&mut rand::rng(), height, parent, next)
             .map_err(SnapshotLie::from)?;
     }
-    let exchange = check_snapshot(height, &bytes, &proven[0])?;
-    replica.restart_from(exchange, parent);
-    for block in &proven {
-        replica.apply(block)?;
-    }
+    // Hashing, restoring and replaying are CPU work: off the async workers.
+    let task_replica = replica.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), BootstrapError> {
+        let exchange = check_snapshot(height, &bytes, &proven[0])?;
+        task_replica.restart_from(exchange, parent);
+        for block in &proven {
+            task_replica.apply(block)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| BootstrapError::Task(e.to_string()))??;
     Ok(replica.tip().0)
 }
 
@@ -318,11 +357,12 @@ pub async fn run(
                 let offered = proof.offer(&mut rand::rng(), tip_height, tip_digest, fetched);
                 match offered {
                     Ok(proven) => {
-                        for block in proven {
-                            if let Err(error) = replica.apply(&block) {
-                                tracing::error!(%error, "follower halted");
-                                return;
+                        if let Err(error) = apply_blocking(&replica, proven).await {
+                            tracing::error!(%error, "follower halted");
+                            if replica.halted().is_none() {
+                                replica.halt(error.to_string());
                             }
+                            return;
                         }
                     }
                     Err(lie) => {
@@ -370,6 +410,11 @@ pub async fn run(
                         }
                         Err(BootstrapError::Apply(error)) => {
                             tracing::error!(%error, "follower halted");
+                            return;
+                        }
+                        Err(BootstrapError::Task(error)) => {
+                            tracing::error!(%error, "bootstrap task failed; follower stops");
+                            replica.halt(error);
                             return;
                         }
                         Err(error) => {

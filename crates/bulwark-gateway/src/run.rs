@@ -120,3 +120,53 @@ pub async fn start(setup: GatewaySetup) -> Result<RunningGateway, StartError> {
         server,
     })
 }
+
+/// Starts a gateway on a runtime of its own, on its own thread (one worker, plus tokio's
+/// blocking pool for execution), so that its work never holds up another runtime's tasks: a
+/// devnet runs one beside its validators in the same process. Returns the bound address once
+/// it is listening; the thread runs until the process ends.
+pub fn start_on_own_thread(setup: GatewaySetup) -> Result<SocketAddr, StartError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("gateway".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("gateway-worker")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = sender.send(Err(StartError::Io {
+                        what: "starting the gateway's runtime".into(),
+                        error,
+                    }));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match start(setup).await {
+                    Ok(running) => {
+                        let _ = sender.send(Ok(running.addr));
+                        let _ = running.server.await;
+                    }
+                    Err(error) => {
+                        let _ = sender.send(Err(error));
+                    }
+                }
+            });
+        });
+    if let Err(error) = spawned {
+        return Err(StartError::Io {
+            what: "spawning the gateway's thread".into(),
+            error,
+        });
+    }
+    receiver.recv().unwrap_or_else(|_| {
+        Err(StartError::Io {
+            what: "the gateway's thread".into(),
+            error: std::io::Error::other("ended before it started"),
+        })
+    })
+}

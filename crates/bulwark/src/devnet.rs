@@ -52,6 +52,8 @@ pub struct DevnetOptions {
     pub p2p_port: u16,
     pub api_port: u16,
     pub bots: bool,
+    /// Start a gateway beside the validators.
+    pub gateway: bool,
     /// Stop by itself after this long (for scripts); `None` runs until Ctrl-C.
     pub duration: Option<Duration>,
 }
@@ -336,17 +338,26 @@ pub fn run(options: DevnetOptions) -> Result<()> {
                 .with_context(|| format!("starting validator {i}"))?;
             validators.push(running);
         }
-        let gateway = bulwark_gateway::run::start(bulwark_gateway::run::GatewaySetup {
-            validators: validators
-                .iter()
-                .map(|v| format!("http://{}", v.api_addr))
-                .collect(),
-            ..gateway_setup
-        })
-        .await
-        .context("starting the gateway")?;
+        let gateway = if options.gateway {
+            let setup = bulwark_gateway::run::GatewaySetup {
+                validators: validators
+                    .iter()
+                    .map(|v| format!("http://{}", v.api_addr))
+                    .collect(),
+                ..gateway_setup
+            };
+            // On its own thread and runtime: replaying blocks and serving clients must not hold
+            // up the validators' consensus tasks on this process's two workers.
+            let addr = bulwark_gateway::run::start_on_own_thread(setup)
+                .context("starting the gateway")?;
+            Some(addr)
+        } else {
+            None
+        };
         print_banner(&options, &pinned, &validators, &demo);
-        print_gateway(gateway.addr, &validators[0], &demo[0]);
+        if let Some(addr) = gateway {
+            print_gateway(addr, &validators[0], &demo[0]);
+        }
         let submitted = submit_setup(&validators[0].shared, pinned.seed, pinned.genesis_time_ms);
         if submitted > 0 {
             println!(
