@@ -363,3 +363,276 @@ impl ReadModel {
         self.orders.insert(record.order_id, record);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulwark_exchange::{Trade, TxOutcome};
+    use bulwark_node::block::Ctx;
+    use bulwark_types::{
+        Block, BlockTime, CancelReason, ClientOrderId, Height, InstrumentId, Nonce, OrderRef,
+        OrderRequest, PriceInputs, PrivateKey, SignedTx, Tx, UnitPrice,
+    };
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::{Hasher, Sha256, Signer as _};
+
+    const PERP: InstrumentId = InstrumentId::new(0);
+
+    fn tx(seed: u64, nonce: u64, body: TxBody) -> SignedTx {
+        let key = PrivateKey::from_seed(seed);
+        Tx {
+            signer: key.public_key(),
+            nonce: Nonce::new(nonce),
+            body,
+        }
+        .sign(&key)
+    }
+
+    fn place(seed: u64, side: Side, qty: i64, post_only: bool) -> SignedTx {
+        let mut request = OrderRequest::limit(
+            PERP,
+            ClientOrderId::new(seed),
+            side,
+            Qty::from_contracts(qty),
+            UnitPrice::from_usdc(100),
+            TimeInForce::GoodTilCancelled,
+        );
+        if let OrderType::Limit { post_only: p, .. } = &mut request.order_type {
+            *p = post_only;
+        }
+        tx(seed, 1, TxBody::PlaceOrder(request))
+    }
+
+    fn block(height: u64, txs: Vec<SignedTx>) -> ChainBlock {
+        let leader = PrivateKey::from_seed(99).public_key();
+        let parent = Sha256::hash(&[&height.to_be_bytes()]);
+        ChainBlock::new(
+            Ctx {
+                round: Round::new(Epoch::zero(), View::new(height)),
+                leader,
+                parent: (View::zero(), parent),
+            },
+            parent,
+            parent,
+            None,
+            Block {
+                height: Height::new(height),
+                time: BlockTime::from_millis(1_000 * height),
+                prices: PriceInputs::default(),
+                observations: Vec::new(),
+                txs,
+            },
+        )
+    }
+
+    /// An outcome whose transactions produced `per_tx` events each, and `block` events first.
+    fn outcome(
+        height: u64,
+        block: Vec<Event>,
+        per_tx: Vec<(Option<RejectReason>, Vec<Event>)>,
+    ) -> BlockOutcome {
+        let block_events_end = block.len() as u32;
+        let mut events = block;
+        let mut txs = Vec::new();
+        for (rejection, tx_events) in per_tx {
+            events.extend(tx_events);
+            txs.push(TxOutcome {
+                rejection,
+                events_end: events.len() as u32,
+            });
+        }
+        BlockOutcome {
+            height: Height::new(height),
+            events,
+            block_events_end,
+            txs,
+        }
+    }
+
+    fn accepted(id: u64, account: u64, side: Side, qty: i64) -> Event {
+        Event::OrderAccepted {
+            instrument: PERP,
+            order_id: OrderId::new(id),
+            account: AccountId::new(account),
+            client_order_id: ClientOrderId::new(id),
+            side,
+            price: Price::from_ticks(200),
+            qty: Qty::from_contracts(qty),
+        }
+    }
+
+    fn trade(maker: (u64, u64), taker: (u64, u64), qty: i64, ticks: i64) -> Event {
+        Event::Trade(Trade {
+            instrument: PERP,
+            price: Price::from_ticks(ticks),
+            qty: Qty::from_contracts(qty),
+            taker_side: Side::Sell,
+            maker_order_id: OrderId::new(maker.0),
+            maker_account: AccountId::new(maker.1),
+            taker_order_id: OrderId::new(taker.0),
+            taker_account: AccountId::new(taker.1),
+            maker_fee: Money::from_micros(-10),
+            taker_fee: Money::from_micros(50),
+        })
+    }
+
+    #[test]
+    fn an_order_s_life_is_indexed_from_its_events() {
+        let genesis = Exchange::new(&bulwark_exchange::Genesis {
+            admin: PrivateKey::from_seed(1).public_key(),
+            bridge: PrivateKey::from_seed(2).public_key(),
+            params: bulwark_exchange::ExchangeParams::defaults(),
+            time: BlockTime::from_millis(0),
+            oracle: None,
+        })
+        .unwrap();
+        let mut model = ReadModel::new(&genesis);
+        // Block 1: account 0 bids 5 post-only; account 1 sells 2 into it.
+        let bid = place(10, Side::Buy, 5, true);
+        let sell = place(11, Side::Sell, 2, false);
+        let first = block(1, vec![bid.clone(), sell.clone()]);
+        model.record(
+            &first,
+            &outcome(
+                1,
+                Vec::new(),
+                vec![
+                    (None, vec![accepted(1, 0, Side::Buy, 5)]),
+                    (
+                        None,
+                        vec![accepted(2, 1, Side::Sell, 2), trade((1, 0), (2, 1), 2, 200)],
+                    ),
+                ],
+            ),
+            &genesis,
+        );
+        let order = model.order(OrderId::new(1)).unwrap();
+        assert_eq!(
+            (order.state, order.filled, order.post_only),
+            (OrderState::Open, Qty::from_contracts(2), true)
+        );
+        assert_eq!(order.created_ms, 1_000);
+        assert_eq!(order.fee, Money::from_micros(-10));
+        assert_eq!(
+            model.order(OrderId::new(2)).unwrap().state,
+            OrderState::Filled
+        );
+        let fills: Vec<&Fill> = model.trades_of(AccountId::new(0)).collect();
+        assert_eq!(
+            (fills.len(), fills[0].maker, fills[0].side),
+            (1, true, Side::Buy)
+        );
+        assert!(!model.trades_of(AccountId::new(1)).next().unwrap().maker);
+        assert_eq!(model.public_trades(PERP).count(), 1);
+        let result = model.tx_result(&tx_digest(&sell)).unwrap();
+        assert_eq!((result.height, result.order_id), (1, Some(OrderId::new(2))));
+
+        // Block 2: the rest (3) amended to 4 open; a rejected cancel; then a cancel.
+        let amend = tx(
+            10,
+            2,
+            TxBody::AmendOrder {
+                instrument: PERP,
+                order: OrderRef::Exchange(OrderId::new(1)),
+                price: UnitPrice::from_usdc(100),
+                qty: Qty::from_contracts(4),
+            },
+        );
+        let bad_cancel = tx(
+            11,
+            2,
+            TxBody::CancelOrder {
+                instrument: PERP,
+                order: OrderRef::Exchange(OrderId::new(9)),
+            },
+        );
+        let cancel = tx(
+            10,
+            3,
+            TxBody::CancelOrder {
+                instrument: PERP,
+                order: OrderRef::Exchange(OrderId::new(1)),
+            },
+        );
+        let second = block(2, vec![amend, bad_cancel.clone(), cancel.clone()]);
+        model.record(
+            &second,
+            &outcome(
+                2,
+                Vec::new(),
+                vec![
+                    (
+                        None,
+                        vec![Event::OrderAmended {
+                            instrument: PERP,
+                            order_id: OrderId::new(1),
+                            account: AccountId::new(0),
+                            price: Price::from_ticks(199),
+                            qty: Qty::from_contracts(4),
+                            priority_kept: false,
+                        }],
+                    ),
+                    (Some(RejectReason::OrderUnknown), Vec::new()),
+                    (
+                        None,
+                        vec![Event::OrderCancelled {
+                            instrument: PERP,
+                            order_id: OrderId::new(1),
+                            account: AccountId::new(0),
+                            qty: Qty::from_contracts(4),
+                            reason: CancelReason::Requested,
+                        }],
+                    ),
+                ],
+            ),
+            &genesis,
+        );
+        let order = model.order(OrderId::new(1)).unwrap();
+        assert_eq!(
+            order.qty,
+            Qty::from_contracts(6),
+            "filled 2 plus 4 still open"
+        );
+        assert_eq!(order.price, Some(Price::from_ticks(199)));
+        assert_eq!(
+            (order.state, order.updated_ms),
+            (OrderState::Cancelled, 2_000)
+        );
+        assert_eq!(
+            model.tx_result(&tx_digest(&bad_cancel)).unwrap().rejection,
+            Some(RejectReason::OrderUnknown)
+        );
+        let cancelled = model.tx_result(&tx_digest(&cancel)).unwrap();
+        assert_eq!(
+            (cancelled.cancelled, cancelled.order_id),
+            (1, Some(OrderId::new(1)))
+        );
+        assert_eq!(model.orders_of(AccountId::new(0)).count(), 1);
+    }
+
+    #[test]
+    fn trade_histories_are_bounded() {
+        let genesis = Exchange::new(&bulwark_exchange::Genesis {
+            admin: PrivateKey::from_seed(1).public_key(),
+            bridge: PrivateKey::from_seed(2).public_key(),
+            params: bulwark_exchange::ExchangeParams::defaults(),
+            time: BlockTime::from_millis(0),
+            oracle: None,
+        })
+        .unwrap();
+        let mut model = ReadModel::new(&genesis);
+        let trades: Vec<Event> = (0..PUBLIC_TRADES_MAX as u64 + 50)
+            .map(|i| trade((1_000 + i, 0), (5_000 + i, 1), 1, 200 + i as i64))
+            .collect();
+        model.record(
+            &block(1, Vec::new()),
+            &outcome(1, trades, Vec::new()),
+            &genesis,
+        );
+        assert_eq!(model.public_trades(PERP).count(), PUBLIC_TRADES_MAX);
+        assert_eq!(model.trades_of(AccountId::new(0)).count(), USER_TRADES_MAX);
+        // Newest first.
+        let newest = model.public_trades(PERP).next().unwrap();
+        assert_eq!(newest.trade_seq, PUBLIC_TRADES_MAX as u64 + 50);
+    }
+}
