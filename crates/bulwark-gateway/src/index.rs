@@ -76,6 +76,10 @@ pub struct OrderRecord {
     pub updated_ms: u64,
     pub fee: Money,
     pub fills: Vec<Fill>,
+    /// Whether an amend changed it (Deribit's `replaced`).
+    pub amended: bool,
+    /// Whether the liquidation engine placed it.
+    pub liquidation: bool,
 }
 
 /// A public trade.
@@ -208,7 +212,7 @@ impl ReadModel {
                 side,
                 price,
                 qty,
-                ..
+                client_order_id,
             } => {
                 let (post_only, reduce_only, time_in_force, limit) = match body {
                     Some(TxBody::PlaceOrder(request)) => match request.order_type {
@@ -243,6 +247,9 @@ impl ReadModel {
                     updated_ms: time_ms,
                     fee: Money::ZERO,
                     fills: Vec::new(),
+                    amended: false,
+                    liquidation: *client_order_id
+                        == bulwark_exchange::liquidation::LIQUIDATION_CLIENT_ORDER_ID,
                 };
                 self.insert_order(record);
             }
@@ -333,6 +340,7 @@ impl ReadModel {
             } => {
                 if let Some(order) = self.orders.get_mut(order_id) {
                     order.updated_ms = time_ms;
+                    order.amended = true;
                     order.price = Some(*price);
                     // The exchange's amend quantity is what stays open; Deribit's amount is
                     // the order's total, filled part included.
@@ -594,6 +602,7 @@ mod tests {
             "filled 2 plus 4 still open"
         );
         assert_eq!(order.price, Some(Price::from_ticks(199)));
+        assert!(order.amended && !order.liquidation);
         assert_eq!(
             (order.state, order.updated_ms),
             (OrderState::Cancelled, 2_000)

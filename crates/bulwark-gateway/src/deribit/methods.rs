@@ -264,9 +264,9 @@ fn currencies(exchange: &Exchange) -> Value {
     let mut list: Vec<Value> = codes
         .into_iter()
         .filter(|c| c != "USDC")
-        .map(|c| json!({"currency": c, "currency_long": c, "fee_precision": 6, "min_confirmations": 1, "withdrawal_fee": 0}))
+        .map(|c| json!({"currency": c, "currency_long": c}))
         .collect();
-    list.push(json!({"currency": "USDC", "currency_long": "USD Coin", "fee_precision": 6, "min_confirmations": 1, "withdrawal_fee": 0}));
+    list.push(json!({"currency": "USDC", "currency_long": "USD Coin"}));
     Value::Array(list)
 }
 
@@ -506,10 +506,8 @@ fn order_json(order: &OrderRecord, spec: &InstrumentSpec) -> Value {
         "creation_timestamp": order.created_ms,
         "last_update_timestamp": order.updated_ms,
         "commission": convert::money(order.fee),
-        "api": true,
-        "web": false,
-        "replaced": false,
-        "is_liquidation": false,
+        "replaced": order.amended,
+        "is_liquidation": order.liquidation,
     })
 }
 
