@@ -231,8 +231,12 @@ fn authenticate(
         body,
         now_ms(),
     )?;
-    if !gateway.replay().admit(&signature) {
-        return Err(error::unauthorized("signature already used (replay)"));
+    match gateway.replay().admit(&signature, now_ms()) {
+        auth::Replay::Fresh => {}
+        auth::Replay::Replayed => {
+            return Err(error::unauthorized("signature already used (replay)"));
+        }
+        auth::Replay::Full => return Err(error::too_many_requests()),
     }
     let state = {
         let replica = gateway.replica.lock();

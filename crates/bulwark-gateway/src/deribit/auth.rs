@@ -18,8 +18,9 @@ use subtle::ConstantTimeEq;
 
 /// Accepted distance between the request's `ts` and the server clock.
 pub const TS_WINDOW_MS: u64 = 60_000;
-/// Signatures remembered for replay refusal (older ones fall out of the `ts` window first
-/// under normal load: at most this many signed requests per two minutes are replay-checked).
+/// Signatures remembered for replay refusal. An entry is forgotten only once its `ts` has left
+/// the accepted window (it could not be replayed anyway); while the cache is full of entries
+/// still inside it, new signed requests are refused (`10028`) rather than any replay let in.
 pub const REPLAY_CACHE_MAX: usize = 100_000;
 /// Longest `Authorization` header read.
 pub const HEADER_BYTES_MAX: usize = 512;
@@ -125,33 +126,53 @@ pub fn verify(
     }
 }
 
-/// Recently accepted signatures, refused if seen again. Bounded: the oldest fall out first.
+/// What the replay cache made of a signature.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// Not seen before: recorded.
+    Fresh,
+    /// Seen before: refuse.
+    Replayed,
+    /// The cache is full of signatures still inside the window: refuse for now.
+    Full,
+}
+
+/// Recently accepted signatures, refused if seen again. Bounded by [`REPLAY_CACHE_MAX`].
 #[derive(Default)]
 pub struct ReplayCache {
     seen: HashSet<(String, u64, String, String)>,
-    order: VecDeque<(String, u64, String, String)>,
+    /// In arrival order, with the arrival time (ms), for expiry.
+    order: VecDeque<(u64, (String, u64, String, String))>,
 }
 
 impl ReplayCache {
-    /// Records `signature`; false if it was already there (a replay).
-    pub fn admit(&mut self, signature: &Signature) -> bool {
+    /// Records `signature`, which arrived at `now_ms` (its `ts` already checked to lie within
+    /// [`TS_WINDOW_MS`] of it).
+    pub fn admit(&mut self, signature: &Signature, now_ms: u64) -> Replay {
         let key = (
             signature.client_id.clone(),
             signature.ts,
             signature.nonce.clone(),
             signature.sig.clone(),
         );
+        // Entries that arrived over two windows ago carry a `ts` no request can now reuse.
+        while let Some((arrived, _)) = self.order.front() {
+            if arrived.saturating_add(2 * TS_WINDOW_MS) >= now_ms {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
         if self.seen.contains(&key) {
-            return false;
+            return Replay::Replayed;
         }
-        if self.order.len() >= REPLAY_CACHE_MAX
-            && let Some(old) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
+        if self.order.len() >= REPLAY_CACHE_MAX {
+            return Replay::Full;
         }
-        self.order.push_back(key.clone());
+        self.order.push_back((now_ms, key.clone()));
         self.seen.insert(key);
-        true
+        Replay::Fresh
     }
 }
 
@@ -248,12 +269,41 @@ mod tests {
             nonce: "1".into(),
             sig: "ab".repeat(32),
         };
-        assert!(cache.admit(&signature));
-        assert!(!cache.admit(&signature));
+        assert_eq!(cache.admit(&signature, 10), Replay::Fresh);
+        assert_eq!(cache.admit(&signature, 10 + TS_WINDOW_MS), Replay::Replayed);
         let other = Signature {
             nonce: "2".into(),
-            ..signature
+            ..signature.clone()
         };
-        assert!(cache.admit(&other));
+        assert_eq!(cache.admit(&other, 20), Replay::Fresh);
+        // Long after the window, entries expire (their ts would be refused anyway).
+        assert_eq!(
+            cache.admit(&signature, 11 + 2 * TS_WINDOW_MS),
+            Replay::Fresh
+        );
+        assert_eq!(
+            cache.order.len(),
+            2,
+            "the first entry expired, the second not yet"
+        );
+        // Full of live entries: new signatures are refused, never a replay let in.
+        for n in 0..REPLAY_CACHE_MAX as u64 {
+            let _ = cache.admit(
+                &Signature {
+                    nonce: format!("n{n}"),
+                    ..signature.clone()
+                },
+                12 + 2 * TS_WINDOW_MS,
+            );
+        }
+        let late = Signature {
+            nonce: "late".into(),
+            ..signature.clone()
+        };
+        assert_eq!(cache.admit(&late, 13 + 2 * TS_WINDOW_MS), Replay::Full);
+        assert_eq!(
+            cache.admit(&signature, 13 + 2 * TS_WINDOW_MS),
+            Replay::Replayed
+        );
     }
 }
