@@ -147,7 +147,28 @@ pub fn reject_error(reason: &RejectReason) -> RpcError {
             (NOT_ENOUGH_FUNDS, "not_enough_funds")
         }
         R::WithdrawalExceedsAvailable { .. } => (NOT_ENOUGH_FUNDS, "not_enough_funds"),
-        _ => (OTHER_REJECT, "other_reject"),
+        R::MmpConfigInvalid | R::ClientOrderIdInUse => (BAD_ARGUMENTS, "bad_arguments"),
+        // Listed one by one, so a new reason must be placed here on purpose.
+        R::ReduceOnlyWouldIncrease
+        | R::OpenOrderLimit
+        | R::PositionLimit
+        | R::OpenInterestCap
+        | R::MmpFrozen
+        | R::MmpNotConfigured
+        | R::PortfolioMarginUnavailable
+        | R::MarginModeUnchanged
+        | R::KeyInUse
+        | R::AgentLimit
+        | R::AgentUnknown
+        | R::InstrumentExists
+        | R::InstrumentSpecInvalid(_)
+        | R::InstrumentLimit
+        | R::AccountLimit
+        | R::AgentProofInvalid
+        | R::WithdrawalOracleStale
+        | R::WithdrawalDuringLiquidation
+        | R::WithdrawalsSuspended
+        | R::BalanceOverflow => (OTHER_REJECT, "other_reject"),
     };
     RpcError::new(code, message).with_data(json!({
         "reason": reason.to_string(),
