@@ -345,6 +345,36 @@ fn deribit_api_end_to_end() {
         ),
         json!([])
     );
+    // IOC and FOK that cannot fill: success, cancelled, nothing filled.
+    for tif in ["immediate_or_cancel", "fill_or_kill"] {
+        let answer = b.ok(
+            "sell",
+            &format!(
+                "{}&time_in_force={tif}",
+                q("0.001", &price_near(index, 300))
+            ),
+        );
+        assert_eq!(
+            answer["order"]["order_state"], "cancelled",
+            "{tif}: {answer}"
+        );
+        assert_eq!(answer["order"]["filled_amount"], 0.0);
+        assert_eq!(answer["order"]["time_in_force"], tif);
+    }
+    // A market order takes the resting bid: price "market_price", the average price set.
+    let market = b.ok(
+        "sell",
+        &format!("instrument_name={PERP}&amount=0.001&type=market"),
+    );
+    assert_eq!(market["order"]["price"], "market_price", "{market}");
+    assert_eq!(market["order"]["order_state"], "filled", "{market}");
+    assert_eq!(
+        market["order"]["average_price"].as_f64(),
+        bid.parse::<f64>().ok()
+    );
+    assert_eq!(market["trades"][0]["order_type"], "market");
+    let resting = a.ok("buy", &q("0.001", &bid));
+    assert_eq!(resting["order"]["order_state"], "open");
     assert_eq!(a.ok("cancel_all", ""), json!(1));
     assert_eq!(
         a.ok(
@@ -383,7 +413,10 @@ fn deribit_api_end_to_end() {
         (200, Some("q1")),
         "{posted}"
     );
-    assert_eq!(posted["result"]["size"], 0.001);
+    assert_eq!(
+        posted["result"]["size"], 0.002,
+        "the fill and the market sell"
+    );
 
     // Revocation: the owner's RevokeAgent, once final, ends the key.
     let agent = bulwark::keys::parse_public_key(&created_b_agent).unwrap();
