@@ -22,7 +22,7 @@ use bulwark_types::{
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Most keys kept in all (pending, active and revoked).
@@ -210,31 +210,41 @@ impl KeyStore {
         self.keys.values().filter(move |k| k.owner == owner)
     }
 
+    /// The client ids of the keys still pending in `state` (callers take this under the
+    /// replica's lock, then release it before [`Self::create`] writes the file).
+    pub fn pending_ids(&self, state: &Exchange) -> HashSet<String> {
+        self.keys
+            .values()
+            .filter(|k| k.state(state) == KeyState::Pending)
+            .map(|k| k.stored.client_id.clone())
+            .collect()
+    }
+
     /// Drops pending keys older than [`PENDING_TTL_MS`].
-    fn expire(&mut self, state: &Exchange, now_ms: u64) {
-        self.keys.retain(|_, key| {
-            key.state(state) != KeyState::Pending
-                || now_ms.saturating_sub(key.stored.created_ms) < PENDING_TTL_MS
+    fn expire(&mut self, pending: &HashSet<String>, now_ms: u64) {
+        self.keys.retain(|id, key| {
+            !pending.contains(id) || now_ms.saturating_sub(key.stored.created_ms) < PENDING_TTL_MS
         });
     }
 
-    /// Creates a pending key for `owner`'s transaction with `nonce`, asked for from `address`.
+    /// Creates a pending key for `owner`'s transaction with `nonce`, asked for from `address`;
+    /// `pending` is [`Self::pending_ids`].
     pub fn create(
         &mut self,
         owner: &str,
         nonce: u64,
         address: &str,
-        state: &Exchange,
+        pending: &HashSet<String>,
         now_ms: u64,
     ) -> Result<ApiKey, KeyError> {
         let owner_key = bulwark_node::api::decode_hex(owner, 32)
             .and_then(|b| PublicKey::decode(b).ok())
             .ok_or(KeyError::OwnerInvalid)?;
-        self.expire(state, now_ms);
+        self.expire(pending, now_ms);
         let pending: Vec<&ApiKey> = self
             .keys
             .values()
-            .filter(|k| k.state(state) == KeyState::Pending)
+            .filter(|k| pending.contains(&k.stored.client_id))
             .collect();
         if pending.len() >= PENDING_MAX
             || pending
@@ -305,7 +315,9 @@ mod tests {
         let owner = hex(PrivateKey::from_seed(9).public_key().as_ref());
         let state = state();
         let mut store = KeyStore::open(&dir).unwrap();
-        let key = store.create(&owner, 1, "a", &state, 0).unwrap();
+        let key = store
+            .create(&owner, 1, "a", &store.pending_ids(&state), 0)
+            .unwrap();
         assert_eq!(key.state(&state), KeyState::Pending);
         let proof = proof_hex(&key);
         assert_eq!(proof.len(), 128);
@@ -323,19 +335,23 @@ mod tests {
         assert_eq!(again.stored, key.stored);
         assert_eq!(again.agent.public_key(), key.agent.public_key());
         for n in 2..=PENDING_PER_ADDRESS_MAX as u64 {
-            store.create(&owner, n, "a", &state, 0).unwrap();
+            store
+                .create(&owner, n, "a", &store.pending_ids(&state), 0)
+                .unwrap();
         }
+        let pending = store.pending_ids(&state);
         assert!(matches!(
-            store.create(&owner, 99, "a", &state, 0),
+            store.create(&owner, 99, "a", &pending, 0),
             Err(KeyError::TooManyPending)
         ));
-        store.create(&owner, 99, "b", &state, 0).unwrap();
+        store.create(&owner, 99, "b", &pending, 0).unwrap();
         // Expired pending keys make room.
+        let pending = store.pending_ids(&state);
         store
-            .create(&owner, 100, "a", &state, PENDING_TTL_MS + 1)
+            .create(&owner, 100, "a", &pending, PENDING_TTL_MS + 1)
             .unwrap();
         assert!(matches!(
-            store.create("zz", 1, "c", &state, 0),
+            store.create("zz", 1, "c", &pending, 0),
             Err(KeyError::OwnerInvalid)
         ));
         std::fs::remove_dir_all(&dir).unwrap();

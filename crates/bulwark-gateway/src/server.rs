@@ -313,10 +313,15 @@ async fn create_key(
             "expected {\"owner\": \"<hex public key>\", \"nonce\": <the owner's AuthoriseAgent nonce>}".into(),
         );
     };
+    // Lock order: the key store, then (briefly) the replica; the file is written without the
+    // replica's lock.
     let created = {
-        let replica = gateway.replica.lock();
         let mut keys = gateway.keys();
-        keys.create(owner, nonce, &address, replica.chain.finalized(), now_ms())
+        let pending = {
+            let replica = gateway.replica.lock();
+            keys.pending_ids(replica.chain.finalized())
+        };
+        keys.create(owner, nonce, &address, &pending, now_ms())
     };
     match created {
         Ok(key) => axum::Json(json!({
@@ -365,8 +370,9 @@ async fn list_keys(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {
             "owner=<hex public key>".into(),
         );
     };
-    let replica = gateway.replica.lock();
+    // Lock order: the key store, then the replica.
     let keys = gateway.keys();
+    let replica = gateway.replica.lock();
     let list: Vec<Value> = keys
         .of_owner(&owner)
         .map(|k| {
