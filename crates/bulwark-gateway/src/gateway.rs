@@ -69,6 +69,10 @@ pub struct Gateway {
     replay: Mutex<ReplayCache>,
     /// Last nonce this gateway signed with, per agent key.
     nonces: Mutex<HashMap<PublicKey, u64>>,
+    /// Per agent key: held from choosing a nonce until a validator admitted the transaction,
+    /// so one key's transactions reach the mempool in nonce order (a higher nonce executed
+    /// first would make a lower one stale). At most one entry per API key.
+    submitting: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
     limiter: Mutex<Limiter>,
 }
 
@@ -86,6 +90,7 @@ impl Gateway {
             keys: Mutex::new(keys),
             replay: Mutex::new(ReplayCache::default()),
             nonces: Mutex::new(HashMap::new()),
+            submitting: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::default()),
         }
     }
@@ -130,22 +135,41 @@ impl Gateway {
     /// the block holding it. The result says whether the exchange applied or rejected it.
     pub async fn execute(&self, key: &ApiKey, body: TxBody) -> Result<TxResult, RpcError> {
         let signer = key.agent.public_key();
-        let nonce = self.next_nonce(&signer);
-        let tx = Tx {
-            signer,
-            nonce: Nonce::new(nonce),
-            body,
-        }
-        .sign(&key.agent);
-        self.submit_and_wait(&tx).await
+        let turn = lock(&self.submitting)
+            .entry(signer.clone())
+            .or_default()
+            .clone();
+        let mut heights = self.replica.subscribe();
+        let tx = {
+            let _turn = turn.lock().await;
+            let nonce = self.next_nonce(&signer);
+            let tx = Tx {
+                signer,
+                nonce: Nonce::new(nonce),
+                body,
+            }
+            .sign(&key.agent);
+            self.submit(&tx).await?;
+            tx
+        };
+        self.wait(&tx, &mut heights).await
     }
 
     /// Submits a signed transaction (to the first validator that admits it) and waits for its
     /// finalized result.
     pub async fn submit_and_wait(&self, tx: &SignedTx) -> Result<TxResult, RpcError> {
-        let digest = tx_digest(tx);
         let mut heights = self.replica.subscribe();
         self.submit(tx).await?;
+        self.wait(tx, &mut heights).await
+    }
+
+    /// Waits (at most [`GatewayConfig::order_wait`]) until the replica has applied `tx`.
+    async fn wait(
+        &self,
+        tx: &SignedTx,
+        heights: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> Result<TxResult, RpcError> {
+        let digest = tx_digest(tx);
         let deadline = tokio::time::Instant::now() + self.config.order_wait;
         loop {
             if let Some(reason) = self.replica.halted() {

@@ -375,7 +375,18 @@ fn deribit_api_end_to_end() {
     assert_eq!(market["trades"][0]["order_type"], "market");
     let resting = a.ok("buy", &q("0.001", &bid));
     assert_eq!(resting["order"]["order_state"], "open");
-    assert_eq!(a.ok("cancel_all", ""), json!(1));
+    // Orders of one key sent at once: each gets its own nonce, in order; all rest.
+    let low = price_near(index, -100);
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| a.ok("buy", &q("0.001", &low))))
+            .collect();
+        for call in calls {
+            let answer = call.join().unwrap();
+            assert_eq!(answer["order"]["order_state"], "open", "{answer}");
+        }
+    });
+    assert_eq!(a.ok("cancel_all", ""), json!(4));
     assert_eq!(
         a.ok(
             "cancel_all_by_instrument",
