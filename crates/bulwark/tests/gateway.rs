@@ -468,17 +468,27 @@ fn a_standalone_gateway_follows_the_same_chain() {
     let addr = listen.local_addr().unwrap();
     drop(listen);
     let data = devnet.dir.join("standalone");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(["gateway", "--genesis"])
-        .arg(&config)
-        .arg("--validators")
-        .arg(devnet.apis.join(","))
-        .args(["--listen", &addr.to_string(), "--data-dir"])
-        .arg(&data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    /// Kills the process when the test ends, passed or failed.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+            .args(["gateway", "--genesis"])
+            .arg(&config)
+            .arg("--validators")
+            .arg(devnet.apis.join(","))
+            .args(["--listen", &addr.to_string(), "--data-dir"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let url = format!("http://{addr}");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let (ours, theirs) = loop {
@@ -498,8 +508,6 @@ fn a_standalone_gateway_follows_the_same_chain() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(ours["block"], theirs["block"]);
     assert_eq!(ours["state_digest"], theirs["state_digest"]);
     assert_eq!(theirs["lies"], json!([]));
