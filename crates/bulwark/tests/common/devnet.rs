@@ -170,6 +170,8 @@ impl Drop for Devnet {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The devnet's log, kept only while it runs (a failing test shows what it needs).
+        let _ = std::fs::remove_file(self.dir.with_extension("log"));
     }
 }
 
