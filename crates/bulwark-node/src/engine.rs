@@ -221,6 +221,8 @@ impl Reporter for ConsensusMonitor {
 /// A running validator.
 pub struct Validator {
     pub shared: Arc<Shared>,
+    /// Marshal's mailbox: finalized blocks and certificates by height (the API serves them).
+    pub marshal: crate::executor::MarshalMailbox,
     pub handles: Vec<Handle<()>>,
 }
 
@@ -402,6 +404,7 @@ where
         marshal_mailbox.clone(),
         config.executor,
     );
+    let marshal_for_api = marshal_mailbox.clone();
     handles.push(
         context
             .child("executor_task")
@@ -476,7 +479,11 @@ where
         },
     );
     handles.push(engine.start(channels.votes, channels.certificates, channels.resolver));
-    Validator { shared, handles }
+    Validator {
+        shared,
+        marshal: marshal_for_api,
+        handles,
+    }
 }
 
 /// Configuration of one of marshal's immutable archives, under this validator's prefix.

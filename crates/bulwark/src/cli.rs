@@ -114,6 +114,9 @@ pub struct DevnetArgs {
     /// Run without the trading bots.
     #[arg(long)]
     pub no_bots: bool,
+    /// Do not start the gateway (the Deribit-compatible API) beside the validators.
+    #[arg(long)]
+    pub no_gateway: bool,
     /// Stop by itself after this many seconds.
     #[arg(long)]
     pub seconds: Option<u64>,
@@ -128,6 +131,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         p2p_port: args.p2p_port,
         api_port: args.api_port,
         bots: !args.no_bots,
+        gateway: !args.no_gateway,
         duration: args.seconds.map(Duration::from_secs),
     })
 }

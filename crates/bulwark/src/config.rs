@@ -32,6 +32,8 @@ use crate::genesis;
 use crate::keys;
 use crate::validator::{NodeSettings, PriceSettings, ValidatorSetup};
 use anyhow::{Context, Result, bail, ensure};
+use bulwark_exchange::Genesis;
+use bulwark_types::PublicKey;
 use commonware_cryptography::Signer;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -166,18 +168,61 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
             keys::public_hex(&me)
         );
     };
+    ensure!(
+        file.genesis.time_ms <= now_ms,
+        "genesis.time_ms lies in the future ({} > now {now_ms})",
+        file.genesis.time_ms
+    );
+    let validators: Vec<PublicKey> = peers.iter().map(|(key, _)| key.clone()).collect();
+    let genesis = genesis_of(file, validators)?;
+    ensure!(
+        file.prices.index_start_usdc > 0 && file.prices.index_start_usdc <= 1_000_000_000,
+        "prices.index_start_usdc must lie in 1..=1e9"
+    );
+    ensure!(
+        file.prices.noise_bps <= 1_000,
+        "prices.noise_bps must be at most 1,000"
+    );
+    let mut settings = NodeSettings::DEFAULT;
+    if let Some(ms) = file.block_interval_ms {
+        ensure!(
+            (10..=10_000).contains(&ms),
+            "block_interval_ms must lie in 10..=10000"
+        );
+        settings.block_interval = Duration::from_millis(ms);
+    }
+    let setup = ValidatorSetup {
+        signer,
+        p2p_listen: file.p2p_listen.unwrap_or(*my_address),
+        peers,
+        api_listen: file.api_listen,
+        namespace: file.namespace.clone(),
+        genesis,
+        prices: file.prices,
+        partition_prefix: "validator".to_string(),
+        settings,
+        state_sync: true,
+        p2p_preset: file
+            .p2p_preset
+            .unwrap_or(crate::validator::P2pPreset::Production),
+    };
+    Ok(NodePlan {
+        data_dir: resolve(&file.data_dir),
+        setup,
+    })
+}
+
+/// The genesis a node configuration describes for `validators` (its `[genesis]`: admin and
+/// bridge keys, custody, time; every validator observes prices for the oracle), checked. The
+/// validators and every follower of their chain (`bulwark gateway`) build it here, so they
+/// agree on it byte for byte.
+pub fn genesis_of(file: &NodeFile, validators: Vec<PublicKey>) -> Result<Genesis> {
     let admin = keys::parse_public_key(&file.genesis.admin).context("genesis.admin")?;
     let bridge = keys::parse_public_key(&file.genesis.bridge).context("genesis.bridge")?;
     ensure!(
         admin != bridge,
         "genesis: admin and bridge must be different keys"
     );
-    ensure!(
-        file.genesis.time_ms <= now_ms,
-        "genesis.time_ms lies in the future ({} > now {now_ms})",
-        file.genesis.time_ms
-    );
-    let validators: Vec<_> = peers.iter().map(|(key, _)| key.clone()).collect();
     let custody = match &file.genesis.custodians {
         None => Some(genesis::validator_custody(validators.clone())),
         Some(list) if list.is_empty() => {
@@ -219,41 +264,7 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
     genesis
         .check()
         .map_err(|e| anyhow::anyhow!("genesis: {e}"))?;
-    ensure!(
-        file.prices.index_start_usdc > 0 && file.prices.index_start_usdc <= 1_000_000_000,
-        "prices.index_start_usdc must lie in 1..=1e9"
-    );
-    ensure!(
-        file.prices.noise_bps <= 1_000,
-        "prices.noise_bps must be at most 1,000"
-    );
-    let mut settings = NodeSettings::DEFAULT;
-    if let Some(ms) = file.block_interval_ms {
-        ensure!(
-            (10..=10_000).contains(&ms),
-            "block_interval_ms must lie in 10..=10000"
-        );
-        settings.block_interval = Duration::from_millis(ms);
-    }
-    let setup = ValidatorSetup {
-        signer,
-        p2p_listen: file.p2p_listen.unwrap_or(*my_address),
-        peers,
-        api_listen: file.api_listen,
-        namespace: file.namespace.clone(),
-        genesis,
-        prices: file.prices,
-        partition_prefix: "validator".to_string(),
-        settings,
-        state_sync: true,
-        p2p_preset: file
-            .p2p_preset
-            .unwrap_or(crate::validator::P2pPreset::Production),
-    };
-    Ok(NodePlan {
-        data_dir: resolve(&file.data_dir),
-        setup,
-    })
+    Ok(genesis)
 }
 
 #[cfg(test)]

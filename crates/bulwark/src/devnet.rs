@@ -52,6 +52,8 @@ pub struct DevnetOptions {
     pub p2p_port: u16,
     pub api_port: u16,
     pub bots: bool,
+    /// Start a gateway beside the validators.
+    pub gateway: bool,
     /// Stop by itself after this long (for scripts); `None` runs until Ctrl-C.
     pub duration: Option<Duration>,
 }
@@ -327,6 +329,17 @@ pub fn run(options: DevnetOptions) -> Result<()> {
     let demo = write_keys(&options.dir, &pinned)?;
     let data = options.dir.join("data");
     let setups = setups(&pinned, NodeSettings::DEFAULT)?;
+    let gateway_setup = crate::gateway_cli::setup(
+        &setups[0].namespace,
+        &setups
+            .iter()
+            .map(|s| s.signer.public_key())
+            .collect::<Vec<_>>(),
+        setups[0].genesis.clone(),
+        Vec::new(),
+        local(pinned.api_port, pinned.validators)?,
+        options.dir.join("gateway"),
+    );
     let runtime = tokio::Config::new()
         .with_storage_directory(&data)
         .with_worker_threads(2);
@@ -339,7 +352,26 @@ pub fn run(options: DevnetOptions) -> Result<()> {
                 .with_context(|| format!("starting validator {i}"))?;
             validators.push(running);
         }
+        let gateway = if options.gateway {
+            let setup = bulwark_gateway::run::GatewaySetup {
+                validators: validators
+                    .iter()
+                    .map(|v| format!("http://{}", v.api_addr))
+                    .collect(),
+                ..gateway_setup
+            };
+            // On its own thread and runtime: replaying blocks and serving clients must not hold
+            // up the validators' consensus tasks on this process's two workers.
+            let addr = bulwark_gateway::run::start_on_own_thread(setup)
+                .context("starting the gateway")?;
+            Some(addr)
+        } else {
+            None
+        };
         print_banner(&options, &pinned, &validators, &demo);
+        if let Some(addr) = gateway {
+            print_gateway(addr, &validators[0], &demo[0]);
+        }
         let submitted = submit_setup(
             &validators[0].shared,
             pinned.seed,
@@ -381,6 +413,15 @@ pub fn run(options: DevnetOptions) -> Result<()> {
         stop(context).await;
         Ok(())
     })
+}
+
+fn print_gateway(addr: SocketAddr, validator: &RunningValidator, demo: &Path) {
+    println!("  gateway (Deribit JSON-RPC, for ccxt and other Deribit clients): http://{addr}");
+    println!(
+        "    bulwark apikey create --gateway http://{addr} --api http://{} --key {}",
+        validator.api_addr,
+        demo.display()
+    );
 }
 
 fn print_banner(

@@ -9,6 +9,7 @@ pub mod cluster_bench;
 pub mod config;
 pub mod devnet;
 pub mod feed;
+pub mod gateway_cli;
 pub mod genesis;
 pub mod keys;
 pub mod monte_carlo;

@@ -36,6 +36,12 @@ enum Command {
     /// A local network: validators in this process on 127.0.0.1, a BTC perpetual and
     /// options, bots that trade; prints where the APIs are. Ctrl-C stops; run again to resume.
     Devnet(cli::DevnetArgs),
+    /// A gateway: a non-voting follower of a network's finalized blocks (each checked against
+    /// the validators' certificates) serving the Deribit-compatible API.
+    Gateway(bulwark::gateway_cli::GatewayArgs),
+    /// Create, list or revoke API keys (agent keys of an account) at a gateway.
+    #[command(subcommand)]
+    Apikey(bulwark::gateway_cli::ApikeyCommand),
     /// Place or cancel orders through a validator's API.
     #[command(subcommand)]
     Order(cli::OrderCommand),
@@ -132,6 +138,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keygen(args) => cli::keygen(args),
         Command::Node(args) => cli::node(args),
         Command::Devnet(args) => cli::devnet(args),
+        Command::Gateway(args) => bulwark::gateway_cli::gateway(args),
+        Command::Apikey(command) => bulwark::gateway_cli::apikey(command),
         Command::Order(command) => cli::order(command),
         Command::Account(args) => cli::account(args),
         Command::Book(args) => cli::book(args),

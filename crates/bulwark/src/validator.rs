@@ -329,6 +329,7 @@ pub async fn start(
         identity,
         telemetry,
     );
+    state.serve_blocks(Arc::new(validator.marshal));
     handles.push(context.child("api").spawn(move |_| async move {
         if let Err(error) = api::serve(listener, state, std::future::pending()).await {
             tracing::error!(%error, "API server stopped");

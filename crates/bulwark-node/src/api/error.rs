@@ -51,6 +51,14 @@ pub enum ApiError {
     NodeHalted(String),
     #[error("the request was not completed in time")]
     RequestTimeout,
+    #[error("block {height} is not finalized here yet (executed up to {executed})")]
+    BlockNotFinalized { height: u64, executed: u64 },
+    #[error("block {height} is no longer archived here (pruned)")]
+    BlockPruned { height: u64 },
+    #[error("this node does not serve finalized blocks")]
+    BlocksUnavailable,
+    #[error("this node holds no snapshot yet")]
+    SnapshotUnavailable,
 }
 
 /// The JSON body of an error.
@@ -87,6 +95,10 @@ impl ApiError {
             ApiError::Admit(e) => admit_code(e),
             ApiError::NodeHalted(_) => "node_halted",
             ApiError::RequestTimeout => "request_timeout",
+            ApiError::BlockNotFinalized { .. } => "block_not_finalized",
+            ApiError::BlockPruned { .. } => "block_pruned",
+            ApiError::BlocksUnavailable => "blocks_unavailable",
+            ApiError::SnapshotUnavailable => "snapshot_unavailable",
         }
     }
 
@@ -96,7 +108,11 @@ impl ApiError {
             ApiError::InstrumentUnknown
             | ApiError::AccountUnknown
             | ApiError::TxUnknown
-            | ApiError::RouteUnknown => StatusCode::NOT_FOUND,
+            | ApiError::RouteUnknown
+            | ApiError::BlockNotFinalized { .. }
+            | ApiError::SnapshotUnavailable => StatusCode::NOT_FOUND,
+            ApiError::BlockPruned { .. } => StatusCode::GONE,
+            ApiError::BlocksUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Admit(AdmitError::SignatureInvalid | AdmitError::Invalid(_)) => {

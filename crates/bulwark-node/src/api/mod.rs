@@ -20,7 +20,11 @@
 //! - `GET /instruments`, `GET /book/{name}?depth=N`, `GET /prices`.
 //! - `GET /account/{key}` (balances, margin, open orders, positions, nonces), `GET /positions/{key}`.
 //! - `GET /status`, `GET /metrics`.
+//! - `GET /blocks/latest`, `GET /blocks/{height}`: finalized blocks with their finalization
+//!   certificate, hex (see [`blocks`]); served once [`ApiState::serve_blocks`] names a source.
+//! - `GET /snapshot`: the newest snapshot this node serves, binary, height in `x-bulwark-height`.
 
+pub mod blocks;
 pub mod error;
 mod handlers;
 mod metrics;
@@ -29,6 +33,7 @@ pub mod views;
 #[cfg(test)]
 mod tests;
 
+pub use blocks::FinalizedBlocks;
 pub use error::ApiError;
 pub use handlers::decode_hex;
 
@@ -116,6 +121,8 @@ struct Inner {
     identity: NodeIdentity,
     telemetry: Telemetry,
     counters: Counters,
+    /// Where `/blocks` reads from; unset, those routes answer `503 blocks_unavailable`.
+    blocks: std::sync::OnceLock<Arc<dyn FinalizedBlocks>>,
 }
 
 /// Everything a request handler reads. Cheap to clone.
@@ -142,8 +149,15 @@ impl ApiState {
                 identity,
                 telemetry,
                 counters: Counters::default(),
+                blocks: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves `/blocks` from `source` (marshal's mailbox on a validator). Only the first call
+    /// takes effect.
+    pub fn serve_blocks(&self, source: Arc<dyn FinalizedBlocks>) {
+        let _ = self.inner.blocks.set(source);
     }
 }
 
@@ -161,6 +175,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/positions/{key}", get(handlers::positions))
         .route("/status", get(handlers::status))
         .route("/metrics", get(handlers::metrics))
+        .route("/blocks/latest", get(blocks::latest))
+        .route("/blocks/{height}", get(blocks::block))
+        .route("/snapshot", get(blocks::snapshot))
         .fallback(handlers::route_unknown)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -412,3 +412,78 @@ async fn garbage_on_the_port_does_not_stop_the_server() {
     let (status, _) = request(server.addr, "GET", "/status", "").await;
     assert_eq!(status, 200);
 }
+
+/// A block source holding one block at height 1, without its finalization.
+struct OneBlock(crate::block::ChainBlock);
+
+impl FinalizedBlocks for OneBlock {
+    fn block(
+        &self,
+        height: u64,
+    ) -> futures::future::BoxFuture<'static, Option<crate::block::ChainBlock>> {
+        let block = (height == 1).then(|| self.0.clone());
+        Box::pin(async move { block })
+    }
+
+    fn finalization(
+        &self,
+        _height: u64,
+    ) -> futures::future::BoxFuture<'static, Option<crate::sync::BlockFinalization>> {
+        Box::pin(async { None })
+    }
+}
+
+#[tokio::test]
+async fn blocks_are_served_by_height_and_missing_ones_are_typed() {
+    let server = start().await;
+    // No source named yet: 503, not a panic.
+    let (status, response) = request(server.addr, "GET", "/blocks/1", "").await;
+    assert_eq!((status, code(&response)), (503, "blocks_unavailable"));
+
+    let shared = server.shared.clone();
+    let config = ApiConfig::DEFAULT;
+    let identity = NodeIdentity {
+        public_key: "00".repeat(32),
+        participants: vec!["00".repeat(32); 4],
+    };
+    let state = ApiState::new(shared.clone(), config, identity, Telemetry::none());
+    let leader = PrivateKey::from_seed(9).public_key();
+    let genesis =
+        crate::block::ChainBlock::genesis(leader, Sha256::hash(&[b"s"]), BlockTime::from_millis(1));
+    state.serve_blocks(Arc::new(OneBlock(genesis.clone())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    lock(&shared.status).finalized_height = 2;
+
+    let (status, response) = request(addr, "GET", "/blocks/1", "").await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["height"], 1);
+    assert_eq!(
+        response["block"].as_str().unwrap(),
+        crate::executor::hex(&genesis.encode())
+    );
+    assert!(response["finalization"].is_null());
+    let (status, response) = request(addr, "GET", "/blocks/2", "").await;
+    assert_eq!((status, code(&response)), (410, "block_pruned"));
+    let (status, response) = request(addr, "GET", "/blocks/3", "").await;
+    assert_eq!((status, code(&response)), (404, "block_not_finalized"));
+    let (status, response) = request(addr, "GET", "/blocks/-1", "").await;
+    assert_eq!((status, code(&response)), (400, "path_invalid"));
+    let (status, response) = request(addr, "GET", "/blocks/latest", "").await;
+    assert_eq!((status, response["height"].as_u64()), (200, Some(2)));
+
+    // The snapshot: none yet, then its bytes and height.
+    let (status, response) = request(addr, "GET", "/snapshot", "").await;
+    assert_eq!((status, code(&response)), (404, "snapshot_unavailable"));
+    *lock(&shared.snapshot) = Some(crate::sync::ServedSnapshot::new(7, b"state".to_vec()));
+    let head = "GET /snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("x-bulwark-height: 7"), "{text}");
+    assert!(text.ends_with("\r\n\r\nstate"), "{text}");
+}

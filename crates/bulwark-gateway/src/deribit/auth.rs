@@ -1,0 +1,309 @@
+//! `deri-hmac-sha256` request signatures (contract section 3), checked per request.
+//!
+//! The client signs `ts \n nonce \n METHOD \n request-target \n body \n` with HMAC-SHA256
+//! under its client secret; the header is
+//! `Authorization: deri-hmac-sha256 id=<client_id>,ts=<ms>,sig=<hex>,nonce=<nonce>` (pairs in
+//! any order). The server takes the request-target exactly as received (raw, still
+//! percent-encoded query), compares in constant time, accepts `ts` within
+//! [`TS_WINDOW_MS`] of its clock, and refuses a `(id, ts, nonce, sig)` it has seen
+//! ([`ReplayCache`], bounded).
+//! Never: decodes or re-encodes the target, compares secrets or MACs with `==`, keeps more
+//! than [`REPLAY_CACHE_MAX`] entries.
+
+use super::error::{self, RpcError};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::collections::{HashSet, VecDeque};
+use subtle::ConstantTimeEq;
+
+/// Accepted distance between the request's `ts` and the server clock.
+pub const TS_WINDOW_MS: u64 = 60_000;
+/// Signatures remembered for replay refusal. An entry is forgotten only once its `ts` has left
+/// the accepted window (it could not be replayed anyway); while the cache is full of entries
+/// still inside it, new signed requests are refused (`10028`) rather than any replay let in.
+pub const REPLAY_CACHE_MAX: usize = 100_000;
+/// Longest `Authorization` header read.
+pub const HEADER_BYTES_MAX: usize = 512;
+
+/// A parsed `Authorization` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub client_id: String,
+    pub ts: u64,
+    pub nonce: String,
+    /// Lower-case hex, 64 characters.
+    pub sig: String,
+}
+
+/// Parses the header; every failure is `13009 unauthorized`.
+pub fn parse_header(header: &str) -> Result<Signature, RpcError> {
+    if header.len() > HEADER_BYTES_MAX {
+        return Err(error::unauthorized("authorization header too long"));
+    }
+    let rest = header
+        .strip_prefix("deri-hmac-sha256 ")
+        .ok_or_else(|| error::unauthorized("expected a deri-hmac-sha256 signature"))?;
+    let (mut id, mut ts, mut sig, mut nonce) = (None, None, None, None);
+    for pair in rest.split(',') {
+        let (key, value) = pair
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| error::unauthorized("malformed authorization header"))?;
+        let slot = match key {
+            "id" => &mut id,
+            "ts" => &mut ts,
+            "sig" => &mut sig,
+            "nonce" => &mut nonce,
+            _ => return Err(error::unauthorized("unknown authorization field")),
+        };
+        if slot.replace(value.to_string()).is_some() {
+            return Err(error::unauthorized("repeated authorization field"));
+        }
+    }
+    let (Some(client_id), Some(ts), Some(sig), Some(nonce)) = (id, ts, sig, nonce) else {
+        return Err(error::unauthorized(
+            "authorization needs id, ts, sig and nonce",
+        ));
+    };
+    let ts = ts
+        .parse::<u64>()
+        .map_err(|_| error::unauthorized("ts must be integer milliseconds"))?;
+    if sig.len() != 64 || !sig.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(error::unauthorized("sig must be 64 hex characters"));
+    }
+    if client_id.is_empty() || nonce.is_empty() || nonce.len() > 64 || client_id.len() > 64 {
+        return Err(error::unauthorized("empty or overlong id or nonce"));
+    }
+    Ok(Signature {
+        client_id,
+        ts,
+        nonce,
+        sig: sig.to_ascii_lowercase(),
+    })
+}
+
+/// The string a request's signature covers.
+pub fn signed_string(ts: u64, nonce: &str, method: &str, target: &str, body: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(64 + target.len() + body.len());
+    text.extend_from_slice(format!("{ts}\n{nonce}\n{method}\n{target}\n").as_bytes());
+    text.extend_from_slice(body);
+    text.push(b'\n');
+    text
+}
+
+/// Lower-case hex HMAC-SHA256 of `message` under `secret`.
+pub fn sign(secret: &str, message: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks `signature` for a request; `secret` is the client's. Constant time in the MAC.
+pub fn verify(
+    signature: &Signature,
+    secret: &str,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    now_ms: u64,
+) -> Result<(), RpcError> {
+    if signature.ts.abs_diff(now_ms) > TS_WINDOW_MS {
+        return Err(error::unauthorized("ts outside the accepted window"));
+    }
+    let expected = sign(
+        secret,
+        &signed_string(signature.ts, &signature.nonce, method, target, body),
+    );
+    if bool::from(expected.as_bytes().ct_eq(signature.sig.as_bytes())) {
+        Ok(())
+    } else {
+        Err(error::unauthorized("invalid signature"))
+    }
+}
+
+/// What the replay cache made of a signature.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// Not seen before: recorded.
+    Fresh,
+    /// Seen before: refuse.
+    Replayed,
+    /// The cache is full of signatures still inside the window: refuse for now.
+    Full,
+}
+
+/// Recently accepted signatures, refused if seen again. Bounded by [`REPLAY_CACHE_MAX`].
+#[derive(Default)]
+pub struct ReplayCache {
+    seen: HashSet<(String, u64, String, String)>,
+    /// In arrival order, with the arrival time (ms), for expiry.
+    order: VecDeque<(u64, (String, u64, String, String))>,
+}
+
+impl ReplayCache {
+    /// Records `signature`, which arrived at `now_ms` (its `ts` already checked to lie within
+    /// [`TS_WINDOW_MS`] of it).
+    pub fn admit(&mut self, signature: &Signature, now_ms: u64) -> Replay {
+        let key = (
+            signature.client_id.clone(),
+            signature.ts,
+            signature.nonce.clone(),
+            signature.sig.clone(),
+        );
+        // Entries that arrived over two windows ago carry a `ts` no request can now reuse.
+        while let Some((arrived, _)) = self.order.front() {
+            if arrived.saturating_add(2 * TS_WINDOW_MS) >= now_ms {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        if self.seen.contains(&key) {
+            return Replay::Replayed;
+        }
+        if self.order.len() >= REPLAY_CACHE_MAX {
+            return Replay::Full;
+        }
+        self.order.push_back((now_ms, key.clone()));
+        self.seen.insert(key);
+        Replay::Fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: u64 = 1_767_225_600_000;
+
+    /// The contract's test vectors (section 3).
+    #[test]
+    fn contract_test_vectors() {
+        let cases = [
+            (
+                "/api/v2/private/get_account_summaries",
+                "6cd8da3af37ed6eff3d1226bf1dbe5566fe49b2d4bd53ff9dc453f9747e0c4a1",
+            ),
+            (
+                "/api/v2/private/buy?instrument_name=BTC-PERPETUAL&amount=0.01&type=limit&price=30000&post_only=true&reject_post_only=true&label=a%20b%2Fc%3Ad",
+                "77730a0c1f0f031428ce1030a4284929cb7260c6b175dc179d94171f1b545963",
+            ),
+        ];
+        for (target, expected) in cases {
+            let message = signed_string(TS, &TS.to_string(), "GET", target, b"");
+            assert_eq!(sign("test-secret", &message), expected, "{target}");
+            let header =
+                format!("deri-hmac-sha256 id=test-client,ts={TS},sig={expected},nonce={TS}");
+            let parsed = parse_header(&header).unwrap();
+            assert_eq!(parsed.client_id, "test-client");
+            verify(&parsed, "test-secret", "GET", target, b"", TS + 1_000).unwrap();
+            // Any change to what is signed fails, as do another secret and a stale ts.
+            assert!(verify(&parsed, "test-secret", "POST", target, b"", TS).is_err());
+            assert!(
+                verify(
+                    &parsed,
+                    "test-secret",
+                    "GET",
+                    &format!("{target}&x=1"),
+                    b"",
+                    TS
+                )
+                .is_err()
+            );
+            assert!(verify(&parsed, "other", "GET", target, b"", TS).is_err());
+            assert!(
+                verify(
+                    &parsed,
+                    "test-secret",
+                    "GET",
+                    target,
+                    b"",
+                    TS + TS_WINDOW_MS + 1
+                )
+                .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn headers_parse_in_any_order_and_malformed_ones_are_unauthorized() {
+        let sig = "ab".repeat(32);
+        let ok = parse_header(&format!("deri-hmac-sha256 nonce=5,sig={sig},ts=7,id=c")).unwrap();
+        assert_eq!(
+            (ok.ts, ok.nonce.as_str(), ok.client_id.as_str()),
+            (7, "5", "c")
+        );
+        for bad in [
+            String::new(),
+            "Bearer x".to_string(),
+            format!("deri-hmac-sha256 id=c,ts=7,sig={sig}"),
+            format!("deri-hmac-sha256 id=c,ts=x,sig={sig},nonce=1"),
+            "deri-hmac-sha256 id=c,ts=7,sig=zz,nonce=1".to_string(),
+            format!("deri-hmac-sha256 id=c,id=d,ts=7,sig={sig},nonce=1"),
+            format!("deri-hmac-sha256 id=c,ts=7,sig={sig},nonce=1,extra=2"),
+            format!(
+                "deri-hmac-sha256 id=c,ts=7,sig={sig},nonce={}",
+                "n".repeat(600)
+            ),
+        ] {
+            assert_eq!(
+                parse_header(&bad).unwrap_err().code,
+                error::UNAUTHORIZED,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replayed_signature_is_refused() {
+        let mut cache = ReplayCache::default();
+        let signature = Signature {
+            client_id: "c".into(),
+            ts: 1,
+            nonce: "1".into(),
+            sig: "ab".repeat(32),
+        };
+        assert_eq!(cache.admit(&signature, 10), Replay::Fresh);
+        assert_eq!(cache.admit(&signature, 10 + TS_WINDOW_MS), Replay::Replayed);
+        let other = Signature {
+            nonce: "2".into(),
+            ..signature.clone()
+        };
+        assert_eq!(cache.admit(&other, 20), Replay::Fresh);
+        // Long after the window, entries expire (their ts would be refused anyway).
+        assert_eq!(
+            cache.admit(&signature, 11 + 2 * TS_WINDOW_MS),
+            Replay::Fresh
+        );
+        assert_eq!(
+            cache.order.len(),
+            2,
+            "the first entry expired, the second not yet"
+        );
+        // Full of live entries: new signatures are refused, never a replay let in.
+        for n in 0..REPLAY_CACHE_MAX as u64 {
+            let _ = cache.admit(
+                &Signature {
+                    nonce: format!("n{n}"),
+                    ..signature.clone()
+                },
+                12 + 2 * TS_WINDOW_MS,
+            );
+        }
+        let late = Signature {
+            nonce: "late".into(),
+            ..signature.clone()
+        };
+        assert_eq!(cache.admit(&late, 13 + 2 * TS_WINDOW_MS), Replay::Full);
+        assert_eq!(
+            cache.admit(&signature, 13 + 2 * TS_WINDOW_MS),
+            Replay::Replayed
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The gateway's shared state: the replica, the validators it submits to, the API keys, the
+//! agent keys' nonces, the replay cache and the rate limiter; and the one way a transaction
+//! reaches the chain ([`Gateway::execute`]: sign with the key's agent, submit, wait for the
+//! finalized outcome).
+//!
+//! Never: answers an order before the block holding it is applied to the replica; waits
+//! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
+
+use crate::deribit::auth::ReplayCache;
+use crate::deribit::error::{self, RpcError};
+use crate::index::TxResult;
+use crate::keys::{ApiKey, KeyStore};
+use crate::limits::{Limiter, RateLimits};
+use crate::replica::Replica;
+use crate::source::{FetchError, HttpValidator};
+use bulwark_node::mempool::tx_digest;
+use bulwark_types::{Nonce, PublicKey, SignedTx, Tx, TxBody};
+use commonware_cryptography::Signer as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Gateway settings.
+#[derive(Copy, Clone, Debug)]
+pub struct GatewayConfig {
+    /// How long an order call waits for its finalized outcome before answering `10040 retry`.
+    pub order_wait: Duration,
+    pub rates: RateLimits,
+    /// Largest request body (POST JSON-RPC) read.
+    pub body_bytes_max: usize,
+    /// Longest request-target (path and query) accepted.
+    pub target_bytes_max: usize,
+    /// Most connections open at once.
+    pub connections_max: usize,
+    /// A request not answered within this is cut off (order calls wait `order_wait` within it).
+    pub request_timeout: Duration,
+}
+
+impl GatewayConfig {
+    pub const DEFAULT: Self = Self {
+        order_wait: Duration::from_secs(10),
+        rates: RateLimits::DEFAULT,
+        body_bytes_max: 64 * 1024,
+        target_bytes_max: 8 * 1024,
+        connections_max: 1_024,
+        request_timeout: Duration::from_secs(15),
+    };
+}
+
+/// Milliseconds since the Unix epoch, by the machine's clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything the API reads and the submissions share.
+pub struct Gateway {
+    pub replica: Arc<Replica>,
+    pub validators: Vec<HttpValidator>,
+    pub config: GatewayConfig,
+    keys: Mutex<KeyStore>,
+    replay: Mutex<ReplayCache>,
+    /// Last nonce this gateway signed with, per agent key.
+    nonces: Mutex<HashMap<PublicKey, u64>>,
+    /// Per agent key: held from choosing a nonce until a validator admitted the transaction,
+    /// so one key's transactions reach the mempool in nonce order (a higher nonce executed
+    /// first would make a lower one stale). At most one entry per API key.
+    submitting: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
+    limiter: Mutex<Limiter>,
+}
+
+impl Gateway {
+    pub fn new(
+        replica: Arc<Replica>,
+        validators: Vec<HttpValidator>,
+        keys: KeyStore,
+        config: GatewayConfig,
+    ) -> Self {
+        Self {
+            replica,
+            validators,
+            config,
+            keys: Mutex::new(keys),
+            replay: Mutex::new(ReplayCache::default()),
+            nonces: Mutex::new(HashMap::new()),
+            submitting: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(Limiter::default()),
+        }
+    }
+
+    pub fn keys(&self) -> MutexGuard<'_, KeyStore> {
+        lock(&self.keys)
+    }
+
+    pub fn replay(&self) -> MutexGuard<'_, ReplayCache> {
+        lock(&self.replay)
+    }
+
+    pub fn limiter(&self) -> MutexGuard<'_, Limiter> {
+        lock(&self.limiter)
+    }
+
+    /// The key's client id, if the key is known.
+    pub fn key(&self, client_id: &str) -> Option<ApiKey> {
+        self.keys().get(client_id).cloned()
+    }
+
+    /// The next nonce for `agent`: above the replica's last executed one, above the last this
+    /// gateway used, and at least the clock in microseconds (so a restarted gateway never
+    /// reuses a nonce of a transaction still in flight). The exchange allows gaps.
+    fn next_nonce(&self, agent: &PublicKey) -> u64 {
+        let executed = self
+            .replica
+            .lock()
+            .chain
+            .finalized()
+            .nonce_last(agent)
+            .unwrap_or(0);
+        let mut nonces = lock(&self.nonces);
+        let used = nonces.get(agent).copied().unwrap_or(0);
+        let clock = now_ms().saturating_mul(1_000);
+        let next = executed.max(used).saturating_add(1).max(clock);
+        nonces.insert(agent.clone(), next);
+        next
+    }
+
+    /// Signs `body` with `key`'s agent, submits it, and waits until the replica has applied
+    /// the block holding it. The result says whether the exchange applied or rejected it.
+    pub async fn execute(&self, key: &ApiKey, body: TxBody) -> Result<TxResult, RpcError> {
+        let signer = key.agent.public_key();
+        let turn = lock(&self.submitting)
+            .entry(signer.clone())
+            .or_default()
+            .clone();
+        let mut heights = self.replica.subscribe();
+        let tx = {
+            let _turn = turn.lock().await;
+            let nonce = self.next_nonce(&signer);
+            let tx = Tx {
+                signer,
+                nonce: Nonce::new(nonce),
+                body,
+            }
+            .sign(&key.agent);
+            self.submit(&tx).await?;
+            tx
+        };
+        self.wait(&tx, &mut heights).await
+    }
+
+    /// Submits a signed transaction (to the first validator that admits it) and waits for its
+    /// finalized result.
+    pub async fn submit_and_wait(&self, tx: &SignedTx) -> Result<TxResult, RpcError> {
+        let mut heights = self.replica.subscribe();
+        self.submit(tx).await?;
+        self.wait(tx, &mut heights).await
+    }
+
+    /// Waits (at most [`GatewayConfig::order_wait`]) until the replica has applied `tx`.
+    async fn wait(
+        &self,
+        tx: &SignedTx,
+        heights: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> Result<TxResult, RpcError> {
+        let digest = tx_digest(tx);
+        let deadline = tokio::time::Instant::now() + self.config.order_wait;
+        loop {
+            if let Some(reason) = self.replica.halted() {
+                return Err(error::unavailable(&reason));
+            }
+            if let Some(result) = self.replica.lock().index.tx_result(&digest) {
+                return Ok(result.clone());
+            }
+            match tokio::time::timeout_at(deadline, heights.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(error::internal("the replica stopped")),
+                Err(_) => {
+                    return Err(error::retry(
+                        "not finalized in time; the order may still execute: query its state",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Hands `tx` to a validator: the first that admits it, trying each in turn.
+    pub async fn submit(&self, tx: &SignedTx) -> Result<(), RpcError> {
+        let mut last = None;
+        for validator in &self.validators {
+            match validator.submit(tx).await {
+                Ok(()) => return Ok(()),
+                // A refusal on the transaction's merits is the same at every validator.
+                Err(FetchError::Status { status, body })
+                    if (400..500).contains(&status) && status != 429 =>
+                {
+                    return Err(admission_error(status, &body));
+                }
+                Err(error) => {
+                    tracing::debug!(validator = validator.base(), %error, "submission failed");
+                    last = Some(error);
+                }
+            }
+        }
+        Err(RpcError::new(
+            error::MATCHING_ENGINE_QUEUE_FULL,
+            "matching_engine_queue_full",
+        )
+        .with_data(serde_json::json!({
+            "reason": last.map_or("no validators".to_string(), |e| e.to_string())
+        })))
+    }
+}
+
+/// A validator mempool's refusal, as a Deribit error.
+fn admission_error(status: u16, body: &str) -> RpcError {
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let code = parsed["code"].as_str().unwrap_or("");
+    let data =
+        serde_json::json!({"reason": parsed["error"], "validator_code": code, "status": status});
+    match code {
+        "signer_unknown" | "signature_invalid" => {
+            error::unauthorized("the API key is not bound to an account").with_data(data)
+        }
+        "nonce_stale" | "duplicate" => RpcError::new(error::RETRY, "retry").with_data(data),
+        "signer_queue_full" | "account_queue_full" | "mempool_full" => RpcError::new(
+            error::MATCHING_ENGINE_QUEUE_FULL,
+            "matching_engine_queue_full",
+        )
+        .with_data(data),
+        _ => RpcError::new(error::BAD_ARGUMENTS, "bad_arguments").with_data(data),
+    }
+}

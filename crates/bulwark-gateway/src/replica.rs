@@ -1,0 +1,143 @@
+//! The gateway's replica of the exchange: the finalized state after the last proven block,
+//! replayed with the validators' own code, and the read model indexed from each block.
+//!
+//! Owns: applying proven blocks in order ([`Replica::apply`], through
+//! `bulwark_node::chain::Chain::finalize`, which checks the state digest and state hash each
+//! block commits to), the halt on a divergence, and the height watch that order submissions
+//! wait on. Never: holds its lock across an `.await`; applies an unproven block (the follower
+//! only hands over proven ones).
+
+use crate::index::ReadModel;
+use bulwark_exchange::{ConfigError, Genesis};
+use bulwark_node::block::ChainBlock;
+use bulwark_node::chain::{Chain, FinalizeError};
+use commonware_consensus::simplex::scheme::ed25519;
+use commonware_cryptography::Digestible;
+use commonware_cryptography::ed25519::PublicKey;
+use commonware_cryptography::sha256::Digest;
+use commonware_utils::ordered::Set;
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+
+/// Most lies remembered for `/status`.
+pub const LIES_KEPT: usize = 64;
+
+/// Everything behind the replica's lock.
+pub struct ReplicaState {
+    pub chain: Chain,
+    /// Why the follower stopped, if it did.
+    pub halted: Option<String>,
+    pub index: ReadModel,
+    /// The newest lies seen: (validator, what).
+    pub lies: VecDeque<(String, String)>,
+}
+
+/// The replica, shared by the follower and the API.
+pub struct Replica {
+    verifier: ed25519::Scheme,
+    state: Mutex<ReplicaState>,
+    height: tokio::sync::watch::Sender<u64>,
+}
+
+impl Replica {
+    /// A replica at the genesis the validators start from (the same genesis block digest).
+    pub fn from_genesis(
+        namespace: &[u8],
+        participants: Set<PublicKey>,
+        genesis: &Genesis,
+    ) -> Result<Self, ConfigError> {
+        let (block, exchange) = bulwark_node::engine::genesis_block(&participants, genesis)?;
+        let verifier = ed25519::Scheme::verifier(namespace, participants);
+        let chain = Chain::new(exchange, block.digest());
+        let index = ReadModel::new(chain.finalized());
+        let (height, _) = tokio::sync::watch::channel(0);
+        Ok(Self {
+            verifier,
+            state: Mutex::new(ReplicaState {
+                chain,
+                halted: None,
+                index,
+                lies: VecDeque::new(),
+            }),
+            height,
+        })
+    }
+
+    pub fn verifier(&self) -> &ed25519::Scheme {
+        &self.verifier
+    }
+
+    /// The lock; callers keep it briefly and never across an `.await`.
+    pub fn lock(&self) -> MutexGuard<'_, ReplicaState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Height and digest of the last applied block.
+    pub fn tip(&self) -> (u64, Digest) {
+        let state = self.lock();
+        (
+            state.chain.finalized_height(),
+            state.chain.finalized_digest(),
+        )
+    }
+
+    /// Why the follower halted, if it did.
+    pub fn halted(&self) -> Option<String> {
+        self.lock().halted.clone()
+    }
+
+    pub fn halt(&self, reason: String) {
+        self.lock().halted = Some(reason);
+    }
+
+    /// A receiver of the applied height (for waiting until a block is applied).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.height.subscribe()
+    }
+
+    pub fn record_lie(&self, validator: &str, lie: &str) {
+        let mut state = self.lock();
+        if state.lies.len() == LIES_KEPT {
+            state.lies.pop_front();
+        }
+        state
+            .lies
+            .push_back((validator.to_string(), lie.to_string()));
+    }
+
+    /// Restarts the replica from a verified snapshot state: `exchange` after block `digest`.
+    /// The read model starts empty there (history before it is not known here).
+    pub fn restart_from(&self, exchange: bulwark_exchange::Exchange, digest: Digest) {
+        let height = exchange.height().get();
+        {
+            let mut state = self.lock();
+            state.index = ReadModel::new(&exchange);
+            state.chain = Chain::new(exchange, digest);
+        }
+        self.height.send_replace(height);
+    }
+
+    /// Applies a proven block; a divergence (or any block that cannot be applied) halts the
+    /// replica and is returned.
+    pub fn apply(&self, block: &ChainBlock) -> Result<(), FinalizeError> {
+        let checked = block.body.clone().check_signatures(&mut rand::rng());
+        let height = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            match state.chain.finalize(block, &checked) {
+                Ok(outcome) => {
+                    state.index.record(block, &outcome, state.chain.finalized());
+                    state.chain.finalized_height()
+                }
+                Err(error) => {
+                    state.halted = Some(error.to_string());
+                    return Err(error);
+                }
+            }
+        };
+        self.height.send_replace(height);
+        Ok(())
+    }
+}

@@ -1,0 +1,498 @@
+//! The gateway's HTTP transport (axum on hyper, HTTP/1.1).
+//!
+//! Routes:
+//! - `GET /api/v2/{public|private}/{method}?query` and `POST` of a JSON-RPC body
+//!   (`{"jsonrpc":"2.0","id":..,"method":..,"params":{..}}`) on the same paths: Deribit's
+//!   envelope `{"jsonrpc":"2.0","result"|"error",usIn,usOut,usDiff,testnet:false}` (plus `id`
+//!   when the request carried one), HTTP 400 on errors.
+//! - `POST /gateway/v1/apikeys` `{"owner": "<hex>", "nonce": N}`: a pending API key
+//!   (`client_id`, `client_secret`, `agent`, `proof`); `GET /gateway/v1/apikeys?owner=<hex>`:
+//!   that owner's keys and their state (never secrets).
+//! - `GET /gateway/v1/status`: the replica's height, halt and the lies seen.
+//!
+//! Owns: authentication of private calls (`deri-hmac-sha256` over the raw request-target
+//! and body, replay cache, key state), rate limits per address and per key, and the bounds:
+//! body ([`GatewayConfig::body_bytes_max`]), request-target, connections, request time.
+//! Never: decodes the target before checking a signature; lets a panic or a rejection reach
+//! the client as anything but the envelope.
+
+use crate::deribit::auth;
+use crate::deribit::error::{self, RpcError};
+use crate::deribit::methods::{self, Params, Principal};
+use crate::gateway::{Gateway, GatewayConfig, now_ms};
+use crate::keys::{KeyState, proof_hex};
+use crate::limits::Budget;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use commonware_codec::DecodeExt as _;
+use commonware_cryptography::Signer as _;
+use serde_json::{Map, Value, json};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The peer's address, as the connection loop attaches it.
+#[derive(Copy, Clone, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// The Deribit envelope around a result or an error.
+fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) -> Response {
+    let (status, body) = envelope_body(us_in, id, outcome);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The envelope's status and JSON.
+fn envelope_body(
+    us_in: u64,
+    id: Option<&Value>,
+    outcome: Result<Value, RpcError>,
+) -> (StatusCode, Value) {
+    let us_out = now_us();
+    let mut body = json!({
+        "jsonrpc": "2.0",
+        "usIn": us_in,
+        "usOut": us_out,
+        "usDiff": us_out.saturating_sub(us_in),
+        "testnet": false,
+    });
+    if let Some(id) = id {
+        body["id"] = id.clone();
+    }
+    let status = match outcome {
+        Ok(result) => {
+            body["result"] = result;
+            StatusCode::OK
+        }
+        Err(error) => {
+            body["error"] = error.to_json();
+            StatusCode::BAD_REQUEST
+        }
+    };
+    (status, body)
+}
+
+/// The routes over `gateway`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.config.body_bytes_max;
+    Router::new()
+        .route("/api/v2/{scope}/{method}", get(rpc).post(rpc))
+        .route("/gateway/v1/apikeys", post(create_key).get(list_keys))
+        .route("/gateway/v1/status", get(status))
+        .fallback(|| async { envelope(now_us(), None, Err(error::method_not_found())) })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(gateway)
+}
+
+/// Parses a raw query string (RFC 3986 percent-encoding, `+` as space) into parameters.
+fn parse_query(query: &str) -> Result<Params, RpcError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| RpcError::new(error::INVALID_REQUEST, "Invalid Request"))?;
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        map.insert(key, Value::String(value));
+    }
+    Ok(Params(map))
+}
+
+async fn rpc(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(Peer(peer)): Extension<Peer>,
+    Path((scope, name)): Path<(String, String)>,
+    http_method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let us_in = now_us();
+    let Ok(body) = body else {
+        return envelope(
+            us_in,
+            None,
+            Err(RpcError::new(error::BAD_REQUEST, "bad_request")
+                .with_data(json!({"reason": "body too large or unreadable"}))),
+        );
+    };
+    let config = gateway.config;
+    // The request-target exactly as received: what the client signed.
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string());
+    let mut id = None;
+    let outcome = async {
+        if target.len() > config.target_bytes_max {
+            return Err(RpcError::new(error::BAD_REQUEST, "bad_request")
+                .with_data(json!({"reason": "request-target too long"})));
+        }
+        if body.len() > config.body_bytes_max {
+            return Err(RpcError::new(error::BAD_REQUEST, "bad_request")
+                .with_data(json!({"reason": "body too large"})));
+        }
+        if scope != "public" && scope != "private" {
+            return Err(error::method_not_found());
+        }
+        let method = format!("{scope}/{name}");
+        let engine = methods::is_engine_call(&method);
+        let budget = if engine {
+            Budget::Engine
+        } else {
+            Budget::Reads
+        };
+        let address = peer.ip().to_string();
+        let rate = if engine {
+            config.rates.address_engine
+        } else {
+            config.rates.address_reads
+        };
+        if !gateway
+            .limiter()
+            .take(&address, budget, rate, Instant::now())
+        {
+            return Err(error::too_many_requests());
+        }
+        let params = if http_method == Method::POST {
+            let request: Value = serde_json::from_slice(&body).map_err(|_| error::parse_error())?;
+            let Value::Object(request) = request else {
+                return Err(RpcError::new(error::INVALID_REQUEST, "Invalid Request"));
+            };
+            id = request.get("id").cloned();
+            if let Some(named) = request.get("method").and_then(Value::as_str)
+                && named != method
+            {
+                return Err(RpcError::new(error::INVALID_REQUEST, "Invalid Request")
+                    .with_data(json!({"reason": "method differs from the path"})));
+            }
+            match request.get("params") {
+                None | Some(Value::Null) => Params::default(),
+                Some(Value::Object(map)) => Params(map.clone()),
+                Some(_) => return Err(RpcError::invalid_param("params", "must be an object")),
+            }
+        } else {
+            parse_query(uri.query().unwrap_or(""))?
+        };
+        let principal = if scope == "private" {
+            Some(authenticate(
+                &gateway,
+                &headers,
+                http_method.as_str(),
+                &target,
+                &body,
+                engine,
+            )?)
+        } else {
+            None
+        };
+        methods::dispatch(&gateway, &method, &params, principal.as_ref()).await
+    }
+    .await;
+    envelope(us_in, id.as_ref(), outcome)
+}
+
+/// Checks a private request's signature and key; charges the key's rate budget.
+fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    engine: bool,
+) -> Result<Principal, RpcError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| error::unauthorized("no Authorization header"))?
+        .to_str()
+        .map_err(|_| error::unauthorized("Authorization header is not text"))?;
+    let signature = auth::parse_header(header)?;
+    let key = gateway
+        .key(&signature.client_id)
+        .ok_or_else(error::invalid_credentials)?;
+    auth::verify(
+        &signature,
+        &key.stored.client_secret,
+        method,
+        target,
+        body,
+        now_ms(),
+    )?;
+    match gateway.replay().admit(&signature, now_ms()) {
+        auth::Replay::Fresh => {}
+        auth::Replay::Replayed => {
+            return Err(error::unauthorized("signature already used (replay)"));
+        }
+        auth::Replay::Full => return Err(error::too_many_requests()),
+    }
+    let state = {
+        let replica = gateway.replica.lock();
+        key.state(replica.chain.finalized())
+    };
+    let account = match state {
+        KeyState::Active(account) => account,
+        KeyState::Pending => {
+            return Err(error::unauthorized(
+                "API key pending: the owner's AuthoriseAgent is not finalized",
+            ));
+        }
+        KeyState::Revoked => return Err(error::unauthorized("API key revoked")),
+    };
+    let rates = gateway.config.rates;
+    let (budget, rate) = if engine {
+        (Budget::Engine, rates.key_engine)
+    } else {
+        (Budget::Reads, rates.key_reads)
+    };
+    if !gateway
+        .limiter()
+        .take(&signature.client_id, budget, rate, Instant::now())
+    {
+        return Err(error::too_many_requests());
+    }
+    Ok(Principal { key, account })
+}
+
+fn plain_error(status: StatusCode, code: &str, message: String) -> Response {
+    (status, axum::Json(json!({"error": message, "code": code}))).into_response()
+}
+
+async fn create_key(
+    State(gateway): State<Arc<Gateway>>,
+    Extension(Peer(peer)): Extension<Peer>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Ok(body) = body else {
+        return plain_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "body too large or unreadable".into(),
+        );
+    };
+    if body.len() > 4_096 {
+        return plain_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "at most 4096 bytes".into(),
+        );
+    }
+    let address = peer.ip().to_string();
+    if !gateway.limiter().take(
+        &address,
+        Budget::Engine,
+        gateway.config.rates.address_engine,
+        Instant::now(),
+    ) {
+        return plain_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "slow down".into(),
+        );
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => return plain_error(StatusCode::BAD_REQUEST, "json_invalid", e.to_string()),
+    };
+    let (Some(owner), Some(nonce)) = (request["owner"].as_str(), request["nonce"].as_u64()) else {
+        return plain_error(
+            StatusCode::BAD_REQUEST,
+            "json_invalid",
+            "expected {\"owner\": \"<hex public key>\", \"nonce\": <the owner's AuthoriseAgent nonce>}".into(),
+        );
+    };
+    // Lock order: the key store, then (briefly) the replica; the file is written without the
+    // replica's lock.
+    let created = {
+        let mut keys = gateway.keys();
+        let pending = {
+            let replica = gateway.replica.lock();
+            keys.pending_ids(replica.chain.finalized())
+        };
+        keys.create(owner, nonce, &address, &pending, now_ms())
+    };
+    match created {
+        Ok(key) => axum::Json(json!({
+            "client_id": key.stored.client_id,
+            "client_secret": key.stored.client_secret,
+            "agent": bulwark_node::executor::hex(key.agent.public_key().as_ref()),
+            "proof": proof_hex(&key),
+            "owner": key.stored.owner,
+            "nonce": key.stored.nonce,
+            "state": "pending",
+        }))
+        .into_response(),
+        Err(crate::keys::KeyError::OwnerInvalid) => plain_error(
+            StatusCode::BAD_REQUEST,
+            "owner_invalid",
+            "owner must be a hex ed25519 public key".into(),
+        ),
+        Err(crate::keys::KeyError::TooManyPending) | Err(crate::keys::KeyError::Full) => {
+            plain_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending",
+                "too many pending keys; activate or wait for them to expire".into(),
+            )
+        }
+        Err(error) => plain_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "key_store",
+            error.to_string(),
+        ),
+    }
+}
+
+async fn list_keys(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {
+    let params = match parse_query(uri.query().unwrap_or("")) {
+        Ok(params) => params,
+        Err(_) => return plain_error(StatusCode::BAD_REQUEST, "query_invalid", "bad query".into()),
+    };
+    let Some(owner) = params
+        .text("owner")
+        .and_then(|o| bulwark_node::api::decode_hex(&o, 32))
+        .and_then(|b| bulwark_types::PublicKey::decode(b).ok())
+    else {
+        return plain_error(
+            StatusCode::BAD_REQUEST,
+            "owner_invalid",
+            "owner=<hex public key>".into(),
+        );
+    };
+    // Lock order: the key store, then the replica.
+    let keys = gateway.keys();
+    let replica = gateway.replica.lock();
+    let list: Vec<Value> = keys
+        .of_owner(&owner)
+        .map(|k| {
+            let state = match k.state(replica.chain.finalized()) {
+                KeyState::Pending => "pending",
+                KeyState::Active(_) => "active",
+                KeyState::Revoked => "revoked",
+            };
+            json!({
+                "client_id": k.stored.client_id,
+                "agent": bulwark_node::executor::hex(k.agent.public_key().as_ref()),
+                "nonce": k.stored.nonce,
+                "created_ms": k.stored.created_ms,
+                "state": state,
+            })
+        })
+        .collect();
+    axum::Json(json!({"keys": list})).into_response()
+}
+
+async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
+    let replica = gateway.replica.lock();
+    let lies: Vec<Value> = replica
+        .lies
+        .iter()
+        .map(|(validator, lie)| json!({"validator": validator, "lie": lie}))
+        .collect();
+    axum::Json(json!({
+        "height": replica.chain.finalized_height(),
+        "block": bulwark_node::executor::hex(replica.chain.finalized_digest().as_ref()),
+        "state_digest": bulwark_node::executor::hex(replica.chain.finalized().state_digest().as_ref()),
+        "time_ms": replica.chain.finalized().time().millis(),
+        "halted": replica.halted,
+        "lies": lies,
+    }))
+    .into_response()
+}
+
+/// Serves the API on `listener` until `shutdown`: each connection its own task, at most
+/// [`GatewayConfig::connections_max`] at once (further ones closed on accept), heads within
+/// 10 s, each request answered within [`GatewayConfig::request_timeout`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config: GatewayConfig = gateway.config;
+    let app = router(gateway).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(config.request_timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => envelope(now_us(), None, Err(error::retry("request timed out"))),
+            }
+        },
+    ));
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => return Ok(()),
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::debug!(%error, "gateway accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service =
+            hyper_util::service::TowerToHyperService::new(app.clone().layer(Extension(Peer(peer))));
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(64 * 1024)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, "gateway connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_decode_rfc3986_and_malformed_ones_are_refused() {
+        let params =
+            parse_query("instrument_name=BTC-PERPETUAL&amount=0.01&label=a%20b%2Fc%3Ad&x=1+2")
+                .unwrap();
+        assert_eq!(params.text("label").as_deref(), Some("a b/c:d"));
+        assert_eq!(params.text("amount").as_deref(), Some("0.01"));
+        assert_eq!(params.text("x").as_deref(), Some("1 2"));
+        assert_eq!(parse_query("").unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn the_envelope_carries_integer_codes_and_http_400() {
+        let (status, body) = envelope_body(5, Some(&json!(7)), Err(error::too_many_requests()));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], json!(10028));
+        assert!(body["error"]["code"].is_i64());
+        assert_eq!(body["error"]["message"], "too_many_requests");
+        assert_eq!(
+            (body["id"].clone(), body["jsonrpc"].clone()),
+            (json!(7), json!("2.0"))
+        );
+        assert_eq!(body["testnet"], false);
+        assert!(body["usOut"].as_u64().unwrap() >= 5 && body.get("result").is_none());
+        let (status, body) = envelope_body(5, None, Ok(json!(1)));
+        assert_eq!((status, body["result"].clone()), (StatusCode::OK, json!(1)));
+        assert!(body.get("id").is_none() && body.get("error").is_none());
+    }
+}

@@ -1,0 +1,514 @@
+//! The gateway end to end: `bulwark devnet` (four validators and a gateway, as processes
+//! would run them), API keys created as the owner's `AuthoriseAgent`, and the Deribit API
+//! driven over HTTP: orders placed, filled, edited and cancelled between two keys, account
+//! summary and positions, and the contract's error codes (signature failures, a replay, a
+//! pending key, bad parameters, post-only crossing, insufficient funds, the rate limit).
+
+mod common;
+
+use bulwark::gateway_cli;
+use common::devnet::{Client, Devnet, http, now_ms, public};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const PERP: &str = "BTC_USDC-PERPETUAL";
+
+/// A price `bps` basis points from the index, on the perpetual's 0.5 tick.
+fn price_near(index: f64, bps: i64) -> String {
+    let raw = index * (10_000 + bps) as f64 / 10_000.0;
+    format!("{:.1}", (raw * 2.0).round() / 2.0)
+}
+
+fn code_of(envelope: &Value) -> i64 {
+    envelope["error"]["code"].as_i64().unwrap_or(0)
+}
+
+#[test]
+fn deribit_api_end_to_end() {
+    let devnet = Devnet::start("gateway-e2e");
+    let api = devnet.apis[0].clone();
+    let gateway = devnet.gateway.clone();
+    let key = |i| bulwark::keys::read_key(&devnet.demo_key(i)).unwrap();
+
+    // API keys: the owner signs the binding; the gateway answers once it is finalized.
+    let created_a = gateway_cli::create(&gateway, &api, &key(0), Duration::from_secs(60)).unwrap();
+    let created_b = gateway_cli::create(&gateway, &api, &key(1), Duration::from_secs(60)).unwrap();
+    let a = Client {
+        base: gateway.clone(),
+        id: created_a.client_id.clone(),
+        secret: created_a.client_secret.clone(),
+    };
+    let created_b_agent = created_b.agent.clone();
+    let b = Client {
+        base: gateway.clone(),
+        id: created_b.client_id,
+        secret: created_b.client_secret,
+    };
+    let listed = gateway_cli::list(&gateway, &{
+        use commonware_cryptography::Signer as _;
+        key(0).public_key()
+    })
+    .unwrap();
+    assert_eq!(listed["keys"][0]["state"], "active", "{listed}");
+    assert!(
+        listed.to_string().find(&created_a.client_secret).is_none(),
+        "no secrets listed"
+    );
+
+    // A key whose binding was never submitted stays pending: refused.
+    let (status, pending) = http(
+        &gateway,
+        "POST",
+        "/gateway/v1/apikeys",
+        &[("Content-Type", "application/json".into())],
+        json!({"owner": bulwark::keys::public_hex(&{
+            use commonware_cryptography::Signer as _;
+            key(2).public_key()
+        }), "nonce": 1})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(status, 200, "{pending}");
+    let pending = Client {
+        base: gateway.clone(),
+        id: pending["client_id"].as_str().unwrap().into(),
+        secret: pending["client_secret"].as_str().unwrap().into(),
+    };
+    assert_eq!(pending.code("get_account_summaries", ""), 13009);
+
+    // Public calls.
+    let (_, time) = public(&gateway, "get_time", "");
+    assert!(time["result"].as_u64().unwrap() > 1_700_000_000_000);
+    assert_eq!(time["jsonrpc"], "2.0");
+    assert_eq!(time["testnet"], false);
+    assert!(time["usIn"].as_u64().is_some() && time["usDiff"].as_u64().is_some());
+    let (_, currencies) = public(&gateway, "get_currencies", "");
+    let codes: Vec<&str> = currencies["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["currency"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"BTC") && codes.contains(&"USDC"),
+        "{codes:?}"
+    );
+    let (_, instruments) = public(&gateway, "get_instruments", "");
+    let perp = instruments["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instrument_name"] == PERP)
+        .expect("the perpetual is listed")
+        .clone();
+    assert_eq!(perp["counter_currency"], "USDC");
+    assert_eq!(perp["settlement_currency"], "USDC");
+    assert_eq!(perp["settlement_period"], "perpetual");
+    assert_eq!(perp["min_trade_amount"], 0.001);
+    assert_eq!(perp["tick_size"], 0.5);
+    let options = public(&gateway, "get_instruments", "currency=BTC&kind=option").1["result"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(options > 0, "options listed");
+    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
+    let index = ticker["result"]["index_price"]
+        .as_f64()
+        .or(ticker["result"]["mark_price"].as_f64())
+        .expect("an index or mark price");
+    assert!(ticker["result"]["stats"].is_object());
+    // Unknown instrument, missing parameter, unknown method, bad JSON, an id echoed by POST.
+    let (status, unknown) = public(&gateway, "ticker", "instrument_name=ETH-NOPE");
+    assert_eq!((status, code_of(&unknown)), (400, -32602));
+    assert_eq!(unknown["error"]["data"]["param"], "instrument_name");
+    let (_, missing) = public(&gateway, "get_order_book", "");
+    assert_eq!(code_of(&missing), -32602);
+    let (_, nothing) = public(&gateway, "no_such_method", "");
+    assert_eq!(code_of(&nothing), -32601);
+    let (_, parse) = http(&gateway, "POST", "/api/v2/public/get_time", &[], b"{nope");
+    assert_eq!(code_of(&parse), -32700);
+    let (status, posted) = http(
+        &gateway,
+        "POST",
+        "/api/v2/public/get_time",
+        &[],
+        br#"{"jsonrpc":"2.0","id":42,"method":"public/get_time","params":{}}"#,
+    );
+    assert_eq!((status, posted["id"].as_i64()), (200, Some(42)), "{posted}");
+    // A JSON-RPC body naming another method than its path, or params that are not an object.
+    let (_, mismatch) = http(
+        &gateway,
+        "POST",
+        "/api/v2/public/get_time",
+        &[],
+        br#"{"jsonrpc":"2.0","id":1,"method":"public/test"}"#,
+    );
+    assert_eq!(code_of(&mismatch), -32600, "{mismatch}");
+    let (_, array) = http(
+        &gateway,
+        "POST",
+        "/api/v2/public/get_time",
+        &[],
+        br#"{"jsonrpc":"2.0","id":1,"params":[1]}"#,
+    );
+    assert_eq!(code_of(&array), -32602, "{array}");
+    // Oversized requests: a request-target over 8 KiB, a body over 64 KiB.
+    let long = format!("/api/v2/public/get_time?x={}", "a".repeat(9_000));
+    let (status, oversized) = http(&gateway, "GET", &long, &[], b"");
+    assert_eq!((status, code_of(&oversized)), (400, 11050), "{oversized}");
+    let big = vec![b' '; 70_000];
+    let (_, oversized) = http(&gateway, "POST", "/api/v2/public/get_time", &[], &big);
+    assert_eq!(code_of(&oversized), 11050, "{oversized}");
+    // Unknown query parameters are ignored.
+    let (status, _) = public(&gateway, "get_time", "include_old=true&code=USDC");
+    assert_eq!(status, 200);
+
+    // Authentication failures.
+    let target = "/api/v2/private/get_account_summaries";
+    let (_, none) = http(&gateway, "GET", target, &[], b"");
+    assert_eq!(code_of(&none), 13009);
+    let stranger = Client {
+        id: "nobody".into(),
+        ..a.clone()
+    };
+    assert_eq!(stranger.code("get_account_summaries", ""), 13004);
+    let wrong_secret = Client {
+        secret: "wrong".into(),
+        ..a.clone()
+    };
+    assert_eq!(wrong_secret.code("get_account_summaries", ""), 13009);
+    let stale = a.header("GET", target, b"", now_ms() - 120_000);
+    let (_, stale) = http(&gateway, "GET", target, &[("Authorization", stale)], b"");
+    assert_eq!(code_of(&stale), 13009);
+    // The same signed request twice: the second is a replay.
+    let header = a.header("GET", target, b"", now_ms());
+    let (first, _) = http(
+        &gateway,
+        "GET",
+        target,
+        &[("Authorization", header.clone())],
+        b"",
+    );
+    let (_, replay) = http(&gateway, "GET", target, &[("Authorization", header)], b"");
+    assert_eq!((first, code_of(&replay)), (200, 13009), "{replay}");
+    // A signature over another query.
+    let signed_for = "/api/v2/private/get_position?instrument_name=BTC_USDC-PERPETUAL";
+    let header = a.header("GET", signed_for, b"", now_ms());
+    let (_, tampered) = http(
+        &gateway,
+        "GET",
+        "/api/v2/private/get_position?instrument_name=BTC_USDC-3DEC26-90000-C",
+        &[("Authorization", header)],
+        b"",
+    );
+    assert_eq!(code_of(&tampered), 13009);
+
+    // Account summary.
+    let summaries = a.ok("get_account_summaries", "");
+    let usdc = &summaries["summaries"][0];
+    assert_eq!(usdc["currency"], "USDC");
+    assert_eq!(usdc["equity"], 1_000_000.0, "{usdc}");
+    assert_eq!(usdc["available_funds"], 1_000_000.0);
+    assert_eq!(usdc["available_withdrawal_funds"], 1_000_000.0);
+    assert_eq!(
+        a.ok("get_account_summary", "currency=USDC")["equity"],
+        1_000_000.0
+    );
+
+    // Orders: A bids, B sells into it, A edits the rest, then cancels it.
+    let bid = price_near(index, -50);
+    let placed = a.ok(
+        "buy",
+        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}&label=a%20b"),
+    );
+    let order = &placed["order"];
+    assert_eq!(order["order_state"], "open", "{placed}");
+    assert_eq!(order["amount"], 0.002);
+    assert_eq!(order["filled_amount"], 0.0);
+    assert_eq!(placed["trades"], json!([]));
+    let order_id = order["order_id"].as_str().unwrap().to_string();
+    let sold = b.ok(
+        "sell",
+        &format!("instrument_name={PERP}&amount=0.001&type=limit&price={bid}"),
+    );
+    assert_eq!(sold["order"]["order_state"], "filled", "{sold}");
+    let fill = &sold["trades"][0];
+    assert_eq!(fill["liquidity"], "T");
+    assert_eq!(fill["amount"], 0.001);
+    assert_eq!(fill["price"].as_f64(), bid.parse::<f64>().ok());
+    assert_eq!(fill["fee_currency"], "USDC");
+    let state = a.ok("get_order_state", &format!("order_id={order_id}"));
+    assert_eq!(state["filled_amount"], 0.001, "{state}");
+    assert_eq!(state["average_price"].as_f64(), bid.parse::<f64>().ok());
+    let maker = a.ok(
+        "get_user_trades_by_instrument",
+        &format!("instrument_name={PERP}&include_old=true"),
+    );
+    assert_eq!(maker["trades"][0]["liquidity"], "M", "{maker}");
+    assert_eq!(maker["has_more"], false);
+    // B cannot see A's order.
+    assert_eq!(
+        b.code("get_order_state", &format!("order_id={order_id}")),
+        10004
+    );
+    let lower = price_near(index, -80);
+    let edited = a.ok(
+        "edit",
+        &format!("order_id={order_id}&amount=0.003&price={lower}"),
+    );
+    assert_eq!(edited["order"]["order_id"], order_id.as_str());
+    assert_eq!(edited["order"]["amount"], 0.003, "{edited}");
+    assert_eq!(edited["order"]["price"].as_f64(), lower.parse::<f64>().ok());
+    assert_eq!(edited["order"]["filled_amount"], 0.001);
+    let open = a.ok("get_open_orders_by_currency", "currency=BTC");
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let cancelled = a.ok("cancel", &format!("order_id={order_id}"));
+    assert_eq!(cancelled["order_state"], "cancelled", "{cancelled}");
+    assert_eq!(a.code("cancel", &format!("order_id={order_id}")), 11044);
+    assert_eq!(a.code("get_order_state", "order_id=BLW-999999"), 10004);
+    let history = a.ok(
+        "get_order_history_by_instrument",
+        &format!("count=1000&instrument_name={PERP}"),
+    );
+    assert_eq!(history[0]["order_id"], order_id.as_str(), "{history}");
+
+    // Positions: A long 0.001, B short 0.001 (Deribit sends shorts negative).
+    let positions = a.ok("get_positions", "");
+    assert_eq!(positions.as_array().unwrap().len(), 1, "{positions}");
+    assert_eq!(positions[0]["direction"], "buy");
+    assert_eq!(positions[0]["size"], 0.001);
+    let short = b.ok("get_position", &format!("instrument_name={PERP}"));
+    assert_eq!(
+        (short["direction"].as_str(), short["size"].as_f64()),
+        (Some("sell"), Some(-0.001))
+    );
+    let after = a.ok("get_account_summaries", "");
+    assert!(after["summaries"][0]["equity"].as_f64().unwrap() < 1_000_000.0 + 10.0);
+    assert!(
+        after["summaries"][0]["initial_margin"].as_f64().unwrap() > 0.0,
+        "{after}"
+    );
+
+    // Refusals with the contract's codes.
+    let q = |amount: &str, price: &str| {
+        format!("instrument_name={PERP}&amount={amount}&type=limit&price={price}")
+    };
+    assert_eq!(a.code("buy", &q("0.0015", &bid)), 10008, "amount off step");
+    assert_eq!(a.code("buy", &q("0", &bid)), 10008);
+    assert_eq!(a.code("buy", &q("abc", &bid)), -32602);
+    assert_eq!(
+        a.code(
+            "buy",
+            &format!(
+                "instrument_name={PERP}&amount=0.001&type=limit&price={:.2}",
+                bid.parse::<f64>().unwrap() + 0.25
+            )
+        ),
+        10043
+    );
+    assert_eq!(
+        a.code(
+            "buy",
+            &format!("instrument_name={PERP}&type=limit&price={bid}")
+        ),
+        -32602
+    );
+    assert_eq!(
+        a.code(
+            "buy",
+            &format!("instrument_name={PERP}&amount=0.001&type=stop_limit&price={bid}")
+        ),
+        -32602
+    );
+    assert_eq!(
+        a.code(
+            "buy",
+            &format!("instrument_name={PERP}&amount=0.001&type=market&post_only=true")
+        ),
+        11049
+    );
+    assert_eq!(a.code("buy", &q("500", &bid)), 10009, "not enough funds");
+    // Post-only that would take: rejected, nothing rests.
+    let resting = a.ok("buy", &q("0.001", &bid));
+    assert_eq!(resting["order"]["order_state"], "open");
+    assert_eq!(
+        b.code(
+            "sell",
+            &format!("{}&post_only=true&reject_post_only=true", q("0.001", &bid))
+        ),
+        11054
+    );
+    assert_eq!(
+        b.ok(
+            "get_open_orders_by_instrument",
+            &format!("instrument_name={PERP}")
+        ),
+        json!([])
+    );
+    // IOC and FOK that cannot fill: success, cancelled, nothing filled.
+    for tif in ["immediate_or_cancel", "fill_or_kill"] {
+        let answer = b.ok(
+            "sell",
+            &format!(
+                "{}&time_in_force={tif}",
+                q("0.001", &price_near(index, 300))
+            ),
+        );
+        assert_eq!(
+            answer["order"]["order_state"], "cancelled",
+            "{tif}: {answer}"
+        );
+        assert_eq!(answer["order"]["filled_amount"], 0.0);
+        assert_eq!(answer["order"]["time_in_force"], tif);
+    }
+    // A market order takes the resting bid: price "market_price", the average price set.
+    let market = b.ok(
+        "sell",
+        &format!("instrument_name={PERP}&amount=0.001&type=market"),
+    );
+    assert_eq!(market["order"]["price"], "market_price", "{market}");
+    assert_eq!(market["order"]["order_state"], "filled", "{market}");
+    assert_eq!(
+        market["order"]["average_price"].as_f64(),
+        bid.parse::<f64>().ok()
+    );
+    assert_eq!(market["trades"][0]["order_type"], "market");
+    let resting = a.ok("buy", &q("0.001", &bid));
+    assert_eq!(resting["order"]["order_state"], "open");
+    // Orders of one key sent at once: each gets its own nonce, in order; all rest.
+    let low = price_near(index, -100);
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| a.ok("buy", &q("0.001", &low))))
+            .collect();
+        for call in calls {
+            let answer = call.join().unwrap();
+            assert_eq!(answer["order"]["order_state"], "open", "{answer}");
+        }
+    });
+    assert_eq!(a.ok("cancel_all", ""), json!(4));
+    assert_eq!(
+        a.ok(
+            "cancel_all_by_instrument",
+            &format!("instrument_name={PERP}")
+        ),
+        json!(0)
+    );
+
+    // Public trades and the book.
+    let trades = public(
+        &gateway,
+        "get_last_trades_by_instrument",
+        &format!("instrument_name={PERP}&include_old=true&count=5"),
+    )
+    .1;
+    assert_eq!(trades["result"]["trades"][0]["amount"], 0.001, "{trades}");
+    let book = public(
+        &gateway,
+        "get_order_book",
+        &format!("instrument_name={PERP}&depth=3"),
+    )
+    .1;
+    assert!(
+        book["result"]["bids"].is_array() && book["result"]["change_id"].is_u64(),
+        "{book}"
+    );
+
+    // A private JSON-RPC POST, signed over its body; the id is echoed.
+    let body = br#"{"jsonrpc":"2.0","id":"q1","method":"private/get_position","params":{"instrument_name":"BTC_USDC-PERPETUAL"}}"#;
+    let target = "/api/v2/private/get_position";
+    let header = a.header("POST", target, body, now_ms());
+    let (status, posted) = http(&gateway, "POST", target, &[("Authorization", header)], body);
+    assert_eq!(
+        (status, posted["id"].as_str()),
+        (200, Some("q1")),
+        "{posted}"
+    );
+    assert_eq!(
+        posted["result"]["size"], 0.002,
+        "the fill and the market sell"
+    );
+
+    // Revocation: the owner's RevokeAgent, once final, ends the key.
+    let agent = bulwark::keys::parse_public_key(&created_b_agent).unwrap();
+    gateway_cli::revoke(&api, &key(1), agent, Duration::from_secs(60)).unwrap();
+    // The gateway may trail the validator that reported it final by a block or two.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let revoked = loop {
+        let (_, answer) = b.get("get_account_summaries", "");
+        if code_of(&answer) == 13009 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code_of(&revoked), 13009, "{revoked}");
+    assert!(
+        revoked["error"]["data"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("revoked"),
+        "{revoked}"
+    );
+
+    // The rate limit: a key's read budget (burst 100) runs out.
+    let limited = (0..150)
+        .map(|_| a.get("get_account_summaries", "").1)
+        .filter(|body| code_of(body) == 10028)
+        .count();
+    assert!(limited > 0, "the key's rate limit was never hit");
+}
+
+/// `bulwark gateway` as its own process, from a node configuration of the devnet's network:
+/// it derives the same genesis and follows to the same blocks as the devnet's own gateway.
+#[test]
+fn a_standalone_gateway_follows_the_same_chain() {
+    let devnet = Devnet::start("gateway-standalone");
+    let config = devnet.node_config();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listen.local_addr().unwrap();
+    drop(listen);
+    let data = devnet.dir.join("standalone");
+    /// Kills the process when the test ends, passed or failed.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+            .args(["gateway", "--genesis"])
+            .arg(&config)
+            .arg("--validators")
+            .arg(devnet.apis.join(","))
+            .args(["--listen", &addr.to_string(), "--data-dir"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://{addr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (ours, theirs) = loop {
+        let (_, theirs) = http(&url, "GET", "/gateway/v1/status", &[], b"");
+        let height = theirs["height"].as_u64().unwrap_or(0);
+        if height >= 5 {
+            // The devnet's gateway at the same height (it is at or past it).
+            devnet.wait_height(height, Duration::from_secs(30));
+            let (_, ours) = http(&devnet.gateway, "GET", "/gateway/v1/status", &[], b"");
+            if ours["height"] == theirs["height"] {
+                break (ours, theirs);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standalone gateway did not follow: {theirs}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(ours["block"], theirs["block"]);
+    assert_eq!(ours["state_digest"], theirs["state_digest"]);
+    assert_eq!(theirs["lies"], json!([]));
+}
