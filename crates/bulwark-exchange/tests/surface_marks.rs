@@ -469,27 +469,24 @@ fn rejected(out: &BlockOutcome, takers: usize) -> usize {
     out.txs.iter().filter(|t| t.rejection.is_some()).count()
 }
 
-/// A real repricing: the makers requote the series at 70% and traders buy the at-the-money
-/// call and sell the put at the new quotes, three accounts in all. The next refit follows the
-/// trades in one step, past the 10% step (66%) that quotes alone are held to.
-#[test]
-fn trades_among_three_accounts_at_the_new_quotes_let_one_refit_follow_them() {
-    let (mut v, before) = fitted_venue(&["dave", "erin"]);
-    let mut txs = requote_txs(&mut v, 0.7);
-    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
-    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
-    // The call at 100,000 is offered by carol, the put bid by carol: dave, erin and carol.
+/// The makers requote the series at 70% and, in the same block, `buyer` takes the
+/// at-the-money call's offer and `seller` hits the put's bid (both carol's): the block's
+/// outcome, after checking that both trades printed.
+fn reprice_at_70(v: &mut Venue, buyer: &str, seller: &str) -> BlockOutcome {
+    let mut txs = requote_txs(v, 0.7);
+    let (_, call_ask) = quote_prices(v, 100_000, Right::Call, 0.7);
+    let (put_bid, _) = quote_prices(v, 100_000, Right::Put, 0.7);
     txs.push(order_tx(
-        &mut v,
-        "dave",
+        v,
+        buyer,
         100_000,
         Right::Call,
         Side::Buy,
         call_ask,
     ));
     txs.push(order_tx(
-        &mut v,
-        "erin",
+        v,
+        seller,
         100_000,
         Right::Put,
         Side::Sell,
@@ -498,6 +495,17 @@ fn trades_among_three_accounts_at_the_new_quotes_let_one_refit_follow_them() {
     let out = v.block(txs);
     assert!(rejected(&out, 2) <= 4, "most quotes stand");
     assert_eq!(trades(&out.events).len(), 2, "both quotes taken");
+    out
+}
+
+/// A real repricing: the makers requote the series at 70% and traders buy the at-the-money
+/// call and sell the put at the new quotes, three accounts in all. The next refit follows the
+/// trades in one step, past the 10% step (66%) that quotes alone are held to.
+#[test]
+fn trades_among_three_accounts_at_the_new_quotes_let_one_refit_follow_them() {
+    let (mut v, before) = fitted_venue(&["dave", "erin"]);
+    // The call at 100,000 is offered by carol, the put bid by carol: dave, erin and carol.
+    reprice_at_70(&mut v, "dave", "erin");
     let (applied, asked, traded) = next_refit(&mut v);
     let traded = traded.expect("three accounts traded");
     assert!(
@@ -520,28 +528,7 @@ fn trades_among_three_accounts_at_the_new_quotes_let_one_refit_follow_them() {
 #[test]
 fn trades_between_two_accounts_do_not_confirm_a_move() {
     let (mut v, before) = fitted_venue(&["dave"]);
-    let mut txs = requote_txs(&mut v, 0.7);
-    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
-    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
-    txs.push(order_tx(
-        &mut v,
-        "dave",
-        100_000,
-        Right::Call,
-        Side::Buy,
-        call_ask,
-    ));
-    txs.push(order_tx(
-        &mut v,
-        "dave",
-        100_000,
-        Right::Put,
-        Side::Sell,
-        put_bid,
-    ));
-    let out = v.block(txs);
-    assert!(rejected(&out, 2) <= 4, "most quotes stand");
-    assert_eq!(trades(&out.events).len(), 2);
+    reprice_at_70(&mut v, "dave", "dave");
     let (applied, asked, traded) = next_refit(&mut v);
     assert_eq!(traded, None, "dave and carol are two accounts");
     assert!(asked > before + before / 10, "{asked}");
@@ -614,26 +601,7 @@ fn trades_without_quotes_at_their_level_do_not_move_the_smile() {
 #[test]
 fn trades_awaiting_a_refit_survive_a_snapshot() {
     let (mut v, _) = fitted_venue(&["dave", "erin"]);
-    let mut txs = requote_txs(&mut v, 0.7);
-    let (_, call_ask) = quote_prices(&v, 100_000, Right::Call, 0.7);
-    let (put_bid, _) = quote_prices(&v, 100_000, Right::Put, 0.7);
-    txs.push(order_tx(
-        &mut v,
-        "dave",
-        100_000,
-        Right::Call,
-        Side::Buy,
-        call_ask,
-    ));
-    txs.push(order_tx(
-        &mut v,
-        "erin",
-        100_000,
-        Right::Put,
-        Side::Sell,
-        put_bid,
-    ));
-    v.block(txs);
+    reprice_at_70(&mut v, "dave", "erin");
     let outcomes = replays_after_restore(&mut v, "seed-prints");
     let confirmed = outcomes.iter().flat_map(|o| o.block_events()).any(|e| {
         matches!(

@@ -486,15 +486,7 @@ mod tests {
 
     #[test]
     fn an_order_s_life_is_indexed_from_its_events() {
-        let genesis = Exchange::new(&bulwark_exchange::Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: PrivateKey::from_seed(2).public_key(),
-            params: bulwark_exchange::ExchangeParams::defaults(),
-            time: BlockTime::from_millis(0),
-            oracle: None,
-            custody: None,
-        })
-        .unwrap();
+        let genesis = crate::test_exchange(0);
         let mut model = ReadModel::new(&genesis);
         // Block 1: account 0 bids 5 post-only; account 1 sells 2 into it.
         let bid = place(10, Side::Buy, 5, true);
@@ -622,15 +614,7 @@ mod tests {
 
     #[test]
     fn trade_histories_are_bounded() {
-        let genesis = Exchange::new(&bulwark_exchange::Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: PrivateKey::from_seed(2).public_key(),
-            params: bulwark_exchange::ExchangeParams::defaults(),
-            time: BlockTime::from_millis(0),
-            oracle: None,
-            custody: None,
-        })
-        .unwrap();
+        let genesis = crate::test_exchange(0);
         let mut model = ReadModel::new(&genesis);
         let trades: Vec<Event> = (0..PUBLIC_TRADES_MAX as u64 + 50)
             .map(|i| trade((1_000 + i, 0), (5_000 + i, 1), 1, 200 + i as i64))

@@ -294,19 +294,9 @@ pub fn proof_hex(key: &ApiKey) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulwark_exchange::{ExchangeParams, Genesis};
-    use bulwark_types::BlockTime;
 
     fn state() -> Exchange {
-        Exchange::new(&Genesis {
-            admin: PrivateKey::from_seed(1).public_key(),
-            bridge: PrivateKey::from_seed(2).public_key(),
-            params: ExchangeParams::defaults(),
-            time: BlockTime::from_millis(1_000),
-            oracle: None,
-            custody: None,
-        })
-        .unwrap()
+        crate::test_exchange(1_000)
     }
 
     #[test]

@@ -20,3 +20,19 @@ pub mod replica;
 pub mod run;
 pub mod server;
 pub mod source;
+
+/// Unit-test helpers: an exchange at genesis (admin key seed 1, bridge seed 2, default
+/// parameters, no oracle, no custody) at `time_ms`.
+#[cfg(test)]
+pub(crate) fn test_exchange(time_ms: u64) -> bulwark_exchange::Exchange {
+    use commonware_cryptography::Signer as _;
+    bulwark_exchange::Exchange::new(&bulwark_exchange::Genesis {
+        admin: bulwark_types::PrivateKey::from_seed(1).public_key(),
+        bridge: bulwark_types::PrivateKey::from_seed(2).public_key(),
+        params: bulwark_exchange::ExchangeParams::defaults(),
+        time: bulwark_types::BlockTime::from_millis(time_ms),
+        oracle: None,
+        custody: None,
+    })
+    .expect("a valid genesis")
+}
