@@ -227,10 +227,11 @@ pub async fn tx_status(
         .filter(|b| b.len() == 32)
         .ok_or(ApiError::DigestInvalid)?;
     let digest = TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)?;
-    let status = lock(&api.inner.shared.receipts)
-        .get(&digest)
-        .cloned()
-        .ok_or(ApiError::TxUnknown)?;
+    let held = lock(&api.inner.shared.receipts).get(&digest).cloned();
+    let status = match held {
+        Some(status) => status,
+        None => return stored_tx_status(&api, digest, &text).await,
+    };
     let body = match status {
         TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
         TxStatus::Dropped { reason } => {
@@ -255,6 +256,34 @@ pub async fn tx_status(
         }
     };
     Ok(Json(body))
+}
+
+/// A finalized transaction this node no longer holds in memory (it restarted since, or the
+/// receipt aged out), answered from its durable receipts: height, index and outcome, without
+/// events (`"events": null`; they are not stored).
+async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> ApiResult {
+    let sender = lock(&api.inner.shared.receipt_queries).clone();
+    let Some(sender) = sender else {
+        return Err(ApiError::TxUnknown);
+    };
+    let receipt = crate::receipt_archive::lookup(sender, digest)
+        .await
+        .ok_or(ApiError::TxUnknown)?;
+    let outcome = match receipt.rejection {
+        None => json!({"result": "applied"}),
+        Some(reason) => {
+            json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
+        }
+    };
+    Ok(Json(json!({
+        "digest": text.to_lowercase(),
+        "status": "finalized",
+        "height": receipt.height,
+        "index": receipt.index,
+        "outcome": outcome,
+        "events": null,
+        "note": "from this validator's durable receipts: events are not stored",
+    })))
 }
 
 pub async fn instruments(State(api): State<ApiState>) -> ApiResult {
