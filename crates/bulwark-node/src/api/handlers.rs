@@ -223,14 +223,60 @@ pub async fn tx_status(
     digest: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let text = path(digest)?;
-    let bytes = decode_hex(&text, 32)
+    let digest = parse_digest(&text)?;
+    let body = tx_status_json(&api, digest, &text)
+        .await
+        .ok_or(ApiError::TxUnknown)?;
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestsBody {
+    digests: Vec<String>,
+}
+
+/// `POST /txs/status`: the status of each digest, in order, as `GET /tx/{digest}` gives it
+/// (`"status": "unknown"` where that answers 404); at most `batch_txs_max` digests.
+pub async fn txs_status(
+    State(api): State<ApiState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let raw = body(&api, raw)?;
+    let request: DigestsBody = parse_json(&raw)?;
+    let max = api.inner.config.batch_txs_max;
+    if request.digests.len() > max {
+        return Err(ApiError::BatchTooLarge {
+            max,
+            got: request.digests.len(),
+        });
+    }
+    let mut results = Vec::with_capacity(request.digests.len());
+    for text in &request.digests {
+        let result = match parse_digest(text) {
+            Ok(digest) => tx_status_json(&api, digest, text)
+                .await
+                .unwrap_or_else(|| json!({"digest": text.to_lowercase(), "status": "unknown"})),
+            Err(error) => error.to_json(),
+        };
+        results.push(result);
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+fn parse_digest(text: &str) -> Result<TxDigest, ApiError> {
+    let bytes = decode_hex(text, 32)
         .filter(|b| b.len() == 32)
         .ok_or(ApiError::DigestInvalid)?;
-    let digest = TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)?;
+    TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)
+}
+
+/// What this node knows of `digest`: from memory, else from its durable receipts; `None` if
+/// nothing.
+async fn tx_status_json(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
     let held = lock(&api.inner.shared.receipts).get(&digest).cloned();
-    let status = match held {
-        Some(status) => status,
-        None => return stored_tx_status(&api, digest, &text).await,
+    let Some(status) = held else {
+        return stored_tx_status(api, digest, text).await;
     };
     let body = match status {
         TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
@@ -246,44 +292,36 @@ pub async fn tx_status(
             let chain = lock(&api.inner.shared.chain);
             let state = chain.finalized();
             let events: Vec<Value> = events.iter().map(|e| views::event_json(state, e)).collect();
-            let outcome = match rejection {
-                None => json!({"result": "applied"}),
-                Some(reason) => {
-                    json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
-                }
-            };
-            json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome, "events": events})
+            json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome_json(rejection), "events": events})
         }
     };
-    Ok(Json(body))
+    Some(body)
+}
+
+fn outcome_json(rejection: Option<bulwark_types::RejectReason>) -> Value {
+    match rejection {
+        None => json!({"result": "applied"}),
+        Some(reason) => {
+            json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
+        }
+    }
 }
 
 /// A finalized transaction this node no longer holds in memory (it restarted since, or the
 /// receipt aged out), answered from its durable receipts: height, index and outcome, without
 /// events (`"events": null`; they are not stored).
-async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> ApiResult {
-    let sender = lock(&api.inner.shared.receipt_queries).clone();
-    let Some(sender) = sender else {
-        return Err(ApiError::TxUnknown);
-    };
-    let receipt = crate::receipt_archive::lookup(sender, digest)
-        .await
-        .ok_or(ApiError::TxUnknown)?;
-    let outcome = match receipt.rejection {
-        None => json!({"result": "applied"}),
-        Some(reason) => {
-            json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
-        }
-    };
-    Ok(Json(json!({
+async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
+    let sender = lock(&api.inner.shared.receipt_queries).clone()?;
+    let receipt = crate::receipt_archive::lookup(sender, digest).await?;
+    Some(json!({
         "digest": text.to_lowercase(),
         "status": "finalized",
         "height": receipt.height,
         "index": receipt.index,
-        "outcome": outcome,
+        "outcome": outcome_json(receipt.rejection),
         "events": null,
         "note": "from this validator's durable receipts: events are not stored",
-    })))
+    }))
 }
 
 pub async fn instruments(State(api): State<ApiState>) -> ApiResult {
