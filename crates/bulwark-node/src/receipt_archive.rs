@@ -70,11 +70,15 @@ impl Read for StoredReceipt {
     }
 }
 
-/// A lookup from the API: the stored receipt of `digest`, if any, goes back on `reply`.
+/// A lookup from the API: the stored receipt of each of `digests` (at most
+/// `RECEIPT_DIGESTS_PER_QUERY_MAX`), if any, goes back on `reply`, in order.
 pub struct ReceiptQuery {
-    pub digest: TxDigest,
-    pub reply: oneshot::Sender<Option<StoredReceipt>>,
+    pub digests: Vec<TxDigest>,
+    pub reply: oneshot::Sender<Vec<Option<StoredReceipt>>>,
 }
+
+/// Digests in one query: the API's batch bound.
+pub const RECEIPT_DIGESTS_PER_QUERY_MAX: usize = 1_024;
 
 type Inner<E> = prunable::Archive<EightCap, E, TxDigest, StoredReceipt>;
 
@@ -85,6 +89,8 @@ pub enum ReceiptArchiveError {
     Storage(#[from] commonware_storage::archive::Error),
     #[error("receipt archive was lost after an earlier failure")]
     Gone,
+    #[error("receipt archive sync: {0}")]
+    Sync(commonware_runtime::Error),
 }
 
 /// The receipt archive, shared by the executor (writes) and the lookup task (reads).
@@ -154,8 +160,11 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
             };
             archive = archive.put_multi(height, digest, &receipt).await?;
         }
-        archive = archive.sync().await?;
+        // Wait for the disk outside the lock, so lookups are not held up by every fsync.
+        let (archive, synced) = archive.start_sync().await?;
         *guard = Some(archive);
+        drop(guard);
+        synced.await.map_err(ReceiptArchiveError::Sync)?;
         Ok(())
     }
 
@@ -172,9 +181,21 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
         &self,
         digest: &TxDigest,
     ) -> Result<Option<StoredReceipt>, ReceiptArchiveError> {
+        Ok(self.get_many(std::slice::from_ref(digest)).await?.remove(0))
+    }
+
+    /// The stored receipt of each of `digests`, in order, under one hold of the lock.
+    pub async fn get_many(
+        &self,
+        digests: &[TxDigest],
+    ) -> Result<Vec<Option<StoredReceipt>>, ReceiptArchiveError> {
         let guard = self.inner.lock().await;
         let archive = guard.as_ref().ok_or(ReceiptArchiveError::Gone)?;
-        Ok(archive.get(Identifier::Key(digest)).await?)
+        let mut found = Vec::with_capacity(digests.len());
+        for digest in digests {
+            found.push(archive.get(Identifier::Key(digest)).await?);
+        }
+        Ok(found)
     }
 }
 
@@ -192,11 +213,12 @@ pub fn serve<E: Storage + Clock + Metrics + Spawner>(
 ) -> commonware_runtime::Handle<()> {
     context.spawn(move |_| async move {
         while let Some(query) = queries.next().await {
-            let found = match archive.get(&query.digest).await {
+            let digests = &query.digests[..query.digests.len().min(RECEIPT_DIGESTS_PER_QUERY_MAX)];
+            let found = match archive.get_many(digests).await {
                 Ok(found) => found,
                 Err(error) => {
                     tracing::error!(%error, "receipt lookup failed");
-                    None
+                    vec![None; digests.len()]
                 }
             };
             // The asker may have timed out and gone; nothing to do then.
@@ -206,13 +228,24 @@ pub fn serve<E: Storage + Clock + Metrics + Spawner>(
 }
 
 /// Asks the lookup task for `digest`'s stored receipt; `None` if it has none or is gone.
-pub async fn lookup(
+pub async fn lookup(sender: mpsc::Sender<ReceiptQuery>, digest: TxDigest) -> Option<StoredReceipt> {
+    lookup_many(sender, vec![digest]).await.pop().flatten()
+}
+
+/// Asks the lookup task for each of `digests`' stored receipts, in order (at most
+/// `RECEIPT_DIGESTS_PER_QUERY_MAX`; `None` for the rest, and for all if the task is gone).
+pub async fn lookup_many(
     mut sender: mpsc::Sender<ReceiptQuery>,
-    digest: TxDigest,
-) -> Option<StoredReceipt> {
+    digests: Vec<TxDigest>,
+) -> Vec<Option<StoredReceipt>> {
+    let count = digests.len();
     let (reply, answer) = oneshot::channel();
-    sender.send(ReceiptQuery { digest, reply }).await.ok()?;
-    answer.await.ok().flatten()
+    if sender.send(ReceiptQuery { digests, reply }).await.is_err() {
+        return vec![None; count];
+    }
+    let mut found = answer.await.unwrap_or_default();
+    found.resize(count, None);
+    found
 }
 
 #[cfg(test)]

@@ -255,6 +255,19 @@ fn statuses(api: &str, digests: &[String]) -> Option<Vec<Value>> {
     Some(out)
 }
 
+/// `statuses`, tried up to 3 times a second apart (a validator may be busy replaying).
+fn statuses_retried(api: &str, digests: &[String]) -> Option<Vec<Value>> {
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if let Some(answers) = statuses(api, digests) {
+            return Some(answers);
+        }
+    }
+    None
+}
+
 /// Sends orders near the index from the traders at `rate_per_s` until `stop`; records the
 /// digests the validators admitted into `submitted`.
 fn load(
@@ -493,7 +506,7 @@ fn check(ledger: &mut Ledger, cluster: &ProcessCluster) -> Result<()> {
             .finalized(i)
             .with_context(|| format!("validator {i} did not answer /status"))?
             .0;
-        let answers = statuses(&cluster.apis[i], &finalized)
+        let answers = statuses_retried(&cluster.apis[i], &finalized)
             .with_context(|| format!("validator {i} did not answer POST /txs/status"))?;
         for (digest, answer) in finalized.iter().zip(&answers) {
             let expected = &ledger.finalized[digest];

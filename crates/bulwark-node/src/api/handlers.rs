@@ -251,16 +251,36 @@ pub async fn txs_status(
             got: request.digests.len(),
         });
     }
-    let mut results = Vec::with_capacity(request.digests.len());
-    for text in &request.digests {
-        let result = match parse_digest(text) {
-            Ok(digest) => tx_status_json(&api, digest, text)
-                .await
-                .unwrap_or_else(|| json!({"digest": text.to_lowercase(), "status": "unknown"})),
-            Err(error) => error.to_json(),
-        };
-        results.push(result);
+    // Memory first; whatever it does not hold is asked of the durable receipts in one query.
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(request.digests.len());
+    let mut on_disk: Vec<(usize, TxDigest)> = Vec::new();
+    for (i, text) in request.digests.iter().enumerate() {
+        match parse_digest(text) {
+            Ok(digest) => {
+                let held = held_tx_status(&api, digest, text);
+                if held.is_none() {
+                    on_disk.push((i, digest));
+                }
+                results.push(held);
+            }
+            Err(error) => results.push(Some(error.to_json())),
+        }
     }
+    let sender = lock(&api.inner.shared.receipt_queries).clone();
+    if let (Some(sender), false) = (sender, on_disk.is_empty()) {
+        let digests = on_disk.iter().map(|(_, d)| *d).collect();
+        let found = crate::receipt_archive::lookup_many(sender, digests).await;
+        for ((i, _), receipt) in on_disk.iter().zip(found) {
+            results[*i] = receipt.map(|r| stored_json(&r, &request.digests[*i]));
+        }
+    }
+    let results: Vec<Value> = results
+        .into_iter()
+        .zip(&request.digests)
+        .map(|(result, text)| {
+            result.unwrap_or_else(|| json!({"digest": text.to_lowercase(), "status": "unknown"}))
+        })
+        .collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -274,10 +294,15 @@ fn parse_digest(text: &str) -> Result<TxDigest, ApiError> {
 /// What this node knows of `digest`: from memory, else from its durable receipts; `None` if
 /// nothing.
 async fn tx_status_json(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
-    let held = lock(&api.inner.shared.receipts).get(&digest).cloned();
-    let Some(status) = held else {
-        return stored_tx_status(api, digest, text).await;
-    };
+    match held_tx_status(api, digest, text) {
+        Some(held) => Some(held),
+        None => stored_tx_status(api, digest, text).await,
+    }
+}
+
+/// What this node holds in memory of `digest`.
+fn held_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
+    let status = lock(&api.inner.shared.receipts).get(&digest).cloned()?;
     let body = match status {
         TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
         TxStatus::Dropped { reason } => {
@@ -313,7 +338,11 @@ fn outcome_json(rejection: Option<bulwark_types::RejectReason>) -> Value {
 async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
     let sender = lock(&api.inner.shared.receipt_queries).clone()?;
     let receipt = crate::receipt_archive::lookup(sender, digest).await?;
-    Some(json!({
+    Some(stored_json(&receipt, text))
+}
+
+fn stored_json(receipt: &crate::receipt_archive::StoredReceipt, text: &str) -> Value {
+    json!({
         "digest": text.to_lowercase(),
         "status": "finalized",
         "height": receipt.height,
@@ -321,7 +350,7 @@ async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Optio
         "outcome": outcome_json(receipt.rejection),
         "events": null,
         "note": "from this validator's durable receipts: events are not stored",
-    }))
+    })
 }
 
 pub async fn instruments(State(api): State<ApiState>) -> ApiResult {
