@@ -12,6 +12,7 @@ use crate::gossip::{self, GossipConfig};
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::observer::{ObservationPool, ObserverConfig};
 use crate::prices::PriceFeed;
+use crate::receipt_archive::{self, ReceiptArchive};
 use crate::shared::{Shared, lock};
 use crate::snapshots::SnapshotStore;
 use crate::sync::{self, SyncConfig};
@@ -397,12 +398,21 @@ where
     let (finalized_feed, finalized_blocks) = FinalizedFeed::new(shared.clone());
     handles.push(actor.start(finalized_feed, buffer, (resolver_rx, resolver)));
 
+    let receipts = ReceiptArchive::init(context.child("receipts"), &prefix).await;
+    let (receipt_queries, receipt_query_rx) = receipt_archive::query_channel();
+    *lock(&shared.receipt_queries) = Some(receipt_queries);
+    handles.push(receipt_archive::serve(
+        context.child("receipt_lookups"),
+        receipts.clone(),
+        receipt_query_rx,
+    ));
     let executor = Executor::new(
         context.child("executor"),
         shared.clone(),
         store,
         marshal_mailbox.clone(),
         config.executor,
+        receipts,
     );
     let marshal_for_api = marshal_mailbox.clone();
     handles.push(

@@ -12,6 +12,7 @@
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
 use crate::mempool::tx_digest;
+use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
 use crate::sync::ServedSnapshot;
@@ -89,6 +90,8 @@ pub struct Executor<E: Storage + Clock + Metrics + CryptoRng> {
     store: SnapshotStore<E>,
     marshal: MarshalMailbox,
     config: ExecutorConfig,
+    /// Durable receipts, written and synced before a block is acknowledged.
+    receipts: ReceiptArchive<E>,
 }
 
 impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
@@ -98,6 +101,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         store: SnapshotStore<E>,
         marshal: MarshalMailbox,
         config: ExecutorConfig,
+        receipts: ReceiptArchive<E>,
     ) -> Self {
         assert!(config.snapshot_interval > 0, "snapshot interval positive");
         Self {
@@ -106,6 +110,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             store,
             marshal,
             config,
+            receipts,
         }
     }
 
@@ -193,6 +198,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             }
         };
         let txs = &block.body.txs;
+        // On disk before the block is acknowledged: a kill -9 after the acknowledgement loses
+        // no receipt, and one before it replays the block (the archive skips what it holds).
+        if let Err(error) = self.receipts.record_block(height, txs, &outcome).await {
+            panic!("cannot store receipts of finalized block {height}: {error}");
+        }
         let (superseded, expired) = {
             let mut mempool = lock(&self.shared.mempool);
             (mempool.prune_executed(txs), mempool.evict_old(height))
@@ -223,6 +233,12 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));
+            }
+            let receipt_retention = self.config.archive_retention.max(RECEIPT_RETENTION_BLOCKS);
+            if let Some(floor) = height.checked_sub(receipt_retention)
+                && let Err(error) = self.receipts.prune(floor).await
+            {
+                panic!("cannot prune the receipt archive below {floor}: {error}");
             }
         }
         true

@@ -22,6 +22,7 @@ pub mod gossip;
 pub mod mempool;
 pub mod observer;
 pub mod prices;
+pub mod receipt_archive;
 pub mod shared;
 pub mod snapshots;
 pub mod sync;

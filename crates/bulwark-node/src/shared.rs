@@ -3,12 +3,13 @@
 //!
 //! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
 //! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`, then
-//! `observations`. No lock is held across an `.await` (on the
+//! `observations`, then `receipt_queries`. No lock is held across an `.await` (on the
 //! deterministic runtime that would freeze the whole simulation).
 
 use crate::chain::Chain;
 use crate::mempool::{AdmitError, Mempool, Payer, TxDigest, tx_digest};
 use crate::observer::ObservationPool;
+use crate::receipt_archive::ReceiptQuery;
 use crate::sync::ServedSnapshot;
 use bulwark_exchange::{BlockOutcome, Event, StateDigest};
 use bulwark_types::{PublicKey, RejectReason, SignedTx, tx::verify_batch};
@@ -135,6 +136,11 @@ impl Receipts {
         self.statuses.get(digest)
     }
 
+    /// Every status held, by digest.
+    pub fn iter(&self) -> impl Iterator<Item = (&TxDigest, &TxStatus)> {
+        self.statuses.iter()
+    }
+
     pub fn record(&mut self, digest: TxDigest, status: TxStatus) {
         if self.statuses.insert(digest, status).is_none() {
             self.order.push_back(digest);
@@ -241,6 +247,9 @@ pub struct Shared {
     /// Every validator's newest signed price observation per asset, for the blocks this
     /// validator proposes.
     pub observations: Mutex<ObservationPool>,
+    /// Where the API asks for receipts this node stored on disk (those it no longer holds in
+    /// `receipts`, e.g. after a restart); `None` until the engine starts the archive's task.
+    pub receipt_queries: Mutex<Option<futures::channel::mpsc::Sender<ReceiptQuery>>>,
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
@@ -278,6 +287,7 @@ impl Shared {
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
             observations: Mutex::new(ObservationPool::new(Vec::new())),
+            receipt_queries: Mutex::new(None),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
             #[cfg(test)]

@@ -46,7 +46,7 @@ use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use rand_core::CryptoRng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ pub use crate::commitment::CHUNK_BYTES;
 
 /// Most chunks a manifest may list: snapshots up to 1 GiB.
 pub const CHUNKS_MAX: usize = 4_096;
+
+/// How often a manifest request goes out again to peers that have not answered it.
+const MANIFEST_RESEND: Duration = Duration::from_millis(250);
 
 /// A finalization of a Bulwark block.
 pub type BlockFinalization = Finalization<ed25519::Scheme, Digest>;
@@ -379,20 +382,47 @@ where
     let cfg = (limits, scheme.certificate_codec_config());
     let others = scheme.participants().len().saturating_sub(1);
     for attempt in 0..config.attempts {
-        // 1. Manifests from whoever answers in time.
-        sender.send(Recipients::All, Message::ManifestRequest.encode(), false);
+        // 1. Manifests from whoever answers in time. The request goes out again every
+        // `MANIFEST_RESEND` to peers that have not answered: at startup the connections are
+        // still being dialled, and a request sent before a peer is connected is lost.
         let mut offers: BTreeMap<PublicKey, Box<Manifest>> = BTreeMap::new();
-        let mut answered = 0usize;
+        let mut answered_by: BTreeSet<PublicKey> = BTreeSet::new();
         let deadline = context.current() + config.timeout;
-        while answered < others {
-            let Some((peer, message)) = receive(context, sender, receiver, &cfg, deadline).await
-            else {
+        let mut resend_at = context.current();
+        while answered_by.len() < others {
+            let now = context.current();
+            if now >= deadline {
                 break;
+            }
+            if now >= resend_at {
+                let me = scheme.me().map(|m| usize::from(m.index()));
+                let waiting: Vec<PublicKey> = scheme
+                    .participants()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, p)| Some(*i) != me && !answered_by.contains(*p))
+                    .map(|(_, p)| p.clone())
+                    .collect();
+                sender.send(
+                    Recipients::Some(waiting),
+                    Message::ManifestRequest.encode(),
+                    false,
+                );
+                resend_at = now + MANIFEST_RESEND;
+            }
+            let until = resend_at.min(deadline);
+            let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await
+            else {
+                continue;
             };
             match message {
-                Message::Manifest(None) => answered += 1,
+                Message::Manifest(None) => {
+                    answered_by.insert(peer);
+                }
                 Message::Manifest(Some(manifest)) => {
-                    answered += 1;
+                    if !answered_by.insert(peer.clone()) {
+                        continue;
+                    }
                     match check_manifest(context, scheme, &manifest, snapshot_bytes_max) {
                         Ok(()) => {
                             offers.insert(peer, manifest);
@@ -409,6 +439,7 @@ where
         }
         // Ranked by verified height: every offer left has a finalized next block.
         let best = offers.values().map(|m| m.height).max();
+        let answered = answered_by.len();
         let Some(height) = best else {
             if answered >= others {
                 tracing::info!("no peer holds a snapshot; starting from local state");

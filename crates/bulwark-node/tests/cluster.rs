@@ -4,6 +4,7 @@
 
 mod common;
 
+use bulwark_node::shared::lock;
 use common::{ALL, Cluster, link, run};
 use commonware_consensus::simplex::mocks::{
     conflicter, equivocator, nuller, outdated, relay::Relay,
@@ -68,6 +69,77 @@ fn crashed_validator_restarts_from_its_disk_and_catches_up() {
             "restarted validator replayed from genesis instead of its snapshot"
         );
         println!("crash at {crashed_at:?}, restarted validator resumed at height {first}");
+    });
+}
+
+#[test]
+fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
+    use bulwark_node::receipt_archive::lookup;
+    use bulwark_node::shared::TxStatus;
+    run(3, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(13, Duration::from_millis(100));
+        let mut height = 80;
+        cluster.wait_until(&ALL, height).await;
+        // Long enough for the traders' setup and some orders, past at least one snapshot.
+        while cluster.executed(3).0 < 200 && height < 2_000 {
+            height += 20;
+            cluster.wait_until(&ALL, height).await;
+        }
+        let before: Vec<_> = {
+            let shared = cluster.shared(3).unwrap();
+            let receipts = lock(&shared.receipts);
+            receipts
+                .iter()
+                .filter_map(|(digest, status)| match status {
+                    TxStatus::Finalized {
+                        height,
+                        index,
+                        rejection,
+                        ..
+                    } => Some((*digest, *height, *index, *rejection)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(
+            before.len() >= 20,
+            "traders' transactions finalized: {}",
+            before.len()
+        );
+        cluster.crash(3).await;
+        let goal = cluster.heights().into_iter().max().unwrap() + 30;
+        cluster.wait_until(&HONEST, goal).await;
+        cluster.start(3);
+        cluster.wait_until(&ALL, goal + 10).await;
+        cluster.stop_traders();
+        let shared = cluster.shared(3).unwrap();
+        let queries = lock(&shared.receipt_queries).clone().expect("archive task");
+        let mut forgotten = 0usize;
+        for (digest, height, index, rejection) in &before {
+            if lock(&shared.receipts).get(digest).is_none() {
+                forgotten += 1;
+            }
+            let stored = lookup(queries.clone(), *digest)
+                .await
+                .expect("receipt survived the crash");
+            assert_eq!(
+                (stored.height, stored.index, stored.rejection),
+                (*height, *index, *rejection),
+                "stored receipt matches what the validator reported before the crash"
+            );
+        }
+        assert!(
+            forgotten > 0,
+            "some receipts are held only on disk after the restart (the test reads the archive)"
+        );
+        println!(
+            "{} receipts survived the crash, {forgotten} of them only on disk",
+            before.len()
+        );
     });
 }
 

@@ -14,6 +14,8 @@ pub mod genesis;
 pub mod keys;
 pub mod monte_carlo;
 pub mod options;
+pub mod process_cluster;
+pub mod soak;
 pub mod stress;
 pub mod validator;
 pub mod workload;

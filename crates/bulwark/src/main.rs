@@ -56,6 +56,10 @@ enum Command {
     /// cascade analysis of leveraged accounts through a crash, each protection on and off
     /// (--cascade).
     Stress(bulwark::stress::StressArgs),
+    /// Kill -9 soak: 4 validator processes under an order load, a random one killed with
+    /// SIGKILL and restarted again and again; checks every finalized transaction on every
+    /// validator and times each rejoin ([--cycles N] [--seed S] [--rate R] [--dir D]).
+    Soak(bulwark::soak::SoakArgs),
     /// Follow a public exchange's price index over its websocket, as a validator's price
     /// source would read it; optionally record the frames as a capture.
     #[command(subcommand)]
@@ -145,6 +149,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Book(args) => cli::book(args),
         Command::Status(args) => cli::status(args),
         Command::Stress(args) => bulwark::stress::run(args),
+        Command::Soak(args) => bulwark::soak::run_command(args),
         Command::Feed(Feed::Deribit(args)) => bulwark::feed::run(args),
         Command::Options => {
             let stdin = std::io::stdin().lock();

@@ -223,14 +223,86 @@ pub async fn tx_status(
     digest: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let text = path(digest)?;
-    let bytes = decode_hex(&text, 32)
+    let digest = parse_digest(&text)?;
+    let body = tx_status_json(&api, digest, &text)
+        .await
+        .ok_or(ApiError::TxUnknown)?;
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestsBody {
+    digests: Vec<String>,
+}
+
+/// `POST /txs/status`: the status of each digest, in order, as `GET /tx/{digest}` gives it
+/// (`"status": "unknown"` where that answers 404); at most `batch_txs_max` digests.
+pub async fn txs_status(
+    State(api): State<ApiState>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let raw = body(&api, raw)?;
+    let request: DigestsBody = parse_json(&raw)?;
+    let max = api.inner.config.batch_txs_max;
+    if request.digests.len() > max {
+        return Err(ApiError::BatchTooLarge {
+            max,
+            got: request.digests.len(),
+        });
+    }
+    // Memory first; whatever it does not hold is asked of the durable receipts in one query.
+    let mut results: Vec<Option<Value>> = Vec::with_capacity(request.digests.len());
+    let mut on_disk: Vec<(usize, TxDigest)> = Vec::new();
+    for (i, text) in request.digests.iter().enumerate() {
+        match parse_digest(text) {
+            Ok(digest) => {
+                let held = held_tx_status(&api, digest, text);
+                if held.is_none() {
+                    on_disk.push((i, digest));
+                }
+                results.push(held);
+            }
+            Err(error) => results.push(Some(error.to_json())),
+        }
+    }
+    let sender = lock(&api.inner.shared.receipt_queries).clone();
+    if let (Some(sender), false) = (sender, on_disk.is_empty()) {
+        let digests = on_disk.iter().map(|(_, d)| *d).collect();
+        let found = crate::receipt_archive::lookup_many(sender, digests).await;
+        for ((i, _), receipt) in on_disk.iter().zip(found) {
+            results[*i] = receipt.map(|r| stored_json(&r, &request.digests[*i]));
+        }
+    }
+    let results: Vec<Value> = results
+        .into_iter()
+        .zip(&request.digests)
+        .map(|(result, text)| {
+            result.unwrap_or_else(|| json!({"digest": text.to_lowercase(), "status": "unknown"}))
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+fn parse_digest(text: &str) -> Result<TxDigest, ApiError> {
+    let bytes = decode_hex(text, 32)
         .filter(|b| b.len() == 32)
         .ok_or(ApiError::DigestInvalid)?;
-    let digest = TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)?;
-    let status = lock(&api.inner.shared.receipts)
-        .get(&digest)
-        .cloned()
-        .ok_or(ApiError::TxUnknown)?;
+    TxDigest::decode(bytes).map_err(|_| ApiError::DigestInvalid)
+}
+
+/// What this node knows of `digest`: from memory, else from its durable receipts; `None` if
+/// nothing.
+async fn tx_status_json(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
+    match held_tx_status(api, digest, text) {
+        Some(held) => Some(held),
+        None => stored_tx_status(api, digest, text).await,
+    }
+}
+
+/// What this node holds in memory of `digest`.
+fn held_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
+    let status = lock(&api.inner.shared.receipts).get(&digest).cloned()?;
     let body = match status {
         TxStatus::Pending => json!({"digest": text.to_lowercase(), "status": "pending"}),
         TxStatus::Dropped { reason } => {
@@ -245,16 +317,40 @@ pub async fn tx_status(
             let chain = lock(&api.inner.shared.chain);
             let state = chain.finalized();
             let events: Vec<Value> = events.iter().map(|e| views::event_json(state, e)).collect();
-            let outcome = match rejection {
-                None => json!({"result": "applied"}),
-                Some(reason) => {
-                    json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
-                }
-            };
-            json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome, "events": events})
+            json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome_json(rejection), "events": events})
         }
     };
-    Ok(Json(body))
+    Some(body)
+}
+
+fn outcome_json(rejection: Option<bulwark_types::RejectReason>) -> Value {
+    match rejection {
+        None => json!({"result": "applied"}),
+        Some(reason) => {
+            json!({"result": "rejected", "reason": reason.to_string(), "code": reason.code()})
+        }
+    }
+}
+
+/// A finalized transaction this node no longer holds in memory (it restarted since, or the
+/// receipt aged out), answered from its durable receipts: height, index and outcome, without
+/// events (`"events": null`; they are not stored).
+async fn stored_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value> {
+    let sender = lock(&api.inner.shared.receipt_queries).clone()?;
+    let receipt = crate::receipt_archive::lookup(sender, digest).await?;
+    Some(stored_json(&receipt, text))
+}
+
+fn stored_json(receipt: &crate::receipt_archive::StoredReceipt, text: &str) -> Value {
+    json!({
+        "digest": text.to_lowercase(),
+        "status": "finalized",
+        "height": receipt.height,
+        "index": receipt.index,
+        "outcome": outcome_json(receipt.rejection),
+        "events": null,
+        "note": "from this validator's durable receipts: events are not stored",
+    })
 }
 
 pub async fn instruments(State(api): State<ApiState>) -> ApiResult {

@@ -15,8 +15,12 @@
 //!   `nonce_stale`, `duplicate`, ...).
 //! - `POST /txs` `{"txs": ["<hex>", ...]}` (at most [`ApiConfig::batch_txs_max`]): one result
 //!   per transaction, in order.
+//! - `POST /txs/status` `{"digests": ["<hex>", ...]}` (at most `batch_txs_max`): each
+//!   digest's status as `GET /tx/{digest}` gives it, `unknown` where that answers 404.
 //! - `GET /tx/{digest}`: `pending`, `finalized` (height, index, `applied` or `rejected` with
-//!   the reason and its code, events), or 404 `tx_unknown`.
+//!   the reason and its code, events), or 404 `tx_unknown`. A finalized transaction this
+//!   node no longer holds in memory (it restarted since) comes from its durable receipts
+//!   (`receipt_archive.rs`) with `"events": null` and a `note` saying so.
 //! - `GET /instruments`, `GET /book/{name}?depth=N`, `GET /prices`.
 //! - `GET /account/{key}` (balances, margin, open orders, positions, nonces), `GET /positions/{key}`.
 //! - `GET /status`, `GET /metrics`.
@@ -168,6 +172,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/tx", post(handlers::submit_tx))
         .route("/txs", post(handlers::submit_txs))
         .route("/tx/{digest}", get(handlers::tx_status))
+        .route("/txs/status", post(handlers::txs_status))
         .route("/instruments", get(handlers::instruments))
         .route("/book/{name}", get(handlers::book))
         .route("/prices", get(handlers::prices))

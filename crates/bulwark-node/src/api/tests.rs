@@ -487,3 +487,59 @@ async fn blocks_are_served_by_height_and_missing_ones_are_typed() {
     assert!(text.contains("x-bulwark-height: 7"), "{text}");
     assert!(text.ends_with("\r\n\r\nstate"), "{text}");
 }
+
+#[tokio::test]
+async fn a_receipt_only_on_disk_is_served_without_events_and_batches_answer_each_digest() {
+    use crate::receipt_archive::{StoredReceipt, query_channel};
+    use bulwark_types::RejectReason;
+    use futures::StreamExt;
+    let server = start().await;
+    let on_disk = Sha256::hash(&[b"finalized before a restart"]);
+    let (sender, mut queries) = query_channel();
+    *lock(&server.shared.receipt_queries) = Some(sender);
+    // Stands in for the archive task: knows one receipt.
+    tokio::spawn(async move {
+        while let Some(query) = queries.next().await {
+            let found = query
+                .digests
+                .iter()
+                .map(|d| {
+                    (*d == on_disk).then_some(StoredReceipt {
+                        height: 9,
+                        index: 2,
+                        rejection: Some(RejectReason::NonceNotIncreasing),
+                    })
+                })
+                .collect();
+            let _ = query.reply.send(found);
+        }
+    });
+    let text = crate::executor::hex(on_disk.as_ref());
+    let (status, body) = request(server.addr, "GET", &format!("/tx/{text}"), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["status"].as_str(),
+            body["height"].as_u64(),
+            body["index"].as_u64()
+        ),
+        (Some("finalized"), Some(9), Some(2))
+    );
+    assert_eq!(body["outcome"]["result"], "rejected");
+    assert!(body["events"].is_null(), "{body}");
+    let unknown = "00".repeat(32);
+    let batch = format!(r#"{{"digests": ["{text}", "{unknown}", "zz"]}}"#);
+    let (status, body) = request(server.addr, "POST", "/txs/status", &batch).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["height"], 9);
+    assert_eq!(results[1]["status"], "unknown");
+    assert_eq!(code(&results[2]), "digest_invalid");
+    let five = format!(
+        r#"{{"digests": [{}]}}"#,
+        vec![format!("\"{unknown}\""); 5].join(",")
+    );
+    let (status, body) = request(server.addr, "POST", "/txs/status", &five).await;
+    assert_eq!((status, code(&body)), (400, "batch_too_large"));
+}
