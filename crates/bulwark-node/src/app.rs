@@ -355,11 +355,13 @@ where
         };
         let (shared, leader) = (
             self.shared.clone(),
-            crate::executor::hex(candidate.inner().context.leader.as_ref()),
+            candidate.inner().context.leader.clone(),
         );
         let height = candidate.height().get();
-        // No vote, with the reason logged and counted against the proposer in `/status`.
+        // No vote, with the reason logged and counted against the proposer in `/status` (the
+        // key is rendered only here, off the path of blocks that pass).
         let refuse = move |reason: String| {
+            let leader = crate::executor::hex(leader.as_ref());
             tracing::warn!(height, %leader, %reason, "rejecting block");
             let mut status = lock(&shared.status);
             status.proposals_refused += 1;

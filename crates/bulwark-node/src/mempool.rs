@@ -119,8 +119,9 @@ impl Mempool {
         );
         assert!(
             limits.per_account_max > 0
-                && (1..=Self::BLOCK_TXS_PER_ACCOUNT_MAX).contains(&limits.per_account_block_max),
-            "per-account bounds positive"
+                && (1..=Self::BLOCK_TXS_PER_ACCOUNT_MAX).contains(&limits.per_account_block_max)
+                && (1..=Self::BLOCK_TXS_PER_ACCOUNT_MAX).contains(&limits.per_signer_max),
+            "per-account and per-signer bounds positive and within the block rule"
         );
         Self {
             limits,
@@ -511,7 +512,8 @@ impl Mempool {
 /// runs orders against their stale quotes. [`Mempool::select`] always satisfies it.
 /// Whether every transaction of a block is chargeable in `state`, the state its block applies
 /// to: its signer is an operator key or a key of an account holding collateral, and no account
-/// is charged more than [`Mempool::BLOCK_TXS_PER_ACCOUNT_MAX`] of them. A leader cannot fill a
+/// (nor operator key) is charged more than [`Mempool::BLOCK_TXS_PER_ACCOUNT_MAX`] of them (an
+/// honest proposer takes at most `per_signer_max`, 256, of one key). A leader cannot fill a
 /// block with keys that have no account (each costing every validator a signature check) or
 /// with one account's transactions. The reason names the first that is not.
 pub fn block_payers_valid(
@@ -519,6 +521,7 @@ pub fn block_payers_valid(
     txs: &[SignedTx],
 ) -> Result<(), String> {
     let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
+    let mut operator_shares: BTreeMap<&PublicKey, usize> = BTreeMap::new();
     for tx in txs {
         match crate::shared::payer_of(state, &tx.tx.signer) {
             Err(_) => {
@@ -527,7 +530,19 @@ pub fn block_payers_valid(
                     crate::executor::hex(tx.tx.signer.as_ref())
                 ));
             }
-            Ok(Payer::Operator) => {}
+            Ok(Payer::Operator) => {
+                // An operator or custodian key is charged to itself: a leader that is also a
+                // custodian cannot fill its block with its own attestations either.
+                let share = operator_shares.entry(&tx.tx.signer).or_insert(0);
+                *share += 1;
+                if *share > Mempool::BLOCK_TXS_PER_ACCOUNT_MAX {
+                    return Err(format!(
+                        "more than {} transactions of operator key {}",
+                        Mempool::BLOCK_TXS_PER_ACCOUNT_MAX,
+                        crate::executor::hex(tx.tx.signer.as_ref())
+                    ));
+                }
+            }
             Ok(Payer::Account(account)) => {
                 let share = shares.entry(account).or_insert(0);
                 *share += 1;
@@ -966,6 +981,21 @@ mod tests {
             block_payers_valid(&state, &over)
                 .unwrap_err()
                 .contains("more than 1024")
+        );
+        // The bridge (an operator key) is held to the same share.
+        let stuffed: Vec<SignedTx> = (1..=Mempool::BLOCK_TXS_PER_ACCOUNT_MAX as u64 + 1)
+            .map(|n| {
+                TxBody::FundInsurance {
+                    amount: Money::from_usdc(1),
+                }
+                .signed(&bridge, n)
+            })
+            .collect();
+        assert!(block_payers_valid(&state, &stuffed[1..]).is_ok());
+        assert!(
+            block_payers_valid(&state, &stuffed)
+                .unwrap_err()
+                .contains("operator key")
         );
     }
 }

@@ -554,18 +554,7 @@ where
         cluster.stop_traders();
         assert!(cluster.check_agreement(&HONEST) >= 150);
         assert!(cluster.executed(0).1 > 0, "trades happened");
-        let faults = HONEST
-            .iter()
-            .map(|i| {
-                cluster
-                    .shared(*i)
-                    .unwrap()
-                    .status
-                    .lock()
-                    .unwrap()
-                    .faults_observed
-            })
-            .sum();
+        let faults = cluster.faults_observed(&HONEST);
         let blocked = cluster.blocked().await;
         assert!(
             !blocked
@@ -773,18 +762,7 @@ fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three
                 );
             }
         }
-        let faults: u64 = HONEST
-            .iter()
-            .map(|i| {
-                cluster
-                    .shared(*i)
-                    .unwrap()
-                    .status
-                    .lock()
-                    .unwrap()
-                    .faults_observed
-            })
-            .sum();
+        let faults: u64 = cluster.faults_observed(&HONEST);
         assert!(faults > 0, "the conflicting notarize votes were reported");
         let blocked = cluster.blocked().await;
         assert!(

@@ -240,10 +240,9 @@ pub fn genesis_of(file: &NodeFile, validators: Vec<PublicKey>) -> Result<Genesis
                     keys::parse_public_key(hex).with_context(|| format!("genesis.custodians[{i}]"))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let threshold = genesis::validator_custody(custodians.clone()).threshold;
             Some(bulwark_exchange::Custody {
+                threshold: genesis::bft_threshold(custodians.len()),
                 custodians,
-                threshold,
             })
         }
     };

@@ -185,13 +185,12 @@ pub const INSURANCE_FUND_USDC: i64 = 1_000_000;
 
 /// Who puts money and instruments into a devnet of `validators` validators: 2f + 1 of the
 /// validators, by attestation (the genesis of [`setups`]).
-pub fn operators(seed: u64, validators: usize) -> genesis::Operators {
+pub fn operators(seed: u64, validators: usize) -> genesis::Custodians {
     let keys: Vec<PrivateKey> = (0..validators as u64)
         .map(|i| keys::devnet_key(seed, DevnetKey::Validator(i)))
         .collect();
-    let threshold =
-        genesis::validator_custody(keys.iter().map(|k| k.public_key()).collect()).threshold;
-    genesis::Operators::Custodians { keys, threshold }
+    let threshold = genesis::bft_threshold(keys.len());
+    genesis::Custodians { keys, threshold }
 }
 
 /// Submits the listings, deposits (demo accounts and bots) and the insurance fund's capital,

@@ -1,6 +1,5 @@
 //! The devnet's market: a genesis, the instruments listed, the deposits and the insurance
-//! fund's capital, all as ordinary signed transactions: the single admin and bridge keys', or
-//! (under custody) each custodian's attestations.
+//! fund's capital, all as ordinary signed transactions: each custodian's attestations.
 //!
 //! Owns: the devnet's instrument strip (a BTC perpetual and BTC options at several expiries
 //! after the genesis date, strikes around the money, calls and puts) and the setup
@@ -64,26 +63,23 @@ pub fn genesis_with_custody(
 /// Custody by `validators`, `2f + 1` of `n = 3f + 1` (rounded down), as BFT venues' bridges
 /// do: the f faulty ones together can credit or list nothing.
 pub fn validator_custody(validators: Vec<PublicKey>) -> Custody {
-    let n = validators.len();
-    let f = n.saturating_sub(1) / 3;
     Custody {
+        threshold: bft_threshold(validators.len()),
         custodians: validators,
-        threshold: u8::try_from(2 * f + 1).expect("at most 16 custodians"),
     }
 }
 
-/// Who puts money and instruments into the exchange: the genesis' single operator keys (the
-/// admin lists, the bridge deposits and funds), or custodians by quorum.
-pub enum Operators {
-    Keys {
-        admin: Box<PrivateKey>,
-        bridge: Box<PrivateKey>,
-    },
-    /// The custodians that attest, `threshold` of them (the first ones).
-    Custodians {
-        keys: Vec<PrivateKey>,
-        threshold: u8,
-    },
+/// `2f + 1` for `n = 3f + 1` custodians (`f` rounded down): more than any `f` of them.
+pub fn bft_threshold(n: usize) -> u8 {
+    let f = n.saturating_sub(1) / 3;
+    u8::try_from(2 * f + 1).unwrap_or(u8::MAX)
+}
+
+/// The custodians that attest a venue's set-up: the first `threshold` of `keys` each sign
+/// every action.
+pub struct Custodians {
+    pub keys: Vec<PrivateKey>,
+    pub threshold: u8,
 }
 
 /// What a venue starts with: instruments, funded accounts, the insurance fund's capital.
@@ -114,64 +110,38 @@ impl Setup {
         listings.chain(deposits).chain(insurance).collect()
     }
 
-    /// The setup's signed transactions. Their nonces are fixed (each signer's 1, 2, ...), and
-    /// under custody so are the ids (1, 2, ... in the order of [`Setup::actions`]), so
-    /// submitting them again is harmless: an executed nonce is refused as stale.
-    pub fn txs(&self, operators: &Operators) -> Vec<SignedTx> {
-        match operators {
-            Operators::Keys { admin, bridge } => {
-                let mut txs = listings(admin, &self.listings);
-                txs.extend(deposits(bridge, &self.deposits));
-                if let Some(amount) = self.insurance {
-                    let nonce = self.deposits.len() as u64 + 1;
-                    txs.push(sign(bridge, nonce, TxBody::FundInsurance { amount }));
-                }
-                txs
-            }
-            Operators::Custodians { keys, threshold } => {
-                let actions = self.actions();
-                let mut txs = Vec::with_capacity(actions.len() * usize::from(*threshold));
-                for (i, action) in actions.into_iter().enumerate() {
-                    let id = i as u64 + 1;
-                    for key in keys.iter().take(usize::from(*threshold)) {
-                        let body = TxBody::Attest {
-                            id,
-                            action: action.clone(),
-                        };
-                        txs.push(sign(key, id, body));
-                    }
-                }
-                txs
+    /// The setup's signed transactions: each action attested by `threshold` custodians.
+    /// Nonces (each custodian's 1, 2, ...) and ids (1, 2, ... in the order of
+    /// [`Setup::actions`]) are fixed, so submitting them again is harmless: an executed nonce
+    /// is refused as stale.
+    pub fn txs(&self, custodians: &Custodians) -> Vec<SignedTx> {
+        let actions = self.actions();
+        let attesting = &custodians.keys[..usize::from(custodians.threshold)];
+        let mut txs = Vec::with_capacity(actions.len() * attesting.len());
+        for (i, action) in actions.into_iter().enumerate() {
+            let id = i as u64 + 1;
+            for key in attesting {
+                let body = TxBody::Attest {
+                    id,
+                    action: action.clone(),
+                };
+                txs.push(sign(key, id, body));
             }
         }
+        txs
     }
 
-    /// Each signer of [`Setup::txs`] with the nonce of its last transaction there: the setup
-    /// has executed once every one of them has spent it.
-    pub fn last_nonces(&self, operators: &Operators) -> Vec<(PublicKey, u64)> {
-        match operators {
-            Operators::Keys { admin, bridge } => {
-                let mut last = Vec::new();
-                if !self.listings.is_empty() {
-                    last.push((admin.public_key(), self.listings.len() as u64));
-                }
-                let bridge_txs = self.deposits.len() as u64 + u64::from(self.insurance.is_some());
-                if bridge_txs > 0 {
-                    last.push((bridge.public_key(), bridge_txs));
-                }
-                last
-            }
-            Operators::Custodians { keys, threshold } => {
-                let actions = self.actions().len() as u64;
-                if actions == 0 {
-                    return Vec::new();
-                }
-                keys.iter()
-                    .take(usize::from(*threshold))
-                    .map(|key| (key.public_key(), actions))
-                    .collect()
-            }
+    /// Each attesting custodian with the nonce of its last transaction in [`Setup::txs`]: the
+    /// setup has executed once every one of them has spent it.
+    pub fn last_nonces(&self, custodians: &Custodians) -> Vec<(PublicKey, u64)> {
+        let actions = self.actions().len() as u64;
+        if actions == 0 {
+            return Vec::new();
         }
+        custodians.keys[..usize::from(custodians.threshold)]
+            .iter()
+            .map(|key| (key.public_key(), actions))
+            .collect()
     }
 }
 
@@ -250,33 +220,6 @@ pub fn instruments(genesis_ms: u64) -> Vec<InstrumentSpec> {
 
 pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
     body.signed(key, nonce)
-}
-
-/// The admin's listings, nonces 1, 2, ...
-pub fn listings(admin: &PrivateKey, specs: &[InstrumentSpec]) -> Vec<SignedTx> {
-    specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| sign(admin, i as u64 + 1, TxBody::ListInstrument(*spec)))
-        .collect()
-}
-
-/// The bridge's deposits, nonces 1, 2, ...
-pub fn deposits(bridge: &PrivateKey, funded: &[(PublicKey, Money)]) -> Vec<SignedTx> {
-    funded
-        .iter()
-        .enumerate()
-        .map(|(i, (owner, amount))| {
-            sign(
-                bridge,
-                i as u64 + 1,
-                TxBody::Deposit {
-                    owner: owner.clone(),
-                    amount: *amount,
-                },
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

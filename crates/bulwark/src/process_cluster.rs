@@ -267,7 +267,7 @@ impl ProcessCluster {
                 .collect(),
             insurance: None,
         };
-        let operators = genesis::Operators::Custodians {
+        let operators = genesis::Custodians {
             keys: self.signers.clone(),
             threshold: 3,
         };

@@ -148,7 +148,7 @@ fn garbage_on_peer_and_api_ports_then_reads_while_stalled() {
         deposits: vec![(keys::generate().public_key(), Money::from_usdc(1))],
         ..genesis::Setup::default()
     };
-    let operators = genesis::Operators::Custodians {
+    let operators = genesis::Custodians {
         keys: cluster.signers.clone(),
         threshold: 3,
     };

@@ -559,6 +559,14 @@ impl Cluster {
             .collect()
     }
 
+    /// Evidence of Byzantine behaviour (conflicting votes) the validators `who` reported, in all.
+    pub fn faults_observed(&self, who: &[usize]) -> u64 {
+        who.iter()
+            .map(|i| self.shared(*i).expect("a running validator"))
+            .map(|shared| shared.status.lock().unwrap().faults_observed)
+            .sum()
+    }
+
     /// A metric line of validator `i`, for diagnostics.
     pub fn metrics(&self) -> String {
         self.context.encode()
