@@ -6,6 +6,7 @@
 //! Never: answers an order before the block holding it is applied to the replica; waits
 //! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
 
+use crate::dashboard::health::ClusterHealth;
 use crate::deribit::auth::ReplayCache;
 use crate::deribit::error::{self, RpcError};
 use crate::index::TxResult;
@@ -74,6 +75,8 @@ pub struct Gateway {
     /// first would make a lower one stale). At most one entry per API key.
     submitting: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
     limiter: Mutex<Limiter>,
+    /// The validators' own reports of their health, for the dashboard.
+    pub health: Arc<ClusterHealth>,
 }
 
 impl Gateway {
@@ -83,7 +86,11 @@ impl Gateway {
         keys: KeyStore,
         config: GatewayConfig,
     ) -> Self {
+        let health = Arc::new(ClusterHealth::new(
+            validators.iter().map(|v| v.base().to_string()),
+        ));
         Self {
+            health,
             replica,
             validators,
             config,

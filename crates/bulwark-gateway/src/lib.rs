@@ -10,6 +10,7 @@
 //! reports that the exchange state does not (orders' histories, trades).
 //! [`source`] talks to the validators' HTTP API.
 
+pub mod dashboard;
 pub mod deribit;
 pub mod follower;
 pub mod gateway;

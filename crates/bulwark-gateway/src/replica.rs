@@ -7,6 +7,7 @@
 //! wait on. Never: holds its lock across an `.await`; applies an unproven block (the follower
 //! only hands over proven ones).
 
+use crate::dashboard::history::History;
 use crate::index::ReadModel;
 use bulwark_exchange::{ConfigError, Genesis};
 use bulwark_node::block::ChainBlock;
@@ -28,6 +29,8 @@ pub struct ReplicaState {
     /// Why the follower stopped, if it did.
     pub halted: Option<String>,
     pub index: ReadModel,
+    /// What the dashboard shows over time.
+    pub history: History,
     /// The newest lies seen: (validator, what).
     pub lies: VecDeque<(String, String)>,
 }
@@ -57,6 +60,7 @@ impl Replica {
                 chain,
                 halted: None,
                 index,
+                history: History::default(),
                 lies: VecDeque::new(),
             }),
             height,
@@ -114,6 +118,7 @@ impl Replica {
         {
             let mut state = self.lock();
             state.index = ReadModel::new(&exchange);
+            state.history.clear();
             state.chain = Chain::new(exchange, digest);
         }
         self.height.send_replace(height);
@@ -129,6 +134,9 @@ impl Replica {
             match state.chain.finalize(block, &checked) {
                 Ok(outcome) => {
                     state.index.record(block, &outcome, state.chain.finalized());
+                    state
+                        .history
+                        .record(block, &checked, &outcome, state.chain.finalized());
                     state.chain.finalized_height()
                 }
                 Err(error) => {

@@ -96,6 +96,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/v2/{scope}/{method}", get(rpc).post(rpc))
         .route("/gateway/v1/apikeys", post(create_key).get(list_keys))
         .route("/gateway/v1/status", get(status))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { envelope(now_us(), None, Err(error::method_not_found())) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)

@@ -221,6 +221,18 @@ impl HttpValidator {
             .ok_or_else(|| FetchError::Malformed("no height".into()))
     }
 
+    /// The validator's `GET /status` answer (its own word), read up to `max` bytes.
+    pub async fn status(&self, max: usize) -> Result<Value, FetchError> {
+        let (status, body) = self.get_json("/status", max).await?;
+        if status != 200 {
+            return Err(FetchError::Status {
+                status,
+                body: truncate(&body.to_string()),
+            });
+        }
+        Ok(body)
+    }
+
     /// Submits a signed transaction; `Ok(())` when the validator's mempool admitted it,
     /// else the validator's JSON error body.
     pub async fn submit(&self, tx: &SignedTx) -> Result<(), FetchError> {

@@ -175,18 +175,18 @@ impl Drop for Devnet {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null); status 0 when
-/// nothing listens.
-pub fn http(
+/// One HTTP/1.1 request with `Connection: close`: (status, body text); status 0 when nothing
+/// listens.
+fn request(
     base: &str,
     method: &str,
     target: &str,
     headers: &[(&str, String)],
     body: &[u8],
-) -> (u16, Value) {
+) -> (u16, String) {
     let host = base.trim_start_matches("http://");
     let Ok(mut stream) = TcpStream::connect(host) else {
-        return (0, Value::Null);
+        return (0, String::new());
     };
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -210,7 +210,25 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_string())
+}
+
+/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null); status 0 when
+/// nothing listens.
+pub fn http(
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let (status, text) = request(base, method, target, headers, body);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A GET answered as text (pages, charts): (status, body).
+pub fn http_text(base: &str, target: &str) -> (u16, String) {
+    request(base, "GET", target, &[], b"")
 }
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
