@@ -2,6 +2,7 @@
 
 use crate::client::{self, PlaceOrder};
 use crate::config;
+use crate::deribit_client;
 use crate::devnet::{self, DevnetOptions};
 use crate::keys;
 use crate::validator;
@@ -154,9 +155,40 @@ pub enum TifArg {
 
 #[derive(Args)]
 pub struct ApiArg {
-    /// The validator's API, e.g. http://127.0.0.1:8080.
+    /// A validator's API, e.g. http://127.0.0.1:8080 (transactions signed with --key).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub api: String,
+    /// Or a gateway's Deribit API, e.g. http://127.0.0.1:8084, the one traders' clients use:
+    /// private calls are signed with --api-key and --api-secret.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// The API key's client id (from `bulwark apikey create`), with --gateway.
+    #[arg(long, env = "BULWARK_API_KEY")]
+    pub api_key: Option<String>,
+    /// The API key's client secret, with --gateway.
+    #[arg(long, env = "BULWARK_API_SECRET", hide_env_values = true)]
+    pub api_secret: Option<String>,
+}
+
+impl ApiArg {
+    /// The gateway client when --gateway is given.
+    fn gateway(&self) -> Result<Option<deribit_client::Gateway>> {
+        let Some(base) = &self.gateway else {
+            return Ok(None);
+        };
+        let key = match (&self.api_key, &self.api_secret) {
+            (Some(client_id), Some(client_secret)) => Some(deribit_client::ApiKey {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+            }),
+            (None, None) => None,
+            _ => bail!("give both --api-key and --api-secret"),
+        };
+        Ok(Some(deribit_client::Gateway {
+            base: base.clone(),
+            key,
+        }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -171,9 +203,9 @@ pub enum OrderCommand {
 pub struct PlaceArgs {
     #[command(flatten)]
     pub api: ApiArg,
-    /// Key file of the account (or an agent of it).
+    /// Key file of the account (or an agent of it); not with --gateway.
     #[arg(long)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
     /// Deribit-style name, e.g. BTC_USDC-PERPETUAL or BTC_USDC-27DEC26-100000-C.
     #[arg(long)]
     pub instrument: String,
@@ -182,9 +214,12 @@ pub struct PlaceArgs {
     /// Limit price in USDC per unit of the underlying (on the tick grid); omit for a market order.
     #[arg(long)]
     pub price: Option<String>,
-    /// Contracts.
+    /// Contracts (through a validator's API).
+    #[arg(long, conflicts_with = "amount")]
+    pub qty: Option<i64>,
+    /// Amount in the underlying's units, as Deribit counts it, e.g. 0.002 (through --gateway).
     #[arg(long)]
-    pub qty: i64,
+    pub amount: Option<String>,
     #[arg(long, value_enum, default_value = "gtc")]
     pub tif: TifArg,
     #[arg(long)]
@@ -203,8 +238,9 @@ pub struct PlaceArgs {
 pub struct CancelArgs {
     #[command(flatten)]
     pub api: ApiArg,
+    /// Key file of the account (or an agent of it); not with --gateway.
     #[arg(long)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
     /// Instrument of the order (or, with neither id, cancel all of this instrument's orders).
     #[arg(long)]
     pub instrument: Option<String>,
@@ -223,11 +259,107 @@ fn print_json(value: &Value) {
     );
 }
 
+/// The key file a validator-API command signs with.
+fn key_file(key: Option<&PathBuf>) -> Result<bulwark_types::PrivateKey> {
+    let Some(path) = key else {
+        bail!("give --key FILE (or --gateway URL with --api-key and --api-secret)");
+    };
+    keys::read_key(path)
+}
+
+/// `order place` through a gateway: Deribit's `private/buy` or `private/sell`.
+fn place_through(gateway: &deribit_client::Gateway, args: &PlaceArgs) -> Result<Value> {
+    ensure!(
+        args.key.is_none(),
+        "--key signs for a validator's API; a gateway signs with the API key"
+    );
+    let Some(amount) = &args.amount else {
+        bail!("through a gateway give --amount in the underlying's units (Deribit's), e.g. 0.001");
+    };
+    ensure!(
+        args.client_id.is_none(),
+        "--client-id is the validator API's; a gateway names orders by the exchange's id"
+    );
+    let mut params = vec![
+        ("instrument_name", args.instrument.clone()),
+        ("amount", amount.clone()),
+    ];
+    match &args.price {
+        Some(price) => {
+            params.push(("type", "limit".into()));
+            params.push(("price", price.clone()));
+        }
+        None => params.push(("type", "market".into())),
+    }
+    params.push((
+        "time_in_force",
+        match args.tif {
+            TifArg::Gtc => "good_til_cancelled",
+            TifArg::Ioc => "immediate_or_cancel",
+            TifArg::Fok => "fill_or_kill",
+        }
+        .into(),
+    ));
+    if args.post_only {
+        params.push(("post_only", "true".into()));
+    }
+    if args.reduce_only {
+        params.push(("reduce_only", "true".into()));
+    }
+    let method = match args.side {
+        SideArg::Buy => "buy",
+        SideArg::Sell => "sell",
+    };
+    gateway.private(method, &deribit_client::query(&params))
+}
+
+/// `order cancel` through a gateway: one order by id, an instrument's, or all.
+fn cancel_through(gateway: &deribit_client::Gateway, args: &CancelArgs) -> Result<Value> {
+    ensure!(
+        args.key.is_none(),
+        "--key signs for a validator's API; a gateway signs with the API key"
+    );
+    ensure!(
+        args.client_id.is_none(),
+        "through a gateway cancel by --order-id (the exchange's id)"
+    );
+    match (args.order_id, &args.instrument) {
+        (Some(id), _) => gateway.private(
+            "cancel",
+            &deribit_client::query(&[("order_id", format!("BLW-{id}"))]),
+        ),
+        (None, Some(instrument)) => gateway.private(
+            "cancel_all_by_instrument",
+            &deribit_client::query(&[("instrument_name", instrument.clone())]),
+        ),
+        (None, None) => gateway.private("cancel_all", ""),
+    }
+}
+
 pub fn order(command: OrderCommand) -> Result<()> {
+    let through = match &command {
+        OrderCommand::Place(args) => args.api.gateway()?,
+        OrderCommand::Cancel(args) => args.api.gateway()?,
+    };
+    if let Some(gateway) = through {
+        let answer = match &command {
+            OrderCommand::Place(args) => place_through(&gateway, args)?,
+            OrderCommand::Cancel(args) => cancel_through(&gateway, args)?,
+        };
+        print_json(&answer);
+        return Ok(());
+    }
     let outcome = match command {
         OrderCommand::Place(args) => {
-            let key = keys::read_key(&args.key)?;
-            ensure!(args.qty > 0, "--qty must be positive");
+            let key = key_file(args.key.as_ref())?;
+            ensure!(
+                args.amount.is_none(),
+                "--amount is the gateway's; through a validator's API give --qty"
+            );
+            let Some(qty) = args.qty else {
+                bail!("give --qty (contracts)");
+            };
+            ensure!(qty > 0, "--qty must be positive");
             let order = PlaceOrder {
                 instrument: args.instrument,
                 side: match args.side {
@@ -235,7 +367,7 @@ pub fn order(command: OrderCommand) -> Result<()> {
                     SideArg::Sell => Side::Sell,
                 },
                 price_usdc: args.price,
-                qty: args.qty,
+                qty,
                 time_in_force: match args.tif {
                     TifArg::Gtc => TimeInForce::GoodTilCancelled,
                     TifArg::Ioc => TimeInForce::ImmediateOrCancel,
@@ -248,7 +380,7 @@ pub fn order(command: OrderCommand) -> Result<()> {
             client::place(&args.api.api, &key, &order, Duration::from_secs(args.wait))?
         }
         OrderCommand::Cancel(args) => {
-            let key = keys::read_key(&args.key)?;
+            let key = key_file(args.key.as_ref())?;
             let order = match (args.client_id, args.order_id) {
                 (Some(id), _) => Some(OrderRef::Client(ClientOrderId::new(id))),
                 (None, Some(id)) => Some(OrderRef::Exchange(OrderId::new(id))),
@@ -286,6 +418,18 @@ pub struct AccountArgs {
 }
 
 pub fn account(args: AccountArgs) -> Result<()> {
+    if let Some(gateway) = args.api.gateway()? {
+        ensure!(
+            args.key.is_none() && args.public_key.is_none(),
+            "through a gateway the API key names the account"
+        );
+        print_json(&serde_json::json!({
+            "summary": gateway.private("get_account_summary", "currency=USDC")?,
+            "positions": gateway.private("get_positions", "currency=any")?,
+            "open_orders": gateway.private("get_open_orders", "")?,
+        }));
+        return Ok(());
+    }
     let public = match (args.key, args.public_key) {
         (Some(path), None) => keys::public_hex(&keys::read_key(&path)?.public_key()),
         (None, Some(hex)) => keys::public_hex(&keys::parse_public_key(&hex)?),
@@ -312,7 +456,41 @@ pub struct BookArgs {
     pub json: bool,
 }
 
+/// `book` through a gateway: Deribit's `public/get_order_book`, printed the same way.
+fn book_through(gateway: &deribit_client::Gateway, args: &BookArgs) -> Result<()> {
+    let book = gateway.public(
+        "get_order_book",
+        &deribit_client::query(&[
+            ("instrument_name", args.instrument.clone()),
+            ("depth", args.depth.to_string()),
+        ]),
+    )?;
+    if args.json {
+        print_json(&book);
+        return Ok(());
+    }
+    println!(
+        "{} ({}): mark {} index {} (amounts in the underlying)",
+        book["instrument_name"].as_str().unwrap_or("?"),
+        book["state"].as_str().unwrap_or("?"),
+        book["mark_price"],
+        book["index_price"]
+    );
+    let empty = Vec::new();
+    let asks = book["asks"].as_array().unwrap_or(&empty);
+    let bids = book["bids"].as_array().unwrap_or(&empty);
+    println!("{:>16} {:>10}", "price", "amount");
+    let row = |level: &Value, side: &str| println!("{:>16} {:>10}  {side}", level[0], level[1]);
+    asks.iter().rev().for_each(|level| row(level, "ask"));
+    println!("{:>16}", "----");
+    bids.iter().for_each(|level| row(level, "bid"));
+    Ok(())
+}
+
 pub fn book(args: BookArgs) -> Result<()> {
+    if let Some(gateway) = args.api.gateway()? {
+        return book_through(&gateway, &args);
+    }
     let book = client::get_ok(
         &args.api.api,
         &format!("/book/{}?depth={}", args.instrument, args.depth),
@@ -355,6 +533,10 @@ pub struct StatusArgs {
 }
 
 pub fn status(args: StatusArgs) -> Result<()> {
+    if let Some(gateway) = args.api.gateway()? {
+        print_json(&gateway.status()?);
+        return Ok(());
+    }
     print_json(&client::get_ok(&args.api.api, "/status")?);
     Ok(())
 }

@@ -49,6 +49,23 @@ fn parse_url(api: &str) -> Result<(String, String)> {
 
 /// One request with `Connection: close`; reads the whole response.
 pub fn request(api: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
+    request_with(api, method, path, &[], body)
+}
+
+/// [`request`] with extra headers (`name`, `value`; neither may hold a line break).
+pub fn request_with(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Response> {
+    ensure!(
+        headers
+            .iter()
+            .all(|(n, v)| !n.contains(['\r', '\n']) && !v.contains(['\r', '\n'])),
+        "a header holds a line break"
+    );
     let (host, prefix) = parse_url(api)?;
     let addr = host
         .to_socket_addrs()
@@ -60,10 +77,14 @@ pub fn request(api: &str, method: &str, path: &str, body: Option<&Value>) -> Res
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let head = format!(
-        "{method} {prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+    let mut head = format!(
+        "{method} {prefix}{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
     let mut raw = Vec::new();

@@ -421,6 +421,10 @@ fn print_gateway(addr: SocketAddr, validator: &RunningValidator, demo: &Path) {
         validator.api_addr,
         demo.display()
     );
+    println!(
+        "    bulwark order place --gateway http://{addr} --api-key ID --api-secret SECRET --instrument BTC_USDC-PERPETUAL --side buy --price 99000 --amount 0.002"
+    );
+    println!("  dashboard: http://{addr}/dashboard");
 }
 
 fn print_banner(

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster_bench;
 pub mod config;
+pub mod deribit_client;
 pub mod devnet;
 pub mod feed;
 pub mod gateway_cli;

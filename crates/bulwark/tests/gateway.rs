@@ -512,3 +512,101 @@ fn a_standalone_gateway_follows_the_same_chain() {
     assert_eq!(ours["state_digest"], theirs["state_digest"]);
     assert_eq!(theirs["lies"], json!([]));
 }
+
+/// Runs `bulwark ARGS` and returns its stdout parsed as JSON (or the text as a string).
+fn bulwark_cli(args: &[&str]) -> (bool, Value, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(args)
+        .env_remove("BULWARK_API_KEY")
+        .env_remove("BULWARK_API_SECRET")
+        .output()
+        .expect("bulwark runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout.clone()));
+    (
+        output.status.success(),
+        json,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[test]
+fn the_client_commands_trade_through_the_gateway_with_an_api_key() {
+    let devnet = Devnet::start("gateway-cli");
+    let api = devnet.apis[0].clone();
+    let gateway = devnet.gateway.clone();
+    let key = bulwark::keys::read_key(&devnet.demo_key(0)).unwrap();
+    let created = gateway_cli::create(&gateway, &api, &key, Duration::from_secs(60)).unwrap();
+    let credentials = [
+        "--gateway",
+        gateway.as_str(),
+        "--api-key",
+        created.client_id.as_str(),
+        "--api-secret",
+        created.client_secret.as_str(),
+    ];
+    let with = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&credentials);
+        bulwark_cli(&all)
+    };
+    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
+    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -100);
+
+    // Place, read back through book and account, cancel: all through the Deribit API.
+    let (ok, placed, stderr) = with(&[
+        "order",
+        "place",
+        "--instrument",
+        PERP,
+        "--side",
+        "buy",
+        "--amount",
+        "0.003",
+        "--price",
+        &bid,
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(placed["order"]["order_state"], "open", "{placed}");
+    let order_id = placed["order"]["order_id"].as_str().unwrap().to_string();
+    let (ok, book, stderr) = with(&["book", PERP, "--json"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(book["bids"][0][1], 0.003, "{book}");
+    let (ok, account, stderr) = with(&["account"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(account["summary"]["currency"], "USDC", "{account}");
+    assert_eq!(account["open_orders"][0]["order_id"], order_id.as_str());
+    let (ok, status, _) = with(&["status"]);
+    assert!(ok && status["height"].as_u64().unwrap() > 0, "{status}");
+    let numeric = order_id.trim_start_matches("BLW-");
+    let (ok, cancelled, stderr) = with(&["order", "cancel", "--order-id", numeric]);
+    assert!(ok, "{stderr}");
+    assert_eq!(cancelled["order_state"], "cancelled", "{cancelled}");
+
+    // Mistakes are named: a validator's --qty through a gateway, a wrong secret, no key.
+    let (ok, _, stderr) = with(&[
+        "order",
+        "place",
+        "--instrument",
+        PERP,
+        "--side",
+        "buy",
+        "--qty",
+        "3",
+        "--price",
+        &bid,
+    ]);
+    assert!(!ok && stderr.contains("--amount"), "{stderr}");
+    let (ok, _, stderr) = bulwark_cli(&[
+        "account",
+        "--gateway",
+        &gateway,
+        "--api-key",
+        &created.client_id,
+        "--api-secret",
+        "not-the-secret",
+    ]);
+    assert!(!ok && stderr.contains("13009"), "{stderr}");
+    let (ok, _, stderr) = bulwark_cli(&["account", "--gateway", &gateway]);
+    assert!(!ok && stderr.contains("--api-key"), "{stderr}");
+}
