@@ -35,7 +35,8 @@ use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, Supervisor};
-use commonware_storage::archive::immutable;
+use commonware_storage::archive::prunable;
+use commonware_storage::translator::EightCap;
 use commonware_utils::ordered::Set;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use rand_core::CryptoRng;
@@ -349,7 +350,9 @@ where
     );
     handles.push(broadcast_engine.start(channels.blocks));
 
-    let finalizations = immutable::Archive::init(
+    // Prunable, so `archive_retention` holds: an immutable archive ignores marshal's prune
+    // and would keep every block for ever.
+    let finalizations = prunable::Archive::init(
         context.child("finalizations"),
         // Unbounded is safe here only because the archive reads this validator's own disk.
         archive_config(
@@ -361,7 +364,7 @@ where
     )
     .await
     .expect("finalizations archive must open");
-    let blocks = immutable::Archive::init(
+    let blocks = prunable::Archive::init(
         context.child("blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), limits),
     )
@@ -496,30 +499,30 @@ where
     }
 }
 
-/// Configuration of one of marshal's immutable archives, under this validator's prefix.
+/// Heights per section of marshal's archives: the granularity of pruning, fixed for the life
+/// of the data. At most this many blocks beyond `archive_retention` stay on disk; 1,000
+/// retained blocks are 16 sections (one blob each per partition).
+pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
+
+/// Configuration of one of marshal's prunable archives (finalized blocks, or their
+/// finalizations, by height and digest), under this validator's prefix.
 fn archive_config<C>(
     prefix: &str,
     name: &str,
     page_cache: CacheRef,
     codec_config: C,
-) -> immutable::Config<C> {
-    immutable::Config {
-        metadata_partition: format!("{prefix}-{name}-metadata"),
-        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
-        freezer_table_initial_size: 1024,
-        freezer_table_resize_frequency: 10,
-        freezer_table_resize_chunk_size: 1024,
-        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
-        freezer_key_page_cache: page_cache,
-        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
-        freezer_value_target_size: 64 * 1024 * 1024,
-        freezer_value_compression: None,
-        ordinal_partition: format!("{prefix}-{name}-ordinal"),
-        items_per_section: NZU64!(1024),
-        freezer_key_write_buffer: NZUsize!(1024 * 1024),
-        freezer_value_write_buffer: NZUsize!(1024 * 1024),
-        ordinal_write_buffer: NZUsize!(1024 * 1024),
-        replay_buffer: NZUsize!(1024 * 1024),
+) -> prunable::Config<EightCap, C> {
+    prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{prefix}-{name}-pruned-metadata"),
+        key_partition: format!("{prefix}-{name}-pruned-key"),
+        key_page_cache: page_cache,
+        value_partition: format!("{prefix}-{name}-pruned-value"),
+        compression: None,
         codec_config,
+        items_per_section: NZU64!(ARCHIVE_SECTION_BLOCKS),
+        key_write_buffer: NZUsize!(1024 * 1024),
+        value_write_buffer: NZUsize!(1024 * 1024),
+        replay_buffer: NZUsize!(1024 * 1024),
     }
 }
