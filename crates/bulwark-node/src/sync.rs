@@ -503,7 +503,9 @@ where
 /// Fetches every chunk of `manifest`, each checked against its hash on arrival. Chunk `i` is
 /// asked of the sources in turn starting from source `i` (so load spreads and one slow peer
 /// does not decide), twice around; a source that sends a chunk that does not hash to its
-/// entry is blocked and asked nothing more.
+/// entry is blocked and asked nothing more, and so is one that stayed silent on a chunk
+/// another source then sent within the timeout (it offered the snapshot seconds ago, and an
+/// honest peer that dropped it answers so).
 #[allow(clippy::too_many_arguments)]
 async fn fetch_chunks<E, S, R, B>(
     context: &mut E,
@@ -527,6 +529,8 @@ where
     let mut bytes = Vec::with_capacity(len);
     for index in 0..chunks {
         let mut got = None;
+        // Sources that stayed silent on this chunk (at most one entry per source).
+        let mut silent: Vec<PublicKey> = Vec::new();
         for turn in 0..2 * sources.len() {
             let source = &sources[(index + turn) % sources.len()];
             if liars.contains(source) {
@@ -538,6 +542,7 @@ where
             };
             sender.send(Recipients::One(source.clone()), request.encode(), true);
             let deadline = context.current() + timeout;
+            let mut answered = false;
             while let Some((peer, message)) =
                 receive(context, sender, receiver, cfg, deadline).await
             {
@@ -550,6 +555,7 @@ where
                     && height == manifest.height
                     && i as usize == index
                 {
+                    answered = true;
                     match bytes {
                         Some(chunk) if chunk_valid(manifest, index, &chunk) => got = Some(chunk),
                         Some(_) => {
@@ -570,13 +576,29 @@ where
             if got.is_some() {
                 break;
             }
+            if !answered && !silent.contains(source) {
+                silent.push(source.clone());
+            }
             tracing::info!(
                 ?source,
                 index,
                 "no valid chunk from this peer; asking the next"
             );
         }
-        bytes.extend_from_slice(&got?);
+        let chunk = got?;
+        // Another source answered in time, so the silent ones withheld what they offered.
+        for peer in silent {
+            if !liars.contains(&peer) {
+                tracing::warn!(
+                    ?peer,
+                    index,
+                    "offered a snapshot but withheld its chunk; blocking the peer"
+                );
+                let _ = blocker.block(peer.clone());
+                liars.push(peer);
+            }
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Some(bytes)
 }
