@@ -102,8 +102,10 @@ pub struct ValidatorConfig {
     pub mailbox_size: NonZeroUsize,
     /// Largest snapshot this validator will store, load or fetch.
     pub snapshot_bytes_max: usize,
-    /// Whether (and how) to fetch a peer's snapshot at startup when far behind; `None` always
-    /// starts from the local disk (and relies on peers still holding every block after it).
+    /// Whether (and how) to fetch a peer's snapshot at startup when far behind, and while
+    /// running when execution stalls far behind consensus (see `sync`); `None` always starts
+    /// from the local disk and never syncs while running (it relies on peers still holding
+    /// every block after it).
     pub sync: Option<SyncConfig>,
     /// How often this validator observes prices for the oracle.
     pub observer: ObserverConfig,
@@ -152,6 +154,7 @@ impl ValidatorConfig {
                 "archive retention covers the sync threshold plus a snapshot interval"
             );
             assert!(sync.attempts > 0, "state sync makes at least one attempt");
+            assert!(!sync.stall.is_zero(), "a runtime sync waits for a stall");
         }
     }
 }
@@ -282,6 +285,7 @@ where
             threshold: 0,
             attempts: 3,
             timeout: Duration::from_secs(2),
+            stall: Duration::from_secs(10),
         }),
         (sync, false) => sync,
     };
@@ -301,9 +305,10 @@ where
         )
         .await;
         if let Some(synced) = synced {
-            served = Some(store.save(&synced.exchange, synced.block_digest).await);
-            chain = Chain::new(synced.exchange, synced.block_digest);
-            sync_floor = Some(synced.finalization);
+            let (exchange, block_digest, finalization) = synced.into_parts();
+            served = Some(store.save_floor(&exchange, block_digest).await);
+            chain = Chain::new(exchange, block_digest);
+            sync_floor = Some(finalization);
         } else if initial.lost_local_state {
             tracing::error!(
                 "no usable local snapshot and no peer snapshot: replaying from genesis, which \
@@ -418,10 +423,12 @@ where
         receipts,
     );
     let marshal_for_api = marshal_mailbox.clone();
+    // Capacity 1: the snapshot actor hands over at most one synced state at a time.
+    let (installs, synced_states) = futures::channel::mpsc::channel(1);
     handles.push(
         context
             .child("executor_task")
-            .spawn(move |_| executor.run(finalized_blocks)),
+            .spawn(move |_| executor.run(finalized_blocks, synced_states)),
     );
     handles.extend(gossip::start(
         context.child("gossip"),
@@ -431,6 +438,14 @@ where
         blocker.clone(),
     ));
 
+    // Without a sync configuration the node never syncs while running either.
+    let runtime_sync = config.sync.map(|sync_config| sync::RuntimeSync {
+        config: sync_config,
+        scheme: scheme.clone(),
+        snapshot_bytes_max: config.snapshot_bytes_max as u64,
+        gap_max: config.executor.archive_retention + config.executor.snapshot_interval,
+        installs,
+    });
     handles.push(sync::serve(
         context.child("sync"),
         shared.clone(),
@@ -439,6 +454,7 @@ where
         limits,
         scheme.certificate_codec_config(),
         blocker.clone(),
+        runtime_sync,
     ));
 
     handles.extend(crate::observer::start(
