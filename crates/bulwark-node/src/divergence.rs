@@ -148,3 +148,61 @@ fn a_wiped_validator_refuses_forged_snapshots_blocks_the_forgers_and_syncs() {
         println!("synced at {first} past forgers {listing_forger} and {chunk_forger}");
     });
 }
+
+/// Issue 14 item 2 while running: a validator cut off past its peers' retention syncs
+/// without a restart while one peer lists a forged state and another offers the honest
+/// snapshot but withholds its chunks (and is the first asked for them). The forger and the
+/// withholder are blocked, the honest peer is not, the synced state is the network's (it
+/// agrees at every common height, state hashes included), and the node keeps its task.
+#[test]
+fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_both() {
+    run(23, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start_with(i, crate::common::short_retention);
+        }
+        let _traders = cluster.start_traders(33, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 30).await;
+        // Chunks are asked of the offering peers in key order: make the first a withholder.
+        let mut servers = [0usize, 1, 2];
+        servers.sort_by_key(|i| crate::common::validator_key(*i).public_key());
+        let [withholder, forger, honest] = servers;
+        let shared = |i| cluster.shared(i).unwrap();
+        shared(forger)
+            .fault_forge_snapshot
+            .store(1, Ordering::SeqCst);
+        shared(withholder)
+            .fault_forge_snapshot
+            .store(3, Ordering::SeqCst);
+        let before = shared(3);
+        let cut_at = cluster
+            .isolate_for(3, 4 * crate::common::RETENTION_SHORT)
+            .await;
+        let goal = cluster.heights().into_iter().max().unwrap() + 40;
+        cluster.wait_until(&ALL, goal).await;
+        cluster.stop_traders();
+
+        let after = shared(3);
+        assert!(std::sync::Arc::ptr_eq(&before, &after), "not restarted");
+        let status = lock(&after.status).clone();
+        let synced = status.runtime_sync_height.expect("synced while running");
+        assert!(synced > cut_at + crate::common::RETENTION_SHORT);
+        let blocked = cluster.blocked().await;
+        assert!(
+            blocked.contains(&(3, forger)),
+            "the forged listing is blamed: {blocked:?}"
+        );
+        assert!(
+            blocked.contains(&(3, withholder)),
+            "the withheld chunk is blamed: {blocked:?}"
+        );
+        assert!(
+            !blocked.contains(&(3, honest)),
+            "the honest server is not: {blocked:?}"
+        );
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        println!(
+            "cut off at {cut_at}, synced at {synced} past forger {forger} and withholder {withholder}"
+        );
+    });
+}

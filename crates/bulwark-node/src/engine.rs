@@ -35,7 +35,8 @@ use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, Supervisor};
-use commonware_storage::archive::immutable;
+use commonware_storage::archive::prunable;
+use commonware_storage::translator::EightCap;
 use commonware_utils::ordered::Set;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
 use rand_core::CryptoRng;
@@ -101,8 +102,10 @@ pub struct ValidatorConfig {
     pub mailbox_size: NonZeroUsize,
     /// Largest snapshot this validator will store, load or fetch.
     pub snapshot_bytes_max: usize,
-    /// Whether (and how) to fetch a peer's snapshot at startup when far behind; `None` always
-    /// starts from the local disk (and relies on peers still holding every block after it).
+    /// Whether (and how) to fetch a peer's snapshot at startup when far behind, and while
+    /// running when execution stalls far behind consensus (see `sync`); `None` always starts
+    /// from the local disk and never syncs while running (it relies on peers still holding
+    /// every block after it).
     pub sync: Option<SyncConfig>,
     /// How often this validator observes prices for the oracle.
     pub observer: ObserverConfig,
@@ -151,6 +154,7 @@ impl ValidatorConfig {
                 "archive retention covers the sync threshold plus a snapshot interval"
             );
             assert!(sync.attempts > 0, "state sync makes at least one attempt");
+            assert!(!sync.stall.is_zero(), "a runtime sync waits for a stall");
         }
     }
 }
@@ -281,6 +285,7 @@ where
             threshold: 0,
             attempts: 3,
             timeout: Duration::from_secs(2),
+            stall: Duration::from_secs(10),
         }),
         (sync, false) => sync,
     };
@@ -300,9 +305,10 @@ where
         )
         .await;
         if let Some(synced) = synced {
-            served = Some(store.save(&synced.exchange, synced.block_digest).await);
-            chain = Chain::new(synced.exchange, synced.block_digest);
-            sync_floor = Some(synced.finalization);
+            let (exchange, block_digest, finalization) = synced.into_parts();
+            served = Some(store.save_floor(&exchange, block_digest).await);
+            chain = Chain::new(exchange, block_digest);
+            sync_floor = Some(finalization);
         } else if initial.lost_local_state {
             tracing::error!(
                 "no usable local snapshot and no peer snapshot: replaying from genesis, which \
@@ -349,7 +355,9 @@ where
     );
     handles.push(broadcast_engine.start(channels.blocks));
 
-    let finalizations = immutable::Archive::init(
+    // Prunable, so `archive_retention` holds: an immutable archive ignores marshal's prune
+    // and would keep every block for ever.
+    let finalizations = prunable::Archive::init(
         context.child("finalizations"),
         // Unbounded is safe here only because the archive reads this validator's own disk.
         archive_config(
@@ -361,7 +369,7 @@ where
     )
     .await
     .expect("finalizations archive must open");
-    let blocks = immutable::Archive::init(
+    let blocks = prunable::Archive::init(
         context.child("blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), limits),
     )
@@ -415,10 +423,12 @@ where
         receipts,
     );
     let marshal_for_api = marshal_mailbox.clone();
+    // Capacity 1: the snapshot actor hands over at most one synced state at a time.
+    let (installs, synced_states) = futures::channel::mpsc::channel(1);
     handles.push(
         context
             .child("executor_task")
-            .spawn(move |_| executor.run(finalized_blocks)),
+            .spawn(move |_| executor.run(finalized_blocks, synced_states)),
     );
     handles.extend(gossip::start(
         context.child("gossip"),
@@ -428,6 +438,14 @@ where
         blocker.clone(),
     ));
 
+    // Without a sync configuration the node never syncs while running either.
+    let runtime_sync = config.sync.map(|sync_config| sync::RuntimeSync {
+        config: sync_config,
+        scheme: scheme.clone(),
+        snapshot_bytes_max: config.snapshot_bytes_max as u64,
+        gap_max: config.executor.archive_retention + config.executor.snapshot_interval,
+        installs,
+    });
     handles.push(sync::serve(
         context.child("sync"),
         shared.clone(),
@@ -436,6 +454,7 @@ where
         limits,
         scheme.certificate_codec_config(),
         blocker.clone(),
+        runtime_sync,
     ));
 
     handles.extend(crate::observer::start(
@@ -496,30 +515,30 @@ where
     }
 }
 
-/// Configuration of one of marshal's immutable archives, under this validator's prefix.
+/// Heights per section of marshal's archives: the granularity of pruning, fixed for the life
+/// of the data. At most this many blocks beyond `archive_retention` stay on disk; 1,000
+/// retained blocks are 16 sections (one blob each per partition).
+pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
+
+/// Configuration of one of marshal's prunable archives (finalized blocks, or their
+/// finalizations, by height and digest), under this validator's prefix.
 fn archive_config<C>(
     prefix: &str,
     name: &str,
     page_cache: CacheRef,
     codec_config: C,
-) -> immutable::Config<C> {
-    immutable::Config {
-        metadata_partition: format!("{prefix}-{name}-metadata"),
-        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
-        freezer_table_initial_size: 1024,
-        freezer_table_resize_frequency: 10,
-        freezer_table_resize_chunk_size: 1024,
-        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
-        freezer_key_page_cache: page_cache,
-        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
-        freezer_value_target_size: 64 * 1024 * 1024,
-        freezer_value_compression: None,
-        ordinal_partition: format!("{prefix}-{name}-ordinal"),
-        items_per_section: NZU64!(1024),
-        freezer_key_write_buffer: NZUsize!(1024 * 1024),
-        freezer_value_write_buffer: NZUsize!(1024 * 1024),
-        ordinal_write_buffer: NZUsize!(1024 * 1024),
-        replay_buffer: NZUsize!(1024 * 1024),
+) -> prunable::Config<EightCap, C> {
+    prunable::Config {
+        translator: EightCap,
+        metadata_partition: format!("{prefix}-{name}-pruned-metadata"),
+        key_partition: format!("{prefix}-{name}-pruned-key"),
+        key_page_cache: page_cache,
+        value_partition: format!("{prefix}-{name}-pruned-value"),
+        compression: None,
         codec_config,
+        items_per_section: NZU64!(ARCHIVE_SECTION_BLOCKS),
+        key_write_buffer: NZUsize!(1024 * 1024),
+        value_write_buffer: NZUsize!(1024 * 1024),
+        replay_buffer: NZUsize!(1024 * 1024),
     }
 }

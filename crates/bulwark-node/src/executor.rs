@@ -6,8 +6,15 @@
 //! any moment loses nothing that was finalized. A block whose committed state digest differs
 //! from this node's halts the node, loudly: the height and both digests go to the log and to
 //! the status the API shows; the node stops voting and stops acknowledging.
+//! While running, it also installs a state the snapshot actor synced from peers (see
+//! [`crate::sync`]), between two blocks: persists it (under both snapshot keys), makes it the
+//! finalized state, and moves marshal's floor to the block after it, so marshal delivers from
+//! there instead of asking peers for the pruned blocks in between. The task, the shared
+//! state and the API stay the same; only the state inside them jumps forward.
 //! Never: blocks inside `Reporter::report` (it only forwards to this task's queue, which
-//! marshal bounds: it hands over at most `max_pending_acks` unacknowledged blocks).
+//! marshal bounds: it hands over at most `max_pending_acks` unacknowledged blocks); installs a
+//! synced state at or below the executed height, or on a halted node; takes a state that did
+//! not pass [`crate::sync::fetch`]'s checks (only it builds a [`Synced`]).
 
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
@@ -15,7 +22,7 @@ use crate::mempool::tx_digest;
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
-use crate::sync::ServedSnapshot;
+use crate::sync::{ServedSnapshot, Synced};
 use bulwark_exchange::{BlockOutcome, StateDigest};
 use bulwark_types::CheckedBlock;
 use commonware_actor::Feedback;
@@ -114,12 +121,38 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         }
     }
 
-    /// Catches up from the archive, then executes blocks as marshal delivers them.
-    pub async fn run(mut self, mut blocks: mpsc::UnboundedReceiver<(Digested<ChainBlock>, Exact)>) {
+    /// Catches up from the archive, then executes blocks as marshal delivers them and
+    /// installs states synced from peers as the snapshot actor hands them over.
+    pub async fn run(
+        mut self,
+        mut blocks: mpsc::UnboundedReceiver<(Digested<ChainBlock>, Exact)>,
+        installs: mpsc::Receiver<Synced>,
+    ) {
         if !self.replay_archive().await {
             return;
         }
-        while let Some((block, ack)) = blocks.next().await {
+        let mut installs = Some(installs);
+        loop {
+            let next = match installs.as_mut() {
+                Some(synced) => commonware_macros::select! {
+                    block = blocks.next() => block.map(Next::Block),
+                    synced = synced.next() => Some(synced.map_or(Next::NoMoreSyncs, |s| Next::Synced(Box::new(s)))),
+                },
+                None => blocks.next().await.map(Next::Block),
+            };
+            let (block, ack) = match next {
+                None => return,
+                Some(Next::Block(delivered)) => delivered,
+                Some(Next::Synced(synced)) => {
+                    self.install(*synced).await;
+                    continue;
+                }
+                // The snapshot actor is gone (its task ended): keep executing blocks.
+                Some(Next::NoMoreSyncs) => {
+                    installs = None;
+                    continue;
+                }
+            };
             let height = block.height().get();
             let executed = lock(&self.shared.chain).finalized_height();
             if height <= executed {
@@ -136,6 +169,47 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             }
             ack.acknowledge();
         }
+    }
+
+    /// Installs a state synced from peers while running, if it is above the executed height
+    /// and the node has not halted; then marshal delivers from the block after it.
+    async fn install(&mut self, synced: Synced) {
+        let height = synced.height();
+        let executed = lock(&self.shared.chain).finalized_height();
+        if height <= executed || lock(&self.shared.status).halted.is_some() {
+            tracing::info!(
+                height,
+                executed,
+                "synced state not needed any more; dropped"
+            );
+            return;
+        }
+        let (exchange, digest, finalization) = synced.into_parts();
+        let served = self.store.save_floor(&exchange, digest).await;
+        let state_digest = exchange.state_digest();
+        *lock(&self.shared.chain) = Chain::new(exchange, digest);
+        *lock(&self.shared.snapshot) = Some(served);
+        {
+            let mut status = lock(&self.shared.status);
+            status.finalized_height = height;
+            status.finalized_block = hex(digest.as_ref());
+            status.state_digest = hex(state_digest.as_ref());
+            status.runtime_syncs += 1;
+            status.runtime_sync_height = Some(height);
+        }
+        // The finalization of block `height + 1` passed `sync::check_manifest`, as marshal
+        // requires of a floor. Marshal marks `height` processed and delivers from `height + 1`.
+        self.marshal.set_floor(finalization);
+        tracing::warn!(
+            from = executed,
+            to = height,
+            "installed a verified snapshot while running; following consensus from there"
+        );
+        assert_eq!(
+            lock(&self.shared.chain).finalized_height(),
+            height,
+            "the synced state is the finalized state"
+        );
     }
 
     /// Applies finalized blocks stored after the snapshot this node restored from.
@@ -333,6 +407,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     fn halt(&self, reason: String) {
         lock(&self.shared.status).halted = Some(reason);
     }
+}
+
+/// What the executor's loop received.
+enum Next {
+    Block((Digested<ChainBlock>, Exact)),
+    Synced(Box<Synced>),
+    NoMoreSyncs,
 }
 
 /// Where a validator starts from.

@@ -204,6 +204,11 @@ pub struct NodeStatus {
     pub trades_executed: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
+    /// State syncs started while running (execution stalled far behind consensus).
+    pub runtime_sync_attempts: u64,
+    /// Verified snapshots installed while running, and the height of the last one.
+    pub runtime_syncs: u64,
+    pub runtime_sync_height: Option<u64>,
 }
 
 /// Most proposers [`NodeStatus::refused`] names.

@@ -97,6 +97,20 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         ServedSnapshot::new(exchange.height().get(), snapshot)
     }
 
+    /// Persists a state synced from peers under both keys, so the snapshot a damaged newest
+    /// one falls back to is never one from before the sync: marshal's floor moved to this
+    /// state and pruned the blocks below it, so an older state could not be replayed forward.
+    pub async fn save_floor(&mut self, exchange: &Exchange, digest: Digest) -> ServedSnapshot {
+        self.save(exchange, digest).await;
+        let served = self.save(exchange, digest).await;
+        let loaded = self.load();
+        assert!(
+            loaded.usable.as_ref().map(|(e, _, _)| e.height()) == Some(exchange.height()),
+            "the synced state is the newest stored"
+        );
+        served
+    }
+
     /// Writes a stored record over the older (or a missing) key.
     async fn put(&mut self, record: Vec<u8>) {
         let mut metadata = self.metadata.take().expect("store open");
@@ -119,8 +133,8 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         );
     }
 
-    /// Unit-test builds only: overwrites the newest stored record with `bytes`, as a disk
-    /// fault or a bug would.
+    /// Unit-test builds only: overwrites the newest stored record (of two at one height, the
+    /// one under the higher key) with `bytes`, as a disk fault or a bug would.
     #[cfg(test)]
     pub async fn corrupt_newest(&mut self, bytes: Vec<u8>) {
         let metadata = self.metadata.as_ref().expect("store open");
@@ -238,6 +252,14 @@ mod tests {
             // Saving again replaces the older record and is used.
             store.save(&state_at(4), Sha256::hash(&[b"4"])).await;
             assert_eq!(store.load().usable.unwrap().0.height().get(), 4);
+
+            // A synced state is kept under both keys: a damaged copy falls back to the other,
+            // never to the state from before the sync (its next blocks are pruned).
+            store.save_floor(&state_at(9), Sha256::hash(&[b"9"])).await;
+            store.corrupt_newest(vec![2; 7]).await;
+            let loaded = store.load();
+            assert_eq!(loaded.usable.expect("the other copy").0.height().get(), 9);
+            assert_eq!(loaded.unusable.len(), 1);
         });
     }
 }

@@ -15,13 +15,26 @@
 //!   the state, persist it, and start marshal and simplex from that finalization, so marshal
 //!   delivers from `H + 1` on.
 //! - Blame: a peer whose offer fails a check, or who sends a chunk that does not hash to its
-//!   entry, has lied (an honest peer never does either) and is blocked. A peer that does not
-//!   answer a chunk in time, or no longer holds it, is skipped for that chunk: the next peer
-//!   offering the same snapshot is asked. Offers are ranked by their verified height.
+//!   entry, has lied (an honest peer never does either) and is blocked. A peer that offered a
+//!   snapshot and then stays silent past the timeout when asked for one of its chunks, while
+//!   another peer offering the same snapshot sends that chunk in time, withheld it and is
+//!   blocked too (an honest peer that replaced its snapshot answers "no longer held", which
+//!   only skips it). Offers are ranked by their verified height.
+//! - While running: the same actor watches the node's progress. When consensus reports
+//!   finalized heights more than `threshold` above the executed height and either execution
+//!   has not advanced for `stall` (marshal asks peers for blocks they do not serve) or the gap
+//!   exceeds what peers are configured to keep (`archive_retention` plus a snapshot
+//!   interval), it runs the same
+//!   [`fetch`] for a snapshot above the executed height and hands the [`Synced`] state to the
+//!   executor, which installs it and moves marshal's floor to it (see
+//!   [`crate::executor::Executor`]). Consensus, marshal and the API keep running throughout.
 //!
 //! Never: lets a peer make it allocate more than `snapshot_bytes_max` for a snapshot or more
 //! than a chunk per message; waits forever (every request has a deadline and a bounded number
-//! of attempts; a cluster with no snapshot anywhere starts from genesis).
+//! of attempts; a cluster with no snapshot anywhere starts from genesis); builds a [`Synced`]
+//! anywhere but at the end of [`fetch`]'s checks (its fields are private to this module, so
+//! nothing else can hand the executor an unverified state); retries a failed runtime sync
+//! sooner than `stall` later; falls back to genesis while running.
 
 use crate::block::ChainBlock;
 use crate::commitment::{self, StateHash};
@@ -248,15 +261,32 @@ pub struct SyncConfig {
     pub attempts: u32,
     /// How long to wait for answers to one request.
     pub timeout: Duration,
+    /// While running: how long execution must make no progress, with consensus reporting
+    /// heights more than `threshold` ahead, before this node syncs from a snapshot (backfill
+    /// has failed: peers pruned what it needs); also the wait between runtime attempts.
+    pub stall: Duration,
 }
 
-/// A snapshot fetched from a peer and checked against the finalized chain.
+/// A snapshot fetched from a peer and checked against the finalized chain. Built only by
+/// [`fetch`] after every check passed: its fields are private to this module.
 pub struct Synced {
-    pub exchange: Exchange,
+    exchange: Exchange,
     /// Digest of the block the snapshot's state follows (block `H`).
-    pub block_digest: Digest,
+    block_digest: Digest,
     /// Finalization of block `H + 1`: where marshal and simplex start.
-    pub finalization: BlockFinalization,
+    finalization: BlockFinalization,
+}
+
+impl Synced {
+    /// Height `H` of the synced state.
+    pub fn height(&self) -> u64 {
+        self.exchange.height().get()
+    }
+
+    /// The state, the digest of block `H`, and the finalization of block `H + 1`.
+    pub fn into_parts(self) -> (Exchange, Digest, BlockFinalization) {
+        (self.exchange, self.block_digest, self.finalization)
+    }
 }
 
 /// Why a peer's offer was refused.
@@ -503,7 +533,9 @@ where
 /// Fetches every chunk of `manifest`, each checked against its hash on arrival. Chunk `i` is
 /// asked of the sources in turn starting from source `i` (so load spreads and one slow peer
 /// does not decide), twice around; a source that sends a chunk that does not hash to its
-/// entry is blocked and asked nothing more.
+/// entry is blocked and asked nothing more, and so is one that stayed silent on a chunk
+/// another source then sent within the timeout (it offered the snapshot seconds ago, and an
+/// honest peer that dropped it answers so).
 #[allow(clippy::too_many_arguments)]
 async fn fetch_chunks<E, S, R, B>(
     context: &mut E,
@@ -527,6 +559,8 @@ where
     let mut bytes = Vec::with_capacity(len);
     for index in 0..chunks {
         let mut got = None;
+        // Sources that stayed silent on this chunk (at most one entry per source).
+        let mut silent: Vec<PublicKey> = Vec::new();
         for turn in 0..2 * sources.len() {
             let source = &sources[(index + turn) % sources.len()];
             if liars.contains(source) {
@@ -538,6 +572,7 @@ where
             };
             sender.send(Recipients::One(source.clone()), request.encode(), true);
             let deadline = context.current() + timeout;
+            let mut answered = false;
             while let Some((peer, message)) =
                 receive(context, sender, receiver, cfg, deadline).await
             {
@@ -550,6 +585,7 @@ where
                     && height == manifest.height
                     && i as usize == index
                 {
+                    answered = true;
                     match bytes {
                         Some(chunk) if chunk_valid(manifest, index, &chunk) => got = Some(chunk),
                         Some(_) => {
@@ -570,13 +606,29 @@ where
             if got.is_some() {
                 break;
             }
+            if !answered && !silent.contains(source) {
+                silent.push(source.clone());
+            }
             tracing::info!(
                 ?source,
                 index,
                 "no valid chunk from this peer; asking the next"
             );
         }
-        bytes.extend_from_slice(&got?);
+        let chunk = got?;
+        // Another source answered in time, so the silent ones withheld what they offered.
+        for peer in silent {
+            if !liars.contains(&peer) {
+                tracing::warn!(
+                    ?peer,
+                    index,
+                    "offered a snapshot but withheld its chunk; blocking the peer"
+                );
+                let _ = blocker.block(peer.clone());
+                liars.push(peer);
+            }
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Some(bytes)
 }
@@ -627,8 +679,72 @@ where
     }
 }
 
-/// Serves this validator's newest snapshot to syncing peers. A peer whose request does not
-/// decode is blocked: honest validators never send one.
+/// How often the snapshot actor checks whether this running node fell behind.
+const BEHIND_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a running validator needs to sync when it falls behind what peers can backfill.
+pub struct RuntimeSync {
+    pub config: SyncConfig,
+    /// This validator's scheme: verifies the finalization behind every offer.
+    pub scheme: ed25519::Scheme,
+    pub snapshot_bytes_max: u64,
+    /// A gap between the executed height and consensus' beyond which peers may have pruned
+    /// the next block (their archive retention plus a snapshot interval): sync at once.
+    pub gap_max: u64,
+    /// To the executor, which installs a synced state between blocks. Capacity 1: at most one
+    /// synced state waits, and the actor syncs again only `stall` later.
+    pub installs: futures::channel::mpsc::Sender<Synced>,
+}
+
+/// Whether a running node with execution at `executed` and consensus at `tip`, whose
+/// execution has not moved for `stalled_for`, fell behind what backfill can repair: more than
+/// `threshold` behind, and either stalled for `stall` (backfill fails) or more than `gap_max`
+/// behind (peers may have pruned the next block; a snapshot is cheaper anyway).
+pub fn fell_behind(
+    executed: u64,
+    tip: u64,
+    stalled_for: Duration,
+    gap_max: u64,
+    config: &SyncConfig,
+) -> bool {
+    let gap = tip.saturating_sub(executed);
+    gap > config.threshold && (stalled_for >= config.stall || gap > gap_max)
+}
+
+/// The snapshot actor's record of this node's progress.
+struct Progress {
+    /// Executed height last seen, and since when it has been that, behind.
+    executed: u64,
+    since: std::time::SystemTime,
+    /// No runtime sync before this.
+    next_attempt: std::time::SystemTime,
+}
+
+impl Progress {
+    /// Records `executed` and `tip` at `now`; whether a runtime sync is due. The stall is
+    /// timed from when the node was first seen behind without moving: time spent cut off,
+    /// with no newer height known, does not count.
+    fn sync_due(
+        &mut self,
+        now: std::time::SystemTime,
+        executed: u64,
+        tip: u64,
+        gap_max: u64,
+        config: &SyncConfig,
+    ) -> bool {
+        let behind = tip > executed.saturating_add(config.threshold);
+        if executed != self.executed || !behind {
+            self.executed = executed;
+            self.since = now;
+        }
+        let stalled_for = now.duration_since(self.since).unwrap_or_default();
+        now >= self.next_attempt && fell_behind(executed, tip, stalled_for, gap_max, config)
+    }
+}
+
+/// Serves this validator's newest snapshot to syncing peers and, with `runtime`, syncs this
+/// validator while it runs when it falls behind what its peers can backfill. A peer whose
+/// request does not decode is blocked: honest validators never send one.
 #[allow(clippy::too_many_arguments)]
 pub fn serve<E, S, R, B>(
     context: E,
@@ -638,88 +754,202 @@ pub fn serve<E, S, R, B>(
     limits: BlockLimits,
     certificate: <BlockFinalization as Read>::Cfg,
     mut blocker: B,
+    mut runtime: Option<RuntimeSync>,
 ) -> Handle<()>
 where
-    E: Spawner + Clock + Supervisor,
+    E: Spawner + Clock + Supervisor + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
-    context.child("snapshot_server").spawn(move |_| async move {
-        use commonware_codec::Decode as _;
-        let cfg = (limits, certificate);
-        while let Ok((peer, bytes)) = receiver.recv().await {
-            let Ok(message) = Message::decode_cfg(bytes, &cfg) else {
-                tracing::warn!(
-                    ?peer,
-                    "undecodable snapshot-channel message; blocking the peer"
-                );
-                let _ = blocker.block(peer);
-                continue;
+    context
+        .child("snapshot_server")
+        .spawn(move |mut context| async move {
+            use commonware_codec::Decode as _;
+            let cfg = (limits, certificate);
+            let now = context.current();
+            let mut progress = Progress {
+                executed: lock(&shared.chain).finalized_height(),
+                since: now,
+                next_attempt: now,
             };
-            let snapshot = lock(&shared.snapshot).clone();
-            // What this server lists and what it sends: the same snapshot, unless a test made
-            // it a forger.
-            #[cfg(test)]
-            let (listed, sent) = forge_for_test(&shared, &snapshot);
-            #[cfg(not(test))]
-            let (listed, sent) = (snapshot.clone(), snapshot.clone());
-            let answer = match message {
-                Message::ManifestRequest => {
-                    let manifest = match snapshot {
-                        None => None,
-                        Some(snapshot) => {
-                            let next = Height::new(snapshot.height + 1);
-                            match (
-                                marshal.get_block(next).await,
-                                marshal.get_finalization(next).await,
-                            ) {
-                                (Some(next_block), Some(finalization)) => {
-                                    let next_block =
-                                        Arc::unwrap_or_clone(Arc::<ChainBlock>::from(next_block));
-                                    // Offer only what the chain committed to.
-                                    (next_block.state_hash == Some(snapshot.hash)).then(|| {
-                                        Box::new(Manifest {
-                                            next_block,
-                                            height: snapshot.height,
-                                            snapshot_len: snapshot.bytes.len() as u64,
-                                            chunk_hashes: listed
-                                                .map_or_else(Vec::new, |l| l.chunk_hashes.to_vec()),
-                                            finalization,
-                                        })
-                                    })
-                                }
-                                // The next block is not finalized (or not archived) yet.
-                                _ => None,
-                            }
-                        }
-                    };
-                    Message::Manifest(manifest)
+            let mut next_check = now + BEHIND_CHECK_INTERVAL;
+            loop {
+                let received = commonware_macros::select! {
+                    _ = context.sleep_until(next_check) => None,
+                    received = receiver.recv() => Some(received),
+                };
+                let Some(received) = received else {
+                    next_check = context.current() + BEHIND_CHECK_INTERVAL;
+                    if let Some(runtime) = runtime.as_mut() {
+                        sync_if_behind(
+                            &mut context,
+                            &shared,
+                            runtime,
+                            &mut progress,
+                            (&mut sender, &mut receiver),
+                            &mut blocker,
+                            limits,
+                        )
+                        .await;
+                    }
+                    continue;
+                };
+                let Ok((peer, bytes)) = received else {
+                    return;
+                };
+                let Ok(message) = Message::decode_cfg(bytes, &cfg) else {
+                    tracing::warn!(
+                        ?peer,
+                        "undecodable snapshot-channel message; blocking the peer"
+                    );
+                    let _ = blocker.block(peer);
+                    continue;
+                };
+                if let Some(answer) = answer(&shared, &marshal, message).await {
+                    sender.send(Recipients::One(peer), answer.encode(), false);
                 }
-                Message::ChunkRequest { height, index } => {
-                    let chunk = sent.filter(|s| s.height == height).and_then(|s| {
-                        let start = (index as usize).checked_mul(CHUNK_BYTES)?;
-                        (start < s.bytes.len() || (start == 0 && s.bytes.is_empty())).then(|| {
-                            s.bytes[start..(start + CHUNK_BYTES).min(s.bytes.len())].to_vec()
-                        })
-                    });
-                    Message::Chunk {
-                        height,
-                        index,
-                        bytes: chunk,
+            }
+        })
+}
+
+/// A running node's check: if it fell behind (see [`fell_behind`]), fetch a snapshot above
+/// its executed height with [`fetch`]'s checks and hand it to the executor.
+async fn sync_if_behind<E, S, R, B>(
+    context: &mut E,
+    shared: &Shared,
+    runtime: &mut RuntimeSync,
+    progress: &mut Progress,
+    (sender, receiver): (&mut S, &mut R),
+    blocker: &mut B,
+    limits: BlockLimits,
+) where
+    E: Clock + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let executed = lock(&shared.chain).finalized_height();
+    let (tip, halted) = {
+        let status = lock(&shared.status);
+        (status.tip_height, status.halted.is_some())
+    };
+    // A halted node stays halted: its state diverged, and only an operator may judge why.
+    let now = context.current();
+    tracing::trace!(executed, tip, "runtime sync check");
+    if halted || !progress.sync_due(now, executed, tip, runtime.gap_max, &runtime.config) {
+        return;
+    }
+    lock(&shared.status).runtime_sync_attempts += 1;
+    tracing::warn!(
+        executed,
+        tip,
+        "execution stalled far behind consensus: state sync while running"
+    );
+    // Any verified snapshot above the executed height helps: peers keep the blocks after it.
+    let config = SyncConfig {
+        threshold: 0,
+        ..runtime.config
+    };
+    let synced = fetch(
+        context,
+        sender,
+        receiver,
+        blocker,
+        &runtime.scheme,
+        limits,
+        runtime.snapshot_bytes_max,
+        executed,
+        config,
+    )
+    .await;
+    progress.next_attempt = context.current() + runtime.config.stall;
+    match synced {
+        Some(synced) => {
+            let height = synced.height();
+            if runtime.installs.try_send(synced).is_err() {
+                tracing::warn!(height, "the executor has a synced state waiting; dropped");
+            }
+        }
+        None => tracing::warn!(
+            executed,
+            "state sync while running found nothing; will retry"
+        ),
+    }
+}
+
+/// This server's answer to `message`, if any.
+async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> Option<Message> {
+    let snapshot = lock(&shared.snapshot).clone();
+    // What this server lists and what it sends: the same snapshot, unless a test made it a
+    // forger (or a withholder: it then answers no chunk request).
+    #[cfg(test)]
+    let (listed, sent) = forge_for_test(shared, &snapshot);
+    #[cfg(test)]
+    if matches!(message, Message::ChunkRequest { .. })
+        && shared
+            .fault_forge_snapshot
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 3
+    {
+        return None;
+    }
+    #[cfg(not(test))]
+    let (listed, sent) = (snapshot.clone(), snapshot.clone());
+    let answer = match message {
+        Message::ManifestRequest => {
+            let manifest = match snapshot {
+                None => None,
+                Some(snapshot) => {
+                    let next = Height::new(snapshot.height + 1);
+                    match (
+                        marshal.get_block(next).await,
+                        marshal.get_finalization(next).await,
+                    ) {
+                        (Some(next_block), Some(finalization)) => {
+                            let next_block =
+                                Arc::unwrap_or_clone(Arc::<ChainBlock>::from(next_block));
+                            // Offer only what the chain committed to.
+                            (next_block.state_hash == Some(snapshot.hash)).then(|| {
+                                Box::new(Manifest {
+                                    next_block,
+                                    height: snapshot.height,
+                                    snapshot_len: snapshot.bytes.len() as u64,
+                                    chunk_hashes: listed
+                                        .map_or_else(Vec::new, |l| l.chunk_hashes.to_vec()),
+                                    finalization,
+                                })
+                            })
+                        }
+                        // The next block is not finalized (or not archived) yet.
+                        _ => None,
                     }
                 }
-                // Answers are for syncing validators; a running one ignores them.
-                Message::Manifest(_) | Message::Chunk { .. } => continue,
             };
-            sender.send(Recipients::One(peer), answer.encode(), false);
+            Message::Manifest(manifest)
         }
-    })
+        Message::ChunkRequest { height, index } => {
+            let chunk = sent.filter(|s| s.height == height).and_then(|s| {
+                let start = (index as usize).checked_mul(CHUNK_BYTES)?;
+                (start < s.bytes.len() || (start == 0 && s.bytes.is_empty()))
+                    .then(|| s.bytes[start..(start + CHUNK_BYTES).min(s.bytes.len())].to_vec())
+            });
+            Message::Chunk {
+                height,
+                index,
+                bytes: chunk,
+            }
+        }
+        // Answers are for a node that is syncing, which reads them in [`fetch`].
+        Message::Manifest(_) | Message::Chunk { .. } => return None,
+    };
+    Some(answer)
 }
 
 /// Unit-test builds only: how a forging server (`Shared::fault_forge_snapshot`) lists and
 /// sends its snapshot. 1: it lists and sends a forged state (the insurance fund credited,
-/// the snapshot's own trailer recomputed); 2: it lists the honest chunks but sends forged ones.
+/// the snapshot's own trailer recomputed); 2: it lists the honest chunks but sends forged ones;
+/// 3: it lists the honest chunks and answers no chunk request (`answer`).
 #[cfg(test)]
 fn forge_for_test(
     shared: &Shared,
@@ -937,6 +1167,35 @@ mod tests {
             check_manifest(&mut rng, &signers[0], &unverifiable, 1 << 20),
             Err(OfferError::Uncommitted(2))
         ));
+    }
+
+    /// When a running node syncs: far behind (more than `threshold`), and either stalled for
+    /// `stall` or further behind than peers keep blocks (`gap_max`); never when close.
+    #[test]
+    fn a_running_node_syncs_only_far_behind_and_stalled_or_past_what_peers_keep() {
+        let config = SyncConfig {
+            threshold: 25,
+            attempts: 3,
+            timeout: Duration::from_secs(2),
+            stall: Duration::from_secs(5),
+        };
+        let (short, long) = (Duration::from_secs(1), Duration::from_secs(5));
+        // (executed, tip, stalled for, gap_max) => sync?
+        let table = [
+            (100, 125, long, 75, false),  // within the threshold, however long
+            (100, 126, short, 75, false), // behind, but backfill is moving
+            (100, 126, long, 75, true),   // behind and stalled
+            (100, 176, short, 75, true),  // past what peers keep: at once
+            (100, 175, short, 75, false), // just within it
+            (200, 100, long, 75, false),  // ahead of the tip (it lags the executor)
+        ];
+        for (executed, tip, stalled_for, gap_max, expected) in table {
+            assert_eq!(
+                fell_behind(executed, tip, stalled_for, gap_max, &config),
+                expected,
+                "executed {executed}, tip {tip}, stalled {stalled_for:?}, gap_max {gap_max}"
+            );
+        }
     }
 
     proptest! {

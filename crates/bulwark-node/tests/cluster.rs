@@ -274,6 +274,60 @@ fn the_same_seed_replays_the_same_chain() {
     assert_eq!(digest_at_60(7), digest_at_60(7));
 }
 
+/// Issue 14 item 2: a running validator cut off for longer than its peers keep blocks cannot
+/// backfill (they pruned the blocks after its height); it notices that consensus is far ahead
+/// while its execution stalls, syncs a verified snapshot while it runs, and follows consensus
+/// from there: the same task and shared state throughout (the API would keep answering),
+/// never restarted by the test.
+#[test]
+fn a_validator_cut_off_past_the_retention_syncs_while_running_and_rejoins() {
+    run(21, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start_with(i, common::short_retention);
+        }
+        let _traders = cluster.start_traders(31, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 30).await;
+        let before = cluster.shared(3).expect("running");
+        // Four times the retention: peers pruned everything after where it stopped.
+        let cut_at = cluster.isolate_for(3, 4 * common::RETENTION_SHORT).await;
+        assert!(
+            cluster.finalized_height(3) < cut_at + 5,
+            "cut off, it did not follow: {:?}",
+            cluster.heights()
+        );
+        assert_eq!(lock(&before.status).runtime_syncs, 0);
+        let goal = cluster.heights().into_iter().max().expect("validators") + 40;
+        cluster.wait_until(&ALL, goal).await;
+        cluster.stop_traders();
+
+        let after = cluster.shared(3).expect("running");
+        assert!(
+            Arc::ptr_eq(&before, &after),
+            "the validator was not restarted: the same shared state serves its API"
+        );
+        let status = lock(&after.status).clone();
+        assert!(
+            status.runtime_syncs >= 1,
+            "synced while running: {status:?}"
+        );
+        let synced = status.runtime_sync_height.expect("a synced height");
+        assert!(
+            synced > cut_at + common::RETENTION_SHORT,
+            "it jumped past what peers keep (cut at {cut_at}, synced at {synced})"
+        );
+        // It executed from the synced state on, none of the pruned blocks before it.
+        let executed: Vec<u64> = lock(&after.history).iter().map(|r| r.height).collect();
+        assert!(
+            executed.iter().all(|h| *h <= cut_at + 5 || *h > synced),
+            "executed only blocks after the synced state: {executed:?}"
+        );
+        assert!(executed.iter().filter(|h| **h > synced).count() >= 40);
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        println!("cut off at {cut_at}, synced at {synced} while running, then followed");
+    });
+}
+
 #[test]
 fn a_wiped_validator_recovers_by_state_sync_from_a_verified_snapshot() {
     run(8, |context| async move {

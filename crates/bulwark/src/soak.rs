@@ -5,23 +5,27 @@
 //! random validator with SIGKILL, leaves it down a seeded random time, restarts it on its data
 //! directory and measures its rejoin: the time from the restart until it reports a finalized
 //! height above the highest the others had reached at the restart. Then it checks:
-//! - every transaction any validator ever reported finalized (learned by polling the
-//!   submitted digests through `POST /txs/status`) is still reported by every validator with
-//!   the same height, index and outcome; one that is unknown or different anywhere is lost;
+//! - every transaction reported finalized since the last check (learned by polling the
+//!   submitted digests through `POST /txs/status`) is reported by every validator with the
+//!   same height, index and outcome, and every transaction reported finalized so far is by the
+//!   validator restarted this cycle (what a kill could lose); one that is unknown or different
+//!   anywhere is lost. So a cycle's check costs what finalized during the cycle plus one
+//!   validator's full history, not the whole history on every validator; after the last cycle
+//!   everything is checked on every validator once more;
 //! - the state digests the validators reported (`/status`, polled throughout) agree at every
-//!   height two or more of them reported, and no validator halted.
+//!   height two or more of them reported, and no validator halted (compared as they arrive).
 //!
 //! Owns: the process cluster for the run, the load thread, the record of finalized receipts,
 //! the rejoin measurements, the report.
 //! Never: counts a transaction that was never reported finalized as lost (a transaction sent to
 //! a validator killed before it gossiped it may never finalize); waits without a deadline.
 //! Bounds: at most `SUBMITTED_MAX` transactions tracked; `HEIGHTS_KEPT_MAX` heights of
-//! reported digests per validator; every wait has a failsafe deadline.
+//! reported digests; every wait has a failsafe deadline.
 
 use crate::genesis;
 use crate::keys;
 use crate::process_cluster::{self, ClusterConfig, ProcessCluster, VALIDATORS};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use bulwark_types::{
     ClientOrderId, InstrumentId, OrderRequest, PrivateKey, Qty, Side, TimeInForce, TxBody,
     UnitPrice,
@@ -31,6 +35,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,7 +45,7 @@ use std::time::{Duration, Instant};
 const TRADERS: usize = 12;
 /// Transactions tracked at most; beyond it the load goes on but is not recorded.
 const SUBMITTED_MAX: usize = 1_000_000;
-/// Heights of reported state digests kept per validator.
+/// Heights of reported state digests kept (the lowest are dropped first, after comparing).
 const HEIGHTS_KEPT_MAX: usize = 100_000;
 /// Digests per `POST /txs/status` (a quarter of the API's batch bound: one read of the disk
 /// each, well inside the request timeout).
@@ -50,6 +55,8 @@ const STATUS_BATCH_MAX: usize = 256;
 const PENDING_CYCLES_MAX: u32 = 5;
 /// How long a restarted validator may take to rejoin before the soak fails.
 const REJOIN_LIMIT: Duration = Duration::from_secs(60);
+/// How long the final check waits for every validator to execute the newest receipt.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Args, Clone, Debug)]
 pub struct SoakArgs {
@@ -114,8 +121,14 @@ impl Receipt {
 #[derive(Clone, Debug, Default)]
 pub struct SoakReport {
     pub cycles: u32,
-    /// Transactions reported finalized, each checked on every validator after every cycle.
+    /// Transactions reported finalized, each checked on every validator (after the cycle it
+    /// finalized in, after each restart of a validator, and at the end).
     pub txs_checked: u64,
+    /// Receipt lookups the last cycle's check made, all validators together (grows with the
+    /// cycle's load and one validator's history, not with every validator's).
+    pub lookups_last_cycle: u64,
+    /// The validator killed and restarted in the last cycle.
+    pub victim_last_cycle: usize,
     /// Transactions reported finalized that some validator later did not report, or reported
     /// differently.
     pub lost: u64,
@@ -161,16 +174,37 @@ impl SoakReport {
     }
 }
 
+/// Reported state digests at one height, compared as each validator's report arrives.
+struct HeightDigests {
+    /// The first digest reported at this height.
+    first: String,
+    /// Bit `i`: validator `i` reported this height.
+    reporters: u8,
+    /// Some reported digest differs from `first`.
+    differ: bool,
+}
+
 /// The state the soak carries from cycle to cycle.
 struct Ledger {
     /// Submitted, not yet seen finalized: digest -> cycles waited.
     pending: BTreeMap<String, u32>,
     /// Reported finalized: digest -> the first report.
     finalized: BTreeMap<String, Receipt>,
+    /// Reported finalized since the last check; not yet checked anywhere.
+    fresh: Vec<String>,
+    /// Per validator: finalized transactions it had not yet executed when last checked (it
+    /// had just rejoined); checked on it next time.
+    deferred: Vec<Vec<String>>,
+    /// Per validator: restarted since its last check, so everything is checked on it.
+    restarted: Vec<bool>,
     /// Digests found lost (counted once each).
     lost: BTreeMap<String, String>,
-    /// Per validator: height -> state digest it reported.
-    digests: Vec<BTreeMap<u64, String>>,
+    /// Height -> the digests reported there, at most `HEIGHTS_KEPT_MAX` heights.
+    digests: BTreeMap<u64, HeightDigests>,
+    /// Heights two or more validators reported, counted once each when the second arrived.
+    heights_compared: u64,
+    /// Heights where reported digests differed, counted once each.
+    heights_differing: u64,
     /// Halts seen, counted once per validator.
     halted: Vec<bool>,
 }
@@ -180,8 +214,13 @@ impl Ledger {
         Self {
             pending: BTreeMap::new(),
             finalized: BTreeMap::new(),
+            fresh: Vec::new(),
+            deferred: vec![Vec::new(); VALIDATORS],
+            restarted: vec![false; VALIDATORS],
             lost: BTreeMap::new(),
-            digests: vec![BTreeMap::new(); VALIDATORS],
+            digests: BTreeMap::new(),
+            heights_compared: 0,
+            heights_differing: 0,
             halted: vec![false; VALIDATORS],
         }
     }
@@ -206,34 +245,42 @@ impl Ledger {
                 status["state_digest"].as_str(),
             ) && h > 0
             {
-                let map = &mut self.digests[i];
-                map.insert(h, d.to_string());
-                if map.len() > HEIGHTS_KEPT_MAX {
-                    map.pop_first();
-                }
+                self.record_digest(i, h, d);
             }
+        }
+    }
+
+    /// Compares validator `i`'s digest `digest` at `height` with the others' there.
+    fn record_digest(&mut self, i: usize, height: u64, digest: &str) {
+        let bit = 1u8 << i;
+        let Some(entry) = self.digests.get_mut(&height) else {
+            self.digests.insert(
+                height,
+                HeightDigests {
+                    first: digest.to_string(),
+                    reporters: bit,
+                    differ: false,
+                },
+            );
+            if self.digests.len() > HEIGHTS_KEPT_MAX {
+                self.digests.pop_first();
+            }
+            return;
+        };
+        if entry.reporters & bit == 0 && entry.reporters.count_ones() == 1 {
+            self.heights_compared += 1;
+        }
+        entry.reporters |= bit;
+        if entry.first != digest && !entry.differ {
+            entry.differ = true;
+            self.heights_differing += 1;
         }
     }
 
     /// Heights compared and disagreements (differing digests, halted validators).
     fn agreement(&self) -> (u64, u64) {
-        let mut by_height: BTreeMap<u64, Vec<&String>> = BTreeMap::new();
-        for map in &self.digests {
-            for (h, d) in map {
-                by_height.entry(*h).or_default().push(d);
-            }
-        }
-        let (mut compared, mut differ) = (0u64, 0u64);
-        for digests in by_height.values().filter(|d| d.len() >= 2) {
-            compared += 1;
-            if digests.iter().any(|d| *d != digests[0]) {
-                differ += 1;
-            }
-        }
-        (
-            compared,
-            differ + self.halted.iter().filter(|h| **h).count() as u64,
-        )
+        let halted = self.halted.iter().filter(|h| **h).count() as u64;
+        (self.heights_compared, self.heights_differing + halted)
     }
 }
 
@@ -412,27 +459,64 @@ fn cycles(
         cluster.kill(victim)?;
         let down_ms = rng.random_range(0..=config.down_ms_max);
         poll_for(&mut ledger, cluster, Duration::from_millis(down_ms));
+        ledger.restarted[victim] = true;
         let rejoin = restart_and_rejoin(&mut ledger, cluster, victim)?;
         report.rejoin_ms.push(rejoin.as_millis() as u64);
-        let fresh: Vec<String> = std::mem::take(&mut *submitted.lock().expect("load lock"));
-        for digest in fresh {
-            ledger.pending.insert(digest, 0);
-        }
-        check(&mut ledger, cluster)?;
-        ledger.poll_status(cluster);
-        let (compared, disagreements) = ledger.agreement();
+        learn_finalized(&mut ledger, cluster, submitted)?;
+        report.lookups_last_cycle = check(&mut ledger, cluster)?;
+        report.victim_last_cycle = victim;
         report.cycles += 1;
-        report.txs_checked = ledger.finalized.len() as u64;
-        report.lost = ledger.lost.len() as u64;
-        report.heights_compared = compared;
-        report.disagreements = disagreements;
-        report.admitted = admitted.load(Ordering::Relaxed);
+        ledger.poll_status(cluster);
+        update(&mut report, &ledger, admitted);
         on_cycle(&report);
     }
+    final_check(&mut ledger, cluster, submitted)?;
+    ledger.poll_status(cluster);
+    update(&mut report, &ledger, admitted);
     for (digest, why) in ledger.lost.iter().take(20) {
         eprintln!("lost {digest}: {why}");
     }
     Ok(report)
+}
+
+/// Copies the ledger's totals into the report.
+fn update(report: &mut SoakReport, ledger: &Ledger, admitted: &AtomicU64) {
+    let (compared, disagreements) = ledger.agreement();
+    report.txs_checked = ledger.finalized.len() as u64;
+    report.lost = ledger.lost.len() as u64;
+    report.heights_compared = compared;
+    report.disagreements = disagreements;
+    report.admitted = admitted.load(Ordering::Relaxed);
+}
+
+/// After the last cycle: learns what finalized since, waits (bounded) until every validator
+/// executed the newest receipt, and checks every finalized transaction on every validator.
+fn final_check(
+    ledger: &mut Ledger,
+    cluster: &ProcessCluster,
+    submitted: &Mutex<Vec<String>>,
+) -> Result<()> {
+    learn_finalized(ledger, cluster, submitted)?;
+    let newest = ledger
+        .finalized
+        .values()
+        .map(|r| r.height)
+        .max()
+        .unwrap_or(0);
+    cluster.wait_for(
+        "every validator to execute the newest receipt",
+        CATCH_UP_LIMIT,
+        |c| c.heights().iter().all(|h| *h >= newest),
+    )?;
+    ledger.fresh.clear();
+    ledger.restarted = vec![true; VALIDATORS];
+    check(ledger, cluster)?;
+    let unchecked: usize = ledger.deferred.iter().map(Vec::len).sum();
+    ensure!(
+        unchecked == 0,
+        "{unchecked} receipts were left unchecked at the end"
+    );
+    Ok(())
 }
 
 /// Polls statuses for `duration`, every 20 ms.
@@ -478,9 +562,17 @@ fn restart_and_rejoin(
     }
 }
 
-/// Learns which pending transactions finalized, then checks every finalized one on every
-/// validator.
-fn check(ledger: &mut Ledger, cluster: &ProcessCluster) -> Result<()> {
+/// Takes what the load submitted since last time into `pending`, then learns which pending
+/// transactions finalized (into `finalized` and `fresh`).
+fn learn_finalized(
+    ledger: &mut Ledger,
+    cluster: &ProcessCluster,
+    submitted: &Mutex<Vec<String>>,
+) -> Result<()> {
+    let submitted: Vec<String> = std::mem::take(&mut *submitted.lock().expect("load lock"));
+    for digest in submitted {
+        ledger.pending.insert(digest, 0);
+    }
     let pending: Vec<String> = ledger.pending.keys().cloned().collect();
     let answers = (0..VALIDATORS)
         .find_map(|i| statuses(&cluster.apis[i], &pending))
@@ -488,7 +580,9 @@ fn check(ledger: &mut Ledger, cluster: &ProcessCluster) -> Result<()> {
     for (digest, answer) in pending.iter().zip(&answers) {
         if let Some(receipt) = Receipt::from_json(answer) {
             ledger.pending.remove(digest);
-            ledger.finalized.insert(digest.clone(), receipt);
+            if ledger.finalized.insert(digest.clone(), receipt).is_none() {
+                ledger.fresh.push(digest.clone());
+            }
         } else if answer["status"] == "dropped" {
             ledger.pending.remove(digest);
         } else if let Some(waited) = ledger.pending.get_mut(digest) {
@@ -498,32 +592,62 @@ fn check(ledger: &mut Ledger, cluster: &ProcessCluster) -> Result<()> {
             }
         }
     }
-    let finalized: Vec<String> = ledger.finalized.keys().cloned().collect();
+    Ok(())
+}
+
+/// Checks on each validator the transactions finalized since the last check and those it had
+/// not executed at its last check, or, on a validator restarted since its last check,
+/// everything finalized so far. The receipt lookups made.
+fn check(ledger: &mut Ledger, cluster: &ProcessCluster) -> Result<u64> {
+    let fresh = std::mem::take(&mut ledger.fresh);
+    let mut lookups = 0u64;
     for i in 0..VALIDATORS {
-        // A validator is held only to the heights it executed before it was asked: one that
-        // just rejoined may not have executed the newest receipts yet (checked next cycle).
-        let executed = cluster
-            .finalized(i)
-            .with_context(|| format!("validator {i} did not answer /status"))?
-            .0;
-        let answers = statuses_retried(&cluster.apis[i], &finalized)
-            .with_context(|| format!("validator {i} did not answer POST /txs/status"))?;
-        for (digest, answer) in finalized.iter().zip(&answers) {
-            let expected = &ledger.finalized[digest];
-            if expected.height > executed {
-                continue;
-            }
-            match Receipt::from_json(answer) {
-                Some(found) if &found == expected => {}
-                found => {
-                    ledger.lost.entry(digest.clone()).or_insert_with(|| {
-                        format!("validator {i} reports {found:?}, expected {expected:?}: {answer}")
-                    });
-                }
+        let mut digests = std::mem::take(&mut ledger.deferred[i]);
+        if ledger.restarted[i] {
+            digests = ledger.finalized.keys().cloned().collect();
+        } else {
+            digests.extend(fresh.iter().cloned());
+        }
+        lookups += digests.len() as u64;
+        ledger.deferred[i] = check_on(ledger, cluster, i, &digests)?;
+        ledger.restarted[i] = false;
+    }
+    Ok(lookups)
+}
+
+/// Checks `digests` (all finalized) on validator `i`; those above the height it had executed
+/// when asked are returned, to be checked next time.
+fn check_on(
+    ledger: &mut Ledger,
+    cluster: &ProcessCluster,
+    i: usize,
+    digests: &[String],
+) -> Result<Vec<String>> {
+    // A validator is held only to the heights it executed before it was asked: one that just
+    // rejoined may not have executed the newest receipts yet (checked next time).
+    let executed = cluster
+        .finalized(i)
+        .with_context(|| format!("validator {i} did not answer /status"))?
+        .0;
+    let answers = statuses_retried(&cluster.apis[i], digests)
+        .with_context(|| format!("validator {i} did not answer POST /txs/status"))?;
+    let mut later = Vec::new();
+    for (digest, answer) in digests.iter().zip(&answers) {
+        let expected = &ledger.finalized[digest];
+        if expected.height > executed {
+            later.push(digest.clone());
+            continue;
+        }
+        match Receipt::from_json(answer) {
+            Some(found) if &found == expected => {}
+            found => {
+                ledger.lost.entry(digest.clone()).or_insert_with(|| {
+                    format!("validator {i} reports {found:?}, expected {expected:?}: {answer}")
+                });
             }
         }
     }
-    Ok(())
+    Ok(later)
 }
 
 /// `bulwark soak`: runs the soak with a progress bar; its last lines are the report. An error
@@ -554,16 +678,32 @@ pub fn run_command(args: SoakArgs) -> Result<()> {
         .context("progress template")?
         .progress_chars("=> "),
     );
+    // A bar on a terminal; one line per cycle otherwise (a log file, CI).
+    let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let report = run(&config, |report| {
-        bar.set_position(u64::from(report.cycles));
-        bar.set_message(format!(
-            "checked {} lost {} rejoin p50 {} ms p99 {} ms",
+        let line = format!(
+            "checked {} (+{} lookups) lost {} disagreements {} rejoin p50 {} ms p99 {} ms",
             report.txs_checked,
+            report.lookups_last_cycle,
             report.lost,
+            report.disagreements,
             report.rejoin_percentile_ms(50),
             report.rejoin_percentile_ms(99)
-        ));
+        );
+        if tty {
+            bar.set_position(u64::from(report.cycles));
+            bar.set_message(line);
+        } else {
+            eprintln!(
+                "cycle {}/{} [{:.0} s] killed {}, rejoined in {} ms; {line}",
+                report.cycles,
+                args.cycles,
+                started.elapsed().as_secs_f64(),
+                report.victim_last_cycle,
+                report.rejoin_ms.last().copied().unwrap_or(0),
+            );
+        }
     })?;
     bar.finish_and_clear();
     println!(

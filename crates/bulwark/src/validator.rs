@@ -187,10 +187,13 @@ pub fn validator_config(
         snapshot_bytes_max: 512 << 20,
         // A validator more than 500 blocks behind its peers (or with a wiped disk) fetches
         // their snapshot instead of replaying; the archive keeps 1,000 blocks for the rest.
+        // While running, the same: a validator whose execution stalls for 10 s more than 500
+        // blocks behind what consensus finalized (its peers pruned what it needs) syncs too.
         sync: setup.state_sync.then_some(SyncConfig {
             threshold: 500,
             attempts: 3,
             timeout: Duration::from_secs(2),
+            stall: Duration::from_secs(10),
         }),
         // Observe every 250 ms (the market's step); the oracle counts observations up to 5 s old.
         observer: ObserverConfig {

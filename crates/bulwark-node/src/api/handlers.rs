@@ -589,6 +589,9 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "mempool_evicted": mempool_evicted,
         "transactions_executed": status.transactions_executed,
         "trades_executed": status.trades_executed,
+        "runtime_sync_attempts": status.runtime_sync_attempts,
+        "runtime_syncs": status.runtime_syncs,
+        "runtime_sync_height": status.runtime_sync_height,
         "oracle": oracle_status(&api),
         "risk": risk_status(&api),
     })))

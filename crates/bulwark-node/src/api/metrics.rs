@@ -34,7 +34,7 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let node: [(&str, &str, &str, u64); 10] = [
+    let node: [(&str, &str, &str, u64); 12] = [
         (
             "bulwark_finalized_height",
             "gauge",
@@ -88,6 +88,18 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
             "counter",
             "Trades executed in finalized blocks",
             status.trades_executed,
+        ),
+        (
+            "bulwark_runtime_sync_attempts",
+            "counter",
+            "State syncs started while running (execution stalled far behind consensus)",
+            status.runtime_sync_attempts,
+        ),
+        (
+            "bulwark_runtime_syncs",
+            "counter",
+            "Verified snapshots installed while running",
+            status.runtime_syncs,
         ),
         (
             "bulwark_halted",

@@ -80,6 +80,22 @@ pub struct Traffic {
     pub stop: bool,
 }
 
+/// Archive retention for runtime-sync scenarios: 50 blocks below the newest snapshot (every
+/// 25 blocks), sync threshold 25, so peers prune what a cut-off validator needs within a few
+/// hundred blocks.
+pub const RETENTION_SHORT: u64 = 50;
+
+/// Tunes a validator's configuration to [`RETENTION_SHORT`].
+pub fn short_retention(config: &mut ValidatorConfig) {
+    config.executor = ExecutorConfig {
+        snapshot_interval: 25,
+        archive_retention: RETENTION_SHORT,
+    };
+    if let Some(sync) = config.sync.as_mut() {
+        sync.threshold = 25;
+    }
+}
+
 /// A link with `success_percent` of messages delivered.
 pub fn link(latency_ms: u64, jitter_ms: u64, success_percent: u64) -> Link {
     Link {
@@ -242,15 +258,22 @@ impl Cluster {
                 threshold: 100,
                 attempts: 3,
                 timeout: Duration::from_secs(2),
+                stall: Duration::from_secs(5),
             }),
         }
     }
 
     /// Starts (or restarts, over the same storage) honest validator `i`.
     pub fn start(&mut self, i: usize) {
+        self.start_with(i, |_| {});
+    }
+
+    /// `start`, with `tune` applied to the validator's configuration first.
+    pub fn start_with(&mut self, i: usize, tune: impl FnOnce(&mut ValidatorConfig)) {
         assert!(self.tasks[i].is_none(), "validator {i} already running");
         let oracle = self.oracle.clone();
-        let config = self.validator_config(i);
+        let mut config = self.validator_config(i);
+        tune(&mut config);
         let slot = self.slots[i].clone();
         let feed = RandomWalkFeed::new(
             btc(),
@@ -333,6 +356,17 @@ impl Cluster {
             .lock()
             .map(|h| h.front().expect("it executed blocks").height)
             .expect("not poisoned")
+    }
+
+    /// Cuts validator `i` off from every other validator until they have finalized `blocks`
+    /// heights past where it stood, then heals the links; the height it stood at.
+    pub async fn isolate_for(&self, i: usize, blocks: u64) -> u64 {
+        let others: Vec<usize> = ALL.into_iter().filter(|k| *k != i).collect();
+        self.partition(&[i], &others, false).await;
+        let cut_at = self.finalized_height(i);
+        self.wait_until(&others, cut_at + blocks).await;
+        self.partition(&[i], &others, true).await;
+        cut_at
     }
 
     pub fn shared(&self, i: usize) -> Option<Arc<Shared>> {
