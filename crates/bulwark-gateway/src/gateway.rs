@@ -6,7 +6,7 @@
 //! Never: answers an order before the block holding it is applied to the replica; waits
 //! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
 
-use crate::deribit::auth::ReplayCache;
+use crate::deribit::auth::{ReplayCache, Tokens};
 use crate::deribit::error::{self, RpcError};
 use crate::index::TxResult;
 use crate::keys::{ApiKey, KeyStore};
@@ -34,6 +34,8 @@ pub struct GatewayConfig {
     pub connections_max: usize,
     /// A request not answered within this is cut off (order calls wait `order_wait` within it).
     pub request_timeout: Duration,
+    /// The WebSocket transport's bounds.
+    pub ws: crate::ws::WsConfig,
 }
 
 impl GatewayConfig {
@@ -44,6 +46,7 @@ impl GatewayConfig {
         target_bytes_max: 8 * 1024,
         connections_max: 1_024,
         request_timeout: Duration::from_secs(15),
+        ws: crate::ws::WsConfig::DEFAULT,
     };
 }
 
@@ -74,6 +77,10 @@ pub struct Gateway {
     /// first would make a lower one stale). At most one entry per API key.
     submitting: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
     limiter: Mutex<Limiter>,
+    /// Bearer tokens `public/auth` issued.
+    tokens: Mutex<Tokens>,
+    /// Open WebSocket connections.
+    ws_slots: Arc<crate::ws::Slots>,
 }
 
 impl Gateway {
@@ -92,7 +99,17 @@ impl Gateway {
             nonces: Mutex::new(HashMap::new()),
             submitting: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::default()),
+            tokens: Mutex::new(Tokens::default()),
+            ws_slots: Arc::new(crate::ws::Slots::default()),
         }
+    }
+
+    pub fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        lock(&self.tokens)
+    }
+
+    pub fn ws_slots(&self) -> &Arc<crate::ws::Slots> {
+        &self.ws_slots
     }
 
     pub fn keys(&self) -> MutexGuard<'_, KeyStore> {

@@ -7,6 +7,7 @@
 //! wait on. Never: holds its lock across an `.await`; applies an unproven block (the follower
 //! only hands over proven ones).
 
+use crate::feed::Feed;
 use crate::index::ReadModel;
 use bulwark_exchange::{ConfigError, Genesis};
 use bulwark_node::block::ChainBlock;
@@ -37,6 +38,8 @@ pub struct Replica {
     verifier: ed25519::Scheme,
     state: Mutex<ReplicaState>,
     height: tokio::sync::watch::Sender<u64>,
+    /// What each applied block changed, for subscribers (published under `state`'s lock).
+    feed: Feed,
 }
 
 impl Replica {
@@ -60,7 +63,13 @@ impl Replica {
                 lies: VecDeque::new(),
             }),
             height,
+            feed: Feed::new(),
         })
+    }
+
+    /// The subscription feed. Lock order: the replica's lock, then the feed's.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     pub fn verifier(&self) -> &ed25519::Scheme {
@@ -115,6 +124,7 @@ impl Replica {
             let mut state = self.lock();
             state.index = ReadModel::new(&exchange);
             state.chain = Chain::new(exchange, digest);
+            self.feed.publish(state.chain.finalized(), &state.index);
         }
         self.height.send_replace(height);
     }
@@ -129,6 +139,7 @@ impl Replica {
             match state.chain.finalize(block, &checked) {
                 Ok(outcome) => {
                     state.index.record(block, &outcome, state.chain.finalized());
+                    self.feed.publish(state.chain.finalized(), &state.index);
                     state.chain.finalized_height()
                 }
                 Err(error) => {

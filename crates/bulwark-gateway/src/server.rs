@@ -9,9 +9,11 @@
 //!   (`client_id`, `client_secret`, `agent`, `proof`); `GET /gateway/v1/apikeys?owner=<hex>`:
 //!   that owner's keys and their state (never secrets).
 //! - `GET /gateway/v1/status`: the replica's height, halt and the lies seen.
+//! - `GET /ws/api/v2`: the WebSocket transport ([`crate::ws`]).
 //!
 //! Owns: authentication of private calls (`deri-hmac-sha256` over the raw request-target
-//! and body, replay cache, key state), rate limits per address and per key, and the bounds:
+//! and body, replay cache; or `Authorization: bearer <access_token>` from `public/auth`;
+//! key state, [`principal`]), rate limits per address and per key, and the bounds:
 //! body ([`GatewayConfig::body_bytes_max`]), request-target, connections, request time.
 //! Never: decodes the target before checking a signature; lets a panic or a rejection reach
 //! the client as anything but the envelope.
@@ -38,7 +40,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
@@ -60,7 +62,7 @@ fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) ->
 }
 
 /// The envelope's status and JSON.
-fn envelope_body(
+pub(crate) fn envelope_body(
     us_in: u64,
     id: Option<&Value>,
     outcome: Result<Value, RpcError>,
@@ -96,6 +98,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/v2/{scope}/{method}", get(rpc).post(rpc))
         .route("/gateway/v1/apikeys", post(create_key).get(list_keys))
         .route("/gateway/v1/status", get(status))
+        .route("/ws/api/v2", get(crate::ws::upgrade))
         .fallback(|| async { envelope(now_us(), None, Err(error::method_not_found())) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
@@ -205,7 +208,8 @@ async fn rpc(
     envelope(us_in, id.as_ref(), outcome)
 }
 
-/// Checks a private request's signature and key; charges the key's rate budget.
+/// Checks a private request's credentials (a `deri-hmac-sha256` signature, or a bearer
+/// access token from `public/auth`) and key; charges the key's rate budget.
 fn authenticate(
     gateway: &Gateway,
     headers: &HeaderMap,
@@ -219,6 +223,16 @@ fn authenticate(
         .ok_or_else(|| error::unauthorized("no Authorization header"))?
         .to_str()
         .map_err(|_| error::unauthorized("Authorization header is not text"))?;
+    if let Some(token) = header
+        .strip_prefix("bearer ")
+        .or_else(|| header.strip_prefix("Bearer "))
+    {
+        let client_id = gateway
+            .tokens()
+            .access(token.trim(), now_ms())
+            .ok_or_else(|| error::unauthorized("unknown or expired access token"))?;
+        return principal(gateway, &client_id, engine);
+    }
     let signature = auth::parse_header(header)?;
     let key = gateway
         .key(&signature.client_id)
@@ -238,6 +252,20 @@ fn authenticate(
         }
         auth::Replay::Full => return Err(error::too_many_requests()),
     }
+    principal(gateway, &signature.client_id, engine)
+}
+
+/// Who an authenticated API key acts for: its account while the key is active (read from the
+/// replica on every call, so a revocation takes effect at once); charges the key's rate
+/// budget. The one place every transport turns a key into a [`Principal`].
+pub(crate) fn principal(
+    gateway: &Gateway,
+    client_id: &str,
+    engine: bool,
+) -> Result<Principal, RpcError> {
+    let key = gateway
+        .key(client_id)
+        .ok_or_else(error::invalid_credentials)?;
     let state = {
         let replica = gateway.replica.lock();
         key.state(replica.chain.finalized())
@@ -259,7 +287,7 @@ fn authenticate(
     };
     if !gateway
         .limiter()
-        .take(&signature.client_id, budget, rate, Instant::now())
+        .take(client_id, budget, rate, Instant::now())
     {
         return Err(error::too_many_requests());
     }
@@ -454,7 +482,9 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .max_buf_size(64 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                // `/ws/api/v2` takes the connection over (its own bounds apply from there).
+                .with_upgrades();
             if let Err(error) = connection.await {
                 tracing::trace!(%error, "gateway connection ended with an error");
             }
