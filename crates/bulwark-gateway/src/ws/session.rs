@@ -51,6 +51,9 @@ pub struct Auth {
 pub struct Closing {
     pub code: u16,
     pub reason: String,
+    /// Whether what is queued is written before the close frame (not for a client that
+    /// does not read: its queue is dropped).
+    pub flush: bool,
 }
 
 impl Closing {
@@ -59,6 +62,7 @@ impl Closing {
         reason.truncate(120);
         Self {
             code: u16::from(code),
+            flush: !reason.starts_with("slow_consumer"),
             reason,
         }
     }
@@ -176,11 +180,25 @@ pub(super) async fn run(gateway: Arc<Gateway>, socket: Socket, peer: SocketAddr,
         }
     }
     // Ends the writer: a close frame (with the reason, if the server closes) and goodbye.
-    if close.borrow().is_none() {
+    let server_closed = close.borrow().is_some();
+    if !server_closed {
         let _ = close.send(Some(Closing::new(CloseCode::Normal, "")));
     }
     session.finish();
     drop(session);
+    if server_closed {
+        // Read (and drop) what the client still sends until it answers the close frame, at
+        // most the close timeout: a socket closed with unread input is reset, and a reset
+        // loses the close frame (and its reason) before the client reads it.
+        let _ = tokio::time::timeout(config.close_timeout, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if message.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     drop(stream);
     let _ = writer.await;
     drop(permit);
@@ -216,11 +234,17 @@ async fn write_loop(
         }
     }
     let closing = close.borrow().clone();
+    let flush = closing.as_ref().is_some_and(|c| c.flush);
     let frame = closing.map(|c| CloseFrame {
         code: CloseCode::from(c.code),
         reason: c.reason.into(),
     });
     let _ = tokio::time::timeout(config.close_timeout, async {
+        while flush && let Ok(text) = queue.try_recv() {
+            if sink.send(Message::text(text)).await.is_err() {
+                return;
+            }
+        }
         let _ = sink.send(Message::Close(frame)).await;
         let _ = sink.close().await;
     })
