@@ -128,6 +128,8 @@ pub struct BlockUpdate {
     pub orders: Vec<(AccountId, Tag, Value)>,
     /// The block's fills, with the account that made each.
     pub fills: Vec<(AccountId, Tag, Value)>,
+    /// API keys (agent keys) the block revoked: their connections end.
+    pub revoked_agents: Vec<bulwark_types::PublicKey>,
 }
 
 #[derive(Default)]
@@ -372,6 +374,7 @@ impl Feed {
                 ));
             }
         }
+        update.revoked_agents = changes.revoked_agents.clone();
         // No receiver (all sessions gone between the check and now) is not an error.
         let _ = self.sender.send(Arc::new(update));
     }

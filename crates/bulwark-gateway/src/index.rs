@@ -129,6 +129,8 @@ pub struct BlockChanges {
     pub public_trades: Vec<(InstrumentId, PublicTrade)>,
     /// The block's fills, one per side of each trade, with the account that made it.
     pub fills: Vec<(AccountId, Fill)>,
+    /// Agent keys (API keys) revoked in the block.
+    pub revoked_agents: Vec<bulwark_types::PublicKey>,
     seen: std::collections::HashSet<OrderId>,
 }
 
@@ -387,6 +389,9 @@ impl ReadModel {
                         order.filled.contracts().saturating_add(qty.contracts()),
                     );
                 }
+            }
+            Event::AgentRevoked { agent, .. } => {
+                self.last_block.revoked_agents.push(agent.clone());
             }
             _ => {}
         }

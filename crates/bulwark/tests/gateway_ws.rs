@@ -251,6 +251,7 @@ fn websocket_api_end_to_end() {
     let wait = Duration::from_secs(60);
     let a = bulwark::gateway_cli::create(&gateway, &api, &key(0), wait).unwrap();
     let b = bulwark::gateway_cli::create(&gateway, &api, &key(1), wait).unwrap();
+    let key_b = key(1);
     let http_a = Client {
         base: gateway.clone(),
         id: a.client_id.clone(),
@@ -513,6 +514,17 @@ fn websocket_api_end_to_end() {
         let answer = public_ws.call("public/subscribe", json!({"channels": many})).await;
         assert_eq!(answer["error"]["code"], 11050, "{answer}");
 
+        // Requests draw on the key's and the address's credits as over HTTP: a key's read
+        // budget (burst 100) runs out.
+        let mut limited = 0;
+        for _ in 0..150 {
+            let answer = ws_a.call("private/get_account_summaries", json!({})).await;
+            if answer["error"]["code"] == 10028 {
+                limited += 1;
+            }
+        }
+        assert!(limited > 0, "the key's rate limit was never hit over the WebSocket");
+
         heartbeat.await.unwrap();
 
         // Connections per address: 32 (Deribit's); the handshake past it is refused (429).
@@ -530,6 +542,14 @@ fn websocket_api_end_to_end() {
         // may still hold their slots while their close completes).
         assert!(held.len() + 4 <= 32 && held.len() >= 20, "{}", held.len());
         drop(held);
+
+        // A revoked key's connection ends with the reason once the revocation is final.
+        let agent = bulwark::keys::parse_public_key(&b.agent).unwrap();
+        let (api_revoke, owner_b) = (api.clone(), key_b);
+        blocking(move || bulwark::gateway_cli::revoke(&api_revoke, &owner_b, agent, Duration::from_secs(60)).unwrap()).await;
+        let (code, reason) = ws_b.until_closed("revoked", BLOCKS_WAIT).await;
+        assert_eq!(code, 1008, "{reason}");
+        assert!(reason.starts_with("api_key_revoked"), "{reason}");
 
         // A slow reader: requests keep coming, answers are never read; the server closes with
         // the reason once the connection's queue is full, and never grows past it.
@@ -565,6 +585,6 @@ fn websocket_api_end_to_end() {
         }
         let (code, reason) = slow.until_closed("slow reader", Duration::from_secs(60)).await;
         assert_eq!(code, 1008, "{reason}");
-        assert!(reason.starts_with("slow_consumer"), "{reason}");
+        assert!(reason.starts_with("slow_consumer: outgoing queue full"), "{reason}");
     });
 }

@@ -692,6 +692,10 @@ mod tests {
         let auth = Auth {
             client_id: "c".into(),
             account: AccountId::new(0),
+            agent: {
+                use commonware_cryptography::Signer as _;
+                bulwark_types::PrivateKey::from_seed(3).public_key()
+            },
         };
         assert_eq!(
             context_parse("user.orders.any.any.raw", Some(&auth)),

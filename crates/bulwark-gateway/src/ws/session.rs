@@ -44,6 +44,8 @@ type Answer = Pin<Box<dyn Future<Output = (Value, u64, Result<Value, RpcError>)>
 pub struct Auth {
     pub client_id: String,
     pub account: AccountId,
+    /// The key's agent (a block revoking it ends the connection).
+    pub agent: bulwark_types::PublicKey,
 }
 
 /// Why the server ends a connection: the close frame's code and reason (at most 123 bytes).
@@ -73,6 +75,7 @@ pub const REASON_SLOW: &str = "slow_consumer: outgoing queue full, the client re
 pub const REASON_LAGGED: &str = "slow_consumer: fell behind the block feed";
 pub const REASON_HEARTBEAT: &str = "heartbeat: no public/test answer to test_request";
 pub const REASON_OVERSIZED: &str = "message_too_big: frame over the gateway's bound";
+pub const REASON_REVOKED: &str = "api_key_revoked: the owner's RevokeAgent is final";
 
 struct Subscribed {
     subscription: Box<dyn Subscription>,
@@ -503,6 +506,10 @@ impl Session {
         self.auth = Some(Auth {
             client_id,
             account: principal.account,
+            agent: {
+                use commonware_cryptography::Signer as _;
+                principal.key.agent.public_key()
+            },
         });
         Ok(json!({
             "access_token": issued.access_token,
@@ -659,6 +666,14 @@ impl Session {
 
     /// One block's update, to every subscription it concerns.
     fn block(&mut self, update: &BlockUpdate) {
+        if let Some(auth) = &self.auth
+            && update.revoked_agents.contains(&auth.agent)
+        {
+            // Nothing more for a revoked key: not even this block's notifications.
+            self.cancel_on_disconnect = false;
+            self.close(CloseCode::Policy, REASON_REVOKED);
+            return;
+        }
         let mut notifications = Vec::new();
         for (name, subscribed) in &mut self.subscriptions {
             if update.height <= subscribed.since {
