@@ -39,6 +39,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq as _;
 
 pub(crate) fn now_us() -> u64 {
     SystemTime::now()
@@ -202,6 +203,9 @@ async fn rpc(
         } else {
             None
         };
+        if method == "public/auth" {
+            return grant(&gateway, &params).map(|(_, answer)| answer);
+        }
         methods::dispatch(&gateway, &method, &params, principal.as_ref()).await
     }
     .await;
@@ -253,6 +257,95 @@ fn authenticate(
         auth::Replay::Full => return Err(error::too_many_requests()),
     }
     principal(gateway, &signature.client_id, engine)
+}
+
+/// `public/auth` (HTTP and WebSocket): the grant's API key as a [`Principal`] and the answer
+/// (bearer tokens). Grants: `client_credentials` (`client_id`, `client_secret`, compared in
+/// constant time), `client_signature` (`client_id`, `timestamp` ms, `nonce`, `data`,
+/// `signature` = hex HMAC-SHA256 over `timestamp\nnonce\ndata`, timestamp within 60 s; a
+/// `(client_id, timestamp, nonce)` used before is a replay), `refresh_token` (each spent once).
+/// Unknown client or wrong secret: `13004`; bad, stale or replayed signature, spent token,
+/// pending or revoked key: `13009`.
+pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Value), RpcError> {
+    let grant = params.required("grant_type")?;
+    let now = now_ms();
+    let client_id = match grant.as_str() {
+        "client_credentials" => {
+            let client_id = params.required("client_id")?;
+            let secret = params.required("client_secret")?;
+            let key = gateway
+                .key(&client_id)
+                .ok_or_else(error::invalid_credentials)?;
+            let same = key.stored.client_secret.as_bytes().ct_eq(secret.as_bytes());
+            if !bool::from(same) {
+                return Err(error::invalid_credentials());
+            }
+            client_id
+        }
+        "client_signature" => {
+            let client_id = params.required("client_id")?;
+            let ts = params
+                .integer("timestamp")?
+                .ok_or_else(|| RpcError::missing_param("timestamp"))?;
+            let sig = params.required("signature")?;
+            let nonce = params.text("nonce").unwrap_or_default();
+            let data = params.text("data").unwrap_or_default();
+            if nonce.len() > 64 || data.len() > 1_024 || sig.len() != 64 {
+                return Err(error::unauthorized(
+                    "overlong nonce or data, or signature not 64 hex characters",
+                ));
+            }
+            let key = gateway
+                .key(&client_id)
+                .ok_or_else(error::invalid_credentials)?;
+            auth::verify_grant(&key.stored.client_secret, ts, &nonce, &data, &sig, now)?;
+            // A grant's (client, timestamp, nonce) is used once, whatever it signed; the
+            // marker keeps it apart from HTTP request signatures in the same cache.
+            let seen = auth::Signature {
+                client_id: client_id.clone(),
+                ts,
+                nonce,
+                sig: "public/auth".into(),
+            };
+            match gateway.replay().admit(&seen, now) {
+                auth::Replay::Fresh => {}
+                auth::Replay::Replayed => {
+                    return Err(error::unauthorized(
+                        "timestamp and nonce already used (replay)",
+                    ));
+                }
+                auth::Replay::Full => return Err(error::too_many_requests()),
+            }
+            client_id
+        }
+        "refresh_token" => {
+            let token = params.required("refresh_token")?;
+            gateway
+                .tokens()
+                .spend_refresh(&token, now)
+                .ok_or_else(|| error::unauthorized("unknown, spent or expired refresh token"))?
+        }
+        _ => {
+            return Err(RpcError::invalid_param(
+                "grant_type",
+                "client_credentials, client_signature or refresh_token",
+            ));
+        }
+    };
+    let principal = principal(gateway, &client_id, false)?;
+    let issued = gateway
+        .tokens()
+        .issue(&client_id, now)
+        .ok_or_else(error::too_many_requests)?;
+    let answer = json!({
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+        "expires_in": issued.expires_in_s,
+        "token_type": "bearer",
+        "scope": "connection mainaccount trade:read_write account:read wallet:none",
+        "enabled_features": [],
+    });
+    Ok((principal, answer))
 }
 
 /// Who an authenticated API key acts for: its account while the key is active (read from the

@@ -353,6 +353,18 @@ fn websocket_api_end_to_end() {
         })
         .await;
         assert_eq!(refused["error"]["code"], 13009, "{refused}");
+        // public/auth over HTTP too (a GET with the grant in the query).
+        let (gateway_http, id, secret) = (gateway.clone(), a.client_id.clone(), a.client_secret.clone());
+        let (status, over_http) = blocking(move || {
+            public(
+                &gateway_http,
+                "auth",
+                &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+            )
+        })
+        .await;
+        assert_eq!(status, 200, "{over_http}");
+        assert_eq!(over_http["result"]["token_type"], "bearer");
         let mut ws_b = Ws::connect(&gateway).await;
         ws_b.ok("public/auth", credentials(&b.client_id, &b.client_secret)).await;
 
@@ -370,6 +382,10 @@ fn websocket_api_end_to_end() {
             -32602
         );
         assert_eq!(public_ws.code("public/subscribe", json!({"channels": "x"})).await, -32602);
+        assert_eq!(
+            public_ws.code("private/subscribe", json!({"channels": [format!("ticker.{PERP}.100ms")]})).await,
+            10000
+        );
         let channels = [
             format!("book.{PERP}.100ms"),
             format!("book.{PERP}.none.10.100ms"),

@@ -11,13 +11,12 @@
 
 use super::channels::{self, Subscription};
 use super::{Permit, WsConfig};
-use crate::deribit::auth::{self, Replay, Signature};
 use crate::deribit::error::{self, RpcError};
 use crate::deribit::methods::{self, Params};
 use crate::feed::{BlockUpdate, Interest};
-use crate::gateway::{Gateway, now_ms};
+use crate::gateway::Gateway;
 use crate::limits::Budget;
-use crate::server::{envelope_body, now_us, principal};
+use crate::server::{envelope_body, grant, now_us, principal};
 use bulwark_types::{AccountId, TxBody};
 use futures::stream::{FuturesUnordered, SplitSink};
 use futures::{SinkExt as _, StreamExt as _};
@@ -29,7 +28,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use subtle::ConstantTimeEq as _;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -60,8 +58,14 @@ pub struct Closing {
 
 impl Closing {
     fn new(code: CloseCode, reason: &str) -> Self {
+        // A close frame's reason is at most 123 bytes; ours are ASCII, cut on a character
+        // boundary anyway.
         let mut reason = reason.to_string();
-        reason.truncate(120);
+        let mut end = reason.len().min(120);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
         Self {
             code: u16::from(code),
             flush: !reason.starts_with("slow_consumer"),
@@ -376,6 +380,11 @@ impl Session {
                 }
                 Handled::Now(Ok(json!({"version": env!("CARGO_PKG_VERSION")})))
             }
+            "private/subscribe" | "private/unsubscribe" | "private/unsubscribe_all"
+                if self.auth.is_none() =>
+            {
+                Handled::Now(Err(not_authenticated()))
+            }
             "public/subscribe" | "private/subscribe" => Handled::Now(self.subscribe(params)),
             "public/unsubscribe" | "private/unsubscribe" => Handled::Now(self.unsubscribe(params)),
             "public/unsubscribe_all" | "private/unsubscribe_all" => {
@@ -421,104 +430,29 @@ impl Session {
                 let method = method.to_string();
                 let params = params.clone();
                 Handled::Later(Box::pin(async move {
-                    let outcome =
-                        methods::dispatch(&gateway, &method, &params, principal.as_ref()).await;
+                    let call = methods::dispatch(&gateway, &method, &params, principal.as_ref());
+                    // The HTTP transport's bound on one request (order calls wait within it).
+                    let outcome = tokio::time::timeout(gateway.config.request_timeout, call)
+                        .await
+                        .unwrap_or_else(|_| Err(error::retry("request timed out")));
                     (Value::Null, 0, outcome)
                 }))
             }
         }
     }
 
-    /// `public/auth`: binds the connection to an API key and issues bearer tokens.
+    /// `public/auth`: binds the connection to an API key (and issues bearer tokens).
     fn authenticate(&mut self, params: &Params) -> Result<Value, RpcError> {
-        let grant = params.required("grant_type")?;
-        let now = now_ms();
-        let client_id = match grant.as_str() {
-            "client_credentials" => {
-                let client_id = params.required("client_id")?;
-                let secret = params.required("client_secret")?;
-                let key = self
-                    .gateway
-                    .key(&client_id)
-                    .ok_or_else(error::invalid_credentials)?;
-                let same = key.stored.client_secret.as_bytes().ct_eq(secret.as_bytes());
-                if !bool::from(same) {
-                    return Err(error::invalid_credentials());
-                }
-                client_id
-            }
-            "client_signature" => {
-                let client_id = params.required("client_id")?;
-                let ts = params
-                    .integer("timestamp")?
-                    .ok_or_else(|| RpcError::missing_param("timestamp"))?;
-                let sig = params.required("signature")?;
-                let nonce = params.text("nonce").unwrap_or_default();
-                let data = params.text("data").unwrap_or_default();
-                if nonce.len() > 64 || data.len() > 1_024 || sig.len() != 64 {
-                    return Err(error::unauthorized(
-                        "overlong nonce or data, or sig not 64 hex",
-                    ));
-                }
-                let key = self
-                    .gateway
-                    .key(&client_id)
-                    .ok_or_else(error::invalid_credentials)?;
-                auth::verify_grant(&key.stored.client_secret, ts, &nonce, &data, &sig, now)?;
-                // A grant's (client, timestamp, nonce) is used once, whatever it signed.
-                let seen = Signature {
-                    client_id: client_id.clone(),
-                    ts,
-                    nonce,
-                    sig: "ws-auth".into(),
-                };
-                match self.gateway.replay().admit(&seen, now) {
-                    Replay::Fresh => {}
-                    Replay::Replayed => {
-                        return Err(error::unauthorized(
-                            "timestamp and nonce already used (replay)",
-                        ));
-                    }
-                    Replay::Full => return Err(error::too_many_requests()),
-                }
-                client_id
-            }
-            "refresh_token" => {
-                let token = params.required("refresh_token")?;
-                self.gateway
-                    .tokens()
-                    .spend_refresh(&token, now)
-                    .ok_or_else(|| error::unauthorized("unknown, spent or expired refresh token"))?
-            }
-            _ => {
-                return Err(RpcError::invalid_param(
-                    "grant_type",
-                    "client_credentials, client_signature or refresh_token",
-                ));
-            }
-        };
-        let principal = principal(&self.gateway, &client_id, false)?;
-        let issued = self
-            .gateway
-            .tokens()
-            .issue(&client_id, now)
-            .ok_or_else(error::too_many_requests)?;
+        let (principal, answer) = grant(&self.gateway, params)?;
         self.auth = Some(Auth {
-            client_id,
+            client_id: principal.key.stored.client_id.clone(),
             account: principal.account,
             agent: {
                 use commonware_cryptography::Signer as _;
                 principal.key.agent.public_key()
             },
         });
-        Ok(json!({
-            "access_token": issued.access_token,
-            "refresh_token": issued.refresh_token,
-            "expires_in": issued.expires_in_s,
-            "token_type": "bearer",
-            "scope": "connection mainaccount trade:read_write account:read wallet:none",
-            "enabled_features": [],
-        }))
+        Ok(answer)
     }
 
     fn channel_names(params: &Params) -> Result<Vec<String>, RpcError> {
