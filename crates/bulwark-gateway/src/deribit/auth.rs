@@ -7,6 +7,10 @@
 //! percent-encoded query), compares in constant time, accepts `ts` within
 //! [`TS_WINDOW_MS`] of its clock, and refuses a `(id, ts, nonce, sig)` it has seen
 //! ([`ReplayCache`], bounded).
+//! `public/auth`'s `client_signature` grant (contract section 10) signs
+//! `timestamp \n nonce \n data` instead ([`verify_grant`]); its `(client_id, timestamp,
+//! nonce)` goes through the same replay cache. [`Tokens`] keeps the bearer tokens `public/auth`
+//! issues (bounded by [`TOKENS_MAX`]).
 //! Never: decodes or re-encodes the target, compares secrets or MACs with `==`, keeps more
 //! than [`REPLAY_CACHE_MAX`] entries.
 
