@@ -13,7 +13,7 @@
 //!
 //! Owns: authentication of private calls (`deri-hmac-sha256` over the raw request-target
 //! and body, replay cache; or `Authorization: bearer <access_token>` from `public/auth`;
-//! key state, [`principal`]), rate limits per address and per key, and the bounds:
+//! key state, `principal`), rate limits per address and per key, and the bounds:
 //! body ([`GatewayConfig::body_bytes_max`]), request-target, connections, request time.
 //! Never: decodes the target before checking a signature; lets a panic or a rejection reach
 //! the client as anything but the envelope.

@@ -305,49 +305,21 @@ impl Session {
     /// One text frame: a JSON-RPC request.
     fn request(&mut self, text: &str, answers: &mut FuturesUnordered<Answer>) {
         let us_in = now_us();
-        let request: Value = match serde_json::from_str(text) {
+        let (id, method, params) = match parse_request(text) {
             Ok(request) => request,
-            Err(_) => return self.answer(Value::Null, us_in, Err(error::parse_error())),
-        };
-        let Value::Object(request) = request else {
-            return self.answer(
-                Value::Null,
-                us_in,
-                Err(RpcError::new(error::INVALID_REQUEST, "Invalid Request")),
-            );
-        };
-        let id = request.get("id").cloned().unwrap_or(Value::Null);
-        let Some(method) = request.get("method").and_then(Value::as_str) else {
-            return self.answer(
-                id,
-                us_in,
-                Err(RpcError::new(error::INVALID_REQUEST, "Invalid Request")
-                    .with_data(json!({"reason": "method must be a string"}))),
-            );
-        };
-        let params = match request.get("params") {
-            None | Some(Value::Null) => Params::default(),
-            Some(Value::Object(map)) => Params(map.clone()),
-            Some(_) => {
-                return self.answer(
-                    id,
-                    us_in,
-                    Err(RpcError::invalid_param("params", "must be an object")),
-                );
+            Err((id, error)) => {
+                // A frame that is no request still costs the address a read credit.
+                let outcome = if self.charge(false) {
+                    Err(error)
+                } else {
+                    Err(error::too_many_requests())
+                };
+                return self.answer(id, us_in, outcome);
             }
         };
+        let method = method.as_str();
         let engine = methods::is_engine_call(method);
-        let rates = self.gateway.config.rates;
-        let (budget, rate) = if engine {
-            (Budget::Engine, rates.address_engine)
-        } else {
-            (Budget::Reads, rates.address_reads)
-        };
-        if !self
-            .gateway
-            .limiter()
-            .take(&self.address, budget, rate, Instant::now())
-        {
+        if !self.charge(engine) {
             return self.answer(id, us_in, Err(error::too_many_requests()));
         }
         match self.handle(method, &params, engine, answers.len()) {
@@ -369,6 +341,19 @@ impl Session {
                 }));
             }
         }
+    }
+
+    /// Takes one request from the address's credits (the matching engine's or the reads').
+    fn charge(&self, engine: bool) -> bool {
+        let rates = self.gateway.config.rates;
+        let (budget, rate) = if engine {
+            (Budget::Engine, rates.address_engine)
+        } else {
+            (Budget::Reads, rates.address_reads)
+        };
+        self.gateway
+            .limiter()
+            .take(&self.address, budget, rate, Instant::now())
     }
 
     fn handle(&mut self, method: &str, params: &Params, engine: bool, in_flight: usize) -> Handled {
@@ -658,7 +643,92 @@ impl Session {
     }
 }
 
+/// A frame's `id` (`null` if none), `method` and `params`, or the `id` and the error to answer.
+fn parse_request(text: &str) -> Result<(Value, String, Params), (Value, RpcError)> {
+    let request: Value =
+        serde_json::from_str(text).map_err(|_| (Value::Null, error::parse_error()))?;
+    let Value::Object(request) = request else {
+        return Err((
+            Value::Null,
+            RpcError::new(error::INVALID_REQUEST, "Invalid Request"),
+        ));
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return Err((
+            id,
+            RpcError::new(error::INVALID_REQUEST, "Invalid Request")
+                .with_data(json!({"reason": "method must be a string"})),
+        ));
+    };
+    let params = match request.get("params") {
+        None | Some(Value::Null) => Params::default(),
+        Some(Value::Object(map)) => Params(map.clone()),
+        Some(_) => {
+            return Err((id, RpcError::invalid_param("params", "must be an object")));
+        }
+    };
+    Ok((id, method.to_string(), params))
+}
+
 fn not_authenticated() -> RpcError {
     RpcError::new(error::AUTHORIZATION_REQUIRED, "authorization_required")
         .with_data(json!({"reason": "call public/auth on this connection first"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_that_are_not_requests_get_json_rpc_codes_and_their_id() {
+        let code = |text: &str| {
+            parse_request(text)
+                .map(|_| ())
+                .map_err(|(id, e)| (id, e.code))
+        };
+        assert_eq!(code("{nope"), Err((Value::Null, error::PARSE_ERROR)));
+        assert_eq!(code("[1]"), Err((Value::Null, error::INVALID_REQUEST)));
+        assert_eq!(code(r#"{"id":3}"#), Err((json!(3), error::INVALID_REQUEST)));
+        assert_eq!(
+            code(r#"{"id":"x","method":7}"#),
+            Err((json!("x"), error::INVALID_REQUEST))
+        );
+        assert_eq!(
+            code(r#"{"id":4,"method":"public/test","params":[]}"#),
+            Err((json!(4), error::INVALID_PARAMS))
+        );
+        let (id, method, params) =
+            parse_request(r#"{"jsonrpc":"2.0","id":5,"method":"public/ticker","params":{"a":1}}"#)
+                .unwrap();
+        assert_eq!(
+            (id, method.as_str(), params.text("a")),
+            (json!(5), "public/ticker", Some("1".into()))
+        );
+        assert!(
+            parse_request(r#"{"method":"public/test"}"#)
+                .unwrap()
+                .0
+                .is_null()
+        );
+    }
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        let long = Closing::new(CloseCode::Policy, &"é".repeat(100));
+        assert!(long.reason.len() <= 123 && long.flush);
+        assert!(
+            !Closing::new(CloseCode::Policy, REASON_SLOW).flush,
+            "a slow reader's queue is dropped"
+        );
+        for reason in [
+            REASON_SLOW,
+            REASON_LAGGED,
+            REASON_HEARTBEAT,
+            REASON_OVERSIZED,
+            REASON_REVOKED,
+        ] {
+            assert!(reason.len() <= 123, "{reason}");
+        }
+    }
 }
