@@ -34,6 +34,9 @@ pub struct GatewayConfig {
     pub connections_max: usize,
     /// A request not answered within this is cut off (order calls wait `order_wait` within it).
     pub request_timeout: Duration,
+    /// The kernel's send buffer per connection (`SO_SNDBUF`; Linux doubles it): with the
+    /// WebSocket queue bounds, what a client that does not read can make the gateway hold.
+    pub send_buffer_bytes: usize,
     /// The WebSocket transport's bounds.
     pub ws: crate::ws::WsConfig,
 }
@@ -46,6 +49,7 @@ impl GatewayConfig {
         target_bytes_max: 8 * 1024,
         connections_max: 1_024,
         request_timeout: Duration::from_secs(15),
+        send_buffer_bytes: 256 * 1024,
         ws: crate::ws::WsConfig::DEFAULT,
     };
 }

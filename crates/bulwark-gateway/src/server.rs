@@ -568,6 +568,13 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        // Bounds what the kernel holds for a client that does not read (the host's default
+        // may grow it to megabytes); the WebSocket queue bounds the rest.
+        if let Err(error) =
+            socket2::SockRef::from(&stream).set_send_buffer_size(config.send_buffer_bytes)
+        {
+            tracing::debug!(%error, "setting the send buffer failed");
+        }
         let service =
             hyper_util::service::TowerToHyperService::new(app.clone().layer(Extension(Peer(peer))));
         tokio::spawn(async move {
