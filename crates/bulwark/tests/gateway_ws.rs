@@ -532,14 +532,16 @@ fn websocket_api_end_to_end() {
 
         // Requests draw on the key's and the address's credits as over HTTP: a key's read
         // budget (burst 100) runs out.
-        let mut limited = 0;
-        for _ in 0..150 {
-            let answer = ws_a.call("private/get_account_summaries", json!({})).await;
-            if answer["error"]["code"] == 10028 {
-                limited += 1;
+        let limited = async {
+            for _ in 0..400 {
+                let answer = ws_a.call("private/get_account_summaries", json!({})).await;
+                if answer["error"]["code"] == 10028 {
+                    return true;
+                }
             }
-        }
-        assert!(limited > 0, "the key's rate limit was never hit over the WebSocket");
+            false
+        };
+        assert!(limited.await, "the key's rate limit was never hit over the WebSocket");
 
         heartbeat.await.unwrap();
 
