@@ -300,13 +300,21 @@ impl Feed {
         if self.sender.receiver_count() == 0 {
             return;
         }
-        let mut state = self.state();
-        let state = &mut *state;
         let mut update = BlockUpdate {
             height: exchange.height().get(),
             time_ms: exchange.time().millis(),
             ..BlockUpdate::default()
         };
+        self.render_interests(exchange, index, &mut update);
+        render_rows(exchange, index, &mut update);
+        // No receiver (all sessions gone between the check and now) is not an error.
+        let _ = self.sender.send(Arc::new(update));
+    }
+
+    /// Books, tickers and summaries someone listens to, where they changed.
+    fn render_interests(&self, exchange: &Exchange, index: &ReadModel, update: &mut BlockUpdate) {
+        let mut state = self.state();
+        let state = &mut *state;
         let interests: Vec<Interest> = state.interest.keys().copied().collect();
         for interest in interests {
             match interest {
@@ -344,40 +352,36 @@ impl Feed {
                 }
             }
         }
-        let changes = index.last_block();
-        for (id, trade) in &changes.public_trades {
-            if let Some(instrument) = exchange.instrument(*id) {
-                update.trades.push((
-                    Tag::of(instrument),
-                    methods::public_trade_json(trade, &instrument.spec),
-                ));
-            }
-        }
-        for order_id in &changes.orders {
-            let Some(order) = index.order(*order_id) else {
-                continue;
-            };
-            if let Some(instrument) = exchange.instrument(order.instrument) {
-                update.orders.push((
-                    order.account,
-                    Tag::of(instrument),
-                    methods::order_json(order, &instrument.spec),
-                ));
-            }
-        }
-        for (account, fill) in &changes.fills {
-            if let Some(instrument) = exchange.instrument(fill.instrument) {
-                update.fills.push((
-                    *account,
-                    Tag::of(instrument),
-                    methods::user_trade_json(fill, &instrument.spec, index.order(fill.order_id)),
-                ));
-            }
-        }
-        update.revoked_agents = changes.revoked_agents.clone();
-        // No receiver (all sessions gone between the check and now) is not an error.
-        let _ = self.sender.send(Arc::new(update));
     }
+}
+
+/// The block's trades, touched orders, fills and revoked keys (bounded by the block).
+fn render_rows(exchange: &Exchange, index: &ReadModel, update: &mut BlockUpdate) {
+    let changes = index.last_block();
+    for (id, trade) in &changes.public_trades {
+        if let Some(instrument) = exchange.instrument(*id) {
+            let trade = methods::public_trade_json(trade, &instrument.spec);
+            update.trades.push((Tag::of(instrument), trade));
+        }
+    }
+    for order_id in &changes.orders {
+        let Some(order) = index.order(*order_id) else {
+            continue;
+        };
+        if let Some(instrument) = exchange.instrument(order.instrument) {
+            let row = methods::order_json(order, &instrument.spec);
+            update
+                .orders
+                .push((order.account, Tag::of(instrument), row));
+        }
+    }
+    for (account, fill) in &changes.fills {
+        if let Some(instrument) = exchange.instrument(fill.instrument) {
+            let row = methods::user_trade_json(fill, &instrument.spec, index.order(fill.order_id));
+            update.fills.push((*account, Tag::of(instrument), row));
+        }
+    }
+    update.revoked_agents = changes.revoked_agents.clone();
 }
 
 #[cfg(test)]

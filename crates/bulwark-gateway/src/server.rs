@@ -282,42 +282,7 @@ pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Va
             }
             client_id
         }
-        "client_signature" => {
-            let client_id = params.required("client_id")?;
-            let ts = params
-                .integer("timestamp")?
-                .ok_or_else(|| RpcError::missing_param("timestamp"))?;
-            let sig = params.required("signature")?;
-            let nonce = params.text("nonce").unwrap_or_default();
-            let data = params.text("data").unwrap_or_default();
-            if nonce.len() > 64 || data.len() > 1_024 || sig.len() != 64 {
-                return Err(error::unauthorized(
-                    "overlong nonce or data, or signature not 64 hex characters",
-                ));
-            }
-            let key = gateway
-                .key(&client_id)
-                .ok_or_else(error::invalid_credentials)?;
-            auth::verify_grant(&key.stored.client_secret, ts, &nonce, &data, &sig, now)?;
-            // A grant's (client, timestamp, nonce) is used once, whatever it signed; the
-            // marker keeps it apart from HTTP request signatures in the same cache.
-            let seen = auth::Signature {
-                client_id: client_id.clone(),
-                ts,
-                nonce,
-                sig: "public/auth".into(),
-            };
-            match gateway.replay().admit(&seen, now) {
-                auth::Replay::Fresh => {}
-                auth::Replay::Replayed => {
-                    return Err(error::unauthorized(
-                        "timestamp and nonce already used (replay)",
-                    ));
-                }
-                auth::Replay::Full => return Err(error::too_many_requests()),
-            }
-            client_id
-        }
+        "client_signature" => signature_grant(gateway, params, now)?,
         "refresh_token" => {
             let token = params.required("refresh_token")?;
             gateway
@@ -346,6 +311,42 @@ pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Va
         "enabled_features": [],
     });
     Ok((principal, answer))
+}
+
+/// A `client_signature` grant's client id, once its signature, timestamp and freshness are
+/// checked.
+fn signature_grant(gateway: &Gateway, params: &Params, now: u64) -> Result<String, RpcError> {
+    let client_id = params.required("client_id")?;
+    let ts = params
+        .integer("timestamp")?
+        .ok_or_else(|| RpcError::missing_param("timestamp"))?;
+    let sig = params.required("signature")?;
+    let nonce = params.text("nonce").unwrap_or_default();
+    let data = params.text("data").unwrap_or_default();
+    if nonce.len() > 64 || data.len() > 1_024 || sig.len() != 64 {
+        return Err(error::unauthorized(
+            "overlong nonce or data, or signature not 64 hex characters",
+        ));
+    }
+    let key = gateway
+        .key(&client_id)
+        .ok_or_else(error::invalid_credentials)?;
+    auth::verify_grant(&key.stored.client_secret, ts, &nonce, &data, &sig, now)?;
+    // A grant's (client, timestamp, nonce) is used once, whatever it signed; the marker keeps
+    // it apart from HTTP request signatures in the same cache.
+    let seen = auth::Signature {
+        client_id: client_id.clone(),
+        ts,
+        nonce,
+        sig: "public/auth".into(),
+    };
+    match gateway.replay().admit(&seen, now) {
+        auth::Replay::Fresh => Ok(client_id),
+        auth::Replay::Replayed => Err(error::unauthorized(
+            "timestamp and nonce already used (replay)",
+        )),
+        auth::Replay::Full => Err(error::too_many_requests()),
+    }
 }
 
 /// Who an authenticated API key acts for: its account while the key is active (read from the

@@ -18,7 +18,7 @@ use crate::gateway::Gateway;
 use crate::limits::Budget;
 use crate::server::{envelope_body, grant, now_us, principal};
 use bulwark_types::{AccountId, TxBody};
-use futures::stream::{FuturesUnordered, SplitSink};
+use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -146,29 +146,11 @@ pub(super) async fn run(gateway: Arc<Gateway>, socket: Socket, peer: SocketAddr,
             }
         };
         tokio::select! {
-            frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => session.request(text.as_str(), &mut answers),
-                Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
-                    Ok(text) => session.request(text, &mut answers),
-                    Err(_) => session.answer(Value::Null, now_us(), Err(error::parse_error())),
-                },
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Ok(_)) => {} // ping, pong: tungstenite answers pings itself
-                Some(Err(WsError::Capacity(_))) => {
-                    session.answer(
-                        Value::Null,
-                        now_us(),
-                        Err(RpcError::new(error::BAD_REQUEST, "bad_request").with_data(json!({
-                            "reason": format!("message over {} bytes", config.frame_bytes_max)
-                        }))),
-                    );
-                    session.close(CloseCode::Size, REASON_OVERSIZED);
-                }
-                Some(Err(error)) => {
-                    tracing::trace!(%error, "WebSocket read failed");
+            frame = stream.next() => {
+                if !session.frame(frame, &mut answers) {
                     break;
                 }
-            },
+            }
             update = updates.recv() => match update {
                 Ok(update) => session.block(&update),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -194,21 +176,25 @@ pub(super) async fn run(gateway: Arc<Gateway>, socket: Socket, peer: SocketAddr,
     session.finish();
     drop(session);
     if server_closed {
-        // Read (and drop) what the client still sends until it answers the close frame, at
-        // most the close timeout: a socket closed with unread input is reset, and a reset
-        // loses the close frame (and its reason) before the client reads it.
-        let _ = tokio::time::timeout(config.close_timeout, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if message.is_close() {
-                    break;
-                }
-            }
-        })
-        .await;
+        drain_until_closed(&mut stream, config).await;
     }
     drop(stream);
     let _ = writer.await;
     drop(permit);
+}
+
+/// After the server's close frame: reads (and drops) what the client still sends until it
+/// answers the close, at most the close timeout. A socket closed with unread input is reset,
+/// and a reset loses the close frame (and its reason) before the client reads it.
+async fn drain_until_closed(stream: &mut SplitStream<Socket>, config: WsConfig) {
+    let _ = tokio::time::timeout(config.close_timeout, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Writes queued messages until told to close; then the close frame, within the close
@@ -268,6 +254,36 @@ enum Handled {
 }
 
 impl Session {
+    /// One read from the socket; false when the connection is over.
+    fn frame(
+        &mut self,
+        frame: Option<Result<Message, WsError>>,
+        answers: &mut FuturesUnordered<Answer>,
+    ) -> bool {
+        match frame {
+            Some(Ok(Message::Text(text))) => self.request(text.as_str(), answers),
+            Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.request(text, answers),
+                Err(_) => self.answer(Value::Null, now_us(), Err(error::parse_error())),
+            },
+            Some(Ok(Message::Close(_))) | None => return false,
+            // Pings and pongs: tungstenite answers pings itself.
+            Some(Ok(_)) => {}
+            Some(Err(WsError::Capacity(_))) => {
+                let error = RpcError::new(error::BAD_REQUEST, "bad_request").with_data(json!({
+                    "reason": format!("message over {} bytes", self.config.frame_bytes_max)
+                }));
+                self.answer(Value::Null, now_us(), Err(error));
+                self.close(CloseCode::Size, REASON_OVERSIZED);
+            }
+            Some(Err(error)) => {
+                tracing::trace!(%error, "WebSocket read failed");
+                return false;
+            }
+        }
+        true
+    }
+
     /// Queues a message; a full queue ends the connection (the client reads too slowly).
     fn send(&mut self, text: String) {
         if self.closing.is_some() {
