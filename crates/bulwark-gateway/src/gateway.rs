@@ -7,7 +7,7 @@
 //! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
 
 use crate::dashboard::health::ClusterHealth;
-use crate::deribit::auth::ReplayCache;
+use crate::deribit::auth::{ReplayCache, Tokens};
 use crate::deribit::error::{self, RpcError};
 use crate::index::TxResult;
 use crate::keys::{ApiKey, KeyStore};
@@ -35,6 +35,11 @@ pub struct GatewayConfig {
     pub connections_max: usize,
     /// A request not answered within this is cut off (order calls wait `order_wait` within it).
     pub request_timeout: Duration,
+    /// The kernel's send buffer per connection (`SO_SNDBUF`; Linux doubles it): with the
+    /// WebSocket queue bounds, what a client that does not read can make the gateway hold.
+    pub send_buffer_bytes: usize,
+    /// The WebSocket transport's bounds.
+    pub ws: crate::ws::WsConfig,
 }
 
 impl GatewayConfig {
@@ -45,6 +50,8 @@ impl GatewayConfig {
         target_bytes_max: 8 * 1024,
         connections_max: 1_024,
         request_timeout: Duration::from_secs(15),
+        send_buffer_bytes: 256 * 1024,
+        ws: crate::ws::WsConfig::DEFAULT,
     };
 }
 
@@ -77,6 +84,10 @@ pub struct Gateway {
     limiter: Mutex<Limiter>,
     /// The validators' own reports of their health, for the dashboard.
     pub health: Arc<ClusterHealth>,
+    /// Bearer tokens `public/auth` issued.
+    tokens: Mutex<Tokens>,
+    /// Open WebSocket connections.
+    ws_slots: Arc<crate::ws::Slots>,
 }
 
 impl Gateway {
@@ -99,7 +110,17 @@ impl Gateway {
             nonces: Mutex::new(HashMap::new()),
             submitting: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::default()),
+            tokens: Mutex::new(Tokens::default()),
+            ws_slots: Arc::new(crate::ws::Slots::default()),
         }
+    }
+
+    pub fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        lock(&self.tokens)
+    }
+
+    pub fn ws_slots(&self) -> &Arc<crate::ws::Slots> {
+        &self.ws_slots
     }
 
     pub fn keys(&self) -> MutexGuard<'_, KeyStore> {

@@ -114,6 +114,32 @@ pub struct ReadModel {
     tx_results: HashMap<TxDigest, TxResult>,
     tx_order: VecDeque<TxDigest>,
     trade_seq: u64,
+    /// What the last recorded block changed (for the subscription feed).
+    last_block: BlockChanges,
+}
+
+/// What one block changed in the read model, for subscribers ([`crate::feed`]). Bounded by
+/// the block's events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockChanges {
+    /// Orders accepted, filled, amended or cancelled in the block, in first-touch order,
+    /// each once.
+    pub orders: Vec<OrderId>,
+    /// The block's public trades, in order.
+    pub public_trades: Vec<(InstrumentId, PublicTrade)>,
+    /// The block's fills, one per side of each trade, with the account that made it.
+    pub fills: Vec<(AccountId, Fill)>,
+    /// Agent keys (API keys) revoked in the block.
+    pub revoked_agents: Vec<bulwark_types::PublicKey>,
+    seen: std::collections::HashSet<OrderId>,
+}
+
+impl BlockChanges {
+    fn touch(&mut self, order: OrderId) {
+        if self.seen.insert(order) {
+            self.orders.push(order);
+        }
+    }
 }
 
 impl ReadModel {
@@ -158,10 +184,16 @@ impl ReadModel {
         self.tx_results.get(digest)
     }
 
+    /// What the last recorded block changed.
+    pub fn last_block(&self) -> &BlockChanges {
+        &self.last_block
+    }
+
     /// Indexes one applied block.
     pub fn record(&mut self, block: &ChainBlock, outcome: &BlockOutcome, _after: &Exchange) {
         let time_ms = block.body.time.millis();
         let height = block.body.height.get();
+        self.last_block = BlockChanges::default();
         for event in outcome.block_events() {
             self.event(event, None, time_ms, height);
         }
@@ -251,6 +283,7 @@ impl ReadModel {
                     liquidation: *client_order_id
                         == bulwark_exchange::liquidation::LIQUIDATION_CLIENT_ORDER_ID,
                 };
+                self.last_block.touch(*order_id);
                 self.insert_order(record);
             }
             Event::Trade(trade) => {
@@ -260,13 +293,17 @@ impl ReadModel {
                 if trades.len() == PUBLIC_TRADES_MAX {
                     trades.pop_front();
                 }
-                trades.push_back(PublicTrade {
+                let public = PublicTrade {
                     trade_seq: seq,
                     price: trade.price,
                     qty: trade.qty,
                     taker_side: trade.taker_side,
                     time_ms,
-                });
+                };
+                trades.push_back(public.clone());
+                self.last_block
+                    .public_trades
+                    .push((trade.instrument, public));
                 let maker_side = match trade.taker_side {
                     Side::Buy => Side::Sell,
                     Side::Sell => Side::Buy,
@@ -317,6 +354,8 @@ impl ReadModel {
                             order.fills.push(fill.clone());
                         }
                     }
+                    self.last_block.touch(order_id);
+                    self.last_block.fills.push((account, fill.clone()));
                     let trades = self.user_trades.entry(account).or_default();
                     if trades.len() == USER_TRADES_MAX {
                         trades.pop_front();
@@ -325,6 +364,7 @@ impl ReadModel {
                 }
             }
             Event::OrderCancelled { order_id, .. } => {
+                self.last_block.touch(*order_id);
                 if let Some(order) = self.orders.get_mut(order_id) {
                     order.updated_ms = time_ms;
                     if order.state == OrderState::Open {
@@ -338,6 +378,7 @@ impl ReadModel {
                 qty,
                 ..
             } => {
+                self.last_block.touch(*order_id);
                 if let Some(order) = self.orders.get_mut(order_id) {
                     order.updated_ms = time_ms;
                     order.amended = true;
@@ -348,6 +389,9 @@ impl ReadModel {
                         order.filled.contracts().saturating_add(qty.contracts()),
                     );
                 }
+            }
+            Event::AgentRevoked { agent, .. } => {
+                self.last_block.revoked_agents.push(agent.clone());
             }
             _ => {}
         }

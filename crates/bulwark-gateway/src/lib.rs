@@ -12,6 +12,7 @@
 
 pub mod dashboard;
 pub mod deribit;
+pub mod feed;
 pub mod follower;
 pub mod gateway;
 pub mod index;
@@ -21,6 +22,7 @@ pub mod replica;
 pub mod run;
 pub mod server;
 pub mod source;
+pub mod ws;
 
 /// Unit-test helpers: an exchange at genesis (admin key seed 1, bridge seed 2, default
 /// parameters, no oracle, no custody) at `time_ms`.

@@ -8,6 +8,7 @@
 //! only hands over proven ones).
 
 use crate::dashboard::history::History;
+use crate::feed::Feed;
 use crate::index::ReadModel;
 use bulwark_exchange::{ConfigError, Genesis};
 use bulwark_node::block::ChainBlock;
@@ -40,6 +41,8 @@ pub struct Replica {
     verifier: ed25519::Scheme,
     state: Mutex<ReplicaState>,
     height: tokio::sync::watch::Sender<u64>,
+    /// What each applied block changed, for subscribers (published under `state`'s lock).
+    feed: Feed,
 }
 
 impl Replica {
@@ -64,7 +67,13 @@ impl Replica {
                 lies: VecDeque::new(),
             }),
             height,
+            feed: Feed::new(),
         })
+    }
+
+    /// The subscription feed. Lock order: the replica's lock, then the feed's.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     pub fn verifier(&self) -> &ed25519::Scheme {
@@ -120,6 +129,7 @@ impl Replica {
             state.index = ReadModel::new(&exchange);
             state.history.clear();
             state.chain = Chain::new(exchange, digest);
+            self.feed.publish(state.chain.finalized(), &state.index);
         }
         self.height.send_replace(height);
     }
@@ -137,6 +147,7 @@ impl Replica {
                     state
                         .history
                         .record(block, &checked, &outcome, state.chain.finalized());
+                    self.feed.publish(state.chain.finalized(), &state.index);
                     state.chain.finalized_height()
                 }
                 Err(error) => {

@@ -9,9 +9,11 @@
 //!   (`client_id`, `client_secret`, `agent`, `proof`); `GET /gateway/v1/apikeys?owner=<hex>`:
 //!   that owner's keys and their state (never secrets).
 //! - `GET /gateway/v1/status`: the replica's height, halt and the lies seen.
+//! - `GET /ws/api/v2`: the WebSocket transport ([`crate::ws`]).
 //!
 //! Owns: authentication of private calls (`deri-hmac-sha256` over the raw request-target
-//! and body, replay cache, key state), rate limits per address and per key, and the bounds:
+//! and body, replay cache; or `Authorization: bearer <access_token>` from `public/auth`;
+//! key state, `principal`), rate limits per address and per key, and the bounds:
 //! body ([`GatewayConfig::body_bytes_max`]), request-target, connections, request time.
 //! Never: decodes the target before checking a signature; lets a panic or a rejection reach
 //! the client as anything but the envelope.
@@ -37,8 +39,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq as _;
 
-fn now_us() -> u64 {
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
@@ -60,7 +63,7 @@ fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) ->
 }
 
 /// The envelope's status and JSON.
-fn envelope_body(
+pub(crate) fn envelope_body(
     us_in: u64,
     id: Option<&Value>,
     outcome: Result<Value, RpcError>,
@@ -97,6 +100,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/gateway/v1/apikeys", post(create_key).get(list_keys))
         .route("/gateway/v1/status", get(status))
         .merge(crate::dashboard::routes())
+        .route("/ws/api/v2", get(crate::ws::upgrade))
         .fallback(|| async { envelope(now_us(), None, Err(error::method_not_found())) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(gateway)
@@ -200,13 +204,17 @@ async fn rpc(
         } else {
             None
         };
+        if method == "public/auth" {
+            return grant(&gateway, &params).map(|(_, answer)| answer);
+        }
         methods::dispatch(&gateway, &method, &params, principal.as_ref()).await
     }
     .await;
     envelope(us_in, id.as_ref(), outcome)
 }
 
-/// Checks a private request's signature and key; charges the key's rate budget.
+/// Checks a private request's credentials (a `deri-hmac-sha256` signature, or a bearer
+/// access token from `public/auth`) and key; charges the key's rate budget.
 fn authenticate(
     gateway: &Gateway,
     headers: &HeaderMap,
@@ -220,6 +228,16 @@ fn authenticate(
         .ok_or_else(|| error::unauthorized("no Authorization header"))?
         .to_str()
         .map_err(|_| error::unauthorized("Authorization header is not text"))?;
+    if let Some(token) = header
+        .strip_prefix("bearer ")
+        .or_else(|| header.strip_prefix("Bearer "))
+    {
+        let client_id = gateway
+            .tokens()
+            .access(token.trim(), now_ms())
+            .ok_or_else(|| error::unauthorized("unknown or expired access token"))?;
+        return principal(gateway, &client_id, engine);
+    }
     let signature = auth::parse_header(header)?;
     let key = gateway
         .key(&signature.client_id)
@@ -239,6 +257,110 @@ fn authenticate(
         }
         auth::Replay::Full => return Err(error::too_many_requests()),
     }
+    principal(gateway, &signature.client_id, engine)
+}
+
+/// `public/auth` (HTTP and WebSocket): the grant's API key as a [`Principal`] and the answer
+/// (bearer tokens). Grants: `client_credentials` (`client_id`, `client_secret`, compared in
+/// constant time), `client_signature` (`client_id`, `timestamp` ms, `nonce`, `data`,
+/// `signature` = hex HMAC-SHA256 over `timestamp\nnonce\ndata`, timestamp within 60 s; a
+/// `(client_id, timestamp, nonce)` used before is a replay), `refresh_token` (each spent once).
+/// Unknown client or wrong secret: `13004`; bad, stale or replayed signature, spent token,
+/// pending or revoked key: `13009`.
+pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Value), RpcError> {
+    let grant = params.required("grant_type")?;
+    let now = now_ms();
+    let client_id = match grant.as_str() {
+        "client_credentials" => {
+            let client_id = params.required("client_id")?;
+            let secret = params.required("client_secret")?;
+            let key = gateway
+                .key(&client_id)
+                .ok_or_else(error::invalid_credentials)?;
+            let same = key.stored.client_secret.as_bytes().ct_eq(secret.as_bytes());
+            if !bool::from(same) {
+                return Err(error::invalid_credentials());
+            }
+            client_id
+        }
+        "client_signature" => signature_grant(gateway, params, now)?,
+        "refresh_token" => {
+            let token = params.required("refresh_token")?;
+            gateway
+                .tokens()
+                .spend_refresh(&token, now)
+                .ok_or_else(|| error::unauthorized("unknown, spent or expired refresh token"))?
+        }
+        _ => {
+            return Err(RpcError::invalid_param(
+                "grant_type",
+                "client_credentials, client_signature or refresh_token",
+            ));
+        }
+    };
+    let principal = principal(gateway, &client_id, false)?;
+    let issued = gateway
+        .tokens()
+        .issue(&client_id, now)
+        .ok_or_else(error::too_many_requests)?;
+    let answer = json!({
+        "access_token": issued.access_token,
+        "refresh_token": issued.refresh_token,
+        "expires_in": issued.expires_in_s,
+        "token_type": "bearer",
+        "scope": "connection mainaccount trade:read_write account:read wallet:none",
+        "enabled_features": [],
+    });
+    Ok((principal, answer))
+}
+
+/// A `client_signature` grant's client id, once its signature, timestamp and freshness are
+/// checked.
+fn signature_grant(gateway: &Gateway, params: &Params, now: u64) -> Result<String, RpcError> {
+    let client_id = params.required("client_id")?;
+    let ts = params
+        .integer("timestamp")?
+        .ok_or_else(|| RpcError::missing_param("timestamp"))?;
+    let sig = params.required("signature")?;
+    let nonce = params.text("nonce").unwrap_or_default();
+    let data = params.text("data").unwrap_or_default();
+    if nonce.len() > 64 || data.len() > 1_024 || sig.len() != 64 {
+        return Err(error::unauthorized(
+            "overlong nonce or data, or signature not 64 hex characters",
+        ));
+    }
+    let key = gateway
+        .key(&client_id)
+        .ok_or_else(error::invalid_credentials)?;
+    auth::verify_grant(&key.stored.client_secret, ts, &nonce, &data, &sig, now)?;
+    // A grant's (client, timestamp, nonce) is used once, whatever it signed; the marker keeps
+    // it apart from HTTP request signatures in the same cache.
+    let seen = auth::Signature {
+        client_id: client_id.clone(),
+        ts,
+        nonce,
+        sig: "public/auth".into(),
+    };
+    match gateway.replay().admit(&seen, now) {
+        auth::Replay::Fresh => Ok(client_id),
+        auth::Replay::Replayed => Err(error::unauthorized(
+            "timestamp and nonce already used (replay)",
+        )),
+        auth::Replay::Full => Err(error::too_many_requests()),
+    }
+}
+
+/// Who an authenticated API key acts for: its account while the key is active (read from the
+/// replica on every call, so a revocation takes effect at once); charges the key's rate
+/// budget. The one place every transport turns a key into a [`Principal`].
+pub(crate) fn principal(
+    gateway: &Gateway,
+    client_id: &str,
+    engine: bool,
+) -> Result<Principal, RpcError> {
+    let key = gateway
+        .key(client_id)
+        .ok_or_else(error::invalid_credentials)?;
     let state = {
         let replica = gateway.replica.lock();
         key.state(replica.chain.finalized())
@@ -260,7 +382,7 @@ fn authenticate(
     };
     if !gateway
         .limiter()
-        .take(&signature.client_id, budget, rate, Instant::now())
+        .take(client_id, budget, rate, Instant::now())
     {
         return Err(error::too_many_requests());
     }
@@ -448,6 +570,13 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        // Bounds what the kernel holds for a client that does not read (the host's default
+        // may grow it to megabytes); the WebSocket queue bounds the rest.
+        if let Err(error) =
+            socket2::SockRef::from(&stream).set_send_buffer_size(config.send_buffer_bytes)
+        {
+            tracing::debug!(%error, "setting the send buffer failed");
+        }
         let service =
             hyper_util::service::TowerToHyperService::new(app.clone().layer(Extension(Peer(peer))));
         tokio::spawn(async move {
@@ -455,7 +584,9 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .max_buf_size(64 * 1024)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                // `/ws/api/v2` takes the connection over (its own bounds apply from there).
+                .with_upgrades();
             if let Err(error) = connection.await {
                 tracing::trace!(%error, "gateway connection ended with an error");
             }

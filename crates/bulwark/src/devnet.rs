@@ -416,6 +416,7 @@ pub fn run(options: DevnetOptions) -> Result<()> {
 
 fn print_gateway(addr: SocketAddr, validator: &RunningValidator, demo: &Path) {
     println!("  gateway (Deribit JSON-RPC, for ccxt and other Deribit clients): http://{addr}");
+    println!("    WebSocket JSON-RPC and subscriptions: ws://{addr}/ws/api/v2");
     println!(
         "    bulwark apikey create --gateway http://{addr} --api http://{} --key {}",
         validator.api_addr,

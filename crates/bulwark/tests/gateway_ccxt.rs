@@ -1,6 +1,8 @@
 //! The CCXT Deribit client itself (Python, `ccxt==4.5.90`) against a devnet's gateway: loads
 //! markets, reads tickers and books, places, edits, cancels and fills orders, reads balance
-//! and positions (`crates/bulwark-gateway/tests/ccxt/test_ccxt.py`).
+//! and positions (`crates/bulwark-gateway/tests/ccxt/test_ccxt.py`); then ccxt.pro (bundled in
+//! the same package) over the WebSocket: tickers, order books, trades, and the user's orders,
+//! trades and balance after its own `public/auth` (`test_ccxt_pro.py`).
 //!
 //! The virtual environment lives in `<target dir>/ccxt-venv` (`.ci/run` creates it before the
 //! tests); if it is missing this test creates it with `python3 -m venv` and installs
@@ -78,19 +80,29 @@ fn ccxt_deribit_client_trades_on_the_gateway() {
     let wait = Duration::from_secs(60);
     let a = bulwark::gateway_cli::create(&devnet.gateway, &api, &key(0), wait).unwrap();
     let b = bulwark::gateway_cli::create(&devnet.gateway, &api, &key(1), wait).unwrap();
-    let output = Command::new(python)
-        .arg(repo().join("crates/bulwark-gateway/tests/ccxt/test_ccxt.py"))
-        .env("BULWARK_GATEWAY", &devnet.gateway)
-        .env("KEY_A_ID", &a.client_id)
-        .env("KEY_A_SECRET", &a.client_secret)
-        .env("KEY_B_ID", &b.client_id)
-        .env("KEY_B_SECRET", &b.client_secret)
-        .output()
-        .expect("the CCXT script runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("ccxt ok"),
-        "the CCXT script failed:\n{stdout}\n{stderr}"
-    );
+    // The REST client, then ccxt.pro's WebSocket client on the same devnet and keys.
+    for (script, done) in [
+        ("test_ccxt.py", "ccxt ok"),
+        ("test_ccxt_pro.py", "ccxt.pro ok"),
+    ] {
+        let output = Command::new(&python)
+            .arg(
+                repo()
+                    .join("crates/bulwark-gateway/tests/ccxt")
+                    .join(script),
+            )
+            .env("BULWARK_GATEWAY", &devnet.gateway)
+            .env("KEY_A_ID", &a.client_id)
+            .env("KEY_A_SECRET", &a.client_secret)
+            .env("KEY_B_ID", &b.client_id)
+            .env("KEY_B_SECRET", &b.client_secret)
+            .output()
+            .expect("the CCXT script runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains(done),
+            "{script} failed:\n{stdout}\n{stderr}"
+        );
+    }
 }

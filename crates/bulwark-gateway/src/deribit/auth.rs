@@ -7,13 +7,17 @@
 //! percent-encoded query), compares in constant time, accepts `ts` within
 //! [`TS_WINDOW_MS`] of its clock, and refuses a `(id, ts, nonce, sig)` it has seen
 //! ([`ReplayCache`], bounded).
+//! `public/auth`'s `client_signature` grant (contract section 10) signs
+//! `timestamp \n nonce \n data` instead ([`verify_grant`]); its `(client_id, timestamp,
+//! nonce)` goes through the same replay cache. [`Tokens`] keeps the bearer tokens `public/auth`
+//! issues (bounded by [`TOKENS_MAX`]).
 //! Never: decodes or re-encodes the target, compares secrets or MACs with `==`, keeps more
 //! than [`REPLAY_CACHE_MAX`] entries.
 
 use super::error::{self, RpcError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use subtle::ConstantTimeEq;
 
 /// Accepted distance between the request's `ts` and the server clock.
@@ -176,6 +180,117 @@ impl ReplayCache {
     }
 }
 
+/// The string a WebSocket `public/auth` `client_signature` covers (contract section 10):
+/// `timestamp \n nonce \n data`.
+pub fn auth_string(ts: u64, nonce: &str, data: &str) -> Vec<u8> {
+    format!("{ts}\n{nonce}\n{data}").into_bytes()
+}
+
+/// Checks a `client_signature` grant: `ts` within [`TS_WINDOW_MS`], the MAC in constant time.
+/// The caller refuses a replay through [`ReplayCache`].
+pub fn verify_grant(
+    secret: &str,
+    ts: u64,
+    nonce: &str,
+    data: &str,
+    sig: &str,
+    now_ms: u64,
+) -> Result<(), RpcError> {
+    if ts.abs_diff(now_ms) > TS_WINDOW_MS {
+        return Err(error::unauthorized("timestamp outside the accepted window"));
+    }
+    let expected = sign(secret, &auth_string(ts, nonce, data));
+    if bool::from(
+        expected
+            .as_bytes()
+            .ct_eq(sig.to_ascii_lowercase().as_bytes()),
+    ) {
+        Ok(())
+    } else {
+        Err(error::unauthorized("invalid signature"))
+    }
+}
+
+/// Tokens held at once (access and refresh together).
+pub const TOKENS_MAX: usize = 65_536;
+/// An access token's life (Deribit's: 900 s).
+pub const ACCESS_TOKEN_TTL_MS: u64 = 900_000;
+/// A refresh token's life.
+pub const REFRESH_TOKEN_TTL_MS: u64 = 24 * 3_600_000;
+
+/// Tokens `public/auth` issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in_s: u64,
+}
+
+/// Bearer tokens: access tokens (accepted on HTTP private calls as
+/// `Authorization: bearer <token>`) and refresh tokens (each good for one `refresh_token`
+/// grant), each bound to an API key's client id, bounded by [`TOKENS_MAX`] (expired ones
+/// are dropped first; when full of live ones, no new token is issued).
+#[derive(Default)]
+pub struct Tokens {
+    /// token -> (client id, expiry ms)
+    access: HashMap<String, (String, u64)>,
+    refresh: HashMap<String, (String, u64)>,
+}
+
+fn random_token() -> String {
+    use rand::RngExt as _;
+    let bytes: [u8; 24] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Tokens {
+    fn room(&mut self, now_ms: u64) -> bool {
+        if self.access.len() + self.refresh.len() + 2 <= TOKENS_MAX {
+            return true;
+        }
+        self.access.retain(|_, (_, expiry)| *expiry > now_ms);
+        self.refresh.retain(|_, (_, expiry)| *expiry > now_ms);
+        self.access.len() + self.refresh.len() + 2 <= TOKENS_MAX
+    }
+
+    /// New tokens for `client_id`; `None` while full of live ones.
+    pub fn issue(&mut self, client_id: &str, now_ms: u64) -> Option<Issued> {
+        if !self.room(now_ms) {
+            return None;
+        }
+        let issued = Issued {
+            access_token: random_token(),
+            refresh_token: random_token(),
+            expires_in_s: ACCESS_TOKEN_TTL_MS / 1_000,
+        };
+        self.access.insert(
+            issued.access_token.clone(),
+            (client_id.to_string(), now_ms + ACCESS_TOKEN_TTL_MS),
+        );
+        self.refresh.insert(
+            issued.refresh_token.clone(),
+            (client_id.to_string(), now_ms + REFRESH_TOKEN_TTL_MS),
+        );
+        Some(issued)
+    }
+
+    /// The client id an unexpired access token stands for.
+    pub fn access(&self, token: &str, now_ms: u64) -> Option<String> {
+        self.access
+            .get(token)
+            .filter(|(_, expiry)| *expiry > now_ms)
+            .map(|(client, _)| client.clone())
+    }
+
+    /// Spends a refresh token: the client id it stood for, if unexpired and unspent.
+    pub fn spend_refresh(&mut self, token: &str, now_ms: u64) -> Option<String> {
+        self.refresh
+            .remove(token)
+            .filter(|(_, expiry)| *expiry > now_ms)
+            .map(|(client, _)| client)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +419,37 @@ mod tests {
         assert_eq!(
             cache.admit(&signature, 13 + 2 * TS_WINDOW_MS),
             Replay::Replayed
+        );
+    }
+
+    #[test]
+    fn a_grant_signature_covers_timestamp_nonce_and_data() {
+        let sig = sign("secret", b"1000\nabc\n");
+        assert!(verify_grant("secret", 1_000, "abc", "", &sig, 1_000).is_ok());
+        assert!(verify_grant("secret", 1_000, "abc", "x", &sig, 1_000).is_err());
+        assert!(verify_grant("other", 1_000, "abc", "", &sig, 1_000).is_err());
+        let stale = verify_grant("secret", 1_000, "abc", "", &sig, 1_000 + TS_WINDOW_MS + 1);
+        assert_eq!(stale.unwrap_err().code, error::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn tokens_expire_and_refresh_tokens_are_spent_once() {
+        let mut tokens = Tokens::default();
+        let issued = tokens.issue("c", 0).unwrap();
+        assert_eq!(tokens.access(&issued.access_token, 1).as_deref(), Some("c"));
+        assert_eq!(
+            tokens.access(&issued.access_token, ACCESS_TOKEN_TTL_MS),
+            None
+        );
+        assert_eq!(tokens.access("nope", 1), None);
+        assert_eq!(
+            tokens.spend_refresh(&issued.refresh_token, 5).as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            tokens.spend_refresh(&issued.refresh_token, 5),
+            None,
+            "spent"
         );
     }
 }

@@ -272,11 +272,11 @@ fn currencies(exchange: &Exchange) -> Value {
 
 /// `currency=BTC` matches BTC-underlying instruments; `USDC` (the settlement currency) and
 /// `any` match all.
-fn currency_matches(instrument: &Instrument, currency: &str) -> bool {
+pub(crate) fn currency_matches(instrument: &Instrument, currency: &str) -> bool {
     currency == "any" || currency == "USDC" || instrument.spec.name.base().as_str() == currency
 }
 
-fn kind_matches(instrument: &Instrument, kind: &str) -> bool {
+pub(crate) fn kind_matches(instrument: &Instrument, kind: &str) -> bool {
     match kind {
         "future" => !instrument.is_option(),
         "option" => instrument.is_option(),
@@ -284,7 +284,7 @@ fn kind_matches(instrument: &Instrument, kind: &str) -> bool {
     }
 }
 
-fn instrument_param<'a>(
+pub(crate) fn instrument_param<'a>(
     exchange: &'a Exchange,
     params: &Params,
 ) -> Result<&'a Instrument, RpcError> {
@@ -371,7 +371,7 @@ fn stats<'a>(
     )
 }
 
-fn ticker<'a>(
+pub(crate) fn ticker<'a>(
     exchange: &Exchange,
     instrument: &Instrument,
     trades: impl Iterator<Item = &'a PublicTrade>,
@@ -446,7 +446,7 @@ fn direction(side: Side) -> &'static str {
     }
 }
 
-fn public_trade_json(trade: &PublicTrade, spec: &InstrumentSpec) -> Value {
+pub(crate) fn public_trade_json(trade: &PublicTrade, spec: &InstrumentSpec) -> Value {
     json!({
         "trade_id": format!("BLW-T{}", trade.trade_seq),
         "trade_seq": trade.trade_seq,
@@ -472,7 +472,7 @@ fn parse_order_id(params: &Params) -> Result<OrderId, RpcError> {
         .map_err(|_| RpcError::invalid_param("order_id", "wrong format"))
 }
 
-fn order_json(order: &OrderRecord, spec: &InstrumentSpec) -> Value {
+pub(crate) fn order_json(order: &OrderRecord, spec: &InstrumentSpec) -> Value {
     let filled = convert::qty_amount(order.filled, spec);
     let average = if order.filled.contracts() > 0 {
         order.notional_ticks as f64 * spec.tick_size.micros() as f64
@@ -511,7 +511,11 @@ fn order_json(order: &OrderRecord, spec: &InstrumentSpec) -> Value {
     })
 }
 
-fn user_trade_json(fill: &Fill, spec: &InstrumentSpec, order: Option<&OrderRecord>) -> Value {
+pub(crate) fn user_trade_json(
+    fill: &Fill,
+    spec: &InstrumentSpec,
+    order: Option<&OrderRecord>,
+) -> Value {
     json!({
         "trade_id": format!("BLW-T{}", fill.trade_seq),
         "trade_seq": fill.trade_seq,
@@ -534,7 +538,7 @@ fn user_trade_json(fill: &Fill, spec: &InstrumentSpec, order: Option<&OrderRecor
 }
 
 /// The account summary in USDC, from the replica's margin view.
-fn summary(exchange: &Exchange, account: AccountId, currency: &str) -> Value {
+pub(crate) fn summary(exchange: &Exchange, account: AccountId, currency: &str) -> Value {
     if currency != "USDC" {
         // Accounts hold USDC only: in any other currency they hold nothing.
         return json!({
