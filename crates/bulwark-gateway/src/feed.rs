@@ -37,6 +37,9 @@ pub enum Interest {
     Ticker(InstrumentId),
     /// An account's summary (`user.portfolio`).
     Portfolio(AccountId),
+    /// The dashboard's state (`bulwark.dashboard`), rendered at most once a second by the
+    /// dashboard's own task (`crate::dashboard::publish`) and carried by the next update.
+    Dashboard,
 }
 
 /// One side's levels, best first: (price ticks, contracts).
@@ -130,6 +133,8 @@ pub struct BlockUpdate {
     pub fills: Vec<(AccountId, Tag, Value)>,
     /// API keys (agent keys) the block revoked: their connections end.
     pub revoked_agents: Vec<bulwark_types::PublicKey>,
+    /// The dashboard's newest state, when one was rendered since the last update.
+    pub dashboard: Option<Arc<Value>>,
 }
 
 #[derive(Default)]
@@ -138,6 +143,8 @@ struct FeedState {
     books: HashMap<InstrumentId, Arc<BookLevels>>,
     tickers: HashMap<InstrumentId, Value>,
     portfolios: HashMap<AccountId, Value>,
+    /// A dashboard state rendered and not yet carried by an update.
+    dashboard: Option<Arc<Value>>,
 }
 
 /// The broadcast and what it remembers between blocks.
@@ -286,6 +293,16 @@ impl Feed {
             Interest::Portfolio(account) => {
                 state.portfolios.remove(&account);
             }
+            Interest::Dashboard => state.dashboard = None,
+        }
+    }
+
+    /// Hands over a rendered dashboard state for the next update to carry (the newest wins);
+    /// ignored while nobody subscribes to it.
+    pub fn offer_dashboard(&self, rendered: Arc<Value>) {
+        let mut state = self.state();
+        if state.interest.contains_key(&Interest::Dashboard) {
+            state.dashboard = Some(rendered);
         }
     }
 
@@ -343,6 +360,7 @@ impl Feed {
                         update.tickers.insert(id, ticker);
                     }
                 }
+                Interest::Dashboard => update.dashboard = state.dashboard.take(),
                 Interest::Portfolio(account) => {
                     let summary = methods::summary(exchange, account, "USDC");
                     if state.portfolios.get(&account) != Some(&summary) {

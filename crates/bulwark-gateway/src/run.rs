@@ -103,6 +103,7 @@ pub async fn start(setup: GatewaySetup) -> Result<RunningGateway, StartError> {
         .collect();
     let gateway = Arc::new(Gateway::new(replica.clone(), clients, keys, setup.config));
     let follower = tokio::spawn(follower::run(replica, sources, setup.follower));
+    tokio::spawn(crate::dashboard::publish(gateway.clone()));
     tokio::spawn(crate::dashboard::health::poll(
         gateway.health.clone(),
         gateway.validators.clone(),

@@ -59,6 +59,57 @@ fn rendered_dom(browser: &str, url: &str, budget_ms: u64) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
+/// Subscribes to `bulwark.dashboard` and returns the replica heights of its first `count`
+/// notifications (each a whole dashboard state).
+fn dashboard_over_websocket(gateway: &str, count: usize) -> Vec<u64> {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("{}/ws/api/v2", gateway.replacen("http://", "ws://", 1));
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        for (id, channel) in [(2, "bulwark.nothing"), (1, "bulwark.dashboard")] {
+            let subscribe = serde_json::json!({"jsonrpc": "2.0", "id": id,
+                "method": "public/subscribe", "params": {"channels": [channel]}});
+            socket
+                .send(Message::Text(subscribe.to_string().into()))
+                .await
+                .unwrap();
+        }
+        let mut heights = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while heights.len() < count {
+            let frame = tokio::time::timeout_at(deadline, socket.next())
+                .await
+                .expect("dashboard notifications within 30 s")
+                .expect("the connection stays open")
+                .unwrap();
+            let Message::Text(text) = frame else { continue };
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["id"] == 2 {
+                assert!(
+                    message["error"]["code"].is_i64(),
+                    "an unknown channel: {message}"
+                );
+                continue;
+            }
+            if message["id"] == 1 {
+                assert_eq!(message["result"], serde_json::json!(["bulwark.dashboard"]));
+                continue;
+            }
+            if message["params"]["channel"] == "bulwark.dashboard" {
+                let data = &message["params"]["data"];
+                assert_eq!(data["cluster"]["validators"].as_array().unwrap().len(), 4);
+                heights.push(data["replica"]["height"].as_u64().unwrap());
+            }
+        }
+        heights
+    })
+}
+
 fn state(devnet: &Devnet) -> Value {
     let (status, state) = http(&devnet.gateway, "GET", "/dashboard/v1/state", &[], b"");
     assert_eq!(status, 200, "{state}");
@@ -198,6 +249,11 @@ fn the_dashboard_shows_the_cluster_the_oracle_the_books_and_the_risk() {
         404
     );
 
+    // Live: the same state over the WebSocket channel `bulwark.dashboard`, newer each time.
+    let heights = dashboard_over_websocket(&gateway, 2);
+    assert!(heights[1] > heights[0], "the chain moves: {heights:?}");
+    assert!(heights[0] >= last["replica"]["height"].as_u64().unwrap());
+
     // The page, as a browser renders it.
     let (status, page) = http_text(&gateway, "/dashboard");
     assert_eq!(status, 200);
@@ -226,8 +282,8 @@ fn the_dashboard_shows_the_cluster_the_oracle_the_books_and_the_risk() {
             assert!(dom.contains(PERP), "the book: {dom}");
             assert!(dom.contains("BTC index"), "the oracle: {dom}");
             assert!(
-                dom.contains("data-live=\"ws\"") || dom.contains("data-live=\"poll\""),
-                "live updates running"
+                dom.contains("data-live=\"ws\""),
+                "live updates over the WebSocket"
             );
         }
         None if std::env::var_os("CI").is_some() => {

@@ -30,7 +30,13 @@ pub struct ValidatorReport {
     pub error: Option<String>,
     /// When the status was last read successfully, ms since the epoch.
     pub read_at_ms: Option<u64>,
+    /// The newest (finalized height, state digest) pairs it reported, oldest first, at most
+    /// [`DIGESTS_KEPT`]: the gateway, a block or two behind, checks the newest it has reached.
+    pub digests: std::collections::VecDeque<(u64, String)>,
 }
+
+/// Reported (height, digest) pairs kept per validator.
+pub const DIGESTS_KEPT: usize = 16;
 
 /// Every validator's newest report.
 #[derive(Default)]
@@ -70,6 +76,16 @@ impl ClusterHealth {
         };
         match outcome {
             Ok(status) => {
+                if let (Some(height), Some(digest)) = (
+                    status["finalized_height"].as_u64(),
+                    status["state_digest"].as_str(),
+                ) && report.digests.back().is_none_or(|(h, _)| *h < height)
+                {
+                    if report.digests.len() == DIGESTS_KEPT {
+                        report.digests.pop_front();
+                    }
+                    report.digests.push_back((height, digest.to_string()));
+                }
                 report.status = Some(status);
                 report.error = None;
                 report.read_at_ms = Some(now_ms);
@@ -113,11 +129,21 @@ mod tests {
         health.update(0, Ok(serde_json::json!({"finalized_height": 7})), 100);
         health.update(0, Err("connection refused".into()), 200);
         health.update(5, Ok(Value::Null), 300); // no such validator: ignored
+        for height in 1..=40 {
+            let status = serde_json::json!({"finalized_height": height, "state_digest": "d"});
+            health.update(1, Ok(status.clone()), 400);
+            health.update(1, Ok(status), 400); // the same height again: kept once
+        }
         let reports = health.reports();
         assert_eq!(reports.len(), 2);
+        assert_eq!(reports[1].digests.len(), DIGESTS_KEPT);
+        assert_eq!(
+            reports[1].digests.front().unwrap().0,
+            40 - DIGESTS_KEPT as u64 + 1
+        );
         assert_eq!(reports[0].status.as_ref().unwrap()["finalized_height"], 7);
         assert_eq!(reports[0].error.as_deref(), Some("connection refused"));
         assert_eq!(reports[0].read_at_ms, Some(100));
-        assert!(reports[1].status.is_none());
+        assert!(reports[0].digests.is_empty(), "no height reported");
     }
 }

@@ -91,6 +91,25 @@ pub fn state_json(gateway: &Gateway) -> Value {
     view::state(gateway, &reports)
 }
 
+/// How often the dashboard's state is rendered for the WebSocket channel.
+pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Renders the dashboard's state once each [`PUBLISH_INTERVAL`] while someone subscribes to
+/// `bulwark.dashboard` (once for all of them) and hands it to the feed, whose next update
+/// carries it.
+pub async fn publish(gateway: Arc<Gateway>) {
+    let mut ticker = tokio::time::interval(PUBLISH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let feed = gateway.replica.feed();
+        if feed.interest(crate::feed::Interest::Dashboard) == 0 {
+            continue;
+        }
+        feed.offer_dashboard(Arc::new(state_json(&gateway)));
+    }
+}
+
 async fn state(State(gateway): State<Arc<Gateway>>, Extension(peer): Extension<Peer>) -> Response {
     if !admit(&gateway, &peer) {
         return refused();

@@ -71,13 +71,18 @@ fn cluster(reports: &[ValidatorReport], history: &History) -> Value {
                     "error": report.error,
                 });
             };
-            let height = status["finalized_height"].as_u64();
-            let reported = status["state_digest"].as_str();
-            let digest_check = match (height.and_then(|h| history.digest_at(h)), reported) {
-                (Some(ours), Some(theirs)) if ours == theirs => "agrees",
-                (Some(_), Some(_)) => "differs",
-                _ => "unverified",
+            // The newest height it reported that this gateway has computed too.
+            let checked = report
+                .digests
+                .iter()
+                .rev()
+                .find_map(|(h, theirs)| history.digest_at(*h).map(|ours| (*h, ours == theirs)));
+            let digest_check = match checked {
+                Some((_, true)) => "agrees",
+                Some((_, false)) => "differs",
+                None => "unverified",
             };
+            let reported = status["state_digest"].as_str();
             json!({
                 "url": report.url,
                 "reachable": report.error.is_none(),
@@ -100,6 +105,7 @@ fn cluster(reports: &[ValidatorReport], history: &History) -> Value {
                 "mempool_txs": status["mempool_txs"],
                 "state_digest": reported,
                 "digest_check": digest_check,
+                "digest_checked_at": checked.map(|(h, _)| h),
             })
         })
         .collect();

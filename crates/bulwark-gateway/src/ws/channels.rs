@@ -69,6 +69,10 @@ pub const FAMILIES: &[Family] = &[
         prefix: "user.portfolio",
         parse: user_portfolio,
     },
+    Family {
+        prefix: "bulwark",
+        parse: bulwark_channel,
+    },
 ];
 
 /// One channel one connection is subscribed to.
@@ -634,6 +638,41 @@ impl Subscription for Portfolio {
             .portfolios
             .get(&self.account)
             .cloned()
+            .into_iter()
+            .collect()
+    }
+}
+
+/// `bulwark.dashboard`: the dashboard's state (`crate::dashboard::view::state`), at most once
+/// a second while the chain moves. Public: it shows what the page at `/dashboard` shows.
+fn bulwark_channel(
+    segments: &[&str],
+    _context: &Context<'_>,
+) -> Result<Box<dyn Subscription>, RpcError> {
+    match segments {
+        ["dashboard"] => Ok(Box::new(Dashboard)),
+        _ => Err(malformed("expected bulwark.dashboard")),
+    }
+}
+
+struct Dashboard;
+
+impl Subscription for Dashboard {
+    fn interests(&self) -> Vec<Interest> {
+        vec![Interest::Dashboard]
+    }
+
+    /// Nothing at once: the first state follows within a second (the page reads
+    /// `/dashboard/v1/state` to start).
+    fn snapshot(&mut self, _exchange: &Exchange, _index: &ReadModel) -> Vec<Value> {
+        Vec::new()
+    }
+
+    fn on_block(&mut self, update: &BlockUpdate) -> Vec<Value> {
+        update
+            .dashboard
+            .as_ref()
+            .map(|state| Value::clone(state))
             .into_iter()
             .collect()
     }
