@@ -2,10 +2,8 @@
 //! scenario ends with all honest validators agreeing, height by height, on the block, the
 //! state digest after it and every transaction's outcome.
 
-mod common;
-
 use bulwark_node::shared::lock;
-use common::{ALL, Cluster, link, run};
+use bulwark_sim::cluster::{self as common, ALL, Cluster, link, run};
 use commonware_consensus::simplex::mocks::{
     conflicter, equivocator, nuller, outdated, relay::Relay,
 };

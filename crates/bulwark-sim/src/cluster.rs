@@ -5,11 +5,6 @@
 //! (its storage, kept by the runtime, survives) and a restart is a new task over the same
 //! partitions. Traders submit to a "home" validator's mempool, which gossips to the others.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
-
 use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_node::app::{AppConfig, now_ms};
@@ -248,6 +243,23 @@ impl Cluster {
 
     /// Starts (or restarts, over the same storage) honest validator `i`.
     pub fn start(&mut self, i: usize) {
+        self.start_with(i, |app, _| app);
+    }
+
+    /// Starts (or restarts) validator `i` with consensus driving `wrap(app, shared)` in place
+    /// of its exchange application (see `bulwark_node::engine::start_with`): a Byzantine
+    /// proposer of the lab's `byzantine` module.
+    pub fn start_with<A, W>(&mut self, i: usize, wrap: W)
+    where
+        W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
+        A: commonware_consensus::Application<
+                Context,
+                SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
+                Context = bulwark_node::block::Ctx,
+                Block = bulwark_node::block::ChainBlock,
+                Input = (),
+            >,
+    {
         assert!(self.tasks[i].is_none(), "validator {i} already running");
         let oracle = self.oracle.clone();
         let config = self.validator_config(i);
@@ -287,13 +299,14 @@ impl Cluster {
                     snapshots: next(),
                     observations: next(),
                 };
-                let validator = engine::start(
+                let validator = engine::start_with(
                     context.child("node"),
                     config,
                     channels,
                     control.clone(),
                     oracle.manager(),
                     Box::new(feed),
+                    wrap,
                 )
                 .await;
                 *lock(&slot) = Some(validator.shared.clone());
