@@ -146,6 +146,21 @@ pub struct Recovery {
     pub recovered_after_ms: u64,
 }
 
+/// What the honest validators saw of Byzantine behaviour, at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConsensusEvidence {
+    /// The most views any running honest validator saw skipped by a nullification.
+    pub views_skipped_max: u64,
+    /// Conflicting votes reported, summed over the running honest validators.
+    pub faults_observed: u64,
+    /// Proposals refused (a proposer duty broken), summed over the running honest validators.
+    pub proposals_refused: u64,
+    /// Validators named as the proposer of a refused block, by any running honest validator.
+    pub refused_proposers: Vec<usize>,
+    /// (blocker, blocked) pairs of the simulated network's blocks.
+    pub blocked: Vec<(usize, usize)>,
+}
+
 /// What a run measured.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Measured {
@@ -156,6 +171,11 @@ pub struct Measured {
     pub first_seen_ms: BTreeMap<u64, u64>,
     pub heights_compared: u64,
     pub state_checks: u64,
+    /// Heights some validator executed between two reads, whose state the lab did not check
+    /// (the exchange's own assertions did, in debug builds).
+    pub states_unchecked: u64,
+    /// What the honest validators saw of Byzantine behaviour.
+    pub consensus: ConsensusEvidence,
     /// Submission to finalized outcome, in milliseconds, in the order observed.
     pub latencies_ms: Vec<u64>,
     /// Admitted submissions never seen finalized (dropped, or still waiting at the end).
@@ -224,6 +244,7 @@ struct Checker {
     checked: Vec<u64>,
     heights_compared: u64,
     state_checks: u64,
+    states_unchecked: u64,
 }
 
 struct Lab {
@@ -242,6 +263,7 @@ struct Lab {
     latencies_ms: Vec<u64>,
     untimed: u64,
     timeline: Vec<TimelineEntry>,
+    consensus: ConsensusEvidence,
     _impostors: Vec<Handle<()>>,
     _traders: Option<Handle<()>>,
 }
@@ -301,6 +323,7 @@ impl Lab {
                 checked: vec![0; n],
                 heights_compared: 0,
                 state_checks: 0,
+                states_unchecked: 0,
             },
             first_seen_ms: BTreeMap::new(),
             height: 0,
@@ -308,6 +331,7 @@ impl Lab {
             latencies_ms: Vec::new(),
             untimed: 0,
             timeline: Vec::new(),
+            consensus: ConsensusEvidence::default(),
             _impostors: impostors,
             _traders: Some(traders),
             roles,
@@ -384,6 +408,7 @@ impl Lab {
                 .await;
         }
         self.note("end".to_string());
+        self.consensus = self.evidence().await;
         Ok(self.measured())
     }
 
@@ -641,6 +666,10 @@ impl Lab {
                 }
             };
             if let Some(result) = result {
+                // A restarted validator replays from its snapshot: only heights past the
+                // newest checked one were skipped.
+                let skipped = height.saturating_sub(self.checker.checked[i] + 1);
+                self.checker.states_unchecked += skipped;
                 self.checker.checked[i] = height;
                 self.checker.state_checks += 1;
                 result.map_err(|violation| Violation::Invariant {
@@ -651,6 +680,41 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    /// What the running honest validators saw of Byzantine behaviour.
+    async fn evidence(&self) -> ConsensusEvidence {
+        let honest: Vec<usize> = self
+            .checked()
+            .into_iter()
+            .filter(|i| matches!(self.roles[*i], Role::Honest))
+            .collect();
+        let mut evidence = ConsensusEvidence::default();
+        let keys: Vec<String> = self
+            .cluster
+            .signers
+            .iter()
+            .map(|k| hex(k.public_key().as_ref()))
+            .collect();
+        for i in &honest {
+            let Some(shared) = self.cluster.shared(*i) else {
+                continue;
+            };
+            let status = lock(&shared.status).clone();
+            evidence.views_skipped_max = evidence.views_skipped_max.max(status.views_skipped);
+            evidence.faults_observed += status.faults_observed;
+            evidence.proposals_refused += status.proposals_refused;
+            for key in status.refused.keys() {
+                if let Some(v) = keys.iter().position(|k| k == key) {
+                    evidence.refused_proposers.push(v);
+                }
+            }
+        }
+        evidence.refused_proposers.sort_unstable();
+        evidence.refused_proposers.dedup();
+        evidence.blocked = self.cluster.blocked().await;
+        evidence.blocked.sort_unstable();
+        evidence
     }
 
     /// Records new heights; true if the cluster finalized any since the last tick.
@@ -767,6 +831,8 @@ impl Lab {
             first_seen_ms: std::mem::take(&mut self.first_seen_ms),
             heights_compared: self.checker.heights_compared,
             state_checks: self.checker.state_checks,
+            states_unchecked: self.checker.states_unchecked,
+            consensus: self.consensus.clone(),
             latencies_ms: std::mem::take(&mut self.latencies_ms),
             untimed: self.untimed,
             recoveries,

@@ -4,7 +4,7 @@
 //! Owns: turning [`Measured`] runs into figures. Rates are rounded to thousandths so the
 //! JSON is stable; nothing in it depends on the wall clock or the machine.
 
-use crate::lab::{self, Failure, Measured, Recovery, TimelineEntry};
+use crate::lab::{self, ConsensusEvidence, Failure, Measured, Recovery, TimelineEntry};
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -19,6 +19,8 @@ pub struct Scorecard {
     pub liveness: Liveness,
     pub latency: Latency,
     pub traffic: Traffic,
+    /// What the honest validators saw of Byzantine behaviour.
+    pub consensus: ConsensusEvidence,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -32,6 +34,8 @@ pub struct Safety {
     pub heights_compared: u64,
     /// Finalized states checked against the exchange's invariants.
     pub state_checks: u64,
+    /// Heights executed between two reads (a catch-up), whose states the lab did not check.
+    pub states_unchecked: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -126,6 +130,7 @@ impl Scorecard {
                 violations: Vec::new(),
                 heights_compared: measured.heights_compared,
                 state_checks: measured.state_checks,
+                states_unchecked: measured.states_unchecked,
             },
             liveness: Liveness {
                 height: measured.height,
@@ -151,6 +156,7 @@ impl Scorecard {
                 transactions_executed: measured.transactions_executed,
                 trades_executed: measured.trades_executed,
             },
+            consensus: measured.consensus.clone(),
             timeline: measured.timeline.clone(),
         }
     }
@@ -183,6 +189,10 @@ impl Scorecard {
             (
                 "safety: states checked",
                 self.safety.state_checks.to_string(),
+            ),
+            (
+                "safety: states unchecked",
+                self.safety.states_unchecked.to_string(),
             ),
             ("liveness: height", self.liveness.height.to_string()),
             (
@@ -224,6 +234,25 @@ impl Scorecard {
                     "{}/{}",
                     self.traffic.transactions_executed, self.traffic.trades_executed
                 ),
+            ),
+            (
+                "consensus: views skipped (max)",
+                self.consensus.views_skipped_max.to_string(),
+            ),
+            (
+                "consensus: conflicts reported",
+                self.consensus.faults_observed.to_string(),
+            ),
+            (
+                "consensus: proposals refused",
+                format!(
+                    "{} (proposers {:?})",
+                    self.consensus.proposals_refused, self.consensus.refused_proposers
+                ),
+            ),
+            (
+                "consensus: blocked (by, whom)",
+                format!("{:?}", self.consensus.blocked),
             ),
         ];
         for (name, value) in rows {
