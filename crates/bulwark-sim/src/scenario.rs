@@ -37,7 +37,7 @@ pub const BLOCKS_MAX: u64 = 100_000;
 pub const SECONDS_MAX: u64 = 24 * 3_600;
 /// Most faults in a timeline.
 pub const FAULTS_MAX: usize = 64;
-/// Longest a link may delay a message (latency plus jitter), and longest a fault may last.
+/// Most latency, and most jitter, a link model may have.
 pub const LINK_DELAY_MS_MAX: u64 = 10_000;
 /// Longest a fault may last before it heals.
 pub const HEAL_AFTER_MS_MAX: u64 = 3_600_000;

@@ -3,7 +3,8 @@
 //! A scenario added to `scenarios/` must be added here (checked).
 
 use bulwark_sim::catalogue::{self, CATALOGUE};
-use bulwark_sim::score;
+use bulwark_sim::scenario::ByzantineRole;
+use bulwark_sim::{Scenario, Scorecard, score};
 
 const SEEDS: [u64; 2] = [1, 2];
 
@@ -12,16 +13,44 @@ fn check(name: &str) {
     for seed in SEEDS {
         match score(&scenario, seed, false) {
             Ok(card) => {
+                println!("{}", card.table());
                 assert!(
                     card.safety.heights_compared > 0,
                     "{name}: validators compared"
                 );
                 assert!(card.traffic.trades_executed > 0, "{name}: trades happened");
-                println!("{}", card.table());
+                check_blame(name, &scenario, &card);
             }
             Err(failure) => panic!("{failure}\nreplay: {}", failure.replay_command(name)),
         }
     }
+}
+
+/// Every leader breaking a duty is named by the honest validators, and nobody else is; no
+/// honest validator's p2p blocks another honest one.
+fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
+    let breakers: Vec<usize> = scenario
+        .byzantine
+        .iter()
+        .filter_map(|role| match role {
+            ByzantineRole::DutyBreaker { validator, .. } => Some(*validator),
+            ByzantineRole::Mock { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        card.consensus.refused_proposers, breakers,
+        "{name}: the refused proposers are exactly the duty breakers"
+    );
+    let byzantine: Vec<usize> = scenario.byzantine.iter().map(|r| r.validator()).collect();
+    assert!(
+        !card
+            .consensus
+            .blocked
+            .iter()
+            .any(|(a, b)| !byzantine.contains(a) && !byzantine.contains(b)),
+        "{name}: an honest validator blocked another: {:?}",
+        card.consensus.blocked
+    );
 }
 
 macro_rules! slice {

@@ -18,6 +18,7 @@ use commonware_consensus::simplex::scheme::ed25519;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Digested, Digestible as _, Signer as _};
 use commonware_runtime::Clock;
+use futures::StreamExt as _;
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -128,26 +129,19 @@ impl DutySwitch {
 #[derive(Clone)]
 pub struct DutyBreaker {
     honest: ExchangeApp,
-    shared: Arc<Shared>,
     switch: Arc<DutySwitch>,
 }
 
 impl DutyBreaker {
     /// The wrapper `bulwark_node::engine::start_with` takes.
     pub fn wrapper(switch: Arc<DutySwitch>) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> Self {
-        move |honest, shared| Self {
-            honest,
-            shared,
-            switch,
-        }
+        move |honest, _shared| Self { honest, switch }
     }
 
-    /// `honest` with the switch's duty broken, or `None` when it is off or cannot be broken.
-    fn broken(&self, honest: &ChainBlock) -> Option<ChainBlock> {
+    /// `honest`, whose parent's time is `parent_time`, with the switch's duty broken, or
+    /// `None` when it is off or cannot be broken.
+    fn broken(&self, honest: &ChainBlock, parent_time: BlockTime) -> Option<ChainBlock> {
         let duty = self.switch.duty()?;
-        let parent_time = lock(&self.shared.chain)
-            .state_after(&honest.parent)
-            .map(|state| state.time())?;
         let mut body = honest.body.clone();
         if !duty.break_in(&mut body, parent_time) {
             return None;
@@ -187,8 +181,12 @@ where
         ancestry: impl Ancestry<ChainBlock>,
         input: (),
     ) -> Option<Digested<ChainBlock>> {
+        // The parent, read from a clone of the ancestry (clones are consumed independently):
+        // the node's chain holds only its newest speculative state, so after the honest
+        // proposal it no longer holds the parent's.
+        let parent_time = ancestry.clone().next().await.map(|p| p.inner().time());
         let honest = self.honest.propose(context, ancestry, input).await?;
-        let Some(broken) = self.broken(honest.inner()) else {
+        let Some(broken) = parent_time.and_then(|t| self.broken(honest.inner(), t)) else {
             return Some(honest);
         };
         // A faulty leader ships what it built, whatever its own checks would say.
