@@ -201,48 +201,6 @@ impl ExchangeApp {
     }
 }
 
-#[cfg(test)]
-impl ExchangeApp {
-    /// Unit-test builds only: breaks the proposer duty `Shared::fault_propose` names in `body`
-    /// (1: a cancel after another signer's order; 2: a second observation of one validator and
-    /// underlying; 3: a time before the parent's; 4: a transaction of a key with no account).
-    /// Returns whether it broke one.
-    fn break_duty(&self, body: &mut ExchangeBlock, parent_time: BlockTime) -> bool {
-        use std::sync::atomic::Ordering;
-        match self.shared.fault_propose.load(Ordering::SeqCst) {
-            1 => {
-                // Orders first, cancels last: breaks the rule when some other signer's
-                // order precedes a cancel.
-                body.txs.sort_by_key(|tx| tx.tx.body.is_cancel());
-                !crate::mempool::cancels_first(&body.txs)
-            }
-            2 => match body.observations.first().cloned() {
-                Some(first) => {
-                    body.observations.push(first);
-                    true
-                }
-                None => false,
-            },
-            3 if parent_time.millis() > 0 => {
-                body.time = BlockTime::from_millis(parent_time.millis() - 1);
-                true
-            }
-            4 => {
-                // A throwaway key's withdrawal: validly signed, but nobody pays for it.
-                use commonware_cryptography::Signer as _;
-                let key = bulwark_types::PrivateKey::from_seed(body.height.get() ^ 0x5eed);
-                let tx = bulwark_types::TxBody::Withdraw {
-                    amount: bulwark_types::Money::from_usdc(1),
-                }
-                .signed(&key, 1);
-                body.txs.push(tx);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
 impl<E> Application<E> for ExchangeApp
 where
     E: Clock + CryptoRng + Send + 'static,
@@ -275,8 +233,6 @@ where
             return None;
         }
         let time = BlockTime::from_millis(now_ms(&runtime).max(parent.inner().time().millis()));
-        #[cfg(test)]
-        let broken: bool;
         let block = {
             let mut chain = lock(&self.shared.chain);
             let state_hash = chain.state_hash_due(&parent.digest())?;
@@ -304,8 +260,7 @@ where
                 |signer| state.nonce_last(signer),
                 |signer, _| crate::shared::payer_of(state, signer).ok(),
             );
-            #[allow(unused_mut)]
-            let mut body = ExchangeBlock {
+            let body = ExchangeBlock {
                 height: ExchangeHeight::new(parent.height().get() + 1),
                 time,
                 prices,
@@ -317,10 +272,6 @@ where
                 },
                 txs,
             };
-            #[cfg(test)]
-            {
-                broken = self.break_duty(&mut body, parent.inner().time());
-            }
             ChainBlock::new(
                 context,
                 parent.digest(),
@@ -330,13 +281,6 @@ where
             )
         };
         let checked = self.check_signatures(&mut runtime, block.body.clone());
-        #[cfg(test)]
-        if broken {
-            // A faulty leader ships what it built, whatever its own checks would say.
-            let digest = block.digest();
-            lock(&self.shared.faulty_proposals).push(digest);
-            return Some(Digested::precomputed(block, digest));
-        }
         if let Err(error) = lock(&self.shared.chain).extend(&block, &checked) {
             tracing::warn!(%error, "own proposal does not apply; declining to propose");
             return None;

@@ -159,7 +159,7 @@ fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_both() {
     run(23, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in ALL {
-            cluster.start_with(i, crate::common::short_retention);
+            cluster.start_tuned(i, crate::common::short_retention);
         }
         let _traders = cluster.start_traders(33, Duration::from_millis(100));
         cluster.wait_until(&ALL, 30).await;

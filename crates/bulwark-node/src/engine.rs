@@ -5,7 +5,7 @@
 //! deterministic runtime with the simulated network and on tokio with authenticated TCP.
 
 use crate::app::{AppConfig, ExchangeApp};
-use crate::block::ChainBlock;
+use crate::block::{ChainBlock, Ctx};
 use crate::chain::Chain;
 use crate::executor::{Executor, ExecutorConfig, FinalizedFeed, initial_chain};
 use crate::gossip::{self, GossipConfig};
@@ -26,7 +26,7 @@ use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolic
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, scheme::ed25519};
 use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
-use commonware_consensus::{Reporter, Reporters, Viewable as _};
+use commonware_consensus::{Application, Reporter, Reporters, Viewable as _};
 use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
 use commonware_cryptography::sha256::Digest;
@@ -232,7 +232,6 @@ pub struct Validator {
 }
 
 /// Starts every actor of one validator under `context`.
-#[allow(clippy::too_many_arguments)]
 pub async fn start<E, S, R, B, P>(
     context: E,
     config: ValidatorConfig,
@@ -247,6 +246,49 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
+{
+    start_with(
+        context,
+        config,
+        channels,
+        blocker,
+        peer_provider,
+        feed,
+        |app, _| app,
+    )
+    .await
+}
+
+/// [`start`], with consensus driving `wrap(app, shared)` in place of the exchange
+/// application `app`. The resilience lab (`bulwark-sim`) wraps it in a Byzantine proposer
+/// that mutates honest proposals; a validator started by [`start`] drives `app` itself.
+///
+/// **Architecture invariant:** nothing in this crate wraps the application: no configuration,
+/// API or message reaches `wrap`, so a production validator has no path that turns a fault on.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_with<E, S, R, B, P, A, W>(
+    context: E,
+    config: ValidatorConfig,
+    channels: Channels<S, R>,
+    blocker: B,
+    peer_provider: P,
+    feed: Box<dyn PriceFeed>,
+    wrap: W,
+) -> Validator
+where
+    E: Spawner + Clock + Metrics + Storage + Supervisor + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+    W: FnOnce(ExchangeApp, Arc<Shared>) -> A,
+    A: Application<
+            E,
+            SigningScheme = ed25519::Scheme,
+            Context = Ctx,
+            Block = ChainBlock,
+            Input = (),
+        >,
 {
     config.assert();
     let me = config.signer.public_key();
@@ -467,7 +509,10 @@ where
         blocker.clone(),
     ));
 
-    let app = ExchangeApp::new(shared.clone(), feed, config.app, config.observer.age_max);
+    let app = wrap(
+        ExchangeApp::new(shared.clone(), feed, config.app, config.observer.age_max),
+        shared.clone(),
+    );
     let wrapper =
         marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
     let monitor = ConsensusMonitor {

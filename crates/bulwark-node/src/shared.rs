@@ -258,12 +258,6 @@ pub struct Shared {
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
-    /// Unit-test builds only: the proposer duty this validator breaks in every block it
-    /// proposes (`ExchangeApp::break_duty`), and the digests of the blocks it broke it in.
-    #[cfg(test)]
-    pub fault_propose: std::sync::atomic::AtomicU8,
-    #[cfg(test)]
-    pub faulty_proposals: Mutex<Vec<Digest>>,
     /// Unit-test builds only: makes this validator's snapshot server forge (see
     /// `sync::forge_for_test`).
     #[cfg(test)]
@@ -295,10 +289,6 @@ impl Shared {
             receipt_queries: Mutex::new(None),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),
-            #[cfg(test)]
-            fault_propose: std::sync::atomic::AtomicU8::new(0),
-            #[cfg(test)]
-            faulty_proposals: Mutex::new(Vec::new()),
             #[cfg(test)]
             fault_forge_snapshot: std::sync::atomic::AtomicU8::new(0),
             #[cfg(test)]

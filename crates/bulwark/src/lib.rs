@@ -16,6 +16,7 @@ pub mod keys;
 pub mod monte_carlo;
 pub mod options;
 pub mod process_cluster;
+pub mod simulate;
 pub mod soak;
 pub mod stress;
 pub mod validator;

@@ -60,6 +60,11 @@ enum Command {
     /// SIGKILL and restarted again and again; checks every finalized transaction on every
     /// validator and times each rejoin ([--cycles N] [--seed S] [--rate R] [--dir D]).
     Soak(bulwark::soak::SoakArgs),
+    /// The resilience lab: run a scenario (a catalogue name or a TOML file) on real validators
+    /// over a simulated network, faults from its timeline, invariants checked every block,
+    /// and print the scorecard ([--seed S] [--json PATH] [--no-baseline]; --list names the
+    /// catalogue). Exits non-zero on a violation, printing the seed and timeline to replay it.
+    Simulate(bulwark::simulate::SimulateArgs),
     /// Follow a public exchange's price index over its websocket, as a validator's price
     /// source would read it; optionally record the frames as a capture.
     #[command(subcommand)]
@@ -150,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => cli::status(args),
         Command::Stress(args) => bulwark::stress::run(args),
         Command::Soak(args) => bulwark::soak::run_command(args),
+        Command::Simulate(args) => bulwark::simulate::run(args),
         Command::Feed(Feed::Deribit(args)) => bulwark::feed::run(args),
         Command::Options => {
             let stdin = std::io::stdin().lock();

@@ -1,14 +1,10 @@
-//! A 4-validator Bulwark cluster on Commonware's deterministic runtime and simulated network,
-//! with traders submitting real signed transactions, and the checks every scenario ends with.
+//! A Bulwark cluster (4 validators unless asked for more) on Commonware's deterministic runtime
+//! and simulated network, with traders submitting real signed transactions, and the checks
+//! every scenario ends with.
 //!
 //! Each validator runs under its own supervising task, so a crash is an abort of that task
 //! (its storage, kept by the runtime, survives) and a restart is a new task over the same
 //! partitions. Traders submit to a "home" validator's mempool, which gossips to the others.
-
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
@@ -16,7 +12,7 @@ use bulwark_node::app::{AppConfig, now_ms};
 use bulwark_node::engine::{self, Channels, Timeouts, ValidatorConfig};
 use bulwark_node::executor::ExecutorConfig;
 use bulwark_node::gossip::GossipConfig;
-use bulwark_node::mempool::MempoolLimits;
+use bulwark_node::mempool::{MempoolLimits, TxDigest, tx_digest};
 use bulwark_node::observer::ObserverConfig;
 use bulwark_node::prices::RandomWalkFeed;
 use bulwark_node::shared::{FinalizedRecord, Shared, lock};
@@ -38,14 +34,23 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Validators of [`Cluster::new`].
 pub const VALIDATORS: usize = 4;
+/// Most validators of [`Cluster::with_validators`].
+pub const VALIDATORS_MAX: usize = 16;
 /// Every validator of the cluster.
 pub const ALL: [usize; VALIDATORS] = [0, 1, 2, 3];
 pub const NAMESPACE: &[u8] = b"_BULWARK_TEST";
+/// Traders of [`Cluster::start_traders`].
 pub const TRADERS: usize = 16;
+/// Most traders of [`Cluster::start_market`].
+pub const TRADERS_MAX: usize = 256;
+/// Submissions whose finalized outcome [`Traffic::pending`] waits for; more are not timed.
+pub const PENDING_MAX: usize = 65_536;
 const GOSSIP_BATCH_MAX: usize = 256;
 /// Simulated seconds any wait may take before the scenario is declared stuck.
 const WAIT_MAX: Duration = Duration::from_secs(900);
@@ -78,6 +83,10 @@ pub struct Traffic {
     pub admitted: u64,
     /// Set to stop the traders.
     pub stop: bool,
+    /// Admitted transactions not yet seen finalized: digest and submission time (ms since the
+    /// Unix epoch of the runtime's clock), oldest first, at most [`PENDING_MAX`]. The lab
+    /// drains it to time submissions to their finalized outcome.
+    pub pending: std::collections::VecDeque<(TxDigest, u64)>,
 }
 
 /// Archive retention for runtime-sync scenarios: 50 blocks below the newest snapshot (every
@@ -125,9 +134,15 @@ pub fn btc() -> AssetCode {
 }
 
 impl Cluster {
-    /// A cluster with every link up at `link`; no validator started yet.
+    /// A cluster of [`VALIDATORS`] with every link up at `link`; no validator started yet.
     pub async fn new(context: Context, link: Link) -> Self {
-        let signers: Vec<PrivateKey> = (0..VALIDATORS).map(validator_key).collect();
+        Self::with_validators(context, VALIDATORS, link).await
+    }
+
+    /// A cluster of `n` validators with every link up at `link`; none started yet.
+    pub async fn with_validators(context: Context, n: usize, link: Link) -> Self {
+        assert!((1..=VALIDATORS_MAX).contains(&n), "{n} validators");
+        let signers: Vec<PrivateKey> = (0..n).map(validator_key).collect();
         let participants = Set::from_iter_dedup(signers.iter().map(|s| s.public_key()));
         let (admin, bridge) = (PrivateKey::from_seed(1), PrivateKey::from_seed(2));
         let genesis = Genesis {
@@ -141,13 +156,12 @@ impl Cluster {
             }),
             custody: None,
         };
-        let max_size =
-            engine::max_message_size(VALIDATORS as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);
+        let max_size = engine::max_message_size(n as u32, &BlockLimits::DEFAULT, GOSSIP_BATCH_MAX);
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             simulated::Config {
                 max_size,
-                max_peers_per_set: NZUsize!(VALIDATORS),
+                max_peers_per_set: NonZeroUsize::new(n).expect("at least one validator"),
                 disconnect_on_block: true,
                 tracked_peer_sets: NZUsize!(1),
             },
@@ -162,15 +176,15 @@ impl Cluster {
             participants,
             genesis,
             link,
-            slots: (0..VALIDATORS).map(|_| Slot::default()).collect(),
-            tasks: (0..VALIDATORS).map(|_| None).collect(),
-            prefixes: (0..VALIDATORS).map(|i| format!("validator-{i}")).collect(),
+            slots: (0..n).map(|_| Slot::default()).collect(),
+            tasks: (0..n).map(|_| None).collect(),
+            prefixes: (0..n).map(|i| format!("validator-{i}")).collect(),
             admin,
             bridge,
             traffic: Arc::default(),
         };
-        for i in 0..VALIDATORS {
-            for j in 0..VALIDATORS {
+        for i in 0..n {
+            for j in 0..n {
                 if i != j {
                     cluster.set_link(i, j, true).await;
                 }
@@ -180,19 +194,20 @@ impl Cluster {
     }
 
     pub async fn set_link(&self, from: usize, to: usize, up: bool) {
+        let link = up.then(|| self.link.clone());
+        self.set_link_to(from, to, link).await;
+    }
+
+    /// Sets the link from `from` to `to` (replacing the one there), or cuts it with `None`.
+    pub async fn set_link_to(&self, from: usize, to: usize, link: Option<Link>) {
         let (a, b) = (
             self.signers[from].public_key(),
             self.signers[to].public_key(),
         );
-        if up {
-            // An existing link is replaced.
-            let _ = self.oracle.remove_link(a.clone(), b.clone()).await;
-            self.oracle
-                .add_link(a, b, self.link.clone())
-                .await
-                .expect("link added");
-        } else {
-            let _ = self.oracle.remove_link(a, b).await;
+        // An existing link is replaced.
+        let _ = self.oracle.remove_link(a.clone(), b.clone()).await;
+        if let Some(link) = link {
+            self.oracle.add_link(a, b, link).await.expect("link added");
         }
     }
 
@@ -265,11 +280,47 @@ impl Cluster {
 
     /// Starts (or restarts, over the same storage) honest validator `i`.
     pub fn start(&mut self, i: usize) {
-        self.start_with(i, |_| {});
+        self.start_tuned_with(i, |_| {}, |app, _| app);
     }
 
     /// `start`, with `tune` applied to the validator's configuration first.
-    pub fn start_with(&mut self, i: usize, tune: impl FnOnce(&mut ValidatorConfig)) {
+    pub fn start_tuned(&mut self, i: usize, tune: impl FnOnce(&mut ValidatorConfig)) {
+        self.start_tuned_with(i, tune, |app, _| app);
+    }
+
+    /// Starts (or restarts) validator `i` with consensus driving `wrap(app, shared)` in place
+    /// of its exchange application (see `bulwark_node::engine::start_with`): a Byzantine
+    /// proposer of the lab's `byzantine` module.
+    pub fn start_with<A, W>(&mut self, i: usize, wrap: W)
+    where
+        W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
+        A: commonware_consensus::Application<
+                Context,
+                SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
+                Context = bulwark_node::block::Ctx,
+                Block = bulwark_node::block::ChainBlock,
+                Input = (),
+            >,
+    {
+        self.start_tuned_with(i, |_| {}, wrap);
+    }
+
+    /// [`Self::start_with`] with `tune` applied to the validator's configuration first.
+    pub fn start_tuned_with<A, W>(
+        &mut self,
+        i: usize,
+        tune: impl FnOnce(&mut ValidatorConfig),
+        wrap: W,
+    ) where
+        W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
+        A: commonware_consensus::Application<
+                Context,
+                SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
+                Context = bulwark_node::block::Ctx,
+                Block = bulwark_node::block::ChainBlock,
+                Input = (),
+            >,
+    {
         assert!(self.tasks[i].is_none(), "validator {i} already running");
         let oracle = self.oracle.clone();
         let mut config = self.validator_config(i);
@@ -310,13 +361,14 @@ impl Cluster {
                     snapshots: next(),
                     observations: next(),
                 };
-                let validator = engine::start(
+                let validator = engine::start_with(
                     context.child("node"),
                     config,
                     channels,
                     control.clone(),
                     oracle.manager(),
                     Box::new(feed),
+                    wrap,
                 )
                 .await;
                 *lock(&slot) = Some(validator.shared.clone());
@@ -347,9 +399,10 @@ impl Cluster {
         self.wipe(i).await;
         self.start(i);
         let goal = self.heights().into_iter().max().expect("validators") + 40;
-        self.wait_until(&ALL, goal).await;
+        let all = self.all();
+        self.wait_until(&all, goal).await;
         self.stop_traders();
-        assert!(self.check_agreement(&ALL) >= 40);
+        assert!(self.check_agreement(&all) >= 40);
         let shared = self.shared(i).expect("restarted");
         shared
             .history
@@ -361,12 +414,27 @@ impl Cluster {
     /// Cuts validator `i` off from every other validator until they have finalized `blocks`
     /// heights past where it stood, then heals the links; the height it stood at.
     pub async fn isolate_for(&self, i: usize, blocks: u64) -> u64 {
-        let others: Vec<usize> = ALL.into_iter().filter(|k| *k != i).collect();
+        let others: Vec<usize> = self.all().into_iter().filter(|k| *k != i).collect();
         self.partition(&[i], &others, false).await;
         let cut_at = self.finalized_height(i);
         self.wait_until(&others, cut_at + blocks).await;
         self.partition(&[i], &others, true).await;
         cut_at
+    }
+
+    /// How many validators the cluster has.
+    pub fn n(&self) -> usize {
+        self.signers.len()
+    }
+
+    /// Every validator's index.
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.n()).collect()
+    }
+
+    /// The index of the validator with public key `key`.
+    pub fn index_of(&self, key: &PublicKey) -> Option<usize> {
+        self.signers.iter().position(|s| s.public_key() == *key)
     }
 
     pub fn shared(&self, i: usize) -> Option<Arc<Shared>> {
@@ -379,7 +447,7 @@ impl Cluster {
     }
 
     pub fn heights(&self) -> Vec<u64> {
-        (0..VALIDATORS).map(|i| self.finalized_height(i)).collect()
+        (0..self.n()).map(|i| self.finalized_height(i)).collect()
     }
 
     pub fn now_s(&self) -> f64 {
@@ -395,7 +463,7 @@ impl Cluster {
                 self.context.current() < deadline,
                 "stuck: waiting for {who:?} to reach {height}, heights {:?}, statuses {:?}",
                 self.heights(),
-                (0..VALIDATORS)
+                (0..self.n())
                     .map(|i| self.shared(i).map(|s| lock(&s.status).clone()))
                     .collect::<Vec<_>>()
             );
@@ -403,9 +471,17 @@ impl Cluster {
         }
     }
 
-    /// Starts traders: the admin lists the perpetual, the bridge funds every trader, then
-    /// each trader places and cancels orders around the index every `interval`.
+    /// Starts [`TRADERS`] traders: the admin lists the perpetual, the bridge funds every
+    /// trader, then each trader places and cancels orders around the index every `interval`.
     pub fn start_traders(&self, seed: u64, interval: Duration) -> Handle<()> {
+        self.start_market(seed, interval, TRADERS)
+    }
+
+    /// [`Cluster::start_traders`] with `traders` traders (at most [`TRADERS_MAX`]); trader `t`
+    /// submits to validator `t mod n` and goes quiet while that validator is down.
+    pub fn start_market(&self, seed: u64, interval: Duration, traders: usize) -> Handle<()> {
+        assert!((1..=TRADERS_MAX).contains(&traders), "{traders} traders");
+        let n = self.n();
         let slots = self.slots.clone();
         let traffic = self.traffic.clone();
         let (admin, bridge) = (self.admin.clone(), self.bridge.clone());
@@ -414,22 +490,27 @@ impl Cluster {
             .spawn(move |context| async move {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let submit = |context: &mut Context, home: usize, txs: Vec<SignedTx>| {
-                    let Some(shared) = lock(&slots[home % VALIDATORS]).clone() else {
+                    let Some(shared) = lock(&slots[home % n]).clone() else {
                         return;
                     };
-                    let n = txs.len() as u64;
-                    let admitted = shared
-                        .submit(txs, context, true)
-                        .iter()
-                        .filter(|r| r.is_ok())
-                        .count() as u64;
+                    let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+                    let submitted = txs.len() as u64;
+                    let results = shared.submit(txs, context, true);
+                    let now = now_ms(context);
                     let mut traffic = lock(&traffic);
-                    traffic.submitted += n;
-                    traffic.admitted += admitted;
+                    traffic.submitted += submitted;
+                    for (digest, result) in digests.into_iter().zip(&results) {
+                        if result.is_ok() {
+                            traffic.admitted += 1;
+                            if traffic.pending.len() < PENDING_MAX {
+                                traffic.pending.push_back((digest, now));
+                            }
+                        }
+                    }
                 };
                 let mut context = context;
                 // Setup: retried until it is in a finalized state.
-                let traders: Vec<PrivateKey> = (0..TRADERS)
+                let traders: Vec<PrivateKey> = (0..traders)
                     .map(|i| PrivateKey::from_seed(1_000 + i as u64))
                     .collect();
                 let mut setup_nonce = 0u64;
@@ -445,9 +526,17 @@ impl Cluster {
                             owner: trader.public_key(),
                             amount: Money::from_usdc(10_000_000),
                         };
-                        txs.push(sign(&bridge, setup_nonce * 100 + i as u64, body));
+                        // Above every nonce of the attempts before (at most TRADERS_MAX each).
+                        txs.push(sign(&bridge, setup_nonce * 1_000 + i as u64, body));
                     }
-                    submit(&mut context, 0, txs.clone());
+                    // To the first validator that has started (none may have yet).
+                    let home = loop {
+                        match (0..n).find(|i| lock(&slots[*i]).is_some()) {
+                            Some(home) => break home,
+                            None => context.sleep(Duration::from_millis(10)).await,
+                        }
+                    };
+                    submit(&mut context, home, txs.clone());
                     let ready = |shared: &Arc<Shared>| {
                         let chain = lock(&shared.chain);
                         let state = chain.finalized();
@@ -458,7 +547,7 @@ impl Cluster {
                     };
                     let mut waited = 0;
                     while waited < 50
-                        && !(0..VALIDATORS).any(|i| lock(&slots[i]).as_ref().is_some_and(ready))
+                        && !(0..n).any(|i| lock(&slots[i]).as_ref().is_some_and(ready))
                     {
                         context.sleep(Duration::from_millis(100)).await;
                         waited += 1;
@@ -469,10 +558,10 @@ impl Cluster {
                     // Every retry uses higher nonces, so one that was lost is simply superseded.
                     setup_nonce += 1;
                 }
-                let mut nonces = [0u64; TRADERS];
-                let mut client_ids = [0u64; TRADERS];
+                let mut nonces = vec![0u64; traders.len()];
+                let mut client_ids = vec![0u64; traders.len()];
                 while !lock(&traffic).stop {
-                    let index = (0..VALIDATORS)
+                    let index = (0..n)
                         .find_map(|i| lock(&slots[i]).clone())
                         .and_then(|s| lock(&s.chain).finalized().index_price(btc()))
                         .unwrap_or(UnitPrice::from_usdc(100_000));

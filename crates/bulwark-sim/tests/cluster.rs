@@ -2,10 +2,8 @@
 //! scenario ends with all honest validators agreeing, height by height, on the block, the
 //! state digest after it and every transaction's outcome.
 
-mod common;
-
 use bulwark_node::shared::lock;
-use common::{ALL, Cluster, link, run};
+use bulwark_sim::cluster::{self as common, ALL, Cluster, link, run};
 use commonware_consensus::simplex::mocks::{
     conflicter, equivocator, nuller, outdated, relay::Relay,
 };
@@ -284,7 +282,7 @@ fn a_validator_cut_off_past_the_retention_syncs_while_running_and_rejoins() {
     run(21, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in ALL {
-            cluster.start_with(i, common::short_retention);
+            cluster.start_tuned(i, common::short_retention);
         }
         let _traders = cluster.start_traders(31, Duration::from_millis(100));
         cluster.wait_until(&ALL, 30).await;

@@ -1,0 +1,111 @@
+//! The named scenarios shipped in the binary: every file under `scenarios/`, by its name.
+//!
+//! Owns: finding a scenario by name or path. A catalogue file's `name` is its file name
+//! (tested), so `bulwark simulate <name>` replays what a report names.
+
+use crate::scenario::{Scenario, ScenarioError};
+use std::path::Path;
+
+/// Every catalogue scenario: name and file text, by name.
+pub const CATALOGUE: &[(&str, &str)] = &[
+    ("baseline", include_str!("../scenarios/baseline.toml")),
+    (
+        "crash-restart",
+        include_str!("../scenarios/crash-restart.toml"),
+    ),
+    (
+        "crash-two-of-7",
+        include_str!("../scenarios/crash-two-of-7.toml"),
+    ),
+    (
+        "duty-breakers-7",
+        include_str!("../scenarios/duty-breakers-7.toml"),
+    ),
+    ("flapping", include_str!("../scenarios/flapping.toml")),
+    (
+        "isolate-leader",
+        include_str!("../scenarios/isolate-leader.toml"),
+    ),
+    ("link-storm", include_str!("../scenarios/link-storm.toml")),
+    ("mixed-10", include_str!("../scenarios/mixed-10.toml")),
+    (
+        "mock-conflicter",
+        include_str!("../scenarios/mock-conflicter.toml"),
+    ),
+    (
+        "mock-equivocator",
+        include_str!("../scenarios/mock-equivocator.toml"),
+    ),
+    ("mock-nuller", include_str!("../scenarios/mock-nuller.toml")),
+    (
+        "mock-outdated",
+        include_str!("../scenarios/mock-outdated.toml"),
+    ),
+    ("one-way", include_str!("../scenarios/one-way.toml")),
+    (
+        "partition-2-2",
+        include_str!("../scenarios/partition-2-2.toml"),
+    ),
+    (
+        "slow-validator",
+        include_str!("../scenarios/slow-validator.toml"),
+    ),
+    (
+        "wipe-state-sync",
+        include_str!("../scenarios/wipe-state-sync.toml"),
+    ),
+];
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("no catalogue scenario is named {name:?} and no such file exists (see --list)")]
+    Unknown { name: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {source}")]
+    Invalid {
+        origin: String,
+        source: ScenarioError,
+    },
+}
+
+/// The catalogue's scenario names, sorted.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CATALOGUE.iter().map(|(name, _)| *name)
+}
+
+/// The catalogue scenario `name`.
+pub fn get(name: &str) -> Option<Result<Scenario, ScenarioError>> {
+    CATALOGUE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| Scenario::parse(text))
+}
+
+/// The catalogue scenario named `name_or_path`, else the scenario file at that path.
+pub fn load(name_or_path: &str) -> Result<Scenario, LoadError> {
+    if let Some(parsed) = get(name_or_path) {
+        return parsed.map_err(|source| LoadError::Invalid {
+            origin: format!("catalogue scenario {name_or_path}"),
+            source,
+        });
+    }
+    let path = Path::new(name_or_path);
+    if !path.exists() {
+        return Err(LoadError::Unknown {
+            name: name_or_path.to_string(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: name_or_path.to_string(),
+        source,
+    })?;
+    Scenario::parse(&text).map_err(|source| LoadError::Invalid {
+        origin: name_or_path.to_string(),
+        source,
+    })
+}

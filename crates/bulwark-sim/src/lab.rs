@@ -1,0 +1,899 @@
+//! The scenario runner: a cluster on one seed, the timeline's faults applied as they come due,
+//! every finalized block checked on every honest validator, and the measurements a
+//! [`crate::scorecard::Scorecard`] is made of.
+//!
+//! Owns: the run's network model (which links are cut, storms, slow validators), the
+//! validators' roles, the safety checks and the liveness and latency measurements.
+//! Never: panics on a violation (it stops the run and returns a [`Failure`] naming the seed
+//! and the timeline that replays it), or reads the wall clock.
+//! Bounds: the run lasts the scenario's duration and until every fault has healed and been
+//! recovered from; a stall of [`STALL_MAX_MS`] with no fault active, or a recovery longer than
+//! [`RECOVERY_MAX_MS`], is a liveness violation.
+//!
+//! Checks: every [`TICK_MS`] of simulated time, each running validator that is not an
+//! impostor is read: a halt (the node's own divergence check fired) is a violation; every
+//! finalized record it added (block, state digest after it, outcome digest, state hash) must
+//! equal the first record any validator reported at that height (no two finalized blocks at
+//! one height, identical state at common heights); and its finalized state must pass the
+//! exchange's invariants (money conserved, positions net to zero, books sound:
+//! `Exchange::check_invariants`) at each new height the lab sees. Blocks a validator executes
+//! between two reads (a catch-up) are compared by record; their states are checked by the
+//! exchange's own assertions in debug builds.
+
+use crate::bugs;
+use crate::byzantine::{DutyBreaker, DutySwitch, mocks};
+use crate::cluster::{self, Cluster, Context};
+use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
+use bulwark_node::app::now_ms;
+use bulwark_node::executor::hex;
+use bulwark_node::shared::{FinalizedRecord, TxStatus, lock};
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Clock as _, Handle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the lab reads the validators, in simulated milliseconds.
+pub const TICK_MS: u64 = 10;
+/// No new finalized block for this long, with no fault active, is a liveness violation.
+pub const STALL_MAX_MS: u64 = 60_000;
+/// A fault whose cluster has not recovered this long after it healed is a violation.
+pub const RECOVERY_MAX_MS: u64 = 120_000;
+/// A submission not finalized this long after it was admitted is no longer timed.
+pub const LATENCY_WAIT_MAX_MS: u64 = 120_000;
+/// Timeline entries kept for a report.
+pub const TIMELINE_MAX: usize = 1_024;
+
+/// What broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Violation {
+    #[error("two finalized blocks at height {height}: validators {first} and {second}")]
+    ConflictingBlocks {
+        height: u64,
+        first: usize,
+        second: usize,
+    },
+    #[error("validators {first} and {second} disagree at height {height} on the {what}")]
+    Divergence {
+        height: u64,
+        first: usize,
+        second: usize,
+        what: &'static str,
+    },
+    #[error("validator {validator} at height {height}: {what}")]
+    Invariant {
+        validator: usize,
+        height: u64,
+        what: String,
+    },
+    #[error("validator {validator} halted: {reason}")]
+    Halted { validator: usize, reason: String },
+    #[error("no block finalized for {stalled_ms} ms after height {height}, with no fault active")]
+    Stalled { height: u64, stalled_ms: u64 },
+    #[error(
+        "fault[{fault}] healed at {healed_at_ms} ms; the cluster had not recovered {RECOVERY_MAX_MS} ms later"
+    )]
+    NotRecovered { fault: usize, healed_at_ms: u64 },
+}
+
+/// One thing that happened in a run, for the timeline a report prints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TimelineEntry {
+    /// Simulated milliseconds since the run began.
+    pub at_ms: u64,
+    /// The highest height any validator had executed.
+    pub height: u64,
+    pub event: String,
+}
+
+/// A run stopped by a violation: everything needed to replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub scenario: String,
+    pub seed: u64,
+    pub at_ms: u64,
+    pub height: u64,
+    pub violation: Violation,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "SAFETY OR LIVENESS VIOLATION in scenario `{}`, seed {}, at {:.3} s (height {}):",
+            self.scenario,
+            self.seed,
+            self.at_ms as f64 / 1_000.0,
+            self.height
+        )?;
+        writeln!(f, "  {}", self.violation)?;
+        writeln!(f, "timeline:")?;
+        for entry in &self.timeline {
+            writeln!(
+                f,
+                "  {:>9.3} s  height {:>6}  {}",
+                entry.at_ms as f64 / 1_000.0,
+                entry.height,
+                entry.event
+            )?;
+        }
+        write!(f, "replay: the same scenario with seed {}", self.seed)
+    }
+}
+
+impl Failure {
+    /// The command that replays this run, given how the scenario was named (a catalogue
+    /// name or a file path).
+    pub fn replay_command(&self, scenario: &str) -> String {
+        format!("bulwark simulate {scenario} --seed {}", self.seed)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// How long the cluster took to recover from one fault once it healed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    pub fault: usize,
+    pub kind: &'static str,
+    pub started_at_ms: u64,
+    pub healed_at_ms: u64,
+    /// From the heal until every running honest validator executed a height above the
+    /// highest any validator had at the heal.
+    pub recovered_after_ms: u64,
+}
+
+/// What the honest validators saw of Byzantine behaviour, at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConsensusEvidence {
+    /// The most views any running honest validator saw skipped by a nullification.
+    pub views_skipped_max: u64,
+    /// Conflicting votes reported, summed over the running honest validators.
+    pub faults_observed: u64,
+    /// Proposals refused (a proposer duty broken), summed over the running honest validators.
+    pub proposals_refused: u64,
+    /// Validators named as the proposer of a refused block, by any running honest validator.
+    pub refused_proposers: Vec<usize>,
+    /// (blocker, blocked) pairs of the simulated network's blocks.
+    pub blocked: Vec<(usize, usize)>,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measured {
+    pub height: u64,
+    /// Simulated milliseconds the run lasted.
+    pub elapsed_ms: u64,
+    /// Simulated milliseconds at which each height was first seen executed, by height.
+    pub first_seen_ms: BTreeMap<u64, u64>,
+    pub heights_compared: u64,
+    pub state_checks: u64,
+    /// Heights some validator executed between two reads, whose state the lab did not check
+    /// (the exchange's own assertions did, in debug builds).
+    pub states_unchecked: u64,
+    /// What the honest validators saw of Byzantine behaviour.
+    pub consensus: ConsensusEvidence,
+    /// Submission to finalized outcome, in milliseconds, in the order observed.
+    pub latencies_ms: Vec<u64>,
+    /// Admitted submissions never seen finalized (dropped, or still waiting at the end).
+    pub untimed: u64,
+    pub recoveries: Vec<Recovery>,
+    pub submitted: u64,
+    pub admitted: u64,
+    pub transactions_executed: u64,
+    pub trades_executed: u64,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Runs `scenario` on `seed`; a violation stops it.
+pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
+    let result = Arc::new(Mutex::new(None));
+    let out = result.clone();
+    let scenario = scenario.clone();
+    cluster::run(seed, move |context| async move {
+        let lab = Lab::start(context, scenario, seed).await;
+        let outcome = lab.run().await;
+        *out.lock().expect("not poisoned") = Some(outcome);
+    });
+    let outcome = result.lock().expect("not poisoned").take();
+    outcome.expect("the run finished")
+}
+
+#[derive(Clone)]
+enum Role {
+    Honest,
+    Breaker(Arc<DutySwitch>),
+    Impostor,
+}
+
+/// A fault of the timeline once it fired.
+struct Fired {
+    at_ms: u64,
+    heal_at_ms: Option<u64>,
+    /// Links this fault cut (each counted once in [`Net::cuts`]).
+    cuts: Vec<(usize, usize)>,
+    /// For a flapping partition: whether its cuts are in force, and when it next toggles.
+    flap: Option<(bool, u64)>,
+    healed: bool,
+    /// Highest height at the heal, and when the cluster had since recovered.
+    recovery_target: Option<u64>,
+    recovered_at_ms: Option<u64>,
+}
+
+/// The links as faults left them.
+#[derive(Default)]
+struct Net {
+    /// How many active faults cut each directed link.
+    cuts: BTreeMap<(usize, usize), u32>,
+    /// Active link storms, newest last (the newest applies).
+    storms: Vec<(usize, LinkModel)>,
+    /// Extra latency per slow validator, in milliseconds.
+    slow: BTreeMap<usize, u64>,
+}
+
+/// Safety checks across validators.
+struct Checker {
+    /// The first record seen at each height, and which validator reported it.
+    canonical: BTreeMap<u64, (FinalizedRecord, usize)>,
+    /// Newest height compared, per validator.
+    compared: Vec<u64>,
+    /// Newest height whose state was checked, per validator.
+    checked: Vec<u64>,
+    heights_compared: u64,
+    state_checks: u64,
+    states_unchecked: u64,
+}
+
+struct Lab {
+    scenario: Scenario,
+    seed: u64,
+    cluster: Cluster,
+    roles: Vec<Role>,
+    down: Vec<bool>,
+    net: Net,
+    start_ms: u64,
+    fired: Vec<Option<Fired>>,
+    checker: Checker,
+    first_seen_ms: BTreeMap<u64, u64>,
+    height: u64,
+    last_progress_ms: u64,
+    latencies_ms: Vec<u64>,
+    untimed: u64,
+    timeline: Vec<TimelineEntry>,
+    consensus: ConsensusEvidence,
+    _impostors: Vec<Handle<()>>,
+    _traders: Option<Handle<()>>,
+}
+
+fn link_of(model: &LinkModel, extra_ms: u64) -> commonware_p2p::simulated::Link {
+    cluster::link(
+        model.latency_ms + extra_ms,
+        model.jitter_ms,
+        model.success_percent,
+    )
+}
+
+impl Lab {
+    async fn start(context: Context, scenario: Scenario, seed: u64) -> Self {
+        let n = scenario.validators;
+        let start_ms = now_ms(&context);
+        let mut cluster = Cluster::with_validators(context, n, link_of(&scenario.link, 0)).await;
+        let mut roles = vec![Role::Honest; n];
+        let mut impostors = Vec::new();
+        for role in &scenario.byzantine {
+            match *role {
+                ByzantineRole::Mock { validator, mock } => {
+                    roles[validator] = Role::Impostor;
+                    impostors.push(mocks::spawn(&cluster, validator, mock));
+                }
+                ByzantineRole::DutyBreaker { validator, duty } => {
+                    let switch = Arc::new(DutySwitch::default());
+                    switch.set(Some(duty));
+                    roles[validator] = Role::Breaker(switch);
+                }
+            }
+        }
+        for (i, role) in roles.iter().enumerate() {
+            match role {
+                Role::Honest => cluster.start(i),
+                Role::Breaker(switch) => {
+                    cluster.start_with(i, DutyBreaker::wrapper(switch.clone()));
+                }
+                Role::Impostor => {}
+            }
+        }
+        let traders = cluster.start_market(
+            seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1),
+            Duration::from_millis(scenario.market.order_interval_ms),
+            scenario.market.traders,
+        );
+        let mut lab = Self {
+            seed,
+            cluster,
+            down: vec![false; n],
+            net: Net::default(),
+            start_ms,
+            fired: scenario.faults.iter().map(|_| None).collect(),
+            checker: Checker {
+                canonical: BTreeMap::new(),
+                compared: vec![0; n],
+                checked: vec![0; n],
+                heights_compared: 0,
+                state_checks: 0,
+                states_unchecked: 0,
+            },
+            first_seen_ms: BTreeMap::new(),
+            height: 0,
+            last_progress_ms: 0,
+            latencies_ms: Vec::new(),
+            untimed: 0,
+            timeline: Vec::new(),
+            consensus: ConsensusEvidence::default(),
+            _impostors: impostors,
+            _traders: Some(traders),
+            roles,
+            scenario,
+        };
+        let byzantine: Vec<String> = lab
+            .scenario
+            .byzantine
+            .iter()
+            .map(|b| format!("{b:?}"))
+            .collect();
+        lab.note(format!(
+            "start: {} validators, {} traders every {} ms, link {:?}, byzantine {byzantine:?}",
+            n,
+            lab.scenario.market.traders,
+            lab.scenario.market.order_interval_ms,
+            lab.scenario.link
+        ));
+        lab
+    }
+
+    fn now(&self) -> u64 {
+        now_ms(&self.cluster.context) - self.start_ms
+    }
+
+    fn note(&mut self, event: String) {
+        if self.timeline.len() < TIMELINE_MAX {
+            let (at_ms, height) = (self.now(), self.height);
+            self.timeline.push(TimelineEntry {
+                at_ms,
+                height,
+                event,
+            });
+        }
+    }
+
+    fn failure(&self, violation: Violation) -> Failure {
+        Failure {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            at_ms: self.now(),
+            height: self.height,
+            violation,
+            timeline: self.timeline.clone(),
+        }
+    }
+
+    /// Validators whose execution the lab checks now: running, and not impostors.
+    fn checked(&self) -> Vec<usize> {
+        (0..self.scenario.validators)
+            .filter(|i| !self.down[*i] && !matches!(self.roles[*i], Role::Impostor))
+            .collect()
+    }
+
+    async fn run(mut self) -> Result<Measured, Failure> {
+        loop {
+            self.faults_due().await;
+            if let Err(violation) = self.check() {
+                return Err(self.failure(violation));
+            }
+            let progressed = self.observe_progress();
+            if progressed {
+                self.time_submissions();
+            }
+            if let Err(violation) = self.liveness() {
+                return Err(self.failure(violation));
+            }
+            if self.done() {
+                break;
+            }
+            self.cluster
+                .context
+                .sleep(Duration::from_millis(TICK_MS))
+                .await;
+        }
+        self.note("end".to_string());
+        self.consensus = self.evidence().await;
+        Ok(self.measured())
+    }
+
+    fn done(&self) -> bool {
+        let long_enough = match self.scenario.duration {
+            RunLength::Blocks(blocks) => self.height >= blocks,
+            RunLength::Seconds(seconds) => self.now() >= seconds * 1_000,
+        };
+        long_enough
+            && self.fired.iter().all(|f| {
+                f.as_ref()
+                    .is_some_and(|f| f.heal_at_ms.is_none() || f.recovered_at_ms.is_some())
+            })
+    }
+
+    /// Starts, toggles and heals the faults that are due.
+    async fn faults_due(&mut self) {
+        let now = self.now();
+        for index in 0..self.scenario.faults.len() {
+            let fault = self.scenario.faults[index].clone();
+            match &self.fired[index] {
+                None => {
+                    let due = match fault.start {
+                        Trigger::Height(height) => self.height >= height,
+                        Trigger::Millis(ms) => now >= ms,
+                    };
+                    if due {
+                        self.note(format!("fault[{index}] starts: {:?}", fault.action));
+                        let cuts = self.begin(index, &fault.action).await;
+                        let flap = match fault.action {
+                            FaultAction::Flapping { period_ms, .. } => {
+                                Some((true, now + period_ms))
+                            }
+                            _ => None,
+                        };
+                        self.fired[index] = Some(Fired {
+                            at_ms: now,
+                            heal_at_ms: fault.heal_after_ms.map(|h| now + h),
+                            cuts,
+                            flap,
+                            healed: false,
+                            recovery_target: None,
+                            recovered_at_ms: None,
+                        });
+                    }
+                }
+                Some(fired) if !fired.healed => {
+                    if fired.heal_at_ms.is_some_and(|at| now >= at) {
+                        self.heal(index, &fault.action).await;
+                        self.note(format!("fault[{index}] heals ({})", fault.action.kind()));
+                    } else if let (Some((on, next)), FaultAction::Flapping { period_ms, .. }) =
+                        (fired.flap, &fault.action)
+                        && now >= next
+                    {
+                        self.flap(index, !on, now + period_ms).await;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Applies a fault; returns the links it cut.
+    async fn begin(&mut self, index: usize, action: &FaultAction) -> Vec<(usize, usize)> {
+        let n = self.scenario.validators;
+        let cuts = match action {
+            FaultAction::Crash { validator } | FaultAction::Wipe { validator } => {
+                let validator = *validator;
+                if !self.down[validator] {
+                    if matches!(action, FaultAction::Wipe { .. }) {
+                        self.cluster.wipe(validator).await;
+                    } else {
+                        self.cluster.crash(validator).await;
+                    }
+                    self.down[validator] = true;
+                }
+                Vec::new()
+            }
+            FaultAction::Partition { groups } | FaultAction::Flapping { groups, .. } => {
+                between(groups)
+            }
+            FaultAction::IsolateLeader => {
+                let leader = self.leader();
+                self.note(format!("fault[{index}]: the leader is validator {leader}"));
+                (0..n)
+                    .filter(|o| *o != leader)
+                    .flat_map(|o| [(leader, o), (o, leader)])
+                    .collect()
+            }
+            FaultAction::OneWay { from, to } => to.iter().map(|t| (*from, *t)).collect(),
+            FaultAction::LinkStorm { link } => {
+                self.net.storms.push((index, *link));
+                Vec::new()
+            }
+            FaultAction::Slow {
+                validator,
+                latency_ms,
+            } => {
+                *self.net.slow.entry(*validator).or_default() += latency_ms;
+                Vec::new()
+            }
+            FaultAction::ForkState { validator } => {
+                if let Some(shared) = self.cluster.shared(*validator) {
+                    bugs::fork_state(&shared);
+                }
+                Vec::new()
+            }
+        };
+        for cut in &cuts {
+            *self.net.cuts.entry(*cut).or_default() += 1;
+        }
+        self.apply_links().await;
+        cuts
+    }
+
+    async fn heal(&mut self, index: usize, action: &FaultAction) {
+        let fired = self.fired[index].as_mut().expect("fired");
+        fired.healed = true;
+        fired.recovery_target = Some(self.height);
+        let in_force = fired.flap.is_none_or(|(on, _)| on);
+        let cuts = std::mem::take(&mut fired.cuts);
+        if in_force {
+            self.uncut(&cuts);
+        }
+        match action {
+            FaultAction::Crash { validator } | FaultAction::Wipe { validator } => {
+                let validator = *validator;
+                if self.down[validator] {
+                    self.restart(validator);
+                }
+            }
+            FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
+            FaultAction::Slow {
+                validator,
+                latency_ms,
+            } => {
+                let slow = self.net.slow.entry(*validator).or_default();
+                *slow -= latency_ms;
+                if *slow == 0 {
+                    self.net.slow.remove(validator);
+                }
+            }
+            _ => {}
+        }
+        self.apply_links().await;
+    }
+
+    async fn flap(&mut self, index: usize, on: bool, next_ms: u64) {
+        let fired = self.fired[index].as_mut().expect("fired");
+        fired.flap = Some((on, next_ms));
+        let cuts = fired.cuts.clone();
+        if on {
+            for cut in &cuts {
+                *self.net.cuts.entry(*cut).or_default() += 1;
+            }
+        } else {
+            self.uncut(&cuts);
+        }
+        self.note(format!(
+            "fault[{index}] flaps: partition {}",
+            if on { "cut" } else { "restored" }
+        ));
+        self.apply_links().await;
+    }
+
+    fn uncut(&mut self, cuts: &[(usize, usize)]) {
+        for cut in cuts {
+            let count = self.net.cuts.get_mut(cut).expect("a cut link");
+            *count -= 1;
+            if *count == 0 {
+                self.net.cuts.remove(cut);
+            }
+        }
+    }
+
+    fn restart(&mut self, validator: usize) {
+        match &self.roles[validator] {
+            Role::Honest => self.cluster.start(validator),
+            Role::Breaker(switch) => {
+                let switch = switch.clone();
+                self.cluster
+                    .start_with(validator, DutyBreaker::wrapper(switch));
+            }
+            Role::Impostor => unreachable!("the scenario refuses to crash an impostor"),
+        }
+        self.down[validator] = false;
+    }
+
+    /// Sets every directed link as the active faults say.
+    async fn apply_links(&self) {
+        let n = self.scenario.validators;
+        let model = self
+            .net
+            .storms
+            .last()
+            .map_or(self.scenario.link, |(_, storm)| *storm);
+        for a in 0..n {
+            for b in (0..n).filter(|b| *b != a) {
+                let link = (!self.net.cuts.contains_key(&(a, b))).then(|| {
+                    let extra = self.net.slow.get(&a).copied().unwrap_or(0)
+                        + self.net.slow.get(&b).copied().unwrap_or(0);
+                    link_of(&model, extra)
+                });
+                self.cluster.set_link_to(a, b, link).await;
+            }
+        }
+    }
+
+    /// The proposer of the newest finalized block (validator 0 before any).
+    fn leader(&self) -> usize {
+        let newest = self
+            .checked()
+            .into_iter()
+            .filter_map(|i| self.cluster.shared(i))
+            .map(|s| lock(&s.status).clone())
+            .max_by_key(|s| s.finalized_height);
+        newest
+            .and_then(|status| {
+                self.cluster
+                    .signers
+                    .iter()
+                    .position(|k| hex(k.public_key().as_ref()) == status.leader)
+            })
+            .unwrap_or(0)
+    }
+
+    /// The safety checks of one tick.
+    fn check(&mut self) -> Result<(), Violation> {
+        for i in self.checked() {
+            let Some(shared) = self.cluster.shared(i) else {
+                continue;
+            };
+            if let Some(reason) = lock(&shared.status).halted.clone() {
+                return Err(Violation::Halted {
+                    validator: i,
+                    reason,
+                });
+            }
+            let records: Vec<FinalizedRecord> = lock(&shared.history)
+                .iter()
+                .filter(|r| r.height > self.checker.compared[i])
+                .cloned()
+                .collect();
+            for record in records {
+                self.checker.compare(i, record)?;
+            }
+            let (height, result) = {
+                let chain = lock(&shared.chain);
+                let state = chain.finalized();
+                let height = chain.finalized_height();
+                if height > self.checker.checked[i] {
+                    (height, Some(state.check_invariants()))
+                } else {
+                    (height, None)
+                }
+            };
+            if let Some(result) = result {
+                // A restarted validator replays from its snapshot: only heights past the
+                // newest checked one were skipped.
+                let skipped = height.saturating_sub(self.checker.checked[i] + 1);
+                self.checker.states_unchecked += skipped;
+                self.checker.checked[i] = height;
+                self.checker.state_checks += 1;
+                result.map_err(|violation| Violation::Invariant {
+                    validator: i,
+                    height,
+                    what: violation.to_string(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the running honest validators saw of Byzantine behaviour.
+    async fn evidence(&self) -> ConsensusEvidence {
+        let honest: Vec<usize> = self
+            .checked()
+            .into_iter()
+            .filter(|i| matches!(self.roles[*i], Role::Honest))
+            .collect();
+        let mut evidence = ConsensusEvidence::default();
+        let keys: Vec<String> = self
+            .cluster
+            .signers
+            .iter()
+            .map(|k| hex(k.public_key().as_ref()))
+            .collect();
+        for i in &honest {
+            let Some(shared) = self.cluster.shared(*i) else {
+                continue;
+            };
+            let status = lock(&shared.status).clone();
+            evidence.views_skipped_max = evidence.views_skipped_max.max(status.views_skipped);
+            evidence.faults_observed += status.faults_observed;
+            evidence.proposals_refused += status.proposals_refused;
+            for key in status.refused.keys() {
+                if let Some(v) = keys.iter().position(|k| k == key) {
+                    evidence.refused_proposers.push(v);
+                }
+            }
+        }
+        evidence.refused_proposers.sort_unstable();
+        evidence.refused_proposers.dedup();
+        evidence.blocked = self.cluster.blocked().await;
+        evidence.blocked.sort_unstable();
+        evidence
+    }
+
+    /// Records new heights; true if the cluster finalized any since the last tick.
+    fn observe_progress(&mut self) -> bool {
+        let now = self.now();
+        let top = self
+            .checked()
+            .into_iter()
+            .map(|i| self.cluster.finalized_height(i))
+            .max()
+            .unwrap_or(0);
+        if top <= self.height {
+            return false;
+        }
+        for height in self.height + 1..=top {
+            self.first_seen_ms.insert(height, now);
+        }
+        self.height = top;
+        self.last_progress_ms = now;
+        true
+    }
+
+    /// Times the submissions now finalized on any running validator.
+    fn time_submissions(&mut self) {
+        let now_abs = now_ms(&self.cluster.context);
+        let shared: Vec<_> = self
+            .checked()
+            .into_iter()
+            .filter_map(|i| self.cluster.shared(i))
+            .collect();
+        let mut traffic = lock(&self.cluster.traffic);
+        let pending = std::mem::take(&mut traffic.pending);
+        for (digest, submitted_ms) in pending {
+            let status = shared
+                .iter()
+                .find_map(|s| match lock(&s.receipts).get(&digest) {
+                    Some(TxStatus::Finalized { .. }) => Some(true),
+                    Some(TxStatus::Dropped { .. }) => Some(false),
+                    _ => None,
+                });
+            match status {
+                Some(true) => self.latencies_ms.push(now_abs - submitted_ms),
+                Some(false) => self.untimed += 1,
+                None if now_abs - submitted_ms > LATENCY_WAIT_MAX_MS => self.untimed += 1,
+                None => traffic.pending.push_back((digest, submitted_ms)),
+            }
+        }
+    }
+
+    /// Stalls and recoveries.
+    fn liveness(&mut self) -> Result<(), Violation> {
+        let now = self.now();
+        let checked = self.checked();
+        let heights: Vec<u64> = checked
+            .iter()
+            .map(|i| self.cluster.finalized_height(*i))
+            .collect();
+        let mut active = false;
+        for (index, fired) in self.fired.iter_mut().enumerate() {
+            let Some(fired) = fired else { continue };
+            if fired.heal_at_ms.is_some() && !fired.healed {
+                active = true;
+            }
+            let (Some(target), None) = (fired.recovery_target, fired.recovered_at_ms) else {
+                continue;
+            };
+            let healed_at_ms = fired.heal_at_ms.expect("healed");
+            if heights.iter().all(|h| *h > target) {
+                fired.recovered_at_ms = Some(now);
+            } else if now - healed_at_ms > RECOVERY_MAX_MS {
+                return Err(Violation::NotRecovered {
+                    fault: index,
+                    healed_at_ms,
+                });
+            }
+        }
+        if !active && now - self.last_progress_ms > STALL_MAX_MS {
+            return Err(Violation::Stalled {
+                height: self.height,
+                stalled_ms: now - self.last_progress_ms,
+            });
+        }
+        Ok(())
+    }
+
+    fn measured(mut self) -> Measured {
+        let now = self.now();
+        let recoveries = self
+            .fired
+            .iter()
+            .enumerate()
+            .filter_map(|(index, fired)| {
+                let fired = fired.as_ref()?;
+                let healed_at_ms = fired.heal_at_ms?;
+                let recovered_at = fired.recovered_at_ms?;
+                Some(Recovery {
+                    fault: index,
+                    kind: self.scenario.faults[index].action.kind(),
+                    started_at_ms: fired.at_ms,
+                    healed_at_ms,
+                    recovered_after_ms: recovered_at.saturating_sub(healed_at_ms),
+                })
+            })
+            .collect();
+        let (transactions_executed, trades_executed) = self
+            .checked()
+            .first()
+            .map_or((0, 0), |i| self.cluster.executed(*i));
+        let traffic = lock(&self.cluster.traffic).clone();
+        self.untimed += traffic.pending.len() as u64;
+        Measured {
+            height: self.height,
+            elapsed_ms: now,
+            first_seen_ms: std::mem::take(&mut self.first_seen_ms),
+            heights_compared: self.checker.heights_compared,
+            state_checks: self.checker.state_checks,
+            states_unchecked: self.checker.states_unchecked,
+            consensus: self.consensus.clone(),
+            latencies_ms: std::mem::take(&mut self.latencies_ms),
+            untimed: self.untimed,
+            recoveries,
+            submitted: traffic.submitted,
+            admitted: traffic.admitted,
+            transactions_executed,
+            trades_executed,
+            timeline: std::mem::take(&mut self.timeline),
+        }
+    }
+}
+
+/// Every directed link between different groups.
+fn between(groups: &[Vec<usize>]) -> Vec<(usize, usize)> {
+    let mut cuts = Vec::new();
+    for (g, group) in groups.iter().enumerate() {
+        for other in groups.iter().skip(g + 1) {
+            for a in group {
+                for b in other {
+                    cuts.push((*a, *b));
+                    cuts.push((*b, *a));
+                }
+            }
+        }
+    }
+    cuts
+}
+
+impl Checker {
+    fn compare(&mut self, validator: usize, record: FinalizedRecord) -> Result<(), Violation> {
+        let height = record.height;
+        self.compared[validator] = self.compared[validator].max(height);
+        match self.canonical.get(&height) {
+            None => {
+                self.canonical.insert(height, (record, validator));
+            }
+            Some((first, by)) => {
+                let what = if first.block != record.block {
+                    return Err(Violation::ConflictingBlocks {
+                        height,
+                        first: *by,
+                        second: validator,
+                    });
+                } else if first.state_after != record.state_after {
+                    "state digest after the block"
+                } else if first.outcome != record.outcome {
+                    "outcome of the block"
+                } else if first.state_hash != record.state_hash {
+                    "state hash"
+                } else {
+                    self.heights_compared += 1;
+                    return Ok(());
+                };
+                return Err(Violation::Divergence {
+                    height,
+                    first: *by,
+                    second: validator,
+                    what,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! Attack the whole venue on a simulated network and score how it held.
+//!
+//! Status: ALPHA.
+//!
+//! The resilience lab runs real Bulwark validators (`bulwark-node`: simplex consensus, marshal,
+//! the executor, the exchange state machine) on Commonware's deterministic runtime and
+//! simulated network, with traders submitting signed orders, and injects faults from a
+//! scenario's timeline. One seed drives everything: the same seed replays the same run,
+//! message for message, and gives the same scorecard, byte for byte.
+//!
+//! - [`scenario`]: scenario files (TOML), validated with errors that name the field.
+//! - [`catalogue`]: the named scenarios shipped in the binary.
+//! - [`lab`]: the runner: faults as they come due, safety checks every tick on every honest
+//!   validator, liveness and latency measurements; a violation stops the run with a
+//!   [`lab::Failure`] that names the seed and the timeline.
+//! - [`scorecard`]: safety, liveness against the fault-free baseline, latency; table and JSON.
+//! - [`cluster`]: the harness: validators with links, crash and restart from the runtime's
+//!   storage, wipe (state sync), impostors running Commonware's Byzantine mocks, traders,
+//!   and the agreement check.
+//! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
+//!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
+//! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
+
+pub mod bugs;
+pub mod byzantine;
+pub mod catalogue;
+pub mod cluster;
+pub mod lab;
+pub mod scenario;
+pub mod scorecard;
+
+pub use lab::{Failure, Violation, simulate};
+pub use scenario::{Scenario, ScenarioError};
+pub use scorecard::{Scorecard, score};

@@ -1,0 +1,101 @@
+//! The CI slice of the catalogue: every scenario on two seeds (no baseline run), each a test
+//! of its own so they spread over the cores; any violation fails with the seed and timeline.
+//! A scenario added to `scenarios/` must be added here (checked).
+
+use bulwark_sim::catalogue::{self, CATALOGUE};
+use bulwark_sim::scenario::ByzantineRole;
+use bulwark_sim::{Scenario, Scorecard, score};
+
+const SEEDS: [u64; 2] = [1, 2];
+
+fn check(name: &str) {
+    let scenario = catalogue::load(name).expect("a catalogue scenario");
+    for seed in SEEDS {
+        match score(&scenario, seed, false) {
+            Ok(card) => {
+                println!("{}", card.table());
+                assert!(
+                    card.safety.heights_compared > 0,
+                    "{name}: validators compared"
+                );
+                assert!(card.traffic.trades_executed > 0, "{name}: trades happened");
+                check_blame(name, &scenario, &card);
+            }
+            Err(failure) => panic!("{failure}\nreplay: {}", failure.replay_command(name)),
+        }
+    }
+}
+
+/// Every leader breaking a duty is named by the honest validators, and nobody else is; no
+/// honest validator's p2p blocks another honest one.
+fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
+    let breakers: Vec<usize> = scenario
+        .byzantine
+        .iter()
+        .filter_map(|role| match role {
+            ByzantineRole::DutyBreaker { validator, .. } => Some(*validator),
+            ByzantineRole::Mock { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        card.consensus.refused_proposers, breakers,
+        "{name}: the refused proposers are exactly the duty breakers"
+    );
+    let byzantine: Vec<usize> = scenario.byzantine.iter().map(|r| r.validator()).collect();
+    assert!(
+        !card
+            .consensus
+            .blocked
+            .iter()
+            .any(|(a, b)| !byzantine.contains(a) && !byzantine.contains(b)),
+        "{name}: an honest validator blocked another: {:?}",
+        card.consensus.blocked
+    );
+}
+
+macro_rules! slice {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                check($name);
+            }
+        )*
+
+        #[test]
+        fn the_slice_covers_the_whole_catalogue() {
+            let covered = [$($name),*];
+            for (name, _) in CATALOGUE {
+                assert!(covered.contains(name), "{name} is not in the CI slice");
+            }
+            assert_eq!(covered.len(), CATALOGUE.len());
+        }
+    };
+}
+
+slice! {
+    baseline => "baseline",
+    crash_restart => "crash-restart",
+    crash_two_of_7 => "crash-two-of-7",
+    duty_breakers_7 => "duty-breakers-7",
+    flapping => "flapping",
+    isolate_leader => "isolate-leader",
+    link_storm => "link-storm",
+    mixed_10 => "mixed-10",
+    mock_conflicter => "mock-conflicter",
+    mock_equivocator => "mock-equivocator",
+    mock_nuller => "mock-nuller",
+    mock_outdated => "mock-outdated",
+    one_way => "one-way",
+    partition_2_2 => "partition-2-2",
+    slow_validator => "slow-validator",
+    wipe_state_sync => "wipe-state-sync",
+}
+
+#[test]
+fn the_catalogue_names_load() {
+    for name in catalogue::names() {
+        catalogue::load(name).expect("loads");
+    }
+    assert!(catalogue::load("no-such-scenario").is_err());
+}
