@@ -84,6 +84,8 @@ pub struct Gateway {
     limiter: Mutex<Limiter>,
     /// The validators' own reports of their health, for the dashboard.
     pub health: Arc<ClusterHealth>,
+    /// The dashboard's newest rendered state.
+    pub dashboard: crate::dashboard::Rendered,
     /// Bearer tokens `public/auth` issued.
     tokens: Mutex<Tokens>,
     /// Open WebSocket connections.
@@ -102,6 +104,7 @@ impl Gateway {
         ));
         Self {
             health,
+            dashboard: crate::dashboard::Rendered::default(),
             replica,
             validators,
             config,

@@ -25,6 +25,7 @@ pub mod bugs;
 pub mod byzantine;
 pub mod catalogue;
 pub mod cluster;
+pub mod forgery;
 pub mod lab;
 pub mod scenario;
 pub mod scorecard;

@@ -4,6 +4,7 @@
 use super::history::Sample;
 use crate::deribit::convert::{money, unit_price};
 use bulwark_types::AssetCode;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -34,8 +35,22 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (low - pad, high + pad)
 }
 
+/// A chart of two `f64` axes.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws the chart's legend, upper left.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<(), ChartError> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
+}
+
 /// The insurance fund (USDC) per block, with the blocks that had liquidation activity marked.
-pub fn insurance_fund(samples: &[&Sample]) -> Result<String, ChartError> {
+pub fn insurance_fund(samples: &[Sample]) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -80,20 +95,14 @@ pub fn insurance_fund(samples: &[&Sample]) -> Result<String, ChartError> {
             .map_err(drawing)?
             .label("liquidation activity")
             .legend(|(x, y)| Circle::new((x + 8, y), 3, RED.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(drawing)?;
+        legend(&mut chart)?;
         root.present().map_err(drawing)?;
     }
     Ok(svg)
 }
 
 /// The agreed index of `asset` per block.
-pub fn index(samples: &[&Sample], asset: AssetCode) -> Result<String, ChartError> {
+pub fn index(samples: &[Sample], asset: AssetCode) -> Result<String, ChartError> {
     let points: Vec<(f64, f64)> = samples
         .iter()
         .filter_map(|s| {
@@ -202,13 +211,7 @@ pub fn smile(series: &Value) -> Result<String, ChartError> {
             .map_err(drawing)?
             .label("flagged quote")
             .legend(|(x, y)| Cross::new((x + 8, y), 4, RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(drawing)?;
+        legend(&mut chart)?;
         root.present().map_err(drawing)?;
     }
     Ok(svg)
@@ -236,8 +239,7 @@ mod tests {
                 uncovered: Money::ZERO,
             })
             .collect();
-        let refs: Vec<&Sample> = samples.iter().collect();
-        let svg = insurance_fund(&refs).unwrap();
+        let svg = insurance_fund(&samples).unwrap();
         assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");
         assert_eq!(
             svg.matches("<circle").count(),

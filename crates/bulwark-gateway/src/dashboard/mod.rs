@@ -85,10 +85,34 @@ async fn page(State(gateway): State<Arc<Gateway>>, Extension(peer): Extension<Pe
         .into_response()
 }
 
-/// The state document (what the page and the WebSocket channel carry).
-pub fn state_json(gateway: &Gateway) -> Value {
+/// How long a rendered state is served again: rendering holds the replica's lock (it fits
+/// each series' quotes), so however many pages and subscribers ask, it runs at most once in
+/// this long.
+pub const RENDER_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The newest rendered state and when it was rendered.
+#[derive(Default)]
+pub struct Rendered {
+    newest: std::sync::Mutex<Option<(Instant, Arc<Value>)>>,
+}
+
+/// The state document (what the page and the WebSocket channel carry), at most
+/// [`RENDER_REUSE`] old.
+pub fn state_json(gateway: &Gateway) -> Arc<Value> {
+    let mut newest = gateway
+        .dashboard
+        .newest
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((at, state)) = &*newest
+        && at.elapsed() < RENDER_REUSE
+    {
+        return state.clone();
+    }
     let reports = gateway.health.reports();
-    view::state(gateway, &reports)
+    let state = Arc::new(view::state(gateway, &reports));
+    *newest = Some((Instant::now(), state.clone()));
+    state
 }
 
 /// How often the dashboard's state is rendered for the WebSocket channel.
@@ -106,7 +130,7 @@ pub async fn publish(gateway: Arc<Gateway>) {
         if feed.interest(crate::feed::Interest::Dashboard) == 0 {
             continue;
         }
-        feed.offer_dashboard(Arc::new(state_json(&gateway)));
+        feed.offer_dashboard(state_json(&gateway));
     }
 }
 
@@ -114,7 +138,7 @@ async fn state(State(gateway): State<Arc<Gateway>>, Extension(peer): Extension<P
     if !admit(&gateway, &peer) {
         return refused();
     }
-    axum::Json(state_json(&gateway)).into_response()
+    axum::Json(Value::clone(&state_json(&gateway))).into_response()
 }
 
 fn svg(outcome: Result<String, charts::ChartError>) -> Response {
@@ -131,6 +155,11 @@ fn svg(outcome: Result<String, charts::ChartError>) -> Response {
     }
 }
 
+/// A copy of the per-block samples: charts are drawn after the replica's lock is released.
+fn samples(gateway: &Gateway) -> Vec<history::Sample> {
+    gateway.replica.lock().history.samples().cloned().collect()
+}
+
 fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, what.to_string()).into_response()
 }
@@ -142,9 +171,7 @@ async fn fund_chart(
     if !admit(&gateway, &peer) {
         return refused();
     }
-    let replica = gateway.replica.lock();
-    let samples: Vec<_> = replica.history.samples().collect();
-    svg(charts::insurance_fund(&samples))
+    svg(charts::insurance_fund(&samples(&gateway)))
 }
 
 async fn index_chart(
@@ -161,9 +188,7 @@ async fn index_chart(
     else {
         return not_found("asset: an underlying's code, such as BTC");
     };
-    let replica = gateway.replica.lock();
-    let samples: Vec<_> = replica.history.samples().collect();
-    svg(charts::index(&samples, asset))
+    svg(charts::index(&samples(&gateway), asset))
 }
 
 async fn smile_chart(
@@ -178,8 +203,8 @@ async fn smile_chart(
     let Some(expiry_ms) = query.get("expiry_ms").and_then(|e| e.parse::<u64>().ok()) else {
         return not_found("expiry_ms: the series' expiry in ms");
     };
-    let smiles = view::smiles(gateway.replica.lock().chain.finalized());
-    let Some(series) = smiles.as_array().and_then(|all| {
+    let state = state_json(&gateway);
+    let Some(series) = state["smiles"].as_array().and_then(|all| {
         all.iter()
             .find(|s| s["underlying"] == underlying.as_str() && s["expiry_ms"] == expiry_ms)
     }) else {

@@ -240,7 +240,7 @@ fn option_kind(right: Right) -> OptionKind {
 
 /// Each series' smile the exchange marks from (its fitted curve), and its books' quotes now,
 /// flagged by the same robust fit (Tukey's biweight) the exchange refits with.
-pub fn smiles(exchange: &Exchange) -> Value {
+fn smiles(exchange: &Exchange) -> Value {
     let now = exchange.time().millis();
     let mut series: BTreeMap<(AssetCode, u64), Vec<&Instrument>> = BTreeMap::new();
     for instrument in exchange.instruments() {
