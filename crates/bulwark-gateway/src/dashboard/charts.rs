@@ -49,27 +49,43 @@ fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<(), 
         .map_err(drawing)
 }
 
+/// A framed chart on `root`: title, axes over `x` and `y`, grid. `y_label_width` in pixels.
+fn frame<'a, DB: DrawingBackend + 'a>(
+    root: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_label_width: u32,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<Chart<'a, DB>, ChartError> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(y_label_width)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .x_labels(6)
+        .y_labels(6)
+        .draw()
+        .map_err(drawing)?;
+    Ok(chart)
+}
+
 /// The insurance fund (USDC) per block, with the blocks that had liquidation activity marked.
 pub fn insurance_fund(samples: &[Sample]) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let (h0, h1) = bounds(samples.iter().map(|s| s.height as f64));
-        let (f0, f1) = bounds(samples.iter().map(|s| money(s.insurance_fund)));
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Insurance fund (USDC) by height", ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(70)
-            .build_cartesian_2d(h0..h1, f0..f1)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .y_labels(6)
-            .draw()
-            .map_err(drawing)?;
+        let mut chart = frame(
+            &root,
+            "Insurance fund (USDC) by height",
+            70,
+            bounds(samples.iter().map(|s| s.height as f64)),
+            bounds(samples.iter().map(|s| money(s.insurance_fund))),
+        )?;
         chart
             .draw_series(LineSeries::new(
                 samples
@@ -116,24 +132,13 @@ pub fn index(samples: &[Sample], asset: AssetCode) -> Result<String, ChartError>
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let (h0, h1) = bounds(points.iter().map(|p| p.0));
-        let (p0, p1) = bounds(points.iter().map(|p| p.1));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{} index by height", asset.as_str()),
-                ("sans-serif", 16),
-            )
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(70)
-            .build_cartesian_2d(h0..h1, p0..p1)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .y_labels(6)
-            .draw()
-            .map_err(drawing)?;
+        let mut chart = frame(
+            &root,
+            &format!("{} index by height", asset.as_str()),
+            70,
+            bounds(points.iter().map(|p| p.0)),
+            bounds(points.iter().map(|p| p.1)),
+        )?;
         chart
             .draw_series(LineSeries::new(points, &BLUE))
             .map_err(drawing)?;
@@ -167,25 +172,17 @@ pub fn smile(series: &Value) -> Result<String, ChartError> {
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(drawing)?;
-        let (k0, k1) = bounds(curve.iter().map(|p| p.0).chain(quotes.iter().map(|q| q.0)));
-        let (v0, v1) = bounds(curve.iter().map(|p| p.1).chain(quotes.iter().map(|q| q.1)));
         let title = format!(
             "{} smile: vol (%) by ln(K/F)",
             series["underlying"].as_str().unwrap_or("?")
         );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(50)
-            .build_cartesian_2d(k0..k1, v0..v1)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .x_labels(6)
-            .y_labels(6)
-            .draw()
-            .map_err(drawing)?;
+        let mut chart = frame(
+            &root,
+            &title,
+            50,
+            bounds(curve.iter().map(|p| p.0).chain(quotes.iter().map(|q| q.0))),
+            bounds(curve.iter().map(|p| p.1).chain(quotes.iter().map(|q| q.1))),
+        )?;
         chart
             .draw_series(LineSeries::new(curve, &BLUE))
             .map_err(drawing)?

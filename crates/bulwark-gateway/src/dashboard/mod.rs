@@ -138,7 +138,9 @@ async fn state(State(gateway): State<Arc<Gateway>>, Extension(peer): Extension<P
     if !admit(&gateway, &peer) {
         return refused();
     }
-    axum::Json(Value::clone(&state_json(&gateway))).into_response()
+    // Serialized from the shared render, not a deep copy of it per request.
+    let body = serde_json::to_string(&*state_json(&gateway)).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn svg(outcome: Result<String, charts::ChartError>) -> Response {
