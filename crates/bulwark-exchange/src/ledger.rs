@@ -28,6 +28,17 @@ pub(crate) struct Treasury {
 }
 
 impl Treasury {
+    /// The deliberate conservation error of `deliberate_bugs.rs`: `amount` into the fund from
+    /// no pocket.
+    #[cfg(feature = "deliberate-bugs")]
+    pub(crate) fn deliberate_bug_mint_into_fund(&mut self, amount: Money) {
+        self.totals.insurance_fund = self
+            .totals
+            .insurance_fund
+            .checked_add(amount)
+            .expect("a small amount on a bounded fund");
+    }
+
     /// The totals a snapshot recorded; the clearing pocket is empty between blocks.
     pub(crate) fn restored(totals: Ledger) -> Self {
         Self {

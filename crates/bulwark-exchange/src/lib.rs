@@ -34,6 +34,8 @@
 pub mod account;
 mod accounts;
 pub mod custody;
+#[cfg(feature = "deliberate-bugs")]
+pub mod deliberate_bugs;
 pub mod depth;
 pub mod event;
 pub mod exchange;

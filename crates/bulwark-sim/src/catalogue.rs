@@ -9,6 +9,7 @@ use std::path::Path;
 /// Every catalogue scenario: name and file text, by name.
 pub const CATALOGUE: &[(&str, &str)] = &[
     ("baseline", include_str!("../scenarios/baseline.toml")),
+    ("censor", include_str!("../scenarios/censor.toml")),
     (
         "crash-restart",
         include_str!("../scenarios/crash-restart.toml"),

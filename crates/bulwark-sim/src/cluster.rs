@@ -133,6 +133,11 @@ pub fn btc() -> AssetCode {
     AssetCode::parse("BTC").expect("valid asset")
 }
 
+/// The signing key of the market's trader `t` (also its account's owner key).
+pub fn trader_key(t: usize) -> PrivateKey {
+    PrivateKey::from_seed(1_000 + t as u64)
+}
+
 impl Cluster {
     /// A cluster of [`VALIDATORS`] with every link up at `link`; no validator started yet.
     pub async fn new(context: Context, link: Link) -> Self {
@@ -510,9 +515,7 @@ impl Cluster {
                 };
                 let mut context = context;
                 // Setup: retried until it is in a finalized state.
-                let traders: Vec<PrivateKey> = (0..traders)
-                    .map(|i| PrivateKey::from_seed(1_000 + i as u64))
-                    .collect();
+                let traders: Vec<PrivateKey> = (0..traders).map(trader_key).collect();
                 let mut setup_nonce = 0u64;
                 loop {
                     setup_nonce += 1;

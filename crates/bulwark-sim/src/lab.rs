@@ -21,7 +21,7 @@
 //! exchange's own assertions in debug builds.
 
 use crate::bugs;
-use crate::byzantine::{DutyBreaker, DutySwitch, mocks};
+use crate::byzantine::{Censor, CensorLog, DutyBreaker, DutySwitch, mocks};
 use crate::cluster::{self, Cluster, Context};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
 use bulwark_node::app::now_ms;
@@ -70,6 +70,8 @@ pub enum Violation {
     },
     #[error("validator {validator} halted: {reason}")]
     Halted { validator: usize, reason: String },
+    #[error("the run panicked (a validator's own assertion): {message}")]
+    Panicked { message: String },
     #[error("no block finalized for {stalled_ms} ms after height {height}, with no fault active")]
     Stalled { height: u64, stalled_ms: u64 },
     #[error(
@@ -159,6 +161,9 @@ pub struct ConsensusEvidence {
     pub refused_proposers: Vec<usize>,
     /// (blocker, blocked) pairs of the simulated network's blocks.
     pub blocked: Vec<(usize, usize)>,
+    /// Transactions censoring leaders left out of their proposals (each may be counted
+    /// again at each of its later proposals while it waits).
+    pub censored_removed: u64,
 }
 
 /// What a run measured.
@@ -189,23 +194,57 @@ pub struct Measured {
 }
 
 /// Runs `scenario` on `seed`; a violation stops it.
+///
+/// A panic anywhere in the run (a validator's own assertion, as the exchange's invariant walk
+/// after each block in debug builds) is a violation too: the run stops with
+/// [`Violation::Panicked`], the seed, and the timeline up to the panic.
 pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
     let result = Arc::new(Mutex::new(None));
     let out = result.clone();
-    let scenario = scenario.clone();
-    cluster::run(seed, move |context| async move {
-        let lab = Lab::start(context, scenario, seed).await;
-        let outcome = lab.run().await;
-        *out.lock().expect("not poisoned") = Some(outcome);
-    });
+    let journal = Arc::new(Mutex::new(Journal::default()));
+    let lab_journal = journal.clone();
+    let lab_scenario = scenario.clone();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cluster::run(seed, move |context| async move {
+            let lab = Lab::start(context, lab_scenario, seed, lab_journal).await;
+            let outcome = lab.run().await;
+            *out.lock().expect("not poisoned") = Some(outcome);
+        })
+    }));
+    if let Err(payload) = run {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        let journal = journal.lock().unwrap_or_else(|p| p.into_inner());
+        return Err(Failure {
+            scenario: scenario.name.clone(),
+            seed,
+            at_ms: journal.at_ms,
+            height: journal.height,
+            violation: Violation::Panicked { message },
+            timeline: journal.timeline.clone(),
+        });
+    }
     let outcome = result.lock().expect("not poisoned").take();
     outcome.expect("the run finished")
+}
+
+/// The timeline and where the run was, kept outside the simulated runtime so that a panic
+/// inside it still leaves them to report.
+#[derive(Default)]
+struct Journal {
+    at_ms: u64,
+    height: u64,
+    timeline: Vec<TimelineEntry>,
 }
 
 #[derive(Clone)]
 enum Role {
     Honest,
     Breaker(Arc<DutySwitch>),
+    Censor(bulwark_types::PublicKey, Arc<CensorLog>),
     Impostor,
 }
 
@@ -262,8 +301,12 @@ struct Lab {
     last_progress_ms: u64,
     latencies_ms: Vec<u64>,
     untimed: u64,
-    timeline: Vec<TimelineEntry>,
+    /// The timeline, shared with [`simulate`] outside the runtime.
+    journal: Arc<Mutex<Journal>>,
     consensus: ConsensusEvidence,
+    /// Validators the `restore-drops-field` bug waits to be planted on (see
+    /// [`Lab::restore_bug_due`]).
+    restore_bug_waiting: Vec<usize>,
     _impostors: Vec<Handle<()>>,
     _traders: Option<Handle<()>>,
 }
@@ -277,7 +320,12 @@ fn link_of(model: &LinkModel, extra_ms: u64) -> commonware_p2p::simulated::Link 
 }
 
 impl Lab {
-    async fn start(context: Context, scenario: Scenario, seed: u64) -> Self {
+    async fn start(
+        context: Context,
+        scenario: Scenario,
+        seed: u64,
+        journal: Arc<Mutex<Journal>>,
+    ) -> Self {
         let n = scenario.validators;
         let start_ms = now_ms(&context);
         let mut cluster = Cluster::with_validators(context, n, link_of(&scenario.link, 0)).await;
@@ -294,6 +342,10 @@ impl Lab {
                     switch.set(Some(duty));
                     roles[validator] = Role::Breaker(switch);
                 }
+                ByzantineRole::Censor { validator, trader } => {
+                    let target = cluster::trader_key(trader).public_key();
+                    roles[validator] = Role::Censor(target, Arc::new(CensorLog::default()));
+                }
             }
         }
         for (i, role) in roles.iter().enumerate() {
@@ -301,6 +353,9 @@ impl Lab {
                 Role::Honest => cluster.start(i),
                 Role::Breaker(switch) => {
                     cluster.start_with(i, DutyBreaker::wrapper(switch.clone()));
+                }
+                Role::Censor(target, log) => {
+                    cluster.start_with(i, Censor::wrapper(target.clone(), log.clone()));
                 }
                 Role::Impostor => {}
             }
@@ -330,8 +385,9 @@ impl Lab {
             last_progress_ms: 0,
             latencies_ms: Vec::new(),
             untimed: 0,
-            timeline: Vec::new(),
+            journal,
             consensus: ConsensusEvidence::default(),
+            restore_bug_waiting: Vec::new(),
             _impostors: impostors,
             _traders: Some(traders),
             roles,
@@ -358,14 +414,23 @@ impl Lab {
     }
 
     fn note(&mut self, event: String) {
-        if self.timeline.len() < TIMELINE_MAX {
-            let (at_ms, height) = (self.now(), self.height);
-            self.timeline.push(TimelineEntry {
+        let (at_ms, height) = (self.now(), self.height);
+        let mut journal = lock(&self.journal);
+        (journal.at_ms, journal.height) = (at_ms, height);
+        if journal.timeline.len() < TIMELINE_MAX {
+            journal.timeline.push(TimelineEntry {
                 at_ms,
                 height,
                 event,
             });
         }
+    }
+
+    /// Where the run is, for the report of a panic.
+    fn journal_tick(&self) {
+        let (at_ms, height) = (self.now(), self.height);
+        let mut journal = lock(&self.journal);
+        (journal.at_ms, journal.height) = (at_ms, height);
     }
 
     fn failure(&self, violation: Violation) -> Failure {
@@ -375,7 +440,7 @@ impl Lab {
             at_ms: self.now(),
             height: self.height,
             violation,
-            timeline: self.timeline.clone(),
+            timeline: lock(&self.journal).timeline.clone(),
         }
     }
 
@@ -388,7 +453,11 @@ impl Lab {
 
     async fn run(mut self) -> Result<Measured, Failure> {
         loop {
+            self.journal_tick();
             self.faults_due().await;
+            if !self.restore_bug_waiting.is_empty() {
+                self.restore_bug_due();
+            }
             if let Err(violation) = self.check() {
                 return Err(self.failure(violation));
             }
@@ -516,12 +585,51 @@ impl Lab {
                 }
                 Vec::new()
             }
+            FaultAction::RestoreDropsField { validator } => {
+                self.restore_bug_waiting.push(*validator);
+                self.restore_bug_due();
+                Vec::new()
+            }
+            FaultAction::ConservationError => {
+                self.conservation_error();
+                Vec::new()
+            }
         };
         for cut in &cuts {
             *self.net.cuts.entry(*cut).or_default() += 1;
         }
         self.apply_links().await;
         cuts
+    }
+
+    /// Plants the snapshot-restore bug on each validator waiting for it whose restore would
+    /// lose something now (its newest order no longer rests); the others wait for a later
+    /// tick.
+    fn restore_bug_due(&mut self) {
+        let waiting = std::mem::take(&mut self.restore_bug_waiting);
+        self.restore_bug_waiting = waiting
+            .into_iter()
+            .filter(|validator| {
+                !self
+                    .cluster
+                    .shared(*validator)
+                    .is_some_and(|shared| bugs::restore_drops_field(&shared))
+            })
+            .collect();
+    }
+
+    #[cfg(feature = "deliberate-bugs")]
+    fn conservation_error(&mut self) {
+        for validator in self.checked() {
+            if let Some(shared) = self.cluster.shared(validator) {
+                bugs::conservation_error(&shared);
+            }
+        }
+    }
+
+    #[cfg(not(feature = "deliberate-bugs"))]
+    fn conservation_error(&mut self) {
+        unreachable!("the scenario refuses a conservation-error fault in this build");
     }
 
     async fn heal(&mut self, index: usize, action: &FaultAction) {
@@ -591,6 +699,11 @@ impl Lab {
                 let switch = switch.clone();
                 self.cluster
                     .start_with(validator, DutyBreaker::wrapper(switch));
+            }
+            Role::Censor(target, log) => {
+                let (target, log) = (target.clone(), log.clone());
+                self.cluster
+                    .start_with(validator, Censor::wrapper(target, log));
             }
             Role::Impostor => unreachable!("the scenario refuses to crash an impostor"),
         }
@@ -713,6 +826,14 @@ impl Lab {
         evidence.refused_proposers.sort_unstable();
         evidence.refused_proposers.dedup();
         evidence.blocked = self.cluster.blocked().await;
+        evidence.censored_removed = self
+            .roles
+            .iter()
+            .map(|role| match role {
+                Role::Censor(_, log) => log.removed(),
+                _ => 0,
+            })
+            .sum();
         evidence.blocked.sort_unstable();
         evidence
     }
@@ -840,7 +961,7 @@ impl Lab {
             admitted: traffic.admitted,
             transactions_executed,
             trades_executed,
-            timeline: std::mem::take(&mut self.timeline),
+            timeline: std::mem::take(&mut lock(&self.journal).timeline),
         }
     }
 }

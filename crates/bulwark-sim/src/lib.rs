@@ -20,13 +20,19 @@
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
+//! - [`cascade`]: `bulwark stress --cascade`: leveraged accounts taken through a crash on the
+//!   exchange state machine (no consensus), each protection on and off.
+//! - [`monte_carlo`]: `bulwark stress --monte-carlo`: many seeded crash paths of the cascade
+//!   population, across threads, summarised as distributions.
 
 pub mod bugs;
 pub mod byzantine;
+pub mod cascade;
 pub mod catalogue;
 pub mod cluster;
 pub mod forgery;
 pub mod lab;
+pub mod monte_carlo;
 pub mod scenario;
 pub mod scorecard;
 

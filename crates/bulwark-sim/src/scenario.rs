@@ -21,11 +21,13 @@
 //! heal_after_s = 10.0
 //! ```
 //!
-//! Byzantine validators are roles held from the start (`[[byzantine]]`, `kind = "mock"` with
-//! `mock = "conflicter" | "equivocator" | "nuller" | "outdated"`, or `kind = "duty-breaker"` with
+//! Byzantine validators are roles held from the start (`[[byzantine]]`): `kind = "mock"` with
+//! `mock = "conflicter" | "equivocator" | "nuller" | "outdated"`; `kind = "duty-breaker"` with
 //! `duty = "cancels-first" | "one-observation-per-validator" | "time-not-before-parent" |
-//! "paying-signers"`). Faults start at a finalized height (`at_height`) or a simulated time
-//! (`at_s`) and, except `fork-state`, heal `heal_after_s` later.
+//! "paying-signers" | "valid-signatures" | "committed-state"`; or `kind = "censor"` with
+//! `trader = t` (a leader that leaves trader t's transactions out of its blocks). Faults start
+//! at a finalized height (`at_height`) or a simulated time (`at_s`) and, except the deliberate
+//! bugs (`fork-state`, `restore-drops-field`, `conservation-error`), heal `heal_after_s` later.
 
 use crate::byzantine::Duty;
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
@@ -168,12 +170,17 @@ pub enum ByzantineRole {
     Mock { validator: usize, mock: MockKind },
     /// The validator breaks `duty` in every block it proposes (the lab's `DutyBreaker`).
     DutyBreaker { validator: usize, duty: Duty },
+    /// The validator leaves every transaction of the market's trader `trader` out of the
+    /// blocks it proposes (the lab's `Censor`).
+    Censor { validator: usize, trader: usize },
 }
 
 impl ByzantineRole {
     pub fn validator(&self) -> usize {
         match self {
-            Self::Mock { validator, .. } | Self::DutyBreaker { validator, .. } => *validator,
+            Self::Mock { validator, .. }
+            | Self::DutyBreaker { validator, .. }
+            | Self::Censor { validator, .. } => *validator,
         }
     }
 }
@@ -224,6 +231,14 @@ pub enum FaultAction {
     /// 1 USDC more in its insurance fund (and deposits), its outcome chain untouched, as a
     /// state change applied on one validator only. It does not heal.
     ForkState { validator: usize },
+    /// A deliberate bug: the validator's finalized state is replaced by a restore of its own
+    /// snapshot that dropped the next order id and rebuilt it from the book (the lowest id
+    /// restore accepts), as a snapshot restore that loses a field would. It does not heal.
+    RestoreDropsField { validator: usize },
+    /// A deliberate bug in the state machine, on every honest validator alike: 1 USDC appears
+    /// in the insurance fund from nowhere. Only in builds with the `deliberate-bugs` feature
+    /// (this crate's own tests). It does not heal.
+    ConservationError,
 }
 
 impl FaultAction {
@@ -239,6 +254,8 @@ impl FaultAction {
             Self::LinkStorm { .. } => "link-storm",
             Self::Slow { .. } => "slow",
             Self::ForkState { .. } => "fork-state",
+            Self::RestoreDropsField { .. } => "restore-drops-field",
+            Self::ConservationError => "conservation-error",
         }
     }
 }
@@ -278,6 +295,14 @@ pub enum ScenarioError {
     },
     #[error("byzantine: {count} Byzantine validators, more than f = {f} for n = {n}")]
     TooManyByzantine { count: usize, f: usize, n: usize },
+    #[error(
+        "byzantine[{index}].trader: trader {trader} does not exist (market.traders = {traders})"
+    )]
+    NoSuchTrader {
+        index: usize,
+        trader: usize,
+        traders: usize,
+    },
     #[error("byzantine[{index}].validator: validator {validator} already has a Byzantine role")]
     ByzantineTwice { index: usize, validator: usize },
     #[error("fault: {0} faults, more than {FAULTS_MAX}")]
@@ -303,6 +328,11 @@ pub enum ScenarioError {
          has no process to crash, wipe, slow or fork"
     )]
     Impostor { index: usize, validator: usize },
+    #[error(
+        "fault[{index}] ({kind}): this build has no such bug (the `deliberate-bugs` feature is \
+         for the lab's own tests)"
+    )]
+    BugNotBuilt { index: usize, kind: &'static str },
 }
 
 fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ScenarioError> {
@@ -364,6 +394,8 @@ enum FaultKind {
     LinkStorm,
     Slow,
     ForkState,
+    RestoreDropsField,
+    ConservationError,
 }
 
 /// A fault as written: the kind, its schedule, and the fields some kinds take.
@@ -419,6 +451,15 @@ impl RawScenario {
             {
                 return Err(ScenarioError::ByzantineTwice { index, validator });
             }
+            if let ByzantineRole::Censor { trader, .. } = role
+                && *trader >= self.market.traders
+            {
+                return Err(ScenarioError::NoSuchTrader {
+                    index,
+                    trader: *trader,
+                    traders: self.market.traders,
+                });
+            }
         }
         if self.fault.len() > FAULTS_MAX {
             return Err(ScenarioError::TooManyFaults(self.fault.len()));
@@ -438,7 +479,8 @@ impl RawScenario {
             if let FaultAction::Crash { validator }
             | FaultAction::Wipe { validator }
             | FaultAction::Slow { validator, .. }
-            | FaultAction::ForkState { validator } = fault.action
+            | FaultAction::ForkState { validator }
+            | FaultAction::RestoreDropsField { validator } = fault.action
                 && scenario.is_impostor(validator)
             {
                 return Err(ScenarioError::Impostor { index, validator });
@@ -498,15 +540,20 @@ impl RawFault {
             FaultKind::LinkStorm => "link-storm",
             FaultKind::Slow => "slow",
             FaultKind::ForkState => "fork-state",
+            FaultKind::RestoreDropsField => "restore-drops-field",
+            FaultKind::ConservationError => "conservation-error",
         }
     }
 
     /// The fields this kind takes beyond its schedule.
     fn takes(&self) -> &'static [&'static str] {
         match self.kind {
-            FaultKind::Crash | FaultKind::Wipe | FaultKind::ForkState => &["validator"],
+            FaultKind::Crash
+            | FaultKind::Wipe
+            | FaultKind::ForkState
+            | FaultKind::RestoreDropsField => &["validator"],
             FaultKind::Partition => &["groups"],
-            FaultKind::IsolateLeader => &[],
+            FaultKind::IsolateLeader | FaultKind::ConservationError => &[],
             FaultKind::OneWay => &["from", "to"],
             FaultKind::Flapping => &["groups", "period_s"],
             FaultKind::LinkStorm => &["link"],
@@ -540,15 +587,19 @@ impl RawFault {
             )?),
             _ => return Err(ScenarioError::TriggerChoice { index }),
         };
-        let heal_after_ms = match (self.kind, self.heal_after_s) {
-            (FaultKind::ForkState, Some(_)) => {
+        let bug = matches!(
+            self.kind,
+            FaultKind::ForkState | FaultKind::RestoreDropsField | FaultKind::ConservationError
+        );
+        let heal_after_ms = match (bug, self.heal_after_s) {
+            (true, Some(_)) => {
                 return Err(ScenarioError::NotApplicable {
                     index,
                     kind,
                     field: "heal_after_s",
                 });
             }
-            (FaultKind::ForkState, None) => None,
+            (true, None) => None,
             (_, None) => return Err(missing("heal_after_s")),
             (_, Some(seconds)) => Some(millis(
                 &format!("fault[{index}].heal_after_s"),
@@ -571,6 +622,15 @@ impl RawFault {
             FaultKind::ForkState => FaultAction::ForkState {
                 validator: validator(self.validator, "validator")?,
             },
+            FaultKind::RestoreDropsField => FaultAction::RestoreDropsField {
+                validator: validator(self.validator, "validator")?,
+            },
+            FaultKind::ConservationError if cfg!(feature = "deliberate-bugs") => {
+                FaultAction::ConservationError
+            }
+            FaultKind::ConservationError => {
+                return Err(ScenarioError::BugNotBuilt { index, kind });
+            }
             FaultKind::Partition => FaultAction::Partition {
                 groups: check_groups(index, self.groups.ok_or(missing("groups"))?, n)?,
             },

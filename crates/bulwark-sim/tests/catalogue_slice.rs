@@ -34,7 +34,7 @@ fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
         .iter()
         .filter_map(|role| match role {
             ByzantineRole::DutyBreaker { validator, .. } => Some(*validator),
-            ByzantineRole::Mock { .. } => None,
+            ByzantineRole::Mock { .. } | ByzantineRole::Censor { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -75,6 +75,7 @@ macro_rules! slice {
 
 slice! {
     baseline => "baseline",
+    censor => "censor",
     crash_restart => "crash-restart",
     crash_two_of_7 => "crash-two-of-7",
     duty_breakers_7 => "duty-breakers-7",

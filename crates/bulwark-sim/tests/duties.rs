@@ -75,3 +75,13 @@ fn a_leader_dating_its_block_before_the_parent_gets_no_vote() {
 fn a_leader_stuffing_its_block_with_keys_that_have_no_account_gets_no_vote() {
     a_leader_breaking(Duty::PayingSigners, 34);
 }
+
+#[test]
+fn a_leader_whose_block_holds_a_signature_that_does_not_verify_gets_no_vote() {
+    a_leader_breaking(Duty::ValidSignatures, 35);
+}
+
+#[test]
+fn a_leader_whose_block_commits_to_a_state_that_is_not_its_parents_gets_no_vote() {
+    a_leader_breaking(Duty::CommittedState, 36);
+}

@@ -99,6 +99,14 @@ fn bad_scenarios_are_refused_naming_the_field() {
             "[[byzantine]]\nkind = \"mock\"\nvalidator = 3\nmock = \"nuller\"\n[[fault]]\nkind = \"crash\"\nvalidator = 3\nat_height = 1\nheal_after_s = 1.0",
             "fault[0].validator: validator 3 is an impostor",
         ),
+        (
+            "[[byzantine]]\nkind = \"censor\"\nvalidator = 1\ntrader = 8",
+            "byzantine[0].trader: trader 8 does not exist (market.traders = 8)",
+        ),
+        (
+            "[[fault]]\nkind = \"restore-drops-field\"\nvalidator = 1\nat_height = 1\nheal_after_s = 1.0",
+            "fault[0] (restore-drops-field): `heal_after_s` does not apply",
+        ),
     ];
     for (tail, expected) in cases {
         let text = format!("{HEADER}{tail}\n");
@@ -210,4 +218,44 @@ heal_after_s = 3.0
         first.consensus.faults_observed > 0,
         "the conflicter was reported"
     );
+}
+
+/// A leader that censors one trader delays that trader's transactions but cannot keep them
+/// out: every validator's mempool has them (gossip), and the next honest leader includes
+/// them. Same seed with and without the censor: it removed transactions from its proposals,
+/// and no more admitted transactions went unfinalized than without it.
+#[test]
+fn a_censoring_leader_delays_but_does_not_deny_a_trader() {
+    let scenario = catalogue::load("censor").expect("in the catalogue");
+    let honest = Scenario {
+        byzantine: Vec::new(),
+        ..scenario.clone()
+    };
+    let censored = bulwark_sim::simulate(&scenario, 5).expect("no violation");
+    let without = bulwark_sim::simulate(&honest, 5).expect("no violation");
+    assert!(
+        censored.consensus.censored_removed > 0,
+        "the censor had something to remove"
+    );
+    assert_eq!(without.consensus.censored_removed, 0);
+    assert!(
+        censored.untimed <= without.untimed + 2,
+        "censored: {} admitted transactions never finalized, {} without the censor",
+        censored.untimed,
+        without.untimed
+    );
+    println!(
+        "censor removed {} transactions; unfinalized {} (without: {}); p99 latency {:?} ms (without: {:?})",
+        censored.consensus.censored_removed,
+        censored.untimed,
+        without.untimed,
+        p99(&censored.latencies_ms),
+        p99(&without.latencies_ms)
+    );
+}
+
+fn p99(latencies: &[u64]) -> Option<u64> {
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len().saturating_mul(99) / 100).copied()
 }

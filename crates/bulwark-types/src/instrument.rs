@@ -64,6 +64,26 @@ pub struct InstrumentSpec {
 }
 
 impl InstrumentSpec {
+    /// Deribit's linear USDC terms for an instrument of any name: perpetuals tick 0.5 USDC
+    /// with 0.001 underlying per contract, options tick 5 USDC with 0.01 per contract; one
+    /// contract lots. The devnet lists these, and the lab's simulations trade them.
+    pub fn linear(name: InstrumentName) -> Self {
+        let (tick_size, multiplier) = match name.kind() {
+            NameKind::Perpetual => (
+                UnitPrice::from_micros(500_000),
+                Multiplier::from_e8(100_000),
+            ),
+            NameKind::Option { .. } => (UnitPrice::from_usdc(5), Multiplier::from_e8(1_000_000)),
+        };
+        Self {
+            name,
+            tick_size,
+            multiplier,
+            lot_size: Qty::from_contracts(1),
+            size_min: Qty::from_contracts(1),
+        }
+    }
+
     /// Checks the terms; the exchange lists only specs that pass.
     pub fn check(&self) -> Result<(), SpecError> {
         if !(1..=TICK_SIZE_MAX).contains(&self.tick_size.micros()) {

@@ -11,7 +11,7 @@ use bulwark_exchange::{Custody, ExchangeParams, Genesis};
 use bulwark_oracle::OracleConfig;
 use bulwark_types::{
     AssetCode, BlockTime, CustodyAction, ExpiryDate, InstrumentName, InstrumentSpec, Money,
-    Multiplier, PrivateKey, PublicKey, Qty, Right, SignedTx, TxBody, UnitPrice,
+    PrivateKey, PublicKey, Right, SignedTx, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer as _;
 
@@ -150,26 +150,10 @@ pub fn perpetual_spec() -> InstrumentSpec {
     spec_for(InstrumentName::perpetual(btc()))
 }
 
-/// The devnet's contract terms for an instrument of any name: perpetuals tick 0.5 USDC with
-/// 0.001 units per contract, options tick 5 USDC with 0.01 units per contract (Deribit's linear
-/// BTC terms).
+/// The devnet's contract terms for an instrument of any name: Deribit's linear BTC terms
+/// ([`InstrumentSpec::linear`]).
 pub fn spec_for(name: InstrumentName) -> InstrumentSpec {
-    let (tick_size, multiplier) = match name.kind() {
-        bulwark_types::name::NameKind::Perpetual => (
-            UnitPrice::from_micros(500_000),
-            Multiplier::from_e8(100_000),
-        ),
-        bulwark_types::name::NameKind::Option { .. } => {
-            (UnitPrice::from_usdc(5), Multiplier::from_e8(1_000_000))
-        }
-    };
-    InstrumentSpec {
-        name,
-        tick_size,
-        multiplier,
-        lot_size: Qty::from_contracts(1),
-        size_min: Qty::from_contracts(1),
-    }
+    InstrumentSpec::linear(name)
 }
 
 /// The civil date (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's

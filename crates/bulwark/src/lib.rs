@@ -2,7 +2,6 @@
 //! and tests can call it without a process.
 
 pub mod bots;
-pub mod cascade;
 pub mod cli;
 pub mod client;
 pub mod cluster_bench;
@@ -13,7 +12,6 @@ pub mod feed;
 pub mod gateway_cli;
 pub mod genesis;
 pub mod keys;
-pub mod monte_carlo;
 pub mod options;
 pub mod process_cluster;
 pub mod simulate;

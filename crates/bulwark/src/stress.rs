@@ -1,6 +1,6 @@
 //! `bulwark stress`: a portfolio under the margin grid, a user's shocks or named historical
 //! crashes (`--portfolio FILE`), with an optional P&L surface drawn as SVG (`--plot`); or the
-//! cascade analysis on the real state machine (`--cascade`, module [`crate::cascade`]).
+//! cascade analysis on the real state machine (`--cascade`, module [`bulwark_sim::cascade`]).
 //!
 //! Owns: the portfolio and shock file formats, their conversion to `bulwark-risk`'s types, the
 //! table, the JSON report and the SVG.
@@ -34,13 +34,14 @@
 //! A JSON list of `{"name": "...", "index_move_pct": -20, "vol_move_points": 15}`, with an
 //! optional `"source"`.
 
-use crate::cascade::{self, CascadeConfig};
 use crate::genesis;
 use anyhow::{Context, Result, bail, ensure};
 use bulwark_risk::{
     PortfolioMargin, PortfolioMarginParams, ScenarioSet, Shock, StressPortfolio, StressPosition,
     StressReport, VolPoint, VolSurface, historical_shocks, stress,
 };
+use bulwark_sim::cascade::{self, CascadeConfig};
+use bulwark_sim::monte_carlo;
 use bulwark_types::{ExpiryDate, InstrumentName, Money, Qty, UnitPrice};
 use clap::Args;
 use serde::Deserialize;
@@ -541,9 +542,9 @@ fn monte_carlo(args: &StressArgs) -> Result<()> {
         "--accounts must lie in 1..=10000"
     );
     ensure!(
-        (1..=crate::monte_carlo::PATHS_MAX).contains(&args.paths),
+        (1..=monte_carlo::PATHS_MAX).contains(&args.paths),
         "--paths must lie in 1..={}",
-        crate::monte_carlo::PATHS_MAX
+        monte_carlo::PATHS_MAX
     );
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -552,8 +553,8 @@ fn monte_carlo(args: &StressArgs) -> Result<()> {
         (1..=256).contains(&threads),
         "--threads must lie in 1..=256"
     );
-    let config = crate::monte_carlo::population(accounts, args.seed);
-    let model = crate::monte_carlo::PathModel::defaults();
+    let config = monte_carlo::population(accounts, args.seed);
+    let model = monte_carlo::PathModel::defaults();
     let bar = indicatif::ProgressBar::new(args.paths as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -562,12 +563,12 @@ fn monte_carlo(args: &StressArgs) -> Result<()> {
         .context("progress template")?
         .progress_chars("=> "),
     );
-    let report = crate::monte_carlo::run(&config, &model, args.paths, threads, &|| bar.inc(1));
+    let report = monte_carlo::run(&config, &model, args.paths, threads, &|| bar.inc(1));
     bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::monte_carlo::table(&report));
+        print!("{}", monte_carlo::table(&report));
     }
     Ok(())
 }

@@ -40,14 +40,22 @@ pub enum Duty {
     TimeNotBeforeParent = 3,
     /// Every transaction has a payer: the breaker adds a withdrawal by a key with no account.
     PayingSigners = 4,
+    /// Every transaction's signature verifies: the breaker swaps the signatures of its
+    /// block's first two transactions of different signers.
+    ValidSignatures = 5,
+    /// The block commits to the state after its parent: the breaker commits to another
+    /// (its parent's digest with one bit flipped).
+    CommittedState = 6,
 }
 
 impl Duty {
-    pub const ALL: [Duty; 4] = [
+    pub const ALL: [Duty; 6] = [
         Duty::CancelsFirst,
         Duty::OneObservationPerValidator,
         Duty::TimeNotBeforeParent,
         Duty::PayingSigners,
+        Duty::ValidSignatures,
+        Duty::CommittedState,
     ];
 
     fn from_u8(value: u8) -> Option<Self> {
@@ -88,6 +96,20 @@ impl Duty {
                 body.txs.push(tx);
                 true
             }
+            Duty::ValidSignatures => {
+                let Some(first) = body.txs.first().map(|tx| tx.tx.signer.clone()) else {
+                    return false;
+                };
+                let Some(other) = body.txs.iter().position(|tx| tx.tx.signer != first) else {
+                    return false;
+                };
+                let signature = body.txs[0].signature.clone();
+                body.txs[0].signature = body.txs[other].signature.clone();
+                body.txs[other].signature = signature;
+                true
+            }
+            // Not in the body: see `DutyBreaker::broken`.
+            Duty::CommittedState => true,
         }
     }
 }
@@ -146,10 +168,16 @@ impl DutyBreaker {
         if !duty.break_in(&mut body, parent_time) {
             return None;
         }
+        let mut state_digest = honest.state_digest;
+        if duty == Duty::CommittedState {
+            let mut bytes: [u8; 32] = state_digest.as_ref().try_into().expect("32 bytes");
+            bytes[0] ^= 1;
+            state_digest = bytes.into();
+        }
         Some(ChainBlock::new(
             honest.context.clone(),
             honest.parent,
-            honest.state_digest,
+            state_digest,
             honest.state_hash,
             body,
         ))

@@ -5,7 +5,9 @@
 //! application; nothing in `bulwark-node` can turn one on. Commonware's mocks (`mocks.rs`) run
 //! under a validator's key in place of the validator (an impostor).
 
+pub mod censor;
 pub mod duty_breaker;
 pub mod mocks;
 
+pub use censor::{Censor, CensorLog};
 pub use duty_breaker::{Duty, DutyBreaker, DutySwitch};

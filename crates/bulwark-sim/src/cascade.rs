@@ -20,9 +20,9 @@ use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{Event, Exchange, ExchangeParams, Genesis};
 use bulwark_oracle::{GuardConfig, OracleConfig};
 use bulwark_types::{
-    AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, MarkPrice, Money,
-    Observation, OrderRequest, PriceInputs, PrivateKey, Qty, RejectReason, Side, SignedTx,
-    TimeInForce, TxBody, UnitPrice,
+    AssetCode, Block, BlockTime, ClientOrderId, IndexPrice, InstrumentId, InstrumentName,
+    InstrumentSpec, MarkPrice, Money, Observation, OrderRequest, PriceInputs, PrivateKey, Qty,
+    RejectReason, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer;
 use rand::RngExt;
@@ -569,9 +569,11 @@ pub fn run_path(
         mark: INDEX_USDC,
         validators,
     };
-    market.block(vec![
-        admin.sign(TxBody::ListInstrument(crate::genesis::perpetual_spec())),
-    ]);
+    market.block(vec![admin.sign(TxBody::ListInstrument(
+        InstrumentSpec::linear(InstrumentName::perpetual(
+            AssetCode::parse("BTC").expect("valid asset code"),
+        )),
+    ))]);
     let mut maker = Key::new(10);
     let mut whale = Key::new(11);
     let mut traders: Vec<Key> = (0..config.accounts)
