@@ -20,11 +20,17 @@
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
+//! - [`agents`]: seeded market agents (market makers, noise, leveraged, arbitrageur) and
+//!   attackers, trading through validators' mempools on what a validator's state shows.
+//! - [`economy`]: the honest price path and the lies told about it, the protections a
+//!   comparison run switches off, and the economic measurements and invariants.
 
+pub mod agents;
 pub mod bugs;
 pub mod byzantine;
 pub mod catalogue;
 pub mod cluster;
+pub mod economy;
 pub mod forgery;
 pub mod lab;
 pub mod scenario;
@@ -32,4 +38,4 @@ pub mod scorecard;
 
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};
-pub use scorecard::{Scorecard, score};
+pub use scorecard::{Scorecard, score, score_compared};

@@ -74,12 +74,15 @@ macro_rules! slice {
 }
 
 slice! {
+    agents_market => "agents-market",
+    backstop_whale => "backstop-whale",
     baseline => "baseline",
     crash_restart => "crash-restart",
     crash_two_of_7 => "crash-two-of-7",
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     isolate_leader => "isolate-leader",
+    liquidation_cascade => "liquidation-cascade",
     link_storm => "link-storm",
     mixed_10 => "mixed-10",
     mock_conflicter => "mock-conflicter",
@@ -89,6 +92,9 @@ slice! {
     one_way => "one-way",
     partition_2_2 => "partition-2-2",
     slow_validator => "slow-validator",
+    squeeze_perpetual => "squeeze-perpetual",
+    validators_lie => "validators-lie",
+    venue_false_price => "venue-false-price",
     wipe_state_sync => "wipe-state-sync",
 }
 
