@@ -18,7 +18,11 @@
 //! exchange's invariants (money conserved, positions net to zero, books sound:
 //! `Exchange::check_invariants`) at each new height the lab sees. Blocks a validator executes
 //! between two reads (a catch-up) are compared by record; their states are checked by the
-//! exchange's own assertions in debug builds.
+//! exchange's own assertions in debug builds. At each new finalized height of the first
+//! running honest validator the economy's invariants are checked too (no deficit no event
+//! covered, no order or position the rules reject: `economy::tally::check`) and, for a run
+//! with agents or an economy, its measurements taken (index against the honest price,
+//! insurance fund, transactions per block).
 
 use crate::agents::{self, Roster};
 use crate::bugs;

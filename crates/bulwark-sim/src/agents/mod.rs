@@ -10,7 +10,8 @@
 //! [`Roster`] of every agent account, which the economic scorecard reads.
 //! Never: reads anything from outside the simulation (prices, books and positions come from a
 //! validator's finalized state), draws OS entropy, or reads the wall clock.
-//! Bounds: at most [`AGENTS_MAX`] agents and [`AGENT_SPECS_MAX`] `[[agents]]` entries; each
+//! Bounds: at most [`AGENTS_MAX`] agents and [`AGENT_SPECS_MAX`] `[[agents]]` entries; the
+//! funding is submitted at most `SETUP_ATTEMPTS_MAX` times; each
 //! agent sends a bounded number of transactions per tick (its kind's file says how many).
 //!
 //! One file per kind: [`market_maker`] (quotes the perpetual in levels around the index with
@@ -55,8 +56,10 @@ pub const DEPOSIT_USDC_MAX: i64 = 1_000_000_000;
 pub const PERPETUAL: &str = "BTC_USDC-PERPETUAL";
 /// Bridge nonces of the agents' deposits start here (above every trader setup nonce).
 const BRIDGE_NONCE_BASE: u64 = 1_000_000;
-/// Simulated seconds the funding waits before it is submitted again.
+/// Simulated milliseconds the funding waits before it is submitted again.
 const SETUP_WAIT_MS: u64 = 5_000;
+/// Most times the funding is submitted; agents that were never funded do nothing.
+const SETUP_ATTEMPTS_MAX: u64 = 20;
 
 /// What kind of participant an agent is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -493,6 +496,9 @@ pub fn start(
                 if ready {
                     break;
                 }
+                if lock(&traffic).stop {
+                    return;
+                }
                 context.sleep(Duration::from_millis(50)).await;
             }
             loop {
@@ -536,6 +542,10 @@ pub fn start(
                     break;
                 }
                 attempt += 1;
+                if attempt >= SETUP_ATTEMPTS_MAX || lock(&traffic).stop {
+                    tracing::warn!(attempt, "the agents were never funded");
+                    return;
+                }
             }
             lock(&roster).funded_at_ms = Some(now_ms(&context).saturating_sub(start_ms));
             let interval = Duration::from_millis(economy.agent_interval_ms);
