@@ -297,6 +297,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             txs.len() as u64,
             outcome.trades().count() as u64,
         );
+        lock(&self.shared.status).liquidations.count(&outcome);
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
             let (exchange, digest) = {

@@ -209,6 +209,53 @@ pub struct NodeStatus {
     /// Verified snapshots installed while running, and the height of the last one.
     pub runtime_syncs: u64,
     pub runtime_sync_height: Option<u64>,
+    /// The liquidation engine's work in the blocks this process executed.
+    pub liquidations: LiquidationTally,
+}
+
+/// What the liquidation engine did, counted from the events of finalized blocks since this
+/// process started (a restart counts afresh).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiquidationTally {
+    pub margin_calls: u64,
+    pub steps: u64,
+    pub backstop_takeovers: u64,
+    /// Positions closed by auto-deleveraging.
+    pub deleveraged: u64,
+    /// Negative balances made whole.
+    pub deficits_covered: u64,
+    /// Micro-USDC of those deficits paid by the insurance fund, by deleveraged
+    /// counterparties, and left uncovered (carried by the fund).
+    pub from_fund_micros: i128,
+    pub from_deleveraging_micros: i128,
+    pub uncovered_micros: i128,
+}
+
+impl LiquidationTally {
+    /// Counts the liquidation events of one block's outcome.
+    pub fn count(&mut self, outcome: &bulwark_exchange::BlockOutcome) {
+        use bulwark_exchange::Event;
+        for event in &outcome.events {
+            match event {
+                Event::MarginCall { .. } => self.margin_calls += 1,
+                Event::LiquidationStep { .. } => self.steps += 1,
+                Event::BackstopTakeover { .. } => self.backstop_takeovers += 1,
+                Event::Deleveraged { .. } => self.deleveraged += 1,
+                Event::DeficitCovered {
+                    from_fund,
+                    from_deleveraging,
+                    uncovered,
+                    ..
+                } => {
+                    self.deficits_covered += 1;
+                    self.from_fund_micros += from_fund.micros();
+                    self.from_deleveraging_micros += from_deleveraging.micros();
+                    self.uncovered_micros += uncovered.micros();
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Most proposers [`NodeStatus::refused`] names.

@@ -8,6 +8,14 @@ use std::path::Path;
 
 /// Every catalogue scenario: name and file text, by name.
 pub const CATALOGUE: &[(&str, &str)] = &[
+    (
+        "agents-market",
+        include_str!("../scenarios/agents-market.toml"),
+    ),
+    (
+        "backstop-whale",
+        include_str!("../scenarios/backstop-whale.toml"),
+    ),
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("censor", include_str!("../scenarios/censor.toml")),
     (
@@ -26,6 +34,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "isolate-leader",
         include_str!("../scenarios/isolate-leader.toml"),
+    ),
+    (
+        "liquidation-cascade",
+        include_str!("../scenarios/liquidation-cascade.toml"),
     ),
     ("link-storm", include_str!("../scenarios/link-storm.toml")),
     ("mixed-10", include_str!("../scenarios/mixed-10.toml")),
@@ -50,6 +62,18 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
+    ),
+    (
+        "squeeze-perpetual",
+        include_str!("../scenarios/squeeze-perpetual.toml"),
+    ),
+    (
+        "validators-lie",
+        include_str!("../scenarios/validators-lie.toml"),
+    ),
+    (
+        "venue-false-price",
+        include_str!("../scenarios/venue-false-price.toml"),
     ),
     (
         "wipe-state-sync",

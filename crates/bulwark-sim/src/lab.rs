@@ -18,11 +18,19 @@
 //! exchange's invariants (money conserved, positions net to zero, books sound:
 //! `Exchange::check_invariants`) at each new height the lab sees. Blocks a validator executes
 //! between two reads (a catch-up) are compared by record; their states are checked by the
-//! exchange's own assertions in debug builds.
+//! exchange's own assertions in debug builds. At each new finalized height of the first
+//! running honest validator the economy's invariants are checked too (no deficit no event
+//! covered, no order or position the rules reject: `economy::tally::check`) and, for a run
+//! with agents or an economy, its measurements taken (index against the honest price,
+//! insurance fund, transactions per block).
 
+use crate::agents::{self, Roster};
 use crate::bugs;
 use crate::byzantine::{Censor, CensorLog, DutyBreaker, DutySwitch, mocks};
 use crate::cluster::{self, Cluster, Context};
+use crate::economy::Economy;
+use crate::economy::prices::{ScriptedSource, Truth};
+use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
 use bulwark_node::app::now_ms;
 use bulwark_node::executor::hex;
@@ -191,6 +199,8 @@ pub struct Measured {
     pub transactions_executed: u64,
     pub trades_executed: u64,
     pub timeline: Vec<TimelineEntry>,
+    /// The economy's measurements, for a scenario with agents or an economy section.
+    pub economy: Option<EconomyMeasured>,
 }
 
 /// Runs `scenario` on `seed`; a violation stops it.
@@ -309,6 +319,32 @@ struct Lab {
     restore_bug_waiting: Vec<usize>,
     _impostors: Vec<Handle<()>>,
     _traders: Option<Handle<()>>,
+    /// The economy and its agents (module `economy`, module `agents`).
+    market: EconomyRun,
+}
+
+/// The economy of a run: the price source every validator reads, the measurements and the
+/// agents.
+struct EconomyRun {
+    /// The scripted price source's setup: the market seed, the genesis time, the economy.
+    prices: Option<(u64, u64, Economy)>,
+    tally: Option<EconomyTally>,
+    roster: Arc<Mutex<Roster>>,
+    /// Newest height the economic invariants were checked at.
+    checked: u64,
+    _agents: Option<Handle<()>>,
+}
+
+impl EconomyRun {
+    /// Tunes validator `i`'s configuration to read the scripted price source.
+    fn tune(&self, i: usize) -> impl FnOnce(&mut bulwark_node::engine::ValidatorConfig) + use<> {
+        let prices = self.prices.clone();
+        move |config| {
+            if let Some((seed, start_ms, economy)) = prices {
+                config.price_source = Box::new(ScriptedSource::new(seed, start_ms, economy, i));
+            }
+        }
+    }
 }
 
 fn link_of(model: &LinkModel, extra_ms: u64) -> commonware_p2p::simulated::Link {
@@ -329,6 +365,26 @@ impl Lab {
         let n = scenario.validators;
         let start_ms = now_ms(&context);
         let mut cluster = Cluster::with_validators(context, n, link_of(&scenario.link, 0)).await;
+        let market_seed = seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7);
+        let genesis_ms = cluster.genesis.time.millis();
+        let economy = scenario
+            .economy
+            .clone()
+            .or_else(|| (!scenario.agents.is_empty()).then(Economy::default));
+        if let Some(economy) = &economy {
+            for protection in &economy.switched_off {
+                protection.switch_off(&mut cluster.genesis);
+            }
+        }
+        let mut market = EconomyRun {
+            prices: economy.clone().map(|e| (market_seed, genesis_ms, e)),
+            tally: economy
+                .clone()
+                .map(|e| EconomyTally::new(Truth::new(market_seed, genesis_ms, e))),
+            roster: Arc::default(),
+            checked: 0,
+            _agents: None,
+        };
         let mut roles = vec![Role::Honest; n];
         let mut impostors = Vec::new();
         for role in &scenario.byzantine {
@@ -350,9 +406,13 @@ impl Lab {
         }
         for (i, role) in roles.iter().enumerate() {
             match role {
-                Role::Honest => cluster.start(i),
+                Role::Honest => cluster.start_tuned(i, market.tune(i)),
                 Role::Breaker(switch) => {
-                    cluster.start_with(i, DutyBreaker::wrapper(switch.clone()));
+                    cluster.start_tuned_with(
+                        i,
+                        market.tune(i),
+                        DutyBreaker::wrapper(switch.clone()),
+                    );
                 }
                 Role::Censor(target, log) => {
                     cluster.start_with(i, Censor::wrapper(target.clone(), log.clone()));
@@ -365,6 +425,20 @@ impl Lab {
             Duration::from_millis(scenario.market.order_interval_ms),
             scenario.market.traders,
         );
+        if !scenario.agents.is_empty() {
+            market._agents = Some(agents::start(
+                &cluster.context,
+                cluster.slots.clone(),
+                cluster.bridge.clone(),
+                cluster.traffic.clone(),
+                market.roster.clone(),
+                scenario.agents.clone(),
+                economy.clone().unwrap_or_default(),
+                scenario.market.traders,
+                start_ms,
+                seed.wrapping_mul(0xd6e8_feb8_6659_fd93).wrapping_add(3),
+            ));
+        }
         let mut lab = Self {
             seed,
             cluster,
@@ -390,6 +464,7 @@ impl Lab {
             restore_bug_waiting: Vec::new(),
             _impostors: impostors,
             _traders: Some(traders),
+            market,
             roles,
             scenario,
         };
@@ -459,6 +534,9 @@ impl Lab {
                 self.restore_bug_due();
             }
             if let Err(violation) = self.check() {
+                return Err(self.failure(violation));
+            }
+            if let Err(violation) = self.check_economy() {
                 return Err(self.failure(violation));
             }
             let progressed = self.observe_progress();
@@ -694,11 +772,16 @@ impl Lab {
 
     fn restart(&mut self, validator: usize) {
         match &self.roles[validator] {
-            Role::Honest => self.cluster.start(validator),
+            Role::Honest => self
+                .cluster
+                .start_tuned(validator, self.market.tune(validator)),
             Role::Breaker(switch) => {
                 let switch = switch.clone();
-                self.cluster
-                    .start_with(validator, DutyBreaker::wrapper(switch));
+                self.cluster.start_tuned_with(
+                    validator,
+                    self.market.tune(validator),
+                    DutyBreaker::wrapper(switch),
+                );
             }
             Role::Censor(target, log) => {
                 let (target, log) = (target.clone(), log.clone());
@@ -946,6 +1029,10 @@ impl Lab {
             .map_or((0, 0), |i| self.cluster.executed(*i));
         let traffic = lock(&self.cluster.traffic).clone();
         self.untimed += traffic.pending.len() as u64;
+        let economy = self.market.tally.as_ref().map(|tally| {
+            let shared = self.checked().first().and_then(|i| self.cluster.shared(*i));
+            tally.measured(shared.as_deref(), &lock(&self.market.roster))
+        });
         Measured {
             height: self.height,
             elapsed_ms: now,
@@ -962,7 +1049,42 @@ impl Lab {
             transactions_executed,
             trades_executed,
             timeline: std::mem::take(&mut lock(&self.journal).timeline),
+            economy,
         }
+    }
+
+    /// The economy's checks and measurements of one tick, on the first running honest
+    /// validator: at each new finalized height, no uncovered deficit and no order the rules
+    /// reject (`economy::tally::check`), then index error, insurance fund and block sizes.
+    fn check_economy(&mut self) -> Result<(), Violation> {
+        let Some(i) = self.checked().first().copied() else {
+            return Ok(());
+        };
+        let Some(shared) = self.cluster.shared(i) else {
+            return Ok(());
+        };
+        let (height, result) = {
+            let chain = lock(&shared.chain);
+            let height = chain.finalized_height();
+            if height > self.market.checked {
+                (height, Some(tally::check(chain.finalized())))
+            } else {
+                (height, None)
+            }
+        };
+        if let Some(result) = result {
+            self.market.checked = height;
+            result.map_err(|what| Violation::Invariant {
+                validator: i,
+                height,
+                what,
+            })?;
+        }
+        let funded = lock(&self.market.roster).funded_at_ms.is_some();
+        if let Some(tally) = self.market.tally.as_mut() {
+            tally.observe(&shared, funded);
+        }
+        Ok(())
     }
 }
 

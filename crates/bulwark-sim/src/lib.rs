@@ -24,12 +24,18 @@
 //!   exchange state machine (no consensus), each protection on and off.
 //! - [`monte_carlo`]: `bulwark stress --monte-carlo`: many seeded crash paths of the cascade
 //!   population, across threads, summarised as distributions.
+//! - [`agents`]: seeded market agents (market makers, noise, leveraged, arbitrageur) and
+//!   attackers, trading through validators' mempools on what a validator's state shows.
+//! - [`economy`]: the honest price path and the lies told about it, the protections a
+//!   comparison run switches off, and the economic measurements and invariants.
 
+pub mod agents;
 pub mod bugs;
 pub mod byzantine;
 pub mod cascade;
 pub mod catalogue;
 pub mod cluster;
+pub mod economy;
 pub mod forgery;
 pub mod lab;
 pub mod monte_carlo;
@@ -38,4 +44,4 @@ pub mod scorecard;
 
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};
-pub use scorecard::{Scorecard, score};
+pub use scorecard::{Scorecard, score, score_compared};

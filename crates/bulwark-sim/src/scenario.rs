@@ -28,9 +28,42 @@
 //! `trader = t` (a leader that leaves trader t's transactions out of its blocks). Faults start
 //! at a finalized height (`at_height`) or a simulated time (`at_s`) and, except the deliberate
 //! bugs (`fork-state`, `restore-drops-field`, `conservation-error`), heal `heal_after_s` later.
+//!
+//! Market agents and the economy (module `agents`, module `economy`; both optional):
+//!
+//! ```toml
+//! [[agents]]                  # kind: market-maker | noise | leveraged | arbitrageur |
+//! kind = "market-maker"       #       squeezer | whale
+//! count = 4
+//! deposit_usdc = 5_000_000    # into each of the agent's accounts (attackers have two)
+//! size = 20                   # contracts per order (attackers: the position they open)
+//! levels = 5                  # market-maker: levels quoted on each side
+//! # leverage = 20             # leveraged: notional over deposit; long_percent = 75
+//! # at_s = 4.0, hold_s = 6.0  # squeezer, whale: when the attack starts, how long it lasts
+//! # push_bps = 2000           # squeezer: how far above the index it pushes trades
+//!
+//! [economy]
+//! insurance_usdc = 1_000_000  # paid into the insurance fund when the market opens
+//! venues = 3                  # venues each validator's observer takes the median of
+//! venue_noise_bps = 2
+//! agent_interval_ms = 100     # how often agents act
+//! protections = ["price-band"] # under test: the scorecard reruns the seed with each off
+//! move = [{ at_s = 5.0, ramp_s = 2.0, hold_s = 3.0, back_s = 10.0, change_bps = -2000 }]
+//!
+//! [[lie]]                     # a venue printing 50% of the honest price for 8 s
+//! venue = 0                   # or `validators = [3]`: their observers report it
+//! at_s = 5.0
+//! for_s = 8.0
+//! price_bps = 5000            # 0: no price at all (a failing venue, a silent validator)
+//! ```
+//!
+//! Protections: `price-band`, `circuit-breaker`, `oracle-guard`, `risk-limits`,
+//! `venue-median`, `mmp` (module `economy::protections` says what each switch does).
 
+use crate::agents::{AgentSpec, RawAgent};
 use crate::byzantine::Duty;
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
+use crate::economy::{Economy, Protection, RawEconomy, RawLie};
 use serde::{Deserialize, Serialize};
 
 /// Most blocks a scenario runs for.
@@ -61,6 +94,11 @@ pub struct Scenario {
     pub byzantine: Vec<ByzantineRole>,
     /// The timeline, in file order.
     pub faults: Vec<Fault>,
+    /// Market agents (module `agents`), in file order.
+    pub agents: Vec<AgentSpec>,
+    /// The price path, lies and protections (module `economy`); `None`: the cluster's own
+    /// synthetic price source and no agents' economy.
+    pub economy: Option<Economy>,
 }
 
 impl Scenario {
@@ -83,6 +121,16 @@ impl Scenario {
             faults: Vec::new(),
             ..self.clone()
         }
+    }
+
+    /// This scenario with `protection` switched off (the comparison run of an attack).
+    pub fn with_protection_off(&self, protection: Protection) -> Self {
+        let mut scenario = self.clone();
+        let economy = scenario.economy.get_or_insert_with(Economy::default);
+        if !economy.switched_off.contains(&protection) {
+            economy.switched_off.push(protection);
+        }
+        scenario
     }
 
     /// Whether validator `i` is an impostor (one of Commonware's mocks runs under its key).
@@ -323,6 +371,12 @@ pub enum ScenarioError {
     TriggerChoice { index: usize },
     #[error("fault[{index}].groups: {why}")]
     Groups { index: usize, why: &'static str },
+    /// An `[[agents]]` entry refused; the message names the field.
+    #[error("{0}")]
+    Agents(String),
+    /// The `[economy]` section or a `[[lie]]` refused; the message names the field.
+    #[error("{0}")]
+    Economy(String),
     #[error(
         "fault[{index}].validator: validator {validator} is an impostor (a Byzantine mock) and \
          has no process to crash, wipe, slow or fork"
@@ -335,7 +389,7 @@ pub enum ScenarioError {
     BugNotBuilt { index: usize, kind: &'static str },
 }
 
-fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ScenarioError> {
+pub(crate) fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ScenarioError> {
     if (min..=max).contains(&value) {
         return Ok(());
     }
@@ -347,7 +401,7 @@ fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ScenarioErro
     })
 }
 
-fn millis(field: &str, seconds: f64, max_ms: u64) -> Result<u64, ScenarioError> {
+pub(crate) fn millis(field: &str, seconds: f64, max_ms: u64) -> Result<u64, ScenarioError> {
     let ms = seconds * 1_000.0;
     if !seconds.is_finite() || seconds < 0.0 || ms > max_ms as f64 {
         return Err(ScenarioError::Seconds {
@@ -373,6 +427,11 @@ struct RawScenario {
     byzantine: Vec<ByzantineRole>,
     #[serde(default)]
     fault: Vec<RawFault>,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+    economy: Option<RawEconomy>,
+    #[serde(default)]
+    lie: Vec<RawLie>,
 }
 
 #[derive(Deserialize)]
@@ -473,6 +532,8 @@ impl RawScenario {
             market: self.market,
             byzantine: self.byzantine,
             faults: Vec::new(),
+            agents: crate::agents::validate(self.agents)?,
+            economy: crate::economy::validate(self.economy, self.lie, n)?,
         };
         for (index, raw) in self.fault.into_iter().enumerate() {
             let fault = raw.validate(index, n)?;

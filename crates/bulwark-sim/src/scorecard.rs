@@ -1,9 +1,15 @@
 //! The scorecard of a run: safety, liveness against the fault-free baseline of the same seed,
-//! latency. Printed as a table, written as JSON; the same seed gives byte-identical JSON.
+//! latency, and for a run with agents or an economy the economy's integrity (index error
+//! against the honest price, bad debt, insurance fund drawdown, auto-deleveraging, losses of
+//! agents that are not attackers, the attacker's profit) with, for an attack, each protection
+//! under test switched off on the same seed. Printed as a table, written as JSON; the same
+//! seed gives byte-identical JSON.
 //!
 //! Owns: turning [`Measured`] runs into figures. Rates are rounded to thousandths so the
 //! JSON is stable; nothing in it depends on the wall clock or the machine.
 
+use crate::agents::AgentKind;
+use crate::economy::tally::EconomyMeasured;
 use crate::lab::{self, ConsensusEvidence, Failure, Measured, Recovery, TimelineEntry};
 use crate::scenario::Scenario;
 use serde::Serialize;
@@ -21,7 +27,147 @@ pub struct Scorecard {
     pub traffic: Traffic,
     /// What the honest validators saw of Byzantine behaviour.
     pub consensus: ConsensusEvidence,
+    /// The economy's integrity, for a scenario with agents or an economy section.
+    pub economy: Option<EconomySection>,
     pub timeline: Vec<TimelineEntry>,
+}
+
+/// The economy's integrity over a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EconomySection {
+    /// Protections switched off in this run.
+    pub switched_off: Vec<String>,
+    pub figures: EconomyFigures,
+    /// Agent transactions per block once the agents were funded.
+    pub agents: AgentActivity,
+    /// Profit (equity and withdrawals less deposits) by agent kind.
+    pub by_kind: Vec<KindResult>,
+    /// For an attack: the same seed with protections switched off, one row each (the first
+    /// row is this run, everything on).
+    pub comparison: Vec<ComparisonRow>,
+}
+
+/// The figures the comparison rows repeat.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EconomyFigures {
+    /// The index the exchange used against the honest price, over every height measured.
+    pub index_error_bps_max: u64,
+    pub index_error_bps_mean: Option<f64>,
+    pub insurance_fund_max_usdc: i64,
+    pub insurance_fund_end_usdc: i64,
+    /// The largest fall of the fund from its highest.
+    pub insurance_fund_drawdown_usdc: i64,
+    /// Deficits nobody covered at the end (the fund below zero, negative equity still open).
+    pub bad_debt_usdc: i64,
+    pub margin_calls: u64,
+    pub backstop_takeovers: u64,
+    pub auto_deleveraged: u64,
+    /// Losses of agent accounts that are not attackers (the sum of their negative profits).
+    pub innocent_losses_usdc: i64,
+    /// The attackers' profit: equity at the end plus withdrawals less deposits (`None`
+    /// without an attacker).
+    pub attacker_profit_usdc: Option<i64>,
+    pub attacker_withdrawn_usdc: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentActivity {
+    pub orders_submitted: u64,
+    pub txs_submitted: u64,
+    pub txs_admitted: u64,
+    pub blocks: u64,
+    pub txs_per_block_mean: Option<f64>,
+    pub txs_per_block_max: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KindResult {
+    pub kind: AgentKind,
+    pub accounts: u64,
+    pub profit_usdc: i64,
+}
+
+/// One protection switched off, on the same seed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ComparisonRow {
+    /// The protection switched off ("none" for the run with every protection on).
+    pub switched_off: String,
+    /// The figures, or the violation that stopped the run.
+    pub figures: Option<EconomyFigures>,
+    pub violation: Option<String>,
+}
+
+impl EconomyFigures {
+    fn new(e: &EconomyMeasured) -> Self {
+        let attackers: Vec<_> = e
+            .end
+            .accounts
+            .iter()
+            .filter(|a| a.kind.is_attacker())
+            .collect();
+        let innocent: i64 = e
+            .end
+            .accounts
+            .iter()
+            .filter(|a| !a.kind.is_attacker())
+            .map(|a| (-a.profit_usdc).max(0))
+            .sum();
+        Self {
+            index_error_bps_max: e.index_error_bps_max,
+            index_error_bps_mean: e.index_error_bps_mean_x100.map(|m| m as f64 / 100.0),
+            insurance_fund_max_usdc: e.fund_max_usdc,
+            insurance_fund_end_usdc: e.end.insurance_fund_usdc,
+            insurance_fund_drawdown_usdc: e.fund_drawdown_usdc,
+            bad_debt_usdc: e.end.bad_debt_usdc,
+            margin_calls: e.end.liquidations.margin_calls,
+            backstop_takeovers: e.end.liquidations.backstop_takeovers,
+            auto_deleveraged: e.end.liquidations.auto_deleveraged,
+            innocent_losses_usdc: innocent,
+            attacker_profit_usdc: (!attackers.is_empty())
+                .then(|| attackers.iter().map(|a| a.profit_usdc).sum()),
+            attacker_withdrawn_usdc: (!attackers.is_empty())
+                .then(|| attackers.iter().map(|a| a.withdrawn_usdc).sum()),
+        }
+    }
+}
+
+impl EconomySection {
+    fn new(scenario: &Scenario, e: &EconomyMeasured) -> Self {
+        let mut by_kind: Vec<KindResult> = Vec::new();
+        for account in &e.end.accounts {
+            match by_kind.iter_mut().find(|k| k.kind == account.kind) {
+                Some(k) => {
+                    k.accounts += 1;
+                    k.profit_usdc += account.profit_usdc;
+                }
+                None => by_kind.push(KindResult {
+                    kind: account.kind,
+                    accounts: 1,
+                    profit_usdc: account.profit_usdc,
+                }),
+            }
+        }
+        let figures = EconomyFigures::new(e);
+        Self {
+            switched_off: scenario
+                .economy
+                .iter()
+                .flat_map(|e| e.switched_off.iter().map(|p| p.name().to_string()))
+                .collect(),
+            comparison: Vec::new(),
+            agents: AgentActivity {
+                orders_submitted: e.orders_submitted,
+                txs_submitted: e.agent_txs_submitted,
+                txs_admitted: e.agent_txs_admitted,
+                blocks: e.blocks_after_funding,
+                txs_per_block_mean: (e.blocks_after_funding > 0)
+                    .then(|| round3(e.txs_after_funding as f64 / e.blocks_after_funding as f64)),
+                txs_per_block_max: e.txs_per_block_max,
+            },
+            by_kind,
+            figures,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -82,6 +228,46 @@ pub fn score(scenario: &Scenario, seed: u64, baseline: bool) -> Result<Scorecard
         None
     };
     Ok(Scorecard::new(scenario, seed, &measured, baseline.as_ref()))
+}
+
+/// [`score`], then for an attack (a scenario whose economy lists protections under test) the
+/// same seed once more with each protection switched off, as the economy's comparison rows.
+pub fn score_compared(
+    scenario: &Scenario,
+    seed: u64,
+    baseline: bool,
+) -> Result<Scorecard, Failure> {
+    let mut card = score(scenario, seed, baseline)?;
+    let protections = scenario
+        .economy
+        .as_ref()
+        .map_or(Vec::new(), |e| e.protections.clone());
+    if let Some(economy) = card.economy.as_mut()
+        && !protections.is_empty()
+    {
+        economy.comparison.push(ComparisonRow {
+            switched_off: "none".to_string(),
+            figures: Some(economy.figures.clone()),
+            violation: None,
+        });
+        for protection in protections {
+            let off = scenario.with_protection_off(protection);
+            let row = match lab::simulate(&off, seed) {
+                Ok(measured) => ComparisonRow {
+                    switched_off: protection.name().to_string(),
+                    figures: measured.economy.as_ref().map(EconomyFigures::new),
+                    violation: None,
+                },
+                Err(failure) => ComparisonRow {
+                    switched_off: protection.name().to_string(),
+                    figures: None,
+                    violation: Some(failure.violation.to_string()),
+                },
+            };
+            economy.comparison.push(row);
+        }
+    }
+    Ok(card)
 }
 
 fn rate(measured: &Measured) -> f64 {
@@ -157,6 +343,10 @@ impl Scorecard {
                 trades_executed: measured.trades_executed,
             },
             consensus: measured.consensus.clone(),
+            economy: measured
+                .economy
+                .as_ref()
+                .map(|e| EconomySection::new(scenario, e)),
             timeline: measured.timeline.clone(),
         }
     }
@@ -266,7 +456,126 @@ impl Scorecard {
                 format!("{} ms after heal", r.recovered_after_ms)
             );
         }
+        if let Some(economy) = &self.economy {
+            economy.table(&mut out);
+        }
         let _ = write!(out, "{line}");
         out
+    }
+}
+
+fn usdc_or_dash(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+impl EconomySection {
+    fn table(&self, out: &mut String) {
+        let f = &self.figures;
+        let rows: Vec<(&str, String)> = vec![
+            (
+                "economy: switched off",
+                if self.switched_off.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.switched_off.join(", ")
+                },
+            ),
+            (
+                "economy: index error max/mean",
+                format!(
+                    "{} / {} bps",
+                    f.index_error_bps_max,
+                    f.index_error_bps_mean
+                        .map_or("-".to_string(), |m| format!("{m:.2}"))
+                ),
+            ),
+            (
+                "economy: fund max/end USDC",
+                format!(
+                    "{} / {}",
+                    f.insurance_fund_max_usdc, f.insurance_fund_end_usdc
+                ),
+            ),
+            (
+                "economy: fund drawdown USDC",
+                f.insurance_fund_drawdown_usdc.to_string(),
+            ),
+            ("economy: bad debt USDC", f.bad_debt_usdc.to_string()),
+            (
+                "economy: calls/backstop/ADL",
+                format!(
+                    "{} / {} / {}",
+                    f.margin_calls, f.backstop_takeovers, f.auto_deleveraged
+                ),
+            ),
+            (
+                "economy: innocent losses USDC",
+                f.innocent_losses_usdc.to_string(),
+            ),
+            (
+                "economy: attacker profit USDC",
+                usdc_or_dash(f.attacker_profit_usdc),
+            ),
+            (
+                "economy: attacker withdrew USDC",
+                usdc_or_dash(f.attacker_withdrawn_usdc),
+            ),
+            (
+                "agents: orders submitted",
+                self.agents.orders_submitted.to_string(),
+            ),
+            (
+                "agents: txs/block mean/max",
+                format!(
+                    "{} / {}",
+                    self.agents
+                        .txs_per_block_mean
+                        .map_or("-".to_string(), |m| format!("{m:.1}")),
+                    self.agents.txs_per_block_max
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "{name:<32}{value:>32}");
+        }
+        for k in &self.by_kind {
+            let _ = writeln!(
+                out,
+                "{:<32}{:>32}",
+                format!("agents: {} ({})", k.kind.name(), k.accounts),
+                format!("{} USDC", k.profit_usdc)
+            );
+        }
+        if !self.comparison.is_empty() {
+            let _ = writeln!(
+                out,
+                "protection off     attacker  bad debt  drawdown   ADL  innocent  idx max"
+            );
+            for row in &self.comparison {
+                match (&row.figures, &row.violation) {
+                    (Some(f), _) => {
+                        let _ = writeln!(
+                            out,
+                            "{:<16}{:>11}{:>10}{:>10}{:>6}{:>10}{:>9}",
+                            row.switched_off,
+                            usdc_or_dash(f.attacker_profit_usdc),
+                            f.bad_debt_usdc,
+                            f.insurance_fund_drawdown_usdc,
+                            f.auto_deleveraged,
+                            f.innocent_losses_usdc,
+                            f.index_error_bps_max
+                        );
+                    }
+                    (None, violation) => {
+                        let _ = writeln!(
+                            out,
+                            "{:<16} violation: {}",
+                            row.switched_off,
+                            violation.as_deref().unwrap_or("no economy measured")
+                        );
+                    }
+                }
+            }
+        }
     }
 }

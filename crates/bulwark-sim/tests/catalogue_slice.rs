@@ -74,6 +74,8 @@ macro_rules! slice {
 }
 
 slice! {
+    agents_market => "agents-market",
+    backstop_whale => "backstop-whale",
     baseline => "baseline",
     censor => "censor",
     crash_restart => "crash-restart",
@@ -81,6 +83,7 @@ slice! {
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     isolate_leader => "isolate-leader",
+    liquidation_cascade => "liquidation-cascade",
     link_storm => "link-storm",
     mixed_10 => "mixed-10",
     mock_conflicter => "mock-conflicter",
@@ -90,6 +93,9 @@ slice! {
     one_way => "one-way",
     partition_2_2 => "partition-2-2",
     slow_validator => "slow-validator",
+    squeeze_perpetual => "squeeze-perpetual",
+    validators_lie => "validators-lie",
+    venue_false_price => "venue-false-price",
     wipe_state_sync => "wipe-state-sync",
 }
 

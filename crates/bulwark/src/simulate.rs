@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use bulwark_sim::catalogue::{self, CATALOGUE};
-use bulwark_sim::{Scenario, score};
+use bulwark_sim::{Scenario, score, score_compared};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -24,6 +24,10 @@ pub struct SimulateArgs {
     /// Skip the fault-free baseline run (the scorecard then has no baseline rate).
     #[arg(long)]
     pub no_baseline: bool,
+    /// For an attack scenario, skip the comparison runs with each protection under test
+    /// switched off.
+    #[arg(long)]
+    pub no_compare: bool,
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
@@ -41,7 +45,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         .scenario
         .expect("clap requires a scenario without --list");
     let scenario = catalogue::load(&name)?;
-    match score(&scenario, args.seed, !args.no_baseline) {
+    let scored = if args.no_compare {
+        score(&scenario, args.seed, !args.no_baseline)
+    } else {
+        score_compared(&scenario, args.seed, !args.no_baseline)
+    };
+    match scored {
         Ok(card) => {
             println!("{}", card.table());
             if let Some(path) = &args.json {

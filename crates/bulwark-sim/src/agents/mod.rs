@@ -1,0 +1,630 @@
+//! Market agents: seeded, deterministic participants that make the lab's market real and
+//! attack it.
+//!
+//! Owns: the `[[agents]]` section of a scenario file, validated into [`AgentSpec`]s (unknown
+//! fields refused, a field that does not apply to the kind refused, every error naming the
+//! field); the runner ([`start`]) that funds every agent's accounts through the bridge, then
+//! every [`crate::economy::Economy::agent_interval_ms`] reads one running validator's
+//! finalized state and lets each agent sign and submit its transactions to its home
+//! validator's mempool (agent `a` of `n` validators: validator `a mod n`); and the
+//! [`Roster`] of every agent account, which the economic scorecard reads.
+//! Never: reads anything from outside the simulation (prices, books and positions come from a
+//! validator's finalized state), draws OS entropy, or reads the wall clock.
+//! Bounds: at most [`AGENTS_MAX`] agents and [`AGENT_SPECS_MAX`] `[[agents]]` entries; the
+//! funding is submitted at most `SETUP_ATTEMPTS_MAX` times; each
+//! agent sends a bounded number of transactions per tick (its kind's file says how many).
+//!
+//! One file per kind: [`market_maker`] (quotes the perpetual in levels around the index with
+//! inventory skew, market maker protection set), [`noise`] (random passive and aggressive
+//! orders), [`leveraged`] (builds a leveraged position and holds it), [`arbitrageur`] (trades
+//! the perpetual back towards the index), [`attacker`] (two accounts trading against each
+//! other: the squeezer of a Mango-style mark push, and the whale of a JELLY-style position too
+//! large for the book).
+
+pub mod arbitrageur;
+pub mod attacker;
+pub mod leveraged;
+pub mod market_maker;
+pub mod noise;
+
+use crate::cluster::{Context, PENDING_MAX, Traffic, sign};
+use crate::economy::{Economy, Protection};
+use crate::scenario::{ScenarioError, range};
+use bulwark_exchange::Exchange;
+use bulwark_node::app::now_ms;
+use bulwark_node::mempool::{TxDigest, tx_digest};
+use bulwark_node::shared::{Shared, lock};
+use bulwark_types::{
+    ClientOrderId, InstrumentId, InstrumentName, Money, OrderRequest, PrivateKey, PublicKey, Qty,
+    Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+};
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Clock as _, Handle, Spawner as _, Supervisor as _};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Most agents in a scenario.
+pub const AGENTS_MAX: usize = 512;
+/// Most `[[agents]]` entries.
+pub const AGENT_SPECS_MAX: usize = 32;
+/// Largest deposit of one agent account, USDC.
+pub const DEPOSIT_USDC_MAX: i64 = 1_000_000_000;
+/// The perpetual every agent trades.
+pub const PERPETUAL: &str = "BTC_USDC-PERPETUAL";
+/// Bridge nonces of the agents' deposits start here (above every trader setup nonce).
+const BRIDGE_NONCE_BASE: u64 = 1_000_000;
+/// Simulated milliseconds the funding waits before it is submitted again.
+const SETUP_WAIT_MS: u64 = 5_000;
+/// Most times the funding is submitted; agents that were never funded do nothing.
+const SETUP_ATTEMPTS_MAX: u64 = 20;
+
+/// What kind of participant an agent is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentKind {
+    MarketMaker,
+    Noise,
+    Leveraged,
+    Arbitrageur,
+    /// An attacker pushing the mark with trades between his two accounts (Mango Markets).
+    Squeezer,
+    /// An attacker opening a position too large for the book between his two accounts and
+    /// letting a price move force one side onto the backstop (Hyperliquid JELLY).
+    Whale,
+}
+
+impl AgentKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MarketMaker => "market-maker",
+            Self::Noise => "noise",
+            Self::Leveraged => "leveraged",
+            Self::Arbitrageur => "arbitrageur",
+            Self::Squeezer => "squeezer",
+            Self::Whale => "whale",
+        }
+    }
+
+    /// Whether agents of this kind attack the venue (their profit is the attacker's).
+    pub fn is_attacker(self) -> bool {
+        matches!(self, Self::Squeezer | Self::Whale)
+    }
+
+    /// The optional fields this kind takes.
+    fn takes(self) -> &'static [&'static str] {
+        match self {
+            Self::MarketMaker => &["levels"],
+            Self::Noise | Self::Arbitrageur => &[],
+            Self::Leveraged => &["leverage", "long_percent"],
+            Self::Squeezer => &["at_s", "hold_s", "push_bps"],
+            Self::Whale => &["at_s", "hold_s"],
+        }
+    }
+}
+
+/// One `[[agents]]` entry, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentSpec {
+    pub kind: AgentKind,
+    pub count: usize,
+    /// USDC the bridge deposits into each of the agent's accounts.
+    pub deposit_usdc: i64,
+    /// Contracts of a typical order (market makers: per level; attackers: the position).
+    pub size: i64,
+    /// Market makers: price levels quoted on each side.
+    pub levels: u32,
+    /// Leveraged traders: the leverage they build to (notional over deposit).
+    pub leverage: u32,
+    /// Leveraged traders: the share of them that go long (the rest go short), percent.
+    pub long_percent: u32,
+    /// Attackers: when the attack starts, simulated milliseconds since the run began.
+    pub at_ms: u64,
+    /// Attackers: how long the push (squeezer) or the hold (whale) lasts before the exit.
+    pub hold_ms: u64,
+    /// Squeezer: how far above the index it pushes the perpetual's trades, basis points.
+    pub push_bps: u32,
+}
+
+/// An `[[agents]]` entry as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    kind: AgentKind,
+    count: usize,
+    deposit_usdc: i64,
+    size: i64,
+    levels: Option<u32>,
+    leverage: Option<u32>,
+    long_percent: Option<u32>,
+    at_s: Option<f64>,
+    hold_s: Option<f64>,
+    push_bps: Option<u32>,
+}
+
+/// Validates the `[[agents]]` entries.
+pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioError> {
+    if raw.len() > AGENT_SPECS_MAX {
+        return Err(ScenarioError::Agents(format!(
+            "agents: {} entries, more than {AGENT_SPECS_MAX}",
+            raw.len()
+        )));
+    }
+    let mut specs = Vec::with_capacity(raw.len());
+    let mut total = 0;
+    for (index, a) in raw.into_iter().enumerate() {
+        let field = |name: &str| format!("agents[{index}].{name}");
+        let given = [
+            ("levels", a.levels.is_some()),
+            ("leverage", a.leverage.is_some()),
+            ("long_percent", a.long_percent.is_some()),
+            ("at_s", a.at_s.is_some()),
+            ("hold_s", a.hold_s.is_some()),
+            ("push_bps", a.push_bps.is_some()),
+        ];
+        for (name, present) in given {
+            if present && !a.kind.takes().contains(&name) {
+                return Err(ScenarioError::Agents(format!(
+                    "agents[{index}] ({}): `{name}` does not apply to this kind",
+                    a.kind.name()
+                )));
+            }
+        }
+        for name in a.kind.takes() {
+            let present = given.iter().any(|(n, p)| n == name && *p);
+            let optional = matches!(*name, "long_percent");
+            if !present && !optional {
+                return Err(ScenarioError::Agents(format!(
+                    "agents[{index}] ({}): missing `{name}`",
+                    a.kind.name()
+                )));
+            }
+        }
+        range(&field("count"), a.count as u64, 1, AGENTS_MAX as u64)?;
+        range(
+            &field("deposit_usdc"),
+            u64::try_from(a.deposit_usdc).unwrap_or(0),
+            1,
+            DEPOSIT_USDC_MAX as u64,
+        )?;
+        range(
+            &field("size"),
+            u64::try_from(a.size).unwrap_or(0),
+            1,
+            1_000_000,
+        )?;
+        let levels = a.levels.unwrap_or(0);
+        if a.kind == AgentKind::MarketMaker {
+            range(&field("levels"), u64::from(levels), 1, 50)?;
+        }
+        let leverage = a.leverage.unwrap_or(0);
+        if a.kind == AgentKind::Leveraged {
+            range(&field("leverage"), u64::from(leverage), 1, 100)?;
+        }
+        let long_percent = a.long_percent.unwrap_or(100);
+        range(&field("long_percent"), u64::from(long_percent), 0, 100)?;
+        let push_bps = a.push_bps.unwrap_or(0);
+        if a.kind == AgentKind::Squeezer {
+            range(&field("push_bps"), u64::from(push_bps), 1, 50_000)?;
+        }
+        let seconds = |name: &str, s: Option<f64>| {
+            s.map_or(Ok(0), |s| {
+                crate::scenario::millis(&field(name), s, crate::scenario::SECONDS_MAX * 1_000)
+            })
+        };
+        total += a.count;
+        if total > AGENTS_MAX {
+            return Err(ScenarioError::Agents(format!(
+                "agents: {total} agents, more than {AGENTS_MAX}"
+            )));
+        }
+        specs.push(AgentSpec {
+            kind: a.kind,
+            count: a.count,
+            deposit_usdc: a.deposit_usdc,
+            size: a.size,
+            levels,
+            leverage,
+            long_percent,
+            at_ms: seconds("at_s", a.at_s)?,
+            hold_ms: seconds("hold_s", a.hold_s)?,
+            push_bps,
+        });
+    }
+    Ok(specs)
+}
+
+/// One account an agent trades through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentAccount {
+    pub agent: usize,
+    pub kind: AgentKind,
+    /// Hex of the owner key.
+    pub owner: String,
+    pub deposited_usdc: i64,
+}
+
+/// Every agent account, and what the agents did.
+#[derive(Clone, Debug, Default)]
+pub struct Roster {
+    pub accounts: Vec<(AgentAccount, PublicKey)>,
+    /// Withdrawals the agents submitted: the account's index in `accounts` and the digest.
+    pub withdrawals: Vec<(usize, TxDigest)>,
+    /// Orders (placements and amendments) the agents submitted.
+    pub orders_submitted: u64,
+    /// Transactions of any kind the agents submitted, and the validator admitted.
+    pub submitted: u64,
+    pub admitted: u64,
+    /// Simulated milliseconds (since the run began) when every agent account was funded.
+    pub funded_at_ms: Option<u64>,
+}
+
+/// Most withdrawals the roster keeps.
+const WITHDRAWALS_MAX: usize = 65_536;
+
+/// What an agent sees at a tick: one validator's finalized state.
+pub struct View<'a> {
+    pub state: &'a Exchange,
+    pub perpetual: InstrumentId,
+    /// Simulated milliseconds since the run began.
+    pub now_ms: u64,
+    /// The index and the perpetual's mark, in ticks of the perpetual.
+    pub index_ticks: i64,
+    pub mark_ticks: i64,
+    pub best_bid: Option<i64>,
+    pub best_ask: Option<i64>,
+    pub tick_micros: i64,
+    /// Whether market makers set market maker protection.
+    pub mmp: bool,
+}
+
+impl View<'_> {
+    /// The position of the account `key` owns in the perpetual, contracts.
+    pub fn position(&self, key: &PublicKey) -> i64 {
+        self.account(key).map_or(0, |id| {
+            self.state
+                .account(id)
+                .map_or(0, |a| a.position(self.perpetual))
+        })
+    }
+
+    pub fn account(&self, key: &PublicKey) -> Option<bulwark_types::AccountId> {
+        self.state.key_binding(key).map(|(id, _)| id)
+    }
+
+    /// What the account `key` owns may withdraw now, whole USDC.
+    pub fn withdrawable_usdc(&self, key: &PublicKey) -> i64 {
+        self.account(key)
+            .and_then(|id| self.state.account_margin(id))
+            .map_or(0, |m| {
+                i64::try_from(m.withdrawable.micros() / 1_000_000).unwrap_or(0)
+            })
+    }
+
+    /// Contracts of the perpetual one USDC of notional buys at the index.
+    pub fn contracts_per_usdc(&self) -> f64 {
+        // One contract is 0.001 BTC (the lab's perpetual's multiplier).
+        1.0 / (self.index_ticks as f64 * self.tick_micros as f64 / 1e6 * 0.001)
+    }
+}
+
+/// A key an agent signs with: its nonces and client order ids.
+pub struct Trader {
+    pub key: PrivateKey,
+    nonce: u64,
+    client: u64,
+}
+
+impl Trader {
+    fn new(seed: u64) -> Self {
+        Self {
+            key: PrivateKey::from_seed(seed),
+            nonce: 0,
+            client: 0,
+        }
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    pub fn tx(&mut self, body: TxBody) -> SignedTx {
+        self.nonce += 1;
+        sign(&self.key, self.nonce, body)
+    }
+
+    /// A limit order in the perpetual at `ticks`.
+    pub fn order(
+        &mut self,
+        view: &View,
+        side: Side,
+        qty: i64,
+        ticks: i64,
+        tif: TimeInForce,
+    ) -> SignedTx {
+        self.client += 1;
+        let request = OrderRequest::limit(
+            view.perpetual,
+            ClientOrderId::new(self.client),
+            side,
+            Qty::from_contracts(qty.max(1)),
+            UnitPrice::from_micros(ticks.max(1) * view.tick_micros),
+            tif,
+        );
+        self.tx(TxBody::PlaceOrder(request))
+    }
+
+    pub fn cancel_all(&mut self, view: &View) -> SignedTx {
+        self.tx(TxBody::CancelAll {
+            instrument: Some(view.perpetual),
+        })
+    }
+}
+
+/// What every agent kind does each tick.
+pub trait Agent: Send {
+    fn kind(&self) -> AgentKind;
+    /// The keys the agent trades through (each its own funded account).
+    fn traders(&self) -> &[Trader];
+    /// Transactions for this tick, appended to `out`; withdrawals are also listed in
+    /// `withdrawals` by trader index.
+    fn act(
+        &mut self,
+        view: &View,
+        rng: &mut ChaCha8Rng,
+        out: &mut Vec<SignedTx>,
+        withdrawals: &mut Vec<(usize, SignedTx)>,
+    );
+}
+
+fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn Agent> {
+    let base = 5_000 + 2 * agent as u64;
+    let one = || vec![Trader::new(base)];
+    match spec.kind {
+        AgentKind::MarketMaker => Box::new(market_maker::MarketMaker::new(one(), spec, ordinal)),
+        AgentKind::Noise => Box::new(noise::Noise::new(one(), spec)),
+        AgentKind::Leveraged => Box::new(leveraged::Leveraged::new(one(), spec, ordinal, seed)),
+        AgentKind::Arbitrageur => Box::new(arbitrageur::Arbitrageur::new(one(), spec)),
+        AgentKind::Squeezer | AgentKind::Whale => Box::new(attacker::Attacker::new(
+            vec![Trader::new(base), Trader::new(base + 1)],
+            spec,
+        )),
+    }
+}
+
+/// Starts the agents of `specs` on the market the cluster's traders list. `slots` are the
+/// honest validators' shared states (`None` while down). `start_ms` is the run's start (Unix
+/// milliseconds of the runtime's clock); `traders` the scenario's trader count, whose funding
+/// the agents wait for before the bridge funds them.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    context: &Context,
+    slots: Vec<Arc<Mutex<Option<Arc<Shared>>>>>,
+    bridge: PrivateKey,
+    traffic: Arc<Mutex<Traffic>>,
+    roster: Arc<Mutex<Roster>>,
+    specs: Vec<AgentSpec>,
+    economy: Economy,
+    traders: usize,
+    start_ms: u64,
+    seed: u64,
+) -> Handle<()> {
+    let n = slots.len();
+    context
+        .child("agents")
+        .spawn(move |mut context| async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut agents: Vec<Box<dyn Agent>> = Vec::new();
+            let mut ordinals = std::collections::BTreeMap::<AgentKind, usize>::new();
+            for spec in &specs {
+                for _ in 0..spec.count {
+                    let ordinal = ordinals.entry(spec.kind).or_default();
+                    agents.push(build(spec, agents.len(), *ordinal, seed));
+                    *ordinal += 1;
+                }
+            }
+            {
+                let mut roster = lock(&roster);
+                for (a, agent) in agents.iter().enumerate() {
+                    let deposit = specs
+                        .iter()
+                        .find(|s| s.kind == agent.kind())
+                        .map_or(0, |s| s.deposit_usdc);
+                    for trader in agent.traders() {
+                        roster.accounts.push((
+                            AgentAccount {
+                                agent: a,
+                                kind: agent.kind(),
+                                owner: bulwark_node::executor::hex(trader.public_key().as_ref()),
+                                deposited_usdc: deposit,
+                            },
+                            trader.public_key(),
+                        ));
+                    }
+                }
+            }
+            let reader = |slots: &[Arc<Mutex<Option<Arc<Shared>>>>]| {
+                slots.iter().find_map(|s| lock(s).clone())
+            };
+            let submit = |context: &mut Context, home: usize, txs: Vec<SignedTx>| -> Vec<bool> {
+                let Some(shared) = lock(&slots[home % n]).clone() else {
+                    return vec![false; txs.len()];
+                };
+                let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+                let count = txs.len() as u64;
+                let results = shared.submit(txs, context, true);
+                let now = now_ms(context);
+                let mut traffic = lock(&traffic);
+                traffic.submitted += count;
+                let mut admitted = Vec::with_capacity(results.len());
+                for (digest, result) in digests.into_iter().zip(&results) {
+                    admitted.push(result.is_ok());
+                    if result.is_ok() {
+                        traffic.admitted += 1;
+                        if traffic.pending.len() < PENDING_MAX {
+                            traffic.pending.push_back((digest, now));
+                        }
+                    }
+                }
+                let mut roster = lock(&roster);
+                roster.submitted += count;
+                roster.admitted += admitted.iter().filter(|a| **a).count() as u64;
+                admitted
+            };
+            let name = InstrumentName::parse(PERPETUAL).expect("a valid name");
+            let trader_keys: Vec<PublicKey> = (0..traders)
+                .map(|i| PrivateKey::from_seed(1_000 + i as u64).public_key())
+                .collect();
+            let owners: Vec<PublicKey> = lock(&roster)
+                .accounts
+                .iter()
+                .map(|(_, k)| k.clone())
+                .collect();
+            // Funding: after the traders' (the instrument listed, every trader bound), the bridge
+            // deposits into every agent account and capitalises the insurance fund; resubmitted
+            // with higher nonces until a finalized state shows it.
+            let mut attempt = 0u64;
+            loop {
+                let ready = reader(&slots).is_some_and(|s| {
+                    let chain = lock(&s.chain);
+                    let state = chain.finalized();
+                    state.instrument_by_name(&name).is_some()
+                        && trader_keys.iter().all(|k| state.key_binding(k).is_some())
+                });
+                if ready {
+                    break;
+                }
+                if lock(&traffic).stop {
+                    return;
+                }
+                context.sleep(Duration::from_millis(50)).await;
+            }
+            loop {
+                let base = BRIDGE_NONCE_BASE + attempt * 10_000;
+                let mut txs = Vec::with_capacity(owners.len() + 1);
+                if economy.insurance_usdc > 0 {
+                    txs.push(sign(
+                        &bridge,
+                        base,
+                        TxBody::FundInsurance {
+                            amount: Money::from_usdc(economy.insurance_usdc),
+                        },
+                    ));
+                }
+                for (i, (account, key)) in lock(&roster).accounts.iter().enumerate() {
+                    txs.push(sign(
+                        &bridge,
+                        base + 1 + i as u64,
+                        TxBody::Deposit {
+                            owner: key.clone(),
+                            amount: Money::from_usdc(account.deposited_usdc),
+                        },
+                    ));
+                }
+                let home = (0..n).find(|i| lock(&slots[*i]).is_some()).unwrap_or(0);
+                submit(&mut context, home, txs);
+                let mut waited = 0;
+                while waited < SETUP_WAIT_MS {
+                    context.sleep(Duration::from_millis(50)).await;
+                    waited += 50;
+                    let funded = reader(&slots).is_some_and(|s| {
+                        let chain = lock(&s.chain);
+                        let state = chain.finalized();
+                        owners.iter().all(|k| state.key_binding(k).is_some())
+                    });
+                    if funded {
+                        break;
+                    }
+                }
+                if waited < SETUP_WAIT_MS {
+                    break;
+                }
+                attempt += 1;
+                if attempt >= SETUP_ATTEMPTS_MAX || lock(&traffic).stop {
+                    tracing::warn!(attempt, "the agents were never funded");
+                    return;
+                }
+            }
+            lock(&roster).funded_at_ms = Some(now_ms(&context).saturating_sub(start_ms));
+            let interval = Duration::from_millis(economy.agent_interval_ms);
+            let mmp = !economy.is_off(Protection::Mmp);
+            while !lock(&traffic).stop {
+                let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); n];
+                let mut withdrawals: Vec<(usize, usize, SignedTx)> = Vec::new();
+                if let Some(shared) = reader(&slots) {
+                    let chain = lock(&shared.chain);
+                    let state = chain.finalized();
+                    if let Some(view) = view(state, &name, now_ms(&context) - start_ms, mmp) {
+                        for (a, agent) in agents.iter_mut().enumerate() {
+                            let mut mine = Vec::new();
+                            let mut out = Vec::new();
+                            agent.act(&view, &mut rng, &mut out, &mut mine);
+                            let first_account = lock(&roster)
+                                .accounts
+                                .iter()
+                                .position(|(acc, _)| acc.agent == a)
+                                .expect("every agent has an account");
+                            for (t, tx) in mine {
+                                withdrawals.push((first_account + t, a % n, tx));
+                            }
+                            batches[a % n].extend(out);
+                        }
+                    }
+                }
+                let orders = batches
+                    .iter()
+                    .flatten()
+                    .filter(|tx| {
+                        matches!(
+                            &tx.tx.body,
+                            TxBody::PlaceOrder(_) | TxBody::AmendOrder { .. }
+                        )
+                    })
+                    .count() as u64;
+                lock(&roster).orders_submitted += orders;
+                for (home, txs) in batches.into_iter().enumerate() {
+                    if !txs.is_empty() {
+                        submit(&mut context, home, txs);
+                    }
+                }
+                for (account, home, tx) in withdrawals {
+                    let digest = tx_digest(&tx);
+                    if submit(&mut context, home, vec![tx])[0] {
+                        let mut roster = lock(&roster);
+                        if roster.withdrawals.len() < WITHDRAWALS_MAX {
+                            roster.withdrawals.push((account, digest));
+                        }
+                    }
+                }
+                context.sleep(interval).await;
+            }
+        })
+}
+
+fn view<'a>(
+    state: &'a Exchange,
+    name: &InstrumentName,
+    now_ms: u64,
+    mmp: bool,
+) -> Option<View<'a>> {
+    let instrument = state.instrument_by_name(name)?;
+    let tick_micros = instrument.spec.tick_size.micros();
+    let index = state.index_price(crate::cluster::btc())?;
+    let index_ticks = index.micros() / tick_micros;
+    let mark_ticks = instrument
+        .mark
+        .map_or(index_ticks, |m| m.micros() / tick_micros);
+    Some(View {
+        state,
+        perpetual: instrument.id,
+        now_ms,
+        index_ticks,
+        mark_ticks,
+        best_bid: instrument.book.best_bid().map(|(p, _)| p.ticks()),
+        best_ask: instrument.book.best_ask().map(|(p, _)| p.ticks()),
+        tick_micros,
+        mmp,
+    })
+}

@@ -1,0 +1,76 @@
+//! A noise trader: each tick, with even odds, one random order: a third of them cross the
+//! touch (immediate-or-cancel), the rest rest within 20 ticks of the index; one tick in ten
+//! it cancels its perpetual orders instead. At most one transaction per tick.
+
+use super::{Agent, AgentKind, AgentSpec, Trader, View};
+use bulwark_types::{Side, SignedTx, TimeInForce};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+pub struct Noise {
+    traders: Vec<Trader>,
+    size: i64,
+}
+
+impl Noise {
+    pub fn new(traders: Vec<Trader>, spec: &AgentSpec) -> Self {
+        assert_eq!(
+            traders.len(),
+            1,
+            "a noise trader trades through one account"
+        );
+        Self {
+            traders,
+            size: spec.size,
+        }
+    }
+}
+
+impl Agent for Noise {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Noise
+    }
+
+    fn traders(&self) -> &[Trader] {
+        &self.traders
+    }
+
+    fn act(
+        &mut self,
+        view: &View,
+        rng: &mut ChaCha8Rng,
+        out: &mut Vec<SignedTx>,
+        _withdrawals: &mut Vec<(usize, SignedTx)>,
+    ) {
+        if !rng.random_bool(0.5) {
+            return;
+        }
+        let trader = &mut self.traders[0];
+        if rng.random_range(0..10) == 0 {
+            out.push(trader.cancel_all(view));
+            return;
+        }
+        let side = if rng.random_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let crossing = rng.random_range(0..3) == 0;
+        let offset = if crossing {
+            -5
+        } else {
+            rng.random_range(1..=20)
+        };
+        let ticks = match side {
+            Side::Buy => view.index_ticks - offset,
+            Side::Sell => view.index_ticks + offset,
+        };
+        let tif = if crossing {
+            TimeInForce::ImmediateOrCancel
+        } else {
+            TimeInForce::GoodTilCancelled
+        };
+        let qty = rng.random_range(1..=self.size);
+        out.push(trader.order(view, side, qty, ticks, tif));
+    }
+}

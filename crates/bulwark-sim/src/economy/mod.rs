@@ -1,0 +1,308 @@
+//! The economy of a lab run: the honest price path and the lies told about it, the
+//! exchange's protections a run switches off for comparison, and what the run measures of
+//! the economy's integrity.
+//!
+//! Owns: the `[economy]` and `[[lie]]` sections of a scenario file, validated into
+//! [`Economy`] (unknown fields refused, every error naming the field); the validators' price
+//! source inside the lab ([`prices::ScriptedSource`]) and the honest truth it departs from
+//! ([`prices::Truth`]); [`Protection`], the switches a comparison run turns off; and
+//! [`tally::EconomyTally`], the per-height measurements of index error, insurance fund, bad
+//! debt and liquidations.
+//! Never: reads a clock or draws entropy (the price path is a pure function of the seed and
+//! simulated time); changes anything a production validator runs (the lab builds the
+//! genesis and the price source it hands the validators it starts).
+//! Bounds: at most [`MOVES_MAX`] price moves and [`LIES_MAX`] lies; 1 to [`VENUES_MAX`]
+//! venues per validator.
+
+pub mod prices;
+pub mod protections;
+pub mod tally;
+
+pub use protections::Protection;
+
+use crate::scenario::{ScenarioError, range};
+use serde::{Deserialize, Serialize};
+
+/// Most scripted moves of the honest price.
+pub const MOVES_MAX: usize = 16;
+/// Most lies in a scenario.
+pub const LIES_MAX: usize = 32;
+/// Most venues a validator's observer reads.
+pub const VENUES_MAX: u8 = 5;
+/// Largest insurance fund a scenario capitalises, USDC.
+pub const INSURANCE_USDC_MAX: i64 = 1_000_000_000;
+
+/// The economy of a scenario, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Economy {
+    /// USDC the bridge pays into the insurance fund when the market opens.
+    pub insurance_usdc: i64,
+    /// Venues each validator's observer reads; its observation is their median (the lower
+    /// middle for an even count).
+    pub venues: u8,
+    /// Each venue's own noise around the honest price, basis points (standard deviation).
+    pub venue_noise_bps: u32,
+    /// How often the market agents act, simulated milliseconds.
+    pub agent_interval_ms: u64,
+    /// Scripted moves of the honest price (a crash, a pump), multiplied together.
+    pub moves: Vec<PriceMove>,
+    /// Lies: venues printing a false price or failing, validators reporting a false one.
+    pub lies: Vec<Lie>,
+    /// The protections under test: the scorecard runs the same seed again with each one
+    /// switched off and reports the difference.
+    pub protections: Vec<Protection>,
+    /// Protections switched off in this run (empty in a scenario file; set for the
+    /// comparison runs).
+    pub switched_off: Vec<Protection>,
+}
+
+impl Default for Economy {
+    fn default() -> Self {
+        Self {
+            insurance_usdc: 0,
+            venues: 3,
+            venue_noise_bps: 2,
+            agent_interval_ms: 100,
+            moves: Vec::new(),
+            lies: Vec::new(),
+            protections: Vec::new(),
+            switched_off: Vec::new(),
+        }
+    }
+}
+
+impl Economy {
+    /// Whether `protection` is switched off in this run.
+    pub fn is_off(&self, protection: Protection) -> bool {
+        self.switched_off.contains(&protection)
+    }
+}
+
+/// A move of the honest price: from `at_ms` it changes linearly by `change_bps` over
+/// `ramp_ms`, holds `hold_ms`, and returns linearly over `back_ms` (`back_ms = None`: it
+/// stays). -3000 is a 30% crash; 5000 a 50% pump.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PriceMove {
+    pub at_ms: u64,
+    pub ramp_ms: u64,
+    pub hold_ms: u64,
+    pub back_ms: Option<u64>,
+    pub change_bps: i32,
+}
+
+impl PriceMove {
+    /// The multiplier of the honest price at `at_ms` (since the run began).
+    pub fn multiplier(&self, at_ms: u64) -> f64 {
+        let Some(since) = at_ms.checked_sub(self.at_ms) else {
+            return 1.0;
+        };
+        let shape = if since < self.ramp_ms {
+            since as f64 / self.ramp_ms as f64
+        } else if since < self.ramp_ms + self.hold_ms {
+            1.0
+        } else if let Some(back_ms) = self.back_ms {
+            let returning = since - self.ramp_ms - self.hold_ms;
+            if returning < back_ms {
+                1.0 - returning as f64 / back_ms as f64
+            } else {
+                0.0
+            }
+        } else {
+            1.0
+        };
+        1.0 + f64::from(self.change_bps) / 10_000.0 * shape
+    }
+}
+
+/// Who tells a lie.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liar {
+    /// A venue every validator reads (its index among the venues).
+    Venue(u8),
+    /// These validators' observers, after their venues' median (a coordinated lie).
+    Validators(Vec<usize>),
+}
+
+/// A lie from `at_ms` for `for_ms`: the liar reports `price_bps` of the honest price, or
+/// nothing (a venue that fails, a validator that stops reporting) when `price_bps` is 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lie {
+    pub liar: Liar,
+    pub at_ms: u64,
+    pub for_ms: u64,
+    pub price_bps: u32,
+}
+
+impl Lie {
+    pub fn active(&self, at_ms: u64) -> bool {
+        (self.at_ms..self.at_ms.saturating_add(self.for_ms)).contains(&at_ms)
+    }
+}
+
+/// The `[economy]` section as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEconomy {
+    insurance_usdc: Option<i64>,
+    venues: Option<u8>,
+    venue_noise_bps: Option<u32>,
+    agent_interval_ms: Option<u64>,
+    #[serde(default, rename = "move")]
+    moves: Vec<RawMove>,
+    #[serde(default)]
+    protections: Vec<Protection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMove {
+    at_s: f64,
+    ramp_s: f64,
+    #[serde(default)]
+    hold_s: f64,
+    back_s: Option<f64>,
+    change_bps: i32,
+}
+
+/// A `[[lie]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLie {
+    venue: Option<u8>,
+    validators: Option<Vec<usize>>,
+    at_s: f64,
+    for_s: f64,
+    price_bps: u32,
+}
+
+/// Validates the `[economy]` section and the `[[lie]]`s of a scenario of `n` validators.
+pub(crate) fn validate(
+    raw: Option<RawEconomy>,
+    lies: Vec<RawLie>,
+    n: usize,
+) -> Result<Option<Economy>, ScenarioError> {
+    if raw.is_none() && lies.is_empty() {
+        return Ok(None);
+    }
+    let mut economy = Economy::default();
+    if let Some(raw) = raw {
+        if let Some(usdc) = raw.insurance_usdc {
+            range(
+                "economy.insurance_usdc",
+                u64::try_from(usdc).unwrap_or(u64::MAX),
+                0,
+                INSURANCE_USDC_MAX as u64,
+            )?;
+            economy.insurance_usdc = usdc;
+        }
+        if let Some(venues) = raw.venues {
+            range(
+                "economy.venues",
+                u64::from(venues),
+                1,
+                u64::from(VENUES_MAX),
+            )?;
+            economy.venues = venues;
+        }
+        if let Some(noise) = raw.venue_noise_bps {
+            range("economy.venue_noise_bps", u64::from(noise), 0, 1_000)?;
+            economy.venue_noise_bps = noise;
+        }
+        if let Some(interval) = raw.agent_interval_ms {
+            range("economy.agent_interval_ms", interval, 10, 60_000)?;
+            economy.agent_interval_ms = interval;
+        }
+        if raw.moves.len() > MOVES_MAX {
+            return Err(ScenarioError::Economy(format!(
+                "economy.move: {} moves, more than {MOVES_MAX}",
+                raw.moves.len()
+            )));
+        }
+        for (index, m) in raw.moves.into_iter().enumerate() {
+            let field = |name: &str| format!("economy.move[{index}].{name}");
+            if !(-9_000..=50_000).contains(&m.change_bps) || m.change_bps == 0 {
+                return Err(ScenarioError::Economy(format!(
+                    "{}: {} is not a non-zero change within -9000..=50000 bps",
+                    field("change_bps"),
+                    m.change_bps
+                )));
+            }
+            economy.moves.push(PriceMove {
+                at_ms: seconds(&field("at_s"), m.at_s)?,
+                ramp_ms: seconds(&field("ramp_s"), m.ramp_s)?.max(1),
+                hold_ms: seconds(&field("hold_s"), m.hold_s)?,
+                back_ms: m
+                    .back_s
+                    .map(|s| seconds(&field("back_s"), s).map(|ms| ms.max(1)))
+                    .transpose()?,
+                change_bps: m.change_bps,
+            });
+        }
+        for (index, p) in raw.protections.iter().enumerate() {
+            if raw.protections[..index].contains(p) {
+                return Err(ScenarioError::Economy(format!(
+                    "economy.protections[{index}]: {} listed twice",
+                    p.name()
+                )));
+            }
+        }
+        economy.protections = raw.protections;
+    }
+    if lies.len() > LIES_MAX {
+        return Err(ScenarioError::Economy(format!(
+            "lie: {} lies, more than {LIES_MAX}",
+            lies.len()
+        )));
+    }
+    for (index, raw) in lies.into_iter().enumerate() {
+        let field = |name: &str| format!("lie[{index}].{name}");
+        let liar = match (raw.venue, raw.validators) {
+            (Some(venue), None) => {
+                if venue >= economy.venues {
+                    return Err(ScenarioError::Economy(format!(
+                        "{}: venue {venue} does not exist (economy.venues = {})",
+                        field("venue"),
+                        economy.venues
+                    )));
+                }
+                Liar::Venue(venue)
+            }
+            (None, Some(validators)) => {
+                if validators.is_empty() {
+                    return Err(ScenarioError::Economy(format!(
+                        "{}: name at least one validator",
+                        field("validators")
+                    )));
+                }
+                for v in &validators {
+                    if *v >= n {
+                        return Err(ScenarioError::NoSuchValidator {
+                            field: field("validators"),
+                            validator: *v,
+                            n,
+                        });
+                    }
+                }
+                Liar::Validators(validators)
+            }
+            _ => {
+                return Err(ScenarioError::Economy(format!(
+                    "lie[{index}]: give exactly one of `venue` and `validators`"
+                )));
+            }
+        };
+        range(&field("price_bps"), u64::from(raw.price_bps), 0, 100_000)?;
+        economy.lies.push(Lie {
+            liar,
+            at_ms: seconds(&field("at_s"), raw.at_s)?,
+            for_ms: seconds(&field("for_s"), raw.for_s)?.max(1),
+            price_bps: raw.price_bps,
+        });
+    }
+    Ok(Some(economy))
+}
+
+fn seconds(field: &str, s: f64) -> Result<u64, ScenarioError> {
+    crate::scenario::millis(field, s, crate::scenario::SECONDS_MAX * 1_000)
+}

@@ -1,0 +1,64 @@
+//! The exchange's protections a comparison run switches off, and how.
+//!
+//! Owns: [`Protection`], each a named switch over the genesis the lab builds (exchange and
+//! oracle parameters) or over the lab's own price source ([`Protection::VenueMedian`]) or
+//! agents ([`Protection::Mmp`]). Protections that are rules of the state machine with no
+//! parameter (withdrawals leave out unrealised gains, no withdrawal on a stale oracle, the
+//! insurance fund's suspension of withdrawals) cannot be switched off and are not listed.
+
+use bulwark_exchange::Genesis;
+use serde::{Deserialize, Serialize};
+
+/// A protection a run can switch off.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    /// The perpetual's price band (orders within 5% of the mark, and its volatility
+    /// widening) and the mark's clamp to half the band around the index: off, the band is
+    /// 100% of the mark (the mark may stray 50% from the index).
+    PriceBand,
+    /// The perpetual's dynamic circuit breaker (a 10% move in 5 minutes halts it): off.
+    CircuitBreaker,
+    /// The oracle's deviation guard (the index follows a large move of the validators'
+    /// median at a bounded rate): off, it follows at once (99.9999% per block).
+    OracleGuard,
+    /// Margin tiers and open-interest caps sized to book depth: off (flat margin, no cap).
+    RiskLimits,
+    /// Each validator's observer takes the median of its venues: off, it reads venue 0 alone.
+    VenueMedian,
+    /// Market makers set market maker protection on their quotes: off, they do not.
+    Mmp,
+}
+
+impl Protection {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PriceBand => "price-band",
+            Self::CircuitBreaker => "circuit-breaker",
+            Self::OracleGuard => "oracle-guard",
+            Self::RiskLimits => "risk-limits",
+            Self::VenueMedian => "venue-median",
+            Self::Mmp => "mmp",
+        }
+    }
+
+    /// Switches this protection off in `genesis` (nothing for those the lab itself holds).
+    pub fn switch_off(self, genesis: &mut Genesis) {
+        let params = &mut genesis.params;
+        match self {
+            Self::PriceBand => {
+                params.band_perpetual.width_bps = 10_000;
+                params.band_vol = None;
+            }
+            Self::CircuitBreaker => params.breaker_perpetual = None,
+            Self::OracleGuard => {
+                if let Some(oracle) = genesis.oracle.as_mut() {
+                    oracle.config.guard.move_ppm_per_block = 999_999;
+                    oracle.config.guard.move_ppm_max = 999_999;
+                }
+            }
+            Self::RiskLimits => params.risk_limits = None,
+            Self::VenueMedian | Self::Mmp => {}
+        }
+    }
+}
