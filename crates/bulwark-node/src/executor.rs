@@ -297,6 +297,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             txs.len() as u64,
             outcome.trades().count() as u64,
         );
+        lock(&self.shared.status).liquidations_executed += outcome
+            .events
+            .iter()
+            .filter(|e| matches!(e, bulwark_exchange::Event::LiquidationStep { .. }))
+            .count() as u64;
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
             let (exchange, digest) = {

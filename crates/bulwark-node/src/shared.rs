@@ -202,6 +202,9 @@ pub struct NodeStatus {
     pub mempool_txs: usize,
     pub transactions_executed: u64,
     pub trades_executed: u64,
+    /// Liquidation steps (`Event::LiquidationStep`) in the blocks this node executed since it
+    /// started.
+    pub liquidations_executed: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
     /// State syncs started while running (execution stalled far behind consensus).

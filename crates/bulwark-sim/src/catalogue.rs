@@ -50,6 +50,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
     ),
+    ("sweep-200", include_str!("../scenarios/sweep-200.toml")),
     (
         "wipe-state-sync",
         include_str!("../scenarios/wipe-state-sync.toml"),

@@ -7,8 +7,14 @@
 //! Never: panics on a violation (it stops the run and returns a [`Failure`] naming the seed
 //! and the timeline that replays it), or reads the wall clock.
 //! Bounds: the run lasts the scenario's duration and until every fault has healed and been
-//! recovered from; a stall of [`STALL_MAX_MS`] with no fault active, or a recovery longer than
-//! [`RECOVERY_MAX_MS`], is a liveness violation.
+//! recovered from (the safety phase), then its liveness phase (every fault healed: the
+//! scenario's `liveness.blocks` more blocks within `liveness.within_ms`); a stall of
+//! [`STALL_MAX_MS`] with no fault active, a recovery longer than [`RECOVERY_MAX_MS`], or a
+//! liveness phase that misses its bound, is a liveness violation.
+//!
+//! A scenario's ranged faults are drawn from the seed first ([`Scenario::drawn`]), so the
+//! same seed replays the same faults. Every [`crate::series::SAMPLE_MS`] the lab also samples
+//! the finalized state for a report ([`crate::series::Series`]).
 //!
 //! Checks: every [`TICK_MS`] of simulated time, each running validator that is not an
 //! impostor is read: a halt (the node's own divergence check fired) is a violation; every
@@ -24,6 +30,8 @@ use crate::bugs;
 use crate::byzantine::{DutyBreaker, DutySwitch, mocks};
 use crate::cluster::{self, Cluster, Context};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
+use crate::series::{self, PricePoint, Sample, Series};
+use bulwark_oracle::{PriceSource as _, SyntheticSource};
 use bulwark_node::app::now_ms;
 use bulwark_node::executor::hex;
 use bulwark_node::shared::{FinalizedRecord, TxStatus, lock};
@@ -76,6 +84,20 @@ pub enum Violation {
         "fault[{fault}] healed at {healed_at_ms} ms; the cluster had not recovered {RECOVERY_MAX_MS} ms later"
     )]
     NotRecovered { fault: usize, healed_at_ms: u64 },
+    #[error(
+        "liveness phase: every fault healed at height {from_height}, yet {blocks} more blocks \
+         were not finalized within {within_ms} ms (height {height})"
+    )]
+    NotLive {
+        from_height: u64,
+        blocks: u64,
+        within_ms: u64,
+        height: u64,
+    },
+    /// The run panicked (a validator's or the exchange's assertion): a sweep reports it as a
+    /// failing seed rather than stopping.
+    #[error("the run panicked: {message}")]
+    Panicked { message: String },
 }
 
 /// One thing that happened in a run, for the timeline a report prints.
@@ -146,6 +168,16 @@ pub struct Recovery {
     pub recovered_after_ms: u64,
 }
 
+/// When one fault of the timeline was in force, for a report's shading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultWindow {
+    pub fault: usize,
+    pub kind: &'static str,
+    pub from_ms: u64,
+    /// `None` for a fault still in force at the end (one that never heals).
+    pub to_ms: Option<u64>,
+}
+
 /// What the honest validators saw of Byzantine behaviour, at the end of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ConsensusEvidence {
@@ -186,13 +218,17 @@ pub struct Measured {
     pub transactions_executed: u64,
     pub trades_executed: u64,
     pub timeline: Vec<TimelineEntry>,
+    /// What the lab sampled of the finalized state over time.
+    pub series: Series,
+    /// When each fault that fired was in force.
+    pub fault_windows: Vec<FaultWindow>,
 }
 
 /// Runs `scenario` on `seed`; a violation stops it.
 pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
     let result = Arc::new(Mutex::new(None));
     let out = result.clone();
-    let scenario = scenario.clone();
+    let scenario = scenario.drawn(seed);
     cluster::run(seed, move |context| async move {
         let lab = Lab::start(context, scenario, seed).await;
         let outcome = lab.run().await;
@@ -264,6 +300,13 @@ struct Lab {
     untimed: u64,
     timeline: Vec<TimelineEntry>,
     consensus: ConsensusEvidence,
+    /// Report samples, and how many of `latencies_ms` the last sample had seen.
+    series: Series,
+    latency_cursor: usize,
+    /// The honest price, for the samples.
+    honest: SyntheticSource,
+    /// Where the liveness phase began: the height and the time.
+    liveness_from: Option<(u64, u64)>,
     _impostors: Vec<Handle<()>>,
     _traders: Option<Handle<()>>,
 }
@@ -310,7 +353,12 @@ impl Lab {
             Duration::from_millis(scenario.market.order_interval_ms),
             scenario.market.traders,
         );
+        let honest = cluster.honest_source();
         let mut lab = Self {
+            series: Series::default(),
+            latency_cursor: 0,
+            honest,
+            liveness_from: None,
             seed,
             cluster,
             down: vec![false; n],
@@ -350,6 +398,14 @@ impl Lab {
             lab.scenario.market.order_interval_ms,
             lab.scenario.link
         ));
+        for draw in lab.scenario.draws.clone() {
+            let fault = &lab.scenario.faults[draw.fault];
+            let drawn = format!(
+                "fault[{}] drawn from the seed: {:?} at {:?}, heals after {:?} ms",
+                draw.fault, fault.action, fault.start, fault.heal_after_ms
+            );
+            lab.note(drawn);
+        }
         lab
     }
 
@@ -399,8 +455,11 @@ impl Lab {
             if let Err(violation) = self.liveness() {
                 return Err(self.failure(violation));
             }
-            if self.done() {
-                break;
+            self.sample_if_due();
+            match self.liveness_phase() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(violation) => return Err(self.failure(violation)),
             }
             self.cluster
                 .context
@@ -825,6 +884,7 @@ impl Lab {
             .map_or((0, 0), |i| self.cluster.executed(*i));
         let traffic = lock(&self.cluster.traffic).clone();
         self.untimed += traffic.pending.len() as u64;
+        let fault_windows = self.fault_windows();
         Measured {
             height: self.height,
             elapsed_ms: now,
@@ -841,7 +901,120 @@ impl Lab {
             transactions_executed,
             trades_executed,
             timeline: std::mem::take(&mut self.timeline),
+            series: std::mem::take(&mut self.series),
+            fault_windows,
         }
+    }
+}
+
+/// The liveness phase and the report's samples.
+impl Lab {
+    /// Once the safety phase is over (the duration reached, every fault healed and recovered
+    /// from), starts the liveness phase; true when it finalized its blocks in time.
+    fn liveness_phase(&mut self) -> Result<bool, Violation> {
+        if !self.done() {
+            return Ok(false);
+        }
+        let phase = self.scenario.liveness;
+        let Some((from_height, from_ms)) = self.liveness_from else {
+            self.liveness_from = Some((self.height, self.now()));
+            self.note(format!(
+                "liveness phase: every fault healed; {} more blocks due within {} ms",
+                phase.blocks, phase.within_ms
+            ));
+            return Ok(false);
+        };
+        if self.height >= from_height + phase.blocks {
+            return Ok(true);
+        }
+        if self.now() - from_ms > phase.within_ms {
+            return Err(Violation::NotLive {
+                from_height,
+                blocks: phase.blocks,
+                within_ms: phase.within_ms,
+                height: self.height,
+            });
+        }
+        Ok(false)
+    }
+
+    /// Samples the finalized state of the validator furthest ahead, if a sample is due.
+    fn sample_if_due(&mut self) {
+        let now = self.now();
+        if now < self.series.next_due_ms() {
+            return;
+        }
+        let newest = self
+            .checked()
+            .into_iter()
+            .filter_map(|i| self.cluster.shared(i))
+            .max_by_key(|s| lock(&s.chain).finalized_height());
+        let (transactions, liquidations, insurance_fund_micros, indices) = match &newest {
+            None => (0, 0, 0, Vec::new()),
+            Some(shared) => {
+                let status = lock(&shared.status);
+                let chain = lock(&shared.chain);
+                let state = chain.finalized();
+                let mut assets: Vec<_> = state.instruments().iter().map(|i| i.spec.underlying()).collect();
+                assets.sort_unstable();
+                assets.dedup();
+                assets.truncate(series::ASSETS_MAX);
+                let indices: Vec<_> = assets
+                    .into_iter()
+                    .map(|asset| (asset, state.index_price(asset).map(|p| p.micros())))
+                    .collect();
+                (
+                    status.transactions_executed,
+                    status.liquidations_executed,
+                    state
+                        .ledger()
+                        .insurance_fund
+                        .micros()
+                        .clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                    indices,
+                )
+            }
+        };
+        let at_abs = now_ms(&self.cluster.context);
+        let prices = indices
+            .into_iter()
+            .map(|(asset, index_micros)| PricePoint {
+                asset: asset.to_string(),
+                index_micros,
+                honest_micros: self.honest.observe(asset, at_abs).map(|q| q.price.micros()),
+            })
+            .collect();
+        let window = &self.latencies_ms[self.latency_cursor..];
+        let sample = Sample {
+            at_ms: now,
+            height: self.height,
+            transactions,
+            liquidations,
+            insurance_fund_micros,
+            prices,
+            latency_count: window.len() as u64,
+            latency_sum_ms: window.iter().sum(),
+            latency_max_ms: window.iter().copied().max().unwrap_or(0),
+        };
+        self.latency_cursor = self.latencies_ms.len();
+        self.series.push(sample);
+    }
+
+    /// When each fault that fired was in force.
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.fired
+            .iter()
+            .enumerate()
+            .filter_map(|(fault, fired)| {
+                let fired = fired.as_ref()?;
+                Some(FaultWindow {
+                    fault,
+                    kind: self.scenario.faults[fault].action.kind(),
+                    from_ms: fired.at_ms,
+                    to_ms: fired.heal_at_ms.filter(|_| fired.healed),
+                })
+            })
+            .collect()
     }
 }
 

@@ -20,6 +20,8 @@
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
+//! - [`sweep`]: one scenario on many seeds in parallel, faults drawn from its ranges per seed.
+//! - [`series`]: what the lab samples over time; [`report`]: the self-contained HTML report.
 
 pub mod bugs;
 pub mod byzantine;
@@ -27,8 +29,11 @@ pub mod catalogue;
 pub mod cluster;
 pub mod forgery;
 pub mod lab;
+pub mod report;
 pub mod scenario;
 pub mod scorecard;
+pub mod series;
+pub mod sweep;
 
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};

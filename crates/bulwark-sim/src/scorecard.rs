@@ -4,7 +4,8 @@
 //! Owns: turning [`Measured`] runs into figures. Rates are rounded to thousandths so the
 //! JSON is stable; nothing in it depends on the wall clock or the machine.
 
-use crate::lab::{self, ConsensusEvidence, Failure, Measured, Recovery, TimelineEntry};
+use crate::lab::{self, ConsensusEvidence, Failure, FaultWindow, Measured, Recovery, TimelineEntry};
+use crate::series::Series;
 use crate::scenario::Scenario;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -22,6 +23,10 @@ pub struct Scorecard {
     /// What the honest validators saw of Byzantine behaviour.
     pub consensus: ConsensusEvidence,
     pub timeline: Vec<TimelineEntry>,
+    /// When each fault was in force.
+    pub fault_windows: Vec<FaultWindow>,
+    /// What the lab sampled over time (the HTML report's charts).
+    pub series: Series,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -158,6 +163,8 @@ impl Scorecard {
             },
             consensus: measured.consensus.clone(),
             timeline: measured.timeline.clone(),
+            fault_windows: measured.fault_windows.clone(),
+            series: measured.series.clone(),
         }
     }
 
@@ -168,7 +175,6 @@ impl Scorecard {
 
     /// The scorecard as a table for a terminal.
     pub fn table(&self) -> String {
-        let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
         let mut out = String::new();
         let line = "-".repeat(64);
         let _ = writeln!(
@@ -177,6 +183,16 @@ impl Scorecard {
             self.scenario, self.seed, self.validators
         );
         let _ = writeln!(out, "{line}");
+        for (name, value) in self.rows() {
+            let _ = writeln!(out, "{name:<32}{value:>32}");
+        }
+        let _ = write!(out, "{line}");
+        out
+    }
+
+    /// The table's rows: a figure's name (`section: what`) and its value.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
         let rows: Vec<(&str, String)> = vec![
             (
                 "safety: violations",
@@ -255,18 +271,16 @@ impl Scorecard {
                 format!("{:?}", self.consensus.blocked),
             ),
         ];
-        for (name, value) in rows {
-            let _ = writeln!(out, "{name:<32}{value:>32}");
-        }
+        let mut out: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
         for r in &self.liveness.recoveries {
-            let _ = writeln!(
-                out,
-                "{:<32}{:>32}",
+            out.push((
                 format!("recovery: fault[{}] {}", r.fault, r.kind),
-                format!("{} ms after heal", r.recovered_after_ms)
-            );
+                format!("{} ms after heal", r.recovered_after_ms),
+            ));
         }
-        let _ = write!(out, "{line}");
         out
     }
 }

@@ -89,6 +89,7 @@ slice! {
     one_way => "one-way",
     partition_2_2 => "partition-2-2",
     slow_validator => "slow-validator",
+    sweep_200 => "sweep-200",
     wipe_state_sync => "wipe-state-sync",
 }
 
