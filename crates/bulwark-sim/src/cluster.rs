@@ -255,11 +255,11 @@ impl Cluster {
             },
             price_source: Box::new(
                 self.honest_source()
-                .with_noise(ObserverNoise {
-                    observer: i as u32,
-                    noise_bps: 2,
-                })
-                .expect("valid noise"),
+                    .with_noise(ObserverNoise {
+                        observer: i as u32,
+                        noise_bps: 2,
+                    })
+                    .expect("valid noise"),
             ),
             sync: Some(SyncConfig {
                 threshold: 100,

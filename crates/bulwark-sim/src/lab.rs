@@ -31,10 +31,10 @@ use crate::byzantine::{DutyBreaker, DutySwitch, mocks};
 use crate::cluster::{self, Cluster, Context};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
 use crate::series::{self, PricePoint, Sample, Series};
-use bulwark_oracle::{PriceSource as _, SyntheticSource};
 use bulwark_node::app::now_ms;
 use bulwark_node::executor::hex;
 use bulwark_node::shared::{FinalizedRecord, TxStatus, lock};
+use bulwark_oracle::{PriceSource as _, SyntheticSource};
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Handle};
 use serde::Serialize;
@@ -955,7 +955,11 @@ impl Lab {
                 let status = lock(&shared.status);
                 let chain = lock(&shared.chain);
                 let state = chain.finalized();
-                let mut assets: Vec<_> = state.instruments().iter().map(|i| i.spec.underlying()).collect();
+                let mut assets: Vec<_> = state
+                    .instruments()
+                    .iter()
+                    .map(|i| i.spec.underlying())
+                    .collect();
                 assets.sort_unstable();
                 assets.dedup();
                 assets.truncate(series::ASSETS_MAX);

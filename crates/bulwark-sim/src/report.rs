@@ -50,7 +50,10 @@ fn bounds(lines: &[Line], with_zero: bool) -> (f64, f64) {
         high = high.max(0.0);
     }
     let pad = ((high - low) * 0.08).max(high.abs().max(1.0) * 1e-4);
-    (low - if with_zero && low == 0.0 { 0.0 } else { pad }, high + pad)
+    (
+        low - if with_zero && low == 0.0 { 0.0 } else { pad },
+        high + pad,
+    )
 }
 
 /// A line chart over `0..end_s` seconds with the `windows` (seconds) shaded.
@@ -86,9 +89,11 @@ fn chart(
             .draw()
             .map_err(|e| fail(&e))?;
         chart
-            .draw_series(windows.iter().map(|(from, to)| {
-                Rectangle::new([(*from, y0), (*to, y1)], RED.mix(0.12).filled())
-            }))
+            .draw_series(
+                windows.iter().map(|(from, to)| {
+                    Rectangle::new([(*from, y0), (*to, y1)], RED.mix(0.12).filled())
+                }),
+            )
             .map_err(|e| fail(&e))?;
         for line in lines {
             let color = line.color;
@@ -148,9 +153,8 @@ fn escape(text: &str) -> String {
 /// Every chart of the report: `(name, svg)`.
 pub fn charts(card: &Scorecard) -> Result<Vec<(&'static str, String)>, ReportError> {
     let samples = &card.series.samples;
-    let end_s = seconds(card.liveness.simulated_ms).max(seconds(
-        samples.last().map_or(0, |s| s.at_ms),
-    ));
+    let end_s =
+        seconds(card.liveness.simulated_ms).max(seconds(samples.last().map_or(0, |s| s.at_ms)));
     let end_s = end_s.max(0.001);
     let windows: Vec<(f64, f64)> = card
         .fault_windows

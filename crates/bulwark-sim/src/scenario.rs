@@ -556,8 +556,7 @@ impl RawScenario {
                 range("liveness.blocks", raw.blocks, 1, LIVENESS_BLOCKS_MAX)?;
                 LivenessPhase {
                     blocks: raw.blocks,
-                    within_ms: millis("liveness.within_s", raw.within_s, HEAL_AFTER_MS_MAX)?
-                        .max(1),
+                    within_ms: millis("liveness.within_s", raw.within_s, HEAL_AFTER_MS_MAX)?.max(1),
                 }
             }
         };
@@ -905,10 +904,7 @@ fn pick_validator(field: &str, value: &toml::Value) -> Result<Option<usize>, Sce
 }
 
 /// Groups of validators' indices, or `None` for `"any"` (checked by [`check_groups`]).
-fn pick_groups(
-    index: usize,
-    value: toml::Value,
-) -> Result<Option<Vec<Vec<usize>>>, ScenarioError> {
+fn pick_groups(index: usize, value: toml::Value) -> Result<Option<Vec<Vec<usize>>>, ScenarioError> {
     if let toml::Value::String(s) = &value
         && s == "any"
     {

@@ -4,9 +4,11 @@
 //! Owns: turning [`Measured`] runs into figures. Rates are rounded to thousandths so the
 //! JSON is stable; nothing in it depends on the wall clock or the machine.
 
-use crate::lab::{self, ConsensusEvidence, Failure, FaultWindow, Measured, Recovery, TimelineEntry};
-use crate::series::Series;
+use crate::lab::{
+    self, ConsensusEvidence, Failure, FaultWindow, Measured, Recovery, TimelineEntry,
+};
 use crate::scenario::Scenario;
+use crate::series::Series;
 use serde::Serialize;
 use std::fmt::Write as _;
 

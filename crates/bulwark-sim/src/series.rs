@@ -138,7 +138,10 @@ mod tests {
         assert!(series.step_ms > SAMPLE_MS);
         let counted: u64 = series.samples.iter().map(|s| s.latency_count).sum();
         assert_eq!(counted, total);
-        assert_eq!(series.samples.last().expect("kept").at_ms, (total - 1) * SAMPLE_MS);
+        assert_eq!(
+            series.samples.last().expect("kept").at_ms,
+            (total - 1) * SAMPLE_MS
+        );
         assert!(series.samples.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
         let last = series.samples.last().expect("kept").at_ms;
         assert_eq!(series.next_due_ms(), last + series.step_ms);

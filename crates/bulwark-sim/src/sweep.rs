@@ -111,7 +111,9 @@ pub fn sweep(
         simulated_ms: 0,
     });
     let kept: Mutex<BTreeMap<u64, Failure>> = Mutex::new(BTreeMap::new());
-    let jobs = config.jobs.min(usize::try_from(config.seeds).unwrap_or(usize::MAX));
+    let jobs = config
+        .jobs
+        .min(usize::try_from(config.seeds).unwrap_or(usize::MAX));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -149,7 +151,11 @@ pub fn sweep(
     });
     let mut report = tally.into_inner().expect("not poisoned");
     report.failing_seeds.sort_unstable();
-    report.failures = kept.into_inner().expect("not poisoned").into_values().collect();
+    report.failures = kept
+        .into_inner()
+        .expect("not poisoned")
+        .into_values()
+        .collect();
     assert_eq!(
         report.passed + report.failing_seeds.len() as u64,
         config.seeds,

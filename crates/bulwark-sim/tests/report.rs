@@ -61,8 +61,13 @@ heal_after_s = 1.0
     }
     // Nothing is fetched: the only URL is the SVG namespace, which names and fetches nothing.
     let without_namespace = html.replace("http://www.w3.org/2000/svg", "");
-    for external in ["http:", "https:", "//cdn", "<script", "<link", "src=", "url(", "@import"] {
-        assert!(!without_namespace.contains(external), "{external} in the report");
+    for external in [
+        "http:", "https:", "//cdn", "<script", "<link", "src=", "url(", "@import",
+    ] {
+        assert!(
+            !without_namespace.contains(external),
+            "{external} in the report"
+        );
     }
     assert!(html.contains("safety: violations"));
     assert!(html.contains("bulwark simulate report-crash --seed 3"));

@@ -45,14 +45,25 @@ fn a_sweep_of_a_ranged_scenario_passes_on_every_seed() {
         reported.fetch_add(1, Ordering::Relaxed);
     })
     .expect("a valid sweep");
-    assert_eq!(reported.load(Ordering::Relaxed), 3, "progress for every seed");
+    assert_eq!(
+        reported.load(Ordering::Relaxed),
+        3,
+        "progress for every seed"
+    );
     assert!(
         report.failures.is_empty(),
         "{}",
-        report.failures.first().map(|f| f.to_string()).unwrap_or_default()
+        report
+            .failures
+            .first()
+            .map(|f| f.to_string())
+            .unwrap_or_default()
     );
     assert_eq!(report.passed, 3);
-    assert!(report.blocks >= 3 * 35, "duration and liveness phase: {report:?}");
+    assert!(
+        report.blocks >= 3 * 35,
+        "duration and liveness phase: {report:?}"
+    );
 }
 
 #[test]
@@ -86,7 +97,10 @@ fn each_seed_draws_its_faults_within_the_ranges_and_the_same_seed_draws_the_same
         assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 4);
         distinct.insert(format!("{:?}", drawn.faults));
     }
-    assert!(distinct.len() > 16, "seeds draw different faults: {distinct:?}");
+    assert!(
+        distinct.len() > 16,
+        "seeds draw different faults: {distinct:?}"
+    );
 }
 
 #[test]
@@ -166,5 +180,8 @@ at_height = [10, 20]
         "bulwark simulate forked.toml --seed 5"
     );
     let replayed = simulate(&scenario, 5).expect_err("the replay fails the same way");
-    assert_eq!(&replayed, failure, "the replay is the sweep's run, timeline and all");
+    assert_eq!(
+        &replayed, failure,
+        "the replay is the sweep's run, timeline and all"
+    );
 }

@@ -199,7 +199,15 @@ heal_after_s = [0.2, 1.5]
     )
     .unwrap();
     let broken = broken.to_str().unwrap();
-    let out = bulwark(&["simulate", "sweep", broken, "--seeds", "1", "--first-seed", "8"]);
+    let out = bulwark(&[
+        "simulate",
+        "sweep",
+        broken,
+        "--seeds",
+        "1",
+        "--first-seed",
+        "8",
+    ]);
     assert!(!out.status.success(), "a failing seed fails the sweep");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
@@ -225,7 +233,11 @@ fn simulate_writes_an_html_report() {
         "--html",
         html.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&html).expect("written");
     assert!(text.starts_with("<!DOCTYPE html>"));
     assert_eq!(text.matches("<svg").count(), 6);
