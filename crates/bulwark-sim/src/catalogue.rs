@@ -63,6 +63,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
     ),
+    ("sweep-200", include_str!("../scenarios/sweep-200.toml")),
     (
         "squeeze-perpetual",
         include_str!("../scenarios/squeeze-perpetual.toml"),

@@ -259,20 +259,12 @@ impl Cluster {
                 age_max: Duration::from_secs(3),
             },
             price_source: Box::new(
-                SyntheticSource::new(
-                    42,
-                    vec![MarketConfig::crypto(
-                        btc(),
-                        UnitPrice::from_usdc(100_000),
-                        self.genesis.time.millis(),
-                    )],
-                )
-                .expect("a valid market")
-                .with_noise(ObserverNoise {
-                    observer: i as u32,
-                    noise_bps: 2,
-                })
-                .expect("valid noise"),
+                self.honest_source()
+                    .with_noise(ObserverNoise {
+                        observer: i as u32,
+                        noise_bps: 2,
+                    })
+                    .expect("valid noise"),
             ),
             sync: Some(SyncConfig {
                 threshold: 100,
@@ -281,6 +273,20 @@ impl Cluster {
                 stall: Duration::from_secs(5),
             }),
         }
+    }
+
+    /// The price source every validator observes before its own observation noise: the
+    /// honest price a report compares the chain's index with.
+    pub fn honest_source(&self) -> SyntheticSource {
+        SyntheticSource::new(
+            42,
+            vec![MarketConfig::crypto(
+                btc(),
+                UnitPrice::from_usdc(100_000),
+                self.genesis.time.millis(),
+            )],
+        )
+        .expect("a valid market")
     }
 
     /// Starts (or restarts, over the same storage) honest validator `i`.

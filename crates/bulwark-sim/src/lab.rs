@@ -7,8 +7,14 @@
 //! Never: panics on a violation (it stops the run and returns a [`Failure`] naming the seed
 //! and the timeline that replays it), or reads the wall clock.
 //! Bounds: the run lasts the scenario's duration and until every fault has healed and been
-//! recovered from; a stall of [`STALL_MAX_MS`] with no fault active, or a recovery longer than
-//! [`RECOVERY_MAX_MS`], is a liveness violation.
+//! recovered from (the safety phase), then its liveness phase (every fault healed: the
+//! scenario's `liveness.blocks` more blocks within `liveness.within_ms`); a stall of
+//! [`STALL_MAX_MS`] with no fault active, a recovery longer than [`RECOVERY_MAX_MS`], or a
+//! liveness phase that misses its bound, is a liveness violation.
+//!
+//! A scenario's ranged faults are drawn from the seed first ([`Scenario::drawn`]), so the
+//! same seed replays the same faults. Every [`crate::series::SAMPLE_MS`] the lab also samples
+//! the finalized state for a report ([`crate::series::Series`]).
 //!
 //! Checks: every [`TICK_MS`] of simulated time, each running validator that is not an
 //! impostor is read: a halt (the node's own divergence check fired) is a violation; every
@@ -32,9 +38,11 @@ use crate::economy::Economy;
 use crate::economy::prices::{ScriptedSource, Truth};
 use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
+use crate::series::{self, PricePoint, Sample, Series};
 use bulwark_node::app::now_ms;
 use bulwark_node::executor::hex;
 use bulwark_node::shared::{FinalizedRecord, TxStatus, lock};
+use bulwark_oracle::{PriceSource as _, SyntheticSource};
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Handle};
 use serde::Serialize;
@@ -86,6 +94,16 @@ pub enum Violation {
         "fault[{fault}] healed at {healed_at_ms} ms; the cluster had not recovered {RECOVERY_MAX_MS} ms later"
     )]
     NotRecovered { fault: usize, healed_at_ms: u64 },
+    #[error(
+        "liveness phase: every fault healed at height {from_height}, yet {blocks} more blocks \
+         were not finalized within {within_ms} ms (height {height})"
+    )]
+    NotLive {
+        from_height: u64,
+        blocks: u64,
+        within_ms: u64,
+        height: u64,
+    },
 }
 
 /// One thing that happened in a run, for the timeline a report prints.
@@ -156,6 +174,16 @@ pub struct Recovery {
     pub recovered_after_ms: u64,
 }
 
+/// When one fault of the timeline was in force, for a report's shading.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultWindow {
+    pub fault: usize,
+    pub kind: &'static str,
+    pub from_ms: u64,
+    /// `None` for a fault still in force at the end (one that never heals).
+    pub to_ms: Option<u64>,
+}
+
 /// What the honest validators saw of Byzantine behaviour, at the end of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ConsensusEvidence {
@@ -201,6 +229,10 @@ pub struct Measured {
     pub timeline: Vec<TimelineEntry>,
     /// The economy's measurements, for a scenario with agents or an economy section.
     pub economy: Option<EconomyMeasured>,
+    /// What the lab sampled of the finalized state over time.
+    pub series: Series,
+    /// When each fault that fired was in force.
+    pub fault_windows: Vec<FaultWindow>,
 }
 
 /// Runs `scenario` on `seed`; a violation stops it.
@@ -211,6 +243,7 @@ pub struct Measured {
 pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
     let result = Arc::new(Mutex::new(None));
     let out = result.clone();
+    let scenario = scenario.drawn(seed);
     let journal = Arc::new(Mutex::new(Journal::default()));
     let lab_journal = journal.clone();
     let lab_scenario = scenario.clone();
@@ -239,6 +272,25 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
     }
     let outcome = result.lock().expect("not poisoned").take();
     outcome.expect("the run finished")
+}
+
+/// The honest price the samples set the index against: the cluster's price source without
+/// its noise, or, with an economy, its scripted truth (moves included, lies not).
+enum HonestPrice {
+    Market(SyntheticSource),
+    Scripted(Truth),
+}
+
+impl HonestPrice {
+    fn micros(&mut self, asset: bulwark_types::AssetCode, at_ms: u64) -> Option<i64> {
+        match self {
+            Self::Market(source) => source.observe(asset, at_ms).map(|q| q.price.micros()),
+            Self::Scripted(truth) => (asset == crate::cluster::btc())
+                .then(|| truth.price(at_ms))
+                .flatten()
+                .map(|p| p.micros()),
+        }
+    }
 }
 
 /// The timeline and where the run was, kept outside the simulated runtime so that a panic
@@ -317,6 +369,13 @@ struct Lab {
     /// Validators the `restore-drops-field` bug waits to be planted on (see
     /// [`Lab::restore_bug_due`]).
     restore_bug_waiting: Vec<usize>,
+    /// Report samples, and how many of `latencies_ms` the last sample had seen.
+    series: Series,
+    latency_cursor: usize,
+    /// The honest price, for the samples.
+    honest: HonestPrice,
+    /// Where the liveness phase began: the height and the time.
+    liveness_from: Option<(u64, u64)>,
     _impostors: Vec<Handle<()>>,
     _traders: Option<Handle<()>>,
     /// The economy and its agents (module `economy`, module `agents`).
@@ -439,7 +498,15 @@ impl Lab {
                 seed.wrapping_mul(0xd6e8_feb8_6659_fd93).wrapping_add(3),
             ));
         }
+        let honest = match &economy {
+            Some(e) => HonestPrice::Scripted(Truth::new(market_seed, genesis_ms, e.clone())),
+            None => HonestPrice::Market(cluster.honest_source()),
+        };
         let mut lab = Self {
+            series: Series::default(),
+            latency_cursor: 0,
+            honest,
+            liveness_from: None,
             seed,
             cluster,
             down: vec![false; n],
@@ -481,6 +548,14 @@ impl Lab {
             lab.scenario.market.order_interval_ms,
             lab.scenario.link
         ));
+        for draw in lab.scenario.draws.clone() {
+            let fault = &lab.scenario.faults[draw.fault];
+            let drawn = format!(
+                "fault[{}] drawn from the seed: {:?} at {:?}, heals after {:?} ms",
+                draw.fault, fault.action, fault.start, fault.heal_after_ms
+            );
+            lab.note(drawn);
+        }
         lab
     }
 
@@ -546,8 +621,11 @@ impl Lab {
             if let Err(violation) = self.liveness() {
                 return Err(self.failure(violation));
             }
-            if self.done() {
-                break;
+            self.sample_if_due();
+            match self.liveness_phase() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(violation) => return Err(self.failure(violation)),
             }
             self.cluster
                 .context
@@ -1033,6 +1111,7 @@ impl Lab {
             let shared = self.checked().first().and_then(|i| self.cluster.shared(*i));
             tally.measured(shared.as_deref(), &lock(&self.market.roster))
         });
+        let fault_windows = self.fault_windows();
         Measured {
             height: self.height,
             elapsed_ms: now,
@@ -1050,6 +1129,8 @@ impl Lab {
             trades_executed,
             timeline: std::mem::take(&mut lock(&self.journal).timeline),
             economy,
+            series: std::mem::take(&mut self.series),
+            fault_windows,
         }
     }
 
@@ -1085,6 +1166,121 @@ impl Lab {
             tally.observe(&shared, funded);
         }
         Ok(())
+    }
+}
+
+/// The liveness phase and the report's samples.
+impl Lab {
+    /// Once the safety phase is over (the duration reached, every fault healed and recovered
+    /// from), starts the liveness phase; true when it finalized its blocks in time.
+    fn liveness_phase(&mut self) -> Result<bool, Violation> {
+        if !self.done() {
+            return Ok(false);
+        }
+        let phase = self.scenario.liveness;
+        let Some((from_height, from_ms)) = self.liveness_from else {
+            self.liveness_from = Some((self.height, self.now()));
+            self.note(format!(
+                "liveness phase: every fault healed; {} more blocks due within {} ms",
+                phase.blocks, phase.within_ms
+            ));
+            return Ok(false);
+        };
+        if self.height >= from_height + phase.blocks {
+            return Ok(true);
+        }
+        if self.now() - from_ms > phase.within_ms {
+            return Err(Violation::NotLive {
+                from_height,
+                blocks: phase.blocks,
+                within_ms: phase.within_ms,
+                height: self.height,
+            });
+        }
+        Ok(false)
+    }
+
+    /// Samples the finalized state of the validator furthest ahead, if a sample is due.
+    fn sample_if_due(&mut self) {
+        let now = self.now();
+        if now < self.series.next_due_ms() {
+            return;
+        }
+        let newest = self
+            .checked()
+            .into_iter()
+            .filter_map(|i| self.cluster.shared(i))
+            .max_by_key(|s| lock(&s.chain).finalized_height());
+        let (transactions, liquidations, insurance_fund_micros, indices) = match &newest {
+            None => (0, 0, 0, Vec::new()),
+            Some(shared) => {
+                let status = lock(&shared.status);
+                let chain = lock(&shared.chain);
+                let state = chain.finalized();
+                let mut assets: Vec<_> = state
+                    .instruments()
+                    .iter()
+                    .map(|i| i.spec.underlying())
+                    .collect();
+                assets.sort_unstable();
+                assets.dedup();
+                assets.truncate(series::ASSETS_MAX);
+                let indices: Vec<_> = assets
+                    .into_iter()
+                    .map(|asset| (asset, state.index_price(asset).map(|p| p.micros())))
+                    .collect();
+                (
+                    status.transactions_executed,
+                    status.liquidations.steps,
+                    state
+                        .ledger()
+                        .insurance_fund
+                        .micros()
+                        .clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+                    indices,
+                )
+            }
+        };
+        let at_abs = now_ms(&self.cluster.context);
+        let prices = indices
+            .into_iter()
+            .map(|(asset, index_micros)| PricePoint {
+                asset: asset.to_string(),
+                index_micros,
+                honest_micros: self.honest.micros(asset, at_abs),
+            })
+            .collect();
+        let window = &self.latencies_ms[self.latency_cursor..];
+        let sample = Sample {
+            at_ms: now,
+            height: self.height,
+            transactions,
+            liquidations,
+            insurance_fund_micros,
+            prices,
+            latency_count: window.len() as u64,
+            latency_sum_ms: window.iter().sum(),
+            latency_max_ms: window.iter().copied().max().unwrap_or(0),
+        };
+        self.latency_cursor = self.latencies_ms.len();
+        self.series.push(sample);
+    }
+
+    /// When each fault that fired was in force.
+    fn fault_windows(&self) -> Vec<FaultWindow> {
+        self.fired
+            .iter()
+            .enumerate()
+            .filter_map(|(fault, fired)| {
+                let fired = fired.as_ref()?;
+                Some(FaultWindow {
+                    fault,
+                    kind: self.scenario.faults[fault].action.kind(),
+                    from_ms: fired.at_ms,
+                    to_ms: fired.heal_at_ms.filter(|_| fired.healed),
+                })
+            })
+            .collect()
     }
 }
 

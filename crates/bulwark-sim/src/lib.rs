@@ -28,6 +28,8 @@
 //!   attackers, trading through validators' mempools on what a validator's state shows.
 //! - [`economy`]: the honest price path and the lies told about it, the protections a
 //!   comparison run switches off, and the economic measurements and invariants.
+//! - [`sweep`]: one scenario on many seeds in parallel, faults drawn from its ranges per seed.
+//! - [`series`]: what the lab samples over time; [`report`]: the self-contained HTML report.
 
 pub mod agents;
 pub mod bugs;
@@ -39,8 +41,11 @@ pub mod economy;
 pub mod forgery;
 pub mod lab;
 pub mod monte_carlo;
+pub mod report;
 pub mod scenario;
 pub mod scorecard;
+pub mod series;
+pub mod sweep;
 
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};

@@ -59,11 +59,35 @@
 //!
 //! Protections: `price-band`, `circuit-breaker`, `oracle-guard`, `risk-limits`,
 //! `venue-median`, `mmp` (module `economy::protections` says what each switch does).
+//!
+//! Ranges, for sweeps (as TigerBeetle's VOPR and FoundationDB's simulation randomise faults):
+//! `at_height`, `at_s` and `heal_after_s` may be a range `[low, high]` (both ends included),
+//! `validator` may be `"any"` (any validator the fault can act on: not an impostor), and
+//! `groups` may be `"any"` (two non-empty groups). Each seed draws its own values
+//! ([`Scenario::drawn`]), so `bulwark simulate <scenario> --seed S` replays the faults a sweep
+//! drew for seed S.
+//!
+//! ```toml
+//! [[fault]]
+//! kind = "crash"
+//! validator = "any"
+//! at_height = [20, 120]
+//! heal_after_s = [0.5, 4.0]
+//! ```
+//!
+//! After the run's duration, once every fault has healed and the cluster recovered, a liveness
+//! phase must finalize `liveness.blocks` more blocks within `liveness.within_s` simulated
+//! seconds (default [`LivenessPhase::DEFAULT`]: `liveness = { blocks = 10, within_s = 60.0 }`);
+//! missing it is a violation.
 
 use crate::agents::{AgentSpec, RawAgent};
 use crate::byzantine::Duty;
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
 use crate::economy::{Economy, Protection, RawEconomy, RawLie};
+use rand::RngExt as _;
+use rand::seq::SliceRandom as _;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng as _;
 use serde::{Deserialize, Serialize};
 
 /// Most blocks a scenario runs for.
@@ -76,6 +100,10 @@ pub const FAULTS_MAX: usize = 64;
 pub const LINK_DELAY_MS_MAX: u64 = 10_000;
 /// Longest a fault may last before it heals.
 pub const HEAL_AFTER_MS_MAX: u64 = 3_600_000;
+/// Most blocks a liveness phase may ask for.
+pub const LIVENESS_BLOCKS_MAX: u64 = 10_000;
+/// Mixed into a seed before it draws a scenario's ranges (the runtime uses the seed itself).
+const DRAW_SALT: u64 = 0x5eed_d4a3_f417_0001;
 /// The instruments the lab's traders trade (the market's only one today).
 pub const INSTRUMENTS: [&str; 1] = ["BTC_USDC-PERPETUAL"];
 
@@ -92,13 +120,46 @@ pub struct Scenario {
     pub market: Market,
     /// Validators that are Byzantine from the start.
     pub byzantine: Vec<ByzantineRole>,
-    /// The timeline, in file order.
+    /// The timeline, in file order. A ranged value holds the low end of its range (a
+    /// validator or groups drawn from "any": the first that qualifies) until
+    /// [`Scenario::drawn`] draws it.
     pub faults: Vec<Fault>,
     /// Market agents (module `agents`), in file order.
     pub agents: Vec<AgentSpec>,
     /// The price path, lies and protections (module `economy`); `None`: the cluster's own
     /// synthetic price source and no agents' economy.
     pub economy: Option<Economy>,
+    /// The ranged values of the timeline, which each seed draws.
+    pub draws: Vec<FaultDraw>,
+    /// What the cluster must do once every fault healed.
+    pub liveness: LivenessPhase,
+}
+
+/// After the faults: `blocks` more finalized blocks within `within_ms` simulated milliseconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LivenessPhase {
+    pub blocks: u64,
+    pub within_ms: u64,
+}
+
+impl LivenessPhase {
+    pub const DEFAULT: Self = Self {
+        blocks: 10,
+        within_ms: 60_000,
+    };
+}
+
+/// The values of fault `fault` that a seed draws.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultDraw {
+    pub fault: usize,
+    /// The start's range, in its trigger's unit (a height, or milliseconds).
+    pub start: Option<(u64, u64)>,
+    pub heal_after_ms: Option<(u64, u64)>,
+    /// `validator = "any"`: one of the validators the fault can act on.
+    pub any_validator: bool,
+    /// `groups = "any"`: two non-empty groups of all the validators.
+    pub any_groups: bool,
 }
 
 impl Scenario {
@@ -119,6 +180,7 @@ impl Scenario {
         Self {
             byzantine: Vec::new(),
             faults: Vec::new(),
+            draws: Vec::new(),
             ..self.clone()
         }
     }
@@ -131,6 +193,51 @@ impl Scenario {
             economy.switched_off.push(protection);
         }
         scenario
+    }
+
+    /// This scenario with every ranged value drawn from `seed`: a pure function of both, so
+    /// a run on `seed` (a sweep's, or `bulwark simulate <scenario> --seed S`) draws the same
+    /// timeline. A scenario without ranges comes back unchanged.
+    pub fn drawn(&self, seed: u64) -> Self {
+        let mut out = self.clone();
+        if self.draws.is_empty() {
+            return out;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ DRAW_SALT);
+        let n = self.validators;
+        let eligible: Vec<usize> = (0..n).filter(|v| !self.is_impostor(*v)).collect();
+        for draw in &self.draws {
+            let fault = &mut out.faults[draw.fault];
+            if let Some((low, high)) = draw.start {
+                let value = rng.random_range(low..=high);
+                fault.start = match fault.start {
+                    Trigger::Height(_) => Trigger::Height(value),
+                    Trigger::Millis(_) => Trigger::Millis(value),
+                };
+            }
+            if let Some((low, high)) = draw.heal_after_ms {
+                fault.heal_after_ms = Some(rng.random_range(low..=high));
+            }
+            if draw.any_validator {
+                let chosen = eligible[rng.random_range(0..eligible.len())];
+                set_validator(&mut fault.action, chosen);
+            }
+            if draw.any_groups {
+                let mut all: Vec<usize> = (0..n).collect();
+                all.shuffle(&mut rng);
+                let split = rng.random_range(1..n);
+                let (left, right) = all.split_at(split);
+                let (mut left, mut right) = (left.to_vec(), right.to_vec());
+                left.sort_unstable();
+                right.sort_unstable();
+                if let FaultAction::Partition { groups } | FaultAction::Flapping { groups, .. } =
+                    &mut fault.action
+                {
+                    *groups = vec![left, right];
+                }
+            }
+        }
+        out
     }
 
     /// Whether validator `i` is an impostor (one of Commonware's mocks runs under its key).
@@ -377,6 +484,13 @@ pub enum ScenarioError {
     /// The `[economy]` section or a `[[lie]]` refused; the message names the field.
     #[error("{0}")]
     Economy(String),
+    #[error("{field}: expected {expected}")]
+    Form {
+        field: String,
+        expected: &'static str,
+    },
+    #[error("{field}: the range [{low}, {high}] is empty (low above high)")]
+    EmptyRange { field: String, low: f64, high: f64 },
     #[error(
         "fault[{index}].validator: validator {validator} is an impostor (a Byzantine mock) and \
          has no process to crash, wipe, slow or fork"
@@ -432,6 +546,14 @@ struct RawScenario {
     economy: Option<RawEconomy>,
     #[serde(default)]
     lie: Vec<RawLie>,
+    liveness: Option<RawLiveness>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLiveness {
+    blocks: u64,
+    within_s: f64,
 }
 
 #[derive(Deserialize)]
@@ -462,11 +584,16 @@ enum FaultKind {
 #[serde(deny_unknown_fields)]
 struct RawFault {
     kind: FaultKind,
-    at_height: Option<u64>,
-    at_s: Option<f64>,
-    heal_after_s: Option<f64>,
-    validator: Option<usize>,
-    groups: Option<Vec<Vec<usize>>>,
+    /// A height or a range `[low, high]` of heights.
+    at_height: Option<toml::Value>,
+    /// Seconds or a range `[low, high]` of seconds.
+    at_s: Option<toml::Value>,
+    /// Seconds or a range `[low, high]` of seconds.
+    heal_after_s: Option<toml::Value>,
+    /// A validator or `"any"`.
+    validator: Option<toml::Value>,
+    /// Groups of validators or `"any"`.
+    groups: Option<toml::Value>,
     from: Option<usize>,
     to: Option<Vec<usize>>,
     period_s: Option<f64>,
@@ -523,6 +650,16 @@ impl RawScenario {
         if self.fault.len() > FAULTS_MAX {
             return Err(ScenarioError::TooManyFaults(self.fault.len()));
         }
+        let liveness = match self.liveness {
+            None => LivenessPhase::DEFAULT,
+            Some(raw) => {
+                range("liveness.blocks", raw.blocks, 1, LIVENESS_BLOCKS_MAX)?;
+                LivenessPhase {
+                    blocks: raw.blocks,
+                    within_ms: millis("liveness.within_s", raw.within_s, HEAL_AFTER_MS_MAX)?.max(1),
+                }
+            }
+        };
         let mut scenario = Scenario {
             name: self.name,
             description: self.description,
@@ -534,10 +671,17 @@ impl RawScenario {
             faults: Vec::new(),
             agents: crate::agents::validate(self.agents)?,
             economy: crate::economy::validate(self.economy, self.lie, n)?,
+            draws: Vec::new(),
+            liveness,
         };
         for (index, raw) in self.fault.into_iter().enumerate() {
-            let fault = raw.validate(index, n)?;
-            if let FaultAction::Crash { validator }
+            let (mut fault, draw) = raw.validate(index, n)?;
+            if draw.any_validator {
+                let first = (0..n)
+                    .find(|v| !scenario.is_impostor(*v))
+                    .expect("at most f of n validators are impostors");
+                set_validator(&mut fault.action, first);
+            } else if let FaultAction::Crash { validator }
             | FaultAction::Wipe { validator }
             | FaultAction::Slow { validator, .. }
             | FaultAction::ForkState { validator }
@@ -547,6 +691,13 @@ impl RawScenario {
                 return Err(ScenarioError::Impostor { index, validator });
             }
             scenario.faults.push(fault);
+            if draw.start.is_some()
+                || draw.heal_after_ms.is_some()
+                || draw.any_validator
+                || draw.any_groups
+            {
+                scenario.draws.push(draw);
+            }
         }
         Ok(scenario)
     }
@@ -622,7 +773,7 @@ impl RawFault {
         }
     }
 
-    fn validate(self, index: usize, n: usize) -> Result<Fault, ScenarioError> {
+    fn validate(self, index: usize, n: usize) -> Result<(Fault, FaultDraw), ScenarioError> {
         let kind = self.kind_name();
         let given = [
             ("validator", self.validator.is_some()),
@@ -639,20 +790,36 @@ impl RawFault {
             }
         }
         let missing = |field| ScenarioError::Missing { index, kind, field };
-        let start = match (self.at_height, self.at_s) {
-            (Some(height), None) => Trigger::Height(height),
-            (None, Some(seconds)) => Trigger::Millis(millis(
-                &format!("fault[{index}].at_s"),
-                seconds,
-                SECONDS_MAX * 1_000,
-            )?),
+        let mut draw = FaultDraw {
+            fault: index,
+            start: None,
+            heal_after_ms: None,
+            any_validator: false,
+            any_groups: false,
+        };
+        let ranged = |(low, high): (u64, u64)| (low < high).then_some((low, high));
+        let start = match (&self.at_height, &self.at_s) {
+            (Some(height), None) => {
+                let heights = whole_range(&format!("fault[{index}].at_height"), height)?;
+                draw.start = ranged(heights);
+                Trigger::Height(heights.0)
+            }
+            (None, Some(seconds)) => {
+                let ms = seconds_range(
+                    &format!("fault[{index}].at_s"),
+                    seconds,
+                    SECONDS_MAX * 1_000,
+                )?;
+                draw.start = ranged(ms);
+                Trigger::Millis(ms.0)
+            }
             _ => return Err(ScenarioError::TriggerChoice { index }),
         };
         let bug = matches!(
             self.kind,
             FaultKind::ForkState | FaultKind::RestoreDropsField | FaultKind::ConservationError
         );
-        let heal_after_ms = match (bug, self.heal_after_s) {
+        let heal_after_ms = match (bug, &self.heal_after_s) {
             (true, Some(_)) => {
                 return Err(ScenarioError::NotApplicable {
                     index,
@@ -662,11 +829,33 @@ impl RawFault {
             }
             (true, None) => None,
             (_, None) => return Err(missing("heal_after_s")),
-            (_, Some(seconds)) => Some(millis(
-                &format!("fault[{index}].heal_after_s"),
-                seconds,
-                HEAL_AFTER_MS_MAX,
-            )?),
+            (_, Some(seconds)) => {
+                let ms = seconds_range(
+                    &format!("fault[{index}].heal_after_s"),
+                    seconds,
+                    HEAL_AFTER_MS_MAX,
+                )?;
+                draw.heal_after_ms = ranged(ms);
+                Some(ms.0)
+            }
+        };
+        let picked = match &self.validator {
+            None => None,
+            Some(value) => {
+                let v = pick_validator(&format!("fault[{index}].validator"), value)?;
+                draw.any_validator = v.is_none();
+                Some(v.unwrap_or(0))
+            }
+        };
+        let groups = match self.groups {
+            None => None,
+            Some(value) => match pick_groups(index, value)? {
+                Some(groups) => Some(groups),
+                None => {
+                    draw.any_groups = true;
+                    Some(vec![vec![0], (1..n).collect()])
+                }
+            },
         };
         let validator = |v: Option<usize>, field: &'static str| {
             let v = v.ok_or(missing(field))?;
@@ -675,16 +864,16 @@ impl RawFault {
         };
         let action = match self.kind {
             FaultKind::Crash => FaultAction::Crash {
-                validator: validator(self.validator, "validator")?,
+                validator: validator(picked, "validator")?,
             },
             FaultKind::Wipe => FaultAction::Wipe {
-                validator: validator(self.validator, "validator")?,
+                validator: validator(picked, "validator")?,
             },
             FaultKind::ForkState => FaultAction::ForkState {
-                validator: validator(self.validator, "validator")?,
+                validator: validator(picked, "validator")?,
             },
             FaultKind::RestoreDropsField => FaultAction::RestoreDropsField {
-                validator: validator(self.validator, "validator")?,
+                validator: validator(picked, "validator")?,
             },
             FaultKind::ConservationError if cfg!(feature = "deliberate-bugs") => {
                 FaultAction::ConservationError
@@ -693,7 +882,7 @@ impl RawFault {
                 return Err(ScenarioError::BugNotBuilt { index, kind });
             }
             FaultKind::Partition => FaultAction::Partition {
-                groups: check_groups(index, self.groups.ok_or(missing("groups"))?, n)?,
+                groups: check_groups(index, groups.ok_or(missing("groups"))?, n)?,
             },
             FaultKind::IsolateLeader => FaultAction::IsolateLeader,
             FaultKind::OneWay => {
@@ -708,7 +897,7 @@ impl RawFault {
                 FaultAction::OneWay { from, to }
             }
             FaultKind::Flapping => FaultAction::Flapping {
-                groups: check_groups(index, self.groups.ok_or(missing("groups"))?, n)?,
+                groups: check_groups(index, groups.ok_or(missing("groups"))?, n)?,
                 period_ms: millis(
                     &format!("fault[{index}].period_s"),
                     self.period_s.ok_or(missing("period_s"))?,
@@ -730,17 +919,140 @@ impl RawFault {
                     LINK_DELAY_MS_MAX,
                 )?;
                 FaultAction::Slow {
-                    validator: validator(self.validator, "validator")?,
+                    validator: validator(picked, "validator")?,
                     latency_ms,
                 }
             }
         };
-        Ok(Fault {
-            start,
-            heal_after_ms,
-            action,
-        })
+        Ok((
+            Fault {
+                start,
+                heal_after_ms,
+                action,
+            },
+            draw,
+        ))
     }
+}
+
+/// Sets the validator a crash, wipe, slow or fork-state fault acts on.
+fn set_validator(action: &mut FaultAction, chosen: usize) {
+    if let FaultAction::Crash { validator }
+    | FaultAction::Wipe { validator }
+    | FaultAction::Slow { validator, .. }
+    | FaultAction::ForkState { validator }
+    | FaultAction::RestoreDropsField { validator } = action
+    {
+        *validator = chosen;
+    }
+}
+
+/// A whole number, or a range `[low, high]` of them: `(low, high)`, equal for one number.
+fn whole_range(field: &str, value: &toml::Value) -> Result<(u64, u64), ScenarioError> {
+    let expected = "a whole number or a range [low, high] of them";
+    let one = |v: &toml::Value| match v {
+        toml::Value::Integer(i) if *i >= 0 => Ok(*i as u64),
+        _ => Err(ScenarioError::Form {
+            field: field.to_string(),
+            expected,
+        }),
+    };
+    let (low, high) = match value {
+        toml::Value::Array(ends) if ends.len() == 2 => (one(&ends[0])?, one(&ends[1])?),
+        toml::Value::Array(_) => {
+            return Err(ScenarioError::Form {
+                field: field.to_string(),
+                expected,
+            });
+        }
+        v => (one(v)?, one(v)?),
+    };
+    if low > high {
+        return Err(ScenarioError::EmptyRange {
+            field: field.to_string(),
+            low: low as f64,
+            high: high as f64,
+        });
+    }
+    Ok((low, high))
+}
+
+/// Seconds, or a range `[low, high]` of seconds: `(low, high)` in milliseconds.
+fn seconds_range(
+    field: &str,
+    value: &toml::Value,
+    max_ms: u64,
+) -> Result<(u64, u64), ScenarioError> {
+    let expected = "a number of seconds or a range [low, high] of seconds";
+    let one = |v: &toml::Value| match v {
+        toml::Value::Integer(i) => Ok(*i as f64),
+        toml::Value::Float(f) => Ok(*f),
+        _ => Err(ScenarioError::Form {
+            field: field.to_string(),
+            expected,
+        }),
+    };
+    let (low, high) = match value {
+        toml::Value::Array(ends) if ends.len() == 2 => (one(&ends[0])?, one(&ends[1])?),
+        toml::Value::Array(_) => {
+            return Err(ScenarioError::Form {
+                field: field.to_string(),
+                expected,
+            });
+        }
+        v => (one(v)?, one(v)?),
+    };
+    let (low_ms, high_ms) = (millis(field, low, max_ms)?, millis(field, high, max_ms)?);
+    if low_ms > high_ms {
+        return Err(ScenarioError::EmptyRange {
+            field: field.to_string(),
+            low,
+            high,
+        });
+    }
+    Ok((low_ms, high_ms))
+}
+
+/// A validator's index, or `None` for `"any"`.
+fn pick_validator(field: &str, value: &toml::Value) -> Result<Option<usize>, ScenarioError> {
+    match value {
+        toml::Value::Integer(i) if *i >= 0 => Ok(Some(*i as usize)),
+        toml::Value::String(s) if s == "any" => Ok(None),
+        _ => Err(ScenarioError::Form {
+            field: field.to_string(),
+            expected: "a validator's index or \"any\"",
+        }),
+    }
+}
+
+/// Groups of validators' indices, or `None` for `"any"` (checked by [`check_groups`]).
+fn pick_groups(index: usize, value: toml::Value) -> Result<Option<Vec<Vec<usize>>>, ScenarioError> {
+    if let toml::Value::String(s) = &value
+        && s == "any"
+    {
+        return Ok(None);
+    }
+    let form = || ScenarioError::Form {
+        field: format!("fault[{index}].groups"),
+        expected: "groups of validators' indices ([[0, 1], [2, 3]]) or \"any\"",
+    };
+    let toml::Value::Array(groups) = value else {
+        return Err(form());
+    };
+    groups
+        .into_iter()
+        .map(|group| match group {
+            toml::Value::Array(members) => members
+                .into_iter()
+                .map(|m| match m {
+                    toml::Value::Integer(i) if i >= 0 => Ok(i as usize),
+                    _ => Err(form()),
+                })
+                .collect(),
+            _ => Err(form()),
+        })
+        .collect::<Result<Vec<Vec<usize>>, _>>()
+        .map(Some)
 }
 
 /// Groups of a partition: at least two, none empty, no validator twice, all existing.

@@ -10,8 +10,11 @@
 
 use crate::agents::AgentKind;
 use crate::economy::tally::EconomyMeasured;
-use crate::lab::{self, ConsensusEvidence, Failure, Measured, Recovery, TimelineEntry};
+use crate::lab::{
+    self, ConsensusEvidence, Failure, FaultWindow, Measured, Recovery, TimelineEntry,
+};
 use crate::scenario::Scenario;
+use crate::series::Series;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -30,6 +33,10 @@ pub struct Scorecard {
     /// The economy's integrity, for a scenario with agents or an economy section.
     pub economy: Option<EconomySection>,
     pub timeline: Vec<TimelineEntry>,
+    /// When each fault was in force.
+    pub fault_windows: Vec<FaultWindow>,
+    /// What the lab sampled over time (the HTML report's charts).
+    pub series: Series,
 }
 
 /// The economy's integrity over a run.
@@ -348,6 +355,8 @@ impl Scorecard {
                 .as_ref()
                 .map(|e| EconomySection::new(scenario, e)),
             timeline: measured.timeline.clone(),
+            fault_windows: measured.fault_windows.clone(),
+            series: measured.series.clone(),
         }
     }
 
@@ -358,7 +367,6 @@ impl Scorecard {
 
     /// The scorecard as a table for a terminal.
     pub fn table(&self) -> String {
-        let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
         let mut out = String::new();
         let line = "-".repeat(64);
         let _ = writeln!(
@@ -367,6 +375,19 @@ impl Scorecard {
             self.scenario, self.seed, self.validators
         );
         let _ = writeln!(out, "{line}");
+        for (name, value) in self.rows() {
+            let _ = writeln!(out, "{name:<32}{value:>32}");
+        }
+        if let Some(economy) = &self.economy {
+            economy.comparison_table(&mut out);
+        }
+        let _ = write!(out, "{line}");
+        out
+    }
+
+    /// The table's rows: a figure's name (`section: what`) and its value.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v} ms"));
         let rows: Vec<(&str, String)> = vec![
             (
                 "safety: violations",
@@ -445,21 +466,19 @@ impl Scorecard {
                 format!("{:?}", self.consensus.blocked),
             ),
         ];
-        for (name, value) in rows {
-            let _ = writeln!(out, "{name:<32}{value:>32}");
-        }
+        let mut out: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
         for r in &self.liveness.recoveries {
-            let _ = writeln!(
-                out,
-                "{:<32}{:>32}",
+            out.push((
                 format!("recovery: fault[{}] {}", r.fault, r.kind),
-                format!("{} ms after heal", r.recovered_after_ms)
-            );
+                format!("{} ms after heal", r.recovered_after_ms),
+            ));
         }
         if let Some(economy) = &self.economy {
-            economy.table(&mut out);
+            out.extend(economy.rows());
         }
-        let _ = write!(out, "{line}");
         out
     }
 }
@@ -469,7 +488,8 @@ fn usdc_or_dash(v: Option<i64>) -> String {
 }
 
 impl EconomySection {
-    fn table(&self, out: &mut String) {
+    /// The economy's rows of the scorecard's table (`economy: ...`, `agents: ...`).
+    fn rows(&self) -> Vec<(String, String)> {
         let f = &self.figures;
         let rows: Vec<(&str, String)> = vec![
             (
@@ -535,17 +555,21 @@ impl EconomySection {
                 ),
             ),
         ];
-        for (name, value) in rows {
-            let _ = writeln!(out, "{name:<32}{value:>32}");
-        }
-        for k in &self.by_kind {
-            let _ = writeln!(
-                out,
-                "{:<32}{:>32}",
+        let mut rows: Vec<(String, String)> = rows
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+        rows.extend(self.by_kind.iter().map(|k| {
+            (
                 format!("agents: {} ({})", k.kind.name(), k.accounts),
-                format!("{} USDC", k.profit_usdc)
-            );
-        }
+                format!("{} USDC", k.profit_usdc),
+            )
+        }));
+        rows
+    }
+
+    /// The attack's comparison runs, one line per protection switched off.
+    fn comparison_table(&self, out: &mut String) {
         if !self.comparison.is_empty() {
             let _ = writeln!(
                 out,

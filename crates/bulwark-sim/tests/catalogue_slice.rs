@@ -96,6 +96,7 @@ slice! {
     squeeze_perpetual => "squeeze-perpetual",
     validators_lie => "validators-lie",
     venue_false_price => "venue-false-price",
+    sweep_200 => "sweep-200",
     wipe_state_sync => "wipe-state-sync",
 }
 

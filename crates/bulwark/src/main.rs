@@ -62,8 +62,10 @@ enum Command {
     Soak(bulwark::soak::SoakArgs),
     /// The resilience lab: run a scenario (a catalogue name or a TOML file) on real validators
     /// over a simulated network, faults from its timeline, invariants checked every block,
-    /// and print the scorecard ([--seed S] [--json PATH] [--no-baseline]; --list names the
-    /// catalogue). Exits non-zero on a violation, printing the seed and timeline to replay it.
+    /// and print the scorecard ([--seed S] [--json PATH] [--html PATH] [--no-baseline]; --list
+    /// names the catalogue). Exits non-zero on a violation, printing the seed and timeline to
+    /// replay it. `simulate sweep <scenario> --seeds N [--jobs J] [--first-seed S] [--json F]`
+    /// runs many seeds in parallel, each drawing the scenario's ranged faults.
     Simulate(bulwark::simulate::SimulateArgs),
     /// Follow a public exchange's price index over its websocket, as a validator's price
     /// source would read it; optionally record the frames as a capture.

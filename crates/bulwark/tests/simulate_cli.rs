@@ -142,3 +142,104 @@ at_height = 20
     assert_eq!(failure["seed"], 9);
     assert_eq!(failure["violation"]["kind"], "halted");
 }
+
+/// `simulate sweep`: two seeds of a ranged scenario on two threads pass, with seeds per hour
+/// reported and the sweep written as JSON; a sweep of a broken scenario exits non-zero naming
+/// the failing seed and the command that replays it.
+#[test]
+fn simulate_sweep_runs_seeds_in_parallel_and_names_a_failing_seed() {
+    let dir = dir("sweep");
+    let file = dir.join("ranged.toml");
+    let ranged = format!(
+        "{}
+liveness = {{ blocks = 5, within_s = 30.0 }}
+
+[[fault]]
+kind = \"crash\"
+validator = \"any\"
+at_height = [5, 25]
+heal_after_s = [0.2, 1.5]
+",
+        SCENARIO.replace("blocks = 50", "blocks = 30")
+    );
+    std::fs::write(&file, ranged).unwrap();
+    let json = dir.join("sweep.json");
+    let path = file.to_str().unwrap();
+    let out = bulwark(&[
+        "simulate",
+        "sweep",
+        path,
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--first-seed",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("seeds/hour"), "{stdout}");
+    assert!(stdout.contains("2 passed, 0 failed"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["seeds"], 2);
+    assert_eq!(report["first_seed"], 4);
+    assert_eq!(report["passed"], 2);
+    assert!(report["seeds_per_hour"].as_f64().unwrap() > 0.0);
+
+    let broken = dir.join("broken.toml");
+    std::fs::write(
+        &broken,
+        format!("{SCENARIO}\n[[fault]]\nkind = \"fork-state\"\nvalidator = \"any\"\nat_height = [10, 20]\n"),
+    )
+    .unwrap();
+    let broken = broken.to_str().unwrap();
+    let out = bulwark(&[
+        "simulate",
+        "sweep",
+        broken,
+        "--seeds",
+        "1",
+        "--first-seed",
+        "8",
+    ]);
+    assert!(!out.status.success(), "a failing seed fails the sweep");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("replay: bulwark simulate {broken} --seed 8")),
+        "{stdout}"
+    );
+}
+
+/// `--html`: the report is written as one HTML file with its six inline SVG charts.
+#[test]
+fn simulate_writes_an_html_report() {
+    let dir = dir("html");
+    let file = dir.join("plain.toml");
+    std::fs::write(&file, SCENARIO.replace("blocks = 50", "blocks = 20")).unwrap();
+    let html = dir.join("report.html");
+    let out = bulwark(&[
+        "simulate",
+        file.to_str().unwrap(),
+        "--seed",
+        "2",
+        "--no-baseline",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&html).expect("written");
+    assert!(text.starts_with("<!DOCTYPE html>"));
+    assert_eq!(text.matches("<svg").count(), 6);
+    assert!(text.contains("cli-crash"));
+}

@@ -1,0 +1,187 @@
+//! Sweeps: many seeds of a ranged scenario in parallel; each seed draws its own faults within
+//! the ranges, and a single run on that seed replays them exactly; a broken scenario makes the
+//! sweep name its failing seeds.
+
+use bulwark_sim::lab::Violation;
+use bulwark_sim::scenario::{FaultAction, Trigger};
+use bulwark_sim::sweep::{SweepConfig, sweep};
+use bulwark_sim::{Scenario, simulate};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// 30 blocks with a crash of any validator and a partition into any two groups, at times and
+/// for durations drawn from the seed, then 5 blocks with every fault healed.
+const RANGED: &str = r#"
+name = "short-ranged"
+description = "a short ranged scenario for the sweep tests"
+validators = 4
+duration = { blocks = 30 }
+link = { latency_ms = 10, jitter_ms = 3, success_percent = 100 }
+market = { instruments = ["BTC_USDC-PERPETUAL"], traders = 8, order_interval_ms = 100 }
+liveness = { blocks = 5, within_s = 30.0 }
+
+[[fault]]
+kind = "crash"
+validator = "any"
+at_height = [5, 20]
+heal_after_s = [0.2, 1.5]
+
+[[fault]]
+kind = "partition"
+groups = "any"
+at_s = [0.5, 2.0]
+heal_after_s = [0.2, 1.0]
+"#;
+
+#[test]
+fn a_sweep_of_a_ranged_scenario_passes_on_every_seed() {
+    let scenario = Scenario::parse(RANGED).expect("a valid scenario");
+    let reported = AtomicU64::new(0);
+    let config = SweepConfig {
+        first_seed: 1,
+        seeds: 3,
+        jobs: 2,
+    };
+    let report = sweep(&scenario, &config, &|_| {
+        reported.fetch_add(1, Ordering::Relaxed);
+    })
+    .expect("a valid sweep");
+    assert_eq!(
+        reported.load(Ordering::Relaxed),
+        3,
+        "progress for every seed"
+    );
+    assert!(
+        report.failures.is_empty(),
+        "{}",
+        report
+            .failures
+            .first()
+            .map(|f| f.to_string())
+            .unwrap_or_default()
+    );
+    assert_eq!(report.passed, 3);
+    assert!(
+        report.blocks >= 3 * 35,
+        "duration and liveness phase: {report:?}"
+    );
+}
+
+#[test]
+fn each_seed_draws_its_faults_within_the_ranges_and_the_same_seed_draws_the_same() {
+    let scenario = Scenario::parse(RANGED).expect("a valid scenario");
+    assert_eq!(scenario.draws.len(), 2);
+    let mut distinct = std::collections::BTreeSet::new();
+    for seed in 0..32 {
+        let drawn = scenario.drawn(seed);
+        assert_eq!(drawn, scenario.drawn(seed), "seed {seed} draws the same");
+        let crash = &drawn.faults[0];
+        let Trigger::Height(height) = crash.start else {
+            panic!("a height trigger")
+        };
+        assert!((5..=20).contains(&height), "{height}");
+        assert!((200..=1_500).contains(&crash.heal_after_ms.expect("heals")));
+        let FaultAction::Crash { validator } = crash.action else {
+            panic!("a crash")
+        };
+        assert!(validator < 4);
+        let partition = &drawn.faults[1];
+        let Trigger::Millis(at) = partition.start else {
+            panic!("a time trigger")
+        };
+        assert!((500..=2_000).contains(&at), "{at}");
+        let FaultAction::Partition { groups } = &partition.action else {
+            panic!("a partition")
+        };
+        assert_eq!(groups.len(), 2);
+        assert!(groups.iter().all(|g| !g.is_empty()));
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 4);
+        distinct.insert(format!("{:?}", drawn.faults));
+    }
+    assert!(
+        distinct.len() > 16,
+        "seeds draw different faults: {distinct:?}"
+    );
+}
+
+#[test]
+fn ranges_that_cannot_be_drawn_are_refused_naming_the_field() {
+    let refused = |fault: &str, expect: &str| {
+        let text = format!("{RANGED}\n[[fault]]\n{fault}\n");
+        let error = Scenario::parse(&text).expect_err("refused").to_string();
+        assert!(error.contains(expect), "{error} (expected {expect})");
+    };
+    refused(
+        "kind = \"crash\"\nvalidator = 1\nat_height = [20, 10]\nheal_after_s = 1.0",
+        "fault[2].at_height: the range [20, 10] is empty",
+    );
+    refused(
+        "kind = \"crash\"\nvalidator = \"some\"\nat_height = 10\nheal_after_s = 1.0",
+        "fault[2].validator: expected a validator's index or \"any\"",
+    );
+    refused(
+        "kind = \"crash\"\nvalidator = 1\nat_height = [1, 2, 3]\nheal_after_s = 1.0",
+        "fault[2].at_height: expected a whole number or a range [low, high]",
+    );
+    refused(
+        "kind = \"partition\"\ngroups = 3\nat_height = 10\nheal_after_s = [1.0, \"x\"]",
+        "fault[2].heal_after_s: expected a number of seconds or a range",
+    );
+    refused(
+        "kind = \"partition\"\ngroups = \"all\"\nat_height = 10\nheal_after_s = 1.0",
+        "fault[2].groups: expected groups of validators' indices",
+    );
+    refused(
+        "kind = \"crash\"\nvalidator = 9\nat_height = 10\nheal_after_s = 1.0",
+        "fault[2].validator: validator 9 does not exist",
+    );
+}
+
+/// A deliberate bug (a state change applied on one validator only) on a validator and at a
+/// height drawn from the seed: every seed of the sweep fails, the sweep names them, and a
+/// single run on a failing seed replays the failure exactly, timeline and all.
+#[test]
+fn a_broken_scenario_makes_the_sweep_name_its_failing_seeds_which_replay_exactly() {
+    let scenario = Scenario::parse(
+        r#"
+name = "forked-somewhere"
+description = "a deliberate bug: any validator's state forks between heights 10 and 20"
+validators = 4
+duration = { blocks = 60 }
+link = { latency_ms = 10, jitter_ms = 3, success_percent = 100 }
+market = { instruments = ["BTC_USDC-PERPETUAL"], traders = 8, order_interval_ms = 100 }
+
+[[fault]]
+kind = "fork-state"
+validator = "any"
+at_height = [10, 20]
+"#,
+    )
+    .expect("a valid scenario");
+    let config = SweepConfig {
+        first_seed: 5,
+        seeds: 2,
+        jobs: 2,
+    };
+    let report = sweep(&scenario, &config, &|_| {}).expect("a valid sweep");
+    assert_eq!(report.passed, 0);
+    assert_eq!(report.failing_seeds, vec![5, 6]);
+    assert_eq!(report.failures.len(), 2);
+    let failure = &report.failures[0];
+    assert_eq!(failure.seed, 5);
+    let FaultAction::ForkState { validator } = scenario.drawn(5).faults[0].action else {
+        panic!("a fork")
+    };
+    match &failure.violation {
+        Violation::Halted { validator: v, .. } => assert_eq!(*v, validator),
+        other => panic!("caught as {other:?}"),
+    }
+    assert_eq!(
+        failure.replay_command("forked.toml"),
+        "bulwark simulate forked.toml --seed 5"
+    );
+    let replayed = simulate(&scenario, 5).expect_err("the replay fails the same way");
+    assert_eq!(
+        &replayed, failure,
+        "the replay is the sweep's run, timeline and all"
+    );
+}
