@@ -243,8 +243,8 @@ async fn wait_for_setup(
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         let done = {
-            let chain = lock(&shared.chain);
-            let state = chain.finalized();
+            let finalized = shared.finalized_view();
+            let state = &*finalized.state;
             required
                 .iter()
                 .all(|(key, nonce)| state.nonce_last(key).unwrap_or(0) >= *nonce)
