@@ -250,10 +250,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let height = block.height().get();
         #[cfg(test)]
         self.inject_state_fault(height);
-        #[cfg(test)]
         let faulty = self.inject_fault(block);
-        #[cfg(not(test))]
-        let faulty: Option<CheckedBlock> = None;
         let kept = {
             let mut chain = lock(&self.shared.chain);
             if faulty.is_some() {
@@ -361,6 +358,12 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             "fault injected: a transaction executes differently here"
         );
         Some(body.check_signatures(&mut self.context))
+    }
+
+    /// Outside unit tests no fault is injected.
+    #[cfg(not(test))]
+    fn inject_fault(&mut self, _block: &ChainBlock) -> Option<CheckedBlock> {
+        None
     }
 
     /// Unit-test builds only: simulates a state that differs where no event shows it (a
