@@ -4,8 +4,9 @@
 //! Owns: applying proven blocks in order ([`Replica::apply`], through
 //! `bulwark_node::chain::Chain::finalize`, which checks the state digest and state hash each
 //! block commits to), the halt on a divergence, and the height watch that order submissions
-//! wait on. Never: holds its lock across an `.await`; applies an unproven block (the follower
-//! only hands over proven ones).
+//! wait on. Never: holds its lock across an `.await`; holds it while a block executes (the
+//! block runs on the follower's copy, swapped in whole); applies an unproven block (the
+//! follower only hands over proven ones).
 
 use crate::dashboard::history::History;
 use crate::feed::Feed;
@@ -135,14 +136,27 @@ impl Replica {
     }
 
     /// Applies a proven block; a divergence (or any block that cannot be applied) halts the
-    /// replica and is returned.
+    /// replica and is returned. The block executes off the replica's lock, on a copy of the
+    /// finalized state (the chain shares it as an `Arc`, so the copy is made by the execution
+    /// itself): readers go on reading the previous state meanwhile, and the lock is taken only
+    /// to swap the new state in with what it indexes, so a reader sees a block whole or not at
+    /// all and never waits for its execution. Only the follower applies blocks, one at a time.
     pub fn apply(&self, block: &ChainBlock) -> Result<(), FinalizeError> {
         let checked = block.body.clone().check_signatures(&mut rand::rng());
+        let mut next = self.lock().chain.clone();
+        let base = next.finalized_digest();
+        let finalized = next.finalize(block, &checked);
         let height = {
             let mut state = self.lock();
             let state = &mut *state;
-            match state.chain.finalize(block, &checked) {
+            assert_eq!(
+                state.chain.finalized_digest(),
+                base,
+                "only the follower moves the replica, one block at a time"
+            );
+            match finalized {
                 Ok(outcome) => {
+                    state.chain = next;
                     state.index.record(block, &outcome, state.chain.finalized());
                     state
                         .history

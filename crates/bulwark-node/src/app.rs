@@ -135,8 +135,9 @@ impl ExchangeApp {
         checked
     }
 
-    /// Makes sure this node holds the state after `parent`, executing the blocks between its
-    /// newest known state and `parent` (taken from `ancestry`, newest first) if needed.
+    /// Makes sure this node holds the state after `parent`, executing the blocks between the
+    /// nearest state it holds (the finalized block's, or any speculative one: see
+    /// [`crate::chain`]) and `parent` (taken from `ancestry`, newest first) if needed.
     /// Returns false if `parent` does not descend from this node's finalized block.
     async fn ensure_state<E: Clock + CryptoRng>(
         &self,
@@ -184,10 +185,17 @@ impl ExchangeApp {
                 if !checked.all_signatures_valid() {
                     return false;
                 }
-                match lock(&self.shared.chain).extend(block.inner(), &checked) {
-                    Ok(_) => {}
+                let extended = {
+                    let mut chain = lock(&self.shared.chain);
+                    let extended = chain.extend(block.inner(), &checked);
+                    self.shared.publish_newest(&chain);
+                    extended
+                };
+                match extended {
+                    Ok(()) => {}
                     Err(ExtendError::UnknownParent(_)) => {
-                        // Another task moved the head meanwhile; start over.
+                        // The state this replay started from was forgotten meanwhile (a
+                        // finalization pruned it, or the bound did); start over.
                         replayed = false;
                         break;
                     }
@@ -281,9 +289,13 @@ where
             )
         };
         let checked = self.check_signatures(&mut runtime, block.body.clone());
-        if let Err(error) = lock(&self.shared.chain).extend(&block, &checked) {
-            tracing::warn!(%error, "own proposal does not apply; declining to propose");
-            return None;
+        {
+            let mut chain = lock(&self.shared.chain);
+            if let Err(error) = chain.extend(&block, &checked) {
+                tracing::warn!(%error, "own proposal does not apply; declining to propose");
+                return None;
+            }
+            self.shared.publish_newest(&chain);
         }
         let digest = block.digest();
         Some(Digested::precomputed(block, digest))
@@ -382,10 +394,12 @@ where
                     drop(chain);
                     return refuse(reason);
                 }
-                chain.extend(candidate.inner(), &checked)
+                let extended = chain.extend(candidate.inner(), &checked);
+                self.shared.publish_newest(&chain);
+                extended
             };
             match result {
-                Ok(_) => return true,
+                Ok(()) => return true,
                 Err(ExtendError::UnknownParent(_)) => continue,
                 Err(error) => return refuse(error.to_string()),
             }

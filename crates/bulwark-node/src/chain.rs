@@ -1,16 +1,31 @@
-//! The node's view of the chain: the exchange state after the last finalized block, and a
-//! speculative head: the state after the newest block this node proposed or verified.
+//! The node's view of the chain: the exchange state after the last finalized block, and the
+//! speculative states after the blocks this node proposed, verified or replayed on top of it,
+//! kept per block digest.
 //!
 //! Owns: which exchange state belongs to which block digest, and the two ways a state moves:
-//! speculatively (propose and verify extend the head, possibly on a fork) and for good (each
-//! finalized block, in order, on the finalized state, after checking the state digest the
-//! block commits to).
+//! speculatively (propose and verify execute a block on the state after its parent, which may
+//! be the finalized block or any speculative one: forks included) and for good (each
+//! finalized block, in order, after checking the state digest and state hash the block
+//! commits to against the finalized state it extends).
 //! Never: performs I/O or waits; callers hold the lock only briefly and never across an await.
+//! Never: mutates a state once it is finalized or kept for a digest: each is an `Arc`, shared
+//! read-only with whoever holds it (the API's published view, a snapshot being written).
 //!
-//! Why two states: a leader may build on a parent that is notarized but not yet finalized,
-//! and a block commits to the state after its parent, so verifying it needs that parent
-//! executed. Executing once more at finalization costs about a microsecond per transaction
-//! and keeps the finalized state free of anything a fork could undo.
+//! Why speculative states: a leader may build on a parent that is notarized but not yet
+//! finalized, and a block commits to the state after its parent, so verifying it needs that
+//! parent executed. Each speculative block is executed once, on a copy of its parent's state,
+//! and the parent's state is kept, so a competing block on the same parent (an equivocating
+//! leader, a fork after a skipped view) executes on it directly instead of replaying from the
+//! finalized state. When a block finalizes and this node holds its speculative state, that
+//! state becomes the finalized state as it is (the block is not executed again); the
+//! commitments the block carries are still checked against the finalized state it extends,
+//! and the kept state's own commitments are checked when its child finalizes, as for an
+//! executed one. Finalizing height `h` forgets every speculative state at or below `h` and
+//! every one that does not descend from the finalized block (it can never finalize).
+//! Bounded: at most [`SPECULATIVE_STATES_MAX`] speculative states are held; past that the
+//! oldest-inserted is forgotten, which costs only time: a child of it is replayed from the
+//! nearest state held (`app.rs` `ensure_state`), and the block itself is executed on the
+//! finalized state if it finalizes.
 
 use crate::block::ChainBlock;
 use crate::commitment::{self, StateHash};
@@ -19,12 +34,24 @@ use bulwark_types::CheckedBlock;
 use commonware_consensus::Heightable;
 use commonware_cryptography::Digestible;
 use commonware_cryptography::sha256::Digest;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-/// The state after one block, ahead of (or equal to) the finalized state.
+/// Most speculative states a node holds at once. The honest chain needs one per block between
+/// the finalized block and the newest notarized one (`AppConfig::speculation_depth_max` bounds
+/// that distance); forks add a few. A leader proposing many forks can push honest states out,
+/// never grow this: each state is a whole exchange.
+pub const SPECULATIVE_STATES_MAX: usize = 16;
+
+/// The state after one block that is not finalized (yet), with what executing it did.
 #[derive(Clone, Debug)]
-struct Head {
-    digest: Digest,
-    exchange: Exchange,
+struct Speculative {
+    parent: Digest,
+    height: u64,
+    state: Arc<Exchange>,
+    outcome: BlockOutcome,
+    /// Insertion order, for forgetting the oldest past [`SPECULATIVE_STATES_MAX`].
+    inserted: u64,
 }
 
 /// A finalized block commits to a state (its outcome chain, or its state hash) that is not
@@ -84,12 +111,18 @@ pub enum FinalizeError {
     Block { height: u64, error: BlockError },
 }
 
-/// The finalized state and the speculative head.
+/// The finalized state and the speculative states above it.
 #[derive(Clone, Debug)]
 pub struct Chain {
-    finalized: Exchange,
+    finalized: Arc<Exchange>,
     finalized_digest: Digest,
-    head: Option<Head>,
+    /// Speculative states by block digest, at most [`SPECULATIVE_STATES_MAX`], all above the
+    /// finalized height.
+    speculative: BTreeMap<Digest, Speculative>,
+    /// The block extended last, while its state is held: the newest state (admission reads it).
+    head: Option<Digest>,
+    /// How many speculative states were ever inserted (orders them for forgetting).
+    inserted: u64,
     /// The state hash due after the last block it was computed for (a leader's proposal and
     /// the verification of competing blocks on one parent share it).
     state_hash_cache: Option<(Digest, Option<StateHash>)>,
@@ -99,9 +132,11 @@ impl Chain {
     /// A chain whose last finalized block is `digest`, with `exchange` its post-state.
     pub fn new(exchange: Exchange, digest: Digest) -> Self {
         Self {
-            finalized: exchange,
+            finalized: Arc::new(exchange),
             finalized_digest: digest,
+            speculative: BTreeMap::new(),
             head: None,
+            inserted: 0,
             state_hash_cache: None,
         }
     }
@@ -123,6 +158,12 @@ impl Chain {
         &self.finalized
     }
 
+    /// The finalized state, shared: it never changes, so a reader (the published view, a
+    /// snapshot being encoded) may keep it without holding the chain's lock.
+    pub fn finalized_shared(&self) -> Arc<Exchange> {
+        Arc::clone(&self.finalized)
+    }
+
     pub fn finalized_digest(&self) -> Digest {
         self.finalized_digest
     }
@@ -131,29 +172,62 @@ impl Chain {
         self.finalized.height().get()
     }
 
+    /// How many speculative states this node holds.
+    pub fn speculative_len(&self) -> usize {
+        self.speculative.len()
+    }
+
     /// The state after block `digest`, if this node holds it.
     pub fn state_after(&self, digest: &Digest) -> Option<&Exchange> {
-        match &self.head {
-            Some(head) if head.digest == *digest => Some(&head.exchange),
-            _ if self.finalized_digest == *digest => Some(&self.finalized),
-            _ => None,
+        self.state_shared(digest).map(|s| &**s)
+    }
+
+    fn state_shared(&self, digest: &Digest) -> Option<&Arc<Exchange>> {
+        match self.speculative.get(digest) {
+            Some(speculative) => Some(&speculative.state),
+            None if self.finalized_digest == *digest => Some(&self.finalized),
+            None => None,
         }
     }
 
-    /// The newest state this node holds: the head if there is one, else the finalized state.
+    /// The newest state this node holds: after the block extended last if it is still held,
+    /// else the finalized state.
     pub fn newest(&self) -> &Exchange {
-        self.head.as_ref().map_or(&self.finalized, |h| &h.exchange)
+        self.head
+            .and_then(|digest| self.speculative.get(&digest))
+            .map_or(&self.finalized, |s| &s.state)
     }
 
-    /// Applies `block` on the state after its parent, which becomes the new head. Checks the
-    /// state digest the block commits to first; on any error nothing changes.
+    /// The newest state, shared (see [`Chain::newest`]).
+    pub fn newest_shared(&self) -> Arc<Exchange> {
+        let newest = self.head.and_then(|digest| self.speculative.get(&digest));
+        Arc::clone(newest.map_or(&self.finalized, |s| &s.state))
+    }
+
+    /// Forgets the speculative state after `digest`, if held: it is recomputed if needed.
+    pub fn forget(&mut self, digest: &Digest) {
+        self.speculative.remove(digest);
+        if self.head == Some(*digest) {
+            self.head = None;
+        }
+    }
+
+    /// Executes `block` on a copy of the state after its parent and keeps the result under the
+    /// block's digest (the parent's state stays held too); the block becomes the head. A block
+    /// whose state is already held is not executed again. Checks the state digest and state
+    /// hash the block commits to first; on any error nothing changes.
     pub fn extend(
         &mut self,
         block: &ChainBlock,
         checked: &CheckedBlock,
-    ) -> Result<BlockOutcome, ExtendError> {
+    ) -> Result<(), ExtendError> {
+        let digest = block.digest();
+        if self.speculative.contains_key(&digest) {
+            self.head = Some(digest);
+            return Ok(());
+        }
         let parent = self
-            .state_after(&block.parent)
+            .state_shared(&block.parent)
             .ok_or(ExtendError::UnknownParent(block.parent))?;
         let computed = parent.state_digest();
         if computed != block.state_digest {
@@ -162,6 +236,7 @@ impl Chain {
                 computed,
             });
         }
+        let parent = Arc::clone(parent);
         let due = self
             .state_hash_due(&block.parent)
             .expect("parent state known");
@@ -171,26 +246,98 @@ impl Chain {
                 computed: due,
             });
         }
-        if self.head.as_ref().is_none_or(|h| h.digest != block.parent) {
-            // The parent is the finalized block: fork a fresh head from it.
-            self.head = Some(Head {
-                digest: block.parent,
-                exchange: self.finalized.clone(),
-            });
+        // On error the copy is dropped: the parent's state is untouched either way.
+        let mut state = Exchange::clone(&parent);
+        let outcome = state.apply_block(checked)?;
+        let height = state.height().get();
+        assert_eq!(height, parent.height().get() + 1, "a block extends by one");
+        assert!(
+            height > self.finalized_height(),
+            "speculation is above finality"
+        );
+        self.inserted += 1;
+        self.speculative.insert(
+            digest,
+            Speculative {
+                parent: block.parent,
+                height,
+                state: Arc::new(state),
+                outcome,
+                inserted: self.inserted,
+            },
+        );
+        self.head = Some(digest);
+        while self.speculative.len() > SPECULATIVE_STATES_MAX {
+            let oldest = self
+                .speculative
+                .iter()
+                .min_by_key(|(_, s)| s.inserted)
+                .map(|(d, _)| *d)
+                .expect("non-empty");
+            assert_ne!(oldest, digest, "the newest state is not the oldest");
+            self.forget(&oldest);
         }
-        let head = self.head.as_mut().expect("set above");
-        // On error apply_block changes nothing, so the head stays a valid state of the parent.
-        let outcome = head.exchange.apply_block(checked)?;
-        head.digest = block.digest();
-        Ok(outcome)
+        Ok(())
     }
 
-    /// Executes the next finalized block on the finalized state.
+    /// Finalizes the next block if this node holds its speculative state: that state becomes
+    /// the finalized state, after the block's commitments are checked against the finalized
+    /// state it extends, and what executing it did is returned. `Ok(None)` (nothing changed)
+    /// if no speculative state of the block is held: execute it with [`Chain::finalize`].
+    pub fn finalize_kept(
+        &mut self,
+        block: &ChainBlock,
+    ) -> Result<Option<BlockOutcome>, FinalizeError> {
+        let digest = block.digest();
+        if !self.speculative.contains_key(&digest) {
+            return Ok(None);
+        }
+        self.check_next(block)?;
+        let kept = self.speculative.remove(&digest).expect("held");
+        // Held under the block's digest, which commits to its parent: it was executed on the
+        // state after the finalized block (the checks above passed on that very state).
+        assert_eq!(
+            kept.parent, self.finalized_digest,
+            "kept state extends finality"
+        );
+        assert_eq!(
+            kept.height,
+            self.finalized_height() + 1,
+            "kept state is next"
+        );
+        self.finalized = kept.state;
+        self.finalized_digest = digest;
+        self.prune();
+        Ok(Some(kept.outcome))
+    }
+
+    /// Finalizes the next block: keeps its speculative state if held (see
+    /// [`Chain::finalize_kept`]), else executes it on the finalized state.
     pub fn finalize(
         &mut self,
         block: &ChainBlock,
         checked: &CheckedBlock,
     ) -> Result<BlockOutcome, FinalizeError> {
+        if let Some(outcome) = self.finalize_kept(block)? {
+            return Ok(outcome);
+        }
+        self.check_next(block)?;
+        let height = block.height().get();
+        // Copies the state first only if a reader still holds it; on error apply_block changes
+        // nothing, so the finalized state stays the one after the finalized block.
+        let outcome = Arc::make_mut(&mut self.finalized)
+            .apply_block(checked)
+            .map_err(|error| FinalizeError::Block { height, error })?;
+        assert_eq!(self.finalized_height(), height, "a block extends by one");
+        self.finalized_digest = block.digest();
+        self.prune();
+        Ok(outcome)
+    }
+
+    /// Whether `block` is the next block and commits to the finalized state: its state digest
+    /// and state hash, recomputed on the finalized state itself (not taken from a speculative
+    /// cache), so a finalized state that drifted from the network's is caught.
+    fn check_next(&self, block: &ChainBlock) -> Result<(), FinalizeError> {
         let height = block.height().get();
         if block.parent != self.finalized_digest || height != self.finalized_height() + 1 {
             return Err(FinalizeError::NotNext { height });
@@ -205,8 +352,6 @@ impl Chain {
             }
             .into());
         }
-        // Recomputed on the finalized state itself (not taken from the speculative head's
-        // cache), so a finalized state that drifted from the speculative one is caught too.
         let due = commitment::expected_after(&self.finalized);
         if due != block.state_hash {
             return Err(Divergence {
@@ -217,20 +362,35 @@ impl Chain {
             }
             .into());
         }
-        let outcome = self
-            .finalized
-            .apply_block(checked)
-            .map_err(|error| FinalizeError::Block { height, error })?;
-        self.finalized_digest = block.digest();
-        // A head at or below the finalized height adds nothing; drop it (it is rebuilt on demand).
+        Ok(())
+    }
+
+    /// Forgets every speculative state that can no longer finalize: at or below the finalized
+    /// height, or not descending from the finalized block (one whose ancestor was forgotten
+    /// cannot be shown to descend, and goes too).
+    fn prune(&mut self) {
+        let finalized_height = self.finalized_height();
+        let mut by_height: Vec<(u64, Digest, Digest)> = self
+            .speculative
+            .iter()
+            .map(|(digest, s)| (s.height, *digest, s.parent))
+            .collect();
+        by_height.sort_unstable();
+        let mut alive = BTreeSet::from([self.finalized_digest]);
+        for (height, digest, parent) in by_height {
+            if height > finalized_height && alive.contains(&parent) {
+                alive.insert(digest);
+            } else {
+                self.speculative.remove(&digest);
+            }
+        }
         if self
             .head
-            .as_ref()
-            .is_some_and(|h| h.exchange.height().get() <= height)
+            .is_some_and(|d| !self.speculative.contains_key(&d))
         {
             self.head = None;
         }
-        Ok(outcome)
+        assert!(self.speculative.len() <= SPECULATIVE_STATES_MAX);
     }
 }
 
@@ -242,6 +402,7 @@ mod tests {
         Block as ExchangeBlock, BlockTime, Height as ExchangeHeight, Money, Nonce, PriceInputs,
         PrivateKey, Tx, TxBody,
     };
+    use commonware_codec::Encode;
     use commonware_consensus::types::{Epoch, Round, View};
     use commonware_cryptography::{Hasher, Sha256, Signer as _};
     use rand_chacha::ChaCha8Rng;
@@ -304,11 +465,12 @@ mod tests {
         let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
         chain.extend(&a, &checked_a).unwrap();
         assert_eq!(chain.newest().height().get(), 1);
-        // A competing block on the same parent replaces the head (a fork from finalized).
+        // A competing block on the same parent becomes the head; both states are held.
         let (b, checked_b) = block(chain.finalized(), root, &bridge, 1, 200);
         chain.extend(&b, &checked_b).unwrap();
         assert!(chain.state_after(&b.digest()).is_some());
-        assert!(chain.state_after(&a.digest()).is_none());
+        assert!(chain.state_after(&a.digest()).is_some());
+        assert_eq!(chain.speculative_len(), 2);
         // A child of `b`.
         let b_state = chain.state_after(&b.digest()).unwrap().clone();
         let (c, checked_c) = block(&b_state, b.digest(), &bridge, 2, 300);
@@ -318,11 +480,221 @@ mod tests {
         let outcome = chain.finalize(&a, &checked_a).unwrap();
         assert_eq!(outcome.height.get(), 1);
         assert_eq!(chain.finalized_digest(), a.digest());
+        // `b` and its child `c` can never finalize now: forgotten.
+        assert_eq!(chain.speculative_len(), 0);
+        assert_eq!(chain.newest().height().get(), 1, "the head went with them");
         // `c` builds on `b`, not on the finalized `a`.
         assert_eq!(
             chain.finalize(&c, &checked_c),
             Err(FinalizeError::NotNext { height: 2 })
         );
+    }
+
+    /// What finalizing `block` by executing it on a fresh chain at `state` gives.
+    fn executed(
+        state: &Exchange,
+        root: Digest,
+        block: &ChainBlock,
+        checked: &CheckedBlock,
+    ) -> (BlockOutcome, StateDigest) {
+        let mut fresh = Chain::new(state.clone(), root);
+        let outcome = fresh.finalize(block, checked).unwrap();
+        (outcome, fresh.finalized().state_digest())
+    }
+
+    #[test]
+    fn a_finalized_speculative_block_is_kept_not_executed_again() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let genesis_state = chain.finalized().clone();
+        let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
+        chain.extend(&a, &checked_a).unwrap();
+        let speculative: *const Exchange = chain.state_after(&a.digest()).unwrap();
+        // Extending again with the same block executes nothing: the same state stays.
+        chain.extend(&a, &checked_a).unwrap();
+        assert!(std::ptr::eq(
+            chain.state_after(&a.digest()).unwrap(),
+            speculative
+        ));
+        let published = chain.finalized_shared();
+        let outcome = chain.finalize_kept(&a).unwrap().expect("kept");
+        assert!(
+            std::ptr::eq(chain.finalized(), speculative),
+            "the speculative state itself became the finalized state"
+        );
+        assert_eq!(chain.speculative_len(), 0);
+        assert_eq!(chain.finalized_digest(), a.digest());
+        // What execution at finalization would have given.
+        assert_eq!(
+            executed(&genesis_state, root, &a, &checked_a),
+            (outcome, chain.finalized().state_digest())
+        );
+        // A reader holding the previous finalized state still sees it, whole.
+        assert_eq!(published.height().get(), 0);
+        assert_eq!(published.state_digest(), genesis_state.state_digest());
+        // A block this node never speculated: nothing kept, nothing changed.
+        let (b, checked_b) = block(chain.finalized(), a.digest(), &bridge, 2, 5);
+        assert_eq!(chain.finalize_kept(&b), Ok(None));
+        assert_eq!(chain.finalized_digest(), a.digest());
+        chain.finalize(&b, &checked_b).unwrap();
+        assert_eq!(chain.finalized_height(), 2);
+    }
+
+    /// An equivocating leader proposes two blocks at one height: each executes on the state
+    /// after their common parent (which stays held), children build on either, and finalizing
+    /// one forgets the other with all its descendants while keeping the winner's children.
+    #[test]
+    fn an_equivocating_leader_forks_from_the_parent_state_and_the_loser_is_pruned() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (p, checked_p) = block(chain.finalized(), root, &bridge, 1, 100);
+        chain.extend(&p, &checked_p).unwrap();
+        let p_state = chain.state_after(&p.digest()).unwrap().clone();
+        let (a, checked_a) = block(&p_state, p.digest(), &bridge, 2, 10);
+        let (b, checked_b) = block(&p_state, p.digest(), &bridge, 2, 20);
+        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&b, &checked_b).unwrap();
+        assert_ne!(
+            chain.state_after(&a.digest()).unwrap().state_digest(),
+            chain.state_after(&b.digest()).unwrap().state_digest()
+        );
+        assert_eq!(
+            chain.state_after(&p.digest()).unwrap().state_digest(),
+            p_state.state_digest(),
+            "the parent's state is untouched by its children"
+        );
+        let a_state = chain.state_after(&a.digest()).unwrap().clone();
+        let b_state = chain.state_after(&b.digest()).unwrap().clone();
+        let (a_child, checked_a_child) = block(&a_state, a.digest(), &bridge, 3, 1);
+        let (b_child, checked_b_child) = block(&b_state, b.digest(), &bridge, 3, 2);
+        chain.extend(&a_child, &checked_a_child).unwrap();
+        chain.extend(&b_child, &checked_b_child).unwrap();
+        assert_eq!(chain.speculative_len(), 5);
+
+        chain.finalize_kept(&p).unwrap().expect("kept");
+        assert_eq!(chain.speculative_len(), 4, "both forks descend from p");
+        chain.finalize_kept(&b).unwrap().expect("kept");
+        assert_eq!(
+            chain.speculative_len(),
+            1,
+            "a and its child can never finalize"
+        );
+        assert!(chain.state_after(&a.digest()).is_none());
+        assert!(chain.state_after(&a_child.digest()).is_none());
+        assert_eq!(
+            chain.newest().state_digest(),
+            chain.state_after(&b_child.digest()).unwrap().state_digest(),
+            "the head is b's child, which extends the finalized block"
+        );
+        // The loser's child finalizing would be a fork of finalized history: refused.
+        assert_eq!(
+            chain.finalize(&a_child, &checked_a_child),
+            Err(FinalizeError::NotNext { height: 3 })
+        );
+        chain.finalize_kept(&b_child).unwrap().expect("kept");
+        assert_eq!(chain.finalized_height(), 3);
+        assert_eq!(chain.speculative_len(), 0);
+    }
+
+    /// A leader proposing fork after fork cannot grow the states held past the bound; a
+    /// forgotten block that finalizes is executed on the finalized state instead.
+    #[test]
+    fn forks_are_bounded_and_a_forgotten_one_is_executed_at_finalization() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let forks: Vec<(ChainBlock, CheckedBlock)> = (0..SPECULATIVE_STATES_MAX as i64 + 8)
+            .map(|i| block(chain.finalized(), root, &bridge, 1, 100 + i))
+            .collect();
+        for (fork, checked) in &forks {
+            chain.extend(fork, checked).unwrap();
+            assert!(chain.speculative_len() <= SPECULATIVE_STATES_MAX);
+        }
+        assert_eq!(chain.speculative_len(), SPECULATIVE_STATES_MAX);
+        let (first, checked_first) = &forks[0];
+        let (last, _) = forks.last().unwrap();
+        assert!(
+            chain.state_after(&first.digest()).is_none(),
+            "oldest forgotten"
+        );
+        assert!(chain.state_after(&last.digest()).is_some(), "newest held");
+        assert_eq!(chain.finalize_kept(first), Ok(None));
+        let expected = executed(chain.finalized(), root, first, checked_first);
+        let outcome = chain.finalize(first, checked_first).unwrap();
+        assert_eq!(expected, (outcome, chain.finalized().state_digest()));
+        assert_eq!(chain.speculative_len(), 0, "every other fork is dead");
+    }
+
+    /// A block verified on a speculative parent that a competing finalization makes stale is
+    /// forgotten with it, and nothing can extend the stale state any more.
+    #[test]
+    fn a_state_verified_on_a_parent_that_loses_finalization_goes_stale() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
+        let (b, checked_b) = block(chain.finalized(), root, &bridge, 1, 200);
+        chain.extend(&a, &checked_a).unwrap();
+        let a_state = chain.state_after(&a.digest()).unwrap().clone();
+        let (c, checked_c) = block(&a_state, a.digest(), &bridge, 2, 300);
+        chain.extend(&c, &checked_c).unwrap();
+        // The network finalized `b`, which this node never saw before.
+        let expected = executed(chain.finalized(), root, &b, &checked_b);
+        let outcome = chain.finalize(&b, &checked_b).unwrap();
+        assert_eq!(expected, (outcome, chain.finalized().state_digest()));
+        assert_eq!(chain.speculative_len(), 0);
+        assert_eq!(
+            chain.newest().state_digest(),
+            chain.finalized().state_digest()
+        );
+        let (d, checked_d) = block(
+            chain.state_after(&b.digest()).unwrap(),
+            b.digest(),
+            &bridge,
+            2,
+            5,
+        );
+        let (on_c, checked_on_c) = {
+            let c_state = {
+                let mut s = a_state.clone();
+                s.apply_block(&checked_c).unwrap();
+                s
+            };
+            block(&c_state, c.digest(), &bridge, 3, 7)
+        };
+        assert_eq!(
+            chain.extend(&on_c, &checked_on_c),
+            Err(ExtendError::UnknownParent(c.digest()))
+        );
+        chain.extend(&d, &checked_d).unwrap();
+        chain.finalize_kept(&d).unwrap().expect("kept");
+    }
+
+    /// The commitments a kept block carries are checked against the finalized state it
+    /// extends, not against the state it was speculated on: if the two differ (here the
+    /// parent's speculative state was forgotten and the parent executed differently at
+    /// finalization, as a non-deterministic bug would), the node halts instead of keeping.
+    #[test]
+    fn a_kept_state_is_refused_when_the_finalized_state_it_extends_diverged() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
+        chain.extend(&a, &checked_a).unwrap();
+        let a_state = chain.state_after(&a.digest()).unwrap().clone();
+        let (b, checked_b) = block(&a_state, a.digest(), &bridge, 2, 5);
+        chain.extend(&b, &checked_b).unwrap();
+        chain.forget(&a.digest());
+        // `a` executes here with its deposit's signature refused.
+        let mut body = a.body.clone();
+        let stranger = PrivateKey::from_seed(u64::MAX);
+        body.txs[0].signature =
+            stranger.sign(bulwark_types::tx::TX_NAMESPACE, &body.txs[0].tx.encode());
+        let faulty = body.check_signatures(&mut ChaCha8Rng::seed_from_u64(9));
+        chain.finalize(&a, &faulty).unwrap();
+        let Err(FinalizeError::Divergence(divergence)) = chain.finalize_kept(&b) else {
+            panic!("a divergence")
+        };
+        assert_eq!(divergence.what, "state digest");
+        assert_eq!(chain.finalized_digest(), a.digest(), "b was not kept");
+        assert!(chain.state_after(&b.digest()).is_some(), "nothing changed");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Execution of finalized blocks: marshal hands them over in height order; this applies each
-//! to the finalized state, records receipts, prunes the mempool, snapshots, and acknowledges.
+//! Execution of finalized blocks: marshal hands them over in height order; this finalizes
+//! each (keeping the state this node already computed for it speculatively, else executing it
+//! on the finalized state: see [`crate::chain`]), publishes the finalized state to readers,
+//! records receipts, prunes the mempool, snapshots, and acknowledges.
 //!
 //! Owns: the finalized state's progress and its durability. On startup it restores the newest
 //! snapshot and replays the finalized blocks after it from marshal's archive, so a crash at
@@ -188,6 +190,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let served = self.store.save_floor(&exchange, digest).await;
         let state_digest = exchange.state_digest();
         *lock(&self.shared.chain) = Chain::new(exchange, digest);
+        self.shared.publish_finalized();
         *lock(&self.shared.snapshot) = Some(served);
         {
             let mut status = lock(&self.shared.status);
@@ -239,21 +242,36 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         true
     }
 
-    /// Executes one finalized block; false if the node halted.
+    /// Finalizes one block, keeping the state this node computed for it speculatively if it
+    /// holds one (the block is not executed again), else executing it; false if the node
+    /// halted.
     async fn execute(&mut self, block: &Digested<ChainBlock>) -> bool {
         let block = block.inner();
         let height = block.height().get();
-        let checked = self.check_signatures(block);
-        #[cfg(test)]
-        let checked = self.inject_fault(checked);
         #[cfg(test)]
         self.inject_state_fault(height);
-        let result = {
+        let faulty = self.inject_fault(block);
+        let kept = {
             let mut chain = lock(&self.shared.chain);
-            let outcome = chain.finalize(block, &checked);
-            outcome.map(|o| (o, chain.finalized().state_digest()))
+            if faulty.is_some() {
+                // The fault is in execution: the block must run here, not be kept.
+                chain.forget(&block.digest());
+            }
+            chain.finalize_kept(block)
         };
-        let (outcome, state_after) = match result {
+        let result = match kept {
+            Ok(Some(outcome)) => Ok((outcome, true)),
+            Ok(None) => {
+                // Not speculated here (a replay, a block this node did not vote for, a state
+                // forgotten past the bound): execute it on the finalized state.
+                let checked = faulty.unwrap_or_else(|| self.check_signatures(block));
+                lock(&self.shared.chain)
+                    .finalize(block, &checked)
+                    .map(|outcome| (outcome, false))
+            }
+            Err(error) => Err(error),
+        };
+        let (outcome, kept) = match result {
             Ok(done) => done,
             Err(FinalizeError::Divergence(divergence)) => {
                 tracing::error!(
@@ -271,6 +289,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 return false;
             }
         };
+        let finalized = self.shared.publish_finalized();
+        let state_after = finalized.state.state_digest();
         let txs = &block.body.txs;
         // On disk before the block is acknowledged: a kill -9 after the acknowledgement loses
         // no receipt, and one before it replays the block (the archive skips what it holds).
@@ -296,15 +316,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             state_after,
             txs.len() as u64,
             outcome.trades().count() as u64,
+            kept,
         );
         lock(&self.shared.status).liquidations.count(&outcome);
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
-            let (exchange, digest) = {
-                let chain = lock(&self.shared.chain);
-                (chain.finalized().clone(), chain.finalized_digest())
-            };
-            let served = self.store.save(&exchange, digest).await;
+            // The published state is immutable: encoded here, off the chain's lock, uncopied.
+            let served = self.store.save(&finalized.state, finalized.block).await;
             *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));
@@ -322,24 +340,31 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     /// Unit-test builds only: simulates a non-deterministic execution bug. The first block at
     /// or after `Shared::fault_drop_last_tx_at` that has transactions is executed with its last
     /// transaction's signature replaced by a stranger's, so that transaction is refused here
-    /// while every other validator executes it.
+    /// while every other validator executes it. Returns the faulty verdicts to execute.
     #[cfg(test)]
-    fn inject_fault(&mut self, checked: CheckedBlock) -> CheckedBlock {
+    fn inject_fault(&mut self, block: &ChainBlock) -> Option<CheckedBlock> {
         use commonware_cryptography::Signer as _;
         use std::sync::atomic::Ordering;
         let at = self.shared.fault_drop_last_tx_at.load(Ordering::SeqCst);
-        let mut block = checked.into_block();
-        if at != 0 && block.height.get() >= at && !block.txs.is_empty() {
-            self.shared.fault_drop_last_tx_at.store(0, Ordering::SeqCst);
-            let last = block.txs.last_mut().expect("non-empty");
-            let stranger = bulwark_types::PrivateKey::from_seed(u64::MAX);
-            last.signature = stranger.sign(bulwark_types::tx::TX_NAMESPACE, &last.tx.encode());
-            tracing::warn!(
-                height = block.height.get(),
-                "fault injected: a transaction executes differently here"
-            );
+        if at == 0 || block.height().get() < at || block.body.txs.is_empty() {
+            return None;
         }
-        block.check_signatures(&mut self.context)
+        self.shared.fault_drop_last_tx_at.store(0, Ordering::SeqCst);
+        let mut body = block.body.clone();
+        let last = body.txs.last_mut().expect("non-empty");
+        let stranger = bulwark_types::PrivateKey::from_seed(u64::MAX);
+        last.signature = stranger.sign(bulwark_types::tx::TX_NAMESPACE, &last.tx.encode());
+        tracing::warn!(
+            height = block.height().get(),
+            "fault injected: a transaction executes differently here"
+        );
+        Some(body.check_signatures(&mut self.context))
+    }
+
+    /// Outside unit tests no fault is injected.
+    #[cfg(not(test))]
+    fn inject_fault(&mut self, _block: &ChainBlock) -> Option<CheckedBlock> {
+        None
     }
 
     /// Unit-test builds only: simulates a state that differs where no event shows it (a
@@ -357,6 +382,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let forged = crate::test_support::credit_fund(&chain.finalized().snapshot());
         let forged = bulwark_exchange::Exchange::restore(&forged).expect("restores");
         *chain = Chain::new(forged, chain.finalized_digest());
+        drop(chain);
+        self.shared.publish_finalized();
         tracing::warn!(height, "fault injected: this node's state differs silently");
     }
 
@@ -376,7 +403,14 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             .check_signatures_cached(&mut self.context, &known)
     }
 
-    fn update_status(&self, block: &ChainBlock, state_digest: StateDigest, txs: u64, trades: u64) {
+    fn update_status(
+        &self,
+        block: &ChainBlock,
+        state_digest: StateDigest,
+        txs: u64,
+        trades: u64,
+        kept: bool,
+    ) {
         let mempool_txs = lock(&self.shared.mempool).len();
         let mut status = lock(&self.shared.status);
         status.finalized_height = block.height().get();
@@ -387,6 +421,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         status.mempool_txs = mempool_txs;
         status.transactions_executed += txs;
         status.trades_executed += trades;
+        if kept {
+            status.blocks_kept += 1;
+        } else {
+            status.blocks_executed += 1;
+        }
     }
 
     fn record_history(&self, block: &ChainBlock, state_after: StateDigest, outcome: &BlockOutcome) {

@@ -1,22 +1,28 @@
 //! State one validator's tasks share: the chain, the mempool, verified signatures, receipts
-//! of executed transactions, and status for the API.
+//! of executed transactions, status for the API, and the published views readers use.
 //!
 //! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
 //! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`, then
-//! `observations`, then `receipt_queries`. No lock is held across an `.await` (on the
-//! deterministic runtime that would freeze the whole simulation).
+//! `observations`, then `receipt_queries`, then `published`. No lock is held across an
+//! `.await` (on the deterministic runtime that would freeze the whole simulation).
+//!
+//! Readers (the API) never take `chain`, which propose, verify and the executor need: they
+//! take `published` for as long as it takes to clone an `Arc`, and read an immutable state the
+//! chain shares with them. The executor publishes the finalized state after each finalized
+//! block has been applied whole (a reader never sees half a block), and propose and verify
+//! publish the newest speculative state after each block they execute.
 
 use crate::chain::Chain;
 use crate::mempool::{AdmitError, Mempool, Payer, TxDigest, tx_digest};
 use crate::observer::ObservationPool;
 use crate::receipt_archive::ReceiptQuery;
 use crate::sync::ServedSnapshot;
-use bulwark_exchange::{BlockOutcome, Event, StateDigest};
+use bulwark_exchange::{BlockOutcome, Event, Exchange, StateDigest};
 use bulwark_types::{PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Digests of transactions whose signatures this node verified, so that a transaction is
 /// verified once per node however many times it is seen (API, gossip, proposal, finalization).
@@ -202,6 +208,11 @@ pub struct NodeStatus {
     pub mempool_txs: usize,
     pub transactions_executed: u64,
     pub trades_executed: u64,
+    /// Finalized blocks whose speculative state this node kept (not executed again).
+    pub blocks_kept: u64,
+    /// Finalized blocks this node executed at finalization (never speculated here, or their
+    /// speculative state was forgotten).
+    pub blocks_executed: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
     /// State syncs started while running (execution stalled far behind consensus).
@@ -277,6 +288,34 @@ pub struct FinalizedRecord {
     pub txs: u32,
 }
 
+/// The finalized state as readers see it: immutable, swapped whole after each block.
+#[derive(Clone, Debug)]
+pub struct FinalizedView {
+    pub height: u64,
+    /// Digest of the last finalized block.
+    pub block: Digest,
+    /// The exchange state after it.
+    pub state: Arc<Exchange>,
+}
+
+impl FinalizedView {
+    fn of(chain: &Chain) -> Self {
+        Self {
+            height: chain.finalized_height(),
+            block: chain.finalized_digest(),
+            state: chain.finalized_shared(),
+        }
+    }
+}
+
+/// The states published to readers.
+#[derive(Debug)]
+pub struct Published {
+    finalized: Arc<FinalizedView>,
+    /// The newest state this node holds (speculative, or the finalized one).
+    newest: Arc<Exchange>,
+}
+
 /// How many finalized blocks [`Shared::history`] remembers.
 pub const HISTORY_MAX: usize = 4_096;
 
@@ -302,6 +341,8 @@ pub struct Shared {
     /// Where the API asks for receipts this node stored on disk (those it no longer holds in
     /// `receipts`, e.g. after a restart); `None` until the engine starts the archive's task.
     pub receipt_queries: Mutex<Option<futures::channel::mpsc::Sender<ReceiptQuery>>>,
+    /// What readers see (see the module doc); a leaf lock, held only to clone or swap.
+    published: Mutex<Published>,
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
@@ -323,7 +364,12 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(chain: Chain, mempool: Mempool, signature_cache: usize, receipts: usize) -> Self {
+        let published = Published {
+            finalized: Arc::new(FinalizedView::of(&chain)),
+            newest: chain.newest_shared(),
+        };
         Self {
+            published: Mutex::new(published),
             chain: Mutex::new(chain),
             mempool: Mutex::new(mempool),
             signatures: Mutex::new(SignatureCache::new(signature_cache)),
@@ -341,6 +387,41 @@ impl Shared {
             #[cfg(test)]
             fault_forge_state_at: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The latest published finalized state: never half a block, never the chain's lock.
+    pub fn finalized_view(&self) -> Arc<FinalizedView> {
+        Arc::clone(&lock(&self.published).finalized)
+    }
+
+    /// The latest published newest state (speculative, or finalized if none is newer).
+    pub fn newest_view(&self) -> Arc<Exchange> {
+        Arc::clone(&lock(&self.published).newest)
+    }
+
+    /// Publishes the chain's finalized state (and its newest) to readers and returns it. The
+    /// executor calls this after each finalized block and whenever it replaces the chain.
+    pub fn publish_finalized(&self) -> Arc<FinalizedView> {
+        let (finalized, newest) = {
+            let chain = lock(&self.chain);
+            (Arc::new(FinalizedView::of(&chain)), chain.newest_shared())
+        };
+        let mut published = lock(&self.published);
+        // Only the executor writes the finalized state, and it never moves back (a synced
+        // state installs only above the executed height).
+        assert!(
+            finalized.height >= published.finalized.height,
+            "the finalized view never moves back"
+        );
+        published.finalized = Arc::clone(&finalized);
+        published.newest = newest;
+        finalized
+    }
+
+    /// Publishes `chain`'s newest state (the caller holds the chain's lock: `published` comes
+    /// after it in the lock order). Propose and verify call this after extending.
+    pub fn publish_newest(&self, chain: &Chain) {
+        lock(&self.published).newest = chain.newest_shared();
     }
 
     /// Admits transactions to the mempool: charges each to its signer's account in the newest

@@ -6,6 +6,9 @@
 //! checksum), so a crash mid-write leaves the previous write whole, and a snapshot that no
 //! longer restores (a bug, an upgrade that cannot read it) falls back to the one before.
 //! The snapshot carries its own digest too, which `Exchange::restore` checks.
+//! The executor writes it between blocks from the finalized state it just published: an
+//! immutable `Arc` shared with the chain, encoded without a copy and without the chain's lock
+//! (propose, verify and the API go on meanwhile).
 //! A failed storage write is fatal: the node cannot promise what it cannot persist.
 
 use crate::sync::ServedSnapshot;

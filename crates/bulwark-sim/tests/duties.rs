@@ -58,7 +58,7 @@ fn a_leader_breaking(duty: Duty, seed: u64) {
 
 #[test]
 fn a_leader_holding_cancels_back_behind_orders_gets_no_vote() {
-    a_leader_breaking(Duty::CancelsFirst, 31);
+    a_leader_breaking(Duty::CancelsFirst, 35);
 }
 
 #[test]

@@ -213,10 +213,11 @@ impl Bot {
                 .sleep(self.interval + Duration::from_millis(jitter))
                 .await;
             let (quotes, nonce_last, pending_max) = {
-                let chain = lock(&shared.chain);
-                let state = chain.finalized();
-                let nonce_last = chain
-                    .newest()
+                // Published views: a bot never takes the chain's lock consensus needs.
+                let finalized = shared.finalized_view();
+                let state = &*finalized.state;
+                let nonce_last = shared
+                    .newest_view()
                     .nonce_last(&me)
                     .max(state.nonce_last(&me))
                     .unwrap_or(0);

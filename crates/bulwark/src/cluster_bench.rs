@@ -243,8 +243,8 @@ async fn wait_for_setup(
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         let done = {
-            let chain = lock(&shared.chain);
-            let state = chain.finalized();
+            let finalized = shared.finalized_view();
+            let state = &*finalized.state;
             required
                 .iter()
                 .all(|(key, nonce)| state.nonce_last(key).unwrap_or(0) >= *nonce)
@@ -278,6 +278,10 @@ struct Figures {
     latencies: Vec<Duration>,
     cpu: Duration,
     height: u64,
+    /// Validator 0's finalized blocks whose speculative state it kept, and those it executed
+    /// at finalization.
+    blocks_kept: u64,
+    blocks_executed: u64,
 }
 
 /// Submits `orders` at `rate`, each trader's to one validator (trader `t` to validator
@@ -357,8 +361,17 @@ async fn drive(
     }
     let cpu = cpu_time().saturating_sub(cpu_start);
     latencies.sort();
-    let height = lock(&validators[0].status).finalized_height;
+    let (height, blocks_kept, blocks_executed) = {
+        let status = lock(&validators[0].status);
+        (
+            status.finalized_height,
+            status.blocks_kept,
+            status.blocks_executed,
+        )
+    };
     Figures {
+        blocks_kept,
+        blocks_executed,
         submitted,
         refused,
         finalized,
@@ -520,6 +533,10 @@ fn report(args: &ClusterBenchArgs, f: &Figures) {
     let per_second = f.finalized as f64 / f.elapsed.as_secs_f64().max(1e-9);
     let cpu_per_order =
         f.cpu.as_secs_f64() * 1e6 / (f.finalized.max(1) as f64) / args.validators as f64;
+    println!(
+        "validator 0's finalized blocks: {} kept from speculation, {} executed at finalization",
+        f.blocks_kept, f.blocks_executed
+    );
     println!(
         "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange), {} dropped, in {:.2} s; height {}",
         f.submitted,

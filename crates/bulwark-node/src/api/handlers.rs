@@ -314,8 +314,8 @@ fn held_tx_status(api: &ApiState, digest: TxDigest, text: &str) -> Option<Value>
             rejection,
             events,
         } => {
-            let chain = lock(&api.inner.shared.chain);
-            let state = chain.finalized();
+            let finalized = api.inner.shared.finalized_view();
+            let state = &*finalized.state;
             let events: Vec<Value> = events.iter().map(|e| views::event_json(state, e)).collect();
             json!({"digest": text.to_lowercase(), "status": "finalized", "height": height, "index": index, "outcome": outcome_json(rejection), "events": events})
         }
@@ -354,8 +354,8 @@ fn stored_json(receipt: &crate::receipt_archive::StoredReceipt, text: &str) -> V
 }
 
 pub async fn instruments(State(api): State<ApiState>) -> ApiResult {
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
     let list: Vec<_> = state
         .instruments()
         .iter()
@@ -390,8 +390,8 @@ pub async fn book(
     }
     let name =
         InstrumentName::parse(&name).map_err(|e| ApiError::InstrumentNameInvalid(e.to_string()))?;
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
     let instrument = state
         .instrument_by_name(&name)
         .ok_or(ApiError::InstrumentUnknown)?;
@@ -400,8 +400,8 @@ pub async fn book(
 }
 
 pub async fn prices(State(api): State<ApiState>) -> ApiResult {
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
     let assets: BTreeSet<AssetCode> = state
         .instruments()
         .iter()
@@ -470,9 +470,14 @@ fn account_view(
     key: &PublicKey,
     with_details: bool,
 ) -> Result<AccountView, ApiError> {
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
-    let nonce_last = chain.newest().nonce_last(key).max(state.nonce_last(key));
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
+    let nonce_last = api
+        .inner
+        .shared
+        .newest_view()
+        .nonce_last(key)
+        .max(state.nonce_last(key));
     let nonce_pending_max = lock(&api.inner.shared.mempool).nonce_max(key);
     let binding = state.key_binding(key);
     if binding.is_none() && nonce_last.is_none() && nonce_pending_max.is_none() {
@@ -588,6 +593,8 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "mempool_txs": status.mempool_txs,
         "mempool_evicted": mempool_evicted,
         "transactions_executed": status.transactions_executed,
+        "blocks_kept": status.blocks_kept,
+        "blocks_executed_at_finalization": status.blocks_executed,
         "trades_executed": status.trades_executed,
         "runtime_sync_attempts": status.runtime_sync_attempts,
         "runtime_syncs": status.runtime_syncs,
@@ -599,8 +606,8 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
 
 /// The insurance fund and the backstop, in the finalized state.
 fn risk_status(api: &ApiState) -> Value {
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
     let backstop = state.backstop().and_then(|id| state.account(id));
     json!({
         "insurance_fund": state.ledger().insurance_fund.to_string(),
@@ -611,8 +618,8 @@ fn risk_status(api: &ApiState) -> Value {
 
 /// Which prices are agreed and which leader-supplied, and the oracle's health per asset.
 fn oracle_status(api: &ApiState) -> Value {
-    let chain = lock(&api.inner.shared.chain);
-    let state = chain.finalized();
+    let finalized = api.inner.shared.finalized_view();
+    let state = &*finalized.state;
     let Some(oracle) = state.oracle_state() else {
         return json!({
             "index": "leader-supplied",

@@ -34,7 +34,7 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let node: [(&str, &str, &str, u64); 12] = [
+    let node: [(&str, &str, &str, u64); 14] = [
         (
             "bulwark_finalized_height",
             "gauge",
@@ -82,6 +82,18 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
             "counter",
             "Transactions executed in finalized blocks",
             status.transactions_executed,
+        ),
+        (
+            "bulwark_blocks_kept",
+            "counter",
+            "Finalized blocks whose speculative state was kept (not executed again)",
+            status.blocks_kept,
+        ),
+        (
+            "bulwark_blocks_executed_at_finalization",
+            "counter",
+            "Finalized blocks executed at finalization (not speculated here, or forgotten)",
+            status.blocks_executed,
         ),
         (
             "bulwark_trades_executed",

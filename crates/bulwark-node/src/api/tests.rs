@@ -543,3 +543,38 @@ async fn a_receipt_only_on_disk_is_served_without_events_and_batches_answer_each
     let (status, body) = request(server.addr, "POST", "/txs/status", &five).await;
     assert_eq!((status, code(&body)), (400, "batch_too_large"));
 }
+
+/// State reads are served from the published finalized state: they answer while another task
+/// holds the chain's lock (as verify and the executor do while they execute a block). Before
+/// the published view, each of these waited for that lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_reads_answer_while_the_chain_is_locked() {
+    let server = start().await;
+    let (_, _, trader) = keys();
+    let key = crate::executor::hex(trader.public_key().as_ref());
+    let (locked_sender, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let shared = server.shared.clone();
+    let holder = std::thread::spawn(move || {
+        let _chain = lock(&shared.chain);
+        locked_sender.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    locked.recv().unwrap();
+    let paths = [
+        "/instruments".to_string(),
+        "/book/BTC_USDC-PERPETUAL".to_string(),
+        "/prices".to_string(),
+        format!("/account/{key}"),
+        format!("/positions/{key}"),
+        "/status".to_string(),
+    ];
+    for path in &paths {
+        let (status, body) = request(server.addr, "GET", path, "").await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, account) = request(server.addr, "GET", &format!("/account/{key}"), "").await;
+    assert_eq!(account["nonce_next"], 1, "{account}");
+    release.send(()).unwrap();
+    holder.join().unwrap();
+}
