@@ -24,7 +24,7 @@
 //! Byzantine validators are roles held from the start (`[[byzantine]]`, `kind = "mock"` with
 //! `mock = "conflicter" | "equivocator" | "nuller" | "outdated"`, or `kind = "duty-breaker"` with
 //! `duty = "cancels-first" | "one-observation-per-validator" | "time-not-before-parent" |
-//! "paying-signers"`). Faults start at a finalized height (`at_height`) or a simulated time
+//! "paying-signers" | "transactions-signed" | "observations-signed"`). Faults start at a finalized height (`at_height`) or a simulated time
 //! (`at_s`) and, except `fork-state`, heal `heal_after_s` later.
 
 use crate::byzantine::Duty;

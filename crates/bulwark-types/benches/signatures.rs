@@ -17,8 +17,8 @@ use std::collections::HashSet;
 use std::hint::black_box;
 
 use bulwark_types::{
-    AssetCode, Block, BlockTime, ClientOrderId, Height, InstrumentId, Observation, PriceInputs,
-    OrderRequest, PrivateKey, Qty, Side, SignedObservation, SignedTx, TimeInForce, TxBody,
+    AssetCode, Block, BlockTime, ClientOrderId, Height, InstrumentId, Observation, OrderRequest,
+    PriceInputs, PrivateKey, Qty, Side, SignedObservation, SignedTx, TimeInForce, TxBody,
     UnitPrice,
 };
 use commonware_codec::Encode;
@@ -70,7 +70,7 @@ fn block() -> Block {
 }
 
 fn digest(encoded: &[u8]) -> Digest {
-    Sha256::hash(encoded)
+    Sha256::hash(&[encoded])
 }
 
 fn signatures(c: &mut Criterion) {
@@ -82,7 +82,12 @@ fn signatures(c: &mut Criterion) {
         .map(|t| digest(&t.encode()))
         .chain(block.observations.iter().map(|o| digest(&o.encode())))
         .collect();
-    assert!(block.clone().check_signatures(&mut rng).all_signatures_valid());
+    assert!(
+        block
+            .clone()
+            .check_signatures(&mut rng)
+            .all_signatures_valid()
+    );
 
     let mut group = c.benchmark_group("block_4096_txs_1024_observations");
     group.throughput(Throughput::Elements(TXS));
@@ -97,7 +102,27 @@ fn signatures(c: &mut Criterion) {
                 .iter()
                 .map(|t| known.contains(&digest(&t.encode())))
                 .collect();
-            black_box(block.clone().check_signatures_cached(&mut rng, &txs))
+            let observations: Vec<bool> = block
+                .observations
+                .iter()
+                .map(|o| known.contains(&digest(&o.encode())))
+                .collect();
+            black_box(
+                block
+                    .clone()
+                    .check_signatures_cached(&mut rng, &txs, &observations),
+            )
+        })
+    });
+    let all_txs = vec![true; block.txs.len()];
+    let all_observations = vec![true; block.observations.len()];
+    group.bench_function("carried", |b| {
+        b.iter(|| {
+            black_box(
+                block
+                    .clone()
+                    .check_signatures_cached(&mut rng, &all_txs, &all_observations),
+            )
         })
     });
     group.finish();
