@@ -70,7 +70,7 @@ fn a_leader_refused_for(duty: Duty, seed: u64, reason: Option<&'static str>) {
 
 #[test]
 fn a_leader_holding_cancels_back_behind_orders_gets_no_vote() {
-    a_leader_breaking(Duty::CancelsFirst, 31);
+    a_leader_breaking(Duty::CancelsFirst, 37);
 }
 
 #[test]
