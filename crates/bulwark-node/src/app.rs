@@ -9,12 +9,11 @@
 
 use crate::block::{ChainBlock, Ctx};
 use crate::chain::ExtendError;
-use crate::mempool::tx_digest;
 use crate::prices::PriceFeed;
 use crate::shared::{Shared, lock};
+use crate::verdicts;
 use bulwark_types::{
-    Block as ExchangeBlock, BlockLimits, BlockTime, CheckedBlock, Height as ExchangeHeight,
-    PriceInputs,
+    Block as ExchangeBlock, BlockLimits, BlockTime, Height as ExchangeHeight, PriceInputs,
 };
 use commonware_consensus::marshal::ancestry::Ancestry;
 use commonware_consensus::simplex::scheme::ed25519;
@@ -118,23 +117,6 @@ impl ExchangeApp {
         lock(&self.shared.status).halted.is_some()
     }
 
-    /// Signature verdicts for a block's transactions, verifying only those not seen before.
-    fn check_signatures(&self, rng: &mut impl CryptoRng, body: ExchangeBlock) -> CheckedBlock {
-        let digests: Vec<_> = body.txs.iter().map(tx_digest).collect();
-        let known: Vec<bool> = {
-            let cache = lock(&self.shared.signatures);
-            digests.iter().map(|d| cache.contains(d)).collect()
-        };
-        let checked = body.check_signatures_cached(rng, &known);
-        let mut cache = lock(&self.shared.signatures);
-        for (i, digest) in digests.into_iter().enumerate() {
-            if checked.signature_valid(i) {
-                cache.insert(digest);
-            }
-        }
-        checked
-    }
-
     /// Makes sure this node holds the state after `parent`, executing the blocks between the
     /// nearest state it holds (the finalized block's, or any speculative one: see
     /// [`crate::chain`]) and `parent` (taken from `ancestry`, newest first) if needed.
@@ -181,7 +163,8 @@ impl ExchangeApp {
             }
             let mut replayed = true;
             for block in path.iter().rev() {
-                let checked = self.check_signatures(runtime, block.inner().body.clone());
+                let checked =
+                    verdicts::check_block(&self.shared.signatures, runtime, block.inner());
                 if !checked.all_signatures_valid() {
                     return false;
                 }
@@ -288,7 +271,9 @@ where
                 body,
             )
         };
-        let checked = self.check_signatures(&mut runtime, block.body.clone());
+        // Every transaction comes from the mempool, every observation from the pool: their
+        // verdicts travel with them.
+        let checked = verdicts::carry_own_proposal(&self.shared.signatures, &mut runtime, &block);
         {
             let mut chain = lock(&self.shared.chain);
             if let Err(error) = chain.extend(&block, &checked) {
@@ -363,7 +348,8 @@ where
                 .sleep(Duration::from_millis(time - now - drift))
                 .await;
         }
-        let checked = self.check_signatures(&mut runtime, candidate.inner().body.clone());
+        let checked =
+            verdicts::check_block(&self.shared.signatures, &mut runtime, candidate.inner());
         if !checked.all_signatures_valid() {
             return refuse("a transaction's signature does not verify".into());
         }

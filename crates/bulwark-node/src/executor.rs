@@ -20,7 +20,6 @@
 
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
-use crate::mempool::tx_digest;
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
@@ -388,19 +387,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     }
 
     fn check_signatures(&mut self, block: &ChainBlock) -> CheckedBlock {
-        let known: Vec<bool> = {
-            let cache = lock(&self.shared.signatures);
-            block
-                .body
-                .txs
-                .iter()
-                .map(|tx| cache.contains(&tx_digest(tx)))
-                .collect()
-        };
-        block
-            .body
-            .clone()
-            .check_signatures_cached(&mut self.context, &known)
+        crate::verdicts::check_block(&self.shared.signatures, &mut self.context, block)
     }
 
     fn update_status(

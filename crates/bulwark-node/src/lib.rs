@@ -26,6 +26,7 @@ pub mod receipt_archive;
 pub mod shared;
 pub mod snapshots;
 pub mod sync;
+pub mod verdicts;
 
 // Lets the resilience lab's cluster harness name this crate from inside it.
 extern crate self as bulwark_node;

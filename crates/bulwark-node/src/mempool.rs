@@ -319,6 +319,8 @@ impl Mempool {
     /// a signer's `nonce_last` are skipped, and so are the transactions of a signer that
     /// `payer_now` (given the payer it was admitted under) says no longer has one: the block's
     /// state decides, as every verifier's does ([`block_payers_valid`]). Nothing is removed.
+    /// Every transaction returned was admitted with a valid signature (see [`Self::admit`]): a
+    /// proposal built from them carries that verdict ([`crate::verdicts::carry_own_proposal`]).
     pub fn select(
         &self,
         limits: &BlockLimits,

@@ -4,7 +4,9 @@
 //! the fresh ones in its block.
 //!
 //! Owns: [`ObservationPool`] (newest signed observation per validator and asset) and the
-//! observe/send and receive loops on the observation channel.
+//! observe/send and receive loops on the observation channel. Each observation's signature is
+//! verified once, on arrival; its verdict is remembered ([`crate::verdicts`]) for the blocks
+//! that carry it.
 //! Never: judges prices (the exchange's oracle step does, identically on every validator), or
 //! keeps an observation from a non-validator or with a bad signature; a peer that sends
 //! undecodable bytes is blocked.
@@ -154,6 +156,12 @@ where
                 continue;
             }
             {
+                // Signed here: valid, and known so when it comes back in a block.
+                let mut verdicts = lock(&observe_shared.signatures);
+                for observation in &batch {
+                    verdicts.insert_observation(observation);
+                }
+                drop(verdicts);
                 let mut pool = lock(&observe_shared.observations);
                 for observation in &batch {
                     pool.offer(observation.clone());
@@ -172,7 +180,16 @@ where
                     let _ = blocker.block(peer);
                     continue;
                 };
+                // Verified once, here: the verdict is remembered for the blocks that carry it.
                 let verdicts = bulwark_types::observation::verify_batch(&mut context, &batch);
+                {
+                    let mut cache = lock(&shared.signatures);
+                    for (observation, valid) in batch.iter().zip(&verdicts) {
+                        if *valid {
+                            cache.insert_observation(observation);
+                        }
+                    }
+                }
                 let mut pool = lock(&shared.observations);
                 for (observation, valid) in batch.into_iter().zip(verdicts) {
                     if valid {

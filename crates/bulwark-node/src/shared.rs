@@ -17,47 +17,13 @@ use crate::mempool::{AdmitError, Mempool, Payer, TxDigest, tx_digest};
 use crate::observer::ObservationPool;
 use crate::receipt_archive::ReceiptQuery;
 use crate::sync::ServedSnapshot;
+use crate::verdicts::Verdicts;
 use bulwark_exchange::{BlockOutcome, Event, Exchange, StateDigest};
 use bulwark_types::{PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Digests of transactions whose signatures this node verified, so that a transaction is
-/// verified once per node however many times it is seen (API, gossip, proposal, finalization).
-/// Bounded: the oldest entries are forgotten first.
-#[derive(Debug)]
-pub struct SignatureCache {
-    known: HashSet<TxDigest>,
-    order: VecDeque<TxDigest>,
-    capacity: usize,
-}
-
-impl SignatureCache {
-    pub fn new(capacity: usize) -> Self {
-        assert!(capacity > 0, "cache capacity positive");
-        Self {
-            known: HashSet::new(),
-            order: VecDeque::new(),
-            capacity,
-        }
-    }
-
-    pub fn contains(&self, digest: &TxDigest) -> bool {
-        self.known.contains(digest)
-    }
-
-    pub fn insert(&mut self, digest: TxDigest) {
-        if self.known.insert(digest) {
-            self.order.push_back(digest);
-            if self.order.len() > self.capacity {
-                let oldest = self.order.pop_front().expect("non-empty");
-                self.known.remove(&oldest);
-            }
-        }
-    }
-}
 
 /// What became of a transaction this node heard of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -327,7 +293,8 @@ pub const OUTBOX_MAX: usize = 65_536;
 pub struct Shared {
     pub chain: Mutex<Chain>,
     pub mempool: Mutex<Mempool>,
-    pub signatures: Mutex<SignatureCache>,
+    /// Signature verdicts: each signature verified once per node (see [`crate::verdicts`]).
+    pub signatures: Mutex<Verdicts>,
     pub receipts: Mutex<Receipts>,
     pub status: Mutex<NodeStatus>,
     pub outbox: Mutex<VecDeque<SignedTx>>,
@@ -372,7 +339,7 @@ impl Shared {
             published: Mutex::new(published),
             chain: Mutex::new(chain),
             mempool: Mutex::new(mempool),
-            signatures: Mutex::new(SignatureCache::new(signature_cache)),
+            signatures: Mutex::new(Verdicts::new(signature_cache)),
             receipts: Mutex::new(Receipts::new(receipts)),
             status: Mutex::new(NodeStatus::default()),
             outbox: Mutex::new(VecDeque::new()),
@@ -452,10 +419,10 @@ impl Shared {
         let unknown: Vec<usize> = {
             let cache = lock(&self.signatures);
             (0..txs.len())
-                .filter(|i| digests[*i].is_some_and(|d| !cache.contains(&d)))
+                .filter(|i| digests[*i].is_some_and(|d| !cache.tx_valid(&d)))
                 .collect()
         };
-        let batch: Vec<SignedTx> = unknown.iter().map(|i| txs[*i].clone()).collect();
+        let batch: Vec<&SignedTx> = unknown.iter().map(|i| &txs[*i]).collect();
         let mut valid: Vec<bool> = payers.iter().map(Result::is_ok).collect();
         for (i, ok) in unknown.iter().zip(verify_batch(rng, &batch)) {
             valid[*i] = ok;
@@ -492,7 +459,7 @@ impl Shared {
         let mut cache = lock(&self.signatures);
         for (digest, ok) in digests.iter().zip(&valid) {
             if let (Some(digest), true) = (digest, ok) {
-                cache.insert(*digest);
+                cache.insert_tx(*digest);
             }
         }
         drop(cache);

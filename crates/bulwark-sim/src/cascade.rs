@@ -379,8 +379,10 @@ impl Market {
         };
         // The simulation signed every transaction itself: their verdicts are known, as a
         // validator's cache knows those it verified at admission (observations are verified).
-        let known = vec![true; block.txs.len()];
-        let checked = block.check_signatures_cached(&mut self.rng, &known);
+        let known_txs = vec![true; block.txs.len()];
+        let unknown_observations = vec![false; block.observations.len()];
+        let checked =
+            block.check_signatures_cached(&mut self.rng, &known_txs, &unknown_observations);
         self.exchange
             .apply_block(&checked)
             .expect("blocks follow each other")

@@ -24,10 +24,11 @@
 //! Byzantine validators are roles held from the start (`[[byzantine]]`): `kind = "mock"` with
 //! `mock = "conflicter" | "equivocator" | "nuller" | "outdated"`; `kind = "duty-breaker"` with
 //! `duty = "cancels-first" | "one-observation-per-validator" | "time-not-before-parent" |
-//! "paying-signers" | "valid-signatures" | "committed-state"`; or `kind = "censor"` with
-//! `trader = t` (a leader that leaves trader t's transactions out of its blocks). Faults start
-//! at a finalized height (`at_height`) or a simulated time (`at_s`) and, except the deliberate
-//! bugs (`fork-state`, `restore-drops-field`, `conservation-error`), heal `heal_after_s` later.
+//! "paying-signers" | "transactions-signed" | "observations-signed" | "committed-state"`; or
+//! `kind = "censor"` with `trader = t` (a leader that leaves trader t's transactions out of its
+//! blocks). Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
+//! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`), heal
+//! `heal_after_s` later.
 //!
 //! Market agents and the economy (module `agents`, module `economy`; both optional):
 //!

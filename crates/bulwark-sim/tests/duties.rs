@@ -14,8 +14,13 @@ use std::time::Duration;
 
 /// Runs four validators with validator 3 breaking `duty` in every block it proposes, until the
 /// honest three finalize 150 blocks; asserts safety, liveness and that none of its broken
-/// blocks was finalized anywhere.
+/// blocks was finalized anywhere. With `reason`, every honest validator's last refusal of it
+/// gives that reason.
 fn a_leader_breaking(duty: Duty, seed: u64) {
+    a_leader_refused_for(duty, seed, None);
+}
+
+fn a_leader_refused_for(duty: Duty, seed: u64, reason: Option<&'static str>) {
     run(seed, move |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         let switch = Arc::new(DutySwitch::default());
@@ -51,6 +56,13 @@ fn a_leader_breaking(duty: Duty, seed: u64) {
             let status = lock(&cluster.shared(i).unwrap().status).clone();
             let named: Vec<&String> = status.refused.keys().collect();
             assert_eq!(named, vec![&faulty_key], "duty {duty:?}: validator {i}");
+            if let Some(reason) = reason {
+                let last = &status.refused[&faulty_key].1;
+                assert!(
+                    last.starts_with(reason),
+                    "duty {duty:?}: validator {i}: {last}"
+                );
+            }
         }
         assert!(cluster.executed(0).1 > 0, "trades happened");
     });
@@ -58,7 +70,7 @@ fn a_leader_breaking(duty: Duty, seed: u64) {
 
 #[test]
 fn a_leader_holding_cancels_back_behind_orders_gets_no_vote() {
-    a_leader_breaking(Duty::CancelsFirst, 35);
+    a_leader_breaking(Duty::CancelsFirst, 37);
 }
 
 #[test]
@@ -76,12 +88,29 @@ fn a_leader_stuffing_its_block_with_keys_that_have_no_account_gets_no_vote() {
     a_leader_breaking(Duty::PayingSigners, 34);
 }
 
+/// The forgery sits beside what every verifier admitted: the same key and nonce, another
+/// body, the admitted transaction's signature. No cached verdict may vouch for it.
 #[test]
-fn a_leader_whose_block_holds_a_signature_that_does_not_verify_gets_no_vote() {
-    a_leader_breaking(Duty::ValidSignatures, 35);
+fn a_leader_forging_an_admitted_transaction_s_body_gets_no_vote() {
+    a_leader_refused_for(
+        Duty::TransactionsSigned,
+        35,
+        Some("a transaction's signature does not verify"),
+    );
 }
 
+/// The same for an observation: same validator, underlying, time and signature, another price.
+#[test]
+fn a_leader_repricing_a_verified_observation_gets_no_vote() {
+    a_leader_refused_for(
+        Duty::ObservationsSigned,
+        36,
+        Some("an observation is badly signed"),
+    );
+}
+
+/// A block committing to a state that is not the one after its parent is refused.
 #[test]
 fn a_leader_whose_block_commits_to_a_state_that_is_not_its_parents_gets_no_vote() {
-    a_leader_breaking(Duty::CommittedState, 36);
+    a_leader_breaking(Duty::CommittedState, 38);
 }

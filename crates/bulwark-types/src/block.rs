@@ -186,36 +186,67 @@ impl Block {
         }
     }
 
-    /// Like [`Self::check_signatures`], but trusts `known_valid[i]` for transactions this
-    /// process verified before (a validator caches verdicts from mempool admission and block
-    /// verification) and verifies only the rest, in one batch.
+    /// Like [`Self::check_signatures`], but trusts `known_txs[i]` and `known_observations[i]`
+    /// when true: signatures this process verified before (a validator carries verdicts from
+    /// mempool admission and observation arrival, by the digest of the full signed encoding).
+    /// Verifies only the rest, one batch for transactions and one for observations, without
+    /// copying them.
     pub fn check_signatures_cached(
         self,
         rng: &mut impl CryptoRng,
-        known_valid: &[bool],
+        known_txs: &[bool],
+        known_observations: &[bool],
     ) -> CheckedBlock {
         assert_eq!(
-            known_valid.len(),
+            known_txs.len(),
             self.txs.len(),
             "one verdict per transaction"
         );
-        let mut signature_valid = known_valid.to_vec();
-        let unknown: Vec<usize> = (0..self.txs.len())
-            .filter(|i| !signature_valid[*i])
-            .collect();
-        if !unknown.is_empty() {
-            let batch: Vec<SignedTx> = unknown.iter().map(|i| self.txs[*i].clone()).collect();
-            for (i, ok) in unknown.into_iter().zip(verify_batch(rng, &batch)) {
-                signature_valid[i] = ok;
-            }
-        }
-        let observation_valid = crate::observation::verify_batch(rng, &self.observations);
+        assert_eq!(
+            known_observations.len(),
+            self.observations.len(),
+            "one verdict per observation"
+        );
+        let signature_valid =
+            verify_unknown(rng, &self.txs, known_txs, |rng, txs| verify_batch(rng, txs));
+        let observation_valid =
+            verify_unknown(rng, &self.observations, known_observations, |rng, found| {
+                crate::observation::verify_batch(rng, found)
+            });
         CheckedBlock {
             block: self,
             signature_valid,
             observation_valid,
         }
     }
+}
+
+/// `known`, with each false entry replaced by `verify`'s verdict on that item (all of them in
+/// one batch of references).
+fn verify_unknown<T, R: CryptoRng>(
+    rng: &mut R,
+    items: &[T],
+    known: &[bool],
+    verify: impl FnOnce(&mut R, &[&T]) -> Vec<bool>,
+) -> Vec<bool> {
+    debug_assert_eq!(items.len(), known.len());
+    let mut verdicts = known.to_vec();
+    let unknown: Vec<&T> = items
+        .iter()
+        .zip(known)
+        .filter(|(_, known)| !**known)
+        .map(|(item, _)| item)
+        .collect();
+    if unknown.is_empty() {
+        return verdicts;
+    }
+    let checked = verify(rng, &unknown);
+    assert_eq!(checked.len(), unknown.len(), "one verdict per item");
+    let mut checked = checked.into_iter();
+    for verdict in verdicts.iter_mut().filter(|v| !**v) {
+        *verdict = checked.next().expect("counted above");
+    }
+    verdicts
 }
 
 /// A block whose transaction and observation signatures have been checked. Only
@@ -242,6 +273,11 @@ impl CheckedBlock {
     /// signed observation is the oracle's to drop).
     pub fn all_signatures_valid(&self) -> bool {
         self.signature_valid.iter().all(|ok| *ok)
+    }
+
+    /// One verdict per transaction, in block order.
+    pub fn signature_verdicts(&self) -> &[bool] {
+        &self.signature_valid
     }
 
     /// One verdict per observation, in block order.

@@ -17,6 +17,7 @@ use commonware_codec::{
 use commonware_cryptography::{BatchEntry, BatchVerifier, Signer, Verifier};
 use commonware_parallel::Sequential;
 use rand_core::CryptoRng;
+use std::borrow::Borrow;
 
 /// Domain separation for observation signatures: a signed price can never be replayed as a
 /// transaction, a consensus vote or a peer handshake, nor the other way round.
@@ -85,25 +86,33 @@ impl SignedObservation {
 
 /// Which observations of a batch carry a valid signature, one verdict per observation, in
 /// order. Randomness (`rng`) blinds the batch equation only; the verdicts do not depend on it.
+/// Takes the observations or references to them, so a caller verifying part of a block need
+/// not copy it.
 ///
 /// Verifies the whole batch at once; when that fails, checks each observation to find the bad
 /// ones (so a single forgery costs the honest ones a second check, never a wrong verdict).
-pub fn verify_batch(rng: &mut impl CryptoRng, observations: &[SignedObservation]) -> Vec<bool> {
+pub fn verify_batch<T: Borrow<SignedObservation> + Sync>(
+    rng: &mut impl CryptoRng,
+    observations: &[T],
+) -> Vec<bool> {
     if observations.is_empty() {
         return Vec::new();
     }
     let messages: Vec<_> = observations
         .iter()
-        .map(|o| o.observation.encode())
+        .map(|o| o.borrow().observation.encode())
         .collect();
     let all_valid = PublicKey::verify_batch(
         rng,
         observations,
-        |i, o| BatchEntry {
-            namespace: OBSERVATION_NAMESPACE,
-            message: &messages[i],
-            public_key: &o.observation.validator,
-            signature: &o.signature,
+        |i, o| {
+            let o = o.borrow();
+            BatchEntry {
+                namespace: OBSERVATION_NAMESPACE,
+                message: &messages[i],
+                public_key: &o.observation.validator,
+                signature: &o.signature,
+            }
         },
         &Sequential,
     );
@@ -114,6 +123,7 @@ pub fn verify_batch(rng: &mut impl CryptoRng, observations: &[SignedObservation]
         .iter()
         .zip(&messages)
         .map(|(o, m)| {
+            let o = o.borrow();
             o.observation
                 .validator
                 .verify(OBSERVATION_NAMESPACE, m, &o.signature)
@@ -287,6 +297,6 @@ mod tests {
         batch[4].observation.sources = 9;
         let verdicts = verify_batch(&mut rng, &batch);
         assert_eq!(verdicts, vec![true, true, true, true, false, true]);
-        assert!(verify_batch(&mut rng, &[]).is_empty());
+        assert!(verify_batch::<SignedObservation>(&mut rng, &[]).is_empty());
     }
 }

@@ -10,7 +10,7 @@ use bulwark_node::app::ExchangeApp;
 use bulwark_node::block::{ChainBlock, Ctx};
 use bulwark_node::mempool::cancels_first;
 use bulwark_node::shared::{Shared, lock};
-use bulwark_types::{Block as ExchangeBlock, BlockTime, Money, PrivateKey, TxBody};
+use bulwark_types::{Block as ExchangeBlock, BlockTime, Money, PrivateKey, TxBody, UnitPrice};
 use commonware_consensus::Application;
 use commonware_consensus::Handoff;
 use commonware_consensus::marshal::ancestry::Ancestry;
@@ -40,21 +40,27 @@ pub enum Duty {
     TimeNotBeforeParent = 3,
     /// Every transaction has a payer: the breaker adds a withdrawal by a key with no account.
     PayingSigners = 4,
-    /// Every transaction's signature verifies: the breaker swaps the signatures of its
-    /// block's first two transactions of different signers.
-    ValidSignatures = 5,
+    /// Every transaction's signature verifies: the breaker turns its block's last transaction
+    /// into a large withdrawal under the same key, nonce and signature, so the forgery shares
+    /// its (key, nonce) with a transaction the verifiers admitted and verified.
+    TransactionsSigned = 5,
+    /// Every observation is validly signed: the breaker reprices its block's first observation
+    /// under the same signature, so the forgery shares its validator, underlying and time with
+    /// an observation the verifiers verified on arrival.
+    ObservationsSigned = 6,
     /// The block commits to the state after its parent: the breaker commits to another
     /// (its parent's digest with one bit flipped).
-    CommittedState = 6,
+    CommittedState = 7,
 }
 
 impl Duty {
-    pub const ALL: [Duty; 6] = [
+    pub const ALL: [Duty; 7] = [
         Duty::CancelsFirst,
         Duty::OneObservationPerValidator,
         Duty::TimeNotBeforeParent,
         Duty::PayingSigners,
-        Duty::ValidSignatures,
+        Duty::TransactionsSigned,
+        Duty::ObservationsSigned,
         Duty::CommittedState,
     ];
 
@@ -96,18 +102,23 @@ impl Duty {
                 body.txs.push(tx);
                 true
             }
-            Duty::ValidSignatures => {
-                let Some(first) = body.txs.first().map(|tx| tx.tx.signer.clone()) else {
-                    return false;
-                };
-                let Some(other) = body.txs.iter().position(|tx| tx.tx.signer != first) else {
-                    return false;
-                };
-                let signature = body.txs[0].signature.clone();
-                body.txs[0].signature = body.txs[other].signature.clone();
-                body.txs[other].signature = signature;
-                true
-            }
+            Duty::TransactionsSigned => match body.txs.last_mut() {
+                Some(last) => {
+                    last.tx.body = TxBody::Withdraw {
+                        amount: Money::from_usdc(1_000_000),
+                    };
+                    true
+                }
+                None => false,
+            },
+            Duty::ObservationsSigned => match body.observations.first_mut() {
+                Some(first) => {
+                    let price = first.observation.price.micros();
+                    first.observation.price = UnitPrice::from_micros(price.saturating_mul(2));
+                    true
+                }
+                None => false,
+            },
             // Not in the body: see `DutyBreaker::broken`.
             Duty::CommittedState => true,
         }
