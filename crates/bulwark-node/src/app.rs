@@ -3,8 +3,10 @@
 //! Owns: what a valid block is. A block is valid when its time does not go back from its
 //! parent's, its cancels come first, every transaction's signature verifies, its observations
 //! are validators', validly signed and one per validator and underlying, and the state
-//! digest and state hash it commits to are the ones this node computes after its parent. Verdicts are deterministic: the only local
-//! input, the clock, can delay a verdict (a block from the future waits) but never decide it.
+//! digest and state hash it commits to are the ones this node computes after its parent.
+//! Verdicts are deterministic but for one local input, the clock: a block from the future
+//! waits for it, and a block whose time lags the moment its view was live here by more than
+//! the lag bound gets no vote (see [`Notarizations`]).
 //! Never: holds a lock across an `.await`; returns `false` for "not yet".
 
 use crate::block::{ChainBlock, Ctx};
@@ -35,8 +37,9 @@ pub struct AppConfig {
     pub block_interval_min: Duration,
     /// How far ahead of this node's clock a block's time may be before its verdict waits.
     pub time_drift_max: Duration,
-    /// How far behind this node's clock a proposal's time may lag: older, it gets no vote. A
-    /// leader cannot hold block time back (keeping stale observations fresh, delaying
+    /// How far behind this node's clock a proposal's time may lag: older, it gets no vote
+    /// (judged at the earlier of verification and its view's notarization, see
+    /// [`Notarizations`]). A leader cannot hold block time back (keeping stale observations fresh, delaying
     /// funding, expiry and settlement) by more than this.
     pub time_lag_max: Duration,
     /// How many blocks beyond its finalized state this node executes speculatively; further
@@ -79,6 +82,80 @@ pub fn block_time_acceptable(
         });
     }
     Ok(())
+}
+
+/// How many views' notarize sightings a validator keeps (the newest).
+pub const NOTARIZATIONS_KEPT: usize = 256;
+
+/// When this validator, by its own clock, voted to notarize each of the newest views and
+/// first saw each notarized: what a block's time lag is judged against.
+///
+/// With deferred verification a validator votes to notarize a block as soon as it holds it
+/// and verifies meanwhile; the certificate then waits for the verdict. Judging every verdict
+/// by the clock at verification stalls the chain: a validator that receives a notarized block
+/// late (its proposer crashed right after sending it to the voters; a partition healed)
+/// would refuse, by its clock then, a block no leader held back, and once the timely voters
+/// have voted to finalize, the view can be neither finalized nor skipped. So:
+///
+/// - a validator that voted to notarize the view judges the lag at the earlier of the clock
+///   and its vote (a vote replayed after a restart is recorded at the replay: stricter);
+/// - one that did not vote, and had seen the view notarized before verifying, is late: the lag
+///   rule is not its to apply ([`Notarizations::lag_judged_at_ms`] answers `None`);
+/// - otherwise the clock decides.
+///
+/// A leader still cannot hold block time back: a notarization carries the votes of at least
+/// f+1 honest validators, each of which held the block in that view and so judges it by its
+/// clock then. A stale block is refused by them, and the at most f late honest validators with
+/// the f Byzantine ones are 2f, short of the 2f+1 finalize votes it needs.
+#[derive(Debug, Default)]
+pub struct Notarizations {
+    views: std::collections::BTreeMap<u64, ViewSighting>,
+}
+
+/// What one validator saw of one view, by its own clock (milliseconds).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct ViewSighting {
+    voted_ms: Option<u64>,
+    notarized_ms: Option<u64>,
+}
+
+impl Notarizations {
+    /// Records this validator's own notarize vote in `view` at `now_ms` (the first stands).
+    pub fn record_own_vote(&mut self, view: u64, now_ms: u64) {
+        self.sighting(view).voted_ms.get_or_insert(now_ms);
+    }
+
+    /// Records that `view` was seen notarized at `now_ms` (the first sighting stands).
+    pub fn record_notarization(&mut self, view: u64, now_ms: u64) {
+        self.sighting(view).notarized_ms.get_or_insert(now_ms);
+    }
+
+    fn sighting(&mut self, view: u64) -> &mut ViewSighting {
+        if !self.views.contains_key(&view) {
+            while self.views.len() >= NOTARIZATIONS_KEPT {
+                self.views.pop_first();
+            }
+        }
+        debug_assert!(self.views.len() <= NOTARIZATIONS_KEPT);
+        self.views.entry(view).or_default()
+    }
+
+    /// The time a block of `view` verified at `now_ms` has its lag judged against, or `None`
+    /// when this verification is late and the lag rule belongs to the view's voters.
+    pub fn lag_judged_at_ms(&self, view: u64, now_ms: u64) -> Option<u64> {
+        let sighting = self.views.get(&view).copied().unwrap_or_default();
+        match sighting {
+            ViewSighting {
+                voted_ms: Some(voted),
+                ..
+            } => Some(voted.min(now_ms)),
+            ViewSighting {
+                voted_ms: None,
+                notarized_ms: Some(notarized),
+            } if notarized <= now_ms => None,
+            _ => Some(now_ms),
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch of the runtime's clock.
@@ -324,12 +401,23 @@ where
         if candidate.height().get() != parent.height().get() + 1 {
             return refuse("height is not its parent's next".into());
         }
-        if let Err(error) = block_time_acceptable(
-            candidate.inner().time().millis(),
-            parent.inner().time().millis(),
-            now_ms(&runtime),
-            self.config.time_lag_max.as_millis() as u64,
-        ) {
+        let view = candidate.inner().context.round.view().get();
+        let judged_at = lock(&self.shared.notarizations).lag_judged_at_ms(view, now_ms(&runtime));
+        if let Err(error) = match judged_at {
+            Some(now) => block_time_acceptable(
+                candidate.inner().time().millis(),
+                parent.inner().time().millis(),
+                now,
+                self.config.time_lag_max.as_millis() as u64,
+            ),
+            // Late: only the order of times is this validator's to judge.
+            None => block_time_acceptable(
+                candidate.inner().time().millis(),
+                parent.inner().time().millis(),
+                0,
+                u64::MAX,
+            ),
+        } {
             return refuse(error.to_string());
         }
         if !crate::mempool::cancels_first(&candidate.inner().body.txs) {
@@ -425,5 +513,34 @@ mod tests {
             block_time_acceptable(u64::MAX, 0, u64::MAX, u64::MAX),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_late_verification_leaves_the_lag_to_the_views_voters() {
+        let mut notarizations = Notarizations::default();
+        // Nothing seen of the view (verification as the proposal arrives): the clock decides.
+        assert_eq!(notarizations.lag_judged_at_ms(7, 20_000), Some(20_000));
+        // Seen notarized before this validator verified, without its vote: late.
+        notarizations.record_notarization(7, 18_368);
+        notarizations.record_notarization(7, 19_000);
+        assert_eq!(notarizations.lag_judged_at_ms(7, 18_378), None);
+        // Seen notarized only after the verification's clock: not late.
+        assert_eq!(notarizations.lag_judged_at_ms(7, 18_000), Some(18_000));
+        // A voter judges at its vote, however late it verifies: the block of 11.3 s that it
+        // voted for at 11.34 s passes; a block held back to 6.3 s does not.
+        notarizations.record_own_vote(7, 11_340);
+        notarizations.record_own_vote(7, 15_139);
+        let judged = notarizations.lag_judged_at_ms(7, 18_378).unwrap();
+        assert_eq!(judged, 11_340);
+        assert!(block_time_acceptable(11_316, 11_300, judged, 5_000).is_ok());
+        assert!(block_time_acceptable(6_300, 6_000, judged, 5_000).is_err());
+        // Never later than the clock (a clock that went back after a restart).
+        assert_eq!(notarizations.lag_judged_at_ms(7, 10_000), Some(10_000));
+        // Bounded: the oldest views are forgotten.
+        for view in 100..100 + NOTARIZATIONS_KEPT as u64 {
+            notarizations.record_notarization(view, view);
+        }
+        assert_eq!(notarizations.lag_judged_at_ms(7, 20_000), Some(20_000));
+        assert_eq!(notarizations.lag_judged_at_ms(100, 20_000), None);
     }
 }

@@ -27,7 +27,9 @@ use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, scheme::ed25519};
 use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
 use commonware_consensus::{Application, Reporter, Reporters, Viewable as _};
-use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
+use commonware_cryptography::certificate::{
+    ConstantProvider, Membership, Scheme as _, Verifier as _,
+};
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Digested, Digestible, Sha256, Signer as _};
@@ -38,7 +40,7 @@ use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, Supervisor};
 use commonware_storage::archive::prunable;
 use commonware_storage::translator::EightCap;
 use commonware_utils::ordered::Set;
-use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize};
+use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize, Participant};
 use rand_core::CryptoRng;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -190,17 +192,41 @@ pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_ma
     commonware_p2p::max_message_size(&[simplex, marshal, gossip, snapshots, observations])
 }
 
-/// Watches consensus activity for the node status (views finalized, faults seen).
-#[derive(Clone)]
-pub struct ConsensusMonitor {
+/// Watches consensus activity for the node status (views finalized, faults seen) and records
+/// when this validator first saw each view notarized (see [`crate::app::Notarizations`]).
+pub struct ConsensusMonitor<C> {
     shared: Arc<Shared>,
+    clock: Arc<C>,
+    /// This validator's index among the participants: its own votes.
+    me: Option<Participant>,
 }
 
-impl Reporter for ConsensusMonitor {
+impl<C> Clone for ConsensusMonitor<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            clock: self.clock.clone(),
+            me: self.me,
+        }
+    }
+}
+
+impl<C: Clock> Reporter for ConsensusMonitor<C> {
     type Activity = simplex::types::Activity<ed25519::Scheme, Digest>;
     fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
         use simplex::types::Activity;
         let view = activity.view().get();
+        match &activity {
+            Activity::Notarization(_) => {
+                let now = crate::app::now_ms(self.clock.as_ref());
+                lock(&self.shared.notarizations).record_notarization(view, now);
+            }
+            Activity::Notarize(vote) if Some(vote.attestation.signer) == self.me => {
+                let now = crate::app::now_ms(self.clock.as_ref());
+                lock(&self.shared.notarizations).record_own_vote(view, now);
+            }
+            _ => {}
+        }
         let mut status = lock(&self.shared.status);
         match activity {
             Activity::ConflictingNotarize(_)
@@ -517,6 +543,11 @@ where
         marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
     let monitor = ConsensusMonitor {
         shared: shared.clone(),
+        clock: Arc::new(context.child("consensus_monitor")),
+        me: match scheme.me() {
+            Some(Membership::Signer(me) | Membership::Member(me)) => Some(me),
+            None => None,
+        },
     };
     let engine = simplex::Engine::new(
         context.child("simplex"),

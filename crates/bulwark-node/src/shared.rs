@@ -305,6 +305,9 @@ pub struct Shared {
     /// Every validator's newest signed price observation per asset, for the blocks this
     /// validator proposes.
     pub observations: Mutex<ObservationPool>,
+    /// When this validator first saw each recent view notarized, by its own clock: the time
+    /// a block's lag is judged against when its verification runs late.
+    pub notarizations: Mutex<crate::app::Notarizations>,
     /// Where the API asks for receipts this node stored on disk (those it no longer holds in
     /// `receipts`, e.g. after a restart); `None` until the engine starts the archive's task.
     pub receipt_queries: Mutex<Option<futures::channel::mpsc::Sender<ReceiptQuery>>>,
@@ -346,6 +349,7 @@ impl Shared {
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
             observations: Mutex::new(ObservationPool::new(Vec::new())),
+            notarizations: Mutex::new(crate::app::Notarizations::default()),
             receipt_queries: Mutex::new(None),
             #[cfg(test)]
             fault_drop_last_tx_at: std::sync::atomic::AtomicU64::new(0),

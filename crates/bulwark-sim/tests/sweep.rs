@@ -185,3 +185,19 @@ at_height = [10, 20]
         "the replay is the sweep's run, timeline and all"
     );
 }
+
+/// The first sweep of `sweep-200` found this seed: validator 0 proposes the block of view 146 at
+/// 11.3 s and crashes; validator 1 is partitioned off. The two others vote for it, verify it at
+/// once and vote to finalize. Validators 0 (restarted) and 1 receive it only at 18.4 s: judged by
+/// their clocks then, its time lagged by more than the 5 s bound, they refused to certify it,
+/// and with two finalize votes and two refusals the view could be neither finalized nor skipped:
+/// the chain stopped for good. The lag is now judged at the validator's own notarize vote, and a
+/// validator that saw the view notarized before it could verify leaves the lag to the voters.
+#[test]
+fn a_block_certified_late_after_its_proposer_crashed_does_not_stop_the_chain() {
+    let scenario = bulwark_sim::catalogue::get("sweep-200")
+        .expect("in the catalogue")
+        .expect("valid");
+    let measured = simulate(&scenario, 9).unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(measured.height >= 200, "{}", measured.height);
+}
