@@ -318,6 +318,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             kept,
         );
         lock(&self.shared.status).liquidations.count(&outcome);
+        lock(&self.shared.status).funding.count(&outcome);
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
             // The published state is immutable: encoded here, off the chain's lock, uncopied.

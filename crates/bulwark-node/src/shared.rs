@@ -188,6 +188,30 @@ pub struct NodeStatus {
     pub runtime_sync_height: Option<u64>,
     /// The liquidation engine's work in the blocks this process executed.
     pub liquidations: LiquidationTally,
+    /// Perpetual funding paid in the blocks this process executed.
+    pub funding: FundingTally,
+}
+
+/// Perpetual funding, counted from the `FundingPaid` events of finalized blocks since this
+/// process started (a restart counts afresh).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FundingTally {
+    pub payments: u64,
+    /// Sum over the payments of what one long contract paid (negative: received),
+    /// micro-USDC. An account holding `q` contracts through every payment paid `q` times it.
+    pub per_contract_micros: i128,
+}
+
+impl FundingTally {
+    /// Counts the funding events of one block's outcome.
+    pub fn count(&mut self, outcome: &bulwark_exchange::BlockOutcome) {
+        for event in &outcome.events {
+            if let bulwark_exchange::Event::FundingPaid { per_contract, .. } = event {
+                self.payments += 1;
+                self.per_contract_micros += per_contract.micros();
+            }
+        }
+    }
 }
 
 /// What the liquidation engine did, counted from the events of finalized blocks since this

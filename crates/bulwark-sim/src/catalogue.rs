@@ -32,6 +32,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("flapping", include_str!("../scenarios/flapping.toml")),
     (
+        "funding-push",
+        include_str!("../scenarios/funding-push.toml"),
+    ),
+    (
         "isolate-leader",
         include_str!("../scenarios/isolate-leader.toml"),
     ),
@@ -55,6 +59,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/mock-outdated.toml"),
     ),
     ("one-way", include_str!("../scenarios/one-way.toml")),
+    (
+        "oracle-outage-early-withdrawal",
+        include_str!("../scenarios/oracle-outage-early-withdrawal.toml"),
+    ),
+    (
+        "oracle-outage-withdrawal",
+        include_str!("../scenarios/oracle-outage-withdrawal.toml"),
+    ),
     (
         "partition-2-2",
         include_str!("../scenarios/partition-2-2.toml"),

@@ -431,6 +431,7 @@ impl Lab {
             .clone()
             .or_else(|| (!scenario.agents.is_empty()).then(Economy::default));
         if let Some(economy) = &economy {
+            economy.apply_funding(&mut cluster.genesis);
             for protection in &economy.switched_off {
                 protection.switch_off(&mut cluster.genesis);
             }
@@ -1164,6 +1165,7 @@ impl Lab {
         let funded = lock(&self.market.roster).funded_at_ms.is_some();
         if let Some(tally) = self.market.tally.as_mut() {
             tally.observe(&shared, funded);
+            tally.observe_funding(i, &shared, &lock(&self.market.roster));
         }
         Ok(())
     }

@@ -75,6 +75,13 @@ pub struct EconomyFigures {
     /// without an attacker).
     pub attacker_profit_usdc: Option<i64>,
     pub attacker_withdrawn_usdc: Option<i64>,
+    /// The attackers' perpetual funding, micro-USDC (negative: paid; part of the profit),
+    /// and what the other agents received (negative: paid).
+    pub attacker_funding_micros: Option<i64>,
+    pub innocent_funding_micros: i64,
+    /// Withdrawals refused on a stale oracle, and the USDC they asked for.
+    pub withdrawals_refused_stale: u64,
+    pub withdrawals_refused_stale_usdc: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -134,8 +141,26 @@ impl EconomyFigures {
                 .then(|| attackers.iter().map(|a| a.profit_usdc).sum()),
             attacker_withdrawn_usdc: (!attackers.is_empty())
                 .then(|| attackers.iter().map(|a| a.withdrawn_usdc).sum()),
+            attacker_funding_micros: (!attackers.is_empty())
+                .then(|| attackers.iter().map(|a| a.funding_micros).sum()),
+            innocent_funding_micros: e
+                .end
+                .accounts
+                .iter()
+                .filter(|a| !a.kind.is_attacker())
+                .map(|a| a.funding_micros)
+                .sum(),
+            withdrawals_refused_stale: e.end.withdrawals_refused_stale,
+            withdrawals_refused_stale_usdc: e.end.withdrawals_refused_stale_usdc,
         }
     }
+}
+
+/// Micro-USDC as USDC with two decimals.
+fn usdc_cents(micros: i64) -> String {
+    let cents = micros / 10_000;
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
 }
 
 impl EconomySection {
@@ -559,6 +584,25 @@ impl EconomySection {
             .into_iter()
             .map(|(name, value)| (name.to_string(), value))
             .collect();
+        if let Some(funding) = f.attacker_funding_micros.filter(|m| *m != 0) {
+            rows.push((
+                "economy: funding attacker/others USDC".to_string(),
+                format!(
+                    "{} / {}",
+                    usdc_cents(funding),
+                    usdc_cents(f.innocent_funding_micros)
+                ),
+            ));
+        }
+        if f.withdrawals_refused_stale > 0 {
+            rows.push((
+                "economy: withdrawals refused stale".to_string(),
+                format!(
+                    "{} ({} USDC asked)",
+                    f.withdrawals_refused_stale, f.withdrawals_refused_stale_usdc
+                ),
+            ));
+        }
         rows.extend(self.by_kind.iter().map(|k| {
             (
                 format!("agents: {} ({})", k.kind.name(), k.accounts),
@@ -598,6 +642,27 @@ impl EconomySection {
                             violation.as_deref().unwrap_or("no economy measured")
                         );
                     }
+                }
+            }
+            let funded = |r: &ComparisonRow| {
+                r.figures
+                    .as_ref()
+                    .is_some_and(|f| f.attacker_funding_micros.is_some_and(|m| m != 0))
+            };
+            if self.comparison.iter().any(funded) {
+                let _ = writeln!(
+                    out,
+                    "protection off   attacker funding  others' funding USDC"
+                );
+                for row in &self.comparison {
+                    let Some(f) = &row.figures else { continue };
+                    let _ = writeln!(
+                        out,
+                        "{:<16}{:>17}{:>22}",
+                        row.switched_off,
+                        usdc_cents(f.attacker_funding_micros.unwrap_or(0)),
+                        usdc_cents(f.innocent_funding_micros)
+                    );
                 }
             }
         }

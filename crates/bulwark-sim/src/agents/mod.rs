@@ -19,13 +19,17 @@
 //! orders), [`leveraged`] (builds a leveraged position and holds it), [`arbitrageur`] (trades
 //! the perpetual back towards the index), [`attacker`] (two accounts trading against each
 //! other: the squeezer of a Mango-style mark push, and the whale of a JELLY-style position too
-//! large for the book).
+//! large for the book), [`stale_withdrawer`] (withdraws from the losing side of a position
+//! against himself while the oracle is down), [`funding_pusher`] (a short against the market
+//! and a wash-traded mark push before each funding time).
 
 pub mod arbitrageur;
 pub mod attacker;
+pub mod funding_pusher;
 pub mod leveraged;
 pub mod market_maker;
 pub mod noise;
+pub mod stale_withdrawer;
 
 use crate::cluster::{Context, PENDING_MAX, Traffic, sign};
 use crate::economy::{Economy, Protection};
@@ -74,6 +78,12 @@ pub enum AgentKind {
     /// An attacker opening a position too large for the book between his two accounts and
     /// letting a price move force one side onto the backstop (Hyperliquid JELLY).
     Whale,
+    /// An attacker withdrawing from the losing side of a position against himself while the
+    /// oracle is stale and the true price has moved.
+    StaleWithdrawer,
+    /// An attacker short against the market who wash-trades the mark up before each funding
+    /// time, so longs pay him.
+    FundingPusher,
 }
 
 impl AgentKind {
@@ -85,12 +95,17 @@ impl AgentKind {
             Self::Arbitrageur => "arbitrageur",
             Self::Squeezer => "squeezer",
             Self::Whale => "whale",
+            Self::StaleWithdrawer => "stale-withdrawer",
+            Self::FundingPusher => "funding-pusher",
         }
     }
 
     /// Whether agents of this kind attack the venue (their profit is the attacker's).
     pub fn is_attacker(self) -> bool {
-        matches!(self, Self::Squeezer | Self::Whale)
+        matches!(
+            self,
+            Self::Squeezer | Self::Whale | Self::StaleWithdrawer | Self::FundingPusher
+        )
     }
 
     /// The optional fields this kind takes.
@@ -101,6 +116,8 @@ impl AgentKind {
             Self::Leveraged => &["leverage", "long_percent"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
             Self::Whale => &["at_s", "hold_s"],
+            Self::StaleWithdrawer => &["at_s", "hold_s"],
+            Self::FundingPusher => &["at_s", "hold_s", "push_bps"],
         }
     }
 }
@@ -174,7 +191,10 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
         }
         for name in a.kind.takes() {
             let present = given.iter().any(|(n, p)| n == name && *p);
-            let optional = matches!(*name, "long_percent");
+            let optional = matches!(
+                (a.kind, *name),
+                (_, "long_percent") | (AgentKind::StaleWithdrawer, "hold_s")
+            );
             if !present && !optional {
                 return Err(ScenarioError::Agents(format!(
                     "agents[{index}] ({}): missing `{name}`",
@@ -206,7 +226,7 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
         let long_percent = a.long_percent.unwrap_or(100);
         range(&field("long_percent"), u64::from(long_percent), 0, 100)?;
         let push_bps = a.push_bps.unwrap_or(0);
-        if a.kind == AgentKind::Squeezer {
+        if matches!(a.kind, AgentKind::Squeezer | AgentKind::FundingPusher) {
             range(&field("push_bps"), u64::from(push_bps), 1, 50_000)?;
         }
         let seconds = |name: &str, s: Option<f64>| {
@@ -252,6 +272,8 @@ pub struct Roster {
     pub accounts: Vec<(AgentAccount, PublicKey)>,
     /// Withdrawals the agents submitted: the account's index in `accounts` and the digest.
     pub withdrawals: Vec<(usize, TxDigest)>,
+    /// The amount each of `withdrawals` asked for, in the same order.
+    pub withdrawal_amounts: Vec<Money>,
     /// Orders (placements and amendments) the agents submitted.
     pub orders_submitted: u64,
     /// Transactions of any kind the agents submitted, and the validator admitted.
@@ -388,6 +410,14 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
         AgentKind::Leveraged => Box::new(leveraged::Leveraged::new(one(), spec, ordinal, seed)),
         AgentKind::Arbitrageur => Box::new(arbitrageur::Arbitrageur::new(one(), spec)),
         AgentKind::Squeezer | AgentKind::Whale => Box::new(attacker::Attacker::new(
+            vec![Trader::new(base), Trader::new(base + 1)],
+            spec,
+        )),
+        AgentKind::StaleWithdrawer => Box::new(stale_withdrawer::StaleWithdrawer::new(
+            vec![Trader::new(base), Trader::new(base + 1)],
+            spec,
+        )),
+        AgentKind::FundingPusher => Box::new(funding_pusher::FundingPusher::new(
             vec![Trader::new(base), Trader::new(base + 1)],
             spec,
         )),
@@ -591,10 +621,15 @@ pub fn start(
                 }
                 for (account, home, tx) in withdrawals {
                     let digest = tx_digest(&tx);
+                    let amount = match &tx.tx.body {
+                        TxBody::Withdraw { amount } => *amount,
+                        _ => Money::ZERO,
+                    };
                     if submit(&mut context, home, vec![tx])[0] {
                         let mut roster = lock(&roster);
                         if roster.withdrawals.len() < WITHDRAWALS_MAX {
                             roster.withdrawals.push((account, digest));
+                            roster.withdrawal_amounts.push(amount);
                         }
                     }
                 }

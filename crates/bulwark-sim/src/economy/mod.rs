@@ -54,6 +54,12 @@ pub struct Economy {
     /// Protections switched off in this run (empty in a scenario file; set for the
     /// comparison runs).
     pub switched_off: Vec<Protection>,
+    /// The genesis' perpetual funding interval, milliseconds (`None`: the exchange's
+    /// default, an hour): a short one lets a run of seconds see funding paid.
+    pub funding_interval_ms: Option<u64>,
+    /// The genesis' cap on one interval's funding rate, parts per million (`None`: the
+    /// default, 750): scaled with a short interval it keeps the hourly cap's proportions.
+    pub funding_rate_max_ppm: Option<i64>,
 }
 
 impl Default for Economy {
@@ -67,6 +73,8 @@ impl Default for Economy {
             lies: Vec::new(),
             protections: Vec::new(),
             switched_off: Vec::new(),
+            funding_interval_ms: None,
+            funding_rate_max_ppm: None,
         }
     }
 }
@@ -75,6 +83,17 @@ impl Economy {
     /// Whether `protection` is switched off in this run.
     pub fn is_off(&self, protection: Protection) -> bool {
         self.switched_off.contains(&protection)
+    }
+
+    /// Writes the scenario's funding parameters into the genesis the lab builds (before any
+    /// protection is switched off, so `funding-clamp` off overrides the cap).
+    pub fn apply_funding(&self, genesis: &mut bulwark_exchange::Genesis) {
+        if let Some(interval_ms) = self.funding_interval_ms {
+            genesis.params.funding_interval_ms = interval_ms;
+        }
+        if let Some(max_ppm) = self.funding_rate_max_ppm {
+            genesis.params.funding_rate_max_ppm = max_ppm;
+        }
     }
 }
 
@@ -152,6 +171,8 @@ pub(crate) struct RawEconomy {
     moves: Vec<RawMove>,
     #[serde(default)]
     protections: Vec<Protection>,
+    funding_interval_s: Option<f64>,
+    funding_rate_max_ppm: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +269,20 @@ pub(crate) fn validate(
             }
         }
         economy.protections = raw.protections;
+        if let Some(s) = raw.funding_interval_s {
+            let ms = seconds("economy.funding_interval_s", s)?;
+            range("economy.funding_interval_s", ms, 1_000, 3_600_000)?;
+            economy.funding_interval_ms = Some(ms);
+        }
+        if let Some(ppm) = raw.funding_rate_max_ppm {
+            range(
+                "economy.funding_rate_max_ppm",
+                u64::try_from(ppm).unwrap_or(u64::MAX),
+                0,
+                100_000,
+            )?;
+            economy.funding_rate_max_ppm = Some(ppm);
+        }
     }
     if lies.len() > LIES_MAX {
         return Err(ScenarioError::Economy(format!(

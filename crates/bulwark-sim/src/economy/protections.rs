@@ -4,7 +4,8 @@
 //! oracle parameters) or over the lab's own price source ([`Protection::VenueMedian`]) or
 //! agents ([`Protection::Mmp`]). Protections that are rules of the state machine with no
 //! parameter (withdrawals leave out unrealised gains, no withdrawal on a stale oracle, the
-//! insurance fund's suspension of withdrawals) cannot be switched off and are not listed.
+//! insurance fund's suspension of withdrawals, funding paid on the interval's time-weighted
+//! average premium) cannot be switched off and are not listed.
 
 use bulwark_exchange::Genesis;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,9 @@ pub enum Protection {
     VenueMedian,
     /// Market makers set market maker protection on their quotes: off, they do not.
     Mmp,
+    /// The cap on one interval's funding rate (`funding_rate_max_ppm`): off, 10% (the most
+    /// a genesis allows).
+    FundingClamp,
 }
 
 impl Protection {
@@ -39,6 +43,7 @@ impl Protection {
             Self::RiskLimits => "risk-limits",
             Self::VenueMedian => "venue-median",
             Self::Mmp => "mmp",
+            Self::FundingClamp => "funding-clamp",
         }
     }
 
@@ -58,6 +63,7 @@ impl Protection {
                 }
             }
             Self::RiskLimits => params.risk_limits = None,
+            Self::FundingClamp => params.funding_rate_max_ppm = bulwark_exchange::params::PPM / 10,
             Self::VenueMedian | Self::Mmp => {}
         }
     }

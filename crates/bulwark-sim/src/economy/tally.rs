@@ -1,12 +1,15 @@
 //! What a run measures of the economy, height by height on one honest validator, and at the
 //! end: index error against the honest price, the insurance fund, bad debt, the liquidation
 //! engine's work and every agent account's profit or loss; and the economic invariants the
-//! lab checks at every new height.
+//! lab checks at every new height. Funding: each agent account's perpetual funding, from the
+//! validator's [`FundingTally`] times the account's position when the lab first sees a
+//! payment (exact while a position does not change between the funding block and that read,
+//! a few milliseconds later).
 
 use crate::agents::{AgentKind, Roster};
 use crate::economy::prices::Truth;
 use bulwark_exchange::{Event, Exchange};
-use bulwark_node::shared::{LiquidationTally, Shared, TxStatus, lock};
+use bulwark_node::shared::{FundingTally, LiquidationTally, Shared, TxStatus, lock};
 use bulwark_types::Money;
 use serde::Serialize;
 
@@ -27,6 +30,10 @@ pub struct EconomyTally {
     pub txs_after_funding: u64,
     pub txs_per_block_max: u64,
     history_seen: u64,
+    /// Funding received by each roster account (negative: paid), micro-USDC.
+    funding_micros: Vec<i128>,
+    /// The validator whose [`FundingTally`] was read last, and that tally.
+    funding_seen: Option<(usize, FundingTally)>,
 }
 
 /// Micro-USDC as whole USDC, rounded towards zero.
@@ -49,6 +56,41 @@ impl EconomyTally {
             txs_after_funding: 0,
             txs_per_block_max: 0,
             history_seen: 0,
+            funding_micros: Vec::new(),
+            funding_seen: None,
+        }
+    }
+
+    /// Attributes the funding validator `validator` paid since the last read to every roster
+    /// account, at its position now. A change of validator (the one read crashed) starts
+    /// afresh from the new one's tally, attributing nothing for the change.
+    pub fn observe_funding(&mut self, validator: usize, shared: &Shared, roster: &Roster) {
+        let tally = lock(&shared.status).funding;
+        let paid = match self.funding_seen {
+            Some((seen, before)) if seen == validator => {
+                tally.per_contract_micros - before.per_contract_micros
+            }
+            _ => 0,
+        };
+        self.funding_seen = Some((validator, tally));
+        if paid == 0 {
+            return;
+        }
+        self.funding_micros.resize(roster.accounts.len(), 0);
+        let chain = lock(&shared.chain);
+        let state = chain.finalized();
+        let name =
+            bulwark_types::InstrumentName::parse(crate::agents::PERPETUAL).expect("a valid name");
+        let Some(perpetual) = state.instrument_by_name(&name).map(|i| i.id) else {
+            return;
+        };
+        for (i, (_, key)) in roster.accounts.iter().enumerate() {
+            let position = state
+                .key_binding(key)
+                .and_then(|(id, _)| state.account(id))
+                .map_or(0, |a| a.position(perpetual));
+            // A long pays `per_contract` (received when negative).
+            self.funding_micros[i] -= i128::from(position) * paid;
         }
     }
 
@@ -159,6 +201,8 @@ pub struct AccountResult {
     pub equity_usdc: i64,
     /// Equity and withdrawals less deposits.
     pub profit_usdc: i64,
+    /// Perpetual funding received (negative: paid), micro-USDC; part of the profit.
+    pub funding_micros: i64,
 }
 
 /// What the run's end state says of the economy.
@@ -170,6 +214,10 @@ pub struct EconomyEnd {
     pub bad_debt_usdc: i64,
     pub accounts: Vec<AccountResult>,
     pub liquidations: LiquidationTallyOut,
+    /// Agent withdrawals the exchange refused because an underlying the account holds had no
+    /// fresh oracle quorum (`WithdrawalOracleStale`), and the USDC they asked for.
+    pub withdrawals_refused_stale: u64,
+    pub withdrawals_refused_stale_usdc: i64,
 }
 
 /// [`LiquidationTally`] in whole USDC.
@@ -203,20 +251,33 @@ impl From<LiquidationTally> for LiquidationTallyOut {
 /// The end of a run, read from `shared` (an honest validator that ran throughout).
 pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
     let mut withdrawn = vec![0i128; roster.accounts.len()];
+    let (mut refused_stale, mut refused_stale_micros) = (0u64, 0i128);
     {
         let receipts = lock(&shared.receipts);
-        for (account, digest) in &roster.withdrawals {
-            if let Some(TxStatus::Finalized {
-                rejection: None,
-                events,
-                ..
-            }) = receipts.get(digest)
-            {
-                for event in events {
-                    if let Event::Withdrawn { amount, .. } = event {
-                        withdrawn[*account] += amount.micros();
+        for (w, (account, digest)) in roster.withdrawals.iter().enumerate() {
+            match receipts.get(digest) {
+                Some(TxStatus::Finalized {
+                    rejection: None,
+                    events,
+                    ..
+                }) => {
+                    for event in events {
+                        if let Event::Withdrawn { amount, .. } = event {
+                            withdrawn[*account] += amount.micros();
+                        }
                     }
                 }
+                Some(TxStatus::Finalized {
+                    rejection: Some(bulwark_types::RejectReason::WithdrawalOracleStale),
+                    ..
+                }) => {
+                    refused_stale += 1;
+                    refused_stale_micros += roster
+                        .withdrawal_amounts
+                        .get(w)
+                        .map_or(0, |amount| amount.micros());
+                }
+                _ => {}
             }
         }
     }
@@ -250,6 +311,7 @@ pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
                 withdrawn_usdc: usdc(withdrawn[i]),
                 equity_usdc: usdc(equity),
                 profit_usdc: usdc(equity + withdrawn[i] - deposited),
+                funding_micros: 0,
             }
         })
         .collect();
@@ -258,6 +320,8 @@ pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
         bad_debt_usdc: usdc(bad_debt),
         accounts,
         liquidations: liquidations.into(),
+        withdrawals_refused_stale: refused_stale,
+        withdrawals_refused_stale_usdc: usdc(refused_stale_micros),
     }
 }
 
@@ -298,7 +362,15 @@ impl EconomyTally {
             blocks_after_funding: self.blocks_after_funding,
             txs_after_funding: self.txs_after_funding,
             txs_per_block_max: self.txs_per_block_max,
-            end: shared.map(|s| end(s, roster)).unwrap_or_default(),
+            end: shared
+                .map(|s| {
+                    let mut end = end(s, roster);
+                    for (account, funding) in end.accounts.iter_mut().zip(&self.funding_micros) {
+                        account.funding_micros = i64::try_from(*funding).unwrap_or(i64::MAX);
+                    }
+                    end
+                })
+                .unwrap_or_default(),
         }
     }
 }

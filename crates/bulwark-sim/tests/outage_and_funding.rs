@@ -1,0 +1,113 @@
+//! Two attacks on the economy (issue 15, item 3): withdrawals during an oracle outage, and a
+//! funding push with a wash trade before the funding time. Each runs its catalogue scenario
+//! on seed 1 with the attacker's profit measured; the funding push also with each
+//! protection under test switched off on the same seed.
+
+use bulwark_sim::catalogue;
+use bulwark_sim::economy::Protection;
+use bulwark_sim::scorecard::EconomyFigures;
+use bulwark_sim::{Scorecard, score};
+
+/// Scores catalogue scenario `name` on `seed` with `off` switched off (if any), without the
+/// baseline.
+fn run(name: &str, seed: u64, off: Option<Protection>) -> Scorecard {
+    let mut scenario = catalogue::load(name).expect("a catalogue scenario");
+    if let Some(protection) = off {
+        scenario = scenario.with_protection_off(protection);
+    }
+    match score(&scenario, seed, false) {
+        Ok(card) => {
+            println!("{}", card.table());
+            card
+        }
+        Err(failure) => panic!("{failure}\nreplay: {}", failure.replay_command(name)),
+    }
+}
+
+fn figures(card: &Scorecard) -> EconomyFigures {
+    card.economy
+        .as_ref()
+        .expect("an economy section")
+        .figures
+        .clone()
+}
+
+/// The rule holds while it applies: every withdrawal the attacker's long asked for while
+/// the exchange called the oracle stale was refused (`WithdrawalOracleStale`), and nothing
+/// left the venue uncovered.
+#[test]
+fn withdrawals_on_a_stale_oracle_are_refused() {
+    let f = figures(&run("oracle-outage-withdrawal", 1, None));
+    assert!(
+        f.withdrawals_refused_stale >= 1,
+        "the raid asked while the oracle was stale: {f:?}"
+    );
+    assert!(f.withdrawals_refused_stale_usdc >= 20_000, "{f:?}");
+    assert_eq!(f.bad_debt_usdc, 0, "{f:?}");
+}
+
+/// FINDING (oracle-outage-withdrawal, seed 1): the attacker extracts money with every
+/// protection on. The stale-oracle rule refuses his withdrawals while the oracle is stale,
+/// but once the validators' quorum returns the deviation guard lets the index follow the
+/// 20% fall at a bounded rate, the oracle is fresh again, and his long withdraws what it
+/// is worth at the lagging index; when the index arrives the long is bankrupt and the
+/// insurance fund covers it (+5,804 USDC to the attacker, a 5,975 USDC drawdown of the fund).
+/// Replay: `bulwark simulate oracle-outage-withdrawal --seed 1 --no-baseline`.
+#[test]
+#[ignore = "finding: withdrawals valued at an index the oracle guard still holds back"]
+fn an_oracle_outage_pays_the_attacker_nothing() {
+    let f = figures(&run("oracle-outage-withdrawal", 1, None));
+    assert!(
+        f.attacker_profit_usdc.expect("an attacker") <= 0,
+        "the attacker extracted money: {f:?}"
+    );
+    assert_eq!(f.insurance_fund_drawdown_usdc, 0, "{f:?}");
+}
+
+/// FINDING (oracle-outage-early-withdrawal, seed 1): for the 5 s observation age after the
+/// validators' sources fall silent the exchange still calls the oracle fresh, with the index
+/// standing at the last quorum while the true price falls 20%; the stale-oracle rule does
+/// not apply yet and the attacker's long withdraws at the frozen index (+29,752 USDC to the
+/// attacker, a 26,211 USDC drawdown of the insurance fund).
+/// Replay: `bulwark simulate oracle-outage-early-withdrawal --seed 1 --no-baseline`.
+#[test]
+#[ignore = "finding: the oracle is called fresh for 5 s after the last quorum"]
+fn withdrawing_at_once_when_the_sources_fall_silent_pays_nothing() {
+    let f = figures(&run("oracle-outage-early-withdrawal", 1, None));
+    assert!(
+        f.attacker_profit_usdc.expect("an attacker") <= 0,
+        "the attacker extracted money: {f:?}"
+    );
+}
+
+/// The funding push does not pay with every protection on: the mark is clamped to half
+/// the band above the index, and the makers' quotes, requoted around the index every tick,
+/// trade into the attacker's bid, so the book's mid seldom stands at his step; the rate is
+/// the interval's average premium, capped.
+#[test]
+fn a_funding_push_does_not_pay_with_every_protection_on() {
+    let on = figures(&run("funding-push", 1, None));
+    assert!(
+        on.attacker_profit_usdc.expect("an attacker") <= 0,
+        "the push does not pay: {on:?}"
+    );
+    assert!(
+        on.attacker_funding_micros.expect("an attacker") >= 0,
+        "{on:?}"
+    );
+    assert_eq!(on.bad_debt_usdc, 0, "{on:?}");
+}
+
+/// With the price band off the mark follows the attacker's step 20% above the index: he
+/// collects funding from the leveraged longs, and loses far more buying the asks up to it.
+#[test]
+fn without_the_band_the_push_collects_funding_and_still_loses() {
+    let off = figures(&run("funding-push", 1, Some(Protection::PriceBand)));
+    let funding = off.attacker_funding_micros.expect("an attacker");
+    assert!(funding > 0, "the attacker collects funding: {off:?}");
+    assert!(off.innocent_funding_micros < 0, "the longs pay it: {off:?}");
+    assert!(
+        off.attacker_profit_usdc.expect("an attacker") < 0,
+        "the push does not pay: {off:?}"
+    );
+}
