@@ -195,6 +195,15 @@ impl Exchange {
         })
     }
 
+    /// Whether every underlying the account holds has its index where the validators' last
+    /// median is: the deviation guard is not holding it back from a move.
+    pub(crate) fn account_indexes_settled(&self, account: &Account) -> bool {
+        account.exposures.keys().all(|id| {
+            let spec = &self.instruments[id.get() as usize].spec;
+            self.index_settled(spec.underlying())
+        })
+    }
+
     /// Records the margin call and cancels every open order of the account; returns its margin.
     fn margin_call(&mut self, id: AccountId, events: &mut Vec<Event>) -> crate::AccountMargin {
         let margin = self.margin_of(&self.accounts[id], None);

@@ -113,6 +113,18 @@ impl Exchange {
         }
     }
 
+    /// Whether `asset`'s index is the validators' last median, not a value the deviation
+    /// guard is moving toward it at a bounded rate (always, without an oracle).
+    pub fn index_settled(&self, asset: AssetCode) -> bool {
+        match &self.oracle {
+            None => true,
+            Some(oracle) => oracle
+                .state
+                .asset(&asset)
+                .is_some_and(|a| a.index().is_some() && a.index() == a.raw()),
+        }
+    }
+
     /// The oracle's state (per-asset index, mode and the per-validator record), if this
     /// exchange runs one.
     pub fn oracle_state(&self) -> Option<&OracleState> {

@@ -64,7 +64,11 @@ impl Exchange {
     /// never while its prices cannot be trusted or its losses may fall on others: refused
     /// while the venue's insurance fund does not cover the deficits it must pay, while an
     /// underlying the account holds has no fresh oracle quorum (its margin is measured at a
-    /// stale index and its liquidation is paused), and while the account is below maintenance.
+    /// stale index and its liquidation is paused), while the oracle's deviation guard holds
+    /// such an underlying's index away from the validators' median (after a large move the
+    /// index follows at a bounded rate: margin measured at the lagging index overstates a
+    /// losing position, and money withdrawn against it would be the insurance fund's), and
+    /// while the account is below maintenance.
     pub(crate) fn withdraw(
         &mut self,
         account: AccountId,
@@ -77,6 +81,9 @@ impl Exchange {
         let holder = &self.accounts[account];
         if !self.account_oracles_fresh(holder) {
             return Err(RejectReason::WithdrawalOracleStale);
+        }
+        if !self.account_indexes_settled(holder) {
+            return Err(RejectReason::WithdrawalIndexCatchingUp);
         }
         let margin = self.margin_of(holder, None);
         if margin.equity < margin.requirement.maintenance {

@@ -373,6 +373,65 @@ fn no_withdrawal_of_an_account_priced_at_a_stale_index() {
     assert_eq!(v.run(tx).0, None);
 }
 
+/// The validators agree on a crash; the deviation guard lets the index follow at a bounded
+/// rate. Margin measured at the lagging index overstates a losing long: had alice withdrawn
+/// then, the loss the fresh index shows a few blocks later would be the insurance fund's (the
+/// lab's `oracle-outage-withdrawal` attack). She waits until the index has caught up.
+#[test]
+fn withdrawals_wait_while_the_guard_holds_the_index_back_from_a_crash() {
+    let mut v = venue();
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    let withdraw = |v: &mut Venue, who: &str| {
+        let tx = v.tx(
+            who,
+            TxBody::Withdraw {
+                amount: Money::from_usdc(1),
+            },
+        );
+        v.run(tx).0
+    };
+    let btc_index = |v: &Venue| {
+        let asset = *v.exchange.oracle_state().unwrap().asset(&btc()).unwrap();
+        (asset.index().unwrap(), asset.raw().unwrap())
+    };
+    all_observe(&mut v, 80_000);
+    v.block(vec![]);
+    let (index, median) = btc_index(&v);
+    assert_eq!(median, UnitPrice::from_usdc(80_000));
+    assert!(index > UnitPrice::from_usdc(90_000), "{index:?}");
+    assert!(v.exchange.oracle_fresh(btc()));
+    // Fresh, but not where the validators are: alice (long) and bob (short) wait.
+    assert_eq!(
+        withdraw(&mut v, "alice"),
+        Some(RejectReason::WithdrawalIndexCatchingUp)
+    );
+    assert_eq!(
+        withdraw(&mut v, "bob"),
+        Some(RejectReason::WithdrawalIndexCatchingUp)
+    );
+    // carol holds nothing on that underlying.
+    assert_eq!(withdraw(&mut v, "carol"), None);
+    // Once the index has caught up, withdrawals are judged at it again.
+    for _ in 0..64 {
+        all_observe(&mut v, 80_000);
+        v.block(vec![]);
+        let (index, median) = btc_index(&v);
+        if index == median {
+            break;
+        }
+    }
+    assert_eq!(btc_index(&v).0, UnitPrice::from_usdc(80_000));
+    all_observe(&mut v, 80_000);
+    assert_eq!(withdraw(&mut v, "bob"), None);
+    assert_ne!(
+        withdraw(&mut v, "alice"),
+        Some(RejectReason::WithdrawalIndexCatchingUp)
+    );
+}
+
 /// A call on `expiry_day` November 2026 (08:00 UTC), listed; alice long one from bob.
 fn listed_call(v: &mut Venue, name: &str) {
     let listing = v.admin_tx(TxBody::ListInstrument(spec(name)));

@@ -111,6 +111,11 @@ pub enum RejectReason {
     AgentProofInvalid,
     #[error("withdrawals wait while an underlying the account holds has no fresh oracle quorum")]
     WithdrawalOracleStale,
+    #[error(
+        "withdrawals wait while the oracle's deviation guard holds an underlying the account \
+         holds away from the validators' median (the index is catching up with a large move)"
+    )]
+    WithdrawalIndexCatchingUp,
     #[error("withdrawals wait while the account is below maintenance margin (in liquidation)")]
     WithdrawalDuringLiquidation,
     #[error(
@@ -194,6 +199,7 @@ impl RejectReason {
             RejectReason::PremiumNotCovered { .. } => 92,
             RejectReason::AgentProofInvalid => 78,
             RejectReason::WithdrawalOracleStale => 79,
+            RejectReason::WithdrawalIndexCatchingUp => 87,
             RejectReason::WithdrawalDuringLiquidation => 80,
             RejectReason::WithdrawalsSuspended => 81,
             RejectReason::QuorumRequired => 82,
@@ -206,7 +212,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 52] = [
+        const PLAIN: [RejectReason; 53] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -252,6 +258,7 @@ impl RejectReason {
             RejectReason::BalanceOverflow,
             RejectReason::AgentProofInvalid,
             RejectReason::WithdrawalOracleStale,
+            RejectReason::WithdrawalIndexCatchingUp,
             RejectReason::WithdrawalDuringLiquidation,
             RejectReason::WithdrawalsSuspended,
             RejectReason::QuorumRequired,

@@ -168,6 +168,7 @@ pub fn reject_error(reason: &RejectReason) -> RpcError {
         | R::AccountLimit
         | R::AgentProofInvalid
         | R::WithdrawalOracleStale
+        | R::WithdrawalIndexCatchingUp
         | R::WithdrawalDuringLiquidation
         | R::WithdrawalsSuspended
         | R::CustodyIdUsed
