@@ -19,13 +19,21 @@
 //! orders), [`leveraged`] (builds a leveraged position and holds it), [`arbitrageur`] (trades
 //! the perpetual back towards the index), [`attacker`] (two accounts trading against each
 //! other: the squeezer of a Mango-style mark push, and the whale of a JELLY-style position too
-//! large for the book).
+//! large for the book), [`spammer`] (floods one validator's mempool from many throwaway
+//! keys), [`spoofer`] (large orders just inside the touch it never means to trade, luring the
+//! [`imbalance`] traders, who follow the touch's size imbalance), [`squatter`] (races a
+//! [`delegator`]'s agent-key registration to bind the key to its own account).
 
 pub mod arbitrageur;
 pub mod attacker;
+pub mod delegator;
+pub mod imbalance;
 pub mod leveraged;
 pub mod market_maker;
 pub mod noise;
+pub mod spammer;
+pub mod spoofer;
+pub mod squatter;
 
 use crate::cluster::{Context, PENDING_MAX, Traffic, sign};
 use crate::economy::{Economy, Protection};
@@ -74,6 +82,18 @@ pub enum AgentKind {
     /// An attacker opening a position too large for the book between his two accounts and
     /// letting a price move force one side onto the backstop (Hyperliquid JELLY).
     Whale,
+    /// An attacker flooding one validator's mempool from many minimally funded keys.
+    Spammer,
+    /// An attacker placing large orders just inside the touch that it cancels before they
+    /// trade, while its small order on the other side trades with those they lure.
+    Spoofer,
+    /// A trader that follows the touch: buys the ask when the best bid's size is several
+    /// times the best ask's, sells the bid in the opposite case (what a spoofer lures).
+    Imbalance,
+    /// An attacker racing a delegator's agent-key registration to bind the key first.
+    Squatter,
+    /// An account owner that authorises an agent key and trades through it.
+    Delegator,
 }
 
 impl AgentKind {
@@ -85,22 +105,31 @@ impl AgentKind {
             Self::Arbitrageur => "arbitrageur",
             Self::Squeezer => "squeezer",
             Self::Whale => "whale",
+            Self::Spammer => "spammer",
+            Self::Spoofer => "spoofer",
+            Self::Imbalance => "imbalance",
+            Self::Squatter => "squatter",
+            Self::Delegator => "delegator",
         }
     }
 
     /// Whether agents of this kind attack the venue (their profit is the attacker's).
     pub fn is_attacker(self) -> bool {
-        matches!(self, Self::Squeezer | Self::Whale)
+        matches!(
+            self,
+            Self::Squeezer | Self::Whale | Self::Spammer | Self::Spoofer | Self::Squatter
+        )
     }
 
     /// The optional fields this kind takes.
     fn takes(self) -> &'static [&'static str] {
         match self {
             Self::MarketMaker => &["levels"],
-            Self::Noise | Self::Arbitrageur => &[],
+            Self::Noise | Self::Arbitrageur | Self::Imbalance => &[],
             Self::Leveraged => &["leverage", "long_percent"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
-            Self::Whale => &["at_s", "hold_s"],
+            Self::Whale | Self::Spammer | Self::Spoofer => &["at_s", "hold_s"],
+            Self::Squatter | Self::Delegator => &["at_s"],
         }
     }
 }
@@ -259,6 +288,9 @@ pub struct Roster {
     pub admitted: u64,
     /// Simulated milliseconds (since the run began) when every agent account was funded.
     pub funded_at_ms: Option<u64>,
+    /// Attackers' admitted transactions not yet seen finalized, as [`Traffic::pending`]
+    /// (at most [`PENDING_MAX`]): kept apart so the lab can time honest submissions alone.
+    pub attack_pending: std::collections::VecDeque<(TxDigest, u64)>,
 }
 
 /// Most withdrawals the roster keeps.
@@ -377,6 +409,10 @@ pub trait Agent: Send {
         out: &mut Vec<SignedTx>,
         withdrawals: &mut Vec<(usize, SignedTx)>,
     );
+    /// The validator (of `n`) whose mempool agent number `agent` submits to.
+    fn home(&self, agent: usize, n: usize) -> usize {
+        agent % n
+    }
 }
 
 fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn Agent> {
@@ -391,6 +427,11 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
             vec![Trader::new(base), Trader::new(base + 1)],
             spec,
         )),
+        AgentKind::Spammer => Box::new(spammer::Spammer::new(one(), Trader::new(base + 1), spec)),
+        AgentKind::Spoofer => Box::new(spoofer::Spoofer::new(one(), spec)),
+        AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
+        AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
+        AgentKind::Delegator => Box::new(delegator::Delegator::new(spec, ordinal)),
     }
 }
 
@@ -448,7 +489,11 @@ pub fn start(
             let reader = |slots: &[Arc<Mutex<Option<Arc<Shared>>>>]| {
                 slots.iter().find_map(|s| lock(s).clone())
             };
-            let submit = |context: &mut Context, home: usize, txs: Vec<SignedTx>| -> Vec<bool> {
+            let submit = |context: &mut Context,
+                          home: usize,
+                          txs: Vec<SignedTx>,
+                          attack: bool|
+             -> Vec<bool> {
                 let Some(shared) = lock(&slots[home % n]).clone() else {
                     return vec![false; txs.len()];
                 };
@@ -459,16 +504,24 @@ pub fn start(
                 let mut traffic = lock(&traffic);
                 traffic.submitted += count;
                 let mut admitted = Vec::with_capacity(results.len());
+                let mut attack_pending = Vec::new();
                 for (digest, result) in digests.into_iter().zip(&results) {
                     admitted.push(result.is_ok());
                     if result.is_ok() {
                         traffic.admitted += 1;
-                        if traffic.pending.len() < PENDING_MAX {
+                        if attack {
+                            attack_pending.push((digest, now));
+                        } else if traffic.pending.len() < PENDING_MAX {
                             traffic.pending.push_back((digest, now));
                         }
                     }
                 }
                 let mut roster = lock(&roster);
+                for entry in attack_pending {
+                    if roster.attack_pending.len() < PENDING_MAX {
+                        roster.attack_pending.push_back(entry);
+                    }
+                }
                 roster.submitted += count;
                 roster.admitted += admitted.iter().filter(|a| **a).count() as u64;
                 admitted
@@ -524,7 +577,7 @@ pub fn start(
                     ));
                 }
                 let home = (0..n).find(|i| lock(&slots[*i]).is_some()).unwrap_or(0);
-                submit(&mut context, home, txs);
+                submit(&mut context, home, txs, false);
                 let mut waited = 0;
                 while waited < SETUP_WAIT_MS {
                     context.sleep(Duration::from_millis(50)).await;
@@ -551,8 +604,9 @@ pub fn start(
             let interval = Duration::from_millis(economy.agent_interval_ms);
             let mmp = !economy.is_off(Protection::Mmp);
             while !lock(&traffic).stop {
-                let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); n];
-                let mut withdrawals: Vec<(usize, usize, SignedTx)> = Vec::new();
+                // Per home validator: honest agents' transactions, then attackers'.
+                let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); 2 * n];
+                let mut withdrawals: Vec<(usize, usize, SignedTx, bool)> = Vec::new();
                 if let Some(shared) = reader(&slots) {
                     let chain = lock(&shared.chain);
                     let state = chain.finalized();
@@ -566,10 +620,12 @@ pub fn start(
                                 .iter()
                                 .position(|(acc, _)| acc.agent == a)
                                 .expect("every agent has an account");
+                            let home = agent.home(a, n) % n;
+                            let attack = agent.kind().is_attacker();
                             for (t, tx) in mine {
-                                withdrawals.push((first_account + t, a % n, tx));
+                                withdrawals.push((first_account + t, home, tx, attack));
                             }
-                            batches[a % n].extend(out);
+                            batches[2 * home + usize::from(attack)].extend(out);
                         }
                     }
                 }
@@ -584,14 +640,14 @@ pub fn start(
                     })
                     .count() as u64;
                 lock(&roster).orders_submitted += orders;
-                for (home, txs) in batches.into_iter().enumerate() {
+                for (slot, txs) in batches.into_iter().enumerate() {
                     if !txs.is_empty() {
-                        submit(&mut context, home, txs);
+                        submit(&mut context, slot / 2, txs, slot % 2 == 1);
                     }
                 }
-                for (account, home, tx) in withdrawals {
+                for (account, home, tx, attack) in withdrawals {
                     let digest = tx_digest(&tx);
-                    if submit(&mut context, home, vec![tx])[0] {
+                    if submit(&mut context, home, vec![tx], attack)[0] {
                         let mut roster = lock(&roster);
                         if roster.withdrawals.len() < WITHDRAWALS_MAX {
                             roster.withdrawals.push((account, digest));
