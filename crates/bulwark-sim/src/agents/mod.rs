@@ -68,6 +68,9 @@ const BRIDGE_NONCE_BASE: u64 = 1_000_000;
 const SETUP_WAIT_MS: u64 = 5_000;
 /// Most times the funding is submitted; agents that were never funded do nothing.
 const SETUP_ATTEMPTS_MAX: u64 = 20;
+/// Most deposits the funding submits at once (below the mempool's 256 pending transactions
+/// of one signer, the bridge's).
+const FUNDING_BATCH_MAX: usize = 200;
 
 /// What kind of participant an agent is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -536,8 +539,10 @@ pub fn start(
                 .map(|(_, k)| k.clone())
                 .collect();
             // Funding: after the traders' (the instrument listed, every trader bound), the bridge
-            // deposits into every agent account and capitalises the insurance fund; resubmitted
-            // with higher nonces until a finalized state shows it.
+            // deposits into every agent account and capitalises the insurance fund, at most
+            // FUNDING_BATCH_MAX deposits at a time (the mempool bounds one signer's pending
+            // transactions), each batch to accounts a finalized state does not show yet, with
+            // higher nonces, until it shows them all.
             let mut attempt = 0u64;
             loop {
                 let ready = reader(&slots).is_some_and(|s| {
@@ -556,8 +561,25 @@ pub fn start(
             }
             loop {
                 let base = BRIDGE_NONCE_BASE + attempt * 10_000;
-                let mut txs = Vec::with_capacity(owners.len() + 1);
-                if economy.insurance_usdc > 0 {
+                let (unfunded, insured): (Vec<usize>, bool) = match reader(&slots) {
+                    Some(s) => {
+                        let chain = lock(&s.chain);
+                        let state = chain.finalized();
+                        (
+                            (0..owners.len())
+                                .filter(|i| state.key_binding(&owners[*i]).is_none())
+                                .take(FUNDING_BATCH_MAX)
+                                .collect(),
+                            state.ledger().insurance_fund > Money::ZERO,
+                        )
+                    }
+                    None => ((0..owners.len().min(FUNDING_BATCH_MAX)).collect(), false),
+                };
+                if unfunded.is_empty() {
+                    break;
+                }
+                let mut txs = Vec::with_capacity(unfunded.len() + 1);
+                if economy.insurance_usdc > 0 && (attempt == 0 || !insured) {
                     txs.push(sign(
                         &bridge,
                         base,
@@ -567,6 +589,9 @@ pub fn start(
                     ));
                 }
                 for (i, (account, key)) in lock(&roster).accounts.iter().enumerate() {
+                    if !unfunded.contains(&i) {
+                        continue;
+                    }
                     txs.push(sign(
                         &bridge,
                         base + 1 + i as u64,
@@ -585,14 +610,13 @@ pub fn start(
                     let funded = reader(&slots).is_some_and(|s| {
                         let chain = lock(&s.chain);
                         let state = chain.finalized();
-                        owners.iter().all(|k| state.key_binding(k).is_some())
+                        unfunded
+                            .iter()
+                            .all(|i| state.key_binding(&owners[*i]).is_some())
                     });
                     if funded {
                         break;
                     }
-                }
-                if waited < SETUP_WAIT_MS {
-                    break;
                 }
                 attempt += 1;
                 if attempt >= SETUP_ATTEMPTS_MAX || lock(&traffic).stop {
