@@ -9,6 +9,10 @@ use std::path::Path;
 /// Every catalogue scenario: name and file text, by name.
 pub const CATALOGUE: &[(&str, &str)] = &[
     (
+        "agent-key-squat",
+        include_str!("../scenarios/agent-key-squat.toml"),
+    ),
+    (
         "agents-market",
         include_str!("../scenarios/agents-market.toml"),
     ),
@@ -75,6 +79,11 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
     ),
+    (
+        "spam-throwaway-keys",
+        include_str!("../scenarios/spam-throwaway-keys.toml"),
+    ),
+    ("spoof-touch", include_str!("../scenarios/spoof-touch.toml")),
     ("sweep-200", include_str!("../scenarios/sweep-200.toml")),
     (
         "squeeze-perpetual",

@@ -219,6 +219,9 @@ pub struct Measured {
     pub consensus: ConsensusEvidence,
     /// Submission to finalized outcome, in milliseconds, in the order observed.
     pub latencies_ms: Vec<u64>,
+    /// The same, of every submission but the attacker agents' (traders, honest agents, the
+    /// bridge).
+    pub latencies_honest_ms: Vec<u64>,
     /// Admitted submissions never seen finalized (dropped, or still waiting at the end).
     pub untimed: u64,
     pub recoveries: Vec<Recovery>,
@@ -362,6 +365,7 @@ struct Lab {
     height: u64,
     last_progress_ms: u64,
     latencies_ms: Vec<u64>,
+    latencies_honest_ms: Vec<u64>,
     untimed: u64,
     /// The timeline, shared with [`simulate`] outside the runtime.
     journal: Arc<Mutex<Journal>>,
@@ -526,6 +530,7 @@ impl Lab {
             height: 0,
             last_progress_ms: 0,
             latencies_ms: Vec::new(),
+            latencies_honest_ms: Vec::new(),
             untimed: 0,
             journal,
             consensus: ConsensusEvidence::default(),
@@ -1020,7 +1025,8 @@ impl Lab {
         true
     }
 
-    /// Times the submissions now finalized on any running validator.
+    /// Times the submissions now finalized on any running validator: everyone's, and apart
+    /// the honest ones (all but the attacker agents', which wait in `Roster::attack_pending`).
     fn time_submissions(&mut self) {
         let now_abs = now_ms(&self.cluster.context);
         let shared: Vec<_> = self
@@ -1029,20 +1035,33 @@ impl Lab {
             .filter_map(|i| self.cluster.shared(i))
             .collect();
         let mut traffic = lock(&self.cluster.traffic);
-        let pending = std::mem::take(&mut traffic.pending);
-        for (digest, submitted_ms) in pending {
-            let status = shared
-                .iter()
-                .find_map(|s| match lock(&s.receipts).get(&digest) {
-                    Some(TxStatus::Finalized { .. }) => Some(true),
-                    Some(TxStatus::Dropped { .. }) => Some(false),
-                    _ => None,
-                });
-            match status {
-                Some(true) => self.latencies_ms.push(now_abs - submitted_ms),
-                Some(false) => self.untimed += 1,
-                None if now_abs - submitted_ms > LATENCY_WAIT_MAX_MS => self.untimed += 1,
-                None => traffic.pending.push_back((digest, submitted_ms)),
+        let mut roster = lock(&self.market.roster);
+        for honest in [true, false] {
+            let queue = if honest {
+                &mut traffic.pending
+            } else {
+                &mut roster.attack_pending
+            };
+            let pending = std::mem::take(queue);
+            for (digest, submitted_ms) in pending {
+                let status = shared
+                    .iter()
+                    .find_map(|s| match lock(&s.receipts).get(&digest) {
+                        Some(TxStatus::Finalized { .. }) => Some(true),
+                        Some(TxStatus::Dropped { .. }) => Some(false),
+                        _ => None,
+                    });
+                match status {
+                    Some(true) => {
+                        self.latencies_ms.push(now_abs - submitted_ms);
+                        if honest {
+                            self.latencies_honest_ms.push(now_abs - submitted_ms);
+                        }
+                    }
+                    Some(false) => self.untimed += 1,
+                    None if now_abs - submitted_ms > LATENCY_WAIT_MAX_MS => self.untimed += 1,
+                    None => queue.push_back((digest, submitted_ms)),
+                }
             }
         }
     }
@@ -1108,6 +1127,7 @@ impl Lab {
             .map_or((0, 0), |i| self.cluster.executed(*i));
         let traffic = lock(&self.cluster.traffic).clone();
         self.untimed += traffic.pending.len() as u64;
+        self.untimed += lock(&self.market.roster).attack_pending.len() as u64;
         let economy = self.market.tally.as_ref().map(|tally| {
             let shared = self.checked().first().and_then(|i| self.cluster.shared(*i));
             tally.measured(shared.as_deref(), &lock(&self.market.roster))
@@ -1122,6 +1142,7 @@ impl Lab {
             states_unchecked: self.checker.states_unchecked,
             consensus: self.consensus.clone(),
             latencies_ms: std::mem::take(&mut self.latencies_ms),
+            latencies_honest_ms: std::mem::take(&mut self.latencies_honest_ms),
             untimed: self.untimed,
             recoveries,
             submitted: traffic.submitted,

@@ -27,6 +27,9 @@ pub struct Scorecard {
     pub safety: Safety,
     pub liveness: Liveness,
     pub latency: Latency,
+    /// Latency of every submission but the attacker agents', and how many of them finalized
+    /// per block.
+    pub latency_honest: HonestLatency,
     pub traffic: Traffic,
     /// What the honest validators saw of Byzantine behaviour.
     pub consensus: ConsensusEvidence,
@@ -242,6 +245,15 @@ pub struct Latency {
     pub max_ms: Option<u64>,
 }
 
+/// [`Latency`] of the honest submissions (everyone's but the attacker agents'; its `untimed`
+/// is the run's, everyone's).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HonestLatency {
+    pub latency: Latency,
+    /// Honest submissions finalized, per block of the run.
+    pub finalized_per_block: Option<f64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Traffic {
     pub submitted: u64,
@@ -340,6 +352,8 @@ impl Scorecard {
         longest_stall_ms = longest_stall_ms.max(measured.elapsed_ms.saturating_sub(previous));
         let mut sorted = measured.latencies_ms.clone();
         sorted.sort_unstable();
+        let mut honest = measured.latencies_honest_ms.clone();
+        honest.sort_unstable();
         Self {
             scenario: scenario.name.clone(),
             seed,
@@ -367,6 +381,17 @@ impl Scorecard {
                 p50_ms: percentile(&sorted, 50),
                 p99_ms: percentile(&sorted, 99),
                 max_ms: sorted.last().copied(),
+            },
+            latency_honest: HonestLatency {
+                latency: Latency {
+                    samples: honest.len() as u64,
+                    untimed: measured.untimed,
+                    p50_ms: percentile(&honest, 50),
+                    p99_ms: percentile(&honest, 99),
+                    max_ms: honest.last().copied(),
+                },
+                finalized_per_block: (measured.height > 0)
+                    .then(|| round3(honest.len() as f64 / measured.height as f64)),
             },
             traffic: Traffic {
                 submitted: measured.submitted,
@@ -460,6 +485,20 @@ impl Scorecard {
             ("latency: p50", ms(self.latency.p50_ms)),
             ("latency: p99", ms(self.latency.p99_ms)),
             ("latency: max", ms(self.latency.max_ms)),
+            (
+                "latency (honest): p50",
+                ms(self.latency_honest.latency.p50_ms),
+            ),
+            (
+                "latency (honest): p99",
+                ms(self.latency_honest.latency.p99_ms),
+            ),
+            (
+                "honest: finalized/block",
+                self.latency_honest
+                    .finalized_per_block
+                    .map_or("-".to_string(), |f| format!("{f:.1}")),
+            ),
             (
                 "traffic: submitted/admitted",
                 format!("{}/{}", self.traffic.submitted, self.traffic.admitted),

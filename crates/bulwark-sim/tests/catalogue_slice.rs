@@ -74,6 +74,7 @@ macro_rules! slice {
 }
 
 slice! {
+    agent_key_squat => "agent-key-squat",
     agents_market => "agents-market",
     backstop_whale => "backstop-whale",
     baseline => "baseline",
@@ -93,6 +94,8 @@ slice! {
     one_way => "one-way",
     partition_2_2 => "partition-2-2",
     slow_validator => "slow-validator",
+    spam_throwaway_keys => "spam-throwaway-keys",
+    spoof_touch => "spoof-touch",
     squeeze_perpetual => "squeeze-perpetual",
     validators_lie => "validators-lie",
     venue_false_price => "venue-false-price",

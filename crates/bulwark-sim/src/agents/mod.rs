@@ -21,14 +21,23 @@
 //! other: the squeezer of a Mango-style mark push, and the whale of a JELLY-style position too
 //! large for the book), [`stale_withdrawer`] (withdraws from the losing side of a position
 //! against himself while the oracle is down), [`funding_pusher`] (a short against the market
-//! and a wash-traded mark push before each funding time).
+//! and a wash-traded mark push before each funding time), [`spammer`] (floods one validator's
+//! mempool from many throwaway keys), [`spoofer`] (large orders just inside the touch it never
+//! means to trade, luring the [`imbalance`] traders, who follow the touch's size imbalance),
+//! [`squatter`] (races a [`delegator`]'s agent-key registration to bind the key to its own
+//! account).
 
 pub mod arbitrageur;
 pub mod attacker;
+pub mod delegator;
 pub mod funding_pusher;
+pub mod imbalance;
 pub mod leveraged;
 pub mod market_maker;
 pub mod noise;
+pub mod spammer;
+pub mod spoofer;
+pub mod squatter;
 pub mod stale_withdrawer;
 
 use crate::cluster::{Context, PENDING_MAX, Traffic, sign};
@@ -64,6 +73,9 @@ const BRIDGE_NONCE_BASE: u64 = 1_000_000;
 const SETUP_WAIT_MS: u64 = 5_000;
 /// Most times the funding is submitted; agents that were never funded do nothing.
 const SETUP_ATTEMPTS_MAX: u64 = 20;
+/// Most deposits the funding submits at once (below the mempool's 256 pending transactions
+/// of one signer, the bridge's).
+const FUNDING_BATCH_MAX: usize = 200;
 
 /// What kind of participant an agent is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -84,6 +96,18 @@ pub enum AgentKind {
     /// An attacker short against the market who wash-trades the mark up before each funding
     /// time, so longs pay him.
     FundingPusher,
+    /// An attacker flooding one validator's mempool from many minimally funded keys.
+    Spammer,
+    /// An attacker placing large orders just inside the touch that it cancels before they
+    /// trade, while its small order on the other side trades with those they lure.
+    Spoofer,
+    /// A trader that follows the touch: buys the ask when the best bid's size is several
+    /// times the best ask's, sells the bid in the opposite case (what a spoofer lures).
+    Imbalance,
+    /// An attacker racing a delegator's agent-key registration to bind the key first.
+    Squatter,
+    /// An account owner that authorises an agent key and trades through it.
+    Delegator,
 }
 
 impl AgentKind {
@@ -97,6 +121,11 @@ impl AgentKind {
             Self::Whale => "whale",
             Self::StaleWithdrawer => "stale-withdrawer",
             Self::FundingPusher => "funding-pusher",
+            Self::Spammer => "spammer",
+            Self::Spoofer => "spoofer",
+            Self::Imbalance => "imbalance",
+            Self::Squatter => "squatter",
+            Self::Delegator => "delegator",
         }
     }
 
@@ -104,7 +133,13 @@ impl AgentKind {
     pub fn is_attacker(self) -> bool {
         matches!(
             self,
-            Self::Squeezer | Self::Whale | Self::StaleWithdrawer | Self::FundingPusher
+            Self::Squeezer
+                | Self::Whale
+                | Self::StaleWithdrawer
+                | Self::FundingPusher
+                | Self::Spammer
+                | Self::Spoofer
+                | Self::Squatter
         )
     }
 
@@ -112,12 +147,14 @@ impl AgentKind {
     fn takes(self) -> &'static [&'static str] {
         match self {
             Self::MarketMaker => &["levels"],
-            Self::Noise | Self::Arbitrageur => &[],
+            Self::Noise | Self::Arbitrageur | Self::Imbalance => &[],
             Self::Leveraged => &["leverage", "long_percent"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
-            Self::Whale => &["at_s", "hold_s"],
-            Self::StaleWithdrawer => &["at_s", "hold_s"],
+            Self::Whale | Self::StaleWithdrawer | Self::Spammer | Self::Spoofer => {
+                &["at_s", "hold_s"]
+            }
             Self::FundingPusher => &["at_s", "hold_s", "push_bps"],
+            Self::Squatter | Self::Delegator => &["at_s"],
         }
     }
 }
@@ -281,6 +318,9 @@ pub struct Roster {
     pub admitted: u64,
     /// Simulated milliseconds (since the run began) when every agent account was funded.
     pub funded_at_ms: Option<u64>,
+    /// Attackers' admitted transactions not yet seen finalized, as [`Traffic::pending`]
+    /// (at most [`PENDING_MAX`]): kept apart so the lab can time honest submissions alone.
+    pub attack_pending: std::collections::VecDeque<(TxDigest, u64)>,
 }
 
 /// Most withdrawals the roster keeps.
@@ -399,6 +439,10 @@ pub trait Agent: Send {
         out: &mut Vec<SignedTx>,
         withdrawals: &mut Vec<(usize, SignedTx)>,
     );
+    /// The validator (of `n`) whose mempool agent number `agent` submits to.
+    fn home(&self, agent: usize, n: usize) -> usize {
+        agent % n
+    }
 }
 
 fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn Agent> {
@@ -421,6 +465,11 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
             vec![Trader::new(base), Trader::new(base + 1)],
             spec,
         )),
+        AgentKind::Spammer => Box::new(spammer::Spammer::new(one(), Trader::new(base + 1), spec)),
+        AgentKind::Spoofer => Box::new(spoofer::Spoofer::new(one(), spec)),
+        AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
+        AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
+        AgentKind::Delegator => Box::new(delegator::Delegator::new(spec, ordinal)),
     }
 }
 
@@ -478,7 +527,11 @@ pub fn start(
             let reader = |slots: &[Arc<Mutex<Option<Arc<Shared>>>>]| {
                 slots.iter().find_map(|s| lock(s).clone())
             };
-            let submit = |context: &mut Context, home: usize, txs: Vec<SignedTx>| -> Vec<bool> {
+            let submit = |context: &mut Context,
+                          home: usize,
+                          txs: Vec<SignedTx>,
+                          attack: bool|
+             -> Vec<bool> {
                 let Some(shared) = lock(&slots[home % n]).clone() else {
                     return vec![false; txs.len()];
                 };
@@ -489,16 +542,24 @@ pub fn start(
                 let mut traffic = lock(&traffic);
                 traffic.submitted += count;
                 let mut admitted = Vec::with_capacity(results.len());
+                let mut attack_pending = Vec::new();
                 for (digest, result) in digests.into_iter().zip(&results) {
                     admitted.push(result.is_ok());
                     if result.is_ok() {
                         traffic.admitted += 1;
-                        if traffic.pending.len() < PENDING_MAX {
+                        if attack {
+                            attack_pending.push((digest, now));
+                        } else if traffic.pending.len() < PENDING_MAX {
                             traffic.pending.push_back((digest, now));
                         }
                     }
                 }
                 let mut roster = lock(&roster);
+                for entry in attack_pending {
+                    if roster.attack_pending.len() < PENDING_MAX {
+                        roster.attack_pending.push_back(entry);
+                    }
+                }
                 roster.submitted += count;
                 roster.admitted += admitted.iter().filter(|a| **a).count() as u64;
                 admitted
@@ -513,8 +574,10 @@ pub fn start(
                 .map(|(_, k)| k.clone())
                 .collect();
             // Funding: after the traders' (the instrument listed, every trader bound), the bridge
-            // deposits into every agent account and capitalises the insurance fund; resubmitted
-            // with higher nonces until a finalized state shows it.
+            // deposits into every agent account and capitalises the insurance fund, at most
+            // FUNDING_BATCH_MAX deposits at a time (the mempool bounds one signer's pending
+            // transactions), each batch to accounts a finalized state does not show yet, with
+            // higher nonces, until it shows them all.
             let mut attempt = 0u64;
             loop {
                 let ready = reader(&slots).is_some_and(|s| {
@@ -533,8 +596,25 @@ pub fn start(
             }
             loop {
                 let base = BRIDGE_NONCE_BASE + attempt * 10_000;
-                let mut txs = Vec::with_capacity(owners.len() + 1);
-                if economy.insurance_usdc > 0 {
+                let (unfunded, insured): (Vec<usize>, bool) = match reader(&slots) {
+                    Some(s) => {
+                        let chain = lock(&s.chain);
+                        let state = chain.finalized();
+                        (
+                            (0..owners.len())
+                                .filter(|i| state.key_binding(&owners[*i]).is_none())
+                                .take(FUNDING_BATCH_MAX)
+                                .collect(),
+                            state.ledger().insurance_fund > Money::ZERO,
+                        )
+                    }
+                    None => ((0..owners.len().min(FUNDING_BATCH_MAX)).collect(), false),
+                };
+                if unfunded.is_empty() {
+                    break;
+                }
+                let mut txs = Vec::with_capacity(unfunded.len() + 1);
+                if economy.insurance_usdc > 0 && (attempt == 0 || !insured) {
                     txs.push(sign(
                         &bridge,
                         base,
@@ -544,6 +624,9 @@ pub fn start(
                     ));
                 }
                 for (i, (account, key)) in lock(&roster).accounts.iter().enumerate() {
+                    if !unfunded.contains(&i) {
+                        continue;
+                    }
                     txs.push(sign(
                         &bridge,
                         base + 1 + i as u64,
@@ -554,7 +637,7 @@ pub fn start(
                     ));
                 }
                 let home = (0..n).find(|i| lock(&slots[*i]).is_some()).unwrap_or(0);
-                submit(&mut context, home, txs);
+                submit(&mut context, home, txs, false);
                 let mut waited = 0;
                 while waited < SETUP_WAIT_MS {
                     context.sleep(Duration::from_millis(50)).await;
@@ -562,14 +645,13 @@ pub fn start(
                     let funded = reader(&slots).is_some_and(|s| {
                         let chain = lock(&s.chain);
                         let state = chain.finalized();
-                        owners.iter().all(|k| state.key_binding(k).is_some())
+                        unfunded
+                            .iter()
+                            .all(|i| state.key_binding(&owners[*i]).is_some())
                     });
                     if funded {
                         break;
                     }
-                }
-                if waited < SETUP_WAIT_MS {
-                    break;
                 }
                 attempt += 1;
                 if attempt >= SETUP_ATTEMPTS_MAX || lock(&traffic).stop {
@@ -581,8 +663,9 @@ pub fn start(
             let interval = Duration::from_millis(economy.agent_interval_ms);
             let mmp = !economy.is_off(Protection::Mmp);
             while !lock(&traffic).stop {
-                let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); n];
-                let mut withdrawals: Vec<(usize, usize, SignedTx)> = Vec::new();
+                // Per home validator: honest agents' transactions, then attackers'.
+                let mut batches: Vec<Vec<SignedTx>> = vec![Vec::new(); 2 * n];
+                let mut withdrawals: Vec<(usize, usize, SignedTx, bool)> = Vec::new();
                 if let Some(shared) = reader(&slots) {
                     let chain = lock(&shared.chain);
                     let state = chain.finalized();
@@ -596,10 +679,12 @@ pub fn start(
                                 .iter()
                                 .position(|(acc, _)| acc.agent == a)
                                 .expect("every agent has an account");
+                            let home = agent.home(a, n) % n;
+                            let attack = agent.kind().is_attacker();
                             for (t, tx) in mine {
-                                withdrawals.push((first_account + t, a % n, tx));
+                                withdrawals.push((first_account + t, home, tx, attack));
                             }
-                            batches[a % n].extend(out);
+                            batches[2 * home + usize::from(attack)].extend(out);
                         }
                     }
                 }
@@ -614,18 +699,18 @@ pub fn start(
                     })
                     .count() as u64;
                 lock(&roster).orders_submitted += orders;
-                for (home, txs) in batches.into_iter().enumerate() {
+                for (slot, txs) in batches.into_iter().enumerate() {
                     if !txs.is_empty() {
-                        submit(&mut context, home, txs);
+                        submit(&mut context, slot / 2, txs, slot % 2 == 1);
                     }
                 }
-                for (account, home, tx) in withdrawals {
+                for (account, home, tx, attack) in withdrawals {
                     let digest = tx_digest(&tx);
                     let amount = match &tx.tx.body {
                         TxBody::Withdraw { amount } => *amount,
                         _ => Money::ZERO,
                     };
-                    if submit(&mut context, home, vec![tx])[0] {
+                    if submit(&mut context, home, vec![tx], attack)[0] {
                         let mut roster = lock(&roster);
                         if roster.withdrawals.len() < WITHDRAWALS_MAX {
                             roster.withdrawals.push((account, digest));
