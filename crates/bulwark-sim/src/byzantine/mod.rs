@@ -8,6 +8,8 @@
 pub mod censor;
 pub mod duty_breaker;
 pub mod mocks;
+pub mod rewriter;
 
 pub use censor::{Censor, CensorLog};
 pub use duty_breaker::{Duty, DutyBreaker, DutySwitch};
+pub use rewriter::{ProposalRewriter, Rewrite};
