@@ -6,6 +6,8 @@
 //! (its storage, kept by the runtime, survives) and a restart is a new task over the same
 //! partitions. Traders submit to a "home" validator's mempool, which gossips to the others.
 
+use crate::byzantine::flooder::{self, Flood};
+use crate::clock::{ClockSkew, SkewedContext};
 use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_node::app::{AppConfig, now_ms};
@@ -56,6 +58,9 @@ const GOSSIP_BATCH_MAX: usize = 256;
 const WAIT_MAX: Duration = Duration::from_secs(900);
 
 pub type Context = deterministic::Context;
+/// The context a validator runs under: the runtime's, with the validator's own clock
+/// (`crate::clock`).
+pub type NodeContext = SkewedContext<Context>;
 
 /// Where a validator's shared state appears once it has started (None while crashed).
 type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
@@ -74,6 +79,12 @@ pub struct Cluster {
     pub admin: PrivateKey,
     pub bridge: PrivateKey,
     pub traffic: Arc<Mutex<Traffic>>,
+    /// Each validator's clock offset (`clock-skew` faults set it; zero otherwise).
+    pub clocks: Vec<Arc<ClockSkew>>,
+    /// Validators that flood their peers' mempools over the gossip channel while they run.
+    pub floods: Vec<Option<Flood>>,
+    /// Junk transactions every flooder sent, counted once per message to all peers.
+    pub flood_sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the traders did.
@@ -187,6 +198,9 @@ impl Cluster {
             admin,
             bridge,
             traffic: Arc::default(),
+            clocks: (0..n).map(|_| Arc::default()).collect(),
+            floods: vec![None; n],
+            flood_sent: Arc::default(),
         };
         for i in 0..n {
             for j in 0..n {
@@ -306,7 +320,7 @@ impl Cluster {
     where
         W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
         A: commonware_consensus::Application<
-                Context,
+                NodeContext,
                 SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
                 Context = bulwark_node::block::Ctx,
                 Block = bulwark_node::block::ChainBlock,
@@ -325,7 +339,7 @@ impl Cluster {
     ) where
         W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
         A: commonware_consensus::Application<
-                Context,
+                NodeContext,
                 SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
                 Context = bulwark_node::block::Ctx,
                 Block = bulwark_node::block::ChainBlock,
@@ -337,6 +351,10 @@ impl Cluster {
         let mut config = self.validator_config(i);
         tune(&mut config);
         let slot = self.slots[i].clone();
+        let (skew, flood) = (self.clocks[i].clone(), self.floods[i]);
+        // Not drawn from the runtime: a run without a flooder draws exactly as before.
+        let flood_seed = 0xf100_d000 + i as u64;
+        let flood_sent = self.flood_sent.clone();
         let feed = RandomWalkFeed::new(
             btc(),
             7,
@@ -372,8 +390,17 @@ impl Cluster {
                     snapshots: next(),
                     observations: next(),
                 };
+                if let Some(flood) = flood {
+                    flooder::spawn(
+                        context.child("flooder"),
+                        channels.transactions.0.clone(),
+                        flood,
+                        flood_seed,
+                        flood_sent,
+                    );
+                }
                 let validator = engine::start_with(
-                    context.child("node"),
+                    SkewedContext::new(context.child("node"), skew),
                     config,
                     channels,
                     control.clone(),
