@@ -6,8 +6,6 @@
 //! (its storage, kept by the runtime, survives) and a restart is a new task over the same
 //! partitions. Traders submit to a "home" validator's mempool, which gossips to the others.
 
-use crate::byzantine::flooder::{self, Flood};
-use crate::clock::{ClockSkew, SkewedContext};
 use bulwark_exchange::oracle::OracleGenesis;
 use bulwark_exchange::{ExchangeParams, Genesis};
 use bulwark_node::app::{AppConfig, now_ms};
@@ -58,9 +56,21 @@ const GOSSIP_BATCH_MAX: usize = 256;
 const WAIT_MAX: Duration = Duration::from_secs(900);
 
 pub type Context = deterministic::Context;
+
+// A child of this module, not of the crate, so that `bulwark-node`'s tests, which compile this
+// file by path, compile it too (the crate re-exports it as `clock`).
+#[path = "clock.rs"]
+pub mod clock;
+use clock::{ClockSkew, SkewedContext};
+
 /// The context a validator runs under: the runtime's, with the validator's own clock
-/// (`crate::clock`).
+/// ([`clock`]).
 pub type NodeContext = SkewedContext<Context>;
+/// A validator's sender on the transaction gossip channel.
+pub type GossipSender = simulated::Sender<PublicKey, Context>;
+/// Something a validator runs beside itself, under its own context (so it dies with it), with
+/// a clone of its gossip sender: the lab's flooder.
+pub type Beside = Arc<dyn Fn(Context, GossipSender) + Send + Sync>;
 
 /// Where a validator's shared state appears once it has started (None while crashed).
 type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
@@ -81,10 +91,8 @@ pub struct Cluster {
     pub traffic: Arc<Mutex<Traffic>>,
     /// Each validator's clock offset (`clock-skew` faults set it; zero otherwise).
     pub clocks: Vec<Arc<ClockSkew>>,
-    /// Validators that flood their peers' mempools over the gossip channel while they run.
-    pub floods: Vec<Option<Flood>>,
-    /// Junk transactions every flooder sent, counted once per message to all peers.
-    pub flood_sent: Arc<std::sync::atomic::AtomicU64>,
+    /// What each validator runs beside itself while it runs (each start and restart).
+    pub beside: Vec<Option<Beside>>,
 }
 
 /// What the traders did.
@@ -199,8 +207,7 @@ impl Cluster {
             bridge,
             traffic: Arc::default(),
             clocks: (0..n).map(|_| Arc::default()).collect(),
-            floods: vec![None; n],
-            flood_sent: Arc::default(),
+            beside: vec![None; n],
         };
         for i in 0..n {
             for j in 0..n {
@@ -351,10 +358,7 @@ impl Cluster {
         let mut config = self.validator_config(i);
         tune(&mut config);
         let slot = self.slots[i].clone();
-        let (skew, flood) = (self.clocks[i].clone(), self.floods[i]);
-        // Not drawn from the runtime: a run without a flooder draws exactly as before.
-        let flood_seed = 0xf100_d000 + i as u64;
-        let flood_sent = self.flood_sent.clone();
+        let (skew, beside) = (self.clocks[i].clone(), self.beside[i].clone());
         let feed = RandomWalkFeed::new(
             btc(),
             7,
@@ -390,14 +394,8 @@ impl Cluster {
                     snapshots: next(),
                     observations: next(),
                 };
-                if let Some(flood) = flood {
-                    flooder::spawn(
-                        context.child("flooder"),
-                        channels.transactions.0.clone(),
-                        flood,
-                        flood_seed,
-                        flood_sent,
-                    );
+                if let Some(beside) = beside {
+                    beside(context.child("beside"), channels.transactions.0.clone());
                 }
                 let validator = engine::start_with(
                     SkewedContext::new(context.child("node"), skew),

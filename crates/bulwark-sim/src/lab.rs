@@ -409,6 +409,9 @@ struct Lab {
     /// The most transactions a validator that does not flood held in its mempool, sampled
     /// every tick of a run with a flooder.
     mempool_txs_max: u64,
+    /// Which validators flood, and what they sent.
+    flooders: Vec<bool>,
+    flood_sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The economy of a run: the price source every validator reads, the measurements and the
@@ -475,6 +478,8 @@ impl Lab {
         };
         let mut roles = vec![Role::Honest; n];
         let mut impostors = Vec::new();
+        let flood_sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut flooders = vec![false; n];
         for role in &scenario.byzantine {
             match *role {
                 ByzantineRole::Mock { validator, mock } => {
@@ -507,7 +512,9 @@ impl Lab {
                     txs_per_second,
                 } => {
                     // Otherwise honest: the cluster starts its flooding loop beside it.
-                    cluster.floods[validator] = Some(Flood { txs_per_second });
+                    let flood = Flood { txs_per_second };
+                    cluster.beside[validator] = Some(flood.beside(validator, flood_sent.clone()));
+                    flooders[validator] = true;
                 }
             }
         }
@@ -591,6 +598,8 @@ impl Lab {
             _traders: Some(traders),
             market,
             mempool_txs_max: 0,
+            flooders,
+            flood_sent,
             roles,
             scenario,
         };
@@ -1024,7 +1033,7 @@ impl Lab {
             for record in records {
                 self.checker.compare(i, record)?;
             }
-            if self.cluster.floods.iter().any(Option::is_some) && self.cluster.floods[i].is_none() {
+            if self.flooders.iter().any(|f| *f) && !self.flooders[i] {
                 let txs = lock(&shared.mempool).len() as u64;
                 self.mempool_txs_max = self.mempool_txs_max.max(txs);
             }
@@ -1114,10 +1123,7 @@ impl Lab {
             }
         }
         evidence.mempool_txs_max = self.mempool_txs_max;
-        evidence.flood_sent = self
-            .cluster
-            .flood_sent
-            .load(std::sync::atomic::Ordering::SeqCst);
+        evidence.flood_sent = self.flood_sent.load(std::sync::atomic::Ordering::SeqCst);
         evidence
     }
 

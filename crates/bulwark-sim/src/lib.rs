@@ -39,7 +39,6 @@ pub mod bugs;
 pub mod byzantine;
 pub mod cascade;
 pub mod catalogue;
-pub mod clock;
 pub mod cluster;
 pub mod economy;
 pub mod forgery;
@@ -52,6 +51,7 @@ pub mod scorecard;
 pub mod series;
 pub mod sweep;
 
+pub use cluster::clock;
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};
 pub use scorecard::{Scorecard, score, score_compared};

@@ -4,7 +4,12 @@
 //! that the state machine believes, a deliberate bug, is in `tests/bugs.rs`.)
 
 use bulwark_node::mempool::MempoolLimits;
-use bulwark_sim::byzantine::Withhold;
+use bulwark_node::shared::lock;
+use bulwark_sim::byzantine::{Flood, Withhold};
+use bulwark_sim::cluster::{ALL, Cluster, link};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use bulwark_sim::catalogue;
 use bulwark_sim::lab::Measured;
 use bulwark_sim::scenario::{ByzantineRole, RunLength, Scenario};
@@ -75,6 +80,44 @@ fn a_flooding_validator_gets_no_junk_into_honest_mempools_and_traders_still_fina
         quiet.untimed
     );
     assert!(p99(&flooded.latencies_ms) <= 2 * p99(&quiet.latencies_ms));
+}
+
+/// The flood of the test above at 5,000 transactions a second, against peers whose gossip
+/// budget is 1,000 a second from each peer (the lab's validators allow 20,000): over the
+/// budget a peer's batches are dropped before any hash or signature check, so most of the
+/// flood costs the honest validators nothing; the traders' gossip (about 40 transactions a
+/// second from each validator) stays within it and their transactions still finalize. Seed
+/// 5, until the honest three finalize height 80.
+#[test]
+fn a_flood_over_a_peer_s_gossip_budget_is_dropped_unread() {
+    bulwark_sim::cluster::run(5, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        let sent = Arc::new(AtomicU64::new(0));
+        let flood = Flood {
+            txs_per_second: 5_000,
+        };
+        cluster.beside[3] = Some(flood.beside(3, sent.clone()));
+        for i in ALL {
+            cluster.start_tuned(i, |config| config.gossip.peer_txs_per_second = 1_000);
+        }
+        let _traders = cluster.start_traders(5, Duration::from_millis(100));
+        cluster.wait_until(&[0, 1, 2], 80).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&ALL) >= 60, "all four agree");
+        let sent = sent.load(Ordering::SeqCst);
+        for i in [0, 1, 2] {
+            let shared = cluster.shared(i).expect("running");
+            let dropped = lock(&shared.status).gossip_dropped;
+            let mempool = lock(&shared.mempool).len();
+            println!("validator {i}: dropped {dropped} of {sent} sent, mempool {mempool}");
+            assert!(
+                dropped * 2 >= sent,
+                "validator {i} dropped {dropped} of the {sent} junk transactions unread"
+            );
+            assert!(mempool <= 200, "validator {i}'s mempool holds {mempool}");
+        }
+        assert!(cluster.executed(0).1 > 0, "the traders traded");
+    });
 }
 
 /// Validator 3, leading one view in four, keeps in its blocks only the quorum's worth (three

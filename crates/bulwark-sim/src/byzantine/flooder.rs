@@ -14,7 +14,7 @@
 //! Never: runs anything but the sending loop (the validator itself is honest), or touches a
 //! peer's state except through what it sends.
 
-use crate::cluster::{self, Context};
+use crate::cluster::{self, Beside, Context};
 use bulwark_types::{PrivateKey, SignedTx, TxBody};
 use commonware_codec::Encode as _;
 use commonware_cryptography::Signer as _;
@@ -40,6 +40,18 @@ const THROWAWAY_KEYS: u64 = 64;
 pub struct Flood {
     /// Junk transactions sent to each peer per second.
     pub txs_per_second: u32,
+}
+
+impl Flood {
+    /// What the cluster runs beside flooding validator `validator`
+    /// (`Cluster::beside`): the flooding loop, adding what it sends to `sent`.
+    pub fn beside(self, validator: usize, sent: Arc<AtomicU64>) -> Beside {
+        // Not drawn from the runtime: a run without a flooder draws exactly as before.
+        let seed = 0xf100_d000 + validator as u64;
+        Arc::new(move |context, sender| {
+            spawn(context, sender, self, seed, sent.clone());
+        })
+    }
 }
 
 /// Spawns the flooding loop on `sender` (a clone of the validator's own gossip sender); it
