@@ -6,13 +6,13 @@
 use bulwark_node::mempool::MempoolLimits;
 use bulwark_node::shared::lock;
 use bulwark_sim::byzantine::{Flood, Withhold};
+use bulwark_sim::catalogue;
 use bulwark_sim::cluster::{ALL, Cluster, link};
+use bulwark_sim::lab::Measured;
+use bulwark_sim::scenario::{ByzantineRole, RunLength, Scenario};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use bulwark_sim::catalogue;
-use bulwark_sim::lab::Measured;
-use bulwark_sim::scenario::{ByzantineRole, RunLength, Scenario};
 
 fn p99(latencies: &[u64]) -> u64 {
     let mut sorted = latencies.to_vec();
