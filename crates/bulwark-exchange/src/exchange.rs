@@ -133,6 +133,10 @@ pub struct Exchange {
     /// The custodians and their waiting attestations (`custody.rs`), when the genesis names
     /// custodians.
     pub(crate) custody: Option<crate::custody::CustodyState>,
+    /// Deliberate bugs the lab planted in this copy of the state (`deliberate_bugs.rs`);
+    /// not state.
+    #[cfg(feature = "deliberate-bugs")]
+    pub(crate) deliberate_bugs: crate::deliberate_bugs::Planted,
 }
 
 impl Exchange {
@@ -177,6 +181,8 @@ impl Exchange {
                 .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
             liquidation_orders: BTreeMap::new(),
+            #[cfg(feature = "deliberate-bugs")]
+            deliberate_bugs: crate::deliberate_bugs::Planted::default(),
         })
     }
 
@@ -201,6 +207,8 @@ impl Exchange {
         self.apply_prices(&block.prices, &mut events);
         self.apply_oracle(checked, &mut events);
         self.mark_perpetuals();
+        #[cfg(feature = "deliberate-bugs")]
+        self.deliberate_bug_believe_marks(&block.prices);
         self.mark_options(previous_ms, &mut events);
         self.reopen_due(&mut events);
         self.expire_due(&mut events);

@@ -922,6 +922,8 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         index: crate::index_prices::IndexPrices::restored(index, history, realised),
         treasury: crate::ledger::Treasury::restored(ledger),
         sink: MatchSink::default(),
+        #[cfg(feature = "deliberate-bugs")]
+        deliberate_bugs: crate::deliberate_bugs::Planted::default(),
     };
     // Derived state: the contract vectors at the restored index, time and marks.
     exchange.revalue_portfolio();

@@ -1,8 +1,9 @@
 //! Deliberate bugs the lab must catch, for testing the lab itself.
 //!
 //! Never: part of a validator. Each acts on a running validator's shared state from outside,
-//! as a bug inside it would. The conservation error needs a hook in the state machine, which
-//! only the `deliberate-bugs` feature (turned on by this crate's own tests) compiles.
+//! as a bug inside it would. The conservation error and the believed proposer marks need a
+//! hook in the state machine, which only the `deliberate-bugs` feature (turned on by this
+//! crate's own tests) compiles.
 
 use crate::forgery::credit_fund;
 use bulwark_exchange::Exchange;
@@ -49,6 +50,20 @@ pub fn conservation_error(shared: &Shared) {
     minted.deliberate_bug_mint_into_fund(bulwark_types::Money::from_usdc(1));
     let digest = chain.finalized_digest();
     *chain = Chain::new(minted, digest);
+}
+
+/// A mark a proposer sets, believed by the state machine of every validator alike (so they
+/// still agree with each other): from the next block on, each one's state takes the
+/// perpetual marks a block's price inputs give, where the exchange marks perpetuals itself.
+/// Only a proposer that puts marks in its blocks (`ByzantineRole::MarkProposer`) moves
+/// anything; the lab's band invariant (`crate::mark_band`) sees the stray mark.
+#[cfg(feature = "deliberate-bugs")]
+pub fn proposer_marks_believed(shared: &Shared) {
+    let mut chain = lock(&shared.chain);
+    let mut believing = chain.finalized().clone();
+    believing.deliberate_bug_believe_proposer_marks();
+    let digest = chain.finalized_digest();
+    *chain = Chain::new(believing, digest);
 }
 
 /// Where the next order id sits in `snapshot` of `state`: right after the outcome chain's

@@ -22,6 +22,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("baseline", include_str!("../scenarios/baseline.toml")),
     ("censor", include_str!("../scenarios/censor.toml")),
+    ("clock-skew", include_str!("../scenarios/clock-skew.toml")),
     (
         "crash-restart",
         include_str!("../scenarios/crash-restart.toml"),
@@ -35,6 +36,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/duty-breakers-7.toml"),
     ),
     ("flapping", include_str!("../scenarios/flapping.toml")),
+    ("flooder", include_str!("../scenarios/flooder.toml")),
     (
         "funding-push",
         include_str!("../scenarios/funding-push.toml"),
@@ -48,6 +50,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/liquidation-cascade.toml"),
     ),
     ("link-storm", include_str!("../scenarios/link-storm.toml")),
+    (
+        "mark-proposer",
+        include_str!("../scenarios/mark-proposer.toml"),
+    ),
     ("mixed-10", include_str!("../scenarios/mixed-10.toml")),
     (
         "mock-conflicter",
@@ -100,6 +106,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "wipe-state-sync",
         include_str!("../scenarios/wipe-state-sync.toml"),
+    ),
+    (
+        "withhold-observations",
+        include_str!("../scenarios/withhold-observations.toml"),
     ),
 ];
 

@@ -57,6 +57,21 @@ const WAIT_MAX: Duration = Duration::from_secs(900);
 
 pub type Context = deterministic::Context;
 
+// A child of this module, not of the crate, so that `bulwark-node`'s tests, which compile this
+// file by path, compile it too (the crate re-exports it as `clock`).
+#[path = "clock.rs"]
+pub mod clock;
+use clock::{ClockSkew, SkewedContext};
+
+/// The context a validator runs under: the runtime's, with the validator's own clock
+/// ([`clock`]).
+pub type NodeContext = SkewedContext<Context>;
+/// A validator's sender on the transaction gossip channel.
+pub type GossipSender = simulated::Sender<PublicKey, Context>;
+/// Something a validator runs beside itself, under its own context (so it dies with it), with
+/// a clone of its gossip sender: the lab's flooder.
+pub type Beside = Arc<dyn Fn(Context, GossipSender) + Send + Sync>;
+
 /// Where a validator's shared state appears once it has started (None while crashed).
 type Slot = Arc<Mutex<Option<Arc<Shared>>>>;
 
@@ -74,6 +89,10 @@ pub struct Cluster {
     pub admin: PrivateKey,
     pub bridge: PrivateKey,
     pub traffic: Arc<Mutex<Traffic>>,
+    /// Each validator's clock offset (`clock-skew` faults set it; zero otherwise).
+    pub clocks: Vec<Arc<ClockSkew>>,
+    /// What each validator runs beside itself while it runs (each start and restart).
+    pub beside: Vec<Option<Beside>>,
 }
 
 /// What the traders did.
@@ -187,6 +206,8 @@ impl Cluster {
             admin,
             bridge,
             traffic: Arc::default(),
+            clocks: (0..n).map(|_| Arc::default()).collect(),
+            beside: vec![None; n],
         };
         for i in 0..n {
             for j in 0..n {
@@ -306,7 +327,7 @@ impl Cluster {
     where
         W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
         A: commonware_consensus::Application<
-                Context,
+                NodeContext,
                 SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
                 Context = bulwark_node::block::Ctx,
                 Block = bulwark_node::block::ChainBlock,
@@ -325,7 +346,7 @@ impl Cluster {
     ) where
         W: FnOnce(bulwark_node::app::ExchangeApp, Arc<Shared>) -> A + Send + 'static,
         A: commonware_consensus::Application<
-                Context,
+                NodeContext,
                 SigningScheme = commonware_consensus::simplex::scheme::ed25519::Scheme,
                 Context = bulwark_node::block::Ctx,
                 Block = bulwark_node::block::ChainBlock,
@@ -337,6 +358,7 @@ impl Cluster {
         let mut config = self.validator_config(i);
         tune(&mut config);
         let slot = self.slots[i].clone();
+        let (skew, beside) = (self.clocks[i].clone(), self.beside[i].clone());
         let feed = RandomWalkFeed::new(
             btc(),
             7,
@@ -372,8 +394,11 @@ impl Cluster {
                     snapshots: next(),
                     observations: next(),
                 };
+                if let Some(beside) = beside {
+                    beside(context.child("beside"), channels.transactions.0.clone());
+                }
                 let validator = engine::start_with(
-                    context.child("node"),
+                    SkewedContext::new(context.child("node"), skew),
                     config,
                     channels,
                     control.clone(),

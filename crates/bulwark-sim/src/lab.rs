@@ -32,7 +32,10 @@
 
 use crate::agents::{self, Roster};
 use crate::bugs;
-use crate::byzantine::{Censor, CensorLog, DutyBreaker, DutySwitch, mocks};
+use crate::byzantine::{
+    Censor, CensorLog, DutyBreaker, DutySwitch, Flood, MarkProposer, Withhold, WithholdLog,
+    Withholder, mocks,
+};
 use crate::cluster::{self, Cluster, Context};
 use crate::economy::Economy;
 use crate::economy::prices::{ScriptedSource, Truth};
@@ -200,6 +203,27 @@ pub struct ConsensusEvidence {
     /// Transactions censoring leaders left out of their proposals (each may be counted
     /// again at each of its later proposals while it waits).
     pub censored_removed: u64,
+    /// Observations withholding leaders left out of their proposals.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub observations_withheld: u64,
+    /// Perpetual marks mark-proposing leaders put in their proposals.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub marks_proposed: u64,
+    /// Peers' gossiped transactions dropped unread over their budget, summed over the running
+    /// honest validators.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gossip_dropped: u64,
+    /// The most transactions any running validator that does not flood held in its mempool
+    /// at any tick, in a run with a flooder (zero otherwise).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mempool_txs_max: u64,
+    /// Junk transactions flooders sent (each message to every peer counted once).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flood_sent: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What a run measured.
@@ -310,6 +334,8 @@ enum Role {
     Honest,
     Breaker(Arc<DutySwitch>),
     Censor(bulwark_types::PublicKey, Arc<CensorLog>),
+    Withholder(Withhold, Arc<WithholdLog>),
+    MarkProposer(u32, Arc<std::sync::atomic::AtomicU64>),
     Impostor,
 }
 
@@ -384,6 +410,12 @@ struct Lab {
     _traders: Option<Handle<()>>,
     /// The economy and its agents (module `economy`, module `agents`).
     market: EconomyRun,
+    /// The most transactions a validator that does not flood held in its mempool, sampled
+    /// every tick of a run with a flooder.
+    mempool_txs_max: u64,
+    /// Which validators flood, and what they sent.
+    flooders: Vec<bool>,
+    flood_sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The economy of a run: the price source every validator reads, the measurements and the
@@ -451,6 +483,8 @@ impl Lab {
         };
         let mut roles = vec![Role::Honest; n];
         let mut impostors = Vec::new();
+        let flood_sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut flooders = vec![false; n];
         for role in &scenario.byzantine {
             match *role {
                 ByzantineRole::Mock { validator, mock } => {
@@ -465,6 +499,27 @@ impl Lab {
                 ByzantineRole::Censor { validator, trader } => {
                     let target = cluster::trader_key(trader).public_key();
                     roles[validator] = Role::Censor(target, Arc::new(CensorLog::default()));
+                }
+                ByzantineRole::Withholder {
+                    validator,
+                    withhold,
+                } => {
+                    roles[validator] = Role::Withholder(withhold, Arc::default());
+                }
+                ByzantineRole::MarkProposer {
+                    validator,
+                    mark_bps,
+                } => {
+                    roles[validator] = Role::MarkProposer(mark_bps, Arc::default());
+                }
+                ByzantineRole::Flooder {
+                    validator,
+                    txs_per_second,
+                } => {
+                    // Otherwise honest: the cluster starts its flooding loop beside it.
+                    let flood = Flood { txs_per_second };
+                    cluster.beside[validator] = Some(flood.beside(validator, flood_sent.clone()));
+                    flooders[validator] = true;
                 }
             }
         }
@@ -481,6 +536,16 @@ impl Lab {
                 Role::Censor(target, log) => {
                     cluster.start_with(i, Censor::wrapper(target.clone(), log.clone()));
                 }
+                Role::Withholder(withhold, log) => cluster.start_tuned_with(
+                    i,
+                    market.tune(i),
+                    Withholder::wrapper(*withhold, n, log.clone()),
+                ),
+                Role::MarkProposer(mark_bps, proposed) => cluster.start_tuned_with(
+                    i,
+                    market.tune(i),
+                    MarkProposer::wrapper(*mark_bps, proposed.clone()),
+                ),
                 Role::Impostor => {}
             }
         }
@@ -538,6 +603,9 @@ impl Lab {
             _impostors: impostors,
             _traders: Some(traders),
             market,
+            mempool_txs_max: 0,
+            flooders,
+            flood_sent,
             roles,
             scenario,
         };
@@ -756,6 +824,17 @@ impl Lab {
                 self.conservation_error();
                 Vec::new()
             }
+            FaultAction::ClockSkew {
+                validator,
+                offset_ms,
+            } => {
+                self.cluster.clocks[*validator].set(*offset_ms);
+                Vec::new()
+            }
+            FaultAction::ProposerMarksBelieved => {
+                self.proposer_marks_believed();
+                Vec::new()
+            }
         };
         for cut in &cuts {
             *self.net.cuts.entry(*cut).or_default() += 1;
@@ -794,6 +873,20 @@ impl Lab {
         unreachable!("the scenario refuses a conservation-error fault in this build");
     }
 
+    #[cfg(feature = "deliberate-bugs")]
+    fn proposer_marks_believed(&mut self) {
+        for validator in self.checked() {
+            if let Some(shared) = self.cluster.shared(validator) {
+                bugs::proposer_marks_believed(&shared);
+            }
+        }
+    }
+
+    #[cfg(not(feature = "deliberate-bugs"))]
+    fn proposer_marks_believed(&mut self) {
+        unreachable!("the scenario refuses a proposer-marks-believed fault in this build");
+    }
+
     async fn heal(&mut self, index: usize, action: &FaultAction) {
         let fired = self.fired[index].as_mut().expect("fired");
         fired.healed = true;
@@ -811,6 +904,7 @@ impl Lab {
                 }
             }
             FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
+            FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
             FaultAction::Slow {
                 validator,
                 latency_ms,
@@ -871,6 +965,16 @@ impl Lab {
                 let (target, log) = (target.clone(), log.clone());
                 self.cluster
                     .start_with(validator, Censor::wrapper(target, log));
+            }
+            Role::Withholder(withhold, log) => {
+                let wrap = Withholder::wrapper(*withhold, self.scenario.validators, log.clone());
+                self.cluster
+                    .start_tuned_with(validator, self.market.tune(validator), wrap);
+            }
+            Role::MarkProposer(mark_bps, proposed) => {
+                let wrap = MarkProposer::wrapper(*mark_bps, proposed.clone());
+                self.cluster
+                    .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
             Role::Impostor => unreachable!("the scenario refuses to crash an impostor"),
         }
@@ -935,12 +1039,20 @@ impl Lab {
             for record in records {
                 self.checker.compare(i, record)?;
             }
+            if self.flooders.iter().any(|f| *f) && !self.flooders[i] {
+                let txs = lock(&shared.mempool).len() as u64;
+                self.mempool_txs_max = self.mempool_txs_max.max(txs);
+            }
             let (height, result) = {
                 let chain = lock(&shared.chain);
                 let state = chain.finalized();
                 let height = chain.finalized_height();
                 if height > self.checker.checked[i] {
-                    (height, Some(state.check_invariants()))
+                    let checked = state.check_invariants().map_err(|v| v.to_string());
+                    (
+                        height,
+                        Some(checked.and_then(|()| crate::mark_band::check(state))),
+                    )
                 } else {
                     (height, None)
                 }
@@ -952,10 +1064,10 @@ impl Lab {
                 self.checker.states_unchecked += skipped;
                 self.checker.checked[i] = height;
                 self.checker.state_checks += 1;
-                result.map_err(|violation| Violation::Invariant {
+                result.map_err(|what| Violation::Invariant {
                     validator: i,
                     height,
-                    what: violation.to_string(),
+                    what,
                 })?;
             }
         }
@@ -1002,6 +1114,22 @@ impl Lab {
             })
             .sum();
         evidence.blocked.sort_unstable();
+        for role in &self.roles {
+            match role {
+                Role::Withholder(_, log) => evidence.observations_withheld += log.dropped(),
+                Role::MarkProposer(_, proposed) => {
+                    evidence.marks_proposed += proposed.load(std::sync::atomic::Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+        for i in &honest {
+            if let Some(shared) = self.cluster.shared(*i) {
+                evidence.gossip_dropped += lock(&shared.status).gossip_dropped;
+            }
+        }
+        evidence.mempool_txs_max = self.mempool_txs_max;
+        evidence.flood_sent = self.flood_sent.load(std::sync::atomic::Ordering::SeqCst);
         evidence
     }
 

@@ -19,6 +19,9 @@
 //!   and the agreement check.
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
+//! - [`clock`]: a validator's own clock, offset by a `clock-skew` fault.
+//! - [`mark_band`]: the invariant that a perpetual's mark stays within the band around its
+//!   index.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
 //! - [`cascade`]: `bulwark stress --cascade`: leveraged accounts taken through a crash on the
 //!   exchange state machine (no consensus), each protection on and off.
@@ -40,6 +43,7 @@ pub mod cluster;
 pub mod economy;
 pub mod forgery;
 pub mod lab;
+pub mod mark_band;
 pub mod monte_carlo;
 pub mod report;
 pub mod scenario;
@@ -47,6 +51,7 @@ pub mod scorecard;
 pub mod series;
 pub mod sweep;
 
+pub use cluster::clock;
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};
 pub use scorecard::{Scorecard, score, score_compared};

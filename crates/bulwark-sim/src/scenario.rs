@@ -26,9 +26,21 @@
 //! `duty = "cancels-first" | "one-observation-per-validator" | "time-not-before-parent" |
 //! "paying-signers" | "transactions-signed" | "observations-signed" | "committed-state"`; or
 //! `kind = "censor"` with `trader = t` (a leader that leaves trader t's transactions out of its
-//! blocks). Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
-//! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`), heal
-//! `heal_after_s` later.
+//! blocks); `kind = "withholder"` with `withhold = "all-but-own" | "high" | "low"` (a leader
+//! that leaves other validators' price observations out of its blocks: all but its own, or all
+//! but the quorum's worth of highest or lowest); `kind = "mark-proposer"` with `mark_bps = b`
+//! (a leader whose blocks carry a mark for each perpetual at b bps of the index); or
+//! `kind = "flooder"` with `txs_per_second = r` (a validator gossiping r junk transactions a
+//! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels).
+//! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
+//! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
+//! `proposer-marks-believed`), heal `heal_after_s` later.
+//!
+//! `kind = "clock-skew"` with `validator` and `offset_ms` (negative: behind) sets that
+//! validator's clock off the true time until it heals; at most [`CLOCK_SKEW_MS_MAX`] either
+//! way (the node's block-time lag bound). `proposer-marks-believed` (a deliberate bug, only in
+//! builds with the `deliberate-bugs` feature) makes every honest validator's state machine
+//! believe the perpetual marks a proposer puts in its block (pair it with a `mark-proposer`).
 //!
 //! Market agents and the economy (module `agents`, module `economy`; both optional):
 //!
@@ -82,7 +94,9 @@
 //! missing it is a violation.
 
 use crate::agents::{AgentSpec, RawAgent};
-use crate::byzantine::Duty;
+use crate::byzantine::flooder::FLOOD_TXS_PER_SECOND_MAX;
+use crate::byzantine::mark_proposer::MARK_BPS_MAX;
+use crate::byzantine::{Duty, Withhold};
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
 use crate::economy::{Economy, Protection, RawEconomy, RawLie};
 use rand::RngExt as _;
@@ -101,6 +115,10 @@ pub const FAULTS_MAX: usize = 64;
 pub const LINK_DELAY_MS_MAX: u64 = 10_000;
 /// Longest a fault may last before it heals.
 pub const HEAL_AFTER_MS_MAX: u64 = 3_600_000;
+/// Most a `clock-skew` fault may set a validator's clock off, either way, in milliseconds:
+/// the node's block-time lag bound (`AppConfig::time_lag_max`, 5 s in the lab's validators).
+/// A leader further behind proposes blocks every honest verifier refuses as lagging.
+pub const CLOCK_SKEW_MS_MAX: u64 = 5_000;
 /// Most blocks a liveness phase may ask for.
 pub const LIVENESS_BLOCKS_MAX: u64 = 10_000;
 /// Mixed into a seed before it draws a scenario's ranges (the runtime uses the seed itself).
@@ -329,6 +347,21 @@ pub enum ByzantineRole {
     /// The validator leaves every transaction of the market's trader `trader` out of the
     /// blocks it proposes (the lab's `Censor`).
     Censor { validator: usize, trader: usize },
+    /// The validator leaves other validators' price observations out of the blocks it
+    /// proposes (the lab's `Withholder`).
+    Withholder {
+        validator: usize,
+        withhold: Withhold,
+    },
+    /// The validator's blocks carry a mark for each trading perpetual at `mark_bps` of the
+    /// index (the lab's `MarkProposer`).
+    MarkProposer { validator: usize, mark_bps: u32 },
+    /// The validator gossips `txs_per_second` junk transactions a second to each peer (the
+    /// lab's flooder); it is otherwise honest.
+    Flooder {
+        validator: usize,
+        txs_per_second: u32,
+    },
 }
 
 impl ByzantineRole {
@@ -336,7 +369,10 @@ impl ByzantineRole {
         match self {
             Self::Mock { validator, .. }
             | Self::DutyBreaker { validator, .. }
-            | Self::Censor { validator, .. } => *validator,
+            | Self::Censor { validator, .. }
+            | Self::Withholder { validator, .. }
+            | Self::MarkProposer { validator, .. }
+            | Self::Flooder { validator, .. } => *validator,
         }
     }
 }
@@ -395,6 +431,13 @@ pub enum FaultAction {
     /// in the insurance fund from nowhere. Only in builds with the `deliberate-bugs` feature
     /// (this crate's own tests). It does not heal.
     ConservationError,
+    /// The validator's clock reads `offset_ms` off the true time (positive: ahead) until the
+    /// fault heals.
+    ClockSkew { validator: usize, offset_ms: i64 },
+    /// A deliberate bug in the state machine, on every honest validator alike: it believes
+    /// the perpetual marks a proposer puts in its block, where the exchange marks perpetuals
+    /// itself. Only in builds with the `deliberate-bugs` feature. It does not heal.
+    ProposerMarksBelieved,
 }
 
 impl FaultAction {
@@ -412,6 +455,8 @@ impl FaultAction {
             Self::ForkState { .. } => "fork-state",
             Self::RestoreDropsField { .. } => "restore-drops-field",
             Self::ConservationError => "conservation-error",
+            Self::ClockSkew { .. } => "clock-skew",
+            Self::ProposerMarksBelieved => "proposer-marks-believed",
         }
     }
 }
@@ -502,6 +547,15 @@ pub enum ScenarioError {
          for the lab's own tests)"
     )]
     BugNotBuilt { index: usize, kind: &'static str },
+    #[error(
+        "fault[{index}].offset_ms: a skew of {offset_ms} ms is beyond the {max_ms} ms a \
+         validator's clock may be off either way (the node's block-time lag bound)"
+    )]
+    ClockSkewBeyondBound {
+        index: usize,
+        offset_ms: i64,
+        max_ms: u64,
+    },
 }
 
 pub(crate) fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), ScenarioError> {
@@ -578,6 +632,8 @@ enum FaultKind {
     ForkState,
     RestoreDropsField,
     ConservationError,
+    ClockSkew,
+    ProposerMarksBelieved,
 }
 
 /// A fault as written: the kind, its schedule, and the fields some kinds take.
@@ -600,6 +656,8 @@ struct RawFault {
     period_s: Option<f64>,
     link: Option<LinkModel>,
     latency_ms: Option<u64>,
+    /// Milliseconds, negative for behind.
+    offset_ms: Option<i64>,
 }
 
 impl RawScenario {
@@ -647,6 +705,15 @@ impl RawScenario {
                     traders: self.market.traders,
                 });
             }
+            if let ByzantineRole::MarkProposer { mark_bps, .. } = role {
+                let field = format!("byzantine[{index}].mark_bps");
+                range(&field, u64::from(*mark_bps), 1, u64::from(MARK_BPS_MAX))?;
+            }
+            if let ByzantineRole::Flooder { txs_per_second, .. } = role {
+                let field = format!("byzantine[{index}].txs_per_second");
+                let max = u64::from(FLOOD_TXS_PER_SECOND_MAX);
+                range(&field, u64::from(*txs_per_second), 1, max)?;
+            }
         }
         if self.fault.len() > FAULTS_MAX {
             return Err(ScenarioError::TooManyFaults(self.fault.len()));
@@ -686,7 +753,8 @@ impl RawScenario {
             | FaultAction::Wipe { validator }
             | FaultAction::Slow { validator, .. }
             | FaultAction::ForkState { validator }
-            | FaultAction::RestoreDropsField { validator } = fault.action
+            | FaultAction::RestoreDropsField { validator }
+            | FaultAction::ClockSkew { validator, .. } = fault.action
                 && scenario.is_impostor(validator)
             {
                 return Err(ScenarioError::Impostor { index, validator });
@@ -755,6 +823,8 @@ impl RawFault {
             FaultKind::ForkState => "fork-state",
             FaultKind::RestoreDropsField => "restore-drops-field",
             FaultKind::ConservationError => "conservation-error",
+            FaultKind::ClockSkew => "clock-skew",
+            FaultKind::ProposerMarksBelieved => "proposer-marks-believed",
         }
     }
 
@@ -766,11 +836,14 @@ impl RawFault {
             | FaultKind::ForkState
             | FaultKind::RestoreDropsField => &["validator"],
             FaultKind::Partition => &["groups"],
-            FaultKind::IsolateLeader | FaultKind::ConservationError => &[],
+            FaultKind::IsolateLeader
+            | FaultKind::ConservationError
+            | FaultKind::ProposerMarksBelieved => &[],
             FaultKind::OneWay => &["from", "to"],
             FaultKind::Flapping => &["groups", "period_s"],
             FaultKind::LinkStorm => &["link"],
             FaultKind::Slow => &["validator", "latency_ms"],
+            FaultKind::ClockSkew => &["validator", "offset_ms"],
         }
     }
 
@@ -784,6 +857,7 @@ impl RawFault {
             ("period_s", self.period_s.is_some()),
             ("link", self.link.is_some()),
             ("latency_ms", self.latency_ms.is_some()),
+            ("offset_ms", self.offset_ms.is_some()),
         ];
         for (field, present) in given {
             if present && !self.takes().contains(&field) {
@@ -818,7 +892,10 @@ impl RawFault {
         };
         let bug = matches!(
             self.kind,
-            FaultKind::ForkState | FaultKind::RestoreDropsField | FaultKind::ConservationError
+            FaultKind::ForkState
+                | FaultKind::RestoreDropsField
+                | FaultKind::ConservationError
+                | FaultKind::ProposerMarksBelieved
         );
         let heal_after_ms = match (bug, &self.heal_after_s) {
             (true, Some(_)) => {
@@ -882,6 +959,26 @@ impl RawFault {
             FaultKind::ConservationError => {
                 return Err(ScenarioError::BugNotBuilt { index, kind });
             }
+            FaultKind::ProposerMarksBelieved if cfg!(feature = "deliberate-bugs") => {
+                FaultAction::ProposerMarksBelieved
+            }
+            FaultKind::ProposerMarksBelieved => {
+                return Err(ScenarioError::BugNotBuilt { index, kind });
+            }
+            FaultKind::ClockSkew => {
+                let offset_ms = self.offset_ms.ok_or(missing("offset_ms"))?;
+                if offset_ms.unsigned_abs() > CLOCK_SKEW_MS_MAX {
+                    return Err(ScenarioError::ClockSkewBeyondBound {
+                        index,
+                        offset_ms,
+                        max_ms: CLOCK_SKEW_MS_MAX,
+                    });
+                }
+                FaultAction::ClockSkew {
+                    validator: validator(picked, "validator")?,
+                    offset_ms,
+                }
+            }
             FaultKind::Partition => FaultAction::Partition {
                 groups: check_groups(index, groups.ok_or(missing("groups"))?, n)?,
             },
@@ -942,7 +1039,8 @@ fn set_validator(action: &mut FaultAction, chosen: usize) {
     | FaultAction::Wipe { validator }
     | FaultAction::Slow { validator, .. }
     | FaultAction::ForkState { validator }
-    | FaultAction::RestoreDropsField { validator } = action
+    | FaultAction::RestoreDropsField { validator }
+    | FaultAction::ClockSkew { validator, .. } = action
     {
         *validator = chosen;
     }

@@ -148,3 +148,55 @@ fn a_restore_that_drops_a_field_is_caught_as_a_divergence() {
         failure.height
     );
 }
+
+/// A mark a proposer sets, believed: the state machine of every honest validator alike takes
+/// the perpetual marks a block's price inputs give (planted at height 30), and validator 1
+/// puts a mark at 150% of the index in every block it proposes. The validators still agree
+/// with each other; the lab's band invariant (a trading perpetual's mark within half the
+/// perpetual band of its index, on every honest validator) names the stray mark at the first
+/// block of validator 1's it sees after height 30, on one of [`SEEDS_TO_FIND`] seeds. Without
+/// the bug the same proposer moves nothing (`tests/faults.rs`).
+#[test]
+fn a_mark_a_proposer_sets_is_caught_by_the_band_invariant() {
+    let scenario = Scenario::parse(
+        r#"
+name = "proposer-marks-believed"
+description = "a deliberate bug: the state machine believes a proposer's perpetual marks"
+validators = 4
+duration = { blocks = 100 }
+link = { latency_ms = 10, jitter_ms = 3, success_percent = 100 }
+market = { instruments = ["BTC_USDC-PERPETUAL"], traders = 8, order_interval_ms = 50 }
+
+[[byzantine]]
+kind = "mark-proposer"
+validator = 1
+mark_bps = 15_000
+
+[[fault]]
+kind = "proposer-marks-believed"
+at_height = 30
+"#,
+    )
+    .expect("a valid scenario");
+    let failure = first_failure(&scenario);
+    match &failure.violation {
+        Violation::Invariant { what, .. } => {
+            assert!(what.contains("marked at"), "{what}");
+            assert!(what.contains("half the band"), "{what}");
+        }
+        other => panic!("caught as {other:?}"),
+    }
+    assert!(
+        failure
+            .timeline
+            .iter()
+            .any(|e| e.event.contains("ProposerMarksBelieved")),
+        "the timeline shows the bug"
+    );
+    // Validator 1 leads one view in four: it has proposed within a dozen blocks.
+    assert!(
+        (30..=30 + 12).contains(&failure.height),
+        "caught at height {}",
+        failure.height
+    );
+}

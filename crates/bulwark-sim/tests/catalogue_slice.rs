@@ -34,7 +34,11 @@ fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
         .iter()
         .filter_map(|role| match role {
             ByzantineRole::DutyBreaker { validator, .. } => Some(*validator),
-            ByzantineRole::Mock { .. } | ByzantineRole::Censor { .. } => None,
+            ByzantineRole::Mock { .. }
+            | ByzantineRole::Censor { .. }
+            | ByzantineRole::Withholder { .. }
+            | ByzantineRole::MarkProposer { .. }
+            | ByzantineRole::Flooder { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -79,13 +83,16 @@ slice! {
     backstop_whale => "backstop-whale",
     baseline => "baseline",
     censor => "censor",
+    clock_skew => "clock-skew",
     crash_restart => "crash-restart",
     crash_two_of_7 => "crash-two-of-7",
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
+    flooder => "flooder",
     isolate_leader => "isolate-leader",
     liquidation_cascade => "liquidation-cascade",
     link_storm => "link-storm",
+    mark_proposer => "mark-proposer",
     mixed_10 => "mixed-10",
     mock_conflicter => "mock-conflicter",
     mock_equivocator => "mock-equivocator",
@@ -101,6 +108,7 @@ slice! {
     venue_false_price => "venue-false-price",
     sweep_200 => "sweep-200",
     wipe_state_sync => "wipe-state-sync",
+    withhold_observations => "withhold-observations",
 }
 
 #[test]

@@ -9,17 +9,11 @@
 //! that they all still finalize, and how much later.
 //! Never: signs anything itself, or changes anything but which transactions a block holds.
 
+use super::rewriter::{ProposalRewriter, Rewrite, with_body};
 use bulwark_node::app::ExchangeApp;
-use bulwark_node::block::{ChainBlock, Ctx};
+use bulwark_node::block::ChainBlock;
 use bulwark_node::shared::Shared;
 use bulwark_types::PublicKey;
-use commonware_consensus::Application;
-use commonware_consensus::Handoff;
-use commonware_consensus::marshal::ancestry::Ancestry;
-use commonware_consensus::simplex::scheme::ed25519;
-use commonware_cryptography::{Digested, Digestible as _};
-use commonware_runtime::Clock;
-use rand_core::CryptoRng;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,10 +36,9 @@ impl CensorLog {
     }
 }
 
-/// The wrapped exchange application of a leader that censors `target`.
+/// A leader that censors `target` (a [`Rewrite`] role).
 #[derive(Clone)]
 pub struct Censor {
-    honest: ExchangeApp,
     target: PublicKey,
     log: Arc<CensorLog>,
 }
@@ -55,16 +48,14 @@ impl Censor {
     pub fn wrapper(
         target: PublicKey,
         log: Arc<CensorLog>,
-    ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> Self {
-        move |honest, _shared| Self {
-            honest,
-            target,
-            log,
-        }
+    ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> ProposalRewriter<Self> {
+        ProposalRewriter::wrapper(Self { target, log })
     }
+}
 
+impl Rewrite for Censor {
     /// `honest` without the censored key's transactions, or `None` when it holds none.
-    fn censored(&self, honest: &ChainBlock) -> Option<ChainBlock> {
+    fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
         let before = honest.body.txs.len();
         let mut body = honest.body.clone();
         body.txs.retain(|tx| tx.tx.signer != self.target);
@@ -74,49 +65,6 @@ impl Censor {
         }
         self.log.removed.fetch_add(removed as u64, Ordering::SeqCst);
         self.log.blocks.fetch_add(1, Ordering::SeqCst);
-        Some(ChainBlock::new(
-            honest.context.clone(),
-            honest.parent,
-            honest.state_digest,
-            honest.state_hash,
-            body,
-        ))
-    }
-}
-
-impl<E> Application<E> for Censor
-where
-    E: Clock + CryptoRng + Send + 'static,
-{
-    type SigningScheme = ed25519::Scheme;
-    type Context = Ctx;
-    type Block = ChainBlock;
-    type Input = ();
-
-    async fn prepare(
-        &mut self,
-        context: (E, Ctx),
-        ancestry: impl Ancestry<ChainBlock>,
-        input: (),
-    ) -> Handoff<Digested<ChainBlock>> {
-        self.honest.prepare(context, ancestry, input).await
-    }
-
-    async fn propose(
-        &mut self,
-        context: (E, Ctx),
-        ancestry: impl Ancestry<ChainBlock>,
-        input: (),
-    ) -> Option<Digested<ChainBlock>> {
-        let honest = self.honest.propose(context, ancestry, input).await?;
-        let Some(censored) = self.censored(honest.inner()) else {
-            return Some(honest);
-        };
-        let digest = censored.digest();
-        Some(Digested::precomputed(censored, digest))
-    }
-
-    async fn verify(&mut self, context: (E, Ctx), ancestry: impl Ancestry<ChainBlock>) -> bool {
-        self.honest.verify(context, ancestry).await
+        Some(with_body(honest, body, None))
     }
 }

@@ -6,20 +6,14 @@
 //! every finalized block. Every honest verifier must refuse its broken blocks and name it.
 //! Never: signs anything itself, or breaks a block when its switch is off.
 
+use super::rewriter::{ProposalRewriter, Rewrite, with_body};
 use bulwark_node::app::ExchangeApp;
-use bulwark_node::block::{ChainBlock, Ctx};
+use bulwark_node::block::ChainBlock;
 use bulwark_node::mempool::cancels_first;
 use bulwark_node::shared::{Shared, lock};
 use bulwark_types::{Block as ExchangeBlock, BlockTime, Money, PrivateKey, TxBody, UnitPrice};
-use commonware_consensus::Application;
-use commonware_consensus::Handoff;
-use commonware_consensus::marshal::ancestry::Ancestry;
-use commonware_consensus::simplex::scheme::ed25519;
+use commonware_cryptography::Signer as _;
 use commonware_cryptography::sha256::Digest;
-use commonware_cryptography::{Digested, Digestible as _, Signer as _};
-use commonware_runtime::Clock;
-use futures::StreamExt as _;
-use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -158,22 +152,28 @@ impl DutySwitch {
     }
 }
 
-/// The wrapped exchange application of a leader that breaks the duty its switch names.
+/// A leader that breaks the duty its switch names (a [`Rewrite`] role).
 #[derive(Clone)]
 pub struct DutyBreaker {
-    honest: ExchangeApp,
     switch: Arc<DutySwitch>,
 }
 
 impl DutyBreaker {
     /// The wrapper `bulwark_node::engine::start_with` takes.
-    pub fn wrapper(switch: Arc<DutySwitch>) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> Self {
-        move |honest, _shared| Self { honest, switch }
+    pub fn wrapper(
+        switch: Arc<DutySwitch>,
+    ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> ProposalRewriter<Self> {
+        ProposalRewriter::wrapper(Self { switch })
     }
+}
 
-    /// `honest`, whose parent's time is `parent_time`, with the switch's duty broken, or
-    /// `None` when it is off or cannot be broken.
-    fn broken(&self, honest: &ChainBlock, parent_time: BlockTime) -> Option<ChainBlock> {
+impl Rewrite for DutyBreaker {
+    // The parent's time: `Duty::TimeNotBeforeParent` dates the block before it.
+    const NEEDS_PARENT: bool = true;
+
+    /// `honest` with the switch's duty broken, or `None` when it is off or cannot be broken.
+    fn rewrite(&self, honest: &ChainBlock, parent: Option<&ChainBlock>) -> Option<ChainBlock> {
+        let parent_time = parent?.time();
         let duty = self.switch.duty()?;
         let mut body = honest.body.clone();
         if !duty.break_in(&mut body, parent_time) {
@@ -185,56 +185,10 @@ impl DutyBreaker {
             bytes[0] ^= 1;
             state_digest = bytes.into();
         }
-        Some(ChainBlock::new(
-            honest.context.clone(),
-            honest.parent,
-            state_digest,
-            honest.state_hash,
-            body,
-        ))
-    }
-}
-
-impl<E> Application<E> for DutyBreaker
-where
-    E: Clock + CryptoRng + Send + 'static,
-{
-    type SigningScheme = ed25519::Scheme;
-    type Context = Ctx;
-    type Block = ChainBlock;
-    type Input = ();
-
-    async fn prepare(
-        &mut self,
-        context: (E, Ctx),
-        ancestry: impl Ancestry<ChainBlock>,
-        input: (),
-    ) -> Handoff<Digested<ChainBlock>> {
-        // Forwarded, so the honest choice stands (the exchange application waits).
-        self.honest.prepare(context, ancestry, input).await
+        Some(with_body(honest, body, Some(state_digest)))
     }
 
-    async fn propose(
-        &mut self,
-        context: (E, Ctx),
-        ancestry: impl Ancestry<ChainBlock>,
-        input: (),
-    ) -> Option<Digested<ChainBlock>> {
-        // The parent, read from a clone of the ancestry (clones are consumed independently):
-        // the node's chain holds only its newest speculative state, so after the honest
-        // proposal it no longer holds the parent's.
-        let parent_time = ancestry.clone().next().await.map(|p| p.inner().time());
-        let honest = self.honest.propose(context, ancestry, input).await?;
-        let Some(broken) = parent_time.and_then(|t| self.broken(honest.inner(), t)) else {
-            return Some(honest);
-        };
-        // A faulty leader ships what it built, whatever its own checks would say.
-        let digest = broken.digest();
+    fn shipped(&self, digest: Digest) {
         self.switch.record(digest);
-        Some(Digested::precomputed(broken, digest))
-    }
-
-    async fn verify(&mut self, context: (E, Ctx), ancestry: impl Ancestry<ChainBlock>) -> bool {
-        self.honest.verify(context, ancestry).await
     }
 }

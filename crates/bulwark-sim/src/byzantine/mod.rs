@@ -2,12 +2,22 @@
 //!
 //! Each behaviour is one file. Bulwark's reach a validator only through the lab: the harness
 //! starts that validator with `bulwark_node::engine::start_with`, wrapping its honest exchange
-//! application; nothing in `bulwark-node` can turn one on. Commonware's mocks (`mocks.rs`) run
-//! under a validator's key in place of the validator (an impostor).
+//! application (every proposer role runs in one wrapper, `rewriter::ProposalRewriter`), or
+//! gives its gossip sender to a flooding loop (`flooder`); nothing in `bulwark-node` can turn
+//! one on. Commonware's mocks (`mocks.rs`) run under a validator's key in place of the
+//! validator (an impostor).
 
 pub mod censor;
 pub mod duty_breaker;
+pub mod flooder;
+pub mod mark_proposer;
 pub mod mocks;
+pub mod rewriter;
+pub mod withholder;
 
 pub use censor::{Censor, CensorLog};
 pub use duty_breaker::{Duty, DutyBreaker, DutySwitch};
+pub use flooder::Flood;
+pub use mark_proposer::MarkProposer;
+pub use rewriter::{ProposalRewriter, Rewrite};
+pub use withholder::{Withhold, WithholdLog, Withholder};

@@ -1,0 +1,138 @@
+//! A leader that withholds other validators' price observations from the blocks it proposes:
+//! all but its own, or all but the ones that favour it.
+//!
+//! Owns: the observations of the wrapped validator's proposals. The honest application puts
+//! every fresh observation in its block; the withholder removes some and re-digests. A
+//! proposer owes a block at most one validly signed observation per validator and underlying,
+//! and no minimum (`ObservationPool::block_observations_valid`), so honest verifiers accept
+//! it. The defences are the oracle's: the index is the median of at least `2f + 1` distinct
+//! validators' observations of one block, so a block with fewer leaves the index where it was
+//! (stale for that block), and a quorum the leader picked can move the median only within the
+//! honest observations' own spread; the next honest leader includes everyone again.
+//! Never: signs, reprices or repeats an observation (that is `Duty::ObservationsSigned` and
+//! `Duty::OneObservationPerValidator`), or touches transactions.
+
+use super::rewriter::{ProposalRewriter, Rewrite, with_body};
+use bulwark_node::app::ExchangeApp;
+use bulwark_node::block::ChainBlock;
+use bulwark_node::shared::Shared;
+use bulwark_types::SignedObservation;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which observations a [`Withholder`] keeps.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Withhold {
+    /// Only its own: fewer than the oracle's quorum, so its blocks do not move the index.
+    AllButOwn,
+    /// Per underlying, only the quorum's worth of highest prices: the median it can reach.
+    High,
+    /// Per underlying, only the quorum's worth of lowest prices.
+    Low,
+}
+
+/// What a [`Withholder`] left out, for the lab to report.
+#[derive(Debug, Default)]
+pub struct WithholdLog {
+    /// Observations removed from this leader's proposals.
+    dropped: AtomicU64,
+    /// Proposals it rewrote.
+    blocks: AtomicU64,
+}
+
+impl WithholdLog {
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+
+    pub fn blocks(&self) -> u64 {
+        self.blocks.load(Ordering::SeqCst)
+    }
+}
+
+/// A leader that withholds observations (a [`Rewrite`] role).
+#[derive(Clone)]
+pub struct Withholder {
+    withhold: Withhold,
+    /// Observations per underlying kept by `High` and `Low`: the oracle's quorum, `2f + 1`.
+    quorum: usize,
+    log: Arc<WithholdLog>,
+}
+
+impl Withholder {
+    /// The wrapper `bulwark_node::engine::start_with` takes, for a cluster of `validators`.
+    pub fn wrapper(
+        withhold: Withhold,
+        validators: usize,
+        log: Arc<WithholdLog>,
+    ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> ProposalRewriter<Self> {
+        assert!(validators >= 4, "n = 3f + 1 with f at least 1");
+        let quorum = 2 * ((validators - 1) / 3) + 1;
+        ProposalRewriter::wrapper(Self {
+            withhold,
+            quorum,
+            log,
+        })
+    }
+
+    /// The observations of `all` this leader (`own`) keeps.
+    fn kept(
+        &self,
+        all: &[SignedObservation],
+        own: &bulwark_types::PublicKey,
+    ) -> Vec<SignedObservation> {
+        match self.withhold {
+            Withhold::AllButOwn => all
+                .iter()
+                .filter(|s| s.observation.validator == *own)
+                .cloned()
+                .collect(),
+            Withhold::High | Withhold::Low => {
+                let mut by_price = all.to_vec();
+                // Per underlying, favoured prices first; ties by validator, so every run of
+                // the same seed keeps the same ones.
+                by_price.sort_by(|a, b| {
+                    let (a, b) = (&a.observation, &b.observation);
+                    let price = if self.withhold == Withhold::High {
+                        b.price.cmp(&a.price)
+                    } else {
+                        a.price.cmp(&b.price)
+                    };
+                    a.asset
+                        .cmp(&b.asset)
+                        .then(price)
+                        .then(a.validator.cmp(&b.validator))
+                });
+                let mut kept: Vec<SignedObservation> = Vec::with_capacity(all.len());
+                for s in by_price {
+                    let same = kept
+                        .iter()
+                        .filter(|k| k.observation.asset == s.observation.asset);
+                    if same.count() < self.quorum {
+                        kept.push(s);
+                    }
+                }
+                kept
+            }
+        }
+    }
+}
+
+impl Rewrite for Withholder {
+    fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
+        let all = &honest.body.observations;
+        let kept = self.kept(all, &honest.context.leader);
+        assert!(kept.len() <= all.len(), "a withholder only removes");
+        let dropped = all.len() - kept.len();
+        if dropped == 0 {
+            return None;
+        }
+        self.log.dropped.fetch_add(dropped as u64, Ordering::SeqCst);
+        self.log.blocks.fetch_add(1, Ordering::SeqCst);
+        let mut body = honest.body.clone();
+        body.observations = kept;
+        Some(with_body(honest, body, None))
+    }
+}
