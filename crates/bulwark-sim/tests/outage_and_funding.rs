@@ -47,14 +47,19 @@ fn withdrawals_on_a_stale_oracle_are_refused() {
 }
 
 /// FINDING (oracle-outage-withdrawal, seed 1): the attacker extracts money with every
-/// protection on. The stale-oracle rule refuses his withdrawals while the oracle is stale,
-/// but once the validators' quorum returns the deviation guard lets the index follow the
-/// 20% fall at a bounded rate, the oracle is fresh again, and his long withdraws what it
-/// is worth at the lagging index; when the index arrives the long is bankrupt and the
-/// insurance fund covers it (+5,804 USDC to the attacker, a 5,975 USDC drawdown of the fund).
+/// protection on, but not by withdrawing at a stale or lagging index. Traced (every paid
+/// withdrawal printed with the index and the validators' median): none was paid while the
+/// deviation guard held the index back (since then refused: `WithdrawalIndexCatchingUp`);
+/// the long withdrew 8 USDC, the short 24,977 at an index equal to the median, 80,050. The
+/// money comes from the gap: liquidation pauses while the oracle is stale, the true price
+/// falls past the long's bankruptcy, and when the quorum returns the insurance fund pays
+/// the long's deficit while the attacker's short keeps the whole gain (+5,790 USDC to him, a
+/// 5,967 USDC drawdown of the fund). A straddle across an outage turns the gap into the fund's
+/// loss; ADL of the winning side instead of the fund, or margin that grows with the time an
+/// oracle can be stale, would stop it.
 /// Replay: `bulwark simulate oracle-outage-withdrawal --seed 1 --no-baseline`.
 #[test]
-#[ignore = "finding: withdrawals valued at an index the oracle guard still holds back"]
+#[ignore = "finding: a straddle across an oracle outage leaves the gap to the insurance fund"]
 fn an_oracle_outage_pays_the_attacker_nothing() {
     let f = figures(&run("oracle-outage-withdrawal", 1, None));
     assert!(
