@@ -6,7 +6,7 @@
 //! it is read ([`response_bytes_max`]). Never: trusts what it decodes (the follower checks the
 //! proof), or waits without a timeout.
 
-use bulwark_node::block::ChainBlock;
+use bulwark_node::block::{BlockCodec, ChainBlock};
 use bulwark_node::sync::BlockFinalization;
 use bulwark_types::{BlockLimits, SignedTx};
 use commonware_codec::{Copying, Decode as _, Encode as _};
@@ -61,7 +61,7 @@ pub const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
 /// Largest `/blocks/{h}` response read: the hex of the largest block and certificate, and slack.
 pub fn response_bytes_max(limits: &BlockLimits, validators: usize) -> usize {
     let certificate = 64 + validators * 80;
-    2 * (ChainBlock::max_encode_size(limits) + certificate) + 4_096
+    2 * (ChainBlock::max_encode_size(&BlockCodec::uncached(*limits)) + certificate) + 4_096
 }
 
 /// A validator's HTTP API.
@@ -157,8 +157,11 @@ impl HttpValidator {
             .ok_or_else(|| FetchError::Malformed("no block".into()))?;
         let bytes = bulwark_node::api::decode_hex(block_hex, self.bytes_max)
             .ok_or_else(|| FetchError::Malformed("block is not hex".into()))?;
-        let block = ChainBlock::decode_cfg(Copying(bytes.as_slice()), &self.limits)
-            .map_err(|e| FetchError::Malformed(format!("block does not decode: {e}")))?;
+        let block = ChainBlock::decode_cfg(
+            Copying(bytes.as_slice()),
+            &BlockCodec::uncached(self.limits),
+        )
+        .map_err(|e| FetchError::Malformed(format!("block does not decode: {e}")))?;
         let finalization = match &body["finalization"] {
             Value::Null => None,
             Value::String(text) => {

@@ -8,7 +8,7 @@
 use crate::commitment::StateHash;
 use bulwark_exchange::StateDigest;
 use bulwark_types::{
-    Block as ExchangeBlock, BlockLimits, BlockTime, Height as ExchangeHeight, PriceInputs,
+    Block as ExchangeBlock, BlockLimits, BlockTime, Height as ExchangeHeight, KeyCache, PriceInputs,
 };
 use bytes::BufMut;
 use commonware_codec::{
@@ -117,14 +117,33 @@ impl EncodeSize for ChainBlock {
     }
 }
 
+/// How a chain block is decoded: within `limits`, its signers' and observers' keys through
+/// `keys` (a validator's own cache, shared by its broadcast buffer, marshal and archives, so a
+/// trader's key is decompressed once, not once per block and per archive read).
+#[derive(Clone, Debug)]
+pub struct BlockCodec {
+    pub limits: BlockLimits,
+    pub keys: KeyCache,
+}
+
+impl BlockCodec {
+    /// Decodes every key (tools, tests, a one-off decode).
+    pub const fn uncached(limits: BlockLimits) -> Self {
+        Self {
+            limits,
+            keys: KeyCache::none(),
+        }
+    }
+}
+
 impl Read for ChainBlock {
-    type Cfg = BlockLimits;
-    fn read_cfg(buf: &mut impl Buf, limits: &BlockLimits) -> Result<Self, CodecError> {
+    type Cfg = BlockCodec;
+    fn read_cfg(buf: &mut impl Buf, codec: &BlockCodec) -> Result<Self, CodecError> {
         let context = Ctx::read(buf)?;
         let parent = Digest::read(buf)?;
         let state_digest = StateDigest::read(buf)?;
         let state_hash = Option::<StateHash>::read(buf)?;
-        let body = ExchangeBlock::read_cfg(buf, limits)?;
+        let body = ExchangeBlock::read_keyed(buf, &codec.limits, &codec.keys)?;
         Ok(Self::new(context, parent, state_digest, state_hash, body))
     }
 }
@@ -156,7 +175,8 @@ impl CertifiableBlock for ChainBlock {
 }
 
 impl BoundedBlock for ChainBlock {
-    fn max_encode_size(limits: &BlockLimits) -> usize {
+    fn max_encode_size(codec: &BlockCodec) -> usize {
+        let limits = &codec.limits;
         Ctx::MAX_ENCODE_SIZE
             + Digest::SIZE
             + StateDigest::SIZE
@@ -204,15 +224,22 @@ mod tests {
     fn decoded_block_derives_its_digest_from_its_fields() {
         let block = sample();
         let bytes = block.encode();
-        assert!(bytes.len() <= ChainBlock::max_encode_size(&BlockLimits::DEFAULT));
-        let decoded = ChainBlock::decode_cfg(bytes.clone(), &BlockLimits::DEFAULT).unwrap();
+        assert!(
+            bytes.len() <= ChainBlock::max_encode_size(&BlockCodec::uncached(BlockLimits::DEFAULT))
+        );
+        let decoded =
+            ChainBlock::decode_cfg(bytes.clone(), &BlockCodec::uncached(BlockLimits::DEFAULT))
+                .unwrap();
         assert_eq!(decoded, block);
         assert_eq!(decoded.digest(), block.digest());
         // Any change to the encoding changes the digest.
         let mut altered = bytes.to_vec();
         let last = altered.len() - 1;
         altered[last] ^= 1;
-        if let Ok(other) = ChainBlock::decode_cfg(Copying(&altered), &BlockLimits::DEFAULT) {
+        if let Ok(other) = ChainBlock::decode_cfg(
+            Copying(&altered),
+            &BlockCodec::uncached(BlockLimits::DEFAULT),
+        ) {
             assert_ne!(other.digest(), block.digest());
         }
     }
@@ -232,7 +259,10 @@ mod tests {
         );
         bytes.push(1);
         bytes.extend_from_slice(hostile);
-        assert!(ChainBlock::decode_cfg(Copying(&bytes), &BlockLimits::DEFAULT).is_err());
+        assert!(
+            ChainBlock::decode_cfg(Copying(&bytes), &BlockCodec::uncached(BlockLimits::DEFAULT))
+                .is_err()
+        );
         let mut batch = vec![1u8];
         batch.extend_from_slice(hostile);
         let range = commonware_codec::RangeCfg::new(0..=64usize);

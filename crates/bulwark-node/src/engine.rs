@@ -5,7 +5,7 @@
 //! deterministic runtime with the simulated network and on tokio with authenticated TCP.
 
 use crate::app::{AppConfig, ExchangeApp};
-use crate::block::{ChainBlock, Ctx};
+use crate::block::{BlockCodec, ChainBlock, Ctx};
 use crate::chain::Chain;
 use crate::executor::{Executor, ExecutorConfig, FinalizedFeed, initial_chain};
 use crate::gossip::{self, GossipConfig};
@@ -184,7 +184,7 @@ pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_ma
     let marshal = marshal::max_payload_size::<
         marshal::standard::Standard<ChainBlock>,
         ed25519::Scheme,
-    >(participants, limits);
+    >(participants, &BlockCodec::uncached(*limits));
     let gossip = 5 + gossip_batch_max * bulwark_types::tx::TX_BYTES_MAX;
     let snapshots = crate::sync::max_message_size(limits, participants);
     let observations =
@@ -393,6 +393,10 @@ where
     *lock(&shared.snapshot) = served;
     *lock(&shared.observations) =
         ObservationPool::new(config.participants.iter().cloned().collect());
+    let block_codec = BlockCodec {
+        limits,
+        keys: shared.keys.clone(),
+    };
     let mut handles = Vec::new();
 
     let (resolver_rx, resolver) = marshal_resolver::init(
@@ -416,7 +420,7 @@ where
             mailbox_size: config.mailbox_size,
             deque_size: 16,
             priority: false,
-            codec_config: limits,
+            codec_config: block_codec.clone(),
             peer_provider,
             strategy: Sequential,
         },
@@ -439,7 +443,7 @@ where
     .expect("finalizations archive must open");
     let blocks = prunable::Archive::init(
         context.child("blocks"),
-        archive_config(&prefix, "blocks", page_cache.clone(), limits),
+        archive_config(&prefix, "blocks", page_cache.clone(), block_codec.clone()),
     )
     .await
     .expect("blocks archive must open");
@@ -463,7 +467,7 @@ where
             replay_buffer: NZUsize!(1024 * 1024),
             key_write_buffer: NZUsize!(1024 * 1024),
             value_write_buffer: NZUsize!(1024 * 1024),
-            block_codec_config: limits,
+            block_codec_config: block_codec,
             max_repair: NZUsize!(16),
             max_pending_acks: NZUsize!(16),
             strategy: Sequential,

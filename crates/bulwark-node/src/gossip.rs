@@ -11,8 +11,8 @@
 //! signature is checked, so one peer's flood buys a bounded share of this node's CPU.
 
 use crate::shared::{Shared, lock};
-use bulwark_types::SignedTx;
-use commonware_codec::{Decode, Encode, RangeCfg};
+use bulwark_types::{KeyCache, SignedTx};
+use commonware_codec::{Buf, Encode, Error as CodecError};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
 use rand_core::CryptoRng;
@@ -94,13 +94,12 @@ where
     let receive = context
         .child("gossip_receive")
         .spawn(move |mut context| async move {
-            let range = RangeCfg::new(0..=config.batch_max);
             // One entry per peer that ever sent: bounded by the validator set (p2p admits
             // only its members).
             let mut budgets: std::collections::BTreeMap<S::PublicKey, Budget> =
                 std::collections::BTreeMap::new();
             while let Ok((peer, message)) = receiver.recv().await {
-                let txs = match Vec::<SignedTx>::decode_cfg(message, &(range, ())) {
+                let txs = match decode_batch(&shared.keys, message, config.batch_max) {
                     Ok(txs) => txs,
                     Err(error) => {
                         tracing::warn!(?peer, %error, "undecodable gossip; blocking the peer");
@@ -127,6 +126,21 @@ where
             }
         });
     vec![send, receive]
+}
+
+/// A peer's batch: at most `batch_max` signed transactions, their signers' keys through this
+/// validator's key cache, and nothing after them.
+fn decode_batch(
+    keys: &KeyCache,
+    message: impl Buf,
+    batch_max: usize,
+) -> Result<Vec<SignedTx>, CodecError> {
+    let mut message = message;
+    let txs = keys.read_list(&mut message, batch_max, |k, b| k.read_signed_tx(b))?;
+    if message.has_remaining() {
+        return Err(CodecError::ExtraData(message.remaining()));
+    }
+    Ok(txs)
 }
 
 #[cfg(test)]

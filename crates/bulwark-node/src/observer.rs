@@ -16,7 +16,8 @@
 use crate::shared::{Shared, lock};
 use bulwark_oracle::{PriceSource, observe_sources};
 use bulwark_types::{AssetCode, BlockTime, PrivateKey, PublicKey, SignedObservation};
-use commonware_codec::{Decode, Encode, RangeCfg};
+use bytes::Buf as _;
+use commonware_codec::{Encode, Error as CodecError};
 use commonware_cryptography::Signer as _;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
@@ -173,9 +174,18 @@ where
     let receive = context
         .child("observations_receive")
         .spawn(move |mut context| async move {
-            let range = RangeCfg::new(0..=BATCH_MAX);
             while let Ok((peer, message)) = receiver.recv().await {
-                let Ok(batch) = Vec::<SignedObservation>::decode_cfg(message, &(range, ())) else {
+                let mut message = message;
+                let batch = shared
+                    .keys
+                    .read_list(&mut message, BATCH_MAX, |k, b| k.read_signed_observation(b));
+                let Ok(batch) = batch.and_then(|batch| {
+                    if message.has_remaining() {
+                        Err(CodecError::ExtraData(message.remaining()))
+                    } else {
+                        Ok(batch)
+                    }
+                }) else {
                     tracing::warn!(?peer, "undecodable observations; blocking the peer");
                     let _ = blocker.block(peer);
                     continue;

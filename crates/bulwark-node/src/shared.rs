@@ -19,7 +19,7 @@ use crate::receipt_archive::ReceiptQuery;
 use crate::sync::ServedSnapshot;
 use crate::verdicts::Verdicts;
 use bulwark_exchange::{BlockOutcome, Event, Exchange, StateDigest};
-use bulwark_types::{PublicKey, RejectReason, SignedTx, tx::verify_batch};
+use bulwark_types::{KeyCache, PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, VecDeque};
@@ -319,6 +319,9 @@ pub struct Shared {
     pub mempool: Mutex<Mempool>,
     /// Signature verdicts: each signature verified once per node (see [`crate::verdicts`]).
     pub signatures: Mutex<Verdicts>,
+    /// Public keys decoded before, by their bytes, at most [`KEYS_MAX`]: gossip, observations
+    /// and every block this validator decodes share them (see `bulwark_types::keys`).
+    pub keys: KeyCache,
     pub receipts: Mutex<Receipts>,
     pub status: Mutex<NodeStatus>,
     pub outbox: Mutex<VecDeque<SignedTx>>,
@@ -349,6 +352,9 @@ pub struct Shared {
     pub fault_forge_state_at: std::sync::atomic::AtomicU64,
 }
 
+/// Public keys a validator keeps decoded: every trader of a busy exchange (about 9 MiB).
+pub const KEYS_MAX: usize = 32_768;
+
 /// Locks a mutex, treating poisoning (a panic while held) as fatal corruption.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -367,6 +373,7 @@ impl Shared {
             chain: Mutex::new(chain),
             mempool: Mutex::new(mempool),
             signatures: Mutex::new(Verdicts::new(signature_cache)),
+            keys: KeyCache::new(KEYS_MAX),
             receipts: Mutex::new(Receipts::new(receipts)),
             status: Mutex::new(NodeStatus::default()),
             outbox: Mutex::new(VecDeque::new()),

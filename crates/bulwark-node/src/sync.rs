@@ -36,7 +36,7 @@
 //! nothing else can hand the executor an unverified state); retries a failed runtime sync
 //! sooner than `stall` later; falls back to genesis while running.
 
-use crate::block::ChainBlock;
+use crate::block::{BlockCodec, ChainBlock};
 use crate::commitment::{self, StateHash};
 use crate::executor::MarshalMailbox;
 use crate::shared::{Shared, lock};
@@ -199,7 +199,7 @@ impl Read for Message {
                     let snapshot_len = u64::read(buf)?;
                     let chunk_hashes =
                         Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(1..=CHUNKS_MAX), ()))?;
-                    let next_block = ChainBlock::read_cfg(buf, limits)?;
+                    let next_block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
                     let finalization = BlockFinalization::read_cfg(buf, certificate)?;
                     Ok(Message::Manifest(Some(Box::new(Manifest {
                         height,
@@ -239,7 +239,7 @@ pub fn max_message_size(limits: &BlockLimits, participants: u32) -> usize {
         + 8
         + 5
         + CHUNKS_MAX * Digest::SIZE
-        + ChainBlock::max_encode_size(limits)
+        + ChainBlock::max_encode_size(&BlockCodec::uncached(*limits))
         + certificate;
     let chunk = 1 + 8 + 4 + 1 + 5 + CHUNK_BYTES;
     manifest.max(chunk)

@@ -17,11 +17,11 @@ use std::collections::HashSet;
 use std::hint::black_box;
 
 use bulwark_types::{
-    AssetCode, Block, BlockTime, ClientOrderId, Height, InstrumentId, Observation, OrderRequest,
-    PriceInputs, PrivateKey, Qty, Side, SignedObservation, SignedTx, TimeInForce, TxBody,
-    UnitPrice,
+    AssetCode, Block, BlockLimits, BlockTime, ClientOrderId, Height, InstrumentId, KeyCache,
+    Observation, OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedObservation, SignedTx,
+    TimeInForce, TxBody, UnitPrice,
 };
-use commonware_codec::Encode;
+use commonware_codec::{Decode, Encode};
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -128,5 +128,30 @@ fn signatures(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signatures);
+/// Cost of decoding the same block from its bytes (as a validator does for a block from the
+/// broadcast or its archives): `plain` decompresses every signer's and observer's key,
+/// `keyed` finds them in a warm [`KeyCache`] (the traders' keys were decoded before, from
+/// their gossiped transactions).
+fn decoding(c: &mut Criterion) {
+    let block = block();
+    let bytes = block.encode();
+    let limits = BlockLimits::DEFAULT;
+    let keys = KeyCache::new(1 << 15);
+    let warm = Block::read_keyed(&mut bytes.clone(), &limits, &keys).expect("decodes");
+    assert_eq!(warm, block);
+    let mut group = c.benchmark_group("decode_block_4096_txs_1024_observations");
+    group.throughput(Throughput::Elements(TXS));
+    group.sample_size(10);
+    group.bench_function("plain", |b| {
+        b.iter(|| black_box(Block::decode_cfg(bytes.clone(), &limits).expect("decodes")))
+    });
+    group.bench_function("keyed", |b| {
+        b.iter(|| {
+            black_box(Block::read_keyed(&mut bytes.clone(), &limits, &keys).expect("decodes"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, signatures, decoding);
 criterion_main!(benches);

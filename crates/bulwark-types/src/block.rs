@@ -9,6 +9,7 @@
 
 use crate::asset::AssetCode;
 use crate::ids::{BlockTime, Height, InstrumentId};
+use crate::keys::KeyCache;
 use crate::name::ExpiryDate;
 use crate::num::UnitPrice;
 use crate::observation::SignedObservation;
@@ -451,6 +452,26 @@ impl Read for Block {
                 &(RangeCfg::new(0..=limits.observations_max), ()),
             )?,
             txs: Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::new(0..=limits.txs_max), ()))?,
+        })
+    }
+}
+
+impl Block {
+    /// Reads a block as its `Read` does (the same bytes accepted, the same value), decoding the
+    /// observers' and signers' keys through `keys` (see [`KeyCache`]).
+    pub fn read_keyed(
+        buf: &mut impl Buf,
+        limits: &BlockLimits,
+        keys: &KeyCache,
+    ) -> Result<Self, CodecError> {
+        Ok(Self {
+            height: Height::read(buf)?,
+            time: BlockTime::read(buf)?,
+            prices: PriceInputs::read_cfg(buf, &limits.prices_max)?,
+            observations: keys.read_list(buf, limits.observations_max, |k, b| {
+                k.read_signed_observation(b)
+            })?,
+            txs: keys.read_list(buf, limits.txs_max, |k, b| k.read_signed_tx(b))?,
         })
     }
 }

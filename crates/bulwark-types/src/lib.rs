@@ -15,6 +15,7 @@ pub mod asset;
 pub mod block;
 pub mod ids;
 pub mod instrument;
+pub mod keys;
 pub mod name;
 pub mod num;
 pub mod observation;
@@ -29,6 +30,7 @@ pub use block::{
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use ids::{AccountId, BlockTime, ClientOrderId, Height, InstrumentId, Nonce, OrderId};
 pub use instrument::{InstrumentKind, InstrumentSpec, SpecError};
+pub use keys::KeyCache;
 pub use name::{ExpiryDate, InstrumentName, NameError, Right};
 pub use num::{ArithError, Money, Multiplier, Price, Qty, UnitPrice};
 pub use observation::{Observation, SignedObservation};

@@ -156,8 +156,19 @@ impl Read for Observation {
         // asset code that refuses padding, lower case and overlong lengths. A key must decode
         // to a curve point; keys compare by their bytes, so another encoding of a validator's
         // point is simply not a validator.
+        let validator = PublicKey::read(buf)?;
+        Self::read_fields(buf, validator)
+    }
+}
+
+impl Observation {
+    /// Reads the fields after the validator's key (the key cache reads the key itself).
+    pub(crate) fn read_fields(
+        buf: &mut impl Buf,
+        validator: PublicKey,
+    ) -> Result<Self, CodecError> {
         Ok(Self {
-            validator: PublicKey::read(buf)?,
+            validator,
             asset: AssetCode::read(buf)?,
             price: UnitPrice::read(buf)?,
             observed_at_ms: u64::read(buf)?,

@@ -1,0 +1,265 @@
+//! Decoded public keys, remembered by their bytes. Decoding an ed25519 key decompresses its
+//! curve point (a field exponentiation: microseconds), and a validator decodes the same
+//! traders' keys again and again: in every gossiped transaction, in every block that carries
+//! one, in every block it reads back from its archives.
+//!
+//! Owns: [`KeyCache`], a bounded memo from a key's 32 bytes to the key decoded from exactly
+//! those bytes, and the keyed decoders of signed transactions and observations that use it.
+//! Never: a verdict. A key held here is only what decoding its bytes gives (the same value,
+//! compared and hashed by the same bytes); it says nothing of any signature made with it,
+//! which is verified as before. Bytes that are not a key are never held: they fail to decode
+//! every time.
+//! Bounds: at most `capacity` keys; past that the oldest inserted is forgotten, which costs
+//! only a decompression the next time it is decoded.
+
+use crate::ids::Nonce;
+use crate::observation::{Observation, SignedObservation};
+use crate::tx::{SignedTx, Tx, TxBody};
+use commonware_codec::{Buf, Copying, DecodeExt, Error as CodecError, Read, ReadExt};
+use commonware_cryptography::ed25519::{PublicKey, Signature};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Bytes of an encoded public key.
+const KEY_BYTES: usize = 32;
+
+#[derive(Debug)]
+struct Memo {
+    keys: BTreeMap<[u8; KEY_BYTES], PublicKey>,
+    /// Insertion order, oldest first.
+    order: VecDeque<[u8; KEY_BYTES]>,
+    capacity: usize,
+}
+
+/// Keys decoded before, by their bytes, shared by clones (one per validator). See the module
+/// doc. [`KeyCache::none`] remembers nothing: every key is decoded.
+#[derive(Clone, Debug)]
+pub struct KeyCache {
+    memo: Option<Arc<Mutex<Memo>>>,
+}
+
+impl KeyCache {
+    /// Remembers at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0, "a key cache holds at least one key");
+        Self {
+            memo: Some(Arc::new(Mutex::new(Memo {
+                keys: BTreeMap::new(),
+                order: VecDeque::with_capacity(capacity.min(4_096)),
+                capacity,
+            }))),
+        }
+    }
+
+    /// Remembers nothing: decodes every key (tools, tests, a single decode).
+    pub const fn none() -> Self {
+        Self { memo: None }
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.memo.as_ref().map_or(0, |memo| lock(memo).keys.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The key these bytes encode: the held one if these bytes were decoded before, else
+    /// decoded now (and held if they are a key).
+    pub fn decode(&self, bytes: [u8; KEY_BYTES]) -> Result<PublicKey, CodecError> {
+        let Some(memo) = &self.memo else {
+            return PublicKey::decode(Copying(&bytes[..]));
+        };
+        if let Some(key) = lock(memo).keys.get(&bytes) {
+            return Ok(key.clone());
+        }
+        // Not under the lock: decompression is the slow part.
+        let key = PublicKey::decode(Copying(&bytes[..]))?;
+        debug_assert_eq!(key.as_ref(), &bytes[..], "a key keeps its encoding");
+        let mut memo = lock(memo);
+        if memo.keys.insert(bytes, key.clone()).is_none() {
+            memo.order.push_back(bytes);
+            if memo.order.len() > memo.capacity {
+                let oldest = memo.order.pop_front().expect("non-empty");
+                memo.keys.remove(&oldest);
+            }
+        }
+        debug_assert_eq!(memo.keys.len(), memo.order.len());
+        assert!(memo.keys.len() <= memo.capacity, "bounded");
+        Ok(key)
+    }
+
+    /// Reads a public key from `buf` through the cache.
+    pub fn read_key(&self, buf: &mut impl Buf) -> Result<PublicKey, CodecError> {
+        let bytes = <[u8; KEY_BYTES]>::read(buf)?;
+        self.decode(bytes)
+    }
+
+    /// Reads a signed transaction, its signer's key through the cache. Accepts exactly the
+    /// bytes [`SignedTx`]'s `Read` accepts and gives the same value.
+    pub fn read_signed_tx(&self, buf: &mut impl Buf) -> Result<SignedTx, CodecError> {
+        let signer = self.read_key(buf)?;
+        let nonce = Nonce::read(buf)?;
+        let body = TxBody::read(buf)?;
+        Ok(SignedTx {
+            tx: Tx {
+                signer,
+                nonce,
+                body,
+            },
+            signature: Signature::read(buf)?,
+        })
+    }
+
+    /// Reads a signed observation, its validator's key through the cache. Accepts exactly the
+    /// bytes [`SignedObservation`]'s `Read` accepts and gives the same value.
+    pub fn read_signed_observation(
+        &self,
+        buf: &mut impl Buf,
+    ) -> Result<SignedObservation, CodecError> {
+        let validator = self.read_key(buf)?;
+        let observation = Observation::read_fields(buf, validator)?;
+        Ok(SignedObservation {
+            observation,
+            signature: Signature::read(buf)?,
+        })
+    }
+
+    /// Reads a list of at most `max` items with `read` (the list encoding of
+    /// `commonware_codec`'s `Vec`: a varint length, then the items).
+    pub fn read_list<B: Buf, T>(
+        &self,
+        buf: &mut B,
+        max: usize,
+        read: impl Fn(&Self, &mut B) -> Result<T, CodecError>,
+    ) -> Result<Vec<T>, CodecError> {
+        let len = usize::read_cfg(buf, &commonware_codec::RangeCfg::new(0..=max))?;
+        let mut items = Vec::with_capacity(len.min(buf.remaining()));
+        for _ in 0..len {
+            items.push(read(self, buf)?);
+        }
+        assert!(items.len() <= max);
+        Ok(items)
+    }
+}
+
+fn lock(memo: &Mutex<Memo>) -> std::sync::MutexGuard<'_, Memo> {
+    // A panic elsewhere while holding the lock leaves the memo whole: every write keeps it so.
+    memo.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::num::Money;
+    use crate::{AssetCode, PrivateKey, UnitPrice};
+    use commonware_codec::{Decode, Encode};
+    use commonware_cryptography::Signer as _;
+
+    fn withdrawal(seed: u64, nonce: u64) -> SignedTx {
+        TxBody::Withdraw {
+            amount: Money::from_usdc(5),
+        }
+        .signed(&PrivateKey::from_seed(seed), nonce)
+    }
+
+    #[test]
+    fn keyed_decoding_gives_what_plain_decoding_gives_and_refuses_what_it_refuses() {
+        let keys = KeyCache::new(8);
+        let tx = withdrawal(1, 3);
+        let bytes = tx.encode();
+        for _ in 0..2 {
+            let decoded = keys.read_signed_tx(&mut bytes.clone()).unwrap();
+            assert_eq!(decoded, tx);
+            assert!(decoded.verify());
+        }
+        assert_eq!(keys.len(), 1);
+        let key = PrivateKey::from_seed(2);
+        let observation = Observation {
+            validator: key.public_key(),
+            asset: AssetCode::parse("BTC").unwrap(),
+            price: UnitPrice::from_usdc(65_000),
+            observed_at_ms: 9,
+            sources: 2,
+        }
+        .sign(&key);
+        let bytes = observation.encode();
+        let decoded = keys.read_signed_observation(&mut bytes.clone()).unwrap();
+        assert_eq!(decoded, observation);
+        assert_eq!(keys.len(), 2);
+        // Every truncation and every single-byte change is refused, or decoded to the same
+        // value, by both decoders alike.
+        let bytes = tx.encode().to_vec();
+        for cut in 0..bytes.len() {
+            assert!(keys.read_signed_tx(&mut Copying(&bytes[..cut])).is_err());
+        }
+        for i in 0..bytes.len() {
+            for flip in [1u8, 0x80] {
+                let mut altered = bytes.clone();
+                altered[i] ^= flip;
+                let plain = SignedTx::decode(Copying(&altered[..]));
+                let mut buf = Copying(&altered[..]);
+                let keyed = keys.read_signed_tx(&mut buf).and_then(|t| {
+                    if buf.0.is_empty() {
+                        Ok(t)
+                    } else {
+                        Err(CodecError::ExtraData(buf.0.len()))
+                    }
+                });
+                assert_eq!(plain.ok(), keyed.ok(), "byte {i} flipped by {flip}");
+            }
+        }
+    }
+
+    /// A cached key is only a key: a forged signature or body under a key the cache holds is
+    /// still refused, and bytes that are no key never enter it.
+    #[test]
+    fn a_held_key_vouches_for_no_signature_and_no_key_is_made_up() {
+        let keys = KeyCache::new(8);
+        let honest = withdrawal(1, 3);
+        keys.read_signed_tx(&mut honest.encode()).unwrap();
+        let mut forged = honest.clone();
+        forged.tx.body = TxBody::Withdraw {
+            amount: Money::from_usdc(5_000),
+        };
+        let decoded = keys.read_signed_tx(&mut forged.encode()).unwrap();
+        assert_eq!(decoded.tx.signer, honest.tx.signer);
+        assert!(!decoded.verify(), "the held key does not make it valid");
+        // The y coordinate 2 is on no curve point: refused every time, never held.
+        let mut not_a_key = [0u8; KEY_BYTES];
+        not_a_key[0] = 2;
+        assert!(PublicKey::decode(Copying(&not_a_key[..])).is_err());
+        for _ in 0..2 {
+            assert!(keys.decode(not_a_key).is_err());
+        }
+        assert_eq!(keys.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_forgets_the_oldest_beyond_its_bound() {
+        let keys = KeyCache::new(2);
+        let signed: Vec<SignedTx> = (0..3).map(|i| withdrawal(10 + i, 1)).collect();
+        for tx in &signed {
+            keys.read_signed_tx(&mut tx.encode()).unwrap();
+        }
+        assert_eq!(keys.len(), 2);
+        let memo = lock(keys.memo.as_ref().unwrap());
+        let held = |tx: &SignedTx| {
+            let bytes: [u8; KEY_BYTES] = tx.tx.signer.as_ref().try_into().unwrap();
+            memo.keys.contains_key(&bytes)
+        };
+        assert!(!held(&signed[0]) && held(&signed[1]) && held(&signed[2]));
+        drop(memo);
+        // A list reads through the cache and keeps its bound.
+        let list = signed.encode();
+        let read = |cap| keys.read_list(&mut list.clone(), cap, |k, b| k.read_signed_tx(b));
+        assert_eq!(read(3).unwrap(), signed);
+        assert!(read(2).is_err());
+        let plain = Vec::<SignedTx>::decode_cfg(
+            list.clone(),
+            &(commonware_codec::RangeCfg::new(0..=3), ()),
+        );
+        assert_eq!(plain.unwrap(), signed);
+    }
+}
