@@ -6,42 +6,24 @@
 //! every race and replay of a victim's proof of possession; in the lab: the squatter's
 //! attempts against a delegator's registration).
 
+mod common;
+
 use bulwark_exchange::{Exchange, ExchangeParams, Genesis, KeyRole};
 use bulwark_sim::agents::AgentKind;
 use bulwark_sim::catalogue;
 use bulwark_sim::economy::Protection;
-use bulwark_sim::scorecard::{EconomyFigures, KindResult};
-use bulwark_sim::{Scenario, Scorecard, score};
+use bulwark_sim::scorecard::KindResult;
+use bulwark_sim::{Scenario, Scorecard};
 use bulwark_types::tx::{AGENT_PROOF_NAMESPACE, agent_proof_message};
 use bulwark_types::{
     Block, BlockTime, Money, Nonce, PriceInputs, PrivateKey, PublicKey, RejectReason, SignedTx,
     TxBody,
 };
+use common::figures;
+use common::score_scenario as run;
 use commonware_cryptography::Signer as _;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-
-/// Scores `scenario` on `seed` without the baseline; a violation fails with its replay.
-fn run(scenario: &Scenario, seed: u64) -> Scorecard {
-    match score(scenario, seed, false) {
-        Ok(card) => {
-            println!("{}", card.table());
-            card
-        }
-        Err(failure) => panic!(
-            "{failure}\nreplay: {}",
-            failure.replay_command(&scenario.name)
-        ),
-    }
-}
-
-fn figures(card: &Scorecard) -> EconomyFigures {
-    card.economy
-        .as_ref()
-        .expect("an economy section")
-        .figures
-        .clone()
-}
 
 fn by_kind(card: &Scorecard, kind: AgentKind) -> KindResult {
     card.economy

@@ -2,35 +2,12 @@
 //! its attacker's profit measured and each protection under test switched off on the same
 //! seed, and the same seed gives a byte-identical scorecard.
 
+mod common;
+
 use bulwark_sim::catalogue;
 use bulwark_sim::economy::Protection;
-use bulwark_sim::scorecard::EconomyFigures;
 use bulwark_sim::{Scenario, Scorecard, score};
-
-/// Scores catalogue scenario `name` on `seed` with `off` switched off (if any), without the
-/// baseline: the comparison rows of `score_compared`, one run each, so a test pays only for
-/// the protection it looks at.
-fn run(name: &str, seed: u64, off: Option<Protection>) -> Scorecard {
-    let mut scenario = catalogue::load(name).expect("a catalogue scenario");
-    if let Some(protection) = off {
-        scenario = scenario.with_protection_off(protection);
-    }
-    match score(&scenario, seed, false) {
-        Ok(card) => {
-            println!("{}", card.table());
-            card
-        }
-        Err(failure) => panic!("{failure}\nreplay: {}", failure.replay_command(name)),
-    }
-}
-
-fn figures(card: &Scorecard) -> EconomyFigures {
-    card.economy
-        .as_ref()
-        .expect("an economy section")
-        .figures
-        .clone()
-}
+use common::{figures, run};
 
 fn profit(card: &Scorecard) -> i64 {
     figures(card).attacker_profit_usdc.expect("an attacker")

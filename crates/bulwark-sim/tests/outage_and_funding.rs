@@ -3,34 +3,10 @@
 //! on seed 1 with the attacker's profit measured; the funding push also with each
 //! protection under test switched off on the same seed.
 
-use bulwark_sim::catalogue;
+mod common;
+
 use bulwark_sim::economy::Protection;
-use bulwark_sim::scorecard::EconomyFigures;
-use bulwark_sim::{Scorecard, score};
-
-/// Scores catalogue scenario `name` on `seed` with `off` switched off (if any), without the
-/// baseline.
-fn run(name: &str, seed: u64, off: Option<Protection>) -> Scorecard {
-    let mut scenario = catalogue::load(name).expect("a catalogue scenario");
-    if let Some(protection) = off {
-        scenario = scenario.with_protection_off(protection);
-    }
-    match score(&scenario, seed, false) {
-        Ok(card) => {
-            println!("{}", card.table());
-            card
-        }
-        Err(failure) => panic!("{failure}\nreplay: {}", failure.replay_command(name)),
-    }
-}
-
-fn figures(card: &Scorecard) -> EconomyFigures {
-    card.economy
-        .as_ref()
-        .expect("an economy section")
-        .figures
-        .clone()
-}
+use common::{figures, run};
 
 /// The rule holds while it applies: every withdrawal the attacker's long asked for while
 /// the exchange called the oracle stale was refused (`WithdrawalOracleStale`), and nothing

@@ -17,8 +17,8 @@
 //! Throughout phases 2 and 3 each account also withdraws what it may, every tick.
 //! At most eight transactions per tick.
 
-use super::{Agent, AgentKind, AgentSpec, Trader, View};
-use bulwark_types::{Money, Side, SignedTx, TimeInForce, TxBody};
+use super::{Agent, AgentKind, AgentSpec, Trader, View, self_trade};
+use bulwark_types::{Side, SignedTx, TimeInForce};
 use rand_chacha::ChaCha8Rng;
 
 /// Longest the open phase lasts.
@@ -54,20 +54,6 @@ impl Attacker {
             hold_ms: spec.hold_ms,
             push_bps: spec.push_bps,
             phase: Phase::Waiting,
-        }
-    }
-
-    fn withdraw_all(&mut self, view: &View, withdrawals: &mut Vec<(usize, SignedTx)>) {
-        for (t, trader) in self.traders.iter_mut().enumerate() {
-            let usdc = view.withdrawable_usdc(&trader.public_key());
-            if usdc > 0 {
-                withdrawals.push((
-                    t,
-                    trader.tx(TxBody::Withdraw {
-                        amount: Money::from_usdc(usdc),
-                    }),
-                ));
-            }
         }
     }
 }
@@ -107,52 +93,21 @@ impl Agent for Attacker {
         match self.phase {
             Phase::Waiting => {}
             Phase::Open { .. } => {
-                let index = view.index_ticks;
                 let [a, b] = &mut self.traders[..] else {
                     unreachable!("two traders")
                 };
-                out.push(a.cancel_all(view));
-                let want = self.size - long.max(0);
-                if want > 0 {
-                    out.push(a.order(view, Side::Buy, want, index, TimeInForce::GoodTilCancelled));
-                }
-                let give = self.size - (-short).max(0);
-                if give > 0 {
-                    out.push(b.order(
-                        view,
-                        Side::Sell,
-                        give,
-                        index,
-                        TimeInForce::ImmediateOrCancel,
-                    ));
-                }
+                self_trade::open_position(a, b, view, self.size, (long, short), out);
             }
             Phase::Push { .. } => {
                 if self.kind == AgentKind::Squeezer {
-                    let band_bps = view.state.params().band_perpetual.width_bps;
-                    let target =
-                        view.index_ticks + view.index_ticks * i64::from(self.push_bps) / 10_000;
-                    let step = (view.mark_ticks + view.mark_ticks * band_bps * 4 / 5 / 10_000)
-                        .min(target)
-                        .max(view.index_ticks);
+                    let step = self_trade::push_step(view, self.push_bps, view.index_ticks);
                     let [a, b] = &mut self.traders[..] else {
                         unreachable!("two traders")
                     };
-                    out.push(a.cancel_all(view));
-                    out.push(b.cancel_all(view));
-                    out.push(a.order(
-                        view,
-                        Side::Buy,
-                        (self.size / 10).max(1),
-                        step,
-                        TimeInForce::ImmediateOrCancel,
-                    ));
-                    out.push(b.order(view, Side::Sell, 1, step, TimeInForce::GoodTilCancelled));
-                    out.push(a.order(view, Side::Buy, 1, step, TimeInForce::ImmediateOrCancel));
-                    out.push(a.order(view, Side::Buy, 1, step - 1, TimeInForce::GoodTilCancelled));
-                    out.push(b.order(view, Side::Sell, 1, step + 1, TimeInForce::GoodTilCancelled));
+                    let lift = (self.size / 10).max(1);
+                    self_trade::push_mark(a, b, view, lift, step, out);
                 }
-                self.withdraw_all(view, withdrawals);
+                self_trade::withdraw_all(&mut self.traders, view, withdrawals);
             }
             Phase::Exit => {
                 let index = view.index_ticks;
@@ -175,7 +130,7 @@ impl Agent for Attacker {
                         ));
                     }
                 }
-                self.withdraw_all(view, withdrawals);
+                self_trade::withdraw_all(&mut self.traders, view, withdrawals);
             }
         }
     }

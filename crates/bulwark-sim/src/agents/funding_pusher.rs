@@ -19,7 +19,7 @@
 //! The attacker never withdraws: his profit is his equity at the end (positions at the
 //! exchange's mark) less his deposits, funding included. At most seven transactions a tick.
 
-use super::{Agent, AgentKind, AgentSpec, Trader, View};
+use super::{Agent, AgentKind, AgentSpec, Trader, View, self_trade};
 use bulwark_types::{Side, SignedTx, TimeInForce};
 use rand_chacha::ChaCha8Rng;
 
@@ -74,27 +74,12 @@ impl FundingPusher {
     }
 
     fn push(&mut self, view: &View, out: &mut Vec<SignedTx>) {
-        let band_bps = view.state.params().band_perpetual.width_bps;
-        let target = view.index_ticks + view.index_ticks * i64::from(self.push_bps) / 10_000;
-        let step = (view.mark_ticks + view.mark_ticks * band_bps * 4 / 5 / 10_000)
-            .min(target)
-            .max(view.index_ticks + 2);
+        let step = self_trade::push_step(view, self.push_bps, view.index_ticks + 2);
         let [pusher, holder] = &mut self.traders[..] else {
             unreachable!("two traders")
         };
-        out.push(pusher.cancel_all(view));
-        out.push(holder.cancel_all(view));
-        out.push(pusher.order(
-            view,
-            Side::Buy,
-            (self.size / 20).max(1),
-            step,
-            TimeInForce::ImmediateOrCancel,
-        ));
-        out.push(holder.order(view, Side::Sell, 1, step, TimeInForce::GoodTilCancelled));
-        out.push(pusher.order(view, Side::Buy, 1, step, TimeInForce::ImmediateOrCancel));
-        out.push(pusher.order(view, Side::Buy, 1, step - 1, TimeInForce::GoodTilCancelled));
-        out.push(holder.order(view, Side::Sell, 1, step + 1, TimeInForce::GoodTilCancelled));
+        let lift = (self.size / 20).max(1);
+        self_trade::push_mark(pusher, holder, view, lift, step, out);
         self.quoting = true;
     }
 }

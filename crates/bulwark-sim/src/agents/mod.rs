@@ -35,6 +35,7 @@ pub mod imbalance;
 pub mod leveraged;
 pub mod market_maker;
 pub mod noise;
+pub mod self_trade;
 pub mod spammer;
 pub mod spoofer;
 pub mod squatter;

@@ -24,7 +24,7 @@
 //!
 //! At most six transactions per tick.
 
-use super::{Agent, AgentKind, AgentSpec, Trader, View};
+use super::{Agent, AgentKind, AgentSpec, Trader, View, self_trade};
 use bulwark_types::{Money, Side, SignedTx, TimeInForce, TxBody};
 use rand_chacha::ChaCha8Rng;
 
@@ -154,21 +154,7 @@ impl Agent for StaleWithdrawer {
                 let [a, b] = &mut self.traders[..] else {
                     unreachable!("two traders")
                 };
-                out.push(a.cancel_all(view));
-                let want = self.size - long.max(0);
-                if want > 0 {
-                    out.push(a.order(view, Side::Buy, want, index, TimeInForce::GoodTilCancelled));
-                }
-                let give = self.size - (-short).max(0);
-                if give > 0 {
-                    out.push(b.order(
-                        view,
-                        Side::Sell,
-                        give,
-                        index,
-                        TimeInForce::ImmediateOrCancel,
-                    ));
-                }
+                self_trade::open_position(a, b, view, self.size, (long, short), out);
             }
             Phase::Raid { .. } => self.withdraw(0, view, withdrawals),
             Phase::Exit => {
