@@ -183,6 +183,9 @@ pub struct Account {
     pub margin_mode: MarginMode,
     /// Settlement-currency balance, micro-USDC. May be negative while positions carry value.
     pub cash: Money,
+    /// Every withdrawal paid out of this account, micro-USDC: the accounts' sum is the
+    /// ledger's withdrawals.
+    pub withdrawn: Money,
     pub exposures: BTreeMap<InstrumentId, Exposure>,
     /// Open orders by the account's own id.
     pub client_orders: BTreeMap<ClientOrderId, (InstrumentId, OrderId)>,
@@ -199,6 +202,7 @@ impl Account {
             owner,
             margin_mode: MarginMode::Standard,
             cash: Money::ZERO,
+            withdrawn: Money::ZERO,
             exposures: BTreeMap::new(),
             client_orders: BTreeMap::new(),
             agents: 0,

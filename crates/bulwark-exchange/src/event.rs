@@ -45,6 +45,8 @@ pub enum Event {
         account: AccountId,
         amount: Money,
     },
+    /// Money left the venue: a withdrawal paid (at its release, or at once when the venue
+    /// holds none).
     Withdrawn {
         account: AccountId,
         amount: Money,
@@ -269,6 +271,21 @@ pub enum Event {
     InsuranceFunded {
         amount: Money,
         fund: Money,
+    },
+    /// A withdrawal was accepted and is held: paid (`Withdrawn`) at the end of the first block
+    /// from `release_ms` whose oracle is fresh and settled for the account's underlyings, if
+    /// the account still covers it there (`withdrawals.rs`).
+    WithdrawalRequested {
+        account: AccountId,
+        amount: Money,
+        release_ms: u64,
+    },
+    /// A held withdrawal was not paid: at its release the account no longer covered it
+    /// (`reason`); the hold is lifted and the money stays in the account.
+    WithdrawalCancelled {
+        account: AccountId,
+        amount: Money,
+        reason: RejectReason,
     },
 }
 
@@ -731,6 +748,26 @@ impl Write for Event {
                 approvals.write(buf);
                 threshold.write(buf);
             }
+            Event::WithdrawalRequested {
+                account,
+                amount,
+                release_ms,
+            } => {
+                34u8.write(buf);
+                account.write(buf);
+                amount.write(buf);
+                release_ms.write(buf);
+            }
+            Event::WithdrawalCancelled {
+                account,
+                amount,
+                reason,
+            } => {
+                35u8.write(buf);
+                account.write(buf);
+                amount.write(buf);
+                reason.write(buf);
+            }
         }
     }
 }
@@ -742,6 +779,8 @@ impl EncodeSize for Event {
             | Event::AgentAuthorised { .. }
             | Event::AgentRevoked { .. } => 8 + 32,
             Event::Deposited { .. } | Event::Withdrawn { .. } => 8 + 16,
+            Event::WithdrawalRequested { .. } => 8 + 16 + 8,
+            Event::WithdrawalCancelled { reason, .. } => 8 + 16 + reason.encode_size(),
             Event::InstrumentListed { spec, .. } => 4 + spec.encode_size(),
             Event::OrderAccepted { .. } => 4 + 8 + 8 + 8 + 1 + 8 + 8,
             Event::Trade(_) => Trade::SIZE,

@@ -125,6 +125,9 @@ pub struct Exchange {
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
+    /// Withdrawals asked for and held until their release (`withdrawals.rs`), at most one
+    /// per account.
+    pub(crate) withdrawals_pending: BTreeMap<AccountId, crate::withdrawals::PendingWithdrawal>,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
     /// Each option series' trades since its last refit, which may confirm a larger move of
@@ -180,6 +183,7 @@ impl Exchange {
                 .clone()
                 .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
+            withdrawals_pending: BTreeMap::new(),
             liquidation_orders: BTreeMap::new(),
             #[cfg(feature = "deliberate-bugs")]
             deliberate_bugs: crate::deliberate_bugs::Planted::default(),
@@ -228,6 +232,7 @@ impl Exchange {
             });
         }
         self.liquidate(&mut events);
+        self.release_withdrawals(&mut events);
         let outcome = BlockOutcome {
             height: block.height,
             events,
@@ -435,9 +440,12 @@ impl Exchange {
     ) -> AccountMargin {
         let equity = self.equity_of(account);
         let requirement = self.requirement_of(account, replace);
+        // A pending withdrawal holds its amount back from new risk and from other
+        // withdrawals until it is paid (`withdrawals.rs`).
         let available = equity
             .checked_sub(requirement.initial)
-            .expect("equity and initial margin are account sums (money bounds)");
+            .and_then(|a| a.checked_sub(self.withdrawal_held(account.id)))
+            .expect("equity, initial margin and a withdrawal are account sums (money bounds)");
         self.with_realised_funds(account, replace, equity, requirement, available)
     }
 

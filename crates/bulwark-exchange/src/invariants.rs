@@ -14,6 +14,8 @@
 //!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
 //!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
 //!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
+//! 8. Every pending withdrawal belongs to an opened account (not the backstop) and holds a
+//!    positive amount; the accounts' paid withdrawals sum to the ledger's.
 
 use crate::account::{KeyRole, OpenOrders};
 use crate::exchange::Exchange;
@@ -117,6 +119,33 @@ impl Exchange {
             custody
                 .check()
                 .map_err(|what| InvariantViolation(what.to_string()))?;
+        }
+        self.check_withdrawals()
+    }
+
+    /// Invariant 8: every pending withdrawal belongs to an opened account other than the
+    /// backstop and holds a positive amount.
+    fn check_withdrawals(&self) -> Result<(), InvariantViolation> {
+        let withdrawn = self
+            .accounts
+            .iter()
+            .try_fold(Money::ZERO, |sum, a| sum.checked_add(a.withdrawn));
+        if withdrawn != Ok(self.treasury.totals().withdrawals) {
+            return violation(format!(
+                "accounts' withdrawals {withdrawn:?} are not the ledger's {:?}",
+                self.treasury.totals().withdrawals
+            ));
+        }
+        for (account, pending) in &self.withdrawals_pending {
+            if account.get() >= self.accounts.len() as u64 || Some(*account) == self.backstop {
+                return violation(format!("withdrawal pending for account {account:?}"));
+            }
+            if !pending.amount.is_positive() {
+                return violation(format!(
+                    "withdrawal of account {account:?} holds {:?}",
+                    pending.amount
+                ));
+            }
         }
         Ok(())
     }

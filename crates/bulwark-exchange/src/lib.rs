@@ -57,6 +57,7 @@ pub mod snapshot;
 pub mod surface;
 mod trading;
 mod transfers;
+pub mod withdrawals;
 
 pub use account::{Account, Exposure, KeyRole, MarginMode};
 pub use custody::{Custody, CustodyState};
@@ -69,3 +70,4 @@ pub use params::{ConfigError, ExchangeParams, Genesis, LiquidationParams, Surfac
 pub use portfolio::PortfolioMarginModel;
 pub use snapshot::SnapshotError;
 pub use surface::{FittedSmile, MarkOrigin, SeriesKey};
+pub use withdrawals::PendingWithdrawal;

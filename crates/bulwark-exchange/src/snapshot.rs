@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 6;
+const VERSION: u16 = 7;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -191,6 +191,12 @@ impl Exchange {
             state.floor.write(&mut out);
         }
         self.deficits_queued.write(&mut out);
+        (self.withdrawals_pending.len() as u64).write(&mut out);
+        for (account, pending) in &self.withdrawals_pending {
+            account.write(&mut out);
+            pending.amount.write(&mut out);
+            pending.release_ms.write(&mut out);
+        }
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
         out
@@ -340,6 +346,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     p.position_max.write(out);
     p.instruments_max.write(out);
     p.accounts_max.write(out);
+    p.withdrawal_delay_ms.write(out);
     p.book.orders_max.write(out);
     p.book.fills_per_match_max.write(out);
     match p.band_vol {
@@ -528,6 +535,7 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         position_max: Qty::read(buf)?,
         instruments_max: u32::read(buf)?,
         accounts_max: u64::read(buf)?,
+        withdrawal_delay_ms: u64::read(buf)?,
         book: BookLimits {
             orders_max: u32::read(buf)?,
             fills_per_match_max: u32::read(buf)?,
@@ -593,6 +601,7 @@ fn write_account(account: &Account, out: &mut Vec<u8>) {
         MarginMode::Portfolio => 1u8.write(out),
     }
     account.cash.write(out);
+    account.withdrawn.write(out);
     // Everything but the open-order totals, which restore rebuilds from the books.
     let positions: Vec<_> = account
         .exposures
@@ -715,6 +724,35 @@ fn read_count(buf: &mut impl Buf, entry_bytes_min: usize) -> Result<usize, Codec
         .ok()
         .filter(|c| *c <= bound)
         .ok_or(CodecError::InvalidLength(bound))
+}
+
+/// Pending withdrawals: accounts increasing and opened, amounts positive.
+fn read_withdrawals_pending(
+    buf: &mut impl Buf,
+    accounts: usize,
+) -> Result<BTreeMap<AccountId, crate::withdrawals::PendingWithdrawal>, SnapshotError> {
+    let count = read_count(buf, 8 + 16 + 8)?;
+    let mut pending = BTreeMap::new();
+    let mut last: Option<AccountId> = None;
+    for _ in 0..count {
+        let account = AccountId::read(buf)?;
+        let amount = Money::read(buf)?;
+        let release_ms = u64::read(buf)?;
+        if last.is_some_and(|l| l >= account)
+            || account.get() >= accounts as u64
+            || !amount.is_positive()
+        {
+            return Err(SnapshotError::NotCanonical(
+                "pending withdrawals: accounts increasing and opened, amounts positive",
+            ));
+        }
+        last = Some(account);
+        pending.insert(
+            account,
+            crate::withdrawals::PendingWithdrawal { amount, release_ms },
+        );
+    }
+    Ok(pending)
 }
 
 fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
@@ -896,8 +934,10 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
             "queued deficits are not negative",
         ));
     }
+    let withdrawals_pending = read_withdrawals_pending(buf, accounts.len())?;
     let mut exchange = Exchange {
         deficits_queued,
+        withdrawals_pending,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
@@ -960,7 +1000,7 @@ fn read_accounts(
     buf: &mut impl Buf,
     params: &ExchangeParams,
 ) -> Result<Vec<Account>, SnapshotError> {
-    let count = read_count(buf, 8 + PublicKey::SIZE + 1 + 16 + 8)?;
+    let count = read_count(buf, 8 + PublicKey::SIZE + 1 + 16 + 16 + 8)?;
     if count as u64 > params.accounts_max {
         return Err(SnapshotError::NotCanonical("accounts within accounts_max"));
     }
@@ -981,6 +1021,10 @@ fn read_accounts(
         let mut account = Account::new(id, owner);
         account.margin_mode = margin_mode;
         account.cash = Money::read(buf)?;
+        account.withdrawn = Money::read(buf)?;
+        if account.withdrawn.is_negative() {
+            return Err(SnapshotError::NotCanonical("withdrawn totals are not negative"));
+        }
         let mut last = None;
         for _ in 0..read_count(buf, 4 + 8 + 16 + 16)? {
             let instrument = InstrumentId::read(buf)?;

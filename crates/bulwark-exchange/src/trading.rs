@@ -267,7 +267,7 @@ impl Exchange {
     }
 
     /// Initial margin and premium with the order counted as resting (`exposure`); `fee` is
-    /// the most the order can pay in fees, held back from both.
+    /// the most the order can pay in fees, held back from both, as is a pending withdrawal.
     ///
     /// An account below its initial margin may still cut its risk. An order that opens or
     /// increases a long option position must find its premium and fee in realised funds
@@ -281,11 +281,13 @@ impl Exchange {
     ) -> Result<(), RejectReason> {
         let after = self.margin_of(holder, Some((instrument, exposure)));
         let before = self.margin_of(holder, None);
+        // A pending withdrawal's amount is held back from new risk until it is paid.
         let required = after
             .requirement
             .initial
             .checked_add(fee)
-            .expect("initial margin and one order's fee (money bounds)");
+            .and_then(|r| r.checked_add(self.withdrawal_held(holder.id)))
+            .expect("initial margin, one order's fee and a withdrawal (money bounds)");
         if required > after.equity && after.requirement.initial > before.requirement.initial {
             let shortfall = required
                 .checked_sub(after.equity)

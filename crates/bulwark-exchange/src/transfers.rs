@@ -60,46 +60,6 @@ impl Exchange {
         Ok(())
     }
 
-    /// Pays out `amount` of the account's realised funds (`AccountMargin::withdrawable`),
-    /// never while its prices cannot be trusted or its losses may fall on others: refused
-    /// while the venue's insurance fund does not cover the deficits it must pay, while an
-    /// underlying the account holds has no fresh oracle quorum (its margin is measured at a
-    /// stale index and its liquidation is paused), while the oracle's deviation guard holds
-    /// such an underlying's index away from the validators' median (after a large move the
-    /// index follows at a bounded rate: margin measured at the lagging index overstates a
-    /// losing position, and money withdrawn against it would be the insurance fund's), and
-    /// while the account is below maintenance.
-    pub(crate) fn withdraw(
-        &mut self,
-        account: AccountId,
-        amount: Money,
-        events: &mut Vec<Event>,
-    ) -> Result<(), RejectReason> {
-        if self.withdrawals_suspended() {
-            return Err(RejectReason::WithdrawalsSuspended);
-        }
-        let holder = &self.accounts[account];
-        if !self.account_oracles_fresh(holder) {
-            return Err(RejectReason::WithdrawalOracleStale);
-        }
-        if !self.account_indexes_settled(holder) {
-            return Err(RejectReason::WithdrawalIndexCatchingUp);
-        }
-        let margin = self.margin_of(holder, None);
-        if margin.equity < margin.requirement.maintenance {
-            return Err(RejectReason::WithdrawalDuringLiquidation);
-        }
-        if amount > margin.withdrawable {
-            let shortfall = amount
-                .checked_sub(margin.withdrawable)
-                .map_err(|_| RejectReason::BalanceOverflow)?;
-            return Err(RejectReason::WithdrawalExceedsAvailable { shortfall });
-        }
-        self.try_transfer(Pocket::Account(account), Pocket::Outside, amount)?;
-        events.push(Event::Withdrawn { account, amount });
-        Ok(())
-    }
-
     /// Whether withdrawals are suspended for everyone: the insurance fund is negative, or the
     /// deficits the last liquidation pass had to leave queued exceed it. Money leaving then
     /// would be paid by whoever stays.

@@ -620,3 +620,84 @@ fn three_accounts_cannot_place_a_new_series_first_smile_anywhere() {
     assert!(asked > 6_602, "the quotes ask for more than 10%: {asked}");
     assert!(applied <= 6_602, "one step from the model's 60%: {applied}");
 }
+
+/// The lab's `oracle-outage-early-withdrawal`, on the state machine: the validators' sources
+/// fall silent, and for the observation age (5 s) the exchange still calls the oracle fresh at
+/// the last quorum. The attacker reads the venues, sees the crash, and asks at once to
+/// withdraw all his long may at the frozen index. Returns what left the venue and the
+/// withdrawal's end (`Withdrawn` or `WithdrawalCancelled`).
+fn withdraw_at_a_frozen_index(delay_ms: u64) -> (Money, Event) {
+    let mut params = ExchangeParams::defaults();
+    params.withdrawal_delay_ms = delay_ms;
+    let oracle = OracleGenesis {
+        validators: validators().iter().map(|k| k.public_key()).collect(),
+        config: OracleConfig::GENESIS,
+    };
+    let mut v = Venue::with_genesis(params, Some(oracle));
+    let listing = v.admin_tx(TxBody::ListInstrument(spec(BTC_PERP)));
+    v.block(vec![listing]);
+    v.fund("bob", 1_000_000);
+    v.fund("mallory", 1_000);
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(v.order("mallory", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    // The sources fall silent (the blocks carry the last observations until they are too
+    // old, then none): the index stands at 100,000 and the oracle is fresh; the true price is
+    // already 80,000.
+    assert!(v.exchange.oracle_fresh(btc()));
+    let mallory = v.account("mallory");
+    let asked = v.exchange.account_margin(mallory).unwrap().withdrawable;
+    assert!(asked > Money::from_usdc(700), "{asked:?}");
+    let tx = v.tx("mallory", TxBody::Withdraw { amount: asked });
+    assert_eq!(v.run(tx).0, None, "asked while the oracle is fresh");
+    // No new observation: the quorum goes stale, then returns with the crash.
+    v.observations.clear();
+    for _ in 0..6 {
+        v.block(vec![]);
+    }
+    assert!(!v.exchange.oracle_fresh(btc()));
+    let end = if delay_ms == 0 {
+        Event::Withdrawn {
+            account: mallory,
+            amount: asked,
+        }
+    } else {
+        all_observe(&mut v, 80_000);
+        let mut end = None;
+        for _ in 0..64 {
+            // Each block's observations are made for it: the quorum stays fresh.
+            all_observe(&mut v, 80_000);
+            let outcome = v.block(vec![]);
+            end = outcome.end_events().iter().find_map(|e| match e {
+                Event::Withdrawn { account, .. } | Event::WithdrawalCancelled { account, .. }
+                    if *account == mallory =>
+                {
+                    Some(e.clone())
+                }
+                _ => None,
+            });
+            if end.is_some() {
+                break;
+            }
+        }
+        end.expect("the held withdrawal settles once the quorum is back")
+    };
+    (v.exchange.ledger().withdrawals, end)
+}
+
+/// Held and judged at prices observed after it was asked for, the raid pays nothing: at its
+/// release the index shows the crash, mallory's long is gone (liquidated) and the withdrawal
+/// is cancelled. Without the delay (same venue, `withdrawal_delay_ms = 0`) the money leaves
+/// at the frozen index, and the long's loss is left to others.
+#[test]
+fn a_withdrawal_asked_at_a_frozen_index_is_judged_at_prices_observed_after_it() {
+    let (left, end) = withdraw_at_a_frozen_index(ExchangeParams::defaults().withdrawal_delay_ms);
+    assert_eq!(left, Money::ZERO, "nothing left the venue: {end:?}");
+    assert!(
+        matches!(end, Event::WithdrawalCancelled { .. }),
+        "cancelled at the release: {end:?}"
+    );
+    let (left, end) = withdraw_at_a_frozen_index(0);
+    assert!(left > Money::from_usdc(700), "off: paid at once ({end:?})");
+}

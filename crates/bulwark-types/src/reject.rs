@@ -116,6 +116,10 @@ pub enum RejectReason {
          holds away from the validators' median (the index is catching up with a large move)"
     )]
     WithdrawalIndexCatchingUp,
+    #[error(
+        "a withdrawal of this account is already waiting for its release (one at a time)"
+    )]
+    WithdrawalPending,
     #[error("withdrawals wait while the account is below maintenance margin (in liquidation)")]
     WithdrawalDuringLiquidation,
     #[error(
@@ -200,6 +204,7 @@ impl RejectReason {
             RejectReason::AgentProofInvalid => 78,
             RejectReason::WithdrawalOracleStale => 79,
             RejectReason::WithdrawalIndexCatchingUp => 87,
+            RejectReason::WithdrawalPending => 88,
             RejectReason::WithdrawalDuringLiquidation => 80,
             RejectReason::WithdrawalsSuspended => 81,
             RejectReason::QuorumRequired => 82,
@@ -212,7 +217,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 53] = [
+        const PLAIN: [RejectReason; 54] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -259,6 +264,7 @@ impl RejectReason {
             RejectReason::AgentProofInvalid,
             RejectReason::WithdrawalOracleStale,
             RejectReason::WithdrawalIndexCatchingUp,
+            RejectReason::WithdrawalPending,
             RejectReason::WithdrawalDuringLiquidation,
             RejectReason::WithdrawalsSuspended,
             RejectReason::QuorumRequired,
@@ -354,7 +360,7 @@ mod tests {
         all.push(RejectReason::PremiumNotCovered {
             shortfall: Money::from_micros(7),
         });
-        assert_eq!(all.len(), 57, "every variant is reachable from its code");
+        assert_eq!(all.len(), 58, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

@@ -218,6 +218,24 @@ impl Venue {
         .unwrap();
     }
 
+    /// Runs empty blocks (each with the current prices and observations) until the held
+    /// withdrawal of `name` is paid or cancelled; returns that event. At most 64 blocks.
+    pub fn until_withdrawal_settles(&mut self, name: &str) -> Event {
+        let account = self.account(name);
+        for _ in 0..64 {
+            let outcome = self.block(vec![]);
+            let settled = outcome.end_events().iter().find(|e| {
+                matches!(e,
+                    Event::Withdrawn { account: a, .. } | Event::WithdrawalCancelled { account: a, .. }
+                        if *a == account)
+            });
+            if let Some(event) = settled {
+                return event.clone();
+            }
+        }
+        panic!("the withdrawal of {name} neither paid nor cancelled in 64 blocks");
+    }
+
     pub fn fund(&mut self, name: &str, usdc: i64) {
         let owner = self.key(name).public_key();
         let tx = self.bridge_tx(TxBody::Deposit {

@@ -169,6 +169,7 @@ pub fn reject_error(reason: &RejectReason) -> RpcError {
         | R::AgentProofInvalid
         | R::WithdrawalOracleStale
         | R::WithdrawalIndexCatchingUp
+        | R::WithdrawalPending
         | R::WithdrawalDuringLiquidation
         | R::WithdrawalsSuspended
         | R::CustodyIdUsed

@@ -505,6 +505,7 @@ fn account_view(
         unrealised: None,
         premium_reserved: None,
         available_withdrawal_funds: None,
+        withdrawal_pending: None,
         orders: Vec::new(),
         positions: Vec::new(),
     };
@@ -533,6 +534,12 @@ fn account_view(
         );
         view.balance = Some(margin.balance.to_string());
     }
+    view.withdrawal_pending = state.pending_withdrawal(account.id).map(|pending| {
+        serde_json::json!({
+            "amount": pending.amount.to_string(),
+            "release_ms": pending.release_ms,
+        })
+    });
     view.positions = views::positions_view(state, account);
     if with_details {
         view.orders = views::orders_view(state, account);

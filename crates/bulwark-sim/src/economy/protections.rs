@@ -32,6 +32,9 @@ pub enum Protection {
     /// The cap on one interval's funding rate (`funding_rate_max_ppm`): off, 10% (the most
     /// a genesis allows).
     FundingClamp,
+    /// Withdrawals held `withdrawal_delay_ms` (15 s) and paid at prices observed after they
+    /// were asked for: off, paid at once by their transaction.
+    WithdrawalDelay,
 }
 
 impl Protection {
@@ -44,6 +47,7 @@ impl Protection {
             Self::VenueMedian => "venue-median",
             Self::Mmp => "mmp",
             Self::FundingClamp => "funding-clamp",
+            Self::WithdrawalDelay => "withdrawal-delay",
         }
     }
 
@@ -64,6 +68,7 @@ impl Protection {
             }
             Self::RiskLimits => params.risk_limits = None,
             Self::FundingClamp => params.funding_rate_max_ppm = bulwark_exchange::params::PPM / 10,
+            Self::WithdrawalDelay => params.withdrawal_delay_ms = 0,
             Self::VenueMedian | Self::Mmp => {}
         }
     }

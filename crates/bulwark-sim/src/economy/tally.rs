@@ -250,23 +250,11 @@ impl From<LiquidationTally> for LiquidationTallyOut {
 
 /// The end of a run, read from `shared` (an honest validator that ran throughout).
 pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
-    let mut withdrawn = vec![0i128; roster.accounts.len()];
     let (mut refused_stale, mut refused_stale_micros) = (0u64, 0i128);
     {
         let receipts = lock(&shared.receipts);
-        for (w, (account, digest)) in roster.withdrawals.iter().enumerate() {
+        for (w, (_, digest)) in roster.withdrawals.iter().enumerate() {
             match receipts.get(digest) {
-                Some(TxStatus::Finalized {
-                    rejection: None,
-                    events,
-                    ..
-                }) => {
-                    for event in events {
-                        if let Event::Withdrawn { amount, .. } = event {
-                            withdrawn[*account] += amount.micros();
-                        }
-                    }
-                }
                 Some(TxStatus::Finalized {
                     rejection: Some(bulwark_types::RejectReason::WithdrawalOracleStale),
                     ..
@@ -297,20 +285,23 @@ pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
     let accounts = roster
         .accounts
         .iter()
-        .enumerate()
-        .map(|(i, (account, key))| {
-            let equity = state
-                .key_binding(key)
-                .and_then(|(id, _)| state.account_margin(id))
+        .map(|(account, key)| {
+            let bound = state.key_binding(key).map(|(id, _)| id);
+            let equity = bound
+                .and_then(|id| state.account_margin(id))
                 .map_or(0, |m| m.equity.micros());
+            // Paid out, whenever it was asked for (a withdrawal is held until its release).
+            let withdrawn = bound
+                .and_then(|id| state.account(id))
+                .map_or(0, |a| a.withdrawn.micros());
             let deposited = i128::from(account.deposited_usdc) * 1_000_000;
             AccountResult {
                 kind: account.kind,
                 agent: account.agent,
                 deposited_usdc: account.deposited_usdc,
-                withdrawn_usdc: usdc(withdrawn[i]),
+                withdrawn_usdc: usdc(withdrawn),
                 equity_usdc: usdc(equity),
-                profit_usdc: usdc(equity + withdrawn[i] - deposited),
+                profit_usdc: usdc(equity + withdrawn - deposited),
                 funding_micros: 0,
             }
         })

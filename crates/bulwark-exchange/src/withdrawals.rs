@@ -1,0 +1,194 @@
+//! Withdrawals: money leaving the venue, paid only once the account has passed again at prices
+//! the validators observed after it asked.
+//!
+//! Why a delay: the oracle takes observations up to `observation_age_ms_max` (5 s) old, and
+//! calls an index fresh for that long again after its last quorum: when the validators'
+//! sources fall silent, the index stands at the last quorum, fresh, for up to twice the
+//! observation age. A trader who reads the venues sees a crash at once; money withdrawn against
+//! the frozen index would be the insurance fund's (the lab's `oracle-outage-early-withdrawal`).
+//! So a withdrawal is first held, then paid at the end of the first block at least
+//! `withdrawal_delay_ms` later (more than twice the observation age: `Genesis::check`) whose
+//! oracle is fresh and settled for every underlying the account holds, if the account still
+//! covers it there: every observation behind the prices it passes at was made after the
+//! request. Hyperliquid's bridge holds withdrawals for a dispute period in the same spirit.
+//!
+//! Owns: the pending withdrawals ([`PendingWithdrawal`], at most one per account), the hold
+//! they put on the account's available funds (`Exchange::margin_of` takes the amount off
+//! `available`, so neither new risk nor a second withdrawal may use it), and their release or
+//! cancellation at the end of every block, after the liquidation pass.
+//! Never: pays a withdrawal while an underlying the account holds has a stale or catching-up
+//! index, or while withdrawals are suspended (it waits); pays one the account no longer covers
+//! at release (it is cancelled with the reason, and the hold lifts). The held money stays the
+//! account's until paid: liquidation and its losses see it.
+//! Bounds: one pending withdrawal per account (`RejectReason::WithdrawalPending`); each block
+//! looks at the pending ones (at most one per account) and settles the due.
+//!
+//! With `withdrawal_delay_ms = 0` a withdrawal is paid at once by its transaction (a venue
+//! whose prices come from one trusted feed; comparisons in the lab).
+
+use crate::event::Event;
+use crate::exchange::Exchange;
+use crate::ledger::Pocket;
+use bulwark_types::{AccountId, Money, RejectReason};
+
+/// A withdrawal asked for and held, waiting for its release.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PendingWithdrawal {
+    /// Held from the account's available funds until paid or cancelled.
+    pub amount: Money,
+    /// Block time from which it may be paid, milliseconds: the request's block time plus
+    /// `withdrawal_delay_ms`.
+    pub release_ms: u64,
+}
+
+/// What the end of a block does with a due withdrawal.
+enum Release {
+    /// An underlying's index cannot be trusted yet, or withdrawals are suspended.
+    Wait,
+    Pay,
+    Cancel(RejectReason),
+}
+
+impl Exchange {
+    /// Asks for `amount` of the account's realised funds (`AccountMargin::withdrawable`) to
+    /// leave, never while its prices cannot be trusted or its losses may fall on others:
+    /// refused while the venue's insurance fund does not cover the deficits it must pay, while
+    /// an underlying the account holds has no fresh oracle quorum (its margin is measured at a
+    /// stale index and its liquidation is paused), while the oracle's deviation guard holds
+    /// such an underlying's index away from the validators' median (after a large move the
+    /// index follows at a bounded rate: margin measured at the lagging index overstates a
+    /// losing position), while the account is below maintenance, and while another of its
+    /// withdrawals waits. Accepted, it is held (see the module doc) and the same rules are
+    /// checked again at its release.
+    pub(crate) fn withdraw(
+        &mut self,
+        account: AccountId,
+        amount: Money,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        if self.withdrawals_pending.contains_key(&account) {
+            return Err(RejectReason::WithdrawalPending);
+        }
+        match self.release_verdict(account, amount) {
+            Release::Pay => {}
+            Release::Cancel(reason) => return Err(reason),
+            Release::Wait => {
+                return Err(if self.withdrawals_suspended() {
+                    RejectReason::WithdrawalsSuspended
+                } else if !self.account_oracles_fresh(&self.accounts[account]) {
+                    RejectReason::WithdrawalOracleStale
+                } else {
+                    RejectReason::WithdrawalIndexCatchingUp
+                });
+            }
+        }
+        let delay_ms = self.params.withdrawal_delay_ms;
+        if delay_ms == 0 {
+            self.try_transfer(Pocket::Account(account), Pocket::Outside, amount)?;
+            self.record_withdrawn(account, amount);
+            events.push(Event::Withdrawn { account, amount });
+            return Ok(());
+        }
+        let release_ms = self
+            .time
+            .millis()
+            .checked_add(delay_ms)
+            .ok_or(RejectReason::BalanceOverflow)?;
+        self.withdrawals_pending
+            .insert(account, PendingWithdrawal { amount, release_ms });
+        events.push(Event::WithdrawalRequested {
+            account,
+            amount,
+            release_ms,
+        });
+        Ok(())
+    }
+
+    /// Pays or cancels every pending withdrawal that is due (end of block, after the
+    /// liquidation pass); the rest wait.
+    pub(crate) fn release_withdrawals(&mut self, events: &mut Vec<Event>) {
+        let now_ms = self.time.millis();
+        let due: Vec<(AccountId, PendingWithdrawal)> = self
+            .withdrawals_pending
+            .iter()
+            .filter(|(_, pending)| pending.release_ms <= now_ms)
+            .map(|(account, pending)| (*account, *pending))
+            .collect();
+        for (account, pending) in due {
+            // Weighed without its own hold: the hold is what is being released.
+            let held = self
+                .withdrawals_pending
+                .remove(&account)
+                .expect("a due withdrawal is pending");
+            match self.release_verdict(account, pending.amount) {
+                Release::Wait => {
+                    self.withdrawals_pending.insert(account, held);
+                }
+                Release::Pay => {
+                    self.transfer(Pocket::Account(account), Pocket::Outside, pending.amount);
+                    self.record_withdrawn(account, pending.amount);
+                    events.push(Event::Withdrawn {
+                        account,
+                        amount: pending.amount,
+                    });
+                }
+                Release::Cancel(reason) => events.push(Event::WithdrawalCancelled {
+                    account,
+                    amount: pending.amount,
+                    reason,
+                }),
+            }
+        }
+    }
+
+    /// Whether `amount` may leave the account now (its own pending withdrawal, if any, not
+    /// held against it).
+    fn release_verdict(&self, account: AccountId, amount: Money) -> Release {
+        if self.withdrawals_suspended() {
+            return Release::Wait;
+        }
+        let holder = &self.accounts[account];
+        if !self.account_oracles_fresh(holder) || !self.account_indexes_settled(holder) {
+            return Release::Wait;
+        }
+        let margin = self.margin_of(holder, None);
+        if margin.equity < margin.requirement.maintenance {
+            return Release::Cancel(RejectReason::WithdrawalDuringLiquidation);
+        }
+        if amount > margin.withdrawable {
+            return match amount.checked_sub(margin.withdrawable) {
+                Ok(shortfall) => {
+                    Release::Cancel(RejectReason::WithdrawalExceedsAvailable { shortfall })
+                }
+                Err(_) => Release::Cancel(RejectReason::BalanceOverflow),
+            };
+        }
+        Release::Pay
+    }
+
+    /// Adds a paid withdrawal to the account's total (`Account::withdrawn`).
+    fn record_withdrawn(&mut self, account: AccountId, amount: Money) {
+        let holder = self.accounts.get_mut(account);
+        holder.withdrawn = holder
+            .withdrawn
+            .checked_add(amount)
+            .expect("an account's withdrawals are part of the ledger's (money bounds)");
+    }
+
+    /// The account's withdrawal waiting for its release, if any.
+    pub fn pending_withdrawal(&self, account: AccountId) -> Option<PendingWithdrawal> {
+        self.withdrawals_pending.get(&account).copied()
+    }
+
+    /// Every pending withdrawal, by account.
+    pub fn pending_withdrawals(&self) -> impl Iterator<Item = (AccountId, PendingWithdrawal)> + '_ {
+        self.withdrawals_pending.iter().map(|(a, p)| (*a, *p))
+    }
+
+    /// What the account's pending withdrawal holds back from its available funds.
+    pub(crate) fn withdrawal_held(&self, account: AccountId) -> Money {
+        self.withdrawals_pending
+            .get(&account)
+            .map_or(Money::ZERO, |pending| pending.amount)
+    }
+}
