@@ -1023,7 +1023,9 @@ fn read_accounts(
         account.cash = Money::read(buf)?;
         account.withdrawn = Money::read(buf)?;
         if account.withdrawn.is_negative() {
-            return Err(SnapshotError::NotCanonical("withdrawn totals are not negative"));
+            return Err(SnapshotError::NotCanonical(
+                "withdrawn totals are not negative",
+            ));
         }
         let mut last = None;
         for _ in 0..read_count(buf, 4 + 8 + 16 + 16)? {

@@ -641,7 +641,10 @@ fn withdraw_at_a_frozen_index(delay_ms: u64) -> (Money, Event) {
     all_observe(&mut v, 100_000);
     v.block(vec![]);
     assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
-    assert_eq!(v.order("mallory", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    assert_eq!(
+        v.order("mallory", BTC_PERP, Side::Buy, 100, 100_000).0,
+        None
+    );
     // The sources fall silent (the blocks carry the last observations until they are too
     // old, then none): the index stands at 100,000 and the oracle is fresh; the true price is
     // already 80,000.

@@ -505,7 +505,13 @@ fn a_held_withdrawal_the_account_no_longer_covers_is_cancelled() {
     );
     assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
     assert_eq!(v.exchange.pending_withdrawal(dave), None);
-    assert!(v.exchange.account_margin(dave).unwrap().available.is_positive());
+    assert!(
+        v.exchange
+            .account_margin(dave)
+            .unwrap()
+            .available
+            .is_positive()
+    );
 }
 
 /// With `withdrawal_delay_ms = 0` (one trusted feed) the transaction pays at once.

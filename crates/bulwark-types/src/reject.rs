@@ -116,9 +116,7 @@ pub enum RejectReason {
          holds away from the validators' median (the index is catching up with a large move)"
     )]
     WithdrawalIndexCatchingUp,
-    #[error(
-        "a withdrawal of this account is already waiting for its release (one at a time)"
-    )]
+    #[error("a withdrawal of this account is already waiting for its release (one at a time)")]
     WithdrawalPending,
     #[error("withdrawals wait while the account is below maintenance margin (in liquidation)")]
     WithdrawalDuringLiquidation,

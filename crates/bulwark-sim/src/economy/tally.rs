@@ -8,7 +8,7 @@
 
 use crate::agents::{AgentKind, Roster};
 use crate::economy::prices::Truth;
-use bulwark_exchange::{Event, Exchange};
+use bulwark_exchange::Exchange;
 use bulwark_node::shared::{FundingTally, LiquidationTally, Shared, TxStatus, lock};
 use bulwark_types::Money;
 use serde::Serialize;
