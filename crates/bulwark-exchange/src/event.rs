@@ -273,12 +273,11 @@ pub enum Event {
         fund: Money,
     },
     /// A withdrawal was accepted and is held: paid (`Withdrawn`) at the end of the first block
-    /// from `release_ms` whose oracle is fresh and settled for the account's underlyings, if
-    /// the account still covers it there (`withdrawals.rs`).
+    /// (this one, at the earliest) whose prices for the account's underlyings were observed
+    /// after it, if the account still covers it there (`withdrawals.rs`).
     WithdrawalRequested {
         account: AccountId,
         amount: Money,
-        release_ms: u64,
     },
     /// A held withdrawal was not paid: at its release the account no longer covered it
     /// (`reason`); the hold is lifted and the money stays in the account.
@@ -748,15 +747,10 @@ impl Write for Event {
                 approvals.write(buf);
                 threshold.write(buf);
             }
-            Event::WithdrawalRequested {
-                account,
-                amount,
-                release_ms,
-            } => {
+            Event::WithdrawalRequested { account, amount } => {
                 34u8.write(buf);
                 account.write(buf);
                 amount.write(buf);
-                release_ms.write(buf);
             }
             Event::WithdrawalCancelled {
                 account,
@@ -778,8 +772,9 @@ impl EncodeSize for Event {
             Event::AccountOpened { .. }
             | Event::AgentAuthorised { .. }
             | Event::AgentRevoked { .. } => 8 + 32,
-            Event::Deposited { .. } | Event::Withdrawn { .. } => 8 + 16,
-            Event::WithdrawalRequested { .. } => 8 + 16 + 8,
+            Event::Deposited { .. }
+            | Event::Withdrawn { .. }
+            | Event::WithdrawalRequested { .. } => 8 + 16,
             Event::WithdrawalCancelled { reason, .. } => 8 + 16 + reason.encode_size(),
             Event::InstrumentListed { spec, .. } => 4 + spec.encode_size(),
             Event::OrderAccepted { .. } => 4 + 8 + 8 + 8 + 1 + 8 + 8,

@@ -14,8 +14,9 @@
 //!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
 //!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
 //!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
-//! 8. Every pending withdrawal belongs to an opened account (not the backstop) and holds a
-//!    positive amount; the accounts' paid withdrawals sum to the ledger's.
+//! 8. Every pending withdrawal belongs to an opened account (not the backstop), holds a
+//!    positive amount and was asked for in the past; the accounts' paid withdrawals sum to the
+//!    ledger's.
 
 use crate::account::{KeyRole, OpenOrders};
 use crate::exchange::Exchange;
@@ -123,8 +124,7 @@ impl Exchange {
         self.check_withdrawals()
     }
 
-    /// Invariant 8: every pending withdrawal belongs to an opened account other than the
-    /// backstop and holds a positive amount.
+    /// Invariant 8 (see the module doc).
     fn check_withdrawals(&self) -> Result<(), InvariantViolation> {
         let withdrawn = self
             .accounts
@@ -140,11 +140,8 @@ impl Exchange {
             if account.get() >= self.accounts.len() as u64 || Some(*account) == self.backstop {
                 return violation(format!("withdrawal pending for account {account:?}"));
             }
-            if !pending.amount.is_positive() {
-                return violation(format!(
-                    "withdrawal of account {account:?} holds {:?}",
-                    pending.amount
-                ));
+            if !pending.amount.is_positive() || pending.requested_ms > self.time.millis() {
+                return violation(format!("withdrawal of account {account:?}: {pending:?}"));
             }
         }
         Ok(())

@@ -125,6 +125,19 @@ impl Exchange {
         }
     }
 
+    /// Whether every price in `asset`'s last median was observed after `time_ms` (always,
+    /// without an oracle: the block's feed is the price).
+    pub fn index_observed_after(&self, asset: AssetCode, time_ms: u64) -> bool {
+        match &self.oracle {
+            None => true,
+            Some(oracle) => oracle
+                .state
+                .asset(&asset)
+                .and_then(|a| a.observed_since_ms())
+                .is_some_and(|since| since > time_ms),
+        }
+    }
+
     /// The oracle's state (per-asset index, mode and the per-validator record), if this
     /// exchange runs one.
     pub fn oracle_state(&self) -> Option<&OracleState> {

@@ -374,12 +374,9 @@ pub struct ExchangeParams {
     pub instruments_max: u32,
     /// Most accounts.
     pub accounts_max: u64,
-    /// How long a withdrawal is held before it may be paid, milliseconds (`withdrawals.rs`):
-    /// with an oracle, longer than twice its observation age (an index is fresh for that age
-    /// after its last quorum, whose observations may be that old), so the prices it is paid
-    /// at were observed after it was asked for. `0` pays at once (one trusted price feed, or
-    /// a comparison run).
-    pub withdrawal_delay_ms: u64,
+    /// Withdrawals are held until prices observed after them confirm the account still
+    /// covers them (`withdrawals.rs`); `false` pays at once (the lab's comparison run).
+    pub withdrawals_held: bool,
     pub book: BookLimits,
     /// Circuit breaker of perpetuals; `None` turns it off.
     pub breaker_perpetual: Option<CircuitBreaker>,
@@ -442,11 +439,9 @@ impl ExchangeParams {
             position_max: Qty::from_contracts(1_000_000_000),
             instruments_max: 10_000,
             accounts_max: 100_000_000,
-            // Three times the oracle's 5 s observation age (it must exceed twice it): a price
-            // that moved while the validators' sources were silent is seen before the money
-            // leaves. Deribit and Hyperliquid take minutes to pay a withdrawal out; 15 s costs
-            // an honest trader nothing.
-            withdrawal_delay_ms: 15_000,
+            // A withdrawal is paid at prices observed after it was asked for: the next quorum
+            // of new observations, a block or two while the validators' sources speak.
+            withdrawals_held: true,
             book: BookLimits::DEFAULT,
             // CME's equity-index dynamic circuit breakers halt for 2 minutes after a 3.5% move
             // within 60 minutes. Bitcoin's volatility is about three to four times the S&P
@@ -534,9 +529,6 @@ impl ExchangeParams {
         }
         if self.accounts_max == 0 {
             return Err(ConfigError::Bound("accounts_max positive"));
-        }
-        if self.withdrawal_delay_ms > 86_400_000 {
-            return Err(ConfigError::Bound("withdrawal_delay_ms at most 1 day"));
         }
         if self.book.orders_max == 0
             || self.book.orders_max > 10_000_000
@@ -639,16 +631,6 @@ impl Genesis {
         }
         if let Some(oracle) = &self.oracle {
             crate::oracle::Oracle::new(oracle).map_err(ConfigError::Oracle)?;
-            let delay_ms = self.params.withdrawal_delay_ms;
-            // Fresh at block time `b` means a quorum's median at `u >= b - age`, of
-            // observations made at `u - age` or later: all after `b - 2 age`.
-            let frozen_ms_max = oracle.config.observation_age_ms_max.saturating_mul(2);
-            if delay_ms != 0 && delay_ms <= frozen_ms_max {
-                return Err(ConfigError::Oracle(
-                    "withdrawal_delay_ms must exceed twice the oracle's observation age (or be \
-                     0): a withdrawal is paid at prices observed after it was asked for",
-                ));
-            }
         }
         if let Some(custody) = &self.custody {
             custody.check()?;
@@ -664,36 +646,6 @@ mod tests {
     #[test]
     fn defaults_pass_their_own_check() {
         assert_eq!(ExchangeParams::defaults().check(), Ok(()));
-    }
-
-    #[test]
-    fn a_withdrawal_delay_within_the_oracle_observation_age_is_refused() {
-        let oracle = bulwark_oracle::OracleConfig::GENESIS;
-        let mut params = ExchangeParams::defaults();
-        params.withdrawal_delay_ms = 2 * oracle.observation_age_ms_max;
-        let key = |seed: u64| {
-            use commonware_cryptography::Signer;
-            bulwark_types::PrivateKey::from_seed(seed).public_key()
-        };
-        let genesis = |params| Genesis {
-            admin: key(1),
-            bridge: key(2),
-            params,
-            time: bulwark_types::BlockTime::from_millis(0),
-            oracle: Some(crate::oracle::OracleGenesis {
-                validators: (10..14).map(key).collect(),
-                config: oracle,
-            }),
-            custody: None,
-        };
-        assert!(matches!(
-            genesis(params).check(),
-            Err(ConfigError::Oracle(_))
-        ));
-        params.withdrawal_delay_ms += 1;
-        assert_eq!(genesis(params).check(), Ok(()));
-        params.withdrawal_delay_ms = 0;
-        assert_eq!(genesis(params).check(), Ok(()), "0 pays at once: allowed");
     }
 
     #[test]

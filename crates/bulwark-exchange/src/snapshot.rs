@@ -195,7 +195,7 @@ impl Exchange {
         for (account, pending) in &self.withdrawals_pending {
             account.write(&mut out);
             pending.amount.write(&mut out);
-            pending.release_ms.write(&mut out);
+            pending.requested_ms.write(&mut out);
         }
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
@@ -346,7 +346,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     p.position_max.write(out);
     p.instruments_max.write(out);
     p.accounts_max.write(out);
-    p.withdrawal_delay_ms.write(out);
+    p.withdrawals_held.write(out);
     p.book.orders_max.write(out);
     p.book.fills_per_match_max.write(out);
     match p.band_vol {
@@ -535,7 +535,7 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         position_max: Qty::read(buf)?,
         instruments_max: u32::read(buf)?,
         accounts_max: u64::read(buf)?,
-        withdrawal_delay_ms: u64::read(buf)?,
+        withdrawals_held: bool::read(buf)?,
         book: BookLimits {
             orders_max: u32::read(buf)?,
             fills_per_match_max: u32::read(buf)?,
@@ -730,6 +730,7 @@ fn read_count(buf: &mut impl Buf, entry_bytes_min: usize) -> Result<usize, Codec
 fn read_withdrawals_pending(
     buf: &mut impl Buf,
     accounts: usize,
+    time: BlockTime,
 ) -> Result<BTreeMap<AccountId, crate::withdrawals::PendingWithdrawal>, SnapshotError> {
     let count = read_count(buf, 8 + 16 + 8)?;
     let mut pending = BTreeMap::new();
@@ -737,19 +738,24 @@ fn read_withdrawals_pending(
     for _ in 0..count {
         let account = AccountId::read(buf)?;
         let amount = Money::read(buf)?;
-        let release_ms = u64::read(buf)?;
+        let requested_ms = u64::read(buf)?;
         if last.is_some_and(|l| l >= account)
             || account.get() >= accounts as u64
             || !amount.is_positive()
+            || requested_ms > time.millis()
         {
             return Err(SnapshotError::NotCanonical(
-                "pending withdrawals: accounts increasing and opened, amounts positive",
+                "pending withdrawals: accounts increasing and opened, amounts positive, asked \
+                 for in the past",
             ));
         }
         last = Some(account);
         pending.insert(
             account,
-            crate::withdrawals::PendingWithdrawal { amount, release_ms },
+            crate::withdrawals::PendingWithdrawal {
+                amount,
+                requested_ms,
+            },
         );
     }
     Ok(pending)
@@ -934,7 +940,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
             "queued deficits are not negative",
         ));
     }
-    let withdrawals_pending = read_withdrawals_pending(buf, accounts.len())?;
+    let withdrawals_pending = read_withdrawals_pending(buf, accounts.len(), time)?;
     let mut exchange = Exchange {
         deficits_queued,
         withdrawals_pending,

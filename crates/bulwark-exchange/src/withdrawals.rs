@@ -1,30 +1,35 @@
 //! Withdrawals: money leaving the venue, paid only once the account has passed again at prices
 //! the validators observed after it asked.
 //!
-//! Why a delay: the oracle takes observations up to `observation_age_ms_max` (5 s) old, and
-//! calls an index fresh for that long again after its last quorum: when the validators'
-//! sources fall silent, the index stands at the last quorum, fresh, for up to twice the
+//! Why a hold: the oracle takes observations up to `observation_age_ms_max` (5 s) old and
+//! calls an index fresh for that long again after its last quorum, so when the validators'
+//! sources fall silent the index stands at the last quorum, fresh, for up to twice the
 //! observation age. A trader who reads the venues sees a crash at once; money withdrawn against
 //! the frozen index would be the insurance fund's (the lab's `oracle-outage-early-withdrawal`).
-//! So a withdrawal is first held, then paid at the end of the first block at least
-//! `withdrawal_delay_ms` later (more than twice the observation age: `Genesis::check`) whose
-//! oracle is fresh and settled for every underlying the account holds, if the account still
-//! covers it there: every observation behind the prices it passes at was made after the
-//! request. Hyperliquid's bridge holds withdrawals for a dispute period in the same spirit.
+//! So a withdrawal is first held, then paid at the end of the first block (the request's own,
+//! at the earliest) in which every underlying the account holds has a fresh, settled index
+//! whose last quorum's observations were all made after the request
+//! (`AssetIndex::observed_since_ms`), if the account still covers it there: the prices it passes
+//! at were observed after it was asked for. With validators observing every block that is the
+//! next block or two; while the sources are silent it waits. An account holding nothing priced
+//! by the oracle (or a venue on one trusted feed) is paid at the end of the request's block.
 //!
 //! Owns: the pending withdrawals ([`PendingWithdrawal`], at most one per account), the hold
 //! they put on the account's available funds (`Exchange::margin_of` takes the amount off
-//! `available`, so neither new risk nor a second withdrawal may use it), and their release or
-//! cancellation at the end of every block, after the liquidation pass.
-//! Never: pays a withdrawal while an underlying the account holds has a stale or catching-up
-//! index, or while withdrawals are suspended (it waits); pays one the account no longer covers
-//! at release (it is cancelled with the reason, and the hold lifts). The held money stays the
-//! account's until paid: liquidation and its losses see it.
+//! `available` and the order check off what may back new risk, so neither new risk nor a
+//! second withdrawal may use it), and their release or cancellation at the end of every block,
+//! after the liquidation pass.
+//! Never: pays a withdrawal at prices observed before it was asked for, or while an underlying
+//! the account holds has a stale or catching-up index, or while withdrawals are suspended (it
+//! waits); pays one the account no longer covers at release (it is cancelled with the reason,
+//! and the hold lifts). The held money stays the account's until paid: liquidation and its
+//! losses see it.
 //! Bounds: one pending withdrawal per account (`RejectReason::WithdrawalPending`); each block
-//! looks at the pending ones (at most one per account) and settles the due.
+//! looks at each pending one once (a cheap oracle check while it waits; margin once, when it
+//! is paid or cancelled).
 //!
-//! With `withdrawal_delay_ms = 0` a withdrawal is paid at once by its transaction (a venue
-//! whose prices come from one trusted feed; comparisons in the lab).
+//! With `withdrawals_held = false` a withdrawal is paid at once by its transaction (the lab's
+//! comparison run).
 
 use crate::event::Event;
 use crate::exchange::Exchange;
@@ -36,14 +41,14 @@ use bulwark_types::{AccountId, Money, RejectReason};
 pub struct PendingWithdrawal {
     /// Held from the account's available funds until paid or cancelled.
     pub amount: Money,
-    /// Block time from which it may be paid, milliseconds: the request's block time plus
-    /// `withdrawal_delay_ms`.
-    pub release_ms: u64,
+    /// The request's block time, milliseconds: it is paid at prices observed after it.
+    pub requested_ms: u64,
 }
 
 /// What the end of a block does with a due withdrawal.
 enum Release {
-    /// An underlying's index cannot be trusted yet, or withdrawals are suspended.
+    /// An underlying's index cannot be trusted yet (stale, catching up, or not yet observed
+    /// after the request), or withdrawals are suspended.
     Wait,
     Pay,
     Cancel(RejectReason),
@@ -69,7 +74,7 @@ impl Exchange {
         if self.withdrawals_pending.contains_key(&account) {
             return Err(RejectReason::WithdrawalPending);
         }
-        match self.release_verdict(account, amount) {
+        match self.release_verdict(account, amount, None) {
             Release::Pay => {}
             Release::Cancel(reason) => return Err(reason),
             Release::Wait => {
@@ -82,36 +87,30 @@ impl Exchange {
                 });
             }
         }
-        let delay_ms = self.params.withdrawal_delay_ms;
-        if delay_ms == 0 {
+        if !self.params.withdrawals_held {
             self.try_transfer(Pocket::Account(account), Pocket::Outside, amount)?;
             self.record_withdrawn(account, amount);
             events.push(Event::Withdrawn { account, amount });
             return Ok(());
         }
-        let release_ms = self
-            .time
-            .millis()
-            .checked_add(delay_ms)
-            .ok_or(RejectReason::BalanceOverflow)?;
-        self.withdrawals_pending
-            .insert(account, PendingWithdrawal { amount, release_ms });
-        events.push(Event::WithdrawalRequested {
+        let requested_ms = self.time.millis();
+        self.withdrawals_pending.insert(
             account,
-            amount,
-            release_ms,
-        });
+            PendingWithdrawal {
+                amount,
+                requested_ms,
+            },
+        );
+        events.push(Event::WithdrawalRequested { account, amount });
         Ok(())
     }
 
-    /// Pays or cancels every pending withdrawal that is due (end of block, after the
-    /// liquidation pass); the rest wait.
+    /// Pays or cancels every pending withdrawal whose prices have been observed since it was
+    /// asked for (end of block, after the liquidation pass); the rest wait.
     pub(crate) fn release_withdrawals(&mut self, events: &mut Vec<Event>) {
-        let now_ms = self.time.millis();
         let due: Vec<(AccountId, PendingWithdrawal)> = self
             .withdrawals_pending
             .iter()
-            .filter(|(_, pending)| pending.release_ms <= now_ms)
             .map(|(account, pending)| (*account, *pending))
             .collect();
         for (account, pending) in due {
@@ -120,7 +119,7 @@ impl Exchange {
                 .withdrawals_pending
                 .remove(&account)
                 .expect("a due withdrawal is pending");
-            match self.release_verdict(account, pending.amount) {
+            match self.release_verdict(account, pending.amount, Some(pending.requested_ms)) {
                 Release::Wait => {
                     self.withdrawals_pending.insert(account, held);
                 }
@@ -142,13 +141,23 @@ impl Exchange {
     }
 
     /// Whether `amount` may leave the account now (its own pending withdrawal, if any, not
-    /// held against it).
-    fn release_verdict(&self, account: AccountId, amount: Money) -> Release {
+    /// held against it); with `requested_ms`, only at prices observed after that time.
+    fn release_verdict(
+        &self,
+        account: AccountId,
+        amount: Money,
+        requested_ms: Option<u64>,
+    ) -> Release {
         if self.withdrawals_suspended() {
             return Release::Wait;
         }
         let holder = &self.accounts[account];
         if !self.account_oracles_fresh(holder) || !self.account_indexes_settled(holder) {
+            return Release::Wait;
+        }
+        if let Some(requested_ms) = requested_ms
+            && !self.account_prices_observed_after(holder, requested_ms)
+        {
             return Release::Wait;
         }
         let margin = self.margin_of(holder, None);
@@ -164,6 +173,15 @@ impl Exchange {
             };
         }
         Release::Pay
+    }
+
+    /// Whether every underlying the account holds has a last median of observations all made
+    /// after `time_ms`.
+    fn account_prices_observed_after(&self, account: &crate::Account, time_ms: u64) -> bool {
+        account.exposures.keys().all(|id| {
+            let spec = &self.instruments[id.get() as usize].spec;
+            self.index_observed_after(spec.underlying(), time_ms)
+        })
     }
 
     /// Adds a paid withdrawal to the account's total (`Account::withdrawn`).

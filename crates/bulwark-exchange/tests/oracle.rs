@@ -621,14 +621,150 @@ fn three_accounts_cannot_place_a_new_series_first_smile_anywhere() {
     assert!(applied <= 6_602, "one step from the model's 60%: {applied}");
 }
 
+/// dave: 1,000 USDC, long 100 perpetual contracts at 100,000 from bob on an oracle venue
+/// whose validators observe 100,000; he asks to withdraw `usdc` (accepted, held).
+fn held_withdrawal(usdc: i64) -> (Venue, AccountId) {
+    let mut v = venue();
+    v.fund("dave", 1_000);
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 100, 100_000).0, None);
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 100, 100_000).0, None);
+    // Initial margin 2% of 10,000 = 200, fee 5: 795 withdrawable.
+    let dave = v.account("dave");
+    assert_eq!(
+        v.exchange.account_margin(dave).unwrap().withdrawable,
+        Money::from_usdc(795)
+    );
+    let tx = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(usdc),
+        },
+    );
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    assert_eq!(
+        events,
+        vec![Event::WithdrawalRequested {
+            account: dave,
+            amount: Money::from_usdc(usdc)
+        }]
+    );
+    (v, dave)
+}
+
+/// Held until prices observed after the request: while the blocks carry only observations
+/// made before it, nothing leaves, the held amount backs no new risk and no second
+/// withdrawal; the next quorum of new observations pays it.
+#[test]
+fn a_held_withdrawal_waits_for_prices_observed_after_it() {
+    let (mut v, dave) = held_withdrawal(795);
+    for _ in 0..2 {
+        v.block(vec![]);
+        assert!(v.exchange.oracle_fresh(btc()));
+        assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
+    }
+    let margin = v.exchange.account_margin(dave).unwrap();
+    assert_eq!(
+        (margin.available, margin.withdrawable),
+        (Money::ZERO, Money::ZERO)
+    );
+    let again = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(again).0, Some(RejectReason::WithdrawalPending));
+    assert_eq!(
+        v.order("dave", BTC_PERP, Side::Buy, 10, 100_000)
+            .0
+            .map(|r| r.code()),
+        Some(90),
+        "the held money does not back new risk"
+    );
+    all_observe(&mut v, 100_000);
+    assert_eq!(
+        v.until_withdrawal_settles("dave"),
+        Event::Withdrawn {
+            account: dave,
+            amount: Money::from_usdc(795)
+        }
+    );
+    assert_eq!(v.exchange.ledger().withdrawals, Money::from_usdc(795));
+    assert_eq!(
+        v.exchange.account(dave).unwrap().withdrawn,
+        Money::from_usdc(795)
+    );
+    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+}
+
+/// The prices observed after the request show a 1% fall: dave no longer covers his request,
+/// so it is cancelled with the shortfall, the hold lifts and the money stays to margin the
+/// position.
+#[test]
+fn a_held_withdrawal_the_account_no_longer_covers_is_cancelled() {
+    let (mut v, dave) = held_withdrawal(795);
+    all_observe(&mut v, 99_000);
+    let Event::WithdrawalCancelled {
+        account,
+        amount,
+        reason,
+    } = v.until_withdrawal_settles("dave")
+    else {
+        panic!("paid a withdrawal the account no longer covers")
+    };
+    assert_eq!((account, amount), (dave, Money::from_usdc(795)));
+    assert!(
+        matches!(reason, RejectReason::WithdrawalExceedsAvailable { shortfall } if shortfall.is_positive()),
+        "{reason:?}"
+    );
+    assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
+    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+    assert!(
+        v.exchange
+            .account_margin(dave)
+            .unwrap()
+            .available
+            .is_positive()
+    );
+}
+
+/// carol holds nothing the oracle prices: her withdrawal is paid at the end of its block.
+#[test]
+fn an_account_without_positions_is_paid_in_the_requests_block() {
+    let mut v = venue();
+    all_observe(&mut v, 100_000);
+    v.block(vec![]);
+    let tx = v.tx(
+        "carol",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(10),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    let carol = v.account("carol");
+    assert!(
+        v.last
+            .as_ref()
+            .unwrap()
+            .end_events()
+            .contains(&Event::Withdrawn {
+                account: carol,
+                amount: Money::from_usdc(10)
+            })
+    );
+}
+
 /// The lab's `oracle-outage-early-withdrawal`, on the state machine: the validators' sources
-/// fall silent, and for the observation age (5 s) the exchange still calls the oracle fresh at
-/// the last quorum. The attacker reads the venues, sees the crash, and asks at once to
-/// withdraw all his long may at the frozen index. Returns what left the venue and the
+/// fall silent, and for up to twice the observation age the exchange still calls the oracle
+/// fresh at the last quorum. The attacker reads the venues, sees the crash, and asks at once
+/// to withdraw all his long may at the frozen index. Returns what left the venue and the
 /// withdrawal's end (`Withdrawn` or `WithdrawalCancelled`).
-fn withdraw_at_a_frozen_index(delay_ms: u64) -> (Money, Event) {
+fn withdraw_at_a_frozen_index(held: bool) -> (Money, Event) {
     let mut params = ExchangeParams::defaults();
-    params.withdrawal_delay_ms = delay_ms;
+    params.withdrawals_held = held;
     let oracle = OracleGenesis {
         validators: validators().iter().map(|k| k.public_key()).collect(),
         config: OracleConfig::GENESIS,
@@ -654,53 +790,98 @@ fn withdraw_at_a_frozen_index(delay_ms: u64) -> (Money, Event) {
     assert!(asked > Money::from_usdc(700), "{asked:?}");
     let tx = v.tx("mallory", TxBody::Withdraw { amount: asked });
     assert_eq!(v.run(tx).0, None, "asked while the oracle is fresh");
-    // No new observation: the quorum goes stale, then returns with the crash.
     v.observations.clear();
     for _ in 0..6 {
         v.block(vec![]);
     }
     assert!(!v.exchange.oracle_fresh(btc()));
-    let end = if delay_ms == 0 {
-        Event::Withdrawn {
+    // Nothing was paid at the frozen index (`left` below would show it); the quorum returns
+    // with the crash.
+    let end = match held {
+        false => Event::Withdrawn {
             account: mallory,
             amount: asked,
-        }
-    } else {
-        all_observe(&mut v, 80_000);
-        let mut end = None;
-        for _ in 0..64 {
-            // Each block's observations are made for it: the quorum stays fresh.
-            all_observe(&mut v, 80_000);
-            let outcome = v.block(vec![]);
-            end = outcome.end_events().iter().find_map(|e| match e {
-                Event::Withdrawn { account, .. } | Event::WithdrawalCancelled { account, .. }
-                    if *account == mallory =>
-                {
-                    Some(e.clone())
+        },
+        true => {
+            let mut end = None;
+            for _ in 0..64 {
+                // Each block's observations are made for it: the quorum stays fresh.
+                all_observe(&mut v, 80_000);
+                let outcome = v.block(vec![]);
+                end = outcome.end_events().iter().find_map(|e| match e {
+                    Event::Withdrawn { account, .. }
+                    | Event::WithdrawalCancelled { account, .. }
+                        if *account == mallory =>
+                    {
+                        Some(e.clone())
+                    }
+                    _ => None,
+                });
+                if end.is_some() {
+                    break;
                 }
-                _ => None,
-            });
-            if end.is_some() {
-                break;
             }
+            end.expect("the held withdrawal settles once the quorum is back")
         }
-        end.expect("the held withdrawal settles once the quorum is back")
     };
     (v.exchange.ledger().withdrawals, end)
 }
 
-/// Held and judged at prices observed after it was asked for, the raid pays nothing: at its
-/// release the index shows the crash, mallory's long is gone (liquidated) and the withdrawal
-/// is cancelled. Without the delay (same venue, `withdrawal_delay_ms = 0`) the money leaves
-/// at the frozen index, and the long's loss is left to others.
+/// Held and judged at prices observed after it was asked for, the raid pays nothing: the
+/// frozen index never pays it (the blocks carry no observation made after it), and at the
+/// first quorum of new observations the index shows the crash, mallory's long is gone
+/// (liquidated) and the withdrawal is cancelled. Unheld (same venue, `withdrawals_held =
+/// false`) the money leaves at the frozen index, and the long's loss is left to others.
 #[test]
 fn a_withdrawal_asked_at_a_frozen_index_is_judged_at_prices_observed_after_it() {
-    let (left, end) = withdraw_at_a_frozen_index(ExchangeParams::defaults().withdrawal_delay_ms);
+    let (left, end) = withdraw_at_a_frozen_index(true);
     assert_eq!(left, Money::ZERO, "nothing left the venue: {end:?}");
     assert!(
         matches!(end, Event::WithdrawalCancelled { .. }),
         "cancelled at the release: {end:?}"
     );
-    let (left, end) = withdraw_at_a_frozen_index(0);
-    assert!(left > Money::from_usdc(700), "off: paid at once ({end:?})");
+    let (left, end) = withdraw_at_a_frozen_index(false);
+    assert!(
+        left > Money::from_usdc(700),
+        "unheld: paid at once ({end:?})"
+    );
+}
+
+/// A peer's snapshot that holds a withdrawal for an account that was never opened, one of
+/// nothing, or one asked for in its future, is refused with its reason; the held withdrawal survives an honest round trip.
+#[test]
+fn forged_pending_withdrawals_are_refused() {
+    let (v, dave) = held_withdrawal(795);
+    assert_eq!(
+        v.exchange.pending_withdrawal(dave).map(|p| p.amount),
+        Some(Money::from_usdc(795))
+    );
+    let snapshot = v.exchange.snapshot();
+    let restored = Exchange::restore(&snapshot).unwrap();
+    assert_eq!(
+        restored.pending_withdrawal(dave),
+        v.exchange.pending_withdrawal(dave)
+    );
+    // The last section before the digest: one entry of account (8), amount (16), asked at (8).
+    let entry = snapshot.len() - 32 - 32;
+    assert_eq!(snapshot[entry..entry + 8], dave.get().to_be_bytes());
+    let mut ghost = snapshot.clone();
+    ghost[entry..entry + 8].copy_from_slice(&999u64.to_be_bytes());
+    assert!(matches!(
+        Exchange::restore(&redigest(ghost)),
+        Err(SnapshotError::NotCanonical(_))
+    ));
+    let mut nothing = snapshot.clone();
+    nothing[entry + 8..entry + 24].copy_from_slice(&0i128.to_be_bytes());
+    assert!(matches!(
+        Exchange::restore(&redigest(nothing)),
+        Err(SnapshotError::NotCanonical(_))
+    ));
+    // Asked for after the state's own time: a peer postponing the check of fresh prices.
+    let mut future = snapshot.clone();
+    future[entry + 24..entry + 32].copy_from_slice(&u64::MAX.to_be_bytes());
+    assert!(matches!(
+        Exchange::restore(&redigest(future)),
+        Err(SnapshotError::NotCanonical(_))
+    ));
 }

@@ -432,30 +432,16 @@ fn withdrawal_is_limited_to_available_funds() {
     let (rejection, events) = v.run(tx);
     assert_eq!(rejection, None);
     let dave = v.account("dave");
-    assert!(matches!(
-        events[..],
-        [Event::WithdrawalRequested { account, amount, .. }]
-            if account == dave && amount == Money::from_usdc(795)
-    ));
-    // Held: nothing left yet, and nothing more is available to withdraw or to trade with.
-    assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
-    let margin = v.exchange.account_margin(dave).unwrap();
-    assert_eq!(margin.withdrawable, Money::ZERO);
-    assert_eq!(margin.available, Money::ZERO);
-    let again = v.tx(
-        "dave",
-        TxBody::Withdraw {
-            amount: Money::from_usdc(1),
-        },
-    );
-    assert_eq!(v.run(again).0, Some(RejectReason::WithdrawalPending));
     assert_eq!(
-        v.order("dave", BTC_PERP, Side::Buy, 10, 100_000)
-            .0
-            .map(|r| r.code()),
-        Some(90),
-        "the held money does not back new risk"
+        events,
+        vec![Event::WithdrawalRequested {
+            account: dave,
+            amount: Money::from_usdc(795)
+        }]
     );
+    // One trusted feed: the block's prices are the ones to judge at, so the withdrawal is
+    // paid at the end of its own block (an oracle's venue waits for later observations:
+    // `tests/oracle.rs`).
     assert_eq!(
         v.until_withdrawal_settles("dave"),
         Event::Withdrawn {
@@ -471,54 +457,11 @@ fn withdrawal_is_limited_to_available_funds() {
     assert_eq!(v.exchange.pending_withdrawal(dave), None);
 }
 
-/// A withdrawal is paid only if the account still covers it at its release: dave asks for
-/// all he may, then his long loses; at the release the shortfall cancels it, the hold lifts
-/// and the money stays to margin the position.
+/// With `withdrawals_held = false` (the lab's comparison run) the transaction pays at once.
 #[test]
-fn a_held_withdrawal_the_account_no_longer_covers_is_cancelled() {
-    let mut v = Venue::standard();
-    v.fund("dave", 1_000);
-    v.order("bob", BTC_PERP, Side::Sell, 100, 100_000);
-    v.order("dave", BTC_PERP, Side::Buy, 100, 100_000);
-    let tx = v.tx(
-        "dave",
-        TxBody::Withdraw {
-            amount: Money::from_usdc(795),
-        },
-    );
-    assert_eq!(v.run(tx).0, None);
-    // The perpetual falls 1%: dave loses 100 USDC of the 795.
-    v.set_prices(99_000, &[(BTC_PERP, 99_000)]);
-    let dave = v.account("dave");
-    let Event::WithdrawalCancelled {
-        account,
-        amount,
-        reason,
-    } = v.until_withdrawal_settles("dave")
-    else {
-        panic!("paid a withdrawal the account no longer covers")
-    };
-    assert_eq!((account, amount), (dave, Money::from_usdc(795)));
-    assert!(
-        matches!(reason, RejectReason::WithdrawalExceedsAvailable { shortfall } if shortfall.is_positive()),
-        "{reason:?}"
-    );
-    assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
-    assert_eq!(v.exchange.pending_withdrawal(dave), None);
-    assert!(
-        v.exchange
-            .account_margin(dave)
-            .unwrap()
-            .available
-            .is_positive()
-    );
-}
-
-/// With `withdrawal_delay_ms = 0` (one trusted feed) the transaction pays at once.
-#[test]
-fn without_a_delay_a_withdrawal_is_paid_by_its_transaction() {
+fn unheld_a_withdrawal_is_paid_by_its_transaction() {
     let mut params = ExchangeParams::defaults();
-    params.withdrawal_delay_ms = 0;
+    params.withdrawals_held = false;
     let mut v = Venue::standard_with(params);
     v.fund("dave", 1_000);
     let tx = v.tx(

@@ -54,6 +54,8 @@ pub struct AssetIndex {
     guard: DeviationGuard,
     raw: Option<UnitPrice>,
     mode: OracleMode,
+    /// The oldest observation time (ms) among those the last median counted; 0 before any.
+    observed_since_ms: u64,
 }
 
 impl AssetIndex {
@@ -62,7 +64,16 @@ impl AssetIndex {
             guard: DeviationGuard::new(),
             raw: None,
             mode: OracleMode::Stale,
+            observed_since_ms: 0,
         }
+    }
+
+    /// When the observations behind the last median were made: the oldest of them (ms), once
+    /// a first quorum has arrived. Every price in that median was observed at or after it,
+    /// so a state machine that must judge something at prices observed after time `t` waits
+    /// for a fresh index with `observed_since_ms() > t`.
+    pub fn observed_since_ms(&self) -> Option<u64> {
+        self.raw.map(|_| self.observed_since_ms)
     }
 
     /// The guarded index the exchange uses, once a first quorum has arrived.
@@ -182,6 +193,12 @@ impl OracleState {
             self.records.record(validators, block_time, &aggregate);
             let guard = aggregate.outcome.price().map(|raw| {
                 state.raw = Some(raw);
+                state.observed_since_ms = aggregate
+                    .accepted
+                    .iter()
+                    .map(|a| a.observed_at_ms)
+                    .min()
+                    .expect("a median has a quorum of accepted observations");
                 state.guard.step(&config.guard, raw, block_time)
             });
             // Staleness is judged over a window of time, not per block: a block without a
@@ -269,11 +286,12 @@ impl Write for AssetIndex {
         // Zero stands for "no median yet": medians are always positive.
         self.raw.unwrap_or(UnitPrice::ZERO).write(buf);
         self.mode.write(buf);
+        self.observed_since_ms.write(buf);
     }
 }
 
 impl FixedSize for AssetIndex {
-    const SIZE: usize = DeviationGuard::SIZE + UnitPrice::SIZE + OracleMode::SIZE;
+    const SIZE: usize = DeviationGuard::SIZE + UnitPrice::SIZE + OracleMode::SIZE + u64::SIZE;
 }
 
 impl Read for AssetIndex {
@@ -282,17 +300,25 @@ impl Read for AssetIndex {
         let guard = DeviationGuard::read(buf)?;
         let raw = UnitPrice::read(buf)?;
         let mode = OracleMode::read(buf)?;
+        let observed_since_ms = u64::read(buf)?;
         let raw = match raw {
             UnitPrice::ZERO => None,
             p if p.is_positive() => Some(p),
             _ => return Err(CodecError::Invalid("AssetIndex", "negative median")),
         };
         // A median and a guarded index arrive together; a fresh asset has both.
-        if raw.is_some() != guard.index().is_some() || (mode == OracleMode::Fresh && raw.is_none())
+        if raw.is_some() != guard.index().is_some()
+            || (mode == OracleMode::Fresh && raw.is_none())
+            || (raw.is_none() && observed_since_ms != 0)
         {
             return Err(CodecError::Invalid("AssetIndex", "inconsistent fields"));
         }
-        Ok(Self { guard, raw, mode })
+        Ok(Self {
+            guard,
+            raw,
+            mode,
+            observed_since_ms,
+        })
     }
 }
 
@@ -384,6 +410,45 @@ mod tests {
                 &verdicts,
             )
         }
+    }
+
+    /// The median remembers when its observations were made (the oldest of them), kept
+    /// through blocks without a quorum and through an encoding round trip.
+    #[test]
+    fn the_last_median_remembers_its_oldest_observation() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let btc = asset("BTC");
+        assert_eq!(c.state.asset(&btc).unwrap().observed_since_ms(), None);
+        let list = [
+            signed(&k[0], "BTC", 100, T - 3_000),
+            signed(&k[1], "BTC", 101, T - 1_000),
+            signed(&k[2], "BTC", 102, T),
+        ];
+        c.block(T, &list);
+        assert_eq!(
+            c.state.asset(&btc).unwrap().observed_since_ms(),
+            Some(T - 3_000)
+        );
+        // A block without a quorum keeps it.
+        c.block(T + 1_000, &list[..1]);
+        assert_eq!(
+            c.state.asset(&btc).unwrap().observed_since_ms(),
+            Some(T - 3_000)
+        );
+        let later = [
+            signed(&k[0], "BTC", 100, T + 1_500),
+            signed(&k[1], "BTC", 101, T + 1_800),
+            signed(&k[3], "BTC", 102, T + 2_000),
+        ];
+        c.block(T + 2_000, &later);
+        assert_eq!(
+            c.state.asset(&btc).unwrap().observed_since_ms(),
+            Some(T + 1_500)
+        );
+        let bytes = c.state.encode();
+        let decoded = OracleState::decode_cfg(bytes, &64).unwrap();
+        assert_eq!(decoded, c.state);
     }
 
     #[test]

@@ -537,7 +537,7 @@ fn account_view(
     view.withdrawal_pending = state.pending_withdrawal(account.id).map(|pending| {
         serde_json::json!({
             "amount": pending.amount.to_string(),
-            "release_ms": pending.release_ms,
+            "requested_ms": pending.requested_ms,
         })
     });
     view.positions = views::positions_view(state, account);

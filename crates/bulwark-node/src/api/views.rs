@@ -257,9 +257,9 @@ pub struct AccountView {
     /// Deribit's `available_withdrawal_funds`: `available_funds - unrealised -
     /// premium_reserved`, never below zero; what may leave, and what pays option premium.
     pub available_withdrawal_funds: Option<String>,
-    /// The account's withdrawal held until its release, if any: `{amount, release_ms}`
-    /// (held back from `available_funds`; paid at the first block from `release_ms` whose
-    /// oracle is fresh, if the account still covers it).
+    /// The account's withdrawal held until its release, if any: `{amount, requested_ms}`
+    /// (held back from `available_funds`; paid at the end of the first block whose prices
+    /// were observed after `requested_ms`, if the account still covers it there).
     pub withdrawal_pending: Option<Value>,
     pub orders: Vec<OrderView>,
     pub positions: Vec<PositionView>,
@@ -310,13 +310,8 @@ pub fn event_json(state: &Exchange, event: &Event) -> Value {
         Event::Withdrawn { account, amount } => {
             json!({"type": "withdrawn", "account": account.get(), "amount": amount.to_string()})
         }
-        Event::WithdrawalRequested {
-            account,
-            amount,
-            release_ms,
-        } => json!({
-            "type": "withdrawal_requested", "account": account.get(),
-            "amount": amount.to_string(), "release_ms": release_ms,
+        Event::WithdrawalRequested { account, amount } => json!({
+            "type": "withdrawal_requested", "account": account.get(), "amount": amount.to_string(),
         }),
         Event::WithdrawalCancelled {
             account,

@@ -32,7 +32,7 @@ pub enum Protection {
     /// The cap on one interval's funding rate (`funding_rate_max_ppm`): off, 10% (the most
     /// a genesis allows).
     FundingClamp,
-    /// Withdrawals held `withdrawal_delay_ms` (15 s) and paid at prices observed after they
+    /// Withdrawals held until prices observed after them (a quorum of later observations) confirm them
     /// were asked for: off, paid at once by their transaction.
     WithdrawalDelay,
 }
@@ -68,7 +68,7 @@ impl Protection {
             }
             Self::RiskLimits => params.risk_limits = None,
             Self::FundingClamp => params.funding_rate_max_ppm = bulwark_exchange::params::PPM / 10,
-            Self::WithdrawalDelay => params.withdrawal_delay_ms = 0,
+            Self::WithdrawalDelay => params.withdrawals_held = false,
             Self::VenueMedian | Self::Mmp => {}
         }
     }

@@ -254,18 +254,16 @@ pub fn end(shared: &Shared, roster: &Roster) -> EconomyEnd {
     {
         let receipts = lock(&shared.receipts);
         for (w, (_, digest)) in roster.withdrawals.iter().enumerate() {
-            match receipts.get(digest) {
-                Some(TxStatus::Finalized {
-                    rejection: Some(bulwark_types::RejectReason::WithdrawalOracleStale),
-                    ..
-                }) => {
-                    refused_stale += 1;
-                    refused_stale_micros += roster
-                        .withdrawal_amounts
-                        .get(w)
-                        .map_or(0, |amount| amount.micros());
-                }
-                _ => {}
+            if let Some(TxStatus::Finalized {
+                rejection: Some(bulwark_types::RejectReason::WithdrawalOracleStale),
+                ..
+            }) = receipts.get(digest)
+            {
+                refused_stale += 1;
+                refused_stale_micros += roster
+                    .withdrawal_amounts
+                    .get(w)
+                    .map_or(0, |amount| amount.micros());
             }
         }
     }
