@@ -32,9 +32,9 @@ pub enum Protection {
     /// The cap on one interval's funding rate (`funding_rate_max_ppm`): off, 10% (the most
     /// a genesis allows).
     FundingClamp,
-    /// Withdrawals held until prices observed after them (a quorum of later observations) confirm them
-    /// were asked for: off, paid at once by their transaction.
-    WithdrawalDelay,
+    /// Withdrawals held until prices observed after them (a quorum of later observations)
+    /// confirm the account still covers them: off, paid at once by their transaction.
+    WithdrawalHold,
 }
 
 impl Protection {
@@ -47,7 +47,7 @@ impl Protection {
             Self::VenueMedian => "venue-median",
             Self::Mmp => "mmp",
             Self::FundingClamp => "funding-clamp",
-            Self::WithdrawalDelay => "withdrawal-delay",
+            Self::WithdrawalHold => "withdrawal-hold",
         }
     }
 
@@ -68,7 +68,7 @@ impl Protection {
             }
             Self::RiskLimits => params.risk_limits = None,
             Self::FundingClamp => params.funding_rate_max_ppm = bulwark_exchange::params::PPM / 10,
-            Self::WithdrawalDelay => params.withdrawals_held = false,
+            Self::WithdrawalHold => params.withdrawals_held = false,
             Self::VenueMedian | Self::Mmp => {}
         }
     }
