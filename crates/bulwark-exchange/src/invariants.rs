@@ -14,6 +14,9 @@
 //!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
 //!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
 //!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
+//! 8. Every other account's owner key is bound to it as owner, or the account is closed
+//!    (absorbed into another, `Exchange::authorise_agent`): its owner key serves another
+//!    account as an agent (or revoked one), and it holds nothing.
 
 use crate::account::{KeyRole, OpenOrders};
 use crate::exchange::Exchange;
@@ -282,6 +285,28 @@ impl Exchange {
             let id = account.id;
             if id.get() != index as u64 {
                 return violation(format!("account at {index} has id {id}"));
+            }
+            let owner_binding = self.signers.binding(&account.owner);
+            let closed = match owner_binding {
+                Some((bound, KeyRole::Owner)) if bound == id => false,
+                // Absorbed: its owner key now serves another account.
+                Some((bound, KeyRole::Agent | KeyRole::Revoked)) if bound != id => true,
+                // The backstop is owned by the admin key and bound to none.
+                None if Some(id) == self.backstop => false,
+                _ => {
+                    return violation(format!(
+                        "account {id}'s owner key is bound to {owner_binding:?}"
+                    ));
+                }
+            };
+            if closed
+                && (account.cash != Money::ZERO
+                    || !account.exposures.is_empty()
+                    || !account.client_orders.is_empty()
+                    || account.agents != 0
+                    || !account.mmp.is_empty())
+            {
+                return violation(format!("closed account {id} holds something"));
             }
             if u32::from(account.agents) != agents.get(&id).copied().unwrap_or(0) {
                 return violation(format!("account {id} agent count disagrees with the keys"));
