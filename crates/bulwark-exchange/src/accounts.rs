@@ -9,7 +9,10 @@
 //! for funding, whose per-contract payments the screen counts in each instrument's drift
 //! ([`Accounts::funding_paid`]). Reads ([`Accounts::get`], indexing, [`Accounts::as_slice`])
 //! are plain slice reads. Never decides anything about money (`ledger.rs` moves it) or margin.
-//! Bounds: at most `accounts_max` accounts (`Exchange::deposit` checks before opening one).
+//! An account is never removed: one absorbed into another (`Exchange::authorise_agent`) stays,
+//! closed, with no money and no key bound to it.
+//! Bounds: at most `accounts_max` accounts (`Exchange::deposit` checks before opening one;
+//! closed accounts count).
 
 use crate::account::Account;
 use crate::margin::{StandardMargin, ValuationPrices};
@@ -57,6 +60,21 @@ impl Accounts {
 
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, Account> {
         self.list.iter()
+    }
+
+    /// Whether the account holds nothing but cash, as one that only deposits reached: no
+    /// position or order, no agent, no market maker protection, standard margin, cash not
+    /// negative. (With its owner key's nonce unspent, `Keys::unused_owner`, that is every
+    /// account nobody acted for; checked as well, so no other state is ever absorbed.)
+    pub(crate) fn holds_only_cash(&self, id: AccountId) -> bool {
+        self.get(id).is_some_and(|a| {
+            a.exposures.is_empty()
+                && a.client_orders.is_empty()
+                && a.agents == 0
+                && a.mmp.is_empty()
+                && a.margin_mode == crate::account::MarginMode::Standard
+                && !a.cash.is_negative()
+        })
     }
 
     /// The screen, to read (the debug check of its floors).

@@ -286,6 +286,15 @@ pub enum Event {
         amount: Money,
         reason: RejectReason,
     },
+    /// `account`, opened by deposits alone to a key that never signed, was absorbed into
+    /// `into` when that key's holder consented to serve `into` as its agent: its `amount` of
+    /// cash moved to `into` and it stays closed (no money, no key bound to it). The
+    /// `AgentAuthorised` of the key follows.
+    AccountAbsorbed {
+        account: AccountId,
+        into: AccountId,
+        amount: Money,
+    },
 }
 
 /// One match, with the fees each side paid (negative: a rebate received).
@@ -762,6 +771,16 @@ impl Write for Event {
                 amount.write(buf);
                 reason.write(buf);
             }
+            Event::AccountAbsorbed {
+                account,
+                into,
+                amount,
+            } => {
+                36u8.write(buf);
+                account.write(buf);
+                into.write(buf);
+                amount.write(buf);
+            }
         }
     }
 }
@@ -811,6 +830,7 @@ impl EncodeSize for Event {
             Event::SmileNotFitted { underlying, .. } => underlying.encode_size() + 8 + 2 + 2 + 2,
             Event::SmileDropped { underlying, .. } => underlying.encode_size() + 8 + 8,
             Event::Attested { .. } => 8 + 1 + 1 + 1,
+            Event::AccountAbsorbed { .. } => 8 + 8 + 16,
         }
     }
 }

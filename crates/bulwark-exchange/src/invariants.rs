@@ -14,7 +14,10 @@
 //!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
 //!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
 //!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
-//! 8. Every pending withdrawal belongs to an opened account (not the backstop), holds a
+//! 8. Every other account's owner key is bound to it as owner, or the account is closed
+//!    (absorbed into another, `Exchange::authorise_agent`): its owner key serves another
+//!    account as an agent (or revoked one), and it holds nothing.
+//! 9. Every pending withdrawal belongs to an opened account (not the backstop), holds a
 //!    positive amount and was asked for in the past; the accounts' paid withdrawals sum to the
 //!    ledger's.
 
@@ -124,7 +127,7 @@ impl Exchange {
         self.check_withdrawals()
     }
 
-    /// Invariant 8 (see the module doc).
+    /// Invariant 9 (see the module doc).
     fn check_withdrawals(&self) -> Result<(), InvariantViolation> {
         let withdrawn = self
             .accounts
@@ -308,6 +311,29 @@ impl Exchange {
             let id = account.id;
             if id.get() != index as u64 {
                 return violation(format!("account at {index} has id {id}"));
+            }
+            let owner_binding = self.signers.binding(&account.owner);
+            let closed = match owner_binding {
+                Some((bound, KeyRole::Owner)) if bound == id => false,
+                // Absorbed: its owner key now serves another account.
+                Some((bound, KeyRole::Agent | KeyRole::Revoked)) if bound != id => true,
+                // The backstop is owned by the admin key and bound to none.
+                None if Some(id) == self.backstop => false,
+                _ => {
+                    return violation(format!(
+                        "account {id}'s owner key is bound to {owner_binding:?}"
+                    ));
+                }
+            };
+            if closed
+                && (account.cash != Money::ZERO
+                    || !account.exposures.is_empty()
+                    || !account.client_orders.is_empty()
+                    || account.agents != 0
+                    || !account.mmp.is_empty()
+                    || self.withdrawals_pending.contains_key(&id))
+            {
+                return violation(format!("closed account {id} holds something"));
             }
             if u32::from(account.agents) != agents.get(&id).copied().unwrap_or(0) {
                 return violation(format!("account {id} agent count disagrees with the keys"));

@@ -4,8 +4,10 @@
 //! genesis, custodians' included, every account owner's, every agent's, revoked ones too).
 //! Never: lets a key's nonce fall or repeat ([`Keys::spend_nonce`] is the only write of it),
 //! forgets a key (a revoked agent's record stays, so its old transactions cannot replay), or
-//! rebinds a bound key: an owner key is bound once, when its account opens; an agent key is
-//! bound only while free or revoked from the same account, and only an agent is revoked.
+//! rebinds a bound key: an owner key is bound once, when its account opens, and released only
+//! while it never signed ([`Keys::release_unused_owner`], when its account is absorbed, to be
+//! bound as an agent at once); an agent key is bound only while free or revoked from the same
+//! account, and only an agent is revoked.
 //! Never checks signatures or roles (the block's signature verdicts and `Exchange::authorise`
 //! do).
 //! Bounds: one record per account owner and per agent (`agents_max` per account), plus the two
@@ -66,6 +68,30 @@ impl Keys {
         let record = self.records.entry(key.clone()).or_insert(UNUSED);
         assert_eq!(record.binding, None, "an owner key is bound once");
         record.binding = Some((account, KeyRole::Owner));
+    }
+
+    /// The account `key` owns, if it owns one and never signed a transaction (its nonce was
+    /// never spent): an account opened by deposits alone, which its key's holder may hand to
+    /// another account by consenting to serve it as an agent (`Exchange::authorise_agent`).
+    pub(crate) fn unused_owner(&self, key: &PublicKey) -> Option<AccountId> {
+        match self.records.get(key) {
+            Some(KeyRecord {
+                nonce_last: None,
+                binding: Some((account, KeyRole::Owner)),
+            }) => Some(*account),
+            _ => None,
+        }
+    }
+
+    /// Unbinds `key` from the account it owns, which must be [`Self::unused_owner`]'s: the
+    /// caller emptied that account and binds the key as an agent next. The record stays.
+    pub(crate) fn release_unused_owner(&mut self, key: &PublicKey) -> AccountId {
+        let account = self
+            .unused_owner(key)
+            .expect("only an owner key that never signed is released");
+        let record = self.records.get_mut(key).expect("a bound key has a record");
+        record.binding = None;
+        account
     }
 
     /// Whether `agent` may be bound to `account`: it acts for no account, or it is a revoked
@@ -183,5 +209,23 @@ mod tests {
             "revoked from this account: may return"
         );
         assert!(!keys.agent_free(&key(2), b), "but not to another account");
+    }
+
+    #[test]
+    fn only_an_owner_key_that_never_signed_is_released() {
+        let (a, b) = (AccountId::new(0), AccountId::new(1));
+        let mut keys = Keys::default();
+        keys.bind_owner(&key(1), a);
+        keys.bind_owner(&key(2), b);
+        assert_eq!(keys.spend_nonce(&key(2), 1), Ok(Some((b, KeyRole::Owner))));
+        assert_eq!(keys.unused_owner(&key(1)), Some(a));
+        assert_eq!(keys.unused_owner(&key(2)), None, "it signed");
+        keys.bind_agent(&key(3), b);
+        assert_eq!(keys.unused_owner(&key(3)), None, "an agent owns nothing");
+        assert_eq!(keys.release_unused_owner(&key(1)), a);
+        assert_eq!(keys.binding(&key(1)), None);
+        keys.bind_agent(&key(1), b);
+        assert_eq!(keys.binding(&key(1)), Some((b, KeyRole::Agent)));
+        assert_eq!(keys.unused_owner(&key(1)), None);
     }
 }

@@ -10,7 +10,6 @@ use bulwark_types::{
 };
 
 impl Exchange {
-    /// Credits `amount` to `owner`'s account, opening it on first deposit.
     /// Credits the insurance fund (bridge only): money enters the exchange as a deposit.
     pub(crate) fn fund_insurance(
         &mut self,
@@ -25,6 +24,11 @@ impl Exchange {
         Ok(())
     }
 
+    /// Credits `amount` to `owner`'s account, opening it on first deposit. Anyone may deposit
+    /// to any key, with no proof of possession: an account so opened is absorbed if its key's
+    /// holder authorises it as another account's agent before it ever signs
+    /// ([`Self::authorise_agent`]). A key bound as an agent (or revoked one) owns no account:
+    /// `KeyInUse`.
     pub(crate) fn deposit(
         &mut self,
         owner: &PublicKey,
@@ -70,6 +74,20 @@ impl Exchange {
     /// Binds `agent` to the account as a trading key, if `proof` shows the agent's holder
     /// consents: its signature over the owner's key and this transaction's `nonce`. Without
     /// it anyone could bind a key seen in a pending deposit and lock its owner out.
+    ///
+    /// A key that owns an account nobody ever acted for (the key never signed, and the
+    /// account holds nothing but the cash deposits brought it) is no obstacle: that account is
+    /// absorbed. Anyone may deposit to any key, so otherwise a squatter who sees the agent key
+    /// in the pending registration deposits to it first and the registration fails with
+    /// `KeyInUse`. The absorbed account's cash moves to `account` through the ledger
+    /// (`AccountAbsorbed`), the key is unbound from it and bound as the agent, and the account
+    /// stays closed: no money, no key, and nothing can reach it again (a later deposit naming
+    /// the key is refused `KeyInUse`: it is an agent key). Only the key's holder can sign the
+    /// proof, and the holder already controls the absorbed account, so absorption hands
+    /// nobody money they could not already move; it does mean that a proof of possession is
+    /// also the holder's consent to hand the key's unused account to the owner it names. A
+    /// key that signed anything (so an account with an agent, an order, a position, a margin
+    /// mode or protection set, a withdrawal) is still `KeyInUse`.
     pub(crate) fn authorise_agent(
         &mut self,
         account: AccountId,
@@ -82,12 +100,38 @@ impl Exchange {
         if !bulwark_types::tx::agent_proof_valid(agent, owner, nonce, proof) {
             return Err(RejectReason::AgentProofInvalid);
         }
+        let absorbed = self.signers.unused_owner(agent).filter(|&unused| {
+            unused != account
+                && Some(unused) != self.backstop
+                && self.accounts.holds_only_cash(unused)
+                && !self.withdrawals_pending.contains_key(&unused)
+        });
         // A revoked agent of this very account may be authorised again; its nonce stays.
-        if !self.signers.agent_free(agent, account) {
+        if absorbed.is_none() && !self.signers.agent_free(agent, account) {
             return Err(RejectReason::KeyInUse);
         }
         if self.accounts[account].agents >= self.params.agents_max {
             return Err(RejectReason::AgentLimit);
+        }
+        if let Some(closed) = absorbed {
+            // The last step that can refuse: nothing has changed before it.
+            let amount = self.accounts[closed].cash;
+            self.try_transfer(Pocket::Account(closed), Pocket::Account(account), amount)?;
+            assert_eq!(
+                self.signers.release_unused_owner(agent),
+                closed,
+                "the key owned the absorbed account"
+            );
+            assert_eq!(
+                self.accounts[closed].cash,
+                Money::ZERO,
+                "an absorbed account is left empty"
+            );
+            events.push(Event::AccountAbsorbed {
+                account: closed,
+                into: account,
+                amount,
+            });
         }
         self.signers.bind_agent(agent, account);
         self.accounts.get_mut(account).agents += 1;

@@ -773,10 +773,119 @@ fn agent_trades_but_never_withdraws_and_stays_spent_after_revocation() {
 }
 
 #[test]
-fn a_key_serves_one_account() {
+fn a_key_that_acted_serves_one_account() {
     let mut v = Venue::standard();
-    let tx = v.authorise_tx("alice", "bob");
+    // Bob acted: an order rests on his account.
+    assert_eq!(v.order("bob", BTC_PERP, Side::Buy, 1, 99_000).0, None);
+    // Carol's only transaction was refused, but it spent her key's nonce.
+    let stranger = v.key("stranger").public_key();
+    let tx = v.tx("carol", TxBody::RevokeAgent { agent: stranger });
+    assert_eq!(v.run(tx).0, Some(RejectReason::AgentUnknown));
+    let (bob_cash, carol_cash) = (v.cash("bob"), v.cash("carol"));
+    for name in ["bob", "carol"] {
+        let tx = v.authorise_tx("alice", name);
+        assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse), "{name}");
+        let key = v.key(name).public_key();
+        assert_eq!(
+            v.exchange.key_binding(&key).map(|(_, role)| role),
+            Some(KeyRole::Owner)
+        );
+    }
+    assert_eq!((v.cash("bob"), v.cash("carol")), (bob_cash, carol_cash));
+    // Nor is an owner its own agent.
+    let tx = v.authorise_tx("alice", "alice");
     assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse));
+}
+
+#[test]
+fn an_account_only_deposits_reached_is_absorbed_when_its_key_consents_to_serve() {
+    let mut v = Venue::standard();
+    v.fund("dave", 70);
+    v.fund("dave", 30);
+    let dave = v.key("dave").public_key();
+    let (alice, closed) = (v.account("alice"), v.account("dave"));
+    let alice_cash = v.cash("alice");
+    let ledger = v.exchange.ledger();
+    let tx = v.authorise_tx("alice", "dave");
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    assert_eq!(
+        events,
+        vec![
+            Event::AccountAbsorbed {
+                account: closed,
+                into: alice,
+                amount: Money::from_usdc(100),
+            },
+            Event::AgentAuthorised {
+                account: alice,
+                agent: dave.clone(),
+            },
+        ]
+    );
+    assert_eq!(v.exchange.key_binding(&dave), Some((alice, KeyRole::Agent)));
+    assert_eq!(
+        v.cash("alice"),
+        alice_cash.checked_add(Money::from_usdc(100)).unwrap()
+    );
+    let left = v.exchange.account(closed).unwrap();
+    assert_eq!((left.cash, left.agents), (Money::ZERO, 0));
+    assert_eq!(
+        v.exchange.ledger(),
+        ledger,
+        "money moved between accounts only"
+    );
+    // The closed account stays closed: the key is an agent key now.
+    let tx = v.bridge_tx(TxBody::Deposit {
+        owner: dave.clone(),
+        amount: Money::from_usdc(5),
+    });
+    assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse));
+    assert_eq!(v.exchange.account(closed).unwrap().cash, Money::ZERO);
+    // The key trades for alice, and never withdraws.
+    let (rejection, events) = v.order("dave", BTC_PERP, Side::Buy, 1, 99_000);
+    assert_eq!(rejection, None);
+    assert!(matches!(events[0], Event::OrderAccepted { account, .. } if account == alice));
+    let tx = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(1),
+        },
+    );
+    assert_eq!(v.run(tx).0, Some(RejectReason::NotOwner));
+    // Revoked, it is alice's to authorise again, and still no one else's.
+    let tx = v.tx(
+        "alice",
+        TxBody::RevokeAgent {
+            agent: dave.clone(),
+        },
+    );
+    assert_eq!(v.run(tx).0, None);
+    let tx = v.authorise_tx("bob", "dave");
+    assert_eq!(v.run(tx).0, Some(RejectReason::KeyInUse));
+    let tx = v.authorise_tx("alice", "dave");
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.exchange.key_binding(&dave), Some((alice, KeyRole::Agent)));
+}
+
+#[test]
+fn a_refused_absorption_changes_nothing() {
+    let mut params = ExchangeParams::defaults();
+    params.agents_max = 1;
+    let mut v = Venue::standard_with(params);
+    let tx = v.authorise_tx("alice", "alice-bot");
+    assert_eq!(v.run(tx).0, None);
+    v.fund("dave", 100);
+    let (alice_cash, closed) = (v.cash("alice"), v.account("dave"));
+    let tx = v.authorise_tx("alice", "dave");
+    assert_eq!(v.run(tx), (Some(RejectReason::AgentLimit), vec![]));
+    let dave = v.key("dave").public_key();
+    assert_eq!(
+        v.exchange.key_binding(&dave),
+        Some((closed, KeyRole::Owner))
+    );
+    assert_eq!(v.cash("dave"), Money::from_usdc(100));
+    assert_eq!(v.cash("alice"), alice_cash);
 }
 
 // ---- funding, expiry, settlement ----

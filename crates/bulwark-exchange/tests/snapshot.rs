@@ -5,6 +5,7 @@ mod common;
 use bulwark_exchange::*;
 use bulwark_types::*;
 use common::*;
+use commonware_cryptography::Signer;
 use proptest::prelude::*;
 
 /// A venue with positions, resting orders of several kinds, an agent and a settled option.
@@ -114,6 +115,68 @@ fn forged_balance_breaks_conservation_and_is_refused() {
     match Exchange::restore(&redigest(forged)) {
         Err(SnapshotError::Invariant(e)) => assert!(e.0.contains("money"), "{e}"),
         other => panic!("expected a conservation failure, got {other:?}"),
+    }
+}
+
+/// A venue where dave's account, reached only by deposits, was absorbed into alice's when
+/// alice authorised dave's key as her agent: the account stays, closed. Returns its id.
+fn venue_with_a_closed_account() -> (Venue, AccountId) {
+    let mut v = busy_venue();
+    v.fund("dave", 25);
+    let closed = v.account("dave");
+    let tx = v.authorise_tx("alice", "dave");
+    assert_eq!(v.run(tx).0, None);
+    (v, closed)
+}
+
+#[test]
+fn a_closed_account_survives_a_round_trip() {
+    let (mut v, closed) = venue_with_a_closed_account();
+    let snapshot = v.exchange.snapshot();
+    let mut restored = Exchange::restore(&snapshot).unwrap();
+    assert_eq!(restored.snapshot(), snapshot);
+    assert_eq!(restored.state_digest(), v.exchange.state_digest());
+    assert_eq!(restored.account(closed).unwrap().cash, Money::ZERO);
+    // A deposit naming the key is refused on both: it is an agent key.
+    let dave = v.key("dave").public_key();
+    let tx = v.bridge_tx(TxBody::Deposit {
+        owner: dave,
+        amount: Money::from_usdc(1),
+    });
+    let block = Block {
+        height: v.exchange.height().next(),
+        time: BlockTime::from_millis(v.time_ms + 1_000),
+        prices: v.prices.clone(),
+        observations: Vec::new(),
+        txs: vec![tx],
+    };
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(6);
+    let checked = block.check_signatures(&mut rng);
+    let a = v.exchange.apply_block(&checked).unwrap();
+    assert_eq!(a, restored.apply_block(&checked).unwrap());
+    assert_eq!(a.txs[0].rejection, Some(RejectReason::KeyInUse));
+}
+
+#[test]
+fn a_forged_closed_account_with_a_key_is_refused() {
+    let (mut v, closed) = venue_with_a_closed_account();
+    let snapshot = v.exchange.snapshot();
+    // Dave's key record: key, nonce (none), bound, alice's id, agent. Bind it to the closed
+    // account instead: an agent of its own closed account.
+    let dave = v.key("dave").public_key();
+    let at = snapshot
+        .windows(32)
+        .position(|w| w == dave.as_ref())
+        .expect("the key is encoded")
+        + 32;
+    let alice = v.account("alice").get().to_be_bytes();
+    assert_eq!(&snapshot[at..at + 2], &[0, 1], "no nonce, bound");
+    assert_eq!(&snapshot[at + 2..at + 10], &alice);
+    let mut forged = snapshot.clone();
+    forged[at + 2..at + 10].copy_from_slice(&closed.get().to_be_bytes());
+    match Exchange::restore(&redigest(forged)) {
+        Err(SnapshotError::Invariant(e)) => assert!(e.0.contains("owner key"), "{e}"),
+        other => panic!("expected the closed account refused, got {other:?}"),
     }
 }
 

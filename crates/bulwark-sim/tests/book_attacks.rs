@@ -3,12 +3,13 @@
 //! switch exists: order spam from many throwaway keys (honest latency and throughput with
 //! and without the spammers), spoofing near the touch (the spoofer's profit with market maker
 //! protection and the price band on and off), and agent-key squatting (on the state machine:
-//! every race and replay of a victim's proof of possession; in the lab: the squatter's
-//! attempts against a delegator's registration).
+//! every race and replay of a victim's proof of possession, and a deposit naming the victim's
+//! agent key ahead of its registration, absorbed by it; in the lab: the squatter's attempts
+//! against a delegator's registration).
 
 mod common;
 
-use bulwark_exchange::{Exchange, ExchangeParams, Genesis, KeyRole};
+use bulwark_exchange::{BlockOutcome, Event, Exchange, ExchangeParams, Genesis, KeyRole};
 use bulwark_sim::agents::AgentKind;
 use bulwark_sim::catalogue;
 use bulwark_sim::economy::Protection;
@@ -16,8 +17,8 @@ use bulwark_sim::scorecard::KindResult;
 use bulwark_sim::{Scenario, Scorecard};
 use bulwark_types::tx::{AGENT_PROOF_NAMESPACE, agent_proof_message};
 use bulwark_types::{
-    Block, BlockTime, Money, Nonce, PriceInputs, PrivateKey, PublicKey, RejectReason, SignedTx,
-    TxBody,
+    AccountId, Block, BlockTime, Money, Nonce, PriceInputs, PrivateKey, PublicKey, RejectReason,
+    SignedTx, TxBody,
 };
 use common::figures;
 use common::score_scenario as run;
@@ -197,6 +198,12 @@ impl Bench {
 
     /// Applies one block of `txs`; returns each transaction's rejection.
     fn block(&mut self, txs: Vec<SignedTx>) -> Vec<Option<RejectReason>> {
+        let outcome = self.outcome(txs);
+        outcome.txs.iter().map(|t| t.rejection).collect()
+    }
+
+    /// Applies one block of `txs`; returns what it did.
+    fn outcome(&mut self, txs: Vec<SignedTx>) -> BlockOutcome {
         self.time_ms += 100;
         let block = Block {
             height: self.exchange.height().next(),
@@ -206,11 +213,9 @@ impl Bench {
             txs,
         };
         let checked = block.check_signatures(&mut self.rng);
-        let outcome = self
-            .exchange
+        self.exchange
             .apply_block(&checked)
-            .expect("blocks follow each other");
-        outcome.txs.iter().map(|t| t.rejection).collect()
+            .expect("blocks follow each other")
     }
 
     fn deposit(&mut self, owner: &PublicKey, usdc: i64) -> SignedTx {
@@ -223,6 +228,18 @@ impl Bench {
     fn binding(&self, key: &PublicKey) -> Option<(bulwark_types::AccountId, KeyRole)> {
         self.exchange.key_binding(key)
     }
+
+    /// The cash of the account `key` owns, in USDC.
+    fn cash_usdc(&self, key: &PublicKey) -> i64 {
+        let (account, role) = self.binding(key).expect("a bound key");
+        assert_eq!(role, KeyRole::Owner);
+        cash_usdc(&self.exchange, account)
+    }
+}
+
+fn cash_usdc(exchange: &Exchange, account: AccountId) -> i64 {
+    let cash = exchange.account(account).expect("an account").cash;
+    i64::try_from(cash.micros() / 1_000_000).expect("test amounts")
 }
 
 /// A victim and a squatter with accounts, and the victim's agent key (no account).
@@ -326,33 +343,168 @@ fn a_victims_proof_does_not_fit_another_account_under_the_same_nonce() {
     );
 }
 
-/// FINDING (agent-key squatting by deposit): a deposit names any key as the owner of a new
-/// account, with no proof of possession, so a squatter who sees a victim's agent key (in its
-/// pending `AuthoriseAgent`, or anywhere the public key is shown) deposits 1 USDC to it first
-/// (on the source chain: anyone may deposit to any key). The key becomes the owner of a new
-/// account and the victim's registration is refused with `KeyInUse`: the victim is locked out
-/// of the key (it does not trade for the squatter: the victim still holds the key, which now
-/// owns 1 USDC). Ignored until a deposit that opens an account needs the owner's consent (or
-/// an agent key may be bound while it owns an empty account). `cargo test -p bulwark-sim
-/// --test book_attacks -- --ignored` replays it.
+/// Agent-key squatting by deposit (issue 15, finding c). A deposit names any key as the owner
+/// of a new account, with no proof of possession (on the source chain anyone may deposit to
+/// any key), so a squatter who sees a victim's agent key in its pending `AuthoriseAgent`
+/// deposits 1 USDC to it first, in the same block: the key owns a new account. Before the fix
+/// the victim's registration was refused `KeyInUse`, locking the victim out of its key. Now
+/// an account nobody ever acted for (its key never signed; it holds nothing but cash) is
+/// absorbed by the registration, whose proof shows the key's holder consents: its cash moves
+/// to the victim, the key is bound as the victim's agent and the squatter's account stays
+/// closed. The squatter loses his deposit to the victim.
 #[test]
-#[ignore = "finding: a deposit to a victim's agent key locks the victim out of it (KeyInUse)"]
 fn a_deposit_to_a_victims_agent_key_does_not_lock_the_victim_out() {
     let mut bench = Bench::new();
-    let (mut victim, _squatter, agent) = victim_and_squatter(&mut bench);
+    let (mut victim, squatter, agent) = victim_and_squatter(&mut bench);
     let squat = bench.deposit(&agent.public(), 1);
     let registration = victim.sign(TxBody::authorise_agent(
         &agent.key,
         &victim.public(),
         victim.nonce + 1,
     ));
-    let rejections = bench.block(vec![squat, registration]);
+    let outcome = bench.outcome(vec![squat, registration]);
+    let rejections: Vec<_> = outcome.txs.iter().map(|t| t.rejection).collect();
+    assert_eq!(rejections, vec![None, None]);
     let victim_account = bench.binding(&victim.public()).expect("opened").0;
     assert_eq!(
         bench.binding(&agent.public()),
         Some((victim_account, KeyRole::Agent)),
-        "the victim's agent is bound to the victim (rejections {rejections:?})"
+        "the victim's agent is bound to the victim"
     );
+    let Some(Event::AccountOpened {
+        account: squatted, ..
+    }) = outcome.tx_events(0).first()
+    else {
+        panic!("the squat opened an account: {:?}", outcome.tx_events(0))
+    };
+    assert_eq!(
+        outcome.tx_events(1)[0],
+        Event::AccountAbsorbed {
+            account: *squatted,
+            into: victim_account,
+            amount: Money::from_usdc(1),
+        }
+    );
+    assert_eq!(cash_usdc(&bench.exchange, *squatted), 0, "left closed");
+    assert_eq!(bench.cash_usdc(&victim.public()), 10_001);
+    assert_eq!(bench.cash_usdc(&squatter.public()), 10_000);
+    // Squatting again names an agent key: refused, and the closed account stays empty.
+    let again = bench.deposit(&agent.public(), 1);
+    assert_eq!(bench.block(vec![again]), vec![Some(RejectReason::KeyInUse)]);
+    assert_eq!(cash_usdc(&bench.exchange, *squatted), 0);
+}
+
+/// The squat deposit lands in the same block but behind the registration: the key is already
+/// the victim's agent, so the deposit is refused (`KeyInUse`) and the registration stands.
+#[test]
+fn a_squat_deposit_behind_the_registration_is_refused() {
+    let mut bench = Bench::new();
+    let (mut victim, _squatter, agent) = victim_and_squatter(&mut bench);
+    let registration = victim.sign(TxBody::authorise_agent(
+        &agent.key,
+        &victim.public(),
+        victim.nonce + 1,
+    ));
+    let squat = bench.deposit(&agent.public(), 1);
+    assert_eq!(
+        bench.block(vec![registration, squat]),
+        vec![None, Some(RejectReason::KeyInUse)]
+    );
+    let victim_account = bench.binding(&victim.public()).expect("opened").0;
+    assert_eq!(
+        bench.binding(&agent.public()),
+        Some((victim_account, KeyRole::Agent))
+    );
+    assert_eq!(bench.cash_usdc(&victim.public()), 10_000);
+}
+
+/// Absorption as a theft: the victim funded a key of its own (a cold key, 500 USDC, never
+/// signed). The squatter tries to absorb that account into his, with a proof of his own
+/// signing and with the proof the victim's pending registration of the key carries (copied,
+/// and replayed under the victim's nonce). Only the key's holder can sign a proof that fits
+/// the squatter's account: all refused, the key's account untouched, and the victim's own
+/// registration, behind them, absorbs it into the victim's account.
+#[test]
+fn a_squatter_cannot_absorb_an_account_whose_key_he_does_not_hold() {
+    let mut bench = Bench::new();
+    let (mut victim, mut squatter, cold) = victim_and_squatter(&mut bench);
+    let funding = bench.deposit(&cold.public(), 500);
+    assert_eq!(bench.block(vec![funding]), vec![None]);
+    // The victim's registration will carry nonce 5, which the replay reaches too.
+    victim.nonce = 4;
+    let victims = TxBody::authorise_agent(&cold.key, &victim.public(), victim.nonce + 1);
+    let TxBody::AuthoriseAgent { proof: seen, .. } = victims.clone() else {
+        unreachable!("an authorisation")
+    };
+    let own_proof = squatter.key.sign(
+        AGENT_PROOF_NAMESPACE,
+        &agent_proof_message(&squatter.public(), Nonce::new(squatter.nonce + 1)),
+    );
+    let self_signed = squatter.sign(TxBody::AuthoriseAgent {
+        agent: cold.public(),
+        proof: own_proof,
+    });
+    let copied = squatter.sign(TxBody::AuthoriseAgent {
+        agent: cold.public(),
+        proof: seen.clone(),
+    });
+    squatter.nonce = 4;
+    let replayed = squatter.sign(TxBody::AuthoriseAgent {
+        agent: cold.public(),
+        proof: seen,
+    });
+    assert_eq!(
+        bench.block(vec![self_signed, copied, replayed]),
+        vec![Some(RejectReason::AgentProofInvalid); 3]
+    );
+    assert_eq!(bench.cash_usdc(&cold.public()), 500, "untouched");
+    assert_eq!(bench.cash_usdc(&squatter.public()), 10_000);
+    let registration = victim.sign(victims);
+    assert_eq!(bench.block(vec![registration]), vec![None]);
+    assert_eq!(bench.cash_usdc(&victim.public()), 10_500);
+    assert_eq!(bench.cash_usdc(&squatter.public()), 10_000);
+}
+
+/// An account someone acted for is never pulled into another: the key of one that signed
+/// anything (here it authorised an agent of its own; another's only transaction was refused)
+/// stays `KeyInUse` even with its holder's valid proof, and its account is untouched.
+#[test]
+fn an_account_whose_key_signed_is_not_absorbed() {
+    let mut bench = Bench::new();
+    let (mut victim, _squatter, _agent) = victim_and_squatter(&mut bench);
+    let (mut used, mut refused) = (Key::new(300), Key::new(301));
+    let funding = vec![
+        bench.deposit(&used.public(), 100),
+        bench.deposit(&refused.public(), 100),
+    ];
+    assert_eq!(bench.block(funding), vec![None, None]);
+    let own_agent = Key::new(302);
+    let delegation = used.sign(TxBody::authorise_agent(
+        &own_agent.key,
+        &used.public(),
+        used.nonce + 1,
+    ));
+    let stray = refused.sign(TxBody::RevokeAgent {
+        agent: victim.public(),
+    });
+    assert_eq!(
+        bench.block(vec![delegation, stray]),
+        vec![None, Some(RejectReason::AgentUnknown)]
+    );
+    for key in [&used, &refused] {
+        let cash = bench.cash_usdc(&key.public());
+        let registration = victim.sign(TxBody::authorise_agent(
+            &key.key,
+            &victim.public(),
+            victim.nonce + 1,
+        ));
+        assert_eq!(
+            bench.block(vec![registration]),
+            vec![Some(RejectReason::KeyInUse)]
+        );
+        assert_eq!(bench.cash_usdc(&key.public()), cash, "untouched");
+    }
+    assert_eq!(bench.cash_usdc(&victim.public()), 10_000);
 }
 
 // ---- agent-key squatting, in the lab ----

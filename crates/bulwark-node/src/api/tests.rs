@@ -578,3 +578,29 @@ async fn state_reads_answer_while_the_chain_is_locked() {
     release.send(()).unwrap();
     holder.join().unwrap();
 }
+
+#[test]
+fn an_absorbed_account_has_its_own_event_view() {
+    let (admin, bridge, _) = keys();
+    let genesis = Genesis {
+        admin: admin.public_key(),
+        bridge: bridge.public_key(),
+        params: ExchangeParams::defaults(),
+        time: BlockTime::from_millis(1_000),
+        oracle: None,
+        custody: None,
+    };
+    let exchange = Exchange::new(&genesis).unwrap();
+    let event = bulwark_exchange::Event::AccountAbsorbed {
+        account: bulwark_types::AccountId::new(3),
+        into: bulwark_types::AccountId::new(1),
+        amount: Money::from_usdc(1),
+    };
+    let view = views::event_json(&exchange, &event);
+    assert_eq!(view["type"], "account_absorbed", "{view}");
+    assert_eq!(
+        (view["account"].as_u64(), view["into"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(view["amount"], Money::from_usdc(1).to_string());
+}

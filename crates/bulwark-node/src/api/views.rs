@@ -324,6 +324,13 @@ pub fn event_json(state: &Exchange, event: &Event) -> Value {
         Event::AgentAuthorised { account, agent } => {
             json!({"type": "agent_authorised", "account": account.get(), "agent": hex(agent.as_ref())})
         }
+        Event::AccountAbsorbed {
+            account,
+            into,
+            amount,
+        } => {
+            json!({"type": "account_absorbed", "account": account.get(), "into": into.get(), "amount": amount.to_string()})
+        }
         Event::AgentRevoked { account, agent } => {
             json!({"type": "agent_revoked", "account": account.get(), "agent": hex(agent.as_ref())})
         }
