@@ -125,6 +125,8 @@ pub struct Exchange {
     /// Deficits the last liquidation pass left queued (stale oracle, or past the block's
     /// budget): while the insurance fund does not cover them, withdrawals are suspended.
     pub(crate) deficits_queued: Money,
+    /// Oracle outages whose deficits are deleveraged before the fund pays (`liquidation.rs`).
+    pub(crate) outages: crate::liquidation::Outages,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
     /// Each option series' trades since its last refit, which may confirm a larger move of
@@ -180,6 +182,7 @@ impl Exchange {
                 .clone()
                 .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
+            outages: crate::liquidation::Outages::default(),
             liquidation_orders: BTreeMap::new(),
             #[cfg(feature = "deliberate-bugs")]
             deliberate_bugs: crate::deliberate_bugs::Planted::default(),

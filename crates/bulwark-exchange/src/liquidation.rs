@@ -46,7 +46,7 @@ use crate::margin::bps_ceil;
 use crate::params::{BPS, LiquidationParams};
 use bulwark_book::NewOrder;
 use bulwark_types::{
-    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, Qty,
+    AccountId, AssetCode, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, Qty,
     SelfTradePrevention, Side, TimeInForce, UnitPrice,
 };
 use std::collections::BTreeSet;
@@ -54,6 +54,25 @@ use std::collections::BTreeSet;
 /// The client order id liquidation and backstop orders carry (they never rest, so it cannot
 /// clash with an account's own open orders).
 pub const LIQUIDATION_CLIENT_ORDER_ID: ClientOrderId = ClientOrderId::new(u64::MAX);
+
+/// Oracle outages as liquidation remembers them (replicated state, in the snapshot).
+///
+/// An underlying's outage opens at the first liquidation pass that finds its oracle stale and
+/// closes at the end of the first pass that finds it fresh with its index settled
+/// ([`Exchange::index_settled`]): the deviation guard may walk the index for several blocks
+/// after the quorum returns, and a bankruptcy the gap made may show only then. A bankrupt
+/// account holding an underlying whose outage is open has a deficit the outage made
+/// (liquidation could not act on it); if the block's budget or a stale oracle queues it, it
+/// keeps that mark until it is closed out or its equity recovers.
+/// Bounds: `open` holds listed underlyings only, `deficits` existing accounts only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Outages {
+    /// Underlyings whose oracle went stale and whose index has not settled at a fresh quorum
+    /// since, in order.
+    pub(crate) open: BTreeSet<AssetCode>,
+    /// Accounts the last pass left queued with a deficit an outage made, in order.
+    pub(crate) deficits: BTreeSet<AccountId>,
+}
 
 /// Who receives what deleveraging collects.
 #[derive(Copy, Clone, Debug)]
@@ -68,6 +87,7 @@ impl Exchange {
         let Some(params) = self.params.liquidation else {
             return;
         };
+        self.open_outages();
         let pass_begin = events.len();
         self.pass(&params, events);
         // What stays queued: each queued account's deficit as the pass leaves it.
@@ -78,11 +98,59 @@ impl Exchange {
                 _ => None,
             })
             .collect();
-        self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
-            let equity = self.equity_of(&self.accounts[id]);
+        self.deficits_queued = queued.iter().fold(Money::ZERO, |sum, id| {
+            let equity = self.equity_of(&self.accounts[*id]);
             sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
                 .expect("queued deficits sum account equities (money bounds)")
         });
+        self.close_outages(&queued);
+    }
+
+    /// Opens an outage for every listed underlying whose oracle is stale (see [`Outages`]).
+    fn open_outages(&mut self) {
+        let stale: Vec<AssetCode> = self
+            .instruments
+            .assets()
+            .iter()
+            .filter(|asset| !self.oracle_fresh(**asset))
+            .copied()
+            .collect();
+        self.outages.open.extend(stale);
+    }
+
+    /// After the pass: the accounts it left queued with a deficit an outage made are
+    /// remembered; outages whose underlying is fresh and settled again close.
+    fn close_outages(&mut self, queued: &BTreeSet<AccountId>) {
+        let deficits: BTreeSet<AccountId> = queued
+            .iter()
+            .copied()
+            .filter(|id| self.equity_of(&self.accounts[*id]).is_negative() && self.outage_made(*id))
+            .collect();
+        self.outages.deficits = deficits;
+        let closing: Vec<AssetCode> = self
+            .outages
+            .open
+            .iter()
+            .filter(|asset| self.oracle_fresh(**asset) && self.index_settled(**asset))
+            .copied()
+            .collect();
+        for asset in closing {
+            self.outages.open.remove(&asset);
+        }
+        assert!(
+            self.outages.open.len() <= self.instruments.assets().len(),
+            "outages are of listed underlyings"
+        );
+    }
+
+    /// Whether an oracle outage made the account's deficit: it holds an underlying whose
+    /// outage is open, or the last pass left it queued with such a deficit.
+    fn outage_made(&self, id: AccountId) -> bool {
+        self.outages.deficits.contains(&id)
+            || self.accounts[id].exposures.keys().any(|instrument| {
+                let spec = &self.instruments[instrument.get() as usize].spec;
+                self.outages.open.contains(&spec.underlying())
+            })
     }
 
     /// One liquidation pass (see [`Self::liquidate`]).
@@ -113,8 +181,9 @@ impl Exchange {
             if equity >= maintenance {
                 continue;
             }
-            if !self.account_oracles_fresh(account) {
-                // Paused with the oracle; a deficit waits, reported.
+            if self.liquidation_paused(account) {
+                // Paused with the oracle, and after an outage until the index has settled;
+                // a deficit waits, reported.
                 if equity.is_negative() {
                     events.push(Event::LiquidationQueued {
                         account: id,
@@ -175,9 +244,13 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) {
         for (equity, id) in bankrupt {
-            if *budget > 0 {
+            // A maker that bought from a stepped account may hold an underlying the pass
+            // leaves alone: its deficit waits with the others.
+            let paused = self.liquidation_paused(&self.accounts[id]);
+            if *budget > 0 && !paused {
                 *budget -= 1;
-                self.close_out(id, events);
+                let outage = self.outage_made(id);
+                self.close_out(id, outage, events);
             } else {
                 events.push(Event::LiquidationQueued {
                     account: id,
@@ -192,6 +265,18 @@ impl Exchange {
         account.exposures.keys().all(|id| {
             let spec = &self.instruments[id.get() as usize].spec;
             self.oracle_fresh(spec.underlying())
+        })
+    }
+
+    /// Whether liquidation leaves the account alone this block: an underlying it holds has a
+    /// stale oracle, or an open outage whose index the deviation guard is still walking to
+    /// the validators' median. Neither the book nor deleveraging acts at a mark the median has
+    /// left: a counterparty deleveraged there would give the attacker the rest of the walk.
+    fn liquidation_paused(&self, account: &Account) -> bool {
+        account.exposures.keys().any(|id| {
+            let asset = self.instruments[id.get() as usize].spec.underlying();
+            !self.oracle_fresh(asset)
+                || (self.outages.open.contains(&asset) && !self.index_settled(asset))
         })
     }
 
@@ -218,14 +303,29 @@ impl Exchange {
 
     /// Closes out an account with negative equity: every position to the backstop at the
     /// mark when the fund covers the deficit, otherwise deleveraging for what the fund cannot
-    /// pay. The account ends with nothing and zero equity (or, if even deleveraging could not
-    /// collect the deficit, the fund carries the rest, reported as uncovered).
-    fn close_out(&mut self, id: AccountId, events: &mut Vec<Event>) {
+    /// pay. A deficit an oracle `outage` made is deleveraged first, and the fund pays only
+    /// what deleveraging could not collect. The account ends with nothing and zero equity
+    /// (or, if even deleveraging could not collect the deficit, the fund carries the rest,
+    /// reported as uncovered).
+    fn close_out(&mut self, id: AccountId, outage: bool, events: &mut Vec<Event>) {
         let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
+        assert!(
+            deficit.is_positive(),
+            "only bankrupt accounts are closed out"
+        );
         let positions = self.positions_of(id);
         let fund = self.treasury.fund();
-        let (from_fund, from_deleveraging) = if fund >= deficit {
+        let (from_fund, from_deleveraging) = if outage {
+            // Liquidation could not act while the index was stale: the gap is the opposing
+            // side's gain, not the fund's loss. Each opposing holder gives back its share.
+            let collected =
+                self.deleverage_all(id, &positions, deficit, Beneficiary::Account(id), events);
+            let rest = deficit
+                .checked_sub(collected)
+                .expect("deleveraging collects at most the deficit");
+            (rest.min(fund.max(Money::ZERO)), collected)
+        } else if fund >= deficit {
             for (instrument, position) in positions {
                 self.backstop_take(id, instrument, position, events);
             }

@@ -657,7 +657,8 @@ fn straddled(long_usdc: i64, short_usdc: i64) -> Venue {
     assert_eq!(v.run(tx).0, None);
     all_observe(&mut v, 100_000);
     assert_eq!(
-        v.order("mallory_short", BTC_PERP, Side::Sell, 500, 100_000).0,
+        v.order("mallory_short", BTC_PERP, Side::Sell, 500, 100_000)
+            .0,
         None
     );
     all_observe(&mut v, 100_000);
@@ -676,13 +677,20 @@ fn outage_gap(v: &mut Venue, usdc: i64) -> Vec<Event> {
     let mut events = v.block(vec![]).events;
     assert!(!v.exchange.oracle_fresh(btc()));
     for _ in 0..64 {
+        // The open outage (and any deficit it queued) survives a snapshot, canonically.
+        let snapshot = v.exchange.snapshot();
+        let restored = Exchange::restore(&snapshot).unwrap();
+        assert_eq!(restored.snapshot(), snapshot);
         all_observe(v, usdc);
         events.extend(v.block(vec![]).events);
         if v.exchange.index_settled(btc()) {
             break;
         }
     }
-    assert_eq!(v.exchange.index_price(btc()), Some(UnitPrice::from_usdc(usdc)));
+    assert_eq!(
+        v.exchange.index_price(btc()),
+        Some(UnitPrice::from_usdc(usdc))
+    );
     // One more fresh, settled block: nothing is left queued.
     all_observe(v, usdc);
     events.extend(v.block(vec![]).events);
@@ -715,8 +723,10 @@ fn charged(v: &mut Venue, events: &[Event], name: &str) -> Money {
 /// returns the long is bankrupt. Its deficit is the gap, and the gap is the opposing side's
 /// gain, which here is the attacker's own short: deleveraging collects it from the short
 /// before the fund would pay. The attacker ends with no more than he deposited, the fund as
-/// it was. (Before: the fund paid the long's deficit, about 8,500 USDC, and the short kept
-/// the whole 10,000 gain.)
+/// it was. Liquidation waits until the guard has walked the index to the validators' median
+/// (before, the long was stepped while the index walked: the book was empty, so the backstop
+/// took the position at the lagging mark and the fund lost the rest of the walk).
+/// The attacker's next move is the test below.
 #[test]
 fn a_straddle_across_an_oracle_outage_pays_the_attacker_nothing() {
     let mut v = straddled(1_500, 1_500);
@@ -763,9 +773,13 @@ fn a_straddle_across_an_oracle_outage_pays_the_attacker_nothing() {
 /// came from; there a counterparty of a position that lost little can be charged more than
 /// its own gain on that instrument (never more than its equity).
 ///
-/// Measured here (a 20% fall, the long with 3% margin): dave charged 8,250 USDC of a 10,000
-/// USDC gain, the attacker 8,250 up (less fees). Deleveraging ranks by profit x leverage, so
-/// capital buys the attacker the last place; the full defence is margin for the gap.
+/// Measured here (a 20% fall, the long with 3% margin; `cargo test -p bulwark-exchange --test
+/// oracle -- ranked_last --nocapture`): dave charged 7,525 USDC of his 9,000 USDC gain since
+/// the last fresh mark (he keeps 1,475), the attacker 7,500 up, the fund unchanged (before
+/// this rule the fund lost 7,525 and dave kept his gain). Deleveraging ranks by profit x
+/// leverage, so capital buys the attacker the last place; charging the whole opposing side
+/// pro rata would cut his take to his honest counterparts' share of the open interest, and
+/// only margin for the gap (an outage's worth of move) removes it.
 #[test]
 fn an_attacker_ranked_last_for_deleveraging_shifts_the_gap_to_honest_winners_not_the_fund() {
     let mut v = straddled(1_500, 50_000);
@@ -791,9 +805,17 @@ fn an_attacker_ranked_last_for_deleveraging_shifts_the_gap_to_honest_winners_not
     println!(
         "attacker profit {profit}, dave charged {dave_charged}, dave's gain after the charge \
          {dave_gain}, fund change {}",
-        v.exchange.ledger().insurance_fund.checked_sub(fund).unwrap()
+        v.exchange
+            .ledger()
+            .insurance_fund
+            .checked_sub(fund)
+            .unwrap()
     );
-    assert_eq!(v.exchange.ledger().insurance_fund, fund, "the fund pays nothing");
+    assert_eq!(
+        v.exchange.ledger().insurance_fund,
+        fund,
+        "the fund pays nothing"
+    );
     assert_eq!(
         charged(&mut v, &events, "mallory_short"),
         Money::ZERO,
