@@ -7,35 +7,64 @@
 //! auto-deleveraging, and every event that records them.
 //! Never: lets an account with no open position bear another's loss (only holders of opposing
 //! positions are deleveraged); trades outside the price band; liquidates while an account's
-//! underlying has a stale oracle (it waits, and a negative balance is reported queued); creates
-//! or destroys money (every step moves cash between accounts, fees and the fund).
+//! underlying has a stale oracle, or after an outage until its index has settled at the
+//! validators' median (it waits, and a negative balance is reported queued); lets the
+//! insurance fund pay a deficit an oracle outage made before deleveraging has collected what
+//! it can; creates or destroys money (every step moves cash between accounts, fees and the
+//! fund).
 //! Bounds: at most `accounts_per_block_max` accounts stepped through the book and
 //! `bankruptcies_per_block_max` closed out per block; one step per account per block; at most
 //! `orders_per_instrument_max` liquidation orders into one book per block (an account whose
 //! only positions are in a throttled book waits for the next block); the backstop offers at
-//! most `backstop_unwind_bps` of each position per block.
+//! most `backstop_unwind_bps` of each position per block; at most one open outage per listed
+//! underlying and one remembered outage deficit per account.
 //!
 //! Order of work, each block:
+//! 0. Every listed underlying whose oracle is stale opens an outage ([`Outages`]); it stays
+//!    open until the end of the first pass that finds its oracle fresh and its index settled
+//!    (`Exchange::index_settled`: the deviation guard has walked the index to the median).
 //! 1. Every account holding a position or a negative balance is measured: equity against
-//!    maintenance margin, under its own margin method.
+//!    maintenance margin, under its own margin method. Accounts holding an underlying whose
+//!    oracle is stale, or whose outage is open with the index still walking, are left alone
+//!    (a deficit is reported queued).
 //! 2. The backstop is marked to market into the insurance fund, so every coverage decision
 //!    below weighs the fund as this block's prices leave it.
-//!    Accounts with negative equity (bankrupt), most negative first: orders cancelled, every
-//!    position passes at the mark to the backstop when the insurance fund covers the deficit;
-//!    otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
-//!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
+//!    Accounts with negative equity (bankrupt), most negative first: orders cancelled. A
+//!    deficit an outage made (the account holds an underlying whose outage is open, or was
+//!    queued with such a deficit: liquidation could not act across the gap) is collected
+//!    first by deleveraging opposing positions at the mark, each charged its share
+//!    (equivalent to closing at the bankruptcy price); the fund pays only what deleveraging
+//!    could not collect. Any other deficit: every position passes at the mark to the backstop
+//!    when the insurance fund covers the deficit; otherwise the fund pays what it has and
+//!    opposing positions are deleveraged at the mark, each charged its share of the rest.
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
 //!    one step: `step_bps` of the position whose cut lowers maintenance most (more, if that
 //!    is what brings maintenance down to `equity / restore_bps`), as an
 //!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The
 //!    fee goes to the fund; what the book did not take passes to the backstop at the mark
 //!    while the fund is positive; with an empty fund it stays, reported queued, for the next
-//!    block's step. Healthy traders are deleveraged only for a bankrupt account's residual
-//!    that the fund cannot pay (step 2, and the backstop in step 5).
+//!    block's step. Healthy traders are deleveraged only for a deficit an outage made, or a
+//!    bankrupt account's residual that the fund cannot pay (step 2, and the backstop in
+//!    step 5).
 //! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
 //! 5. The backstop is marked to market: its equity moves into the insurance fund, so the fund
 //!    carries its profit and loss. A fund that goes negative deleverages the backstop's
 //!    positions, charging their holders.
+//! 6. Outage deficits the pass left queued are remembered; outages whose underlying is fresh
+//!    and settled close.
+//!
+//! Why an outage's deficit is the opposing side's: while the oracle is stale nothing can be
+//! liquidated, so an account can fall through its bankruptcy price, and the gap is exactly
+//! what the holders of the opposing positions gained meanwhile. Paid by the fund, a straddle
+//! between two accounts of one owner turns the gap into a profit (the lab's
+//! `oracle-outage-withdrawal`). Deleveraged, each counterparty gives back at most, per
+//! contract, the distance from the bankrupt account's bankruptcy price to the mark: for a
+//! bankrupt account with one position, less than the counterparty's gain since the last fresh
+//! mark. (A bankrupt account with several positions spreads its deficit over them by value,
+//! so a counterparty of one that lost little can give back more than its own gain there,
+//! never more than its equity.) The ranking is the usual one, so an attacker whose winning
+//! account ranks last (much equity, low leverage) still collects the gap from honest holders
+//! of the same side; the fund pays nothing either way (`tests/oracle.rs`).
 
 use crate::account::Account;
 use crate::event::Event;
@@ -106,7 +135,8 @@ impl Exchange {
         self.close_outages(&queued);
     }
 
-    /// Opens an outage for every listed underlying whose oracle is stale (see [`Outages`]).
+    /// Step 0: opens an outage for every listed underlying whose oracle is stale (see
+    /// [`Outages`]).
     fn open_outages(&mut self) {
         let stale: Vec<AssetCode> = self
             .instruments
