@@ -828,3 +828,51 @@ fn an_attacker_ranked_last_for_deleveraging_shifts_the_gap_to_honest_winners_not
     );
     assert!(profit.is_positive() && profit <= dave_charged, "{profit}");
 }
+
+/// Normal gaps keep the present policy: the same straddle through the same 20% fall with a
+/// quorum every block (no outage). Liquidation acts while the guard walks the index down; the
+/// long is stepped, the empty book passes it to the backstop at the mark, and the fund carries
+/// what is left of the fall. Nobody is deleveraged.
+///
+/// A residual this change does not address: the fund loses 7,525 USDC here, as much as the
+/// outage cost it before, the attacker's short keeping the gain. The gap is the guard's lag
+/// (blocks 1 s apart: the index may move 1.5% a block while the validators' median stands 20%
+/// lower), and the backstop takes the long at a mark the median has already left. At the
+/// lab's 20 blocks a second the guard allows about 20% a second and the lag is short; a venue
+/// with slower blocks would want the outage rule (wait until settled, deleverage first) for
+/// any walk of the guard.
+#[test]
+fn a_fall_with_the_oracle_fresh_throughout_keeps_the_fund_policy() {
+    let mut v = straddled(1_500, 1_500);
+    let fund = v.exchange.ledger().insurance_fund;
+    let mut events = Vec::new();
+    for _ in 0..64 {
+        all_observe(&mut v, 80_000);
+        events.extend(v.block(vec![]).events);
+        assert!(v.exchange.oracle_fresh(btc()));
+        if v.exchange.index_settled(btc()) {
+            break;
+        }
+    }
+    assert_eq!(
+        v.exchange.index_price(btc()),
+        Some(UnitPrice::from_usdc(80_000))
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Deleveraged { .. })),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::BackstopTakeover { .. })),
+        "{events:?}"
+    );
+    assert_eq!(v.position("mallory_long", BTC_PERP), 0);
+    let drawdown = fund
+        .checked_sub(v.exchange.ledger().insurance_fund)
+        .unwrap();
+    println!("fund drawdown with the oracle fresh throughout: {drawdown}");
+}
