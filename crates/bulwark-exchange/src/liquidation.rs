@@ -340,10 +340,6 @@ impl Exchange {
     fn close_out(&mut self, id: AccountId, outage: bool, events: &mut Vec<Event>) {
         let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
-        assert!(
-            deficit.is_positive(),
-            "only bankrupt accounts are closed out"
-        );
         let positions = self.positions_of(id);
         let fund = self.treasury.fund();
         let (from_fund, from_deleveraging) = if outage {
