@@ -876,3 +876,44 @@ fn a_fall_with_the_oracle_fresh_throughout_keeps_the_fund_policy() {
         .unwrap();
     println!("fund drawdown with the oracle fresh throughout: {drawdown}");
 }
+
+/// A snapshot taken while the guard walks the index after an outage carries the open outage
+/// and the attacker's long, queued with the deficit it made (the snapshot's last entry before
+/// its digest); a forged entry naming an account that does not exist is refused.
+#[test]
+fn a_snapshot_carries_the_outage_and_refuses_a_forged_outage_deficit() {
+    use commonware_cryptography::{Hasher, Sha256};
+    let mut v = straddled(1_500, 1_500);
+    let long = v.account("mallory_long");
+    v.observations.clear();
+    v.time_ms += 10_000;
+    v.block(vec![]);
+    // The guard walks the index down; the long goes bankrupt on the way and waits.
+    let mut queued = false;
+    for _ in 0..64 {
+        all_observe(&mut v, 80_000);
+        let outcome = v.block(vec![]);
+        queued = outcome.events.iter().any(|e| {
+            matches!(e, Event::LiquidationQueued { account, equity }
+                if *account == long && equity.is_negative())
+        });
+        if queued || v.exchange.index_settled(btc()) {
+            break;
+        }
+    }
+    assert!(queued && !v.exchange.index_settled(btc()));
+    let snapshot = v.exchange.snapshot();
+    let body = snapshot.len() - 32;
+    let last: [u8; 8] = snapshot[body - 8..body].try_into().unwrap();
+    assert_eq!(
+        u64::from_be_bytes(last),
+        long.get(),
+        "the long's deficit is remembered"
+    );
+    assert_eq!(Exchange::restore(&snapshot).unwrap().snapshot(), snapshot);
+    let mut forged = snapshot.clone();
+    forged[body - 8..body].copy_from_slice(&u64::MAX.to_be_bytes());
+    let digest = Sha256::hash(&[&forged[..body]]);
+    forged[body..].copy_from_slice(digest.as_ref());
+    assert!(Exchange::restore(&forged).is_err());
+}
