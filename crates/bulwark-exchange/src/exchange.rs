@@ -128,6 +128,8 @@ pub struct Exchange {
     /// Withdrawals asked for and held until their release (`withdrawals.rs`), at most one
     /// per account.
     pub(crate) withdrawals_pending: BTreeMap<AccountId, crate::withdrawals::PendingWithdrawal>,
+    /// Oracle outages whose deficits are deleveraged before the fund pays (`liquidation.rs`).
+    pub(crate) outages: crate::liquidation::Outages,
     /// The fitted volatility smile of each option series marked by the exchange (state).
     pub(crate) smiles: BTreeMap<crate::surface::SeriesKey, crate::surface::FittedSmile>,
     /// Each option series' trades since its last refit, which may confirm a larger move of
@@ -184,6 +186,7 @@ impl Exchange {
                 .map(crate::custody::CustodyState::new),
             deficits_queued: Money::ZERO,
             withdrawals_pending: BTreeMap::new(),
+            outages: crate::liquidation::Outages::default(),
             liquidation_orders: BTreeMap::new(),
             #[cfg(feature = "deliberate-bugs")]
             deliberate_bugs: crate::deliberate_bugs::Planted::default(),

@@ -7,35 +7,64 @@
 //! auto-deleveraging, and every event that records them.
 //! Never: lets an account with no open position bear another's loss (only holders of opposing
 //! positions are deleveraged); trades outside the price band; liquidates while an account's
-//! underlying has a stale oracle (it waits, and a negative balance is reported queued); creates
-//! or destroys money (every step moves cash between accounts, fees and the fund).
+//! underlying has a stale oracle, or after an outage until its index has settled at the
+//! validators' median (it waits, and a negative balance is reported queued); lets the
+//! insurance fund pay a deficit an oracle outage made before deleveraging has collected what
+//! it can; creates or destroys money (every step moves cash between accounts, fees and the
+//! fund).
 //! Bounds: at most `accounts_per_block_max` accounts stepped through the book and
 //! `bankruptcies_per_block_max` closed out per block; one step per account per block; at most
 //! `orders_per_instrument_max` liquidation orders into one book per block (an account whose
 //! only positions are in a throttled book waits for the next block); the backstop offers at
-//! most `backstop_unwind_bps` of each position per block.
+//! most `backstop_unwind_bps` of each position per block; at most one open outage per listed
+//! underlying and one remembered outage deficit per account.
 //!
 //! Order of work, each block:
+//! 0. Every listed underlying whose oracle is stale opens an outage ([`Outages`]); it stays
+//!    open until the end of the first pass that finds its oracle fresh and its index settled
+//!    (`Exchange::index_settled`: the deviation guard has walked the index to the median).
 //! 1. Every account holding a position or a negative balance is measured: equity against
-//!    maintenance margin, under its own margin method.
+//!    maintenance margin, under its own margin method. Accounts holding an underlying whose
+//!    oracle is stale, or whose outage is open with the index still walking, are left alone
+//!    (a deficit is reported queued).
 //! 2. The backstop is marked to market into the insurance fund, so every coverage decision
 //!    below weighs the fund as this block's prices leave it.
-//!    Accounts with negative equity (bankrupt), most negative first: orders cancelled, every
-//!    position passes at the mark to the backstop when the insurance fund covers the deficit;
-//!    otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
-//!    each charged its share of the rest (equivalent to closing at the bankruptcy price).
+//!    Accounts with negative equity (bankrupt), most negative first: orders cancelled. A
+//!    deficit an outage made (the account holds an underlying whose outage is open, or was
+//!    queued with such a deficit: liquidation could not act across the gap) is collected
+//!    first by deleveraging opposing positions at the mark, each charged its share
+//!    (equivalent to closing at the bankruptcy price); the fund pays only what deleveraging
+//!    could not collect. Any other deficit: every position passes at the mark to the backstop
+//!    when the insurance fund covers the deficit; otherwise the fund pays what it has and
+//!    opposing positions are deleveraged at the mark, each charged its share of the rest.
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
 //!    one step: `step_bps` of the position whose cut lowers maintenance most (more, if that
 //!    is what brings maintenance down to `equity / restore_bps`), as an
 //!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The
 //!    fee goes to the fund; what the book did not take passes to the backstop at the mark
 //!    while the fund is positive; with an empty fund it stays, reported queued, for the next
-//!    block's step. Healthy traders are deleveraged only for a bankrupt account's residual
-//!    that the fund cannot pay (step 2, and the backstop in step 5).
+//!    block's step. Healthy traders are deleveraged only for a deficit an outage made, or a
+//!    bankrupt account's residual that the fund cannot pay (step 2, and the backstop in
+//!    step 5).
 //! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
 //! 5. The backstop is marked to market: its equity moves into the insurance fund, so the fund
 //!    carries its profit and loss. A fund that goes negative deleverages the backstop's
 //!    positions, charging their holders.
+//! 6. Outage deficits the pass left queued are remembered; outages whose underlying is fresh
+//!    and settled close.
+//!
+//! Why an outage's deficit is the opposing side's: while the oracle is stale nothing can be
+//! liquidated, so an account can fall through its bankruptcy price, and the gap is exactly
+//! what the holders of the opposing positions gained meanwhile. Paid by the fund, a straddle
+//! between two accounts of one owner turns the gap into a profit (the lab's
+//! `oracle-outage-withdrawal`). Deleveraged, each counterparty gives back at most, per
+//! contract, the distance from the bankrupt account's bankruptcy price to the mark: for a
+//! bankrupt account with one position, less than the counterparty's gain since the last fresh
+//! mark. (A bankrupt account with several positions spreads its deficit over them by value,
+//! so a counterparty of one that lost little can give back more than its own gain there,
+//! never more than its equity.) The ranking is the usual one, so an attacker whose winning
+//! account ranks last (much equity, low leverage) still collects the gap from honest holders
+//! of the same side; the fund pays nothing either way (`tests/oracle.rs`).
 
 use crate::account::Account;
 use crate::event::Event;
@@ -46,7 +75,7 @@ use crate::margin::bps_ceil;
 use crate::params::{BPS, LiquidationParams};
 use bulwark_book::NewOrder;
 use bulwark_types::{
-    AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, Qty,
+    AccountId, AssetCode, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, Qty,
     SelfTradePrevention, Side, TimeInForce, UnitPrice,
 };
 use std::collections::BTreeSet;
@@ -54,6 +83,25 @@ use std::collections::BTreeSet;
 /// The client order id liquidation and backstop orders carry (they never rest, so it cannot
 /// clash with an account's own open orders).
 pub const LIQUIDATION_CLIENT_ORDER_ID: ClientOrderId = ClientOrderId::new(u64::MAX);
+
+/// Oracle outages as liquidation remembers them (replicated state, in the snapshot).
+///
+/// An underlying's outage opens at the first liquidation pass that finds its oracle stale and
+/// closes at the end of the first pass that finds it fresh with its index settled
+/// ([`Exchange::index_settled`]): the deviation guard may walk the index for several blocks
+/// after the quorum returns, and a bankruptcy the gap made may show only then. A bankrupt
+/// account holding an underlying whose outage is open has a deficit the outage made
+/// (liquidation could not act on it); if the block's budget or a stale oracle queues it, it
+/// keeps that mark until it is closed out or its equity recovers.
+/// Bounds: `open` holds listed underlyings only, `deficits` existing accounts only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Outages {
+    /// Underlyings whose oracle went stale and whose index has not settled at a fresh quorum
+    /// since, in order.
+    pub(crate) open: BTreeSet<AssetCode>,
+    /// Accounts the last pass left queued with a deficit an outage made, in order.
+    pub(crate) deficits: BTreeSet<AccountId>,
+}
 
 /// Who receives what deleveraging collects.
 #[derive(Copy, Clone, Debug)]
@@ -68,6 +116,7 @@ impl Exchange {
         let Some(params) = self.params.liquidation else {
             return;
         };
+        self.open_outages();
         let pass_begin = events.len();
         self.pass(&params, events);
         // What stays queued: each queued account's deficit as the pass leaves it.
@@ -78,11 +127,60 @@ impl Exchange {
                 _ => None,
             })
             .collect();
-        self.deficits_queued = queued.into_iter().fold(Money::ZERO, |sum, id| {
-            let equity = self.equity_of(&self.accounts[id]);
+        self.deficits_queued = queued.iter().fold(Money::ZERO, |sum, id| {
+            let equity = self.equity_of(&self.accounts[*id]);
             sum.checked_add(Money::from_micros((-equity.micros()).max(0)))
                 .expect("queued deficits sum account equities (money bounds)")
         });
+        self.close_outages(&queued);
+    }
+
+    /// Step 0: opens an outage for every listed underlying whose oracle is stale (see
+    /// [`Outages`]).
+    fn open_outages(&mut self) {
+        let stale: Vec<AssetCode> = self
+            .instruments
+            .assets()
+            .iter()
+            .filter(|asset| !self.oracle_fresh(**asset))
+            .copied()
+            .collect();
+        self.outages.open.extend(stale);
+    }
+
+    /// After the pass: the accounts it left queued with a deficit an outage made are
+    /// remembered; outages whose underlying is fresh and settled again close.
+    fn close_outages(&mut self, queued: &BTreeSet<AccountId>) {
+        let deficits: BTreeSet<AccountId> = queued
+            .iter()
+            .copied()
+            .filter(|id| self.equity_of(&self.accounts[*id]).is_negative() && self.outage_made(*id))
+            .collect();
+        self.outages.deficits = deficits;
+        let closing: Vec<AssetCode> = self
+            .outages
+            .open
+            .iter()
+            .filter(|asset| self.oracle_fresh(**asset) && self.index_settled(**asset))
+            .copied()
+            .collect();
+        for asset in closing {
+            self.outages.open.remove(&asset);
+        }
+        assert!(
+            self.outages.open.len() <= self.instruments.assets().len(),
+            "outages are of listed underlyings"
+        );
+    }
+
+    /// Whether an oracle outage made the account's deficit: it holds an underlying whose
+    /// outage is open, or the last pass left it queued with such a deficit.
+    fn outage_made(&self, id: AccountId) -> bool {
+        self.outages.deficits.contains(&id)
+            || self.accounts[id].exposures.keys().any(|instrument| {
+                let spec = &self.instruments[instrument.get() as usize].spec;
+                self.outages.open.contains(&spec.underlying())
+            })
     }
 
     /// One liquidation pass (see [`Self::liquidate`]).
@@ -113,8 +211,9 @@ impl Exchange {
             if equity >= maintenance {
                 continue;
             }
-            if !self.account_oracles_fresh(account) {
-                // Paused with the oracle; a deficit waits, reported.
+            if self.liquidation_paused(account) {
+                // Paused with the oracle, and after an outage until the index has settled;
+                // a deficit waits, reported.
                 if equity.is_negative() {
                     events.push(Event::LiquidationQueued {
                         account: id,
@@ -175,9 +274,13 @@ impl Exchange {
         events: &mut Vec<Event>,
     ) {
         for (equity, id) in bankrupt {
-            if *budget > 0 {
+            // A maker that bought from a stepped account may hold an underlying the pass
+            // leaves alone: its deficit waits with the others.
+            let paused = self.liquidation_paused(&self.accounts[id]);
+            if *budget > 0 && !paused {
                 *budget -= 1;
-                self.close_out(id, events);
+                let outage = self.outage_made(id);
+                self.close_out(id, outage, events);
             } else {
                 events.push(Event::LiquidationQueued {
                     account: id,
@@ -192,6 +295,18 @@ impl Exchange {
         account.exposures.keys().all(|id| {
             let spec = &self.instruments[id.get() as usize].spec;
             self.oracle_fresh(spec.underlying())
+        })
+    }
+
+    /// Whether liquidation leaves the account alone this block: an underlying it holds has a
+    /// stale oracle, or an open outage whose index the deviation guard is still walking to
+    /// the validators' median. Neither the book nor deleveraging acts at a mark the median has
+    /// left: a counterparty deleveraged there would give the attacker the rest of the walk.
+    fn liquidation_paused(&self, account: &Account) -> bool {
+        account.exposures.keys().any(|id| {
+            let asset = self.instruments[id.get() as usize].spec.underlying();
+            !self.oracle_fresh(asset)
+                || (self.outages.open.contains(&asset) && !self.index_settled(asset))
         })
     }
 
@@ -218,14 +333,25 @@ impl Exchange {
 
     /// Closes out an account with negative equity: every position to the backstop at the
     /// mark when the fund covers the deficit, otherwise deleveraging for what the fund cannot
-    /// pay. The account ends with nothing and zero equity (or, if even deleveraging could not
-    /// collect the deficit, the fund carries the rest, reported as uncovered).
-    fn close_out(&mut self, id: AccountId, events: &mut Vec<Event>) {
+    /// pay. A deficit an oracle `outage` made is deleveraged first, and the fund pays only
+    /// what deleveraging could not collect. The account ends with nothing and zero equity
+    /// (or, if even deleveraging could not collect the deficit, the fund carries the rest,
+    /// reported as uncovered).
+    fn close_out(&mut self, id: AccountId, outage: bool, events: &mut Vec<Event>) {
         let margin = self.margin_call(id, events);
         let deficit = Money::from_micros(-margin.equity.micros());
         let positions = self.positions_of(id);
         let fund = self.treasury.fund();
-        let (from_fund, from_deleveraging) = if fund >= deficit {
+        let (from_fund, from_deleveraging) = if outage {
+            // Liquidation could not act while the index was stale: the gap is the opposing
+            // side's gain, not the fund's loss. Each opposing holder gives back its share.
+            let collected =
+                self.deleverage_all(id, &positions, deficit, Beneficiary::Account(id), events);
+            let rest = deficit
+                .checked_sub(collected)
+                .expect("deleveraging collects at most the deficit");
+            (rest.min(fund.max(Money::ZERO)), collected)
+        } else if fund >= deficit {
             for (instrument, position) in positions {
                 self.backstop_take(id, instrument, position, events);
             }

@@ -197,6 +197,14 @@ impl Exchange {
             pending.amount.write(&mut out);
             pending.requested_ms.write(&mut out);
         }
+        (self.outages.open.len() as u64).write(&mut out);
+        for asset in &self.outages.open {
+            asset.write(&mut out);
+        }
+        (self.outages.deficits.len() as u64).write(&mut out);
+        for id in &self.outages.deficits {
+            id.write(&mut out);
+        }
         let digest = Sha256::hash(&[&out]);
         out.put_slice(digest.as_ref());
         out
@@ -941,9 +949,17 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         ));
     }
     let withdrawals_pending = read_withdrawals_pending(buf, accounts.len(), time)?;
+    let outages = read_outages(
+        buf,
+        &instruments,
+        accounts.len(),
+        backstop,
+        oracle.is_some(),
+    )?;
     let mut exchange = Exchange {
         deficits_queued,
         withdrawals_pending,
+        outages,
         portfolio,
         backstop,
         adl_rankings: BTreeMap::new(),
@@ -974,6 +990,41 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
     // Derived state: the contract vectors at the restored index, time and marks.
     exchange.revalue_portfolio();
     Ok(exchange)
+}
+
+/// The oracle outages liquidation remembers: listed underlyings (only under an oracle) and
+/// existing accounts other than the backstop, each strictly increasing.
+fn read_outages(
+    buf: &mut impl Buf,
+    instruments: &[Instrument],
+    accounts: usize,
+    backstop: Option<AccountId>,
+    oracle: bool,
+) -> Result<crate::liquidation::Outages, SnapshotError> {
+    let mut outages = crate::liquidation::Outages::default();
+    for _ in 0..read_count(buf, 1)? {
+        let asset = AssetCode::read(buf)?;
+        let listed = instruments.iter().any(|i| i.spec.underlying() == asset);
+        if !oracle || !listed || outages.open.last().is_some_and(|prev| *prev >= asset) {
+            return Err(SnapshotError::NotCanonical(
+                "outages: listed underlyings under an oracle, increasing",
+            ));
+        }
+        outages.open.insert(asset);
+    }
+    for _ in 0..read_count(buf, 8)? {
+        let id = AccountId::read(buf)?;
+        if id.get() >= accounts as u64
+            || Some(id) == backstop
+            || outages.deficits.last().is_some_and(|prev| *prev >= id)
+        {
+            return Err(SnapshotError::NotCanonical(
+                "outage deficits: accounts other than the backstop, increasing",
+            ));
+        }
+        outages.deficits.insert(id);
+    }
+    Ok(outages)
 }
 
 fn read_signers(buf: &mut impl Buf) -> Result<BTreeMap<PublicKey, KeyRecord>, SnapshotError> {

@@ -22,20 +22,18 @@ fn withdrawals_on_a_stale_oracle_are_refused() {
     assert_eq!(f.bad_debt_usdc, 0, "{f:?}");
 }
 
-/// FINDING (oracle-outage-withdrawal, seed 1): the attacker extracts money with every
-/// protection on, but not by withdrawing at a stale or lagging index. Traced (every paid
-/// withdrawal printed with the index and the validators' median): none was paid while the
-/// deviation guard held the index back (since then refused: `WithdrawalIndexCatchingUp`);
-/// the long withdrew 8 USDC, the short 24,977 at an index equal to the median, 80,050. The
-/// money comes from the gap: liquidation pauses while the oracle is stale, the true price
-/// falls past the long's bankruptcy, and when the quorum returns the insurance fund pays
-/// the long's deficit while the attacker's short keeps the whole gain (+5,790 USDC to him, a
-/// 5,967 USDC drawdown of the fund). A straddle across an outage turns the gap into the fund's
-/// loss; ADL of the winning side instead of the fund, or margin that grows with the time an
-/// oracle can be stale, would stop it.
+/// Was a FINDING (oracle-outage-withdrawal, seed 1): the attacker extracted money with every
+/// protection on, but not by withdrawing at a stale or lagging index (none was paid while the
+/// deviation guard held the index back; since then refused: `WithdrawalIndexCatchingUp`).
+/// The money came from the gap: liquidation paused while the oracle was stale, the true price
+/// fell past the long's bankruptcy, and when the quorum returned the insurance fund took
+/// the long's loss (3 backstop takeovers, while the guard walked the index down) while the
+/// attacker's short kept the whole gain (+5,790 USDC to him, a 5,967 USDC drawdown of the
+/// fund). Now liquidation waits after an outage until the
+/// index has settled, and a deficit the outage made is deleveraged from the opposing side (his
+/// own short) before the fund pays (bulwark-exchange's `liquidation.rs`, `Outages`).
 /// Replay: `bulwark simulate oracle-outage-withdrawal --seed 1 --no-baseline`.
 #[test]
-#[ignore = "finding: a straddle across an oracle outage leaves the gap to the insurance fund"]
 fn an_oracle_outage_pays_the_attacker_nothing() {
     let f = figures(&run("oracle-outage-withdrawal", 1, None));
     assert!(
