@@ -757,12 +757,14 @@ fn an_account_without_positions_is_paid_in_the_requests_block() {
     );
 }
 
-/// The lab's `oracle-outage-early-withdrawal`, on the state machine: the validators' sources
-/// fall silent, and for up to twice the observation age the exchange still calls the oracle
-/// fresh at the last quorum. The attacker reads the venues, sees the crash, and asks at once
-/// to withdraw all his long may at the frozen index. Returns what left the venue and the
-/// withdrawal's end (`Withdrawn` or `WithdrawalCancelled`).
-fn withdraw_at_a_frozen_index(held: bool) -> (Money, Event) {
+/// The lab's `oracle-outage-early-withdrawal`, on the state machine, with an honest
+/// counterparty: the validators' sources fall silent, and for up to twice the observation
+/// age the exchange still calls the oracle fresh at the last quorum. The attacker reads the
+/// venues, sees the crash, and asks at once to withdraw all his long may at the frozen index;
+/// then the quorum returns at 80,000 for 40 blocks. Returns what left the venue, the
+/// withdrawal's end (`Withdrawn` or `WithdrawalCancelled`), and the honest short's equity and
+/// the insurance fund at the end.
+fn withdraw_at_a_frozen_index(held: bool) -> (Money, Event, Money, Money) {
     let mut params = ExchangeParams::defaults();
     params.withdrawals_held = held;
     let oracle = OracleGenesis {
@@ -789,61 +791,74 @@ fn withdraw_at_a_frozen_index(held: bool) -> (Money, Event) {
     let asked = v.exchange.account_margin(mallory).unwrap().withdrawable;
     assert!(asked > Money::from_usdc(700), "{asked:?}");
     let tx = v.tx("mallory", TxBody::Withdraw { amount: asked });
-    assert_eq!(v.run(tx).0, None, "asked while the oracle is fresh");
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None, "asked while the oracle is fresh");
+    let settled = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::Withdrawn { account, .. } | Event::WithdrawalCancelled { account, .. }
+                if *account == mallory =>
+            {
+                Some(e.clone())
+            }
+            _ => None,
+        })
+    };
+    let mut end = settled(&events);
     v.observations.clear();
     for _ in 0..6 {
-        v.block(vec![]);
+        let outcome = v.block(vec![]);
+        end = end.or(settled(&outcome.events));
     }
     assert!(!v.exchange.oracle_fresh(btc()));
-    // Nothing was paid at the frozen index (`left` below would show it); the quorum returns
-    // with the crash.
-    let end = match held {
-        false => Event::Withdrawn {
-            account: mallory,
-            amount: asked,
-        },
-        true => {
-            let mut end = None;
-            for _ in 0..64 {
-                // Each block's observations are made for it: the quorum stays fresh.
-                all_observe(&mut v, 80_000);
-                let outcome = v.block(vec![]);
-                end = outcome.end_events().iter().find_map(|e| match e {
-                    Event::Withdrawn { account, .. }
-                    | Event::WithdrawalCancelled { account, .. }
-                        if *account == mallory =>
-                    {
-                        Some(e.clone())
-                    }
-                    _ => None,
-                });
-                if end.is_some() {
-                    break;
-                }
-            }
-            end.expect("the held withdrawal settles once the quorum is back")
-        }
-    };
-    (v.exchange.ledger().withdrawals, end)
+    if held {
+        assert_eq!(end, None, "nothing paid at the frozen index");
+    }
+    // The quorum returns with the crash; each block's observations are made for it.
+    for _ in 0..40 {
+        all_observe(&mut v, 80_000);
+        let outcome = v.block(vec![]);
+        end = end.or(settled(&outcome.events));
+    }
+    let bob = v.account("bob");
+    (
+        v.exchange.ledger().withdrawals,
+        end.expect("the withdrawal settled"),
+        v.exchange.account_margin(bob).unwrap().equity,
+        v.exchange.ledger().insurance_fund,
+    )
 }
 
 /// Held and judged at prices observed after it was asked for, the raid pays nothing: the
 /// frozen index never pays it (the blocks carry no observation made after it), and at the
 /// first quorum of new observations the index shows the crash, mallory's long is gone
-/// (liquidated) and the withdrawal is cancelled. Unheld (same venue, `withdrawals_held =
-/// false`) the money leaves at the frozen index, and the long's loss is left to others.
+/// (liquidated) and the withdrawal is cancelled. Unheld (same venue and blocks,
+/// `withdrawals_held = false`) the money leaves at the frozen index, and her deficit grows by
+/// it: collected from bob, the honest short on the other side (an outage's deficit is
+/// deleveraged before the fund pays), who ends poorer by about what she took.
 #[test]
 fn a_withdrawal_asked_at_a_frozen_index_is_judged_at_prices_observed_after_it() {
-    let (left, end) = withdraw_at_a_frozen_index(true);
+    let (left, end, bob_held, fund_held) = withdraw_at_a_frozen_index(true);
     assert_eq!(left, Money::ZERO, "nothing left the venue: {end:?}");
     assert!(
         matches!(end, Event::WithdrawalCancelled { .. }),
         "cancelled at the release: {end:?}"
     );
-    let (left, end) = withdraw_at_a_frozen_index(false);
+    let (left, end, bob_unheld, fund_unheld) = withdraw_at_a_frozen_index(false);
     assert!(
         left > Money::from_usdc(700),
         "unheld: paid at once ({end:?})"
+    );
+    let honest_loss = bob_held
+        .checked_add(fund_held)
+        .unwrap()
+        .checked_sub(bob_unheld.checked_add(fund_unheld).unwrap())
+        .unwrap();
+    eprintln!(
+        "unheld: {left} USDC left at the frozen index; bob and the fund {honest_loss} poorer"
+    );
+    assert!(
+        honest_loss > Money::from_usdc(700),
+        "unheld, what she took is bob's or the fund's: {honest_loss:?}"
     );
 }
 
