@@ -685,19 +685,7 @@ fn a_held_withdrawal_waits_for_prices_observed_after_it() {
         "the held money does not back new risk"
     );
     all_observe(&mut v, 100_000);
-    assert_eq!(
-        v.until_withdrawal_settles("dave"),
-        Event::Withdrawn {
-            account: dave,
-            amount: Money::from_usdc(795)
-        }
-    );
-    assert_eq!(v.exchange.ledger().withdrawals, Money::from_usdc(795));
-    assert_eq!(
-        v.exchange.account(dave).unwrap().withdrawn,
-        Money::from_usdc(795)
-    );
-    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+    v.assert_withdrawal_paid("dave", 795);
 }
 
 /// The prices observed after the request show a 1% fall: dave no longer covers his request,

@@ -442,19 +442,7 @@ fn withdrawal_is_limited_to_available_funds() {
     // One trusted feed: the block's prices are the ones to judge at, so the withdrawal is
     // paid at the end of its own block (an oracle's venue waits for later observations:
     // `tests/oracle.rs`).
-    assert_eq!(
-        v.until_withdrawal_settles("dave"),
-        Event::Withdrawn {
-            account: dave,
-            amount: Money::from_usdc(795)
-        }
-    );
-    assert_eq!(v.exchange.ledger().withdrawals, Money::from_usdc(795));
-    assert_eq!(
-        v.exchange.account(dave).unwrap().withdrawn,
-        Money::from_usdc(795)
-    );
-    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+    v.assert_withdrawal_paid("dave", 795);
 }
 
 /// With `withdrawals_held = false` (the lab's comparison run) the transaction pays at once.

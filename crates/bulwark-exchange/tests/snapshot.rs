@@ -41,15 +41,7 @@ fn restore_reproduces_state_and_the_future() {
             77,
         )),
     );
-    let block = Block {
-        height: v.exchange.height().next(),
-        time: BlockTime::from_millis(v.time_ms + 1_000),
-        prices: v.prices.clone(),
-        observations: Vec::new(),
-        txs: vec![tx],
-    };
-    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(5);
-    let checked = block.check_signatures(&mut rng);
+    let checked = v.next_block(vec![tx]);
     let a = v.exchange.apply_block(&checked).unwrap();
     let b = restored.apply_block(&checked).unwrap();
     assert_eq!(a, b);
@@ -143,15 +135,7 @@ fn a_closed_account_survives_a_round_trip() {
         owner: dave,
         amount: Money::from_usdc(1),
     });
-    let block = Block {
-        height: v.exchange.height().next(),
-        time: BlockTime::from_millis(v.time_ms + 1_000),
-        prices: v.prices.clone(),
-        observations: Vec::new(),
-        txs: vec![tx],
-    };
-    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(6);
-    let checked = block.check_signatures(&mut rng);
+    let checked = v.next_block(vec![tx]);
     let a = v.exchange.apply_block(&checked).unwrap();
     assert_eq!(a, restored.apply_block(&checked).unwrap());
     assert_eq!(a.txs[0].rejection, Some(RejectReason::KeyInUse));

@@ -177,17 +177,23 @@ impl Venue {
         self.signed(&key, body)
     }
 
-    /// Applies a block of `txs` one second after the last, with the current prices.
-    pub fn block(&mut self, txs: Vec<SignedTx>) -> BlockOutcome {
-        self.time_ms += 1_000;
-        let block = Block {
+    /// The next block of `txs`, one second after the last, with the current prices and
+    /// observations, checked but not applied (to apply it to a second replica as well).
+    pub fn next_block(&mut self, txs: Vec<SignedTx>) -> CheckedBlock {
+        Block {
             height: self.exchange.height().next(),
-            time: BlockTime::from_millis(self.time_ms),
+            time: BlockTime::from_millis(self.time_ms + 1_000),
             prices: self.prices.clone(),
             observations: self.observations.clone(),
             txs,
-        };
-        let checked = block.check_signatures(&mut self.rng);
+        }
+        .check_signatures(&mut self.rng)
+    }
+
+    /// Applies a block of `txs` one second after the last, with the current prices.
+    pub fn block(&mut self, txs: Vec<SignedTx>) -> BlockOutcome {
+        let checked = self.next_block(txs);
+        self.time_ms += 1_000;
         let outcome = self
             .exchange
             .apply_block(&checked)
@@ -248,6 +254,22 @@ impl Venue {
             }
         }
         panic!("the withdrawal of {name} neither paid nor cancelled in 64 blocks");
+    }
+
+    /// Asserts that the held withdrawal of `name` was paid `usdc` (see
+    /// [`Self::until_withdrawal_settles`]): the ledger's and the account's withdrawals show it
+    /// and nothing is held any more.
+    #[allow(dead_code)] // not every test file withdraws
+    pub fn assert_withdrawal_paid(&mut self, name: &str, usdc: i64) {
+        let account = self.account(name);
+        let amount = Money::from_usdc(usdc);
+        assert_eq!(
+            self.until_withdrawal_settles(name),
+            Event::Withdrawn { account, amount }
+        );
+        assert_eq!(self.exchange.ledger().withdrawals, amount);
+        assert_eq!(self.exchange.account(account).unwrap().withdrawn, amount);
+        assert_eq!(self.exchange.pending_withdrawal(account), None);
     }
 
     pub fn fund(&mut self, name: &str, usdc: i64) {

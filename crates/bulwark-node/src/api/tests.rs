@@ -56,15 +56,7 @@ fn hex_of(tx: &SignedTx) -> String {
 /// A node state after one block that lists the perpetual and funds the trader.
 fn shared() -> Arc<Shared> {
     let (admin, bridge, trader) = keys();
-    let genesis = Genesis {
-        admin: admin.public_key(),
-        bridge: bridge.public_key(),
-        params: ExchangeParams::defaults(),
-        time: BlockTime::from_millis(1_000),
-        oracle: None,
-        custody: None,
-    };
-    let mut exchange = Exchange::new(&genesis).unwrap();
+    let mut exchange = Exchange::new(&genesis()).unwrap();
     let spec = InstrumentSpec {
         name: InstrumentName::parse("BTC_USDC-PERPETUAL").unwrap(),
         tick_size: UnitPrice::from_micros(500_000),
@@ -580,27 +572,43 @@ async fn state_reads_answer_while_the_chain_is_locked() {
 }
 
 #[test]
-fn an_absorbed_account_has_its_own_event_view() {
+fn absorbed_accounts_and_held_withdrawals_have_their_own_event_views() {
+    let exchange = Exchange::new(&genesis()).unwrap();
+    let (one, three) = (
+        bulwark_types::AccountId::new(1),
+        bulwark_types::AccountId::new(3),
+    );
+    let view = |event| views::event_json(&exchange, &event);
+    let absorbed = view(bulwark_exchange::Event::AccountAbsorbed {
+        account: three,
+        into: one,
+        amount: Money::from_usdc(1),
+    });
+    assert_eq!(absorbed["type"], "account_absorbed", "{absorbed}");
+    let requested = view(bulwark_exchange::Event::WithdrawalRequested {
+        account: one,
+        amount: Money::from_usdc(5),
+    });
+    assert_eq!(requested["type"], "withdrawal_requested", "{requested}");
+    assert_eq!(requested["amount"], "5.000000", "{requested}");
+    let cancelled = view(bulwark_exchange::Event::WithdrawalCancelled {
+        account: one,
+        amount: Money::from_usdc(5),
+        reason: bulwark_types::RejectReason::WithdrawalDuringLiquidation,
+    });
+    assert_eq!(cancelled["type"], "withdrawal_cancelled", "{cancelled}");
+    assert_eq!(cancelled["code"], 80, "{cancelled}");
+}
+
+/// The genesis of these tests: the default parameters, no oracle, no custodians.
+fn genesis() -> Genesis {
     let (admin, bridge, _) = keys();
-    let genesis = Genesis {
+    Genesis {
         admin: admin.public_key(),
         bridge: bridge.public_key(),
         params: ExchangeParams::defaults(),
         time: BlockTime::from_millis(1_000),
         oracle: None,
         custody: None,
-    };
-    let exchange = Exchange::new(&genesis).unwrap();
-    let event = bulwark_exchange::Event::AccountAbsorbed {
-        account: bulwark_types::AccountId::new(3),
-        into: bulwark_types::AccountId::new(1),
-        amount: Money::from_usdc(1),
-    };
-    let view = views::event_json(&exchange, &event);
-    assert_eq!(view["type"], "account_absorbed", "{view}");
-    assert_eq!(
-        (view["account"].as_u64(), view["into"].as_u64()),
-        (Some(3), Some(1))
-    );
-    assert_eq!(view["amount"], Money::from_usdc(1).to_string());
+    }
 }
