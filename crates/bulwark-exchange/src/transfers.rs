@@ -1,4 +1,6 @@
-//! Money in and out, keys, and listings: deposits, withdrawals, agents, instruments.
+//! Money in, keys, and listings: deposits, agents (and the absorption of an account only
+//! deposits reached), instruments, and whether withdrawals are suspended (the withdrawals
+//! themselves: `withdrawals.rs`).
 
 use crate::account::KeyRole;
 use crate::event::Event;
