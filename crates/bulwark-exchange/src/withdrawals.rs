@@ -108,40 +108,44 @@ impl Exchange {
     /// Pays or cancels every pending withdrawal whose prices have been observed since it was
     /// asked for (end of block, after the liquidation pass); the rest wait.
     pub(crate) fn release_withdrawals(&mut self, events: &mut Vec<Event>) {
-        let due: Vec<(AccountId, PendingWithdrawal)> = self
+        // Judged in place; only the settled ones are collected (none, most blocks).
+        // `Ok` to pay, `Err(reason)` to cancel.
+        let settled: Vec<(AccountId, Money, Result<(), RejectReason>)> = self
             .withdrawals_pending
             .iter()
-            .map(|(account, pending)| (*account, *pending))
+            .filter_map(|(account, pending)| {
+                let verdict = match self.release_verdict(
+                    *account,
+                    pending.amount,
+                    Some(pending.requested_ms),
+                ) {
+                    Release::Wait => return None,
+                    Release::Pay => Ok(()),
+                    Release::Cancel(reason) => Err(reason),
+                };
+                Some((*account, pending.amount, verdict))
+            })
             .collect();
-        for (account, pending) in due {
-            // Weighed without its own hold: the hold is what is being released.
-            let held = self
-                .withdrawals_pending
-                .remove(&account)
-                .expect("a due withdrawal is pending");
-            match self.release_verdict(account, pending.amount, Some(pending.requested_ms)) {
-                Release::Wait => {
-                    self.withdrawals_pending.insert(account, held);
+        for (account, amount, verdict) in settled {
+            self.withdrawals_pending.remove(&account);
+            match verdict {
+                Ok(()) => {
+                    self.transfer(Pocket::Account(account), Pocket::Outside, amount);
+                    self.record_withdrawn(account, amount);
+                    events.push(Event::Withdrawn { account, amount });
                 }
-                Release::Pay => {
-                    self.transfer(Pocket::Account(account), Pocket::Outside, pending.amount);
-                    self.record_withdrawn(account, pending.amount);
-                    events.push(Event::Withdrawn {
-                        account,
-                        amount: pending.amount,
-                    });
-                }
-                Release::Cancel(reason) => events.push(Event::WithdrawalCancelled {
+                Err(reason) => events.push(Event::WithdrawalCancelled {
                     account,
-                    amount: pending.amount,
+                    amount,
                     reason,
                 }),
             }
         }
     }
 
-    /// Whether `amount` may leave the account now (its own pending withdrawal, if any, not
-    /// held against it); with `requested_ms`, only at prices observed after that time.
+    /// Whether `amount` may leave the account now; with `requested_ms`, `amount` is the
+    /// account's own pending withdrawal (not held against itself) and may leave only at
+    /// prices observed after that time.
     fn release_verdict(
         &self,
         account: AccountId,
@@ -164,8 +168,14 @@ impl Exchange {
         if margin.equity < margin.requirement.maintenance {
             return Release::Cancel(RejectReason::WithdrawalDuringLiquidation);
         }
-        if amount > margin.withdrawable {
-            return match amount.checked_sub(margin.withdrawable) {
+        // `margin_of` holds a pending withdrawal back; its own release adds it again.
+        let own = requested_ms.map_or(Money::ZERO, |_| amount);
+        let withdrawable = margin
+            .withdrawable
+            .checked_add(own)
+            .expect("withdrawable funds and one withdrawal (money bounds)");
+        if amount > withdrawable {
+            return match amount.checked_sub(withdrawable) {
                 Ok(shortfall) => {
                     Release::Cancel(RejectReason::WithdrawalExceedsAvailable { shortfall })
                 }
