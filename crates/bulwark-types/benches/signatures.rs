@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::hint::black_box;
 
+use bulwark_types::tx::verify_batch;
 use bulwark_types::{
     AssetCode, Block, BlockLimits, BlockTime, ClientOrderId, Height, InstrumentId, KeyCache,
     Observation, OrderRequest, PriceInputs, PrivateKey, Qty, Side, SignedObservation, SignedTx,
@@ -153,5 +154,24 @@ fn decoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signatures, decoding);
+/// Cost of one signature in a batch of `n` (as admission verifies what one client request or
+/// one gossip message brings): the batch equation's multiscalar multiplication is cheaper per
+/// signature the more signatures share it.
+fn batch_sizes(c: &mut Criterion) {
+    let block = block();
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let mut group = c.benchmark_group("verify_batch_per_size");
+    group.sample_size(10);
+    for n in [1usize, 16, 64, 256, 1_024] {
+        let txs = &block.txs[..n];
+        assert!(verify_batch(&mut rng, txs).iter().all(|ok| *ok));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("{n}"), |b| {
+            b.iter(|| black_box(verify_batch(&mut rng, txs)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, signatures, decoding, batch_sizes);
 criterion_main!(benches);
