@@ -20,6 +20,7 @@
 
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
+use crate::mempool::{TxDigest, tx_digest};
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
 use crate::snapshots::SnapshotStore;
@@ -291,18 +292,23 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let finalized = self.shared.publish_finalized();
         let state_after = finalized.state.state_digest();
         let txs = &block.body.txs;
+        // Hashed once here for the receipt archive, the mempool and the receipts.
+        let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
         // On disk before the block is acknowledged: a kill -9 after the acknowledgement loses
         // no receipt, and one before it replays the block (the archive skips what it holds).
-        if let Err(error) = self.receipts.record_block(height, txs, &outcome).await {
+        if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
             panic!("cannot store receipts of finalized block {height}: {error}");
         }
         let (superseded, expired) = {
             let mut mempool = lock(&self.shared.mempool);
-            (mempool.prune_executed(txs), mempool.evict_old(height))
+            (
+                mempool.prune_executed(txs, &digests),
+                mempool.evict_old(height),
+            )
         };
         {
             let mut receipts = lock(&self.shared.receipts);
-            receipts.record_block(height, txs, &outcome);
+            receipts.record_block(height, &digests, &outcome);
             for digest in &superseded {
                 receipts.drop_pending(digest, DropReason::NonceSuperseded);
             }

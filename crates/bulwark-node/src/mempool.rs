@@ -29,6 +29,19 @@ pub fn tx_digest(tx: &SignedTx) -> TxDigest {
     Sha256::hash(&[&commonware_codec::Encode::encode(tx)])
 }
 
+/// A signer as the pool indexes it: the 32 bytes of its public key. A [`PublicKey`] also
+/// carries its decompressed point (six times the size); the pool's maps compare, clone and
+/// hold only the bytes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct SignerKey([u8; 32]);
+
+impl SignerKey {
+    fn of(signer: &PublicKey) -> Self {
+        let bytes: &[u8] = signer.as_ref();
+        Self(bytes.try_into().expect("an ed25519 public key is 32 bytes"))
+    }
+}
+
 /// Bounds of one validator's mempool. Node-local (not replicated).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct MempoolLimits {
@@ -89,6 +102,8 @@ pub enum AdmitError {
 #[derive(Clone, Debug)]
 struct Pending {
     tx: SignedTx,
+    /// [`tx_digest`] of `tx`, computed once by the caller at admission.
+    digest: TxDigest,
     bytes: usize,
     seq: u64,
     admitted_at: u64,
@@ -99,13 +114,13 @@ struct Pending {
 #[derive(Clone, Debug)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_signer: BTreeMap<PublicKey, BTreeMap<u64, Pending>>,
-    arrival: BTreeMap<u64, (PublicKey, u64)>,
+    by_signer: BTreeMap<SignerKey, BTreeMap<u64, Pending>>,
+    arrival: BTreeMap<u64, (SignerKey, u64)>,
     /// Pending count per account, and the same ordered by count (largest last).
     per_account: BTreeMap<AccountId, usize>,
     by_count: BTreeSet<(usize, AccountId)>,
     /// The signers with pending transactions of each account.
-    account_signers: BTreeMap<AccountId, BTreeSet<PublicKey>>,
+    account_signers: BTreeMap<AccountId, BTreeSet<SignerKey>>,
     seq: u64,
     bytes: usize,
     evicted: u64,
@@ -146,7 +161,7 @@ impl Mempool {
         self.per_account.get(&account).copied().unwrap_or(0)
     }
 
-    fn count_account(&mut self, account: AccountId, signer: &PublicKey, added: bool) {
+    fn count_account(&mut self, account: AccountId, signer: SignerKey, added: bool) {
         let count = self.per_account.entry(account).or_insert(0);
         self.by_count.remove(&(*count, account));
         if added {
@@ -163,29 +178,34 @@ impl Mempool {
             self.account_signers
                 .entry(account)
                 .or_default()
-                .insert(signer.clone());
+                .insert(signer);
         }
     }
 
     /// Unlinks a transaction already taken out of its signer's queue; drops the signer's
     /// queue if it emptied. Returns its digest.
-    fn unlink(&mut self, signer: &PublicKey, pending: &Pending) -> TxDigest {
+    fn unlink(&mut self, signer: SignerKey, pending: &Pending) -> TxDigest {
         self.arrival.remove(&pending.seq);
         self.bytes -= pending.bytes;
-        let emptied = self.by_signer.get(signer).is_some_and(BTreeMap::is_empty);
+        let emptied = self.by_signer.get(&signer).is_some_and(BTreeMap::is_empty);
         if emptied {
-            self.by_signer.remove(signer);
+            self.by_signer.remove(&signer);
         }
         if let Payer::Account(account) = pending.payer {
             self.count_account(account, signer, false);
             if emptied && let Some(signers) = self.account_signers.get_mut(&account) {
-                signers.remove(signer);
+                signers.remove(&signer);
                 if signers.is_empty() {
                     self.account_signers.remove(&account);
                 }
             }
         }
-        tx_digest(&pending.tx)
+        debug_assert_eq!(
+            pending.digest,
+            tx_digest(&pending.tx),
+            "digest kept since admission"
+        );
+        pending.digest
     }
 
     /// Evicts the newest transaction of the account holding the most pending, if that
@@ -205,11 +225,11 @@ impl Mempool {
             .account_signers
             .get(&account)?
             .iter()
-            .max_by_key(|s| self.by_signer.get(*s).map_or(0, BTreeMap::len))?
-            .clone();
+            .max_by_key(|s| self.by_signer.get(*s).map_or(0, BTreeMap::len))
+            .copied()?;
         let (_, pending) = self.by_signer.get_mut(&signer)?.pop_last()?;
         self.evicted += 1;
-        Some(self.unlink(&signer, &pending))
+        Some(self.unlink(signer, &pending))
     }
 
     pub fn len(&self) -> usize {
@@ -227,17 +247,19 @@ impl Mempool {
     /// Highest nonce of `signer` waiting in the pool (the API derives a client's next nonce).
     pub fn nonce_max(&self, signer: &PublicKey) -> Option<u64> {
         self.by_signer
-            .get(signer)
+            .get(&SignerKey::of(signer))
             .and_then(|q| q.keys().next_back().copied())
     }
 
-    /// Admits a transaction whose signature verdict the caller computed (in a batch).
+    /// Admits a transaction whose signature verdict and [`tx_digest`] the caller computed
+    /// (the verdict in a batch).
     /// `nonce_last` is the signer's last executed nonce in the newest state this node knows,
     /// `payer` who the signer is there. Returns the digests of transactions evicted to make
     /// room (they will never execute from this node's pool).
     pub fn admit(
         &mut self,
         tx: SignedTx,
+        digest: TxDigest,
         signature_valid: bool,
         nonce_last: Option<u64>,
         height: u64,
@@ -251,12 +273,10 @@ impl Mempool {
         if let Some(last) = nonce_last.filter(|last| nonce <= *last) {
             return Err(AdmitError::NonceStale { nonce, last });
         }
-        let queue_len = self.by_signer.get(&tx.tx.signer).map_or(0, BTreeMap::len);
-        if self
-            .by_signer
-            .get(&tx.tx.signer)
-            .is_some_and(|q| q.contains_key(&nonce))
-        {
+        let signer = SignerKey::of(&tx.tx.signer);
+        let queue = self.by_signer.get(&signer);
+        let queue_len = queue.map_or(0, BTreeMap::len);
+        if queue.is_some_and(|q| q.contains_key(&nonce)) {
             return Err(AdmitError::Duplicate);
         }
         if queue_len >= self.limits.per_signer_max {
@@ -287,22 +307,22 @@ impl Mempool {
             return Err(AdmitError::PoolFull);
         }
         self.seq += 1;
-        let signer = tx.tx.signer.clone();
-        self.arrival.insert(self.seq, (signer.clone(), nonce));
+        self.arrival.insert(self.seq, (signer, nonce));
         self.bytes += bytes;
         let pending = Pending {
             tx,
+            digest,
             bytes,
             seq: self.seq,
             admitted_at: height,
             payer,
         };
         self.by_signer
-            .entry(signer.clone())
+            .entry(signer)
             .or_default()
             .insert(nonce, pending);
         if let Payer::Account(account) = payer {
-            self.count_account(account, &signer, true);
+            self.count_account(account, signer, true);
         }
         Ok(evicted)
     }
@@ -331,7 +351,7 @@ impl Mempool {
         let mut chosen: Vec<SignedTx> = Vec::new();
         let mut bytes = 0usize;
         // Next nonce to take per signer (the key), so a signer's transactions stay in order.
-        let mut taken: BTreeMap<&PublicKey, u64> = BTreeMap::new();
+        let mut taken: BTreeMap<SignerKey, u64> = BTreeMap::new();
         let fresh =
             |signer: &PublicKey, nonce: u64| nonce_last(signer).is_none_or(|last| nonce > last);
         let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
@@ -362,9 +382,9 @@ impl Mempool {
             Take::Taken
         };
         // Signers held back by their account's share, for the rest of this selection.
-        let mut held: BTreeSet<&PublicKey> = BTreeSet::new();
+        let mut held: BTreeSet<SignerKey> = BTreeSet::new();
         // Leading cancels, signers in order of their first arrival.
-        let mut signers: Vec<(&PublicKey, u64)> = self
+        let mut signers: Vec<(&SignerKey, u64)> = self
             .by_signer
             .iter()
             .filter_map(|(signer, q)| q.values().map(|p| p.seq).min().map(|seq| (signer, seq)))
@@ -372,7 +392,7 @@ impl Mempool {
         signers.sort_by_key(|(_, seq)| *seq);
         for (signer, _) in &signers {
             for (nonce, pending) in &self.by_signer[*signer] {
-                if !fresh(signer, *nonce) {
+                if !fresh(&pending.tx.tx.signer, *nonce) {
                     continue;
                 }
                 if !pending.tx.tx.body.is_cancel() {
@@ -382,11 +402,11 @@ impl Mempool {
                     Take::Taken => {}
                     Take::Full => return chosen,
                     Take::OverShare => {
-                        held.insert(signer);
+                        held.insert(**signer);
                         break;
                     }
                 }
-                taken.insert(signer, nonce + 1);
+                taken.insert(**signer, nonce + 1);
             }
         }
         // Everything else, by arrival; an arrival pulls in its signer's lower nonces first.
@@ -396,18 +416,18 @@ impl Mempool {
                 continue;
             }
             for (n, pending) in self.by_signer[signer].range(from..=*nonce) {
-                if !fresh(signer, *n) {
+                if !fresh(&pending.tx.tx.signer, *n) {
                     continue;
                 }
                 match take(pending, &mut chosen, &mut bytes) {
                     Take::Taken => {}
                     Take::Full => return chosen,
                     Take::OverShare => {
-                        held.insert(signer);
+                        held.insert(*signer);
                         break;
                     }
                 }
-                taken.insert(signer, n + 1);
+                taken.insert(*signer, n + 1);
             }
         }
         chosen
@@ -416,21 +436,33 @@ impl Mempool {
     /// Drops every transaction of `signer` at or below `nonce` (executed, or made stale);
     /// returns the digests of those dropped.
     pub fn prune_signer(&mut self, signer: &PublicKey, nonce: u64) -> Vec<TxDigest> {
-        let Some(queue) = self.by_signer.get_mut(signer) else {
+        let signer = SignerKey::of(signer);
+        let Some(queue) = self.by_signer.get_mut(&signer) else {
             return Vec::new();
         };
-        let keep = queue.split_off(&(nonce.saturating_add(1)));
-        let gone = std::mem::replace(queue, keep);
-        gone.into_values()
+        // Taken from the front, in place: usually one transaction or none.
+        let mut gone = Vec::new();
+        while let Some(entry) = queue.first_entry()
+            && *entry.key() <= nonce
+        {
+            gone.push(entry.remove());
+        }
+        gone.into_iter()
             .map(|pending| self.unlink(signer, &pending))
             .collect()
     }
 
-    /// Drops transactions executed in a block and everything of theirs they made stale;
-    /// returns the digests of the stale ones (pending transactions that will never execute:
-    /// a higher nonce of their signer executed first).
-    pub fn prune_executed(&mut self, txs: &[SignedTx]) -> Vec<TxDigest> {
-        let executed: std::collections::BTreeSet<TxDigest> = txs.iter().map(tx_digest).collect();
+    /// Drops transactions executed in a block (`digests` are their [`tx_digest`]s, in block
+    /// order) and everything of theirs they made stale; returns the digests of the stale ones
+    /// (pending transactions that will never execute: a higher nonce of their signer executed
+    /// first).
+    pub fn prune_executed(&mut self, txs: &[SignedTx], digests: &[TxDigest]) -> Vec<TxDigest> {
+        assert_eq!(
+            txs.len(),
+            digests.len(),
+            "one digest per executed transaction"
+        );
+        let executed: std::collections::HashSet<&TxDigest> = digests.iter().collect();
         let mut stale = Vec::new();
         for tx in txs {
             stale.extend(
@@ -447,13 +479,13 @@ impl Mempool {
     pub fn evict_old(&mut self, height: u64) -> Vec<TxDigest> {
         let mut evicted = Vec::new();
         let cutoff = height.saturating_sub(self.limits.age_blocks_max);
-        let old: Vec<(PublicKey, u64)> = self
+        let old: Vec<(SignerKey, u64)> = self
             .by_signer
             .iter()
             .flat_map(|(signer, q)| {
                 q.iter()
                     .filter(|(_, p)| p.admitted_at < cutoff)
-                    .map(move |(n, _)| (signer.clone(), *n))
+                    .map(move |(n, _)| (*signer, *n))
             })
             .collect();
         for (signer, nonce) in old {
@@ -462,7 +494,7 @@ impl Mempool {
                 .get_mut(&signer)
                 .and_then(|queue| queue.remove(&nonce));
             if let Some(pending) = removed {
-                evicted.push(self.unlink(&signer, &pending));
+                evicted.push(self.unlink(signer, &pending));
             }
         }
         evicted
@@ -581,6 +613,21 @@ mod tests {
     use bulwark_types::{Nonce, PrivateKey, Tx, TxBody};
     use commonware_cryptography::Signer;
 
+    impl Mempool {
+        /// [`Mempool::admit`], hashing the transaction as `Shared::submit` does.
+        fn admit_hashed(
+            &mut self,
+            tx: SignedTx,
+            signature_valid: bool,
+            nonce_last: Option<u64>,
+            height: u64,
+            payer: Payer,
+        ) -> Result<Vec<TxDigest>, AdmitError> {
+            let digest = tx_digest(&tx);
+            self.admit(tx, digest, signature_valid, nonce_last, height, payer)
+        }
+    }
+
     fn tx(seed: u64, nonce: u64, cancel: bool) -> SignedTx {
         let key = PrivateKey::from_seed(seed);
         let body = if cancel {
@@ -616,35 +663,35 @@ mod tests {
         };
         let mut pool = Mempool::new(limits);
         assert_eq!(
-            pool.admit(tx(1, 5, false), false, None, 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 5, false), false, None, 0, Payer::Operator),
             Err(AdmitError::SignatureInvalid)
         );
         assert_eq!(
-            pool.admit(tx(1, 5, false), true, Some(5), 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 5, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::NonceStale { nonce: 5, last: 5 })
         );
         assert_eq!(
-            pool.admit(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
             Ok(vec![])
         );
         assert_eq!(
-            pool.admit(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 6, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::Duplicate)
         );
         assert_eq!(
-            pool.admit(tx(1, 7, false), true, Some(5), 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 7, false), true, Some(5), 0, Payer::Operator),
             Ok(vec![])
         );
         assert_eq!(
-            pool.admit(tx(1, 8, false), true, Some(5), 0, Payer::Operator),
+            pool.admit_hashed(tx(1, 8, false), true, Some(5), 0, Payer::Operator),
             Err(AdmitError::SignerQueueFull(2))
         );
         assert_eq!(
-            pool.admit(tx(2, 1, false), true, None, 0, Payer::Operator),
+            pool.admit_hashed(tx(2, 1, false), true, None, 0, Payer::Operator),
             Ok(vec![])
         );
         assert_eq!(
-            pool.admit(tx(3, 1, false), true, None, 0, Payer::Operator),
+            pool.admit_hashed(tx(3, 1, false), true, None, 0, Payer::Operator),
             Err(AdmitError::PoolFull)
         );
         pool.check();
@@ -662,7 +709,7 @@ mod tests {
             tx(2, 2, false),
         ];
         for t in base.iter().chain(more) {
-            pool.admit(t.clone(), true, None, 0, Payer::Operator)
+            pool.admit_hashed(t.clone(), true, None, 0, Payer::Operator)
                 .unwrap();
         }
         pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p))
@@ -706,7 +753,7 @@ mod tests {
             for (signer, cancel) in txs {
                 let nonce = next.entry(signer).or_insert(0u64);
                 *nonce += 1;
-                let _ = pool.admit(tx(signer, *nonce, cancel), true, None, 0, Payer::Operator);
+                let _ = pool.admit_hashed(tx(signer, *nonce, cancel), true, None, 0, Payer::Operator);
             }
             let limits = BlockLimits { txs_max: 7, prices_max: 1, observations_max: 1 };
             for bytes_max in [200usize, 1 << 20] {
@@ -724,7 +771,7 @@ mod tests {
     fn selection_respects_limits_and_skips_executed_nonces() {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
         for n in 1..=5 {
-            pool.admit(tx(1, n, false), true, None, 0, Payer::Operator)
+            pool.admit_hashed(tx(1, n, false), true, None, 0, Payer::Operator)
                 .unwrap();
         }
         let limits = BlockLimits {
@@ -739,7 +786,8 @@ mod tests {
         );
         // Nonces 1 and 2 were executed elsewhere (the state says 2): executing 3 and 4 drops
         // them as superseded, but not 3 and 4 themselves.
-        let superseded = pool.prune_executed(&chosen);
+        let digests: Vec<TxDigest> = chosen.iter().map(tx_digest).collect();
+        let superseded = pool.prune_executed(&chosen, &digests);
         assert_eq!(
             superseded,
             vec![tx_digest(&tx(1, 1, false)), tx_digest(&tx(1, 2, false))]
@@ -751,11 +799,11 @@ mod tests {
     #[test]
     fn a_later_nonce_arriving_first_waits_for_its_predecessor() {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
-        pool.admit(tx(1, 2, false), true, None, 0, Payer::Operator)
+        pool.admit_hashed(tx(1, 2, false), true, None, 0, Payer::Operator)
             .unwrap();
-        pool.admit(tx(4, 1, false), true, None, 0, Payer::Operator)
+        pool.admit_hashed(tx(4, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
-        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+        pool.admit_hashed(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
         let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
         let order: Vec<u64> = chosen.iter().map(|t| t.tx.nonce.get()).collect();
@@ -772,9 +820,9 @@ mod tests {
             age_blocks_max: 5,
             ..MempoolLimits::DEFAULT
         });
-        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+        pool.admit_hashed(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
-        pool.admit(tx(2, 1, false), true, None, 4, Payer::Operator)
+        pool.admit_hashed(tx(2, 1, false), true, None, 4, Payer::Operator)
             .unwrap();
         assert_eq!(pool.evict_old(6), vec![tx_digest(&tx(1, 1, false))]);
         assert_eq!(pool.len(), 1);
@@ -793,15 +841,15 @@ mod tests {
             ..MempoolLimits::DEFAULT
         });
         for key in 0..10 {
-            pool.admit(tx(100 + key, 1, false), true, None, 0, account(1))
+            pool.admit_hashed(tx(100 + key, 1, false), true, None, 0, account(1))
                 .unwrap();
         }
         assert_eq!(
-            pool.admit(tx(200, 1, false), true, None, 0, account(1)),
+            pool.admit_hashed(tx(200, 1, false), true, None, 0, account(1)),
             Err(AdmitError::AccountQueueFull(10))
         );
         // Another account is unaffected.
-        pool.admit(tx(201, 1, false), true, None, 0, account(2))
+        pool.admit_hashed(tx(201, 1, false), true, None, 0, account(2))
             .unwrap();
         pool.check();
     }
@@ -815,24 +863,24 @@ mod tests {
             txs_max: 40,
             ..MempoolLimits::DEFAULT
         });
-        pool.admit(tx(1, 1, false), true, None, 0, Payer::Operator)
+        pool.admit_hashed(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
         for key in 0..13u64 {
             for nonce in 1..=3 {
-                pool.admit(tx(100 + key, nonce, false), true, None, 0, account(7))
+                pool.admit_hashed(tx(100 + key, nonce, false), true, None, 0, account(7))
                     .unwrap();
             }
         }
         assert_eq!(pool.len(), 40);
         // The flooder cannot make room for itself.
         assert_eq!(
-            pool.admit(tx(300, 1, false), true, None, 0, account(7)),
+            pool.admit_hashed(tx(300, 1, false), true, None, 0, account(7)),
             Err(AdmitError::PoolFull)
         );
         // An honest trader can, twice.
         for nonce in 1..=2 {
             let evicted = pool
-                .admit(tx(400, nonce, false), true, None, 0, account(9))
+                .admit_hashed(tx(400, nonce, false), true, None, 0, account(9))
                 .unwrap();
             assert_eq!(evicted.len(), 1);
         }
@@ -842,7 +890,10 @@ mod tests {
         // No signer of the flooder lost anything but its highest nonces.
         for key in 0..13u64 {
             let signer = PrivateKey::from_seed(100 + key).public_key();
-            let held: Vec<u64> = pool.by_signer[&signer].keys().copied().collect();
+            let held: Vec<u64> = pool.by_signer[&SignerKey::of(&signer)]
+                .keys()
+                .copied()
+                .collect();
             assert!(held == vec![1, 2, 3] || held == vec![1, 2], "{held:?}");
         }
         assert_eq!(
@@ -863,12 +914,12 @@ mod tests {
         for key in 0..4u64 {
             for nonce in 1..=5 {
                 let cancel = nonce == 1;
-                pool.admit(tx(100 + key, nonce, cancel), true, None, 0, account(7))
+                pool.admit_hashed(tx(100 + key, nonce, cancel), true, None, 0, account(7))
                     .unwrap();
             }
         }
         for key in 0..3u64 {
-            pool.admit(
+            pool.admit_hashed(
                 tx(200 + key, 1, false),
                 true,
                 None,
@@ -922,7 +973,7 @@ mod tests {
                         pool.evict_old(i as u64);
                     }
                     _ => {
-                        let _ = pool.admit(tx(key, nonce, op == 2), true, None, i as u64 / 20, payer);
+                        let _ = pool.admit_hashed(tx(key, nonce, op == 2), true, None, i as u64 / 20, payer);
                     }
                 }
                 pool.check();

@@ -13,9 +13,9 @@
 //! `newest snapshot - max(archive_retention, RECEIPT_RETENTION_BLOCKS)` are pruned at each
 //! snapshot, so a validator keeps at least every receipt its snapshots and archive cover.
 
-use crate::mempool::{TxDigest, tx_digest};
+use crate::mempool::TxDigest;
 use bulwark_exchange::BlockOutcome;
-use bulwark_types::{RejectReason, SignedTx};
+use bulwark_types::RejectReason;
 use bytes::BufMut;
 use commonware_codec::{Buf, EncodeSize, Error as CodecError, Read, ReadExt, Write};
 use commonware_runtime::buffer::paged::CacheRef;
@@ -131,25 +131,29 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
         }
     }
 
-    /// Stores the receipt of every transaction of the finalized block at `height` and syncs
+    /// Stores the receipt of every transaction of the finalized block at `height` (by their
+    /// [`tx_digest`]s `digests`, in block order) and syncs
     /// them to disk. A receipt already stored (the block was executed before a crash, and is
     /// replayed) is not stored twice.
     pub async fn record_block(
         &self,
         height: u64,
-        txs: &[SignedTx],
+        digests: &[TxDigest],
         outcome: &BlockOutcome,
     ) -> Result<(), ReceiptArchiveError> {
-        assert_eq!(txs.len(), outcome.txs.len(), "one outcome per transaction");
-        if txs.is_empty() {
+        assert_eq!(
+            digests.len(),
+            outcome.txs.len(),
+            "one outcome per transaction"
+        );
+        if digests.is_empty() {
             return Ok(());
         }
         let mut guard = self.inner.lock().await;
         let mut archive = guard.take().ok_or(ReceiptArchiveError::Gone)?;
         // Only a replayed block can find its height already stored.
         let replayed = archive.last_index().is_some_and(|last| last >= height);
-        for (index, tx) in txs.iter().enumerate() {
-            let digest = tx_digest(tx);
+        for (index, &digest) in digests.iter().enumerate() {
             if replayed && archive.has_at(height, &digest).await? {
                 continue;
             }

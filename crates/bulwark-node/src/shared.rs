@@ -22,7 +22,7 @@ use bulwark_exchange::{BlockOutcome, Event, Exchange, StateDigest};
 use bulwark_types::{KeyCache, PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What became of a transaction this node heard of.
@@ -87,10 +87,11 @@ impl DropReason {
     }
 }
 
-/// Recent transaction statuses by digest. Bounded: the oldest are forgotten first.
+/// Recent transaction statuses by digest. Bounded: the oldest are forgotten first. Looked up
+/// by digest only, never iterated (a hash map: digests are uniformly distributed already).
 #[derive(Debug)]
 pub struct Receipts {
-    statuses: BTreeMap<TxDigest, TxStatus>,
+    statuses: HashMap<TxDigest, TxStatus>,
     order: VecDeque<TxDigest>,
     capacity: usize,
 }
@@ -98,7 +99,7 @@ pub struct Receipts {
 impl Receipts {
     pub fn new(capacity: usize) -> Self {
         Self {
-            statuses: BTreeMap::new(),
+            statuses: HashMap::new(),
             order: VecDeque::new(),
             capacity,
         }
@@ -106,11 +107,6 @@ impl Receipts {
 
     pub fn get(&self, digest: &TxDigest) -> Option<&TxStatus> {
         self.statuses.get(digest)
-    }
-
-    /// Every status held, by digest.
-    pub fn iter(&self) -> impl Iterator<Item = (&TxDigest, &TxStatus)> {
-        self.statuses.iter()
     }
 
     pub fn record(&mut self, digest: TxDigest, status: TxStatus) {
@@ -130,16 +126,22 @@ impl Receipts {
         }
     }
 
-    /// Records the outcome of every transaction of a finalized block.
-    pub fn record_block(&mut self, height: u64, txs: &[SignedTx], outcome: &BlockOutcome) {
-        for (index, tx) in txs.iter().enumerate() {
+    /// Records the outcome of every transaction of a finalized block, whose [`tx_digest`]s
+    /// are `digests` (in block order).
+    pub fn record_block(&mut self, height: u64, digests: &[TxDigest], outcome: &BlockOutcome) {
+        assert_eq!(
+            digests.len(),
+            outcome.txs.len(),
+            "one outcome per transaction"
+        );
+        for (index, digest) in digests.iter().enumerate() {
             let status = TxStatus::Finalized {
                 height,
                 index: index as u32,
                 rejection: outcome.txs[index].rejection,
                 events: outcome.tx_events(index).to_vec(),
             };
-            self.record(tx_digest(tx), status);
+            self.record(*digest, status);
         }
     }
 }
@@ -479,10 +481,12 @@ impl Shared {
                 (Ok(_), None) => unreachable!("every admissible transaction is hashed"),
             };
             let nonce_last = newest.nonce_last(&tx.tx.signer);
-            match mempool.admit(tx.clone(), valid[i], nonce_last, height, payer) {
+            // Only transactions to gossip are kept beside the pool's copy.
+            let outgoing = gossip.then(|| tx.clone());
+            match mempool.admit(tx, digest, valid[i], nonce_last, height, payer) {
                 Ok(gone) => {
                     evicted.extend(gone);
-                    accepted.push((digest, tx));
+                    accepted.push((digest, outgoing));
                     results.push(Ok(digest));
                 }
                 Err(e) => results.push(Err(e)),
@@ -509,7 +513,7 @@ impl Shared {
         lock(&self.status).mempool_txs = mempool_txs;
         if gossip {
             let mut outbox = lock(&self.outbox);
-            for (_, tx) in accepted {
+            for tx in accepted.into_iter().filter_map(|(_, tx)| tx) {
                 if outbox.len() < OUTBOX_MAX {
                     outbox.push_back(tx);
                 }
