@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 7;
+const VERSION: u16 = 8;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -447,6 +447,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             r.tier_maintenance_step_bps.write(out);
             r.tiers_max.write(out);
             r.open_interest_depth_bps.write(out);
+            r.backstop_depth_bps.write(out);
         }
     }
 }
@@ -598,6 +599,7 @@ fn read_risk_limit_params(
         tier_maintenance_step_bps: i64::read(buf)?,
         tiers_max: u32::read(buf)?,
         open_interest_depth_bps: i64::read(buf)?,
+        backstop_depth_bps: i64::read(buf)?,
     }))
 }
 
