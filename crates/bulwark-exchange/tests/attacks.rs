@@ -696,6 +696,55 @@ fn a_whale_long_ranked_last_for_deleveraging_still_gains_nothing() {
     assert_eq!(v.exchange.check_invariants(), Ok(()));
 }
 
+#[test]
+fn depth_rested_then_withdrawn_does_not_make_room_in_the_backstop() {
+    // The attacker first rests 3,000 contracts each side, 1% from the index, for ten minutes
+    // (two half-lives: the depth average climbs to about 1,900), cancels them, and only then
+    // opens and pumps. The average lags the cancellation by minutes; the backstop's room
+    // follows the book as last sampled, so it is gone with the quotes.
+    let mut v = Venue::standard();
+    v.fund("quoter", 1_000_000);
+    assert_eq!(
+        v.order("quoter", BTC_PERP, Side::Buy, 3_000, 99_000).0,
+        None
+    );
+    assert_eq!(
+        v.order("quoter", BTC_PERP, Side::Sell, 3_000, 101_000).0,
+        None
+    );
+    for _ in 0..600 {
+        v.block(vec![]);
+    }
+    let perp = v.id(BTC_PERP);
+    let average = v.exchange.instrument(perp).unwrap().depth.average();
+    assert!(average > 1_500, "{average}");
+    let tx = v.tx("quoter", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, None);
+    whale(&mut v, "long", 20_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let attacker = equity(&mut v, "long")
+        .checked_add(equity(&mut v, "short"))
+        .unwrap()
+        .checked_add(equity(&mut v, "quoter"))
+        .unwrap();
+    let backstop_took: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BackstopTakeover { position, .. } => Some(position.abs()),
+            _ => None,
+        })
+        .sum();
+    // Before: the backstop took about 1,800 contracts (the lagging average) and the fund
+    // paid their rise.
+    assert!(backstop_took <= 10, "{backstop_took}");
+    assert!(v.exchange.ledger().insurance_fund >= fund);
+    assert!(
+        attacker <= usdc(1_040_000 + 290),
+        "the attacker gains nothing from the fund: {attacker:?}"
+    );
+}
+
 // ---- random attacker streams ----
 
 #[derive(Clone, Debug)]
