@@ -103,10 +103,12 @@ impl Exchange {
 
     /// Contracts of `instrument` the backstop, holding `held`, may still take over on the
     /// side `sign` (the sign of the position it would receive): up to `backstop_depth_bps`
-    /// of the depth average on that side, plus whatever it holds on the other (taking that
-    /// over reduces it). Unbounded (`i64::MAX`) for options, with risk limits off or the cap
-    /// at 0. The average, not the reference: the floor is depth no book has shown, and the
-    /// backstop must sell what it takes into the book.
+    /// of the depth the book has shown ([`DepthState::shown`]: the lesser of the average and
+    /// the last sample) on that side, plus whatever it holds on the other (taking that over
+    /// reduces it). Unbounded (`i64::MAX`) for options, with risk limits off or the cap at 0.
+    /// Not the reference: its floor is depth no book has shown, and the backstop must sell
+    /// what it takes into the book. Not the average alone: it lags quotes cancelled just
+    /// before an attack by minutes.
     pub(crate) fn backstop_room(&self, instrument: &Instrument, held: i64, sign: i64) -> i64 {
         assert!(sign == 1 || sign == -1, "a side is a sign");
         let Some(limits) = self.params.risk_limits else {
@@ -116,7 +118,7 @@ impl Exchange {
             return i64::MAX;
         }
         let cap = mul_div_floor(
-            i128::from(instrument.depth.average()),
+            i128::from(instrument.depth.shown()),
             i128::from(limits.backstop_depth_bps),
             i128::from(BPS),
         );

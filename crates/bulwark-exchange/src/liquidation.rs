@@ -17,8 +17,8 @@
 //! `orders_per_instrument_max` liquidation orders into one book per block (an account whose
 //! only positions are in a throttled book waits for the next block); the backstop offers at
 //! most `backstop_unwind_bps` of each position per block, and holds at most
-//! `backstop_depth_bps` of a perpetual's depth average (`RiskLimitParams`); at most one open
-//! outage per listed underlying and one remembered outage deficit per account.
+//! `backstop_depth_bps` of the depth a perpetual's book has shown (`RiskLimitParams`); at
+//! most one open outage per listed underlying and one remembered outage deficit per account.
 //!
 //! Order of work, each block:
 //! 0. Every listed underlying whose oracle is stale opens an outage ([`Outages`]); it stays
@@ -76,8 +76,10 @@
 //! the book takes it back. A position many books deep, opened between two accounts of one
 //! owner, cannot be unwound; taken over at the mark as the price is pushed, its loss is the
 //! fund's and the owner's other account keeps the gain (Hyperliquid's JELLY, March 2025; the
-//! lab's `backstop-whale`). Capped at what the book has shown (its depth average, never the
-//! floor the margin tiers start from), the backstop takes only what it can sell; the rest is
+//! lab's `backstop-whale`). Capped at what the book has shown (the lesser of its depth
+//! average and last sample, never the floor the margin tiers start from; quotes rested for
+//! minutes and cancelled before the attack leave no room), the backstop takes only what it
+//! can sell; the rest is
 //! closed against the opposing positions, most profitable and most leveraged first, which for
 //! a two-account whale is his own long. A long kept in an account with much equity ranks last,
 //! so honest longs of the same side are closed first: at the mark, charged nothing (the

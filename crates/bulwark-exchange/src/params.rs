@@ -182,11 +182,11 @@ impl LiquidationParams {
 ///   (`OpenInterestCap`) when open interest (the sum of long positions) plus what it opens
 ///   would exceed `D x open_interest_depth_bps / 10_000`. Orders that reduce a position are
 ///   never refused for it;
-/// - the liquidation backstop holds at most `backstop_depth_bps / 10_000` of the depth
-///   average (what the book has shown, without the floor) of one perpetual: what a liquidation
-///   would hand it beyond that is deleveraged at the mark against the opposing positions
-///   instead (module `liquidation`), so the insurance fund never inherits a position it could
-///   not unwind (Hyperliquid's JELLY vault, March 2025).
+/// - the liquidation backstop holds at most `backstop_depth_bps / 10_000` of the depth one
+///   perpetual's book has shown (the lesser of the average and the last sample, without the
+///   floor): what a liquidation would hand it beyond that is deleveraged against the opposing
+///   positions instead (module `liquidation`), so the insurance fund never inherits a
+///   position it could not unwind (Hyperliquid's JELLY vault, March 2025).
 ///
 /// Perpetuals only: options are margined on the underlying's move and have no tiers or cap.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -210,8 +210,9 @@ pub struct RiskLimitParams {
     pub tiers_max: u32,
     /// Open-interest cap, bps of the depth reference; 0 turns the cap off.
     pub open_interest_depth_bps: i64,
-    /// Largest backstop position in one perpetual, bps of its depth average (not the
-    /// reference: the floor is depth the book never showed); 0 turns the cap off.
+    /// Largest backstop position in one perpetual, bps of the depth its book has shown: the
+    /// lesser of the average and the last sample (not the reference: the floor is depth the
+    /// book never showed); 0 turns the cap off.
     pub backstop_depth_bps: i64,
 }
 
@@ -242,11 +243,12 @@ impl RiskLimitParams {
             // Ten books of open interest: what a 30% fall can liquidate into the book and the
             // backstop without the losses outrunning a fund sized like the default one.
             open_interest_depth_bps: 100_000,
-            // One book: the backstop holds no more than rests within the depth band on the
-            // thinner side, so its unwinding (a tenth a block, 2.5% from the mark at most)
-            // sells into depth the book has shown for minutes. A position several books deep
-            // is closed against the side that gained from it (JELLY: Hyperliquid's vault
-            // inherited a short no book could take and lost while the price was pumped).
+            // One book: the backstop holds no more than has rested within the depth band on
+            // the thinner side, lately and still, so its unwinding (a tenth a block, 2.5% from
+            // the mark at most) sells into depth the book has shown for minutes. A position
+            // several books deep is closed against the side that gained from it (JELLY:
+            // Hyperliquid's vault inherited a short no book could take and lost while the
+            // price was pumped).
             backstop_depth_bps: 10_000,
         }
     }

@@ -712,6 +712,7 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     depth.average_milli.write(out);
     depth.sampled_at_ms.write(out);
     depth.reference.write(out);
+    depth.last.write(out);
 }
 
 fn write_order(order: &RestingOrder, out: &mut Vec<u8>) {
@@ -1209,18 +1210,21 @@ fn read_instruments(
             average_milli: i64::read(buf)?,
             sampled_at_ms: Option::<u64>::read(buf)?,
             reference: i64::read(buf)?,
+            last: i64::read(buf)?,
         };
         let depth = &instrument.depth;
         let sampled = depth.sampled_at_ms.is_some();
         if depth.average_milli < 0
             || depth.reference < 0
+            || depth.last < 0
+            || (!sampled && depth.last != 0)
             || (instrument.is_option() && (sampled || depth.reference != 0))
             || (sampled != (depth.reference > 0))
             || (params.risk_limits.is_none() && sampled)
         {
             return Err(SnapshotError::NotCanonical(
-                "depth: non-negative, sampled exactly when it has a reference, perpetuals under \
-                 risk limits only",
+                "depth: non-negative, sampled exactly when it has a reference (and a last sample \
+                 only then), perpetuals under risk limits only",
             ));
         }
         instruments.push(instrument);

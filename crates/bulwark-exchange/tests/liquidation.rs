@@ -275,12 +275,18 @@ fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
     assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
     let (dave, bob) = (v.account("dave"), v.account("bob"));
     // Down 1.5%: dave's step of 246 (see the first test) sells 100 to alice's bid; of the
-    // other 146 the backstop takes what the book has shown (the depth average, one book at
+    // other 146 the backstop takes what the book has shown (the depth average, below the last
+    // sample of 100: one book at
     // `backstop_depth_bps` 10,000) and the rest closes at the mark against bob's short,
     // charging nobody (dave is solvent).
     let out = perp_index(&mut v, 98_500);
     let end = end_events(&out);
-    let average = v.exchange.instrument(perp).unwrap().depth.average();
+    let average = v.exchange.instrument(perp).unwrap().depth.shown();
+    assert_eq!(
+        average,
+        v.exchange.instrument(perp).unwrap().depth.average(),
+        "alice's 100 still rested when the block sampled the book"
+    );
     assert!(end.iter().any(|e| matches!(e,
         Event::LiquidationStep { account, qty, filled, .. }
             if *account == dave && qty.contracts() == 246 && filled.contracts() == 100)));
