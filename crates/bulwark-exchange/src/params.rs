@@ -408,8 +408,8 @@ pub struct ExchangeParams {
     pub liquidation: Option<LiquidationParams>,
     /// Option marks from the exchange's own fitted smiles; `None` takes proposers' marks.
     pub surface_marks: Option<SurfaceMarkParams>,
-    /// Perpetual margin tiers and open-interest caps sized to book depth; `None` turns both
-    /// off (flat margin rates, no cap).
+    /// Perpetual margin tiers, open-interest caps and the backstop's room sized to book
+    /// depth; `None` turns all three off (flat margin rates, no cap, an unbounded backstop).
     pub risk_limits: Option<RiskLimitParams>,
 }
 

@@ -697,6 +697,43 @@ fn a_whale_long_ranked_last_for_deleveraging_still_gains_nothing() {
 }
 
 #[test]
+fn a_whale_short_spread_over_ten_accounts_gains_nothing_either() {
+    // The short split into ten accounts of 300 contracts (2,000 USDC each, each inside the
+    // first margin tier): the backstop's room is one per instrument, not per account.
+    let mut v = Venue::standard();
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: usdc(1_000_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 10, 99_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Sell, 10, 101_000).0, None);
+    v.fund("long", 20_000);
+    let shorts: Vec<String> = (0..10).map(|n| format!("short{n}")).collect();
+    for short in &shorts {
+        v.fund(short, 2_000);
+        assert_eq!(v.order(short, BTC_PERP, Side::Sell, 300, 100_000).0, None);
+        assert_eq!(v.order("long", BTC_PERP, Side::Buy, 300, 100_000).0, None);
+    }
+    assert_eq!(v.position("long", BTC_PERP), 3_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let mut attacker = equity(&mut v, "long");
+    for short in &shorts {
+        attacker = attacker.checked_add(equity(&mut v, short)).unwrap();
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::BackstopTakeover { .. }))
+    );
+    assert!(v.exchange.ledger().insurance_fund >= fund);
+    assert!(
+        attacker <= usdc(40_000 + 290),
+        "the attacker gains nothing from the fund: {attacker:?}"
+    );
+}
+
+#[test]
 fn depth_rested_then_withdrawn_does_not_make_room_in_the_backstop() {
     // The attacker first rests 3,000 contracts each side, 1% from the index, for ten minutes
     // (two half-lives: the depth average climbs to about 1,900), cancels them, and only then
