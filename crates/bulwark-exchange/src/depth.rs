@@ -3,8 +3,9 @@
 //!
 //! Owns: sampling each perpetual's book depth once per block into its [`DepthState`]
 //! average, refreshing the depth reference, the tier length margin reads
-//! ([`Exchange::tier_contracts`]), and the open-interest admission check
-//! ([`Exchange::check_open_interest`]).
+//! ([`Exchange::tier_contracts`]), the open-interest admission check
+//! ([`Exchange::check_open_interest`]), and how much more the liquidation backstop may take
+//! over ([`Exchange::backstop_room`]).
 //! Never: moves money or positions, or refuses an order that only reduces a position.
 //!
 //! Why depth: a venue can only liquidate what its book can absorb. A position several books
@@ -98,6 +99,37 @@ impl Exchange {
             return Err(RejectReason::OpenInterestCap);
         }
         Ok(())
+    }
+
+    /// Contracts of `instrument` the backstop, holding `held`, may still take over on the
+    /// side `sign` (the sign of the position it would receive): up to `backstop_depth_bps`
+    /// of the depth the book has shown ([`DepthState::shown`]: the lesser of the average and
+    /// the last sample) on that side, plus whatever it holds on the other (taking that over
+    /// reduces it). Unbounded (`i64::MAX`) for options, with risk limits off or the cap at 0.
+    /// Not the reference: its floor is depth no book has shown, and the backstop must sell
+    /// what it takes into the book. Not the average alone: it lags quotes cancelled just
+    /// before an attack by minutes.
+    pub(crate) fn backstop_room(&self, instrument: &Instrument, held: i64, sign: i64) -> i64 {
+        assert!(sign == 1 || sign == -1, "a side is a sign");
+        let Some(limits) = self.params.risk_limits else {
+            return i64::MAX;
+        };
+        if instrument.is_option() || limits.backstop_depth_bps == 0 {
+            return i64::MAX;
+        }
+        let cap = mul_div_floor(
+            i128::from(instrument.depth.shown()),
+            i128::from(limits.backstop_depth_bps),
+            i128::from(BPS),
+        );
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let room = if held.signum() == sign {
+            cap.saturating_sub(held.abs()).max(0)
+        } else {
+            cap.saturating_add(held.abs())
+        };
+        assert!(room >= 0, "room is a count of contracts");
+        room
     }
 }
 

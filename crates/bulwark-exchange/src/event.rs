@@ -178,7 +178,8 @@ pub enum Event {
         filled: Qty,
         fee: Money,
     },
-    /// `position` contracts (signed as the account held them) passed to the backstop at `price`.
+    /// `position` contracts (signed as the account held them) passed to the backstop at `price`
+    /// (at most its room: see `RiskLimitParams::backstop_depth_bps`).
     BackstopTakeover {
         account: AccountId,
         instrument: InstrumentId,
@@ -196,7 +197,8 @@ pub enum Event {
     },
     /// Auto-deleveraging: `position` contracts of `account`'s position (signed as it held them)
     /// closed against `counterparty`'s opposing position at `price`; the counterparty paid
-    /// `charged` towards the deficit.
+    /// `charged` towards the deficit (zero for what a solvent account's liquidation step left
+    /// beyond the book and the backstop's room).
     Deleveraged {
         account: AccountId,
         counterparty: AccountId,

@@ -251,6 +251,10 @@ pub struct DepthState {
     /// What the tiers and the open-interest cap are sized by, contracts: the average (at
     /// least the floor) when it was last refreshed; 0 before the first refresh.
     pub reference: i64,
+    /// The last sample, contracts: the book as the last block left it. The backstop's room
+    /// is sized by the lesser of it and the average, so depth falls at once when quotes are
+    /// cancelled and rises only as slowly as the average.
+    pub last: i64,
 }
 
 impl DepthState {
@@ -284,12 +288,19 @@ impl DepthState {
             self.average_milli =
                 i64::try_from(target + kept).expect("between the old average and the sample");
         }
+        self.last = depth.clamp(0, i64::MAX / 1_000);
         self.sampled_at_ms = Some(now_ms);
     }
 
     /// The average in whole contracts, rounded down.
     pub fn average(&self) -> i64 {
         self.average_milli / 1_000
+    }
+
+    /// What the book has shown both lately and just now: the lesser of the average and the
+    /// last sample, contracts.
+    pub fn shown(&self) -> i64 {
+        self.average().min(self.last)
     }
 }
 

@@ -16,8 +16,9 @@
 //! `bankruptcies_per_block_max` closed out per block; one step per account per block; at most
 //! `orders_per_instrument_max` liquidation orders into one book per block (an account whose
 //! only positions are in a throttled book waits for the next block); the backstop offers at
-//! most `backstop_unwind_bps` of each position per block; at most one open outage per listed
-//! underlying and one remembered outage deficit per account.
+//! most `backstop_unwind_bps` of each position per block, and holds at most
+//! `backstop_depth_bps` of the depth a perpetual's book has shown (`RiskLimitParams`); at
+//! most one open outage per listed underlying and one remembered outage deficit per account.
 //!
 //! Order of work, each block:
 //! 0. Every listed underlying whose oracle is stale opens an outage ([`Outages`]); it stays
@@ -34,18 +35,23 @@
 //!    queued with such a deficit: liquidation could not act across the gap) is collected
 //!    first by deleveraging opposing positions at the mark, each charged its share
 //!    (equivalent to closing at the bankruptcy price); the fund pays only what deleveraging
-//!    could not collect. Any other deficit: every position passes at the mark to the backstop
-//!    when the insurance fund covers the deficit; otherwise the fund pays what it has and
-//!    opposing positions are deleveraged at the mark, each charged its share of the rest.
+//!    could not collect. Any other deficit: when the insurance fund covers it, every
+//!    position passes at the mark to the backstop, as far as the backstop has room
+//!    ([`Exchange::backstop_room`]); the fund pays that part's share of the deficit and the
+//!    rest is deleveraged, its counterparties charged the rest (the bankruptcy price).
+//!    Otherwise the fund pays what it has and opposing positions are deleveraged at the mark,
+//!    each charged its share of the rest.
 //! 3. Accounts below maintenance, lowest equity-to-maintenance first: orders cancelled, then
 //!    one step: `step_bps` of the position whose cut lowers maintenance most (more, if that
 //!    is what brings maintenance down to `equity / restore_bps`), as an
 //!    immediate-or-cancel order limited to `price_limit_bps` from the mark (and the band). The
 //!    fee goes to the fund; what the book did not take passes to the backstop at the mark
-//!    while the fund is positive; with an empty fund it stays, reported queued, for the next
-//!    block's step. Healthy traders are deleveraged only for a deficit an outage made, or a
-//!    bankrupt account's residual that the fund cannot pay (step 2, and the backstop in
-//!    step 5).
+//!    while the fund is positive, as far as the backstop has room, and what is left after
+//!    that is deleveraged at the mark (nobody charged: the account is solvent); with an
+//!    empty fund it stays, reported queued, for the next block's step. Healthy traders are
+//!    deleveraged only for a deficit an outage made, a bankrupt account's residual that the
+//!    fund cannot pay (step 2, and the backstop in step 5), or a position too large for the
+//!    book and the backstop together.
 //! 4. The backstop offers `backstop_unwind_bps` of each position to the book.
 //! 5. The backstop is marked to market: its equity moves into the insurance fund, so the fund
 //!    carries its profit and loss. A fund that goes negative deleverages the backstop's
@@ -65,6 +71,20 @@
 //! never more than its equity.) The ranking is the usual one, so an attacker whose winning
 //! account ranks last (much equity, low leverage) still collects the gap from honest holders
 //! of the same side; the fund pays nothing either way (`tests/oracle.rs`).
+//!
+//! Why the backstop is capped by depth: what the backstop takes over, the fund carries until
+//! the book takes it back. A position many books deep, opened between two accounts of one
+//! owner, cannot be unwound; taken over at the mark as the price is pushed, its loss is the
+//! fund's and the owner's other account keeps the gain (Hyperliquid's JELLY, March 2025; the
+//! lab's `backstop-whale`). Capped at what the book has shown (the lesser of its depth
+//! average and last sample, never the floor the margin tiers start from; quotes rested for
+//! minutes and cancelled before the attack leave no room), the backstop takes only what it
+//! can sell; the rest is
+//! closed against the opposing positions, most profitable and most leveraged first, which for
+//! a two-account whale is his own long. A long kept in an account with much equity ranks last,
+//! so honest longs of the same side are closed first: at the mark, charged nothing (the
+//! liquidated account is solvent), they lose their position's further rise, which the
+//! attacker then keeps on as many contracts as they held, no more (`tests/attacks.rs`).
 
 use crate::account::Account;
 use crate::event::Event;
@@ -246,11 +266,18 @@ impl Exchange {
         }
         self.unwind_backstop(&params, events);
         // Trading away from the mark can take a stepped account, or a maker that bought from
-        // it, below zero: those are closed out now, so no deficit outlives the block unreported.
+        // it, below zero, and a position moved at the mark can round either side a micro-USDC
+        // below: those are closed out now, so no deficit outlives the block unreported.
         let traded: BTreeSet<AccountId> = events[pass_start..]
             .iter()
             .filter_map(|e| match e {
                 Event::Trade(t) => Some([t.maker_account, t.taker_account]),
+                Event::Deleveraged {
+                    account,
+                    counterparty,
+                    ..
+                } => Some([*account, *counterparty]),
+                Event::BackstopTakeover { account, .. } => Some([*account, *account]),
                 _ => None,
             })
             .flatten()
@@ -342,6 +369,7 @@ impl Exchange {
         let deficit = Money::from_micros(-margin.equity.micros());
         let positions = self.positions_of(id);
         let fund = self.treasury.fund();
+        let begin = events.len();
         let (from_fund, from_deleveraging) = if outage {
             // Liquidation could not act while the index was stale: the gap is the opposing
             // side's gain, not the fund's loss. Each opposing holder gives back its share.
@@ -352,10 +380,30 @@ impl Exchange {
                 .expect("deleveraging collects at most the deficit");
             (rest.min(fund.max(Money::ZERO)), collected)
         } else if fund >= deficit {
+            // The backstop takes what it has room for at the mark and the fund pays that
+            // part's share of the deficit; the rest is deleveraged, its counterparties
+            // charged the rest of the deficit (closing at the bankruptcy price).
+            let total: i128 = self.position_values(&positions).iter().sum();
+            let mut rest = Vec::new();
             for (instrument, position) in positions {
-                self.backstop_take(id, instrument, position, events);
+                let taken = self.backstop_take(id, instrument, position, events);
+                if taken != position {
+                    rest.push((instrument, position - taken));
+                }
             }
-            (deficit, Money::ZERO)
+            if rest.is_empty() {
+                (deficit, Money::ZERO)
+            } else {
+                let rest_value: i128 = self.position_values(&rest).iter().sum();
+                let share =
+                    Money::from_micros(deficit.micros() * rest_value.min(total) / total.max(1));
+                let collected =
+                    self.deleverage_all(id, &rest, share, Beneficiary::Account(id), events);
+                let from_fund = deficit
+                    .checked_sub(collected)
+                    .expect("deleveraging collects at most its share of the deficit");
+                (from_fund, collected)
+            }
         } else {
             let from_fund = fund.max(Money::ZERO);
             let rest = deficit
@@ -368,9 +416,37 @@ impl Exchange {
         let covered = from_fund
             .checked_add(from_deleveraging)
             .expect("from_fund and deleveraging each at most the deficit (money bounds)");
-        let uncovered = deficit
+        let mut uncovered = deficit
             .checked_sub(covered)
             .expect("deficit and what covered it within the money bounds");
+        // A position moved in pieces (to several counterparties, or part to the backstop)
+        // can round the account a micro-USDC a piece below what its deficit was: the fund
+        // pays that dust too, so the account ends at zero.
+        let short = -(self.equity_of(&self.accounts[id]).micros());
+        let dust = Money::from_micros((short - from_fund.micros() - uncovered.micros()).max(0));
+        let mut from_fund = from_fund;
+        if dust.is_positive() {
+            let positions_moved = events[begin..]
+                .iter()
+                .filter(|e| {
+                    matches!(e, Event::Deleveraged { account, .. }
+                        | Event::BackstopTakeover { account, .. } if *account == id)
+                })
+                .count();
+            assert!(
+                dust.micros() <= positions_moved as i128,
+                "rounding: at most a micro-USDC per piece"
+            );
+            let room = fund
+                .checked_sub(from_fund)
+                .expect("money bounds")
+                .max(Money::ZERO);
+            let paid = dust.min(room);
+            from_fund = from_fund.checked_add(paid).expect("money bounds");
+            uncovered = uncovered
+                .checked_add(dust.checked_sub(paid).expect("paid <= dust"))
+                .expect("money bounds");
+        }
         // The fund pays its part and carries whatever nobody could.
         let fund_pays = from_fund
             .checked_add(uncovered)
@@ -424,7 +500,22 @@ impl Exchange {
         });
         if left > 0 {
             if fund.is_positive() {
-                self.backstop_take(id, instrument, left * before.signum(), events);
+                let offered = left * before.signum();
+                let taken = self.backstop_take(id, instrument, offered, events);
+                let rest = offered - taken;
+                if rest != 0 {
+                    // More than the book and the backstop can unwind: closed at the mark
+                    // against the opposing positions. The account is solvent, so nobody is
+                    // charged; the side that gained from the position takes it back.
+                    self.deleverage(
+                        id,
+                        instrument,
+                        rest,
+                        Money::ZERO,
+                        Beneficiary::Account(id),
+                        events,
+                    );
+                }
             } else {
                 // Nobody is bankrupt: healthy traders are not deleveraged for a step the book
                 // could not fill. With nothing in the fund to back the backstop, the rest of
@@ -636,25 +727,43 @@ impl Exchange {
     }
 
     /// Moves `contracts` (signed like the account's position) of the account's position in
-    /// `instrument` to the backstop at the valuation price.
+    /// `instrument` to the backstop at the valuation price, or as many as the backstop has
+    /// room for ([`Exchange::backstop_room`]). Returns what it took, signed like `contracts`.
     fn backstop_take(
         &mut self,
         from: AccountId,
         instrument: InstrumentId,
         contracts: i64,
         events: &mut Vec<Event>,
-    ) {
+    ) -> i64 {
         let Some(price) = self.valuation_price_of(instrument) else {
-            return;
+            return 0;
         };
+        let held = self
+            .backstop
+            .map_or(0, |backstop| self.accounts[backstop].position(instrument));
+        let room = self.backstop_room(
+            &self.instruments[instrument.get() as usize],
+            held,
+            contracts.signum(),
+        );
+        let taken = contracts.abs().min(room) * contracts.signum();
+        assert!(
+            taken.abs() <= contracts.abs(),
+            "takes at most what is offered"
+        );
+        if taken == 0 {
+            return 0;
+        }
         let backstop = self.backstop_account(events);
-        self.transfer_position(instrument, from, backstop, contracts, price, events);
+        self.transfer_position(instrument, from, backstop, taken, price, events);
         events.push(Event::BackstopTakeover {
             account: from,
             instrument,
-            position: contracts,
+            position: taken,
             price,
         });
+        taken
     }
 
     /// Moves `contracts` of `from`'s position (signed like it: positive gives longs) to `to`
@@ -693,17 +802,10 @@ impl Exchange {
         self.accounts.get_mut(to).tidy(instrument);
     }
 
-    /// Deleverages every position in `positions`, charging `charge` in total across them in
-    /// proportion to each position's value at the mark. Returns what was collected.
-    fn deleverage_all(
-        &mut self,
-        id: AccountId,
-        positions: &[(InstrumentId, i64)],
-        charge: Money,
-        beneficiary: Beneficiary,
-        events: &mut Vec<Event>,
-    ) -> Money {
-        let values: Vec<i128> = positions
+    /// Each position's value at its valuation price, micro-USDC, at least 1 (so shares by value
+    /// are defined when prices are missing).
+    fn position_values(&self, positions: &[(InstrumentId, i64)]) -> Vec<i128> {
+        positions
             .iter()
             .map(|(instrument, position)| {
                 let multiplier = self.instruments[instrument.get() as usize].spec.multiplier;
@@ -715,7 +817,20 @@ impl Exchange {
                     })
                     .max(1)
             })
-            .collect();
+            .collect()
+    }
+
+    /// Deleverages every position in `positions`, charging `charge` in total across them in
+    /// proportion to each position's value at the mark. Returns what was collected.
+    fn deleverage_all(
+        &mut self,
+        id: AccountId,
+        positions: &[(InstrumentId, i64)],
+        charge: Money,
+        beneficiary: Beneficiary,
+        events: &mut Vec<Event>,
+    ) -> Money {
+        let values = self.position_values(positions);
         let total: i128 = values.iter().sum();
         let mut collected = Money::ZERO;
         let mut assigned = 0i128;

@@ -181,7 +181,12 @@ impl LiquidationParams {
 /// - an order that could trade on arrival and would open or increase a position is refused
 ///   (`OpenInterestCap`) when open interest (the sum of long positions) plus what it opens
 ///   would exceed `D x open_interest_depth_bps / 10_000`. Orders that reduce a position are
-///   never refused for it.
+///   never refused for it;
+/// - the liquidation backstop holds at most `backstop_depth_bps / 10_000` of the depth one
+///   perpetual's book has shown (the lesser of the average and the last sample, without the
+///   floor): what a liquidation would hand it beyond that is deleveraged against the opposing
+///   positions instead (module `liquidation`), so the insurance fund never inherits a
+///   position it could not unwind (Hyperliquid's JELLY vault, March 2025).
 ///
 /// Perpetuals only: options are margined on the underlying's move and have no tiers or cap.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -205,6 +210,10 @@ pub struct RiskLimitParams {
     pub tiers_max: u32,
     /// Open-interest cap, bps of the depth reference; 0 turns the cap off.
     pub open_interest_depth_bps: i64,
+    /// Largest backstop position in one perpetual, bps of the depth its book has shown: the
+    /// lesser of the average and the last sample (not the reference: the floor is depth the
+    /// book never showed); 0 turns the cap off.
+    pub backstop_depth_bps: i64,
 }
 
 impl RiskLimitParams {
@@ -234,6 +243,13 @@ impl RiskLimitParams {
             // Ten books of open interest: what a 30% fall can liquidate into the book and the
             // backstop without the losses outrunning a fund sized like the default one.
             open_interest_depth_bps: 100_000,
+            // One book: the backstop holds no more than has rested within the depth band on
+            // the thinner side, lately and still, so its unwinding (a tenth a block, 2.5% from
+            // the mark at most) sells into depth the book has shown for minutes. A position
+            // several books deep is closed against the side that gained from it (JELLY:
+            // Hyperliquid's vault inherited a short no book could take and lost while the
+            // price was pumped).
+            backstop_depth_bps: 10_000,
         }
     }
 
@@ -250,9 +266,10 @@ impl RiskLimitParams {
             || self.tiers_max > 10_000
             || initial_max > i128::from(BPS)
             || !(0..=10_000 * BPS).contains(&self.open_interest_depth_bps)
+            || !(0..=10_000 * BPS).contains(&self.backstop_depth_bps)
         {
             return Err(ConfigError::Bound(
-                "risk limits: depth band in 1..=10000 bps, half-life and refresh in 1 s..=1 day,                  floor in 1..=1e12 USDC, tier in 1..=1e7 bps of depth, 0 <= maintenance step <=                  initial step, at most 10000 tiers and initial at most 100% in the last,                  open-interest cap in 0..=1e8 bps of depth",
+                "risk limits: depth band in 1..=10000 bps, half-life and refresh in 1 s..=1 day,                  floor in 1..=1e12 USDC, tier in 1..=1e7 bps of depth, 0 <= maintenance step <=                  initial step, at most 10000 tiers and initial at most 100% in the last,                  open-interest cap and backstop cap in 0..=1e8 bps of depth",
             ));
         }
         Ok(())
@@ -391,8 +408,8 @@ pub struct ExchangeParams {
     pub liquidation: Option<LiquidationParams>,
     /// Option marks from the exchange's own fitted smiles; `None` takes proposers' marks.
     pub surface_marks: Option<SurfaceMarkParams>,
-    /// Perpetual margin tiers and open-interest caps sized to book depth; `None` turns both
-    /// off (flat margin rates, no cap).
+    /// Perpetual margin tiers, open-interest caps and the backstop's room sized to book
+    /// depth; `None` turns all three off (flat margin rates, no cap, an unbounded backstop).
     pub risk_limits: Option<RiskLimitParams>,
 }
 
@@ -663,5 +680,17 @@ mod tests {
         let mut p = ExchangeParams::defaults();
         p.margin.option_maintenance_bps = 1_100;
         assert!(matches!(p.check(), Err(ConfigError::Margin(_))));
+    }
+
+    #[test]
+    fn the_backstop_cap_is_bounded_and_may_be_off() {
+        let mut p = ExchangeParams::defaults();
+        let limits = p.risk_limits.as_mut().unwrap();
+        limits.backstop_depth_bps = 0;
+        assert_eq!(p.check(), Ok(()));
+        for bad in [-1, 10_000 * BPS + 1] {
+            p.risk_limits.as_mut().unwrap().backstop_depth_bps = bad;
+            assert!(matches!(p.check(), Err(ConfigError::Bound(_))), "{bad}");
+        }
     }
 }

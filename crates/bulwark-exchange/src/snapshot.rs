@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 7;
+const VERSION: u16 = 8;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -447,6 +447,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             r.tier_maintenance_step_bps.write(out);
             r.tiers_max.write(out);
             r.open_interest_depth_bps.write(out);
+            r.backstop_depth_bps.write(out);
         }
     }
 }
@@ -598,6 +599,7 @@ fn read_risk_limit_params(
         tier_maintenance_step_bps: i64::read(buf)?,
         tiers_max: u32::read(buf)?,
         open_interest_depth_bps: i64::read(buf)?,
+        backstop_depth_bps: i64::read(buf)?,
     }))
 }
 
@@ -710,6 +712,7 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     depth.average_milli.write(out);
     depth.sampled_at_ms.write(out);
     depth.reference.write(out);
+    depth.last.write(out);
 }
 
 fn write_order(order: &RestingOrder, out: &mut Vec<u8>) {
@@ -1207,18 +1210,21 @@ fn read_instruments(
             average_milli: i64::read(buf)?,
             sampled_at_ms: Option::<u64>::read(buf)?,
             reference: i64::read(buf)?,
+            last: i64::read(buf)?,
         };
         let depth = &instrument.depth;
         let sampled = depth.sampled_at_ms.is_some();
         if depth.average_milli < 0
             || depth.reference < 0
+            || depth.last < 0
+            || (!sampled && depth.last != 0)
             || (instrument.is_option() && (sampled || depth.reference != 0))
             || (sampled != (depth.reference > 0))
             || (params.risk_limits.is_none() && sampled)
         {
             return Err(SnapshotError::NotCanonical(
-                "depth: non-negative, sampled exactly when it has a reference, perpetuals under \
-                 risk limits only",
+                "depth: non-negative, sampled exactly when it has a reference (and a last sample \
+                 only then), perpetuals under risk limits only",
             ));
         }
         instruments.push(instrument);

@@ -540,8 +540,9 @@ fn open_interest_stays_the_sum_of_longs_through_liquidation_and_deleveraging() {
     leveraged(&mut v, "dave");
     leveraged(&mut v, "erin");
     assert_eq!(perp_open_interest(&v), 800);
-    // A thin bid, then a fall: steps through the book, the rest to the backstop, and (the fund
-    // is empty) deleveraging of bob's short for the deficits.
+    // A thin bid, then a fall: steps through the book, the rest (the book never showed depth
+    // the backstop could unwind into) deleveraged at the mark against bob's short, and
+    // deleveraging for the deficits.
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 50, 98_500).0, None);
     let mut deleveraged = false;
     for index in [98_500, 97_000, 95_000, 94_000] {
@@ -555,8 +556,13 @@ fn open_interest_stays_the_sum_of_longs_through_liquidation_and_deleveraging() {
         assert_eq!(v.exchange.check_invariants(), Ok(()));
     }
     assert!(deleveraged, "the fall went through deleveraging");
-    assert_eq!(v.position("dave", BTC_PERP), 0);
-    assert_eq!(v.position("erin", BTC_PERP), 0);
+    for name in ["dave", "erin"] {
+        let m = margin(&mut v, name);
+        assert!(
+            v.position(name, BTC_PERP) == 0 || m.equity >= m.requirement.maintenance,
+            "{name} is flat or back above maintenance: {m:?}"
+        );
+    }
     let snapshot = v.exchange.snapshot();
     let restored = Exchange::restore(&snapshot).unwrap();
     let perp = v.id(BTC_PERP);
@@ -564,6 +570,215 @@ fn open_interest_stays_the_sum_of_longs_through_liquidation_and_deleveraging() {
         restored.instrument(perp).unwrap().open_interest(),
         perp_open_interest(&v),
         "restore rebuilds open interest from the positions"
+    );
+}
+
+// ---- a position too large for the book (Hyperliquid JELLY, March 2025) ----
+//
+// The attacker opens 3,000 contracts (300,000 USDC) between two accounts, thirty times what
+// the book shows, and the price rises 30% a thousand a block. His short falls below
+// maintenance at about +3%; the book takes almost nothing of it. Handed to the backstop at
+// the mark, the insurance fund would carry it through the rest of the rise while his long
+// keeps the gain. The backstop takes only what the book has shown it can unwind; the rest is
+// deleveraged at the mark against the most profitable, most leveraged longs.
+
+/// The insurance fund funded with 1,000,000 USDC, a thin honest book (alice: 10 contracts
+/// each side, 1% from the index), and the attacker's `long` and `short` (20,000 USDC each,
+/// `long` with `long_usdc`) holding 3,000 contracts against each other at 100,000.
+fn whale(v: &mut Venue, long: &str, long_usdc: i64) {
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: usdc(1_000_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 10, 99_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Sell, 10, 101_000).0, None);
+    v.fund(long, long_usdc);
+    v.fund("short", 20_000);
+    assert_eq!(
+        v.order("short", BTC_PERP, Side::Sell, 3_000, 100_000).0,
+        None
+    );
+    assert_eq!(v.order(long, BTC_PERP, Side::Buy, 3_000, 100_000).0, None);
+    assert_eq!(v.position(long, BTC_PERP), 3_000);
+    assert_eq!(v.position("short", BTC_PERP), -3_000);
+}
+
+/// The index and the perpetual's mark rise from 100,000 by 1,000 a block to 130,000.
+fn rise(v: &mut Venue) -> Vec<Event> {
+    let mut events = Vec::new();
+    for step in 1..=30 {
+        prices(v, 100_000 + 1_000 * step, 5_000);
+        events.extend(v.block(vec![]).end_events().iter().cloned());
+    }
+    events
+}
+
+fn equity(v: &mut Venue, name: &str) -> Money {
+    margin(v, name).equity
+}
+
+#[test]
+fn a_position_too_large_for_the_book_is_not_the_funds_to_carry() {
+    let mut v = Venue::standard();
+    whale(&mut v, "long", 20_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let attacker = equity(&mut v, "long")
+        .checked_add(equity(&mut v, "short"))
+        .unwrap();
+    // Before: the backstop took about 2,800 contracts of the short as the price passed
+    // 102,000 to 110,000 and the fund paid the rest of the rise (about 60,000); the attacker
+    // ended at 109,852 on his 40,000. Now he keeps at most what anyone buying alice's ask
+    // would: her 10 contracts at 101,000, up 29,000 each BTC, 290 (less his fees).
+    assert!(
+        attacker <= usdc(40_000 + 290),
+        "the attacker gains nothing from the fund: {attacker:?}"
+    );
+    assert!(
+        v.exchange.ledger().insurance_fund >= fund,
+        "the fund pays nothing: {:?} from {fund:?}",
+        v.exchange.ledger().insurance_fund
+    );
+    let backstop_took: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BackstopTakeover { position, .. } => Some(position.abs()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(backstop_took, 0, "the book showed no depth to unwind into");
+    // The short was deleveraged against the long (the most profitable, most leveraged): the
+    // two positions closed against each other at the mark.
+    let (short, long) = (v.account("short"), v.account("long"));
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Deleveraged { account, counterparty, charged, .. }
+            if *account == short && *counterparty == long && *charged == Money::ZERO)));
+    assert_eq!(v.position("short", BTC_PERP), 0);
+    assert!(
+        v.position("long", BTC_PERP) <= 20,
+        "only what the book took stays long"
+    );
+    assert_eq!(v.exchange.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_whale_long_ranked_last_for_deleveraging_still_gains_nothing() {
+    // The long sits in an account with 5,000,000 USDC, so its leverage ranks it below erin,
+    // an honest 5x long (1,000 USDC, 50 contracts from carol): erin is deleveraged first.
+    let mut v = Venue::standard();
+    v.fund("erin", 1_000);
+    assert_eq!(v.order("carol", BTC_PERP, Side::Sell, 50, 100_000).0, None);
+    assert_eq!(v.order("erin", BTC_PERP, Side::Buy, 50, 100_000).0, None);
+    let erin_before = equity(&mut v, "erin");
+    whale(&mut v, "rich", 5_000_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let attacker = equity(&mut v, "rich")
+        .checked_add(equity(&mut v, "short"))
+        .unwrap();
+    // Deleveraging erin first leaves the attacker long her 50 contracts (and alice's 10)
+    // against carol and alice, the honest shorts: he keeps their rise after erin was closed,
+    // at most 60 contracts x 0.001 x 30,000 = 1,800, which erin would otherwise have kept.
+    // That is bounded by the honest longs' size, not by his 3,000 (before: +69,852).
+    assert!(
+        attacker <= usdc(5_020_000 + 1_800),
+        "the attacker gains nothing from the fund: {attacker:?}"
+    );
+    assert!(v.exchange.ledger().insurance_fund >= fund);
+    // erin was closed at the mark first: she lost her position, not money (she keeps the
+    // rise up to the block she was closed in).
+    let erin = v.account("erin");
+    assert!(events.iter().any(|e| matches!(e,
+        Event::Deleveraged { counterparty, charged, .. }
+            if *counterparty == erin && *charged == Money::ZERO)));
+    assert_eq!(v.position("erin", BTC_PERP), 0);
+    assert!(equity(&mut v, "erin") > erin_before);
+    assert_eq!(v.exchange.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_whale_short_spread_over_ten_accounts_gains_nothing_either() {
+    // The short split into ten accounts of 300 contracts (2,000 USDC each, each inside the
+    // first margin tier): the backstop's room is one per instrument, not per account.
+    let mut v = Venue::standard();
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: usdc(1_000_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 10, 99_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Sell, 10, 101_000).0, None);
+    v.fund("long", 20_000);
+    let shorts: Vec<String> = (0..10).map(|n| format!("short{n}")).collect();
+    for short in &shorts {
+        v.fund(short, 2_000);
+        assert_eq!(v.order(short, BTC_PERP, Side::Sell, 300, 100_000).0, None);
+        assert_eq!(v.order("long", BTC_PERP, Side::Buy, 300, 100_000).0, None);
+    }
+    assert_eq!(v.position("long", BTC_PERP), 3_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let mut attacker = equity(&mut v, "long");
+    for short in &shorts {
+        attacker = attacker.checked_add(equity(&mut v, short)).unwrap();
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::BackstopTakeover { .. }))
+    );
+    assert!(v.exchange.ledger().insurance_fund >= fund);
+    assert!(
+        attacker <= usdc(40_000 + 290),
+        "the attacker gains nothing from the fund: {attacker:?}"
+    );
+}
+
+#[test]
+fn depth_rested_then_withdrawn_does_not_make_room_in_the_backstop() {
+    // The attacker first rests 3,000 contracts each side, 1% from the index, for ten minutes
+    // (two half-lives: the depth average climbs to about 1,900), cancels them, and only then
+    // opens and pumps. The average lags the cancellation by minutes; the backstop's room
+    // follows the book as last sampled, so it is gone with the quotes.
+    let mut v = Venue::standard();
+    v.fund("quoter", 1_000_000);
+    assert_eq!(
+        v.order("quoter", BTC_PERP, Side::Buy, 3_000, 99_000).0,
+        None
+    );
+    assert_eq!(
+        v.order("quoter", BTC_PERP, Side::Sell, 3_000, 101_000).0,
+        None
+    );
+    for _ in 0..600 {
+        v.block(vec![]);
+    }
+    let perp = v.id(BTC_PERP);
+    let average = v.exchange.instrument(perp).unwrap().depth.average();
+    assert!(average > 1_500, "{average}");
+    let tx = v.tx("quoter", TxBody::CancelAll { instrument: None });
+    assert_eq!(v.run(tx).0, None);
+    whale(&mut v, "long", 20_000);
+    let fund = v.exchange.ledger().insurance_fund;
+    let events = rise(&mut v);
+    let attacker = equity(&mut v, "long")
+        .checked_add(equity(&mut v, "short"))
+        .unwrap()
+        .checked_add(equity(&mut v, "quoter"))
+        .unwrap();
+    let backstop_took: i64 = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BackstopTakeover { position, .. } => Some(position.abs()),
+            _ => None,
+        })
+        .sum();
+    // Before: the backstop took about 1,800 contracts (the lagging average) and the fund
+    // paid their rise.
+    assert!(backstop_took <= 10, "{backstop_took}");
+    assert!(v.exchange.ledger().insurance_fund >= fund);
+    assert!(
+        attacker <= usdc(1_040_000 + 290),
+        "the attacker gains nothing from the fund: {attacker:?}"
     );
 }
 

@@ -22,9 +22,22 @@ fn perp_index(v: &mut Venue, usdc: i64) -> BlockOutcome {
     v.block(vec![])
 }
 
+/// The defaults with the backstop's depth cap off: the backstop takes over whatever the book
+/// does not (these tests' books never rest depth for minutes, so with the cap on it would
+/// take nothing; see `backstop_cap`).
+fn uncapped() -> ExchangeParams {
+    let mut params = ExchangeParams::defaults();
+    params.risk_limits.as_mut().unwrap().backstop_depth_bps = 0;
+    params
+}
+
 /// dave: 1,000 USDC, long 400 perpetual contracts (0.4 BTC) at 100,000 from bob.
 fn leveraged_dave() -> Venue {
-    let mut v = Venue::standard();
+    leveraged_dave_with(ExchangeParams::defaults())
+}
+
+fn leveraged_dave_with(params: ExchangeParams) -> Venue {
+    let mut v = Venue::standard_with(params);
     v.fund("dave", 1_000);
     assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
     assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
@@ -158,7 +171,7 @@ fn a_bankrupt_account_with_an_empty_fund_is_deleveraged_against_the_profitable_s
 
 #[test]
 fn a_funded_insurance_fund_takes_a_bankrupt_position_through_the_backstop() {
-    let mut v = leveraged_dave();
+    let mut v = leveraged_dave_with(uncapped());
     let (dave, bob) = (v.account("dave"), v.account("bob"));
     let tx = v.tx(
         "bob",
@@ -205,9 +218,114 @@ fn a_funded_insurance_fund_takes_a_bankrupt_position_through_the_backstop() {
 }
 
 #[test]
+fn a_bankrupt_position_beyond_the_backstops_room_is_deleveraged_at_the_bankruptcy_price() {
+    // The same crash with the backstop capped at the depth the book has shown (none): the
+    // fund covers the deficit but does not inherit the position. bob takes dave's 400
+    // contracts at 95,000 and pays the deficit: closing at dave's bankruptcy price.
+    let mut v = leveraged_dave();
+    let (dave, bob) = (v.account("dave"), v.account("bob"));
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: Money::from_usdc(10_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    let out = perp_index(&mut v, 95_000);
+    let end = end_events(&out);
+    assert!(
+        !end.iter()
+            .any(|e| matches!(e, Event::BackstopTakeover { .. }))
+    );
+    assert!(end.contains(&Event::Deleveraged {
+        account: dave,
+        counterparty: bob,
+        instrument: v.id(BTC_PERP),
+        position: 400,
+        price: UnitPrice::from_usdc(95_000),
+        charged: Money::from_usdc(1_020),
+    }));
+    assert!(end.contains(&Event::DeficitCovered {
+        account: dave,
+        from_fund: Money::ZERO,
+        from_deleveraging: Money::from_usdc(1_020),
+        uncovered: Money::ZERO,
+    }));
+    assert_eq!(v.exchange.ledger().insurance_fund, Money::from_usdc(10_000));
+    assert_eq!(v.position("bob", BTC_PERP), 0);
+    assert_eq!(v.exchange.account_margin(dave).unwrap().equity, Money::ZERO);
+}
+
+#[test]
+fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
+    let mut v = Venue::standard();
+    let perp = v.id(BTC_PERP);
+    // alice quotes 100 contracts each side, 1% from the index, for five minutes (one
+    // half-life, taken a second at a time): the depth average reaches about two fifths.
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 99_000).0, None);
+    assert_eq!(v.order("alice", BTC_PERP, Side::Sell, 100, 101_000).0, None);
+    for _ in 0..300 {
+        v.block(vec![]);
+    }
+    let average = v.exchange.instrument(perp).unwrap().depth.average();
+    assert!((35..=45).contains(&average), "{average}");
+    let tx = v.bridge_tx(TxBody::FundInsurance {
+        amount: Money::from_usdc(10_000),
+    });
+    assert_eq!(v.run(tx).0, None);
+    v.fund("dave", 1_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 100_000).0, None);
+    assert_eq!(v.order("dave", BTC_PERP, Side::Buy, 400, 100_000).0, None);
+    let (dave, bob) = (v.account("dave"), v.account("bob"));
+    // Down 1.5%: dave's step of 246 (see the first test) sells 100 to alice's bid; of the
+    // other 146 the backstop takes what the book has shown (the depth average, below the last
+    // sample of 100: one book at
+    // `backstop_depth_bps` 10,000) and the rest closes at the mark against bob's short,
+    // charging nobody (dave is solvent).
+    let out = perp_index(&mut v, 98_500);
+    let end = end_events(&out);
+    let average = v.exchange.instrument(perp).unwrap().depth.shown();
+    assert_eq!(
+        average,
+        v.exchange.instrument(perp).unwrap().depth.average(),
+        "alice's 100 still rested when the block sampled the book"
+    );
+    assert!(end.iter().any(|e| matches!(e,
+        Event::LiquidationStep { account, qty, filled, .. }
+            if *account == dave && qty.contracts() == 246 && filled.contracts() == 100)));
+    let backstop = v.exchange.backstop().expect("opened");
+    assert_eq!(
+        v.exchange.account(backstop).unwrap().position(perp),
+        average
+    );
+    assert!(end.contains(&Event::BackstopTakeover {
+        account: dave,
+        instrument: perp,
+        position: average,
+        price: UnitPrice::from_usdc(98_500),
+    }));
+    assert!(end.contains(&Event::Deleveraged {
+        account: dave,
+        counterparty: bob,
+        instrument: perp,
+        position: 146 - average,
+        price: UnitPrice::from_usdc(98_500),
+        charged: Money::ZERO,
+    }));
+    assert_eq!(v.position("dave", BTC_PERP), 154);
+    assert_eq!(v.position("bob", BTC_PERP), -400 + 146 - average);
+    // Full, the backstop takes nothing more of the same side.
+    v.fund("erin", 1_000);
+    assert_eq!(v.order("bob", BTC_PERP, Side::Sell, 400, 98_500).0, None);
+    assert_eq!(v.order("erin", BTC_PERP, Side::Buy, 400, 98_500).0, None);
+    let out = perp_index(&mut v, 97_000);
+    let erin = v.account("erin");
+    assert!(!end_events(&out).iter().any(|e| matches!(e,
+        Event::BackstopTakeover { account, .. } if *account == erin)));
+    assert!(v.exchange.account(backstop).unwrap().position(perp) <= average);
+}
+
+#[test]
 fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_book() {
     // Whole positions per step, so erin's liquidation fills the fund in one block.
-    let mut params = ExchangeParams::defaults();
+    let mut params = uncapped();
     params.liquidation.as_mut().unwrap().step_bps = 10_000;
     let mut v = Venue::standard_with(params);
     v.fund("dave", 1_000);
@@ -305,7 +423,11 @@ fn with_liquidation_off_a_crash_leaves_the_deficit_where_it_fell() {
 /// alice holds a conversion: long 10 calls, short 10 puts (strike 100,000) and short 100
 /// perpetual contracts: 0.1 BTC long synthetically, 0.1 BTC short in the perpetual.
 fn hedged_alice() -> Venue {
-    let mut v = Venue::standard();
+    hedged_alice_with(ExchangeParams::defaults())
+}
+
+fn hedged_alice_with(params: ExchangeParams) -> Venue {
+    let mut v = Venue::standard_with(params);
     for (side, instrument, qty, price) in [
         (Side::Sell, BTC_CALL, 10, 5_000),
         (Side::Buy, BTC_PUT, 10, 5_000),
@@ -454,7 +576,7 @@ proptest! {
 /// `snapshot_restore` seed.
 #[test]
 fn a_state_after_liquidation_restores_to_itself() {
-    let mut v = hedged_alice();
+    let mut v = hedged_alice_with(uncapped());
     let tx = v.tx("alice", TxBody::SetMarginMode { portfolio: true });
     assert_eq!(v.run(tx).0, None);
     v.fund("dave", 1_000);
@@ -489,7 +611,7 @@ fn a_state_after_liquidation_restores_to_itself() {
 
 #[test]
 fn liquidation_orders_are_throttled_per_instrument_per_block() {
-    let mut params = ExchangeParams::defaults();
+    let mut params = uncapped();
     params
         .liquidation
         .as_mut()

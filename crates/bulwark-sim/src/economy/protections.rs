@@ -23,7 +23,8 @@ pub enum Protection {
     /// The oracle's deviation guard (the index follows a large move of the validators'
     /// median at a bounded rate): off, it follows at once (99.9999% per block).
     OracleGuard,
-    /// Margin tiers and open-interest caps sized to book depth: off (flat margin, no cap).
+    /// Margin tiers, open-interest caps and the backstop's room sized to book depth: off (flat
+    /// margin, no cap, the backstop takes whatever the book does not).
     RiskLimits,
     /// Each validator's observer takes the median of its venues: off, it reads venue 0 alone.
     VenueMedian,
