@@ -25,7 +25,8 @@ pub enum Protection {
     OracleGuard,
     /// Margin tiers and open-interest caps sized to book depth: off (flat margin, no cap).
     RiskLimits,
-    /// Each validator's observer takes the median of its venues: off, it reads venue 0 alone.
+    /// Each validator's observer reads all its venues and observes what a majority of them
+    /// agree on (the production `observe_sources`): off, it reads venue 0 alone.
     VenueMedian,
     /// Market makers set market maker protection on their quotes: off, they do not.
     Mmp,
