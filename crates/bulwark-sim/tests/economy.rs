@@ -195,6 +195,32 @@ fn a_false_venue_does_not_reach_the_index_when_a_second_venue_fails() {
     );
 }
 
+/// The same lie with the second venue failing for 9 s of its 10 (from 5 s to 14 s): the
+/// validators abstain for longer than their last observations count (3 s in blocks, then 5 s
+/// in the oracle), so the oracle goes stale rather than take the lie (liquidation pauses,
+/// withdrawals wait; on seed 1 from 12.3 s to 14.2 s); when venue 1 is back, the two honest
+/// venues outvote venue 0. The index never takes the lie and nobody is called.
+#[test]
+fn a_long_overlap_makes_the_oracle_stale_not_false() {
+    let mut scenario = catalogue::get("venue-false-price")
+        .expect("exists")
+        .expect("parses");
+    scenario.name = "venue-false-price-long".into();
+    scenario.duration = bulwark_sim::scenario::RunLength::Seconds(18);
+    let economy = scenario.economy.as_mut().expect("an economy");
+    economy.lies[0].for_ms = 10_000;
+    economy.lies[1].at_ms = 5_000;
+    economy.lies[1].for_ms = 9_000;
+    let f = figures(&common::score_scenario(&scenario, 1));
+    assert!(
+        f.index_error_bps_max < 100,
+        "the lie reached the index: {} bps",
+        f.index_error_bps_max
+    );
+    assert_eq!((f.margin_calls, f.backstop_takeovers), (0, 0));
+    assert_eq!(f.insurance_fund_drawdown_usdc, 0);
+}
+
 /// f coordinated lying validators (one of four at 70%, then silent) do not move the index: it
 /// is the median of the validators' observations.
 #[test]
