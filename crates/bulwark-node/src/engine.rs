@@ -150,6 +150,10 @@ impl ValidatorConfig {
             bulwark_oracle::SOURCES_MAX
         );
         assert!(
+            u128::from(self.observer.quorum.age_ms_max) < self.observer.age_max.as_millis(),
+            "an observation made of the oldest quotes a source may give still goes in blocks"
+        );
+        assert!(
             self.observer.quorum.agree_bps <= bulwark_oracle::AGREE_BPS_MAX,
             "source agreement band at most {} bps",
             bulwark_oracle::AGREE_BPS_MAX

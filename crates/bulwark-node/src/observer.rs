@@ -7,9 +7,9 @@
 //! observe/send and receive loops on the observation channel. A validator reads all its
 //! configured sources each round and observes only what a majority of them agree on
 //! ([`bulwark_oracle::observe_sources`], [`ObserverConfig::quorum`]); otherwise it sends
-//! nothing for that underlying and the oracle's quorum of validators decides without it. Each observation's signature is
-//! verified once, on arrival; its verdict is remembered ([`crate::verdicts`]) for the blocks
-//! that carry it.
+//! nothing for that underlying and the oracle's quorum of validators decides without it.
+//! Each observation's signature is verified once, on arrival; its verdict is remembered
+//! ([`crate::verdicts`]) for the blocks that carry it.
 //! Never: judges prices (the exchange's oracle step does, identically on every validator), or
 //! keeps an observation from a non-validator or with a bad signature; a peer that sends
 //! undecodable bytes is blocked.

@@ -53,8 +53,11 @@ pub struct SourceQuorum {
     pub agree_bps: u32,
     /// Oldest quote that counts, in milliseconds before `now_ms`; an older one is treated as
     /// no answer (a venue frozen on an old price is a failed venue, not a vote). Default
-    /// 5_000: the oracle's genesis `observation_age_ms_max`, so a quote that could not make a
-    /// counted observation does not make one stale either.
+    /// 2_000: twice the one-second cadence of an exchange's index feed (Deribit's), and well
+    /// inside the oracle's genesis `observation_age_ms_max` (5_000). The observation is
+    /// stamped with its oldest quote, so one source answering with old timestamps ages it by
+    /// at most this; a bound near the observation's own age limit would let a single venue
+    /// make every validator's observations too old to count.
     pub age_ms_max: u64,
 }
 
@@ -62,7 +65,7 @@ impl SourceQuorum {
     /// The documented defaults (see each field).
     pub const DEFAULT: Self = Self {
         agree_bps: 100,
-        age_ms_max: 5_000,
+        age_ms_max: 2_000,
     };
 }
 
