@@ -36,7 +36,8 @@ const BPS: u128 = 10_000;
 ///
 /// A validator observes only when MORE THAN HALF of its configured sources (answering or not)
 /// give a fresh price, and the price it reports is supported: more than half of the
-/// configured sources lie within `agree_bps` of it. Otherwise it abstains, and the oracle's
+/// configured sources lie within `agree_bps` of the answers' median, and it reports the
+/// median of those ([`observe_sources`]). Otherwise it abstains, and the oracle's
 /// staleness rules take over (liquidation pauses, withdrawals wait) instead of a validator
 /// signing a price a minority of its sources made. One configured source: that source alone
 /// is the majority.
@@ -45,7 +46,9 @@ pub struct SourceQuorum {
     /// How far, in basis points of the sources' median, a source may be from it and still
     /// support it. Default 100 (1%). Honest venues of a liquid index quote within a few tens
     /// of basis points of each other even in fast markets (their spread is what arbitrage
-    /// leaves), so 1% keeps an honest majority observing through a crash; and it is the most a
+    /// leaves), so 1% keeps an honest majority observing through ordinary fast markets (in a
+    /// crash of several percent a second, quotes made a few hundred milliseconds apart can
+    /// differ by more, and the validator abstains until they agree again); and it is the most a
     /// source lying inside the band can move the observation while the honest sources answer
     /// (twice that while some have failed), the same 1% the deviation guard lets the index
     /// move in any one block. Every validator reads the same venues, so the validators'
