@@ -111,8 +111,10 @@ pub struct ValidatorConfig {
     pub sync: Option<SyncConfig>,
     /// How often this validator observes prices for the oracle.
     pub observer: ObserverConfig,
-    /// Where this validator's price observations come from.
-    pub price_source: Box<dyn bulwark_oracle::PriceSource + Send>,
+    /// Where this validator's price observations come from: 1 to
+    /// [`bulwark_oracle::SOURCES_MAX`] sources, combined under `observer.quorum`
+    /// (a majority of them must answer and agree).
+    pub price_sources: Vec<Box<dyn bulwark_oracle::PriceSource + Send>>,
 }
 
 impl ValidatorConfig {
@@ -142,6 +144,20 @@ impl ValidatorConfig {
             "proposal bytes within the block bound"
         );
         assert!(!self.partition_prefix.is_empty(), "partition prefix set");
+        assert!(
+            (1..=bulwark_oracle::SOURCES_MAX).contains(&self.price_sources.len()),
+            "1 to {} price sources",
+            bulwark_oracle::SOURCES_MAX
+        );
+        assert!(
+            u128::from(self.observer.quorum.age_ms_max) < self.observer.age_max.as_millis(),
+            "an observation made of the oldest quotes a source may give still goes in blocks"
+        );
+        assert!(
+            self.observer.quorum.agree_bps <= bulwark_oracle::AGREE_BPS_MAX,
+            "source agreement band at most {} bps",
+            bulwark_oracle::AGREE_BPS_MAX
+        );
         assert!(
             self.executor.snapshot_interval > 0
                 && self.executor.snapshot_interval % crate::commitment::STATE_HASH_INTERVAL == 0,
@@ -533,7 +549,7 @@ where
         context.child("observer"),
         shared.clone(),
         config.signer.clone(),
-        config.price_source,
+        config.price_sources,
         channels.observations,
         config.observer,
         blocker.clone(),

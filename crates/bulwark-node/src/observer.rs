@@ -4,17 +4,20 @@
 //! the fresh ones in its block.
 //!
 //! Owns: [`ObservationPool`] (newest signed observation per validator and asset) and the
-//! observe/send and receive loops on the observation channel. Each observation's signature is
-//! verified once, on arrival; its verdict is remembered ([`crate::verdicts`]) for the blocks
-//! that carry it.
+//! observe/send and receive loops on the observation channel. A validator reads all its
+//! configured sources each round and observes only what a majority of them agree on
+//! ([`bulwark_oracle::observe_sources`], [`ObserverConfig::quorum`]); otherwise it sends
+//! nothing for that underlying and the oracle's quorum of validators decides without it.
+//! Each observation's signature is verified once, on arrival; its verdict is remembered
+//! ([`crate::verdicts`]) for the blocks that carry it.
 //! Never: judges prices (the exchange's oracle step does, identically on every validator), or
 //! keeps an observation from a non-validator or with a bad signature; a peer that sends
 //! undecodable bytes is blocked.
 //! Bounds: the pool holds at most one observation per (validator, asset); a message carries
-//! at most [`BATCH_MAX`] observations.
+//! at most [`BATCH_MAX`] observations; a validator reads 1 to [`SOURCES_MAX`] sources.
 
 use crate::shared::{Shared, lock};
-use bulwark_oracle::{PriceSource, observe_sources};
+use bulwark_oracle::{PriceSource, SOURCES_MAX, SourceQuorum, observe_sources};
 use bulwark_types::{AssetCode, BlockTime, PrivateKey, PublicKey, SignedObservation};
 use bytes::Buf as _;
 use commonware_codec::{Encode, Error as CodecError};
@@ -37,6 +40,9 @@ pub struct ObserverConfig {
     /// Observations older than this (by their own timestamps, against the block's time) are
     /// not put in blocks; the oracle's own bound (`observation_age_ms_max`) or less.
     pub age_max: Duration,
+    /// When this validator's sources make an observation: a majority of them answering and
+    /// agreeing within a band ([`SourceQuorum::DEFAULT`]: 1%). With one source, that one.
+    pub quorum: SourceQuorum,
 }
 
 /// The newest observation of each validator for each asset.
@@ -115,14 +121,15 @@ impl ObservationPool {
     }
 }
 
-/// Starts observing and exchanging observations. `assets` lists what to observe: the
-/// underlyings the exchange's oracle tracks, read from the newest state at each round.
+/// Starts observing and exchanging observations: each round, every underlying the exchange's
+/// oracle tracks (read from the newest state) is observed from all of `sources` under
+/// `config.quorum`. Panics on no source or more than [`SOURCES_MAX`] (a configuration bug).
 #[allow(clippy::too_many_arguments)]
 pub fn start<E, S, R, B>(
     context: E,
     shared: Arc<Shared>,
     signer: PrivateKey,
-    mut source: Box<dyn PriceSource + Send>,
+    mut sources: Vec<Box<dyn PriceSource + Send>>,
     (mut sender, mut receiver): (S, R),
     config: ObserverConfig,
     mut blocker: B,
@@ -133,6 +140,10 @@ where
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
+    assert!(
+        (1..=SOURCES_MAX).contains(&sources.len()),
+        "1 to {SOURCES_MAX} price sources"
+    );
     let me = signer.public_key();
     let observe_shared = shared.clone();
     let observe = context.child("observe").spawn(move |context| async move {
@@ -148,8 +159,13 @@ where
             };
             let mut batch = Vec::with_capacity(assets.len());
             for asset in assets.into_iter().take(BATCH_MAX) {
-                let mut sources: [&mut dyn PriceSource; 1] = [source.as_mut()];
-                if let Some(observation) = observe_sources(&me, asset, now, &mut sources) {
+                let mut views: Vec<&mut dyn PriceSource> = sources
+                    .iter_mut()
+                    .map(|s| s.as_mut() as &mut dyn PriceSource)
+                    .collect();
+                if let Some(observation) =
+                    observe_sources(&me, asset, now, &mut views, config.quorum)
+                {
                     batch.push(observation.sign(&signer));
                 }
             }

@@ -13,9 +13,11 @@
 //! once and large ones at a bounded rate, so a one-block spike cannot liquidate anyone.
 //! [`OracleState::apply_block`] runs the whole step for a block.
 //!
-//! Validators get their observations from a [`PriceSource`]: a replayed CSV file
+//! Validators get their observations from [`PriceSource`]s: a replayed CSV file
 //! ([`CsvReplay`]) or a seeded synthetic market with jumps and scripted crashes
-//! ([`SyntheticSource`]), both reproducible bit for bit.
+//! ([`SyntheticSource`]), both reproducible bit for bit. [`observe_sources`] combines one
+//! validator's sources only when a majority of those configured answer and agree
+//! ([`SourceQuorum`]); otherwise the validator abstains.
 //!
 //! This crate is pure: no I/O, clock, threads or OS randomness. Replicated computations use
 //! integers only; the synthetic market uses `f64` with `libm` and rounds once to micro-USDC.
@@ -46,6 +48,8 @@ pub use source::deribit::{DeribitIndexFeed, FeedError, Frame, Ingested, decode_f
 pub use source::synthetic::{
     Crash, MarketConfig, MarketError, ObserverNoise, SyntheticMarket, SyntheticSource,
 };
-pub use source::{PriceSource, SourceQuote, observe_sources};
+pub use source::{
+    AGREE_BPS_MAX, PriceSource, SOURCES_MAX, SourceQuorum, SourceQuote, observe_sources,
+};
 pub use state::{AssetIndex, AssetOutcome, OracleMode, OracleOutcome, OracleState, StateError};
 pub use validators::{VALIDATORS_MAX, ValidatorSet, ValidatorSetError};

@@ -9,8 +9,8 @@
 
 use bulwark_oracle::{
     Crash, GuardConfig, GuardVerdict, MarketConfig, ObserverNoise, OracleConfig, OracleMode,
-    OracleState, PriceSource, SignedObservation, SyntheticSource, ValidatorSet, observe_sources,
-    verify_batch,
+    OracleState, PriceSource, SignedObservation, SourceQuorum, SyntheticSource, ValidatorSet,
+    observe_sources, verify_batch,
 };
 use bulwark_types::{AssetCode, BlockTime, PrivateKey, UnitPrice};
 use commonware_cryptography::Signer;
@@ -62,8 +62,14 @@ fn crash_is_followed_at_a_bounded_rate_and_the_liar_is_flagged() {
             .iter()
             .zip(&mut views)
             .map(|(key, view)| {
-                let mut observation =
-                    observe_sources(&key.public_key(), btc, seen_ms, &mut [view]).unwrap();
+                let mut observation = observe_sources(
+                    &key.public_key(),
+                    btc,
+                    seen_ms,
+                    &mut [view],
+                    SourceQuorum::DEFAULT,
+                )
+                .unwrap();
                 if key.public_key() == liar {
                     observation.price =
                         UnitPrice::from_micros(observation.price.micros().saturating_mul(10));

@@ -17,7 +17,7 @@ use bulwark_node::observer::ObserverConfig;
 use bulwark_node::prices::RandomWalkFeed;
 use bulwark_node::shared::{FinalizedRecord, Shared, lock};
 use bulwark_node::sync::SyncConfig;
-use bulwark_oracle::{MarketConfig, ObserverNoise, OracleConfig, SyntheticSource};
+use bulwark_oracle::{MarketConfig, ObserverNoise, OracleConfig, SourceQuorum, SyntheticSource};
 use bulwark_types::{
     AssetCode, BlockLimits, BlockTime, ClientOrderId, InstrumentId, InstrumentName, InstrumentSpec,
     Money, Multiplier, OrderRequest, PrivateKey, PublicKey, Qty, Side, SignedTx, TimeInForce,
@@ -278,15 +278,16 @@ impl Cluster {
             observer: ObserverConfig {
                 interval: Duration::from_millis(250),
                 age_max: Duration::from_secs(3),
+                quorum: SourceQuorum::DEFAULT,
             },
-            price_source: Box::new(
+            price_sources: vec![Box::new(
                 self.honest_source()
                     .with_noise(ObserverNoise {
                         observer: i as u32,
                         noise_bps: 2,
                     })
                     .expect("valid noise"),
-            ),
+            )],
             sync: Some(SyncConfig {
                 threshold: 100,
                 attempts: 3,

@@ -38,7 +38,7 @@ use crate::byzantine::{
 };
 use crate::cluster::{self, Cluster, Context};
 use crate::economy::Economy;
-use crate::economy::prices::{ScriptedSource, Truth};
+use crate::economy::prices::{Truth, venue_sources};
 use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
 use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
 use crate::series::{self, PricePoint, Sample, Series};
@@ -436,7 +436,7 @@ impl EconomyRun {
         let prices = self.prices.clone();
         move |config| {
             if let Some((seed, start_ms, economy)) = prices {
-                config.price_source = Box::new(ScriptedSource::new(seed, start_ms, economy, i));
+                config.price_sources = venue_sources(seed, start_ms, &economy, i);
             }
         }
     }

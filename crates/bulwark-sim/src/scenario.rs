@@ -57,7 +57,7 @@
 //!
 //! [economy]
 //! insurance_usdc = 1_000_000  # paid into the insurance fund when the market opens
-//! venues = 3                  # venues each validator's observer takes the median of
+//! venues = 3                  # venues each validator reads (a majority must agree)
 //! venue_noise_bps = 2
 //! agent_interval_ms = 100     # how often agents act
 //! protections = ["price-band"] # under test: the scorecard reruns the seed with each off

@@ -18,7 +18,7 @@ use bulwark_node::observer::ObserverConfig;
 use bulwark_node::prices::{PriceFeed, RandomWalkFeed, SmileFeed, SmileParams};
 use bulwark_node::shared::Shared;
 use bulwark_node::sync::SyncConfig;
-use bulwark_oracle::{MarketConfig, ObserverNoise, SyntheticSource};
+use bulwark_oracle::{MarketConfig, ObserverNoise, SourceQuorum, SyntheticSource};
 use bulwark_types::{AssetCode, BlockLimits, PrivateKey, PublicKey, UnitPrice, tx::TX_BYTES_MAX};
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
 use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
@@ -199,12 +199,14 @@ pub fn validator_config(
         observer: ObserverConfig {
             interval: Duration::from_millis(250),
             age_max: Duration::from_secs(3),
+            // One source (the synthetic market): it is its own majority.
+            quorum: SourceQuorum::DEFAULT,
         },
-        price_source: Box::new(
+        price_sources: vec![Box::new(
             setup
                 .prices
                 .source(&setup.genesis, u32::try_from(observer)?)?,
-        ),
+        )],
     })
 }
 

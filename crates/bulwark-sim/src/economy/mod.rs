@@ -4,13 +4,13 @@
 //!
 //! Owns: the `[economy]` and `[[lie]]` sections of a scenario file, validated into
 //! [`Economy`] (unknown fields refused, every error naming the field); the validators' price
-//! source inside the lab ([`prices::ScriptedSource`]) and the honest truth it departs from
-//! ([`prices::Truth`]); [`Protection`], the switches a comparison run turns off; and
+//! sources inside the lab ([`prices::VenueSource`], one per venue) and the honest truth they
+//! depart from ([`prices::Truth`]); [`Protection`], the switches a comparison run turns off; and
 //! [`tally::EconomyTally`], the per-height measurements of index error, insurance fund, bad
 //! debt and liquidations.
 //! Never: reads a clock or draws entropy (the price path is a pure function of the seed and
 //! simulated time); changes anything a production validator runs (the lab builds the
-//! genesis and the price source it hands the validators it starts).
+//! genesis and the price sources it hands the validators it starts).
 //! Bounds: at most [`MOVES_MAX`] price moves and [`LIES_MAX`] lies; 1 to [`VENUES_MAX`]
 //! venues per validator.
 
@@ -37,8 +37,9 @@ pub const INSURANCE_USDC_MAX: i64 = 1_000_000_000;
 pub struct Economy {
     /// USDC the bridge pays into the insurance fund when the market opens.
     pub insurance_usdc: i64,
-    /// Venues each validator's observer reads; its observation is their median (the lower
-    /// middle for an even count).
+    /// Venues each validator's observer reads; its observation is what the production
+    /// `bulwark_oracle::observe_sources` makes of them (the median of the majority that
+    /// agrees within 1%, or none without such a majority).
     pub venues: u8,
     /// Each venue's own noise around the honest price, basis points (standard deviation).
     pub venue_noise_bps: u32,
@@ -139,7 +140,8 @@ impl PriceMove {
 pub enum Liar {
     /// A venue every validator reads (its index among the venues).
     Venue(u8),
-    /// These validators' observers, after their venues' median (a coordinated lie).
+    /// These validators' observers (a coordinated lie): every venue they read carries it, so
+    /// their observation does (or, for silence, there is none).
     Validators(Vec<usize>),
 }
 

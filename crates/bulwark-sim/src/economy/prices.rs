@@ -1,11 +1,13 @@
-//! The price source every validator's observer reads inside the lab, and the honest truth.
+//! The price sources every validator's observer reads inside the lab, and the honest truth.
 //!
 //! Owns: [`Truth`], the honest price of BTC at any simulated time (a seeded synthetic market
-//! times the scenario's scripted moves), and [`ScriptedSource`], one validator's view of it:
-//! the median of its venues (each the truth with its own small noise, or a venue's lie), then
-//! the validator's own lie if it tells one.
-//! Never: reads a clock or draws entropy: a price is a function of the seed, the validator,
-//! the venue and the time asked about.
+//! times the scenario's scripted moves), and [`VenueSource`], one venue as one validator reads
+//! it (the truth with the venue's own small noise, or the venue's lie, then the validator's
+//! own lie if it tells one); [`venue_sources`] hands a validator one per venue.
+//! Never: combines venues itself (each validator's observer does, with the production
+//! [`bulwark_oracle::observe_sources`], so the lab tests the code validators run); reads a
+//! clock or draws entropy: a price is a function of the seed, the validator, the venue and
+//! the time asked about.
 
 use crate::economy::{Economy, Liar};
 use bulwark_oracle::{MarketConfig, ObserverNoise, PriceSource, SourceQuote, SyntheticSource};
@@ -66,41 +68,58 @@ impl Truth {
     }
 }
 
-/// What validator `validator`'s observer reads: its venues' median, then its own lie.
-pub struct ScriptedSource {
+/// One venue as validator `validator` reads it: the truth with that venue's own noise, or the
+/// venue's lie (a false price, or none while it fails); then the validator's own lie, if it
+/// tells one, on every venue it reads (so the observation the production code makes of them
+/// carries it, or, when the lie is silence, there is none).
+pub struct VenueSource {
     validator: usize,
-    venues: Vec<SyntheticSource>,
+    venue: u8,
+    market: SyntheticSource,
     economy: Economy,
     start_ms: u64,
 }
 
-impl ScriptedSource {
-    pub fn new(seed: u64, start_ms: u64, economy: Economy, validator: usize) -> Self {
-        // A validator reading one venue (the venue median switched off) reads venue 0, the
-        // one a venue lie names first.
-        let venues = if economy.is_off(crate::economy::Protection::VenueMedian) {
-            1
-        } else {
-            economy.venues
-        };
-        let venues = (0..venues)
-            .map(|v| {
-                market(seed, start_ms)
-                    .with_noise(ObserverNoise {
-                        observer: validator as u32 * OBSERVER_STRIDE + u32::from(v),
-                        noise_bps: economy.venue_noise_bps,
-                    })
-                    .expect("noise within bounds")
-            })
-            .collect();
-        Self {
-            validator,
-            venues,
-            economy,
-            start_ms,
-        }
-    }
+/// Validator `validator`'s price sources: one [`VenueSource`] per venue, which its observer
+/// combines with the production [`bulwark_oracle::observe_sources`], as a validator outside
+/// the lab does. With the venue median switched off, venue 0 alone (the one a venue lie
+/// names first).
+pub fn venue_sources(
+    seed: u64,
+    start_ms: u64,
+    economy: &Economy,
+    validator: usize,
+) -> Vec<Box<dyn PriceSource + Send>> {
+    let venues = if economy.is_off(crate::economy::Protection::VenueMedian) {
+        1
+    } else {
+        economy.venues
+    };
+    assert!(
+        (1..=crate::economy::VENUES_MAX).contains(&venues),
+        "1 to VENUES_MAX venues"
+    );
+    (0..venues)
+        .map(|venue| {
+            let market = market(seed, start_ms)
+                .with_noise(ObserverNoise {
+                    observer: validator as u32 * OBSERVER_STRIDE + u32::from(venue),
+                    noise_bps: economy.venue_noise_bps,
+                })
+                .expect("noise within bounds");
+            Box::new(VenueSource {
+                validator,
+                venue,
+                market,
+                economy: economy.clone(),
+                start_ms,
+            }) as Box<dyn PriceSource + Send>
+        })
+        .collect()
+}
 
+impl VenueSource {
+    /// The lie `liar` tells at `since` (ms into the run), in basis points of the honest price.
     fn lie(&self, liar: impl Fn(&Liar) -> bool, since: u64) -> Option<u32> {
         self.economy
             .lies
@@ -110,44 +129,34 @@ impl ScriptedSource {
     }
 }
 
-impl PriceSource for ScriptedSource {
+impl PriceSource for VenueSource {
     fn observe(&mut self, asset: AssetCode, now_ms: u64) -> Option<SourceQuote> {
         let since = now_ms.saturating_sub(self.start_ms);
-        let moved: f64 = self
+        let quote = self.market.observe(asset, now_ms)?;
+        let mut factor: f64 = self
             .economy
             .moves
             .iter()
             .map(|m| m.multiplier(since))
             .product();
-        let mut quotes = Vec::with_capacity(self.venues.len());
-        for v in 0..self.venues.len() {
-            let Some(quote) = self.venues[v].observe(asset, now_ms) else {
-                continue;
-            };
-            let lie = self.lie(|l| *l == Liar::Venue(v as u8), since);
-            let factor = match lie {
-                Some(0) => continue,
-                Some(bps) => moved * f64::from(bps) / 10_000.0,
-                None => moved,
-            };
-            quotes.push(SourceQuote {
-                price: scale(quote.price, factor),
-                observed_at_ms: quote.observed_at_ms,
-            });
-        }
-        quotes.sort_by_key(|q| q.price);
-        let median = *quotes.get(quotes.len().checked_sub(1)? / 2)?;
+        let venue = self.venue;
         let validator = self.validator;
-        match self.lie(
-            |l| matches!(l, Liar::Validators(vs) if vs.contains(&validator)),
-            since,
-        ) {
-            Some(0) => None,
-            Some(bps) => Some(SourceQuote {
-                price: scale(median.price, f64::from(bps) / 10_000.0),
-                observed_at_ms: median.observed_at_ms,
-            }),
-            None => Some(median),
+        let lies = [
+            self.lie(|l| *l == Liar::Venue(venue), since),
+            self.lie(
+                |l| matches!(l, Liar::Validators(vs) if vs.contains(&validator)),
+                since,
+            ),
+        ];
+        for lie in lies.into_iter().flatten() {
+            if lie == 0 {
+                return None;
+            }
+            factor *= f64::from(lie) / 10_000.0;
         }
+        Some(SourceQuote {
+            price: scale(quote.price, factor),
+            observed_at_ms: quote.observed_at_ms,
+        })
     }
 }

@@ -26,7 +26,8 @@ pub enum Protection {
     /// Margin tiers, open-interest caps and the backstop's room sized to book depth: off (flat
     /// margin, no cap, the backstop takes whatever the book does not).
     RiskLimits,
-    /// Each validator's observer takes the median of its venues: off, it reads venue 0 alone.
+    /// Each validator's observer reads all its venues and observes what a majority of them
+    /// agree on (the production `observe_sources`): off, it reads venue 0 alone.
     VenueMedian,
     /// Market makers set market maker protection on their quotes: off, they do not.
     Mmp,
