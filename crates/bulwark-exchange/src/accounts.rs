@@ -11,6 +11,10 @@
 //! are plain slice reads. Never decides anything about money (`ledger.rs` moves it) or margin.
 //! An account is never removed: one absorbed into another (`Exchange::authorise_agent`) stays,
 //! closed, with no money and no key bound to it.
+//! Copy on write: each account sits behind its own [`Arc`], so cloning the table (a
+//! speculative state per block, `bulwark-node`'s chain) copies pointers, and the first change
+//! to an account in a clone copies that account alone ([`Accounts::get_mut`] is the one place
+//! that happens).
 //! Bounds: at most `accounts_max` accounts (`Exchange::deposit` checks before opening one;
 //! closed accounts count).
 
@@ -18,12 +22,13 @@ use crate::account::Account;
 use crate::margin::{StandardMargin, ValuationPrices};
 use crate::screen::LiquidationScreen;
 use bulwark_types::{AccountId, InstrumentKind, Money, Multiplier, PublicKey};
+use std::sync::Arc;
 
 /// The accounts and their liquidation screen (see the module doc).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Accounts {
-    /// Indexed by `AccountId`.
-    list: Vec<Account>,
+    /// Indexed by `AccountId`; each shared with the clones of this table until changed.
+    list: Vec<Arc<Account>>,
     /// Derived: never snapshotted; a restored table starts with every row unknown.
     screen: LiquidationScreen,
 }
@@ -36,14 +41,14 @@ impl Accounts {
             assert_eq!(account.id.get(), i as u64, "account ids are dense from 0");
         }
         Self {
-            list,
+            list: list.into_iter().map(Arc::new).collect(),
             screen: LiquidationScreen::default(),
         }
     }
 
     // ---- reads ----
 
-    pub(crate) fn as_slice(&self) -> &[Account] {
+    pub(crate) fn as_slice(&self) -> &[Arc<Account>] {
         &self.list
     }
 
@@ -56,10 +61,11 @@ impl Accounts {
         usize::try_from(id.get())
             .ok()
             .and_then(|i| self.list.get(i))
+            .map(|account| &**account)
     }
 
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Account> {
-        self.list.iter()
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &Account> + DoubleEndedIterator {
+        self.list.iter().map(|account| &**account)
     }
 
     /// Whether the account holds nothing but cash, as one that only deposits reached: no
@@ -87,7 +93,7 @@ impl Accounts {
     /// Opens the next account, owned by `owner`, and returns its id.
     pub(crate) fn open(&mut self, owner: PublicKey) -> AccountId {
         let id = AccountId::new(self.list.len() as u64);
-        self.list.push(Account::new(id, owner));
+        self.list.push(Arc::new(Account::new(id, owner)));
         debug_assert_eq!(self.list.len() as u64, id.get() + 1, "ids stay dense");
         id
     }
@@ -97,7 +103,7 @@ impl Accounts {
     /// margin mode) goes through here, but funding ([`Self::set_cash_screened`]).
     pub(crate) fn get_mut(&mut self, id: AccountId) -> &mut Account {
         self.screen.touch(id);
-        &mut self.list[index(id)]
+        Arc::make_mut(&mut self.list[index(id)])
     }
 
     /// Sets an account's cash and leaves its screen floor standing. Only for funding: the
@@ -105,7 +111,7 @@ impl Accounts {
     /// [`Self::funding_paid`] in the same block, so the next pass lowers the floor by it
     /// (`ledger.rs`, `Pocket::Screened`).
     pub(crate) fn set_cash_screened(&mut self, id: AccountId, cash: Money) {
-        self.list[index(id)].cash = cash;
+        Arc::make_mut(&mut self.list[index(id)]).cash = cash;
     }
 
     /// Records funding paid on an instrument (each holder's cash moves by `per_contract`
@@ -194,7 +200,7 @@ mod tests {
         let (accounts, id) = screened();
         assert_eq!(id, AccountId::new(0));
         assert!(accounts.get(AccountId::new(1)).is_none());
-        let mut restored = Accounts::restored(accounts.as_slice().to_vec());
+        let mut restored = Accounts::restored(accounts.iter().cloned().collect());
         assert!(!restored.proven_safe(id), "the screen is not state");
     }
 }

@@ -371,7 +371,8 @@ impl Exchange {
         *self.treasury.totals()
     }
 
-    pub fn accounts(&self) -> &[Account] {
+    /// Every account, indexed by id (each shared with clones of this state until changed).
+    pub fn accounts(&self) -> &[std::sync::Arc<Account>] {
         self.accounts.as_slice()
     }
 
