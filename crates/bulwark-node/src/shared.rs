@@ -88,7 +88,7 @@ impl DropReason {
 }
 
 /// Recent transaction statuses by digest. Bounded: the oldest are forgotten first. Looked up
-/// by digest only, never iterated (a hash map: digests are uniformly distributed already).
+/// by digest (a hash map: digests are uniformly distributed already); iterated only unordered.
 #[derive(Debug)]
 pub struct Receipts {
     statuses: HashMap<TxDigest, TxStatus>,
@@ -107,6 +107,11 @@ impl Receipts {
 
     pub fn get(&self, digest: &TxDigest) -> Option<&TxStatus> {
         self.statuses.get(digest)
+    }
+
+    /// Every status held, in no particular order (a hash map's).
+    pub fn iter(&self) -> impl Iterator<Item = (&TxDigest, &TxStatus)> {
+        self.statuses.iter()
     }
 
     pub fn record(&mut self, digest: TxDigest, status: TxStatus) {

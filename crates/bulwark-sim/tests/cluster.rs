@@ -90,7 +90,8 @@ fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
         let before: Vec<_> = {
             let shared = cluster.shared(3).unwrap();
             let receipts = lock(&shared.receipts);
-            receipts
+            // Receipts are held unordered: sorted, so the run replays exactly.
+            let mut finalized: Vec<_> = receipts
                 .iter()
                 .filter_map(|(digest, status)| match status {
                     TxStatus::Finalized {
@@ -101,7 +102,9 @@ fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
                     } => Some((*digest, *height, *index, *rejection)),
                     _ => None,
                 })
-                .collect()
+                .collect();
+            finalized.sort_by_key(|(_, height, index, _)| (*height, *index));
+            finalized
         };
         assert!(
             before.len() >= 20,
