@@ -617,15 +617,31 @@ fn equity(v: &mut Venue, name: &str) -> Money {
     margin(v, name).equity
 }
 
+/// The attacker's accounts' equity together.
+fn equity_of<S: AsRef<str>>(v: &mut Venue, names: &[S]) -> Money {
+    names.iter().fold(Money::ZERO, |total, name| {
+        total.checked_add(equity(v, name.as_ref())).unwrap()
+    })
+}
+
+/// Contracts the backstop took over in `events`.
+fn backstop_took(events: &[Event]) -> i64 {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BackstopTakeover { position, .. } => Some(position.abs()),
+            _ => None,
+        })
+        .sum()
+}
+
 #[test]
 fn a_position_too_large_for_the_book_is_not_the_funds_to_carry() {
     let mut v = Venue::standard();
     whale(&mut v, "long", 20_000);
     let fund = v.exchange.ledger().insurance_fund;
     let events = rise(&mut v);
-    let attacker = equity(&mut v, "long")
-        .checked_add(equity(&mut v, "short"))
-        .unwrap();
+    let attacker = equity_of(&mut v, &["long", "short"]);
     // Before: the backstop took about 2,800 contracts of the short as the price passed
     // 102,000 to 110,000 and the fund paid the rest of the rise (about 60,000); the attacker
     // ended at 109,852 on his 40,000. Now he keeps at most what anyone buying alice's ask
@@ -639,14 +655,11 @@ fn a_position_too_large_for_the_book_is_not_the_funds_to_carry() {
         "the fund pays nothing: {:?} from {fund:?}",
         v.exchange.ledger().insurance_fund
     );
-    let backstop_took: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::BackstopTakeover { position, .. } => Some(position.abs()),
-            _ => None,
-        })
-        .sum();
-    assert_eq!(backstop_took, 0, "the book showed no depth to unwind into");
+    assert_eq!(
+        backstop_took(&events),
+        0,
+        "the book showed no depth to unwind into"
+    );
     // The short was deleveraged against the long (the most profitable, most leveraged): the
     // two positions closed against each other at the mark.
     let (short, long) = (v.account("short"), v.account("long"));
@@ -673,9 +686,7 @@ fn a_whale_long_ranked_last_for_deleveraging_still_gains_nothing() {
     whale(&mut v, "rich", 5_000_000);
     let fund = v.exchange.ledger().insurance_fund;
     let events = rise(&mut v);
-    let attacker = equity(&mut v, "rich")
-        .checked_add(equity(&mut v, "short"))
-        .unwrap();
+    let attacker = equity_of(&mut v, &["rich", "short"]);
     // Deleveraging erin first leaves the attacker long her 50 contracts (and alice's 10)
     // against carol and alice, the honest shorts: he keeps their rise after erin was closed,
     // at most 60 contracts x 0.001 x 30,000 = 1,800, which erin would otherwise have kept.
@@ -717,15 +728,10 @@ fn a_whale_short_spread_over_ten_accounts_gains_nothing_either() {
     assert_eq!(v.position("long", BTC_PERP), 3_000);
     let fund = v.exchange.ledger().insurance_fund;
     let events = rise(&mut v);
-    let mut attacker = equity(&mut v, "long");
-    for short in &shorts {
-        attacker = attacker.checked_add(equity(&mut v, short)).unwrap();
-    }
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, Event::BackstopTakeover { .. }))
-    );
+    let attacker = equity(&mut v, "long")
+        .checked_add(equity_of(&mut v, &shorts))
+        .unwrap();
+    assert_eq!(backstop_took(&events), 0);
     assert!(v.exchange.ledger().insurance_fund >= fund);
     assert!(
         attacker <= usdc(40_000 + 290),
@@ -760,21 +766,11 @@ fn depth_rested_then_withdrawn_does_not_make_room_in_the_backstop() {
     whale(&mut v, "long", 20_000);
     let fund = v.exchange.ledger().insurance_fund;
     let events = rise(&mut v);
-    let attacker = equity(&mut v, "long")
-        .checked_add(equity(&mut v, "short"))
-        .unwrap()
-        .checked_add(equity(&mut v, "quoter"))
-        .unwrap();
-    let backstop_took: i64 = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::BackstopTakeover { position, .. } => Some(position.abs()),
-            _ => None,
-        })
-        .sum();
+    let attacker = equity_of(&mut v, &["long", "short", "quoter"]);
     // Before: the backstop took about 1,800 contracts (the lagging average) and the fund
     // paid their rise.
-    assert!(backstop_took <= 10, "{backstop_took}");
+    let took = backstop_took(&events);
+    assert!(took <= 10, "{took}");
     assert!(v.exchange.ledger().insurance_fund >= fund);
     assert!(
         attacker <= usdc(1_040_000 + 290),
