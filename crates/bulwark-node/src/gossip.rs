@@ -9,7 +9,10 @@
 //! registering the channel) bounds how many batches it can push, and each peer has a budget
 //! of `peer_txs_per_second` transactions: beyond it, its batches are dropped before any
 //! signature is checked, so one peer's flood buys a bounded share of this node's CPU. Batches
-//! already delivered are admitted together, at most [`COALESCE_BATCHES`] batches' worth.
+//! already delivered are admitted together, at most [`COALESCE_BATCHES`] batches' worth; a
+//! bad signature among them costs a few batch verifications of halves
+//! (`bulwark_types::tx::verify_batch`), not one check per transaction, so a peer gains
+//! nothing by slipping one in.
 
 use crate::shared::{Shared, lock};
 use bulwark_types::{KeyCache, SignedTx};

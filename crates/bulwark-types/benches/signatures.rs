@@ -171,6 +171,23 @@ fn batch_sizes(c: &mut Criterion) {
         });
     }
     group.finish();
+    // One bad signature among 256: the failed batch is halved until it is found.
+    let mut txs = block.txs[..256].to_vec();
+    txs[100].signature = txs[101].signature.clone();
+    assert_eq!(
+        verify_batch(&mut rng, &txs)
+            .iter()
+            .filter(|ok| !**ok)
+            .count(),
+        1
+    );
+    let mut group = c.benchmark_group("verify_batch_one_bad");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("256", |b| {
+        b.iter(|| black_box(verify_batch(&mut rng, &txs)))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, signatures, decoding, batch_sizes);

@@ -318,38 +318,61 @@ impl SignedTx {
 /// batch equation only; the verdicts do not depend on it. Takes the transactions or references
 /// to them, so a caller verifying part of a block need not copy it.
 ///
-/// Verifies the whole batch at once (about twice as fast as one by one for large batches);
-/// when the batch fails, falls back to checking each transaction to find the bad ones.
+/// Verifies the whole batch at once (several times faster per signature than one by one);
+/// when a batch fails, its halves are verified as batches in turn, down to [`BISECT_MIN`]
+/// transactions, below which each is checked alone. So one bad signature among `n` costs
+/// about two batch verifications of `n`, not `n` single ones: a peer that slips one into a
+/// gossip message that is admitted with others (`bulwark-node`'s gossip) cannot make this
+/// validator check them all one by one.
 pub fn verify_batch<T: Borrow<SignedTx> + Sync>(rng: &mut impl CryptoRng, txs: &[T]) -> Vec<bool> {
-    if txs.is_empty() {
-        return Vec::new();
-    }
     let messages: Vec<_> = txs.iter().map(|t| t.borrow().tx.encode()).collect();
-    let all_valid = PublicKey::verify_batch(
-        rng,
-        txs,
-        |i, t| {
-            let t = t.borrow();
-            BatchEntry {
-                namespace: TX_NAMESPACE,
-                message: &messages[i],
-                public_key: &t.tx.signer,
-                signature: &t.signature,
+    let mut verdicts = vec![false; txs.len()];
+    // Ranges still to judge. Bounded: each split halves a range, so at most two per level of
+    // a tree of depth log2(n) wait at once.
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(64);
+    ranges.push(0..txs.len());
+    while let Some(range) = ranges.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        let whole = range.len() == txs.len();
+        if whole || range.len() >= BISECT_MIN {
+            let part = &txs[range.clone()];
+            let valid = PublicKey::verify_batch(
+                rng,
+                part,
+                |i, t| {
+                    let t = t.borrow();
+                    BatchEntry {
+                        namespace: TX_NAMESPACE,
+                        message: &messages[range.start + i],
+                        public_key: &t.tx.signer,
+                        signature: &t.signature,
+                    }
+                },
+                &Sequential,
+            );
+            if valid {
+                verdicts[range].fill(true);
+                continue;
             }
-        },
-        &Sequential,
-    );
-    if all_valid {
-        return vec![true; txs.len()];
+            if range.len() >= BISECT_MIN {
+                let middle = range.start + range.len() / 2;
+                ranges.push(middle..range.end);
+                ranges.push(range.start..middle);
+                continue;
+            }
+        }
+        for i in range {
+            let t = txs[i].borrow();
+            verdicts[i] = t.tx.signer.verify(TX_NAMESPACE, &messages[i], &t.signature);
+        }
     }
-    txs.iter()
-        .zip(&messages)
-        .map(|(t, m)| {
-            let t = t.borrow();
-            t.tx.signer.verify(TX_NAMESPACE, m, &t.signature)
-        })
-        .collect()
+    verdicts
 }
+
+/// A failed batch smaller than this is checked one signature at a time.
+pub const BISECT_MIN: usize = 8;
 
 // ---- codec ----
 

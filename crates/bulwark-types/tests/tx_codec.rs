@@ -159,6 +159,27 @@ fn batch_verification_finds_the_bad_signature() {
     assert!(verify_batch::<SignedTx>(&mut rng, &[]).is_empty());
 }
 
+proptest::proptest! {
+    /// Halving a failed batch finds exactly the bad signatures, wherever and however many.
+    #[test]
+    fn bisection_finds_exactly_the_bad_signatures(
+        len in 1usize..80,
+        bad in proptest::collection::btree_set(0usize..80, 0..6),
+        seed in proptest::prelude::any::<u64>(),
+    ) {
+        let mut txs: Vec<SignedTx> = (0..len as u64)
+            .map(|n| signed(TxBody::CancelAll { instrument: None }, n))
+            .collect();
+        for &i in bad.iter().filter(|i| **i < len) {
+            txs[i].tx.nonce = Nonce::new(1_000_000 + i as u64);
+        }
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let verdicts = verify_batch(&mut rng, &txs);
+        let expected: Vec<bool> = (0..len).map(|i| !bad.contains(&i)).collect();
+        proptest::prop_assert_eq!(verdicts, expected);
+    }
+}
+
 #[test]
 fn unknown_tags_and_truncations_are_errors() {
     for body in sample_bodies() {
