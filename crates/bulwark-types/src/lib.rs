@@ -12,6 +12,7 @@
 //! verification takes the caller's random source).
 
 pub mod asset;
+pub mod batch;
 pub mod block;
 pub mod ids;
 pub mod instrument;

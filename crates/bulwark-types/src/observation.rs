@@ -9,13 +9,13 @@
 //! every field is fixed-size except the asset code, which is at most 10 bytes.
 
 use crate::asset::ASSET_CODE_LEN_MAX;
+use crate::batch::{Entry, verify_bisecting};
 use crate::{AssetCode, PrivateKey, PublicKey, Signature, UnitPrice};
 use bytes::BufMut;
 use commonware_codec::{
     Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write,
 };
-use commonware_cryptography::{BatchEntry, BatchVerifier, Signer, Verifier};
-use commonware_parallel::Sequential;
+use commonware_cryptography::{Signer, Verifier};
 use rand_core::CryptoRng;
 use std::borrow::Borrow;
 
@@ -89,46 +89,30 @@ impl SignedObservation {
 /// Takes the observations or references to them, so a caller verifying part of a block need
 /// not copy it.
 ///
-/// Verifies the whole batch at once; when that fails, checks each observation to find the bad
-/// ones (so a single forgery costs the honest ones a second check, never a wrong verdict).
+/// Verifies the whole batch at once; a failed batch is halved until the bad signatures are
+/// found ([`crate::batch::verify_bisecting`]), so one forged observation in a block costs the
+/// honest ones a few batch checks, never one each, and never a wrong verdict.
 pub fn verify_batch<T: Borrow<SignedObservation> + Sync>(
     rng: &mut impl CryptoRng,
     observations: &[T],
 ) -> Vec<bool> {
-    if observations.is_empty() {
-        return Vec::new();
-    }
     let messages: Vec<_> = observations
         .iter()
         .map(|o| o.borrow().observation.encode())
         .collect();
-    let all_valid = PublicKey::verify_batch(
-        rng,
-        observations,
-        |i, o| {
-            let o = o.borrow();
-            BatchEntry {
-                namespace: OBSERVATION_NAMESPACE,
-                message: &messages[i],
-                public_key: &o.observation.validator,
-                signature: &o.signature,
-            }
-        },
-        &Sequential,
-    );
-    if all_valid {
-        return vec![true; observations.len()];
-    }
-    observations
+    let entries: Vec<Entry<'_>> = observations
         .iter()
         .zip(&messages)
-        .map(|(o, m)| {
+        .map(|(o, message)| {
             let o = o.borrow();
-            o.observation
-                .validator
-                .verify(OBSERVATION_NAMESPACE, m, &o.signature)
+            Entry {
+                key: &o.observation.validator,
+                signature: &o.signature,
+                message,
+            }
         })
-        .collect()
+        .collect();
+    verify_bisecting(rng, OBSERVATION_NAMESPACE, &entries)
 }
 
 // ---- codec ----
@@ -309,5 +293,20 @@ mod tests {
         let verdicts = verify_batch(&mut rng, &batch);
         assert_eq!(verdicts, vec![true, true, true, true, false, true]);
         assert!(verify_batch::<SignedObservation>(&mut rng, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_large_batch_is_halved_to_its_forgeries() {
+        let mut batch: Vec<SignedObservation> = (0..40)
+            .map(|seed| {
+                let (key, o) = observation(seed, 100 + seed as i64);
+                o.sign(&key)
+            })
+            .collect();
+        batch[3].observation.sources = 9;
+        batch[30].observation.price = UnitPrice::from_micros(1);
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let expected: Vec<bool> = (0..40).map(|i| i != 3 && i != 30).collect();
+        assert_eq!(verify_batch(&mut rng, &batch), expected);
     }
 }

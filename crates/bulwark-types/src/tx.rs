@@ -8,6 +8,7 @@
 //! bridge, admin) and whether its nonce is fresh are the exchange's checks.
 
 use crate::asset::AssetCode;
+use crate::batch::{Entry, verify_bisecting};
 use crate::ids::InstrumentId;
 use crate::ids::Nonce;
 use crate::instrument::InstrumentSpec;
@@ -19,8 +20,7 @@ use commonware_codec::{
     Buf, Encode, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write,
 };
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
-use commonware_cryptography::{BatchEntry, BatchVerifier, Signer, Verifier};
-use commonware_parallel::Sequential;
+use commonware_cryptography::{Signer, Verifier};
 use rand_core::CryptoRng;
 use std::borrow::Borrow;
 
@@ -319,60 +319,26 @@ impl SignedTx {
 /// to them, so a caller verifying part of a block need not copy it.
 ///
 /// Verifies the whole batch at once (several times faster per signature than one by one);
-/// when a batch fails, its halves are verified as batches in turn, down to [`BISECT_MIN`]
-/// transactions, below which each is checked alone. So one bad signature among `n` costs
-/// about two batch verifications of `n`, not `n` single ones: a peer that slips one into a
-/// gossip message that is admitted with others (`bulwark-node`'s gossip) cannot make this
-/// validator check them all one by one.
+/// a failed batch is halved until the bad signatures are found
+/// ([`crate::batch::verify_bisecting`]): a peer that slips one bad signature into a gossip
+/// message admitted with others (`bulwark-node`'s gossip) cannot make this validator check them
+/// all one by one.
 pub fn verify_batch<T: Borrow<SignedTx> + Sync>(rng: &mut impl CryptoRng, txs: &[T]) -> Vec<bool> {
     let messages: Vec<_> = txs.iter().map(|t| t.borrow().tx.encode()).collect();
-    let mut verdicts = vec![false; txs.len()];
-    // Ranges still to judge. Bounded: each split halves a range, so at most two per level of
-    // a tree of depth log2(n) wait at once.
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(64);
-    ranges.push(0..txs.len());
-    while let Some(range) = ranges.pop() {
-        if range.is_empty() {
-            continue;
-        }
-        let whole = range.len() == txs.len();
-        if whole || range.len() >= BISECT_MIN {
-            let part = &txs[range.clone()];
-            let valid = PublicKey::verify_batch(
-                rng,
-                part,
-                |i, t| {
-                    let t = t.borrow();
-                    BatchEntry {
-                        namespace: TX_NAMESPACE,
-                        message: &messages[range.start + i],
-                        public_key: &t.tx.signer,
-                        signature: &t.signature,
-                    }
-                },
-                &Sequential,
-            );
-            if valid {
-                verdicts[range].fill(true);
-                continue;
+    let entries: Vec<Entry<'_>> = txs
+        .iter()
+        .zip(&messages)
+        .map(|(t, message)| {
+            let t = t.borrow();
+            Entry {
+                key: &t.tx.signer,
+                signature: &t.signature,
+                message,
             }
-            if range.len() >= BISECT_MIN {
-                let middle = range.start + range.len() / 2;
-                ranges.push(middle..range.end);
-                ranges.push(range.start..middle);
-                continue;
-            }
-        }
-        for i in range {
-            let t = txs[i].borrow();
-            verdicts[i] = t.tx.signer.verify(TX_NAMESPACE, &messages[i], &t.signature);
-        }
-    }
-    verdicts
+        })
+        .collect();
+    verify_bisecting(rng, TX_NAMESPACE, &entries)
 }
-
-/// A failed batch smaller than this is checked one signature at a time.
-pub const BISECT_MIN: usize = 8;
 
 // ---- codec ----
 
