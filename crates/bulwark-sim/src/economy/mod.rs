@@ -81,6 +81,11 @@ impl Default for Economy {
 }
 
 impl Economy {
+    /// The factor the scripted moves apply to the honest market `since_ms` into the run.
+    pub fn moved(&self, since_ms: u64) -> f64 {
+        self.moves.iter().map(|m| m.multiplier(since_ms)).product()
+    }
+
     /// Whether `protection` is switched off in this run.
     pub fn is_off(&self, protection: Protection) -> bool {
         self.switched_off.contains(&protection)

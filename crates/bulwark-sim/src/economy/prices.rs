@@ -58,13 +58,7 @@ impl Truth {
     pub fn price(&mut self, at_ms: u64) -> Option<UnitPrice> {
         let quote = self.market.observe(crate::cluster::btc(), at_ms)?;
         let since = at_ms.saturating_sub(self.start_ms);
-        let factor: f64 = self
-            .economy
-            .moves
-            .iter()
-            .map(|m| m.multiplier(since))
-            .product();
-        Some(scale(quote.price, factor))
+        Some(scale(quote.price, self.economy.moved(since)))
     }
 }
 
@@ -133,12 +127,7 @@ impl PriceSource for VenueSource {
     fn observe(&mut self, asset: AssetCode, now_ms: u64) -> Option<SourceQuote> {
         let since = now_ms.saturating_sub(self.start_ms);
         let quote = self.market.observe(asset, now_ms)?;
-        let mut factor: f64 = self
-            .economy
-            .moves
-            .iter()
-            .map(|m| m.multiplier(since))
-            .product();
+        let mut factor = self.economy.moved(since);
         let venue = self.venue;
         let validator = self.validator;
         let lies = [
