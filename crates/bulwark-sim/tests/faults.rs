@@ -217,3 +217,58 @@ heal_after_s = 1.0
         .to_string();
     assert!(missing.contains("missing `offset_ms`"), "{missing}");
 }
+
+/// A clock behind the others, or ahead within the drift bound, costs the chain none of the
+/// views its validator leads: the leader paces itself from its parent by at most the block
+/// interval, and not at all from a parent dated ahead of its clock, instead of sleeping until
+/// its own clock passes the parent's time (4.5 s behind: longer than the leader timeout, so
+/// each of its views was skipped; 200 blocks took 17.8 s against 10.7 s without the skew, on
+/// this seed; 0.4 s ahead: 16.2 s). Further ahead than twice the drift bound, its blocks are
+/// refused and its views nullified at once, as a crashed leader's would be skipped (2 s
+/// ahead: every verifier held each of its blocks 1.5 s before its vote, 17.8 s).
+#[test]
+fn a_clock_behind_or_ahead_costs_at_most_its_own_views() {
+    let text = |offset_ms: i64| {
+        format!(
+            r#"
+name = "skew-one"
+validators = 4
+duration = {{ blocks = 200 }}
+link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}
+market = {{ instruments = ["BTC_USDC-PERPETUAL"], traders = 16, order_interval_ms = 100 }}
+
+[[fault]]
+kind = "clock-skew"
+validator = 1
+offset_ms = {offset_ms}
+at_height = 30
+heal_after_s = 8.0
+"#
+        )
+    };
+    let straight = run(&Scenario::parse(&text(0)).expect("parses"), 1);
+    summary("no skew", &straight);
+    // (offset, most elapsed time in percent of the run without it)
+    for (offset_ms, percent_max) in [(-4_500, 105), (400, 105), (2_000, 125), (5_000, 125)] {
+        let skewed = run(&Scenario::parse(&text(offset_ms)).expect("parses"), 1);
+        summary(&format!("skew {offset_ms} ms"), &skewed);
+        assert!(skewed.height >= 200);
+        assert!(
+            skewed.elapsed_ms <= straight.elapsed_ms * percent_max / 100,
+            "skew {offset_ms} ms: {} ms against {} ms without it",
+            skewed.elapsed_ms,
+            straight.elapsed_ms
+        );
+        assert!(
+            p99(&skewed.latencies_ms) <= p99(&straight.latencies_ms) * 3 / 2,
+            "skew {offset_ms} ms: p99 {} ms against {} ms",
+            p99(&skewed.latencies_ms),
+            p99(&straight.latencies_ms)
+        );
+        if offset_ms > 1_000 {
+            // Twice the lab's 500 ms drift bound: the skewed leader's blocks are refused (the
+            // skewed validator, 5 s ahead, also refuses the others' as lagging its clock).
+            assert!(skewed.consensus.refused_proposers.contains(&1));
+        }
+    }
+}
