@@ -99,7 +99,8 @@ pub struct Executor<E: Storage + Clock + Metrics + CryptoRng> {
     store: SnapshotStore<E>,
     marshal: MarshalMailbox,
     config: ExecutorConfig,
-    /// Durable receipts, written and synced before a block is acknowledged.
+    /// Durable receipts: written with each block, synced before each snapshot (a crash loses
+    /// only those of blocks above the newest snapshot, which its replay rebuilds).
     receipts: ReceiptArchive<E>,
 }
 
@@ -187,6 +188,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             return;
         }
         let (exchange, digest, finalization) = synced.into_parts();
+        // The receipts of the blocks executed here so far are on disk before the synced state
+        // is saved: after it, no replay would rebuild them.
+        if let Err(error) = self.receipts.sync().await {
+            panic!("cannot sync the receipt archive before installing {height}: {error}");
+        }
         let served = self.store.save_floor(&exchange, digest).await;
         let state_digest = exchange.state_digest();
         *lock(&self.shared.chain) = Chain::new(exchange, digest);
@@ -294,8 +300,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let txs = &block.body.txs;
         // Hashed once here for the receipt archive, the mempool and the receipts.
         let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
-        // On disk before the block is acknowledged: a kill -9 after the acknowledgement loses
-        // no receipt, and one before it replays the block (the archive skips what it holds).
+        // Written, not synced: a crash that loses them replays this block (it is above the
+        // newest snapshot, which is written only after the receipts below it are synced).
         if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
             panic!("cannot store receipts of finalized block {height}: {error}");
         }
@@ -327,6 +333,10 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         lock(&self.shared.status).funding.count(&outcome);
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
+            // The receipts this snapshot covers are on disk before it: no replay rebuilds them.
+            if let Err(error) = self.receipts.sync().await {
+                panic!("cannot sync the receipt archive at {height}: {error}");
+            }
             // The published state is immutable: encoded here, off the chain's lock, uncopied.
             let served = self.store.save(&finalized.state, finalized.block).await;
             *lock(&self.shared.snapshot) = Some(served);

@@ -6,8 +6,12 @@
 //! digest and indexed by block height (every transaction of a block at the block's height), and
 //! the task that answers lookups from the API through a bounded queue.
 //! Never: holds events (they are rebuilt from nothing after a restart, so a durable receipt
-//! carries none), stores anything not finalized, or lets a block be acknowledged before its
-//! receipts are synced to disk (the executor awaits [`ReceiptArchive::record_block`] first).
+//! carries none), stores anything not finalized, or lets a snapshot be written before the
+//! receipts of the blocks it covers are synced to disk (the executor awaits
+//! [`ReceiptArchive::sync`] first). Receipts of blocks above the newest snapshot are written
+//! but not synced: a crash may lose them, and the restarted validator rebuilds them, because it
+//! replays every finalized block above the snapshot it restores. (A sync per block cost two
+//! fsyncs a block on each validator, on the path to every acknowledgement.)
 //! Bounds: one receipt per transaction of a finalized block (at most the block's `txs_max`);
 //! about 70 bytes of disk and 40 bytes of memory per retained receipt; receipts below
 //! `newest snapshot - max(archive_retention, RECEIPT_RETENTION_BLOCKS)` are pruned at each
@@ -132,9 +136,9 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
     }
 
     /// Stores the receipt of every transaction of the finalized block at `height` (by their
-    /// [`tx_digest`]s `digests`, in block order) and syncs
-    /// them to disk. A receipt already stored (the block was executed before a crash, and is
-    /// replayed) is not stored twice.
+    /// [`tx_digest`]s `digests`, in block order), unsynced (see the module docs). A receipt
+    /// already stored (the block was executed before a crash, and is replayed) is not stored
+    /// twice.
     pub async fn record_block(
         &self,
         height: u64,
@@ -164,12 +168,19 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
             };
             archive = archive.put_multi(height, digest, &receipt).await?;
         }
-        // Wait for the disk outside the lock, so lookups are not held up by every fsync.
+        *guard = Some(archive);
+        Ok(())
+    }
+
+    /// Syncs every receipt stored so far to disk (before a snapshot covering them is written).
+    pub async fn sync(&self) -> Result<(), ReceiptArchiveError> {
+        let mut guard = self.inner.lock().await;
+        let archive = guard.take().ok_or(ReceiptArchiveError::Gone)?;
+        // Wait for the disk outside the lock, so lookups are not held up by the fsync.
         let (archive, synced) = archive.start_sync().await?;
         *guard = Some(archive);
         drop(guard);
-        synced.await.map_err(ReceiptArchiveError::Sync)?;
-        Ok(())
+        synced.await.map_err(ReceiptArchiveError::Sync)
     }
 
     /// Forgets receipts of blocks below `floor` (rounded down to a section of 1,024 heights).

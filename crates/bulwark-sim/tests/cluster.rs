@@ -144,6 +144,88 @@ fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
     });
 }
 
+/// What lets the receipt archive skip a sync per block: a receipt not yet on disk when a
+/// validator crashes is rebuilt, because the restarted validator replays every finalized block
+/// above the snapshot it restores. Here the crash loses the whole receipt archive (harsher
+/// than losing its unsynced tail): every receipt of a block above the restored snapshot is
+/// answered from the archive after the restart, as the validator reported it before.
+#[test]
+fn receipts_above_the_snapshot_are_rebuilt_by_the_replay_when_the_crash_lost_them() {
+    use bulwark_node::receipt_archive::lookup;
+    use bulwark_node::shared::TxStatus;
+    use commonware_runtime::Storage as _;
+    run(5, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(13, Duration::from_millis(100));
+        let mut height = 80;
+        cluster.wait_until(&ALL, height).await;
+        while cluster.executed(3).0 < 200 && height < 2_000 {
+            height += 20;
+            cluster.wait_until(&ALL, height).await;
+        }
+        let before: Vec<_> = {
+            let shared = cluster.shared(3).unwrap();
+            let receipts = lock(&shared.receipts);
+            let mut finalized: Vec<_> = receipts
+                .iter()
+                .filter_map(|(digest, status)| match status {
+                    TxStatus::Finalized {
+                        height,
+                        index,
+                        rejection,
+                        ..
+                    } => Some((*digest, *height, *index, *rejection)),
+                    _ => None,
+                })
+                .collect();
+            finalized.sort_by_key(|(_, height, index, _)| (*height, *index));
+            finalized
+        };
+        cluster.crash(3).await;
+        for part in ["metadata", "key", "value"] {
+            let partition = format!("{}-receipts-{part}", cluster.prefixes[3]);
+            // The metadata partition may never have been written.
+            let removed = cluster.context.remove(&partition, None).await;
+            assert!(
+                part == "metadata" || removed.is_ok(),
+                "{partition}: {removed:?}"
+            );
+        }
+        let goal = cluster.heights().into_iter().max().unwrap() + 30;
+        cluster.wait_until(&HONEST, goal).await;
+        cluster.start(3);
+        cluster.wait_until(&ALL, goal + 10).await;
+        cluster.stop_traders();
+        let shared = cluster.shared(3).unwrap();
+        // The first height it executed after the restart: the restored snapshot's next.
+        let replayed_from = shared.history.lock().unwrap().front().unwrap().height;
+        assert!(replayed_from > 1, "restored a snapshot, not genesis");
+        let queries = lock(&shared.receipt_queries).clone().expect("archive task");
+        let mut rebuilt = 0usize;
+        for (digest, height, index, rejection) in &before {
+            if *height < replayed_from {
+                continue;
+            }
+            let stored = lookup(queries.clone(), *digest)
+                .await
+                .expect("the replay rebuilt the receipt");
+            assert_eq!(
+                (stored.height, stored.index, stored.rejection),
+                (*height, *index, *rejection)
+            );
+            rebuilt += 1;
+        }
+        assert!(
+            rebuilt > 0,
+            "some receipts above the snapshot at {replayed_from}"
+        );
+        println!("{rebuilt} receipts above the snapshot rebuilt (replayed from {replayed_from})");
+    });
+}
+
 /// Commonware's conflicter: it votes for two different proposals in one view. The honest
 /// three keep finalizing and agree, report it and block it.
 #[test]
