@@ -160,7 +160,7 @@ impl CustodyState {
 impl Exchange {
     /// The custodians and what waits for them, when the genesis names custodians.
     pub fn custody(&self) -> Option<&CustodyState> {
-        self.custody.as_ref()
+        self.custody.as_deref()
     }
 
     /// Records `signer`'s attestation of `action` under `id`, and carries the action out
@@ -173,7 +173,9 @@ impl Exchange {
         action: &CustodyAction,
         events: &mut Vec<Event>,
     ) -> Result<(), RejectReason> {
-        let state = self.custody.as_mut().ok_or(RejectReason::NotCustodian)?;
+        // Copied here (once a block, when shared with the parent state), not with the state.
+        let state =
+            std::sync::Arc::make_mut(self.custody.as_mut().ok_or(RejectReason::NotCustodian)?);
         let index = state.custodian(signer).ok_or(RejectReason::NotCustodian)?;
         if !state.id_open(id) {
             return Err(RejectReason::CustodyIdUsed);

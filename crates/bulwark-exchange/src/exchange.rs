@@ -137,7 +137,9 @@ pub struct Exchange {
     pub(crate) option_prints: BTreeMap<crate::surface::SeriesKey, Vec<crate::surface::OptionPrint>>,
     /// The custodians and their waiting attestations (`custody.rs`), when the genesis names
     /// custodians.
-    pub(crate) custody: Option<crate::custody::CustodyState>,
+    /// Behind an `Arc`, copied only when a block attests (up to [`crate::custody::DONE_IDS_KEPT`]
+    /// spent ids: the state copied for every speculated block must not copy them).
+    pub(crate) custody: Option<std::sync::Arc<crate::custody::CustodyState>>,
     /// Deliberate bugs the lab planted in this copy of the state (`deliberate_bugs.rs`);
     /// not state.
     #[cfg(feature = "deliberate-bugs")]
@@ -183,7 +185,7 @@ impl Exchange {
             custody: genesis
                 .custody
                 .clone()
-                .map(crate::custody::CustodyState::new),
+                .map(|custody| std::sync::Arc::new(crate::custody::CustodyState::new(custody))),
             deficits_queued: Money::ZERO,
             withdrawals_pending: BTreeMap::new(),
             outages: crate::liquidation::Outages::default(),

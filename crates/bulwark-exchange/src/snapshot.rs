@@ -944,7 +944,7 @@ fn read_state(buf: &mut impl Buf) -> Result<Exchange, SnapshotError> {
         );
     }
     let option_prints = read_option_prints(buf, &params, &instruments, accounts.len())?;
-    let custody = read_custody(buf, &signers)?;
+    let custody = read_custody(buf, &signers)?.map(std::sync::Arc::new);
     let deficits_queued = Money::read(buf)?;
     if deficits_queued.is_negative() {
         return Err(SnapshotError::NotCanonical(

@@ -249,3 +249,28 @@ fn custody_needs_a_majority_of_distinct_custodians() {
     ));
     assert!(!check(vec![], 0));
 }
+
+/// The custody state is shared between a state and its copy (the copy a validator makes for
+/// every speculated block) until one of them attests: an attestation in the copy's block is
+/// the copy's alone, and the state it was copied from still waits for it.
+#[test]
+fn an_attestation_in_a_copy_leaves_the_state_it_was_copied_from_untouched() {
+    let (mut v, custodians) = custodial_venue(4);
+    let alice = v.key("alice").public_key();
+    let parent = v.exchange.clone();
+    let tx = attest(&mut v, &custodians[0], 3, deposit(&alice, 10_000));
+    let out = v.block(vec![tx]);
+    assert!(out.txs[0].rejection.is_none());
+    assert_ne!(
+        v.exchange.state_digest(),
+        parent.state_digest(),
+        "the copy recorded the attestation"
+    );
+    assert_eq!(v.exchange.custody().unwrap().pending_count(), 1);
+    assert_eq!(
+        parent.custody().unwrap().pending_count(),
+        0,
+        "the state copied from waits for nothing"
+    );
+    assert!(parent.custody().unwrap().id_open(3));
+}
