@@ -295,16 +295,12 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 return false;
             }
         };
-        let finalized = self.shared.publish_finalized();
-        let state_after = finalized.state.state_digest();
         let txs = &block.body.txs;
         // Hashed once here for the receipt archive, the mempool and the receipts.
         let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
-        // Written, not synced: a crash that loses them replays this block (it is above the
-        // newest snapshot, which is written only after the receipts below it are synced).
-        if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
-            panic!("cannot store receipts of finalized block {height}: {error}");
-        }
+        // The pool drops what this block executed before the state that executed it is
+        // published: a client that sends its next transactions the moment it reads its nonces
+        // finalized must not find its queue still full of executed ones (`SignerQueueFull`).
         let (superseded, expired) = {
             let mut mempool = lock(&self.shared.mempool);
             (
@@ -312,6 +308,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 mempool.evict_old(height),
             )
         };
+        let finalized = self.shared.publish_finalized();
+        let state_after = finalized.state.state_digest();
+        // Written, not synced: a crash that loses them replays this block (it is above the
+        // newest snapshot, which is written only after the receipts below it are synced).
+        if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
+            panic!("cannot store receipts of finalized block {height}: {error}");
+        }
         {
             let mut receipts = lock(&self.shared.receipts);
             receipts.record_block(height, &digests, &outcome);

@@ -469,7 +469,17 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
         let per_action = txs.len() / (setup.listings.len() + setup.deposits.len()).max(1);
         let mut actions = 0;
         for chunk in txs.chunks(200 * per_action.max(1)) {
-            shareds[0].submit(chunk.to_vec(), &mut rand::rng(), true);
+            let refused: Vec<String> = shareds[0]
+                .submit(chunk.to_vec(), &mut rand::rng(), true)
+                .into_iter()
+                .filter_map(|result| result.err().map(|error| error.to_string()))
+                .collect();
+            ensure!(
+                refused.is_empty(),
+                "{} setup transactions refused, the first: {}",
+                refused.len(),
+                refused[0]
+            );
             actions += (chunk.len() / per_action.max(1)) as u64;
             let required: Vec<(PublicKey, u64)> = setup
                 .last_nonces(&operators)
