@@ -20,7 +20,7 @@ use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx};
 use commonware_codec::EncodeSize;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A transaction's identity: SHA-256 of its encoding (signature included).
 pub type TxDigest = Digest;
@@ -334,8 +334,9 @@ impl Mempool {
 
     /// Transactions for the next block, within `limits` and `bytes_max`: first every signer's
     /// leading run of cancels (so market makers' cancels land before new orders, as
-    /// Hyperliquid orders its actions), then the rest in arrival order, each signer's in nonce
-    /// order, at most `per_account_block_max` of one account's keys. Transactions at or below
+    /// Hyperliquid orders its actions), then the rest with the payers (accounts, each operator
+    /// key) taking turns, each its next arrival, each signer's in nonce order, at most
+    /// `per_account_block_max` of one account's keys. Transactions at or below
     /// a signer's `nonce_last` are skipped, and so are the transactions of a signer that
     /// `payer_now` (given the payer it was admitted under) says no longer has one: the block's
     /// state decides, as every verifier's does ([`block_payers_valid`]). Nothing is removed.
@@ -409,26 +410,53 @@ impl Mempool {
                 taken.insert(**signer, nonce + 1);
             }
         }
-        // Everything else, by arrival; an arrival pulls in its signer's lower nonces first.
+        // Everything else: the payers take turns, in the order of their first arrival, each
+        // turn its next arrival (which pulls in its signer's lower nonces first). A trader with
+        // many accounts, each within its share, cannot crowd out accounts with one transaction
+        // by arriving first: while the block has room for a round, every payer is in it.
+        let mut turns: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
+        let mut turn_of: BTreeMap<(Payer, SignerKey), usize> = BTreeMap::new();
         for (signer, nonce) in self.arrival.values() {
-            let from = taken.get(signer).copied().unwrap_or(0);
-            if *nonce < from || held.contains(signer) {
-                continue;
-            }
-            for (n, pending) in self.by_signer[signer].range(from..=*nonce) {
-                if !fresh(&pending.tx.tx.signer, *n) {
-                    continue;
-                }
-                match take(pending, &mut chosen, &mut bytes) {
-                    Take::Taken => {}
-                    Take::Full => return chosen,
-                    Take::OverShare => {
-                        held.insert(*signer);
-                        break;
+            let payer = self.by_signer[signer][nonce].payer;
+            // Operators' keys are each their own payer; an account's keys share one.
+            let who = match payer {
+                Payer::Operator => (payer, *signer),
+                Payer::Account(_) => (payer, SignerKey([0; 32])),
+            };
+            let turn = *turn_of.entry(who).or_insert_with(|| {
+                turns.push(VecDeque::new());
+                turns.len() - 1
+            });
+            turns[turn].push_back((*signer, *nonce));
+        }
+        drop(turn_of);
+        // Bounded: each pass takes at least one arrival off every queue it visits.
+        while !turns.is_empty() {
+            for queue in &mut turns {
+                // This payer's next arrival that still has something to take.
+                while let Some((signer, nonce)) = queue.pop_front() {
+                    let from = taken.get(&signer).copied().unwrap_or(0);
+                    if nonce < from || held.contains(&signer) {
+                        continue;
                     }
+                    for (n, pending) in self.by_signer[&signer].range(from..=nonce) {
+                        if !fresh(&pending.tx.tx.signer, *n) {
+                            continue;
+                        }
+                        match take(pending, &mut chosen, &mut bytes) {
+                            Take::Taken => {}
+                            Take::Full => return chosen,
+                            Take::OverShare => {
+                                held.insert(signer);
+                                break;
+                            }
+                        }
+                        taken.insert(signer, n + 1);
+                    }
+                    break;
                 }
-                taken.insert(*signer, n + 1);
             }
+            turns.retain(|queue| !queue.is_empty());
         }
         chosen
     }
@@ -719,10 +747,12 @@ mod tests {
     fn selection_puts_leading_cancels_first_and_keeps_nonce_order() {
         let chosen = mixed_selection(&[]);
         let s = |seed: u64| PrivateKey::from_seed(seed).public_key().as_ref()[0] as u64;
-        // Signer 2's cancel jumps ahead; signer 1's cancel stays behind its own order.
+        // Signer 2's cancel jumps ahead; then the payers (each operator key its own) take
+        // turns in the order they first arrived, so signer 1's cancel, its second turn, stays
+        // behind its own order.
         assert_eq!(
             nonces(&chosen),
-            vec![(s(2), 1), (s(1), 1), (s(1), 2), (s(3), 1), (s(2), 2)]
+            vec![(s(2), 1), (s(1), 1), (s(2), 2), (s(3), 1), (s(1), 2)]
         );
     }
 
@@ -941,6 +971,56 @@ mod tests {
         for t in &block {
             let expected = next.entry(t.tx.signer.clone()).or_insert(1);
             assert_eq!(t.tx.nonce.get(), *expected);
+            *expected += 1;
+        }
+    }
+
+    /// A trader with many accounts, each within its share, arriving first: accounts take turns
+    /// in a block, so ten accounts with one transaction each are all in the next block,
+    /// however many of the spammer's arrived before them. (By arrival alone, the spammer's
+    /// twenty accounts filled the block and the ten waited, block after block, for as long
+    /// as the spammer kept its accounts' queues full.)
+    #[test]
+    fn many_accounts_arriving_first_do_not_crowd_one_transaction_accounts_out() {
+        let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+        for spammer in 0..20u64 {
+            for nonce in 1..=8 {
+                pool.admit_hashed(
+                    tx(300 + spammer, nonce, false),
+                    true,
+                    None,
+                    0,
+                    account(100 + spammer as u32),
+                )
+                .unwrap();
+            }
+        }
+        for honest in 0..10u64 {
+            pool.admit_hashed(
+                tx(400 + honest, 1, false),
+                true,
+                None,
+                0,
+                account(200 + honest as u32),
+            )
+            .unwrap();
+        }
+        let limits = BlockLimits {
+            txs_max: 40,
+            ..BlockLimits::DEFAULT
+        };
+        let block = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p));
+        assert_eq!(block.len(), 40);
+        let honest = block
+            .iter()
+            .filter(|t| (400..410).any(|k| t.tx.signer == PrivateKey::from_seed(k).public_key()))
+            .count();
+        assert_eq!(honest, 10, "every one-transaction account is in the block");
+        // Each spammer account got its turns: two each (the first 20 turns, then 10 more).
+        let mut next: BTreeMap<PublicKey, u64> = BTreeMap::new();
+        for t in &block {
+            let expected = next.entry(t.tx.signer.clone()).or_insert(1);
+            assert_eq!(t.tx.nonce.get(), *expected, "a signer's nonces in order");
             *expected += 1;
         }
     }
