@@ -101,13 +101,17 @@ fn order_spam_from_throwaway_keys_does_not_starve_honest_traders() {
 
 /// A spoofer rests 100 contracts just inside the touch and 5 on the other side, replacing
 /// both every tick, so imbalance traders take his small order: run with every protection on
-/// and with `off` switched off, on seed 1. Returns (spoofer's profit, imbalance traders'
+/// and with `off` switched off, on seed 3. Returns (spoofer's profit, imbalance traders'
 /// profit), on then off.
+const SPOOF_SEED: u64 = 3;
+
 fn spoof(off: Protection) -> [(i64, i64); 2] {
     let scenario = catalogue::load("spoof-touch").expect("a catalogue scenario");
     let cards = [
-        run(&scenario, 1),
-        run(&scenario.with_protection_off(off), 1),
+        // Seed 3: on seed 1, since the payers take turns in a block, the imbalance traders'
+        // orders no longer meet the spoofer's small one at all with every protection on.
+        run(&scenario, SPOOF_SEED),
+        run(&scenario.with_protection_off(off), SPOOF_SEED),
     ];
     let result = cards.each_ref().map(|card| {
         assert_eq!(figures(card).bad_debt_usdc, 0);
@@ -117,7 +121,7 @@ fn spoof(off: Protection) -> [(i64, i64); 2] {
         )
     });
     println!(
-        "spoof-touch seed 1, {} on/off: (spoofer, imbalance traders) USDC {result:?}",
+        "spoof-touch seed {SPOOF_SEED}, {} on/off: (spoofer, imbalance traders) USDC {result:?}",
         off.name()
     );
     for (_, lured) in result {
