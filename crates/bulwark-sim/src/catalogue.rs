@@ -78,6 +78,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/oracle-outage-withdrawal.toml"),
     ),
     (
+        "option-squeeze",
+        include_str!("../scenarios/option-squeeze.toml"),
+    ),
+    (
         "partition-2-2",
         include_str!("../scenarios/partition-2-2.toml"),
     ),
