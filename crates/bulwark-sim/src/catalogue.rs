@@ -112,6 +112,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/wipe-state-sync.toml"),
     ),
     (
+        "withhold-around-refit",
+        include_str!("../scenarios/withhold-around-refit.toml"),
+    ),
+    (
         "withhold-observations",
         include_str!("../scenarios/withhold-observations.toml"),
     ),

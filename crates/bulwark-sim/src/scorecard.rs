@@ -88,6 +88,8 @@ pub struct EconomyFigures {
     /// The highest at-the-money vol of any option smile the exchange fitted, bps (`None`
     /// without options or before the first fit).
     pub smile_vol_atm_max_bps: Option<u64>,
+    /// Perpetual funding every agent account paid, summed (what changed hands), micro-USDC.
+    pub funding_paid_micros: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,6 +161,12 @@ impl EconomyFigures {
             withdrawals_refused_stale: e.end.withdrawals_refused_stale,
             withdrawals_refused_stale_usdc: e.end.withdrawals_refused_stale_usdc,
             smile_vol_atm_max_bps: e.smile_vol_atm_max_bps,
+            funding_paid_micros: e
+                .end
+                .accounts
+                .iter()
+                .map(|a| (-a.funding_micros).max(0))
+                .sum(),
         }
     }
 }
@@ -635,6 +643,12 @@ impl EconomySection {
                     usdc_cents(funding),
                     usdc_cents(f.innocent_funding_micros)
                 ),
+            ));
+        }
+        if f.funding_paid_micros != 0 {
+            rows.push((
+                "economy: funding paid USDC".to_string(),
+                usdc_cents(f.funding_paid_micros),
             ));
         }
         if let Some(vol) = f.smile_vol_atm_max_bps {

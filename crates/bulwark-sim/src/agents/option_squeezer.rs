@@ -6,24 +6,25 @@
 //! 1. open (up to 5 s): `long` lifts the target's asks up to 10% above its mark until it
 //!    holds `size` contracts (from the makers: a position against himself would lose on one
 //!    account what it gains on the other, and a short option's margin covers its loss);
-//! 2. push, `hold_ms`: the quoters quote every series of the expiry two-sided, one contract a
-//!    side 2% around the price at the pushed vol (the exchange's model vol plus `push_bps` of
+//! 2. push, `hold_ms`: the quoters quote every series of the expiry two-sided, `size / 10`
+//!    contracts a side 2% around the price at the pushed vol (the exchange's model vol plus `push_bps` of
 //!    it), each step capped at four fifths of the option band above the mark, one quoter a
-//!    series in turn; and every tick one quoter sells `size / 10` contracts of the target at
+//!    series in turn; and every tick one quoter sells `size / 5` contracts of the target at
 //!    the step to the next (the trades between three accounts a refit reads as confirming
 //!    the move);
 //! 3. throughout the push and after it, the borrow: while `long`'s available funds (its
 //!    equity, marked-up long included, above its initial margin) exceed 100 USDC, `long` buys
 //!    the perpetual from `payee` 2% above the index and sells it back to him 2% below, a
 //!    round trip worth half those funds (the loss is `long`'s realised cash, the gain
-//!    `payee`'s), and every account withdraws everything it may, every tick. `long` is left
-//!    to the exchange when the mark falls back.
+//!    `payee`'s); `payee` withdraws everything it may every tick (the quoters keep their funds
+//!    for premium); after the push every account does. `long` is left to the exchange when
+//!    the mark falls back.
 //!
-//! At most 36 transactions per tick (3 cancels, 2 quotes for each of at most 12 series, 2
+//! At most 37 transactions per tick (4 cancels, 2 quotes for each of at most 12 series, 2
 //! confirming orders, 4 perpetual orders, withdrawals of 5 accounts).
 
 use super::{Agent, AgentKind, AgentSpec, OptionView, Trader, View, self_trade};
-use bulwark_types::{Right, Side, SignedTx, TimeInForce};
+use bulwark_types::{Money, Right, Side, SignedTx, TimeInForce, TxBody};
 use rand_chacha::ChaCha8Rng;
 
 /// Accounts of one option squeezer.
@@ -126,6 +127,7 @@ impl OptionSqueezer {
         );
         let (head, tail) = self.traders.split_at_mut(PAYEE);
         let (long, payee) = (&mut head[LONG], &mut tail[0]);
+        out.push(payee.cancel_everything());
         out.push(payee.order(view, Side::Sell, qty, up, TimeInForce::GoodTilCancelled));
         out.push(long.order(view, Side::Buy, qty, up, TimeInForce::ImmediateOrCancel));
         out.push(payee.order(view, Side::Buy, qty, down, TimeInForce::GoodTilCancelled));
@@ -186,6 +188,7 @@ impl Agent for OptionSqueezer {
                 for q in QUOTERS {
                     out.push(self.traders[q].cancel_everything());
                 }
+                let quote = (self.size / 10).max(1);
                 for (j, option) in series.iter().enumerate() {
                     let Some(step) = self.step(view, option) else {
                         continue;
@@ -196,7 +199,7 @@ impl Agent for OptionSqueezer {
                         option.id,
                         option.tick_micros,
                         Side::Buy,
-                        1,
+                        quote,
                         step - spread,
                         TimeInForce::GoodTilCancelled,
                     ));
@@ -204,7 +207,7 @@ impl Agent for OptionSqueezer {
                         option.id,
                         option.tick_micros,
                         Side::Sell,
-                        1,
+                        quote,
                         step + spread,
                         TimeInForce::GoodTilCancelled,
                     ));
@@ -213,7 +216,7 @@ impl Agent for OptionSqueezer {
                     let seller = QUOTERS[self.turn % QUOTERS.len()];
                     let buyer = QUOTERS[(self.turn + 1) % QUOTERS.len()];
                     self.turn += 1;
-                    let qty = (self.size / 10).max(1);
+                    let qty = (self.size / 5).max(1);
                     out.push(self.traders[seller].order_in(
                         target.id,
                         target.tick_micros,
@@ -232,7 +235,16 @@ impl Agent for OptionSqueezer {
                     ));
                 }
                 self.borrow(view, out);
-                self_trade::withdraw_all(&mut self.traders, view, withdrawals);
+                // Only the payee withdraws while the quoters need their funds for premium.
+                let usdc = view.withdrawable_usdc(&self.traders[PAYEE].public_key());
+                if usdc > 0 {
+                    withdrawals.push((
+                        PAYEE,
+                        self.traders[PAYEE].tx(TxBody::Withdraw {
+                            amount: Money::from_usdc(usdc),
+                        }),
+                    ));
+                }
             }
             Phase::Exit => {
                 for q in QUOTERS {
