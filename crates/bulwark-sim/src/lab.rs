@@ -311,7 +311,7 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
 /// its noise, or, with an economy, its scripted truth (moves included, lies not).
 enum HonestPrice {
     Market(SyntheticSource),
-    Scripted(Truth),
+    Scripted(Box<Truth>),
 }
 
 impl HonestPrice {
@@ -575,7 +575,9 @@ impl Lab {
             ));
         }
         let honest = match &economy {
-            Some(e) => HonestPrice::Scripted(Truth::new(market_seed, genesis_ms, e.clone())),
+            Some(e) => {
+                HonestPrice::Scripted(Box::new(Truth::new(market_seed, genesis_ms, e.clone())))
+            }
             None => HonestPrice::Market(cluster.honest_source()),
         };
         let mut lab = Self {

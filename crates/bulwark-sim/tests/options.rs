@@ -95,7 +95,8 @@ fn option_sections_are_validated_naming_the_field() {
 /// marked-up long. With every protection on the smile moves at most one capped step per
 /// refit and the attack does not pay (bound below); with the surface guard off (step cap and
 /// trade confirmation at the loosest a genesis allows, one account enough) the smile follows
-/// his quotes further.
+/// his quotes further (seed 1: 7,260 bps, two capped steps from 6,000, against 7,634; the
+/// attacker -14,357 and -15,405 USDC: the makers sell into his inflated bids).
 #[test]
 fn an_option_smile_squeeze_does_not_pay_while_the_surface_guard_holds() {
     let on = run("option-squeeze", 1, None);
@@ -155,7 +156,9 @@ fn economy_summary(label: &str, m: &bulwark_sim::lab::Measured) -> (u64, u64, i6
 /// A leader withholding the low observations (keeping the quorum's worth of the highest)
 /// while funding is paid and the smiles refit every 10 s (`withhold-around-refit`, seed 1),
 /// against the same seed without it: the index moves only within the venues' noise, and the
-/// smiles (fitted to the makers' quotes around that index) with it.
+/// smiles (fitted to the makers' quotes around that index) with it (seed 1: index error max
+/// 27 against 18 bps, smile ATM vol max 5,967 against 5,961 bps). No funding is paid either
+/// way: a 10 s interval rounds the rate to whole ppm of 1/2,880 of the 8 h premium period.
 #[test]
 fn a_withholding_leader_around_funding_and_refits_moves_index_and_smiles_within_the_noise() {
     let scenario = catalogue::load("withhold-around-refit").expect("in the catalogue");
