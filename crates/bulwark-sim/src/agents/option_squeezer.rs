@@ -20,8 +20,9 @@
 //!    for premium); after the push every account does. `long` is left to the exchange when
 //!    the mark falls back.
 //!
-//! At most 37 transactions per tick (4 cancels, 2 quotes for each of at most 12 series, 2
-//! confirming orders, 4 perpetual orders, withdrawals of 5 accounts).
+//! At most 35 transactions per tick in the push (4 cancels, 2 quotes for each of at most 12
+//! series, 2 confirming orders, 4 perpetual orders, the payee's withdrawal); after it at
+//! most 13 (4 cancels, 4 perpetual orders, 5 withdrawals).
 
 use super::{Agent, AgentKind, AgentSpec, OptionView, Trader, View, self_trade};
 use bulwark_types::{Money, Right, Side, SignedTx, TimeInForce, TxBody};
