@@ -78,6 +78,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/oracle-outage-withdrawal.toml"),
     ),
     (
+        "option-squeeze",
+        include_str!("../scenarios/option-squeeze.toml"),
+    ),
+    (
         "partition-2-2",
         include_str!("../scenarios/partition-2-2.toml"),
     ),
@@ -106,6 +110,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     (
         "wipe-state-sync",
         include_str!("../scenarios/wipe-state-sync.toml"),
+    ),
+    (
+        "withhold-around-refit",
+        include_str!("../scenarios/withhold-around-refit.toml"),
     ),
     (
         "withhold-observations",

@@ -783,8 +783,18 @@ pub fn sign(key: &PrivateKey, nonce: u64, body: TxBody) -> SignedTx {
     body.signed(key, nonce)
 }
 
-/// Runs `f` on a fresh deterministic runtime with `seed`.
+/// Runs `f` on a fresh deterministic runtime with `seed`, its clock starting at the Unix epoch.
 pub fn run<F, Fut>(seed: u64, f: F)
+where
+    F: FnOnce(Context) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    run_from(seed, 0, f)
+}
+
+/// [`run`] with the runtime's clock starting `start_ms` milliseconds after the Unix epoch
+/// (option expiries are dates from 2000 on, so a run that lists options starts in their era).
+pub fn run_from<F, Fut>(seed: u64, start_ms: u64, f: F)
 where
     F: FnOnce(Context) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -798,6 +808,7 @@ where
         .try_init();
     let config = deterministic::Config::new()
         .with_seed(seed)
+        .with_start_time(std::time::UNIX_EPOCH + Duration::from_millis(start_ms))
         .with_timeout(Some(Duration::from_secs(24 * 3600)));
     deterministic::Runner::new(config).start(f);
 }

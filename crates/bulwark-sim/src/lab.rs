@@ -274,8 +274,14 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
     let journal = Arc::new(Mutex::new(Journal::default()));
     let lab_journal = journal.clone();
     let lab_scenario = scenario.clone();
+    // Option expiries are dates: a run that lists options starts in their era.
+    let start_ms = scenario
+        .economy
+        .as_ref()
+        .and_then(|e| e.options.as_ref())
+        .map_or(0, |_| crate::economy::options::OPTIONS_EPOCH_MS);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        cluster::run(seed, move |context| async move {
+        cluster::run_from(seed, start_ms, move |context| async move {
             let lab = Lab::start(context, lab_scenario, seed, lab_journal).await;
             let outcome = lab.run().await;
             *out.lock().expect("not poisoned") = Some(outcome);
@@ -305,7 +311,7 @@ pub fn simulate(scenario: &Scenario, seed: u64) -> Result<Measured, Failure> {
 /// its noise, or, with an economy, its scripted truth (moves included, lies not).
 enum HonestPrice {
     Market(SyntheticSource),
-    Scripted(Truth),
+    Scripted(Box<Truth>),
 }
 
 impl HonestPrice {
@@ -558,7 +564,7 @@ impl Lab {
             market._agents = Some(agents::start(
                 &cluster.context,
                 cluster.slots.clone(),
-                cluster.bridge.clone(),
+                (cluster.admin.clone(), cluster.bridge.clone()),
                 cluster.traffic.clone(),
                 market.roster.clone(),
                 scenario.agents.clone(),
@@ -569,7 +575,9 @@ impl Lab {
             ));
         }
         let honest = match &economy {
-            Some(e) => HonestPrice::Scripted(Truth::new(market_seed, genesis_ms, e.clone())),
+            Some(e) => {
+                HonestPrice::Scripted(Box::new(Truth::new(market_seed, genesis_ms, e.clone())))
+            }
             None => HonestPrice::Market(cluster.honest_source()),
         };
         let mut lab = Self {

@@ -46,7 +46,7 @@
 //!
 //! ```toml
 //! [[agents]]                  # kind: market-maker | noise | leveraged | arbitrageur |
-//! kind = "market-maker"       #       squeezer | whale
+//! kind = "market-maker"       #       squeezer | whale | surface-maker | option-squeezer | ...
 //! count = 4
 //! deposit_usdc = 5_000_000    # into each of the agent's accounts (attackers have two)
 //! size = 20                   # contracts per order (attackers: the position they open)
@@ -54,6 +54,9 @@
 //! # leverage = 20             # leveraged: notional over deposit; long_percent = 75
 //! # at_s = 4.0, hold_s = 6.0  # squeezer, whale: when the attack starts, how long it lasts
 //! # push_bps = 2000           # squeezer: how far above the index it pushes trades
+//! #                           # (option-squeezer: how far above the model vol, bps of it)
+//! # vol_bps = 6000            # surface-maker: its vol view (default the model vol, 6000)
+//! # options_percent = 30      # noise: share of its orders in a listed option
 //!
 //! [economy]
 //! insurance_usdc = 1_000_000  # paid into the insurance fund when the market opens
@@ -62,6 +65,9 @@
 //! agent_interval_ms = 100     # how often agents act
 //! protections = ["price-band"] # under test: the scorecard reruns the seed with each off
 //! move = [{ at_s = 5.0, ramp_s = 2.0, hold_s = 3.0, back_s = 10.0, change_bps = -2000 }]
+//! # a call and a put at each strike (bps of the start price) of each expiry (days from the
+//! # run's start, 2026-12-01 00:00 UTC in a run that lists options)
+//! options = { expiries_days = [7], strikes_bps = [9000, 10000, 11000] }
 //!
 //! [[lie]]                     # a venue printing 50% of the honest price for 8 s
 //! venue = 0                   # or `validators = [3]`: their observers report it
@@ -71,7 +77,8 @@
 //! ```
 //!
 //! Protections: `price-band`, `circuit-breaker`, `oracle-guard`, `risk-limits`,
-//! `venue-median`, `mmp` (module `economy::protections` says what each switch does).
+//! `venue-median`, `mmp`, `funding-clamp`, `withdrawal-hold`, `surface-guard` (module
+//! `economy::protections` says what each switch does).
 //!
 //! Ranges, for sweeps (as TigerBeetle's VOPR and FoundationDB's simulation randomise faults):
 //! `at_height`, `at_s` and `heal_after_s` may be a range `[low, high]` (both ends included),

@@ -85,6 +85,11 @@ pub struct EconomyFigures {
     /// Withdrawals refused on a stale oracle, and the USDC they asked for.
     pub withdrawals_refused_stale: u64,
     pub withdrawals_refused_stale_usdc: i64,
+    /// The highest at-the-money vol of any option smile the exchange fitted, bps (`None`
+    /// without options or before the first fit).
+    pub smile_vol_atm_max_bps: Option<u64>,
+    /// Perpetual funding every agent account paid, summed (what changed hands), micro-USDC.
+    pub funding_paid_micros: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -155,6 +160,13 @@ impl EconomyFigures {
                 .sum(),
             withdrawals_refused_stale: e.end.withdrawals_refused_stale,
             withdrawals_refused_stale_usdc: e.end.withdrawals_refused_stale_usdc,
+            smile_vol_atm_max_bps: e.smile_vol_atm_max_bps,
+            funding_paid_micros: e
+                .end
+                .accounts
+                .iter()
+                .map(|a| (-a.funding_micros).max(0))
+                .sum(),
         }
     }
 }
@@ -633,6 +645,18 @@ impl EconomySection {
                 ),
             ));
         }
+        if f.funding_paid_micros != 0 {
+            rows.push((
+                "economy: funding paid USDC".to_string(),
+                usdc_cents(f.funding_paid_micros),
+            ));
+        }
+        if let Some(vol) = f.smile_vol_atm_max_bps {
+            rows.push((
+                "economy: smile ATM vol max".to_string(),
+                format!("{vol} bps"),
+            ));
+        }
         if f.withdrawals_refused_stale > 0 {
             rows.push((
                 "economy: withdrawals refused stale".to_string(),
@@ -681,6 +705,24 @@ impl EconomySection {
                             violation.as_deref().unwrap_or("no economy measured")
                         );
                     }
+                }
+            }
+            let smiles = |r: &ComparisonRow| {
+                r.figures
+                    .as_ref()
+                    .is_some_and(|f| f.smile_vol_atm_max_bps.is_some())
+            };
+            if self.comparison.iter().any(smiles) {
+                let _ = writeln!(out, "protection off   smile ATM vol max bps");
+                for row in &self.comparison {
+                    let Some(f) = &row.figures else { continue };
+                    let _ = writeln!(
+                        out,
+                        "{:<16}{:>22}",
+                        row.switched_off,
+                        f.smile_vol_atm_max_bps
+                            .map_or("-".to_string(), |v| v.to_string())
+                    );
                 }
             }
             let funded = |r: &ComparisonRow| {

@@ -100,6 +100,7 @@ slice! {
     mock_nuller => "mock-nuller",
     mock_outdated => "mock-outdated",
     one_way => "one-way",
+    option_squeeze => "option-squeeze",
     oracle_outage_early_withdrawal => "oracle-outage-early-withdrawal",
     oracle_outage_withdrawal => "oracle-outage-withdrawal",
     partition_2_2 => "partition-2-2",
@@ -111,6 +112,7 @@ slice! {
     venue_false_price => "venue-false-price",
     sweep_200 => "sweep-200",
     wipe_state_sync => "wipe-state-sync",
+    withhold_around_refit => "withhold-around-refit",
     withhold_observations => "withhold-observations",
 }
 

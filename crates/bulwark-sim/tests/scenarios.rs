@@ -27,6 +27,13 @@ fn every_catalogue_scenario_parses_and_is_named_for_its_file() {
     for n in [4, 7, 10] {
         assert!(sizes.contains(&n), "the catalogue has a cluster of {n}");
     }
+    // Options: the squeeze lists a call and a put at each of its five strikes.
+    let squeeze = catalogue::load("option-squeeze").expect("loads");
+    let options = squeeze
+        .economy
+        .and_then(|e| e.options)
+        .expect("option-squeeze lists options");
+    assert_eq!(options.series().len(), 10);
 }
 
 #[test]

@@ -25,7 +25,14 @@
 //! mempool from many throwaway keys), [`spoofer`] (large orders just inside the touch it never
 //! means to trade, luring the [`imbalance`] traders, who follow the touch's size imbalance),
 //! [`squatter`] (races a [`delegator`]'s agent-key registration to bind the key to its own
-//! account).
+//! account), [`surface_maker`] (quotes every listed option around its Black-76 price at its
+//! own vol, skewed against its vega and delta, market maker protection set),
+//! [`option_squeezer`] (quotes and trades an option expiry against himself from several
+//! accounts to push the smile's refit, then borrows against the marked-up long).
+//!
+//! Options: with `[economy] options`, the set-up lists every series (the admin's
+//! `ListInstrument`, before the bridge funds the agents), and each tick's [`View`] carries
+//! the listed option series ([`OptionView`]).
 
 pub mod arbitrageur;
 pub mod attacker;
@@ -35,11 +42,13 @@ pub mod imbalance;
 pub mod leveraged;
 pub mod market_maker;
 pub mod noise;
+pub mod option_squeezer;
 pub mod self_trade;
 pub mod spammer;
 pub mod spoofer;
 pub mod squatter;
 pub mod stale_withdrawer;
+pub mod surface_maker;
 
 use crate::cluster::{Context, PENDING_MAX, Traffic, sign};
 use crate::economy::{Economy, Protection};
@@ -50,7 +59,7 @@ use bulwark_node::mempool::{TxDigest, tx_digest};
 use bulwark_node::shared::{Shared, lock};
 use bulwark_types::{
     ClientOrderId, InstrumentId, InstrumentName, Money, OrderRequest, PrivateKey, PublicKey, Qty,
-    Side, SignedTx, TimeInForce, TxBody, UnitPrice,
+    Right, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Handle, Spawner as _, Supervisor as _};
@@ -77,6 +86,11 @@ const SETUP_ATTEMPTS_MAX: u64 = 20;
 /// Most deposits the funding submits at once (below the mempool's 256 pending transactions
 /// of one signer, the bridge's).
 const FUNDING_BATCH_MAX: usize = 200;
+/// Keys of an option squeezer's accounts (more than two each) start here, apart from the
+/// others' `5_000 + 2 * agent`.
+const OPTION_SQUEEZER_BASE: u64 = 500_000;
+/// Admin nonces of the option listings start here (above the traders' set-up nonces).
+const ADMIN_NONCE_BASE: u64 = 1_000_000;
 
 /// What kind of participant an agent is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,6 +123,11 @@ pub enum AgentKind {
     Squatter,
     /// An account owner that authorises an agent key and trades through it.
     Delegator,
+    /// A market maker quoting every listed option two-sided around its model price.
+    SurfaceMaker,
+    /// An attacker pushing an option expiry's smile with his own quotes and trades among
+    /// several accounts, then borrowing against his marked-up long (Mango Markets).
+    OptionSqueezer,
 }
 
 impl AgentKind {
@@ -127,6 +146,8 @@ impl AgentKind {
             Self::Imbalance => "imbalance",
             Self::Squatter => "squatter",
             Self::Delegator => "delegator",
+            Self::SurfaceMaker => "surface-maker",
+            Self::OptionSqueezer => "option-squeezer",
         }
     }
 
@@ -141,6 +162,7 @@ impl AgentKind {
                 | Self::Spammer
                 | Self::Spoofer
                 | Self::Squatter
+                | Self::OptionSqueezer
         )
     }
 
@@ -148,7 +170,10 @@ impl AgentKind {
     fn takes(self) -> &'static [&'static str] {
         match self {
             Self::MarketMaker => &["levels"],
-            Self::Noise | Self::Arbitrageur | Self::Imbalance => &[],
+            Self::Noise => &["options_percent"],
+            Self::Arbitrageur | Self::Imbalance => &[],
+            Self::SurfaceMaker => &["vol_bps"],
+            Self::OptionSqueezer => &["at_s", "hold_s", "push_bps"],
             Self::Leveraged => &["leverage", "long_percent"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
             Self::Whale | Self::StaleWithdrawer | Self::Spammer | Self::Spoofer => {
@@ -179,8 +204,14 @@ pub struct AgentSpec {
     pub at_ms: u64,
     /// Attackers: how long the push (squeezer) or the hold (whale) lasts before the exit.
     pub hold_ms: u64,
-    /// Squeezer: how far above the index it pushes the perpetual's trades, basis points.
+    /// Squeezer: how far above the index it pushes the perpetual's trades, basis points;
+    /// option squeezer: how far above the exchange's model vol it pushes the smile, bps of it.
     pub push_bps: u32,
+    /// Surface maker: its view of the volatility, bps (default 6000, the exchange's model vol).
+    pub vol_bps: u32,
+    /// Noise traders: the share of their orders placed in a listed option, percent (0: the
+    /// perpetual alone).
+    pub options_percent: u32,
 }
 
 /// An `[[agents]]` entry as written.
@@ -197,6 +228,8 @@ pub(crate) struct RawAgent {
     at_s: Option<f64>,
     hold_s: Option<f64>,
     push_bps: Option<u32>,
+    vol_bps: Option<u32>,
+    options_percent: Option<u32>,
 }
 
 /// Validates the `[[agents]]` entries.
@@ -218,6 +251,8 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             ("at_s", a.at_s.is_some()),
             ("hold_s", a.hold_s.is_some()),
             ("push_bps", a.push_bps.is_some()),
+            ("vol_bps", a.vol_bps.is_some()),
+            ("options_percent", a.options_percent.is_some()),
         ];
         for (name, present) in given {
             if present && !a.kind.takes().contains(&name) {
@@ -231,7 +266,8 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             let present = given.iter().any(|(n, p)| n == name && *p);
             let optional = matches!(
                 (a.kind, *name),
-                (_, "long_percent") | (AgentKind::StaleWithdrawer, "hold_s")
+                (_, "long_percent" | "vol_bps" | "options_percent")
+                    | (AgentKind::StaleWithdrawer, "hold_s")
             );
             if !present && !optional {
                 return Err(ScenarioError::Agents(format!(
@@ -264,9 +300,21 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
         let long_percent = a.long_percent.unwrap_or(100);
         range(&field("long_percent"), u64::from(long_percent), 0, 100)?;
         let push_bps = a.push_bps.unwrap_or(0);
-        if matches!(a.kind, AgentKind::Squeezer | AgentKind::FundingPusher) {
+        if matches!(
+            a.kind,
+            AgentKind::Squeezer | AgentKind::FundingPusher | AgentKind::OptionSqueezer
+        ) {
             range(&field("push_bps"), u64::from(push_bps), 1, 50_000)?;
         }
+        let vol_bps = a.vol_bps.unwrap_or(6_000);
+        range(&field("vol_bps"), u64::from(vol_bps), 500, 30_000)?;
+        let options_percent = a.options_percent.unwrap_or(0);
+        range(
+            &field("options_percent"),
+            u64::from(options_percent),
+            0,
+            100,
+        )?;
         let seconds = |name: &str, s: Option<f64>| {
             s.map_or(Ok(0), |s| {
                 crate::scenario::millis(&field(name), s, crate::scenario::SECONDS_MAX * 1_000)
@@ -289,6 +337,8 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             at_ms: seconds("at_s", a.at_s)?,
             hold_ms: seconds("hold_s", a.hold_s)?,
             push_bps,
+            vol_bps,
+            options_percent,
         });
     }
     Ok(specs)
@@ -341,6 +391,23 @@ pub struct View<'a> {
     pub tick_micros: i64,
     /// Whether market makers set market maker protection.
     pub mmp: bool,
+    /// Every listed option series that trades, in listing order (empty without options).
+    pub options: Vec<OptionView>,
+}
+
+/// One listed option series as an agent sees it.
+#[derive(Copy, Clone, Debug)]
+pub struct OptionView {
+    pub id: InstrumentId,
+    pub right: Right,
+    /// Strike and expiry (Unix milliseconds).
+    pub strike_usdc: f64,
+    pub expiry_ms: u64,
+    pub tick_micros: i64,
+    /// The exchange's mark, ticks.
+    pub mark_ticks: Option<i64>,
+    pub best_bid: Option<i64>,
+    pub best_ask: Option<i64>,
 }
 
 impl View<'_> {
@@ -364,6 +431,50 @@ impl View<'_> {
             .map_or(0, |m| {
                 i64::try_from(m.withdrawable.micros() / 1_000_000).unwrap_or(0)
             })
+    }
+
+    /// The index, USDC.
+    pub fn index_usdc(&self) -> f64 {
+        self.index_ticks as f64 * self.tick_micros as f64 / 1e6
+    }
+
+    /// Black-76 at the index (the exchange's forward) and `vol` (1.0 = 100%), USDC per unit
+    /// of the underlying; `None` past expiry or outside the pricing domain.
+    pub fn model_usdc(&self, option: &OptionView, vol: f64) -> Option<f64> {
+        self.greeks(option, self.index_usdc(), vol).map(|g| g.price)
+    }
+
+    /// Black-76 price and greeks at `forward` (USDC) and `vol`, as [`Self::model_usdc`].
+    pub fn greeks(
+        &self,
+        option: &OptionView,
+        forward: f64,
+        vol: f64,
+    ) -> Option<bulwark_pricing::Greeks> {
+        let now = self.state.time().millis();
+        let years = option.expiry_ms.checked_sub(now)? as f64 / (365.0 * 86_400_000.0);
+        let kind = match option.right {
+            Right::Call => bulwark_pricing::OptionKind::Call,
+            Right::Put => bulwark_pricing::OptionKind::Put,
+        };
+        bulwark_pricing::Black76::new(forward, option.strike_usdc, years, vol, 0.0)
+            .and_then(|model| model.greeks(kind))
+            .ok()
+    }
+
+    /// The exchange's model vol for a series with no smile (1.0 = 100%).
+    pub fn model_vol(&self) -> f64 {
+        self.state
+            .params()
+            .surface_marks
+            .map_or(0.6, |s| f64::from(s.model_vol_bps) / 10_000.0)
+    }
+
+    /// The position of the account `key` owns in `instrument`, contracts.
+    pub fn position_in(&self, key: &PublicKey, instrument: InstrumentId) -> i64 {
+        self.account(key).map_or(0, |id| {
+            self.state.account(id).map_or(0, |a| a.position(instrument))
+        })
     }
 
     /// Contracts of the perpetual one USDC of notional buys at the index.
@@ -419,6 +530,33 @@ impl Trader {
         self.tx(TxBody::PlaceOrder(request))
     }
 
+    /// A limit order in `instrument` (tick `tick_micros`) at `ticks`.
+    pub fn order_in(
+        &mut self,
+        instrument: InstrumentId,
+        tick_micros: i64,
+        side: Side,
+        qty: i64,
+        ticks: i64,
+        tif: TimeInForce,
+    ) -> SignedTx {
+        self.client += 1;
+        let request = OrderRequest::limit(
+            instrument,
+            ClientOrderId::new(self.client),
+            side,
+            Qty::from_contracts(qty.max(1)),
+            UnitPrice::from_micros(ticks.max(1) * tick_micros),
+            tif,
+        );
+        self.tx(TxBody::PlaceOrder(request))
+    }
+
+    /// Cancels the trader's orders in every instrument.
+    pub fn cancel_everything(&mut self) -> SignedTx {
+        self.tx(TxBody::CancelAll { instrument: None })
+    }
+
     pub fn cancel_all(&mut self, view: &View) -> SignedTx {
         self.tx(TxBody::CancelAll {
             instrument: Some(view.perpetual),
@@ -471,10 +609,18 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
         AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
         AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
         AgentKind::Delegator => Box::new(delegator::Delegator::new(spec, ordinal)),
+        AgentKind::SurfaceMaker => Box::new(surface_maker::SurfaceMaker::new(one(), spec, ordinal)),
+        AgentKind::OptionSqueezer => Box::new(option_squeezer::OptionSqueezer::new(
+            (0..option_squeezer::ACCOUNTS as u64)
+                .map(|i| Trader::new(OPTION_SQUEEZER_BASE + 16 * agent as u64 + i))
+                .collect(),
+            spec,
+        )),
     }
 }
 
-/// Starts the agents of `specs` on the market the cluster's traders list. `slots` are the
+/// Starts the agents of `specs` on the market the cluster's traders list (and the option
+/// series of `economy.options`, which the `admin` lists first). `slots` are the
 /// honest validators' shared states (`None` while down). `start_ms` is the run's start (Unix
 /// milliseconds of the runtime's clock); `traders` the scenario's trader count, whose funding
 /// the agents wait for before the bridge funds them.
@@ -482,7 +628,7 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
 pub fn start(
     context: &Context,
     slots: Vec<Arc<Mutex<Option<Arc<Shared>>>>>,
-    bridge: PrivateKey,
+    (admin, bridge): (PrivateKey, PrivateKey),
     traffic: Arc<Mutex<Traffic>>,
     roster: Arc<Mutex<Roster>>,
     specs: Vec<AgentSpec>,
@@ -569,12 +715,17 @@ pub fn start(
             let trader_keys: Vec<PublicKey> = (0..traders)
                 .map(|i| PrivateKey::from_seed(1_000 + i as u64).public_key())
                 .collect();
+            let series: Vec<InstrumentName> = economy
+                .options
+                .as_ref()
+                .map_or_else(Vec::new, |o| o.series());
             let owners: Vec<PublicKey> = lock(&roster)
                 .accounts
                 .iter()
                 .map(|(_, k)| k.clone())
                 .collect();
-            // Funding: after the traders' (the instrument listed, every trader bound), the bridge
+            // Funding: after the traders' (the instrument listed, every trader bound), the admin
+            // lists the option series a finalized state does not show yet, and the bridge
             // deposits into every agent account and capitalises the insurance fund, at most
             // FUNDING_BATCH_MAX deposits at a time (the mempool bounds one signer's pending
             // transactions), each batch to accounts a finalized state does not show yet, with
@@ -597,24 +748,39 @@ pub fn start(
             }
             loop {
                 let base = BRIDGE_NONCE_BASE + attempt * 10_000;
-                let (unfunded, insured): (Vec<usize>, bool) = match reader(&slots) {
-                    Some(s) => {
-                        let chain = lock(&s.chain);
-                        let state = chain.finalized();
-                        (
-                            (0..owners.len())
-                                .filter(|i| state.key_binding(&owners[*i]).is_none())
-                                .take(FUNDING_BATCH_MAX)
-                                .collect(),
-                            state.ledger().insurance_fund > Money::ZERO,
-                        )
-                    }
-                    None => ((0..owners.len().min(FUNDING_BATCH_MAX)).collect(), false),
-                };
-                if unfunded.is_empty() {
+                let (unfunded, insured, unlisted): (Vec<usize>, bool, Vec<usize>) =
+                    match reader(&slots) {
+                        Some(s) => {
+                            let chain = lock(&s.chain);
+                            let state = chain.finalized();
+                            (
+                                (0..owners.len())
+                                    .filter(|i| state.key_binding(&owners[*i]).is_none())
+                                    .take(FUNDING_BATCH_MAX)
+                                    .collect(),
+                                state.ledger().insurance_fund > Money::ZERO,
+                                (0..series.len())
+                                    .filter(|j| state.instrument_by_name(&series[*j]).is_none())
+                                    .collect(),
+                            )
+                        }
+                        None => (
+                            (0..owners.len().min(FUNDING_BATCH_MAX)).collect(),
+                            false,
+                            (0..series.len()).collect(),
+                        ),
+                    };
+                if unfunded.is_empty() && unlisted.is_empty() {
                     break;
                 }
-                let mut txs = Vec::with_capacity(unfunded.len() + 1);
+                let mut txs = Vec::with_capacity(unfunded.len() + unlisted.len() + 1);
+                for j in &unlisted {
+                    txs.push(sign(
+                        &admin,
+                        ADMIN_NONCE_BASE + attempt * 1_000 + *j as u64,
+                        TxBody::ListInstrument(bulwark_types::InstrumentSpec::linear(series[*j])),
+                    ));
+                }
                 if economy.insurance_usdc > 0 && (attempt == 0 || !insured) {
                     txs.push(sign(
                         &bridge,
@@ -649,6 +815,9 @@ pub fn start(
                         unfunded
                             .iter()
                             .all(|i| state.key_binding(&owners[*i]).is_some())
+                            && unlisted
+                                .iter()
+                                .all(|j| state.instrument_by_name(&series[*j]).is_some())
                     });
                     if funded {
                         break;
@@ -747,5 +916,30 @@ fn view<'a>(
         best_ask: instrument.book.best_ask().map(|(p, _)| p.ticks()),
         tick_micros,
         mmp,
+        options: state
+            .instruments()
+            .iter()
+            .filter(|i| i.status == bulwark_exchange::InstrumentStatus::Trading)
+            .filter_map(|i| match i.kind {
+                bulwark_types::InstrumentKind::Option {
+                    expiry_ms,
+                    strike,
+                    right,
+                } => {
+                    let tick = i.spec.tick_size.micros();
+                    Some(OptionView {
+                        id: i.id,
+                        right,
+                        strike_usdc: strike.micros() as f64 / 1e6,
+                        expiry_ms,
+                        tick_micros: tick,
+                        mark_ticks: i.mark.map(|m| m.micros() / tick),
+                        best_bid: i.book.best_bid().map(|(p, _)| p.ticks()),
+                        best_ask: i.book.best_ask().map(|(p, _)| p.ticks()),
+                    })
+                }
+                bulwark_types::InstrumentKind::Perpetual => None,
+            })
+            .collect(),
     })
 }

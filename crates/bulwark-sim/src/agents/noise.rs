@@ -1,6 +1,8 @@
 //! A noise trader: each tick, with even odds, one random order: a third of them cross the
 //! touch (immediate-or-cancel), the rest rest within 20 ticks of the index; one tick in ten
 //! it cancels its perpetual orders instead. At most one transaction per tick.
+//! With `options_percent`, that share of its orders go to a listed option instead (one drawn
+//! at random): a third cross at 10% through the mark, the rest rest 1% to 10% from it.
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
 use bulwark_types::{Side, SignedTx, TimeInForce};
@@ -10,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 pub struct Noise {
     traders: Vec<Trader>,
     size: i64,
+    options_percent: u32,
 }
 
 impl Noise {
@@ -22,6 +25,7 @@ impl Noise {
         Self {
             traders,
             size: spec.size,
+            options_percent: spec.options_percent,
         }
     }
 }
@@ -47,7 +51,11 @@ impl Agent for Noise {
         }
         let trader = &mut self.traders[0];
         if rng.random_range(0..10) == 0 {
-            out.push(trader.cancel_all(view));
+            if self.options_percent > 0 {
+                out.push(trader.cancel_everything());
+            } else {
+                out.push(trader.cancel_all(view));
+            }
             return;
         }
         let side = if rng.random_bool(0.5) {
@@ -56,6 +64,32 @@ impl Agent for Noise {
             Side::Sell
         };
         let crossing = rng.random_range(0..3) == 0;
+        if !view.options.is_empty() && rng.random_range(0..100) < self.options_percent {
+            let option = view.options[rng.random_range(0..view.options.len())];
+            let Some(mark) = option.mark_ticks else {
+                return;
+            };
+            let percent = if crossing {
+                -10
+            } else {
+                rng.random_range(1..=10)
+            };
+            let offset = (mark * percent / 100).max(if crossing { -mark } else { 1 });
+            let ticks = match side {
+                Side::Buy => mark - offset,
+                Side::Sell => mark + offset,
+            };
+            let tif = if crossing {
+                TimeInForce::ImmediateOrCancel
+            } else {
+                TimeInForce::GoodTilCancelled
+            };
+            let qty = rng.random_range(1..=self.size);
+            if ticks >= 1 {
+                out.push(trader.order_in(option.id, option.tick_micros, side, qty, ticks, tif));
+            }
+            return;
+        }
         let offset = if crossing {
             -5
         } else {

@@ -14,10 +14,12 @@
 //! Bounds: at most [`MOVES_MAX`] price moves and [`LIES_MAX`] lies; 1 to [`VENUES_MAX`]
 //! venues per validator.
 
+pub mod options;
 pub mod prices;
 pub mod protections;
 pub mod tally;
 
+pub use options::OptionsSpec;
 pub use protections::Protection;
 
 use crate::scenario::{ScenarioError, range};
@@ -61,6 +63,9 @@ pub struct Economy {
     /// The genesis' cap on one interval's funding rate, parts per million (`None`: the
     /// default, 750): scaled with a short interval it keeps the hourly cap's proportions.
     pub funding_rate_max_ppm: Option<i64>,
+    /// The option series the agents' set-up lists (`None`: the perpetual alone); a run
+    /// that lists options starts its clock at [`options::OPTIONS_EPOCH_MS`].
+    pub options: Option<OptionsSpec>,
 }
 
 impl Default for Economy {
@@ -76,6 +81,7 @@ impl Default for Economy {
             switched_off: Vec::new(),
             funding_interval_ms: None,
             funding_rate_max_ppm: None,
+            options: None,
         }
     }
 }
@@ -180,6 +186,7 @@ pub(crate) struct RawEconomy {
     protections: Vec<Protection>,
     funding_interval_s: Option<f64>,
     funding_rate_max_ppm: Option<i64>,
+    options: Option<options::RawOptions>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +296,9 @@ pub(crate) fn validate(
                 100_000,
             )?;
             economy.funding_rate_max_ppm = Some(ppm);
+        }
+        if let Some(raw) = raw.options {
+            economy.options = Some(options::validate(raw)?);
         }
     }
     if lies.len() > LIES_MAX {

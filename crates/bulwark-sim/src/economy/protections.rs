@@ -37,6 +37,11 @@ pub enum Protection {
     /// Withdrawals held until prices observed after them (a quorum of later observations)
     /// confirm the account still covers them: off, paid at once by their transaction.
     WithdrawalHold,
+    /// The option surface's refit guard: one refit moves a series' at-the-money vol at most
+    /// `vol_move_max_bps` of the previous smile's, further only as far as trades between
+    /// `accounts_min` accounts confirm, within `vol_move_confirmed_max_bps`: off, both bounds
+    /// at the 90% a genesis allows and one account enough (for the quotes too).
+    SurfaceGuard,
 }
 
 impl Protection {
@@ -50,6 +55,7 @@ impl Protection {
             Self::Mmp => "mmp",
             Self::FundingClamp => "funding-clamp",
             Self::WithdrawalHold => "withdrawal-hold",
+            Self::SurfaceGuard => "surface-guard",
         }
     }
 
@@ -71,6 +77,13 @@ impl Protection {
             Self::RiskLimits => params.risk_limits = None,
             Self::FundingClamp => params.funding_rate_max_ppm = bulwark_exchange::params::PPM / 10,
             Self::WithdrawalHold => params.withdrawals_held = false,
+            Self::SurfaceGuard => {
+                if let Some(surface) = params.surface_marks.as_mut() {
+                    surface.vol_move_max_bps = 9_000;
+                    surface.vol_move_confirmed_max_bps = 9_000;
+                    surface.accounts_min = 1;
+                }
+            }
             Self::VenueMedian | Self::Mmp => {}
         }
     }

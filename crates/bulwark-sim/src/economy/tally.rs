@@ -24,6 +24,9 @@ pub struct EconomyTally {
     pub fund_max: Money,
     pub fund_min: Option<Money>,
     pub drawdown: Money,
+    /// The highest at-the-money vol of any option smile the exchange fitted, bps (`None`
+    /// before the first fit, and in runs without options).
+    pub smile_vol_atm_max_bps: Option<u64>,
     /// Transactions per finalized block after the agents were funded: (blocks, transactions,
     /// most in one block), read from the validator's history.
     pub blocks_after_funding: u64,
@@ -52,6 +55,7 @@ impl EconomyTally {
             fund_max: Money::ZERO,
             fund_min: None,
             drawdown: Money::ZERO,
+            smile_vol_atm_max_bps: None,
             blocks_after_funding: 0,
             txs_after_funding: 0,
             txs_per_block_max: 0,
@@ -137,6 +141,14 @@ impl EconomyTally {
             .checked_sub(fund)
             .expect("two funds (money bounds)");
         self.drawdown = self.drawdown.max(drop);
+        for (_, fitted) in state.smiles() {
+            let smile = fitted.smile;
+            if let Ok(vol) = smile.params().vol(0.0, smile.time_years()) {
+                let bps = (vol * 10_000.0).round() as u64;
+                self.smile_vol_atm_max_bps =
+                    Some(self.smile_vol_atm_max_bps.map_or(bps, |m| m.max(bps)));
+            }
+        }
     }
 
     pub fn index_error_bps_mean(&self) -> Option<f64> {
@@ -330,6 +342,8 @@ pub struct EconomyMeasured {
     pub blocks_after_funding: u64,
     pub txs_after_funding: u64,
     pub txs_per_block_max: u64,
+    /// [`EconomyTally::smile_vol_atm_max_bps`].
+    pub smile_vol_atm_max_bps: Option<u64>,
     pub end: EconomyEnd,
 }
 
@@ -351,6 +365,7 @@ impl EconomyTally {
             blocks_after_funding: self.blocks_after_funding,
             txs_after_funding: self.txs_after_funding,
             txs_per_block_max: self.txs_per_block_max,
+            smile_vol_atm_max_bps: self.smile_vol_atm_max_bps,
             end: shared
                 .map(|s| {
                     let mut end = end(s, roster);
