@@ -93,12 +93,15 @@ fn option_sections_are_validated_naming_the_field() {
 /// out-of-the-money call from the surface makers, quotes the whole expiry far above the
 /// model vol from three accounts and trades between them there, and borrows against the
 /// marked-up long. With every protection on the smile moves at most one capped step per
-/// refit and the attack does not pay (bound below); with the surface guard off (step cap and
-/// trade confirmation at the loosest a genesis allows, one account enough) the smile follows
-/// his quotes further (seed 1: 7,260 bps, two capped steps from 6,000, against 7,634; the
-/// attacker -14,357 and -15,405 USDC: the makers sell into his inflated bids).
+/// refit (three refits: 6,000 bps at most 1.1 cubed) and the attack does not pay. With the
+/// surface guard off (step cap and trade confirmation at the loosest a genesis allows, one
+/// account enough) it does not pay either: the makers sell into his inflated bids and the
+/// option price band caps each of his quotes, so the smile rises no further than the guard
+/// lets it (seed 1, the payers taking turns in a block: 7,134 bps on, 7,113 off, attacker
+/// -15,939 and about as much off; before that change 7,260 and 7,634). The guard is the
+/// defence of a squeeze the makers do not answer; this one they answer first.
 #[test]
-fn an_option_smile_squeeze_does_not_pay_while_the_surface_guard_holds() {
+fn an_option_smile_squeeze_does_not_pay_with_the_surface_guard_on_or_off() {
     let on = run("option-squeeze", 1, None);
     let off = run("option-squeeze", 1, Some(Protection::SurfaceGuard));
     let (on_f, off_f) = (figures(&on), figures(&off));
@@ -107,24 +110,27 @@ fn an_option_smile_squeeze_does_not_pay_while_the_surface_guard_holds() {
     };
     let profit =
         |f: &bulwark_sim::scorecard::EconomyFigures| f.attacker_profit_usdc.expect("an attacker");
-    // The exchange's model vol is 60%; one capped step is 10% of it, a confirmed one 50%.
-    assert!(
-        vol(&on_f) <= 9_000,
-        "smile ATM vol max {} bps with the guard",
-        vol(&on_f)
-    );
-    assert!(
-        profit(&on_f) <= 0,
-        "attacker profit {} with the guard",
-        profit(&on_f)
-    );
-    assert_eq!(on_f.bad_debt_usdc, 0);
-    assert!(
-        vol(&off_f) > vol(&on_f),
-        "guard off: smile ATM vol max {} against {} on",
+    println!(
+        "option-squeeze seed 1: smile ATM vol max {} on, {} off; attacker {} on, {} off",
+        vol(&on_f),
         vol(&off_f),
+        profit(&on_f),
+        profit(&off_f)
+    );
+    // The exchange's model vol is 60%; one capped step is 10% of it; three refits.
+    assert!(
+        vol(&on_f) <= 7_986,
+        "smile ATM vol max {} bps with the guard: more than three capped steps",
         vol(&on_f)
     );
+    for (label, f) in [("on", &on_f), ("off", &off_f)] {
+        assert!(
+            profit(f) <= 0,
+            "attacker profit {} with the guard {label}",
+            profit(f)
+        );
+        assert_eq!(f.bad_debt_usdc, 0, "bad debt with the guard {label}");
+    }
 }
 
 fn simulate(scenario: &Scenario, seed: u64) -> bulwark_sim::lab::Measured {
