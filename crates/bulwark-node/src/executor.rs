@@ -23,7 +23,7 @@ use crate::chain::{Chain, FinalizeError};
 use crate::mempool::{TxDigest, tx_digest};
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
-use crate::snapshots::SnapshotStore;
+use crate::snapshots::{SnapshotStore, StorageError};
 use crate::sync::{ServedSnapshot, Synced};
 use bulwark_exchange::{BlockOutcome, StateDigest};
 use bulwark_types::CheckedBlock;
@@ -146,7 +146,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 None => return,
                 Some(Next::Block(delivered)) => delivered,
                 Some(Next::Synced(synced)) => {
-                    self.install(*synced).await;
+                    if !self.install(*synced).await {
+                        // Its disk failed: halted, parked like a divergence.
+                        futures::future::pending::<()>().await;
+                        return;
+                    }
                     continue;
                 }
                 // The snapshot actor is gone (its task ended): keep executing blocks.
@@ -174,8 +178,9 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     }
 
     /// Installs a state synced from peers while running, if it is above the executed height
-    /// and the node has not halted; then marshal delivers from the block after it.
-    async fn install(&mut self, synced: Synced) {
+    /// and the node has not halted; then marshal delivers from the block after it. False if
+    /// it could not be persisted (the node halted).
+    async fn install(&mut self, synced: Synced) -> bool {
         let height = synced.height();
         let executed = lock(&self.shared.chain).finalized_height();
         if height <= executed || lock(&self.shared.status).halted.is_some() {
@@ -184,10 +189,16 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 executed,
                 "synced state not needed any more; dropped"
             );
-            return;
+            return true;
         }
         let (exchange, digest, finalization) = synced.into_parts();
-        let served = self.store.save_floor(&exchange, digest).await;
+        let served = match self.store.save_floor(&exchange, digest).await {
+            Ok(served) => served,
+            Err(error) => {
+                self.storage_failure(height, error);
+                return false;
+            }
+        };
         let state_digest = exchange.state_digest();
         *lock(&self.shared.chain) = Chain::new(exchange, digest);
         self.shared.publish_finalized();
@@ -213,6 +224,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             height,
             "the synced state is the finalized state"
         );
+        true
     }
 
     /// Applies finalized blocks stored after the snapshot this node restored from.
@@ -297,7 +309,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         // On disk before the block is acknowledged: a kill -9 after the acknowledgement loses
         // no receipt, and one before it replays the block (the archive skips what it holds).
         if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
-            panic!("cannot store receipts of finalized block {height}: {error}");
+            self.storage_failure(height, error.into());
+            return false;
         }
         let (superseded, expired) = {
             let mut mempool = lock(&self.shared.mempool);
@@ -328,7 +341,13 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         self.record_history(block, state_after, &outcome);
         if height % self.config.snapshot_interval == 0 {
             // The published state is immutable: encoded here, off the chain's lock, uncopied.
-            let served = self.store.save(&finalized.state, finalized.block).await;
+            let served = match self.store.save(&finalized.state, finalized.block).await {
+                Ok(served) => served,
+                Err(error) => {
+                    self.storage_failure(height, error);
+                    return false;
+                }
+            };
             *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));
@@ -337,7 +356,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             if let Some(floor) = height.checked_sub(receipt_retention)
                 && let Err(error) = self.receipts.prune(floor).await
             {
-                panic!("cannot prune the receipt archive below {floor}: {error}");
+                self.storage_failure(height, error.into());
+                return false;
             }
         }
         true
@@ -440,6 +460,18 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
 
     fn halt(&self, reason: String) {
         lock(&self.shared.status).halted = Some(reason);
+    }
+
+    /// This validator's own disk failed: it halts, logged and typed, never acknowledging the
+    /// block (a restart replays it from marshal's archive). A validator that cannot persist
+    /// must not go on as if it had; a panic here would take down whatever shares its process.
+    fn storage_failure(&self, height: u64, error: StorageError) {
+        tracing::error!(
+            height,
+            %error,
+            "STORAGE FAILURE: this validator's disk failed; halting"
+        );
+        self.halt(format!("storage failure at height {height}: {error}"));
     }
 }
 

@@ -37,6 +37,7 @@ use crate::byzantine::{
     Withholder, mocks,
 };
 use crate::cluster::{self, Cluster, Context};
+use crate::disk::DiskPlan;
 use crate::economy::Economy;
 use crate::economy::prices::{Truth, venue_sources};
 use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
@@ -63,6 +64,8 @@ pub const RECOVERY_MAX_MS: u64 = 120_000;
 pub const LATENCY_WAIT_MAX_MS: u64 = 120_000;
 /// Timeline entries kept for a report.
 pub const TIMELINE_MAX: usize = 1_024;
+/// Mixed into the run's seed before a `disk-fault` draws its failures.
+const DISK_SALT: u64 = 0xd15c_fa17_0000_0001;
 
 /// What broke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -383,6 +386,8 @@ struct Lab {
     cluster: Cluster,
     roles: Vec<Role>,
     down: Vec<bool>,
+    /// Validators a failed disk stopped (a `disk-fault`'s heal restarts them).
+    disk_stopped: Vec<bool>,
     net: Net,
     start_ms: u64,
     fired: Vec<Option<Fired>>,
@@ -580,6 +585,7 @@ impl Lab {
             seed,
             cluster,
             down: vec![false; n],
+            disk_stopped: vec![false; n],
             net: Net::default(),
             start_ms,
             fired: scenario.faults.iter().map(|_| None).collect(),
@@ -679,6 +685,7 @@ impl Lab {
         loop {
             self.journal_tick();
             self.faults_due().await;
+            self.disk_stops().await;
             if !self.restore_bug_waiting.is_empty() {
                 self.restore_bug_due();
             }
@@ -835,12 +842,59 @@ impl Lab {
                 self.proposer_marks_believed();
                 Vec::new()
             }
+            FaultAction::DiskFault {
+                validator,
+                fails,
+                rate_percent,
+                torn,
+                partition,
+            } => {
+                let plan = DiskPlan {
+                    ops: fails.ops(),
+                    rate_percent: *rate_percent,
+                    torn: *torn,
+                    partition: partition.clone(),
+                };
+                // Its own stream per fault, from the run's seed: the same seed fails the same
+                // operations.
+                let seed = self.seed ^ DISK_SALT ^ ((index as u64) << 32);
+                self.cluster.disks[*validator].arm(plan, seed);
+                Vec::new()
+            }
         };
         for cut in &cuts {
             *self.net.cuts.entry(*cut).or_default() += 1;
         }
         self.apply_links().await;
         cuts
+    }
+
+    /// Stops every running validator whose disk failed since the last tick, as a crash: its
+    /// tasks that panicked on the failed disk were stopped already (`disk::fail_stop`), this
+    /// stops the rest before they go on over a disk that lost writes. Its `disk-fault`'s heal
+    /// restarts it from that disk.
+    async fn disk_stops(&mut self) {
+        for validator in 0..self.scenario.validators {
+            let disk = self.cluster.disks[validator].clone();
+            if self.down[validator] || !disk.failed() || self.cluster.tasks[validator].is_none() {
+                continue;
+            }
+            // The node's own typed stop, if it got there first (`storage failure at ...`).
+            let halted = self
+                .cluster
+                .shared(validator)
+                .and_then(|shared| lock(&shared.status).halted.clone());
+            self.cluster.crash(validator).await;
+            self.down[validator] = true;
+            self.disk_stopped[validator] = true;
+            self.note(format!(
+                "validator {validator} stopped: its disk failed ({} operations failed, {} \
+                 tasks stopped on it{}): a fail-stop",
+                disk.failures(),
+                disk.panics_stopped(),
+                halted.map_or(String::new(), |reason| format!(", halted: {reason}"))
+            ));
+        }
     }
 
     /// Plants the snapshot-restore bug on each validator waiting for it whose restore would
@@ -905,6 +959,20 @@ impl Lab {
             }
             FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
             FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
+            FaultAction::DiskFault { validator, .. } => {
+                let validator = *validator;
+                let disk = &self.cluster.disks[validator];
+                let failures = disk.failures();
+                disk.disarm();
+                if self.down[validator] && self.disk_stopped[validator] {
+                    self.disk_stopped[validator] = false;
+                    self.note(format!(
+                        "validator {validator} restarts from its disk ({failures} operations \
+                         had failed)"
+                    ));
+                    self.restart(validator);
+                }
+            }
             FaultAction::Slow {
                 validator,
                 latency_ms,
