@@ -208,7 +208,7 @@ impl<E: Storage> Storage for SkewedContext<E> {
         self.disk.check_open(partition)?;
         let (blob, len, version) = self.inner.open_versioned(partition, name, versions).await?;
         Ok((
-            DiskBlob::new(blob, self.disk.clone(), partition),
+            DiskBlob::new(blob, self.disk.clone(), partition, name, len),
             len,
             version,
         ))
@@ -216,7 +216,9 @@ impl<E: Storage> Storage for SkewedContext<E> {
 
     async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {
         self.disk.check_remove(partition)?;
-        self.inner.remove(partition, name).await
+        self.inner.remove(partition, name).await?;
+        self.disk.removed(partition, name);
+        Ok(())
     }
 
     async fn scan(&self, partition: &str) -> Result<Vec<Vec<u8>>, Error> {

@@ -11,18 +11,32 @@
 //! same seed fails the same operations).
 //! Bounds: a failing write keeps at most a strict prefix of its bytes; once one operation has
 //! failed, every later one fails too until the plan is disarmed (a failed disk stays failed:
-//! the validator must stop, not go on over a half-written disk).
+//! the validator must stop, not go on over a half-written disk). While a plan is armed, each
+//! blob keeps an undo record of what it wrote and resized since its last successful sync
+//! (the bytes it overwrote, its length before), at most the bytes the validator writes in
+//! the fault's window: [`DiskFault::lose_unsynced`] (the lab calls it at the heal, before the
+//! restart, when the stopped validator's blobs are long closed) reopens those blobs and
+//! undoes them, as a power cut loses what was never
+//! synced; a torn write's kept prefix survives it (it reached the platter). A removal is
+//! taken as durable at once.
 //!
-//! What it does not model: writes that were not synced are not lost when the validator stops
-//! (the runtime's memory storage keeps them; the `crash` fault has the same limit). A torn
-//! write, a failed sync and a failed open are.
+//! What it does not model: writes from before the plan was armed that were still unsynced
+//! when it failed are kept (the runtime's memory storage keeps them; the `crash` fault has
+//! the same limit).
 
-use commonware_runtime::{Blob, Error, Handle, IoBufs, IoBufsMut, ReadOptions, WriteOptions};
+use commonware_runtime::{
+    Blob, BlobVersion, Error, Handle, IoBufs, IoBufsMut, ReadOptions, Storage, WriteOptions,
+};
 use rand::RngExt as _;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng as _;
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Which operations a [`DiskPlan`] fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +101,11 @@ struct Armed {
 #[derive(Default)]
 pub struct DiskFault {
     armed: Mutex<Option<Armed>>,
+    /// Every blob opened through this disk that is still open or holds undo records (the
+    /// others are dropped at each open), for [`DiskFault::lose_unsynced`].
+    blobs: Mutex<Vec<Arc<BlobState>>>,
+    /// Orders undo records across every blob (and every open of one file).
+    seq: AtomicU64,
     /// An operation failed since the plan was armed: the disk is dead until disarmed.
     failed: AtomicBool,
     /// Operations failed since the plan was armed.
@@ -111,16 +130,71 @@ impl DiskFault {
         );
         self.failed.store(false, Ordering::SeqCst);
         self.failures.store(0, Ordering::SeqCst);
-        *self.armed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Armed {
+        *lock(&self.armed) = Some(Armed {
             plan,
             rng: ChaCha8Rng::seed_from_u64(seed),
         });
     }
 
-    /// Disarms the plan: the disk works again (what it wrote stays written).
+    /// Disarms the plan: the disk works again (what it wrote stays written, and no undo
+    /// record is kept any more).
     pub fn disarm(&self) {
-        *self.armed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.armed) = None;
         self.failed.store(false, Ordering::SeqCst);
+        for blob in lock(&self.blobs).iter() {
+            lock(&blob.undo).clear();
+        }
+    }
+
+    fn armed(&self) -> bool {
+        lock(&self.armed).is_some()
+    }
+
+    /// Undoes every write and resize made since the last successful sync while the plan was
+    /// armed, file by file (newest first, then the file cut back to its synced length),
+    /// through `storage` (the runtime's own, under this disk): what a power cut loses. Call
+    /// it once the validator has stopped and its tasks are gone (its blobs closed), before it
+    /// restarts. Returns the files rolled back; a file still open, or that no longer opens,
+    /// is left as it is (logged).
+    pub async fn lose_unsynced<S: Storage>(&self, storage: &S) -> usize {
+        let mut files: BTreeMap<(String, Vec<u8>), Vec<Undo>> = BTreeMap::new();
+        for blob in lock(&self.blobs).iter() {
+            let undo = std::mem::take(&mut *lock(&blob.undo));
+            if !undo.is_empty() {
+                let key = (blob.partition.clone(), blob.name.clone());
+                files.entry(key).or_default().extend(undo);
+            }
+        }
+        let mut rolled_back = 0;
+        for ((partition, name), mut undo) in files {
+            undo.sort_by_key(|u| u.seq);
+            let synced_len = undo[0].len_before;
+            let versions = BlobVersion::new(0)..=BlobVersion::new(u16::MAX);
+            let blob = match storage.open_versioned(&partition, &name, versions).await {
+                Ok((blob, _, _)) => blob,
+                Err(error) => {
+                    tracing::warn!(partition, %error, "unsynced writes not rolled back");
+                    continue;
+                }
+            };
+            for entry in undo.into_iter().rev() {
+                if !entry.old.is_empty() {
+                    let _ = blob
+                        .write_at(entry.offset, entry.old, WriteOptions::default())
+                        .await;
+                }
+            }
+            let _ = blob.resize(synced_len).await;
+            let _ = blob.sync().await;
+            rolled_back += 1;
+        }
+        rolled_back
+    }
+
+    fn register(&self, blob: Arc<BlobState>) {
+        let mut blobs = lock(&self.blobs);
+        blobs.retain(|b| Arc::strong_count(b) > 1 || !lock(&b.undo).is_empty());
+        blobs.push(blob);
     }
 
     /// Whether an operation failed since the plan was armed (the validator must stop).
@@ -141,7 +215,7 @@ impl DiskFault {
     /// Whether `op` on `partition` fails now; for a failing write of `len` bytes, also how
     /// many of its first bytes are kept (`Some(0)` when nothing is).
     fn decide(&self, op: Op, partition: &str, len: usize) -> Option<usize> {
-        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut armed = lock(&self.armed);
         let armed = armed.as_mut()?;
         let covered = armed.plan.ops.covers(op)
             && armed
@@ -204,34 +278,90 @@ pub async fn fail_stop<Fut: Future>(disk: &DiskFault, task: Fut) -> Fut::Output 
     }
 }
 
-/// A blob of a validator's disk: the runtime's, failing as its [`DiskFault`] says.
-pub struct DiskBlob<B> {
-    inner: B,
-    disk: std::sync::Arc<DiskFault>,
-    partition: std::sync::Arc<str>,
+/// One undo record of a blob: the bytes at `offset` before a write or a shrinking resize
+/// changed them, and the blob's length before.
+struct Undo {
+    seq: u64,
+    offset: u64,
+    old: Vec<u8>,
+    len_before: u64,
 }
 
-impl<B: Clone> Clone for DiskBlob<B> {
+/// One open of a file: its length and its undo records since its last successful sync.
+struct BlobState {
+    partition: String,
+    name: Vec<u8>,
+    len: AtomicU64,
+    undo: Mutex<Vec<Undo>>,
+}
+
+impl BlobState {
+    fn record(&self, seq: u64, offset: u64, old: Vec<u8>, len_before: u64) {
+        lock(&self.undo).push(Undo {
+            seq,
+            offset,
+            old,
+            len_before,
+        });
+    }
+
+    /// A sync that began when the sequence stood at `seq` succeeded: what came before is
+    /// durable.
+    fn synced(&self, seq: u64) {
+        lock(&self.undo).retain(|u| u.seq >= seq);
+    }
+}
+
+/// A blob of a validator's disk: the runtime's, failing as its [`DiskFault`] says.
+pub struct DiskBlob<B> {
+    inner: Arc<B>,
+    disk: Arc<DiskFault>,
+    partition: Arc<str>,
+    state: Arc<BlobState>,
+}
+
+impl<B> Clone for DiskBlob<B> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             disk: self.disk.clone(),
             partition: self.partition.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<B: Blob> DiskBlob<B> {
+    /// `inner`, file `name` of length `len` in `partition` of `disk`.
+    pub fn new(inner: B, disk: Arc<DiskFault>, partition: &str, name: &[u8], len: u64) -> Self {
+        let state = Arc::new(BlobState {
+            partition: partition.to_string(),
+            name: name.to_vec(),
+            len: AtomicU64::new(len),
+            undo: Mutex::default(),
+        });
+        disk.register(state.clone());
+        Self {
+            inner: Arc::new(inner),
+            disk,
+            partition: partition.into(),
+            state,
         }
     }
 }
 
 impl<B> DiskBlob<B> {
-    pub fn new(inner: B, disk: std::sync::Arc<DiskFault>, partition: &str) -> Self {
-        Self {
-            inner,
-            disk,
-            partition: partition.into(),
-        }
-    }
-
     fn check(&self, op: Op) -> Result<(), Error> {
         self.disk.check(op, &self.partition)
+    }
+
+    fn record(&self, offset: u64, old: Vec<u8>, len_before: u64) {
+        let seq = self.disk.seq.fetch_add(1, Ordering::SeqCst);
+        self.state.record(seq, offset, old, len_before);
+    }
+
+    fn seq(&self) -> u64 {
+        self.disk.seq.load(Ordering::SeqCst)
     }
 }
 
@@ -244,6 +374,15 @@ impl DiskFault {
 
     pub(crate) fn check_remove(&self, partition: &str) -> Result<(), Error> {
         self.check(Op::Remove, partition)
+    }
+
+    /// A file (or, with no name, a whole partition) was removed: nothing of it to undo.
+    pub(crate) fn removed(&self, partition: &str, name: Option<&[u8]>) {
+        for blob in lock(&self.blobs).iter() {
+            if blob.partition == partition && name.is_none_or(|n| n == blob.name.as_slice()) {
+                lock(&blob.undo).clear();
+            }
+        }
     }
 
     pub(crate) fn check_scan(&self, partition: &str) -> Result<(), Error> {
@@ -305,42 +444,104 @@ impl<B: Blob> Blob for DiskBlob<B> {
     ) -> Result<(), Error> {
         let bufs: IoBufs = bufs.into();
         let len = bufs.len();
+        let end = offset
+            .checked_add(len as u64)
+            .ok_or(Error::OffsetOverflow)?;
         if let Some(kept) = self.disk.decide(Op::Write, &self.partition, len) {
             if kept > 0 {
+                // A torn write: its prefix reached the disk, durably.
                 let prefix = bufs.coalesce().slice(..kept);
                 self.inner
-                    .write_at(offset, prefix, options.without(WriteOptions::SYNC))
+                    .write_at(offset, prefix, WriteOptions::SYNC)
                     .await?;
+                self.state
+                    .len
+                    .fetch_max(offset + kept as u64, Ordering::SeqCst);
             }
             return Err(injected());
         }
-        if options.contains(WriteOptions::SYNC)
-            && self.disk.decide(Op::Sync, &self.partition, 0).is_some()
-        {
-            // Written, not synced.
+        let sync = options.contains(WriteOptions::SYNC);
+        // What this write overwrites, kept while a plan is armed to undo it if it is never
+        // synced (a write that syncs itself needs none, unless its sync fails).
+        let undo = if self.disk.armed() {
+            let len_before = self.state.len.load(Ordering::SeqCst);
+            let overlap_end = end.min(len_before);
+            let old = if offset < overlap_end {
+                let read = self
+                    .inner
+                    .read_at(
+                        offset,
+                        (overlap_end - offset) as usize,
+                        ReadOptions::default(),
+                    )
+                    .await?;
+                read.coalesce().as_ref().to_vec()
+            } else {
+                Vec::new()
+            };
+            Some((old, len_before))
+        } else {
+            None
+        };
+        if sync && self.disk.decide(Op::Sync, &self.partition, 0).is_some() {
+            // Written, not synced: undone if the validator stops.
+            if let Some((old, len_before)) = undo {
+                self.record(offset, old, len_before);
+            }
             self.inner
                 .write_at(offset, bufs, options.without(WriteOptions::SYNC))
                 .await?;
+            self.state.len.fetch_max(end, Ordering::SeqCst);
             return Err(injected());
         }
-        self.inner.write_at(offset, bufs, options).await
+        if !sync && let Some((old, len_before)) = undo {
+            self.record(offset, old, len_before);
+        }
+        self.inner.write_at(offset, bufs, options).await?;
+        self.state.len.fetch_max(end, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn resize(&self, len: u64) -> Result<(), Error> {
         self.check(Op::Resize)?;
-        self.inner.resize(len).await
+        let len_before = self.state.len.load(Ordering::SeqCst);
+        if self.disk.armed() {
+            let old = if len < len_before {
+                let read = self
+                    .inner
+                    .read_at(len, (len_before - len) as usize, ReadOptions::default())
+                    .await?;
+                read.coalesce().as_ref().to_vec()
+            } else {
+                Vec::new()
+            };
+            self.record(len, old, len_before);
+        }
+        self.inner.resize(len).await?;
+        self.state.len.store(len, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn sync(&self) -> Result<(), Error> {
         self.check(Op::Sync)?;
-        self.inner.sync().await
+        let seq = self.seq();
+        self.inner.sync().await?;
+        self.state.synced(seq);
+        Ok(())
     }
 
     async fn start_sync(&self) -> Handle<()> {
-        match self.check(Op::Sync) {
-            Ok(()) => self.inner.start_sync().await,
-            Err(error) => Handle::ready(Err(error)),
+        if let Err(error) = self.check(Op::Sync) {
+            return Handle::ready(Err(error));
         }
+        let seq = self.seq();
+        let started = self.inner.start_sync().await;
+        let state = self.state.clone();
+        Handle::from_future(async move {
+            started.await?;
+            state.synced(seq);
+            Ok(())
+        })
     }
 }
 
@@ -423,5 +624,65 @@ mod tests {
             (1..20).any(|seed| draws(seed) != draws(7)),
             "other seeds fail elsewhere"
         );
+    }
+
+    /// A power cut: writes and a shrinking resize since the blob's last sync are undone, a
+    /// synced write is kept, and a torn write's prefix survives.
+    #[test]
+    fn unsynced_writes_are_lost_and_synced_ones_kept() {
+        use commonware_runtime::{Runner as _, Storage as _, deterministic};
+        deterministic::Runner::default().start(|context| async move {
+            let disk = Arc::new(DiskFault::default());
+            let open = async |disk: &Arc<DiskFault>| {
+                let (inner, len) = context.open("p", b"b").await.expect("opens");
+                DiskBlob::new(inner, disk.clone(), "p", b"b", len)
+            };
+            let read = |blob: DiskBlob<deterministic::Blob>, len: u64| async move {
+                blob.inner
+                    .read_at(0, len as usize, ReadOptions::default())
+                    .await
+                    .expect("reads")
+                    .coalesce()
+                    .as_ref()
+                    .to_vec()
+            };
+            let blob = open(&disk).await;
+            blob.write_at(0, vec![1u8; 8], WriteOptions::default())
+                .await
+                .expect("writes");
+            blob.sync().await.expect("syncs");
+            disk.arm(plan(DiskOps::Syncs, 100, false), 1);
+            blob.write_at(4, vec![2u8; 8], WriteOptions::default())
+                .await
+                .expect("writes");
+            blob.resize(6).await.expect("resizes");
+            assert!(blob.sync().await.is_err(), "the sync fails");
+            drop(blob);
+            assert_eq!(disk.lose_unsynced(&context).await, 1);
+            disk.disarm();
+            let blob = open(&disk).await;
+            assert_eq!(blob.state.len.load(Ordering::SeqCst), 8);
+            assert_eq!(
+                read(blob.clone(), 8).await,
+                vec![1u8; 8],
+                "the synced bytes"
+            );
+
+            let mut torn = plan(DiskOps::Writes, 100, true);
+            torn.rate_percent = 100;
+            disk.arm(torn, 3);
+            assert!(
+                blob.write_at(0, vec![3u8; 8], WriteOptions::default())
+                    .await
+                    .is_err()
+            );
+            drop(blob);
+            disk.lose_unsynced(&context).await;
+            disk.disarm();
+            let after = read(open(&disk).await, 8).await;
+            let kept = after.iter().take_while(|b| **b == 3).count();
+            assert!(kept < 8, "a strict prefix");
+            assert!(after[kept..].iter().all(|b| *b == 1), "{after:?}");
+        });
     }
 }

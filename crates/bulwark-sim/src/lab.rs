@@ -871,8 +871,9 @@ impl Lab {
 
     /// Stops every running validator whose disk failed since the last tick, as a crash: its
     /// tasks that panicked on the failed disk were stopped already (`disk::fail_stop`), this
-    /// stops the rest before they go on over a disk that lost writes. Its `disk-fault`'s heal
-    /// restarts it from that disk.
+    /// stops the rest. Its `disk-fault`'s heal restarts it from that disk, once the disk has
+    /// lost what it wrote since its last sync in the fault's window (a power cut:
+    /// `DiskFault::lose_unsynced`).
     async fn disk_stops(&mut self) {
         for validator in 0..self.scenario.validators {
             let disk = self.cluster.disks[validator].clone();
@@ -961,14 +962,16 @@ impl Lab {
             FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
             FaultAction::DiskFault { validator, .. } => {
                 let validator = *validator;
-                let disk = &self.cluster.disks[validator];
+                let disk = self.cluster.disks[validator].clone();
                 let failures = disk.failures();
+                // Its tasks were aborted ticks ago: every blob it held is closed.
+                let lost = disk.lose_unsynced(&self.cluster.context).await;
                 disk.disarm();
                 if self.down[validator] && self.disk_stopped[validator] {
                     self.disk_stopped[validator] = false;
                     self.note(format!(
                         "validator {validator} restarts from its disk ({failures} operations \
-                         had failed)"
+                         had failed; writes not synced before lost in {lost} files)"
                     ));
                     self.restart(validator);
                 }
