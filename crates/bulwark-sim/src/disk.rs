@@ -256,7 +256,9 @@ fn injected() -> Error {
 
 /// Runs one task of a validator whose disk is `disk`: a panic once its disk has failed stops
 /// this task (it never completes; the lab stops the whole validator at its next tick), as a
-/// process stops on a fatal disk error; any other panic unwinds on, to the runtime.
+/// process stops on a fatal disk error; any other panic unwinds on, to the runtime. (A bug
+/// that panics in this validator after its disk failed is taken for the disk's: it is
+/// stopping anyway.)
 pub async fn fail_stop<Fut: Future>(disk: &DiskFault, task: Fut) -> Fut::Output {
     use futures::FutureExt as _;
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
