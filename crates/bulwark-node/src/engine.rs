@@ -14,7 +14,7 @@ use crate::observer::{ObservationPool, ObserverConfig};
 use crate::prices::PriceFeed;
 use crate::receipt_archive::{self, ReceiptArchive};
 use crate::shared::{Shared, lock};
-use crate::snapshots::SnapshotStore;
+use crate::snapshots::{SnapshotStore, StorageError};
 use crate::sync::{self, SyncConfig};
 use bulwark_exchange::{Exchange, Genesis};
 use bulwark_types::BlockLimits;
@@ -273,7 +273,9 @@ pub struct Validator {
     pub handles: Vec<Handle<()>>,
 }
 
-/// Starts every actor of one validator under `context`.
+/// Starts every actor of one validator under `context`. A failure of its own disk while
+/// opening or writing its storage (snapshots, marshal's archives, receipts) is returned, not
+/// a panic: the validator does not start.
 pub async fn start<E, S, R, B, P>(
     context: E,
     config: ValidatorConfig,
@@ -281,7 +283,7 @@ pub async fn start<E, S, R, B, P>(
     blocker: B,
     peer_provider: P,
     feed: Box<dyn PriceFeed>,
-) -> Validator
+) -> Result<Validator, StorageError>
 where
     E: Spawner + Clock + Metrics + Storage + Supervisor + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
@@ -316,7 +318,7 @@ pub async fn start_with<E, S, R, B, P, A, W>(
     peer_provider: P,
     feed: Box<dyn PriceFeed>,
     wrap: W,
-) -> Validator
+) -> Result<Validator, StorageError>
 where
     E: Spawner + Clock + Metrics + Storage + Supervisor + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
@@ -354,7 +356,7 @@ where
         format!("{prefix}-snapshots"),
         config.snapshot_bytes_max,
     )
-    .await;
+    .await?;
     let initial = initial_chain(&store, Chain::new(genesis_exchange, genesis_digest));
     let (mut chain, mut served) = (initial.chain, initial.served);
     let (mut snapshot_sender, mut snapshot_receiver) = channels.snapshots;
@@ -390,7 +392,7 @@ where
         .await;
         if let Some(synced) = synced {
             let (exchange, block_digest, finalization) = synced.into_parts();
-            served = Some(store.save_floor(&exchange, block_digest).await);
+            served = Some(store.save_floor(&exchange, block_digest).await?);
             chain = Chain::new(exchange, block_digest);
             sync_floor = Some(finalization);
         } else if initial.lost_local_state {
@@ -456,13 +458,19 @@ where
         ),
     )
     .await
-    .expect("finalizations archive must open");
+    .map_err(|error| StorageError::Archive {
+        archive: "finalizations",
+        error,
+    })?;
     let blocks = prunable::Archive::init(
         context.child("blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), block_codec.clone()),
     )
     .await
-    .expect("blocks archive must open");
+    .map_err(|error| StorageError::Archive {
+        archive: "blocks",
+        error,
+    })?;
 
     let (actor, marshal_mailbox, floor) = MarshalActor::init(
         context.child("marshal"),
@@ -494,7 +502,7 @@ where
     let (finalized_feed, finalized_blocks) = FinalizedFeed::new(shared.clone());
     handles.push(actor.start(finalized_feed, buffer, (resolver_rx, resolver)));
 
-    let receipts = ReceiptArchive::init(context.child("receipts"), &prefix).await;
+    let receipts = ReceiptArchive::init(context.child("receipts"), &prefix).await?;
     let (receipt_queries, receipt_query_rx) = receipt_archive::query_channel();
     *lock(&shared.receipt_queries) = Some(receipt_queries);
     handles.push(receipt_archive::serve(
@@ -604,11 +612,11 @@ where
         },
     );
     handles.push(engine.start(channels.votes, channels.certificates, channels.resolver));
-    Validator {
+    Ok(Validator {
         shared,
         marshal: marshal_for_api,
         handles,
-    }
+    })
 }
 
 /// Heights per section of marshal's archives: the granularity of pruning, fixed for the life

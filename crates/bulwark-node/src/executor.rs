@@ -23,7 +23,7 @@ use crate::chain::{Chain, FinalizeError};
 use crate::mempool::{TxDigest, tx_digest};
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
-use crate::snapshots::SnapshotStore;
+use crate::snapshots::{SnapshotStore, StorageError};
 use crate::sync::{ServedSnapshot, Synced};
 use bulwark_exchange::{BlockOutcome, StateDigest};
 use bulwark_types::CheckedBlock;
@@ -147,7 +147,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 None => return,
                 Some(Next::Block(delivered)) => delivered,
                 Some(Next::Synced(synced)) => {
-                    self.install(*synced).await;
+                    if !self.install(*synced).await {
+                        // Its disk failed: halted, parked like a divergence.
+                        futures::future::pending::<()>().await;
+                        return;
+                    }
                     continue;
                 }
                 // The snapshot actor is gone (its task ended): keep executing blocks.
@@ -175,8 +179,9 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     }
 
     /// Installs a state synced from peers while running, if it is above the executed height
-    /// and the node has not halted; then marshal delivers from the block after it.
-    async fn install(&mut self, synced: Synced) {
+    /// and the node has not halted; then marshal delivers from the block after it. False if
+    /// it could not be persisted (the node halted).
+    async fn install(&mut self, synced: Synced) -> bool {
         let height = synced.height();
         let executed = lock(&self.shared.chain).finalized_height();
         if height <= executed || lock(&self.shared.status).halted.is_some() {
@@ -185,15 +190,22 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 executed,
                 "synced state not needed any more; dropped"
             );
-            return;
+            return true;
         }
         let (exchange, digest, finalization) = synced.into_parts();
         // The receipts of the blocks executed here so far are on disk before the synced state
         // is saved: after it, no replay would rebuild them.
         if let Err(error) = self.receipts.sync().await {
-            panic!("cannot sync the receipt archive before installing {height}: {error}");
+            self.storage_failure(height, error.into());
+            return false;
         }
-        let served = self.store.save_floor(&exchange, digest).await;
+        let served = match self.store.save_floor(&exchange, digest).await {
+            Ok(served) => served,
+            Err(error) => {
+                self.storage_failure(height, error);
+                return false;
+            }
+        };
         let state_digest = exchange.state_digest();
         *lock(&self.shared.chain) = Chain::new(exchange, digest);
         self.shared.publish_finalized();
@@ -219,6 +231,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             height,
             "the synced state is the finalized state"
         );
+        true
     }
 
     /// Applies finalized blocks stored after the snapshot this node restored from.
@@ -312,8 +325,10 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         let state_after = finalized.state.state_digest();
         // Written, not synced: a crash that loses them replays this block (it is above the
         // newest snapshot, which is written only after the receipts below it are synced).
+        // A failure halts before the block is acknowledged: a restart replays it.
         if let Err(error) = self.receipts.record_block(height, &digests, &outcome).await {
-            panic!("cannot store receipts of finalized block {height}: {error}");
+            self.storage_failure(height, error.into());
+            return false;
         }
         {
             let mut receipts = lock(&self.shared.receipts);
@@ -338,10 +353,17 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         if height % self.config.snapshot_interval == 0 {
             // The receipts this snapshot covers are on disk before it: no replay rebuilds them.
             if let Err(error) = self.receipts.sync().await {
-                panic!("cannot sync the receipt archive at {height}: {error}");
+                self.storage_failure(height, error.into());
+                return false;
             }
             // The published state is immutable: encoded here, off the chain's lock, uncopied.
-            let served = self.store.save(&finalized.state, finalized.block).await;
+            let served = match self.store.save(&finalized.state, finalized.block).await {
+                Ok(served) => served,
+                Err(error) => {
+                    self.storage_failure(height, error);
+                    return false;
+                }
+            };
             *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));
@@ -350,7 +372,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             if let Some(floor) = height.checked_sub(receipt_retention)
                 && let Err(error) = self.receipts.prune(floor).await
             {
-                panic!("cannot prune the receipt archive below {floor}: {error}");
+                self.storage_failure(height, error.into());
+                return false;
             }
         }
         true
@@ -453,6 +476,18 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
 
     fn halt(&self, reason: String) {
         lock(&self.shared.status).halted = Some(reason);
+    }
+
+    /// This validator's own disk failed: it halts, logged and typed, never acknowledging the
+    /// block (a restart replays it from marshal's archive). A validator that cannot persist
+    /// must not go on as if it had; a panic here would take down whatever shares its process.
+    fn storage_failure(&self, height: u64, error: StorageError) {
+        tracing::error!(
+            height,
+            %error,
+            "STORAGE FAILURE: this validator's disk failed; halting"
+        );
+        self.halt(format!("storage failure at height {height}: {error}"));
     }
 }
 

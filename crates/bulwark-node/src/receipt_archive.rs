@@ -111,8 +111,9 @@ impl<E: Storage + Clock + Metrics> Clone for ReceiptArchive<E> {
 }
 
 impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
-    /// Opens (or creates) the archive under `prefix`. A disk that cannot be read stops startup.
-    pub async fn init(context: E, prefix: &str) -> Self {
+    /// Opens (or creates) the archive under `prefix`. A disk that cannot be read stops startup
+    /// (the error, not a panic).
+    pub async fn init(context: E, prefix: &str) -> Result<Self, ReceiptArchiveError> {
         let config = prunable::Config {
             translator: EightCap,
             metadata_partition: format!("{prefix}-receipts-metadata"),
@@ -127,12 +128,10 @@ impl<E: Storage + Clock + Metrics> ReceiptArchive<E> {
             value_write_buffer: NZUsize!(256 * 1024),
             replay_buffer: NZUsize!(1024 * 1024),
         };
-        let archive = Inner::init(context, config)
-            .await
-            .expect("receipt archive must open");
-        Self {
+        let archive = Inner::init(context, config).await?;
+        Ok(Self {
             inner: Arc::new(AsyncMutex::new(Some(archive))),
-        }
+        })
     }
 
     /// Stores the receipt of every transaction of the finalized block at `height` (by their
@@ -294,13 +293,17 @@ mod tests {
                 rejection: None,
             };
             {
-                let archive = ReceiptArchive::init(context.child("a"), "v0").await;
+                let archive = ReceiptArchive::init(context.child("a"), "v0")
+                    .await
+                    .expect("opens");
                 let mut guard = archive.inner.lock().await;
                 let inner = guard.take().expect("open");
                 let inner = inner.put_multi(5, digest, &receipt).await.expect("put");
                 *guard = Some(inner.sync().await.expect("sync"));
             }
-            let archive = ReceiptArchive::init(context.child("b"), "v0").await;
+            let archive = ReceiptArchive::init(context.child("b"), "v0")
+                .await
+                .expect("opens");
             assert_eq!(archive.get(&digest).await.expect("reads"), Some(receipt));
             archive.prune(2_048).await.expect("prunes");
             assert_eq!(archive.get(&digest).await.expect("reads"), None);

@@ -9,7 +9,9 @@
 //! The executor writes it between blocks from the finalized state it just published: an
 //! immutable `Arc` shared with the chain, encoded without a copy and without the chain's lock
 //! (propose, verify and the API go on meanwhile).
-//! A failed storage write is fatal: the node cannot promise what it cannot persist.
+//! A failed storage operation is fatal: the node cannot promise what it cannot persist. It is
+//! a typed [`StorageError`], never a panic: the executor halts the validator on it (logged,
+//! and shown by the status and the API as `storage failure: ...`), and startup returns it.
 
 use crate::sync::ServedSnapshot;
 use bulwark_exchange::Exchange;
@@ -36,6 +38,23 @@ pub enum LoadError {
     HeightMismatch { claimed: u64, restored: u64 },
 }
 
+/// A storage operation on this validator's own disk failed (snapshots, marshal's archives,
+/// the receipt archive). The validator stops: it cannot promise what it cannot persist.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("snapshot storage: {0}")]
+    Snapshots(#[from] commonware_storage::metadata::Error),
+    #[error("snapshot storage was lost after an earlier failure")]
+    SnapshotsGone,
+    #[error("{archive} archive: {error}")]
+    Archive {
+        archive: &'static str,
+        error: commonware_storage::archive::Error,
+    },
+    #[error("{0}")]
+    Receipts(#[from] crate::receipt_archive::ReceiptArchiveError),
+}
+
 /// What the disk holds: the newest snapshot that restores, and why newer ones did not.
 pub struct Loaded {
     pub usable: Option<(Exchange, Digest, ServedSnapshot)>,
@@ -50,23 +69,32 @@ pub struct SnapshotStore<E: Storage + Clock + Metrics> {
 
 impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
     /// Opens the store in `partition`, accepting snapshots up to `bytes_max`.
-    pub async fn init(context: E, partition: String, bytes_max: usize) -> Self {
+    pub async fn init(
+        context: E,
+        partition: String,
+        bytes_max: usize,
+    ) -> Result<Self, StorageError> {
         let config = Config {
             partition,
             codec_config: (RangeCfg::new(0..=bytes_max), ()),
         };
-        let metadata = Metadata::init(context, config)
-            .await
-            .expect("snapshot storage must open");
-        Self {
+        let metadata = Metadata::init(context, config).await?;
+        Ok(Self {
             metadata: Some(metadata),
-        }
+        })
     }
 
     /// The newest stored snapshot that restores (the exchange state, the digest of the block
-    /// it follows, and its bytes as served to syncing peers), and what did not restore.
+    /// it follows, and its bytes as served to syncing peers), and what did not restore; nothing
+    /// once a failed write lost the store.
     pub fn load(&self) -> Loaded {
-        let metadata = self.metadata.as_ref().expect("store open");
+        let mut loaded = Loaded {
+            usable: None,
+            unusable: Vec::new(),
+        };
+        let Some(metadata) = self.metadata.as_ref() else {
+            return loaded;
+        };
         let mut decoded: Vec<Result<(Exchange, Digest, ServedSnapshot), LoadError>> = SNAPSHOT_KEYS
             .iter()
             .filter_map(|key| metadata.get(&U64::new(*key)))
@@ -74,10 +102,6 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
             .collect();
         // Newest first: by the height each claims (a record too short to claim one, last).
         decoded.sort_by_key(|d| std::cmp::Reverse(claimed_height(d)));
-        let mut loaded = Loaded {
-            usable: None,
-            unusable: Vec::new(),
-        };
         for result in decoded {
             match result {
                 Ok(snapshot) if loaded.usable.is_none() => loaded.usable = Some(snapshot),
@@ -90,33 +114,42 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
 
     /// Persists the finalized state after block `digest` in place of the older of the two
     /// kept; returns once it is synced, with the snapshot as served to syncing peers.
-    pub async fn save(&mut self, exchange: &Exchange, digest: Digest) -> ServedSnapshot {
+    pub async fn save(
+        &mut self,
+        exchange: &Exchange,
+        digest: Digest,
+    ) -> Result<ServedSnapshot, StorageError> {
         let snapshot = exchange.snapshot();
         let mut bytes = Vec::with_capacity(40 + snapshot.len());
         bytes.extend_from_slice(&exchange.height().get().to_be_bytes());
         bytes.extend_from_slice(digest.as_ref());
         bytes.extend_from_slice(&snapshot);
-        self.put(bytes).await;
-        ServedSnapshot::new(exchange.height().get(), snapshot)
+        self.put(bytes).await?;
+        Ok(ServedSnapshot::new(exchange.height().get(), snapshot))
     }
 
     /// Persists a state synced from peers under both keys, so the snapshot a damaged newest
     /// one falls back to is never one from before the sync: marshal's floor moved to this
     /// state and pruned the blocks below it, so an older state could not be replayed forward.
-    pub async fn save_floor(&mut self, exchange: &Exchange, digest: Digest) -> ServedSnapshot {
-        self.save(exchange, digest).await;
-        let served = self.save(exchange, digest).await;
+    pub async fn save_floor(
+        &mut self,
+        exchange: &Exchange,
+        digest: Digest,
+    ) -> Result<ServedSnapshot, StorageError> {
+        self.save(exchange, digest).await?;
+        let served = self.save(exchange, digest).await?;
         let loaded = self.load();
         assert!(
             loaded.usable.as_ref().map(|(e, _, _)| e.height()) == Some(exchange.height()),
             "the synced state is the newest stored"
         );
-        served
+        Ok(served)
     }
 
-    /// Writes a stored record over the older (or a missing) key.
-    async fn put(&mut self, record: Vec<u8>) {
-        let mut metadata = self.metadata.take().expect("store open");
+    /// Writes a stored record over the older (or a missing) key. A failed sync loses the
+    /// store (Commonware's `Metadata` is consumed by it): every later write fails too.
+    async fn put(&mut self, record: Vec<u8>) -> Result<(), StorageError> {
+        let mut metadata = self.metadata.take().ok_or(StorageError::SnapshotsGone)?;
         let height_of = |key: u64| {
             metadata
                 .get(&U64::new(key))
@@ -128,12 +161,8 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
             .min_by_key(|key| height_of(*key).map_or((0, 0), |h| (1, h)))
             .expect("two keys");
         metadata.put(U64::new(key), record);
-        self.metadata = Some(
-            metadata
-                .sync()
-                .await
-                .expect("snapshot storage write failed"),
-        );
+        self.metadata = Some(metadata.sync().await?);
+        Ok(())
     }
 
     /// Unit-test builds only: overwrites the newest stored record (of two at one height, the
@@ -216,11 +245,13 @@ mod tests {
     fn a_snapshot_that_does_not_restore_falls_back_to_the_previous_one() {
         deterministic::Runner::default().start(|context| async move {
             let mut store =
-                SnapshotStore::init(context.child("snapshots"), "snapshots".into(), 1 << 20).await;
+                SnapshotStore::init(context.child("snapshots"), "snapshots".into(), 1 << 20)
+                    .await
+                    .expect("opens");
             assert!(store.load().usable.is_none() && store.load().unusable.is_empty());
             for height in [1u64, 2, 3] {
                 let digest = Sha256::hash(&[&height.to_be_bytes()]);
-                store.save(&state_at(height), digest).await;
+                store.save(&state_at(height), digest).await.expect("saves");
             }
             let loaded = store.load();
             let (newest, digest, served) = loaded.usable.expect("a snapshot");
@@ -253,16 +284,50 @@ mod tests {
             assert_eq!(loaded.unusable.len(), 2);
 
             // Saving again replaces the older record and is used.
-            store.save(&state_at(4), Sha256::hash(&[b"4"])).await;
+            store
+                .save(&state_at(4), Sha256::hash(&[b"4"]))
+                .await
+                .expect("saves");
             assert_eq!(store.load().usable.unwrap().0.height().get(), 4);
 
             // A synced state is kept under both keys: a damaged copy falls back to the other,
             // never to the state from before the sync (its next blocks are pruned).
-            store.save_floor(&state_at(9), Sha256::hash(&[b"9"])).await;
+            store
+                .save_floor(&state_at(9), Sha256::hash(&[b"9"]))
+                .await
+                .expect("saves");
             store.corrupt_newest(vec![2; 7]).await;
             let loaded = store.load();
             assert_eq!(loaded.usable.expect("the other copy").0.height().get(), 9);
             assert_eq!(loaded.unusable.len(), 1);
+        });
+    }
+
+    /// A disk whose syncs fail: saving returns a typed error instead of panicking, and every
+    /// later save says the store was lost; what was stored before is not claimed as saved.
+    #[test]
+    fn a_failed_snapshot_write_is_a_typed_error_not_a_panic() {
+        deterministic::Runner::default().start(|context| async move {
+            let mut store =
+                SnapshotStore::init(context.child("snapshots"), "snapshots".into(), 1 << 20)
+                    .await
+                    .expect("opens");
+            store
+                .save(&state_at(1), Sha256::hash(&[b"1"]))
+                .await
+                .expect("saves");
+            let every = commonware_utils::Probability::new(1, 1).expect("a probability");
+            context.storage_fault_config().write().sync_rate = Some(every);
+            let failed = store.save(&state_at(2), Sha256::hash(&[b"2"])).await;
+            assert!(
+                matches!(failed, Err(StorageError::Snapshots(_))),
+                "{:?}",
+                failed.err()
+            );
+            context.storage_fault_config().write().sync_rate = None;
+            let again = store.save(&state_at(3), Sha256::hash(&[b"3"])).await;
+            assert!(matches!(again, Err(StorageError::SnapshotsGone)));
+            assert!(store.load().usable.is_none(), "a lost store claims nothing");
         });
     }
 }

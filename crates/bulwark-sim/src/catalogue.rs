@@ -31,6 +31,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "crash-two-of-7",
         include_str!("../scenarios/crash-two-of-7.toml"),
     ),
+    ("disk-fault", include_str!("../scenarios/disk-fault.toml")),
     (
         "duty-breakers-7",
         include_str!("../scenarios/duty-breakers-7.toml"),

@@ -7,12 +7,16 @@
 //! observation times, gossip budgets, sync deadlines), so the offset reaches every place a
 //! real validator's clock would. Sleeps keep their length; a sleep until a time of this clock
 //! wakes when this clock reaches it.
-//! Never: skews anything but time (spawning, storage, metrics and randomness are the
-//! runtime's, forwarded), or moves the runtime's own clock (the network, the other validators
+//! Its storage is the runtime's behind the validator's own [`DiskFault`] (the `disk-fault`
+//! fault: see `disk`), and every task it spawns runs inside [`fail_stop`], so a panic on a
+//! failed disk stops that validator alone.
+//! Never: skews anything but time (spawning, metrics and randomness are the runtime's,
+//! forwarded; storage too while no disk fault is armed), or moves the runtime's own clock (the network, the other validators
 //! and the lab keep the true time).
 //! Bounds: an offset is at most [`SKEW_MS_MAX`] either way; the scenario refuses more than
 //! the node's lag bound.
 
+use super::disk::{DiskBlob, DiskFault, fail_stop};
 use commonware_runtime::telemetry::metrics::{Metric, Registered};
 use commonware_runtime::{Clock, Error, Handle, Metrics, Name, Spawner, Storage, Supervisor};
 use governor::clock::{Clock as GovernorClock, ReasonablyRealtime};
@@ -66,16 +70,28 @@ fn shift(time: SystemTime, offset_ms: i64) -> SystemTime {
     moved.unwrap_or(time)
 }
 
-/// A runtime context whose clock is offset by a [`ClockSkew`]; everything else forwarded.
+/// A runtime context whose clock is offset by a [`ClockSkew`] and whose storage fails as its
+/// [`DiskFault`] says; everything else forwarded.
 #[derive(Clone)]
 pub struct SkewedContext<E> {
     inner: E,
     skew: Arc<ClockSkew>,
+    disk: Arc<DiskFault>,
 }
 
 impl<E> SkewedContext<E> {
+    /// A context with `skew` and a disk that never fails.
     pub fn new(inner: E, skew: Arc<ClockSkew>) -> Self {
-        Self { inner, skew }
+        Self {
+            inner,
+            skew,
+            disk: Arc::default(),
+        }
+    }
+
+    /// The same context over the disk `disk` (shared with the lab, which arms its faults).
+    pub fn with_disk(self, disk: Arc<DiskFault>) -> Self {
+        Self { disk, ..self }
     }
 }
 
@@ -88,6 +104,7 @@ impl<E: Supervisor> Supervisor for SkewedContext<E> {
         Self {
             inner: self.inner.child(label),
             skew: self.skew.clone(),
+            disk: self.disk.clone(),
         }
     }
 
@@ -95,6 +112,7 @@ impl<E: Supervisor> Supervisor for SkewedContext<E> {
         Self {
             inner: self.inner.with_attribute(key, value),
             skew: self.skew,
+            disk: self.disk,
         }
     }
 }
@@ -158,8 +176,15 @@ impl<E: Spawner> Spawner for SkewedContext<E> {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let skew = self.skew;
-        self.inner.spawn(move |inner| f(Self { inner, skew }))
+        let (skew, disk) = (self.skew, self.disk);
+        self.inner.spawn(move |inner| {
+            let task = f(Self {
+                inner,
+                skew,
+                disk: disk.clone(),
+            });
+            async move { fail_stop(&disk, task).await }
+        })
     }
 
     async fn stop(self, value: i32, timeout: Option<Duration>) -> Result<(), Error> {
@@ -172,7 +197,7 @@ impl<E: Spawner> Spawner for SkewedContext<E> {
 }
 
 impl<E: Storage> Storage for SkewedContext<E> {
-    type Blob = E::Blob;
+    type Blob = DiskBlob<E::Blob>;
 
     async fn open_versioned(
         &self,
@@ -180,14 +205,24 @@ impl<E: Storage> Storage for SkewedContext<E> {
         name: &[u8],
         versions: std::ops::RangeInclusive<commonware_runtime::BlobVersion>,
     ) -> Result<(Self::Blob, u64, commonware_runtime::BlobVersion), Error> {
-        self.inner.open_versioned(partition, name, versions).await
+        self.disk.check_open(partition)?;
+        let (blob, len, version) = self.inner.open_versioned(partition, name, versions).await?;
+        Ok((
+            DiskBlob::new(blob, self.disk.clone(), partition, name, len),
+            len,
+            version,
+        ))
     }
 
     async fn remove(&self, partition: &str, name: Option<&[u8]>) -> Result<(), Error> {
-        self.inner.remove(partition, name).await
+        self.disk.check_remove(partition)?;
+        self.inner.remove(partition, name).await?;
+        self.disk.removed(partition, name);
+        Ok(())
     }
 
     async fn scan(&self, partition: &str) -> Result<Vec<Vec<u8>>, Error> {
+        self.disk.check_scan(partition)?;
         self.inner.scan(partition).await
     }
 }

@@ -61,7 +61,10 @@ pub type Context = deterministic::Context;
 // file by path, compile it too (the crate re-exports it as `clock`).
 #[path = "clock.rs"]
 pub mod clock;
+#[path = "disk.rs"]
+pub mod disk;
 use clock::{ClockSkew, SkewedContext};
+use disk::DiskFault;
 
 /// The context a validator runs under: the runtime's, with the validator's own clock
 /// ([`clock`]).
@@ -91,6 +94,9 @@ pub struct Cluster {
     pub traffic: Arc<Mutex<Traffic>>,
     /// Each validator's clock offset (`clock-skew` faults set it; zero otherwise).
     pub clocks: Vec<Arc<ClockSkew>>,
+    /// Each validator's disk (`disk-fault` faults arm it; nothing fails otherwise). It outlives
+    /// the validator's crashes and restarts, as its storage does.
+    pub disks: Vec<Arc<DiskFault>>,
     /// What each validator runs beside itself while it runs (each start and restart).
     pub beside: Vec<Option<Beside>>,
 }
@@ -207,6 +213,7 @@ impl Cluster {
             bridge,
             traffic: Arc::default(),
             clocks: (0..n).map(|_| Arc::default()).collect(),
+            disks: (0..n).map(|_| Arc::default()).collect(),
             beside: vec![None; n],
         };
         for i in 0..n {
@@ -360,6 +367,7 @@ impl Cluster {
         tune(&mut config);
         let slot = self.slots[i].clone();
         let (skew, beside) = (self.clocks[i].clone(), self.beside[i].clone());
+        let disk = self.disks[i].clone();
         let feed = RandomWalkFeed::new(
             btc(),
             7,
@@ -398,16 +406,25 @@ impl Cluster {
                 if let Some(beside) = beside {
                     beside(context.child("beside"), channels.transactions.0.clone());
                 }
-                let validator = engine::start_with(
-                    SkewedContext::new(context.child("node"), skew),
+                let node = SkewedContext::new(context.child("node"), skew).with_disk(disk.clone());
+                // Startup runs in this task, not one the node spawns: a panic of Commonware's
+                // storage code here on a failed disk is a fail-stop too (`disk::fail_stop`).
+                let started = engine::start_with(
+                    node,
                     config,
                     channels,
                     control.clone(),
                     oracle.manager(),
                     Box::new(feed),
                     wrap,
-                )
-                .await;
+                );
+                let validator = match disk::fail_stop(&disk, started).await {
+                    Ok(validator) => validator,
+                    Err(error) => {
+                        tracing::error!(index = i, %error, "validator did not start: its disk");
+                        return;
+                    }
+                };
                 *lock(&slot) = Some(validator.shared.clone());
                 let (result, component, _) = futures::future::select_all(validator.handles).await;
                 tracing::warn!(index = i, component, ?result, "validator component exited");

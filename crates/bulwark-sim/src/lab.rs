@@ -37,6 +37,7 @@ use crate::byzantine::{
     Withholder, mocks,
 };
 use crate::cluster::{self, Cluster, Context};
+use crate::disk::DiskPlan;
 use crate::economy::Economy;
 use crate::economy::prices::{Truth, venue_sources};
 use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
@@ -63,6 +64,8 @@ pub const RECOVERY_MAX_MS: u64 = 120_000;
 pub const LATENCY_WAIT_MAX_MS: u64 = 120_000;
 /// Timeline entries kept for a report.
 pub const TIMELINE_MAX: usize = 1_024;
+/// Mixed into the run's seed before a `disk-fault` draws its failures.
+const DISK_SALT: u64 = 0xd15c_fa17_0000_0001;
 
 /// What broke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -389,6 +392,8 @@ struct Lab {
     cluster: Cluster,
     roles: Vec<Role>,
     down: Vec<bool>,
+    /// Validators a failed disk stopped (a `disk-fault`'s heal restarts them).
+    disk_stopped: Vec<bool>,
     net: Net,
     start_ms: u64,
     fired: Vec<Option<Fired>>,
@@ -588,6 +593,7 @@ impl Lab {
             seed,
             cluster,
             down: vec![false; n],
+            disk_stopped: vec![false; n],
             net: Net::default(),
             start_ms,
             fired: scenario.faults.iter().map(|_| None).collect(),
@@ -687,6 +693,7 @@ impl Lab {
         loop {
             self.journal_tick();
             self.faults_due().await;
+            self.disk_stops().await;
             if !self.restore_bug_waiting.is_empty() {
                 self.restore_bug_due();
             }
@@ -843,12 +850,60 @@ impl Lab {
                 self.proposer_marks_believed();
                 Vec::new()
             }
+            FaultAction::DiskFault {
+                validator,
+                fails,
+                rate_percent,
+                torn,
+                partition,
+            } => {
+                let plan = DiskPlan {
+                    ops: fails.ops(),
+                    rate_percent: *rate_percent,
+                    torn: *torn,
+                    partition: partition.clone(),
+                };
+                // Its own stream per fault, from the run's seed: the same seed fails the same
+                // operations.
+                let seed = self.seed ^ DISK_SALT ^ ((index as u64) << 32);
+                self.cluster.disks[*validator].arm(plan, seed);
+                Vec::new()
+            }
         };
         for cut in &cuts {
             *self.net.cuts.entry(*cut).or_default() += 1;
         }
         self.apply_links().await;
         cuts
+    }
+
+    /// Stops every running validator whose disk failed since the last tick, as a crash: its
+    /// tasks that panicked on the failed disk were stopped already (`disk::fail_stop`), this
+    /// stops the rest. Its `disk-fault`'s heal restarts it from that disk, once the disk has
+    /// lost what it wrote since its last sync in the fault's window (a power cut:
+    /// `DiskFault::lose_unsynced`).
+    async fn disk_stops(&mut self) {
+        for validator in 0..self.scenario.validators {
+            let disk = self.cluster.disks[validator].clone();
+            if self.down[validator] || !disk.failed() || self.cluster.tasks[validator].is_none() {
+                continue;
+            }
+            // The node's own typed stop, if it got there first (`storage failure at ...`).
+            let halted = self
+                .cluster
+                .shared(validator)
+                .and_then(|shared| lock(&shared.status).halted.clone());
+            self.cluster.crash(validator).await;
+            self.down[validator] = true;
+            self.disk_stopped[validator] = true;
+            self.note(format!(
+                "validator {validator} stopped: its disk failed ({} operations failed, {} \
+                 tasks stopped on it{}): a fail-stop",
+                disk.failures(),
+                disk.panics_stopped(),
+                halted.map_or(String::new(), |reason| format!(", halted: {reason}"))
+            ));
+        }
     }
 
     /// Plants the snapshot-restore bug on each validator waiting for it whose restore would
@@ -913,6 +968,22 @@ impl Lab {
             }
             FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
             FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
+            FaultAction::DiskFault { validator, .. } => {
+                let validator = *validator;
+                let disk = self.cluster.disks[validator].clone();
+                let failures = disk.failures();
+                // Its tasks were aborted ticks ago: every blob it held is closed.
+                let lost = disk.lose_unsynced(&self.cluster.context).await;
+                disk.disarm();
+                if self.down[validator] && self.disk_stopped[validator] {
+                    self.disk_stopped[validator] = false;
+                    self.note(format!(
+                        "validator {validator} restarts from its disk ({failures} operations \
+                         had failed; writes not synced before lost in {lost} files)"
+                    ));
+                    self.restart(validator);
+                }
+            }
             FaultAction::Slow {
                 validator,
                 latency_ms,

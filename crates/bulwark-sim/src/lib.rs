@@ -20,6 +20,8 @@
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
 //! - [`clock`]: a validator's own clock, offset by a `clock-skew` fault.
+//! - [`disk`]: a validator's own disk, failing under a `disk-fault`; a panic on a failed disk
+//!   stops that validator alone (fail-stop), any other panic is still the run's.
 //! - [`mark_band`]: the invariant that a perpetual's mark stays within the band around its
 //!   index.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
@@ -51,7 +53,7 @@ pub mod scorecard;
 pub mod series;
 pub mod sweep;
 
-pub use cluster::clock;
+pub use cluster::{clock, disk};
 pub use lab::{Failure, Violation, simulate};
 pub use scenario::{Scenario, ScenarioError};
 pub use scorecard::{Scorecard, score, score_compared};

@@ -36,6 +36,14 @@
 //! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
 //! `proposer-marks-believed`), heal `heal_after_s` later.
 //!
+//! `kind = "disk-fault"` with `validator`, `fails = "writes" | "syncs" | "writes-and-syncs" |
+//! "all"` (every operation: open, read, write, resize, sync, remove, scan), optional
+//! `rate_percent` (1 to 100, default 100: the chance each such operation fails) and optional
+//! `torn = true` (a failing write keeps a prefix of its bytes) and optional `partition = "p"`
+//! (only operations on the validator's storage partitions whose name contains `p` fail, as
+//! `snapshots`, `receipts`, `simplex`, `marshal`; once one has failed, all do) makes that validator's own disk
+//! fail until the fault heals; the validator stops at its first failure (a fail-stop, as a
+//! crash) and restarts from its disk at the heal.
 //! `kind = "clock-skew"` with `validator` and `offset_ms` (negative: behind) sets that
 //! validator's clock off the true time until it heals; at most [`CLOCK_SKEW_MS_MAX`] either
 //! way (the node's block-time lag bound). `proposer-marks-believed` (a deliberate bug, only in
@@ -445,6 +453,40 @@ pub enum FaultAction {
     /// the perpetual marks a proposer puts in its block, where the exchange marks perpetuals
     /// itself. Only in builds with the `deliberate-bugs` feature. It does not heal.
     ProposerMarksBelieved,
+    /// The validator's own disk fails `fails` operations, each with `rate_percent` chance
+    /// (drawn from the seed), a failing write keeping a prefix if `torn`; at its first
+    /// failure the validator stops (fail-stop); it restarts from its disk at the heal.
+    DiskFault {
+        validator: usize,
+        fails: DiskFails,
+        rate_percent: u8,
+        torn: bool,
+        /// Only the validator's partitions whose name contains this fail (all if `None`).
+        partition: Option<String>,
+    },
+}
+
+/// Which operations of a validator's disk a `disk-fault` fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskFails {
+    Writes,
+    Syncs,
+    WritesAndSyncs,
+    /// Every operation: open, read, write, resize, sync, remove, scan.
+    All,
+}
+
+impl DiskFails {
+    /// The disk's own name for the same operations.
+    pub fn ops(self) -> crate::disk::DiskOps {
+        match self {
+            Self::Writes => crate::disk::DiskOps::Writes,
+            Self::Syncs => crate::disk::DiskOps::Syncs,
+            Self::WritesAndSyncs => crate::disk::DiskOps::WritesAndSyncs,
+            Self::All => crate::disk::DiskOps::All,
+        }
+    }
 }
 
 impl FaultAction {
@@ -464,6 +506,7 @@ impl FaultAction {
             Self::ConservationError => "conservation-error",
             Self::ClockSkew { .. } => "clock-skew",
             Self::ProposerMarksBelieved => "proposer-marks-believed",
+            Self::DiskFault { .. } => "disk-fault",
         }
     }
 }
@@ -641,6 +684,7 @@ enum FaultKind {
     ConservationError,
     ClockSkew,
     ProposerMarksBelieved,
+    DiskFault,
 }
 
 /// A fault as written: the kind, its schedule, and the fields some kinds take.
@@ -665,6 +709,14 @@ struct RawFault {
     latency_ms: Option<u64>,
     /// Milliseconds, negative for behind.
     offset_ms: Option<i64>,
+    /// What a `disk-fault` fails.
+    fails: Option<DiskFails>,
+    /// The chance, in percent, that each operation a `disk-fault` fails does.
+    rate_percent: Option<u64>,
+    /// A failing write of a `disk-fault` keeps a prefix of its bytes.
+    torn: Option<bool>,
+    /// Only the partitions whose name contains this fail.
+    partition: Option<String>,
 }
 
 impl RawScenario {
@@ -761,7 +813,8 @@ impl RawScenario {
             | FaultAction::Slow { validator, .. }
             | FaultAction::ForkState { validator }
             | FaultAction::RestoreDropsField { validator }
-            | FaultAction::ClockSkew { validator, .. } = fault.action
+            | FaultAction::ClockSkew { validator, .. }
+            | FaultAction::DiskFault { validator, .. } = fault.action
                 && scenario.is_impostor(validator)
             {
                 return Err(ScenarioError::Impostor { index, validator });
@@ -832,6 +885,7 @@ impl RawFault {
             FaultKind::ConservationError => "conservation-error",
             FaultKind::ClockSkew => "clock-skew",
             FaultKind::ProposerMarksBelieved => "proposer-marks-believed",
+            FaultKind::DiskFault => "disk-fault",
         }
     }
 
@@ -851,6 +905,7 @@ impl RawFault {
             FaultKind::LinkStorm => &["link"],
             FaultKind::Slow => &["validator", "latency_ms"],
             FaultKind::ClockSkew => &["validator", "offset_ms"],
+            FaultKind::DiskFault => &["validator", "fails", "rate_percent", "torn", "partition"],
         }
     }
 
@@ -865,6 +920,10 @@ impl RawFault {
             ("link", self.link.is_some()),
             ("latency_ms", self.latency_ms.is_some()),
             ("offset_ms", self.offset_ms.is_some()),
+            ("fails", self.fails.is_some()),
+            ("rate_percent", self.rate_percent.is_some()),
+            ("torn", self.torn.is_some()),
+            ("partition", self.partition.is_some()),
         ];
         for (field, present) in given {
             if present && !self.takes().contains(&field) {
@@ -986,6 +1045,31 @@ impl RawFault {
                     offset_ms,
                 }
             }
+            FaultKind::DiskFault => {
+                let fails = self.fails.ok_or(missing("fails"))?;
+                let rate_percent = self.rate_percent.unwrap_or(100);
+                range(
+                    &format!("fault[{index}].rate_percent"),
+                    rate_percent,
+                    1,
+                    100,
+                )?;
+                if let Some(partition) = &self.partition
+                    && (partition.is_empty() || partition.len() > crate::disk::PARTITION_FILTER_MAX)
+                {
+                    return Err(ScenarioError::Form {
+                        field: format!("fault[{index}].partition"),
+                        expected: "a partition name of 1 to 64 bytes",
+                    });
+                }
+                FaultAction::DiskFault {
+                    validator: validator(picked, "validator")?,
+                    fails,
+                    rate_percent: u8::try_from(rate_percent).expect("at most 100"),
+                    torn: self.torn.unwrap_or(false),
+                    partition: self.partition,
+                }
+            }
             FaultKind::Partition => FaultAction::Partition {
                 groups: check_groups(index, groups.ok_or(missing("groups"))?, n)?,
             },
@@ -1047,7 +1131,8 @@ fn set_validator(action: &mut FaultAction, chosen: usize) {
     | FaultAction::Slow { validator, .. }
     | FaultAction::ForkState { validator }
     | FaultAction::RestoreDropsField { validator }
-    | FaultAction::ClockSkew { validator, .. } = action
+    | FaultAction::ClockSkew { validator, .. }
+    | FaultAction::DiskFault { validator, .. } = action
     {
         *validator = chosen;
     }

@@ -86,6 +86,7 @@ slice! {
     clock_skew => "clock-skew",
     crash_restart => "crash-restart",
     crash_two_of_7 => "crash-two-of-7",
+    disk_fault => "disk-fault",
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     flooder => "flooder",

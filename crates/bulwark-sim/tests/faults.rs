@@ -248,8 +248,14 @@ heal_after_s = 8.0
     };
     let straight = run(&Scenario::parse(&text(0)).expect("parses"), 1);
     summary("no skew", &straight);
-    // (offset, most elapsed time in percent of the run without it)
-    for (offset_ms, percent_max) in [(-4_500, 105), (400, 105), (2_000, 125), (5_000, 125)] {
+    // (offset, most elapsed time and p99 latency in percent of the run without it): beyond
+    // the bound its views are nullified, costing what a crashed leader's skipped views do.
+    for (offset_ms, percent_max, p99_percent_max) in [
+        (-4_500, 105, 150),
+        (400, 105, 150),
+        (2_000, 125, 200),
+        (5_000, 125, 200),
+    ] {
         let skewed = run(&Scenario::parse(&text(offset_ms)).expect("parses"), 1);
         summary(&format!("skew {offset_ms} ms"), &skewed);
         assert!(skewed.height >= 200);
@@ -260,7 +266,7 @@ heal_after_s = 8.0
             straight.elapsed_ms
         );
         assert!(
-            p99(&skewed.latencies_ms) <= p99(&straight.latencies_ms) * 3 / 2,
+            p99(&skewed.latencies_ms) <= p99(&straight.latencies_ms) * p99_percent_max / 100,
             "skew {offset_ms} ms: p99 {} ms against {} ms",
             p99(&skewed.latencies_ms),
             p99(&straight.latencies_ms)
@@ -271,4 +277,289 @@ heal_after_s = 8.0
             assert!(skewed.consensus.refused_proposers.contains(&1));
         }
     }
+}
+
+fn notes(m: &Measured) -> Vec<&str> {
+    m.timeline.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// The catalogue's `disk-fault`: validator 2's syncs fail (a fifth, from height 30; what it
+/// wrote since its last sync is lost as it stops), validator 1's writes (a tenth, torn, from
+/// height 100), validator 3's every operation (from height 170). Each stops at its first
+/// failure (a fail-stop: Commonware's storage code panics on it, and that is not a
+/// `Violation::Panicked`), the other three keep finalizing while it is down, and at the heal
+/// it restarts from that disk, recovers what the fault left and catches up. Every tick's
+/// checks (one record per height on every validator, the invariants) hold throughout, and
+/// validator 0, whose disk is sound, never stops.
+#[test]
+fn a_validator_whose_disk_fails_stops_and_restarts_from_its_disk_and_catches_up() {
+    let scenario = catalogue::load("disk-fault").expect("in the catalogue");
+    let m = run(&scenario, 1);
+    summary("disk-fault", &m);
+    for entry in &m.timeline {
+        println!(
+            "{:>6} ms  h{:<4} {}",
+            entry.at_ms, entry.height, entry.event
+        );
+    }
+    let notes = notes(&m);
+    for v in [2, 1, 3] {
+        let stopped = format!("validator {v} stopped: its disk failed");
+        assert!(
+            notes.iter().any(|n| n.starts_with(&stopped)),
+            "validator {v} never stopped on its disk"
+        );
+        let restarted = format!("validator {v} restarts from its disk");
+        assert!(
+            notes.iter().any(|n| n.starts_with(&restarted)),
+            "validator {v} was never restarted"
+        );
+    }
+    assert!(
+        !notes.iter().any(|n| n.starts_with("validator 0 stopped")),
+        "validator 0's disk was sound"
+    );
+    // Caught up: a recovery is every running validator (the restarted one too) past the
+    // highest height any had at the heal.
+    assert_eq!(m.recoveries.len(), 3, "every fault healed and recovered");
+    for window in &m.fault_windows {
+        let to_ms = window.to_ms.expect("healed");
+        let finalized = m
+            .first_seen_ms
+            .values()
+            .filter(|at| (window.from_ms..to_ms).contains(*at))
+            .count();
+        println!(
+            "fault[{}]: {finalized} blocks finalized while it was down",
+            window.fault
+        );
+        assert!(
+            finalized >= 2,
+            "fault[{}]: only {finalized} blocks finalized while a validator was down",
+            window.fault
+        );
+    }
+    assert!(m.height >= 240);
+    assert!(m.heights_compared >= 240);
+}
+
+/// A disk fault's failures are drawn from the seed: the same seed gives a byte-identical
+/// scorecard, timeline included.
+#[test]
+fn a_disk_fault_replays_identically_on_the_same_seed() {
+    let mut scenario = catalogue::load("disk-fault").expect("in the catalogue");
+    scenario.faults.truncate(1);
+    scenario.duration = RunLength::Blocks(80);
+    let first = run(&scenario, 3);
+    let second = run(&scenario, 3);
+    assert_eq!(notes(&first), notes(&second));
+    assert_eq!(first.first_seen_ms, second.first_seen_ms);
+    assert_eq!(first.latencies_ms, second.latencies_ms);
+}
+
+/// A panic in a validator's task once its disk has failed stops that task alone, and the run
+/// goes on; the same panic on a sound disk (armed, nothing failed yet) still aborts the run,
+/// as the lab's `Violation::Panicked` reports it.
+#[test]
+fn a_panic_on_a_failed_disk_is_a_fail_stop_and_any_other_panic_still_aborts_the_run() {
+    use bulwark_sim::clock::{ClockSkew, SkewedContext};
+    use bulwark_sim::disk::{DiskFault, DiskOps, DiskPlan};
+    use commonware_runtime::{Clock as _, Spawner as _, Storage as _, Supervisor as _};
+    let plan = |ops| DiskPlan {
+        ops,
+        rate_percent: 100,
+        torn: false,
+        partition: None,
+    };
+    let stopped = Arc::new(AtomicU64::new(0));
+    let seen = stopped.clone();
+    bulwark_sim::cluster::run(1, move |context| async move {
+        let disk = Arc::new(DiskFault::default());
+        let node = SkewedContext::new(context.child("node"), Arc::new(ClockSkew::default()))
+            .with_disk(disk.clone());
+        let (_sound, _) = node.open("sound", b"blob").await.expect("nothing armed");
+        disk.arm(plan(DiskOps::All), 1);
+        assert!(
+            node.open("failing", b"blob").await.is_err(),
+            "armed, it fails"
+        );
+        assert!(disk.failed());
+        // As Commonware's storage users do with a storage error.
+        let task = node.child("journal").spawn(|context| async move {
+            let _ = context.open("failing", b"blob").await.expect("must open");
+            unreachable!("the disk failed");
+        });
+        context.sleep(Duration::from_secs(1)).await;
+        seen.store(disk.panics_stopped(), Ordering::SeqCst);
+        task.abort();
+    });
+    assert_eq!(stopped.load(Ordering::SeqCst), 1, "stopped, not propagated");
+
+    let aborted = std::panic::catch_unwind(|| {
+        bulwark_sim::cluster::run(1, |context| async move {
+            let disk = Arc::new(DiskFault::default());
+            disk.arm(plan(DiskOps::Writes), 1);
+            let node = SkewedContext::new(context.child("node"), Arc::new(ClockSkew::default()))
+                .with_disk(disk);
+            node.child("executor")
+                .spawn(|_| async move { panic!("a validator's own assertion") });
+            context.sleep(Duration::from_secs(1)).await;
+        })
+    });
+    let payload = aborted.expect_err("a panic on a sound disk aborts the run");
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("a validator's own assertion"), "{message}");
+}
+
+/// A disk fault is refused naming the field: what fails is required, a rate is 1 to 100, and
+/// fields of other kinds do not apply.
+#[test]
+fn a_malformed_disk_fault_is_refused_naming_the_field() {
+    let text = |fields: &str| {
+        format!(
+            r#"
+name = "disk"
+validators = 4
+duration = {{ blocks = 10 }}
+link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}
+market = {{ instruments = ["BTC_USDC-PERPETUAL"], traders = 4, order_interval_ms = 100 }}
+
+[[fault]]
+kind = "disk-fault"
+validator = 1
+at_height = 5
+heal_after_s = 1.0
+{fields}
+"#
+        )
+    };
+    let refused = |fields: &str| {
+        Scenario::parse(&text(fields))
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(refused("").contains("fault[0] (disk-fault): missing `fails`"));
+    let rate = refused("fails = \"writes\"\nrate_percent = 101");
+    assert!(rate.contains("fault[0].rate_percent"), "{rate}");
+    let zero = refused("fails = \"writes\"\nrate_percent = 0");
+    assert!(zero.contains("fault[0].rate_percent"), "{zero}");
+    let other = refused("fails = \"writes\"\noffset_ms = 5");
+    assert!(other.contains("`offset_ms` does not apply"), "{other}");
+    let empty = refused("fails = \"writes\"\npartition = \"\"");
+    assert!(empty.contains("fault[0].partition"), "{empty}");
+    let unknown = refused("fails = \"reads\"");
+    assert!(unknown.contains("reads"), "{unknown}");
+    let ok = Scenario::parse(&text("fails = \"all\"\ntorn = true")).expect("valid");
+    assert_eq!(ok.faults[0].action.kind(), "disk-fault");
+}
+
+/// The node's own storage fails first: validator 3's snapshot store (its sync at the
+/// snapshot of height 25), or its receipt archive (the receipts of the next block). The
+/// executor does not panic: it halts the validator with a typed, logged storage error, the
+/// lab stops it (the halt is a fail-stop, not `Violation::Halted`) and restarts it from its
+/// disk at the heal, and it catches up and agrees with the others.
+#[test]
+fn a_failed_snapshot_or_receipt_write_halts_the_validator_cleanly_and_it_recovers() {
+    for (partition, halted) in [
+        (
+            "snapshots",
+            "halted: storage failure at height 25: snapshot storage",
+        ),
+        ("receipts", "halted: storage failure at height 2"),
+    ] {
+        let mut scenario = catalogue::load("disk-fault").expect("in the catalogue");
+        scenario.duration = RunLength::Blocks(80);
+        scenario.faults.truncate(1);
+        scenario.faults[0].start = bulwark_sim::scenario::Trigger::Height(20);
+        scenario.faults[0].action = bulwark_sim::scenario::FaultAction::DiskFault {
+            validator: 3,
+            fails: bulwark_sim::scenario::DiskFails::Syncs,
+            rate_percent: 100,
+            torn: false,
+            partition: Some(partition.to_string()),
+        };
+        let m = run(&scenario, 1);
+        let notes = notes(&m);
+        let stopped = notes
+            .iter()
+            .find(|n| n.starts_with("validator 3 stopped: its disk failed"))
+            .unwrap_or_else(|| panic!("{partition}: never stopped: {notes:#?}"));
+        assert!(stopped.contains(halted), "{partition}: {stopped}");
+        assert_eq!(m.recoveries.len(), 1, "{partition}: recovered");
+        assert!(m.height >= 80);
+    }
+}
+
+/// Nothing acknowledged is lost: a fifth of validator 3's syncs fail from height 30, and as
+/// it stops its disk loses every write not synced since. Still every transaction it holds as finalized (its executor stores and syncs
+/// a block's receipts before it records them and acknowledges the block) has its receipt on
+/// that disk after the restart, served by its receipt archive at the same height; it catches
+/// up and agrees with every other validator at every common height.
+#[test]
+fn nothing_a_validator_acknowledged_is_lost_when_its_disk_fails() {
+    use bulwark_node::mempool::TxDigest;
+    use bulwark_node::receipt_archive::{self, RECEIPT_DIGESTS_PER_QUERY_MAX};
+    use bulwark_node::shared::TxStatus;
+    use bulwark_sim::disk::{DiskOps, DiskPlan};
+    use commonware_runtime::Clock as _;
+    let checked = Arc::new(AtomicU64::new(0));
+    let seen = checked.clone();
+    bulwark_sim::cluster::run(5, move |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(5, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 30).await;
+        let disk = cluster.disks[3].clone();
+        let plan = DiskPlan {
+            ops: DiskOps::Syncs,
+            rate_percent: 20,
+            torn: true,
+            partition: None,
+        };
+        disk.arm(plan, 5);
+        while !disk.failed() {
+            cluster.context.sleep(Duration::from_millis(5)).await;
+        }
+        let shared = cluster.shared(3).expect("running");
+        let stopped_at = lock(&shared.chain).finalized_height();
+        let finalized: Vec<(TxDigest, u64)> = lock(&shared.receipts)
+            .iter()
+            .filter_map(|(digest, status)| match status {
+                TxStatus::Finalized { height, .. } => Some((*digest, *height)),
+                _ => None,
+            })
+            .collect();
+        cluster.crash(3).await;
+        cluster.wait_until(&[0, 1, 2], stopped_at + 20).await;
+        let lost = disk.lose_unsynced(&cluster.context).await;
+        assert!(lost > 0, "a power cut loses unsynced writes");
+        disk.disarm();
+        cluster.start(3);
+        cluster.wait_until(&ALL, stopped_at + 40).await;
+        cluster.stop_traders();
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        let shared = cluster.shared(3).expect("restarted");
+        let sender = lock(&shared.receipt_queries)
+            .clone()
+            .expect("lookups served");
+        assert!(finalized.len() > 100, "{} finalized", finalized.len());
+        for chunk in finalized.chunks(RECEIPT_DIGESTS_PER_QUERY_MAX) {
+            let digests = chunk.iter().map(|(digest, _)| *digest).collect();
+            let stored = receipt_archive::lookup_many(sender.clone(), digests).await;
+            for ((_, height), receipt) in chunk.iter().zip(stored) {
+                let receipt = receipt.unwrap_or_else(|| {
+                    panic!("the receipt of a transaction finalized at {height} was lost")
+                });
+                assert_eq!(receipt.height, *height);
+            }
+        }
+        seen.store(finalized.len() as u64, Ordering::SeqCst);
+    });
+    assert!(checked.load(Ordering::SeqCst) > 100);
 }

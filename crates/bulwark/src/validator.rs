@@ -308,7 +308,8 @@ pub async fn start(
         oracle,
         feed,
     )
-    .await;
+    .await
+    .context("starting the validator (its disk)")?;
     handles.extend(validator.handles);
 
     let listener = ::tokio::net::TcpListener::bind(setup.api_listen)
