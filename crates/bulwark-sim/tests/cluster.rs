@@ -70,42 +70,60 @@ fn crashed_validator_restarts_from_its_disk_and_catches_up() {
     });
 }
 
+/// Starts the traders and waits until validator 3 executed 200 of their transactions, past
+/// at least one snapshot; the traders' handle.
+async fn trade_past_a_snapshot(cluster: &Cluster) -> commonware_runtime::Handle<()> {
+    let traders = cluster.start_traders(13, Duration::from_millis(100));
+    let mut height = 80;
+    cluster.wait_until(&ALL, height).await;
+    while cluster.executed(3).0 < 200 && height < 2_000 {
+        height += 20;
+        cluster.wait_until(&ALL, height).await;
+    }
+    traders
+}
+
+/// Every finalized receipt validator `i` holds in memory, as (digest, height, index,
+/// rejection), sorted by height and index (they are held unordered; sorted, the run replays
+/// exactly).
+fn finalized_receipts(
+    cluster: &Cluster,
+    i: usize,
+) -> Vec<(
+    bulwark_node::mempool::TxDigest,
+    u64,
+    u32,
+    Option<bulwark_types::RejectReason>,
+)> {
+    use bulwark_node::shared::TxStatus;
+    let shared = cluster.shared(i).unwrap();
+    let receipts = lock(&shared.receipts);
+    let mut finalized: Vec<_> = receipts
+        .iter()
+        .filter_map(|(digest, status)| match status {
+            TxStatus::Finalized {
+                height,
+                index,
+                rejection,
+                ..
+            } => Some((*digest, *height, *index, *rejection)),
+            _ => None,
+        })
+        .collect();
+    finalized.sort_by_key(|(_, height, index, _)| (*height, *index));
+    finalized
+}
+
 #[test]
 fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
     use bulwark_node::receipt_archive::lookup;
-    use bulwark_node::shared::TxStatus;
     run(3, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in ALL {
             cluster.start(i);
         }
-        let _traders = cluster.start_traders(13, Duration::from_millis(100));
-        let mut height = 80;
-        cluster.wait_until(&ALL, height).await;
-        // Long enough for the traders' setup and some orders, past at least one snapshot.
-        while cluster.executed(3).0 < 200 && height < 2_000 {
-            height += 20;
-            cluster.wait_until(&ALL, height).await;
-        }
-        let before: Vec<_> = {
-            let shared = cluster.shared(3).unwrap();
-            let receipts = lock(&shared.receipts);
-            // Receipts are held unordered: sorted, so the run replays exactly.
-            let mut finalized: Vec<_> = receipts
-                .iter()
-                .filter_map(|(digest, status)| match status {
-                    TxStatus::Finalized {
-                        height,
-                        index,
-                        rejection,
-                        ..
-                    } => Some((*digest, *height, *index, *rejection)),
-                    _ => None,
-                })
-                .collect();
-            finalized.sort_by_key(|(_, height, index, _)| (*height, *index));
-            finalized
-        };
+        let _traders = trade_past_a_snapshot(&cluster).await;
+        let before = finalized_receipts(&cluster, 3);
         assert!(
             before.len() >= 20,
             "traders' transactions finalized: {}",
@@ -152,38 +170,14 @@ fn receipts_of_finalized_transactions_survive_a_crash_and_restart() {
 #[test]
 fn receipts_above_the_snapshot_are_rebuilt_by_the_replay_when_the_crash_lost_them() {
     use bulwark_node::receipt_archive::lookup;
-    use bulwark_node::shared::TxStatus;
     use commonware_runtime::Storage as _;
     run(5, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in ALL {
             cluster.start(i);
         }
-        let _traders = cluster.start_traders(13, Duration::from_millis(100));
-        let mut height = 80;
-        cluster.wait_until(&ALL, height).await;
-        while cluster.executed(3).0 < 200 && height < 2_000 {
-            height += 20;
-            cluster.wait_until(&ALL, height).await;
-        }
-        let before: Vec<_> = {
-            let shared = cluster.shared(3).unwrap();
-            let receipts = lock(&shared.receipts);
-            let mut finalized: Vec<_> = receipts
-                .iter()
-                .filter_map(|(digest, status)| match status {
-                    TxStatus::Finalized {
-                        height,
-                        index,
-                        rejection,
-                        ..
-                    } => Some((*digest, *height, *index, *rejection)),
-                    _ => None,
-                })
-                .collect();
-            finalized.sort_by_key(|(_, height, index, _)| (*height, *index));
-            finalized
-        };
+        let _traders = trade_past_a_snapshot(&cluster).await;
+        let before = finalized_receipts(&cluster, 3);
         cluster.crash(3).await;
         for part in ["metadata", "key", "value"] {
             let partition = format!("{}-receipts-{part}", cluster.prefixes[3]);

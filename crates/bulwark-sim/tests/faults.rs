@@ -183,27 +183,37 @@ fn clocks_skewed_within_the_bound_keep_the_chain_live_and_safe() {
     assert!(skewed.heights_compared >= 200);
 }
 
-/// A skew beyond the node's lag bound is refused, naming the field and the bound.
-#[test]
-fn a_clock_skew_beyond_the_bound_is_refused_naming_the_field() {
-    let text = |offset_ms: i64| {
-        format!(
-            r#"
+/// One validator's clock `offset_ms` off from `at_height` for `heal_after_s`, in a run of
+/// `blocks` blocks with `traders` traders.
+fn skew_scenario(
+    blocks: u64,
+    traders: u64,
+    offset_ms: i64,
+    at_height: u64,
+    heal_after_s: f64,
+) -> String {
+    format!(
+        r#"
 name = "skew"
 validators = 4
-duration = {{ blocks = 10 }}
+duration = {{ blocks = {blocks} }}
 link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}
-market = {{ instruments = ["BTC_USDC-PERPETUAL"], traders = 4, order_interval_ms = 100 }}
+market = {{ instruments = ["BTC_USDC-PERPETUAL"], traders = {traders}, order_interval_ms = 100 }}
 
 [[fault]]
 kind = "clock-skew"
 validator = 1
 offset_ms = {offset_ms}
-at_height = 3
-heal_after_s = 1.0
+at_height = {at_height}
+heal_after_s = {heal_after_s:.1}
 "#
-        )
-    };
+    )
+}
+
+/// A skew beyond the node's lag bound is refused, naming the field and the bound.
+#[test]
+fn a_clock_skew_beyond_the_bound_is_refused_naming_the_field() {
+    let text = |offset_ms: i64| skew_scenario(10, 4, offset_ms, 3, 1.0);
     Scenario::parse(&text(-5_000)).expect("at the bound");
     Scenario::parse(&text(5_000)).expect("at the bound");
     for beyond in [-5_001, 9_000] {
@@ -228,24 +238,7 @@ heal_after_s = 1.0
 /// ahead: every verifier held each of its blocks 1.5 s before its vote, 17.8 s).
 #[test]
 fn a_clock_behind_or_ahead_costs_at_most_its_own_views() {
-    let text = |offset_ms: i64| {
-        format!(
-            r#"
-name = "skew-one"
-validators = 4
-duration = {{ blocks = 200 }}
-link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}
-market = {{ instruments = ["BTC_USDC-PERPETUAL"], traders = 16, order_interval_ms = 100 }}
-
-[[fault]]
-kind = "clock-skew"
-validator = 1
-offset_ms = {offset_ms}
-at_height = 30
-heal_after_s = 8.0
-"#
-        )
-    };
+    let text = |offset_ms: i64| skew_scenario(200, 16, offset_ms, 30, 8.0);
     let straight = run(&Scenario::parse(&text(0)).expect("parses"), 1);
     summary("no skew", &straight);
     // (offset, most elapsed time and p99 latency in percent of the run without it): beyond
