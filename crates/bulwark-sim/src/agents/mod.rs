@@ -518,16 +518,7 @@ impl Trader {
         ticks: i64,
         tif: TimeInForce,
     ) -> SignedTx {
-        self.client += 1;
-        let request = OrderRequest::limit(
-            view.perpetual,
-            ClientOrderId::new(self.client),
-            side,
-            Qty::from_contracts(qty.max(1)),
-            UnitPrice::from_micros(ticks.max(1) * view.tick_micros),
-            tif,
-        );
-        self.tx(TxBody::PlaceOrder(request))
+        self.order_in(view.perpetual, view.tick_micros, side, qty, ticks, tif)
     }
 
     /// A limit order in `instrument` (tick `tick_micros`) at `ticks`.
