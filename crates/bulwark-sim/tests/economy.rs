@@ -45,14 +45,7 @@ fn agents_make_hundreds_of_orders_per_block() {
 fn scenario_files_refuse_bad_agents_and_lies() {
     let base = catalogue::get("baseline").expect("exists").expect("parses");
     assert!(base.agents.is_empty() && base.economy.is_none());
-    let text = |extra: &str| {
-        format!(
-            "name = \"x\"\nvalidators = 4\nduration = {{ blocks = 10 }}\n\
-             link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}\n\
-             market = {{ instruments = [\"BTC_USDC-PERPETUAL\"], traders = 4, order_interval_ms = 100 }}\n{extra}"
-        )
-    };
-    let refused = |extra: &str| Scenario::parse(&text(extra)).unwrap_err().to_string();
+    let refused = common::refusal;
     assert!(
         refused(
             "[[agents]]\nkind = \"noise\"\ncount = 1\ndeposit_usdc = 1\nsize = 1\nlevels = 3\n"
@@ -90,7 +83,7 @@ fn scenario_files_refuse_bad_agents_and_lies() {
         refused("[economy]\nmove = [{ at_s = 1.0, ramp_s = 1.0, change_bps = -9500 }]\n")
             .contains("economy.move[0].change_bps")
     );
-    let ok = Scenario::parse(&text(
+    let ok = Scenario::parse(&common::scenario_text(
         "[economy]\nvenues = 5\n[[lie]]\nvalidators = [1, 2]\nat_s = 1.0\nfor_s = 2.0\nprice_bps = 0\n",
     ))
     .expect("parses");

@@ -11,14 +11,7 @@ use common::{figures, run};
 
 #[test]
 fn option_sections_are_validated_naming_the_field() {
-    let text = |extra: &str| {
-        format!(
-            "name = \"x\"\nvalidators = 4\nduration = {{ blocks = 10 }}\n\
-             link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}\n\
-             market = {{ instruments = [\"BTC_USDC-PERPETUAL\"], traders = 4, order_interval_ms = 100 }}\n{extra}"
-        )
-    };
-    let refused = |extra: &str| Scenario::parse(&text(extra)).unwrap_err().to_string();
+    let refused = common::refusal;
     assert!(
         refused("[economy]\noptions = { expiries_days = [], strikes_bps = [10000] }\n")
             .contains("economy.options.expiries_days: 0 values")
@@ -63,7 +56,7 @@ fn option_sections_are_validated_naming_the_field() {
         refused("[[agents]]\nkind = \"option-squeezer\"\ncount = 1\ndeposit_usdc = 1\nsize = 1\nat_s = 1.0\nhold_s = 1.0\n")
             .contains("agents[0] (option-squeezer): missing `push_bps`")
     );
-    let ok = Scenario::parse(&text(
+    let ok = Scenario::parse(&common::scenario_text(
         "[economy]\nprotections = [\"surface-guard\"]\noptions = { expiries_days = [7, 28], strikes_bps = [9000, 10000, 11000] }\n",
     ))
     .expect("parses");

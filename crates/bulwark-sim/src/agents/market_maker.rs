@@ -6,7 +6,7 @@
 //! Its half-spread widens by one tick per market maker, so several makers stack a book.
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
-use bulwark_types::{MmpConfig, Qty, Side, SignedTx, TimeInForce, TxBody};
+use bulwark_types::{Side, SignedTx, TimeInForce};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -56,15 +56,7 @@ impl Agent for MarketMaker {
         if view.mmp && !self.mmp_set {
             // Frozen for 2 s when more than four full books of its quotes fill within 1 s.
             let qty_limit = self.size * i64::from(self.levels) * 4;
-            out.push(trader.tx(TxBody::SetMmp {
-                asset: crate::cluster::btc(),
-                config: Some(MmpConfig {
-                    interval_ms: 1_000,
-                    frozen_ms: 2_000,
-                    qty_limit: Qty::from_contracts(qty_limit),
-                    delta_limit_e8: qty_limit * 100_000,
-                }),
-            }));
+            out.push(trader.set_mmp(qty_limit, qty_limit * 100_000));
             self.mmp_set = true;
         }
         let position = view.position(&trader.public_key());

@@ -509,6 +509,20 @@ impl Trader {
         sign(&self.key, self.nonce, body)
     }
 
+    /// Market maker protection on its BTC orders: frozen for 2 s when more than `qty_limit`
+    /// contracts (or `delta_limit_e8` of delta) fill within 1 s.
+    pub fn set_mmp(&mut self, qty_limit: i64, delta_limit_e8: i64) -> SignedTx {
+        self.tx(TxBody::SetMmp {
+            asset: crate::cluster::btc(),
+            config: Some(bulwark_types::MmpConfig {
+                interval_ms: 1_000,
+                frozen_ms: 2_000,
+                qty_limit: Qty::from_contracts(qty_limit),
+                delta_limit_e8,
+            }),
+        })
+    }
+
     /// A limit order in the perpetual at `ticks`.
     pub fn order(
         &mut self,

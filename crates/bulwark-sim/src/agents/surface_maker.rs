@@ -13,7 +13,7 @@
 //! A quote below one tick is not sent.
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
-use bulwark_types::{MmpConfig, Qty, Side, SignedTx, TimeInForce, TxBody};
+use bulwark_types::{Side, SignedTx, TimeInForce};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
@@ -70,15 +70,7 @@ impl Agent for SurfaceMaker {
         if view.mmp && !self.mmp_set {
             // Frozen for 2 s when more than four quotes' worth fills within 1 s.
             let qty_limit = self.size * 4;
-            out.push(trader.tx(TxBody::SetMmp {
-                asset: crate::cluster::btc(),
-                config: Some(MmpConfig {
-                    interval_ms: 1_000,
-                    frozen_ms: 2_000,
-                    qty_limit: Qty::from_contracts(qty_limit),
-                    delta_limit_e8: qty_limit * 1_000_000,
-                }),
-            }));
+            out.push(trader.set_mmp(qty_limit, qty_limit * 1_000_000));
             self.mmp_set = true;
         }
         let key = trader.public_key();

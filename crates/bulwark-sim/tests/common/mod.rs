@@ -41,3 +41,19 @@ pub fn figures(card: &Scorecard) -> EconomyFigures {
         .figures
         .clone()
 }
+
+/// A ten-block, four-validator scenario with four traders and `extra` appended.
+pub fn scenario_text(extra: &str) -> String {
+    format!(
+        "name = \"x\"\nvalidators = 4\nduration = {{ blocks = 10 }}\n\
+         link = {{ latency_ms = 10, jitter_ms = 3, success_percent = 100 }}\n\
+         market = {{ instruments = [\"BTC_USDC-PERPETUAL\"], traders = 4, order_interval_ms = 100 }}\n{extra}"
+    )
+}
+
+/// Why [`scenario_text`] with `extra` is refused (it must be).
+pub fn refusal(extra: &str) -> String {
+    Scenario::parse(&scenario_text(extra))
+        .unwrap_err()
+        .to_string()
+}
