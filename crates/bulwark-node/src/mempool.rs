@@ -20,7 +20,7 @@ use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx};
 use commonware_codec::EncodeSize;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque, btree_map};
 
 /// A transaction's identity: SHA-256 of its encoding (signature included).
 pub type TxDigest = Digest;
@@ -110,17 +110,27 @@ struct Pending {
     payer: Payer,
 }
 
+/// One account's pending transactions: how many, and how many each of its keys holds (a key
+/// may hold some charged to another account, admitted before the key changed hands).
+#[derive(Clone, Debug, Default)]
+struct AccountPending {
+    count: usize,
+    signers: BTreeMap<SignerKey, usize>,
+}
+
 /// Pending transactions, by signer and nonce, with their arrival order and payers.
 #[derive(Clone, Debug)]
 pub struct Mempool {
     limits: MempoolLimits,
     by_signer: BTreeMap<SignerKey, BTreeMap<u64, Pending>>,
     arrival: BTreeMap<u64, (SignerKey, u64)>,
-    /// Pending count per account, and the same ordered by count (largest last).
-    per_account: BTreeMap<AccountId, usize>,
-    by_count: BTreeSet<(usize, AccountId)>,
-    /// The signers with pending transactions of each account.
-    account_signers: BTreeMap<AccountId, BTreeSet<SignerKey>>,
+    /// Every account with pending transactions (one lookup per admission and per removal).
+    accounts: BTreeMap<AccountId, AccountPending>,
+    /// The account holding the most, for eviction: a heap holding, for every account in
+    /// `accounts`, an entry at or above its count. An admission pushes the account's new
+    /// count; a removal touches nothing, and a stale top is corrected when eviction looks
+    /// (`largest_account`). Rebuilt from `accounts` when it holds twice as many entries.
+    largest: BinaryHeap<(usize, AccountId)>,
     seq: u64,
     bytes: usize,
     evicted: u64,
@@ -142,9 +152,8 @@ impl Mempool {
             limits,
             by_signer: BTreeMap::new(),
             arrival: BTreeMap::new(),
-            per_account: BTreeMap::new(),
-            by_count: BTreeSet::new(),
-            account_signers: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            largest: BinaryHeap::new(),
             seq: 0,
             bytes: 0,
             evicted: 0,
@@ -158,28 +167,65 @@ impl Mempool {
 
     /// Pending transactions charged to `account`.
     pub fn account_pending(&self, account: AccountId) -> usize {
-        self.per_account.get(&account).copied().unwrap_or(0)
+        self.accounts.get(&account).map_or(0, |a| a.count)
     }
 
-    fn count_account(&mut self, account: AccountId, signer: SignerKey, added: bool) {
-        let count = self.per_account.entry(account).or_insert(0);
-        self.by_count.remove(&(*count, account));
-        if added {
-            *count += 1;
-        } else {
-            *count = count.checked_sub(1).expect("counted on admission");
+    /// Counts an admitted transaction of `account` signed by `signer`.
+    fn count_account(&mut self, account: AccountId, signer: SignerKey) {
+        let pending = self.accounts.entry(account).or_default();
+        pending.count += 1;
+        *pending.signers.entry(signer).or_insert(0) += 1;
+        self.largest.push((pending.count, account));
+        // Bounded: stale entries never outnumber the accounts by more than this.
+        if self.largest.len() > 2 * self.accounts.len() + 64 {
+            self.largest = self
+                .accounts
+                .iter()
+                .map(|(account, pending)| (pending.count, *account))
+                .collect();
         }
-        if *count == 0 {
-            self.per_account.remove(&account);
-        } else {
-            self.by_count.insert((*count, account));
+    }
+
+    /// Uncounts a removed transaction of `account` signed by `signer`.
+    fn uncount_account(&mut self, account: AccountId, signer: SignerKey) {
+        let btree_map::Entry::Occupied(mut entry) = self.accounts.entry(account) else {
+            panic!("an account's transaction is counted on admission");
+        };
+        let pending = entry.get_mut();
+        pending.count = pending.count.checked_sub(1).expect("counted on admission");
+        let btree_map::Entry::Occupied(mut held) = pending.signers.entry(signer) else {
+            panic!("a signer's transaction is counted on admission");
+        };
+        *held.get_mut() -= 1;
+        if *held.get() == 0 {
+            held.remove();
         }
-        if added {
-            self.account_signers
-                .entry(account)
-                .or_default()
-                .insert(signer);
+        if pending.count == 0 {
+            assert!(pending.signers.is_empty(), "no count, no signer");
+            entry.remove();
         }
+    }
+
+    /// The account holding the most pending transactions (the larger id among equals), and
+    /// how many; corrects the heap's stale tops on the way.
+    fn largest_account(&mut self) -> Option<(usize, AccountId)> {
+        // Bounded: each round pops an entry, and the heap holds finitely many.
+        while let Some(&(count, account)) = self.largest.peek() {
+            let now = self.account_pending(account);
+            // An admission pushed every count the account reached, so none is above its top.
+            assert!(
+                now <= count,
+                "the heap holds every account at or above its count"
+            );
+            if now == count {
+                return Some((count, account));
+            }
+            self.largest.pop();
+            if now > 0 {
+                self.largest.push((now, account));
+            }
+        }
+        None
     }
 
     /// Unlinks a transaction already taken out of its signer's queue; drops the signer's
@@ -192,13 +238,7 @@ impl Mempool {
             self.by_signer.remove(&signer);
         }
         if let Payer::Account(account) = pending.payer {
-            self.count_account(account, signer, false);
-            if emptied && let Some(signers) = self.account_signers.get_mut(&account) {
-                signers.remove(&signer);
-                if signers.is_empty() {
-                    self.account_signers.remove(&account);
-                }
-            }
+            self.uncount_account(account, signer);
         }
         debug_assert_eq!(
             pending.digest,
@@ -211,7 +251,7 @@ impl Mempool {
     /// Evicts the newest transaction of the account holding the most pending, if that
     /// account holds more than `payer` would after admission; returns the evicted digest.
     fn evict_for(&mut self, payer: Payer) -> Option<TxDigest> {
-        let &(largest, account) = self.by_count.last()?;
+        let (largest, account) = self.largest_account()?;
         let mine = match payer {
             Payer::Operator => 0,
             Payer::Account(own) if own == account => return None,
@@ -222,9 +262,10 @@ impl Mempool {
         }
         // Its signer with the longest queue gives up its highest nonce (no gap is left).
         let signer = self
-            .account_signers
+            .accounts
             .get(&account)?
-            .iter()
+            .signers
+            .keys()
             .max_by_key(|s| self.by_signer.get(*s).map_or(0, BTreeMap::len))
             .copied()?;
         let (_, pending) = self.by_signer.get_mut(&signer)?.pop_last()?;
@@ -322,7 +363,7 @@ impl Mempool {
             .or_default()
             .insert(nonce, pending);
         if let Payer::Account(account) = payer {
-            self.count_account(account, signer, true);
+            self.count_account(account, signer);
         }
         Ok(evicted)
     }
@@ -558,8 +599,43 @@ impl Mempool {
                 *per_account.entry(account).or_insert(0) += 1;
             }
         }
-        assert_eq!(per_account, self.per_account, "account counts match");
-        assert_eq!(self.by_count.len(), self.per_account.len());
+        let counted: BTreeMap<AccountId, usize> = self
+            .accounts
+            .iter()
+            .map(|(account, pending)| (*account, pending.count))
+            .collect();
+        assert_eq!(per_account, counted, "account counts match");
+        for (account, pending) in &self.accounts {
+            let mut holding: BTreeMap<SignerKey, usize> = BTreeMap::new();
+            for (signer, queue) in &self.by_signer {
+                let n = queue
+                    .values()
+                    .filter(|p| p.payer == Payer::Account(*account))
+                    .count();
+                if n > 0 {
+                    holding.insert(*signer, n);
+                }
+            }
+            assert_eq!(
+                holding, pending.signers,
+                "each key's count within its account"
+            );
+        }
+        let mut top: BTreeMap<AccountId, usize> = BTreeMap::new();
+        for (count, account) in &self.largest {
+            let entry = top.entry(*account).or_insert(0);
+            *entry = (*entry).max(*count);
+        }
+        assert!(
+            counted
+                .iter()
+                .all(|(account, count)| top.get(account).is_some_and(|t| t >= count)),
+            "the heap holds every account at or above its count"
+        );
+        assert!(
+            self.largest.len() <= 2 * self.accounts.len() + 64,
+            "the heap is bounded"
+        );
         assert!(
             per_account
                 .values()
@@ -1030,7 +1106,7 @@ mod tests {
         /// bookkeeping holds and no account exceeds its bound.
         #[test]
         fn bookkeeping_holds_under_any_mix(
-            ops in proptest::collection::vec((0u64..24, 1u64..6, 0u8..10), 1..300)
+            ops in proptest::collection::vec((0u64..24, 1u64..6, 0u8..12), 1..300)
         ) {
             let mut pool = Mempool::new(MempoolLimits {
                 txs_max: 30,
@@ -1040,8 +1116,10 @@ mod tests {
                 ..MempoolLimits::DEFAULT
             });
             for (i, (key, nonce, op)) in ops.into_iter().enumerate() {
-                // A key belongs to one account (or is an operator's) for good.
-                let payer = match key % 4 {
+                // A key belongs to one account (or is an operator's); ops 10 and 11 admit it
+                // as the next one's, as if it changed hands after its earlier admissions.
+                let owner = if op >= 10 { key + 1 } else { key };
+                let payer = match owner % 4 {
                     0 => Payer::Operator,
                     n => account(n as u32),
                 };
