@@ -141,21 +141,33 @@ fn refuse_if_halted(api: &ApiState) -> Result<(), ApiError> {
     }
 }
 
-/// Admits decoded transactions; one result per transaction.
-fn admit(api: &ApiState, txs: Vec<SignedTx>) -> Vec<Result<TxDigest, ApiError>> {
+/// Admits decoded transactions, with other requests' queued at the same moment
+/// ([`super::admission`]); one result per transaction.
+async fn admit(
+    api: &ApiState,
+    txs: Vec<SignedTx>,
+) -> Result<Vec<Result<TxDigest, ApiError>>, ApiError> {
     let counters = &api.inner.counters;
     counters
         .txs_received
         .fetch_add(txs.len() as u64, Ordering::Relaxed);
-    let results = api.inner.shared.submit(txs, &mut rand::rng(), true);
+    if txs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = api
+        .inner
+        .admission
+        .admit(txs)
+        .await
+        .map_err(|stopped| ApiError::NodeHalted(stopped.to_string()))?;
     let admitted = results.iter().filter(|r| r.is_ok()).count();
     counters
         .txs_admitted
         .fetch_add(admitted as u64, Ordering::Relaxed);
-    results
+    Ok(results
         .into_iter()
         .map(|r| r.map_err(ApiError::Admit))
-        .collect()
+        .collect())
 }
 
 pub async fn submit_tx(
@@ -175,6 +187,7 @@ pub async fn submit_tx(
     };
     refuse_if_halted(&api)?;
     let digest = admit(&api, vec![tx])
+        .await?
         .pop()
         .expect("one result per transaction")?;
     Ok(Json(
@@ -205,7 +218,7 @@ pub async fn submit_txs(
         .iter()
         .filter_map(|r| r.as_ref().ok().cloned())
         .collect();
-    let mut admitted = admit(&api, valid).into_iter();
+    let mut admitted = admit(&api, valid).await?.into_iter();
     let results: Vec<Value> = decoded
         .into_iter()
         .map(|r| {
@@ -668,7 +681,12 @@ fn marks_status(state: &Exchange) -> Value {
 
 pub async fn metrics(State(api): State<ApiState>) -> Response {
     let runtime = (api.inner.telemetry.encode)();
-    let text = node_metrics::encode(&runtime, &api.inner.shared, &api.inner.counters);
+    let text = node_metrics::encode(
+        &runtime,
+        &api.inner.shared,
+        &api.inner.counters,
+        api.inner.admission.counters(),
+    );
     (
         [(
             header::CONTENT_TYPE,

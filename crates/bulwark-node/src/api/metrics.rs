@@ -2,6 +2,7 @@
 //! followed by this node's gauges and the API's counters, in OpenMetrics text.
 
 use super::Counters;
+use super::admission::AdmissionCounters;
 use crate::shared::{Shared, lock};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -20,7 +21,12 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 }
 
 /// The runtime's text with the node's families inserted before its `# EOF` terminator.
-pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
+pub fn encode(
+    runtime: &str,
+    shared: &Shared,
+    counters: &Counters,
+    admission: &AdmissionCounters,
+) -> String {
     let mempool_bytes = lock(&shared.mempool).bytes() as u64;
     let status = lock(&shared.status).clone();
     let mut out = String::with_capacity(runtime.len() + 2_048);
@@ -123,7 +129,7 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
     for (name, kind, help, value) in node {
         family(&mut out, name, kind, help, value);
     }
-    let api: [(&str, &str, &AtomicU64Ref); 5] = [
+    let api: [(&str, &str, &AtomicU64Ref); 7] = [
         (
             "bulwark_api_requests",
             "Requests the API received",
@@ -148,6 +154,16 @@ pub fn encode(runtime: &str, shared: &Shared, counters: &Counters) -> String {
             "bulwark_api_txs_admitted",
             "Submitted transactions the mempool admitted",
             &counters.txs_admitted,
+        ),
+        (
+            "bulwark_api_admissions",
+            "Admissions of queued submissions (each one batch verification at most)",
+            &admission.admissions,
+        ),
+        (
+            "bulwark_api_admission_requests",
+            "Requests taken off the queue into an admission",
+            &admission.requests,
         ),
     ];
     for (name, help, counter) in api {

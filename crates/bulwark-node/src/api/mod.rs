@@ -28,6 +28,7 @@
 //!   certificate, hex (see [`blocks`]); served once [`ApiState::serve_blocks`] names a source.
 //! - `GET /snapshot`: the newest snapshot this node serves, binary, height in `x-bulwark-height`.
 
+mod admission;
 pub mod blocks;
 pub mod error;
 mod handlers;
@@ -121,6 +122,8 @@ struct Counters {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// The one way request handlers admit transactions.
+    admission: admission::Admission,
     config: ApiConfig,
     identity: NodeIdentity,
     telemetry: Telemetry,
@@ -148,6 +151,7 @@ impl ApiState {
         );
         Self {
             inner: Arc::new(Inner {
+                admission: admission::Admission::start(Arc::clone(&shared)),
                 shared,
                 config,
                 identity,

@@ -16,6 +16,7 @@ use commonware_cryptography::{Hasher, Sha256, Signer};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -89,6 +90,7 @@ fn shared() -> Arc<Shared> {
 struct Server {
     addr: std::net::SocketAddr,
     shared: Arc<Shared>,
+    state: ApiState,
 }
 
 async fn start() -> Server {
@@ -108,8 +110,12 @@ async fn start() -> Server {
     let state = ApiState::new(shared.clone(), config, identity, Telemetry::none());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, state, std::future::pending()));
-    Server { addr, shared }
+    tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+    Server {
+        addr,
+        shared,
+        state,
+    }
 }
 
 /// Sends raw bytes, returns (status, body as JSON or a string).
@@ -569,6 +575,96 @@ async fn state_reads_answer_while_the_chain_is_locked() {
     assert_eq!(account["nonce_next"], 1, "{account}");
     release.send(()).unwrap();
     holder.join().unwrap();
+}
+
+/// Single-transaction requests (as a Deribit client sends through the gateway) that arrive
+/// while an admission runs are admitted together, in one batch verification; each request gets
+/// its own transaction's answer, and a forged signature among them is refused alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_transaction_requests_are_admitted_together() {
+    const WAITING: u64 = 32;
+    const FORGED: u64 = 17;
+    let server = start().await;
+    let (_, _, trader) = keys();
+    let cancel = |nonce| sign(&trader, nonce, TxBody::CancelAll { instrument: None });
+    let submit = |tx: SignedTx| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let body = format!(r#"{{"tx": "{}"}}"#, hex_of(&tx));
+            request(addr, "POST", "/tx", &body).await
+        })
+    };
+    // The first admission waits on the chain's lock (as it would behind a block's execution)
+    // while the other requests arrive.
+    let (locked_sender, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let shared = server.shared.clone();
+    let holder = std::thread::spawn(move || {
+        let _chain = lock(&shared.chain);
+        locked_sender.send(()).unwrap();
+        released.recv().unwrap();
+    });
+    locked.recv().unwrap();
+    let first = submit(cancel(1));
+    let admission = &server.state.inner.admission;
+    let queued = || admission::QUEUE_MAX - admission.queue_room();
+    let taken = || admission.counters().requests.load(Ordering::Relaxed);
+    // Bounded wait for a condition (not a timing assertion): the first request is taken.
+    for _ in 0..10_000 {
+        if taken() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let mut txs = Vec::new();
+    let mut answers = Vec::new();
+    for nonce in 2..2 + WAITING {
+        let tx = if nonce == FORGED {
+            // The trader's transaction with another transaction's signature.
+            SignedTx {
+                tx: cancel(nonce).tx,
+                signature: cancel(nonce + 1_000).signature,
+            }
+        } else {
+            cancel(nonce)
+        };
+        txs.push(tx.clone());
+        answers.push(submit(tx));
+    }
+    for _ in 0..10_000 {
+        if queued() == WAITING as usize {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        queued(),
+        WAITING as usize,
+        "every request queued behind the first"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    let (status, body) = first.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    for (tx, answer) in txs.iter().zip(answers) {
+        let (status, body) = answer.await.unwrap();
+        if tx.tx.nonce.get() == FORGED {
+            assert_eq!((status, code(&body)), (422, "signature_invalid"), "{body}");
+        } else {
+            assert_eq!(status, 200, "{body}");
+            let own = crate::executor::hex(crate::mempool::tx_digest(tx).as_ref());
+            assert_eq!(
+                body["digest"], own,
+                "each request answered with its own digest"
+            );
+        }
+    }
+    assert_eq!(taken(), 1 + WAITING);
+    assert_eq!(
+        admission.counters().admissions.load(Ordering::Relaxed),
+        2,
+        "the first request alone, then everything that queued behind it in one admission"
+    );
 }
 
 #[test]
