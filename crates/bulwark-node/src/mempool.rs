@@ -129,7 +129,8 @@ pub struct Mempool {
     /// The account holding the most, for eviction: a heap holding, for every account in
     /// `accounts`, an entry at or above its count. An admission pushes the account's new
     /// count; a removal touches nothing, and a stale top is corrected when eviction looks
-    /// (`largest_account`). Rebuilt from `accounts` when it holds twice as many entries.
+    /// (`largest_account`). Rebuilt from `accounts` when it holds more than twice as many
+    /// entries (`bound_largest`).
     largest: BinaryHeap<(usize, AccountId)>,
     seq: u64,
     bytes: usize,
@@ -176,7 +177,13 @@ impl Mempool {
         pending.count += 1;
         *pending.signers.entry(signer).or_insert(0) += 1;
         self.largest.push((pending.count, account));
-        // Bounded: stale entries never outnumber the accounts by more than this.
+        self.bound_largest();
+    }
+
+    /// Rebuilds the heap from the accounts once it holds more than twice as many entries (plus
+    /// a margin): amortized, each rebuild of n entries follows at least about n/2 admissions
+    /// or the departure of about half the accounts.
+    fn bound_largest(&mut self) {
         if self.largest.len() > 2 * self.accounts.len() + 64 {
             self.largest = self
                 .accounts
@@ -203,6 +210,7 @@ impl Mempool {
         if pending.count == 0 {
             assert!(pending.signers.is_empty(), "no count, no signer");
             entry.remove();
+            self.bound_largest();
         }
     }
 
@@ -1006,6 +1014,48 @@ mod tests {
             pool.nonce_max(&PrivateKey::from_seed(1).public_key()),
             Some(1)
         );
+        pool.check();
+    }
+
+    /// The account eviction takes from stays the largest, and its bookkeeping bounded, while
+    /// accounts come and go: a hundred accounts leave, one grows, and a newcomer to the full
+    /// pool evicts that one's newest transaction.
+    #[test]
+    fn eviction_finds_the_largest_account_after_accounts_come_and_go() {
+        let mut pool = Mempool::new(MempoolLimits {
+            txs_max: 100,
+            ..MempoolLimits::DEFAULT
+        });
+        for n in 0..100u64 {
+            pool.admit_hashed(tx(100 + n, 1, false), true, None, 0, account(n as u32))
+                .unwrap();
+        }
+        pool.check();
+        for n in 1..100u64 {
+            pool.prune_signer(&PrivateKey::from_seed(100 + n).public_key(), 1);
+            pool.check();
+        }
+        for nonce in 2..=6 {
+            pool.admit_hashed(tx(100, nonce, false), true, None, 0, account(0))
+                .unwrap();
+        }
+        for n in 0..94u64 {
+            pool.admit_hashed(
+                tx(300 + n, 1, false),
+                true,
+                None,
+                0,
+                account(300 + n as u32),
+            )
+            .unwrap();
+        }
+        assert_eq!(pool.len(), 100);
+        pool.check();
+        let evicted = pool
+            .admit_hashed(tx(500, 1, false), true, None, 0, account(500))
+            .unwrap();
+        assert_eq!(evicted, vec![tx_digest(&tx(100, 6, false))]);
+        assert_eq!(pool.account_pending(AccountId::new(0u32.into())), 5);
         pool.check();
     }
 
