@@ -8,6 +8,10 @@
 //! admits everything queued at that moment in one call (one batch verification of the
 //! signatures not seen before), then answers each request with its own results.
 //!
+//! A request that times out (`ApiConfig::request_timeout`) while queued may still be admitted
+//! after its client got the timeout, as with any answer lost on the way: the transaction's
+//! digest answers `GET /tx/{digest}` either way.
+//!
 //! Owns: the admission thread and its queue.
 //! Never: waits for more requests to arrive (a request alone is admitted at once; batches form
 //! only from requests that came while the previous admission ran), reorders one request's
