@@ -3,7 +3,7 @@
 //! failing non-zero with the seed and the command that replays it.
 
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bulwark(args: &[&str]) -> Output {
@@ -13,12 +13,27 @@ fn bulwark(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-/// A fresh directory for this test's files.
-fn dir(name: &str) -> PathBuf {
+/// A fresh directory for one test's files, removed when the test ends (passed or not).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("bulwark-simulate-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    dir
+    Scratch(dir)
 }
 
 const SCENARIO: &str = r#"
