@@ -542,6 +542,34 @@ async fn a_receipt_only_on_disk_is_served_without_events_and_batches_answer_each
     assert_eq!((status, code(&body)), (400, "batch_too_large"));
 }
 
+/// The chain's lock held by another thread (as verify and the executor hold it while they
+/// execute a block) until released.
+struct ChainHeld {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<()>,
+}
+
+impl ChainHeld {
+    /// Returns once the other thread holds the lock.
+    fn by_another_thread(shared: &Arc<Shared>) -> Self {
+        let (locked_sender, locked) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let shared = shared.clone();
+        let holder = std::thread::spawn(move || {
+            let _chain = lock(&shared.chain);
+            locked_sender.send(()).unwrap();
+            released.recv().unwrap();
+        });
+        locked.recv().unwrap();
+        Self { release, holder }
+    }
+
+    fn release(self) {
+        self.release.send(()).unwrap();
+        self.holder.join().unwrap();
+    }
+}
+
 /// State reads are served from the published finalized state: they answer while another task
 /// holds the chain's lock (as verify and the executor do while they execute a block). Before
 /// the published view, each of these waited for that lock.
@@ -550,15 +578,7 @@ async fn state_reads_answer_while_the_chain_is_locked() {
     let server = start().await;
     let (_, _, trader) = keys();
     let key = crate::executor::hex(trader.public_key().as_ref());
-    let (locked_sender, locked) = std::sync::mpsc::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let shared = server.shared.clone();
-    let holder = std::thread::spawn(move || {
-        let _chain = lock(&shared.chain);
-        locked_sender.send(()).unwrap();
-        released.recv().unwrap();
-    });
-    locked.recv().unwrap();
+    let chain_held = ChainHeld::by_another_thread(&server.shared);
     let paths = [
         "/instruments".to_string(),
         "/book/BTC_USDC-PERPETUAL".to_string(),
@@ -573,8 +593,7 @@ async fn state_reads_answer_while_the_chain_is_locked() {
     }
     let (_, account) = request(server.addr, "GET", &format!("/account/{key}"), "").await;
     assert_eq!(account["nonce_next"], 1, "{account}");
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    chain_held.release();
 }
 
 /// Single-transaction requests (as a Deribit client sends through the gateway) that arrive
@@ -596,15 +615,7 @@ async fn concurrent_single_transaction_requests_are_admitted_together() {
     };
     // The first admission waits on the chain's lock (as it would behind a block's execution)
     // while the other requests arrive.
-    let (locked_sender, locked) = std::sync::mpsc::channel();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let shared = server.shared.clone();
-    let holder = std::thread::spawn(move || {
-        let _chain = lock(&shared.chain);
-        locked_sender.send(()).unwrap();
-        released.recv().unwrap();
-    });
-    locked.recv().unwrap();
+    let chain_held = ChainHeld::by_another_thread(&server.shared);
     let first = submit(cancel(1));
     let admission = &server.state.inner.admission;
     let queued = || admission::QUEUE_MAX - admission.queue_room();
@@ -642,8 +653,7 @@ async fn concurrent_single_transaction_requests_are_admitted_together() {
         WAITING as usize,
         "every request queued behind the first"
     );
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    chain_held.release();
     let (status, body) = first.await.unwrap();
     assert_eq!(status, 200, "{body}");
     for (tx, answer) in txs.iter().zip(answers) {
