@@ -71,6 +71,10 @@ pub const CHUNKS_MAX: usize = 4_096;
 /// How often a manifest request goes out again to peers that have not answered it.
 const MANIFEST_RESEND: Duration = Duration::from_millis(250);
 
+/// How long the last f peers get to answer a manifest request once all the others have: a
+/// silent peer (crashed, or Byzantine) costs the start this, not a whole `timeout` per attempt.
+const MANIFEST_GRACE: Duration = Duration::from_millis(500);
+
 /// A finalization of a Bulwark block.
 pub type BlockFinalization = Finalization<ed25519::Scheme, Digest>;
 
@@ -256,8 +260,8 @@ pub struct SyncConfig {
     /// Sync from a peer's snapshot only when it is this many blocks ahead of the local state
     /// (closer than that, replay and backfill are cheaper).
     pub threshold: u64,
-    /// Rounds of manifest requests before giving up (an answer of "no snapshot" from every
-    /// peer also ends the search).
+    /// Rounds of manifest requests before giving up (an answer of "no snapshot" from all but
+    /// f peers, after a short grace for the rest, also ends the search).
     pub attempts: u32,
     /// How long to wait for answers to one request.
     pub timeout: Duration,
@@ -411,6 +415,12 @@ where
 {
     let cfg = (limits, scheme.certificate_codec_config());
     let others = scheme.participants().len().saturating_sub(1);
+    // With n = 3f + 1 validators, at most f of the others are faulty: once all but f have
+    // answered, at least one honest answer is in (f >= 1), and waiting longer for the rest
+    // only lets a silent peer hold this node's start. An offer missed that way is not lost: a
+    // running node that falls far behind syncs then (`RuntimeSync`).
+    let faulty_max = others / 3;
+    let enough = others - faulty_max;
     for attempt in 0..config.attempts {
         // 1. Manifests from whoever answers in time. The request goes out again every
         // `MANIFEST_RESEND` to peers that have not answered: at startup the connections are
@@ -419,8 +429,16 @@ where
         let mut answered_by: BTreeSet<PublicKey> = BTreeSet::new();
         let deadline = context.current() + config.timeout;
         let mut resend_at = context.current();
+        // When all but f had answered, plus the grace the rest get.
+        let mut grace_end: Option<std::time::SystemTime> = None;
         while answered_by.len() < others {
             let now = context.current();
+            if answered_by.len() >= enough {
+                let end = *grace_end.get_or_insert(now + MANIFEST_GRACE);
+                if now >= end {
+                    break;
+                }
+            }
             if now >= deadline {
                 break;
             }
@@ -440,7 +458,9 @@ where
                 );
                 resend_at = now + MANIFEST_RESEND;
             }
-            let until = resend_at.min(deadline);
+            let until = grace_end
+                .map_or(resend_at, |end| resend_at.min(end))
+                .min(deadline);
             let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await
             else {
                 continue;
@@ -471,8 +491,11 @@ where
         let best = offers.values().map(|m| m.height).max();
         let answered = answered_by.len();
         let Some(height) = best else {
-            if answered >= others {
-                tracing::info!("no peer holds a snapshot; starting from local state");
+            if answered >= enough {
+                tracing::info!(
+                    answered,
+                    "no peer holds a snapshot; starting from local state"
+                );
                 return None;
             }
             tracing::info!(attempt, answered, "no snapshot offer yet");
