@@ -73,7 +73,7 @@ fn write(path: &Path, text: String) -> Result<()> {
 
 pub fn run(args: SimulateArgs) -> Result<()> {
     // Quiet by default; `RUST_LOG` traces a replayed seed (the validators' and Commonware's
-    // logs, stamped with the simulated run's order of events).
+    // logs, in the run's order; their timestamps are wall time, not simulated time).
     crate::cli::init_logging("off");
     if let Some(SimulateCommand::Sweep(sweep_args)) = args.command {
         return run_sweep(sweep_args);
