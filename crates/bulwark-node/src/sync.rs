@@ -58,6 +58,8 @@ use commonware_cryptography::{Digestible, Hasher, Sha256};
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Spawner, Supervisor};
+use commonware_utils::N3f1;
+use commonware_utils::ordered::Quorum as _;
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -419,7 +421,7 @@ where
     // answered, at least one honest answer is in (f >= 1), and waiting longer for the rest
     // only lets a silent peer hold this node's start. An offer missed that way is not lost: a
     // running node that falls far behind syncs then (`RuntimeSync`).
-    let faulty_max = others / 3;
+    let faulty_max = scheme.participants().max_faults::<N3f1>() as usize;
     let enough = others - faulty_max;
     for attempt in 0..config.attempts {
         // 1. Manifests from whoever answers in time. The request goes out again every
