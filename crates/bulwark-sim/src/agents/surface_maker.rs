@@ -109,25 +109,22 @@ impl Agent for SurfaceMaker {
                 rng.random_range(1..=self.size),
                 rng.random_range(1..=self.size),
             );
-            if bid >= 1 {
-                out.push(trader.order_in(
-                    option.id,
-                    option.tick_micros,
-                    Side::Buy,
-                    bid_qty,
-                    bid,
-                    TimeInForce::GoodTilCancelled,
-                ));
-            }
-            if ask >= 1 {
-                out.push(trader.order_in(
-                    option.id,
-                    option.tick_micros,
-                    Side::Sell,
-                    ask_qty,
-                    ask.max(bid + 1),
-                    TimeInForce::GoodTilCancelled,
-                ));
+            // A side whose price rounds below one tick is not quoted.
+            let sides = [
+                (Side::Buy, bid_qty, bid, bid >= 1),
+                (Side::Sell, ask_qty, ask.max(bid + 1), ask >= 1),
+            ];
+            for (side, qty, price, quoted) in sides {
+                if quoted {
+                    out.push(trader.order_in(
+                        option.id,
+                        option.tick_micros,
+                        side,
+                        qty,
+                        price,
+                        TimeInForce::GoodTilCancelled,
+                    ));
+                }
             }
         }
     }
