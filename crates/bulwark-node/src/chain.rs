@@ -34,7 +34,7 @@ use bulwark_types::CheckedBlock;
 use commonware_consensus::Heightable;
 use commonware_cryptography::Digestible;
 use commonware_cryptography::sha256::Digest;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Most speculative states a node holds at once. The honest chain needs one per block between
@@ -123,10 +123,25 @@ pub struct Chain {
     head: Option<Digest>,
     /// How many speculative states were ever inserted (orders them for forgetting).
     inserted: u64,
-    /// The state hash due after the last block it was computed for (a leader's proposal and
-    /// the verification of competing blocks on one parent share it).
-    state_hash_cache: Option<(Digest, Option<StateHash>)>,
+    /// State hashes already computed, by the block whose post-state they hash, each with the
+    /// very state it was computed on: reused only for that allocation (`Arc::ptr_eq`), so a
+    /// state executed again for the same digest is hashed again. Filled where a hash is due
+    /// (a proposal, a verification) and ahead of time by the executor
+    /// ([`Chain::record_state_hash`]); at most [`HASHED_MAX`], and only for states still held.
+    hashed: VecDeque<Hashed>,
 }
+
+/// A state hash and the state it was computed on.
+#[derive(Clone, Debug)]
+struct Hashed {
+    digest: Digest,
+    state: Arc<Exchange>,
+    hash: StateHash,
+}
+
+/// State hashes a chain remembers: the one after the finalized block and a few competing
+/// speculative ones.
+pub const HASHED_MAX: usize = 4;
 
 impl Chain {
     /// A chain whose last finalized block is `digest`, with `exchange` its post-state.
@@ -137,21 +152,56 @@ impl Chain {
             speculative: BTreeMap::new(),
             head: None,
             inserted: 0,
-            state_hash_cache: None,
+            hashed: VecDeque::new(),
         }
     }
 
     /// The state hash a block on `parent` must carry (see [`crate::commitment`]), if this
     /// node holds the state after `parent`.
     pub fn state_hash_due(&mut self, parent: &Digest) -> Option<Option<StateHash>> {
-        if let Some((cached, due)) = self.state_hash_cache
-            && cached == *parent
-        {
-            return Some(due);
+        let state = Arc::clone(self.state_shared(parent)?);
+        if !commitment::commits_after(state.height().get()) {
+            return Some(None);
         }
-        let due = commitment::expected_after(self.state_after(parent)?);
-        self.state_hash_cache = Some((*parent, due));
-        Some(due)
+        if let Some(hash) = self.hash_known(parent, &state) {
+            return Some(Some(hash));
+        }
+        let hash = commitment::state_hash_of(&state);
+        self.remember_hash(*parent, state, hash);
+        Some(Some(hash))
+    }
+
+    /// Records `hash` as the state hash of `state`, the state after block `digest`, computed
+    /// off the lock (the executor does so for each finalized state that a child must commit
+    /// to, in the time before that child is proposed). Ignored unless `state` is the very
+    /// state held for `digest`.
+    pub fn record_state_hash(&mut self, digest: Digest, state: &Arc<Exchange>, hash: StateHash) {
+        let held = self
+            .state_shared(&digest)
+            .is_some_and(|held| Arc::ptr_eq(held, state));
+        if held && self.hash_known(&digest, state).is_none() {
+            self.remember_hash(digest, Arc::clone(state), hash);
+        }
+    }
+
+    /// The state hash of `state` (held for `digest`), if computed on that very state.
+    fn hash_known(&self, digest: &Digest, state: &Arc<Exchange>) -> Option<StateHash> {
+        self.hashed
+            .iter()
+            .find(|h| h.digest == *digest && Arc::ptr_eq(&h.state, state))
+            .map(|h| h.hash)
+    }
+
+    fn remember_hash(&mut self, digest: Digest, state: Arc<Exchange>, hash: StateHash) {
+        if self.hashed.len() == HASHED_MAX {
+            self.hashed.pop_front();
+        }
+        self.hashed.push_back(Hashed {
+            digest,
+            state,
+            hash,
+        });
+        assert!(self.hashed.len() <= HASHED_MAX);
     }
 
     pub fn finalized(&self) -> &Exchange {
@@ -207,6 +257,7 @@ impl Chain {
     /// Forgets the speculative state after `digest`, if held: it is recomputed if needed.
     pub fn forget(&mut self, digest: &Digest) {
         self.speculative.remove(digest);
+        self.hashed.retain(|h| h.digest != *digest);
         if self.head == Some(*digest) {
             self.head = None;
         }
@@ -335,8 +386,9 @@ impl Chain {
     }
 
     /// Whether `block` is the next block and commits to the finalized state: its state digest
-    /// and state hash, recomputed on the finalized state itself (not taken from a speculative
-    /// cache), so a finalized state that drifted from the network's is caught.
+    /// and state hash, computed on the finalized state itself (a hash remembered is used only
+    /// if it was computed on this very state, not on another execution of the same block), so
+    /// a finalized state that drifted from the network's is caught.
     fn check_next(&self, block: &ChainBlock) -> Result<(), FinalizeError> {
         let height = block.height().get();
         if block.parent != self.finalized_digest || height != self.finalized_height() + 1 {
@@ -352,7 +404,10 @@ impl Chain {
             }
             .into());
         }
-        let due = commitment::expected_after(&self.finalized);
+        let due = commitment::commits_after(self.finalized_height()).then(|| {
+            self.hash_known(&self.finalized_digest, &self.finalized)
+                .unwrap_or_else(|| commitment::state_hash_of(&self.finalized))
+        });
         if due != block.state_hash {
             return Err(Divergence {
                 height,
@@ -390,6 +445,14 @@ impl Chain {
         {
             self.head = None;
         }
+        let hashed = std::mem::take(&mut self.hashed);
+        self.hashed = hashed
+            .into_iter()
+            .filter(|h| {
+                self.state_shared(&h.digest)
+                    .is_some_and(|held| Arc::ptr_eq(held, &h.state))
+            })
+            .collect();
         assert!(self.speculative.len() <= SPECULATIVE_STATES_MAX);
     }
 }
@@ -798,6 +861,51 @@ mod tests {
             Err(ExtendError::StateHashMismatch { .. })
         ));
         honest.extend(&next, &checked_next).unwrap();
+    }
+
+    /// A state hash recorded ahead (the executor's, computed off the lock) serves the next
+    /// block's proposal, verification and finalization check, but only for the very state it
+    /// was computed on. The record is believed, so a wrong one shows where it is used.
+    #[test]
+    fn a_state_hash_recorded_ahead_serves_only_the_state_it_was_computed_on() {
+        let wrong = Sha256::hash(&[b"not the state hash"]);
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let state = chain.finalized_shared();
+        let (good, checked) = block(&state, root, &bridge, 1, 100);
+        // For another copy of the same state (another execution of the block), or for a
+        // block whose state is not held: ignored, the hash is computed on the state.
+        chain.record_state_hash(root, &Arc::new(Exchange::clone(&state)), wrong);
+        chain.record_state_hash(good.digest(), &state, wrong);
+        assert_eq!(chain.state_hash_due(&root), Some(good.state_hash));
+        chain.extend(&good, &checked).unwrap();
+        chain.finalize(&good, &checked).unwrap();
+
+        // Recorded for the state held: used by verification and by the finalization check.
+        let (mut chain, _) = genesis();
+        chain.record_state_hash(root, &chain.finalized_shared(), wrong);
+        assert_eq!(chain.state_hash_due(&root), Some(Some(wrong)));
+        assert!(matches!(
+            chain.extend(&good, &checked),
+            Err(ExtendError::StateHashMismatch { .. })
+        ));
+        let Err(FinalizeError::Divergence(divergence)) = chain.finalize(&good, &checked) else {
+            panic!("the recorded hash is the one checked")
+        };
+        assert_eq!(divergence.what, "state hash");
+
+        // At most `HASHED_MAX` remembered, and only for states still held: finalizing one
+        // of competing blocks drops the others' hashes with their states.
+        let (mut chain, _) = genesis();
+        for usdc in 100..100 + 2 * HASHED_MAX as i64 {
+            let (competing, checked) = block(chain.finalized(), root, &bridge, 1, usdc);
+            chain.extend(&competing, &checked).unwrap();
+            let held = Arc::clone(chain.state_shared(&competing.digest()).unwrap());
+            chain.record_state_hash(competing.digest(), &held, wrong);
+            assert!(chain.hashed.len() <= HASHED_MAX);
+        }
+        chain.finalize(&good, &checked).unwrap();
+        assert!(chain.hashed.iter().all(|h| h.digest == good.digest()));
     }
 
     /// `state` with 1 USDC added to the insurance fund and to deposits (so the ledger still

@@ -20,6 +20,7 @@
 
 use crate::block::ChainBlock;
 use crate::chain::{Chain, FinalizeError};
+use crate::commitment;
 use crate::mempool::{TxDigest, tx_digest};
 use crate::receipt_archive::{RECEIPT_RETENTION_BLOCKS, ReceiptArchive};
 use crate::shared::{DropReason, FinalizedRecord, HISTORY_MAX, Shared, lock};
@@ -350,20 +351,31 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         lock(&self.shared.status).liquidations.count(&outcome);
         lock(&self.shared.status).funding.count(&outcome);
         self.record_history(block, state_after, &outcome);
+        // The state hash the next block must carry is computed now, off the chain's lock and
+        // in the time before that block is proposed, so its proposal, its verifications and
+        // its finalization find it (`Chain::record_state_hash`) instead of each hashing the
+        // whole state on the way of its orders. A snapshot due is the same encoding.
+        let committed = commitment::commits_after(height).then(|| {
+            let served = ServedSnapshot::new(height, finalized.state.snapshot());
+            lock(&self.shared.chain).record_state_hash(
+                finalized.block,
+                &finalized.state,
+                served.hash,
+            );
+            served
+        });
         if height % self.config.snapshot_interval == 0 {
+            let served = committed.expect("snapshot heights are state hash heights (engine.rs)");
             // The receipts this snapshot covers are on disk before it: no replay rebuilds them.
             if let Err(error) = self.receipts.sync().await {
                 self.storage_failure(height, error.into());
                 return false;
             }
-            // The published state is immutable: encoded here, off the chain's lock, uncopied.
-            let served = match self.store.save(&finalized.state, finalized.block).await {
-                Ok(served) => served,
-                Err(error) => {
-                    self.storage_failure(height, error);
-                    return false;
-                }
-            };
+            // The published state is immutable: encoded above, off the chain's lock, uncopied.
+            if let Err(error) = self.store.save_served(&served, finalized.block).await {
+                self.storage_failure(height, error);
+                return false;
+            }
             *lock(&self.shared.snapshot) = Some(served);
             if let Some(floor) = height.checked_sub(self.config.archive_retention) {
                 self.marshal.prune(Height::new(floor));

@@ -53,6 +53,8 @@ pub enum StorageError {
     },
     #[error("{0}")]
     Receipts(#[from] crate::receipt_archive::ReceiptArchiveError),
+    #[error("{0}")]
+    Layout(#[from] crate::layout::LayoutError),
 }
 
 /// What the disk holds: the newest snapshot that restores, and why newer ones did not.
@@ -119,13 +121,23 @@ impl<E: Storage + Clock + Metrics> SnapshotStore<E> {
         exchange: &Exchange,
         digest: Digest,
     ) -> Result<ServedSnapshot, StorageError> {
-        let snapshot = exchange.snapshot();
-        let mut bytes = Vec::with_capacity(40 + snapshot.len());
-        bytes.extend_from_slice(&exchange.height().get().to_be_bytes());
+        let served = ServedSnapshot::new(exchange.height().get(), exchange.snapshot());
+        self.save_served(&served, digest).await?;
+        Ok(served)
+    }
+
+    /// Persists a snapshot already encoded (and hashed) as it is served: the state after
+    /// block `digest`.
+    pub async fn save_served(
+        &mut self,
+        served: &ServedSnapshot,
+        digest: Digest,
+    ) -> Result<(), StorageError> {
+        let mut bytes = Vec::with_capacity(40 + served.bytes.len());
+        bytes.extend_from_slice(&served.height.to_be_bytes());
         bytes.extend_from_slice(digest.as_ref());
-        bytes.extend_from_slice(&snapshot);
-        self.put(bytes).await?;
-        Ok(ServedSnapshot::new(exchange.height().get(), snapshot))
+        bytes.extend_from_slice(&served.bytes);
+        self.put(bytes).await
     }
 
     /// Persists a state synced from peers under both keys, so the snapshot a damaged newest
