@@ -19,6 +19,7 @@ pub mod commitment;
 pub mod engine;
 pub mod executor;
 pub mod gossip;
+pub mod layout;
 pub mod mempool;
 pub mod observer;
 pub mod prices;
