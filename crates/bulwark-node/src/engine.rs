@@ -356,8 +356,8 @@ where
         &prefix,
         NZU64!(MARSHAL_CACHE_SECTION_VIEWS),
         &[
-            format!("{prefix}-simplex-epoch0"),
-            format!("{prefix}-blocks-pruned-key"),
+            simplex_partition(&prefix),
+            archive_config(&prefix, "blocks", page_cache.clone(), ()).key_partition,
         ],
     )
     .await?;
@@ -599,7 +599,7 @@ where
             relay: wrapper.clone(),
             reporter: Reporters::from((wrapper, monitor)),
             strategy: Sequential,
-            partition: format!("{prefix}-simplex-epoch0"),
+            partition: simplex_partition(&prefix),
             mailbox_size: config.mailbox_size,
             epoch: Epoch::zero(),
             floor: match sync_floor {
@@ -644,6 +644,11 @@ pub const MARSHAL_CACHE_SECTION_VIEWS: u64 = 100;
 /// of the data. At most this many blocks beyond `archive_retention` stay on disk; 1,000
 /// retained blocks are 16 sections (one blob each per partition).
 pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
+
+/// Simplex's journal partition (one epoch, for ever: a static validator set).
+fn simplex_partition(prefix: &str) -> String {
+    format!("{prefix}-simplex-epoch0")
+}
 
 /// Configuration of one of marshal's prunable archives (finalized blocks, or their
 /// finalizations, by height and digest), under this validator's prefix.

@@ -54,7 +54,7 @@ pub async fn open<E: Storage + Clock + Metrics>(
     ran_before: &[String],
 ) -> Result<Layout, LayoutError> {
     let mut record: Metadata<E, U64, u64> = Metadata::init(
-        context.child("layout"),
+        context.child("record"),
         Config {
             partition: format!("{prefix}-layout"),
             codec_config: (),
