@@ -820,14 +820,7 @@ mod tests {
         let forged = forge_fund(honest.finalized());
         assert_eq!(forged.state_digest(), honest.finalized().state_digest());
         let mut diverged = Chain::new(forged, root);
-        assert!(matches!(
-            diverged.extend(&good, &checked),
-            Err(ExtendError::StateHashMismatch { .. })
-        ));
-        let Err(FinalizeError::Divergence(divergence)) = diverged.finalize(&good, &checked) else {
-            panic!("a divergence")
-        };
-        assert_eq!(divergence.what, "state hash");
+        let divergence = refused_for_its_state_hash(&mut diverged, &good, &checked);
         assert_ne!(divergence.committed, divergence.computed);
         // The honest chain takes it; a block leaving the hash out, or adding one where none is
         // due, is refused.
@@ -863,6 +856,24 @@ mod tests {
         honest.extend(&next, &checked_next).unwrap();
     }
 
+    /// Asserts that `chain` refuses `block` for its state hash, at verification (no vote) and
+    /// at finalization (a divergence, returned).
+    fn refused_for_its_state_hash(
+        chain: &mut Chain,
+        block: &ChainBlock,
+        checked: &CheckedBlock,
+    ) -> Divergence {
+        assert!(matches!(
+            chain.extend(block, checked),
+            Err(ExtendError::StateHashMismatch { .. })
+        ));
+        let Err(FinalizeError::Divergence(divergence)) = chain.finalize(block, checked) else {
+            panic!("a divergence")
+        };
+        assert_eq!(divergence.what, "state hash");
+        divergence
+    }
+
     /// A state hash recorded ahead (the executor's, computed off the lock) serves the next
     /// block's proposal, verification and finalization check, but only for the very state it
     /// was computed on. The record is believed, so a wrong one shows where it is used.
@@ -885,14 +896,7 @@ mod tests {
         let (mut chain, _) = genesis();
         chain.record_state_hash(root, &chain.finalized_shared(), wrong);
         assert_eq!(chain.state_hash_due(&root), Some(Some(wrong)));
-        assert!(matches!(
-            chain.extend(&good, &checked),
-            Err(ExtendError::StateHashMismatch { .. })
-        ));
-        let Err(FinalizeError::Divergence(divergence)) = chain.finalize(&good, &checked) else {
-            panic!("the recorded hash is the one checked")
-        };
-        assert_eq!(divergence.what, "state hash");
+        refused_for_its_state_hash(&mut chain, &good, &checked);
 
         // At most `HASHED_MAX` remembered, and only for states still held: finalizing one
         // of competing blocks drops the others' hashes with their states.

@@ -104,6 +104,12 @@ mod tests {
         vec!["v-simplex".to_string()]
     }
 
+    /// What a validator's first start leaves: a partition that `ran_before` names.
+    async fn run_once(context: &deterministic::Context) {
+        let (blob, _) = context.open("v-simplex", b"0").await.unwrap();
+        blob.sync().await.unwrap();
+    }
+
     #[test]
     fn a_fresh_directory_records_the_current_layout_and_keeps_it() {
         deterministic::Runner::default().start(|context| async move {
@@ -113,8 +119,7 @@ mod tests {
             assert_eq!(first.marshal_cache_section_views, CURRENT);
             // The validator then writes its partitions; a later start reads the record,
             // not the partitions, and a new default does not change it.
-            let (blob, _) = context.open("v-simplex", b"0").await.unwrap();
-            blob.sync().await.unwrap();
+            run_once(&context).await;
             let other = NonZeroU64::new(7).unwrap();
             let again = open(context.child("b"), "v", other, &ran_before())
                 .await
@@ -126,8 +131,7 @@ mod tests {
     #[test]
     fn a_directory_from_before_the_record_keeps_the_legacy_layout() {
         deterministic::Runner::default().start(|context| async move {
-            let (blob, _) = context.open("v-simplex", b"0").await.unwrap();
-            blob.sync().await.unwrap();
+            run_once(&context).await;
             let layout = open(context.child("a"), "v", CURRENT, &ran_before())
                 .await
                 .unwrap();
