@@ -15,6 +15,12 @@
 //! believed only if it hashes to the state hash that the proven block after it commits to, and
 //! restores to the outcome digest that block names ([`check_snapshot`]); the replica then
 //! restarts there (the read model's history starts there too).
+//! The next block is asked for with a long poll ([`FollowerConfig::wait`]): the validator
+//! answers the moment it has executed it, so the replica (and every Deribit client's order
+//! result) trails the validators by a request's round trip rather than a polling interval. A
+//! validator that is slow to answer, honest but behind or withholding, is hedged: after
+//! [`FollowerConfig::hedge`] the next validator is asked as well and the first answer wins,
+//! which also makes its sender the one asked first from then on.
 //! Never: applies a block on one validator's word; holds more than
 //! [`UNCERTIFIED_MAX`] unproven blocks; panics on what a validator sends.
 
@@ -252,7 +258,7 @@ async fn bootstrap(
     // Block `height + 1` names the digest of block `height`; it, and that digest, are proven
     // once it (or a parent-linked descendant) carries a certificate.
     let first = source
-        .fetch(height + 1)
+        .fetch(height + 1, Duration::ZERO)
         .await?
         .ok_or(BootstrapError::NotYet)?;
     let parent = first.block.parent;
@@ -262,7 +268,7 @@ async fn bootstrap(
         .map_err(SnapshotLie::from)?;
     while proven.is_empty() {
         let next = source
-            .fetch(proof.next_height(height))
+            .fetch(proof.next_height(height), Duration::ZERO)
             .await?
             .ok_or(BootstrapError::NotYet)?;
         proven = proof
@@ -287,7 +293,16 @@ async fn bootstrap(
 /// Follower settings.
 #[derive(Copy, Clone, Debug)]
 pub struct FollowerConfig {
-    /// Wait this long before asking again when no validator has the next block yet.
+    /// How long a validator is asked to hold the question for a block it has not finalized
+    /// yet (a long poll: it answers the moment it has; at most the validators'
+    /// `BLOCK_WAIT_MAX_MS`). Zero polls instead.
+    pub wait: Duration,
+    /// A validator that has not answered within this is not waited for alone: the next one is
+    /// asked too, and the first answer is taken. Bounds what one slow or withholding
+    /// validator costs each block (it stops being the one asked first once another answers).
+    pub hedge: Duration,
+    /// Wait this long before asking again when every validator answered at once that it has
+    /// no next block yet (validators that predate long polls).
     pub poll: Duration,
     /// A validator caught lying is not asked again for this long.
     pub liar_timeout: Duration,
@@ -297,6 +312,8 @@ pub struct FollowerConfig {
 
 impl FollowerConfig {
     pub const DEFAULT: Self = Self {
+        wait: Duration::from_secs(1),
+        hedge: Duration::from_millis(250),
         poll: Duration::from_millis(50),
         liar_timeout: Duration::from_secs(60),
         failure_backoff: Duration::from_secs(1),
@@ -309,6 +326,31 @@ struct Peer {
     /// Not asked before this instant.
     benched_until: Option<Instant>,
     lies: u64,
+}
+
+/// Asks `peers[first]` for block `height`, letting it wait up to `config.wait`; if it has not
+/// answered within `config.hedge`, asks `peers[second]` too. Returns the first answer and
+/// whose it is (the other question is dropped).
+async fn fetch_hedged(
+    peers: &[Peer],
+    first: usize,
+    second: Option<usize>,
+    height: u64,
+    config: &FollowerConfig,
+) -> (usize, Result<Option<Fetched>, FetchError>) {
+    let mut asked = peers[first].source.fetch(height, config.wait);
+    let Some(second) = second else {
+        return (first, asked.await);
+    };
+    tokio::select! {
+        answer = &mut asked => return (first, answer),
+        () = tokio::time::sleep(config.hedge) => {}
+    }
+    let hedged = peers[second].source.fetch(height, config.wait);
+    tokio::select! {
+        answer = asked => (first, answer),
+        answer = hedged => (second, answer),
+    }
 }
 
 /// Follows the chain from `sources` into `replica` until the replica halts (a divergence) or
@@ -347,11 +389,22 @@ pub async fn run(
             tokio::time::sleep(config.poll).await;
             continue;
         };
-        current = index;
         let (tip_height, tip_digest) = replica.tip();
         let height = proof.next_height(tip_height);
-        let peer = &mut peers[index];
-        match peer.source.fetch(height).await {
+        // Unproven blocks must be completed by the validator that served them: no second
+        // validator is asked while any are held.
+        let second = if proof.uncertified.is_empty() {
+            (1..peers.len())
+                .map(|k| (index + k) % peers.len())
+                .find(|&i| peers[i].benched_until.is_none_or(|until| until <= now))
+        } else {
+            None
+        };
+        let (answered, fetched) = fetch_hedged(&peers, index, second, height, &config).await;
+        current = answered;
+        let now = Instant::now();
+        let peer = &mut peers[answered];
+        match fetched {
             Ok(Some(fetched)) => {
                 empty_streak = 0;
                 let offered = proof.offer(&mut rand::rng(), tip_height, tip_digest, fetched);

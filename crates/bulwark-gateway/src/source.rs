@@ -6,6 +6,7 @@
 //! it is read ([`response_bytes_max`]). Never: trusts what it decodes (the follower checks the
 //! proof), or waits without a timeout.
 
+use bulwark_node::api::blocks::BLOCK_WAIT_MAX_MS;
 use bulwark_node::block::{BlockCodec, ChainBlock};
 use bulwark_node::sync::BlockFinalization;
 use bulwark_types::{BlockLimits, SignedTx};
@@ -45,7 +46,13 @@ pub trait BlockSource: Send + Sync {
     /// A short name for logs (the validator's URL).
     fn name(&self) -> &str;
     /// The finalized block at `height`; `Ok(None)` if the validator has not finalized it yet.
-    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>>;
+    /// A validator that has not may hold the question up to `wait` (a long poll) and answer
+    /// the moment it has; a source that cannot wait answers at once.
+    fn fetch(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>>;
     /// The validator's newest snapshot: its height and `Exchange::snapshot` bytes (unchecked).
     fn snapshot(&self) -> SnapshotAnswer<'_> {
         Box::pin(async { Ok(None) })
@@ -137,10 +144,20 @@ impl HttpValidator {
         Ok((status, value))
     }
 
-    async fn fetch_block(&self, height: u64) -> Result<Option<Fetched>, FetchError> {
-        let (status, body) = self
-            .get_json(&format!("/blocks/{height}"), self.bytes_max)
-            .await?;
+    async fn fetch_block(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> Result<Option<Fetched>, FetchError> {
+        // A validator honours at most `BLOCK_WAIT_MAX_MS`, well inside this client's timeout;
+        // one that predates long polls ignores the query and answers at once.
+        let wait_ms = wait.as_millis().min(u128::from(BLOCK_WAIT_MAX_MS));
+        let path = if wait_ms == 0 {
+            format!("/blocks/{height}")
+        } else {
+            format!("/blocks/{height}?wait_ms={wait_ms}")
+        };
+        let (status, body) = self.get_json(&path, self.bytes_max).await?;
         match status {
             200 => {}
             404 => return Ok(None),
@@ -269,8 +286,12 @@ impl BlockSource for HttpValidator {
         &self.base
     }
 
-    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
-        Box::pin(self.fetch_block(height))
+    fn fetch(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+        Box::pin(self.fetch_block(height, wait))
     }
 
     fn snapshot(&self) -> SnapshotAnswer<'_> {

@@ -158,7 +158,11 @@ impl BlockSource for Served {
         &self.name
     }
 
-    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+    fn fetch(
+        &self,
+        height: u64,
+        _wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let answer = height
             .checked_sub(1)
@@ -262,6 +266,8 @@ async fn the_follower_benches_a_liar_and_reaches_the_honest_state() {
         }),
     ];
     let config = FollowerConfig {
+        wait: Duration::ZERO,
+        hedge: Duration::from_millis(250),
         poll: Duration::from_millis(5),
         liar_timeout: Duration::from_secs(600),
         failure_backoff: Duration::from_millis(10),
@@ -286,6 +292,98 @@ async fn the_follower_benches_a_liar_and_reaches_the_honest_state() {
     );
     assert_eq!(state.lies[0].0, "liar");
     assert_eq!(liar.asked.load(Ordering::SeqCst), 1);
+}
+
+/// A validator that answers every question late: with honest blocks (behind, or slow on
+/// purpose), or with "not yet" at the end of the longest wait (withholding).
+struct Late {
+    inner: Arc<Served>,
+    delay: Duration,
+    withholds: bool,
+}
+
+impl BlockSource for Late {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn fetch(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+        let answer = self.inner.fetch(height, wait);
+        let (delay, withholds) = (self.delay, self.withholds);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            let answer = answer.await?;
+            Ok(answer.filter(|_| !withholds))
+        })
+    }
+}
+
+/// The follower asks the validator it asked last first, and lets it hold the question (a
+/// long poll). One that answers late, or holds every question to its end and then says "not
+/// yet", would hold every block up by that long; hedged, it costs the follower one hedge and
+/// stops being asked first as soon as another validator answers.
+#[tokio::test]
+async fn a_late_or_withholding_validator_is_hedged_not_waited_for_at_every_block() {
+    let signers = schemes(100);
+    for withholds in [false, true] {
+        let (honest, honest_digest) = honest_chain(&signers);
+        let late = Arc::new(Served {
+            name: "late".into(),
+            blocks: honest.clone(),
+            asked: AtomicU64::new(0),
+        });
+        let prompt = Arc::new(Served {
+            name: "prompt".into(),
+            blocks: honest,
+            asked: AtomicU64::new(0),
+        });
+        let replica =
+            Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
+        let sources: Vec<Box<dyn BlockSource>> = vec![
+            Box::new(Late {
+                inner: late.clone(),
+                delay: Duration::from_secs(2),
+                withholds,
+            }),
+            Box::new(ArcSource(prompt.clone())),
+        ];
+        let config = FollowerConfig {
+            wait: Duration::from_secs(2),
+            hedge: Duration::from_millis(20),
+            poll: Duration::from_millis(5),
+            liar_timeout: Duration::from_secs(600),
+            failure_backoff: Duration::from_millis(10),
+        };
+        let task = tokio::spawn(follower::run(replica.clone(), sources, config));
+        let mut heights = replica.subscribe();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while *heights.borrow_and_update() < HEIGHTS {
+                heights.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the follower reaches the tip");
+        task.abort();
+        assert_eq!(
+            replica.lock().chain.finalized().state_digest(),
+            honest_digest
+        );
+        // Asked first once, then not again: the prompt validator answered every question
+        // from the first hedge on (waited for at every block, the late one would be asked 30
+        // times). Perhaps once more at the end, for the block after the last, which neither
+        // holds, if the follower asks before the test stops it.
+        let asked = late.asked.load(Ordering::SeqCst);
+        assert!(
+            (1..=2).contains(&asked),
+            "withholds: {withholds}, asked {asked}"
+        );
+        assert!(prompt.asked.load(Ordering::SeqCst) >= HEIGHTS);
+        assert!(replica.lock().lies.is_empty(), "being late is not a lie");
+    }
 }
 
 #[tokio::test]
@@ -332,8 +430,12 @@ impl BlockSource for ArcSource {
         self.0.name()
     }
 
-    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
-        self.0.fetch(height)
+    fn fetch(
+        &self,
+        height: u64,
+        wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+        self.0.fetch(height, wait)
     }
 }
 
@@ -351,7 +453,11 @@ impl BlockSource for Pruned {
         &self.name
     }
 
-    fn fetch(&self, height: u64) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
+    fn fetch(
+        &self,
+        height: u64,
+        _wait: Duration,
+    ) -> BoxFuture<'_, Result<Option<Fetched>, FetchError>> {
         let answer = if height <= SNAPSHOT {
             Err(FetchError::Pruned(height))
         } else {
@@ -420,6 +526,8 @@ async fn a_gateway_started_after_pruning_joins_from_a_proven_snapshot() {
         Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
     let sources: Vec<Box<dyn BlockSource>> = vec![Box::new(liar), Box::new(good)];
     let config = FollowerConfig {
+        wait: Duration::ZERO,
+        hedge: Duration::from_millis(250),
         poll: Duration::from_millis(5),
         liar_timeout: Duration::from_secs(600),
         failure_backoff: Duration::from_millis(10),

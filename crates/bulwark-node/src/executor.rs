@@ -219,6 +219,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             status.runtime_syncs += 1;
             status.runtime_sync_height = Some(height);
         }
+        self.shared.announce_finalized(height);
         // The finalization of block `height + 1` passed `sync::check_manifest`, as marshal
         // requires of a floor. Marshal marks `height` processed and delivers from `height + 1`.
         self.marshal.set_floor(finalization);
@@ -468,6 +469,8 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         } else {
             status.blocks_executed += 1;
         }
+        drop(status);
+        self.shared.announce_finalized(block.height().get());
     }
 
     fn record_history(&self, block: &ChainBlock, state_after: StateDigest, outcome: &BlockOutcome) {

@@ -347,6 +347,9 @@ pub struct Shared {
     pub receipt_queries: Mutex<Option<futures::channel::mpsc::Sender<ReceiptQuery>>>,
     /// What readers see (see the module doc); a leaf lock, held only to clone or swap.
     published: Mutex<Published>,
+    /// The height `status.finalized_height` names, announced after it changes: what a
+    /// follower's long poll for the next block waits on (`GET /blocks/{h}?wait_ms=`).
+    finalized_heights: tokio::sync::watch::Sender<u64>,
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
@@ -377,6 +380,7 @@ impl Shared {
         };
         Self {
             published: Mutex::new(published),
+            finalized_heights: tokio::sync::watch::Sender::new(0),
             chain: Mutex::new(chain),
             mempool: Mutex::new(mempool),
             signatures: Mutex::new(Verdicts::new(signature_cache)),
@@ -425,6 +429,25 @@ impl Shared {
         published.finalized = Arc::clone(&finalized);
         published.newest = newest;
         finalized
+    }
+
+    /// Announces that `status.finalized_height` is now `height` (the executor calls this
+    /// after setting it): wakes the API's requests waiting for a block to be finalized.
+    pub fn announce_finalized(&self, height: u64) {
+        self.finalized_heights.send_if_modified(|announced| {
+            let moved = height > *announced;
+            *announced = (*announced).max(height);
+            moved
+        });
+    }
+
+    /// Waits at most `wait` until this node has executed the finalized block at `height`;
+    /// true if it has. Cancel-safe; holds no lock while waiting.
+    pub async fn wait_finalized(&self, height: u64, wait: std::time::Duration) -> bool {
+        let mut heights = self.finalized_heights.subscribe();
+        tokio::time::timeout(wait, heights.wait_for(|announced| *announced >= height))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
     }
 
     /// Publishes `chain`'s newest state (the caller holds the chain's lock: `published` comes

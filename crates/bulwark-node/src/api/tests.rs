@@ -486,6 +486,65 @@ async fn blocks_are_served_by_height_and_missing_ones_are_typed() {
     assert!(text.ends_with("\r\n\r\nstate"), "{text}");
 }
 
+/// A follower's long poll (`?wait_ms=`) is answered the moment the executor announces the
+/// block, not at the end of its wait; a wait that ends first is the usual typed 404; a bad
+/// wait is a typed 400.
+#[tokio::test]
+async fn a_long_poll_for_a_block_is_answered_when_the_node_executes_it() {
+    let shared = shared();
+    let identity = NodeIdentity {
+        public_key: "00".repeat(32),
+        participants: vec!["00".repeat(32); 4],
+    };
+    let state = ApiState::new(
+        shared.clone(),
+        ApiConfig::DEFAULT,
+        identity,
+        Telemetry::none(),
+    );
+    let leader = PrivateKey::from_seed(9).public_key();
+    let genesis =
+        crate::block::ChainBlock::genesis(leader, Sha256::hash(&[b"s"]), BlockTime::from_millis(1));
+    state.serve_blocks(Arc::new(OneBlock(genesis)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, state, std::future::pending()));
+
+    for (query, expected) in [
+        ("wait_ms=soon", "query_invalid"),
+        ("wait_ms=-1", "query_invalid"),
+        ("wait=5", "query_invalid"),
+    ] {
+        let (status, response) = request(addr, "GET", &format!("/blocks/1?{query}"), "").await;
+        assert_eq!((status, code(&response)), (400, expected), "{query}");
+    }
+    // Nothing executed, a short wait: the usual 404 once it ends.
+    let (status, response) = request(addr, "GET", "/blocks/1?wait_ms=20", "").await;
+    assert_eq!((status, code(&response)), (404, "block_not_finalized"));
+
+    // A wait longer than the cap is cut to it, not refused; it is answered when block 1 is
+    // executed here.
+    let polled = tokio::spawn(async move {
+        request(addr, "GET", &format!("/blocks/1?wait_ms={}", u64::MAX), "").await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!polled.is_finished(), "the poll waits for the block");
+    lock(&shared.status).finalized_height = 1;
+    shared.announce_finalized(1);
+    let (status, response) = tokio::time::timeout(std::time::Duration::from_secs(1), polled)
+        .await
+        .expect("answered at the announcement, long before the cap")
+        .unwrap();
+    assert_eq!(
+        (status, response["height"].as_u64()),
+        (200, Some(1)),
+        "{response}"
+    );
+    // Announcements never move back.
+    shared.announce_finalized(0);
+    assert!(shared.wait_finalized(1, std::time::Duration::ZERO).await);
+}
+
 #[tokio::test]
 async fn a_receipt_only_on_disk_is_served_without_events_and_batches_answer_each_digest() {
     use crate::receipt_archive::{StoredReceipt, query_channel};
