@@ -329,8 +329,11 @@ struct Peer {
 }
 
 /// Asks `peers[first]` for block `height`, letting it wait up to `config.wait`; if it has not
-/// answered within `config.hedge`, asks `peers[second]` too. Returns the first answer and
-/// whose it is (the other question is dropped).
+/// answered within `config.hedge`, asks `peers[second]` too. Returns the first block either
+/// serves and whose it is (the other question is dropped). An answer without a block ("not
+/// yet", or a failure) does not end the other's wait: a validator hedged in that says "not
+/// yet" at once cannot cut short the question to one about to answer. When neither serves a
+/// block, the answer returned is `first`'s.
 async fn fetch_hedged(
     peers: &[Peer],
     first: usize,
@@ -346,10 +349,19 @@ async fn fetch_hedged(
         answer = &mut asked => return (first, answer),
         () = tokio::time::sleep(config.hedge) => {}
     }
-    let hedged = peers[second].source.fetch(height, config.wait);
+    let mut hedged = peers[second].source.fetch(height, config.wait);
     tokio::select! {
-        answer = asked => (first, answer),
-        answer = hedged => (second, answer),
+        answer = &mut asked => match answer {
+            Ok(Some(_)) => (first, answer),
+            failed => match hedged.await {
+                served @ Ok(Some(_)) => (second, served),
+                _ => (first, failed),
+            },
+        },
+        answer = &mut hedged => match answer {
+            Ok(Some(_)) => (second, answer),
+            _ => (first, asked.await),
+        },
     }
 }
 

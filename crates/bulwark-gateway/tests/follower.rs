@@ -386,6 +386,66 @@ async fn a_late_or_withholding_validator_is_hedged_not_waited_for_at_every_block
     }
 }
 
+/// A validator that answers "not yet" at once, hedged in beside one that takes a moment to
+/// answer, must not cut that question short: otherwise each block would be asked for twice
+/// and wait twice as long.
+#[tokio::test]
+async fn an_instant_not_yet_from_the_hedged_validator_does_not_cut_the_wait_short() {
+    let signers = schemes(100);
+    let (honest, honest_digest) = honest_chain(&signers);
+    let slow = Arc::new(Served {
+        name: "slow".into(),
+        blocks: honest,
+        asked: AtomicU64::new(0),
+    });
+    let nothing = Arc::new(Served {
+        name: "says not yet".into(),
+        blocks: Vec::new(),
+        asked: AtomicU64::new(0),
+    });
+    let replica =
+        Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
+    let sources: Vec<Box<dyn BlockSource>> = vec![
+        Box::new(Late {
+            inner: slow.clone(),
+            delay: Duration::from_millis(40),
+            withholds: false,
+        }),
+        Box::new(ArcSource(nothing.clone())),
+    ];
+    let config = FollowerConfig {
+        wait: Duration::from_secs(2),
+        hedge: Duration::from_millis(5),
+        poll: Duration::from_millis(5),
+        liar_timeout: Duration::from_secs(600),
+        failure_backoff: Duration::from_millis(10),
+    };
+    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
+    let mut heights = replica.subscribe();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while *heights.borrow_and_update() < HEIGHTS {
+            heights.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the follower reaches the tip");
+    task.abort();
+    assert_eq!(
+        replica.lock().chain.finalized().state_digest(),
+        honest_digest
+    );
+    // Each block asked of the slow validator once (and perhaps the one after the last); its
+    // "not yet" did not end the slow one's wait. The other is hedged in for every block asked
+    // while no unproven block is held: every other block (this chain certifies even heights).
+    let asked = slow.asked.load(Ordering::SeqCst);
+    assert!(
+        (HEIGHTS..=HEIGHTS + 1).contains(&asked),
+        "the slow validator was asked {asked} times for {HEIGHTS} blocks"
+    );
+    let hedged = nothing.asked.load(Ordering::SeqCst);
+    assert!(hedged >= HEIGHTS / 2, "hedged in {hedged} times");
+}
+
 #[tokio::test]
 async fn a_block_committing_to_another_state_halts_the_follower() {
     let signers = schemes(100);
