@@ -146,6 +146,26 @@ fn block_on(chain: &Chain, height: u64, usdc: i64) -> ChainBlock {
     )
 }
 
+/// Runs the follower over `sources` until `replica` reaches [`HEIGHTS`] (at most 20 s, else
+/// panics with `what`), then stops it.
+async fn follow_to_tip(
+    replica: &Arc<Replica>,
+    sources: Vec<Box<dyn BlockSource>>,
+    config: FollowerConfig,
+    what: &str,
+) {
+    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
+    let mut heights = replica.subscribe();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while *heights.borrow_and_update() < HEIGHTS {
+            heights.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect(what);
+    task.abort();
+}
+
 /// A validator serving a fixed map of answers, counting requests.
 struct Served {
     name: String,
@@ -250,11 +270,7 @@ async fn the_follower_benches_a_liar_and_reaches_the_honest_state() {
             finalization: Some(finalize(&strangers, 1, f.block.digest())),
         })
         .collect();
-    let liar = Arc::new(Served {
-        name: "liar".into(),
-        blocks: lies,
-        asked: AtomicU64::new(0),
-    });
+    let liar = served("liar", lies);
     let replica =
         Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
     let sources: Vec<Box<dyn BlockSource>> = vec![
@@ -272,16 +288,13 @@ async fn the_follower_benches_a_liar_and_reaches_the_honest_state() {
         liar_timeout: Duration::from_secs(600),
         failure_backoff: Duration::from_millis(10),
     };
-    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
-    let mut heights = replica.subscribe();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while *heights.borrow_and_update() < HEIGHTS {
-            heights.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("the follower reaches the honest tip");
-    task.abort();
+    follow_to_tip(
+        &replica,
+        sources,
+        config,
+        "the follower reaches the honest tip",
+    )
+    .await;
     let state = replica.lock();
     assert_eq!(state.chain.finalized().state_digest(), honest_digest);
     assert!(state.halted.is_none());
@@ -292,6 +305,26 @@ async fn the_follower_benches_a_liar_and_reaches_the_honest_state() {
     );
     assert_eq!(state.lies[0].0, "liar");
     assert_eq!(liar.asked.load(Ordering::SeqCst), 1);
+}
+
+/// A follower that long-polls for 2 s and hedges after `hedge`.
+fn hedging(hedge: Duration) -> FollowerConfig {
+    FollowerConfig {
+        wait: Duration::from_secs(2),
+        hedge,
+        poll: Duration::from_millis(5),
+        liar_timeout: Duration::from_secs(600),
+        failure_backoff: Duration::from_millis(10),
+    }
+}
+
+/// A validator named `name` serving `blocks` from height 1.
+fn served(name: &str, blocks: Vec<Fetched>) -> Arc<Served> {
+    Arc::new(Served {
+        name: name.into(),
+        blocks,
+        asked: AtomicU64::new(0),
+    })
 }
 
 /// A validator that answers every question late: with honest blocks (behind, or slow on
@@ -331,16 +364,8 @@ async fn a_late_or_withholding_validator_is_hedged_not_waited_for_at_every_block
     let signers = schemes(100);
     for withholds in [false, true] {
         let (honest, honest_digest) = honest_chain(&signers);
-        let late = Arc::new(Served {
-            name: "late".into(),
-            blocks: honest.clone(),
-            asked: AtomicU64::new(0),
-        });
-        let prompt = Arc::new(Served {
-            name: "prompt".into(),
-            blocks: honest,
-            asked: AtomicU64::new(0),
-        });
+        let late = served("late", honest.clone());
+        let prompt = served("prompt", honest);
         let replica =
             Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
         let sources: Vec<Box<dyn BlockSource>> = vec![
@@ -351,23 +376,8 @@ async fn a_late_or_withholding_validator_is_hedged_not_waited_for_at_every_block
             }),
             Box::new(ArcSource(prompt.clone())),
         ];
-        let config = FollowerConfig {
-            wait: Duration::from_secs(2),
-            hedge: Duration::from_millis(20),
-            poll: Duration::from_millis(5),
-            liar_timeout: Duration::from_secs(600),
-            failure_backoff: Duration::from_millis(10),
-        };
-        let task = tokio::spawn(follower::run(replica.clone(), sources, config));
-        let mut heights = replica.subscribe();
-        tokio::time::timeout(Duration::from_secs(20), async {
-            while *heights.borrow_and_update() < HEIGHTS {
-                heights.changed().await.unwrap();
-            }
-        })
-        .await
-        .expect("the follower reaches the tip");
-        task.abort();
+        let config = hedging(Duration::from_millis(20));
+        follow_to_tip(&replica, sources, config, "the follower reaches the tip").await;
         assert_eq!(
             replica.lock().chain.finalized().state_digest(),
             honest_digest
@@ -393,16 +403,8 @@ async fn a_late_or_withholding_validator_is_hedged_not_waited_for_at_every_block
 async fn an_instant_not_yet_from_the_hedged_validator_does_not_cut_the_wait_short() {
     let signers = schemes(100);
     let (honest, honest_digest) = honest_chain(&signers);
-    let slow = Arc::new(Served {
-        name: "slow".into(),
-        blocks: honest,
-        asked: AtomicU64::new(0),
-    });
-    let nothing = Arc::new(Served {
-        name: "says not yet".into(),
-        blocks: Vec::new(),
-        asked: AtomicU64::new(0),
-    });
+    let slow = served("slow", honest);
+    let nothing = served("says not yet", Vec::new());
     let replica =
         Arc::new(Replica::from_genesis(NAMESPACE, participants(100), &genesis()).unwrap());
     let sources: Vec<Box<dyn BlockSource>> = vec![
@@ -413,23 +415,8 @@ async fn an_instant_not_yet_from_the_hedged_validator_does_not_cut_the_wait_shor
         }),
         Box::new(ArcSource(nothing.clone())),
     ];
-    let config = FollowerConfig {
-        wait: Duration::from_secs(2),
-        hedge: Duration::from_millis(5),
-        poll: Duration::from_millis(5),
-        liar_timeout: Duration::from_secs(600),
-        failure_backoff: Duration::from_millis(10),
-    };
-    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
-    let mut heights = replica.subscribe();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while *heights.borrow_and_update() < HEIGHTS {
-            heights.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("the follower reaches the tip");
-    task.abort();
+    let config = hedging(Duration::from_millis(5));
+    follow_to_tip(&replica, sources, config, "the follower reaches the tip").await;
     assert_eq!(
         replica.lock().chain.finalized().state_digest(),
         honest_digest
@@ -592,16 +579,13 @@ async fn a_gateway_started_after_pruning_joins_from_a_proven_snapshot() {
         liar_timeout: Duration::from_secs(600),
         failure_backoff: Duration::from_millis(10),
     };
-    let task = tokio::spawn(follower::run(replica.clone(), sources, config));
-    let mut heights = replica.subscribe();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while *heights.borrow_and_update() < HEIGHTS {
-            heights.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("the follower joins from the snapshot and reaches the tip");
-    task.abort();
+    follow_to_tip(
+        &replica,
+        sources,
+        config,
+        "the follower joins from the snapshot and reaches the tip",
+    )
+    .await;
     let state = replica.lock();
     assert_eq!(state.chain.finalized().state_digest(), honest_digest);
     assert!(state.halted.is_none());
