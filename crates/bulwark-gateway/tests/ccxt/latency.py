@@ -9,6 +9,9 @@ Not a test (CI does not run it): a measurement users run against a devnet, e.g.
     BULWARK_GATEWAY=http://127.0.0.1:8084 KEY_ID=... KEY_SECRET=... \
         target/ccxt-venv/bin/python crates/bulwark-gateway/tests/ccxt/latency.py 100
 
+(`target/ccxt-venv` is the virtual environment `.ci/run` and the ccxt test create, with
+`crates/bulwark-gateway/tests/ccxt/requirements.txt`.)
+
 A gateway's `private/buy` and `private/cancel` answer once the block holding the transaction
 is finalized and applied by the gateway, so each figure is: to the gateway, to a validator,
 into a block, finalized, seen by the gateway, back. The split says where: from sending to the
