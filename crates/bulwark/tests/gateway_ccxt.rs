@@ -3,6 +3,8 @@
 //! and positions (`crates/bulwark-gateway/tests/ccxt/test_ccxt.py`); then ccxt.pro (bundled in
 //! the same package) over the WebSocket: tickers, order books, trades, and the user's orders,
 //! trades and balance after its own `public/auth` (`test_ccxt_pro.py`).
+//! Last, a short run of the latency measurement users run (`latency.py`, five orders placed
+//! and cancelled), so that tool keeps working; its figures are not judged here.
 //!
 //! The virtual environment lives in `<target dir>/ccxt-venv` (`.ci/run` creates it before the
 //! tests); if it is missing this test creates it with `python3 -m venv` and installs
@@ -105,4 +107,20 @@ fn ccxt_deribit_client_trades_on_the_gateway() {
             "{script} failed:\n{stdout}\n{stderr}"
         );
     }
+    let output = Command::new(&python)
+        .arg(repo().join("crates/bulwark-gateway/tests/ccxt/latency.py"))
+        .arg("5")
+        .env("BULWARK_GATEWAY", &devnet.gateway)
+        .env("KEY_ID", &b.client_id)
+        .env("KEY_SECRET", &b.client_secret)
+        .output()
+        .expect("the latency script runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success()
+            && stdout.contains("place: n=5 ")
+            && stdout.contains("cancel: n=5 "),
+        "latency.py failed:\n{stdout}\n{stderr}"
+    );
 }
