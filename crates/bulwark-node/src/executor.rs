@@ -211,15 +211,15 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         *lock(&self.shared.chain) = Chain::new(exchange, digest);
         self.shared.publish_finalized();
         *lock(&self.shared.snapshot) = Some(served);
-        {
-            let mut status = lock(&self.shared.status);
-            status.finalized_height = height;
-            status.finalized_block = hex(digest.as_ref());
-            status.state_digest = hex(state_digest.as_ref());
-            status.runtime_syncs += 1;
-            status.runtime_sync_height = Some(height);
-        }
-        self.shared.announce_finalized(height);
+        self.shared.record_finalized(
+            height,
+            hex(digest.as_ref()),
+            hex(state_digest.as_ref()),
+            |status| {
+                status.runtime_syncs += 1;
+                status.runtime_sync_height = Some(height);
+            },
+        );
         // The finalization of block `height + 1` passed `sync::check_manifest`, as marshal
         // requires of a floor. Marshal marks `height` processed and delivers from `height + 1`.
         self.marshal.set_floor(finalization);
@@ -455,22 +455,23 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         kept: bool,
     ) {
         let mempool_txs = lock(&self.shared.mempool).len();
-        let mut status = lock(&self.shared.status);
-        status.finalized_height = block.height().get();
-        status.finalized_block = hex(block.digest().as_ref());
-        status.state_digest = hex(state_digest.as_ref());
-        status.view = block.context.round.view().get();
-        status.leader = hex(block.context.leader.as_ref());
-        status.mempool_txs = mempool_txs;
-        status.transactions_executed += txs;
-        status.trades_executed += trades;
-        if kept {
-            status.blocks_kept += 1;
-        } else {
-            status.blocks_executed += 1;
-        }
-        drop(status);
-        self.shared.announce_finalized(block.height().get());
+        self.shared.record_finalized(
+            block.height().get(),
+            hex(block.digest().as_ref()),
+            hex(state_digest.as_ref()),
+            |status| {
+                status.view = block.context.round.view().get();
+                status.leader = hex(block.context.leader.as_ref());
+                status.mempool_txs = mempool_txs;
+                status.transactions_executed += txs;
+                status.trades_executed += trades;
+                if kept {
+                    status.blocks_kept += 1;
+                } else {
+                    status.blocks_executed += 1;
+                }
+            },
+        );
     }
 
     fn record_history(&self, block: &ChainBlock, state_after: StateDigest, outcome: &BlockOutcome) {

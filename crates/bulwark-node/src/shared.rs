@@ -431,9 +431,29 @@ impl Shared {
         finalized
     }
 
-    /// Announces that `status.finalized_height` is now `height` (the executor calls this
-    /// after setting it): wakes the API's requests waiting for a block to be finalized.
-    pub fn announce_finalized(&self, height: u64) {
+    /// Records in `status` that this node has executed the finalized block `block` (hex) at
+    /// `height`, leaving `state_digest` (hex), with `more` of the block's figures; then wakes
+    /// the API's requests waiting for that block (after the status says so, which they read).
+    /// The only way the executor moves `status.finalized_height`.
+    pub fn record_finalized(
+        &self,
+        height: u64,
+        block: String,
+        state_digest: String,
+        more: impl FnOnce(&mut NodeStatus),
+    ) {
+        {
+            let mut status = lock(&self.status);
+            status.finalized_height = height;
+            status.finalized_block = block;
+            status.state_digest = state_digest;
+            more(&mut status);
+        }
+        self.announce_finalized(height);
+    }
+
+    /// Wakes the API's requests waiting for blocks up to `height`; never moves back.
+    fn announce_finalized(&self, height: u64) {
         self.finalized_heights.send_if_modified(|announced| {
             let moved = height > *announced;
             *announced = (*announced).max(height);

@@ -529,8 +529,7 @@ async fn a_long_poll_for_a_block_is_answered_when_the_node_executes_it() {
     });
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(!polled.is_finished(), "the poll waits for the block");
-    lock(&shared.status).finalized_height = 1;
-    shared.announce_finalized(1);
+    shared.record_finalized(1, String::new(), String::new(), |_| {});
     let (status, response) = tokio::time::timeout(std::time::Duration::from_secs(1), polled)
         .await
         .expect("answered at the announcement, long before the cap")
@@ -540,8 +539,8 @@ async fn a_long_poll_for_a_block_is_answered_when_the_node_executes_it() {
         (200, Some(1)),
         "{response}"
     );
-    // Announcements never move back.
-    shared.announce_finalized(0);
+    // What waits see never moves back.
+    shared.record_finalized(0, String::new(), String::new(), |_| {});
     assert!(shared.wait_finalized(1, std::time::Duration::ZERO).await);
 }
 
