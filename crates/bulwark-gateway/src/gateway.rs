@@ -14,6 +14,7 @@ use crate::keys::{ApiKey, KeyStore};
 use crate::limits::{Limiter, RateLimits};
 use crate::replica::Replica;
 use crate::source::{FetchError, HttpValidator};
+use bulwark_node::api::connections::ConnectionSlots;
 use bulwark_node::mempool::tx_digest;
 use bulwark_types::{Nonce, PublicKey, SignedTx, Tx, TxBody};
 use commonware_cryptography::Signer as _;
@@ -31,8 +32,11 @@ pub struct GatewayConfig {
     pub body_bytes_max: usize,
     /// Longest request-target (path and query) accepted.
     pub target_bytes_max: usize,
-    /// Most connections open at once.
+    /// Most connections open at once (HTTP and WebSocket).
     pub connections_max: usize,
+    /// Most connections open at once from one client (an IPv4 address or an IPv6 /64:
+    /// `bulwark_node::api::connections::ClientAddress`); further ones are closed on accept.
+    pub connections_per_client_max: usize,
     /// A request not answered within this is cut off (order calls wait `order_wait` within it).
     pub request_timeout: Duration,
     /// The kernel's send buffer per connection (`SO_SNDBUF`; Linux doubles it): with the
@@ -49,6 +53,7 @@ impl GatewayConfig {
         body_bytes_max: 64 * 1024,
         target_bytes_max: 8 * 1024,
         connections_max: 1_024,
+        connections_per_client_max: 128,
         request_timeout: Duration::from_secs(15),
         send_buffer_bytes: 256 * 1024,
         ws: crate::ws::WsConfig::DEFAULT,
@@ -89,7 +94,7 @@ pub struct Gateway {
     /// Bearer tokens `public/auth` issued.
     tokens: Mutex<Tokens>,
     /// Open WebSocket connections.
-    ws_slots: Arc<crate::ws::Slots>,
+    ws_slots: ConnectionSlots,
 }
 
 impl Gateway {
@@ -114,7 +119,10 @@ impl Gateway {
             submitting: Mutex::new(HashMap::new()),
             limiter: Mutex::new(Limiter::default()),
             tokens: Mutex::new(Tokens::default()),
-            ws_slots: Arc::new(crate::ws::Slots::default()),
+            ws_slots: ConnectionSlots::new(
+                config.ws.connections_max,
+                config.ws.connections_per_client_max,
+            ),
         }
     }
 
@@ -122,7 +130,7 @@ impl Gateway {
         lock(&self.tokens)
     }
 
-    pub fn ws_slots(&self) -> &Arc<crate::ws::Slots> {
+    pub fn ws_slots(&self) -> &ConnectionSlots {
         &self.ws_slots
     }
 

@@ -535,8 +535,9 @@ async fn status(State(gateway): State<Arc<Gateway>>) -> Response {
 }
 
 /// Serves the API on `listener` until `shutdown`: each connection its own task, at most
-/// [`GatewayConfig::connections_max`] at once (further ones closed on accept), heads within
-/// 10 s, each request answered within [`GatewayConfig::request_timeout`].
+/// [`GatewayConfig::connections_max`] at once and [`GatewayConfig::connections_per_client_max`]
+/// from one client (further ones closed on accept), heads within 10 s, each request answered
+/// within [`GatewayConfig::request_timeout`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gateway: Arc<Gateway>,
@@ -551,7 +552,10 @@ pub async fn serve(
             }
         },
     ));
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
+    let slots = bulwark_node::api::connections::ConnectionSlots::new(
+        config.connections_max,
+        config.connections_per_client_max,
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -566,9 +570,13 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%peer, %refused, "gateway connection closed on accept");
+                drop(stream);
+                continue;
+            }
         };
         // Bounds what the kernel holds for a client that does not read (the host's default
         // may grow it to megabytes); the WebSocket queue bounds the rest.

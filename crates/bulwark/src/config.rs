@@ -7,6 +7,9 @@
 //! api_listen = "127.0.0.1:8080"
 //! p2p_listen = "127.0.0.1:30400"      # optional: defaults to this validator's address below
 //! block_interval_ms = 100             # optional
+//! api_connections_per_client_max = 128 # optional: connections one client (an IPv4 address or
+//!                                     # an IPv6 /64) holds open to the API at once, 1..=1024;
+//!                                     # raise it for a gateway that serves many users
 //!
 //! [genesis]                           # the same on every validator
 //! time_ms = 1795478400000             # must not lie in the future
@@ -57,6 +60,8 @@ pub struct NodeFile {
     pub p2p_listen: Option<SocketAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_interval_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_connections_per_client_max: Option<usize>,
     /// `"production"` (the default: public addresses only, strict handshake limits) or
     /// `"local"` (loopback and private addresses; for a network on one machine or a LAN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +196,14 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
         );
         settings.block_interval = Duration::from_millis(ms);
     }
+    if let Some(per_client) = file.api_connections_per_client_max {
+        let max = settings.api.connections_max;
+        ensure!(
+            (1..=max).contains(&per_client),
+            "api_connections_per_client_max must lie in 1..={max}"
+        );
+        settings.api.connections_per_client_max = per_client;
+    }
     let setup = ValidatorSetup {
         signer,
         p2p_listen: file.p2p_listen.unwrap_or(*my_address),
@@ -284,6 +297,7 @@ mod tests {
             api_listen: "127.0.0.1:0".parse().unwrap(),
             p2p_listen: None,
             block_interval_ms: None,
+            api_connections_per_client_max: None,
             p2p_preset: None,
             genesis: GenesisFile {
                 time_ms: 1_000,
@@ -323,6 +337,11 @@ mod tests {
             plan.setup.genesis.oracle.is_some(),
             "every validator observes for the oracle"
         );
+        assert_eq!(plan.setup.settings.api.connections_per_client_max, 128);
+        let mut gateway_host = read_back;
+        gateway_host.api_connections_per_client_max = Some(512);
+        let plan = check(&gateway_host, &path, 2_000).unwrap();
+        assert_eq!(plan.setup.settings.api.connections_per_client_max, 512);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
@@ -357,6 +376,14 @@ mod tests {
             (
                 Box::new(|f| f.block_interval_ms = Some(1)),
                 "block_interval_ms",
+            ),
+            (
+                Box::new(|f| f.api_connections_per_client_max = Some(0)),
+                "api_connections_per_client_max",
+            ),
+            (
+                Box::new(|f| f.api_connections_per_client_max = Some(1_025)),
+                "api_connections_per_client_max",
             ),
             (
                 Box::new(|f| f.genesis.custodians = Some(vec!["zz".into()])),

@@ -104,6 +104,7 @@ impl ProcessCluster {
                 api_listen: api[i],
                 p2p_listen: None,
                 block_interval_ms: Some(config.block_interval_ms),
+                api_connections_per_client_max: None,
                 // Four processes on 127.0.0.1: the production preset would refuse them.
                 p2p_preset: Some(P2pPreset::Local),
                 genesis: GenesisFile {

@@ -28,10 +28,9 @@ use crate::server::Peer;
 use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bulwark_node::api::connections::SlotRefused;
 use serde_json::json;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -41,8 +40,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 pub struct WsConfig {
     /// Most WebSocket connections open at once.
     pub connections_max: usize,
-    /// Most WebSocket connections open at once from one address.
-    pub connections_per_address_max: usize,
+    /// Most WebSocket connections open at once from one client (an IPv4 address or an IPv6
+    /// /64: `bulwark_node::api::connections::ClientAddress`).
+    pub connections_per_client_max: usize,
     /// Most channels one connection is subscribed to.
     pub subscriptions_max: usize,
     /// Largest frame (and message) read; a larger one is answered `11050` and the
@@ -65,7 +65,7 @@ pub struct WsConfig {
 impl WsConfig {
     pub const DEFAULT: Self = Self {
         connections_max: 512,
-        connections_per_address_max: 32,
+        connections_per_client_max: 32,
         subscriptions_max: 256,
         frame_bytes_max: 32 * 1024,
         queue_messages_max: 1_024,
@@ -78,8 +78,8 @@ impl WsConfig {
 
     /// Checks relations between the fields.
     pub fn assert(&self) {
-        assert!(self.connections_per_address_max <= self.connections_max);
-        assert!(self.connections_per_address_max > 0 && self.subscriptions_max > 0);
+        assert!(self.connections_per_client_max <= self.connections_max);
+        assert!(self.connections_per_client_max > 0 && self.subscriptions_max > 0);
         assert!(self.frame_bytes_max >= 1_024, "room for an auth request");
         assert!(self.queue_messages_max > 0 && self.in_flight_max > 0);
         assert!(
@@ -87,62 +87,6 @@ impl WsConfig {
             "room for the largest answer"
         );
         assert!(self.heartbeat_min <= self.heartbeat_max);
-    }
-}
-
-/// Open WebSocket connections, in total and per address.
-#[derive(Default)]
-pub struct Slots {
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
-}
-
-impl Slots {
-    fn lock(&self) -> MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A slot for a connection from `address`, or why not.
-    fn admit(self: &Arc<Self>, address: IpAddr, config: &WsConfig) -> Result<Permit, &'static str> {
-        let mut open = self.lock();
-        if open.0 >= config.connections_max {
-            return Err("too many WebSocket connections");
-        }
-        let mine = open.1.entry(address).or_insert(0);
-        if *mine >= config.connections_per_address_max {
-            return Err("too many WebSocket connections from this address");
-        }
-        *mine += 1;
-        open.0 += 1;
-        Ok(Permit {
-            slots: self.clone(),
-            address,
-        })
-    }
-
-    /// Connections open now (total).
-    pub fn open(&self) -> usize {
-        self.lock().0
-    }
-}
-
-/// One open connection's slot, given back when dropped.
-pub struct Permit {
-    slots: Arc<Slots>,
-    address: IpAddr,
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut open = self.slots.lock();
-        open.0 -= 1;
-        if let Some(mine) = open.1.get_mut(&self.address) {
-            *mine -= 1;
-            if *mine == 0 {
-                open.1.remove(&self.address);
-            }
-        }
     }
 }
 
@@ -203,9 +147,13 @@ pub async fn upgrade(
         );
     };
     let config = gateway.config.ws;
-    let permit = match gateway.ws_slots().admit(peer.ip(), &config) {
+    let permit = match gateway.ws_slots().take(peer.ip()) {
         Ok(permit) => permit,
-        Err(reason) => {
+        Err(refused) => {
+            let reason = match refused {
+                SlotRefused::Full => "too many WebSocket connections",
+                SlotRefused::ClientFull => "too many WebSocket connections from this client",
+            };
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 error::too_many_requests().with_data(json!({"reason": reason})),
@@ -245,27 +193,6 @@ pub async fn upgrade(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn connections_are_bounded_in_total_and_per_address() {
-        let config = WsConfig {
-            connections_max: 3,
-            connections_per_address_max: 2,
-            ..WsConfig::DEFAULT
-        };
-        config.assert();
-        let slots = Arc::new(Slots::default());
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let first = slots.admit(a, &config).unwrap();
-        let _second = slots.admit(a, &config).unwrap();
-        assert!(slots.admit(a, &config).is_err(), "per address");
-        let _third = slots.admit(b, &config).unwrap();
-        assert!(slots.admit(b, &config).is_err(), "in total");
-        drop(first);
-        assert_eq!(slots.open(), 2);
-        assert!(slots.admit(b, &config).is_ok(), "a slot given back");
-    }
 
     #[test]
     fn only_version_13_upgrades_are_handshakes() {

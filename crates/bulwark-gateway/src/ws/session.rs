@@ -9,14 +9,15 @@
 //! Never: waits on the socket to read the next request (requests run beside the loop, at most
 //! [`WsConfig::in_flight_max`] at once); holds the replica's lock across an `.await`.
 
+use super::WsConfig;
 use super::channels::{self, Subscription};
-use super::{Permit, WsConfig};
 use crate::deribit::error::{self, RpcError};
 use crate::deribit::methods::{self, Params};
 use crate::feed::{BlockUpdate, Interest};
 use crate::gateway::Gateway;
 use crate::limits::Budget;
 use crate::server::{envelope_body, grant, now_us, principal};
+use bulwark_node::api::connections::ConnectionSlot;
 use bulwark_types::{AccountId, TxBody};
 use futures::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures::{SinkExt as _, StreamExt as _};
@@ -106,7 +107,12 @@ struct Session {
 }
 
 /// Runs the connection until it ends.
-pub(super) async fn run(gateway: Arc<Gateway>, socket: Socket, peer: SocketAddr, permit: Permit) {
+pub(super) async fn run(
+    gateway: Arc<Gateway>,
+    socket: Socket,
+    peer: SocketAddr,
+    permit: ConnectionSlot,
+) {
     let config = gateway.config.ws;
     let (sink, mut stream) = socket.split();
     let (out, out_receiver) = mpsc::channel(config.queue_messages_max);

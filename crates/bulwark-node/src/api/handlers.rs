@@ -1,6 +1,7 @@
 //! Route handlers. Each takes its inputs as `Result`s of axum's extractors, so that every
 //! rejection becomes a typed [`ApiError`] rather than axum's plain-text default.
 
+use super::connections::ClientAddress;
 use super::error::ApiError;
 use super::views::{self, AccountView};
 use super::{ApiState, metrics as node_metrics};
@@ -10,7 +11,7 @@ use crate::shared::{TxStatus, lock};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -141,10 +142,11 @@ fn refuse_if_halted(api: &ApiState) -> Result<(), ApiError> {
     }
 }
 
-/// Admits decoded transactions, with other requests' queued at the same moment
-/// ([`super::admission`]); one result per transaction.
+/// Admits decoded transactions from `client`, with other requests' queued at the same moment,
+/// clients in turns ([`super::admission`]); one result per transaction.
 async fn admit(
     api: &ApiState,
+    client: ClientAddress,
     txs: Vec<SignedTx>,
 ) -> Result<Vec<Result<TxDigest, ApiError>>, ApiError> {
     let counters = &api.inner.counters;
@@ -157,7 +159,7 @@ async fn admit(
     let results = api
         .inner
         .admission
-        .admit(txs)
+        .admit(client, txs)
         .await
         .map_err(|stopped| ApiError::NodeHalted(stopped.to_string()))?;
     let admitted = results.iter().filter(|r| r.is_ok()).count();
@@ -172,6 +174,7 @@ async fn admit(
 
 pub async fn submit_tx(
     State(api): State<ApiState>,
+    Extension(client): Extension<ClientAddress>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let raw = body(&api, raw)?;
@@ -186,7 +189,7 @@ pub async fn submit_tx(
         }
     };
     refuse_if_halted(&api)?;
-    let digest = admit(&api, vec![tx])
+    let digest = admit(&api, client, vec![tx])
         .await?
         .pop()
         .expect("one result per transaction")?;
@@ -197,6 +200,7 @@ pub async fn submit_tx(
 
 pub async fn submit_txs(
     State(api): State<ApiState>,
+    Extension(client): Extension<ClientAddress>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let raw = body(&api, raw)?;
@@ -218,7 +222,7 @@ pub async fn submit_txs(
         .iter()
         .filter_map(|r| r.as_ref().ok().cloned())
         .collect();
-    let mut admitted = admit(&api, valid).await?.into_iter();
+    let mut admitted = admit(&api, client, valid).await?.into_iter();
     let results: Vec<Value> = decoded
         .into_iter()
         .map(|r| {

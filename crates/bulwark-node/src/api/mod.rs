@@ -30,6 +30,7 @@
 
 mod admission;
 pub mod blocks;
+pub mod connections;
 pub mod error;
 mod handlers;
 mod metrics;
@@ -64,6 +65,11 @@ pub struct ApiConfig {
     pub book_depth_max: usize,
     /// Most connections open at once; further ones are closed on accept.
     pub connections_max: usize,
+    /// Most connections open at once from one client (an IPv4 address or an IPv6 /64,
+    /// [`connections::ClientAddress`]); further ones are closed on accept. A gateway is one
+    /// client to the validators it serves from: this bounds how many of its users' requests
+    /// it has in flight at one validator (it tries the next when refused).
+    pub connections_per_client_max: usize,
     /// A connection that has not sent a whole request head within this is closed.
     pub header_read_timeout: Duration,
     /// A request (body included) not answered within this gets `408 request_timeout`.
@@ -76,6 +82,7 @@ impl ApiConfig {
         batch_txs_max: 1_024,
         book_depth_max: 500,
         connections_max: 1_024,
+        connections_per_client_max: 128,
         header_read_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(10),
     };
@@ -149,6 +156,11 @@ impl ApiState {
             config.body_bytes_max > 0 && config.batch_txs_max > 0 && config.book_depth_max > 0,
             "API bounds positive"
         );
+        assert!(
+            0 < config.connections_per_client_max
+                && config.connections_per_client_max <= config.connections_max,
+            "0 < connections per client <= connections"
+        );
         Self {
             inner: Arc::new(Inner {
                 admission: admission::Admission::start(Arc::clone(&shared)),
@@ -198,24 +210,29 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves: HTTP/1.1, each connection its own
-/// task, at most [`ApiConfig::connections_max`] at once, request heads within
-/// [`ApiConfig::header_read_timeout`].
+/// task, at most [`ApiConfig::connections_max`] at once and
+/// [`ApiConfig::connections_per_client_max`] from one client, request heads within
+/// [`ApiConfig::header_read_timeout`]. Each request carries its client's
+/// [`connections::ClientAddress`] (admission serves clients in turns).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = state.inner.config;
-    let service = hyper_util::service::TowerToHyperService::new(router(state));
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.connections_max));
+    let router = router(state);
+    let slots = connections::ConnectionSlots::new(
+        config.connections_max,
+        config.connections_per_client_max,
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return Ok(()),
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors or a connection reset before accept: wait, then go on.
                 tracing::debug!(%error, "API accept failed");
@@ -223,11 +240,17 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
+        let slot = match slots.take(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                tracing::debug!(%peer, %refused, "API connection closed on accept");
+                drop(stream);
+                continue;
+            }
         };
-        let service = service.clone();
+        let service = hyper_util::service::TowerToHyperService::new(
+            router.clone().layer(axum::Extension(slot.client())),
+        );
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

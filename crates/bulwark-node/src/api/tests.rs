@@ -93,16 +93,23 @@ struct Server {
     state: ApiState,
 }
 
+/// The tests' API settings: small bounds, short timeouts.
+const CONFIG: ApiConfig = ApiConfig {
+    body_bytes_max: BODY_MAX,
+    batch_txs_max: 4,
+    book_depth_max: 50,
+    connections_max: 64,
+    connections_per_client_max: 48,
+    header_read_timeout: std::time::Duration::from_secs(1),
+    request_timeout: std::time::Duration::from_secs(1),
+};
+
 async fn start() -> Server {
+    start_with(CONFIG).await
+}
+
+async fn start_with(config: ApiConfig) -> Server {
     let shared = shared();
-    let config = ApiConfig {
-        body_bytes_max: BODY_MAX,
-        batch_txs_max: 4,
-        book_depth_max: 50,
-        connections_max: 64,
-        header_read_timeout: std::time::Duration::from_secs(1),
-        request_timeout: std::time::Duration::from_secs(1),
-    };
     let identity = NodeIdentity {
         public_key: "00".repeat(32),
         participants: vec!["00".repeat(32); 4],
@@ -120,7 +127,22 @@ async fn start() -> Server {
 
 /// Sends raw bytes, returns (status, body as JSON or a string).
 async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    raw_on(TcpStream::connect(addr).await.unwrap(), request).await
+}
+
+/// A connection to `addr` from the loopback address `127.0.0.{client}` (Linux routes all of
+/// 127/8 to the loopback interface): another client, as the server counts them.
+async fn connect_from(client: u8, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, client], 0)))
+        .unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Sends raw bytes on `stream`, returns (status, body as JSON or a string); status 0 when
+/// the server closed the connection without an answer.
+async fn raw_on(mut stream: TcpStream, request: &[u8]) -> (u16, Value) {
     // The server may answer (and close) before reading everything; a failed write is fine.
     let _ = stream.write_all(request).await;
     let mut response = Vec::new();
@@ -150,11 +172,16 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value) {
 }
 
 async fn request(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    raw(addr, &http(method, path, body)).await
+}
+
+/// One HTTP/1.1 request that closes its connection.
+fn http(method: &str, path: &str, body: &str) -> Vec<u8> {
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    raw(addr, &[head.as_bytes(), body.as_bytes()].concat()).await
+    [head.as_bytes(), body.as_bytes()].concat()
 }
 
 fn code(body: &Value) -> &str {
@@ -775,4 +802,121 @@ fn genesis() -> Genesis {
         oracle: None,
         custody: None,
     }
+}
+
+/// The attack: one client opens every connection the API allows and holds them (here idle;
+/// as well one slow request on each), so every other client's connection is closed on accept
+/// until it lets go. Each client now holds at most `connections_per_client_max`: the
+/// flooder's connections past it are closed, and another client is still served. Before the
+/// bound, the honest request below was closed unanswered (status 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holding_every_connection_does_not_lock_the_others_out() {
+    let server = start_with(ApiConfig {
+        header_read_timeout: std::time::Duration::from_secs(30),
+        request_timeout: std::time::Duration::from_secs(30),
+        ..CONFIG
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..CONFIG.connections_max {
+        held.push(connect_from(2, server.addr).await);
+    }
+    // Bounded wait for a condition (not a timing assertion): the server has accepted (and
+    // closed or kept) every one of them once another client's request is answered.
+    let (status, body) = raw_on(
+        connect_from(1, server.addr).await,
+        &http("GET", "/status", ""),
+    )
+    .await;
+    assert_eq!(status, 200, "another client is served: {body}");
+    // The flooder's connections past its bound were closed unanswered; the first ones are
+    // served.
+    let last = held.pop().unwrap();
+    assert_eq!(raw_on(last, &http("GET", "/status", "")).await.0, 0);
+    let first = held.remove(0);
+    assert_eq!(raw_on(first, &http("GET", "/status", "")).await.0, 200);
+}
+
+/// The attack: one client queues full batches on all its connections, so the admission
+/// thread, which takes requests in the order they came, checks every one of its signatures
+/// before anyone else's transaction. Clients now take turns: another client's request,
+/// queued behind sixteen of the flooder's, is admitted in the next admission, while most of
+/// the flood still waits. Before, it was answered after every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_client_does_not_make_another_wait_behind_its_requests() {
+    const BATCH: usize = 256;
+    const FLOOD: usize = 16;
+    let server = start_with(ApiConfig {
+        body_bytes_max: 1 << 20,
+        batch_txs_max: BATCH,
+        header_read_timeout: std::time::Duration::from_secs(30),
+        request_timeout: std::time::Duration::from_secs(30),
+        ..CONFIG
+    })
+    .await;
+    let (_, _, trader) = keys();
+    let mut nonce = 0;
+    let mut batch = || {
+        let txs: Vec<String> = (0..BATCH)
+            .map(|_| {
+                nonce += 1;
+                let tx = sign(&trader, nonce, TxBody::CancelAll { instrument: None });
+                format!("\"{}\"", hex_of(&tx))
+            })
+            .collect();
+        format!(r#"{{"txs": [{}]}}"#, txs.join(","))
+    };
+    let send = |client: u8, path: &'static str, body: String| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let request = http("POST", path, &body);
+            let (status, body) = raw_on(connect_from(client, addr).await, &request).await;
+            (status, body, std::time::Instant::now())
+        })
+    };
+    let admission = &server.state.inner.admission;
+    let queued = || admission::QUEUE_MAX - admission.queue_room();
+    let taken = || admission.counters().requests.load(Ordering::Relaxed);
+    // Bounded wait for a condition (not a timing assertion).
+    let until = async |condition: &dyn Fn() -> bool| {
+        for _ in 0..10_000 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("the condition never held");
+    };
+    // The flooder's first admission waits on the chain's lock (as behind a block's
+    // execution) while the rest of its requests queue, then the honest one.
+    let chain_held = ChainHeld::by_another_thread(&server.shared);
+    let mut flood = vec![send(2, "/txs", batch())];
+    until(&|| taken() == 1).await;
+    for _ in 1..FLOOD {
+        flood.push(send(2, "/txs", batch()));
+    }
+    until(&|| queued() == FLOOD - 1).await;
+    // Any other client's transaction (this key has no account: a quick refusal).
+    let honest_tx = sign(
+        &PrivateKey::from_seed(9),
+        1,
+        TxBody::CancelAll { instrument: None },
+    );
+    let honest = send(1, "/tx", format!(r#"{{"tx": "{}"}}"#, hex_of(&honest_tx)));
+    until(&|| queued() == FLOOD).await;
+    chain_held.release();
+    let (status, body, honest_at) = honest.await.unwrap();
+    assert_ne!(status, 0, "answered: {body}");
+    let mut after = 0;
+    for request in flood {
+        let (status, body, at) = request.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        after += usize::from(at > honest_at);
+    }
+    // In turns: the flooder's first request (alone), then its second, the honest one and
+    // two more (1,024 transactions at most), then four at a time: 12 answered after.
+    assert!(
+        after >= FLOOD / 2,
+        "the honest request waited behind the flood: {after} of {FLOOD} answered after it"
+    );
 }
