@@ -51,6 +51,16 @@ pub(crate) fn now_us() -> u64 {
 #[derive(Copy, Clone, Debug)]
 pub struct Peer(pub SocketAddr);
 
+impl Peer {
+    /// The client the peer counts as for per-address credits and pending keys: its IPv4
+    /// address, or its IPv6 /64 (one host can send from every address of its /64; counted
+    /// singly, each would bring fresh credits, and their buckets would fill the limiter's
+    /// table until new clients were refused).
+    pub fn client(&self) -> String {
+        bulwark_node::api::connections::ClientAddress::of(self.0.ip()).to_string()
+    }
+}
+
 /// The Deribit envelope around a result or an error.
 fn envelope(us_in: u64, id: Option<&Value>, outcome: Result<Value, RpcError>) -> Response {
     let (status, body) = envelope_body(us_in, id, outcome);
@@ -160,7 +170,7 @@ async fn rpc(
         } else {
             Budget::Reads
         };
-        let address = peer.ip().to_string();
+        let address = Peer(peer).client();
         let rate = if engine {
             config.rates.address_engine
         } else {
@@ -412,7 +422,7 @@ async fn create_key(
             "at most 4096 bytes".into(),
         );
     }
-    let address = peer.ip().to_string();
+    let address = Peer(peer).client();
     if !gateway.limiter().take(
         &address,
         Budget::Engine,
@@ -606,6 +616,32 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The attack: one IPv6 host sends each request from another address of its /64. Keyed
+    /// by the whole address, each brought a fresh bucket (the per-address rate bounded
+    /// nothing), and 65,536 of them filled the limiter's table, after which every new client
+    /// was refused. Keyed by the /64, the host has one budget and others keep theirs.
+    #[test]
+    fn an_ipv6_host_rotating_addresses_in_its_slash_64_has_one_budget() {
+        use crate::limits::{BUCKETS_MAX, Limiter, RateLimits};
+        use std::net::{IpAddr, Ipv6Addr};
+        let mut limiter = Limiter::default();
+        let rate = RateLimits::DEFAULT.address_engine;
+        let now = std::time::Instant::now();
+        let host = |i: u64| {
+            let address = Ipv6Addr::from_bits((0x2001_0db8_0001_0002u128 << 64) | u128::from(i));
+            Peer(SocketAddr::new(IpAddr::V6(address), 443))
+        };
+        let admitted = (0..BUCKETS_MAX as u64 + 1_000)
+            .filter(|i| limiter.take(&host(*i).client(), Budget::Engine, rate, now))
+            .count();
+        assert_eq!(admitted, rate.burst as usize, "one budget for the /64");
+        let other = Peer("203.0.113.7:5000".parse().unwrap());
+        assert!(
+            limiter.take(&other.client(), Budget::Engine, rate, now),
+            "another client still has its credits"
+        );
+    }
 
     #[test]
     fn queries_decode_rfc3986_and_malformed_ones_are_refused() {

@@ -55,7 +55,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
 /// Takes one read from the address's budget; false when it is spent.
 fn admit(gateway: &Gateway, peer: &Peer) -> bool {
     gateway.limiter().take(
-        &peer.0.ip().to_string(),
+        &peer.client(),
         Budget::Reads,
         gateway.config.rates.address_reads,
         Instant::now(),

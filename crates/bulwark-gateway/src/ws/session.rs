@@ -130,7 +130,7 @@ pub(super) async fn run(
     let mut session = Session {
         gateway,
         config,
-        address: peer.ip().to_string(),
+        address: crate::server::Peer(peer).client(),
         out,
         queued_bytes,
         closing: None,
