@@ -168,6 +168,40 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 ack.acknowledge();
                 continue;
             }
+            if height > executed + 1 {
+                // Past an archive gap: only a synced state at or above the block's parent
+                // lets it execute. Hold it unacknowledged (marshal delivers nothing more)
+                // until one is installed.
+                let Some(installs) = installs.as_mut() else {
+                    self.halt(format!(
+                        "finalized block {} missing and no state sync to cross the gap",
+                        executed + 1
+                    ));
+                    let _held = ack;
+                    futures::future::pending::<()>().await;
+                    return;
+                };
+                while lock(&self.shared.chain).finalized_height() + 1 < height {
+                    let Some(synced) = installs.next().await else {
+                        self.halt(format!(
+                            "finalized block {} missing and state sync stopped",
+                            executed + 1
+                        ));
+                        let _held = ack;
+                        futures::future::pending::<()>().await;
+                        return;
+                    };
+                    if !self.install(synced).await {
+                        let _held = ack;
+                        futures::future::pending::<()>().await;
+                        return;
+                    }
+                }
+                if height <= lock(&self.shared.chain).finalized_height() {
+                    ack.acknowledge();
+                    continue;
+                }
+            }
             if !self.execute(&block).await {
                 // Halted: never acknowledge (marshal then stops delivering); hold the
                 // acknowledgement rather than drop it, and stay parked.
@@ -218,6 +252,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             |status| {
                 status.runtime_syncs += 1;
                 status.runtime_sync_height = Some(height);
+                status.archive_gap = None;
             },
         );
         // The finalization of block `height + 1` passed `sync::check_manifest`, as marshal
@@ -248,12 +283,15 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
         }
         for height in from..=to {
             let Some(block) = self.marshal.get_block(Height::new(height)).await else {
+                // Marshal counts it processed, so it will not fetch it again: the disk lost
+                // it (or lied when it was read). The state here is sound, only behind; a
+                // verified snapshot from peers moves it past the gap.
                 tracing::error!(
                     height,
-                    "finalized block missing from the archive; cannot replay"
+                    "finalized block missing from the archive; waiting for a state sync"
                 );
-                self.halt(format!("finalized block {height} missing from the archive"));
-                return false;
+                lock(&self.shared.status).archive_gap = Some(height);
+                return true;
             };
             let digest = block.digest();
             if !self.execute(&Digested::precomputed(block, digest)).await {

@@ -188,6 +188,10 @@ pub struct NodeStatus {
     pub blocks_executed: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
+    /// A finalized block this node's own archive should hold and does not (its disk lost
+    /// it): the node cannot execute past it and waits for a state sync from its peers,
+    /// which the snapshot actor starts at once. Cleared when a synced state is installed.
+    pub archive_gap: Option<u64>,
     /// State syncs started while running (execution stalled far behind consensus).
     pub runtime_sync_attempts: u64,
     /// Verified snapshots installed while running, and the height of the last one.

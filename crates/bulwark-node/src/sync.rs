@@ -855,14 +855,22 @@ async fn sync_if_behind<E, S, R, B>(
     B: Blocker<PublicKey = PublicKey>,
 {
     let executed = lock(&shared.chain).finalized_height();
-    let (tip, halted) = {
+    let (tip, halted, archive_gap) = {
         let status = lock(&shared.status);
-        (status.tip_height, status.halted.is_some())
+        (
+            status.tip_height,
+            status.halted.is_some(),
+            status.archive_gap,
+        )
     };
     // A halted node stays halted: its state diverged, and only an operator may judge why.
     let now = context.current();
     tracing::trace!(executed, tip, "runtime sync check");
-    if halted || !progress.sync_due(now, executed, tip, runtime.gap_max, &runtime.config) {
+    // A node whose archive lost a finalized block cannot backfill it (marshal counts it
+    // processed): it syncs as soon as consensus shows anything above it.
+    let gap_due = archive_gap.is_some() && tip > executed && now >= progress.next_attempt;
+    let due = progress.sync_due(now, executed, tip, runtime.gap_max, &runtime.config);
+    if halted || !(gap_due || due) {
         return;
     }
     lock(&shared.status).runtime_sync_attempts += 1;

@@ -32,6 +32,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/crash-two-of-7.toml"),
     ),
     ("disk-fault", include_str!("../scenarios/disk-fault.toml")),
+    ("disk-lies", include_str!("../scenarios/disk-lies.toml")),
     (
         "duty-breakers-7",
         include_str!("../scenarios/duty-breakers-7.toml"),

@@ -422,6 +422,7 @@ impl Cluster {
                     Ok(validator) => validator,
                     Err(error) => {
                         tracing::error!(index = i, %error, "validator did not start: its disk");
+                        disk.refused_by_validator();
                         return;
                     }
                 };

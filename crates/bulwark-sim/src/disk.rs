@@ -45,6 +45,8 @@ pub enum DiskOps {
     Writes,
     /// Syncs (`sync`, `start_sync`, and a write's own sync).
     Syncs,
+    /// Reads (`read_at`, `read_at_buf`, `read_many`, `start_read_many`).
+    Reads,
     /// Writes and syncs.
     WritesAndSyncs,
     /// Every operation: open, read, write, resize, sync, remove, scan.
@@ -64,6 +66,12 @@ pub struct DiskPlan {
     /// (`snapshots`, `receipts`, `simplex`, `marshal`, `blocks`, `finalizations`); all of
     /// them if `None`. Once one has failed, every operation fails.
     pub partition: Option<String>,
+    /// A disk that lies: a failing read answers its bytes with one bit flipped (drawn)
+    /// instead of an error, and the disk goes on working. The validator stops only if it
+    /// notices (a checksum, a digest): a panic of one of its tasks after a lie is taken as
+    /// the disk's ([`fail_stop`] fails the disk then), as is the node's own typed halt.
+    /// Only with [`DiskOps::Reads`].
+    pub lie: bool,
 }
 
 /// Longest [`DiskPlan::partition`] filter.
@@ -86,6 +94,7 @@ impl DiskOps {
         match self {
             Self::Writes => op == Op::Write,
             Self::Syncs => op == Op::Sync,
+            Self::Reads => op == Op::Read,
             Self::WritesAndSyncs => matches!(op, Op::Write | Op::Sync),
             Self::All => true,
         }
@@ -112,6 +121,8 @@ pub struct DiskFault {
     failures: AtomicU64,
     /// Panics of this validator's tasks stopped after its disk failed, in all.
     panics_stopped: AtomicU64,
+    /// Reads answered with a flipped bit since the plan was armed.
+    lies: AtomicU64,
 }
 
 impl DiskFault {
@@ -128,8 +139,10 @@ impl DiskFault {
                 .is_none_or(|p| !p.is_empty() && p.len() <= PARTITION_FILTER_MAX),
             "partition filter out of bounds"
         );
+        assert!(!plan.lie || plan.ops == DiskOps::Reads, "only reads lie");
         self.failed.store(false, Ordering::SeqCst);
         self.failures.store(0, Ordering::SeqCst);
+        self.lies.store(0, Ordering::SeqCst);
         *lock(&self.armed) = Some(Armed {
             plan,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -148,6 +161,13 @@ impl DiskFault {
 
     fn armed(&self) -> bool {
         lock(&self.armed).is_some()
+    }
+
+    /// Whether a plan whose reads lie is armed.
+    fn lying(&self) -> bool {
+        lock(&self.armed)
+            .as_ref()
+            .is_some_and(|armed| armed.plan.lie)
     }
 
     /// Undoes every write and resize made since the last successful sync while the plan was
@@ -212,12 +232,58 @@ impl DiskFault {
         self.panics_stopped.load(Ordering::SeqCst)
     }
 
+    /// The validator refused its disk (a typed storage error at startup, as on a read that
+    /// lied): while a plan is armed the disk counts as failed from now on, so the lab stops
+    /// the validator and restarts it at the heal. Without a plan it changes nothing.
+    pub fn refused_by_validator(&self) {
+        if self.armed() {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Reads answered with a flipped bit since the plan was armed.
+    pub fn lies(&self) -> u64 {
+        self.lies.load(Ordering::SeqCst)
+    }
+
+    /// Whether a read of `len` bytes on `partition` lies now: the bit to flip.
+    fn lie(&self, partition: &str, len: usize) -> Option<usize> {
+        let mut armed = lock(&self.armed);
+        let armed = armed.as_mut()?;
+        let covered = armed.plan.lie
+            && len > 0
+            && armed
+                .plan
+                .partition
+                .as_ref()
+                .is_none_or(|filter| partition.contains(filter.as_str()));
+        if !covered || armed.rng.random_range(0..100u8) >= armed.plan.rate_percent {
+            return None;
+        }
+        self.lies.fetch_add(1, Ordering::SeqCst);
+        Some(armed.rng.random_range(0..len * 8))
+    }
+
+    /// `bufs` as a lying read of `partition` answers them: unchanged, or one bit flipped.
+    fn maybe_lie(&self, partition: &str, bufs: IoBufsMut) -> IoBufsMut {
+        match self.lie(partition, bufs.len()) {
+            None => bufs,
+            Some(bit) => {
+                let mut buf = bufs.coalesce();
+                buf.as_mut()[bit / 8] ^= 1 << (bit % 8);
+                IoBufsMut::from(buf)
+            }
+        }
+    }
+
     /// Whether `op` on `partition` fails now; for a failing write of `len` bytes, also how
     /// many of its first bytes are kept (`Some(0)` when nothing is).
     fn decide(&self, op: Op, partition: &str, len: usize) -> Option<usize> {
         let mut armed = lock(&self.armed);
         let armed = armed.as_mut()?;
-        let covered = armed.plan.ops.covers(op)
+        // A lying disk's reads answer (`lie`); it fails only once the validator noticed.
+        let covered = !armed.plan.lie
+            && armed.plan.ops.covers(op)
             && armed
                 .plan
                 .partition
@@ -263,7 +329,9 @@ pub async fn fail_stop<Fut: Future>(disk: &DiskFault, task: Fut) -> Fut::Output 
     use futures::FutureExt as _;
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
         Ok(output) => output,
-        Err(panic) if disk.failed() => {
+        // A panic after a lie: the validator noticed it (a checksum, a digest) and stops.
+        Err(panic) if disk.failed() || disk.lies() > 0 => {
+            disk.failed.store(true, Ordering::SeqCst);
             let message = panic
                 .downcast_ref::<String>()
                 .map(String::as_str)
@@ -401,7 +469,8 @@ impl<B: Blob> Blob for DiskBlob<B> {
         options: ReadOptions,
     ) -> Result<IoBufsMut, Error> {
         self.check(Op::Read)?;
-        self.inner.read_at_buf(offset, len, bufs, options).await
+        let bufs = self.inner.read_at_buf(offset, len, bufs, options).await?;
+        Ok(self.disk.maybe_lie(&self.partition, bufs))
     }
 
     async fn read_at(
@@ -411,7 +480,8 @@ impl<B: Blob> Blob for DiskBlob<B> {
         options: ReadOptions,
     ) -> Result<IoBufsMut, Error> {
         self.check(Op::Read)?;
-        self.inner.read_at(offset, len, options).await
+        let bufs = self.inner.read_at(offset, len, options).await?;
+        Ok(self.disk.maybe_lie(&self.partition, bufs))
     }
 
     fn read_many(
@@ -419,8 +489,12 @@ impl<B: Blob> Blob for DiskBlob<B> {
         ranges: &[(u64, usize)],
         options: ReadOptions,
     ) -> impl futures::Stream<Item = Result<(usize, IoBufsMut), Error>> + Send {
+        use futures::StreamExt as _;
+        let (disk, partition) = (self.disk.clone(), self.partition.clone());
         match self.check(Op::Read) {
-            Ok(()) => futures::future::Either::Left(self.inner.read_many(ranges, options)),
+            Ok(()) => futures::future::Either::Left(self.inner.read_many(ranges, options).map(
+                move |read| read.map(|(range, bufs)| (range, disk.maybe_lie(&partition, bufs))),
+            )),
             Err(error) => {
                 futures::future::Either::Right(futures::stream::once(async move { Err(error) }))
             }
@@ -433,6 +507,16 @@ impl<B: Blob> Blob for DiskBlob<B> {
         options: ReadOptions,
     ) -> Handle<Vec<IoBufsMut>> {
         match self.check(Op::Read) {
+            // A lying disk answers once its reads are done, each perhaps with a bit flipped.
+            Ok(()) if self.disk.lying() => {
+                match self.inner.start_read_many(ranges, options).await.await {
+                    Ok(reads) => Handle::ready(Ok(reads
+                        .into_iter()
+                        .map(|bufs| self.disk.maybe_lie(&self.partition, bufs))
+                        .collect())),
+                    Err(error) => Handle::ready(Err(error)),
+                }
+            }
             Ok(()) => self.inner.start_read_many(ranges, options).await,
             Err(error) => Handle::ready(Err(error)),
         }
@@ -557,6 +641,7 @@ mod tests {
             rate_percent,
             torn,
             partition: None,
+            lie: false,
         }
     }
 

@@ -856,12 +856,14 @@ impl Lab {
                 rate_percent,
                 torn,
                 partition,
+                lie,
             } => {
                 let plan = DiskPlan {
                     ops: fails.ops(),
                     rate_percent: *rate_percent,
                     torn: *torn,
                     partition: partition.clone(),
+                    lie: *lie,
                 };
                 // Its own stream per fault, from the run's seed: the same seed fails the same
                 // operations.
@@ -885,7 +887,7 @@ impl Lab {
     async fn disk_stops(&mut self) {
         for validator in 0..self.scenario.validators {
             let disk = self.cluster.disks[validator].clone();
-            if self.down[validator] || !disk.failed() || self.cluster.tasks[validator].is_none() {
+            if self.down[validator] || self.cluster.tasks[validator].is_none() {
                 continue;
             }
             // The node's own typed stop, if it got there first (`storage failure at ...`).
@@ -893,13 +895,20 @@ impl Lab {
                 .cluster
                 .shared(validator)
                 .and_then(|shared| lock(&shared.status).halted.clone());
+            // A disk that lied stops its validator once the validator noticed: a task
+            // panicked on it (`fail_stop` failed the disk) or the node halted itself.
+            let noticed_a_lie = disk.lies() > 0 && halted.is_some();
+            if !(disk.failed() || noticed_a_lie) {
+                continue;
+            }
             self.cluster.crash(validator).await;
             self.down[validator] = true;
             self.disk_stopped[validator] = true;
             self.note(format!(
-                "validator {validator} stopped: its disk failed ({} operations failed, {} \
-                 tasks stopped on it{}): a fail-stop",
+                "validator {validator} stopped: its disk failed ({} operations failed, {} reads \
+                 lied, {} tasks stopped on it{}): a fail-stop",
                 disk.failures(),
+                disk.lies(),
                 disk.panics_stopped(),
                 halted.map_or(String::new(), |reason| format!(", halted: {reason}"))
             ));
@@ -968,10 +977,15 @@ impl Lab {
             }
             FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
             FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
-            FaultAction::DiskFault { validator, .. } => {
+            FaultAction::DiskFault { validator, lie, .. } => {
                 let validator = *validator;
                 let disk = self.cluster.disks[validator].clone();
-                let failures = disk.failures();
+                let (failures, lies) = (disk.failures(), disk.lies());
+                if *lie {
+                    self.note(format!(
+                        "validator {validator}'s disk stops lying: {lies} reads lied"
+                    ));
+                }
                 // Its tasks were aborted ticks ago: every blob it held is closed.
                 let lost = disk.lose_unsynced(&self.cluster.context).await;
                 disk.disarm();
@@ -979,7 +993,8 @@ impl Lab {
                     self.disk_stopped[validator] = false;
                     self.note(format!(
                         "validator {validator} restarts from its disk ({failures} operations \
-                         had failed; writes not synced before lost in {lost} files)"
+                         had failed, {lies} reads lied; writes not synced before lost in {lost} \
+                         files)"
                     ));
                     self.restart(validator);
                 }

@@ -37,13 +37,17 @@
 //! `proposer-marks-believed`), heal `heal_after_s` later.
 //!
 //! `kind = "disk-fault"` with `validator`, `fails = "writes" | "syncs" | "writes-and-syncs" |
-//! "all"` (every operation: open, read, write, resize, sync, remove, scan), optional
+//! "reads" | "all"` (every operation: open, read, write, resize, sync, remove, scan), optional
 //! `rate_percent` (1 to 100, default 100: the chance each such operation fails) and optional
 //! `torn = true` (a failing write keeps a prefix of its bytes) and optional `partition = "p"`
 //! (only operations on the validator's storage partitions whose name contains `p` fail, as
 //! `snapshots`, `receipts`, `simplex`, `marshal`; once one has failed, all do) makes that validator's own disk
 //! fail until the fault heals; the validator stops at its first failure (a fail-stop, as a
-//! crash) and restarts from its disk at the heal.
+//! crash) and restarts from its disk at the heal. With `fails = "reads"` and `lie = true` the
+//! disk lies instead: a failing read answers its bytes with one bit flipped and the disk goes
+//! on working; the validator stops only when it notices (a task panics on what it read, or
+//! the node halts on a typed storage error) and restarts at the heal. A lie it does not notice
+//! is believed, and the lab's invariants judge what follows.
 //! `kind = "clock-skew"` with `validator` and `offset_ms` (negative: behind) sets that
 //! validator's clock off the true time until it heals; at most [`CLOCK_SKEW_MS_MAX`] either
 //! way (the node's block-time lag bound). `proposer-marks-believed` (a deliberate bug, only in
@@ -463,6 +467,8 @@ pub enum FaultAction {
         torn: bool,
         /// Only the validator's partitions whose name contains this fail (all if `None`).
         partition: Option<String>,
+        /// Its failing reads answer a bit flipped instead of an error (`fails = "reads"`).
+        lie: bool,
     },
 }
 
@@ -473,6 +479,8 @@ pub enum DiskFails {
     Writes,
     Syncs,
     WritesAndSyncs,
+    /// Reads (with `lie = true`, answered wrongly instead of failed).
+    Reads,
     /// Every operation: open, read, write, resize, sync, remove, scan.
     All,
 }
@@ -484,6 +492,7 @@ impl DiskFails {
             Self::Writes => crate::disk::DiskOps::Writes,
             Self::Syncs => crate::disk::DiskOps::Syncs,
             Self::WritesAndSyncs => crate::disk::DiskOps::WritesAndSyncs,
+            Self::Reads => crate::disk::DiskOps::Reads,
             Self::All => crate::disk::DiskOps::All,
         }
     }
@@ -717,6 +726,8 @@ struct RawFault {
     torn: Option<bool>,
     /// Only the partitions whose name contains this fail.
     partition: Option<String>,
+    /// A `disk-fault`'s failing reads answer a bit flipped instead of an error.
+    lie: Option<bool>,
 }
 
 impl RawScenario {
@@ -905,7 +916,14 @@ impl RawFault {
             FaultKind::LinkStorm => &["link"],
             FaultKind::Slow => &["validator", "latency_ms"],
             FaultKind::ClockSkew => &["validator", "offset_ms"],
-            FaultKind::DiskFault => &["validator", "fails", "rate_percent", "torn", "partition"],
+            FaultKind::DiskFault => &[
+                "validator",
+                "fails",
+                "rate_percent",
+                "torn",
+                "partition",
+                "lie",
+            ],
         }
     }
 
@@ -924,6 +942,7 @@ impl RawFault {
             ("rate_percent", self.rate_percent.is_some()),
             ("torn", self.torn.is_some()),
             ("partition", self.partition.is_some()),
+            ("lie", self.lie.is_some()),
         ];
         for (field, present) in given {
             if present && !self.takes().contains(&field) {
@@ -1062,12 +1081,20 @@ impl RawFault {
                         expected: "a partition name of 1 to 64 bytes",
                     });
                 }
+                let lie = self.lie.unwrap_or(false);
+                if lie && fails != DiskFails::Reads {
+                    return Err(ScenarioError::Form {
+                        field: format!("fault[{index}].lie"),
+                        expected: "lie = true only with fails = \"reads\"",
+                    });
+                }
                 FaultAction::DiskFault {
                     validator: validator(picked, "validator")?,
                     fails,
                     rate_percent: u8::try_from(rate_percent).expect("at most 100"),
                     torn: self.torn.unwrap_or(false),
                     partition: self.partition,
+                    lie,
                 }
             }
             FaultKind::Partition => FaultAction::Partition {

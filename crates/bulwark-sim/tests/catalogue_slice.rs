@@ -103,6 +103,7 @@ slice! {
     crash_restart => "crash-restart",
     crash_two_of_7 => "crash-two-of-7",
     disk_fault => "disk-fault",
+    disk_lies => "disk-lies",
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     flooder => "flooder",

@@ -623,6 +623,7 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "runtime_sync_attempts": status.runtime_sync_attempts,
         "runtime_syncs": status.runtime_syncs,
         "runtime_sync_height": status.runtime_sync_height,
+        "archive_gap": status.archive_gap,
         "oracle": oracle_status(&api),
         "risk": risk_status(&api),
     })))
