@@ -20,6 +20,11 @@
 //! synced; a torn write's kept prefix survives it (it reached the platter). A removal is
 //! taken as durable at once.
 //!
+//! A plan may lie instead ([`DiskPlan::lie`], reads only): a read it picks answers its bytes
+//! with one bit flipped, nothing fails, and what is stored stays true; the disk counts as
+//! failed only once the validator noticed (a panic after a lie, in [`fail_stop`]; a typed
+//! refusal at startup, [`DiskFault::refused_by_validator`]).
+//!
 //! What it does not model: writes from before the plan was armed that were still unsynced
 //! when it failed are kept (the runtime's memory storage keeps them; the `crash` fault has
 //! the same limit).
@@ -715,6 +720,57 @@ mod tests {
 
     /// A power cut: writes and a shrinking resize since the blob's last sync are undone, a
     /// synced write is kept, and a torn write's prefix survives.
+    #[test]
+    fn a_lying_read_flips_one_bit_and_the_disk_goes_on_working() {
+        use commonware_runtime::{Runner as _, Storage as _, deterministic};
+        deterministic::Runner::default().start(|context| async move {
+            let disk = Arc::new(DiskFault::default());
+            let (inner, len) = context.open("p", b"b").await.expect("opens");
+            let blob = DiskBlob::new(inner, disk.clone(), "p", b"b", len);
+            let stored = vec![0x5au8; 64];
+            blob.write_at(0, stored.clone(), WriteOptions::default())
+                .await
+                .expect("writes");
+            let mut lying = plan(DiskOps::Reads, 100, false);
+            lying.lie = true;
+            disk.arm(lying, 7);
+            for read in 1..=3u64 {
+                let got = blob
+                    .read_at(0, 64, ReadOptions::default())
+                    .await
+                    .expect("a lie is no error")
+                    .coalesce()
+                    .as_ref()
+                    .to_vec();
+                let flipped: u32 = got
+                    .iter()
+                    .zip(&stored)
+                    .map(|(a, b)| (a ^ b).count_ones())
+                    .sum();
+                assert_eq!(flipped, 1, "one bit flipped");
+                assert_eq!(disk.lies(), read);
+            }
+            // Writes and syncs work, and what is stored is true: only its reading lies.
+            blob.write_at(64, vec![1u8; 8], WriteOptions::default())
+                .await
+                .expect("writes");
+            blob.sync().await.expect("syncs");
+            assert!(!disk.failed());
+            let truth = blob
+                .inner
+                .read_at(0, 64, ReadOptions::default())
+                .await
+                .expect("reads");
+            assert_eq!(truth.coalesce().as_ref(), stored.as_slice());
+            // Noticing (a typed refusal) fails the disk while the plan is armed.
+            disk.refused_by_validator();
+            assert!(disk.failed());
+            disk.disarm();
+            disk.refused_by_validator();
+            assert!(!disk.failed(), "without a plan a refusal changes nothing");
+        });
+    }
+
     #[test]
     fn unsynced_writes_are_lost_and_synced_ones_kept() {
         use commonware_runtime::{Runner as _, Storage as _, deterministic};
