@@ -105,6 +105,13 @@ pub struct Executor<E: Storage + Clock + Metrics + CryptoRng> {
     receipts: ReceiptArchive<E>,
 }
 
+/// A halted executor's end: never acknowledge `ack` (marshal then stops delivering); hold it
+/// rather than drop it, and stay parked.
+async fn park_holding(ack: Exact) {
+    let _held = ack;
+    futures::future::pending::<()>().await;
+}
+
 impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     pub fn new(
         context: E,
@@ -172,29 +179,22 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 // Past an archive gap: only a synced state at or above the block's parent
                 // lets it execute. Hold it unacknowledged (marshal delivers nothing more)
                 // until one is installed.
+                let missing = executed + 1;
                 let Some(installs) = installs.as_mut() else {
                     self.halt(format!(
-                        "finalized block {} missing and no state sync to cross the gap",
-                        executed + 1
+                        "finalized block {missing} missing and no state sync to cross the gap"
                     ));
-                    let _held = ack;
-                    futures::future::pending::<()>().await;
-                    return;
+                    return park_holding(ack).await;
                 };
                 while lock(&self.shared.chain).finalized_height() + 1 < height {
                     let Some(synced) = installs.next().await else {
                         self.halt(format!(
-                            "finalized block {} missing and state sync stopped",
-                            executed + 1
+                            "finalized block {missing} missing and state sync stopped"
                         ));
-                        let _held = ack;
-                        futures::future::pending::<()>().await;
-                        return;
+                        return park_holding(ack).await;
                     };
                     if !self.install(synced).await {
-                        let _held = ack;
-                        futures::future::pending::<()>().await;
-                        return;
+                        return park_holding(ack).await;
                     }
                 }
                 if height <= lock(&self.shared.chain).finalized_height() {
@@ -203,11 +203,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 }
             }
             if !self.execute(&block).await {
-                // Halted: never acknowledge (marshal then stops delivering); hold the
-                // acknowledgement rather than drop it, and stay parked.
-                let _held = ack;
-                futures::future::pending::<()>().await;
-                return;
+                return park_holding(ack).await;
             }
             ack.acknowledge();
         }

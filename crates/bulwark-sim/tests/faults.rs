@@ -272,7 +272,14 @@ fn a_clock_behind_or_ahead_costs_at_most_its_own_views() {
     }
 }
 
+/// The run's timeline notes, printed too (with `--nocapture`).
 fn notes(m: &Measured) -> Vec<&str> {
+    for entry in &m.timeline {
+        println!(
+            "{:>6} ms  h{:<4} {}",
+            entry.at_ms, entry.height, entry.event
+        );
+    }
     m.timeline.iter().map(|e| e.event.as_str()).collect()
 }
 
@@ -289,12 +296,6 @@ fn a_validator_whose_disk_fails_stops_and_restarts_from_its_disk_and_catches_up(
     let scenario = catalogue::load("disk-fault").expect("in the catalogue");
     let m = run(&scenario, 1);
     summary("disk-fault", &m);
-    for entry in &m.timeline {
-        println!(
-            "{:>6} ms  h{:<4} {}",
-            entry.at_ms, entry.height, entry.event
-        );
-    }
     let notes = notes(&m);
     for v in [2, 1, 3] {
         let stopped = format!("validator {v} stopped: its disk failed");
@@ -348,12 +349,6 @@ fn a_validator_whose_disk_lies_believes_no_lie_and_catches_up() {
     let scenario = catalogue::load("disk-lies").expect("in the catalogue");
     let m = run(&scenario, 1);
     summary("disk-lies", &m);
-    for entry in &m.timeline {
-        println!(
-            "{:>6} ms  h{:<4} {}",
-            entry.at_ms, entry.height, entry.event
-        );
-    }
     let notes = notes(&m);
     let lies: u64 = notes
         .iter()
