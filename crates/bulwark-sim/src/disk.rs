@@ -159,6 +159,8 @@ impl DiskFault {
     pub fn disarm(&self) {
         *lock(&self.armed) = None;
         self.failed.store(false, Ordering::SeqCst);
+        // A later panic on the honest disk is a bug again, not the lie's (`fail_stop`).
+        self.lies.store(0, Ordering::SeqCst);
         for blob in lock(&self.blobs).iter() {
             lock(&blob.undo).clear();
         }
@@ -766,6 +768,7 @@ mod tests {
             disk.refused_by_validator();
             assert!(disk.failed());
             disk.disarm();
+            assert_eq!(disk.lies(), 0, "a panic after the heal is no lie's");
             disk.refused_by_validator();
             assert!(!disk.failed(), "without a plan a refusal changes nothing");
         });
