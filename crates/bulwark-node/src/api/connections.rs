@@ -107,7 +107,8 @@ impl ConnectionSlots {
     }
 
     /// Connections held now (in all, by `address`'s client).
-    pub fn held(&self, address: IpAddr) -> (usize, usize) {
+    #[cfg(test)]
+    fn held(&self, address: IpAddr) -> (usize, usize) {
         let taken = crate::shared::lock(&self.taken);
         let mine = taken.by_client.get(&ClientAddress::of(address));
         (taken.total, mine.copied().unwrap_or(0))
