@@ -243,6 +243,13 @@ impl ExchangeApp {
         lock(&self.shared.status).halted.is_some()
     }
 
+    /// Execution stopped at a finalized block missing from this node's archive and waits for
+    /// a verified snapshot from peers (`NodeStatus::archive_gap`), or the node halted.
+    fn waiting_for_state_sync(&self) -> bool {
+        let status = lock(&self.shared.status);
+        status.archive_gap.is_some() || status.halted.is_some()
+    }
+
     /// Makes sure this node holds the state after `parent`, executing the blocks between the
     /// nearest state it holds (the finalized block's, or any speculative one: see
     /// [`crate::chain`]) and `parent` (taken from `ancestry`, newest first) if needed.
@@ -263,6 +270,14 @@ impl ExchangeApp {
             };
             if parent.height().get() <= finalized_height {
                 // Not our finalized block, yet at or below its height: a fork we cannot join.
+                return false;
+            }
+            if self.waiting_for_state_sync() {
+                // No state here descends past the gap, and execution cannot close it by
+                // itself: answer at once (walking the ancestry would wait on the missing block
+                // for good), so a proposal asked of this node is nullified now, its leader's
+                // nullify moving the others on, not after everyone's leader timeout in every
+                // view it leads until the sync.
                 return false;
             }
             if parent.height().get() - finalized_height > self.config.speculation_depth_max {
@@ -444,8 +459,9 @@ where
         let Some(parent) = ancestry.next().await else {
             return false;
         };
-        if self.halted() {
-            // A halted node abstains from every vote.
+        if self.waiting_for_state_sync() {
+            // A halted node, or one whose execution waits for a state sync, abstains from
+            // every vote: it cannot judge the block, and it accuses no one.
             futures::future::pending::<()>().await;
         }
         if candidate.height().get() != parent.height().get() + 1 {
