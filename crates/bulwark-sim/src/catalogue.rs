@@ -33,6 +33,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("disk-fault", include_str!("../scenarios/disk-fault.toml")),
     ("disk-lies", include_str!("../scenarios/disk-lies.toml")),
+    ("disk-rots", include_str!("../scenarios/disk-rots.toml")),
     (
         "duty-breakers-7",
         include_str!("../scenarios/duty-breakers-7.toml"),

@@ -445,6 +445,8 @@ impl Cluster {
     pub async fn wipe(&mut self, i: usize) {
         self.crash(i).await;
         self.prefixes[i] = format!("{}-wiped", self.prefixes[i]);
+        // A fresh disk holds nothing a rotting one stored.
+        self.disks[i].wiped();
     }
 
     /// Wipes validator `i`'s disk and restarts it; waits until every validator is 40 heights

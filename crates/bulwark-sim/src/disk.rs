@@ -20,10 +20,12 @@
 //! synced; a torn write's kept prefix survives it (it reached the platter). A removal is
 //! taken as durable at once.
 //!
-//! A plan may lie instead ([`DiskPlan::lie`], reads only): a read it picks answers its bytes
-//! with one bit flipped, nothing fails, and what is stored stays true; the disk counts as
-//! failed only once the validator noticed (a panic after a lie, in [`fail_stop`]; a typed
-//! refusal at startup, [`DiskFault::refused_by_validator`]).
+//! A plan may lie instead ([`DiskPlan::lie`]): a read it picks answers its bytes with one bit
+//! flipped and what is stored stays true; or (a disk that rots) a write it picks stores its
+//! bytes with one bit flipped, reports success, and every later read answers the flipped bit,
+//! after the plan is disarmed too. Nothing fails; the disk counts as failed only once the
+//! validator noticed (a panic after a lie, or on a disk that rotted, in [`fail_stop`]; a
+//! typed refusal at startup, [`DiskFault::refused_by_validator`]).
 //!
 //! What it does not model: writes from before the plan was armed that were still unsynced
 //! when it failed are kept (the runtime's memory storage keeps them; the `crash` fault has
@@ -72,10 +74,12 @@ pub struct DiskPlan {
     /// them if `None`. Once one has failed, every operation fails.
     pub partition: Option<String>,
     /// A disk that lies: a failing read answers its bytes with one bit flipped (drawn)
-    /// instead of an error, and the disk goes on working. The validator stops only if it
-    /// notices (a checksum, a digest): a panic of one of its tasks after a lie is taken as
-    /// the disk's ([`fail_stop`] fails the disk then), as is the node's own typed halt.
-    /// Only with [`DiskOps::Reads`].
+    /// instead of an error ([`DiskOps::Reads`]), or a failing write stores its bytes with one
+    /// bit flipped and reports success ([`DiskOps::Writes`]: the disk rots, for good), and
+    /// the disk goes on working. The validator stops only if it notices (a checksum, a
+    /// digest): a panic of one of its tasks after a lie, or once its disk rotted, is taken
+    /// as the disk's ([`fail_stop`] fails the disk then), as is the node's own typed halt.
+    /// Only with [`DiskOps::Reads`] or [`DiskOps::Writes`].
     pub lie: bool,
 }
 
@@ -126,8 +130,11 @@ pub struct DiskFault {
     failures: AtomicU64,
     /// Panics of this validator's tasks stopped after its disk failed, in all.
     panics_stopped: AtomicU64,
-    /// Reads answered with a flipped bit since the plan was armed.
+    /// Reads answered with a flipped bit, or writes stored with one, since the plan was
+    /// armed.
     lies: AtomicU64,
+    /// A write was stored with a bit flipped (see [`DiskFault::rotted`]).
+    rotted: AtomicBool,
 }
 
 impl DiskFault {
@@ -144,7 +151,10 @@ impl DiskFault {
                 .is_none_or(|p| !p.is_empty() && p.len() <= PARTITION_FILTER_MAX),
             "partition filter out of bounds"
         );
-        assert!(!plan.lie || plan.ops == DiskOps::Reads, "only reads lie");
+        assert!(
+            !plan.lie || matches!(plan.ops, DiskOps::Reads | DiskOps::Writes),
+            "only reads or writes lie"
+        );
         self.failed.store(false, Ordering::SeqCst);
         self.failures.store(0, Ordering::SeqCst);
         self.lies.store(0, Ordering::SeqCst);
@@ -253,11 +263,13 @@ impl DiskFault {
         self.lies.load(Ordering::SeqCst)
     }
 
-    /// Whether a read of `len` bytes on `partition` lies now: the bit to flip.
-    fn lie(&self, partition: &str, len: usize) -> Option<usize> {
+    /// Whether `op` (a read or a write) of `len` bytes on `partition` lies now: the bit to
+    /// flip.
+    fn lie(&self, op: Op, partition: &str, len: usize) -> Option<usize> {
         let mut armed = lock(&self.armed);
         let armed = armed.as_mut()?;
         let covered = armed.plan.lie
+            && armed.plan.ops.covers(op)
             && len > 0
             && armed
                 .plan
@@ -268,12 +280,15 @@ impl DiskFault {
             return None;
         }
         self.lies.fetch_add(1, Ordering::SeqCst);
+        if op == Op::Write {
+            self.rotted.store(true, Ordering::SeqCst);
+        }
         Some(armed.rng.random_range(0..len * 8))
     }
 
     /// `bufs` as a lying read of `partition` answers them: unchanged, or one bit flipped.
     fn maybe_lie(&self, partition: &str, bufs: IoBufsMut) -> IoBufsMut {
-        match self.lie(partition, bufs.len()) {
+        match self.lie(Op::Read, partition, bufs.len()) {
             None => bufs,
             Some(bit) => {
                 let mut buf = bufs.coalesce();
@@ -281,6 +296,31 @@ impl DiskFault {
                 IoBufsMut::from(buf)
             }
         }
+    }
+
+    /// `bufs` as a rotting disk stores them for a write to `partition`: unchanged, or one bit
+    /// flipped (the write reports success; every later read answers the flipped bit).
+    fn maybe_rot(&self, partition: &str, bufs: IoBufs) -> IoBufs {
+        match self.lie(Op::Write, partition, bufs.len()) {
+            None => bufs,
+            Some(bit) => {
+                let mut buf = bufs.coalesce().as_ref().to_vec();
+                buf[bit / 8] ^= 1 << (bit % 8);
+                IoBufs::from(buf)
+            }
+        }
+    }
+
+    /// Whether a write this disk stored with a bit flipped may still be on it: true from the
+    /// first rotted write for good (the bits stay flipped after the plan is disarmed, until
+    /// the lab wipes the disk, [`DiskFault::wiped`]).
+    pub fn rotted(&self) -> bool {
+        self.rotted.load(Ordering::SeqCst)
+    }
+
+    /// The validator's disk was wiped: nothing it stored rotted any more.
+    pub fn wiped(&self) {
+        self.rotted.store(false, Ordering::SeqCst);
     }
 
     /// Whether `op` on `partition` fails now; for a failing write of `len` bytes, also how
@@ -337,7 +377,7 @@ pub async fn fail_stop<Fut: Future>(disk: &DiskFault, task: Fut) -> Fut::Output 
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
         Ok(output) => output,
         // A panic after a lie: the validator noticed it (a checksum, a digest) and stops.
-        Err(panic) if disk.failed() || disk.lies() > 0 => {
+        Err(panic) if disk.failed() || disk.lies() > 0 || disk.rotted() => {
             disk.failed.store(true, Ordering::SeqCst);
             let message = panic
                 .downcast_ref::<String>()
@@ -590,6 +630,7 @@ impl<B: Blob> Blob for DiskBlob<B> {
         if !sync && let Some((old, len_before)) = undo {
             self.record(offset, old, len_before);
         }
+        let bufs = self.disk.maybe_rot(&self.partition, bufs);
         self.inner.write_at(offset, bufs, options).await?;
         self.state.len.fetch_max(end, Ordering::SeqCst);
         Ok(())

@@ -41,7 +41,9 @@ use crate::disk::DiskPlan;
 use crate::economy::Economy;
 use crate::economy::prices::{Truth, venue_sources};
 use crate::economy::tally::{self, EconomyMeasured, EconomyTally};
-use crate::scenario::{ByzantineRole, FaultAction, LinkModel, RunLength, Scenario, Trigger};
+use crate::scenario::{
+    ByzantineRole, DiskFails, FaultAction, LinkModel, RunLength, Scenario, Trigger,
+};
 use crate::series::{self, PricePoint, Sample, Series};
 use bulwark_node::app::now_ms;
 use bulwark_node::executor::hex;
@@ -897,7 +899,7 @@ impl Lab {
                 .and_then(|shared| lock(&shared.status).halted.clone());
             // A disk that lied stops its validator once the validator noticed: a task
             // panicked on it (`fail_stop` failed the disk) or the node halted itself.
-            let noticed_a_lie = disk.lies() > 0 && halted.is_some();
+            let noticed_a_lie = (disk.lies() > 0 || disk.rotted()) && halted.is_some();
             if !(disk.failed() || noticed_a_lie) {
                 continue;
             }
@@ -906,7 +908,7 @@ impl Lab {
             self.disk_stopped[validator] = true;
             self.note(format!(
                 "validator {validator} stopped: its disk failed ({} operations failed, {} reads \
-                 lied, {} tasks stopped on it{}): a fail-stop",
+                 or writes lied, {} tasks stopped on it{}): a fail-stop",
                 disk.failures(),
                 disk.lies(),
                 disk.panics_stopped(),
@@ -977,14 +979,22 @@ impl Lab {
             }
             FaultAction::LinkStorm { .. } => self.net.storms.retain(|(i, _)| *i != index),
             FaultAction::ClockSkew { validator, .. } => self.cluster.clocks[*validator].set(0),
-            FaultAction::DiskFault { validator, lie, .. } => {
+            FaultAction::DiskFault {
+                validator,
+                lie,
+                fails,
+                ..
+            } => {
                 let validator = *validator;
                 let disk = self.cluster.disks[validator].clone();
                 let (failures, lies) = (disk.failures(), disk.lies());
+                let lied = if *fails == DiskFails::Writes {
+                    format!("{lies} writes stored a flipped bit, which stays")
+                } else {
+                    format!("{lies} reads lied")
+                };
                 if *lie {
-                    self.note(format!(
-                        "validator {validator}'s disk stops lying: {lies} reads lied"
-                    ));
+                    self.note(format!("validator {validator}'s disk stops lying: {lied}"));
                 }
                 // Its tasks were aborted ticks ago: every blob it held is closed.
                 let lost = disk.lose_unsynced(&self.cluster.context).await;
@@ -993,8 +1003,7 @@ impl Lab {
                     self.disk_stopped[validator] = false;
                     self.note(format!(
                         "validator {validator} restarts from its disk ({failures} operations \
-                         had failed, {lies} reads lied; writes not synced before lost in {lost} \
-                         files)"
+                         had failed, {lied}; writes not synced before lost in {lost} files)"
                     ));
                     self.restart(validator);
                 }

@@ -46,8 +46,11 @@
 //! crash) and restarts from its disk at the heal. With `fails = "reads"` and `lie = true` the
 //! disk lies instead: a failing read answers its bytes with one bit flipped and the disk goes
 //! on working; the validator stops only when it notices (a task panics on what it read, or
-//! the node halts on a typed storage error) and restarts at the heal. A lie it does not notice
-//! is believed, and the lab's invariants judge what follows.
+//! the node halts on a typed storage error) and restarts at the heal. With `fails = "writes"`
+//! and `lie = true` the disk rots: a failing write stores its bytes with one bit flipped and
+//! reports success, and the flipped bits stay after the heal (a panic on them later is still
+//! the disk's, a fail-stop). A lie it does not notice is believed, and the lab's invariants
+//! judge what follows.
 //! `kind = "clock-skew"` with `validator` and `offset_ms` (negative: behind) sets that
 //! validator's clock off the true time until it heals; at most [`CLOCK_SKEW_MS_MAX`] either
 //! way (the node's block-time lag bound). `proposer-marks-believed` (a deliberate bug, only in
@@ -467,7 +470,8 @@ pub enum FaultAction {
         torn: bool,
         /// Only the validator's partitions whose name contains this fail (all if `None`).
         partition: Option<String>,
-        /// Its failing reads answer a bit flipped instead of an error (`fails = "reads"`).
+        /// Its failing reads answer a bit flipped instead of an error (`fails = "reads"`), or
+        /// its failing writes store one (`fails = "writes"`).
         lie: bool,
     },
 }
@@ -1082,10 +1086,10 @@ impl RawFault {
                     });
                 }
                 let lie = self.lie.unwrap_or(false);
-                if lie && fails != DiskFails::Reads {
+                if lie && !matches!(fails, DiskFails::Reads | DiskFails::Writes) {
                     return Err(ScenarioError::Form {
                         field: format!("fault[{index}].lie"),
-                        expected: "lie = true only with fails = \"reads\"",
+                        expected: "lie = true only with fails = \"reads\" or \"writes\"",
                     });
                 }
                 FaultAction::DiskFault {

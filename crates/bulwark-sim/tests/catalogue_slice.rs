@@ -104,6 +104,7 @@ slice! {
     crash_two_of_7 => "crash-two-of-7",
     disk_fault => "disk-fault",
     disk_lies => "disk-lies",
+    disk_rots => "disk-rots",
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     flooder => "flooder",
