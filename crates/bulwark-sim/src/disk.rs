@@ -176,7 +176,8 @@ impl DiskFault {
         }
     }
 
-    fn armed(&self) -> bool {
+    /// Whether a plan is armed (its fault has not healed).
+    pub fn armed(&self) -> bool {
         lock(&self.armed).is_some()
     }
 
@@ -250,10 +251,11 @@ impl DiskFault {
     }
 
     /// The validator refused its disk (a typed storage error at startup, as on a read that
-    /// lied): while a plan is armed the disk counts as failed from now on, so the lab stops
-    /// the validator and restarts it at the heal. Without a plan it changes nothing.
+    /// lied or bits that rotted): while a plan is armed, or once the disk rotted, the disk
+    /// counts as failed from now on, so the lab stops the validator (and restarts it at the
+    /// heal, or wipes a rotten disk whose fault healed). Otherwise it changes nothing.
     pub fn refused_by_validator(&self) {
-        if self.armed() {
+        if self.armed() || self.rotted() {
             self.failed.store(true, Ordering::SeqCst);
         }
     }
@@ -318,9 +320,10 @@ impl DiskFault {
         self.rotted.load(Ordering::SeqCst)
     }
 
-    /// The validator's disk was wiped: nothing it stored rotted any more.
+    /// The validator's disk was wiped: a fresh disk, nothing on it rotted or failed.
     pub fn wiped(&self) {
         self.rotted.store(false, Ordering::SeqCst);
+        self.failed.store(false, Ordering::SeqCst);
     }
 
     /// Whether `op` on `partition` fails now; for a failing write of `len` bytes, also how

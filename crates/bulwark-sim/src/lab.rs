@@ -903,7 +903,16 @@ impl Lab {
             if !(disk.failed() || noticed_a_lie) {
                 continue;
             }
-            self.cluster.crash(validator).await;
+            // Its disk rotted and the fault has healed: no heal is left to restart it, and a
+            // restart from that disk would stop on the same flipped bits (seed 11 of
+            // `disk-rots`: marshal panics reading a rotten finalized block at every start).
+            // The operator's remedy: wipe the disk and let the validator state sync.
+            let rotted_for_good = disk.rotted() && !disk.armed();
+            if rotted_for_good {
+                self.cluster.wipe(validator).await;
+            } else {
+                self.cluster.crash(validator).await;
+            }
             self.down[validator] = true;
             self.disk_stopped[validator] = true;
             self.note(format!(
@@ -914,6 +923,14 @@ impl Lab {
                 disk.panics_stopped(),
                 halted.map_or(String::new(), |reason| format!(", halted: {reason}"))
             ));
+            if rotted_for_good {
+                self.disk_stopped[validator] = false;
+                self.note(format!(
+                    "validator {validator}'s disk rotted and its fault has healed: wiped, it \
+                     restarts empty and state syncs (an operator's remedy)"
+                ));
+                self.restart(validator);
+            }
         }
     }
 

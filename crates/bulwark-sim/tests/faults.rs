@@ -444,6 +444,37 @@ fn a_validator_whose_disk_rots_believes_no_rot_and_holds_up_no_view_while_it_syn
     );
 }
 
+/// `disk-rots`, seed 19: the flipped bits outlive the fault. Restarted at the heal, validator 2
+/// refuses its disk (its finalizations archive no longer recovers: "corruption detected"),
+/// and every later start would refuse it again. The lab takes the operator's remedy: a
+/// validator stopped on a disk that rotted, its fault healed, is wiped and restarts empty,
+/// state syncing from its peers. Before, the refusal after the heal went unseen (the disk
+/// counted as failed only while its plan was armed) and the run ended `NotRecovered`.
+#[test]
+fn a_validator_stopped_on_rot_after_the_heal_is_wiped_and_state_syncs() {
+    let scenario = catalogue::load("disk-rots").expect("in the catalogue");
+    let m = run(&scenario, 19);
+    summary("disk-rots seed 19", &m);
+    let notes = notes(&m);
+    let wiped = notes
+        .iter()
+        .position(|n| n.starts_with("validator 2's disk rotted and its fault has healed: wiped"))
+        .expect("validator 2 was wiped");
+    let healed = notes
+        .iter()
+        .position(|n| n.starts_with("validator 2's disk stops lying"))
+        .expect("the fault healed");
+    assert!(healed < wiped, "wiped only after the heal: {notes:?}");
+    assert!(
+        !notes[wiped + 1..]
+            .iter()
+            .any(|n| n.starts_with("validator 2 stopped")),
+        "the wiped validator stopped again: {notes:?}"
+    );
+    assert_eq!(m.recoveries.len(), 2, "both faults healed and recovered");
+    assert!(m.height >= 240 && m.heights_compared >= 240);
+}
+
 /// A disk fault's failures are drawn from the seed: the same seed gives a byte-identical
 /// scorecard, timeline included.
 #[test]
