@@ -20,8 +20,9 @@
 //! - [`byzantine`]: Byzantine validators: Bulwark's own, reaching a validator only through
 //!   the harness (`bulwark_node::engine::start_with`), and Commonware's mocks.
 //! - [`clock`]: a validator's own clock, offset by a `clock-skew` fault.
-//! - [`disk`]: a validator's own disk, failing under a `disk-fault`; a panic on a failed disk
-//!   stops that validator alone (fail-stop), any other panic is still the run's.
+//! - [`disk`]: a validator's own disk, failing, lying or rotting under a `disk-fault`; a
+//!   panic on a failed, lying or rotten disk stops that validator alone (fail-stop), any other
+//!   panic is still the run's.
 //! - [`mark_band`]: the invariant that a perpetual's mark stays within the band around its
 //!   index.
 //! - [`bugs`]: deliberate bugs, for testing that the lab catches them.
