@@ -1005,7 +1005,7 @@ impl Lab {
                 let validator = *validator;
                 let disk = self.cluster.disks[validator].clone();
                 let (failures, lies) = (disk.failures(), disk.lies());
-                let lied = if *fails == DiskFails::Writes {
+                let lied = if *lie && *fails == DiskFails::Writes {
                     format!("{lies} writes stored a flipped bit, which stays")
                 } else {
                     format!("{lies} reads lied")
