@@ -281,8 +281,9 @@ pub enum Event {
         account: AccountId,
         amount: Money,
     },
-    /// A held withdrawal was not paid: at its release the account no longer covered it
-    /// (`reason`); the hold is lifted and the money stays in the account.
+    /// A held withdrawal was not paid: at its release the account no longer covered it, or
+    /// its owner cancelled it (`reason`: `WithdrawalCancelledByOwner`); the hold is lifted and
+    /// the money stays in the account.
     WithdrawalCancelled {
         account: AccountId,
         amount: Money,

@@ -273,6 +273,7 @@ impl Exchange {
             TxBody::Deposit { owner, amount } => self.deposit(owner, *amount, events),
             TxBody::ListInstrument(spec) => self.list_instrument(spec, events),
             TxBody::Withdraw { amount } => self.withdraw(account, *amount, events),
+            TxBody::CancelWithdrawal => self.cancel_withdrawal(account, events),
             TxBody::AuthoriseAgent { agent, proof } => {
                 self.authorise_agent(account, agent, proof, tx.nonce, events)
             }
@@ -340,6 +341,7 @@ impl Exchange {
         let owner_only = matches!(
             body,
             TxBody::Withdraw { .. }
+                | TxBody::CancelWithdrawal
                 | TxBody::AuthoriseAgent { .. }
                 | TxBody::RevokeAgent { .. }
                 | TxBody::SetMarginMode { .. }

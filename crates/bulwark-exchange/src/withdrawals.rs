@@ -17,8 +17,9 @@
 //! Owns: the pending withdrawals ([`PendingWithdrawal`], at most one per account), the hold
 //! they put on the account's available funds (`Exchange::margin_of` takes the amount off
 //! `available` and the order check off what may back new risk, so neither new risk nor a
-//! second withdrawal may use it), and their release or cancellation at the end of every block,
-//! after the liquidation pass.
+//! second withdrawal may use it), their release or cancellation at the end of every block,
+//! after the liquidation pass, and their cancellation by the owner (`TxBody::CancelWithdrawal`,
+//! the hold lifted at once).
 //! Never: pays a withdrawal at prices observed before it was asked for, or while an underlying
 //! the account holds has a stale or catching-up index, or while withdrawals are suspended (it
 //! waits); pays one the account no longer covers at release (it is cancelled with the reason,
@@ -102,6 +103,28 @@ impl Exchange {
             },
         );
         events.push(Event::WithdrawalRequested { account, amount });
+        Ok(())
+    }
+
+    /// Cancels the account's withdrawal still held, for its owner: the hold lifts at once and
+    /// nothing is paid (`WithdrawalCancelled` with `WithdrawalCancelledByOwner`). Refused
+    /// with `NoWithdrawalPending` when none waits (paid, cancelled at its release, or never
+    /// asked for). A cancellation in the block that would have paid it comes first: the
+    /// block's transactions are applied before its releases.
+    pub(crate) fn cancel_withdrawal(
+        &mut self,
+        account: AccountId,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RejectReason> {
+        let pending = self
+            .withdrawals_pending
+            .remove(&account)
+            .ok_or(RejectReason::NoWithdrawalPending)?;
+        events.push(Event::WithdrawalCancelled {
+            account,
+            amount: pending.amount,
+            reason: RejectReason::WithdrawalCancelledByOwner,
+        });
         Ok(())
     }
 

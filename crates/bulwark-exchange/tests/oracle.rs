@@ -688,6 +688,52 @@ fn a_held_withdrawal_waits_for_prices_observed_after_it() {
     v.assert_withdrawal_paid("dave", 795);
 }
 
+/// dave cancels his held withdrawal (the oracle has not yet observed after it): the hold lifts
+/// at once, nothing is paid when fresh prices come, and he may ask again. The rule an
+/// attacker would lean on: the cancel names no account, so another trader's cancel reaches
+/// only his own (none here), and dave's agent, which trades for him, may not cancel what only
+/// the owner may ask for.
+#[test]
+fn a_held_withdrawal_its_owner_cancels_lifts_its_hold_and_pays_nothing() {
+    let (mut v, dave) = held_withdrawal(795);
+    let other = v.tx("carol", TxBody::CancelWithdrawal);
+    assert_eq!(v.run(other).0, Some(RejectReason::NoWithdrawalPending));
+    let authorise = v.authorise_tx("dave", "dave-bot");
+    assert_eq!(v.run(authorise).0, None);
+    let by_agent = v.tx("dave-bot", TxBody::CancelWithdrawal);
+    assert_eq!(v.run(by_agent).0, Some(RejectReason::NotOwner));
+    assert!(v.exchange.pending_withdrawal(dave).is_some(), "still held");
+
+    let cancel = v.tx("dave", TxBody::CancelWithdrawal);
+    let (rejection, events) = v.run(cancel);
+    assert_eq!(rejection, None);
+    assert_eq!(
+        events,
+        vec![Event::WithdrawalCancelled {
+            account: dave,
+            amount: Money::from_usdc(795),
+            reason: RejectReason::WithdrawalCancelledByOwner,
+        }]
+    );
+    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+    assert_eq!(
+        v.exchange.account_margin(dave).unwrap().withdrawable,
+        Money::from_usdc(795),
+        "the hold lifted"
+    );
+    all_observe(&mut v, 100_000);
+    assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO, "nothing paid");
+    let again = v.tx("dave", TxBody::CancelWithdrawal);
+    assert_eq!(v.run(again).0, Some(RejectReason::NoWithdrawalPending));
+    let ask = v.tx(
+        "dave",
+        TxBody::Withdraw {
+            amount: Money::from_usdc(100),
+        },
+    );
+    assert_eq!(v.run(ask).0, None, "he may ask again");
+}
+
 /// The prices observed after the request show a 1% fall: dave no longer covers his request,
 /// so it is cancelled with the shortfall, the hold lifts and the money stays to margin the
 /// position.

@@ -118,6 +118,10 @@ pub enum RejectReason {
     WithdrawalIndexCatchingUp,
     #[error("a withdrawal of this account is already waiting for its release (one at a time)")]
     WithdrawalPending,
+    #[error("no withdrawal of this account is waiting for its release: nothing to cancel")]
+    NoWithdrawalPending,
+    #[error("the account's owner cancelled the withdrawal before its release")]
+    WithdrawalCancelledByOwner,
     #[error("withdrawals wait while the account is below maintenance margin (in liquidation)")]
     WithdrawalDuringLiquidation,
     #[error(
@@ -203,6 +207,8 @@ impl RejectReason {
             RejectReason::WithdrawalOracleStale => 79,
             RejectReason::WithdrawalIndexCatchingUp => 87,
             RejectReason::WithdrawalPending => 88,
+            RejectReason::NoWithdrawalPending => 89,
+            RejectReason::WithdrawalCancelledByOwner => 93,
             RejectReason::WithdrawalDuringLiquidation => 80,
             RejectReason::WithdrawalsSuspended => 81,
             RejectReason::QuorumRequired => 82,
@@ -215,7 +221,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 54] = [
+        const PLAIN: [RejectReason; 56] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -263,6 +269,8 @@ impl RejectReason {
             RejectReason::WithdrawalOracleStale,
             RejectReason::WithdrawalIndexCatchingUp,
             RejectReason::WithdrawalPending,
+            RejectReason::NoWithdrawalPending,
+            RejectReason::WithdrawalCancelledByOwner,
             RejectReason::WithdrawalDuringLiquidation,
             RejectReason::WithdrawalsSuspended,
             RejectReason::QuorumRequired,
@@ -358,7 +366,7 @@ mod tests {
         all.push(RejectReason::PremiumNotCovered {
             shortfall: Money::from_micros(7),
         });
-        assert_eq!(all.len(), 58, "every variant is reachable from its code");
+        assert_eq!(all.len(), 60, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

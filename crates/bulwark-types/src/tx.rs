@@ -109,6 +109,9 @@ pub enum TxBody {
     Deposit { owner: PublicKey, amount: Money },
     /// Pay out `amount` of the account's available funds. Account owner only.
     Withdraw { amount: Money },
+    /// Cancel the account's withdrawal still held (waiting for prices observed after it was
+    /// asked for): its hold on the account's funds lifts, nothing is paid. Account owner only.
+    CancelWithdrawal,
     /// Place an order. Owner or agent.
     PlaceOrder(OrderRequest),
     /// Cancel one open order. Owner or agent.
@@ -225,6 +228,7 @@ impl TxBody {
             }
             TxBody::CancelOrder { .. }
             | TxBody::CancelAll { .. }
+            | TxBody::CancelWithdrawal
             | TxBody::AuthoriseAgent { .. }
             | TxBody::RevokeAgent { .. }
             | TxBody::ListInstrument(_)
@@ -357,6 +361,7 @@ const TAG_RESET_MMP: u8 = 10;
 const TAG_SET_MARGIN_MODE: u8 = 11;
 const TAG_FUND_INSURANCE: u8 = 12;
 const TAG_ATTEST: u8 = 14;
+const TAG_CANCEL_WITHDRAWAL: u8 = 15;
 
 const ACTION_DEPOSIT: u8 = 0;
 const ACTION_FUND_INSURANCE: u8 = 1;
@@ -421,6 +426,7 @@ impl Write for TxBody {
                 TAG_WITHDRAW.write(buf);
                 amount.write(buf);
             }
+            TxBody::CancelWithdrawal => TAG_CANCEL_WITHDRAWAL.write(buf),
             TxBody::PlaceOrder(order) => {
                 TAG_PLACE.write(buf);
                 order.write(buf);
@@ -490,6 +496,7 @@ impl EncodeSize for TxBody {
         1 + match self {
             TxBody::Deposit { .. } => PublicKey::SIZE + Money::SIZE,
             TxBody::Withdraw { .. } => Money::SIZE,
+            TxBody::CancelWithdrawal => 0,
             TxBody::PlaceOrder(order) => order.encode_size(),
             TxBody::CancelOrder { .. } => InstrumentId::SIZE + OrderRef::SIZE,
             TxBody::CancelAll { instrument } => instrument.encode_size(),
@@ -517,6 +524,7 @@ impl Read for TxBody {
             TAG_WITHDRAW => TxBody::Withdraw {
                 amount: Money::read(buf)?,
             },
+            TAG_CANCEL_WITHDRAWAL => TxBody::CancelWithdrawal,
             TAG_PLACE => TxBody::PlaceOrder(OrderRequest::read(buf)?),
             TAG_CANCEL => TxBody::CancelOrder {
                 instrument: InstrumentId::read(buf)?,

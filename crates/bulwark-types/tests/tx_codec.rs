@@ -89,6 +89,8 @@ fn sample_bodies() -> Vec<TxBody> {
             id: u64::MAX,
             action: CustodyAction::ListInstrument(spec),
         },
+        // Added with tag 15; last, so the samples before it keep their nonces.
+        TxBody::CancelWithdrawal,
     ]
 }
 

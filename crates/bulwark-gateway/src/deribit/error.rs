@@ -170,6 +170,8 @@ pub fn reject_error(reason: &RejectReason) -> RpcError {
         | R::WithdrawalOracleStale
         | R::WithdrawalIndexCatchingUp
         | R::WithdrawalPending
+        | R::NoWithdrawalPending
+        | R::WithdrawalCancelledByOwner
         | R::WithdrawalDuringLiquidation
         | R::WithdrawalsSuspended
         | R::CustodyIdUsed
