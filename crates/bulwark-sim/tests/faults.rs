@@ -337,6 +337,30 @@ fn a_validator_whose_disk_fails_stops_and_restarts_from_its_disk_and_catches_up(
     assert!(m.heights_compared >= 240);
 }
 
+/// How many operations validator 2's lying disk lied on, from its heal's note ("validator 2's
+/// disk stops lying: N" then `what`).
+fn lies_noted(notes: &[&str], what: &str) -> u64 {
+    notes
+        .iter()
+        .filter_map(|n| {
+            let count = n.strip_prefix("validator 2's disk stops lying: ")?;
+            count.strip_suffix(what)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Validators 0, 1 and 3, whose disks were sound, never stopped.
+fn only_validator_2_stopped(notes: &[&str]) {
+    for v in [0, 1, 3] {
+        assert!(
+            !notes
+                .iter()
+                .any(|n| n.starts_with(&format!("validator {v} stopped"))),
+            "validator {v}'s disk was sound: {notes:?}"
+        );
+    }
+}
+
 /// The catalogue's `disk-lies`: validator 2 crashes at height 40 and restarts a second later
 /// through a disk that answers one read in twenty with a bit flipped and otherwise works. Its
 /// replay reads its journals, archives and snapshots through that disk. What the lab asks:
@@ -350,22 +374,9 @@ fn a_validator_whose_disk_lies_believes_no_lie_and_catches_up() {
     let m = run(&scenario, 1);
     summary("disk-lies", &m);
     let notes = notes(&m);
-    let lies: u64 = notes
-        .iter()
-        .filter_map(|n| {
-            let count = n.strip_prefix("validator 2's disk stops lying: ")?;
-            count.strip_suffix(" reads lied")?.parse::<u64>().ok()
-        })
-        .sum();
+    let lies = lies_noted(&notes, " reads lied");
     assert!(lies > 0, "the disk lied at least once: {notes:?}");
-    for v in [0, 1, 3] {
-        assert!(
-            !notes
-                .iter()
-                .any(|n| n.starts_with(&format!("validator {v} stopped"))),
-            "validator {v}'s disk was sound"
-        );
-    }
+    only_validator_2_stopped(&notes);
     // Once its disk is honest again it runs to the end: what the lies cost it (on seed 1,
     // a finalized block its archive no longer holds) it repairs from its peers instead of
     // halting (it did halt, at every restart, before the archive gap was synced across).
@@ -393,8 +404,8 @@ fn a_validator_whose_disk_lies_believes_no_lie_and_catches_up() {
 /// validator 2 included whenever it runs), and that the others never stop.
 ///
 /// On seed 1 the rot costs validator 2 a finalized block from its archive (it stops on a
-/// checksum at 4.2 s, restarts at the heal, and its execution waits at height 101 for a
-/// verified snapshot from its peers). While it waited, every view it led used to wait out
+/// checksum at 4.2 s, restarts at the heal, and its execution waits at the missing height
+/// for a verified snapshot from its peers). While it waited, every view it led used to wait out
 /// the others' 1 s leader timeout: its proposal walked back to the missing block and never
 /// answered, so the cluster ran at 60% of the fault-free rate on the same seed (11.9 against
 /// 19.75 blocks a second). Now a node waiting for a state sync answers a proposal at once
@@ -407,16 +418,7 @@ fn a_validator_whose_disk_rots_believes_no_rot_and_holds_up_no_view_while_it_syn
     let quiet = run(&scenario.fault_free(), 1);
     summary("disk-rots without faults", &quiet);
     let notes = notes(&m);
-    let rotted: u64 = notes
-        .iter()
-        .filter_map(|n| {
-            let count = n.strip_prefix("validator 2's disk stops lying: ")?;
-            count
-                .strip_suffix(" writes stored a flipped bit, which stays")?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
+    let rotted = lies_noted(&notes, " writes stored a flipped bit, which stays");
     assert!(rotted > 0, "the disk rotted at least once: {notes:?}");
     assert!(
         notes
@@ -424,14 +426,7 @@ fn a_validator_whose_disk_rots_believes_no_rot_and_holds_up_no_view_while_it_syn
             .any(|n| n.starts_with("validator 2 stopped: its disk failed")),
         "validator 2 noticed the rot and stopped: {notes:?}"
     );
-    for v in [0, 1, 3] {
-        assert!(
-            !notes
-                .iter()
-                .any(|n| n.starts_with(&format!("validator {v} stopped"))),
-            "validator {v}'s disk was sound"
-        );
-    }
+    only_validator_2_stopped(&notes);
     assert_eq!(m.recoveries.len(), 2, "both faults healed and recovered");
     assert!(m.height >= 240 && m.heights_compared >= 240);
     // Blocks a second, both runs to their end (the same number of blocks).
