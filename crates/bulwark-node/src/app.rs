@@ -272,14 +272,6 @@ impl ExchangeApp {
                 // Not our finalized block, yet at or below its height: a fork we cannot join.
                 return false;
             }
-            if self.waiting_for_state_sync() {
-                // No state here descends past the gap, and execution cannot close it by
-                // itself: answer at once (walking the ancestry would wait on the missing block
-                // for good), so a proposal asked of this node is nullified now, its leader's
-                // nullify moving the others on, not after everyone's leader timeout in every
-                // view it leads until the sync.
-                return false;
-            }
             if parent.height().get() - finalized_height > self.config.speculation_depth_max {
                 // Far behind: let execution of finalized blocks catch up first.
                 runtime.sleep(Duration::from_millis(50)).await;
@@ -359,6 +351,13 @@ where
                 self.config.block_interval_min,
             ))
             .await;
+        if self.waiting_for_state_sync() {
+            // No state here descends past the gap, and execution cannot close it by itself:
+            // answer at once (walking the ancestry would wait on the missing block for good),
+            // so the view is nullified now, this leader's nullify moving the others on, not
+            // after everyone's leader timeout in every view it leads until the sync.
+            return None;
+        }
         if !self
             .ensure_state(&mut runtime, &parent, &mut ancestry)
             .await
