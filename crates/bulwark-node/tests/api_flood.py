@@ -3,8 +3,8 @@
 
 The flooder opens --connections connections from --flooder-address (another loopback address:
 Linux routes all of 127/8 to the loopback interface, so one machine plays two clients) and
-holds them idle, reopening each the server closes a second later; meanwhile an honest client on 127.0.0.1 asks
-`GET /status` --requests times, a new connection each. Printed for a baseline (no flood) and
+holds them idle, reopening each the server closes a second later; meanwhile an honest client
+on 127.0.0.1 asks `GET /status` --requests times, a new connection each. Printed for a baseline (no flood) and
 under the flood: how many honest requests were answered, and their latency.
 
     python3 crates/bulwark-node/tests/api_flood.py http://127.0.0.1:8080 [--connections 1500]

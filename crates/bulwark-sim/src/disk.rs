@@ -379,7 +379,8 @@ pub async fn fail_stop<Fut: Future>(disk: &DiskFault, task: Fut) -> Fut::Output 
     use futures::FutureExt as _;
     match std::panic::AssertUnwindSafe(task).catch_unwind().await {
         Ok(output) => output,
-        // A panic after a lie: the validator noticed it (a checksum, a digest) and stops.
+        // A panic after a lie, or on a disk that rotted: the validator noticed it (a
+        // checksum, a digest) and stops.
         Err(panic) if disk.failed() || disk.lies() > 0 || disk.rotted() => {
             disk.failed.store(true, Ordering::SeqCst);
             let message = panic

@@ -914,7 +914,8 @@ impl Lab {
                 self.cluster.crash(validator).await;
             }
             self.down[validator] = true;
-            self.disk_stopped[validator] = true;
+            // A wiped validator restarts below, not at its fault's heal.
+            self.disk_stopped[validator] = !rotted_for_good;
             self.note(format!(
                 "validator {validator} stopped: its disk failed ({} operations failed, {} reads \
                  or writes lied, {} tasks stopped on it{}): a fail-stop",
@@ -924,7 +925,6 @@ impl Lab {
                 halted.map_or(String::new(), |reason| format!(", halted: {reason}"))
             ));
             if rotted_for_good {
-                self.disk_stopped[validator] = false;
                 self.note(format!(
                     "validator {validator}'s disk rotted and its fault has healed: wiped, it \
                      restarts empty and state syncs (an operator's remedy)"
