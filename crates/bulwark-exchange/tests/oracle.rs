@@ -734,6 +734,37 @@ fn a_held_withdrawal_its_owner_cancels_lifts_its_hold_and_pays_nothing() {
     assert_eq!(v.run(ask).0, None, "he may ask again");
 }
 
+/// The race a trader might try: the cancel rides in the very block whose fresh prices release
+/// the withdrawal. A block's transactions come before its releases, so the cancel wins and
+/// nothing leaves; the same block without it pays (the control, on the same venue state).
+#[test]
+fn a_cancel_in_the_block_that_would_pay_the_withdrawal_wins() {
+    let (mut paid, dave) = held_withdrawal(795);
+    all_observe(&mut paid, 100_000);
+    let outcome = paid.block(vec![]);
+    assert!(
+        outcome.end_events().contains(&Event::Withdrawn {
+            account: dave,
+            amount: Money::from_usdc(795)
+        }),
+        "the control: this block pays it"
+    );
+
+    let (mut v, dave) = held_withdrawal(795);
+    all_observe(&mut v, 100_000);
+    let cancel = v.tx("dave", TxBody::CancelWithdrawal);
+    let outcome = v.block(vec![cancel]);
+    assert!(
+        !outcome
+            .end_events()
+            .iter()
+            .any(|e| matches!(e, Event::Withdrawn { .. })),
+        "nothing paid"
+    );
+    assert_eq!(v.exchange.ledger().withdrawals, Money::ZERO);
+    assert_eq!(v.exchange.pending_withdrawal(dave), None);
+}
+
 /// The prices observed after the request show a 1% fall: dave no longer covers his request,
 /// so it is cancelled with the shortfall, the hold lifts and the money stays to margin the
 /// position.
