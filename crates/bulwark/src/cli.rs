@@ -406,6 +406,47 @@ pub fn order(command: OrderCommand) -> Result<()> {
 }
 
 #[derive(Args)]
+pub struct WithdrawArgs {
+    /// A validator's API, e.g. http://127.0.0.1:8080 (a gateway's API keys may not withdraw).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// Key file of the account's owner (the exchange refuses an agent's withdrawal).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// USDC to withdraw, e.g. 250 or 250.5 (at most 6 decimals).
+    #[arg(long, required_unless_present = "cancel", conflicts_with = "cancel")]
+    pub amount: Option<String>,
+    /// Cancel the account's withdrawal still held instead (its hold lifts at once).
+    #[arg(long)]
+    pub cancel: bool,
+    /// Seconds to wait for the outcome: the transaction's, then the withdrawal's release.
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
+}
+
+pub fn withdraw(args: WithdrawArgs) -> Result<()> {
+    let key = keys::read_key(&args.key)?;
+    let wait = Duration::from_secs(args.wait);
+    let outcome = match &args.amount {
+        Some(amount) => client::withdraw(&args.api, &key, client::parse_usdc(amount)?, wait)?,
+        None => client::cancel_withdrawal(&args.api, &key, wait)?,
+    };
+    print_json(&outcome);
+    if outcome["outcome"]["result"] == "rejected" {
+        bail!(
+            "the exchange rejected the transaction: {}",
+            outcome["outcome"]["reason"]
+        );
+    }
+    if outcome["withdrawal"]["state"] == "not_paid" {
+        bail!(
+            "the withdrawal was held, then its hold ended without payment (cancelled at its release, or by its owner)"
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
 pub struct AccountArgs {
     #[command(flatten)]
     pub api: ApiArg,

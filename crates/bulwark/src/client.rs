@@ -1,14 +1,15 @@
 //! The client commands: talk to a validator's HTTP API, sign with a key file.
 //!
 //! Owns: a minimal HTTP/1.1 client (plain `http://` only, bounded responses and timeouts),
-//! and the commands `order place`, `order cancel`, `account`, `book`, `status`. A transaction
+//! and the commands `order place`, `order cancel`, `withdraw`, `account`, `book`, `status`. A
+//! transaction
 //! is signed with the nonce the API reports as the key's next (`nonce_next`: above its last
 //! executed nonce and above anything of it still pending).
 
 use crate::keys;
 use anyhow::{Context, Result, bail, ensure};
 use bulwark_types::{
-    ClientOrderId, InstrumentId, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
+    ClientOrderId, InstrumentId, Money, OrderRef, OrderRequest, OrderType, PrivateKey, Qty,
     SelfTradePrevention, Side, SignedTx, TimeInForce, TxBody, UnitPrice,
 };
 use commonware_codec::Encode;
@@ -277,6 +278,90 @@ pub fn cancel(
     };
     let nonce = next_nonce(api, key)?;
     submit_and_follow(api, &sign(key, nonce, body), wait)
+}
+
+/// The account `key` owns or trades for, as the API shows it; an error when it has none.
+fn account_of(api: &str, key: &PrivateKey) -> Result<Value> {
+    let public = keys::public_hex(&key.public_key());
+    let response = request(api, "GET", &format!("/account/{public}"), None)?;
+    ensure!(
+        response.status != 404,
+        "the exchange knows no account for key {public}"
+    );
+    let view = ok(response)?;
+    ensure!(
+        view["account_id"].is_u64(),
+        "key {public} is bound to no account (role {})",
+        view["role"]
+    );
+    Ok(view)
+}
+
+/// An amount of micro-USDC the API wrote as a decimal string (`"12.500000"`, `"-3.000000"`).
+fn money_field(view: &Value, field: &str) -> Result<i128> {
+    let text = view[field]
+        .as_str()
+        .with_context(|| format!("the API gave no `{field}`"))?;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let micros = i128::from(parse_usdc(digits).with_context(|| format!("`{field}`"))?);
+    Ok(if negative { -micros } else { micros })
+}
+
+/// Signs and submits a withdrawal of `amount` micro-USDC with the owner's key, waits for its
+/// transaction to finalize, then (while the exchange holds it until prices observed after the
+/// request: `bulwark_exchange::withdrawals`) for its release, all within `wait`. The answer
+/// has the transaction's outcome and `withdrawal.state`: `paid` (the account's `withdrawn`
+/// grew by the amount), `not_paid` (the hold ended without payment: the account no longer
+/// covered it at its release, or its owner cancelled it), or `held` (still waiting at the
+/// deadline; `bulwark account` shows it).
+pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Result<Value> {
+    ensure!(amount > 0, "the amount must be positive");
+    let deadline = std::time::Instant::now() + wait;
+    let before = account_of(api, key)?;
+    let withdrawn_before = money_field(&before, "withdrawn")?;
+    let nonce = next_nonce(api, key)?;
+    let body = TxBody::Withdraw {
+        amount: Money::from_micros(i128::from(amount)),
+    };
+    let mut answer = submit_and_follow(api, &sign(key, nonce, body), wait)?;
+    if answer["outcome"]["result"] != "applied" {
+        return Ok(answer);
+    }
+    let state = loop {
+        let view = account_of(api, key)?;
+        if view["withdrawal_pending"].is_null() {
+            let paid = money_field(&view, "withdrawn")? - withdrawn_before;
+            break serde_json::json!({
+                "state": if paid >= i128::from(amount) { "paid" } else { "not_paid" },
+                "amount": Money::from_micros(i128::from(amount)).to_string(),
+                "withdrawn": view["withdrawn"],
+                "height": view["height"],
+            });
+        }
+        if std::time::Instant::now() >= deadline {
+            break serde_json::json!({
+                "state": "held",
+                "amount": Money::from_micros(i128::from(amount)).to_string(),
+                "pending": view["withdrawal_pending"],
+                "height": view["height"],
+                "note": "held until the account passes at prices observed after the request; see `bulwark account`",
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    answer["withdrawal"] = state;
+    Ok(answer)
+}
+
+/// Signs and submits the cancellation of the account's withdrawal still held (owner's key),
+/// then waits for its finalized outcome.
+pub fn cancel_withdrawal(api: &str, key: &PrivateKey, wait: Duration) -> Result<Value> {
+    account_of(api, key)?;
+    let nonce = next_nonce(api, key)?;
+    submit_and_follow(api, &sign(key, nonce, TxBody::CancelWithdrawal), wait)
 }
 
 fn instrument_id(api: &str, name: &str) -> Result<InstrumentId> {

@@ -54,6 +54,9 @@ enum Command {
     /// Place or cancel orders through a validator's API.
     #[command(subcommand)]
     Order(cli::OrderCommand),
+    /// Withdraw USDC from an account with its owner's key (--amount), held until prices
+    /// observed after the request pass it, then paid; or cancel a held one (--cancel).
+    Withdraw(cli::WithdrawArgs),
     /// Show an account: balances, margin, open orders, positions.
     Account(cli::AccountArgs),
     /// Show an instrument's order book.
@@ -173,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Gateway(args) => bulwark::gateway_cli::gateway(args),
         Command::Apikey(command) => bulwark::gateway_cli::apikey(command),
         Command::Order(command) => cli::order(command),
+        Command::Withdraw(args) => cli::withdraw(args),
         Command::Account(args) => cli::account(args),
         Command::Book(args) => cli::book(args),
         Command::Status(args) => cli::status(args),

@@ -523,6 +523,7 @@ fn account_view(
         premium_reserved: None,
         available_withdrawal_funds: None,
         withdrawal_pending: None,
+        withdrawn: None,
         orders: Vec::new(),
         positions: Vec::new(),
     };
@@ -532,6 +533,7 @@ fn account_view(
     view.account_id = Some(account.id.get());
     view.owner = Some(hex(account.owner.as_ref()));
     view.cash = Some(account.cash.to_string());
+    view.withdrawn = Some(account.withdrawn.to_string());
     view.margin_mode = Some(match account.margin_mode {
         bulwark_exchange::MarginMode::Standard => "standard",
         bulwark_exchange::MarginMode::Portfolio => "portfolio",

@@ -261,6 +261,9 @@ pub struct AccountView {
     /// (held back from `available_funds`; paid at the end of the first block whose prices
     /// were observed after `requested_ms`, if the account still covers it there).
     pub withdrawal_pending: Option<Value>,
+    /// Every withdrawal paid out of this account so far (a client that asked for one sees it
+    /// paid when this grows by its amount and `withdrawal_pending` is gone).
+    pub withdrawn: Option<String>,
     pub orders: Vec<OrderView>,
     pub positions: Vec<PositionView>,
 }
