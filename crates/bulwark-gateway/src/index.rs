@@ -2,8 +2,9 @@
 //! each finalized block's outcome (per-transaction results and events).
 //!
 //! Owns: each order's life (state, filled amount, average price, timestamps, fills), each
-//! account's trades (with fee and liquidity), each instrument's public trades and 24-hour
-//! statistics, and each transaction's result by digest (what an order submission waits for).
+//! account's trades (with fee and liquidity), its deposits and its withdrawals (held, paid,
+//! cancelled), each instrument's public trades and 24-hour statistics, and each transaction's
+//! result by digest (what an order submission waits for).
 //! Everything is bounded: ring buffers of the sizes below, oldest dropped first.
 //! Never: invents what the outcome does not say; grows without bound.
 
@@ -24,6 +25,8 @@ pub const ORDERS_PER_ACCOUNT_MAX: usize = 2_000;
 pub const USER_TRADES_MAX: usize = 1_000;
 /// Transaction results kept (by digest), for submissions waiting on their outcome.
 pub const TX_RESULTS_MAX: usize = 65_536;
+/// Deposits kept per account, and withdrawals kept per account.
+pub const TRANSFERS_PER_ACCOUNT_MAX: usize = 200;
 /// Fills kept per order.
 pub const FILLS_PER_ORDER_MAX: usize = 64;
 /// The statistics window (Deribit's 24 hours), ms.
@@ -82,6 +85,37 @@ pub struct OrderRecord {
     pub liquidation: bool,
 }
 
+/// How a withdrawal stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WithdrawalState {
+    /// Accepted and held until prices observed after it pass the account.
+    Held,
+    /// Paid: the money left the venue.
+    Paid,
+    /// Not paid, and the hold lifted: by its owner (`WithdrawalCancelledByOwner`) or at its
+    /// release (the account no longer covered it).
+    Cancelled(RejectReason),
+}
+
+/// One withdrawal of one account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawalRecord {
+    /// Sequence number, gateway-wide, from the first block this gateway applied.
+    pub id: u64,
+    pub amount: Money,
+    pub state: WithdrawalState,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// One deposit credited to one account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositRecord {
+    pub amount: Money,
+    pub time_ms: u64,
+    pub height: u64,
+}
+
 /// A public trade.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicTrade {
@@ -114,6 +148,9 @@ pub struct ReadModel {
     tx_results: HashMap<TxDigest, TxResult>,
     tx_order: VecDeque<TxDigest>,
     trade_seq: u64,
+    deposits: HashMap<AccountId, VecDeque<DepositRecord>>,
+    withdrawals: HashMap<AccountId, VecDeque<WithdrawalRecord>>,
+    withdrawal_seq: u64,
     /// What the last recorded block changed (for the subscription feed).
     last_block: BlockChanges,
 }
@@ -178,6 +215,25 @@ impl ReadModel {
             .get(&instrument)
             .into_iter()
             .flat_map(|t| t.iter().rev())
+    }
+
+    /// An account's deposits, newest first.
+    pub fn deposits_of(&self, account: AccountId) -> impl Iterator<Item = &DepositRecord> + '_ {
+        self.deposits
+            .get(&account)
+            .into_iter()
+            .flat_map(|d| d.iter().rev())
+    }
+
+    /// An account's withdrawals, newest first.
+    pub fn withdrawals_of(
+        &self,
+        account: AccountId,
+    ) -> impl Iterator<Item = &WithdrawalRecord> + '_ {
+        self.withdrawals
+            .get(&account)
+            .into_iter()
+            .flat_map(|w| w.iter().rev())
     }
 
     pub fn tx_result(&self, digest: &TxDigest) -> Option<&TxResult> {
@@ -393,8 +449,72 @@ impl ReadModel {
             Event::AgentRevoked { agent, .. } => {
                 self.last_block.revoked_agents.push(agent.clone());
             }
+            Event::Deposited { account, amount } => {
+                let list = self.deposits.entry(*account).or_default();
+                if list.len() == TRANSFERS_PER_ACCOUNT_MAX {
+                    list.pop_front();
+                }
+                list.push_back(DepositRecord {
+                    amount: *amount,
+                    time_ms,
+                    height,
+                });
+            }
+            Event::WithdrawalRequested { account, amount } => {
+                self.withdrawal_settled(*account, *amount, WithdrawalState::Held, time_ms);
+            }
+            Event::Withdrawn { account, amount } => {
+                self.withdrawal_settled(*account, *amount, WithdrawalState::Paid, time_ms);
+            }
+            Event::WithdrawalCancelled {
+                account,
+                amount,
+                reason,
+            } => {
+                let state = WithdrawalState::Cancelled(*reason);
+                self.withdrawal_settled(*account, *amount, state, time_ms);
+            }
             _ => {}
         }
+    }
+
+    /// A withdrawal event: a held one (at most one per account: the exchange's rule) moves to
+    /// `state`; a request, or a payment or cancellation of one this gateway never saw held
+    /// (paid at once, or held before the gateway's first block), is a new record.
+    fn withdrawal_settled(
+        &mut self,
+        account: AccountId,
+        amount: Money,
+        state: WithdrawalState,
+        time_ms: u64,
+    ) {
+        let list = self.withdrawals.entry(account).or_default();
+        if state != WithdrawalState::Held
+            && let Some(held) = list
+                .iter_mut()
+                .rev()
+                .find(|w| w.state == WithdrawalState::Held && w.amount == amount)
+        {
+            held.state = state;
+            held.updated_ms = time_ms;
+            return;
+        }
+        if list.len() == TRANSFERS_PER_ACCOUNT_MAX {
+            // Drop the oldest settled one; the held one (if any) stays.
+            let at = list
+                .iter()
+                .position(|w| w.state != WithdrawalState::Held)
+                .unwrap_or(0);
+            list.remove(at);
+        }
+        self.withdrawal_seq += 1;
+        list.push_back(WithdrawalRecord {
+            id: self.withdrawal_seq,
+            amount,
+            state,
+            created_ms: time_ms,
+            updated_ms: time_ms,
+        });
     }
 
     fn insert_order(&mut self, record: OrderRecord) {
@@ -673,5 +793,124 @@ mod tests {
         // Newest first.
         let newest = model.public_trades(PERP).next().unwrap();
         assert_eq!(newest.trade_seq, PUBLIC_TRADES_MAX as u64 + 50);
+    }
+
+    #[test]
+    fn deposits_and_withdrawals_are_followed_from_request_to_end_and_bounded() {
+        let genesis = crate::test_exchange(0);
+        let mut model = ReadModel::new(&genesis);
+        let a = AccountId::new(0);
+        let usdc = Money::from_usdc;
+        let with_end = |mut outcome: BlockOutcome, end: Vec<Event>| {
+            outcome.events.extend(end);
+            outcome
+        };
+        // Block 1: a deposit (a block event), a withdrawal asked for (a transaction's event).
+        model.record(
+            &block(1, vec![tx(1, 1, TxBody::Withdraw { amount: usdc(100) })]),
+            &outcome(
+                1,
+                vec![Event::Deposited {
+                    account: a,
+                    amount: usdc(1_000),
+                }],
+                vec![(
+                    None,
+                    vec![Event::WithdrawalRequested {
+                        account: a,
+                        amount: usdc(100),
+                    }],
+                )],
+            ),
+            &genesis,
+        );
+        let held = model.withdrawals_of(a).next().unwrap().clone();
+        assert_eq!(held.state, WithdrawalState::Held);
+        assert_eq!((held.created_ms, held.updated_ms), (1_000, 1_000));
+        let deposit = model.deposits_of(a).next().unwrap();
+        assert_eq!((deposit.amount, deposit.height), (usdc(1_000), 1));
+        // Block 2: paid at the block's end. The same record, now paid.
+        let paid = Event::Withdrawn {
+            account: a,
+            amount: usdc(100),
+        };
+        model.record(
+            &block(2, Vec::new()),
+            &with_end(outcome(2, Vec::new(), Vec::new()), vec![paid]),
+            &genesis,
+        );
+        let list: Vec<_> = model.withdrawals_of(a).cloned().collect();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].state, WithdrawalState::Paid);
+        assert_eq!((list[0].id, list[0].updated_ms), (held.id, 2_000));
+        // Block 3: another asked for and cancelled at its release, with the reason.
+        let reason = RejectReason::WithdrawalExceedsAvailable { shortfall: usdc(5) };
+        model.record(
+            &block(3, vec![tx(1, 2, TxBody::Withdraw { amount: usdc(50) })]),
+            &with_end(
+                outcome(
+                    3,
+                    Vec::new(),
+                    vec![(
+                        None,
+                        vec![Event::WithdrawalRequested {
+                            account: a,
+                            amount: usdc(50),
+                        }],
+                    )],
+                ),
+                vec![Event::WithdrawalCancelled {
+                    account: a,
+                    amount: usdc(50),
+                    reason,
+                }],
+            ),
+            &genesis,
+        );
+        let newest = model.withdrawals_of(a).next().unwrap();
+        assert_eq!(newest.state, WithdrawalState::Cancelled(reason));
+        assert_eq!(model.withdrawals_of(a).count(), 2);
+        assert_eq!(
+            model.withdrawals_of(AccountId::new(1)).count(),
+            0,
+            "nobody else's"
+        );
+
+        // Bounded: one held, then more paid at once than the bound; the held one stays.
+        let b = AccountId::new(2);
+        let request = Event::WithdrawalRequested {
+            account: b,
+            amount: usdc(1),
+        };
+        let paid_at_once: Vec<Event> = (0..TRANSFERS_PER_ACCOUNT_MAX as i64 + 10)
+            .map(|i| Event::Withdrawn {
+                account: b,
+                amount: usdc(2 + i),
+            })
+            .chain(
+                (0..TRANSFERS_PER_ACCOUNT_MAX + 10).map(|_| Event::Deposited {
+                    account: b,
+                    amount: usdc(3),
+                }),
+            )
+            .collect();
+        model.record(
+            &block(4, Vec::new()),
+            &outcome(
+                4,
+                std::iter::once(request).chain(paid_at_once).collect(),
+                Vec::new(),
+            ),
+            &genesis,
+        );
+        let list: Vec<_> = model.withdrawals_of(b).collect();
+        assert_eq!(list.len(), TRANSFERS_PER_ACCOUNT_MAX);
+        assert_eq!(model.deposits_of(b).count(), TRANSFERS_PER_ACCOUNT_MAX);
+        assert!(list.iter().any(|w| w.state == WithdrawalState::Held));
+        assert_eq!(
+            list[0].amount,
+            usdc(2 + TRANSFERS_PER_ACCOUNT_MAX as i64 + 9),
+            "newest first"
+        );
     }
 }

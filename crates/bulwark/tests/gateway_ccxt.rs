@@ -1,7 +1,7 @@
 //! The CCXT Deribit client itself (Python, `ccxt==4.5.90`) against a devnet's gateway: loads
 //! markets, reads tickers and books, places, edits, cancels and fills orders, reads balance
-//! and positions (`crates/bulwark-gateway/tests/ccxt/test_ccxt.py`); then ccxt.pro (bundled in
-//! the same package) over the WebSocket: tickers, order books, trades, and the user's orders,
+//! and positions, deposits and withdrawals (`crates/bulwark-gateway/tests/ccxt/test_ccxt.py`);
+//! then ccxt.pro (bundled in the same package) over the WebSocket: tickers, order books, trades, and the user's orders,
 //! trades and balance after its own `public/auth` (`test_ccxt_pro.py`).
 //! Last, a short run of the latency measurement users run (`latency.py`, five orders placed
 //! and cancelled), so that tool keeps working; its figures are not judged here.

@@ -1,12 +1,14 @@
 //! `bulwark withdraw` against a running `bulwark devnet`: money leaves only with the owner's
 //! key and only what the account has; a held withdrawal's release is followed to its end; a
 //! cancel with nothing held, a key with no account and an amount beyond the available funds
-//! are refused with the exchange's reason and a non-zero exit.
+//! are refused with the exchange's reason and a non-zero exit. The gateway's Deribit API shows
+//! the account's deposits and withdrawals and refuses an API key's withdrawal.
 
 mod common;
 
-use common::devnet::Devnet;
+use common::devnet::{Client, Devnet};
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// Runs `bulwark ARGS`: (exit status success, stdout as JSON or as a string, stderr).
 fn bulwark_cli(args: &[&str]) -> (bool, Value, String) {
@@ -98,6 +100,48 @@ fn the_withdraw_command_pays_the_owner_what_the_account_has_and_no_more() {
     ]);
     assert!(!ok);
     assert!(stderr.contains("knows no account"), "{stderr}");
+
+    // The gateway shows the payment in Deribit's shape to an API key of the account, and
+    // refuses that key's withdrawal (an agent's) before anything is signed.
+    let owner = bulwark::keys::read_key(&devnet.demo_key(1)).unwrap();
+    let created =
+        bulwark::gateway_cli::create(&devnet.gateway, api, &owner, Duration::from_secs(60))
+            .unwrap();
+    let client = Client {
+        base: devnet.gateway.clone(),
+        id: created.client_id,
+        secret: created.client_secret,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let withdrawals = loop {
+        let withdrawals = client.ok("get_withdrawals", "currency=USDC");
+        if withdrawals["count"] == 1 || Instant::now() > deadline {
+            break withdrawals;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(withdrawals["count"], 1, "{withdrawals}");
+    let shown = &withdrawals["data"][0];
+    assert_eq!(shown["state"], "completed", "{withdrawals}");
+    assert_eq!(shown["amount"], 250.5, "{withdrawals}");
+    assert_eq!(shown["currency"], "USDC", "{withdrawals}");
+    let deposits = client.ok("get_deposits", "currency=USDC&count=5");
+    assert!(deposits["count"].as_u64() >= Some(1), "{deposits}");
+    assert_eq!(deposits["data"][0]["state"], "completed", "{deposits}");
+    assert_eq!(client.ok("get_withdrawals", "currency=BTC")["count"], 0);
+    assert_eq!(client.code("get_withdrawals", ""), -32602);
+    assert_eq!(
+        client.code("withdraw", "currency=USDC&address=x&amount=1"),
+        13021
+    );
+    assert_eq!(
+        client.code("cancel_withdrawal", "currency=USDC&id=1"),
+        13021
+    );
+    assert_eq!(
+        account("after the gateway")["withdrawn"],
+        after["withdrawn"]
+    );
 
     // Bad amounts never reach the network.
     for amount in ["0", "-5", "1.0000001", "abc"] {

@@ -10,7 +10,9 @@
 use super::convert::{self, DecimalError};
 use super::error::{self, RpcError};
 use crate::gateway::{Gateway, now_ms};
-use crate::index::{Fill, OrderRecord, OrderState, PublicTrade, STATS_WINDOW_MS};
+use crate::index::{
+    Fill, OrderRecord, OrderState, PublicTrade, STATS_WINDOW_MS, WithdrawalRecord, WithdrawalState,
+};
 use crate::keys::ApiKey;
 use bulwark_exchange::{Exchange, Instrument, InstrumentStatus};
 use bulwark_types::{
@@ -756,6 +758,12 @@ async fn private_call(
             }
             order_with_trades(gateway, id).map(|v| v["order"].clone())
         }
+        // An API key is an agent key, and the exchange lets only an account's owner move money
+        // out (`RejectReason::NotOwner`): refused here, before anything is signed.
+        "withdraw" | "cancel_withdrawal" => Err(RpcError::new(error::FORBIDDEN, "forbidden")
+            .with_data(json!({
+                "reason": "an API key is an agent of the account and may not withdraw; the account's owner signs withdrawals with its own key (`bulwark withdraw`)",
+            }))),
         "cancel_all" | "cancel_all_by_instrument" => {
             let instrument = if method == "cancel_all_by_instrument" {
                 let state = gateway.replica.lock();
@@ -948,8 +956,77 @@ fn private_read(
             let instrument = instrument_param(exchange, params)?;
             Ok(position_json(exchange, instrument, account))
         }
+        "get_withdrawals" | "get_deposits" => {
+            let currency = params.required("currency")?;
+            let count = params.count(10)?;
+            let offset = params.integer("offset")?.unwrap_or(0) as usize;
+            // The venue settles in USDC alone: another currency has no transfers.
+            let ours = currency.eq_ignore_ascii_case("USDC");
+            let (total, data): (usize, Vec<Value>) = match (ours, method) {
+                (false, _) => (0, Vec::new()),
+                (true, "get_withdrawals") => (
+                    index.withdrawals_of(account).count(),
+                    index
+                        .withdrawals_of(account)
+                        .skip(offset)
+                        .take(count)
+                        .map(withdrawal_json)
+                        .collect(),
+                ),
+                (true, _) => (
+                    index.deposits_of(account).count(),
+                    index
+                        .deposits_of(account)
+                        .skip(offset)
+                        .take(count)
+                        .map(|d| {
+                            json!({
+                                "address": "",
+                                "amount": convert::money(d.amount),
+                                "currency": "USDC",
+                                "received_timestamp": d.time_ms,
+                                "updated_timestamp": d.time_ms,
+                                "state": "completed",
+                                "transaction_id": Value::Null,
+                                "block": d.height,
+                            })
+                        })
+                        .collect(),
+                ),
+            };
+            Ok(json!({"count": total, "data": data}))
+        }
         _ => Err(error::method_not_found()),
     }
+}
+
+/// One withdrawal in Deribit's shape. States: held until its release is Deribit's
+/// `confirmed` (asked for and waiting to be sent), paid is `completed`, cancelled by its owner
+/// `cancelled`, cancelled at its release (the account no longer covered it) `rejected`, with
+/// the exchange's reason.
+fn withdrawal_json(withdrawal: &WithdrawalRecord) -> Value {
+    let (state, reason) = match withdrawal.state {
+        WithdrawalState::Held => ("confirmed", None),
+        WithdrawalState::Paid => ("completed", None),
+        WithdrawalState::Cancelled(
+            reason @ bulwark_types::RejectReason::WithdrawalCancelledByOwner,
+        ) => ("cancelled", Some(reason)),
+        WithdrawalState::Cancelled(reason) => ("rejected", Some(reason)),
+    };
+    json!({
+        "id": withdrawal.id,
+        "address": "",
+        "amount": convert::money(withdrawal.amount),
+        "currency": "USDC",
+        "fee": 0.0,
+        "priority": 1.0,
+        "state": state,
+        "reason": reason.map(|r| r.to_string()),
+        "created_timestamp": withdrawal.created_ms,
+        "updated_timestamp": withdrawal.updated_ms,
+        "confirmed_timestamp": withdrawal.created_ms,
+        "transaction_id": Value::Null,
+    })
 }
 
 /// A filter over instrument ids: by `instrument_name` (required when `by_instrument`), else

@@ -92,6 +92,13 @@ def main():
     short = b.fetch_position(SYMBOL)
     assert short["side"] == "short", short
 
+    # Transfers: the devnet's deposit, no withdrawal; an API key (an agent) may not withdraw.
+    deposits = a.fetch_deposits("USDC")
+    assert deposits and deposits[0]["type"] == "deposit" and deposits[0]["status"] == "ok", deposits
+    assert deposits[0]["amount"] > 0 and deposits[0]["currency"] == "USDC", deposits
+    assert a.fetch_withdrawals("USDC") == [], a.fetch_withdrawals("USDC")
+    expect(ccxt.PermissionDenied, lambda: a.withdraw("USDC", 1, "0x00000000000000000000000000000000000000aa"))
+
     # Errors map to ccxt's exception classes.
     resting = a.create_order(SYMBOL, "limit", "buy", 0.001, bid)
     expect(ccxt.InvalidOrder, lambda: b.create_order(SYMBOL, "limit", "sell", 0.001, bid, {"postOnly": True}))
