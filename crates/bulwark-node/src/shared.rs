@@ -456,6 +456,12 @@ impl Shared {
         self.announce_finalized(height);
     }
 
+    /// A receiver that changes each time this node announces a newer executed finalized
+    /// height (its receipts are recorded by then): what a waiter wakes on instead of polling.
+    pub fn finalized_heights(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.finalized_heights.subscribe()
+    }
+
     /// Wakes the API's requests waiting for blocks up to `height`; never moves back.
     fn announce_finalized(&self, height: u64) {
         self.finalized_heights.send_if_modified(|announced| {
