@@ -2,9 +2,8 @@
 //!
 //! Owns: a minimal HTTP/1.1 client (plain `http://` only, bounded responses and timeouts),
 //! and the commands `order place`, `order cancel`, `withdraw`, `account`, `book`, `status`. A
-//! transaction
-//! is signed with the nonce the API reports as the key's next (`nonce_next`: above its last
-//! executed nonce and above anything of it still pending).
+//! transaction is signed with the nonce the API reports as the key's next (`nonce_next`: above
+//! its last executed nonce and above anything of it still pending).
 
 use crate::keys;
 use anyhow::{Context, Result, bail, ensure};

@@ -6,9 +6,10 @@
 //! earlier orders by client id, 5% immediate-or-cancel orders that cross), signed before
 //! timing. Then the orders go to the validators' mempools in round-robin batches every 5 ms
 //! (at most a hundredth of the rate each) at the target rate, through `Shared::submit` (what
-//! the API does after decoding), and a watcher reads each validator's receipts for the orders it took the moment that validator
-//! announces a newly executed finalized block (`Shared::finalized_heights`; until 2026-12-04
-//! it polled every 5 ms, which added up to 5 ms and a wake-up to every latency measured).
+//! the API does after decoding), and a watcher reads each validator's receipts for the orders
+//! it took the moment that validator announces a newly executed finalized block
+//! (`Shared::finalized_heights`; until 2026-12-04 it polled every 5 ms, which added up to 5 ms
+//! and a wake-up to every latency measured).
 //! Figures: finalized orders per second (first submission to last finalization), latency from
 //! submission to the finalized outcome on the validator that took the order (p50, p99), and
 //! process CPU time (user + system, `getrusage`) divided by finalized orders and validators.

@@ -7,7 +7,7 @@
 mod common;
 
 use bulwark::gateway_cli;
-use common::devnet::{Client, Devnet, http, now_ms, public};
+use common::devnet::{Client, Devnet, bulwark_cli, http, now_ms, public};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -511,23 +511,6 @@ fn a_standalone_gateway_follows_the_same_chain() {
     assert_eq!(ours["block"], theirs["block"]);
     assert_eq!(ours["state_digest"], theirs["state_digest"]);
     assert_eq!(theirs["lies"], json!([]));
-}
-
-/// Runs `bulwark ARGS` and returns its stdout parsed as JSON (or the text as a string).
-fn bulwark_cli(args: &[&str]) -> (bool, Value, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .env_remove("BULWARK_API_KEY")
-        .env_remove("BULWARK_API_SECRET")
-        .output()
-        .expect("bulwark runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let json = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout.clone()));
-    (
-        output.status.success(),
-        json,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
 }
 
 #[test]

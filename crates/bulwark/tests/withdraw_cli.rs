@@ -6,32 +6,21 @@
 
 mod common;
 
-use common::devnet::{Client, Devnet};
+use common::devnet::{Client, Devnet, bulwark_cli};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// Runs `bulwark ARGS`: (exit status success, stdout as JSON or as a string, stderr).
-fn bulwark_cli(args: &[&str]) -> (bool, Value, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
-        .args(args)
-        .output()
-        .expect("bulwark runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let json = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout.clone()));
-    (
-        output.status.success(),
-        json,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
-}
 
 /// A decimal USDC string of the API (`"12.500000"`) as micro-USDC.
 fn micros(text: &Value) -> i128 {
     let text = text.as_str().unwrap_or_else(|| panic!("a decimal: {text}"));
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(digits) => (-1, digits),
+        None => (1, text),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let whole: i128 = whole.parse().unwrap();
     let frac: i128 = format!("{frac:0<6}").parse().unwrap();
-    whole * 1_000_000 + whole.signum() * frac
+    sign * (whole * 1_000_000 + frac)
 }
 
 #[test]

@@ -298,3 +298,20 @@ pub fn public(base: &str, method: &str, query: &str) -> (u16, Value) {
     };
     http(base, "GET", &target, &[], b"")
 }
+
+/// Runs `bulwark ARGS` and returns its stdout parsed as JSON (or the text as a string).
+pub fn bulwark_cli(args: &[&str]) -> (bool, Value, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+        .args(args)
+        .env_remove("BULWARK_API_KEY")
+        .env_remove("BULWARK_API_SECRET")
+        .output()
+        .expect("bulwark runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::String(stdout.clone()));
+    (
+        output.status.success(),
+        json,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
