@@ -465,6 +465,10 @@ fn print_banner(
         demo[0].display()
     );
     println!(
+        "    bulwark withdraw --api {api} --key {} --amount 100",
+        demo[0].display()
+    );
+    println!(
         "  Ctrl-C stops; `bulwark devnet --dir {}` resumes.",
         options.dir.display()
     );
