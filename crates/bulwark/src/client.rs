@@ -172,9 +172,7 @@ pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
     if response.status == 404 {
         return Ok(1);
     }
-    ok(response)?["nonce_next"]
-        .as_u64()
-        .context("the API gave no nonce_next")
+    nonce_in(&ok(response)?)
 }
 
 /// Looks an instrument up by name: (id, tick size in micro-USDC).
@@ -301,12 +299,15 @@ fn money_field(view: &Value, field: &str) -> Result<i128> {
     let text = view[field]
         .as_str()
         .with_context(|| format!("the API gave no `{field}`"))?;
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let micros = i128::from(parse_usdc(digits).with_context(|| format!("`{field}`"))?);
-    Ok(if negative { -micros } else { micros })
+    bulwark_gateway::deribit::convert::parse_decimal(text, 6)
+        .with_context(|| format!("`{field}` is `{text}`"))
+}
+
+/// The nonce to sign the next transaction with, from an account view already read.
+fn nonce_in(view: &Value) -> Result<u64> {
+    view["nonce_next"]
+        .as_u64()
+        .context("the API gave no nonce_next")
 }
 
 /// Signs and submits a withdrawal of `amount` micro-USDC with the owner's key, waits for its
@@ -321,7 +322,7 @@ pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Res
     let deadline = std::time::Instant::now() + wait;
     let before = account_of(api, key)?;
     let withdrawn_before = money_field(&before, "withdrawn")?;
-    let nonce = next_nonce(api, key)?;
+    let nonce = nonce_in(&before)?;
     let body = TxBody::Withdraw {
         amount: Money::from_micros(i128::from(amount)),
     };
@@ -358,8 +359,7 @@ pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Res
 /// Signs and submits the cancellation of the account's withdrawal still held (owner's key),
 /// then waits for its finalized outcome.
 pub fn cancel_withdrawal(api: &str, key: &PrivateKey, wait: Duration) -> Result<Value> {
-    account_of(api, key)?;
-    let nonce = next_nonce(api, key)?;
+    let nonce = nonce_in(&account_of(api, key)?)?;
     submit_and_follow(api, &sign(key, nonce, TxBody::CancelWithdrawal), wait)
 }
 

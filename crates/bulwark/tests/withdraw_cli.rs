@@ -13,14 +13,7 @@ use std::time::{Duration, Instant};
 /// A decimal USDC string of the API (`"12.500000"`) as micro-USDC.
 fn micros(text: &Value) -> i128 {
     let text = text.as_str().unwrap_or_else(|| panic!("a decimal: {text}"));
-    let (sign, digits) = match text.strip_prefix('-') {
-        Some(digits) => (-1, digits),
-        None => (1, text),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: i128 = whole.parse().unwrap();
-    let frac: i128 = format!("{frac:0<6}").parse().unwrap();
-    sign * (whole * 1_000_000 + frac)
+    bulwark_gateway::deribit::convert::parse_decimal(text, 6).expect("a decimal")
 }
 
 #[test]
