@@ -21,6 +21,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/backstop-whale.toml"),
     ),
     ("baseline", include_str!("../scenarios/baseline.toml")),
+    (
+        "cancel-flood",
+        include_str!("../scenarios/cancel-flood.toml"),
+    ),
     ("censor", include_str!("../scenarios/censor.toml")),
     ("clock-skew", include_str!("../scenarios/clock-skew.toml")),
     (

@@ -99,6 +99,9 @@ pub struct Cluster {
     pub disks: Vec<Arc<DiskFault>>,
     /// What each validator runs beside itself while it runs (each start and restart).
     pub beside: Vec<Option<Beside>>,
+    /// The blocks' limits every validator proposes and verifies under (the venue's unless a
+    /// scenario scales its blocks down).
+    pub block_limits: BlockLimits,
 }
 
 /// What the traders did.
@@ -215,6 +218,7 @@ impl Cluster {
             clocks: (0..n).map(|_| Arc::default()).collect(),
             disks: (0..n).map(|_| Arc::default()).collect(),
             beside: vec![None; n],
+            block_limits: BlockLimits::DEFAULT,
         };
         for i in 0..n {
             for j in 0..n {
@@ -262,8 +266,8 @@ impl Cluster {
             partition_prefix: self.prefixes[i].clone(),
             genesis: self.genesis.clone(),
             app: AppConfig {
-                limits: BlockLimits::DEFAULT,
-                proposal_bytes_max: 512 << 10,
+                limits: self.block_limits,
+                proposal_bytes_max: (512 << 10).min(self.block_limits.block_bytes_max()),
                 block_interval_min: Duration::from_millis(50),
                 time_drift_max: Duration::from_millis(500),
                 time_lag_max: Duration::from_secs(5),

@@ -473,6 +473,7 @@ impl Lab {
         let n = scenario.validators;
         let start_ms = now_ms(&context);
         let mut cluster = Cluster::with_validators(context, n, link_of(&scenario.link, 0)).await;
+        cluster.block_limits.txs_max = scenario.block_txs_max;
         let market_seed = seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7);
         let genesis_ms = cluster.genesis.time.millis();
         let economy = scenario

@@ -114,6 +114,10 @@
 //! phase must finalize `liveness.blocks` more blocks within `liveness.within_s` simulated
 //! seconds (default [`LivenessPhase::DEFAULT`]: `liveness = { blocks = 10, within_s = 60.0 }`);
 //! missing it is a violation.
+//!
+//! `block_txs_max` (optional, [`BLOCK_TXS_MIN`] to the venue's 4,096, its default) scales
+//! the blocks down: a flood in proportion to smaller blocks is the same attack for a
+//! sixteenth of the lab's work (`cancel-flood`).
 
 use crate::agents::{AgentSpec, RawAgent};
 use crate::byzantine::flooder::FLOOD_TXS_PER_SECOND_MAX;
@@ -121,6 +125,7 @@ use crate::byzantine::mark_proposer::MARK_BPS_MAX;
 use crate::byzantine::{Duty, Withhold};
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
 use crate::economy::{Economy, Protection, RawEconomy, RawLie};
+use bulwark_types::BlockLimits;
 use rand::RngExt as _;
 use rand::seq::SliceRandom as _;
 use rand_chacha::ChaCha8Rng;
@@ -143,6 +148,8 @@ pub const HEAL_AFTER_MS_MAX: u64 = 3_600_000;
 pub const CLOCK_SKEW_MS_MAX: u64 = 5_000;
 /// Most blocks a liveness phase may ask for.
 pub const LIVENESS_BLOCKS_MAX: u64 = 10_000;
+/// Fewest transactions in a block a scenario may scale the venue's blocks down to.
+pub const BLOCK_TXS_MIN: usize = 64;
 /// Mixed into a seed before it draws a scenario's ranges (the runtime uses the seed itself).
 const DRAW_SALT: u64 = 0x5eed_d4a3_f417_0001;
 /// The instruments the lab's traders trade (the market's only one today).
@@ -174,6 +181,10 @@ pub struct Scenario {
     pub draws: Vec<FaultDraw>,
     /// What the cluster must do once every fault healed.
     pub liveness: LivenessPhase,
+    /// Most transactions in a block (the venue's [`BlockLimits::DEFAULT`] unless the file
+    /// scales it down: a flood in proportion to smaller blocks is the same attack for less of
+    /// the lab's work).
+    pub block_txs_max: usize,
 }
 
 /// After the faults: `blocks` more finalized blocks within `within_ms` simulated milliseconds.
@@ -665,6 +676,7 @@ struct RawScenario {
     #[serde(default)]
     lie: Vec<RawLie>,
     liveness: Option<RawLiveness>,
+    block_txs_max: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -802,6 +814,13 @@ impl RawScenario {
                 }
             }
         };
+        let block_txs_max = self.block_txs_max.unwrap_or(BlockLimits::DEFAULT.txs_max);
+        range(
+            "block_txs_max",
+            block_txs_max as u64,
+            BLOCK_TXS_MIN as u64,
+            BlockLimits::DEFAULT.txs_max as u64,
+        )?;
         let mut scenario = Scenario {
             name: self.name,
             description: self.description,
@@ -815,6 +834,7 @@ impl RawScenario {
             economy: crate::economy::validate(self.economy, self.lie, n)?,
             draws: Vec::new(),
             liveness,
+            block_txs_max,
         };
         for (index, raw) in self.fault.into_iter().enumerate() {
             let (mut fault, draw) = raw.validate(index, n)?;

@@ -98,6 +98,7 @@ slice! {
     agents_market => "agents-market",
     backstop_whale => "backstop-whale",
     baseline => "baseline",
+    cancel_flood => "cancel-flood",
     censor => "censor",
     clock_skew => "clock-skew",
     crash_restart => "crash-restart",

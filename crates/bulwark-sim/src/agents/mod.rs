@@ -22,7 +22,8 @@
 //! large for the book), [`stale_withdrawer`] (withdraws from the losing side of a position
 //! against himself while the oracle is down), [`funding_pusher`] (a short against the market
 //! and a wash-traded mark push before each funding time), [`spammer`] (floods one validator's
-//! mempool from many throwaway keys), [`spoofer`] (large orders just inside the touch it never
+//! mempool from many throwaway keys), [`cancel_flooder`] (cancels of nothing, first in every
+//! block, from throwaway keys to every validator), [`spoofer`] (large orders just inside the touch it never
 //! means to trade, luring the [`imbalance`] traders, who follow the touch's size imbalance),
 //! [`squatter`] (races a [`delegator`]'s agent-key registration to bind the key to its own
 //! account), [`surface_maker`] (quotes every listed option around its Black-76 price at its
@@ -36,6 +37,7 @@
 
 pub mod arbitrageur;
 pub mod attacker;
+pub mod cancel_flooder;
 pub mod delegator;
 pub mod funding_pusher;
 pub mod imbalance;
@@ -113,6 +115,9 @@ pub enum AgentKind {
     FundingPusher,
     /// An attacker flooding one validator's mempool from many minimally funded keys.
     Spammer,
+    /// An attacker sending cancels of nothing (free, and first in every block) from
+    /// minimally funded keys to every validator.
+    CancelFlooder,
     /// An attacker placing large orders just inside the touch that it cancels before they
     /// trade, while its small order on the other side trades with those they lure.
     Spoofer,
@@ -142,6 +147,7 @@ impl AgentKind {
             Self::StaleWithdrawer => "stale-withdrawer",
             Self::FundingPusher => "funding-pusher",
             Self::Spammer => "spammer",
+            Self::CancelFlooder => "cancel-flooder",
             Self::Spoofer => "spoofer",
             Self::Imbalance => "imbalance",
             Self::Squatter => "squatter",
@@ -160,6 +166,7 @@ impl AgentKind {
                 | Self::StaleWithdrawer
                 | Self::FundingPusher
                 | Self::Spammer
+                | Self::CancelFlooder
                 | Self::Spoofer
                 | Self::Squatter
                 | Self::OptionSqueezer
@@ -176,9 +183,11 @@ impl AgentKind {
             Self::OptionSqueezer => &["at_s", "hold_s", "push_bps"],
             Self::Leveraged => &["leverage", "long_percent"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
-            Self::Whale | Self::StaleWithdrawer | Self::Spammer | Self::Spoofer => {
-                &["at_s", "hold_s"]
-            }
+            Self::Whale
+            | Self::StaleWithdrawer
+            | Self::Spammer
+            | Self::CancelFlooder
+            | Self::Spoofer => &["at_s", "hold_s"],
             Self::FundingPusher => &["at_s", "hold_s", "push_bps"],
             Self::Squatter | Self::Delegator => &["at_s"],
         }
@@ -610,6 +619,7 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
             spec,
         )),
         AgentKind::Spammer => Box::new(spammer::Spammer::new(one(), Trader::new(base + 1), spec)),
+        AgentKind::CancelFlooder => Box::new(cancel_flooder::CancelFlooder::new(one(), spec)),
         AgentKind::Spoofer => Box::new(spoofer::Spoofer::new(one(), spec)),
         AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
         AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
