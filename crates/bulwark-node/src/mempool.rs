@@ -1,9 +1,10 @@
 //! The mempool: signed transactions waiting for a block.
 //!
 //! Owns: admission at the door (stateless checks, signature verdict, nonce freshness,
-//! duplicates, per-signer, per-account and global bounds), block selection (cancels first,
-//! each signer's transactions in nonce order, otherwise arrival order, each account's share
-//! capped), eviction when full, and pruning once transactions are executed or too old.
+//! duplicates, per-signer, per-account and global bounds), block selection (cancels first, but
+//! those that cannot cancel an open order in at most an eighth of a block and all in at most
+//! half while anything else waits; each signer's transactions in nonce order, otherwise the
+//! payers taking turns, each account's share capped), eviction when full, and pruning once transactions are executed or too old.
 //! Never: executes anything, or iterates a hash map (selection must be reproducible).
 //!
 //! Spam costs the spammer: every transaction is charged to its [`Payer`], the account its
@@ -381,22 +382,42 @@ impl Mempool {
     /// may not exceed it).
     pub const BLOCK_TXS_PER_ACCOUNT_MAX: usize = 1_024;
 
-    /// Transactions for the next block, within `limits` and `bytes_max`: first every signer's
-    /// leading run of cancels (so market makers' cancels land before new orders, as
-    /// Hyperliquid orders its actions), then the rest with the payers (accounts, each operator
-    /// key) taking turns, each its next arrival, each signer's in nonce order, at most
-    /// `per_account_block_max` of one account's keys. Transactions at or below
-    /// a signer's `nonce_last` are skipped, and so are the transactions of a signer that
-    /// `payer_now` (given the payer it was admitted under) says no longer has one: the block's
-    /// state decides, as every verifier's does ([`block_payers_valid`]). Nothing is removed.
-    /// Every transaction returned was admitted with a valid signature (see [`Self::admit`]): a
-    /// proposal built from them carries that verdict ([`crate::verdicts::carry_own_proposal`]).
+    /// Transactions for the next block, within `limits` and `bytes_max`.
+    ///
+    /// First the leading cancels (each signer's run of cancels before its first other
+    /// transaction), so market makers' cancels land before new orders, as Hyperliquid orders
+    /// its actions: the payers (accounts, each operator key) take turns, one cancel a turn,
+    /// each payer's signers in order of their first arrival. An account's first
+    /// `orders_open(account)` (its open orders in the block's state) go first; then, in turns
+    /// again, the cancels that can cancel nothing (beyond that count, and operator keys'), at
+    /// most an eighth of the block ([`Self::empty_cancels_max`]). The leading cancels take at
+    /// most half the block while anything else waits ([`Self::cancel_lane_max`]). Then the rest, the payers taking turns, each turn its next
+    /// arrival, each signer's in nonce order. Then, if room is left, the leading cancels the
+    /// half held back, placed after the other leading cancels, and their signers' other
+    /// transactions. Each account's keys take at most `per_account_block_max` in all.
+    ///
+    /// A cancel of nothing costs nothing, so without the bounds a few throwaway accounts could
+    /// fill every block with cancels and no one could place an order (test
+    /// `a_cancel_flood_takes_an_eighth_of_a_block_and_honest_traders_keep_their_place`); with
+    /// them, the flood comes after every cancel that can cancel something, cannot touch the
+    /// half of the block left to everything else, and fills only the room nothing else
+    /// wants. A signer whose leading cancels did not all fit sends nothing else in this block
+    /// (its later nonces wait behind them), so the verifiers' cancels-first rule
+    /// ([`cancels_first`]) holds.
+    ///
+    /// Transactions at or below a signer's `nonce_last` are skipped, and so are the
+    /// transactions of a signer that `payer_now` (given the payer it was admitted under) says
+    /// no longer has one: the block's state decides, as every verifier's does
+    /// ([`block_payers_valid`]). Nothing is removed. Every transaction returned was admitted
+    /// with a valid signature (see [`Self::admit`]): a proposal built from them carries that
+    /// verdict ([`crate::verdicts::carry_own_proposal`]).
     pub fn select(
         &self,
         limits: &BlockLimits,
         bytes_max: usize,
         nonce_last: impl Fn(&PublicKey) -> Option<u64>,
         payer_now: impl Fn(&PublicKey, Payer) -> Option<Payer>,
+        orders_open: impl Fn(AccountId) -> usize,
     ) -> Vec<SignedTx> {
         let mut chosen: Vec<SignedTx> = Vec::new();
         let mut bytes = 0usize;
@@ -407,14 +428,14 @@ impl Mempool {
         let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
         let share_max = self.limits.per_account_block_max;
         // Full: the block is done. Over its account's share: that signer waits (its later
-        // nonces with it), others go on.
+        // nonces with it), others go on. `len` is how many the block holds so far.
         enum Take {
             Taken,
             Full,
             OverShare,
         }
-        let mut take = |p: &Pending, chosen: &mut Vec<SignedTx>, bytes: &mut usize| -> Take {
-            if chosen.len() >= limits.txs_max || *bytes + p.bytes > bytes_max {
+        let mut take = |p: &Pending, len: usize, bytes: &mut usize| -> Take {
+            if len >= limits.txs_max || *bytes + p.bytes > bytes_max {
                 return Take::Full;
             }
             let Some(payer) = payer_now(&p.tx.tx.signer, p.payer) else {
@@ -428,18 +449,31 @@ impl Mempool {
                 *share += 1;
             }
             *bytes += p.bytes;
-            chosen.push(p.tx.clone());
             Take::Taken
         };
-        // Signers held back by their account's share, for the rest of this selection.
+        // Operators' keys are each their own payer; an account's keys share one.
+        let payer_key = |payer: Payer, signer: SignerKey| match payer {
+            Payer::Operator => (payer, signer),
+            Payer::Account(_) => (payer, SignerKey([0; 32])),
+        };
+        // Signers held back for the rest of this selection: by their account's share, or
+        // with leading cancels the lane had no room for.
         let mut held: BTreeSet<SignerKey> = BTreeSet::new();
-        // Leading cancels, signers in order of their first arrival.
+        // The leading cancels, per payer in order of its first signer's first arrival: each
+        // payer's signers in order of their first arrival, each signer's fresh cancels in
+        // nonce order up to its first other transaction. An account's first `orders_open` of
+        // them go in `lanes` (the cancels that can cancel something), the rest, and operator
+        // keys' (which hold no orders), in `late_lanes`.
         let mut signers: Vec<(&SignerKey, u64)> = self
             .by_signer
             .iter()
             .filter_map(|(signer, q)| q.values().map(|p| p.seq).min().map(|seq| (signer, seq)))
             .collect();
         signers.sort_by_key(|(_, seq)| *seq);
+        let mut lanes: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
+        let mut late_lanes: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
+        // Per payer: its lane in each, and the cancels it may still put in `lanes`.
+        let mut lane_of: BTreeMap<(Payer, SignerKey), (usize, usize, usize)> = BTreeMap::new();
         for (signer, _) in &signers {
             for (nonce, pending) in &self.by_signer[*signer] {
                 if !fresh(&pending.tx.tx.signer, *nonce) {
@@ -448,66 +482,199 @@ impl Mempool {
                 if !pending.tx.tx.body.is_cancel() {
                     break;
                 }
-                match take(pending, &mut chosen, &mut bytes) {
-                    Take::Taken => {}
-                    Take::Full => return chosen,
-                    Take::OverShare => {
-                        held.insert(**signer);
+                let (lane, late_lane, budget) = lane_of
+                    .entry(payer_key(pending.payer, **signer))
+                    .or_insert_with(|| {
+                        lanes.push(VecDeque::new());
+                        late_lanes.push(VecDeque::new());
+                        let budget = match pending.payer {
+                            Payer::Account(account) => orders_open(account),
+                            Payer::Operator => 0,
+                        };
+                        (lanes.len() - 1, late_lanes.len() - 1, budget)
+                    });
+                if *budget > 0 {
+                    *budget -= 1;
+                    lanes[*lane].push_back((**signer, *nonce));
+                } else {
+                    late_lanes[*late_lane].push_back((**signer, *nonce));
+                }
+            }
+        }
+        drop(lane_of);
+        lanes.retain(|lane| !lane.is_empty());
+        late_lanes.retain(|lane| !lane.is_empty());
+        // The payers take turns, one leading cancel a turn, until `lane_max` are in `out` (or
+        // the lanes are empty). Returns false when the block is full.
+        let lane_turns = |take: &mut dyn FnMut(&Pending, usize, &mut usize) -> Take,
+                          lane_max: usize,
+                          out: &mut Vec<SignedTx>,
+                          len_before: usize,
+                          bytes: &mut usize,
+                          taken: &mut BTreeMap<SignerKey, u64>,
+                          held: &mut BTreeSet<SignerKey>,
+                          lanes: &mut Vec<VecDeque<(SignerKey, u64)>>|
+         -> bool {
+            // Bounded: each pass takes at least one entry off every lane it visits.
+            while !lanes.is_empty() {
+                for lane in lanes.iter_mut() {
+                    if out.len() >= lane_max {
+                        return true;
+                    }
+                    while let Some((signer, nonce)) = lane.pop_front() {
+                        if held.contains(&signer) {
+                            continue;
+                        }
+                        let pending = &self.by_signer[&signer][&nonce];
+                        match take(pending, len_before + out.len(), bytes) {
+                            Take::Taken => {
+                                out.push(pending.tx.clone());
+                                taken.insert(signer, nonce + 1);
+                            }
+                            Take::Full => return false,
+                            Take::OverShare => {
+                                held.insert(signer);
+                                continue;
+                            }
+                        }
                         break;
                     }
                 }
-                taken.insert(**signer, nonce + 1);
+                lanes.retain(|lane| !lane.is_empty());
             }
-        }
+            true
+        };
         // Everything else: the payers take turns, in the order of their first arrival, each
         // turn its next arrival (which pulls in its signer's lower nonces first). A trader with
         // many accounts, each within its share, cannot crowd out accounts with one transaction
         // by arriving first: while the block has room for a round, every payer is in it.
-        let mut turns: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
-        let mut turn_of: BTreeMap<(Payer, SignerKey), usize> = BTreeMap::new();
-        for (signer, nonce) in self.arrival.values() {
-            let payer = self.by_signer[signer][nonce].payer;
-            // Operators' keys are each their own payer; an account's keys share one.
-            let who = match payer {
-                Payer::Operator => (payer, *signer),
-                Payer::Account(_) => (payer, SignerKey([0; 32])),
-            };
-            let turn = *turn_of.entry(who).or_insert_with(|| {
-                turns.push(VecDeque::new());
-                turns.len() - 1
-            });
-            turns[turn].push_back((*signer, *nonce));
-        }
-        drop(turn_of);
-        // Bounded: each pass takes at least one arrival off every queue it visits.
-        while !turns.is_empty() {
-            for queue in &mut turns {
-                // This payer's next arrival that still has something to take.
-                while let Some((signer, nonce)) = queue.pop_front() {
-                    let from = taken.get(&signer).copied().unwrap_or(0);
-                    if nonce < from || held.contains(&signer) {
-                        continue;
-                    }
-                    for (n, pending) in self.by_signer[&signer].range(from..=nonce) {
-                        if !fresh(&pending.tx.tx.signer, *n) {
+        // Returns false when the block is full.
+        let other_turns = |take: &mut dyn FnMut(&Pending, usize, &mut usize) -> Take,
+                           chosen: &mut Vec<SignedTx>,
+                           bytes: &mut usize,
+                           taken: &mut BTreeMap<SignerKey, u64>,
+                           held: &mut BTreeSet<SignerKey>|
+         -> bool {
+            let mut turns: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
+            let mut turn_of: BTreeMap<(Payer, SignerKey), usize> = BTreeMap::new();
+            for (signer, nonce) in self.arrival.values() {
+                let payer = self.by_signer[signer][nonce].payer;
+                let turn = *turn_of.entry(payer_key(payer, *signer)).or_insert_with(|| {
+                    turns.push(VecDeque::new());
+                    turns.len() - 1
+                });
+                turns[turn].push_back((*signer, *nonce));
+            }
+            drop(turn_of);
+            // Bounded: each pass takes at least one arrival off every queue it visits.
+            while !turns.is_empty() {
+                for queue in &mut turns {
+                    // This payer's next arrival that still has something to take.
+                    while let Some((signer, nonce)) = queue.pop_front() {
+                        let from = taken.get(&signer).copied().unwrap_or(0);
+                        if nonce < from || held.contains(&signer) {
                             continue;
                         }
-                        match take(pending, &mut chosen, &mut bytes) {
-                            Take::Taken => {}
-                            Take::Full => return chosen,
-                            Take::OverShare => {
-                                held.insert(signer);
-                                break;
+                        for (n, pending) in self.by_signer[&signer].range(from..=nonce) {
+                            if !fresh(&pending.tx.tx.signer, *n) {
+                                continue;
                             }
+                            match take(pending, chosen.len(), bytes) {
+                                Take::Taken => chosen.push(pending.tx.clone()),
+                                Take::Full => return false,
+                                Take::OverShare => {
+                                    held.insert(signer);
+                                    break;
+                                }
+                            }
+                            taken.insert(signer, n + 1);
                         }
-                        taken.insert(signer, n + 1);
+                        break;
                     }
-                    break;
                 }
+                turns.retain(|queue| !queue.is_empty());
             }
-            turns.retain(|queue| !queue.is_empty());
+            true
+        };
+        let lane_max = Self::cancel_lane_max(limits);
+        let (taken, held, bytes) = (&mut taken, &mut held, &mut bytes);
+        if !lane_turns(
+            &mut take,
+            lane_max,
+            &mut chosen,
+            0,
+            bytes,
+            taken,
+            held,
+            &mut lanes,
+        ) {
+            return chosen;
+        }
+        let late_max = lane_max.min(chosen.len() + Self::empty_cancels_max(limits));
+        if !lane_turns(
+            &mut take,
+            late_max,
+            &mut chosen,
+            0,
+            bytes,
+            taken,
+            held,
+            &mut late_lanes,
+        ) {
+            return chosen;
+        }
+        // Leading cancels the lane had no room for hold their signers back: nothing of theirs
+        // may precede them.
+        let lane_held: BTreeSet<SignerKey> = lanes
+            .iter()
+            .chain(&late_lanes)
+            .flatten()
+            .map(|(signer, _)| *signer)
+            .filter(|signer| !held.contains(signer))
+            .collect();
+        held.extend(lane_held.iter().copied());
+        let lane_end = chosen.len();
+        if !other_turns(&mut take, &mut chosen, bytes, taken, held) || lane_held.is_empty() {
+            return chosen;
+        }
+        // Room left: the held-back leading cancels, after the other leading cancels (ahead of
+        // everything else, as the rule wants), then those signers' other transactions.
+        held.retain(|signer| !lane_held.contains(signer));
+        let mut late = Vec::new();
+        let mut room = true;
+        for lanes in [&mut lanes, &mut late_lanes] {
+            if room {
+                let len = chosen.len();
+                room = lane_turns(
+                    &mut take,
+                    usize::MAX,
+                    &mut late,
+                    len,
+                    bytes,
+                    taken,
+                    held,
+                    lanes,
+                );
+            }
+        }
+        chosen.splice(lane_end..lane_end, late);
+        if room {
+            other_turns(&mut take, &mut chosen, bytes, taken, held);
         }
         chosen
+    }
+
+    /// Most leading cancels [`Self::select`] puts in a block before anything else has had its
+    /// turn: half the block (at least one).
+    pub fn cancel_lane_max(limits: &BlockLimits) -> usize {
+        (limits.txs_max / 2).max(1)
+    }
+
+    /// Most leading cancels beyond their accounts' open orders (or of operator keys)
+    /// [`Self::select`] puts in a block before anything else has had its turn: an eighth of
+    /// the block (at least one).
+    pub fn empty_cancels_max(limits: &BlockLimits) -> usize {
+        (limits.txs_max / 8).max(1)
     }
 
     /// Drops every transaction of `signer` at or below `nonce` (executed, or made stale);
@@ -824,7 +991,13 @@ mod tests {
             pool.admit_hashed(t.clone(), true, None, 0, Payer::Operator)
                 .unwrap();
         }
-        pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p))
+        pool.select(
+            &BlockLimits::DEFAULT,
+            1 << 20,
+            |_| None,
+            |_, p| Some(p),
+            |_| usize::MAX,
+        )
     }
 
     #[test]
@@ -856,6 +1029,98 @@ mod tests {
         assert!(cancels_first(&[]));
     }
 
+    /// The attack: cancels go first in every block and a cancel of nothing costs nothing, so
+    /// eight throwaway accounts (one funded key each) keep 256 cancels each in the pool. Had
+    /// the leading cancels no bound, they would fill every block and an honest trader, arriving
+    /// after the flood, would place no order and cancel nothing while it lasts.
+    #[test]
+    fn a_cancel_flood_takes_an_eighth_of_a_block_and_honest_traders_keep_their_place() {
+        let account = |n: u32| Payer::Account(AccountId::new(n.into()));
+        let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+        for flooder in 0..8u64 {
+            for nonce in 1..=256 {
+                pool.admit_hashed(
+                    tx(100 + flooder, nonce, true),
+                    true,
+                    None,
+                    0,
+                    account(100 + flooder as u32),
+                )
+                .unwrap();
+            }
+        }
+        // An honest market maker cancels (and then quotes); 150 honest traders place an order
+        // each.
+        pool.admit_hashed(tx(1, 1, true), true, None, 0, account(1))
+            .unwrap();
+        pool.admit_hashed(tx(1, 2, false), true, None, 0, account(1))
+            .unwrap();
+        for trader in 1_000..1_150 {
+            pool.admit_hashed(tx(trader, 1, false), true, None, 0, account(trader as u32))
+                .unwrap();
+        }
+        let limits = BlockLimits {
+            txs_max: 256,
+            prices_max: 1,
+            observations_max: 1,
+        };
+        // The market maker has an order open; the flooders have none.
+        let orders_open = |a: AccountId| usize::from(a == AccountId::new(1));
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), orders_open);
+        assert!(cancels_first(&chosen));
+        let flooders: BTreeSet<PublicKey> = (100..108)
+            .map(|seed| PrivateKey::from_seed(seed).public_key())
+            .collect();
+        let flood = |txs: &[SignedTx]| {
+            txs.iter()
+                .filter(|t| flooders.contains(&t.tx.signer))
+                .count()
+        };
+        // First the market maker's cancel (it can cancel something), then the flood's, an
+        // eighth of the block (32), then every honest transaction (151), then the flood again
+        // in the room left (72), after its first 32.
+        let market_maker = PrivateKey::from_seed(1).public_key();
+        assert_eq!(chosen[0].tx.signer, market_maker);
+        assert_eq!(flood(&chosen[1..33]), 32);
+        assert_eq!(flood(&chosen[33..105]), 72);
+        assert_eq!(chosen[105].tx.signer, market_maker);
+        assert_eq!(flood(&chosen[105..]), 0);
+        assert_eq!(
+            chosen.len(),
+            256,
+            "every honest transaction and the flood in what is left"
+        );
+        // Without the room: 400 traders' orders. The flood has its eighth and no more.
+        for trader in 1_150..1_400 {
+            pool.admit_hashed(tx(trader, 1, false), true, None, 0, account(trader as u32))
+                .unwrap();
+        }
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), orders_open);
+        assert!(cancels_first(&chosen));
+        assert_eq!(flood(&chosen), 32);
+        assert_eq!(chosen.len(), 256);
+        // With every flooder's cancels taken as cancelling something, they share the half of
+        // the block with the market maker, and the other half stays the honest traders'.
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+        assert!(cancels_first(&chosen));
+        assert_eq!(flood(&chosen), 127);
+        assert_eq!(
+            chosen[8].tx.signer, market_maker,
+            "in the first round of turns"
+        );
+        assert!(chosen[128..].iter().all(|t| !t.tx.body.is_cancel()));
+        // With no flood, the honest cancels are not held to half a block: 300 cancels of one
+        // market maker's two keys fill a block of 256 that has no orders waiting.
+        let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+        for (seed, nonce) in (1..=150).flat_map(|n| [(1, n), (3, n)]) {
+            pool.admit_hashed(tx(seed, nonce, true), true, None, 0, account(1))
+                .unwrap();
+        }
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+        assert_eq!(chosen.len(), 256);
+        assert!(cancels_first(&chosen));
+    }
+
     proptest::proptest! {
         /// Whatever the mempool holds, its selection passes the verifiers' cancels-first check.
         #[test]
@@ -869,10 +1134,24 @@ mod tests {
                 *nonce += 1;
                 let _ = pool.admit_hashed(tx(signer, *nonce, cancel), true, None, 0, Payer::Operator);
             }
-            let limits = BlockLimits { txs_max: 7, prices_max: 1, observations_max: 1 };
-            for bytes_max in [200usize, 1 << 20] {
-                let chosen = pool.select(&limits, bytes_max, |_| None, |_, p| Some(p));
-                proptest::prop_assert!(cancels_first(&chosen));
+            for txs_max in [1usize, 2, 7, 64] {
+                let limits = BlockLimits { txs_max, prices_max: 1, observations_max: 1 };
+                for bytes_max in [200usize, 1 << 20] {
+                    let chosen = pool.select(&limits, bytes_max, |_| None, |_, p| Some(p), |_| usize::MAX);
+                    proptest::prop_assert!(cancels_first(&chosen));
+                    proptest::prop_assert!(chosen.len() <= txs_max);
+                    // Each signer's transactions are its first nonces, in order, none twice.
+                    let mut last = std::collections::BTreeMap::new();
+                    for t in &chosen {
+                        let seen = last.entry(t.tx.signer.clone()).or_insert(0u64);
+                        proptest::prop_assert_eq!(t.tx.nonce.get(), *seen + 1);
+                        *seen += 1;
+                    }
+                    // A block with room holds everything.
+                    if bytes_max > 200 && pool.len() <= txs_max {
+                        proptest::prop_assert_eq!(chosen.len(), pool.len());
+                    }
+                }
             }
         }
     }
@@ -893,7 +1172,13 @@ mod tests {
             prices_max: 1,
             observations_max: 1,
         };
-        let chosen = pool.select(&limits, 1 << 20, |_| Some(2), |_, p| Some(p));
+        let chosen = pool.select(
+            &limits,
+            1 << 20,
+            |_| Some(2),
+            |_, p| Some(p),
+            |_| usize::MAX,
+        );
         assert_eq!(
             chosen.iter().map(|t| t.tx.nonce.get()).collect::<Vec<_>>(),
             vec![3, 4]
@@ -919,7 +1204,13 @@ mod tests {
             .unwrap();
         pool.admit_hashed(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
-        let chosen = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
+        let chosen = pool.select(
+            &BlockLimits::DEFAULT,
+            1 << 20,
+            |_| None,
+            |_, p| Some(p),
+            |_| usize::MAX,
+        );
         let order: Vec<u64> = chosen.iter().map(|t| t.tx.nonce.get()).collect();
         assert_eq!(
             order,
@@ -1084,7 +1375,13 @@ mod tests {
             )
             .unwrap();
         }
-        let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
+        let block = pool.select(
+            &BlockLimits::DEFAULT,
+            1 << 20,
+            |_| None,
+            |_, p| Some(p),
+            |_| usize::MAX,
+        );
         let flooder = block
             .iter()
             .filter(|t| (100..104).any(|k| t.tx.signer == PrivateKey::from_seed(k).public_key()))
@@ -1135,7 +1432,7 @@ mod tests {
             txs_max: 40,
             ..BlockLimits::DEFAULT
         };
-        let block = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p));
+        let block = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
         assert_eq!(block.len(), 40);
         let honest = block
             .iter()
@@ -1185,7 +1482,7 @@ mod tests {
                     }
                 }
                 pool.check();
-                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p));
+                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
                 proptest::prop_assert!(cancels_first(&block));
             }
         }
