@@ -419,209 +419,26 @@ impl Mempool {
         payer_now: impl Fn(&PublicKey, Payer) -> Option<Payer>,
         orders_open: impl Fn(AccountId) -> usize,
     ) -> Vec<SignedTx> {
-        let mut chosen: Vec<SignedTx> = Vec::new();
-        let mut bytes = 0usize;
-        // Next nonce to take per signer (the key), so a signer's transactions stay in order.
-        let mut taken: BTreeMap<SignerKey, u64> = BTreeMap::new();
-        let fresh =
-            |signer: &PublicKey, nonce: u64| nonce_last(signer).is_none_or(|last| nonce > last);
-        let mut shares: BTreeMap<AccountId, usize> = BTreeMap::new();
-        let share_max = self.limits.per_account_block_max;
-        // Full: the block is done. Over its account's share: that signer waits (its later
-        // nonces with it), others go on. `len` is how many the block holds so far.
-        enum Take {
-            Taken,
-            Full,
-            OverShare,
-        }
-        let mut take = |p: &Pending, len: usize, bytes: &mut usize| -> Take {
-            if len >= limits.txs_max || *bytes + p.bytes > bytes_max {
-                return Take::Full;
-            }
-            let Some(payer) = payer_now(&p.tx.tx.signer, p.payer) else {
-                return Take::OverShare;
-            };
-            if let Payer::Account(account) = payer {
-                let share = shares.entry(account).or_insert(0);
-                if *share >= share_max {
-                    return Take::OverShare;
-                }
-                *share += 1;
-            }
-            *bytes += p.bytes;
-            Take::Taken
+        let mut block = Selection {
+            pool: self,
+            txs_max: limits.txs_max,
+            bytes_max,
+            nonce_last,
+            payer_now,
+            chosen: Vec::new(),
+            bytes: 0,
+            taken: BTreeMap::new(),
+            held: BTreeSet::new(),
+            shares: BTreeMap::new(),
         };
-        // Operators' keys are each their own payer; an account's keys share one.
-        let payer_key = |payer: Payer, signer: SignerKey| match payer {
-            Payer::Operator => (payer, signer),
-            Payer::Account(_) => (payer, SignerKey([0; 32])),
-        };
-        // Signers held back for the rest of this selection: by their account's share, or
-        // with leading cancels the lane had no room for.
-        let mut held: BTreeSet<SignerKey> = BTreeSet::new();
-        // The leading cancels, per payer in order of its first signer's first arrival: each
-        // payer's signers in order of their first arrival, each signer's fresh cancels in
-        // nonce order up to its first other transaction. An account's first `orders_open` of
-        // them go in `lanes` (the cancels that can cancel something), the rest, and operator
-        // keys' (which hold no orders), in `late_lanes`.
-        let mut signers: Vec<(&SignerKey, u64)> = self
-            .by_signer
-            .iter()
-            .filter_map(|(signer, q)| q.values().map(|p| p.seq).min().map(|seq| (signer, seq)))
-            .collect();
-        signers.sort_by_key(|(_, seq)| *seq);
-        let mut lanes: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
-        let mut late_lanes: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
-        // Per payer: its lane in each, and the cancels it may still put in `lanes`.
-        let mut lane_of: BTreeMap<(Payer, SignerKey), (usize, usize, usize)> = BTreeMap::new();
-        for (signer, _) in &signers {
-            for (nonce, pending) in &self.by_signer[*signer] {
-                if !fresh(&pending.tx.tx.signer, *nonce) {
-                    continue;
-                }
-                if !pending.tx.tx.body.is_cancel() {
-                    break;
-                }
-                let (lane, late_lane, budget) = lane_of
-                    .entry(payer_key(pending.payer, **signer))
-                    .or_insert_with(|| {
-                        lanes.push(VecDeque::new());
-                        late_lanes.push(VecDeque::new());
-                        let budget = match pending.payer {
-                            Payer::Account(account) => orders_open(account),
-                            Payer::Operator => 0,
-                        };
-                        (lanes.len() - 1, late_lanes.len() - 1, budget)
-                    });
-                if *budget > 0 {
-                    *budget -= 1;
-                    lanes[*lane].push_back((**signer, *nonce));
-                } else {
-                    late_lanes[*late_lane].push_back((**signer, *nonce));
-                }
-            }
-        }
-        drop(lane_of);
-        lanes.retain(|lane| !lane.is_empty());
-        late_lanes.retain(|lane| !lane.is_empty());
-        // The payers take turns, one leading cancel a turn, until `lane_max` are in `out` (or
-        // the lanes are empty). Returns false when the block is full.
-        let lane_turns = |take: &mut dyn FnMut(&Pending, usize, &mut usize) -> Take,
-                          lane_max: usize,
-                          out: &mut Vec<SignedTx>,
-                          len_before: usize,
-                          bytes: &mut usize,
-                          taken: &mut BTreeMap<SignerKey, u64>,
-                          held: &mut BTreeSet<SignerKey>,
-                          lanes: &mut Vec<VecDeque<(SignerKey, u64)>>|
-         -> bool {
-            // Bounded: each pass takes at least one entry off every lane it visits.
-            while !lanes.is_empty() {
-                for lane in lanes.iter_mut() {
-                    if out.len() >= lane_max {
-                        return true;
-                    }
-                    while let Some((signer, nonce)) = lane.pop_front() {
-                        if held.contains(&signer) {
-                            continue;
-                        }
-                        let pending = &self.by_signer[&signer][&nonce];
-                        match take(pending, len_before + out.len(), bytes) {
-                            Take::Taken => {
-                                out.push(pending.tx.clone());
-                                taken.insert(signer, nonce + 1);
-                            }
-                            Take::Full => return false,
-                            Take::OverShare => {
-                                held.insert(signer);
-                                continue;
-                            }
-                        }
-                        break;
-                    }
-                }
-                lanes.retain(|lane| !lane.is_empty());
-            }
-            true
-        };
-        // Everything else: the payers take turns, in the order of their first arrival, each
-        // turn its next arrival (which pulls in its signer's lower nonces first). A trader with
-        // many accounts, each within its share, cannot crowd out accounts with one transaction
-        // by arriving first: while the block has room for a round, every payer is in it.
-        // Returns false when the block is full.
-        let other_turns = |take: &mut dyn FnMut(&Pending, usize, &mut usize) -> Take,
-                           chosen: &mut Vec<SignedTx>,
-                           bytes: &mut usize,
-                           taken: &mut BTreeMap<SignerKey, u64>,
-                           held: &mut BTreeSet<SignerKey>|
-         -> bool {
-            let mut turns: Vec<VecDeque<(SignerKey, u64)>> = Vec::new();
-            let mut turn_of: BTreeMap<(Payer, SignerKey), usize> = BTreeMap::new();
-            for (signer, nonce) in self.arrival.values() {
-                let payer = self.by_signer[signer][nonce].payer;
-                let turn = *turn_of.entry(payer_key(payer, *signer)).or_insert_with(|| {
-                    turns.push(VecDeque::new());
-                    turns.len() - 1
-                });
-                turns[turn].push_back((*signer, *nonce));
-            }
-            drop(turn_of);
-            // Bounded: each pass takes at least one arrival off every queue it visits.
-            while !turns.is_empty() {
-                for queue in &mut turns {
-                    // This payer's next arrival that still has something to take.
-                    while let Some((signer, nonce)) = queue.pop_front() {
-                        let from = taken.get(&signer).copied().unwrap_or(0);
-                        if nonce < from || held.contains(&signer) {
-                            continue;
-                        }
-                        for (n, pending) in self.by_signer[&signer].range(from..=nonce) {
-                            if !fresh(&pending.tx.tx.signer, *n) {
-                                continue;
-                            }
-                            match take(pending, chosen.len(), bytes) {
-                                Take::Taken => chosen.push(pending.tx.clone()),
-                                Take::Full => return false,
-                                Take::OverShare => {
-                                    held.insert(signer);
-                                    break;
-                                }
-                            }
-                            taken.insert(signer, n + 1);
-                        }
-                        break;
-                    }
-                }
-                turns.retain(|queue| !queue.is_empty());
-            }
-            true
-        };
+        let [mut lanes, mut late_lanes] = block.leading_cancels(orders_open);
         let lane_max = Self::cancel_lane_max(limits);
-        let (taken, held, bytes) = (&mut taken, &mut held, &mut bytes);
-        if !lane_turns(
-            &mut take,
-            lane_max,
-            &mut chosen,
-            0,
-            bytes,
-            taken,
-            held,
-            &mut lanes,
-        ) {
-            return chosen;
+        if !block.lane_turns(&mut lanes, lane_max) {
+            return block.chosen;
         }
-        let late_max = lane_max.min(chosen.len() + Self::empty_cancels_max(limits));
-        if !lane_turns(
-            &mut take,
-            late_max,
-            &mut chosen,
-            0,
-            bytes,
-            taken,
-            held,
-            &mut late_lanes,
-        ) {
-            return chosen;
+        let late_max = lane_max.min(block.chosen.len() + Self::empty_cancels_max(limits));
+        if !block.lane_turns(&mut late_lanes, late_max) {
+            return block.chosen;
         }
         // Leading cancels the lane had no room for hold their signers back: nothing of theirs
         // may precede them.
@@ -630,38 +447,25 @@ impl Mempool {
             .chain(&late_lanes)
             .flatten()
             .map(|(signer, _)| *signer)
-            .filter(|signer| !held.contains(signer))
+            .filter(|signer| !block.held.contains(signer))
             .collect();
-        held.extend(lane_held.iter().copied());
-        let lane_end = chosen.len();
-        if !other_turns(&mut take, &mut chosen, bytes, taken, held) || lane_held.is_empty() {
-            return chosen;
+        block.held.extend(lane_held.iter().copied());
+        let lane_end = block.chosen.len();
+        if !block.other_turns() || lane_held.is_empty() {
+            return block.chosen;
         }
         // Room left: the held-back leading cancels, after the other leading cancels (ahead of
         // everything else, as the rule wants), then those signers' other transactions.
-        held.retain(|signer| !lane_held.contains(signer));
-        let mut late = Vec::new();
-        let mut room = true;
-        for lanes in [&mut lanes, &mut late_lanes] {
-            if room {
-                let len = chosen.len();
-                room = lane_turns(
-                    &mut take,
-                    usize::MAX,
-                    &mut late,
-                    len,
-                    bytes,
-                    taken,
-                    held,
-                    lanes,
-                );
-            }
-        }
-        chosen.splice(lane_end..lane_end, late);
+        block.held.retain(|signer| !lane_held.contains(signer));
+        let late_start = block.chosen.len();
+        let room = block.lane_turns(&mut lanes, usize::MAX)
+            && block.lane_turns(&mut late_lanes, usize::MAX);
+        let late = block.chosen.split_off(late_start);
+        block.chosen.splice(lane_end..lane_end, late);
         if room {
-            other_turns(&mut take, &mut chosen, bytes, taken, held);
+            block.other_turns();
         }
-        chosen
+        block.chosen
     }
 
     /// Most leading cancels [`Self::select`] puts in a block before anything else has had its
@@ -816,6 +620,201 @@ impl Mempool {
                 .values()
                 .all(|n| *n <= self.limits.per_account_max)
         );
+    }
+}
+
+/// Operators' keys are each their own payer; an account's keys share one.
+fn payer_key(payer: Payer, signer: SignerKey) -> (Payer, SignerKey) {
+    match payer {
+        Payer::Operator => (payer, signer),
+        Payer::Account(_) => (payer, SignerKey([0; 32])),
+    }
+}
+
+/// Per payer, its queue of (signer, nonce) taking turns.
+type Turns = Vec<VecDeque<(SignerKey, u64)>>;
+
+/// What [`Selection::take`] made of one transaction. Full: the block is done. Over its
+/// account's share: that signer waits (its later nonces with it), others go on.
+enum Take {
+    Taken,
+    Full,
+    OverShare,
+}
+
+/// One block being chosen by [`Mempool::select`]: the only way a transaction gets into it is
+/// [`Selection::take`], which keeps the block's bounds and each account's share.
+struct Selection<'a, N, P> {
+    pool: &'a Mempool,
+    txs_max: usize,
+    bytes_max: usize,
+    nonce_last: N,
+    payer_now: P,
+    chosen: Vec<SignedTx>,
+    bytes: usize,
+    /// Next nonce to take per signer, so a signer's transactions stay in order.
+    taken: BTreeMap<SignerKey, u64>,
+    /// Signers held back for the rest of this selection: by their account's share, or with
+    /// leading cancels the lane had no room for.
+    held: BTreeSet<SignerKey>,
+    shares: BTreeMap<AccountId, usize>,
+}
+
+impl<N, P> Selection<'_, N, P>
+where
+    N: Fn(&PublicKey) -> Option<u64>,
+    P: Fn(&PublicKey, Payer) -> Option<Payer>,
+{
+    fn fresh(&self, signer: &PublicKey, nonce: u64) -> bool {
+        (self.nonce_last)(signer).is_none_or(|last| nonce > last)
+    }
+
+    /// Puts `p` in the block if its bounds and `p`'s account's share allow.
+    fn take(&mut self, p: &Pending) -> Take {
+        if self.chosen.len() >= self.txs_max || self.bytes + p.bytes > self.bytes_max {
+            return Take::Full;
+        }
+        let Some(payer) = (self.payer_now)(&p.tx.tx.signer, p.payer) else {
+            return Take::OverShare;
+        };
+        if let Payer::Account(account) = payer {
+            let share = self.shares.entry(account).or_insert(0);
+            if *share >= self.pool.limits.per_account_block_max {
+                return Take::OverShare;
+            }
+            *share += 1;
+        }
+        self.bytes += p.bytes;
+        self.chosen.push(p.tx.clone());
+        Take::Taken
+    }
+
+    /// The leading cancels, per payer in order of its first signer's first arrival: each
+    /// payer's signers in order of their first arrival, each signer's fresh cancels in nonce
+    /// order up to its first other transaction. An account's first `orders_open` of them go in
+    /// the first lanes (the cancels that can cancel something), the rest, and operator keys'
+    /// (which hold no orders), in the second.
+    fn leading_cancels(&self, orders_open: impl Fn(AccountId) -> usize) -> [Turns; 2] {
+        let by_signer = &self.pool.by_signer;
+        let mut signers: Vec<(&SignerKey, u64)> = by_signer
+            .iter()
+            .filter_map(|(signer, q)| q.values().map(|p| p.seq).min().map(|seq| (signer, seq)))
+            .collect();
+        signers.sort_by_key(|(_, seq)| *seq);
+        let (mut lanes, mut late_lanes): (Turns, Turns) = (Vec::new(), Vec::new());
+        // Per payer: its lane in each, and the cancels it may still put in the first.
+        let mut lane_of: BTreeMap<(Payer, SignerKey), (usize, usize)> = BTreeMap::new();
+        for (signer, _) in &signers {
+            for (nonce, pending) in &by_signer[*signer] {
+                if !self.fresh(&pending.tx.tx.signer, *nonce) {
+                    continue;
+                }
+                if !pending.tx.tx.body.is_cancel() {
+                    break;
+                }
+                let (lane, budget) = lane_of
+                    .entry(payer_key(pending.payer, **signer))
+                    .or_insert_with(|| {
+                        lanes.push(VecDeque::new());
+                        late_lanes.push(VecDeque::new());
+                        let budget = match pending.payer {
+                            Payer::Account(account) => orders_open(account),
+                            Payer::Operator => 0,
+                        };
+                        (lanes.len() - 1, budget)
+                    });
+                if *budget > 0 {
+                    *budget -= 1;
+                    lanes[*lane].push_back((**signer, *nonce));
+                } else {
+                    late_lanes[*lane].push_back((**signer, *nonce));
+                }
+            }
+        }
+        lanes.retain(|lane| !lane.is_empty());
+        late_lanes.retain(|lane| !lane.is_empty());
+        [lanes, late_lanes]
+    }
+
+    /// The payers take turns, one leading cancel a turn, until the block holds `lane_max` (or
+    /// the lanes are empty). Returns false when the block is full.
+    fn lane_turns(&mut self, lanes: &mut Turns, lane_max: usize) -> bool {
+        // Bounded: each pass takes at least one entry off every lane it visits.
+        while !lanes.is_empty() {
+            for lane in lanes.iter_mut() {
+                if self.chosen.len() >= lane_max {
+                    return true;
+                }
+                while let Some((signer, nonce)) = lane.pop_front() {
+                    if self.held.contains(&signer) {
+                        continue;
+                    }
+                    let pending = &self.pool.by_signer[&signer][&nonce];
+                    match self.take(pending) {
+                        Take::Taken => {
+                            self.taken.insert(signer, nonce + 1);
+                        }
+                        Take::Full => return false,
+                        Take::OverShare => {
+                            self.held.insert(signer);
+                            continue;
+                        }
+                    }
+                    break;
+                }
+            }
+            lanes.retain(|lane| !lane.is_empty());
+        }
+        true
+    }
+
+    /// Everything else: the payers take turns, in the order of their first arrival, each turn
+    /// its next arrival (which pulls in its signer's lower nonces first). A trader with many
+    /// accounts, each within its share, cannot crowd out accounts with one transaction by
+    /// arriving first: while the block has room for a round, every payer is in it. Returns
+    /// false when the block is full.
+    fn other_turns(&mut self) -> bool {
+        let pool = self.pool;
+        let mut turns: Turns = Vec::new();
+        let mut turn_of: BTreeMap<(Payer, SignerKey), usize> = BTreeMap::new();
+        for (signer, nonce) in pool.arrival.values() {
+            let payer = pool.by_signer[signer][nonce].payer;
+            let turn = *turn_of.entry(payer_key(payer, *signer)).or_insert_with(|| {
+                turns.push(VecDeque::new());
+                turns.len() - 1
+            });
+            turns[turn].push_back((*signer, *nonce));
+        }
+        drop(turn_of);
+        // Bounded: each pass takes at least one arrival off every queue it visits.
+        while !turns.is_empty() {
+            for queue in &mut turns {
+                // This payer's next arrival that still has something to take.
+                while let Some((signer, nonce)) = queue.pop_front() {
+                    let from = self.taken.get(&signer).copied().unwrap_or(0);
+                    if nonce < from || self.held.contains(&signer) {
+                        continue;
+                    }
+                    for (n, pending) in pool.by_signer[&signer].range(from..=nonce) {
+                        if !self.fresh(&pending.tx.tx.signer, *n) {
+                            continue;
+                        }
+                        match self.take(pending) {
+                            Take::Taken => {}
+                            Take::Full => return false,
+                            Take::OverShare => {
+                                self.held.insert(signer);
+                                break;
+                            }
+                        }
+                        self.taken.insert(signer, n + 1);
+                    }
+                    break;
+                }
+            }
+            turns.retain(|queue| !queue.is_empty());
+        }
+        true
     }
 }
 
