@@ -22,8 +22,8 @@
 //! large for the book), [`stale_withdrawer`] (withdraws from the losing side of a position
 //! against himself while the oracle is down), [`funding_pusher`] (a short against the market
 //! and a wash-traded mark push before each funding time), [`spammer`] (floods one validator's
-//! mempool from many throwaway keys), [`cancel_flooder`] (cancels of nothing, first in every
-//! block, from throwaway keys to every validator), [`spoofer`] (large orders just inside the touch it never
+//! mempool from many throwaway keys; and the cancel flooder, whose cancels of nothing go first
+//! in every block, from throwaway keys to every validator), [`spoofer`] (large orders just inside the touch it never
 //! means to trade, luring the [`imbalance`] traders, who follow the touch's size imbalance),
 //! [`squatter`] (races a [`delegator`]'s agent-key registration to bind the key to its own
 //! account), [`surface_maker`] (quotes every listed option around its Black-76 price at its
@@ -37,7 +37,6 @@
 
 pub mod arbitrageur;
 pub mod attacker;
-pub mod cancel_flooder;
 pub mod delegator;
 pub mod funding_pusher;
 pub mod imbalance;
@@ -618,8 +617,12 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
             vec![Trader::new(base), Trader::new(base + 1)],
             spec,
         )),
-        AgentKind::Spammer => Box::new(spammer::Spammer::new(one(), Trader::new(base + 1), spec)),
-        AgentKind::CancelFlooder => Box::new(cancel_flooder::CancelFlooder::new(one(), spec)),
+        AgentKind::Spammer => Box::new(spammer::Spammer::new(
+            one(),
+            Some(Trader::new(base + 1)),
+            spec,
+        )),
+        AgentKind::CancelFlooder => Box::new(spammer::Spammer::new(one(), None, spec)),
         AgentKind::Spoofer => Box::new(spoofer::Spoofer::new(one(), spec)),
         AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
         AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
