@@ -4,7 +4,8 @@
 //! duplicates, per-signer, per-account and global bounds), block selection (cancels first, but
 //! those that cannot cancel an open order in at most an eighth of a block and all in at most
 //! half while anything else waits; each signer's transactions in nonce order, otherwise the
-//! payers taking turns, each account's share capped), eviction when full, and pruning once transactions are executed or too old.
+//! payers taking turns, each account's share capped), eviction when full, and pruning once
+//! transactions are executed or too old.
 //! Never: executes anything, or iterates a hash map (selection must be reproducible).
 //!
 //! Spam costs the spammer: every transaction is charged to its [`Payer`], the account its
@@ -391,10 +392,11 @@ impl Mempool {
     /// `orders_open(account)` (its open orders in the block's state) go first; then, in turns
     /// again, the cancels that can cancel nothing (beyond that count, and operator keys'), at
     /// most an eighth of the block ([`Self::empty_cancels_max`]). The leading cancels take at
-    /// most half the block while anything else waits ([`Self::cancel_lane_max`]). Then the rest, the payers taking turns, each turn its next
-    /// arrival, each signer's in nonce order. Then, if room is left, the leading cancels the
-    /// half held back, placed after the other leading cancels, and their signers' other
-    /// transactions. Each account's keys take at most `per_account_block_max` in all.
+    /// most half the block while anything else waits ([`Self::cancel_lane_max`]). Then the
+    /// rest, the payers taking turns, each turn its next arrival, each signer's in nonce order.
+    /// Then, if room is left, the leading cancels held back, placed after the other leading
+    /// cancels, and their signers' other transactions. Each account's keys take at most
+    /// `per_account_block_max` in all.
     ///
     /// A cancel of nothing costs nothing, so without the bounds a few throwaway accounts could
     /// fill every block with cancels and no one could place an order (test
@@ -1136,7 +1138,8 @@ mod tests {
             for txs_max in [1usize, 2, 7, 64] {
                 let limits = BlockLimits { txs_max, prices_max: 1, observations_max: 1 };
                 for bytes_max in [200usize, 1 << 20] {
-                    let chosen = pool.select(&limits, bytes_max, |_| None, |_, p| Some(p), |_| usize::MAX);
+                    let chosen =
+                        pool.select(&limits, bytes_max, |_| None, |_, p| Some(p), |_| usize::MAX);
                     proptest::prop_assert!(cancels_first(&chosen));
                     proptest::prop_assert!(chosen.len() <= txs_max);
                     // Each signer's transactions are its first nonces, in order, none twice.

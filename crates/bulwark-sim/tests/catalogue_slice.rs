@@ -143,3 +143,21 @@ fn the_catalogue_names_load() {
     }
     assert!(catalogue::load("no-such-scenario").is_err());
 }
+
+/// The scenarios too big for this slice, run on a release build (`scenarios-release/`), are
+/// valid files whose name is their file's.
+#[test]
+fn the_release_scenarios_load() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios-release");
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).expect("the directory") {
+        let path = entry.expect("an entry").path();
+        let scenario = catalogue::load(path.to_str().expect("a UTF-8 path")).expect("loads");
+        assert_eq!(
+            Some(scenario.name.as_str()),
+            path.file_stem().and_then(|s| s.to_str())
+        );
+        files += 1;
+    }
+    assert!(files > 0);
+}

@@ -23,8 +23,9 @@
 //! against himself while the oracle is down), [`funding_pusher`] (a short against the market
 //! and a wash-traded mark push before each funding time), [`spammer`] (floods one validator's
 //! mempool from many throwaway keys; and the cancel flooder, whose cancels of nothing go first
-//! in every block, from throwaway keys to every validator), [`spoofer`] (large orders just inside the touch it never
-//! means to trade, luring the [`imbalance`] traders, who follow the touch's size imbalance),
+//! in every block, from throwaway keys to every validator), [`spoofer`] (large orders just
+//! inside the touch it never means to trade, luring the [`imbalance`] traders, who follow the
+//! touch's size imbalance),
 //! [`squatter`] (races a [`delegator`]'s agent-key registration to bind the key to its own
 //! account), [`surface_maker`] (quotes every listed option around its Black-76 price at its
 //! own vol, skewed against its vega and delta, market maker protection set),
