@@ -70,4 +70,5 @@ pub use params::{ConfigError, ExchangeParams, Genesis, LiquidationParams, Surfac
 pub use portfolio::PortfolioMarginModel;
 pub use snapshot::SnapshotError;
 pub use surface::{FittedSmile, MarkOrigin, SeriesKey};
+pub use trading::CancelTarget;
 pub use withdrawals::PendingWithdrawal;

@@ -16,7 +16,7 @@ use bulwark_types::num::{mul_div_ceil, mul_div_floor};
 use bulwark_types::{
     AccountId, CancelReason, ClientOrderId, InstrumentId, InstrumentKind, Money, OrderId, OrderRef,
     OrderRequest, OrderType, Price, Qty, RejectReason, SelfTradePrevention, Side, TimeInForce,
-    UnitPrice,
+    TxBody, UnitPrice,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,6 +73,14 @@ pub(crate) fn band_ticks(
     let high = mul_div_floor(mark + width, 1, tick);
     let clamp = |ticks: i128| Price::from_ticks(i64::try_from(ticks).unwrap_or(i64::MAX));
     (clamp(low), clamp(high))
+}
+
+/// What a cancel would cancel in a state ([`Exchange::cancel_target`]): one open order, or an
+/// account's open orders in one instrument (`Some`) or in all (`None`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CancelTarget {
+    Order(InstrumentId, OrderId),
+    Orders(Option<InstrumentId>),
 }
 
 impl Exchange {
@@ -671,6 +679,44 @@ impl Exchange {
         if closed {
             holder.client_orders.remove(&order.client_order_id);
         }
+    }
+
+    /// What `body`, a transaction charged to `account`, would cancel in this state: `None`
+    /// when it is not a cancel or would cancel nothing (no such open order of the account, no
+    /// open order in that instrument, no such account). The proposer's selection puts cancels
+    /// of something first (`bulwark_node::mempool::Mempool::select`).
+    pub fn cancel_target(&self, account: AccountId, body: &TxBody) -> Option<CancelTarget> {
+        match *body {
+            TxBody::CancelOrder { instrument, order } => self
+                .open_order(account, instrument, order)
+                .map(|id| CancelTarget::Order(instrument, id)),
+            TxBody::CancelAll { instrument } => {
+                let holder = self.account(account)?;
+                let open = match instrument {
+                    None => holder.orders_open() > 0,
+                    Some(instrument) => holder
+                        .exposures
+                        .get(&instrument)
+                        .is_some_and(|e| e.bids.count + e.asks.count > 0),
+                };
+                open.then_some(CancelTarget::Orders(instrument))
+            }
+            _ => None,
+        }
+    }
+
+    /// The open order of `account` that a cancel naming `order` in `instrument` would cancel
+    /// in this state, if any (`None` for an account this state does not hold, too).
+    pub fn open_order(
+        &self,
+        account: AccountId,
+        instrument: InstrumentId,
+        order: OrderRef,
+    ) -> Option<OrderId> {
+        self.account(account)?;
+        self.resolve(account, instrument, order)
+            .ok()
+            .map(|resting| resting.order_id)
     }
 
     /// Finds an open order of `account` in `instrument`.

@@ -180,6 +180,70 @@ fn options_need_an_index_and_a_mark() {
     assert_eq!(v.order("alice", BTC_CALL, Side::Buy, 1, 5_000).0, None);
 }
 
+/// What a cancel would cancel, which the proposer's selection puts first: only an open
+/// order of the canceller's own account, named by its id or its client id in its instrument,
+/// or a cancel-all where the account has orders open; never another account's order, an
+/// order already gone, or anything for an account the state does not hold.
+#[test]
+fn a_cancel_targets_only_an_open_order_of_its_own_account() {
+    let mut v = Venue::standard();
+    let (perp, call) = (v.id(BTC_PERP), v.id(BTC_CALL));
+    let request = limit(perp, Side::Buy, 1, UnitPrice::from_usdc(99_000), 41);
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    assert_eq!(v.run(tx).0, None);
+    let (alice, bob) = (v.account("alice"), v.account("bob"));
+    let client = ClientOrderId::new(41);
+    let (_, id) = v.exchange.account(alice).unwrap().client_orders[&client];
+    let cancel = |instrument, order| TxBody::CancelOrder { instrument, order };
+    let all = |instrument| TxBody::CancelAll { instrument };
+    let state = &v.exchange;
+    let order = Some(CancelTarget::Order(perp, id));
+    assert_eq!(
+        state.cancel_target(alice, &cancel(perp, OrderRef::Client(client))),
+        order
+    );
+    assert_eq!(
+        state.cancel_target(alice, &cancel(perp, OrderRef::Exchange(id))),
+        order
+    );
+    assert_eq!(
+        state.cancel_target(bob, &cancel(perp, OrderRef::Exchange(id))),
+        None
+    );
+    assert_eq!(
+        state.cancel_target(alice, &cancel(call, OrderRef::Client(client))),
+        None
+    );
+    assert_eq!(
+        state.cancel_target(alice, &all(None)),
+        Some(CancelTarget::Orders(None))
+    );
+    assert_eq!(
+        state.cancel_target(alice, &all(Some(perp))),
+        Some(CancelTarget::Orders(Some(perp)))
+    );
+    assert_eq!(state.cancel_target(alice, &all(Some(call))), None);
+    assert_eq!(state.cancel_target(bob, &all(None)), None);
+    let stranger = AccountId::new(999);
+    assert_eq!(
+        state.cancel_target(stranger, &cancel(perp, OrderRef::Exchange(id))),
+        None
+    );
+    assert_eq!(state.cancel_target(stranger, &all(None)), None);
+    let withdraw = TxBody::Withdraw {
+        amount: Money::from_usdc(1),
+    };
+    assert_eq!(state.cancel_target(alice, &withdraw), None);
+    let tx = v.tx("alice", cancel(perp, OrderRef::Client(client)));
+    assert_eq!(v.run(tx).0, None);
+    assert_eq!(
+        v.exchange
+            .cancel_target(alice, &cancel(perp, OrderRef::Exchange(id))),
+        None
+    );
+    assert_eq!(v.exchange.cancel_target(alice, &all(None)), None);
+}
+
 #[test]
 fn post_only_that_would_cross_is_rejected() {
     let mut v = Venue::standard();

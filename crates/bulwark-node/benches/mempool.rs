@@ -66,7 +66,7 @@ fn select(pool: &Mempool) -> Vec<SignedTx> {
         BlockLimits::DEFAULT.block_bytes_max(),
         |_| None,
         |_, payer| Some(payer),
-        |_| 0,
+        |_, _| None,
     )
 }
 

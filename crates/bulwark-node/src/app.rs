@@ -391,7 +391,7 @@ where
                 self.config.proposal_bytes_max,
                 |signer| state.nonce_last(signer),
                 |signer, _| crate::shared::payer_of(state, signer).ok(),
-                |account| state.account(account).map_or(0, |a| a.orders_open()),
+                |account, body| state.cancel_target(account, body),
             );
             let body = ExchangeBlock {
                 height: ExchangeHeight::new(parent.height().get() + 1),

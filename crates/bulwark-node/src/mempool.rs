@@ -18,7 +18,8 @@
 //! Bounds: at most `txs_max` transactions and `bytes_max` encoded bytes in total,
 //! `per_signer_max` per signer and `per_account_max` per account.
 
-use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx};
+use bulwark_exchange::CancelTarget;
+use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx, TxBody};
 use commonware_codec::EncodeSize;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256};
@@ -388,10 +389,12 @@ impl Mempool {
     /// First the leading cancels (each signer's run of cancels before its first other
     /// transaction), so market makers' cancels land before new orders, as Hyperliquid orders
     /// its actions: the payers (accounts, each operator key) take turns, one cancel a turn,
-    /// each payer's signers in order of their first arrival. An account's first
-    /// `orders_open(account)` (its open orders in the block's state) go first; then, in turns
-    /// again, the cancels that can cancel nothing (beyond that count, and operator keys'), at
-    /// most an eighth of the block ([`Self::empty_cancels_max`]). The leading cancels take at
+    /// each payer's signers in order of their first arrival. The cancels that would cancel
+    /// something in the block's state go first (`cancel_target`, `Exchange::cancel_target`: an open
+    /// order of the account, or its open orders in an instrument; a signer's, up to its first
+    /// that would not, and each target once per account); then, in turns again, the others
+    /// (cancels of nothing, repeats, and operator keys'), at most an eighth of the block
+    /// ([`Self::empty_cancels_max`]). The leading cancels take at
     /// most half the block while anything else waits ([`Self::cancel_lane_max`]). Then the
     /// rest, the payers taking turns, each turn its next arrival, each signer's in nonce order.
     /// Then, if room is left, the leading cancels held back, placed after the other leading
@@ -419,7 +422,7 @@ impl Mempool {
         bytes_max: usize,
         nonce_last: impl Fn(&PublicKey) -> Option<u64>,
         payer_now: impl Fn(&PublicKey, Payer) -> Option<Payer>,
-        orders_open: impl Fn(AccountId) -> usize,
+        cancel_target: impl Fn(AccountId, &TxBody) -> Option<CancelTarget>,
     ) -> Vec<SignedTx> {
         let mut block = Selection {
             pool: self,
@@ -433,7 +436,7 @@ impl Mempool {
             held: BTreeSet::new(),
             shares: BTreeMap::new(),
         };
-        let [mut lanes, mut late_lanes] = block.leading_cancels(orders_open);
+        let [mut lanes, mut late_lanes] = block.leading_cancels(cancel_target);
         let lane_max = Self::cancel_lane_max(limits);
         if !block.lane_turns(&mut lanes, lane_max) {
             return block.chosen;
@@ -693,10 +696,15 @@ where
 
     /// The leading cancels, per payer in order of its first signer's first arrival: each
     /// payer's signers in order of their first arrival, each signer's fresh cancels in nonce
-    /// order up to its first other transaction. An account's first `orders_open` of them go in
-    /// the first lanes (the cancels that can cancel something), the rest, and operator keys'
-    /// (which hold no orders), in the second.
-    fn leading_cancels(&self, orders_open: impl Fn(AccountId) -> usize) -> [Turns; 2] {
+    /// order up to its first other transaction. In the first lanes a signer's cancels that
+    /// would cancel something (`cancel_target`) not yet targeted by its account's cancels, up
+    /// to its first that would not; the rest, and operator keys' (which hold no orders), in
+    /// the second. A signer's cancels in the first lanes come before its cancels in the
+    /// second, in nonce order, so taking the first lanes before the second keeps its order.
+    fn leading_cancels(
+        &self,
+        cancel_target: impl Fn(AccountId, &TxBody) -> Option<CancelTarget>,
+    ) -> [Turns; 2] {
         let by_signer = &self.pool.by_signer;
         let mut signers: Vec<(&SignerKey, u64)> = by_signer
             .iter()
@@ -704,9 +712,12 @@ where
             .collect();
         signers.sort_by_key(|(_, seq)| *seq);
         let (mut lanes, mut late_lanes): (Turns, Turns) = (Vec::new(), Vec::new());
-        // Per payer: its lane in each, and the cancels it may still put in the first.
-        let mut lane_of: BTreeMap<(Payer, SignerKey), (usize, usize)> = BTreeMap::new();
+        // Per payer: its lane in each, and what its cancels in the first lanes target.
+        let mut lane_of: BTreeMap<(Payer, SignerKey), (usize, BTreeSet<CancelTarget>)> =
+            BTreeMap::new();
         for (signer, _) in &signers {
+            // Whether this signer's cancels still go in the first lanes.
+            let mut first = true;
             for (nonce, pending) in &by_signer[*signer] {
                 if !self.fresh(&pending.tx.tx.signer, *nonce) {
                     continue;
@@ -714,19 +725,20 @@ where
                 if !pending.tx.tx.body.is_cancel() {
                     break;
                 }
-                let (lane, budget) = lane_of
+                let (lane, targets) = lane_of
                     .entry(payer_key(pending.payer, **signer))
                     .or_insert_with(|| {
                         lanes.push(VecDeque::new());
                         late_lanes.push(VecDeque::new());
-                        let budget = match pending.payer {
-                            Payer::Account(account) => orders_open(account),
-                            Payer::Operator => 0,
-                        };
-                        (lanes.len() - 1, budget)
+                        (lanes.len() - 1, BTreeSet::new())
                     });
-                if *budget > 0 {
-                    *budget -= 1;
+                first = first
+                    && match pending.payer {
+                        Payer::Account(account) => cancel_target(account, &pending.tx.tx.body)
+                            .is_some_and(|target| targets.insert(target)),
+                        Payer::Operator => false,
+                    };
+                if first {
                     lanes[*lane].push_back((**signer, *nonce));
                 } else {
                     late_lanes[*lane].push_back((**signer, *nonce));
@@ -890,7 +902,7 @@ pub fn cancels_first(txs: &[SignedTx]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bulwark_types::{Nonce, PrivateKey, Tx, TxBody};
+    use bulwark_types::{InstrumentId, Nonce, OrderId, PrivateKey, Tx, TxBody};
     use commonware_cryptography::Signer;
 
     impl Mempool {
@@ -997,7 +1009,7 @@ mod tests {
             1 << 20,
             |_| None,
             |_, p| Some(p),
-            |_| usize::MAX,
+            |_, _| None,
         )
     }
 
@@ -1066,8 +1078,10 @@ mod tests {
             observations_max: 1,
         };
         // The market maker has an order open; the flooders have none.
-        let orders_open = |a: AccountId| usize::from(a == AccountId::new(1));
-        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), orders_open);
+        let open = |a: AccountId, _: &TxBody| {
+            (a == AccountId::new(1)).then_some(CancelTarget::Orders(None))
+        };
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), open);
         assert!(cancels_first(&chosen));
         let flooders: BTreeSet<PublicKey> = (100..108)
             .map(|seed| PrivateKey::from_seed(seed).public_key())
@@ -1096,19 +1110,41 @@ mod tests {
             pool.admit_hashed(tx(trader, 1, false), true, None, 0, account(trader as u32))
                 .unwrap();
         }
-        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), orders_open);
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), open);
         assert!(cancels_first(&chosen));
         assert_eq!(flood(&chosen), 32);
         assert_eq!(chosen.len(), 256);
-        // With every flooder's cancels taken as cancelling something, they share the half of
-        // the block with the market maker, and the other half stays the honest traders'.
-        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+        // Flooders with orders open: each account's first cancel-all would cancel them, its
+        // repeats nothing more. Their first cancels share the first round with the market
+        // maker's; the repeats have the eighth.
+        let chosen = pool.select(
+            &limits,
+            1 << 20,
+            |_| None,
+            |_, p| Some(p),
+            |_, _| Some(CancelTarget::Orders(None)),
+        );
+        assert!(cancels_first(&chosen));
+        assert_eq!(chosen[8].tx.signer, market_maker, "in the first round");
+        assert_eq!(flood(&chosen), 8 + 32);
+        // Flooders whose every cancel names another open order of theirs (an account may
+        // hold 500): they share half the block with the market maker, and the other half
+        // stays the honest traders'.
+        let named = std::cell::Cell::new(0u64);
+        let chosen = pool.select(
+            &limits,
+            1 << 20,
+            |_| None,
+            |_, p| Some(p),
+            |_, _| {
+                named.set(named.get() + 1);
+                let order = OrderId::new(named.get());
+                Some(CancelTarget::Order(InstrumentId::new(1), order))
+            },
+        );
         assert!(cancels_first(&chosen));
         assert_eq!(flood(&chosen), 127);
-        assert_eq!(
-            chosen[8].tx.signer, market_maker,
-            "in the first round of turns"
-        );
+        assert_eq!(chosen[8].tx.signer, market_maker, "in the first round");
         assert!(chosen[128..].iter().all(|t| !t.tx.body.is_cancel()));
         // With no flood, the honest cancels are not held to half a block: 300 cancels of one
         // market maker's two keys fill a block of 256 that has no orders waiting.
@@ -1117,7 +1153,7 @@ mod tests {
             pool.admit_hashed(tx(seed, nonce, true), true, None, 0, account(1))
                 .unwrap();
         }
-        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+        let chosen = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_, _| None);
         assert_eq!(chosen.len(), 256);
         assert!(cancels_first(&chosen));
     }
@@ -1133,13 +1169,35 @@ mod tests {
             for (signer, cancel) in txs {
                 let nonce = next.entry(signer).or_insert(0u64);
                 *nonce += 1;
-                let _ = pool.admit_hashed(tx(signer, *nonce, cancel), true, None, 0, Payer::Operator);
+                // Signers 1 to 4 are two accounts' keys (two each); 5 is an operator key.
+                let payer = match signer {
+                    5 => Payer::Operator,
+                    s => Payer::Account(AccountId::new(s % 2 + 1)),
+                };
+                let _ = pool.admit_hashed(tx(signer, *nonce, cancel), true, None, 0, payer);
             }
-            for txs_max in [1usize, 2, 7, 64] {
+            // What the cancels would cancel: nothing; their account's orders (so each account's
+            // first cancel is a cancel of something); a different order each; a different
+            // order every other one, nothing in between.
+            let named = std::cell::Cell::new(0u64);
+            let targets: [&Target<'_>; 4] = [
+                &|_, _| None,
+                &|_, _| Some(CancelTarget::Orders(None)),
+                &|_, _| {
+                    named.set(named.get() + 1);
+                    Some(CancelTarget::Order(InstrumentId::new(1), OrderId::new(named.get())))
+                },
+                &|_, _| {
+                    named.set(named.get() + 1);
+                    let order = OrderId::new(named.get());
+                    (named.get() % 2 == 0).then_some(CancelTarget::Order(InstrumentId::new(1), order))
+                },
+            ];
+            for (txs_max, target) in [1usize, 2, 7, 64].into_iter().flat_map(|m| targets.map(|t| (m, t))) {
                 let limits = BlockLimits { txs_max, prices_max: 1, observations_max: 1 };
                 for bytes_max in [200usize, 1 << 20] {
                     let chosen =
-                        pool.select(&limits, bytes_max, |_| None, |_, p| Some(p), |_| usize::MAX);
+                        pool.select(&limits, bytes_max, |_| None, |_, p| Some(p), target);
                     proptest::prop_assert!(cancels_first(&chosen));
                     proptest::prop_assert!(chosen.len() <= txs_max);
                     // Each signer's transactions are its first nonces, in order, none twice.
@@ -1158,6 +1216,9 @@ mod tests {
         }
     }
 
+    /// What a cancel would cancel, as `Mempool::select` asks it.
+    type Target<'a> = dyn Fn(AccountId, &TxBody) -> Option<CancelTarget> + 'a;
+
     fn any_cancel() -> impl proptest::strategy::Strategy<Value = bool> {
         proptest::prelude::any::<bool>()
     }
@@ -1174,13 +1235,7 @@ mod tests {
             prices_max: 1,
             observations_max: 1,
         };
-        let chosen = pool.select(
-            &limits,
-            1 << 20,
-            |_| Some(2),
-            |_, p| Some(p),
-            |_| usize::MAX,
-        );
+        let chosen = pool.select(&limits, 1 << 20, |_| Some(2), |_, p| Some(p), |_, _| None);
         assert_eq!(
             chosen.iter().map(|t| t.tx.nonce.get()).collect::<Vec<_>>(),
             vec![3, 4]
@@ -1211,7 +1266,7 @@ mod tests {
             1 << 20,
             |_| None,
             |_, p| Some(p),
-            |_| usize::MAX,
+            |_, _| None,
         );
         let order: Vec<u64> = chosen.iter().map(|t| t.tx.nonce.get()).collect();
         assert_eq!(
@@ -1382,7 +1437,7 @@ mod tests {
             1 << 20,
             |_| None,
             |_, p| Some(p),
-            |_| usize::MAX,
+            |_, _| None,
         );
         let flooder = block
             .iter()
@@ -1434,7 +1489,7 @@ mod tests {
             txs_max: 40,
             ..BlockLimits::DEFAULT
         };
-        let block = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+        let block = pool.select(&limits, 1 << 20, |_| None, |_, p| Some(p), |_, _| None);
         assert_eq!(block.len(), 40);
         let honest = block
             .iter()
@@ -1484,7 +1539,7 @@ mod tests {
                     }
                 }
                 pool.check();
-                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p), |_| usize::MAX);
+                let block = pool.select(&BlockLimits::DEFAULT, 1 << 20, |_| None, |_, p| Some(p), |_, _| None);
                 proptest::prop_assert!(cancels_first(&block));
             }
         }
