@@ -196,44 +196,30 @@ fn a_cancel_targets_only_an_open_order_of_its_own_account() {
     let (_, id) = v.exchange.account(alice).unwrap().client_orders[&client];
     let cancel = |instrument, order| TxBody::CancelOrder { instrument, order };
     let all = |instrument| TxBody::CancelAll { instrument };
-    let state = &v.exchange;
-    let order = Some(CancelTarget::Order(perp, id));
-    assert_eq!(
-        state.cancel_target(alice, &cancel(perp, OrderRef::Client(client))),
-        order
-    );
-    assert_eq!(
-        state.cancel_target(alice, &cancel(perp, OrderRef::Exchange(id))),
-        order
-    );
-    assert_eq!(
-        state.cancel_target(bob, &cancel(perp, OrderRef::Exchange(id))),
-        None
-    );
-    assert_eq!(
-        state.cancel_target(alice, &cancel(call, OrderRef::Client(client))),
-        None
-    );
-    assert_eq!(
-        state.cancel_target(alice, &all(None)),
-        Some(CancelTarget::Orders(None))
-    );
-    assert_eq!(
-        state.cancel_target(alice, &all(Some(perp))),
-        Some(CancelTarget::Orders(Some(perp)))
-    );
-    assert_eq!(state.cancel_target(alice, &all(Some(call))), None);
-    assert_eq!(state.cancel_target(bob, &all(None)), None);
     let stranger = AccountId::new(999);
-    assert_eq!(
-        state.cancel_target(stranger, &cancel(perp, OrderRef::Exchange(id))),
-        None
-    );
-    assert_eq!(state.cancel_target(stranger, &all(None)), None);
+    let order = Some(CancelTarget::Order(perp, id));
     let withdraw = TxBody::Withdraw {
         amount: Money::from_usdc(1),
     };
-    assert_eq!(state.cancel_target(alice, &withdraw), None);
+    for (account, body, target) in [
+        (alice, cancel(perp, OrderRef::Client(client)), order),
+        (alice, cancel(perp, OrderRef::Exchange(id)), order),
+        (bob, cancel(perp, OrderRef::Exchange(id)), None),
+        (alice, cancel(call, OrderRef::Client(client)), None),
+        (alice, all(None), Some(CancelTarget::Orders(None))),
+        (
+            alice,
+            all(Some(perp)),
+            Some(CancelTarget::Orders(Some(perp))),
+        ),
+        (alice, all(Some(call)), None),
+        (bob, all(None), None),
+        (stranger, cancel(perp, OrderRef::Exchange(id)), None),
+        (stranger, all(None), None),
+        (alice, withdraw, None),
+    ] {
+        assert_eq!(v.exchange.cancel_target(account, &body), target, "{body:?}");
+    }
     let tx = v.tx("alice", cancel(perp, OrderRef::Client(client)));
     assert_eq!(v.run(tx).0, None);
     assert_eq!(
