@@ -126,6 +126,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "withhold-observations",
         include_str!("../scenarios/withhold-observations.toml"),
     ),
+    (
+        "withhold-timed",
+        include_str!("../scenarios/withhold-timed.toml"),
+    ),
 ];
 
 /// Why a scenario could not be loaded.

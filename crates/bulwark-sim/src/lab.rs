@@ -345,7 +345,7 @@ enum Role {
     Honest,
     Breaker(Arc<DutySwitch>),
     Censor(bulwark_types::PublicKey, Arc<CensorLog>),
-    Withholder(Withhold, Arc<WithholdLog>),
+    Withholder(Withhold, Option<u64>, Arc<WithholdLog>),
     MarkProposer(u32, Arc<std::sync::atomic::AtomicU64>),
     Impostor,
 }
@@ -517,8 +517,9 @@ impl Lab {
                 ByzantineRole::Withholder {
                     validator,
                     withhold,
+                    around_ms,
                 } => {
-                    roles[validator] = Role::Withholder(withhold, Arc::default());
+                    roles[validator] = Role::Withholder(withhold, around_ms, Arc::default());
                 }
                 ByzantineRole::MarkProposer {
                     validator,
@@ -550,10 +551,10 @@ impl Lab {
                 Role::Censor(target, log) => {
                     cluster.start_with(i, Censor::wrapper(target.clone(), log.clone()));
                 }
-                Role::Withholder(withhold, log) => cluster.start_tuned_with(
+                Role::Withholder(withhold, around_ms, log) => cluster.start_tuned_with(
                     i,
                     market.tune(i),
-                    Withholder::wrapper(*withhold, n, log.clone()),
+                    Withholder::wrapper(*withhold, n, *around_ms, log.clone()),
                 ),
                 Role::MarkProposer(mark_bps, proposed) => cluster.start_tuned_with(
                     i,
@@ -1087,8 +1088,13 @@ impl Lab {
                 self.cluster
                     .start_with(validator, Censor::wrapper(target, log));
             }
-            Role::Withholder(withhold, log) => {
-                let wrap = Withholder::wrapper(*withhold, self.scenario.validators, log.clone());
+            Role::Withholder(withhold, around_ms, log) => {
+                let wrap = Withholder::wrapper(
+                    *withhold,
+                    self.scenario.validators,
+                    *around_ms,
+                    log.clone(),
+                );
                 self.cluster
                     .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
@@ -1237,7 +1243,7 @@ impl Lab {
         evidence.blocked.sort_unstable();
         for role in &self.roles {
             match role {
-                Role::Withholder(_, log) => evidence.observations_withheld += log.dropped(),
+                Role::Withholder(_, _, log) => evidence.observations_withheld += log.dropped(),
                 Role::MarkProposer(_, proposed) => {
                     evidence.marks_proposed += proposed.load(std::sync::atomic::Ordering::SeqCst);
                 }

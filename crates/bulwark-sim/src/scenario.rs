@@ -28,7 +28,8 @@
 //! `kind = "censor"` with `trader = t` (a leader that leaves trader t's transactions out of its
 //! blocks); `kind = "withholder"` with `withhold = "all-but-own" | "high" | "low"` (a leader
 //! that leaves other validators' price observations out of its blocks: all but its own, or all
-//! but the quorum's worth of highest or lowest); `kind = "mark-proposer"` with `mark_bps = b`
+//! but the quorum's worth of highest or lowest; with `around_ms = m`, only in blocks dated
+//! within m ms of a funding time or an option refit); `kind = "mark-proposer"` with `mark_bps = b`
 //! (a leader whose blocks carry a mark for each perpetual at b bps of the index); or
 //! `kind = "flooder"` with `txs_per_second = r` (a validator gossiping r junk transactions a
 //! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels).
@@ -122,6 +123,7 @@
 use crate::agents::{AgentSpec, RawAgent};
 use crate::byzantine::flooder::FLOOD_TXS_PER_SECOND_MAX;
 use crate::byzantine::mark_proposer::MARK_BPS_MAX;
+use crate::byzantine::withholder::WITHHOLD_AROUND_MS_MAX;
 use crate::byzantine::{Duty, Withhold};
 use crate::cluster::{TRADERS_MAX, VALIDATORS_MAX};
 use crate::economy::{Economy, Protection, RawEconomy, RawLie};
@@ -385,6 +387,11 @@ pub enum ByzantineRole {
     Withholder {
         validator: usize,
         withhold: Withhold,
+        /// Only in blocks dated within this many milliseconds of a funding time or an option
+        /// refit (a boundary of the venue's funding or refit interval, read from its
+        /// parameters); every block it proposes when absent.
+        #[serde(default)]
+        around_ms: Option<u64>,
     },
     /// The validator's blocks carry a mark for each trading perpetual at `mark_bps` of the
     /// index (the lab's `MarkProposer`).
@@ -794,6 +801,14 @@ impl RawScenario {
             if let ByzantineRole::MarkProposer { mark_bps, .. } = role {
                 let field = format!("byzantine[{index}].mark_bps");
                 range(&field, u64::from(*mark_bps), 1, u64::from(MARK_BPS_MAX))?;
+            }
+            if let ByzantineRole::Withholder {
+                around_ms: Some(around_ms),
+                ..
+            } = role
+            {
+                let field = format!("byzantine[{index}].around_ms");
+                range(&field, *around_ms, 1, WITHHOLD_AROUND_MS_MAX)?;
             }
             if let ByzantineRole::Flooder { txs_per_second, .. } = role {
                 let field = format!("byzantine[{index}].txs_per_second");

@@ -138,7 +138,8 @@ fn a_withholding_leader_moves_the_index_only_within_the_honest_spread() {
         scenario.byzantine,
         vec![ByzantineRole::Withholder {
             validator: 3,
-            withhold: Withhold::High
+            withhold: Withhold::High,
+            around_ms: None,
         }]
     );
     assert!(lifted.consensus.observations_withheld > 0, "it withheld");

@@ -111,6 +111,14 @@ fn bad_scenarios_are_refused_naming_the_field() {
             "byzantine[0].trader: trader 8 does not exist (market.traders = 8)",
         ),
         (
+            "[[byzantine]]\nkind = \"withholder\"\nvalidator = 1\nwithhold = \"high\"\naround_ms = 501",
+            "byzantine[0].around_ms: 501 is not within 1..=500",
+        ),
+        (
+            "[[byzantine]]\nkind = \"censor\"\nvalidator = 1\ntrader = 0\naround_ms = 100",
+            "unknown field `around_ms`",
+        ),
+        (
             "[[fault]]\nkind = \"restore-drops-field\"\nvalidator = 1\nat_height = 1\nheal_after_s = 1.0",
             "fault[0] (restore-drops-field): `heal_after_s` does not apply",
         ),

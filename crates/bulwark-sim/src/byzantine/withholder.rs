@@ -9,10 +9,15 @@
 //! validators' observations of one block, so a block with fewer leaves the index where it was
 //! (stale for that block), and a quorum the leader picked can move the median only within the
 //! honest observations' own spread; the next honest leader includes everyone again.
+//! A timed withholder (`around_ms`) acts only in the blocks dated within `around_ms` of a
+//! funding time or an option refit, read from the venue's parameters in the state it holds:
+//! the moments whose index decides a refit's centre or weighs in a funding sample, with
+//! fewer observations missing (so less to notice) than one that withholds in every block.
 //! Never: signs, reprices or repeats an observation (that is `Duty::ObservationsSigned` and
 //! `Duty::OneObservationPerValidator`), or touches transactions.
 
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
+use bulwark_exchange::ExchangeParams;
 use bulwark_node::app::ExchangeApp;
 use bulwark_node::block::ChainBlock;
 use bulwark_node::shared::Shared;
@@ -52,29 +57,49 @@ impl WithholdLog {
     }
 }
 
+/// The widest window a timed withholder may act in around each boundary: half the shortest
+/// refit or funding interval the venue allows (1 s), so its windows never join into every
+/// block.
+pub const WITHHOLD_AROUND_MS_MAX: u64 = 500;
+
 /// A leader that withholds observations (a [`Rewrite`] role).
 #[derive(Clone)]
 pub struct Withholder {
     withhold: Withhold,
     /// Observations per underlying kept by `High` and `Low`: the oracle's quorum, `2f + 1`.
     quorum: usize,
+    /// When set, it acts only in blocks dated within `around_ms` of a boundary of the
+    /// funding or refit interval of the venue in `shared`'s state.
+    timed: Option<(u64, Arc<Shared>)>,
     log: Arc<WithholdLog>,
 }
 
 impl Withholder {
-    /// The wrapper `bulwark_node::engine::start_with` takes, for a cluster of `validators`.
+    /// The wrapper `bulwark_node::engine::start_with` takes, for a cluster of `validators`;
+    /// with `around_ms`, a timed withholder.
     pub fn wrapper(
         withhold: Withhold,
         validators: usize,
+        around_ms: Option<u64>,
         log: Arc<WithholdLog>,
     ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> ProposalRewriter<Self> {
         assert!(validators >= 4, "n = 3f + 1 with f at least 1");
         let quorum = 2 * ((validators - 1) / 3) + 1;
-        ProposalRewriter::wrapper(Self {
+        ProposalRewriter::wrapper_with(move |shared| Self {
             withhold,
             quorum,
+            timed: around_ms.map(|around| (around, shared)),
             log,
         })
+    }
+
+    /// Whether a block dated `time_ms` is one this withholder acts in.
+    fn acts_at(&self, time_ms: u64) -> bool {
+        let Some((around_ms, shared)) = &self.timed else {
+            return true;
+        };
+        let state = shared.finalized_view().state.clone();
+        near_boundary(state.params(), time_ms, *around_ms)
     }
 
     /// The observations of `all` this leader (`own`) keeps.
@@ -122,6 +147,9 @@ impl Withholder {
 
 impl Rewrite for Withholder {
     fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
+        if !self.acts_at(honest.body.time.millis()) {
+            return None;
+        }
         let all = &honest.body.observations;
         let kept = self.kept(all, &honest.context.leader);
         assert!(kept.len() <= all.len(), "a withholder only removes");
@@ -134,5 +162,60 @@ impl Rewrite for Withholder {
         let mut body = honest.body.clone();
         body.observations = kept;
         Some(with_body(honest, body, None))
+    }
+}
+
+/// Whether `time_ms` lies within `around_ms` of a funding time or, when options are marked
+/// from smiles, of a refit: a multiple of `params`' funding or refit interval.
+fn near_boundary(params: &ExchangeParams, time_ms: u64, around_ms: u64) -> bool {
+    let refit = params
+        .surface_marks
+        .map(|surface| surface.refit_interval_ms);
+    [Some(params.funding_interval_ms), refit]
+        .into_iter()
+        .flatten()
+        .filter(|every| *every > 0)
+        .any(|every| {
+            let into = time_ms % every;
+            into <= around_ms || every - into <= around_ms
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_withholder_acts_only_near_a_funding_time_or_a_refit() {
+        let mut params = ExchangeParams::defaults();
+        params.funding_interval_ms = 60_000;
+        let refit = params
+            .surface_marks
+            .expect("smile marks by default")
+            .refit_interval_ms;
+        assert_eq!(refit, 10_000);
+        let cases = [
+            (60_000, true),
+            (60_400, true),
+            (60_600, false),
+            (69_500, true),
+            (69_400, false),
+            (70_000, true),
+            (75_000, false),
+            (119_700, true),
+        ];
+        for (time_ms, acts) in cases {
+            assert_eq!(
+                near_boundary(&params, time_ms, 500),
+                acts,
+                "at {time_ms} ms"
+            );
+        }
+        params.surface_marks = None;
+        assert!(
+            !near_boundary(&params, 70_000, 500),
+            "no refits without smiles"
+        );
+        assert!(near_boundary(&params, 120_200, 500), "funding still");
     }
 }
