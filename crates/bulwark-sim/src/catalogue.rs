@@ -111,6 +111,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/validators-lie.toml"),
     ),
     (
+        "validators-lie-withdrawal",
+        include_str!("../scenarios/validators-lie-withdrawal.toml"),
+    ),
+    (
         "venue-false-price",
         include_str!("../scenarios/venue-false-price.toml"),
     ),

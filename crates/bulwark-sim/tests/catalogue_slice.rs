@@ -129,6 +129,7 @@ slice! {
     spoof_touch => "spoof-touch",
     squeeze_perpetual => "squeeze-perpetual",
     validators_lie => "validators-lie",
+    validators_lie_withdrawal => "validators-lie-withdrawal",
     venue_false_price => "venue-false-price",
     sweep_200 => "sweep-200",
     wipe_state_sync => "wipe-state-sync",
