@@ -146,19 +146,33 @@ pub const NOTARIZATIONS_KEPT: usize = 256;
 /// would refuse, by its clock then, a block no leader held back, and once the timely voters
 /// have voted to finalize, the view can be neither finalized nor skipped. So:
 ///
-/// - a validator that voted to notarize the view judges the lag at the earlier of the clock
-///   and its vote (a vote replayed after a restart is recorded at the replay: stricter);
-/// - one that did not vote, and had seen the view notarized before verifying, is late: the lag
-///   rule is not its to apply ([`Notarizations::lag_judged_at_ms`] answers `None`);
+/// - a block dated before this validator's consensus engine started is not its to judge: a
+///   vote on it was cast in an earlier run and is replayed from the journal without the
+///   judgement behind it (judged at the replay, a block voted for just before a crash was
+///   refused at the restart: `sweep-200` seed 111);
+/// - a validator that voted to notarize the view before it saw the view notarized judges the
+///   lag at the earlier of the clock and its vote;
+/// - one that saw the view notarized before verifying, and either did not vote or voted only
+///   after that sighting (a late vote, or one replayed from its journal after a restart), is
+///   late: the lag rule is not its to apply ([`Notarizations::lag_judged_at_ms`] answers
+///   `None`). Judging a replayed vote by the clock at the replay stalled the chain: a block
+///   notarized just before two validators went down was refused by both at their restarts,
+///   and the two that had voted in time could not finalize it alone (`sweep-200` seed 154);
 /// - otherwise the clock decides.
 ///
 /// A leader still cannot hold block time back: a notarization carries the votes of at least
 /// f+1 honest validators, each of which held the block in that view and so judges it by its
 /// clock then. A stale block is refused by them, and the at most f late honest validators with
-/// the f Byzantine ones are 2f, short of the 2f+1 finalize votes it needs.
+/// the f Byzantine ones are 2f, short of the 2f+1 finalize votes it needs. What is left: an
+/// honest voter that restarts between its vote and its verdict defers like a late one, so a
+/// leader gains a stale block only if f+1 of them do; and after a restart of the whole
+/// network, a Byzantine leader may date its block at its parent's time until the first honest
+/// block after the restart (times never go backwards: the order of times is always checked).
 #[derive(Debug, Default)]
 pub struct Notarizations {
     views: std::collections::BTreeMap<u64, ViewSighting>,
+    /// When this validator's consensus engine started, by its clock.
+    started_ms: u64,
 }
 
 /// What one validator saw of one view, by its own clock (milliseconds).
@@ -169,6 +183,12 @@ struct ViewSighting {
 }
 
 impl Notarizations {
+    /// Records that this validator's consensus engine started at `now_ms`: what it voted
+    /// before then, it replays from its journal without the judgement behind the vote.
+    pub fn record_start(&mut self, now_ms: u64) {
+        self.started_ms = now_ms;
+    }
+
     /// Records this validator's own notarize vote in `view` at `now_ms` (the first stands).
     pub fn record_own_vote(&mut self, view: u64, now_ms: u64) {
         self.sighting(view).voted_ms.get_or_insert(now_ms);
@@ -189,18 +209,28 @@ impl Notarizations {
         self.views.entry(view).or_default()
     }
 
-    /// The time a block of `view` verified at `now_ms` has its lag judged against, or `None`
-    /// when this verification is late and the lag rule belongs to the view's voters.
-    pub fn lag_judged_at_ms(&self, view: u64, now_ms: u64) -> Option<u64> {
+    /// The time a block of `view` dated `block_ms` and verified at `now_ms` has its lag
+    /// judged against, or `None` when this verification is late and the lag rule belongs to
+    /// the view's voters.
+    pub fn lag_judged_at_ms(&self, view: u64, block_ms: u64, now_ms: u64) -> Option<u64> {
+        if block_ms < self.started_ms {
+            // Dated before this engine started: any vote of ours on it was cast in an earlier
+            // run (and is replayed now without its judgement), or we were down while it was
+            // proposed.
+            return None;
+        }
         let sighting = self.views.get(&view).copied().unwrap_or_default();
         match sighting {
+            // Voted while the view was open: judged as of that vote.
             ViewSighting {
                 voted_ms: Some(voted),
-                ..
-            } => Some(voted.min(now_ms)),
+                notarized_ms,
+            } if notarized_ms.is_none_or(|notarized| voted <= notarized) => Some(voted.min(now_ms)),
+            // Saw the view notarized before voting in it (a late vote, or one replayed from
+            // the journal after a restart) or without voting: late.
             ViewSighting {
-                voted_ms: None,
                 notarized_ms: Some(notarized),
+                ..
             } if notarized <= now_ms => None,
             _ => Some(now_ms),
         }
@@ -468,7 +498,11 @@ where
             return refuse("height is not its parent's next".into());
         }
         let view = candidate.inner().context.round.view().get();
-        let judged_at = lock(&self.shared.notarizations).lag_judged_at_ms(view, now_ms(&runtime));
+        let judged_at = lock(&self.shared.notarizations).lag_judged_at_ms(
+            view,
+            candidate.inner().time().millis(),
+            now_ms(&runtime),
+        );
         if let Err(error) = match judged_at {
             Some(now) => block_time_acceptable(
                 candidate.inner().time().millis(),
@@ -622,28 +656,46 @@ mod tests {
     fn a_late_verification_leaves_the_lag_to_the_views_voters() {
         let mut notarizations = Notarizations::default();
         // Nothing seen of the view (verification as the proposal arrives): the clock decides.
-        assert_eq!(notarizations.lag_judged_at_ms(7, 20_000), Some(20_000));
+        assert_eq!(notarizations.lag_judged_at_ms(7, 0, 20_000), Some(20_000));
         // Seen notarized before this validator verified, without its vote: late.
         notarizations.record_notarization(7, 18_368);
         notarizations.record_notarization(7, 19_000);
-        assert_eq!(notarizations.lag_judged_at_ms(7, 18_378), None);
+        assert_eq!(notarizations.lag_judged_at_ms(7, 0, 18_378), None);
         // Seen notarized only after the verification's clock: not late.
-        assert_eq!(notarizations.lag_judged_at_ms(7, 18_000), Some(18_000));
+        assert_eq!(notarizations.lag_judged_at_ms(7, 0, 18_000), Some(18_000));
         // A voter judges at its vote, however late it verifies: the block of 11.3 s that it
         // voted for at 11.34 s passes; a block held back to 6.3 s does not.
         notarizations.record_own_vote(7, 11_340);
         notarizations.record_own_vote(7, 15_139);
-        let judged = notarizations.lag_judged_at_ms(7, 18_378).unwrap();
+        let judged = notarizations.lag_judged_at_ms(7, 0, 18_378).unwrap();
         assert_eq!(judged, 11_340);
         assert!(block_time_acceptable(11_316, 11_300, judged, 5_000, 1_000).is_ok());
         assert!(block_time_acceptable(6_300, 6_000, judged, 5_000, 1_000).is_err());
         // Never later than the clock (a clock that went back after a restart).
-        assert_eq!(notarizations.lag_judged_at_ms(7, 10_000), Some(10_000));
+        assert_eq!(notarizations.lag_judged_at_ms(7, 0, 10_000), Some(10_000));
+        // A vote this validator casts, or replays from its journal after a restart, once it
+        // has seen the view notarized is a late one (`sweep-200` seed 154: the block of 1.16 s,
+        // notarized before two validators went down, was refused at their restart by their
+        // votes of 7.26 and 7.38 s, and the chain stalled).
+        let mut late = Notarizations::default();
+        late.record_notarization(21, 7_209);
+        late.record_own_vote(21, 7_257);
+        assert_eq!(late.lag_judged_at_ms(21, 1_158, 7_291), None);
+        // A block dated before this validator's engine started is not its to judge: a vote
+        // on it replayed from the journal is recorded at the replay (`sweep-200` seed 111:
+        // voted at 8.81 s, crashed, the vote replayed at 13.85 s, before the notarization
+        // arrived at 14.85 s, and the block of 8.79 s refused). One dated after is.
+        let mut restarted = Notarizations::default();
+        restarted.record_start(13_830);
+        restarted.record_own_vote(72, 13_846);
+        restarted.record_notarization(72, 14_848);
+        assert_eq!(restarted.lag_judged_at_ms(72, 8_788, 14_858), None);
+        assert_eq!(restarted.lag_judged_at_ms(73, 13_900, 14_858), Some(14_858));
         // Bounded: the oldest views are forgotten.
         for view in 100..100 + NOTARIZATIONS_KEPT as u64 {
             notarizations.record_notarization(view, view);
         }
-        assert_eq!(notarizations.lag_judged_at_ms(7, 20_000), Some(20_000));
-        assert_eq!(notarizations.lag_judged_at_ms(100, 20_000), None);
+        assert_eq!(notarizations.lag_judged_at_ms(7, 0, 20_000), Some(20_000));
+        assert_eq!(notarizations.lag_judged_at_ms(100, 0, 20_000), None);
     }
 }

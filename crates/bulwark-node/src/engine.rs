@@ -581,6 +581,7 @@ where
     );
     let wrapper =
         marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
+    lock(&shared.notarizations).record_start(crate::app::now_ms(&context));
     let monitor = ConsensusMonitor {
         shared: shared.clone(),
         clock: Arc::new(context.child("consensus_monitor")),

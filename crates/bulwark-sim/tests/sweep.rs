@@ -201,3 +201,27 @@ fn a_block_certified_late_after_its_proposer_crashed_does_not_stop_the_chain() {
     let measured = simulate(&scenario, 9).unwrap_or_else(|failure| panic!("{failure}"));
     assert!(measured.height >= 200, "{}", measured.height);
 }
+
+/// A sweep of 512 more seeds of `sweep-200` (65 to 576, 2026-12-05) found two more ways the
+/// lag rule stopped the chain after two validators were down at once (a crash and a wipe, each
+/// healed), both of a block notarized just before they went down:
+/// - seed 154: the block of 1.16 s, notarized by validators 1, 2 and 3 before 3 was wiped and
+///   0 crashed. Back up at 7.2 s, each saw the view notarized, then voted in it (a late vote),
+///   and, judged at that vote, refused the block: two finalize votes and two refusals.
+/// - seed 111: the block of 8.79 s, which validator 2 voted for at 8.81 s just before it
+///   crashed. Restarted at 13.83 s, it replayed its vote from its journal before the
+///   notarization arrived, and judged at the replay it refused the block.
+///
+/// A vote cast after seeing the view notarized, and any block dated before the validator's
+/// engine started, now leave the lag to the view's timely voters.
+#[test]
+fn a_block_notarized_before_two_validators_went_down_does_not_stop_the_chain() {
+    let scenario = bulwark_sim::catalogue::get("sweep-200")
+        .expect("in the catalogue")
+        .expect("valid");
+    for seed in [154, 111] {
+        let measured =
+            simulate(&scenario, seed).unwrap_or_else(|failure| panic!("seed {seed}: {failure}"));
+        assert!(measured.height >= 200, "seed {seed}: {}", measured.height);
+    }
+}
