@@ -349,6 +349,13 @@ where
     let genesis_digest = genesis.digest();
     let prefix = config.partition_prefix.clone();
     let limits = config.app.limits;
+    // A validator without its consensus journal (new, or wiped) may have voted before in the
+    // views it would replay: see `JOURNAL_LOST_WAIT`.
+    let started_ms = crate::app::now_ms(&context);
+    let journal_lost = matches!(
+        context.scan(&simplex_partition(&prefix)).await,
+        Err(commonware_runtime::Error::PartitionMissing(_))
+    );
     // Read before anything here creates a partition: what a directory holds tells a fresh one
     // from one written before the layout was recorded.
     let layout = crate::layout::open(
@@ -374,8 +381,10 @@ where
     let (mut snapshot_sender, mut snapshot_receiver) = channels.snapshots;
     let mut sync_floor = None;
     // With no usable local snapshot, sync whatever the distance, and with at least one try.
+    // Nor, without a consensus journal, whatever the distance: replaying from an older state
+    // would start consensus in views this validator may have voted in.
     let sync_config = match (config.sync, initial.lost_local_state) {
-        (Some(sync), true) => Some(SyncConfig {
+        (Some(sync), lost) if lost || journal_lost => Some(SyncConfig {
             threshold: 0,
             ..sync
         }),
@@ -385,12 +394,12 @@ where
             timeout: Duration::from_secs(2),
             stall: Duration::from_secs(10),
         }),
-        (sync, false) => sync,
+        (sync, _) => sync,
     };
     if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
-        let synced = sync::fetch(
+        let mut synced = sync::fetch(
             &mut sync_context,
             &mut snapshot_sender,
             &mut snapshot_receiver,
@@ -402,6 +411,48 @@ where
             sync_config,
         )
         .await;
+        // Joining a running chain without a consensus journal: start consensus only after a
+        // block proposed since this start, so simplex never re-enters a view this validator
+        // may have voted in before it lost its journal (a wiped validator re-voting
+        // differently is an equivocator to its peers: `sweep-200` seed 89).
+        let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
+        while journal_lost
+            && let Some(current) = &synced
+            && current.time_ms() <= started_ms
+            && sync_context.current() < wait_end
+        {
+            sync_context.sleep(JOURNAL_LOST_RETRY).await;
+            let newer = sync::fetch(
+                &mut sync_context,
+                &mut snapshot_sender,
+                &mut snapshot_receiver,
+                &mut sync_blocker,
+                &scheme,
+                limits,
+                config.snapshot_bytes_max as u64,
+                current.height(),
+                SyncConfig {
+                    threshold: 0,
+                    attempts: 1,
+                    ..sync_config
+                },
+            )
+            .await;
+            if newer.is_some() {
+                synced = newer;
+            }
+        }
+        if journal_lost
+            && let Some(current) = &synced
+            && current.time_ms() <= started_ms
+        {
+            tracing::warn!(
+                height = current.height(),
+                "no snapshot of a block proposed since this start: starting consensus from an \
+                 older one, where this validator may contradict votes it cast before losing \
+                 its journal"
+            );
+        }
         if let Some(synced) = synced {
             let (exchange, block_digest, finalization) = synced.into_parts();
             served = Some(store.save_floor(&exchange, block_digest).await?);
@@ -647,6 +698,13 @@ pub const MARSHAL_CACHE_SECTION_VIEWS: u64 = 100;
 pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
 
 /// Simplex's journal partition (one epoch, for ever: a static validator set).
+/// How long a validator without its consensus journal that joins a running chain waits for a
+/// snapshot of a block proposed since it started, asking again every `JOURNAL_LOST_RETRY`.
+/// Past it (a chain that cannot move without this validator), it starts from the newest it
+/// has: liveness before the risk of contradicting its own lost votes.
+pub const JOURNAL_LOST_WAIT: Duration = Duration::from_secs(30);
+const JOURNAL_LOST_RETRY: Duration = Duration::from_millis(500);
+
 fn simplex_partition(prefix: &str) -> String {
     format!("{prefix}-simplex-epoch0")
 }

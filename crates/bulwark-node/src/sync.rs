@@ -289,6 +289,11 @@ impl Synced {
         self.exchange.height().get()
     }
 
+    /// Time of block `H`, milliseconds.
+    pub fn time_ms(&self) -> u64 {
+        self.exchange.time().millis()
+    }
+
     /// The state, the digest of block `H`, and the finalization of block `H + 1`.
     pub fn into_parts(self) -> (Exchange, Digest, BlockFinalization) {
         (self.exchange, self.block_digest, self.finalization)

@@ -454,22 +454,25 @@ impl Cluster {
     }
 
     /// Wipes validator `i`'s disk and restarts it; waits until every validator is 40 heights
-    /// past where the cluster stood, stops the traders, checks agreement over at least 40
-    /// heights and returns the first height the wiped validator executed.
+    /// past where the cluster stood and 40 past the first height the wiped validator executed
+    /// (it starts from a snapshot of a block proposed after its restart: see
+    /// `bulwark_node::engine::JOURNAL_LOST_WAIT`), stops the traders, checks agreement over
+    /// at least 40 heights and returns that first height.
     pub async fn wipe_and_resync(&mut self, i: usize) -> u64 {
         self.wipe(i).await;
         self.start(i);
         let goal = self.heights().into_iter().max().expect("validators") + 40;
         let all = self.all();
         self.wait_until(&all, goal).await;
+        let first = {
+            let shared = self.shared(i).expect("restarted");
+            let history = lock(&shared.history);
+            history.front().expect("it executed blocks").height
+        };
+        self.wait_until(&all, first + 40).await;
         self.stop_traders();
         assert!(self.check_agreement(&all) >= 40);
-        let shared = self.shared(i).expect("restarted");
-        shared
-            .history
-            .lock()
-            .map(|h| h.front().expect("it executed blocks").height)
-            .expect("not poisoned")
+        first
     }
 
     /// Cuts validator `i` off from every other validator until they have finalized `blocks`

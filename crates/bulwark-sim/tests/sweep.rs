@@ -225,3 +225,23 @@ fn a_block_notarized_before_two_validators_went_down_does_not_stop_the_chain() {
         assert!(measured.height >= 200, "seed {seed}: {}", measured.height);
     }
 }
+
+/// The same sweep's other finding (seed 89): validator 3, wiped at height 133 for 1.8 s,
+/// restarted from its peers' snapshot of height 125 and, its consensus journal gone, voted
+/// again in views after that snapshot in which it had voted before the wipe, differently: its
+/// peers saw a conflicting notarize and blocked it as an equivocator, and it never rejoined.
+/// A validator without its consensus journal now starts consensus only from a snapshot of a
+/// block proposed since it started (`bulwark_node::engine::JOURNAL_LOST_WAIT`).
+#[test]
+fn a_wiped_validator_does_not_contradict_its_votes_from_before_the_wipe() {
+    let scenario = bulwark_sim::catalogue::get("sweep-200")
+        .expect("in the catalogue")
+        .expect("valid");
+    let measured = simulate(&scenario, 89).unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(measured.height >= 200, "{}", measured.height);
+    assert_eq!(
+        measured.consensus.faults_observed, 0,
+        "no validator seen contradicting itself"
+    );
+    assert_eq!(measured.consensus.blocked, Vec::new(), "nobody blocked");
+}
