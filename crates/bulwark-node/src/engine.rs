@@ -697,7 +697,6 @@ pub const MARSHAL_CACHE_SECTION_VIEWS: u64 = 100;
 /// retained blocks are 16 sections (one blob each per partition).
 pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
 
-/// Simplex's journal partition (one epoch, for ever: a static validator set).
 /// How long a validator without its consensus journal that joins a running chain waits for a
 /// snapshot of a block proposed since it started, asking again every `JOURNAL_LOST_RETRY`.
 /// Past it (a chain that cannot move without this validator), it starts from the newest it
@@ -705,6 +704,7 @@ pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
 pub const JOURNAL_LOST_WAIT: Duration = Duration::from_secs(30);
 const JOURNAL_LOST_RETRY: Duration = Duration::from_millis(500);
 
+/// Simplex's journal partition (one epoch, for ever: a static validator set).
 fn simplex_partition(prefix: &str) -> String {
     format!("{prefix}-simplex-epoch0")
 }
