@@ -399,29 +399,15 @@ where
     if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
-        let mut synced = sync::fetch(
-            &mut sync_context,
-            &mut snapshot_sender,
-            &mut snapshot_receiver,
-            &mut sync_blocker,
-            &scheme,
-            limits,
-            config.snapshot_bytes_max as u64,
-            chain.finalized_height(),
-            sync_config,
-        )
-        .await;
         // Joining a running chain without a consensus journal: start consensus only after a
         // block proposed since this start, so simplex never re-enters a view this validator
         // may have voted in before it lost its journal (a wiped validator re-voting
-        // differently is an equivocator to its peers: `sweep-200` seed 89).
+        // differently is an equivocator to its peers: `sweep-200` seed 89). So, while the
+        // newest snapshot found is older than this start, ask again for one above it.
         let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
-        while journal_lost
-            && let Some(current) = &synced
-            && current.time_ms() <= started_ms
-            && sync_context.current() < wait_end
-        {
-            sync_context.sleep(JOURNAL_LOST_RETRY).await;
+        let (mut synced, mut above, mut round_config) =
+            (None::<sync::Synced>, chain.finalized_height(), sync_config);
+        loop {
             let newer = sync::fetch(
                 &mut sync_context,
                 &mut snapshot_sender,
@@ -430,17 +416,23 @@ where
                 &scheme,
                 limits,
                 config.snapshot_bytes_max as u64,
-                current.height(),
-                SyncConfig {
-                    threshold: 0,
-                    attempts: 1,
-                    ..sync_config
-                },
+                above,
+                round_config,
             )
             .await;
-            if newer.is_some() {
-                synced = newer;
+            synced = newer.or(synced);
+            let Some(current) = &synced else { break };
+            if !journal_lost || current.time_ms() > started_ms || sync_context.current() >= wait_end
+            {
+                break;
             }
+            above = current.height();
+            round_config = SyncConfig {
+                threshold: 0,
+                attempts: 1,
+                ..sync_config
+            };
+            sync_context.sleep(JOURNAL_LOST_RETRY).await;
         }
         if journal_lost
             && let Some(current) = &synced

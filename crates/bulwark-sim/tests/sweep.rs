@@ -195,11 +195,18 @@ at_height = [10, 20]
 /// validator that saw the view notarized before it could verify leaves the lag to the voters.
 #[test]
 fn a_block_certified_late_after_its_proposer_crashed_does_not_stop_the_chain() {
+    replay_sweep_200(9);
+}
+
+/// `sweep-200` on `seed`, which must pass and reach height 200.
+fn replay_sweep_200(seed: u64) -> bulwark_sim::lab::Measured {
     let scenario = bulwark_sim::catalogue::get("sweep-200")
         .expect("in the catalogue")
         .expect("valid");
-    let measured = simulate(&scenario, 9).unwrap_or_else(|failure| panic!("{failure}"));
-    assert!(measured.height >= 200, "{}", measured.height);
+    let measured =
+        simulate(&scenario, seed).unwrap_or_else(|failure| panic!("seed {seed}: {failure}"));
+    assert!(measured.height >= 200, "seed {seed}: {}", measured.height);
+    measured
 }
 
 /// A sweep of 512 more seeds of `sweep-200` (65 to 576, 2026-12-05) found two more ways the
@@ -216,13 +223,8 @@ fn a_block_certified_late_after_its_proposer_crashed_does_not_stop_the_chain() {
 /// engine started, now leave the lag to the view's timely voters.
 #[test]
 fn a_block_notarized_before_two_validators_went_down_does_not_stop_the_chain() {
-    let scenario = bulwark_sim::catalogue::get("sweep-200")
-        .expect("in the catalogue")
-        .expect("valid");
     for seed in [154, 111] {
-        let measured =
-            simulate(&scenario, seed).unwrap_or_else(|failure| panic!("seed {seed}: {failure}"));
-        assert!(measured.height >= 200, "seed {seed}: {}", measured.height);
+        replay_sweep_200(seed);
     }
 }
 
@@ -234,11 +236,7 @@ fn a_block_notarized_before_two_validators_went_down_does_not_stop_the_chain() {
 /// block proposed since it started (`bulwark_node::engine::JOURNAL_LOST_WAIT`).
 #[test]
 fn a_wiped_validator_does_not_contradict_its_votes_from_before_the_wipe() {
-    let scenario = bulwark_sim::catalogue::get("sweep-200")
-        .expect("in the catalogue")
-        .expect("valid");
-    let measured = simulate(&scenario, 89).unwrap_or_else(|failure| panic!("{failure}"));
-    assert!(measured.height >= 200, "{}", measured.height);
+    let measured = replay_sweep_200(89);
     assert_eq!(
         measured.consensus.faults_observed, 0,
         "no validator seen contradicting itself"
