@@ -707,7 +707,7 @@ impl Exchange {
 
     /// The open order of `account` that a cancel naming `order` in `instrument` would cancel
     /// in this state, if any (`None` for an account this state does not hold, too).
-    pub fn open_order(
+    fn open_order(
         &self,
         account: AccountId,
         instrument: InstrumentId,

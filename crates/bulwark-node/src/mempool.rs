@@ -479,7 +479,8 @@ impl Mempool {
         (limits.txs_max / 2).max(1)
     }
 
-    /// Most leading cancels beyond their accounts' open orders (or of operator keys)
+    /// Most leading cancels that target nothing not already targeted by their account's
+    /// cancels in this block (cancels of nothing, repeats, operator keys')
     /// [`Self::select`] puts in a block before anything else has had its turn: an eighth of
     /// the block (at least one).
     pub fn empty_cancels_max(limits: &BlockLimits) -> usize {
@@ -832,10 +833,6 @@ where
     }
 }
 
-/// The proposer's duty of order that every verifier checks: cancels first. A cancel may
-/// follow a transaction that is not a cancel only behind a non-cancel of its own signer (its
-/// nonce order keeps it there), so a leader cannot hold market makers' cancels back while it
-/// runs orders against their stale quotes. [`Mempool::select`] always satisfies it.
 /// Whether every transaction of a block is chargeable in `state`, the state its block applies
 /// to: its signer is an operator key or a key of an account holding collateral, and no account
 /// (nor operator key) is charged more than [`Mempool::BLOCK_TXS_PER_ACCOUNT_MAX`] of them (an
@@ -885,6 +882,10 @@ pub fn block_payers_valid(
     Ok(())
 }
 
+/// The proposer's duty of order that every verifier checks: cancels first. A cancel may
+/// follow a transaction that is not a cancel only behind a non-cancel of its own signer (its
+/// nonce order keeps it there), so a leader cannot hold market makers' cancels back while it
+/// runs orders against their stale quotes. [`Mempool::select`] always satisfies it.
 pub fn cancels_first(txs: &[SignedTx]) -> bool {
     let mut ordered: std::collections::BTreeSet<&PublicKey> = std::collections::BTreeSet::new();
     for tx in txs {

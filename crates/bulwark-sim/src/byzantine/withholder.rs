@@ -98,8 +98,7 @@ impl Withholder {
         let Some((around_ms, shared)) = &self.timed else {
             return true;
         };
-        let state = shared.finalized_view().state.clone();
-        near_boundary(state.params(), time_ms, *around_ms)
+        near_boundary(shared.finalized_view().state.params(), time_ms, *around_ms)
     }
 
     /// The observations of `all` this leader (`own`) keeps.
