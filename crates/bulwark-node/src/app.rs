@@ -284,22 +284,41 @@ impl ExchangeApp {
     /// nearest state it holds (the finalized block's, or any speculative one: see
     /// [`crate::chain`]) and `parent` (taken from `ancestry`, newest first) if needed.
     /// Returns false if `parent` does not descend from this node's finalized block.
+    ///
+    /// Finalization goes on while this waits (for a block of the ancestry, fetched from peers,
+    /// or for execution to catch up): every step reads the finalized height afresh, and blocks
+    /// of the walk that finalization applied meanwhile are dropped from it, not mistaken for a
+    /// fork because the state before them was pruned (sweep-200 seed 512: a validator restarted
+    /// from its disk refused every proposal while it caught up, and the chain stopped).
     async fn ensure_state<E: Clock + CryptoRng>(
         &self,
         runtime: &mut E,
         parent: &Digested<ChainBlock>,
         ancestry: &mut impl Ancestry<ChainBlock>,
     ) -> bool {
+        // The blocks from `parent` back, newest first, whose states this node does not hold;
+        // `ancestry` has yielded every block but `parent` that is in it.
+        let mut path = vec![parent.clone()];
         loop {
-            let finalized_height = {
+            let (finalized_height, oldest_parent_held) = {
                 let chain = lock(&self.shared.chain);
-                if chain.state_after(&parent.digest()).is_some() {
-                    return true;
+                if let Some(held) = path
+                    .iter()
+                    .position(|block| chain.state_after(&block.digest()).is_some())
+                {
+                    path.truncate(held);
                 }
-                chain.finalized_height()
+                let Some(oldest) = path.last() else {
+                    return true;
+                };
+                (
+                    chain.finalized_height(),
+                    chain.state_after(&oldest.inner().parent).is_some(),
+                )
             };
             if parent.height().get() <= finalized_height {
-                // Not our finalized block, yet at or below its height: a fork we cannot join.
+                // Not our finalized block (its state would be held), yet at or below its
+                // height: a fork we cannot join.
                 return false;
             }
             if parent.height().get() - finalized_height > self.config.speculation_depth_max {
@@ -307,22 +326,22 @@ impl ExchangeApp {
                 runtime.sleep(Duration::from_millis(50)).await;
                 continue;
             }
-            let mut path = vec![parent.clone()];
-            loop {
+            if !oldest_parent_held {
                 let oldest = path.last().expect("non-empty");
-                let known = lock(&self.shared.chain)
-                    .state_after(&oldest.inner().parent)
-                    .is_some();
-                if known {
-                    break;
-                }
                 if oldest.height().get() <= finalized_height + 1 {
+                    // Its parent is at or below the finalized height and is not the finalized
+                    // block: a fork.
+                    return false;
+                }
+                if path.len() as u64 > self.config.speculation_depth_max {
+                    // Heights in the ancestry that do not step down by one: not a chain.
                     return false;
                 }
                 match ancestry.next().await {
                     Some(block) => path.push(block),
                     None => return false,
                 }
+                continue;
             }
             let mut replayed = true;
             for block in path.iter().rev() {
@@ -339,9 +358,10 @@ impl ExchangeApp {
                 };
                 match extended {
                     Ok(()) => {}
+                    // The state this replay started from was forgotten meanwhile (a
+                    // finalization pruned it, or the bound did): look again from the top,
+                    // where the blocks extended so far are held.
                     Err(ExtendError::UnknownParent(_)) => {
-                        // The state this replay started from was forgotten meanwhile (a
-                        // finalization pruned it, or the bound did); start over.
                         replayed = false;
                         break;
                     }

@@ -243,3 +243,18 @@ fn a_wiped_validator_does_not_contradict_its_votes_from_before_the_wipe() {
     );
     assert_eq!(measured.consensus.blocked, Vec::new(), "nobody blocked");
 }
+
+/// The last class that sweep left (seeds 177, 213, 461, 475, 512, 528, 576). Seed 512:
+/// validator 1 crashes at height 38 and validator 0 is wiped at 42; back up, validator 1 from
+/// its disk at height 37 walked each proposal's ancestry back to its finalized block, waiting
+/// on peers for the blocks between. Meanwhile its executor finalized those very blocks and
+/// pruned the state before them: at the bottom of the walk the parent's state was gone, and it
+/// judged the proposal a fork and refused to certify it, every view it was needed in, until the
+/// 60 s stall bound. The walk now reads the finalized height at every step and drops the blocks
+/// finalized meanwhile.
+#[test]
+fn a_validator_catching_up_does_not_take_blocks_finalized_during_its_walk_for_a_fork() {
+    for seed in [512, 177] {
+        replay_sweep_200(seed);
+    }
+}
