@@ -151,11 +151,13 @@ fn a_wiped_validator_refuses_forged_snapshots_blocks_the_forgers_and_syncs() {
 
 /// Issue 14 item 2 while running: a validator cut off past its peers' retention syncs
 /// without a restart while one peer lists a forged state and another offers the honest
-/// snapshot but withholds its chunks (and is the first asked for them). The forger and the
-/// withholder are blocked, the honest peer is not, the synced state is the network's (it
-/// agrees at every common height, state hashes included), and the node keeps its task.
+/// snapshot but withholds its chunks (and is the first asked for them). The forger is
+/// blocked (its offer is proof); the withholder is only skipped (silence is no proof: a lossy
+/// link looks the same, `sweep-200` seed 1379), and so is the honest peer never blocked; the
+/// synced state is the network's (it agrees at every common height, state hashes included),
+/// and the node keeps its task.
 #[test]
-fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_both() {
+fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_the_forger() {
     run(23, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in ALL {
@@ -193,8 +195,8 @@ fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_both() {
             "the forged listing is blamed: {blocked:?}"
         );
         assert!(
-            blocked.contains(&(3, withholder)),
-            "the withheld chunk is blamed: {blocked:?}"
+            !blocked.contains(&(3, withholder)),
+            "silence is not blamed: {blocked:?}"
         );
         assert!(
             !blocked.contains(&(3, honest)),
