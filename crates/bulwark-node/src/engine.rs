@@ -26,7 +26,7 @@ use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolic
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, scheme::ed25519};
 use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
-use commonware_consensus::{Application, Reporter, Reporters, Viewable as _};
+use commonware_consensus::{Application, Heightable as _, Reporter, Reporters, Viewable as _};
 use commonware_cryptography::certificate::{
     ConstantProvider, Membership, Scheme as _, Verifier as _,
 };
@@ -396,55 +396,23 @@ where
         }),
         (sync, _) => sync,
     };
+    // Where simplex starts if not at the snapshot's finalization: see `JOURNAL_LOST_WAIT`.
+    let mut consensus_floor = None;
     if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
-        // Joining a running chain without a consensus journal: start consensus only after a
-        // block proposed since this start, so simplex never re-enters a view this validator
-        // may have voted in before it lost its journal (a wiped validator re-voting
-        // differently is an equivocator to its peers: `sweep-200` seed 89). So, while the
-        // newest snapshot found is older than this start, ask again for one above it.
-        let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
-        let (mut synced, mut above, mut round_config) =
-            (None::<sync::Synced>, chain.finalized_height(), sync_config);
-        loop {
-            let newer = sync::fetch(
-                &mut sync_context,
-                &mut snapshot_sender,
-                &mut snapshot_receiver,
-                &mut sync_blocker,
-                &scheme,
-                limits,
-                config.snapshot_bytes_max as u64,
-                above,
-                round_config,
-            )
-            .await;
-            synced = newer.or(synced);
-            let Some(current) = &synced else { break };
-            if !journal_lost || current.time_ms() > started_ms || sync_context.current() >= wait_end
-            {
-                break;
-            }
-            above = current.height();
-            round_config = SyncConfig {
-                threshold: 0,
-                attempts: 1,
-                ..sync_config
-            };
-            sync_context.sleep(JOURNAL_LOST_RETRY).await;
-        }
-        if journal_lost
-            && let Some(current) = &synced
-            && current.time_ms() <= started_ms
-        {
-            tracing::warn!(
-                height = current.height(),
-                "no snapshot of a block proposed since this start: starting consensus from an \
-                 older one, where this validator may contradict votes it cast before losing \
-                 its journal"
-            );
-        }
+        let synced = sync::fetch(
+            &mut sync_context,
+            &mut snapshot_sender,
+            &mut snapshot_receiver,
+            &mut sync_blocker,
+            &scheme,
+            limits,
+            config.snapshot_bytes_max as u64,
+            chain.finalized_height(),
+            sync_config,
+        )
+        .await;
         if let Some(synced) = synced {
             let (exchange, block_digest, finalization) = synced.into_parts();
             served = Some(store.save_floor(&exchange, block_digest).await?);
@@ -455,6 +423,62 @@ where
                 "no usable local snapshot and no peer snapshot: replaying from genesis, which \
                  halts if peers have pruned the blocks it needs"
             );
+        }
+        if journal_lost {
+            // Joining a running chain without a consensus journal: start consensus from the
+            // finalization of a block proposed since this start, so simplex never re-enters
+            // a view this validator may have voted in before it lost its journal (a wiped
+            // validator re-voting differently is an equivocator to its peers: `sweep-200`
+            // seeds 89 and 2402). The state comes from the snapshot (or genesis) below it;
+            // marshal backfills the blocks between.
+            let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
+            let mut seen: Option<sync::NewestFinalized> = None;
+            loop {
+                let newest = sync::newest_finalized(
+                    &mut sync_context,
+                    &mut snapshot_sender,
+                    &mut snapshot_receiver,
+                    &mut sync_blocker,
+                    &scheme,
+                    limits,
+                    sync_config.timeout,
+                )
+                .await;
+                if let Some(newest) = newest
+                    && seen
+                        .as_ref()
+                        .is_none_or(|s| s.finalization.view() < newest.finalization.view())
+                {
+                    seen = Some(newest);
+                }
+                // Nothing finalized anywhere: a chain that has not started (every validator
+                // of a new network starts without a journal), so no vote to contradict.
+                let Some(newest) = &seen else { break };
+                if newest.block.time().millis() > started_ms {
+                    break;
+                }
+                if sync_context.current() >= wait_end {
+                    tracing::warn!(
+                        height = newest.block.height().get(),
+                        "no block finalized since this start: starting consensus from an \
+                         older one, where this validator may contradict votes it cast before \
+                         losing its journal"
+                    );
+                    break;
+                }
+                sync_context.sleep(JOURNAL_LOST_RETRY).await;
+            }
+            consensus_floor = seen.map(|newest| newest.finalization).filter(|newest| {
+                sync_floor
+                    .as_ref()
+                    .is_none_or(|floor| floor.view() < newest.view())
+            });
+            if let Some(floor) = &consensus_floor {
+                tracing::info!(
+                    view = floor.view().get(),
+                    "consensus starts from a peer's newest finalization"
+                );
+            }
         }
     }
     let shared = Arc::new(Shared::new(
@@ -646,7 +670,7 @@ where
             partition: simplex_partition(&prefix),
             mailbox_size: config.mailbox_size,
             epoch: Epoch::zero(),
-            floor: match sync_floor {
+            floor: match consensus_floor.or(sync_floor) {
                 Some(finalization) => simplex::Floor::Finalized(finalization),
                 None => simplex::Floor::Genesis(genesis_digest),
             },
@@ -690,9 +714,13 @@ pub const MARSHAL_CACHE_SECTION_VIEWS: u64 = 100;
 pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
 
 /// How long a validator without its consensus journal that joins a running chain waits for a
-/// snapshot of a block proposed since it started, asking again every `JOURNAL_LOST_RETRY`.
-/// Past it (a chain that cannot move without this validator), it starts from the newest it
-/// has: liveness before the risk of contradicting its own lost votes.
+/// block finalized since it started (asking its peers for their newest finalized block every
+/// `JOURNAL_LOST_RETRY`, [`sync::newest_finalized`]) before it starts simplex from that
+/// block's finalization. Past it (a chain that cannot move without this validator), it starts
+/// from the newest it has seen: liveness before the risk of contradicting its own lost votes.
+/// Its state meanwhile is its peers' newest snapshot, whatever its age, and marshal backfills
+/// from there (until 2026-12-05 it waited for a snapshot of a block proposed since its start:
+/// up to a snapshot interval, and for good where the chain had no snapshot yet, seed 2402).
 pub const JOURNAL_LOST_WAIT: Duration = Duration::from_secs(30);
 const JOURNAL_LOST_RETRY: Duration = Duration::from_millis(500);
 

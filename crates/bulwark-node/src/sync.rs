@@ -23,6 +23,9 @@
 //!   peers, `sweep-200` seed 1379), and skipping bounds what a withholder costs to one timeout
 //!   a fetch. An honest peer that replaced its snapshot answers "no longer held", which only
 //!   skips it. Offers are ranked by their verified height.
+//! - A validator that lost its consensus journal also asks for its peers' newest finalized
+//!   block with its finalization ([`newest_finalized`]; checked like an offer's), and starts
+//!   simplex from one proposed since it started, above the snapshot marshal starts from.
 //! - While running: the same actor watches the node's progress. When consensus reports
 //!   finalized heights more than `threshold` above the executed height and either execution
 //!   has not advanced for `stall` (marshal asks peers for blocks they do not serve) or the gap
@@ -53,7 +56,7 @@ use commonware_consensus::BoundedBlock as _;
 use commonware_consensus::simplex::scheme::ed25519;
 use commonware_consensus::simplex::types::Finalization;
 use commonware_consensus::types::{Epoch, Height};
-use commonware_consensus::{Epochable as _, Heightable};
+use commonware_consensus::{Epochable as _, Heightable, Viewable as _};
 use commonware_cryptography::certificate::{Scheme as _, Verifier as _};
 use commonware_cryptography::ed25519::PublicKey;
 use commonware_cryptography::sha256::Digest;
@@ -139,6 +142,39 @@ pub enum Message {
         index: u32,
         bytes: Option<Vec<u8>>,
     },
+    /// Asks for the peer's newest finalized block (see [`newest_finalized`]).
+    NewestRequest,
+    /// `None`: nothing finalized yet (a chain that has not started), or the peer is syncing.
+    Newest(Option<Box<NewestFinalized>>),
+}
+
+/// A peer's newest finalized block with the finalization that proves it: what a validator
+/// that lost its consensus journal starts consensus from (see [`newest_finalized`]).
+#[derive(Clone, Debug)]
+pub struct NewestFinalized {
+    pub block: ChainBlock,
+    pub finalization: BlockFinalization,
+}
+
+impl NewestFinalized {
+    /// Whether the finalization verifies (a quorum of this epoch's validators signed it) and
+    /// names `block`.
+    pub fn check(
+        &self,
+        rng: &mut impl CryptoRng,
+        scheme: &ed25519::Scheme,
+    ) -> Result<(), OfferError> {
+        if self.finalization.epoch() != Epoch::zero() {
+            return Err(OfferError::WrongEpoch);
+        }
+        if !self.finalization.verify(rng, scheme, &Sequential) {
+            return Err(OfferError::BadFinalization);
+        }
+        if self.finalization.proposal.payload != self.block.digest() {
+            return Err(OfferError::BlockMismatch);
+        }
+        Ok(())
+    }
 }
 
 impl Write for Message {
@@ -174,6 +210,18 @@ impl Write for Message {
                 index.write(buf);
                 bytes.write(buf);
             }
+            Message::NewestRequest => 4u8.write(buf),
+            Message::Newest(newest) => {
+                5u8.write(buf);
+                match newest {
+                    None => 0u8.write(buf),
+                    Some(n) => {
+                        1u8.write(buf);
+                        n.block.write(buf);
+                        n.finalization.write(buf);
+                    }
+                }
+            }
         }
     }
 }
@@ -192,6 +240,9 @@ impl EncodeSize for Message {
             }
             Message::ChunkRequest { .. } => 8 + 4,
             Message::Chunk { bytes, .. } => 8 + 4 + bytes.encode_size(),
+            Message::NewestRequest => 0,
+            Message::Newest(None) => 1,
+            Message::Newest(Some(n)) => 1 + n.block.encode_size() + n.finalization.encode_size(),
         }
     }
 }
@@ -235,6 +286,19 @@ impl Read for Message {
                     bytes,
                 })
             }
+            4 => Ok(Message::NewestRequest),
+            5 => match u8::read(buf)? {
+                0 => Ok(Message::Newest(None)),
+                1 => {
+                    let block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
+                    let finalization = BlockFinalization::read_cfg(buf, certificate)?;
+                    Ok(Message::Newest(Some(Box::new(NewestFinalized {
+                        block,
+                        finalization,
+                    }))))
+                }
+                _ => Err(CodecError::Invalid("sync::Message", "newest presence")),
+            },
             _ => Err(CodecError::Invalid("sync::Message", "tag")),
         }
     }
@@ -563,6 +627,97 @@ where
     None
 }
 
+/// Asks every peer for its newest finalized block and returns the highest one whose
+/// finalization verifies and names it, or `None` if no peer has finalized anything (a chain
+/// that has not started: peers answer that at once) or none answered in `timeout`. Waits as
+/// [`fetch`] waits for manifests: for every peer, or for all but f and a short grace. A peer
+/// whose answer fails the check has lied and is blocked; a silent one is not.
+///
+/// A validator that lost its consensus journal starts simplex from such a finalization of a
+/// block proposed after it started (see `engine::JOURNAL_LOST_WAIT`): no view it voted in
+/// before the loss is open any more.
+pub async fn newest_finalized<E, S, R, B>(
+    context: &mut E,
+    sender: &mut S,
+    receiver: &mut R,
+    blocker: &mut B,
+    scheme: &ed25519::Scheme,
+    limits: BlockLimits,
+    timeout: Duration,
+) -> Option<NewestFinalized>
+where
+    E: Clock + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+{
+    let cfg = (limits, scheme.certificate_codec_config());
+    let others = scheme.participants().len().saturating_sub(1);
+    let faulty_max = scheme.participants().max_faults::<N3f1>() as usize;
+    let enough = others - faulty_max;
+    let mut best: Option<NewestFinalized> = None;
+    let mut answered_by: BTreeSet<PublicKey> = BTreeSet::new();
+    let deadline = context.current() + timeout;
+    let mut resend_at = context.current();
+    let mut grace_end: Option<std::time::SystemTime> = None;
+    while answered_by.len() < others {
+        let now = context.current();
+        if answered_by.len() >= enough {
+            let end = *grace_end.get_or_insert(now + MANIFEST_GRACE);
+            if now >= end {
+                break;
+            }
+        }
+        if now >= deadline {
+            break;
+        }
+        if now >= resend_at {
+            let me = scheme.me().map(|m| usize::from(m.index()));
+            let waiting: Vec<PublicKey> = scheme
+                .participants()
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| Some(*i) != me && !answered_by.contains(*p))
+                .map(|(_, p)| p.clone())
+                .collect();
+            sender.send(
+                Recipients::Some(waiting),
+                Message::NewestRequest.encode(),
+                false,
+            );
+            resend_at = now + MANIFEST_RESEND;
+        }
+        let until = grace_end
+            .map_or(resend_at, |end| resend_at.min(end))
+            .min(deadline);
+        let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await else {
+            continue;
+        };
+        let Message::Newest(newest) = message else {
+            continue;
+        };
+        if !answered_by.insert(peer.clone()) {
+            continue;
+        }
+        let Some(newest) = newest else { continue };
+        match newest.check(context, scheme) {
+            Ok(()) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| b.finalization.view() < newest.finalization.view())
+                {
+                    best = Some(*newest);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(?peer, %error, "forged newest finalization; blocking the peer");
+                let _ = blocker.block(peer);
+            }
+        }
+    }
+    best
+}
+
 /// Fetches every chunk of `manifest`, each checked against its hash on arrival. Chunk `i` is
 /// asked of the sources in turn starting from source `i` (so load spreads and one slow peer
 /// does not decide), twice around; a source that sends a chunk that does not hash to its
@@ -706,6 +861,9 @@ where
                     bytes: None,
                 };
                 sender.send(Recipients::One(peer), answer.encode(), false);
+            }
+            Ok(Message::NewestRequest) => {
+                sender.send(Recipients::One(peer), Message::Newest(None).encode(), false);
             }
             Ok(message) => return Some((peer, message)),
             Err(error) => {
@@ -923,6 +1081,34 @@ async fn sync_if_behind<E, S, R, B>(
 }
 
 /// This server's answer to `message`, if any.
+/// How far below its newest finalized height a server looks for a block whose finalization
+/// it stored (a block finalized only as an ancestor of a later one has none of its own).
+const NEWEST_LOOKBACK: u64 = 8;
+
+/// This server's newest finalized block that it holds with a finalization of its own.
+async fn newest_to_serve(marshal: &MarshalMailbox) -> Option<Box<NewestFinalized>> {
+    let (latest, _) = marshal
+        .get_info(commonware_consensus::marshal::Identifier::Latest)
+        .await?;
+    let latest = latest.get();
+    for height in (latest.saturating_sub(NEWEST_LOOKBACK)..=latest).rev() {
+        if height == 0 {
+            break;
+        }
+        let height = Height::new(height);
+        if let (Some(block), Some(finalization)) = (
+            marshal.get_block(height).await,
+            marshal.get_finalization(height).await,
+        ) {
+            return Some(Box::new(NewestFinalized {
+                block: Arc::unwrap_or_clone(Arc::<ChainBlock>::from(block)),
+                finalization,
+            }));
+        }
+    }
+    None
+}
+
 async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> Option<Message> {
     let snapshot = lock(&shared.snapshot).clone();
     // What this server lists and what it sends: the same snapshot, unless a test made it a
@@ -984,8 +1170,10 @@ async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> 
                 bytes: chunk,
             }
         }
-        // Answers are for a node that is syncing, which reads them in [`fetch`].
-        Message::Manifest(_) | Message::Chunk { .. } => return None,
+        Message::NewestRequest => Message::Newest(newest_to_serve(marshal).await),
+        // Answers are for a node that is syncing, which reads them in [`fetch`] and
+        // [`newest_finalized`].
+        Message::Manifest(_) | Message::Chunk { .. } | Message::Newest(_) => return None,
     };
     Some(answer)
 }
@@ -1210,6 +1398,48 @@ mod tests {
         assert!(matches!(
             check_manifest(&mut rng, &signers[0], &unverifiable, 1 << 20),
             Err(OfferError::Uncommitted(2))
+        ));
+    }
+
+    /// A peer's newest finalized block (what a validator that lost its consensus journal
+    /// starts consensus from) survives the wire and checks; one signed by strangers, or
+    /// shown with another block than the one finalized, is refused as a lie.
+    #[test]
+    fn a_newest_finalized_block_checks_and_a_forged_one_is_refused() {
+        let signers = schemes(NAMESPACE);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let block = block_after(&exchange(), Sha256::hash(&[b"block 0"]));
+        let newest = NewestFinalized {
+            finalization: finalize(&signers, block.digest()),
+            block,
+        };
+        let wire = Message::Newest(Some(Box::new(newest.clone()))).encode();
+        assert!(wire.len() <= max_message_size(&BlockLimits::DEFAULT, 4));
+        let Message::Newest(Some(decoded)) = Message::decode_cfg(wire, &cfg(&signers[3])).unwrap()
+        else {
+            panic!("a newest finalized block")
+        };
+        decoded.check(&mut rng, &signers[3]).unwrap();
+        for empty in [Message::NewestRequest, Message::Newest(None)] {
+            let decoded = Message::decode_cfg(empty.encode(), &cfg(&signers[0])).unwrap();
+            assert_eq!(
+                std::mem::discriminant(&decoded),
+                std::mem::discriminant(&empty)
+            );
+        }
+
+        let strangers = schemes(b"_ANOTHER_NETWORK");
+        let mut forged = newest.clone();
+        forged.finalization = finalize(&strangers, newest.block.digest());
+        assert!(matches!(
+            forged.check(&mut rng, &signers[0]),
+            Err(OfferError::BadFinalization)
+        ));
+        let mut forged = newest;
+        forged.block = block_after(&exchange(), Sha256::hash(&[b"another parent"]));
+        assert!(matches!(
+            forged.check(&mut rng, &signers[0]),
+            Err(OfferError::BlockMismatch)
         ));
     }
 

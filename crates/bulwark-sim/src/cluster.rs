@@ -455,7 +455,7 @@ impl Cluster {
 
     /// Wipes validator `i`'s disk and restarts it; waits until every validator is 40 heights
     /// past where the cluster stood and 40 past the first height the wiped validator executed
-    /// (it starts from a snapshot of a block proposed after its restart: see
+    /// (it starts consensus from a finalization of a block proposed after its restart: see
     /// `bulwark_node::engine::JOURNAL_LOST_WAIT`), stops the traders, checks agreement over
     /// at least 40 heights and returns that first height.
     pub async fn wipe_and_resync(&mut self, i: usize) -> u64 {
