@@ -401,6 +401,9 @@ where
     if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
+        // The newest finalized block the peers showed (with their snapshot answers, then
+        // when asked again below).
+        let mut seen: Option<sync::NewestFinalized> = None;
         let synced = sync::fetch(
             &mut sync_context,
             &mut snapshot_sender,
@@ -411,6 +414,7 @@ where
             config.snapshot_bytes_max as u64,
             chain.finalized_height(),
             sync_config,
+            &mut seen,
         )
         .await;
         if let Some(synced) = synced {
@@ -432,8 +436,23 @@ where
             // seeds 89 and 2402). The state comes from the snapshot (or genesis) below it;
             // marshal backfills the blocks between.
             let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
-            let mut seen: Option<sync::NewestFinalized> = None;
-            loop {
+            // Nothing finalized anywhere (`seen` is `None`): a chain that has not started
+            // (every validator of a new network starts without a journal), so no vote to
+            // contradict.
+            while let Some(newest) = &seen {
+                if newest.block.time().millis() > started_ms {
+                    break;
+                }
+                if sync_context.current() >= wait_end {
+                    tracing::warn!(
+                        height = newest.block.height().get(),
+                        "no block finalized since this start: starting consensus from an \
+                         older one, where this validator may contradict votes it cast before \
+                         losing its journal"
+                    );
+                    break;
+                }
+                sync_context.sleep(JOURNAL_LOST_RETRY).await;
                 let newest = sync::newest_finalized(
                     &mut sync_context,
                     &mut snapshot_sender,
@@ -451,22 +470,6 @@ where
                 {
                     seen = Some(newest);
                 }
-                // Nothing finalized anywhere: a chain that has not started (every validator
-                // of a new network starts without a journal), so no vote to contradict.
-                let Some(newest) = &seen else { break };
-                if newest.block.time().millis() > started_ms {
-                    break;
-                }
-                if sync_context.current() >= wait_end {
-                    tracing::warn!(
-                        height = newest.block.height().get(),
-                        "no block finalized since this start: starting consensus from an \
-                         older one, where this validator may contradict votes it cast before \
-                         losing its journal"
-                    );
-                    break;
-                }
-                sync_context.sleep(JOURNAL_LOST_RETRY).await;
             }
             consensus_floor = seen.map(|newest| newest.finalization).filter(|newest| {
                 sync_floor

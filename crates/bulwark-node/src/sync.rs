@@ -130,8 +130,10 @@ pub struct Manifest {
 #[derive(Clone, Debug)]
 pub enum Message {
     ManifestRequest,
-    /// `None`: no snapshot to offer yet.
-    Manifest(Option<Box<Manifest>>),
+    /// The newest snapshot on offer (`None`: none yet) and the newest finalized block (`None`:
+    /// nothing finalized yet, or the peer is syncing), so one round tells a validator that
+    /// lost its consensus journal both where to take its state and where consensus stands.
+    Manifest(Option<Box<Manifest>>, Option<Box<NewestFinalized>>),
     ChunkRequest {
         height: u64,
         index: u32,
@@ -181,7 +183,7 @@ impl Write for Message {
     fn write(&self, buf: &mut impl BufMut) {
         match self {
             Message::ManifestRequest => 0u8.write(buf),
-            Message::Manifest(manifest) => {
+            Message::Manifest(manifest, newest) => {
                 1u8.write(buf);
                 match manifest {
                     None => 0u8.write(buf),
@@ -194,6 +196,7 @@ impl Write for Message {
                         m.finalization.write(buf);
                     }
                 }
+                write_newest(newest, buf);
             }
             Message::ChunkRequest { height, index } => {
                 2u8.write(buf);
@@ -213,16 +216,45 @@ impl Write for Message {
             Message::NewestRequest => 4u8.write(buf),
             Message::Newest(newest) => {
                 5u8.write(buf);
-                match newest {
-                    None => 0u8.write(buf),
-                    Some(n) => {
-                        1u8.write(buf);
-                        n.block.write(buf);
-                        n.finalization.write(buf);
-                    }
-                }
+                write_newest(newest, buf);
             }
         }
+    }
+}
+
+fn write_newest(newest: &Option<Box<NewestFinalized>>, buf: &mut impl BufMut) {
+    match newest {
+        None => 0u8.write(buf),
+        Some(n) => {
+            1u8.write(buf);
+            n.block.write(buf);
+            n.finalization.write(buf);
+        }
+    }
+}
+
+fn newest_size(newest: &Option<Box<NewestFinalized>>) -> usize {
+    1 + newest
+        .as_ref()
+        .map_or(0, |n| n.block.encode_size() + n.finalization.encode_size())
+}
+
+fn read_newest(
+    buf: &mut impl Buf,
+    limits: &BlockLimits,
+    certificate: &<BlockFinalization as Read>::Cfg,
+) -> Result<Option<Box<NewestFinalized>>, CodecError> {
+    match u8::read(buf)? {
+        0 => Ok(None),
+        1 => {
+            let block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
+            let finalization = BlockFinalization::read_cfg(buf, certificate)?;
+            Ok(Some(Box::new(NewestFinalized {
+                block,
+                finalization,
+            })))
+        }
+        _ => Err(CodecError::Invalid("sync::Message", "newest presence")),
     }
 }
 
@@ -230,19 +262,19 @@ impl EncodeSize for Message {
     fn encode_size(&self) -> usize {
         1 + match self {
             Message::ManifestRequest => 0,
-            Message::Manifest(None) => 1,
-            Message::Manifest(Some(m)) => {
+            Message::Manifest(None, newest) => 1 + newest_size(newest),
+            Message::Manifest(Some(m), newest) => {
                 1 + 8
                     + 8
                     + m.chunk_hashes.encode_size()
                     + m.next_block.encode_size()
                     + m.finalization.encode_size()
+                    + newest_size(newest)
             }
             Message::ChunkRequest { .. } => 8 + 4,
             Message::Chunk { bytes, .. } => 8 + 4 + bytes.encode_size(),
             Message::NewestRequest => 0,
-            Message::Newest(None) => 1,
-            Message::Newest(Some(n)) => 1 + n.block.encode_size() + n.finalization.encode_size(),
+            Message::Newest(newest) => newest_size(newest),
         }
     }
 }
@@ -253,7 +285,10 @@ impl Read for Message {
         match u8::read(buf)? {
             0 => Ok(Message::ManifestRequest),
             1 => match u8::read(buf)? {
-                0 => Ok(Message::Manifest(None)),
+                0 => Ok(Message::Manifest(
+                    None,
+                    read_newest(buf, limits, certificate)?,
+                )),
                 1 => {
                     let height = u64::read(buf)?;
                     let snapshot_len = u64::read(buf)?;
@@ -261,13 +296,17 @@ impl Read for Message {
                         Vec::<Digest>::read_cfg(buf, &(RangeCfg::new(1..=CHUNKS_MAX), ()))?;
                     let next_block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
                     let finalization = BlockFinalization::read_cfg(buf, certificate)?;
-                    Ok(Message::Manifest(Some(Box::new(Manifest {
+                    let manifest = Box::new(Manifest {
                         height,
                         snapshot_len,
                         chunk_hashes,
                         next_block,
                         finalization,
-                    }))))
+                    });
+                    Ok(Message::Manifest(
+                        Some(manifest),
+                        read_newest(buf, limits, certificate)?,
+                    ))
                 }
                 _ => Err(CodecError::Invalid("sync::Message", "manifest presence")),
             },
@@ -287,18 +326,7 @@ impl Read for Message {
                 })
             }
             4 => Ok(Message::NewestRequest),
-            5 => match u8::read(buf)? {
-                0 => Ok(Message::Newest(None)),
-                1 => {
-                    let block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
-                    let finalization = BlockFinalization::read_cfg(buf, certificate)?;
-                    Ok(Message::Newest(Some(Box::new(NewestFinalized {
-                        block,
-                        finalization,
-                    }))))
-                }
-                _ => Err(CodecError::Invalid("sync::Message", "newest presence")),
-            },
+            5 => Ok(Message::Newest(read_newest(buf, limits, certificate)?)),
             _ => Err(CodecError::Invalid("sync::Message", "tag")),
         }
     }
@@ -307,13 +335,10 @@ impl Read for Message {
 /// Largest snapshot-channel message.
 pub fn max_message_size(limits: &BlockLimits, participants: u32) -> usize {
     let certificate = simplex_certificate_bytes_max(participants);
-    let manifest = 2
-        + 8
-        + 8
-        + 5
-        + CHUNKS_MAX * Digest::SIZE
-        + ChainBlock::max_encode_size(&BlockCodec::uncached(*limits))
-        + certificate;
+    let block = ChainBlock::max_encode_size(&BlockCodec::uncached(*limits));
+    // A manifest and a newest finalized block.
+    let manifest =
+        2 + 8 + 8 + 5 + CHUNKS_MAX * Digest::SIZE + block + certificate + 1 + block + certificate;
     let chunk = 1 + 8 + 4 + 1 + 5 + CHUNK_BYTES;
     manifest.max(chunk)
 }
@@ -468,7 +493,9 @@ pub fn restore_offer(manifest: &Manifest, bytes: &[u8]) -> Result<Exchange, Offe
 }
 
 /// Asks peers for their newest snapshot and, if one is more than `threshold` blocks ahead
-/// of `local_height`, fetches, checks and restores it. Peers caught lying are blocked.
+/// of `local_height`, fetches, checks and restores it. Peers caught lying are blocked. The
+/// highest of the newest finalized blocks the peers showed with their answers that checks
+/// goes into `newest` (kept if none is higher).
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch<E, S, R, B>(
     context: &mut E,
@@ -480,6 +507,7 @@ pub async fn fetch<E, S, R, B>(
     snapshot_bytes_max: u64,
     local_height: u64,
     config: SyncConfig,
+    newest: &mut Option<NewestFinalized>,
 ) -> Option<Synced>
 where
     E: Clock + CryptoRng,
@@ -540,13 +568,15 @@ where
                 continue;
             };
             match message {
-                Message::Manifest(None) => {
-                    answered_by.insert(peer);
+                Message::Manifest(None, shown) if answered_by.insert(peer.clone()) => {
+                    keep_newest(context, scheme, blocker, peer, shown, newest);
                 }
-                Message::Manifest(Some(manifest)) => {
+                Message::Manifest(None, _) => {}
+                Message::Manifest(Some(manifest), shown) => {
                     if !answered_by.insert(peer.clone()) {
                         continue;
                     }
+                    keep_newest(context, scheme, blocker, peer.clone(), shown, newest);
                     match check_manifest(context, scheme, &manifest, snapshot_bytes_max) {
                         Ok(()) => {
                             offers.insert(peer, manifest);
@@ -693,29 +723,42 @@ where
         let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await else {
             continue;
         };
-        let Message::Newest(newest) = message else {
+        let Message::Newest(shown) = message else {
             continue;
         };
-        if !answered_by.insert(peer.clone()) {
-            continue;
-        }
-        let Some(newest) = newest else { continue };
-        match newest.check(context, scheme) {
-            Ok(()) => {
-                if best
-                    .as_ref()
-                    .is_none_or(|b| b.finalization.view() < newest.finalization.view())
-                {
-                    best = Some(*newest);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(?peer, %error, "forged newest finalization; blocking the peer");
-                let _ = blocker.block(peer);
-            }
+        if answered_by.insert(peer.clone()) {
+            keep_newest(context, scheme, blocker, peer, shown, &mut best);
         }
     }
     best
+}
+
+/// Keeps `shown` (a peer's newest finalized block) in `best` if it checks and is higher;
+/// blocks the peer if it does not check (a finalization is a quorum's signatures: only a liar
+/// shows a bad one).
+fn keep_newest<B: Blocker<PublicKey = PublicKey>>(
+    rng: &mut impl CryptoRng,
+    scheme: &ed25519::Scheme,
+    blocker: &mut B,
+    peer: PublicKey,
+    shown: Option<Box<NewestFinalized>>,
+    best: &mut Option<NewestFinalized>,
+) {
+    let Some(shown) = shown else { return };
+    match shown.check(rng, scheme) {
+        Ok(()) => {
+            if best
+                .as_ref()
+                .is_none_or(|b| b.finalization.view() < shown.finalization.view())
+            {
+                *best = Some(*shown);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(?peer, %error, "forged newest finalization; blocking the peer");
+            let _ = blocker.block(peer);
+        }
+    }
 }
 
 /// Fetches every chunk of `manifest`, each checked against its hash on arrival. Chunk `i` is
@@ -850,7 +893,7 @@ where
             Ok(Message::ManifestRequest) => {
                 sender.send(
                     Recipients::One(peer),
-                    Message::Manifest(None).encode(),
+                    Message::Manifest(None, None).encode(),
                     false,
                 );
             }
@@ -1063,6 +1106,8 @@ async fn sync_if_behind<E, S, R, B>(
         runtime.snapshot_bytes_max,
         executed,
         config,
+        // A running validator has its consensus journal: where consensus stands is not needed.
+        &mut None,
     )
     .await;
     progress.next_attempt = context.current() + runtime.config.stall;
@@ -1156,7 +1201,7 @@ async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> 
                     }
                 }
             };
-            Message::Manifest(manifest)
+            Message::Manifest(manifest, newest_to_serve(marshal).await)
         }
         Message::ChunkRequest { height, index } => {
             let chunk = sent.filter(|s| s.height == height).and_then(|s| {
@@ -1173,7 +1218,7 @@ async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> 
         Message::NewestRequest => Message::Newest(newest_to_serve(marshal).await),
         // Answers are for a node that is syncing, which reads them in [`fetch`] and
         // [`newest_finalized`].
-        Message::Manifest(_) | Message::Chunk { .. } | Message::Newest(_) => return None,
+        Message::Manifest(..) | Message::Chunk { .. } | Message::Newest(_) => return None,
     };
     Some(answer)
 }
@@ -1300,14 +1345,21 @@ mod tests {
         let signers = schemes(NAMESPACE);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let (manifest, bytes) = honest(&signers);
-        let wire = Message::Manifest(Some(Box::new(manifest.clone()))).encode();
+        // With it, the server's newest finalized block (here the same block).
+        let newest = NewestFinalized {
+            block: manifest.next_block.clone(),
+            finalization: manifest.finalization.clone(),
+        };
+        let wire =
+            Message::Manifest(Some(Box::new(manifest.clone())), Some(Box::new(newest))).encode();
         assert!(wire.len() <= max_message_size(&BlockLimits::DEFAULT, 4));
-        let Message::Manifest(Some(decoded)) =
+        let Message::Manifest(Some(decoded), Some(shown)) =
             Message::decode_cfg(wire, &cfg(&signers[3])).unwrap()
         else {
-            panic!("a manifest")
+            panic!("a manifest and a newest finalized block")
         };
         check_manifest(&mut rng, &signers[3], &decoded, 1 << 20).unwrap();
+        shown.check(&mut rng, &signers[3]).unwrap();
         let restored = restore_offer(&decoded, &bytes).unwrap();
         assert_eq!(restored.state_digest(), exchange().state_digest());
     }
@@ -1420,7 +1472,11 @@ mod tests {
             panic!("a newest finalized block")
         };
         decoded.check(&mut rng, &signers[3]).unwrap();
-        for empty in [Message::NewestRequest, Message::Newest(None)] {
+        for empty in [
+            Message::NewestRequest,
+            Message::Newest(None),
+            Message::Manifest(None, None),
+        ] {
             let decoded = Message::decode_cfg(empty.encode(), &cfg(&signers[0])).unwrap();
             assert_eq!(
                 std::mem::discriminant(&decoded),
