@@ -103,6 +103,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("spoof-touch", include_str!("../scenarios/spoof-touch.toml")),
     ("sweep-200", include_str!("../scenarios/sweep-200.toml")),
     (
+        "sweep-byzantine-7",
+        include_str!("../scenarios/sweep-byzantine-7.toml"),
+    ),
+    (
         "squeeze-perpetual",
         include_str!("../scenarios/squeeze-perpetual.toml"),
     ),

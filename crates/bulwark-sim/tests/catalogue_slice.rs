@@ -132,6 +132,7 @@ slice! {
     validators_lie_withdrawal => "validators-lie-withdrawal",
     venue_false_price => "venue-false-price",
     sweep_200 => "sweep-200",
+    sweep_byzantine_7 => "sweep-byzantine-7",
     wipe_state_sync => "wipe-state-sync",
     withhold_around_refit => "withhold-around-refit",
     withhold_observations => "withhold-observations",
