@@ -1011,6 +1011,7 @@ where
                 next_attempt: now,
             };
             let mut next_check = now + BEHIND_CHECK_INTERVAL;
+            let mut newest_served: NewestServed = None;
             loop {
                 let received = commonware_macros::select! {
                     _ = context.sleep_until(next_check) => None,
@@ -1043,7 +1044,7 @@ where
                     let _ = blocker.block(peer);
                     continue;
                 };
-                if let Some(answer) = answer(&shared, &marshal, message).await {
+                if let Some(answer) = answer(&shared, &marshal, &mut newest_served, message).await {
                     sender.send(Recipients::One(peer), answer.encode(), false);
                 }
             }
@@ -1130,12 +1131,31 @@ async fn sync_if_behind<E, S, R, B>(
 /// it stored (a block finalized only as an ancestor of a later one has none of its own).
 const NEWEST_LOOKBACK: u64 = 8;
 
+/// The newest finalized block this server showed last, by marshal's latest finalized height
+/// then: a peer asking again and again (up to its channel quota) costs one marshal lookup a
+/// request while that height stands, not a walk.
+type NewestServed = Option<(u64, Option<Box<NewestFinalized>>)>;
+
 /// This server's newest finalized block that it holds with a finalization of its own.
-async fn newest_to_serve(marshal: &MarshalMailbox) -> Option<Box<NewestFinalized>> {
+async fn newest_to_serve(
+    marshal: &MarshalMailbox,
+    served: &mut NewestServed,
+) -> Option<Box<NewestFinalized>> {
     let (latest, _) = marshal
         .get_info(commonware_consensus::marshal::Identifier::Latest)
         .await?;
     let latest = latest.get();
+    if let Some((height, newest)) = served
+        && *height == latest
+    {
+        return newest.clone();
+    }
+    let newest = newest_at_or_below(marshal, latest).await;
+    *served = Some((latest, newest.clone()));
+    newest
+}
+
+async fn newest_at_or_below(marshal: &MarshalMailbox, latest: u64) -> Option<Box<NewestFinalized>> {
     for height in (latest.saturating_sub(NEWEST_LOOKBACK)..=latest).rev() {
         if height == 0 {
             break;
@@ -1154,7 +1174,12 @@ async fn newest_to_serve(marshal: &MarshalMailbox) -> Option<Box<NewestFinalized
     None
 }
 
-async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> Option<Message> {
+async fn answer(
+    shared: &Shared,
+    marshal: &MarshalMailbox,
+    newest_served: &mut NewestServed,
+    message: Message,
+) -> Option<Message> {
     let snapshot = lock(&shared.snapshot).clone();
     // What this server lists and what it sends: the same snapshot, unless a test made it a
     // forger (or a withholder: it then answers no chunk request).
@@ -1201,7 +1226,7 @@ async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> 
                     }
                 }
             };
-            Message::Manifest(manifest, newest_to_serve(marshal).await)
+            Message::Manifest(manifest, newest_to_serve(marshal, newest_served).await)
         }
         Message::ChunkRequest { height, index } => {
             let chunk = sent.filter(|s| s.height == height).and_then(|s| {
@@ -1215,7 +1240,7 @@ async fn answer(shared: &Shared, marshal: &MarshalMailbox, message: Message) -> 
                 bytes: chunk,
             }
         }
-        Message::NewestRequest => Message::Newest(newest_to_serve(marshal).await),
+        Message::NewestRequest => Message::Newest(newest_to_serve(marshal, newest_served).await),
         // Answers are for a node that is syncing, which reads them in [`fetch`] and
         // [`newest_finalized`].
         Message::Manifest(..) | Message::Chunk { .. } | Message::Newest(_) => return None,
