@@ -453,7 +453,7 @@ where
                     break;
                 }
                 sync_context.sleep(JOURNAL_LOST_RETRY).await;
-                let newest = sync::newest_finalized(
+                sync::newest_finalized(
                     &mut sync_context,
                     &mut snapshot_sender,
                     &mut snapshot_receiver,
@@ -461,15 +461,9 @@ where
                     &scheme,
                     limits,
                     sync_config.timeout,
+                    &mut seen,
                 )
                 .await;
-                if let Some(newest) = newest
-                    && seen
-                        .as_ref()
-                        .is_none_or(|s| s.finalization.view() < newest.finalization.view())
-                {
-                    seen = Some(newest);
-                }
             }
             consensus_floor = seen.map(|newest| newest.finalization).filter(|newest| {
                 sync_floor

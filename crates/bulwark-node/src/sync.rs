@@ -516,66 +516,26 @@ where
     B: Blocker<PublicKey = PublicKey>,
 {
     let cfg = (limits, scheme.certificate_codec_config());
-    let others = scheme.participants().len().saturating_sub(1);
-    // With n = 3f + 1 validators, at most f of the others are faulty: once all but f have
-    // answered, at least one honest answer is in (f >= 1), and waiting longer for the rest
-    // only lets a silent peer hold this node's start. An offer missed that way is not lost: a
-    // running node that falls far behind syncs then (`RuntimeSync`).
-    let faulty_max = scheme.participants().max_faults::<N3f1>() as usize;
-    let enough = others - faulty_max;
+    // An offer missed by not waiting for the last f peers is not lost: a running node that
+    // falls far behind syncs then (`RuntimeSync`).
+    let enough = answers_enough(scheme);
     for attempt in 0..config.attempts {
-        // 1. Manifests from whoever answers in time. The request goes out again every
-        // `MANIFEST_RESEND` to peers that have not answered: at startup the connections are
-        // still being dialled, and a request sent before a peer is connected is lost.
+        // 1. Manifests from whoever answers in time.
         let mut offers: BTreeMap<PublicKey, Box<Manifest>> = BTreeMap::new();
-        let mut answered_by: BTreeSet<PublicKey> = BTreeSet::new();
-        let deadline = context.current() + config.timeout;
-        let mut resend_at = context.current();
-        // When all but f had answered, plus the grace the rest get.
-        let mut grace_end: Option<std::time::SystemTime> = None;
-        while answered_by.len() < others {
-            let now = context.current();
-            if answered_by.len() >= enough {
-                let end = *grace_end.get_or_insert(now + MANIFEST_GRACE);
-                if now >= end {
-                    break;
-                }
-            }
-            if now >= deadline {
-                break;
-            }
-            if now >= resend_at {
-                let me = scheme.me().map(|m| usize::from(m.index()));
-                let waiting: Vec<PublicKey> = scheme
-                    .participants()
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, p)| Some(*i) != me && !answered_by.contains(*p))
-                    .map(|(_, p)| p.clone())
-                    .collect();
-                sender.send(
-                    Recipients::Some(waiting),
-                    Message::ManifestRequest.encode(),
-                    false,
-                );
-                resend_at = now + MANIFEST_RESEND;
-            }
-            let until = grace_end
-                .map_or(resend_at, |end| resend_at.min(end))
-                .min(deadline);
-            let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await
-            else {
-                continue;
-            };
-            match message {
-                Message::Manifest(None, shown) if answered_by.insert(peer.clone()) => {
+        let answered = ask_everyone(
+            context,
+            sender,
+            receiver,
+            &cfg,
+            scheme,
+            Message::ManifestRequest,
+            config.timeout,
+            |context, peer, message| match message {
+                Message::Manifest(None, shown) => {
                     keep_newest(context, scheme, blocker, peer, shown, newest);
+                    true
                 }
-                Message::Manifest(None, _) => {}
                 Message::Manifest(Some(manifest), shown) => {
-                    if !answered_by.insert(peer.clone()) {
-                        continue;
-                    }
                     keep_newest(context, scheme, blocker, peer.clone(), shown, newest);
                     match check_manifest(context, scheme, &manifest, snapshot_bytes_max) {
                         Ok(()) => {
@@ -587,13 +547,14 @@ where
                         }
                         Err(error) => tracing::warn!(?peer, %error, "refused a snapshot offer"),
                     }
+                    true
                 }
-                _ => {}
-            }
-        }
+                _ => false,
+            },
+        )
+        .await;
         // Ranked by verified height: every offer left has a finalized next block.
         let best = offers.values().map(|m| m.height).max();
-        let answered = answered_by.len();
         let Some(height) = best else {
             if answered >= enough {
                 tracing::info!(
@@ -657,15 +618,16 @@ where
     None
 }
 
-/// Asks every peer for its newest finalized block and returns the highest one whose
-/// finalization verifies and names it, or `None` if no peer has finalized anything (a chain
-/// that has not started: peers answer that at once) or none answered in `timeout`. Waits as
+/// Asks every peer for its newest finalized block and keeps in `best` the highest one whose
+/// finalization verifies and names it (`best` is left as it is if no peer shows a higher
+/// one: none has finalized anything, or none answered in `timeout`). Waits as
 /// [`fetch`] waits for manifests: for every peer, or for all but f and a short grace. A peer
 /// whose answer fails the check has lied and is blocked; a silent one is not.
 ///
 /// A validator that lost its consensus journal starts simplex from such a finalization of a
 /// block proposed after it started (see `engine::JOURNAL_LOST_WAIT`): no view it voted in
 /// before the loss is open any more.
+#[allow(clippy::too_many_arguments)]
 pub async fn newest_finalized<E, S, R, B>(
     context: &mut E,
     sender: &mut S,
@@ -674,21 +636,70 @@ pub async fn newest_finalized<E, S, R, B>(
     scheme: &ed25519::Scheme,
     limits: BlockLimits,
     timeout: Duration,
-) -> Option<NewestFinalized>
-where
+    best: &mut Option<NewestFinalized>,
+) where
     E: Clock + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
 {
     let cfg = (limits, scheme.certificate_codec_config());
+    ask_everyone(
+        context,
+        sender,
+        receiver,
+        &cfg,
+        scheme,
+        Message::NewestRequest,
+        timeout,
+        |context, peer, message| match message {
+            Message::Newest(shown) => {
+                keep_newest(context, scheme, blocker, peer, shown, best);
+                true
+            }
+            _ => false,
+        },
+    )
+    .await;
+}
+
+/// All the other validators but f. With n = 3f + 1, at most f of the others are faulty: once
+/// all but f have answered, at least one honest answer is in (f >= 1), and waiting longer for
+/// the rest only lets a silent peer hold this node's start.
+fn answers_enough(scheme: &ed25519::Scheme) -> usize {
     let others = scheme.participants().len().saturating_sub(1);
-    let faulty_max = scheme.participants().max_faults::<N3f1>() as usize;
-    let enough = others - faulty_max;
-    let mut best: Option<NewestFinalized> = None;
+    others - scheme.participants().max_faults::<N3f1>() as usize
+}
+
+/// Sends `request` to every other validator, again every `MANIFEST_RESEND` to those that have
+/// not answered (at startup the connections are still being dialled, and a request sent
+/// before a peer is connected is lost), and hands each peer's first answer to `answer`, which
+/// says whether the message was an answer to `request` at all. Stops when every peer has
+/// answered, or all but f have and the rest had `MANIFEST_GRACE` more, or at `timeout`.
+/// Returns how many peers answered.
+#[allow(clippy::too_many_arguments)]
+async fn ask_everyone<E, S, R>(
+    context: &mut E,
+    sender: &mut S,
+    receiver: &mut R,
+    cfg: &<Message as Read>::Cfg,
+    scheme: &ed25519::Scheme,
+    request: Message,
+    timeout: Duration,
+    mut answer: impl FnMut(&mut E, PublicKey, Message) -> bool,
+) -> usize
+where
+    E: Clock + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let others = scheme.participants().len().saturating_sub(1);
+    let enough = answers_enough(scheme);
+    let request = request.encode();
     let mut answered_by: BTreeSet<PublicKey> = BTreeSet::new();
     let deadline = context.current() + timeout;
     let mut resend_at = context.current();
+    // When all but f had answered, plus the grace the rest get.
     let mut grace_end: Option<std::time::SystemTime> = None;
     while answered_by.len() < others {
         let now = context.current();
@@ -710,27 +721,23 @@ where
                 .filter(|(i, p)| Some(*i) != me && !answered_by.contains(*p))
                 .map(|(_, p)| p.clone())
                 .collect();
-            sender.send(
-                Recipients::Some(waiting),
-                Message::NewestRequest.encode(),
-                false,
-            );
+            sender.send(Recipients::Some(waiting), request.clone(), false);
             resend_at = now + MANIFEST_RESEND;
         }
         let until = grace_end
             .map_or(resend_at, |end| resend_at.min(end))
             .min(deadline);
-        let Some((peer, message)) = receive(context, sender, receiver, &cfg, until).await else {
+        let Some((peer, message)) = receive(context, sender, receiver, cfg, until).await else {
             continue;
         };
-        let Message::Newest(shown) = message else {
+        if answered_by.contains(&peer) {
             continue;
-        };
-        if answered_by.insert(peer.clone()) {
-            keep_newest(context, scheme, blocker, peer, shown, &mut best);
+        }
+        if answer(context, peer.clone(), message) {
+            answered_by.insert(peer);
         }
     }
-    best
+    answered_by.len()
 }
 
 /// Keeps `shown` (a peer's newest finalized block) in `best` if it checks and is higher;
