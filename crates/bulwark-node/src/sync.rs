@@ -23,9 +23,10 @@
 //!   peers, `sweep-200` seed 1379), and skipping bounds what a withholder costs to one timeout
 //!   a fetch. An honest peer that replaced its snapshot answers "no longer held", which only
 //!   skips it. Offers are ranked by their verified height.
-//! - A validator that lost its consensus journal also asks for its peers' newest finalized
-//!   block with its finalization ([`newest_finalized`]; checked like an offer's), and starts
-//!   simplex from one proposed since it started, above the snapshot marshal starts from.
+//! - Every manifest answer also shows the server's newest finalized block with its
+//!   finalization (checked like an offer's). A validator that lost its consensus journal
+//!   starts simplex from one proposed since it started, above the snapshot marshal starts
+//!   from, asking again ([`newest_finalized`]) while it waits for one.
 //! - While running: the same actor watches the node's progress. When consensus reports
 //!   finalized heights more than `threshold` above the executed height and either execution
 //!   has not advanced for `stall` (marshal asks peers for blocks they do not serve) or the gap
