@@ -236,7 +236,11 @@ fn a_block_notarized_before_two_validators_went_down_does_not_stop_the_chain() {
 /// of a block proposed since it started (`bulwark_node::engine::JOURNAL_LOST_WAIT`).
 #[test]
 fn a_wiped_validator_does_not_contradict_its_votes_from_before_the_wipe() {
-    let measured = replay_sweep_200(89);
+    nobody_contradicted_or_blocked(&replay_sweep_200(89));
+}
+
+/// No validator was seen contradicting its own votes, and no validator blocked another.
+fn nobody_contradicted_or_blocked(measured: &bulwark_sim::lab::Measured) {
     assert_eq!(
         measured.consensus.faults_observed, 0,
         "no validator seen contradicting itself"
@@ -282,10 +286,5 @@ fn a_lossy_link_does_not_make_a_syncing_validator_block_its_honest_peers() {
 /// its age.
 #[test]
 fn a_validator_wiped_before_the_first_snapshot_does_not_contradict_its_votes() {
-    let measured = replay_sweep_200(2402);
-    assert_eq!(
-        measured.consensus.faults_observed, 0,
-        "no validator seen contradicting itself"
-    );
-    assert_eq!(measured.consensus.blocked, Vec::new(), "nobody blocked");
+    nobody_contradicted_or_blocked(&replay_sweep_200(2402));
 }
