@@ -134,7 +134,7 @@ pub enum Message {
     /// The newest snapshot on offer (`None`: none yet) and the newest finalized block (`None`:
     /// nothing finalized yet, or the peer is syncing), so one round tells a validator that
     /// lost its consensus journal both where to take its state and where consensus stands.
-    Manifest(Option<Box<Manifest>>, Option<Box<NewestFinalized>>),
+    Manifest(Option<Box<Manifest>>, Option<Arc<NewestFinalized>>),
     ChunkRequest {
         height: u64,
         index: u32,
@@ -148,7 +148,7 @@ pub enum Message {
     /// Asks for the peer's newest finalized block (see [`newest_finalized`]).
     NewestRequest,
     /// `None`: nothing finalized yet (a chain that has not started), or the peer is syncing.
-    Newest(Option<Box<NewestFinalized>>),
+    Newest(Option<Arc<NewestFinalized>>),
 }
 
 /// A peer's newest finalized block with the finalization that proves it: what a validator
@@ -223,7 +223,7 @@ impl Write for Message {
     }
 }
 
-fn write_newest(newest: &Option<Box<NewestFinalized>>, buf: &mut impl BufMut) {
+fn write_newest(newest: &Option<Arc<NewestFinalized>>, buf: &mut impl BufMut) {
     match newest {
         None => 0u8.write(buf),
         Some(n) => {
@@ -234,7 +234,7 @@ fn write_newest(newest: &Option<Box<NewestFinalized>>, buf: &mut impl BufMut) {
     }
 }
 
-fn newest_size(newest: &Option<Box<NewestFinalized>>) -> usize {
+fn newest_size(newest: &Option<Arc<NewestFinalized>>) -> usize {
     1 + newest
         .as_ref()
         .map_or(0, |n| n.block.encode_size() + n.finalization.encode_size())
@@ -244,13 +244,13 @@ fn read_newest(
     buf: &mut impl Buf,
     limits: &BlockLimits,
     certificate: &<BlockFinalization as Read>::Cfg,
-) -> Result<Option<Box<NewestFinalized>>, CodecError> {
+) -> Result<Option<Arc<NewestFinalized>>, CodecError> {
     match u8::read(buf)? {
         0 => Ok(None),
         1 => {
             let block = ChainBlock::read_cfg(buf, &BlockCodec::uncached(*limits))?;
             let finalization = BlockFinalization::read_cfg(buf, certificate)?;
-            Ok(Some(Box::new(NewestFinalized {
+            Ok(Some(Arc::new(NewestFinalized {
                 block,
                 finalization,
             })))
@@ -749,7 +749,7 @@ fn keep_newest<B: Blocker<PublicKey = PublicKey>>(
     scheme: &ed25519::Scheme,
     blocker: &mut B,
     peer: PublicKey,
-    shown: Option<Box<NewestFinalized>>,
+    shown: Option<Arc<NewestFinalized>>,
     best: &mut Option<NewestFinalized>,
 ) {
     let Some(shown) = shown else { return };
@@ -759,7 +759,7 @@ fn keep_newest<B: Blocker<PublicKey = PublicKey>>(
                 .as_ref()
                 .is_none_or(|b| b.finalization.view() < shown.finalization.view())
             {
-                *best = Some(*shown);
+                *best = Some(Arc::unwrap_or_clone(shown));
             }
         }
         Err(error) => {
@@ -1141,14 +1141,15 @@ const NEWEST_LOOKBACK: u64 = 8;
 
 /// The newest finalized block this server showed last, by marshal's latest finalized height
 /// then: a peer asking again and again (up to its channel quota) costs one marshal lookup a
-/// request while that height stands, not a walk.
-type NewestServed = Option<(u64, Option<Box<NewestFinalized>>)>;
+/// request while that height stands, not a walk, and the block is shared into each answer,
+/// not copied.
+type NewestServed = Option<(u64, Option<Arc<NewestFinalized>>)>;
 
 /// This server's newest finalized block that it holds with a finalization of its own.
 async fn newest_to_serve(
     marshal: &MarshalMailbox,
     served: &mut NewestServed,
-) -> Option<Box<NewestFinalized>> {
+) -> Option<Arc<NewestFinalized>> {
     let (latest, _) = marshal
         .get_info(commonware_consensus::marshal::Identifier::Latest)
         .await?;
@@ -1163,7 +1164,7 @@ async fn newest_to_serve(
     newest
 }
 
-async fn newest_at_or_below(marshal: &MarshalMailbox, latest: u64) -> Option<Box<NewestFinalized>> {
+async fn newest_at_or_below(marshal: &MarshalMailbox, latest: u64) -> Option<Arc<NewestFinalized>> {
     for height in (latest.saturating_sub(NEWEST_LOOKBACK)..=latest).rev() {
         if height == 0 {
             break;
@@ -1173,7 +1174,7 @@ async fn newest_at_or_below(marshal: &MarshalMailbox, latest: u64) -> Option<Box
             marshal.get_block(height).await,
             marshal.get_finalization(height).await,
         ) {
-            return Some(Box::new(NewestFinalized {
+            return Some(Arc::new(NewestFinalized {
                 block: Arc::unwrap_or_clone(Arc::<ChainBlock>::from(block)),
                 finalization,
             }));
@@ -1384,7 +1385,7 @@ mod tests {
             finalization: manifest.finalization.clone(),
         };
         let wire =
-            Message::Manifest(Some(Box::new(manifest.clone())), Some(Box::new(newest))).encode();
+            Message::Manifest(Some(Box::new(manifest.clone())), Some(Arc::new(newest))).encode();
         assert!(wire.len() <= max_message_size(&BlockLimits::DEFAULT, 4));
         let Message::Manifest(Some(decoded), Some(shown)) =
             Message::decode_cfg(wire, &cfg(&signers[3])).unwrap()
@@ -1498,7 +1499,7 @@ mod tests {
             finalization: finalize(&signers, block.digest()),
             block,
         };
-        let wire = Message::Newest(Some(Box::new(newest.clone()))).encode();
+        let wire = Message::Newest(Some(Arc::new(newest.clone()))).encode();
         assert!(wire.len() <= max_message_size(&BlockLimits::DEFAULT, 4));
         let Message::Newest(Some(decoded)) = Message::decode_cfg(wire, &cfg(&signers[3])).unwrap()
         else {
