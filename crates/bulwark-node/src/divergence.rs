@@ -208,3 +208,68 @@ fn a_running_validator_syncs_past_a_forger_and_a_withholder_and_blocks_the_forge
         );
     });
 }
+
+/// A validator whose disk was lost (with it its consensus journal: it may have voted in views
+/// still open) learns where consensus stands from its peers while one of them lies about it
+/// (issue 15, a peer that lies during sync). `mode` 4: the liar shows the block below its
+/// newest under the newest's finalization (believed, the validator would start consensus at a
+/// block it may have voted past); 5: it says nothing is finalized (believed, the validator
+/// would start at once from the snapshot below, in views it may have voted in). Neither is
+/// believed: consensus starts from the finalization of a block proposed after the restart,
+/// nobody sees the validator contradict a vote, the forger is blocked (its answer is proof)
+/// and the one that said "nothing" is not (that proves nothing: a new network says it too).
+fn a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_block(
+    seed: u64,
+    mode: u8,
+) {
+    run(seed, move |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(seed, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 60).await;
+        let liar = 0;
+        cluster
+            .shared(liar)
+            .unwrap()
+            .fault_forge_snapshot
+            .store(mode, Ordering::SeqCst);
+        let first = cluster.wipe_and_resync(3).await;
+        let start = lock(&cluster.shared(3).unwrap().status)
+            .consensus_start
+            .clone()
+            .expect("recorded at start");
+        assert!(start.journal_lost, "a wiped validator has no journal");
+        let floor = start.floor.expect("started from a finalization");
+        assert_eq!(floor.source, crate::shared::FloorSource::PeersNewest);
+        assert!(
+            floor.block_time_ms.expect("the block was shown") > start.started_ms,
+            "consensus starts after every view it may have voted in: {floor:?}, started at {}",
+            start.started_ms
+        );
+        assert_eq!(
+            cluster.faults_observed(&[0, 1, 2]),
+            0,
+            "nobody saw it contradict a vote"
+        );
+        let blocked = cluster.blocked().await;
+        let expected = if mode == 4 {
+            vec![(3, liar)]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(blocked, expected, "only a proven liar is blocked");
+        println!("mode {mode}: synced at {first}, consensus from {floor:?}");
+    });
+}
+
+#[test]
+fn a_peer_showing_a_forged_newest_finalization_is_blocked_and_not_believed() {
+    a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_block(31, 4);
+}
+
+#[test]
+fn a_peer_saying_nothing_is_finalized_does_not_make_a_wiped_validator_start_early() {
+    a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_block(32, 5);
+}

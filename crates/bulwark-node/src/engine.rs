@@ -13,7 +13,7 @@ use crate::mempool::{Mempool, MempoolLimits};
 use crate::observer::{ObservationPool, ObserverConfig};
 use crate::prices::PriceFeed;
 use crate::receipt_archive::{self, ReceiptArchive};
-use crate::shared::{Shared, lock};
+use crate::shared::{ConsensusFloor, ConsensusStart, FloorSource, Shared, lock};
 use crate::snapshots::{SnapshotStore, StorageError};
 use crate::sync::{self, SyncConfig};
 use bulwark_exchange::{Exchange, Genesis};
@@ -398,6 +398,7 @@ where
     };
     // Where simplex starts if not at the snapshot's finalization: see `JOURNAL_LOST_WAIT`.
     let mut consensus_floor = None;
+    let mut floor_shown = None;
     if let Some(sync_config) = sync_config {
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
@@ -465,19 +466,39 @@ where
                 )
                 .await;
             }
-            consensus_floor = seen.map(|newest| newest.finalization).filter(|newest| {
+            let newest = seen.filter(|newest| {
                 sync_floor
                     .as_ref()
-                    .is_none_or(|floor| floor.view() < newest.view())
+                    .is_none_or(|floor| floor.view() < newest.finalization.view())
             });
-            if let Some(floor) = &consensus_floor {
+            if let Some(newest) = &newest {
                 tracing::info!(
-                    view = floor.view().get(),
+                    view = newest.finalization.view().get(),
+                    height = newest.block.height().get(),
                     "consensus starts from a peer's newest finalization"
                 );
+                floor_shown = Some(ConsensusFloor {
+                    view: newest.finalization.view().get(),
+                    height: newest.block.height().get(),
+                    block_time_ms: Some(newest.block.time().millis()),
+                    source: FloorSource::PeersNewest,
+                });
             }
+            consensus_floor = newest.map(|newest| newest.finalization);
         }
     }
+    let consensus_start = ConsensusStart {
+        journal_lost,
+        started_ms,
+        floor: floor_shown.or_else(|| {
+            sync_floor.as_ref().map(|floor| ConsensusFloor {
+                view: floor.view().get(),
+                height: chain.finalized_height() + 1,
+                block_time_ms: None,
+                source: FloorSource::Snapshot,
+            })
+        }),
+    };
     let shared = Arc::new(Shared::new(
         chain,
         Mempool::new(config.mempool),
@@ -485,6 +506,7 @@ where
         1 << 18,
     ));
     *lock(&shared.snapshot) = served;
+    lock(&shared.status).consensus_start = Some(consensus_start);
     *lock(&shared.observations) =
         ObservationPool::new(config.participants.iter().cloned().collect());
     let block_codec = BlockCodec {

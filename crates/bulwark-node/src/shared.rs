@@ -197,10 +197,54 @@ pub struct NodeStatus {
     /// Verified snapshots installed while running, and the height of the last one.
     pub runtime_syncs: u64,
     pub runtime_sync_height: Option<u64>,
+    /// Where consensus started in this process (set once, at start).
+    pub consensus_start: Option<ConsensusStart>,
     /// The liquidation engine's work in the blocks this process executed.
     pub liquidations: LiquidationTally,
     /// Perpetual funding paid in the blocks this process executed.
     pub funding: FundingTally,
+}
+
+/// Where a node's consensus started when its process started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsensusStart {
+    /// The node found no consensus journal (a new validator, or one whose disk was lost): it
+    /// may have voted before, so it starts from a finalization no view it voted in comes after
+    /// (`engine::JOURNAL_LOST_WAIT`).
+    pub journal_lost: bool,
+    /// This node's clock at start, Unix milliseconds.
+    pub started_ms: u64,
+    /// The finalization simplex started from; `None`: its own journal, or genesis.
+    pub floor: Option<ConsensusFloor>,
+}
+
+/// A finalization a node's consensus started from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsensusFloor {
+    pub view: u64,
+    /// The finalized block's height.
+    pub height: u64,
+    /// The finalized block's time, Unix milliseconds, where the node saw the block.
+    pub block_time_ms: Option<u64>,
+    pub source: FloorSource,
+}
+
+/// Where a node learnt the finalization its consensus started from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FloorSource {
+    /// The finalization of the block after the snapshot its state came from.
+    Snapshot,
+    /// The newest finalized block its peers showed, checked (a quorum's signatures naming it).
+    PeersNewest,
+}
+
+impl FloorSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FloorSource::Snapshot => "snapshot",
+            FloorSource::PeersNewest => "peers_newest_finalized",
+        }
+    }
 }
 
 /// Perpetual funding, counted from the `FundingPaid` events of finalized blocks since this
@@ -357,8 +401,9 @@ pub struct Shared {
     /// Unit-test builds only: see `Executor::inject_fault`.
     #[cfg(test)]
     pub fault_drop_last_tx_at: std::sync::atomic::AtomicU64,
-    /// Unit-test builds only: makes this validator's snapshot server forge (see
-    /// `sync::forge_for_test`).
+    /// Unit-test builds only: makes this validator's snapshot server forge or withhold its
+    /// snapshot (1 to 3, `sync::forge_for_test`) or lie about its newest finalized block (4
+    /// and 5, `sync::forge_newest_for_test`).
     #[cfg(test)]
     pub fault_forge_snapshot: std::sync::atomic::AtomicU8,
     /// Unit-test builds only: see `Executor::inject_state_fault`.

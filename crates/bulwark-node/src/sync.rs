@@ -1254,6 +1254,8 @@ async fn answer(
         // [`newest_finalized`].
         Message::Manifest(..) | Message::Chunk { .. } | Message::Newest(_) => return None,
     };
+    #[cfg(test)]
+    let answer = forge_newest_for_test(shared, marshal, answer).await;
     Some(answer)
 }
 
@@ -1277,6 +1279,41 @@ fn forge_for_test(
         1 => (forged(), forged()),
         2 => (honest.clone(), forged()),
         _ => (honest.clone(), honest.clone()),
+    }
+}
+
+/// Unit-test builds only: how a lying server (`Shared::fault_forge_snapshot`) shows its
+/// newest finalized block, in snapshot answers and when asked for it. 4: the block below its
+/// newest under the newest's finalization (a lie that would start a journal-lost validator's
+/// consensus at a block it may have voted past); 5: nothing finalized (a lie that, believed,
+/// would let it start at once from an older snapshot).
+#[cfg(test)]
+async fn forge_newest_for_test(
+    shared: &Shared,
+    marshal: &MarshalMailbox,
+    answer: Message,
+) -> Message {
+    let mode = shared
+        .fault_forge_snapshot
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let forge = async |newest: Option<Arc<NewestFinalized>>| match (mode, newest) {
+        (5, _) => None,
+        (4, Some(newest)) => {
+            let below = Height::new(newest.block.height().get().saturating_sub(1));
+            match marshal.get_block(below).await {
+                Some(block) => Some(Arc::new(NewestFinalized {
+                    block: Arc::unwrap_or_clone(Arc::<ChainBlock>::from(block)),
+                    finalization: newest.finalization.clone(),
+                })),
+                None => Some(newest),
+            }
+        }
+        (_, newest) => newest,
+    };
+    match answer {
+        Message::Manifest(manifest, newest) => Message::Manifest(manifest, forge(newest).await),
+        Message::Newest(newest) => Message::Newest(forge(newest).await),
+        other => other,
     }
 }
 

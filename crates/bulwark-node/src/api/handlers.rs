@@ -626,6 +626,16 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "runtime_syncs": status.runtime_syncs,
         "runtime_sync_height": status.runtime_sync_height,
         "archive_gap": status.archive_gap,
+        "consensus_start": status.consensus_start.as_ref().map(|start| json!({
+            "journal_lost": start.journal_lost,
+            "started_ms": start.started_ms,
+            "floor": start.floor.as_ref().map(|floor| json!({
+                "view": floor.view,
+                "height": floor.height,
+                "block_time_ms": floor.block_time_ms,
+                "source": floor.source.as_str(),
+            })),
+        })),
         "oracle": oracle_status(&api),
         "risk": risk_status(&api),
     })))
