@@ -44,6 +44,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ),
     ("flapping", include_str!("../scenarios/flapping.toml")),
     ("flooder", include_str!("../scenarios/flooder.toml")),
+    ("front-run", include_str!("../scenarios/front-run.toml")),
     (
         "funding-push",
         include_str!("../scenarios/funding-push.toml"),

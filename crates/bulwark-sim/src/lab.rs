@@ -33,8 +33,8 @@
 use crate::agents::{self, Roster};
 use crate::bugs;
 use crate::byzantine::{
-    Censor, CensorLog, DutyBreaker, DutySwitch, Flood, MarkProposer, Withhold, WithholdLog,
-    Withholder, mocks,
+    Censor, CensorLog, DutyBreaker, DutySwitch, Flood, FrontRunLog, FrontRunner, MarkProposer,
+    Withhold, WithholdLog, Withholder, mocks,
 };
 use crate::cluster::{self, Cluster, Context};
 use crate::disk::DiskPlan;
@@ -214,6 +214,12 @@ pub struct ConsensusEvidence {
     /// Perpetual marks mark-proposing leaders put in their proposals.
     #[serde(skip_serializing_if = "is_zero")]
     pub marks_proposed: u64,
+    /// Blocks front-running leaders proposed with a sandwich around a taker, and the
+    /// contracts their orders ahead of the takers tried to take.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sandwiches: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sandwich_contracts: u64,
     /// Peers' gossiped transactions dropped unread over their budget, summed over the running
     /// honest validators.
     #[serde(skip_serializing_if = "is_zero")]
@@ -347,6 +353,7 @@ enum Role {
     Censor(bulwark_types::PublicKey, Arc<CensorLog>),
     Withholder(Withhold, Option<u64>, Arc<WithholdLog>),
     MarkProposer(u32, Arc<std::sync::atomic::AtomicU64>),
+    FrontRunner(bulwark_types::PrivateKey, Arc<FrontRunLog>),
     Impostor,
 }
 
@@ -536,6 +543,11 @@ impl Lab {
                     cluster.beside[validator] = Some(flood.beside(validator, flood_sent.clone()));
                     flooders[validator] = true;
                 }
+                ByzantineRole::FrontRunner { validator } => {
+                    let key = crate::agents::front_runner_key(&scenario.agents)
+                        .expect("a scenario with a front-runner lists its account (scenario.rs)");
+                    roles[validator] = Role::FrontRunner(key, Arc::default());
+                }
             }
         }
         for (i, role) in roles.iter().enumerate() {
@@ -560,6 +572,11 @@ impl Lab {
                     i,
                     market.tune(i),
                     MarkProposer::wrapper(*mark_bps, proposed.clone()),
+                ),
+                Role::FrontRunner(key, log) => cluster.start_tuned_with(
+                    i,
+                    market.tune(i),
+                    FrontRunner::wrapper(key.clone(), log.clone()),
                 ),
                 Role::Impostor => {}
             }
@@ -1103,6 +1120,11 @@ impl Lab {
                 self.cluster
                     .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
+            Role::FrontRunner(key, log) => {
+                let wrap = FrontRunner::wrapper(key.clone(), log.clone());
+                self.cluster
+                    .start_tuned_with(validator, self.market.tune(validator), wrap);
+            }
             Role::Impostor => unreachable!("the scenario refuses to crash an impostor"),
         }
         self.down[validator] = false;
@@ -1246,6 +1268,10 @@ impl Lab {
                 Role::Withholder(_, _, log) => evidence.observations_withheld += log.dropped(),
                 Role::MarkProposer(_, proposed) => {
                     evidence.marks_proposed += proposed.load(std::sync::atomic::Ordering::SeqCst);
+                }
+                Role::FrontRunner(_, log) => {
+                    evidence.sandwiches += log.sandwiches();
+                    evidence.sandwich_contracts += log.contracts();
                 }
                 _ => {}
             }

@@ -32,7 +32,10 @@
 //! within m ms of a funding time or an option refit); `kind = "mark-proposer"` with `mark_bps = b`
 //! (a leader whose blocks carry a mark for each perpetual at b bps of the index); or
 //! `kind = "flooder"` with `txs_per_second = r` (a validator gossiping r junk transactions a
-//! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels).
+//! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels);
+//! or `kind = "front-runner"` (a leader that sandwiches the first taker of each block it
+//! proposes with orders of its own account, the scenario's `front-runner` agent, which the
+//! scenario must list).
 //! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
 //! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
 //! `proposer-marks-believed`), heal `heal_after_s` later.
@@ -402,6 +405,9 @@ pub enum ByzantineRole {
         validator: usize,
         txs_per_second: u32,
     },
+    /// The validator sandwiches the first taker of each block it proposes with orders of the
+    /// scenario's `front-runner` agent's account (the lab's `FrontRunner`).
+    FrontRunner { validator: usize },
 }
 
 impl ByzantineRole {
@@ -412,7 +418,8 @@ impl ByzantineRole {
             | Self::Censor { validator, .. }
             | Self::Withholder { validator, .. }
             | Self::MarkProposer { validator, .. }
-            | Self::Flooder { validator, .. } => *validator,
+            | Self::Flooder { validator, .. }
+            | Self::FrontRunner { validator } => *validator,
         }
     }
 }
@@ -585,6 +592,10 @@ pub enum ScenarioError {
         trader: usize,
         traders: usize,
     },
+    #[error(
+        "byzantine[{index}]: a front-runner trades through the account of a `front-runner` agent, and the scenario lists none"
+    )]
+    NoFrontRunAccount { index: usize },
     #[error("byzantine[{index}].validator: validator {validator} already has a Byzantine role")]
     ByzantineTwice { index: usize, validator: usize },
     #[error("fault: {0} faults, more than {FAULTS_MAX}")]
@@ -836,6 +847,15 @@ impl RawScenario {
             BLOCK_TXS_MIN as u64,
             BlockLimits::DEFAULT.txs_max as u64,
         )?;
+        let agents = crate::agents::validate(self.agents)?;
+        if let Some(index) = self
+            .byzantine
+            .iter()
+            .position(|role| matches!(role, ByzantineRole::FrontRunner { .. }))
+            && crate::agents::front_runner_key(&agents).is_none()
+        {
+            return Err(ScenarioError::NoFrontRunAccount { index });
+        }
         let mut scenario = Scenario {
             name: self.name,
             description: self.description,
@@ -845,7 +865,7 @@ impl RawScenario {
             market: self.market,
             byzantine: self.byzantine,
             faults: Vec::new(),
-            agents: crate::agents::validate(self.agents)?,
+            agents,
             economy: crate::economy::validate(self.economy, self.lie, n)?,
             draws: Vec::new(),
             liveness,

@@ -566,3 +566,65 @@ fn the_lab_squatter_gains_nothing_and_the_delegator_trades() {
         "the delegator's agent traded for the delegator"
     );
 }
+
+// ---- a leader sandwiching takers ----
+
+/// `front-run` on seed 1 with the leveraged takers' limits `cross_ticks` beyond the index:
+/// with the front-running leader, and without it (the same seed, its account idle). Returns
+/// (attacker's profit, leveraged takers' profit) with and without the leader, and the
+/// sandwiches it proposed (printed).
+fn front_run(cross_ticks: u32) -> [(i64, i64); 2] {
+    let mut scenario = catalogue::load("front-run").expect("a catalogue scenario");
+    for spec in &mut scenario.agents {
+        if spec.kind == AgentKind::Leveraged {
+            spec.cross_ticks = cross_ticks;
+        }
+    }
+    let honest = Scenario {
+        byzantine: Vec::new(),
+        ..scenario.clone()
+    };
+    let cards = [run(&scenario, 1), run(&honest, 1)];
+    assert!(
+        cards[0].consensus.sandwiches > 0,
+        "the leader found takers to sandwich"
+    );
+    assert_eq!(cards[1].consensus.sandwiches, 0);
+    let result = cards.each_ref().map(|card| {
+        assert_eq!(figures(card).bad_debt_usdc, 0);
+        (
+            figures(card).attacker_profit_usdc.expect("an attacker"),
+            by_kind(card, AgentKind::Leveraged).profit_usdc,
+        )
+    });
+    println!(
+        "front-run seed 1, takers {cross_ticks} ticks through the index: {} sandwiches of {} contracts; (leader's account, leveraged takers) USDC with the leader {:?}, without {:?}",
+        cards[0].consensus.sandwiches, cards[0].consensus.sandwich_contracts, result[0], result[1]
+    );
+    assert_eq!(
+        result[1].0, 0,
+        "without the leader its account does nothing"
+    );
+    result
+}
+
+/// Takers whose limits reach far past the book (1,000 ticks, about 50 bps, as a market order
+/// bounded only by a wide band) pay a sandwiching leader: it profits, and they lose more than
+/// without it. No rule stops it: a leader chooses the order of its block.
+#[test]
+fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
+    let [(leader, takers), (_, takers_without)] = front_run(1_000);
+    assert!(leader > 0, "the sandwiches paid: {leader} USDC");
+    assert!(
+        takers < takers_without,
+        "the takers lost more: {takers} against {takers_without} USDC"
+    );
+}
+
+/// Takers crossing by five ticks (a quarter of a basis point) leave less than the 5 bps taker
+/// fee the leader's order ahead of them pays: sandwiching them does not pay.
+#[test]
+fn sandwiching_takers_with_tight_limits_costs_the_leader_its_fees() {
+    let [(leader, _), _] = front_run(5);
+    assert!(leader <= 0, "the leader made {leader} USDC");
+}

@@ -41,7 +41,8 @@ fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
             | ByzantineRole::Censor { .. }
             | ByzantineRole::Withholder { .. }
             | ByzantineRole::MarkProposer { .. }
-            | ByzantineRole::Flooder { .. } => None,
+            | ByzantineRole::Flooder { .. }
+            | ByzantineRole::FrontRunner { .. } => None,
         })
         .collect();
     let skewed = scenario
@@ -109,6 +110,7 @@ slice! {
     duty_breakers_7 => "duty-breakers-7",
     flapping => "flapping",
     flooder => "flooder",
+    front_run => "front-run",
     funding_push => "funding-push",
     isolate_leader => "isolate-leader",
     liquidation_cascade => "liquidation-cascade",

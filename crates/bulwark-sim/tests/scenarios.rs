@@ -111,6 +111,18 @@ fn bad_scenarios_are_refused_naming_the_field() {
             "byzantine[0].trader: trader 8 does not exist (market.traders = 8)",
         ),
         (
+            "[[byzantine]]\nkind = \"front-runner\"\nvalidator = 1",
+            "byzantine[0]: a front-runner trades through the account of a `front-runner` agent, and the scenario lists none",
+        ),
+        (
+            "[[agents]]\nkind = \"noise\"\ncount = 1\ndeposit_usdc = 10\nsize = 1\ncross_ticks = 9",
+            "agents[0] (noise): `cross_ticks` does not apply to this kind",
+        ),
+        (
+            "[[agents]]\nkind = \"leveraged\"\ncount = 1\ndeposit_usdc = 10\nsize = 1\nleverage = 2\ncross_ticks = 0",
+            "agents[0].cross_ticks: 0 is not within 1..=10000",
+        ),
+        (
             "[[byzantine]]\nkind = \"withholder\"\nvalidator = 1\nwithhold = \"high\"\naround_ms = 501",
             "byzantine[0].around_ms: 501 is not within 1..=500",
         ),

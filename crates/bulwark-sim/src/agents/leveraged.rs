@@ -1,7 +1,7 @@
 //! A leveraged directional trader: builds a position of `leverage` times its deposit in
 //! notional, long or short (a seeded draw against `long_percent`), with immediate-or-cancel
-//! orders of at most `size` contracts that cross the touch by five ticks, and holds it. After
-//! a liquidation it builds again. At most one transaction per tick.
+//! orders of at most `size` contracts whose limit is `cross_ticks` (default five) beyond the
+//! index, and holds it. After a liquidation it builds again. At most one transaction per tick.
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
 use bulwark_types::{Side, SignedTx, TimeInForce};
@@ -11,6 +11,7 @@ use rand_core::{Rng, SeedableRng};
 pub struct Leveraged {
     traders: Vec<Trader>,
     size: i64,
+    cross_ticks: i64,
     leverage: u32,
     deposit_usdc: i64,
     long: bool,
@@ -28,6 +29,7 @@ impl Leveraged {
         Self {
             traders,
             size: spec.size,
+            cross_ticks: i64::from(spec.cross_ticks),
             leverage: spec.leverage,
             deposit_usdc: spec.deposit_usdc,
             long,
@@ -61,9 +63,9 @@ impl Agent for Leveraged {
         }
         let qty = (target - held).min(self.size);
         let (side, ticks) = if self.long {
-            (Side::Buy, view.index_ticks + 5)
+            (Side::Buy, view.index_ticks + self.cross_ticks)
         } else {
-            (Side::Sell, view.index_ticks - 5)
+            (Side::Sell, view.index_ticks - self.cross_ticks)
         };
         out.push(trader.order(view, side, qty, ticks, TimeInForce::ImmediateOrCancel));
     }

@@ -39,6 +39,7 @@
 pub mod arbitrageur;
 pub mod attacker;
 pub mod delegator;
+pub mod front_runner;
 pub mod funding_pusher;
 pub mod imbalance;
 pub mod leveraged;
@@ -133,6 +134,9 @@ pub enum AgentKind {
     /// An attacker pushing an option expiry's smile with his own quotes and trades among
     /// several accounts, then borrowing against his marked-up long (Mango Markets).
     OptionSqueezer,
+    /// The account a Byzantine leader sandwiches takers through (`byzantine::FrontRunner`);
+    /// it submits nothing itself.
+    FrontRunner,
 }
 
 impl AgentKind {
@@ -154,6 +158,7 @@ impl AgentKind {
             Self::Delegator => "delegator",
             Self::SurfaceMaker => "surface-maker",
             Self::OptionSqueezer => "option-squeezer",
+            Self::FrontRunner => "front-runner",
         }
     }
 
@@ -170,6 +175,7 @@ impl AgentKind {
                 | Self::Spoofer
                 | Self::Squatter
                 | Self::OptionSqueezer
+                | Self::FrontRunner
         )
     }
 
@@ -178,10 +184,10 @@ impl AgentKind {
         match self {
             Self::MarketMaker => &["levels"],
             Self::Noise => &["options_percent"],
-            Self::Arbitrageur | Self::Imbalance => &[],
+            Self::Arbitrageur | Self::Imbalance | Self::FrontRunner => &[],
             Self::SurfaceMaker => &["vol_bps"],
             Self::OptionSqueezer => &["at_s", "hold_s", "push_bps"],
-            Self::Leveraged => &["leverage", "long_percent"],
+            Self::Leveraged => &["leverage", "long_percent", "cross_ticks"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
             Self::Whale
             | Self::StaleWithdrawer
@@ -209,6 +215,9 @@ pub struct AgentSpec {
     pub leverage: u32,
     /// Leveraged traders: the share of them that go long (the rest go short), percent.
     pub long_percent: u32,
+    /// Leveraged traders: how many ticks beyond the index their orders' limits reach (the
+    /// slippage they accept; default 5).
+    pub cross_ticks: u32,
     /// Attackers: when the attack starts, simulated milliseconds since the run began.
     pub at_ms: u64,
     /// Attackers: how long the push (squeezer) or the hold (whale) lasts before the exit.
@@ -234,6 +243,7 @@ pub(crate) struct RawAgent {
     levels: Option<u32>,
     leverage: Option<u32>,
     long_percent: Option<u32>,
+    cross_ticks: Option<u32>,
     at_s: Option<f64>,
     hold_s: Option<f64>,
     push_bps: Option<u32>,
@@ -257,6 +267,7 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             ("levels", a.levels.is_some()),
             ("leverage", a.leverage.is_some()),
             ("long_percent", a.long_percent.is_some()),
+            ("cross_ticks", a.cross_ticks.is_some()),
             ("at_s", a.at_s.is_some()),
             ("hold_s", a.hold_s.is_some()),
             ("push_bps", a.push_bps.is_some()),
@@ -275,8 +286,10 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             let present = given.iter().any(|(n, p)| n == name && *p);
             let optional = matches!(
                 (a.kind, *name),
-                (_, "long_percent" | "vol_bps" | "options_percent")
-                    | (AgentKind::StaleWithdrawer, "hold_s")
+                (
+                    _,
+                    "long_percent" | "cross_ticks" | "vol_bps" | "options_percent"
+                ) | (AgentKind::StaleWithdrawer, "hold_s")
             );
             if !present && !optional {
                 return Err(ScenarioError::Agents(format!(
@@ -308,6 +321,8 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
         }
         let long_percent = a.long_percent.unwrap_or(100);
         range(&field("long_percent"), u64::from(long_percent), 0, 100)?;
+        let cross_ticks = a.cross_ticks.unwrap_or(5);
+        range(&field("cross_ticks"), u64::from(cross_ticks), 1, 10_000)?;
         let push_bps = a.push_bps.unwrap_or(0);
         if matches!(
             a.kind,
@@ -343,6 +358,7 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             levels,
             leverage,
             long_percent,
+            cross_ticks,
             at_ms: seconds("at_s", a.at_s)?,
             hold_ms: seconds("hold_s", a.hold_s)?,
             push_bps,
@@ -598,8 +614,26 @@ pub trait Agent: Send {
     }
 }
 
+/// The key of the first `front-runner` agent of `specs` (the account its Byzantine leader
+/// signs with), if the scenario has one.
+pub fn front_runner_key(specs: &[AgentSpec]) -> Option<PrivateKey> {
+    let mut agent = 0;
+    for spec in specs {
+        if spec.kind == AgentKind::FrontRunner && spec.count > 0 {
+            return Some(Trader::new(agent_key_base(agent)).key);
+        }
+        agent += spec.count;
+    }
+    None
+}
+
+/// The seed of agent number `agent`'s first key (most kinds use one key, or two).
+fn agent_key_base(agent: usize) -> u64 {
+    5_000 + 2 * agent as u64
+}
+
 fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn Agent> {
-    let base = 5_000 + 2 * agent as u64;
+    let base = agent_key_base(agent);
     let one = || vec![Trader::new(base)];
     match spec.kind {
         AgentKind::MarketMaker => Box::new(market_maker::MarketMaker::new(one(), spec, ordinal)),
@@ -627,6 +661,7 @@ fn build(spec: &AgentSpec, agent: usize, ordinal: usize, seed: u64) -> Box<dyn A
         AgentKind::Spoofer => Box::new(spoofer::Spoofer::new(one(), spec)),
         AgentKind::Imbalance => Box::new(imbalance::Imbalance::new(one(), spec)),
         AgentKind::Squatter => Box::new(squatter::Squatter::new(one(), spec, ordinal)),
+        AgentKind::FrontRunner => Box::new(front_runner::FrontRunAccount::new(one())),
         AgentKind::Delegator => Box::new(delegator::Delegator::new(spec, ordinal)),
         AgentKind::SurfaceMaker => Box::new(surface_maker::SurfaceMaker::new(one(), spec, ordinal)),
         AgentKind::OptionSqueezer => Box::new(option_squeezer::OptionSqueezer::new(

@@ -2,7 +2,7 @@
 //!
 //! Each behaviour is one file. Bulwark's reach a validator only through the lab: the harness
 //! starts that validator with `bulwark_node::engine::start_with`, wrapping its honest exchange
-//! application (every proposer role runs in one wrapper, `rewriter::ProposalRewriter`), or
+//! application (every proposer role runs in one wrapper, `rewriter::ProposalRewriter`: `censor`, `duty_breaker`, `withholder`, `mark_proposer`, `front_runner`), or
 //! gives its gossip sender to a flooding loop (`flooder`); nothing in `bulwark-node` can turn
 //! one on. Commonware's mocks (`mocks.rs`) run under a validator's key in place of the
 //! validator (an impostor).
@@ -10,6 +10,7 @@
 pub mod censor;
 pub mod duty_breaker;
 pub mod flooder;
+pub mod front_runner;
 pub mod mark_proposer;
 pub mod mocks;
 pub mod rewriter;
@@ -18,6 +19,7 @@ pub mod withholder;
 pub use censor::{Censor, CensorLog};
 pub use duty_breaker::{Duty, DutyBreaker, DutySwitch};
 pub use flooder::Flood;
+pub use front_runner::{FrontRunLog, FrontRunner};
 pub use mark_proposer::MarkProposer;
 pub use rewriter::{ProposalRewriter, Rewrite};
 pub use withholder::{Withhold, WithholdLog, Withholder};
