@@ -221,6 +221,17 @@ impl Exchange {
         }
     }
 
+    /// The lowest and highest price (ticks) an order in `instrument` may carry now (Deribit's
+    /// `min_price` and `max_price`); a market order's limit is the far end on its side. `None`
+    /// for an unknown instrument, or one with no mark or index to centre the band on.
+    pub fn price_band(&self, instrument: InstrumentId) -> Option<(Price, Price)> {
+        let instrument = self.instruments.get(instrument.get() as usize)?;
+        Some((
+            self.price_within_band(instrument, Side::Sell, None).ok()?,
+            self.price_within_band(instrument, Side::Buy, None).ok()?,
+        ))
+    }
+
     fn would_cross(&self, instrument: &Instrument, side: Side, price: Price) -> bool {
         if instrument.book.is_halted() {
             // Nothing takes while halted: a post-only order waits for the auction.

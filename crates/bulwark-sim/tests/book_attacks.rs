@@ -10,7 +10,7 @@
 mod common;
 
 use bulwark_exchange::{BlockOutcome, Event, Exchange, ExchangeParams, Genesis, KeyRole};
-use bulwark_sim::agents::AgentKind;
+use bulwark_sim::agents::{AgentKind, AgentSpec};
 use bulwark_sim::catalogue;
 use bulwark_sim::economy::Protection;
 use bulwark_sim::scorecard::KindResult;
@@ -569,26 +569,22 @@ fn the_lab_squatter_gains_nothing_and_the_delegator_trades() {
 
 // ---- a leader sandwiching takers ----
 
-/// `front-run` on seed 1 with the leveraged takers' limits `cross_ticks` beyond the index:
-/// with the front-running leader, and without it (the same seed, its account idle). Returns
-/// (attacker's profit, leveraged takers' profit) with and without the leader, and the
-/// sandwiches it proposed (printed).
-fn front_run(cross_ticks: u32) -> [(i64, i64); 2] {
+/// `front-run` on seed 1 with its leveraged takers changed by `takers`: with the
+/// front-running leader, and without it (the same seed, its account idle). Returns the
+/// sandwiches the leader proposed, and (attacker's profit, leveraged takers' profit) with
+/// and without the leader (printed).
+fn front_run(label: &str, takers: impl Fn(&mut AgentSpec)) -> (u64, [(i64, i64); 2]) {
     let mut scenario = catalogue::load("front-run").expect("a catalogue scenario");
-    for spec in &mut scenario.agents {
-        if spec.kind == AgentKind::Leveraged {
-            spec.cross_ticks = cross_ticks;
-        }
-    }
+    scenario
+        .agents
+        .iter_mut()
+        .filter(|spec| spec.kind == AgentKind::Leveraged)
+        .for_each(takers);
     let honest = Scenario {
         byzantine: Vec::new(),
         ..scenario.clone()
     };
     let cards = [run(&scenario, 1), run(&honest, 1)];
-    assert!(
-        cards[0].consensus.sandwiches > 0,
-        "the leader found takers to sandwich"
-    );
     assert_eq!(cards[1].consensus.sandwiches, 0);
     let result = cards.each_ref().map(|card| {
         assert_eq!(figures(card).bad_debt_usdc, 0);
@@ -598,22 +594,25 @@ fn front_run(cross_ticks: u32) -> [(i64, i64); 2] {
         )
     });
     println!(
-        "front-run seed 1, takers {cross_ticks} ticks through the index: {} sandwiches of {} contracts; (leader's account, leveraged takers) USDC with the leader {:?}, without {:?}",
+        "front-run seed 1, {label}: {} sandwiches of {} contracts; (leader's account, leveraged takers) USDC with the leader {:?}, without {:?}",
         cards[0].consensus.sandwiches, cards[0].consensus.sandwich_contracts, result[0], result[1]
     );
     assert_eq!(
         result[1].0, 0,
         "without the leader its account does nothing"
     );
-    result
+    (cards[0].consensus.sandwiches, result)
 }
 
-/// Takers whose limits reach far past the book (1,000 ticks, about 50 bps, as a market order
-/// bounded only by a wide band) pay a sandwiching leader: it profits, and they lose more than
-/// without it. No rule stops it: a leader chooses the order of its block.
+/// Market orders (Deribit's `type: market`) fill up to the far edge of the 5% price band: a
+/// leader that takes the book ahead of one and offers it back just inside the band's edge
+/// sells to it at up to 5% through the market. No rule stops it: a leader chooses the order
+/// of its block.
 #[test]
-fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
-    let [(leader, takers), (_, takers_without)] = front_run(1_000);
+fn a_leader_sandwiching_market_orders_profits_at_their_expense() {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) =
+        front_run("market orders", |spec| assert!(spec.market_orders));
+    assert!(sandwiches > 0, "the leader found market orders to sandwich");
     assert!(leader > 0, "the sandwiches paid: {leader} USDC");
     assert!(
         takers < takers_without,
@@ -621,10 +620,29 @@ fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
     );
 }
 
-/// Takers crossing by five ticks (a quarter of a basis point) leave less than the 5 bps taker
-/// fee the leader's order ahead of them pays: sandwiching them does not pay.
+/// Limit orders reaching far past the book (1,000 ticks, about 50 bps) pay the leader too.
 #[test]
-fn sandwiching_takers_with_tight_limits_costs_the_leader_its_fees() {
-    let [(leader, _), _] = front_run(5);
-    assert!(leader <= 0, "the leader made {leader} USDC");
+fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) =
+        front_run("limits 1,000 ticks through the index", |spec| {
+            spec.market_orders = false;
+            spec.cross_ticks = 1_000;
+        });
+    assert!(sandwiches > 0);
+    assert!(leader > 0, "the sandwiches paid: {leader} USDC");
+    assert!(takers < takers_without);
+}
+
+/// Takers crossing by five ticks (a quarter of a basis point) leave less than the 5 bps taker
+/// fee the leader's order ahead of them pays: a leader that counts its fees finds no sandwich
+/// worth proposing, and the takers lose nothing to it.
+#[test]
+fn takers_with_tight_limits_leave_a_sandwiching_leader_nothing_after_the_taker_fee() {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) =
+        front_run("limits 5 ticks through the index", |spec| {
+            spec.market_orders = false;
+            spec.cross_ticks = 5;
+        });
+    assert_eq!((sandwiches, leader), (0, 0));
+    assert_eq!(takers, takers_without);
 }

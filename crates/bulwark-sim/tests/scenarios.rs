@@ -123,6 +123,10 @@ fn bad_scenarios_are_refused_naming_the_field() {
             "agents[0].cross_ticks: 0 is not within 1..=10000",
         ),
         (
+            "[[agents]]\nkind = \"arbitrageur\"\ncount = 1\ndeposit_usdc = 10\nsize = 1\nmarket_orders = true",
+            "agents[0] (arbitrageur): `market_orders` does not apply to this kind",
+        ),
+        (
             "[[byzantine]]\nkind = \"withholder\"\nvalidator = 1\nwithhold = \"high\"\naround_ms = 501",
             "byzantine[0].around_ms: 501 is not within 1..=500",
         ),

@@ -1,7 +1,8 @@
 //! A leveraged directional trader: builds a position of `leverage` times its deposit in
 //! notional, long or short (a seeded draw against `long_percent`), with immediate-or-cancel
 //! orders of at most `size` contracts whose limit is `cross_ticks` (default five) beyond the
-//! index, and holds it. After a liquidation it builds again. At most one transaction per tick.
+//! index (or, with `market_orders`, market orders), and holds it. After a liquidation it
+//! builds again. At most one transaction per tick.
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
 use bulwark_types::{Side, SignedTx, TimeInForce};
@@ -12,6 +13,7 @@ pub struct Leveraged {
     traders: Vec<Trader>,
     size: i64,
     cross_ticks: i64,
+    market_orders: bool,
     leverage: u32,
     deposit_usdc: i64,
     long: bool,
@@ -30,6 +32,7 @@ impl Leveraged {
             traders,
             size: spec.size,
             cross_ticks: i64::from(spec.cross_ticks),
+            market_orders: spec.market_orders,
             leverage: spec.leverage,
             deposit_usdc: spec.deposit_usdc,
             long,
@@ -67,6 +70,10 @@ impl Agent for Leveraged {
         } else {
             (Side::Sell, view.index_ticks - self.cross_ticks)
         };
-        out.push(trader.order(view, side, qty, ticks, TimeInForce::ImmediateOrCancel));
+        if self.market_orders {
+            out.push(trader.market(view, side, qty));
+        } else {
+            out.push(trader.order(view, side, qty, ticks, TimeInForce::ImmediateOrCancel));
+        }
     }
 }

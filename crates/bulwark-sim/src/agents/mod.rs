@@ -187,7 +187,7 @@ impl AgentKind {
             Self::Arbitrageur | Self::Imbalance | Self::FrontRunner => &[],
             Self::SurfaceMaker => &["vol_bps"],
             Self::OptionSqueezer => &["at_s", "hold_s", "push_bps"],
-            Self::Leveraged => &["leverage", "long_percent", "cross_ticks"],
+            Self::Leveraged => &["leverage", "long_percent", "cross_ticks", "market_orders"],
             Self::Squeezer => &["at_s", "hold_s", "push_bps"],
             Self::Whale
             | Self::StaleWithdrawer
@@ -218,6 +218,9 @@ pub struct AgentSpec {
     /// Leveraged traders: how many ticks beyond the index their orders' limits reach (the
     /// slippage they accept; default 5).
     pub cross_ticks: u32,
+    /// Leveraged traders: market orders instead (Deribit's `type: market`: the exchange fills
+    /// them up to the far edge of the price band).
+    pub market_orders: bool,
     /// Attackers: when the attack starts, simulated milliseconds since the run began.
     pub at_ms: u64,
     /// Attackers: how long the push (squeezer) or the hold (whale) lasts before the exit.
@@ -244,6 +247,7 @@ pub(crate) struct RawAgent {
     leverage: Option<u32>,
     long_percent: Option<u32>,
     cross_ticks: Option<u32>,
+    market_orders: Option<bool>,
     at_s: Option<f64>,
     hold_s: Option<f64>,
     push_bps: Option<u32>,
@@ -268,6 +272,7 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             ("leverage", a.leverage.is_some()),
             ("long_percent", a.long_percent.is_some()),
             ("cross_ticks", a.cross_ticks.is_some()),
+            ("market_orders", a.market_orders.is_some()),
             ("at_s", a.at_s.is_some()),
             ("hold_s", a.hold_s.is_some()),
             ("push_bps", a.push_bps.is_some()),
@@ -288,7 +293,11 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
                 (a.kind, *name),
                 (
                     _,
-                    "long_percent" | "cross_ticks" | "vol_bps" | "options_percent"
+                    "long_percent"
+                        | "cross_ticks"
+                        | "market_orders"
+                        | "vol_bps"
+                        | "options_percent"
                 ) | (AgentKind::StaleWithdrawer, "hold_s")
             );
             if !present && !optional {
@@ -359,6 +368,7 @@ pub(crate) fn validate(raw: Vec<RawAgent>) -> Result<Vec<AgentSpec>, ScenarioErr
             leverage,
             long_percent,
             cross_ticks,
+            market_orders: a.market_orders.unwrap_or(false),
             at_ms: seconds("at_s", a.at_s)?,
             hold_ms: seconds("hold_s", a.hold_s)?,
             push_bps,
@@ -579,6 +589,21 @@ impl Trader {
             UnitPrice::from_micros(ticks.max(1) * tick_micros),
             tif,
         );
+        self.tx(TxBody::PlaceOrder(request))
+    }
+
+    /// A market order in the perpetual.
+    pub fn market(&mut self, view: &View, side: Side, qty: i64) -> SignedTx {
+        self.client += 1;
+        let mut request = OrderRequest::limit(
+            view.perpetual,
+            ClientOrderId::new(self.client),
+            side,
+            Qty::from_contracts(qty.max(1)),
+            UnitPrice::from_micros(view.tick_micros),
+            TimeInForce::ImmediateOrCancel,
+        );
+        request.order_type = bulwark_types::OrderType::Market;
         self.tx(TxBody::PlaceOrder(request))
     }
 

@@ -1,19 +1,22 @@
 //! A leader that sandwiches a taker in the blocks it proposes: it trades ahead of a crossing
-//! order with its own account and sells (or buys) back to it at the taker's limit.
+//! order with its own account and sells (or buys) back to it, worse than the book was.
 //!
 //! Owns: the wrapped validator's proposals, and the signing key of one funded account (the
 //! scenario's `front-runner` agent, which submits nothing itself). In each block the honest
-//! application builds, it looks for the first perpetual order that crosses the book the block
-//! starts from (a buy at or above the best ask, or a sell at or below the best bid) whose
-//! limit leaves room: the contracts resting strictly better than one tick inside the taker's
-//! limit are fewer than the taker wants. Right before that order it puts, signed by its
-//! account, an immediate-or-cancel order that takes those contracts, and a resting order of
-//! the same size one tick inside the taker's limit, which is then the best price the taker
-//! meets; right after the taker, a cancel of whatever of its own is left. The taker pays one
-//! tick inside its limit for contracts it would have bought cheaper; the leader keeps the
-//! difference. Every rule a verifier checks holds (the signatures are its own account's, the
-//! nonces follow its account's last, the cancel follows a non-cancel of its own signer), so
-//! honest validators vote for the block: a leader chooses the order of its block.
+//! application builds, it takes the first perpetual order that crosses the book the block
+//! starts from (a limit order through the touch, or a market order, whose limit is the far
+//! edge of the price band) and reads the book as that taker will meet it (the block's state
+//! after the transactions before it: market makers' cancels and quotes go first). Right
+//! before the taker it puts, signed by its account, an immediate-or-cancel order that takes
+//! every level before the one that would fill the taker, and a resting order of those
+//! contracts one tick better than that level (or one tick inside the taker's limit when no
+//! level within it would fill it): the best price the taker then meets. Right after the
+//! taker, a cancel of whatever of its own is left. It acts only where the edge beats the
+//! taker fee its own order pays. The taker pays the attacker's price for contracts it would
+//! have bought cheaper; the leader keeps the difference. Every rule a verifier checks holds
+//! (the signatures are its own account's, the nonces follow its account's last, the cancel
+//! follows a non-cancel of its own signer), so honest validators vote for the block: a
+//! leader chooses the order of its block.
 //! Never: changes, drops or reorders anyone else's transaction, or trades without a taker to
 //! sandwich.
 
@@ -22,8 +25,8 @@ use bulwark_node::app::ExchangeApp;
 use bulwark_node::block::ChainBlock;
 use bulwark_node::shared::{Shared, lock};
 use bulwark_types::{
-    ClientOrderId, OrderRequest, OrderType, Price, PrivateKey, Qty, Side, SignedTx, TimeInForce,
-    TxBody, UnitPrice,
+    ClientOrderId, OrderRequest, OrderType, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody,
+    UnitPrice,
 };
 use commonware_cryptography::Signer as _;
 use rand_core::SeedableRng as _;
@@ -32,6 +35,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most contracts one sandwich takes (the attacker's margin bounds it too).
 pub const SANDWICH_CONTRACTS_MAX: i64 = 1_000;
+/// Most price levels of the book a sandwich looks through.
+const SANDWICH_LEVELS_MAX: usize = 256;
 
 /// What a [`FrontRunner`] did, for the lab to report.
 #[derive(Debug, Default)]
@@ -77,7 +82,8 @@ struct Sandwich {
     contracts: i64,
 }
 
-/// Whether `tx` is a perpetual limit order of someone else's.
+/// Whether `tx` is a perpetual order of someone else's, with its limit in ticks (a market
+/// order's: the far edge of the price band, where the exchange fills it up to) and the tick.
 fn perpetual_limit<'a>(
     state: &bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
@@ -89,20 +95,25 @@ fn perpetual_limit<'a>(
     let TxBody::PlaceOrder(order) = &tx.tx.body else {
         return None;
     };
-    let OrderType::Limit { price, .. } = order.order_type else {
-        return None;
-    };
     let instrument = state.instrument(order.instrument)?;
     if instrument.is_option() {
         return None;
     }
     let tick = instrument.spec.tick_size.micros();
-    Some((order, price.micros() / tick, tick))
+    let limit = match (order.order_type, order.side) {
+        (OrderType::Limit { price, .. }, _) => price.micros() / tick,
+        (OrderType::Market, Side::Buy) => state.price_band(order.instrument)?.1.ticks(),
+        (OrderType::Market, Side::Sell) => state.price_band(order.instrument)?.0.ticks(),
+    };
+    Some((order, limit, tick))
 }
 
-/// The sandwich around `tx` in `state` (the book as the taker will meet it), if it pays:
-/// the taker crosses, and fewer contracts rest strictly better than one tick inside its
-/// limit than it wants.
+/// The sandwich around `tx` in `state` (the book as the taker will meet it), if it pays.
+/// Walking the levels the taker would meet, best first, within its limit: the attacker takes
+/// every level before the one that would fill what the taker still wants, and offers those
+/// contracts one tick better than that level (or one tick inside the taker's limit, if no
+/// level within it would), so the taker meets its offer first. It acts only if the edge (its
+/// offer against the average price it took at) beats the taker fee its own order ahead pays.
 fn plan(
     state: &bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
@@ -110,39 +121,68 @@ fn plan(
 ) -> Option<Sandwich> {
     let (order, limit, tick) = perpetual_limit(state, me, tx)?;
     let book = &state.instrument(order.instrument)?.book;
-    // One tick inside the taker's limit: the price the taker will meet. `edge`: one tick
-    // better still, the worst price the attacker takes.
-    let (inside, edge, opposite) = match order.side {
-        Side::Buy => (limit - 1, limit - 2, Side::Sell),
-        Side::Sell => (limit + 1, limit + 2, Side::Buy),
+    let opposite = match order.side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
     };
-    if edge <= 0 {
+    // Prices in ticks, signed so that lower is better for the taker.
+    let toward = |ticks: i64| match order.side {
+        Side::Buy => ticks,
+        Side::Sell => -ticks,
+    };
+    let wants = order.qty.contracts().min(SANDWICH_CONTRACTS_MAX);
+    let (mut taken, mut cost, mut edge) = (0i64, 0i128, None);
+    // The worst price the attacker's offer may carry: one tick inside the taker's limit.
+    let mut offer = toward(limit) - 1;
+    for (price, qty, _) in book.depth(opposite, SANDWICH_LEVELS_MAX) {
+        let at = toward(price.ticks());
+        if at >= offer {
+            break;
+        }
+        if taken + qty.contracts() >= wants {
+            // This level would fill the taker: offer one tick better than it.
+            offer = at - 1;
+            break;
+        }
+        taken += qty.contracts();
+        cost += i128::from(at) * i128::from(qty.contracts());
+        edge = Some(at);
+    }
+    let edge = edge?;
+    if offer <= edge || taken <= 0 {
         return None;
     }
-    let better = book.qty_within(opposite, Price::from_ticks(edge));
-    let wants = order.qty.contracts();
-    if better <= 0 || better >= wants || better > SANDWICH_CONTRACTS_MAX {
+    // Edge per contract against the fee, both in ticks times contracts: the gain is
+    // (offer - average taken) * taken; the fee is taker_bps of the notional taken.
+    let gain = i128::from(offer) * i128::from(taken) - cost;
+    let taker_bps = i128::from(state.params().fees_perpetual.taker_bps);
+    let fee = cost.abs() * taker_bps / 10_000;
+    if gain <= fee {
         return None;
     }
-    let at = |side, ticks: i64, tif| {
+    let ticks = |signed: i64| match order.side {
+        Side::Buy => signed,
+        Side::Sell => -signed,
+    };
+    let at = |side, price: i64, tif| {
         TxBody::PlaceOrder(OrderRequest::limit(
             order.instrument,
             ClientOrderId::new(0),
             side,
-            Qty::from_contracts(better),
-            UnitPrice::from_micros(ticks * tick),
+            Qty::from_contracts(taken),
+            UnitPrice::from_micros(ticks(price) * tick),
             tif,
         ))
     };
     Some(Sandwich {
         ahead: [
             at(order.side, edge, TimeInForce::ImmediateOrCancel),
-            at(opposite, inside, TimeInForce::GoodTilCancelled),
+            at(opposite, offer, TimeInForce::GoodTilCancelled),
         ],
         after: TxBody::CancelAll {
             instrument: Some(order.instrument),
         },
-        contracts: better,
+        contracts: taken,
     })
 }
 
