@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 8;
+const VERSION: u16 = 9;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -346,6 +346,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
     for band in [p.band_perpetual, p.band_option] {
         band.width_bps.write(out);
         band.width_ticks_min.write(out);
+        band.market_reach_bps.write(out);
     }
     p.funding_interval_ms.write(out);
     p.funding_rate_max_ppm.write(out);
@@ -523,14 +524,14 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
         option_initial_min_bps: i64::read(buf)?,
         option_maintenance_bps: i64::read(buf)?,
     };
-    let band_perpetual = PriceBand {
-        width_bps: i64::read(buf)?,
-        width_ticks_min: i64::read(buf)?,
+    let mut band = || -> Result<PriceBand, CodecError> {
+        Ok(PriceBand {
+            width_bps: i64::read(buf)?,
+            width_ticks_min: i64::read(buf)?,
+            market_reach_bps: i64::read(buf)?,
+        })
     };
-    let band_option = PriceBand {
-        width_bps: i64::read(buf)?,
-        width_ticks_min: i64::read(buf)?,
-    };
+    let (band_perpetual, band_option) = (band()?, band()?);
     Ok(ExchangeParams {
         fees_perpetual,
         fees_option,

@@ -207,10 +207,16 @@ impl Exchange {
             (instrument.mark.or(prices.index), band)
         };
         let mark = mark.ok_or(RejectReason::MarkPriceUnavailable)?;
+        // A limit order may be priced anywhere in the band; a market order's limit is its
+        // reach, within the band (`PriceBand::market_reach_bps`).
+        let width_bps = match limit {
+            Some(_) => band.width_bps,
+            None => band.market_reach_bps.min(band.width_bps),
+        };
         let (low, high) = band_ticks(
             mark,
             instrument.spec.tick_size,
-            band.width_bps,
+            width_bps,
             band.width_ticks_min,
         );
         match (limit, side) {
@@ -221,10 +227,10 @@ impl Exchange {
         }
     }
 
-    /// The lowest and highest price (ticks) an order in `instrument` may carry now (Deribit's
-    /// `min_price` and `max_price`); a market order's limit is the far end on its side. `None`
-    /// for an unknown instrument, or one with no mark or index to centre the band on.
-    pub fn price_band(&self, instrument: InstrumentId) -> Option<(Price, Price)> {
+    /// The prices (ticks) a market order in `instrument` sells down to and buys up to now:
+    /// `PriceBand::market_reach_bps` around the mark. `None` for an unknown instrument, or
+    /// one with no mark or index to centre the band on.
+    pub fn market_limits(&self, instrument: InstrumentId) -> Option<(Price, Price)> {
         let instrument = self.instruments.get(instrument.get() as usize)?;
         Some((
             self.price_within_band(instrument, Side::Sell, None).ok()?,

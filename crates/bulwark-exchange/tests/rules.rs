@@ -580,11 +580,15 @@ fn maker_rebate_is_paid_from_the_taker_fee() {
     assert_eq!(v.exchange.ledger().fees, Money::from_usdc(4));
 }
 
+/// A market order fills within its reach of the mark (0.5% for the perpetual), not to the
+/// band's edge (5%), where a limit order may still be priced: a leader that takes the book
+/// ahead of it and offers the contracts back can sell to it at that reach and no further.
 #[test]
-fn market_order_trades_only_inside_the_band() {
+fn market_order_trades_only_within_its_reach_of_the_mark() {
     let mut v = Venue::standard();
-    v.order("bob", BTC_PERP, Side::Sell, 1, 101_000);
-    v.order("carol", BTC_PERP, Side::Sell, 1, 104_000);
+    v.order("bob", BTC_PERP, Side::Sell, 1, 100_400);
+    v.order("bob", BTC_PERP, Side::Sell, 1, 100_500);
+    v.order("carol", BTC_PERP, Side::Sell, 1, 101_000);
     let request = OrderRequest {
         order_type: OrderType::Market,
         ..limit(v.id(BTC_PERP), Side::Buy, 5, UnitPrice::ZERO, 9)
@@ -592,16 +596,26 @@ fn market_order_trades_only_inside_the_band() {
     let tx = v.tx("alice", TxBody::PlaceOrder(request));
     let (rejection, events) = v.run(tx);
     assert_eq!(rejection, None);
-    // Band: 5% of 100,000 -> up to 105,000. Both asks fill; the rest is cancelled, never rests.
-    assert_eq!(trades(&events).len(), 2);
+    // Reach: 0.5% of 100,000 -> up to 100,500. Two asks fill; the rest is cancelled, never
+    // rests; the ask at 101,000 (1%, inside the 5% band) stays.
+    let prices: Vec<i64> = trades(&events)
+        .iter()
+        .map(|t| t.price.ticks() * 500_000 / 1_000_000)
+        .collect();
+    assert_eq!(prices, [100_400, 100_500]);
     assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
-    assert!(
+    let book = &v.exchange.instrument(v.id(BTC_PERP)).unwrap().book;
+    assert_eq!(book.len(), 1);
+    assert_eq!(
         v.exchange
-            .instrument(v.id(BTC_PERP))
-            .unwrap()
-            .book
-            .is_empty()
+            .market_limits(v.id(BTC_PERP))
+            .map(|(low, high)| (low.ticks(), high.ticks())),
+        Some((199_000, 201_000))
     );
+    // A limit order may still be priced at the band's edge, and takes the rest.
+    let (rejection, events) = v.order("alice", BTC_PERP, Side::Buy, 1, 105_000);
+    assert_eq!(rejection, None);
+    assert_eq!(trades(&events).len(), 1);
 }
 
 #[test]

@@ -72,11 +72,12 @@ fn forged_snapshots_are_refused_with_their_reason() {
         Exchange::restore(&redigest(magic)),
         Err(SnapshotError::BadMagic)
     ));
+    // Version 8 is the format before a market order's reach joined the price bands.
     let mut version = snapshot.clone();
-    version[9] = 9;
+    version[9] = 8;
     assert!(matches!(
         Exchange::restore(&redigest(version)),
-        Err(SnapshotError::Version(9))
+        Err(SnapshotError::Version(8))
     ));
     let mut truncated = snapshot[..snapshot.len() - 40].to_vec();
     truncated.extend_from_slice(&[0; 32]);

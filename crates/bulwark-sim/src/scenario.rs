@@ -96,7 +96,7 @@
 //! ```
 //!
 //! Protections: `price-band`, `circuit-breaker`, `oracle-guard`, `risk-limits`,
-//! `venue-median`, `mmp`, `funding-clamp`, `withdrawal-hold`, `surface-guard` (module
+//! `venue-median`, `mmp`, `funding-clamp`, `withdrawal-hold`, `surface-guard`, `market-reach` (module
 //! `economy::protections` says what each switch does).
 //!
 //! Ranges, for sweeps (as TigerBeetle's VOPR and FoundationDB's simulation randomise faults):

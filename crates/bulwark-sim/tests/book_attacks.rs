@@ -569,12 +569,19 @@ fn the_lab_squatter_gains_nothing_and_the_delegator_trades() {
 
 // ---- a leader sandwiching takers ----
 
-/// `front-run` on seed 1 with its leveraged takers changed by `takers`: with the
-/// front-running leader, and without it (the same seed, its account idle). Returns the
-/// sandwiches the leader proposed, and (attacker's profit, leveraged takers' profit) with
-/// and without the leader (printed).
-fn front_run(label: &str, takers: impl Fn(&mut AgentSpec)) -> (u64, [(i64, i64); 2]) {
+/// `front-run` on seed 1 with its leveraged takers changed by `takers` and `off` switched
+/// off: with the front-running leader, and without it (the same seed, its account idle).
+/// Returns the sandwiches the leader proposed, and (attacker's profit, leveraged takers'
+/// profit) with and without the leader (printed).
+fn front_run(
+    label: &str,
+    off: Option<Protection>,
+    takers: impl Fn(&mut AgentSpec),
+) -> (u64, [(i64, i64); 2]) {
     let mut scenario = catalogue::load("front-run").expect("a catalogue scenario");
+    if let Some(off) = off {
+        scenario = scenario.with_protection_off(off);
+    }
     scenario
         .agents
         .iter_mut()
@@ -604,27 +611,40 @@ fn front_run(label: &str, takers: impl Fn(&mut AgentSpec)) -> (u64, [(i64, i64);
     (cards[0].consensus.sandwiches, result)
 }
 
-/// Market orders (Deribit's `type: market`) fill up to the far edge of the 5% price band: a
-/// leader that takes the book ahead of one and offers it back just inside the band's edge
-/// sells to it at up to 5% through the market. No rule stops it: a leader chooses the order
-/// of its block.
+/// Market orders fill within 0.5% of the mark (`PriceBand::market_reach_bps`): a leader
+/// sandwiching them takes at most that, less its fee, a contract. With the reach switched off
+/// they fill to the price band's edge (5%), as before the rule, and the leader takes far more.
 #[test]
-fn a_leader_sandwiching_market_orders_profits_at_their_expense() {
-    let (sandwiches, [(leader, takers), (_, takers_without)]) =
-        front_run("market orders", |spec| assert!(spec.market_orders));
-    assert!(sandwiches > 0, "the leader found market orders to sandwich");
-    assert!(leader > 0, "the sandwiches paid: {leader} USDC");
+fn a_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
+    let market = |spec: &mut AgentSpec| assert!(spec.market_orders);
+    let (on_sandwiches, [(on, on_takers), (_, on_without)]) =
+        front_run("market orders, reach 0.5%", None, market);
+    let (off_sandwiches, [(off, off_takers), (_, off_without)]) = front_run(
+        "market orders, reach off (the band's 5%)",
+        Some(Protection::MarketReach),
+        market,
+    );
     assert!(
-        takers < takers_without,
-        "the takers lost more: {takers} against {takers_without} USDC"
+        off_sandwiches > 0 && off > 0,
+        "off, the sandwiches paid: {off} USDC"
+    );
+    assert!(off_takers < off_without, "off, the takers lost more");
+    assert!(
+        on * 5 < off,
+        "the reach cut the leader's take: {on} against {off} USDC ({on_sandwiches} and {off_sandwiches} sandwiches)"
+    );
+    assert!(
+        on_without - on_takers < (off_without - off_takers) / 5,
+        "the reach cut the takers' loss to the leader: {on_takers} against {on_without}; off {off_takers} against {off_without}"
     );
 }
 
-/// Limit orders reaching far past the book (1,000 ticks, about 50 bps) pay the leader too.
+/// Limit orders reaching far past the book (1,000 ticks, about 50 bps) pay the leader: a
+/// taker's own limit is what it accepts, and no rule narrows it.
 #[test]
 fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
     let (sandwiches, [(leader, takers), (_, takers_without)]) =
-        front_run("limits 1,000 ticks through the index", |spec| {
+        front_run("limits 1,000 ticks through the index", None, |spec| {
             spec.market_orders = false;
             spec.cross_ticks = 1_000;
         });
@@ -639,7 +659,7 @@ fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
 #[test]
 fn takers_with_tight_limits_leave_a_sandwiching_leader_nothing_after_the_taker_fee() {
     let (sandwiches, [(leader, takers), (_, takers_without)]) =
-        front_run("limits 5 ticks through the index", |spec| {
+        front_run("limits 5 ticks through the index", None, |spec| {
             spec.market_orders = false;
             spec.cross_ticks = 5;
         });

@@ -4,8 +4,8 @@
 //! Owns: the wrapped validator's proposals, and the signing key of one funded account (the
 //! scenario's `front-runner` agent, which submits nothing itself). In each block the honest
 //! application builds, it takes the first perpetual order that crosses the book the block
-//! starts from (a limit order through the touch, or a market order, whose limit is the far
-//! edge of the price band) and reads the book as that taker will meet it (the block's state
+//! starts from (a limit order through the touch, or a market order, whose limit is its reach
+//! from the mark, `PriceBand::market_reach_bps`) and reads the book as that taker will meet it (the block's state
 //! after the transactions before it: market makers' cancels and quotes go first). Right
 //! before the taker it puts, signed by its account, an immediate-or-cancel order that takes
 //! every level before the one that would fill the taker, and a resting order of those
@@ -83,7 +83,7 @@ struct Sandwich {
 }
 
 /// Whether `tx` is a perpetual order of someone else's, with its limit in ticks (a market
-/// order's: the far edge of the price band, where the exchange fills it up to) and the tick.
+/// order's: as far as the exchange fills it, `Exchange::market_limits`) and the tick.
 fn perpetual_limit<'a>(
     state: &bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
@@ -102,8 +102,8 @@ fn perpetual_limit<'a>(
     let tick = instrument.spec.tick_size.micros();
     let limit = match (order.order_type, order.side) {
         (OrderType::Limit { price, .. }, _) => price.micros() / tick,
-        (OrderType::Market, Side::Buy) => state.price_band(order.instrument)?.1.ticks(),
-        (OrderType::Market, Side::Sell) => state.price_band(order.instrument)?.0.ticks(),
+        (OrderType::Market, Side::Buy) => state.market_limits(order.instrument)?.1.ticks(),
+        (OrderType::Market, Side::Sell) => state.market_limits(order.instrument)?.0.ticks(),
     };
     Some((order, limit, tick))
 }

@@ -42,6 +42,9 @@ pub enum Protection {
     /// `accounts_min` accounts confirm, within `vol_move_confirmed_max_bps`: off, both bounds
     /// at the 90% a genesis allows and one account enough (for the quotes too).
     SurfaceGuard,
+    /// How far from the mark a market order in the perpetual fills (0.5%): off, to the
+    /// band's edge (5%), as far as a limit order may be priced.
+    MarketReach,
 }
 
 impl Protection {
@@ -56,6 +59,7 @@ impl Protection {
             Self::FundingClamp => "funding-clamp",
             Self::WithdrawalHold => "withdrawal-hold",
             Self::SurfaceGuard => "surface-guard",
+            Self::MarketReach => "market-reach",
         }
     }
 
@@ -83,6 +87,9 @@ impl Protection {
                     surface.vol_move_confirmed_max_bps = 9_000;
                     surface.accounts_min = 1;
                 }
+            }
+            Self::MarketReach => {
+                params.band_perpetual.market_reach_bps = params.band_perpetual.width_bps;
             }
             Self::VenueMedian | Self::Mmp => {}
         }
