@@ -627,7 +627,7 @@ impl Exchange {
         let position = self.accounts[id].position(instrument);
         let side = if position > 0 { Side::Sell } else { Side::Buy };
         let target = &self.instruments[instrument.get() as usize];
-        let Ok(band_edge) = self.price_within_band(target, side, None) else {
+        let Ok(band_edge) = self.band_edge(target, side) else {
             return;
         };
         let Some(mark) = target.mark.or(self.valuation_prices(target).index) else {

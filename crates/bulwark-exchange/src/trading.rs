@@ -59,6 +59,13 @@ impl OrderTerms {
     }
 }
 
+/// How far an order without a limit reaches: a market order's reach, or the band's edge.
+#[derive(Copy, Clone)]
+enum Reach {
+    Market,
+    Band,
+}
+
 /// Lowest and highest price (ticks) an order may carry: the band around the mark.
 pub(crate) fn band_ticks(
     mark: UnitPrice,
@@ -183,12 +190,33 @@ impl Exchange {
     }
 
     /// The order's price in ticks, checked against the band around the mark. A market order
-    /// gets the band's far edge as its limit, so it can never sweep past the band.
+    /// gets as its limit its reach from the mark (`PriceBand::market_reach_bps`, within the
+    /// band), so it can never sweep past it.
     pub(crate) fn price_within_band(
         &self,
         instrument: &Instrument,
         side: Side,
         limit: Option<Price>,
+    ) -> Result<Price, RejectReason> {
+        self.band_price(instrument, side, limit, Reach::Market)
+    }
+
+    /// The band's far edge on `side`: where the liquidation engine's orders reach (a market
+    /// order reaches less far, [`Self::price_within_band`]).
+    pub(crate) fn band_edge(
+        &self,
+        instrument: &Instrument,
+        side: Side,
+    ) -> Result<Price, RejectReason> {
+        self.band_price(instrument, side, None, Reach::Band)
+    }
+
+    fn band_price(
+        &self,
+        instrument: &Instrument,
+        side: Side,
+        limit: Option<Price>,
+        reach: Reach,
     ) -> Result<Price, RejectReason> {
         let prices = self.valuation_prices(instrument);
         let (mark, band) = if instrument.is_option() {
@@ -209,9 +237,9 @@ impl Exchange {
         let mark = mark.ok_or(RejectReason::MarkPriceUnavailable)?;
         // A limit order may be priced anywhere in the band; a market order's limit is its
         // reach, within the band (`PriceBand::market_reach_bps`).
-        let width_bps = match limit {
-            Some(_) => band.width_bps,
-            None => band.market_reach_bps.min(band.width_bps),
+        let width_bps = match (limit, reach) {
+            (Some(_), _) | (None, Reach::Band) => band.width_bps,
+            (None, Reach::Market) => band.market_reach_bps.min(band.width_bps),
         };
         let (low, high) = band_ticks(
             mark,
