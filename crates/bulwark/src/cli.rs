@@ -211,7 +211,8 @@ pub struct PlaceArgs {
     pub instrument: String,
     #[arg(long, value_enum)]
     pub side: SideArg,
-    /// Limit price in USDC per unit of the underlying (on the tick grid); omit for a market order.
+    /// Limit price in USDC per unit of the underlying (on the tick grid); omit for a market order
+    /// (in the perpetual it fills within 0.5% of the mark, the rest cancelled).
     #[arg(long)]
     pub price: Option<String>,
     /// Contracts (through a validator's API).

@@ -18,7 +18,8 @@
 //! follows a non-cancel of its own signer), so honest validators vote for the block: a
 //! leader chooses the order of its block.
 //! Never: changes, drops or reorders anyone else's transaction, or trades without a taker to
-//! sandwich.
+//! sandwich. It does not check the block's transaction limit: in a full block its three
+//! transactions would get the proposal refused (the lab's blocks are far from full).
 
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
 use bulwark_node::app::ExchangeApp;
