@@ -59,11 +59,13 @@ impl OrderTerms {
     }
 }
 
-/// How far an order without a limit reaches: a market order's reach, or the band's edge.
+/// What an order asks of the band: a limit to check against it, a market order's reach, or
+/// the band's far edge (the liquidation engine's orders).
 #[derive(Copy, Clone)]
-enum Reach {
+enum Asked {
+    Limit(Price),
     Market,
-    Band,
+    BandEdge,
 }
 
 /// Lowest and highest price (ticks) an order may carry: the band around the mark.
@@ -198,7 +200,7 @@ impl Exchange {
         side: Side,
         limit: Option<Price>,
     ) -> Result<Price, RejectReason> {
-        self.band_price(instrument, side, limit, Reach::Market)
+        self.band_price(instrument, side, limit.map_or(Asked::Market, Asked::Limit))
     }
 
     /// The band's far edge on `side`: where the liquidation engine's orders reach (a market
@@ -208,15 +210,14 @@ impl Exchange {
         instrument: &Instrument,
         side: Side,
     ) -> Result<Price, RejectReason> {
-        self.band_price(instrument, side, None, Reach::Band)
+        self.band_price(instrument, side, Asked::BandEdge)
     }
 
     fn band_price(
         &self,
         instrument: &Instrument,
         side: Side,
-        limit: Option<Price>,
-        reach: Reach,
+        asked: Asked,
     ) -> Result<Price, RejectReason> {
         let prices = self.valuation_prices(instrument);
         let (mark, band) = if instrument.is_option() {
@@ -237,9 +238,9 @@ impl Exchange {
         let mark = mark.ok_or(RejectReason::MarkPriceUnavailable)?;
         // A limit order may be priced anywhere in the band; a market order's limit is its
         // reach, within the band (`PriceBand::market_reach_bps`).
-        let width_bps = match (limit, reach) {
-            (Some(_), _) | (None, Reach::Band) => band.width_bps,
-            (None, Reach::Market) => band.market_reach_bps.min(band.width_bps),
+        let width_bps = match asked {
+            Asked::Limit(_) | Asked::BandEdge => band.width_bps,
+            Asked::Market => band.market_reach_bps.min(band.width_bps),
         };
         let (low, high) = band_ticks(
             mark,
@@ -247,11 +248,13 @@ impl Exchange {
             width_bps,
             band.width_ticks_min,
         );
-        match (limit, side) {
-            (Some(price), _) if price < low || price > high => Err(RejectReason::PriceOutsideBand),
-            (Some(price), _) => Ok(price),
-            (None, Side::Buy) => Ok(high),
-            (None, Side::Sell) => Ok(low),
+        match (asked, side) {
+            (Asked::Limit(price), _) if price < low || price > high => {
+                Err(RejectReason::PriceOutsideBand)
+            }
+            (Asked::Limit(price), _) => Ok(price),
+            (Asked::Market | Asked::BandEdge, Side::Buy) => Ok(high),
+            (Asked::Market | Asked::BandEdge, Side::Sell) => Ok(low),
         }
     }
 
