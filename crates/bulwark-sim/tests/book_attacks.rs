@@ -37,6 +37,15 @@ fn by_kind(card: &Scorecard, kind: AgentKind) -> KindResult {
         .unwrap_or_else(|| panic!("no {} accounts", kind.name()))
 }
 
+/// (the attackers' profit, the profit of the `victims` kind) in a run that left no bad debt.
+fn attacker_against(card: &Scorecard, victims: AgentKind) -> (i64, i64) {
+    assert_eq!(figures(card).bad_debt_usdc, 0);
+    (
+        figures(card).attacker_profit_usdc.expect("an attacker"),
+        by_kind(card, victims).profit_usdc,
+    )
+}
+
 // ---- order spam ----
 
 /// A flood scenario without its `flooder` agents: the same market on the same seed.
@@ -145,13 +154,9 @@ fn spoof(off: Protection) -> [(i64, i64); 2] {
         run(&scenario, SPOOF_SEED),
         run(&scenario.with_protection_off(off), SPOOF_SEED),
     ];
-    let result = cards.each_ref().map(|card| {
-        assert_eq!(figures(card).bad_debt_usdc, 0);
-        (
-            figures(card).attacker_profit_usdc.expect("an attacker"),
-            by_kind(card, AgentKind::Imbalance).profit_usdc,
-        )
-    });
+    let result = cards
+        .each_ref()
+        .map(|card| attacker_against(card, AgentKind::Imbalance));
     println!(
         "spoof-touch seed {SPOOF_SEED}, {} on/off: (spoofer, imbalance traders) USDC {result:?}",
         off.name()
@@ -593,13 +598,9 @@ fn front_run(
     };
     let cards = [run(&scenario, 1), run(&honest, 1)];
     assert_eq!(cards[1].consensus.sandwiches, 0);
-    let result = cards.each_ref().map(|card| {
-        assert_eq!(figures(card).bad_debt_usdc, 0);
-        (
-            figures(card).attacker_profit_usdc.expect("an attacker"),
-            by_kind(card, AgentKind::Leveraged).profit_usdc,
-        )
-    });
+    let result = cards
+        .each_ref()
+        .map(|card| attacker_against(card, AgentKind::Leveraged));
     println!(
         "front-run seed 1, {label}: {} sandwiches of {} contracts; (leader's account, leveraged takers) USDC with the leader {:?}, without {:?}",
         cards[0].consensus.sandwiches, cards[0].consensus.sandwich_contracts, result[0], result[1]

@@ -83,13 +83,13 @@ struct Sandwich {
     contracts: i64,
 }
 
-/// Whether `tx` is a perpetual order of someone else's, with its limit in ticks (a market
-/// order's: as far as the exchange fills it, `Exchange::market_limits`) and the tick.
-fn perpetual_limit<'a>(
-    state: &bulwark_exchange::Exchange,
+/// Whether `tx` is a perpetual order of someone else's, with its instrument and its limit in
+/// ticks (a market order's: as far as the exchange fills it, `Exchange::market_limits`).
+fn perpetual_limit<'a, 's>(
+    state: &'s bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
     tx: &'a SignedTx,
-) -> Option<(&'a OrderRequest, i64, i64)> {
+) -> Option<(&'a OrderRequest, &'s bulwark_exchange::Instrument, i64)> {
     if tx.tx.signer == *me {
         return None;
     }
@@ -106,7 +106,7 @@ fn perpetual_limit<'a>(
         (OrderType::Market, Side::Buy) => state.market_limits(order.instrument)?.1.ticks(),
         (OrderType::Market, Side::Sell) => state.market_limits(order.instrument)?.0.ticks(),
     };
-    Some((order, limit, tick))
+    Some((order, instrument, limit))
 }
 
 /// The sandwich around `tx` in `state` (the book as the taker will meet it), if it pays.
@@ -120,13 +120,14 @@ fn plan(
     me: &bulwark_types::PublicKey,
     tx: &SignedTx,
 ) -> Option<Sandwich> {
-    let (order, limit, tick) = perpetual_limit(state, me, tx)?;
-    let book = &state.instrument(order.instrument)?.book;
+    let (order, instrument, limit) = perpetual_limit(state, me, tx)?;
+    let (book, tick) = (&instrument.book, instrument.spec.tick_size.micros());
     let opposite = match order.side {
         Side::Buy => Side::Sell,
         Side::Sell => Side::Buy,
     };
-    // Prices in ticks, signed so that lower is better for the taker.
+    // Prices in ticks, signed so that lower is better for the taker (the map is its own
+    // inverse: it turns them back into ticks too).
     let toward = |ticks: i64| match order.side {
         Side::Buy => ticks,
         Side::Sell => -ticks,
@@ -161,17 +162,13 @@ fn plan(
     if gain <= fee {
         return None;
     }
-    let ticks = |signed: i64| match order.side {
-        Side::Buy => signed,
-        Side::Sell => -signed,
-    };
     let at = |side, price: i64, tif| {
         TxBody::PlaceOrder(OrderRequest::limit(
             order.instrument,
             ClientOrderId::new(0),
             side,
             Qty::from_contracts(taken),
-            UnitPrice::from_micros(ticks(price) * tick),
+            UnitPrice::from_micros(toward(price) * tick),
             tif,
         ))
     };
@@ -193,10 +190,7 @@ fn crosses(
     me: &bulwark_types::PublicKey,
     tx: &SignedTx,
 ) -> bool {
-    let Some((order, limit, _)) = perpetual_limit(state, me, tx) else {
-        return false;
-    };
-    let Some(instrument) = state.instrument(order.instrument) else {
+    let Some((order, instrument, limit)) = perpetual_limit(state, me, tx) else {
         return false;
     };
     match order.side {
