@@ -703,7 +703,7 @@ async fn concurrent_single_transaction_requests_are_admitted_together() {
     let chain_held = ChainHeld::by_another_thread(&server.shared);
     let first = submit(cancel(1));
     let admission = &server.state.inner.admission;
-    let queued = || admission::QUEUE_MAX - admission.queue_room();
+    let queued = || admission.queued();
     let taken = || admission.counters().requests.load(Ordering::Relaxed);
     // Bounded wait for a condition (not a timing assertion): the first request is taken.
     for _ in 0..10_000 {
@@ -875,7 +875,7 @@ async fn a_flooding_client_does_not_make_another_wait_behind_its_requests() {
         })
     };
     let admission = &server.state.inner.admission;
-    let queued = || admission::QUEUE_MAX - admission.queue_room();
+    let queued = || admission.queued();
     let taken = || admission.counters().requests.load(Ordering::Relaxed);
     // Bounded wait for a condition (not a timing assertion).
     let until = async |condition: &dyn Fn() -> bool| {
