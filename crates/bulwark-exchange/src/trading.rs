@@ -697,6 +697,20 @@ impl Exchange {
         (premium, fee(schedule.taker_bps), fee(schedule.maker_bps))
     }
 
+    /// The taker's and the maker's fee of `qty` contracts of `instrument` traded at `price`
+    /// now (an option's is on the underlying at the index, capped by its premium). `None`
+    /// for an unknown instrument.
+    pub fn trade_fees(
+        &self,
+        instrument: InstrumentId,
+        price: Price,
+        qty: Qty,
+    ) -> Option<(Money, Money)> {
+        let instrument = self.instruments.get(instrument.get() as usize)?;
+        let (_, taker, maker) = self.trade_money(instrument, price, qty);
+        Some((taker, maker))
+    }
+
     /// The most an order of `qty` at `price` can pay in fees, whether it takes or rests and is
     /// taken: what admission holds back for it.
     pub(crate) fn fee_bound(&self, instrument: &Instrument, price: Price, qty: Qty) -> Money {

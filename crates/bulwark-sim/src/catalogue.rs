@@ -46,6 +46,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("flooder", include_str!("../scenarios/flooder.toml")),
     ("front-run", include_str!("../scenarios/front-run.toml")),
     (
+        "front-run-options",
+        include_str!("../scenarios/front-run-options.toml"),
+    ),
+    (
         "funding-push",
         include_str!("../scenarios/funding-push.toml"),
     ),

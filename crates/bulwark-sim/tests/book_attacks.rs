@@ -574,24 +574,50 @@ fn the_lab_squatter_gains_nothing_and_the_delegator_trades() {
 
 // ---- a leader sandwiching takers ----
 
-/// `front-run` on seed 1 with its leveraged takers changed by `takers` and `off` switched
+/// Which book a front-running leader works in: the scenario, and the agents that take there.
+#[derive(Clone, Copy)]
+enum Takers {
+    /// `front-run`: leveraged traders in the perpetual.
+    Perpetual,
+    /// `front-run-options`: noise traders' market orders in the option books.
+    Options,
+}
+
+impl Takers {
+    fn scenario(self) -> &'static str {
+        match self {
+            Self::Perpetual => "front-run",
+            Self::Options => "front-run-options",
+        }
+    }
+
+    fn kind(self) -> AgentKind {
+        match self {
+            Self::Perpetual => AgentKind::Leveraged,
+            Self::Options => AgentKind::Noise,
+        }
+    }
+}
+
+/// The `takers`' scenario on seed 1 with its takers changed by `change` and `off` switched
 /// off: with the front-running leader, and without it (the same seed, its account idle).
-/// Returns the sandwiches the leader proposed, and (attacker's profit, leveraged takers'
-/// profit) with and without the leader (printed).
+/// Returns the sandwiches the leader proposed, and (attacker's profit, takers' profit) with
+/// and without the leader (printed).
 fn front_run(
+    takers: Takers,
     label: &str,
     off: Option<Protection>,
-    takers: impl Fn(&mut AgentSpec),
+    change: impl Fn(&mut AgentSpec),
 ) -> (u64, [(i64, i64); 2]) {
-    let mut scenario = catalogue::load("front-run").expect("a catalogue scenario");
+    let mut scenario = catalogue::load(takers.scenario()).expect("a catalogue scenario");
     if let Some(off) = off {
         scenario = scenario.with_protection_off(off);
     }
     scenario
         .agents
         .iter_mut()
-        .filter(|spec| spec.kind == AgentKind::Leveraged)
-        .for_each(takers);
+        .filter(|spec| spec.kind == takers.kind())
+        .for_each(change);
     let honest = Scenario {
         byzantine: Vec::new(),
         ..scenario.clone()
@@ -600,10 +626,14 @@ fn front_run(
     assert_eq!(cards[1].consensus.sandwiches, 0);
     let result = cards
         .each_ref()
-        .map(|card| attacker_against(card, AgentKind::Leveraged));
+        .map(|card| attacker_against(card, takers.kind()));
     println!(
-        "front-run seed 1, {label}: {} sandwiches of {} contracts; (leader's account, leveraged takers) USDC with the leader {:?}, without {:?}",
-        cards[0].consensus.sandwiches, cards[0].consensus.sandwich_contracts, result[0], result[1]
+        "{} seed 1, {label}: {} sandwiches of {} contracts; (leader's account, takers) USDC with the leader {:?}, without {:?}",
+        takers.scenario(),
+        cards[0].consensus.sandwiches,
+        cards[0].consensus.sandwich_contracts,
+        result[0],
+        result[1]
     );
     assert_eq!(
         result[1].0, 0,
@@ -619,8 +649,9 @@ fn front_run(
 fn a_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
     let market = |spec: &mut AgentSpec| assert!(spec.market_orders);
     let (on_sandwiches, [(on, on_takers), (_, on_without)]) =
-        front_run("market orders, reach 0.5%", None, market);
+        front_run(Takers::Perpetual, "market orders, reach 0.5%", None, market);
     let (off_sandwiches, [(off, off_takers), (_, off_without)]) = front_run(
+        Takers::Perpetual,
         "market orders, reach off (the band's 5%)",
         Some(Protection::MarketReach),
         market,
@@ -644,11 +675,15 @@ fn a_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
 /// taker's own limit is what it accepts, and no rule narrows it.
 #[test]
 fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
-    let (sandwiches, [(leader, takers), (_, takers_without)]) =
-        front_run("limits 1,000 ticks through the index", None, |spec| {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) = front_run(
+        Takers::Perpetual,
+        "limits 1,000 ticks through the index",
+        None,
+        |spec| {
             spec.market_orders = false;
             spec.cross_ticks = 1_000;
-        });
+        },
+    );
     assert!(sandwiches > 0);
     assert!(leader > 0, "the sandwiches paid: {leader} USDC");
     assert!(takers < takers_without);
@@ -659,11 +694,31 @@ fn a_leader_sandwiching_takers_with_wide_limits_profits_at_their_expense() {
 /// worth proposing, and the takers lose nothing to it.
 #[test]
 fn takers_with_tight_limits_leave_a_sandwiching_leader_nothing_after_the_taker_fee() {
-    let (sandwiches, [(leader, takers), (_, takers_without)]) =
-        front_run("limits 5 ticks through the index", None, |spec| {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) = front_run(
+        Takers::Perpetual,
+        "limits 5 ticks through the index",
+        None,
+        |spec| {
             spec.market_orders = false;
             spec.cross_ticks = 5;
-        });
+        },
+    );
     assert_eq!((sandwiches, leader), (0, 0));
     assert_eq!(takers, takers_without);
+}
+
+/// In the option books, market orders that reach the whole 30% band pay a leader that
+/// sandwiches them: it takes the surface makers' levels ahead of the taker and sells them back
+/// one tick inside the taker's reach, and the takers lose more than without it.
+#[test]
+fn a_leader_sandwiching_option_market_orders_profits_at_the_takers_expense() {
+    let (sandwiches, [(leader, takers), (_, takers_without)]) = front_run(
+        Takers::Options,
+        "option market orders, reach off (the band's 30%)",
+        Some(Protection::MarketReach),
+        |spec| assert!(spec.market_orders && spec.options_percent == 100),
+    );
+    assert!(sandwiches > 0);
+    assert!(leader > 0, "the sandwiches paid: {leader} USDC");
+    assert!(takers < takers_without);
 }

@@ -183,7 +183,7 @@ impl AgentKind {
     fn takes(self) -> &'static [&'static str] {
         match self {
             Self::MarketMaker => &["levels"],
-            Self::Noise => &["options_percent"],
+            Self::Noise => &["options_percent", "market_orders"],
             Self::Arbitrageur | Self::Imbalance | Self::FrontRunner => &[],
             Self::SurfaceMaker => &["vol_bps"],
             Self::OptionSqueezer => &["at_s", "hold_s", "push_bps"],
@@ -219,7 +219,8 @@ pub struct AgentSpec {
     /// slippage they accept; default 5).
     pub cross_ticks: u32,
     /// Leveraged traders: market orders instead (Deribit's `type: market`: the exchange fills
-    /// them up to the far edge of the price band).
+    /// them up to their reach from the mark, `PriceBand::market_reach_bps`); noise traders:
+    /// their crossing orders are market orders.
     pub market_orders: bool,
     /// Attackers: when the attack starts, simulated milliseconds since the run began.
     pub at_ms: u64,
@@ -594,13 +595,24 @@ impl Trader {
 
     /// A market order in the perpetual.
     pub fn market(&mut self, view: &View, side: Side, qty: i64) -> SignedTx {
+        self.market_in(view.perpetual, view.tick_micros, side, qty)
+    }
+
+    /// A market order in `instrument` (tick `tick_micros`).
+    pub fn market_in(
+        &mut self,
+        instrument: InstrumentId,
+        tick_micros: i64,
+        side: Side,
+        qty: i64,
+    ) -> SignedTx {
         self.client += 1;
         let mut request = OrderRequest::limit(
-            view.perpetual,
+            instrument,
             ClientOrderId::new(self.client),
             side,
             Qty::from_contracts(qty.max(1)),
-            UnitPrice::from_micros(view.tick_micros),
+            UnitPrice::from_micros(tick_micros),
             TimeInForce::ImmediateOrCancel,
         );
         request.order_type = bulwark_types::OrderType::Market;

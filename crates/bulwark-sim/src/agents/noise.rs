@@ -3,6 +3,7 @@
 //! it cancels its perpetual orders instead. At most one transaction per tick.
 //! With `options_percent`, that share of its orders go to a listed option instead (one drawn
 //! at random): a third cross at 10% through the mark, the rest rest 1% to 10% from it.
+//! With `market_orders`, its crossing orders are market orders instead (in either book).
 
 use super::{Agent, AgentKind, AgentSpec, Trader, View};
 use bulwark_types::{Side, SignedTx, TimeInForce};
@@ -13,6 +14,7 @@ pub struct Noise {
     traders: Vec<Trader>,
     size: i64,
     options_percent: u32,
+    market_orders: bool,
 }
 
 impl Noise {
@@ -26,6 +28,7 @@ impl Noise {
             traders,
             size: spec.size,
             options_percent: spec.options_percent,
+            market_orders: spec.market_orders,
         }
     }
 }
@@ -66,6 +69,11 @@ impl Agent for Noise {
         let crossing = rng.random_range(0..3) == 0;
         if !view.options.is_empty() && rng.random_range(0..100) < self.options_percent {
             let option = view.options[rng.random_range(0..view.options.len())];
+            if crossing && self.market_orders {
+                let qty = rng.random_range(1..=self.size);
+                out.push(trader.market_in(option.id, option.tick_micros, side, qty));
+                return;
+            }
             let Some(mark) = option.mark_ticks else {
                 return;
             };
@@ -88,6 +96,11 @@ impl Agent for Noise {
             if ticks >= 1 {
                 out.push(trader.order_in(option.id, option.tick_micros, side, qty, ticks, tif));
             }
+            return;
+        }
+        if crossing && self.market_orders {
+            let qty = rng.random_range(1..=self.size);
+            out.push(trader.market(view, side, qty));
             return;
         }
         let offset = if crossing {

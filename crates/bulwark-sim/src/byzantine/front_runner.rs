@@ -3,16 +3,17 @@
 //!
 //! Owns: the wrapped validator's proposals, and the signing key of one funded account (the
 //! scenario's `front-runner` agent, which submits nothing itself). In each block the honest
-//! application builds, it takes the first perpetual order that crosses the book the block
-//! starts from (a limit order through the touch, or a market order, whose limit is its reach
-//! from the mark, `PriceBand::market_reach_bps`) and reads the book as that taker will meet it (the block's state
+//! application builds, it takes the first order (perpetual or option) that crosses the book
+//! the block starts from (a limit order through the touch, or a market order, whose limit is
+//! its reach from the mark, `PriceBand::market_reach_bps`) and reads the book as that taker will meet it (the block's state
 //! after the transactions before it: market makers' cancels and quotes go first). Right
 //! before the taker it puts, signed by its account, an immediate-or-cancel order that takes
 //! every level before the one that would fill the taker, and a resting order of those
 //! contracts one tick better than that level (or one tick inside the taker's limit when no
 //! level within it would fill it): the best price the taker then meets. Right after the
 //! taker, a cancel of whatever of its own is left. It acts only where the edge beats the
-//! taker fee its own order pays. The taker pays the attacker's price for contracts it would
+//! fees its own orders pay (the exchange's, `Exchange::trade_fees`: an option's on the
+//! underlying, capped by the premium). The taker pays the attacker's price for contracts it would
 //! have bought cheaper; the leader keeps the difference. Every rule a verifier checks holds
 //! (the signatures are its own account's, the nonces follow its account's last, the cancel
 //! follows a non-cancel of its own signer), so honest validators vote for the block: a
@@ -26,8 +27,8 @@ use bulwark_node::app::ExchangeApp;
 use bulwark_node::block::ChainBlock;
 use bulwark_node::shared::{Shared, lock};
 use bulwark_types::{
-    ClientOrderId, OrderRequest, OrderType, PrivateKey, Qty, Side, SignedTx, TimeInForce, TxBody,
-    UnitPrice,
+    ClientOrderId, OrderRequest, OrderType, Price, PrivateKey, Qty, Side, SignedTx, TimeInForce,
+    TxBody, UnitPrice,
 };
 use commonware_cryptography::Signer as _;
 use rand_core::SeedableRng as _;
@@ -83,9 +84,9 @@ struct Sandwich {
     contracts: i64,
 }
 
-/// Whether `tx` is a perpetual order of someone else's, with its instrument and its limit in
-/// ticks (a market order's: as far as the exchange fills it, `Exchange::market_limits`).
-fn perpetual_limit<'a, 's>(
+/// Whether `tx` is an order of someone else's, with its instrument and its limit in ticks (a
+/// market order's: as far as the exchange fills it, `Exchange::market_limits`).
+fn order_limit<'a, 's>(
     state: &'s bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
     tx: &'a SignedTx,
@@ -97,9 +98,6 @@ fn perpetual_limit<'a, 's>(
         return None;
     };
     let instrument = state.instrument(order.instrument)?;
-    if instrument.is_option() {
-        return None;
-    }
     let tick = instrument.spec.tick_size.micros();
     let limit = match (order.order_type, order.side) {
         (OrderType::Limit { price, .. }, _) => price.micros() / tick,
@@ -114,13 +112,14 @@ fn perpetual_limit<'a, 's>(
 /// every level before the one that would fill what the taker still wants, and offers those
 /// contracts one tick better than that level (or one tick inside the taker's limit, if no
 /// level within it would), so the taker meets its offer first. It acts only if the edge (its
-/// offer against the average price it took at) beats the taker fee its own order ahead pays.
+/// offer against the average price it took at) beats the fees its own orders pay: the taker
+/// fee of the order ahead at every level it takes, and the maker fee of its offer.
 fn plan(
     state: &bulwark_exchange::Exchange,
     me: &bulwark_types::PublicKey,
     tx: &SignedTx,
 ) -> Option<Sandwich> {
-    let (order, instrument, limit) = perpetual_limit(state, me, tx)?;
+    let (order, instrument, limit) = order_limit(state, me, tx)?;
     let (book, tick) = (&instrument.book, instrument.spec.tick_size.micros());
     let opposite = match order.side {
         Side::Buy => Side::Sell,
@@ -133,7 +132,7 @@ fn plan(
         Side::Sell => -ticks,
     };
     let wants = order.qty.contracts().min(SANDWICH_CONTRACTS_MAX);
-    let (mut taken, mut cost, mut edge) = (0i64, 0i128, None);
+    let (mut taken, mut cost, mut edge, mut fees) = (0i64, 0i128, None, 0i128);
     // The worst price the attacker's offer may carry: one tick inside the taker's limit.
     let mut offer = toward(limit) - 1;
     for (price, qty, _) in book.depth(opposite, SANDWICH_LEVELS_MAX) {
@@ -149,17 +148,21 @@ fn plan(
         taken += qty.contracts();
         cost += i128::from(at) * i128::from(qty.contracts());
         edge = Some(at);
+        fees += state.trade_fees(order.instrument, price, qty)?.0.micros();
     }
     let edge = edge?;
     if offer <= edge || taken <= 0 {
         return None;
     }
-    // Edge per contract against the fee, both in ticks times contracts: the gain is
-    // (offer - average taken) * taken; the fee is taker_bps of the notional taken.
-    let gain = i128::from(offer) * i128::from(taken) - cost;
-    let taker_bps = i128::from(state.params().fees_perpetual.taker_bps);
-    let fee = cost.abs() * taker_bps / 10_000;
-    if gain <= fee {
+    // The gain, (offer - average taken) * taken ticks, in money against the fees.
+    let offered = Price::from_ticks(toward(offer));
+    fees += state
+        .trade_fees(order.instrument, offered, Qty::from_contracts(taken))?
+        .1
+        .micros();
+    let gain =
+        (i128::from(offer) * i128::from(taken) - cost) * instrument.spec.tick_value().micros();
+    if gain <= fees {
         return None;
     }
     let at = |side, price: i64, tif| {
@@ -190,7 +193,7 @@ fn crosses(
     me: &bulwark_types::PublicKey,
     tx: &SignedTx,
 ) -> bool {
-    let Some((order, instrument, limit)) = perpetual_limit(state, me, tx) else {
+    let Some((order, instrument, limit)) = order_limit(state, me, tx) else {
         return false;
     };
     match order.side {

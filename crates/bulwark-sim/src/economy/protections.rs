@@ -42,8 +42,9 @@ pub enum Protection {
     /// `accounts_min` accounts confirm, within `vol_move_confirmed_max_bps`: off, both bounds
     /// at the 90% a genesis allows and one account enough (for the quotes too).
     SurfaceGuard,
-    /// How far from the mark a market order in the perpetual fills (0.5%): off, to the
-    /// band's edge (5%), as far as a limit order may be priced.
+    /// How far from the mark a market order fills (`PriceBand::market_reach_bps`): off, to
+    /// the band's edge (the perpetual's 5%, an option's 30%), as far as a limit order may be
+    /// priced.
     MarketReach,
 }
 
@@ -90,6 +91,7 @@ impl Protection {
             }
             Self::MarketReach => {
                 params.band_perpetual.market_reach_bps = params.band_perpetual.width_bps;
+                params.band_option.market_reach_bps = params.band_option.width_bps;
             }
             Self::VenueMedian | Self::Mmp => {}
         }
