@@ -619,6 +619,39 @@ fn market_order_trades_only_within_its_reach_of_the_mark() {
 }
 
 #[test]
+fn an_option_market_order_trades_only_within_its_reach_of_the_mark() {
+    let mut v = Venue::standard();
+    // The call's mark is 5,000 USDC, its tick 5; its band 30%, its market reach 10%.
+    v.order("bob", BTC_CALL, Side::Sell, 1, 5_400);
+    v.order("bob", BTC_CALL, Side::Sell, 1, 5_500);
+    v.order("carol", BTC_CALL, Side::Sell, 1, 5_600);
+    let request = OrderRequest {
+        order_type: OrderType::Market,
+        ..limit(v.id(BTC_CALL), Side::Buy, 5, UnitPrice::ZERO, 9)
+    };
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    let prices: Vec<i64> = trades(&events)
+        .iter()
+        .map(|t| t.price.ticks() * 5)
+        .collect();
+    assert_eq!(prices, [5_400, 5_500]);
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
+    assert_eq!(v.exchange.instrument(v.id(BTC_CALL)).unwrap().book.len(), 1);
+    assert_eq!(
+        v.exchange
+            .market_limits(v.id(BTC_CALL))
+            .map(|(low, high)| (low.ticks() * 5, high.ticks() * 5)),
+        Some((4_500, 5_500))
+    );
+    // A limit order may still be priced up to the band's edge (6,500), and takes the rest.
+    let (rejection, events) = v.order("alice", BTC_CALL, Side::Buy, 1, 6_000);
+    assert_eq!(rejection, None);
+    assert_eq!(trades(&events).len(), 1);
+}
+
+#[test]
 fn self_trade_prevention_cancels_the_resting_order() {
     let mut v = Venue::standard();
     v.order("alice", BTC_PERP, Side::Sell, 2, 100_000);

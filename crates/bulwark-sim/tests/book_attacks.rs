@@ -722,3 +722,32 @@ fn a_leader_sandwiching_option_market_orders_profits_at_the_takers_expense() {
     assert!(leader > 0, "the sandwiches paid: {leader} USDC");
     assert!(takers < takers_without);
 }
+
+/// An option's market order fills within 10% of its mark (`PriceBand::market_reach_bps`),
+/// not the band's 30%: the leader's take from sandwiching the option takers falls more than
+/// threefold, and so does what the takers lose to it.
+#[test]
+fn an_option_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
+    let market = |spec: &mut AgentSpec| assert!(spec.market_orders);
+    let (_, [(on, on_takers), (_, on_without)]) = front_run(
+        Takers::Options,
+        "option market orders, reach 10%",
+        None,
+        market,
+    );
+    let (_, [(off, off_takers), (_, off_without)]) = front_run(
+        Takers::Options,
+        "option market orders, reach off (the band's 30%)",
+        Some(Protection::MarketReach),
+        market,
+    );
+    assert!(off > 0 && off_takers < off_without);
+    assert!(
+        on * 3 < off,
+        "the reach cut the leader's take: {on} against {off} USDC"
+    );
+    assert!(
+        (on_without - on_takers) * 3 < off_without - off_takers,
+        "the reach cut the takers' loss to the leader: {on_takers} against {on_without}; off {off_takers} against {off_without}"
+    );
+}

@@ -212,7 +212,8 @@ pub struct PlaceArgs {
     #[arg(long, value_enum)]
     pub side: SideArg,
     /// Limit price in USDC per unit of the underlying (on the tick grid); omit for a market order
-    /// (in the perpetual it fills within 0.5% of the mark, the rest cancelled).
+    /// (it fills within 0.5% of the mark in the perpetual, 10% in an option; the rest is
+    /// cancelled).
     #[arg(long)]
     pub price: Option<String>,
     /// Contracts (through a validator's API).
