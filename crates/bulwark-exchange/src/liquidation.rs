@@ -626,27 +626,8 @@ impl Exchange {
     ) {
         let position = self.accounts[id].position(instrument);
         let side = if position > 0 { Side::Sell } else { Side::Buy };
-        let target = &self.instruments[instrument.get() as usize];
-        let Ok(band_edge) = self.band_edge(target, side) else {
+        let Some(price) = self.liquidation_limit(instrument, side) else {
             return;
-        };
-        let Some(mark) = target.mark.or(self.valuation_prices(target).index) else {
-            return;
-        };
-        let limit_bps = self.params.liquidation.map_or(BPS, |l| l.price_limit_bps);
-        let (low, high) = crate::trading::band_ticks(
-            mark,
-            target.spec.tick_size,
-            limit_bps,
-            if target.is_option() {
-                self.params.band_option.width_ticks_min
-            } else {
-                1
-            },
-        );
-        let price = match side {
-            Side::Sell => band_edge.max(low),
-            Side::Buy => band_edge.min(high),
         };
         *self.liquidation_orders.entry(instrument).or_default() += 1;
         let order = NewOrder {
@@ -662,6 +643,34 @@ impl Exchange {
             self_trade: SelfTradePrevention::CancelTaker,
         };
         self.execute(instrument, order, true, events);
+    }
+
+    /// The price (ticks) a liquidation order in `instrument` on `side` trades to now:
+    /// `price_limit_bps` from the mark, within the band. `None` for an unknown instrument, or
+    /// one with no mark or index to centre it on.
+    pub fn liquidation_limit(
+        &self,
+        instrument: InstrumentId,
+        side: Side,
+    ) -> Option<bulwark_types::Price> {
+        let target = self.instruments.get(instrument.get() as usize)?;
+        let band_edge = self.band_edge(target, side).ok()?;
+        let mark = target.mark.or(self.valuation_prices(target).index)?;
+        let limit_bps = self.params.liquidation.map_or(BPS, |l| l.price_limit_bps);
+        let (low, high) = crate::trading::band_ticks(
+            mark,
+            target.spec.tick_size,
+            limit_bps,
+            if target.is_option() {
+                self.params.band_option.width_ticks_min
+            } else {
+                1
+            },
+        );
+        Some(match side {
+            Side::Sell => band_edge.max(low),
+            Side::Buy => band_edge.min(high),
+        })
     }
 
     /// The liquidation fee of `filled` contracts: `fee_bps` of their notional (the

@@ -46,6 +46,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("flooder", include_str!("../scenarios/flooder.toml")),
     ("front-run", include_str!("../scenarios/front-run.toml")),
     (
+        "front-run-liquidations",
+        include_str!("../scenarios/front-run-liquidations.toml"),
+    ),
+    (
         "front-run-options",
         include_str!("../scenarios/front-run-options.toml"),
     ),

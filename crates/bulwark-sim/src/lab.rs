@@ -214,12 +214,16 @@ pub struct ConsensusEvidence {
     /// Perpetual marks mark-proposing leaders put in their proposals.
     #[serde(skip_serializing_if = "is_zero")]
     pub marks_proposed: u64,
-    /// Blocks front-running leaders proposed with a sandwich around a taker, and the
-    /// contracts their orders ahead of the takers tried to take.
+    /// Sandwiches front-running leaders put in their proposals (around a taker, or around
+    /// the liquidation orders a block ends with), and the contracts their orders ahead of
+    /// the targets tried to take.
     #[serde(skip_serializing_if = "is_zero")]
     pub sandwiches: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub sandwich_contracts: u64,
+    /// Of `sandwiches`, those around liquidation orders.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub liquidation_sandwiches: u64,
     /// Peers' gossiped transactions dropped unread over their budget, summed over the running
     /// honest validators.
     #[serde(skip_serializing_if = "is_zero")]
@@ -1272,6 +1276,7 @@ impl Lab {
                 Role::FrontRunner(_, log) => {
                     evidence.sandwiches += log.sandwiches();
                     evidence.sandwich_contracts += log.contracts();
+                    evidence.liquidation_sandwiches += log.liquidations();
                 }
                 _ => {}
             }

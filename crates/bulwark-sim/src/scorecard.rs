@@ -546,6 +546,17 @@ impl Scorecard {
             .into_iter()
             .map(|(name, value)| (name.to_string(), value))
             .collect();
+        if self.consensus.sandwiches > 0 {
+            out.push((
+                "consensus: sandwiches (liquidation) contracts".to_string(),
+                format!(
+                    "{} ({}) {}",
+                    self.consensus.sandwiches,
+                    self.consensus.liquidation_sandwiches,
+                    self.consensus.sandwich_contracts
+                ),
+            ));
+        }
         for r in &self.liveness.recoveries {
             out.push((
                 format!("recovery: fault[{}] {}", r.fault, r.kind),

@@ -111,6 +111,7 @@ slice! {
     flapping => "flapping",
     flooder => "flooder",
     front_run => "front-run",
+    front_run_liquidations => "front-run-liquidations",
     front_run_options => "front-run-options",
     funding_push => "funding-push",
     isolate_leader => "isolate-leader",

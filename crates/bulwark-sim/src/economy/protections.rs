@@ -46,6 +46,9 @@ pub enum Protection {
     /// the band's edge (the perpetual's 5%, an option's 30%), as far as a limit order may be
     /// priced.
     MarketReach,
+    /// How far from the mark a liquidation order trades (`price_limit_bps`, 2.5%): off, to
+    /// the band's edge.
+    LiquidationLimit,
 }
 
 impl Protection {
@@ -61,6 +64,7 @@ impl Protection {
             Self::WithdrawalHold => "withdrawal-hold",
             Self::SurfaceGuard => "surface-guard",
             Self::MarketReach => "market-reach",
+            Self::LiquidationLimit => "liquidation-limit",
         }
     }
 
@@ -92,6 +96,11 @@ impl Protection {
             Self::MarketReach => {
                 params.band_perpetual.market_reach_bps = params.band_perpetual.width_bps;
                 params.band_option.market_reach_bps = params.band_option.width_bps;
+            }
+            Self::LiquidationLimit => {
+                if let Some(liquidation) = params.liquidation.as_mut() {
+                    liquidation.price_limit_bps = 10_000;
+                }
             }
             Self::VenueMedian | Self::Mmp => {}
         }
