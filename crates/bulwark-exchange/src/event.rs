@@ -328,9 +328,15 @@ pub struct TxOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockOutcome {
     pub height: Height,
-    /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
-    /// transaction's, then the end of the block's (liquidation).
+    /// Events of the block itself (prices, expiry, settlement, funding, then the liquidation
+    /// pass) come first, then each transaction's, then the end of the block's (withdrawals
+    /// released).
     pub events: Vec<Event>,
+    /// Where the liquidation pass's events start and end: the last of the block's own (or,
+    /// with `LiquidationParams::before_transactions` false, the first after every
+    /// transaction's).
+    pub liquidation_start: u32,
+    pub liquidation_end: u32,
     /// Where the block's own events end.
     pub block_events_end: u32,
     pub txs: Vec<TxOutcome>,
@@ -347,12 +353,19 @@ impl BlockOutcome {
         &self.events[start as usize..self.txs[index].events_end as usize]
     }
 
-    /// The block's own events (before any transaction's).
+    /// The block's own events (before any transaction's), the liquidation pass's last.
     pub fn block_events(&self) -> &[Event] {
         &self.events[..self.block_events_end as usize]
     }
 
-    /// The events of the end of the block, after every transaction's: liquidation.
+    /// The liquidation pass's events: the last of the block's own, before any transaction's
+    /// (by default, `LiquidationParams::before_transactions`).
+    pub fn liquidation_events(&self) -> &[Event] {
+        &self.events[self.liquidation_start as usize..self.liquidation_end as usize]
+    }
+
+    /// The events of the end of the block, after every transaction's: withdrawals released
+    /// (after a liquidation pass that runs after the transactions).
     pub fn end_events(&self) -> &[Event] {
         let start = self
             .txs

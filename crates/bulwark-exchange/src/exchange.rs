@@ -225,6 +225,19 @@ impl Exchange {
         self.pay_funding(&mut events);
         self.update_portfolio_risk();
         self.sample_depth();
+        // The liquidation pass runs on the block's prices before any of its transactions: the
+        // book it meets is the one the previous block left, which this block's proposer
+        // cannot change. Run after the transactions, it met a book the proposer had just
+        // arranged: its own account could take the levels ahead of a liquidation order and
+        // buy them back at the order's limit (the lab's `front-run-liquidations`).
+        let first = self
+            .params
+            .liquidation
+            .is_none_or(|l| l.before_transactions);
+        let liquidation_start = events_len(&events);
+        if first {
+            self.liquidate_checked(&mut events, block.height);
+        }
         let block_events_end = events_len(&events);
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
@@ -236,11 +249,19 @@ impl Exchange {
                 events_end: events_len(&events),
             });
         }
-        self.liquidate(&mut events);
+        let (liquidation_start, liquidation_end) = if first {
+            (liquidation_start, block_events_end)
+        } else {
+            let start = events_len(&events);
+            self.liquidate_checked(&mut events, block.height);
+            (start, events_len(&events))
+        };
         self.release_withdrawals(&mut events);
         let outcome = BlockOutcome {
             height: block.height,
             events,
+            liquidation_start,
+            liquidation_end,
             block_events_end,
             txs,
         };
@@ -248,11 +269,20 @@ impl Exchange {
         self.digest = chain_digest(&self.digest, self.time, &outcome);
         if cfg!(any(debug_assertions, feature = "verify")) {
             self.assert_invariants();
-            if let Err(e) = self.check_deficits(outcome.end_events()) {
-                panic!("{e} (height {})", self.height);
-            }
         }
         Ok(outcome)
+    }
+
+    /// The liquidation pass, and (in tests and debug builds, and with the `verify` feature)
+    /// invariant 7 right after it.
+    fn liquidate_checked(&mut self, events: &mut Vec<Event>, height: Height) {
+        let start = events.len();
+        self.liquidate(events);
+        if cfg!(any(debug_assertions, feature = "verify"))
+            && let Err(e) = self.check_deficits(&events[start..])
+        {
+            panic!("{e} (height {height})");
+        }
     }
 
     /// Authenticates one transaction, spends its nonce, and applies it.

@@ -10,10 +10,11 @@
 //!    order id and reserves margin for it: the account's open-order totals equal its orders.
 //! 5. Reduce-only orders sit on the reducing side and never exceed the position.
 //! 6. Expired and settled instruments rest no orders; settled ones have no holders.
-//! 7. With liquidation on, no account but the backstop ends a block with negative equity
-//!    unless the block's end events report it queued ([`Exchange::check_deficits`]); every
-//!    deficit met in the block was covered (by the insurance fund or deleveraging, recorded in a
-//!    `DeficitCovered` event) before the block ended. The backstop is bound to no key.
+//! 7. With liquidation on, no account but the backstop leaves a block's liquidation pass
+//!    (which runs on the block's prices before its transactions) with negative equity unless
+//!    the pass reports it queued ([`Exchange::check_deficits`]); every deficit the pass met
+//!    was covered (by the insurance fund or deleveraging, recorded in a `DeficitCovered`
+//!    event). The backstop is bound to no key.
 //! 8. Every other account's owner key is bound to it as owner, or the account is closed
 //!    (absorbed into another, `Exchange::authorise_agent`): its owner key serves another
 //!    account as an agent (or revoked one), and it holds nothing.
@@ -52,9 +53,10 @@ impl Exchange {
         }
     }
 
-    /// Invariant 7, given the block's end events ([`crate::BlockOutcome::end_events`]).
+    /// Invariant 7, given the liquidation pass's events
+    /// ([`crate::BlockOutcome::liquidation_events`]), right after the pass.
     /// O(accounts x instruments held).
-    pub fn check_deficits(&self, end_events: &[crate::Event]) -> Result<(), InvariantViolation> {
+    pub fn check_deficits(&self, pass_events: &[crate::Event]) -> Result<(), InvariantViolation> {
         if self.params.liquidation.is_none() {
             return Ok(());
         }
@@ -75,7 +77,7 @@ impl Exchange {
             if !equity.is_negative() {
                 continue;
             }
-            let queued = end_events.iter().any(|e| {
+            let queued = pass_events.iter().any(|e| {
                 matches!(e, crate::Event::LiquidationQueued { account: a, .. } if *a == account.id)
             });
             if !queued {

@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 9;
+const VERSION: u16 = 10;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.
@@ -417,6 +417,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             l.bankruptcies_per_block_max.write(out);
             l.backstop_unwind_bps.write(out);
             l.restore_bps.write(out);
+            l.before_transactions.write(out);
         }
     }
     match p.surface_marks {
@@ -494,6 +495,7 @@ fn read_liquidation_params(
         bankruptcies_per_block_max: u32::read(buf)?,
         backstop_unwind_bps: i64::read(buf)?,
         restore_bps: i64::read(buf)?,
+        before_transactions: bool::read(buf)?,
     }))
 }
 

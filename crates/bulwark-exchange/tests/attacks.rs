@@ -261,8 +261,8 @@ fn leveraged(v: &mut Venue, name: &str) {
 fn no_withdrawal_while_the_account_is_below_maintenance() {
     let mut v = Venue::standard();
     leveraged(&mut v, "dave");
-    // Down 1.5%: equity about 380, maintenance 394. The withdrawal runs before the block's
-    // liquidation pass.
+    // Down 1.5%: equity about 380, maintenance 394. The block's liquidation pass, before the
+    // withdrawal, could not cut the position (the book has no bids).
     prices(&mut v, 98_500, 5_000);
     assert_eq!(
         withdraw(&mut v, "dave", usdc(1)),
@@ -280,23 +280,26 @@ fn withdrawals_wait_while_queued_deficits_exceed_the_fund() {
     leveraged(&mut v, "dave");
     leveraged(&mut v, "erin");
     // Down 3% in one block: both bankrupt; the block's budget closes out one, the other's
-    // deficit waits, and the fund (empty) cannot cover it.
+    // deficit waits, and the fund (empty) cannot cover it. carol, flat and rich, asks to
+    // withdraw in that block: her transaction runs after the pass, and waits too: money
+    // leaving now would be paid by whoever stays.
     prices(&mut v, 97_000, 5_000);
-    let out = v.block(vec![]);
+    let carol = v.tx("carol", TxBody::Withdraw { amount: usdc(1) });
+    let out = v.block(vec![carol]);
     assert!(
-        out.end_events()
+        out.liquidation_events()
             .iter()
             .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_negative()))
     );
     assert!(v.exchange.withdrawals_suspended());
-    // carol, flat and rich, waits too: money leaving now would be paid by whoever stays.
     assert_eq!(
-        withdraw(&mut v, "carol", usdc(1)),
+        out.txs[0].rejection,
         Some(RejectReason::WithdrawalsSuspended)
     );
-    // That block's pass closed out the second account: withdrawals resume.
-    assert!(!v.exchange.withdrawals_suspended());
+    // The next block's pass, before its transactions, closes out the second account:
+    // withdrawals resume.
     assert_eq!(withdraw(&mut v, "carol", usdc(1)), None);
+    assert!(!v.exchange.withdrawals_suspended());
 }
 
 // ---- agent keys ----
@@ -397,7 +400,7 @@ fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
     // No bids at all: the step cannot fill, the fund is empty, nobody is bankrupt.
     prices(&mut v, 98_500, 5_000);
     let out = v.block(vec![]);
-    let end = out.end_events();
+    let end = out.liquidation_events();
     assert!(
         end.iter()
             .any(|e| matches!(e, Event::LiquidationStep { filled, .. } if filled.is_zero()))
@@ -411,8 +414,10 @@ fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
         end.iter()
             .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_positive()))
     );
-    // A bid arrives: the next block's step fills through the book.
+    // A bid arrives (after that block's pass): the next block's step fills through the book.
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 400, 98_500).0, None);
+    assert_eq!(v.position("dave", BTC_PERP), 400);
+    v.block(vec![]);
     assert!(v.position("dave", BTC_PERP) < 400);
 }
 
@@ -608,7 +613,7 @@ fn rise(v: &mut Venue) -> Vec<Event> {
     let mut events = Vec::new();
     for step in 1..=30 {
         prices(v, 100_000 + 1_000 * step, 5_000);
-        events.extend(v.block(vec![]).end_events().iter().cloned());
+        events.extend(v.block(vec![]).liquidation_events().iter().cloned());
     }
     events
 }

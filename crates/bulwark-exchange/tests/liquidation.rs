@@ -10,8 +10,8 @@ use bulwark_types::*;
 use common::*;
 use proptest::prelude::*;
 
-fn end_events(outcome: &BlockOutcome) -> Vec<Event> {
-    outcome.end_events().to_vec()
+fn liquidation_events(outcome: &BlockOutcome) -> Vec<Event> {
+    outcome.liquidation_events().to_vec()
 }
 
 fn perp_index(v: &mut Venue, usdc: i64) -> BlockOutcome {
@@ -54,7 +54,7 @@ fn an_account_below_maintenance_is_cut_a_step_per_block_through_the_book() {
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1_000, 98_500).0, None);
     // Down 1.5%: equity 980 - 600 = 380 < maintenance 1% of 39,400.
     let out = perp_index(&mut v, 98_500);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     assert!(matches!(end[0], Event::MarginCall { account, .. } if account == dave));
     assert!(end.iter().any(|e| matches!(e,
         Event::OrderCancelled { account, reason: CancelReason::Liquidation, .. } if *account == dave)));
@@ -120,7 +120,7 @@ fn a_bankrupt_account_with_an_empty_fund_is_deleveraged_against_the_profitable_s
     let bob_cash = v.cash("bob");
     // Down 5%: dave loses 2,000 on 980 of equity.
     let out = perp_index(&mut v, 95_000);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     let deleveraged: Vec<_> = end
         .iter()
         .filter_map(|e| match e {
@@ -194,7 +194,7 @@ fn a_funded_insurance_fund_takes_a_bankrupt_position_through_the_backstop() {
     );
     let bob_cash = v.cash("bob");
     let out = perp_index(&mut v, 95_000);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     assert!(end.contains(&Event::BackstopTakeover {
         account: dave,
         instrument: v.id(BTC_PERP),
@@ -229,7 +229,7 @@ fn a_bankrupt_position_beyond_the_backstops_room_is_deleveraged_at_the_bankruptc
     });
     assert_eq!(v.run(tx).0, None);
     let out = perp_index(&mut v, 95_000);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     assert!(
         !end.iter()
             .any(|e| matches!(e, Event::BackstopTakeover { .. }))
@@ -280,7 +280,7 @@ fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
     // `backstop_depth_bps` 10,000) and the rest closes at the mark against bob's short,
     // charging nobody (dave is solvent).
     let out = perp_index(&mut v, 98_500);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     let average = v.exchange.instrument(perp).unwrap().depth.shown();
     assert_eq!(
         average,
@@ -317,7 +317,7 @@ fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
     assert_eq!(v.order("erin", BTC_PERP, Side::Buy, 400, 98_500).0, None);
     let out = perp_index(&mut v, 97_000);
     let erin = v.account("erin");
-    assert!(!end_events(&out).iter().any(|e| matches!(e,
+    assert!(!liquidation_events(&out).iter().any(|e| matches!(e,
         Event::BackstopTakeover { account, .. } if *account == erin)));
     assert!(v.exchange.account(backstop).unwrap().position(perp) <= average);
 }
@@ -339,7 +339,7 @@ fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_bo
     // At 97,400 dave is at -60 (bankrupt, the fund is empty: deleveraged); erin at 400 is
     // below her 584 maintenance and sold into alice's bids, paying the fee into the fund.
     let out = perp_index(&mut v, 97_400);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     assert!(end.contains(&Event::DeficitCovered {
         account: dave,
         from_fund: Money::ZERO,
@@ -357,7 +357,7 @@ fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_bo
     let frank = v.account("frank");
     let fund_before = v.exchange.ledger().insurance_fund;
     let out = perp_index(&mut v, 94_000);
-    let end = end_events(&out);
+    let end = liquidation_events(&out);
     assert!(
         end.iter().any(|e| matches!(e,
             Event::BackstopTakeover { account, position: 40, .. } if *account == frank)),
@@ -389,7 +389,7 @@ fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_bo
             .trades()
             .any(|t| t.taker_account == backstop && t.taker_side == Side::Sell);
         marked |= out
-            .end_events()
+            .liquidation_events()
             .iter()
             .any(|e| matches!(e, Event::InsuranceFundMarked { .. }));
     }
@@ -407,7 +407,7 @@ fn with_liquidation_off_a_crash_leaves_the_deficit_where_it_fell() {
     v.order("bob", BTC_PERP, Side::Sell, 400, 100_000);
     v.order("dave", BTC_PERP, Side::Buy, 400, 100_000);
     let out = perp_index(&mut v, 95_000);
-    assert!(out.end_events().is_empty());
+    assert!(out.liquidation_events().is_empty());
     let dave = v.account("dave");
     assert!(
         v.exchange
@@ -564,7 +564,7 @@ proptest! {
             let put = (100_000 - index).max(0) + 3_000;
             v.set_prices(index, &[(BTC_PERP, index), (BTC_CALL, 3_000), (BTC_PUT, put)]);
             let outcome = v.block(vec![]);
-            v.exchange.check_deficits(outcome.end_events()).unwrap();
+            v.exchange.check_deficits(outcome.liquidation_events()).unwrap();
             prop_assert_eq!(v.exchange.account(idle).unwrap().cash, Money::from_usdc(5_000));
         }
     }
@@ -626,7 +626,7 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 1_000, 98_500).0, None);
     let steps = |outcome: &BlockOutcome| {
         outcome
-            .end_events()
+            .liquidation_events()
             .iter()
             .filter(|e| matches!(e, Event::LiquidationStep { .. }))
             .count()
@@ -634,7 +634,7 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
     // Both are below maintenance at 98,500; the book takes one liquidation order a block.
     let first = perp_index(&mut v, 98_500);
     let calls = first
-        .end_events()
+        .liquidation_events()
         .iter()
         .filter(|e| matches!(e, Event::MarginCall { .. }))
         .count();
@@ -642,7 +642,7 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
     // sinks: the book has had its order, so the step passes to the backstop at the mark (the
     // first step's fee put something in the fund to back it).
     let filled: Vec<i64> = first
-        .end_events()
+        .liquidation_events()
         .iter()
         .filter_map(|e| match e {
             Event::LiquidationStep { filled, .. } => Some(filled.contracts()),
@@ -653,7 +653,7 @@ fn liquidation_orders_are_throttled_per_instrument_per_block() {
     assert_eq!(filled.iter().filter(|f| **f > 0).count(), 1, "{filled:?}");
     assert!(
         first
-            .end_events()
+            .liquidation_events()
             .iter()
             .any(|e| matches!(e, Event::BackstopTakeover { .. }))
     );
@@ -688,7 +688,7 @@ fn an_account_drained_by_funding_alone_is_margin_called_on_time() {
             }
         }
         if out
-            .end_events()
+            .liquidation_events()
             .iter()
             .any(|e| matches!(e, Event::MarginCall { account, .. } if *account == dave))
         {
@@ -706,4 +706,51 @@ fn an_account_drained_by_funding_alone_is_margin_called_on_time() {
     // 85.20 of slack: 3 payments of 0.074 per contract (29.61 for 400) cross it.
     assert_eq!(paid, Money::from_micros(222_075));
     assert_eq!(called_at, Some(2));
+}
+
+/// A proposer orders its block and sees the liquidation orders it will end with. With the
+/// pass after the block's transactions (as before 2026-12-05), its own account (carol) takes
+/// the one bid a liquidation order would meet and bids the contracts back at the order's
+/// limit, 2.5% under the mark: dave's liquidation sells to her there. The pass runs on the
+/// block's prices before its transactions: dave's order meets the book the previous block
+/// left, and sells at alice's bid.
+#[test]
+fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
+    for before_transactions in [true, false] {
+        let mut params = ExchangeParams::defaults();
+        params.liquidation.as_mut().unwrap().before_transactions = before_transactions;
+        let mut v = leveraged_dave_with(params);
+        let (dave, carol) = (v.account("dave"), v.account("carol"));
+        // A thin book: alice bids 100 contracts at 98,400.
+        assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
+        // The next block marks 1.5% down: dave falls below maintenance.
+        v.set_prices(
+            98_500,
+            &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+        );
+        let perp = v.id(BTC_PERP);
+        let take = OrderRequest::limit(
+            perp,
+            ClientOrderId::new(1),
+            Side::Sell,
+            Qty::from_contracts(100),
+            UnitPrice::from_usdc(98_400),
+            TimeInForce::ImmediateOrCancel,
+        );
+        let take = v.tx("carol", TxBody::PlaceOrder(take));
+        let offer = limit(perp, Side::Buy, 100, UnitPrice::from_usdc(96_100), 2);
+        let offer = v.tx("carol", TxBody::PlaceOrder(offer));
+        let out = v.block(vec![take, offer]);
+        assert!(out.txs.iter().all(|tx| tx.rejection.is_none()));
+        let sold: Vec<(AccountId, i64)> = out
+            .trades()
+            .filter(|t| t.taker_account == dave)
+            .map(|t| (t.maker_account, t.price.ticks() / 2))
+            .collect();
+        if before_transactions {
+            assert_eq!(sold, [(v.account("alice"), 98_400)]);
+        } else {
+            assert_eq!(sold, [(carol, 96_100)], "the proposer's sandwich");
+        }
+    }
 }

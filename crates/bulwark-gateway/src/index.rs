@@ -616,6 +616,8 @@ mod tests {
         BlockOutcome {
             height: Height::new(height),
             events,
+            liquidation_start: block_events_end,
+            liquidation_end: block_events_end,
             block_events_end,
             txs,
         }
