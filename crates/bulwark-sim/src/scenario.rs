@@ -34,8 +34,8 @@
 //! `kind = "flooder"` with `txs_per_second = r` (a validator gossiping r junk transactions a
 //! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels);
 //! or `kind = "front-runner"` (a leader that sandwiches the first taker of each block it
-//! proposes, and the liquidation orders the block ends with, with orders of its own account,
-//! the scenario's `front-runner` agent, which the scenario must list).
+//! proposes, and liquidation orders that run after its transactions, with orders of its own
+//! account, the scenario's `front-runner` agent, which the scenario must list).
 //! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
 //! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
 //! `proposer-marks-believed`), heal `heal_after_s` later.
@@ -405,8 +405,8 @@ pub enum ByzantineRole {
         validator: usize,
         txs_per_second: u32,
     },
-    /// The validator sandwiches the first taker of each block it proposes, and the
-    /// liquidation orders the block ends with, with orders of the scenario's `front-runner`
+    /// The validator sandwiches the first taker of each block it proposes, and liquidation
+    /// orders that run after its transactions, with orders of the scenario's `front-runner`
     /// agent's account (the lab's `FrontRunner`).
     FrontRunner { validator: usize },
 }

@@ -752,42 +752,42 @@ fn an_option_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
     );
 }
 
-/// A leader sees the liquidation orders its block will end with (its block's transactions
-/// decide the book they meet), so it can take the levels ahead of one and bid them back at
-/// the order's limit. On seed 2 of `front-run-liquidations` a step of 399 contracts met 80
-/// within its limit (2.5% from the mark): the leader takes them and buys them back one tick
-/// inside the limit. The limit bounds the take: at the band's 5% the leader takes more.
+/// A leader orders its block. With the liquidation pass after the block's transactions (as
+/// before 2026-12-05: protection `liquidation-first` off) it sees the liquidation orders its
+/// block will end with, takes the levels ahead of one and bids them back at the order's limit:
+/// on seed 2 of `front-run-liquidations` a step of 399 contracts met 80 within its 2.5% limit,
+/// and the leader took them. The pass runs on the block's prices before its transactions:
+/// nothing of the leader's comes ahead of a liquidation order. With the pass after them, the
+/// limit bounds the take: at the band's 5% the leader takes more.
 #[test]
-fn a_leader_sandwiching_liquidation_orders_takes_up_to_their_limit() {
+fn a_leader_cannot_sandwich_liquidation_orders_that_run_before_its_transactions() {
     let scenario = catalogue::load("front-run-liquidations").expect("a catalogue scenario");
-    let honest = Scenario {
-        byzantine: Vec::new(),
-        ..scenario.clone()
-    };
+    let after = scenario.with_protection_off(Protection::LiquidationFirst);
     let cards = [
         run(&scenario, 2),
-        run(
-            &scenario.with_protection_off(Protection::LiquidationLimit),
-            2,
-        ),
-        run(&honest, 2),
+        run(&after, 2),
+        run(&after.with_protection_off(Protection::LiquidationLimit), 2),
     ];
-    let [on, off, without] = cards
+    let [first, after, band] = cards
         .each_ref()
         .map(|card| attacker_against(card, AgentKind::Leveraged));
+    let liquidations = cards
+        .each_ref()
+        .map(|card| card.consensus.liquidation_sandwiches);
     println!(
-        "front-run-liquidations seed 2: sandwiches (of liquidations) {} ({}) with the limit, {} ({}) at the band; (leader's account, leveraged traders) USDC with the limit {on:?}, at the band {off:?}, without the leader {without:?}",
-        cards[0].consensus.sandwiches,
-        cards[0].consensus.liquidation_sandwiches,
-        cards[1].consensus.sandwiches,
-        cards[1].consensus.liquidation_sandwiches,
+        "front-run-liquidations seed 2: liquidation sandwiches {liquidations:?} with the pass first, after the transactions, after them with the limit at the band; (leader's account, leveraged traders) USDC {first:?}, {after:?}, {band:?}"
     );
-    assert!(cards[0].consensus.liquidation_sandwiches > 0);
-    assert!(on.0 > 0, "the sandwich paid");
+    assert_eq!(liquidations[0], 0, "nothing comes ahead of the pass");
     assert!(
-        off.0 > on.0,
+        liquidations[1] > 0 && after.0 > first.0,
+        "after the transactions, the sandwich paid: {} against {}",
+        after.0,
+        first.0
+    );
+    assert!(
+        band.0 > after.0,
         "the limit bounds the take: {} against {}",
-        on.0,
-        off.0
+        after.0,
+        band.0
     );
 }

@@ -1,4 +1,4 @@
-//! A leader that sandwiches takers, and the liquidation orders its blocks end with, in the
+//! A leader that sandwiches takers, and liquidation orders that run after its transactions, in the
 //! blocks it proposes: it trades ahead of them with its own account and sells (or buys) back
 //! to them, worse than the book was.
 //!
@@ -14,11 +14,14 @@
 //!   taker, and a resting order of those contracts one tick better than that level (or one
 //!   tick inside the taker's limit when no level within it would fill it): the best price the
 //!   taker then meets. Right after the taker, a cancel of whatever of its own is left.
-//! - **The liquidation orders the block ends with.** It applies the block to a copy of the
-//!   state; where the liquidation engine's orders traded at its end, the levels they met are
-//!   the book a liquidation order meets, and `Exchange::liquidation_limit` its limit. At the
-//!   block's end it puts the same two orders around the first instrument's liquidation
-//!   orders (no cancel: the liquidation engine runs after every transaction).
+//! - **Liquidation orders that run after its transactions.** It applies the block to a copy
+//!   of the state; where the liquidation engine's orders traded after the block's
+//!   transactions, the levels they met are the book a liquidation order meets, and
+//!   `Exchange::liquidation_limit` its limit. At the block's end it puts the same two orders
+//!   around the first instrument's liquidation orders (no cancel: the pass runs after every
+//!   transaction). The pass runs before the transactions by default
+//!   (`LiquidationParams::before_transactions`): then there is nothing to sandwich, and it
+//!   finds nothing; the lab's `liquidation-first` switch puts the pass after them.
 //!
 //! It acts only where the edge beats the fees its own orders pay (the exchange's,
 //! `Exchange::trade_fees`: an option's on the underlying, capped by the premium). The target
@@ -235,18 +238,24 @@ fn plan_taker(
     plan(state, &target, levels)
 }
 
-/// The sandwich around the first liquidation orders that trade at the end of the block whose
-/// application gave `outcome` and `after`: the book as they met it is the levels they traded
-/// at, then what is left below them.
+/// The sandwich around the first liquidation orders that trade after the transactions of the
+/// block whose application gave `outcome` and `after`: the book as they met it is the levels
+/// they traded at, then what is left below them. None where the pass runs before the
+/// block's transactions.
 fn plan_liquidation(
     after: &bulwark_exchange::Exchange,
     outcome: &BlockOutcome,
 ) -> Option<Sandwich> {
-    let end_of_block = outcome
+    let after_transactions = outcome
         .txs
         .last()
-        .map_or(outcome.block_events_end, |tx| tx.events_end) as usize;
-    let events = &outcome.events[end_of_block..];
+        .map_or(outcome.block_events_end, |tx| tx.events_end);
+    if outcome.liquidation_start < after_transactions {
+        // The pass ran before the block's transactions (`LiquidationParams::
+        // before_transactions`, the default): nothing of the leader's comes ahead of it.
+        return None;
+    }
+    let events = outcome.liquidation_events();
     let (instrument, side) = events.iter().find_map(|event| match event {
         Event::LiquidationStep {
             instrument,
@@ -413,7 +422,8 @@ impl Rewrite for FrontRunner {
     /// `honest` with a sandwich around its first taker (an order that crosses the book the
     /// block starts from), if it pays in the book as that taker will meet it (the block's
     /// state after the transactions before it: market makers' cancels and quotes go first),
-    /// and its orders at the block's end around the liquidation orders the block ends with.
+    /// and its orders at the block's end around liquidation orders that run after the block's
+    /// transactions.
     fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
         let me = self.key.public_key();
         let start = {

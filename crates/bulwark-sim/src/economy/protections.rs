@@ -49,6 +49,10 @@ pub enum Protection {
     /// How far from the mark a liquidation order trades (`price_limit_bps`, 2.5%): off, to
     /// the band's edge.
     LiquidationLimit,
+    /// The liquidation pass runs on the block's prices before its transactions
+    /// (`LiquidationParams::before_transactions`): off, after them, where the proposer's own
+    /// orders can come ahead of the liquidation orders.
+    LiquidationFirst,
 }
 
 impl Protection {
@@ -65,6 +69,7 @@ impl Protection {
             Self::SurfaceGuard => "surface-guard",
             Self::MarketReach => "market-reach",
             Self::LiquidationLimit => "liquidation-limit",
+            Self::LiquidationFirst => "liquidation-first",
         }
     }
 
@@ -96,6 +101,11 @@ impl Protection {
             Self::MarketReach => {
                 params.band_perpetual.market_reach_bps = params.band_perpetual.width_bps;
                 params.band_option.market_reach_bps = params.band_option.width_bps;
+            }
+            Self::LiquidationFirst => {
+                if let Some(liquidation) = params.liquidation.as_mut() {
+                    liquidation.before_transactions = false;
+                }
             }
             Self::LiquidationLimit => {
                 if let Some(liquidation) = params.liquidation.as_mut() {
