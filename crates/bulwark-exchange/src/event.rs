@@ -328,13 +328,15 @@ pub struct TxOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockOutcome {
     pub height: Height,
-    /// Events of the block itself (prices, expiry, settlement, funding, then the liquidation
-    /// pass) come first, then each transaction's, then the end of the block's (withdrawals
+    /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
+    /// transaction's with the liquidation pass's where it ran (after `liquidation_at`
+    /// transactions: the block's leading cancels), then the end of the block's (withdrawals
     /// released).
     pub events: Vec<Event>,
-    /// Where the liquidation pass's events start and end: the last of the block's own (or,
-    /// with `LiquidationParams::before_transactions` false, the first after every
-    /// transaction's).
+    /// How many of the block's transactions ran before the liquidation pass: its leading
+    /// cancels (every one, with `LiquidationParams::before_orders` false).
+    pub liquidation_at: u32,
+    /// Where the liquidation pass's events start and end.
     pub liquidation_start: u32,
     pub liquidation_end: u32,
     /// Where the block's own events end.
@@ -343,35 +345,37 @@ pub struct BlockOutcome {
 }
 
 impl BlockOutcome {
-    /// The events of transaction `index`.
-    pub fn tx_events(&self, index: usize) -> &[Event] {
-        let start = if index == 0 {
-            self.block_events_end
+    /// Where the events after the first `applied` transactions start (the liquidation pass's
+    /// skipped, if it ran there).
+    fn events_after(&self, applied: usize) -> usize {
+        if applied == self.liquidation_at as usize {
+            self.liquidation_end as usize
+        } else if applied == 0 {
+            self.block_events_end as usize
         } else {
-            self.txs[index - 1].events_end
-        };
-        &self.events[start as usize..self.txs[index].events_end as usize]
+            self.txs[applied - 1].events_end as usize
+        }
     }
 
-    /// The block's own events (before any transaction's), the liquidation pass's last.
+    /// The events of transaction `index`.
+    pub fn tx_events(&self, index: usize) -> &[Event] {
+        &self.events[self.events_after(index)..self.txs[index].events_end as usize]
+    }
+
+    /// The block's own events (before any transaction's).
     pub fn block_events(&self) -> &[Event] {
         &self.events[..self.block_events_end as usize]
     }
 
-    /// The liquidation pass's events: the last of the block's own, before any transaction's
-    /// (by default, `LiquidationParams::before_transactions`).
+    /// The liquidation pass's events (after the block's leading cancels, before any other
+    /// transaction: `LiquidationParams::before_orders`).
     pub fn liquidation_events(&self) -> &[Event] {
         &self.events[self.liquidation_start as usize..self.liquidation_end as usize]
     }
 
-    /// The events of the end of the block, after every transaction's: withdrawals released
-    /// (after a liquidation pass that runs after the transactions).
+    /// The events of the end of the block, after every transaction's: withdrawals released.
     pub fn end_events(&self) -> &[Event] {
-        let start = self
-            .txs
-            .last()
-            .map_or(self.block_events_end, |t| t.events_end);
-        &self.events[start as usize..]
+        &self.events[self.events_after(self.txs.len())..]
     }
 
     pub fn trades(&self) -> impl Iterator<Item = &Trade> {

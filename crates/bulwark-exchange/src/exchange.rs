@@ -225,22 +225,29 @@ impl Exchange {
         self.pay_funding(&mut events);
         self.update_portfolio_risk();
         self.sample_depth();
-        // The liquidation pass runs on the block's prices before any of its transactions: the
-        // book it meets is the one the previous block left, which this block's proposer
-        // cannot change. Run after the transactions, it met a book the proposer had just
+        let block_events_end = events_len(&events);
+        // The liquidation pass runs on the block's prices after its leading cancels and before
+        // any other transaction: the book it meets is the one the previous block left, less
+        // the quotes their owners pulled (verifiers put cancels first,
+        // `bulwark_node::mempool::cancels_first`). Nothing the proposer orders into its block
+        // comes ahead of it. Run after the transactions, it met a book the proposer had just
         // arranged: its own account could take the levels ahead of a liquidation order and
         // buy them back at the order's limit (the lab's `front-run-liquidations`).
-        let first = self
-            .params
-            .liquidation
-            .is_none_or(|l| l.before_transactions);
-        let liquidation_start = events_len(&events);
-        if first {
-            self.liquidate_checked(&mut events, block.height);
-        }
-        let block_events_end = events_len(&events);
+        let liquidation_at = if self.params.liquidation.is_none_or(|l| l.before_orders) {
+            block
+                .txs
+                .iter()
+                .take_while(|tx| tx.tx.body.is_cancel())
+                .count()
+        } else {
+            block.txs.len()
+        };
+        let mut liquidation = (block_events_end, block_events_end);
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
+            if i == liquidation_at {
+                liquidation = self.liquidate_checked(&mut events, block.height);
+            }
             let rejection = self
                 .apply_tx(tx, checked.signature_valid(i), &mut events)
                 .err();
@@ -249,19 +256,16 @@ impl Exchange {
                 events_end: events_len(&events),
             });
         }
-        let (liquidation_start, liquidation_end) = if first {
-            (liquidation_start, block_events_end)
-        } else {
-            let start = events_len(&events);
-            self.liquidate_checked(&mut events, block.height);
-            (start, events_len(&events))
-        };
+        if liquidation_at == block.txs.len() {
+            liquidation = self.liquidate_checked(&mut events, block.height);
+        }
         self.release_withdrawals(&mut events);
         let outcome = BlockOutcome {
             height: block.height,
             events,
-            liquidation_start,
-            liquidation_end,
+            liquidation_at: liquidation_at as u32,
+            liquidation_start: liquidation.0,
+            liquidation_end: liquidation.1,
             block_events_end,
             txs,
         };
@@ -274,15 +278,16 @@ impl Exchange {
     }
 
     /// The liquidation pass, and (in tests and debug builds, and with the `verify` feature)
-    /// invariant 7 right after it.
-    fn liquidate_checked(&mut self, events: &mut Vec<Event>, height: Height) {
-        let start = events.len();
+    /// invariant 7 right after it. Returns where its events start and end.
+    fn liquidate_checked(&mut self, events: &mut Vec<Event>, height: Height) -> (u32, u32) {
+        let start = events_len(events);
         self.liquidate(events);
         if cfg!(any(debug_assertions, feature = "verify"))
-            && let Err(e) = self.check_deficits(&events[start..])
+            && let Err(e) = self.check_deficits(&events[start as usize..])
         {
             panic!("{e} (height {height})");
         }
+        (start, events_len(events))
     }
 
     /// Authenticates one transaction, spends its nonce, and applies it.

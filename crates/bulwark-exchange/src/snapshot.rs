@@ -417,7 +417,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
             l.bankruptcies_per_block_max.write(out);
             l.backstop_unwind_bps.write(out);
             l.restore_bps.write(out);
-            l.before_transactions.write(out);
+            l.before_orders.write(out);
         }
     }
     match p.surface_marks {
@@ -495,7 +495,7 @@ fn read_liquidation_params(
         bankruptcies_per_block_max: u32::read(buf)?,
         backstop_unwind_bps: i64::read(buf)?,
         restore_bps: i64::read(buf)?,
-        before_transactions: bool::read(buf)?,
+        before_orders: bool::read(buf)?,
     }))
 }
 

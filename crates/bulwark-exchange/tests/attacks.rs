@@ -296,7 +296,7 @@ fn withdrawals_wait_while_queued_deficits_exceed_the_fund() {
         out.txs[0].rejection,
         Some(RejectReason::WithdrawalsSuspended)
     );
-    // The next block's pass, before its transactions, closes out the second account:
+    // The next block's pass, before its orders, closes out the second account:
     // withdrawals resume.
     assert_eq!(withdraw(&mut v, "carol", usdc(1)), None);
     assert!(!v.exchange.withdrawals_suspended());

@@ -712,23 +712,32 @@ fn an_account_drained_by_funding_alone_is_margin_called_on_time() {
 /// pass after the block's transactions (as before 2026-12-05), its own account (carol) takes
 /// the one bid a liquidation order would meet and bids the contracts back at the order's
 /// limit, 2.5% under the mark: dave's liquidation sells to her there. The pass runs on the
-/// block's prices before its transactions: dave's order meets the book the previous block
-/// left, and sells at alice's bid.
+/// block's prices after its leading cancels and before its other transactions: dave's order
+/// meets the book the previous block left, less the stale bid bob pulled at the front of the
+/// block, and sells at alice's bid.
 #[test]
 fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
-    for before_transactions in [true, false] {
+    for before_orders in [true, false] {
         let mut params = ExchangeParams::defaults();
-        params.liquidation.as_mut().unwrap().before_transactions = before_transactions;
+        params.liquidation.as_mut().unwrap().before_orders = before_orders;
         let mut v = leveraged_dave_with(params);
         let (dave, carol) = (v.account("dave"), v.account("carol"));
-        // A thin book: alice bids 100 contracts at 98,400.
+        // A thin book: alice bids 100 contracts at 98,400; bob 10 at 98,450.
         assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
-        // The next block marks 1.5% down: dave falls below maintenance.
+        assert_eq!(v.order("bob", BTC_PERP, Side::Buy, 10, 98_450).0, None);
+        // The next block marks 1.5% down: dave falls below maintenance. bob pulls his bid at
+        // its front (cancels come first); carol's two orders ride in it.
         v.set_prices(
             98_500,
             &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
         );
         let perp = v.id(BTC_PERP);
+        let pull = v.tx(
+            "bob",
+            TxBody::CancelAll {
+                instrument: Some(perp),
+            },
+        );
         let take = OrderRequest::limit(
             perp,
             ClientOrderId::new(1),
@@ -740,16 +749,29 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
         let take = v.tx("carol", TxBody::PlaceOrder(take));
         let offer = limit(perp, Side::Buy, 100, UnitPrice::from_usdc(96_100), 2);
         let offer = v.tx("carol", TxBody::PlaceOrder(offer));
-        let out = v.block(vec![take, offer]);
+        let out = v.block(vec![pull, take, offer]);
         assert!(out.txs.iter().all(|tx| tx.rejection.is_none()));
         let sold: Vec<(AccountId, i64)> = out
             .trades()
             .filter(|t| t.taker_account == dave)
             .map(|t| (t.maker_account, t.price.ticks() / 2))
             .collect();
-        if before_transactions {
+        let pass = out.liquidation_events();
+        assert!(
+            pass.iter()
+                .any(|e| matches!(e, Event::LiquidationStep { account, .. } if *account == dave))
+        );
+        if before_orders {
+            assert_eq!(out.liquidation_at, 1, "after bob's cancel");
             assert_eq!(sold, [(v.account("alice"), 98_400)]);
+            // Each transaction's events are its own: the pass's are not carol's.
+            assert!(
+                !out.tx_events(1)
+                    .iter()
+                    .any(|e| matches!(e, Event::LiquidationStep { .. }))
+            );
         } else {
+            assert_eq!(out.liquidation_at, 3);
             assert_eq!(sold, [(carol, 96_100)], "the proposer's sandwich");
         }
     }

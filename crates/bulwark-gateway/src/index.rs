@@ -254,6 +254,11 @@ impl ReadModel {
             self.event(event, None, time_ms, height);
         }
         for (index, (tx, result)) in block.body.txs.iter().zip(&outcome.txs).enumerate() {
+            if index == outcome.liquidation_at as usize {
+                for event in outcome.liquidation_events() {
+                    self.event(event, None, time_ms, height);
+                }
+            }
             let mut summary = TxResult {
                 height,
                 rejection: result.rejection,
@@ -275,6 +280,11 @@ impl ReadModel {
                 self.event(event, Some(&tx.tx.body), time_ms, height);
             }
             self.remember(tx_digest(tx), summary);
+        }
+        if outcome.liquidation_at as usize >= outcome.txs.len() {
+            for event in outcome.liquidation_events() {
+                self.event(event, None, time_ms, height);
+            }
         }
         for event in outcome.end_events() {
             self.event(event, None, time_ms, height);
@@ -616,6 +626,7 @@ mod tests {
         BlockOutcome {
             height: Height::new(height),
             events,
+            liquidation_at: 0,
             liquidation_start: block_events_end,
             liquidation_end: block_events_end,
             block_events_end,

@@ -19,9 +19,10 @@
 //!   transactions, the levels they met are the book a liquidation order meets, and
 //!   `Exchange::liquidation_limit` its limit. At the block's end it puts the same two orders
 //!   around the first instrument's liquidation orders (no cancel: the pass runs after every
-//!   transaction). The pass runs before the transactions by default
-//!   (`LiquidationParams::before_transactions`): then there is nothing to sandwich, and it
-//!   finds nothing; the lab's `liquidation-first` switch puts the pass after them.
+//!   transaction). By default the pass runs after the block's leading cancels and before
+//!   its other transactions (`LiquidationParams::before_orders`): then there is nothing to
+//!   sandwich, and it does nothing; the lab's `liquidation-first` switch puts the pass after
+//!   them.
 //!
 //! It acts only where the edge beats the fees its own orders pay (the exchange's,
 //! `Exchange::trade_fees`: an option's on the underlying, capped by the premium). The target
@@ -241,18 +242,18 @@ fn plan_taker(
 /// The sandwich around the first liquidation orders that trade after the transactions of the
 /// block whose application gave `outcome` and `after`: the book as they met it is the levels
 /// they traded at, then what is left below them. None where the pass runs before the
-/// block's transactions.
+/// block's orders.
 fn plan_liquidation(
     after: &bulwark_exchange::Exchange,
     outcome: &BlockOutcome,
 ) -> Option<Sandwich> {
-    let after_transactions = outcome
-        .txs
-        .last()
-        .map_or(outcome.block_events_end, |tx| tx.events_end);
-    if outcome.liquidation_start < after_transactions {
-        // The pass ran before the block's transactions (`LiquidationParams::
-        // before_transactions`, the default): nothing of the leader's comes ahead of it.
+    if after
+        .params()
+        .liquidation
+        .is_none_or(|liquidation| liquidation.before_orders)
+    {
+        // The pass runs before the block's orders (`LiquidationParams::before_orders`, the
+        // default): nothing of the leader's comes ahead of it.
         return None;
     }
     let events = outcome.liquidation_events();

@@ -49,9 +49,9 @@ pub enum Protection {
     /// How far from the mark a liquidation order trades (`price_limit_bps`, 2.5%): off, to
     /// the band's edge.
     LiquidationLimit,
-    /// The liquidation pass runs on the block's prices before its transactions
-    /// (`LiquidationParams::before_transactions`): off, after them, where the proposer's own
-    /// orders can come ahead of the liquidation orders.
+    /// The liquidation pass runs on the block's prices after its leading cancels and before
+    /// its other transactions (`LiquidationParams::before_orders`): off, after them all,
+    /// where the proposer's own orders can come ahead of the liquidation orders.
     LiquidationFirst,
 }
 
@@ -104,7 +104,7 @@ impl Protection {
             }
             Self::LiquidationFirst => {
                 if let Some(liquidation) = params.liquidation.as_mut() {
-                    liquidation.before_transactions = false;
+                    liquidation.before_orders = false;
                 }
             }
             Self::LiquidationLimit => {
