@@ -580,71 +580,67 @@ fn maker_rebate_is_paid_from_the_taker_fee() {
     assert_eq!(v.exchange.ledger().fees, Money::from_usdc(4));
 }
 
+/// Asks resting at `asks` (USDC) in `instrument`, then alice's market buy of 5 contracts:
+/// the prices it traded at and the instrument's market limits, in USDC. The rest of the
+/// order (3) is cancelled, never rests, and the third ask is left.
+fn market_buy_of_five(
+    v: &mut Venue,
+    instrument: &str,
+    asks: [(&str, i64); 3],
+) -> (Vec<i64>, Option<(i64, i64)>) {
+    for (name, usdc) in asks {
+        v.order(name, instrument, Side::Sell, 1, usdc);
+    }
+    let id = v.id(instrument);
+    let request = OrderRequest {
+        order_type: OrderType::Market,
+        ..limit(id, Side::Buy, 5, UnitPrice::ZERO, 9)
+    };
+    let tx = v.tx("alice", TxBody::PlaceOrder(request));
+    let (rejection, events) = v.run(tx);
+    assert_eq!(rejection, None);
+    let tick = v.exchange.instrument(id).unwrap().spec.tick_size.micros();
+    let usdc = |ticks: i64| ticks * tick / 1_000_000;
+    let prices = trades(&events)
+        .iter()
+        .map(|t| usdc(t.price.ticks()))
+        .collect();
+    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
+    assert_eq!(v.exchange.instrument(id).unwrap().book.len(), 1);
+    let limits = v
+        .exchange
+        .market_limits(id)
+        .map(|(low, high)| (usdc(low.ticks()), usdc(high.ticks())));
+    (prices, limits)
+}
+
 /// A market order fills within its reach of the mark (0.5% for the perpetual), not to the
 /// band's edge (5%), where a limit order may still be priced: a leader that takes the book
 /// ahead of it and offers the contracts back can sell to it at that reach and no further.
 #[test]
 fn market_order_trades_only_within_its_reach_of_the_mark() {
     let mut v = Venue::standard();
-    v.order("bob", BTC_PERP, Side::Sell, 1, 100_400);
-    v.order("bob", BTC_PERP, Side::Sell, 1, 100_500);
-    v.order("carol", BTC_PERP, Side::Sell, 1, 101_000);
-    let request = OrderRequest {
-        order_type: OrderType::Market,
-        ..limit(v.id(BTC_PERP), Side::Buy, 5, UnitPrice::ZERO, 9)
-    };
-    let tx = v.tx("alice", TxBody::PlaceOrder(request));
-    let (rejection, events) = v.run(tx);
-    assert_eq!(rejection, None);
-    // Reach: 0.5% of 100,000 -> up to 100,500. Two asks fill; the rest is cancelled, never
-    // rests; the ask at 101,000 (1%, inside the 5% band) stays.
-    let prices: Vec<i64> = trades(&events)
-        .iter()
-        .map(|t| t.price.ticks() * 500_000 / 1_000_000)
-        .collect();
+    // Reach: 0.5% of 100,000 -> up to 100,500. Two asks fill; the ask at 101,000 (1%,
+    // inside the 5% band) stays.
+    let asks = [("bob", 100_400), ("bob", 100_500), ("carol", 101_000)];
+    let (prices, limits) = market_buy_of_five(&mut v, BTC_PERP, asks);
     assert_eq!(prices, [100_400, 100_500]);
-    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
-    let book = &v.exchange.instrument(v.id(BTC_PERP)).unwrap().book;
-    assert_eq!(book.len(), 1);
-    assert_eq!(
-        v.exchange
-            .market_limits(v.id(BTC_PERP))
-            .map(|(low, high)| (low.ticks(), high.ticks())),
-        Some((199_000, 201_000))
-    );
+    assert_eq!(limits, Some((99_500, 100_500)));
     // A limit order may still be priced at the band's edge, and takes the rest.
     let (rejection, events) = v.order("alice", BTC_PERP, Side::Buy, 1, 105_000);
     assert_eq!(rejection, None);
     assert_eq!(trades(&events).len(), 1);
 }
 
+/// An option's market order fills within 10% of its mark, not to its band's 30%.
 #[test]
 fn an_option_market_order_trades_only_within_its_reach_of_the_mark() {
     let mut v = Venue::standard();
-    // The call's mark is 5,000 USDC, its tick 5; its band 30%, its market reach 10%.
-    v.order("bob", BTC_CALL, Side::Sell, 1, 5_400);
-    v.order("bob", BTC_CALL, Side::Sell, 1, 5_500);
-    v.order("carol", BTC_CALL, Side::Sell, 1, 5_600);
-    let request = OrderRequest {
-        order_type: OrderType::Market,
-        ..limit(v.id(BTC_CALL), Side::Buy, 5, UnitPrice::ZERO, 9)
-    };
-    let tx = v.tx("alice", TxBody::PlaceOrder(request));
-    let (rejection, events) = v.run(tx);
-    assert_eq!(rejection, None);
-    let prices: Vec<i64> = trades(&events)
-        .iter()
-        .map(|t| t.price.ticks() * 5)
-        .collect();
+    // The call's mark is 5,000 USDC, its tick 5: up to 5,500.
+    let asks = [("bob", 5_400), ("bob", 5_500), ("carol", 5_600)];
+    let (prices, limits) = market_buy_of_five(&mut v, BTC_CALL, asks);
     assert_eq!(prices, [5_400, 5_500]);
-    assert!(events.iter().any(|e| matches!(e, Event::OrderCancelled { qty, reason: CancelReason::ImmediateOrCancel, .. } if qty.contracts() == 3)));
-    assert_eq!(v.exchange.instrument(v.id(BTC_CALL)).unwrap().book.len(), 1);
-    assert_eq!(
-        v.exchange
-            .market_limits(v.id(BTC_CALL))
-            .map(|(low, high)| (low.ticks() * 5, high.ticks() * 5)),
-        Some((4_500, 5_500))
-    );
+    assert_eq!(limits, Some((4_500, 5_500)));
     // A limit order may still be priced up to the band's edge (6,500), and takes the rest.
     let (rejection, events) = v.order("alice", BTC_CALL, Side::Buy, 1, 6_000);
     assert_eq!(rejection, None);

@@ -789,6 +789,84 @@ mod tests {
         assert_eq!(model.orders_of(AccountId::new(0)).count(), 1);
     }
 
+    /// The liquidation pass runs after a block's leading cancels: its events sit between
+    /// those transactions' and the next one's, are indexed once, and are nobody's
+    /// transaction's.
+    #[test]
+    fn the_liquidation_pass_between_transactions_is_indexed_once_as_nobody_s() {
+        let genesis = crate::test_exchange(0);
+        let mut model = ReadModel::new(&genesis);
+        let bid = place(10, Side::Buy, 5, false);
+        model.record(
+            &block(1, vec![bid]),
+            &outcome(
+                1,
+                Vec::new(),
+                vec![(None, vec![accepted(1, 0, Side::Buy, 5)])],
+            ),
+            &genesis,
+        );
+        // Block 2: a cancel (rejected), the pass (account 2's resting order cancelled, its
+        // liquidation order 7 sells 2 into the bid), then account 1 sells 1.
+        let cancel = tx(
+            12,
+            1,
+            TxBody::CancelOrder {
+                instrument: PERP,
+                order: OrderRef::Exchange(OrderId::new(9)),
+            },
+        );
+        let sell = place(11, Side::Sell, 1, false);
+        let pass = vec![
+            Event::OrderCancelled {
+                instrument: PERP,
+                order_id: OrderId::new(6),
+                account: AccountId::new(2),
+                qty: Qty::from_contracts(1),
+                reason: CancelReason::Liquidation,
+            },
+            accepted(7, 2, Side::Sell, 2),
+            trade((1, 0), (7, 2), 2, 200),
+        ];
+        let sold = vec![accepted(8, 1, Side::Sell, 1), trade((1, 0), (8, 1), 1, 200)];
+        let mut events = pass.clone();
+        let liquidation_end = events.len() as u32;
+        events.extend(sold);
+        let second = BlockOutcome {
+            height: Height::new(2),
+            events,
+            liquidation_at: 1,
+            liquidation_start: 0,
+            liquidation_end,
+            block_events_end: 0,
+            txs: vec![
+                TxOutcome {
+                    rejection: Some(RejectReason::OrderUnknown),
+                    events_end: 0,
+                },
+                TxOutcome {
+                    rejection: None,
+                    events_end: liquidation_end + 2,
+                },
+            ],
+        };
+        assert_eq!(second.liquidation_events(), &pass[..]);
+        assert!(second.tx_events(0).is_empty());
+        assert_eq!(second.tx_events(1).len(), 2);
+        model.record(&block(2, vec![cancel, sell.clone()]), &second, &genesis);
+        assert_eq!(model.public_trades(PERP).count(), 2, "each fill once");
+        assert_eq!(
+            model.order(OrderId::new(1)).unwrap().filled,
+            Qty::from_contracts(3)
+        );
+        let result = model.tx_result(&tx_digest(&sell)).unwrap();
+        assert_eq!(
+            (result.order_id, result.cancelled),
+            (Some(OrderId::new(8)), 0),
+            "the pass's cancel is not the seller's"
+        );
+    }
+
     #[test]
     fn trade_histories_are_bounded() {
         let genesis = crate::test_exchange(0);

@@ -241,21 +241,11 @@ fn plan_taker(
 
 /// The sandwich around the first liquidation orders that trade after the transactions of the
 /// block whose application gave `outcome` and `after`: the book as they met it is the levels
-/// they traded at, then what is left below them. None where the pass runs before the
-/// block's orders.
+/// they traded at, then what is left below them.
 fn plan_liquidation(
     after: &bulwark_exchange::Exchange,
     outcome: &BlockOutcome,
 ) -> Option<Sandwich> {
-    if after
-        .params()
-        .liquidation
-        .is_none_or(|liquidation| liquidation.before_orders)
-    {
-        // The pass runs before the block's orders (`LiquidationParams::before_orders`, the
-        // default): nothing of the leader's comes ahead of it.
-        return None;
-    }
     let events = outcome.liquidation_events();
     let (instrument, side) = events.iter().find_map(|event| match event {
         Event::LiquidationStep {
@@ -402,12 +392,21 @@ impl FrontRunner {
     }
 
     /// `body` with the attacker's orders at its end sandwiching the first liquidation orders
-    /// it ends with, if that pays.
+    /// that run after its transactions, if that pays.
     fn around_liquidation(
         &self,
         start: &bulwark_exchange::Exchange,
         body: &mut Block,
     ) -> Option<()> {
+        if start
+            .params()
+            .liquidation
+            .is_none_or(|liquidation| liquidation.before_orders)
+        {
+            // The pass runs before the block's orders (`LiquidationParams::before_orders`,
+            // the default): nothing of the leader's comes ahead of it.
+            return None;
+        }
         let mut state = start.clone();
         let outcome = apply(&mut state, body.clone())?;
         let sandwich = plan_liquidation(&state, &outcome)?;
