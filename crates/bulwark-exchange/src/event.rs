@@ -330,11 +330,13 @@ pub struct BlockOutcome {
     pub height: Height,
     /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
     /// transaction's with the liquidation pass's where it ran (after `liquidation_at`
-    /// transactions: the block's leading cancels), then the end of the block's (withdrawals
+    /// transactions: those before the first that may take liquidity), then the end of the
+    /// block's (withdrawals
     /// released).
     pub events: Vec<Event>,
-    /// How many of the block's transactions ran before the liquidation pass: its leading
-    /// cancels (every one, with `LiquidationParams::before_orders` false).
+    /// How many of the block's transactions ran before the liquidation pass: those before the
+    /// first that may take liquidity (every one, with `LiquidationParams::before_orders`
+    /// false).
     pub liquidation_at: u32,
     /// Where the liquidation pass's events start and end.
     pub liquidation_start: u32,
@@ -367,8 +369,8 @@ impl BlockOutcome {
         &self.events[..self.block_events_end as usize]
     }
 
-    /// The liquidation pass's events (after the block's leading cancels, before any other
-    /// transaction: `LiquidationParams::before_orders`).
+    /// The liquidation pass's events (before the block's first transaction that may take
+    /// liquidity: `LiquidationParams::before_orders`).
     pub fn liquidation_events(&self) -> &[Event] {
         &self.events[self.liquidation_start as usize..self.liquidation_end as usize]
     }

@@ -226,27 +226,19 @@ impl Exchange {
         self.update_portfolio_risk();
         self.sample_depth();
         let block_events_end = events_len(&events);
-        // The liquidation pass runs on the block's prices after its leading cancels and before
-        // any other transaction: the book it meets is the one the previous block left, less
-        // the quotes their owners pulled (verifiers put cancels first,
-        // `bulwark_node::mempool::cancels_first`). Nothing the proposer orders into its block
-        // comes ahead of it. Run after the transactions, it met a book the proposer had just
-        // arranged: its own account could take the levels ahead of a liquidation order and
-        // buy them back at the order's limit (the lab's `front-run-liquidations`).
-        let liquidation_at = if self.params.liquidation.is_none_or(|l| l.before_orders) {
-            block
-                .txs
-                .iter()
-                .take_while(|tx| tx.tx.body.is_cancel())
-                .count()
-        } else {
-            block.txs.len()
-        };
-        let mut liquidation = (block_events_end, block_events_end);
+        // The liquidation pass runs on the block's prices right before the block's first
+        // transaction that may take liquidity (`Exchange::may_take`), or after the last: the
+        // book it meets is the previous block's, less what its owners cancelled and plus what
+        // was only added to it. Nothing in the block removes liquidity ahead of the pass. Run
+        // after every transaction, it met a book the proposer had just arranged: its own
+        // account could take the levels ahead of a liquidation order and buy them back at the
+        // order's limit (the lab's `front-run-liquidations`).
+        let before_orders = self.params.liquidation.is_none_or(|l| l.before_orders);
+        let mut liquidation: Option<(usize, (u32, u32))> = None;
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
-            if i == liquidation_at {
-                liquidation = self.liquidate_checked(&mut events, block.height);
+            if liquidation.is_none() && before_orders && self.may_take(&tx.tx.body) {
+                liquidation = Some((i, self.liquidate_checked(&mut events, block.height)));
             }
             let rejection = self
                 .apply_tx(tx, checked.signature_valid(i), &mut events)
@@ -256,9 +248,13 @@ impl Exchange {
                 events_end: events_len(&events),
             });
         }
-        if liquidation_at == block.txs.len() {
-            liquidation = self.liquidate_checked(&mut events, block.height);
-        }
+        let (liquidation_at, liquidation) = match liquidation {
+            Some(ran) => ran,
+            None => (
+                block.txs.len(),
+                self.liquidate_checked(&mut events, block.height),
+            ),
+        };
         self.release_withdrawals(&mut events);
         let outcome = BlockOutcome {
             height: block.height,

@@ -11,7 +11,7 @@
 //! 5. Reduce-only orders sit on the reducing side and never exceed the position.
 //! 6. Expired and settled instruments rest no orders; settled ones have no holders.
 //! 7. With liquidation on, no account but the backstop leaves a block's liquidation pass
-//!    (which runs on the block's prices before its orders) with negative equity unless
+//!    (which runs before anything in the block takes liquidity) with negative equity unless
 //!    the pass reports it queued ([`Exchange::check_deficits`]); every deficit the pass met
 //!    was covered (by the insurance fund or deleveraging, recorded in a `DeficitCovered`
 //!    event). The backstop is bound to no key.

@@ -1,12 +1,13 @@
 //! Liquidation: what the state machine does in every block to accounts whose equity fell
 //! below maintenance margin, so that losses stop where they started instead of cascading.
 //!
-//! The pass runs once a block, on the block's prices, after its leading cancels and before its
-//! other transactions (`LiquidationParams::before_orders`): the book it meets is the one the
-//! previous block left, less the quotes their owners pulled first. A proposer orders its
-//! block's transactions, so a pass after them met a book the proposer had arranged: it could
-//! take the levels ahead of a liquidation order and buy them back at the order's limit (the
-//! lab's `front-run-liquidations`). No order in a block comes between its prices and the pass.
+//! The pass runs once a block, on the block's prices, right before the block's first
+//! transaction that may take liquidity (`Exchange::may_take`; `LiquidationParams::
+//! before_orders`), or after the last: the book it meets is the previous block's, less what
+//! its owners cancelled and plus what was only added to it. A proposer orders its block's
+//! transactions, so a pass after them met a book the proposer had arranged: it could take the
+//! levels ahead of a liquidation order and buy them back at the order's limit (the lab's
+//! `front-run-liquidations`). Nothing in a block removes liquidity ahead of the pass.
 //!
 //! Owns: the pass ([`Exchange::liquidate`]): finding accounts below maintenance,
 //! cancelling their orders, stepping their positions out through the book, the backstop (an
@@ -138,7 +139,7 @@ enum Beneficiary {
 }
 
 impl Exchange {
-    /// The block's liquidation pass, before its orders (see the module doc).
+    /// The block's liquidation pass, before anything in it takes liquidity (see the module doc).
     pub(crate) fn liquidate(&mut self, events: &mut Vec<Event>) {
         let Some(params) = self.params.liquidation else {
             return;

@@ -86,8 +86,8 @@ pub struct BandVolScaling {
     pub width_max_bps: i64,
 }
 
-/// The liquidation engine, run in every block on its prices, by default after its leading
-/// cancels and before its other transactions (module `liquidation`).
+/// The liquidation engine, run in every block on its prices, by default before anything in the
+/// block takes liquidity (module `liquidation`).
 ///
 /// An account whose equity falls below its maintenance margin has its orders cancelled, then
 /// loses `step_bps` of one position per block (the one whose cut lowers maintenance most) to
@@ -121,9 +121,10 @@ pub struct LiquidationParams {
     /// moves must eat before another, rather than leaving a falling account just under
     /// maintenance. 10_000 only restores maintenance; 0 turns it off (fixed steps).
     pub restore_bps: i64,
-    /// Whether the pass runs on the block's prices after the block's leading cancels and
-    /// before any other transaction (the default), so the book it meets is the one the
-    /// previous block left, less the quotes their owners pulled. `false` runs it after every
+    /// Whether the pass runs on the block's prices right before the block's first transaction
+    /// that may take liquidity (`Exchange::may_take`: a crossing or market order, or an
+    /// amend), the default, so the book it meets is the previous block's, less what its owners
+    /// cancelled and plus what was only added to it. `false` runs it after every
     /// transaction, as Bulwark did before 2026-12-05: the proposer, who orders the block, can
     /// then take the levels ahead of a liquidation order it sees coming and buy them back at
     /// the order's limit (the lab's `front-run-liquidations`, protection

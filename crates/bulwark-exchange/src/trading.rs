@@ -269,6 +269,33 @@ impl Exchange {
         ))
     }
 
+    /// Whether `body` may take liquidity from a book now: an order whose limit crosses the
+    /// opposite side, a market order, or an amend (which may reprice across). The block's
+    /// liquidation pass runs before the first such transaction
+    /// (`LiquidationParams::before_orders`), so nothing in a block removes liquidity ahead
+    /// of it; cancels and orders that only rest may come first.
+    pub(crate) fn may_take(&self, body: &TxBody) -> bool {
+        match body {
+            TxBody::PlaceOrder(request) => {
+                let Some(instrument) = self.instruments.get(request.instrument.get() as usize)
+                else {
+                    return false;
+                };
+                match request.order_type {
+                    OrderType::Market => true,
+                    OrderType::Limit {
+                        post_only: true, ..
+                    } => false,
+                    OrderType::Limit { price, .. } => price
+                        .to_ticks(instrument.spec.tick_size)
+                        .is_none_or(|price| self.would_cross(instrument, request.side, price)),
+                }
+            }
+            TxBody::AmendOrder { .. } => true,
+            _ => false,
+        }
+    }
+
     fn would_cross(&self, instrument: &Instrument, side: Side, price: Price) -> bool {
         if instrument.book.is_halted() {
             // Nothing takes while halted: a post-only order waits for the auction.

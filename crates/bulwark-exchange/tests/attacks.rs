@@ -261,8 +261,8 @@ fn leveraged(v: &mut Venue, name: &str) {
 fn no_withdrawal_while_the_account_is_below_maintenance() {
     let mut v = Venue::standard();
     leveraged(&mut v, "dave");
-    // Down 1.5%: equity about 380, maintenance 394. The block's liquidation pass, before the
-    // withdrawal, could not cut the position (the book has no bids).
+    // Down 1.5%: equity about 380, maintenance 394. The withdrawal takes no liquidity, so it
+    // runs before the block's liquidation pass.
     prices(&mut v, 98_500, 5_000);
     assert_eq!(
         withdraw(&mut v, "dave", usdc(1)),
@@ -280,26 +280,24 @@ fn withdrawals_wait_while_queued_deficits_exceed_the_fund() {
     leveraged(&mut v, "dave");
     leveraged(&mut v, "erin");
     // Down 3% in one block: both bankrupt; the block's budget closes out one, the other's
-    // deficit waits, and the fund (empty) cannot cover it. carol, flat and rich, asks to
-    // withdraw in that block: her transaction runs after the pass, and waits too: money
-    // leaving now would be paid by whoever stays.
+    // deficit waits, and the fund (empty) cannot cover it.
     prices(&mut v, 97_000, 5_000);
-    let carol = v.tx("carol", TxBody::Withdraw { amount: usdc(1) });
-    let out = v.block(vec![carol]);
+    let out = v.block(vec![]);
     assert!(
         out.liquidation_events()
             .iter()
             .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_negative()))
     );
     assert!(v.exchange.withdrawals_suspended());
+    // carol, flat and rich, waits too: money leaving now would be paid by whoever stays. (A
+    // withdrawal takes no liquidity: it runs before its block's liquidation pass.)
     assert_eq!(
-        out.txs[0].rejection,
+        withdraw(&mut v, "carol", usdc(1)),
         Some(RejectReason::WithdrawalsSuspended)
     );
-    // The next block's pass, before its orders, closes out the second account:
-    // withdrawals resume.
-    assert_eq!(withdraw(&mut v, "carol", usdc(1)), None);
+    // That block's pass closed out the second account: withdrawals resume.
     assert!(!v.exchange.withdrawals_suspended());
+    assert_eq!(withdraw(&mut v, "carol", usdc(1)), None);
 }
 
 // ---- agent keys ----
@@ -414,10 +412,9 @@ fn an_empty_fund_does_not_deleverage_healthy_traders_for_an_unfilled_step() {
         end.iter()
             .any(|e| matches!(e, Event::LiquidationQueued { equity, .. } if equity.is_positive()))
     );
-    // A bid arrives (after that block's pass): the next block's step fills through the book.
+    // A bid arrives: it only rests, so its block's liquidation pass runs after it, and that
+    // step fills through the book.
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 400, 98_500).0, None);
-    assert_eq!(v.position("dave", BTC_PERP), 400);
-    v.block(vec![]);
     assert!(v.position("dave", BTC_PERP) < 400);
 }
 

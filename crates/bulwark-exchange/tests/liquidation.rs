@@ -710,11 +710,11 @@ fn an_account_drained_by_funding_alone_is_margin_called_on_time() {
 
 /// A proposer orders its block and sees the liquidation orders it will end with. With the
 /// pass after the block's transactions (as before 2026-12-05), its own account (carol) takes
-/// the one bid a liquidation order would meet and bids the contracts back at the order's
-/// limit, 2.5% under the mark: dave's liquidation sells to her there. The pass runs on the
-/// block's prices after its leading cancels and before its other transactions: dave's order
-/// meets the book the previous block left, less the stale bid bob pulled at the front of the
-/// block, and sells at alice's bid.
+/// the bids a liquidation order would meet and bids the contracts back at the order's limit,
+/// 2.5% under the mark: dave's liquidation sells to her there. The pass runs on the block's
+/// prices right before the block's first transaction that may take liquidity (carol's): dave's
+/// order meets the book the previous block left, less the stale bid bob pulled and plus the
+/// bid he requoted, and sells at bob's and alice's bids.
 #[test]
 fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
     for before_orders in [true, false] {
@@ -722,11 +722,13 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
         params.liquidation.as_mut().unwrap().before_orders = before_orders;
         let mut v = leveraged_dave_with(params);
         let (dave, carol) = (v.account("dave"), v.account("carol"));
+        let (alice, bob) = (v.account("alice"), v.account("bob"));
         // A thin book: alice bids 100 contracts at 98,400; bob 10 at 98,450.
         assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
         assert_eq!(v.order("bob", BTC_PERP, Side::Buy, 10, 98_450).0, None);
         // The next block marks 1.5% down: dave falls below maintenance. bob pulls his bid at
-        // its front (cancels come first); carol's two orders ride in it.
+        // its front (cancels come first) and requotes 10 at 98,420; carol's two orders ride
+        // in it.
         v.set_prices(
             98_500,
             &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
@@ -738,18 +740,20 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
                 instrument: Some(perp),
             },
         );
+        let requote = limit(perp, Side::Buy, 10, UnitPrice::from_usdc(98_420), 3);
+        let requote = v.tx("bob", TxBody::PlaceOrder(requote));
         let take = OrderRequest::limit(
             perp,
             ClientOrderId::new(1),
             Side::Sell,
-            Qty::from_contracts(100),
+            Qty::from_contracts(110),
             UnitPrice::from_usdc(98_400),
             TimeInForce::ImmediateOrCancel,
         );
         let take = v.tx("carol", TxBody::PlaceOrder(take));
-        let offer = limit(perp, Side::Buy, 100, UnitPrice::from_usdc(96_100), 2);
+        let offer = limit(perp, Side::Buy, 110, UnitPrice::from_usdc(96_100), 2);
         let offer = v.tx("carol", TxBody::PlaceOrder(offer));
-        let out = v.block(vec![pull, take, offer]);
+        let out = v.block(vec![pull, requote, take, offer]);
         assert!(out.txs.iter().all(|tx| tx.rejection.is_none()));
         let sold: Vec<(AccountId, i64)> = out
             .trades()
@@ -762,16 +766,16 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
                 .any(|e| matches!(e, Event::LiquidationStep { account, .. } if *account == dave))
         );
         if before_orders {
-            assert_eq!(out.liquidation_at, 1, "after bob's cancel");
-            assert_eq!(sold, [(v.account("alice"), 98_400)]);
+            assert_eq!(out.liquidation_at, 2, "before carol's take");
+            assert_eq!(sold, [(bob, 98_420), (alice, 98_400)]);
             // Each transaction's events are its own: the pass's are not carol's.
             assert!(
-                !out.tx_events(1)
+                !out.tx_events(2)
                     .iter()
                     .any(|e| matches!(e, Event::LiquidationStep { .. }))
             );
         } else {
-            assert_eq!(out.liquidation_at, 3);
+            assert_eq!(out.liquidation_at, 4);
             assert_eq!(sold, [(carol, 96_100)], "the proposer's sandwich");
         }
     }

@@ -789,9 +789,9 @@ mod tests {
         assert_eq!(model.orders_of(AccountId::new(0)).count(), 1);
     }
 
-    /// The liquidation pass runs after a block's leading cancels: its events sit between
-    /// those transactions' and the next one's, are indexed once, and are nobody's
-    /// transaction's.
+    /// The liquidation pass runs before a block's first transaction that may take liquidity:
+    /// its events sit between the transactions' before it and that one's, are indexed once,
+    /// and are nobody's transaction's.
     #[test]
     fn the_liquidation_pass_between_transactions_is_indexed_once_as_nobody_s() {
         let genesis = crate::test_exchange(0);

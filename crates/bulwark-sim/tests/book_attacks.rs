@@ -756,11 +756,11 @@ fn an_option_market_order_s_reach_bounds_what_a_sandwiching_leader_takes() {
 /// before 2026-12-05: protection `liquidation-first` off) it sees the liquidation orders its
 /// block will end with, takes the levels ahead of one and bids them back at the order's limit:
 /// on seed 2 of `front-run-liquidations` a step of 399 contracts met 80 within its 2.5% limit,
-/// and the leader took them. The pass runs on the block's prices before the block's orders:
+/// and the leader took them. The pass runs before anything in the block takes liquidity:
 /// nothing of the leader's comes ahead of a liquidation order. With the pass after them, the
 /// limit bounds the take: at the band's 5% the leader takes more.
 #[test]
-fn a_leader_cannot_sandwich_liquidation_orders_that_run_before_its_orders() {
+fn a_leader_cannot_take_the_book_ahead_of_liquidation_orders() {
     let scenario = catalogue::load("front-run-liquidations").expect("a catalogue scenario");
     let after = scenario.with_protection_off(Protection::LiquidationFirst);
     let cards = [

@@ -19,10 +19,9 @@
 //!   transactions, the levels they met are the book a liquidation order meets, and
 //!   `Exchange::liquidation_limit` its limit. At the block's end it puts the same two orders
 //!   around the first instrument's liquidation orders (no cancel: the pass runs after every
-//!   transaction). By default the pass runs after the block's leading cancels and before
-//!   its other transactions (`LiquidationParams::before_orders`): then there is nothing to
-//!   sandwich, and it does nothing; the lab's `liquidation-first` switch puts the pass after
-//!   them.
+//!   transaction). By default the pass runs before anything in the block takes liquidity
+//!   (`LiquidationParams::before_orders`): then there is nothing to sandwich, and it does
+//!   nothing; the lab's `liquidation-first` switch puts the pass after every transaction.
 //!
 //! It acts only where the edge beats the fees its own orders pay (the exchange's,
 //! `Exchange::trade_fees`: an option's on the underlying, capped by the premium). The target
@@ -403,7 +402,7 @@ impl FrontRunner {
             .liquidation
             .is_none_or(|liquidation| liquidation.before_orders)
         {
-            // The pass runs before the block's orders (`LiquidationParams::before_orders`,
+            // The pass runs before anything takes liquidity (`LiquidationParams::before_orders`,
             // the default): nothing of the leader's comes ahead of it.
             return None;
         }

@@ -49,9 +49,9 @@ pub enum Protection {
     /// How far from the mark a liquidation order trades (`price_limit_bps`, 2.5%): off, to
     /// the band's edge.
     LiquidationLimit,
-    /// The liquidation pass runs on the block's prices after its leading cancels and before
-    /// its other transactions (`LiquidationParams::before_orders`): off, after them all,
-    /// where the proposer's own orders can come ahead of the liquidation orders.
+    /// The liquidation pass runs on the block's prices before anything in the block takes
+    /// liquidity (`LiquidationParams::before_orders`): off, after every transaction, where
+    /// the proposer's own orders can take the book ahead of the liquidation orders.
     LiquidationFirst,
 }
 
