@@ -2,7 +2,7 @@
 //!
 //! Owns: every [`Account`] (indexed by [`AccountId`]: ids are dense from 0 and never reused)
 //! and the [`LiquidationScreen`], a floor of each account's margin slack that lets the
-//! end-of-block pass skip accounts proven above maintenance.
+//! block's liquidation pass skip accounts proven above maintenance.
 //! Never: hands out `&mut Account` without dropping that account's screen floor. The only
 //! mutable access is [`Accounts::get_mut`], which marks the row unknown first, so the next
 //! pass measures the account exactly; the one exception, [`Accounts::set_cash_screened`], is

@@ -1,5 +1,5 @@
 //! The liquidation screen: a proven lower bound on each account's margin slack (equity minus
-//! maintenance), so the end-of-block pass measures only the accounts that could be below
+//! maintenance), so the block's liquidation pass measures only the accounts that could be below
 //! maintenance instead of every account every block.
 //!
 //! Owns: one 32-byte [`ScreenRow`] per account (a floor of its slack and the positions that

@@ -1,4 +1,4 @@
-//! The order path's margin update, a full revaluation, and the end-of-block liquidation sweep.
+//! The order path's margin update, a full revaluation, and the block's liquidation sweep.
 //!
 //! Run: `cargo bench -p bulwark-risk`. The account holds 50 option positions over 3 expiries
 //! (7, 30 and 90 days; calls and puts, strikes 70,000 to 110,000 around an index of 100,000),

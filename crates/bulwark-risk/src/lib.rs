@@ -19,7 +19,7 @@
 //!   both give the same integers.
 //! - [`PortfolioMargin`]: the engine of one underlying and range: contract vectors, the
 //!   [`PortfolioRequirement`] of an account vector, and its [`AccountSummary`].
-//! - [`AccountSummary`] and [`sweep`]: three integers per account that make the end-of-block
+//! - [`AccountSummary`] and [`sweep`]: three integers per account that make the block's
 //!   liquidation screen two comparisons per account.
 //! - [`stress`]: a [`StressPortfolio`] under a [`ScenarioSet`] (the margin grid, a user's
 //!   [`Shock`]s, or [`historical_shocks`]), reported per scenario as a [`StressReport`].

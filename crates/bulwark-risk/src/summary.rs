@@ -1,4 +1,4 @@
-//! Account summaries for the end-of-block liquidation sweep: a whole account reduced to three
+//! Account summaries for the block's liquidation sweep: a whole account reduced to three
 //! integers, so that finding the accounts that need a look costs two comparisons each.
 //!
 //! Owns: [`AccountSummary`] (a guaranteed floor of equity minus maintenance over a band of index
