@@ -331,15 +331,14 @@ pub struct BlockOutcome {
     /// Events of the block itself (prices, expiry, settlement, funding) come first, then each
     /// transaction's with the liquidation pass's where it ran (after `liquidation_at`
     /// transactions: those before the first that may take liquidity), then the end of the
-    /// block's (withdrawals
-    /// released).
+    /// block's (withdrawals released).
     pub events: Vec<Event>,
     /// How many of the block's transactions ran before the liquidation pass: those before the
     /// first that may take liquidity (every one, with `LiquidationParams::before_orders`
     /// false).
     pub liquidation_at: u32,
-    /// Where the liquidation pass's events start and end.
-    pub liquidation_start: u32,
+    /// Where the liquidation pass's events end (they start where the first `liquidation_at`
+    /// transactions' end).
     pub liquidation_end: u32,
     /// Where the block's own events end.
     pub block_events_end: u32,
@@ -352,10 +351,16 @@ impl BlockOutcome {
     fn events_after(&self, applied: usize) -> usize {
         if applied == self.liquidation_at as usize {
             self.liquidation_end as usize
-        } else if applied == 0 {
-            self.block_events_end as usize
         } else {
-            self.txs[applied - 1].events_end as usize
+            self.transactions_end(applied)
+        }
+    }
+
+    /// Where the events of the first `applied` transactions end.
+    fn transactions_end(&self, applied: usize) -> usize {
+        match applied.checked_sub(1) {
+            None => self.block_events_end as usize,
+            Some(last) => self.txs[last].events_end as usize,
         }
     }
 
@@ -372,7 +377,8 @@ impl BlockOutcome {
     /// The liquidation pass's events (before the block's first transaction that may take
     /// liquidity: `LiquidationParams::before_orders`).
     pub fn liquidation_events(&self) -> &[Event] {
-        &self.events[self.liquidation_start as usize..self.liquidation_end as usize]
+        let start = self.transactions_end(self.liquidation_at as usize);
+        &self.events[start..self.liquidation_end as usize]
     }
 
     /// The events of the end of the block, after every transaction's: withdrawals released.

@@ -234,7 +234,7 @@ impl Exchange {
         // account could take the levels ahead of a liquidation order and buy them back at the
         // order's limit (the lab's `front-run-liquidations`).
         let before_orders = self.params.liquidation.is_none_or(|l| l.before_orders);
-        let mut liquidation: Option<(usize, (u32, u32))> = None;
+        let mut liquidation: Option<(usize, u32)> = None;
         let mut txs = Vec::with_capacity(block.txs.len());
         for (i, tx) in block.txs.iter().enumerate() {
             if liquidation.is_none() && before_orders && self.may_take(&tx.tx.body) {
@@ -248,7 +248,7 @@ impl Exchange {
                 events_end: events_len(&events),
             });
         }
-        let (liquidation_at, liquidation) = match liquidation {
+        let (liquidation_at, liquidation_end) = match liquidation {
             Some(ran) => ran,
             None => (
                 block.txs.len(),
@@ -260,8 +260,7 @@ impl Exchange {
             height: block.height,
             events,
             liquidation_at: liquidation_at as u32,
-            liquidation_start: liquidation.0,
-            liquidation_end: liquidation.1,
+            liquidation_end,
             block_events_end,
             txs,
         };
@@ -274,8 +273,8 @@ impl Exchange {
     }
 
     /// The liquidation pass, and (in tests and debug builds, and with the `verify` feature)
-    /// invariant 7 right after it. Returns where its events start and end.
-    fn liquidate_checked(&mut self, events: &mut Vec<Event>, height: Height) -> (u32, u32) {
+    /// invariant 7 right after it. Returns where its events end.
+    fn liquidate_checked(&mut self, events: &mut Vec<Event>, height: Height) -> u32 {
         let start = events_len(events);
         self.liquidate(events);
         if cfg!(any(debug_assertions, feature = "verify"))
@@ -283,7 +282,7 @@ impl Exchange {
         {
             panic!("{e} (height {height})");
         }
-        (start, events_len(events))
+        events_len(events)
     }
 
     /// Authenticates one transaction, spends its nonce, and applies it.

@@ -780,3 +780,43 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
         }
     }
 }
+
+/// An amend may reprice across the book, so it counts as taking: a proposer cannot take the
+/// bids ahead of the pass by amending a resting ask of its own into them.
+#[test]
+fn an_amend_across_the_book_cannot_come_ahead_of_the_liquidation_pass() {
+    let mut v = leveraged_dave();
+    let (dave, alice) = (v.account("dave"), v.account("alice"));
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
+    let (rejection, events) = v.order("carol", BTC_PERP, Side::Sell, 100, 103_000);
+    assert_eq!(rejection, None);
+    let ask = events
+        .iter()
+        .find_map(|e| match e {
+            Event::OrderAccepted { order_id, .. } => Some(*order_id),
+            _ => None,
+        })
+        .expect("carol's ask rests");
+    v.set_prices(
+        98_500,
+        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let perp = v.id(BTC_PERP);
+    let amend = v.tx(
+        "carol",
+        TxBody::AmendOrder {
+            instrument: perp,
+            order: OrderRef::Exchange(ask),
+            price: UnitPrice::from_usdc(98_400),
+            qty: Qty::from_contracts(100),
+        },
+    );
+    let out = v.block(vec![amend]);
+    assert_eq!(out.liquidation_at, 0, "the pass runs before the amend");
+    let sold: Vec<AccountId> = out
+        .trades()
+        .filter(|t| t.taker_account == dave)
+        .map(|t| t.maker_account)
+        .collect();
+    assert!(!sold.is_empty() && sold.iter().all(|maker| *maker == alice));
+}

@@ -627,7 +627,6 @@ mod tests {
             height: Height::new(height),
             events,
             liquidation_at: 0,
-            liquidation_start: block_events_end,
             liquidation_end: block_events_end,
             block_events_end,
             txs,
@@ -836,7 +835,6 @@ mod tests {
             height: Height::new(2),
             events,
             liquidation_at: 1,
-            liquidation_start: 0,
             liquidation_end,
             block_events_end: 0,
             txs: vec![
