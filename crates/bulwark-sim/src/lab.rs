@@ -215,8 +215,8 @@ pub struct ConsensusEvidence {
     #[serde(skip_serializing_if = "is_zero")]
     pub marks_proposed: u64,
     /// Sandwiches front-running leaders put in their proposals (around a taker, or around
-    /// the liquidation orders a block ends with), and the contracts their orders ahead of
-    /// the targets tried to take.
+    /// liquidation orders that run after their block's transactions), and the contracts
+    /// their orders ahead of the targets tried to take.
     #[serde(skip_serializing_if = "is_zero")]
     pub sandwiches: u64,
     #[serde(skip_serializing_if = "is_zero")]
