@@ -278,6 +278,11 @@ pub struct LiquidationTally {
     pub backstop_takeovers: u64,
     /// Positions closed by auto-deleveraging.
     pub deleveraged: u64,
+    /// Contracts the liquidation steps sold or bought through the book, passed to the
+    /// backstop, and closed by auto-deleveraging: how a liquidation's volume was absorbed.
+    pub stepped_contracts: u64,
+    pub backstop_contracts: u64,
+    pub deleveraged_contracts: u64,
     /// Negative balances made whole.
     pub deficits_covered: u64,
     /// Micro-USDC of those deficits paid by the insurance fund, by deleveraged
@@ -294,9 +299,18 @@ impl LiquidationTally {
         for event in &outcome.events {
             match event {
                 Event::MarginCall { .. } => self.margin_calls += 1,
-                Event::LiquidationStep { .. } => self.steps += 1,
-                Event::BackstopTakeover { .. } => self.backstop_takeovers += 1,
-                Event::Deleveraged { .. } => self.deleveraged += 1,
+                Event::LiquidationStep { filled, .. } => {
+                    self.steps += 1;
+                    self.stepped_contracts += filled.contracts().unsigned_abs();
+                }
+                Event::BackstopTakeover { position, .. } => {
+                    self.backstop_takeovers += 1;
+                    self.backstop_contracts += position.unsigned_abs();
+                }
+                Event::Deleveraged { position, .. } => {
+                    self.deleveraged += 1;
+                    self.deleveraged_contracts += position.unsigned_abs();
+                }
                 Event::DeficitCovered {
                     from_fund,
                     from_deleveraging,

@@ -72,6 +72,15 @@ pub struct EconomyFigures {
     pub margin_calls: u64,
     pub backstop_takeovers: u64,
     pub auto_deleveraged: u64,
+    /// Contracts liquidations moved through the book, to the backstop and by
+    /// auto-deleveraging (the counts above are events: a step, a takeover, one counterparty).
+    pub liquidated_book_contracts: u64,
+    pub backstop_contracts: u64,
+    pub deleveraged_contracts: u64,
+    /// Deficits of bankrupt accounts made whole: by the insurance fund, and by the
+    /// counterparties deleveraged against them (each charged its share: the bankruptcy price).
+    pub deficits_from_fund_usdc: i64,
+    pub deficits_from_deleveraging_usdc: i64,
     /// Losses of agent accounts that are not attackers (the sum of their negative profits).
     pub innocent_losses_usdc: i64,
     /// The attackers' profit: equity at the end plus withdrawals less deposits (`None`
@@ -144,6 +153,11 @@ impl EconomyFigures {
             margin_calls: e.end.liquidations.margin_calls,
             backstop_takeovers: e.end.liquidations.backstop_takeovers,
             auto_deleveraged: e.end.liquidations.auto_deleveraged,
+            liquidated_book_contracts: e.end.liquidations.stepped_contracts,
+            backstop_contracts: e.end.liquidations.backstop_contracts,
+            deleveraged_contracts: e.end.liquidations.deleveraged_contracts,
+            deficits_from_fund_usdc: e.end.liquidations.deficits_from_fund_usdc,
+            deficits_from_deleveraging_usdc: e.end.liquidations.deficits_from_deleveraging_usdc,
             innocent_losses_usdc: innocent,
             attacker_profit_usdc: (!attackers.is_empty())
                 .then(|| attackers.iter().map(|a| a.profit_usdc).sum()),
@@ -613,6 +627,20 @@ impl EconomySection {
                 format!(
                     "{} / {} / {}",
                     f.margin_calls, f.backstop_takeovers, f.auto_deleveraged
+                ),
+            ),
+            (
+                "economy: liquidated contracts book/backstop/ADL",
+                format!(
+                    "{} / {} / {}",
+                    f.liquidated_book_contracts, f.backstop_contracts, f.deleveraged_contracts
+                ),
+            ),
+            (
+                "economy: deficits paid fund/ADL USDC",
+                format!(
+                    "{} / {}",
+                    f.deficits_from_fund_usdc, f.deficits_from_deleveraging_usdc
                 ),
             ),
             (
