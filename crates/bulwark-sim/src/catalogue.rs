@@ -20,6 +20,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "backstop-whale",
         include_str!("../scenarios/backstop-whale.toml"),
     ),
+    (
+        "backstop-whale-warm",
+        include_str!("../scenarios/backstop-whale-warm.toml"),
+    ),
     ("baseline", include_str!("../scenarios/baseline.toml")),
     (
         "cancel-flood",

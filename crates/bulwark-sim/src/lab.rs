@@ -492,7 +492,7 @@ impl Lab {
             .clone()
             .or_else(|| (!scenario.agents.is_empty()).then(Economy::default));
         if let Some(economy) = &economy {
-            economy.apply_funding(&mut cluster.genesis);
+            economy.apply_genesis(&mut cluster.genesis);
             for protection in &economy.switched_off {
                 protection.switch_off(&mut cluster.genesis);
             }

@@ -98,6 +98,7 @@ slice! {
     agent_key_squat => "agent-key-squat",
     agents_market => "agents-market",
     backstop_whale => "backstop-whale",
+    backstop_whale_warm => "backstop-whale-warm",
     baseline => "baseline",
     cancel_flood => "cancel-flood",
     censor => "censor",

@@ -63,6 +63,14 @@ pub struct Economy {
     /// The genesis' cap on one interval's funding rate, parts per million (`None`: the
     /// default, 750): scaled with a short interval it keeps the hourly cap's proportions.
     pub funding_rate_max_ppm: Option<i64>,
+    /// The genesis' half-life of the perpetual's book-depth average, which is also how often
+    /// the depth reference refreshes, milliseconds (`None`: the exchange's defaults, 5 and 1
+    /// minutes). The default average starts at zero and barely moves in a run of seconds, so
+    /// the backstop's room (one book of the depth shown) and the margin tiers stay at their
+    /// floor, as on a venue that has just listed. A half-life of a second stands for a venue
+    /// whose book has rested at the depth the makers quote for minutes before the run: the
+    /// backstop has room, as on a venue that has traded for hours.
+    pub depth_half_life_ms: Option<u64>,
     /// The option series the agents' set-up lists (`None`: the perpetual alone); a run
     /// that lists options starts its clock at [`options::OPTIONS_EPOCH_MS`].
     pub options: Option<OptionsSpec>,
@@ -81,6 +89,7 @@ impl Default for Economy {
             switched_off: Vec::new(),
             funding_interval_ms: None,
             funding_rate_max_ppm: None,
+            depth_half_life_ms: None,
             options: None,
         }
     }
@@ -97,14 +106,21 @@ impl Economy {
         self.switched_off.contains(&protection)
     }
 
-    /// Writes the scenario's funding parameters into the genesis the lab builds (before any
-    /// protection is switched off, so `funding-clamp` off overrides the cap).
-    pub fn apply_funding(&self, genesis: &mut bulwark_exchange::Genesis) {
+    /// Writes the scenario's funding and depth parameters into the genesis the lab builds
+    /// (before any protection is switched off, so `funding-clamp` off overrides the cap and
+    /// `risk-limits` off removes the depth limits).
+    pub fn apply_genesis(&self, genesis: &mut bulwark_exchange::Genesis) {
         if let Some(interval_ms) = self.funding_interval_ms {
             genesis.params.funding_interval_ms = interval_ms;
         }
         if let Some(max_ppm) = self.funding_rate_max_ppm {
             genesis.params.funding_rate_max_ppm = max_ppm;
+        }
+        if let (Some(half_life_ms), Some(limits)) =
+            (self.depth_half_life_ms, genesis.params.risk_limits.as_mut())
+        {
+            limits.depth_half_life_ms = half_life_ms;
+            limits.refresh_ms = half_life_ms;
         }
     }
 }
@@ -186,6 +202,7 @@ pub(crate) struct RawEconomy {
     protections: Vec<Protection>,
     funding_interval_s: Option<f64>,
     funding_rate_max_ppm: Option<i64>,
+    depth_half_life_s: Option<f64>,
     options: Option<options::RawOptions>,
 }
 
@@ -296,6 +313,12 @@ pub(crate) fn validate(
                 100_000,
             )?;
             economy.funding_rate_max_ppm = Some(ppm);
+        }
+        if let Some(s) = raw.depth_half_life_s {
+            let ms = seconds("economy.depth_half_life_s", s)?;
+            // The genesis' bounds on both (`RiskLimitParams::validate`).
+            range("economy.depth_half_life_s", ms, 1_000, 86_400_000)?;
+            economy.depth_half_life_ms = Some(ms);
         }
         if let Some(raw) = raw.options {
             economy.options = Some(options::validate(raw)?);
