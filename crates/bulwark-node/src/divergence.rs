@@ -273,3 +273,58 @@ fn a_peer_showing_a_forged_newest_finalization_is_blocked_and_not_believed() {
 fn a_peer_saying_nothing_is_finalized_does_not_make_a_wiped_validator_start_early() {
     a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_block(32, 5);
 }
+
+/// The same wiped validator restarts cut off from its two honest peers for longer than its
+/// start-up sync asks (three rounds of 2 s), hearing only the liar, who says nothing is
+/// finalized. Silence proves nothing, and one "nothing" is not all but f peers' word: it keeps
+/// asking until the honest peers answer, and starts consensus from the finalization of a block
+/// proposed after its restart. Before, a start-up sync that gave up with nothing shown started
+/// consensus at once from genesis, in whatever view it found, views it may have voted in.
+#[test]
+fn a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them() {
+    run(34, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in ALL {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(34, Duration::from_millis(100));
+        cluster.wait_until(&ALL, 60).await;
+        let liar = 0;
+        cluster
+            .shared(liar)
+            .unwrap()
+            .fault_forge_snapshot
+            .store(5, Ordering::SeqCst);
+        cluster.wipe(3).await;
+        cluster.partition(&[3], &[1, 2], false).await;
+        cluster.start(3);
+        // About 10 s of blocks at 20 a second: past the start-up sync's three rounds of 2 s.
+        let cut_at = cluster.heights().into_iter().max().unwrap();
+        cluster.wait_until(&[0, 1, 2], cut_at + 200).await;
+        cluster.partition(&[3], &[1, 2], true).await;
+        let goal = cluster.heights().into_iter().max().unwrap() + 40;
+        cluster.wait_until(&ALL, goal).await;
+        cluster.stop_traders();
+        let start = lock(&cluster.shared(3).unwrap().status)
+            .consensus_start
+            .clone()
+            .expect("recorded at start");
+        assert!(start.journal_lost, "a wiped validator has no journal");
+        let floor = start.floor.expect("started from a finalization");
+        assert_eq!(floor.source, crate::shared::FloorSource::PeersNewest);
+        assert!(
+            floor.block_time_ms.expect("the block was shown") > start.started_ms,
+            "consensus starts after every view it may have voted in: {floor:?}, started at {}",
+            start.started_ms
+        );
+        assert!(
+            floor.height > cut_at + 100,
+            "it waited for the honest peers: floor {} against {cut_at} when cut off",
+            floor.height
+        );
+        assert_eq!(cluster.faults_observed(&[0, 1, 2]), 0);
+        assert_eq!(cluster.blocked().await, Vec::new(), "silence blames nobody");
+        assert!(cluster.check_agreement(&ALL) >= 40);
+        println!("cut off at {cut_at}, consensus from {floor:?}");
+    });
+}

@@ -403,8 +403,8 @@ where
         let mut sync_context = context.child("sync");
         let mut sync_blocker = blocker.clone();
         // The newest finalized block the peers showed (with their snapshot answers, then
-        // when asked again below).
-        let mut seen: Option<sync::NewestFinalized> = None;
+        // when asked again below), and how many answered.
+        let mut shown = sync::PeersShown::default();
         let synced = sync::fetch(
             &mut sync_context,
             &mut snapshot_sender,
@@ -415,7 +415,7 @@ where
             config.snapshot_bytes_max as u64,
             chain.finalized_height(),
             sync_config,
-            &mut seen,
+            &mut shown,
         )
         .await;
         if let Some(synced) = synced {
@@ -437,16 +437,22 @@ where
             // seeds 89 and 2402). The state comes from the snapshot (or genesis) below it;
             // marshal backfills the blocks between.
             let wait_end = sync_context.current() + JOURNAL_LOST_WAIT;
-            // Nothing finalized anywhere (`seen` is `None`): a chain that has not started
-            // (every validator of a new network starts without a journal), so no vote to
-            // contradict.
-            while let Some(newest) = &seen {
-                if newest.block.time().millis() > started_ms {
-                    break;
+            let enough = sync::answers_enough(&scheme);
+            loop {
+                match &shown.newest {
+                    Some(newest) if newest.block.time().millis() > started_ms => break,
+                    // All but f peers answered and none showed a finalized block: a chain
+                    // that has not started (every validator of a new network starts without
+                    // a journal), so no vote to contradict. Never concluded from silence: a
+                    // validator that restarts cut off from its honest peers, or hearing only
+                    // f liars saying "nothing", waits for them.
+                    None if shown.answered >= enough => break,
+                    _ => {}
                 }
                 if sync_context.current() >= wait_end {
                     tracing::warn!(
-                        height = newest.block.height().get(),
+                        height = shown.newest.as_ref().map(|n| n.block.height().get()),
+                        answered = shown.answered,
                         "no block finalized since this start: starting consensus from an \
                          older one, where this validator may contradict votes it cast before \
                          losing its journal"
@@ -462,11 +468,11 @@ where
                     &scheme,
                     limits,
                     sync_config.timeout,
-                    &mut seen,
+                    &mut shown,
                 )
                 .await;
             }
-            let newest = seen.filter(|newest| {
+            let newest = shown.newest.filter(|newest| {
                 sync_floor
                     .as_ref()
                     .is_none_or(|floor| floor.view() < newest.finalization.view())
@@ -737,6 +743,11 @@ pub const ARCHIVE_SECTION_BLOCKS: u64 = 64;
 /// `JOURNAL_LOST_RETRY`, [`sync::newest_finalized`]) before it starts simplex from that
 /// block's finalization. Past it (a chain that cannot move without this validator), it starts
 /// from the newest it has seen: liveness before the risk of contradicting its own lost votes.
+/// It starts at once only if all but f peers answer and none shows a finalized block (a new
+/// network); silence, or f liars saying "nothing is finalized", make it ask again (a
+/// validator restarted cut off from its honest peers would otherwise start from an older
+/// snapshot a liar served, in views it may have voted in: `divergence.rs`
+/// `a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them`).
 /// Its state meanwhile is its peers' newest snapshot, whatever its age, and marshal backfills
 /// from there (until 2026-12-05 it waited for a snapshot of a block proposed since its start:
 /// up to a snapshot interval, and for good where the chain had no snapshot yet, seed 2402).

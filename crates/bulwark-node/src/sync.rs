@@ -493,10 +493,22 @@ pub fn restore_offer(manifest: &Manifest, bytes: &[u8]) -> Result<Exchange, Offe
     Ok(exchange)
 }
 
+/// What a starting validator learned from its peers' answers about where the chain stands.
+#[derive(Debug, Default)]
+pub struct PeersShown {
+    /// The highest newest finalized block a peer showed whose finalization checks.
+    pub newest: Option<NewestFinalized>,
+    /// Peers that answered the last round of requests. Silence proves nothing (a cut link,
+    /// a peer down), so only answers count as a peer's word: "nothing is finalized" is
+    /// believed from all but f peers answering so ([`answers_enough`]), never from silence.
+    pub answered: usize,
+}
+
 /// Asks peers for their newest snapshot and, if one is more than `threshold` blocks ahead
 /// of `local_height`, fetches, checks and restores it. Peers caught lying are blocked. The
 /// highest of the newest finalized blocks the peers showed with their answers that checks
-/// goes into `newest` (kept if none is higher).
+/// goes into `shown.newest` (kept if none is higher), and how many answered the last round
+/// into `shown.answered`.
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch<E, S, R, B>(
     context: &mut E,
@@ -508,7 +520,7 @@ pub async fn fetch<E, S, R, B>(
     snapshot_bytes_max: u64,
     local_height: u64,
     config: SyncConfig,
-    newest: &mut Option<NewestFinalized>,
+    shown: &mut PeersShown,
 ) -> Option<Synced>
 where
     E: Clock + CryptoRng,
@@ -532,12 +544,19 @@ where
             Message::ManifestRequest,
             config.timeout,
             |context, peer, message| match message {
-                Message::Manifest(None, shown) => {
-                    keep_newest(context, scheme, blocker, peer, shown, newest);
+                Message::Manifest(None, newest) => {
+                    keep_newest(context, scheme, blocker, peer, newest, &mut shown.newest);
                     true
                 }
-                Message::Manifest(Some(manifest), shown) => {
-                    keep_newest(context, scheme, blocker, peer.clone(), shown, newest);
+                Message::Manifest(Some(manifest), newest) => {
+                    keep_newest(
+                        context,
+                        scheme,
+                        blocker,
+                        peer.clone(),
+                        newest,
+                        &mut shown.newest,
+                    );
                     match check_manifest(context, scheme, &manifest, snapshot_bytes_max) {
                         Ok(()) => {
                             offers.insert(peer, manifest);
@@ -554,6 +573,7 @@ where
             },
         )
         .await;
+        shown.answered = answered;
         // Ranked by verified height: every offer left has a finalized next block.
         let best = offers.values().map(|m| m.height).max();
         let Some(height) = best else {
@@ -619,11 +639,12 @@ where
     None
 }
 
-/// Asks every peer for its newest finalized block and keeps in `best` the highest one whose
-/// finalization verifies and names it (`best` is left as it is if no peer shows a higher
-/// one: none has finalized anything, or none answered in `timeout`). Waits as
-/// [`fetch`] waits for manifests: for every peer, or for all but f and a short grace. A peer
-/// whose answer fails the check has lied and is blocked; a silent one is not.
+/// Asks every peer for its newest finalized block and keeps in `shown.newest` the highest one
+/// whose finalization verifies and names it (left as it is if no peer shows a higher one:
+/// none has finalized anything, or none answered in `timeout`), and in `shown.answered` how
+/// many answered. Waits as [`fetch`] waits for manifests: for every peer, or for all but f
+/// and a short grace. A peer whose answer fails the check has lied and is blocked; a silent
+/// one is not.
 ///
 /// A validator that lost its consensus journal starts simplex from such a finalization of a
 /// block proposed after it started (see `engine::JOURNAL_LOST_WAIT`): no view it voted in
@@ -637,7 +658,7 @@ pub async fn newest_finalized<E, S, R, B>(
     scheme: &ed25519::Scheme,
     limits: BlockLimits,
     timeout: Duration,
-    best: &mut Option<NewestFinalized>,
+    shown: &mut PeersShown,
 ) where
     E: Clock + CryptoRng,
     S: Sender<PublicKey = PublicKey>,
@@ -645,7 +666,7 @@ pub async fn newest_finalized<E, S, R, B>(
     B: Blocker<PublicKey = PublicKey>,
 {
     let cfg = (limits, scheme.certificate_codec_config());
-    ask_everyone(
+    shown.answered = ask_everyone(
         context,
         sender,
         receiver,
@@ -654,8 +675,8 @@ pub async fn newest_finalized<E, S, R, B>(
         Message::NewestRequest,
         timeout,
         |context, peer, message| match message {
-            Message::Newest(shown) => {
-                keep_newest(context, scheme, blocker, peer, shown, best);
+            Message::Newest(newest) => {
+                keep_newest(context, scheme, blocker, peer, newest, &mut shown.newest);
                 true
             }
             _ => false,
@@ -667,7 +688,7 @@ pub async fn newest_finalized<E, S, R, B>(
 /// All the other validators but f. With n = 3f + 1, at most f of the others are faulty: once
 /// all but f have answered, at least one honest answer is in (f >= 1), and waiting longer for
 /// the rest only lets a silent peer hold this node's start.
-fn answers_enough(scheme: &ed25519::Scheme) -> usize {
+pub fn answers_enough(scheme: &ed25519::Scheme) -> usize {
     let others = scheme.participants().len().saturating_sub(1);
     others - scheme.participants().max_faults::<N3f1>() as usize
 }
@@ -1116,7 +1137,7 @@ async fn sync_if_behind<E, S, R, B>(
         executed,
         config,
         // A running validator has its consensus journal: where consensus stands is not needed.
-        &mut None,
+        &mut PeersShown::default(),
     )
     .await;
     progress.next_attempt = context.current() + runtime.config.stall;
