@@ -105,9 +105,10 @@ fn simulate_refuses_a_bad_file_naming_the_field_and_an_unknown_name() {
     let out = bulwark(&["simulate", file.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("validators: 6 is not 4, 7 or 10"),
-        "{stderr}"
+    assert_eq!(
+        stderr.matches("validators: 6 is not 4, 7 or 10").count(),
+        1,
+        "said once: {stderr}"
     );
     let out = bulwark(&["simulate", "no-such-scenario"]);
     assert!(!out.status.success());
