@@ -630,7 +630,7 @@ impl EconomySection {
                 ),
             ),
             (
-                "economy: liquidated contracts book/backstop/ADL",
+                "economy: contracts book/backstop/ADL",
                 format!(
                     "{} / {} / {}",
                     f.liquidated_book_contracts, f.backstop_contracts, f.deleveraged_contracts
