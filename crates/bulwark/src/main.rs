@@ -138,10 +138,24 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: many errors already say their cause
+/// in their own message, and the chain would say it again.
+fn message(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 /// Asks the kernel not to back this process's memory with transparent huge pages (for a
@@ -259,4 +273,24 @@ fn bench_apply(txs: usize, accounts: usize, block_txs: usize, seed: u64) -> Resu
     );
     println!("apply_block: {:.0} txs/s", report.txs_per_second());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("line 3: {source}")]
+    struct SaysItsCause {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_s_causes_are_printed_once_each() {
+        let io = || std::io::Error::other("disk on fire");
+        let said = anyhow::Error::new(SaysItsCause { source: io() }).context("reading x.jsonl");
+        assert_eq!(message(&said), "reading x.jsonl: line 3: disk on fire");
+        let plain = anyhow::Error::new(io()).context("opening x");
+        assert_eq!(message(&plain), "opening x: disk on fire");
+    }
 }
