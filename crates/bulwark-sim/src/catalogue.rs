@@ -69,6 +69,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "liquidation-cascade",
         include_str!("../scenarios/liquidation-cascade.toml"),
     ),
+    (
+        "liquidation-cascade-warm",
+        include_str!("../scenarios/liquidation-cascade-warm.toml"),
+    ),
     ("link-storm", include_str!("../scenarios/link-storm.toml")),
     (
         "mark-proposer",

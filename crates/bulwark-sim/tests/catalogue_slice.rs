@@ -117,6 +117,7 @@ slice! {
     funding_push => "funding-push",
     isolate_leader => "isolate-leader",
     liquidation_cascade => "liquidation-cascade",
+    liquidation_cascade_warm => "liquidation-cascade-warm",
     link_storm => "link-storm",
     mark_proposer => "mark-proposer",
     mixed_10 => "mixed-10",
