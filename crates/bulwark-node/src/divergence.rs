@@ -278,8 +278,9 @@ fn a_peer_saying_nothing_is_finalized_does_not_make_a_wiped_validator_start_earl
 /// start-up sync asks (three rounds of 2 s), hearing only the liar, who says nothing is
 /// finalized. Silence proves nothing, and one "nothing" is not all but f peers' word: it keeps
 /// asking until the honest peers answer, and starts consensus from the finalization of a block
-/// proposed after its restart. Before, a start-up sync that gave up with nothing shown started
-/// consensus at once from genesis, in whatever view it found, views it may have voted in.
+/// proposed after its restart. Before, a start-up sync that gave up with nothing shown skipped
+/// that wait: the validator started consensus from the liar's (real) snapshot's finalization,
+/// a view older than its own lost votes (`consensus_start` floor source `Snapshot`).
 #[test]
 fn a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them() {
     run(34, |context| async move {

@@ -162,14 +162,15 @@ pub const CATALOGUE: &[(&str, &str)] = &[
 pub enum LoadError {
     #[error("no catalogue scenario is named {name:?} and no such file exists (see --list)")]
     Unknown { name: String },
-    // The cause is in the message and not a `source`: the command line prints an error's
-    // chain, which would say it twice.
-    #[error("cannot read {path}: {error}")]
-    Io { path: String, error: std::io::Error },
-    #[error("{origin}: {error}")]
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {source}")]
     Invalid {
         origin: String,
-        error: ScenarioError,
+        source: ScenarioError,
     },
 }
 
@@ -189,9 +190,9 @@ pub fn get(name: &str) -> Option<Result<Scenario, ScenarioError>> {
 /// The catalogue scenario named `name_or_path`, else the scenario file at that path.
 pub fn load(name_or_path: &str) -> Result<Scenario, LoadError> {
     if let Some(parsed) = get(name_or_path) {
-        return parsed.map_err(|error| LoadError::Invalid {
+        return parsed.map_err(|source| LoadError::Invalid {
             origin: format!("catalogue scenario {name_or_path}"),
-            error,
+            source,
         });
     }
     let path = Path::new(name_or_path);
@@ -200,12 +201,12 @@ pub fn load(name_or_path: &str) -> Result<Scenario, LoadError> {
             name: name_or_path.to_string(),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
         path: name_or_path.to_string(),
-        error,
+        source,
     })?;
-    Scenario::parse(&text).map_err(|error| LoadError::Invalid {
+    Scenario::parse(&text).map_err(|source| LoadError::Invalid {
         origin: name_or_path.to_string(),
-        error,
+        source,
     })
 }

@@ -74,7 +74,7 @@ pub struct EconomyFigures {
     pub auto_deleveraged: u64,
     /// Contracts liquidations moved through the book, to the backstop and by
     /// auto-deleveraging (the counts above are events: a step, a takeover, one counterparty).
-    pub liquidated_book_contracts: u64,
+    pub stepped_contracts: u64,
     pub backstop_contracts: u64,
     pub deleveraged_contracts: u64,
     /// Deficits of bankrupt accounts made whole: by the insurance fund, and by the
@@ -153,7 +153,7 @@ impl EconomyFigures {
             margin_calls: e.end.liquidations.margin_calls,
             backstop_takeovers: e.end.liquidations.backstop_takeovers,
             auto_deleveraged: e.end.liquidations.auto_deleveraged,
-            liquidated_book_contracts: e.end.liquidations.stepped_contracts,
+            stepped_contracts: e.end.liquidations.stepped_contracts,
             backstop_contracts: e.end.liquidations.backstop_contracts,
             deleveraged_contracts: e.end.liquidations.deleveraged_contracts,
             deficits_from_fund_usdc: e.end.liquidations.deficits_from_fund_usdc,
@@ -633,7 +633,7 @@ impl EconomySection {
                 "economy: contracts book/backstop/ADL",
                 format!(
                     "{} / {} / {}",
-                    f.liquidated_book_contracts, f.backstop_contracts, f.deleveraged_contracts
+                    f.stepped_contracts, f.backstop_contracts, f.deleveraged_contracts
                 ),
             ),
             (
