@@ -223,31 +223,9 @@ fn a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_bl
     mode: u8,
 ) {
     run(seed, move |context| async move {
-        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
-        for i in ALL {
-            cluster.start(i);
-        }
-        let _traders = cluster.start_traders(seed, Duration::from_millis(100));
-        cluster.wait_until(&ALL, 60).await;
-        let liar = 0;
-        cluster
-            .shared(liar)
-            .unwrap()
-            .fault_forge_snapshot
-            .store(mode, Ordering::SeqCst);
+        let (mut cluster, liar, _traders) = cluster_with_a_sync_liar(context, seed, mode).await;
         let first = cluster.wipe_and_resync(3).await;
-        let start = lock(&cluster.shared(3).unwrap().status)
-            .consensus_start
-            .clone()
-            .expect("recorded at start");
-        assert!(start.journal_lost, "a wiped validator has no journal");
-        let floor = start.floor.expect("started from a finalization");
-        assert_eq!(floor.source, crate::shared::FloorSource::PeersNewest);
-        assert!(
-            floor.block_time_ms.expect("the block was shown") > start.started_ms,
-            "consensus starts after every view it may have voted in: {floor:?}, started at {}",
-            start.started_ms
-        );
+        let floor = consensus_started_after_the_restart(&cluster, 3);
         assert_eq!(
             cluster.faults_observed(&[0, 1, 2]),
             0,
@@ -262,6 +240,50 @@ fn a_wiped_validator_does_not_believe_a_peer_lying_about_the_newest_finalized_bl
         assert_eq!(blocked, expected, "only a proven liar is blocked");
         println!("mode {mode}: synced at {first}, consensus from {floor:?}");
     });
+}
+
+/// Four validators trading to height 60, validator 0 then serving snapshots as test server
+/// `mode` (`sync::forge_newest_for_test`); returns the cluster, the liar and the traders'
+/// task (held while they trade).
+async fn cluster_with_a_sync_liar(
+    context: commonware_runtime::deterministic::Context,
+    seed: u64,
+    mode: u8,
+) -> (Cluster, usize, commonware_runtime::Handle<()>) {
+    let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+    for i in ALL {
+        cluster.start(i);
+    }
+    let traders = cluster.start_traders(seed, Duration::from_millis(100));
+    cluster.wait_until(&ALL, 60).await;
+    let liar = 0;
+    cluster
+        .shared(liar)
+        .unwrap()
+        .fault_forge_snapshot
+        .store(mode, Ordering::SeqCst);
+    (cluster, liar, traders)
+}
+
+/// Where wiped validator `i` started consensus, checked: from a peer's finalization of a block
+/// proposed after its restart, so after every view it may have voted in.
+fn consensus_started_after_the_restart(
+    cluster: &Cluster,
+    i: usize,
+) -> crate::shared::ConsensusFloor {
+    let start = lock(&cluster.shared(i).unwrap().status)
+        .consensus_start
+        .clone()
+        .expect("recorded at start");
+    assert!(start.journal_lost, "a wiped validator has no journal");
+    let floor = start.floor.expect("started from a finalization");
+    assert_eq!(floor.source, crate::shared::FloorSource::PeersNewest);
+    assert!(
+        floor.block_time_ms.expect("the block was shown") > start.started_ms,
+        "consensus starts after every view it may have voted in: {floor:?}, started at {}",
+        start.started_ms
+    );
+    floor
 }
 
 #[test]
@@ -284,18 +306,7 @@ fn a_peer_saying_nothing_is_finalized_does_not_make_a_wiped_validator_start_earl
 #[test]
 fn a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them() {
     run(34, |context| async move {
-        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
-        for i in ALL {
-            cluster.start(i);
-        }
-        let _traders = cluster.start_traders(34, Duration::from_millis(100));
-        cluster.wait_until(&ALL, 60).await;
-        let liar = 0;
-        cluster
-            .shared(liar)
-            .unwrap()
-            .fault_forge_snapshot
-            .store(5, Ordering::SeqCst);
+        let (mut cluster, _liar, _traders) = cluster_with_a_sync_liar(context, 34, 5).await;
         cluster.wipe(3).await;
         cluster.partition(&[3], &[1, 2], false).await;
         cluster.start(3);
@@ -306,18 +317,7 @@ fn a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them() {
         let goal = cluster.heights().into_iter().max().unwrap() + 40;
         cluster.wait_until(&ALL, goal).await;
         cluster.stop_traders();
-        let start = lock(&cluster.shared(3).unwrap().status)
-            .consensus_start
-            .clone()
-            .expect("recorded at start");
-        assert!(start.journal_lost, "a wiped validator has no journal");
-        let floor = start.floor.expect("started from a finalization");
-        assert_eq!(floor.source, crate::shared::FloorSource::PeersNewest);
-        assert!(
-            floor.block_time_ms.expect("the block was shown") > start.started_ms,
-            "consensus starts after every view it may have voted in: {floor:?}, started at {}",
-            start.started_ms
-        );
+        let floor = consensus_started_after_the_restart(&cluster, 3);
         assert!(
             floor.height > cut_at + 100,
             "it waited for the honest peers: floor {} against {cut_at} when cut off",
