@@ -71,6 +71,11 @@ pub struct Economy {
     /// whose book has rested at the depth the makers quote for minutes before the run: the
     /// backstop has room, as on a venue that has traded for hours.
     pub depth_half_life_ms: Option<u64>,
+    /// The genesis' cap on the liquidation backstop's position in one perpetual, bps of the
+    /// depth its book has shown (`None`: the default, 10,000, one book; 0: no cap). Above one
+    /// book the backstop takes more of a crash and deleverages less, and a JELLY whale hands
+    /// it more.
+    pub backstop_depth_bps: Option<i64>,
     /// The option series the agents' set-up lists (`None`: the perpetual alone); a run
     /// that lists options starts its clock at [`options::OPTIONS_EPOCH_MS`].
     pub options: Option<OptionsSpec>,
@@ -90,6 +95,7 @@ impl Default for Economy {
             funding_interval_ms: None,
             funding_rate_max_ppm: None,
             depth_half_life_ms: None,
+            backstop_depth_bps: None,
             options: None,
         }
     }
@@ -121,6 +127,11 @@ impl Economy {
         {
             limits.depth_half_life_ms = half_life_ms;
             limits.refresh_ms = half_life_ms;
+        }
+        if let (Some(bps), Some(limits)) =
+            (self.backstop_depth_bps, genesis.params.risk_limits.as_mut())
+        {
+            limits.backstop_depth_bps = bps;
         }
     }
 }
@@ -203,6 +214,7 @@ pub(crate) struct RawEconomy {
     funding_interval_s: Option<f64>,
     funding_rate_max_ppm: Option<i64>,
     depth_half_life_s: Option<f64>,
+    backstop_depth_bps: Option<i64>,
     options: Option<options::RawOptions>,
 }
 
@@ -319,6 +331,16 @@ pub(crate) fn validate(
             // The genesis' bounds on both (`RiskLimitParams::validate`).
             range("economy.depth_half_life_s", ms, 1_000, 86_400_000)?;
             economy.depth_half_life_ms = Some(ms);
+        }
+        if let Some(bps) = raw.backstop_depth_bps {
+            // The genesis' bound (`RiskLimitParams::validate`): up to 10,000 books.
+            range(
+                "economy.backstop_depth_bps",
+                u64::try_from(bps).unwrap_or(u64::MAX),
+                0,
+                100_000_000,
+            )?;
+            economy.backstop_depth_bps = Some(bps);
         }
         if let Some(raw) = raw.options {
             economy.options = Some(options::validate(raw)?);
