@@ -450,13 +450,21 @@ where
                     _ => {}
                 }
                 if sync_context.current() >= wait_end {
-                    tracing::warn!(
-                        height = shown.newest.as_ref().map(|n| n.block.height().get()),
-                        answered = shown.answered,
-                        "no block finalized since this start: starting consensus from an \
-                         older one, where this validator may contradict votes it cast before \
-                         losing its journal"
-                    );
+                    match &shown.newest {
+                        Some(newest) => tracing::warn!(
+                            height = newest.block.height().get(),
+                            "no block finalized since this start: starting consensus from an \
+                             older one, where this validator may contradict votes it cast \
+                             before losing its journal"
+                        ),
+                        None => tracing::warn!(
+                            answered = shown.answered,
+                            "too few peers answered to tell a new network from a running \
+                             one: starting consensus without knowing where the chain stands, \
+                             where this validator may contradict votes it cast before losing \
+                             its journal"
+                        ),
+                    }
                     break;
                 }
                 sync_context.sleep(JOURNAL_LOST_RETRY).await;
