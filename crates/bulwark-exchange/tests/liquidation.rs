@@ -820,3 +820,35 @@ fn an_amend_across_the_book_cannot_come_ahead_of_the_liquidation_pass() {
         .collect();
     assert!(!sold.is_empty() && sold.iter().all(|maker| *maker == alice));
 }
+
+/// The attacker's other routes around the rule: a market order counts as taking, an order
+/// that only rests does not. carol's resting bid may come before the pass; her market sell
+/// runs after it, so dave's liquidation sells to alice's bid before carol can take it.
+#[test]
+fn a_market_order_runs_after_the_liquidation_pass_and_a_resting_order_before_it() {
+    let mut v = leveraged_dave();
+    let (dave, alice) = (v.account("dave"), v.account("alice"));
+    assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
+    v.set_prices(
+        98_500,
+        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+    let perp = v.id(BTC_PERP);
+    let rest = limit(perp, Side::Buy, 10, UnitPrice::from_usdc(95_000), 7);
+    let rest = v.tx("carol", TxBody::PlaceOrder(rest));
+    let mut market = limit(perp, Side::Sell, 100, UnitPrice::from_usdc(98_400), 8);
+    market.order_type = OrderType::Market;
+    let market = v.tx("carol", TxBody::PlaceOrder(market));
+    let out = v.block(vec![rest, market]);
+    assert!(out.txs.iter().all(|tx| tx.rejection.is_none()));
+    assert_eq!(
+        out.liquidation_at, 1,
+        "after the resting bid, before the market sell"
+    );
+    let sold: Vec<AccountId> = out
+        .trades()
+        .filter(|t| t.taker_account == dave)
+        .map(|t| t.maker_account)
+        .collect();
+    assert!(!sold.is_empty() && sold.iter().all(|maker| *maker == alice));
+}
