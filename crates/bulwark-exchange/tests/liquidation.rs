@@ -729,10 +729,7 @@ fn a_proposer_s_orders_cannot_come_ahead_of_the_liquidation_pass() {
         // The next block marks 1.5% down: dave falls below maintenance. bob pulls his bid at
         // its front (cancels come first) and requotes 10 at 98,420; carol's two orders ride
         // in it.
-        v.set_prices(
-            98_500,
-            &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-        );
+        mark_down_to_98_500(&mut v);
         let perp = v.id(BTC_PERP);
         let pull = v.tx(
             "bob",
@@ -797,10 +794,7 @@ fn an_amend_across_the_book_cannot_come_ahead_of_the_liquidation_pass() {
             _ => None,
         })
         .expect("carol's ask rests");
-    v.set_prices(
-        98_500,
-        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    mark_down_to_98_500(&mut v);
     let perp = v.id(BTC_PERP);
     let amend = v.tx(
         "carol",
@@ -813,12 +807,7 @@ fn an_amend_across_the_book_cannot_come_ahead_of_the_liquidation_pass() {
     );
     let out = v.block(vec![amend]);
     assert_eq!(out.liquidation_at, 0, "the pass runs before the amend");
-    let sold: Vec<AccountId> = out
-        .trades()
-        .filter(|t| t.taker_account == dave)
-        .map(|t| t.maker_account)
-        .collect();
-    assert!(!sold.is_empty() && sold.iter().all(|maker| *maker == alice));
+    assert_liquidation_sold_only_to(&out, dave, alice);
 }
 
 /// The attacker's other routes around the rule: a market order counts as taking, an order
@@ -829,10 +818,7 @@ fn a_market_order_runs_after_the_liquidation_pass_and_a_resting_order_before_it(
     let mut v = leveraged_dave();
     let (dave, alice) = (v.account("dave"), v.account("alice"));
     assert_eq!(v.order("alice", BTC_PERP, Side::Buy, 100, 98_400).0, None);
-    v.set_prices(
-        98_500,
-        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
-    );
+    mark_down_to_98_500(&mut v);
     let perp = v.id(BTC_PERP);
     let rest = limit(perp, Side::Buy, 10, UnitPrice::from_usdc(95_000), 7);
     let rest = v.tx("carol", TxBody::PlaceOrder(rest));
@@ -845,10 +831,27 @@ fn a_market_order_runs_after_the_liquidation_pass_and_a_resting_order_before_it(
         out.liquidation_at, 1,
         "after the resting bid, before the market sell"
     );
-    let sold: Vec<AccountId> = out
+    assert_liquidation_sold_only_to(&out, dave, alice);
+}
+
+/// The next block marks 1.5% down (the perpetual at 98,500): `leveraged_dave`'s dave falls
+/// below maintenance.
+fn mark_down_to_98_500(v: &mut Venue) {
+    v.set_prices(
+        98_500,
+        &[(BTC_PERP, 98_500), (BTC_CALL, 5_000), (BTC_PUT, 5_000)],
+    );
+}
+
+/// `liquidated`'s orders in `out` traded, all of them with `maker`.
+fn assert_liquidation_sold_only_to(out: &BlockOutcome, liquidated: AccountId, maker: AccountId) {
+    let makers: Vec<AccountId> = out
         .trades()
-        .filter(|t| t.taker_account == dave)
+        .filter(|t| t.taker_account == liquidated)
         .map(|t| t.maker_account)
         .collect();
-    assert!(!sold.is_empty() && sold.iter().all(|maker| *maker == alice));
+    assert!(
+        !makers.is_empty() && makers.iter().all(|m| *m == maker),
+        "{makers:?}"
+    );
 }
