@@ -110,6 +110,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/partition-2-2.toml"),
     ),
     (
+        "quote-sniper",
+        include_str!("../scenarios/quote-sniper.toml"),
+    ),
+    (
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
     ),

@@ -34,7 +34,7 @@ use crate::agents::{self, Roster};
 use crate::bugs;
 use crate::byzantine::{
     Censor, CensorLog, DutyBreaker, DutySwitch, Flood, FrontRunLog, FrontRunner, MarkProposer,
-    Withhold, WithholdLog, Withholder, mocks,
+    QuoteSniper, SnipeLog, Withhold, WithholdLog, Withholder, mocks,
 };
 use crate::cluster::{self, Cluster, Context};
 use crate::disk::DiskPlan;
@@ -224,6 +224,18 @@ pub struct ConsensusEvidence {
     /// Of `sandwiches`, those around liquidation orders.
     #[serde(skip_serializing_if = "is_zero")]
     pub liquidation_sandwiches: u64,
+    /// Blocks in which quote-sniping leaders took stale quotes, the contracts their orders
+    /// tried to take, the other signers' transactions they left out of those blocks, and the
+    /// snipes' edge against the mark each block set, in USDC before fees (what the makers
+    /// lost against that mark).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub snipes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub snipe_contracts: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub snipe_held_back: u64,
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub snipe_edge_usdc: i64,
     /// Peers' gossiped transactions dropped unread over their budget, summed over the running
     /// honest validators.
     #[serde(skip_serializing_if = "is_zero")]
@@ -235,6 +247,10 @@ pub struct ConsensusEvidence {
     /// Junk transactions flooders sent (each message to every peer counted once).
     #[serde(skip_serializing_if = "is_zero")]
     pub flood_sent: u64,
+}
+
+fn is_zero_i64(value: &i64) -> bool {
+    *value == 0
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -358,6 +374,7 @@ enum Role {
     Withholder(Withhold, Option<u64>, Arc<WithholdLog>),
     MarkProposer(u32, Arc<std::sync::atomic::AtomicU64>),
     FrontRunner(bulwark_types::PrivateKey, Arc<FrontRunLog>),
+    QuoteSniper(bulwark_types::PrivateKey, Arc<SnipeLog>),
     Impostor,
 }
 
@@ -552,6 +569,11 @@ impl Lab {
                         .expect("a scenario with a front-runner lists its account (scenario.rs)");
                     roles[validator] = Role::FrontRunner(key, Arc::default());
                 }
+                ByzantineRole::QuoteSniper { validator } => {
+                    let key = crate::agents::front_runner_key(&scenario.agents)
+                        .expect("a scenario with a quote sniper lists its account (scenario.rs)");
+                    roles[validator] = Role::QuoteSniper(key, Arc::default());
+                }
             }
         }
         for (i, role) in roles.iter().enumerate() {
@@ -581,6 +603,11 @@ impl Lab {
                     i,
                     market.tune(i),
                     FrontRunner::wrapper(key.clone(), log.clone()),
+                ),
+                Role::QuoteSniper(key, log) => cluster.start_tuned_with(
+                    i,
+                    market.tune(i),
+                    QuoteSniper::wrapper(key.clone(), log.clone()),
                 ),
                 Role::Impostor => {}
             }
@@ -1129,6 +1156,11 @@ impl Lab {
                 self.cluster
                     .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
+            Role::QuoteSniper(key, log) => {
+                let wrap = QuoteSniper::wrapper(key.clone(), log.clone());
+                self.cluster
+                    .start_tuned_with(validator, self.market.tune(validator), wrap);
+            }
             Role::Impostor => unreachable!("the scenario refuses to crash an impostor"),
         }
         self.down[validator] = false;
@@ -1277,6 +1309,12 @@ impl Lab {
                     evidence.sandwiches += log.sandwiches();
                     evidence.sandwich_contracts += log.contracts();
                     evidence.liquidation_sandwiches += log.liquidations();
+                }
+                Role::QuoteSniper(_, log) => {
+                    evidence.snipes += log.snipes();
+                    evidence.snipe_contracts += log.contracts();
+                    evidence.snipe_held_back += log.held_back();
+                    evidence.snipe_edge_usdc += log.edge_usdc();
                 }
                 _ => {}
             }

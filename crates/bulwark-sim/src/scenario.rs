@@ -35,7 +35,10 @@
 //! second to each peer: forgeries under traders' keys, duplicates, throwaway keys' cancels);
 //! or `kind = "front-runner"` (a leader that sandwiches the first taker of each block it
 //! proposes, and liquidation orders that run after its transactions, with orders of its own
-//! account, the scenario's `front-runner` agent, which the scenario must list).
+//! account, the scenario's `front-runner` agent, which the scenario must list); or
+//! `kind = "quote-sniper"` (a leader that takes market makers' quotes left behind by the mark
+//! its block sets, leaving out the transactions of the signers whose cancels lead the block,
+//! through the same `front-runner` account).
 //! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
 //! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
 //! `proposer-marks-believed`), heal `heal_after_s` later.
@@ -409,6 +412,10 @@ pub enum ByzantineRole {
     /// orders that run after its transactions, with orders of the scenario's `front-runner`
     /// agent's account (the lab's `FrontRunner`).
     FrontRunner { validator: usize },
+    /// The validator takes market makers' stale quotes when the mark its block sets has moved
+    /// past them, leaving out the transactions of the signers whose cancels lead the block,
+    /// with orders of the scenario's `front-runner` agent's account (the lab's `QuoteSniper`).
+    QuoteSniper { validator: usize },
 }
 
 impl ByzantineRole {
@@ -420,7 +427,8 @@ impl ByzantineRole {
             | Self::Withholder { validator, .. }
             | Self::MarkProposer { validator, .. }
             | Self::Flooder { validator, .. }
-            | Self::FrontRunner { validator } => *validator,
+            | Self::FrontRunner { validator }
+            | Self::QuoteSniper { validator } => *validator,
         }
     }
 }
@@ -594,7 +602,7 @@ pub enum ScenarioError {
         traders: usize,
     },
     #[error(
-        "byzantine[{index}]: a front-runner trades through the account of a `front-runner` agent, and the scenario lists none"
+        "byzantine[{index}]: a front-runner or quote sniper trades through the account of a `front-runner` agent, and the scenario lists none"
     )]
     NoFrontRunAccount { index: usize },
     #[error("byzantine[{index}].validator: validator {validator} already has a Byzantine role")]
@@ -849,11 +857,12 @@ impl RawScenario {
             BlockLimits::DEFAULT.txs_max as u64,
         )?;
         let agents = crate::agents::validate(self.agents)?;
-        if let Some(index) = self
-            .byzantine
-            .iter()
-            .position(|role| matches!(role, ByzantineRole::FrontRunner { .. }))
-            && crate::agents::front_runner_key(&agents).is_none()
+        if let Some(index) = self.byzantine.iter().position(|role| {
+            matches!(
+                role,
+                ByzantineRole::FrontRunner { .. } | ByzantineRole::QuoteSniper { .. }
+            )
+        }) && crate::agents::front_runner_key(&agents).is_none()
         {
             return Err(ScenarioError::NoFrontRunAccount { index });
         }

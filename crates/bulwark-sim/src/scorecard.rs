@@ -571,6 +571,18 @@ impl Scorecard {
                 ),
             ));
         }
+        if self.consensus.snipes > 0 {
+            out.push((
+                "consensus: snipes contracts, txs held back, edge USDC".to_string(),
+                format!(
+                    "{} {}, {}, {}",
+                    self.consensus.snipes,
+                    self.consensus.snipe_contracts,
+                    self.consensus.snipe_held_back,
+                    self.consensus.snipe_edge_usdc
+                ),
+            ));
+        }
         for r in &self.liveness.recoveries {
             out.push((
                 format!("recovery: fault[{}] {}", r.fault, r.kind),

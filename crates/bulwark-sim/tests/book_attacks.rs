@@ -791,3 +791,43 @@ fn a_leader_cannot_take_the_book_ahead_of_liquidation_orders() {
         band.0
     );
 }
+
+// ---- a leader picking off stale quotes ----
+
+/// A leader chooses what its block carries. In `quote-sniper` it leaves out the transactions
+/// of the market makers whose cancels lead its block and takes, with its own account, the
+/// quotes the index its block sets has left behind. Nothing a verifier checks stops it (a
+/// rule refusing such blocks by the verifier's own mempool stalled the chain: see the lab's
+/// README, "quote-sniper"). This measures the attack, on seed 1, against the same seed
+/// without the leader: what it takes, and from whom. It fails once a defence lands; the
+/// defence then turns it around.
+#[test]
+fn a_leader_leaving_makers_cancels_out_takes_their_stale_quotes() {
+    let scenario = catalogue::load("quote-sniper").expect("a catalogue scenario");
+    let honest = Scenario {
+        byzantine: Vec::new(),
+        ..scenario.clone()
+    };
+    let cards = [run(&scenario, 1), run(&honest, 1)];
+    let [sniped, calm] = cards
+        .each_ref()
+        .map(|card| attacker_against(card, AgentKind::MarketMaker));
+    let evidence = &cards[0].consensus;
+    println!(
+        "quote-sniper seed 1: {} snipes of {} contracts, {} transactions held back, edge {} USDC; (leader's account, market makers) USDC with the leader {sniped:?}, without {calm:?}",
+        evidence.snipes,
+        evidence.snipe_contracts,
+        evidence.snipe_held_back,
+        evidence.snipe_edge_usdc
+    );
+    assert_eq!(cards[1].consensus.snipes, 0);
+    assert_eq!(calm.0, 0, "without the leader its account does nothing");
+    assert!(
+        evidence.snipes > 0 && evidence.snipe_held_back > 0 && evidence.snipe_edge_usdc > 0,
+        "the leader held makers' cancels back and took quotes beyond the index"
+    );
+    assert!(
+        sniped.0 > 5_000 && sniped.1 < calm.1 - 5_000,
+        "the leader took more than 5,000 USDC and the makers lost it: {sniped:?} against {calm:?}"
+    );
+}

@@ -42,7 +42,8 @@ fn check_blame(name: &str, scenario: &Scenario, card: &Scorecard) {
             | ByzantineRole::Withholder { .. }
             | ByzantineRole::MarkProposer { .. }
             | ByzantineRole::Flooder { .. }
-            | ByzantineRole::FrontRunner { .. } => None,
+            | ByzantineRole::FrontRunner { .. }
+            | ByzantineRole::QuoteSniper { .. } => None,
         })
         .collect();
     let skewed = scenario
@@ -130,6 +131,7 @@ slice! {
     oracle_outage_early_withdrawal => "oracle-outage-early-withdrawal",
     oracle_outage_withdrawal => "oracle-outage-withdrawal",
     partition_2_2 => "partition-2-2",
+    quote_sniper => "quote-sniper",
     slow_validator => "slow-validator",
     spam_throwaway_keys => "spam-throwaway-keys",
     spoof_touch => "spoof-touch",

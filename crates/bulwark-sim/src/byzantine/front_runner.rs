@@ -136,7 +136,7 @@ fn order_limit<'a, 's>(
     Some((order, instrument, limit))
 }
 
-fn opposite(side: Side) -> Side {
+pub(super) fn opposite(side: Side) -> Side {
     match side {
         Side::Buy => Side::Sell,
         Side::Sell => Side::Buy,
@@ -325,7 +325,7 @@ fn crosses(
 
 /// `body` applied to `state` (every transaction and observation of it verified: an honest
 /// proposal's on admission, the attacker's its own).
-fn apply(state: &mut bulwark_exchange::Exchange, body: Block) -> Option<BlockOutcome> {
+pub(super) fn apply(state: &mut bulwark_exchange::Exchange, body: Block) -> Option<BlockOutcome> {
     let (txs, observations) = (body.txs.len(), body.observations.len());
     let checked = body.check_signatures_cached(
         &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),

@@ -2,7 +2,8 @@
 //!
 //! Each behaviour is one file. Bulwark's reach a validator only through the lab: the harness
 //! starts that validator with `bulwark_node::engine::start_with`, wrapping its honest exchange
-//! application (every proposer role runs in one wrapper, `rewriter::ProposalRewriter`: `censor`, `duty_breaker`, `withholder`, `mark_proposer`, `front_runner`), or
+//! application (every proposer role runs in one wrapper, `rewriter::ProposalRewriter`: `censor`, `duty_breaker`, `withholder`, `mark_proposer`, `front_runner`,
+//! `quote_sniper`), or
 //! gives its gossip sender to a flooding loop (`flooder`); nothing in `bulwark-node` can turn
 //! one on. Commonware's mocks (`mocks.rs`) run under a validator's key in place of the
 //! validator (an impostor).
@@ -13,6 +14,7 @@ pub mod flooder;
 pub mod front_runner;
 pub mod mark_proposer;
 pub mod mocks;
+pub mod quote_sniper;
 pub mod rewriter;
 pub mod withholder;
 
@@ -21,5 +23,6 @@ pub use duty_breaker::{Duty, DutyBreaker, DutySwitch};
 pub use flooder::Flood;
 pub use front_runner::{FrontRunLog, FrontRunner};
 pub use mark_proposer::MarkProposer;
+pub use quote_sniper::{QuoteSniper, SnipeLog};
 pub use rewriter::{ProposalRewriter, Rewrite};
 pub use withholder::{Withhold, WithholdLog, Withholder};
