@@ -213,8 +213,11 @@ impl Exchange {
         let previous_ms = self.time.millis();
         self.time = block.time;
         let mut events = Vec::new();
+        // One price per listed underlying.
+        let index_before = self.index.latest().clone();
         self.apply_prices(&block.prices, &mut events);
         self.apply_oracle(checked, &mut events);
+        self.cancel_stale_quotes(&index_before, &mut events);
         self.mark_perpetuals();
         #[cfg(feature = "deliberate-bugs")]
         self.deliberate_bug_believe_marks(&block.prices);

@@ -67,6 +67,11 @@ impl IndexPrices {
 
     // ---- reads ----
 
+    /// Each underlying's latest index price.
+    pub(crate) fn latest(&self) -> &BTreeMap<AssetCode, UnitPrice> {
+        &self.latest
+    }
+
     /// `asset`'s latest index price, if it has one.
     pub(crate) fn get(&self, asset: &AssetCode) -> Option<&UnitPrice> {
         self.latest.get(asset)

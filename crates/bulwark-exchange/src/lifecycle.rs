@@ -18,6 +18,11 @@ use bulwark_types::{
 /// Funding rates are quoted per 8 hours (the industry's convention) and scaled to the interval.
 const FUNDING_PERIOD_MS: i128 = 8 * 3_600_000;
 
+/// How far back a quote's reference index may lie for [`Exchange::cancel_stale_quotes`] to
+/// count the quote as left behind by the index's move rather than placed through it: two
+/// seconds, more than a market maker takes to see a block and requote.
+pub const STALE_QUOTE_WINDOW_MS: u64 = 2_000;
+
 impl Exchange {
     /// Takes the block's index and mark prices. Inputs for unknown or finished instruments are
     /// ignored with an event; option marks are kept within [intrinsic, bound].
@@ -120,6 +125,81 @@ impl Exchange {
     /// Under an oracle, the exchange marks each trading perpetual itself: the median of the
     /// index plus the premium's exponential average (half-life 150 s), the book's mid, and the
     /// last trade, whichever exist, clamped to half the perpetual band around the index.
+    /// Cancels the resting orders of each trading perpetual that the index's recent move has
+    /// left behind: a bid now more than `PriceBand::stale_quote_bps` above the index that was
+    /// within that of the index at some time in the last [`STALE_QUOTE_WINDOW_MS`]
+    /// (`index_before`, the index before this block, or a sample of the index's history), or
+    /// an ask now that far below it that was within it. It runs before the
+    /// block's marks, liquidations and transactions: no one, the proposer included, can take
+    /// a quote whose owner's cancel is still on its way. An order priced that far through the
+    /// index before the move (a bid at a premium the perpetual trades at) stays. Bounded by
+    /// the orders resting in those books.
+    pub(crate) fn cancel_stale_quotes(
+        &mut self,
+        index_before: &std::collections::BTreeMap<bulwark_types::AssetCode, UnitPrice>,
+        events: &mut Vec<Event>,
+    ) {
+        let stale_bps = i128::from(self.params.band_perpetual.stale_quote_bps);
+        if stale_bps == 0 {
+            return;
+        }
+        for i in 0..self.instruments.len() {
+            let instrument = &self.instruments[i];
+            if instrument.kind != InstrumentKind::Perpetual
+                || instrument.status != InstrumentStatus::Trading
+                || instrument.book.is_halted()
+            {
+                continue;
+            }
+            let asset = instrument.spec.underlying();
+            let (Some(now), Some(before)) = (self.index.get(&asset), index_before.get(&asset))
+            else {
+                continue;
+            };
+            // The index over the last `STALE_QUOTE_WINDOW_MS` (the history's samples, a second
+            // apart, where one is kept): a quote placed against any of it was within reach.
+            let recent = self
+                .index
+                .history(&asset)
+                .into_iter()
+                .flat_map(|h| h.samples.iter().rev())
+                .take_while(|(t, _)| *t + STALE_QUOTE_WINDOW_MS >= self.time.millis())
+                .map(|(_, p)| i128::from(p.micros()));
+            let now = i128::from(now.micros());
+            let (high, low) = recent.fold(
+                (i128::from(before.micros()), i128::from(before.micros())),
+                |(h, l), p| (h.max(p), l.min(p)),
+            );
+            let tick = i128::from(instrument.spec.tick_size.micros());
+            // The most a bid may be priced, and the least an ask, in ticks, against an index.
+            let bid_max = |index: i128| (index + index * stale_bps / 10_000) / tick;
+            let ask_min = |index: i128| (index - index * stale_bps / 10_000 + tick - 1) / tick;
+            // A fall leaves bids behind, a rise asks (both, in a window that saw both).
+            for (side, through, was_within) in [
+                (Side::Buy, bid_max(now), bid_max(high)),
+                (Side::Sell, ask_min(now), ask_min(low)),
+            ] {
+                let stale: Vec<bulwark_book::RestingOrder> = self.instruments[i]
+                    .book
+                    .orders(side)
+                    .take_while(|o| match side {
+                        Side::Buy => i128::from(o.price.ticks()) > through,
+                        Side::Sell => i128::from(o.price.ticks()) < through,
+                    })
+                    .filter(|o| match side {
+                        Side::Buy => i128::from(o.price.ticks()) <= was_within,
+                        Side::Sell => i128::from(o.price.ticks()) >= was_within,
+                    })
+                    .copied()
+                    .collect();
+                let id = self.instruments[i].id;
+                for resting in &stale {
+                    self.cancel_resting(id, resting, CancelReason::IndexMoved, events);
+                }
+            }
+        }
+    }
+
     pub(crate) fn mark_perpetuals(&mut self) {
         const PREMIUM_HALF_LIFE_MS: i128 = 150_000;
         if self.oracle.is_none() {

@@ -347,6 +347,7 @@ pub(crate) fn write_params(p: &ExchangeParams, out: &mut Vec<u8>) {
         band.width_bps.write(out);
         band.width_ticks_min.write(out);
         band.market_reach_bps.write(out);
+        band.stale_quote_bps.write(out);
     }
     p.funding_interval_ms.write(out);
     p.funding_rate_max_ppm.write(out);
@@ -531,6 +532,7 @@ fn read_params(buf: &mut impl Buf) -> Result<ExchangeParams, CodecError> {
             width_bps: i64::read(buf)?,
             width_ticks_min: i64::read(buf)?,
             market_reach_bps: i64::read(buf)?,
+            stale_quote_bps: i64::read(buf)?,
         })
     };
     let (band_perpetual, band_option) = (band()?, band()?);

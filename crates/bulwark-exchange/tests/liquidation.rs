@@ -31,6 +31,15 @@ fn uncapped() -> ExchangeParams {
     params
 }
 
+/// `params` with resting quotes kept whatever the index does. A test that steps the index
+/// 1.5% or more in one block and liquidates into bids the step left behind needs them: the
+/// default cancels those first (`PriceBand::stale_quote_bps`, see `oracle.rs`
+/// `quotes_the_index_left_behind_are_cancelled_before_the_block_trades`).
+fn quotes_kept(mut params: ExchangeParams) -> ExchangeParams {
+    params.band_perpetual.stale_quote_bps = 0;
+    params
+}
+
 /// dave: 1,000 USDC, long 400 perpetual contracts (0.4 BTC) at 100,000 from bob.
 fn leveraged_dave() -> Venue {
     leveraged_dave_with(ExchangeParams::defaults())
@@ -255,7 +264,7 @@ fn a_bankrupt_position_beyond_the_backstops_room_is_deleveraged_at_the_bankruptc
 
 #[test]
 fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
-    let mut v = Venue::standard();
+    let mut v = Venue::standard_with(quotes_kept(ExchangeParams::defaults()));
     let perp = v.id(BTC_PERP);
     // alice quotes 100 contracts each side, 1% from the index, for five minutes (one
     // half-life, taken a second at a time): the depth average reaches about two fifths.
@@ -325,7 +334,7 @@ fn the_backstop_takes_over_what_the_book_has_shown_and_deleverages_the_rest() {
 #[test]
 fn the_fund_covers_a_deficit_through_the_backstop_which_then_unwinds_into_the_book() {
     // Whole positions per step, so erin's liquidation fills the fund in one block.
-    let mut params = uncapped();
+    let mut params = quotes_kept(uncapped());
     params.liquidation.as_mut().unwrap().step_bps = 10_000;
     let mut v = Venue::standard_with(params);
     v.fund("dave", 1_000);

@@ -796,38 +796,51 @@ fn a_leader_cannot_take_the_book_ahead_of_liquidation_orders() {
 
 /// A leader chooses what its block carries. In `quote-sniper` it leaves out the transactions
 /// of the market makers whose cancels lead its block and takes, with its own account, the
-/// quotes the index its block sets has left behind. Nothing a verifier checks stops it (a
-/// rule refusing such blocks by the verifier's own mempool stalled the chain: see the lab's
-/// README, "quote-sniper"). This measures the attack, on seed 1, against the same seed
-/// without the leader: what it takes, and from whom. It fails once a defence lands; the
-/// defence then turns it around.
+/// quotes the index its block sets has left behind. No verifier's rule stops it (one refusing
+/// such blocks by the verifier's own mempool stalled the chain: see the lab's README,
+/// "quote-sniper"); the exchange does, by cancelling resting perpetual quotes that the
+/// index's move has left more than 0.2% behind before anything in the block trades
+/// (`PriceBand::stale_quote_bps`). On seed 1, against the same seed without the leader: with
+/// the rule (`stale-quotes`) off, the leader takes more than 5,000 USDC and the makers lose
+/// it; with it on, the leader gains less than a tenth of that, and the makers keep most of
+/// what they made without the leader.
 #[test]
-fn a_leader_leaving_makers_cancels_out_takes_their_stale_quotes() {
+fn a_leader_leaving_makers_cancels_out_finds_their_stale_quotes_cancelled() {
     let scenario = catalogue::load("quote-sniper").expect("a catalogue scenario");
+    let off = scenario.with_protection_off(Protection::StaleQuotes);
     let honest = Scenario {
         byzantine: Vec::new(),
         ..scenario.clone()
     };
-    let cards = [run(&scenario, 1), run(&honest, 1)];
-    let [sniped, calm] = cards
+    let cards = [run(&scenario, 1), run(&off, 1), run(&honest, 1)];
+    let [on, off, calm] = cards
         .each_ref()
         .map(|card| attacker_against(card, AgentKind::MarketMaker));
-    let evidence = &cards[0].consensus;
+    for (label, card) in ["on", "off"].iter().zip(&cards) {
+        let evidence = &card.consensus;
+        println!(
+            "quote-sniper seed 1, stale-quotes {label}: {} snipes of {} contracts, {} transactions held back, edge {} USDC",
+            evidence.snipes,
+            evidence.snipe_contracts,
+            evidence.snipe_held_back,
+            evidence.snipe_edge_usdc
+        );
+    }
     println!(
-        "quote-sniper seed 1: {} snipes of {} contracts, {} transactions held back, edge {} USDC; (leader's account, market makers) USDC with the leader {sniped:?}, without {calm:?}",
-        evidence.snipes,
-        evidence.snipe_contracts,
-        evidence.snipe_held_back,
-        evidence.snipe_edge_usdc
+        "quote-sniper seed 1: (leader's account, market makers) USDC with the rule {on:?}, without it {off:?}, without the leader {calm:?}"
     );
-    assert_eq!(cards[1].consensus.snipes, 0);
+    assert_eq!(cards[2].consensus.snipes, 0);
     assert_eq!(calm.0, 0, "without the leader its account does nothing");
     assert!(
-        evidence.snipes > 0 && evidence.snipe_held_back > 0 && evidence.snipe_edge_usdc > 0,
+        cards[1].consensus.snipe_held_back > 0 && cards[1].consensus.snipe_edge_usdc > 0,
         "the leader held makers' cancels back and took quotes beyond the index"
     );
     assert!(
-        sniped.0 > 5_000 && sniped.1 < calm.1 - 5_000,
-        "the leader took more than 5,000 USDC and the makers lost it: {sniped:?} against {calm:?}"
+        off.0 > 5_000 && off.1 < calm.1 - 5_000,
+        "without the rule the leader took more than 5,000 USDC from the makers: {off:?} against {calm:?}"
+    );
+    assert!(
+        on.0 < off.0 / 10 && on.1 > off.1 + 5_000,
+        "with the rule the leader gains less than a tenth, and the makers keep more: {on:?} against {off:?}"
     );
 }

@@ -164,17 +164,26 @@ fn a_position_too_large_for_the_book_does_not_pay() {
 }
 
 /// JELLY on a venue that has traded for hours: the depth average is warm (half-life 1 s), so
-/// the backstop has room for one book of the depth shown and takes part of the short over at
-/// the mark; the fund then carries that part through the rest of the pump. What the venue
-/// pays is bounded by that one book: seeds 1 to 5 gave the attacker +3,026, 1,509, 2,048,
-/// 1,215 and 3,076 USDC and drew the fund down 650, 307, 397, 196 and 545, where the cold
-/// venue (`backstop-whale`) gave +1,777, 466, 839, 483 and 1,615 and the fund nothing. With
-/// risk limits off the backstop takes the whole short either way: more than 100,000.
+/// the backstop has room for one book of the depth shown. With the makers' quotes resting
+/// however far the index moves (`stale-quotes` off, as the venue ran until 2026-12-05) it
+/// takes part of the short over at the mark and the fund carries that part through the rest of
+/// the pump: seeds 1 to 5 gave the attacker +3,026, 1,509, 2,048, 1,215 and 3,076 USDC and drew
+/// the fund down 650, 307, 397, 196 and 545. What the venue pays is bounded by that one book.
+/// With the rule (the default), the quotes the pump left behind are cancelled before the
+/// liquidation meets them, the book shown at the takeover is thin, and the backstop takes
+/// nothing: seeds 1 to 5 gave the attacker -226, 531, 741, 197 and 1,822, and the fund nothing.
+/// With risk limits off the backstop takes the whole short: more than 100,000.
 #[test]
 fn on_a_venue_with_depth_the_backstop_takes_one_book_of_a_whale_and_no_more() {
-    let on = run("backstop-whale-warm", 1, None);
-    let off = run("backstop-whale-warm", 1, Some(Protection::RiskLimits));
-    let (f_on, f_off) = (figures(&on), figures(&off));
+    let warm = catalogue::load("backstop-whale-warm").expect("a catalogue scenario");
+    let kept = warm.with_protection_off(Protection::StaleQuotes);
+    let cards = [
+        common::score_scenario(&warm, 1),
+        common::score_scenario(&kept, 1),
+        common::score_scenario(&kept.with_protection_off(Protection::RiskLimits), 1),
+    ];
+    let [f_rule, f_on, f_off] = cards.each_ref().map(figures);
+    let [rule, on, _] = &cards;
     assert!(
         f_on.backstop_takeovers > 0,
         "a warm book gives the backstop room"
@@ -197,14 +206,23 @@ fn on_a_venue_with_depth_the_backstop_takes_one_book_of_a_whale_and_no_more() {
         "the fund carries one book: {}",
         f_on.insurance_fund_drawdown_usdc
     );
-    assert!(profit(&on) <= 4_000, "attacker profit {}", profit(&on));
+    assert!(profit(on) <= 4_000, "attacker profit {}", profit(on));
+    assert!(
+        f_rule.backstop_contracts <= f_on.backstop_contracts
+            && f_rule.insurance_fund_drawdown_usdc <= f_on.insurance_fund_drawdown_usdc
+            && profit(rule) < profit(on),
+        "quotes left behind cancelled: the backstop takes no more and the whale makes less ({} against {})",
+        profit(rule),
+        profit(on)
+    );
     assert!(
         f_off.backstop_contracts > 5_000,
         "risk limits off: the whole short"
     );
     assert!(f_off.insurance_fund_drawdown_usdc > 100_000);
-    assert_eq!(f_on.bad_debt_usdc, 0);
-    assert_eq!(f_off.bad_debt_usdc, 0);
+    for f in [f_rule, f_on, f_off] {
+        assert_eq!(f.bad_debt_usdc, 0);
+    }
 }
 
 /// A 20% flash crash through leveraged longs: they are called and liquidated, the fund covers

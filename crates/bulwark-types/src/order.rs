@@ -181,6 +181,9 @@ pub enum CancelReason {
     MarketMakerProtection,
     /// The account fell below maintenance margin: the liquidation engine cancelled its orders.
     Liquidation,
+    /// A block set the index past it by more than the band's `stale_quote_bps` (a bid above
+    /// the index, an ask below it): the market left the quote behind.
+    IndexMoved,
 }
 
 /// Names an open order: by the exchange's id or by the account's own id.
@@ -230,6 +233,7 @@ unit_enum_codec!(CancelReason {
     AuctionCrossed = 8,
     MarketMakerProtection = 9,
     Liquidation = 10,
+    IndexMoved = 11,
 });
 
 impl Write for OrderType {

@@ -1,24 +1,26 @@
-//! A leader that picks off market makers' stale quotes: when the mark a block it proposes sets
+//! A leader that picks off market makers' stale quotes: when the index a block it proposes sets
 //! has moved past quotes still resting, it leaves out the transactions of every signer whose
 //! cancels lead the block (their cancels and new quotes wait for the next leader) and takes
 //! the stale quotes with its own account, first thing after the leading cancels it kept.
 //!
 //! Owns: the wrapped validator's proposals, and the signing key of one funded account (the
 //! scenario's `front-runner` agent, which submits nothing itself). In each block the honest
-//! application builds, it applies the block to a copy of the state to learn the mark the
+//! application builds, it applies the block to a copy of the state to learn the index the
 //! block sets (the block's observations move the index), then, without the held-back
 //! signers' transactions, walks the book the block would meet: every level beyond the new
-//! mark (bids above it, asks below it) whose edge against the mark beats the taker fee is
+//! index (bids above it, asks below it) whose edge against the index beats the taker fee is
 //! taken with one immediate-or-cancel order, up to [`SNIPE_CONTRACTS_MAX`]. In a block with
 //! nothing to take it unwinds what it holds with an immediate-or-cancel order within
 //! [`UNWIND_REACH_BPS`] of the mark, so its profit is realized rather than carried.
 //! Every rule a verifier checks holds: a leader may leave transactions out (the next leader
 //! includes them), its order follows the leading cancels it kept, and its nonces follow its
-//! account's. What bounds it is the market makers' protection (`mmp`: a maker whose quotes
-//! fill too fast is frozen) and the leader's turn (one block in n). A verifier's rule that
-//! refuses a block leaving out a cancel the verifier has held was tried and stalls the chain:
-//! verifiers hold different cancels, and under deferred verification a notarized block that
-//! some honest validators certify and others refuse can be neither finalized nor skipped
+//! account's. What stops it is the exchange: a perpetual's resting quote that the index's
+//! recent move has left more than `PriceBand::stale_quote_bps` behind is cancelled before
+//! anything in the block trades (`Exchange::cancel_stale_quotes`; the lab's `stale-quotes`),
+//! so it takes only quotes within that of the index. A verifier's rule that refuses a block
+//! leaving out a cancel the verifier has held was tried and stalls the chain: verifiers hold
+//! different cancels, and under deferred verification a notarized block that some honest
+//! validators certify and others refuse can be neither finalized nor skipped
 //! (`crates/bulwark-sim/README.md`, "quote-sniper").
 //! Never: changes or reorders anyone's transaction, or leaves anything out of a block it does
 //! not trade in.
@@ -54,8 +56,8 @@ pub struct SnipeLog {
     contracts: AtomicU64,
     /// Transactions of other signers it left out of those blocks.
     held_back: AtomicU64,
-    /// Edge of the snipes against the mark the block set, micro-USDC, before fees: what the
-    /// makers whose quotes it took lost against that mark.
+    /// Edge of the snipes against the index the block set, micro-USDC, before fees: what the
+    /// makers whose quotes it took lost against that index.
     edge_micros: AtomicI64,
 }
 
@@ -105,17 +107,17 @@ struct Snipe {
     edge_micros: i128,
 }
 
-/// The stale quotes of `instrument` in `book_state` against `mark` (ticks) that pay their
-/// taker fee, taken from the best: bids above the mark (the attacker sells) or asks below it
+/// The stale quotes of `instrument` in `book_state` against `index` (ticks) that pay their
+/// taker fee, taken from the best: bids above the index (the attacker sells) or asks below it
 /// (it buys), whichever side is stale.
-fn plan(book_state: &Exchange, instrument: InstrumentId, mark: i64) -> Option<Snipe> {
+fn plan(book_state: &Exchange, instrument: InstrumentId, index: i64) -> Option<Snipe> {
     let spec = &book_state.instrument(instrument)?.spec;
     let tick_value = spec.tick_value().micros();
     let book = &book_state.instrument(instrument)?.book;
     for side in [Side::Sell, Side::Buy] {
         let beyond = |price: i64| match side {
-            Side::Sell => price - mark,
-            Side::Buy => mark - price,
+            Side::Sell => price - index,
+            Side::Buy => index - price,
         };
         let (mut contracts, mut edge, mut limit) = (0i64, 0i128, None);
         for (price, qty, _) in book.depth(opposite(side), SNIPE_LEVELS_MAX) {
@@ -201,7 +203,7 @@ impl QuoteSniper {
 
 impl Rewrite for QuoteSniper {
     /// `honest` without the transactions of the signers whose cancels lead it and with the
-    /// attacker's order taking the quotes beyond the mark the block sets, if that pays;
+    /// attacker's order taking the quotes beyond the index the block sets, if that pays;
     /// otherwise `honest` with an order unwinding the attacker's position, if it holds one.
     fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
         let me = self.key.public_key();
@@ -213,7 +215,7 @@ impl Rewrite for QuoteSniper {
             state.clone()
         };
         let last = start.nonce_last(&me).unwrap_or(0);
-        // The mark this block sets: its observations move the index.
+        // The index this block sets: its observations move it.
         let mut after = start.clone();
         apply(&mut after, honest.body.clone())?;
         let leading = honest

@@ -76,6 +76,11 @@ pub struct Economy {
     /// book the backstop takes more of a crash and deleverages less, and a JELLY whale hands
     /// it more.
     pub backstop_depth_bps: Option<i64>,
+    /// How far the index's move may leave a perpetual's resting quote behind before the
+    /// exchange cancels it, bps (`PriceBand::stale_quote_bps`; `None`: the default, 20; 0:
+    /// never, as `stale-quotes` off). Wider, fewer quotes are cancelled in a crash and a leader
+    /// holding makers' cancels back takes more.
+    pub stale_quote_bps: Option<i64>,
     /// The option series the agents' set-up lists (`None`: the perpetual alone); a run
     /// that lists options starts its clock at [`options::OPTIONS_EPOCH_MS`].
     pub options: Option<OptionsSpec>,
@@ -96,6 +101,7 @@ impl Default for Economy {
             funding_rate_max_ppm: None,
             depth_half_life_ms: None,
             backstop_depth_bps: None,
+            stale_quote_bps: None,
             options: None,
         }
     }
@@ -132,6 +138,9 @@ impl Economy {
             (self.backstop_depth_bps, genesis.params.risk_limits.as_mut())
         {
             limits.backstop_depth_bps = bps;
+        }
+        if let Some(bps) = self.stale_quote_bps {
+            genesis.params.band_perpetual.stale_quote_bps = bps;
         }
     }
 }
@@ -215,6 +224,7 @@ pub(crate) struct RawEconomy {
     funding_rate_max_ppm: Option<i64>,
     depth_half_life_s: Option<f64>,
     backstop_depth_bps: Option<i64>,
+    stale_quote_bps: Option<i64>,
     options: Option<options::RawOptions>,
 }
 
@@ -341,6 +351,16 @@ pub(crate) fn validate(
                 100_000_000,
             )?;
             economy.backstop_depth_bps = Some(bps);
+        }
+        if let Some(bps) = raw.stale_quote_bps {
+            // The genesis' bound (`ExchangeParams::check`): at most the band's 5%.
+            range(
+                "economy.stale_quote_bps",
+                u64::try_from(bps).unwrap_or(u64::MAX),
+                0,
+                500,
+            )?;
+            economy.stale_quote_bps = Some(bps);
         }
         if let Some(raw) = raw.options {
             economy.options = Some(options::validate(raw)?);

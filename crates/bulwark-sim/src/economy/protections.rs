@@ -53,6 +53,10 @@ pub enum Protection {
     /// liquidity (`LiquidationParams::before_orders`): off, after every transaction, where
     /// the proposer's own orders can take the book ahead of the liquidation orders.
     LiquidationFirst,
+    /// Resting perpetual orders the index has left behind by more than
+    /// `PriceBand::stale_quote_bps` (0.2%) are cancelled when a block sets the index: off,
+    /// they rest until their owners' cancels execute.
+    StaleQuotes,
 }
 
 impl Protection {
@@ -70,6 +74,7 @@ impl Protection {
             Self::MarketReach => "market-reach",
             Self::LiquidationLimit => "liquidation-limit",
             Self::LiquidationFirst => "liquidation-first",
+            Self::StaleQuotes => "stale-quotes",
         }
     }
 
@@ -102,6 +107,7 @@ impl Protection {
                 params.band_perpetual.market_reach_bps = params.band_perpetual.width_bps;
                 params.band_option.market_reach_bps = params.band_option.width_bps;
             }
+            Self::StaleQuotes => params.band_perpetual.stale_quote_bps = 0,
             Self::LiquidationFirst => {
                 if let Some(liquidation) = params.liquidation.as_mut() {
                     liquidation.before_orders = false;
