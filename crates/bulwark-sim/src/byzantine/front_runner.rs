@@ -335,22 +335,31 @@ pub(super) fn apply(state: &mut bulwark_exchange::Exchange, body: Block) -> Opti
     state.apply_block(&checked).ok()
 }
 
+/// `bodies` signed by `key`, their nonces following `last`; an order's client id is its nonce.
+pub(super) fn signed_after(
+    key: &PrivateKey,
+    last: u64,
+    bodies: impl IntoIterator<Item = TxBody>,
+) -> Vec<SignedTx> {
+    (last + 1..)
+        .zip(bodies)
+        .map(|(nonce, body)| {
+            let body = match body {
+                TxBody::PlaceOrder(mut order) => {
+                    order.client_order_id = ClientOrderId::new(nonce);
+                    TxBody::PlaceOrder(order)
+                }
+                other => other,
+            };
+            body.signed(key, nonce)
+        })
+        .collect()
+}
+
 impl FrontRunner {
     /// `body`'s transactions signed by the attacker's account, its nonces following `last`.
     fn sign(&self, last: u64, bodies: impl IntoIterator<Item = TxBody>) -> Vec<SignedTx> {
-        (last + 1..)
-            .zip(bodies)
-            .map(|(nonce, body)| {
-                let body = match body {
-                    TxBody::PlaceOrder(mut order) => {
-                        order.client_order_id = ClientOrderId::new(nonce);
-                        TxBody::PlaceOrder(order)
-                    }
-                    other => other,
-                };
-                body.signed(&self.key, nonce)
-            })
-            .collect()
+        signed_after(&self.key, last, bodies)
     }
 
     fn record(&self, sandwich: &Sandwich, liquidation: bool) {

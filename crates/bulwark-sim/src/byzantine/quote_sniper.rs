@@ -25,7 +25,7 @@
 //! Never: changes or reorders anyone's transaction, or leaves anything out of a block it does
 //! not trade in.
 
-use super::front_runner::{apply, opposite};
+use super::front_runner::{apply, opposite, signed_after};
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
 use bulwark_exchange::Exchange;
 use bulwark_node::app::ExchangeApp;
@@ -165,15 +165,9 @@ fn order(instrument: InstrumentId, side: Side, contracts: i64, price: UnitPrice)
 impl QuoteSniper {
     /// `body` signed by the attacker's account, its nonce following `last`.
     fn sign(&self, last: u64, body: TxBody) -> SignedTx {
-        let nonce = last + 1;
-        let body = match body {
-            TxBody::PlaceOrder(mut order) => {
-                order.client_order_id = ClientOrderId::new(nonce);
-                TxBody::PlaceOrder(order)
-            }
-            other => other,
-        };
-        body.signed(&self.key, nonce)
+        let [signed] = <[SignedTx; 1]>::try_from(signed_after(&self.key, last, [body]))
+            .expect("one body, one transaction");
+        signed
     }
 
     /// An order closing what the attacker holds in the first instrument where it holds
