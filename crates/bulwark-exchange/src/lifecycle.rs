@@ -122,9 +122,6 @@ impl Exchange {
             .map(|expiry_ms| expiry_ms.saturating_sub(crate::instrument::IndexHistory::SPAN_MS))
     }
 
-    /// Under an oracle, the exchange marks each trading perpetual itself: the median of the
-    /// index plus the premium's exponential average (half-life 150 s), the book's mid, and the
-    /// last trade, whichever exist, clamped to half the perpetual band around the index.
     /// Cancels the resting orders of each trading perpetual that the index's recent move has
     /// left behind: a bid now more than `PriceBand::stale_quote_bps` above the index that was
     /// within that of the index at some time in the last [`STALE_QUOTE_WINDOW_MS`]
@@ -200,6 +197,9 @@ impl Exchange {
         }
     }
 
+    /// Under an oracle, the exchange marks each trading perpetual itself: the median of the
+    /// index plus the premium's exponential average (half-life 150 s), the book's mid, and the
+    /// last trade, whichever exist, clamped to half the perpetual band around the index.
     pub(crate) fn mark_perpetuals(&mut self) {
         const PREMIUM_HALF_LIFE_MS: i128 = 150_000;
         if self.oracle.is_none() {

@@ -58,11 +58,13 @@ pub struct PriceBand {
     /// ahead of a market order and sell to it at that limit (the lab's `front-run`): a market
     /// order reaches less far than a limit order may be priced.
     pub market_reach_bps: i64,
-    /// How far through the index a resting order may stay when a block sets the index, bps
-    /// of the index (perpetuals; 0: no limit). A bid above the index by more, or an ask below
-    /// it by more, is cancelled before anything in the block trades
-    /// (`CancelReason::IndexMoved`): a quote the market has left behind is not there for a
-    /// leader who holds its owner's cancel back to take (the lab's `quote-sniper`).
+    /// How far the index's move may leave a resting order behind, bps of the index
+    /// (perpetuals; 0: no limit). When a block sets the index, a bid now above it by more that
+    /// was within that of the index in the last two seconds, or such an ask below it, is
+    /// cancelled before anything in the block trades (`Exchange::cancel_stale_quotes`,
+    /// `CancelReason::IndexMoved`): a quote the market has left behind is not there for a
+    /// leader who holds its owner's cancel back to take (the lab's `quote-sniper`). At most
+    /// `width_bps`.
     pub stale_quote_bps: i64,
 }
 
