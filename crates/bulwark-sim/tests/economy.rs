@@ -85,14 +85,19 @@ fn scenario_files_refuse_bad_agents_and_lies() {
     );
     assert!(refused("[economy]\ndepth_half_life_s = 0.5\n").contains("economy.depth_half_life_s"));
     assert!(refused("[economy]\nbackstop_depth_bps = -1\n").contains("economy.backstop_depth_bps"));
+    assert!(
+        refused("[economy]\nstale_quote_bps = 501\n")
+            .contains("economy.stale_quote_bps: 501 is not within 0..=500")
+    );
     let warm = Scenario::parse(&common::scenario_text(
-        "[economy]\ndepth_half_life_s = 2.0\nbackstop_depth_bps = 30000\n",
+        "[economy]\ndepth_half_life_s = 2.0\nbackstop_depth_bps = 30000\nstale_quote_bps = 50\n",
     ))
     .expect("parses")
     .economy
     .expect("an economy");
     assert_eq!(warm.depth_half_life_ms, Some(2_000));
     assert_eq!(warm.backstop_depth_bps, Some(30_000));
+    assert_eq!(warm.stale_quote_bps, Some(50));
     let ok = Scenario::parse(&common::scenario_text(
         "[economy]\nvenues = 5\n[[lie]]\nvalidators = [1, 2]\nat_s = 1.0\nfor_s = 2.0\nprice_bps = 0\n",
     ))

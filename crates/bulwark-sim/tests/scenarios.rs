@@ -112,7 +112,11 @@ fn bad_scenarios_are_refused_naming_the_field() {
         ),
         (
             "[[byzantine]]\nkind = \"front-runner\"\nvalidator = 1",
-            "byzantine[0]: a front-runner trades through the account of a `front-runner` agent, and the scenario lists none",
+            "byzantine[0]: a front-runner or quote sniper trades through the account of a `front-runner` agent, and the scenario lists none",
+        ),
+        (
+            "[[byzantine]]\nkind = \"quote-sniper\"\nvalidator = 1",
+            "byzantine[0]: a front-runner or quote sniper trades through the account of a `front-runner` agent, and the scenario lists none",
         ),
         (
             "[[agents]]\nkind = \"noise\"\ncount = 1\ndeposit_usdc = 10\nsize = 1\ncross_ticks = 9",
