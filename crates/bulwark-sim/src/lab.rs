@@ -226,8 +226,8 @@ pub struct ConsensusEvidence {
     pub liquidation_sandwiches: u64,
     /// Blocks in which quote-sniping leaders took stale quotes, the contracts their orders
     /// tried to take, the other signers' transactions they left out of those blocks, and the
-    /// snipes' edge against the mark each block set, in USDC before fees (what the makers
-    /// lost against that mark).
+    /// snipes' edge against the index each block set, in USDC before fees (what the makers
+    /// lost against that index).
     #[serde(skip_serializing_if = "is_zero")]
     pub snipes: u64,
     #[serde(skip_serializing_if = "is_zero")]

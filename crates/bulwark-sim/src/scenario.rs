@@ -36,7 +36,7 @@
 //! or `kind = "front-runner"` (a leader that sandwiches the first taker of each block it
 //! proposes, and liquidation orders that run after its transactions, with orders of its own
 //! account, the scenario's `front-runner` agent, which the scenario must list); or
-//! `kind = "quote-sniper"` (a leader that takes market makers' quotes left behind by the mark
+//! `kind = "quote-sniper"` (a leader that takes market makers' quotes left behind by the index
 //! its block sets, leaving out the transactions of the signers whose cancels lead the block,
 //! through the same `front-runner` account).
 //! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
@@ -412,7 +412,7 @@ pub enum ByzantineRole {
     /// orders that run after its transactions, with orders of the scenario's `front-runner`
     /// agent's account (the lab's `FrontRunner`).
     FrontRunner { validator: usize },
-    /// The validator takes market makers' stale quotes when the mark its block sets has moved
+    /// The validator takes market makers' stale quotes when the index its block sets has moved
     /// past them, leaving out the transactions of the signers whose cancels lead the block,
     /// with orders of the scenario's `front-runner` agent's account (the lab's `QuoteSniper`).
     QuoteSniper { validator: usize },

@@ -1,5 +1,5 @@
 //! A validator whose proposals a Byzantine role rewrites: the one wrapper every proposer role
-//! of this module (`Censor`, `DutyBreaker`, `Withholder`, `MarkProposer`) runs in.
+//! of this module (`Censor`, `DutyBreaker`, `Withholder`, `MarkProposer`, `FrontRunner`, `QuoteSniper`) runs in.
 //!
 //! Owns: the wrapped validator's proposals. It lets the honest exchange application build
 //! each block, hands it (with its parent) to the role, and ships what the role returns under
