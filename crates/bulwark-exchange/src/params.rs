@@ -573,6 +573,11 @@ impl ExchangeParams {
                 return Err(ConfigError::Band);
             }
         }
+        if self.band_option.stale_quote_bps != 0 {
+            // Options quote a volatility: the stale-quote rule is the perpetual's alone, and a
+            // genesis setting it for options would believe it protects them.
+            return Err(ConfigError::Band);
+        }
         if self.funding_interval_ms < 1_000 || !(0..=PPM / 10).contains(&self.funding_rate_max_ppm)
         {
             return Err(ConfigError::Funding);
@@ -654,7 +659,7 @@ pub enum ConfigError {
     #[error("margin: {0}")]
     Margin(&'static str),
     #[error(
-        "price band width must be 1..=10000 bps and 1..=1e6 ticks, a market order's reach 1 bps..=the width"
+        "price band width must be 1..=10000 bps and 1..=1e6 ticks, a market order's reach 1 bps..=the width, the stale-quote threshold 0..=the width (0 for options)"
     )]
     Band,
     #[error("funding interval must be at least 1 s and the rate cap within 10%")]

@@ -1354,4 +1354,10 @@ fn quotes_the_index_left_behind_are_cancelled_before_the_block_trades() {
     assert!(params.check().is_ok());
     params.band_perpetual.stale_quote_bps = params.band_perpetual.width_bps + 1;
     assert!(params.check().is_err(), "at most the band");
+    let mut params = ExchangeParams::defaults();
+    params.band_option.stale_quote_bps = 20;
+    assert!(
+        params.check().is_err(),
+        "options have no such rule: a genesis may not claim one"
+    );
 }

@@ -165,9 +165,9 @@ fn order(instrument: InstrumentId, side: Side, contracts: i64, price: UnitPrice)
 impl QuoteSniper {
     /// `body` signed by the attacker's account, its nonce following `last`.
     fn sign(&self, last: u64, body: TxBody) -> SignedTx {
-        let [signed] = <[SignedTx; 1]>::try_from(signed_after(&self.key, last, [body]))
-            .expect("one body, one transaction");
-        signed
+        signed_after(&self.key, last, [body])
+            .pop()
+            .expect("one body, one transaction")
     }
 
     /// An order closing what the attacker holds in the first instrument where it holds
