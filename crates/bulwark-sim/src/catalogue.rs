@@ -114,6 +114,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/quote-sniper.toml"),
     ),
     (
+        "quote-sniper-frozen-index",
+        include_str!("../scenarios/quote-sniper-frozen-index.toml"),
+    ),
+    (
         "slow-validator",
         include_str!("../scenarios/slow-validator.toml"),
     ),

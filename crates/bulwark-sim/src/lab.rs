@@ -374,7 +374,8 @@ enum Role {
     Withholder(Withhold, Option<u64>, Arc<WithholdLog>),
     MarkProposer(u32, Arc<std::sync::atomic::AtomicU64>),
     FrontRunner(bulwark_types::PrivateKey, Arc<FrontRunLog>),
-    QuoteSniper(bulwark_types::PrivateKey, Arc<SnipeLog>),
+    /// The attacker's account, and whether it also withholds observations.
+    QuoteSniper(bulwark_types::PrivateKey, bool, Arc<SnipeLog>),
     Impostor,
 }
 
@@ -569,10 +570,14 @@ impl Lab {
                         .expect("a scenario with a front-runner lists its account (scenario.rs)");
                     roles[validator] = Role::FrontRunner(key, Arc::default());
                 }
-                ByzantineRole::QuoteSniper { validator } => {
+                ByzantineRole::QuoteSniper {
+                    validator,
+                    withhold_observations,
+                } => {
                     let key = crate::agents::front_runner_key(&scenario.agents)
                         .expect("a scenario with a quote sniper lists its account (scenario.rs)");
-                    roles[validator] = Role::QuoteSniper(key, Arc::default());
+                    roles[validator] =
+                        Role::QuoteSniper(key, withhold_observations, Arc::default());
                 }
             }
         }
@@ -604,10 +609,10 @@ impl Lab {
                     market.tune(i),
                     FrontRunner::wrapper(key.clone(), log.clone()),
                 ),
-                Role::QuoteSniper(key, log) => cluster.start_tuned_with(
+                Role::QuoteSniper(key, withhold, log) => cluster.start_tuned_with(
                     i,
                     market.tune(i),
-                    QuoteSniper::wrapper(key.clone(), log.clone()),
+                    QuoteSniper::wrapper(key.clone(), *withhold, log.clone()),
                 ),
                 Role::Impostor => {}
             }
@@ -1156,8 +1161,8 @@ impl Lab {
                 self.cluster
                     .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
-            Role::QuoteSniper(key, log) => {
-                let wrap = QuoteSniper::wrapper(key.clone(), log.clone());
+            Role::QuoteSniper(key, withhold, log) => {
+                let wrap = QuoteSniper::wrapper(key.clone(), *withhold, log.clone());
                 self.cluster
                     .start_tuned_with(validator, self.market.tune(validator), wrap);
             }
@@ -1310,7 +1315,8 @@ impl Lab {
                     evidence.sandwich_contracts += log.contracts();
                     evidence.liquidation_sandwiches += log.liquidations();
                 }
-                Role::QuoteSniper(_, log) => {
+                Role::QuoteSniper(_, _, log) => {
+                    evidence.observations_withheld += log.observations_withheld();
                     evidence.snipes += log.snipes();
                     evidence.snipe_contracts += log.contracts();
                     evidence.snipe_held_back += log.held_back();

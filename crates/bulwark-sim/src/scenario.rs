@@ -38,7 +38,9 @@
 //! account, the scenario's `front-runner` agent, which the scenario must list); or
 //! `kind = "quote-sniper"` (a leader that takes market makers' quotes left behind by the index
 //! its block sets, leaving out the transactions of the signers whose cancels lead the block,
-//! through the same `front-runner` account).
+//! through the same `front-runner` account; with `withhold_observations = true` it also
+//! leaves every other validator's observation out of the blocks it snipes in, so they do not
+//! move the index).
 //! Faults start at a finalized height (`at_height`) or a simulated time (`at_s`) and,
 //! except the deliberate bugs (`fork-state`, `restore-drops-field`, `conservation-error`,
 //! `proposer-marks-believed`), heal `heal_after_s` later.
@@ -415,7 +417,15 @@ pub enum ByzantineRole {
     /// The validator takes market makers' stale quotes when the index its block sets has moved
     /// past them, leaving out the transactions of the signers whose cancels lead the block,
     /// with orders of the scenario's `front-runner` agent's account (the lab's `QuoteSniper`).
-    QuoteSniper { validator: usize },
+    QuoteSniper {
+        validator: usize,
+        /// In the blocks it snipes in, it also leaves out every other validator's price
+        /// observation, so the block does not move the index and the exchange's stale-quote
+        /// rule has no move to act on; it takes the quotes the index it kept from moving has
+        /// left behind.
+        #[serde(default)]
+        withhold_observations: bool,
+    },
 }
 
 impl ByzantineRole {
@@ -428,7 +438,7 @@ impl ByzantineRole {
             | Self::MarkProposer { validator, .. }
             | Self::Flooder { validator, .. }
             | Self::FrontRunner { validator }
-            | Self::QuoteSniper { validator } => *validator,
+            | Self::QuoteSniper { validator, .. } => *validator,
         }
     }
 }

@@ -844,3 +844,37 @@ fn a_leader_leaving_makers_cancels_out_finds_their_stale_quotes_cancelled() {
         "with the rule the leader gains less than a tenth, and the makers keep more: {on:?} against {off:?}"
     );
 }
+
+/// The attack the stale-quote rule does not stop (`quote-sniper-frozen-index`): the same leader
+/// also leaves every other validator's observation out of the blocks it snipes in. With fewer
+/// than the oracle's quorum the block leaves the index where it was, so the rule, which acts
+/// on the index's move, has nothing to act on, and the leader takes the quotes the index it
+/// held back has left behind. Which observations a validator has received is its own
+/// knowledge, so no rule of the state can make a block carry the newest (see the lab's
+/// README). This test pins the residual: on seed 1 with the rule on, the leader withholds,
+/// snipes and takes more than 2,000 USDC from the makers, where the leader that leaves the
+/// index alone (the test above) loses money.
+#[test]
+fn a_leader_that_also_freezes_the_index_snipes_through_the_stale_quote_rule() {
+    let scenario = catalogue::load("quote-sniper-frozen-index").expect("a catalogue scenario");
+    let card = run(&scenario, 1);
+    let (leader, makers) = attacker_against(&card, AgentKind::MarketMaker);
+    let evidence = &card.consensus;
+    println!(
+        "quote-sniper-frozen-index seed 1, stale-quotes on: {} snipes of {} contracts, {} observations withheld, edge {} USDC; (leader's account, market makers) USDC {:?}",
+        evidence.snipes,
+        evidence.snipe_contracts,
+        evidence.observations_withheld,
+        evidence.snipe_edge_usdc,
+        (leader, makers)
+    );
+    assert!(
+        evidence.snipes > 0 && evidence.observations_withheld > 0,
+        "the leader withheld observations in the blocks it sniped in"
+    );
+    assert!(
+        leader > 2_000 && makers < -2_000,
+        "with the index held still, the rule leaves the makers' stale quotes to the leader: {:?}",
+        (leader, makers)
+    );
+}

@@ -132,6 +132,7 @@ slice! {
     oracle_outage_withdrawal => "oracle-outage-withdrawal",
     partition_2_2 => "partition-2-2",
     quote_sniper => "quote-sniper",
+    quote_sniper_frozen_index => "quote-sniper-frozen-index",
     slow_validator => "slow-validator",
     spam_throwaway_keys => "spam-throwaway-keys",
     spoof_touch => "spoof-touch",

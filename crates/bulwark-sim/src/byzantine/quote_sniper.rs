@@ -22,8 +22,14 @@
 //! different cancels, and under deferred verification a notarized block that some honest
 //! validators certify and others refuse can be neither finalized nor skipped
 //! (`crates/bulwark-sim/README.md`, "quote-sniper").
+//! With `withhold_observations` it also leaves every other validator's observation out of
+//! the blocks it snipes in: below the oracle's quorum the block leaves the index where it
+//! was, the stale-quote rule has no move to act on, and it takes what the index it held back
+//! has left behind (`quote-sniper-frozen-index`, a residual the rule does not stop: which
+//! observations a leader has received is its own knowledge, so no rule of the state can make
+//! its block carry the newest).
 //! Never: changes or reorders anyone's transaction, or leaves anything out of a block it does
-//! not trade in.
+//! not trade in (observations included).
 
 use super::front_runner::{apply, opposite, signed_after};
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
@@ -59,6 +65,8 @@ pub struct SnipeLog {
     /// Edge of the snipes against the index the block set, micro-USDC, before fees: what the
     /// makers whose quotes it took lost against that index.
     edge_micros: AtomicI64,
+    /// Other validators' observations it left out of the blocks it sniped in.
+    observations_withheld: AtomicU64,
 }
 
 impl SnipeLog {
@@ -74,6 +82,10 @@ impl SnipeLog {
         self.held_back.load(Ordering::SeqCst)
     }
 
+    pub fn observations_withheld(&self) -> u64 {
+        self.observations_withheld.load(Ordering::SeqCst)
+    }
+
     /// [`SnipeLog::edge_micros`] in whole USDC.
     pub fn edge_usdc(&self) -> i64 {
         self.edge_micros.load(Ordering::SeqCst) / 1_000_000
@@ -85,16 +97,25 @@ impl SnipeLog {
 pub struct QuoteSniper {
     shared: Arc<Shared>,
     key: PrivateKey,
+    /// Whether the blocks it snipes in carry only its own observations (the index stays).
+    withhold_observations: bool,
     log: Arc<SnipeLog>,
 }
 
 impl QuoteSniper {
-    /// The wrapper `bulwark_node::engine::start_with` takes.
+    /// The wrapper `bulwark_node::engine::start_with` takes; with `withhold_observations`, the
+    /// blocks it snipes in carry only its own observations.
     pub fn wrapper(
         key: PrivateKey,
+        withhold_observations: bool,
         log: Arc<SnipeLog>,
     ) -> impl FnOnce(ExchangeApp, Arc<Shared>) -> ProposalRewriter<Self> {
-        ProposalRewriter::wrapper_with(move |shared| Self { shared, key, log })
+        ProposalRewriter::wrapper_with(move |shared| Self {
+            shared,
+            key,
+            withhold_observations,
+            log,
+        })
     }
 }
 
@@ -267,6 +288,17 @@ impl Rewrite for QuoteSniper {
             ),
         );
         body.txs.insert(kept_leading, self.sign(last, take));
+        if self.withhold_observations {
+            // Below the oracle's quorum the block leaves the index where it was: nothing has
+            // moved for the stale-quote rule, and the take is judged against the index the
+            // honest block would have set, which the next block's observations bring.
+            let all = body.observations.len();
+            body.observations
+                .retain(|s| s.observation.validator == honest.context.leader);
+            self.log
+                .observations_withheld
+                .fetch_add((all - body.observations.len()) as u64, Ordering::SeqCst);
+        }
         self.log.snipes.fetch_add(1, Ordering::SeqCst);
         self.log
             .contracts
