@@ -144,6 +144,11 @@ impl Exchange {
         self.oracle.as_ref().map(|o| &o.state)
     }
 
+    /// The oracle's rules (quorum, freshness, guard), if this exchange runs one.
+    pub fn oracle_config(&self) -> Option<&OracleConfig> {
+        self.oracle.as_ref().map(|o| &o.config)
+    }
+
     /// The observing validators, if this exchange runs an oracle.
     pub fn oracle_validators(&self) -> Option<&ValidatorSet> {
         self.oracle.as_ref().map(|o| &o.validators)

@@ -160,6 +160,10 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         include_str!("../scenarios/withhold-observations.toml"),
     ),
     (
+        "withhold-replay",
+        include_str!("../scenarios/withhold-replay.toml"),
+    ),
+    (
         "withhold-timed",
         include_str!("../scenarios/withhold-timed.toml"),
     ),

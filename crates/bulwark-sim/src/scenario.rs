@@ -26,9 +26,11 @@
 //! `duty = "cancels-first" | "one-observation-per-validator" | "time-not-before-parent" |
 //! "paying-signers" | "transactions-signed" | "observations-signed" | "committed-state"`; or
 //! `kind = "censor"` with `trader = t` (a leader that leaves trader t's transactions out of its
-//! blocks); `kind = "withholder"` with `withhold = "all-but-own" | "high" | "low"` (a leader
-//! that leaves other validators' price observations out of its blocks: all but its own, or all
-//! but the quorum's worth of highest or lowest; with `around_ms = m`, only in blocks dated
+//! blocks); `kind = "withholder"` with `withhold = "all-but-own" | "high" | "low" |
+//! "replay-high" | "replay-low"` (a leader that leaves other validators' price observations out
+//! of its blocks: all but its own, or all but the quorum's worth of highest or lowest, the
+//! replaying kinds choosing among every observation it has seen in blocks within the oracle's
+//! freshness bound; with `around_ms = m`, only in blocks dated
 //! within m ms of a funding time or an option refit); `kind = "mark-proposer"` with `mark_bps = b`
 //! (a leader whose blocks carry a mark for each perpetual at b bps of the index); or
 //! `kind = "flooder"` with `txs_per_second = r` (a validator gossiping r junk transactions a

@@ -145,6 +145,7 @@ slice! {
     wipe_state_sync => "wipe-state-sync",
     withhold_around_refit => "withhold-around-refit",
     withhold_observations => "withhold-observations",
+    withhold_replay => "withhold-replay",
     withhold_timed => "withhold-timed",
 }
 

@@ -13,8 +13,14 @@
 //! funding time or an option refit, read from the venue's parameters in the state it holds:
 //! the moments whose index decides a refit's centre or weighs in a funding sample, with
 //! fewer observations missing (so less to notice) than one that withholds in every block.
-//! Never: signs, reprices or repeats an observation (that is `Duty::ObservationsSigned` and
-//! `Duty::OneObservationPerValidator`), or touches transactions.
+//! A replaying withholder (`ReplayHigh`, `ReplayLow`) chooses among every observation it has
+//! seen in blocks that is still within the oracle's freshness bound, each validly signed: in a
+//! fall, the prices of seconds ago. The oracle drops an observation older than its
+//! validator's newest that a block has counted (`bulwark_oracle`'s stale check), so a replay
+//! moves the index no further than the withholding of newer ones does.
+//! Never: signs, reprices or carries two observations of one validator and asset (that is
+//! `Duty::ObservationsSigned` and `Duty::OneObservationPerValidator`), or touches
+//! transactions.
 
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
 use bulwark_exchange::ExchangeParams;
@@ -23,8 +29,9 @@ use bulwark_node::block::ChainBlock;
 use bulwark_node::shared::Shared;
 use bulwark_types::SignedObservation;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Which observations a [`Withholder`] keeps.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +43,19 @@ pub enum Withhold {
     High,
     /// Per underlying, only the quorum's worth of lowest prices.
     Low,
+    /// As `High`, choosing among every validly signed observation it has seen in blocks
+    /// within the oracle's freshness bound, not only each validator's newest: the prices of
+    /// seconds ago, which in a fall lie above every current one.
+    ReplayHigh,
+    /// As `ReplayHigh`, the lowest: in a rise.
+    ReplayLow,
 }
+
+/// Most observations a replaying withholder remembers (oldest forgotten first).
+const REPLAY_HISTORY_MAX: usize = 4_096;
+
+/// The observations a replaying withholder has seen in blocks, oldest first.
+type Seen = Mutex<VecDeque<SignedObservation>>;
 
 /// What a [`Withholder`] left out, for the lab to report.
 #[derive(Debug, Default)]
@@ -71,6 +90,9 @@ pub struct Withholder {
     /// When set, it acts only in blocks dated within `around_ms` of a boundary of the
     /// funding or refit interval of the venue in `shared`'s state.
     timed: Option<(u64, Arc<Shared>)>,
+    /// For the replaying kinds: the state it reads the oracle's freshness bound from, and
+    /// every observation it has seen in a block, oldest first.
+    replay: Option<(Arc<Shared>, Arc<Seen>)>,
     log: Arc<WithholdLog>,
 }
 
@@ -88,6 +110,8 @@ impl Withholder {
         ProposalRewriter::wrapper_with(move |shared| Self {
             withhold,
             quorum,
+            replay: matches!(withhold, Withhold::ReplayHigh | Withhold::ReplayLow)
+                .then(|| (shared.clone(), Arc::default())),
             timed: around_ms.map(|around| (around, shared)),
             log,
         })
@@ -113,13 +137,14 @@ impl Withholder {
                 .filter(|s| s.observation.validator == *own)
                 .cloned()
                 .collect(),
-            Withhold::High | Withhold::Low => {
+            Withhold::High | Withhold::Low | Withhold::ReplayHigh | Withhold::ReplayLow => {
                 let mut by_price = all.to_vec();
                 // Per underlying, favoured prices first; ties by validator, so every run of
                 // the same seed keeps the same ones.
                 by_price.sort_by(|a, b| {
                     let (a, b) = (&a.observation, &b.observation);
-                    let price = if self.withhold == Withhold::High {
+                    let high = matches!(self.withhold, Withhold::High | Withhold::ReplayHigh);
+                    let price = if high {
                         b.price.cmp(&a.price)
                     } else {
                         a.price.cmp(&b.price)
@@ -131,10 +156,13 @@ impl Withholder {
                 });
                 let mut kept: Vec<SignedObservation> = Vec::with_capacity(all.len());
                 for s in by_price {
-                    let same = kept
-                        .iter()
-                        .filter(|k| k.observation.asset == s.observation.asset);
-                    if same.count() < self.quorum {
+                    let o = &s.observation;
+                    let same = kept.iter().filter(|k| k.observation.asset == o.asset);
+                    // One per validator and asset (a block may carry no more), its favoured.
+                    let twice = kept.iter().any(|k| {
+                        k.observation.asset == o.asset && k.observation.validator == o.validator
+                    });
+                    if same.count() < self.quorum && !twice {
                         kept.push(s);
                     }
                 }
@@ -145,23 +173,63 @@ impl Withholder {
 }
 
 impl Rewrite for Withholder {
-    fn rewrite(&self, honest: &ChainBlock, _parent: Option<&ChainBlock>) -> Option<ChainBlock> {
+    fn rewrite(&self, honest: &ChainBlock, parent: Option<&ChainBlock>) -> Option<ChainBlock> {
         if !self.acts_at(honest.body.time.millis()) {
             return None;
         }
         let all = &honest.body.observations;
-        let kept = self.kept(all, &honest.context.leader);
-        assert!(kept.len() <= all.len(), "a withholder only removes");
-        let dropped = all.len() - kept.len();
-        if dropped == 0 {
+        let kept = match &self.replay {
+            None => self.kept(all, &honest.context.leader),
+            Some((shared, history)) => {
+                let seen = remember(history, honest, parent, shared);
+                self.kept(&seen, &honest.context.leader)
+            }
+        };
+        if kept == *all {
             return None;
         }
+        // The honest block's observations it left out (a replayed one stands in for some).
+        let dropped = all.iter().filter(|s| !kept.contains(s)).count();
         self.log.dropped.fetch_add(dropped as u64, Ordering::SeqCst);
         self.log.blocks.fetch_add(1, Ordering::SeqCst);
         let mut body = honest.body.clone();
         body.observations = kept;
         Some(with_body(honest, body, None))
     }
+}
+
+/// Adds the observations of `honest` and of `parent` to `history` and returns every one it
+/// holds that the oracle of `shared`'s finalized state would still take at `honest`'s time.
+fn remember(
+    history: &Seen,
+    honest: &ChainBlock,
+    parent: Option<&ChainBlock>,
+    shared: &Shared,
+) -> Vec<SignedObservation> {
+    let now = honest.body.time.millis();
+    let age_max = shared
+        .finalized_view()
+        .state
+        .oracle_config()
+        .map_or(0, |c| c.observation_age_ms_max);
+    let mut history = history.lock().expect("not poisoned");
+    let blocks = parent.into_iter().chain([honest]);
+    for s in blocks.flat_map(|b| &b.body.observations) {
+        if !history.contains(s) {
+            history.push_back(s.clone());
+        }
+    }
+    while history.len() > REPLAY_HISTORY_MAX {
+        history.pop_front();
+    }
+    history
+        .iter()
+        .filter(|s| {
+            let at = s.observation.observed_at_ms;
+            at <= now && at + age_max >= now
+        })
+        .cloned()
+        .collect()
 }
 
 /// Whether `time_ms` lies within `around_ms` of a funding time or, when options are marked
