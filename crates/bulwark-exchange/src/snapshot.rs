@@ -32,7 +32,7 @@ use commonware_cryptography::{Hasher, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
 const MAGIC: &[u8; 8] = b"BULWARK\x00";
-const VERSION: u16 = 11;
+const VERSION: u16 = 12;
 const DIGEST_LEN: usize = 32;
 
 /// Why bytes are not a usable snapshot.

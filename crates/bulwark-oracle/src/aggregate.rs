@@ -49,8 +49,9 @@ pub enum DropReason {
     /// Fewer sources than `sources_min`.
     #[error("the observation combines too few sources")]
     TooFewSources = 6,
-    /// Observed more than `observation_age_ms_max` before the block's time.
-    #[error("the observation is older than the freshness bound")]
+    /// Observed more than `observation_age_ms_max` before the block's time, or before the
+    /// newest observation of the same validator and asset that an earlier block counted.
+    #[error("the observation is older than the freshness bound or than one already counted")]
     Stale = 7,
     /// Observed more than `observation_lead_ms_max` after the block's time.
     #[error("the observation is dated after the block beyond the clock-skew bound")]
@@ -238,7 +239,7 @@ pub fn aggregate(
         .zip(signature_valid)
         .enumerate()
         .map(|(i, (o, ok))| (position(i), &o.observation, *ok));
-    aggregate_items(context, asset, items)
+    aggregate_items(context, asset, &[], items)
 }
 
 pub(crate) fn position(index: usize) -> u32 {
@@ -246,9 +247,12 @@ pub(crate) fn position(index: usize) -> u32 {
 }
 
 /// [`aggregate`] over `(position, observation, signature verdict)` triples in block order.
+/// `counted[i]`, where present, is the time (ms) of the newest observation of validator `i`
+/// of this asset that an earlier block counted: an older one of that validator is stale.
 pub(crate) fn aggregate_items<'o>(
     context: AggregateContext<'_>,
     asset: AssetCode,
+    counted: &[u64],
     items: impl Iterator<Item = (u32, &'o Observation, bool)>,
 ) -> AssetAggregate {
     let read_max = context.config.observations_per_asset_max as usize;
@@ -263,7 +267,7 @@ pub(crate) fn aggregate_items<'o>(
         let verdict = if read > read_max {
             Err(DropReason::OverCapacity)
         } else {
-            check(context, observation, signature_valid, &seen)
+            check(context, observation, signature_valid, counted, &seen)
         };
         match verdict {
             Ok(validator_index) => {
@@ -314,6 +318,7 @@ fn check(
     context: AggregateContext<'_>,
     observation: &Observation,
     signature_valid: bool,
+    counted: &[u64],
     seen: &[bool],
 ) -> Result<usize, DropReason> {
     let config = context.config;
@@ -330,7 +335,13 @@ fn check(
     if observation.sources < config.sources_min {
         return Err(DropReason::TooFewSources);
     }
-    if observation.observed_at_ms < now_ms.saturating_sub(config.observation_age_ms_max) {
+    // Stale by age, or older than the validator's newest observation the chain has counted:
+    // a leader may not bring back a price the validator has since replaced.
+    if observation.observed_at_ms < now_ms.saturating_sub(config.observation_age_ms_max)
+        || counted
+            .get(index)
+            .is_some_and(|newest| observation.observed_at_ms < *newest)
+    {
         return Err(DropReason::Stale);
     }
     if observation.observed_at_ms > now_ms.saturating_add(config.observation_lead_ms_max) {

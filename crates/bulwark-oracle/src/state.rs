@@ -22,8 +22,8 @@ use crate::config::OracleConfig;
 use crate::guard::{DeviationGuard, GuardStep};
 use crate::observation::SignedObservation;
 use crate::record::ValidatorRecords;
-use crate::validators::ValidatorSet;
-use bulwark_types::{AssetCode, BlockTime, UnitPrice};
+use crate::validators::{VALIDATORS_MAX, ValidatorSet};
+use bulwark_types::{AssetCode, BlockTime, PublicKey, UnitPrice};
 use bytes::BufMut;
 use commonware_codec::{
     Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
@@ -121,6 +121,11 @@ pub struct OracleOutcome {
 pub struct OracleState {
     assets: BTreeMap<AssetCode, AssetIndex>,
     records: ValidatorRecords,
+    /// Per tracked asset and validator, the time (ms) of the newest of its observations a
+    /// block has counted: an older one is stale however young, so a leader cannot carry a
+    /// price the validator has since replaced. At most one entry per tracked asset and key
+    /// ever in the validator set, like [`ValidatorRecords`].
+    counted: BTreeMap<(AssetCode, PublicKey), u64>,
 }
 
 impl OracleState {
@@ -189,7 +194,26 @@ impl OracleState {
                 let i = *p as usize;
                 (*p, &observations[i].observation, signature_valid[i])
             });
-            let aggregate = aggregate_items(context, *asset, items);
+            let counted: Vec<u64> = validators
+                .keys()
+                .iter()
+                .map(|key| {
+                    self.counted
+                        .get(&(*asset, key.clone()))
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let aggregate = aggregate_items(context, *asset, &counted, items);
+            for accepted in &aggregate.accepted {
+                let key = &validators.keys()[accepted.validator_index as usize];
+                let newest = self.counted.entry((*asset, key.clone())).or_insert(0);
+                assert!(
+                    accepted.observed_at_ms >= *newest,
+                    "an accepted observation is no older than its validator's newest counted"
+                );
+                *newest = accepted.observed_at_ms;
+            }
             self.records.record(validators, block_time, &aggregate);
             let guard = aggregate.outcome.price().map(|raw| {
                 state.raw = Some(raw);
@@ -326,12 +350,13 @@ impl Write for OracleState {
     fn write(&self, buf: &mut impl BufMut) {
         self.assets.write(buf);
         self.records.write(buf);
+        self.counted.write(buf);
     }
 }
 
 impl EncodeSize for OracleState {
     fn encode_size(&self) -> usize {
-        self.assets.encode_size() + self.records.encode_size()
+        self.assets.encode_size() + self.records.encode_size() + self.counted.encode_size()
     }
 }
 
@@ -340,9 +365,25 @@ impl Read for OracleState {
     type Cfg = usize;
     fn read_cfg(buf: &mut impl Buf, assets_max: &usize) -> Result<Self, CodecError> {
         let range = RangeCfg::new(0..=*assets_max);
+        let assets: BTreeMap<AssetCode, AssetIndex> = BTreeMap::read_cfg(buf, &(range, ((), ())))?;
+        let records = ValidatorRecords::read(buf)?;
+        let counted_max = assets.len().saturating_mul(VALIDATORS_MAX);
+        let counted: BTreeMap<(AssetCode, PublicKey), u64> =
+            BTreeMap::read_cfg(buf, &(RangeCfg::new(0..=counted_max), (((), ()), ())))?;
+        // Only tracked assets have counted observations, and only from keys with a record.
+        if counted
+            .keys()
+            .any(|(asset, key)| !assets.contains_key(asset) || records.get(key).is_none())
+        {
+            return Err(CodecError::Invalid(
+                "OracleState",
+                "a counted observation of an untracked asset or an unknown validator",
+            ));
+        }
         Ok(Self {
-            assets: BTreeMap::read_cfg(buf, &(range, ((), ())))?,
-            records: ValidatorRecords::read(buf)?,
+            assets,
+            records,
+            counted,
         })
     }
 }
@@ -449,6 +490,98 @@ mod tests {
         let bytes = c.state.encode();
         let decoded = OracleState::decode_cfg(bytes, &64).unwrap();
         assert_eq!(decoded, c.state);
+    }
+
+    /// A leader chooses which of each validator's signed observations its block carries. One
+    /// that carries older ones than the chain has already counted, validly signed and still
+    /// within the freshness bound, would set the index back to where it stood seconds ago: in
+    /// a fall, up by as much as the guard lets one block move it, for every mark, liquidation
+    /// and withdrawal in its block. An observation older than the newest of its validator and
+    /// asset the chain has counted is dropped as stale, so the index stays; the same
+    /// observation carried again (every honest block does, until the next arrives) counts.
+    #[test]
+    fn a_leader_replaying_older_observations_cannot_move_the_index_back() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let btc = asset("BTC");
+        let before: Vec<_> = (0..3)
+            .map(|i| signed(&k[i], "BTC", 1_000_000, T - 1_000))
+            .collect();
+        c.block(T - 1_000, &before);
+        let fallen: Vec<_> = (0..3).map(|i| signed(&k[i], "BTC", 995_000, T)).collect();
+        c.block(T, &fallen);
+        let index = |c: &Cluster| c.state.asset(&btc).unwrap().index().unwrap().micros();
+        assert_eq!(index(&c), 995_000);
+        // The replay: the observations of a second ago, 0.5% higher.
+        let outcome = c.block(T + 100, &before);
+        assert_eq!(index(&c), 995_000, "the index did not move back");
+        let aggregate = &outcome.assets[0].aggregate;
+        assert_eq!(
+            aggregate.outcome,
+            IndexOutcome::Stale {
+                accepted: 0,
+                quorum: 3
+            }
+        );
+        assert_eq!(aggregate.drop_counts.get(DropReason::Stale), 3);
+        // The newest counted, carried again, counts: honest blocks repeat observations.
+        let outcome = c.block(T + 150, &fallen);
+        assert!(matches!(
+            outcome.assets[0].aggregate.outcome,
+            IndexOutcome::Median(_)
+        ));
+        // Mixed with one newer observation, still no quorum of counted ones.
+        let mut mixed = before.clone();
+        mixed[0] = signed(&k[0], "BTC", 990_000, T + 150);
+        c.block(T + 200, &mixed);
+        assert_eq!(index(&c), 995_000);
+        // A validator's observation older than its newest counted one, but fresher than
+        // another validator's, is still dropped: the bound is per validator.
+        let late = [
+            signed(&k[0], "BTC", 995_000, T + 100),
+            signed(&k[1], "BTC", 995_000, T),
+            signed(&k[3], "BTC", 995_000, T - 500),
+        ];
+        let outcome = c.block(T + 400, &late);
+        assert_eq!(
+            outcome.assets[0]
+                .aggregate
+                .drop_counts
+                .get(DropReason::Stale),
+            1
+        );
+        assert!(matches!(
+            outcome.assets[0].aggregate.outcome,
+            IndexOutcome::Stale { .. }
+        ));
+        let bytes = c.state.encode();
+        assert_eq!(OracleState::decode_cfg(bytes, &64).unwrap(), c.state);
+    }
+
+    /// A snapshot's counted observations must name a tracked asset and a validator with a
+    /// record; anything else is refused, not believed.
+    #[test]
+    fn a_snapshot_naming_counted_observations_of_strangers_is_refused() {
+        let mut c = Cluster::new(4);
+        let k = c.keys.clone();
+        let list: Vec<_> = (0..3).map(|i| signed(&k[i], "BTC", 1_000, T)).collect();
+        c.block(T, &list);
+        let valid = c.state.encode();
+        assert!(OracleState::decode_cfg(valid, &64).is_ok());
+        let forged = |asset: AssetCode, key: PublicKey| {
+            let mut bytes = c.state.assets.encode().to_vec();
+            bytes.extend_from_slice(&c.state.records.encode());
+            let counted = BTreeMap::from([((asset, key), T)]);
+            bytes.extend_from_slice(&counted.encode());
+            OracleState::decode_cfg(bytes::Bytes::from(bytes), &64)
+        };
+        assert!(
+            forged(asset("SOL"), k[0].public_key()).is_err(),
+            "untracked asset"
+        );
+        let stranger = PrivateKey::from_seed(99).public_key();
+        assert!(forged(asset("BTC"), stranger).is_err(), "no record");
+        assert!(forged(asset("BTC"), k[1].public_key()).is_ok());
     }
 
     #[test]
