@@ -560,6 +560,22 @@ impl Scorecard {
             .into_iter()
             .map(|(name, value)| (name.to_string(), value))
             .collect();
+        // What a Byzantine leader did, where one did anything (the JSON has every count).
+        for (name, count) in [
+            (
+                "consensus: observations withheld",
+                self.consensus.observations_withheld,
+            ),
+            (
+                "consensus: censored txs removed",
+                self.consensus.censored_removed,
+            ),
+            ("consensus: marks proposed", self.consensus.marks_proposed),
+        ] {
+            if count > 0 {
+                out.push((name.to_string(), count.to_string()));
+            }
+        }
         if self.consensus.sandwiches > 0 {
             out.push((
                 "consensus: sandwiches (liquidation) contracts".to_string(),
