@@ -329,3 +329,87 @@ fn a_wiped_validator_cut_off_from_its_honest_peers_waits_for_them() {
         println!("cut off at {cut_at}, consensus from {floor:?}");
     });
 }
+
+/// A Byzantine validator asks a server for its snapshot's first chunk a thousand times a
+/// second for 5 s (a dozen bytes a request; the chunk is the whole snapshot here). Without a
+/// budget the server answered every request the channel's quota let through; with
+/// [`crate::sync::AnswerBudget`] the peer gets at most twice the snapshot and what 5 s of a
+/// minute's refill adds, and the honest validators go on.
+#[test]
+fn a_peer_flooding_snapshot_requests_gets_no_more_than_its_budget() {
+    use crate::sync::{AnswerBudget, CHUNK_REFILL, Message};
+    use commonware_codec::Encode as _;
+    use commonware_p2p::{Receiver as _, Recipients, Sender as _};
+    use commonware_runtime::{Spawner as _, Supervisor as _};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    run(31, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in 0..3 {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(37, Duration::from_millis(100));
+        cluster.wait_until(&[0, 1, 2], 60).await;
+        let server = cluster.shared(0).unwrap();
+        let snapshot_len = lock(&server.snapshot)
+            .as_ref()
+            .expect("a snapshot by height 60")
+            .bytes
+            .len() as u64;
+        let target = crate::common::validator_key(0).public_key();
+        let received = Arc::new(AtomicU64::new(0));
+        let answers = Arc::new(AtomicU64::new(0));
+        let flood_for = Duration::from_secs(5);
+        let (counted, counted_answers, watched) =
+            (received.clone(), answers.clone(), server.clone());
+        let _impostor = cluster.spawn_impostor(
+            3,
+            &[crate::engine::CHANNEL_SNAPSHOTS],
+            move |context, _scheme, mut channels| async move {
+                let (mut sender, mut receiver) = channels.remove(0);
+                let listen_to = target.clone();
+                context.child("listen").spawn(move |_| async move {
+                    while let Ok((peer, bytes)) = receiver.recv().await {
+                        if peer == listen_to {
+                            counted.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+                            counted_answers.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+                let end = context.current() + flood_for;
+                while context.current() < end {
+                    let height = lock(&watched.snapshot).as_ref().map_or(0, |s| s.height);
+                    let request = Message::ChunkRequest { height, index: 0 };
+                    let _ = sender.send(Recipients::One(target.clone()), request.encode(), false);
+                    context.sleep(Duration::from_millis(1)).await;
+                }
+            },
+        );
+        cluster
+            .context
+            .sleep(flood_for + Duration::from_secs(1))
+            .await;
+        cluster.stop_traders();
+        let capacity = AnswerBudget::chunk_capacity(
+            snapshot_len.max(
+                lock(&server.snapshot)
+                    .as_ref()
+                    .map_or(0, |s| s.bytes.len() as u64),
+            ),
+        );
+        let bound = capacity
+            + capacity * flood_for.as_millis() as u64 / CHUNK_REFILL.as_millis() as u64
+            + crate::sync::CHUNK_BYTES as u64;
+        let got = received.load(Ordering::SeqCst);
+        println!(
+            "snapshot of {snapshot_len} bytes: the flooding peer got {} answers, {got} bytes (budget {bound})",
+            answers.load(Ordering::SeqCst)
+        );
+        assert!(got > 0, "the flood reached the server");
+        assert!(got <= bound, "{got} bytes past the budget {bound}");
+        // The honest validators went on.
+        let goal = cluster.heights().into_iter().max().unwrap() + 20;
+        cluster.wait_until(&[0, 1, 2], goal).await;
+        assert!(cluster.check_agreement(&[0, 1, 2]) >= 20);
+    });
+}

@@ -36,6 +36,10 @@
 //!   executor, which installs it and moves marshal's floor to it (see
 //!   [`crate::executor::Executor`]). Consensus, marshal and the API keep running throughout.
 //!
+//! - Serving is budgeted per peer ([`AnswerBudget`]): a peer asking again and again for what
+//!   it was already sent (a dozen bytes a request, a chunk or two blocks an answer) gets
+//!   silence once past twice the snapshot a minute, or 8 manifests and newest blocks a second.
+//!
 //! Never: lets a peer make it allocate more than `snapshot_bytes_max` for a snapshot or more
 //! than a chunk per message; waits forever (every request has a deadline and a bounded number
 //! of attempts; a cluster with no snapshot anywhere starts from genesis); builds a [`Synced`]
@@ -83,6 +87,142 @@ const MANIFEST_RESEND: Duration = Duration::from_millis(250);
 /// How long the last f peers get to answer a manifest request once all the others have: a
 /// silent peer (crashed, or Byzantine) costs the start this, not a whole `timeout` per attempt.
 const MANIFEST_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a peer's chunk budget takes to refill from empty: a peer may fetch the snapshot
+/// twice a minute.
+pub const CHUNK_REFILL: Duration = Duration::from_secs(60);
+
+/// Most manifest and newest-block requests a server answers one peer at once, and a second
+/// after that (an honest syncer asks for a manifest every 250 ms until it is answered, and
+/// for the newest block every 500 ms while it waits).
+pub const REQUESTS_BURST: u64 = 16;
+pub const REQUESTS_PER_S: u64 = 8;
+
+/// Most peers whose budget a server tracks at once (the channel admits only the validators;
+/// the bound holds whatever the set's size).
+const ANSWER_PEERS_MAX: usize = 1_024;
+
+/// What one peer may take in snapshot-channel answers, per peer. Chunks: a bucket of bytes
+/// holding twice the snapshot, refilled in [`CHUNK_REFILL`]: an honest syncing peer takes the
+/// snapshot once (and a retry) and never waits on it. Manifests and newest blocks (each
+/// carries up to two blocks): a bucket of [`REQUESTS_BURST`] answers refilled at
+/// [`REQUESTS_PER_S`]. Without it, a peer asking again and again (a dozen bytes a request)
+/// drew an answer per request up to the channel's quota (256 a second in `bulwark node`):
+/// 64 MiB a second of chunks, or two blocks an answer. Unanswered requests are silence, which
+/// an honest syncer already reads as "ask another peer".
+#[derive(Debug, Default)]
+pub struct AnswerBudget {
+    /// Per peer: chunk bytes left, requests left (in thousandths), and when both were last
+    /// brought up to date.
+    peers: BTreeMap<PublicKey, Bucket>,
+}
+
+#[derive(Debug, Copy, Clone)]
+struct Bucket {
+    chunk_bytes: u64,
+    requests_milli: u64,
+    at: std::time::SystemTime,
+}
+
+/// What an answer draws on.
+#[derive(Debug, Copy, Clone, PartialEq, Eq)]
+pub enum Draw {
+    /// A chunk of this many bytes.
+    Chunk(u64),
+    /// A manifest or a newest block.
+    Request,
+}
+
+impl AnswerBudget {
+    /// The chunk bucket's size for a server whose snapshot is `snapshot_len` bytes.
+    pub fn chunk_capacity(snapshot_len: u64) -> u64 {
+        snapshot_len.saturating_mul(2).max(CHUNK_BYTES as u64)
+    }
+
+    /// Whether `peer` may take `draw` now (its chunk bucket holding `chunk_capacity`); if
+    /// so, it is charged. A chunk larger than what is left empties the bucket: a peer past
+    /// its budget waits a refill, and the server builds nothing for it meanwhile.
+    pub fn take(
+        &mut self,
+        peer: &PublicKey,
+        now: std::time::SystemTime,
+        draw: Draw,
+        chunk_capacity: u64,
+    ) -> bool {
+        let Some(bucket) = self.refilled(peer, now, chunk_capacity) else {
+            return false;
+        };
+        match draw {
+            Draw::Chunk(bytes) if bucket.chunk_bytes < bytes => {
+                bucket.chunk_bytes = 0;
+                false
+            }
+            Draw::Chunk(bytes) => {
+                bucket.chunk_bytes -= bytes;
+                true
+            }
+            Draw::Request if bucket.requests_milli < 1_000 => false,
+            Draw::Request => {
+                bucket.requests_milli -= 1_000;
+                true
+            }
+        }
+    }
+
+    /// Whether `peer` has nothing left for `draw` now (any chunk, or a request): the server
+    /// need not build its answer.
+    pub fn exhausted(
+        &mut self,
+        peer: &PublicKey,
+        now: std::time::SystemTime,
+        draw: Draw,
+        chunk_capacity: u64,
+    ) -> bool {
+        self.refilled(peer, now, chunk_capacity)
+            .is_none_or(|bucket| match draw {
+                Draw::Chunk(_) => bucket.chunk_bytes == 0,
+                Draw::Request => bucket.requests_milli < 1_000,
+            })
+    }
+
+    /// `peer`'s buckets brought up to `now`; `None` when the server tracks as many peers as
+    /// it may and none of them has been idle long enough to be full again.
+    fn refilled(
+        &mut self,
+        peer: &PublicKey,
+        now: std::time::SystemTime,
+        chunk_capacity: u64,
+    ) -> Option<&mut Bucket> {
+        if !self.peers.contains_key(peer) && self.peers.len() >= ANSWER_PEERS_MAX {
+            // Peers idle for a whole refill are full again: forgetting them changes nothing.
+            self.peers
+                .retain(|_, b| now.duration_since(b.at).unwrap_or_default() < CHUNK_REFILL);
+            if self.peers.len() >= ANSWER_PEERS_MAX {
+                return None;
+            }
+        }
+        let bucket = self.peers.entry(peer.clone()).or_insert(Bucket {
+            chunk_bytes: chunk_capacity,
+            requests_milli: REQUESTS_BURST * 1_000,
+            at: now,
+        });
+        let elapsed_ms = now
+            .duration_since(bucket.at)
+            .unwrap_or_default()
+            .as_millis();
+        let chunk_refill = u128::from(chunk_capacity) * elapsed_ms / CHUNK_REFILL.as_millis();
+        bucket.chunk_bytes = u64::try_from(u128::from(bucket.chunk_bytes) + chunk_refill)
+            .unwrap_or(u64::MAX)
+            .min(chunk_capacity);
+        let request_refill = u128::from(REQUESTS_PER_S) * elapsed_ms;
+        bucket.requests_milli = u64::try_from(u128::from(bucket.requests_milli) + request_refill)
+            .unwrap_or(u64::MAX)
+            .min(REQUESTS_BURST * 1_000);
+        // A clock stepping back refills nothing now and counts nothing twice later.
+        bucket.at = bucket.at.max(now);
+        Some(bucket)
+    }
+}
 
 /// A finalization of a Bulwark block.
 pub type BlockFinalization = Finalization<ed25519::Scheme, Digest>;
@@ -1041,6 +1181,7 @@ where
             };
             let mut next_check = now + BEHIND_CHECK_INTERVAL;
             let mut newest_served: NewestServed = None;
+            let mut budget = AnswerBudget::default();
             loop {
                 let received = commonware_macros::select! {
                     _ = context.sleep_until(next_check) => None,
@@ -1073,8 +1214,29 @@ where
                     let _ = blocker.block(peer);
                     continue;
                 };
+                let snapshot_len = lock(&shared.snapshot)
+                    .as_ref()
+                    .map_or(0, |s| s.bytes.len() as u64);
+                let capacity = AnswerBudget::chunk_capacity(snapshot_len);
+                let chunk = matches!(message, Message::ChunkRequest { .. });
+                let draw = |bytes| {
+                    if chunk {
+                        Draw::Chunk(bytes)
+                    } else {
+                        Draw::Request
+                    }
+                };
+                if budget.exhausted(&peer, context.current(), draw(0), capacity) {
+                    continue;
+                }
                 if let Some(answer) = answer(&shared, &marshal, &mut newest_served, message).await {
-                    sender.send(Recipients::One(peer), answer.encode(), false);
+                    let encoded = answer.encode();
+                    let draw = draw(encoded.len() as u64);
+                    if budget.take(&peer, context.current(), draw, capacity) {
+                        sender.send(Recipients::One(peer), encoded, false);
+                    } else {
+                        tracing::debug!(?peer, "snapshot-channel answer over the peer's budget");
+                    }
                 }
             }
         })
@@ -1430,6 +1592,57 @@ mod tests {
 
     fn cfg(scheme: &ed25519::Scheme) -> <Message as Read>::Cfg {
         (BlockLimits::DEFAULT, scheme.certificate_codec_config())
+    }
+
+    /// The answer budget: a peer takes its chunk bucket (twice the snapshot) and its requests
+    /// (16 at once), then gets nothing until the refill; another peer's buckets are its own;
+    /// an oversized chunk empties the bucket, so the server builds nothing more for it.
+    #[test]
+    fn a_peer_takes_its_answer_budget_and_then_waits_for_the_refill() {
+        let start = std::time::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let [greedy, other] = [1u64, 2].map(|s| PrivateKey::from_seed(s).public_key());
+        let capacity = AnswerBudget::chunk_capacity(1 << 20);
+        assert_eq!(capacity, 2 << 20);
+        assert_eq!(
+            AnswerBudget::chunk_capacity(10),
+            CHUNK_BYTES as u64,
+            "at least a chunk"
+        );
+        let mut budget = AnswerBudget::default();
+        let chunk = Draw::Chunk(CHUNK_BYTES as u64);
+        let mut taken = 0;
+        while budget.take(&greedy, at(0), chunk, capacity) {
+            taken += 1;
+        }
+        assert_eq!(taken, 8, "twice a 1 MiB snapshot in 256 KiB chunks");
+        assert!(budget.exhausted(&greedy, at(0), chunk, capacity));
+        assert!(
+            budget.take(&other, at(0), chunk, capacity),
+            "its own bucket"
+        );
+        // A quarter of the refill brings back a quarter of the bucket: two chunks.
+        let quarter = CHUNK_REFILL.as_millis() as u64 / 4;
+        assert!(budget.take(&greedy, at(quarter), chunk, capacity));
+        assert!(budget.take(&greedy, at(quarter), chunk, capacity));
+        assert!(!budget.take(&greedy, at(quarter), chunk, capacity));
+        // Past what is left, a chunk empties the bucket.
+        assert!(!budget.take(&other, at(0), Draw::Chunk(capacity), capacity));
+        assert!(budget.exhausted(&other, at(0), chunk, capacity));
+        // Requests: 16 at once, then 8 a second.
+        let mut requests = 0;
+        while budget.take(&greedy, at(quarter), Draw::Request, capacity) {
+            requests += 1;
+        }
+        assert_eq!(requests, REQUESTS_BURST);
+        assert!(budget.exhausted(&greedy, at(quarter), Draw::Request, capacity));
+        let mut later = 0;
+        while budget.take(&greedy, at(quarter + 1_000), Draw::Request, capacity) {
+            later += 1;
+        }
+        assert_eq!(later, REQUESTS_PER_S);
+        // A clock that steps back refills nothing and charges as usual.
+        assert!(!budget.take(&greedy, at(0), Draw::Request, capacity));
     }
 
     #[test]
