@@ -130,26 +130,36 @@ fn a_flood_over_a_peer_s_gossip_budget_is_dropped_unread() {
 fn a_withholding_leader_moves_the_index_only_within_the_honest_spread() {
     let mut scenario = catalogue::load("withhold-observations").expect("in the catalogue");
     scenario.duration = RunLength::Seconds(6);
-    let honest = run(&scenario.fault_free(), 1);
-    let lifted = run(&scenario, 1);
-    summary("honest", &honest);
-    summary("withholding high", &lifted);
+    let (honest, lifted) = index_error_max_without_and_with(&scenario, 3, Withhold::High);
+    assert!(
+        lifted <= honest + 2 * 20,
+        "index error {lifted} bps with the withholder, {honest} without"
+    );
+}
+
+/// The index error max (bps) of `scenario` on seed 1 without its faults and with them, after
+/// checking that its one Byzantine role is validator `validator` withholding by `withhold`
+/// and that it left observations out.
+fn index_error_max_without_and_with(
+    scenario: &Scenario,
+    validator: usize,
+    withhold: Withhold,
+) -> (u64, u64) {
     assert_eq!(
         scenario.byzantine,
         vec![ByzantineRole::Withholder {
-            validator: 3,
-            withhold: Withhold::High,
+            validator,
+            withhold,
             around_ms: None,
         }]
     );
-    assert!(lifted.consensus.observations_withheld > 0, "it withheld");
+    let honest = run(&scenario.fault_free(), 1);
+    let attacked = run(scenario, 1);
+    summary("honest", &honest);
+    summary(&format!("withholding {withhold:?}"), &attacked);
+    assert!(attacked.consensus.observations_withheld > 0, "it withheld");
     let error_max = |m: &Measured| m.economy.as_ref().expect("an economy").index_error_bps_max;
-    assert!(
-        error_max(&lifted) <= error_max(&honest) + 2 * 20,
-        "index error {} bps with the withholder, {} without",
-        error_max(&lifted),
-        error_max(&honest)
-    );
+    (error_max(&honest), error_max(&attacked))
 }
 
 /// Validator 1 carries, of every validly signed observation it has seen in blocks within the
@@ -162,28 +172,10 @@ fn a_withholding_leader_moves_the_index_only_within_the_honest_spread() {
 #[test]
 fn a_leader_replaying_old_observations_moves_the_index_no_further_than_withholding() {
     let scenario = catalogue::load("withhold-replay").expect("in the catalogue");
-    let honest = run(&scenario.fault_free(), 1);
-    let replayed = run(&scenario, 1);
-    summary("honest", &honest);
-    summary("replaying high", &replayed);
-    assert_eq!(
-        scenario.byzantine,
-        vec![ByzantineRole::Withholder {
-            validator: 1,
-            withhold: Withhold::ReplayHigh,
-            around_ms: None,
-        }]
-    );
+    let (honest, replayed) = index_error_max_without_and_with(&scenario, 1, Withhold::ReplayHigh);
     assert!(
-        replayed.consensus.observations_withheld > 0,
-        "it replaced observations"
-    );
-    let error_max = |m: &Measured| m.economy.as_ref().expect("an economy").index_error_bps_max;
-    assert!(
-        error_max(&replayed) <= error_max(&honest) + 30,
-        "index error {} bps with the replaying leader, {} without",
-        error_max(&replayed),
-        error_max(&honest)
+        replayed <= honest + 30,
+        "index error {replayed} bps with the replaying leader, {honest} without"
     );
 }
 
