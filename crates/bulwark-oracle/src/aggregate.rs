@@ -49,9 +49,8 @@ pub enum DropReason {
     /// Fewer sources than `sources_min`.
     #[error("the observation combines too few sources")]
     TooFewSources = 6,
-    /// Observed more than `observation_age_ms_max` before the block's time, or before the
-    /// newest observation of the same validator and asset that an earlier block counted.
-    #[error("the observation is older than the freshness bound or than one already counted")]
+    /// Observed more than `observation_age_ms_max` before the block's time.
+    #[error("the observation is older than the freshness bound")]
     Stale = 7,
     /// Observed more than `observation_lead_ms_max` after the block's time.
     #[error("the observation is dated after the block beyond the clock-skew bound")]
@@ -60,11 +59,16 @@ pub enum DropReason {
     /// first in block order counts).
     #[error("a second observation from the same validator")]
     Duplicate = 9,
+    /// Observed before the newest observation of the same validator and asset that an
+    /// earlier block counted: the validator has replaced it, and only the block's leader
+    /// chose to carry it (so it is not charged to the validator).
+    #[error("the validator has since replaced this observation with one already counted")]
+    Superseded = 10,
 }
 
 impl DropReason {
     /// Every reason, in check order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::AssetUnknown,
         Self::OverCapacity,
         Self::NotValidator,
@@ -74,6 +78,7 @@ impl DropReason {
         Self::Stale,
         Self::FromFuture,
         Self::Duplicate,
+        Self::Superseded,
     ];
 
     /// The stable wire code.
@@ -335,13 +340,7 @@ fn check(
     if observation.sources < config.sources_min {
         return Err(DropReason::TooFewSources);
     }
-    // Stale by age, or older than the validator's newest observation the chain has counted:
-    // a leader may not bring back a price the validator has since replaced.
-    if observation.observed_at_ms < now_ms.saturating_sub(config.observation_age_ms_max)
-        || counted
-            .get(index)
-            .is_some_and(|newest| observation.observed_at_ms < *newest)
-    {
+    if observation.observed_at_ms < now_ms.saturating_sub(config.observation_age_ms_max) {
         return Err(DropReason::Stale);
     }
     if observation.observed_at_ms > now_ms.saturating_add(config.observation_lead_ms_max) {
@@ -349,6 +348,13 @@ fn check(
     }
     if seen[index] {
         return Err(DropReason::Duplicate);
+    }
+    // A leader may not bring back a price the validator has since replaced.
+    if counted
+        .get(index)
+        .is_some_and(|newest| observation.observed_at_ms < *newest)
+    {
+        return Err(DropReason::Superseded);
     }
     Ok(index)
 }
@@ -485,7 +491,7 @@ mod tests {
             assert_eq!(DropReason::from_code(reason.code()), Some(reason));
         }
         assert_eq!(DropReason::from_code(0), None);
-        assert_eq!(DropReason::from_code(10), None);
+        assert_eq!(DropReason::from_code(11), None);
     }
 
     #[test]

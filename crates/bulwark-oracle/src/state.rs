@@ -497,7 +497,8 @@ mod tests {
     /// within the freshness bound, would set the index back to where it stood seconds ago: in
     /// a fall, up by as much as the guard lets one block move it, for every mark, liquidation
     /// and withdrawal in its block. An observation older than the newest of its validator and
-    /// asset the chain has counted is dropped as stale, so the index stays; the same
+    /// asset the chain has counted is dropped as superseded (not charged to the validator:
+    /// the leader chose it), so the index stays; the same
     /// observation carried again (every honest block does, until the next arrives) counts.
     #[test]
     fn a_leader_replaying_older_observations_cannot_move_the_index_back() {
@@ -523,7 +524,11 @@ mod tests {
                 quorum: 3
             }
         );
-        assert_eq!(aggregate.drop_counts.get(DropReason::Stale), 3);
+        assert_eq!(aggregate.drop_counts.get(DropReason::Superseded), 3);
+        assert!(
+            !DropReason::Superseded.is_attributable(),
+            "the leader's doing"
+        );
         // The newest counted, carried again, counts: honest blocks repeat observations.
         let outcome = c.block(T + 150, &fallen);
         assert!(matches!(
@@ -547,7 +552,7 @@ mod tests {
             outcome.assets[0]
                 .aggregate
                 .drop_counts
-                .get(DropReason::Stale),
+                .get(DropReason::Superseded),
             1
         );
         assert!(matches!(

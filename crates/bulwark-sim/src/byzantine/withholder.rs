@@ -16,7 +16,7 @@
 //! A replaying withholder (`ReplayHigh`, `ReplayLow`) chooses among every observation it has
 //! seen in blocks that is still within the oracle's freshness bound, each validly signed: in a
 //! fall, the prices of seconds ago. The oracle drops an observation older than its
-//! validator's newest that a block has counted (`bulwark_oracle`'s stale check), so a replay
+//! validator's newest that a block has counted (`DropReason::Superseded`), so a replay
 //! moves the index no further than the withholding of newer ones does.
 //! Never: signs, reprices or carries two observations of one validator and asset (that is
 //! `Duty::ObservationsSigned` and `Duty::OneObservationPerValidator`), or touches
@@ -185,11 +185,12 @@ impl Rewrite for Withholder {
                 self.kept(&seen, &honest.context.leader)
             }
         };
-        if kept == *all {
-            return None;
-        }
         // The honest block's observations it left out (a replayed one stands in for some).
         let dropped = all.iter().filter(|s| !kept.contains(s)).count();
+        if dropped == 0 && kept.len() == all.len() {
+            // The same observations (perhaps in another order): the honest block stands.
+            return None;
+        }
         self.log.dropped.fetch_add(dropped as u64, Ordering::SeqCst);
         self.log.blocks.fetch_add(1, Ordering::SeqCst);
         let mut body = honest.body.clone();
