@@ -683,6 +683,16 @@ pub(crate) fn range(field: &str, value: u64, min: u64, max: u64) -> Result<(), S
     })
 }
 
+/// [`range`] for a signed field: a negative value is out of range (shown as `u64::MAX`).
+pub(crate) fn range_signed(
+    field: &str,
+    value: i64,
+    min: u64,
+    max: u64,
+) -> Result<(), ScenarioError> {
+    range(field, u64::try_from(value).unwrap_or(u64::MAX), min, max)
+}
+
 pub(crate) fn millis(field: &str, seconds: f64, max_ms: u64) -> Result<u64, ScenarioError> {
     let ms = seconds * 1_000.0;
     if !seconds.is_finite() || seconds < 0.0 || ms > max_ms as f64 {

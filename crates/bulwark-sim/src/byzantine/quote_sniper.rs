@@ -33,6 +33,7 @@
 
 use super::front_runner::{apply, opposite, signed_after};
 use super::rewriter::{ProposalRewriter, Rewrite, with_body};
+use super::withholder::only_own;
 use bulwark_exchange::Exchange;
 use bulwark_node::app::ExchangeApp;
 use bulwark_node::block::ChainBlock;
@@ -293,8 +294,7 @@ impl Rewrite for QuoteSniper {
             // moved for the stale-quote rule, and the take is judged against the index the
             // honest block would have set, which the next block's observations bring.
             let all = body.observations.len();
-            body.observations
-                .retain(|s| s.observation.validator == honest.context.leader);
+            body.observations = only_own(&body.observations, &honest.context.leader);
             self.log
                 .observations_withheld
                 .fetch_add((all - body.observations.len()) as u64, Ordering::SeqCst);

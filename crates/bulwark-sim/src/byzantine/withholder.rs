@@ -132,11 +132,7 @@ impl Withholder {
         own: &bulwark_types::PublicKey,
     ) -> Vec<SignedObservation> {
         match self.withhold {
-            Withhold::AllButOwn => all
-                .iter()
-                .filter(|s| s.observation.validator == *own)
-                .cloned()
-                .collect(),
+            Withhold::AllButOwn => only_own(all, own),
             Withhold::High | Withhold::Low | Withhold::ReplayHigh | Withhold::ReplayLow => {
                 let mut by_price = all.to_vec();
                 // Per underlying, favoured prices first; ties by validator, so every run of
@@ -197,6 +193,18 @@ impl Rewrite for Withholder {
         body.observations = kept;
         Some(with_body(honest, body, None))
     }
+}
+
+/// The observations of `all` that `own` signed: fewer than the oracle's quorum, so a block
+/// carrying only these leaves the index where it was.
+pub(super) fn only_own(
+    all: &[SignedObservation],
+    own: &bulwark_types::PublicKey,
+) -> Vec<SignedObservation> {
+    all.iter()
+        .filter(|s| s.observation.validator == *own)
+        .cloned()
+        .collect()
 }
 
 /// Adds the observations of `honest` and of `parent` to `history` and returns every one it

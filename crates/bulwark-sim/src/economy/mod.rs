@@ -22,7 +22,7 @@ pub mod tally;
 pub use options::OptionsSpec;
 pub use protections::Protection;
 
-use crate::scenario::{ScenarioError, range};
+use crate::scenario::{ScenarioError, range, range_signed};
 use serde::{Deserialize, Serialize};
 
 /// Most scripted moves of the honest price.
@@ -262,12 +262,7 @@ pub(crate) fn validate(
     let mut economy = Economy::default();
     if let Some(raw) = raw {
         if let Some(usdc) = raw.insurance_usdc {
-            range(
-                "economy.insurance_usdc",
-                u64::try_from(usdc).unwrap_or(u64::MAX),
-                0,
-                INSURANCE_USDC_MAX as u64,
-            )?;
+            range_signed("economy.insurance_usdc", usdc, 0, INSURANCE_USDC_MAX as u64)?;
             economy.insurance_usdc = usdc;
         }
         if let Some(venues) = raw.venues {
@@ -328,12 +323,7 @@ pub(crate) fn validate(
             economy.funding_interval_ms = Some(ms);
         }
         if let Some(ppm) = raw.funding_rate_max_ppm {
-            range(
-                "economy.funding_rate_max_ppm",
-                u64::try_from(ppm).unwrap_or(u64::MAX),
-                0,
-                100_000,
-            )?;
+            range_signed("economy.funding_rate_max_ppm", ppm, 0, 100_000)?;
             economy.funding_rate_max_ppm = Some(ppm);
         }
         if let Some(s) = raw.depth_half_life_s {
@@ -344,22 +334,12 @@ pub(crate) fn validate(
         }
         if let Some(bps) = raw.backstop_depth_bps {
             // The genesis' bound (`RiskLimitParams::validate`): up to 10,000 books.
-            range(
-                "economy.backstop_depth_bps",
-                u64::try_from(bps).unwrap_or(u64::MAX),
-                0,
-                100_000_000,
-            )?;
+            range_signed("economy.backstop_depth_bps", bps, 0, 100_000_000)?;
             economy.backstop_depth_bps = Some(bps);
         }
         if let Some(bps) = raw.stale_quote_bps {
             // The genesis' bound (`ExchangeParams::check`): at most the band's 5%.
-            range(
-                "economy.stale_quote_bps",
-                u64::try_from(bps).unwrap_or(u64::MAX),
-                0,
-                500,
-            )?;
+            range_signed("economy.stale_quote_bps", bps, 0, 500)?;
             economy.stale_quote_bps = Some(bps);
         }
         if let Some(raw) = raw.options {
