@@ -757,16 +757,27 @@ fn a_validator_sending_outdated_votes_changes_nothing() {
     });
 }
 
-/// A real equivocating leader: at each of its views it builds two different valid blocks on
-/// the same parent (the same state; times a millisecond apart), ships block A to validators 0
-/// and 1 and block B to validators 1 and 2, and sends its notarize vote for each where it
-/// shipped it. Both blocks are valid: validator 0 executes A and validator 2 executes B as
-/// verifiers. Validator 1 holds both votes, reports the conflict and blocks the equivocator,
-/// after which neither block of a pair can gather a quorum. The honest three never finalize
-/// both blocks of a pair, agree at every height and keep finalizing; only the equivocator is
-/// blocked. (The mock `equivocator` above ships no blocks: it tests a withholding leader.)
-#[test]
-fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three() {
+/// What the two-block equivocator of [`spawn_two_block_equivocator`] did: the digests of each
+/// pair of blocks it shipped, and how many of block A validator 0 and of block B validator 2
+/// executed as verifiers (the validators running when it was spawned).
+struct Equivocation {
+    shipped: Arc<
+        std::sync::Mutex<
+            Vec<(
+                commonware_cryptography::sha256::Digest,
+                commonware_cryptography::sha256::Digest,
+            )>,
+        >,
+    >,
+    verified: Arc<std::sync::Mutex<(u64, u64)>>,
+    _handle: commonware_runtime::Handle<()>,
+}
+
+/// A real equivocating leader in validator 3's place: at each of its views it builds two
+/// different valid blocks on the same parent (the same state; times a millisecond apart),
+/// ships block A to validators 0 and 1 and block B to validators 1 and 2, and sends its
+/// notarize vote for each where it shipped it.
+fn spawn_two_block_equivocator(cluster: &Cluster) -> Equivocation {
     use bulwark_node::block::{ChainBlock, Ctx};
     use bulwark_node::engine::{CHANNEL_BLOCKS, CHANNEL_CERTIFICATES, CHANNEL_VOTES};
     use bulwark_types::{Block as ExchangeBlock, BlockTime, PriceInputs};
@@ -785,116 +796,136 @@ fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
+    let source = cluster.shared(0).unwrap();
+    let other = cluster.shared(2).unwrap();
+    let keys: Vec<_> = (0..4)
+        .map(|i| common::validator_key(i).public_key())
+        .collect();
+    let shipped: Arc<Mutex<Vec<(Digest, Digest)>>> = Arc::default();
+    let record = shipped.clone();
+    // How many of block A validator 0 executed as a verifier, and of block B validator 2.
+    let verified: Arc<Mutex<(u64, u64)>> = Arc::default();
+    let verifies = verified.clone();
+    let handle = cluster.spawn_impostor(
+        3,
+        &[CHANNEL_VOTES, CHANNEL_CERTIFICATES, CHANNEL_BLOCKS],
+        move |context, scheme: Scheme, mut channels| async move {
+            let (mut votes, _) = channels.remove(0);
+            let (_, mut certificates) = channels.remove(0);
+            let (mut blocks, _) = channels.remove(0);
+            let elector: RoundRobinElector<Scheme> =
+                RoundRobin::<Sha256>::default().build(scheme.participants());
+            let me = scheme.me().and_then(|m| m.signer()).expect("a participant");
+            let mut seen = BTreeSet::new();
+            loop {
+                let Ok((_, message)) = certificates.recv().await else {
+                    return;
+                };
+                let mut bytes = message;
+                let Ok(certificate) = Certificate::<Scheme, Digest>::read_cfg(
+                    &mut bytes,
+                    &<Scheme as CertificateVerifier>::certificate_codec_config(&scheme),
+                ) else {
+                    continue;
+                };
+                let (view, parent) = match certificate {
+                    Certificate::Notarization(n) => (n.view(), n.proposal.payload),
+                    Certificate::Finalization(f) => (f.view(), f.proposal.payload),
+                    _ => continue,
+                };
+                if !seen.insert(view) {
+                    continue;
+                }
+                let round = Round::new(Epoch::zero(), view.next());
+                if elector.elect(round, ()) != me {
+                    continue;
+                }
+                let built = {
+                    let mut chain = source.chain.lock().unwrap();
+                    let Some(state_hash) = chain.state_hash_due(&parent) else {
+                        continue;
+                    };
+                    let Some(state) = chain.state_after(&parent) else {
+                        continue;
+                    };
+                    let now = context
+                        .current()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_millis() as u64;
+                    let time = now.max(state.time().millis());
+                    let ctx = Ctx {
+                        round,
+                        leader: keys[3].clone(),
+                        parent: (view, parent),
+                    };
+                    let block = |time_ms: u64| {
+                        ChainBlock::new(
+                            ctx.clone(),
+                            parent,
+                            state.state_digest(),
+                            state_hash,
+                            ExchangeBlock {
+                                height: state.height().next(),
+                                time: BlockTime::from_millis(time_ms),
+                                prices: PriceInputs::default(),
+                                observations: vec![],
+                                txs: vec![],
+                            },
+                        )
+                    };
+                    (block(time), block(time + 1))
+                };
+                let (a, b) = built;
+                let to = |who: [usize; 2]| Recipients::Some(who.map(|i| keys[i].clone()).to_vec());
+                let vote = |block: &ChainBlock| {
+                    let proposal = Proposal::new(round, view, block.digest());
+                    Vote::Notarize(Notarize::<Scheme, Digest>::sign(&scheme, proposal).unwrap())
+                        .encode()
+                };
+                blocks.send(to([0, 1]), a.encode(), true);
+                blocks.send(to([1, 2]), b.encode(), true);
+                votes.send(to([0, 1]), vote(&a), true);
+                votes.send(to([1, 2]), vote(&b), true);
+                record.lock().unwrap().push((a.digest(), b.digest()));
+                // Both blocks are valid: each side's verifier executes its own.
+                context.sleep(Duration::from_millis(300)).await;
+                let executed = |shared: &bulwark_node::shared::Shared, digest: &Digest| {
+                    shared.chain.lock().unwrap().state_after(digest).is_some()
+                };
+                let mut counts = verifies.lock().unwrap();
+                counts.0 += u64::from(executed(&source, &a.digest()));
+                counts.1 += u64::from(executed(&other, &b.digest()));
+            }
+        },
+    );
+    Equivocation {
+        shipped,
+        verified,
+        _handle: handle,
+    }
+}
+
+/// A real equivocating leader: at each of its views it builds two different valid blocks on
+/// the same parent (the same state; times a millisecond apart), ships block A to validators 0
+/// and 1 and block B to validators 1 and 2, and sends its notarize vote for each where it
+/// shipped it. Both blocks are valid: validator 0 executes A and validator 2 executes B as
+/// verifiers. Validator 1 holds both votes, reports the conflict and blocks the equivocator,
+/// after which neither block of a pair can gather a quorum. The honest three never finalize
+/// both blocks of a pair, agree at every height and keep finalizing; only the equivocator is
+/// blocked. (The mock `equivocator` above ships no blocks: it tests a withholding leader.)
+#[test]
+fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three() {
+    use std::collections::BTreeSet;
     run(41, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in HONEST {
             cluster.start(i);
         }
         cluster.wait_until(&HONEST, 2).await;
-        let source = cluster.shared(0).unwrap();
-        let other = cluster.shared(2).unwrap();
-        let keys: Vec<_> = (0..4)
-            .map(|i| common::validator_key(i).public_key())
-            .collect();
-        let shipped: Arc<Mutex<Vec<(Digest, Digest)>>> = Arc::default();
-        let record = shipped.clone();
-        // How many of block A validator 0 executed as a verifier, and of block B validator 2.
-        let verified: Arc<Mutex<(u64, u64)>> = Arc::default();
-        let verifies = verified.clone();
-        let _byzantine = cluster.spawn_impostor(
-            3,
-            &[CHANNEL_VOTES, CHANNEL_CERTIFICATES, CHANNEL_BLOCKS],
-            move |context, scheme: Scheme, mut channels| async move {
-                let (mut votes, _) = channels.remove(0);
-                let (_, mut certificates) = channels.remove(0);
-                let (mut blocks, _) = channels.remove(0);
-                let elector: RoundRobinElector<Scheme> =
-                    RoundRobin::<Sha256>::default().build(scheme.participants());
-                let me = scheme.me().and_then(|m| m.signer()).expect("a participant");
-                let mut seen = BTreeSet::new();
-                loop {
-                    let Ok((_, message)) = certificates.recv().await else {
-                        return;
-                    };
-                    let mut bytes = message;
-                    let Ok(certificate) = Certificate::<Scheme, Digest>::read_cfg(
-                        &mut bytes,
-                        &<Scheme as CertificateVerifier>::certificate_codec_config(&scheme),
-                    ) else {
-                        continue;
-                    };
-                    let (view, parent) = match certificate {
-                        Certificate::Notarization(n) => (n.view(), n.proposal.payload),
-                        Certificate::Finalization(f) => (f.view(), f.proposal.payload),
-                        _ => continue,
-                    };
-                    if !seen.insert(view) {
-                        continue;
-                    }
-                    let round = Round::new(Epoch::zero(), view.next());
-                    if elector.elect(round, ()) != me {
-                        continue;
-                    }
-                    let built = {
-                        let mut chain = source.chain.lock().unwrap();
-                        let Some(state_hash) = chain.state_hash_due(&parent) else {
-                            continue;
-                        };
-                        let Some(state) = chain.state_after(&parent) else {
-                            continue;
-                        };
-                        let now = context
-                            .current()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap()
-                            .as_millis() as u64;
-                        let time = now.max(state.time().millis());
-                        let ctx = Ctx {
-                            round,
-                            leader: keys[3].clone(),
-                            parent: (view, parent),
-                        };
-                        let block = |time_ms: u64| {
-                            ChainBlock::new(
-                                ctx.clone(),
-                                parent,
-                                state.state_digest(),
-                                state_hash,
-                                ExchangeBlock {
-                                    height: state.height().next(),
-                                    time: BlockTime::from_millis(time_ms),
-                                    prices: PriceInputs::default(),
-                                    observations: vec![],
-                                    txs: vec![],
-                                },
-                            )
-                        };
-                        (block(time), block(time + 1))
-                    };
-                    let (a, b) = built;
-                    let to =
-                        |who: [usize; 2]| Recipients::Some(who.map(|i| keys[i].clone()).to_vec());
-                    let vote = |block: &ChainBlock| {
-                        let proposal = Proposal::new(round, view, block.digest());
-                        Vote::Notarize(Notarize::<Scheme, Digest>::sign(&scheme, proposal).unwrap())
-                            .encode()
-                    };
-                    blocks.send(to([0, 1]), a.encode(), true);
-                    blocks.send(to([1, 2]), b.encode(), true);
-                    votes.send(to([0, 1]), vote(&a), true);
-                    votes.send(to([1, 2]), vote(&b), true);
-                    record.lock().unwrap().push((a.digest(), b.digest()));
-                    // Both blocks are valid: each side's verifier executes its own.
-                    context.sleep(Duration::from_millis(300)).await;
-                    let executed = |shared: &bulwark_node::shared::Shared, digest: &Digest| {
-                        shared.chain.lock().unwrap().state_after(digest).is_some()
-                    };
-                    let mut counts = verifies.lock().unwrap();
-                    counts.0 += u64::from(executed(&source, &a.digest()));
-                    counts.1 += u64::from(executed(&other, &b.digest()));
-                }
-            },
-        );
+        let Equivocation {
+            shipped, verified, ..
+        } = spawn_two_block_equivocator(&cluster);
         let _traders = cluster.start_traders(41, Duration::from_millis(100));
         cluster.wait_until(&HONEST, 150).await;
         cluster.stop_traders();
@@ -932,5 +963,72 @@ fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three
             "both blocks of a pair were valid and executed by a verifier: {a_verified}, {b_verified}"
         );
         assert!(cluster.executed(0).1 > 0, "trades happened");
+    });
+}
+
+/// State sync while a leader equivocates: with the two-block equivocator in validator 3's
+/// place, validator 2 loses its disk and restarts empty. The two honest validators left cannot
+/// finalize without it (a quorum is 3 of 4, and the equivocator's blocks gather no quorum), so
+/// the chain waits while it syncs from them: it waits for a block finalized since its start, up
+/// to `JOURNAL_LOST_WAIT`, then starts consensus from the newest finalization it was shown. The
+/// honest three then agree again, the leader keeps equivocating, no honest validator finalizes
+/// both blocks of a pair, and only the equivocator is blamed.
+#[test]
+fn a_validator_wiped_while_a_leader_equivocates_state_syncs_and_agrees() {
+    use std::collections::BTreeSet;
+    run(43, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in HONEST {
+            cluster.start(i);
+        }
+        cluster.wait_until(&HONEST, 2).await;
+        let Equivocation { shipped, .. } = spawn_two_block_equivocator(&cluster);
+        let _traders = cluster.start_traders(43, Duration::from_millis(100));
+        cluster.wait_until(&HONEST, 60).await;
+        let pairs_before = shipped.lock().unwrap().len();
+        let wiped_height = cluster.heights().into_iter().max().expect("validators");
+        let wiped_s = cluster.now_s();
+        cluster.wipe(2).await;
+        cluster.start(2);
+        let goal = wiped_height + 60;
+        cluster.wait_until(&HONEST, goal).await;
+        cluster.stop_traders();
+        let first = {
+            let shared = cluster.shared(2).expect("restarted");
+            let history = lock(&shared.history);
+            history.front().expect("it executed blocks").height
+        };
+        println!(
+            "wiped at height {wiped_height} ({wiped_s:.1} s); the honest three at {goal} by \
+             {:.1} s; the wiped validator executed from height {first}",
+            cluster.now_s()
+        );
+        let compared = cluster.check_agreement(&HONEST);
+        assert!(
+            compared >= 40,
+            "agreement after the sync: {compared} heights"
+        );
+        let pairs = shipped.lock().unwrap().clone();
+        assert!(
+            pairs.len() > pairs_before,
+            "the leader kept equivocating after the wipe: {} pairs, {pairs_before} before",
+            pairs.len()
+        );
+        for i in HONEST {
+            let shared = cluster.shared(i).unwrap();
+            let history = shared.history.lock().unwrap();
+            let finalized: BTreeSet<_> = history.iter().map(|r| r.block).collect();
+            for (a, b) in &pairs {
+                assert!(
+                    !(finalized.contains(a) && finalized.contains(b)),
+                    "validator {i} finalized both blocks of one view"
+                );
+            }
+        }
+        let blocked = cluster.blocked().await;
+        assert!(
+            blocked.iter().all(|(_, blamed)| *blamed == 3),
+            "no honest validator is blamed: {blocked:?}"
+        );
     });
 }
