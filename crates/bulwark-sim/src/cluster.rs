@@ -111,10 +111,18 @@ pub struct Traffic {
     pub admitted: u64,
     /// Set to stop the traders.
     pub stop: bool,
-    /// Admitted transactions not yet seen finalized: digest and submission time (ms since the
-    /// Unix epoch of the runtime's clock), oldest first, at most [`PENDING_MAX`]. The lab
-    /// drains it to time submissions to their finalized outcome.
-    pub pending: std::collections::VecDeque<(TxDigest, u64)>,
+    /// Admitted transactions not yet seen finalized, oldest first, at most [`PENDING_MAX`].
+    /// The lab drains it to time submissions to their finalized outcome.
+    pub pending: std::collections::VecDeque<Submission>,
+}
+
+/// An admitted transaction the lab times to its finalized outcome.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub digest: TxDigest,
+    /// When it was admitted: ms since the Unix epoch of the runtime's clock.
+    pub submitted_ms: u64,
+    pub signer: PublicKey,
 }
 
 /// Archive retention for runtime-sync scenarios: 50 blocks below the newest snapshot (every
@@ -557,17 +565,24 @@ impl Cluster {
                     let Some(shared) = lock(&slots[home % n]).clone() else {
                         return;
                     };
-                    let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+                    let digests: Vec<(TxDigest, PublicKey)> = txs
+                        .iter()
+                        .map(|tx| (tx_digest(tx), tx.tx.signer.clone()))
+                        .collect();
                     let submitted = txs.len() as u64;
                     let results = shared.submit(txs, context, true);
                     let now = now_ms(context);
                     let mut traffic = lock(&traffic);
                     traffic.submitted += submitted;
-                    for (digest, result) in digests.into_iter().zip(&results) {
+                    for ((digest, signer), result) in digests.into_iter().zip(&results) {
                         if result.is_ok() {
                             traffic.admitted += 1;
                             if traffic.pending.len() < PENDING_MAX {
-                                traffic.pending.push_back((digest, now));
+                                traffic.pending.push_back(Submission {
+                                    digest,
+                                    submitted_ms: now,
+                                    signer,
+                                });
                             }
                         }
                     }

@@ -277,6 +277,9 @@ pub struct Measured {
     /// The same, of every submission but the attacker agents' (traders, honest agents, the
     /// bridge).
     pub latencies_honest_ms: Vec<u64>,
+    /// With a censoring leader: the same, of the submissions of the traders it censors (also in
+    /// `latencies_honest_ms`).
+    pub latencies_censored_ms: Option<Vec<u64>>,
     /// Admitted submissions never seen finalized (dropped, or still waiting at the end).
     pub untimed: u64,
     pub recoveries: Vec<Recovery>,
@@ -434,6 +437,7 @@ struct Lab {
     last_progress_ms: u64,
     latencies_ms: Vec<u64>,
     latencies_honest_ms: Vec<u64>,
+    latencies_censored_ms: Vec<u64>,
     untimed: u64,
     /// The timeline, shared with [`simulate`] outside the runtime.
     journal: Arc<Mutex<Journal>>,
@@ -667,6 +671,7 @@ impl Lab {
             last_progress_ms: 0,
             latencies_ms: Vec::new(),
             latencies_honest_ms: Vec::new(),
+            latencies_censored_ms: Vec::new(),
             untimed: 0,
             journal,
             consensus: ConsensusEvidence::default(),
@@ -1355,8 +1360,20 @@ impl Lab {
         true
     }
 
-    /// Times the submissions now finalized on any running validator: everyone's, and apart
-    /// the honest ones (all but the attacker agents', which wait in `Roster::attack_pending`).
+    /// The traders censoring leaders leave out.
+    fn censored(&self) -> Vec<bulwark_types::PublicKey> {
+        self.roles
+            .iter()
+            .filter_map(|role| match role {
+                Role::Censor(target, _) => Some(target.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Times the submissions now finalized on any running validator: everyone's, apart the
+    /// honest ones (all but the attacker agents', which wait in `Roster::attack_pending`), and
+    /// apart again those of the traders a censoring leader leaves out.
     fn time_submissions(&mut self) {
         let now_abs = now_ms(&self.cluster.context);
         let shared: Vec<_> = self
@@ -1364,6 +1381,7 @@ impl Lab {
             .into_iter()
             .filter_map(|i| self.cluster.shared(i))
             .collect();
+        let censored = self.censored();
         let mut traffic = lock(&self.cluster.traffic);
         let mut roster = lock(&self.market.roster);
         for honest in [true, false] {
@@ -1373,24 +1391,29 @@ impl Lab {
                 &mut roster.attack_pending
             };
             let pending = std::mem::take(queue);
-            for (digest, submitted_ms) in pending {
-                let status = shared
-                    .iter()
-                    .find_map(|s| match lock(&s.receipts).get(&digest) {
-                        Some(TxStatus::Finalized { .. }) => Some(true),
-                        Some(TxStatus::Dropped { .. }) => Some(false),
-                        _ => None,
-                    });
+            for submission in pending {
+                let submitted_ms = submission.submitted_ms;
+                let status =
+                    shared
+                        .iter()
+                        .find_map(|s| match lock(&s.receipts).get(&submission.digest) {
+                            Some(TxStatus::Finalized { .. }) => Some(true),
+                            Some(TxStatus::Dropped { .. }) => Some(false),
+                            _ => None,
+                        });
                 match status {
                     Some(true) => {
                         self.latencies_ms.push(now_abs - submitted_ms);
                         if honest {
                             self.latencies_honest_ms.push(now_abs - submitted_ms);
                         }
+                        if censored.contains(&submission.signer) {
+                            self.latencies_censored_ms.push(now_abs - submitted_ms);
+                        }
                     }
                     Some(false) => self.untimed += 1,
                     None if now_abs - submitted_ms > LATENCY_WAIT_MAX_MS => self.untimed += 1,
-                    None => queue.push_back((digest, submitted_ms)),
+                    None => queue.push_back(submission),
                 }
             }
         }
@@ -1473,6 +1496,8 @@ impl Lab {
             consensus: self.consensus.clone(),
             latencies_ms: std::mem::take(&mut self.latencies_ms),
             latencies_honest_ms: std::mem::take(&mut self.latencies_honest_ms),
+            latencies_censored_ms: (!self.censored().is_empty())
+                .then(|| std::mem::take(&mut self.latencies_censored_ms)),
             untimed: self.untimed,
             recoveries,
             submitted: traffic.submitted,

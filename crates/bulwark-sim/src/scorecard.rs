@@ -30,6 +30,9 @@ pub struct Scorecard {
     /// Latency of every submission but the attacker agents', and how many of them finalized
     /// per block.
     pub latency_honest: HonestLatency,
+    /// With a censoring leader: the latency of the censored traders' submissions (also in
+    /// `latency_honest`; `untimed` is the run's, everyone's).
+    pub latency_censored: Option<Latency>,
     pub traffic: Traffic,
     /// What the honest validators saw of Byzantine behaviour.
     pub consensus: ConsensusEvidence,
@@ -269,6 +272,26 @@ pub struct Latency {
     pub p50_ms: Option<u64>,
     pub p99_ms: Option<u64>,
     pub max_ms: Option<u64>,
+    /// To a tenth of a millisecond.
+    pub mean_ms: Option<f64>,
+}
+
+impl Latency {
+    /// Of `sorted` latencies (ms, ascending); `untimed` as counted for the run.
+    fn of(sorted: &[u64], untimed: u64) -> Self {
+        debug_assert!(sorted.is_sorted(), "sorted latencies");
+        Self {
+            samples: sorted.len() as u64,
+            untimed,
+            p50_ms: percentile(sorted, 50),
+            p99_ms: percentile(sorted, 99),
+            max_ms: sorted.last().copied(),
+            mean_ms: (!sorted.is_empty()).then(|| {
+                let total: u64 = sorted.iter().sum();
+                (total as f64 / sorted.len() as f64 * 10.0).round() / 10.0
+            }),
+        }
+    }
 }
 
 /// [`Latency`] of the honest submissions (everyone's but the attacker agents'; its `untimed`
@@ -380,6 +403,11 @@ impl Scorecard {
         sorted.sort_unstable();
         let mut honest = measured.latencies_honest_ms.clone();
         honest.sort_unstable();
+        let censored = measured.latencies_censored_ms.as_ref().map(|latencies| {
+            let mut sorted = latencies.clone();
+            sorted.sort_unstable();
+            Latency::of(&sorted, measured.untimed)
+        });
         Self {
             scenario: scenario.name.clone(),
             seed,
@@ -401,24 +429,13 @@ impl Scorecard {
                 longest_stall_ms,
                 recoveries: measured.recoveries.clone(),
             },
-            latency: Latency {
-                samples: sorted.len() as u64,
-                untimed: measured.untimed,
-                p50_ms: percentile(&sorted, 50),
-                p99_ms: percentile(&sorted, 99),
-                max_ms: sorted.last().copied(),
-            },
+            latency: Latency::of(&sorted, measured.untimed),
             latency_honest: HonestLatency {
-                latency: Latency {
-                    samples: honest.len() as u64,
-                    untimed: measured.untimed,
-                    p50_ms: percentile(&honest, 50),
-                    p99_ms: percentile(&honest, 99),
-                    max_ms: honest.last().copied(),
-                },
+                latency: Latency::of(&honest, measured.untimed),
                 finalized_per_block: (measured.height > 0)
                     .then(|| round3(honest.len() as f64 / measured.height as f64)),
             },
+            latency_censored: censored,
             traffic: Traffic {
                 submitted: measured.submitted,
                 admitted: measured.admitted,
@@ -575,6 +592,29 @@ impl Scorecard {
             if count > 0 {
                 out.push((name.to_string(), count.to_string()));
             }
+        }
+        if let Some(censored) = &self.latency_censored {
+            out.push((
+                "latency (censored trader): samples".to_string(),
+                censored.samples.to_string(),
+            ));
+            for (name, value) in [
+                ("p50", censored.p50_ms),
+                ("p99", censored.p99_ms),
+                ("max", censored.max_ms),
+            ] {
+                out.push((format!("latency (censored trader): {name}"), ms(value)));
+            }
+            let mean =
+                |latency: &Latency| latency.mean_ms.map_or("-".into(), |m| format!("{m:.1} ms"));
+            out.push((
+                "latency (censored trader): mean (honest)".to_string(),
+                format!(
+                    "{} ({})",
+                    mean(censored),
+                    mean(&self.latency_honest.latency)
+                ),
+            ));
         }
         if self.consensus.sandwiches > 0 {
             out.push((

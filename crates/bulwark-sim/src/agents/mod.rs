@@ -407,7 +407,7 @@ pub struct Roster {
     pub funded_at_ms: Option<u64>,
     /// Attackers' admitted transactions not yet seen finalized, as [`Traffic::pending`]
     /// (at most [`PENDING_MAX`]): kept apart so the lab can time honest submissions alone.
-    pub attack_pending: std::collections::VecDeque<(TxDigest, u64)>,
+    pub attack_pending: std::collections::VecDeque<crate::cluster::Submission>,
 }
 
 /// Most withdrawals the roster keeps.
@@ -773,7 +773,10 @@ pub fn start(
                 let Some(shared) = lock(&slots[home % n]).clone() else {
                     return vec![false; txs.len()];
                 };
-                let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();
+                let digests: Vec<(TxDigest, PublicKey)> = txs
+                    .iter()
+                    .map(|tx| (tx_digest(tx), tx.tx.signer.clone()))
+                    .collect();
                 let count = txs.len() as u64;
                 let results = shared.submit(txs, context, true);
                 let now = now_ms(context);
@@ -781,14 +784,19 @@ pub fn start(
                 traffic.submitted += count;
                 let mut admitted = Vec::with_capacity(results.len());
                 let mut attack_pending = Vec::new();
-                for (digest, result) in digests.into_iter().zip(&results) {
+                for ((digest, signer), result) in digests.into_iter().zip(&results) {
                     admitted.push(result.is_ok());
                     if result.is_ok() {
                         traffic.admitted += 1;
+                        let entry = crate::cluster::Submission {
+                            digest,
+                            submitted_ms: now,
+                            signer,
+                        };
                         if attack {
-                            attack_pending.push((digest, now));
+                            attack_pending.push(entry);
                         } else if traffic.pending.len() < PENDING_MAX {
-                            traffic.pending.push_back((digest, now));
+                            traffic.pending.push_back(entry);
                         }
                     }
                 }
