@@ -312,6 +312,10 @@ fn websocket_api_end_to_end() {
         assert_eq!(authed["expires_in"], 900);
         let mut replayer = Ws::connect(&gateway).await;
         assert_eq!(replayer.code("public/auth", grant).await, 13009, "a replayed signature");
+        // A connection stays bound to its first key: the same key again (a refresh) is fine,
+        // another key is refused (its subscriptions and cancel-on-disconnect are A's).
+        assert_eq!(ws_a.code("public/auth", credentials(&b.client_id, &b.client_secret)).await, 13021);
+        ws_a.ok("public/auth", credentials(&a.client_id, &a.client_secret)).await;
         // The refresh grant, once.
         let refresh = authed["refresh_token"].clone();
         let refreshed = replayer

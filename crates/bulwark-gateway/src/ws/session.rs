@@ -448,9 +448,25 @@ impl Session {
         }
     }
 
-    /// `public/auth`: binds the connection to an API key (and issues bearer tokens).
+    /// `public/auth`: binds the connection to an API key (and issues bearer tokens). A
+    /// connection stays bound to its first key: authenticating it again with that key (a
+    /// refresh) is fine, with another key it is refused. Its `user.*` subscriptions and
+    /// cancel-on-disconnect belong to the first key's account, and the revocation of that key
+    /// is what closes it; switching keys would carry them to another key's authority (a holder
+    /// of a revoked key could keep reading its account's orders, and cancel-on-disconnect would
+    /// cancel the second account's orders instead of the first's).
     fn authenticate(&mut self, params: &Params) -> Result<Value, RpcError> {
         let (principal, answer) = grant(&self.gateway, params)?;
+        if let Some(bound) = &self.auth
+            && bound.client_id != principal.key.stored.client_id
+        {
+            return Err(RpcError::new(error::FORBIDDEN, "forbidden").with_data(json!({
+                "reason": format!(
+                    "this connection is authenticated as {}; open another connection for another key",
+                    bound.client_id
+                )
+            })));
+        }
         self.auth = Some(Auth {
             client_id: principal.key.stored.client_id.clone(),
             account: principal.account,
