@@ -1,7 +1,9 @@
 //! API keys are agent keys of the exchange.
 //!
-//! Creating one (`POST /gateway/v1/apikeys` with the owner's public key and the nonce of the
-//! owner's coming `AuthoriseAgent` transaction): the gateway generates an ed25519 agent key,
+//! Creating one (`POST /gateway/v1/apikeys` with the owner's public key, the nonce of the
+//! owner's coming `AuthoriseAgent` transaction, the request's time and the owner's signature
+//! over the three, [`KeyRequest`]): for an owner whose account holds collateral, the gateway
+//! generates an ed25519 agent key,
 //! its proof of possession (the agent's signature over `agent_proof_message(owner, nonce)`),
 //! a client id and a random client secret, and keeps the key pending. The owner signs and
 //! submits `AuthoriseAgent { agent, proof }` with its own key; once the replica sees the agent
@@ -9,7 +11,8 @@
 //! `RevokeAgent` (the exchange then records the key as revoked) ends it. The key's state is
 //! read from the replica on every request, so the exchange, not this file, decides.
 //!
-//! Owns: generating keys, the bounded pending set (expiry, per-address limit), and the key
+//! Owns: generating keys, the bounded pending set (expiry, per-owner and per-address limits,
+//! one per owner nonce), and the key
 //! file (`apikeys.json` in the data dir, mode 0600, rewritten whole through a temporary
 //! file). Never: stores a key the owner did not ask for; lets an API key withdraw (the
 //! exchange refuses agents that); keeps more than [`KEYS_MAX`] keys.
@@ -17,7 +20,7 @@
 use bulwark_exchange::{Exchange, KeyRole};
 use bulwark_node::executor::hex;
 use bulwark_types::{
-    Nonce, PrivateKey, PublicKey, tx::AGENT_PROOF_NAMESPACE, tx::agent_proof_message,
+    Nonce, PrivateKey, PublicKey, Signature, tx::AGENT_PROOF_NAMESPACE, tx::agent_proof_message,
 };
 use commonware_codec::{DecodeExt as _, Encode as _};
 use commonware_cryptography::Signer as _;
@@ -31,6 +34,12 @@ pub const KEYS_MAX: usize = 10_000;
 pub const PENDING_MAX: usize = 1_024;
 /// Most pending keys created from one client address.
 pub const PENDING_PER_ADDRESS_MAX: usize = 8;
+/// Most pending keys of one owner (an account binds at most 8 agents anyway).
+pub const PENDING_PER_OWNER_MAX: usize = 4;
+/// How far a key request's time may be from the gateway's clock.
+pub const REQUEST_WINDOW_MS: u64 = 60_000;
+/// The namespace of an owner's signature on a [`KeyRequest`].
+pub const KEY_REQUEST_NAMESPACE: &[u8] = b"_BULWARK_APIKEY_REQUEST";
 /// A pending key not activated within this is dropped.
 pub const PENDING_TTL_MS: u64 = 15 * 60 * 1_000;
 /// Largest key file read.
@@ -92,12 +101,100 @@ impl ApiKey {
     }
 }
 
+/// An owner's request for an API key. Only the owner can ask: without its signature anyone
+/// could fill the pending set with keys for owners that never asked (every address shared one
+/// pool of 1,024, and 128 addresses filled it in seconds, refusing everyone for 15 minutes),
+/// or use up a real owner's share of it. The owner must also hold an account with collateral,
+/// so each share of the pool costs a deposit.
+#[derive(Clone, Debug)]
+pub struct KeyRequest {
+    pub owner: PublicKey,
+    /// The nonce of the owner's coming `AuthoriseAgent`.
+    pub nonce: u64,
+    /// When the owner signed it, ms since the Unix epoch.
+    pub ts_ms: u64,
+    pub signature: Signature,
+}
+
+impl KeyRequest {
+    /// What the owner signs (under [`KEY_REQUEST_NAMESPACE`]): its key, the nonce and the
+    /// time, big-endian.
+    pub fn message(owner: &PublicKey, nonce: u64, ts_ms: u64) -> Vec<u8> {
+        let mut message = owner.encode().to_vec();
+        message.extend_from_slice(&nonce.to_be_bytes());
+        message.extend_from_slice(&ts_ms.to_be_bytes());
+        message
+    }
+
+    /// A request signed by `owner` at `ts_ms`.
+    pub fn sign(owner: &PrivateKey, nonce: u64, ts_ms: u64) -> Self {
+        let message = Self::message(&owner.public_key(), nonce, ts_ms);
+        Self {
+            owner: owner.public_key(),
+            nonce,
+            ts_ms,
+            signature: owner.sign(KEY_REQUEST_NAMESPACE, &message),
+        }
+    }
+
+    /// From the request's JSON fields (hex key and signature).
+    pub fn parse(owner: &str, nonce: u64, ts_ms: u64, signature: &str) -> Result<Self, KeyError> {
+        let owner = bulwark_node::api::decode_hex(owner, 32)
+            .and_then(|b| PublicKey::decode(b).ok())
+            .ok_or(KeyError::OwnerInvalid)?;
+        let signature = bulwark_node::api::decode_hex(signature, 64)
+            .and_then(|b| Signature::decode(b).ok())
+            .ok_or(KeyError::SignatureInvalid)?;
+        Ok(Self {
+            owner,
+            nonce,
+            ts_ms,
+            signature,
+        })
+    }
+
+    /// The signature is the owner's and the time within [`REQUEST_WINDOW_MS`] of `now_ms`.
+    fn verify(&self, now_ms: u64) -> Result<(), KeyError> {
+        use commonware_cryptography::Verifier as _;
+        if self.ts_ms.abs_diff(now_ms) > REQUEST_WINDOW_MS {
+            return Err(KeyError::RequestStale);
+        }
+        let message = Self::message(&self.owner, self.nonce, self.ts_ms);
+        if self
+            .owner
+            .verify(KEY_REQUEST_NAMESPACE, &message, &self.signature)
+        {
+            Ok(())
+        } else {
+            Err(KeyError::SignatureInvalid)
+        }
+    }
+}
+
+/// Whether `owner` owns an account with collateral in `state` (cash, a position or an open
+/// order): who may ask for API keys.
+pub fn owner_funded(state: &Exchange, owner: &PublicKey) -> bool {
+    matches!(state.key_binding(owner), Some((_, KeyRole::Owner)))
+        && matches!(
+            bulwark_node::shared::payer_of(state, owner),
+            Ok(bulwark_node::mempool::Payer::Account(_))
+        )
+}
+
 /// Why a key could not be created or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("owner must be 64 hex characters of an ed25519 public key")]
     OwnerInvalid,
-    #[error("too many pending keys (from this address, or in all); try again later")]
+    #[error("signature must be 128 hex characters of the owner's ed25519 signature of the request")]
+    SignatureInvalid,
+    #[error("the request's time is more than 60 s from the gateway's clock")]
+    RequestStale,
+    #[error("the owner has no account with collateral (deposit first)")]
+    OwnerWithoutAccount,
+    #[error("a key for this owner and nonce is already pending")]
+    AlreadyPending,
+    #[error("too many pending keys (of this owner, from this address, or in all); try again later")]
     TooManyPending,
     #[error("the gateway holds as many keys as it may")]
     Full,
@@ -227,26 +324,35 @@ impl KeyStore {
         });
     }
 
-    /// Creates a pending key for `owner`'s transaction with `nonce`, asked for from `address`;
-    /// `pending` is [`Self::pending_ids`].
+    /// Creates a pending key for the owner's signed `request`, asked for from `address`;
+    /// `pending` is [`Self::pending_ids`] and `funded` is [`owner_funded`], both read from the
+    /// replica's finalized state.
     pub fn create(
         &mut self,
-        owner: &str,
-        nonce: u64,
+        request: &KeyRequest,
+        funded: bool,
         address: &str,
         pending: &HashSet<String>,
         now_ms: u64,
     ) -> Result<ApiKey, KeyError> {
-        let owner_key = bulwark_node::api::decode_hex(owner, 32)
-            .and_then(|b| PublicKey::decode(b).ok())
-            .ok_or(KeyError::OwnerInvalid)?;
+        request.verify(now_ms)?;
+        if !funded {
+            return Err(KeyError::OwnerWithoutAccount);
+        }
+        let owner_key = request.owner.clone();
+        let nonce = request.nonce;
         self.expire(pending, now_ms);
         let pending: Vec<&ApiKey> = self
             .keys
             .values()
             .filter(|k| pending.contains(&k.stored.client_id))
             .collect();
+        let owners: Vec<&&ApiKey> = pending.iter().filter(|k| k.owner == owner_key).collect();
+        if owners.iter().any(|k| k.stored.nonce == nonce) {
+            return Err(KeyError::AlreadyPending);
+        }
         if pending.len() >= PENDING_MAX
+            || owners.len() >= PENDING_PER_OWNER_MAX
             || pending
                 .iter()
                 .filter(|k| k.stored.address == address)
@@ -299,15 +405,19 @@ mod tests {
         crate::test_exchange(1_000)
     }
 
+    /// A request signed by the owner with seed `seed`, at time 0.
+    fn request(seed: u64, nonce: u64) -> KeyRequest {
+        KeyRequest::sign(&PrivateKey::from_seed(seed), nonce, 0)
+    }
+
     #[test]
     fn keys_persist_and_pending_ones_are_bounded() {
         let dir = std::env::temp_dir().join(format!("bulwark-keys-{}", random_hex(4)));
         std::fs::create_dir_all(&dir).unwrap();
-        let owner = hex(PrivateKey::from_seed(9).public_key().as_ref());
         let state = state();
         let mut store = KeyStore::open(&dir).unwrap();
         let key = store
-            .create(&owner, 1, "a", &store.pending_ids(&state), 0)
+            .create(&request(9, 1), true, "a", &store.pending_ids(&state), 0)
             .unwrap();
         assert_eq!(key.state(&state), KeyState::Pending);
         let proof = proof_hex(&key);
@@ -325,26 +435,95 @@ mod tests {
         let again = reopened.get(&key.stored.client_id).unwrap();
         assert_eq!(again.stored, key.stored);
         assert_eq!(again.agent.public_key(), key.agent.public_key());
-        for n in 2..=PENDING_PER_ADDRESS_MAX as u64 {
+        // One pending key per owner nonce, at most PENDING_PER_OWNER_MAX per owner.
+        let pending = store.pending_ids(&state);
+        assert!(matches!(
+            store.create(&request(9, 1), true, "a", &pending, 0),
+            Err(KeyError::AlreadyPending)
+        ));
+        for n in 2..=PENDING_PER_OWNER_MAX as u64 {
             store
-                .create(&owner, n, "a", &store.pending_ids(&state), 0)
+                .create(&request(9, n), true, "a", &store.pending_ids(&state), 0)
                 .unwrap();
         }
         let pending = store.pending_ids(&state);
         assert!(matches!(
-            store.create(&owner, 99, "a", &pending, 0),
+            store.create(&request(9, 99), true, "b", &pending, 0),
             Err(KeyError::TooManyPending)
         ));
-        store.create(&owner, 99, "b", &pending, 0).unwrap();
-        // Expired pending keys make room.
+        // At most PENDING_PER_ADDRESS_MAX from one address, whoever the owners.
+        for n in 1..=(PENDING_PER_ADDRESS_MAX - PENDING_PER_OWNER_MAX) as u64 {
+            store
+                .create(&request(10, n), true, "a", &store.pending_ids(&state), 0)
+                .unwrap();
+        }
         let pending = store.pending_ids(&state);
+        assert!(matches!(
+            store.create(&request(11, 1), true, "a", &pending, 0),
+            Err(KeyError::TooManyPending)
+        ));
         store
-            .create(&owner, 100, "a", &pending, PENDING_TTL_MS + 1)
+            .create(&request(11, 1), true, "b", &pending, 0)
+            .unwrap();
+        // Expired pending keys make room (the request signed when it was sent).
+        let pending = store.pending_ids(&state);
+        let later = KeyRequest::sign(&PrivateKey::from_seed(9), 100, PENDING_TTL_MS + 1);
+        store
+            .create(&later, true, "a", &pending, PENDING_TTL_MS + 1)
             .unwrap();
         assert!(matches!(
-            store.create("zz", 1, "c", &pending, 0),
+            KeyRequest::parse("zz", 1, 0, &"00".repeat(64)),
             Err(KeyError::OwnerInvalid)
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The attack: anyone asked for keys for any owner, with nothing but its public key, and
+    /// filled the pending pool for everyone. A key request now carries the owner's signature,
+    /// of a recent time, and the owner must hold an account with collateral.
+    #[test]
+    fn only_a_funded_owner_can_ask_for_a_key_and_only_lately() {
+        let state = state();
+        let mut store = KeyStore::memory();
+        let pending = store.pending_ids(&state);
+        let owner = PrivateKey::from_seed(9);
+        let forged = KeyRequest {
+            signature: PrivateKey::from_seed(10).sign(
+                KEY_REQUEST_NAMESPACE,
+                &KeyRequest::message(&owner.public_key(), 1, 0),
+            ),
+            ..KeyRequest::sign(&owner, 1, 0)
+        };
+        assert!(matches!(
+            store.create(&forged, true, "a", &pending, 0),
+            Err(KeyError::SignatureInvalid)
+        ));
+        let mut altered = KeyRequest::sign(&owner, 1, 0);
+        altered.nonce = 2;
+        assert!(matches!(
+            store.create(&altered, true, "a", &pending, 0),
+            Err(KeyError::SignatureInvalid)
+        ));
+        assert!(matches!(
+            store.create(
+                &KeyRequest::sign(&owner, 1, 0),
+                true,
+                "a",
+                &pending,
+                REQUEST_WINDOW_MS + 1
+            ),
+            Err(KeyError::RequestStale)
+        ));
+        assert!(matches!(
+            store.create(&KeyRequest::sign(&owner, 1, 0), false, "a", &pending, 0),
+            Err(KeyError::OwnerWithoutAccount)
+        ));
+        assert!(
+            !owner_funded(&state, &owner.public_key()),
+            "no account in a fresh state"
+        );
+        store
+            .create(&KeyRequest::sign(&owner, 1, 0), true, "a", &pending, 0)
+            .unwrap();
     }
 }

@@ -260,14 +260,21 @@ fn authenticate(
         body,
         now_ms(),
     )?;
-    match gateway.replay().admit(&signature, now_ms()) {
-        auth::Replay::Fresh => {}
-        auth::Replay::Replayed => {
-            return Err(error::unauthorized("signature already used (replay)"));
-        }
-        auth::Replay::Full => return Err(error::too_many_requests()),
+    // A replay is refused before it costs the key anything (whoever replays a captured
+    // request must not drain its key's budget); a fresh signature is remembered only once the
+    // key's rate budget paid for it, so the shared cache fills no faster than the keys' budgets
+    // allow (the address budget alone let a few addresses with one key fill it, and then every
+    // signed request from anyone was refused).
+    let replayed = || error::unauthorized("signature already used (replay)");
+    if gateway.replay().contains(&signature) {
+        return Err(replayed());
     }
-    principal(gateway, &signature.client_id, engine)
+    let principal = principal(gateway, &signature.client_id, engine)?;
+    match gateway.replay().admit(&signature, now_ms()) {
+        auth::Replay::Fresh => Ok(principal),
+        auth::Replay::Replayed => Err(replayed()),
+        auth::Replay::Full => Err(error::too_many_requests()),
+    }
 }
 
 /// `public/auth` (HTTP and WebSocket): the grant's API key as a [`Principal`] and the answer
@@ -280,6 +287,8 @@ fn authenticate(
 pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Value), RpcError> {
     let grant = params.required("grant_type")?;
     let now = now_ms();
+    // A `client_signature` grant's marker, remembered once the key's budget paid for it.
+    let mut signed: Option<auth::Signature> = None;
     let client_id = match grant.as_str() {
         "client_credentials" => {
             let client_id = params.required("client_id")?;
@@ -293,7 +302,12 @@ pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Va
             }
             client_id
         }
-        "client_signature" => signature_grant(gateway, params, now)?,
+        "client_signature" => {
+            let seen = signature_grant(gateway, params, now)?;
+            let client_id = seen.client_id.clone();
+            signed = Some(seen);
+            client_id
+        }
         "refresh_token" => {
             let token = params.required("refresh_token")?;
             gateway
@@ -309,6 +323,13 @@ pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Va
         }
     };
     let principal = principal(gateway, &client_id, false)?;
+    if let Some(seen) = signed {
+        match gateway.replay().admit(&seen, now) {
+            auth::Replay::Fresh => {}
+            auth::Replay::Replayed => return Err(grant_replayed()),
+            auth::Replay::Full => return Err(error::too_many_requests()),
+        }
+    }
     let issued = gateway
         .tokens()
         .issue(&client_id, now)
@@ -324,9 +345,18 @@ pub(crate) fn grant(gateway: &Gateway, params: &Params) -> Result<(Principal, Va
     Ok((principal, answer))
 }
 
-/// A `client_signature` grant's client id, once its signature, timestamp and freshness are
-/// checked.
-fn signature_grant(gateway: &Gateway, params: &Params, now: u64) -> Result<String, RpcError> {
+fn grant_replayed() -> RpcError {
+    error::unauthorized("timestamp and nonce already used (replay)")
+}
+
+/// A `client_signature` grant's replay marker (its client id, timestamp and nonce), once its
+/// signature and timestamp are checked and it is not a replay; the caller remembers it once
+/// the key's budget paid for the grant.
+fn signature_grant(
+    gateway: &Gateway,
+    params: &Params,
+    now: u64,
+) -> Result<auth::Signature, RpcError> {
     let client_id = params.required("client_id")?;
     let ts = params
         .integer("timestamp")?
@@ -351,13 +381,10 @@ fn signature_grant(gateway: &Gateway, params: &Params, now: u64) -> Result<Strin
         nonce,
         sig: "public/auth".into(),
     };
-    match gateway.replay().admit(&seen, now) {
-        auth::Replay::Fresh => Ok(client_id),
-        auth::Replay::Replayed => Err(error::unauthorized(
-            "timestamp and nonce already used (replay)",
-        )),
-        auth::Replay::Full => Err(error::too_many_requests()),
+    if gateway.replay().contains(&seen) {
+        return Err(grant_replayed());
     }
+    Ok(seen)
 }
 
 /// Who an authenticated API key acts for: its account while the key is active (read from the
@@ -439,22 +466,35 @@ async fn create_key(
         Ok(value) => value,
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, "json_invalid", e.to_string()),
     };
-    let (Some(owner), Some(nonce)) = (request["owner"].as_str(), request["nonce"].as_u64()) else {
+    let (Some(owner), Some(nonce), Some(ts), Some(signature)) = (
+        request["owner"].as_str(),
+        request["nonce"].as_u64(),
+        request["ts"].as_u64(),
+        request["signature"].as_str(),
+    ) else {
         return plain_error(
             StatusCode::BAD_REQUEST,
             "json_invalid",
-            "expected {\"owner\": \"<hex public key>\", \"nonce\": <the owner's AuthoriseAgent nonce>}".into(),
+            "expected {\"owner\": \"<hex public key>\", \"nonce\": <the owner's AuthoriseAgent nonce>, \"ts\": <ms>, \"signature\": \"<hex of the owner's signature of the request>\"}".into(),
         );
+    };
+    let request = match crate::keys::KeyRequest::parse(owner, nonce, ts, signature) {
+        Ok(request) => request,
+        Err(error) => return key_error(error),
     };
     // Lock order: the key store, then (briefly) the replica; the file is written without the
     // replica's lock.
     let created = {
         let mut keys = gateway.keys();
-        let pending = {
+        let (pending, funded) = {
             let replica = gateway.replica.lock();
-            keys.pending_ids(replica.chain.finalized())
+            let state = replica.chain.finalized();
+            (
+                keys.pending_ids(state),
+                crate::keys::owner_funded(state, &request.owner),
+            )
         };
-        keys.create(owner, nonce, &address, &pending, now_ms())
+        keys.create(&request, funded, &address, &pending, now_ms())
     };
     match created {
         Ok(key) => axum::Json(json!({
@@ -467,24 +507,25 @@ async fn create_key(
             "state": "pending",
         }))
         .into_response(),
-        Err(crate::keys::KeyError::OwnerInvalid) => plain_error(
-            StatusCode::BAD_REQUEST,
-            "owner_invalid",
-            "owner must be a hex ed25519 public key".into(),
-        ),
-        Err(crate::keys::KeyError::TooManyPending) | Err(crate::keys::KeyError::Full) => {
-            plain_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_pending",
-                "too many pending keys; activate or wait for them to expire".into(),
-            )
-        }
-        Err(error) => plain_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "key_store",
-            error.to_string(),
-        ),
+        Err(error) => key_error(error),
     }
+}
+
+/// The answer to a key request the store refused.
+fn key_error(error: crate::keys::KeyError) -> Response {
+    use crate::keys::KeyError;
+    let (status, code) = match &error {
+        KeyError::OwnerInvalid => (StatusCode::BAD_REQUEST, "owner_invalid"),
+        KeyError::SignatureInvalid => (StatusCode::UNAUTHORIZED, "signature_invalid"),
+        KeyError::RequestStale => (StatusCode::UNAUTHORIZED, "request_stale"),
+        KeyError::OwnerWithoutAccount => (StatusCode::FORBIDDEN, "owner_without_account"),
+        KeyError::AlreadyPending => (StatusCode::CONFLICT, "already_pending"),
+        KeyError::TooManyPending | KeyError::Full => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_pending")
+        }
+        KeyError::File { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "key_store"),
+    };
+    plain_error(status, code, error.to_string())
 }
 
 async fn list_keys(State(gateway): State<Arc<Gateway>>, uri: Uri) -> Response {

@@ -214,7 +214,20 @@ pub fn create(
         gateway,
         "POST",
         "/gateway/v1/apikeys",
-        Some(&json!({"owner": keys::public_hex(&owner.public_key()), "nonce": nonce})),
+        Some(&{
+            // Only the owner may ask: the request carries its signature, of the current time.
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the clock is before 1970")?
+                .as_millis() as u64;
+            let request = bulwark_gateway::keys::KeyRequest::sign(owner, nonce, ts);
+            json!({
+                "owner": keys::public_hex(&owner.public_key()),
+                "nonce": nonce,
+                "ts": ts,
+                "signature": bulwark_node::executor::hex(&commonware_codec::Encode::encode(&request.signature)),
+            })
+        }),
     )?;
     ensure!(
         response.status == 200,

@@ -56,19 +56,43 @@ fn deribit_api_end_to_end() {
     );
 
     // A key whose binding was never submitted stays pending: refused.
-    let (status, pending) = http(
-        &gateway,
-        "POST",
-        "/gateway/v1/apikeys",
-        &[("Content-Type", "application/json".into())],
-        json!({"owner": bulwark::keys::public_hex(&{
-            use commonware_cryptography::Signer as _;
-            key(2).public_key()
-        }), "nonce": 1})
-        .to_string()
-        .as_bytes(),
-    );
+    let ask = |body: Value| {
+        http(
+            &gateway,
+            "POST",
+            "/gateway/v1/apikeys",
+            &[("Content-Type", "application/json".into())],
+            body.to_string().as_bytes(),
+        )
+    };
+    let signed = |owner: &bulwark_types::PrivateKey, signer: &bulwark_types::PrivateKey, nonce: u64| {
+        use commonware_cryptography::Signer as _;
+        let ts = now_ms();
+        let message = bulwark_gateway::keys::KeyRequest::message(&owner.public_key(), nonce, ts);
+        let signature = signer.sign(bulwark_gateway::keys::KEY_REQUEST_NAMESPACE, &message);
+        json!({
+            "owner": bulwark::keys::public_hex(&owner.public_key()),
+            "nonce": nonce,
+            "ts": ts,
+            "signature": bulwark_node::executor::hex(&commonware_codec::Encode::encode(&signature)),
+        })
+    };
+    // Only the owner of an account with collateral may ask for a key: an unsigned request,
+    // one signed by another key, and one for a key without an account are refused.
+    let (status, refused) = ask(json!({"owner": bulwark::keys::public_hex(&{
+        use commonware_cryptography::Signer as _;
+        key(2).public_key()
+    }), "nonce": 1}));
+    assert_eq!(status, 400, "unsigned: {refused}");
+    let (status, refused) = ask(signed(&key(2), &key(3), 1));
+    assert_eq!((status, refused["code"].as_str()), (401, Some("signature_invalid")), "{refused}");
+    let stranger = <bulwark_types::PrivateKey as commonware_cryptography::Signer>::from_seed(777_777);
+    let (status, refused) = ask(signed(&stranger, &stranger, 1));
+    assert_eq!((status, refused["code"].as_str()), (403, Some("owner_without_account")), "{refused}");
+    let (status, pending) = ask(signed(&key(2), &key(2), 1));
     assert_eq!(status, 200, "{pending}");
+    let (status, again) = ask(signed(&key(2), &key(2), 1));
+    assert_eq!((status, again["code"].as_str()), (409, Some("already_pending")), "{again}");
     let pending = Client {
         base: gateway.clone(),
         id: pending["client_id"].as_str().unwrap().into(),

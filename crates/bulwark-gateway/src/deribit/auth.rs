@@ -150,6 +150,17 @@ pub struct ReplayCache {
 }
 
 impl ReplayCache {
+    /// Whether `signature` was admitted already (and is still remembered).
+    pub fn contains(&self, signature: &Signature) -> bool {
+        let key = (
+            signature.client_id.clone(),
+            signature.ts,
+            signature.nonce.clone(),
+            signature.sig.clone(),
+        );
+        self.seen.contains(&key)
+    }
+
     /// Records `signature`, which arrived at `now_ms` (its `ts` already checked to lie within
     /// [`TS_WINDOW_MS`] of it).
     pub fn admit(&mut self, signature: &Signature, now_ms: u64) -> Replay {
@@ -213,6 +224,12 @@ pub fn verify_grant(
 
 /// Tokens held at once (access and refresh together).
 pub const TOKENS_MAX: usize = 65_536;
+/// Grants (access and refresh token pairs) one API key holds at once: a grant past it retires
+/// the key's oldest pair. One key alone could otherwise fill [`TOKENS_MAX`] within half an
+/// hour of `public/auth` at its rate budget and shut everyone out for a refresh token's life;
+/// with this bound that takes `TOKENS_MAX / 32` keys, and an account holds at most
+/// `agents_max` (8) of them.
+pub const TOKENS_PER_KEY_MAX: usize = 16;
 /// An access token's life (Deribit's: 900 s).
 pub const ACCESS_TOKEN_TTL_MS: u64 = 900_000;
 /// A refresh token's life.
@@ -229,12 +246,16 @@ pub struct Issued {
 /// Bearer tokens: access tokens (accepted on HTTP private calls as
 /// `Authorization: bearer <token>`) and refresh tokens (each good for one `refresh_token`
 /// grant), each bound to an API key's client id, bounded by [`TOKENS_MAX`] (expired ones
-/// are dropped first; when full of live ones, no new token is issued).
+/// are dropped first; when full of live ones, no new token is issued) and by
+/// [`TOKENS_PER_KEY_MAX`] grants per key.
 #[derive(Default)]
 pub struct Tokens {
     /// token -> (client id, expiry ms)
     access: HashMap<String, (String, u64)>,
     refresh: HashMap<String, (String, u64)>,
+    /// Each client id's grants, oldest first: (access token, refresh token). A token spent or
+    /// expired is absent from its map; its grant leaves here when both are, or when retired.
+    grants: HashMap<String, VecDeque<(String, String)>>,
 }
 
 fn random_token() -> String {
@@ -250,11 +271,24 @@ impl Tokens {
         }
         self.access.retain(|_, (_, expiry)| *expiry > now_ms);
         self.refresh.retain(|_, (_, expiry)| *expiry > now_ms);
+        let (access, refresh) = (&self.access, &self.refresh);
+        self.grants.retain(|_, grants| {
+            grants.retain(|(a, r)| access.contains_key(a) || refresh.contains_key(r));
+            !grants.is_empty()
+        });
         self.access.len() + self.refresh.len() + 2 <= TOKENS_MAX
     }
 
-    /// New tokens for `client_id`; `None` while full of live ones.
+    /// New tokens for `client_id`, retiring its oldest grant if it holds
+    /// [`TOKENS_PER_KEY_MAX`]; `None` while full of live ones.
     pub fn issue(&mut self, client_id: &str, now_ms: u64) -> Option<Issued> {
+        if let Some(grants) = self.grants.get_mut(client_id)
+            && grants.len() >= TOKENS_PER_KEY_MAX
+            && let Some((access, refresh)) = grants.pop_front()
+        {
+            self.access.remove(&access);
+            self.refresh.remove(&refresh);
+        }
         if !self.room(now_ms) {
             return None;
         }
@@ -270,6 +304,12 @@ impl Tokens {
         self.refresh.insert(
             issued.refresh_token.clone(),
             (client_id.to_string(), now_ms + REFRESH_TOKEN_TTL_MS),
+        );
+        let grants = self.grants.entry(client_id.to_string()).or_default();
+        grants.push_back((issued.access_token.clone(), issued.refresh_token.clone()));
+        debug_assert!(
+            grants.len() <= TOKENS_PER_KEY_MAX,
+            "a key's grants are bounded"
         );
         Some(issued)
     }
@@ -451,5 +491,50 @@ mod tests {
             None,
             "spent"
         );
+    }
+
+    /// One key granting over and over keeps only its newest grants, and cannot fill the
+    /// table against everyone else.
+    #[test]
+    fn one_key_holds_at_most_its_share_of_tokens() {
+        let mut tokens = Tokens::default();
+        let first = tokens.issue("greedy", 0).unwrap();
+        let mut last = first.clone();
+        for n in 1..(TOKENS_MAX as u64) {
+            last = tokens
+                .issue("greedy", n)
+                .expect("a key's own grants retire its oldest");
+        }
+        assert!(tokens.access.len() + tokens.refresh.len() <= 2 * TOKENS_PER_KEY_MAX);
+        assert_eq!(tokens.access(&first.access_token, 10), None, "retired");
+        assert_eq!(
+            tokens.spend_refresh(&first.refresh_token, 10),
+            None,
+            "retired"
+        );
+        assert_eq!(
+            tokens.access(&last.access_token, 10).as_deref(),
+            Some("greedy")
+        );
+        let other = tokens.issue("other", 10).expect("room for everyone else");
+        assert_eq!(
+            tokens.access(&other.access_token, 11).as_deref(),
+            Some("other")
+        );
+        // Spent and expired grants leave the per-key record once the table is pruned.
+        let mut full = Tokens::default();
+        for n in 0..(TOKENS_MAX / 2) {
+            full.issue(
+                &format!("k{}", n % (TOKENS_MAX / 2 / TOKENS_PER_KEY_MAX)),
+                0,
+            )
+            .unwrap();
+        }
+        assert!(full.issue("late", 1).is_none(), "full of live tokens");
+        assert!(
+            full.issue("late", REFRESH_TOKEN_TTL_MS).is_some(),
+            "expired ones make room"
+        );
+        assert_eq!(full.grants.len(), 1, "only the new grant's key is recorded");
     }
 }
