@@ -81,6 +81,10 @@ pub fn amount_to_qty(text: &str, spec: &InstrumentSpec) -> Result<Qty, DecimalEr
         return Err(DecimalError::OffStep);
     }
     let contracts = i64::try_from(e8 / per_contract).map_err(|_| DecimalError::OutOfRange)?;
+    // Larger than any order may be: refused here, as the exchange would refuse it.
+    if contracts > bulwark_types::order::QTY_MAX {
+        return Err(DecimalError::OutOfRange);
+    }
     Ok(Qty::from_contracts(contracts))
 }
 
@@ -179,6 +183,17 @@ mod tests {
         assert_eq!(amount_to_qty("1", &spec), Ok(Qty::from_contracts(1_000)));
         assert_eq!(amount_to_qty("0.0015", &spec), Err(DecimalError::OffStep));
         assert_eq!(amount_to_qty("0", &spec), Err(DecimalError::NotPositive));
+        // More contracts than any order may have (the exchange's QTY_MAX): refused here.
+        assert_eq!(
+            amount_to_qty("9223372036854775.807", &spec),
+            Err(DecimalError::OutOfRange)
+        );
+        let largest = format!("{}", bulwark_types::order::QTY_MAX / 1_000);
+        assert!(amount_to_qty(&largest, &spec).is_ok());
+        assert_eq!(
+            amount_to_qty(&format!("{largest}.001"), &spec),
+            Err(DecimalError::OutOfRange)
+        );
         assert_eq!(
             amount_to_qty("-0.001", &spec),
             Err(DecimalError::NotPositive)

@@ -608,13 +608,16 @@ fn position_json(exchange: &Exchange, instrument: &Instrument, account: AccountI
 
 fn amount_error(param: &str, error: DecimalError) -> RpcError {
     match error {
-        DecimalError::Malformed | DecimalError::TooPrecise | DecimalError::OutOfRange => {
+        DecimalError::Malformed | DecimalError::TooPrecise => {
             RpcError::invalid_param(param, &error.to_string())
         }
-        DecimalError::NotPositive | DecimalError::OffStep if param == "amount" => {
+        DecimalError::NotPositive | DecimalError::OffStep | DecimalError::OutOfRange
+            if param == "amount" =>
+        {
             RpcError::new(error::INVALID_AMOUNT, "invalid_amount")
                 .with_data(json!({"param": param, "reason": error.to_string()}))
         }
+        DecimalError::OutOfRange => RpcError::invalid_param(param, &error.to_string()),
         DecimalError::OffStep => RpcError::new(error::PRICE_WRONG_TICK, "price_wrong_tick")
             .with_data(json!({"param": param, "reason": error.to_string()})),
         DecimalError::NotPositive => RpcError::new(error::PRICE_TOO_LOW, "price_too_low")
