@@ -65,7 +65,9 @@ fn deribit_api_end_to_end() {
             body.to_string().as_bytes(),
         )
     };
-    let signed = |owner: &bulwark_types::PrivateKey, signer: &bulwark_types::PrivateKey, nonce: u64| {
+    let signed = |owner: &bulwark_types::PrivateKey,
+                  signer: &bulwark_types::PrivateKey,
+                  nonce: u64| {
         use commonware_cryptography::Signer as _;
         let ts = now_ms();
         let message = bulwark_gateway::keys::KeyRequest::message(&owner.public_key(), nonce, ts);
@@ -85,14 +87,27 @@ fn deribit_api_end_to_end() {
     }), "nonce": 1}));
     assert_eq!(status, 400, "unsigned: {refused}");
     let (status, refused) = ask(signed(&key(2), &key(3), 1));
-    assert_eq!((status, refused["code"].as_str()), (401, Some("signature_invalid")), "{refused}");
-    let stranger = <bulwark_types::PrivateKey as commonware_cryptography::Signer>::from_seed(777_777);
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (401, Some("signature_invalid")),
+        "{refused}"
+    );
+    let stranger =
+        <bulwark_types::PrivateKey as commonware_cryptography::Signer>::from_seed(777_777);
     let (status, refused) = ask(signed(&stranger, &stranger, 1));
-    assert_eq!((status, refused["code"].as_str()), (403, Some("owner_without_account")), "{refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("owner_without_account")),
+        "{refused}"
+    );
     let (status, pending) = ask(signed(&key(2), &key(2), 1));
     assert_eq!(status, 200, "{pending}");
     let (status, again) = ask(signed(&key(2), &key(2), 1));
-    assert_eq!((status, again["code"].as_str()), (409, Some("already_pending")), "{again}");
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("already_pending")),
+        "{again}"
+    );
     let pending = Client {
         base: gateway.clone(),
         id: pending["client_id"].as_str().unwrap().into(),
@@ -135,6 +150,26 @@ fn deribit_api_end_to_end() {
         .unwrap()
         .len();
     assert!(options > 0, "options listed");
+    // An unknown filter is refused, not read as "all" or "none".
+    for query in ["kind=spaceship", "currency=DOGE", "currency=btc"] {
+        assert_eq!(
+            code_of(&public(&gateway, "get_instruments", query).1),
+            -32602,
+            "{query}"
+        );
+    }
+    assert_eq!(
+        public(&gateway, "get_instruments", "kind=spot").1["result"],
+        json!([])
+    );
+    assert_eq!(
+        code_of(&public(&gateway, "get_index_price", "index_name=btc_whatever_else").1),
+        -32602
+    );
+    assert!(
+        public(&gateway, "get_index_price", "index_name=btc_usd").1["result"]["index_price"]
+            .is_number()
+    );
     let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
     let index = ticker["result"]["index_price"]
         .as_f64()

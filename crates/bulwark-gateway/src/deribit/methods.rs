@@ -135,8 +135,7 @@ pub async fn dispatch(
         })),
         "get_currencies" => Ok(currencies(exchange)),
         "get_instruments" => {
-            let currency = params.text("currency").unwrap_or_else(|| "any".into());
-            let kind = params.text("kind").unwrap_or_else(|| "any".into());
+            let (currency, kind) = filters(exchange, params, false)?;
             let expired = params.flag("expired", false)?;
             let list: Vec<Value> = exchange
                 .instruments()
@@ -203,8 +202,7 @@ pub async fn dispatch(
             Ok(json!({"trades": trades, "has_more": has_more}))
         }
         "get_book_summary_by_currency" => {
-            let currency = params.required("currency")?;
-            let kind = params.text("kind").unwrap_or_else(|| "any".into());
+            let (currency, kind) = filters(exchange, params, true)?;
             let list: Vec<Value> = exchange
                 .instruments()
                 .iter()
@@ -224,10 +222,12 @@ pub async fn dispatch(
         }
         "get_index_price" => {
             let name = params.required("index_name")?;
+            // Deribit's index names: `<base>_usd` and `<base>_usdc`, lower case.
             let base = name
-                .split('_')
-                .next()
-                .unwrap_or_default()
+                .strip_suffix("_usdc")
+                .or_else(|| name.strip_suffix("_usd"))
+                .filter(|base| !base.contains('_') && *base == base.to_ascii_lowercase())
+                .ok_or_else(|| RpcError::invalid_param("index_name", "<base>_usd or <base>_usdc"))?
                 .to_ascii_uppercase();
             let asset = bulwark_types::AssetCode::parse(&base)
                 .map_err(|_| RpcError::invalid_param("index_name", "unknown index"))?;
@@ -282,8 +282,57 @@ pub(crate) fn kind_matches(instrument: &Instrument, kind: &str) -> bool {
     match kind {
         "future" => !instrument.is_option(),
         "option" => instrument.is_option(),
-        _ => true,
+        "any" => true,
+        // Deribit's spot and combo kinds: none listed here.
+        _ => false,
     }
+}
+
+/// Deribit's instrument kinds.
+const KINDS: [&str; 6] = [
+    "any",
+    "future",
+    "option",
+    "spot",
+    "future_combo",
+    "option_combo",
+];
+
+/// A request's `currency` and `kind` filters (`currency` required or defaulting to `any`,
+/// `kind` defaulting to `any`), refused unless a currency this venue knows (upper case, as
+/// Deribit's) and one of Deribit's kinds: an unknown filter is a mistake to answer, not "all"
+/// or "none".
+fn filters(
+    exchange: &Exchange,
+    params: &Params,
+    currency_required: bool,
+) -> Result<(String, String), RpcError> {
+    let currency = if currency_required {
+        params.required("currency")?
+    } else {
+        params.text("currency").unwrap_or_else(|| "any".into())
+    };
+    let known = currency == "any"
+        || currency == "USDC"
+        || currency == "BTC"
+        || exchange
+            .instruments()
+            .iter()
+            .any(|i| i.spec.name.base().as_str() == currency);
+    if !known {
+        return Err(RpcError::invalid_param(
+            "currency",
+            "a currency of public/get_currencies, or any",
+        ));
+    }
+    let kind = params.text("kind").unwrap_or_else(|| "any".into());
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(RpcError::invalid_param(
+            "kind",
+            "future, option, spot, future_combo, option_combo or any",
+        ));
+    }
+    Ok((currency, kind))
 }
 
 pub(crate) fn instrument_param<'a>(
@@ -940,8 +989,7 @@ fn private_read(
             Ok(json!({"trades": trades, "has_more": has_more}))
         }
         "get_positions" => {
-            let currency = params.text("currency").unwrap_or_else(|| "any".into());
-            let kind = params.text("kind").unwrap_or_else(|| "any".into());
+            let (currency, kind) = filters(exchange, params, false)?;
             let Some(holder) = exchange.account(account) else {
                 return Ok(json!([]));
             };
@@ -1043,8 +1091,7 @@ fn instrument_filter<'a>(
         let id = instrument_param(exchange, params)?.id;
         return Ok(Box::new(move |other| other == id));
     }
-    let currency = params.text("currency").unwrap_or_else(|| "any".into());
-    let kind = params.text("kind").unwrap_or_else(|| "any".into());
+    let (currency, kind) = filters(exchange, params, false)?;
     Ok(Box::new(move |id| {
         exchange
             .instrument(id)
