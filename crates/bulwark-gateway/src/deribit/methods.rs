@@ -37,7 +37,15 @@ impl Params {
     pub fn text(&self, name: &str) -> Option<String> {
         match self.0.get(name)? {
             Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            // A JSON number as plain decimal digits: serde_json writes a float in exponent
+            // form (`1e-5`), which the decimal parsers refuse; Rust's `Display` of an `f64`
+            // is the shortest exact decimal, never in exponent form.
+            Value::Number(n) => Some(match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => u.to_string(),
+                (None, Some(i), _) => i.to_string(),
+                (None, None, Some(f)) => format!("{f}"),
+                (None, None, None) => n.to_string(),
+            }),
             Value::Bool(b) => Some(b.to_string()),
             _ => None,
         }
@@ -1097,4 +1105,35 @@ fn instrument_filter<'a>(
             .instrument(id)
             .is_some_and(|i| currency_matches(i, &currency) && kind_matches(i, &kind))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A number sent as JSON reads as the decimal a client meant, whatever form serde_json
+    /// would print it in: `1e-5` was refused as "not a decimal number" while `"0.00001"` was
+    /// accepted.
+    #[test]
+    fn json_numbers_read_as_plain_decimals() {
+        let params: Params = Params(
+            serde_json::from_str::<serde_json::Map<String, Value>>(
+                r#"{"a": 1e-5, "b": 0.001, "c": 12, "d": -3, "e": 1e30, "f": 0.30000000000000004, "g": "0.1"}"#,
+            )
+            .unwrap(),
+        );
+        let text = |name: &str| params.text(name).unwrap();
+        assert_eq!(text("a"), "0.00001");
+        assert_eq!(text("b"), "0.001");
+        assert_eq!(text("c"), "12");
+        assert_eq!(text("d"), "-3");
+        assert_eq!(text("e"), "1000000000000000000000000000000");
+        assert_eq!(
+            text("f"),
+            "0.30000000000000004",
+            "float noise stays visible"
+        );
+        assert_eq!(text("g"), "0.1");
+        assert!(convert::parse_decimal(&text("a"), 8).is_ok());
+    }
 }
