@@ -30,19 +30,26 @@
 //! of that expiry without its own point). Contract terms are the devnet's (perpetual 0.001,
 //! options 0.01 units per contract).
 //!
+//! Every vol (the flat one, and every surface point whether a position uses it or not) is a
+//! finite number within [`VOL_MIN`]..=[`VOL_MAX`]; two surface points may not name the same
+//! expiry and strike. Every option must be open at `time_ms` (its expiry after it): an expired
+//! series is settled, not stressed. Prices (`index`, strikes) are at most [`PRICE_USDC_MAX`]
+//! USDC, the largest a micro-USDC price holds; other amounts at most 1e15 USDC.
+//!
 //! # The shocks file (`--shocks`)
 //! A JSON list of `{"name": "...", "index_move_pct": -20, "vol_move_points": 15}`, with an
 //! optional `"source"`.
 
 use crate::genesis;
 use anyhow::{Context, Result, bail, ensure};
+use bulwark_pricing::{VOL_MAX, VOL_MIN};
 use bulwark_risk::{
     PortfolioMargin, PortfolioMarginParams, ScenarioSet, Shock, StressPortfolio, StressPosition,
     StressReport, VolPoint, VolSurface, historical_shocks, stress,
 };
 use bulwark_sim::cascade::{self, CascadeConfig};
 use bulwark_sim::monte_carlo;
-use bulwark_types::{ExpiryDate, InstrumentName, Money, Qty, UnitPrice};
+use bulwark_types::{ExpiryDate, InstrumentKind, InstrumentName, Money, Qty, UnitPrice};
 use clap::Args;
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -51,8 +58,12 @@ use std::path::{Path, PathBuf};
 
 /// Largest portfolio or shocks file read.
 pub const FILE_BYTES_MAX: u64 = 4 << 20;
-/// Largest absolute USDC amount or price a file may carry.
+/// Largest absolute USDC amount a file may carry.
 const USDC_MAX: f64 = 1e15;
+/// Largest price a file may carry, USDC: a price is an `i64` of micro-USDC.
+pub const PRICE_USDC_MAX: f64 = i64::MAX as f64 / 1e6;
+/// Most Monte Carlo worker threads (`--threads`).
+pub const THREADS_MAX: u64 = 256;
 
 #[derive(Args)]
 pub struct StressArgs {
@@ -63,14 +74,14 @@ pub struct StressArgs {
         conflicts_with_all = ["cascade", "monte_carlo"]
     )]
     pub portfolio: Option<PathBuf>,
-    /// Run a file of shocks instead of the margin grid.
-    #[arg(long, conflicts_with = "historical")]
+    /// Run a file of shocks instead of the margin grid (with --portfolio).
+    #[arg(long, conflicts_with_all = ["historical", "cascade", "monte_carlo"])]
     pub shocks: Option<PathBuf>,
-    /// Run the built-in historical crashes instead of the margin grid.
-    #[arg(long)]
+    /// Run the built-in historical crashes instead of the margin grid (with --portfolio).
+    #[arg(long, conflicts_with_all = ["cascade", "monte_carlo"])]
     pub historical: bool,
-    /// Draw the P&L surface over index move and vol shock to this SVG file.
-    #[arg(long)]
+    /// Draw the P&L surface over index move and vol shock to this SVG file (with --portfolio).
+    #[arg(long, conflicts_with_all = ["cascade", "monte_carlo"])]
     pub plot: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -81,27 +92,42 @@ pub struct StressArgs {
     pub cascade: bool,
     /// Cascade: a flash crash instead (-30% in 3 s, back up in 5 s, the index from validators'
     /// observations through the oracle and its deviation guard).
-    #[arg(long, requires = "cascade")]
+    // Each mode's flags conflict with the other modes: `requires = "cascade"` alone is not
+    // enforced, since clap lets a required flag be absent when it conflicts with one present
+    // (`--portfolio` conflicts with `--cascade`).
+    #[arg(long, requires = "cascade", conflicts_with_all = ["portfolio", "monte_carlo"])]
     pub flash: bool,
     /// Cascade and Monte Carlo: accounts in the population (default 400; 40 for the Monte
     /// Carlo).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "portfolio")]
     pub accounts: Option<usize>,
     /// Cascade and Monte Carlo: the seed of the population and of the paths.
-    #[arg(long, default_value_t = CascadeConfig::defaults().seed)]
+    #[arg(long, default_value_t = CascadeConfig::defaults().seed, conflicts_with = "portfolio")]
     pub seed: u64,
     /// Monte Carlo: seeded jump-diffusion paths (volatility spikes, liquidity withdrawal)
     /// through the exchange's liquidation, the distribution of bad debt against the fund.
     #[arg(long, conflicts_with = "cascade")]
     pub monte_carlo: bool,
-    /// Monte Carlo: how many paths.
-    #[arg(long, default_value_t = 10_000, requires = "monte_carlo")]
+    /// Monte Carlo: how many paths (1 to 10,000,000).
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        requires = "monte_carlo",
+        conflicts_with_all = ["portfolio", "cascade"],
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=monte_carlo::PATHS_MAX as u64)
+    )]
     pub paths: usize,
-    /// Monte Carlo: worker threads (default: every core).
-    #[arg(long, requires = "monte_carlo")]
+    /// Monte Carlo: worker threads, 1 to 256 (default: every core, at most 256).
+    #[arg(
+        long,
+        requires = "monte_carlo",
+        conflicts_with_all = ["portfolio", "cascade"],
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=THREADS_MAX)
+    )]
     pub threads: Option<usize>,
-    /// Cascade: the index's fall, percent (default 10; 30 with --flash).
-    #[arg(long, requires = "cascade")]
+    /// Cascade: the index's fall, percent, 0 to 90 (default 10; 30 with --flash).
+    #[arg(long, requires = "cascade", conflicts_with_all = ["portfolio", "monte_carlo"])]
     pub crash_pct: Option<f64>,
 }
 
@@ -220,23 +246,80 @@ struct PositionFile {
     qty: i64,
 }
 
+/// A number as a person reads it: plainly, or in exponent form when it is huge or tiny (so an
+/// error about `1e308` does not print 309 digits).
+fn shown(value: f64) -> String {
+    if value == 0.0 || (1e-6..1e12).contains(&value.abs()) || !value.is_finite() {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
 /// USDC as a decimal number to micro-USDC, refusing what is not finite or too large.
 pub fn usdc_to_micros(what: &str, usdc: f64) -> Result<i128> {
     ensure!(usdc.is_finite(), "{what} is not a finite number");
     ensure!(
         usdc.abs() <= USDC_MAX,
-        "{what} {usdc} is beyond +-{USDC_MAX} USDC"
+        "{what} {} is beyond +-{} USDC",
+        shown(usdc),
+        shown(USDC_MAX)
     );
     Ok((usdc * 1e6).round() as i128)
 }
 
-/// A positive price in USDC per unit.
+/// A positive price in USDC per unit, at most [`PRICE_USDC_MAX`].
 fn unit_price(what: &str, usdc: f64) -> Result<UnitPrice> {
     let micros = usdc_to_micros(what, usdc)?;
-    ensure!(micros > 0, "{what} must be positive, not {usdc}");
-    Ok(UnitPrice::from_micros(
-        i64::try_from(micros).context("price out of range")?,
-    ))
+    ensure!(micros > 0, "{what} must be positive, not {}", shown(usdc));
+    let micros = i64::try_from(micros).map_err(|_| {
+        anyhow::anyhow!(
+            "{what} {} USDC is above the largest price, {PRICE_USDC_MAX:.0} USDC (an i64 of \
+             micro-USDC)",
+            shown(usdc)
+        )
+    })?;
+    Ok(UnitPrice::from_micros(micros))
+}
+
+/// A volatility the pricing takes: finite, within [`VOL_MIN`]..=[`VOL_MAX`].
+fn check_vol(what: &str, vol: f64) -> Result<f64> {
+    ensure!(
+        vol.is_finite() && (VOL_MIN..=VOL_MAX).contains(&vol),
+        "{what} {} must be a finite number within {VOL_MIN}..={VOL_MAX} (0.6 is 60%)",
+        shown(vol)
+    );
+    Ok(vol)
+}
+
+/// The surface's points, each checked (a point no position uses too), none repeated.
+fn surface_from(points: Vec<SurfacePoint>) -> Result<Vec<VolPoint>> {
+    let mut surface: Vec<VolPoint> = Vec::with_capacity(points.len());
+    for (i, point) in points.into_iter().enumerate() {
+        let expiry = ExpiryDate::parse(&point.expiry)
+            .map_err(|e| anyhow::anyhow!("surface[{i}]: expiry {:?}: {e}", point.expiry))?;
+        let strike = match point.strike {
+            Some(strike) => Some(unit_price(&format!("surface[{i}].strike"), strike)?),
+            None => None,
+        };
+        let vol = check_vol(&format!("surface[{i}] ({}) vol", point.expiry), point.vol)?;
+        let expiry_ms = expiry.expiry_millis();
+        if let Some(j) = surface
+            .iter()
+            .position(|p| p.expiry_ms == expiry_ms && p.strike == strike)
+        {
+            bail!(
+                "surface[{i}] repeats the expiry {} and strike of surface[{j}]: give each point once",
+                point.expiry
+            );
+        }
+        surface.push(VolPoint {
+            expiry_ms,
+            strike,
+            vol,
+        });
+    }
+    Ok(surface)
 }
 
 fn read_portfolio(path: &Path) -> Result<StressPortfolio> {
@@ -250,24 +333,8 @@ fn portfolio_from(file: PortfolioFile) -> Result<StressPortfolio> {
     let index = unit_price("index", file.index)?;
     let collateral = Money::from_micros(usdc_to_micros("collateral", file.collateral)?);
     let vols = match (file.vol, file.surface) {
-        (Some(vol), None) => VolSurface::Flat(vol),
-        (None, Some(points)) => {
-            let mut surface = Vec::with_capacity(points.len());
-            for point in points {
-                let expiry = ExpiryDate::parse(&point.expiry)
-                    .map_err(|e| anyhow::anyhow!("surface expiry {:?}: {e}", point.expiry))?;
-                let strike = match point.strike {
-                    Some(strike) => Some(unit_price("surface strike", strike)?),
-                    None => None,
-                };
-                surface.push(VolPoint {
-                    expiry_ms: expiry.expiry_millis(),
-                    strike,
-                    vol: point.vol,
-                });
-            }
-            VolSurface::Points(surface)
-        }
+        (Some(vol), None) => VolSurface::Flat(check_vol("vol", vol)?),
+        (None, Some(points)) => VolSurface::Points(surface_from(points)?),
         _ => bail!("give exactly one of `vol` (a flat vol) and `surface`"),
     };
     ensure!(!file.positions.is_empty(), "the portfolio has no positions");
@@ -277,16 +344,28 @@ fn portfolio_from(file: PortfolioFile) -> Result<StressPortfolio> {
         bulwark_risk::STRESS_POSITIONS_MAX
     );
     let mut positions = Vec::with_capacity(file.positions.len());
-    for position in file.positions {
-        let name = InstrumentName::parse(&position.instrument)
-            .map_err(|e| anyhow::anyhow!("instrument {:?}: {e}", position.instrument))?;
+    for (i, position) in file.positions.into_iter().enumerate() {
+        let name = InstrumentName::parse(&position.instrument).map_err(|e| {
+            anyhow::anyhow!("positions[{i}]: instrument {:?}: {e}", position.instrument)
+        })?;
         ensure!(
             position.qty != 0 && position.qty.unsigned_abs() <= 1_000_000_000,
-            "{}: qty must be non-zero contracts within +-1e9",
+            "positions[{i}] {}: qty must be non-zero contracts within +-1e9",
             position.instrument
         );
+        let spec = genesis::spec_for(name);
+        if let InstrumentKind::Option { expiry_ms, .. } = spec.kind() {
+            ensure!(
+                expiry_ms > file.time_ms,
+                "positions[{i}] {}: expired at {expiry_ms} ms, not after time_ms {}: an \
+                 expired option is settled, not stressed; leave it out or value the portfolio \
+                 before its expiry",
+                position.instrument,
+                file.time_ms
+            );
+        }
         positions.push(StressPosition {
-            spec: genesis::spec_for(name),
+            spec,
             qty: Qty::from_contracts(position.qty),
         });
     }
@@ -546,12 +625,15 @@ fn monte_carlo(args: &StressArgs) -> Result<()> {
         "--paths must lie in 1..={}",
         monte_carlo::PATHS_MAX
     );
+    let threads_max = THREADS_MAX as usize;
     let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(threads_max)
     });
     ensure!(
-        (1..=256).contains(&threads),
-        "--threads must lie in 1..=256"
+        (1..=threads_max).contains(&threads),
+        "--threads must lie in 1..={threads_max}"
     );
     let config = monte_carlo::population(accounts, args.seed);
     let model = monte_carlo::PathModel::defaults();
@@ -586,6 +668,106 @@ mod tests {
         assert!(usdc_to_micros("x", 2e15).is_err());
         assert!(unit_price("index", 0.0).is_err());
         assert!(unit_price("index", -5.0).is_err());
+    }
+
+    fn parse(text: &str) -> Result<StressPortfolio> {
+        serde_json::from_str::<PortfolioFile>(text)
+            .map_err(anyhow::Error::from)
+            .and_then(portfolio_from)
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => "accepted".into(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    /// A portfolio of one short call expiring 2026-12-25 08:00 UTC, valued at `time_ms`.
+    fn short_call(time_ms: u64, vols: &str) -> String {
+        format!(
+            r#"{{"index":100000,"collateral":50000,"time_ms":{time_ms},{vols},
+            "positions":[{{"instrument":"BTC_USDC-25DEC26-100000-C","qty":-10}}]}}"#
+        )
+    }
+
+    #[test]
+    fn an_expired_option_is_refused_by_position() {
+        let expiry_ms = 1_798_185_600_000;
+        assert_eq!(
+            refusal(&short_call(expiry_ms - 1, r#""vol":0.6"#)),
+            "accepted"
+        );
+        for time_ms in [expiry_ms, 1_895_478_400_000, u64::MAX] {
+            let message = refusal(&short_call(time_ms, r#""vol":0.6"#));
+            assert!(
+                message.starts_with("positions[0] BTC_USDC-25DEC26-100000-C: expired at"),
+                "{time_ms}: {message}"
+            );
+        }
+        // A perpetual has no expiry.
+        let perpetual = r#"{"index":100000,"collateral":1,"time_ms":18446744073709551615,
+            "vol":0.6,"positions":[{"instrument":"BTC_USDC-PERPETUAL","qty":1}]}"#;
+        assert_eq!(refusal(perpetual), "accepted");
+    }
+
+    #[test]
+    fn every_vol_and_surface_point_is_checked_and_none_repeated() {
+        let now = 1_795_478_400_000;
+        let good = r#""surface":[{"expiry":"25DEC26","vol":0.4},
+            {"expiry":"25DEC26","strike":100000,"vol":0.5}]"#;
+        assert_eq!(refusal(&short_call(now, good)), "accepted");
+        let cases = [
+            // A point no position uses is checked too.
+            (
+                r#""surface":[{"expiry":"26DEC26","vol":-5},{"expiry":"25DEC26","vol":0.4}]"#,
+                "surface[0] (26DEC26) vol -5 must be a finite number",
+            ),
+            (
+                r#""surface":[{"expiry":"25DEC26","vol":0.4},{"expiry":"25DEC26","vol":0}]"#,
+                "surface[1] (25DEC26) vol 0 must be",
+            ),
+            (
+                r#""surface":[{"expiry":"25DEC26","vol":0.4},{"expiry":"25DEC26","vol":0.9}]"#,
+                "surface[1] repeats the expiry 25DEC26 and strike of surface[0]",
+            ),
+            (
+                r#""surface":[{"expiry":"25DEC26","strike":1e300,"vol":0.4}]"#,
+                "surface[0].strike 1e300 is beyond",
+            ),
+            (
+                r#""surface":[{"expiry":"30FEB26","vol":0.4}]"#,
+                "surface[0]: expiry",
+            ),
+            (r#""vol":1e308"#, "vol 1e308 must be a finite number"),
+            (r#""vol":101"#, "vol 101 must be"),
+        ];
+        for (vols, expected) in cases {
+            let message = refusal(&short_call(now, vols));
+            assert!(message.contains(expected), "{vols}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_price_beyond_an_i64_of_micros_is_named_with_its_limit() {
+        let at = |index: &str| {
+            refusal(&format!(
+                r#"{{"index":{index},"collateral":1,"time_ms":1,"vol":0.6,
+                "positions":[{{"instrument":"BTC_USDC-PERPETUAL","qty":1}}]}}"#
+            ))
+        };
+        assert!(
+            at("1e15")
+                .starts_with("index 1e15 USDC is above the largest price, 9223372036855 USDC"),
+            "{}",
+            at("1e15")
+        );
+        assert!(at("1e308").starts_with("index 1e308 is beyond +-1e15 USDC"));
+        assert_eq!(at("9e12"), "accepted");
+        assert_eq!(shown(100_000.5), "100000.5");
+        assert_eq!(shown(-5.0), "-5");
+        assert_eq!(shown(1e-9), "1e-9");
+        assert_eq!(shown(f64::NAN), "NaN");
     }
 
     #[test]

@@ -202,3 +202,112 @@ fn hostile_files_are_refused_by_name_without_a_panic() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("opening"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_flag_of_another_mode_or_out_of_its_range_is_refused_by_clap() {
+    let portfolio = "examples/portfolios/short_straddle.json";
+    let monte_carlo = ["--monte-carlo", "--paths", "2", "--threads", "1"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // Cascade flags elsewhere.
+        (
+            [&monte_carlo[..], &["--flash"]].concat(),
+            "cannot be used with",
+        ),
+        (
+            [&monte_carlo[..], &["--crash-pct", "50"]].concat(),
+            "cannot be used with",
+        ),
+        (
+            vec!["--portfolio", portfolio, "--flash"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--portfolio", portfolio, "--crash-pct", "5"],
+            "cannot be used with",
+        ),
+        // Monte Carlo flags elsewhere.
+        (
+            vec!["--portfolio", portfolio, "--paths", "7"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--portfolio", portfolio, "--threads", "3"],
+            "cannot be used with",
+        ),
+        (vec!["--cascade", "--paths", "5"], "cannot be used with"),
+        (vec!["--cascade", "--threads", "2"], "cannot be used with"),
+        // Population flags with a portfolio.
+        (
+            vec!["--portfolio", portfolio, "--accounts", "5"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--portfolio", portfolio, "--seed", "3"],
+            "cannot be used with",
+        ),
+        // Portfolio flags with another mode.
+        (vec!["--cascade", "--historical"], "cannot be used with"),
+        (
+            vec!["--cascade", "--shocks", portfolio],
+            "cannot be used with",
+        ),
+        (
+            vec!["--monte-carlo", "--plot", "x.svg"],
+            "cannot be used with",
+        ),
+        // Out of their ranges.
+        (
+            vec!["--monte-carlo", "--threads", "300"],
+            "invalid value '300'",
+        ),
+        (vec!["--monte-carlo", "--threads", "0"], "invalid value '0'"),
+        (vec!["--monte-carlo", "--paths", "0"], "invalid value '0'"),
+        (
+            vec!["--monte-carlo", "--paths", "10000001"],
+            "invalid value '10000001'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = bulwark(&[&["stress"], &args[..]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} was accepted: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_expired_option_and_a_bad_unused_surface_point_are_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("bulwark-stress-expiry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cases = [
+        (
+            r#"{"index": 100000, "collateral": 50000, "time_ms": 1895478400000, "vol": 0.6,
+            "positions": [{"instrument": "BTC_USDC-25DEC26-100000-C", "qty": -10}]}"#,
+            "positions[0] BTC_USDC-25DEC26-100000-C: expired at",
+        ),
+        (
+            r#"{"index": 100000, "collateral": 50000, "time_ms": 1795478400000,
+            "surface": [{"expiry":"26DEC26","vol":-5},{"expiry":"25DEC26","vol":0.4}],
+            "positions": [{"instrument": "BTC_USDC-25DEC26-100000-C", "qty": 1}]}"#,
+            "surface[0] (26DEC26) vol -5",
+        ),
+        (
+            r#"{"index": 1e15, "collateral": 0, "time_ms": 1795478400000, "vol": 0.6,
+            "positions": [{"instrument": "BTC_USDC-PERPETUAL", "qty": 1}]}"#,
+            "index 1e15 USDC is above the largest price",
+        ),
+    ];
+    for (i, (text, expected)) in cases.into_iter().enumerate() {
+        let path = dir.join(format!("{i}.json"));
+        std::fs::write(&path, text).expect("write");
+        let out = bulwark(&["stress", "--portfolio", path.to_str().expect("utf-8")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{i} was accepted");
+        assert!(stderr.contains(expected), "{i}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
