@@ -43,12 +43,8 @@ pub fn keygen(args: KeygenArgs) -> Result<()> {
     let key = keys::generate();
     match args.out {
         Some(path) => {
-            ensure!(
-                !path.exists(),
-                "{} exists; not overwriting a key",
-                path.display()
-            );
-            keys::write_key(&path, &key)?;
+            // One exclusive create: refuses any existing path, a dangling link included.
+            keys::create_key(&path, &key)?;
             println!("{}", keys::public_hex(&key.public_key()));
             eprintln!(
                 "private key written to {}; the line above is its public key",
@@ -191,6 +187,11 @@ impl ApiArg {
     }
 }
 
+/// `--wait`: whole seconds in `0..=`[`client::WAIT_S_MAX`], refused by clap beyond.
+fn wait_seconds() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=client::WAIT_S_MAX)
+}
+
 #[derive(Subcommand)]
 pub enum OrderCommand {
     /// Sign and submit an order, then wait for its finalized outcome.
@@ -231,8 +232,8 @@ pub struct PlaceArgs {
     /// The account's own id for the order (default: the transaction's nonce).
     #[arg(long)]
     pub client_id: Option<u64>,
-    /// Seconds to wait for the finalized outcome.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds to wait for the finalized outcome (at most 3600).
+    #[arg(long, default_value_t = 10, value_parser = wait_seconds())]
     pub wait: u64,
 }
 
@@ -250,7 +251,8 @@ pub struct CancelArgs {
     pub client_id: Option<u64>,
     #[arg(long)]
     pub order_id: Option<u64>,
-    #[arg(long, default_value_t = 10)]
+    /// Seconds to wait for the finalized outcome (at most 3600).
+    #[arg(long, default_value_t = 10, value_parser = wait_seconds())]
     pub wait: u64,
 }
 
@@ -421,8 +423,9 @@ pub struct WithdrawArgs {
     /// Cancel the account's withdrawal still held instead (its hold lifts at once).
     #[arg(long)]
     pub cancel: bool,
-    /// Seconds to wait for the outcome: the transaction's, then the withdrawal's release.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds to wait for the outcome: the transaction's, then the withdrawal's release (at
+    /// most 3600).
+    #[arg(long, default_value_t = 10, value_parser = wait_seconds())]
     pub wait: u64,
 }
 
@@ -536,7 +539,11 @@ pub fn book(args: BookArgs) -> Result<()> {
     }
     let book = client::get_ok(
         &args.api.api,
-        &format!("/book/{}?depth={}", args.instrument, args.depth),
+        &format!(
+            "/book/{}?depth={}",
+            client::path_segment(&args.instrument),
+            args.depth
+        ),
     )?;
     if args.json {
         print_json(&book);

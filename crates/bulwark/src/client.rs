@@ -4,6 +4,12 @@
 //! and the commands `order place`, `order cancel`, `withdraw`, `account`, `book`, `status`. A
 //! transaction is signed with the nonce the API reports as the key's next (`nonce_next`: above
 //! its last executed nonce and above anything of it still pending).
+//!
+//! Never: panics on what an API answers (a buggy or hostile one, or a proxy, must not crash
+//! the client: [`AnswerError`]), puts a caller's text into a request unescaped (path segments
+//! are percent-encoded, the URL and headers refused with a line break), or loses the digest of
+//! a transaction it submitted (an error while following it names the digest).
+//! Bounds: responses of at most [`RESPONSE_BYTES_MAX`] bytes; waits of at most [`WAIT_S_MAX`].
 
 use crate::keys;
 use anyhow::{Context, Result, bail, ensure};
@@ -21,6 +27,45 @@ use std::time::Duration;
 /// Largest response read.
 const RESPONSE_BYTES_MAX: u64 = 16 << 20;
 
+/// Longest wait for a transaction's outcome, seconds (`--wait`): an hour. A transaction not
+/// finalized by then is better asked about later with `GET /tx/<digest>`; longer waits are cut
+/// to this (the command line refuses them).
+pub const WAIT_S_MAX: u64 = 3_600;
+
+/// An answer of the API the client cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error(
+        "the API reports tick size {tick} micro-USDC for {instrument:?}: a tick size must be positive"
+    )]
+    TickNotPositive { instrument: String, tick: i64 },
+    #[error(
+        "the API reports instrument id {id} for {instrument:?}, beyond the exchange's 32-bit ids"
+    )]
+    InstrumentIdOutOfRange { instrument: String, id: u64 },
+}
+
+/// The instant `wait` from now, `wait` cut to [`WAIT_S_MAX`] (so adding never overflows).
+fn deadline_after(wait: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let wait = wait.min(Duration::from_secs(WAIT_S_MAX));
+    now.checked_add(wait).unwrap_or(now)
+}
+
+/// `text` as one path segment or query value: every byte outside `[A-Za-z0-9_-]` is
+/// percent-encoded, so a line break, space, `/`, `?`, `#` or `..` cannot change the request.
+pub fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// A response: status code and JSON body (or the body as a string when it is not JSON).
 #[derive(Debug)]
 pub struct Response {
@@ -30,6 +75,10 @@ pub struct Response {
 
 /// Splits `http://host:port[/prefix]` into the address and path prefix.
 fn parse_url(api: &str) -> Result<(String, String)> {
+    ensure!(
+        api.chars().all(|c| c.is_ascii_graphic()),
+        "the API URL {api:?} holds a space, line break or other character a request cannot carry"
+    );
     let rest = api
         .strip_prefix("http://")
         .context("the API URL must start with http://")?;
@@ -65,6 +114,10 @@ pub fn request_with(
             .iter()
             .all(|(n, v)| !n.contains(['\r', '\n']) && !v.contains(['\r', '\n'])),
         "a header holds a line break"
+    );
+    ensure!(
+        path.starts_with('/') && path.chars().all(|c| c.is_ascii_graphic()),
+        "the request path {path:?} holds a space, line break or other character a request cannot carry"
     );
     let (host, prefix) = parse_url(api)?;
     let addr = host
@@ -176,17 +229,33 @@ pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
 }
 
 /// Looks an instrument up by name: (id, tick size in micro-USDC).
+/// The tick size is positive (an [`AnswerError`] otherwise), so it can divide a price.
 pub fn instrument(api: &str, name: &str) -> Result<(InstrumentId, i64)> {
-    let book = get_ok(api, &format!("/book/{name}?depth=1"))?;
+    let book = get_ok(api, &format!("/book/{}?depth=1", path_segment(name)))?;
+    instrument_in(&book, name)
+}
+
+/// The instrument's id and tick size (micro-USDC, positive) in a book answer.
+fn instrument_in(book: &Value, name: &str) -> Result<(InstrumentId, i64)> {
     let id = book["instrument"]["id"]
         .as_u64()
-        .context("no instrument id")?;
-    let tick = parse_usdc(
-        book["instrument"]["tick_size"]
-            .as_str()
-            .context("no tick size")?,
-    )?;
-    Ok((InstrumentId::new(u32::try_from(id)?), tick))
+        .context("the API gave no instrument id")?;
+    let id = u32::try_from(id).map_err(|_| AnswerError::InstrumentIdOutOfRange {
+        instrument: name.to_string(),
+        id,
+    })?;
+    let tick_text = book["instrument"]["tick_size"]
+        .as_str()
+        .context("the API gave no tick size")?;
+    let tick = parse_usdc(tick_text).context("the API's tick size")?;
+    if tick <= 0 {
+        return Err(AnswerError::TickNotPositive {
+            instrument: name.to_string(),
+            tick,
+        }
+        .into());
+    }
+    Ok((InstrumentId::new(id), tick))
 }
 
 /// Parses a decimal USDC amount (`99000`, `99000.5`) into micro-USDC, exactly.
@@ -231,8 +300,9 @@ pub fn place(api: &str, key: &PrivateKey, order: &PlaceOrder, wait: Duration) ->
     let order_type = match &order.price_usdc {
         Some(price) => {
             let micros = parse_usdc(price)?;
+            // `instrument` checked that the tick is positive.
             ensure!(
-                micros > 0 && micros % tick == 0,
+                micros > 0 && micros.checked_rem(tick) == Some(0),
                 "price must be a positive multiple of the tick size ({} USDC)",
                 UnitPrice::from_micros(tick)
             );
@@ -319,7 +389,7 @@ fn nonce_in(view: &Value) -> Result<u64> {
 /// deadline; `bulwark account` shows it).
 pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Result<Value> {
     ensure!(amount > 0, "the amount must be positive");
-    let deadline = std::time::Instant::now() + wait;
+    let deadline = deadline_after(wait);
     let before = account_of(api, key)?;
     let withdrawn_before = money_field(&before, "withdrawn")?;
     let nonce = nonce_in(&before)?;
@@ -330,8 +400,18 @@ pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Res
     if answer["outcome"]["result"] != "applied" {
         return Ok(answer);
     }
+    let digest = answer["digest"]
+        .as_str()
+        .unwrap_or("?")
+        .escape_debug()
+        .to_string();
     let state = loop {
-        let view = account_of(api, key)?;
+        let view = account_of(api, key).with_context(|| {
+            format!(
+                "the withdrawal's transaction {digest} was applied; following the withdrawal \
+                 failed: see `bulwark account`"
+            )
+        })?;
         if view["withdrawal_pending"].is_null() {
             let paid = money_field(&view, "withdrawn")? - withdrawn_before;
             break serde_json::json!({
@@ -374,9 +454,16 @@ pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Val
         .as_str()
         .context("no digest in the answer")?
         .to_string();
-    let deadline = std::time::Instant::now() + wait;
+    let deadline = deadline_after(wait);
     loop {
-        let status = request(api, "GET", &format!("/tx/{digest}"), None)?;
+        let status = request(api, "GET", &format!("/tx/{}", path_segment(&digest)), None)
+            .with_context(|| {
+                let digest = digest.escape_debug();
+                format!(
+                    "transaction {digest} was submitted; following it failed: ask again with \
+                     GET /tx/{digest}"
+                )
+            })?;
         if status.status == 200
             && matches!(
                 status.body["status"].as_str(),
@@ -397,6 +484,199 @@ pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    /// Request heads a fake API received, in order.
+    type Seen = Arc<Mutex<Vec<String>>>;
+
+    /// A fake API on 127.0.0.1 answering each request (`METHOD PATH`) with `answer`'s status
+    /// and body, or by closing the connection when it gives `None`. Returns its URL and the
+    /// request heads it received. The server thread lives as long as the test process.
+    fn fake_api(answer: impl Fn(&str) -> Option<(u16, String)> + Send + 'static) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Arc::default();
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut raw = Vec::new();
+                let mut byte = [0u8; 1];
+                while !raw.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    raw.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&raw).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                let _ = stream.read_exact(&mut body);
+                let line = head.lines().next().unwrap_or("").to_string();
+                log.lock().unwrap().push(head);
+                let target = line.rsplit_once(' ').map_or(line.as_str(), |(t, _)| t);
+                if let Some((status, body)) = answer(target) {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    /// A book answer for an instrument with `id` and `tick_size`.
+    fn book(id: u64, tick_size: &str) -> String {
+        serde_json::json!({"instrument": {"id": id, "tick_size": tick_size}}).to_string()
+    }
+
+    /// The answers of a healthy API to an order: the book, a fresh account, the submission
+    /// (digest `d1`) and its finalized status.
+    fn healthy(target: &str) -> Option<(u16, String)> {
+        let body = match target {
+            t if t.starts_with("GET /book/") => book(1, "0.5"),
+            t if t.starts_with("GET /account/") => {
+                r#"{"account_id":1,"nonce_next":1,"withdrawn":"0.000000","withdrawal_pending":null}"#
+                    .into()
+            }
+            "POST /tx" => r#"{"digest":"d1","status":"pending"}"#.into(),
+            "GET /tx/d1" => {
+                r#"{"digest":"d1","status":"finalized","outcome":{"result":"applied"}}"#.into()
+            }
+            _ => return Some((404, r#"{"code":"not_found"}"#.into())),
+        };
+        Some((200, body))
+    }
+
+    fn order(instrument: &str) -> PlaceOrder {
+        PlaceOrder {
+            instrument: instrument.into(),
+            side: Side::Buy,
+            price_usdc: Some("100".into()),
+            qty: 1,
+            time_in_force: TimeInForce::GoodTilCancelled,
+            post_only: false,
+            reduce_only: false,
+            client_order_id: None,
+        }
+    }
+
+    #[test]
+    fn a_tick_size_of_zero_from_the_api_is_a_typed_error_not_a_division_by_zero() {
+        let key = keys::generate();
+        for (tick, id, expected) in [("0", 1, "tick size 0"), ("0.000000", 1, "tick size 0")] {
+            let (api, _) = fake_api(move |target| match target {
+                t if t.starts_with("GET /book/") => Some((200, book(id, tick))),
+                t => healthy(t),
+            });
+            let error = place(
+                &api,
+                &key,
+                &order("BTC_USDC-PERPETUAL"),
+                Duration::from_secs(1),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(
+                    error.downcast_ref::<AnswerError>(),
+                    Some(AnswerError::TickNotPositive { tick: 0, .. })
+                ),
+                "{error:#}"
+            );
+            assert!(format!("{error:#}").contains(expected), "{error:#}");
+        }
+        let (api, _) = fake_api(|target| match target {
+            t if t.starts_with("GET /book/") => Some((200, book(1 << 32, "0.5"))),
+            t => healthy(t),
+        });
+        let error = instrument(&api, "BTC_USDC-PERPETUAL").unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<AnswerError>(),
+                Some(AnswerError::InstrumentIdOutOfRange {
+                    id: 4_294_967_296,
+                    ..
+                })
+            ),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn a_wait_beyond_what_an_instant_holds_is_cut_not_a_panic() {
+        let key = keys::generate();
+        let (api, _) = fake_api(healthy);
+        let placed = place(&api, &key, &order("BTC_USDC-PERPETUAL"), Duration::MAX).unwrap();
+        assert_eq!(placed["status"], "finalized", "{placed}");
+        let cancelled = cancel(&api, &key, None, None, Duration::MAX).unwrap();
+        assert_eq!(cancelled["status"], "finalized", "{cancelled}");
+        let withdrawn = withdraw(&api, &key, 1_000_000, Duration::MAX).unwrap();
+        assert_eq!(withdrawn["withdrawal"]["state"], "not_paid", "{withdrawn}");
+        let cut = deadline_after(Duration::MAX) - std::time::Instant::now();
+        assert!(cut <= Duration::from_secs(WAIT_S_MAX), "{cut:?}");
+    }
+
+    #[test]
+    fn a_failure_while_following_a_submitted_transaction_names_its_digest() {
+        let key = keys::generate();
+        // The API takes the order, then drops every status request.
+        let (api, _) = fake_api(|target| match target {
+            t if t.starts_with("GET /tx/") => None,
+            t => healthy(t),
+        });
+        let error = place(
+            &api,
+            &key,
+            &order("BTC_USDC-PERPETUAL"),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("transaction d1 was submitted") && message.contains("GET /tx/d1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_name_goes_into_the_request_percent_encoded() {
+        let key = keys::generate();
+        let (api, seen) = fake_api(|target| match target {
+            // Nothing resolves the hostile name: the API refuses it as it would any unknown.
+            t if t.starts_with("GET /book/BTC_USDC-PERPETUAL?") => healthy(t),
+            _ => Some((400, r#"{"code":"instrument_name_invalid"}"#.into())),
+        });
+        let hostile = "BTC HTTP/1.1\r\nX-Injected: yes\r\n\r\nGET /evil";
+        assert!(place(&api, &key, &order(hostile), Duration::from_secs(1)).is_err());
+        assert!(place(&api, &key, &order("../../status"), Duration::from_secs(1)).is_err());
+        let heads = seen.lock().unwrap().clone();
+        assert_eq!(heads.len(), 2, "{heads:?}");
+        assert!(
+            heads[0].starts_with(
+                "GET /book/BTC%20HTTP%2F1%2E1%0D%0AX-Injected%3A%20yes%0D%0A%0D%0AGET%20%2Fevil?depth=1 HTTP/1.1\r\n"
+            ),
+            "{heads:?}"
+        );
+        assert!(!heads[0].contains("X-Injected: yes"), "{heads:?}");
+        assert!(
+            heads[1].starts_with("GET /book/%2E%2E%2F%2E%2E%2Fstatus?depth=1 HTTP/1.1\r\n"),
+            "{heads:?}"
+        );
+        assert_eq!(
+            path_segment("BTC_USDC-25DEC26-100000-C"),
+            "BTC_USDC-25DEC26-100000-C"
+        );
+        assert_eq!(path_segment("a b/é"), "a%20b%2F%C3%A9");
+        for bad in ["http://h/pre fix", "http://h\r\nX: y", "http://h:80/\u{7f}"] {
+            assert!(parse_url(bad).is_err(), "{bad:?}");
+        }
+        let error = request(&api, "GET", "/x y", None).unwrap_err();
+        assert!(error.to_string().contains("request path"), "{error}");
+    }
 
     #[test]
     fn usdc_amounts_parse_exactly() {

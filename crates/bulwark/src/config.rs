@@ -30,12 +30,19 @@
 //! ```
 //!
 //! Everything is checked before the node starts, and each refusal names the field and why.
+//! `data_dir` must name a directory of its own (not empty, not the key file's directory). With
+//! the default custody (no `custodians`: the validators, `2f + 1` of them) a network has 1, 4,
+//! 5 or 7 to 16 validators ([`default_custody_counts`]); with `custodians` named, or `[]`, up to
+//! 256 (a block carries one price observation from each). The file is read through a bound of
+//! [`CONFIG_BYTES_MAX`] bytes, the key file through [`keys::KEY_FILE_BYTES_MAX`].
 
 use crate::genesis;
 use crate::keys;
 use crate::validator::{NodeSettings, PriceSettings, ValidatorSetup};
 use anyhow::{Context, Result, bail, ensure};
 use bulwark_exchange::Genesis;
+use bulwark_exchange::custody::CUSTODIANS_MAX;
+use bulwark_oracle::OracleConfig;
 use bulwark_types::PublicKey;
 use commonware_cryptography::Signer;
 use serde::{Deserialize, Serialize};
@@ -44,8 +51,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Largest configuration file read.
-const CONFIG_BYTES_MAX: u64 = 1 << 20;
+/// Largest configuration file read: one listing 256 validators is under 40 KiB.
+pub const CONFIG_BYTES_MAX: u64 = 1 << 20;
 /// Most validators one configuration may list.
 pub const VALIDATORS_MAX: usize = 1_024;
 
@@ -100,16 +107,12 @@ pub struct NodePlan {
 }
 
 /// Reads and parses `path` (no checks beyond the shape).
+/// The file is read once, through a reader that stops after [`CONFIG_BYTES_MAX`] bytes: a
+/// device, FIFO or `/proc` file (whose size the file system reports as 0) is bounded too.
 pub fn read(path: &Path) -> Result<NodeFile> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("reading config {}", path.display()))?;
-    ensure!(
-        meta.len() <= CONFIG_BYTES_MAX,
-        "config {} is larger than {CONFIG_BYTES_MAX} bytes",
-        path.display()
-    );
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config {}", path.display()))?;
+    let bytes = keys::read_bounded(path, CONFIG_BYTES_MAX, "config")?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("config {} is not UTF-8 text", path.display()))?;
     let parsed = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{e}"))
     } else {
@@ -141,15 +144,10 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
             && file.namespace.chars().all(|c| c.is_ascii_graphic()),
         "namespace must be 1 to 64 printable ASCII characters without spaces"
     );
-    let signer = keys::read_key(&resolve(&file.key_file)).context("key_file")?;
-    ensure!(
-        !file.validators.is_empty(),
-        "validators: list at least this validator"
-    );
-    ensure!(
-        file.validators.len() <= VALIDATORS_MAX,
-        "validators: at most {VALIDATORS_MAX}"
-    );
+    let key_path = resolve(&file.key_file);
+    let signer = keys::read_key(&key_path).context("key_file")?;
+    check_data_dir(&file.data_dir, &resolve(&file.data_dir), &key_path)?;
+    check_validator_bound(file.validators.len())?;
     let mut peers = Vec::with_capacity(file.validators.len());
     let (mut seen_keys, mut seen_addrs) = (BTreeSet::new(), BTreeSet::new());
     for (i, entry) in file.validators.iter().enumerate() {
@@ -166,6 +164,8 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
         );
         peers.push((key, entry.address));
     }
+    // Before the genesis, whose custody check would refuse the count with a vaguer message.
+    check_default_custody_count(peers.len(), file.genesis.custodians.is_none())?;
     let me = signer.public_key();
     let Some((_, my_address)) = peers.iter().find(|(key, _)| *key == me) else {
         bail!(
@@ -223,6 +223,99 @@ pub fn check(file: &NodeFile, path: &Path, now_ms: u64) -> Result<NodePlan> {
         data_dir: resolve(&file.data_dir),
         setup,
     })
+}
+
+/// Refuses a `data_dir` that is no directory of its own: empty (the storage would land in the
+/// configuration's directory, or fail at startup when that is the working directory), or the
+/// directory holding `key_file` (the storage's files would sit beside the private key).
+/// `resolved` is `data_dir` resolved against the configuration's directory.
+fn check_data_dir(data_dir: &Path, resolved: &Path, key_path: &Path) -> Result<()> {
+    ensure!(
+        !data_dir.as_os_str().is_empty(),
+        "data_dir is empty: name the directory for this validator's storage, e.g. \"data\""
+    );
+    // Lexical comparison (`.` components dropped): the directory need not exist yet.
+    let lexical = |p: &Path| -> PathBuf {
+        p.components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    };
+    let key_dir = key_path.parent().unwrap_or(Path::new(""));
+    ensure!(
+        lexical(resolved) != lexical(key_dir),
+        "data_dir {} is the directory of key_file: give the storage a directory of its own, \
+         e.g. \"data\"",
+        data_dir.display()
+    );
+    ensure!(
+        lexical(resolved) != lexical(key_path),
+        "data_dir {} is key_file",
+        data_dir.display()
+    );
+    Ok(())
+}
+
+/// Validator counts the default custody accepts (`genesis.custodians` absent: the validators
+/// themselves, `2f + 1` of them): at most [`CUSTODIANS_MAX`], and `2f + 1` a strict majority.
+/// That leaves out 2, 3 and 6, whose `2f + 1` is not more than half of them.
+pub fn default_custody_counts() -> impl Iterator<Item = usize> {
+    (1..=CUSTODIANS_MAX).filter(|&n| 2 * usize::from(genesis::bft_threshold(n)) > n)
+}
+
+/// Checks the number of validators against the bounds of any configuration (before reading
+/// the list), the refusal saying what is allowed and why.
+fn check_validator_bound(count: usize) -> Result<()> {
+    ensure!(count > 0, "validators: list at least this validator");
+    // Every validator observes prices, and a block must carry one observation from each.
+    let observations_max = OracleConfig::GENESIS.observations_per_asset_max as usize;
+    let most = VALIDATORS_MAX.min(observations_max);
+    ensure!(
+        count <= most,
+        "validators: {count} listed, at most {most}: a block carries at most \
+         {observations_max} price observations per asset, one from each validator"
+    );
+    Ok(())
+}
+
+/// Checks the number of (distinct) validators against the default custody when it applies,
+/// before the genesis is built, the refusal saying what is allowed and why.
+fn check_default_custody_count(count: usize, default_custody: bool) -> Result<()> {
+    if default_custody && !default_custody_counts().any(|n| n == count) {
+        bail!(
+            "validators: {count} listed, but without genesis.custodians the validators are the \
+             custodians and 2f + 1 of them must attest (f = (n - 1) / 3), which needs a strict \
+             majority of at most {CUSTODIANS_MAX}: list {} validators, or name \
+             genesis.custodians (1 to {CUSTODIANS_MAX} keys, with custody_threshold a strict \
+             majority of them), or set `custodians = []` to leave deposits and listings to the \
+             admin and bridge keys",
+            spoken_list(&default_custody_counts().collect::<Vec<_>>())
+        );
+    }
+    Ok(())
+}
+
+/// Sorted numbers as English: runs of three or more as "a to b", the last item after "or"
+/// (`[1, 4, 5, 7, 8, 9]` is "1, 4, 5 or 7 to 9").
+fn spoken_list(numbers: &[usize]) -> String {
+    let mut items: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < numbers.len() {
+        let mut end = start;
+        while end + 1 < numbers.len() && numbers[end + 1] == numbers[end] + 1 {
+            end += 1;
+        }
+        if end - start >= 2 {
+            items.push(format!("{} to {}", numbers[start], numbers[end]));
+        } else {
+            items.extend(numbers[start..=end].iter().map(usize::to_string));
+        }
+        start = end + 1;
+    }
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
 }
 
 /// The genesis a node configuration describes for `validators` (its `[genesis]`: admin and
@@ -417,6 +510,124 @@ mod tests {
                 "expected `{expected}` in: {message}"
             );
         }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_data_dir_that_is_no_directory_of_its_own_is_refused_by_name() {
+        let (good, path) = valid("data-dir");
+        let cases: [(&str, &str); 5] = [
+            ("", "data_dir is empty"),
+            (".", "directory of key_file"),
+            ("./", "directory of key_file"),
+            ("./.", "directory of key_file"),
+            ("v.key", "data_dir v.key is key_file"),
+        ];
+        for (data_dir, expected) in cases {
+            let mut file = good.clone();
+            file.data_dir = data_dir.into();
+            let message = refusal(&file, &path);
+            assert!(
+                message.contains(expected),
+                "{data_dir:?}: expected `{expected}` in: {message}"
+            );
+        }
+        // The same directory named absolutely is the key's directory too.
+        let mut file = good.clone();
+        file.data_dir = path.parent().unwrap().to_path_buf();
+        assert!(refusal(&file, &path).contains("directory of key_file"));
+        // A subdirectory, or one elsewhere, is the storage's own.
+        for data_dir in ["data", "./data/v0", "../elsewhere"] {
+            let mut file = good.clone();
+            file.data_dir = data_dir.into();
+            assert_eq!(refusal(&file, &path), "accepted", "{data_dir}");
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// `good` with `count` validators (this one first), and custodians as given.
+    fn with_validators(good: &NodeFile, count: usize, custodians: Option<Vec<String>>) -> NodeFile {
+        let mut file = good.clone();
+        file.genesis.custodians = custodians;
+        for i in 1..count {
+            file.validators.push(ValidatorEntry {
+                public_key: keys::public_hex(&keys::generate().public_key()),
+                address: SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)),
+            });
+        }
+        file
+    }
+
+    #[test]
+    fn the_default_custody_takes_1_4_5_and_7_to_16_validators() {
+        let counts: Vec<usize> = default_custody_counts().collect();
+        let mut expected = vec![1, 4, 5];
+        expected.extend(7..=16);
+        assert_eq!(counts, expected);
+        assert_eq!(spoken_list(&counts), "1, 4, 5 or 7 to 16");
+        assert_eq!(spoken_list(&[3]), "3");
+        assert_eq!(spoken_list(&[3, 4]), "3 or 4");
+        assert_eq!(spoken_list(&[]), "");
+    }
+
+    #[test]
+    fn a_validator_count_is_checked_first_with_its_own_message() {
+        let (good, path) = valid("count");
+        for count in [2, 3, 6, 17, 40] {
+            let message = refusal(&with_validators(&good, count, None), &path);
+            assert!(
+                message.starts_with(&format!("validators: {count} listed"))
+                    && message.contains("list 1, 4, 5 or 7 to 16 validators")
+                    && message.contains("genesis.custodians"),
+                "{count}: {message}"
+            );
+        }
+        for count in [4, 5, 7, 16] {
+            assert_eq!(
+                refusal(&with_validators(&good, count, None), &path),
+                "accepted",
+                "{count}"
+            );
+        }
+        // Custody named apart from the validators, or left to the admin and bridge keys: the
+        // validator count is free up to the oracle's bound.
+        let custodian = keys::public_hex(&keys::generate().public_key());
+        for count in [2, 3, 6, 17, 256] {
+            let own = Some(vec![custodian.clone()]);
+            assert_eq!(
+                refusal(&with_validators(&good, count, own), &path),
+                "accepted",
+                "{count}"
+            );
+            assert_eq!(
+                refusal(&with_validators(&good, count, Some(vec![])), &path),
+                "accepted",
+                "{count}"
+            );
+        }
+        let message = refusal(&with_validators(&good, 257, Some(vec![])), &path);
+        assert!(
+            message.starts_with("validators: 257 listed, at most 256"),
+            "{message}"
+        );
+        let mut none = good.clone();
+        none.validators.clear();
+        assert!(refusal(&none, &path).contains("list at least this validator"));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_config_is_read_through_its_bound() {
+        let (file, path) = valid("bound");
+        write(&path, &file).unwrap();
+        let padded = format!(
+            "{}\n# {}\n",
+            std::fs::read_to_string(&path).unwrap(),
+            "x".repeat(CONFIG_BYTES_MAX as usize)
+        );
+        std::fs::write(&path, padded).unwrap();
+        let message = format!("{:#}", read(&path).unwrap_err());
+        assert!(message.contains("larger than 1048576 bytes"), "{message}");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
