@@ -199,8 +199,15 @@ pub fn get(name: &str) -> Option<Result<Scenario, ScenarioError>> {
         .map(|(_, text)| Scenario::parse(text))
 }
 
-/// The catalogue scenario named `name_or_path`, else the scenario file at that path.
+/// Largest scenario file read: the catalogue's scenarios are a few KiB; 4 MiB leaves room for
+/// long fault timelines and comments (a path such as `/dev/zero` would otherwise be read until
+/// memory ran out).
+pub const SCENARIO_BYTES_MAX: u64 = 4 << 20;
+
+/// The catalogue scenario named `name_or_path`, else the scenario file at that path, read
+/// through [`SCENARIO_BYTES_MAX`].
 pub fn load(name_or_path: &str) -> Result<Scenario, LoadError> {
+    use std::io::Read as _;
     if let Some(parsed) = get(name_or_path) {
         return parsed.map_err(|source| LoadError::Invalid {
             origin: format!("catalogue scenario {name_or_path}"),
@@ -213,12 +220,59 @@ pub fn load(name_or_path: &str) -> Result<Scenario, LoadError> {
             name: name_or_path.to_string(),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    let io = |source| LoadError::Io {
         path: name_or_path.to_string(),
         source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(SCENARIO_BYTES_MAX + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > SCENARIO_BYTES_MAX {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {SCENARIO_BYTES_MAX} bytes"),
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
     Scenario::parse(&text).map_err(|source| LoadError::Invalid {
         origin: name_or_path.to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_file_is_read_through_its_bound() {
+        let dir = std::env::temp_dir().join(format!("bulwark-catalogue-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huge.toml");
+        // A valid TOML comment, one byte over the bound.
+        let huge = format!("#{}", "x".repeat(SCENARIO_BYTES_MAX as usize));
+        std::fs::write(&path, huge).unwrap();
+        let message = load(path.to_str().unwrap()).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("larger than {SCENARIO_BYTES_MAX} bytes")),
+            "{message}"
+        );
+        std::fs::write(&path, [0xff, 0xfe]).unwrap();
+        let message = load(path.to_str().unwrap()).unwrap_err().to_string();
+        assert!(message.contains("valid UTF-8"), "{message}");
+        // The catalogue's names still come first.
+        let name = names().next().unwrap();
+        assert!(load(name).is_ok());
+        assert!(matches!(
+            load("no-such-scenario"),
+            Err(LoadError::Unknown { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

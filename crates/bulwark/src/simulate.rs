@@ -2,15 +2,15 @@
 //! JSON and as an HTML report), or sweep it over many seeds with a progress bar. The lab
 //! itself is `bulwark-sim`; this is only the command.
 //!
-//! Bounds: a scenario file is read through a reader that stops after [`SCENARIO_BYTES_MAX`]
-//! bytes, so `/dev/zero`, a FIFO fed forever or a huge file is refused without reading it whole.
+//! Bounds: a scenario file is read through `catalogue::load`, which stops after
+//! [`catalogue::SCENARIO_BYTES_MAX`] bytes, so `/dev/zero`, a FIFO fed forever or a huge file is
+//! refused without reading it whole.
 
 use anyhow::{Context, Result, bail};
-use bulwark_sim::catalogue::{self, CATALOGUE, LoadError};
+use bulwark_sim::catalogue::{self, CATALOGUE};
 use bulwark_sim::sweep::{SeedOutcome, SweepConfig, sweep};
 use bulwark_sim::{Scenario, report, score, score_compared};
 use clap::{Args, Subcommand};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -71,51 +71,6 @@ pub struct SweepArgs {
     pub json: Option<PathBuf>,
 }
 
-/// Largest scenario file read: the catalogue's scenarios are a few KiB; 4 MiB leaves room for
-/// long fault timelines and comments.
-pub const SCENARIO_BYTES_MAX: u64 = 4 << 20;
-
-/// The catalogue scenario named `name_or_path`, else the scenario file at that path, read
-/// through [`SCENARIO_BYTES_MAX`] (what `catalogue::load` does, with the bound).
-pub fn load_scenario(name_or_path: &str) -> Result<Scenario, LoadError> {
-    if let Some(parsed) = catalogue::get(name_or_path) {
-        return parsed.map_err(|source| LoadError::Invalid {
-            origin: format!("catalogue scenario {name_or_path}"),
-            source,
-        });
-    }
-    let path = Path::new(name_or_path);
-    if !path.exists() {
-        return Err(LoadError::Unknown {
-            name: name_or_path.to_string(),
-        });
-    }
-    let io = |source| LoadError::Io {
-        path: name_or_path.to_string(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(SCENARIO_BYTES_MAX + 1).read_to_end(&mut bytes))
-        .map_err(io)?;
-    if bytes.len() as u64 > SCENARIO_BYTES_MAX {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("larger than {SCENARIO_BYTES_MAX} bytes"),
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|_| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        ))
-    })?;
-    Scenario::parse(&text).map_err(|source| LoadError::Invalid {
-        origin: name_or_path.to_string(),
-        source,
-    })
-}
-
 fn write(path: &Path, text: String) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
@@ -140,7 +95,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let name = args
         .scenario
         .expect("clap requires a scenario without --list");
-    let scenario = load_scenario(&name)?;
+    let scenario = catalogue::load(&name)?;
     let scored = if args.no_compare {
         score(&scenario, args.seed, !args.no_baseline)
     } else {
@@ -174,7 +129,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
 }
 
 fn run_sweep(args: SweepArgs) -> Result<()> {
-    let scenario = load_scenario(&args.scenario)?;
+    let scenario = catalogue::load(&args.scenario)?;
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -258,39 +213,4 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_scenario_file_is_read_through_its_bound() {
-        let dir = std::env::temp_dir().join(format!("bulwark-simulate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("huge.toml");
-        // A valid TOML comment, one byte over the bound.
-        let huge = format!("#{}", "x".repeat(SCENARIO_BYTES_MAX as usize));
-        std::fs::write(&path, huge).unwrap();
-        let message = load_scenario(path.to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains(&format!("larger than {SCENARIO_BYTES_MAX} bytes")),
-            "{message}"
-        );
-        std::fs::write(&path, [0xff, 0xfe]).unwrap();
-        let message = load_scenario(path.to_str().unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(message.contains("valid UTF-8"), "{message}");
-        // The catalogue's names still come first.
-        let name = catalogue::names().next().unwrap();
-        assert!(load_scenario(name).is_ok());
-        assert!(matches!(
-            load_scenario("no-such-scenario"),
-            Err(LoadError::Unknown { .. })
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }
