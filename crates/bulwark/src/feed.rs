@@ -24,6 +24,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// Deribit's production websocket endpoint (API v2).
 pub const DERIBIT_URL: &str = "wss://www.deribit.com/ws/api/v2";
 
+/// Longest `--seconds` (a week): an instant that far ahead always exists, so the deadline
+/// never overflows.
+pub const SECONDS_MAX: u64 = 7 * 24 * 3_600;
+
 #[derive(Args, Clone, Debug)]
 pub struct FeedArgs {
     /// Websocket endpoint.
@@ -32,8 +36,8 @@ pub struct FeedArgs {
     /// Index to follow as NAME=ASSET (Deribit index name, Bulwark asset); repeatable.
     #[arg(long = "index", default_values_t = vec!["btc_usd=BTC".to_string()])]
     pub indices: Vec<String>,
-    /// Stop after this many seconds.
-    #[arg(long, default_value_t = 30)]
+    /// Stop after this many seconds (at most a week).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=SECONDS_MAX))]
     pub seconds: u64,
     /// Stop after this many frames.
     #[arg(long)]
@@ -121,7 +125,7 @@ pub async fn follow(args: &FeedArgs, out: &mut impl Write) -> Result<FeedSummary
         .send(Message::text(feed.subscribe_request(1)))
         .await
         .context("subscribing")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds.min(SECONDS_MAX));
     let mut summary = FeedSummary::default();
     while args.frames.is_none_or(|max| summary.frames < max) {
         let next = tokio::time::timeout_at(deadline, socket.next()).await;

@@ -193,6 +193,18 @@ fn a_wait_beyond_an_hour_is_refused_by_clap_before_anything_is_sent() {
         assert_eq!(out.status.code(), Some(1), "{command:?}: {message}");
         assert!(message.contains("connecting to"), "{command:?}: {message}");
     }
+    // `feed --seconds` too: its deadline panicked on an instant past what the clock holds.
+    let out = bulwark(&[
+        "feed",
+        "deribit",
+        "--url",
+        "ws://127.0.0.1:9",
+        "--seconds",
+        huge,
+    ]);
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "feed: {message}");
+    assert!(message.contains("--seconds"), "feed: {message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
