@@ -92,7 +92,8 @@ pub fn sweep(
     if !(1..=JOBS_MAX).contains(&config.jobs) {
         return Err(SweepError::Jobs(config.jobs));
     }
-    if config.first_seed.checked_add(config.seeds).is_none() {
+    // The last seed run is `first_seed + seeds - 1` (`seeds` is at least 1 here).
+    if config.first_seed.checked_add(config.seeds - 1).is_none() {
         return Err(SweepError::Overflow {
             first: config.first_seed,
             seeds: config.seeds,

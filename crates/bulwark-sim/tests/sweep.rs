@@ -68,6 +68,29 @@ fn a_sweep_of_a_ranged_scenario_passes_on_every_seed() {
     );
 }
 
+/// The last seed a sweep may run is `u64::MAX`: `--first-seed 18446744073709551615 --seeds 1`
+/// was refused as an overflow, though that seed runs on its own; one seed more is refused.
+#[test]
+fn a_sweep_may_end_on_the_last_seed_and_no_further() {
+    let scenario = Scenario::parse(RANGED).expect("a valid scenario");
+    let config = |first_seed, seeds| SweepConfig {
+        first_seed,
+        seeds,
+        jobs: 1,
+    };
+    assert!(matches!(
+        sweep(&scenario, &config(u64::MAX - 1, 3), &|_| {}),
+        Err(bulwark_sim::sweep::SweepError::Overflow { .. })
+    ));
+    let report = sweep(&scenario, &config(u64::MAX, 1), &|_| {}).expect("the last seed");
+    assert_eq!(
+        report.passed,
+        1,
+        "{:?}",
+        report.failures.first().map(|f| f.to_string())
+    );
+}
+
 #[test]
 fn each_seed_draws_its_faults_within_the_ranges_and_the_same_seed_draws_the_same() {
     let scenario = Scenario::parse(RANGED).expect("a valid scenario");

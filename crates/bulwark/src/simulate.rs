@@ -71,6 +71,17 @@ pub struct SweepArgs {
     pub json: Option<PathBuf>,
 }
 
+/// Opens `path` for writing now (created if missing, never truncated), so that an output path
+/// that cannot be written is refused before a run of minutes, not after it.
+fn check_writable(path: &Path) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map(drop)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn write(path: &Path, text: String) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
@@ -96,6 +107,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         .scenario
         .expect("clap requires a scenario without --list");
     let scenario = catalogue::load(&name)?;
+    for path in args.json.iter().chain(args.html.iter()) {
+        check_writable(path)?;
+    }
     let scored = if args.no_compare {
         score(&scenario, args.seed, !args.no_baseline)
     } else {
@@ -130,6 +144,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
 
 fn run_sweep(args: SweepArgs) -> Result<()> {
     let scenario = catalogue::load(&args.scenario)?;
+    if let Some(path) = &args.json {
+        check_writable(path)?;
+    }
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

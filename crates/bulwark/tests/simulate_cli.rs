@@ -97,6 +97,35 @@ heal_after_s = 2.0
     assert!(card["latency"]["p99_ms"].as_u64().is_some());
 }
 
+/// An output path that cannot be written is refused before the run, not after its minutes.
+#[test]
+fn an_unwritable_output_path_is_refused_before_the_run() {
+    let dir = dir("unwritable");
+    let nowhere = dir.join("no-such-dir").join("card.json");
+    for args in [
+        vec!["simulate", "baseline", "--json", nowhere.to_str().unwrap()],
+        vec!["simulate", "baseline", "--html", nowhere.to_str().unwrap()],
+        vec![
+            "simulate",
+            "sweep",
+            "sweep-200",
+            "--seeds",
+            "1",
+            "--json",
+            nowhere.to_str().unwrap(),
+        ],
+    ] {
+        let out = bulwark(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains("cannot write"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("scenario ") && String::from_utf8_lossy(&out.stdout).is_empty(),
+            "nothing ran: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn simulate_refuses_a_bad_file_naming_the_field_and_an_unknown_name() {
     let dir = dir("bad");
