@@ -211,6 +211,14 @@ fn deribit_api_end_to_end() {
         br#"{"jsonrpc":"2.0","id":1,"params":[1]}"#,
     );
     assert_eq!(code_of(&array), -32602, "{array}");
+    // JSON-RPC's own members must be what they are: version 2.0, a string method.
+    for body in [
+        &br#"{"jsonrpc":"1.0","id":1,"method":"public/get_time"}"#[..],
+        &br#"{"jsonrpc":"2.0","id":1,"method":5}"#[..],
+    ] {
+        let (_, refused) = http(&gateway, "POST", "/api/v2/public/get_time", &[], body);
+        assert_eq!(code_of(&refused), -32600, "{refused}");
+    }
     // Oversized requests: a request-target over 8 KiB, a body over 64 KiB.
     let long = format!("/api/v2/public/get_time?x={}", "a".repeat(9_000));
     let (status, oversized) = http(&gateway, "GET", &long, &[], b"");
@@ -515,6 +523,13 @@ fn deribit_api_end_to_end() {
         .filter(|body| code_of(body) == 10028)
         .count();
     assert!(limited > 0, "the key's rate limit was never hit");
+    // The gateway's own status and key list are reads from the address's budget too (burst
+    // 500): unbudgeted, each took the replica's lock as often as asked.
+    let refused = (0..700)
+        .map(|_| http(&gateway, "GET", "/gateway/v1/status", &[], b"").0)
+        .filter(|status| *status == 429)
+        .count();
+    assert!(refused > 0, "the address's read budget was never hit");
 }
 
 /// `bulwark gateway` as its own process, from a node configuration of the devnet's network:

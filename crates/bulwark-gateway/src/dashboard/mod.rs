@@ -53,7 +53,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
 }
 
 /// Takes one read from the address's budget; false when it is spent.
-fn admit(gateway: &Gateway, peer: &Peer) -> bool {
+pub(crate) fn admit(gateway: &Gateway, peer: &Peer) -> bool {
     gateway.limiter().take(
         &peer.client(),
         Budget::Reads,
@@ -63,7 +63,7 @@ fn admit(gateway: &Gateway, peer: &Peer) -> bool {
 }
 
 /// The answer to a request over the address's budget.
-fn refused() -> Response {
+pub(crate) fn refused() -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
         axum::Json(json!({"error": error::too_many_requests().to_json()})),
