@@ -773,6 +773,27 @@ struct Equivocation {
     _handle: commonware_runtime::Handle<()>,
 }
 
+/// No honest validator finalized both blocks of any pair the equivocator shipped.
+fn assert_no_pair_finalized_twice(
+    cluster: &Cluster,
+    pairs: &[(
+        commonware_cryptography::sha256::Digest,
+        commonware_cryptography::sha256::Digest,
+    )],
+) {
+    for i in HONEST {
+        let shared = cluster.shared(i).unwrap();
+        let history = shared.history.lock().unwrap();
+        let finalized: std::collections::BTreeSet<_> = history.iter().map(|r| r.block).collect();
+        for (a, b) in pairs {
+            assert!(
+                !(finalized.contains(a) && finalized.contains(b)),
+                "validator {i} finalized both blocks of one view"
+            );
+        }
+    }
+}
+
 /// A real equivocating leader in validator 3's place: at each of its views it builds two
 /// different valid blocks on the same parent (the same state; times a millisecond apart),
 /// ships block A to validators 0 and 1 and block B to validators 1 and 2, and sends its
@@ -916,7 +937,6 @@ fn spawn_two_block_equivocator(cluster: &Cluster) -> Equivocation {
 /// blocked. (The mock `equivocator` above ships no blocks: it tests a withholding leader.)
 #[test]
 fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three() {
-    use std::collections::BTreeSet;
     run(41, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in HONEST {
@@ -935,17 +955,7 @@ fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three
         );
         let pairs = shipped.lock().unwrap().clone();
         assert!(!pairs.is_empty(), "the leader equivocated");
-        for i in HONEST {
-            let shared = cluster.shared(i).unwrap();
-            let history = shared.history.lock().unwrap();
-            let finalized: BTreeSet<_> = history.iter().map(|r| r.block).collect();
-            for (a, b) in &pairs {
-                assert!(
-                    !(finalized.contains(a) && finalized.contains(b)),
-                    "validator {i} finalized both blocks of one view"
-                );
-            }
-        }
+        assert_no_pair_finalized_twice(&cluster, &pairs);
         let faults: u64 = cluster.faults_observed(&HONEST);
         assert!(faults > 0, "the conflicting notarize votes were reported");
         let blocked = cluster.blocked().await;
@@ -975,7 +985,6 @@ fn an_equivocating_leader_shipping_two_valid_blocks_cannot_fork_the_honest_three
 /// both blocks of a pair, and only the equivocator is blamed.
 #[test]
 fn a_validator_wiped_while_a_leader_equivocates_state_syncs_and_agrees() {
-    use std::collections::BTreeSet;
     run(43, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         for i in HONEST {
@@ -1014,17 +1023,7 @@ fn a_validator_wiped_while_a_leader_equivocates_state_syncs_and_agrees() {
             "the leader kept equivocating after the wipe: {} pairs, {pairs_before} before",
             pairs.len()
         );
-        for i in HONEST {
-            let shared = cluster.shared(i).unwrap();
-            let history = shared.history.lock().unwrap();
-            let finalized: BTreeSet<_> = history.iter().map(|r| r.block).collect();
-            for (a, b) in &pairs {
-                assert!(
-                    !(finalized.contains(a) && finalized.contains(b)),
-                    "validator {i} finalized both blocks of one view"
-                );
-            }
-        }
+        assert_no_pair_finalized_twice(&cluster, &pairs);
         let blocked = cluster.blocked().await;
         assert!(
             blocked.iter().all(|(_, blamed)| *blamed == 3),
