@@ -137,56 +137,120 @@ pub enum Replay {
     Fresh,
     /// Seen before: refuse.
     Replayed,
-    /// The cache is full of signatures still inside the window: refuse for now.
+    /// The cache is full of signatures still inside the window and this key holds as many as
+    /// any: refuse for now.
     Full,
 }
 
+/// A remembered signature: client id, ts, nonce, sig.
+type Marker = (String, u64, String, String);
+
 /// Recently accepted signatures, refused if seen again. Bounded by [`REPLAY_CACHE_MAX`].
+///
+/// Full, it does not refuse everyone: a key holding fewer markers than the heaviest key takes
+/// the heaviest key's oldest marker's place. So keys that sign as fast as their budgets allow
+/// (about 2,500 markers each per two windows) fill it only for themselves; a key signing a few
+/// requests is never refused for room. The price falls on the heaviest key alone: its evicted
+/// signature could be replayed within its window by whoever captured it.
 #[derive(Default)]
 pub struct ReplayCache {
-    seen: HashSet<(String, u64, String, String)>,
-    /// In arrival order, with the arrival time (ms), for expiry.
-    order: VecDeque<(u64, (String, u64, String, String))>,
+    seen: HashSet<Marker>,
+    /// In arrival order, with the arrival time (ms), for expiry. May also hold evicted markers
+    /// (no longer in `seen`), at most as many as `seen` holds (compacted past that).
+    order: VecDeque<(u64, Marker)>,
+    /// Each client's live markers, oldest first.
+    by_client: HashMap<String, VecDeque<Marker>>,
+    /// (live markers, client id) of every client holding any: the heaviest last.
+    weights: std::collections::BTreeSet<(usize, String)>,
 }
 
 impl ReplayCache {
-    /// Whether `signature` was admitted already (and is still remembered).
-    pub fn contains(&self, signature: &Signature) -> bool {
-        let key = (
+    fn marker(signature: &Signature) -> Marker {
+        (
             signature.client_id.clone(),
             signature.ts,
             signature.nonce.clone(),
             signature.sig.clone(),
-        );
-        self.seen.contains(&key)
+        )
+    }
+
+    /// Whether `signature` was admitted already (and is still remembered).
+    pub fn contains(&self, signature: &Signature) -> bool {
+        self.seen.contains(&Self::marker(signature))
+    }
+
+    /// How many live markers `client` holds.
+    fn weight(&self, client: &str) -> usize {
+        self.by_client.get(client).map_or(0, VecDeque::len)
+    }
+
+    /// Moves `client`'s weight from `before` to its current count.
+    fn reweigh(&mut self, client: &str, before: usize) {
+        if before > 0 {
+            self.weights.remove(&(before, client.to_string()));
+        }
+        let now = self.weight(client);
+        if now > 0 {
+            self.weights.insert((now, client.to_string()));
+        } else {
+            self.by_client.remove(client);
+        }
+    }
+
+    /// Forgets `client`'s oldest live marker (expired, or evicted for room).
+    fn forget_oldest(&mut self, client: &str) -> Option<Marker> {
+        let before = self.weight(client);
+        let oldest = self.by_client.get_mut(client)?.pop_front()?;
+        self.seen.remove(&oldest);
+        self.reweigh(client, before);
+        Some(oldest)
     }
 
     /// Records `signature`, which arrived at `now_ms` (its `ts` already checked to lie within
     /// [`TS_WINDOW_MS`] of it).
     pub fn admit(&mut self, signature: &Signature, now_ms: u64) -> Replay {
-        let key = (
-            signature.client_id.clone(),
-            signature.ts,
-            signature.nonce.clone(),
-            signature.sig.clone(),
-        );
+        let key = Self::marker(signature);
         // Entries that arrived over two windows ago carry a `ts` no request can now reuse.
         while let Some((arrived, _)) = self.order.front() {
             if arrived.saturating_add(2 * TS_WINDOW_MS) >= now_ms {
                 break;
             }
-            if let Some((_, old)) = self.order.pop_front() {
-                self.seen.remove(&old);
+            let Some((_, old)) = self.order.pop_front() else {
+                break;
+            };
+            if self.seen.contains(&old) {
+                // A client's live markers expire in arrival order: this is its oldest.
+                let forgotten = self.forget_oldest(&old.0);
+                debug_assert_eq!(forgotten.as_ref(), Some(&old), "oldest first");
             }
         }
         if self.seen.contains(&key) {
             return Replay::Replayed;
         }
-        if self.order.len() >= REPLAY_CACHE_MAX {
-            return Replay::Full;
+        if self.seen.len() >= REPLAY_CACHE_MAX {
+            let mine = self.weight(&key.0);
+            let Some((heaviest, client)) = self.weights.last().cloned() else {
+                return Replay::Full;
+            };
+            if mine >= heaviest {
+                return Replay::Full;
+            }
+            self.forget_oldest(&client);
         }
+        if self.order.len() >= 2 * REPLAY_CACHE_MAX {
+            let seen = &self.seen;
+            self.order.retain(|(_, marker)| seen.contains(marker));
+        }
+        let before = self.weight(&key.0);
         self.order.push_back((now_ms, key.clone()));
+        self.by_client
+            .entry(key.0.clone())
+            .or_default()
+            .push_back(key.clone());
+        let client = key.0.clone();
         self.seen.insert(key);
+        self.reweigh(&client, before);
+        debug_assert!(self.seen.len() <= REPLAY_CACHE_MAX, "bounded");
         Replay::Fresh
     }
 }
@@ -460,6 +524,52 @@ mod tests {
             cache.admit(&signature, 13 + 2 * TS_WINDOW_MS),
             Replay::Replayed
         );
+    }
+
+    /// The attack: keys signing as fast as their budgets allow fill the shared cache, and then
+    /// every signed request of every user was refused. Full, the cache now makes room for a
+    /// lighter key at the heaviest key's expense, and refuses only the heaviest.
+    #[test]
+    fn a_full_replay_cache_refuses_only_its_heaviest_keys() {
+        let mut cache = ReplayCache::default();
+        let signed = |client: &str, n: u64| Signature {
+            client_id: client.into(),
+            ts: 1,
+            nonce: format!("n{n}"),
+            sig: "ab".repeat(32),
+        };
+        // Forty greedy keys fill it.
+        let per_key = (REPLAY_CACHE_MAX / 40) as u64;
+        for k in 0..40 {
+            for n in 0..per_key {
+                assert_eq!(
+                    cache.admit(&signed(&format!("greedy{k}"), n), 10),
+                    Replay::Fresh
+                );
+            }
+        }
+        assert_eq!(cache.seen.len(), REPLAY_CACHE_MAX);
+        // A greedy key, as heavy as any, is refused; an honest key with a few is not.
+        assert_eq!(cache.admit(&signed("greedy0", per_key), 11), Replay::Full);
+        for n in 0..5 {
+            assert_eq!(cache.admit(&signed("honest", n), 11), Replay::Fresh);
+        }
+        assert_eq!(cache.seen.len(), REPLAY_CACHE_MAX, "still bounded");
+        // The honest key's markers still refuse their replays.
+        assert_eq!(cache.admit(&signed("honest", 0), 12), Replay::Replayed);
+        // What was evicted came from the heaviest keys, one marker each.
+        let lightest_greedy = (0..40)
+            .map(|k| cache.weight(&format!("greedy{k}")))
+            .min()
+            .unwrap();
+        assert_eq!(lightest_greedy as u64, per_key - 1);
+        // Expiry still forgets everything in time, evicted markers included.
+        assert_eq!(
+            cache.admit(&signed("late", 0), 12 + 2 * TS_WINDOW_MS),
+            Replay::Fresh
+        );
+        assert_eq!(cache.seen.len(), 1);
+        assert!(cache.by_client.len() == 1 && cache.weights.len() == 1);
     }
 
     #[test]
