@@ -143,6 +143,9 @@
 //!   (`disk-lies`). A validator drawn from `"any"` counts as any fixed one; two faults both
 //!   drawn from `"any"` are not refused: a seed's draw moves the later one to another
 //!   validator when their drawn windows may overlap (the sweeps draw a crash and a wipe so).
+//! - Two `clock-skew` faults, or two `slow` ones, of one validator are never in force at once
+//!   either (compared the same way): the first heal would reset the clock, or the links, while
+//!   the other is meant to hold.
 //! - `one-way`: `to` lists validators other than `from`, each once. `market.instruments`
 //!   lists each instrument once. `partition` and `flapping` groups: at least two, none empty,
 //!   no validator in two, every validator existing (validators in no group keep their links).
@@ -359,7 +362,7 @@ impl Scenario {
             .iter()
             .filter(|d| d.any_validator)
             .map(|d| d.fault)
-            .filter(|index| DownWindow::of(&fixed, *index).is_some())
+            .filter(|index| DownWindow::of(&fixed, *index).is_some_and(|w| w.hold == Hold::Down))
             .collect();
         for (position, later) in drawn.iter().enumerate() {
             let Some(window) = DownWindow::of(&fixed, *later) else {
@@ -750,6 +753,18 @@ pub enum ScenarioError {
     )]
     HeightInTimedRun { index: usize },
     #[error(
+        "fault[{index}].validator: fault[{index}] and fault[{other}] ({kind}) may both be in \
+         force on validator {validator}{drawn} at once, or cannot be ordered (one at a height, \
+         one at a time): the first heal would end both; start one after the other heals"
+    )]
+    HeldTwice {
+        index: usize,
+        kind: &'static str,
+        other: usize,
+        validator: usize,
+        drawn: &'static str,
+    },
+    #[error(
         "fault[{index}].validator: fault[{index}] ({kind}) and fault[{other}] ({other_kind}) \
          may both hold validator {validator}{drawn} down at once: {why}"
     )]
@@ -1095,11 +1110,24 @@ impl RawScenario {
     }
 }
 
-/// When a fault that takes its validator down (a crash, a wipe, a disk fault) may be in force:
-/// from its start to its heal, each a range (a point unless a sweep draws it).
+/// What a fault with a [`DownWindow`] does to its validator while in force.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Takes it down (a crash, a wipe, a disk fault).
+    Down,
+    /// Sets its clock's offset (`clock-skew`), which the heal resets.
+    Skew,
+    /// Adds latency to its links (`slow`), which the heal removes.
+    Slow,
+}
+
+/// When a fault that holds its validator in some state (down, skewed, slow) may be in force:
+/// from its start to its heal, each a range (a point unless a sweep draws it). Two of one
+/// [`Hold`] on one validator at once do less than the timeline says: the first heal ends both.
 struct DownWindow {
     index: usize,
     kind: &'static str,
+    hold: Hold,
     /// `None`: drawn from "any".
     validator: Option<usize>,
     /// A crash or a wipe, down for the whole window; a disk fault stops its validator only at
@@ -1115,9 +1143,13 @@ struct DownWindow {
 impl DownWindow {
     fn of(scenario: &Scenario, index: usize) -> Option<Self> {
         let fault = &scenario.faults[index];
-        let (validator, stops) = match fault.action {
-            FaultAction::Crash { validator } | FaultAction::Wipe { validator } => (validator, true),
-            FaultAction::DiskFault { validator, .. } => (validator, false),
+        let (validator, stops, hold) = match fault.action {
+            FaultAction::Crash { validator } | FaultAction::Wipe { validator } => {
+                (validator, true, Hold::Down)
+            }
+            FaultAction::DiskFault { validator, .. } => (validator, false, Hold::Down),
+            FaultAction::ClockSkew { validator, .. } => (validator, false, Hold::Skew),
+            FaultAction::Slow { validator, .. } => (validator, false, Hold::Slow),
             _ => return None,
         };
         let draw = scenario.draws.iter().find(|d| d.fault == index);
@@ -1131,6 +1163,7 @@ impl DownWindow {
         Some(Self {
             index,
             kind: fault.action.kind(),
+            hold,
             validator: (!draw.is_some_and(|d| d.any_validator)).then_some(validator),
             stops,
             at_height,
@@ -1176,7 +1209,8 @@ impl DownWindow {
 
 /// Refuses two faults that may hold one validator down at once (a crash, a wipe, a disk
 /// fault): the second to begin would do nothing to a validator already down (a wipe would not
-/// wipe it), and the first heal would restart it while the other is meant to be in force.
+/// wipe it), and the first heal would restart it while the other is meant to be in force. The
+/// same for two clock skews, or two slow links, of one validator: the first heal ends both.
 /// Windows at heights are compared at the validators' fastest pace
 /// ([`BLOCK_INTERVAL_MIN_MS`] a height, none with a `clock-skew` fault); a window at a height
 /// and one at a time cannot be ordered before the run. Two faults drawn from "any" are not
@@ -1193,7 +1227,7 @@ fn check_down_windows(scenario: &Scenario) -> Result<(), ScenarioError> {
         .filter_map(|index| DownWindow::of(scenario, index))
         .collect();
     for (i, later) in windows.iter().enumerate() {
-        for earlier in &windows[..i] {
+        for earlier in windows[..i].iter().filter(|w| w.hold == later.hold) {
             let (validator, drawn) = match (earlier.validator, later.validator) {
                 (Some(a), Some(b)) if a == b => (a, ""),
                 (None, Some(v)) | (Some(v), None) => (v, " (one of them draws \"any\")"),
@@ -1214,6 +1248,15 @@ fn check_down_windows(scenario: &Scenario) -> Result<(), ScenarioError> {
                  restarts the validator while the other is in force; start one after the \
                  other heals"
             };
+            if later.hold != Hold::Down {
+                return Err(ScenarioError::HeldTwice {
+                    index: later.index,
+                    kind: later.kind,
+                    other: earlier.index,
+                    validator,
+                    drawn,
+                });
+            }
             return Err(ScenarioError::DownTwice {
                 index: later.index,
                 kind: later.kind,
@@ -1796,10 +1839,11 @@ mod tests {
 
     /// A fault of `kind` on `validator` from `start` (`at_height = 3`) for `heal`.
     fn fault(kind: &str, validator: &str, start: &str, heal: &str) -> String {
-        let extra = if kind == "disk-fault" {
-            "fails = \"writes\"\n"
-        } else {
-            ""
+        let extra = match kind {
+            "disk-fault" => "fails = \"writes\"\n",
+            "clock-skew" => "offset_ms = 500\n",
+            "slow" => "latency_ms = 100\n",
+            _ => "",
         };
         format!(
             "[[fault]]\nkind = \"{kind}\"\nvalidator = {validator}\n{extra}{start}\nheal_after_s = {heal}\n"
@@ -1821,6 +1865,44 @@ mod tests {
         if let Err(error) = Scenario::parse(&text(duration, tail)) {
             panic!("{tail}\n=> {error}");
         }
+    }
+
+    /// Two clock skews (or two slow links) on one validator at once: the first heal reset the
+    /// validator's clock (its links) while the second was meant to hold, and the timeline
+    /// reported both. Refused; one after the other, or of different kinds, accepted.
+    #[test]
+    fn two_skews_or_two_slow_links_on_one_validator_at_once_are_refused() {
+        let blocks = "blocks = 200";
+        for kind in ["clock-skew", "slow"] {
+            refused(
+                blocks,
+                &(fault(kind, "1", "at_height = 10", "4.0")
+                    + &fault(kind, "1", "at_height = 20", "1.0")),
+                &format!("fault[1].validator: fault[1] and fault[0] ({kind}) may both be in force"),
+            );
+            refused(
+                blocks,
+                &(fault(kind, "1", "at_height = 10", "1.0")
+                    + &fault(kind, "1", "at_s = 5.0", "1.0")),
+                "fault[1].validator: fault[1] and fault[0]",
+            );
+            // One after the other (at times: with a clock skew in the timeline no time is
+            // assumed between heights).
+            accepted(
+                blocks,
+                &(fault(kind, "1", "at_s = 1.0", "1.0") + &fault(kind, "1", "at_s = 3.0", "1.0")),
+            );
+            accepted(
+                blocks,
+                &(fault(kind, "1", "at_height = 10", "4.0")
+                    + &fault(kind, "2", "at_height = 20", "1.0")),
+            );
+        }
+        accepted(
+            blocks,
+            &(fault("clock-skew", "1", "at_height = 10", "4.0")
+                + &fault("slow", "1", "at_height = 20", "1.0")),
+        );
     }
 
     #[test]
