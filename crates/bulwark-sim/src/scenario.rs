@@ -143,9 +143,10 @@
 //!   (`disk-lies`). A validator drawn from `"any"` counts as any fixed one; two faults both
 //!   drawn from `"any"` are not refused: a seed's draw moves the later one to another
 //!   validator when their drawn windows may overlap (the sweeps draw a crash and a wipe so).
-//! - Two `clock-skew` faults, or two `slow` ones, of one validator are never in force at once
-//!   either (compared the same way): the first heal would reset the clock, or the links, while
-//!   the other is meant to hold.
+//! - Two `clock-skew` faults of one validator are never in force at once either (compared the
+//!   same way): the first heal would reset its clock while the other is meant to hold. (Two
+//!   `slow` faults add their latencies, and link cuts are counted, so those overlap as
+//!   written.)
 //! - `one-way`: `to` lists validators other than `from`, each once. `market.instruments`
 //!   lists each instrument once. `partition` and `flapping` groups: at least two, none empty,
 //!   no validator in two, every validator existing (validators in no group keep their links).
@@ -1115,13 +1116,12 @@ impl RawScenario {
 enum Hold {
     /// Takes it down (a crash, a wipe, a disk fault).
     Down,
-    /// Sets its clock's offset (`clock-skew`), which the heal resets.
+    /// Sets its clock's offset (`clock-skew`), which the heal resets to none. (Slow links
+    /// add up, and cuts are counted per link, so those faults overlap as they say.)
     Skew,
-    /// Adds latency to its links (`slow`), which the heal removes.
-    Slow,
 }
 
-/// When a fault that holds its validator in some state (down, skewed, slow) may be in force:
+/// When a fault that holds its validator in some state (down, skewed) may be in force:
 /// from its start to its heal, each a range (a point unless a sweep draws it). Two of one
 /// [`Hold`] on one validator at once do less than the timeline says: the first heal ends both.
 struct DownWindow {
@@ -1149,7 +1149,6 @@ impl DownWindow {
             }
             FaultAction::DiskFault { validator, .. } => (validator, false, Hold::Down),
             FaultAction::ClockSkew { validator, .. } => (validator, false, Hold::Skew),
-            FaultAction::Slow { validator, .. } => (validator, false, Hold::Slow),
             _ => return None,
         };
         let draw = scenario.draws.iter().find(|d| d.fault == index);
@@ -1210,7 +1209,7 @@ impl DownWindow {
 /// Refuses two faults that may hold one validator down at once (a crash, a wipe, a disk
 /// fault): the second to begin would do nothing to a validator already down (a wipe would not
 /// wipe it), and the first heal would restart it while the other is meant to be in force. The
-/// same for two clock skews, or two slow links, of one validator: the first heal ends both.
+/// same for two clock skews of one validator: the first heal resets its clock.
 /// Windows at heights are compared at the validators' fastest pace
 /// ([`BLOCK_INTERVAL_MIN_MS`] a height, none with a `clock-skew` fault); a window at a height
 /// and one at a time cannot be ordered before the run. Two faults drawn from "any" are not
@@ -1867,40 +1866,38 @@ mod tests {
         }
     }
 
-    /// Two clock skews (or two slow links) on one validator at once: the first heal reset the
-    /// validator's clock (its links) while the second was meant to hold, and the timeline
-    /// reported both. Refused; one after the other, or of different kinds, accepted.
+    /// Two clock skews on one validator at once: the first heal reset the validator's clock
+    /// while the second was meant to hold, and the timeline reported both. Refused; one after
+    /// the other, on two validators, or a skew beside slow links, accepted; two slow links of
+    /// one validator add up, so they may overlap.
     #[test]
-    fn two_skews_or_two_slow_links_on_one_validator_at_once_are_refused() {
+    fn two_clock_skews_of_one_validator_at_once_are_refused() {
         let blocks = "blocks = 200";
-        for kind in ["clock-skew", "slow"] {
-            refused(
-                blocks,
-                &(fault(kind, "1", "at_height = 10", "4.0")
-                    + &fault(kind, "1", "at_height = 20", "1.0")),
-                &format!("fault[1].validator: fault[1] and fault[0] ({kind}) may both be in force"),
-            );
-            refused(
-                blocks,
-                &(fault(kind, "1", "at_height = 10", "1.0")
-                    + &fault(kind, "1", "at_s = 5.0", "1.0")),
-                "fault[1].validator: fault[1] and fault[0]",
-            );
-            // One after the other (at times: with a clock skew in the timeline no time is
-            // assumed between heights).
-            accepted(
-                blocks,
-                &(fault(kind, "1", "at_s = 1.0", "1.0") + &fault(kind, "1", "at_s = 3.0", "1.0")),
-            );
-            accepted(
-                blocks,
-                &(fault(kind, "1", "at_height = 10", "4.0")
-                    + &fault(kind, "2", "at_height = 20", "1.0")),
-            );
-        }
+        let skew = |validator, start, heal| fault("clock-skew", validator, start, heal);
+        refused(
+            blocks,
+            &(skew("1", "at_height = 10", "4.0") + &skew("1", "at_height = 20", "1.0")),
+            "fault[1].validator: fault[1] and fault[0] (clock-skew) may both be in force",
+        );
+        refused(
+            blocks,
+            &(skew("1", "at_height = 10", "1.0") + &skew("1", "at_s = 5.0", "1.0")),
+            "fault[1].validator: fault[1] and fault[0]",
+        );
+        // One after the other (at times: with a clock skew in the timeline no time is assumed
+        // between heights).
         accepted(
             blocks,
-            &(fault("clock-skew", "1", "at_height = 10", "4.0")
+            &(skew("1", "at_s = 1.0", "1.0") + &skew("1", "at_s = 3.0", "1.0")),
+        );
+        accepted(
+            blocks,
+            &(skew("1", "at_height = 10", "4.0") + &skew("2", "at_height = 20", "1.0")),
+        );
+        accepted(
+            blocks,
+            &(skew("1", "at_height = 10", "4.0")
+                + &fault("slow", "1", "at_height = 20", "1.0")
                 + &fault("slow", "1", "at_height = 20", "1.0")),
         );
     }
