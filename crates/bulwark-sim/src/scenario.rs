@@ -1149,6 +1149,9 @@ impl DownWindow {
             }
             FaultAction::DiskFault { validator, .. } => (validator, false, Hold::Down),
             FaultAction::ClockSkew { validator, .. } => (validator, false, Hold::Skew),
+            // A deliberate bug planted in a running validator's state, at once: on a validator
+            // a crash or wipe holds down it would do nothing.
+            FaultAction::ForkState { validator } => (validator, false, Hold::Down),
             _ => return None,
         };
         let draw = scenario.draws.iter().find(|d| d.fault == index);
@@ -1156,9 +1159,8 @@ impl DownWindow {
             Trigger::Height(at) => (true, at),
             Trigger::Millis(at) => (false, at),
         };
-        let heal_ms = fault
-            .heal_after_ms
-            .expect("crashes, wipes and disk faults heal");
+        // Crashes, wipes, disk faults and skews heal; a planted bug acts in an instant.
+        let heal_ms = fault.heal_after_ms.unwrap_or(0);
         Some(Self {
             index,
             kind: fault.action.kind(),
@@ -1899,6 +1901,27 @@ mod tests {
             &(skew("1", "at_height = 10", "4.0")
                 + &fault("slow", "1", "at_height = 20", "1.0")
                 + &fault("slow", "1", "at_height = 20", "1.0")),
+        );
+    }
+
+    /// A state fork planted in a validator a crash holds down did nothing (the lab plants it
+    /// in the running validator's state), while the timeline reported it. Refused.
+    #[test]
+    fn a_fork_state_on_a_validator_held_down_is_refused() {
+        let blocks = "blocks = 200";
+        let fork = "[[fault]]\nkind = \"fork-state\"\nvalidator = 1\nat_height = 20\n";
+        refused(
+            blocks,
+            &(fault("crash", "1", "at_height = 10", "4.0") + fork),
+            "fault[1].validator: fault[1] (fork-state) and fault[0] (crash)",
+        );
+        accepted(
+            blocks,
+            &(fault("crash", "1", "at_height = 10", "0.2") + fork),
+        );
+        accepted(
+            blocks,
+            &(fault("crash", "2", "at_height = 10", "4.0") + fork),
         );
     }
 
