@@ -425,6 +425,8 @@ struct Lab {
     seed: u64,
     cluster: Cluster,
     roles: Vec<Role>,
+    /// The traders censoring leaders leave out (their latency is timed apart).
+    censored: Vec<bulwark_types::PublicKey>,
     down: Vec<bool>,
     /// Validators a failed disk stopped (a `disk-fault`'s heal restarts them).
     disk_stopped: Vec<bool>,
@@ -682,6 +684,13 @@ impl Lab {
             mempool_txs_max: 0,
             flooders,
             flood_sent,
+            censored: roles
+                .iter()
+                .filter_map(|role| match role {
+                    Role::Censor(target, _) => Some(target.clone()),
+                    _ => None,
+                })
+                .collect(),
             roles,
             scenario,
         };
@@ -1360,17 +1369,6 @@ impl Lab {
         true
     }
 
-    /// The traders censoring leaders leave out.
-    fn censored(&self) -> Vec<bulwark_types::PublicKey> {
-        self.roles
-            .iter()
-            .filter_map(|role| match role {
-                Role::Censor(target, _) => Some(target.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Times the submissions now finalized on any running validator: everyone's, apart the
     /// honest ones (all but the attacker agents', which wait in `Roster::attack_pending`), and
     /// apart again those of the traders a censoring leader leaves out.
@@ -1381,7 +1379,7 @@ impl Lab {
             .into_iter()
             .filter_map(|i| self.cluster.shared(i))
             .collect();
-        let censored = self.censored();
+        let censored = &self.censored;
         let mut traffic = lock(&self.cluster.traffic);
         let mut roster = lock(&self.market.roster);
         for honest in [true, false] {
@@ -1496,7 +1494,7 @@ impl Lab {
             consensus: self.consensus.clone(),
             latencies_ms: std::mem::take(&mut self.latencies_ms),
             latencies_honest_ms: std::mem::take(&mut self.latencies_honest_ms),
-            latencies_censored_ms: (!self.censored().is_empty())
+            latencies_censored_ms: (!self.censored.is_empty())
                 .then(|| std::mem::take(&mut self.latencies_censored_ms)),
             untimed: self.untimed,
             recoveries,
