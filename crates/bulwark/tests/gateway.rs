@@ -523,6 +523,30 @@ fn deribit_api_end_to_end() {
         .filter(|body| code_of(body) == 10028)
         .count();
     assert!(limited > 0, "the key's rate limit was never hit");
+    // A signed request its key's budget refused is not remembered as seen: sent again once the
+    // budget refilled it is taken, and only then is a third sending a replay. (Remembered
+    // before the budget was charged, a flood of refused requests filled the shared cache.)
+    let target = "/api/v2/private/get_account_summaries";
+    let header = a.header("GET", target, b"", now_ms());
+    let send = || {
+        http(
+            &gateway,
+            "GET",
+            target,
+            &[("Authorization", header.clone())],
+            b"",
+        )
+        .1
+    };
+    while code_of(&a.get("get_account_summaries", "").1) != 10028 {}
+    assert_eq!(code_of(&send()), 10028, "the key's budget is spent");
+    std::thread::sleep(Duration::from_millis(500));
+    let taken = send();
+    assert!(
+        taken["result"].is_object(),
+        "taken once the budget refilled: {taken}"
+    );
+    assert_eq!(code_of(&send()), 13009, "then a replay");
     // The gateway's own status and key list are reads from the address's budget too (burst
     // 500): unbudgeted, each took the replica's lock as often as asked.
     let refused = (0..700)
