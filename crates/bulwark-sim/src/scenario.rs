@@ -353,11 +353,7 @@ impl Scenario {
     fn separate_drawn_downs(&self, out: &mut Scenario, eligible: &[usize]) {
         let mut fixed = out.clone();
         fixed.draws.clear();
-        let skewed = fixed
-            .faults
-            .iter()
-            .any(|f| matches!(f.action, FaultAction::ClockSkew { .. }));
-        let height_ms = if skewed { 0 } else { BLOCK_INTERVAL_MIN_MS };
+        let height_ms = height_pace_ms(&fixed);
         let drawn: Vec<usize> = self
             .draws
             .iter()
@@ -1208,6 +1204,17 @@ impl DownWindow {
     }
 }
 
+/// The fewest milliseconds the timeline rules assume between two heights one apart:
+/// [`BLOCK_INTERVAL_MIN_MS`], or none in a scenario with a `clock-skew` fault (a leader whose
+/// clock is ahead dates its block ahead, and the next ones propose at once).
+fn height_pace_ms(scenario: &Scenario) -> u64 {
+    let skewed = scenario
+        .faults
+        .iter()
+        .any(|f| matches!(f.action, FaultAction::ClockSkew { .. }));
+    if skewed { 0 } else { BLOCK_INTERVAL_MIN_MS }
+}
+
 /// Refuses two faults that may hold one validator down at once (a crash, a wipe, a disk
 /// fault): the second to begin would do nothing to a validator already down (a wipe would not
 /// wipe it), and the first heal would restart it while the other is meant to be in force. The
@@ -1219,11 +1226,7 @@ impl DownWindow {
 /// may overlap (the sweeps' catalogue scenarios, `sweep-200` and `sweep-byzantine-7`, draw a
 /// crash and a wipe that way).
 fn check_down_windows(scenario: &Scenario) -> Result<(), ScenarioError> {
-    let skewed = scenario
-        .faults
-        .iter()
-        .any(|f| matches!(f.action, FaultAction::ClockSkew { .. }));
-    let height_ms = if skewed { 0 } else { BLOCK_INTERVAL_MIN_MS };
+    let height_ms = height_pace_ms(scenario);
     let windows: Vec<DownWindow> = (0..scenario.faults.len())
         .filter_map(|index| DownWindow::of(scenario, index))
         .collect();
