@@ -162,7 +162,7 @@ fn batch_sizes(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(11);
     let mut group = c.benchmark_group("verify_batch_per_size");
     group.sample_size(10);
-    for n in [1usize, 16, 64, 256, 1_024] {
+    for n in [1usize, 16, 32, 64, 128, 256, 512, 1_024] {
         let txs = &block.txs[..n];
         assert!(verify_batch(&mut rng, txs).iter().all(|ok| *ok));
         group.throughput(Throughput::Elements(n as u64));
