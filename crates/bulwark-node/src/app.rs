@@ -414,6 +414,9 @@ where
         {
             return None;
         }
+        // Peers' transactions staged for a larger batch verification are admitted now, so the
+        // block can carry them (see `gossip.rs`).
+        self.shared.admit_staged(&mut runtime);
         let time = BlockTime::from_millis(now_ms(&runtime).max(parent.inner().time().millis()));
         let block = {
             let mut chain = lock(&self.shared.chain);

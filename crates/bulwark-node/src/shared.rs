@@ -1,10 +1,11 @@
 //! State one validator's tasks share: the chain, the mempool, verified signatures, receipts
 //! of executed transactions, status for the API, and the published views readers use.
 //!
-//! Lock order, to rule out deadlock: `chain`, then `mempool`, then `signatures`, then
+//! Lock order, to rule out deadlock: `admitting`, then `chain`, then `mempool`, then `signatures`, then
 //! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`, then
 //! `observations`, then `receipt_queries`, then `published`. No lock is held across an
-//! `.await` (on the deterministic runtime that would freeze the whole simulation).
+//! `.await` (on the deterministic runtime that would freeze the whole simulation). `staged` is
+//! a leaf, held only to push or take.
 //!
 //! Readers (the API) never take `chain`, which propose, verify and the executor need: they
 //! take `published` for as long as it takes to clone an `Arc`, and read an immutable state the
@@ -381,6 +382,13 @@ pub const HISTORY_MAX: usize = 4_096;
 /// Transactions this node accepted from its own clients, waiting to be gossiped to peers.
 pub const OUTBOX_MAX: usize = 65_536;
 
+/// Peers' transactions waiting to be admitted, and when the oldest of them arrived.
+#[derive(Debug, Default)]
+struct Staged {
+    txs: Vec<SignedTx>,
+    since_ms: u64,
+}
+
 /// Everything one validator's tasks share.
 #[derive(Debug)]
 pub struct Shared {
@@ -394,6 +402,12 @@ pub struct Shared {
     pub receipts: Mutex<Receipts>,
     pub status: Mutex<NodeStatus>,
     pub outbox: Mutex<VecDeque<SignedTx>>,
+    /// Peers' gossiped transactions waiting, unverified, to be admitted in one batch (see
+    /// `gossip.rs`); bounded there by `GossipConfig::stage_min` plus one coalesced delivery.
+    staged: Mutex<Staged>,
+    /// Held while staged transactions are admitted, so that two admissions (the gossip task's
+    /// and a proposal's) keep the order the transactions arrived in.
+    admitting: Mutex<()>,
     /// The newest finalized blocks this node executed, oldest first, at most [`HISTORY_MAX`].
     pub history: Mutex<VecDeque<FinalizedRecord>>,
     /// The newest snapshot on this validator's disk, as served to syncing peers.
@@ -451,6 +465,8 @@ impl Shared {
             receipts: Mutex::new(Receipts::new(receipts)),
             status: Mutex::new(NodeStatus::default()),
             outbox: Mutex::new(VecDeque::new()),
+            staged: Mutex::new(Staged::default()),
+            admitting: Mutex::new(()),
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
             observations: Mutex::new(ObservationPool::new(Vec::new())),
@@ -545,6 +561,39 @@ impl Shared {
         lock(&self.published).newest = chain.newest_shared();
     }
 
+    /// Stages peers' transactions for admission (`now_ms` dates the oldest); returns how many
+    /// are staged.
+    pub fn stage(&self, txs: Vec<SignedTx>, now_ms: u64) -> usize {
+        let mut staged = lock(&self.staged);
+        if staged.txs.is_empty() {
+            staged.since_ms = now_ms;
+        }
+        staged.txs.extend(txs);
+        staged.txs.len()
+    }
+
+    /// When the oldest staged transaction was staged, if any is.
+    pub fn staged_since(&self) -> Option<u64> {
+        let staged = lock(&self.staged);
+        (!staged.txs.is_empty()).then_some(staged.since_ms)
+    }
+
+    /// Admits every staged transaction, their signatures verified as one batch (those verified
+    /// before, in a block, are found by their digest); returns how many were admitted.
+    pub fn admit_staged(&self, rng: &mut impl CryptoRng) -> usize {
+        let _order = lock(&self.admitting);
+        let txs = std::mem::take(&mut lock(&self.staged).txs);
+        if txs.is_empty() {
+            return 0;
+        }
+        let results = self.submit(txs, rng, false);
+        let refused = results.iter().filter(|r| r.is_err()).count();
+        if refused > 0 {
+            tracing::trace!(refused, "gossiped transactions refused");
+        }
+        results.len() - refused
+    }
+
     /// Admits transactions to the mempool: charges each to its signer's account in the newest
     /// state this node holds (a key with no account with collateral, and no operator key, is
     /// refused before its signature is checked, so throwaway keys cost this node nothing),
@@ -637,5 +686,76 @@ impl Shared {
             }
         }
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::MempoolLimits;
+    use bulwark_types::{Block, BlockTime, Height, Money, PriceInputs, PrivateKey, TxBody};
+    use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
+    use rand_core::SeedableRng;
+
+    /// Gossip waits staged and unverified; its admission verifies every signature, keeps the
+    /// order it arrived in (nonces 1 to 20 all pass, none refused as out of order), and refuses
+    /// a forgery among honest transactions without refusing them.
+    #[test]
+    fn staged_gossip_is_admitted_verified_in_arrival_order() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let mut state = crate::test_support::genesis_exchange();
+        let bridge = crate::test_support::bridge();
+        let trader = PrivateKey::from_seed(77);
+        let deposit = TxBody::Deposit {
+            owner: trader.public_key(),
+            amount: Money::from_usdc(1_000),
+        }
+        .signed(&bridge, 1);
+        let block = Block {
+            height: Height::new(1),
+            time: BlockTime::from_millis(2_000),
+            prices: PriceInputs::default(),
+            observations: vec![],
+            txs: vec![deposit],
+        };
+        Exchange::apply_block(&mut state, &block.check_signatures(&mut rng)).unwrap();
+        let shared = Shared::new(
+            Chain::new(state, Sha256::hash(&[b"genesis"])),
+            Mempool::new(MempoolLimits::DEFAULT),
+            1_024,
+            1_024,
+        );
+        let withdraw = |nonce: u64| {
+            TxBody::Withdraw {
+                amount: Money::from_usdc(1),
+            }
+            .signed(&trader, nonce)
+        };
+        let honest: Vec<SignedTx> = (1..=20).map(withdraw).collect();
+        let mut forged = withdraw(21);
+        forged.signature = honest[0].signature.clone();
+
+        assert_eq!(shared.staged_since(), None);
+        assert_eq!(shared.admit_staged(&mut rng), 0, "nothing staged");
+        assert_eq!(shared.stage(honest[..10].to_vec(), 5), 10);
+        assert_eq!(shared.stage(Vec::new(), 7), 10);
+        assert_eq!(
+            shared.stage([&honest[10..], &[forged.clone()]].concat(), 9),
+            21
+        );
+        assert_eq!(shared.staged_since(), Some(5), "dated by the oldest");
+        assert_eq!(lock(&shared.mempool).len(), 0, "staged is not admitted");
+
+        assert_eq!(shared.admit_staged(&mut rng), 20);
+        assert_eq!(shared.staged_since(), None);
+        assert_eq!(lock(&shared.mempool).len(), 20);
+        let receipts = lock(&shared.receipts);
+        for tx in &honest {
+            assert_eq!(receipts.get(&tx_digest(tx)), Some(&TxStatus::Pending));
+        }
+        assert_eq!(receipts.get(&tx_digest(&forged)), None, "never admitted");
+        drop(receipts);
+        assert!(!lock(&shared.signatures).tx_valid(&tx_digest(&forged)));
+        assert_eq!(shared.admit_staged(&mut rng), 0);
     }
 }
