@@ -1,11 +1,11 @@
 //! State one validator's tasks share: the chain, the mempool, verified signatures, receipts
 //! of executed transactions, status for the API, and the published views readers use.
 //!
-//! Lock order, to rule out deadlock: `admitting`, then `chain`, then `mempool`, then `signatures`, then
-//! `receipts`, then `status`, then `outbox`, then `history`, then `snapshot`, then
-//! `observations`, then `receipt_queries`, then `published`. No lock is held across an
-//! `.await` (on the deterministic runtime that would freeze the whole simulation). `staged` is
-//! a leaf, held only to push or take.
+//! Lock order, to rule out deadlock: `admitting`, then `chain`, then `mempool`, then
+//! `signatures`, then `receipts`, then `status`, then `outbox`, then `history`, then
+//! `snapshot`, then `observations`, then `receipt_queries`, then `published`. No lock is held
+//! across an `.await` (on the deterministic runtime that would freeze the whole simulation).
+//! `staged` is a leaf, held only to push or take.
 //!
 //! Readers (the API) never take `chain`, which propose, verify and the executor need: they
 //! take `published` for as long as it takes to clone an `Arc`, and read an immutable state the
@@ -697,9 +697,9 @@ mod tests {
     use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
     use rand_core::SeedableRng;
 
-    /// Gossip waits staged and unverified; its admission verifies every signature, keeps the
-    /// order it arrived in (nonces 1 to 20 all pass, none refused as out of order), and refuses
-    /// a forgery among honest transactions without refusing them.
+    /// Gossip waits staged and unverified, dated by its oldest; its admission takes everything
+    /// staged, verifies every signature, and refuses a forgery among honest transactions
+    /// without refusing them.
     #[test]
     fn staged_gossip_is_admitted_verified_in_arrival_order() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
