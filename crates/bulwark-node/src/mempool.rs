@@ -1550,26 +1550,9 @@ mod tests {
     /// an operator key), at most `BLOCK_TXS_PER_ACCOUNT_MAX` to one account.
     #[test]
     fn a_block_of_keys_without_accounts_or_too_much_of_one_account_is_refused() {
-        use bulwark_exchange::Exchange;
-        use bulwark_types::{Block, BlockTime, Height, Money, PriceInputs};
-        use rand_core::SeedableRng;
-        let mut state = crate::test_support::genesis_exchange();
+        use bulwark_types::Money;
+        let (state, trader) = crate::test_support::exchange_with_funded_trader(77);
         let bridge = crate::test_support::bridge();
-        let trader = PrivateKey::from_seed(77);
-        let deposit = TxBody::Deposit {
-            owner: trader.public_key(),
-            amount: Money::from_usdc(1_000),
-        }
-        .signed(&bridge, 1);
-        let block = Block {
-            height: Height::new(1),
-            time: BlockTime::from_millis(2_000),
-            prices: PriceInputs::default(),
-            observations: vec![],
-            txs: vec![deposit],
-        };
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-        Exchange::apply_block(&mut state, &block.check_signatures(&mut rng)).unwrap();
         let withdraw = |key: &PrivateKey, nonce: u64| {
             TxBody::Withdraw {
                 amount: Money::from_usdc(1),

@@ -693,32 +693,17 @@ impl Shared {
 mod tests {
     use super::*;
     use crate::mempool::MempoolLimits;
-    use bulwark_types::{Block, BlockTime, Height, Money, PriceInputs, PrivateKey, TxBody};
-    use commonware_cryptography::{Hasher as _, Sha256, Signer as _};
+    use bulwark_types::{Money, TxBody};
+    use commonware_cryptography::{Hasher as _, Sha256};
     use rand_core::SeedableRng;
 
     /// Gossip waits staged and unverified, dated by its oldest; its admission takes everything
     /// staged, verifies every signature, and refuses a forgery among honest transactions
     /// without refusing them.
     #[test]
-    fn staged_gossip_is_admitted_verified_in_arrival_order() {
+    fn staged_gossip_is_admitted_only_verified() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-        let mut state = crate::test_support::genesis_exchange();
-        let bridge = crate::test_support::bridge();
-        let trader = PrivateKey::from_seed(77);
-        let deposit = TxBody::Deposit {
-            owner: trader.public_key(),
-            amount: Money::from_usdc(1_000),
-        }
-        .signed(&bridge, 1);
-        let block = Block {
-            height: Height::new(1),
-            time: BlockTime::from_millis(2_000),
-            prices: PriceInputs::default(),
-            observations: vec![],
-            txs: vec![deposit],
-        };
-        Exchange::apply_block(&mut state, &block.check_signatures(&mut rng)).unwrap();
+        let (state, trader) = crate::test_support::exchange_with_funded_trader(77);
         let shared = Shared::new(
             Chain::new(state, Sha256::hash(&[b"genesis"])),
             Mempool::new(MempoolLimits::DEFAULT),

@@ -31,3 +31,28 @@ pub fn genesis_exchange() -> Exchange {
     };
     Exchange::new(&genesis).expect("a valid genesis")
 }
+
+/// [`genesis_exchange`] after a block depositing 1,000 USDC to the key of `trader_seed`: an
+/// account with collateral, whose key the mempool admits. Returns the state and that key.
+pub fn exchange_with_funded_trader(trader_seed: u64) -> (Exchange, PrivateKey) {
+    use bulwark_types::{Block, Height, Money, PriceInputs, TxBody};
+    use rand_core::SeedableRng as _;
+    let mut state = genesis_exchange();
+    let trader = PrivateKey::from_seed(trader_seed);
+    let deposit = TxBody::Deposit {
+        owner: trader.public_key(),
+        amount: Money::from_usdc(1_000),
+    }
+    .signed(&bridge(), 1);
+    let block = Block {
+        height: Height::new(1),
+        time: BlockTime::from_millis(2_000),
+        prices: PriceInputs::default(),
+        observations: vec![],
+        txs: vec![deposit],
+    };
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    Exchange::apply_block(&mut state, &block.check_signatures(&mut rng))
+        .expect("a deposit from the bridge applies");
+    (state, trader)
+}
