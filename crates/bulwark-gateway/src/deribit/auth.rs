@@ -218,10 +218,11 @@ impl ReplayCache {
             let Some((_, old)) = self.order.pop_front() else {
                 break;
             };
-            if self.seen.contains(&old) {
-                // A client's live markers expire in arrival order: this is its oldest.
-                let forgotten = self.forget_oldest(&old.0);
-                debug_assert_eq!(forgotten.as_ref(), Some(&old), "oldest first");
+            // A client's live markers expire in arrival order, so a live `old` is its oldest.
+            // Unless `old` was evicted for room and the same signature admitted again since:
+            // then this entry is the evicted one, and the live copy expires by its own entry.
+            if self.by_client.get(&old.0).and_then(VecDeque::front) == Some(&old) {
+                self.forget_oldest(&old.0);
             }
         }
         if self.seen.contains(&key) {
@@ -570,6 +571,46 @@ mod tests {
         );
         assert_eq!(cache.seen.len(), 1);
         assert!(cache.by_client.len() == 1 && cache.weights.len() == 1);
+    }
+
+    /// A signature evicted for room and sent again is admitted again (it was forgotten), and
+    /// its new copy stays until its own time runs out. Expiry used to forget the client's
+    /// oldest live marker at the evicted copy's time, so the new copy went early (replayable)
+    /// and a debug build panicked on the arrival order it assumed.
+    #[test]
+    fn an_evicted_signature_sent_again_expires_by_its_own_time() {
+        let mut cache = ReplayCache::default();
+        let signed = |client: &str, n: u64| Signature {
+            client_id: client.into(),
+            ts: 1,
+            nonce: format!("n{n}"),
+            sig: "ab".repeat(32),
+        };
+        let half = REPLAY_CACHE_MAX as u64 / 2;
+        for n in 0..half {
+            assert_eq!(cache.admit(&signed("a", n), 10), Replay::Fresh);
+            assert_eq!(cache.admit(&signed("b", n), 10), Replay::Fresh);
+        }
+        // "b" ties "a" and sorts last: the light key takes b's oldest place...
+        assert_eq!(cache.admit(&signed("light", 0), 20), Replay::Fresh);
+        assert!(!cache.contains(&signed("b", 0)));
+        // ...and b's evicted signature, sent again, takes a's oldest place.
+        assert_eq!(cache.admit(&signed("b", 0), 30), Replay::Fresh);
+        // Time 10's markers run out; the copy admitted at 30 and the light key's stay.
+        let after_ten = 10 + 2 * TS_WINDOW_MS + 1;
+        assert_eq!(cache.admit(&signed("late", 0), after_ten), Replay::Fresh);
+        assert_eq!(cache.admit(&signed("b", 0), after_ten), Replay::Replayed);
+        assert_eq!(
+            cache.admit(&signed("light", 0), after_ten),
+            Replay::Replayed
+        );
+        assert_eq!((cache.weight("a"), cache.weight("b")), (0, 1));
+        // Then it runs out too.
+        assert_eq!(
+            cache.admit(&signed("late", 1), 30 + 2 * TS_WINDOW_MS + 1),
+            Replay::Fresh
+        );
+        assert_eq!(cache.weight("b"), 0);
     }
 
     #[test]
