@@ -359,15 +359,15 @@ impl Scenario {
             .iter()
             .filter(|d| d.any_validator)
             .map(|d| d.fault)
-            .filter(|index| DownWindow::of(&fixed, *index).is_some_and(|w| w.hold == Hold::Down))
+            .filter(|index| HoldWindow::of(&fixed, *index).is_some_and(|w| w.hold == Hold::Down))
             .collect();
         for (position, later) in drawn.iter().enumerate() {
-            let Some(window) = DownWindow::of(&fixed, *later) else {
+            let Some(window) = HoldWindow::of(&fixed, *later) else {
                 continue;
             };
             let busy = |validator: usize| {
                 drawn[..position].iter().any(|earlier| {
-                    DownWindow::of(&fixed, *earlier).is_some_and(|other| {
+                    HoldWindow::of(&fixed, *earlier).is_some_and(|other| {
                         let unit_ms = if window.at_height { height_ms } else { 1 };
                         other.validator == Some(validator)
                             && (other.at_height != window.at_height
@@ -1068,7 +1068,7 @@ impl RawScenario {
                 scenario.draws.push(draw);
             }
         }
-        check_down_windows(&scenario)?;
+        check_hold_windows(&scenario)?;
         Ok(scenario)
     }
 
@@ -1107,7 +1107,7 @@ impl RawScenario {
     }
 }
 
-/// What a fault with a [`DownWindow`] does to its validator while in force.
+/// What a fault with a [`HoldWindow`] does to its validator while in force.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Hold {
     /// Takes it down (a crash, a wipe, a disk fault).
@@ -1120,7 +1120,7 @@ enum Hold {
 /// When a fault that holds its validator in some state (down, skewed) may be in force:
 /// from its start to its heal, each a range (a point unless a sweep draws it). Two of one
 /// [`Hold`] on one validator at once do less than the timeline says: the first heal ends both.
-struct DownWindow {
+struct HoldWindow {
     index: usize,
     kind: &'static str,
     hold: Hold,
@@ -1136,7 +1136,7 @@ struct DownWindow {
     heal_ms: (u64, u64),
 }
 
-impl DownWindow {
+impl HoldWindow {
     fn of(scenario: &Scenario, index: usize) -> Option<Self> {
         let fault = &scenario.faults[index];
         let (validator, stops, hold) = match fault.action {
@@ -1225,10 +1225,10 @@ fn height_pace_ms(scenario: &Scenario) -> u64 {
 /// refused: [`Scenario::drawn`] gives them different validators whenever their drawn windows
 /// may overlap (the sweeps' catalogue scenarios, `sweep-200` and `sweep-byzantine-7`, draw a
 /// crash and a wipe that way).
-fn check_down_windows(scenario: &Scenario) -> Result<(), ScenarioError> {
+fn check_hold_windows(scenario: &Scenario) -> Result<(), ScenarioError> {
     let height_ms = height_pace_ms(scenario);
-    let windows: Vec<DownWindow> = (0..scenario.faults.len())
-        .filter_map(|index| DownWindow::of(scenario, index))
+    let windows: Vec<HoldWindow> = (0..scenario.faults.len())
+        .filter_map(|index| HoldWindow::of(scenario, index))
         .collect();
     for (i, later) in windows.iter().enumerate() {
         for earlier in windows[..i].iter().filter(|w| w.hold == later.hold) {
@@ -1811,8 +1811,8 @@ mod tests {
             let drawn = sweep.drawn(seed);
             let mut fixed = drawn.clone();
             fixed.draws.clear();
-            let windows: Vec<DownWindow> = (0..fixed.faults.len())
-                .filter_map(|i| DownWindow::of(&fixed, i))
+            let windows: Vec<HoldWindow> = (0..fixed.faults.len())
+                .filter_map(|i| HoldWindow::of(&fixed, i))
                 .collect();
             assert_eq!(windows.len(), 2, "a crash and a wipe");
             let (a, b) = (&windows[0], &windows[1]);
