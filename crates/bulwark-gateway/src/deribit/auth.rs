@@ -527,18 +527,22 @@ mod tests {
         );
     }
 
+    /// Signature `n` of `client`, all at one `ts`: markers for the replay cache's tests.
+    fn signed(client: &str, n: u64) -> Signature {
+        Signature {
+            client_id: client.into(),
+            ts: 1,
+            nonce: format!("n{n}"),
+            sig: "ab".repeat(32),
+        }
+    }
+
     /// The attack: keys signing as fast as their budgets allow fill the shared cache, and then
     /// every signed request of every user was refused. Full, the cache now makes room for a
     /// lighter key at the heaviest key's expense, and refuses only the heaviest.
     #[test]
     fn a_full_replay_cache_refuses_only_its_heaviest_keys() {
         let mut cache = ReplayCache::default();
-        let signed = |client: &str, n: u64| Signature {
-            client_id: client.into(),
-            ts: 1,
-            nonce: format!("n{n}"),
-            sig: "ab".repeat(32),
-        };
         // Forty greedy keys fill it.
         let per_key = (REPLAY_CACHE_MAX / 40) as u64;
         for k in 0..40 {
@@ -580,12 +584,6 @@ mod tests {
     #[test]
     fn an_evicted_signature_sent_again_expires_by_its_own_time() {
         let mut cache = ReplayCache::default();
-        let signed = |client: &str, n: u64| Signature {
-            client_id: client.into(),
-            ts: 1,
-            nonce: format!("n{n}"),
-            sig: "ab".repeat(32),
-        };
         let half = REPLAY_CACHE_MAX as u64 / 2;
         for n in 0..half {
             assert_eq!(cache.admit(&signed("a", n), 10), Replay::Fresh);
