@@ -392,9 +392,21 @@ fn reweight(
     time_years: f64,
     loss: RobustLoss,
 ) -> (SviParams, Vec<f64>, f64, usize) {
+    let uniform = vec![1.0; valid.len()];
     let mut robust = match loss {
-        RobustLoss::LeastSquares => vec![1.0; valid.len()],
-        RobustLoss::Huber | RobustLoss::Tukey => screen(valid, loss),
+        RobustLoss::LeastSquares => uniform,
+        RobustLoss::Huber | RobustLoss::Tukey => {
+            // The screen is a starting point only. When its scale collapses (two vol levels
+            // among five quotes give a zero median absolute deviation), Tukey's weights can be
+            // zero for every quote; the rounds below then start from all quotes alike, as the
+            // loop itself does when a round would leave fewer than `QUOTES_MIN` weighted.
+            let screened = screen(valid, loss);
+            if screened.iter().filter(|&&u| u > 0.0).count() < QUOTES_MIN {
+                uniform
+            } else {
+                screened
+            }
+        }
     };
     let mut fit = fit_weighted(&samples(valid, &robust, time_years), None);
     let mut iterations = 1;
@@ -463,6 +475,12 @@ fn samples(valid: &[Valid], robust: &[f64], time_years: f64) -> Vec<Sample> {
         })
         .collect();
     let total: f64 = raw.iter().sum();
+    // Callers weight at least `QUOTES_MIN` quotes, each with a base weight of at least
+    // `WEIGHT_MIN`; a zero total here is a bug in this module, not bad input.
+    assert!(
+        total > 0.0 && total.is_finite(),
+        "sample weights total {total}"
+    );
     valid
         .iter()
         .zip(raw)

@@ -394,3 +394,36 @@ fn vol_quotes_fit_like_price_quotes() {
     let from_prices = fit(&clean_quotes(), RobustLoss::Tukey);
     assert!((from_vols.vol_atm() - from_prices.vol_atm()).abs() < 1e-6);
 }
+
+/// Two vol levels, three quotes at one and two at the other: each quote's deviation from its
+/// neighbours' median is one of two non-zero values, so their median absolute deviation is zero
+/// and the screen's scale falls to its floor. Every quote then sits far outside the floor, and a
+/// screen that weighted none of them left the fit nothing to fit (the process panicked; found by
+/// `no_nan.rs` in CI). A ragged quote sheet like this is what a feed sends, not an attack.
+#[test]
+fn a_screen_that_rejects_every_quote_still_fits() {
+    let quotes: Vec<SmileQuote> = [0.5, 0.5, 0.5, 0.6, 0.6]
+        .iter()
+        .enumerate()
+        .map(|(i, &vol)| SmileQuote {
+            strike: 80.0 + 10.0 * i as f64,
+            value: QuoteValue::Vol(vol),
+            bid_ask: None,
+            weight: None,
+        })
+        .collect();
+    for loss in [RobustLoss::Tukey, RobustLoss::Huber] {
+        let fit = fit(&quotes, loss);
+        let atm = fit.vol_atm();
+        assert!((0.5..=0.6).contains(&atm), "{loss:?}: at the money {atm}");
+        assert!(
+            fit.quotes
+                .iter()
+                .all(|q| q.weight.is_finite() && q.weight >= 0.0)
+        );
+        assert!(
+            fit.quotes.iter().any(|q| q.weight > 0.0),
+            "{loss:?}: something fitted"
+        );
+    }
+}
