@@ -22,6 +22,7 @@ pub mod replica;
 pub mod run;
 pub mod server;
 pub mod source;
+pub mod strict_json;
 pub mod ws;
 
 /// Unit-test helpers: an exchange at genesis (admin key seed 1, bridge seed 2, default

@@ -24,6 +24,7 @@ use crate::deribit::methods::{self, Params, Principal};
 use crate::gateway::{Gateway, GatewayConfig, now_ms};
 use crate::keys::{KeyState, proof_hex};
 use crate::limits::Budget;
+use crate::strict_json::{self, JsonError};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -122,9 +123,38 @@ fn parse_query(query: &str) -> Result<Params, RpcError> {
         .map_err(|_| RpcError::new(error::INVALID_REQUEST, "Invalid Request"))?;
     let mut map = Map::new();
     for (key, value) in pairs {
+        // `amount=1&amount=1000` is refused, not read as either (see `crate::strict_json`).
+        if map.contains_key(&key) {
+            return Err(RpcError::invalid_param(&key, "given twice"));
+        }
         map.insert(key, Value::String(value));
     }
     Ok(Params(map))
+}
+
+/// A JSON-RPC request's bytes read as one object, strictly (`crate::strict_json`: a member
+/// twice is refused). The error comes with the request's `id` when it can still be told (a
+/// duplicate elsewhere than `id` itself), so a client matching answers by id gets this one.
+pub(crate) fn request_object(
+    bytes: &[u8],
+) -> Result<Map<String, Value>, (Option<Value>, RpcError)> {
+    match strict_json::parse(bytes) {
+        Ok(Value::Object(request)) => Ok(request),
+        Ok(_) => Err((
+            None,
+            RpcError::new(error::INVALID_REQUEST, "Invalid Request"),
+        )),
+        Err(JsonError::Syntax(_)) => Err((None, error::parse_error())),
+        Err(JsonError::DuplicateMember(name)) => {
+            let id = (name != "id")
+                .then(|| serde_json::from_slice::<Value>(bytes).ok())
+                .flatten()
+                .and_then(|request| request.get("id").cloned());
+            let refused = RpcError::new(error::INVALID_REQUEST, "Invalid Request")
+                .with_data(json!({"reason": JsonError::DuplicateMember(name).to_string()}));
+            Err((id, refused))
+        }
+    }
 }
 
 async fn rpc(
@@ -183,10 +213,10 @@ async fn rpc(
             return Err(error::too_many_requests());
         }
         let params = if http_method == Method::POST {
-            let request: Value = serde_json::from_slice(&body).map_err(|_| error::parse_error())?;
-            let Value::Object(request) = request else {
-                return Err(RpcError::new(error::INVALID_REQUEST, "Invalid Request"));
-            };
+            let request = request_object(&body).map_err(|(named, refused)| {
+                id = named;
+                refused
+            })?;
             id = request.get("id").cloned();
             // JSON-RPC 2.0's members, when present, are what they must be.
             if request
@@ -477,7 +507,7 @@ async fn create_key(
             "slow down".into(),
         );
     }
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match strict_json::parse(&body) {
         Ok(value) => value,
         Err(e) => return plain_error(StatusCode::BAD_REQUEST, "json_invalid", e.to_string()),
     };

@@ -80,6 +80,8 @@ pub const REASON_SLOW: &str = "slow_consumer: outgoing queue full, the client re
 pub const REASON_LAGGED: &str = "slow_consumer: fell behind the block feed";
 pub const REASON_HEARTBEAT: &str = "heartbeat: no public/test answer to test_request";
 pub const REASON_OVERSIZED: &str = "message_too_big: frame over the gateway's bound";
+pub const REASON_PROTOCOL: &str = "protocol_error: a frame broke RFC 6455";
+pub const REASON_NOT_UTF8: &str = "invalid_payload: a text message that is not UTF-8";
 pub const REASON_REVOKED: &str = "api_key_revoked: the owner's RevokeAgent is final";
 
 struct Subscribed {
@@ -282,6 +284,13 @@ impl Session {
                 self.answer(Value::Null, now_us(), Err(error));
                 self.close(CloseCode::Size, REASON_OVERSIZED);
             }
+            // RFC 6455 section 7.4.1: a frame that breaks the protocol is answered with 1002,
+            // a text message that is not UTF-8 with 1007, so the client learns which it was.
+            Some(Err(WsError::Protocol(error))) => {
+                tracing::trace!(%error, "WebSocket protocol error");
+                self.close(CloseCode::Protocol, REASON_PROTOCOL);
+            }
+            Some(Err(WsError::Utf8(_))) => self.close(CloseCode::Invalid, REASON_NOT_UTF8),
             Some(Err(error)) => {
                 tracing::trace!(%error, "WebSocket read failed");
                 return false;
@@ -683,14 +692,8 @@ impl Session {
 
 /// A frame's `id` (`null` if none), `method` and `params`, or the `id` and the error to answer.
 fn parse_request(text: &str) -> Result<(Value, String, Params), (Value, RpcError)> {
-    let request: Value =
-        serde_json::from_str(text).map_err(|_| (Value::Null, error::parse_error()))?;
-    let Value::Object(request) = request else {
-        return Err((
-            Value::Null,
-            RpcError::new(error::INVALID_REQUEST, "Invalid Request"),
-        ));
-    };
+    let request = crate::server::request_object(text.as_bytes())
+        .map_err(|(id, refused)| (id.unwrap_or(Value::Null), refused))?;
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let Some(method) = request.get("method").and_then(Value::as_str) else {
         return Err((
@@ -736,6 +739,13 @@ mod tests {
             code(r#"{"id":4,"method":"public/test","params":[]}"#),
             Err((json!(4), error::INVALID_PARAMS))
         );
+        // A member twice is refused (`crate::strict_json`), with the id when `id` is unique.
+        let amounts = r#"{"id":6,"method":"private/buy","params":{"amount":1,"amount":1000}}"#;
+        assert_eq!(code(amounts), Err((json!(6), error::INVALID_REQUEST)));
+        assert_eq!(
+            code(r#"{"id":6,"id":7,"method":"public/test"}"#),
+            Err((Value::Null, error::INVALID_REQUEST))
+        );
         let (id, method, params) =
             parse_request(r#"{"jsonrpc":"2.0","id":5,"method":"public/ticker","params":{"a":1}}"#)
                 .unwrap();
@@ -765,6 +775,8 @@ mod tests {
             REASON_HEARTBEAT,
             REASON_OVERSIZED,
             REASON_REVOKED,
+            REASON_PROTOCOL,
+            REASON_NOT_UTF8,
         ] {
             assert!(reason.len() <= 123, "{reason}");
         }
