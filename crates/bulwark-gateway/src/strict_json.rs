@@ -128,6 +128,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -164,6 +165,48 @@ mod tests {
             parse(br#"{"a":{"x":1},"b":{"x":2}}"#).unwrap(),
             json!({"a": {"x": 1}, "b": {"x": 2}})
         );
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            (-1e300..1e300_f64).prop_map(|x| json!(x)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Hostile text never panics the parser; what it accepts, serde_json reads the same,
+        /// and what serde_json refuses it refuses as syntax.
+        #[test]
+        fn agrees_with_serde_json_or_names_a_duplicate(text in ".{0,120}") {
+            let lenient = serde_json::from_str::<Value>(&text);
+            match (parse(text.as_bytes()), lenient) {
+                (Ok(strict), Ok(lenient)) => prop_assert_eq!(strict, lenient),
+                (Err(JsonError::Syntax(_)), Err(_)) | (Err(JsonError::DuplicateMember(_)), Ok(_)) => {}
+                (strict, lenient) => prop_assert!(false, "{text:?}: {strict:?} against {lenient:?}"),
+            }
+        }
+
+        /// Every value serde_json writes (names unique by construction) reads back as
+        /// serde_json reads it (its float parsing is not exact to the last bit, so the read,
+        /// not the value written, is the reference).
+        #[test]
+        fn reads_back_what_serde_json_writes(value in any_value()) {
+            let text = value.to_string();
+            let lenient: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(parse(text.as_bytes()), Ok(lenient));
+        }
     }
 
     #[test]
