@@ -5,7 +5,7 @@
 //! `signatures`, then `receipts`, then `status`, then `outbox`, then `history`, then
 //! `snapshot`, then `observations`, then `receipt_queries`, then `published`. No lock is held
 //! across an `.await` (on the deterministic runtime that would freeze the whole simulation).
-//! `staged` is a leaf, held only to push or take.
+//! `staged` and `forgers` are leaves, held only to push, take or look up.
 //!
 //! Readers (the API) never take `chain`, which propose, verify and the executor need: they
 //! take `published` for as long as it takes to clone an `Arc`, and read an immutable state the
@@ -23,7 +23,7 @@ use bulwark_exchange::{BlockOutcome, Event, Exchange, StateDigest};
 use bulwark_types::{KeyCache, PublicKey, RejectReason, SignedTx, tx::verify_batch};
 use commonware_cryptography::sha256::Digest;
 use rand_core::CryptoRng;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What became of a transaction this node heard of.
@@ -174,6 +174,9 @@ pub struct NodeStatus {
     pub faults_observed: u64,
     /// Gossiped transactions dropped unread because their peer was over its budget.
     pub gossip_dropped: u64,
+    /// Gossip messages (batches) dropped unread because their peer had gossiped a forged
+    /// signature before (`Shared::is_forger`).
+    pub gossip_muted: u64,
     /// Proposals this node refused to vote for (a proposer duty broken, a bad signature, a
     /// block that does not apply), per proposer (hex key): how many, and the last reason. At
     /// most [`REFUSED_LEADERS_MAX`] proposers are named; further ones are counted only.
@@ -382,10 +385,15 @@ pub const HISTORY_MAX: usize = 4_096;
 /// Transactions this node accepted from its own clients, waiting to be gossiped to peers.
 pub const OUTBOX_MAX: usize = 65_536;
 
-/// Peers' transactions waiting to be admitted, and when the oldest of them arrived.
+/// The gossip task's number for a peer (its order of first delivery), so that a staged
+/// transaction remembers who sent it without holding the peer's key.
+pub type PeerTag = u32;
+
+/// Peers' transactions waiting to be admitted, who sent each, and when the oldest arrived.
 #[derive(Debug, Default)]
 struct Staged {
     txs: Vec<SignedTx>,
+    senders: Vec<PeerTag>,
     since_ms: u64,
 }
 
@@ -408,6 +416,10 @@ pub struct Shared {
     /// Held while staged transactions are admitted, so that two admissions (the gossip task's
     /// and a proposal's) keep the order the transactions arrived in.
     admitting: Mutex<()>,
+    /// Peers whose gossip carried a forged signature. An honest validator gossips only what it
+    /// admitted, signature verified, so one forgery is proof; their gossip is dropped unread
+    /// from then on (`gossip.rs`). Bounded by the validator set.
+    forgers: Mutex<BTreeSet<PeerTag>>,
     /// The newest finalized blocks this node executed, oldest first, at most [`HISTORY_MAX`].
     pub history: Mutex<VecDeque<FinalizedRecord>>,
     /// The newest snapshot on this validator's disk, as served to syncing peers.
@@ -467,6 +479,7 @@ impl Shared {
             outbox: Mutex::new(VecDeque::new()),
             staged: Mutex::new(Staged::default()),
             admitting: Mutex::new(()),
+            forgers: Mutex::new(BTreeSet::new()),
             history: Mutex::new(VecDeque::new()),
             snapshot: Mutex::new(None),
             observations: Mutex::new(ObservationPool::new(Vec::new())),
@@ -561,15 +574,29 @@ impl Shared {
         lock(&self.published).newest = chain.newest_shared();
     }
 
-    /// Stages peers' transactions for admission (`now_ms` dates the oldest); returns how many
-    /// are staged.
-    pub fn stage(&self, txs: Vec<SignedTx>, now_ms: u64) -> usize {
+    /// Stages peers' transactions, each with its sender, for admission (`now_ms` dates the
+    /// oldest); returns how many are staged.
+    pub fn stage(&self, txs: Vec<(PeerTag, SignedTx)>, now_ms: u64) -> usize {
         let mut staged = lock(&self.staged);
         if staged.txs.is_empty() {
             staged.since_ms = now_ms;
         }
-        staged.txs.extend(txs);
+        for (sender, tx) in txs {
+            staged.senders.push(sender);
+            staged.txs.push(tx);
+        }
+        debug_assert_eq!(staged.txs.len(), staged.senders.len());
         staged.txs.len()
+    }
+
+    /// Whether `peer`'s gossip carried a forged signature (its gossip is then dropped unread).
+    pub fn is_forger(&self, peer: PeerTag) -> bool {
+        lock(&self.forgers).contains(&peer)
+    }
+
+    /// How many peers' gossip carried a forged signature.
+    pub fn forgers(&self) -> usize {
+        lock(&self.forgers).len()
     }
 
     /// When the oldest staged transaction was staged, if any is.
@@ -582,7 +609,18 @@ impl Shared {
     /// before, in a block, are found by their digest); returns how many were admitted.
     pub fn admit_staged(&self, rng: &mut impl CryptoRng) -> usize {
         let _order = lock(&self.admitting);
-        let txs = std::mem::take(&mut lock(&self.staged).txs);
+        let (txs, senders) = {
+            let mut staged = lock(&self.staged);
+            (
+                std::mem::take(&mut staged.txs),
+                std::mem::take(&mut staged.senders),
+            )
+        };
+        assert_eq!(
+            txs.len(),
+            senders.len(),
+            "one sender per staged transaction"
+        );
         if txs.is_empty() {
             return 0;
         }
@@ -590,6 +628,20 @@ impl Shared {
         let refused = results.iter().filter(|r| r.is_err()).count();
         if refused > 0 {
             tracing::trace!(refused, "gossiped transactions refused");
+        }
+        let forged = senders
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| matches!(result, Err(AdmitError::SignatureInvalid)))
+            .map(|(sender, _)| *sender);
+        let mut forgers = lock(&self.forgers);
+        for sender in forged {
+            if forgers.insert(sender) {
+                tracing::warn!(
+                    peer = sender,
+                    "gossip carried a forged signature: the peer's gossip is dropped from now on"
+                );
+            }
         }
         results.len() - refused
     }
@@ -698,7 +750,8 @@ mod tests {
     use rand_core::SeedableRng;
 
     /// Gossip waits staged and unverified, dated by its oldest; its admission takes everything
-    /// staged, verifies every signature, and refuses a forgery among honest transactions
+    /// staged, verifies every signature, names the peer that sent a forgery (and no other),
+    /// and refuses a forgery among honest transactions
     /// without refusing them.
     #[test]
     fn staged_gossip_is_admitted_only_verified() {
@@ -720,12 +773,19 @@ mod tests {
         let mut forged = withdraw(21);
         forged.signature = honest[0].signature.clone();
 
+        // Peer 0 sends ten honest transactions, peer 1 the other ten, peer 2 the forgery.
+        let from = |peer: PeerTag, txs: &[SignedTx]| -> Vec<(PeerTag, SignedTx)> {
+            txs.iter().map(|tx| (peer, tx.clone())).collect()
+        };
         assert_eq!(shared.staged_since(), None);
         assert_eq!(shared.admit_staged(&mut rng), 0, "nothing staged");
-        assert_eq!(shared.stage(honest[..10].to_vec(), 5), 10);
+        assert_eq!(shared.stage(from(0, &honest[..10]), 5), 10);
         assert_eq!(shared.stage(Vec::new(), 7), 10);
         assert_eq!(
-            shared.stage([&honest[10..], &[forged.clone()]].concat(), 9),
+            shared.stage(
+                [from(1, &honest[10..]), from(2, &[forged.clone()])].concat(),
+                9
+            ),
             21
         );
         assert_eq!(shared.staged_since(), Some(5), "dated by the oldest");
@@ -742,5 +802,9 @@ mod tests {
         drop(receipts);
         assert!(!lock(&shared.signatures).tx_valid(&tx_digest(&forged)));
         assert_eq!(shared.admit_staged(&mut rng), 0);
+        // The forgery is proof against its sender only.
+        assert!(shared.is_forger(2));
+        assert!(!shared.is_forger(0) && !shared.is_forger(1));
+        assert_eq!(shared.forgers(), 1);
     }
 }

@@ -240,6 +240,10 @@ pub struct ConsensusEvidence {
     /// honest validators.
     #[serde(skip_serializing_if = "is_zero")]
     pub gossip_dropped: u64,
+    /// Peers' gossip messages dropped unread because the peer had gossiped a forged signature
+    /// (`Shared::is_forger`), summed over the running honest validators.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gossip_muted: u64,
     /// The most transactions any running validator that does not flood held in its mempool
     /// at any tick, in a run with a flooder (zero otherwise).
     #[serde(skip_serializing_if = "is_zero")]
@@ -567,7 +571,10 @@ impl Lab {
                     txs_per_second,
                 } => {
                     // Otherwise honest: the cluster starts its flooding loop beside it.
-                    let flood = Flood { txs_per_second };
+                    let flood = Flood {
+                        txs_per_second,
+                        forgeries: true,
+                    };
                     cluster.beside[validator] = Some(flood.beside(validator, flood_sent.clone()));
                     flooders[validator] = true;
                 }
@@ -1342,6 +1349,7 @@ impl Lab {
         for i in &honest {
             if let Some(shared) = self.cluster.shared(*i) {
                 evidence.gossip_dropped += lock(&shared.status).gossip_dropped;
+                evidence.gossip_muted += lock(&shared.status).gossip_muted;
             }
         }
         evidence.mempool_txs_max = self.mempool_txs_max;

@@ -50,8 +50,12 @@ fn summary(label: &str, m: &Measured) {
 /// Validator 2 gossips 3,000 junk transactions a second to each peer (forgeries under the
 /// traders' own keys, duplicates of one, throwaway keys' cancels), seed 1, 80 blocks, against
 /// the same seed with no flooder: every honest mempool stays at the honest traffic's size
-/// (admission refuses every junk transaction), and the honest traders' transactions finalize
-/// as they do without the flood.
+/// (admission refuses every junk transaction), every honest validator mutes the flooder's
+/// gossip after its first forgery, and the honest traders' transactions finalize. Those a
+/// trader sent through the flooder itself now reach a block only when the flooder leads (its
+/// gossip is muted), so they wait up to a round of leaders longer: on this seed p99 259 ms
+/// against 119 without the flood, and 20 admitted transactions still pending at the end
+/// against 16 (before the mute, 2026-12-06: within 2 of the quiet run, p99 within twice).
 #[test]
 fn a_flooding_validator_gets_no_junk_into_honest_mempools_and_traders_still_finalize() {
     let mut scenario = catalogue::load("flooder").expect("in the catalogue");
@@ -74,15 +78,19 @@ fn a_flooding_validator_gets_no_junk_into_honest_mempools_and_traders_still_fina
     );
     assert!(flooded.admitted + 10 >= quiet.admitted, "traders admitted");
     assert!(
-        flooded.untimed <= quiet.untimed + 2,
+        flooded.consensus.gossip_muted > 0,
+        "the honest validators mute the forger's gossip"
+    );
+    assert!(
+        flooded.untimed <= quiet.untimed + 8,
         "flooded: {} admitted transactions never finalized, {} without",
         flooded.untimed,
         quiet.untimed
     );
-    assert!(p99(&flooded.latencies_ms) <= 2 * p99(&quiet.latencies_ms));
+    assert!(p99(&flooded.latencies_ms) <= 2 * p99(&quiet.latencies_ms) + 250);
 }
 
-/// The flood of the test above at 5,000 transactions a second, against peers whose gossip
+/// The flood of the test above without its forgeries, at 5,000 transactions a second, against peers whose gossip
 /// budget is 1,000 a second from each peer (the lab's validators allow 20,000): over the
 /// budget a peer's batches are dropped before any hash or signature check, so most of the
 /// flood costs the honest validators nothing; the traders' gossip (about 40 transactions a
@@ -93,8 +101,10 @@ fn a_flood_over_a_peer_s_gossip_budget_is_dropped_unread() {
     bulwark_sim::cluster::run(5, |context| async move {
         let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
         let sent = Arc::new(AtomicU64::new(0));
+        // No forgeries: a forger is muted outright (the test above); this one is the budget's.
         let flood = Flood {
             txs_per_second: 5_000,
+            forgeries: false,
         };
         cluster.beside[3] = Some(flood.beside(3, sent.clone()));
         for i in ALL {
@@ -115,6 +125,7 @@ fn a_flood_over_a_peer_s_gossip_budget_is_dropped_unread() {
                 "validator {i} dropped {dropped} of the {sent} junk transactions unread"
             );
             assert!(mempool <= 200, "validator {i}'s mempool holds {mempool}");
+            assert_eq!(shared.forgers(), 0, "no forgery, no mute");
         }
         assert!(cluster.executed(0).1 > 0, "the traders traded");
     });

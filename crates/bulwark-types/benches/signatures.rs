@@ -188,6 +188,29 @@ fn batch_sizes(c: &mut Criterion) {
         b.iter(|| black_box(verify_batch(&mut rng, &txs)))
     });
     group.finish();
+    // A staged batch of 128 (a validator's gossip admission) clean, with one forgery, and all
+    // forged: what a peer gossiping forgeries costs a validator that keeps verifying them
+    // (validators mute such a peer after its first, `bulwark_node::gossip`).
+    let mut group = c.benchmark_group("verify_batch_128_forged");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(128));
+    for forged in [0usize, 1, 128] {
+        let mut txs = block.txs[..128].to_vec();
+        for (tx, other) in txs.iter_mut().zip(&block.txs[128..]).take(forged) {
+            tx.signature = other.signature.clone();
+        }
+        assert_eq!(
+            verify_batch(&mut rng, &txs)
+                .iter()
+                .filter(|ok| !**ok)
+                .count(),
+            forged
+        );
+        group.bench_function(format!("{forged}"), |b| {
+            b.iter(|| black_box(verify_batch(&mut rng, &txs)))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, signatures, decoding, batch_sizes);

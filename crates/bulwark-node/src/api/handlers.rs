@@ -590,6 +590,7 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
     // Lock order (shared.rs): the mempool before the status.
     let mempool_evicted = lock(&api.inner.shared.mempool).evicted();
     let status = lock(&api.inner.shared.status).clone();
+    let gossip_forgers = api.inner.shared.forgers();
     let identity = &api.inner.identity;
     let mode = match &status.halted {
         Some(reason) => format!("halted: {reason}"),
@@ -616,6 +617,8 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "proposals_refused": status.proposals_refused,
         "refused": status.refused.iter().map(|(leader, (count, reason))| json!({"leader": leader, "proposals": count, "last_reason": reason})).collect::<Vec<_>>(),
         "gossip_dropped": status.gossip_dropped,
+        "gossip_muted": status.gossip_muted,
+        "gossip_forgers": gossip_forgers,
         "mempool_txs": status.mempool_txs,
         "mempool_evicted": mempool_evicted,
         "transactions_executed": status.transactions_executed,

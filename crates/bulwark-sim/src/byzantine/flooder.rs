@@ -5,12 +5,14 @@
 //! most [`FLOOD_BATCH_MAX`] transactions (`txs_per_second` in all each second), in three kinds
 //! in turn: forgeries under honest traders' keys (accounts exist, so a peer hashes and
 //! verifies them, and the signature fails), duplicates of one such forgery, and validly
-//! signed cancels from throwaway keys with no account. Every message decodes, so no peer
-//! blocks the flooder for bad bytes (which would cut it off, a lesser attack).
+//! signed cancels from throwaway keys with no account; without `forgeries`, only the last
+//! kind and duplicates of it. Every message decodes, so no peer blocks the flooder for bad
+//! bytes (which would cut it off, a lesser attack).
 //! The defences are the node's: each peer's gossip budget (`GossipConfig::peer_txs_per_second`)
 //! drops a peer's batches beyond it unread, admission refuses a key with no account before
-//! any hash or signature check, a bad signature is never admitted, and the mempool's bounds
-//! (`MempoolLimits`) hold whatever arrives.
+//! any hash or signature check, a bad signature is never admitted, a peer whose gossip
+//! carried one is muted (its gossip dropped unread from then on, `Shared::is_forger`), and
+//! the mempool's bounds (`MempoolLimits`) hold whatever arrives.
 //! Never: runs anything but the sending loop (the validator itself is honest), or touches a
 //! peer's state except through what it sends.
 
@@ -40,6 +42,9 @@ const THROWAWAY_KEYS: u64 = 64;
 pub struct Flood {
     /// Junk transactions sent to each peer per second.
     pub txs_per_second: u32,
+    /// Whether the junk includes forgeries under traders' keys (a flooder that knows peers
+    /// mute a forger sends only throwaway keys' junk).
+    pub forgeries: bool,
 }
 
 impl Flood {
@@ -82,7 +87,7 @@ where
                 let n = left.min(FLOOD_BATCH_MAX as u64);
                 left -= n;
                 nonce += 1;
-                let batch = junk(&throwaway, nonce, n as usize);
+                let batch = junk(&throwaway, nonce, n as usize, flood.forgeries);
                 sender.send(Recipients::All, batch.encode(), false);
                 sent.fetch_add(n, Ordering::SeqCst);
             }
@@ -93,10 +98,22 @@ where
     })
 }
 
-/// `n` junk transactions, the `nonce`th batch: forgeries, duplicates and throwaway cancels.
-fn junk(throwaway: &[PrivateKey], nonce: u64, n: usize) -> Vec<SignedTx> {
+/// `n` junk transactions, the `nonce`th batch: forgeries, duplicates and throwaway cancels,
+/// or without `forgeries` throwaway cancels and duplicates of one.
+fn junk(throwaway: &[PrivateKey], nonce: u64, n: usize, forgeries: bool) -> Vec<SignedTx> {
     assert!(!throwaway.is_empty() && n <= FLOOD_BATCH_MAX);
     let cancel = TxBody::CancelAll { instrument: None };
+    if !forgeries {
+        let duplicate = cancel.clone().signed(&throwaway[0], nonce);
+        return (0..n)
+            .map(|i| match i % 2 {
+                0 => cancel
+                    .clone()
+                    .signed(&throwaway[(i / 2) % throwaway.len()], nonce),
+                _ => duplicate.clone(),
+            })
+            .collect();
+    }
     // A forgery under trader t's key: signed by a throwaway key instead.
     let forged = |t: usize, nonce: u64| {
         let mut tx = cancel
@@ -124,7 +141,7 @@ mod tests {
     #[test]
     fn junk_is_a_third_of_each_kind_and_never_validly_signed_by_a_trader() {
         let keys: Vec<PrivateKey> = (0..4).map(PrivateKey::from_seed).collect();
-        let batch = junk(&keys, 7, 9);
+        let batch = junk(&keys, 7, 9, true);
         assert_eq!(batch.len(), 9);
         for (i, tx) in batch.iter().enumerate() {
             match i % 3 {
@@ -133,5 +150,9 @@ mod tests {
             }
         }
         assert_eq!(batch[1], batch[4], "duplicates");
+        let honest_keys_only = junk(&keys, 7, 9, false);
+        assert_eq!(honest_keys_only.len(), 9);
+        assert!(honest_keys_only.iter().all(SignedTx::verify), "no forgery");
+        assert_eq!(honest_keys_only[1], honest_keys_only[3], "duplicates");
     }
 }
