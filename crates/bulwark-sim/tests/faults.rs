@@ -90,12 +90,12 @@ fn a_flooding_validator_gets_no_junk_into_honest_mempools_and_traders_still_fina
     assert!(p99(&flooded.latencies_ms) <= 2 * p99(&quiet.latencies_ms) + 250);
 }
 
-/// The flood of the test above without its forgeries, at 5,000 transactions a second, against peers whose gossip
-/// budget is 1,000 a second from each peer (the lab's validators allow 20,000): over the
-/// budget a peer's batches are dropped before any hash or signature check, so most of the
-/// flood costs the honest validators nothing; the traders' gossip (about 40 transactions a
-/// second from each validator) stays within it and their transactions still finalize. Seed
-/// 5, until the honest three finalize height 80.
+/// The flood of the test above without its forgeries, at 5,000 transactions a second,
+/// against peers whose gossip budget is 1,000 a second from each peer (the lab's validators
+/// allow 20,000): over the budget a peer's batches are dropped before any hash or signature
+/// check, so most of the flood costs the honest validators nothing; the traders' gossip
+/// (about 40 transactions a second from each validator) stays within it and their
+/// transactions still finalize. Seed 5, until the honest three finalize height 80.
 #[test]
 fn a_flood_over_a_peer_s_gossip_budget_is_dropped_unread() {
     bulwark_sim::cluster::run(5, |context| async move {
