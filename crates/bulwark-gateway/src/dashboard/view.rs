@@ -102,6 +102,8 @@ fn cluster(reports: &[ValidatorReport], history: &History) -> Value {
                 "proposals_refused": status["proposals_refused"],
                 "refused": status["refused"],
                 "gossip_dropped": status["gossip_dropped"],
+                "gossip_muted": status["gossip_muted"],
+                "gossip_forgers": status["gossip_forgers"],
                 "mempool_txs": status["mempool_txs"],
                 "state_digest": reported,
                 "digest_check": digest_check,

@@ -410,6 +410,12 @@ async fn reads_validate_their_inputs() {
         "{response}"
     );
     assert_eq!(response["oracle"]["smiles"], serde_json::json!([]));
+    // No peer has forged: nothing muted, reported as zeros (not absent).
+    assert_eq!(
+        (&response["gossip_muted"], &response["gossip_forgers"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{response}"
+    );
     let (status, response) = request(server.addr, "GET", "/metrics", "").await;
     let text = response.as_str().unwrap_or_default();
     assert_eq!(status, 200);
