@@ -15,12 +15,15 @@
 //! (`bulwark_types::tx::verify_batch`), not one check per transaction. A peer whose gossip
 //! carried a forged signature is muted: its gossip is dropped unread from then on
 //! (`Shared::is_forger`). An honest validator gossips only transactions it admitted, their
-//! signatures verified, so one forgery is proof; without the mute, one forgery slipped into
-//! each batch of 128 would make every honest validator halve every batch, for a few dozen
-//! forgeries a second (one forged among 128 cost 3.7 times the clean batch, all forged 9.9
-//! times: `cargo bench -p bulwark-types --bench signatures -- verify_batch_128_forged`). The
-//! peer is not blocked: it still takes part in consensus, so a Byzantine validator's junk
-//! costs the network its gossip, not a validator's share of the views.
+//! signatures verified, so one forgery is proof (and no peer can frame an honest one with a
+//! signature its batch accepts and a peer's single check refuses: Commonware's ed25519
+//! follows ZIP-215, under which batch and single verification agree). Without the mute, one
+//! forgery slipped into each batch of 128 would make every honest validator halve every
+//! batch, for a few dozen forgeries a second (one forged among 128 cost 3.7 times the clean
+//! batch, all forged 9.9 times: `cargo bench -p bulwark-types --bench signatures --
+//! verify_batch_128_forged`). The peer is not blocked: it still takes part in consensus, so
+//! a Byzantine validator's junk costs the network its gossip, not a validator's share of the
+//! views.
 //!
 //! Staged: peers' transactions wait, decoded but not yet verified, until
 //! [`GossipConfig::stage_min`] of them are staged, the oldest has waited
@@ -211,8 +214,10 @@ fn admit_from_peer<P: commonware_cryptography::PublicKey, B: Blocker<PublicKey =
     config: &GossipConfig,
     txs: &mut Vec<(PeerTag, SignedTx)>,
 ) {
-    let next_tag = PeerTag::try_from(peers.len()).expect("validator sets are far smaller");
-    let tag = peers.get(&peer).map_or(next_tag, |(tag, _)| *tag);
+    let tag = match peers.get(&peer) {
+        Some((tag, _)) => *tag,
+        None => PeerTag::try_from(peers.len()).expect("validator sets are far smaller"),
+    };
     if shared.is_forger(tag) {
         // Counted by message, not decoded: the mute costs this node a lookup per message.
         lock(&shared.status).gossip_muted += 1;

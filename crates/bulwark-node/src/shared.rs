@@ -392,8 +392,7 @@ pub type PeerTag = u32;
 /// Peers' transactions waiting to be admitted, who sent each, and when the oldest arrived.
 #[derive(Debug, Default)]
 struct Staged {
-    txs: Vec<SignedTx>,
-    senders: Vec<PeerTag>,
+    txs: Vec<(PeerTag, SignedTx)>,
     since_ms: u64,
 }
 
@@ -581,11 +580,7 @@ impl Shared {
         if staged.txs.is_empty() {
             staged.since_ms = now_ms;
         }
-        for (sender, tx) in txs {
-            staged.senders.push(sender);
-            staged.txs.push(tx);
-        }
-        debug_assert_eq!(staged.txs.len(), staged.senders.len());
+        staged.txs.extend(txs);
         staged.txs.len()
     }
 
@@ -609,18 +604,8 @@ impl Shared {
     /// before, in a block, are found by their digest); returns how many were admitted.
     pub fn admit_staged(&self, rng: &mut impl CryptoRng) -> usize {
         let _order = lock(&self.admitting);
-        let (txs, senders) = {
-            let mut staged = lock(&self.staged);
-            (
-                std::mem::take(&mut staged.txs),
-                std::mem::take(&mut staged.senders),
-            )
-        };
-        assert_eq!(
-            txs.len(),
-            senders.len(),
-            "one sender per staged transaction"
-        );
+        let staged = std::mem::take(&mut lock(&self.staged).txs);
+        let (senders, txs): (Vec<PeerTag>, Vec<SignedTx>) = staged.into_iter().unzip();
         if txs.is_empty() {
             return 0;
         }
