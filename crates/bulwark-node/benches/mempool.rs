@@ -9,6 +9,11 @@
 //! - `cycle`: the three in a row, from an empty pool (the block's digests given, as the
 //!   executor computes them once per finalized block).
 //!
+//! Group `mempool_full_pool`: the pool at its bound, 100,000 transactions of 1,000 accounts
+//! (100 each, as a flood of valid orders leaves it), and what a block costs then:
+//! - `evict_old`: the per-block sweep of transactions past their age, none due.
+//! - `select`: choosing a block.
+//!
 //! Run: `cargo bench -p bulwark-node --bench mempool`. Keys and orders come from fixed seeds.
 
 use std::hint::black_box;
@@ -136,5 +141,53 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A pool at its bound: `accounts` accounts' orders, `per_account` each, admitted in turns.
+fn full_pool(accounts: u64, per_account: u64) -> Mempool {
+    let keys: Vec<PrivateKey> = (0..accounts).map(PrivateKey::from_seed).collect();
+    let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+    for nonce in 1..=per_account {
+        for (i, key) in keys.iter().enumerate() {
+            let order = OrderRequest::limit(
+                InstrumentId::new(1),
+                ClientOrderId::new(nonce),
+                Side::Buy,
+                Qty::from_contracts(1),
+                UnitPrice::from_usdc(100),
+                TimeInForce::GoodTilCancelled,
+            );
+            let tx = TxBody::PlaceOrder(order).signed(key, nonce);
+            let digest = tx_digest(&tx);
+            let payer = Payer::Account(AccountId::new((i as u32).into()));
+            pool.admit(tx, digest, true, None, nonce, payer)
+                .expect("admitted");
+        }
+    }
+    pool
+}
+
+fn bench_full(c: &mut Criterion) {
+    let pool = full_pool(1_000, 100);
+    assert_eq!(
+        pool.len(),
+        MempoolLimits::DEFAULT.txs_max,
+        "the pool is full"
+    );
+    let mut group = c.benchmark_group("mempool_full_pool");
+    group.sample_size(20);
+    group.bench_function("evict_old", |b| {
+        b.iter_batched(
+            || pool.clone(),
+            |mut pool| {
+                let evicted = pool.evict_old(black_box(100));
+                assert!(evicted.is_empty(), "nothing is due");
+                pool
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("select", |b| b.iter(|| black_box(select(&pool))));
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_full);
 criterion_main!(benches);
