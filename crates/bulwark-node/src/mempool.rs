@@ -6,7 +6,8 @@
 //! half while anything else waits; each signer's transactions in nonce order, otherwise the
 //! payers taking turns, each account's share capped), eviction when full, and pruning once
 //! transactions are executed or too old.
-//! Never: executes anything, or iterates a hash map (selection must be reproducible).
+//! Never: executes anything, or iterates a hash map (selection must be reproducible; a
+//! proposal's turns look payers up in one, never iterate it).
 //!
 //! Spam costs the spammer: every transaction is charged to its [`Payer`], the account its
 //! signer owns or trades for in the newest state this node holds (keys with no account are
@@ -16,7 +17,8 @@
 //! holding fewer transactions by evicting the newest transaction of the account holding the
 //! most, so a flooder fills only its own share.
 //! Bounds: at most `txs_max` transactions and `bytes_max` encoded bytes in total,
-//! `per_signer_max` per signer and `per_account_max` per account.
+//! `per_signer_max` per signer and `per_account_max` per account. Per block: the expiry
+//! sweep reads the expired arrivals and one more; a proposal reads every arrival once.
 
 use bulwark_exchange::CancelTarget;
 use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx, TxBody};
