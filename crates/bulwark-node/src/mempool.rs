@@ -1586,6 +1586,7 @@ mod tests {
                 per_signer_max: 4,
                 per_account_max: 12,
                 per_account_block_max: 3,
+                age_blocks_max: 5,
                 ..MempoolLimits::DEFAULT
             });
             for (i, (key, nonce, op)) in ops.into_iter().enumerate() {
@@ -1601,10 +1602,16 @@ mod tests {
                         pool.prune_signer(&PrivateKey::from_seed(key).public_key(), nonce);
                     }
                     1 => {
-                        pool.evict_old(i as u64);
+                        // Heights advance one every four operations.
+                        pool.evict_old(i as u64 / 4);
+                        let cutoff = (i as u64 / 4).saturating_sub(pool.limits.age_blocks_max);
+                        proptest::prop_assert!(
+                            pool.arrival.values().all(|a| a.admitted_at >= cutoff),
+                            "nothing due is left"
+                        );
                     }
                     _ => {
-                        let _ = pool.admit_hashed(tx(key, nonce, op == 2), true, None, i as u64 / 20, payer);
+                        let _ = pool.admit_hashed(tx(key, nonce, op == 2), true, None, i as u64 / 4, payer);
                     }
                 }
                 pool.check();
