@@ -18,7 +18,9 @@
 //! most, so a flooder fills only its own share.
 //! Bounds: at most `txs_max` transactions and `bytes_max` encoded bytes in total,
 //! `per_signer_max` per signer and `per_account_max` per account. Per block: the expiry
-//! sweep reads the expired arrivals and one more; a proposal reads every arrival once.
+//! sweep reads only the expired arrivals and one more; a proposal still reads every pending
+//! transaction (its payer's turns and the leading cancels), about 17 ms for 100,000 on this
+//! project's VM (`cargo bench -p bulwark-node --bench mempool`).
 
 use bulwark_exchange::CancelTarget;
 use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx, TxBody};
