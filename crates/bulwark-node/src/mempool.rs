@@ -1362,6 +1362,57 @@ mod tests {
         pool.check();
     }
 
+    /// The attack behind the expiry walk: a trader queues his accounts' transactions first,
+    /// then takes the accounts' collateral away (or revokes the keys), so that no proposal
+    /// can charge them (`payer_now` refuses) and they sit in every pool for `age_blocks_max`
+    /// blocks. Honest accounts arriving after them are still selected, his never, and each
+    /// block's expiry walk reaches his only when they are due.
+    #[test]
+    fn transactions_no_proposal_can_charge_wait_out_their_age_and_hold_no_one_back() {
+        let mut pool = Mempool::new(MempoolLimits {
+            age_blocks_max: 5,
+            ..MempoolLimits::DEFAULT
+        });
+        // Keys 1 to 3: the attacker's three accounts, 20 each; keys 10 and 11: honest.
+        for nonce in 1..=20 {
+            for key in 1..=3u64 {
+                pool.admit_hashed(tx(key, nonce, false), true, None, 1, account(key as u32))
+                    .unwrap();
+            }
+        }
+        for key in [10u64, 11] {
+            pool.admit_hashed(tx(key, 1, false), true, None, 2, account(key as u32))
+                .unwrap();
+        }
+        let attacker = |signer: &PublicKey| {
+            (1..=3).any(|key| *signer == PrivateKey::from_seed(key).public_key())
+        };
+        for height in 2..=6 {
+            let block = pool.select(
+                &BlockLimits::DEFAULT,
+                1 << 20,
+                |_| None,
+                |signer, payer| (!attacker(signer)).then_some(payer),
+                |_, _| None,
+            );
+            if height == 2 {
+                assert_eq!(block.len(), 2, "both honest transactions, behind 60 of his");
+            }
+            assert!(block.iter().all(|t| !attacker(&t.tx.signer)));
+            let digests: Vec<TxDigest> = block.iter().map(tx_digest).collect();
+            pool.prune_executed(&block, &digests);
+            assert!(
+                pool.evict_old(height).is_empty(),
+                "none due before height 7"
+            );
+            pool.check();
+        }
+        assert_eq!(pool.len(), 60, "his wait in the pool");
+        assert_eq!(pool.evict_old(7).len(), 60, "and are gone when due");
+        assert!(pool.is_empty());
+        pool.check();
+    }
+
     fn account(n: u32) -> Payer {
         Payer::Account(AccountId::new(n.into()))
     }
