@@ -35,10 +35,11 @@ struct Arrival {
     payer: Payer,
 }
 
-/// Orders in arrival order: every account's first, then every account's second, and so on.
-fn arrivals() -> Vec<Arrival> {
-    let keys: Vec<PrivateKey> = (0..ACCOUNTS).map(PrivateKey::from_seed).collect();
-    (1..=PER_ACCOUNT)
+/// `per_account` orders of each of `accounts` accounts in arrival order: every account's
+/// first, then every account's second, and so on.
+fn arrivals(accounts: u64, per_account: u64) -> Vec<Arrival> {
+    let keys: Vec<PrivateKey> = (0..accounts).map(PrivateKey::from_seed).collect();
+    (1..=per_account)
         .flat_map(|nonce| {
             keys.iter().enumerate().map(move |(i, key)| {
                 let order = OrderRequest::limit(
@@ -87,7 +88,7 @@ fn copies(arrivals: &[Arrival]) -> Vec<Arrival> {
 }
 
 fn bench(c: &mut Criterion) {
-    let arrivals = arrivals();
+    let arrivals = arrivals(ACCOUNTS, PER_ACCOUNT);
     let full = {
         let mut pool = Mempool::new(MempoolLimits::DEFAULT);
         admit(&mut pool, copies(&arrivals));
@@ -141,32 +142,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// A pool at its bound: `accounts` accounts' orders, `per_account` each, admitted in turns.
-fn full_pool(accounts: u64, per_account: u64) -> Mempool {
-    let keys: Vec<PrivateKey> = (0..accounts).map(PrivateKey::from_seed).collect();
-    let mut pool = Mempool::new(MempoolLimits::DEFAULT);
-    for nonce in 1..=per_account {
-        for (i, key) in keys.iter().enumerate() {
-            let order = OrderRequest::limit(
-                InstrumentId::new(1),
-                ClientOrderId::new(nonce),
-                Side::Buy,
-                Qty::from_contracts(1),
-                UnitPrice::from_usdc(100),
-                TimeInForce::GoodTilCancelled,
-            );
-            let tx = TxBody::PlaceOrder(order).signed(key, nonce);
-            let digest = tx_digest(&tx);
-            let payer = Payer::Account(AccountId::new((i as u32).into()));
-            pool.admit(tx, digest, true, None, nonce, payer)
-                .expect("admitted");
-        }
-    }
-    pool
-}
-
 fn bench_full(c: &mut Criterion) {
-    let pool = full_pool(1_000, 100);
+    let mut pool = Mempool::new(MempoolLimits::DEFAULT);
+    admit(&mut pool, arrivals(1_000, 100));
     assert_eq!(
         pool.len(),
         MempoolLimits::DEFAULT.txs_max,

@@ -1323,12 +1323,17 @@ mod tests {
         );
     }
 
-    #[test]
-    fn old_transactions_are_evicted() {
-        let mut pool = Mempool::new(MempoolLimits {
+    /// A pool whose transactions expire 5 blocks after admission.
+    fn aging_pool() -> Mempool {
+        Mempool::new(MempoolLimits {
             age_blocks_max: 5,
             ..MempoolLimits::DEFAULT
-        });
+        })
+    }
+
+    #[test]
+    fn old_transactions_are_evicted() {
+        let mut pool = aging_pool();
         pool.admit_hashed(tx(1, 1, false), true, None, 0, Payer::Operator)
             .unwrap();
         pool.admit_hashed(tx(2, 1, false), true, None, 4, Payer::Operator)
@@ -1344,10 +1349,7 @@ mod tests {
     /// older one would be missed by it).
     #[test]
     fn an_arrival_after_the_head_stepped_back_expires_with_the_one_before_it() {
-        let mut pool = Mempool::new(MempoolLimits {
-            age_blocks_max: 5,
-            ..MempoolLimits::DEFAULT
-        });
+        let mut pool = aging_pool();
         pool.admit_hashed(tx(1, 1, false), true, None, 10, Payer::Operator)
             .unwrap();
         pool.admit_hashed(tx(2, 1, false), true, None, 8, Payer::Operator)
@@ -1369,10 +1371,7 @@ mod tests {
     /// block's expiry walk reaches his only when they are due.
     #[test]
     fn transactions_no_proposal_can_charge_wait_out_their_age_and_hold_no_one_back() {
-        let mut pool = Mempool::new(MempoolLimits {
-            age_blocks_max: 5,
-            ..MempoolLimits::DEFAULT
-        });
+        let mut pool = aging_pool();
         // Keys 1 to 3: the attacker's three accounts, 20 each; keys 10 and 11: honest.
         for nonce in 1..=20 {
             for key in 1..=3u64 {
