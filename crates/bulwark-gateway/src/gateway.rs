@@ -1,7 +1,7 @@
 //! The gateway's shared state: the replica, the validators it submits to, the API keys, the
 //! agent keys' nonces, the replay cache and the rate limiter; and the one way a transaction
-//! reaches the chain ([`Gateway::execute`]: sign with the key's agent, submit, wait for the
-//! finalized outcome).
+//! reaches the chain ([`Gateway::execute`]: sign with the key's agent, submit to every
+//! validator ([`crate::submitter`]), wait for the finalized outcome).
 //!
 //! Never: answers an order before the block holding it is applied to the replica; waits
 //! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
@@ -13,7 +13,8 @@ use crate::index::TxResult;
 use crate::keys::{ApiKey, KeyStore};
 use crate::limits::{Limiter, RateLimits};
 use crate::replica::Replica;
-use crate::source::{FetchError, HttpValidator};
+use crate::source::HttpValidator;
+use crate::submitter::{Outcome, Refusal, Submitter};
 use bulwark_node::api::connections::ConnectionSlots;
 use bulwark_node::mempool::tx_digest;
 use bulwark_types::{Nonce, PublicKey, SignedTx, Tx, TxBody};
@@ -77,14 +78,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Gateway {
     pub replica: Arc<Replica>,
     pub validators: Vec<HttpValidator>,
+    /// Hands each transaction to every validator.
+    submitter: Submitter,
     pub config: GatewayConfig,
     keys: Mutex<KeyStore>,
     replay: Mutex<ReplayCache>,
     /// Last nonce this gateway signed with, per agent key.
     nonces: Mutex<HashMap<PublicKey, u64>>,
     /// Per agent key: held from choosing a nonce until a validator admitted the transaction,
-    /// so one key's transactions reach the mempool in nonce order (a higher nonce executed
-    /// first would make a lower one stale). At most one entry per API key.
+    /// so one key's transactions are queued to every validator in nonce order (a higher nonce
+    /// executed first would make a lower one stale). At most one entry per API key.
     submitting: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
     limiter: Mutex<Limiter>,
     /// The validators' own reports of their health, for the dashboard.
@@ -98,6 +101,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Call within a tokio runtime: it starts a submission lane per validator.
     pub fn new(
         replica: Arc<Replica>,
         validators: Vec<HttpValidator>,
@@ -111,6 +115,7 @@ impl Gateway {
             health,
             dashboard: crate::dashboard::Rendered::default(),
             replica,
+            submitter: Submitter::start(&validators),
             validators,
             config,
             keys: Mutex::new(keys),
@@ -194,8 +199,7 @@ impl Gateway {
         self.wait(&tx, &mut heights).await
     }
 
-    /// Submits a signed transaction (to the first validator that admits it) and waits for its
-    /// finalized result.
+    /// Submits a signed transaction (to every validator) and waits for its finalized result.
     pub async fn submit_and_wait(&self, tx: &SignedTx) -> Result<TxResult, RpcError> {
         let mut heights = self.replica.subscribe();
         self.submit(tx).await?;
@@ -229,40 +233,25 @@ impl Gateway {
         }
     }
 
-    /// Hands `tx` to a validator: the first that admits it, trying each in turn.
+    /// Hands `tx` to every validator ([`Submitter`]); answers once one holds it, or with the
+    /// refusal on its merits when none admits it.
     pub async fn submit(&self, tx: &SignedTx) -> Result<(), RpcError> {
-        let mut last = None;
-        for validator in &self.validators {
-            match validator.submit(tx).await {
-                Ok(()) => return Ok(()),
-                // A refusal on the transaction's merits is the same at every validator.
-                Err(FetchError::Status { status, body })
-                    if (400..500).contains(&status) && status != 429 =>
-                {
-                    return Err(admission_error(status, &body));
-                }
-                Err(error) => {
-                    tracing::debug!(validator = validator.base(), %error, "submission failed");
-                    last = Some(error);
-                }
-            }
+        match self.submitter.submit(tx).await {
+            Outcome::Admitted => Ok(()),
+            Outcome::Refused(refusal) => Err(admission_error(&refusal)),
+            Outcome::Busy(reason) => Err(RpcError::new(
+                error::MATCHING_ENGINE_QUEUE_FULL,
+                "matching_engine_queue_full",
+            )
+            .with_data(serde_json::json!({ "reason": reason }))),
         }
-        Err(RpcError::new(
-            error::MATCHING_ENGINE_QUEUE_FULL,
-            "matching_engine_queue_full",
-        )
-        .with_data(serde_json::json!({
-            "reason": last.map_or("no validators".to_string(), |e| e.to_string())
-        })))
     }
 }
 
 /// A validator mempool's refusal, as a Deribit error.
-fn admission_error(status: u16, body: &str) -> RpcError {
-    let parsed: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let code = parsed["code"].as_str().unwrap_or("");
-    let data =
-        serde_json::json!({"reason": parsed["error"], "validator_code": code, "status": status});
+fn admission_error(refusal: &Refusal) -> RpcError {
+    let code = refusal.code.as_str();
+    let data = serde_json::json!({"reason": refusal.body["error"], "validator_code": code});
     match code {
         "signer_unknown" | "signature_invalid" => {
             error::unauthorized("the API key is not bound to an account").with_data(data)

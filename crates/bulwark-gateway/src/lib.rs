@@ -23,6 +23,7 @@ pub mod run;
 pub mod server;
 pub mod source;
 pub mod strict_json;
+pub mod submitter;
 pub mod ws;
 
 /// Unit-test helpers: an exchange at genesis (admin key seed 1, bridge seed 2, default

@@ -1,6 +1,6 @@
 //! Talking to validators over their HTTP API: fetch a finalized block with its certificate
-//! (`GET /blocks/{h}`), the newest height (`GET /blocks/latest`), and submit a signed
-//! transaction (`POST /tx`).
+//! (`GET /blocks/{h}`), the newest height (`GET /blocks/latest`), and submit signed
+//! transactions (`POST /txs`).
 //!
 //! Owns: decoding what a validator sends into typed values, with every length bounded before
 //! it is read ([`response_bytes_max`]). Never: trusts what it decodes (the follower checks the
@@ -255,29 +255,39 @@ impl HttpValidator {
 
     /// Submits a signed transaction; `Ok(())` when the validator's mempool admitted it,
     /// else the validator's JSON error body.
-    pub async fn submit(&self, tx: &SignedTx) -> Result<(), FetchError> {
-        let body = serde_json::json!({ "tx": bulwark_node::executor::hex(&tx.encode()) });
+    /// Submits signed transactions in one `POST /txs`: one result per transaction, in order
+    /// (a refusal with the validator's code), or why the request as a whole gave nothing.
+    pub async fn submit_batch(
+        &self,
+        txs: &[&SignedTx],
+    ) -> Result<Vec<Result<(), crate::submitter::Refusal>>, FetchError> {
+        let hex: Vec<String> = txs
+            .iter()
+            .map(|tx| bulwark_node::executor::hex(&tx.encode()))
+            .collect();
+        let body = serde_json::json!({ "txs": hex });
         let response = self
             .client
-            .post(format!("{}/tx", self.base))
+            .post(format!("{}/txs", self.base))
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
             .await
             .map_err(|e| FetchError::Http(e.to_string()))?;
         let status = response.status().as_u16();
-        let body = Self::read(response, 64 * 1024).await?;
-        if status == 200 {
-            return Ok(());
+        // About a hundred bytes a result; slack for a long refusal reason.
+        let body = Self::read(response, 64 * 1024 + 1_024 * txs.len()).await?;
+        if status != 200 {
+            return Err(FetchError::Status {
+                status,
+                body: truncate(&String::from_utf8_lossy(&body)),
+            });
         }
-        Err(FetchError::Status {
-            status,
-            body: truncate(&String::from_utf8_lossy(&body)),
-        })
+        crate::submitter::batch_answer(&body, txs.len())
     }
 }
 
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     text.chars().take(256).collect()
 }
 

@@ -691,3 +691,153 @@ fn the_client_commands_trade_through_the_gateway_with_an_api_key() {
     let (ok, _, stderr) = bulwark_cli(&["account", "--gateway", &gateway]);
     assert!(!ok && stderr.contains("--api-key"), "{stderr}");
 }
+
+/// A Byzantine validator at the head of a gateway's list: it answers every submission
+/// "pending", keeps the signed transaction and passes it on to no one; everything else it is
+/// asked it answers 503. Returns its URL and what it kept (each request's body).
+fn swallowing_validator() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = kept.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let (status, answer) = if line.starts_with("POST /txs ") {
+                    let count = body["txs"].as_array().map_or(0, Vec::len);
+                    let pending = json!({"digest": "00", "status": "pending"});
+                    (200, json!({ "results": vec![pending; count] }))
+                } else if line.starts_with("POST /tx ") {
+                    (200, json!({"digest": "00", "status": "pending"}))
+                } else {
+                    (503, json!({"error": "unavailable", "code": "node_halted"}))
+                };
+                if status == 200 {
+                    keep.lock().unwrap().push(body);
+                }
+                let answer = answer.to_string();
+                let _ = (&stream).write_all(
+                    format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    (url, kept)
+}
+
+/// The attack: a gateway lists a validator first that says "admitted" to every transaction
+/// and drops it. Asking only the first validator that admits, every order of the gateway's
+/// clients timed out (10040 after `order_wait`) while the liar kept their signed orders, free
+/// to hand one to a leader later (nonces may skip), when the price has moved. The gateway now
+/// hands each transaction to every validator it knows: the order executes through the honest
+/// ones, and the copy the liar kept is spent (its nonce is stale) once it has.
+#[test]
+fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
+    let devnet = Devnet::start("gateway-swallower");
+    let (liar, kept) = swallowing_validator();
+    let config = devnet.node_config();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listen.local_addr().unwrap();
+    drop(listen);
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut validators = vec![liar];
+    validators.extend(devnet.apis.iter().cloned());
+    let _child = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
+            .args(["gateway", "--genesis"])
+            .arg(&config)
+            .arg("--validators")
+            .arg(validators.join(","))
+            .args(["--listen", &addr.to_string(), "--data-dir"])
+            .arg(devnet.dir.join("behind-a-liar"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let gateway = format!("http://{addr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while http(&gateway, "GET", "/gateway/v1/status", &[], b"").1["height"]
+        .as_u64()
+        .unwrap_or(0)
+        < 5
+    {
+        assert!(std::time::Instant::now() < deadline, "the gateway follows");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let owner = bulwark::keys::read_key(&devnet.demo_key(0)).unwrap();
+    let created = gateway_cli::create(&gateway, &devnet.apis[1], &owner, Duration::from_secs(60))
+        .expect("a key through a gateway behind a liar");
+    let client = Client {
+        base: gateway.clone(),
+        id: created.client_id,
+        secret: created.client_secret,
+    };
+    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
+    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
+    let started = std::time::Instant::now();
+    let (status, placed) = client.get(
+        "buy",
+        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}"),
+    );
+    assert_eq!(status, 200, "the order executes past the liar: {placed}");
+    assert_eq!(placed["result"]["order"]["order_state"], "open", "{placed}");
+    println!(
+        "order answered in {} ms past the swallowing validator",
+        started.elapsed().as_millis()
+    );
+
+    // The liar was asked and kept the order; handed to an honest validator now, its copy is
+    // refused: the executed order spent its nonce.
+    let kept: Vec<Value> = kept.lock().unwrap().clone();
+    let withheld: Vec<String> = kept
+        .iter()
+        .flat_map(|body| match &body["txs"] {
+            Value::Array(txs) => txs.clone(),
+            _ => vec![body["tx"].clone()],
+        })
+        .filter_map(|tx| tx.as_str().map(str::to_string))
+        .collect();
+    assert!(!withheld.is_empty(), "the liar was asked: {kept:?}");
+    for tx in withheld {
+        let (status, answer) = http(
+            &devnet.apis[2],
+            "POST",
+            "/tx",
+            &[("Content-Type", "application/json".into())],
+            json!({ "tx": tx }).to_string().as_bytes(),
+        );
+        assert_eq!(status, 409, "a withheld copy is spent: {answer}");
+    }
+}

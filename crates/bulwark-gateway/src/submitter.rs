@@ -1,0 +1,254 @@
+//! Submissions: each signed transaction goes to every validator the gateway knows, not to the
+//! first that says it admitted it.
+//!
+//! Why: a validator's "admitted" is a claim nobody can check. Asking validators in turn and
+//! stopping at the first that admits, a Byzantine validator at the head of the list that
+//! answers "admitted" and drops the transaction stopped every order of the gateway's clients
+//! (each timed out after `GatewayConfig::order_wait`) and kept their signed orders: nonces may
+//! skip, so it could hand one to a leader later, when the price had moved. Handed to every
+//! validator, a transaction reaches the honest ones, whose leaders include it in their turns;
+//! once it executes, its nonce is spent and a withheld copy is stale.
+//!
+//! Owns: one lane per validator: a bounded queue and a task that posts what is queued as one
+//! `POST /txs` batch at a time, in queue order. So each validator receives one key's
+//! transactions in nonce order (copies racing on separate connections could bring a higher
+//! nonce first, and a block holding it alone would make the lower one stale).
+//! Decides: the first validator to admit a transaction (or to hold it already: `duplicate`)
+//! settles its submission; when none admits, the first refusal on the transaction's merits
+//! (every honest validator refuses the same transaction the same way), else "busy".
+//! Never: waits for a slow validator once another has admitted (its lane still delivers the
+//! copy); believes one validator's refusal while another may still admit.
+//! Bounds: a lane queues at most [`LANE_QUEUE_MAX`] transactions (a submission that finds it
+//! full counts that validator as busy) and posts at most [`BATCH_MAX`] at a time, one request
+//! in flight, under the validator client's timeout; a submission waits for at most one answer
+//! per lane.
+
+use crate::source::{FetchError, HttpValidator};
+use bulwark_types::SignedTx;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// Transactions one lane holds waiting for its validator.
+pub const LANE_QUEUE_MAX: usize = 4_096;
+
+/// Most transactions in one `POST /txs` (a validator accepts up to 1,024 by default).
+pub const BATCH_MAX: usize = 256;
+
+/// A validator's refusal of one transaction: its machine-readable code and what it sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub code: String,
+    pub body: Value,
+}
+
+/// One validator's answer about one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// In its mempool (admitted now, or held already).
+    Admitted,
+    /// Refused on the transaction's merits.
+    Refused(Refusal),
+    /// Full, halted, unreachable or broken: says nothing about the transaction.
+    Busy(String),
+}
+
+impl Answer {
+    /// The answer a validator's refusal code gives.
+    pub fn of_refusal(refusal: Refusal) -> Self {
+        match refusal.code.as_str() {
+            "duplicate" => Answer::Admitted,
+            "signer_queue_full" | "account_queue_full" | "mempool_full" | "node_halted" => {
+                Answer::Busy(format!("{}: {}", refusal.code, refusal.body["error"]))
+            }
+            _ => Answer::Refused(refusal),
+        }
+    }
+}
+
+/// What a submission came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// At least one validator holds the transaction.
+    Admitted,
+    /// No validator admitted it, and one refused it on its merits.
+    Refused(Refusal),
+    /// No validator admitted or refused it: the last reason one gave.
+    Busy(String),
+}
+
+struct Queued {
+    tx: SignedTx,
+    answer: mpsc::Sender<Answer>,
+}
+
+/// One queue and one posting task per validator.
+pub struct Submitter {
+    lanes: Vec<(String, mpsc::Sender<Queued>)>,
+}
+
+impl Submitter {
+    /// Starts a lane per validator; call within a tokio runtime. A lane's task ends when the
+    /// submitter is dropped.
+    pub fn start(validators: &[HttpValidator]) -> Self {
+        let lanes = validators
+            .iter()
+            .map(|validator| {
+                let (queue, queued) = mpsc::channel(LANE_QUEUE_MAX);
+                tokio::spawn(lane(validator.clone(), queued));
+                (validator.base().to_string(), queue)
+            })
+            .collect();
+        Self { lanes }
+    }
+
+    /// Queues `tx` to every validator and waits until one admits it, or every lane answered.
+    /// Transactions submitted one after another reach each validator in that order.
+    pub async fn submit(&self, tx: &SignedTx) -> Outcome {
+        let (sender, mut answers) = mpsc::channel(self.lanes.len().max(1));
+        let mut waiting = 0;
+        let mut refused: Option<Refusal> = None;
+        let mut busy = "no validators".to_string();
+        for (base, queue) in &self.lanes {
+            let queued = Queued {
+                tx: tx.clone(),
+                answer: sender.clone(),
+            };
+            match queue.try_send(queued) {
+                Ok(()) => waiting += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    busy = format!("{base}: {LANE_QUEUE_MAX} submissions queued");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => busy = format!("{base}: lane stopped"),
+            }
+        }
+        drop(sender);
+        for _ in 0..waiting {
+            match answers.recv().await {
+                Some(Answer::Admitted) => return Outcome::Admitted,
+                Some(Answer::Refused(refusal)) => {
+                    refused.get_or_insert(refusal);
+                }
+                Some(Answer::Busy(reason)) => busy = reason,
+                // Every lane's sender is gone: no answer is coming.
+                None => break,
+            }
+        }
+        match refused {
+            Some(refusal) => Outcome::Refused(refusal),
+            None => Outcome::Busy(busy),
+        }
+    }
+}
+
+/// Posts what is queued for `validator`, a batch at a time, and answers each submission.
+async fn lane(validator: HttpValidator, mut queued: mpsc::Receiver<Queued>) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(BATCH_MAX);
+    while queued.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let txs: Vec<&SignedTx> = batch.iter().map(|q| &q.tx).collect();
+        let answers: Vec<Answer> = match validator.submit_batch(&txs).await {
+            Ok(results) => results
+                .into_iter()
+                .map(|result| result.map_or_else(Answer::of_refusal, |()| Answer::Admitted))
+                .collect(),
+            Err(error) => {
+                tracing::debug!(validator = validator.base(), %error, "submission failed");
+                let reason = format!("{}: {error}", validator.base());
+                vec![Answer::Busy(reason); batch.len()]
+            }
+        };
+        debug_assert_eq!(answers.len(), batch.len(), "one answer per transaction");
+        for (queued, answer) in batch.drain(..).zip(answers) {
+            // The submission may have settled already (another validator admitted first):
+            // its receiver is gone, and so is the need for this answer.
+            let _ = queued.answer.try_send(answer);
+        }
+    }
+}
+
+/// Reads `POST /txs`'s answer: one result per transaction, in order.
+pub fn batch_answer(body: &[u8], count: usize) -> Result<Vec<Result<(), Refusal>>, FetchError> {
+    let parsed: Value = serde_json::from_slice(body)
+        .map_err(|e| FetchError::Malformed(format!("a batch answer that is not JSON: {e}")))?;
+    let Some(results) = parsed["results"].as_array() else {
+        return Err(FetchError::Malformed(
+            "a batch answer without results".into(),
+        ));
+    };
+    if results.len() != count {
+        return Err(FetchError::Malformed(format!(
+            "{} results for {count} transactions",
+            results.len()
+        )));
+    }
+    results
+        .iter()
+        .map(
+            |result| match (result["status"].as_str(), result["code"].as_str()) {
+                (Some("pending"), _) => Ok(Ok(())),
+                (_, Some(code)) => Ok(Err(Refusal {
+                    code: code.to_string(),
+                    body: result.clone(),
+                })),
+                _ => Err(FetchError::Malformed(format!(
+                    "a result that is neither pending nor refused: {}",
+                    crate::source::truncate(&result.to_string())
+                ))),
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_answer_is_read_whole_or_not_at_all() {
+        let body = br#"{"results": [{"digest": "ab", "status": "pending"},
+            {"error": "stale", "code": "nonce_stale"}]}"#;
+        let read = batch_answer(body, 2).unwrap();
+        assert_eq!(read[0], Ok(()));
+        assert_eq!(read[1].as_ref().unwrap_err().code, "nonce_stale");
+        // A count that does not match, a result of neither kind, not JSON: malformed.
+        assert!(matches!(
+            batch_answer(body, 3),
+            Err(FetchError::Malformed(_))
+        ));
+        assert!(matches!(
+            batch_answer(br#"{"results": [{"status": "maybe"}]}"#, 1),
+            Err(FetchError::Malformed(_))
+        ));
+        assert!(matches!(
+            batch_answer(b"<html>", 1),
+            Err(FetchError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_duplicate_is_held_and_a_full_pool_says_nothing_about_the_transaction() {
+        let refusal = |code: &str| Refusal {
+            code: code.into(),
+            body: serde_json::json!({"error": "x", "code": code}),
+        };
+        assert_eq!(Answer::of_refusal(refusal("duplicate")), Answer::Admitted);
+        for busy in [
+            "signer_queue_full",
+            "account_queue_full",
+            "mempool_full",
+            "node_halted",
+        ] {
+            assert!(matches!(Answer::of_refusal(refusal(busy)), Answer::Busy(_)));
+        }
+        for merit in [
+            "nonce_stale",
+            "signature_invalid",
+            "signer_unknown",
+            "tx_invalid",
+        ] {
+            assert_eq!(
+                Answer::of_refusal(refusal(merit)),
+                Answer::Refused(refusal(merit))
+            );
+        }
+    }
+}
