@@ -19,9 +19,9 @@
 //! Never: waits for a slow validator once another has admitted (its lane still delivers the
 //! copy); believes one validator's refusal while another may still admit.
 //! Bounds: a lane queues at most [`LANE_QUEUE_MAX`] transactions (a submission that finds it
-//! full counts that validator as busy) and posts at most [`BATCH_MAX`] at a time, one request
-//! in flight, under the validator client's timeout; a submission waits for at most one answer
-//! per lane.
+//! full counts that validator as busy) and posts at most [`BATCH_MAX`] at a time (half as many
+//! each time the validator refuses a batch as too large), one request in flight, under the
+//! validator client's timeout; a submission waits for at most one answer per lane.
 
 use crate::source::{FetchError, HttpValidator};
 use bulwark_types::SignedTx;
@@ -143,25 +143,51 @@ impl Submitter {
 /// Posts what is queued for `validator`, a batch at a time, and answers each submission.
 async fn lane(validator: HttpValidator, mut queued: mpsc::Receiver<Queued>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(BATCH_MAX);
-    while queued.recv_many(&mut batch, BATCH_MAX).await > 0 {
-        let txs: Vec<&SignedTx> = batch.iter().map(|q| &q.tx).collect();
-        let answers: Vec<Answer> = match validator.submit_batch(&txs).await {
-            Ok(results) => results
-                .into_iter()
-                .map(|result| result.map_or_else(Answer::of_refusal, |()| Answer::Admitted))
-                .collect(),
-            Err(error) => {
-                tracing::debug!(validator = validator.base(), %error, "submission failed");
-                let reason = format!("{}: {error}", validator.base());
-                vec![Answer::Busy(reason); batch.len()]
+    // Halved each time the validator refuses a batch as too large (its own bounds may be
+    // lower than ours), down to one transaction a request.
+    let mut limit = BATCH_MAX;
+    while queued.recv_many(&mut batch, limit).await > 0 {
+        let mut done = 0;
+        // Bounded: each pass answers `limit` transactions or halves `limit` (at most
+        // log2(BATCH_MAX) times in the lane's life).
+        while done < batch.len() {
+            let end = batch.len().min(done + limit);
+            let txs: Vec<&SignedTx> = batch[done..end].iter().map(|q| &q.tx).collect();
+            let answers: Vec<Answer> = match validator.submit_batch(&txs).await {
+                Ok(results) => results
+                    .into_iter()
+                    .map(|result| result.map_or_else(Answer::of_refusal, |()| Answer::Admitted))
+                    .collect(),
+                Err(error) if too_large(&error) && limit > 1 => {
+                    limit /= 2;
+                    tracing::info!(validator = validator.base(), limit, "batch too large");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::debug!(validator = validator.base(), %error, "submission failed");
+                    let reason = format!("{}: {error}", validator.base());
+                    vec![Answer::Busy(reason); end - done]
+                }
+            };
+            debug_assert_eq!(answers.len(), end - done, "one answer per transaction");
+            for (queued, answer) in batch[done..end].iter().zip(answers) {
+                // The submission may have settled already (another validator admitted
+                // first): its receiver is gone, and so is the need for this answer.
+                let _ = queued.answer.try_send(answer);
             }
-        };
-        debug_assert_eq!(answers.len(), batch.len(), "one answer per transaction");
-        for (queued, answer) in batch.drain(..).zip(answers) {
-            // The submission may have settled already (another validator admitted first):
-            // its receiver is gone, and so is the need for this answer.
-            let _ = queued.answer.try_send(answer);
+            done = end;
         }
+        batch.clear();
+    }
+}
+
+/// Whether a validator refused a whole batch for its size (its `batch_txs_max` or its body
+/// bound), not for what it holds.
+fn too_large(error: &FetchError) -> bool {
+    match error {
+        FetchError::Status { status: 413, .. } => true,
+        FetchError::Status { status: 400, body } => body.contains("\"batch_too_large\""),
+        _ => false,
     }
 }
 

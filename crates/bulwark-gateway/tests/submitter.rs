@@ -27,6 +27,9 @@ enum Behaviour {
     Refuse(&'static str),
     /// Answers the whole request 503.
     Down,
+    /// Admits, in batches of at most this many (a larger one is refused whole, as a
+    /// validator with a lower `batch_txs_max` does).
+    AdmitUpTo(usize),
 }
 
 #[derive(Clone)]
@@ -56,6 +59,11 @@ async fn txs(State(fake): State<Fake>, body: Bytes) -> (axum::http::StatusCode, 
             json!({"digest": "00", "status": "pending"})
         }
         Behaviour::Refuse(code) => json!({"error": "refused", "code": code}),
+        Behaviour::AdmitUpTo(max) if txs.len() > max => {
+            let refused = json!({"error": "batch too large", "code": "batch_too_large"});
+            return (axum::http::StatusCode::BAD_REQUEST, refused.to_string());
+        }
+        Behaviour::AdmitUpTo(_) => json!({"digest": "00", "status": "pending"}),
         Behaviour::Down => {
             let down = json!({"error": "halted", "code": "node_halted"});
             return (
@@ -175,4 +183,22 @@ async fn a_slow_validator_receives_one_key_s_transactions_in_submission_order() 
     let in_order: Vec<usize> = (1..=orders.len()).collect();
     assert_eq!(order_of(&fast_seen.lock().unwrap()), in_order);
     assert_eq!(order_of(&slow_seen.lock().unwrap()), in_order);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_with_smaller_batches_gets_every_transaction_in_smaller_ones() {
+    let (small, seen) = fake(Behaviour::AdmitUpTo(3)).await;
+    let submitter = Arc::new(Submitter::start(&[small]));
+    // Submitted together, so the lane's first batch holds more than three.
+    let orders: Vec<SignedTx> = (1..=40).map(order).collect();
+    let outcomes = futures::future::join_all(orders.iter().map(|tx| {
+        let submitter = submitter.clone();
+        async move { submitter.submit(tx).await }
+    }))
+    .await;
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Admitted),
+        "{outcomes:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), orders.len());
 }
