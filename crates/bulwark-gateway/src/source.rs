@@ -253,8 +253,6 @@ impl HttpValidator {
         Ok(body)
     }
 
-    /// Submits a signed transaction; `Ok(())` when the validator's mempool admitted it,
-    /// else the validator's JSON error body.
     /// Submits signed transactions in one `POST /txs`: one result per transaction, in order
     /// (a refusal with the validator's code), or why the request as a whole gave nothing.
     pub async fn submit_batch(
