@@ -233,6 +233,11 @@ impl Gateway {
         }
     }
 
+    /// Each validator's answers to this gateway's submissions so far ([`Submitter::report`]).
+    pub fn submissions(&self) -> Vec<crate::submitter::LaneReport> {
+        self.submitter.report()
+    }
+
     /// Hands `tx` to every validator ([`Submitter`]); answers once one holds it, or with the
     /// refusal on its merits when none admits it.
     pub async fn submit(&self, tx: &SignedTx) -> Result<(), RpcError> {

@@ -638,6 +638,7 @@ async fn status(State(gateway): State<Arc<Gateway>>, Extension(peer): Extension<
         "time_ms": replica.chain.finalized().time().millis(),
         "halted": replica.halted,
         "lies": lies,
+        "submissions": gateway.submissions(),
     }))
     .into_response()
 }

@@ -26,6 +26,8 @@
 use crate::source::{FetchError, HttpValidator};
 use bulwark_types::SignedTx;
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// Transactions one lane holds waiting for its validator.
@@ -81,9 +83,47 @@ struct Queued {
     answer: mpsc::Sender<Answer>,
 }
 
+/// What one validator answered since the gateway started, per transaction.
+#[derive(Debug, Default)]
+struct Counts {
+    admitted: AtomicU64,
+    refused: AtomicU64,
+    busy: AtomicU64,
+}
+
+impl Counts {
+    fn count(&self, answer: &Answer) {
+        let counter = match answer {
+            Answer::Admitted => &self.admitted,
+            Answer::Refused(_) => &self.refused,
+            Answer::Busy(_) => &self.busy,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One validator's lane, as `/gateway/v1/status` shows it: each count is that validator's
+/// word ("admitted" included: a validator that swallows transactions says so too).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LaneReport {
+    pub validator: String,
+    pub admitted: u64,
+    pub refused: u64,
+    /// Full, halted, unreachable, or its lane's queue full.
+    pub busy: u64,
+    /// Waiting in its lane now.
+    pub queued: usize,
+}
+
+struct Lane {
+    base: String,
+    queue: mpsc::Sender<Queued>,
+    counts: Arc<Counts>,
+}
+
 /// One queue and one posting task per validator.
 pub struct Submitter {
-    lanes: Vec<(String, mpsc::Sender<Queued>)>,
+    lanes: Vec<Lane>,
 }
 
 impl Submitter {
@@ -94,11 +134,30 @@ impl Submitter {
             .iter()
             .map(|validator| {
                 let (queue, queued) = mpsc::channel(LANE_QUEUE_MAX);
-                tokio::spawn(lane(validator.clone(), queued));
-                (validator.base().to_string(), queue)
+                let counts = Arc::new(Counts::default());
+                tokio::spawn(lane(validator.clone(), queued, counts.clone()));
+                Lane {
+                    base: validator.base().to_string(),
+                    queue,
+                    counts,
+                }
             })
             .collect();
         Self { lanes }
+    }
+
+    /// Each validator's answers so far and what waits for it.
+    pub fn report(&self) -> Vec<LaneReport> {
+        self.lanes
+            .iter()
+            .map(|lane| LaneReport {
+                validator: lane.base.clone(),
+                admitted: lane.counts.admitted.load(Ordering::Relaxed),
+                refused: lane.counts.refused.load(Ordering::Relaxed),
+                busy: lane.counts.busy.load(Ordering::Relaxed),
+                queued: LANE_QUEUE_MAX - lane.queue.capacity(),
+            })
+            .collect()
     }
 
     /// Queues `tx` to every validator and waits until one admits it, or every lane answered.
@@ -108,18 +167,23 @@ impl Submitter {
         let mut waiting = 0;
         let mut refused: Option<Refusal> = None;
         let mut busy = "no validators".to_string();
-        for (base, queue) in &self.lanes {
+        for lane in &self.lanes {
             let queued = Queued {
                 tx: tx.clone(),
                 answer: sender.clone(),
             };
-            match queue.try_send(queued) {
-                Ok(()) => waiting += 1,
+            let base = &lane.base;
+            match lane.queue.try_send(queued) {
+                Ok(()) => {
+                    waiting += 1;
+                    continue;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     busy = format!("{base}: {LANE_QUEUE_MAX} submissions queued");
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => busy = format!("{base}: lane stopped"),
             }
+            lane.counts.busy.fetch_add(1, Ordering::Relaxed);
         }
         drop(sender);
         for _ in 0..waiting {
@@ -141,7 +205,7 @@ impl Submitter {
 }
 
 /// Posts what is queued for `validator`, a batch at a time, and answers each submission.
-async fn lane(validator: HttpValidator, mut queued: mpsc::Receiver<Queued>) {
+async fn lane(validator: HttpValidator, mut queued: mpsc::Receiver<Queued>, counts: Arc<Counts>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(BATCH_MAX);
     // Halved each time the validator refuses a batch as too large (its own bounds may be
     // lower than ours), down to one transaction a request.
@@ -171,6 +235,7 @@ async fn lane(validator: HttpValidator, mut queued: mpsc::Receiver<Queued>) {
             };
             debug_assert_eq!(answers.len(), end - done, "one answer per transaction");
             for (queued, answer) in batch[done..end].iter().zip(answers) {
+                counts.count(&answer);
                 // The submission may have settled already (another validator admitted
                 // first): its receiver is gone, and so is the need for this answer.
                 let _ = queued.answer.try_send(answer);

@@ -120,6 +120,17 @@ async fn a_lying_refusal_does_not_decide_while_another_validator_admits() {
     // The liar answers at once, the honest validator 50 ms later: the admission decides.
     assert_eq!(submitter.submit(&order(1)).await, Outcome::Admitted);
     assert_eq!(seen.lock().unwrap().len(), 1);
+    // Each validator's answer is counted as its word, for `/gateway/v1/status`.
+    let report = submitter.report();
+    assert_eq!(
+        [0, 1].map(|i| (
+            report[i].admitted,
+            report[i].refused,
+            report[i].busy,
+            report[i].queued
+        )),
+        [(0, 1, 0, 0), (1, 0, 0, 0)]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,6 +149,7 @@ async fn a_refusal_decides_only_when_no_validator_admits() {
         submitter.submit(&order(2)).await,
         Outcome::Busy(_)
     ));
+    assert_eq!(submitter.report().iter().map(|r| r.busy).sum::<u64>(), 2);
     // A validator holding it already has it: admitted.
     let (holding, _) = fake(Behaviour::Refuse("duplicate")).await;
     assert_eq!(

@@ -817,6 +817,16 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
         "order answered in {} ms past the swallowing validator",
         started.elapsed().as_millis()
     );
+    // The status lists every validator's answers, each its own word: the liar "admitted" too.
+    let (_, status) = http(&gateway, "GET", "/gateway/v1/status", &[], b"");
+    let lanes = status["submissions"]
+        .as_array()
+        .expect("submissions in the status");
+    assert_eq!(lanes.len(), validators.len(), "{status}");
+    assert!(
+        lanes.iter().all(|l| l["admitted"].as_u64() >= Some(1)),
+        "{status}"
+    );
 
     // The liar was asked and kept the order; handed to an honest validator now, its copy is
     // refused: the executed order spent its nonce.
