@@ -1,9 +1,13 @@
-"""A Byzantine validator's API for measuring a gateway behind it: it answers every submission
-(`POST /tx`, `POST /txs`) "pending", keeps the transactions and passes them on to no one, and
-answers everything else 503. Not a test (CI does not run it; the same liar in Rust is
-`crates/bulwark/tests/gateway.rs`, `a_validator_that_swallows_submissions_neither_stops_nor_holds_orders`).
+"""A Byzantine validator's API for measuring a gateway behind it. Not a test (CI does not run
+it; the swallower in Rust is `crates/bulwark/tests/gateway.rs`,
+`a_validator_that_swallows_submissions_neither_stops_nor_holds_orders`).
 
-    python3 crates/bulwark-gateway/tests/ccxt/swallowing_validator.py 8099 &
+- `swallow` (the default): answers every submission (`POST /tx`, `POST /txs`) "pending",
+  keeps the transactions and passes them on to no one; answers everything else 503.
+- `hang`: reads each request and never answers (a gateway's request to it waits for its
+  client timeout, 5 s).
+
+    python3 crates/bulwark-gateway/tests/ccxt/byzantine_validator.py 8099 swallow &
     bulwark gateway --genesis node.toml \
         --validators http://127.0.0.1:8099,http://127.0.0.1:8080,http://127.0.0.1:8081 ...
 
@@ -14,9 +18,11 @@ transactions it kept.
 import json
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 KEPT = []
+MODE = "swallow"
 
 
 class Liar(BaseHTTPRequestHandler):
@@ -34,6 +40,8 @@ class Liar(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length) or b"null")
         except ValueError:
             body = None
+        if MODE == "hang":
+            threading.Event().wait()
         pending = {"digest": "00", "status": "pending"}
         if self.path == "/txs" and isinstance(body, dict):
             txs = body.get("txs") or []
@@ -46,6 +54,8 @@ class Liar(BaseHTTPRequestHandler):
             self.answer(503, {"error": "unavailable", "code": "node_halted"})
 
     def do_GET(self):
+        if MODE == "hang":
+            threading.Event().wait()
         self.answer(503, {"error": "unavailable", "code": "node_halted"})
 
     def log_message(self, *args):
@@ -53,8 +63,13 @@ class Liar(BaseHTTPRequestHandler):
 
 
 def main():
+    global MODE
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8099
+    MODE = sys.argv[2] if len(sys.argv) > 2 else "swallow"
+    if MODE not in ("swallow", "hang"):
+        sys.exit(f"mode {MODE}: swallow or hang")
     server = ThreadingHTTPServer(("127.0.0.1", port), Liar)
+    server.daemon_threads = True
 
     def stop(*_):
         print(f"kept {len(KEPT)} transactions", flush=True)
