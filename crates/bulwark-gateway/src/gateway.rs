@@ -4,7 +4,8 @@
 //! validator ([`crate::submitter`]), wait for the finalized outcome).
 //!
 //! Never: answers an order before the block holding it is applied to the replica; waits
-//! longer than [`GatewayConfig::order_wait`]; holds a lock across an `.await`.
+//! longer than [`GatewayConfig::order_wait`] and then [`GatewayConfig::settle_wait`] for the
+//! transaction that spends an unanswered order's nonce; holds a lock across an `.await`.
 
 use crate::dashboard::health::ClusterHealth;
 use crate::deribit::auth::{ReplayCache, Tokens};
@@ -26,8 +27,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Gateway settings.
 #[derive(Copy, Clone, Debug)]
 pub struct GatewayConfig {
-    /// How long an order call waits for its finalized outcome before answering `10040 retry`.
+    /// How long an order call waits for its finalized outcome before settling it.
     pub order_wait: Duration,
+    /// How long settling waits, past `order_wait`, for the transaction that spends an
+    /// unanswered order's nonce ([`Gateway::execute`]); then `10040 retry`, the order's fate
+    /// unknown. `order_wait` and this together stay within `request_timeout`.
+    pub settle_wait: Duration,
     pub rates: RateLimits,
     /// Largest request body (POST JSON-RPC) read.
     pub body_bytes_max: usize,
@@ -50,6 +55,7 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     pub const DEFAULT: Self = Self {
         order_wait: Duration::from_secs(10),
+        settle_wait: Duration::from_secs(4),
         rates: RateLimits::DEFAULT,
         body_bytes_max: 64 * 1024,
         target_bytes_max: 8 * 1024,
@@ -60,6 +66,12 @@ impl GatewayConfig {
         ws: crate::ws::WsConfig::DEFAULT,
     };
 }
+
+// An order call settles within the request's own bound.
+const _: () = assert!(
+    GatewayConfig::DEFAULT.order_wait.as_millis() + GatewayConfig::DEFAULT.settle_wait.as_millis()
+        < GatewayConfig::DEFAULT.request_timeout.as_millis()
+);
 
 /// Milliseconds since the Unix epoch, by the machine's clock.
 pub fn now_ms() -> u64 {
@@ -177,58 +189,108 @@ impl Gateway {
 
     /// Signs `body` with `key`'s agent, submits it, and waits until the replica has applied
     /// the block holding it. The result says whether the exchange applied or rejected it.
+    ///
+    /// Not final within [`GatewayConfig::order_wait`], the transaction is settled: every
+    /// validator the gateway knows may have passed it on late or never, and whoever holds it
+    /// could release it later (nonces may skip), when the price has moved. So the gateway
+    /// spends its nonce with a transaction only a rejection can come of, a cancel of no order
+    /// ([`spend_body`]), and answers when that is final: with the transaction's result if it
+    /// executed first, else `10040` with `executed: false` (it never will). Past
+    /// [`GatewayConfig::settle_wait`] as well: `10040`, fate unknown.
     pub async fn execute(&self, key: &ApiKey, body: TxBody) -> Result<TxResult, RpcError> {
-        let signer = key.agent.public_key();
         let turn = lock(&self.submitting)
-            .entry(signer.clone())
+            .entry(key.agent.public_key())
             .or_default()
             .clone();
         let mut heights = self.replica.subscribe();
         let tx = {
             let _turn = turn.lock().await;
-            let nonce = self.next_nonce(&signer);
-            let tx = Tx {
-                signer,
-                nonce: Nonce::new(nonce),
-                body,
-            }
-            .sign(&key.agent);
+            let tx = self.sign(key, body);
             self.submit(&tx).await?;
             tx
         };
-        self.wait(&tx, &mut heights).await
+        let order_wait = tokio::time::Instant::now() + self.config.order_wait;
+        if let Some(result) = self.wait(&[&tx], &mut heights, order_wait).await?[0].clone() {
+            return Ok(result);
+        }
+        let unknown =
+            || error::retry("not finalized in time; the order may still execute: query its state");
+        let spend = {
+            let _turn = turn.lock().await;
+            let spend = self.sign(key, spend_body());
+            if self.submit(&spend).await.is_err() {
+                return Err(unknown());
+            }
+            spend
+        };
+        let settle_wait = tokio::time::Instant::now() + self.config.settle_wait;
+        match &self.wait(&[&tx, &spend], &mut heights, settle_wait).await?[..] {
+            // Once the spending transaction has executed, the other never can (its nonce is
+            // below the key's last), and if it executed before, its result is already known.
+            [Some(result), _] => Ok(result.clone()),
+            [None, Some(_)] => Err(RpcError::new(error::RETRY, "retry").with_data(
+                serde_json::json!({
+                    "reason": "not finalized in time, and now never will be: its nonce is \
+                               spent; place it again",
+                    "executed": false,
+                }),
+            )),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// `body` as `key`'s agent's next transaction, signed.
+    fn sign(&self, key: &ApiKey, body: TxBody) -> SignedTx {
+        let signer = key.agent.public_key();
+        let nonce = self.next_nonce(&signer);
+        Tx {
+            signer,
+            nonce: Nonce::new(nonce),
+            body,
+        }
+        .sign(&key.agent)
     }
 
     /// Submits a signed transaction (to every validator) and waits for its finalized result.
     pub async fn submit_and_wait(&self, tx: &SignedTx) -> Result<TxResult, RpcError> {
         let mut heights = self.replica.subscribe();
         self.submit(tx).await?;
-        self.wait(tx, &mut heights).await
+        let deadline = tokio::time::Instant::now() + self.config.order_wait;
+        match self.wait(&[tx], &mut heights, deadline).await?[0].clone() {
+            Some(result) => Ok(result),
+            None => Err(error::retry(
+                "not finalized in time; the transaction may still execute: query its state",
+            )),
+        }
     }
 
-    /// Waits (at most [`GatewayConfig::order_wait`]) until the replica has applied `tx`.
+    /// Waits until the replica has applied one of `txs`, or until `deadline`; then each one's
+    /// result, if applied.
     async fn wait(
         &self,
-        tx: &SignedTx,
+        txs: &[&SignedTx],
         heights: &mut tokio::sync::watch::Receiver<u64>,
-    ) -> Result<TxResult, RpcError> {
-        let digest = tx_digest(tx);
-        let deadline = tokio::time::Instant::now() + self.config.order_wait;
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Option<TxResult>>, RpcError> {
+        let digests: Vec<_> = txs.iter().map(|tx| tx_digest(tx)).collect();
         loop {
             if let Some(reason) = self.replica.halted() {
                 return Err(error::unavailable(&reason));
             }
-            if let Some(result) = self.replica.lock().index.tx_result(&digest) {
-                return Ok(result.clone());
+            let results: Vec<Option<TxResult>> = {
+                let replica = self.replica.lock();
+                digests
+                    .iter()
+                    .map(|d| replica.index.tx_result(d).cloned())
+                    .collect()
+            };
+            if results.iter().any(Option::is_some) {
+                return Ok(results);
             }
             match tokio::time::timeout_at(deadline, heights.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(error::internal("the replica stopped")),
-                Err(_) => {
-                    return Err(error::retry(
-                        "not finalized in time; the order may still execute: query its state",
-                    ));
-                }
+                Err(_) => return Ok(results),
             }
         }
     }
@@ -250,6 +312,17 @@ impl Gateway {
             )
             .with_data(serde_json::json!({ "reason": reason }))),
         }
+    }
+}
+
+/// What spends an unanswered transaction's nonce: a cancel of an order no account holds (no
+/// exchange order id reaches `u64::MAX`), so only a rejection comes of it, and a rejection
+/// changes nothing but the signer's nonce. A cancel goes first in its block, ahead of any
+/// other account's orders, behind only this key's own lower nonces.
+fn spend_body() -> TxBody {
+    TxBody::CancelOrder {
+        instrument: bulwark_types::InstrumentId::new(0),
+        order: bulwark_types::OrderRef::Exchange(bulwark_types::OrderId::new(u64::MAX)),
     }
 }
 

@@ -566,14 +566,6 @@ fn a_standalone_gateway_follows_the_same_chain() {
     let addr = listen.local_addr().unwrap();
     drop(listen);
     let data = devnet.dir.join("standalone");
-    /// Kills the process when the test ends, passed or failed.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _child = Killed(
         std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
             .args(["gateway", "--genesis"])
@@ -692,10 +684,15 @@ fn the_client_commands_trade_through_the_gateway_with_an_api_key() {
     assert!(!ok && stderr.contains("--api-key"), "{stderr}");
 }
 
-/// A Byzantine validator at the head of a gateway's list: it answers every submission
-/// "pending", keeps the signed transaction and passes it on to no one; everything else it is
-/// asked it answers 503. Returns its URL and what it kept (each request's body).
-fn swallowing_validator() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+/// A Byzantine validator in a gateway's list: it answers the first `swallow` transactions it is
+/// handed "pending", keeps them and passes them on to no one. With `relay`, it passes every
+/// later submission and every read on to that honest validator and answers with its answer;
+/// without, it swallows every submission and answers every read 503. Returns its URL and what
+/// it kept (the hex of each transaction).
+fn byzantine_validator(
+    swallow: usize,
+    relay: Option<String>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -703,7 +700,7 @@ fn swallowing_validator() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>
     let keep = kept.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let keep = keep.clone();
+            let (keep, relay) = (keep.clone(), relay.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
@@ -720,22 +717,42 @@ fn swallowing_validator() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>
                         length = value.trim().parse().unwrap_or(0);
                     }
                 }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let mut raw = vec![0; length];
+                let _ = reader.read_exact(&mut raw);
+                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+                let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let json_type = [("Content-Type", "application/json".to_string())];
                 let (status, answer) = if line.starts_with("POST /txs ") {
-                    let count = body["txs"].as_array().map_or(0, Vec::len);
-                    let pending = json!({"digest": "00", "status": "pending"});
-                    (200, json!({ "results": vec![pending; count] }))
-                } else if line.starts_with("POST /tx ") {
-                    (200, json!({"digest": "00", "status": "pending"}))
+                    let txs: Vec<String> = body["txs"]
+                        .as_array()
+                        .map(|txs| {
+                            txs.iter()
+                                .filter_map(|t| t.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut kept = keep.lock().unwrap();
+                    match &relay {
+                        Some(honest) if kept.len() >= swallow => {
+                            drop(kept);
+                            let (status, answer) = http(honest, "POST", "/txs", &json_type, &raw);
+                            (status, answer.to_string())
+                        }
+                        _ => {
+                            kept.extend(txs.iter().cloned());
+                            let pending = json!({"digest": "00", "status": "pending"});
+                            (
+                                200,
+                                json!({ "results": vec![pending; txs.len()] }).to_string(),
+                            )
+                        }
+                    }
+                } else if let Some(honest) = &relay {
+                    common::devnet::http_text(honest, &target)
                 } else {
-                    (503, json!({"error": "unavailable", "code": "node_halted"}))
+                    let down = json!({"error": "unavailable", "code": "node_halted"});
+                    (503, down.to_string())
                 };
-                if status == 200 {
-                    keep.lock().unwrap().push(body);
-                }
-                let answer = answer.to_string();
                 let _ = (&stream).write_all(
                     format!(
                         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
@@ -750,37 +767,21 @@ fn swallowing_validator() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>
     (url, kept)
 }
 
-/// The attack: a gateway lists a validator first that says "admitted" to every transaction
-/// and drops it. Asking only the first validator that admits, every order of the gateway's
-/// clients timed out (10040 after `order_wait`) while the liar kept their signed orders, free
-/// to hand one to a leader later (nonces may skip), when the price has moved. The gateway now
-/// hands each transaction to every validator it knows: the order executes through the honest
-/// ones, and the copy the liar kept is spent (its nonce is stale) once it has.
-#[test]
-fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
-    let devnet = Devnet::start("gateway-swallower");
-    let (liar, kept) = swallowing_validator();
+/// `bulwark gateway` as its own process, following and submitting to `validators` of the
+/// devnet's network, under `name` in the devnet's directory; its URL once it follows.
+fn gateway_behind(devnet: &Devnet, validators: &[String], name: &str) -> (String, Killed) {
     let config = devnet.node_config();
     let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listen.local_addr().unwrap();
     drop(listen);
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut validators = vec![liar];
-    validators.extend(devnet.apis.iter().cloned());
-    let _child = Killed(
+    let child = Killed(
         std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
             .args(["gateway", "--genesis"])
             .arg(&config)
             .arg("--validators")
             .arg(validators.join(","))
             .args(["--listen", &addr.to_string(), "--data-dir"])
-            .arg(devnet.dir.join("behind-a-liar"))
+            .arg(devnet.dir.join(name))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -796,14 +797,45 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
         assert!(std::time::Instant::now() < deadline, "the gateway follows");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let owner = bulwark::keys::read_key(&devnet.demo_key(0)).unwrap();
-    let created = gateway_cli::create(&gateway, &devnet.apis[1], &owner, Duration::from_secs(60))
-        .expect("a key through a gateway behind a liar");
-    let client = Client {
-        base: gateway.clone(),
+    (gateway, child)
+}
+
+/// Kills the process when the test ends, passed or failed.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An API key of demo account `i` at `gateway`, bound through an honest validator.
+fn key_at(devnet: &Devnet, gateway: &str, i: usize) -> Client {
+    let owner = bulwark::keys::read_key(&devnet.demo_key(i)).unwrap();
+    let created = gateway_cli::create(gateway, &devnet.apis[1], &owner, Duration::from_secs(60))
+        .expect("a key through the gateway");
+    Client {
+        base: gateway.to_string(),
         id: created.client_id,
         secret: created.client_secret,
-    };
+    }
+}
+
+/// The attack: a gateway lists a validator first that says "admitted" to every transaction
+/// and drops it. Asking only the first validator that admits, every order of the gateway's
+/// clients timed out (10040 after `order_wait`) while the liar kept their signed orders, free
+/// to hand one to a leader later (nonces may skip), when the price has moved. The gateway now
+/// hands each transaction to every validator it knows: the order executes through the honest
+/// ones, and the copy the liar kept is spent (its nonce is stale) once it has.
+#[test]
+fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
+    let devnet = Devnet::start("gateway-swallower");
+    let (liar, kept) = byzantine_validator(usize::MAX, None);
+    let mut validators = vec![liar];
+    validators.extend(devnet.apis.iter().cloned());
+    let (gateway, _child) = gateway_behind(&devnet, &validators, "behind-a-liar");
+    let client = key_at(&devnet, &gateway, 0);
     let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
     let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
     let started = std::time::Instant::now();
@@ -830,16 +862,8 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
 
     // The liar was asked and kept the order; handed to an honest validator now, its copy is
     // refused: the executed order spent its nonce.
-    let kept: Vec<Value> = kept.lock().unwrap().clone();
-    let withheld: Vec<String> = kept
-        .iter()
-        .flat_map(|body| match &body["txs"] {
-            Value::Array(txs) => txs.clone(),
-            _ => vec![body["tx"].clone()],
-        })
-        .filter_map(|tx| tx.as_str().map(str::to_string))
-        .collect();
-    assert!(!withheld.is_empty(), "the liar was asked: {kept:?}");
+    let withheld: Vec<String> = kept.lock().unwrap().clone();
+    assert!(!withheld.is_empty(), "the liar was asked");
     for tx in withheld {
         let (status, answer) = http(
             &devnet.apis[2],
@@ -850,4 +874,46 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
         );
         assert_eq!(status, 409, "a withheld copy is spent: {answer}");
     }
+}
+
+/// What handing every transaction to every validator does not stop: no validator the gateway
+/// knows passes the order on in time (here its one validator swallows the first transaction
+/// and relays everything after). The order waits out `order_wait`, the client is told it "may
+/// still execute", and the withholder keeps it, free to release it when the price has moved
+/// (nonces may skip): released to an honest validator after the answer, it was admitted. Now
+/// the gateway then spends the order's nonce with a transaction only a rejection can come of
+/// (a cancel of no order) and answers once that is final: the order never executes, the
+/// client is told so, and the withheld copy is stale.
+#[test]
+fn an_order_withheld_past_its_wait_is_settled_not_left_to_the_withholder() {
+    let devnet = Devnet::start("gateway-withholder");
+    let (withholder, kept) = byzantine_validator(1, Some(devnet.apis[1].clone()));
+    let (gateway, _child) = gateway_behind(&devnet, &[withholder], "behind-a-withholder");
+    let client = key_at(&devnet, &gateway, 0);
+    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
+    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
+    let started = std::time::Instant::now();
+    let (_, answer) = client.get(
+        "buy",
+        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}"),
+    );
+    println!("answered in {} ms: {answer}", started.elapsed().as_millis());
+    assert_eq!(code_of(&answer), 10040, "{answer}");
+    assert_eq!(
+        answer["error"]["data"]["executed"],
+        json!(false),
+        "settled, not left open: {answer}"
+    );
+    let withheld: Vec<String> = kept.lock().unwrap().clone();
+    assert_eq!(withheld.len(), 1, "the order was withheld");
+    let (status, refused) = http(
+        &devnet.apis[2],
+        "POST",
+        "/tx",
+        &[("Content-Type", "application/json".into())],
+        json!({ "tx": withheld[0] }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 409, "released late, the order is stale: {refused}");
+    let open = client.ok("get_open_orders_by_currency", "currency=USDC");
+    assert_eq!(open, json!([]), "it never rested");
 }
