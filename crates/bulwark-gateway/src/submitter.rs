@@ -292,6 +292,7 @@ pub fn batch_answer(body: &[u8], count: usize) -> Result<Vec<Result<(), Refusal>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     #[test]
     fn a_batch_answer_is_read_whole_or_not_at_all() {
@@ -313,6 +314,31 @@ mod tests {
             batch_answer(b"<html>", 1),
             Err(FetchError::Malformed(_))
         ));
+    }
+
+    proptest::proptest! {
+        /// Whatever a validator sends back, reading it never panics, and a read answer has
+        /// exactly one result per transaction.
+        #[test]
+        fn any_answer_is_read_or_refused_without_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            results in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(r#"{"status": "pending"}"#.to_string()),
+                    "[a-z_]{0,12}".prop_map(|code| format!(r#"{{"code": "{code}"}}"#)),
+                    proptest::strategy::Just("null".to_string()),
+                    proptest::strategy::Just("7".to_string()),
+                ],
+                0..8,
+            ),
+            count in 0usize..8,
+        ) {
+            let _ = batch_answer(&body, count);
+            let answer = format!(r#"{{"results": [{}]}}"#, results.join(","));
+            if let Ok(read) = batch_answer(answer.as_bytes(), count) {
+                proptest::prop_assert_eq!(read.len(), count);
+            }
+        }
     }
 
     #[test]
