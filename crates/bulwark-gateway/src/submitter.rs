@@ -7,14 +7,15 @@
 //! (each timed out after `GatewayConfig::order_wait`) and kept their signed orders: nonces may
 //! skip, so it could hand one to a leader later, when the price had moved. Handed to every
 //! validator, a transaction reaches the honest ones, whose leaders include it in their turns;
-//! once it executes, its nonce is spent and a withheld copy is stale.
+//! once it executes, its nonce is spent and a withheld copy is stale. When no validator passes
+//! it on in time, [`crate::gateway::Gateway::execute`] settles it (spends its nonce).
 //!
 //! Owns: one lane per validator: a bounded queue and a task that posts what is queued as one
 //! `POST /txs` batch at a time, in queue order. So each validator receives one key's
 //! transactions in nonce order (copies racing on separate connections could bring a higher
 //! nonce first, and a block holding it alone would make the lower one stale).
 //! Decides: the first validator to admit a transaction (or to hold it already: `duplicate`)
-//! settles its submission; when none admits, the first refusal on the transaction's merits
+//! decides its submission; when none admits, the first refusal on the transaction's merits
 //! (every honest validator refuses the same transaction the same way), else "busy".
 //! Never: waits for a slow validator once another has admitted (its lane still delivers the
 //! copy); believes one validator's refusal while another may still admit.

@@ -561,25 +561,7 @@ fn deribit_api_end_to_end() {
 #[test]
 fn a_standalone_gateway_follows_the_same_chain() {
     let devnet = Devnet::start("gateway-standalone");
-    let config = devnet.node_config();
-    let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listen.local_addr().unwrap();
-    drop(listen);
-    let data = devnet.dir.join("standalone");
-    let _child = Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_bulwark"))
-            .args(["gateway", "--genesis"])
-            .arg(&config)
-            .arg("--validators")
-            .arg(devnet.apis.join(","))
-            .args(["--listen", &addr.to_string(), "--data-dir"])
-            .arg(&data)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://{addr}");
+    let (url, _child) = gateway_behind(&devnet, &devnet.apis, "standalone");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let (ours, theirs) = loop {
         let (_, theirs) = http(&url, "GET", "/gateway/v1/status", &[], b"");
