@@ -288,7 +288,10 @@ impl Exchange {
         events_len(events)
     }
 
-    /// Authenticates one transaction, spends its nonce, and applies it.
+    /// Authenticates one transaction, spends its nonce, and applies it. A transaction whose
+    /// time nonce lies outside the block's window ([`bulwark_types::Nonce::time_check`]) spends
+    /// nothing, like a bad signature: it can never execute, and its signer's later nonces stay
+    /// free.
     fn apply_tx(
         &mut self,
         signed: &SignedTx,
@@ -299,6 +302,7 @@ impl Exchange {
             return Err(RejectReason::SignatureInvalid);
         }
         let tx = &signed.tx;
+        tx.nonce.time_check(self.time)?;
         let binding = self.signers.spend_nonce(&tx.signer, tx.nonce.get())?;
         let account = self.authorise(&tx.signer, binding, &tx.body)?;
         tx.body.check()?;

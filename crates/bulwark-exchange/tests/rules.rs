@@ -63,6 +63,76 @@ fn replayed_transaction_is_rejected_by_its_nonce() {
     assert_eq!(v.run(tx).0, Some(RejectReason::NonceNotIncreasing));
 }
 
+/// `name`'s limit buy on the perpetual signed with the clock nonce of `at_ms` (what the
+/// gateway and the command line sign with).
+fn clock_signed_buy(v: &mut Venue, name: &str, at_ms: u64, price_usdc: i64) -> SignedTx {
+    let key = v.key(name);
+    let request = limit(
+        v.id(BTC_PERP),
+        Side::Buy,
+        1,
+        UnitPrice::from_usdc(price_usdc),
+        at_ms,
+    );
+    Tx {
+        signer: key.public_key(),
+        nonce: Nonce::new(at_ms * 1_000),
+        body: TxBody::PlaceOrder(request),
+    }
+    .sign(&key)
+}
+
+/// The attack: whoever was handed a signed order (a validator, a relay) keeps it back, since
+/// nonces may skip and the signer's later transactions do not spend it, and plays it once the
+/// price has moved. Signed with the clock, it expires a minute after its time.
+#[test]
+fn a_clock_signed_order_kept_back_past_a_minute_is_refused_and_spends_nothing() {
+    let mut v = Venue::standard();
+    let bob = v.key("bob").public_key();
+    let signed_at = v.exchange.time().millis() + 1_000;
+    // The kept order has the higher nonce: the one executed before it does not make it stale.
+    let on_time = clock_signed_buy(&mut v, "bob", signed_at, 100_000);
+    let kept = clock_signed_buy(&mut v, "bob", signed_at + 1, 100_000);
+    for _ in 0..60 {
+        v.block(vec![]);
+    }
+    // 60 s after its time, the edge: still on time.
+    assert_eq!(v.exchange.time().millis(), signed_at + 59_000);
+    assert_eq!(v.run(on_time).0, None, "within the minute it executes");
+    let nonce_after = v.exchange.nonce_last(&bob);
+    v.block(vec![]);
+    assert_eq!(v.run(kept.clone()).0, Some(RejectReason::NonceExpired));
+    assert_eq!(v.exchange.nonce_last(&bob), nonce_after, "nothing spent");
+    // ...and never: not in any later block either.
+    for _ in 0..3 {
+        assert_eq!(v.run(kept.clone()).0, Some(RejectReason::NonceExpired));
+    }
+    let now = v.exchange.time().millis() + 1_000;
+    let fresh = clock_signed_buy(&mut v, "bob", now, 100_000);
+    assert_eq!(
+        v.run(fresh).0,
+        None,
+        "the signer's next clock nonce executes"
+    );
+}
+
+#[test]
+fn a_clock_nonce_more_than_a_minute_ahead_is_refused_and_a_counter_never_expires() {
+    let mut v = Venue::standard();
+    let carol = v.key("carol").public_key();
+    let block_ms = v.exchange.time().millis() + 1_000;
+    let ahead = clock_signed_buy(&mut v, "carol", block_ms + 60_001, 100_000);
+    assert_eq!(v.run(ahead).0, Some(RejectReason::NonceAhead));
+    assert_eq!(v.exchange.nonce_last(&carol), None, "nothing spent");
+    // A counter nonce (below `Nonce::TIME_FLOOR`) signed now still executes a day later.
+    let counter = v.tx("carol", TxBody::CancelAll { instrument: None });
+    for _ in 0..100 {
+        v.block(vec![]);
+    }
+    v.time_ms += 86_400_000;
+    assert_eq!(v.run(counter).0, None);
+}
+
 #[test]
 fn forged_signature_is_rejected_and_spends_no_nonce() {
     let mut v = Venue::standard();

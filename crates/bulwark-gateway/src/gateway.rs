@@ -170,7 +170,8 @@ impl Gateway {
 
     /// The next nonce for `agent`: above the replica's last executed one, above the last this
     /// gateway used, and at least the clock in microseconds (so a restarted gateway never
-    /// reuses a nonce of a transaction still in flight). The exchange allows gaps.
+    /// reuses a nonce of a transaction still in flight, and the transaction expires a minute
+    /// after it: `bulwark_types::Nonce::time_check`). The exchange allows gaps.
     fn next_nonce(&self, agent: &PublicKey) -> u64 {
         let executed = self
             .replica

@@ -633,9 +633,14 @@ impl Shared {
 
     /// Admits transactions to the mempool: charges each to its signer's account in the newest
     /// state this node holds (a key with no account with collateral, and no operator key, is
-    /// refused before its signature is checked, so throwaway keys cost this node nothing),
+    /// refused before its signature is checked, so throwaway keys cost this node nothing, and
+    /// so is a time nonce already expired at that state's time: no later block can take it),
     /// verifies the remaining signatures not seen before (in one batch), checks nonces, and
     /// queues those from this node's own clients (`gossip`) for its peers.
+    ///
+    /// A time nonce ahead of the newest state by more than the window is admitted: the chain
+    /// may have stalled while the signer's clock ran on, and the block that takes it rejects it
+    /// if it is still ahead.
     pub fn submit(
         &self,
         txs: Vec<SignedTx>,
@@ -646,7 +651,12 @@ impl Shared {
             let chain = lock(&self.chain);
             let newest = chain.newest();
             txs.iter()
-                .map(|tx| payer_of(newest, &tx.tx.signer))
+                .map(|tx| match tx.tx.nonce.time_check(newest.time()) {
+                    Err(RejectReason::NonceExpired) => {
+                        Err(AdmitError::Invalid(RejectReason::NonceExpired))
+                    }
+                    _ => payer_of(newest, &tx.tx.signer),
+                })
                 .collect()
         };
         // Only admissible transactions are hashed: a flood of keys without an account costs
@@ -791,5 +801,42 @@ mod tests {
         assert!(shared.is_forger(2));
         assert!(!shared.is_forger(0) && !shared.is_forger(1));
         assert_eq!(shared.forgers(), 1);
+    }
+
+    /// A transaction whose time nonce expired at the newest state's time can never execute:
+    /// refused before its signature is checked (a flood of them costs no verification). One
+    /// within the window is admitted, and so is one ahead of it (the chain may have stalled
+    /// while the signer's clock ran on; the block rejects it if it is still ahead).
+    #[test]
+    fn a_time_nonce_already_expired_is_refused_unverified() {
+        const NOW_MS: u64 = 1_780_000_000_000;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
+        let (state, trader) = crate::test_support::exchange_with_funded_trader_at(78, NOW_MS);
+        let shared = Shared::new(
+            Chain::new(state, Sha256::hash(&[b"genesis"])),
+            Mempool::new(MempoolLimits::DEFAULT),
+            1_024,
+            1_024,
+        );
+        let signed_at = |ms: u64| {
+            TxBody::Withdraw {
+                amount: Money::from_usdc(1),
+            }
+            .signed(&trader, ms * 1_000)
+        };
+        let expired = signed_at(NOW_MS - 60_001);
+        let edge = signed_at(NOW_MS - 60_000);
+        let ahead = signed_at(NOW_MS + 120_000);
+        let results = shared.submit(vec![expired.clone(), edge, ahead], &mut rng, false);
+        assert_eq!(
+            results[0],
+            Err(AdmitError::Invalid(RejectReason::NonceExpired))
+        );
+        assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(
+            !lock(&shared.signatures).tx_valid(&tx_digest(&expired)),
+            "never verified"
+        );
+        assert_eq!(lock(&shared.mempool).len(), 2);
     }
 }

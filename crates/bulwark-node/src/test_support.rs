@@ -35,6 +35,11 @@ pub fn genesis_exchange() -> Exchange {
 /// [`genesis_exchange`] after a block depositing 1,000 USDC to the key of `trader_seed`: an
 /// account with collateral, whose key the mempool admits. Returns the state and that key.
 pub fn exchange_with_funded_trader(trader_seed: u64) -> (Exchange, PrivateKey) {
+    exchange_with_funded_trader_at(trader_seed, 2_000)
+}
+
+/// [`exchange_with_funded_trader`] with the deposit's block at `time_ms`.
+pub fn exchange_with_funded_trader_at(trader_seed: u64, time_ms: u64) -> (Exchange, PrivateKey) {
     use bulwark_types::{Block, Height, Money, PriceInputs, TxBody};
     use rand_core::SeedableRng as _;
     let mut state = genesis_exchange();
@@ -46,7 +51,7 @@ pub fn exchange_with_funded_trader(trader_seed: u64) -> (Exchange, PrivateKey) {
     .signed(&bridge(), 1);
     let block = Block {
         height: Height::new(1),
-        time: BlockTime::from_millis(2_000),
+        time: BlockTime::from_millis(time_ms),
         prices: PriceInputs::default(),
         observations: vec![],
         txs: vec![deposit],

@@ -15,6 +15,16 @@ pub enum RejectReason {
     // ---- authentication ----
     #[error("signature does not verify")]
     SignatureInvalid,
+    #[error(
+        "the nonce is a time (microseconds since the Unix epoch) more than 60 s before the \
+         block's: the transaction expired unexecuted"
+    )]
+    NonceExpired,
+    #[error(
+        "the nonce is a time (microseconds since the Unix epoch) more than 60 s after the \
+         block's"
+    )]
+    NonceAhead,
     #[error("signer is neither an account key, an agent, the bridge nor the admin")]
     SignerUnknown,
     #[error("nonce must exceed the signer's last nonce")]
@@ -163,6 +173,8 @@ impl RejectReason {
             RejectReason::NotAdmin => 5,
             RejectReason::NotOwner => 6,
             RejectReason::AgentRevoked => 7,
+            RejectReason::NonceExpired => 8,
+            RejectReason::NonceAhead => 9,
             RejectReason::AmountNotPositive => 20,
             RejectReason::AmountTooLarge => 21,
             RejectReason::QtyNotPositive => 22,
@@ -221,7 +233,7 @@ impl RejectReason {
 
     fn from_code(code: u16) -> Option<Self> {
         // Data-carrying variants are built by the decoder itself.
-        const PLAIN: [RejectReason; 56] = [
+        const PLAIN: [RejectReason; 58] = [
             RejectReason::SignatureInvalid,
             RejectReason::SignerUnknown,
             RejectReason::NonceNotIncreasing,
@@ -229,6 +241,8 @@ impl RejectReason {
             RejectReason::NotAdmin,
             RejectReason::NotOwner,
             RejectReason::AgentRevoked,
+            RejectReason::NonceExpired,
+            RejectReason::NonceAhead,
             RejectReason::AmountNotPositive,
             RejectReason::AmountTooLarge,
             RejectReason::QtyNotPositive,
@@ -366,7 +380,7 @@ mod tests {
         all.push(RejectReason::PremiumNotCovered {
             shortfall: Money::from_micros(7),
         });
-        assert_eq!(all.len(), 60, "every variant is reachable from its code");
+        assert_eq!(all.len(), 62, "every variant is reachable from its code");
         for reason in all {
             assert!(
                 seen.insert(reason.code()),

@@ -119,9 +119,11 @@ pub fn unavailable(why: &str) -> RpcError {
 pub fn reject_error(reason: &RejectReason) -> RpcError {
     use RejectReason as R;
     let (code, message) = match reason {
-        R::SignatureInvalid | R::SignerUnknown | R::NonceNotIncreasing => {
+        R::SignatureInvalid | R::SignerUnknown | R::NonceNotIncreasing | R::NonceAhead => {
             (UNAUTHORIZED, "unauthorized")
         }
+        // It never executed and never will: place it again.
+        R::NonceExpired => (RETRY, "retry"),
         R::NotBridge | R::NotAdmin | R::NotOwner | R::QuorumRequired | R::NotCustodian => {
             (PERMISSION_DENIED, "permission_denied")
         }
@@ -208,6 +210,8 @@ mod tests {
             (RejectReason::NotOwner, PERMISSION_DENIED),
             (RejectReason::AgentRevoked, INVALID_CREDENTIALS),
             (RejectReason::OpenOrderLimit, OTHER_REJECT),
+            (RejectReason::NonceExpired, RETRY),
+            (RejectReason::NonceAhead, UNAUTHORIZED),
         ];
         for (reason, code) in cases {
             let error = reject_error(&reason);
