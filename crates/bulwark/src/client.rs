@@ -214,7 +214,10 @@ pub fn submit(api: &str, tx: &SignedTx) -> Result<Value> {
     ok(request(api, "POST", "/tx", Some(&body))?)
 }
 
-/// The nonce to sign `key`'s next transaction with.
+/// The nonce to sign `key`'s next transaction with: the clock in microseconds, or the next
+/// the validator expects if that is higher. A clock nonce makes the transaction expire a
+/// minute after it is signed (`bulwark_types::Nonce::time_check`), so a validator that was
+/// handed it and kept it back cannot play it later, when the price has moved.
 pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
     let response = request(
         api,
@@ -223,9 +226,23 @@ pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
         None,
     )?;
     if response.status == 404 {
-        return Ok(1);
+        return Ok(clock_nonce().max(1));
     }
-    nonce_in(&ok(response)?)
+    signing_nonce(&ok(response)?)
+}
+
+/// The nonce to sign the next transaction with, from an account view already read: the
+/// clock, or the view's `nonce_next` if higher ([`next_nonce`]).
+fn signing_nonce(view: &Value) -> Result<u64> {
+    Ok(nonce_in(view)?.max(clock_nonce()))
+}
+
+/// This machine's clock in microseconds since the Unix epoch: a time nonce.
+fn clock_nonce() -> u64 {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    u64::try_from(micros).unwrap_or(u64::MAX)
 }
 
 /// Looks an instrument up by name: (id, tick size in micro-USDC).
@@ -392,7 +409,7 @@ pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Res
     let deadline = deadline_after(wait);
     let before = account_of(api, key)?;
     let withdrawn_before = money_field(&before, "withdrawn")?;
-    let nonce = nonce_in(&before)?;
+    let nonce = signing_nonce(&before)?;
     let body = TxBody::Withdraw {
         amount: Money::from_micros(i128::from(amount)),
     };
@@ -439,7 +456,7 @@ pub fn withdraw(api: &str, key: &PrivateKey, amount: i64, wait: Duration) -> Res
 /// Signs and submits the cancellation of the account's withdrawal still held (owner's key),
 /// then waits for its finalized outcome.
 pub fn cancel_withdrawal(api: &str, key: &PrivateKey, wait: Duration) -> Result<Value> {
-    let nonce = nonce_in(&account_of(api, key)?)?;
+    let nonce = signing_nonce(&account_of(api, key)?)?;
     submit_and_follow(api, &sign(key, nonce, TxBody::CancelWithdrawal), wait)
 }
 

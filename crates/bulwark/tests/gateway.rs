@@ -899,3 +899,52 @@ fn an_order_withheld_past_its_wait_is_settled_not_left_to_the_withholder() {
     let open = client.ok("get_open_orders_by_currency", "currency=USDC");
     assert_eq!(open, json!([]), "it never rested");
 }
+
+/// What the gateway and the command line sign expires: the nonce is the clock in microseconds
+/// and executes only within a minute of the block's time, so whoever was handed a transaction
+/// and kept it back (a validator that swallowed it, one a client talked to alone) cannot play it
+/// a minute later. Through the real validators: one kept 61 s is refused at admission before
+/// its signature is checked; one dated 2 minutes ahead is admitted and rejected by its block,
+/// spending nothing; the command line's own transactions carry the clock.
+#[test]
+fn a_transaction_kept_back_past_a_minute_is_refused_by_the_validators() {
+    use bulwark::client;
+    use bulwark_types::TxBody;
+    let devnet = Devnet::start("expiry");
+    let api = devnet.apis[0].clone();
+    let key = bulwark::keys::read_key(&devnet.demo_key(0)).unwrap();
+    let cancel_all = TxBody::CancelAll { instrument: None };
+    let started_ms = now_ms();
+
+    let kept = client::sign(&key, (started_ms - 61_000) * 1_000, cancel_all.clone());
+    let refused = client::submit(&api, &kept).unwrap_err().to_string();
+    assert!(
+        refused.contains("422") && refused.contains("tx_invalid") && refused.contains("expired"),
+        "{refused}"
+    );
+
+    let ahead = client::sign(&key, (started_ms + 120_000) * 1_000, cancel_all);
+    let outcome = client::submit_and_follow(&api, &ahead, Duration::from_secs(30)).unwrap();
+    assert_eq!(outcome["status"], "finalized", "{outcome}");
+    assert_eq!(outcome["outcome"]["result"], "rejected", "{outcome}");
+    assert_eq!(outcome["outcome"]["code"], 9, "NonceAhead: {outcome}");
+
+    let key_file = devnet.demo_key(0);
+    let (ok, cancelled, stderr) = bulwark_cli(&[
+        "order",
+        "cancel",
+        "--api",
+        &api,
+        "--key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{cancelled} {stderr}");
+    assert_eq!(cancelled["outcome"]["result"], "applied", "{cancelled}");
+    let public_key = bulwark::keys::public_hex(&commonware_cryptography::Signer::public_key(&key));
+    let (_, account) = http(&api, "GET", &format!("/account/{public_key}"), &[], b"");
+    let next = account["nonce_next"].as_u64().unwrap();
+    assert!(
+        next > started_ms * 1_000 && next < (started_ms + 60_000) * 1_000,
+        "the command line signed with the clock, and the nonce ahead was not spent: {next}"
+    );
+}
