@@ -744,6 +744,16 @@ mod tests {
     use commonware_cryptography::{Hasher as _, Sha256};
     use rand_core::SeedableRng;
 
+    /// Shared state over `state`, with default mempool limits.
+    fn shared_on(state: Exchange) -> Shared {
+        Shared::new(
+            Chain::new(state, Sha256::hash(&[b"genesis"])),
+            Mempool::new(MempoolLimits::DEFAULT),
+            1_024,
+            1_024,
+        )
+    }
+
     /// Gossip waits staged and unverified, dated by its oldest; its admission takes everything
     /// staged, verifies every signature, names the peer that sent a forgery (and no other),
     /// and refuses a forgery among honest transactions
@@ -752,12 +762,7 @@ mod tests {
     fn staged_gossip_is_admitted_only_verified() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let (state, trader) = crate::test_support::exchange_with_funded_trader(77);
-        let shared = Shared::new(
-            Chain::new(state, Sha256::hash(&[b"genesis"])),
-            Mempool::new(MempoolLimits::DEFAULT),
-            1_024,
-            1_024,
-        );
+        let shared = shared_on(state);
         let withdraw = |nonce: u64| {
             TxBody::Withdraw {
                 amount: Money::from_usdc(1),
@@ -812,12 +817,7 @@ mod tests {
         const NOW_MS: u64 = 1_780_000_000_000;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
         let (state, trader) = crate::test_support::exchange_with_funded_trader_at(78, NOW_MS);
-        let shared = Shared::new(
-            Chain::new(state, Sha256::hash(&[b"genesis"])),
-            Mempool::new(MempoolLimits::DEFAULT),
-            1_024,
-            1_024,
-        );
+        let shared = shared_on(state);
         let signed_at = |ms: u64| {
             TxBody::Withdraw {
                 amount: Money::from_usdc(1),
