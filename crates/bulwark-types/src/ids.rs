@@ -99,9 +99,9 @@ impl Nonce {
     /// 2001-09-09, so a clock's nonce is one and a counter (from 1, one per transaction)
     /// never reaches it.
     pub const TIME_FLOOR: u64 = 1_000_000_000_000_000;
-    /// How far a time nonce may lie before or after the block's time: 60 s, the longest
-    /// `recvWindow` a large exchange's API accepts, and well past the gateway's wait for an
-    /// order (10 s) and for its settling (4 s more).
+    /// How far a time nonce may lie before or after the block's time: 60 s, the largest
+    /// `recvWindow` Binance's API accepts for a signed request, and well past the gateway's
+    /// wait for an order (10 s) and for its settling (4 s more).
     pub const TIME_WINDOW_MS: u64 = 60_000;
 
     /// Whether a transaction with this nonce may execute in a block of `time`: always for a
