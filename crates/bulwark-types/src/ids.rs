@@ -88,6 +88,8 @@ id_type!(
     /// within [`Nonce::TIME_WINDOW_MS`] of it either way ([`Nonce::time_check`]). So a
     /// transaction someone was handed and kept back (nonces may skip, so a later one of its
     /// signer's does not spend it) cannot be played after a minute, when the price has moved.
+    /// (A block's time is its leader's clock within the verifiers' bounds: at most 5 s behind
+    /// theirs and 1 s ahead, so a Byzantine leader stretches the minute by at most 5 s.)
     /// Smaller nonces are counters only and never expire: a signer that wants its transactions
     /// to expire signs them with the clock (the gateway and the command line do).
     Nonce,
