@@ -226,18 +226,34 @@ impl Gateway {
         };
         let settle_wait = tokio::time::Instant::now() + self.config.settle_wait;
         match &self.wait(&[&tx, &spend], &mut heights, settle_wait).await?[..] {
-            // Once the spending transaction has executed, the other never can (its nonce is
-            // below the key's last), and if it executed before, its result is already known.
+            // If it executed before the spending transaction, its result is known.
             [Some(result), _] => Ok(result.clone()),
-            [None, Some(_)] => Err(RpcError::new(error::RETRY, "retry").with_data(
-                serde_json::json!({
-                    "reason": "not finalized in time, and now never will be: its nonce is \
-                               spent; place it again",
-                    "executed": false,
-                }),
-            )),
+            // The spending transaction is final, and it did spend the nonce (a rejection for
+            // its nonce's time, with this gateway's clock a minute off the chain's, spends
+            // nothing): the other can never execute.
+            [None, Some(_)] if self.never_executes(&tx) => {
+                Err(
+                    RpcError::new(error::RETRY, "retry").with_data(serde_json::json!({
+                        "reason": "not finalized in time, and now never will be: its nonce is \
+                                   spent; place it again",
+                        "executed": false,
+                    })),
+                )
+            }
             _ => Err(unknown()),
         }
+    }
+
+    /// Whether `tx` can no longer execute on the replica's finalized state: its signer's nonce
+    /// has reached its own, or its nonce's time has expired (`Nonce::time_check`).
+    fn never_executes(&self, tx: &SignedTx) -> bool {
+        let replica = self.replica.lock();
+        let state = replica.chain.finalized();
+        let nonce = tx.tx.nonce;
+        state
+            .nonce_last(&tx.tx.signer)
+            .is_some_and(|last| last >= nonce.get())
+            || nonce.time_check(state.time()) == Err(bulwark_types::RejectReason::NonceExpired)
     }
 
     /// `body` as `key`'s agent's next transaction, signed.
