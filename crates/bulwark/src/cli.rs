@@ -151,7 +151,9 @@ pub enum TifArg {
 
 #[derive(Args)]
 pub struct ApiArg {
-    /// A validator's API, e.g. http://127.0.0.1:8080 (transactions signed with --key).
+    /// A validator's API, e.g. http://127.0.0.1:8080 (transactions signed with --key); or
+    /// several, comma-separated: reads come from the first, and each transaction is handed to
+    /// every one, so a validator that drops it does not stop it.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub api: String,
     /// Or a gateway's Deribit API, e.g. http://127.0.0.1:8084, the one traders' clients use:

@@ -2,8 +2,12 @@
 //!
 //! Owns: a minimal HTTP/1.1 client (plain `http://` only, bounded responses and timeouts),
 //! and the commands `order place`, `order cancel`, `withdraw`, `account`, `book`, `status`. A
-//! transaction is signed with the nonce the API reports as the key's next (`nonce_next`: above
-//! its last executed nonce and above anything of it still pending).
+//! transaction is signed with the clock in microseconds as its nonce, or the nonce the API
+//! reports as the key's next if that is higher (`nonce_next`: above its last executed nonce
+//! and above anything of it still pending), so it expires a minute after it is signed.
+//! `api` may name several validators, comma-separated: reads come from the first, and each
+//! transaction is handed to every one ([`submit`]), so a validator that says it admitted a
+//! transaction and drops it does not stop it.
 //!
 //! Never: panics on what an API answers (a buggy or hostile one, or a proxy, must not crash
 //! the client: [`AnswerError`]), puts a caller's text into a request unescaped (path segments
@@ -96,9 +100,17 @@ fn parse_url(api: &str) -> Result<(String, String)> {
     Ok((host, if prefix == "/" { String::new() } else { prefix }))
 }
 
-/// One request with `Connection: close`; reads the whole response.
+/// One request with `Connection: close`; reads the whole response. To the first validator
+/// when `api` names several.
 pub fn request(api: &str, method: &str, path: &str, body: Option<&Value>) -> Result<Response> {
     request_with(api, method, path, &[], body)
+}
+
+/// The validators `api` names, comma-separated.
+fn validators(api: &str) -> impl Iterator<Item = &str> {
+    api.split(',')
+        .map(str::trim)
+        .filter(|base| !base.is_empty())
 }
 
 /// [`request`] with extra headers (`name`, `value`; neither may hold a line break).
@@ -119,6 +131,7 @@ pub fn request_with(
         path.starts_with('/') && path.chars().all(|c| c.is_ascii_graphic()),
         "the request path {path:?} holds a space, line break or other character a request cannot carry"
     );
+    let api = validators(api).next().context("no API given")?;
     let (host, prefix) = parse_url(api)?;
     let addr = host
         .to_socket_addrs()
@@ -208,10 +221,35 @@ fn ok(response: Response) -> Result<Value> {
     bail!("the API refused ({} {code}): {error}", response.status)
 }
 
-/// Submits one signed transaction; returns the API's answer.
+/// Hands one signed transaction to every validator `api` names, at once; returns the first
+/// admission's answer, or when none admits, the first validator's refusal. A validator's
+/// "admitted" is a claim no one can check: handed to one that drops it, the transaction would
+/// wait unexecuted, kept by that validator to play within its minute. The others' answers are
+/// not waited for once one admits (their requests go on while the caller follows the
+/// transaction).
 pub fn submit(api: &str, tx: &SignedTx) -> Result<Value> {
     let body = serde_json::json!({ "tx": keys::hex(&tx.encode()) });
-    ok(request(api, "POST", "/tx", Some(&body))?)
+    let bases: Vec<String> = validators(api).map(String::from).collect();
+    ensure!(!bases.is_empty(), "no API given");
+    let (sender, answers) = std::sync::mpsc::channel();
+    for (i, base) in bases.iter().enumerate() {
+        let (sender, base, body) = (sender.clone(), base.clone(), body.clone());
+        std::thread::spawn(move || {
+            let answer = request(&base, "POST", "/tx", Some(&body)).and_then(ok);
+            let _ = sender.send((i, answer));
+        });
+    }
+    drop(sender);
+    let mut refusals: Vec<Option<anyhow::Error>> = bases.iter().map(|_| None).collect();
+    // Bounded: one answer per validator, each within the request's timeouts.
+    for (i, answer) in answers {
+        match answer {
+            Ok(admitted) => return Ok(admitted),
+            Err(refusal) => refusals[i] = Some(refusal),
+        }
+    }
+    let first = refusals.into_iter().flatten().next();
+    Err(first.unwrap_or_else(|| anyhow::anyhow!("no validator answered")))
 }
 
 /// The nonce to sign `key`'s next transaction with: the clock in microseconds, or the next
@@ -464,13 +502,11 @@ fn instrument_id(api: &str, name: &str) -> Result<InstrumentId> {
     Ok(instrument(api, name)?.0)
 }
 
-/// Submits `tx` and polls its status until finalized (or dropped) or `wait` passes.
+/// Submits `tx` and polls its status until finalized (or dropped) or `wait` passes. Follows
+/// the transaction by its own digest, not the one a validator's answer names.
 pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Value> {
-    let accepted = submit(api, tx)?;
-    let digest = accepted["digest"]
-        .as_str()
-        .context("no digest in the answer")?
-        .to_string();
+    submit(api, tx)?;
+    let digest = keys::hex(bulwark_node::mempool::tx_digest(tx).as_ref());
     let deadline = deadline_after(wait);
     loop {
         let status = request(api, "GET", &format!("/tx/{}", path_segment(&digest)), None)

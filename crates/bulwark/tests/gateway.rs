@@ -666,11 +666,11 @@ fn the_client_commands_trade_through_the_gateway_with_an_api_key() {
     assert!(!ok && stderr.contains("--api-key"), "{stderr}");
 }
 
-/// A Byzantine validator in a gateway's list: it answers the first `swallow` transactions it is
-/// handed "pending", keeps them and passes them on to no one. With `relay`, it passes every
-/// later submission and every read on to that honest validator and answers with its answer;
-/// without, it swallows every submission and answers every read 503. Returns its URL and what
-/// it kept (the hex of each transaction).
+/// A Byzantine validator in a gateway's (or a client's) list: it answers the first `swallow`
+/// transactions it is handed (`POST /txs` or `POST /tx`) "pending", keeps them and passes them
+/// on to no one. With `relay`, it passes every later submission and every read on to that
+/// honest validator and answers with its answer; without, it swallows every submission and
+/// answers every read 503. Returns its URL and what it kept (the hex of each transaction).
 fn byzantine_validator(
     swallow: usize,
     relay: Option<String>,
@@ -704,29 +704,37 @@ fn byzantine_validator(
                 let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let json_type = [("Content-Type", "application/json".to_string())];
-                let (status, answer) = if line.starts_with("POST /txs ") {
-                    let txs: Vec<String> = body["txs"]
-                        .as_array()
-                        .map(|txs| {
-                            txs.iter()
-                                .filter_map(|t| t.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                let one = line.starts_with("POST /tx ");
+                let (status, answer) = if line.starts_with("POST /txs ") || one {
+                    let txs: Vec<String> = if one {
+                        body["tx"].as_str().map(String::from).into_iter().collect()
+                    } else {
+                        body["txs"]
+                            .as_array()
+                            .map(|txs| {
+                                txs.iter()
+                                    .filter_map(|t| t.as_str().map(String::from))
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    let path = if one { "/tx" } else { "/txs" };
                     let mut kept = keep.lock().unwrap();
                     match &relay {
                         Some(honest) if kept.len() >= swallow => {
                             drop(kept);
-                            let (status, answer) = http(honest, "POST", "/txs", &json_type, &raw);
+                            let (status, answer) = http(honest, "POST", path, &json_type, &raw);
                             (status, answer.to_string())
                         }
                         _ => {
                             kept.extend(txs.iter().cloned());
                             let pending = json!({"digest": "00", "status": "pending"});
-                            (
-                                200,
-                                json!({ "results": vec![pending; txs.len()] }).to_string(),
-                            )
+                            let answer = if one {
+                                pending
+                            } else {
+                                json!({ "results": vec![pending; txs.len()] })
+                            };
+                            (200, answer.to_string())
                         }
                     }
                 } else if let Some(honest) = &relay {
@@ -947,4 +955,42 @@ fn a_transaction_kept_back_past_a_minute_is_refused_by_the_validators() {
         next > started_ms * 1_000 && next < (started_ms + 60_000) * 1_000,
         "the command line signed with the clock, and the nonce ahead was not spent: {next}"
     );
+}
+
+/// The attack on a client of validators' APIs: `bulwark order cancel --api LIAR,HONEST`, the
+/// liar first, answering "pending" and dropping the transaction (reads it relays). The command
+/// line handed its transaction to the first validator only: it waited out `--wait` with the
+/// transaction pending, kept by the liar. It now hands it to every validator it is given and
+/// follows it by its own digest: applied, and the copy the liar kept is stale.
+#[test]
+fn the_command_line_hands_its_transaction_to_every_validator_it_is_given() {
+    let devnet = Devnet::start("cli-swallower");
+    let (liar, kept) = byzantine_validator(usize::MAX, Some(devnet.apis[1].clone()));
+    let apis = format!("{liar},{}", devnet.apis[2]);
+    let key_file = devnet.demo_key(0);
+    let started = std::time::Instant::now();
+    let (ok, cancelled, stderr) = bulwark_cli(&[
+        "order",
+        "cancel",
+        "--api",
+        &apis,
+        "--key",
+        key_file.to_str().unwrap(),
+        "--wait",
+        "20",
+    ]);
+    println!("answered in {} ms", started.elapsed().as_millis());
+    assert!(ok, "{cancelled} {stderr}");
+    assert_eq!(cancelled["status"], "finalized", "{cancelled}");
+    assert_eq!(cancelled["outcome"]["result"], "applied", "{cancelled}");
+    let withheld: Vec<String> = kept.lock().unwrap().clone();
+    assert_eq!(withheld.len(), 1, "the liar was handed it too");
+    let (status, refused) = http(
+        &devnet.apis[3],
+        "POST",
+        "/tx",
+        &[("Content-Type", "application/json".into())],
+        json!({ "tx": withheld[0] }).to_string().as_bytes(),
+    );
+    assert_eq!(status, 409, "released late, the copy is stale: {refused}");
 }
