@@ -556,6 +556,18 @@ fn deribit_api_end_to_end() {
     assert!(refused > 0, "the address's read budget was never hit");
 }
 
+/// Hands a transaction a liar kept (its hex) to the validator at `api`, as the liar would
+/// release it later: the validator's status and answer.
+fn release(api: &str, tx: &str) -> (u16, Value) {
+    http(
+        api,
+        "POST",
+        "/tx",
+        &[("Content-Type", "application/json".into())],
+        json!({ "tx": tx }).to_string().as_bytes(),
+    )
+}
+
 /// `bulwark gateway` as its own process, from a node configuration of the devnet's network:
 /// it derives the same genesis and follows to the same blocks as the devnet's own gateway.
 #[test]
@@ -855,13 +867,7 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
     let withheld: Vec<String> = kept.lock().unwrap().clone();
     assert!(!withheld.is_empty(), "the liar was asked");
     for tx in withheld {
-        let (status, answer) = http(
-            &devnet.apis[2],
-            "POST",
-            "/tx",
-            &[("Content-Type", "application/json".into())],
-            json!({ "tx": tx }).to_string().as_bytes(),
-        );
+        let (status, answer) = release(&devnet.apis[2], &tx);
         assert_eq!(status, 409, "a withheld copy is spent: {answer}");
     }
 }
@@ -896,13 +902,7 @@ fn an_order_withheld_past_its_wait_is_settled_not_left_to_the_withholder() {
     );
     let withheld: Vec<String> = kept.lock().unwrap().clone();
     assert_eq!(withheld.len(), 1, "the order was withheld");
-    let (status, refused) = http(
-        &devnet.apis[2],
-        "POST",
-        "/tx",
-        &[("Content-Type", "application/json".into())],
-        json!({ "tx": withheld[0] }).to_string().as_bytes(),
-    );
+    let (status, refused) = release(&devnet.apis[2], &withheld[0]);
     assert_eq!(status, 409, "released late, the order is stale: {refused}");
     let open = client.ok("get_open_orders_by_currency", "currency=USDC");
     assert_eq!(open, json!([]), "it never rested");
@@ -985,12 +985,6 @@ fn the_command_line_hands_its_transaction_to_every_validator_it_is_given() {
     assert_eq!(cancelled["outcome"]["result"], "applied", "{cancelled}");
     let withheld: Vec<String> = kept.lock().unwrap().clone();
     assert_eq!(withheld.len(), 1, "the liar was handed it too");
-    let (status, refused) = http(
-        &devnet.apis[3],
-        "POST",
-        "/tx",
-        &[("Content-Type", "application/json".into())],
-        json!({ "tx": withheld[0] }).to_string().as_bytes(),
-    );
+    let (status, refused) = release(&devnet.apis[3], &withheld[0]);
     assert_eq!(status, 409, "released late, the copy is stale: {refused}");
 }
