@@ -588,7 +588,7 @@ mod tests {
     }
 
     /// The answers of a healthy API to an order: the book, a fresh account, the submission
-    /// (digest `d1`) and its finalized status.
+    /// (naming digest `d1`, which the client must not follow) and its finalized status.
     fn healthy(target: &str) -> Option<(u16, String)> {
         let body = match target {
             t if t.starts_with("GET /book/") => book(1, "0.5"),
@@ -596,9 +596,10 @@ mod tests {
                 r#"{"account_id":1,"nonce_next":1,"withdrawn":"0.000000","withdrawal_pending":null}"#
                     .into()
             }
+            // A digest the client must not follow: it follows its transaction's own.
             "POST /tx" => r#"{"digest":"d1","status":"pending"}"#.into(),
-            "GET /tx/d1" => {
-                r#"{"digest":"d1","status":"finalized","outcome":{"result":"applied"}}"#.into()
+            t if t.starts_with("GET /tx/") && t.len() == "GET /tx/".len() + 64 => {
+                r#"{"status":"finalized","outcome":{"result":"applied"}}"#.into()
             }
             _ => return Some((404, r#"{"code":"not_found"}"#.into())),
         };
@@ -689,8 +690,15 @@ mod tests {
         )
         .unwrap_err();
         let message = format!("{error:#}");
+        let digest = message
+            .split_once("transaction ")
+            .and_then(|(_, rest)| rest.split_once(" was submitted"))
+            .map(|(digest, _)| digest.to_string())
+            .unwrap_or_default();
         assert!(
-            message.contains("transaction d1 was submitted") && message.contains("GET /tx/d1"),
+            digest.len() == 64
+                && digest.chars().all(|c| c.is_ascii_hexdigit())
+                && message.contains(&format!("GET /tx/{digest}")),
             "{message}"
         );
     }
