@@ -442,6 +442,16 @@ impl Exchange {
         self.signers.nonce_last(key)
     }
 
+    /// Whether `tx` can no longer execute on this state or any later one, by the nonce rules
+    /// `apply_tx` checks: its signer has used its nonce or a larger one, or its nonce is a
+    /// time that expired at this state's time (block times only rise). A nonce ahead of the
+    /// block's window may still execute later.
+    pub fn can_never_execute(&self, tx: &bulwark_types::Tx) -> bool {
+        self.nonce_last(&tx.signer)
+            .is_some_and(|last| tx.nonce.get() <= last)
+            || tx.nonce.time_check(self.time) == Err(RejectReason::NonceExpired)
+    }
+
     pub fn instruments(&self) -> &[Instrument] {
         self.instruments.as_slice()
     }

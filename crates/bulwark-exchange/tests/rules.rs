@@ -116,6 +116,39 @@ fn a_clock_signed_order_kept_back_past_a_minute_is_refused_and_spends_nothing() 
     );
 }
 
+/// What the gateway reads to tell a client its unanswered order never will execute
+/// (`Exchange::can_never_execute`): the same nonce rules `apply_tx` applies.
+#[test]
+fn a_transaction_can_never_execute_once_its_nonce_is_used_or_its_time_expired() {
+    let mut v = Venue::standard();
+    let now = v.exchange.time().millis() + 1_000;
+    let used = clock_signed_buy(&mut v, "bob", now, 100_000);
+    let later = clock_signed_buy(&mut v, "bob", now + 1, 100_000);
+    let ahead = clock_signed_buy(&mut v, "bob", now + 120_000, 100_000);
+    for tx in [&used, &later, &ahead] {
+        assert!(!v.exchange.can_never_execute(&tx.tx));
+    }
+    assert_eq!(v.run(later.clone()).0, None);
+    assert!(
+        v.exchange.can_never_execute(&used.tx),
+        "below the used nonce"
+    );
+    assert!(
+        v.exchange.can_never_execute(&later.tx),
+        "its own nonce, used"
+    );
+    assert!(
+        !v.exchange.can_never_execute(&ahead.tx),
+        "ahead: may still execute"
+    );
+    let kept = clock_signed_buy(&mut v, "carol", now, 100_000);
+    for _ in 0..61 {
+        v.block(vec![]);
+    }
+    assert!(v.exchange.can_never_execute(&kept.tx), "expired");
+    assert_eq!(v.run(kept).0, Some(RejectReason::NonceExpired));
+}
+
 #[test]
 fn a_clock_nonce_more_than_a_minute_ahead_is_refused_and_a_counter_never_expires() {
     let mut v = Venue::standard();

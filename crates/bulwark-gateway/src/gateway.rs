@@ -225,35 +225,26 @@ impl Gateway {
             spend
         };
         let settle_wait = tokio::time::Instant::now() + self.config.settle_wait;
-        match &self.wait(&[&tx, &spend], &mut heights, settle_wait).await?[..] {
+        let results = self.wait(&[&tx, &spend], &mut heights, settle_wait).await?;
+        let never = || {
+            let replica = self.replica.lock();
+            replica.chain.finalized().can_never_execute(&tx.tx)
+        };
+        match &results[..] {
             // If it executed before the spending transaction, its result is known.
             [Some(result), _] => Ok(result.clone()),
             // The spending transaction is final, and it did spend the nonce (a rejection for
             // its nonce's time, with this gateway's clock a minute off the chain's, spends
             // nothing): the other can never execute.
-            [None, Some(_)] if self.never_executes(&tx) => {
-                Err(
-                    RpcError::new(error::RETRY, "retry").with_data(serde_json::json!({
-                        "reason": "not finalized in time, and now never will be: its nonce is \
-                                   spent; place it again",
-                        "executed": false,
-                    })),
-                )
-            }
+            [None, Some(_)] if never() => Err(RpcError::new(error::RETRY, "retry").with_data(
+                serde_json::json!({
+                    "reason": "not finalized in time, and now never will be: its nonce is \
+                               spent; place it again",
+                    "executed": false,
+                }),
+            )),
             _ => Err(unknown()),
         }
-    }
-
-    /// Whether `tx` can no longer execute on the replica's finalized state: its signer's nonce
-    /// has reached its own, or its nonce's time has expired (`Nonce::time_check`).
-    fn never_executes(&self, tx: &SignedTx) -> bool {
-        let replica = self.replica.lock();
-        let state = replica.chain.finalized();
-        let nonce = tx.tx.nonce;
-        state
-            .nonce_last(&tx.tx.signer)
-            .is_some_and(|last| last >= nonce.get())
-            || nonce.time_check(state.time()) == Err(bulwark_types::RejectReason::NonceExpired)
     }
 
     /// `body` as `key`'s agent's next transaction, signed.
@@ -266,19 +257,6 @@ impl Gateway {
             body,
         }
         .sign(&key.agent)
-    }
-
-    /// Submits a signed transaction (to every validator) and waits for its finalized result.
-    pub async fn submit_and_wait(&self, tx: &SignedTx) -> Result<TxResult, RpcError> {
-        let mut heights = self.replica.subscribe();
-        self.submit(tx).await?;
-        let deadline = tokio::time::Instant::now() + self.config.order_wait;
-        match self.wait(&[tx], &mut heights, deadline).await?[0].clone() {
-            Some(result) => Ok(result),
-            None => Err(error::retry(
-                "not finalized in time; the transaction may still execute: query its state",
-            )),
-        }
     }
 
     /// Waits until the replica has applied one of `txs`, or until `deadline`; then each one's
