@@ -556,6 +556,19 @@ fn deribit_api_end_to_end() {
     assert!(refused > 0, "the address's read budget was never hit");
 }
 
+/// `client`'s limit buy of 0.002 BTC on the perpetual through `gateway`, 3% under the index
+/// (it rests): the answer, and how long the order call took.
+fn resting_buy(gateway: &str, client: &Client) -> ((u16, Value), Duration) {
+    let (_, ticker) = public(gateway, "ticker", &format!("instrument_name={PERP}"));
+    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
+    let started = std::time::Instant::now();
+    let answer = client.get(
+        "buy",
+        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}"),
+    );
+    (answer, started.elapsed())
+}
+
 /// Hands a transaction a liar kept (its hex) to the validator at `api`, as the liar would
 /// release it later: the validator's status and answer.
 fn release(api: &str, tx: &str) -> (u16, Value) {
@@ -838,18 +851,12 @@ fn a_validator_that_swallows_submissions_neither_stops_nor_holds_orders() {
     validators.extend(devnet.apis.iter().cloned());
     let (gateway, _child) = gateway_behind(&devnet, &validators, "behind-a-liar");
     let client = key_at(&devnet, &gateway, 0);
-    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
-    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
-    let started = std::time::Instant::now();
-    let (status, placed) = client.get(
-        "buy",
-        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}"),
-    );
+    let ((status, placed), took) = resting_buy(&gateway, &client);
     assert_eq!(status, 200, "the order executes past the liar: {placed}");
     assert_eq!(placed["result"]["order"]["order_state"], "open", "{placed}");
     println!(
         "order answered in {} ms past the swallowing validator",
-        started.elapsed().as_millis()
+        took.as_millis()
     );
     // The status lists every validator's answers, each its own word: the liar "admitted" too.
     let (_, status) = http(&gateway, "GET", "/gateway/v1/status", &[], b"");
@@ -886,14 +893,8 @@ fn an_order_withheld_past_its_wait_is_settled_not_left_to_the_withholder() {
     let (withholder, kept) = byzantine_validator(1, Some(devnet.apis[1].clone()));
     let (gateway, _child) = gateway_behind(&devnet, &[withholder], "behind-a-withholder");
     let client = key_at(&devnet, &gateway, 0);
-    let (_, ticker) = public(&gateway, "ticker", &format!("instrument_name={PERP}"));
-    let bid = price_near(ticker["result"]["index_price"].as_f64().unwrap(), -300);
-    let started = std::time::Instant::now();
-    let (_, answer) = client.get(
-        "buy",
-        &format!("instrument_name={PERP}&amount=0.002&type=limit&price={bid}"),
-    );
-    println!("answered in {} ms: {answer}", started.elapsed().as_millis());
+    let ((_, answer), took) = resting_buy(&gateway, &client);
+    println!("answered in {} ms: {answer}", took.as_millis());
     assert_eq!(code_of(&answer), 10040, "{answer}");
     assert_eq!(
         answer["error"]["data"]["executed"],
