@@ -25,7 +25,7 @@
 use crate::account::{KeyRole, OpenOrders};
 use crate::exchange::Exchange;
 use crate::instrument::InstrumentStatus;
-use bulwark_types::{AccountId, InstrumentId, Money, Side};
+use bulwark_types::{AccountId, InstrumentId, Money, Side, SignerKey};
 use std::collections::BTreeMap;
 
 /// A broken invariant, with what was found.
@@ -301,7 +301,9 @@ impl Exchange {
             match record.binding {
                 Some((account, KeyRole::Agent)) => *agents.entry(account).or_default() += 1,
                 Some((account, KeyRole::Owner))
-                    if self.account(account).is_none_or(|a| a.owner != *key) =>
+                    if self
+                        .account(account)
+                        .is_none_or(|a| SignerKey::of(&a.owner) != *key) =>
                 {
                     return violation(format!("owner key of account {account} does not match"));
                 }

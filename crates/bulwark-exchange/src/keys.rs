@@ -14,13 +14,16 @@
 //! operators.
 
 use crate::account::{KeyRecord, KeyRole};
-use bulwark_types::{AccountId, PublicKey, RejectReason};
+use bulwark_types::{AccountId, PublicKey, RejectReason, SignerKey};
 use std::collections::BTreeMap;
 
 /// The signing keys (see the module doc).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keys {
-    records: BTreeMap<PublicKey, KeyRecord>,
+    /// By the key's encoding, the order [`PublicKey`] has: read for every transaction (nonce,
+    /// payer) and copied with every speculative state, so its nodes hold 32 bytes a key, not
+    /// the 192 of a decoded one.
+    records: BTreeMap<SignerKey, KeyRecord>,
 }
 
 const UNUSED: KeyRecord = KeyRecord {
@@ -34,13 +37,13 @@ impl Keys {
     pub(crate) fn genesis<'a>(operators: impl IntoIterator<Item = &'a PublicKey>) -> Self {
         let mut records = BTreeMap::new();
         for key in operators {
-            records.insert(key.clone(), UNUSED);
+            records.insert(SignerKey::of(key), UNUSED);
         }
         Self { records }
     }
 
     /// The records a snapshot held (checked against the accounts by the restore).
-    pub(crate) fn restored(records: BTreeMap<PublicKey, KeyRecord>) -> Self {
+    pub(crate) fn restored(records: BTreeMap<SignerKey, KeyRecord>) -> Self {
         Self { records }
     }
 
@@ -53,7 +56,7 @@ impl Keys {
     ) -> Result<Option<(AccountId, KeyRole)>, RejectReason> {
         let record = self
             .records
-            .get_mut(key)
+            .get_mut(&SignerKey::of(key))
             .ok_or(RejectReason::SignerUnknown)?;
         if record.nonce_last.is_some_and(|last| nonce <= last) {
             return Err(RejectReason::NonceNotIncreasing);
@@ -65,7 +68,7 @@ impl Keys {
     /// Binds `key` as the owner of `account`, which has just opened. The key acts for no
     /// account yet (the deposit checked).
     pub(crate) fn bind_owner(&mut self, key: &PublicKey, account: AccountId) {
-        let record = self.records.entry(key.clone()).or_insert(UNUSED);
+        let record = self.records.entry(SignerKey::of(key)).or_insert(UNUSED);
         assert_eq!(record.binding, None, "an owner key is bound once");
         record.binding = Some((account, KeyRole::Owner));
     }
@@ -74,7 +77,7 @@ impl Keys {
     /// never spent): an account opened by deposits alone, which its key's holder may hand to
     /// another account by consenting to serve it as an agent (`Exchange::authorise_agent`).
     pub(crate) fn unused_owner(&self, key: &PublicKey) -> Option<AccountId> {
-        match self.records.get(key) {
+        match self.records.get(&SignerKey::of(key)) {
             Some(KeyRecord {
                 nonce_last: None,
                 binding: Some((account, KeyRole::Owner)),
@@ -89,7 +92,10 @@ impl Keys {
         let account = self
             .unused_owner(key)
             .expect("only an owner key that never signed is released");
-        let record = self.records.get_mut(key).expect("a bound key has a record");
+        let record = self
+            .records
+            .get_mut(&SignerKey::of(key))
+            .expect("a bound key has a record");
         record.binding = None;
         account
     }
@@ -110,7 +116,7 @@ impl Keys {
             self.agent_free(agent, account),
             "an agent key is bound only while free"
         );
-        let record = self.records.entry(agent.clone()).or_insert(UNUSED);
+        let record = self.records.entry(SignerKey::of(agent)).or_insert(UNUSED);
         record.binding = Some((account, KeyRole::Agent));
     }
 
@@ -122,7 +128,7 @@ impl Keys {
     ) -> Result<(), RejectReason> {
         let record = self
             .records
-            .get_mut(agent)
+            .get_mut(&SignerKey::of(agent))
             .ok_or(RejectReason::AgentUnknown)?;
         if record.binding != Some((account, KeyRole::Agent)) {
             return Err(RejectReason::AgentUnknown);
@@ -135,12 +141,16 @@ impl Keys {
 
     /// The account `key` acts for, with its role.
     pub(crate) fn binding(&self, key: &PublicKey) -> Option<(AccountId, KeyRole)> {
-        self.records.get(key).and_then(|r| r.binding)
+        self.records
+            .get(&SignerKey::of(key))
+            .and_then(|r| r.binding)
     }
 
     /// The last nonce `key` used, if any.
     pub(crate) fn nonce_last(&self, key: &PublicKey) -> Option<u64> {
-        self.records.get(key).and_then(|r| r.nonce_last)
+        self.records
+            .get(&SignerKey::of(key))
+            .and_then(|r| r.nonce_last)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -150,8 +160,8 @@ impl Keys {
 
 /// Every record, by key.
 impl<'a> IntoIterator for &'a Keys {
-    type Item = (&'a PublicKey, &'a KeyRecord);
-    type IntoIter = std::collections::btree_map::Iter<'a, PublicKey, KeyRecord>;
+    type Item = (&'a SignerKey, &'a KeyRecord);
+    type IntoIter = std::collections::btree_map::Iter<'a, SignerKey, KeyRecord>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.records.iter()

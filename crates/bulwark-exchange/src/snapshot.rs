@@ -24,7 +24,7 @@ use bulwark_book::{BookLimits, MatchSink, RestingOrder};
 use bulwark_types::{
     AccountId, AssetCode, BlockTime, ClientOrderId, Height, InstrumentId, InstrumentKind,
     InstrumentSpec, MmpConfig, Money, OrderId, Price, PublicKey, Qty, SelfTradePrevention, Side,
-    UnitPrice,
+    SignerKey, UnitPrice,
 };
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{Buf, Copying, Error as CodecError, FixedSize, Read, ReadExt, Write};
@@ -87,7 +87,7 @@ impl Exchange {
         }
         (self.signers.len() as u64).write(&mut out);
         for (key, record) in &self.signers {
-            key.write(&mut out);
+            key.as_bytes().write(&mut out);
             record.nonce_last.write(&mut out);
             record
                 .binding
@@ -1035,10 +1035,11 @@ fn read_outages(
     Ok(outages)
 }
 
-fn read_signers(buf: &mut impl Buf) -> Result<BTreeMap<PublicKey, KeyRecord>, SnapshotError> {
+fn read_signers(buf: &mut impl Buf) -> Result<BTreeMap<SignerKey, KeyRecord>, SnapshotError> {
     let mut signers = BTreeMap::new();
     for _ in 0..read_count(buf, PublicKey::SIZE + 2)? {
-        let key = PublicKey::read(buf)?;
+        // Decoded, so bytes that are no key are refused; held by their encoding.
+        let key = SignerKey::of(&PublicKey::read(buf)?);
         let nonce_last = Option::<u64>::read(buf)?;
         let binding = match bool::read(buf)? {
             true => Some((AccountId::read(buf)?, role_from_tag(u8::read(buf)?)?)),
@@ -1046,7 +1047,7 @@ fn read_signers(buf: &mut impl Buf) -> Result<BTreeMap<PublicKey, KeyRecord>, Sn
         };
         if signers
             .last_key_value()
-            .is_some_and(|(last, _): (&PublicKey, _)| *last >= key)
+            .is_some_and(|(last, _): (&SignerKey, _)| *last >= key)
         {
             return Err(SnapshotError::NotCanonical("keys strictly increasing"));
         }
@@ -1380,7 +1381,7 @@ pub(crate) fn write_custody(custody: Option<&crate::custody::Custody>, out: &mut
 /// within [`crate::custody::CustodyState::check`].
 fn read_custody(
     buf: &mut impl Buf,
-    signers: &BTreeMap<PublicKey, KeyRecord>,
+    signers: &BTreeMap<SignerKey, KeyRecord>,
 ) -> Result<Option<crate::custody::CustodyState>, SnapshotError> {
     use crate::custody::{
         CUSTODIANS_MAX, Custody, CustodyState, DONE_IDS_KEPT, PENDING_PER_CUSTODIAN_MAX,
@@ -1406,7 +1407,7 @@ fn read_custody(
     if custody
         .custodians
         .iter()
-        .any(|key| !signers.contains_key(key))
+        .any(|key| !signers.contains_key(&SignerKey::of(key)))
     {
         return Err(SnapshotError::NotCanonical(
             "custody: custodians are known signers",

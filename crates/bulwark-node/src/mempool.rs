@@ -23,7 +23,7 @@
 //! project's VM (`cargo bench -p bulwark-node --bench mempool`).
 
 use bulwark_exchange::CancelTarget;
-use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx, TxBody};
+use bulwark_types::{AccountId, BlockLimits, PublicKey, RejectReason, SignedTx, SignerKey, TxBody};
 use commonware_codec::EncodeSize;
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::{Hasher, Sha256};
@@ -34,19 +34,6 @@ pub type TxDigest = Digest;
 
 pub fn tx_digest(tx: &SignedTx) -> TxDigest {
     Sha256::hash(&[&commonware_codec::Encode::encode(tx)])
-}
-
-/// A signer as the pool indexes it: the 32 bytes of its public key. A [`PublicKey`] also
-/// carries its decompressed point (six times the size); the pool's maps compare, clone and
-/// hold only the bytes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct SignerKey([u8; 32]);
-
-impl SignerKey {
-    fn of(signer: &PublicKey) -> Self {
-        let bytes: &[u8] = signer.as_ref();
-        Self(bytes.try_into().expect("an ed25519 public key is 32 bytes"))
-    }
 }
 
 /// Bounds of one validator's mempool. Node-local (not replicated).
@@ -675,7 +662,7 @@ impl Mempool {
 fn payer_key(payer: Payer, signer: SignerKey) -> (Payer, SignerKey) {
     match payer {
         Payer::Operator => (payer, signer),
-        Payer::Account(_) => (payer, SignerKey([0; 32])),
+        Payer::Account(_) => (payer, SignerKey::from_bytes([0; 32])),
     }
 }
 

@@ -3,7 +3,9 @@
 //! traders' keys again and again: in every gossiped transaction, in every block that carries
 //! one, in every block it reads back from its archives.
 //!
-//! Owns: [`KeyCache`], a bounded memo from a key's 32 bytes to the key decoded from exactly
+//! Owns: [`SignerKey`], a key's 32 bytes as a compact map key (a decoded [`PublicKey`] carries
+//! its curve point too: 192 bytes, six times the cache lines a lookup walks through), and
+//! [`KeyCache`], a bounded memo from a key's 32 bytes to the key decoded from exactly
 //! those bytes, and the keyed decoders of signed transactions and observations that use it.
 //! Never: a verdict. A key held here is only what decoding its bytes gives (the same value,
 //! compared and hashed by the same bytes); it says nothing of any signature made with it,
@@ -17,15 +19,49 @@ use crate::observation::{Observation, SignedObservation};
 use crate::tx::{SignedTx, Tx, TxBody};
 use commonware_codec::{Buf, Copying, DecodeExt, Error as CodecError, Read, ReadExt};
 use commonware_cryptography::ed25519::{PublicKey, Signature};
-use std::collections::{BTreeMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// Bytes of an encoded public key.
 const KEY_BYTES: usize = 32;
 
+/// A signing key by its encoding: what [`PublicKey`] compares, orders and hashes by (its
+/// encoding; distinct encodings are distinct keys), without the decoded point. For maps keyed
+/// by signer that are read on every transaction.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SignerKey([u8; KEY_BYTES]);
+
+impl SignerKey {
+    pub fn of(key: &PublicKey) -> Self {
+        let bytes: &[u8] = key.as_ref();
+        Self(bytes.try_into().expect("an ed25519 public key is 32 bytes"))
+    }
+
+    /// These bytes as a key's, whether or not they encode a curve point.
+    pub const fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's encoding, as [`PublicKey`] writes it.
+    pub const fn as_bytes(&self) -> &[u8; KEY_BYTES] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SignerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in &self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct Memo {
-    keys: BTreeMap<[u8; KEY_BYTES], PublicKey>,
+    /// Looked up only, never iterated: its order cannot leak.
+    keys: FxHashMap<[u8; KEY_BYTES], PublicKey>,
     /// Insertion order, oldest first.
     order: VecDeque<[u8; KEY_BYTES]>,
     capacity: usize,
@@ -44,7 +80,7 @@ impl KeyCache {
         assert!(capacity > 0, "a key cache holds at least one key");
         Self {
             memo: Some(Arc::new(Mutex::new(Memo {
-                keys: BTreeMap::new(),
+                keys: FxHashMap::default(),
                 order: VecDeque::with_capacity(capacity.min(4_096)),
                 capacity,
             }))),

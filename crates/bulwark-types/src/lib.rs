@@ -31,7 +31,7 @@ pub use block::{
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use ids::{AccountId, BlockTime, ClientOrderId, Height, InstrumentId, Nonce, OrderId};
 pub use instrument::{InstrumentKind, InstrumentSpec, SpecError};
-pub use keys::KeyCache;
+pub use keys::{KeyCache, SignerKey};
 pub use name::{ExpiryDate, InstrumentName, NameError, Right};
 pub use num::{ArithError, Money, Multiplier, Price, Qty, UnitPrice};
 pub use observation::{Observation, SignedObservation};
