@@ -38,8 +38,49 @@ pub enum TxStatus {
         height: u64,
         index: u32,
         rejection: Option<RejectReason>,
-        events: Vec<Event>,
+        events: TxEvents,
     },
+}
+
+/// A finalized transaction's events: its slice of its block's outcome, which every
+/// transaction of the block shares. (Each held a copy of its own until 2026-12-06: an
+/// allocation and a copy per transaction per validator, and more to free when forgotten.)
+#[derive(Clone)]
+pub struct TxEvents {
+    outcome: Arc<BlockOutcome>,
+    index: u32,
+}
+
+impl TxEvents {
+    /// The events of transaction `index` of the block whose outcome is `outcome`.
+    pub fn new(outcome: Arc<BlockOutcome>, index: u32) -> Self {
+        assert!(
+            (index as usize) < outcome.txs.len(),
+            "a transaction of the block"
+        );
+        Self { outcome, index }
+    }
+}
+
+impl std::ops::Deref for TxEvents {
+    type Target = [Event];
+    fn deref(&self) -> &[Event] {
+        self.outcome.tx_events(self.index as usize)
+    }
+}
+
+impl PartialEq for TxEvents {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for TxEvents {}
+
+impl std::fmt::Debug for TxEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// Why a pending transaction will never execute.
@@ -134,7 +175,7 @@ impl Receipts {
 
     /// Records the outcome of every transaction of a finalized block, whose [`tx_digest`]s
     /// are `digests` (in block order).
-    pub fn record_block(&mut self, height: u64, digests: &[TxDigest], outcome: &BlockOutcome) {
+    pub fn record_block(&mut self, height: u64, digests: &[TxDigest], outcome: &Arc<BlockOutcome>) {
         assert_eq!(
             digests.len(),
             outcome.txs.len(),
@@ -145,7 +186,7 @@ impl Receipts {
                 height,
                 index: index as u32,
                 rejection: outcome.txs[index].rejection,
-                events: outcome.tx_events(index).to_vec(),
+                events: TxEvents::new(Arc::clone(outcome), index as u32),
             };
             self.record(*digest, status);
         }
@@ -752,6 +793,59 @@ mod tests {
             1_024,
             1_024,
         )
+    }
+
+    /// A finalized transaction's receipt holds exactly its own events, read from the block's
+    /// outcome every receipt of the block shares (no copy per transaction).
+    #[test]
+    fn receipts_hold_each_transaction_its_own_events() {
+        use bulwark_types::{Block, BlockTime, Height, PriceInputs, PrivateKey};
+        use commonware_cryptography::Signer as _;
+        let mut state = crate::test_support::genesis_exchange();
+        let bridge = crate::test_support::bridge();
+        let deposits: Vec<SignedTx> = (1..=3u64)
+            .map(|i| {
+                TxBody::Deposit {
+                    owner: PrivateKey::from_seed(i).public_key(),
+                    amount: Money::from_usdc(100 * i as i64),
+                }
+                .signed(&bridge, i)
+            })
+            .collect();
+        let block = Block {
+            height: Height::new(1),
+            time: BlockTime::from_millis(2_000),
+            prices: PriceInputs::default(),
+            observations: vec![],
+            txs: deposits.clone(),
+        };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let outcome = Arc::new(
+            state
+                .apply_block(&block.check_signatures(&mut rng))
+                .unwrap(),
+        );
+        let digests: Vec<TxDigest> = deposits.iter().map(tx_digest).collect();
+        let mut receipts = Receipts::new(16);
+        receipts.record_block(1, &digests, &outcome);
+        let events = |digest: &TxDigest| match receipts.get(digest) {
+            Some(TxStatus::Finalized { events, .. }) => events.to_vec(),
+            other => panic!("finalized, not {other:?}"),
+        };
+        for (index, digest) in digests.iter().enumerate() {
+            assert!(!outcome.tx_events(index).is_empty(), "a deposit has events");
+            assert_eq!(
+                events(digest),
+                outcome.tx_events(index),
+                "transaction {index}"
+            );
+        }
+        assert_ne!(events(&digests[0]), events(&digests[1]));
+        assert_eq!(
+            Arc::strong_count(&outcome),
+            1 + digests.len(),
+            "one outcome, shared"
+        );
     }
 
     /// Gossip waits staged and unverified, dated by its oldest; its admission takes everything
