@@ -344,8 +344,6 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 return false;
             }
         };
-        // Shared by the receipts of every transaction in the block (`shared::TxEvents`).
-        let outcome = Arc::new(outcome);
         let txs = &block.body.txs;
         // Hashed once here for the receipt archive, the mempool and the receipts.
         let digests: Vec<TxDigest> = txs.iter().map(tx_digest).collect();

@@ -42,30 +42,49 @@ pub enum TxStatus {
     },
 }
 
-/// A finalized transaction's events: its slice of its block's outcome, which every
-/// transaction of the block shares. (Each held a copy of its own until 2026-12-06: an
-/// allocation and a copy per transaction per validator, and more to free when forgotten.)
+/// A finalized transaction's events: its range of one array holding the events of every
+/// transaction of its block, which the block's receipts share. (Each held a copy of its own
+/// until 2026-12-06: an allocation per transaction per validator, and as many to free when
+/// forgotten.) Only the transactions' events are held, not the block's own (prices,
+/// funding, settlement), so a quiet chain's receipts, one transaction a block, hold what
+/// they held before.
 #[derive(Clone)]
 pub struct TxEvents {
-    outcome: Arc<BlockOutcome>,
-    index: u32,
+    block: Arc<[Event]>,
+    start: u32,
+    end: u32,
 }
 
 impl TxEvents {
-    /// The events of transaction `index` of the block whose outcome is `outcome`.
-    pub fn new(outcome: Arc<BlockOutcome>, index: u32) -> Self {
-        assert!(
-            (index as usize) < outcome.txs.len(),
-            "a transaction of the block"
-        );
-        Self { outcome, index }
+    /// Every transaction's events of the block whose outcome is `outcome`, in block order,
+    /// sharing one allocation.
+    pub fn of_block(outcome: &BlockOutcome) -> Vec<TxEvents> {
+        let count = outcome.txs.len();
+        let block: Arc<[Event]> = (0..count)
+            .flat_map(|index| outcome.tx_events(index).iter().cloned())
+            .collect();
+        let mut start = 0u32;
+        let events: Vec<TxEvents> = (0..count)
+            .map(|index| {
+                let end = start + outcome.tx_events(index).len() as u32;
+                let events = TxEvents {
+                    block: Arc::clone(&block),
+                    start,
+                    end,
+                };
+                start = end;
+                events
+            })
+            .collect();
+        assert_eq!(start as usize, block.len(), "every event in one range");
+        events
     }
 }
 
 impl std::ops::Deref for TxEvents {
     type Target = [Event];
     fn deref(&self) -> &[Event] {
-        self.outcome.tx_events(self.index as usize)
+        &self.block[self.start as usize..self.end as usize]
     }
 }
 
@@ -175,18 +194,19 @@ impl Receipts {
 
     /// Records the outcome of every transaction of a finalized block, whose [`tx_digest`]s
     /// are `digests` (in block order).
-    pub fn record_block(&mut self, height: u64, digests: &[TxDigest], outcome: &Arc<BlockOutcome>) {
+    pub fn record_block(&mut self, height: u64, digests: &[TxDigest], outcome: &BlockOutcome) {
         assert_eq!(
             digests.len(),
             outcome.txs.len(),
             "one outcome per transaction"
         );
-        for (index, digest) in digests.iter().enumerate() {
+        let events = TxEvents::of_block(outcome);
+        for ((index, digest), events) in digests.iter().enumerate().zip(events) {
             let status = TxStatus::Finalized {
                 height,
                 index: index as u32,
                 rejection: outcome.txs[index].rejection,
-                events: TxEvents::new(Arc::clone(outcome), index as u32),
+                events,
             };
             self.record(*digest, status);
         }
@@ -795,8 +815,8 @@ mod tests {
         )
     }
 
-    /// A finalized transaction's receipt holds exactly its own events, read from the block's
-    /// outcome every receipt of the block shares (no copy per transaction).
+    /// A finalized transaction's receipt holds exactly its own events, from one array of its
+    /// block's transactions' events that every receipt of the block shares.
     #[test]
     fn receipts_hold_each_transaction_its_own_events() {
         use bulwark_types::{Block, BlockTime, Height, PriceInputs, PrivateKey};
@@ -820,11 +840,9 @@ mod tests {
             txs: deposits.clone(),
         };
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        let outcome = Arc::new(
-            state
-                .apply_block(&block.check_signatures(&mut rng))
-                .unwrap(),
-        );
+        let outcome = state
+            .apply_block(&block.check_signatures(&mut rng))
+            .unwrap();
         let digests: Vec<TxDigest> = deposits.iter().map(tx_digest).collect();
         let mut receipts = Receipts::new(16);
         receipts.record_block(1, &digests, &outcome);
@@ -841,10 +859,22 @@ mod tests {
             );
         }
         assert_ne!(events(&digests[0]), events(&digests[1]));
+        let shared: Vec<&Arc<[Event]>> = digests
+            .iter()
+            .map(|digest| match receipts.get(digest) {
+                Some(TxStatus::Finalized { events, .. }) => &events.block,
+                _ => unreachable!("checked above"),
+            })
+            .collect();
+        assert!(
+            shared.iter().all(|block| Arc::ptr_eq(block, shared[0])),
+            "one allocation for the block"
+        );
+        let held: usize = (0..digests.len()).map(|i| outcome.tx_events(i).len()).sum();
         assert_eq!(
-            Arc::strong_count(&outcome),
-            1 + digests.len(),
-            "one outcome, shared"
+            shared[0].len(),
+            held,
+            "the transactions' events, not the block's own"
         );
     }
 
