@@ -19,8 +19,7 @@ use crate::observation::{Observation, SignedObservation};
 use crate::tx::{SignedTx, Tx, TxBody};
 use commonware_codec::{Buf, Copying, DecodeExt, Error as CodecError, Read, ReadExt};
 use commonware_cryptography::ed25519::{PublicKey, Signature};
-use rustc_hash::FxHashMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Bytes of an encoded public key.
@@ -60,8 +59,10 @@ impl std::fmt::Debug for SignerKey {
 
 #[derive(Debug)]
 struct Memo {
-    /// Looked up only, never iterated: its order cannot leak.
-    keys: FxHashMap<[u8; KEY_BYTES], PublicKey>,
+    /// Ordered, not hashed: the bytes are whoever sent them, and a fixed, unkeyed hash (this
+    /// crate has no randomness to key one with) lets a sender craft keys that all collide,
+    /// turning every decode into a scan of the cache. A B-tree costs O(log n) whatever the bytes.
+    keys: BTreeMap<[u8; KEY_BYTES], PublicKey>,
     /// Insertion order, oldest first.
     order: VecDeque<[u8; KEY_BYTES]>,
     capacity: usize,
@@ -80,7 +81,7 @@ impl KeyCache {
         assert!(capacity > 0, "a key cache holds at least one key");
         Self {
             memo: Some(Arc::new(Mutex::new(Memo {
-                keys: FxHashMap::default(),
+                keys: BTreeMap::new(),
                 order: VecDeque::with_capacity(capacity.min(4_096)),
                 capacity,
             }))),
