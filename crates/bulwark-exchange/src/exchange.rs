@@ -447,8 +447,7 @@ impl Exchange {
     /// time that expired at this state's time (block times only rise). A nonce ahead of the
     /// block's window may still execute later.
     pub fn can_never_execute(&self, tx: &bulwark_types::Tx) -> bool {
-        self.nonce_last(&tx.signer)
-            .is_some_and(|last| tx.nonce.get() <= last)
+        self.signers.nonce_used(&tx.signer, tx.nonce.get())
             || tx.nonce.time_check(self.time) == Err(RejectReason::NonceExpired)
     }
 

@@ -58,7 +58,7 @@ impl Keys {
             .records
             .get_mut(&SignerKey::of(key))
             .ok_or(RejectReason::SignerUnknown)?;
-        if record.nonce_last.is_some_and(|last| nonce <= last) {
+        if used(record.nonce_last, nonce) {
             return Err(RejectReason::NonceNotIncreasing);
         }
         record.nonce_last = Some(nonce);
@@ -146,6 +146,11 @@ impl Keys {
             .and_then(|r| r.binding)
     }
 
+    /// Whether `key` has used `nonce` or a larger one: [`Self::spend_nonce`] refuses it.
+    pub(crate) fn nonce_used(&self, key: &PublicKey, nonce: u64) -> bool {
+        used(self.nonce_last(key), nonce)
+    }
+
     /// The last nonce `key` used, if any.
     pub(crate) fn nonce_last(&self, key: &PublicKey) -> Option<u64> {
         self.records
@@ -156,6 +161,11 @@ impl Keys {
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
+}
+
+/// The one rule of nonces: each is larger than the last one spent.
+fn used(nonce_last: Option<u64>, nonce: u64) -> bool {
+    nonce_last.is_some_and(|last| nonce <= last)
 }
 
 /// Every record, by key.
