@@ -59,25 +59,22 @@ impl TxEvents {
     /// Every transaction's events of the block whose outcome is `outcome`, in block order,
     /// sharing one allocation.
     pub fn of_block(outcome: &BlockOutcome) -> Vec<TxEvents> {
-        let count = outcome.txs.len();
-        let block: Arc<[Event]> = (0..count)
-            .flat_map(|index| outcome.tx_events(index).iter().cloned())
-            .collect();
-        let mut start = 0u32;
-        let events: Vec<TxEvents> = (0..count)
-            .map(|index| {
-                let end = start + outcome.tx_events(index).len() as u32;
-                let events = TxEvents {
-                    block: Arc::clone(&block),
-                    start,
-                    end,
-                };
-                start = end;
-                events
+        let mut events = Vec::new();
+        let mut ends = Vec::with_capacity(outcome.txs.len());
+        for index in 0..outcome.txs.len() {
+            events.extend_from_slice(outcome.tx_events(index));
+            ends.push(events.len() as u32);
+        }
+        let block: Arc<[Event]> = events.into();
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        starts
+            .zip(ends.iter().copied())
+            .map(|(start, end)| TxEvents {
+                block: Arc::clone(&block),
+                start,
+                end,
             })
-            .collect();
-        assert_eq!(start as usize, block.len(), "every event in one range");
-        events
+            .collect()
     }
 }
 
