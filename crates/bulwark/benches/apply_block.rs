@@ -1,5 +1,11 @@
 //! `apply_block` with margin checks on every order, signatures checked beforehand: 8 blocks of
 //! 4,096 transactions from 1,000 funded accounts (the `bulwark bench apply` stream).
+//!
+//! Group `venue`: an options venue's state copied for every block, as a validator speculates
+//! (each block applied to a copy of its parent's state, the parent then dropped). The perpetual
+//! and 200 options (50 strikes, two expiries, calls and puts) with books built by 256 blocks
+//! of 64 transactions; timed: 8 more such blocks, each on a copy. A block of 64 trades in at
+//! most 64 of the 201 books.
 
 use bulwark::workload::exchange::{self, ExchangeWorkloadConfig};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -10,6 +16,7 @@ fn apply_block(c: &mut Criterion) {
         accounts: 1_000,
         txs_per_block: 4_096,
         blocks: 8,
+        option_strikes: 2,
     };
     let workload = exchange::generate(config);
     let prepared = exchange::prepared_exchange(&workload);
@@ -28,5 +35,37 @@ fn apply_block(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, apply_block);
+fn venue(c: &mut Criterion) {
+    const WARM_UP: usize = 256;
+    let config = ExchangeWorkloadConfig {
+        seed: 1,
+        accounts: 1_000,
+        txs_per_block: 64,
+        blocks: WARM_UP + 8,
+        option_strikes: 50,
+    };
+    let workload = exchange::generate(config);
+    let (warm_up, timed) = workload.trading.split_at(WARM_UP);
+    let mut built = exchange::prepared_exchange(&workload);
+    exchange::apply_trading(&mut built, warm_up);
+    let mut group = c.benchmark_group("venue");
+    group.throughput(Throughput::Elements(timed.len() as u64));
+    group.bench_function("copy_and_apply_8_blocks_of_64_txs_201_instruments", |b| {
+        b.iter_batched(
+            || built.clone(),
+            |mut state| {
+                for block in timed {
+                    let mut next = state.clone();
+                    next.apply_block(block).expect("trading blocks apply");
+                    state = next;
+                }
+                state
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, apply_block, venue);
 criterion_main!(benches);

@@ -48,6 +48,7 @@ fn finalize_block(c: &mut Criterion) {
         accounts: 1_000,
         txs_per_block: 4_096,
         blocks: 8,
+        option_strikes: 2,
     };
     let workload = exchange::generate(config);
     let prepared = exchange::prepared_exchange(&workload);

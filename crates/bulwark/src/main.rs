@@ -256,6 +256,7 @@ fn bench_apply(txs: usize, accounts: usize, block_txs: usize, seed: u64) -> Resu
         accounts,
         txs_per_block: block_txs,
         blocks: txs / block_txs,
+        option_strikes: 2,
     };
     eprintln!(
         "signing and checking {} transactions ({} accounts) ...",

@@ -1,7 +1,8 @@
 //! The exchange workload: signed transactions for `apply_block`, with margin checks on every
 //! order, and the timed run that measures it.
 //!
-//! A genesis lists the BTC perpetual and eight options; `accounts` traders are funded; then
+//! A genesis lists the BTC perpetual and options on two expiries, a call and a put at each of
+//! `option_strikes` strikes (two: eight options); `accounts` traders are funded; then
 //! blocks of `txs_per_block` transactions follow in the matching workload's mix: 70% passive
 //! limit orders near the mark, 25% cancels of the trader's own resting orders (by client order
 //! id), 5% immediate-or-cancel orders that cross. 60% of orders go to the perpetual.
@@ -30,6 +31,9 @@ pub struct ExchangeWorkloadConfig {
     pub accounts: usize,
     pub txs_per_block: usize,
     pub blocks: usize,
+    /// Strikes listed per expiry, 1 to 100, spread evenly about the index (2: 95,000 and
+    /// 105,000).
+    pub option_strikes: usize,
 }
 
 /// Blocks ready to apply: the setup (listings, deposits) and the timed trading blocks.
@@ -47,7 +51,9 @@ struct Trader {
     resting: Vec<(InstrumentId, ClientOrderId)>,
 }
 
-fn instruments() -> Vec<InstrumentSpec> {
+fn instruments(strikes: usize) -> Vec<InstrumentSpec> {
+    assert!((1..=100).contains(&strikes), "1 to 100 strikes");
+    let step = 10_000 / strikes as i64;
     let mut specs = vec![InstrumentSpec {
         name: InstrumentName::parse("BTC_USDC-PERPETUAL").expect("valid name"),
         tick_size: UnitPrice::from_micros(500_000),
@@ -56,7 +62,8 @@ fn instruments() -> Vec<InstrumentSpec> {
         size_min: Qty::from_contracts(1),
     }];
     for expiry in ["25DEC26", "26MAR27"] {
-        for strike in ["95000", "105000"] {
+        for k in 0..strikes as i64 {
+            let strike = INDEX_USDC + (2 * k - (strikes as i64 - 1)) * step;
             for right in ["C", "P"] {
                 specs.push(InstrumentSpec {
                     name: InstrumentName::parse(&format!("BTC_USDC-{expiry}-{strike}-{right}"))
@@ -122,7 +129,7 @@ pub fn generate(config: ExchangeWorkloadConfig) -> ExchangeWorkload {
         oracle: None,
         custody: None,
     };
-    let specs = instruments();
+    let specs = instruments(config.option_strikes);
     let price_inputs = prices(&specs);
     let mut shadow = Exchange::new(&genesis).expect("default genesis is valid");
     let mut verify_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
