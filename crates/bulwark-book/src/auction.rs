@@ -25,7 +25,7 @@
 //! with more volume); a remainder that would cross because a self-trade was prevented is
 //! cancelled (`CancelReason::AuctionCrossed`).
 
-use crate::book::Book;
+use crate::book::BookState;
 use crate::order::{Fill, MatchSink, Placement, Remainder, RestingOrder};
 use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side};
 use std::collections::BTreeMap;
@@ -86,7 +86,10 @@ impl Participant {
 
 /// Both sides in priority order: price (best first), then book orders in their queue order,
 /// then auction orders in arrival order.
-fn participants(book: &Book, auction: &[RestingOrder]) -> (Vec<Participant>, Vec<Participant>) {
+fn participants(
+    book: &BookState,
+    auction: &[RestingOrder],
+) -> (Vec<Participant>, Vec<Participant>) {
     let mut sides = (Vec::new(), Vec::new());
     for side in [Side::Buy, Side::Sell] {
         let list = if side == Side::Buy {
@@ -199,7 +202,7 @@ pub fn uncrossing_price(
     best.map(|(u, _)| u).filter(|u| u.volume.is_positive())
 }
 
-impl Book {
+impl BookState {
     /// Halts the book: from now on good-til-cancelled orders wait for [`Self::reopen`] and
     /// nothing matches. Halting a halted book changes nothing.
     pub fn halt(&mut self) {

@@ -5,11 +5,12 @@
 //! keyed by price; `index` maps an order id to its slot for O(1) cancels. The hash map is used
 //! for lookups only, never iterated, so its order cannot leak into replicated state.
 
-use crate::auction::CallAuction;
+use crate::auction::{AuctionOutcome, CallAuction};
 use crate::order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};
 use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Sentinel for "no slot" in the intrusive lists.
 const NIL: u32 = u32::MAX;
@@ -85,9 +86,11 @@ impl std::ops::DerefMut for Slots {
 /// One side's price levels. Bids are best at the highest price, asks at the lowest.
 type Ladder = BTreeMap<Price, Level>;
 
-/// A price-time priority limit order book for one instrument.
+/// The orders of one book and their structure, shared by a [`Book`]'s copies until one of
+/// them changes. Reached only through [`Book`]: read through a shared reference, changed
+/// through `Book`'s methods, which copy it first if another book shares it.
 #[derive(Clone, Debug)]
-pub struct Book {
+pub struct BookState {
     limits: BookLimits,
     nodes: Slots,
     free: Vec<u32>,
@@ -96,6 +99,87 @@ pub struct Book {
     asks: Ladder,
     /// While halted: the orders waiting for the reopening auction (see `auction.rs`).
     pub(crate) auction: Option<CallAuction>,
+}
+
+/// A price-time priority limit order book for one instrument.
+///
+/// Copied on write. A copy shares its original's [`BookState`] until either changes; the
+/// first change copies it. The exchange's state, with every listed instrument's book in it,
+/// is copied for every block a validator speculates on: a block copies the books it changes,
+/// not every book of every instrument (an options venue lists hundreds). Reads go through
+/// `Deref` to the state; every change goes through the methods here, the only way to a
+/// `&mut BookState`.
+#[derive(Clone, Debug)]
+pub struct Book(Arc<BookState>);
+
+impl std::ops::Deref for Book {
+    type Target = BookState;
+    fn deref(&self) -> &BookState {
+        &self.0
+    }
+}
+
+impl Book {
+    pub fn new(limits: BookLimits) -> Self {
+        Self(Arc::new(BookState::new(limits)))
+    }
+
+    /// This book's own state, copied first if another book shares it.
+    fn state_mut(&mut self) -> &mut BookState {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// [`BookState::place`].
+    pub fn place(
+        &mut self,
+        order: &NewOrder,
+        sink: &mut MatchSink,
+    ) -> Result<Placement, BookReject> {
+        self.state_mut().place(order, sink)
+    }
+
+    /// [`BookState::cancel`]; a book without the order is not copied.
+    pub fn cancel(&mut self, order_id: OrderId) -> Option<RestingOrder> {
+        self.0.get(order_id)?;
+        self.state_mut().cancel(order_id)
+    }
+
+    /// [`BookState::reduce`]; a book without the order is not copied.
+    pub fn reduce(&mut self, order_id: OrderId, qty: Qty) -> Option<RestingOrder> {
+        self.0.get(order_id)?;
+        self.state_mut().reduce(order_id, qty)
+    }
+
+    /// [`BookState::restore`].
+    pub fn restore(&mut self, order: RestingOrder) -> Result<(), BookCorruption> {
+        self.state_mut().restore(order)
+    }
+
+    /// [`BookState::restore_waiting`].
+    pub fn restore_waiting(&mut self, order: RestingOrder) -> Result<(), BookCorruption> {
+        self.state_mut().restore_waiting(order)
+    }
+
+    /// [`BookState::halt`]; a halted book is not copied.
+    pub fn halt(&mut self) {
+        if !self.0.is_halted() {
+            self.state_mut().halt();
+        }
+    }
+
+    /// [`BookState::reopen`]; a book that is not halted is not copied.
+    pub fn reopen(&mut self, reference: Price, sink: &mut MatchSink) -> AuctionOutcome {
+        if !self.0.is_halted() {
+            return AuctionOutcome::default();
+        }
+        self.state_mut().reopen(reference, sink)
+    }
+
+    /// Whether `self` and `other` share one state (neither changed since one was copied from
+    /// the other).
+    pub fn shares_state_with(&self, other: &Book) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Whether a taker on `side` with limit `limit` trades against a level at `level_price`.
@@ -107,8 +191,8 @@ fn crosses(side: Side, limit: Price, level_price: Price) -> bool {
     }
 }
 
-impl Book {
-    pub fn new(limits: BookLimits) -> Self {
+impl BookState {
+    pub(crate) fn new(limits: BookLimits) -> Self {
         assert!(
             limits.orders_max > 0 && limits.orders_max < NIL,
             "orders_max in 1..u32::MAX"
@@ -536,7 +620,7 @@ impl Book {
     /// Matches `order` against the opposite side. Returns the quantity filled and, if matching
     /// stopped before the order's limit was reached, why the rest must be cancelled.
     fn take(&mut self, order: &NewOrder, sink: &mut MatchSink) -> (i64, Option<CancelReason>) {
-        let Book {
+        let BookState {
             limits,
             nodes,
             free,
@@ -735,7 +819,7 @@ mod tests {
 
     #[test]
     fn a_copied_book_rests_its_next_order_without_growing() {
-        let mut book = Book::new(BookLimits::DEFAULT);
+        let mut book = BookState::new(BookLimits::DEFAULT);
         for id in 1..=1_000 {
             book.rest(resting(id));
         }
@@ -754,5 +838,57 @@ mod tests {
         );
         copy.check_invariants().expect("a sound copy");
         assert_eq!(book.len(), 1_000, "the original is untouched");
+    }
+
+    fn sell(id: u64, price: i64) -> NewOrder {
+        NewOrder {
+            order_id: OrderId::new(id),
+            account: AccountId::new(2),
+            client_order_id: ClientOrderId::new(id),
+            side: Side::Sell,
+            price: Price::from_ticks(price),
+            qty: Qty::from_contracts(1),
+            time_in_force: TimeInForce::GoodTilCancelled,
+            post_only: false,
+            reduce_only: false,
+            self_trade: SelfTradePrevention::CancelTaker,
+        }
+    }
+
+    #[test]
+    fn a_copy_shares_its_orders_until_one_of_the_two_changes() {
+        let mut book = Book::new(BookLimits::DEFAULT);
+        let mut sink = MatchSink::default();
+        for id in 1..=100 {
+            book.place(&sell(id, 200 + id as i64), &mut sink)
+                .expect("rests");
+        }
+        let mut copy = book.clone();
+        assert!(copy.shares_state_with(&book), "a copy is a reference");
+        // What changes nothing copies nothing.
+        assert_eq!(copy.cancel(OrderId::new(1_000)), None);
+        assert_eq!(
+            copy.reduce(OrderId::new(1_000), Qty::from_contracts(1)),
+            None
+        );
+        assert_eq!(
+            copy.reopen(Price::from_ticks(250), &mut sink),
+            AuctionOutcome::default()
+        );
+        assert!(
+            copy.shares_state_with(&book),
+            "nothing to change, nothing copied"
+        );
+        // The first change copies; the original keeps its orders.
+        let cancelled = copy.cancel(OrderId::new(7)).expect("rests in the copy");
+        assert_eq!(cancelled.order_id, OrderId::new(7));
+        assert!(!copy.shares_state_with(&book), "changed, so copied");
+        assert_eq!((book.len(), copy.len()), (100, 99));
+        assert!(book.get(OrderId::new(7)).is_some(), "the original keeps it");
+        // A change to the original leaves the copy as it was.
+        book.halt();
+        assert!(book.is_halted() && !copy.is_halted());
+        book.check_invariants().expect("a sound original");
+        copy.check_invariants().expect("a sound copy");
     }
 }

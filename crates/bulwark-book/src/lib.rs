@@ -20,5 +20,5 @@ mod book;
 mod order;
 
 pub use auction::{AuctionOutcome, Uncross, uncrossing_price};
-pub use book::{Book, BookCorruption, BookLimits};
+pub use book::{Book, BookCorruption, BookLimits, BookState};
 pub use order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};

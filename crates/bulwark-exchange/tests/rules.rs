@@ -1527,3 +1527,42 @@ fn the_perpetual_band_widens_with_realised_volatility() {
         None
     );
 }
+
+// ---- the state copied per block ----
+
+/// A validator applies each block to a copy of its parent's state. The copy shares every
+/// instrument's book until the block changes it (`bulwark_book::Book` is copied on write), so
+/// a block copies the books it trades in, not the book of every listed instrument. Fails if a
+/// per-block pass changes (or asks to change) every book.
+#[test]
+fn a_copied_state_copies_only_the_books_its_block_changes() {
+    let mut v = Venue::standard();
+    v.order("alice", BTC_CALL, Side::Sell, 1, 5_100);
+    v.order("bob", BTC_PERP, Side::Sell, 1, 100_500);
+    let parent = v.exchange.clone();
+    let (rejection, _) = v.order("carol", BTC_PERP, Side::Buy, 1, 99_000);
+    assert_eq!(rejection, None);
+    let book = |exchange: &Exchange, name: &str| {
+        exchange
+            .instrument(v.id(name))
+            .expect("listed")
+            .book
+            .clone()
+    };
+    for name in [BTC_CALL, BTC_PUT] {
+        assert!(
+            book(&v.exchange, name).shares_state_with(&book(&parent, name)),
+            "{name}: untouched by the block, so not copied"
+        );
+    }
+    let (perp, perp_before) = (book(&v.exchange, BTC_PERP), book(&parent, BTC_PERP));
+    assert!(
+        !perp.shares_state_with(&perp_before),
+        "the block's order copied its book"
+    );
+    assert_eq!(
+        (perp_before.len(), perp.len()),
+        (1, 2),
+        "the parent's book kept as it was"
+    );
+}
