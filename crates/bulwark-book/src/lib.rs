@@ -13,6 +13,8 @@
 //! Bounds: at most [`BookLimits::orders_max`] resting orders; one incoming order makes at most
 //! [`BookLimits::fills_per_match_max`] fills, and the rest of it is cancelled.
 //!
+//! Copied on write: a [`Book`]'s copies share one [`BookState`] until one of them changes.
+//!
 //! Pure: no I/O, clock, randomness or async.
 
 mod auction;
