@@ -55,10 +55,11 @@ struct Level {
     count: u32,
 }
 
-/// The slab of resting orders. Cloned with its capacity, not its length: a book is copied for
-/// every speculative block (`bulwark-node`'s chain), and a copy sized to its length grew on
-/// the first order that rested in it, copying every order a second time (and touching twice
-/// the memory): 1% of a validator's CPU at 10,000 orders a second, 2026-12-06.
+/// The slab of resting orders. Cloned with its capacity, not its length: a book's state is
+/// copied for every speculative block that changes it (`bulwark-node`'s chain, [`Book`]), and
+/// a copy sized to its length grew on the first order that rested in it, copying every order
+/// a second time (and touching twice the memory): 1% of a validator's CPU at 10,000 orders a
+/// second, 2026-12-06.
 #[derive(Debug, Default)]
 struct Slots(Vec<Node>);
 
