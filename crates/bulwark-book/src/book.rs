@@ -130,6 +130,11 @@ impl Book {
         Arc::make_mut(&mut self.0)
     }
 
+    /// Whether a change would copy the state: another book shares it.
+    fn shared(&mut self) -> bool {
+        Arc::get_mut(&mut self.0).is_none()
+    }
+
     /// [`BookState::place`].
     pub fn place(
         &mut self,
@@ -139,15 +144,20 @@ impl Book {
         self.state_mut().place(order, sink)
     }
 
-    /// [`BookState::cancel`]; a book without the order is not copied.
+    /// [`BookState::cancel`]; a shared book without the order is not copied. (The order is
+    /// looked up first only then: a book of its own finds it once.)
     pub fn cancel(&mut self, order_id: OrderId) -> Option<RestingOrder> {
-        self.0.get(order_id)?;
+        if self.shared() && self.0.get(order_id).is_none() {
+            return None;
+        }
         self.state_mut().cancel(order_id)
     }
 
-    /// [`BookState::reduce`]; a book without the order is not copied.
+    /// [`BookState::reduce`]; a shared book without the order is not copied.
     pub fn reduce(&mut self, order_id: OrderId, qty: Qty) -> Option<RestingOrder> {
-        self.0.get(order_id)?;
+        if self.shared() && self.0.get(order_id).is_none() {
+            return None;
+        }
         self.state_mut().reduce(order_id, qty)
     }
 
