@@ -127,9 +127,9 @@ struct AccountPending {
 #[derive(Clone, Debug)]
 pub struct Mempool {
     limits: MempoolLimits,
-    /// Each signer's queue by nonce. Boxed: a signed transaction is 544 bytes, and a queue
-    /// (usually one or two) held them in a B-tree leaf by value, an allocation of about 6.8 KB
-    /// for every queue opened, whose every removal from the front moved the rest along.
+    /// Each signer's queue by nonce. Boxed: a signed transaction is 544 bytes; held by value,
+    /// every queue opened (most hold one or two) allocated a B-tree leaf of about 6.8 KB, and
+    /// every removal from its front moved the rest along.
     by_signer: BTreeMap<SignerKey, BTreeMap<u64, Box<Pending>>>,
     arrival: BTreeMap<u64, Arrival>,
     /// The highest height an arrival was admitted at (`Arrival::admitted_at`).
