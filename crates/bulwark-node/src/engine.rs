@@ -679,8 +679,14 @@ where
         ExchangeApp::new(shared.clone(), feed, config.app, config.observer.age_max),
         shared.clone(),
     );
+    // Inline, not Deferred: a validator votes to notarize only a block its verify accepted.
+    // Verify judges the block's time by this validator's clock, and honest clocks differ.
+    // Deferred votes first and judges for certification, where two honest validators
+    // certifying a notarized block and two refusing it left a view that could be neither
+    // finalized nor nullified, for good (`tests/sweep.rs`
+    // `honest_validators_judging_a_block_s_time_differently_do_not_stop_the_chain`).
     let wrapper =
-        marshal::standard::Deferred::new(context.child("deferred"), app, marshal_mailbox, epocher);
+        marshal::standard::Inline::new(context.child("inline"), app, marshal_mailbox, epocher);
     lock(&shared.notarizations).record_start(crate::app::now_ms(&context));
     let monitor = ConsensusMonitor {
         shared: shared.clone(),

@@ -223,6 +223,31 @@ fn a_block_certified_late_after_its_proposer_crashed_does_not_stop_the_chain() {
     replay_sweep_200(9);
 }
 
+/// `clock-skew` (validator 1's clock 4.5 s behind, validator 2's 2 s ahead, both for 8 s)
+/// stopped for good on seeds 4, 5 and 7, and, once the executor finalized blocks on their
+/// certificate a few ms earlier, on seeds 1, 2, 7 and 8 instead (2026-12-07). Validator 2
+/// leads view 33 and dates its block by its clock. Verification was deferred to certification
+/// (marshal's `Deferred`): all four voted to notarize, then judged the block's time. The
+/// validator behind and one other that verified while the view was open refused it: too far
+/// ahead of their clocks. The leader and a validator that saw the view notarized before it
+/// verified (which leaves the time rules to the voters) certified it and voted to finalize.
+/// Two finalize votes, two refusals: the view could be neither finalized nor nullified, and it
+/// never was, though every clock was healed. A Byzantine leader could aim for the same split
+/// on purpose, dating its block between honest clocks' verdicts. Validators now verify before
+/// they vote (`Inline`): a block they judge differently gets no notarization, and the next
+/// view goes on.
+#[test]
+fn honest_validators_judging_a_block_s_time_differently_do_not_stop_the_chain() {
+    let scenario = bulwark_sim::catalogue::get("clock-skew")
+        .expect("in the catalogue")
+        .expect("valid");
+    for seed in [1, 2, 4, 5, 7, 8] {
+        let measured =
+            simulate(&scenario, seed).unwrap_or_else(|failure| panic!("seed {seed}: {failure}"));
+        assert!(measured.height >= 200, "seed {seed}: {}", measured.height);
+    }
+}
+
 /// `sweep-200` on `seed`, which must pass and reach height 200.
 fn replay_sweep_200(seed: u64) -> bulwark_sim::lab::Measured {
     let scenario = bulwark_sim::catalogue::get("sweep-200")
