@@ -352,7 +352,7 @@ impl ExchangeApp {
                 }
                 let extended = {
                     let mut chain = lock(&self.shared.chain);
-                    let extended = chain.extend(block.inner(), &checked);
+                    let extended = chain.extend(block, &checked);
                     self.shared.publish_newest(&chain);
                     extended
                 };
@@ -469,6 +469,8 @@ where
         // Every transaction comes from the mempool, every observation from the pool: their
         // verdicts travel with them.
         let checked = verdicts::carry_own_proposal(&self.shared.signatures, &mut runtime, &block);
+        let digest = block.digest();
+        let block = Digested::precomputed(block, digest);
         {
             let mut chain = lock(&self.shared.chain);
             if let Err(error) = chain.extend(&block, &checked) {
@@ -477,8 +479,7 @@ where
             }
             self.shared.publish_newest(&chain);
         }
-        let digest = block.digest();
-        Some(Digested::precomputed(block, digest))
+        Some(block)
     }
 
     async fn verify(
@@ -593,7 +594,7 @@ where
                     drop(chain);
                     return refuse(reason);
                 }
-                let extended = chain.extend(candidate.inner(), &checked);
+                let extended = chain.extend(&candidate, &checked);
                 self.shared.publish_newest(&chain);
                 extended
             };

@@ -32,8 +32,8 @@ use crate::commitment::{self, StateHash};
 use bulwark_exchange::{BlockError, BlockOutcome, Exchange, StateDigest};
 use bulwark_types::CheckedBlock;
 use commonware_consensus::Heightable;
-use commonware_cryptography::Digestible;
 use commonware_cryptography::sha256::Digest;
+use commonware_cryptography::{Digested, Digestible};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -43,9 +43,14 @@ use std::sync::Arc;
 /// never grow this: each state is a whole exchange.
 pub const SPECULATIVE_STATES_MAX: usize = 16;
 
-/// The state after one block that is not finalized (yet), with what executing it did.
+/// The state after one block that is not finalized (yet), with the block and what executing it
+/// did.
 #[derive(Clone, Debug)]
 struct Speculative {
+    /// Shared with consensus (marshal holds the same allocation): the executor can finalize
+    /// the block from here the moment its finalization certificate arrives
+    /// ([`Chain::next_held`]).
+    block: Digested<ChainBlock>,
     parent: Digest,
     height: u64,
     state: Arc<Exchange>,
@@ -269,10 +274,16 @@ impl Chain {
     /// hash the block commits to first; on any error nothing changes.
     pub fn extend(
         &mut self,
-        block: &ChainBlock,
+        digested: &Digested<ChainBlock>,
         checked: &CheckedBlock,
     ) -> Result<(), ExtendError> {
-        let digest = block.digest();
+        let digest = digested.digest();
+        let block = digested.inner();
+        debug_assert_eq!(
+            digest,
+            block.digest(),
+            "a block is held under its own digest"
+        );
         if self.speculative.contains_key(&digest) {
             self.head = Some(digest);
             return Ok(());
@@ -310,6 +321,7 @@ impl Chain {
         self.speculative.insert(
             digest,
             Speculative {
+                block: digested.clone(),
                 parent: block.parent,
                 height,
                 state: Arc::new(state),
@@ -329,6 +341,16 @@ impl Chain {
             self.forget(&oldest);
         }
         Ok(())
+    }
+
+    /// The block `digest`, if this node holds its speculative state and that state extends the
+    /// finalized block: the next block, ready for [`Chain::finalize_kept`] without waiting for
+    /// marshal to deliver it.
+    pub fn next_held(&self, digest: &Digest) -> Option<Digested<ChainBlock>> {
+        self.speculative
+            .get(digest)
+            .filter(|s| s.parent == self.finalized_digest)
+            .map(|s| s.block.clone())
     }
 
     /// Finalizes the next block if this node holds its speculative state: that state becomes
@@ -521,23 +543,28 @@ mod tests {
         (block, checked)
     }
 
+    /// `block` as consensus hands it over.
+    fn held(block: &ChainBlock) -> Digested<ChainBlock> {
+        Digested::precomputed(block.clone(), block.digest())
+    }
+
     #[test]
     fn speculation_forks_from_the_finalized_state_and_finalization_checks_the_commitment() {
         let (mut chain, bridge) = genesis();
         let root = chain.finalized_digest();
         let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
-        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
         assert_eq!(chain.newest().height().get(), 1);
         // A competing block on the same parent becomes the head; both states are held.
         let (b, checked_b) = block(chain.finalized(), root, &bridge, 1, 200);
-        chain.extend(&b, &checked_b).unwrap();
+        chain.extend(&held(&b), &checked_b).unwrap();
         assert!(chain.state_after(&b.digest()).is_some());
         assert!(chain.state_after(&a.digest()).is_some());
         assert_eq!(chain.speculative_len(), 2);
         // A child of `b`.
         let b_state = chain.state_after(&b.digest()).unwrap().clone();
         let (c, checked_c) = block(&b_state, b.digest(), &bridge, 2, 300);
-        chain.extend(&c, &checked_c).unwrap();
+        chain.extend(&held(&c), &checked_c).unwrap();
 
         // Finalizing `a` (the network chose it) works from the finalized state alone.
         let outcome = chain.finalize(&a, &checked_a).unwrap();
@@ -571,10 +598,10 @@ mod tests {
         let root = chain.finalized_digest();
         let genesis_state = chain.finalized().clone();
         let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
-        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
         let speculative: *const Exchange = chain.state_after(&a.digest()).unwrap();
         // Extending again with the same block executes nothing: the same state stays.
-        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
         assert!(std::ptr::eq(
             chain.state_after(&a.digest()).unwrap(),
             speculative
@@ -603,6 +630,57 @@ mod tests {
         assert_eq!(chain.finalized_height(), 2);
     }
 
+    /// What the executor may finalize on a finalization certificate before marshal delivers
+    /// the block: only a block held here whose state extends the finalized block. A certified
+    /// block whose parent is not finalized here yet waits (finalizing it would skip its
+    /// parent), and so does one never speculated here.
+    #[test]
+    fn only_a_held_block_on_the_finalized_state_is_ready_on_its_certificate() {
+        let (mut chain, bridge) = genesis();
+        let root = chain.finalized_digest();
+        let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
+        let (fork, checked_fork) = block(chain.finalized(), root, &bridge, 1, 7);
+        chain.extend(&held(&a), &checked_a).unwrap();
+        chain.extend(&held(&fork), &checked_fork).unwrap();
+        let a_state = chain.state_after(&a.digest()).unwrap().clone();
+        let (b, checked_b) = block(&a_state, a.digest(), &bridge, 2, 10);
+        chain.extend(&held(&b), &checked_b).unwrap();
+        let (c, _) = block(
+            chain.state_after(&b.digest()).unwrap(),
+            b.digest(),
+            &bridge,
+            3,
+            1,
+        );
+        assert_eq!(
+            chain.next_held(&a.digest()).map(|h| h.digest()),
+            Some(a.digest())
+        );
+        assert_eq!(
+            chain.next_held(&fork.digest()).map(|h| h.digest()),
+            Some(fork.digest())
+        );
+        assert!(
+            chain.next_held(&b.digest()).is_none(),
+            "its parent is not finalized"
+        );
+        assert!(
+            chain.next_held(&c.digest()).is_none(),
+            "never speculated here"
+        );
+        let ready = chain.next_held(&a.digest()).unwrap();
+        assert!(chain.finalize_kept(ready.inner()).unwrap().is_some());
+        assert_eq!(
+            chain.next_held(&b.digest()).map(|h| h.digest()),
+            Some(b.digest())
+        );
+        assert!(
+            chain.next_held(&fork.digest()).is_none(),
+            "the losing fork is gone"
+        );
+        assert!(chain.next_held(&a.digest()).is_none(), "finalized already");
+    }
+
     /// An equivocating leader proposes two blocks at one height: each executes on the state
     /// after their common parent (which stays held), children build on either, and finalizing
     /// one forgets the other with all its descendants while keeping the winner's children.
@@ -611,12 +689,12 @@ mod tests {
         let (mut chain, bridge) = genesis();
         let root = chain.finalized_digest();
         let (p, checked_p) = block(chain.finalized(), root, &bridge, 1, 100);
-        chain.extend(&p, &checked_p).unwrap();
+        chain.extend(&held(&p), &checked_p).unwrap();
         let p_state = chain.state_after(&p.digest()).unwrap().clone();
         let (a, checked_a) = block(&p_state, p.digest(), &bridge, 2, 10);
         let (b, checked_b) = block(&p_state, p.digest(), &bridge, 2, 20);
-        chain.extend(&a, &checked_a).unwrap();
-        chain.extend(&b, &checked_b).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
+        chain.extend(&held(&b), &checked_b).unwrap();
         assert_ne!(
             chain.state_after(&a.digest()).unwrap().state_digest(),
             chain.state_after(&b.digest()).unwrap().state_digest()
@@ -630,8 +708,8 @@ mod tests {
         let b_state = chain.state_after(&b.digest()).unwrap().clone();
         let (a_child, checked_a_child) = block(&a_state, a.digest(), &bridge, 3, 1);
         let (b_child, checked_b_child) = block(&b_state, b.digest(), &bridge, 3, 2);
-        chain.extend(&a_child, &checked_a_child).unwrap();
-        chain.extend(&b_child, &checked_b_child).unwrap();
+        chain.extend(&held(&a_child), &checked_a_child).unwrap();
+        chain.extend(&held(&b_child), &checked_b_child).unwrap();
         assert_eq!(chain.speculative_len(), 5);
 
         chain.finalize_kept(&p).unwrap().expect("kept");
@@ -669,7 +747,7 @@ mod tests {
             .map(|i| block(chain.finalized(), root, &bridge, 1, 100 + i))
             .collect();
         for (fork, checked) in &forks {
-            chain.extend(fork, checked).unwrap();
+            chain.extend(&held(fork), checked).unwrap();
             assert!(chain.speculative_len() <= SPECULATIVE_STATES_MAX);
         }
         assert_eq!(chain.speculative_len(), SPECULATIVE_STATES_MAX);
@@ -695,10 +773,10 @@ mod tests {
         let root = chain.finalized_digest();
         let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
         let (b, checked_b) = block(chain.finalized(), root, &bridge, 1, 200);
-        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
         let a_state = chain.state_after(&a.digest()).unwrap().clone();
         let (c, checked_c) = block(&a_state, a.digest(), &bridge, 2, 300);
-        chain.extend(&c, &checked_c).unwrap();
+        chain.extend(&held(&c), &checked_c).unwrap();
         // The network finalized `b`, which this node never saw before.
         let expected = executed(chain.finalized(), root, &b, &checked_b);
         let outcome = chain.finalize(&b, &checked_b).unwrap();
@@ -724,10 +802,10 @@ mod tests {
             block(&c_state, c.digest(), &bridge, 3, 7)
         };
         assert_eq!(
-            chain.extend(&on_c, &checked_on_c),
+            chain.extend(&held(&on_c), &checked_on_c),
             Err(ExtendError::UnknownParent(c.digest()))
         );
-        chain.extend(&d, &checked_d).unwrap();
+        chain.extend(&held(&d), &checked_d).unwrap();
         chain.finalize_kept(&d).unwrap().expect("kept");
     }
 
@@ -740,10 +818,10 @@ mod tests {
         let (mut chain, bridge) = genesis();
         let root = chain.finalized_digest();
         let (a, checked_a) = block(chain.finalized(), root, &bridge, 1, 100);
-        chain.extend(&a, &checked_a).unwrap();
+        chain.extend(&held(&a), &checked_a).unwrap();
         let a_state = chain.state_after(&a.digest()).unwrap().clone();
         let (b, checked_b) = block(&a_state, a.digest(), &bridge, 2, 5);
-        chain.extend(&b, &checked_b).unwrap();
+        chain.extend(&held(&b), &checked_b).unwrap();
         chain.forget(&a.digest());
         // `a` executes here with its deposit's signature refused.
         let mut body = a.body.clone();
@@ -774,7 +852,7 @@ mod tests {
         );
         let before = chain.finalized().state_digest();
         assert!(matches!(
-            chain.extend(&lying, &checked),
+            chain.extend(&held(&lying), &checked),
             Err(ExtendError::StateMismatch { .. })
         ));
         assert!(
@@ -800,7 +878,7 @@ mod tests {
             good.body.clone(),
         );
         assert!(matches!(
-            chain.extend(&unknown_parent, &checked),
+            chain.extend(&held(&unknown_parent), &checked),
             Err(ExtendError::UnknownParent(_))
         ));
     }
@@ -824,7 +902,7 @@ mod tests {
         assert_ne!(divergence.committed, divergence.computed);
         // The honest chain takes it; a block leaving the hash out, or adding one where none is
         // due, is refused.
-        honest.extend(&good, &checked).unwrap();
+        honest.extend(&held(&good), &checked).unwrap();
         let without = ChainBlock::new(
             good.context.clone(),
             root,
@@ -833,7 +911,7 @@ mod tests {
             good.body.clone(),
         );
         assert!(matches!(
-            honest.extend(&without, &checked),
+            honest.extend(&held(&without), &checked),
             Err(ExtendError::StateHashMismatch { .. })
         ));
         honest.finalize(&good, &checked).unwrap();
@@ -850,10 +928,10 @@ mod tests {
             next.body.clone(),
         );
         assert!(matches!(
-            honest.extend(&extra, &checked_next),
+            honest.extend(&held(&extra), &checked_next),
             Err(ExtendError::StateHashMismatch { .. })
         ));
-        honest.extend(&next, &checked_next).unwrap();
+        honest.extend(&held(&next), &checked_next).unwrap();
     }
 
     /// Asserts that `chain` refuses `block` for its state hash, at verification (no vote) and
@@ -864,7 +942,7 @@ mod tests {
         checked: &CheckedBlock,
     ) -> Divergence {
         assert!(matches!(
-            chain.extend(block, checked),
+            chain.extend(&held(block), checked),
             Err(ExtendError::StateHashMismatch { .. })
         ));
         let Err(FinalizeError::Divergence(divergence)) = chain.finalize(block, checked) else {
@@ -889,7 +967,7 @@ mod tests {
         chain.record_state_hash(root, &Arc::new(Exchange::clone(&state)), wrong);
         chain.record_state_hash(good.digest(), &state, wrong);
         assert_eq!(chain.state_hash_due(&root), Some(good.state_hash));
-        chain.extend(&good, &checked).unwrap();
+        chain.extend(&held(&good), &checked).unwrap();
         chain.finalize(&good, &checked).unwrap();
 
         // Recorded for the state held: used by verification and by the finalization check.
@@ -903,7 +981,7 @@ mod tests {
         let (mut chain, _) = genesis();
         for usdc in 100..100 + 2 * HASHED_MAX as i64 {
             let (competing, checked) = block(chain.finalized(), root, &bridge, 1, usdc);
-            chain.extend(&competing, &checked).unwrap();
+            chain.extend(&held(&competing), &checked).unwrap();
             let held = Arc::clone(chain.state_shared(&competing.digest()).unwrap());
             chain.record_state_hash(competing.digest(), &held, wrong);
             assert!(chain.hashed.len() <= HASHED_MAX);

@@ -208,13 +208,19 @@ pub fn max_message_size(participants: u32, limits: &BlockLimits, gossip_batch_ma
     commonware_p2p::max_message_size(&[simplex, marshal, gossip, snapshots, observations])
 }
 
-/// Watches consensus activity for the node status (views finalized, faults seen) and records
-/// when this validator first saw each view notarized (see [`crate::app::Notarizations`]).
+/// Watches consensus activity for the node status (views finalized, faults seen), records
+/// when this validator first saw each view notarized (see [`crate::app::Notarizations`]), and
+/// hands each finalization's block digest to the executor, which finalizes a block it holds
+/// speculatively at once instead of waiting for marshal to store and deliver it
+/// ([`crate::executor`]).
 pub struct ConsensusMonitor<C> {
     shared: Arc<Shared>,
     clock: Arc<C>,
     /// This validator's index among the participants: its own votes.
     me: Option<Participant>,
+    /// Blocks whose finalization certificate simplex verified, to the executor. Bounded; a
+    /// full queue drops the digest (marshal still delivers the block).
+    finalized: futures::channel::mpsc::Sender<Digest>,
 }
 
 impl<C> Clone for ConsensusMonitor<C> {
@@ -223,6 +229,7 @@ impl<C> Clone for ConsensusMonitor<C> {
             shared: self.shared.clone(),
             clock: self.clock.clone(),
             me: self.me,
+            finalized: self.finalized.clone(),
         }
     }
 }
@@ -240,6 +247,10 @@ impl<C: Clock> Reporter for ConsensusMonitor<C> {
             Activity::Notarize(vote) if Some(vote.attestation.signer) == self.me => {
                 let now = crate::app::now_ms(self.clock.as_ref());
                 lock(&self.shared.notarizations).record_own_vote(view, now);
+            }
+            // Simplex reports only certificates it verified: 2f+1 validators' signatures.
+            Activity::Finalization(finalization) => {
+                let _ = self.finalized.try_send(finalization.proposal.payload);
             }
             _ => {}
         }
@@ -633,10 +644,12 @@ where
     let marshal_for_api = marshal_mailbox.clone();
     // Capacity 1: the snapshot actor hands over at most one synced state at a time.
     let (installs, synced_states) = futures::channel::mpsc::channel(1);
+    let (certified_sender, certified) =
+        futures::channel::mpsc::channel(crate::executor::CERTIFIED_MAX);
     handles.push(
         context
             .child("executor_task")
-            .spawn(move |_| executor.run(finalized_blocks, synced_states)),
+            .spawn(move |_| executor.run(finalized_blocks, synced_states, certified)),
     );
     handles.extend(gossip::start(
         context.child("gossip"),
@@ -695,6 +708,7 @@ where
             Some(Membership::Signer(me) | Membership::Member(me)) => Some(me),
             None => None,
         },
+        finalized: certified_sender,
     };
     let engine = simplex::Engine::new(
         context.child("simplex"),

@@ -248,6 +248,9 @@ pub struct NodeStatus {
     /// Finalized blocks this node executed at finalization (never speculated here, or their
     /// speculative state was forgotten).
     pub blocks_executed: u64,
+    /// Finalized blocks this node finalized on consensus's certificate, before marshal
+    /// delivered them (each is also counted as kept or executed).
+    pub blocks_finalized_on_certificate: u64,
     /// Why the node halted, if it did.
     pub halted: Option<String>,
     /// A finalized block this node's own archive should hold and does not (its disk lost

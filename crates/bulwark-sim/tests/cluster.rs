@@ -27,6 +27,16 @@ fn all_honest_for_1000_blocks_agree_on_every_outcome() {
         cluster.stop_traders();
         let compared = cluster.check_agreement(&ALL);
         assert!(compared >= 1_000, "compared {compared} heights");
+        // Most blocks are finalized on consensus's certificate, before marshal delivers them
+        // (the rest when marshal's delivery comes first), and the validators still agree.
+        for i in ALL {
+            let on_certificate =
+                lock(&cluster.shared(i).unwrap().status).blocks_finalized_on_certificate;
+            assert!(
+                on_certificate > 500,
+                "validator {i} finalized {on_certificate} blocks on their certificate"
+            );
+        }
         let (txs, trades) = cluster.executed(0);
         assert!(
             txs > 5_000 && trades > 500,

@@ -12,11 +12,14 @@ use bulwark_node::commitment;
 use bulwark_types::CheckedBlock;
 use commonware_consensus::types::{Epoch, Round, View};
 use commonware_cryptography::sha256::Digest;
-use commonware_cryptography::{Digestible, Hasher, Sha256, Signer};
+use commonware_cryptography::{Digested, Digestible, Hasher, Sha256, Signer};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 /// The trading blocks as chain blocks, each committing to the state after its parent.
-fn chain_blocks(prepared: &Exchange, trading: &[CheckedBlock]) -> (Digest, Vec<ChainBlock>) {
+fn chain_blocks(
+    prepared: &Exchange,
+    trading: &[CheckedBlock],
+) -> (Digest, Vec<Digested<ChainBlock>>) {
     let root = Sha256::hash(&[b"bench root"]);
     let leader = commonware_cryptography::ed25519::PrivateKey::from_seed(7).public_key();
     let mut state = prepared.clone();
@@ -37,7 +40,7 @@ fn chain_blocks(prepared: &Exchange, trading: &[CheckedBlock]) -> (Digest, Vec<C
         );
         state.apply_block(checked).expect("trading blocks apply");
         parent = block.digest();
-        blocks.push(block);
+        blocks.push(Digested::precomputed(block, parent));
     }
     (root, blocks)
 }
@@ -64,7 +67,7 @@ fn finalize_block(c: &mut Criterion) {
             |chain| {
                 for (block, checked) in blocks.iter().zip(&workload.trading) {
                     chain.extend(block, checked).expect("extends");
-                    chain.finalize(block, checked).expect("finalizes");
+                    chain.finalize(block.inner(), checked).expect("finalizes");
                 }
             },
             BatchSize::LargeInput,
@@ -75,7 +78,7 @@ fn finalize_block(c: &mut Criterion) {
             || Chain::new(prepared.clone(), root),
             |chain| {
                 for (block, checked) in blocks.iter().zip(&workload.trading) {
-                    chain.finalize(block, checked).expect("finalizes");
+                    chain.finalize(block.inner(), checked).expect("finalizes");
                 }
             },
             BatchSize::LargeInput,

@@ -286,6 +286,8 @@ struct Figures {
     /// at finalization.
     blocks_kept: u64,
     blocks_executed: u64,
+    /// Of those, the blocks finalized on consensus's certificate before marshal delivered them.
+    blocks_on_certificate: u64,
 }
 
 /// How often the bench submits what its schedule says is due.
@@ -394,17 +396,19 @@ async fn drive(
     }
     let cpu = cpu_time().saturating_sub(cpu_start);
     latencies.sort();
-    let (height, blocks_kept, blocks_executed) = {
+    let (height, blocks_kept, blocks_executed, blocks_on_certificate) = {
         let status = lock(&validators[0].status);
         (
             status.finalized_height,
             status.blocks_kept,
             status.blocks_executed,
+            status.blocks_finalized_on_certificate,
         )
     };
     Figures {
         blocks_kept,
         blocks_executed,
+        blocks_on_certificate,
         submitted,
         refused,
         finalized,
@@ -577,8 +581,8 @@ fn report(args: &ClusterBenchArgs, f: &Figures) {
     let cpu_per_order =
         f.cpu.as_secs_f64() * 1e6 / (f.finalized.max(1) as f64) / args.validators as f64;
     println!(
-        "validator 0's finalized blocks: {} kept from speculation, {} executed at finalization",
-        f.blocks_kept, f.blocks_executed
+        "validator 0's finalized blocks: {} kept from speculation, {} executed at finalization; {} finalized on their certificate before marshal delivered them",
+        f.blocks_kept, f.blocks_executed, f.blocks_on_certificate
     );
     println!(
         "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange), {} dropped, in {:.2} s; height {}",

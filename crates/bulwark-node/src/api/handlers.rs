@@ -624,6 +624,7 @@ pub async fn status(State(api): State<ApiState>) -> ApiResult {
         "transactions_executed": status.transactions_executed,
         "blocks_kept": status.blocks_kept,
         "blocks_executed_at_finalization": status.blocks_executed,
+        "blocks_finalized_on_certificate": status.blocks_finalized_on_certificate,
         "trades_executed": status.trades_executed,
         "runtime_sync_attempts": status.runtime_sync_attempts,
         "runtime_syncs": status.runtime_syncs,

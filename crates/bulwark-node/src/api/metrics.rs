@@ -40,7 +40,7 @@ pub fn encode(
     if !out.is_empty() {
         out.push('\n');
     }
-    let node: [(&str, &str, &str, u64); 14] = [
+    let node: [(&str, &str, &str, u64); 15] = [
         (
             "bulwark_finalized_height",
             "gauge",
@@ -100,6 +100,12 @@ pub fn encode(
             "counter",
             "Finalized blocks executed at finalization (not speculated here, or forgotten)",
             status.blocks_executed,
+        ),
+        (
+            "bulwark_blocks_finalized_on_certificate",
+            "counter",
+            "Finalized blocks finalized on consensus's certificate, before marshal delivered them",
+            status.blocks_finalized_on_certificate,
         ),
         (
             "bulwark_trades_executed",
