@@ -51,12 +51,21 @@ struct Speculative {
     /// the block from here the moment its finalization certificate arrives
     /// ([`Chain::next_held`]).
     block: Digested<ChainBlock>,
-    parent: Digest,
-    height: u64,
     state: Arc<Exchange>,
     outcome: BlockOutcome,
     /// Insertion order, for forgetting the oldest past [`SPECULATIVE_STATES_MAX`].
     inserted: u64,
+}
+
+impl Speculative {
+    /// The block's parent, which its state was executed on.
+    fn parent(&self) -> Digest {
+        self.block.inner().parent
+    }
+
+    fn height(&self) -> u64 {
+        self.state.height().get()
+    }
 }
 
 /// A finalized block commits to a state (its outcome chain, or its state hash) that is not
@@ -322,8 +331,6 @@ impl Chain {
             digest,
             Speculative {
                 block: digested.clone(),
-                parent: block.parent,
-                height,
                 state: Arc::new(state),
                 outcome,
                 inserted: self.inserted,
@@ -349,7 +356,7 @@ impl Chain {
     pub fn next_held(&self, digest: &Digest) -> Option<Digested<ChainBlock>> {
         self.speculative
             .get(digest)
-            .filter(|s| s.parent == self.finalized_digest)
+            .filter(|s| s.parent() == self.finalized_digest)
             .map(|s| s.block.clone())
     }
 
@@ -370,11 +377,12 @@ impl Chain {
         // Held under the block's digest, which commits to its parent: it was executed on the
         // state after the finalized block (the checks above passed on that very state).
         assert_eq!(
-            kept.parent, self.finalized_digest,
+            kept.parent(),
+            self.finalized_digest,
             "kept state extends finality"
         );
         assert_eq!(
-            kept.height,
+            kept.height(),
             self.finalized_height() + 1,
             "kept state is next"
         );
@@ -450,7 +458,7 @@ impl Chain {
         let mut by_height: Vec<(u64, Digest, Digest)> = self
             .speculative
             .iter()
-            .map(|(digest, s)| (s.height, *digest, s.parent))
+            .map(|(digest, s)| (s.height(), *digest, s.parent()))
             .collect();
         by_height.sort_unstable();
         let mut alive = BTreeSet::from([self.finalized_digest]);
