@@ -132,6 +132,11 @@ pub struct Executor<E: Storage + Clock + Metrics + CryptoRng> {
 /// rather than drop it, and stay parked.
 async fn park_holding(ack: Exact) {
     let _held = ack;
+    park().await;
+}
+
+/// A halted executor's end when it holds no acknowledgement: parked for good.
+async fn park() {
     futures::future::pending::<()>().await;
 }
 
@@ -185,8 +190,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                     }
                     self.certified.push_back(digest);
                     if !self.execute_certified().await {
-                        futures::future::pending::<()>().await;
-                        return;
+                        return park().await;
                     }
                     continue;
                 }
@@ -197,8 +201,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 Some(Next::Synced(synced)) => {
                     if !self.install(*synced).await {
                         // Its disk failed: halted, parked like a divergence.
-                        futures::future::pending::<()>().await;
-                        return;
+                        return park().await;
                     }
                     continue;
                 }
@@ -260,8 +263,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             ack.acknowledge();
             // A certified block may have waited for this one, its parent.
             if !self.execute_certified().await {
-                futures::future::pending::<()>().await;
-                return;
+                return park().await;
             }
         }
     }
