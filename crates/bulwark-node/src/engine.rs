@@ -9,6 +9,7 @@ use crate::block::{BlockCodec, ChainBlock, Ctx};
 use crate::chain::Chain;
 use crate::executor::{Executor, ExecutorConfig, FinalizedFeed, initial_chain};
 use crate::gossip::{self, GossipConfig};
+use crate::leaders::LeaderSchedule;
 use crate::mempool::{Mempool, MempoolLimits};
 use crate::observer::{ObservationPool, ObserverConfig};
 use crate::prices::PriceFeed;
@@ -23,7 +24,6 @@ use commonware_consensus::marshal::{
     self, core::Actor as MarshalActor, resolver::p2p as marshal_resolver,
 };
 use commonware_consensus::simplex::config::{ForwardPolicy, SkipBudget, SkipPolicy};
-use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::{self, scheme::ed25519};
 use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
 use commonware_consensus::{Application, Heightable as _, Reporter, Reporters, Viewable as _};
@@ -32,7 +32,7 @@ use commonware_cryptography::certificate::{
 };
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
 use commonware_cryptography::sha256::Digest;
-use commonware_cryptography::{Digested, Digestible, Sha256, Signer as _};
+use commonware_cryptography::{Digested, Digestible, Signer as _};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
@@ -714,7 +714,7 @@ where
         context.child("simplex"),
         simplex::Config {
             scheme,
-            elector: RoundRobin::<Sha256>::default(),
+            elector: LeaderSchedule::default(),
             blocker,
             automaton: wrapper.clone(),
             relay: wrapper.clone(),

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod executor;
 pub mod gossip;
 pub mod layout;
+pub mod leaders;
 pub mod mempool;
 pub mod observer;
 pub mod prices;

@@ -2,7 +2,7 @@
 
 use crate::cluster::Cluster;
 use crate::scenario::MockKind;
-use commonware_consensus::simplex::elector::RoundRobin;
+use bulwark_node::leaders::LeaderSchedule;
 use commonware_consensus::simplex::mocks::{
     conflicter, equivocator, nuller, outdated, relay::Relay,
 };
@@ -54,7 +54,7 @@ pub fn spawn(cluster: &Cluster, i: usize, kind: MockKind) -> Handle<()> {
                 async move {
                     let config = equivocator::Config {
                         scheme,
-                        elector: RoundRobin::<Sha256>::default(),
+                        elector: LeaderSchedule::default(),
                         epoch: Epoch::zero(),
                         relay: Arc::new(Relay::new()),
                     };
