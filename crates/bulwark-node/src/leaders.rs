@@ -12,14 +12,16 @@
 //! 40), against 206 to 226 ms on every other seed (`tests/faults.rs` in `bulwark-sim`,
 //! `a_cluster_started_from_genesis_does_not_skip_its_second_leader`).
 //!
-//! View 1's leader has been heard by every validator that enters view 2 honestly: its proposal
-//! carries its own vote, and view 1's notarization needs it. By view 3, every live validator's
-//! first vote has had a whole view to arrive, so a leader judged silent there is silent.
+//! View 1's leader sent its proposal, which carries its vote, to every validator in view 1,
+//! so a validator entering view 2 on view 1's notarization has heard from it unless that one
+//! message is still in flight there (a stall needs f + 1 such validators). By view
+//! 3, every live validator's first vote has had a whole view to arrive, so a leader judged
+//! silent there is silent.
 //!
 //! The cost: the first leader leads one view more than the others, once. A cluster restarted
 //! all at once from a later view can still skip its second leader that way (the schedule
-//! cannot know where a restart begins); the skip costs one view, as it does for a crashed
-//! leader.
+//! cannot know where a restart begins), at most once per restart, for up to the
+//! certification timeout.
 
 use commonware_consensus::simplex::elector::{
     self, Elector, Input, RoundRobin, RoundRobinElector, Scheduled, Terms,
