@@ -261,6 +261,9 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
                 return park_holding(ack).await;
             }
             ack.acknowledge();
+            // Its certificate, if it came first while the block was not held here, can no
+            // longer match anything.
+            self.certified.retain(|digest| *digest != block.digest());
             // A certified block may have waited for this one, its parent.
             if !self.execute_certified().await {
                 return park().await;
