@@ -18,7 +18,10 @@
 //! 3, every live validator's first vote has had a whole view to arrive, so a leader judged
 //! silent there is silent.
 //!
-//! The cost: the first leader leads one view more than the others, once. A cluster restarted
+//! The cost: the first leader leads one view more than the others, once, at genesis (views
+//! 1 and 2 of epoch 0, before any client has traded): a Byzantine first leader gains one
+//! more block to order, or to withhold at the cost of the leader timeout, as any leader of
+//! two views would. A cluster restarted
 //! all at once from a later view can still skip its second leader that way (the schedule
 //! cannot know where a restart begins), at most once per restart, for up to the
 //! certification timeout.
