@@ -152,8 +152,10 @@ pub enum TifArg {
 #[derive(Args)]
 pub struct ApiArg {
     /// A validator's API, e.g. http://127.0.0.1:8080 (transactions signed with --key); or
-    /// several, comma-separated: reads come from the first, and each transaction is handed to
-    /// every one, so a validator that drops it does not stop it.
+    /// several, comma-separated: each transaction is handed to every one, so a validator that
+    /// drops it does not stop it, and a read is believed only when f + 1 of the n named give
+    /// the same answer (f = (n - 1) / 3: two of four), so one that lies is outvoted (`status`
+    /// shows the first named).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub api: String,
     /// Or a gateway's Deribit API, e.g. http://127.0.0.1:8084, the one traders' clients use:
@@ -483,9 +485,10 @@ pub fn account(args: AccountArgs) -> Result<()> {
         (None, Some(hex)) => keys::public_hex(&keys::parse_public_key(&hex)?),
         _ => bail!("give --key FILE or --public-key HEX"),
     };
-    print_json(&client::get_ok(
+    print_json(&client::get_agreed(
         &args.api.api,
         &format!("/account/{public}"),
+        &client::without_height,
     )?);
     Ok(())
 }
@@ -539,13 +542,14 @@ pub fn book(args: BookArgs) -> Result<()> {
     if let Some(gateway) = args.api.gateway()? {
         return book_through(&gateway, &args);
     }
-    let book = client::get_ok(
+    let book = client::get_agreed(
         &args.api.api,
         &format!(
             "/book/{}?depth={}",
             client::path_segment(&args.instrument),
             args.depth
         ),
+        &client::without_height,
     )?;
     if args.json {
         print_json(&book);

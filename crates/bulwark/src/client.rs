@@ -5,9 +5,14 @@
 //! transaction is signed with the clock in microseconds as its nonce, or the nonce the API
 //! reports as the key's next if that is higher (`nonce_next`: above its last executed nonce
 //! and above anything of it still pending), so it expires a minute after it is signed.
-//! `api` may name several validators, comma-separated: reads come from the first, and each
-//! transaction is handed to every one ([`submit`]), so a validator that says it admitted a
-//! transaction and drops it does not stop it.
+//! `api` may name several validators, comma-separated: each transaction is handed to every one
+//! ([`submit`]), so a validator that says it admitted a transaction and drops it does not stop
+//! it, and what the client reads (an instrument's id and tick size, an account's nonce and
+//! withdrawals, a transaction's outcome, the `account` and `book` views) is believed only when
+//! `f + 1` of the `n` named gave the same answer ([`read_agreed`], `f = (n - 1) / 3`), so one
+//! lying validator among four cannot send an order to another instrument, price it in the wrong
+//! ticks, or report an order or withdrawal executed that was not. `status` is one validator's
+//! account of itself and comes from the first named.
 //!
 //! Never: panics on what an API answers (a buggy or hostile one, or a proxy, must not crash
 //! the client: [`AnswerError`]), puts a caller's text into a request unescaped (path segments
@@ -47,6 +52,30 @@ pub enum AnswerError {
         "the API reports instrument id {id} for {instrument:?}, beyond the exchange's 32-bit ids"
     )]
     InstrumentIdOutOfRange { instrument: String, id: u64 },
+    #[error(
+        "{answered} of the {named} validators named answered {path} and no {needed} of them gave \
+         the same answer in {rounds} tries (at most {agreeing} did): one may be lying, or the \
+         chain moved between every try"
+    )]
+    NoAgreement {
+        path: String,
+        named: usize,
+        answered: usize,
+        needed: usize,
+        agreeing: usize,
+        rounds: u32,
+    },
+    #[error(
+        "only {answered} of the {named} validators named answered {path}; {needed} must give the \
+         same answer before it is believed (first failure: {failure})"
+    )]
+    TooFewAnswered {
+        path: String,
+        named: usize,
+        answered: usize,
+        needed: usize,
+        failure: String,
+    },
 }
 
 /// The instant `wait` from now, `wait` cut to [`WAIT_S_MAX`] (so adding never overflows).
@@ -111,6 +140,137 @@ fn validators(api: &str) -> impl Iterator<Item = &str> {
     api.split(',')
         .map(str::trim)
         .filter(|base| !base.is_empty())
+}
+
+/// How many of `named` validators must give the same answer before the client believes it:
+/// `f + 1`, where `f = (named - 1) / 3` is the most of them consensus allows to be Byzantine.
+/// Among any `f + 1` at least one is honest, and an honest validator answers from a state the
+/// chain finalized, so an answer `f + 1` gave is true of some finalized state; `f` liars agreeing
+/// are not enough. With one validator named, its answer is taken.
+pub fn agreement(named: usize) -> usize {
+    named.saturating_sub(1) / 3 + 1
+}
+
+/// Tries of [`read_agreed`] before it gives up on validators that answer but do not agree.
+const READ_ROUNDS: u32 = 20;
+
+/// Pause between two tries of [`read_agreed`]: about two blocks, so validators that answered
+/// from neighbouring heights have reached the same one.
+const READ_RETRY: Duration = Duration::from_millis(100);
+
+/// The part of a state view two validators must agree on: all of it but the height it was read
+/// at (validators a block apart give the same account or book at different heights).
+pub fn without_height(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("height");
+    }
+    body
+}
+
+/// One try of a read of `path` (GET) from every validator `api` names, at once. `Some` answer
+/// once [`agreement`] of them gave the same status and the same `compared` part of the body
+/// (the first such answer to arrive; validators still answering are not waited for); `None`
+/// when every validator answered or failed and no answer reached the agreement; an
+/// [`AnswerError::TooFewAnswered`] when too few answered at all for any to.
+fn read_round(
+    api: &str,
+    path: &str,
+    compared: &dyn Fn(&Value) -> Value,
+) -> Result<(Option<Response>, usize, usize)> {
+    let bases: Vec<&str> = validators(api).collect();
+    ensure!(!bases.is_empty(), "no API given");
+    let needed = agreement(bases.len());
+    let mut groups: Vec<(u16, String, usize)> = Vec::new();
+    let mut answered = 0;
+    let mut failure: Option<anyhow::Error> = None;
+    let mut agreeing = 0;
+    let (sender, answers) = std::sync::mpsc::channel();
+    for base in &bases {
+        let (sender, base, path) = (sender.clone(), base.to_string(), path.to_string());
+        // Not joined: a validator that hangs holds only its own thread, up to the request's
+        // timeouts, and its late answer goes nowhere.
+        std::thread::spawn(move || {
+            let _ = sender.send(request(&base, "GET", &path, None));
+        });
+    }
+    drop(sender);
+    let mut outcome = None;
+    // Bounded: one answer per validator, each within the request's timeouts.
+    for answer in answers {
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) => {
+                failure.get_or_insert(error);
+                continue;
+            }
+        };
+        answered += 1;
+        let key = compared(&response.body).to_string();
+        let count = match groups
+            .iter_mut()
+            .find(|(status, k, _)| *status == response.status && *k == key)
+        {
+            Some(group) => {
+                group.2 += 1;
+                group.2
+            }
+            None => {
+                groups.push((response.status, key, 1));
+                1
+            }
+        };
+        agreeing = agreeing.max(count);
+        if count >= needed {
+            outcome = Some(response);
+            break;
+        }
+    }
+    if outcome.is_none() && answered < needed {
+        return Err(AnswerError::TooFewAnswered {
+            path: path.to_string(),
+            named: bases.len(),
+            answered,
+            needed,
+            failure: failure.map_or_else(|| "none".into(), |e| format!("{e:#}")),
+        }
+        .into());
+    }
+    Ok((outcome, answered, agreeing))
+}
+
+/// Reads `path` (GET) from every validator `api` names and returns the answer [`agreement`] of
+/// them gave (status, and the `compared` part of the body), trying again [`READ_RETRY`] later,
+/// up to [`READ_ROUNDS`] times, while they answer but disagree. A lying validator is outvoted;
+/// one that is down or hangs is not needed while enough others answer.
+pub fn read_agreed(api: &str, path: &str, compared: &dyn Fn(&Value) -> Value) -> Result<Response> {
+    let mut most = (0, 0);
+    for round in 0..READ_ROUNDS {
+        if round > 0 {
+            std::thread::sleep(READ_RETRY);
+        }
+        let (answer, answered, agreeing) = read_round(api, path, compared)?;
+        if let Some(answer) = answer {
+            return Ok(answer);
+        }
+        most = (most.0.max(answered), most.1.max(agreeing));
+    }
+    let named = validators(api).count();
+    Err(AnswerError::NoAgreement {
+        path: path.to_string(),
+        named,
+        answered: most.0,
+        needed: agreement(named),
+        agreeing: most.1,
+        rounds: READ_ROUNDS,
+    }
+    .into())
+}
+
+/// [`read_agreed`] on a successful answer's body; an error answer (agreed) becomes an error
+/// naming its code.
+pub fn get_agreed(api: &str, path: &str, compared: &dyn Fn(&Value) -> Value) -> Result<Value> {
+    ok(read_agreed(api, path, compared)?)
 }
 
 /// [`request`] with extra headers (`name`, `value`; neither may hold a line break).
@@ -257,11 +417,10 @@ pub fn submit(api: &str, tx: &SignedTx) -> Result<Value> {
 /// minute after it is signed (`bulwark_types::Nonce::time_check`), so a validator that was
 /// handed it and kept it back cannot play it later, when the price has moved.
 pub fn next_nonce(api: &str, key: &PrivateKey) -> Result<u64> {
-    let response = request(
+    let response = read_agreed(
         api,
-        "GET",
         &format!("/account/{}", keys::public_hex(&key.public_key())),
-        None,
+        &without_height,
     )?;
     if response.status == 404 {
         return Ok(clock_nonce().max(1));
@@ -286,7 +445,12 @@ fn clock_nonce() -> u64 {
 /// Looks an instrument up by name: (id, tick size in micro-USDC).
 /// The tick size is positive (an [`AnswerError`] otherwise), so it can divide a price.
 pub fn instrument(api: &str, name: &str) -> Result<(InstrumentId, i64)> {
-    let book = get_ok(api, &format!("/book/{}?depth=1", path_segment(name)))?;
+    // Only the instrument's id and tick size are compared: the book's levels and marks move.
+    let book = get_agreed(
+        api,
+        &format!("/book/{}?depth=1", path_segment(name)),
+        &|body| serde_json::json!([body["instrument"]["id"], body["instrument"]["tick_size"]]),
+    )?;
     instrument_in(&book, name)
 }
 
@@ -405,7 +569,7 @@ pub fn cancel(
 /// The account `key` owns or trades for, as the API shows it; an error when it has none.
 fn account_of(api: &str, key: &PrivateKey) -> Result<Value> {
     let public = keys::public_hex(&key.public_key());
-    let response = request(api, "GET", &format!("/account/{public}"), None)?;
+    let response = read_agreed(api, &format!("/account/{public}"), &without_height)?;
     ensure!(
         response.status != 404,
         "the exchange knows no account for key {public}"
@@ -503,26 +667,29 @@ fn instrument_id(api: &str, name: &str) -> Result<InstrumentId> {
 }
 
 /// Submits `tx` and polls its status until finalized (or dropped) or `wait` passes. Follows
-/// the transaction by its own digest, not the one a validator's answer names.
+/// the transaction by its own digest, not the one a validator's answer names, and believes a
+/// status only when [`agreement`] of the validators `api` names gave it (a single liar's
+/// "finalized, applied" would otherwise end the wait on an order that never executed).
 pub fn submit_and_follow(api: &str, tx: &SignedTx, wait: Duration) -> Result<Value> {
     submit(api, tx)?;
     let digest = keys::hex(bulwark_node::mempool::tx_digest(tx).as_ref());
     let deadline = deadline_after(wait);
     loop {
-        let status = request(api, "GET", &format!("/tx/{}", path_segment(&digest)), None)
-            .with_context(|| {
-                let digest = digest.escape_debug();
-                format!(
-                    "transaction {digest} was submitted; following it failed: ask again with \
+        let path = format!("/tx/{}", path_segment(&digest));
+        let (agreed, _, _) = read_round(api, &path, &|body| body.clone()).with_context(|| {
+            let digest = digest.escape_debug();
+            format!(
+                "transaction {digest} was submitted; following it failed: ask again with \
                      GET /tx/{digest}"
-                )
-            })?;
-        if status.status == 200
-            && matches!(
-                status.body["status"].as_str(),
-                Some("finalized" | "dropped")
             )
-        {
+        })?;
+        if let Some(status) = agreed.filter(|status| {
+            status.status == 200
+                && matches!(
+                    status.body["status"].as_str(),
+                    Some("finalized" | "dropped")
+                )
+        }) {
             return Ok(status.body);
         }
         if std::time::Instant::now() >= deadline {
@@ -700,6 +867,136 @@ mod tests {
                 && digest.chars().all(|c| c.is_ascii_hexdigit())
                 && message.contains(&format!("GET /tx/{digest}")),
             "{message}"
+        );
+    }
+
+    /// The URL of a port nothing listens on: connecting is refused at once.
+    fn down() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    /// An API that lies: another instrument's id and a tick a hundred times larger, a nonce
+    /// far ahead and a withdrawal paid, and every transaction finalized and applied at once.
+    fn liar(target: &str) -> Option<(u16, String)> {
+        let body = match target {
+            t if t.starts_with("GET /book/") => book(2, "50"),
+            t if t.starts_with("GET /account/") => {
+                r#"{"account_id":9,"nonce_next":9000000000000000000,"withdrawn":"5.000000","withdrawal_pending":null}"#
+                    .into()
+            }
+            t if t.starts_with("GET /tx/") => {
+                r#"{"status":"finalized","outcome":{"result":"applied"}}"#.into()
+            }
+            t => return healthy(t),
+        };
+        Some((200, body))
+    }
+
+    /// An honest API whose chain has not yet finalized the client's transaction.
+    fn honest_pending(target: &str) -> Option<(u16, String)> {
+        match target {
+            t if t.starts_with("GET /tx/") => Some((200, r#"{"status":"pending"}"#.into())),
+            t => healthy(t),
+        }
+    }
+
+    #[test]
+    fn one_lying_validator_of_four_is_outvoted_on_what_the_command_line_reads() {
+        let key = keys::generate();
+        let apis = [
+            fake_api(liar).0,
+            fake_api(honest_pending).0,
+            fake_api(honest_pending).0,
+            fake_api(honest_pending).0,
+        ]
+        .join(",");
+        // Named first, the liar was the one read: its id put the order on another instrument.
+        assert_eq!(
+            instrument(&apis, "BTC_USDC-PERPETUAL").unwrap(),
+            (InstrumentId::new(1), 500_000)
+        );
+        let nonce = next_nonce(&apis, &key).unwrap();
+        assert!(nonce < 9_000_000_000_000_000_000, "{nonce}");
+        // Its "finalized, applied" alone does not end the wait: the honest three say pending.
+        let placed = place(
+            &apis,
+            &key,
+            &order("BTC_USDC-PERPETUAL"),
+            Duration::from_millis(500),
+        )
+        .unwrap();
+        assert_eq!(placed["status"], "pending", "{placed}");
+        let withdrawn = withdraw(&apis, &key, 1_000_000, Duration::from_millis(500)).unwrap();
+        assert_eq!(withdrawn["status"], "pending", "{withdrawn}");
+        // Named alone, it is believed: one validator is all the client was given.
+        let alone = fake_api(liar).0;
+        assert_eq!(
+            instrument(&alone, "BTC_USDC-PERPETUAL").unwrap().0,
+            InstrumentId::new(2)
+        );
+    }
+
+    #[test]
+    fn validators_down_are_not_needed_while_enough_others_agree() {
+        // Two of four agreeing is enough: one down, one lying.
+        let apis = [
+            down(),
+            fake_api(liar).0,
+            fake_api(healthy).0,
+            fake_api(healthy).0,
+        ]
+        .join(",");
+        assert_eq!(
+            instrument(&apis, "BTC_USDC-PERPETUAL").unwrap().0,
+            InstrumentId::new(1)
+        );
+        // One answer of four is not enough, whoever gives it: a typed error naming the count.
+        let apis = [down(), down(), down(), fake_api(healthy).0].join(",");
+        let error = instrument(&apis, "BTC_USDC-PERPETUAL").unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<AnswerError>(),
+                Some(AnswerError::TooFewAnswered {
+                    named: 4,
+                    answered: 1,
+                    needed: 2,
+                    ..
+                })
+            ),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn validators_that_never_agree_are_a_typed_error_not_a_guess() {
+        let apis: Vec<String> = (1..=4)
+            .map(|id| {
+                fake_api(move |target| match target {
+                    t if t.starts_with("GET /book/") => Some((200, book(id, "0.5"))),
+                    t => healthy(t),
+                })
+                .0
+            })
+            .collect();
+        let error = instrument(&apis.join(","), "BTC_USDC-PERPETUAL").unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<AnswerError>(),
+                Some(AnswerError::NoAgreement {
+                    named: 4,
+                    answered: 4,
+                    needed: 2,
+                    agreeing: 1,
+                    ..
+                })
+            ),
+            "{error:#}"
+        );
+        assert_eq!(
+            [1, 2, 3, 4, 5, 7, 10].map(agreement),
+            [1, 1, 1, 2, 2, 3, 4],
+            "f + 1 of n named, f = (n - 1) / 3"
         );
     }
 

@@ -452,9 +452,16 @@ fn print_banner(
     for path in demo {
         println!("    {}", path.display());
     }
-    let api = format!("http://{}", validators[0].api_addr);
+    let first = format!("http://{}", validators[0].api_addr);
+    // Every validator: the client believes a read when f + 1 of them agree, and hands each
+    // transaction to all of them.
+    let api = validators
+        .iter()
+        .map(|v| format!("http://{}", v.api_addr))
+        .collect::<Vec<_>>()
+        .join(",");
     println!("  try:");
-    println!("    bulwark status --api {api}");
+    println!("    bulwark status --api {first}");
     println!("    bulwark book --api {api} BTC_USDC-PERPETUAL");
     println!(
         "    bulwark account --api {api} --key {}",

@@ -691,23 +691,95 @@ fn the_client_commands_trade_through_the_gateway_with_an_api_key() {
     assert!(!ok && stderr.contains("--api-key"), "{stderr}");
 }
 
-/// A Byzantine validator in a gateway's (or a client's) list: it answers the first `swallow`
-/// transactions it is handed (`POST /txs` or `POST /tx`) "pending", keeps them and passes them
-/// on to no one. With `relay`, it passes every later submission and every read on to that
-/// honest validator and answers with its answer; without, it swallows every submission and
-/// answers every read 503. Returns its URL and what it kept (the hex of each transaction).
-fn byzantine_validator(
-    swallow: usize,
-    relay: Option<String>,
-) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// The attack on what a client reads: a validator named first that passes everything on to
+/// an honest one but lies in what it reads back: every book names another instrument's id (an
+/// option's), and every transaction is finalized and applied at once. The command line read
+/// from the first validator it was given, so its perpetual order went to the option, reported
+/// applied before anything executed. It now believes an answer only when two of the four gave
+/// it alike: the order rests on the perpetual, and the account read through the liar shows it.
+#[test]
+fn a_validator_that_lies_in_what_the_command_line_reads_is_outvoted() {
+    let devnet = Devnet::start("cli-liar");
+    let honest = devnet.apis[1].clone();
+    let (_, listed) = http(&honest, "GET", "/instruments", &[], b"");
+    let other = listed["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|instrument| instrument["name"] != PERP)
+        .map(|instrument| instrument["id"].clone())
+        .unwrap();
+    let relay = honest.clone();
+    let liar = api_played_by(move |line, target, raw| {
+        if line.starts_with("POST ") {
+            let json_type = [("Content-Type", "application/json".to_string())];
+            let (status, answer) = http(&relay, "POST", target, &json_type, raw);
+            return (status, answer.to_string());
+        }
+        let (status, text) = common::devnet::http_text(&relay, target);
+        let mut body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if target.starts_with("/book/") {
+            body["instrument"]["id"] = other.clone();
+        } else if target.starts_with("/tx/") {
+            body = json!({"status": "finalized", "outcome": {"result": "applied"}});
+        }
+        (status, body.to_string())
+    });
+    let apis = format!("{liar},{honest},{},{}", devnet.apis[2], devnet.apis[3]);
+    let (_, book) = http(&honest, "GET", &format!("/book/{PERP}"), &[], b"");
+    let index: f64 = book["index"].as_str().unwrap().parse().unwrap();
+    let bid = price_near(index, -100);
+    let key_file = devnet.demo_key(0);
+    let key = key_file.to_str().unwrap();
+    let (ok, placed, stderr) = bulwark_cli(&[
+        "order",
+        "place",
+        "--api",
+        &apis,
+        "--key",
+        key,
+        "--instrument",
+        PERP,
+        "--side",
+        "buy",
+        "--price",
+        &bid,
+        "--qty",
+        "1",
+        "--wait",
+        "20",
+    ]);
+    assert!(ok, "{placed} {stderr}");
+    assert_eq!(placed["status"], "finalized", "{placed}");
+    assert_eq!(placed["outcome"]["result"], "applied", "{placed}");
+    assert!(
+        placed["events"].is_array(),
+        "the honest answer, not the liar's: {placed}"
+    );
+    let (ok, account, stderr) = bulwark_cli(&["account", "--api", &apis, "--key", key]);
+    assert!(ok, "{stderr}");
+    let orders = account["orders"].as_array().unwrap();
+    assert!(
+        orders.iter().any(|order| order["instrument"] == PERP),
+        "the order rests on the perpetual: {account}"
+    );
+    assert!(
+        orders.iter().all(|order| order["instrument"] == PERP),
+        "and on nothing else: {account}"
+    );
+}
+
+/// A validator's API played by `answer`, which gets each request's line (`POST /tx HTTP/1.1`),
+/// target and body and returns the status and JSON text to answer with. Returns its URL.
+fn api_played_by(
+    answer: impl Fn(&str, &str, &[u8]) -> (u16, String) + Clone + Send + 'static,
+) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = kept.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (keep, relay) = (keep.clone(), relay.clone());
+            let answer = answer.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
@@ -726,48 +798,8 @@ fn byzantine_validator(
                 }
                 let mut raw = vec![0; length];
                 let _ = reader.read_exact(&mut raw);
-                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
                 let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let json_type = [("Content-Type", "application/json".to_string())];
-                let one = line.starts_with("POST /tx ");
-                let (status, answer) = if line.starts_with("POST /txs ") || one {
-                    let txs: Vec<String> = if one {
-                        body["tx"].as_str().map(String::from).into_iter().collect()
-                    } else {
-                        body["txs"]
-                            .as_array()
-                            .map(|txs| {
-                                txs.iter()
-                                    .filter_map(|t| t.as_str().map(String::from))
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    };
-                    let path = if one { "/tx" } else { "/txs" };
-                    let mut kept = keep.lock().unwrap();
-                    match &relay {
-                        Some(honest) if kept.len() >= swallow => {
-                            drop(kept);
-                            let (status, answer) = http(honest, "POST", path, &json_type, &raw);
-                            (status, answer.to_string())
-                        }
-                        _ => {
-                            kept.extend(txs.iter().cloned());
-                            let pending = json!({"digest": "00", "status": "pending"});
-                            let answer = if one {
-                                pending
-                            } else {
-                                json!({ "results": vec![pending; txs.len()] })
-                            };
-                            (200, answer.to_string())
-                        }
-                    }
-                } else if let Some(honest) = &relay {
-                    common::devnet::http_text(honest, &target)
-                } else {
-                    let down = json!({"error": "unavailable", "code": "node_halted"});
-                    (503, down.to_string())
-                };
+                let (status, answer) = answer(&line, &target, &raw);
                 let _ = (&stream).write_all(
                     format!(
                         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
@@ -777,6 +809,63 @@ fn byzantine_validator(
                     .as_bytes(),
                 );
             });
+        }
+    });
+    url
+}
+
+/// A Byzantine validator in a gateway's (or a client's) list: it answers the first `swallow`
+/// transactions it is handed (`POST /txs` or `POST /tx`) "pending", keeps them and passes them
+/// on to no one. With `relay`, it passes every later submission and every read on to that
+/// honest validator and answers with its answer; without, it swallows every submission and
+/// answers every read 503. Returns its URL and what it kept (the hex of each transaction).
+fn byzantine_validator(
+    swallow: usize,
+    relay: Option<String>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = kept.clone();
+    let url = api_played_by(move |line, target, raw| {
+        let body: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+        let json_type = [("Content-Type", "application/json".to_string())];
+        let one = line.starts_with("POST /tx ");
+        if line.starts_with("POST /txs ") || one {
+            let txs: Vec<String> = if one {
+                body["tx"].as_str().map(String::from).into_iter().collect()
+            } else {
+                body["txs"]
+                    .as_array()
+                    .map(|txs| {
+                        txs.iter()
+                            .filter_map(|t| t.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let path = if one { "/tx" } else { "/txs" };
+            let mut kept = keep.lock().unwrap();
+            match &relay {
+                Some(honest) if kept.len() >= swallow => {
+                    drop(kept);
+                    let (status, answer) = http(honest, "POST", path, &json_type, raw);
+                    (status, answer.to_string())
+                }
+                _ => {
+                    kept.extend(txs.iter().cloned());
+                    let pending = json!({"digest": "00", "status": "pending"});
+                    let answer = if one {
+                        pending
+                    } else {
+                        json!({ "results": vec![pending; txs.len()] })
+                    };
+                    (200, answer.to_string())
+                }
+            }
+        } else if let Some(honest) = &relay {
+            common::devnet::http_text(honest, target)
+        } else {
+            let down = json!({"error": "unavailable", "code": "node_halted"});
+            (503, down.to_string())
         }
     });
     (url, kept)
