@@ -53,6 +53,63 @@ fn a_diverged_validator_halts_naming_the_height_and_both_digests() {
     });
 }
 
+/// Two blocks finalized at one height: only consensus failing (more than f Byzantine
+/// validators) makes that, so the conflict is injected (`Executor::inject_conflicting_delivery`):
+/// marshal delivers, at a height this validator already finalized on the certificate, a block
+/// whose digest is not the one it applied. It halts naming the height and both digests, and
+/// acknowledges nothing more (marshal then delivers nothing): its finalized height stays
+/// where it halted while the others go on and agree.
+#[test]
+fn a_validator_delivered_another_block_where_it_finalized_one_halts() {
+    run(15, |context| async move {
+        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+        for i in 0..4 {
+            cluster.start(i);
+        }
+        let _traders = cluster.start_traders(25, Duration::from_millis(100));
+        cluster.wait_until(&[0, 1, 2, 3], 40).await;
+        let victim = cluster.shared(3).unwrap();
+        let from = cluster.finalized_height(3) + 2;
+        victim
+            .fault_conflicting_delivery_from
+            .store(from, Ordering::SeqCst);
+        let deadline = cluster.context.current() + Duration::from_secs(120);
+        while lock(&victim.status).halted.is_none() {
+            assert!(
+                cluster.context.current() < deadline,
+                "the validator delivered a conflicting block never halted"
+            );
+            cluster.context.sleep(Duration::from_millis(100)).await;
+        }
+        let reason = lock(&victim.status).halted.clone().unwrap();
+        assert!(
+            reason.contains("two blocks finalized at one height")
+                && reason.contains("marshal delivered block"),
+            "{reason}"
+        );
+        let height: u64 = reason
+            .split_once("at height ")
+            .and_then(|(_, rest)| rest.split(',').next())
+            .and_then(|h| h.parse().ok())
+            .unwrap_or_else(|| panic!("names the height: {reason}"));
+        let halted_at = cluster.finalized_height(3);
+        assert!(
+            height >= from && height <= halted_at,
+            "{reason}, halted at {halted_at}"
+        );
+        let goal = halted_at + 40;
+        cluster.wait_until(&[0, 1, 2], goal).await;
+        cluster.stop_traders();
+        assert_eq!(
+            cluster.finalized_height(3),
+            halted_at,
+            "a halted validator finalizes nothing more"
+        );
+        assert!(cluster.check_agreement(&[0, 1, 2]) >= 40);
+        println!("conflict from {from}, at {height}: halted at {halted_at}: {reason}");
+    });
+}
+
 /// A difference in state that no event shows yet (here 1 USDC forged into the insurance fund
 /// of one validator, its outcome chain untouched) is invisible to the outcome chain; the state
 /// hash catches it within `STATE_HASH_INTERVAL + 1` blocks: the validator halts naming the

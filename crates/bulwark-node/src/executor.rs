@@ -216,7 +216,11 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             if height <= executed {
                 // Finalized here on its certificate, or redelivered after a restart: already
                 // applied, unless it is not the block applied at that height.
-                if let Some(applied) = self.applied_at(height)
+                let applied = self.applied_at(height);
+                #[cfg(test)]
+                let applied =
+                    applied.map(|applied| self.inject_conflicting_delivery(height, applied));
+                if let Some(applied) = applied
                     && applied != block.digest()
                 {
                     self.halt(format!(
@@ -540,6 +544,31 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             "fault injected: a transaction executes differently here"
         );
         Some(body.check_signatures(&mut self.context))
+    }
+
+    /// Unit-test builds only: simulates consensus failing (more than f Byzantine validators
+    /// finalizing two blocks at one height). The first marshal delivery at or after
+    /// `Shared::fault_conflicting_delivery_from` of a height this node already finalized (on
+    /// the certificate) is compared against another digest than the one applied, as if marshal
+    /// had delivered a different block there. Returns the digest to compare against.
+    #[cfg(test)]
+    fn inject_conflicting_delivery(&mut self, height: u64, applied: Digest) -> Digest {
+        use std::sync::atomic::Ordering;
+        let from = self
+            .shared
+            .fault_conflicting_delivery_from
+            .load(Ordering::SeqCst);
+        if from == 0 || height < from {
+            return applied;
+        }
+        self.shared
+            .fault_conflicting_delivery_from
+            .store(0, Ordering::SeqCst);
+        tracing::warn!(
+            height,
+            "fault injected: marshal delivers another block here"
+        );
+        Sha256::hash(&[applied.as_ref(), b"another block"])
     }
 
     /// Outside unit tests no fault is injected.

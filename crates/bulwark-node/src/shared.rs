@@ -509,6 +509,9 @@ pub struct Shared {
     /// Unit-test builds only: see `Executor::inject_state_fault`.
     #[cfg(test)]
     pub fault_forge_state_at: std::sync::atomic::AtomicU64,
+    /// Unit-test builds only: see `Executor::inject_conflicting_delivery`.
+    #[cfg(test)]
+    pub fault_conflicting_delivery_from: std::sync::atomic::AtomicU64,
 }
 
 /// Public keys a validator keeps decoded: every trader of a busy exchange (about 9 MiB).
@@ -551,6 +554,8 @@ impl Shared {
             fault_forge_snapshot: std::sync::atomic::AtomicU8::new(0),
             #[cfg(test)]
             fault_forge_state_at: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(test)]
+            fault_conflicting_delivery_from: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
