@@ -84,19 +84,25 @@ fn run_split(seed: u64, ahead_ms: Option<u64>) -> Split {
 }
 
 /// Seed 41, 150 blocks: honest 7.76 s of simulated time. The splitter 900 ms ahead (within
-/// the bound: every verifier waits 400 ms for its clock, and the next leaders, who may not date
-/// before it, inherit the wait) 14.36 s; 1,000 to 1,020 ms ahead (the split: refused by a
-/// verifier that receives the block within 0 to 20 ms, accepted after a wait by a later one)
-/// 15.76 to 19.56 s; 1,050 and 1,200 ms (refused by every verifier at once, like a leader that
-/// proposes nothing) 9.96 s. So dating blocks ahead slows a chain with one such leader in four
-/// to about half its pace, and stops it at no offset. With marshal's `Deferred` (voting before
-/// verifying, as until 2026-12-07) the same run stopped for good: 1,020 ms ahead, all four
-/// validators stuck at height 85 (checked with a temporary build).
+/// the bound: every verifier waits 400 ms for its clock) 14.36 s. Aimed at the split, 1,000 to
+/// 1,027 ms ahead (a verifier that receives the block within the network's 7 to 13 ms hop finds
+/// it too far ahead and refuses at once, a later one accepts it after a wait): 15.76 s at
+/// 1,000, 19.56 s at 1,020, 24.56 s at 1,022, 38.86 s at 1,025 (seed 43: 35.66 s), 18.16 s at
+/// 1,027. From 1,035 ms every verifier refuses at once, as for a leader that proposes nothing:
+/// 9.96 s. In a split view the acceptors voted to notarize and the refusers to nullify, and
+/// neither quorum forms until a timeout ends the view (the leader timeout is 1 s, the
+/// certification timeout 2 s). So one such leader of four takes the chain to a fifth of its
+/// pace and stops it at no offset. With marshal's `Deferred` (voting before verifying, as until
+/// 2026-12-07) the same run stopped for good: 1,020 ms ahead, all four validators stuck at
+/// height 85 (checked with a temporary build). Measured and not taken the same morning: a
+/// verifier refusing any block ahead of its clock by more than the drift bound (500 ms)
+/// instead of waiting for it up to twice that: the split moved to 525 ms and cost as much
+/// (37.2 and 46.9 s on seeds 41 and 43).
 #[test]
-fn a_leader_dating_its_blocks_between_honest_verdicts_slows_the_chain_but_cannot_stop_it() {
+fn a_leader_dating_its_blocks_between_honest_verdicts_slows_the_chain_but_does_not_stop_it() {
     let seed = 41;
     let honest = run_split(seed, None);
-    for ahead_ms in [900, 1_010, 1_020, 1_200] {
+    for ahead_ms in [900, 1_020, 1_025, 1_200] {
         // `run_split` fails if the honest three stop short of height 150 (the cluster's wait
         // bound) or disagree.
         let split = run_split(seed, Some(ahead_ms));
@@ -110,7 +116,7 @@ fn a_leader_dating_its_blocks_between_honest_verdicts_slows_the_chain_but_cannot
             assert_eq!(split.finalized, 0, "too far ahead for anyone: {split:?}");
         }
         assert!(
-            split.seconds < 3.0 * honest.seconds,
+            split.seconds < 6.0 * honest.seconds,
             "ahead {ahead_ms} ms: {split:?} against honest {honest:?}"
         );
     }
