@@ -10,27 +10,42 @@ use commonware_runtime::Clock as _;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Four validators trading (traders of `traders_seed`, every 100 ms) until all reach height 40;
+/// the traders' task is returned, to hold while they trade.
+async fn four_trading_past_40(
+    context: commonware_runtime::deterministic::Context,
+    traders_seed: u64,
+) -> (Cluster, commonware_runtime::Handle<()>) {
+    let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
+    for i in ALL {
+        cluster.start(i);
+    }
+    let traders = cluster.start_traders(traders_seed, Duration::from_millis(100));
+    cluster.wait_until(&ALL, 40).await;
+    (cluster, traders)
+}
+
+/// Waits (up to 120 s) until validator `i` halts, `what` naming its fault if it never does;
+/// returns the reason it gives.
+async fn halt_reason(cluster: &Cluster, i: usize, what: &str) -> String {
+    let shared = cluster.shared(i).unwrap();
+    let deadline = cluster.context.current() + Duration::from_secs(120);
+    while lock(&shared.status).halted.is_none() {
+        assert!(cluster.context.current() < deadline, "{what} never halted");
+        cluster.context.sleep(Duration::from_millis(100)).await;
+    }
+    let reason = lock(&shared.status).halted.clone().unwrap();
+    reason
+}
+
 #[test]
 fn a_diverged_validator_halts_naming_the_height_and_both_digests() {
     run(9, |context| async move {
-        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
-        for i in 0..4 {
-            cluster.start(i);
-        }
-        let _traders = cluster.start_traders(19, Duration::from_millis(100));
-        cluster.wait_until(&[0, 1, 2, 3], 40).await;
+        let (cluster, _traders) = four_trading_past_40(context, 19).await;
         let victim = cluster.shared(3).unwrap();
         victim.fault_drop_last_tx_at.store(45, Ordering::SeqCst);
         // It halts within a few blocks of the fault; the others go on without it.
-        let deadline = cluster.context.current() + Duration::from_secs(120);
-        while lock(&victim.status).halted.is_none() {
-            assert!(
-                cluster.context.current() < deadline,
-                "the diverged validator never halted"
-            );
-            cluster.context.sleep(Duration::from_millis(100)).await;
-        }
-        let reason = lock(&victim.status).halted.clone().unwrap();
+        let reason = halt_reason(&cluster, 3, "the diverged validator").await;
         let faulted = victim.history.lock().unwrap().back().unwrap().height;
         assert!(
             reason.contains(&format!("state divergence at height {}", faulted + 1)),
@@ -62,26 +77,14 @@ fn a_diverged_validator_halts_naming_the_height_and_both_digests() {
 #[test]
 fn a_validator_delivered_another_block_where_it_finalized_one_halts() {
     run(15, |context| async move {
-        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
-        for i in 0..4 {
-            cluster.start(i);
-        }
-        let _traders = cluster.start_traders(25, Duration::from_millis(100));
-        cluster.wait_until(&[0, 1, 2, 3], 40).await;
-        let victim = cluster.shared(3).unwrap();
+        let (cluster, _traders) = four_trading_past_40(context, 25).await;
         let from = cluster.finalized_height(3) + 2;
-        victim
+        cluster
+            .shared(3)
+            .unwrap()
             .fault_conflicting_delivery_from
             .store(from, Ordering::SeqCst);
-        let deadline = cluster.context.current() + Duration::from_secs(120);
-        while lock(&victim.status).halted.is_none() {
-            assert!(
-                cluster.context.current() < deadline,
-                "the validator delivered a conflicting block never halted"
-            );
-            cluster.context.sleep(Duration::from_millis(100)).await;
-        }
-        let reason = lock(&victim.status).halted.clone().unwrap();
+        let reason = halt_reason(&cluster, 3, "the validator delivered a conflicting block").await;
         assert!(
             reason.contains("two blocks finalized at one height")
                 && reason.contains("marshal delivered block"),
@@ -117,24 +120,14 @@ fn a_validator_delivered_another_block_where_it_finalized_one_halts() {
 #[test]
 fn a_validator_whose_state_differs_without_any_event_halts_at_the_next_state_hash() {
     run(13, |context| async move {
-        let mut cluster = Cluster::new(context, link(10, 3, 100)).await;
-        for i in 0..4 {
-            cluster.start(i);
-        }
-        let _traders = cluster.start_traders(23, Duration::from_millis(100));
-        cluster.wait_until(&[0, 1, 2, 3], 40).await;
-        let victim = cluster.shared(3).unwrap();
+        let (cluster, _traders) = four_trading_past_40(context, 23).await;
         let at = cluster.finalized_height(3) + 3;
-        victim.fault_forge_state_at.store(at, Ordering::SeqCst);
-        let deadline = cluster.context.current() + Duration::from_secs(120);
-        while lock(&victim.status).halted.is_none() {
-            assert!(
-                cluster.context.current() < deadline,
-                "the validator with a forged state never halted"
-            );
-            cluster.context.sleep(Duration::from_millis(100)).await;
-        }
-        let reason = lock(&victim.status).halted.clone().unwrap();
+        cluster
+            .shared(3)
+            .unwrap()
+            .fault_forge_state_at
+            .store(at, Ordering::SeqCst);
+        let reason = halt_reason(&cluster, 3, "the validator with a forged state").await;
         assert!(reason.contains("block commits to state hash"), "{reason}");
         let halted_at = cluster.finalized_height(3);
         assert!(
