@@ -34,8 +34,7 @@ async fn halt_reason(cluster: &Cluster, i: usize, what: &str) -> String {
         assert!(cluster.context.current() < deadline, "{what} never halted");
         cluster.context.sleep(Duration::from_millis(100)).await;
     }
-    let reason = lock(&shared.status).halted.clone().unwrap();
-    reason
+    lock(&shared.status).halted.clone().unwrap()
 }
 
 #[test]
