@@ -99,6 +99,16 @@ fn a_validator_delivered_another_block_where_it_finalized_one_halts() {
             height >= from && height <= halted_at,
             "{reason}, halted at {halted_at}"
         );
+        // The block it finalized there is named as the finalized one, not as the delivery.
+        let applied = lock(&cluster.shared(3).unwrap().history)
+            .iter()
+            .find(|record| record.height == height)
+            .map(|record| crate::executor::hex(record.block.as_ref()))
+            .expect("in the recent history");
+        assert!(
+            reason.contains(&format!("where block {applied} was finalized")),
+            "{reason}"
+        );
         let goal = halted_at + 40;
         cluster.wait_until(&[0, 1, 2], goal).await;
         cluster.stop_traders();

@@ -216,17 +216,16 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             if height <= executed {
                 // Finalized here on its certificate, or redelivered after a restart: already
                 // applied, unless it is not the block applied at that height.
-                let applied = self.applied_at(height);
+                let delivered = block.digest();
                 #[cfg(test)]
-                let applied =
-                    applied.map(|applied| self.inject_conflicting_delivery(height, applied));
-                if let Some(applied) = applied
-                    && applied != block.digest()
+                let delivered = self.inject_conflicting_delivery(height, delivered);
+                if let Some(applied) = self.applied_at(height)
+                    && applied != delivered
                 {
                     self.halt(format!(
                         "marshal delivered block {} at height {height}, where block {} was \
                          finalized: two blocks finalized at one height",
-                        hex(block.digest().as_ref()),
+                        hex(delivered.as_ref()),
                         hex(applied.as_ref())
                     ));
                     return park_holding(ack).await;
@@ -549,17 +548,17 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
     /// Unit-test builds only: simulates consensus failing (more than f Byzantine validators
     /// finalizing two blocks at one height). The first marshal delivery at or after
     /// `Shared::fault_conflicting_delivery_from` of a height this node already finalized (on
-    /// the certificate) is compared against another digest than the one applied, as if marshal
-    /// had delivered a different block there. Returns the digest to compare against.
+    /// the certificate) is given another digest than its block's, as if marshal had delivered
+    /// a different block there. Returns the digest the delivery is taken to have.
     #[cfg(test)]
-    fn inject_conflicting_delivery(&mut self, height: u64, applied: Digest) -> Digest {
+    fn inject_conflicting_delivery(&mut self, height: u64, delivered: Digest) -> Digest {
         use std::sync::atomic::Ordering;
         let from = self
             .shared
             .fault_conflicting_delivery_from
             .load(Ordering::SeqCst);
         if from == 0 || height < from {
-            return applied;
+            return delivered;
         }
         self.shared
             .fault_conflicting_delivery_from
@@ -568,7 +567,7 @@ impl<E: Storage + Clock + Metrics + CryptoRng> Executor<E> {
             height,
             "fault injected: marshal delivers another block here"
         );
-        Sha256::hash(&[applied.as_ref(), b"another block"])
+        Sha256::hash(&[delivered.as_ref(), b"another block"])
     }
 
     /// Outside unit tests no fault is injected.
