@@ -143,12 +143,16 @@ fn validators(api: &str) -> impl Iterator<Item = &str> {
 }
 
 /// How many of `named` validators must give the same answer before the client believes it:
-/// `f + 1`, where `f = (named - 1) / 3` is the most of them consensus allows to be Byzantine.
-/// Among any `f + 1` at least one is honest, and an honest validator answers from a state the
-/// chain finalized, so an answer `f + 1` gave is true of some finalized state; `f` liars agreeing
-/// are not enough. With one validator named, its answer is taken.
+/// `f + 1`, where `f = (named - 1) / 3` is the most of them consensus allows to be Byzantine,
+/// and at least two whenever two or more are named. Among any `f + 1` at least one is honest,
+/// and an honest validator answers from a state the chain finalized, so an answer `f + 1` gave
+/// is true of some finalized state; `f` liars agreeing are not enough. Two or three named
+/// would give `f = 0`, the first answer to arrive, and a liar that answers fastest would be
+/// believed wherever it stands in the list: two must agree (the named are part of a larger
+/// set whose `f` is at least one). With one validator named, its answer is taken.
 pub fn agreement(named: usize) -> usize {
-    named.saturating_sub(1) / 3 + 1
+    let needed = named.saturating_sub(1) / 3 + 1;
+    if named >= 2 { needed.max(2) } else { needed }
 }
 
 /// Tries of [`read_agreed`] before it gives up on validators that answer but do not agree.
@@ -168,6 +172,31 @@ pub fn without_height(body: &Value) -> Value {
     body
 }
 
+/// Sends one request (`method`, `path`, `body`) to each of `bases` at once, each on its own
+/// thread, and returns the answers as they arrive, tagged with the base's index. Not joined: a
+/// validator that hangs holds only its own thread, up to the request's timeouts, and its late
+/// answer goes nowhere once the receiver is dropped. At most one answer per base.
+fn ask_every(
+    bases: &[&str],
+    method: &'static str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::sync::mpsc::Receiver<(usize, Result<Response>)> {
+    let (sender, answers) = std::sync::mpsc::channel();
+    for (i, base) in bases.iter().enumerate() {
+        let (sender, base, path, body) = (
+            sender.clone(),
+            base.to_string(),
+            path.to_string(),
+            body.cloned(),
+        );
+        std::thread::spawn(move || {
+            let _ = sender.send((i, request(&base, method, &path, body.as_ref())));
+        });
+    }
+    answers
+}
+
 /// One try of a read of `path` (GET) from every validator `api` names, at once. `Some` answer
 /// once [`agreement`] of them gave the same status and the same `compared` part of the body
 /// (the first such answer to arrive; validators still answering are not waited for); `None`
@@ -185,19 +214,9 @@ fn read_round(
     let mut answered = 0;
     let mut failure: Option<anyhow::Error> = None;
     let mut agreeing = 0;
-    let (sender, answers) = std::sync::mpsc::channel();
-    for base in &bases {
-        let (sender, base, path) = (sender.clone(), base.to_string(), path.to_string());
-        // Not joined: a validator that hangs holds only its own thread, up to the request's
-        // timeouts, and its late answer goes nowhere.
-        std::thread::spawn(move || {
-            let _ = sender.send(request(&base, "GET", &path, None));
-        });
-    }
-    drop(sender);
     let mut outcome = None;
     // Bounded: one answer per validator, each within the request's timeouts.
-    for answer in answers {
+    for (_, answer) in ask_every(&bases, "GET", path, None) {
         let response = match answer {
             Ok(response) => response,
             Err(error) => {
@@ -389,21 +408,12 @@ fn ok(response: Response) -> Result<Value> {
 /// transaction).
 pub fn submit(api: &str, tx: &SignedTx) -> Result<Value> {
     let body = serde_json::json!({ "tx": keys::hex(&tx.encode()) });
-    let bases: Vec<String> = validators(api).map(String::from).collect();
+    let bases: Vec<&str> = validators(api).collect();
     ensure!(!bases.is_empty(), "no API given");
-    let (sender, answers) = std::sync::mpsc::channel();
-    for (i, base) in bases.iter().enumerate() {
-        let (sender, base, body) = (sender.clone(), base.clone(), body.clone());
-        std::thread::spawn(move || {
-            let answer = request(&base, "POST", "/tx", Some(&body)).and_then(ok);
-            let _ = sender.send((i, answer));
-        });
-    }
-    drop(sender);
     let mut refusals: Vec<Option<anyhow::Error>> = bases.iter().map(|_| None).collect();
     // Bounded: one answer per validator, each within the request's timeouts.
-    for (i, answer) in answers {
-        match answer {
+    for (i, answer) in ask_every(&bases, "POST", "/tx", Some(&body)) {
+        match answer.and_then(ok) {
             Ok(admitted) => return Ok(admitted),
             Err(refusal) => refusals[i] = Some(refusal),
         }
@@ -951,6 +961,16 @@ mod tests {
             instrument(&apis, "BTC_USDC-PERPETUAL").unwrap().0,
             InstrumentId::new(1)
         );
+        // Two named, one lying: whichever answered first was believed; now neither is.
+        let apis = [fake_api(healthy).0, fake_api(liar).0].join(",");
+        let error = instrument(&apis, "BTC_USDC-PERPETUAL").unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<AnswerError>(),
+                Some(AnswerError::NoAgreement { needed: 2, .. })
+            ),
+            "{error:#}"
+        );
         // One answer of four is not enough, whoever gives it: a typed error naming the count.
         let apis = [down(), down(), down(), fake_api(healthy).0].join(",");
         let error = instrument(&apis, "BTC_USDC-PERPETUAL").unwrap_err();
@@ -995,8 +1015,8 @@ mod tests {
         );
         assert_eq!(
             [1, 2, 3, 4, 5, 7, 10].map(agreement),
-            [1, 1, 1, 2, 2, 3, 4],
-            "f + 1 of n named, f = (n - 1) / 3"
+            [1, 2, 2, 2, 2, 3, 4],
+            "f + 1 of n named, f = (n - 1) / 3, and two once two are named"
         );
     }
 
