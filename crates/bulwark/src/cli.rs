@@ -154,8 +154,8 @@ pub struct ApiArg {
     /// A validator's API, e.g. http://127.0.0.1:8080 (transactions signed with --key); or
     /// several, comma-separated: each transaction is handed to every one, so a validator that
     /// drops it does not stop it, and a read is believed only when f + 1 of the n named give
-    /// the same answer (f = (n - 1) / 3: two of four), so one that lies is outvoted (`status`
-    /// shows the first named).
+    /// the same answer (f = (n - 1) / 3, at least two once two are named: two of four), so
+    /// one that lies is outvoted (`status` shows the first named).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub api: String,
     /// Or a gateway's Deribit API, e.g. http://127.0.0.1:8084, the one traders' clients use:
