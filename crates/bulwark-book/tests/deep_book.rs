@@ -1,0 +1,173 @@
+//! A deep book must not make every block that touches it pay for all of it.
+//!
+//! The attack: a trader with a few hundred accounts rests the book's limit of orders
+//! (`BookLimits::DEFAULT`, 100,000) in one instrument, one order per price level, then
+//! touches that instrument with one small order in every block. Each validator copies the
+//! exchange's state for every block it speculates on, and a copied book is copied again on
+//! its first change (`Book` is copy-on-write). Were that copy of the whole book, the
+//! attacker's one order a block would cost every validator megabytes of copying a block, per
+//! deep book; a venue lists hundreds of instruments. The copy must cost what the change
+//! touches, not what the book holds.
+//!
+//! Measured by what the change allocates (a counting allocator, this test binary's own), not
+//! by time: deterministic, and it fails on any build that copies the whole book.
+
+use bulwark_book::*;
+use bulwark_types::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: the caller's layout, passed on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The counter is the process's: tests measuring with it take turns.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Bytes allocated while `f` runs.
+fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let _turn = MEASURING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = ALLOCATED.load(Ordering::SeqCst);
+    let out = f();
+    (out, ALLOCATED.load(Ordering::SeqCst) - before)
+}
+
+fn order(id: u64, account: u64, side: Side, ticks: i64, tif: TimeInForce) -> NewOrder {
+    NewOrder {
+        order_id: OrderId::new(id),
+        account: AccountId::new(account),
+        client_order_id: ClientOrderId::new(id),
+        side,
+        price: Price::from_ticks(ticks),
+        qty: Qty::from_contracts(1),
+        time_in_force: tif,
+        post_only: false,
+        reduce_only: false,
+        self_trade: SelfTradePrevention::CancelTaker,
+    }
+}
+
+/// The attacker's book: `BookLimits::DEFAULT.orders_max` bids, one per price level from
+/// 1,000,000 ticks down, from 200 accounts (the venue's 500 open orders each).
+fn deep_book() -> Book {
+    let mut book = Book::new(BookLimits::DEFAULT);
+    let mut sink = MatchSink::default();
+    let n = BookLimits::DEFAULT.orders_max as u64;
+    for id in 1..=n {
+        let bid = order(
+            id,
+            id % 200,
+            Side::Buy,
+            1_000_000 - id as i64,
+            TimeInForce::GoodTilCancelled,
+        );
+        book.place(&bid, &mut sink).expect("rests");
+    }
+    assert_eq!(book.len(), n as usize);
+    book
+}
+
+/// The bound on what one block's touch may copy: a few kilobytes per structure the change
+/// walks. The whole book is about 10 MB.
+const TOUCH_BYTES_MAX: u64 = 256 * 1024;
+
+#[test]
+fn one_order_in_a_copy_of_a_deep_book_copies_what_it_touches() {
+    let book = deep_book();
+    let mut sink = MatchSink::default();
+    // A block's speculation: the state (and this book in it) copied, then one of the
+    // attacker's own bids cancelled (the book is full) and one order placed far from the bids.
+    let (copy, copied) = allocated_by(|| {
+        let mut copy = book.clone();
+        let ask = order(
+            10_000_000,
+            999,
+            Side::Sell,
+            2_000_000,
+            TimeInForce::GoodTilCancelled,
+        );
+        copy.cancel(OrderId::new(50_000)).expect("rests");
+        let placed = copy.place(&ask, &mut sink).expect("placed");
+        assert_eq!(placed.remainder, Remainder::Rested(Qty::from_contracts(1)));
+        copy
+    });
+    assert!(
+        copied <= TOUCH_BYTES_MAX,
+        "touching a copy of a 100,000-order book allocated {copied} bytes (at most {TOUCH_BYTES_MAX})"
+    );
+    // The two are independent: the original kept its order and did not gain the ask.
+    assert!(book.get(OrderId::new(50_000)).is_some());
+    assert!(book.get(OrderId::new(10_000_000)).is_none());
+    assert!(copy.get(OrderId::new(50_000)).is_none());
+    assert_eq!(
+        copy.best_ask().map(|(p, _)| p),
+        Some(Price::from_ticks(2_000_000))
+    );
+    assert_eq!((book.len(), copy.len()), (100_000, 100_000));
+    book.check_invariants().expect("a sound original");
+    copy.check_invariants().expect("a sound copy");
+}
+
+#[test]
+fn a_taker_sweeping_a_copy_of_a_deep_book_copies_what_it_took() {
+    let book = deep_book();
+    let mut sink = MatchSink::default();
+    // A sell taking the 1,000 best bids (the fill limit), in a copy.
+    let (copy, copied) = allocated_by(|| {
+        let mut copy = book.clone();
+        let mut taker = order(
+            10_000_001,
+            999,
+            Side::Sell,
+            1,
+            TimeInForce::ImmediateOrCancel,
+        );
+        taker.qty = Qty::from_contracts(1_000);
+        let placement = copy.place(&taker, &mut sink).expect("takes");
+        assert_eq!(placement.filled, Qty::from_contracts(1_000));
+        copy
+    });
+    // The fills themselves are in the sink (1,000 of them). The book's copying follows the
+    // 1,000 orders removed: their chunks of the slab and their levels; their ids spread over
+    // every shard of the index, so the index (about 2.4 MB at 100,000 orders) is copied
+    // whole. Before: 16 MB.
+    let fills_bytes = (sink.fills.capacity() * std::mem::size_of::<Fill>()) as u64;
+    assert!(
+        copied <= fills_bytes + 3 * 1024 * 1024,
+        "a 1,000-fill sweep of a copy allocated {copied} bytes ({fills_bytes} of them fills)"
+    );
+    assert_eq!((book.len(), copy.len()), (100_000, 99_000));
+    assert_eq!(
+        book.best_bid().map(|(p, _)| p),
+        Some(Price::from_ticks(999_999))
+    );
+    assert_eq!(
+        copy.best_bid().map(|(p, _)| p),
+        Some(Price::from_ticks(998_999))
+    );
+    book.check_invariants().expect("a sound original");
+    copy.check_invariants().expect("a sound copy");
+}
