@@ -9,15 +9,17 @@
 //! Copies share structure. A validator copies the exchange's state, and so every book a block
 //! changes, for each block it speculates on. Each part is built so that a copy and its first
 //! changes cost what the changes touch, not what the book holds: the slab is in chunks of
-//! [`CHUNK_NODES`] behind their own `Arc`s, the index in [`INDEX_SHARDS`] shards behind theirs,
-//! and the ladders are `imbl`'s persistent ordered maps. Before (2026-12-07), one order placed
+//! [`CHUNK_NODES`] behind their own `Arc`s, the index in shards behind theirs (one per
+//! [`INDEX_SHARD_ORDERS`] orders), and the ladders are `imbl`'s persistent ordered maps. Before (2026-12-07), one order placed
 //! in a copy of a book of 100,000 resting orders at 100,000 prices allocated 37 MB: a trader
 //! with 200 accounts could fill a book and make every block that touches it copy all of it
 //! on every validator (`tests/deep_book.rs`).
 
 use crate::auction::{AuctionOutcome, CallAuction};
 use crate::order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};
-use bulwark_types::{CancelReason, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce};
+use bulwark_types::{
+    CancelReason, ChunkedVec, OrderId, Price, Qty, SelfTradePrevention, Side, TimeInForce,
+};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -65,78 +67,47 @@ struct Level {
 }
 
 /// Slots per chunk of the slab: a change to a copied book copies the chunks it writes (about
-/// 2.5 KB each), and a copy of the book copies one pointer per chunk.
+/// 2 KB each), and a copy of the book copies one pointer per chunk.
 pub const CHUNK_NODES: usize = 32;
 
-/// The slab of resting orders, in chunks of [`CHUNK_NODES`] slots shared between copies until
-/// one of them writes to the chunk. Every chunk but the last is full.
-#[derive(Clone, Debug, Default)]
-struct Slots {
-    chunks: Vec<Arc<Vec<Node>>>,
-    len: usize,
-}
+/// The slab of resting orders, its chunks shared between copies until written.
+type Slots = ChunkedVec<Node, CHUNK_NODES>;
 
-impl Slots {
-    fn len(&self) -> usize {
-        self.len
-    }
+/// Orders per shard of the order index before its shards double: a change to a copied book
+/// copies the shard it writes (about 8 KB at most), and a copy of the book copies one pointer
+/// per shard (one for a book of at most this many orders).
+pub const INDEX_SHARD_ORDERS: usize = 512;
 
-    /// Appends a node; returns its slot.
-    fn push(&mut self, node: Node) -> u32 {
-        let slot = u32::try_from(self.len).expect("slots bounded by orders_max");
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK_NODES => Arc::make_mut(chunk).push(node),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK_NODES);
-                chunk.push(node);
-                self.chunks.push(Arc::new(chunk));
-            }
-        }
-        self.len += 1;
-        slot
-    }
-}
-
-impl std::ops::Index<usize> for Slots {
-    type Output = Node;
-    fn index(&self, slot: usize) -> &Node {
-        &self.chunks[slot / CHUNK_NODES][slot % CHUNK_NODES]
-    }
-}
-
-impl std::ops::IndexMut<usize> for Slots {
-    /// Copies the slot's chunk first if another book shares it.
-    fn index_mut(&mut self, slot: usize) -> &mut Node {
-        &mut Arc::make_mut(&mut self.chunks[slot / CHUNK_NODES])[slot % CHUNK_NODES]
-    }
-}
-
-/// Shards of the order index: a change to a copied book copies the shard it writes (a
-/// 256th of the index), and a copy of the book copies one pointer per shard.
-pub const INDEX_SHARDS: usize = 256;
-
-/// Order id to slot, in [`INDEX_SHARDS`] hash maps shared between copies until one of them
+/// Order id to slot, in a power of two of hash maps shared between copies until one of them
 /// writes to the shard. Order ids are spread over the shards by a multiplicative hash, so the
-/// exchange's consecutive ids land in different shards.
+/// exchange's consecutive ids land in different shards. The shards double (every entry moved
+/// once) when the index passes [`INDEX_SHARD_ORDERS`] a shard; they never halve, so a book
+/// that emptied keeps a pointer a shard of its largest size.
 #[derive(Clone, Debug)]
 struct OrderIndex {
     shards: Vec<Arc<FxHashMap<OrderId, u32>>>,
     len: usize,
 }
 
+/// The shard of `order_id` among `shards` (a power of two).
+fn shard_of(order_id: OrderId, shards: usize) -> usize {
+    debug_assert!(shards.is_power_of_two());
+    match shards.trailing_zeros() {
+        0 => 0,
+        bits => (order_id.get().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize,
+    }
+}
+
 impl OrderIndex {
     fn new() -> Self {
         Self {
-            // Every shard starts as the one empty map, copied on its first write.
-            shards: std::iter::repeat_n(Arc::new(FxHashMap::default()), INDEX_SHARDS).collect(),
+            shards: vec![Arc::new(FxHashMap::default())],
             len: 0,
         }
     }
 
-    fn shard(order_id: OrderId) -> usize {
-        const _: () = assert!(INDEX_SHARDS.is_power_of_two() && INDEX_SHARDS > 1);
-        let spread = order_id.get().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (spread >> (64 - INDEX_SHARDS.trailing_zeros())) as usize
+    fn shard(&self, order_id: OrderId) -> usize {
+        shard_of(order_id, self.shards.len())
     }
 
     fn len(&self) -> usize {
@@ -144,7 +115,7 @@ impl OrderIndex {
     }
 
     fn get(&self, order_id: &OrderId) -> Option<&u32> {
-        self.shards[Self::shard(*order_id)].get(order_id)
+        self.shards[self.shard(*order_id)].get(order_id)
     }
 
     fn contains_key(&self, order_id: &OrderId) -> bool {
@@ -152,16 +123,20 @@ impl OrderIndex {
     }
 
     fn insert(&mut self, order_id: OrderId, slot: u32) -> Option<u32> {
-        let shard = Arc::make_mut(&mut self.shards[Self::shard(order_id)]);
-        let previous = shard.insert(order_id, slot);
+        let at = self.shard(order_id);
+        let previous = Arc::make_mut(&mut self.shards[at]).insert(order_id, slot);
         if previous.is_none() {
             self.len += 1;
+            if self.len > self.shards.len() * INDEX_SHARD_ORDERS {
+                self.double();
+            }
         }
         previous
     }
 
     fn remove(&mut self, order_id: &OrderId) -> Option<u32> {
-        let shard = &mut self.shards[Self::shard(*order_id)];
+        let at = self.shard(*order_id);
+        let shard = &mut self.shards[at];
         // A shared shard without the id is not copied.
         if !shard.contains_key(order_id) {
             return None;
@@ -171,6 +146,26 @@ impl OrderIndex {
             self.len -= 1;
         }
         removed
+    }
+
+    /// Twice the shards, every entry moved to its new one. Bounded: the book holds at most
+    /// `orders_max` (below `u32::MAX`) orders, so at most 2^23 shards.
+    fn double(&mut self) {
+        let entries: Vec<(OrderId, u32)> = self
+            .shards
+            .iter()
+            .flat_map(|shard| shard.iter().map(|(id, slot)| (*id, *slot)))
+            .collect();
+        let count = self.shards.len() * 2;
+        let mut shards = vec![FxHashMap::default(); count];
+        for (id, slot) in entries {
+            shards[shard_of(id, count)].insert(id, slot);
+        }
+        self.shards = shards.into_iter().map(Arc::new).collect();
+        debug_assert_eq!(
+            self.shards.iter().map(|shard| shard.len()).sum::<usize>(),
+            self.len
+        );
     }
 }
 
@@ -654,7 +649,9 @@ impl BookState {
             next: NIL,
         };
         let slot = if self.free_head == NIL {
-            self.nodes.push(node)
+            let slot = u32::try_from(self.nodes.len()).expect("slots bounded by orders_max");
+            self.nodes.push(node);
+            slot
         } else {
             let slot = self.free_head;
             self.free_head = self.nodes[slot as usize].next;
@@ -948,12 +945,8 @@ mod tests {
 
     /// Chunks of the slab, and shards of the index, that `a` and `b` do not share.
     fn unshared(a: &BookState, b: &BookState) -> (usize, usize) {
-        let chunks = a
-            .nodes
-            .chunks
-            .iter()
-            .zip(&b.nodes.chunks)
-            .filter(|(x, y)| !Arc::ptr_eq(x, y))
+        let chunks = (0..a.nodes.chunk_count())
+            .filter(|chunk| !a.nodes.shares_chunk(&b.nodes, *chunk))
             .count();
         let shards = a
             .index
@@ -972,7 +965,7 @@ mod tests {
             book.rest(resting(id));
         }
         assert_eq!(book.nodes.len(), 1_000);
-        assert_eq!(book.nodes.chunks.len(), 1_000usize.div_ceil(CHUNK_NODES));
+        assert_eq!(book.nodes.chunk_count(), 1_000usize.div_ceil(CHUNK_NODES));
         let mut copy = book.clone();
         assert_eq!(unshared(&book, &copy), (0, 0), "a copy shares everything");
         // A cancel writes the order's slot and its two neighbours in the level's queue (each

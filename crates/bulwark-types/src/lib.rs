@@ -14,6 +14,7 @@
 pub mod asset;
 pub mod batch;
 pub mod block;
+pub mod chunked;
 pub mod ids;
 pub mod instrument;
 pub mod keys;
@@ -28,6 +29,7 @@ pub use asset::AssetCode;
 pub use block::{
     Block, BlockLimits, CheckedBlock, IndexPrice, MarkPrice, PriceInputs, SettlementPrice,
 };
+pub use chunked::ChunkedVec;
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use ids::{AccountId, BlockTime, ClientOrderId, Height, InstrumentId, Nonce, OrderId};
 pub use instrument::{InstrumentKind, InstrumentSpec, SpecError};
