@@ -412,9 +412,9 @@ impl Exchange {
         *self.treasury.totals()
     }
 
-    /// Every account, indexed by id (each shared with clones of this state until changed).
-    pub fn accounts(&self) -> &[std::sync::Arc<Account>] {
-        self.accounts.as_slice()
+    /// Every account, by id.
+    pub fn accounts(&self) -> impl ExactSizeIterator<Item = &Account> + DoubleEndedIterator {
+        self.accounts.iter()
     }
 
     pub fn account(&self, id: AccountId) -> Option<&Account> {

@@ -17,13 +17,19 @@ use crate::account::{KeyRecord, KeyRole};
 use bulwark_types::{AccountId, PublicKey, RejectReason, SignerKey};
 use std::collections::BTreeMap;
 
+/// The records: a persistent B-tree, so a copy of the table (one per speculated block) shares
+/// its nodes and a nonce spent in the copy copies the path to its record, not the table.
+type Records = imbl::OrdMap<SignerKey, KeyRecord>;
+
 /// The signing keys (see the module doc).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keys {
     /// By the key's encoding, the order [`PublicKey`] has: read for every transaction (nonce,
     /// payer) and copied with every speculative state, so its nodes hold 32 bytes a key, not
-    /// the 192 of a decoded one.
-    records: BTreeMap<SignerKey, KeyRecord>,
+    /// the 192 of a decoded one. A `BTreeMap` was copied whole for every speculated block: at
+    /// 100,000 accounts that and the account table's copy were most of a block's cost (`cargo
+    /// bench -p bulwark --bench apply_block -- accounts`).
+    records: Records,
 }
 
 const UNUSED: KeyRecord = KeyRecord {
@@ -35,7 +41,7 @@ impl Keys {
     /// The operators' keys (admin, bridge, custodians), bound to no account, with no nonce
     /// spent.
     pub(crate) fn genesis<'a>(operators: impl IntoIterator<Item = &'a PublicKey>) -> Self {
-        let mut records = BTreeMap::new();
+        let mut records = Records::new();
         for key in operators {
             records.insert(SignerKey::of(key), UNUSED);
         }
@@ -44,7 +50,9 @@ impl Keys {
 
     /// The records a snapshot held (checked against the accounts by the restore).
     pub(crate) fn restored(records: BTreeMap<SignerKey, KeyRecord>) -> Self {
-        Self { records }
+        Self {
+            records: records.into_iter().collect(),
+        }
     }
 
     /// Spends `nonce` for `key`, which must be known and must not have used `nonce` or a
@@ -171,7 +179,8 @@ fn used(nonce_last: Option<u64>, nonce: u64) -> bool {
 /// Every record, by key.
 impl<'a> IntoIterator for &'a Keys {
     type Item = (&'a SignerKey, &'a KeyRecord);
-    type IntoIter = std::collections::btree_map::Iter<'a, SignerKey, KeyRecord>;
+    type IntoIter =
+        imbl::ordmap::Iter<'a, SignerKey, KeyRecord, imbl::shared_ptr::DefaultSharedPtr>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.records.iter()

@@ -41,7 +41,7 @@ use crate::account::Account;
 use crate::margin::{StandardMargin, ValuationPrices, valuation_price};
 use crate::params::BPS;
 use bulwark_types::num::mul_div_ceil;
-use bulwark_types::{AccountId, InstrumentKind, Money, Multiplier, Qty, UnitPrice};
+use bulwark_types::{AccountId, ChunkedVec, InstrumentKind, Money, Multiplier, Qty, UnitPrice};
 
 /// Positions a screened row can carry.
 pub const LEGS_MAX: usize = 2;
@@ -65,6 +65,9 @@ enum RowState {
     Screened,
 }
 
+/// Rows per chunk of the screen (4 KB).
+const ROWS_PER_CHUNK: usize = 128;
+
 /// One account's floor: 32 bytes, so a pass over 100,000 rows reads 3.2 MB in order.
 #[derive(Copy, Clone, Debug, Default)]
 pub(crate) struct ScreenRow {
@@ -79,8 +82,10 @@ pub(crate) struct ScreenRow {
 /// The screen (see the module doc).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct LiquidationScreen {
-    /// By account id; an account beyond the end is unknown.
-    rows: Vec<ScreenRow>,
+    /// By account id; an account beyond the end is unknown. In chunks shared with the copies
+    /// of the state until written (a `Vec` was copied whole for every speculated block: 3.2 MB
+    /// at 100,000 accounts); a pass writes only the rows whose floor moved.
+    rows: ChunkedVec<ScreenRow, ROWS_PER_CHUNK>,
     /// The valuation prices of the last pass, by instrument id: floors are taken at these.
     prices: Vec<ValuationPrices>,
     /// |funding per contract| paid since the last pass, micro-USDC, by instrument id.
@@ -121,8 +126,8 @@ impl LiquidationScreen {
         instruments: impl Iterator<Item = (InstrumentKind, Multiplier, i64)>,
         margin: &StandardMargin,
     ) {
-        if self.rows.len() < accounts {
-            self.rows.resize(accounts, ScreenRow::default());
+        while self.rows.len() < accounts {
+            self.rows.push(ScreenRow::default());
         }
         self.drift.clear();
         let mut tiers = Vec::with_capacity(prices.len());
@@ -161,7 +166,8 @@ impl LiquidationScreen {
     #[inline]
     pub(crate) fn proven_safe(&mut self, id: AccountId) -> bool {
         let drift = &self.drift;
-        let Some(row) = self.rows.get_mut(id.get() as usize) else {
+        let at = id.get() as usize;
+        let Some(row) = self.rows.get(at) else {
             return false;
         };
         if row.state != RowState::Screened {
@@ -173,11 +179,15 @@ impl LiquidationScreen {
             let loss = i64::try_from(u64::from(contracts).saturating_mul(d)).unwrap_or(i64::MAX);
             slack = slack.saturating_sub(loss);
         }
+        let moved = slack != row.slack;
         if slack < 0 {
-            row.state = RowState::Unknown;
+            self.rows[at].state = RowState::Unknown;
             return false;
         }
-        row.slack = slack;
+        // Unmoved (no drift on its legs), the row and its chunk stay shared with the parent's.
+        if moved {
+            self.rows[at].slack = slack;
+        }
         true
     }
 

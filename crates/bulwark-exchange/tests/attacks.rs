@@ -434,11 +434,7 @@ fn perp_open_interest(v: &Venue) -> i64 {
 
 fn longs(v: &Venue) -> i64 {
     let perp = v.id(BTC_PERP);
-    v.exchange
-        .accounts()
-        .iter()
-        .map(|a| a.position(perp).max(0))
-        .sum()
+    v.exchange.accounts().map(|a| a.position(perp).max(0)).sum()
 }
 
 #[test]
@@ -938,7 +934,7 @@ proptest! {
                     .sum();
                 prop_assert!(withdrawn <= before[n].micros().max(0), "{name} withdrew {withdrawn}");
             }
-            for id in v.exchange.accounts().iter().map(|a| a.id).collect::<Vec<_>>() {
+            for id in v.exchange.accounts().map(|a| a.id).collect::<Vec<_>>() {
                 let m = v.exchange.account_margin(id).unwrap();
                 prop_assert!(m.withdrawable <= realised_balance(&v, id));
                 if let Some(a) = v.exchange.account(id)

@@ -98,7 +98,14 @@ fn forged_balance_breaks_conservation_and_is_refused() {
     let v = busy_venue();
     let snapshot = v.exchange.snapshot();
     // Find alice's cash (16 bytes, big-endian) in the encoding and add one micro-USDC.
-    let cash = v.exchange.accounts()[0].cash.micros().to_be_bytes();
+    let cash = v
+        .exchange
+        .accounts()
+        .next()
+        .expect("an account")
+        .cash
+        .micros()
+        .to_be_bytes();
     let at = snapshot
         .windows(16)
         .position(|w| w == cash)

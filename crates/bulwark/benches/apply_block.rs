@@ -67,5 +67,42 @@ fn venue(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, apply_block, venue);
+fn accounts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("accounts");
+    group.sample_size(10);
+    for accounts in [1_000usize, 100_000] {
+        let config = ExchangeWorkloadConfig {
+            seed: 1,
+            accounts,
+            txs_per_block: 64,
+            blocks: 8,
+            option_strikes: 2,
+        };
+        let workload = exchange::generate(config);
+        let built = exchange::prepared_exchange(&workload);
+        group.throughput(Throughput::Elements(
+            (config.txs_per_block * config.blocks) as u64,
+        ));
+        group.bench_function(
+            format!("{accounts}/copy_and_apply_8_blocks_of_64_txs"),
+            |b| {
+                b.iter_batched(
+                    || built.clone(),
+                    |mut state| {
+                        for block in &workload.trading {
+                            let mut next = state.clone();
+                            next.apply_block(block).expect("trading blocks apply");
+                            state = next;
+                        }
+                        state
+                    },
+                    BatchSize::LargeInput,
+                )
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, apply_block, venue, accounts);
 criterion_main!(benches);
