@@ -21,6 +21,12 @@
 //! signed, round-robin to the validators, as fast as the validators take them, for as long as
 //! the honest orders run. The figures stay the honest orders'; the flooder's line says what
 //! became of its transactions. Run it with and without `--flood` at the same rate to compare.
+//!
+//! `--deep-book N`: before timing, N more bids rest in the perpetual, from N / 500 accounts of
+//! their own (the venue's open-order limit), one contract each, from 300 ticks below the mark
+//! down (inside the band), set up like the deposits. Every block of the timed phase trades in
+//! that book; a validator that copied a book whole for each block it speculates on paid for
+//! all N orders in every block (`bulwark-book` `tests/deep_book.rs`).
 
 use crate::devnet::{self, DevnetFile};
 use crate::genesis;
@@ -72,6 +78,11 @@ pub struct ClusterBenchArgs {
     /// Add a flooder (see the module docs).
     #[arg(long)]
     pub flood: bool,
+    /// Rest this many bids in the perpetual before timing, from more accounts (500 open
+    /// orders each), below the honest orders but inside the price band: a deep book that
+    /// every block trading in the perpetual changes (see the module docs).
+    #[arg(long, default_value_t = 0)]
+    pub deep_book: usize,
     /// Keys the flooder signs with (one funded, the rest without an account).
     #[arg(long, default_value_t = 1_000)]
     pub flood_keys: usize,
@@ -235,6 +246,40 @@ fn sign_orders(seed: u64, traders: &mut [Trader], count: usize) -> Vec<(usize, S
             (who, genesis::sign(&trader.key, trader.nonce, body))
         })
         .collect()
+}
+
+/// Open orders one account may hold (`ExchangeParams::defaults().orders_open_max`).
+const DEEP_BOOK_PER_ACCOUNT: usize = 500;
+
+/// The deep book's bids, signed: `count` of them from `keys`, [`DEEP_BOOK_PER_ACCOUNT`] each,
+/// in rounds of at most 100 per key (the mempool's share of one signer), each round in
+/// nonce order.
+fn sign_deep_book(keys: &[PrivateKey], count: usize) -> Vec<Vec<(PublicKey, u64, SignedTx)>> {
+    let perpetual = InstrumentId::new(0);
+    let tick = genesis::perpetual_spec().tick_size.micros();
+    let mark_ticks = genesis::INDEX_START_USDC * 1_000_000 / tick;
+    let mut rounds: Vec<Vec<(PublicKey, u64, SignedTx)>> = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        let orders = DEEP_BOOK_PER_ACCOUNT.min(count - k * DEEP_BOOK_PER_ACCOUNT);
+        for n in 0..orders {
+            let depth = ((k * DEEP_BOOK_PER_ACCOUNT + n) % 2_000) as i64;
+            let body = TxBody::PlaceOrder(OrderRequest::limit(
+                perpetual,
+                ClientOrderId::new(n as u64 + 1),
+                Side::Buy,
+                Qty::from_contracts(1),
+                UnitPrice::from_micros((mark_ticks - 300 - depth) * tick),
+                TimeInForce::GoodTilCancelled,
+            ));
+            let nonce = n as u64 + 1;
+            let round = n / 100;
+            if rounds.len() <= round {
+                rounds.push(Vec::new());
+            }
+            rounds[round].push((key.public_key(), nonce, genesis::sign(key, nonce, body)));
+        }
+    }
+    rounds
 }
 
 /// Waits until validator 0 has executed `bridge_nonce` deposits; false on timeout.
@@ -478,6 +523,9 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
         let flood_keys: Vec<PrivateKey> = (0..args.flood_keys as u64)
             .map(|i| keys::devnet_key(args.seed, DevnetKey::Bot(1_000_000 + i)))
             .collect();
+        let deep_keys: Vec<PrivateKey> = (0..args.deep_book.div_ceil(DEEP_BOOK_PER_ACCOUNT) as u64)
+            .map(|i| keys::devnet_key(args.seed, DevnetKey::Bot(2_000_000 + i)))
+            .collect();
         let mut funded: Vec<_> = traders
             .iter()
             .map(|t| (t.key.public_key(), Money::from_usdc(10_000_000)))
@@ -487,6 +535,11 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
         {
             funded.push((first.public_key(), Money::from_usdc(10_000_000)));
         }
+        funded.extend(
+            deep_keys
+                .iter()
+                .map(|key| (key.public_key(), Money::from_usdc(10_000_000))),
+        );
         let setup = genesis::Setup {
             listings: vec![genesis::perpetual_spec()],
             deposits: funded,
@@ -522,6 +575,48 @@ pub fn run(args: ClusterBenchArgs) -> Result<()> {
                 "the cluster did not execute the setup within 60 s: {}",
                 devnet::progress(&shareds)
             );
+        }
+        if args.deep_book > 0 {
+            eprintln!(
+                "resting {} bids from {} accounts (--deep-book)",
+                args.deep_book,
+                deep_keys.len()
+            );
+            for round in sign_deep_book(&deep_keys, args.deep_book) {
+                let required: Vec<(PublicKey, u64)> = round
+                    .iter()
+                    .map(|(key, nonce, _)| (key.clone(), *nonce))
+                    .collect();
+                let txs: Vec<SignedTx> = round.into_iter().map(|(_, _, tx)| tx).collect();
+                for chunk in txs.chunks(10_000) {
+                    let refused = shareds[0]
+                        .submit(chunk.to_vec(), &mut rand::rng(), true)
+                        .into_iter()
+                        .filter(Result::is_err)
+                        .count();
+                    ensure!(refused == 0, "{refused} deep-book orders refused");
+                }
+                let done =
+                    wait_for_setup(&context, &shareds[0], &required, Duration::from_secs(120))
+                        .await;
+                ensure!(
+                    done,
+                    "the cluster did not rest the deep book within 120 s: {}",
+                    devnet::progress(&shareds)
+                );
+            }
+            let resting = {
+                let finalized = shareds[0].finalized_view();
+                finalized
+                    .state
+                    .instrument(InstrumentId::new(0))
+                    .map_or(0, |perpetual| perpetual.book.len())
+            };
+            ensure!(
+                resting >= args.deep_book,
+                "only {resting} orders rest in the perpetual after the deep book's setup"
+            );
+            eprintln!("the perpetual's book holds {resting} orders");
         }
         // Let every validator catch up with the setup, so the first orders meet funded accounts.
         context.sleep(Duration::from_secs(1)).await;
