@@ -13,47 +13,11 @@
 //! by time: deterministic, and it fails on any build that copies the whole book.
 
 use bulwark_book::*;
+use bulwark_types::counting_alloc::{Counting, allocated_by};
 use bulwark_types::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's layout, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The counter is the process's: tests measuring with it take turns.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Bytes allocated while `f` runs.
-fn allocated_by<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let _turn = MEASURING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let before = ALLOCATED.load(Ordering::SeqCst);
-    let out = f();
-    (out, ALLOCATED.load(Ordering::SeqCst) - before)
-}
 
 fn order(id: u64, account: u64, side: Side, ticks: i64, tif: TimeInForce) -> NewOrder {
     NewOrder {

@@ -9,33 +9,10 @@
 
 mod common;
 
+use bulwark_types::counting_alloc::{Counting, allocated_by};
 use bulwark_types::{Money, TxBody};
 use common::Venue;
 use commonware_cryptography::Signer as _;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed to the system allocator unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's layout, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size as u64, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -75,10 +52,11 @@ fn a_block_on_a_copy_of_a_large_venue_allocates_what_it_touches() {
     });
     let block = v.next_block(vec![deposit]);
     let parent = v.exchange.clone();
-    let before = ALLOCATED.load(Ordering::SeqCst);
-    let mut child = parent.clone();
-    let outcome = child.apply_block(&block).expect("applies");
-    let allocated = ALLOCATED.load(Ordering::SeqCst) - before;
+    let ((child, outcome), allocated) = allocated_by(|| {
+        let mut child = parent.clone();
+        let outcome = child.apply_block(&block).expect("applies");
+        (child, outcome)
+    });
     assert!(outcome.txs.iter().all(|r| r.rejection.is_none()));
     assert!(
         allocated <= BLOCK_BYTES_MAX,

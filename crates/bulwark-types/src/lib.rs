@@ -15,6 +15,8 @@ pub mod asset;
 pub mod batch;
 pub mod block;
 pub mod chunked;
+#[cfg(feature = "counting-allocator")]
+pub mod counting_alloc;
 pub mod ids;
 pub mod instrument;
 pub mod keys;

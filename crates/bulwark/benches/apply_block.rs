@@ -8,6 +8,8 @@
 //! most 64 of the 201 books.
 
 use bulwark::workload::exchange::{self, ExchangeWorkloadConfig};
+use bulwark_exchange::Exchange;
+use bulwark_types::CheckedBlock;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 fn apply_block(c: &mut Criterion) {
@@ -35,6 +37,17 @@ fn apply_block(c: &mut Criterion) {
     group.finish();
 }
 
+/// Applies each block to a copy of its parent's state, the parent then dropped, as a validator
+/// speculates; returns the last state.
+fn on_copies(mut state: Exchange, blocks: &[CheckedBlock]) -> Exchange {
+    for block in blocks {
+        let mut next = state.clone();
+        next.apply_block(block).expect("trading blocks apply");
+        state = next;
+    }
+    state
+}
+
 fn venue(c: &mut Criterion) {
     const WARM_UP: usize = 256;
     let config = ExchangeWorkloadConfig {
@@ -53,14 +66,7 @@ fn venue(c: &mut Criterion) {
     group.bench_function("copy_and_apply_8_blocks_of_64_txs_201_instruments", |b| {
         b.iter_batched(
             || built.clone(),
-            |mut state| {
-                for block in timed {
-                    let mut next = state.clone();
-                    next.apply_block(block).expect("trading blocks apply");
-                    state = next;
-                }
-                state
-            },
+            |state| on_copies(state, timed),
             BatchSize::LargeInput,
         )
     });
@@ -88,14 +94,7 @@ fn accounts(c: &mut Criterion) {
             |b| {
                 b.iter_batched(
                     || built.clone(),
-                    |mut state| {
-                        for block in &workload.trading {
-                            let mut next = state.clone();
-                            next.apply_block(block).expect("trading blocks apply");
-                            state = next;
-                        }
-                        state
-                    },
+                    |state| on_copies(state, &workload.trading),
                     BatchSize::LargeInput,
                 )
             },
