@@ -10,10 +10,10 @@
 //! changes, for each block it speculates on. Each part is built so that a copy and its first
 //! changes cost what the changes touch, not what the book holds: the slab is in chunks of
 //! [`CHUNK_NODES`] behind their own `Arc`s, the index in shards behind theirs (one per
-//! [`INDEX_SHARD_ORDERS`] orders), and the ladders are `imbl`'s persistent ordered maps. Before (2026-12-07), one order placed
-//! in a copy of a book of 100,000 resting orders at 100,000 prices allocated 37 MB: a trader
-//! with 200 accounts could fill a book and make every block that touches it copy all of it
-//! on every validator (`tests/deep_book.rs`).
+//! [`INDEX_SHARD_ORDERS`] orders), and the ladders are `imbl`'s persistent ordered maps.
+//! Before (2026-12-07), one order placed in a copy of a book of 100,000 resting orders at
+//! 100,000 prices allocated 37 MB: a trader with 200 accounts could fill a book and make every
+//! block that touches it copy all of it on every validator (`tests/deep_book.rs`).
 
 use crate::auction::{AuctionOutcome, CallAuction};
 use crate::order::{BookReject, Fill, MatchSink, NewOrder, Placement, Remainder, RestingOrder};

@@ -4,8 +4,9 @@
 //! only dev-dependencies enable. A test binary installs it as its own global allocator:
 //!
 //! ```ignore
+//! use bulwark_types::counting_alloc::Counting;
 //! #[global_allocator]
-//! static GLOBAL: bulwark_types::counting_alloc::Counting = bulwark_types::counting_alloc::Counting;
+//! static GLOBAL: Counting = Counting;
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
