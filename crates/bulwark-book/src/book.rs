@@ -74,9 +74,9 @@ pub const CHUNK_NODES: usize = 32;
 type Slots = ChunkedVec<Node, CHUNK_NODES>;
 
 /// Orders per shard of the order index before its shards double: a change to a copied book
-/// copies the shard it writes (about 8 KB at most), and a copy of the book copies one pointer
+/// copies the shard it writes (about 2 KB at most), and a copy of the book copies one pointer
 /// per shard (one for a book of at most this many orders).
-pub const INDEX_SHARD_ORDERS: usize = 512;
+pub const INDEX_SHARD_ORDERS: usize = 64;
 
 /// Order id to slot, in a power of two of hash maps shared between copies until one of them
 /// writes to the shard. Order ids are spread over the shards by a multiplicative hash, so the
