@@ -1,9 +1,11 @@
 //! The book: two ladders of price levels over one arena of resting orders.
 //!
 //! Layout: every resting order lives in a slot of `nodes` (a slab with a free list threaded
-//! through its vacant slots) and is linked into the FIFO queue of its price level; each side
-//! keeps its levels in an ordered map keyed by price; `index` maps an order id to its slot for
-//! O(1) cancels. The hash maps are used for lookups only, never iterated, so their order
+//! through its vacant slots) and is linked into the FIFO queue of its price level; the levels
+//! live in a second slab, `levels`, and each order's node names its level, so a cancel, a fill
+//! or a reduce changes its level without a search; each side keeps an ordered map from price
+//! to level, read to find a price's level and the best one, and written only when a level
+//! opens or empties; `index` maps an order id to its slot for O(1) cancels. The hash maps are used for lookups only, never iterated, so their order
 //! cannot leak into replicated state.
 //!
 //! Copies share structure. A validator copies the exchange's state, and so every book a block
@@ -55,8 +57,12 @@ struct Node {
     order: RestingOrder,
     prev: u32,
     next: u32,
+    /// The slot in `levels` of the order's price level (unused while the node is vacant).
+    level: u32,
 }
 
+/// One price level: the FIFO queue of its orders. A vacant level (`count` 0) threads the
+/// vacant levels' list through `head`.
 #[derive(Copy, Clone, Debug)]
 struct Level {
     head: u32,
@@ -65,6 +71,12 @@ struct Level {
     qty: i64,
     count: u32,
 }
+
+/// Levels per chunk of the levels' slab (about 1.5 KB a chunk).
+pub const CHUNK_LEVELS: usize = 64;
+
+/// The slab of price levels, its chunks shared between copies until written.
+type Levels = ChunkedVec<Level, CHUNK_LEVELS>;
 
 /// Slots per chunk of the slab: a change to a copied book copies the chunks it writes (about
 /// 2 KB each), and a copy of the book copies one pointer per chunk.
@@ -137,11 +149,14 @@ impl OrderIndex {
     fn remove(&mut self, order_id: &OrderId) -> Option<u32> {
         let at = self.shard(*order_id);
         let shard = &mut self.shards[at];
-        // A shared shard without the id is not copied.
-        if !shard.contains_key(order_id) {
+        let removed = if let Some(own) = Arc::get_mut(shard) {
+            own.remove(order_id)
+        } else if shard.contains_key(order_id) {
+            Arc::make_mut(shard).remove(order_id)
+        } else {
+            // A shared shard without the id is not copied.
             return None;
-        }
-        let removed = Arc::make_mut(shard).remove(order_id);
+        };
         if removed.is_some() {
             self.len -= 1;
         }
@@ -169,9 +184,10 @@ impl OrderIndex {
     }
 }
 
-/// One side's price levels. Bids are best at the highest price, asks at the lowest. A
-/// persistent map: a copy shares its nodes until one of the two changes them.
-type Ladder = imbl::OrdMap<Price, Level>;
+/// One side's price levels, by price, each to its slot in `levels`. Bids are best at the
+/// highest price, asks at the lowest. A persistent map: a copy shares its nodes until one of
+/// the two changes them, which happens only when a level opens or empties.
+type Ladder = imbl::OrdMap<Price, u32>;
 
 /// The orders of one book and their structure, shared by a [`Book`]'s copies until one of
 /// them changes. Reached only through [`Book`]: read through a shared reference, changed
@@ -186,6 +202,9 @@ pub struct BookState {
     /// Vacant slots, the length of the list from `free_head`.
     free_len: usize,
     index: OrderIndex,
+    levels: Levels,
+    /// The first vacant level (`NIL` if none); each vacant level's `head` names the next.
+    free_level: u32,
     bids: Ladder,
     asks: Ladder,
     /// While halted: the orders waiting for the reopening auction (see `auction.rs`).
@@ -308,6 +327,8 @@ impl BookState {
             free_head: NIL,
             free_len: 0,
             index: OrderIndex::new(),
+            levels: Levels::default(),
+            free_level: NIL,
             bids: Ladder::new(),
             asks: Ladder::new(),
             auction: None,
@@ -330,13 +351,13 @@ impl BookState {
     pub fn best_bid(&self) -> Option<(Price, Qty)> {
         self.bids
             .get_max()
-            .map(|(p, l)| (*p, Qty::from_contracts(l.qty)))
+            .map(|(p, l)| (*p, Qty::from_contracts(self.levels[*l as usize].qty)))
     }
 
     pub fn best_ask(&self) -> Option<(Price, Qty)> {
         self.asks
             .get_min()
-            .map(|(p, l)| (*p, Qty::from_contracts(l.qty)))
+            .map(|(p, l)| (*p, Qty::from_contracts(self.levels[*l as usize].qty)))
     }
 
     /// A resting order, or one waiting in a halted book's auction.
@@ -352,7 +373,10 @@ impl BookState {
 
     /// Up to `levels_max` levels of one side, best first: price, open quantity, order count.
     pub fn depth(&self, side: Side, levels_max: usize) -> Vec<(Price, Qty, u32)> {
-        let view = |(p, l): (&Price, &Level)| (*p, Qty::from_contracts(l.qty), l.count);
+        let view = |(p, l): (&Price, &u32)| {
+            let level = &self.levels[*l as usize];
+            (*p, Qty::from_contracts(level.qty), level.count)
+        };
         match side {
             Side::Buy => self.bids.iter().rev().take(levels_max).map(view).collect(),
             Side::Sell => self.asks.iter().take(levels_max).map(view).collect(),
@@ -364,8 +388,16 @@ impl BookState {
     /// waiting in a halted book's auction are not counted. Visits each level in range once.
     pub fn qty_within(&self, side: Side, limit: Price) -> i64 {
         let levels: Box<dyn Iterator<Item = &Level>> = match side {
-            Side::Buy => Box::new(self.bids.range(limit..).map(|(_, l)| l)),
-            Side::Sell => Box::new(self.asks.range(..=limit).map(|(_, l)| l)),
+            Side::Buy => Box::new(
+                self.bids
+                    .range(limit..)
+                    .map(|(_, l)| &self.levels[*l as usize]),
+            ),
+            Side::Sell => Box::new(
+                self.asks
+                    .range(..=limit)
+                    .map(|(_, l)| &self.levels[*l as usize]),
+            ),
         };
         levels.fold(0i64, |sum, level| {
             debug_assert!(level.qty > 0, "levels hold open quantity");
@@ -377,8 +409,8 @@ impl BookState {
     /// Orders waiting in a halted book's auction are not among them (see `auction_orders`).
     pub fn orders(&self, side: Side) -> impl Iterator<Item = &RestingOrder> + '_ {
         let levels: Box<dyn Iterator<Item = &Level>> = match side {
-            Side::Buy => Box::new(self.bids.values().rev()),
-            Side::Sell => Box::new(self.asks.values()),
+            Side::Buy => Box::new(self.bids.values().rev().map(|l| &self.levels[*l as usize])),
+            Side::Sell => Box::new(self.asks.values().map(|l| &self.levels[*l as usize])),
         };
         levels.flat_map(move |level| LevelIter {
             nodes: &self.nodes,
@@ -518,18 +550,15 @@ impl BookState {
             let at = auction.position(order_id)?;
             return Some(auction.orders.remove(at));
         };
-        let order = self.nodes[slot as usize].order;
-        let ladder = match order.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
+        let Node { order, level, .. } = self.nodes[slot as usize];
+        let emptied = {
+            let queue = &mut self.levels[level as usize];
+            unlink(&mut self.nodes, queue, slot);
+            queue.qty -= order.qty.contracts();
+            queue.count == 0
         };
-        let level = ladder
-            .get_mut(&order.price)
-            .expect("a resting order's level exists");
-        unlink(&mut self.nodes, level, slot);
-        level.qty -= order.qty.contracts();
-        if level.count == 0 {
-            ladder.remove(&order.price);
+        if emptied {
+            self.close_level(order.side, order.price, level);
         }
         vacate(
             &mut self.nodes,
@@ -556,20 +585,13 @@ impl BookState {
             return Some(before);
         };
         let node = &mut self.nodes[slot as usize];
-        let before = node.order;
+        let (before, level) = (node.order, node.level);
         assert!(
             qty.is_positive() && qty < before.qty,
             "reduce keeps 0 < qty < current"
         );
         node.order.qty = qty;
-        let ladder = match before.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        let level = ladder
-            .get_mut(&before.price)
-            .expect("a resting order's level exists");
-        level.qty -= before.qty.contracts() - qty.contracts();
+        self.levels[level as usize].qty -= before.qty.contracts() - qty.contracts();
         Some(before)
     }
 
@@ -643,10 +665,12 @@ impl BookState {
     }
 
     pub(crate) fn rest(&mut self, order: RestingOrder) {
+        let level = self.open_level(order.side, order.price);
         let node = Node {
             order,
             prev: NIL,
             next: NIL,
+            level,
         };
         let slot = if self.free_head == NIL {
             let slot = u32::try_from(self.nodes.len()).expect("slots bounded by orders_max");
@@ -659,16 +683,7 @@ impl BookState {
             self.nodes[slot as usize] = node;
             slot
         };
-        let ladder = match order.side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
-        };
-        let level = ladder.entry(order.price).or_insert(Level {
-            head: NIL,
-            tail: NIL,
-            qty: 0,
-            count: 0,
-        });
+        let level = &mut self.levels[level as usize];
         if level.tail == NIL {
             level.head = slot;
         } else {
@@ -682,6 +697,59 @@ impl BookState {
         debug_assert!(previous.is_none(), "order ids rest once");
     }
 
+    /// The slot of the level at `price` on `side`, opened (empty) if there is none.
+    fn open_level(&mut self, side: Side, price: Price) -> u32 {
+        let ladder = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        if let Some(level) = ladder.get(&price) {
+            return *level;
+        }
+        let empty = Level {
+            head: NIL,
+            tail: NIL,
+            qty: 0,
+            count: 0,
+        };
+        let level = if self.free_level == NIL {
+            let level = u32::try_from(self.levels.len()).expect("levels bounded by orders_max");
+            self.levels.push(empty);
+            level
+        } else {
+            let level = self.free_level;
+            let vacant = &mut self.levels[level as usize];
+            debug_assert_eq!(vacant.count, 0, "a vacant level is empty");
+            self.free_level = vacant.head;
+            *vacant = empty;
+            level
+        };
+        ladder.insert(price, level);
+        level
+    }
+
+    /// Takes the emptied level at `price` on `side` out of its ladder and vacates its slot.
+    fn close_level(&mut self, side: Side, price: Price, level: u32) {
+        let ladder = match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        };
+        let removed = ladder.remove(&price);
+        debug_assert_eq!(removed, Some(level), "the ladder names the level");
+        let vacant = &mut self.levels[level as usize];
+        debug_assert!(
+            vacant.count == 0 && vacant.qty == 0,
+            "only an empty level closes"
+        );
+        *vacant = Level {
+            head: self.free_level,
+            tail: NIL,
+            qty: 0,
+            count: 0,
+        };
+        self.free_level = level;
+    }
+
     /// How much a fill-or-kill order could fill right now, walking what `take` would walk.
     fn fillable(&self, order: &NewOrder) -> i64 {
         match order.side {
@@ -693,7 +761,7 @@ impl BookState {
     fn fillable_in<'a>(
         &self,
         order: &NewOrder,
-        levels: impl Iterator<Item = (&'a Price, &'a Level)>,
+        levels: impl Iterator<Item = (&'a Price, &'a u32)>,
     ) -> i64 {
         let wanted = order.qty.contracts();
         let mut sum = 0i64;
@@ -704,7 +772,7 @@ impl BookState {
             }
             for maker in (LevelIter {
                 nodes: &self.nodes,
-                cursor: level.head,
+                cursor: self.levels[*level as usize].head,
             }) {
                 if maker.account == order.account {
                     if order.self_trade == SelfTradePrevention::CancelMaker {
@@ -725,33 +793,31 @@ impl BookState {
     /// Matches `order` against the opposite side. Returns the quantity filled and, if matching
     /// stopped before the order's limit was reached, why the rest must be cancelled.
     fn take(&mut self, order: &NewOrder, sink: &mut MatchSink) -> (i64, Option<CancelReason>) {
-        let BookState {
-            limits,
-            nodes,
-            free_head,
-            free_len,
-            index,
-            bids,
-            asks,
-            auction: _,
-        } = self;
-        let ladder = match order.side {
-            Side::Buy => asks,
-            Side::Sell => bids,
-        };
+        let limits = self.limits;
+        let maker_side = order.side.opposite();
         let mut remaining = order.qty.contracts();
         let mut fills = 0u32;
         let mut stop = None;
         while remaining > 0 && stop.is_none() {
-            let best = match order.side {
-                Side::Buy => ladder.get_min(),
-                Side::Sell => ladder.get_max(),
+            let best = match maker_side {
+                Side::Sell => self.asks.get_min(),
+                Side::Buy => self.bids.get_max(),
             };
-            let Some(&(price, _)) = best else { break };
+            let Some(&(price, level_slot)) = best else {
+                break;
+            };
             if !crosses(order.side, order.price, price) {
                 break;
             }
-            let level = ladder.get_mut(&price).expect("best level exists");
+            let BookState {
+                nodes,
+                free_head,
+                free_len,
+                index,
+                levels,
+                ..
+            } = &mut *self;
+            let level = &mut levels[level_slot as usize];
             let mut cursor = level.head;
             while cursor != NIL && remaining > 0 {
                 let slot = cursor;
@@ -801,7 +867,7 @@ impl BookState {
                 }
             }
             if level.count == 0 {
-                ladder.remove(&price);
+                self.close_level(maker_side, price, level_slot);
             }
         }
         (order.qty.contracts() - remaining, stop)
@@ -817,14 +883,20 @@ impl BookState {
             }
         }
         let mut seen = 0usize;
+        let mut levels_seen = 0usize;
         for (side, ladder) in [(Side::Buy, &self.bids), (Side::Sell, &self.asks)] {
-            for (price, level) in ladder {
+            for (price, level_slot) in ladder {
+                let Some(level) = self.levels.get(*level_slot as usize) else {
+                    return corrupt(format!("level {price} names no slot"));
+                };
+                levels_seen += 1;
                 let (mut qty, mut count, mut prev) = (0i64, 0u32, NIL);
                 let mut cursor = level.head;
                 while cursor != NIL {
                     let node = &self.nodes[cursor as usize];
                     let o = &node.order;
                     if node.prev != prev
+                        || node.level != *level_slot
                         || o.side != side
                         || o.price != *price
                         || !o.qty.is_positive()
@@ -861,6 +933,22 @@ impl BookState {
         }
         if vacant != self.free_len {
             return corrupt("the vacant slots' list is shorter than its length".into());
+        }
+        // Every level slot is named by one ladder entry or is on the vacant levels' list.
+        let (mut vacant_levels, mut cursor) = (0usize, self.free_level);
+        while cursor != NIL {
+            match self.levels.get(cursor as usize) {
+                Some(level)
+                    if level.count == 0 && levels_seen + vacant_levels < self.levels.len() =>
+                {
+                    vacant_levels += 1;
+                    cursor = level.head;
+                }
+                _ => return corrupt("the vacant levels' list is malformed".into()),
+            }
+        }
+        if levels_seen + vacant_levels != self.levels.len() {
+            return corrupt("ladders and vacant levels disagree with the level slots".into());
         }
         let waiting = self.auction_orders();
         for (i, o) in waiting.iter().enumerate() {
@@ -986,11 +1074,51 @@ mod tests {
             chunks <= 5 && shards <= 2,
             "{chunks} chunks, {shards} shards"
         );
+        // The levels' slab: the cancel changed one level, in one chunk of the copy.
+        let levels = (0..copy.levels.chunk_count())
+            .filter(|chunk| !copy.levels.shares_chunk(&book.levels, *chunk))
+            .count();
+        assert_eq!(levels, 1, "one level's chunk written");
         for state in [&book, &copy, &again] {
             state.check_invariants().expect("sound");
         }
         assert_eq!(book.len(), 1_000, "the original is untouched");
         assert!(book.get(OrderId::new(500)).is_some());
+    }
+
+    #[test]
+    fn an_emptied_level_s_slot_is_reused_and_its_order_finds_it_without_a_search() {
+        let mut book = BookState::new(BookLimits::DEFAULT);
+        // A level opened and emptied at a new price each time: one slot, reused.
+        for id in 1..=1_000u64 {
+            let mut order = resting(id);
+            order.price = Price::from_ticks(1_000 + id as i64);
+            book.rest(order);
+            assert_eq!(book.levels.len(), 1, "the vacant level is reused");
+            book.check_invariants().expect("sound");
+            book.cancel(OrderId::new(id)).expect("rests");
+        }
+        assert!(book.bids.is_empty() && book.free_level == 0);
+        // Two prices, interleaved: a reduce and a cancel change the order's own level.
+        for id in 1..=4 {
+            for id in [id * 7, id * 7 + 1] {
+                book.rest(RestingOrder {
+                    qty: Qty::from_contracts(2),
+                    ..resting(id)
+                });
+            }
+        }
+        assert_eq!(book.levels.len(), 2);
+        book.reduce(OrderId::new(14), Qty::from_contracts(1));
+        book.cancel(OrderId::new(8)).expect("rests");
+        assert_eq!(
+            book.depth(Side::Buy, 10),
+            vec![
+                (Price::from_ticks(101), Qty::from_contracts(6), 3),
+                (Price::from_ticks(100), Qty::from_contracts(7), 4),
+            ]
+        );
+        book.check_invariants().expect("sound");
     }
 
     fn sell(id: u64, price: i64) -> NewOrder {
