@@ -83,10 +83,11 @@ impl std::fmt::Debug for SignerKey {
 struct Memo {
     /// Ordered, not hashed: the bytes are whoever sent them, and a fixed, unkeyed hash (this
     /// crate has no randomness to key one with) lets a sender craft keys that all collide,
-    /// turning every decode into a scan of the cache. A B-tree costs O(log n) whatever the bytes.
-    keys: BTreeMap<[u8; KEY_BYTES], PublicKey>,
+    /// turning every decode into a scan of the cache. A B-tree costs O(log n) whatever the bytes
+    /// (keyed by [`SignerKey`], whose comparison reads a word before it calls `memcmp`).
+    keys: BTreeMap<SignerKey, PublicKey>,
     /// Insertion order, oldest first.
-    order: VecDeque<[u8; KEY_BYTES]>,
+    order: VecDeque<SignerKey>,
     capacity: usize,
 }
 
@@ -130,15 +131,16 @@ impl KeyCache {
         let Some(memo) = &self.memo else {
             return PublicKey::decode(Copying(&bytes[..]));
         };
-        if let Some(key) = lock(memo).keys.get(&bytes) {
+        let held = SignerKey::from_bytes(bytes);
+        if let Some(key) = lock(memo).keys.get(&held) {
             return Ok(key.clone());
         }
         // Not under the lock: decompression is the slow part.
         let key = PublicKey::decode(Copying(&bytes[..]))?;
         debug_assert_eq!(key.as_ref(), &bytes[..], "a key keeps its encoding");
         let mut memo = lock(memo);
-        if memo.keys.insert(bytes, key.clone()).is_none() {
-            memo.order.push_back(bytes);
+        if memo.keys.insert(held, key.clone()).is_none() {
+            memo.order.push_back(held);
             if memo.order.len() > memo.capacity {
                 let oldest = memo.order.pop_front().expect("non-empty");
                 memo.keys.remove(&oldest);
@@ -323,7 +325,7 @@ mod tests {
         let memo = lock(keys.memo.as_ref().unwrap());
         let held = |tx: &SignedTx| {
             let bytes: [u8; KEY_BYTES] = tx.tx.signer.as_ref().try_into().unwrap();
-            memo.keys.contains_key(&bytes)
+            memo.keys.contains_key(&SignerKey::from_bytes(bytes))
         };
         assert!(!held(&signed[0]) && held(&signed[1]) && held(&signed[2]));
         drop(memo);
