@@ -72,6 +72,10 @@ struct Level {
     count: u32,
 }
 
+/// Slots below which a sparse book is not rebuilt (`BookState::compact_if_sparse`): a copy of
+/// it costs at most 128 chunk pointers.
+pub const COMPACT_SLOTS_MIN: usize = 4_096;
+
 /// Levels per chunk of the levels' slab (about 1.5 KB a chunk).
 pub const CHUNK_LEVELS: usize = 64;
 
@@ -452,6 +456,7 @@ impl BookState {
         }
         let fills_before = sink.fills.len();
         let (filled, stop) = self.take(order, sink);
+        self.compact_if_sparse();
         debug_assert_eq!(
             sink.fills[fills_before..]
                 .iter()
@@ -566,7 +571,32 @@ impl BookState {
             &mut self.free_len,
             slot,
         );
+        self.compact_if_sparse();
         Some(order)
+    }
+
+    /// Rebuilds the book from its resting orders, in priority order, once at least three
+    /// quarters of its slots are vacant and it has at least [`COMPACT_SLOTS_MIN`]. Slabs and
+    /// index shards never shrink otherwise, and a copy of a book costs a pointer per chunk and
+    /// per shard: a book filled once to `orders_max` and emptied would cost every block that
+    /// touches it what the full book did (test
+    /// `an_emptied_book_is_compacted_and_its_copies_cost_what_it_holds`). Amortized O(1) per
+    /// removal: a rebuild of n orders follows at least 3n removals since the book held 4n.
+    /// Nothing outside the book sees slots, so priority, levels and totals are as before.
+    fn compact_if_sparse(&mut self) {
+        let slots = self.nodes.len();
+        if slots < COMPACT_SLOTS_MIN || self.index.len() * 4 > slots {
+            return;
+        }
+        let mut compact = BookState::new(self.limits);
+        for side in [Side::Buy, Side::Sell] {
+            for order in self.orders(side) {
+                compact.rest(*order);
+            }
+        }
+        compact.auction = self.auction.take();
+        debug_assert_eq!(compact.len(), self.len() + compact.auction_orders().len());
+        *self = compact;
     }
 
     /// Lowers a resting order's open quantity to `qty` (positive, below the current), keeping
@@ -1117,6 +1147,69 @@ mod tests {
                 (Price::from_ticks(101), Qty::from_contracts(6), 3),
                 (Price::from_ticks(100), Qty::from_contracts(7), 4),
             ]
+        );
+        book.check_invariants().expect("sound");
+    }
+
+    #[test]
+    fn an_emptied_book_is_compacted_and_its_copies_cost_what_it_holds() {
+        let mut book = BookState::new(BookLimits::DEFAULT);
+        for id in 1..=8_192 {
+            book.rest(resting(id));
+        }
+        let before: Vec<RestingOrder> = book.orders(Side::Buy).copied().collect();
+        // Cancelled down to 100 orders: rebuilt once a quarter were left (2,048 slots), and
+        // not again below `COMPACT_SLOTS_MIN`.
+        for id in 101..=8_192 {
+            book.cancel(OrderId::new(id)).expect("rests");
+        }
+        assert_eq!(book.len(), 100);
+        assert_eq!(book.nodes.len(), 2_048, "rebuilt at a quarter full");
+        assert!(book.index.shards.len() <= 2_048 / INDEX_SHARD_ORDERS);
+        assert!(book.levels.len() <= 7);
+        book.check_invariants().expect("sound");
+        // Priority is as it was: the same orders, in the same order.
+        let kept: Vec<RestingOrder> = before
+            .into_iter()
+            .filter(|o| o.order_id.get() <= 100)
+            .collect();
+        assert_eq!(book.orders(Side::Buy).copied().collect::<Vec<_>>(), kept);
+        assert_eq!(
+            book.depth(Side::Buy, 10).iter().map(|l| l.2).sum::<u32>(),
+            100
+        );
+
+        // A taker that sweeps most of a book rebuilds it before its remainder rests.
+        let mut book = Book::new(BookLimits {
+            fills_per_match_max: 5_000,
+            ..BookLimits::DEFAULT
+        });
+        let mut sink = MatchSink::default();
+        for id in 1..=5_000 {
+            book.place(&sell(id, 1_000 + id as i64), &mut sink)
+                .expect("rests");
+        }
+        let taker = NewOrder {
+            side: Side::Buy,
+            qty: Qty::from_contracts(4_001),
+            account: AccountId::new(3),
+            ..sell(10_000, 5_000)
+        };
+        let placed = book.place(&taker, &mut sink).expect("takes");
+        assert_eq!(placed.filled, Qty::from_contracts(4_000));
+        assert_eq!(placed.remainder, Remainder::Rested(Qty::from_contracts(1)));
+        assert_eq!(
+            book.nodes.len(),
+            1_001,
+            "rebuilt, then the remainder rested"
+        );
+        assert_eq!(
+            book.best_ask().map(|(p, _)| p),
+            Some(Price::from_ticks(5_001))
+        );
+        assert_eq!(
+            book.best_bid().map(|(p, _)| p),
+            Some(Price::from_ticks(5_000))
         );
         book.check_invariants().expect("sound");
     }
