@@ -134,3 +134,39 @@ fn a_taker_sweeping_a_copy_of_a_deep_book_copies_what_it_took() {
     book.check_invariants().expect("a sound original");
     copy.check_invariants().expect("a sound copy");
 }
+
+/// The attack's second act: the book filled once, then emptied to a hundred orders. A book's
+/// slabs and index shards grew with it; had they kept their size, every later copy would
+/// still cost a pointer per chunk and shard of the full book (about 54 KB of pointers
+/// copied and as many reference counts touched, per block, per such book). A book that is
+/// three-quarters vacant is rebuilt, so it costs what it holds.
+#[test]
+fn a_book_filled_once_and_emptied_costs_what_it_holds() {
+    let mut book = deep_book();
+    let n = BookLimits::DEFAULT.orders_max as u64;
+    for id in 101..=n {
+        book.cancel(OrderId::new(id)).expect("rests");
+    }
+    assert_eq!(book.len(), 100);
+    let mut sink = MatchSink::default();
+    let (copy, copied) = allocated_by(|| {
+        let mut copy = book.clone();
+        copy.cancel(OrderId::new(50)).expect("rests");
+        let ask = order(
+            10_000_000,
+            999,
+            Side::Sell,
+            2_000_000,
+            TimeInForce::GoodTilCancelled,
+        );
+        copy.place(&ask, &mut sink).expect("placed");
+        copy
+    });
+    assert!(
+        copied <= 8 * 1024,
+        "touching a copy of a once-full book of 100 orders allocated {copied} bytes"
+    );
+    assert_eq!((book.len(), copy.len()), (100, 100));
+    book.check_invariants().expect("a sound original");
+    copy.check_invariants().expect("a sound copy");
+}
