@@ -58,13 +58,12 @@ fn deep_book() -> Book {
 /// walks. The whole book is about 10 MB.
 const TOUCH_BYTES_MAX: u64 = 256 * 1024;
 
-#[test]
-fn one_order_in_a_copy_of_a_deep_book_copies_what_it_touches() {
-    let book = deep_book();
+/// A block's speculation: the state (and `book` in it) copied, then one of the attacker's
+/// own bids (`cancel`) cancelled and one order placed far from the bids. The copy, and the
+/// bytes all that allocated.
+fn touch_a_copy(book: &Book, cancel: u64) -> (Book, u64) {
     let mut sink = MatchSink::default();
-    // A block's speculation: the state (and this book in it) copied, then one of the
-    // attacker's own bids cancelled (the book is full) and one order placed far from the bids.
-    let (copy, copied) = allocated_by(|| {
+    allocated_by(|| {
         let mut copy = book.clone();
         let ask = order(
             10_000_000,
@@ -73,11 +72,18 @@ fn one_order_in_a_copy_of_a_deep_book_copies_what_it_touches() {
             2_000_000,
             TimeInForce::GoodTilCancelled,
         );
-        copy.cancel(OrderId::new(50_000)).expect("rests");
+        copy.cancel(OrderId::new(cancel)).expect("rests");
         let placed = copy.place(&ask, &mut sink).expect("placed");
         assert_eq!(placed.remainder, Remainder::Rested(Qty::from_contracts(1)));
         copy
-    });
+    })
+}
+
+#[test]
+fn one_order_in_a_copy_of_a_deep_book_copies_what_it_touches() {
+    let book = deep_book();
+    // The book is full, so the attacker cancels one of its bids to place.
+    let (copy, copied) = touch_a_copy(&book, 50_000);
     assert!(
         copied <= TOUCH_BYTES_MAX,
         "touching a copy of a 100,000-order book allocated {copied} bytes (at most {TOUCH_BYTES_MAX})"
@@ -148,20 +154,7 @@ fn a_book_filled_once_and_emptied_costs_what_it_holds() {
         book.cancel(OrderId::new(id)).expect("rests");
     }
     assert_eq!(book.len(), 100);
-    let mut sink = MatchSink::default();
-    let (copy, copied) = allocated_by(|| {
-        let mut copy = book.clone();
-        copy.cancel(OrderId::new(50)).expect("rests");
-        let ask = order(
-            10_000_000,
-            999,
-            Side::Sell,
-            2_000_000,
-            TimeInForce::GoodTilCancelled,
-        );
-        copy.place(&ask, &mut sink).expect("placed");
-        copy
-    });
+    let (copy, copied) = touch_a_copy(&book, 50);
     assert!(
         copied <= 8 * 1024,
         "touching a copy of a once-full book of 100 orders allocated {copied} bytes"
