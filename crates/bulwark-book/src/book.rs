@@ -5,8 +5,10 @@
 //! live in a second slab, `levels`, and each order's node names its level, so a cancel, a fill
 //! or a reduce changes its level without a search; each side keeps an ordered map from price
 //! to level, read to find a price's level and the best one, and written only when a level
-//! opens or empties; `index` maps an order id to its slot for O(1) cancels. The hash maps are used for lookups only, never iterated, so their order
-//! cannot leak into replicated state.
+//! opens or empties; `index` maps an order id to its slot for O(1) cancels. The hash maps are
+//! used for lookups only, never iterated, so their order cannot leak into replicated state. A
+//! book three-quarters vacant is rebuilt from its orders (`compact_if_sparse`), so its slabs
+//! and shards follow what it holds.
 //!
 //! Copies share structure. A validator copies the exchange's state, and so every book a block
 //! changes, for each block it speculates on. Each part is built so that a copy and its first
