@@ -74,6 +74,16 @@ struct Level {
     count: u32,
 }
 
+impl Level {
+    /// A level with no orders: just opened, or vacant (then `head` names the next vacant).
+    const EMPTY: Self = Self {
+        head: NIL,
+        tail: NIL,
+        qty: 0,
+        count: 0,
+    };
+}
+
 /// Slots below which a sparse book is not rebuilt (`BookState::compact_if_sparse`): a copy of
 /// it costs at most 128 chunk pointers.
 pub const COMPACT_SLOTS_MIN: usize = 4_096;
@@ -738,22 +748,16 @@ impl BookState {
         if let Some(level) = ladder.get(&price) {
             return *level;
         }
-        let empty = Level {
-            head: NIL,
-            tail: NIL,
-            qty: 0,
-            count: 0,
-        };
         let level = if self.free_level == NIL {
             let level = u32::try_from(self.levels.len()).expect("levels bounded by orders_max");
-            self.levels.push(empty);
+            self.levels.push(Level::EMPTY);
             level
         } else {
             let level = self.free_level;
             let vacant = &mut self.levels[level as usize];
             debug_assert_eq!(vacant.count, 0, "a vacant level is empty");
             self.free_level = vacant.head;
-            *vacant = empty;
+            *vacant = Level::EMPTY;
             level
         };
         ladder.insert(price, level);
@@ -775,9 +779,7 @@ impl BookState {
         );
         *vacant = Level {
             head: self.free_level,
-            tail: NIL,
-            qty: 0,
-            count: 0,
+            ..Level::EMPTY
         };
         self.free_level = level;
     }
