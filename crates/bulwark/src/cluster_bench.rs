@@ -327,6 +327,8 @@ struct Figures {
     latencies: Vec<Duration>,
     cpu: Duration,
     height: u64,
+    /// Validator 0's finalized blocks from the first submission to the end.
+    blocks_timed: u64,
     /// Validator 0's finalized blocks whose speculative state it kept, and those it executed
     /// at finalization.
     blocks_kept: u64,
@@ -353,6 +355,7 @@ async fn drive(
     let (mut submitted, mut refused, mut finalized, mut rejected) = (0, 0, 0, 0);
     let mut dropped = 0;
     let mut latencies = Vec::with_capacity(orders.len());
+    let height_start = lock(&validators[0].status).finalized_height;
     let cpu_start = cpu_time();
     let start = Instant::now();
     let mut last_final = start;
@@ -463,6 +466,7 @@ async fn drive(
         latencies,
         cpu,
         height,
+        blocks_timed: height.saturating_sub(height_start),
     }
 }
 
@@ -680,14 +684,16 @@ fn report(args: &ClusterBenchArgs, f: &Figures) {
         f.blocks_kept, f.blocks_executed, f.blocks_on_certificate
     );
     println!(
-        "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange), {} dropped, in {:.2} s; height {}",
+        "orders: {} submitted, {} refused by mempools, {} finalized ({} rejected by the exchange), {} dropped, in {:.2} s; height {}, {} blocks while timed ({:.0} orders a block)",
         f.submitted,
         f.refused,
         f.finalized,
         f.rejected,
         f.dropped,
         f.elapsed.as_secs_f64(),
-        f.height
+        f.height,
+        f.blocks_timed,
+        f.finalized as f64 / f.blocks_timed.max(1) as f64
     );
     println!(
         "target rate: {} orders/s over {} validators (block interval {} ms)",
