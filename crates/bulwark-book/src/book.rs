@@ -593,7 +593,8 @@ impl BookState {
     /// per shard: a book filled once to `orders_max` and emptied would cost every block that
     /// touches it what the full book did (test
     /// `an_emptied_book_is_compacted_and_its_copies_cost_what_it_holds`). Amortized O(1) per
-    /// removal: a rebuild of n orders follows at least 3n removals since the book held 4n.
+    /// removal: a rebuild of n orders follows at least 3n removals since the book held 4n
+    /// (test `churning_a_book_at_the_rebuild_threshold_rebuilds_at_most_a_third_of_its_removals`).
     /// Nothing outside the book sees slots, so priority, levels and totals are as before.
     fn compact_if_sparse(&mut self) {
         let slots = self.nodes.len();
@@ -1215,6 +1216,46 @@ mod tests {
             book.best_bid().map(|(p, _)| p),
             Some(Price::from_ticks(5_000))
         );
+        book.check_invariants().expect("sound");
+    }
+
+    /// The attack on the rebuild: churn a book around the threshold so that validators
+    /// rebuild it again and again. Each round rests 3,200 orders beside 1,000 that stay and
+    /// cancels them all; the slab never shrinks except by a rebuild, so one is seen as the
+    /// slot count falling. Every rebuild copies the orders left at that moment, and the
+    /// amortization bound says those copies add up to at most a third of the removals.
+    #[test]
+    fn churning_a_book_at_the_rebuild_threshold_rebuilds_at_most_a_third_of_its_removals() {
+        let mut book = BookState::new(BookLimits::DEFAULT);
+        for id in 1..=1_000 {
+            book.rest(resting(id));
+        }
+        let (mut next, mut removals, mut rebuilds, mut rebuilt) = (1_001u64, 0usize, 0, 0);
+        for _ in 0..20 {
+            let round = next..next + 3_200;
+            next = round.end;
+            for id in round.clone() {
+                book.rest(resting(id));
+            }
+            for id in round {
+                let slots = book.nodes.len();
+                book.cancel(OrderId::new(id)).expect("rests");
+                removals += 1;
+                if book.nodes.len() < slots {
+                    rebuilds += 1;
+                    rebuilt += book.len();
+                }
+            }
+        }
+        assert_eq!(
+            rebuilds, 20,
+            "one rebuild a round: the attack does force them"
+        );
+        assert!(
+            rebuilt * 3 <= removals,
+            "{rebuilt} orders copied by {rebuilds} rebuilds for {removals} removals"
+        );
+        assert_eq!(book.len(), 1_000);
         book.check_invariants().expect("sound");
     }
 
