@@ -291,6 +291,7 @@ proptest! {
                 let mut want: Vec<&ModelOrder> = model.resting.iter().filter(|o| o.side == side).collect();
                 want.sort_by_key(|o| (if side == Side::Buy { -o.price } else { o.price }, o.seq));
                 let want: Vec<(u64, i64, i64)> = want.iter().map(|o| (o.id, o.price, o.qty)).collect();
+                prop_assert_eq!(book.orders_count(side), want.len());
                 prop_assert_eq!(got, want);
             }
         }

@@ -59,7 +59,7 @@ mod trading;
 mod transfers;
 pub mod withdrawals;
 
-pub use account::{Account, Exposure, KeyRole, MarginMode};
+pub use account::{Account, ClientOrders, Exposure, KeyRole, MarginMode};
 pub use custody::{Custody, CustodyState};
 pub use event::{BlockOutcome, Event, Trade, TxOutcome};
 pub use exchange::{AccountMargin, BlockError, Exchange, Ledger, StateDigest};

@@ -686,7 +686,7 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     instrument.mark.write(out);
     instrument.funding_next_ms.write(out);
     for side in [Side::Buy, Side::Sell] {
-        (instrument.book.orders(side).count() as u64).write(out);
+        (instrument.book.orders_count(side) as u64).write(out);
         for order in instrument.book.orders(side) {
             write_order(order, out);
         }

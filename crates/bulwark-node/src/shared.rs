@@ -576,15 +576,23 @@ impl Shared {
             let chain = lock(&self.chain);
             (Arc::new(FinalizedView::of(&chain)), chain.newest_shared())
         };
-        let mut published = lock(&self.published);
-        // Only the executor writes the finalized state, and it never moves back (a synced
-        // state installs only above the executed height).
-        assert!(
-            finalized.height >= published.finalized.height,
-            "the finalized view never moves back"
-        );
-        published.finalized = Arc::clone(&finalized);
-        published.newest = newest;
+        let replaced = {
+            let mut published = lock(&self.published);
+            // Only the executor writes the finalized state, and it never moves back (a synced
+            // state installs only above the executed height).
+            assert!(
+                finalized.height >= published.finalized.height,
+                "the finalized view never moves back"
+            );
+            (
+                std::mem::replace(&mut published.finalized, Arc::clone(&finalized)),
+                std::mem::replace(&mut published.newest, newest),
+            )
+        };
+        // The states replaced are freed here, not under the lock the API's readers take: the
+        // last holder of a state frees every part no newer state shares (each part the next
+        // block copied to change it): about a millisecond a block at 10,000 orders a second.
+        drop(replaced);
         finalized
     }
 
