@@ -6,6 +6,9 @@
 //! and 200 options (50 strikes, two expiries, calls and puts) with books built by 256 blocks
 //! of 64 transactions; timed: 8 more such blocks, each on a copy. A block of 64 trades in at
 //! most 64 of the 201 books.
+//!
+//! Group `open_orders`: 20 accounts that keep hundreds of orders open each, as market makers
+//! do, each block applied to a copy (what a copy of an account holding many orders costs).
 
 use bulwark::workload::exchange::{self, ExchangeWorkloadConfig};
 use bulwark_exchange::Exchange;
@@ -73,6 +76,40 @@ fn venue(c: &mut Criterion) {
     group.finish();
 }
 
+/// Accounts that keep many orders open, as market makers do: 20 accounts trade 256 blocks of
+/// 64 transactions before timing (most of their limit orders rest), then 8 more such blocks,
+/// each on a copy. Nearly every transaction changes its account, so each block copies the
+/// accounts it touches with every open order they hold.
+fn open_orders(c: &mut Criterion) {
+    const WARM_UP: usize = 256;
+    let config = ExchangeWorkloadConfig {
+        seed: 1,
+        accounts: 20,
+        txs_per_block: 64,
+        blocks: WARM_UP + 8,
+        option_strikes: 2,
+    };
+    let workload = exchange::generate(config);
+    let (warm_up, timed) = workload.trading.split_at(WARM_UP);
+    let mut built = exchange::prepared_exchange(&workload);
+    exchange::apply_trading(&mut built, warm_up);
+    let open: usize = built.accounts().map(|a| a.orders_open()).sum();
+    eprintln!(
+        "open_orders: {open} open orders over {} accounts before timing",
+        built.accounts().count()
+    );
+    let mut group = c.benchmark_group("open_orders");
+    group.throughput(Throughput::Elements(timed.len() as u64));
+    group.bench_function("copy_and_apply_8_blocks_of_64_txs_20_accounts", |b| {
+        b.iter_batched(
+            || built.clone(),
+            |state| on_copies(state, timed),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 fn accounts(c: &mut Criterion) {
     let mut group = c.benchmark_group("accounts");
     group.sample_size(10);
@@ -103,5 +140,5 @@ fn accounts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, apply_block, venue, accounts);
+criterion_group!(benches, apply_block, venue, open_orders, accounts);
 criterion_main!(benches);
