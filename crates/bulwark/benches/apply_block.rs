@@ -51,22 +51,34 @@ fn on_copies(mut state: Exchange, blocks: &[CheckedBlock]) -> Exchange {
     state
 }
 
-fn venue(c: &mut Criterion) {
-    const WARM_UP: usize = 256;
+/// Blocks before timing in the groups that build their books first.
+const WARM_UP: usize = 256;
+
+/// Times 8 blocks of 64 transactions of a workload of `accounts` and `option_strikes`, each
+/// block on a copy of its parent's state, after [`WARM_UP`] such blocks applied untimed.
+fn copies_after_warm_up(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    accounts: usize,
+    option_strikes: usize,
+) {
     let config = ExchangeWorkloadConfig {
         seed: 1,
-        accounts: 1_000,
+        accounts,
         txs_per_block: 64,
         blocks: WARM_UP + 8,
-        option_strikes: 50,
+        option_strikes,
     };
     let workload = exchange::generate(config);
     let (warm_up, timed) = workload.trading.split_at(WARM_UP);
     let mut built = exchange::prepared_exchange(&workload);
     exchange::apply_trading(&mut built, warm_up);
-    let mut group = c.benchmark_group("venue");
+    let open: usize = built.accounts().map(|a| a.orders_open()).sum();
+    eprintln!("{group}: {open} open orders over {accounts} traders before timing");
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(timed.len() as u64));
-    group.bench_function("copy_and_apply_8_blocks_of_64_txs_201_instruments", |b| {
+    group.bench_function(name, |b| {
         b.iter_batched(
             || built.clone(),
             |state| on_copies(state, timed),
@@ -76,38 +88,28 @@ fn venue(c: &mut Criterion) {
     group.finish();
 }
 
+fn venue(c: &mut Criterion) {
+    copies_after_warm_up(
+        c,
+        "venue",
+        "copy_and_apply_8_blocks_of_64_txs_201_instruments",
+        1_000,
+        50,
+    );
+}
+
 /// Accounts that keep many orders open, as market makers do: 20 accounts trade 256 blocks of
 /// 64 transactions before timing (most of their limit orders rest), then 8 more such blocks,
 /// each on a copy. Nearly every transaction changes its account, so each block copies the
 /// accounts it touches with every open order they hold.
 fn open_orders(c: &mut Criterion) {
-    const WARM_UP: usize = 256;
-    let config = ExchangeWorkloadConfig {
-        seed: 1,
-        accounts: 20,
-        txs_per_block: 64,
-        blocks: WARM_UP + 8,
-        option_strikes: 2,
-    };
-    let workload = exchange::generate(config);
-    let (warm_up, timed) = workload.trading.split_at(WARM_UP);
-    let mut built = exchange::prepared_exchange(&workload);
-    exchange::apply_trading(&mut built, warm_up);
-    let open: usize = built.accounts().map(|a| a.orders_open()).sum();
-    eprintln!(
-        "open_orders: {open} open orders over {} accounts before timing",
-        built.accounts().count()
+    copies_after_warm_up(
+        c,
+        "open_orders",
+        "copy_and_apply_8_blocks_of_64_txs_20_accounts",
+        20,
+        2,
     );
-    let mut group = c.benchmark_group("open_orders");
-    group.throughput(Throughput::Elements(timed.len() as u64));
-    group.bench_function("copy_and_apply_8_blocks_of_64_txs_20_accounts", |b| {
-        b.iter_batched(
-            || built.clone(),
-            |state| on_copies(state, timed),
-            BatchSize::LargeInput,
-        )
-    });
-    group.finish();
 }
 
 fn accounts(c: &mut Criterion) {
