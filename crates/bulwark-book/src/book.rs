@@ -421,26 +421,26 @@ impl BookState {
         })
     }
 
+    /// One side's levels, best price first.
+    fn side_levels(&self, side: Side) -> Box<dyn Iterator<Item = &Level> + '_> {
+        match side {
+            Side::Buy => Box::new(self.bids.values().rev().map(|l| &self.levels[*l as usize])),
+            Side::Sell => Box::new(self.asks.values().map(|l| &self.levels[*l as usize])),
+        }
+    }
+
     /// How many orders rest on `side`: as many as [`Self::orders`] yields, counted from the
     /// levels' counts without walking the orders.
     pub fn orders_count(&self, side: Side) -> usize {
-        let levels: Box<dyn Iterator<Item = &u32>> = match side {
-            Side::Buy => Box::new(self.bids.values()),
-            Side::Sell => Box::new(self.asks.values()),
-        };
-        levels
-            .map(|l| self.levels[*l as usize].count as usize)
+        self.side_levels(side)
+            .map(|level| level.count as usize)
             .sum()
     }
 
     /// Every resting order of one side in priority order: best price first, then arrival.
     /// Orders waiting in a halted book's auction are not among them (see `auction_orders`).
     pub fn orders(&self, side: Side) -> impl Iterator<Item = &RestingOrder> + '_ {
-        let levels: Box<dyn Iterator<Item = &Level>> = match side {
-            Side::Buy => Box::new(self.bids.values().rev().map(|l| &self.levels[*l as usize])),
-            Side::Sell => Box::new(self.asks.values().map(|l| &self.levels[*l as usize])),
-        };
-        levels.flat_map(move |level| LevelIter {
+        self.side_levels(side).flat_map(move |level| LevelIter {
             nodes: &self.nodes,
             cursor: level.head,
         })

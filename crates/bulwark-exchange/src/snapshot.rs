@@ -686,10 +686,16 @@ fn write_instrument(instrument: &Instrument, out: &mut Vec<u8>) {
     instrument.mark.write(out);
     instrument.funding_next_ms.write(out);
     for side in [Side::Buy, Side::Sell] {
-        (instrument.book.orders_count(side) as u64).write(out);
+        let count = instrument.book.orders_count(side);
+        (count as u64).write(out);
+        let mut written = 0usize;
         for order in instrument.book.orders(side) {
             write_order(order, out);
+            written += 1;
         }
+        // The count comes from the levels, the orders from their lists: a book whose two
+        // disagree is corrupt, and its encoding (the state hash) would not restore.
+        assert_eq!(written, count, "a side's level counts match its orders");
     }
     let inputs = &instrument.mark_inputs;
     inputs.premium_ema.write(out);

@@ -296,7 +296,13 @@ fn a_cancel_targets_only_an_open_order_of_its_own_account() {
     assert_eq!(v.run(tx).0, None);
     let (alice, bob) = (v.account("alice"), v.account("bob"));
     let client = ClientOrderId::new(41);
-    let (_, id) = v.exchange.account(alice).unwrap().client_orders[&client];
+    let (_, id) = *v
+        .exchange
+        .account(alice)
+        .unwrap()
+        .client_orders
+        .get(&client)
+        .unwrap();
     let cancel = |instrument, order| TxBody::CancelOrder { instrument, order };
     let all = |instrument| TxBody::CancelAll { instrument };
     let stranger = AccountId::new(999);

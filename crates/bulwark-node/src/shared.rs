@@ -591,7 +591,8 @@ impl Shared {
         };
         // The states replaced are freed here, not under the lock the API's readers take: the
         // last holder of a state frees every part no newer state shares (each part the next
-        // block copied to change it): about a millisecond a block at 10,000 orders a second.
+        // block copied to change it): 0.4 to 0.9 ms a block at 10,000 orders a second
+        // (profiles of 2026-12-07, night).
         drop(replaced);
         finalized
     }
